@@ -1,0 +1,180 @@
+"""Ed25519 keys behind two small interfaces: ``Signer`` signs bytes, ``PublicKey`` verifies.
+
+Key ids are derived from the public key (lowercase hex SHA-256 of the raw 32 bytes) and are
+only ever used as lookup hints: a verifier finds the enrolled key by id and then verifies with
+that key, so a forged id can at worst make a lookup miss.
+
+Key files hold the 32-byte seed, base64, on one line, preceded by a header line, and are
+created with mode 0600.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from pausewatch.errors import FormatError, KeyFileError, SignatureError
+
+__all__ = [
+    "ED25519_PUBLIC_KEY_SIZE",
+    "ED25519_SIGNATURE_SIZE",
+    "Ed25519Key",
+    "Ed25519Signer",
+    "PublicKey",
+    "Signer",
+    "generate_key_file",
+    "key_id",
+    "load_key_file",
+]
+
+ED25519_PUBLIC_KEY_SIZE = 32
+ED25519_SIGNATURE_SIZE = 64
+_KEY_FILE_HEADER = "pausewatch ed25519 seed v1"
+
+
+def key_id(public_key_bytes: bytes) -> str:
+    """The derived key id: lowercase hex SHA-256 of the raw public key."""
+    return hashlib.sha256(public_key_bytes).hexdigest()
+
+
+class PublicKey(Protocol):
+    """Something that verifies signatures over exact bytes."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    @property
+    def raw(self) -> bytes: ...
+
+    def verify(self, signature: bytes, message: bytes) -> None:
+        """Return nothing if ``signature`` is valid over ``message``; raise SignatureError."""
+        ...
+
+
+class Signer(Protocol):
+    """Something that signs exact bytes."""
+
+    @property
+    def public_key(self) -> PublicKey: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Ed25519Key:
+    """An Ed25519 public key (RFC 8032), from its raw 32 bytes."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.raw) != ED25519_PUBLIC_KEY_SIZE:
+            raise FormatError(
+                f"Ed25519 public key must be {ED25519_PUBLIC_KEY_SIZE} bytes, got {len(self.raw)}"
+            )
+        try:
+            object.__setattr__(self, "_key", Ed25519PublicKey.from_public_bytes(self.raw))
+        except ValueError as e:
+            raise FormatError(f"not an Ed25519 public key: {e}") from e
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.raw)
+
+    def verify(self, signature: bytes, message: bytes) -> None:
+        if len(signature) != ED25519_SIGNATURE_SIZE:
+            raise SignatureError(
+                f"Ed25519 signature must be {ED25519_SIGNATURE_SIZE} bytes, got {len(signature)}"
+            )
+        key: Ed25519PublicKey = object.__getattribute__(self, "_key")
+        try:
+            key.verify(signature, message)
+        except InvalidSignature as e:
+            raise SignatureError(f"signature does not verify under key {self.key_id[:16]}") from e
+
+
+class Ed25519Signer:
+    """An Ed25519 private key held in memory."""
+
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._private = private_key
+        raw = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self._public = Ed25519Key(raw)
+
+    @classmethod
+    def generate(cls) -> Ed25519Signer:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> Ed25519Signer:
+        if len(seed) != 32:
+            raise KeyFileError(f"Ed25519 seed must be 32 bytes, got {len(seed)}")
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    @property
+    def seed(self) -> bytes:
+        from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+
+        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+    @property
+    def public_key(self) -> Ed25519Key:
+        return self._public
+
+    def sign(self, message: bytes) -> bytes:
+        return self._private.sign(message)
+
+
+def generate_key_file(path: Path) -> Ed25519Signer:
+    """Create a new key file at ``path`` (mode 0600, never overwriting) and return its signer."""
+    signer = Ed25519Signer.generate()
+    text = f"{_KEY_FILE_HEADER}\n{base64.b64encode(signer.seed).decode()}\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as e:
+        raise KeyFileError(f"{path}: key file already exists; refusing to overwrite it") from e
+    except OSError as e:
+        raise KeyFileError(f"{path}: cannot create key file: {e.strerror}") from e
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    return signer
+
+
+def load_key_file(path: Path) -> Ed25519Signer:
+    """Load a key file written by ``generate_key_file``; every failure names the file."""
+    try:
+        st = path.stat()
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError as e:
+        raise KeyFileError(f"{path}: key file not found") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise KeyFileError(f"{path}: cannot read key file: {e}") from e
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"{path}: key file is readable by group or others (mode {st.st_mode & 0o777:o});"
+            " run chmod 600"
+        )
+    lines = text.splitlines()
+    if len(lines) != 2 or lines[0] != _KEY_FILE_HEADER:
+        raise KeyFileError(f"{path}: not a pausewatch key file (expected header {_KEY_FILE_HEADER!r})")
+    try:
+        seed = base64.b64decode(lines[1], validate=True)
+    except binascii.Error as e:
+        raise KeyFileError(f"{path}: key is not valid base64") from e
+    if len(seed) != 32:
+        raise KeyFileError(f"{path}: key must be a 32-byte Ed25519 seed, got {len(seed)} bytes")
+    return Ed25519Signer.from_seed(seed)
