@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from pausewatch.errors import FormatError, LimitExceeded, SignatureError
+from pausewatch.errors import FormatError, LimitExceededError, SignatureError
 from pausewatch.keys import PublicKey, Signer
 from pausewatch.v1 import types_pb2
 
@@ -108,9 +108,9 @@ def sign_envelope(payload_type: str, payload: bytes, signers: Iterable[Signer]) 
 
 
 def parse_envelope(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> ParsedEnvelope:
-    """Check an envelope's structure and limits; raise FormatError / LimitExceeded."""
+    """Check an envelope's structure and limits; raise FormatError / LimitExceededError."""
     if len(data) > max_bytes:
-        raise LimitExceeded(f"envelope is {len(data)} bytes; the limit is {max_bytes}")
+        raise LimitExceededError(f"envelope is {len(data)} bytes; the limit is {max_bytes}")
     env = types_pb2.Envelope()
     try:
         env.ParseFromString(data)
@@ -125,7 +125,7 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> Parse
     if not env.signatures:
         raise FormatError("envelope has no signatures")
     if len(env.signatures) > MAX_SIGNATURES:
-        raise LimitExceeded(
+        raise LimitExceededError(
             f"envelope has {len(env.signatures)} signatures; the limit is {MAX_SIGNATURES}"
         )
     return ParsedEnvelope(

@@ -5,7 +5,7 @@
   INVALID_ARGUMENT / UNAUTHENTICATED / RESOURCE_EXHAUSTED, a CLI to exit 1 or 2.
 - ``VerificationError`` (an ``InputError``): well-formed, but a signature, proof or chain
   check failed. ``verify()`` functions raise it and return nothing otherwise.
-- ``EnvironmentFault``: the machine failed us (disk, missing tool, unreadable file).
+- ``EnvironmentFaultError``: the machine failed us (disk, missing tool, unreadable file).
 - ``InternalError``: a bug of ours; never caught to be turned into a verdict.
 
 Foreign exceptions are wrapped at the boundary with ``raise ... from e``.
@@ -14,12 +14,12 @@ Foreign exceptions are wrapped at the boundary with ``raise ... from e``.
 from __future__ import annotations
 
 __all__ = [
-    "EnvironmentFault",
+    "EnvironmentFaultError",
     "FormatError",
     "InputError",
     "InternalError",
     "KeyFileError",
-    "LimitExceeded",
+    "LimitExceededError",
     "PausewatchError",
     "SignatureError",
     "VerificationError",
@@ -38,7 +38,7 @@ class FormatError(InputError):
     """Bytes or text that do not parse as the format they claim to be."""
 
 
-class LimitExceeded(InputError):
+class LimitExceededError(InputError):
     """Input larger or more numerous than an explicit limit allows."""
 
 
@@ -54,7 +54,7 @@ class SignatureError(VerificationError):
     """A signature that does not verify, or no signature from a required key."""
 
 
-class EnvironmentFault(PausewatchError):
+class EnvironmentFaultError(PausewatchError):
     """The environment failed: disk, permissions, a missing tool."""
 
 

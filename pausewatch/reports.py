@@ -1,0 +1,174 @@
+"""The boundary between wire messages and domain values for signed reports.
+
+``decode_report`` turns a structurally valid, *already verified* envelope into a
+``ReportHeader`` (the fields every check needs, validated) plus the wire message. Invariants
+checked here once, so that nothing downstream re-checks them: ids are short printable
+strings, ``boot_id`` is 16 bytes, ``prev`` is empty only at seq 0 and 32 bytes otherwise, the
+challenge nonce is 32 bytes, the period is positive and at most a day, repeated fields are
+bounded, and every float on the wire is finite.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final, TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+from pausewatch.envelope import ParsedEnvelope, PayloadType
+from pausewatch.errors import FormatError, LimitExceededError
+from pausewatch.v1 import types_pb2
+
+__all__ = [
+    "BOOT_ID_SIZE",
+    "DIGEST_SIZE",
+    "MAX_ACCELERATORS",
+    "MAX_ANOMALIES",
+    "MAX_ID_LENGTH",
+    "MAX_PERIOD_NS",
+    "NONCE_SIZE",
+    "ReportHeader",
+    "ReportKind",
+    "check_id",
+    "decode_report",
+]
+
+BOOT_ID_SIZE: Final = 16
+DIGEST_SIZE: Final = 32
+NONCE_SIZE: Final = 32
+MAX_ID_LENGTH: Final = 128
+MAX_ACCELERATORS: Final = 64
+MAX_ANOMALIES: Final = 1024
+MAX_PERIOD_NS: Final = 86_400 * 1_000_000_000
+
+
+class ReportKind(Enum):
+    USAGE = "usage"
+    METER = "meter"
+
+
+@dataclass(frozen=True)
+class ReportHeader:
+    """What every chain, freshness and coverage check needs of a report, validated."""
+
+    kind: ReportKind
+    key_id: str        # as the payload claims it; the verifier checks it equals the signer's
+    facility_id: str
+    subject_id: str    # node id for usage reports, meter id for meter reports
+    boot_id: bytes
+    seq: int
+    prev: bytes
+    period_start_ns: int
+    period_end_ns: int
+    challenge_nonce: bytes
+    signed_ns: int
+
+
+def check_id(value: str, field: str) -> str:
+    """An identifier: 1..128 printable ASCII characters without spaces."""
+    if not value:
+        raise FormatError(f"{field} is empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise LimitExceededError(f"{field} is {len(value)} characters; the limit is {MAX_ID_LENGTH}")
+    if not all(0x21 <= ord(c) <= 0x7E for c in value):
+        raise FormatError(f"{field} must be printable ASCII without spaces: {value[:40]!r}")
+    return value
+
+
+def _check_finite(message: Message, where: str) -> None:
+    for field, value in message.ListFields():
+        name = f"{where}.{field.name}"
+        if field.type == field.TYPE_MESSAGE:
+            items = value if field.is_repeated else [value]
+            for i, item in enumerate(items):
+                _check_finite(item, f"{name}[{i}]" if field.is_repeated else name)
+        elif field.type in (field.TYPE_DOUBLE, field.TYPE_FLOAT):
+            values = value if field.is_repeated else [value]
+            for v in values:
+                if not math.isfinite(v):
+                    raise FormatError(f"{name} is {v}: wire values must be finite")
+
+
+_M = TypeVar("_M", bound=Message)
+
+
+def _parse(payload: bytes, cls: type[_M]) -> _M:
+    msg = cls()
+    try:
+        msg.ParseFromString(payload)
+    except DecodeError as e:
+        raise FormatError(f"payload is not a valid {cls.__name__}: {e}") from e
+    return msg
+
+
+def decode_report(
+    envelope: ParsedEnvelope,
+) -> tuple[ReportHeader, types_pb2.UsageReport | types_pb2.MeterReport]:
+    """Decode and validate a usage or meter report. Call only after the signature verified."""
+    if envelope.payload_type == PayloadType.USAGE_REPORT:
+        usage = _parse(envelope.payload, types_pb2.UsageReport)
+        if len(usage.accelerators) > MAX_ACCELERATORS:
+            raise LimitExceededError(
+                f"report lists {len(usage.accelerators)} accelerators; the limit is {MAX_ACCELERATORS}"
+            )
+        for i, acc in enumerate(usage.accelerators):
+            check_id(acc.uuid, f"accelerators[{i}].uuid")
+        anomalies = len(usage.anomalies)
+        header = ReportHeader(
+            kind=ReportKind.USAGE,
+            key_id=usage.attestor_key_id,
+            facility_id=check_id(usage.facility_id, "facility_id"),
+            subject_id=check_id(usage.node_id, "node_id"),
+            boot_id=usage.boot_id,
+            seq=usage.seq,
+            prev=usage.prev,
+            period_start_ns=usage.period_start_unix_ns,
+            period_end_ns=usage.period_end_unix_ns,
+            challenge_nonce=usage.challenge_nonce,
+            signed_ns=usage.signed_unix_ns,
+        )
+        message: types_pb2.UsageReport | types_pb2.MeterReport = usage
+    elif envelope.payload_type == PayloadType.METER_REPORT:
+        meter = _parse(envelope.payload, types_pb2.MeterReport)
+        anomalies = len(meter.anomalies)
+        header = ReportHeader(
+            kind=ReportKind.METER,
+            key_id=meter.meter_key_id,
+            facility_id=check_id(meter.facility_id, "facility_id"),
+            subject_id=check_id(meter.meter_id, "meter_id"),
+            boot_id=meter.boot_id,
+            seq=meter.seq,
+            prev=meter.prev,
+            period_start_ns=meter.period_start_unix_ns,
+            period_end_ns=meter.period_end_unix_ns,
+            challenge_nonce=meter.challenge_nonce,
+            signed_ns=meter.signed_unix_ns,
+        )
+        message = meter
+    else:
+        raise FormatError(f"payload type {envelope.payload_type!r} is not a report")
+    if anomalies > MAX_ANOMALIES:
+        raise LimitExceededError(f"report carries {anomalies} anomalies; the limit is {MAX_ANOMALIES}")
+    _check_header(header)
+    _check_finite(message, "report")
+    return header, message
+
+
+def _check_header(h: ReportHeader) -> None:
+    check_id(h.key_id, "key id")
+    if len(h.boot_id) != BOOT_ID_SIZE:
+        raise FormatError(f"boot_id must be {BOOT_ID_SIZE} bytes, got {len(h.boot_id)}")
+    if h.seq == 0 and h.prev:
+        raise FormatError("the first report (seq 0) must have an empty prev")
+    if h.seq > 0 and len(h.prev) != DIGEST_SIZE:
+        raise FormatError(f"prev must be a {DIGEST_SIZE}-byte SHA-256 digest, got {len(h.prev)} bytes")
+    if len(h.challenge_nonce) != NONCE_SIZE:
+        raise FormatError(f"challenge_nonce must be {NONCE_SIZE} bytes, got {len(h.challenge_nonce)}")
+    if h.period_start_ns <= 0 or h.period_end_ns <= h.period_start_ns:
+        raise FormatError(
+            f"period must be positive: start {h.period_start_ns}, end {h.period_end_ns}"
+        )
+    if h.period_end_ns - h.period_start_ns > MAX_PERIOD_NS:
+        raise LimitExceededError("a report period may be at most one day")
