@@ -53,7 +53,7 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 demo: $(STAMP)
-	$(PY) -m verifier.demo
+	$(PY) -m sim.demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache demo-out
