@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from google.protobuf import unknown_fields
 from google.protobuf.message import DecodeError
 
 from pausewatch.errors import FormatError, LimitExceededError, SignatureError
@@ -118,8 +119,12 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> Parse
         raise FormatError(f"not a serialized Envelope: {e}") from e
     # One encoding per envelope: unknown fields, repeated scalars or reordered fields would let
     # the same signed payload appear under many digests and break chain links.
+    if len(unknown_fields.UnknownFieldSet(env)) or any(
+        len(unknown_fields.UnknownFieldSet(s)) for s in env.signatures
+    ):
+        raise FormatError("envelope is not canonically encoded: it carries unknown fields")
     if env.SerializeToString(deterministic=True) != data:
-        raise FormatError("envelope is not canonically encoded (unknown or reordered fields)")
+        raise FormatError("envelope is not canonically encoded: fields out of order or repeated")
     if env.payload_type not in PAYLOAD_TYPES:
         raise FormatError(f"unknown payload type {env.payload_type[:80]!r}")
     if not env.signatures:

@@ -1,0 +1,112 @@
+"""One test per chain situation of the threat model: replay, gap, restart, fork, rollback."""
+
+import pytest
+
+from pausewatch.chain import ChainState, EquivocationProof, LinkKind, NewLink, classify_link
+from pausewatch.envelope import parse_envelope
+from pausewatch.errors import SignatureError, VerificationError
+from pausewatch.reports import decode_report
+from tests.factories import UsageChain, seeded_signer
+
+
+def link(raw: bytes) -> NewLink:
+    header, _ = decode_report(parse_envelope(raw))
+    return NewLink(header, raw)
+
+
+def honest(n: int) -> tuple[UsageChain, list[bytes]]:
+    chain = UsageChain(seeded_signer("node"))
+    return chain, [chain.next() for _ in range(n)]
+
+
+def test_first_report_starts_the_chain() -> None:
+    _, (first,) = honest(1)
+    assert classify_link(None, link(first)).kind is LinkKind.NEXT
+
+
+def test_first_report_seen_late_in_a_chain_is_a_gap_from_zero() -> None:
+    _, envs = honest(4)
+    decision = classify_link(None, link(envs[3]))
+    assert decision.kind is LinkKind.GAP
+    assert decision.missing == range(3)
+
+
+def test_next_link_and_new_boot() -> None:
+    chain, envs = honest(2)
+    state = ChainState(head=link(envs[0]))
+    assert classify_link(state, link(envs[1])) == classify_link(state, link(envs[1]))
+    assert classify_link(state, link(envs[1])).kind is LinkKind.NEXT
+    chain.boot_id = b"\x02" * 16
+    restarted = chain.next()
+    decision = classify_link(ChainState(head=link(envs[1])), link(restarted))
+    assert decision.kind is LinkKind.NEXT
+    assert decision.new_boot
+
+
+def test_replay_of_the_head_is_an_idempotent_duplicate() -> None:
+    _, envs = honest(2)
+    assert classify_link(ChainState(head=link(envs[1])), link(envs[1])).kind is LinkKind.DUPLICATE
+
+
+def test_replay_of_an_older_report_is_a_duplicate() -> None:
+    _, envs = honest(3)
+    state = ChainState(head=link(envs[2]), at_seq=envs[0])
+    decision = classify_link(state, link(envs[0]))
+    assert decision.kind is LinkKind.DUPLICATE
+    assert not decision.stores
+
+
+def test_gap_names_the_missing_sequence_numbers() -> None:
+    _, envs = honest(5)
+    decision = classify_link(ChainState(head=link(envs[0])), link(envs[4]))
+    assert decision.kind is LinkKind.GAP
+    assert decision.missing == range(1, 4)
+    assert decision.advances_head
+
+
+def test_equivocation_at_the_head_is_a_fork_with_a_portable_proof() -> None:
+    chain, envs = honest(2)
+    other = chain.sign(chain.report(seq=1, prev=parse_envelope(envs[0]).digest, node_id="node-02"))
+    decision = classify_link(ChainState(head=link(envs[1])), link(other))
+    assert decision.kind is LinkKind.FORK
+    assert decision.proof is not None
+    decision.proof.verify(chain.signer.public_key)
+    with pytest.raises(SignatureError):
+        decision.proof.verify(seeded_signer("someone else").public_key)
+
+
+def test_a_successor_with_a_foreign_prev_is_a_fork() -> None:
+    chain, envs = honest(2)
+    branch = chain.sign(chain.report(seq=2, prev=b"\x09" * 32))
+    decision = classify_link(ChainState(head=link(envs[1])), link(branch))
+    assert decision.kind is LinkKind.FORK
+    assert decision.proof is not None
+    decision.proof.verify(chain.signer.public_key)
+
+
+def test_reused_sequence_number_after_restart_is_a_rollback() -> None:
+    chain, envs = honest(4)
+    chain.boot_id = b"\x03" * 16
+    replayed = chain.sign(chain.report(seq=1, prev=parse_envelope(envs[0]).digest))
+    state = ChainState(head=link(envs[3]), at_seq=envs[1])
+    decision = classify_link(state, link(replayed))
+    assert decision.kind is LinkKind.ROLLBACK
+    assert decision.proof is not None
+    decision.proof.verify(chain.signer.public_key)
+
+
+def test_backfill_must_fit_both_stored_neighbours() -> None:
+    _, envs = honest(4)
+    state = ChainState(head=link(envs[3]), before=envs[0], after_prev=parse_envelope(envs[1]).digest)
+    assert classify_link(state, link(envs[1])).kind is LinkKind.BACKFILL
+    wrong_successor = ChainState(head=link(envs[3]), before=envs[0], after_prev=b"\x05" * 32)
+    assert classify_link(wrong_successor, link(envs[1])).kind is LinkKind.ROLLBACK
+
+
+def test_proof_of_two_unrelated_reports_does_not_verify() -> None:
+    chain, envs = honest(3)
+    proof = EquivocationProof(envs[0], envs[2], "not a conflict")
+    with pytest.raises(VerificationError, match="do not conflict"):
+        proof.verify(chain.signer.public_key)
+    with pytest.raises(VerificationError, match="same envelope"):
+        EquivocationProof(envs[0], envs[0], "x").verify(chain.signer.public_key)
