@@ -21,7 +21,9 @@ from enum import Enum
 from pathlib import Path as FsPath
 from typing import Any
 
-from pausewatch.errors import InputError
+from pausewatch.commitment import commitment_from_toml
+from pausewatch.errors import FormatError, InputError
+from pausewatch.v1 import types_pb2
 from sim._toml_lines import KeyLines, Path, format_path
 from sim._units import format_duration, parse_duration_ns, parse_instant_ns
 
@@ -170,8 +172,7 @@ class Scenario:
     seed: int
     speedup: float                  # simulated seconds per real second, for --processes
     facilities: tuple[FacilitySpec, ...]
-    commitment: Mapping[str, Any]   # the [commitment] table, for pausewatch.commitment
-    commitment_line: int | None
+    commitment: types_pb2.Commitment  # validated by pausewatch.commitment; signed by the runner
     timeline: tuple[TimelineEvent, ...]
     expectations: tuple[Expectation, ...]
     bucket_ns: int
@@ -384,9 +385,24 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
 
     commitment_table = root.table("commitment")
     assert commitment_table is not None
-    commitment = dict(commitment_table.data)
-    commitment_table.used.update(commitment)  # validated by pausewatch.commitment in the runner
-    bucket = _bucket_of(commitment_table, period)
+    commitment_table.used.update(commitment_table.data)  # checked by pausewatch.commitment
+    commitment = _commitment(ctx, text)
+    for i, fid in enumerate(commitment.facility_ids):
+        if fid not in ids:
+            raise ctx.error(("commitment", "facilities"),
+                            f"facility {fid!r} (entry {i}) is not in this scenario's fleet")
+    for fid in ids:
+        if fid not in commitment.facility_ids and not commitment.all_facilities_of_lab:
+            raise ctx.error(("commitment", "facilities"), f"facility {fid!r} of the fleet is not covered")
+    if not commitment.window_start_unix_ns <= start or start + duration > commitment.window_end_unix_ns:
+        raise ctx.error(("commitment", "window"), "the scenario must lie inside the commitment's window")
+    bucket = commitment.reporting.bucket_ns
+    if bucket % period or (start - commitment.window_start_unix_ns) % bucket:
+        raise ctx.error(
+            ("commitment", "reporting", "bucket_s"),
+            f"buckets ({format_duration(bucket)}) must be whole report periods "
+            f"({format_duration(period)}) and the scenario must start on a bucket boundary",
+        )
 
     timeline = tuple(
         _event(t, facilities, period, duration) for t in root.tables("timeline", required=False)
@@ -399,28 +415,47 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     return Scenario(
         path=file, name=name, story=story.strip(), start_unix_ns=start, duration_ns=duration,
         period_ns=period, seed=seed, speedup=speedup, facilities=facilities,
-        commitment=commitment, commitment_line=ctx.line(("commitment",)), timeline=timeline,
+        commitment=commitment, timeline=timeline,
         expectations=expectations, bucket_ns=bucket,
     )
 
 
-def _bucket_of(commitment: _Table, period: int) -> int:
-    """The evaluation bucket, read from [commitment.reporting] so expectations can be checked."""
-    reporting = commitment.data.get("reporting")
-    path = (*commitment.path, "reporting")
-    if not isinstance(reporting, dict) or "bucket" not in reporting:
-        raise commitment.ctx.error((*path, "bucket"), "missing (required: the evaluation bucket)")
+_COMMITMENT_ERROR = re.compile(r"^(?P<file>.*?):(?P<line>\d+): (?P<key>[^:]+): (?P<problem>.*)$", re.S)
+
+
+def _commitment(ctx: _Context, text: str) -> types_pb2.Commitment:
+    """Hand the ``[commitment]`` table to the commitment format's own parser.
+
+    The table is cut out of the source with its sub-tables renamed (``[commitment.rules]`` →
+    ``[rules]``) and every other line blanked, so line numbers in its errors stay true.
+    """
+    out: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        m = re.match(r"^\s*(\[\[?)\s*([^\]]+?)\s*(\]\]?)\s*(#.*)?$", line)
+        if m:
+            name = m.group(2)
+            inside = name == "commitment" or name.startswith("commitment.")
+            if inside:
+                sub = name[len("commitment."):] if name != "commitment" else ""
+                out.append(f"{m.group(1)}{sub}{m.group(3)}" if sub else "")
+                continue
+        out.append(line if inside else "")
     try:
-        bucket = parse_duration_ns(reporting["bucket"])
-    except ValueError as e:
-        raise commitment.ctx.error((*path, "bucket"), str(e)) from None
-    if bucket <= 0 or bucket % period:
-        raise commitment.ctx.error(
-            (*path, "bucket"),
-            f"{format_duration(bucket)} must be a positive whole number of report periods "
-            f"({format_duration(period)})",
-        )
-    return bucket
+        return commitment_from_toml("\n".join(out), ctx.file)
+    except FormatError as e:
+        m = _COMMITMENT_ERROR.match(str(e))
+        if m and m.group("file") == ctx.file:
+            raise ScenarioError(ctx.file, int(m.group("line")), f"commitment.{m.group('key')}",
+                                m.group("problem")) from None
+        message = str(e).removeprefix(f"{ctx.file}: ")
+        key, sep, problem = message.partition(": ")
+        if not sep:
+            key, problem = "", message
+        # Wire-level checks name wire fields (``reporting.bucket_ns``); the file says ``bucket_s``.
+        parts = tuple(key.replace("_ns", "_s").split(".")) if key else ()
+        line = ctx.line(("commitment", *parts))
+        raise ScenarioError(ctx.file, line, ".".join(("commitment", *parts)), problem) from None
 
 
 def _facility(t: _Table) -> FacilitySpec:
