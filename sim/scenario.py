@@ -21,6 +21,7 @@ from enum import Enum
 from pathlib import Path as FsPath
 from typing import Any
 
+from pausewatch.clock import NS_PER_S
 from pausewatch.commitment import commitment_from_toml
 from pausewatch.errors import FormatError, InputError
 from pausewatch.v1 import types_pb2
@@ -171,6 +172,7 @@ class Scenario:
     period_ns: int
     seed: int
     speedup: float                  # simulated seconds per real second, for --processes
+    sample_interval_ns: int         # how often attestors sample their telemetry
     facilities: tuple[FacilitySpec, ...]
     commitment: types_pb2.Commitment  # validated by pausewatch.commitment; signed by the runner
     timeline: tuple[TimelineEvent, ...]
@@ -366,7 +368,11 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     period = head.duration("period", 60 * 1_000_000_000)
     seed = head.integer("seed", 0)
     speedup = head.number("speedup", 360.0, lo=1.0)
+    sample_interval = head.duration("sample_interval", NS_PER_S)
     head.done()
+    if not 0 < sample_interval <= period or period % sample_interval:
+        raise head.fail("sample_interval", f"{format_duration(sample_interval)} must be positive and divide "
+                        f"the report period ({format_duration(period)})")
     if period <= 0:
         raise head.fail("period", "must be positive")
     if duration <= 0:
@@ -414,7 +420,8 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     root.done()
     return Scenario(
         path=file, name=name, story=story.strip(), start_unix_ns=start, duration_ns=duration,
-        period_ns=period, seed=seed, speedup=speedup, facilities=facilities,
+        period_ns=period, seed=seed, speedup=speedup, sample_interval_ns=sample_interval,
+        facilities=facilities,
         commitment=commitment, timeline=timeline,
         expectations=expectations, bucket_ns=bucket,
     )
@@ -454,8 +461,8 @@ def _commitment(ctx: _Context, text: str) -> types_pb2.Commitment:
             key, problem = "", message
         # Wire-level checks name wire fields (``reporting.bucket_ns``); the file says ``bucket_s``.
         parts = tuple(key.replace("_ns", "_s").split(".")) if key else ()
-        line = ctx.line(("commitment", *parts))
-        raise ScenarioError(ctx.file, line, ".".join(("commitment", *parts)), problem) from None
+        lineno = ctx.line(("commitment", *parts))
+        raise ScenarioError(ctx.file, lineno, ".".join(("commitment", *parts)), problem) from None
 
 
 def _facility(t: _Table) -> FacilitySpec:
