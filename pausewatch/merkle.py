@@ -176,8 +176,9 @@ def _check_proof(proof: object) -> Sequence[bytes]:
         raise MalformedProofError(f"proof: expected a list of hashes, got {type(proof).__name__}")
     if len(proof) > MAX_PROOF_HASHES:
         raise ProofTooLongError(f"proof has {len(proof)} hashes; at most {MAX_PROOF_HASHES} are accepted")
-    for i, h in enumerate(proof):
-        _check_hash(h, f"proof[{i}]")
+    if not all(type(h) is bytes and len(h) == HASH_SIZE for h in proof):
+        for i, h in enumerate(proof):
+            _check_hash(h, f"proof[{i}]")
     return proof
 
 
@@ -199,30 +200,56 @@ def _path_length(index: int, size: int) -> int:
     return n
 
 
-def _climb(seed: bytes, index: int, size: int, path: Sequence[bytes]) -> tuple[bytes, bytes]:
+def _climb(seed: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes:
     """Hash ``seed`` at position ``index`` of a ``size``-wide level up to the root.
 
-    Returns ``(root, left_root)``: ``root`` uses every path hash; ``left_root`` only the left
-    siblings, i.e. the root of the tree that ends where ``seed`` ends. At each level a node
-    with an odd index has its sibling on the left; an even one has it on the right unless it
-    is the last node of the level, which is promoted unchanged. ``len(path)`` must equal
-    ``_path_length(index, size)``.
+    At each level a node with an odd index has its sibling on the left; an even one has it on
+    the right unless it is the last node of the level, which is promoted unchanged. Raises
+    ``ProofError`` unless ``path`` holds exactly the siblings needed.
     """
     sha, prefix = _sha256, _NODE_PREFIX
-    root = left_root = seed
-    last = size - 1
+    start, last = index, size - 1
     k = 0
-    while last:
-        if index & 1:
-            sibling = path[k]
-            k += 1
-            root = sha(prefix + sibling + root).digest()
-            left_root = sha(prefix + sibling + left_root).digest()
-        elif index < last:
-            root = sha(prefix + root + path[k]).digest()
-            k += 1
-        index >>= 1
-        last >>= 1
+    try:
+        while last:
+            if index & 1:
+                seed = sha(prefix + path[k] + seed).digest()
+                k += 1
+            elif index < last:
+                seed = sha(prefix + seed + path[k]).digest()
+                k += 1
+            index >>= 1
+            last >>= 1
+    except IndexError:
+        k = -1
+    if k != len(path):
+        raise ProofError(f"the path needs {_path_length(start, size)} hashes, got {len(path)}")
+    return seed
+
+
+def _climb_both(seed: bytes, index: int, size: int, path: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """Like ``_climb``, and also the root of the tree that ends where ``seed`` ends: the fold
+    of ``seed`` with the left siblings only. Returns ``(root, left_root)``."""
+    sha, prefix = _sha256, _NODE_PREFIX
+    root = left_root = seed
+    start, last = index, size - 1
+    k = 0
+    try:
+        while last:
+            if index & 1:
+                sibling = path[k]
+                k += 1
+                root = sha(prefix + sibling + root).digest()
+                left_root = sha(prefix + sibling + left_root).digest()
+            elif index < last:
+                root = sha(prefix + root + path[k]).digest()
+                k += 1
+            index >>= 1
+            last >>= 1
+    except IndexError:
+        k = -1
+    if k != len(path):
+        raise ProofError(f"the path needs {_path_length(start, size)} hashes, got {len(path)}")
     return root, left_root
 
 
@@ -238,13 +265,7 @@ def root_from_inclusion_proof(leaf_hash: bytes, index: int, tree_size: int, proo
     _check_hash(leaf_hash, "leaf hash")
     if index >= tree_size:
         raise ProofError(f"leaf index {index} is not below tree size {tree_size}")
-    want = _path_length(index, tree_size)
-    if len(proof) != want:
-        raise ProofError(
-            f"inclusion proof for leaf {index} of {tree_size} needs {want} hashes, got {len(proof)}"
-        )
-    root, _ = _climb(leaf_hash, index, tree_size, proof)
-    return root
+    return _climb(leaf_hash, index, tree_size, proof)
 
 
 def verify_inclusion(
@@ -301,12 +322,7 @@ def verify_consistency(
         if not proof:
             raise ProofError("consistency proof is empty")
         seed, path = proof[0], proof[1:]
-    want = _path_length(index, width)
-    if len(path) != want:
-        raise ProofError(
-            f"consistency proof {old_size} -> {new_size} needs {want + (index != 0)} hashes, got {len(proof)}"
-        )
-    computed_new, computed_old = _climb(seed, index, width, path)
+    computed_new, computed_old = _climb_both(seed, index, width, path)
     if not _same(computed_old, old_root):
         raise ProofError(f"consistency proof {old_size} -> {new_size} does not match old root")
     if not _same(computed_new, new_root):

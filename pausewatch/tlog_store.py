@@ -24,7 +24,7 @@ import sqlite3
 import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pausewatch import merkle
 from pausewatch.errors import EnvironmentFaultError, FormatError, InternalError
@@ -38,6 +38,7 @@ __all__ = [
     "MemoryTreeStore",
     "MerkleLog",
     "SqliteTreeStore",
+    "Tile",
     "TileKey",
     "TreeStore",
     "open_sqlite_log",
@@ -55,6 +56,18 @@ _sha256 = hashlib.sha256
 _NODE_PREFIX = b"\x01"
 
 
+class Tile(NamedTuple):
+    """One stored tile.
+
+    ``hashes``: the C2SP tile bytes, ``w`` (1 to 256) hashes of the tile's base level.
+    ``inner``: the complete nodes above them inside the tile, sublevels 1..7 in order, ``w >> s``
+    hashes at sublevel ``s`` (254 for a full tile), so that proofs slice instead of hashing.
+    """
+
+    hashes: bytes
+    inner: bytes = b""
+
+
 class LogConflictError(EnvironmentFaultError):
     """The stored log changed under a writer (another sequencer, or a lost transaction)."""
 
@@ -70,8 +83,8 @@ class TreeStore(Protocol):
         """The number of entries in the log."""
         ...
 
-    def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
-        """The stored hashes (concatenated, 32 bytes each) of each tile; absent if none."""
+    def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, Tile]:
+        """The stored tile for each key; absent if none."""
         ...
 
     def read_entries(self, start: int, end: int) -> list[bytes]:
@@ -82,7 +95,7 @@ class TreeStore(Protocol):
         self,
         old_size: int,
         new_size: int,
-        tiles: Mapping[TileKey, bytes],
+        tiles: Mapping[TileKey, Tile],
         entries: Sequence[bytes],
     ) -> None:
         """Record entries ``old_size .. new_size-1`` and the tiles they changed, atomically
@@ -96,38 +109,54 @@ class TreeStore(Protocol):
 # --- tile arithmetic (pure) ------------------------------------------------------------
 
 
-def _tile_root(hashes: bytes) -> bytes:
-    """Root of a run of ``2**k`` consecutive same-level hashes (concatenated)."""
+def _parents(hashes: bytes) -> bytes:
+    """The level above a run of an even number of same-level hashes (concatenated)."""
     sha, prefix = _sha256, _NODE_PREFIX
-    while len(hashes) > HASH_SIZE:
-        hashes = b"".join([sha(prefix + hashes[i : i + 64]).digest() for i in range(0, len(hashes), 64)])
-    return hashes
+    return b"".join([sha(prefix + hashes[i : i + 64]).digest() for i in range(0, len(hashes), 64)])
 
 
-def _extend_tiles(store: TreeStore, old_size: int, leaf_hashes: list[bytes]) -> dict[TileKey, bytes]:
+def _grow_tile(old: Tile, hashes: bytes) -> tuple[Tile, bytes | None]:
+    """``old`` grown to ``hashes`` (which extend ``old.hashes``): only the new inner nodes are
+    hashed. Returns the tile and, once it is full, its root (a hash of the level above)."""
+    old_width, width = len(old.hashes) // HASH_SIZE, len(hashes) // HASH_SIZE
+    levels, below, offset = [], hashes, 0
+    for sub in range(1, TILE_HEIGHT + 1):
+        kept, count = old_width >> sub, width >> sub
+        level = old.inner[offset * HASH_SIZE : (offset + kept) * HASH_SIZE]
+        level += _parents(below[2 * kept * HASH_SIZE : 2 * count * HASH_SIZE])
+        offset += kept
+        levels.append(level)
+        below = level
+    root = levels.pop()  # sublevel 8: the tile's root, stored one tile level up
+    return Tile(hashes, b"".join(levels)), (root or None)
+
+
+def _extend_tiles(store: TreeStore, old_size: int, leaf_hashes: list[bytes]) -> dict[TileKey, Tile]:
     """The tiles that change when ``leaf_hashes`` are appended to a tree of ``old_size``.
 
     Level by level: append the new hashes to the level's rightmost tile (read once, if
     partial), cut into tiles, and hand the roots of tiles that became full to the level
     above.
     """
-    changed: dict[TileKey, bytes] = {}
+    changed: dict[TileKey, Tile] = {}
     level, count, new = 0, old_size, b"".join(leaf_hashes)
     while new:
         first_tile, filled = divmod(count, TILE_WIDTH)
-        buf = new
+        stored = Tile(b"")
         if filled:
             key = (level, first_tile)
-            stored = store.read_tiles([key]).get(key, b"")
-            if len(stored) != filled * HASH_SIZE:
-                raise InternalError(f"tile {key} holds {len(stored) // HASH_SIZE} hashes, expected {filled}")
-            buf = stored + new
+            stored = store.read_tiles([key]).get(key, stored)
+            if len(stored.hashes) != filled * HASH_SIZE:
+                raise InternalError(
+                    f"tile {key} holds {len(stored.hashes) // HASH_SIZE} hashes, expected {filled}"
+                )
+        buf = stored.hashes + new
         roots = []
         for t, pos in enumerate(range(0, len(buf), _FULL_TILE_BYTES)):
-            chunk = buf[pos : pos + _FULL_TILE_BYTES]
-            changed[(level, first_tile + t)] = chunk
-            if len(chunk) == _FULL_TILE_BYTES:
-                roots.append(_tile_root(chunk))
+            tile, root = _grow_tile(stored if t == 0 else Tile(b""), buf[pos : pos + _FULL_TILE_BYTES])
+            changed[(level, first_tile + t)] = tile
+            if root is not None:
+                roots.append(root)
         level, count, new = level + 1, count // TILE_WIDTH, b"".join(roots)
     return changed
 
@@ -135,8 +164,8 @@ def _extend_tiles(store: TreeStore, old_size: int, leaf_hashes: list[bytes]) -> 
 class _TileHashSource:
     """Answers complete-subtree hashes from a store's tiles (``merkle.SubtreeHashSource``).
 
-    Node ``(l, i)`` is the root of ``2**(l % 8)`` hashes of tile level ``l // 8``, starting
-    at position ``i << (l % 8)``: one tile slice hashed up at most 7 levels.
+    Node ``(l, i)`` is at sublevel ``s = l % 8`` of tile level ``l // 8``: a slice of the
+    tile's hashes (``s = 0``) or of its stored inner sublevels. No hashing at all.
     """
 
     def __init__(self, store: TreeStore) -> None:
@@ -146,18 +175,21 @@ class _TileHashSource:
         where: list[tuple[TileKey, int, int]] = []
         for level, index in nodes:
             tile_level, sub = divmod(level, TILE_HEIGHT)
-            first = index << sub
-            key = (tile_level, first >> TILE_HEIGHT)
-            start = (first & (TILE_WIDTH - 1)) * HASH_SIZE
-            where.append((key, start, start + (HASH_SIZE << sub)))
+            where.append(((tile_level, (index << sub) >> TILE_HEIGHT), sub, index))
         tiles = self._store.read_tiles(sorted({key for key, _, _ in where}))
-        out = []
-        for key, start, end in where:
-            piece = tiles.get(key, b"")[start:end]
-            if len(piece) != end - start:
-                raise InternalError(f"tile {key} lacks hashes {start // 32} .. {end // 32 - 1}")
-            out.append(_tile_root(piece))
-        return out
+        return [_node_in_tile(tiles.get(key), key, sub, index) for key, sub, index in where]
+
+
+def _node_in_tile(tile: Tile | None, key: TileKey, sub: int, index: int) -> bytes:
+    """The hash of node ``index`` at sublevel ``sub`` of the tile ``key``."""
+    local = index & ((TILE_WIDTH >> sub) - 1)  # position within the tile's sublevel
+    width = 0 if tile is None else len(tile.hashes) // HASH_SIZE
+    if local >= width >> sub or tile is None:
+        raise InternalError(f"tile {key} lacks node {index} at sublevel {sub}")
+    if sub == 0:
+        return tile.hashes[local * HASH_SIZE : (local + 1) * HASH_SIZE]
+    at = sum(width >> s for s in range(1, sub)) + local
+    return tile.inner[at * HASH_SIZE : (at + 1) * HASH_SIZE]
 
 
 # --- the log ---------------------------------------------------------------------------
@@ -245,13 +277,13 @@ class MemoryTreeStore:
 
     def __init__(self) -> None:
         self._size = 0
-        self._tiles: dict[TileKey, bytes] = {}
+        self._tiles: dict[TileKey, Tile] = {}
         self._entries: list[bytes] = []
 
     def read_size(self) -> int:
         return self._size
 
-    def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
+    def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, Tile]:
         return {k: self._tiles[k] for k in keys if k in self._tiles}
 
     def read_entries(self, start: int, end: int) -> list[bytes]:
@@ -261,7 +293,7 @@ class MemoryTreeStore:
         self,
         old_size: int,
         new_size: int,
-        tiles: Mapping[TileKey, bytes],
+        tiles: Mapping[TileKey, Tile],
         entries: Sequence[bytes],
     ) -> None:
         if old_size != self._size or new_size - old_size != len(entries):
@@ -279,6 +311,7 @@ _SCHEMA = (
         level INTEGER NOT NULL,
         idx INTEGER NOT NULL,
         hashes BLOB NOT NULL CHECK (length(hashes) BETWEEN 32 AND 8192),
+        inner BLOB NOT NULL CHECK (length(inner) % 32 = 0 AND length(inner) <= 8128),
         PRIMARY KEY (level, idx))""",
     """CREATE TABLE IF NOT EXISTS tlog_bundle (
         idx INTEGER PRIMARY KEY,
@@ -329,8 +362,9 @@ def _unpack_bundle(blob: bytes, lo: int, hi: int) -> list[bytes]:
 class SqliteTreeStore:
     """A ``TreeStore`` in tables ``tlog_*`` of a caller's SQLite connection.
 
-    Tables: ``tlog_meta`` (the size), ``tlog_tile`` (C2SP tiles by ``(level, idx)``; the
-    rightmost of a level is rewritten as it grows), ``tlog_bundle`` (full bundles of 256
+    Tables: ``tlog_meta`` (the size), ``tlog_tile`` (C2SP tiles by ``(level, idx)``, byte for
+    byte in ``hashes``, plus a full tile's inner sublevels in ``inner``; the rightmost tile of a
+    level is rewritten as it grows), ``tlog_bundle`` (full bundles of 256
     entries, one row each, see ``_pack_bundle``) and ``tlog_entry_tail`` (one row per entry of
     the incomplete last bundle, folded into a bundle when it fills). Bundles keep the row count
     at 1/256 per entry for bulk appends; the tail keeps a one-entry append at one small row
@@ -355,13 +389,13 @@ class SqliteTreeStore:
         row = self._conn.execute("SELECT size FROM tlog_meta WHERE id = 0").fetchone()
         return 0 if row is None else int(row[0])  # no row until the first append
 
-    def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
-        out: dict[TileKey, bytes] = {}
-        query = "SELECT hashes FROM tlog_tile WHERE level = ? AND idx = ?"
+    def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, Tile]:
+        out: dict[TileKey, Tile] = {}
+        query = "SELECT hashes, inner FROM tlog_tile WHERE level = ? AND idx = ?"
         for key in keys:
             row = self._conn.execute(query, key).fetchone()
             if row is not None:
-                out[key] = bytes(row[0])
+                out[key] = Tile(bytes(row[0]), bytes(row[1]))
         return out
 
     def read_entries(self, start: int, end: int) -> list[bytes]:
@@ -403,7 +437,7 @@ class SqliteTreeStore:
         self,
         old_size: int,
         new_size: int,
-        tiles: Mapping[TileKey, bytes],
+        tiles: Mapping[TileKey, Tile],
         entries: Sequence[bytes],
     ) -> None:
         conn = self._conn
@@ -425,9 +459,9 @@ class SqliteTreeStore:
             if cur.rowcount != 1:
                 raise LogConflictError(f"log size changed under the writer (expected {old_size})")
             conn.executemany(
-                "INSERT INTO tlog_tile (level, idx, hashes) VALUES (?, ?, ?) "
-                "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
-                [(level, idx, blob) for (level, idx), blob in tiles.items()],
+                "INSERT INTO tlog_tile (level, idx, hashes, inner) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes, inner = excluded.inner",
+                [(level, idx, tile.hashes, tile.inner) for (level, idx), tile in tiles.items()],
             )
             self._write_entries(old_size, entries)
         except sqlite3.Error as e:
@@ -475,7 +509,9 @@ class SqliteTreeStore:
 
 
 def open_sqlite_log(path: Path) -> tuple[sqlite3.Connection, MerkleLog]:
-    """Open (creating if needed) a log database at ``path``: WAL, ``synchronous=FULL``.
+    """Open (creating if needed) a log database at ``path``: WAL, ``synchronous=FULL``, and a
+    64 MiB page cache (tiles of a 10-million-entry log take about 620 MiB; the upper levels
+    and the right edge, read by every proof, stay in cache).
 
     The connection is in Python's default transaction mode with ``BEGIN IMMEDIATE``: the first
     write opens a transaction that takes the write lock at once; the caller commits (``with
@@ -485,6 +521,7 @@ def open_sqlite_log(path: Path) -> tuple[sqlite3.Connection, MerkleLog]:
         conn = sqlite3.connect(str(path), isolation_level="IMMEDIATE")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB of pages: the hot tiles stay cached
         store = SqliteTreeStore(conn)
         conn.commit()  # the schema, created inside the implicit transaction of the DDL
     except sqlite3.Error as e:
