@@ -104,6 +104,10 @@ class Checkpoint:
                 raise FormatError(f"checkpoint {what} is empty")
             if "\n" in line or any(ord(c) < 0x20 for c in line):
                 raise FormatError(f"checkpoint {what} {line[:40]!r} contains a control character")
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise FormatError(f"checkpoint {what} {line[:40]!r} is not valid Unicode") from e
         if not 0 <= self.size <= MAX_TREE_SIZE:
             raise FormatError(f"checkpoint tree size {self.size} is outside 0..2^63-1")
         if len(self.root_hash) != HASH_SIZE:
