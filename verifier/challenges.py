@@ -1,0 +1,74 @@
+"""Verifier challenges: a fresh random nonce every interval, signed, logged, served.
+
+Each challenge is a ``Challenge`` envelope (PayloadType.CHALLENGE) signed by the challenge
+key and appended to the log before it is served, numbered by ``seq``: a gap in ``seq`` or in
+``issued`` time shows that the verifier was down, and a stream of challenges in the log is the
+verifier's own liveness record (checkpoints follow every append).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from pausewatch.clock import NS_PER_S, Clock
+from pausewatch.envelope import PayloadType, sign_envelope
+from pausewatch.keys import Signer
+from pausewatch.reports import NONCE_SIZE
+from pausewatch.v1 import types_pb2
+from verifier.sequencer import LogSequencer
+
+__all__ = ["ChallengeIssuer"]
+
+_log = logging.getLogger("pausewatch.verifier.challenges")
+
+
+class ChallengeIssuer:
+    def __init__(
+        self,
+        sequencer: LogSequencer,
+        signer: Signer,
+        clock: Clock,
+        *,
+        interval_s: float,
+        lifetime_s: float,
+    ) -> None:
+        self._sequencer = sequencer
+        self._signer = signer
+        self._clock = clock
+        self.interval_s = interval_s
+        self._lifetime_ns = int(lifetime_s * NS_PER_S)
+        self.current: bytes | None = None
+        self.current_challenge: types_pb2.Challenge | None = None
+        self._next_seq: int | None = None
+
+    async def issue(self) -> types_pb2.Challenge:
+        """Sign, log and publish a new challenge; return it once it is in the log."""
+        if self._next_seq is None:
+            latest = await self._sequencer.read(lambda s: s.latest_challenge())
+            self._next_seq = 0 if latest is None else latest.seq + 1
+        now = self._clock.now_ns()
+        challenge = types_pb2.Challenge(
+            nonce=secrets.token_bytes(NONCE_SIZE),
+            issued_unix_ns=now,
+            expires_unix_ns=now + self._lifetime_ns,
+            log_origin=self._sequencer.origin,
+            seq=self._next_seq,
+        )
+        envelope = sign_envelope(
+            PayloadType.CHALLENGE, challenge.SerializeToString(deterministic=True), [self._signer]
+        )
+        index = await self._sequencer.append_challenge(envelope, challenge)
+        self._next_seq += 1
+        self.current, self.current_challenge = envelope, challenge
+        _log.info("challenge issued", extra={"seq": challenge.seq, "log_index": index})
+        return challenge
+
+    async def run(self) -> None:
+        """Issue a challenge now and then every ``interval_s`` of the injected clock."""
+        while True:
+            try:
+                await self.issue()
+            except Exception:
+                _log.exception("could not issue a challenge; retrying next interval")
+            await self._clock.sleep(self.interval_s)

@@ -1,0 +1,466 @@
+"""The verifier's configuration: frozen dataclasses, parsed once at the process edge.
+
+Precedence: the TOML file, then environment variables ``PAUSEWATCH_VERIFIER_*``, then command
+line flags (applied by the CLI through :func:`with_overrides`). Every error names the key and
+the file it came from; the CLI exits 2 on :class:`ConfigError`. Relative paths in the file are
+resolved against the file's directory.
+
+Example (every key shown with its default where it has one)::
+
+    listen = "127.0.0.1:7443"          # host:port for gRPC
+    state_dir = "state"                # SQLite database and nothing else
+    metrics_listen = "127.0.0.1:9464"  # Prometheus text endpoint; "" disables it
+
+    [tls]                              # absent: plaintext (localhost and tests only)
+    cert_file = "server.crt"
+    key_file = "server.key"
+    client_ca_file = "clients-ca.crt"  # set: mutual TLS, client certificates required
+
+    [log]
+    origin = "verifier.example/pausewatch"   # C2SP origin line = note signer name
+    key_file = "log.key"
+
+    [challenge]
+    key_file = "challenge.key"
+    interval_s = 60.0       # a fresh nonce this often
+    lifetime_s = 180.0      # expires = issued + lifetime
+    max_clock_skew_s = 120.0
+
+    [verdict]
+    key_file = "verdict.key"
+
+    [checkpoint]
+    max_interval_s = 1.0    # a checkpoint at least this often while entries arrive
+
+    [limits]
+    max_message_bytes = 16777216   # one gRPC message
+    max_envelope_bytes = 1048576   # one envelope
+    max_batch_reports = 1000       # envelopes per SubmitReports
+    reports_per_minute = 600       # per key, token bucket refill (clock minutes)
+    burst_reports = 2000           # per key, token bucket size
+    max_concurrent_rpcs = 20000
+    max_watchers = 256
+
+    [clock]
+    mode = "system"                # or "accelerated"
+    start_unix_ns = 1767225600000000000
+    speedup = 60.0
+
+    [[labs]]
+    lab_id = "lab-1"
+    public_keys = ["<base64 raw 32 bytes> or a C2SP vkey"]
+    facilities = ["fac-a"]
+    inventory_threshold = 1
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from pausewatch.errors import InputError
+from pausewatch.keys import ED25519_PUBLIC_KEY_SIZE, Ed25519Key
+from pausewatch.note import parse_vkey
+from pausewatch.reports import check_id
+
+__all__ = [
+    "ENV_PREFIX",
+    "ChallengeConfig",
+    "ClockConfig",
+    "ConfigError",
+    "LabTrust",
+    "LimitsConfig",
+    "TlsConfig",
+    "VerifierConfig",
+    "load_config",
+    "parse_lab_key",
+    "with_overrides",
+]
+
+ENV_PREFIX: Final = "PAUSEWATCH_VERIFIER_"
+
+
+class ConfigError(InputError):
+    """A configuration value that is missing, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """Server TLS. ``client_ca_file`` set means mutual TLS: client certificates required."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ChallengeConfig:
+    interval_s: float = 60.0
+    lifetime_s: float = 180.0
+    max_clock_skew_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_message_bytes: int = 16 << 20
+    max_envelope_bytes: int = 1 << 20
+    max_batch_reports: int = 1000
+    reports_per_minute: float = 600.0
+    burst_reports: int = 2000
+    max_concurrent_rpcs: int = 20000
+    max_watchers: int = 256
+
+
+@dataclass(frozen=True)
+class ClockConfig:
+    mode: str = "system"
+    start_unix_ns: int | None = None
+    speedup: float = 1.0
+
+
+@dataclass(frozen=True)
+class LabTrust:
+    """A trust root: a lab, its keys, the facilities it may declare."""
+
+    lab_id: str
+    keys: tuple[Ed25519Key, ...]
+    facilities: tuple[str, ...]
+    inventory_threshold: int = 1
+
+
+@dataclass(frozen=True)
+class VerifierConfig:
+    state_dir: Path
+    log_origin: str
+    log_key_file: Path
+    challenge_key_file: Path
+    verdict_key_file: Path
+    listen: str = "127.0.0.1:7443"
+    metrics_listen: str = "127.0.0.1:9464"
+    tls: TlsConfig | None = None
+    labs: tuple[LabTrust, ...] = ()
+    challenge: ChallengeConfig = field(default_factory=ChallengeConfig)
+    checkpoint_max_interval_s: float = 1.0
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
+    source: str = "<defaults>"
+
+    @property
+    def database_path(self) -> Path:
+        return self.state_dir / "verifier.sqlite"
+
+
+def parse_lab_key(text: str, where: str) -> Ed25519Key:
+    """A lab key: base64 of the raw 32 bytes, or a C2SP vkey of type Ed25519."""
+    text = text.strip()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raw = b""
+    if len(raw) != ED25519_PUBLIC_KEY_SIZE:
+        try:
+            raw = parse_vkey(text).public_key
+        except InputError as e:
+            raise ConfigError(f"{where}: not a base64 raw Ed25519 key (32 bytes) nor a vkey: {e}") from e
+    try:
+        return Ed25519Key(raw)
+    except InputError as e:
+        raise ConfigError(f"{where}: {e}") from e
+
+
+class _Table:
+    """A TOML table read with type checks; every error names the file and the dotted key."""
+
+    def __init__(self, data: Mapping[str, Any], source: str, prefix: str = "") -> None:
+        self._data = data
+        self._source = source
+        self._prefix = prefix
+        self.prefix = prefix
+        self._used: set[str] = set()
+
+    def _where(self, key: str) -> str:
+        return f"{self._source}: {self._prefix}{key}"
+
+    def _get(self, key: str, kinds: tuple[type, ...], what: str, default: Any) -> Any:
+        self._used.add(key)
+        if key not in self._data:
+            if default is _REQUIRED:
+                raise ConfigError(f"{self._where(key)} is required")
+            return default
+        value = self._data[key]
+        if isinstance(value, bool) and bool not in kinds:
+            raise ConfigError(f"{self._where(key)} must be {what}, got a boolean")
+        if not isinstance(value, kinds):
+            raise ConfigError(f"{self._where(key)} must be {what}, got {type(value).__name__}")
+        return value
+
+    def string(self, key: str, default: Any = None) -> Any:
+        return self._get(key, (str,), "a string", default)
+
+    def path(self, key: str, base: Path, default: Any = None) -> Path | None:
+        value = self.string(key, default)
+        if value is None:
+            return None
+        return value if isinstance(value, Path) else (base / value)
+
+    def number(self, key: str, default: Any, *, minimum: float, maximum: float = float("inf")) -> float:
+        value = float(self._get(key, (int, float), "a number", default))
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{self._where(key)} = {value} is out of range [{minimum}, {maximum}]")
+        return value
+
+    def integer(self, key: str, default: Any, *, minimum: int, maximum: int = 1 << 62) -> int:
+        value = self._get(key, (int,), "an integer", default)
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{self._where(key)} = {value} is out of range [{minimum}, {maximum}]")
+        return int(value)
+
+    def optional_integer(self, key: str, *, minimum: int) -> int | None:
+        if key not in self._data:
+            self._used.add(key)
+            return None
+        return self.integer(key, None, minimum=minimum)
+
+    def required_path(self, key: str, base: Path) -> Path:
+        value: str = self.string(key, _REQUIRED)
+        return base / value
+
+    def table(self, key: str) -> _Table | None:
+        value = self._get(key, (dict,), "a table", None)
+        return None if value is None else _Table(value, self._source, f"{self._prefix}{key}.")
+
+    def tables(self, key: str) -> list[_Table]:
+        value = self._get(key, (list,), "an array of tables", [])
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise ConfigError(f"{self._where(key)}[{i}] must be a table")
+            out.append(_Table(item, self._source, f"{self._prefix}{key}[{i}]."))
+        return out
+
+    def strings(self, key: str) -> list[str]:
+        value = self._get(key, (list,), "an array of strings", [])
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{self._where(key)} must be an array of strings")
+        return list(value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self._data) - self._used)
+        if unknown:
+            raise ConfigError(f"{self._where(unknown[0])}: unknown key")
+
+
+_REQUIRED = object()
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> VerifierConfig:
+    """Read the TOML file (if any), then the environment. Raise ConfigError naming key and file."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    source = "<no config file>"
+    base = Path.cwd()
+    if path is not None:
+        source = str(path)
+        base = path.resolve().parent
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"{path}: config file not found") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read config file: {e}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    data = _apply_environment(data, environ)
+    return _build(_Table(data, source), base, source)
+
+
+# Environment variable -> dotted TOML key. Values are strings; numbers are converted.
+_ENV_KEYS: Final[Mapping[str, tuple[str, type]]] = {
+    "LISTEN": ("listen", str),
+    "STATE_DIR": ("state_dir", str),
+    "METRICS_LISTEN": ("metrics_listen", str),
+    "LOG_ORIGIN": ("log.origin", str),
+    "LOG_KEY_FILE": ("log.key_file", str),
+    "CHALLENGE_KEY_FILE": ("challenge.key_file", str),
+    "VERDICT_KEY_FILE": ("verdict.key_file", str),
+    "CLOCK_MODE": ("clock.mode", str),
+    "CLOCK_START_UNIX_NS": ("clock.start_unix_ns", int),
+    "CLOCK_SPEEDUP": ("clock.speedup", float),
+    "TLS_CERT_FILE": ("tls.cert_file", str),
+    "TLS_KEY_FILE": ("tls.key_file", str),
+    "TLS_CLIENT_CA_FILE": ("tls.client_ca_file", str),
+}
+
+
+def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for suffix, (dotted, kind) in _ENV_KEYS.items():
+        name = ENV_PREFIX + suffix
+        if name not in environ:
+            continue
+        raw = environ[name]
+        value: Any = raw
+        if kind is not str:
+            try:
+                value = kind(raw)
+            except ValueError as e:
+                raise ConfigError(f"environment {name}={raw!r}: not a valid {kind.__name__}") from e
+        *tables, key = dotted.split(".")
+        target = out
+        for t in tables:
+            existing = target.get(t)
+            target[t] = dict(existing) if isinstance(existing, dict) else {}
+            target = target[t]
+        target[key] = value
+    return out
+
+
+def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
+    listen = root.string("listen", "127.0.0.1:7443")
+    _check_address(listen, f"{source}: listen")
+    metrics_listen = root.string("metrics_listen", "127.0.0.1:9464")
+    if metrics_listen:
+        _check_address(metrics_listen, f"{source}: metrics_listen")
+    state_dir = root.required_path("state_dir", base)
+
+    log = root.table("log")
+    if log is None:
+        raise ConfigError(f"{source}: [log] with origin and key_file is required")
+    origin = log.string("origin", _REQUIRED)
+    if not origin or any(c.isspace() for c in origin) or "+" in origin:
+        raise ConfigError(f"{source}: log.origin must be non-empty, without spaces or '+'")
+    log_key = log.required_path("key_file", base)
+    log.finish()
+
+    challenge_t = root.table("challenge")
+    if challenge_t is None:
+        raise ConfigError(f"{source}: [challenge] with key_file is required")
+    challenge_key = challenge_t.required_path("key_file", base)
+    interval = challenge_t.number("interval_s", 60.0, minimum=0.001, maximum=86_400)
+    challenge = ChallengeConfig(
+        interval_s=interval,
+        lifetime_s=challenge_t.number("lifetime_s", 3 * interval, minimum=interval, maximum=7 * 86_400),
+        max_clock_skew_s=challenge_t.number("max_clock_skew_s", 120.0, minimum=0, maximum=86_400),
+    )
+    challenge_t.finish()
+
+    verdict_t = root.table("verdict")
+    if verdict_t is None:
+        raise ConfigError(f"{source}: [verdict] with key_file is required")
+    verdict_key = verdict_t.required_path("key_file", base)
+    verdict_t.finish()
+
+    checkpoint_t = root.table("checkpoint")
+    cp_interval = 1.0
+    if checkpoint_t is not None:
+        cp_interval = checkpoint_t.number("max_interval_s", 1.0, minimum=0.001, maximum=1.0)
+        checkpoint_t.finish()
+
+    tls = None
+    tls_t = root.table("tls")
+    if tls_t is not None:
+        tls = TlsConfig(
+            cert_file=tls_t.required_path("cert_file", base),
+            key_file=tls_t.required_path("key_file", base),
+            client_ca_file=tls_t.path("client_ca_file", base),
+        )
+        tls_t.finish()
+
+    limits = LimitsConfig()
+    limits_t = root.table("limits")
+    if limits_t is not None:
+        d = LimitsConfig()
+        li = limits_t.integer
+        limits = LimitsConfig(
+            max_message_bytes=li("max_message_bytes", d.max_message_bytes, minimum=1024, maximum=1 << 30),
+            max_envelope_bytes=li("max_envelope_bytes", d.max_envelope_bytes, minimum=256, maximum=16 << 20),
+            max_batch_reports=li("max_batch_reports", d.max_batch_reports, minimum=1, maximum=100_000),
+            reports_per_minute=limits_t.number("reports_per_minute", d.reports_per_minute, minimum=0.001),
+            burst_reports=limits_t.integer("burst_reports", d.burst_reports, minimum=1),
+            max_concurrent_rpcs=limits_t.integer("max_concurrent_rpcs", d.max_concurrent_rpcs, minimum=1),
+            max_watchers=limits_t.integer("max_watchers", d.max_watchers, minimum=0),
+        )
+        limits_t.finish()
+        if limits.max_envelope_bytes > limits.max_message_bytes:
+            raise ConfigError(f"{source}: limits.max_envelope_bytes exceeds limits.max_message_bytes")
+
+    clock = ClockConfig()
+    clock_t = root.table("clock")
+    if clock_t is not None:
+        mode = clock_t.string("mode", "system")
+        if mode not in ("system", "accelerated"):
+            raise ConfigError(f"{source}: clock.mode must be 'system' or 'accelerated', got {mode!r}")
+        clock = ClockConfig(
+            mode=mode,
+            start_unix_ns=clock_t.optional_integer("start_unix_ns", minimum=1),
+            speedup=clock_t.number("speedup", 1.0, minimum=0.001, maximum=1e6),
+        )
+        clock_t.finish()
+
+    labs = []
+    seen: set[str] = set()
+    for lab_t in root.tables("labs"):
+        lab_id = check_id_config(lab_t.string("lab_id", _REQUIRED), f"{source}: {lab_t.prefix}lab_id")
+        if lab_id in seen:
+            raise ConfigError(f"{source}: lab {lab_id!r} is listed twice")
+        seen.add(lab_id)
+        keys = tuple(
+            parse_lab_key(k, f"{source}: {lab_t.prefix}public_keys[{i}]")
+            for i, k in enumerate(lab_t.strings("public_keys"))
+        )
+        if not keys:
+            raise ConfigError(f"{source}: {lab_t.prefix}public_keys must list at least one key")
+        facilities = tuple(
+            check_id_config(f, f"{source}: {lab_t.prefix}facilities") for f in lab_t.strings("facilities")
+        )
+        threshold = lab_t.integer("inventory_threshold", 1, minimum=1, maximum=len(keys))
+        lab_t.finish()
+        labs.append(LabTrust(lab_id, keys, facilities, threshold))
+
+    root.finish()
+    return VerifierConfig(
+        state_dir=state_dir,
+        log_origin=origin,
+        log_key_file=log_key,
+        challenge_key_file=challenge_key,
+        verdict_key_file=verdict_key,
+        listen=listen,
+        metrics_listen=metrics_listen,
+        tls=tls,
+        labs=tuple(labs),
+        challenge=challenge,
+        checkpoint_max_interval_s=cp_interval,
+        limits=limits,
+        clock=clock,
+        source=source,
+    )
+
+
+def check_id_config(value: str, where: str) -> str:
+    try:
+        return check_id(value, "id")
+    except InputError as e:
+        raise ConfigError(f"{where}: {e}") from e
+
+
+def _check_address(value: str, where: str) -> None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{where} must be host:port, got {value!r}")
+
+
+def with_overrides(config: VerifierConfig, **changes: Any) -> VerifierConfig:
+    """Apply command-line flags (the last layer); ``None`` values leave a field unchanged."""
+    given = {k: v for k, v in changes.items() if v is not None}
+    if "listen" in given:
+        _check_address(given["listen"], "--listen")
+    if given.get("metrics_listen"):
+        _check_address(given["metrics_listen"], "--metrics-listen")
+    return dataclasses.replace(config, **given)

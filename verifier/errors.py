@@ -1,0 +1,77 @@
+"""Verifier-specific refinements of :mod:`pausewatch.errors`, each with one gRPC status.
+
+The servicer is the only place that turns these into status codes (``status_for``); the pure
+pipeline raises them. The mapping, documented once:
+
+==========================================  ====================  =============================
+exception                                   gRPC status           meaning
+==========================================  ====================  =============================
+``FormatError`` (and other ``InputError``)  INVALID_ARGUMENT      malformed bytes or fields
+``LimitExceededError``                      RESOURCE_EXHAUSTED    too large / too many
+``RateLimitedError``                        RESOURCE_EXHAUSTED    too fast for this key
+``UnknownKeyError``                         UNAUTHENTICATED       key not enrolled / not trusted
+``SignatureError``                          UNAUTHENTICATED       signature does not verify
+``NotEnrolledHereError``                    PERMISSION_DENIED     authentic, but the key is not
+                                                                  enrolled for that facility /
+                                                                  node / meter, or a lab key
+                                                                  declares a facility it may not
+``StaleVersionError``                       FAILED_PRECONDITION   a document version that does
+                                                                  not increase
+``VerificationError`` (other)               FAILED_PRECONDITION   well-formed but inconsistent
+``EnvironmentFaultError``                   UNAVAILABLE           disk or environment failed
+anything else                               INTERNAL              our bug
+==========================================  ====================  =============================
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from pausewatch.errors import (
+    EnvironmentFaultError,
+    InputError,
+    LimitExceededError,
+    SignatureError,
+    VerificationError,
+)
+
+__all__ = [
+    "NotEnrolledHereError",
+    "RateLimitedError",
+    "StaleVersionError",
+    "UnknownKeyError",
+    "status_for",
+]
+
+
+class UnknownKeyError(SignatureError):
+    """No enrolled or trusted key matches the envelope's signatures."""
+
+
+class NotEnrolledHereError(VerificationError):
+    """An authentic signature by a key that is not enrolled for what the document claims."""
+
+
+class RateLimitedError(LimitExceededError):
+    """A key submitted faster than its configured rate."""
+
+
+class StaleVersionError(VerificationError):
+    """A versioned document whose version does not increase."""
+
+
+def status_for(error: BaseException) -> grpc.StatusCode:
+    """The gRPC status code for an exception raised by the verifier's pipeline."""
+    if isinstance(error, LimitExceededError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if isinstance(error, SignatureError):
+        return grpc.StatusCode.UNAUTHENTICATED
+    if isinstance(error, NotEnrolledHereError):
+        return grpc.StatusCode.PERMISSION_DENIED
+    if isinstance(error, VerificationError):
+        return grpc.StatusCode.FAILED_PRECONDITION
+    if isinstance(error, InputError):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    if isinstance(error, EnvironmentFaultError):
+        return grpc.StatusCode.UNAVAILABLE
+    return grpc.StatusCode.INTERNAL

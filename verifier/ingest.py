@@ -1,0 +1,302 @@
+"""The ingest pipeline's pure stages: no gRPC, no disk, one reference time passed in.
+
+Order (the servicer and the sequencer call these in it):
+
+1. :func:`admit_report` — size limit → envelope structure → enrolled key (looked up by the
+   signatures' key-id hints, verified with the key *we* hold) → signature over the exact bytes
+   → payload decoding and invariants → the payload names the signer's key and the facility and
+   node/meter that key is enrolled for. Raises; a rejected report leaves nothing behind.
+2. :class:`RateLimiter` — per-key token bucket on the injected clock (after the signature, so
+   a stranger cannot spend an attestor's budget).
+3. In the log sequencer, in arrival order: exact-duplicate check, :func:`pausewatch.chain.
+   classify_link`, then :func:`chain_findings` and :func:`freshness_findings` turn the
+   decision and the challenge into findings. Authentic but suspicious reports are stored.
+
+Freshness rule (documented choice). Let ``skew`` be ``challenge.max_clock_skew_s``. A report
+for the period ``[start, end)`` answers its challenge freshly when the challenge is one we
+issued and ``issued <= end + skew`` and ``expires >= start - skew``: the nonce could not have
+been known long before the period, and was still live when the period began. An all-zero
+nonce ("no challenge yet") and a challenge that fails either bound give
+``freshness.stale_challenge``; a nonce we never issued gives ``freshness.unknown_challenge``;
+a report signed, or ending, more than ``skew`` after our clock gives ``freshness.clock_skew``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from pausewatch.chain import ChainDecision, LinkKind
+from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_envelope, verify_envelope
+from pausewatch.errors import FormatError, SignatureError
+from pausewatch.keys import Ed25519Key, PublicKey
+from pausewatch.reports import NONCE_SIZE, ReportHeader, ReportKind, decode_report
+from pausewatch.v1 import types_pb2
+from verifier.errors import NotEnrolledHereError, RateLimitedError, UnknownKeyError
+
+__all__ = [
+    "MAX_WIRE_INT",
+    "AdmittedReport",
+    "ChallengeWindow",
+    "EnrolledKey",
+    "Enrollment",
+    "FindingId",
+    "RateLimiter",
+    "admit_report",
+    "chain_findings",
+    "freshness_findings",
+    "make_finding",
+]
+
+MAX_WIRE_INT: Final = (1 << 63) - 1  # uint64 fields are stored as SQLite int64
+_ZERO_NONCE: Final = bytes(NONCE_SIZE)
+_NS_PER_MINUTE: Final = 60_000_000_000
+
+
+class FindingId:
+    """The stable ids of findings the ingest path leaves."""
+
+    GAP = "chain.gap"
+    NEW_BOOT = "chain.new_boot"
+    FORK = "chain.fork"
+    ROLLBACK = "chain.rollback"
+    BACKFILL = "chain.backfill"
+    STALE_CHALLENGE = "freshness.stale_challenge"
+    UNKNOWN_CHALLENGE = "freshness.unknown_challenge"
+    CLOCK_SKEW = "freshness.clock_skew"
+
+
+@dataclass(frozen=True)
+class EnrolledKey:
+    """A report key as an inventory enrols it: which facility and node (or meter) it speaks for."""
+
+    key: Ed25519Key
+    kind: ReportKind
+    facility_id: str
+    subject_id: str  # node id or meter id
+    inventory_version: int
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """Every enrolled report key, by derived key id, from the latest inventory of each facility."""
+
+    keys: Mapping[str, EnrolledKey] = field(default_factory=dict)
+
+    @classmethod
+    def from_inventories(cls, inventories: Iterable[types_pb2.Inventory]) -> Enrollment:
+        keys: dict[str, EnrolledKey] = {}
+        for inv in inventories:
+            for node in inv.nodes:
+                k = Ed25519Key(node.attestor_public_key)
+                keys[k.key_id] = EnrolledKey(k, ReportKind.USAGE, inv.facility_id, node.node_id, inv.version)
+            for meter in inv.meters:
+                k = Ed25519Key(meter.public_key)
+                keys[k.key_id] = EnrolledKey(
+                    k, ReportKind.METER, inv.facility_id, meter.meter_id, inv.version
+                )
+        return cls(keys)
+
+    def replace_facility(self, inventory: types_pb2.Inventory) -> Enrollment:
+        """The enrollment after ``inventory`` becomes its facility's latest version."""
+        kept = {k: v for k, v in self.keys.items() if v.facility_id != inventory.facility_id}
+        kept.update(Enrollment.from_inventories([inventory]).keys)
+        return Enrollment(kept)
+
+
+@dataclass(frozen=True)
+class AdmittedReport:
+    """A report whose signature verified under its enrolled key and whose header is valid."""
+
+    envelope: ParsedEnvelope
+    header: ReportHeader
+    enrolled: EnrolledKey
+
+
+def admit_report(raw: bytes, enrollment: Enrollment, *, max_envelope_bytes: int) -> AdmittedReport:
+    """Stage 1 of ingest; raise the precise error, return a report fit for the chain check."""
+    envelope = parse_envelope(raw, max_bytes=max_envelope_bytes)
+    if envelope.payload_type not in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):
+        raise FormatError(f"SubmitReports takes usage and meter reports, not {envelope.payload_type}")
+    enrolled = _signer(envelope, enrollment)
+    header, _ = decode_report(envelope)
+    if header.key_id != enrolled.key.key_id:
+        raise SignatureError(
+            f"report names key {header.key_id[:16]} but is signed by {enrolled.key.key_id[:16]}"
+        )
+    if header.kind is not enrolled.kind:
+        raise NotEnrolledHereError(
+            f"key {enrolled.key.key_id[:16]} is enrolled for {enrolled.kind.value} reports,"
+            f" not {header.kind.value} reports"
+        )
+    if (header.facility_id, header.subject_id) != (enrolled.facility_id, enrolled.subject_id):
+        raise NotEnrolledHereError(
+            f"key {enrolled.key.key_id[:16]} is enrolled for {enrolled.facility_id}/"
+            f"{enrolled.subject_id}, not {header.facility_id}/{header.subject_id}"
+        )
+    if header.seq > MAX_WIRE_INT:
+        raise FormatError(f"seq {header.seq} is above 2^63-1")
+    return AdmittedReport(envelope, header, enrolled)
+
+
+def _signer(envelope: ParsedEnvelope, enrollment: Enrollment) -> EnrolledKey:
+    candidates = [enrollment.keys[hint] for hint, _ in envelope.signatures if hint in enrollment.keys]
+    if not candidates:
+        raise UnknownKeyError("no signature on the report is by an enrolled key")
+    last: SignatureError | None = None
+    for enrolled in candidates:
+        key: PublicKey = enrolled.key
+        try:
+            verify_envelope(envelope, key)
+        except SignatureError as e:
+            last = e
+            continue
+        return enrolled
+    raise SignatureError(f"report signature does not verify under its enrolled key: {last}")
+
+
+class RateLimiter:
+    """Per-key token buckets: ``per_minute`` tokens a minute of the injected clock, at most
+    ``burst`` saved up. Deterministic: the caller passes the time."""
+
+    def __init__(self, per_minute: float, burst: int, *, max_keys: int = 1_000_000) -> None:
+        self._rate = per_minute / _NS_PER_MINUTE
+        self._burst = float(burst)
+        self._max_keys = max_keys
+        self._buckets: dict[str, tuple[float, int]] = {}
+
+    def take(self, key_id: str, now_ns: int, count: int = 1) -> None:
+        """Spend ``count`` tokens of ``key_id`` or raise RateLimitedError (spending nothing)."""
+        tokens, at = self._buckets.get(key_id, (self._burst, now_ns))
+        tokens = min(self._burst, tokens + max(0, now_ns - at) * self._rate)
+        if tokens < count:
+            raise RateLimitedError(
+                f"key {key_id[:16]} is over its rate ({self._rate * _NS_PER_MINUTE:g} reports/minute)"
+            )
+        if len(self._buckets) >= self._max_keys and key_id not in self._buckets:
+            self._buckets.clear()  # bounded memory; only enrolled keys ever get here
+        self._buckets[key_id] = (tokens - count, now_ns)
+
+
+def make_finding(
+    finding_id: str,
+    severity: int,
+    header: ReportHeader,
+    message: str,
+    evidence: Iterable[int],
+    *,
+    quantities: Iterable[tuple[str, float, str]] = (),
+) -> types_pb2.Finding:
+    """A finding about the report's node or meter over the report's period."""
+    return types_pb2.Finding(
+        id=finding_id,
+        severity=severity,  # type: ignore[arg-type]  # enum values are ints on the wire
+        subject=f"{header.facility_id}/{header.subject_id}",
+        start_unix_ns=header.period_start_ns,
+        end_unix_ns=header.period_end_ns,
+        quantities=[types_pb2.Quantity(name=n, value=v, unit=u) for n, v, u in quantities],
+        evidence_log_indices=sorted(set(evidence)),
+        message=message,
+    )
+
+
+def chain_findings(
+    decision: ChainDecision, header: ReportHeader, log_index: int, other_index: int | None
+) -> list[types_pb2.Finding]:
+    """Findings a chain decision leaves; ``other_index`` is the conflicting or head report."""
+    w, c, i = types_pb2.SEVERITY_WARNING, types_pb2.SEVERITY_CRITICAL, types_pb2.SEVERITY_INFO
+    evidence = [log_index] if other_index is None else [log_index, other_index]
+    out: list[types_pb2.Finding] = []
+    if decision.new_boot:
+        out.append(
+            make_finding(FindingId.NEW_BOOT, i, header, "the attestor restarted (new boot_id)", evidence)
+        )
+    kind = decision.kind
+    if kind is LinkKind.GAP and decision.missing is not None:
+        missing = decision.missing
+        out.append(
+            make_finding(
+                FindingId.GAP,
+                w,
+                header,
+                f"reports {missing.start}..{missing.stop - 1} are missing before seq {header.seq}",
+                evidence,
+                quantities=[
+                    ("missing_reports", float(len(missing)), "1"),
+                    ("first_missing_seq", float(missing.start), "1"),
+                ],
+            )
+        )
+    elif kind is LinkKind.FORK:
+        reason = decision.proof.reason if decision.proof else "conflicting report"
+        out.append(make_finding(FindingId.FORK, c, header, f"equivocation: {reason}", evidence))
+    elif kind is LinkKind.ROLLBACK:
+        out.append(
+            make_finding(FindingId.ROLLBACK, c, header, f"sequence rolled back to seq {header.seq}", evidence)
+        )
+    elif kind is LinkKind.BACKFILL:
+        out.append(
+            make_finding(FindingId.BACKFILL, i, header, f"late report fills seq {header.seq}", evidence)
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class ChallengeWindow:
+    """What freshness needs of a stored challenge."""
+
+    issued_ns: int
+    expires_ns: int
+    log_index: int
+
+
+def freshness_findings(
+    header: ReportHeader,
+    challenge: ChallengeWindow | None,
+    log_index: int,
+    *,
+    now_ns: int,
+    skew_ns: int,
+) -> list[types_pb2.Finding]:
+    """Findings about the report's challenge and timing (see the module docstring's rule)."""
+    w = types_pb2.SEVERITY_WARNING
+    out: list[types_pb2.Finding] = []
+    if header.challenge_nonce == _ZERO_NONCE:
+        out.append(
+            make_finding(FindingId.STALE_CHALLENGE, w, header, "report answers no challenge", [log_index])
+        )
+    elif challenge is None:
+        out.append(
+            make_finding(
+                FindingId.UNKNOWN_CHALLENGE, w, header, "report answers a challenge never issued", [log_index]
+            )
+        )
+    elif not (
+        challenge.issued_ns <= header.period_end_ns + skew_ns
+        and challenge.expires_ns >= header.period_start_ns - skew_ns
+    ):
+        age_s = (header.period_start_ns - challenge.expires_ns) / 1e9
+        out.append(
+            make_finding(
+                FindingId.STALE_CHALLENGE,
+                w,
+                header,
+                "the challenge was not live during the report's period",
+                [log_index, challenge.log_index],
+                quantities=[("expired_before_period_s", age_s, "s")],
+            )
+        )
+    ahead = max(header.signed_ns, header.period_end_ns) - now_ns
+    if ahead > skew_ns:
+        out.append(
+            make_finding(
+                FindingId.CLOCK_SKEW,
+                w,
+                header,
+                "report is from the verifier's future",
+                [log_index],
+                quantities=[("ahead_s", ahead / 1e9, "s")],
+            )
+        )
+    return out

@@ -1,0 +1,78 @@
+"""Prometheus metrics of one verifier instance, in their own registry (tests run several
+servers in one process). Served as Prometheus text by :func:`start_metrics_endpoint`."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+__all__ = ["VerifierMetrics", "start_metrics_endpoint"]
+
+
+class VerifierMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.reports = Counter(
+            "pausewatch_verifier_reports",
+            "Reports by disposition and status code",
+            ["disposition", "code"],
+            registry=r,
+        )
+        self.findings = Counter(
+            "pausewatch_verifier_findings", "Findings left by ingest", ["finding_id"], registry=r
+        )
+        self.documents = Counter(
+            "pausewatch_verifier_documents", "Lab documents accepted", ["kind"], registry=r
+        )
+        self.tick_seconds = Histogram(
+            "pausewatch_verifier_tick_seconds",
+            "Sequencer tick duration (check, store, append, sign, commit)",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.tick_items = Histogram(
+            "pausewatch_verifier_tick_items",
+            "Items per sequencer tick",
+            buckets=(1, 10, 100, 1000, 5000, 20000),
+            registry=r,
+        )
+        self.log_size = Gauge("pausewatch_verifier_log_size", "Entries in the Merkle log", registry=r)
+        self.checkpoint_age = Gauge(
+            "pausewatch_verifier_checkpoint_signed_unix_seconds",
+            "When the latest checkpoint was signed",
+            registry=r,
+        )
+        self.challenge_seq = Gauge(
+            "pausewatch_verifier_challenge_seq", "Sequence number of the current challenge", registry=r
+        )
+        self.queued = Gauge("pausewatch_verifier_queued_items", "Items waiting for the sequencer", registry=r)
+        self.watchers = Gauge("pausewatch_verifier_alert_watchers", "Open WatchAlerts streams", registry=r)
+
+    def on_tick(self, items: int, seconds: float) -> None:
+        self.tick_seconds.observe(seconds)
+        self.tick_items.observe(items)
+
+
+@dataclass
+class MetricsEndpoint:
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_metrics_endpoint(address: str, metrics: VerifierMetrics) -> MetricsEndpoint:
+    """Serve ``/metrics`` on ``host:port`` (port 0: any free port) in a daemon thread."""
+    host, _, port = address.rpartition(":")
+    server, thread = start_http_server(int(port), addr=host.strip("[]"), registry=metrics.registry)
+    return MetricsEndpoint(server, thread)

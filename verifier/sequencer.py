@@ -1,0 +1,501 @@
+"""The log sequencer: the single writer that stores every accepted object, appends it to the
+Merkle log and signs a checkpoint, in one transaction per batch.
+
+Everything that changes the verifier's state goes through :class:`LogSequencer`: report
+batches from ``SubmitReports``, inventories and commitments, challenges, and verdicts (the
+scheduler's :meth:`LogSequencer.append_verdict`). Work queues on the event loop; a tick takes
+everything pending (up to ``max_items_per_tick``) and runs it on one dedicated writer thread:
+
+1. each item is checked against the stored state *and the items before it in the tick*
+   (duplicate, chain decision, version, freshness) and rejected alone if it fails — checks
+   come before writes, so a rejected item writes nothing;
+2. the accepted rows are written, their exact envelope bytes appended to the log, a C2SP
+   checkpoint over the new tree signed with the log key and stored by compare-and-swap
+   (:meth:`verifier.storage.StorageTransaction.swap_checkpoint`), all in ONE transaction;
+3. after COMMIT — only then — every item gets its receipt: the checkpoint and an inclusion
+   proof computed from the in-memory frontier (:mod:`verifier.frontier`).
+
+A checkpoint is signed for every tick that appends anything, so one is signed at least once a
+second while entries arrive (far more often under load, one per batch, never per report).
+The single writer and the CAS make it impossible to sign two inconsistent trees; at startup
+the sequencer refuses to run when the stored log does not reproduce the latest checkpoint's
+root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pausewatch.chain import ChainState, LinkKind, NewLink, classify_link
+from pausewatch.checkpoint import Checkpoint, sign_checkpoint
+from pausewatch.clock import Clock
+from pausewatch.envelope import envelope_digest
+from pausewatch.errors import InputError, InternalError
+from pausewatch.note import NoteSigner
+from pausewatch.v1 import types_pb2, verifier_pb2
+from verifier.alert_bus import AlertBus
+from verifier.errors import status_for
+from verifier.frontier import BatchTree, Frontier, frontier_from_log
+from verifier.ingest import (
+    AdmittedReport,
+    ChallengeWindow,
+    Enrollment,
+    FindingId,
+    chain_findings,
+    freshness_findings,
+)
+from verifier.registry import VerifiedDocument, check_version
+from verifier.storage import (
+    Storage,
+    StorageReader,
+    StorageTransaction,
+    StoredChallenge,
+    StoredCheckpoint,
+    StoredDocument,
+    StoredFinding,
+    StoredReport,
+    StoredVerdict,
+)
+
+__all__ = ["LogSequencer", "ReportOutcome", "SequencerStoppedError"]
+
+_log = logging.getLogger("pausewatch.verifier.sequencer")
+T = TypeVar("T")
+
+_ALERTING_FINDINGS = frozenset({FindingId.FORK, FindingId.ROLLBACK, FindingId.GAP})
+
+
+class SequencerStoppedError(InputError):
+    """The sequencer is stopping or stopped; the client should retry elsewhere or later."""
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """One report's result. ``code`` is a google.rpc.Code value (0 OK)."""
+
+    disposition: int
+    code: int = 0
+    message: str = ""
+    receipt: types_pb2.Receipt | None = None
+    finding_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class _Item:
+    """One unit of work; ``index`` set when it appends, ``duplicate_of`` when it is a replay."""
+
+    kind: str
+    payload: Any
+    received_ns: int
+    index: int | None = None
+    duplicate_of: int | None = None
+    error: BaseException | None = None
+    findings: list[types_pb2.Finding] = field(default_factory=list)
+    facility_id: str = ""
+    receipt: types_pb2.Receipt | None = None
+
+
+@dataclass
+class _Batch:
+    old_size: int
+    entries: list[bytes] = field(default_factory=list)
+
+    def add(self, entry: bytes) -> int:
+        self.entries.append(entry)
+        return self.old_size + len(self.entries) - 1
+
+
+@dataclass
+class _Request:
+    items: list[_Item]
+    future: asyncio.Future[list[_Item]]
+
+
+@dataclass(frozen=True)
+class _Committed:
+    tree: BatchTree | None
+    checkpoint: StoredCheckpoint | None
+
+
+class LogSequencer:
+    """The single writer. Create, ``await start()``, submit, ``await stop()``."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        log_signer: NoteSigner,
+        origin: str,
+        clock: Clock,
+        max_clock_skew_ns: int,
+        alert_bus: AlertBus | None = None,
+        max_items_per_tick: int = 20_000,
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._storage = storage
+        self._signer = log_signer
+        self.origin = origin
+        self._clock = clock
+        self._skew_ns = max_clock_skew_ns
+        self._bus = alert_bus
+        self._max_items = max_items_per_tick
+        self._on_commit = on_commit
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pausewatch-sequencer")
+        self._pending: list[_Request] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._frontier = Frontier(0, ())
+        self.latest: StoredCheckpoint | None = None
+        self.enrollment = Enrollment()
+        self._heads: dict[str, StoredReport] = {}
+        self._challenges: dict[bytes, ChallengeWindow] = {}
+        self.ticks = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._recover)
+        self._task = asyncio.create_task(self._run(), name="pausewatch-sequencer")
+
+    async def stop(self) -> None:
+        """Finish the tick in progress, refuse what is still queued, release the thread."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        for request in self._pending:
+            if not request.future.done():
+                request.future.set_exception(SequencerStoppedError("the verifier is shutting down"))
+        self._pending.clear()
+        self._executor.shutdown(wait=True)
+
+    def _recover(self) -> None:
+        s = self._storage
+        size = s.log_size()
+        last = s.leaf_hash(size - 1) if size else None
+        proof = s.inclusion_proof(size - 1, size) if size else []
+        self._frontier = frontier_from_log(size, last, proof)
+        latest = s.latest_checkpoint()
+        if latest is not None and (latest.size > size or s.log_root(latest.size) != latest.root_hash):
+            raise InternalError(
+                f"the stored log (size {size}) does not reproduce the latest signed checkpoint"
+                f" (size {latest.size}); refusing to sign anything"
+            )
+        self.latest = latest
+        if size and (latest is None or size > latest.size):
+            with s.transaction() as tx:
+                self.latest = self._sign(tx, size, self._frontier.root())
+        inventories = []
+        for facility in {d.document_id for d in s.inventories()}:
+            doc = s.latest_inventory(facility)
+            if doc is not None:
+                inventories.append(_decode(doc.envelope, types_pb2.Inventory))
+        self.enrollment = Enrollment.from_inventories(inventories)
+        _log.info("sequencer ready", extra={"log_size": size, "keys_enrolled": len(self.enrollment.keys)})
+
+    # --- submission --------------------------------------------------------------------
+    async def submit_reports(self, reports: Sequence[AdmittedReport]) -> list[ReportOutcome]:
+        now = self._clock.now_ns()
+        items = [_Item("report", r, now, facility_id=r.header.facility_id) for r in reports]
+        done = await self._submit(items)
+        return [self._report_outcome(item) for item in done]
+
+    async def submit_document(self, document: VerifiedDocument) -> types_pb2.Receipt:
+        """Store and log a verified inventory or commitment; raise StaleVersionError."""
+        kind = "inventory" if isinstance(document.message, types_pb2.Inventory) else "commitment"
+        item = (await self._submit([_Item(kind, document, self._clock.now_ns())]))[0]
+        if item.error is not None:
+            raise item.error
+        return self._receipt(item)
+
+    async def append_challenge(self, envelope: bytes, challenge: types_pb2.Challenge) -> int:
+        item = (await self._submit([_Item("challenge", (envelope, challenge), self._clock.now_ns())]))[0]
+        if item.error is not None:
+            raise item.error
+        if item.index is None:
+            raise InternalError("a challenge was not appended")
+        return item.index
+
+    async def append_verdict(self, envelope: bytes, verdict: StoredVerdict) -> types_pb2.Receipt:
+        """Store and log a signed verdict (``verdict.log_index`` is ignored and assigned)."""
+        item = (await self._submit([_Item("verdict", (envelope, verdict), self._clock.now_ns())]))[0]
+        if item.error is not None:
+            raise item.error
+        return self._receipt(item)
+
+    async def read(self, fn: Callable[[StorageReader], T]) -> T:
+        """Run a read on the writer thread (the storage object is single-threaded)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, self._storage)
+
+    @property
+    def queued(self) -> int:
+        return sum(len(r.items) for r in self._pending)
+
+    async def _submit(self, items: list[_Item]) -> list[_Item]:
+        if self._stopping:
+            raise SequencerStoppedError("the verifier is shutting down")
+        future: asyncio.Future[list[_Item]] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Request(items, future))
+        self._wakeup.set()
+        return await future
+
+    # --- the tick ----------------------------------------------------------------------
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if not self._pending:
+                if self._stopping:
+                    return
+                continue
+            requests: list[_Request] = []
+            count = 0
+            while self._pending and (not requests or count + len(self._pending[0].items) <= self._max_items):
+                request = self._pending.pop(0)
+                requests.append(request)
+                count += len(request.items)
+            if self._pending:
+                self._wakeup.set()
+            items = [item for r in requests for item in r.items]
+            started = time.perf_counter()
+            try:
+                committed = await loop.run_in_executor(self._executor, self._commit, items)
+            except Exception as e:  # the whole tick failed: nothing was committed
+                _log.exception("sequencer tick failed; its items were not stored")
+                self._heads.clear()
+                for r in requests:
+                    if not r.future.done():
+                        r.future.set_exception(e)
+                continue
+            self.ticks += 1
+            if self._on_commit is not None:
+                self._on_commit(len(items), time.perf_counter() - started)
+            if committed.tree is not None:
+                self._frontier = committed.tree.frontier()
+                self.latest = committed.checkpoint
+            await self._attach_receipts(items, committed)
+            self._after_commit(items)
+            for r in requests:
+                if not r.future.done():
+                    r.future.set_result(r.items)
+
+    def _commit(self, items: list[_Item]) -> _Committed:
+        """On the writer thread: check, write, append, sign, commit. Returns the new tree."""
+        with self._storage.transaction() as tx:
+            batch = _Batch(self._frontier.size)
+            stage = {
+                "report": self._stage_report,
+                "inventory": self._stage_document,
+                "commitment": self._stage_document,
+                "challenge": self._stage_challenge,
+                "verdict": self._stage_verdict,
+            }
+            for item in items:
+                try:
+                    stage[item.kind](tx, batch, item)
+                except InputError as e:
+                    item.error = e
+            if not batch.entries:
+                return _Committed(None, None)
+            first = tx.append_entries(batch.entries)
+            if first != batch.old_size:
+                raise InternalError(
+                    f"log grew under the sequencer: appended at {first}, expected {batch.old_size}"
+                )
+            tree = self._frontier.extend([hashlib.sha256(b"\x00" + e).digest() for e in batch.entries])
+            checkpoint = self._sign(tx, tree.size, tree.root())
+        return _Committed(tree, checkpoint)
+
+    def _sign(self, tx: StorageTransaction, size: int, root: bytes) -> StoredCheckpoint:
+        note = sign_checkpoint(Checkpoint(self.origin, size, root), [self._signer]).format()
+        stored = StoredCheckpoint(size, root, note, self._clock.now_ns())
+        tx.swap_checkpoint(None if self.latest is None else self.latest.size, stored)
+        return stored
+
+    # --- stages (writer thread) ----------------------------------------------------------
+    def _stage_report(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
+        admitted: AdmittedReport = item.payload
+        raw = admitted.envelope.raw
+        header = admitted.header
+        existing = tx.report_by_digest(envelope_digest(raw))
+        if existing is not None:
+            item.duplicate_of = existing.log_index
+            return
+        key = header.key_id
+        head = self._heads.get(key) or tx.chain_head(key)
+        state = None
+        if head is not None:
+            at_seq = before = after_prev = None
+            if header.seq <= head.header.seq:
+                found = tx.report_at(key, header.seq)
+                at_seq = found.envelope if found else None
+                if found is None:
+                    prior = tx.report_at(key, header.seq - 1) if header.seq > 0 else None
+                    nxt = tx.report_at(key, header.seq + 1)
+                    before = prior.envelope if prior else None
+                    after_prev = nxt.header.prev if nxt else None
+            state = ChainState(NewLink(head.header, head.envelope), at_seq, before, after_prev)
+        decision = classify_link(state, NewLink(header, raw))
+        if decision.kind is LinkKind.DUPLICATE:  # same bytes: caught by digest above
+            raise InternalError("classify_link found a duplicate the digest index missed")
+        other: int | None = None
+        if decision.proof is not None:
+            first = tx.report_by_digest(envelope_digest(decision.proof.first))
+            other = first.log_index if first else None
+        elif decision.kind is LinkKind.GAP and head is not None:
+            other = head.log_index
+        challenge = self._challenge(tx, header.challenge_nonce)
+        index = batch.add(raw)
+        item.index = index
+        item.findings = chain_findings(decision, header, index, other) + freshness_findings(
+            header, challenge, index, now_ns=item.received_ns, skew_ns=self._skew_ns
+        )
+        stored = StoredReport(index, raw, header, item.received_ns)
+        tx.put_report(stored)
+        for finding in item.findings:
+            tx.put_finding(StoredFinding(header.facility_id, index, finding))
+        if decision.advances_head:
+            tx.set_chain_head(key, index)
+            self._heads[key] = stored
+        elif head is not None:
+            self._heads[key] = head
+
+    def _challenge(self, tx: StorageTransaction, nonce: bytes) -> ChallengeWindow | None:
+        window = self._challenges.get(nonce)
+        if window is None:
+            stored = tx.challenge_by_nonce(nonce)
+            if stored is not None:
+                window = ChallengeWindow(stored.issued_ns, stored.expires_ns, stored.log_index)
+                self._challenges[nonce] = window
+        return window
+
+    def _stage_document(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
+        doc: VerifiedDocument = item.payload
+        if item.kind == "inventory":
+            history = tx.inventories(doc.document_id)
+        else:
+            history = tx.commitments(doc.document_id)
+        for stored in history:
+            if stored.envelope == doc.envelope.raw:
+                item.duplicate_of = stored.log_index
+                return
+        latest = max((d.version for d in history), default=None)
+        check_version(doc, latest, item.kind)
+        index = batch.add(doc.envelope.raw)
+        item.index = index
+        record = StoredDocument(
+            index, doc.document_id, doc.lab_id, doc.version, doc.envelope.raw, item.received_ns
+        )
+        if item.kind == "inventory":
+            tx.put_inventory(record)
+        else:
+            tx.put_commitment(record)
+
+    def _stage_challenge(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
+        envelope, msg = item.payload
+        index = batch.add(envelope)
+        item.index = index
+        tx.put_challenge(
+            StoredChallenge(index, msg.seq, msg.nonce, msg.issued_unix_ns, msg.expires_unix_ns, envelope)
+        )
+        self._challenges[msg.nonce] = ChallengeWindow(msg.issued_unix_ns, msg.expires_unix_ns, index)
+
+    def _stage_verdict(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
+        envelope, verdict = item.payload
+        index = batch.add(envelope)
+        item.index = index
+        tx.put_verdict(dataclasses.replace(verdict, log_index=index, envelope=envelope))
+
+    # --- after commit (event loop) --------------------------------------------------------
+    async def _attach_receipts(self, items: list[_Item], committed: _Committed) -> None:
+        checkpoint = committed.checkpoint or self.latest
+        tree = committed.tree
+        old: list[_Item] = []
+        for item in items:
+            index = item.index if item.index is not None else item.duplicate_of
+            if index is None or checkpoint is None:
+                continue
+            if tree is not None and index >= tree.old_size:
+                item.receipt = _receipt(index, checkpoint, tree.inclusion_proof(index), tree.leaf_hash(index))
+            else:
+                old.append(item)
+        if old and checkpoint is not None:
+            size = checkpoint.size
+
+            def proofs(reader: StorageReader) -> list[tuple[list[bytes], bytes]]:
+                out = []
+                for it in old:
+                    i = it.duplicate_of if it.duplicate_of is not None else it.index
+                    if i is None:
+                        raise InternalError("receipt for an item without an index")
+                    out.append((reader.inclusion_proof(i, size), reader.leaf_hash(i)))
+                return out
+
+            for it, (proof, leaf) in zip(old, await self.read(proofs), strict=True):
+                i = it.duplicate_of if it.duplicate_of is not None else it.index
+                it.receipt = _receipt(i or 0, checkpoint, proof, leaf)
+
+    def _after_commit(self, items: list[_Item]) -> None:
+        for item in items:
+            if item.error is not None or item.index is None:
+                continue
+            if item.kind == "inventory":
+                doc: VerifiedDocument = item.payload
+                if isinstance(doc.message, types_pb2.Inventory):
+                    self.enrollment = self.enrollment.replace_facility(doc.message)
+            if self._bus is not None:
+                for finding in item.findings:
+                    if finding.id in _ALERTING_FINDINGS:
+                        self._bus.publish(
+                            types_pb2.Alert(
+                                facility_id=item.facility_id,
+                                finding=finding,
+                                raised_unix_ns=item.received_ns,
+                                log_index=item.index,
+                            )
+                        )
+
+    def _report_outcome(self, item: _Item) -> ReportOutcome:
+        if item.error is not None:
+            return ReportOutcome(
+                verifier_pb2.DISPOSITION_REJECTED,
+                code=status_for(item.error).value[0],
+                message=str(item.error),
+            )
+        receipt = self._receipt(item)
+        if item.duplicate_of is not None:
+            return ReportOutcome(verifier_pb2.DISPOSITION_DUPLICATE, receipt=receipt)
+        return ReportOutcome(
+            verifier_pb2.DISPOSITION_ACCEPTED, receipt=receipt, finding_ids=tuple(f.id for f in item.findings)
+        )
+
+    @staticmethod
+    def _receipt(item: _Item) -> types_pb2.Receipt:
+        if item.receipt is None:
+            raise InternalError(f"no receipt was attached to a {item.kind}")
+        return item.receipt
+
+
+def _receipt(index: int, checkpoint: StoredCheckpoint, proof: list[bytes], leaf: bytes) -> types_pb2.Receipt:
+    return types_pb2.Receipt(
+        log_index=index, checkpoint=checkpoint.note, inclusion_proof=proof, leaf_hash=leaf
+    )
+
+
+def _decode(envelope: bytes, cls: type[Any]) -> Any:
+    env = types_pb2.Envelope()
+    env.ParseFromString(envelope)
+    msg = cls()
+    msg.ParseFromString(env.payload)
+    return msg

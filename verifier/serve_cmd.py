@@ -1,0 +1,67 @@
+"""``pausewatch-verifier serve``: run the verifier until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+from verifier.cli import EXIT_OK, setup_logging
+from verifier.config import load_config, with_overrides
+from verifier.server import build_server
+
+__all__ = ["register", "serve"]
+
+_log = logging.getLogger("pausewatch.verifier")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="run the verifier service",
+        description="Run the verifier: gRPC ingest, Merkle log, challenges, metrics."
+        " Configuration: TOML file, then PAUSEWATCH_VERIFIER_* environment, then these flags."
+        " Stops gracefully on SIGTERM or SIGINT.",
+    )
+    p.add_argument("--config", type=Path, help="TOML configuration file")
+    p.add_argument("--listen", help="gRPC host:port (overrides the config)")
+    p.add_argument("--state-dir", type=Path, help="state directory (overrides the config)")
+    p.add_argument("--metrics-listen", help='Prometheus host:port, "" to disable (overrides the config)')
+    p.add_argument("--ready-file", type=Path, help="write the bound gRPC port here once serving")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(run=serve)
+
+
+def serve(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+    config = with_overrides(
+        load_config(args.config),
+        listen=args.listen,
+        state_dir=args.state_dir,
+        metrics_listen=args.metrics_listen,
+    )
+    return asyncio.run(_serve(config, args.ready_file))
+
+
+async def _serve(config: Any, ready_file: Path | None) -> int:
+    server = build_server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    _log.info(
+        "listening",
+        extra={"address": config.listen, "port": server.port, "state_dir": str(config.state_dir)},
+    )
+    if ready_file is not None:
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(f"{server.port}\n", encoding="ascii")
+        tmp.replace(ready_file)
+    await stop.wait()
+    _log.info("stopping on signal")
+    await server.stop(grace=5.0)
+    return EXIT_OK

@@ -1,0 +1,263 @@
+"""Building and running the verifier: ``build_server`` wires storage, sequencer, challenges,
+alerts, metrics, health and reflection into a ``grpc.aio`` server that tests start on port 0.
+
+Hook for the evaluation scheduler (and anything else that must run beside the service):
+pass ``background=[fn, ...]``; each ``fn(server)`` is a coroutine function started as a task
+once the server is serving and cancelled on stop. It gets the :class:`VerifierServer`, whose
+``sequencer`` (``read``, ``append_verdict``), ``alert_bus`` (``publish``), ``verdict_signer``
+and ``clock`` are what a scheduler needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # re-exported at runtime
+from grpc_reflection.v1alpha import reflection
+
+from pausewatch.clock import NS_PER_S, Clock, SimulatedClock, SystemClock
+from pausewatch.errors import EnvironmentFaultError
+from pausewatch.keys import Signer, load_key_file
+from pausewatch.note import Ed25519NoteSigner, NoteSigner
+from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
+from verifier.alert_bus import AlertBus
+from verifier.challenges import ChallengeIssuer
+from verifier.config import VerifierConfig
+from verifier.ingest import RateLimiter
+from verifier.metrics import MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
+from verifier.registry import TrustRoots
+from verifier.sequencer import LogSequencer
+from verifier.service import VerifierServicer
+from verifier.sqlite_storage import SqliteStorage
+from verifier.storage import Storage
+
+__all__ = [
+    "SERVICE_NAME",
+    "Background",
+    "VerifierKeys",
+    "VerifierServer",
+    "build_server",
+    "clock_from_config",
+    "load_keys",
+]
+
+_log = logging.getLogger("pausewatch.verifier.server")
+SERVICE_NAME = verifier_pb2.DESCRIPTOR.services_by_name["Verifier"].full_name
+
+Background = Callable[["VerifierServer"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class VerifierKeys:
+    log: NoteSigner
+    challenge: Signer
+    verdict: Signer
+
+
+def load_keys(config: VerifierConfig) -> VerifierKeys:
+    """Load the three key files named in the config (KeyFileError names the file)."""
+    log_key = load_key_file(config.log_key_file)
+    return VerifierKeys(
+        log=Ed25519NoteSigner(config.log_origin, log_key),
+        challenge=load_key_file(config.challenge_key_file),
+        verdict=load_key_file(config.verdict_key_file),
+    )
+
+
+def clock_from_config(config: VerifierConfig) -> Clock:
+    if config.clock.mode == "accelerated":
+        start = config.clock.start_unix_ns
+        return SimulatedClock(
+            start if start is not None else SystemClock().now_ns(), speedup=config.clock.speedup
+        )
+    return SystemClock()
+
+
+@dataclass
+class VerifierServer:
+    """A built verifier. ``await start()``, then ``port``; ``await stop()`` ends it cleanly."""
+
+    config: VerifierConfig
+    clock: Clock
+    storage: Storage
+    sequencer: LogSequencer
+    challenges: ChallengeIssuer
+    alert_bus: AlertBus
+    metrics: VerifierMetrics
+    verdict_signer: Signer
+    grpc_server: grpc.aio.Server
+    health: Any
+    port: int
+    background: Sequence[Background] = ()
+    metrics_endpoint: MetricsEndpoint | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.sequencer.start()
+        await self.challenges.issue()  # serve nothing before a challenge and a checkpoint exist
+        await self.grpc_server.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._tasks.append(asyncio.create_task(self._challenge_loop(), name="challenges"))
+        self._tasks.append(asyncio.create_task(self._gauges(), name="gauges"))
+        for fn in self.background:
+            self._tasks.append(
+                asyncio.create_task(_guard(fn, self), name=getattr(fn, "__name__", "background"))
+            )
+        if self.config.metrics_listen:
+            self.metrics_endpoint = start_metrics_endpoint(self.config.metrics_listen, self.metrics)
+        _log.info("verifier serving", extra={"port": self.port, "log_origin": self.config.log_origin})
+
+    async def _challenge_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.challenges.interval_s)
+            try:
+                await self.challenges.issue()
+            except Exception:
+                _log.exception("could not issue a challenge; retrying next interval")
+
+    async def _gauges(self) -> None:
+        while True:
+            latest = self.sequencer.latest
+            if latest is not None:
+                self.metrics.log_size.set(latest.size)
+                self.metrics.checkpoint_age.set(latest.signed_ns / NS_PER_S)
+            if self.challenges.current_challenge is not None:
+                self.metrics.challenge_seq.set(self.challenges.current_challenge.seq)
+            self.metrics.queued.set(self.sequencer.queued)
+            await asyncio.sleep(1.0)  # real time: metrics are for operators, not the model
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Graceful stop: NOT_SERVING, finish RPCs in flight (up to ``grace`` s), drain the
+        sequencer, close storage."""
+        await self.health.enter_graceful_shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.alert_bus.close()
+        await self.grpc_server.stop(grace)
+        await self.sequencer.stop()
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.close()
+        self.storage.close()
+        _log.info("verifier stopped")
+
+    async def wait_for_termination(self) -> None:
+        await self.grpc_server.wait_for_termination()
+
+
+async def _guard(fn: Background, server: VerifierServer) -> None:
+    try:
+        await fn(server)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        _log.exception("background task failed")
+
+
+def build_server(
+    config: VerifierConfig,
+    *,
+    clock: Clock | None = None,
+    keys: VerifierKeys | None = None,
+    storage: Storage | None = None,
+    background: Sequence[Background] = (),
+) -> VerifierServer:
+    """Build (not start) a verifier from ``config``. Port 0 in ``config.listen`` binds a free
+    port, reported as ``server.port``. Keys and clock default to what the config names."""
+    clock = clock or clock_from_config(config)
+    keys = keys or load_keys(config)
+    if storage is None:
+        try:
+            Path(config.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as e:
+            raise EnvironmentFaultError(f"{config.state_dir}: cannot create the state directory: {e}") from e
+        storage = SqliteStorage(config.database_path)
+    limits = config.limits
+    alert_bus = AlertBus(max_subscribers=limits.max_watchers)
+    metrics = VerifierMetrics()
+    sequencer = LogSequencer(
+        storage,
+        log_signer=keys.log,
+        origin=config.log_origin,
+        clock=clock,
+        max_clock_skew_ns=int(config.challenge.max_clock_skew_s * NS_PER_S),
+        alert_bus=alert_bus,
+        on_commit=metrics.on_tick,
+    )
+    challenges = ChallengeIssuer(
+        sequencer,
+        keys.challenge,
+        clock,
+        interval_s=config.challenge.interval_s,
+        lifetime_s=config.challenge.lifetime_s,
+    )
+    options = [
+        ("grpc.max_receive_message_length", limits.max_message_bytes),
+        ("grpc.max_send_message_length", limits.max_message_bytes),
+        ("grpc.max_concurrent_streams", 1000),
+        ("grpc.so_reuseport", 0),
+    ]
+    grpc_server = grpc.aio.server(options=options, maximum_concurrent_rpcs=limits.max_concurrent_rpcs)
+    servicer = VerifierServicer(
+        sequencer=sequencer,
+        challenges=challenges,
+        trust=TrustRoots.of(config.labs),
+        limits=limits,
+        rate_limiter=RateLimiter(limits.reports_per_minute, limits.burst_reports),
+        alert_bus=alert_bus,
+        metrics=metrics,
+        clock_now_ns=clock.now_ns,
+    )
+    verifier_pb2_grpc.add_VerifierServicer_to_server(servicer, grpc_server)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, grpc_server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        grpc_server,
+    )
+    if config.tls is not None:
+        port = grpc_server.add_secure_port(config.listen, _server_credentials(config))
+    else:
+        port = grpc_server.add_insecure_port(config.listen)
+    if port == 0:
+        raise EnvironmentFaultError(f"cannot listen on {config.listen}")
+    return VerifierServer(
+        config=config,
+        clock=clock,
+        storage=storage,
+        sequencer=sequencer,
+        challenges=challenges,
+        alert_bus=alert_bus,
+        metrics=metrics,
+        verdict_signer=keys.verdict,
+        grpc_server=grpc_server,
+        health=health,
+        port=port,
+        background=background,
+    )
+
+
+def _server_credentials(config: VerifierConfig) -> grpc.ServerCredentials:
+    tls = config.tls
+    if tls is None:
+        raise EnvironmentFaultError("TLS credentials asked for without [tls]")
+    try:
+        cert = tls.cert_file.read_bytes()
+        key = tls.key_file.read_bytes()
+        ca = tls.client_ca_file.read_bytes() if tls.client_ca_file else None
+    except OSError as e:
+        raise EnvironmentFaultError(f"cannot read a TLS file: {e}") from e
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+    )

@@ -1,0 +1,249 @@
+"""The gRPC servicer: a thin translation between the wire and the pure pipeline.
+
+Only this module turns exceptions into status codes (:func:`verifier.errors.status_for`).
+Per-report results in ``SubmitReports`` carry the same codes; the RPC itself fails only when
+the request as a whole is unacceptable (more envelopes than ``limits.max_batch_reports`` →
+RESOURCE_EXHAUSTED). Every read has a hard cap on what it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Final, NoReturn
+
+import grpc
+
+from pausewatch.envelope import parse_envelope
+from pausewatch.errors import InputError, LimitExceededError, PausewatchError
+from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
+from verifier.alert_bus import AlertBus, AlertFilter, SubscriberDroppedError
+from verifier.challenges import ChallengeIssuer
+from verifier.config import LimitsConfig
+from verifier.errors import status_for
+from verifier.ingest import AdmittedReport, RateLimiter, admit_report
+from verifier.metrics import VerifierMetrics
+from verifier.registry import TrustRoots, verify_commitment, verify_inventory
+from verifier.sequencer import LogSequencer, ReportOutcome
+from verifier.storage import StorageReader
+
+__all__ = ["MAX_ENTRIES_PER_READ", "MAX_VERDICTS_PER_READ", "VerifierServicer"]
+
+_log = logging.getLogger("pausewatch.verifier.service")
+
+MAX_ENTRIES_PER_READ: Final = 1000
+MAX_VERDICTS_PER_READ: Final = 10_000
+_OK: Final = grpc.StatusCode.OK.value[0]
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: BaseException) -> NoReturn:
+    code = status_for(error)
+    if code is grpc.StatusCode.INTERNAL:
+        _log.error("internal error", exc_info=error)
+    await context.abort(code, str(error)[:1000])
+    raise AssertionError("unreachable: abort raises")  # pragma: no cover
+
+
+class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc]  # generated base is untyped
+    def __init__(
+        self,
+        *,
+        sequencer: LogSequencer,
+        challenges: ChallengeIssuer,
+        trust: TrustRoots,
+        limits: LimitsConfig,
+        rate_limiter: RateLimiter,
+        alert_bus: AlertBus,
+        metrics: VerifierMetrics,
+        clock_now_ns: Any,
+    ) -> None:
+        self._seq = sequencer
+        self._challenges = challenges
+        self._trust = trust
+        self._limits = limits
+        self._rate = rate_limiter
+        self._bus = alert_bus
+        self._metrics = metrics
+        self._now = clock_now_ns
+
+    # --- reports -------------------------------------------------------------------------
+    async def SubmitReports(  # noqa: N802  # gRPC method name
+        self, request: verifier_pb2.SubmitReportsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> verifier_pb2.SubmitReportsResponse:
+        if len(request.envelopes) > self._limits.max_batch_reports:
+            await _abort(
+                context,
+                LimitExceededError(
+                    f"{len(request.envelopes)} envelopes in one batch;"
+                    f" the limit is {self._limits.max_batch_reports}"
+                ),
+            )
+        outcomes: list[ReportOutcome | None] = []
+        admitted: list[AdmittedReport] = []
+        enrollment = self._seq.enrollment
+        now = self._now()
+        for raw in request.envelopes:
+            try:
+                report = admit_report(raw, enrollment, max_envelope_bytes=self._limits.max_envelope_bytes)
+                self._rate.take(report.header.key_id, now)
+            except PausewatchError as e:
+                outcomes.append(_rejected(e))
+                continue
+            outcomes.append(None)
+            admitted.append(report)
+        if admitted:
+            try:
+                results = iter(await self._seq.submit_reports(admitted))
+            except PausewatchError as e:
+                await _abort(context, e)
+            outcomes = [o if o is not None else next(results) for o in outcomes]
+        response = verifier_pb2.SubmitReportsResponse()
+        for o in outcomes:
+            if o is None:
+                continue
+            self._metrics.reports.labels(str(o.disposition), str(o.code)).inc()
+            for f in o.finding_ids:
+                self._metrics.findings.labels(f).inc()
+            result = response.results.add(
+                code=o.code, message=o.message, disposition=o.disposition, finding_ids=o.finding_ids
+            )
+            if o.receipt is not None:
+                result.receipt.CopyFrom(o.receipt)
+        return response
+
+    # --- challenge and log reads ---------------------------------------------------------
+    async def GetChallenge(  # noqa: N802  # gRPC method name
+        self, request: verifier_pb2.GetChallengeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> verifier_pb2.GetChallengeResponse:
+        if self._challenges.current is None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "no challenge issued yet")
+        return verifier_pb2.GetChallengeResponse(envelope=self._challenges.current)
+
+    async def GetCheckpoint(  # noqa: N802  # gRPC method name
+        self, request: verifier_pb2.GetCheckpointRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> verifier_pb2.GetCheckpointResponse:
+        latest = self._seq.latest
+        if latest is None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "no checkpoint signed yet")
+        return verifier_pb2.GetCheckpointResponse(checkpoint=latest.note)
+
+    def _signed_size(self) -> int:
+        return 0 if self._seq.latest is None else self._seq.latest.size
+
+    async def GetInclusionProof(  # noqa: N802  # gRPC method name
+        self, request: verifier_pb2.GetInclusionProofRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> verifier_pb2.GetInclusionProofResponse:
+        signed = self._signed_size()
+        size = request.tree_size or signed
+        if not request.index < size <= signed:
+            await context.abort(
+                grpc.StatusCode.OUT_OF_RANGE,
+                f"index {request.index} in tree {size}: needs index < tree_size <= {signed}"
+                " (the latest checkpoint)",
+            )
+        hashes = await self._read(context, lambda s: s.inclusion_proof(request.index, size))
+        return verifier_pb2.GetInclusionProofResponse(tree_size=size, hashes=hashes)
+
+    async def GetConsistencyProof(  # noqa: N802  # gRPC method name
+        self, request: verifier_pb2.GetConsistencyProofRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> verifier_pb2.GetConsistencyProofResponse:
+        signed = self._signed_size()
+        new = request.new_size or signed
+        if not request.old_size <= new <= signed:
+            await context.abort(
+                grpc.StatusCode.OUT_OF_RANGE,
+                f"sizes {request.old_size} -> {new}: needs old <= new <= {signed} (latest checkpoint)",
+            )
+        hashes = await self._read(context, lambda s: s.consistency_proof(request.old_size, new))
+        return verifier_pb2.GetConsistencyProofResponse(new_size=new, hashes=hashes)
+
+    async def GetEntries(  # noqa: N802  # gRPC method name
+        self, request: verifier_pb2.GetEntriesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> verifier_pb2.GetEntriesResponse:
+        signed = self._signed_size()
+        if not request.start < request.end or request.start >= signed:
+            await context.abort(
+                grpc.StatusCode.OUT_OF_RANGE, f"entries [{request.start}, {request.end}) of a log of {signed}"
+            )
+        end = min(request.end, signed, request.start + MAX_ENTRIES_PER_READ)
+        entries = await self._read(context, lambda s: s.log_entries(request.start, end))
+        budget = self._limits.max_message_bytes - 1024
+        out: list[bytes] = []
+        for e in entries:  # the server may return fewer: stay inside one message
+            budget -= len(e) + 8
+            if budget < 0 and out:
+                break
+            out.append(e)
+        return verifier_pb2.GetEntriesResponse(start=request.start, entries=out)
+
+    # --- lab documents -------------------------------------------------------------------
+    async def SubmitInventory(  # noqa: N802  # gRPC method name
+        self, request: verifier_pb2.SubmitSignedRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> verifier_pb2.SubmitSignedResponse:
+        return await self._submit_document(request, context, inventory=True)
+
+    async def SubmitCommitment(  # noqa: N802  # gRPC method name
+        self, request: verifier_pb2.SubmitSignedRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> verifier_pb2.SubmitSignedResponse:
+        return await self._submit_document(request, context, inventory=False)
+
+    async def _submit_document(
+        self,
+        request: verifier_pb2.SubmitSignedRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        *,
+        inventory: bool,
+    ) -> verifier_pb2.SubmitSignedResponse:
+        try:
+            envelope = parse_envelope(request.envelope, max_bytes=self._limits.max_envelope_bytes)
+            verified = (verify_inventory if inventory else verify_commitment)(envelope, self._trust)
+            receipt = await self._seq.submit_document(verified)
+        except PausewatchError as e:
+            await _abort(context, e)
+        self._metrics.documents.labels("inventory" if inventory else "commitment").inc()
+        return verifier_pb2.SubmitSignedResponse(receipt=receipt, version=verified.version)
+
+    # --- verdicts and alerts -------------------------------------------------------------
+    async def GetVerdicts(  # noqa: N802  # gRPC method name
+        self, request: verifier_pb2.GetVerdictsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> verifier_pb2.GetVerdictsResponse:
+        def query(s: StorageReader) -> list[bytes]:
+            rows = s.verdicts(
+                request.commitment_id or None,
+                request.facility_id or None,
+                request.from_unix_ns or None,
+                request.to_unix_ns or None,
+                include_superseded=request.include_superseded,
+            )
+            return [v.envelope for v in rows[:MAX_VERDICTS_PER_READ]]
+
+        return verifier_pb2.GetVerdictsResponse(envelopes=await self._read(context, query))
+
+    async def WatchAlerts(  # noqa: N802  # gRPC method name
+        self, request: verifier_pb2.WatchAlertsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[types_pb2.Alert]:
+        try:
+            sub = self._bus.subscribe(AlertFilter(frozenset(request.facility_ids), int(request.min_severity)))
+        except LimitExceededError as e:
+            await _abort(context, e)
+        self._metrics.watchers.set(self._bus.subscribers)
+        try:
+            async for alert in sub:
+                yield alert
+        except SubscriberDroppedError as e:
+            await _abort(context, e)
+        finally:
+            sub.close()
+            self._metrics.watchers.set(self._bus.subscribers)
+
+    async def _read(self, context: grpc.aio.ServicerContext[Any, Any], fn: Any) -> Any:
+        try:
+            return await self._seq.read(fn)
+        except InputError as e:
+            await _abort(context, e)
+
+
+def _rejected(error: PausewatchError) -> ReportOutcome:
+    return ReportOutcome(
+        verifier_pb2.DISPOSITION_REJECTED, code=status_for(error).value[0], message=str(error)[:500]
+    )
