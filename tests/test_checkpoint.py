@@ -298,3 +298,15 @@ def test_vkey_type_names_in_messages() -> None:
     key = parse_vkey(SKYLIGHT["cosignatures"][0]["cosigner_vkey"])
     with pytest.raises(UnsupportedKeyTypeError, match="cosignature/v1 \\(0x04\\)"):
         Ed25519NoteVerifier.from_vkey(key)
+
+
+def test_c2sp_witness_request_example_carries_a_parsable_checkpoint() -> None:
+    ex = C2SP["witness_add_checkpoint_request_example"]
+    head, _, note_text = ex["body"].partition("\n\n")
+    lines = head.split("\n")
+    assert lines[0] == "old 20852014"
+    assert all(len(base64.b64decode(h)) == 32 for h in lines[1:])
+    note = parse_note(note_text.encode())
+    assert parse_checkpoint(note.text).size == 20852163
+    assert [s.name for s in note.signatures] == ["example.com/behind-the-sofa"] * 2
+    assert note.format() == note_text.encode()
