@@ -1,0 +1,444 @@
+"""``pausewatch-attestor``: init, run, status, probe. Exit status 0 ok, 1 check failed (status:
+an alarm is active), 2 could not run (configuration, key file, environment).
+
+``init`` creates the node (or meter) key under the state directory and prints, for the lab's
+inventory tool (``pausewatch-verifier inventory sign``), the key's vkey line and an inventory
+entry. For a node it is a ``[[nodes]]`` table::
+
+    [[nodes]]
+    node_id = "a-node-01"
+    attestor_public_key = "<base64 of the raw 32-byte Ed25519 key>"
+    location = ""
+    [[nodes.accelerators]]
+    uuid = "GPU-..."
+    model = "NVIDIA H100 80GB HBM3"
+    serial = "..."
+
+and for a meter a ``[[meters]]`` table (``meter_id``, ``public_key``, ``scope = "facility"``).
+``--json`` prints the same entry as one JSON object with exactly those keys (the vkey line
+then goes to stderr). An existing key is reused, never overwritten.
+
+``run --config attestor.toml`` runs the daemon (JSON logs on stderr; SIGTERM/SIGINT stop it
+cleanly). ``status`` reads the spool (also while the daemon runs). ``probe --source nvml
+--seconds N`` samples a source and prints what it read and the aggregate, to try a GPU node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import logging
+import signal
+import sys
+import time
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+
+from attestor.aggregate import Aggregator
+from attestor.alarms import Alarms
+from attestor.config import SOURCE_KINDS, AttestorConfig, ConfigError, SourceSpec, load_config
+from attestor.daemon import AttestorDaemon, DaemonSettings
+from attestor.logs import setup_json_logging
+from attestor.metrics import AttestorMetrics
+from attestor.receipts import LogTrust
+from attestor.sources import open_sources
+from attestor.spool import Spool, SpoolLimits
+from attestor.telemetry import TelemetrySource
+from attestor.uplink import TlsSettings, Uplink, UplinkSettings
+from pausewatch.clock import Clock, SimulatedClock, SystemClock
+from pausewatch.errors import EnvironmentFaultError, InputError, KeyFileError
+from pausewatch.keys import Ed25519Key, Ed25519Signer, PublicKey, generate_key_file, load_key_file
+from pausewatch.note import SIG_TYPE_ED25519, Ed25519NoteVerifier, VerifierKey, is_valid_key_name, parse_vkey
+
+__all__ = ["main"]
+
+_log = logging.getLogger("pausewatch.attestor")
+_NS = 1_000_000_000
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pausewatch-attestor",
+        description="Sign this node's compute usage into a hash chain and deliver it to the verifier.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", type=Path, help="TOML config file")
+        sp.add_argument(
+            "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+        )
+        sp.add_argument("--state-dir", help="state directory (key and spool)")
+
+    sp = sub.add_parser("init", help="create the node key; print its vkey and inventory entry")
+    common(sp)
+    sp.add_argument("--node-id")
+    sp.add_argument("--meter-id")
+    sp.add_argument("--facility-id")
+    sp.add_argument("--location", default="")
+    sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser("run", help="run the daemon")
+    common(sp)
+    sp.add_argument("--verifier", help="verifier address host:port")
+    sp.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    sp = sub.add_parser("status", help="chain head, spool depth, last receipt, alarms")
+    common(sp)
+    sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser("probe", help="sample one source for a while and print what it read")
+    sp.add_argument("--source", required=True, choices=[k for k in SOURCE_KINDS if k != "auto"] + ["auto"])
+    sp.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE", help="source option (TOML value)"
+    )
+    sp.add_argument("--seconds", type=float, default=5.0)
+    sp.add_argument("--interval", type=float, default=1.0)
+    sp.add_argument("--json", action="store_true")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    sets = list(args.set)
+    if args.state_dir:
+        sets.append(f"state_dir={args.state_dir}")
+    for flag, key in (
+        ("node_id", "node_id"),
+        ("meter_id", "meter_id"),
+        ("facility_id", "facility_id"),
+        ("verifier", "verifier.address"),
+    ):
+        value = getattr(args, flag, None)
+        if value:
+            sets.append(f"{key}={value}")
+    if getattr(args, "meter_id", None):
+        sets.append("mode=meter")
+    return sets
+
+
+def _public_key(text: str, what: str) -> PublicKey:
+    """A vkey (``name+hash+base64``) or a base64 raw 32-byte Ed25519 key."""
+    text = text.strip()
+    try:
+        if text.count("+") >= 2 and is_valid_key_name(text.split("+", 1)[0]):
+            vkey = parse_vkey(text)
+            vkey.require_type(SIG_TYPE_ED25519, what)
+            return Ed25519Key(vkey.public_key)
+        return Ed25519Key(base64.b64decode(text, validate=True))
+    except (InputError, ValueError) as e:
+        raise ConfigError(f"{what}: not a vkey or base64 Ed25519 key: {e}") from e
+
+
+def _clock(cfg: AttestorConfig) -> Clock:
+    if cfg.clock.mode == "accelerated":
+        start = cfg.clock.start_unix_ns or time.time_ns()
+        return SimulatedClock(start_ns=start, speedup=cfg.clock.speedup)
+    return SystemClock()
+
+
+def _signer(cfg: AttestorConfig, *, create: bool) -> Ed25519Signer:
+    if cfg.key_file.exists() or not create:
+        return load_key_file(cfg.key_file)
+    cfg.key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return generate_key_file(cfg.key_file)
+
+
+# ---------------------------------------------------------------------- init
+
+
+def _inventory(sources: Sequence[TelemetrySource]) -> list[dict[str, str]]:
+    seen: dict[str, dict[str, str]] = {}
+    for source in sources:
+        listing = getattr(source, "inventory", None)
+        if callable(listing):
+            for uuid, model, serial in listing():
+                seen.setdefault(uuid, {"uuid": uuid, "model": model, "serial": serial})
+            continue
+        for d in source.sample(time.time_ns()).devices:
+            seen.setdefault(d.uuid, {"uuid": d.uuid, "model": d.model, "serial": d.serial})
+    return list(seen.values())
+
+
+def _toml_str(s: str) -> str:
+    return json.dumps(s)  # a JSON string is a valid TOML basic string
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, overrides=_overrides(args))
+    existed = cfg.key_file.exists()
+    signer = _signer(cfg, create=True)
+    raw = signer.public_key.raw
+    name = cfg.subject_id if is_valid_key_name(cfg.subject_id) else "attestor"
+    vkey = VerifierKey(name, SIG_TYPE_ED25519, raw).format()
+    key_b64 = base64.b64encode(raw).decode()
+    meter = cfg.mode == "meter"
+    entry: dict[str, Any]
+    if meter:
+        entry = {"meter_id": cfg.meter_id, "public_key": key_b64, "scope": "facility"}
+    else:
+        sources = open_sources(cfg.sources, subject_id=cfg.subject_id)
+        try:
+            accelerators = _inventory(sources)
+        finally:
+            for s in sources:
+                s.close()
+        entry = {
+            "node_id": cfg.node_id,
+            "attestor_public_key": key_b64,
+            "location": args.location,
+            "accelerators": accelerators,
+        }
+    note = f"# key {'reused' if existed else 'created'}: {cfg.key_file} (key id {signer.public_key.key_id})"
+    if args.json:
+        print(vkey, file=sys.stderr)
+        print(note, file=sys.stderr)
+        print(json.dumps(entry, indent=2))
+        return 0
+    print(note)
+    print(f"# vkey: {vkey}")
+    if meter:
+        print("[[meters]]")
+        for k in ("meter_id", "public_key", "scope"):
+            print(f"{k} = {_toml_str(entry[k])}")
+        return 0
+    print("[[nodes]]")
+    for k in ("node_id", "attestor_public_key", "location"):
+        print(f"{k} = {_toml_str(entry[k])}")
+    for acc in entry["accelerators"]:
+        print("  [[nodes.accelerators]]")
+        for k in ("uuid", "model", "serial"):
+            print(f"  {k} = {_toml_str(acc[k])}")
+    return 0
+
+
+# ---------------------------------------------------------------------- run
+
+
+def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spool, AttestorMetrics]:
+    """Everything ``run`` needs, from the config (ConfigError / EnvironmentFaultError)."""
+    signer = _signer(cfg, create=True)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    limits = SpoolLimits(cfg.spool_max_rows, cfg.spool_max_bytes, int(cfg.spool_prune_age_s * _NS))
+    spool = Spool.open(cfg.spool_path, signer.public_key.key_id, limits)
+    metrics = AttestorMetrics(lambda: clock.now_ns() / _NS)
+    alarms = Alarms(spool, metrics, clock)
+    uplink: Uplink | None = None
+    if cfg.verifier_address:
+        try:
+            log_verifier = Ed25519NoteVerifier.from_vkey(cfg.log_vkey)
+        except InputError as e:
+            raise ConfigError(f"log.vkey: {e}") from e
+        settings = UplinkSettings(
+            address=cfg.verifier_address,
+            tls=TlsSettings(
+                cfg.verifier_insecure,
+                cfg.verifier_ca_file,
+                cfg.verifier_cert_file,
+                cfg.verifier_key_file,
+                cfg.verifier_server_name,
+            ),
+            challenge_key=_public_key(cfg.challenge_key, "verifier.challenge_key"),
+            log=LogTrust(cfg.log_origin or log_verifier.name, log_verifier),
+            batch_size=cfg.batch_size,
+            deadline_s=cfg.deadline_s,
+            backoff_initial_s=cfg.backoff_initial_s,
+            backoff_max_s=cfg.backoff_max_s,
+            challenge_refresh_s=cfg.challenge_refresh_s,
+        )
+        uplink = Uplink(settings, spool, clock, metrics, alarms)
+    sources = open_sources(cfg.sources, subject_id=cfg.subject_id, meter=cfg.mode == "meter")
+    settings_d = DaemonSettings(
+        cfg.facility_id,
+        cfg.subject_id,
+        cfg.mode == "meter",
+        int(cfg.period_s * _NS),
+        int(cfg.sample_interval_s * _NS),
+        final_upload_s=min(5.0, cfg.deadline_s),
+    )
+    daemon = AttestorDaemon(
+        settings=settings_d,
+        clock=clock,
+        signer=signer,
+        spool=spool,
+        sources=sources,
+        uplink=uplink,
+        metrics=metrics,
+        alarms=alarms,
+    )
+    return daemon, spool, metrics
+
+
+async def _run(cfg: AttestorConfig) -> int:
+    clock = _clock(cfg)
+    daemon, spool, metrics = build_daemon(cfg, clock)
+    if cfg.metrics_listen:
+        metrics.serve(cfg.metrics_listen)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await daemon.run(stop)
+    finally:
+        spool.close()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    setup_json_logging(getattr(logging, args.log_level.upper()))
+    cfg = load_config(args.config, overrides=_overrides(args))
+    return asyncio.run(_run(cfg))
+
+
+# ---------------------------------------------------------------------- status
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cfg_path = args.config
+    overrides = _overrides(args)
+    try:
+        cfg = load_config(cfg_path, overrides=overrides)
+        path = cfg.spool_path
+    except ConfigError:
+        if not args.state_dir and cfg_path is None:
+            raise
+        # status needs only the state directory; identity keys may be absent.
+        path = (
+            Path(args.state_dir) / "spool.sqlite"
+            if args.state_dir
+            else Path("/var/lib/pausewatch-attestor/spool.sqlite")
+        )
+    spool = Spool.open_readonly(path)
+    try:
+        st = spool.status()
+    finally:
+        spool.close()
+    doc = {
+        "key_id": st.key_id,
+        "chain_head": {"next_seq": st.head_seq, "last_digest": st.head_digest.hex()},
+        "spool": {
+            "pending": st.pending,
+            "acked": st.acked,
+            "rejected": st.rejected,
+            "disputed": st.disputed,
+            "rows": st.rows,
+            "bytes": st.bytes,
+            "overflow_periods": st.overflow_skipped,
+        },
+        "last_receipt": None
+        if st.last_ack_seq is None
+        else {"seq": st.last_ack_seq, "at_unix_ns": st.last_ack_ns, "log_index": st.last_log_index},
+        "checkpoint_size": st.checkpoint_size,
+        "alarms": [
+            {"kind": a.kind, "message": a.message, "raised_unix_ns": a.raised_ns, "count": a.count}
+            for a in st.alarms
+        ],
+    }
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(f"key id      {st.key_id}")
+        print(f"chain head  next seq {st.head_seq}, last digest {st.head_digest.hex() or '-'}")
+        print(
+            f"spool       {st.pending} pending, {st.acked} acked, {st.rejected} rejected,"
+            f" {st.disputed} disputed ({st.rows} rows, {st.bytes} bytes)"
+        )
+        if st.last_ack_seq is None:
+            print("receipt     none yet")
+        else:
+            print(
+                f"receipt     seq {st.last_ack_seq} at log index {st.last_log_index}"
+                f" (unix ns {st.last_ack_ns}); checkpoint size {st.checkpoint_size}"
+            )
+        for a in st.alarms:
+            print(f"ALARM       {a.kind}: {a.message} (x{a.count})")
+        if not st.alarms:
+            print("alarms      none")
+    return 1 if st.alarms else 0
+
+
+# ---------------------------------------------------------------------- probe
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    options: list[tuple[str, Any]] = []
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--option {item!r}: expected key=value")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        options.append((key.strip(), parsed))
+    if args.seconds <= 0 or args.interval <= 0:
+        raise ConfigError("--seconds and --interval must be positive")
+    sources = open_sources([SourceSpec(args.source, tuple(sorted(options)))], subject_id="probe")
+    agg = Aggregator()
+    samples: list[dict[str, Any]] = []
+    start = time.time_ns()
+    try:
+        deadline = time.monotonic() + args.seconds
+        while True:
+            now = time.time_ns()
+            for s in sources:
+                sample = s.sample(now)
+                agg.add(sample)
+                samples.append(
+                    {
+                        "at_unix_ns": sample.at_ns,
+                        "source": sample.kind.name.lower(),
+                        "version": sample.version,
+                        "devices": [d.__dict__ for d in sample.devices],
+                        "host": None if sample.host is None else sample.host.__dict__,
+                        "anomalies": [a.__dict__ | {"kind": a.kind.name} for a in sample.anomalies],
+                    }
+                )
+            if time.monotonic() + args.interval > deadline:
+                break
+            time.sleep(args.interval)
+    finally:
+        for s in sources:
+            s.close()
+    period = agg.close(start, time.time_ns())
+    out: dict[str, Any] = {
+        "samples": samples,
+        "aggregate": {
+            "accelerators": [MessageToDict(u) for u in period.accelerators],
+            "node": MessageToDict(period.node),
+            "anomalies": [MessageToDict(a) for a in period.anomalies],
+        },
+    }
+    if args.json:
+        print(json.dumps(out, indent=1, default=str))
+    else:
+        print(f"{len(samples)} samples from {args.source}")
+        for u in out["aggregate"]["accelerators"]:
+            print(json.dumps(u))
+        print(json.dumps(out["aggregate"]["node"]))
+        for a in out["aggregate"]["anomalies"]:
+            print("anomaly", json.dumps(a))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "probe": cmd_probe}
+    try:
+        return handlers[args.command](args)
+    except (ConfigError, KeyFileError, EnvironmentFaultError) as e:
+        print(f"pausewatch-attestor {args.command}: {e}", file=sys.stderr)
+        return 2
+    except InputError as e:
+        print(f"pausewatch-attestor {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

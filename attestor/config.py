@@ -1,0 +1,334 @@
+"""Attestor configuration: a frozen dataclass parsed once, from a TOML file, then the
+environment (``PAUSEWATCH_ATTESTOR_<KEY>``, dots as underscores, upper case), then flags
+(``--set key=value``, and a few named flags). Every error names the key and where it came from;
+the CLI turns ``ConfigError`` into exit status 2.
+
+Keys (defaults in brackets)::
+
+    mode = "node"                    # "node" (UsageReports) or "meter" (MeterReports)
+    state_dir = "/var/lib/pausewatch-attestor"
+    key_file = ""                    # [<state_dir>/node.key]
+    facility_id = ""                 # required
+    node_id = ""                     # required in node mode
+    meter_id = ""                    # required in meter mode
+    period_s = 60                    # report period, 1..86400; periods align to multiples of it
+    sample_interval_s = 1            # 0.01..period_s
+
+    [verifier]
+    address = ""                     # host:port; empty: spool only, nothing is sent
+    insecure = false                 # plaintext gRPC (localhost tests only)
+    ca_file = ""                     # PEM roots; empty: system roots
+    cert_file = ""                   # client certificate for mutual TLS
+    key_file = ""                    # its private key
+    server_name = ""                 # TLS name override
+    challenge_key = ""               # vkey or base64 raw Ed25519 key of the challenge signer
+
+    [log]
+    origin = ""                      # checkpoint origin line [the vkey's name]
+    vkey = ""                        # C2SP vkey of the log's checkpoint key
+
+    [uplink]
+    batch_size = 32                  # 1..1000
+    deadline_s = 10                  # per call, 0.1..300
+    backoff_initial_s = 1
+    backoff_max_s = 60
+    challenge_refresh_s = 30
+
+    [spool]
+    max_rows = 200000
+    max_bytes = 536870912
+    prune_age_s = 604800
+
+    [metrics]
+    listen = ""                      # "127.0.0.1:9478"; empty: no endpoint
+
+    [clock]
+    mode = "system"                  # or "accelerated" (demo: SimulatedClock with speedup)
+    start_unix_ns = 0                # accelerated: the common start [now]
+    speedup = 1.0
+
+    [[sources]]                      # one table per source; [{kind = "auto"}] if none
+    kind = "auto"                    # auto | nvml | dcgm | nvidia-smi | linux | redfish | replay | simulator
+    # options per kind: dcgm: url, timeout_s; nvidia-smi: format ("xml"|"csv"), binary;
+    # linux: root, hwmon_as_node_power; redfish: url, username, password, ca_file, verify_tls,
+    # timeout_s; replay: path, devices, uuids, model, loop; simulator: devices, profile
+    # ("idle"|"inference"|"training"), job_seed, iteration_s, model
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pausewatch.errors import InputError
+
+__all__ = [
+    "SOURCE_KINDS",
+    "AttestorConfig",
+    "ClockSettings",
+    "ConfigError",
+    "SourceSpec",
+    "load_config",
+]
+
+SOURCE_KINDS = ("auto", "nvml", "dcgm", "nvidia-smi", "linux", "redfish", "replay", "simulator")
+ENV_PREFIX = "PAUSEWATCH_ATTESTOR_"
+
+
+class ConfigError(InputError):
+    """A configuration value that is missing, malformed or out of range."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict(self.options).get(name, default)
+
+
+@dataclass(frozen=True)
+class ClockSettings:
+    mode: str = "system"
+    start_unix_ns: int = 0
+    speedup: float = 1.0
+
+
+@dataclass(frozen=True)
+class AttestorConfig:
+    mode: str
+    state_dir: Path
+    key_file: Path
+    facility_id: str
+    node_id: str
+    meter_id: str
+    period_s: float
+    sample_interval_s: float
+    verifier_address: str
+    verifier_insecure: bool
+    verifier_ca_file: str
+    verifier_cert_file: str
+    verifier_key_file: str
+    verifier_server_name: str
+    challenge_key: str
+    log_origin: str
+    log_vkey: str
+    batch_size: int
+    deadline_s: float
+    backoff_initial_s: float
+    backoff_max_s: float
+    challenge_refresh_s: float
+    spool_max_rows: int
+    spool_max_bytes: int
+    spool_prune_age_s: float
+    metrics_listen: str
+    clock: ClockSettings
+    sources: tuple[SourceSpec, ...]
+    origin_of: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    @property
+    def subject_id(self) -> str:
+        return self.meter_id if self.mode == "meter" else self.node_id
+
+    @property
+    def spool_path(self) -> Path:
+        return self.state_dir / "spool.sqlite"
+
+
+# key -> (type, default, (min, max) or allowed values)
+_KEYS: dict[str, tuple[type, Any, Any]] = {
+    "mode": (str, "node", ("node", "meter")),
+    "state_dir": (str, "/var/lib/pausewatch-attestor", None),
+    "key_file": (str, "", None),
+    "facility_id": (str, "", None),
+    "node_id": (str, "", None),
+    "meter_id": (str, "", None),
+    "period_s": (float, 60.0, (1.0, 86_400.0)),
+    "sample_interval_s": (float, 1.0, (0.01, 86_400.0)),
+    "verifier.address": (str, "", None),
+    "verifier.insecure": (bool, False, None),
+    "verifier.ca_file": (str, "", None),
+    "verifier.cert_file": (str, "", None),
+    "verifier.key_file": (str, "", None),
+    "verifier.server_name": (str, "", None),
+    "verifier.challenge_key": (str, "", None),
+    "log.origin": (str, "", None),
+    "log.vkey": (str, "", None),
+    "uplink.batch_size": (int, 32, (1, 1000)),
+    "uplink.deadline_s": (float, 10.0, (0.1, 300.0)),
+    "uplink.backoff_initial_s": (float, 1.0, (0.001, 3600.0)),
+    "uplink.backoff_max_s": (float, 60.0, (0.001, 86_400.0)),
+    "uplink.challenge_refresh_s": (float, 30.0, (0.01, 86_400.0)),
+    "spool.max_rows": (int, 200_000, (10, 100_000_000)),
+    "spool.max_bytes": (int, 512 << 20, (1 << 16, 1 << 40)),
+    "spool.prune_age_s": (float, 7 * 86_400.0, (0.0, 10 * 365 * 86_400.0)),
+    "metrics.listen": (str, "", None),
+    "clock.mode": (str, "system", ("system", "accelerated")),
+    "clock.start_unix_ns": (int, 0, (0, 2**63 - 1)),
+    "clock.speedup": (float, 1.0, (0.001, 1_000_000.0)),
+}
+
+
+def _flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    kind, _, bounds = _KEYS[key]
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                value = value.lower() in ("true", "1", "yes")
+            elif not isinstance(value, bool):
+                raise ValueError(value)
+        elif kind is int:
+            if isinstance(value, (bool, float)):
+                raise ValueError(value)
+            value = int(value)
+        elif kind is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(value)
+        elif not isinstance(value, str):
+            raise ValueError(value)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{where}: {key}: expected {kind.__name__}, got {value!r}") from e
+    if isinstance(bounds, tuple) and bounds and isinstance(bounds[0], str):
+        if value not in bounds:
+            raise ConfigError(f"{where}: {key}: must be one of {', '.join(bounds)}; got {value!r}")
+    elif isinstance(bounds, tuple) and not (bounds[0] <= value <= bounds[1]):
+        raise ConfigError(f"{where}: {key}: {value} is outside {bounds[0]}..{bounds[1]}")
+    return value
+
+
+def _sources(raw: Any, where: str) -> tuple[SourceSpec, ...]:
+    if raw is None:
+        return (SourceSpec("auto"),)
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{where}: sources: must be a non-empty array of tables ([[sources]])")
+    specs = []
+    for i, table in enumerate(raw):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: sources[{i}]: must be a table")
+        kind = table.get("kind")
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(
+                f"{where}: sources[{i}].kind: must be one of {', '.join(SOURCE_KINDS)}; got {kind!r}"
+            )
+        options = tuple(sorted((k, v) for k, v in table.items() if k != "kind"))
+        specs.append(SourceSpec(kind, options))
+    return tuple(specs)
+
+
+def load_config(
+    path: Path | None,
+    env: Mapping[str, str] | None = None,
+    overrides: Sequence[str] = (),
+) -> AttestorConfig:
+    """Read the TOML file (if any), apply the environment, then ``key=value`` overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {k: spec[1] for k, spec in _KEYS.items()}
+    origin: dict[str, str] = dict.fromkeys(_KEYS, "default")
+    sources_raw: Any = None
+    file_label = str(path) if path is not None else "(no file)"
+    if path is not None:
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"{path}: config file not found") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read config: {e}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from e
+        sources_raw = doc.pop("sources", None)
+        for key, value in _flatten(doc).items():
+            if key not in _KEYS:
+                raise ConfigError(f"{path}: {key}: unknown key")
+            values[key] = _coerce(key, value, str(path))
+            origin[key] = str(path)
+    for key in _KEYS:
+        name = ENV_PREFIX + key.replace(".", "_").upper()
+        if name in env:
+            values[key] = _coerce(key, env[name], f"environment {name}")
+            origin[key] = f"environment {name}"
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        if key not in _KEYS:
+            raise ConfigError(f"--set {key}: unknown key")
+        values[key] = _coerce(key, value, f"--set {key}")
+        origin[key] = "flag --set"
+
+    def need(key: str) -> None:
+        if not values[key]:
+            raise ConfigError(
+                f"{file_label}: {key}: required (set it in the file, {ENV_PREFIX}"
+                f"{key.replace('.', '_').upper()} or --set {key}=...)"
+            )
+
+    need("facility_id")
+    need("meter_id" if values["mode"] == "meter" else "node_id")
+    if values["sample_interval_s"] > values["period_s"]:
+        raise ConfigError(f"{origin['sample_interval_s']}: sample_interval_s: longer than period_s")
+    if values["uplink.backoff_initial_s"] > values["uplink.backoff_max_s"]:
+        raise ConfigError(
+            f"{origin['uplink.backoff_initial_s']}: uplink.backoff_initial_s: above uplink.backoff_max_s"
+        )
+    if values["verifier.address"]:
+        need("verifier.challenge_key")
+        need("log.vkey")
+        if bool(values["verifier.cert_file"]) != bool(values["verifier.key_file"]):
+            raise ConfigError(
+                f"{origin['verifier.cert_file']}: verifier.cert_file and verifier.key_file go together"
+            )
+    state_dir = Path(values["state_dir"])
+    return AttestorConfig(
+        mode=values["mode"],
+        state_dir=state_dir,
+        key_file=Path(values["key_file"]) if values["key_file"] else state_dir / "node.key",
+        facility_id=values["facility_id"],
+        node_id=values["node_id"],
+        meter_id=values["meter_id"],
+        period_s=values["period_s"],
+        sample_interval_s=values["sample_interval_s"],
+        verifier_address=values["verifier.address"],
+        verifier_insecure=values["verifier.insecure"],
+        verifier_ca_file=values["verifier.ca_file"],
+        verifier_cert_file=values["verifier.cert_file"],
+        verifier_key_file=values["verifier.key_file"],
+        verifier_server_name=values["verifier.server_name"],
+        challenge_key=values["verifier.challenge_key"],
+        log_origin=values["log.origin"],
+        log_vkey=values["log.vkey"],
+        batch_size=values["uplink.batch_size"],
+        deadline_s=values["uplink.deadline_s"],
+        backoff_initial_s=values["uplink.backoff_initial_s"],
+        backoff_max_s=values["uplink.backoff_max_s"],
+        challenge_refresh_s=values["uplink.challenge_refresh_s"],
+        spool_max_rows=values["spool.max_rows"],
+        spool_max_bytes=values["spool.max_bytes"],
+        spool_prune_age_s=values["spool.prune_age_s"],
+        metrics_listen=values["metrics.listen"],
+        clock=ClockSettings(values["clock.mode"], values["clock.start_unix_ns"], values["clock.speedup"]),
+        sources=_sources(sources_raw, file_label),
+        origin_of=tuple(sorted(origin.items())),
+    )

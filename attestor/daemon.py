@@ -1,0 +1,275 @@
+"""The attestor daemon loop: sample -> aggregate per period -> sign into the spool -> upload.
+
+Everything runs on one asyncio loop and one injected ``Clock``. Samples are taken at multiples
+of ``sample_interval_s``; periods end at multiples of ``period_s`` (the first period after a
+start begins at the first sample, so a restart never overlaps the previous report). A tick that
+comes late (the process was stopped) first closes the period it missed. On stop (SIGTERM) the
+running period is closed at "now" and signed, the uplink gets one last delivery attempt within
+its deadline, and the spool is closed: nothing signed is ever only in memory.
+
+Blocking sources (NVML, dcgm-exporter, nvidia-smi, Redfish) are sampled in a worker thread so
+that uploads keep going while a scrape waits on its timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+
+from attestor.aggregate import AggregationLimits, Aggregator, PeriodAggregate
+from attestor.alarms import Alarms
+from attestor.metrics import AttestorMetrics
+from attestor.report import NO_CHALLENGE, ChainSigner, ReportBuilder
+from attestor.spool import Spool
+from attestor.telemetry import AnomalyKind, Sample, SourceAnomaly, SourceKind, TelemetrySource
+from attestor.uplink import Uplink
+from pausewatch.clock import Clock
+from pausewatch.envelope import PayloadType
+from pausewatch.errors import PausewatchError
+from pausewatch.keys import Signer
+from pausewatch.v1 import types_pb2
+
+__all__ = ["AttestorDaemon", "DaemonSettings"]
+
+_log = logging.getLogger("pausewatch.attestor")
+_NS = 1_000_000_000
+_BLOCKING = {SourceKind.NVML, SourceKind.DCGM_EXPORTER, SourceKind.NVIDIA_SMI, SourceKind.REDFISH}
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    facility_id: str
+    subject_id: str
+    meter: bool
+    period_ns: int
+    sample_interval_ns: int
+    final_upload_s: float = 5.0
+
+
+class AttestorDaemon:
+    def __init__(
+        self,
+        *,
+        settings: DaemonSettings,
+        clock: Clock,
+        signer: Signer,
+        spool: Spool,
+        sources: list[TelemetrySource],
+        uplink: Uplink | None,
+        metrics: AttestorMetrics,
+        alarms: Alarms,
+        boot_id: bytes | None = None,
+    ) -> None:
+        self._s = settings
+        self._clock = clock
+        self._spool = spool
+        self._sources = sources
+        self._uplink = uplink
+        self._metrics = metrics
+        self._alarms = alarms
+        self._chain = ChainSigner(signer, boot_id if boot_id is not None else os.urandom(16))
+        self._builder = ReportBuilder(settings.facility_id, settings.subject_id)
+        max_interval = max(10.0, 5 * settings.sample_interval_ns / _NS)
+        self._agg = Aggregator(AggregationLimits(max_interval_s=max_interval))
+        self._samples_in_period = 0
+
+    @property
+    def chain(self) -> ChainSigner:
+        return self._chain
+
+    # ------------------------------------------------------------------ run
+
+    async def run(self, stop: asyncio.Event) -> None:
+        status = self._spool.status()
+        self._metrics.spool_depth.set(status.pending)
+        self._alarms.load()
+        _log.info(
+            "attestor started",
+            extra={
+                "fields": {
+                    "key_id": self._chain.key_id,
+                    "boot_id": self._chain.boot_id.hex(),
+                    "next_seq": status.head_seq,
+                    "pending": status.pending,
+                    "sources": [s.kind.name.lower() for s in self._sources],
+                }
+            },
+        )
+        uplink_stop = asyncio.Event()
+        uplink_task = asyncio.create_task(self._uplink.run(uplink_stop)) if self._uplink else None
+        try:
+            await self._sample_loop(stop)
+        finally:
+            uplink_stop.set()
+            if uplink_task is not None:
+                await uplink_task
+                await self._final_upload()
+                await self._uplink.close()  # type: ignore[union-attr]
+            for s in self._sources:
+                try:
+                    s.close()
+                except Exception:
+                    _log.warning("source close failed", exc_info=True)
+            _log.info(
+                "attestor stopped",
+                extra={
+                    "fields": {"next_seq": self._spool.head().seq, "pending": self._spool.status().pending}
+                },
+            )
+
+    async def _final_upload(self) -> None:
+        assert self._uplink is not None
+        try:
+            await asyncio.wait_for(self._uplink.deliver_once(), timeout=self._s.final_upload_s)
+        except (TimeoutError, PausewatchError, Exception) as e:
+            _log.info("final upload skipped", extra={"fields": {"reason": str(e)[:200] or type(e).__name__}})
+
+    async def _sample_loop(self, stop: asyncio.Event) -> None:
+        interval = self._s.sample_interval_ns
+        period = self._s.period_ns
+        t = self._clock.now_ns()
+        period_start = t
+        period_end = (t // period + 1) * period
+        await self._sample(t)
+        while True:
+            next_tick = (t // interval + 1) * interval
+            if await self._wait_until(next_tick, stop):
+                break
+            t = self._clock.now_ns()
+            if t > period_end:
+                self._close(period_start, period_end)
+                period_start = period_end
+                period_end = -(-t // period) * period
+            await self._sample(t)
+            if t >= period_end:
+                self._close(period_start, period_end)
+                period_start, period_end = period_end, period_end + period
+        now = self._clock.now_ns()
+        if self._samples_in_period and now > period_start:
+            self._close(period_start, now)
+
+    async def _wait_until(self, deadline_ns: int, stop: asyncio.Event) -> bool:
+        """Sleep on the clock until ``deadline_ns``; True if stopped first."""
+        if stop.is_set():
+            return True
+        delay = (deadline_ns - self._clock.now_ns()) / _NS
+        if delay <= 0:
+            return False
+        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
+        return stop.is_set()
+
+    async def _sample(self, t: int) -> None:
+        for source in self._sources:
+            try:
+                if source.kind in _BLOCKING:
+                    sample = await asyncio.to_thread(source.sample, t)
+                else:
+                    sample = source.sample(t)
+            except Exception as e:
+                _log.warning(
+                    "source failed", extra={"fields": {"source": source.kind.name, "error": str(e)[:300]}}
+                )
+                sample = Sample(
+                    t,
+                    source.kind,
+                    "",
+                    (),
+                    None,
+                    (SourceAnomaly(AnomalyKind.SOURCE_ERROR, source.kind.name.lower(), str(e)[:200]),),
+                )
+            self._agg.add(sample)
+        self._samples_in_period += 1
+        self._metrics.samples.inc()
+
+    # ------------------------------------------------------------------ periods
+
+    def _close(self, start: int, end: int) -> None:
+        period = self._agg.close(start, end)
+        self._samples_in_period = 0
+        self.sign_period(period)
+
+    def _challenge(self) -> bytes:
+        stored = self._spool.get_meta("challenge_nonce")
+        return NO_CHALLENGE if stored is None else bytes.fromhex(stored)
+
+    def sign_period(self, period: PeriodAggregate) -> None:
+        """Build, sign and spool the report of ``period`` (after any overflow report)."""
+        now = self._clock.now_ns()
+        nonce = self._challenge()
+        report: types_pb2.UsageReport | types_pb2.MeterReport
+        if self._s.meter:
+            report = self._builder.meter(period, challenge_nonce=nonce, signed_ns=now)
+            payload_type = PayloadType.METER_REPORT
+        else:
+            report = self._builder.usage(period, challenge_nonce=nonce, signed_ns=now)
+            payload_type = PayloadType.USAGE_REPORT
+        if not self._drain_overflow(now):
+            self._overflow(payload_type, report, period)
+            return
+        link = self._spool.append(lambda head: self._chain.sign(head, report), now)
+        if link is None:
+            self._overflow(payload_type, report, period)
+            return
+        self._metrics.reports_signed.inc()
+        self._metrics.spool_depth.inc()
+        _log.info(
+            "report signed",
+            extra={
+                "fields": {
+                    "seq": link.seq,
+                    "period_start_ns": period.start_ns,
+                    "period_end_ns": period.end_ns,
+                    "devices": len(period.accelerators),
+                    "anomalies": len(period.anomalies),
+                    "bytes": len(link.envelope),
+                }
+            },
+        )
+        if self._uplink is not None:
+            self._uplink.wake.set()
+        self._spool.prune(now)
+
+    def _drain_overflow(self, now: int) -> bool:
+        """Sign the kept overflow report, if any; False while the spool is still full."""
+        kept = self._spool.overflow()
+        if kept is None:
+            return True
+        payload_type, raw, gap_start, skipped = kept
+        msg: types_pb2.UsageReport | types_pb2.MeterReport = (
+            types_pb2.MeterReport() if payload_type == PayloadType.METER_REPORT else types_pb2.UsageReport()
+        )
+        msg.ParseFromString(raw)
+        link = self._spool.append(lambda head: self._chain.sign(head, msg), now)
+        if link is None:
+            return False
+        self._spool.clear_overflow()
+        self._alarms.clear("spool.full")
+        self._metrics.reports_signed.inc()
+        _log.warning(
+            "spool has room again",
+            extra={"fields": {"seq": link.seq, "gap_start_ns": gap_start, "periods_unreported": skipped - 1}},
+        )
+        return True
+
+    def _overflow(
+        self,
+        payload_type: str,
+        report: types_pb2.UsageReport | types_pb2.MeterReport,
+        period: PeriodAggregate,
+    ) -> None:
+        skipped = self._spool.save_overflow(
+            payload_type, report.SerializeToString(deterministic=True), period.start_ns, period.end_ns
+        )
+        self._alarms.raise_alarm(
+            "spool.full",
+            f"spool full of unacknowledged reports; {skipped} period(s) held back,"
+            " newest kept unsigned until there is room",
+        )

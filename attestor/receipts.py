@@ -1,0 +1,95 @@
+"""Checks on what the verifier's log says about our reports: pure, no network.
+
+- ``verify_receipt``: the receipt's checkpoint is signed by the configured log key for the
+  configured origin; its ``leaf_hash`` is ``merkle.leaf_hash`` of *our* envelope bytes; the log
+  index is inside the tree; the inclusion proof leads from that leaf to the checkpoint's root.
+  A bad signature is ``ReceiptError("receipt.invalid")``; a leaf that is not proven to be in
+  the tree is ``ReceiptError("log.omission")``.
+- ``verify_consistency_with``: two checkpoints of the same log, either order, are consistent
+  (equal sizes need equal roots; otherwise the RFC 9162 consistency proof from the smaller to
+  the larger verifies). Anything else is ``ReceiptError("log.fork")``.
+
+The alarm kinds (``receipt.invalid``, ``log.omission``, ``log.fork``) are the ids the daemon logs,
+counts in metrics and shows in ``status``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pausewatch.checkpoint import Checkpoint, open_checkpoint
+from pausewatch.errors import InputError, VerificationError
+from pausewatch.merkle import leaf_hash, verify_consistency, verify_inclusion
+from pausewatch.note import NoteVerifier
+from pausewatch.v1 import types_pb2
+
+__all__ = ["LogTrust", "ReceiptError", "VerifiedReceipt", "verify_consistency_with", "verify_receipt"]
+
+
+class ReceiptError(VerificationError):
+    """A receipt or checkpoint that does not hold up; ``kind`` is the alarm id."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class LogTrust:
+    """The log we trust: its origin line and its checkpoint-signing key."""
+
+    origin: str
+    verifier: NoteVerifier
+
+
+@dataclass(frozen=True)
+class VerifiedReceipt:
+    log_index: int
+    checkpoint: Checkpoint
+    note: bytes
+
+
+def verify_receipt(envelope: bytes, receipt: types_pb2.Receipt, trust: LogTrust) -> VerifiedReceipt:
+    """Return the verified receipt for ``envelope``; raise ReceiptError otherwise."""
+    try:
+        checkpoint = open_checkpoint(receipt.checkpoint, trust.verifier, origin=trust.origin)
+    except InputError as e:
+        raise ReceiptError("receipt.invalid", f"checkpoint does not verify under the log key: {e}") from e
+    expected = leaf_hash(envelope)
+    if receipt.leaf_hash != expected:
+        raise ReceiptError(
+            "log.omission", f"receipt names leaf {receipt.leaf_hash.hex()[:16]}, not our report"
+        )
+    if receipt.log_index >= checkpoint.size:
+        raise ReceiptError(
+            "log.omission", f"log index {receipt.log_index} is outside the tree of {checkpoint.size}"
+        )
+    try:
+        verify_inclusion(
+            expected, receipt.log_index, checkpoint.size, list(receipt.inclusion_proof), checkpoint.root_hash
+        )
+    except InputError as e:
+        raise ReceiptError(
+            "log.omission", f"report is not proven included at {receipt.log_index}: {e}"
+        ) from e
+    return VerifiedReceipt(receipt.log_index, checkpoint, bytes(receipt.checkpoint))
+
+
+def verify_consistency_with(
+    old_size: int, old_root: bytes, new_size: int, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """Two views of one log agree; ``proof`` goes from the smaller tree to the larger."""
+    if old_size == new_size:
+        if old_root != new_root:
+            raise ReceiptError("log.fork", f"two different roots for tree size {new_size}")
+        return
+    small, big = (
+        ((old_size, old_root), (new_size, new_root))
+        if old_size < new_size
+        else ((new_size, new_root), (old_size, old_root))
+    )
+    try:
+        verify_consistency(small[0], big[0], list(proof), small[1], big[1])
+    except InputError as e:
+        raise ReceiptError("log.fork", f"tree {small[0]} is not a prefix of tree {big[0]}: {e}") from e

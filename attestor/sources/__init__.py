@@ -1,0 +1,153 @@
+"""Telemetry sources and the factory that builds them from the ``[[sources]]`` config tables.
+
+``open_sources`` turns each ``SourceSpec`` into a ``TelemetrySource``; ``auto`` picks what the
+machine has: NVML when a driver answers and lists a GPU, and the Linux host counters whenever
+``/proc/stat`` exists. An option error is a ConfigError naming ``sources[i].<option>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from attestor.config import ConfigError, SourceSpec
+from attestor.sources._http import HttpFetcher
+from attestor.sources.dcgm import DcgmExporterSource
+from attestor.sources.linux_host import LinuxHostSource
+from attestor.sources.nvidia_smi import NvidiaSmiSource, run_nvidia_smi
+from attestor.sources.nvml import NvmlSource
+from attestor.sources.redfish import RedfishPowerSource
+from attestor.sources.replay import ReplaySource, load_trace
+from attestor.sources.simulator import SimulatedDeviceSource, SimulatedMeterSource, WorkloadProfile
+from attestor.telemetry import TelemetrySource
+from pausewatch.errors import EnvironmentFaultError, InputError
+
+__all__ = ["open_sources"]
+
+_log = logging.getLogger("pausewatch.attestor.sources")
+
+
+def _opt(spec: SourceSpec, index: int, name: str, kind: type, default: Any) -> Any:
+    value = spec.get(name, default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ConfigError(f"sources[{index}].{name}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+_ALLOWED = {
+    "auto": set(),
+    "nvml": set(),
+    "dcgm": {"url", "timeout_s"},
+    "nvidia-smi": {"format", "binary"},
+    "linux": {"root", "hwmon_as_node_power"},
+    "redfish": {"url", "username", "password", "ca_file", "verify_tls", "timeout_s"},
+    "replay": {"path", "devices", "uuids", "model", "loop"},
+    "simulator": {"devices", "profile", "job_seed", "iteration_s", "model", "node_ids", "overhead"},
+}
+
+
+def open_sources(
+    specs: Sequence[SourceSpec], *, subject_id: str, meter: bool = False
+) -> list[TelemetrySource]:
+    """Build every configured source (ConfigError / EnvironmentFaultError on failure)."""
+    sources: list[TelemetrySource] = []
+    for i, spec in enumerate(specs):
+        unknown = {k for k, _ in spec.options} - _ALLOWED[spec.kind]
+        if unknown:
+            raise ConfigError(f"sources[{i}].{sorted(unknown)[0]}: unknown option for kind {spec.kind!r}")
+        sources.extend(_open(spec, i, subject_id, meter))
+    return sources
+
+
+def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[TelemetrySource]:
+    kind = spec.kind
+    if kind == "auto":
+        found: list[TelemetrySource] = []
+        try:
+            nvml = NvmlSource()
+            if nvml.inventory():
+                found.append(nvml)
+            else:
+                nvml.close()
+        except (EnvironmentFaultError, OSError) as e:
+            _log.info("auto: no NVML GPU", extra={"fields": {"reason": str(e)[:200]}})
+        if Path("/proc/stat").exists():
+            found.append(LinuxHostSource())
+        if not found:
+            raise EnvironmentFaultError("sources: auto found neither an NVML GPU nor Linux host counters")
+        return found
+    if kind == "nvml":
+        return [NvmlSource()]
+    if kind == "dcgm":
+        url = _opt(spec, i, "url", str, "http://127.0.0.1:9400/metrics")
+        return [DcgmExporterSource(HttpFetcher(url, timeout_s=_opt(spec, i, "timeout_s", float, 2.0)))]
+    if kind == "nvidia-smi":
+        binary = _opt(spec, i, "binary", str, "nvidia-smi")
+        fmt = _opt(spec, i, "format", str, "xml")
+        if fmt not in ("xml", "csv"):
+            raise ConfigError(f"sources[{i}].format: must be 'xml' or 'csv'; got {fmt!r}")
+        return [NvidiaSmiSource(fmt, run=lambda args: run_nvidia_smi(args, binary=binary))]
+    if kind == "linux":
+        return [
+            LinuxHostSource(
+                Path(_opt(spec, i, "root", str, "/")),
+                hwmon_as_node_power=_opt(spec, i, "hwmon_as_node_power", bool, False),
+            )
+        ]
+    if kind == "redfish":
+        url = _opt(spec, i, "url", str, "")
+        if not url:
+            raise ConfigError(f"sources[{i}].url: required for redfish")
+        fetch = HttpFetcher(
+            url,
+            timeout_s=_opt(spec, i, "timeout_s", float, 5.0),
+            username=_opt(spec, i, "username", str, ""),
+            password=_opt(spec, i, "password", str, ""),
+            ca_file=_opt(spec, i, "ca_file", str, ""),
+            verify_tls=_opt(spec, i, "verify_tls", bool, True),
+        )
+        return [RedfishPowerSource(fetch, as_meter=meter, meter_id=subject_id)]
+    if kind == "replay":
+        path = _opt(spec, i, "path", str, "")
+        if not path:
+            raise ConfigError(f"sources[{i}].path: required for replay")
+        devices = _opt(spec, i, "devices", int, 1)
+        try:
+            trace = load_trace(Path(path), devices)
+        except InputError as e:
+            raise ConfigError(f"sources[{i}].path: {e}") from e
+        default_uuids = [subject_id] if meter else [f"REPLAY-{subject_id}-{d}" for d in range(devices)]
+        uuids = _opt(spec, i, "uuids", list, default_uuids)
+        if len(uuids) != devices or not all(isinstance(u, str) and u for u in uuids):
+            raise ConfigError(f"sources[{i}].uuids: needs {devices} non-empty strings")
+        return [
+            ReplaySource(
+                trace, uuids, model=_opt(spec, i, "model", str, ""), loop=_opt(spec, i, "loop", bool, True)
+            )
+        ]
+    # simulator
+    devices = _opt(spec, i, "devices", int, 8)
+    if not 1 <= devices <= 64:
+        raise ConfigError(f"sources[{i}].devices: must be 1..64; got {devices}")
+    name = _opt(spec, i, "profile", str, "idle")
+    seed = _opt(spec, i, "job_seed", int, 0)
+    if name == "idle":
+        profile = WorkloadProfile.idle()
+    elif name == "inference":
+        profile = WorkloadProfile.inference(job_seed=seed)
+    elif name == "training":
+        profile = WorkloadProfile.training(
+            job_seed=seed, iteration_s=_opt(spec, i, "iteration_s", float, 6.0)
+        )
+    else:
+        raise ConfigError(f"sources[{i}].profile: must be idle, inference or training; got {name!r}")
+    model = _opt(spec, i, "model", str, "NVIDIA H100 80GB HBM3")
+    if meter:
+        node_ids = _opt(spec, i, "node_ids", list, [subject_id])
+        nodes = [SimulatedDeviceSource(str(n), devices, profile, model=model) for n in node_ids]
+        return [SimulatedMeterSource(subject_id, nodes, overhead=_opt(spec, i, "overhead", float, 1.25))]
+    return [SimulatedDeviceSource(subject_id, devices, profile, model=model)]

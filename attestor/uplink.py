@@ -1,0 +1,296 @@
+"""Delivery of spooled reports to the verifier over gRPC (``grpc.aio``), and receipt checks.
+
+``Uplink.run`` loops until stopped: it refreshes the verifier's signed challenge, sends pending
+reports in seq order in batches of ``batch_size``, each call with a deadline, and checks every
+receipt (``attestor.receipts``), including consistency of the receipt's checkpoint with the last
+checkpoint this attestor verified (``GetConsistencyProof``). Failures back off exponentially
+with full jitter on the injected clock; after an outage the backlog goes out oldest first.
+
+Per-report outcomes: ACCEPTED or DUPLICATE with a verified receipt -> acked; REJECTED with a
+permanent code -> ``rejected`` (kept as evidence) and the ``report.rejected`` alarm;
+RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED / ABORTED -> retried later; a receipt
+that fails verification -> ``disputed`` and the alarm named by the failure (``log.omission``,
+``log.fork``, ``receipt.invalid``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import grpc.aio
+
+from attestor.alarms import Alarms
+from attestor.metrics import AttestorMetrics
+from attestor.receipts import LogTrust, ReceiptError, verify_consistency_with, verify_receipt
+from attestor.spool import Spool, StoredCheckpoint
+from pausewatch.clock import Clock
+from pausewatch.envelope import PayloadType, parse_envelope, verify_envelope
+from pausewatch.errors import EnvironmentFaultError, InputError
+from pausewatch.keys import PublicKey
+from pausewatch.reports import NONCE_SIZE
+from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
+
+__all__ = ["TlsSettings", "Uplink", "UplinkSettings", "open_channel"]
+
+_log = logging.getLogger("pausewatch.attestor.uplink")
+_NS = 1_000_000_000
+_TRANSIENT = {
+    grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+    grpc.StatusCode.UNAVAILABLE.value[0],
+    grpc.StatusCode.DEADLINE_EXCEEDED.value[0],
+    grpc.StatusCode.ABORTED.value[0],
+}
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    insecure: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    server_name: str = ""
+
+
+@dataclass(frozen=True)
+class UplinkSettings:
+    address: str
+    tls: TlsSettings
+    challenge_key: PublicKey
+    log: LogTrust
+    batch_size: int = 32
+    deadline_s: float = 10.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    challenge_refresh_s: float = 30.0
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise EnvironmentFaultError(f"{path}: cannot read {what}: {e.strerror}") from e
+
+
+def open_channel(settings: UplinkSettings) -> grpc.aio.Channel:
+    """A channel with TLS (or mutual TLS with a client certificate), or plaintext if insecure."""
+    options: list[tuple[str, object]] = [
+        ("grpc.max_receive_message_length", 8 << 20),
+        ("grpc.keepalive_time_ms", 60_000),
+    ]
+    if settings.tls.insecure:
+        return grpc.aio.insecure_channel(settings.address, options=options)
+    tls = settings.tls
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read(tls.ca_file, "the CA bundle") if tls.ca_file else None,
+        private_key=_read(tls.key_file, "the client key") if tls.key_file else None,
+        certificate_chain=_read(tls.cert_file, "the client certificate") if tls.cert_file else None,
+    )
+    if tls.server_name:
+        options.append(("grpc.ssl_target_name_override", tls.server_name))
+    return grpc.aio.secure_channel(settings.address, credentials, options=options)
+
+
+class _TransientError(Exception):
+    """The verifier could not take the batch now; back off and retry."""
+
+
+class Uplink:
+    """Sends the spool's pending reports; all state lives in the spool."""
+
+    def __init__(
+        self,
+        settings: UplinkSettings,
+        spool: Spool,
+        clock: Clock,
+        metrics: AttestorMetrics,
+        alarms: Alarms,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._s = settings
+        self._spool = spool
+        self._clock = clock
+        self._metrics = metrics
+        self._alarm = alarms.raise_alarm
+        self._rng = rng or random.Random()
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: verifier_pb2_grpc.VerifierStub | None = None
+        self._challenge_at_ns: int | None = None
+        self.wake = asyncio.Event()
+
+    @property
+    def challenge_nonce(self) -> bytes | None:
+        stored = self._spool.get_meta("challenge_nonce")
+        return None if stored is None else bytes.fromhex(stored)
+
+    def _connect(self) -> verifier_pb2_grpc.VerifierStub:
+        if self._stub is None:
+            self._channel = open_channel(self._s)
+            self._stub = verifier_pb2_grpc.VerifierStub(self._channel)
+        return self._stub
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close(None)
+        self._channel = None
+        self._stub = None
+
+    # ------------------------------------------------------------------ challenge
+
+    async def refresh_challenge(self) -> bytes:
+        """Fetch, verify and store the verifier's current challenge nonce."""
+        stub = self._connect()
+        response = await stub.GetChallenge(verifier_pb2.GetChallengeRequest(), timeout=self._s.deadline_s)
+        try:
+            env = parse_envelope(response.envelope)
+            if env.payload_type != PayloadType.CHALLENGE:
+                raise InputError(f"challenge envelope has payload type {env.payload_type!r}")
+            verify_envelope(env, self._s.challenge_key)
+            challenge = types_pb2.Challenge()
+            challenge.ParseFromString(env.payload)
+        except (InputError, ValueError) as e:
+            self._alarm("challenge.invalid", f"the verifier's challenge does not verify: {e}")
+            raise _TransientError(str(e)) from e
+        if len(challenge.nonce) != NONCE_SIZE:
+            self._alarm("challenge.invalid", f"challenge nonce is {len(challenge.nonce)} bytes")
+            raise _TransientError("bad challenge nonce")
+        self._spool.set_meta("challenge_nonce", challenge.nonce.hex())
+        self._challenge_at_ns = self._clock.now_ns()
+        return bytes(challenge.nonce)
+
+    # ------------------------------------------------------------------ delivery
+
+    async def deliver_once(self) -> int:
+        """Send one batch of pending reports; returns how many reached a final state."""
+        batch = self._spool.pending(self._s.batch_size)
+        if not batch:
+            return 0
+        stub = self._connect()
+        self._spool.mark_attempt([p.seq for p in batch])
+        sent_ns = self._clock.monotonic_ns()
+        response = await stub.SubmitReports(
+            verifier_pb2.SubmitReportsRequest(envelopes=[p.envelope for p in batch]),
+            timeout=self._s.deadline_s,
+        )
+        if len(response.results) != len(batch):
+            self._metrics.upload_errors.labels("protocol").inc()
+            raise _TransientError(f"{len(response.results)} results for {len(batch)} reports")
+        acked = 0
+        resolved = 0
+        transient = 0
+        for item, result in zip(batch, response.results, strict=True):
+            if result.disposition in (verifier_pb2.DISPOSITION_ACCEPTED, verifier_pb2.DISPOSITION_DUPLICATE):
+                resolved += 1
+                if await self._accept(item.seq, item.envelope, result.receipt):
+                    acked += 1
+            elif result.disposition == verifier_pb2.DISPOSITION_REJECTED and result.code not in _TRANSIENT:
+                resolved += 1
+                self._spool.mark_rejected(item.seq, result.code, result.message)
+                self._metrics.upload_errors.labels("rejected").inc()
+                self._alarm(
+                    "report.rejected", f"seq {item.seq} rejected (code {result.code}): {result.message[:200]}"
+                )
+            else:
+                transient += 1
+        if acked:
+            self._metrics.receipt_latency.observe((self._clock.monotonic_ns() - sent_ns) / _NS)
+        self._metrics.spool_depth.set(self._spool.status().pending)
+        if transient:
+            self._metrics.upload_errors.labels("busy").inc()
+            raise _TransientError(f"{transient} report(s) not taken now")
+        return resolved
+
+    async def _accept(self, seq: int, envelope: bytes, receipt: types_pb2.Receipt) -> bool:
+        now = self._clock.now_ns()
+        try:
+            verified = verify_receipt(envelope, receipt, self._s.log)
+            await self._check_consistency(verified.checkpoint.size, verified.checkpoint.root_hash)
+        except ReceiptError as e:
+            self._spool.mark_disputed(seq, str(e))
+            self._metrics.upload_errors.labels(e.kind).inc()
+            self._alarm(e.kind, f"seq {seq}: {e}")
+            return False
+        cp = verified.checkpoint
+        self._spool.mark_acked(
+            seq,
+            verified.log_index,
+            receipt.SerializeToString(deterministic=True),
+            StoredCheckpoint(cp.size, cp.root_hash, verified.note),
+            now,
+        )
+        self._metrics.receipt_seen()
+        return True
+
+    async def _check_consistency(self, size: int, root: bytes) -> None:
+        last = self._spool.last_checkpoint()
+        if last is None or (last.size == size and last.root == root):
+            return
+        proof: list[bytes] = []
+        if last.size != size:
+            lo, hi = min(last.size, size), max(last.size, size)
+            response = await self._connect().GetConsistencyProof(
+                verifier_pb2.GetConsistencyProofRequest(old_size=lo, new_size=hi), timeout=self._s.deadline_s
+            )
+            if response.new_size != hi:
+                raise ReceiptError(
+                    "log.fork", f"asked for a proof to size {hi}, got one to {response.new_size}"
+                )
+            proof = list(response.hashes)
+        verify_consistency_with(last.size, last.root, size, root, proof)
+
+    # ------------------------------------------------------------------ loop
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set, backing off with jitter while the verifier is away."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                now = self._clock.now_ns()
+                if (
+                    self._challenge_at_ns is None
+                    or now - self._challenge_at_ns >= self._s.challenge_refresh_s * _NS
+                ):
+                    await self.refresh_challenge()
+                while not stop.is_set() and await self.deliver_once():
+                    pass
+                failures = 0
+                delay = self._s.challenge_refresh_s
+            except (grpc.aio.AioRpcError, _TransientError, ReceiptError) as e:
+                failures += 1
+                reason = e.code().name.lower() if isinstance(e, grpc.aio.AioRpcError) else "transient"
+                if isinstance(e, grpc.aio.AioRpcError):
+                    self._metrics.upload_errors.labels(reason).inc()
+                if isinstance(e, ReceiptError):
+                    self._alarm(e.kind, str(e))
+                cap = min(self._s.backoff_max_s, self._s.backoff_initial_s * 2 ** min(failures, 30))
+                delay = self._rng.uniform(cap / 2, cap)
+                _log.warning(
+                    "upload failed; backing off",
+                    extra={
+                        "fields": {
+                            "reason": reason,
+                            "error": str(e)[:300],
+                            "retry_in_s": round(delay, 3),
+                            "failures": failures,
+                        }
+                    },
+                )
+            self.wake.clear()
+            await self._wait(stop, delay, wakeable=failures == 0)
+
+    async def _wait(self, stop: asyncio.Event, seconds: float, *, wakeable: bool) -> None:
+        """Sleep ``seconds`` on the clock or until stopped; a new report ends the wait only when
+        the last attempt succeeded (a backoff is never cut short)."""
+        tasks = {asyncio.ensure_future(self._clock.sleep(seconds)), asyncio.ensure_future(stop.wait())}
+        if wakeable:
+            tasks.add(asyncio.ensure_future(self.wake.wait()))
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
