@@ -1,0 +1,323 @@
+"""Checking one contiguous chunk of log entries: the work the auditor spreads over all cores.
+
+A worker process gets the small tables once (:class:`EntryContext`: enrolled keys per
+inventory, logged challenges, the tree to prove slices against) and then chunks as byte
+ranges of ``entries.bin`` that it reads itself, so only offsets cross the process boundary
+on the way in and compact results on the way out. For each entry it computes the Merkle leaf
+hash, checks the envelope's structure, verifies a report's signature under the key that the
+latest inventory logged *before it* enrols for its facility and node (or meter), decodes it,
+and checks that its challenge was logged before it and was fresh when it signed.
+Non-report entries (inventories, commitments, challenges, verdicts) are only hashed and
+typed here: the main process verifies them from their own files and then checks that those
+files hold exactly the log's entries of that type.
+
+Everything here is pure given its inputs except :func:`check_chunk_file`, which reads the
+byte range it is told to.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pausewatch import merkle
+from pausewatch.audit.challenges import ChallengeRecord, check_freshness
+from pausewatch.bundle import EntryRecord, ProofRecord, decode_entry_records, decode_proof_records
+from pausewatch.envelope import PayloadType, pae, parse_envelope
+from pausewatch.errors import InputError
+from pausewatch.fastverify import SodiumEd25519Key
+from pausewatch.reports import ReportKind, decode_report
+from pausewatch.v1 import types_pb2
+
+__all__ = [
+    "ChunkResult",
+    "ChunkTask",
+    "EntryContext",
+    "InventoryKeys",
+    "ReportLink",
+    "check_chunk",
+    "check_chunk_file",
+]
+
+NS_PER_MINUTE = 60 * 1_000_000_000
+_LEAF = b"\x00"
+_TYPE_CODES = {
+    PayloadType.USAGE_REPORT: "usage_reports",
+    PayloadType.METER_REPORT: "meter_reports",
+    PayloadType.INVENTORY: "inventories",
+    PayloadType.COMMITMENT: "commitments",
+    PayloadType.CHALLENGE: "challenges",
+    PayloadType.VERDICT: "verdicts",
+}
+
+
+@dataclass(frozen=True)
+class InventoryKeys:
+    """What one logged inventory version enrols: key id -> (kind, node or meter id, raw key)."""
+
+    log_index: int
+    facility_id: str
+    keys: Mapping[str, tuple[str, str, bytes]]
+
+
+@dataclass(frozen=True)
+class EntryContext:
+    """The tables every worker needs, built by the main process from verified side files."""
+
+    inventories: Mapping[str, Sequence[InventoryKeys]]  # facility -> versions in log order
+    challenges: Mapping[bytes, ChallengeRecord]  # nonce -> challenge
+    max_clock_skew_ns: int
+    all_keys: Mapping[str, bytes]  # key id -> raw key, every inventory
+    slice_tree: tuple[int, bytes] | None = None  # (size, root) proofs must reach
+
+    def enrolment(self, facility_id: str, index: int) -> InventoryKeys | None:
+        """The latest inventory of ``facility_id`` logged before ``index``."""
+        versions = self.inventories.get(facility_id, ())
+        pos = bisect.bisect_left([v.log_index for v in versions], index)
+        return versions[pos - 1] if pos else None
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """A chunk: ``count`` entries at bytes ``[start, end)`` of the entry file, the first at
+    position ``position`` in the bundle; ``cuts`` are tree sizes whose root this chunk must
+    also report (full bundles); ``proofs`` the matching byte range of the inclusion file."""
+
+    entries_path: str
+    start: int
+    end: int
+    position: int
+    count: int
+    cuts: tuple[int, ...] = ()
+    proofs_path: str | None = None
+    proofs_range: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class ReportLink:
+    """The compact form of a verified report the main process replays chains with."""
+
+    index: int
+    kind: str  # "usage" | "meter"
+    key_id: str
+    facility_id: str
+    subject_id: str
+    seq: int
+    boot_id: bytes
+    prev: bytes
+    digest: bytes
+    period_start_ns: int
+    period_end_ns: int
+
+
+@dataclass
+class ChunkResult:
+    position: int
+    count: int
+    first_index: int = -1
+    last_index: int = -1
+    root: bytes = b""
+    cut_roots: list[tuple[int, bytes]] = field(default_factory=list)
+    links: list[ReportLink] = field(default_factory=list)
+    others: list[tuple[int, str, bytes]] = field(default_factory=list)  # (index, type, digest)
+    failures: list[tuple[str, str, str, int | None]] = field(default_factory=list)
+    observations: list[tuple[str, str, str, int | None]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    series: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+
+
+def check_chunk_file(task: ChunkTask, context: EntryContext) -> ChunkResult:
+    """Read the chunk's bytes and check them (runs in a worker process)."""
+    with open(task.entries_path, "rb") as f:
+        f.seek(task.start)
+        data = f.read(task.end - task.start)
+    proofs: list[ProofRecord] | None = None
+    if task.proofs_path is not None:
+        a, b = task.proofs_range
+        with open(task.proofs_path, "rb") as f:
+            f.seek(a)
+            proofs = decode_proof_records(f.read(b - a), name="inclusion.bin")
+    records = list(decode_entry_records(data))
+    return check_chunk(records, task.position, task.cuts, context, proofs)
+
+
+def check_chunk(
+    records: Sequence[EntryRecord],
+    position: int,
+    cuts: Iterable[int],
+    context: EntryContext,
+    proofs: Sequence[ProofRecord] | None = None,
+) -> ChunkResult:
+    """Check ``records`` (bundle positions ``position``..); pure."""
+    result = ChunkResult(position=position, count=len(records))
+    leaves: list[bytes] = []
+    sha = hashlib.sha256
+    for k, record in enumerate(records):
+        index = record.index
+        if k == 0:
+            result.first_index = index
+        elif index <= result.last_index:
+            result.failures.append(
+                ("entries.order", "entries.bin", f"index {index} follows {result.last_index}", index)
+            )
+        result.last_index = index
+        leaf = sha(_LEAF + record.envelope).digest()
+        leaves.append(leaf)
+        if proofs is not None:
+            _check_inclusion(result, record, leaf, proofs[k] if k < len(proofs) else None, context)
+        _check_entry(result, record, context)
+    if context.slice_tree is None and leaves:
+        result.root = _mth(leaves)
+        for size in cuts:
+            result.cut_roots.append((size, _mth(leaves[: size - position])))
+    return result
+
+
+def _check_inclusion(
+    result: ChunkResult, record: EntryRecord, leaf: bytes, proof: ProofRecord | None, context: EntryContext
+) -> None:
+    assert context.slice_tree is not None
+    size, root = context.slice_tree
+    if proof is None:
+        result.failures.append(("proof.missing", "inclusion.bin", "no inclusion proof", record.index))
+        return
+    if proof.a != record.index or proof.b != size:
+        result.failures.append(
+            (
+                "proof.mismatch",
+                "inclusion.bin",
+                f"proof is for leaf {proof.a} of {proof.b}, not leaf {record.index} of {size}",
+                record.index,
+            )
+        )
+        return
+    try:
+        merkle.verify_inclusion(leaf, record.index, size, proof.hashes, root)
+    except InputError as e:
+        result.failures.append(("proof.inclusion", "entries.bin", str(e), record.index))
+
+
+def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext) -> None:
+    index = record.index
+    try:
+        envelope = parse_envelope(record.envelope)
+    except InputError as e:
+        result.failures.append(("entry.format", "entries.bin", str(e), index))
+        return
+    type_name = _TYPE_CODES[envelope.payload_type]
+    result.counts[type_name] = result.counts.get(type_name, 0) + 1
+    digest = hashlib.sha256(record.envelope).digest()
+    if envelope.payload_type not in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):
+        result.others.append((index, type_name, digest))
+        return
+    # The signer is looked up by the signature's key-id hint among keys that some logged,
+    # lab-signed inventory enrols, and verified under that enrolled key (never a key from
+    # the wire); whether it was enrolled *here and then* is checked after decoding.
+    message = pae(envelope.payload_type, envelope.payload)
+    signer: str | None = None
+    known = False
+    for hint, sig in envelope.signatures:
+        raw = context.all_keys.get(hint)
+        if raw is None:
+            continue
+        known = True
+        try:
+            SodiumEd25519Key(raw).verify(sig, message)
+        except InputError:
+            continue
+        signer = hint
+        break
+    if not known:
+        result.failures.append(
+            (
+                "signature.unknown_key",
+                "entries.bin",
+                "the report is signed by no key that any logged inventory enrols",
+                index,
+            )
+        )
+        return
+    if signer is None:
+        result.failures.append(("signature.report", "entries.bin", "report signature does not verify", index))
+        return
+    try:
+        header, message_pb = decode_report(envelope)
+    except InputError as e:
+        result.failures.append(("entry.payload", "entries.bin", str(e), index))
+        return
+    subject = f"{header.facility_id}/{header.subject_id}"
+    if header.key_id != signer:
+        result.failures.append(
+            (
+                "signature.key_id",
+                subject,
+                "the report names another key than the one that signed it",
+                index,
+            )
+        )
+        return
+    inventory = context.enrolment(header.facility_id, index)
+    enrolled = inventory.keys.get(signer) if inventory is not None else None
+    kind = "usage" if header.kind is ReportKind.USAGE else "meter"
+    if inventory is None or enrolled is None or enrolled[0] != kind or enrolled[1] != header.subject_id:
+        result.failures.append(
+            (
+                "enrolment",
+                subject,
+                f"key {signer[:16]} is not enrolled for this {'node' if kind == 'usage' else 'meter'} by the"
+                " latest inventory of the facility logged before the report",
+                index,
+            )
+        )
+        return
+    challenge = context.challenges.get(header.challenge_nonce)
+    problem = check_freshness(header, index, challenge, context.max_clock_skew_ns)
+    if problem is not None:
+        result.observations.append((problem[0], subject, problem[1], index))
+    result.links.append(
+        ReportLink(
+            index,
+            kind,
+            signer,
+            header.facility_id,
+            header.subject_id,
+            header.seq,
+            header.boot_id,
+            header.prev,
+            digest,
+            header.period_start_ns,
+            header.period_end_ns,
+        )
+    )
+    _accumulate(result, header.facility_id, header.period_end_ns, message_pb)
+
+
+def _accumulate(
+    result: ChunkResult,
+    facility_id: str,
+    end_ns: int,
+    report: types_pb2.UsageReport | types_pb2.MeterReport,
+) -> None:
+    bucket = (facility_id, end_ns - end_ns % NS_PER_MINUTE)
+    point = result.series.get(bucket)
+    if point is None:
+        point = result.series[bucket] = [0.0, 0.0, 0.0, 0.0, 0.0]
+    point[4] += 1
+    if isinstance(report, types_pb2.MeterReport):
+        if report.HasField("energy_j"):
+            point[1] += report.energy_j
+        return
+    period_s = (report.period_end_unix_ns - report.period_start_unix_ns) / 1e9
+    for acc in report.accelerators:
+        if acc.HasField("energy_j"):
+            point[0] += acc.energy_j
+        point[2] += period_s
+        if acc.HasField("tensor_active"):
+            point[3] += acc.tensor_active * period_s
+
+
+def _mth(leaves: Sequence[bytes]) -> bytes:
+    """RFC 9162 MTH of leaf hashes (the chunk sizes the auditor uses keep this exact)."""
+    return merkle.root_of(leaves)

@@ -1,0 +1,121 @@
+"""What an audit concludes: failures (the bundle does not prove what it claims), observations
+(authentic evidence the verifier also saw: gaps, restarts, forks), counts, and the series the
+HTML report draws.
+
+A failure has a stable dotted ``check`` id (``bundle.digest``, ``tree.root``,
+``signature.report``, ``chain.duplicate``, ``challenge.unknown``, ``verdict.mismatch`` …), the
+subject it is about, the log index where one applies, and a message a person can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+__all__ = [
+    "MAX_RECORDED_FAILURES",
+    "AuditFailure",
+    "AuditOutcome",
+    "FacilitySeries",
+    "Observation",
+    "SeriesPoint",
+    "VerdictMark",
+]
+
+MAX_RECORDED_FAILURES: Final = 1000
+
+
+@dataclass(frozen=True)
+class AuditFailure:
+    check: str
+    subject: str
+    message: str
+    index: int | None = None
+
+    def describe(self) -> str:
+        at = f" (log index {self.index})" if self.index is not None else ""
+        return f"{self.check}: {self.subject}{at}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Evidence in the log that is authentic but notable (what the verifier's findings say)."""
+
+    finding: str
+    subject: str
+    index: int
+    detail: str = ""
+
+
+@dataclass
+class SeriesPoint:
+    """One facility over one minute, summed over the reports whose period ends in it."""
+
+    node_energy_j: float = 0.0
+    meter_energy_j: float = 0.0
+    device_seconds: float = 0.0
+    tensor_seconds: float = 0.0
+    reports: int = 0
+
+    def add(self, other: SeriesPoint) -> None:
+        self.node_energy_j += other.node_energy_j
+        self.meter_energy_j += other.meter_energy_j
+        self.device_seconds += other.device_seconds
+        self.tensor_seconds += other.tensor_seconds
+        self.reports += other.reports
+
+
+@dataclass(frozen=True)
+class VerdictMark:
+    facility_id: str
+    commitment_id: str
+    start_ns: int
+    end_ns: int
+    status: str
+    reason: str
+    matches: bool
+
+
+@dataclass
+class FacilitySeries:
+    facility_id: str
+    declared_devices: int = 0
+    points: dict[int, SeriesPoint] = field(default_factory=dict)  # minute start (ns) -> point
+    verdicts: list[VerdictMark] = field(default_factory=list)
+
+
+@dataclass
+class AuditOutcome:
+    """Everything the auditor found. ``ok`` only when nothing failed."""
+
+    bundle: str
+    origin: str = ""
+    tree_size: int = 0
+    scope: str = ""
+    trust_source: str = ""
+    pinned: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    checkpoints: int = 0
+    witnesses: tuple[str, ...] = ()
+    failures: list[AuditFailure] = field(default_factory=list)
+    dropped_failures: int = 0
+    observations: list[Observation] = field(default_factory=list)
+    verdicts_checked: int = 0
+    verdicts_matched: int = 0
+    verdicts_not_rerun: int = 0
+    series: dict[str, FacilitySeries] = field(default_factory=dict)
+    seconds: float = 0.0
+    workers: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.dropped_failures
+
+    def fail(self, check: str, subject: str, message: str, index: int | None = None) -> None:
+        if len(self.failures) >= MAX_RECORDED_FAILURES:
+            self.dropped_failures += 1
+            return
+        self.failures.append(AuditFailure(check, subject, message, index))
+
+    def failed_checks(self) -> list[str]:
+        return sorted({f.check for f in self.failures})

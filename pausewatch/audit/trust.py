@@ -1,0 +1,194 @@
+"""The auditor's trust roots beyond the log: lab keys, the verdict key, the challenge key.
+
+The C2SP tlog-policy (``policy.txt``) says which log and witnesses to believe; it has no place
+for the keys that sign *entries*, so they live in a second small file, ``roots.toml``::
+
+    format = "pausewatch-audit-roots"
+    version = 1
+    verdict_key = "<base64 raw Ed25519 key, or a C2SP vkey>"
+    challenge_key = "<same>"
+    max_clock_skew_s = 120.0          # the verifier's [challenge] max_clock_skew_s
+
+    [[labs]]
+    lab_id = "lab-1"
+    public_keys = ["<base64 raw key or vkey>", ...]
+    facilities = ["fac-a"]            # the facilities this lab may declare
+    inventory_threshold = 1           # k of the lab's keys must sign an inventory
+
+It mirrors the verifier's ``[[labs]]`` configuration. An export ships the verifier's own
+copy; a careful auditor brings their own (``--roots``), checked out of band, as they bring
+their own ``--policy``. Node and meter keys are never roots: they come only from lab-signed,
+logged inventories.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pausewatch.errors import FormatError, InputError
+from pausewatch.fastverify import SodiumEd25519Key
+from pausewatch.keys import ED25519_PUBLIC_KEY_SIZE
+from pausewatch.note import parse_vkey
+from pausewatch.reports import check_id
+
+__all__ = [
+    "ROOTS_FORMAT",
+    "ROOTS_VERSION",
+    "AuditRoots",
+    "LabRoot",
+    "format_roots",
+    "parse_key_text",
+    "parse_roots",
+]
+
+ROOTS_FORMAT: Final = "pausewatch-audit-roots"
+ROOTS_VERSION: Final = 1
+_MAX_ROOTS_BYTES: Final = 1 << 20
+_MAX_LABS: Final = 1024
+_MAX_KEYS: Final = 64
+
+
+@dataclass(frozen=True)
+class LabRoot:
+    """A lab the auditor trusts to declare inventories and sign commitments."""
+
+    lab_id: str
+    keys: tuple[SodiumEd25519Key, ...]
+    facilities: tuple[str, ...]
+    inventory_threshold: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise FormatError(f"lab {self.lab_id!r} has no public keys")
+        if not 1 <= self.inventory_threshold <= len(self.keys):
+            raise FormatError(
+                f"lab {self.lab_id!r}: inventory_threshold {self.inventory_threshold} must be"
+                f" between 1 and its {len(self.keys)} keys"
+            )
+
+
+@dataclass(frozen=True)
+class AuditRoots:
+    labs: tuple[LabRoot, ...]
+    verdict_key: SodiumEd25519Key
+    challenge_key: SodiumEd25519Key
+    max_clock_skew_ns: int = 120 * 1_000_000_000
+
+    def lab(self, lab_id: str) -> LabRoot | None:
+        return next((lab for lab in self.labs if lab.lab_id == lab_id), None)
+
+
+def parse_key_text(text: str, where: str) -> SodiumEd25519Key:
+    """A key given as base64 of the raw 32 bytes, or as a C2SP vkey (type Ed25519)."""
+    text = text.strip()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raw = b""
+    if len(raw) != ED25519_PUBLIC_KEY_SIZE:
+        try:
+            raw = parse_vkey(text).public_key
+        except InputError as e:
+            raise FormatError(f"{where}: neither base64 of a raw 32-byte Ed25519 key nor a vkey: {e}") from e
+    return SodiumEd25519Key(raw)
+
+
+def parse_roots(data: bytes, *, source: str = "roots.toml") -> AuditRoots:
+    """Parse a roots file; every error names the file and key."""
+    if len(data) > _MAX_ROOTS_BYTES:
+        raise FormatError(f"{source}: {len(data)} bytes; at most {_MAX_ROOTS_BYTES}")
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise FormatError(f"{source}: not UTF-8 TOML: {e}") from e
+    allowed = {"format", "version", "verdict_key", "challenge_key", "max_clock_skew_s", "labs"}
+    unknown = set(doc) - allowed
+    if unknown:
+        raise FormatError(f"{source}: unknown keys {sorted(unknown)}")
+    if doc.get("format") != ROOTS_FORMAT:
+        raise FormatError(f"{source}: format must be {ROOTS_FORMAT!r}, got {doc.get('format')!r}")
+    version = doc.get("version")
+    if version != ROOTS_VERSION:
+        raise FormatError(
+            f"{source}: version {version!r} is not supported (this auditor reads {ROOTS_VERSION})"
+        )
+    verdict = parse_key_text(_string(doc, "verdict_key", source), f"{source}: verdict_key")
+    challenge = parse_key_text(_string(doc, "challenge_key", source), f"{source}: challenge_key")
+    skew = doc.get("max_clock_skew_s", 120.0)
+    if isinstance(skew, bool) or not isinstance(skew, (int, float)) or not 0 <= skew <= 86_400:
+        raise FormatError(f"{source}: max_clock_skew_s must be a number of seconds in 0..86400")
+    labs_doc = doc.get("labs", [])
+    if not isinstance(labs_doc, list) or len(labs_doc) > _MAX_LABS:
+        raise FormatError(f"{source}: labs must be an array of at most {_MAX_LABS} tables")
+    labs = []
+    for i, lab in enumerate(labs_doc):
+        where = f"{source}: labs[{i}]"
+        if not isinstance(lab, dict):
+            raise FormatError(f"{where} must be a table")
+        extra = set(lab) - {"lab_id", "public_keys", "facilities", "inventory_threshold"}
+        if extra:
+            raise FormatError(f"{where}: unknown keys {sorted(extra)}")
+        try:
+            lab_id = check_id(_string(lab, "lab_id", where), f"{where}.lab_id")
+            keys_text = _strings(lab, "public_keys", where)
+            if len(keys_text) > _MAX_KEYS:
+                raise FormatError(f"{where}: at most {_MAX_KEYS} keys")
+            keys = tuple(parse_key_text(k, f"{where}.public_keys[{j}]") for j, k in enumerate(keys_text))
+            facilities = tuple(check_id(f, f"{where}.facilities") for f in _strings(lab, "facilities", where))
+            threshold = lab.get("inventory_threshold", 1)
+            if isinstance(threshold, bool) or not isinstance(threshold, int):
+                raise FormatError(f"{where}.inventory_threshold must be an integer")
+            labs.append(LabRoot(lab_id, keys, facilities, threshold))
+        except InputError as e:
+            raise FormatError(str(e) if str(e).startswith(source) else f"{where}: {e}") from e
+    ids = [lab.lab_id for lab in labs]
+    if len(set(ids)) != len(ids):
+        raise FormatError(f"{source}: a lab_id is listed twice")
+    return AuditRoots(tuple(labs), verdict, challenge, int(float(skew) * 1_000_000_000))
+
+
+def _string(doc: Mapping[str, Any], key: str, where: str) -> str:
+    value = doc.get(key)
+    if not isinstance(value, str) or not value:
+        raise FormatError(f"{where}: {key} must be a non-empty string")
+    return value
+
+
+def _strings(doc: Mapping[str, Any], key: str, where: str) -> list[str]:
+    value = doc.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FormatError(f"{where}: {key} must be an array of strings")
+    return value
+
+
+def format_roots(roots: AuditRoots) -> bytes:
+    """Write a roots file that :func:`parse_roots` reads back to the same roots."""
+
+    def b64(key: SodiumEd25519Key) -> str:
+        return base64.b64encode(key.raw).decode("ascii")
+
+    def quoted(items: tuple[str, ...] | list[str]) -> str:
+        return "[" + ", ".join(f'"{s}"' for s in items) + "]"
+
+    lines = [
+        f'format = "{ROOTS_FORMAT}"',
+        f"version = {ROOTS_VERSION}",
+        f'verdict_key = "{b64(roots.verdict_key)}"',
+        f'challenge_key = "{b64(roots.challenge_key)}"',
+        f"max_clock_skew_s = {roots.max_clock_skew_ns / 1_000_000_000!r}",
+    ]
+    for lab in roots.labs:
+        lines += [
+            "",
+            "[[labs]]",
+            f'lab_id = "{lab.lab_id}"',
+            f"public_keys = {quoted([b64(k) for k in lab.keys])}",
+            f"facilities = {quoted(lab.facilities)}",
+            f"inventory_threshold = {lab.inventory_threshold}",
+        ]
+    return ("\n".join(lines) + "\n").encode("utf-8")

@@ -1,0 +1,196 @@
+"""A small, honest log built from pausewatch core pieces, exported as a bundle.
+
+Used where a test needs a bundle with a particular defect that a running verifier would never
+produce (an unknown key, a duplicate, a missing challenge). The end-to-end tests use a bundle
+exported from a real verifier run instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pausewatch import bundle as bf
+from pausewatch.audit.trust import AuditRoots, LabRoot, format_roots
+from pausewatch.checkpoint import Checkpoint, sign_checkpoint
+from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope, sign_envelope
+from pausewatch.fastverify import SodiumEd25519Key
+from pausewatch.keys import Ed25519Signer
+from pausewatch.note import Ed25519NoteSigner
+from pausewatch.tlog_store import MemoryTreeStore, MerkleLog
+from pausewatch.v1 import types_pb2
+
+T0 = 1_767_225_600 * 1_000_000_000
+S = 1_000_000_000
+ORIGIN = "audit.test/log"
+
+TYPE_NAMES = {
+    PayloadType.USAGE_REPORT: "usage_reports",
+    PayloadType.METER_REPORT: "meter_reports",
+    PayloadType.INVENTORY: "inventories",
+    PayloadType.COMMITMENT: "commitments",
+    PayloadType.CHALLENGE: "challenges",
+    PayloadType.VERDICT: "verdicts",
+}
+
+
+def type_of(envelope: bytes) -> str:
+    return TYPE_NAMES[parse_envelope(envelope).payload_type]
+
+
+@dataclass
+class Node:
+    node_id: str
+    signer: Ed25519Signer
+    boot: bytes = field(default_factory=lambda: os.urandom(16))
+    seq: int = 0
+    prev: bytes = b""
+
+
+@dataclass
+class SynthLog:
+    """Build a log entry by entry; ``export`` writes the bundle."""
+
+    facility: str = "fac-a"
+    log_signer: Ed25519NoteSigner = field(default_factory=lambda: Ed25519NoteSigner.generate(ORIGIN))
+    lab: Ed25519Signer = field(default_factory=Ed25519Signer.generate)
+    challenge_key: Ed25519Signer = field(default_factory=Ed25519Signer.generate)
+    verdict_key: Ed25519Signer = field(default_factory=Ed25519Signer.generate)
+    meter: Ed25519Signer = field(default_factory=Ed25519Signer.generate)
+    log: MerkleLog = field(default_factory=lambda: MerkleLog(MemoryTreeStore()))
+    nodes: list[Node] = field(default_factory=list)
+    checkpoints: list[int] = field(default_factory=list)
+    nonce: bytes = b""
+    challenge_seq: int = 0
+    now: int = T0
+    inventory_version: int = 0
+
+    def append(self, envelope: bytes) -> int:
+        return self.log.append([envelope])
+
+    def add_inventory(self, n_nodes: int = 3) -> None:
+        while len(self.nodes) < n_nodes:
+            self.nodes.append(Node(f"node-{len(self.nodes)}", Ed25519Signer.generate()))
+        self.inventory_version += 1
+        inv = types_pb2.Inventory(
+            facility_id=self.facility,
+            lab_id="lab-1",
+            version=self.inventory_version,
+            issued_unix_ns=self.now,
+            overhead=types_pb2.OverheadBand(min_ratio=1.05, max_ratio=1.5),
+        )
+        for node in self.nodes:
+            inv.nodes.add(
+                node_id=node.node_id,
+                attestor_public_key=node.signer.public_key.raw,
+                accelerators=[
+                    types_pb2.DeclaredAccelerator(uuid=f"GPU-{node.node_id}-0", model="NVIDIA H100 80GB HBM3")
+                ],
+            )
+        inv.meters.add(
+            meter_id="meter-1", public_key=self.meter.public_key.raw, scope=types_pb2.METER_SCOPE_FACILITY
+        )
+        self.append(
+            sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(deterministic=True), [self.lab])
+        )
+
+    def add_challenge(self) -> None:
+        self.challenge_seq += 1
+        self.nonce = os.urandom(32)
+        ch = types_pb2.Challenge(
+            nonce=self.nonce,
+            issued_unix_ns=self.now,
+            expires_unix_ns=self.now + 180 * S,
+            log_origin=ORIGIN,
+            seq=self.challenge_seq,
+        )
+        self.append(
+            sign_envelope(
+                PayloadType.CHALLENGE, ch.SerializeToString(deterministic=True), [self.challenge_key]
+            )
+        )
+
+    def usage_report(self, node: Node, *, energy_j: float = 6000.0, advance: bool = True) -> bytes:
+        report = types_pb2.UsageReport(
+            attestor_key_id=node.signer.public_key.key_id,
+            facility_id=self.facility,
+            node_id=node.node_id,
+            boot_id=node.boot,
+            seq=node.seq,
+            prev=node.prev,
+            period_start_unix_ns=self.now - 60 * S,
+            period_end_unix_ns=self.now,
+            challenge_nonce=self.nonce,
+            signed_unix_ns=self.now,
+            attestor_version="test",
+        )
+        report.accelerators.add(
+            uuid=f"GPU-{node.node_id}-0",
+            model="NVIDIA H100 80GB HBM3",
+            sample_count=60,
+            energy_j=energy_j,
+            power_mean_w=energy_j / 60,
+            busy_fraction=0.1,
+            tensor_active=0.05,
+        )
+        env = sign_envelope(
+            PayloadType.USAGE_REPORT, report.SerializeToString(deterministic=True), [node.signer]
+        )
+        if advance:
+            node.seq += 1
+            node.prev = envelope_digest(env)
+        return env
+
+    def add_round(self) -> None:
+        """One minute: a challenge, then a report from every node."""
+        self.now += 60 * S
+        self.add_challenge()
+        for node in self.nodes:
+            self.append(self.usage_report(node))
+
+    def checkpoint(self) -> None:
+        self.checkpoints.append(self.log.size)
+
+    def note(self, size: int) -> bytes:
+        return sign_checkpoint(Checkpoint(ORIGIN, size, self.log.root(size)), [self.log_signer]).format()
+
+    @property
+    def roots(self) -> AuditRoots:
+        return AuditRoots(
+            labs=(LabRoot("lab-1", (SodiumEd25519Key(self.lab.public_key.raw),), (self.facility,), 1),),
+            verdict_key=SodiumEd25519Key(self.verdict_key.public_key.raw),
+            challenge_key=SodiumEd25519Key(self.challenge_key.public_key.raw),
+        )
+
+    @property
+    def policy_text(self) -> bytes:
+        return f"log {self.log_signer.vkey}\nquorum none\n".encode()
+
+    def export(self, directory: Path, scope: bf.Scope | None = None, select: set[int] | None = None) -> Path:
+        scope = scope or bf.Scope()
+        if not self.checkpoints or self.checkpoints[-1] != self.log.size:
+            self.checkpoint()
+        writer = bf.BundleWriter(directory, origin=ORIGIN, scope=scope, type_of=type_of)
+        size = self.checkpoints[-1]
+        for i in range(size):
+            if select is not None and i not in select:
+                continue
+            proof = self.log.inclusion_proof(i, size) if scope.kind == "slice" else None
+            writer.add_entry(i, self.log.entry(i), proof, tree_size=size)
+        for c in self.checkpoints:
+            writer.add_checkpoint(c, self.note(c))
+        for a, b in zip(self.checkpoints, self.checkpoints[1:], strict=False):
+            writer.add_consistency(a, b, self.log.consistency_proof(a, b))
+        writer.finish(policy=self.policy_text, roots=format_roots(self.roots))
+        return directory
+
+
+def small_log(rounds: int = 6, nodes: int = 3) -> SynthLog:
+    log = SynthLog()
+    log.add_inventory(nodes)
+    for r in range(rounds):
+        log.add_round()
+        if r % 2 == 1:
+            log.checkpoint()
+    return log
