@@ -229,9 +229,12 @@ def register_proof(subparsers: Subcommands) -> None:
 
 # --------------------------------------------------------------------------- main
 
+from verifier.audit_verify import register as register_verify  # noqa: E402 -- imports names defined above
+
 COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     register_note,
     register_proof,
+    register_verify,
 )
 """Each registers one top-level subcommand; add new ones here."""
 
