@@ -1,0 +1,619 @@
+"""The facts of one (facility, bucket): a fold over the bucket's reports, then ``finish``.
+
+``BucketAccumulator.add_usage`` / ``add_meter`` / ``add_ingest`` take reports in log order and
+keep only what the bucket needs (intervals, addends, per-period classes, evidence indices);
+``finish`` turns that into ``BucketFacts``: coverage, compute bounds, energy balance, power,
+workload per node, and the findings of continuity, inventory, plausibility and ingest. Rules
+(``pausewatch.evaluation.rules``) then decide from the facts. Sums use ``math.fsum`` (exactly
+rounded, so independent of order) and findings are sorted: the facts are a pure function of
+the set of inputs.
+
+Compute bounds per device and period (``dt`` = the period's overlap with the bucket):
+
+- upper = min(active × dt × densest peak, energy × densest peak / (``EFFICIENCY_FLOOR`` ×
+  board power)) where active is ``busy_fraction`` (else ``sm_active``, else 1); a device whose
+  telemetry is flagged invalid counts as active the whole time. Every uncovered second of a
+  declared device adds densest peak × 1 s, and unexplained metered energy adds its
+  accelerator-equivalent seconds × the largest densest peak declared.
+- best = tensor_active × dt × dense BF16 peak; without tensor activity,
+  active × dt × dense BF16 peak × ``TYPICAL_UTILISATION``.
+- lower = tensor_active × dt × least dense tensor peak × ``TENSOR_ISSUE_FLOOR`` (DCGM counts
+  the tensor pipe 100 % active at one tensor instruction every other cycle), from valid
+  telemetry only; no tensor activity, no lower bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from pausewatch.commitment import Commitment
+from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
+from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
+from pausewatch.evaluation.intervals import Interval, clip, uncovered
+from pausewatch.evaluation.workload import WorkloadEstimate, classify_node_period, signals_from_usage
+from pausewatch.inventory import Inventory
+from pausewatch.peaks import UNKNOWN_MODEL_PEAK, AcceleratorPeak, lookup_peak
+from pausewatch.v1 import types_pb2
+
+__all__ = [
+    "EFFICIENCY_FLOOR",
+    "ENERGY_MARGIN_FRACTION",
+    "ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS",
+    "SILENT_NODE_FACTOR",
+    "TENSOR_ISSUE_FLOOR",
+    "TYPICAL_UTILISATION",
+    "BucketAccumulator",
+    "BucketFacts",
+    "EnergyBalance",
+    "NodeWorkload",
+]
+
+NS_PER_S: Final = 1_000_000_000
+EFFICIENCY_FLOOR: Final = 0.3  # no device beats peak FLOP/s at 30 % of its board power
+TYPICAL_UTILISATION: Final = 0.4  # model-FLOP utilisation of busy time when tensor activity is absent
+TENSOR_ISSUE_FLOOR: Final = 0.5  # DCGM: 100 % tensor activity ≈ one instruction every other cycle
+SILENT_NODE_FACTOR: Final = 1.5  # a silent node may draw its accelerators' board power × 1.5 (host)
+ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS: Final = 2.0  # unexplained ≥ 2 accelerators at board power
+ENERGY_MARGIN_FRACTION: Final = 0.05  # … and ≥ 5 % of the metered energy: VIOLATION
+TRAINING_EVIDENCE: Final = 0.75  # a period scoring this high is evidence of training
+PROOF_MAX_TRAINING_SCORE: Final = 0.35  # an active period scoring above this cannot prove "not training"
+PERSISTENCE: Final = 0.25  # share of a node's covered time that must show a class to call it
+
+_INVALID_KINDS: Final = frozenset({
+    types_pb2.ANOMALY_KIND_NAN, types_pb2.ANOMALY_KIND_NEGATIVE, types_pb2.ANOMALY_KIND_OUT_OF_RANGE,
+    types_pb2.ANOMALY_KIND_SOURCE_ERROR, types_pb2.ANOMALY_KIND_METRIC_VANISHED,
+    types_pb2.ANOMALY_KIND_DEVICE_DISAPPEARED,
+})
+
+_INGEST_SEVERITY: Final = {
+    FindingId.CHAIN_FORK: CRITICAL,
+    FindingId.CHAIN_ROLLBACK: CRITICAL,
+    FindingId.CHAIN_GAP: WARNING,
+    FindingId.CHAIN_NEW_BOOT: INFO,
+    FindingId.CHAIN_BACKFILL: INFO,
+    FindingId.FRESHNESS_STALE_CHALLENGE: WARNING,
+    FindingId.FRESHNESS_UNKNOWN_CHALLENGE: WARNING,
+    FindingId.FRESHNESS_CLOCK_SKEW: WARNING,
+}
+
+
+@dataclass(frozen=True)
+class EnergyBalance:
+    """Metered energy against node-reported energy for one meter scope, J."""
+
+    meters: tuple[str, ...]
+    metered_j: float
+    reported_j: float
+    silent_allowance_j: float
+    unexplained_j: float
+    accelerator_equivalents: float
+    evidence: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class NodeWorkload:
+    node_id: str
+    covered_s: float
+    training_s: float  # seconds classified training with score ≥ TRAINING_EVIDENCE
+    ambiguous_s: float  # active seconds that neither prove nor show training
+    inference_s: float  # active seconds confidently not training
+    idle_s: float
+    mean_training_score: float
+    training_periods: int
+    evidence: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BucketFacts:
+    """What one (facility, bucket) showed; rules turn it into findings."""
+
+    facility_id: str
+    start_ns: int
+    end_ns: int
+    compute: tuple[float, float, float]  # lower, best, upper FLOP
+    coverage_findings: tuple[Finding, ...]
+    integrity_findings: tuple[Finding, ...]
+    energy: tuple[EnergyBalance, ...]
+    energy_findings: tuple[Finding, ...]
+    metered_power_w: float | None  # facility-scope meters, mean over the bucket, when fully covered
+    reported_power_w: float
+    power_evidence: tuple[int, ...]
+    workloads: tuple[NodeWorkload, ...]
+    report_count: int
+
+
+def _peak(model: str) -> AcceleratorPeak | None:
+    return lookup_peak(model)
+
+
+@dataclass
+class _Node:
+    cover: list[Interval] = field(default_factory=list)
+    energy_cover: list[Interval] = field(default_factory=list)
+    energy_terms: list[float] = field(default_factory=list)
+    seen_devices: set[str] = field(default_factory=set)
+    periods: list[tuple[float, WorkloadEstimate, int]] = field(default_factory=list)
+    evidence: list[int] = field(default_factory=list)
+
+
+class BucketAccumulator:
+    """Folds the reports of one (facility, bucket) into ``BucketFacts``."""
+
+    def __init__(
+        self,
+        commitment: Commitment,
+        facility_id: str,
+        inventory: Inventory | None,
+        span: Interval,
+        previous_log_size: int | None = None,
+    ) -> None:
+        self.commitment = commitment
+        self.facility_id = facility_id
+        self.inventory = inventory
+        self.span = span
+        self.previous_log_size = previous_log_size
+        self.nodes: dict[str, _Node] = defaultdict(_Node)
+        self.device_cover: dict[str, list[Interval]] = defaultdict(list)
+        self.meter_cover: dict[str, list[Interval]] = defaultdict(list)
+        self.meter_terms: dict[str, list[float]] = defaultdict(list)
+        self.meter_evidence: list[int] = []
+        self.upper: list[float] = []
+        self.best: list[float] = []
+        self.lower: list[float] = []
+        self.raw_findings: list[Finding] = []
+        self.ingest: list[IngestFinding] = []
+        self.present_seqs: dict[str, frozenset[int]] = {}
+        self.report_count = 0
+        self.declared_model: dict[str, str] = {}
+        if inventory is not None:
+            for n in inventory.nodes:
+                for a in n.accelerators:
+                    self.declared_model[a.uuid] = a.model
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _flag(self, fid: str, severity: int, subject: str, span: Interval, message: str,
+              evidence: int, quantities: Mapping[str, tuple[float, str]] | None = None) -> None:
+        self.raw_findings.append(Finding.make(fid, severity, subject, span, message, quantities, (evidence,)))
+
+    def _overlap(self, start: int, end: int) -> tuple[Interval, float] | None:
+        part = clip((start, end), self.span)
+        if part is None:
+            return None
+        return part, (part[1] - part[0]) / (end - start)
+
+    def _late(self, r: LoggedReport, part: Interval, subject: str) -> None:
+        h = r.header
+        lag_ns = h.signed_ns - h.period_end_ns
+        late_by_log = self.previous_log_size is not None and r.log_index >= self.previous_log_size
+        if late_by_log or lag_ns > self.commitment.reporting.max_report_interval_ns:
+            self._flag(FindingId.CONTINUITY_LATE, INFO, subject, part,
+                       "report delivered after its bucket was evaluated or long after its period",
+                       r.log_index, {"signed_after_period_end_s": (max(0, lag_ns) / NS_PER_S, "s")})
+
+    # -- usage reports ------------------------------------------------------------------------
+
+    def add_usage(self, r: LoggedReport) -> None:
+        usage = r.usage
+        if usage is None:
+            raise ValueError("add_usage needs a usage report")
+        h = r.header
+        overlap = self._overlap(h.period_start_ns, h.period_end_ns)
+        if overlap is None:
+            return
+        part, frac = overlap
+        dt_s = (part[1] - part[0]) / NS_PER_S
+        full_s = (h.period_end_ns - h.period_start_ns) / NS_PER_S
+        self.report_count += 1
+        inv = self.inventory
+        declared = inv.node_by_key.get(h.key_id) if inv is not None else None
+        node_id = declared.node_id if declared is not None else h.subject_id
+        node = self.nodes[node_id]
+        node.evidence.append(r.log_index)
+        subject = f"node:{node_id}"
+        self._late(r, part, subject)
+        if declared is None:
+            self._flag(FindingId.INVENTORY_UNKNOWN_DEVICE, WARNING, f"key:{h.key_id}", part,
+                       f"reports from attestor key not declared in the inventory (node {h.subject_id!r})",
+                       r.log_index)
+        elif h.subject_id != declared.node_id or h.facility_id != self.facility_id:
+            self._flag(FindingId.INVENTORY_WRONG_LOCATION, WARNING, subject, part,
+                       f"the key of {declared.node_id!r} in {self.facility_id!r} reported as node"
+                       f" {h.subject_id!r} in facility {h.facility_id!r}", r.log_index)
+        if h.period_end_ns - h.period_start_ns > self.commitment.reporting.max_report_interval_ns:
+            self._flag(FindingId.CONTINUITY_GAP, WARNING, subject, part,
+                       "report period longer than the commitment's maximum report interval", r.log_index,
+                       {"period_s": (full_s, "s")})
+        anomalies: dict[str, set[int]] = defaultdict(set)
+        for a in usage.anomalies:
+            anomalies[a.device_uuid].add(a.kind)
+        node_invalid = bool(anomalies.get("", set()) & _INVALID_KINDS)
+        if node_invalid:
+            self._flag(FindingId.TELEMETRY_INVALID, WARNING, subject, part,
+                       "node-level values flagged invalid by the source", r.log_index)
+        if any(types_pb2.ANOMALY_KIND_COUNTER_RESET in kinds for kinds in anomalies.values()):
+            self._flag(FindingId.PLAUSIBILITY_COUNTER_BACKWARDS, WARNING, subject, part,
+                       "an energy or traffic counter went backwards", r.log_index)
+        node.cover.append(part)
+        energy_terms: list[float] = []
+        energy_ok = not node_invalid
+        node_acc_energy: list[float] = []
+        for acc in usage.accelerators:
+            invalid = node_invalid or bool(anomalies.get(acc.uuid, set()) & _INVALID_KINDS) or acc.sample_count == 0
+            dsubject = f"device:{acc.uuid}"
+            if acc.uuid not in self.declared_model:
+                self._flag(FindingId.INVENTORY_UNKNOWN_DEVICE, WARNING, dsubject, part,
+                           f"accelerator not declared in the inventory on node {node_id!r}", r.log_index)
+            elif declared is not None and acc.uuid not in {a.uuid for a in declared.accelerators}:
+                self._flag(FindingId.INVENTORY_WRONG_LOCATION, WARNING, dsubject, part,
+                           f"accelerator declared on another node reported by {node_id!r}", r.log_index)
+            if invalid:
+                self._flag(FindingId.TELEMETRY_INVALID, WARNING, dsubject, part,
+                           "values flagged invalid by the source (or no samples): not evidence",
+                           r.log_index)
+            else:
+                node.seen_devices.add(acc.uuid)
+                self.device_cover[acc.uuid].append(part)
+            model = self.declared_model.get(acc.uuid, acc.model)
+            peaks = [p for p in (_peak(model), _peak(acc.model)) if p is not None]
+            if not peaks:
+                self._flag(FindingId.COMPUTE_UNKNOWN_MODEL, INFO, dsubject, part,
+                           f"no peak figures for model {model[:60]!r}: the largest in the table is used",
+                           r.log_index)
+                peaks = [UNKNOWN_MODEL_PEAK]
+            peak = max(peaks, key=lambda p: p.densest_flops)
+            self._compute(acc, peak, dt_s, frac, invalid)
+            self._plausibility(acc, peak, full_s, part, r.log_index, dsubject)
+            if acc.HasField("energy_j") and acc.energy_j >= 0 and not invalid:
+                node_acc_energy.append(acc.energy_j * frac)
+            elif acc.HasField("power_mean_w") and not invalid:
+                node_acc_energy.append(acc.power_mean_w * dt_s)
+            else:
+                energy_ok = False
+        nu = usage.node
+        if nu.HasField("bmc_energy_j") and nu.bmc_energy_j >= 0:
+            energy_terms.append(nu.bmc_energy_j * frac)
+            acc_sum = math.fsum(node_acc_energy)
+            if nu.bmc_energy_j * frac < 0.9 * acc_sum:
+                self._flag(FindingId.PLAUSIBILITY_POWER_ACTIVITY, WARNING, subject, part,
+                           "node BMC energy is below the sum of its accelerators' energy", r.log_index,
+                           {"bmc_energy_j": (nu.bmc_energy_j * frac, "J"), "accelerator_energy_j": (acc_sum, "J")})
+            energy_ok = energy_ok or not node_invalid
+        else:
+            energy_terms.extend(node_acc_energy)
+            if nu.HasField("rapl_energy_j") and nu.rapl_energy_j >= 0:
+                energy_terms.append(nu.rapl_energy_j * frac)
+        if energy_ok:
+            node.energy_cover.append(part)
+            node.energy_terms.extend(energy_terms)
+        node.periods.append((dt_s, classify_node_period(signals_from_usage(usage)), r.log_index))
+
+    def _compute(self, acc: types_pb2.AcceleratorUsage, peak: AcceleratorPeak, dt_s: float,
+                 frac: float, invalid: bool) -> None:
+        if invalid:
+            active = 1.0
+        elif acc.HasField("busy_fraction"):
+            active = min(1.0, max(0.0, acc.busy_fraction))
+        elif acc.HasField("sm_active"):
+            active = min(1.0, max(0.0, acc.sm_active))
+        else:
+            active = 1.0
+        upper = active * dt_s * peak.densest_flops
+        if not invalid and acc.HasField("energy_j") and acc.energy_j >= 0 and peak.board_power_w > 0:
+            upper = min(upper, acc.energy_j * frac * peak.densest_flops / (EFFICIENCY_FLOOR * peak.board_power_w))
+        self.upper.append(upper)
+        if acc.HasField("tensor_active") and not invalid:
+            tensor = min(1.0, max(0.0, acc.tensor_active))
+            self.best.append(tensor * dt_s * peak.dense_bf16_flops)
+            self.lower.append(tensor * dt_s * peak.least_tensor_flops * TENSOR_ISSUE_FLOOR)
+        else:
+            self.best.append(active * dt_s * peak.dense_bf16_flops * TYPICAL_UTILISATION)
+
+    def _plausibility(self, acc: types_pb2.AcceleratorUsage, peak: AcceleratorPeak, full_s: float,
+                      part: Interval, index: int, subject: str) -> None:
+        limit = acc.power_limit_w if acc.HasField("power_limit_w") and acc.power_limit_w > 0 else peak.board_power_w
+        mean = acc.power_mean_w if acc.HasField("power_mean_w") else None
+        busy = acc.busy_fraction if acc.HasField("busy_fraction") else None
+        tensor = acc.tensor_active if acc.HasField("tensor_active") else None
+        fid = FindingId.PLAUSIBILITY_POWER_ACTIVITY
+        if mean is not None and busy is not None and mean >= 0.5 * limit and busy < 0.05 and (tensor or 0.0) < 0.02:
+            self._flag(fid, WARNING, subject, part, "high power while reporting no activity", index,
+                       {"power_mean_w": (mean, "W"), "busy_fraction": (busy, "1")})
+        if mean is not None and busy is not None and tensor is not None and busy >= 0.9 and tensor >= 0.5 \
+                and mean < 0.15 * limit:
+            self._flag(fid, WARNING, subject, part, "heavy tensor activity at idle power", index,
+                       {"power_mean_w": (mean, "W"), "tensor_active": (tensor, "1")})
+        if acc.HasField("power_max_w") and acc.power_max_w > 1.25 * limit:
+            self._flag(fid, WARNING, subject, part, "power above 125 % of the board limit", index,
+                       {"power_max_w": (acc.power_max_w, "W"), "power_limit_w": (limit, "W")})
+        if acc.HasField("energy_j"):
+            if acc.energy_j < 0:
+                self._flag(FindingId.PLAUSIBILITY_COUNTER_BACKWARDS, WARNING, subject, part,
+                           "negative energy over a period: the counter ran backwards", index,
+                           {"energy_j": (acc.energy_j, "J")})
+            elif mean is not None:
+                expected = mean * full_s
+                if abs(acc.energy_j - expected) > max(1000.0, 0.25 * max(expected, acc.energy_j)):
+                    self._flag(fid, WARNING, subject, part, "energy disagrees with mean power × period",
+                               index, {"energy_j": (acc.energy_j, "J"), "power_energy_j": (expected, "J")})
+
+    # -- meter reports ------------------------------------------------------------------------
+
+    def add_meter(self, r: LoggedReport) -> None:
+        meter = r.meter
+        if meter is None:
+            raise ValueError("add_meter needs a meter report")
+        h = r.header
+        overlap = self._overlap(h.period_start_ns, h.period_end_ns)
+        if overlap is None:
+            return
+        part, frac = overlap
+        self.report_count += 1
+        declared = self.inventory.meter_by_key.get(h.key_id) if self.inventory is not None else None
+        subject = f"meter:{declared.meter_id if declared else h.subject_id}"
+        self._late(r, part, subject)
+        if declared is None:
+            self._flag(FindingId.INVENTORY_UNKNOWN_DEVICE, WARNING, f"key:{h.key_id}", part,
+                       f"meter key not declared in the inventory (meter {h.subject_id!r})", r.log_index)
+            return
+        if h.subject_id != declared.meter_id or h.facility_id != self.facility_id:
+            self._flag(FindingId.INVENTORY_WRONG_LOCATION, WARNING, subject, part,
+                       f"meter {declared.meter_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
+                       r.log_index)
+        invalid = any(a.kind in _INVALID_KINDS for a in meter.anomalies) or meter.sample_count == 0 \
+            or not meter.HasField("energy_j")
+        if any(a.kind == types_pb2.ANOMALY_KIND_COUNTER_RESET for a in meter.anomalies) or (
+            meter.HasField("energy_j") and meter.energy_j < 0
+        ):
+            self._flag(FindingId.PLAUSIBILITY_COUNTER_BACKWARDS, WARNING, subject, part,
+                       "the meter's energy counter went backwards", r.log_index)
+            invalid = True
+        if invalid:
+            self._flag(FindingId.TELEMETRY_INVALID, WARNING, subject, part,
+                       "meter values flagged invalid or missing: not evidence", r.log_index)
+            return
+        self.meter_cover[declared.meter_id].append(part)
+        self.meter_terms[declared.meter_id].append(meter.energy_j * frac)
+        self.meter_evidence.append(r.log_index)
+
+    def add_ingest(self, f: IngestFinding, present_seqs: frozenset[int] | None = None) -> None:
+        if clip((f.start_ns, f.end_ns), self.span) is None:
+            return
+        """Attach an ingest finding; ``present_seqs``: the seqs of its key found in the log."""
+        self.ingest.append(f)
+        if present_seqs is not None:
+            self.present_seqs[f.key_id] = present_seqs
+
+    # -- finish -------------------------------------------------------------------------------
+
+    def finish(self) -> BucketFacts:
+        span = self.span
+        rep = self.commitment.reporting
+        bucket_s = (span[1] - span[0]) / NS_PER_S
+        inv = self.inventory
+        coverage: list[Finding] = []
+        uncovered_upper: list[float] = []
+        devices_total = 0
+        devices_full = 0
+        timeout_ns = rep.timeout_intervals * rep.max_report_interval_ns
+        if inv is None:
+            coverage.append(Finding.make(
+                FindingId.INVENTORY_MISSING, WARNING, f"facility:{self.facility_id}", span,
+                "no signed inventory for this facility: nothing can be proven"))
+        else:
+            for n in inv.nodes:
+                node = self.nodes.get(n.node_id) or _Node()
+                node_gaps = uncovered(node.cover, span)
+                node_full = True
+                for a, b in node_gaps:
+                    length = b - a
+                    if b == span[1] and length >= timeout_ns:
+                        coverage.append(Finding.make(
+                            FindingId.CONTINUITY_TIMEOUT, WARNING, f"node:{n.node_id}", (a, b),
+                            f"attestor silent for {length / NS_PER_S:.0f} s"
+                            f" (≥ {rep.timeout_intervals} report intervals) at the bucket's end",
+                            {"silent_s": (length / NS_PER_S, "s")}, node.evidence[-1:]))
+                        node_full = False
+                    elif length > rep.max_gap_ns:
+                        coverage.append(Finding.make(
+                            FindingId.CONTINUITY_GAP, WARNING, f"node:{n.node_id}", (a, b),
+                            f"no reports for {length / NS_PER_S:.0f} s", {"gap_s": (length / NS_PER_S, "s")},
+                            node.evidence[-1:]))
+                        node_full = False
+                for acc in n.accelerators:
+                    devices_total += 1
+                    peak = _peak(acc.model) or UNKNOWN_MODEL_PEAK
+                    gaps = uncovered(self.device_cover.get(acc.uuid, []), span)
+                    uncovered_upper.append(sum(b - a for a, b in gaps) / NS_PER_S * peak.densest_flops)
+                    device_full = node_full
+                    if node.cover and acc.uuid not in node.seen_devices:
+                        coverage.append(Finding.make(
+                            FindingId.INVENTORY_MISSING, WARNING, f"device:{acc.uuid}", span,
+                            f"declared accelerator absent from every report of node {n.node_id!r}",
+                            None, node.evidence))
+                        device_full = False
+                    else:
+                        own = [g for g in gaps if not any(ga <= g[0] and g[1] <= gb for ga, gb in node_gaps)]
+                        for a, b in own:
+                            if b - a > rep.max_gap_ns:
+                                coverage.append(Finding.make(
+                                    FindingId.CONTINUITY_GAP, WARNING, f"device:{acc.uuid}", (a, b),
+                                    f"device not covered by valid values for {(b - a) / NS_PER_S:.0f} s",
+                                    {"gap_s": ((b - a) / NS_PER_S, "s")}, node.evidence))
+                                device_full = False
+                    devices_full += device_full
+            for m in inv.meters:
+                gaps = uncovered(self.meter_cover.get(m.meter_id, []), span)
+                for a, b in gaps:
+                    length = b - a
+                    fid = FindingId.CONTINUITY_TIMEOUT if (b == span[1] and length >= timeout_ns) else (
+                        FindingId.CONTINUITY_GAP if length > rep.max_gap_ns else None)
+                    if fid is not None:
+                        coverage.append(Finding.make(
+                            fid, WARNING, f"meter:{m.meter_id}", (a, b),
+                            f"meter not covered for {length / NS_PER_S:.0f} s", {"gap_s": (length / NS_PER_S, "s")}))
+        if devices_total and devices_full / devices_total >= rep.min_inventory_coverage and \
+                rep.min_inventory_coverage < 1.0:
+            # Tolerated by the commitment: recorded, and still counted at peak in the upper bound.
+            coverage = [
+                Finding(f.id, INFO, f.subject, f.start_ns, f.end_ns, f.message, f.quantities, f.evidence)
+                if f.subject.startswith(("node:", "device:")) else f for f in coverage
+            ]
+
+        energy, energy_findings, unexplained_flop, metered_power = self._energy(span, bucket_s)
+        integrity = self._integrity()
+        workloads = tuple(self._workload(nid, node) for nid, node in sorted(self.nodes.items()))
+        reported_j = math.fsum(t for node in self.nodes.values() for t in node.energy_terms)
+        upper = math.fsum([*self.upper, *uncovered_upper, unexplained_flop]) if inv is not None else math.inf
+        return BucketFacts(
+            facility_id=self.facility_id,
+            start_ns=span[0],
+            end_ns=span[1],
+            compute=(math.fsum(self.lower), math.fsum(self.best), upper),
+            coverage_findings=tuple(sorted(coverage, key=Finding.sort_key)),
+            integrity_findings=integrity,
+            energy=energy,
+            energy_findings=energy_findings,
+            metered_power_w=metered_power,
+            reported_power_w=reported_j / bucket_s if bucket_s > 0 else 0.0,
+            power_evidence=tuple(sorted(set(self.meter_evidence))),
+            workloads=workloads,
+            report_count=self.report_count,
+        )
+
+    def _integrity(self) -> tuple[Finding, ...]:
+        merged: dict[tuple[str, int, str], list[Finding]] = defaultdict(list)
+        for f in self.raw_findings:
+            merged[(f.id, f.severity, f.subject)].append(f)
+        present = self.present_seqs
+        for g in self.ingest:
+            severity: int = _INGEST_SEVERITY.get(g.finding_id, WARNING)
+            if g.finding_id == FindingId.CHAIN_GAP and g.missing_first is not None and g.missing_last is not None:
+                have = present.get(g.key_id, frozenset())
+                if all(s in have for s in range(g.missing_first, g.missing_last + 1)):
+                    severity = INFO  # every skipped report arrived later
+            merged[(g.finding_id, severity, g.subject)].append(Finding.make(
+                g.finding_id, severity, g.subject, (g.start_ns, g.end_ns), g.message or g.finding_id,
+                None, (g.log_index,)))
+        out = []
+        for (fid, severity, subject), group in merged.items():
+            first = min(group, key=lambda f: (f.start_ns, f.message))
+            quantities = {"occurrences": (float(len(group)), "1")}
+            for q in first.quantities:
+                quantities.setdefault(q.name, (q.value, q.unit))
+            out.append(Finding.make(
+                fid, severity, subject, (min(f.start_ns for f in group), max(f.end_ns for f in group)),
+                first.message, quantities, (i for f in group for i in f.evidence)))
+        return tuple(sorted(out, key=Finding.sort_key))
+
+    def _energy(self, span: Interval, bucket_s: float) -> tuple[
+        tuple[EnergyBalance, ...], tuple[Finding, ...], float, float | None
+    ]:
+        inv = self.inventory
+        subject = f"facility:{self.facility_id}"
+        if inv is None:
+            return (), (), 0.0, None
+        if not inv.meters:
+            return (), (Finding.make(
+                FindingId.ENERGY_BALANCE_UNVERIFIABLE, WARNING, subject, span,
+                "no meter declared: node reports cannot be checked against independent energy"),), 0.0, None
+        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for m in inv.meters:
+            groups[m.node_ids].append(m.meter_id)
+        balances: list[EnergyBalance] = []
+        findings: list[Finding] = []
+        unexplained_flop: list[float] = []
+        metered_power: float | None = None
+        all_nodes = tuple(sorted(n.node_id for n in inv.nodes))
+        for node_ids, meter_ids in sorted(groups.items()):
+            meter_ids = sorted(meter_ids)
+            meter_gap = max((sum(b - a for a, b in uncovered(self.meter_cover.get(m, []), span))
+                             for m in meter_ids), default=0)
+            if meter_gap > self.commitment.reporting.max_gap_ns:
+                findings.append(Finding.make(
+                    FindingId.ENERGY_BALANCE_UNVERIFIABLE, WARNING, subject, span,
+                    f"meters {', '.join(meter_ids)} do not cover the bucket", {"uncovered_s": (meter_gap / NS_PER_S, "s")}))
+                continue
+            metered = math.fsum(t for m in meter_ids for t in self.meter_terms.get(m, []))
+            if node_ids == all_nodes:
+                metered_power = metered / bucket_s
+            reported_terms: list[float] = []
+            allowance_terms: list[float] = []
+            ref_power = 0.0
+            ref_peak = 0.0
+            evidence: list[int] = list(self.meter_evidence)
+            for nid in node_ids:
+                decl = inv.node_by_id[nid]
+                board = [(_peak(a.model) or UNKNOWN_MODEL_PEAK) for a in decl.accelerators]
+                for p in board:
+                    ref_power = max(ref_power, p.board_power_w)
+                    ref_peak = max(ref_peak, p.densest_flops)
+                node = self.nodes.get(nid)
+                cover = node.energy_cover if node is not None else []
+                silent_s = sum(b - a for a, b in uncovered(cover, span)) / NS_PER_S
+                allowance_terms.append(silent_s * math.fsum(p.board_power_w for p in board) * SILENT_NODE_FACTOR)
+                if node is not None:
+                    reported_terms.extend(node.energy_terms)
+                    evidence.extend(node.evidence)
+            if ref_power == 0.0:
+                ref_power, ref_peak = UNKNOWN_MODEL_PEAK.board_power_w, UNKNOWN_MODEL_PEAK.densest_flops
+            reported = math.fsum(reported_terms)
+            allowance = math.fsum(allowance_terms)
+            explained_max = inv.overhead_max * (reported + allowance)
+            unexplained = max(0.0, metered - explained_max)
+            equivalents = unexplained / (bucket_s * ref_power) if bucket_s > 0 else 0.0
+            balance = EnergyBalance(
+                meters=tuple(meter_ids), metered_j=metered, reported_j=reported, silent_allowance_j=allowance,
+                unexplained_j=unexplained, accelerator_equivalents=equivalents,
+                evidence=tuple(sorted(set(evidence))),
+            )
+            balances.append(balance)
+            quantities = {
+                "metered_j": (metered, "J"), "reported_j": (reported, "J"),
+                "silent_allowance_j": (allowance, "J"), "unexplained_j": (unexplained, "J"),
+                "accelerator_equivalents": (equivalents, "1"),
+                "overhead_max_ratio": (inv.overhead_max, "1"),
+            }
+            if unexplained > 0:
+                unexplained_flop.append(unexplained / ref_power * ref_peak)
+                evident = equivalents >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS and \
+                    unexplained >= ENERGY_MARGIN_FRACTION * metered
+                findings.append(Finding.make(
+                    FindingId.ENERGY_UNEXPLAINED, CRITICAL if evident else WARNING, subject, span,
+                    f"metered energy exceeds what the node reports (and silent nodes at full power) can"
+                    f" explain by {equivalents:.1f} accelerator-equivalents", quantities, balance.evidence))
+            elif metered < inv.overhead_min * reported * (1.0 - ENERGY_MARGIN_FRACTION):
+                findings.append(Finding.make(
+                    FindingId.ENERGY_UNEXPLAINED, WARNING, subject, span,
+                    "nodes report more energy than the meters measured (below the overhead band)",
+                    quantities, balance.evidence))
+        return tuple(balances), tuple(sorted(findings, key=Finding.sort_key)), math.fsum(unexplained_flop), \
+            metered_power
+
+    @staticmethod
+    def _workload(node_id: str, node: _Node) -> NodeWorkload:
+        covered = training = ambiguous = inference = idle = 0.0
+        scores: list[float] = []
+        periods = 0
+        evidence: list[int] = []
+        for dt_s, est, index in node.periods:
+            covered += dt_s
+            if est.workload == types_pb2.WORKLOAD_CLASS_IDLE:
+                idle += dt_s
+            elif est.training_score >= TRAINING_EVIDENCE:
+                training += dt_s
+                scores.append(est.training_score)
+                periods += 1
+                evidence.append(index)
+            elif est.training_score > PROOF_MAX_TRAINING_SCORE:
+                ambiguous += dt_s
+                evidence.append(index)
+            else:
+                inference += dt_s
+        mean = math.fsum(scores) / len(scores) if scores else 0.0
+        return NodeWorkload(node_id, covered, training, ambiguous, inference, idle, mean, periods,
+                            tuple(sorted(set(evidence))))

@@ -1,0 +1,149 @@
+"""Shape features of sampled accelerator telemetry: the single implementation.
+
+The attestor aggregates one period of samples (default 60 s at 1 Hz) into the shape fields of
+``AcceleratorUsage``; the classifier validation computes the same fields from real recorded
+traces. Both must call these functions, so that what the classifier was validated on is what
+it sees in production. Everything here is pure and deterministic (``math.fsum``, fixed lag
+search order) and needs no third-party numerics.
+
+Definitions (all over one period, samples in time order):
+
+- ``power_mean_w`` / ``power_min_w`` / ``power_max_w``: of the sampled power, W.
+- ``power_variance_w2``: population variance of the sampled power, W².
+- ``power_dominant_period_s`` and ``power_periodicity``: the sample autocorrelation
+  r(k) = Σ (x_t − μ)(x_{t+k} − μ) / Σ (x_t − μ)² is computed for lags 1 … n/2. The dominant
+  lag is the lag of the highest local maximum of r after r first drops below zero (so that
+  the slow decay of a smooth signal is not taken for a rhythm); its period is lag × the
+  median sampling interval. ``power_periodicity`` is r at that lag clipped to 0 … 1; a signal
+  with no such maximum, or a flat one (variance below ``FLAT_VARIANCE_W2``), has neither field.
+  An optimiser-step rhythm shows up as a clear maximum (training); request-driven inference
+  does not repeat at one lag.
+- ``synchrony``: Pearson correlation of this device's power with the mean power of the node's
+  other devices over the same sample instants (−1 … 1), absent for a single device or a flat
+  signal. Data-parallel training moves every device in lockstep (all-reduce), so synchrony is
+  high; independent inference replicas are not synchronous.
+- ``busy_fraction``: mean of utilization.gpu / 100 (the share of time *any* kernel ran — not
+  a measure of compute; see ``pausewatch.evaluation.workload``).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = [
+    "FLAT_VARIANCE_W2",
+    "MAX_LAG_SAMPLES",
+    "PowerShape",
+    "busy_fraction",
+    "power_shape",
+    "synchrony",
+]
+
+FLAT_VARIANCE_W2: Final = 0.25  # W²: below this (σ < 0.5 W) the signal is sensor noise
+MAX_LAG_SAMPLES: Final = 600  # bounds the autocorrelation cost: O(n × min(n/2, 600))
+
+
+@dataclass(frozen=True)
+class PowerShape:
+    """The power-shape fields of one accelerator over one period (SI units)."""
+
+    sample_count: int
+    power_mean_w: float
+    power_min_w: float
+    power_max_w: float
+    power_variance_w2: float
+    power_dominant_period_s: float | None
+    power_periodicity: float | None
+
+
+def _check(times_s: Sequence[float], values: Sequence[float]) -> None:
+    if len(times_s) != len(values):
+        raise ValueError(f"{len(times_s)} timestamps for {len(values)} samples")
+    if not values:
+        raise ValueError("a period needs at least one sample")
+    if any(not math.isfinite(v) for v in values) or any(not math.isfinite(t) for t in times_s):
+        raise ValueError("samples must be finite; drop flagged values before shaping")
+    if any(b < a for a, b in zip(times_s, times_s[1:], strict=False)):
+        raise ValueError("sample times must not go backwards")
+
+
+def _autocorrelation_peak(values: Sequence[float]) -> tuple[int, float] | None:
+    n = len(values)
+    mean = math.fsum(values) / n
+    dev = [v - mean for v in values]
+    denom = math.fsum(d * d for d in dev)
+    if denom <= 0.0:
+        return None
+    max_lag = min(n // 2, MAX_LAG_SAMPLES)
+    r = [1.0]
+    for k in range(1, max_lag + 1):
+        r.append(math.fsum(dev[t] * dev[t + k] for t in range(n - k)) / denom)
+    first_negative = next((k for k in range(1, len(r)) if r[k] < 0.0), None)
+    if first_negative is None:
+        return None
+    best: tuple[int, float] | None = None
+    for k in range(first_negative + 1, len(r) - 1):
+        if r[k] >= r[k - 1] and r[k] >= r[k + 1] and r[k] > 0.0 and (best is None or r[k] > best[1]):
+            best = (k, r[k])
+    return best
+
+
+def power_shape(times_s: Sequence[float], power_w: Sequence[float]) -> PowerShape:
+    """Shape features of one device's sampled power over one period (samples in time order)."""
+    _check(times_s, power_w)
+    n = len(power_w)
+    mean = math.fsum(power_w) / n
+    variance = math.fsum((p - mean) ** 2 for p in power_w) / n
+    period: float | None = None
+    periodicity: float | None = None
+    if n >= 4 and variance >= FLAT_VARIANCE_W2:
+        peak = _autocorrelation_peak(power_w)
+        if peak is not None:
+            steps = [b - a for a, b in zip(times_s, times_s[1:], strict=False)]
+            interval = statistics.median(steps) if steps else 0.0
+            if interval > 0.0:
+                period = peak[0] * interval
+                periodicity = min(1.0, max(0.0, peak[1]))
+    return PowerShape(
+        sample_count=n,
+        power_mean_w=mean,
+        power_min_w=min(power_w),
+        power_max_w=max(power_w),
+        power_variance_w2=variance,
+        power_dominant_period_s=period,
+        power_periodicity=periodicity,
+    )
+
+
+def synchrony(device_w: Sequence[float], others_w: Sequence[Sequence[float]]) -> float | None:
+    """Correlation of one device's power with the mean of the node's other devices.
+
+    ``others_w`` holds one series per other device, sampled at the same instants as
+    ``device_w``. None when there is no other device or either signal is flat.
+    """
+    if not others_w:
+        return None
+    n = len(device_w)
+    if n < 3 or any(len(o) != n for o in others_w):
+        return None
+    peer = [math.fsum(o[t] for o in others_w) / len(others_w) for t in range(n)]
+    mx = math.fsum(device_w) / n
+    my = math.fsum(peer) / n
+    sxx = math.fsum((x - mx) ** 2 for x in device_w)
+    syy = math.fsum((y - my) ** 2 for y in peer)
+    if sxx / n < FLAT_VARIANCE_W2 or syy / n < FLAT_VARIANCE_W2:
+        return None
+    sxy = math.fsum((x - mx) * (y - my) for x, y in zip(device_w, peer, strict=True))
+    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
+
+
+def busy_fraction(utilization_percent: Sequence[float]) -> float:
+    """Mean of utilization.gpu / 100 over the period, clipped to 0 … 1."""
+    if not utilization_percent:
+        raise ValueError("a period needs at least one sample")
+    mean = math.fsum(utilization_percent) / len(utilization_percent) / 100.0
+    return min(1.0, max(0.0, mean))

@@ -1,0 +1,213 @@
+"""Commitment rules: small objects behind one protocol, combined with all-of / any-of.
+
+A rule reads the ``RuleContext`` of one (facility, bucket) — the bucket's facts and the
+commitment-wide compute to date — and returns findings. The severities of those findings
+decide the verdict (``pausewatch.evaluation.findings.status_of``). ``rules_for`` builds the
+rule set a commitment asks for; reporting and evidence rules are always part of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pausewatch.commitment import Commitment
+from pausewatch.errors import FormatError
+from pausewatch.evaluation.bucket import BucketFacts
+from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
+from pausewatch.v1 import types_pb2
+
+__all__ = [
+    "AllOf",
+    "AllowedWorkloads",
+    "AnyOf",
+    "ComputeCap",
+    "Continuity",
+    "EnergyBalanceRule",
+    "EvidenceIntegrity",
+    "PowerCap",
+    "Rule",
+    "RuleContext",
+    "rules_for",
+]
+
+PERSISTENCE = 0.25  # share of a node's covered time a class must hold to be called
+MIN_PERIODS = 2  # … over at least this many report periods
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    facts: BucketFacts
+    compute_to_date: tuple[float, float, float]  # lower, best, upper FLOP: window start … bucket end
+
+
+class Rule(Protocol):
+    def evaluate(self, ctx: RuleContext) -> tuple[Finding, ...]:
+        """The findings this rule raises for one bucket (none: the rule holds with proof)."""
+        ...
+
+
+def _blocking(findings: Sequence[Finding]) -> bool:
+    return any(f.severity in (WARNING, CRITICAL) for f in findings)
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Holds when every member holds; raises every member's findings."""
+
+    rules: tuple[Rule, ...]
+
+    def __post_init__(self) -> None:
+        if not self.rules:
+            raise FormatError("AllOf needs at least one rule")
+
+    def evaluate(self, ctx: RuleContext) -> tuple[Finding, ...]:
+        return tuple(f for r in self.rules for f in r.evaluate(ctx))
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Holds when some member holds (its findings are returned); else raises every member's."""
+
+    rules: tuple[Rule, ...]
+
+    def __post_init__(self) -> None:
+        if not self.rules:
+            raise FormatError("AnyOf needs at least one rule")
+
+    def evaluate(self, ctx: RuleContext) -> tuple[Finding, ...]:
+        results = [r.evaluate(ctx) for r in self.rules]
+        for findings in results:
+            if not _blocking(findings):
+                return findings
+        return tuple(f for findings in results for f in findings)
+
+
+def _span(ctx: RuleContext) -> tuple[int, int]:
+    return ctx.facts.start_ns, ctx.facts.end_ns
+
+
+@dataclass(frozen=True)
+class ComputeCap:
+    """Compute to date (all facilities, window start … bucket end) must stay under the cap."""
+
+    cap_flop: float
+
+    def evaluate(self, ctx: RuleContext) -> tuple[Finding, ...]:
+        lower, best, upper = ctx.compute_to_date
+        q = {"cap_flop": (self.cap_flop, "FLOP"), "lower_flop": (lower, "FLOP"),
+             "best_flop": (best, "FLOP"), "upper_flop": (upper, "FLOP")}
+        subject = f"facility:{ctx.facts.facility_id}"
+        if lower > self.cap_flop:
+            return (Finding.make(FindingId.COMPUTE_CAP_EXCEEDED, CRITICAL, subject, _span(ctx),
+                                 "the lower bound of compute to date exceeds the cap", q),)
+        if upper > self.cap_flop:
+            return (Finding.make(FindingId.COMPUTE_CAP_AT_RISK, WARNING, subject, _span(ctx),
+                                 "the upper bound of compute to date exceeds the cap; the lower bound does not",
+                                 q),)
+        return ()
+
+
+@dataclass(frozen=True)
+class PowerCap:
+    """Mean facility power over the bucket must stay at or below ``max_power_w``."""
+
+    max_power_w: float
+
+    def evaluate(self, ctx: RuleContext) -> tuple[Finding, ...]:
+        f = ctx.facts
+        subject = f"facility:{f.facility_id}"
+        q = {"cap_w": (self.max_power_w, "W"), "reported_power_w": (f.reported_power_w, "W")}
+        if f.metered_power_w is not None:
+            q["metered_power_w"] = (f.metered_power_w, "W")
+        if f.metered_power_w is not None and f.metered_power_w > self.max_power_w:
+            return (Finding.make(FindingId.POWER_CAP_EXCEEDED, CRITICAL, subject, _span(ctx),
+                                 "metered mean power exceeds the cap", q, f.power_evidence),)
+        if f.reported_power_w > self.max_power_w:
+            return (Finding.make(FindingId.POWER_CAP_EXCEEDED, CRITICAL, subject, _span(ctx),
+                                 "the nodes' own signed reports exceed the power cap", q),)
+        if f.metered_power_w is None:
+            return (Finding.make(FindingId.POWER_CAP_UNVERIFIABLE, WARNING, subject, _span(ctx),
+                                 "no facility meter covers the bucket: the cap cannot be proven", q),)
+        return ()
+
+
+_CLASS_ID = {
+    types_pb2.WORKLOAD_CLASS_TRAINING: FindingId.WORKLOAD_TRAINING,
+    types_pb2.WORKLOAD_CLASS_INFERENCE: FindingId.WORKLOAD_INFERENCE,
+}
+
+
+@dataclass(frozen=True)
+class AllowedWorkloads:
+    """Only the listed classes may run; a forbidden class needs confident, persistent evidence
+    for a VIOLATION, and anything that cannot be told apart from it blocks COMPLIANT."""
+
+    allowed: frozenset[int]
+
+    def evaluate(self, ctx: RuleContext) -> tuple[Finding, ...]:
+        out: list[Finding] = []
+        training_ok = types_pb2.WORKLOAD_CLASS_TRAINING in self.allowed
+        inference_ok = types_pb2.WORKLOAD_CLASS_INFERENCE in self.allowed
+        for w in ctx.facts.workloads:
+            subject = f"node:{w.node_id}"
+            q = {"covered_s": (w.covered_s, "s"), "training_s": (w.training_s, "s"),
+                 "ambiguous_s": (w.ambiguous_s, "s"), "inference_s": (w.inference_s, "s"),
+                 "idle_s": (w.idle_s, "s"), "training_score": (w.mean_training_score, "1")}
+            persistent = w.covered_s > 0 and w.training_s >= PERSISTENCE * w.covered_s \
+                and w.training_periods >= MIN_PERIODS
+            if w.training_s > 0:
+                severity = INFO if training_ok else (CRITICAL if persistent else WARNING)
+                fid = FindingId.WORKLOAD_TRAINING if training_ok or persistent else FindingId.WORKLOAD_LOW_CONFIDENCE
+                out.append(Finding.make(fid, severity, subject, _span(ctx),
+                                        f"training signature for {w.training_s:.0f} s of {w.covered_s:.0f} s",
+                                        q, w.evidence))
+            if w.ambiguous_s > 0 and not training_ok:
+                out.append(Finding.make(FindingId.WORKLOAD_LOW_CONFIDENCE, WARNING, subject, _span(ctx),
+                                        f"{w.ambiguous_s:.0f} s of activity cannot be told apart from training",
+                                        q, w.evidence))
+            if w.inference_s > 0:
+                forbidden = not inference_ok
+                busy_share = w.inference_s / w.covered_s if w.covered_s else 0.0
+                severity = INFO if not forbidden else (CRITICAL if busy_share >= PERSISTENCE else WARNING)
+                out.append(Finding.make(FindingId.WORKLOAD_INFERENCE, severity, subject, _span(ctx),
+                                        f"inference-like activity for {w.inference_s:.0f} s", q))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Continuity:
+    """Every declared device and meter covered by valid reports for the whole bucket."""
+
+    def evaluate(self, ctx: RuleContext) -> tuple[Finding, ...]:
+        return ctx.facts.coverage_findings
+
+
+@dataclass(frozen=True)
+class EnergyBalanceRule:
+    """Metered energy within the declared overhead band of what the nodes report."""
+
+    def evaluate(self, ctx: RuleContext) -> tuple[Finding, ...]:
+        return ctx.facts.energy_findings
+
+
+@dataclass(frozen=True)
+class EvidenceIntegrity:
+    """Chains, freshness, inventory, plausibility and telemetry validity of the bucket's reports."""
+
+    def evaluate(self, ctx: RuleContext) -> tuple[Finding, ...]:
+        return ctx.facts.integrity_findings
+
+
+def rules_for(commitment: Commitment, facility_id: str) -> AllOf:
+    """The rule set a commitment asks for at one facility."""
+    rules: list[Rule] = [Continuity(), EvidenceIntegrity(), EnergyBalanceRule()]
+    if commitment.compute_cap_flop is not None:
+        rules.append(ComputeCap(commitment.compute_cap_flop))
+    cap = commitment.power_cap_for(facility_id)
+    if cap is not None:
+        rules.append(PowerCap(cap))
+    if commitment.allowed_workloads:
+        rules.append(AllowedWorkloads(commitment.allowed_workloads))
+    return AllOf(tuple(rules))

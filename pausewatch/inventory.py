@@ -1,0 +1,260 @@
+"""Facility inventories: what a lab declares, validated, and its TOML authoring format.
+
+An inventory is signed by the lab (``PayloadType.INVENTORY``) and lists, for one facility, every
+node with its attestor key and accelerators, every meter with its key and scope, and the
+declared overhead band: the range of (metered energy) / (Σ node-reported energy) that the lab
+says its facility shows (PUE-like; cooling, networking, hosts not reported by the nodes).
+``Inventory.from_wire`` checks every invariant once.
+
+Authoring format (TOML; ``inventory_from_toml`` turns it into the wire message)::
+
+    facility_id = "fac-a"
+    lab_id = "lab-example"
+    version = 1
+    issued = 2026-01-01T00:00:00Z
+
+    [overhead]
+    min_ratio = 1.05
+    max_ratio = 1.40
+
+    [[nodes]]
+    node_id = "a-node-01"
+    attestor_public_key = "<64 hex digits or base64 of the raw Ed25519 key>"
+    location = "hall 1 / row 3 / rack 7"
+    [[nodes.accelerators]]
+    uuid = "GPU-6f1c…"
+    model = "NVIDIA H100 80GB HBM3"
+    serial = "1654123012345"          # optional
+
+    [[meters]]
+    meter_id = "a-intake"
+    public_key = "<hex or base64>"
+    scope = "facility"                # or "nodes" with node_ids = ["a-node-01", …]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from pausewatch.commitment import TomlDocument
+from pausewatch.errors import FormatError, LimitExceededError
+from pausewatch.keys import Ed25519Key, key_id
+from pausewatch.reports import MAX_ACCELERATORS, check_id
+from pausewatch.v1 import types_pb2
+
+__all__ = [
+    "MAX_METERS",
+    "MAX_NODES",
+    "DeclaredAccelerator",
+    "DeclaredMeter",
+    "DeclaredNode",
+    "Inventory",
+    "inventory_from_toml",
+]
+
+MAX_NODES: Final = 50_000
+MAX_METERS: Final = 1024
+MAX_MODEL_LENGTH: Final = 128
+MAX_LOCATION_LENGTH: Final = 256
+MAX_OVERHEAD_RATIO: Final = 10.0
+
+
+@dataclass(frozen=True)
+class DeclaredAccelerator:
+    uuid: str
+    model: str
+    serial: str
+
+
+@dataclass(frozen=True)
+class DeclaredNode:
+    node_id: str
+    attestor_key_id: str
+    accelerators: tuple[DeclaredAccelerator, ...]
+    location: str
+
+
+@dataclass(frozen=True)
+class DeclaredMeter:
+    meter_id: str
+    key_id: str
+    scope: int  # MeterScope
+    node_ids: tuple[str, ...]  # the nodes the meter sees (every node for FACILITY scope)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A validated inventory of one facility."""
+
+    facility_id: str
+    lab_id: str
+    version: int
+    issued_ns: int
+    nodes: tuple[DeclaredNode, ...]
+    meters: tuple[DeclaredMeter, ...]
+    overhead_min: float
+    overhead_max: float
+    node_by_key: Mapping[str, DeclaredNode] = field(repr=False, compare=False)
+    meter_by_key: Mapping[str, DeclaredMeter] = field(repr=False, compare=False)
+    node_by_id: Mapping[str, DeclaredNode] = field(repr=False, compare=False)
+
+    @property
+    def accelerator_count(self) -> int:
+        return sum(len(n.accelerators) for n in self.nodes)
+
+    @classmethod
+    def from_wire(cls, msg: types_pb2.Inventory) -> Inventory:
+        """Validate a wire Inventory; every error names the offending field."""
+        facility = check_id(msg.facility_id, "facility_id")
+        lab = check_id(msg.lab_id, "lab_id")
+        if msg.version < 1:
+            raise FormatError("version: must be at least 1")
+        if len(msg.nodes) > MAX_NODES:
+            raise LimitExceededError(f"nodes: {len(msg.nodes)} entries; limit {MAX_NODES}")
+        if len(msg.meters) > MAX_METERS:
+            raise LimitExceededError(f"meters: {len(msg.meters)} entries; limit {MAX_METERS}")
+        band = msg.overhead
+        if not (math.isfinite(band.min_ratio) and math.isfinite(band.max_ratio)):
+            raise FormatError("overhead: ratios must be finite")
+        if not (0.0 < band.min_ratio <= band.max_ratio <= MAX_OVERHEAD_RATIO):
+            raise FormatError(
+                f"overhead: need 0 < min_ratio ≤ max_ratio ≤ {MAX_OVERHEAD_RATIO},"
+                f" got {band.min_ratio} … {band.max_ratio}"
+            )
+        keys: set[str] = set()
+        uuids: set[str] = set()
+        nodes: list[DeclaredNode] = []
+        for i, n in enumerate(msg.nodes):
+            where = f"nodes[{i}]"
+            node_id = check_id(n.node_id, f"{where}.node_id")
+            _check_key(n.attestor_public_key, where, "attestor_public_key")
+            kid = key_id(n.attestor_public_key)
+            if kid in keys:
+                raise FormatError(f"{where}.attestor_public_key: key used twice in the inventory")
+            keys.add(kid)
+            if len(n.accelerators) > MAX_ACCELERATORS:
+                raise LimitExceededError(f"{where}.accelerators: limit {MAX_ACCELERATORS}")
+            if len(n.location) > MAX_LOCATION_LENGTH:
+                raise LimitExceededError(f"{where}.location: longer than {MAX_LOCATION_LENGTH}")
+            accs = []
+            for j, a in enumerate(n.accelerators):
+                uuid = check_id(a.uuid, f"{where}.accelerators[{j}].uuid")
+                if uuid in uuids:
+                    raise FormatError(f"{where}.accelerators[{j}].uuid: {uuid!r} declared twice")
+                uuids.add(uuid)
+                if not a.model or len(a.model) > MAX_MODEL_LENGTH or not a.model.isprintable():
+                    raise FormatError(f"{where}.accelerators[{j}].model: 1..{MAX_MODEL_LENGTH} printable chars")
+                accs.append(DeclaredAccelerator(uuid, a.model, a.serial))
+            nodes.append(DeclaredNode(node_id, kid, tuple(accs), n.location))
+        node_ids = [n.node_id for n in nodes]
+        if len(set(node_ids)) != len(node_ids):
+            raise FormatError("nodes: a node_id is declared twice")
+        known = set(node_ids)
+        meters: list[DeclaredMeter] = []
+        for i, m in enumerate(msg.meters):
+            where = f"meters[{i}]"
+            meter_id = check_id(m.meter_id, f"{where}.meter_id")
+            _check_key(m.public_key, where, "public_key")
+            kid = key_id(m.public_key)
+            if kid in keys:
+                raise FormatError(f"{where}.public_key: key used twice in the inventory")
+            keys.add(kid)
+            if m.scope == types_pb2.METER_SCOPE_FACILITY:
+                if m.node_ids:
+                    raise FormatError(f"{where}.node_ids: must be empty for a facility-scope meter")
+                scope_nodes = tuple(sorted(known))
+            elif m.scope == types_pb2.METER_SCOPE_NODES:
+                if not m.node_ids:
+                    raise FormatError(f"{where}.node_ids: a nodes-scope meter must list its nodes")
+                unknown = sorted(set(m.node_ids) - known)
+                if unknown:
+                    raise FormatError(f"{where}.node_ids: {unknown[0]!r} is not a declared node")
+                scope_nodes = tuple(sorted(set(m.node_ids)))
+            else:
+                raise FormatError(f"{where}.scope: must be FACILITY or NODES")
+            meters.append(DeclaredMeter(meter_id, kid, m.scope, scope_nodes))
+        if len({m.meter_id for m in meters}) != len(meters):
+            raise FormatError("meters: a meter_id is declared twice")
+        return cls(
+            facility_id=facility,
+            lab_id=lab,
+            version=msg.version,
+            issued_ns=msg.issued_unix_ns,
+            nodes=tuple(nodes),
+            meters=tuple(meters),
+            overhead_min=band.min_ratio,
+            overhead_max=band.max_ratio,
+            node_by_key={n.attestor_key_id: n for n in nodes},
+            meter_by_key={m.key_id: m for m in meters},
+            node_by_id={n.node_id: n for n in nodes},
+        )
+
+
+def _check_key(raw: bytes, where: str, name: str) -> None:
+    try:
+        Ed25519Key(raw)
+    except FormatError as e:
+        raise FormatError(f"{where}.{name}: {e}") from e
+
+
+_SCOPES: Final = {"facility": types_pb2.METER_SCOPE_FACILITY, "nodes": types_pb2.METER_SCOPE_NODES}
+
+
+def inventory_from_toml(text: str, source_name: str) -> types_pb2.Inventory:
+    """Parse the TOML authoring format into a wire Inventory, validated by ``from_wire``."""
+    doc = TomlDocument(text, source_name)
+    root = doc.root
+    doc.reject_unknown(
+        root, ("facility_id", "lab_id", "version", "issued", "overhead", "nodes", "meters"), ""
+    )
+    msg = types_pb2.Inventory(
+        facility_id=doc.string(root, "facility_id", "facility_id"),
+        lab_id=doc.string(root, "lab_id", "lab_id"),
+        issued_unix_ns=doc.time_ns(root, "issued", "issued"),
+    )
+    version = doc.integer(root, "version", "version")
+    if version < 1:
+        raise doc.error("version", "must be at least 1")
+    msg.version = version
+    band = doc.table(root, "overhead", "overhead", required=True)
+    doc.reject_unknown(band, ("min_ratio", "max_ratio"), "overhead")
+    msg.overhead.min_ratio = doc.number(band, "min_ratio", "overhead.min_ratio")
+    msg.overhead.max_ratio = doc.number(band, "max_ratio", "overhead.max_ratio")
+    if not 0 < msg.overhead.min_ratio <= msg.overhead.max_ratio:
+        raise doc.error("overhead.max_ratio", "need 0 < min_ratio ≤ max_ratio")
+    for i, n in enumerate(doc.tables(root, "nodes", "nodes")):
+        path = f"nodes[{i}]"
+        doc.reject_unknown(n, ("node_id", "attestor_public_key", "location", "accelerators"), path)
+        node = msg.nodes.add(
+            node_id=doc.string(n, "node_id", f"{path}.node_id"),
+            attestor_public_key=doc.public_key(n, "attestor_public_key", f"{path}.attestor_public_key"),
+            location=doc.string(n, "location", f"{path}.location", default=""),
+        )
+        for j, a in enumerate(doc.tables(n, "accelerators", f"{path}.accelerators")):
+            apath = f"{path}.accelerators[{j}]"
+            doc.reject_unknown(a, ("uuid", "model", "serial"), apath)
+            node.accelerators.add(
+                uuid=doc.string(a, "uuid", f"{apath}.uuid"),
+                model=doc.string(a, "model", f"{apath}.model"),
+                serial=doc.string(a, "serial", f"{apath}.serial", default=""),
+            )
+    for i, m in enumerate(doc.tables(root, "meters", "meters")):
+        path = f"meters[{i}]"
+        doc.reject_unknown(m, ("meter_id", "public_key", "scope", "node_ids"), path)
+        scope = doc.string(m, "scope", f"{path}.scope")
+        if scope not in _SCOPES:
+            raise doc.error(f"{path}.scope", f"must be one of {', '.join(_SCOPES)}, got {scope!r}")
+        meter = msg.meters.add(
+            meter_id=doc.string(m, "meter_id", f"{path}.meter_id"),
+            public_key=doc.public_key(m, "public_key", f"{path}.public_key"),
+            scope=_SCOPES[scope],
+        )
+        meter.node_ids.extend(doc.strings(m, "node_ids", f"{path}.node_ids"))
+    try:
+        Inventory.from_wire(msg)
+    except FormatError as e:
+        raise FormatError(f"{source_name}: {e}") from e
+    return msg

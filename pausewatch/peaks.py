@@ -1,0 +1,220 @@
+"""Peak compute of accelerator models, each number beside its source.
+
+Three figures per model, all in FLOP/s (operations per second for integer formats, which the
+vendors quote as TOPS; an integer multiply-add counts as two operations exactly as a
+floating-point one does):
+
+- ``densest_flops``: the highest tensor throughput the vendor claims for the part, in the
+  densest format it quotes, *with* structured sparsity where the vendor quotes a sparse figure
+  (FP4/FP8/INT8 with 2:4 sparsity on NVIDIA Ampere and later, FP8/INT8 with sparsity on AMD
+  CDNA3). No real workload runs faster than this, so ``active seconds × densest_flops`` is an
+  upper bound on what a device can have computed. "Densest" means the vendor's own maximum,
+  not a format a training run would use.
+- ``dense_bf16_flops``: dense BF16/FP16 tensor throughput (sparse figures halved), the format
+  large training runs use: the basis of the *best estimate*.
+- ``least_tensor_flops``: the lowest dense tensor-core figure the vendor quotes (TF32 where
+  the part has it, else FP16): the basis of the *lower bound* from measured tensor activity.
+- ``board_power_w``: the vendor's maximum board power (TDP / TBP), W: the allowance for a
+  device that did not report, and the default power limit when the source gives none.
+
+Sources are the vendors' public datasheets, named beside each entry. Model names are matched
+from the strings devices report (``nvidia-smi`` ``name``, NVML ``nvmlDeviceGetName``, DCGM
+``modelName``, rocm-smi card series) by ordered patterns, most specific first. An unknown model
+gets ``UNKNOWN_MODEL_PEAK``: the largest ``densest_flops`` in the table, so that the upper bound
+stays an upper bound, and the caller records a finding.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = [
+    "PEAKS",
+    "UNKNOWN_MODEL_PEAK",
+    "AcceleratorPeak",
+    "lookup_peak",
+]
+
+_T = 1e12  # TFLOPS / TOPS → FLOP/s
+_P = 1e15  # PFLOPS → FLOP/s
+
+
+@dataclass(frozen=True)
+class AcceleratorPeak:
+    """Vendor peak figures for one accelerator model (FLOP/s and W) and where they come from."""
+
+    model: str
+    densest_flops: float
+    densest_format: str
+    dense_bf16_flops: float
+    least_tensor_flops: float
+    board_power_w: float
+    source: str
+    patterns: tuple[str, ...]
+
+
+PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
+    AcceleratorPeak(
+        model="NVIDIA B200",
+        # HGX B200 per GPU: FP4 Tensor 18 PFLOPS (sparse), FP8 9 PF (sparse), BF16 4.5 PF
+        # (sparse) → 2.25 PF dense, TF32 2.2 PF (sparse) → 1.1 PF dense; up to 1,000 W.
+        densest_flops=18 * _P, densest_format="FP4 sparse",
+        dense_bf16_flops=2.25 * _P, least_tensor_flops=1.1 * _P, board_power_w=1000.0,
+        source="NVIDIA HGX B200 datasheet (nvidia.com/en-us/data-center/hgx), per-GPU column",
+        patterns=(r"\bb200\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA H200 NVL",
+        # H200 NVL: FP8 3,341 TFLOPS (sparse), BF16 1,671 TF (sparse), TF32 835 TF (sparse); 600 W.
+        densest_flops=3341 * _T, densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=835.5 * _T, least_tensor_flops=417.5 * _T, board_power_w=600.0,
+        source="NVIDIA H200 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h200), H200 NVL column",
+        patterns=(r"\bh200\b.*\bnvl\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA H200 SXM",
+        # H200 SXM: FP8 3,958 TFLOPS (sparse), BF16 1,979 TF (sparse), TF32 989 TF (sparse); 700 W.
+        densest_flops=3958 * _T, densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=989.5 * _T, least_tensor_flops=494.5 * _T, board_power_w=700.0,
+        source="NVIDIA H200 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h200), H200 SXM column",
+        patterns=(r"\bh200\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA H100 NVL",
+        # H100 NVL: FP8 3,341 TFLOPS (sparse), BF16 1,671 TF (sparse), TF32 835 TF (sparse); 400 W.
+        densest_flops=3341 * _T, densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=835.5 * _T, least_tensor_flops=417.5 * _T, board_power_w=400.0,
+        source="NVIDIA H100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h100), H100 NVL column",
+        patterns=(r"\bh100\b.*\bnvl\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA H100 PCIe",
+        # H100 PCIe: FP8 3,026 TFLOPS (sparse), BF16 1,513 TF (sparse), TF32 756 TF (sparse); 350 W.
+        densest_flops=3026 * _T, densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=756.5 * _T, least_tensor_flops=378 * _T, board_power_w=350.0,
+        source="NVIDIA H100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h100), H100 PCIe column",
+        patterns=(r"\bh100\b.*\bpcie\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA H100 SXM",
+        # H100 SXM: FP8 3,958 TFLOPS (sparse), BF16 1,979 TF (sparse), TF32 989 TF (sparse); 700 W.
+        # "NVIDIA H100 80GB HBM3" is the SXM5 part's NVML name.
+        densest_flops=3958 * _T, densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=989.5 * _T, least_tensor_flops=494.5 * _T, board_power_w=700.0,
+        source="NVIDIA H100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h100), H100 SXM column",
+        patterns=(r"\bh100\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA A100 PCIe",
+        # A100 80GB PCIe: INT8 1,248 TOPS (sparse), BF16 624 TF (sparse) → 312 dense, TF32 312 TF
+        # (sparse) → 156 dense; 300 W.
+        densest_flops=1248 * _T, densest_format="INT8 sparse",
+        dense_bf16_flops=312 * _T, least_tensor_flops=156 * _T, board_power_w=300.0,
+        source="NVIDIA A100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/a100), A100 PCIe column",
+        patterns=(r"\ba100\b.*\bpcie\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA A100 SXM",
+        # A100 SXM4: INT8 1,248 TOPS (sparse), BF16 624 TF (sparse), TF32 312 TF (sparse); 400 W.
+        densest_flops=1248 * _T, densest_format="INT8 sparse",
+        dense_bf16_flops=312 * _T, least_tensor_flops=156 * _T, board_power_w=400.0,
+        source="NVIDIA A100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/a100), A100 SXM column",
+        patterns=(r"\ba100\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA L40S",
+        # L40S: FP8 / INT8 1,466 TFLOPS/TOPS (sparse), BF16 733 TF (sparse), TF32 366 TF (sparse); 350 W.
+        densest_flops=1466 * _T, densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=366.5 * _T, least_tensor_flops=183 * _T, board_power_w=350.0,
+        source="NVIDIA L40S GPU datasheet (nvidia.com/en-us/data-center/l40s)",
+        patterns=(r"\bl40s\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA L4",
+        # L4: FP8 / INT8 485 TFLOPS/TOPS (sparse), BF16 242 TF (sparse), TF32 120 TF (sparse); 72 W.
+        densest_flops=485 * _T, densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=121 * _T, least_tensor_flops=60 * _T, board_power_w=72.0,
+        source="NVIDIA L4 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/l4)",
+        patterns=(r"\bl4\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA A10 / A10G",
+        # A10: INT8 500 TOPS (sparse), BF16 250 TF (sparse), TF32 125 TF (sparse); 150 W. AWS's
+        # A10G has no public datasheet; it is an A10-class GA102 part run at up to 300 W (its
+        # nvidia-smi power limit), so the A10 figures are used with the 300 W board power.
+        densest_flops=500 * _T, densest_format="INT8 sparse",
+        dense_bf16_flops=125 * _T, least_tensor_flops=62.5 * _T, board_power_w=300.0,
+        source="NVIDIA A10 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/products/a10-gpu)",
+        patterns=(r"\ba10g?\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA T4",
+        # T4 (Turing, no sparsity): INT4 260 TOPS, INT8 130 TOPS, FP16 mixed 65 TF; no TF32; 70 W.
+        densest_flops=260 * _T, densest_format="INT4 dense",
+        dense_bf16_flops=65 * _T, least_tensor_flops=65 * _T, board_power_w=70.0,
+        source="NVIDIA T4 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/tesla-t4)",
+        patterns=(r"\bt4\b",),
+    ),
+    AcceleratorPeak(
+        model="AMD Instinct MI300X",
+        # MI300X: FP8 / INT8 5,229.8 TFLOPS/TOPS (sparse), BF16 1,307.4 TF dense, TF32 653.7 TF
+        # dense; 750 W.
+        densest_flops=5229.8 * _T, densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=1307.4 * _T, least_tensor_flops=653.7 * _T, board_power_w=750.0,
+        source="AMD Instinct MI300X accelerator data sheet (amd.com/en/products/accelerators/instinct/mi300/mi300x)",
+        patterns=(r"\bmi300x\b",),
+    ),
+    AcceleratorPeak(
+        model="AMD Instinct MI250X",
+        # MI250X (OAM): FP16 / BF16 / INT8 383 TFLOPS/TOPS dense (no sparsity); FP32 matrix 95.7 TF; 560 W.
+        densest_flops=383 * _T, densest_format="FP16/BF16/INT8 dense",
+        dense_bf16_flops=383 * _T, least_tensor_flops=95.7 * _T, board_power_w=560.0,
+        source="AMD Instinct MI250X accelerator data sheet (amd.com/en/products/accelerators/instinct/mi200/mi250x)",
+        patterns=(r"\bmi250x?\b",),
+    ),
+    AcceleratorPeak(
+        model="AMD Instinct MI100",
+        # MI100: FP16 / INT8 184.6 TFLOPS/TOPS, BF16 92.3 TF, FP32 matrix 46.1 TF; 300 W.
+        densest_flops=184.6 * _T, densest_format="FP16/INT8 dense",
+        dense_bf16_flops=92.3 * _T, least_tensor_flops=46.1 * _T, board_power_w=300.0,
+        source="AMD Instinct MI100 accelerator data sheet (amd.com/en/products/accelerators/instinct/mi100)",
+        patterns=(r"\bmi100\b",),
+    ),
+)
+
+_LARGEST = max(PEAKS, key=lambda p: p.densest_flops)
+
+UNKNOWN_MODEL_PEAK: Final = AcceleratorPeak(
+    model="unknown",
+    densest_flops=_LARGEST.densest_flops,
+    densest_format=f"largest in the table ({_LARGEST.model}, {_LARGEST.densest_format})",
+    dense_bf16_flops=max(p.dense_bf16_flops for p in PEAKS),
+    least_tensor_flops=0.0,  # no lower bound can be claimed for an unknown part
+    board_power_w=max(p.board_power_w for p in PEAKS),
+    source="no entry: the largest figures of the table, so that bounds stay bounds",
+    patterns=(),
+)
+
+_COMPILED: Final = tuple((p, tuple(re.compile(x) for x in p.patterns)) for p in PEAKS)
+
+
+def _normalise(name: str) -> str:
+    # "NVIDIA A100-SXM4-80GB" → "nvidia a100 sxm4 80gb"; "AMD Instinct MI300X OAM" likewise.
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", name.lower()).split())
+
+
+def lookup_peak(model_name: str, table: Sequence[AcceleratorPeak] = PEAKS) -> AcceleratorPeak | None:
+    """The entry whose patterns match ``model_name`` (first match in table order), or None."""
+    text = _normalise(model_name)
+    if not text:
+        return None
+    compiled = _COMPILED if table is PEAKS else tuple(
+        (p, tuple(re.compile(x) for x in p.patterns)) for p in table
+    )
+    for peak, patterns in compiled:
+        if any(p.search(text) for p in patterns):
+            return peak
+    return None
