@@ -176,7 +176,7 @@ def _check_proof(proof: object) -> Sequence[bytes]:
         raise MalformedProofError(f"proof: expected a list of hashes, got {type(proof).__name__}")
     if len(proof) > MAX_PROOF_HASHES:
         raise ProofTooLongError(f"proof has {len(proof)} hashes; at most {MAX_PROOF_HASHES} are accepted")
-    if not all(type(h) is bytes and len(h) == HASH_SIZE for h in proof):
+    if proof and ({*map(type, proof)} != {bytes} or {*map(len, proof)} != {HASH_SIZE}):
         for i, h in enumerate(proof):
             _check_hash(h, f"proof[{i}]")
     return proof
