@@ -124,6 +124,7 @@ class ChunkResult:
     others: list[tuple[int, str, bytes]] = field(default_factory=list)  # (index, type, digest)
     failures: list[tuple[str, str, str, int | None]] = field(default_factory=list)
     observations: list[tuple[str, str, str, int | None]] = field(default_factory=list)
+    freshness: list[tuple[str, int, str, str, str, int, int, str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     series: dict[tuple[str, int], list[float]] = field(default_factory=dict)
 
@@ -276,6 +277,18 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
     problem = check_freshness(header, index, challenge, context.max_clock_skew_ns)
     if problem is not None:
         result.observations.append((problem[0], subject, problem[1], index))
+        result.freshness.append(
+            (
+                problem[0],
+                index,
+                signer,
+                header.facility_id,
+                f"{'node' if kind == 'usage' else 'meter'}:{header.subject_id}",
+                header.period_start_ns,
+                header.period_end_ns,
+                problem[1],
+            )
+        )
     result.links.append(
         ReportLink(
             index,

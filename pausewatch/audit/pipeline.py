@@ -42,6 +42,7 @@ from pausewatch.audit.reevaluate import reevaluate_verdicts
 from pausewatch.audit.trust import AuditRoots, parse_roots
 from pausewatch.chain import LinkKind
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError
+from pausewatch.evaluation.inputs import IngestFinding
 from pausewatch.keys import key_id
 from pausewatch.policy import Policy, check_checkpoint, parse_policy
 from pausewatch.v1 import types_pb2
@@ -105,7 +106,8 @@ class _Audit:
         self.all_keys: dict[str, bytes] = {}
         self.challenges: dict[bytes, ChallengeRecord] = {}
         self.commitments: list[tuple[int, types_pb2.Commitment]] = []
-        self.verdicts: list[tuple[int, types_pb2.Verdict]] = []
+        self.verdicts: list[tuple[int, bytes, types_pb2.Verdict]] = []
+        self.freshness: list[IngestFinding] = []
         self.inventory_msgs: list[tuple[int, types_pb2.Inventory]] = []
 
     # ---------------------------------------------------------------- steps
@@ -353,7 +355,7 @@ class _Audit:
                             r.index, ch.nonce, ch.issued_unix_ns, ch.expires_unix_ns
                         )
                     else:
-                        self.verdicts.append((r.index, verify_verdict(r.envelope, roots)))
+                        self.verdicts.append((r.index, r.envelope, verify_verdict(r.envelope, roots)))
                 except InputError as e:
                     self.out.fail(
                         f"signature.{type_name.removesuffix('s').replace('ie', 'y')}",
@@ -509,7 +511,7 @@ class _Audit:
     # ---------------------------------------------------------------- verdicts
 
     def _reevaluate(self) -> None:
-        for index, verdict in self.verdicts:
+        for _, _, verdict in self.verdicts:
             series = self.out.series.setdefault(
                 verdict.facility_id or "*", FacilitySeries(verdict.facility_id or "*")
             )
@@ -524,10 +526,18 @@ class _Audit:
                     True,
                 )
             )
-            del index
         self.out.verdicts_checked = len(self.verdicts)
-        if self.opt.reevaluate and self.verdicts:
-            reevaluate_verdicts(self.dir, self.verdicts, self.commitments, self.inventory_msgs, self.out)
+        if not self.opt.reevaluate:
+            self.out.verdicts_not_rerun = len(self.verdicts)
+        elif self.verdicts:
+            reevaluate_verdicts(
+                self.dir,
+                verdicts=self.verdicts,
+                commitments=self.commitments,
+                inventories=self.inventory_msgs,
+                freshness=self.freshness,
+                out=self.out,
+            )
 
 
 _T = TypeVar("_T")
@@ -572,6 +582,8 @@ class _EntryState:
         out = self.out
         for check, subject, message, index in r.failures:
             out.fail(check, subject, message, index)
+        for f in r.freshness:
+            self.audit.freshness.append(IngestFinding(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]))
         for finding, subject, message, index in r.observations:
             out.observations.append(
                 Observation(finding, subject, index if index is not None else -1, message)
