@@ -256,8 +256,8 @@ class BucketAccumulator:
                            "values flagged invalid by the source (or no samples): not evidence",
                            r.log_index)
             else:
-                node.seen_devices.add(acc.uuid)
                 self.device_cover[acc.uuid].append(part)
+            node.seen_devices.add(acc.uuid)
             model = self.declared_model.get(acc.uuid, acc.model)
             peaks = [p for p in (_peak(model), _peak(acc.model)) if p is not None]
             if not peaks:

@@ -86,13 +86,20 @@ class Fleet:
         return Inventory.from_wire(self.inventory_wire(fid, meter=meter))
 
     # ---- reports ------------------------------------------------------------------------
-    def _append(self, name: str, payload_type: str, msg: types_pb2.UsageReport | types_pb2.MeterReport) -> None:
+    def _append(self, name: str, payload_type: str, msg: types_pb2.UsageReport | types_pb2.MeterReport,
+                hold: bool = False) -> bytes:
         key = signer(name)
         raw = sign_envelope(payload_type, msg.SerializeToString(deterministic=True), [key])
-        env = parse_envelope(raw)
-        verify_envelope(env, key.public_key)
-        self.log.append(LoggedReport.from_verified(len(self.log), env))
         self.heads[name] = (msg.seq, hashlib.sha256(raw).digest())
+        if not hold:
+            self.release(raw, name)
+        return raw
+
+    def release(self, raw: bytes, name: str) -> None:
+        """Log a signed envelope (now, at the next index), verified against its key."""
+        env = parse_envelope(raw)
+        verify_envelope(env, signer(name).public_key)
+        self.log.append(LoggedReport.from_verified(len(self.log), env))
 
     def _chain(self, name: str, seq: int | None, prev: bytes | None) -> tuple[int, bytes, bytes]:
         head = self.heads.get(name)
@@ -103,7 +110,7 @@ class Fleet:
 
     def usage(self, node: str, fid: str, start_ns: int, claimed: Behaviour, *,
               seq: int | None = None, prev: bytes | None = None, tweak: Callable[[types_pb2.UsageReport], None]
-              | None = None, signed_ns: int | None = None) -> None:
+              | None = None, signed_ns: int | None = None, hold: bool = False) -> bytes:
         nseq, nprev, boot = self._chain(node, seq, prev)
         end = start_ns + self.period_ns
         dt = self.period_ns / NS
@@ -131,7 +138,7 @@ class Fleet:
         r.node.bmc_energy_j = (b.power_w * self.gpus + HOST_W) * dt
         if tweak is not None:
             tweak(r)
-        self._append(node, PayloadType.USAGE_REPORT, r)
+        return self._append(node, PayloadType.USAGE_REPORT, r, hold)
 
     def meter(self, fid: str, start_ns: int, true_node_w: float, *, pue: float = PUE,
               tweak: Callable[[types_pb2.MeterReport], None] | None = None) -> None:

@@ -1,0 +1,326 @@
+"""One test per threat-model row that evaluation answers, each built from signed reports."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from pausewatch.evaluation import BucketRef, Evaluator, IngestFinding, compare_verdicts, evaluate_bucket
+from pausewatch.evaluation.inputs import EvaluationInput
+from pausewatch.v1 import types_pb2
+
+from tests.evaluation.fleet import IDLE, INFERENCE, NS, T0, TRAINING, Behaviour, Fleet, commitment
+
+COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
+VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION
+INCONCLUSIVE = types_pb2.VERDICT_STATUS_INCONCLUSIVE
+CRIT = types_pb2.SEVERITY_CRITICAL
+WARN = types_pb2.SEVERITY_WARNING
+B0 = BucketRef("fac-a", T0, T0 + 600 * NS)
+
+
+def ids(v: types_pb2.Verdict, severity: int | None = None) -> set[str]:
+    return {f.id for f in v.findings if severity is None or f.severity == severity}
+
+
+def steady(b: Behaviour):
+    return lambda node, k: (b, b)
+
+
+def honest(nodes: int = 2, behaviour: Behaviour = IDLE, periods: int = 10) -> Fleet:
+    f = Fleet({"fac-a": nodes})
+    f.run("fac-a", T0, periods, steady(behaviour))
+    return f
+
+
+# ---- honest controls --------------------------------------------------------------------------
+
+def test_idle_fleet_under_strict_compute_cap_is_compliant() -> None:
+    fleet = honest()
+    c = commitment(["fac-a"], extra_rules="compute_cap_flop = 1e18")
+    v = evaluate_bucket(fleet.inputs(c), B0)
+    assert v.status == COMPLIANT, v.reason
+    assert v.compute_to_date.upper_flop < 1e18
+    assert v.compute.lower_flop == 0.0
+
+
+def test_paused_fleet_doing_allowed_inference_is_compliant() -> None:
+    v = evaluate_bucket(honest(behaviour=INFERENCE).inputs(commitment(["fac-a"])), B0)
+    assert v.status == COMPLIANT, v.reason
+    assert "workload.inference" in ids(v)
+    assert not ids(v, CRIT)
+
+
+# ---- go silent ----------------------------------------------------------------------------------
+
+def test_silent_node_is_a_gap_never_compliant() -> None:
+    fleet = Fleet({"fac-a": 2})
+    fleet.run("fac-a", T0, 10, lambda n, k: (IDLE, None if (n.endswith("01") and 2 <= k < 6) else IDLE))
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert v.status == INCONCLUSIVE
+    gap = next(f for f in v.findings if f.id == "continuity.gap")
+    assert gap.subject == "node:fac-a-n01"
+    assert {q.name: q.value for q in gap.quantities}["gap_s"] == 240.0
+
+
+def test_attestor_silent_to_the_end_is_a_timeout_not_a_gap() -> None:
+    fleet = Fleet({"fac-a": 2})
+    fleet.run("fac-a", T0, 10, lambda n, k: (IDLE, None if (n.endswith("01") and k >= 3) else IDLE))
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert v.status == INCONCLUSIVE
+    assert "continuity.timeout" in ids(v)
+    assert "continuity.gap" not in ids(v)
+
+
+def test_silent_time_counts_at_peak_in_the_upper_bound() -> None:
+    fleet = Fleet({"fac-a": 1})
+    fleet.run("fac-a", T0, 10, lambda n, k: (IDLE, IDLE if k < 5 else None))
+    c = commitment(["fac-a"], extra_rules="compute_cap_flop = 1e18")
+    v = evaluate_bucket(fleet.inputs(c), B0)
+    assert v.compute.upper_flop >= 8 * 300 * 3958e12
+    assert "compute.cap_at_risk" in ids(v, WARN)
+
+
+def test_whole_facility_silent_is_inconclusive_not_violation() -> None:
+    fleet = Fleet({"fac-a": 2})
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert v.status == INCONCLUSIVE
+    assert "continuity.timeout" in ids(v)
+
+
+# ---- replay, pre-generation, equivocation, rollback -----------------------------------------------
+
+def test_equivocation_two_reports_same_seq_is_a_violation() -> None:
+    fleet = honest(nodes=1, periods=10)
+    node = "fac-a-n00"
+    first = next(r for r in fleet.log if r.header.subject_id == node and r.header.seq == 3)
+    fleet.usage(node, "fac-a", first.header.period_start_ns, INFERENCE, seq=3, prev=first.header.prev)
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert v.status == VIOLATION
+    fork = next(f for f in v.findings if f.id == "chain.fork")
+    assert fork.severity == CRIT and fork.evidence_log_indices
+
+
+def test_rollback_after_restart_is_a_violation() -> None:
+    fleet = honest(nodes=1, periods=10)
+    node = "fac-a-n00"
+    old = next(r for r in fleet.log if r.header.subject_id == node and r.header.seq == 4)
+    fleet.boots[node] = b"\x01" * 16  # a new daemon start, restored from an old state
+    fleet.usage(node, "fac-a", old.header.period_start_ns, IDLE, seq=4, prev=old.header.prev,
+                tweak=lambda r: setattr(r, "attestor_version", "restored"))
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert v.status == VIOLATION
+    assert "chain.rollback" in ids(v, CRIT)
+
+
+def test_restart_is_recorded_but_not_a_violation() -> None:
+    fleet = Fleet({"fac-a": 1})
+    fleet.run("fac-a", T0, 5, steady(IDLE))
+    fleet.boots["fac-a-n00"] = b"\x02" * 16
+    fleet.run("fac-a", T0 + 5 * 60 * NS, 5, steady(IDLE))
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert v.status == COMPLIANT, v.reason
+    assert "chain.new_boot" in ids(v, types_pb2.SEVERITY_INFO)
+
+
+def test_withheld_reports_leave_a_chain_gap() -> None:
+    fleet = Fleet({"fac-a": 1})
+    fleet.run("fac-a", T0, 3, steady(IDLE))
+    fleet.heads["fac-a-n00"] = (fleet.heads["fac-a-n00"][0] + 2, fleet.heads["fac-a-n00"][1])
+    fleet.run("fac-a", T0 + 5 * 60 * NS, 5, steady(IDLE))
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert v.status == INCONCLUSIVE
+    assert "chain.gap" in ids(v, WARN)
+
+
+def test_stale_challenge_from_ingest_blocks_compliance() -> None:
+    fleet = honest(nodes=1)
+    r = fleet.log[0]
+    stale = IngestFinding("freshness.stale_challenge", r.log_index, r.header.key_id, "fac-a",
+                          "node:fac-a-n00", r.header.period_start_ns, r.header.period_end_ns, "expired")
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"]), extra_ingest=(stale,)), B0)
+    assert v.status == INCONCLUSIVE
+    assert "freshness.stale_challenge" in ids(v, WARN)
+
+
+# ---- fabricated telemetry -------------------------------------------------------------------------
+
+def test_claimed_idle_while_training_shows_as_unexplained_energy() -> None:
+    fleet = Fleet({"fac-a": 4})
+    fleet.run("fac-a", T0, 10, lambda n, k: (TRAINING, IDLE))
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert v.status == VIOLATION
+    f = next(f for f in v.findings if f.id == "energy.unexplained")
+    assert f.severity == CRIT
+    assert {q.name: q.value for q in f.quantities}["accelerator_equivalents"] > 10
+
+
+def test_training_signature_where_training_is_forbidden_is_a_violation() -> None:
+    v = evaluate_bucket(honest(behaviour=TRAINING).inputs(commitment(["fac-a"])), B0)
+    assert v.status == VIOLATION
+    assert "workload.training" in ids(v, CRIT)
+    assert v.compute.lower_flop > 0
+
+
+def test_training_allowed_is_only_recorded() -> None:
+    c = commitment(["fac-a"], allowed='["idle", "inference", "training"]')
+    v = evaluate_bucket(honest(behaviour=TRAINING).inputs(c), B0)
+    assert v.status == COMPLIANT, v.reason
+    assert "workload.training" in ids(v, types_pb2.SEVERITY_INFO)
+
+
+def test_power_that_contradicts_activity_is_implausible() -> None:
+    hot_idle = Behaviour(450.0, 440.0, 5.0, 0.0, 0.0, None, 1 << 30, 0)
+    v = evaluate_bucket(honest(nodes=1, behaviour=hot_idle).inputs(commitment(["fac-a"])), B0)
+    assert v.status == INCONCLUSIVE
+    assert "plausibility.power_activity" in ids(v, WARN)
+
+
+def test_counter_running_backwards_is_flagged() -> None:
+    fleet = Fleet({"fac-a": 1})
+    fleet.run("fac-a", T0, 10, steady(IDLE))
+    fleet.usage("fac-a-n00", "fac-a", T0 + 9 * 60 * NS, IDLE,
+                tweak=lambda r: setattr(r.accelerators[0], "energy_j", -500.0))
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert "plausibility.counter_backwards" in ids(v, WARN)
+
+
+def test_values_flagged_invalid_are_never_evidence_of_compliance() -> None:
+    fleet = Fleet({"fac-a": 1})
+
+    def flag(r: types_pb2.UsageReport) -> None:
+        r.anomalies.add(kind=types_pb2.ANOMALY_KIND_NAN, metric="power_w", device_uuid=r.accelerators[0].uuid,
+                        raw_value="nan", at_unix_ns=r.period_start_unix_ns, count=3)
+
+    for k in range(10):
+        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE, tweak=flag)
+        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE))
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert v.status == INCONCLUSIVE
+    assert "telemetry.invalid" in ids(v, WARN)
+    assert "continuity.gap" in ids(v, WARN)  # the flagged device is not covered
+
+
+# ---- hidden or undeclared accelerators ---------------------------------------------------------
+
+def test_undeclared_accelerator_in_a_report() -> None:
+    fleet = Fleet({"fac-a": 1})
+    for k in range(10):
+        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE,
+                    tweak=lambda r: r.accelerators.add(uuid="GPU-smuggled", model="NVIDIA H100 80GB HBM3",
+                                                       sample_count=60, busy_fraction=0.0))
+        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE))
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    f = next(f for f in v.findings if f.id == "inventory.unknown_device")
+    assert f.subject == "device:GPU-smuggled" and v.status == INCONCLUSIVE
+
+
+def test_declared_accelerator_missing_from_reports() -> None:
+    fleet = Fleet({"fac-a": 1})
+    for k in range(10):
+        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE, tweak=lambda r: r.accelerators.pop())
+        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE))
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert v.status == INCONCLUSIVE
+    assert next(f for f in v.findings if f.id == "inventory.missing").subject == "device:GPU-fac-a-n00-7"
+
+
+def test_report_from_a_node_not_where_the_inventory_puts_it() -> None:
+    fleet = Fleet({"fac-a": 1})
+    for k in range(10):
+        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE, tweak=lambda r: setattr(r, "facility_id", "fac-z"))
+        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE))
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
+    assert "inventory.wrong_location" in ids(v, WARN)
+
+
+def test_no_meter_means_energy_balance_unverifiable() -> None:
+    v = evaluate_bucket(honest().inputs(commitment(["fac-a"]), meters=False), B0)
+    assert v.status == INCONCLUSIVE
+    assert "energy.balance_unverifiable" in ids(v, WARN)
+
+
+# ---- caps and splitting ------------------------------------------------------------------------------
+
+def test_metered_power_over_the_cap_is_a_violation() -> None:
+    c = commitment(["fac-a"], extra_rules='[[rules.power_caps]]\nfacility = "fac-a"\nmax_power_w = 5000.0')
+    v = evaluate_bucket(honest(nodes=2, behaviour=INFERENCE).inputs(c), B0)
+    assert v.status == VIOLATION
+    f = next(f for f in v.findings if f.id == "power.cap_exceeded")
+    assert f.evidence_log_indices
+
+
+def test_splitting_a_run_across_sites_and_buckets_still_exceeds_the_cap() -> None:
+    fleet = Fleet({"fac-a": 1, "fac-b": 1})
+    fleet.run("fac-a", T0, 10, steady(TRAINING))
+    fleet.run("fac-b", T0 + 600 * NS, 10, steady(TRAINING))
+    ev = Evaluator(fleet.inputs(commitment(["fac-a", "fac-b"], extra_rules="compute_cap_flop = 1e18",
+                                            allowed="[]")))
+    first = ev.verdict(B0)
+    per_site = first.compute.lower_flop
+    assert 0 < per_site < 1e18  # no single site and bucket crosses the cap
+    assert "compute.cap_exceeded" not in ids(first)
+    second = ev.verdict(BucketRef("fac-b", T0 + 600 * NS, T0 + 1200 * NS))
+    assert second.compute.lower_flop < 1e18
+    assert second.compute_to_date.lower_flop > 1e18
+    assert "compute.cap_exceeded" in ids(second, CRIT) and second.status == VIOLATION
+
+
+# ---- late delivery and determinism -------------------------------------------------------------------
+
+def test_late_reports_change_the_verdict_and_are_recorded() -> None:
+    fleet = Fleet({"fac-a": 1})
+    c = commitment(["fac-a"])
+    held: list[bytes] = []
+    for k in range(10):
+        # Reports 3..6 sit in the attestor's spool while the verifier is unreachable.
+        raw = fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE, hold=3 <= k <= 6)
+        if 3 <= k <= 6:
+            held.append(raw)
+        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE))
+    before = evaluate_bucket(fleet.inputs(c), B0)
+    assert before.status == INCONCLUSIVE
+    assert "continuity.gap" in ids(before)
+    size = len(fleet.log)
+    for raw in held:
+        fleet.release(raw, "fac-a-n00")
+    after = evaluate_bucket(fleet.inputs(c), BucketRef("fac-a", T0, T0 + 600 * NS, previous_log_size=size))
+    assert after.status == COMPLIANT, after.reason
+    assert "continuity.late" in ids(after, types_pb2.SEVERITY_INFO)
+    assert compare_verdicts(before, after)
+
+
+def test_verdict_is_a_pure_function_of_the_inputs() -> None:
+    fleet = Fleet({"fac-a": 3})
+    fleet.run("fac-a", T0, 10, lambda n, k: (INFERENCE, INFERENCE if k != 3 else None))
+    inputs = fleet.inputs(commitment(["fac-a"], extra_rules="compute_cap_flop = 1e21"))
+    reference = evaluate_bucket(inputs, B0, evaluated_unix_ns=1)
+    shuffled = list(inputs.reports)
+    random.Random(7).shuffle(shuffled)
+    again = evaluate_bucket(EvaluationInput(inputs.commitment, dict(reversed(list(inputs.inventories.items()))),
+                                            tuple(shuffled), tuple(reversed(inputs.ingest_findings)),
+                                            inputs.evaluated_log_size), B0, evaluated_unix_ns=2)
+    assert compare_verdicts(reference, again) == []
+    again.evaluated_unix_ns = 1
+    assert reference.SerializeToString(deterministic=True) == again.SerializeToString(deterministic=True)
+
+
+def test_compare_verdicts_names_what_differs() -> None:
+    v = evaluate_bucket(honest().inputs(commitment(["fac-a"])), B0)
+    w = types_pb2.Verdict()
+    w.CopyFrom(v)
+    w.status = VIOLATION
+    w.compute.upper_flop += 1
+    del w.findings[:]
+    w.findings.add(id="chain.fork", severity=CRIT, subject="node:x")
+    diffs = compare_verdicts(v, w)
+    assert any(d.startswith("status") for d in diffs)
+    assert any(d.startswith("compute:") for d in diffs)
+    assert any("chain.fork" in d for d in diffs)
+
+
+def test_reports_beyond_the_evaluated_log_size_are_refused() -> None:
+    fleet = honest(nodes=1, periods=2)
+    with pytest.raises(Exception, match="beyond the evaluated log size"):
+        EvaluationInput(commitment(["fac-a"]), {"fac-a": fleet.inventory("fac-a")}, tuple(fleet.log), (), 1)
