@@ -39,7 +39,8 @@ def parse_dcgm_metrics(text: str) -> tuple[list[DeviceReading], str]:
             uuid = s.labels.get("UUID")
             if not uuid or "GPU_I_ID" in s.labels:
                 continue
-            series.setdefault(uuid, {})[s.name] = float(s.value)
+            # prometheus_client names counter samples "<family>_total"; key by the DCGM field name.
+            series.setdefault(uuid, {})[family.name if family.type == "counter" else s.name] = float(s.value)
             labels_of.setdefault(uuid, dict(s.labels))
     driver = ""
     devices: list[DeviceReading] = []

@@ -51,6 +51,7 @@ class Trace:
     offsets_ns: tuple[int, ...]
     rows: tuple[tuple[_Row, ...], ...]
     devices: int
+    skipped_rows: int = 0  # rows with the wrong number of columns (e.g. a capture cut short)
 
     @property
     def duration_ns(self) -> int:
@@ -91,15 +92,19 @@ def load_trace(path: Path, devices: int = 1) -> Trace:
     col = {n: i for i, n in enumerate(names)}
     stamps: list[datetime] = []
     flat: list[_Row] = []
+    skipped = 0
     for line_no, row in enumerate(reader, start=2):
         if not row:
             continue
-        if len(row) != len(names):
-            raise FormatError(f"{path}:{line_no}: {len(row)} columns, header has {len(names)}")
         try:
+            if len(row) != len(names):
+                raise ValueError(f"{len(row)} columns, header has {len(names)}")
             stamp = datetime.strptime(row[0].strip(), "%Y/%m/%d %H:%M:%S.%f")
         except ValueError as e:
-            raise FormatError(f"{path}:{line_no}: bad timestamp {row[0][:40]!r}") from e
+            if devices > 1:  # rows are grouped by position: a broken row breaks the grouping
+                raise FormatError(f"{path}:{line_no}: {e}") from e
+            skipped += 1
+            continue
         bad: list[tuple[str, str]] = []
         power = _value(row[col["power.draw"]], "W", 1.0, "power_w", bad)
         util = (
@@ -126,7 +131,7 @@ def load_trace(path: Path, devices: int = 1) -> Trace:
             raise FormatError(f"{path}: timestamps go backwards at row {i + 2}")
         offsets.append(offset)
         groups.append(tuple(flat[i : i + devices]))
-    return Trace(path.name, tuple(offsets), tuple(groups), devices)
+    return Trace(path.name, tuple(offsets), tuple(groups), devices, skipped)
 
 
 class ReplaySource:
