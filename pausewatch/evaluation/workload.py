@@ -39,7 +39,16 @@ Known blind spots (validated on the real traces in tests/evaluation/test_classif
   traffic: it can score as training when it is also sustained. Confidence stays moderate
   unless power is saturated too.
 - I/O-bound training (checkpoint every step, ``h100x8_ckpt1``) draws ~20 % of board power; it
-  is caught by synchrony alone (score ≈ 0.7: TRAINING, below the violation threshold).
+  is caught by synchrony alone (score 0.65–0.75: TRAINING, mostly below the violation
+  threshold, so such buckets are INCONCLUSIVE rather than VIOLATION).
+- A perfectly flat power signal (variance below sensor noise) has no synchrony or rhythm: one
+  minute of ``h100x8_ckpt1`` is flat at 150 W and scores 0.2 (missed).
+- Without power (the Alibaba pods report only duty cycle and memory) a device at < 50 % duty is
+  IDLE, not INFERENCE: right for the training question, wrong for the 3-class one.
+
+Measured (tests/evaluation/test_classifier_traces.py): training recall 15/16, no non-training
+period among ~107,700 at or above the violation threshold, balanced training-vs-not accuracy
+0.969, 3-class accuracy on the power time series 0.84.
 - A synthetic compute burn (gpu-burn) on every device at once, or any non-ML dense matmul,
   is compute like training and can score as training where devices are synchronous;
   on a single device it scores as sustained inference.
