@@ -1,0 +1,91 @@
+"""Aggregation: energy, absent values, anomalies with raw values, shape features."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from attestor.aggregate import Aggregator, dominant_period
+from attestor.sources.simulator import SimulatedDeviceSource, WorkloadProfile
+from attestor.telemetry import AnomalyKind, DeviceReading, Sample, SourceKind
+from pausewatch.v1 import types_pb2
+
+NS = 10**9
+
+
+def _s(t: int, *devices: DeviceReading) -> Sample:
+    return Sample(t * NS, SourceKind.SIMULATOR, "test", devices)
+
+
+def test_integrated_energy_and_absent_values() -> None:
+    agg = Aggregator()
+    for t, p in enumerate([100.0, 100.0, 200.0]):
+        agg.add(_s(t, DeviceReading("GPU-a", power_w=p)))
+    u = agg.close(0, 2 * NS).accelerators[0]
+    assert u.energy_j == pytest.approx(100 + 150)
+    assert u.energy_method == types_pb2.ENERGY_METHOD_INTEGRATED
+    assert u.power_max_w == 200 and u.sample_count == 3
+    for absent in ("busy_fraction", "tensor_active", "memory_used_bytes", "nvlink_bytes", "sm_active"):
+        assert not u.HasField(absent), absent
+
+
+def test_bad_values_are_anomalies_with_raw_values_never_zero() -> None:
+    agg = Aggregator()
+    agg.add(_s(0, DeviceReading("GPU-a", power_w=100.0, busy_fraction=0.5, tensor_active=0.2)))
+    agg.add(_s(1, DeviceReading("GPU-a", power_w=math.nan, busy_fraction=1.7, tensor_active=-0.1)))
+    agg.add(_s(2, DeviceReading("GPU-a", power_w=1e9, busy_fraction=0.5)))
+    period = agg.close(0, 2 * NS)
+    found = {(a.kind, a.metric): a.raw_value for a in period.anomalies}
+    assert found[(AnomalyKind.NAN, "power_w")] == "nan"
+    assert found[(AnomalyKind.OUT_OF_RANGE, "busy_fraction")] == "1.7"
+    assert found[(AnomalyKind.NEGATIVE, "tensor_active")] == "-0.1"
+    assert found[(AnomalyKind.OUT_OF_RANGE, "power_w")] == "1000000000.0"
+    assert found[(AnomalyKind.METRIC_VANISHED, "tensor_active")] == "absent"
+    u = period.accelerators[0]
+    assert u.power_mean_w == 100.0 and u.power_max_w == 100.0  # the bad readings did not count
+    assert u.busy_fraction == 0.5
+
+
+def test_energy_counter_wins_and_is_conserved_across_periods() -> None:
+    agg = Aggregator()
+    totals = []
+    energy = 1000.0
+    for period in range(3):
+        for t in range(period * 10 + (0 if period == 0 else 1), period * 10 + 11):
+            energy += 300.0
+            agg.add(_s(t, DeviceReading("GPU-a", power_w=1.0, energy_counter_j=energy)))
+        u = agg.close(period * 10 * NS, (period + 1) * 10 * NS).accelerators[0]
+        assert u.energy_method == types_pb2.ENERGY_METHOD_COUNTER
+        totals.append(u.energy_j)
+    assert sum(totals) == pytest.approx(300.0 * 30)  # every interval counted once
+
+
+def test_device_appears() -> None:
+    agg = Aggregator()
+    agg.add(_s(0, DeviceReading("GPU-a", power_w=1.0)))
+    agg.add(_s(1, DeviceReading("GPU-a", power_w=1.0), DeviceReading("GPU-new", power_w=1.0)))
+    kinds = [(a.kind, a.device_uuid) for a in agg.close(0, NS).anomalies]
+    assert (AnomalyKind.DEVICE_APPEARED, "GPU-new") in kinds
+
+
+def test_training_shape_is_periodic_and_synchronous_idle_is_not() -> None:
+    training = SimulatedDeviceSource("n", 4, WorkloadProfile.training(job_seed=1, iteration_s=6.0))
+    idle = SimulatedDeviceSource("n", 4, WorkloadProfile.idle())
+    for source, periodic in ((training, True), (idle, False)):
+        agg = Aggregator()
+        for t in range(1, 121):
+            agg.add(source.sample(1_700_000_000 * NS + t * NS))
+        usages = agg.close(0, 1).accelerators
+        if periodic:
+            assert all(u.power_dominant_period_s == pytest.approx(6.0) for u in usages)
+            assert all(u.synchrony > 0.9 for u in usages)
+            assert all(u.tensor_active > 0.3 for u in usages)
+        else:
+            assert all(u.power_mean_w < 80 for u in usages)
+            assert all(u.tensor_active == 0 for u in usages)
+
+
+def test_dominant_period_of_a_flat_signal_is_absent() -> None:
+    assert dominant_period([5.0] * 30) is None
+    assert dominant_period([0, 1, 0, 1, 0, 1, 0, 1, 0, 1]) == (2, pytest.approx(dominant_period([0, 1] * 5)[1]))  # type: ignore[index]
