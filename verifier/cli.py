@@ -51,6 +51,7 @@ EXIT_ERROR: Final = 2
 COMMAND_MODULES: Final = (
     "verifier.serve_cmd",
     "verifier.admin_cmd",
+    "verifier.commitment_cli",
     "verifier.export",
 )
 """Modules with a ``register(subparsers)`` function; one line each."""

@@ -1,0 +1,219 @@
+"""Commitments and inventories: TOML authoring, validation naming the field, signatures, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pausewatch.commitment import Commitment, commitment_from_toml, verify_commitment
+from pausewatch.envelope import PayloadType, sign_envelope
+from pausewatch.errors import FormatError, InputError, SignatureError
+from pausewatch.inventory import Inventory, inventory_from_toml
+from pausewatch.keys import generate_key_file
+from pausewatch.peaks import PEAKS, UNKNOWN_MODEL_PEAK, lookup_peak
+from pausewatch.v1 import types_pb2
+from verifier.cli import main
+
+CLI = Path(sys.executable).parent / "pausewatch-verifier"
+
+from tests.evaluation.fleet import signer
+
+GOOD = """\
+id = "pause-2026"
+version = 2
+lab_id = "lab-example"
+facilities = ["fac-a", "fac-b"]
+description = "No training; inference allowed."
+
+[window]
+start = 2026-01-01T00:00:00Z
+end = "2026-07-01T00:00:00+00:00"
+
+[rules]
+compute_cap_flop = 1e24
+allowed_workloads = ["idle", "inference"]
+[[rules.power_caps]]
+facility = "fac-a"
+max_power_w = 2.5e6
+
+[reporting]
+max_report_interval_s = 120
+max_gap_s = 180
+min_inventory_coverage = 1.0
+bucket_s = 3600
+timeout_intervals = 3
+signatures_required = 2
+"""
+
+
+def test_good_commitment_parses() -> None:
+    c = Commitment.from_wire(commitment_from_toml(GOOD, "c.toml"))
+    assert c.facility_ids == ("fac-a", "fac-b")
+    assert c.compute_cap_flop == 1e24
+    assert c.allows(types_pb2.WORKLOAD_CLASS_INFERENCE) and not c.allows(types_pb2.WORKLOAD_CLASS_TRAINING)
+    assert c.power_cap_for("fac-a") == 2.5e6 and c.power_cap_for("fac-b") is None
+    assert c.reporting.bucket_ns == 3600 * 10**9 and c.signatures_required == 2
+    assert c.buckets()[0] == (c.window_start_ns, c.window_start_ns + 3600 * 10**9)
+
+
+@pytest.mark.parametrize(("change", "field", "line"), [
+    (("end = \"2026-07-01T00:00:00+00:00\"", "end = 2025-07-01T00:00:00Z"), "window.end", 9),
+    (("compute_cap_flop = 1e24", "compute_cap_flop = -1.0"), "rules.compute_cap_flop", 12),
+    (("allowed_workloads = [\"idle\", \"inference\"]", "allowed_workloads = [\"idle\", \"mining\"]"),
+     "rules.allowed_workloads[1]", 13),
+    (("bucket_s = 3600", "bucket_s = 3600\nbuckets = 4"), "reporting.buckets", 23),
+    (("max_power_w = 2.5e6", "max_power_w = 0"), "rules.power_caps[0].max_power_w", 16),
+    (("start = 2026-01-01T00:00:00Z", "start = 2026-01-01T00:00:00"), "window.start", 8),
+    (("version = 2", "version = 0"), "version", 2),
+    (("timeout_intervals = 3", "timeout_intervals = 0"), "reporting.timeout_intervals", 23),
+    (("signatures_required = 2", "signatures_required = \"two\""), "signatures_required", 24),
+])
+def test_bad_commitment_names_the_field_and_line(change: tuple[str, str], field: str, line: int) -> None:
+    text = GOOD.replace(*change)
+    assert text != GOOD
+    with pytest.raises(FormatError) as e:
+        commitment_from_toml(text, "c.toml")
+    assert field in str(e.value) and "c.toml" in str(e.value)
+    assert f"c.toml:{line}" in str(e.value)
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda m: setattr(m, "window_end_unix_ns", m.window_start_unix_ns), "window_end_unix_ns"),
+    (lambda m: setattr(m.rules, "compute_cap_flop", float("nan")), "rules.compute_cap_flop"),
+    (lambda m: m.facility_ids.append("fac-a"), "facility_ids"),
+    (lambda m: setattr(m, "all_facilities_of_lab", True), "facility_ids"),
+    (lambda m: m.rules.allowed_workloads.append(0), "rules.allowed_workloads[2]"),
+    (lambda m: setattr(m.reporting, "bucket_ns", 10), "reporting.bucket_ns"),
+    (lambda m: setattr(m.reporting, "min_inventory_coverage", 1.5), "reporting.min_inventory_coverage"),
+    (lambda m: setattr(m, "commitment_id", "has space"), "commitment_id"),
+    (lambda m: m.rules.power_caps.add(facility_id="fac-z", max_power_w=1.0), "rules.power_caps[1].facility_id"),
+])
+def test_contradictory_wire_commitment_is_rejected(mutate, field: str) -> None:  # type: ignore[no-untyped-def]
+    m = commitment_from_toml(GOOD, "c.toml")
+    mutate(m)
+    with pytest.raises(InputError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        Commitment.from_wire(m)
+
+
+def test_signed_commitment_needs_k_of_the_lab_keys() -> None:
+    payload = commitment_from_toml(GOOD, "c.toml").SerializeToString(deterministic=True)
+    lab1, lab2, other = signer("lab1"), signer("lab2"), signer("intruder")
+    keys = [lab1.public_key, lab2.public_key]
+    both = sign_envelope(PayloadType.COMMITMENT, payload, [lab1, lab2])
+    assert verify_commitment(both, keys).version == 2
+    with pytest.raises(SignatureError, match="2 required"):
+        verify_commitment(sign_envelope(PayloadType.COMMITMENT, payload, [lab1]), keys)
+    with pytest.raises(SignatureError):
+        verify_commitment(sign_envelope(PayloadType.COMMITMENT, payload, [other]), keys)
+    with pytest.raises(SignatureError):  # the same key twice is one signer
+        verify_commitment(sign_envelope(PayloadType.COMMITMENT, payload, [lab1, lab1]), keys)
+    with pytest.raises(FormatError, match="not a commitment"):
+        verify_commitment(sign_envelope(PayloadType.INVENTORY, payload, [lab1, lab2]), keys)
+    unsigned = types_pb2.Envelope(payload=payload, payload_type=PayloadType.COMMITMENT)
+    with pytest.raises(FormatError, match="no signatures"):
+        verify_commitment(unsigned.SerializeToString(deterministic=True), keys)
+    with pytest.raises(FormatError):
+        verify_commitment(b"\xff\x00garbage", keys)
+
+
+def test_commitment_sign_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    k1, k2 = generate_key_file(tmp_path / "lab1.key"), generate_key_file(tmp_path / "lab2.key")
+    (tmp_path / "c.toml").write_text(GOOD)
+    out = tmp_path / "c.env"
+    argv = ["commitment", "sign", "--key", str(tmp_path / "lab1.key"), "--key", str(tmp_path / "lab2.key"),
+            "--in", str(tmp_path / "c.toml"), "--out", str(out), "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["commitment_id"] == "pause-2026"
+    assert verify_commitment(out.read_bytes(), [k1.public_key, k2.public_key]).signatures_required == 2
+    assert main(argv) == 2  # never overwrites
+    assert "already exists" in capsys.readouterr().err
+    out.unlink()
+    only_one = ["commitment", "sign", "--key", str(tmp_path / "lab1.key"), "--in", str(tmp_path / "c.toml"),
+                "--out", str(out)]
+    assert main(only_one) == 2
+    assert "signatures_required is 2" in capsys.readouterr().err
+    (tmp_path / "bad.toml").write_text(GOOD.replace("compute_cap_flop = 1e24", "compute_cap_flop = -5"))
+    assert main(["commitment", "sign", "--key", str(tmp_path / "lab1.key"), "--in", str(tmp_path / "bad.toml"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml:12" in err and "rules.compute_cap_flop" in err
+    assert not out.exists()
+
+
+def test_commitment_sign_is_a_real_console_command(tmp_path: Path) -> None:
+    generate_key_file(tmp_path / "lab.key")
+    (tmp_path / "c.toml").write_text(GOOD.replace("signatures_required = 2", "signatures_required = 1"))
+    run = subprocess.run(
+        [str(CLI), "commitment", "sign", "--key", str(tmp_path / "lab.key"),
+         "--in", str(tmp_path / "c.toml"), "--out", str(tmp_path / "c.env")],
+        capture_output=True, text=True, check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    missing = subprocess.run(
+        [str(CLI), "commitment", "sign", "--key", str(tmp_path / "nope.key"),
+         "--in", str(tmp_path / "c.toml"), "--out", str(tmp_path / "d.env")],
+        capture_output=True, text=True, check=False,
+    )
+    assert missing.returncode == 2 and "nope.key" in missing.stderr
+
+
+INVENTORY = f"""\
+facility_id = "fac-a"
+lab_id = "lab-example"
+version = 1
+issued = 2026-01-01T00:00:00Z
+[overhead]
+min_ratio = 1.05
+max_ratio = 1.4
+[[nodes]]
+node_id = "a-01"
+attestor_public_key = "{signer('a-01').public_key.raw.hex()}"
+location = "hall 1"
+[[nodes.accelerators]]
+uuid = "GPU-1"
+model = "NVIDIA H100 80GB HBM3"
+[[meters]]
+meter_id = "a-intake"
+public_key = "{signer('meter').public_key.raw.hex()}"
+scope = "facility"
+"""
+
+
+def test_inventory_toml_round_trip_and_errors() -> None:
+    inv = Inventory.from_wire(inventory_from_toml(INVENTORY, "inv.toml"))
+    assert inv.accelerator_count == 1 and inv.meters[0].node_ids == ("a-01",)
+    assert inv.node_by_key[signer("a-01").public_key.key_id].node_id == "a-01"
+    for change, field in [
+        (("max_ratio = 1.4", "max_ratio = 0.5"), "overhead"),
+        (('uuid = "GPU-1"', 'uuid = ""'), "uuid"),
+        (('scope = "facility"', 'scope = "room"'), "meters[0].scope"),
+        (('scope = "facility"', 'scope = "nodes"\nnode_ids = ["ghost"]'), "ghost"),
+        (("version = 1", "version = 1\ncolour = 2"), "colour"),
+    ]:
+        with pytest.raises(FormatError, match=field.replace("[", r"\[").replace("]", r"\]")):
+            inventory_from_toml(INVENTORY.replace(*change), "inv.toml")
+    dup = INVENTORY.replace(signer("meter").public_key.raw.hex(), signer("a-01").public_key.raw.hex())
+    with pytest.raises(FormatError, match="key used twice"):
+        inventory_from_toml(dup, "inv.toml")
+
+
+def test_peak_table_matches_reported_names_and_cites_sources() -> None:
+    assert lookup_peak("NVIDIA H100 80GB HBM3").model == "NVIDIA H100 SXM"  # type: ignore[union-attr]
+    assert lookup_peak("NVIDIA H100 PCIe").model == "NVIDIA H100 PCIe"  # type: ignore[union-attr]
+    assert lookup_peak("NVIDIA A100-SXM4-80GB").model == "NVIDIA A100 SXM"  # type: ignore[union-attr]
+    assert lookup_peak("NVIDIA A100 80GB PCIe").model == "NVIDIA A100 PCIe"  # type: ignore[union-attr]
+    assert lookup_peak("NVIDIA L40S").model == "NVIDIA L40S"  # type: ignore[union-attr]
+    assert lookup_peak("NVIDIA L4").model == "NVIDIA L4"  # type: ignore[union-attr]
+    assert lookup_peak("NVIDIA A10G").model.startswith("NVIDIA A10")  # type: ignore[union-attr]
+    assert lookup_peak("Tesla T4").model == "NVIDIA T4"  # type: ignore[union-attr]
+    assert lookup_peak("NVIDIA H200").model == "NVIDIA H200 SXM"  # type: ignore[union-attr]
+    assert lookup_peak("AMD Instinct MI300X OAM").model == "AMD Instinct MI300X"  # type: ignore[union-attr]
+    assert lookup_peak("NVIDIA GeForce RTX 4080 SUPER") is None
+    assert lookup_peak("") is None
+    assert UNKNOWN_MODEL_PEAK.densest_flops == max(p.densest_flops for p in PEAKS)
+    for p in PEAKS:
+        assert p.source and p.densest_flops >= p.dense_bf16_flops >= p.least_tensor_flops > 0
