@@ -170,9 +170,7 @@ def check_chunk(
             _check_inclusion(result, record, leaf, proofs[k] if k < len(proofs) else None, context)
         _check_entry(result, record, context)
     if context.slice_tree is None and leaves:
-        result.root = _mth(leaves)
-        for size in cuts:
-            result.cut_roots.append((size, _mth(leaves[: size - position])))
+        result.root, result.cut_roots = _roots(leaves, position, sorted(cuts))
     return result
 
 
@@ -331,6 +329,33 @@ def _accumulate(
             point[3] += acc.tensor_active * period_s
 
 
-def _mth(leaves: Sequence[bytes]) -> bytes:
-    """RFC 9162 MTH of leaf hashes (the chunk sizes the auditor uses keep this exact)."""
-    return merkle.root_of(leaves)
+def _roots(
+    leaves: Sequence[bytes], position: int, cuts: Sequence[int]
+) -> tuple[bytes, list[tuple[int, bytes]]]:
+    """MTH of the chunk's leaves, and of each prefix ending at a cut, in one pass.
+
+    A stack of complete subtrees merges as leaves arrive (O(n) hashes); a prefix root folds
+    the stack right to left (O(log n) per cut), as RFC 9162's MTH decomposes a range.
+    """
+    stack: list[tuple[int, bytes]] = []
+    out: list[tuple[int, bytes]] = []
+    wanted = iter(cuts)
+    cut = next(wanted, None)
+    sha = hashlib.sha256
+    for n, h in enumerate(leaves, 1):
+        level, current = 0, h
+        while stack and stack[-1][0] == level:
+            current = sha(b"\x01" + stack.pop()[1] + current).digest()
+            level += 1
+        stack.append((level, current))
+        while cut is not None and cut - position == n:
+            out.append((cut, _fold([x for _, x in stack])))
+            cut = next(wanted, None)
+    return _fold([x for _, x in stack]), out
+
+
+def _fold(hashes: Sequence[bytes]) -> bytes:
+    acc = hashes[-1]
+    for h in reversed(hashes[:-1]):
+        acc = hashlib.sha256(b"\x01" + h + acc).digest()
+    return acc

@@ -198,12 +198,19 @@ def small_log(rounds: int = 6, nodes: int = 3) -> SynthLog:
 
 def add_commitment(log: SynthLog, *, bucket_s: int = 600, cap_flop: float = 1e24) -> types_pb2.Commitment:
     c = types_pb2.Commitment(
-        commitment_id="pause-1", version=1, lab_id="lab-1", facility_ids=[log.facility],
-        window_start_unix_ns=T0, window_end_unix_ns=T0 + 86_400 * S,
+        commitment_id="pause-1",
+        version=1,
+        lab_id="lab-1",
+        facility_ids=[log.facility],
+        window_start_unix_ns=T0,
+        window_end_unix_ns=T0 + 86_400 * S,
         rules=types_pb2.Rules(compute_cap_flop=cap_flop),
         reporting=types_pb2.ReportingRequirements(
-            max_report_interval_ns=120 * S, max_gap_ns=180 * S, min_inventory_coverage=1.0,
-            bucket_ns=bucket_s * S, timeout_intervals=3,
+            max_report_interval_ns=120 * S,
+            max_gap_ns=180 * S,
+            min_inventory_coverage=1.0,
+            bucket_ns=bucket_s * S,
+            timeout_intervals=3,
         ),
         signatures_required=1,
     )
@@ -230,14 +237,23 @@ def add_verdicts(log: SynthLog, commitment: types_pb2.Commitment, *, tamper: boo
     from pausewatch.evaluation import derive_ingest_findings
 
     inputs = EvaluationInput(
-        commitment=Commitment.from_wire(commitment), inventories=inventories, reports=reports,
-        ingest_findings=derive_ingest_findings(reports), evaluated_log_size=size,
+        commitment=Commitment.from_wire(commitment),
+        inventories=inventories,
+        reports=reports,
+        ingest_findings=derive_ingest_findings(reports),
+        evaluated_log_size=size,
     )
     verdicts = Evaluator(inputs).verdicts(until_ns=log.now)
     for v in verdicts:
         v.evaluated_log_size = size
         if tamper:
-            v.status = types_pb2.VERDICT_STATUS_COMPLIANT if v.status != types_pb2.VERDICT_STATUS_COMPLIANT else types_pb2.VERDICT_STATUS_VIOLATION
+            v.status = (
+                types_pb2.VERDICT_STATUS_COMPLIANT
+                if v.status != types_pb2.VERDICT_STATUS_COMPLIANT
+                else types_pb2.VERDICT_STATUS_VIOLATION
+            )
             tamper = False
-        log.append(sign_envelope(PayloadType.VERDICT, v.SerializeToString(deterministic=True), [log.verdict_key]))
+        log.append(
+            sign_envelope(PayloadType.VERDICT, v.SerializeToString(deterministic=True), [log.verdict_key])
+        )
     return len(verdicts)
