@@ -139,7 +139,8 @@ def _apply(
             elif ev.action is Action.FORK:
                 changes = {"fork": True}
             elif ev.action is Action.ROLLBACK:
-                changes = {"rollback": ev.rollback_reports}
+                # Restoring the state directory means restarting the daemon: a new boot.
+                changes = {"rollback": ev.rollback_reports, "new_boot": True}
             elif ev.action is Action.FAULT:
                 changes = {"fault": ev.fault, "fault_devices": ev.devices}
             else:
