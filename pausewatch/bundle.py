@@ -27,6 +27,7 @@ Everything here is bytes in, values out, except the few functions named ``*_file
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -483,6 +484,7 @@ def extract_archive(archive: Path, into: Path) -> Path:
     total = 0
     tops: set[str] = set()
     try:
+        _check_whole_gzip(archive)
         with tarfile.open(archive, "r:*") as tar:
             for n, member in enumerate(tar):
                 if n >= MAX_ARCHIVE_MEMBERS:
@@ -516,6 +518,17 @@ def extract_archive(archive: Path, into: Path) -> Path:
     if len(tops) != 1:
         raise BundleFileError(f"{archive.name}: must hold exactly one top folder, found {len(tops)}")
     return into / tops.pop()
+
+
+def _check_whole_gzip(archive: Path) -> None:
+    """Read a gzip stream to its end, so a cut or altered trailer (CRC, length) is caught even
+    when the tar inside ends cleanly before it."""
+    with archive.open("rb") as raw:
+        if raw.read(2) != b"\x1f\x8b":
+            return
+    with gzip.open(archive, "rb") as f:
+        while f.read(1 << 20):
+            pass
 
 
 def temporary_directory(prefix: str) -> tempfile.TemporaryDirectory[str]:

@@ -126,13 +126,22 @@ def _facility_section(series: FacilitySeries) -> str:
     esc = html.escape
     n = len(bins)
     width_s = width / _NS
-    node_kwh = [b.node_energy_j / 3.6e6 for b in bins]
+    node_kwh = [b.node_energy_j / 3.6e6 for b in bins]  # J -> kWh
     meter_kwh = [b.meter_energy_j / 3.6e6 for b in bins]
+    peak = max([*node_kwh, *meter_kwh, 0.0])
+    scale, unit = (1.0, "kWh") if peak >= 1 else (1000.0, "Wh")  # labels stay short
     devices = max(series.declared_devices, 1)
     coverage = [min(1.0, b.device_seconds / (devices * width_s)) for b in bins]
     tensor = [b.tensor_seconds / b.device_seconds if b.device_seconds else 0.0 for b in bins]
     energy = _bars(
-        n, [(node_kwh, COLORS["node_energy"]), (meter_kwh, COLORS["meter_energy"])], "kWh", lo, width
+        n,
+        [
+            ([v * scale for v in node_kwh], COLORS["node_energy"]),
+            ([v * scale for v in meter_kwh], COLORS["meter_energy"]),
+        ],
+        unit,
+        lo,
+        width,
     )
     cov = _area(n, coverage, COLORS["coverage"], "share", lo=lo, width=width, as_percent=True)
     ten = _area(n, tensor, COLORS["tensor"], "share", lo=lo, width=width, as_percent=True)
@@ -221,10 +230,15 @@ def _area(
 def _bands(series: FacilitySeries, lo: int, width: int, n: int) -> str:
     plot_w = _W - _PAD_L - 10
     span = n * width
-    body = [_frame(n, 1.0, "", lo, width, as_percent=True).split("<line")[0]]
     rows: dict[str, int] = {}
     for v in series.verdicts:
-        row = rows.setdefault(v.commitment_id, len(rows))
+        rows.setdefault(v.commitment_id, len(rows))
+    height = 12 + 26 * max(1, len(rows)) + _PAD_B
+    body = [
+        f'<rect x="{_PAD_L}" y="6" width="{plot_w}" height="{height - _PAD_B - 6}" fill="#ffffff" stroke="#d1d5db"/>'
+    ]
+    for v in series.verdicts:
+        row = rows[v.commitment_id]
         x0 = _PAD_L + plot_w * (v.start_ns - lo) / span
         x1 = _PAD_L + plot_w * (v.end_ns - lo) / span
         y = 12 + row * 26
@@ -240,4 +254,12 @@ def _bands(series: FacilitySeries, lo: int, width: int, n: int) -> str:
         body.append(
             f'<text x="{_PAD_L - 6}" y="{12 + row * 26 + 14}" text-anchor="end">{html.escape(name[:10])}</text>'
         )
-    return _svg("".join(body))
+    for k in range(0, n + 1, max(1, n // 6)):
+        x = _PAD_L + plot_w * k / max(n, 1)
+        t = time.strftime("%m-%d %H:%M", time.gmtime((lo + k * width) / _NS))
+        body.append(f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle">{t}</text>')
+    return (
+        f'<svg width="{_W}" height="{height}" viewBox="0 0 {_W} {height}" xmlns="http://www.w3.org/2000/svg">'
+        + "".join(body)
+        + "</svg>"
+    )
