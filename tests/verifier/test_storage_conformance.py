@@ -1,0 +1,148 @@
+"""The storage interface's contract, run against every implementation (SQLite on a file and
+in memory today; PostgreSQL joins the parametrization when it exists)."""
+
+import hashlib
+
+import pytest
+
+from pausewatch import merkle
+from pausewatch.errors import InternalError
+from pausewatch.reports import ReportHeader, ReportKind
+from pausewatch.v1 import types_pb2
+from verifier.sqlite_storage import SqliteStorage
+from verifier.storage import (
+    CheckpointConflictError,
+    StoredChallenge,
+    StoredCheckpoint,
+    StoredDocument,
+    StoredFinding,
+    StoredReport,
+    StoredVerdict,
+)
+
+NS = 1_000_000_000
+
+
+@pytest.fixture(params=["file", "memory"])
+def storage(request, tmp_path):
+    s = SqliteStorage(tmp_path / "v.sqlite" if request.param == "file" else ":memory:")
+    yield s
+    s.close()
+
+
+def header(key="k1", seq=0, facility="fac-a", start=100 * NS, end=160 * NS):
+    return ReportHeader(ReportKind.USAGE, key, facility, "node-1", b"\x01" * 16, seq,
+                        b"" if seq == 0 else b"\x02" * 32, start, end, b"\x03" * 32, end)
+
+
+def report(index, **kw):
+    h = header(**kw)
+    return StoredReport(index, f"envelope {index} {h}".encode(), h, 5 * NS)
+
+
+def test_report_rows_log_entries_and_heads_commit_together(storage):
+    with storage.transaction() as tx:
+        first = tx.append_entries([report(0).envelope, report(1, seq=1).envelope])
+        assert first == 0
+        tx.put_report(report(0))
+        tx.put_report(report(1, seq=1))
+        tx.set_chain_head("k1", 1)
+    assert storage.log_size() == 2
+    assert storage.chain_head("k1") == report(1, seq=1)
+    assert storage.report_at("k1", 0) == report(0)
+    assert storage.report_by_digest(hashlib.sha256(report(1, seq=1).envelope).digest()).log_index == 1
+    assert storage.log_entries(0, 2) == [report(0).envelope, report(1, seq=1).envelope]
+    assert storage.leaf_hash(1) == merkle.leaf_hash(report(1, seq=1).envelope)
+    root = storage.log_root(2)
+    merkle.verify_inclusion(storage.leaf_hash(0), 0, 2, storage.inclusion_proof(0, 2), root)
+
+
+def test_a_failed_transaction_leaves_nothing(storage):
+    with pytest.raises(RuntimeError), storage.transaction() as tx:
+        tx.append_entries([b"a"])
+        tx.put_report(report(0))
+        tx.set_chain_head("k1", 0)
+        raise RuntimeError("crash inside the transaction")
+    assert storage.log_size() == 0
+    assert storage.chain_head("k1") is None and storage.report_at("k1", 0) is None
+    with storage.transaction() as tx:  # and the next one works
+        assert tx.append_entries([b"b"]) == 0
+
+
+def test_reports_by_facility_and_period_in_log_order(storage):
+    with storage.transaction() as tx:
+        tx.append_entries([b"x"] * 4)
+        tx.put_report(report(0, key="a", start=0, end=60 * NS))
+        tx.put_report(report(1, key="b", start=50 * NS, end=110 * NS))
+        tx.put_report(report(2, key="c", facility="fac-b", start=50 * NS, end=110 * NS))
+        tx.put_report(report(3, key="a", seq=1, start=120 * NS, end=180 * NS))
+    got = [r.log_index for r in storage.reports("fac-a", 55 * NS, 130 * NS)]
+    assert got == [0, 1, 3]
+    assert [r.log_index for r in storage.reports("fac-a", 55 * NS, 130 * NS, after_log_index=1)] == [3]
+    assert [r.log_index for r in storage.reports("fac-a", 110 * NS, 120 * NS)] == []
+
+
+def test_findings_documents_challenges(storage):
+    f = types_pb2.Finding(id="chain.gap", start_unix_ns=10, end_unix_ns=20, evidence_log_indices=[0])
+    with storage.transaction() as tx:
+        tx.append_entries([b"inv1", b"inv2", b"com1", b"ch0"])
+        tx.put_finding(StoredFinding("fac-a", 0, f))
+        tx.put_inventory(StoredDocument(0, "fac-a", "lab", 1, b"inv1", 1))
+        tx.put_inventory(StoredDocument(1, "fac-a", "lab", 2, b"inv2", 2))
+        tx.put_commitment(StoredDocument(2, "c-1", "lab", 1, b"com1", 3))
+        tx.put_challenge(StoredChallenge(3, 0, b"\x09" * 32, 100, 200, b"ch0"))
+    assert [x.finding for x in storage.findings("fac-a", 15, 16)] == [f]
+    assert list(storage.findings("fac-a", 20, 30)) == []
+    assert [d.version for d in storage.inventories("fac-a")] == [1, 2]
+    assert storage.latest_inventory("fac-a").envelope == b"inv2"
+    assert storage.latest_commitment("c-1").version == 1 and storage.commitments() == storage.commitments("c-1")
+    assert storage.challenge_by_nonce(b"\x09" * 32).log_index == 3
+    assert storage.latest_challenge().seq == 0
+    assert [c.seq for c in storage.challenges(100, 101)] == [0] and storage.challenges(101, 200) == []
+    with pytest.raises(Exception), storage.transaction() as tx:  # one version once
+        tx.put_inventory(StoredDocument(9, "fac-a", "lab", 2, b"other", 9))
+
+
+def test_verdict_revisions_are_rows_never_overwritten(storage):
+    def v(index, revision, bucket=0):
+        return StoredVerdict(index, "c-1", 1, "fac-a", bucket, bucket + 10, revision, 1, 5, f"v{index}".encode())
+
+    with storage.transaction() as tx:
+        tx.append_entries([b"v"] * 3)
+        tx.put_verdict(v(0, 0))
+        tx.put_verdict(v(1, 1))
+        tx.put_verdict(v(2, 0, bucket=10))
+    assert [x.log_index for x in storage.verdicts("c-1")] == [1, 2]
+    assert [x.log_index for x in storage.verdicts("c-1", include_superseded=True)] == [0, 1, 2]
+    assert [x.log_index for x in storage.verdicts(from_ns=5, to_ns=20)] == [2]
+    assert storage.latest_verdict("c-1", "fac-a", 0).revision == 1
+    with pytest.raises(InternalError), storage.transaction() as tx:
+        tx.put_verdict(v(5, 1))
+
+
+def test_checkpoint_compare_and_swap(storage):
+    def cp(size):
+        return StoredCheckpoint(size, bytes([size]) * 32, f"note {size}".encode(), size)
+
+    with storage.transaction() as tx:
+        tx.swap_checkpoint(None, cp(1))
+    with storage.transaction() as tx:
+        tx.swap_checkpoint(1, cp(3))
+    for expected, new in ((1, cp(4)), (None, cp(5)), (3, cp(3)), (3, cp(2))):
+        with pytest.raises(CheckpointConflictError), storage.transaction() as tx:
+            tx.swap_checkpoint(expected, new)
+    assert storage.latest_checkpoint() == cp(3)
+    assert [c.size for c in storage.checkpoints()] == [1, 3]
+    assert storage.checkpoint_at(1) == cp(1) and storage.checkpoint_at(2) is None
+
+
+def test_state_survives_reopening(tmp_path):
+    s = SqliteStorage(tmp_path / "v.sqlite")
+    with s.transaction() as tx:
+        tx.append_entries([report(0).envelope])
+        tx.put_report(report(0))
+        tx.set_chain_head("k1", 0)
+    s.close()
+    s = SqliteStorage(tmp_path / "v.sqlite")
+    assert s.chain_head("k1") == report(0) and s.log_size() == 1
+    s.close()
