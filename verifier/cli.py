@@ -140,4 +140,7 @@ def _fail(args: argparse.Namespace, code: int, reason: str) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run through the importable module so that exception classes are one and the same.
+    from verifier.cli import main as _main
+
+    raise SystemExit(_main())
