@@ -156,7 +156,12 @@ def summary_lines(out: AuditOutcome) -> list[str]:
     lines += [
         f"checked      {counts or 'nothing'}",
         f"checkpoints  {out.checkpoints} verified; witnesses: {', '.join(out.witnesses) or 'none'}",
-        f"verdicts     {out.verdicts_checked} signed; {out.verdicts_matched} re-derived and matching",
+        f"verdicts     {out.verdicts_checked} signed; {out.verdicts_matched} re-derived and matching"
+        + (
+            f"; {out.verdicts_not_rerun} NOT re-run (a time slice lacks their inputs)"
+            if out.verdicts_not_rerun
+            else ""
+        ),
         f"evidence     {evidence or 'nothing notable'}",
         f"time         {out.seconds:.2f} s on {out.workers} worker(s)",
     ]

@@ -1,0 +1,235 @@
+"""Audit throughput: a 1,000,000-entry bundle audited on every core, next to the raw
+single-thread Ed25519 verification rate measured in the same run (the target is >= 1.5x that
+rate on 2 cores).
+
+The bundle is generated here, with several processes: 250 attestor keys enrolled by one
+lab-signed inventory, each with an unbroken chain of usage reports that answer a logged
+challenge issued every round, checkpoints every 100,000 entries with consistency proofs
+between them. It lives in a temporary directory for the duration of the run.
+
+Environment: ``PAUSEWATCH_BENCH_AUDIT_ENTRIES`` overrides the entry count (for a quick look).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import multiprocessing
+import os
+import struct
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import nacl.bindings
+
+from bench.bench_ed25519 import ed25519_verify_rate
+from pausewatch import bundle as bf
+from pausewatch import merkle
+from pausewatch.audit import AuditOptions, audit_bundle
+from pausewatch.audit.trust import AuditRoots, LabRoot, format_roots
+from pausewatch.checkpoint import Checkpoint, sign_checkpoint
+from pausewatch.envelope import PayloadType, envelope_digest, sign_envelope
+from pausewatch.fastverify import SodiumEd25519Key
+from pausewatch.keys import Ed25519Key, Ed25519Signer
+from pausewatch.note import Ed25519NoteSigner
+from pausewatch.v1 import types_pb2
+
+ORIGIN = "bench.pausewatch/audit"
+KEYS = 250
+T0 = 1_767_225_600 * 1_000_000_000
+S = 1_000_000_000
+CHECKPOINT_EVERY = 100_000
+
+
+class _NaclSigner:
+    """Ed25519 signing through libsodium (deterministic: same signatures as OpenSSL)."""
+
+    def __init__(self, seed: bytes) -> None:
+        pk, sk = nacl.bindings.crypto_sign_seed_keypair(seed)
+        self._sk = sk
+        self.public_key = Ed25519Key(pk)
+
+    def sign(self, message: bytes) -> bytes:
+        return nacl.bindings.crypto_sign(message, self._sk)[:64]
+
+
+def _seed(label: str) -> bytes:
+    return hashlib.sha256(label.encode()).digest()
+
+
+def _nonce(round_no: int) -> bytes:
+    return hashlib.sha256(b"nonce %d" % round_no).digest()
+
+
+def _write_group(args: tuple[int, int, int, str]) -> str:
+    """Worker: every report of keys [first, last) for ``rounds`` rounds, round-major."""
+    first, last, rounds, path = args
+    signers = [_NaclSigner(_seed(f"node-{k}")) for k in range(first, last)]
+    prevs = [b""] * len(signers)
+    with open(path, "wb") as f:
+        for r in range(rounds):
+            end = T0 + (r + 1) * 60 * S
+            for j, signer in enumerate(signers):
+                k = first + j
+                msg = types_pb2.UsageReport(
+                    attestor_key_id=signer.public_key.key_id,
+                    facility_id="fac-bench",
+                    node_id=f"node-{k}",
+                    boot_id=b"\x01" * 16,
+                    seq=r,
+                    prev=prevs[j],
+                    period_start_unix_ns=end - 60 * S,
+                    period_end_unix_ns=end,
+                    challenge_nonce=_nonce(r),
+                    signed_unix_ns=end,
+                    attestor_version="bench",
+                )
+                acc = msg.accelerators.add(uuid=f"GPU-{k}", model="NVIDIA H100 80GB HBM3", sample_count=60)
+                acc.energy_j, acc.power_mean_w, acc.busy_fraction = 4200.0, 70.0, 0.01
+                env = sign_envelope(
+                    PayloadType.USAGE_REPORT, msg.SerializeToString(deterministic=True), [signer]
+                )
+                prevs[j] = envelope_digest(env)
+                f.write(struct.pack(">I", len(env)) + env)
+    return path
+
+
+class _Levels:
+    """Every complete subtree hash of the tree, level by level (a SubtreeHashSource)."""
+
+    def __init__(self, leaves: list[bytes]) -> None:
+        self.levels = [leaves]
+        while len(self.levels[-1]) > 1:
+            below = self.levels[-1]
+            self.levels.append(
+                [
+                    hashlib.sha256(b"\x01" + below[i] + below[i + 1]).digest()
+                    for i in range(0, len(below) - 1, 2)
+                ]
+            )
+
+    def subtree_hashes(self, nodes: Sequence[tuple[int, int]]) -> list[bytes]:
+        return [self.levels[level][index] for level, index in nodes]
+
+
+def generate(directory: Path, entries: int) -> dict[str, float]:
+    rounds = max(1, (entries - 1) // (KEYS + 1))
+    lab = _NaclSigner(_seed("lab"))
+    challenge_key = _NaclSigner(_seed("challenge"))
+    verdict_key = _NaclSigner(_seed("verdict"))
+    log_signer = Ed25519NoteSigner(ORIGIN, Ed25519Signer.from_seed(_seed("log")))
+    started = time.perf_counter()
+    procs = max(1, os.cpu_count() or 1)
+    step = -(-KEYS // procs)
+    tmp = directory.parent
+    jobs = [(a, min(KEYS, a + step), rounds, str(tmp / f"group-{a}.bin")) for a in range(0, KEYS, step)]
+    with multiprocessing.get_context("fork").Pool(procs) as pool:
+        paths = pool.map(_write_group, jobs)
+    signed = time.perf_counter() - started
+
+    inv = types_pb2.Inventory(facility_id="fac-bench", lab_id="lab-bench", version=1, issued_unix_ns=T0)
+    for k in range(KEYS):
+        node = inv.nodes.add(
+            node_id=f"node-{k}", attestor_public_key=_NaclSigner(_seed(f"node-{k}")).public_key.raw
+        )
+        node.accelerators.add(uuid=f"GPU-{k}", model="NVIDIA H100 80GB HBM3")
+    kind = {"now": "inventories"}
+    writer = bf.BundleWriter(directory, origin=ORIGIN, scope=bf.Scope(), type_of=lambda _env: kind["now"])
+    leaves: list[bytes] = []
+    cuts: list[int] = []
+
+    def add(envelope: bytes, type_name: str) -> None:
+        kind["now"] = type_name
+        writer.add_entry(len(leaves), envelope)
+        leaves.append(merkle.leaf_hash(envelope))
+        if len(leaves) % CHECKPOINT_EVERY == 0:
+            cuts.append(len(leaves))
+
+    add(sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(deterministic=True), [lab]), "inventories")
+    files = [open(p, "rb") for p in paths]  # noqa: SIM115 -- closed below, many at once
+    try:
+        for r in range(rounds):
+            ch = types_pb2.Challenge(
+                nonce=_nonce(r),
+                issued_unix_ns=T0 + r * 60 * S,
+                expires_unix_ns=T0 + r * 60 * S + 180 * S,
+                log_origin=ORIGIN,
+                seq=r,
+            )
+            add(
+                sign_envelope(
+                    PayloadType.CHALLENGE, ch.SerializeToString(deterministic=True), [challenge_key]
+                ),
+                "challenges",
+            )
+            for (a, b, _, _), f in zip(jobs, files, strict=True):
+                for _ in range(a, b):
+                    (n,) = struct.unpack(">I", f.read(4))
+                    add(f.read(n), "usage_reports")
+    finally:
+        for f in files:
+            f.close()
+        for p in paths:
+            os.unlink(p)
+    if not cuts or cuts[-1] != len(leaves):
+        cuts.append(len(leaves))
+    levels = _Levels(leaves)
+    for size in cuts:
+        root = merkle.tree_root(size, levels)
+        writer.add_checkpoint(size, sign_checkpoint(Checkpoint(ORIGIN, size, root), [log_signer]).format())
+    for old, new in itertools.pairwise(cuts):
+        writer.add_consistency(old, new, merkle.consistency_proof(old, new, levels))
+    roots = AuditRoots(
+        labs=(LabRoot("lab-bench", (SodiumEd25519Key(lab.public_key.raw),), ("fac-bench",), 1),),
+        verdict_key=SodiumEd25519Key(verdict_key.public_key.raw),
+        challenge_key=SodiumEd25519Key(challenge_key.public_key.raw),
+    )
+    writer.finish(policy=f"log {log_signer.vkey}\nquorum none\n".encode(), roots=format_roots(roots))
+    return {"entries": float(len(leaves)), "generate_s": time.perf_counter() - started, "sign_s": signed}
+
+
+def sodium_verify_rate(seconds: float = 1.0) -> float:
+    """Single-thread libsodium verifications per second of a 2 KiB message."""
+    signer = _NaclSigner(_seed("rate"))
+    message = bytes(range(256)) * 8
+    sig = signer.sign(message)
+    key = SodiumEd25519Key(signer.public_key.raw)
+    n, start = 0, time.perf_counter()
+    while True:
+        for _ in range(200):
+            key.verify(sig, message)
+        n += 200
+        now = time.perf_counter()
+        if now >= start + seconds:
+            return n / (now - start)
+
+
+def run() -> dict[str, float | int | bool | str]:
+    entries = int(os.environ.get("PAUSEWATCH_BENCH_AUDIT_ENTRIES", "1000000"))
+    with tempfile.TemporaryDirectory(prefix="pausewatch-bench-audit-") as tmp:
+        directory = Path(tmp) / "bundle"
+        gen = generate(directory, entries)
+        reference = ed25519_verify_rate(2.0)
+        sodium = sodium_verify_rate(2.0)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        out = audit_bundle(directory, AuditOptions(workers=cores))
+        if not out.ok:
+            raise RuntimeError(
+                "the bench bundle failed its audit: " + "; ".join(f.describe() for f in out.failures[:5])
+            )
+        rate = out.counts["entries"] / out.seconds
+    return {
+        "entries": int(gen["entries"]),
+        "generate_s": round(gen["generate_s"], 1),
+        "audit_s": round(out.seconds, 1),
+        "workers": out.workers,
+        "audit_entries_per_s": round(rate, 1),
+        "ed25519_verify_per_s_single_thread": round(reference, 1),
+        "sodium_verify_per_s_single_thread": round(sodium, 1),
+        "ratio_to_ed25519_single_thread": round(rate / reference, 2),
+        "target_ratio": 1.5,
+        "meets_target": rate / reference >= 1.5,
+        "verifier": "libsodium (pausewatch.fastverify)",
+    }

@@ -1,0 +1,88 @@
+"""`pausewatch-verifier export` from a real verifier's state: full (with --tar) and sliced
+bundles (by facility, by commitment, by time range) all verify."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+
+from pausewatch.audit import AuditOptions, audit_bundle
+from pausewatch.audit.trust import parse_roots
+from pausewatch.policy import parse_policy
+from tests.audit.conftest import RealBundle
+from tests.factories import NS, T0
+from tests.verifier.harness import ORIGIN
+from verifier.cli import main as verifier_main
+
+
+def key_file(path: Path, seed: bytes) -> Path:
+    path.write_text(f"pausewatch ed25519 seed v1\n{base64.b64encode(seed).decode()}\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+@pytest.fixture
+def config(real_bundle: RealBundle, tmp_path: Path) -> Path:
+    w = real_bundle.world
+    log = key_file(tmp_path / "log.key", w.log_key.seed)
+    ch = key_file(tmp_path / "challenge.key", w.keys.challenge.seed)  # type: ignore[attr-defined]
+    vd = key_file(tmp_path / "verdict.key", w.keys.verdict.seed)  # type: ignore[attr-defined]
+    lab = base64.b64encode(w.lab.public_key.raw).decode()
+    cfg = tmp_path / "verifier.toml"
+    cfg.write_text(
+        f'state_dir = "{real_bundle.db.parent}"\n'
+        f'[log]\norigin = "{ORIGIN}"\nkey_file = "{log}"\n'
+        f'[challenge]\nkey_file = "{ch}"\n[verdict]\nkey_file = "{vd}"\n'
+        f'[[labs]]\nlab_id = "lab-1"\npublic_keys = ["{lab}"]\nfacilities = ["fac-a"]\n'
+    )
+    return cfg
+
+
+def pinned(rb: RealBundle) -> AuditOptions:
+    return AuditOptions(
+        policy=parse_policy(rb.policy.read_bytes()), roots=parse_roots(rb.roots.read_bytes()), workers=1
+    )
+
+
+def test_full_export_with_archive(real_bundle: RealBundle, config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "full"
+    assert verifier_main(["export", "--config", str(config), "--out", str(out), "--tar"]) == 0
+    assert (tmp_path / "full.tar.gz").is_file()
+    result = audit_bundle(out, pinned(real_bundle))
+    assert result.ok, [f.describe() for f in result.failures]
+    assert result.verdicts_matched == 4
+    shipped = parse_roots((out / "roots.toml").read_bytes())
+    lab = shipped.lab("lab-1")
+    assert lab is not None
+    assert lab.keys[0].raw == real_bundle.world.lab.public_key.raw
+    assert shipped.verdict_key.raw == real_bundle.world.keys.verdict.public_key.raw
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--facility", "fac-a"],
+        ["--commitment", "pause-2026"],
+        ["--from", str(T0 + 10 * 60 * NS), "--to", str(T0 + 20 * 60 * NS)],
+    ],
+)
+def test_slices_verify(real_bundle: RealBundle, config: Path, tmp_path: Path, flags: list[str]) -> None:
+    out = tmp_path / "slice"
+    assert verifier_main(["export", "--config", str(config), "--out", str(out), *flags]) == 0
+    result = audit_bundle(out, pinned(real_bundle))
+    assert result.ok, [f.describe() for f in result.failures]
+    assert result.scope.startswith("kind=slice")
+    if "--from" in flags:
+        assert 0 < result.counts["usage_reports"] < 3 * 40 - 2
+        assert result.verdicts_not_rerun == result.verdicts_checked == 4
+    else:
+        assert result.verdicts_matched == 4
+
+
+def test_export_refuses_an_existing_directory(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "exists"
+    out.mkdir()
+    assert verifier_main(["export", "--config", str(config), "--out", str(out)]) == 2
