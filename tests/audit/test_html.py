@@ -26,7 +26,9 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
         body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
-            assert depth == 8 and interlace == 0 and color in (2, 6)
+            assert depth == 8
+            assert interlace == 0
+            assert color in (2, 6)
             channels = 3 if color == 2 else 4
         elif kind == b"IDAT":
             idat += body
@@ -72,7 +74,8 @@ def test_report_is_self_contained(real_bundle: RealBundle) -> None:
     out = audit_bundle(real_bundle.directory, AuditOptions(workers=1))
     text = render_report(out)
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert "https://" not in text and "<script" not in text
+    assert "https://" not in text
+    assert "<script" not in text
     assert text.count("<svg") == 4
 
 

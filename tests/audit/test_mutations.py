@@ -66,7 +66,8 @@ def test_every_file_every_flip_fails(real_bundle: RealBundle, tmp_path: Path) ->
                 except bf.BundleVersionError:
                     continue  # a flip in "format"/"version": exit 2, tested below
                 assert not out.ok, f"flipping byte {offset} of {name} went unnoticed (pinned={pinned})"
-                assert out.failures and all(f.check and f.message for f in out.failures)
+                assert out.failures
+                assert all(f.check and f.message for f in out.failures)
                 tried += 1
     assert tried > 30
 
@@ -106,14 +107,15 @@ def test_entry_list_mutations_fail_and_are_named(
     elif mutation == "duplicate":
         changed = records[: k + 1] + records[k:]
     elif mutation == "reorder":
-        changed = records[:k] + [records[k + 1], records[k]] + records[k + 2 :]
+        changed = [*records[:k], records[k + 1], records[k], *records[k + 2 :]]
     else:  # same order, swapped indices: the bytes of two entries trade places in the log
         a, b = records[k], records[k + 1]
-        changed = (
-            records[:k]
-            + [bf.EntryRecord(a.index, b.envelope), bf.EntryRecord(b.index, a.envelope)]
-            + records[k + 2 :]
-        )
+        changed = [
+            *records[:k],
+            bf.EntryRecord(a.index, b.envelope),
+            bf.EntryRecord(b.index, a.envelope),
+            *records[k + 2 :],
+        ]
     # Raw: only the entry file changes; the manifest digest names it.
     buf = b"".join(bf.encode_entry_record(r.index, r.envelope) for r in changed)
     (raw / bf.ENTRIES_FILE).write_bytes(buf)
