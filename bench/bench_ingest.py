@@ -73,7 +73,19 @@ def _start(cfg: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     profile = os.environ.get("PAUSEWATCH_BENCH_PROFILE")  # cProfile the server into this file
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
     proc = subprocess.Popen(
-        [sys.executable, *prefix, "-m", "verifier.cli", "serve", "--config", str(cfg), "--ready-file", str(ready), "--log-level", "warning"],
+        [
+            sys.executable,
+            *prefix,
+            "-m",
+            "verifier.cli",
+            "serve",
+            "--config",
+            str(cfg),
+            "--ready-file",
+            str(ready),
+            "--log-level",
+            "warning",
+        ],
         cwd=REPO,
     )
     deadline = time.monotonic() + 60
@@ -96,7 +108,10 @@ def _client(port: int, batches_file: str, out: mp.connection.Connection) -> None
     async def main() -> tuple[list[float], int, int, float, float]:
         latencies: list[float] = []
         accepted = rejected = 0
-        channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(4)]
+        channels = [
+            grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
+            for _ in range(4)
+        ]
         stubs = [verifier_pb2_grpc.VerifierStub(c) for c in channels]
 
         async def attestor(i: int, batches: list[list[bytes]]) -> None:
@@ -104,7 +119,9 @@ def _client(port: int, batches_file: str, out: mp.connection.Connection) -> None
             stub = stubs[i % len(stubs)]
             for batch in batches:
                 t = time.monotonic()
-                resp = await stub.SubmitReports(verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=120)
+                resp = await stub.SubmitReports(
+                    verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=120
+                )
                 latencies.append(time.monotonic() - t)
                 for r in resp.results:
                     if r.disposition == 1:
@@ -123,12 +140,12 @@ def _client(port: int, batches_file: str, out: mp.connection.Connection) -> None
 
 
 def run() -> dict[str, object]:
+    import grpc
+
     from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
     from pausewatch.keys import Ed25519Signer
     from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
     from tests.factories import UsageChain
-
-    import grpc
 
     reference = ed25519_verify_rate(2.0)
     with tempfile.TemporaryDirectory(prefix="pausewatch-bench-") as d:
@@ -144,15 +161,24 @@ def run() -> dict[str, object]:
                     for i in range(f, ATTESTORS, FACILITIES):
                         node = inv.nodes.add(node_id=f"n{i}", attestor_public_key=keys[i].public_key.raw)
                         node.accelerators.add(uuid=f"GPU-{i}", model="NVIDIA H100 80GB HBM3")
-                    env = sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(deterministic=True), [lab])
+                    env = sign_envelope(
+                        PayloadType.INVENTORY, inv.SerializeToString(deterministic=True), [lab]
+                    )
                     stub.SubmitInventory(verifier_pb2.SubmitSignedRequest(envelope=env), timeout=60)
                 c = types_pb2.Challenge()
-                c.ParseFromString(parse_envelope(stub.GetChallenge(verifier_pb2.GetChallengeRequest()).envelope).payload)
+                c.ParseFromString(
+                    parse_envelope(stub.GetChallenge(verifier_pb2.GetChallengeRequest()).envelope).payload
+                )
             now = time.time_ns()
             per_attestor = []
             for i, key in enumerate(keys):
-                chain = UsageChain(key, facility_id=f"fac-{i % FACILITIES}", node_id=f"n{i}", nonce=bytes(c.nonce),
-                                   start_ns=now - REPORTS_EACH * 60_000_000_000)
+                chain = UsageChain(
+                    key,
+                    facility_id=f"fac-{i % FACILITIES}",
+                    node_id=f"n{i}",
+                    nonce=bytes(c.nonce),
+                    start_ns=now - REPORTS_EACH * 60_000_000_000,
+                )
                 envs = [chain.next() for _ in range(REPORTS_EACH)]
                 per_attestor.append([envs[j : j + BATCH] for j in range(0, len(envs), BATCH)])
             report_bytes = sum(len(e) for b in per_attestor[0] for e in b) / REPORTS_EACH

@@ -77,20 +77,29 @@ class World:
 
     def inventory(self, version: int = 1, facility_id: str | None = None) -> types_pb2.Inventory:
         inv = types_pb2.Inventory(
-            facility_id=facility_id or self.facility_id, lab_id=self.lab_id, version=version, issued_unix_ns=T0
+            facility_id=facility_id or self.facility_id,
+            lab_id=self.lab_id,
+            version=version,
+            issued_unix_ns=T0,
         )
         for i, key in enumerate(self.node_keys):
             node = inv.nodes.add(node_id=f"node-{i:02d}", attestor_public_key=key.public_key.raw)
             node.accelerators.add(uuid="GPU-0000", model="NVIDIA H100 80GB HBM3")
-        inv.meters.add(meter_id="meter", public_key=self.meter_key.public_key.raw, scope=types_pb2.METER_SCOPE_FACILITY)
+        inv.meters.add(
+            meter_id="meter", public_key=self.meter_key.public_key.raw, scope=types_pb2.METER_SCOPE_FACILITY
+        )
         inv.overhead.min_ratio, inv.overhead.max_ratio = 1.05, 1.6
         return inv
 
     def sign_inventory(self, inv: types_pb2.Inventory, signer: Ed25519Signer | None = None) -> bytes:
-        return sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(deterministic=True), [signer or self.lab])
+        return sign_envelope(
+            PayloadType.INVENTORY, inv.SerializeToString(deterministic=True), [signer or self.lab]
+        )
 
     def chain(self, i: int, nonce: bytes, **kw: object) -> UsageChain:
-        return UsageChain(self.node_keys[i], facility_id=self.facility_id, node_id=f"node-{i:02d}", nonce=nonce, **kw)  # type: ignore[arg-type]
+        return UsageChain(
+            self.node_keys[i], facility_id=self.facility_id, node_id=f"node-{i:02d}", nonce=nonce, **kw
+        )  # type: ignore[arg-type]
 
     def vkey(self) -> str:
         return self.keys.log.verifier.vkey  # type: ignore[attr-defined, no-any-return]
@@ -111,7 +120,9 @@ class Running:
         return bytes(ch.nonce)
 
     async def submit(self, *envelopes: bytes) -> list[verifier_pb2.ReportResult]:
-        resp = await self.stub.SubmitReports(verifier_pb2.SubmitReportsRequest(envelopes=list(envelopes)), timeout=10)
+        resp = await self.stub.SubmitReports(
+            verifier_pb2.SubmitReportsRequest(envelopes=list(envelopes)), timeout=10
+        )
         return list(resp.results)
 
     def storage(self) -> SqliteStorage:
@@ -136,19 +147,25 @@ def check_receipt(receipt: types_pb2.Receipt, entry: bytes, vkey_verifier: objec
     cp = open_checkpoint(receipt.checkpoint, vkey_verifier)  # type: ignore[arg-type]
     assert cp.size > receipt.log_index
     assert receipt.leaf_hash == merkle.leaf_hash(entry)
-    merkle.verify_inclusion(receipt.leaf_hash, receipt.log_index, cp.size, list(receipt.inclusion_proof), cp.root_hash)
+    merkle.verify_inclusion(
+        receipt.leaf_hash, receipt.log_index, cp.size, list(receipt.inclusion_proof), cp.root_hash
+    )
     return cp
 
 
 @contextlib.asynccontextmanager
-async def running(world: World, *, enrol: bool = True, clock: SimulatedClock | None = None) -> AsyncIterator[Running]:
+async def running(
+    world: World, *, enrol: bool = True, clock: SimulatedClock | None = None
+) -> AsyncIterator[Running]:
     server = build_server(world.config(), clock=clock or world.clock, keys=world.keys)
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
     stub = verifier_pb2_grpc.VerifierStub(channel)
     try:
         if enrol:
-            await stub.SubmitInventory(verifier_pb2.SubmitSignedRequest(envelope=world.sign_inventory(world.inventory())), timeout=5)
+            await stub.SubmitInventory(
+                verifier_pb2.SubmitSignedRequest(envelope=world.sign_inventory(world.inventory())), timeout=5
+            )
         yield Running(world, server, channel, stub)
     finally:
         await channel.close()

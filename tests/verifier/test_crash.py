@@ -7,7 +7,6 @@ the final tree (and its signature verifies).
 
 import asyncio
 import base64
-import os
 import signal
 import subprocess
 import sys
@@ -60,7 +59,8 @@ def start(cfg: Path, tmp: Path) -> tuple[subprocess.Popen, int]:
     ready.unlink(missing_ok=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "verifier.cli", "serve", "--config", str(cfg), "--ready-file", str(ready)],
-        cwd=REPO, stderr=open(tmp / "verifier.log", "ab"),
+        cwd=REPO,
+        stderr=open(tmp / "verifier.log", "ab"),  # noqa: SIM115  # the child owns the log file
     )
     deadline = time.monotonic() + 30
     while not ready.exists():
@@ -75,7 +75,9 @@ def start(cfg: Path, tmp: Path) -> tuple[subprocess.Popen, int]:
 def test_sigkill_under_load_loses_no_receipted_report_and_never_forks_the_log(tmp_path):
     world = World(tmp_path, nodes=8)
     cfg = write_config(tmp_path, world)
-    log_key = Ed25519NoteVerifier(ORIGIN, __import__("pausewatch.keys", fromlist=["x"]).load_key_file(tmp_path / "log.key").public_key)
+    log_key = Ed25519NoteVerifier(
+        ORIGIN, __import__("pausewatch.keys", fromlist=["x"]).load_key_file(tmp_path / "log.key").public_key
+    )
     receipted: dict[int, bytes] = {}
     checkpoints: list[bytes] = []
     chains = None
@@ -86,12 +88,16 @@ def test_sigkill_under_load_loses_no_receipted_report_and_never_forks_the_log(tm
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
             stub = verifier_pb2_grpc.VerifierStub(ch)
             if first:
-                await stub.SubmitInventory(verifier_pb2.SubmitSignedRequest(envelope=world.sign_inventory(world.inventory())), timeout=10)
+                await stub.SubmitInventory(
+                    verifier_pb2.SubmitSignedRequest(envelope=world.sign_inventory(world.inventory())),
+                    timeout=10,
+                )
             cp = await stub.GetCheckpoint(verifier_pb2.GetCheckpointRequest(), timeout=10)
             checkpoints.append(cp.checkpoint)
             nonce_env = await stub.GetChallenge(verifier_pb2.GetChallengeRequest(), timeout=10)
             from pausewatch.envelope import parse_envelope
             from pausewatch.v1 import types_pb2
+
             c = types_pb2.Challenge()
             c.ParseFromString(parse_envelope(nonce_env.envelope).payload)
             if chains is None:
@@ -104,11 +110,13 @@ def test_sigkill_under_load_loses_no_receipted_report_and_never_forks_the_log(tm
                 while True:
                     batch = pending.pop(0) if pending and i == 0 else [chains[i].next() for _ in range(10)]
                     try:
-                        resp = await stub.SubmitReports(verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=10)
+                        resp = await stub.SubmitReports(
+                            verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=10
+                        )
                     except grpc.aio.AioRpcError:
                         pending.append(batch)  # no receipt: resend after the restart
                         return
-                    for env, res in zip(batch, resp.results):
+                    for env, res in zip(batch, resp.results, strict=False):
                         assert res.disposition in (1, 2), res
                         check_receipt(res.receipt, env, log_key)
                         receipted[res.receipt.log_index] = env
@@ -129,17 +137,21 @@ def test_sigkill_under_load_loses_no_receipted_report_and_never_forks_the_log(tm
             proc.wait(10)
             assert proc.returncode == -signal.SIGKILL
             proc, port = start(cfg, tmp_path)
+
         # Resend what never got a receipt; it is accepted or a duplicate, never lost.
         async def finish() -> None:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
                 stub = verifier_pb2_grpc.VerifierStub(ch)
                 for batch in pending:
-                    resp = await stub.SubmitReports(verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=10)
-                    for env, res in zip(batch, resp.results):
+                    resp = await stub.SubmitReports(
+                        verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=10
+                    )
+                    for env, res in zip(batch, resp.results, strict=False):
                         assert res.disposition in (1, 2), res
                         receipted[res.receipt.log_index] = env
                 cp = await stub.GetCheckpoint(verifier_pb2.GetCheckpointRequest(), timeout=10)
                 checkpoints.append(cp.checkpoint)
+
         asyncio.run(finish())
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -156,8 +168,12 @@ def test_sigkill_under_load_loses_no_receipted_report_and_never_forks_the_log(tm
     for note in checkpoints:
         cp = open_checkpoint(note, log_key)
         assert stored_cps[cp.size].root_hash == cp.root_hash
-        merkle.verify_consistency(cp.size, size, storage.consistency_proof(cp.size, size), cp.root_hash, final_root)
+        merkle.verify_consistency(
+            cp.size, size, storage.consistency_proof(cp.size, size), cp.root_hash, final_root
+        )
     # Every report chain is intact: no key has two reports with one seq.
-    dupes = storage._conn.execute("SELECT key_id, seq, COUNT(*) FROM reports GROUP BY key_id, seq HAVING COUNT(*) > 1").fetchall()
+    dupes = storage._conn.execute(
+        "SELECT key_id, seq, COUNT(*) FROM reports GROUP BY key_id, seq HAVING COUNT(*) > 1"
+    ).fetchall()
     assert dupes == []
     storage.close()

@@ -25,7 +25,14 @@ SPEEDUP = 30
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "verifier.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "verifier.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def acked(state: Path) -> int:
@@ -70,13 +77,15 @@ facilities = ["fac-e2e"]
     ready = tmp_path / "ready"
     verifier = subprocess.Popen(
         [sys.executable, "-m", "verifier.cli", "serve", "--config", str(vcfg), "--ready-file", str(ready)],
-        cwd=REPO, stderr=open(tmp_path / "verifier.log", "wb"),
+        cwd=REPO,
+        stderr=open(tmp_path / "verifier.log", "wb"),  # noqa: SIM115  # the child owns it
     )
     attestors: list[subprocess.Popen] = []
     try:
         deadline = time.monotonic() + 30
         while not ready.exists():
-            assert verifier.poll() is None and time.monotonic() < deadline, (tmp_path / "verifier.log").read_text()
+            assert verifier.poll() is None, (tmp_path / "verifier.log").read_text()
+            assert time.monotonic() < deadline
             time.sleep(0.05)
         address = f"127.0.0.1:{int(ready.read_text())}"
 
@@ -95,17 +104,39 @@ model = "NVIDIA H100 80GB HBM3"
 """)
         inv = tmp_path / "inventory.toml"
         inv.write_text('facility_id = "fac-e2e"\nlab_id = "lab-1"\nversion = 1\n' + "".join(nodes_toml))
-        signed = cli("inventory", "sign", "--key", str(tmp_path / "lab.key"), "--in", str(inv), "--out", str(tmp_path / "inv.env"))
+        signed = cli(
+            "inventory",
+            "sign",
+            "--key",
+            str(tmp_path / "lab.key"),
+            "--in",
+            str(inv),
+            "--out",
+            str(tmp_path / "inv.env"),
+        )
         assert signed.returncode == 0, signed.stderr
-        submitted = cli("--json", "inventory", "submit", "--address", address, "--in", str(tmp_path / "inv.env"))
+        submitted = cli(
+            "--json", "inventory", "submit", "--address", address, "--in", str(tmp_path / "inv.env")
+        )
         assert submitted.returncode == 0, submitted.stderr
         assert json.loads(submitted.stdout)["version"] == 1
-        again = cli("inventory", "submit", "--address", "127.0.0.1:1", "--in", str(tmp_path / "inv.env"), "--timeout", "1")
+        again = cli(
+            "inventory",
+            "submit",
+            "--address",
+            "127.0.0.1:1",
+            "--in",
+            str(tmp_path / "inv.env"),
+            "--timeout",
+            "1",
+        )
         assert again.returncode == 2  # unreachable verifier: could not run
 
         vkey = Ed25519NoteVerifier(ORIGIN, load_key_file(tmp_path / "log.key").public_key).vkey
         # As a vkey: the attestor reads a base64 key containing "+" as a malformed vkey.
-        challenge_key = Ed25519NoteVerifier("challenge", load_key_file(tmp_path / "challenge.key").public_key).vkey
+        challenge_key = Ed25519NoteVerifier(
+            "challenge", load_key_file(tmp_path / "challenge.key").public_key
+        ).vkey
         for i, state in enumerate(states):
             cfg = tmp_path / f"node-{i}.toml"
             cfg.write_text(f"""
@@ -134,10 +165,22 @@ kind = "simulator"
 devices = 1
 profile = "idle"
 """)
-            attestors.append(subprocess.Popen(
-                [sys.executable, "-m", "attestor.cli", "run", "--config", str(cfg), "--log-level", "warning"],
-                cwd=REPO, stderr=open(tmp_path / f"node-{i}.log", "wb"),
-            ))
+            attestors.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "attestor.cli",
+                        "run",
+                        "--config",
+                        str(cfg),
+                        "--log-level",
+                        "warning",
+                    ],
+                    cwd=REPO,
+                    stderr=open(tmp_path / f"node-{i}.log", "wb"),  # noqa: SIM115  # the child owns it
+                )
+            )
         deadline = time.monotonic() + 90
         while min(acked(s) for s in states) < 4:
             assert time.monotonic() < deadline, [acked(s) for s in states]
@@ -160,10 +203,15 @@ profile = "idle"
         for state in states:
             key_id = load_key_file(state / "node.key").public_key.key_id
             head = storage.chain_head(key_id)
-            assert head is not None and head.header.seq >= 3
+            assert head is not None
+            assert head.header.seq >= 3
             seqs = [storage.report_at(key_id, s) for s in range(head.header.seq + 1)]
             assert all(r is not None for r in seqs)  # an unbroken chain, every link stored
-        bad = [f.finding_id for f in storage.findings("fac-e2e") if f.finding_id.startswith("chain.") and f.finding_id != "chain.new_boot"]
+        bad = [
+            f.finding_id
+            for f in storage.findings("fac-e2e")
+            if f.finding_id.startswith("chain.") and f.finding_id != "chain.new_boot"
+        ]
         assert bad == []
         assert storage.latest_checkpoint().size == storage.log_size()
     finally:

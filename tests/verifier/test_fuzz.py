@@ -46,7 +46,9 @@ def test_generated_hostile_batches_never_change_state_and_never_stop_the_server(
                 lambda p: sign_envelope(PayloadType.USAGE_REPORT, p, [world.node_keys[1]])
             )
             envelopes = st.lists(
-                st.one_of(mutations(base), garbage_signed, wrong_type, mutated_payload), min_size=1, max_size=8
+                st.one_of(mutations(base), garbage_signed, wrong_type, mutated_payload),
+                min_size=1,
+                max_size=8,
             )
             loop = asyncio.get_running_loop()
             checked = 0
@@ -59,10 +61,12 @@ def test_generated_hostile_batches_never_change_state_and_never_stop_the_server(
                 results = asyncio.run_coroutine_threadsafe(r.submit(*batch), loop).result(30)
                 assert len(results) == len(batch)
                 stored = 0
-                for env, res in zip(batch, results):
+                for _env, res in zip(batch, results, strict=False):
                     assert res.code in KNOWN_CODES, res
                     if res.disposition == 3:
-                        assert res.code != 0 and res.message and not res.HasField("receipt")
+                        assert res.code != 0
+                        assert res.message
+                        assert not res.HasField("receipt")
                     else:
                         # Only a well-formed report under node-01's enrolled key can be kept.
                         stored += res.disposition == 1
@@ -73,6 +77,7 @@ def test_generated_hostile_batches_never_change_state_and_never_stop_the_server(
             await loop.run_in_executor(None, check)
             assert checked >= 100
             (res,) = await r.submit(honest.next())
-            assert res.disposition == 1 and res.code == 0
+            assert res.disposition == 1
+            assert res.code == 0
 
     asyncio.run(scenario())

@@ -12,7 +12,7 @@ def test_accepts_a_chain_and_returns_verifiable_receipts(tmp_path):
             envs = [chain.next() for _ in range(5)]
             results = await r.submit(*envs)
             assert [x.disposition for x in results] == [1] * 5, results
-            for env, res in zip(envs, results):
+            for env, res in zip(envs, results, strict=False):
                 check_receipt(res.receipt, env, world.keys.log.verifier)
             assert r.counts()["reports"] == 5
 

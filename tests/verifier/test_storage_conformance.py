@@ -2,6 +2,7 @@
 in memory today; PostgreSQL joins the parametrization when it exists)."""
 
 import hashlib
+import sqlite3
 
 import pytest
 
@@ -31,8 +32,19 @@ def storage(request, tmp_path):
 
 
 def header(key="k1", seq=0, facility="fac-a", start=100 * NS, end=160 * NS):
-    return ReportHeader(ReportKind.USAGE, key, facility, "node-1", b"\x01" * 16, seq,
-                        b"" if seq == 0 else b"\x02" * 32, start, end, b"\x03" * 32, end)
+    return ReportHeader(
+        ReportKind.USAGE,
+        key,
+        facility,
+        "node-1",
+        b"\x01" * 16,
+        seq,
+        b"" if seq == 0 else b"\x02" * 32,
+        start,
+        end,
+        b"\x03" * 32,
+        end,
+    )
 
 
 def report(index, **kw):
@@ -58,13 +70,18 @@ def test_report_rows_log_entries_and_heads_commit_together(storage):
 
 
 def test_a_failed_transaction_leaves_nothing(storage):
-    with pytest.raises(RuntimeError), storage.transaction() as tx:
-        tx.append_entries([b"a"])
-        tx.put_report(report(0))
-        tx.set_chain_head("k1", 0)
-        raise RuntimeError("crash inside the transaction")
+    def crash_inside_a_transaction():
+        with storage.transaction() as tx:
+            tx.append_entries([b"a"])
+            tx.put_report(report(0))
+            tx.set_chain_head("k1", 0)
+            raise RuntimeError("crash inside the transaction")
+
+    with pytest.raises(RuntimeError):
+        crash_inside_a_transaction()
     assert storage.log_size() == 0
-    assert storage.chain_head("k1") is None and storage.report_at("k1", 0) is None
+    assert storage.chain_head("k1") is None
+    assert storage.report_at("k1", 0) is None
     with storage.transaction() as tx:  # and the next one works
         assert tx.append_entries([b"b"]) == 0
 
@@ -95,17 +112,21 @@ def test_findings_documents_challenges(storage):
     assert list(storage.findings("fac-a", 20, 30)) == []
     assert [d.version for d in storage.inventories("fac-a")] == [1, 2]
     assert storage.latest_inventory("fac-a").envelope == b"inv2"
-    assert storage.latest_commitment("c-1").version == 1 and storage.commitments() == storage.commitments("c-1")
+    assert storage.latest_commitment("c-1").version == 1
+    assert storage.commitments() == storage.commitments("c-1")
     assert storage.challenge_by_nonce(b"\x09" * 32).log_index == 3
     assert storage.latest_challenge().seq == 0
-    assert [c.seq for c in storage.challenges(100, 101)] == [0] and storage.challenges(101, 200) == []
-    with pytest.raises(Exception), storage.transaction() as tx:  # one version once
+    assert [c.seq for c in storage.challenges(100, 101)] == [0]
+    assert storage.challenges(101, 200) == []
+    with pytest.raises(sqlite3.IntegrityError), storage.transaction() as tx:  # one version once
         tx.put_inventory(StoredDocument(9, "fac-a", "lab", 2, b"other", 9))
 
 
 def test_verdict_revisions_are_rows_never_overwritten(storage):
     def v(index, revision, bucket=0):
-        return StoredVerdict(index, "c-1", 1, "fac-a", bucket, bucket + 10, revision, 1, 5, f"v{index}".encode())
+        return StoredVerdict(
+            index, "c-1", 1, "fac-a", bucket, bucket + 10, revision, 1, 5, f"v{index}".encode()
+        )
 
     with storage.transaction() as tx:
         tx.append_entries([b"v"] * 3)
@@ -133,7 +154,8 @@ def test_checkpoint_compare_and_swap(storage):
             tx.swap_checkpoint(expected, new)
     assert storage.latest_checkpoint() == cp(3)
     assert [c.size for c in storage.checkpoints()] == [1, 3]
-    assert storage.checkpoint_at(1) == cp(1) and storage.checkpoint_at(2) is None
+    assert storage.checkpoint_at(1) == cp(1)
+    assert storage.checkpoint_at(2) is None
 
 
 def test_state_survives_reopening(tmp_path):
@@ -144,5 +166,6 @@ def test_state_survives_reopening(tmp_path):
         tx.set_chain_head("k1", 0)
     s.close()
     s = SqliteStorage(tmp_path / "v.sqlite")
-    assert s.chain_head("k1") == report(0) and s.log_size() == 1
+    assert s.chain_head("k1") == report(0)
+    assert s.log_size() == 1
     s.close()
