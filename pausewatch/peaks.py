@@ -26,6 +26,7 @@ stays an upper bound, and the caller records a finding.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -208,6 +209,17 @@ def _normalise(name: str) -> str:
 
 def lookup_peak(model_name: str, table: Sequence[AcceleratorPeak] = PEAKS) -> AcceleratorPeak | None:
     """The entry whose patterns match ``model_name`` (first match in table order), or None."""
+    if table is PEAKS:
+        return _lookup_default(model_name)
+    return _lookup(model_name, table)
+
+
+@functools.lru_cache(maxsize=1024)
+def _lookup_default(model_name: str) -> AcceleratorPeak | None:
+    return _lookup(model_name, PEAKS)
+
+
+def _lookup(model_name: str, table: Sequence[AcceleratorPeak]) -> AcceleratorPeak | None:
     text = _normalise(model_name)
     if not text:
         return None

@@ -28,13 +28,18 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
 from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.evaluation.intervals import Interval, clip, uncovered
-from pausewatch.evaluation.workload import WorkloadEstimate, classify_node_period, signals_from_usage
+from pausewatch.evaluation.workload import (
+    WorkloadEstimate,
+    accelerator_values,
+    classify_node_period,
+    signals_from_usage,
+)
 from pausewatch.inventory import Inventory
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, AcceleratorPeak, lookup_peak
 from pausewatch.v1 import types_pb2
@@ -78,6 +83,17 @@ _INGEST_SEVERITY: Final = {
     FindingId.FRESHNESS_STALE_CHALLENGE: WARNING,
     FindingId.FRESHNESS_UNKNOWN_CHALLENGE: WARNING,
     FindingId.FRESHNESS_CLOCK_SKEW: WARNING,
+}
+
+_INGEST_MESSAGE: Final = {
+    FindingId.CHAIN_FORK: "equivocation: two signed reports conflict",
+    FindingId.CHAIN_ROLLBACK: "the attestor's sequence was rolled back",
+    FindingId.CHAIN_GAP: "reports missing from the chain",
+    FindingId.CHAIN_NEW_BOOT: "the attestor restarted",
+    FindingId.CHAIN_BACKFILL: "a late report filled a hole in the chain",
+    FindingId.FRESHNESS_STALE_CHALLENGE: "the report answers an expired challenge",
+    FindingId.FRESHNESS_UNKNOWN_CHALLENGE: "the report answers a challenge the verifier never issued",
+    FindingId.FRESHNESS_CLOCK_SKEW: "the report's signing time is too far from the verifier's clock",
 }
 
 
@@ -169,10 +185,12 @@ class BucketAccumulator:
         self.present_seqs: dict[str, frozenset[int]] = {}
         self.report_count = 0
         self.declared_model: dict[str, str] = {}
+        self.declared_node_of: dict[str, str] = {}
         if inventory is not None:
             for n in inventory.nodes:
                 for a in n.accelerators:
                     self.declared_model[a.uuid] = a.model
+                    self.declared_node_of[a.uuid] = n.node_id
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -242,13 +260,14 @@ class BucketAccumulator:
         energy_terms: list[float] = []
         energy_ok = not node_invalid
         node_acc_energy: list[float] = []
-        for acc in usage.accelerators:
+        all_values = [accelerator_values(a) for a in usage.accelerators]
+        for acc, values in zip(usage.accelerators, all_values, strict=True):
             invalid = node_invalid or bool(anomalies.get(acc.uuid, set()) & _INVALID_KINDS) or acc.sample_count == 0
             dsubject = f"device:{acc.uuid}"
             if acc.uuid not in self.declared_model:
                 self._flag(FindingId.INVENTORY_UNKNOWN_DEVICE, WARNING, dsubject, part,
                            f"accelerator not declared in the inventory on node {node_id!r}", r.log_index)
-            elif declared is not None and acc.uuid not in {a.uuid for a in declared.accelerators}:
+            elif declared is not None and self.declared_node_of[acc.uuid] != declared.node_id:
                 self._flag(FindingId.INVENTORY_WRONG_LOCATION, WARNING, dsubject, part,
                            f"accelerator declared on another node reported by {node_id!r}", r.log_index)
             if invalid:
@@ -266,12 +285,13 @@ class BucketAccumulator:
                            r.log_index)
                 peaks = [UNKNOWN_MODEL_PEAK]
             peak = max(peaks, key=lambda p: p.densest_flops)
-            self._compute(acc, peak, dt_s, frac, invalid)
-            self._plausibility(acc, peak, full_s, part, r.log_index, dsubject)
-            if acc.HasField("energy_j") and acc.energy_j >= 0 and not invalid:
-                node_acc_energy.append(acc.energy_j * frac)
-            elif acc.HasField("power_mean_w") and not invalid:
-                node_acc_energy.append(acc.power_mean_w * dt_s)
+            self._compute(values, peak, dt_s, frac, invalid)
+            self._plausibility(values, peak, full_s, part, r.log_index, dsubject)
+            energy = values.get("energy_j")
+            if energy is not None and energy >= 0 and not invalid:
+                node_acc_energy.append(energy * frac)
+            elif "power_mean_w" in values and not invalid:
+                node_acc_energy.append(values["power_mean_w"] * dt_s)
             else:
                 energy_ok = False
         nu = usage.node
@@ -290,35 +310,34 @@ class BucketAccumulator:
         if energy_ok:
             node.energy_cover.append(part)
             node.energy_terms.extend(energy_terms)
-        node.periods.append((dt_s, classify_node_period(signals_from_usage(usage)), r.log_index))
+        node.periods.append((dt_s, classify_node_period(signals_from_usage(usage, all_values)), r.log_index))
 
-    def _compute(self, acc: types_pb2.AcceleratorUsage, peak: AcceleratorPeak, dt_s: float,
+    def _compute(self, v: Mapping[str, Any], peak: AcceleratorPeak, dt_s: float,
                  frac: float, invalid: bool) -> None:
+        busy, sm, tensor, energy = v.get("busy_fraction"), v.get("sm_active"), v.get("tensor_active"), v.get("energy_j")
         if invalid:
             active = 1.0
-        elif acc.HasField("busy_fraction"):
-            active = min(1.0, max(0.0, acc.busy_fraction))
-        elif acc.HasField("sm_active"):
-            active = min(1.0, max(0.0, acc.sm_active))
+        elif busy is not None:
+            active = min(1.0, max(0.0, busy))
+        elif sm is not None:
+            active = min(1.0, max(0.0, sm))
         else:
             active = 1.0
         upper = active * dt_s * peak.densest_flops
-        if not invalid and acc.HasField("energy_j") and acc.energy_j >= 0 and peak.board_power_w > 0:
-            upper = min(upper, acc.energy_j * frac * peak.densest_flops / (EFFICIENCY_FLOOR * peak.board_power_w))
+        if not invalid and energy is not None and energy >= 0 and peak.board_power_w > 0:
+            upper = min(upper, energy * frac * peak.densest_flops / (EFFICIENCY_FLOOR * peak.board_power_w))
         self.upper.append(upper)
-        if acc.HasField("tensor_active") and not invalid:
-            tensor = min(1.0, max(0.0, acc.tensor_active))
+        if tensor is not None and not invalid:
+            tensor = min(1.0, max(0.0, tensor))
             self.best.append(tensor * dt_s * peak.dense_bf16_flops)
             self.lower.append(tensor * dt_s * peak.least_tensor_flops * TENSOR_ISSUE_FLOOR)
         else:
             self.best.append(active * dt_s * peak.dense_bf16_flops * TYPICAL_UTILISATION)
 
-    def _plausibility(self, acc: types_pb2.AcceleratorUsage, peak: AcceleratorPeak, full_s: float,
+    def _plausibility(self, v: Mapping[str, Any], peak: AcceleratorPeak, full_s: float,
                       part: Interval, index: int, subject: str) -> None:
-        limit = acc.power_limit_w if acc.HasField("power_limit_w") and acc.power_limit_w > 0 else peak.board_power_w
-        mean = acc.power_mean_w if acc.HasField("power_mean_w") else None
-        busy = acc.busy_fraction if acc.HasField("busy_fraction") else None
-        tensor = acc.tensor_active if acc.HasField("tensor_active") else None
+        limit = v.get("power_limit_w") or peak.board_power_w
+        mean, busy, tensor = v.get("power_mean_w"), v.get("busy_fraction"), v.get("tensor_active")
         fid = FindingId.PLAUSIBILITY_POWER_ACTIVITY
         if mean is not None and busy is not None and mean >= 0.5 * limit and busy < 0.05 and (tensor or 0.0) < 0.02:
             self._flag(fid, WARNING, subject, part, "high power while reporting no activity", index,
@@ -327,19 +346,21 @@ class BucketAccumulator:
                 and mean < 0.15 * limit:
             self._flag(fid, WARNING, subject, part, "heavy tensor activity at idle power", index,
                        {"power_mean_w": (mean, "W"), "tensor_active": (tensor, "1")})
-        if acc.HasField("power_max_w") and acc.power_max_w > 1.25 * limit:
+        power_max = v.get("power_max_w")
+        if power_max is not None and power_max > 1.25 * limit:
             self._flag(fid, WARNING, subject, part, "power above 125 % of the board limit", index,
-                       {"power_max_w": (acc.power_max_w, "W"), "power_limit_w": (limit, "W")})
-        if acc.HasField("energy_j"):
-            if acc.energy_j < 0:
+                       {"power_max_w": (power_max, "W"), "power_limit_w": (limit, "W")})
+        energy = v.get("energy_j")
+        if energy is not None:
+            if energy < 0:
                 self._flag(FindingId.PLAUSIBILITY_COUNTER_BACKWARDS, WARNING, subject, part,
                            "negative energy over a period: the counter ran backwards", index,
-                           {"energy_j": (acc.energy_j, "J")})
+                           {"energy_j": (energy, "J")})
             elif mean is not None:
                 expected = mean * full_s
-                if abs(acc.energy_j - expected) > max(1000.0, 0.25 * max(expected, acc.energy_j)):
+                if abs(energy - expected) > max(1000.0, 0.25 * max(expected, energy)):
                     self._flag(fid, WARNING, subject, part, "energy disagrees with mean power × period",
-                               index, {"energy_j": (acc.energy_j, "J"), "power_energy_j": (expected, "J")})
+                               index, {"energy_j": (energy, "J"), "power_energy_j": (expected, "J")})
 
     # -- meter reports ------------------------------------------------------------------------
 
@@ -496,9 +517,13 @@ class BucketAccumulator:
                 have = present.get(g.key_id, frozenset())
                 if all(s in have for s in range(g.missing_first, g.missing_last + 1)):
                     severity = INFO  # every skipped report arrived later
+            # A canonical message: the verifier's stored findings and the auditor's re-derived
+            # ones word things differently; the verdict must not depend on the wording.
+            message = _INGEST_MESSAGE.get(g.finding_id, "finding left by ingest")
+            if g.missing_first is not None and g.missing_last is not None:
+                message += f" (seq {g.missing_first}…{g.missing_last})"
             merged[(g.finding_id, severity, g.subject)].append(Finding.make(
-                g.finding_id, severity, g.subject, (g.start_ns, g.end_ns), g.message or g.finding_id,
-                None, (g.log_index,)))
+                g.finding_id, severity, g.subject, (g.start_ns, g.end_ns), message, None, (g.log_index,)))
         out = []
         for (fid, severity, subject), group in merged.items():
             first = min(group, key=lambda f: (f.start_ns, f.message))

@@ -60,11 +60,9 @@ period among ~107,700 at or above the violation threshold, balanced training-vs-
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
-
-from google.protobuf.message import Message
+from typing import Any, Final
 
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.v1 import types_pb2
@@ -75,7 +73,9 @@ __all__ = [
     "DeviceSignals",
     "NodeSignals",
     "WorkloadEstimate",
+    "accelerator_values",
     "classify_node_period",
+    "device_signals",
     "signals_from_usage",
 ]
 
@@ -207,34 +207,41 @@ def classify_node_period(signals: NodeSignals) -> WorkloadEstimate:
     return WorkloadEstimate(types_pb2.WORKLOAD_CLASS_INFERENCE, 1.0 - score, score, len(active))
 
 
-def _opt(msg: types_pb2.AcceleratorUsage, name: str) -> float | None:
-    generic: Message = msg  # HasField by a computed name: the generic Message signature
-    return float(getattr(msg, name)) if generic.HasField(name) else None
+def accelerator_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:
+    """The fields an accelerator's source gave (absent optional fields are left out)."""
+    return {f.name: v for f, v in acc.ListFields()}
 
 
-def signals_from_usage(report: types_pb2.UsageReport) -> NodeSignals:
+def device_signals(values: Mapping[str, Any], seconds: float) -> DeviceSignals:
+    """The classifier's view of one accelerator (``accelerator_values``) over ``seconds``."""
+    limit = values.get("power_limit_w")
+    if limit is None or limit <= 0:
+        limit = (lookup_peak(values.get("model", "")) or UNKNOWN_MODEL_PEAK).board_power_w
+    nvlink = values.get("nvlink_bytes")
+    return DeviceSignals(
+        power_mean_w=values.get("power_mean_w"),
+        power_min_w=values.get("power_min_w"),
+        power_limit_w=limit,
+        power_variance_w2=values.get("power_variance_w2"),
+        busy_fraction=values.get("busy_fraction"),
+        sm_active=values.get("sm_active"),
+        tensor_active=values.get("tensor_active"),
+        memory_used_bytes=values.get("memory_used_bytes"),
+        memory_total_bytes=values.get("memory_total_bytes"),
+        nvlink_bytes_per_s=None if nvlink is None else nvlink / seconds,
+        periodicity=values.get("power_periodicity"),
+        dominant_period_s=values.get("power_dominant_period_s"),
+        synchrony=values.get("synchrony"),
+    )
+
+
+def signals_from_usage(
+    report: types_pb2.UsageReport, values: Sequence[Mapping[str, Any]] | None = None
+) -> NodeSignals:
     """The classifier's view of a usage report (power limit defaults to the model's board power)."""
     seconds = max(1e-9, (report.period_end_unix_ns - report.period_start_unix_ns) / 1e9)
-    devices = []
-    for acc in report.accelerators:
-        limit = _opt(acc, "power_limit_w")
-        if limit is None or limit <= 0:
-            limit = (lookup_peak(acc.model) or UNKNOWN_MODEL_PEAK).board_power_w
-        nvlink = _opt(acc, "nvlink_bytes")
-        devices.append(DeviceSignals(
-            power_mean_w=_opt(acc, "power_mean_w"),
-            power_min_w=_opt(acc, "power_min_w"),
-            power_limit_w=limit,
-            power_variance_w2=_opt(acc, "power_variance_w2"),
-            busy_fraction=_opt(acc, "busy_fraction"),
-            sm_active=_opt(acc, "sm_active"),
-            tensor_active=_opt(acc, "tensor_active"),
-            memory_used_bytes=_opt(acc, "memory_used_bytes"),
-            memory_total_bytes=_opt(acc, "memory_total_bytes"),
-            nvlink_bytes_per_s=None if nvlink is None else nvlink / seconds,
-            periodicity=_opt(acc, "power_periodicity"),
-            dominant_period_s=_opt(acc, "power_dominant_period_s"),
-            synchrony=_opt(acc, "synchrony"),
-        ))
+    if values is None:
+        values = [accelerator_values(a) for a in report.accelerators]
+    devices = tuple(device_signals(v, seconds) for v in values)
     ib = float(report.node.infiniband_bytes) / seconds if report.node.HasField("infiniband_bytes") else None
-    return NodeSignals(tuple(devices), ib)
+    return NodeSignals(devices, ib)

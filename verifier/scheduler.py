@@ -1,0 +1,272 @@
+"""Evaluation on a schedule: verdicts as buckets close, new revisions when late reports arrive.
+
+Every ``interval_s`` of the injected clock, ``EvaluationScheduler.tick``:
+
+1. reads (on the sequencer's thread) the latest version of every stored commitment, the latest
+   inventory of each facility in its scope, the reports and ingest findings of its window up
+   to now, the log size, and the latest stored verdict of each bucket;
+2. evaluates (off the event loop, with the pure ``pausewatch.evaluation`` functions) every
+   (facility, bucket) that closed at least ``grace_s`` ago and has no verdict yet (revision 0),
+   or whose stored verdict predates reports logged for that bucket since (a re-evaluation with
+   ``previous_log_size``; stored as revision n+1 with ``supersedes`` = SHA-256 of the previous
+   envelope — only when the result differs: nothing is ever silently overwritten);
+3. signs each new verdict with the verdict key (``PayloadType.VERDICT``), appends it to the log
+   and stores it through the sequencer, and publishes alerts for its findings.
+
+Stored documents, reports and findings were verified on arrival; the scheduler only decodes them.
+Cost: each tick re-reads the commitment's window so far (linear in its reports); buckets
+without new reports are skipped before any evaluation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from pausewatch.clock import Clock
+from pausewatch.commitment import Commitment
+from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope, sign_envelope
+from pausewatch.errors import InputError
+from pausewatch.evaluation import (
+    BucketRef,
+    EvaluationInput,
+    Evaluator,
+    IngestFinding,
+    LoggedReport,
+    compare_verdicts,
+)
+from pausewatch.inventory import Inventory
+from pausewatch.keys import Signer
+from pausewatch.reports import ReportKind
+from pausewatch.v1 import types_pb2
+from verifier.alert_bus import AlertBus
+from verifier.sequencer import LogSequencer
+from verifier.storage import StorageReader, StoredVerdict
+
+__all__ = ["ALERT_FINDINGS", "EvaluationScheduler", "SchedulerConfig", "TickResult"]
+
+_log = logging.getLogger("pausewatch.verifier.scheduler")
+NS_PER_S: Final = 1_000_000_000
+
+ALERT_FINDINGS: Final = frozenset({
+    "workload.training", "workload.inference", "compute.cap_exceeded", "power.cap_exceeded",
+    "continuity.gap", "continuity.timeout", "chain.fork", "chain.rollback", "energy.unexplained",
+})
+"""Finding ids that raise an alert (at WARNING or CRITICAL severity)."""
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Scheduling knobs; defaults in brackets, limits enforced when built."""
+
+    interval_s: float = 30.0  # [30] how often to look for closed buckets
+    grace_s: float = 120.0  # [120] wait after a bucket closes for in-flight reports
+    max_buckets_per_tick: int = 2000  # [2000] bounds one tick's work; the rest waits
+
+    def __post_init__(self) -> None:
+        if not (0.1 <= self.interval_s <= 3600):
+            raise InputError("scheduler.interval_s must be within 0.1 … 3600")
+        if not (0 <= self.grace_s <= 86_400):
+            raise InputError("scheduler.grace_s must be within 0 … 86400")
+        if not (1 <= self.max_buckets_per_tick <= 1_000_000):
+            raise InputError("scheduler.max_buckets_per_tick must be within 1 … 1000000")
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    commitment: Commitment
+    inventories: dict[str, Inventory]
+    reports: tuple[LoggedReport, ...]
+    ingest: tuple[IngestFinding, ...]
+    log_size: int
+    latest: dict[tuple[str, int], tuple[StoredVerdict, types_pb2.Verdict]]
+
+
+@dataclass
+class TickResult:
+    evaluated: int = 0
+    stored: list[types_pb2.Verdict] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def _decode(envelope: bytes, cls: type[types_pb2.Commitment] | type[types_pb2.Inventory]
+            | type[types_pb2.Verdict]) -> object:
+    msg = cls()
+    msg.ParseFromString(parse_envelope(envelope).payload)
+    return msg
+
+
+class EvaluationScheduler:
+    """Evaluates closed buckets on the injected clock; see the module docstring."""
+
+    def __init__(self, sequencer: LogSequencer, verdict_signer: Signer, clock: Clock,
+                 config: SchedulerConfig | None = None, alert_bus: AlertBus | None = None) -> None:
+        self._seq = sequencer
+        self._signer = verdict_signer
+        self._clock = clock
+        self.config = config or SchedulerConfig()
+        self._bus = alert_bus
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Tick until ``stop``; a failing tick is logged and retried next interval."""
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+            except InputError as e:
+                _log.error("evaluation tick failed on stored input", extra={"error": str(e)})
+            await self._clock.sleep(self.config.interval_s)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def tick(self) -> TickResult:
+        now = self._clock.now_ns()
+        snapshots = await self._seq.read(lambda r: self._load(r, now))
+        result = TickResult()
+        budget = self.config.max_buckets_per_tick
+        for snap in snapshots:
+            plans = self._plan(snap, now)[:budget]
+            budget -= len(plans)
+            if not plans:
+                continue
+            verdicts = await asyncio.to_thread(self._evaluate, snap, plans)
+            for previous, verdict in verdicts:
+                result.evaluated += 1
+                if previous is not None and not _differs(previous[1], verdict):
+                    result.unchanged += 1
+                    continue
+                await self._store(snap, previous, verdict, now)
+                result.stored.append(verdict)
+            if budget <= 0:
+                break
+        return result
+
+    # --- reading (sequencer thread) -------------------------------------------------------
+    def _load(self, reader: StorageReader, now: int) -> list[_Snapshot]:
+        latest_docs: dict[str, bytes] = {}
+        versions: dict[str, int] = {}
+        for doc in reader.commitments():
+            if doc.version >= versions.get(doc.document_id, 0):
+                versions[doc.document_id] = doc.version
+                latest_docs[doc.document_id] = doc.envelope
+        out = []
+        log_size = reader.log_size()
+        for cid in sorted(latest_docs):
+            msg = _decode(latest_docs[cid], types_pb2.Commitment)
+            assert isinstance(msg, types_pb2.Commitment)  # noqa: S101  # narrowing for mypy
+            commitment = Commitment.from_wire(msg)
+            inventories: dict[str, Inventory] = {}
+            facility_ids = set(commitment.facility_ids)
+            if commitment.all_facilities_of_lab:
+                facility_ids |= {d.document_id for d in reader.inventories() if d.lab_id == commitment.lab_id}
+            for fid in sorted(facility_ids):
+                inv_doc = reader.latest_inventory(fid)
+                if inv_doc is not None:
+                    inv = _decode(inv_doc.envelope, types_pb2.Inventory)
+                    assert isinstance(inv, types_pb2.Inventory)  # noqa: S101  # narrowing for mypy
+                    inventories[fid] = Inventory.from_wire(inv)
+            end = min(now, commitment.window_end_ns)
+            reports: list[LoggedReport] = []
+            headers = {}
+            ingest: list[IngestFinding] = []
+            latest: dict[tuple[str, int], tuple[StoredVerdict, types_pb2.Verdict]] = {}
+            for fid in sorted(facility_ids):
+                for stored in reader.reports(fid, commitment.window_start_ns, end):
+                    if stored.log_index < log_size:
+                        reports.append(LoggedReport.from_verified(stored.log_index, parse_envelope(stored.envelope)))
+                        headers[stored.log_index] = stored.header
+                for f in reader.findings(fid, commitment.window_start_ns, end):
+                    h = headers.get(f.log_index)
+                    if h is None or not f.finding.id.startswith(("chain.", "freshness.")):
+                        continue
+                    q = {x.name: x.value for x in f.finding.quantities}
+                    first = int(q["first_missing_seq"]) if "first_missing_seq" in q else None
+                    count = int(q.get("missing_reports", 0))
+                    kind = "node:" if h.kind is ReportKind.USAGE else "meter:"
+                    ingest.append(IngestFinding(
+                        finding_id=f.finding.id, log_index=f.log_index, key_id=h.key_id, facility_id=fid,
+                        subject=kind + h.subject_id, start_ns=h.period_start_ns, end_ns=h.period_end_ns,
+                        message=f.finding.message, missing_first=first,
+                        missing_last=None if first is None or count < 1 else first + count - 1,
+                    ))
+                for start, _ in commitment.buckets(until_ns=end):
+                    sv = reader.latest_verdict(cid, fid, start)
+                    if sv is not None:
+                        v = _decode(sv.envelope, types_pb2.Verdict)
+                        assert isinstance(v, types_pb2.Verdict)  # noqa: S101  # narrowing for mypy
+                        latest[(fid, start)] = (sv, v)
+            out.append(_Snapshot(commitment, inventories, tuple(reports), tuple(ingest), log_size, latest))
+        return out
+
+    # --- planning and evaluation (pure) ----------------------------------------------------
+    def _plan(self, snap: _Snapshot, now: int) -> list[BucketRef]:
+        c = snap.commitment
+        grace = int(self.config.grace_s * NS_PER_S)
+        newest: dict[tuple[str, int], int] = {}
+        bucket_ns = c.reporting.bucket_ns
+        for r in snap.reports:
+            start = max(r.header.period_start_ns, c.window_start_ns)
+            k = (start - c.window_start_ns) // bucket_ns
+            while c.window_start_ns + k * bucket_ns < min(r.header.period_end_ns, c.window_end_ns):
+                key = (r.header.facility_id, c.window_start_ns + k * bucket_ns)
+                newest[key] = max(newest.get(key, -1), r.log_index)
+                k += 1
+        facilities = sorted(set(c.facility_ids) | set(snap.inventories))
+        plans = []
+        for start, end in c.buckets(until_ns=now):
+            if end + grace > now:
+                continue
+            for fid in facilities:
+                previous = snap.latest.get((fid, start))
+                if previous is None:
+                    plans.append(BucketRef(fid, start, end))
+                elif newest.get((fid, start), -1) >= previous[1].evaluated_log_size or \
+                        previous[1].commitment_version != c.version:
+                    plans.append(BucketRef(fid, start, end, previous_log_size=previous[1].evaluated_log_size))
+        return plans
+
+    def _evaluate(self, snap: _Snapshot, plans: Sequence[BucketRef]) -> list[
+        tuple[tuple[StoredVerdict, types_pb2.Verdict] | None, types_pb2.Verdict]
+    ]:
+        inputs = EvaluationInput(snap.commitment, snap.inventories, snap.reports, snap.ingest, snap.log_size)
+        evaluator = Evaluator(inputs)
+        now = self._clock.now_ns()
+        return [(snap.latest.get((b.facility_id, b.start_ns)), evaluator.verdict(b, now)) for b in plans]
+
+    # --- storing and alerting ----------------------------------------------------------------
+    async def _store(self, snap: _Snapshot, previous: tuple[StoredVerdict, types_pb2.Verdict] | None,
+                     verdict: types_pb2.Verdict, now: int) -> None:
+        if previous is not None:
+            verdict.revision = previous[0].revision + 1
+            verdict.supersedes = envelope_digest(previous[0].envelope)
+        envelope = sign_envelope(PayloadType.VERDICT, verdict.SerializeToString(deterministic=True), [self._signer])
+        record = StoredVerdict(
+            log_index=0, commitment_id=verdict.commitment_id, commitment_version=verdict.commitment_version,
+            facility_id=verdict.facility_id, bucket_start_ns=verdict.bucket_start_unix_ns,
+            bucket_end_ns=verdict.bucket_end_unix_ns, revision=verdict.revision, status=verdict.status,
+            evaluated_ns=verdict.evaluated_unix_ns, envelope=envelope,
+        )
+        receipt = await self._seq.append_verdict(envelope, record)
+        _log.info("verdict stored", extra={
+            "commitment_id": verdict.commitment_id, "facility_id": verdict.facility_id,
+            "bucket_start_ns": verdict.bucket_start_unix_ns, "revision": verdict.revision,
+            "status": types_pb2.VerdictStatus.Name(verdict.status), "log_index": receipt.log_index,
+            "reason": verdict.reason,
+        })
+        if self._bus is None:
+            return
+        for f in verdict.findings:
+            if f.id in ALERT_FINDINGS and f.severity >= types_pb2.SEVERITY_WARNING:
+                alert = types_pb2.Alert(commitment_id=verdict.commitment_id, facility_id=verdict.facility_id,
+                                        status=verdict.status, raised_unix_ns=now, log_index=receipt.log_index)
+                alert.finding.CopyFrom(f)
+                self._bus.publish(alert)
+
+
+def _differs(previous: types_pb2.Verdict, new: types_pb2.Verdict) -> bool:
+    """Whether a re-evaluation changed the result (the log size it read does not count)."""
+    return any(not d.startswith("evaluated_log_size") for d in compare_verdicts(previous, new))
