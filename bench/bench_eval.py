@@ -35,18 +35,33 @@ def _fleet(nodes: int) -> tuple[Inventory, list[types_pb2.UsageReport], list[str
     for i in range(nodes):
         key = Ed25519Signer.from_seed(i.to_bytes(32, "big")).public_key
         node = inv.nodes.add(node_id=f"n{i:05d}", attestor_public_key=key.raw)
-        r = types_pb2.UsageReport(attestor_key_id=key.key_id, facility_id="fac", node_id=f"n{i:05d}",
-                                  period_start_unix_ns=T0, period_end_unix_ns=T0 + PERIOD_NS)
+        r = types_pb2.UsageReport(
+            attestor_key_id=key.key_id,
+            facility_id="fac",
+            node_id=f"n{i:05d}",
+            period_start_unix_ns=T0,
+            period_end_unix_ns=T0 + PERIOD_NS,
+        )
         busy = 0.45 if i % 2 else 0.0
         for j in range(GPUS):
             uuid = f"GPU-{i:05d}-{j}"
             node.accelerators.add(uuid=uuid, model="NVIDIA H100 80GB HBM3")
             a = r.accelerators.add(uuid=uuid, model="NVIDIA H100 80GB HBM3", sample_count=60)
             power = 250.0 if busy else 70.0
-            a.energy_j, a.power_mean_w, a.power_min_w, a.power_max_w = power * 60, power, power * 0.4, power + 20
-            a.power_limit_w, a.power_variance_w2, a.busy_fraction, a.tensor_active = 700.0, 900.0, busy, busy / 3
+            a.energy_j, a.power_mean_w, a.power_min_w, a.power_max_w = (
+                power * 60,
+                power,
+                power * 0.4,
+                power + 20,
+            )
+            a.power_limit_w, a.power_variance_w2, a.busy_fraction, a.tensor_active = (
+                700.0,
+                900.0,
+                busy,
+                busy / 3,
+            )
             a.memory_used_bytes, a.memory_total_bytes = 40 << 30, 80 << 30
-        r.node.bmc_energy_j = (sum(a.energy_j for a in r.accelerators) + 800 * 60)
+        r.node.bmc_energy_j = sum(a.energy_j for a in r.accelerators) + 800 * 60
         templates.append(r)
         keys.append(key.key_id)
     meter_key = Ed25519Signer.from_seed(b"m" * 32).public_key
@@ -71,11 +86,33 @@ def _reports(templates: list[types_pb2.UsageReport], keys: list[str], periods: i
     for k in range(periods):
         start = T0 + k * PERIOD_NS
         for t, key in zip(templates, keys, strict=False):
-            h = ReportHeader(ReportKind.USAGE, key, "fac", t.node_id, boot, k, b"" if k == 0 else b"\x00" * 32,
-                             start, start + PERIOD_NS, nonce, start + PERIOD_NS)
+            h = ReportHeader(
+                ReportKind.USAGE,
+                key,
+                "fac",
+                t.node_id,
+                boot,
+                k,
+                b"" if k == 0 else b"\x00" * 32,
+                start,
+                start + PERIOD_NS,
+                nonce,
+                start + PERIOD_NS,
+            )
             out.append(LoggedReport(len(out), b"", h, usage=t))
-        h = ReportHeader(ReportKind.METER, keys[-1], "fac", "intake", boot, k, b"" if k == 0 else b"\x00" * 32,
-                         start, start + PERIOD_NS, nonce, start + PERIOD_NS)
+        h = ReportHeader(
+            ReportKind.METER,
+            keys[-1],
+            "fac",
+            "intake",
+            boot,
+            k,
+            b"" if k == 0 else b"\x00" * 32,
+            start,
+            start + PERIOD_NS,
+            nonce,
+            start + PERIOD_NS,
+        )
         out.append(LoggedReport(len(out), b"", h, meter=meter))
     return out
 
@@ -100,7 +137,9 @@ def run() -> dict[str, object]:
         rate = seconds / (len(reports) / 1e6)
         per_million.append(rate)
         figures[f"span_{periods}_periods"] = {
-            "reports": len(reports), "verdicts": verdicts, "seconds": round(seconds, 3),
+            "reports": len(reports),
+            "verdicts": verdicts,
+            "seconds": round(seconds, 3),
             "seconds_per_million_reports": round(rate, 2),
         }
         del reports

@@ -194,8 +194,10 @@ class TomlDocument:
         """A raw 32-byte Ed25519 public key written as 64 hex digits or base64."""
         text = self.string(table, key, path).strip()
         try:
-            raw = bytes.fromhex(text) if re.fullmatch(r"[0-9a-fA-F]{64}", text) else base64.b64decode(
-                text, validate=True
+            raw = (
+                bytes.fromhex(text)
+                if re.fullmatch(r"[0-9a-fA-F]{64}", text)
+                else base64.b64decode(text, validate=True)
             )
         except (binascii.Error, ValueError) as e:
             raise self.error(path, "must be 64 hex digits or base64 of a raw Ed25519 key") from e
@@ -303,7 +305,9 @@ class Commitment:
             if not math.isfinite(cap) or cap < 0:
                 raise FormatError(f"rules.compute_cap_flop: must be finite and ≥ 0, got {cap}")
         if len(rules.power_caps) > MAX_FACILITIES:
-            raise LimitExceededError(f"rules.power_caps: {len(rules.power_caps)} entries; limit {MAX_FACILITIES}")
+            raise LimitExceededError(
+                f"rules.power_caps: {len(rules.power_caps)} entries; limit {MAX_FACILITIES}"
+            )
         power_caps = []
         for i, pc in enumerate(rules.power_caps):
             fid = check_id(pc.facility_id, f"rules.power_caps[{i}].facility_id")
@@ -381,8 +385,16 @@ def verify_commitment(envelope_bytes: bytes, lab_keys: Sequence[PublicKey]) -> C
 
 
 _TOP_KEYS: Final = (
-    "id", "version", "lab_id", "facilities", "all_facilities_of_lab", "description",
-    "window", "rules", "reporting", "signatures_required",
+    "id",
+    "version",
+    "lab_id",
+    "facilities",
+    "all_facilities_of_lab",
+    "description",
+    "window",
+    "rules",
+    "reporting",
+    "signatures_required",
 )
 
 
@@ -395,7 +407,9 @@ def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
         commitment_id=doc.string(root, "id", "id"),
         lab_id=doc.string(root, "lab_id", "lab_id"),
         description=doc.string(root, "description", "description", default=""),
-        all_facilities_of_lab=doc.boolean(root, "all_facilities_of_lab", "all_facilities_of_lab", default=False),
+        all_facilities_of_lab=doc.boolean(
+            root, "all_facilities_of_lab", "all_facilities_of_lab", default=False
+        ),
     )
     version = doc.integer(root, "version", "version")
     if version < 1:
@@ -421,22 +435,34 @@ def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
         watts = doc.number(pc, "max_power_w", f"{path}.max_power_w")
         if watts <= 0:
             raise doc.error(f"{path}.max_power_w", f"must be positive, got {watts}")
-        msg.rules.power_caps.add(facility_id=doc.string(pc, "facility", f"{path}.facility"), max_power_w=watts)
+        msg.rules.power_caps.add(
+            facility_id=doc.string(pc, "facility", f"{path}.facility"), max_power_w=watts
+        )
     for i, name in enumerate(doc.strings(rules, "allowed_workloads", "rules.allowed_workloads")):
         if name not in WORKLOAD_NAMES:
             raise doc.error(
-                f"rules.allowed_workloads[{i}]", f"unknown class {name!r} (one of {', '.join(WORKLOAD_NAMES)})"
+                f"rules.allowed_workloads[{i}]",
+                f"unknown class {name!r} (one of {', '.join(WORKLOAD_NAMES)})",
             )
         msg.rules.allowed_workloads.append(WORKLOAD_NAMES[name])  # type: ignore[arg-type]  # enum ints
     rep = doc.table(root, "reporting", "reporting", required=False)
     doc.reject_unknown(
         rep,
-        ("max_report_interval_s", "max_gap_s", "min_inventory_coverage", "bucket_s",
-         "timeout_intervals", "signatures_required"),
+        (
+            "max_report_interval_s",
+            "max_gap_s",
+            "min_inventory_coverage",
+            "bucket_s",
+            "timeout_intervals",
+            "signatures_required",
+        ),
         "reporting",
     )
-    for key, default in (("max_report_interval_s", DEFAULT_MAX_REPORT_INTERVAL_S),
-                         ("max_gap_s", DEFAULT_MAX_GAP_S), ("bucket_s", DEFAULT_BUCKET_S)):
+    for key, default in (
+        ("max_report_interval_s", DEFAULT_MAX_REPORT_INTERVAL_S),
+        ("max_gap_s", DEFAULT_MAX_GAP_S),
+        ("bucket_s", DEFAULT_BUCKET_S),
+    ):
         value = doc.number(rep, key, f"reporting.{key}", default=float(default))
         if value < 0 or (key != "max_gap_s" and value == 0):
             raise doc.error(f"reporting.{key}", f"must be positive, got {value}")
@@ -444,8 +470,9 @@ def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
     msg.reporting.min_inventory_coverage = doc.number(
         rep, "min_inventory_coverage", "reporting.min_inventory_coverage", default=1.0
     )
-    timeouts = doc.integer(rep, "timeout_intervals", "reporting.timeout_intervals",
-                           default=DEFAULT_TIMEOUT_INTERVALS)
+    timeouts = doc.integer(
+        rep, "timeout_intervals", "reporting.timeout_intervals", default=DEFAULT_TIMEOUT_INTERVALS
+    )
     if timeouts < 1:
         raise doc.error("reporting.timeout_intervals", "must be at least 1")
     msg.reporting.timeout_intervals = timeouts

@@ -146,7 +146,9 @@ class Inventory:
                     raise FormatError(f"{where}.accelerators[{j}].uuid: {uuid!r} declared twice")
                 uuids.add(uuid)
                 if not a.model or len(a.model) > MAX_MODEL_LENGTH or not a.model.isprintable():
-                    raise FormatError(f"{where}.accelerators[{j}].model: 1..{MAX_MODEL_LENGTH} printable chars")
+                    raise FormatError(
+                        f"{where}.accelerators[{j}].model: 1..{MAX_MODEL_LENGTH} printable chars"
+                    )
                 accs.append(DeclaredAccelerator(uuid, a.model, a.serial))
             nodes.append(DeclaredNode(node_id, kid, tuple(accs), n.location))
         node_ids = [n.node_id for n in nodes]

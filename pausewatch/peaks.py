@@ -62,40 +62,55 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         model="NVIDIA B200",
         # HGX B200 per GPU: FP4 Tensor 18 PFLOPS (sparse), FP8 9 PF (sparse), BF16 4.5 PF
         # (sparse) → 2.25 PF dense, TF32 2.2 PF (sparse) → 1.1 PF dense; up to 1,000 W.
-        densest_flops=18 * _P, densest_format="FP4 sparse",
-        dense_bf16_flops=2.25 * _P, least_tensor_flops=1.1 * _P, board_power_w=1000.0,
+        densest_flops=18 * _P,
+        densest_format="FP4 sparse",
+        dense_bf16_flops=2.25 * _P,
+        least_tensor_flops=1.1 * _P,
+        board_power_w=1000.0,
         source="NVIDIA HGX B200 datasheet (nvidia.com/en-us/data-center/hgx), per-GPU column",
         patterns=(r"\bb200\b",),
     ),
     AcceleratorPeak(
         model="NVIDIA H200 NVL",
         # H200 NVL: FP8 3,341 TFLOPS (sparse), BF16 1,671 TF (sparse), TF32 835 TF (sparse); 600 W.
-        densest_flops=3341 * _T, densest_format="FP8/INT8 sparse",
-        dense_bf16_flops=835.5 * _T, least_tensor_flops=417.5 * _T, board_power_w=600.0,
+        densest_flops=3341 * _T,
+        densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=835.5 * _T,
+        least_tensor_flops=417.5 * _T,
+        board_power_w=600.0,
         source="NVIDIA H200 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h200), H200 NVL column",
         patterns=(r"\bh200\b.*\bnvl\b",),
     ),
     AcceleratorPeak(
         model="NVIDIA H200 SXM",
         # H200 SXM: FP8 3,958 TFLOPS (sparse), BF16 1,979 TF (sparse), TF32 989 TF (sparse); 700 W.
-        densest_flops=3958 * _T, densest_format="FP8/INT8 sparse",
-        dense_bf16_flops=989.5 * _T, least_tensor_flops=494.5 * _T, board_power_w=700.0,
+        densest_flops=3958 * _T,
+        densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=989.5 * _T,
+        least_tensor_flops=494.5 * _T,
+        board_power_w=700.0,
         source="NVIDIA H200 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h200), H200 SXM column",
         patterns=(r"\bh200\b",),
     ),
     AcceleratorPeak(
         model="NVIDIA H100 NVL",
         # H100 NVL: FP8 3,341 TFLOPS (sparse), BF16 1,671 TF (sparse), TF32 835 TF (sparse); 400 W.
-        densest_flops=3341 * _T, densest_format="FP8/INT8 sparse",
-        dense_bf16_flops=835.5 * _T, least_tensor_flops=417.5 * _T, board_power_w=400.0,
+        densest_flops=3341 * _T,
+        densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=835.5 * _T,
+        least_tensor_flops=417.5 * _T,
+        board_power_w=400.0,
         source="NVIDIA H100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h100), H100 NVL column",
         patterns=(r"\bh100\b.*\bnvl\b",),
     ),
     AcceleratorPeak(
         model="NVIDIA H100 PCIe",
         # H100 PCIe: FP8 3,026 TFLOPS (sparse), BF16 1,513 TF (sparse), TF32 756 TF (sparse); 350 W.
-        densest_flops=3026 * _T, densest_format="FP8/INT8 sparse",
-        dense_bf16_flops=756.5 * _T, least_tensor_flops=378 * _T, board_power_w=350.0,
+        densest_flops=3026 * _T,
+        densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=756.5 * _T,
+        least_tensor_flops=378 * _T,
+        board_power_w=350.0,
         source="NVIDIA H100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h100), H100 PCIe column",
         patterns=(r"\bh100\b.*\bpcie\b",),
     ),
@@ -103,8 +118,11 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         model="NVIDIA H100 SXM",
         # H100 SXM: FP8 3,958 TFLOPS (sparse), BF16 1,979 TF (sparse), TF32 989 TF (sparse); 700 W.
         # "NVIDIA H100 80GB HBM3" is the SXM5 part's NVML name.
-        densest_flops=3958 * _T, densest_format="FP8/INT8 sparse",
-        dense_bf16_flops=989.5 * _T, least_tensor_flops=494.5 * _T, board_power_w=700.0,
+        densest_flops=3958 * _T,
+        densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=989.5 * _T,
+        least_tensor_flops=494.5 * _T,
+        board_power_w=700.0,
         source="NVIDIA H100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h100), H100 SXM column",
         patterns=(r"\bh100\b",),
     ),
@@ -112,32 +130,44 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         model="NVIDIA A100 PCIe",
         # A100 80GB PCIe: INT8 1,248 TOPS (sparse), BF16 624 TF (sparse) → 312 dense, TF32 312 TF
         # (sparse) → 156 dense; 300 W.
-        densest_flops=1248 * _T, densest_format="INT8 sparse",
-        dense_bf16_flops=312 * _T, least_tensor_flops=156 * _T, board_power_w=300.0,
+        densest_flops=1248 * _T,
+        densest_format="INT8 sparse",
+        dense_bf16_flops=312 * _T,
+        least_tensor_flops=156 * _T,
+        board_power_w=300.0,
         source="NVIDIA A100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/a100), A100 PCIe column",
         patterns=(r"\ba100\b.*\bpcie\b",),
     ),
     AcceleratorPeak(
         model="NVIDIA A100 SXM",
         # A100 SXM4: INT8 1,248 TOPS (sparse), BF16 624 TF (sparse), TF32 312 TF (sparse); 400 W.
-        densest_flops=1248 * _T, densest_format="INT8 sparse",
-        dense_bf16_flops=312 * _T, least_tensor_flops=156 * _T, board_power_w=400.0,
+        densest_flops=1248 * _T,
+        densest_format="INT8 sparse",
+        dense_bf16_flops=312 * _T,
+        least_tensor_flops=156 * _T,
+        board_power_w=400.0,
         source="NVIDIA A100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/a100), A100 SXM column",
         patterns=(r"\ba100\b",),
     ),
     AcceleratorPeak(
         model="NVIDIA L40S",
         # L40S: FP8 / INT8 1,466 TFLOPS/TOPS (sparse), BF16 733 TF (sparse), TF32 366 TF (sparse); 350 W.
-        densest_flops=1466 * _T, densest_format="FP8/INT8 sparse",
-        dense_bf16_flops=366.5 * _T, least_tensor_flops=183 * _T, board_power_w=350.0,
+        densest_flops=1466 * _T,
+        densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=366.5 * _T,
+        least_tensor_flops=183 * _T,
+        board_power_w=350.0,
         source="NVIDIA L40S GPU datasheet (nvidia.com/en-us/data-center/l40s)",
         patterns=(r"\bl40s\b",),
     ),
     AcceleratorPeak(
         model="NVIDIA L4",
         # L4: FP8 / INT8 485 TFLOPS/TOPS (sparse), BF16 242 TF (sparse), TF32 120 TF (sparse); 72 W.
-        densest_flops=485 * _T, densest_format="FP8/INT8 sparse",
-        dense_bf16_flops=121 * _T, least_tensor_flops=60 * _T, board_power_w=72.0,
+        densest_flops=485 * _T,
+        densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=121 * _T,
+        least_tensor_flops=60 * _T,
+        board_power_w=72.0,
         source="NVIDIA L4 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/l4)",
         patterns=(r"\bl4\b",),
     ),
@@ -146,16 +176,22 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         # A10: INT8 500 TOPS (sparse), BF16 250 TF (sparse), TF32 125 TF (sparse); 150 W. AWS's
         # A10G has no public datasheet; it is an A10-class GA102 part run at up to 300 W (its
         # nvidia-smi power limit), so the A10 figures are used with the 300 W board power.
-        densest_flops=500 * _T, densest_format="INT8 sparse",
-        dense_bf16_flops=125 * _T, least_tensor_flops=62.5 * _T, board_power_w=300.0,
+        densest_flops=500 * _T,
+        densest_format="INT8 sparse",
+        dense_bf16_flops=125 * _T,
+        least_tensor_flops=62.5 * _T,
+        board_power_w=300.0,
         source="NVIDIA A10 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/products/a10-gpu)",
         patterns=(r"\ba10g?\b",),
     ),
     AcceleratorPeak(
         model="NVIDIA T4",
         # T4 (Turing, no sparsity): INT4 260 TOPS, INT8 130 TOPS, FP16 mixed 65 TF; no TF32; 70 W.
-        densest_flops=260 * _T, densest_format="INT4 dense",
-        dense_bf16_flops=65 * _T, least_tensor_flops=65 * _T, board_power_w=70.0,
+        densest_flops=260 * _T,
+        densest_format="INT4 dense",
+        dense_bf16_flops=65 * _T,
+        least_tensor_flops=65 * _T,
+        board_power_w=70.0,
         source="NVIDIA T4 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/tesla-t4)",
         patterns=(r"\bt4\b",),
     ),
@@ -163,24 +199,39 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         model="AMD Instinct MI300X",
         # MI300X: FP8 / INT8 5,229.8 TFLOPS/TOPS (sparse), BF16 1,307.4 TF dense, TF32 653.7 TF
         # dense; 750 W.
-        densest_flops=5229.8 * _T, densest_format="FP8/INT8 sparse",
-        dense_bf16_flops=1307.4 * _T, least_tensor_flops=653.7 * _T, board_power_w=750.0,
-        source="AMD Instinct MI300X accelerator data sheet (amd.com/en/products/accelerators/instinct/mi300/mi300x)",
+        densest_flops=5229.8 * _T,
+        densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=1307.4 * _T,
+        least_tensor_flops=653.7 * _T,
+        board_power_w=750.0,
+        source=(
+            "AMD Instinct MI300X accelerator data sheet"
+            " (amd.com/en/products/accelerators/instinct/mi300/mi300x)"
+        ),
         patterns=(r"\bmi300x\b",),
     ),
     AcceleratorPeak(
         model="AMD Instinct MI250X",
         # MI250X (OAM): FP16 / BF16 / INT8 383 TFLOPS/TOPS dense (no sparsity); FP32 matrix 95.7 TF; 560 W.
-        densest_flops=383 * _T, densest_format="FP16/BF16/INT8 dense",
-        dense_bf16_flops=383 * _T, least_tensor_flops=95.7 * _T, board_power_w=560.0,
-        source="AMD Instinct MI250X accelerator data sheet (amd.com/en/products/accelerators/instinct/mi200/mi250x)",
+        densest_flops=383 * _T,
+        densest_format="FP16/BF16/INT8 dense",
+        dense_bf16_flops=383 * _T,
+        least_tensor_flops=95.7 * _T,
+        board_power_w=560.0,
+        source=(
+            "AMD Instinct MI250X accelerator data sheet"
+            " (amd.com/en/products/accelerators/instinct/mi200/mi250x)"
+        ),
         patterns=(r"\bmi250x?\b",),
     ),
     AcceleratorPeak(
         model="AMD Instinct MI100",
         # MI100: FP16 / INT8 184.6 TFLOPS/TOPS, BF16 92.3 TF, FP32 matrix 46.1 TF; 300 W.
-        densest_flops=184.6 * _T, densest_format="FP16/INT8 dense",
-        dense_bf16_flops=92.3 * _T, least_tensor_flops=46.1 * _T, board_power_w=300.0,
+        densest_flops=184.6 * _T,
+        densest_format="FP16/INT8 dense",
+        dense_bf16_flops=92.3 * _T,
+        least_tensor_flops=46.1 * _T,
+        board_power_w=300.0,
         source="AMD Instinct MI100 accelerator data sheet (amd.com/en/products/accelerators/instinct/mi100)",
         patterns=(r"\bmi100\b",),
     ),
@@ -223,8 +274,8 @@ def _lookup(model_name: str, table: Sequence[AcceleratorPeak]) -> AcceleratorPea
     text = _normalise(model_name)
     if not text:
         return None
-    compiled = _COMPILED if table is PEAKS else tuple(
-        (p, tuple(re.compile(x) for x in p.patterns)) for p in table
+    compiled = (
+        _COMPILED if table is PEAKS else tuple((p, tuple(re.compile(x) for x in p.patterns)) for p in table)
     )
     for peak, patterns in compiled:
         if any(p.search(text) for p in patterns):

@@ -76,7 +76,9 @@ class _RetryableError(Exception):
 
 def _http_post(url: str, body: bytes, timeout_s: float) -> int:
     request = urllib.request.Request(  # noqa: S310  # scheme checked in WebhookConfig
-        url, data=body, method="POST",
+        url,
+        data=body,
+        method="POST",
         headers={"Content-Type": "application/json", "User-Agent": "pausewatch-verifier"},
     )
     try:

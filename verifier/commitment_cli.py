@@ -30,10 +30,15 @@ def register(subparsers: Any) -> None:
     actions = commitment_subparsers()
     if actions is None:
         raise CommandError("verifier.commitment_cli must be registered after verifier.admin_cmd")
-    sign = actions.add_parser("sign", help="sign a commitment TOML file with lab keys",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sign.add_argument("--key", type=Path, action="append", required=True,
-                      help="lab key file (repeat for k-of-n)")
+    sign = actions.add_parser(
+        "sign",
+        help="sign a commitment TOML file with lab keys",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sign.add_argument(
+        "--key", type=Path, action="append", required=True, help="lab key file (repeat for k-of-n)"
+    )
     sign.add_argument("--in", dest="input", type=Path, required=True, help="commitment TOML")
     sign.add_argument("--out", type=Path, required=True, help="signed envelope to write (not overwritten)")
     sign.set_defaults(run=_sign)
@@ -69,8 +74,13 @@ def _sign(args: argparse.Namespace) -> int:
         f.write(envelope)
     emit(
         args,
-        {"out": str(args.out), "commitment_id": commitment.commitment_id, "version": commitment.version,
-         "signatures": len(signers), "signatures_required": commitment.signatures_required},
+        {
+            "out": str(args.out),
+            "commitment_id": commitment.commitment_id,
+            "version": commitment.version,
+            "signatures": len(signers),
+            "signatures_required": commitment.signatures_required,
+        },
         f"signed commitment {commitment.commitment_id} v{commitment.version}"
         f" ({len(signers)} signature(s)) -> {args.out}",
     )

@@ -51,10 +51,19 @@ __all__ = ["ALERT_FINDINGS", "EvaluationScheduler", "SchedulerConfig", "TickResu
 _log = logging.getLogger("pausewatch.verifier.scheduler")
 NS_PER_S: Final = 1_000_000_000
 
-ALERT_FINDINGS: Final = frozenset({
-    "workload.training", "workload.inference", "compute.cap_exceeded", "power.cap_exceeded",
-    "continuity.gap", "continuity.timeout", "chain.fork", "chain.rollback", "energy.unexplained",
-})
+ALERT_FINDINGS: Final = frozenset(
+    {
+        "workload.training",
+        "workload.inference",
+        "compute.cap_exceeded",
+        "power.cap_exceeded",
+        "continuity.gap",
+        "continuity.timeout",
+        "chain.fork",
+        "chain.rollback",
+        "energy.unexplained",
+    }
+)
 """Finding ids that raise an alert (at WARNING or CRITICAL severity)."""
 
 
@@ -92,8 +101,9 @@ class TickResult:
     unchanged: int = 0
 
 
-def _decode(envelope: bytes, cls: type[types_pb2.Commitment] | type[types_pb2.Inventory]
-            | type[types_pb2.Verdict]) -> object:
+def _decode(
+    envelope: bytes, cls: type[types_pb2.Commitment] | type[types_pb2.Inventory] | type[types_pb2.Verdict]
+) -> object:
     msg = cls()
     msg.ParseFromString(parse_envelope(envelope).payload)
     return msg
@@ -102,8 +112,14 @@ def _decode(envelope: bytes, cls: type[types_pb2.Commitment] | type[types_pb2.In
 class EvaluationScheduler:
     """Evaluates closed buckets on the injected clock; see the module docstring."""
 
-    def __init__(self, sequencer: LogSequencer, verdict_signer: Signer, clock: Clock,
-                 config: SchedulerConfig | None = None, alert_bus: AlertBus | None = None) -> None:
+    def __init__(
+        self,
+        sequencer: LogSequencer,
+        verdict_signer: Signer,
+        clock: Clock,
+        config: SchedulerConfig | None = None,
+        alert_bus: AlertBus | None = None,
+    ) -> None:
         self._seq = sequencer
         self._signer = verdict_signer
         self._clock = clock
@@ -157,7 +173,7 @@ class EvaluationScheduler:
         log_size = reader.log_size()
         for cid in sorted(latest_docs):
             msg = _decode(latest_docs[cid], types_pb2.Commitment)
-            assert isinstance(msg, types_pb2.Commitment)  # noqa: S101  # narrowing for mypy
+            assert isinstance(msg, types_pb2.Commitment)  # narrowing for mypy
             commitment = Commitment.from_wire(msg)
             inventories: dict[str, Inventory] = {}
             facility_ids = set(commitment.facility_ids)
@@ -167,7 +183,7 @@ class EvaluationScheduler:
                 inv_doc = reader.latest_inventory(fid)
                 if inv_doc is not None:
                     inv = _decode(inv_doc.envelope, types_pb2.Inventory)
-                    assert isinstance(inv, types_pb2.Inventory)  # noqa: S101  # narrowing for mypy
+                    assert isinstance(inv, types_pb2.Inventory)  # narrowing for mypy
                     inventories[fid] = Inventory.from_wire(inv)
             end = min(now, commitment.window_end_ns)
             reports: list[LoggedReport] = []
@@ -177,7 +193,9 @@ class EvaluationScheduler:
             for fid in sorted(facility_ids):
                 for stored in reader.reports(fid, commitment.window_start_ns, end):
                     if stored.log_index < log_size:
-                        reports.append(LoggedReport.from_verified(stored.log_index, parse_envelope(stored.envelope)))
+                        reports.append(
+                            LoggedReport.from_verified(stored.log_index, parse_envelope(stored.envelope))
+                        )
                         headers[stored.log_index] = stored.header
                 for f in reader.findings(fid, commitment.window_start_ns, end):
                     h = headers.get(f.log_index)
@@ -187,17 +205,25 @@ class EvaluationScheduler:
                     first = int(q["first_missing_seq"]) if "first_missing_seq" in q else None
                     count = int(q.get("missing_reports", 0))
                     kind = "node:" if h.kind is ReportKind.USAGE else "meter:"
-                    ingest.append(IngestFinding(
-                        finding_id=f.finding.id, log_index=f.log_index, key_id=h.key_id, facility_id=fid,
-                        subject=kind + h.subject_id, start_ns=h.period_start_ns, end_ns=h.period_end_ns,
-                        message=f.finding.message, missing_first=first,
-                        missing_last=None if first is None or count < 1 else first + count - 1,
-                    ))
+                    ingest.append(
+                        IngestFinding(
+                            finding_id=f.finding.id,
+                            log_index=f.log_index,
+                            key_id=h.key_id,
+                            facility_id=fid,
+                            subject=kind + h.subject_id,
+                            start_ns=h.period_start_ns,
+                            end_ns=h.period_end_ns,
+                            message=f.finding.message,
+                            missing_first=first,
+                            missing_last=None if first is None or count < 1 else first + count - 1,
+                        )
+                    )
                 for start, _ in commitment.buckets(until_ns=end):
                     sv = reader.latest_verdict(cid, fid, start)
                     if sv is not None:
                         v = _decode(sv.envelope, types_pb2.Verdict)
-                        assert isinstance(v, types_pb2.Verdict)  # noqa: S101  # narrowing for mypy
+                        assert isinstance(v, types_pb2.Verdict)  # narrowing for mypy
                         latest[(fid, start)] = (sv, v)
             out.append(_Snapshot(commitment, inventories, tuple(reports), tuple(ingest), log_size, latest))
         return out
@@ -224,45 +250,71 @@ class EvaluationScheduler:
                 previous = snap.latest.get((fid, start))
                 if previous is None:
                     plans.append(BucketRef(fid, start, end))
-                elif newest.get((fid, start), -1) >= previous[1].evaluated_log_size or \
-                        previous[1].commitment_version != c.version:
+                elif (
+                    newest.get((fid, start), -1) >= previous[1].evaluated_log_size
+                    or previous[1].commitment_version != c.version
+                ):
                     plans.append(BucketRef(fid, start, end, previous_log_size=previous[1].evaluated_log_size))
         return plans
 
-    def _evaluate(self, snap: _Snapshot, plans: Sequence[BucketRef]) -> list[
-        tuple[tuple[StoredVerdict, types_pb2.Verdict] | None, types_pb2.Verdict]
-    ]:
+    def _evaluate(
+        self, snap: _Snapshot, plans: Sequence[BucketRef]
+    ) -> list[tuple[tuple[StoredVerdict, types_pb2.Verdict] | None, types_pb2.Verdict]]:
         inputs = EvaluationInput(snap.commitment, snap.inventories, snap.reports, snap.ingest, snap.log_size)
         evaluator = Evaluator(inputs)
         now = self._clock.now_ns()
         return [(snap.latest.get((b.facility_id, b.start_ns)), evaluator.verdict(b, now)) for b in plans]
 
     # --- storing and alerting ----------------------------------------------------------------
-    async def _store(self, snap: _Snapshot, previous: tuple[StoredVerdict, types_pb2.Verdict] | None,
-                     verdict: types_pb2.Verdict, now: int) -> None:
+    async def _store(
+        self,
+        snap: _Snapshot,
+        previous: tuple[StoredVerdict, types_pb2.Verdict] | None,
+        verdict: types_pb2.Verdict,
+        now: int,
+    ) -> None:
         if previous is not None:
             verdict.revision = previous[0].revision + 1
             verdict.supersedes = envelope_digest(previous[0].envelope)
-        envelope = sign_envelope(PayloadType.VERDICT, verdict.SerializeToString(deterministic=True), [self._signer])
+        envelope = sign_envelope(
+            PayloadType.VERDICT, verdict.SerializeToString(deterministic=True), [self._signer]
+        )
         record = StoredVerdict(
-            log_index=0, commitment_id=verdict.commitment_id, commitment_version=verdict.commitment_version,
-            facility_id=verdict.facility_id, bucket_start_ns=verdict.bucket_start_unix_ns,
-            bucket_end_ns=verdict.bucket_end_unix_ns, revision=verdict.revision, status=verdict.status,
-            evaluated_ns=verdict.evaluated_unix_ns, envelope=envelope,
+            log_index=0,
+            commitment_id=verdict.commitment_id,
+            commitment_version=verdict.commitment_version,
+            facility_id=verdict.facility_id,
+            bucket_start_ns=verdict.bucket_start_unix_ns,
+            bucket_end_ns=verdict.bucket_end_unix_ns,
+            revision=verdict.revision,
+            status=verdict.status,
+            evaluated_ns=verdict.evaluated_unix_ns,
+            envelope=envelope,
         )
         receipt = await self._seq.append_verdict(envelope, record)
-        _log.info("verdict stored", extra={
-            "commitment_id": verdict.commitment_id, "facility_id": verdict.facility_id,
-            "bucket_start_ns": verdict.bucket_start_unix_ns, "revision": verdict.revision,
-            "status": types_pb2.VerdictStatus.Name(verdict.status), "log_index": receipt.log_index,
-            "reason": verdict.reason,
-        })
+        _log.info(
+            "verdict stored",
+            extra={
+                "commitment_id": verdict.commitment_id,
+                "facility_id": verdict.facility_id,
+                "bucket_start_ns": verdict.bucket_start_unix_ns,
+                "revision": verdict.revision,
+                "status": types_pb2.VerdictStatus.Name(verdict.status),
+                "log_index": receipt.log_index,
+                "reason": verdict.reason,
+            },
+        )
         if self._bus is None:
             return
         for f in verdict.findings:
             if f.id in ALERT_FINDINGS and f.severity >= types_pb2.SEVERITY_WARNING:
-                alert = types_pb2.Alert(commitment_id=verdict.commitment_id, facility_id=verdict.facility_id,
-                                        status=verdict.status, raised_unix_ns=now, log_index=receipt.log_index)
+                alert = types_pb2.Alert(
+                    commitment_id=verdict.commitment_id,
+                    facility_id=verdict.facility_id,
+                    status=verdict.status,
+                    raised_unix_ns=now,
+                    log_index=receipt.log_index,
+                )
                 alert.finding.CopyFrom(f)
                 self._bus.publish(alert)
 

@@ -68,11 +68,16 @@ TRAINING_EVIDENCE: Final = 0.75  # a period scoring this high is evidence of tra
 PROOF_MAX_TRAINING_SCORE: Final = 0.35  # an active period scoring above this cannot prove "not training"
 PERSISTENCE: Final = 0.25  # share of a node's covered time that must show a class to call it
 
-_INVALID_KINDS: Final = frozenset({
-    types_pb2.ANOMALY_KIND_NAN, types_pb2.ANOMALY_KIND_NEGATIVE, types_pb2.ANOMALY_KIND_OUT_OF_RANGE,
-    types_pb2.ANOMALY_KIND_SOURCE_ERROR, types_pb2.ANOMALY_KIND_METRIC_VANISHED,
-    types_pb2.ANOMALY_KIND_DEVICE_DISAPPEARED,
-})
+_INVALID_KINDS: Final = frozenset(
+    {
+        types_pb2.ANOMALY_KIND_NAN,
+        types_pb2.ANOMALY_KIND_NEGATIVE,
+        types_pb2.ANOMALY_KIND_OUT_OF_RANGE,
+        types_pb2.ANOMALY_KIND_SOURCE_ERROR,
+        types_pb2.ANOMALY_KIND_METRIC_VANISHED,
+        types_pb2.ANOMALY_KIND_DEVICE_DISAPPEARED,
+    }
+)
 
 _INGEST_SEVERITY: Final = {
     FindingId.CHAIN_FORK: CRITICAL,
@@ -194,8 +199,16 @@ class BucketAccumulator:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _flag(self, fid: str, severity: int, subject: str, span: Interval, message: str,
-              evidence: int, quantities: Mapping[str, tuple[float, str]] | None = None) -> None:
+    def _flag(  # noqa: PLR0917  # mirrors the Finding fields, in their order
+        self,
+        fid: str,
+        severity: int,
+        subject: str,
+        span: Interval,
+        message: str,
+        evidence: int,
+        quantities: Mapping[str, tuple[float, str]] | None = None,
+    ) -> None:
         self.raw_findings.append(Finding.make(fid, severity, subject, span, message, quantities, (evidence,)))
 
     def _overlap(self, start: int, end: int) -> tuple[Interval, float] | None:
@@ -209,9 +222,15 @@ class BucketAccumulator:
         lag_ns = h.signed_ns - h.period_end_ns
         late_by_log = self.previous_log_size is not None and r.log_index >= self.previous_log_size
         if late_by_log or lag_ns > self.commitment.reporting.max_report_interval_ns:
-            self._flag(FindingId.CONTINUITY_LATE, INFO, subject, part,
-                       "report delivered after its bucket was evaluated or long after its period",
-                       r.log_index, {"signed_after_period_end_s": (max(0, lag_ns) / NS_PER_S, "s")})
+            self._flag(
+                FindingId.CONTINUITY_LATE,
+                INFO,
+                subject,
+                part,
+                "report delivered after its bucket was evaluated or long after its period",
+                r.log_index,
+                {"signed_after_period_end_s": (max(0, lag_ns) / NS_PER_S, "s")},
+            )
 
     # -- usage reports ------------------------------------------------------------------------
 
@@ -235,54 +254,107 @@ class BucketAccumulator:
         subject = f"node:{node_id}"
         self._late(r, part, subject)
         if declared is None:
-            self._flag(FindingId.INVENTORY_UNKNOWN_DEVICE, WARNING, f"key:{h.key_id}", part,
-                       f"reports from attestor key not declared in the inventory (node {h.subject_id!r})",
-                       r.log_index)
+            self._flag(
+                FindingId.INVENTORY_UNKNOWN_DEVICE,
+                WARNING,
+                f"key:{h.key_id}",
+                part,
+                f"reports from attestor key not declared in the inventory (node {h.subject_id!r})",
+                r.log_index,
+            )
         elif h.subject_id != declared.node_id or h.facility_id != self.facility_id:
-            self._flag(FindingId.INVENTORY_WRONG_LOCATION, WARNING, subject, part,
-                       f"the key of {declared.node_id!r} in {self.facility_id!r} reported as node"
-                       f" {h.subject_id!r} in facility {h.facility_id!r}", r.log_index)
+            self._flag(
+                FindingId.INVENTORY_WRONG_LOCATION,
+                WARNING,
+                subject,
+                part,
+                f"the key of {declared.node_id!r} in {self.facility_id!r} reported as node"
+                f" {h.subject_id!r} in facility {h.facility_id!r}",
+                r.log_index,
+            )
         if h.period_end_ns - h.period_start_ns > self.commitment.reporting.max_report_interval_ns:
-            self._flag(FindingId.CONTINUITY_GAP, WARNING, subject, part,
-                       "report period longer than the commitment's maximum report interval", r.log_index,
-                       {"period_s": (full_s, "s")})
+            self._flag(
+                FindingId.CONTINUITY_GAP,
+                WARNING,
+                subject,
+                part,
+                "report period longer than the commitment's maximum report interval",
+                r.log_index,
+                {"period_s": (full_s, "s")},
+            )
         anomalies: dict[str, set[int]] = defaultdict(set)
         for a in usage.anomalies:
             anomalies[a.device_uuid].add(a.kind)
         node_invalid = bool(anomalies.get("", set()) & _INVALID_KINDS)
         if node_invalid:
-            self._flag(FindingId.TELEMETRY_INVALID, WARNING, subject, part,
-                       "node-level values flagged invalid by the source", r.log_index)
+            self._flag(
+                FindingId.TELEMETRY_INVALID,
+                WARNING,
+                subject,
+                part,
+                "node-level values flagged invalid by the source",
+                r.log_index,
+            )
         if any(types_pb2.ANOMALY_KIND_COUNTER_RESET in kinds for kinds in anomalies.values()):
-            self._flag(FindingId.PLAUSIBILITY_COUNTER_BACKWARDS, WARNING, subject, part,
-                       "an energy or traffic counter went backwards", r.log_index)
+            self._flag(
+                FindingId.PLAUSIBILITY_COUNTER_BACKWARDS,
+                WARNING,
+                subject,
+                part,
+                "an energy or traffic counter went backwards",
+                r.log_index,
+            )
         node.cover.append(part)
         energy_terms: list[float] = []
         energy_ok = not node_invalid
         node_acc_energy: list[float] = []
         all_values = [accelerator_values(a) for a in usage.accelerators]
         for acc, values in zip(usage.accelerators, all_values, strict=True):
-            invalid = node_invalid or bool(anomalies.get(acc.uuid, set()) & _INVALID_KINDS) or acc.sample_count == 0
+            invalid = (
+                node_invalid or bool(anomalies.get(acc.uuid, set()) & _INVALID_KINDS) or acc.sample_count == 0
+            )
             dsubject = f"device:{acc.uuid}"
             if acc.uuid not in self.declared_model:
-                self._flag(FindingId.INVENTORY_UNKNOWN_DEVICE, WARNING, dsubject, part,
-                           f"accelerator not declared in the inventory on node {node_id!r}", r.log_index)
+                self._flag(
+                    FindingId.INVENTORY_UNKNOWN_DEVICE,
+                    WARNING,
+                    dsubject,
+                    part,
+                    f"accelerator not declared in the inventory on node {node_id!r}",
+                    r.log_index,
+                )
             elif declared is not None and self.declared_node_of[acc.uuid] != declared.node_id:
-                self._flag(FindingId.INVENTORY_WRONG_LOCATION, WARNING, dsubject, part,
-                           f"accelerator declared on another node reported by {node_id!r}", r.log_index)
+                self._flag(
+                    FindingId.INVENTORY_WRONG_LOCATION,
+                    WARNING,
+                    dsubject,
+                    part,
+                    f"accelerator declared on another node reported by {node_id!r}",
+                    r.log_index,
+                )
             if invalid:
-                self._flag(FindingId.TELEMETRY_INVALID, WARNING, dsubject, part,
-                           "values flagged invalid by the source (or no samples): not evidence",
-                           r.log_index)
+                self._flag(
+                    FindingId.TELEMETRY_INVALID,
+                    WARNING,
+                    dsubject,
+                    part,
+                    "values flagged invalid by the source (or no samples): not evidence",
+                    r.log_index,
+                )
             else:
                 self.device_cover[acc.uuid].append(part)
             node.seen_devices.add(acc.uuid)
             model = self.declared_model.get(acc.uuid, acc.model)
             peaks = [p for p in (_peak(model), _peak(acc.model)) if p is not None]
             if not peaks:
-                self._flag(FindingId.COMPUTE_UNKNOWN_MODEL, INFO, dsubject, part,
-                           f"no peak figures for model {model[:60]!r}: the largest in the table is used",
-                           r.log_index)
+                self._flag(
+                    FindingId.COMPUTE_UNKNOWN_MODEL,
+                    INFO,
+                    dsubject,
+                    part,
+                    f"no peak figures for model {model[:60]!r}: the largest in the table is used",
+                    r.log_index,
+                )
                 peaks = [UNKNOWN_MODEL_PEAK]
             peak = max(peaks, key=lambda p: p.densest_flops)
             self._compute(values, peak, dt_s, frac, invalid)
@@ -299,9 +371,15 @@ class BucketAccumulator:
             energy_terms.append(nu.bmc_energy_j * frac)
             acc_sum = math.fsum(node_acc_energy)
             if nu.bmc_energy_j * frac < 0.9 * acc_sum:
-                self._flag(FindingId.PLAUSIBILITY_POWER_ACTIVITY, WARNING, subject, part,
-                           "node BMC energy is below the sum of its accelerators' energy", r.log_index,
-                           {"bmc_energy_j": (nu.bmc_energy_j * frac, "J"), "accelerator_energy_j": (acc_sum, "J")})
+                self._flag(
+                    FindingId.PLAUSIBILITY_POWER_ACTIVITY,
+                    WARNING,
+                    subject,
+                    part,
+                    "node BMC energy is below the sum of its accelerators' energy",
+                    r.log_index,
+                    {"bmc_energy_j": (nu.bmc_energy_j * frac, "J"), "accelerator_energy_j": (acc_sum, "J")},
+                )
             energy_ok = energy_ok or not node_invalid
         else:
             energy_terms.extend(node_acc_energy)
@@ -312,9 +390,15 @@ class BucketAccumulator:
             node.energy_terms.extend(energy_terms)
         node.periods.append((dt_s, classify_node_period(signals_from_usage(usage, all_values)), r.log_index))
 
-    def _compute(self, v: Mapping[str, Any], peak: AcceleratorPeak, dt_s: float,
-                 frac: float, invalid: bool) -> None:
-        busy, sm, tensor, energy = v.get("busy_fraction"), v.get("sm_active"), v.get("tensor_active"), v.get("energy_j")
+    def _compute(
+        self, v: Mapping[str, Any], peak: AcceleratorPeak, dt_s: float, frac: float, invalid: bool
+    ) -> None:
+        busy, sm, tensor, energy = (
+            v.get("busy_fraction"),
+            v.get("sm_active"),
+            v.get("tensor_active"),
+            v.get("energy_j"),
+        )
         if invalid:
             active = 1.0
         elif busy is not None:
@@ -334,33 +418,86 @@ class BucketAccumulator:
         else:
             self.best.append(active * dt_s * peak.dense_bf16_flops * TYPICAL_UTILISATION)
 
-    def _plausibility(self, v: Mapping[str, Any], peak: AcceleratorPeak, full_s: float,
-                      part: Interval, index: int, subject: str) -> None:
+    def _plausibility(  # noqa: PLR0917  # one device's values and where they came from
+        self,
+        v: Mapping[str, Any],
+        peak: AcceleratorPeak,
+        full_s: float,
+        part: Interval,
+        index: int,
+        subject: str,
+    ) -> None:
         limit = v.get("power_limit_w") or peak.board_power_w
         mean, busy, tensor = v.get("power_mean_w"), v.get("busy_fraction"), v.get("tensor_active")
         fid = FindingId.PLAUSIBILITY_POWER_ACTIVITY
-        if mean is not None and busy is not None and mean >= 0.5 * limit and busy < 0.05 and (tensor or 0.0) < 0.02:
-            self._flag(fid, WARNING, subject, part, "high power while reporting no activity", index,
-                       {"power_mean_w": (mean, "W"), "busy_fraction": (busy, "1")})
-        if mean is not None and busy is not None and tensor is not None and busy >= 0.9 and tensor >= 0.5 \
-                and mean < 0.15 * limit:
-            self._flag(fid, WARNING, subject, part, "heavy tensor activity at idle power", index,
-                       {"power_mean_w": (mean, "W"), "tensor_active": (tensor, "1")})
+        if (
+            mean is not None
+            and busy is not None
+            and mean >= 0.5 * limit
+            and busy < 0.05
+            and (tensor or 0.0) < 0.02
+        ):
+            self._flag(
+                fid,
+                WARNING,
+                subject,
+                part,
+                "high power while reporting no activity",
+                index,
+                {"power_mean_w": (mean, "W"), "busy_fraction": (busy, "1")},
+            )
+        if (
+            mean is not None
+            and busy is not None
+            and tensor is not None
+            and busy >= 0.9
+            and tensor >= 0.5
+            and mean < 0.15 * limit
+        ):
+            self._flag(
+                fid,
+                WARNING,
+                subject,
+                part,
+                "heavy tensor activity at idle power",
+                index,
+                {"power_mean_w": (mean, "W"), "tensor_active": (tensor, "1")},
+            )
         power_max = v.get("power_max_w")
         if power_max is not None and power_max > 1.25 * limit:
-            self._flag(fid, WARNING, subject, part, "power above 125 % of the board limit", index,
-                       {"power_max_w": (power_max, "W"), "power_limit_w": (limit, "W")})
+            self._flag(
+                fid,
+                WARNING,
+                subject,
+                part,
+                "power above 125 % of the board limit",
+                index,
+                {"power_max_w": (power_max, "W"), "power_limit_w": (limit, "W")},
+            )
         energy = v.get("energy_j")
         if energy is not None:
             if energy < 0:
-                self._flag(FindingId.PLAUSIBILITY_COUNTER_BACKWARDS, WARNING, subject, part,
-                           "negative energy over a period: the counter ran backwards", index,
-                           {"energy_j": (energy, "J")})
+                self._flag(
+                    FindingId.PLAUSIBILITY_COUNTER_BACKWARDS,
+                    WARNING,
+                    subject,
+                    part,
+                    "negative energy over a period: the counter ran backwards",
+                    index,
+                    {"energy_j": (energy, "J")},
+                )
             elif mean is not None:
                 expected = mean * full_s
                 if abs(energy - expected) > max(1000.0, 0.25 * max(expected, energy)):
-                    self._flag(fid, WARNING, subject, part, "energy disagrees with mean power × period",
-                               index, {"energy_j": (energy, "J"), "power_energy_j": (expected, "J")})
+                    self._flag(
+                        fid,
+                        WARNING,
+                        subject,
+                        part,
+                        "energy disagrees with mean power × period",
+                        index,
+                        {"energy_j": (energy, "J"), "power_energy_j": (expected, "J")},
+                    )
 
     # -- meter reports ------------------------------------------------------------------------
 
@@ -378,24 +515,50 @@ class BucketAccumulator:
         subject = f"meter:{declared.meter_id if declared else h.subject_id}"
         self._late(r, part, subject)
         if declared is None:
-            self._flag(FindingId.INVENTORY_UNKNOWN_DEVICE, WARNING, f"key:{h.key_id}", part,
-                       f"meter key not declared in the inventory (meter {h.subject_id!r})", r.log_index)
+            self._flag(
+                FindingId.INVENTORY_UNKNOWN_DEVICE,
+                WARNING,
+                f"key:{h.key_id}",
+                part,
+                f"meter key not declared in the inventory (meter {h.subject_id!r})",
+                r.log_index,
+            )
             return
         if h.subject_id != declared.meter_id or h.facility_id != self.facility_id:
-            self._flag(FindingId.INVENTORY_WRONG_LOCATION, WARNING, subject, part,
-                       f"meter {declared.meter_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
-                       r.log_index)
-        invalid = any(a.kind in _INVALID_KINDS for a in meter.anomalies) or meter.sample_count == 0 \
+            self._flag(
+                FindingId.INVENTORY_WRONG_LOCATION,
+                WARNING,
+                subject,
+                part,
+                f"meter {declared.meter_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
+                r.log_index,
+            )
+        invalid = (
+            any(a.kind in _INVALID_KINDS for a in meter.anomalies)
+            or meter.sample_count == 0
             or not meter.HasField("energy_j")
+        )
         if any(a.kind == types_pb2.ANOMALY_KIND_COUNTER_RESET for a in meter.anomalies) or (
             meter.HasField("energy_j") and meter.energy_j < 0
         ):
-            self._flag(FindingId.PLAUSIBILITY_COUNTER_BACKWARDS, WARNING, subject, part,
-                       "the meter's energy counter went backwards", r.log_index)
+            self._flag(
+                FindingId.PLAUSIBILITY_COUNTER_BACKWARDS,
+                WARNING,
+                subject,
+                part,
+                "the meter's energy counter went backwards",
+                r.log_index,
+            )
             invalid = True
         if invalid:
-            self._flag(FindingId.TELEMETRY_INVALID, WARNING, subject, part,
-                       "meter values flagged invalid or missing: not evidence", r.log_index)
+            self._flag(
+                FindingId.TELEMETRY_INVALID,
+                WARNING,
+                subject,
+                part,
+                "meter values flagged invalid or missing: not evidence",
+                r.log_index,
+            )
             return
         self.meter_cover[declared.meter_id].append(part)
         self.meter_terms[declared.meter_id].append(meter.energy_j * frac)
@@ -422,9 +585,15 @@ class BucketAccumulator:
         devices_full = 0
         timeout_ns = rep.timeout_intervals * rep.max_report_interval_ns
         if inv is None:
-            coverage.append(Finding.make(
-                FindingId.INVENTORY_MISSING, WARNING, f"facility:{self.facility_id}", span,
-                "no signed inventory for this facility: nothing can be proven"))
+            coverage.append(
+                Finding.make(
+                    FindingId.INVENTORY_MISSING,
+                    WARNING,
+                    f"facility:{self.facility_id}",
+                    span,
+                    "no signed inventory for this facility: nothing can be proven",
+                )
+            )
         else:
             for n in inv.nodes:
                 node = self.nodes.get(n.node_id) or _Node()
@@ -433,17 +602,31 @@ class BucketAccumulator:
                 for a, b in node_gaps:
                     length = b - a
                     if b == span[1] and length >= timeout_ns:
-                        coverage.append(Finding.make(
-                            FindingId.CONTINUITY_TIMEOUT, WARNING, f"node:{n.node_id}", (a, b),
-                            f"attestor silent for {length / NS_PER_S:.0f} s"
-                            f" (≥ {rep.timeout_intervals} report intervals) at the bucket's end",
-                            {"silent_s": (length / NS_PER_S, "s")}, node.evidence[-1:]))
+                        coverage.append(
+                            Finding.make(
+                                FindingId.CONTINUITY_TIMEOUT,
+                                WARNING,
+                                f"node:{n.node_id}",
+                                (a, b),
+                                f"attestor silent for {length / NS_PER_S:.0f} s"
+                                f" (≥ {rep.timeout_intervals} report intervals) at the bucket's end",
+                                {"silent_s": (length / NS_PER_S, "s")},
+                                node.evidence[-1:],
+                            )
+                        )
                         node_full = False
                     elif length > rep.max_gap_ns:
-                        coverage.append(Finding.make(
-                            FindingId.CONTINUITY_GAP, WARNING, f"node:{n.node_id}", (a, b),
-                            f"no reports for {length / NS_PER_S:.0f} s", {"gap_s": (length / NS_PER_S, "s")},
-                            node.evidence[-1:]))
+                        coverage.append(
+                            Finding.make(
+                                FindingId.CONTINUITY_GAP,
+                                WARNING,
+                                f"node:{n.node_id}",
+                                (a, b),
+                                f"no reports for {length / NS_PER_S:.0f} s",
+                                {"gap_s": (length / NS_PER_S, "s")},
+                                node.evidence[-1:],
+                            )
+                        )
                         node_full = False
                 for acc in n.accelerators:
                     devices_total += 1
@@ -452,37 +635,66 @@ class BucketAccumulator:
                     uncovered_upper.append(sum(b - a for a, b in gaps) / NS_PER_S * peak.densest_flops)
                     device_full = node_full
                     if node.cover and acc.uuid not in node.seen_devices:
-                        coverage.append(Finding.make(
-                            FindingId.INVENTORY_MISSING, WARNING, f"device:{acc.uuid}", span,
-                            f"declared accelerator absent from every report of node {n.node_id!r}",
-                            None, node.evidence))
+                        coverage.append(
+                            Finding.make(
+                                FindingId.INVENTORY_MISSING,
+                                WARNING,
+                                f"device:{acc.uuid}",
+                                span,
+                                f"declared accelerator absent from every report of node {n.node_id!r}",
+                                None,
+                                node.evidence,
+                            )
+                        )
                         device_full = False
                     else:
                         own = [g for g in gaps if not any(ga <= g[0] and g[1] <= gb for ga, gb in node_gaps)]
                         for a, b in own:
                             if b - a > rep.max_gap_ns:
-                                coverage.append(Finding.make(
-                                    FindingId.CONTINUITY_GAP, WARNING, f"device:{acc.uuid}", (a, b),
-                                    f"device not covered by valid values for {(b - a) / NS_PER_S:.0f} s",
-                                    {"gap_s": ((b - a) / NS_PER_S, "s")}, node.evidence))
+                                coverage.append(
+                                    Finding.make(
+                                        FindingId.CONTINUITY_GAP,
+                                        WARNING,
+                                        f"device:{acc.uuid}",
+                                        (a, b),
+                                        f"device not covered by valid values for {(b - a) / NS_PER_S:.0f} s",
+                                        {"gap_s": ((b - a) / NS_PER_S, "s")},
+                                        node.evidence,
+                                    )
+                                )
                                 device_full = False
                     devices_full += device_full
             for m in inv.meters:
                 gaps = uncovered(self.meter_cover.get(m.meter_id, []), span)
                 for a, b in gaps:
                     length = b - a
-                    fid = FindingId.CONTINUITY_TIMEOUT if (b == span[1] and length >= timeout_ns) else (
-                        FindingId.CONTINUITY_GAP if length > rep.max_gap_ns else None)
+                    fid = (
+                        FindingId.CONTINUITY_TIMEOUT
+                        if (b == span[1] and length >= timeout_ns)
+                        else (FindingId.CONTINUITY_GAP if length > rep.max_gap_ns else None)
+                    )
                     if fid is not None:
-                        coverage.append(Finding.make(
-                            fid, WARNING, f"meter:{m.meter_id}", (a, b),
-                            f"meter not covered for {length / NS_PER_S:.0f} s", {"gap_s": (length / NS_PER_S, "s")}))
-        if devices_total and devices_full / devices_total >= rep.min_inventory_coverage and \
-                rep.min_inventory_coverage < 1.0:
+                        coverage.append(
+                            Finding.make(
+                                fid,
+                                WARNING,
+                                f"meter:{m.meter_id}",
+                                (a, b),
+                                f"meter not covered for {length / NS_PER_S:.0f} s",
+                                {"gap_s": (length / NS_PER_S, "s")},
+                            )
+                        )
+        if (
+            devices_total
+            and devices_full / devices_total >= rep.min_inventory_coverage
+            and rep.min_inventory_coverage < 1.0
+        ):
             # Tolerated by the commitment: recorded, and still counted at peak in the upper bound.
             coverage = [
                 Finding(f.id, INFO, f.subject, f.start_ns, f.end_ns, f.message, f.quantities, f.evidence)
-                if f.subject.startswith(("node:", "device:")) else f for f in coverage
+                if f.subject.startswith(("node:", "device:"))
+                else f
+                for f in coverage
             ]
 
         energy, energy_findings, unexplained_flop, metered_power = self._energy(span, bucket_s)
@@ -513,7 +725,11 @@ class BucketAccumulator:
         present = self.present_seqs
         for g in self.ingest:
             severity: int = _INGEST_SEVERITY.get(g.finding_id, WARNING)
-            if g.finding_id == FindingId.CHAIN_GAP and g.missing_first is not None and g.missing_last is not None:
+            if (
+                g.finding_id == FindingId.CHAIN_GAP
+                and g.missing_first is not None
+                and g.missing_last is not None
+            ):
                 have = present.get(g.key_id, frozenset())
                 if all(s in have for s in range(g.missing_first, g.missing_last + 1)):
                     severity = INFO  # every skipped report arrived later
@@ -522,30 +738,52 @@ class BucketAccumulator:
             message = _INGEST_MESSAGE.get(g.finding_id, "finding left by ingest")
             if g.missing_first is not None and g.missing_last is not None:
                 message += f" (seq {g.missing_first}…{g.missing_last})"
-            merged[(g.finding_id, severity, g.subject)].append(Finding.make(
-                g.finding_id, severity, g.subject, (g.start_ns, g.end_ns), message, None, (g.log_index,)))
+            merged[(g.finding_id, severity, g.subject)].append(
+                Finding.make(
+                    g.finding_id, severity, g.subject, (g.start_ns, g.end_ns), message, None, (g.log_index,)
+                )
+            )
         out = []
         for (fid, severity, subject), group in merged.items():
             first = min(group, key=lambda f: (f.start_ns, f.message))
             quantities = {"occurrences": (float(len(group)), "1")}
             for q in first.quantities:
                 quantities.setdefault(q.name, (q.value, q.unit))
-            out.append(Finding.make(
-                fid, severity, subject, (min(f.start_ns for f in group), max(f.end_ns for f in group)),
-                first.message, quantities, (i for f in group for i in f.evidence)))
+            out.append(
+                Finding.make(
+                    fid,
+                    severity,
+                    subject,
+                    (min(f.start_ns for f in group), max(f.end_ns for f in group)),
+                    first.message,
+                    quantities,
+                    (i for f in group for i in f.evidence),
+                )
+            )
         return tuple(sorted(out, key=Finding.sort_key))
 
-    def _energy(self, span: Interval, bucket_s: float) -> tuple[
-        tuple[EnergyBalance, ...], tuple[Finding, ...], float, float | None
-    ]:
+    def _energy(
+        self, span: Interval, bucket_s: float
+    ) -> tuple[tuple[EnergyBalance, ...], tuple[Finding, ...], float, float | None]:
         inv = self.inventory
         subject = f"facility:{self.facility_id}"
         if inv is None:
             return (), (), 0.0, None
         if not inv.meters:
-            return (), (Finding.make(
-                FindingId.ENERGY_BALANCE_UNVERIFIABLE, WARNING, subject, span,
-                "no meter declared: node reports cannot be checked against independent energy"),), 0.0, None
+            return (
+                (),
+                (
+                    Finding.make(
+                        FindingId.ENERGY_BALANCE_UNVERIFIABLE,
+                        WARNING,
+                        subject,
+                        span,
+                        "no meter declared: node reports cannot be checked against independent energy",
+                    ),
+                ),
+                0.0,
+                None,
+            )
         groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
         for m in inv.meters:
             groups[m.node_ids].append(m.meter_id)
@@ -554,14 +792,23 @@ class BucketAccumulator:
         unexplained_flop: list[float] = []
         metered_power: float | None = None
         all_nodes = tuple(sorted(n.node_id for n in inv.nodes))
-        for node_ids, meter_ids in sorted(groups.items()):
-            meter_ids = sorted(meter_ids)
-            meter_gap = max((sum(b - a for a, b in uncovered(self.meter_cover.get(m, []), span))
-                             for m in meter_ids), default=0)
+        for node_ids, unsorted_meters in sorted(groups.items()):
+            meter_ids = sorted(unsorted_meters)
+            meter_gap = max(
+                (sum(b - a for a, b in uncovered(self.meter_cover.get(m, []), span)) for m in meter_ids),
+                default=0,
+            )
             if meter_gap > self.commitment.reporting.max_gap_ns:
-                findings.append(Finding.make(
-                    FindingId.ENERGY_BALANCE_UNVERIFIABLE, WARNING, subject, span,
-                    f"meters {', '.join(meter_ids)} do not cover the bucket", {"uncovered_s": (meter_gap / NS_PER_S, "s")}))
+                findings.append(
+                    Finding.make(
+                        FindingId.ENERGY_BALANCE_UNVERIFIABLE,
+                        WARNING,
+                        subject,
+                        span,
+                        f"meters {', '.join(meter_ids)} do not cover the bucket",
+                        {"uncovered_s": (meter_gap / NS_PER_S, "s")},
+                    )
+                )
                 continue
             metered = math.fsum(t for m in meter_ids for t in self.meter_terms.get(m, []))
             if node_ids == all_nodes:
@@ -580,7 +827,9 @@ class BucketAccumulator:
                 node = self.nodes.get(nid)
                 cover = node.energy_cover if node is not None else []
                 silent_s = sum(b - a for a, b in uncovered(cover, span)) / NS_PER_S
-                allowance_terms.append(silent_s * math.fsum(p.board_power_w for p in board) * SILENT_NODE_FACTOR)
+                allowance_terms.append(
+                    silent_s * math.fsum(p.board_power_w for p in board) * SILENT_NODE_FACTOR
+                )
                 if node is not None:
                     reported_terms.extend(node.energy_terms)
                     evidence.extend(node.evidence)
@@ -592,32 +841,59 @@ class BucketAccumulator:
             unexplained = max(0.0, metered - explained_max)
             equivalents = unexplained / (bucket_s * ref_power) if bucket_s > 0 else 0.0
             balance = EnergyBalance(
-                meters=tuple(meter_ids), metered_j=metered, reported_j=reported, silent_allowance_j=allowance,
-                unexplained_j=unexplained, accelerator_equivalents=equivalents,
+                meters=tuple(meter_ids),
+                metered_j=metered,
+                reported_j=reported,
+                silent_allowance_j=allowance,
+                unexplained_j=unexplained,
+                accelerator_equivalents=equivalents,
                 evidence=tuple(sorted(set(evidence))),
             )
             balances.append(balance)
             quantities = {
-                "metered_j": (metered, "J"), "reported_j": (reported, "J"),
-                "silent_allowance_j": (allowance, "J"), "unexplained_j": (unexplained, "J"),
+                "metered_j": (metered, "J"),
+                "reported_j": (reported, "J"),
+                "silent_allowance_j": (allowance, "J"),
+                "unexplained_j": (unexplained, "J"),
                 "accelerator_equivalents": (equivalents, "1"),
                 "overhead_max_ratio": (inv.overhead_max, "1"),
             }
             if unexplained > 0:
                 unexplained_flop.append(unexplained / ref_power * ref_peak)
-                evident = equivalents >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS and \
-                    unexplained >= ENERGY_MARGIN_FRACTION * metered
-                findings.append(Finding.make(
-                    FindingId.ENERGY_UNEXPLAINED, CRITICAL if evident else WARNING, subject, span,
-                    f"metered energy exceeds what the node reports (and silent nodes at full power) can"
-                    f" explain by {equivalents:.1f} accelerator-equivalents", quantities, balance.evidence))
+                evident = (
+                    equivalents >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS
+                    and unexplained >= ENERGY_MARGIN_FRACTION * metered
+                )
+                findings.append(
+                    Finding.make(
+                        FindingId.ENERGY_UNEXPLAINED,
+                        CRITICAL if evident else WARNING,
+                        subject,
+                        span,
+                        f"metered energy exceeds what the node reports (and silent nodes at full power) can"
+                        f" explain by {equivalents:.1f} accelerator-equivalents",
+                        quantities,
+                        balance.evidence,
+                    )
+                )
             elif metered < inv.overhead_min * reported * (1.0 - ENERGY_MARGIN_FRACTION):
-                findings.append(Finding.make(
-                    FindingId.ENERGY_UNEXPLAINED, WARNING, subject, span,
-                    "nodes report more energy than the meters measured (below the overhead band)",
-                    quantities, balance.evidence))
-        return tuple(balances), tuple(sorted(findings, key=Finding.sort_key)), math.fsum(unexplained_flop), \
-            metered_power
+                findings.append(
+                    Finding.make(
+                        FindingId.ENERGY_UNEXPLAINED,
+                        WARNING,
+                        subject,
+                        span,
+                        "nodes report more energy than the meters measured (below the overhead band)",
+                        quantities,
+                        balance.evidence,
+                    )
+                )
+        return (
+            tuple(balances),
+            tuple(sorted(findings, key=Finding.sort_key)),
+            math.fsum(unexplained_flop),
+            metered_power,
+        )
 
     @staticmethod
     def _workload(node_id: str, node: _Node) -> NodeWorkload:
@@ -640,5 +916,14 @@ class BucketAccumulator:
             else:
                 inference += dt_s
         mean = math.fsum(scores) / len(scores) if scores else 0.0
-        return NodeWorkload(node_id, covered, training, ambiguous, inference, idle, mean, periods,
-                            tuple(sorted(set(evidence))))
+        return NodeWorkload(
+            node_id,
+            covered,
+            training,
+            ambiguous,
+            inference,
+            idle,
+            mean,
+            periods,
+            tuple(sorted(set(evidence))),
+        )

@@ -28,6 +28,7 @@ Definitions (all over one period, samples in time order):
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
@@ -67,7 +68,7 @@ def _check(times_s: Sequence[float], values: Sequence[float]) -> None:
         raise ValueError("a period needs at least one sample")
     if any(not math.isfinite(v) for v in values) or any(not math.isfinite(t) for t in times_s):
         raise ValueError("samples must be finite; drop flagged values before shaping")
-    if any(b < a for a, b in zip(times_s, times_s[1:], strict=False)):
+    if any(b < a for a, b in itertools.pairwise(times_s)):
         raise ValueError("sample times must not go backwards")
 
 
@@ -103,7 +104,7 @@ def power_shape(times_s: Sequence[float], power_w: Sequence[float]) -> PowerShap
     if n >= 4 and variance >= FLAT_VARIANCE_W2:
         peak = _autocorrelation_peak(power_w)
         if peak is not None:
-            steps = [b - a for a, b in zip(times_s, times_s[1:], strict=False)]
+            steps = [b - a for a, b in itertools.pairwise(times_s)]
             interval = statistics.median(steps) if steps else 0.0
             if interval > 0.0:
                 period = peak[0] * interval

@@ -89,7 +89,7 @@ class Finding:
     evidence: tuple[int, ...] = field(default=())
 
     @classmethod
-    def make(
+    def make(  # noqa: PLR0917  # the wire Finding's fields, in their order
         cls,
         finding_id: str,
         severity: int,

@@ -8,6 +8,7 @@ depend on the challenges the verifier issued and are derived by the verifier's i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,32 @@ __all__ = ["derive_ingest_findings"]
 class _Chain:
     by_seq: dict[int, LoggedReport] = field(default_factory=dict)
     head: LoggedReport | None = None
+
+
+def _emit(  # noqa: PLR0917  # bound with functools.partial per report
+
+    out: list[IngestFinding],
+    r: LoggedReport,
+    fid: str,
+    message: str,
+    first: int | None = None,
+    last: int | None = None,
+) -> None:
+    h = r.header
+    out.append(
+        IngestFinding(
+            finding_id=fid,
+            log_index=r.log_index,
+            key_id=h.key_id,
+            facility_id=h.facility_id,
+            subject=("node:" if h.kind is ReportKind.USAGE else "meter:") + h.subject_id,
+            start_ns=h.period_start_ns,
+            end_ns=h.period_end_ns,
+            message=message,
+            missing_first=first,
+            missing_last=last,
+        )
+    )
 
 
 def derive_ingest_findings(reports: Iterable[LoggedReport]) -> list[IngestFinding]:
@@ -45,22 +72,19 @@ def derive_ingest_findings(reports: Iterable[LoggedReport]) -> list[IngestFindin
                 after_prev=after.header.prev if after is not None else None,
             )
         decision = classify_link(state, link)
-        subject = ("node:" if h.kind is ReportKind.USAGE else "meter:") + h.subject_id
-
-        def emit(fid: str, message: str, first: int | None = None, last: int | None = None) -> None:
-            out.append(IngestFinding(
-                finding_id=fid, log_index=r.log_index, key_id=h.key_id, facility_id=h.facility_id,
-                subject=subject, start_ns=h.period_start_ns, end_ns=h.period_end_ns,
-                message=message, missing_first=first, missing_last=last,
-            ))
+        emit = functools.partial(_emit, out, r)
 
         if decision.kind is LinkKind.DUPLICATE:
             continue  # the verifier never logs a duplicate; a bundle that does changes nothing
         if decision.new_boot:
             emit(FindingId.CHAIN_NEW_BOOT, f"attestor restarted before seq {h.seq}")
         if decision.kind is LinkKind.GAP and decision.missing is not None and len(decision.missing):
-            emit(FindingId.CHAIN_GAP, f"sequence numbers {decision.missing.start}…{decision.missing.stop - 1}"
-                 " were skipped", decision.missing.start, decision.missing.stop - 1)
+            emit(
+                FindingId.CHAIN_GAP,
+                f"sequence numbers {decision.missing.start}…{decision.missing.stop - 1} were skipped",
+                decision.missing.start,
+                decision.missing.stop - 1,
+            )
         elif decision.kind is LinkKind.FORK:
             reason = decision.proof.reason if decision.proof is not None else "conflicting report"
             emit(FindingId.CHAIN_FORK, f"equivocation at seq {h.seq}: {reason}")

@@ -96,16 +96,35 @@ class ComputeCap:
 
     def evaluate(self, ctx: RuleContext) -> tuple[Finding, ...]:
         lower, best, upper = ctx.compute_to_date
-        q = {"cap_flop": (self.cap_flop, "FLOP"), "lower_flop": (lower, "FLOP"),
-             "best_flop": (best, "FLOP"), "upper_flop": (upper, "FLOP")}
+        q = {
+            "cap_flop": (self.cap_flop, "FLOP"),
+            "lower_flop": (lower, "FLOP"),
+            "best_flop": (best, "FLOP"),
+            "upper_flop": (upper, "FLOP"),
+        }
         subject = f"facility:{ctx.facts.facility_id}"
         if lower > self.cap_flop:
-            return (Finding.make(FindingId.COMPUTE_CAP_EXCEEDED, CRITICAL, subject, _span(ctx),
-                                 "the lower bound of compute to date exceeds the cap", q),)
+            return (
+                Finding.make(
+                    FindingId.COMPUTE_CAP_EXCEEDED,
+                    CRITICAL,
+                    subject,
+                    _span(ctx),
+                    "the lower bound of compute to date exceeds the cap",
+                    q,
+                ),
+            )
         if upper > self.cap_flop:
-            return (Finding.make(FindingId.COMPUTE_CAP_AT_RISK, WARNING, subject, _span(ctx),
-                                 "the upper bound of compute to date exceeds the cap; the lower bound does not",
-                                 q),)
+            return (
+                Finding.make(
+                    FindingId.COMPUTE_CAP_AT_RISK,
+                    WARNING,
+                    subject,
+                    _span(ctx),
+                    "the upper bound of compute to date exceeds the cap; the lower bound does not",
+                    q,
+                ),
+            )
         return ()
 
 
@@ -122,14 +141,39 @@ class PowerCap:
         if f.metered_power_w is not None:
             q["metered_power_w"] = (f.metered_power_w, "W")
         if f.metered_power_w is not None and f.metered_power_w > self.max_power_w:
-            return (Finding.make(FindingId.POWER_CAP_EXCEEDED, CRITICAL, subject, _span(ctx),
-                                 "metered mean power exceeds the cap", q, f.power_evidence),)
+            return (
+                Finding.make(
+                    FindingId.POWER_CAP_EXCEEDED,
+                    CRITICAL,
+                    subject,
+                    _span(ctx),
+                    "metered mean power exceeds the cap",
+                    q,
+                    f.power_evidence,
+                ),
+            )
         if f.reported_power_w > self.max_power_w:
-            return (Finding.make(FindingId.POWER_CAP_EXCEEDED, CRITICAL, subject, _span(ctx),
-                                 "the nodes' own signed reports exceed the power cap", q),)
+            return (
+                Finding.make(
+                    FindingId.POWER_CAP_EXCEEDED,
+                    CRITICAL,
+                    subject,
+                    _span(ctx),
+                    "the nodes' own signed reports exceed the power cap",
+                    q,
+                ),
+            )
         if f.metered_power_w is None:
-            return (Finding.make(FindingId.POWER_CAP_UNVERIFIABLE, WARNING, subject, _span(ctx),
-                                 "no facility meter covers the bucket: the cap cannot be proven", q),)
+            return (
+                Finding.make(
+                    FindingId.POWER_CAP_UNVERIFIABLE,
+                    WARNING,
+                    subject,
+                    _span(ctx),
+                    "no facility meter covers the bucket: the cap cannot be proven",
+                    q,
+                ),
+            )
         return ()
 
 
@@ -152,27 +196,63 @@ class AllowedWorkloads:
         inference_ok = types_pb2.WORKLOAD_CLASS_INFERENCE in self.allowed
         for w in ctx.facts.workloads:
             subject = f"node:{w.node_id}"
-            q = {"covered_s": (w.covered_s, "s"), "training_s": (w.training_s, "s"),
-                 "ambiguous_s": (w.ambiguous_s, "s"), "inference_s": (w.inference_s, "s"),
-                 "idle_s": (w.idle_s, "s"), "training_score": (w.mean_training_score, "1")}
-            persistent = w.covered_s > 0 and w.training_s >= PERSISTENCE * w.covered_s \
+            q = {
+                "covered_s": (w.covered_s, "s"),
+                "training_s": (w.training_s, "s"),
+                "ambiguous_s": (w.ambiguous_s, "s"),
+                "inference_s": (w.inference_s, "s"),
+                "idle_s": (w.idle_s, "s"),
+                "training_score": (w.mean_training_score, "1"),
+            }
+            persistent = (
+                w.covered_s > 0
+                and w.training_s >= PERSISTENCE * w.covered_s
                 and w.training_periods >= MIN_PERIODS
+            )
             if w.training_s > 0:
                 severity = INFO if training_ok else (CRITICAL if persistent else WARNING)
-                fid = FindingId.WORKLOAD_TRAINING if training_ok or persistent else FindingId.WORKLOAD_LOW_CONFIDENCE
-                out.append(Finding.make(fid, severity, subject, _span(ctx),
-                                        f"training signature for {w.training_s:.0f} s of {w.covered_s:.0f} s",
-                                        q, w.evidence))
+                fid = (
+                    FindingId.WORKLOAD_TRAINING
+                    if training_ok or persistent
+                    else FindingId.WORKLOAD_LOW_CONFIDENCE
+                )
+                out.append(
+                    Finding.make(
+                        fid,
+                        severity,
+                        subject,
+                        _span(ctx),
+                        f"training signature for {w.training_s:.0f} s of {w.covered_s:.0f} s",
+                        q,
+                        w.evidence,
+                    )
+                )
             if w.ambiguous_s > 0 and not training_ok:
-                out.append(Finding.make(FindingId.WORKLOAD_LOW_CONFIDENCE, WARNING, subject, _span(ctx),
-                                        f"{w.ambiguous_s:.0f} s of activity cannot be told apart from training",
-                                        q, w.evidence))
+                out.append(
+                    Finding.make(
+                        FindingId.WORKLOAD_LOW_CONFIDENCE,
+                        WARNING,
+                        subject,
+                        _span(ctx),
+                        f"{w.ambiguous_s:.0f} s of activity cannot be told apart from training",
+                        q,
+                        w.evidence,
+                    )
+                )
             if w.inference_s > 0:
                 forbidden = not inference_ok
                 busy_share = w.inference_s / w.covered_s if w.covered_s else 0.0
                 severity = INFO if not forbidden else (CRITICAL if busy_share >= PERSISTENCE else WARNING)
-                out.append(Finding.make(FindingId.WORKLOAD_INFERENCE, severity, subject, _span(ctx),
-                                        f"inference-like activity for {w.inference_s:.0f} s", q))
+                out.append(
+                    Finding.make(
+                        FindingId.WORKLOAD_INFERENCE,
+                        severity,
+                        subject,
+                        _span(ctx),
+                        f"inference-like activity for {w.inference_s:.0f} s",
+                        q,
+                    )
+                )
         return tuple(out)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
 
 from pausewatch.evaluation.bucket import BucketAccumulator, BucketFacts
 from pausewatch.evaluation.findings import Finding, status_of
@@ -82,7 +81,9 @@ class Evaluator:
         span = c.bucket_of(start_ns)
         if span is None or span[0] != start_ns:
             raise ValueError(f"{start_ns} is not the start of a bucket of {c.commitment_id!r}")
-        acc = BucketAccumulator(c, facility_id, self.inputs.inventories.get(facility_id), span, previous_log_size)
+        acc = BucketAccumulator(
+            c, facility_id, self.inputs.inventories.get(facility_id), span, previous_log_size
+        )
         for r in self._by_bucket.get((facility_id, start_ns), []):
             if r.header.kind is ReportKind.USAGE:
                 acc.add_usage(r)
@@ -119,8 +120,9 @@ class Evaluator:
         if facts.end_ns != bucket.end_ns:
             raise ValueError(f"bucket ends at {facts.end_ns}, not {bucket.end_ns}")
         to_date = self.compute_to_date(bucket.end_ns)
-        findings = sorted(rules_for(c, bucket.facility_id).evaluate(RuleContext(facts, to_date)),
-                          key=Finding.sort_key)
+        findings = sorted(
+            rules_for(c, bucket.facility_id).evaluate(RuleContext(facts, to_date)), key=Finding.sort_key
+        )
         status, reason = status_of(findings)
         v = types_pb2.Verdict(
             commitment_id=c.commitment_id,
@@ -149,7 +151,9 @@ class Evaluator:
         return out
 
 
-def evaluate_bucket(inputs: EvaluationInput, bucket: BucketRef, evaluated_unix_ns: int = 0) -> types_pb2.Verdict:
+def evaluate_bucket(
+    inputs: EvaluationInput, bucket: BucketRef, evaluated_unix_ns: int = 0
+) -> types_pb2.Verdict:
     """The unsigned verdict for one (facility, bucket): a pure function of the inputs."""
     return Evaluator(inputs).verdict(bucket, evaluated_unix_ns)
 
@@ -181,7 +185,14 @@ def compare_verdicts(expected: types_pb2.Verdict, recomputed: types_pb2.Verdict)
 
 
 def _finding_key(f: types_pb2.Finding) -> tuple[str, int, str, int, int, bytes]:
-    return (f.id, f.severity, f.subject, f.start_unix_ns, f.end_unix_ns, f.SerializeToString(deterministic=True))
+    return (
+        f.id,
+        f.severity,
+        f.subject,
+        f.start_unix_ns,
+        f.end_unix_ns,
+        f.SerializeToString(deterministic=True),
+    )
 
 
 def _show(value: object) -> str:
@@ -189,5 +200,3 @@ def _show(value: object) -> str:
         return f"[{value.lower_flop:.6g}, {value.best_flop:.6g}, {value.upper_flop:.6g}]"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-

@@ -175,8 +175,14 @@ def _device_evidence(d: DeviceSignals) -> dict[str, float]:
 
 
 _WEIGHTS: Final = {
-    "sync": 0.45, "sustain": 0.30, "link": 0.25, "tensor": 0.20, "rhythm": 0.10, "memory": 0.05,
-    "bursty": -0.35, "no_tensor": -0.40,
+    "sync": 0.45,
+    "sustain": 0.30,
+    "link": 0.25,
+    "tensor": 0.20,
+    "rhythm": 0.10,
+    "memory": 0.05,
+    "bursty": -0.35,
+    "no_tensor": -0.40,
 }
 _PRIOR: Final = 0.15
 

@@ -74,20 +74,30 @@ class Fleet:
         inv = types_pb2.Inventory(facility_id=fid, lab_id="lab", version=1, issued_unix_ns=T0)
         inv.overhead.min_ratio, inv.overhead.max_ratio = 1.05, 1.4
         for node in self.node_ids(fid, self.facilities[fid]):
-            e = inv.nodes.add(node_id=node, attestor_public_key=signer(node).public_key.raw, location="hall-1")
+            e = inv.nodes.add(
+                node_id=node, attestor_public_key=signer(node).public_key.raw, location="hall-1"
+            )
             for u in self.uuids(node):
                 e.accelerators.add(uuid=u, model=MODEL)
         if meter:
-            inv.meters.add(meter_id=f"{fid}-meter", public_key=signer(f"{fid}-meter").public_key.raw,
-                           scope=types_pb2.METER_SCOPE_FACILITY)
+            inv.meters.add(
+                meter_id=f"{fid}-meter",
+                public_key=signer(f"{fid}-meter").public_key.raw,
+                scope=types_pb2.METER_SCOPE_FACILITY,
+            )
         return inv
 
     def inventory(self, fid: str, *, meter: bool = True) -> Inventory:
         return Inventory.from_wire(self.inventory_wire(fid, meter=meter))
 
     # ---- reports ------------------------------------------------------------------------
-    def _append(self, name: str, payload_type: str, msg: types_pb2.UsageReport | types_pb2.MeterReport,
-                hold: bool = False) -> bytes:
+    def _append(
+        self,
+        name: str,
+        payload_type: str,
+        msg: types_pb2.UsageReport | types_pb2.MeterReport,
+        hold: bool = False,
+    ) -> bytes:
         key = signer(name)
         raw = sign_envelope(payload_type, msg.SerializeToString(deterministic=True), [key])
         self.heads[name] = (msg.seq, hashlib.sha256(raw).digest())
@@ -108,16 +118,34 @@ class Fleet:
         boot = self.boots.setdefault(name, hashlib.sha256(b"boot" + name.encode()).digest()[:16])
         return nseq, nprev, boot
 
-    def usage(self, node: str, fid: str, start_ns: int, claimed: Behaviour, *,
-              seq: int | None = None, prev: bytes | None = None, tweak: Callable[[types_pb2.UsageReport], None]
-              | None = None, signed_ns: int | None = None, hold: bool = False) -> bytes:
+    def usage(
+        self,
+        node: str,
+        fid: str,
+        start_ns: int,
+        claimed: Behaviour,
+        *,
+        seq: int | None = None,
+        prev: bytes | None = None,
+        tweak: Callable[[types_pb2.UsageReport], None] | None = None,
+        signed_ns: int | None = None,
+        hold: bool = False,
+    ) -> bytes:
         nseq, nprev, boot = self._chain(node, seq, prev)
         end = start_ns + self.period_ns
         dt = self.period_ns / NS
         r = types_pb2.UsageReport(
-            attestor_key_id=signer(node).public_key.key_id, facility_id=fid, node_id=node, boot_id=boot,
-            seq=nseq, prev=nprev, period_start_unix_ns=start_ns, period_end_unix_ns=end,
-            challenge_nonce=b"\x07" * 32, attestor_version="test", signed_unix_ns=signed_ns or end + NS,
+            attestor_key_id=signer(node).public_key.key_id,
+            facility_id=fid,
+            node_id=node,
+            boot_id=boot,
+            seq=nseq,
+            prev=nprev,
+            period_start_unix_ns=start_ns,
+            period_end_unix_ns=end,
+            challenge_nonce=b"\x07" * 32,
+            attestor_version="test",
+            signed_unix_ns=signed_ns or end + NS,
         )
         b = claimed
         for u in self.uuids(node):
@@ -140,15 +168,30 @@ class Fleet:
             tweak(r)
         return self._append(node, PayloadType.USAGE_REPORT, r, hold)
 
-    def meter(self, fid: str, start_ns: int, true_node_w: float, *, pue: float = PUE,
-              tweak: Callable[[types_pb2.MeterReport], None] | None = None) -> None:
+    def meter(
+        self,
+        fid: str,
+        start_ns: int,
+        true_node_w: float,
+        *,
+        pue: float = PUE,
+        tweak: Callable[[types_pb2.MeterReport], None] | None = None,
+    ) -> None:
         name = f"{fid}-meter"
         nseq, nprev, boot = self._chain(name, None, None)
         end = start_ns + self.period_ns
         m = types_pb2.MeterReport(
-            meter_key_id=signer(name).public_key.key_id, facility_id=fid, meter_id=name, boot_id=boot,
-            seq=nseq, prev=nprev, period_start_unix_ns=start_ns, period_end_unix_ns=end,
-            challenge_nonce=b"\x07" * 32, sample_count=60, signed_unix_ns=end + NS,
+            meter_key_id=signer(name).public_key.key_id,
+            facility_id=fid,
+            meter_id=name,
+            boot_id=boot,
+            seq=nseq,
+            prev=nprev,
+            period_start_unix_ns=start_ns,
+            period_end_unix_ns=end,
+            challenge_nonce=b"\x07" * 32,
+            sample_count=60,
+            signed_unix_ns=end + NS,
         )
         m.source.kind = types_pb2.SOURCE_KIND_SIMULATOR
         m.energy_j = true_node_w * pue * self.period_ns / NS
@@ -160,8 +203,13 @@ class Fleet:
     def node_power(self, b: Behaviour) -> float:
         return b.power_w * self.gpus + HOST_W
 
-    def run(self, fid: str, start_ns: int, periods: int,
-            plan: Callable[[str, int], tuple[Behaviour, Behaviour | None]]) -> None:
+    def run(
+        self,
+        fid: str,
+        start_ns: int,
+        periods: int,
+        plan: Callable[[str, int], tuple[Behaviour, Behaviour | None]],
+    ) -> None:
         """Every node and the meter for ``periods`` periods. ``plan(node, k)`` → (true, claimed);
         claimed None: the node sends nothing that period."""
         nodes = self.node_ids(fid, self.facilities[fid])
@@ -176,8 +224,9 @@ class Fleet:
             self.meter(fid, t, total)
 
     # ---- evaluation inputs ----------------------------------------------------------------
-    def inputs(self, commitment: Commitment, *, meters: bool = True,
-               extra_ingest: tuple[IngestFinding, ...] = ()) -> EvaluationInput:
+    def inputs(
+        self, commitment: Commitment, *, meters: bool = True, extra_ingest: tuple[IngestFinding, ...] = ()
+    ) -> EvaluationInput:
         return EvaluationInput(
             commitment=commitment,
             inventories={f: self.inventory(f, meter=meters) for f in self.facilities},
@@ -187,8 +236,15 @@ class Fleet:
         )
 
 
-def commitment(facilities: list[str], *, bucket_s: int = 600, hours: int = 24, extra_rules: str = "",
-               allowed: str = '["idle", "inference"]', reporting: str = "") -> Commitment:
+def commitment(
+    facilities: list[str],
+    *,
+    bucket_s: int = 600,
+    hours: int = 24,
+    extra_rules: str = "",
+    allowed: str = '["idle", "inference"]',
+    reporting: str = "",
+) -> Commitment:
     fac = ", ".join(f'"{f}"' for f in facilities)
     text = f"""
 id = "pause-test"

@@ -67,9 +67,15 @@ def _nvsmi_rows(path: Path) -> list[list[str]]:
 def _periods(rows: list[list[str]], devices: int, limit_w: float, with_memory: bool) -> list[NodeSignals]:
     samples = []
     for i in range(0, len(rows) - devices + 1, devices):
-        group = rows[i:i + devices]
-        samples.append((_ts(group[0][0]), [_num(r[1]) for r in group], [_num(r[2]) for r in group],
-                        [_num(r[3]) * 2**20 if with_memory and len(r) > 3 else None for r in group]))
+        group = rows[i : i + devices]
+        samples.append(
+            (
+                _ts(group[0][0]),
+                [_num(r[1]) for r in group],
+                [_num(r[2]) for r in group],
+                [_num(r[3]) * 2**20 if with_memory and len(r) > 3 else None for r in group],
+            )
+        )
     resampled, due = [], samples[0][0]
     for s in samples:  # the attestor samples at 1 Hz: keep the first sample of each second
         if s[0] >= due:
@@ -77,7 +83,7 @@ def _periods(rows: list[list[str]], devices: int, limit_w: float, with_memory: b
             due += 1.0
     out = []
     for p in range(len(resampled) // PERIOD_S):
-        seg = resampled[p * PERIOD_S:(p + 1) * PERIOD_S]
+        seg = resampled[p * PERIOD_S : (p + 1) * PERIOD_S]
         times = [s[0] for s in seg]
         devs = []
         for d in range(devices):
@@ -85,13 +91,20 @@ def _periods(rows: list[list[str]], devices: int, limit_w: float, with_memory: b
             shape = power_shape(times, power)
             others = [[s[1][o] for s in seg] for o in range(devices) if o != d]
             mem = seg[-1][3][d]
-            devs.append(DeviceSignals(
-                power_mean_w=shape.power_mean_w, power_min_w=shape.power_min_w, power_limit_w=limit_w,
-                power_variance_w2=shape.power_variance_w2, busy_fraction=busy_fraction([s[2][d] for s in seg]),
-                memory_used_bytes=mem, memory_total_bytes=80 * 2**30 if mem is not None else None,
-                periodicity=shape.power_periodicity, dominant_period_s=shape.power_dominant_period_s,
-                synchrony=synchrony(power, others),
-            ))
+            devs.append(
+                DeviceSignals(
+                    power_mean_w=shape.power_mean_w,
+                    power_min_w=shape.power_min_w,
+                    power_limit_w=limit_w,
+                    power_variance_w2=shape.power_variance_w2,
+                    busy_fraction=busy_fraction([s[2][d] for s in seg]),
+                    memory_used_bytes=mem,
+                    memory_total_bytes=80 * 2**30 if mem is not None else None,
+                    periodicity=shape.power_periodicity,
+                    dominant_period_s=shape.power_dominant_period_s,
+                    synchrony=synchrony(power, others),
+                )
+            )
         out.append(NodeSignals(tuple(devs)))
     return out
 
@@ -118,7 +131,9 @@ def alibaba_pods() -> Iterator[Sample]:
         for row in csv.DictReader(f):
             duty = float(row["value"])
             mem = memory.get((row["container_ip"], float(row["timestamp_anon"])))
-            signals = NodeSignals((DeviceSignals(busy_fraction=min(1.0, duty / 100.0), memory_used_bytes=mem),))
+            signals = NodeSignals(
+                (DeviceSignals(busy_fraction=min(1.0, duty / 100.0), memory_used_bytes=mem),)
+            )
             yield "alibaba/genai-v2026", "idle" if duty == 0 else "inference", signals
 
 
@@ -135,27 +150,45 @@ def snapshots() -> Iterator[Sample]:
     for path in sorted((base / "nvidia-smi" / "exporter-metrics").glob("*.metrics")):
         m = _scrape(path)
         label = "idle" if path.name.endswith("__idle.metrics") else "other"
-        yield f"nvidia-smi/{path.name}", label, NodeSignals((DeviceSignals(
-            power_mean_w=m["nvidia_smi_power_draw_watts"],
-            power_limit_w=m["nvidia_smi_enforced_power_limit_watts"],
-            busy_fraction=m["nvidia_smi_utilization_gpu_ratio"],
-            memory_used_bytes=m["nvidia_smi_memory_used_bytes"],
-            memory_total_bytes=m["nvidia_smi_memory_total_bytes"],
-        ),))
+        yield (
+            f"nvidia-smi/{path.name}",
+            label,
+            NodeSignals(
+                (
+                    DeviceSignals(
+                        power_mean_w=m["nvidia_smi_power_draw_watts"],
+                        power_limit_w=m["nvidia_smi_enforced_power_limit_watts"],
+                        busy_fraction=m["nvidia_smi_utilization_gpu_ratio"],
+                        memory_used_bytes=m["nvidia_smi_memory_used_bytes"],
+                        memory_total_bytes=m["nvidia_smi_memory_total_bytes"],
+                    ),
+                )
+            ),
+        )
     limits = {"l4": 72.0, "l40s": 350.0, "t4": 70.0}  # board power (datasheets; see pausewatch.peaks)
     for path in sorted((base / "dcgm-exporter" / "metrics").glob("*.prom")):
         if path.name.startswith("a100_mig"):
             continue  # workload undocumented
         m = _scrape(path)
         label = "idle" if "_idle_" in path.name else "other"
-        yield f"dcgm/{path.name}", label, NodeSignals((DeviceSignals(
-            power_mean_w=m["DCGM_FI_DEV_POWER_USAGE"],
-            power_limit_w=limits[path.name.split("_", 1)[0]],
-            busy_fraction=m["DCGM_FI_DEV_GPU_UTIL"] / 100.0,
-            tensor_active=m.get("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"),
-            sm_active=m.get("DCGM_FI_PROF_SM_ACTIVE"),
-            memory_used_bytes=m["DCGM_FI_DEV_FB_USED"] * 2**20 if "DCGM_FI_DEV_FB_USED" in m else None,
-        ),))
+        yield (
+            f"dcgm/{path.name}",
+            label,
+            NodeSignals(
+                (
+                    DeviceSignals(
+                        power_mean_w=m["DCGM_FI_DEV_POWER_USAGE"],
+                        power_limit_w=limits[path.name.split("_", 1)[0]],
+                        busy_fraction=m["DCGM_FI_DEV_GPU_UTIL"] / 100.0,
+                        tensor_active=m.get("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"),
+                        sm_active=m.get("DCGM_FI_PROF_SM_ACTIVE"),
+                        memory_used_bytes=m["DCGM_FI_DEV_FB_USED"] * 2**20
+                        if "DCGM_FI_DEV_FB_USED" in m
+                        else None,
+                    ),
+                )
+            ),
+        )
 
 
 def all_samples() -> list[Sample]:

@@ -50,8 +50,13 @@ class _Receiver:
 
 
 def _alert(fid: str = "energy.unexplained", severity: int = types_pb2.SEVERITY_CRITICAL) -> types_pb2.Alert:
-    a = types_pb2.Alert(commitment_id="pause", facility_id="fac-b", status=types_pb2.VERDICT_STATUS_VIOLATION,
-                        raised_unix_ns=1, log_index=42)
+    a = types_pb2.Alert(
+        commitment_id="pause",
+        facility_id="fac-b",
+        status=types_pb2.VERDICT_STATUS_VIOLATION,
+        raised_unix_ns=1,
+        log_index=42,
+    )
     a.finding.id, a.finding.severity = fid, severity
     return a
 
@@ -83,9 +88,11 @@ def test_webhook_retries_with_backoff_then_delivers() -> None:
         runner = asyncio.create_task(notifier.run())
         await _drive(clock, runner, lambda: notifier.counters.delivered == 1)
         assert clock.now_ns() - start == 6 * 10**9  # backoff 2 s then 4 s
-        assert notifier.counters.attempts == 3 and notifier.counters.failed == 0
+        assert notifier.counters.attempts == 3
+        assert notifier.counters.failed == 0
         body = receiver.bodies[0]
-        assert body["finding"]["id"] == "energy.unexplained" and body["status_name"] == "VERDICT_STATUS_VIOLATION"
+        assert body["finding"]["id"] == "energy.unexplained"
+        assert body["status_name"] == "VERDICT_STATUS_VIOLATION"
         assert body["log_index"] == "42"
         runner.cancel()
         bus.close()
@@ -105,10 +112,12 @@ def test_webhook_gives_up_on_client_error_and_when_attempts_run_out() -> None:
         clock = SimulatedClock()
         notifier = WebhookNotifier(WebhookConfig(urls=(receiver.url,), max_attempts=3), clock)
         await notifier.deliver(_alert())  # 400: final at once
-        assert notifier.counters.failed == 1 and notifier.counters.attempts == 1
+        assert notifier.counters.failed == 1
+        assert notifier.counters.attempts == 1
         task = asyncio.create_task(notifier.deliver(_alert()))
         await _drive(clock, task, task.done)
-        assert notifier.counters.failed == 2 and notifier.counters.attempts == 4
+        assert notifier.counters.failed == 2
+        assert notifier.counters.attempts == 4
 
     try:
         asyncio.run(scenario())
@@ -120,11 +129,13 @@ def test_webhook_gives_up_on_client_error_and_when_attempts_run_out() -> None:
 def test_unreachable_webhook_is_retried_then_counted() -> None:
     async def scenario() -> None:
         clock = SimulatedClock()
-        notifier = WebhookNotifier(WebhookConfig(urls=("http://127.0.0.1:9/none",), max_attempts=2,
-                                                 timeout_s=1.0), clock)
+        notifier = WebhookNotifier(
+            WebhookConfig(urls=("http://127.0.0.1:9/none",), max_attempts=2, timeout_s=1.0), clock
+        )
         task = asyncio.create_task(notifier.deliver(_alert()))
         await _drive(clock, task, task.done)
-        assert notifier.counters.failed == 1 and notifier.counters.attempts == 2
+        assert notifier.counters.failed == 1
+        assert notifier.counters.attempts == 2
         assert notifier.counters.last_error
 
     asyncio.run(scenario())
@@ -132,17 +143,26 @@ def test_unreachable_webhook_is_retried_then_counted() -> None:
 
 def test_bounded_queue_drops_and_counts() -> None:
     async def scenario() -> None:
-        notifier = WebhookNotifier(WebhookConfig(urls=("http://127.0.0.1:9/",), max_queue=2), SimulatedClock())
+        notifier = WebhookNotifier(
+            WebhookConfig(urls=("http://127.0.0.1:9/",), max_queue=2), SimulatedClock()
+        )
         assert [notifier.enqueue(_alert()) for _ in range(3)] == [True, True, False]
         assert notifier.counters.dropped == 1
 
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("bad", [
-    {"urls": ("ftp://example.org/x",)}, {"urls": ("not a url",)}, {"max_attempts": 0},
-    {"backoff_initial_s": 10.0, "backoff_max_s": 1.0}, {"timeout_s": 0}, {"max_queue": 0},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"urls": ("ftp://example.org/x",)},
+        {"urls": ("not a url",)},
+        {"max_attempts": 0},
+        {"backoff_initial_s": 10.0, "backoff_max_s": 1.0},
+        {"timeout_s": 0},
+        {"max_queue": 0},
+    ],
+)
 def test_bad_webhook_config_is_refused(bad: dict[str, object]) -> None:
     with pytest.raises(InputError):
         WebhookConfig(**bad)  # type: ignore[arg-type]

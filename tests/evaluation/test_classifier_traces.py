@@ -19,14 +19,16 @@ from collections import Counter
 from pausewatch.evaluation.bucket import TRAINING_EVIDENCE
 from pausewatch.evaluation.workload import classify_node_period
 from pausewatch.v1 import types_pb2
-
 from tests.evaluation.real_traces import all_samples
 
 CLAIMED_BALANCED_ACCURACY = 0.93
 CLAIMED_TRAINING_RECALL = 0.90
 CLAIMED_TIMESERIES_ACCURACY = 0.80
-NAMES = {types_pb2.WORKLOAD_CLASS_IDLE: "idle", types_pb2.WORKLOAD_CLASS_INFERENCE: "inference",
-         types_pb2.WORKLOAD_CLASS_TRAINING: "training"}
+NAMES = {
+    types_pb2.WORKLOAD_CLASS_IDLE: "idle",
+    types_pb2.WORKLOAD_CLASS_INFERENCE: "inference",
+    types_pb2.WORKLOAD_CLASS_TRAINING: "training",
+}
 LABELS = ("idle", "inference", "training", "other")
 
 
@@ -50,19 +52,26 @@ def test_classifier_on_real_traces() -> None:
     print("\nconfusion matrix (rows: truth, columns: predicted)")
     print(f"{'':>10} " + " ".join(f"{p:>10}" for p in ("idle", "inference", "training")))
     for label in LABELS:
-        print(f"{label:>10} " + " ".join(f"{matrix[(label, p)]:>10}" for p in ("idle", "inference", "training")))
+        print(
+            f"{label:>10} " + " ".join(f"{matrix[(label, p)]:>10}" for p in ("idle", "inference", "training"))
+        )
     training = sum(matrix[("training", p)] for p in ("idle", "inference", "training"))
     recall = matrix[("training", "training")] / training
     negatives = sum(v for (label, _), v in matrix.items() if label != "training")
-    specificity = sum(v for (label, p), v in matrix.items() if label != "training" and p != "training") / negatives
+    specificity = (
+        sum(v for (label, p), v in matrix.items() if label != "training" and p != "training") / negatives
+    )
     balanced = (recall + specificity) / 2
     sources = sorted({s for s, _ in per_source})
     for s in sources:
         total = per_source[(s, True)] + per_source[(s, False)]
         print(f"{s:>12}: training-vs-not accuracy {per_source[(s, True)] / total:.3f} over {total} periods")
-    print(f"training recall {recall:.3f}, specificity {specificity:.4f}, balanced accuracy {balanced:.3f},"
-          f" time-series 3-class accuracy {ts_right / ts_total:.3f}")
-    assert training >= 15 and negatives >= 1000, "the validation set lost its data"
+    print(
+        f"training recall {recall:.3f}, specificity {specificity:.4f}, balanced accuracy {balanced:.3f},"
+        f" time-series 3-class accuracy {ts_right / ts_total:.3f}"
+    )
+    assert training >= 15, "the validation set lost its training periods"
+    assert negatives >= 1000, "the validation set lost its non-training periods"
     assert not false_violation, f"non-training periods at the violation threshold: {false_violation}"
     assert recall >= CLAIMED_TRAINING_RECALL
     assert balanced >= CLAIMED_BALANCED_ACCURACY

@@ -16,11 +16,10 @@ from pausewatch.inventory import Inventory, inventory_from_toml
 from pausewatch.keys import generate_key_file
 from pausewatch.peaks import PEAKS, UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.v1 import types_pb2
+from tests.evaluation.fleet import signer
 from verifier.cli import main
 
 CLI = Path(sys.executable).parent / "pausewatch-verifier"
-
-from tests.evaluation.fleet import signer
 
 GOOD = """\
 id = "pause-2026"
@@ -54,44 +53,60 @@ def test_good_commitment_parses() -> None:
     c = Commitment.from_wire(commitment_from_toml(GOOD, "c.toml"))
     assert c.facility_ids == ("fac-a", "fac-b")
     assert c.compute_cap_flop == 1e24
-    assert c.allows(types_pb2.WORKLOAD_CLASS_INFERENCE) and not c.allows(types_pb2.WORKLOAD_CLASS_TRAINING)
-    assert c.power_cap_for("fac-a") == 2.5e6 and c.power_cap_for("fac-b") is None
-    assert c.reporting.bucket_ns == 3600 * 10**9 and c.signatures_required == 2
+    assert c.allows(types_pb2.WORKLOAD_CLASS_INFERENCE)
+    assert not c.allows(types_pb2.WORKLOAD_CLASS_TRAINING)
+    assert c.power_cap_for("fac-a") == 2.5e6
+    assert c.power_cap_for("fac-b") is None
+    assert c.reporting.bucket_ns == 3600 * 10**9
+    assert c.signatures_required == 2
     assert c.buckets()[0] == (c.window_start_ns, c.window_start_ns + 3600 * 10**9)
 
 
-@pytest.mark.parametrize(("change", "field", "line"), [
-    (("end = \"2026-07-01T00:00:00+00:00\"", "end = 2025-07-01T00:00:00Z"), "window.end", 9),
-    (("compute_cap_flop = 1e24", "compute_cap_flop = -1.0"), "rules.compute_cap_flop", 12),
-    (("allowed_workloads = [\"idle\", \"inference\"]", "allowed_workloads = [\"idle\", \"mining\"]"),
-     "rules.allowed_workloads[1]", 13),
-    (("bucket_s = 3600", "bucket_s = 3600\nbuckets = 4"), "reporting.buckets", 23),
-    (("max_power_w = 2.5e6", "max_power_w = 0"), "rules.power_caps[0].max_power_w", 16),
-    (("start = 2026-01-01T00:00:00Z", "start = 2026-01-01T00:00:00"), "window.start", 8),
-    (("version = 2", "version = 0"), "version", 2),
-    (("timeout_intervals = 3", "timeout_intervals = 0"), "reporting.timeout_intervals", 23),
-    (("signatures_required = 2", "signatures_required = \"two\""), "signatures_required", 24),
-])
+@pytest.mark.parametrize(
+    ("change", "field", "line"),
+    [
+        (('end = "2026-07-01T00:00:00+00:00"', "end = 2025-07-01T00:00:00Z"), "window.end", 9),
+        (("compute_cap_flop = 1e24", "compute_cap_flop = -1.0"), "rules.compute_cap_flop", 12),
+        (
+            ('allowed_workloads = ["idle", "inference"]', 'allowed_workloads = ["idle", "mining"]'),
+            "rules.allowed_workloads[1]",
+            13,
+        ),
+        (("bucket_s = 3600", "bucket_s = 3600\nbuckets = 4"), "reporting.buckets", 23),
+        (("max_power_w = 2.5e6", "max_power_w = 0"), "rules.power_caps[0].max_power_w", 16),
+        (("start = 2026-01-01T00:00:00Z", "start = 2026-01-01T00:00:00"), "window.start", 8),
+        (("version = 2", "version = 0"), "version", 2),
+        (("timeout_intervals = 3", "timeout_intervals = 0"), "reporting.timeout_intervals", 23),
+        (("signatures_required = 2", 'signatures_required = "two"'), "signatures_required", 24),
+    ],
+)
 def test_bad_commitment_names_the_field_and_line(change: tuple[str, str], field: str, line: int) -> None:
     text = GOOD.replace(*change)
     assert text != GOOD
     with pytest.raises(FormatError) as e:
         commitment_from_toml(text, "c.toml")
-    assert field in str(e.value) and "c.toml" in str(e.value)
+    assert field in str(e.value)
+    assert "c.toml" in str(e.value)
     assert f"c.toml:{line}" in str(e.value)
 
 
-@pytest.mark.parametrize(("mutate", "field"), [
-    (lambda m: setattr(m, "window_end_unix_ns", m.window_start_unix_ns), "window_end_unix_ns"),
-    (lambda m: setattr(m.rules, "compute_cap_flop", float("nan")), "rules.compute_cap_flop"),
-    (lambda m: m.facility_ids.append("fac-a"), "facility_ids"),
-    (lambda m: setattr(m, "all_facilities_of_lab", True), "facility_ids"),
-    (lambda m: m.rules.allowed_workloads.append(0), "rules.allowed_workloads[2]"),
-    (lambda m: setattr(m.reporting, "bucket_ns", 10), "reporting.bucket_ns"),
-    (lambda m: setattr(m.reporting, "min_inventory_coverage", 1.5), "reporting.min_inventory_coverage"),
-    (lambda m: setattr(m, "commitment_id", "has space"), "commitment_id"),
-    (lambda m: m.rules.power_caps.add(facility_id="fac-z", max_power_w=1.0), "rules.power_caps[1].facility_id"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda m: setattr(m, "window_end_unix_ns", m.window_start_unix_ns), "window_end_unix_ns"),
+        (lambda m: setattr(m.rules, "compute_cap_flop", float("nan")), "rules.compute_cap_flop"),
+        (lambda m: m.facility_ids.append("fac-a"), "facility_ids"),
+        (lambda m: setattr(m, "all_facilities_of_lab", True), "facility_ids"),
+        (lambda m: m.rules.allowed_workloads.append(0), "rules.allowed_workloads[2]"),
+        (lambda m: setattr(m.reporting, "bucket_ns", 10), "reporting.bucket_ns"),
+        (lambda m: setattr(m.reporting, "min_inventory_coverage", 1.5), "reporting.min_inventory_coverage"),
+        (lambda m: setattr(m, "commitment_id", "has space"), "commitment_id"),
+        (
+            lambda m: m.rules.power_caps.add(facility_id="fac-z", max_power_w=1.0),
+            "rules.power_caps[1].facility_id",
+        ),
+    ],
+)
 def test_contradictory_wire_commitment_is_rejected(mutate, field: str) -> None:  # type: ignore[no-untyped-def]
     m = commitment_from_toml(GOOD, "c.toml")
     mutate(m)
@@ -124,23 +139,56 @@ def test_commitment_sign_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     k1, k2 = generate_key_file(tmp_path / "lab1.key"), generate_key_file(tmp_path / "lab2.key")
     (tmp_path / "c.toml").write_text(GOOD)
     out = tmp_path / "c.env"
-    argv = ["commitment", "sign", "--key", str(tmp_path / "lab1.key"), "--key", str(tmp_path / "lab2.key"),
-            "--in", str(tmp_path / "c.toml"), "--out", str(out), "--json"]
+    argv = [
+        "commitment",
+        "sign",
+        "--key",
+        str(tmp_path / "lab1.key"),
+        "--key",
+        str(tmp_path / "lab2.key"),
+        "--in",
+        str(tmp_path / "c.toml"),
+        "--out",
+        str(out),
+        "--json",
+    ]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["commitment_id"] == "pause-2026"
     assert verify_commitment(out.read_bytes(), [k1.public_key, k2.public_key]).signatures_required == 2
     assert main(argv) == 2  # never overwrites
     assert "already exists" in capsys.readouterr().err
     out.unlink()
-    only_one = ["commitment", "sign", "--key", str(tmp_path / "lab1.key"), "--in", str(tmp_path / "c.toml"),
-                "--out", str(out)]
+    only_one = [
+        "commitment",
+        "sign",
+        "--key",
+        str(tmp_path / "lab1.key"),
+        "--in",
+        str(tmp_path / "c.toml"),
+        "--out",
+        str(out),
+    ]
     assert main(only_one) == 2
     assert "signatures_required is 2" in capsys.readouterr().err
     (tmp_path / "bad.toml").write_text(GOOD.replace("compute_cap_flop = 1e24", "compute_cap_flop = -5"))
-    assert main(["commitment", "sign", "--key", str(tmp_path / "lab1.key"), "--in", str(tmp_path / "bad.toml"),
-                 "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "commitment",
+                "sign",
+                "--key",
+                str(tmp_path / "lab1.key"),
+                "--in",
+                str(tmp_path / "bad.toml"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "bad.toml:12" in err and "rules.compute_cap_flop" in err
+    assert "bad.toml:12" in err
+    assert "rules.compute_cap_flop" in err
     assert not out.exists()
 
 
@@ -148,17 +196,40 @@ def test_commitment_sign_is_a_real_console_command(tmp_path: Path) -> None:
     generate_key_file(tmp_path / "lab.key")
     (tmp_path / "c.toml").write_text(GOOD.replace("signatures_required = 2", "signatures_required = 1"))
     run = subprocess.run(
-        [str(CLI), "commitment", "sign", "--key", str(tmp_path / "lab.key"),
-         "--in", str(tmp_path / "c.toml"), "--out", str(tmp_path / "c.env")],
-        capture_output=True, text=True, check=False,
+        [
+            str(CLI),
+            "commitment",
+            "sign",
+            "--key",
+            str(tmp_path / "lab.key"),
+            "--in",
+            str(tmp_path / "c.toml"),
+            "--out",
+            str(tmp_path / "c.env"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     missing = subprocess.run(
-        [str(CLI), "commitment", "sign", "--key", str(tmp_path / "nope.key"),
-         "--in", str(tmp_path / "c.toml"), "--out", str(tmp_path / "d.env")],
-        capture_output=True, text=True, check=False,
+        [
+            str(CLI),
+            "commitment",
+            "sign",
+            "--key",
+            str(tmp_path / "nope.key"),
+            "--in",
+            str(tmp_path / "c.toml"),
+            "--out",
+            str(tmp_path / "d.env"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert missing.returncode == 2 and "nope.key" in missing.stderr
+    assert missing.returncode == 2
+    assert "nope.key" in missing.stderr
 
 
 INVENTORY = f"""\
@@ -171,21 +242,22 @@ min_ratio = 1.05
 max_ratio = 1.4
 [[nodes]]
 node_id = "a-01"
-attestor_public_key = "{signer('a-01').public_key.raw.hex()}"
+attestor_public_key = "{signer("a-01").public_key.raw.hex()}"
 location = "hall 1"
 [[nodes.accelerators]]
 uuid = "GPU-1"
 model = "NVIDIA H100 80GB HBM3"
 [[meters]]
 meter_id = "a-intake"
-public_key = "{signer('meter').public_key.raw.hex()}"
+public_key = "{signer("meter").public_key.raw.hex()}"
 scope = "facility"
 """
 
 
 def test_inventory_toml_round_trip_and_errors() -> None:
     inv = Inventory.from_wire(inventory_from_toml(INVENTORY, "inv.toml"))
-    assert inv.accelerator_count == 1 and inv.meters[0].node_ids == ("a-01",)
+    assert inv.accelerator_count == 1
+    assert inv.meters[0].node_ids == ("a-01",)
     assert inv.node_by_key[signer("a-01").public_key.key_id].node_id == "a-01"
     for change, field in [
         (("max_ratio = 1.4", "max_ratio = 0.5"), "overhead"),
@@ -216,4 +288,5 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
     assert lookup_peak("") is None
     assert UNKNOWN_MODEL_PEAK.densest_flops == max(p.densest_flops for p in PEAKS)
     for p in PEAKS:
-        assert p.source and p.densest_flops >= p.dense_bf16_flops >= p.least_tensor_flops > 0
+        assert p.source
+        assert p.densest_flops >= p.dense_bf16_flops >= p.least_tensor_flops > 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pausewatch.evaluation import BucketRef, Evaluator
 from pausewatch.v1 import types_pb2
-
 from tests.evaluation.fleet import IDLE, INFERENCE, NS, T0, TRAINING, Fleet, commitment
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
@@ -39,7 +38,8 @@ def test_honest_facility_compliant_and_hidden_training_is_a_violation() -> None:
         b = ev.verdict(BucketRef("fac-b", start, start + 600 * NS))
         assert b.status == VIOLATION, b.reason
         unexplained = [f for f in b.findings if f.id == "energy.unexplained"]
-        assert unexplained and unexplained[0].severity == types_pb2.SEVERITY_CRITICAL
+        assert unexplained
+        assert unexplained[0].severity == types_pb2.SEVERITY_CRITICAL
         q = {x.name: x.value for x in unexplained[0].quantities}
         assert q["accelerator_equivalents"] >= 2.0
         assert unexplained[0].evidence_log_indices

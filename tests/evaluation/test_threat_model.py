@@ -9,7 +9,6 @@ import pytest
 from pausewatch.evaluation import BucketRef, Evaluator, IngestFinding, compare_verdicts, evaluate_bucket
 from pausewatch.evaluation.inputs import EvaluationInput
 from pausewatch.v1 import types_pb2
-
 from tests.evaluation.fleet import IDLE, INFERENCE, NS, T0, TRAINING, Behaviour, Fleet, commitment
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
@@ -36,6 +35,7 @@ def honest(nodes: int = 2, behaviour: Behaviour = IDLE, periods: int = 10) -> Fl
 
 # ---- honest controls --------------------------------------------------------------------------
 
+
 def test_idle_fleet_under_strict_compute_cap_is_compliant() -> None:
     fleet = honest()
     c = commitment(["fac-a"], extra_rules="compute_cap_flop = 1e18")
@@ -53,6 +53,7 @@ def test_paused_fleet_doing_allowed_inference_is_compliant() -> None:
 
 
 # ---- go silent ----------------------------------------------------------------------------------
+
 
 def test_silent_node_is_a_gap_never_compliant() -> None:
     fleet = Fleet({"fac-a": 2})
@@ -91,6 +92,7 @@ def test_whole_facility_silent_is_inconclusive_not_violation() -> None:
 
 # ---- replay, pre-generation, equivocation, rollback -----------------------------------------------
 
+
 def test_equivocation_two_reports_same_seq_is_a_violation() -> None:
     fleet = honest(nodes=1, periods=10)
     node = "fac-a-n00"
@@ -99,7 +101,8 @@ def test_equivocation_two_reports_same_seq_is_a_violation() -> None:
     v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
     assert v.status == VIOLATION
     fork = next(f for f in v.findings if f.id == "chain.fork")
-    assert fork.severity == CRIT and fork.evidence_log_indices
+    assert fork.severity == CRIT
+    assert fork.evidence_log_indices
 
 
 def test_rollback_after_restart_is_a_violation() -> None:
@@ -107,8 +110,15 @@ def test_rollback_after_restart_is_a_violation() -> None:
     node = "fac-a-n00"
     old = next(r for r in fleet.log if r.header.subject_id == node and r.header.seq == 4)
     fleet.boots[node] = b"\x01" * 16  # a new daemon start, restored from an old state
-    fleet.usage(node, "fac-a", old.header.period_start_ns, IDLE, seq=4, prev=old.header.prev,
-                tweak=lambda r: setattr(r, "attestor_version", "restored"))
+    fleet.usage(
+        node,
+        "fac-a",
+        old.header.period_start_ns,
+        IDLE,
+        seq=4,
+        prev=old.header.prev,
+        tweak=lambda r: setattr(r, "attestor_version", "restored"),
+    )
     v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
     assert v.status == VIOLATION
     assert "chain.rollback" in ids(v, CRIT)
@@ -137,14 +147,23 @@ def test_withheld_reports_leave_a_chain_gap() -> None:
 def test_stale_challenge_from_ingest_blocks_compliance() -> None:
     fleet = honest(nodes=1)
     r = fleet.log[0]
-    stale = IngestFinding("freshness.stale_challenge", r.log_index, r.header.key_id, "fac-a",
-                          "node:fac-a-n00", r.header.period_start_ns, r.header.period_end_ns, "expired")
+    stale = IngestFinding(
+        "freshness.stale_challenge",
+        r.log_index,
+        r.header.key_id,
+        "fac-a",
+        "node:fac-a-n00",
+        r.header.period_start_ns,
+        r.header.period_end_ns,
+        "expired",
+    )
     v = evaluate_bucket(fleet.inputs(commitment(["fac-a"]), extra_ingest=(stale,)), B0)
     assert v.status == INCONCLUSIVE
     assert "freshness.stale_challenge" in ids(v, WARN)
 
 
 # ---- fabricated telemetry -------------------------------------------------------------------------
+
 
 def test_claimed_idle_while_training_shows_as_unexplained_energy() -> None:
     fleet = Fleet({"fac-a": 4})
@@ -180,8 +199,13 @@ def test_power_that_contradicts_activity_is_implausible() -> None:
 def test_counter_running_backwards_is_flagged() -> None:
     fleet = Fleet({"fac-a": 1})
     fleet.run("fac-a", T0, 10, steady(IDLE))
-    fleet.usage("fac-a-n00", "fac-a", T0 + 9 * 60 * NS, IDLE,
-                tweak=lambda r: setattr(r.accelerators[0], "energy_j", -500.0))
+    fleet.usage(
+        "fac-a-n00",
+        "fac-a",
+        T0 + 9 * 60 * NS,
+        IDLE,
+        tweak=lambda r: setattr(r.accelerators[0], "energy_j", -500.0),
+    )
     v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
     assert "plausibility.counter_backwards" in ids(v, WARN)
 
@@ -190,8 +214,14 @@ def test_values_flagged_invalid_are_never_evidence_of_compliance() -> None:
     fleet = Fleet({"fac-a": 1})
 
     def flag(r: types_pb2.UsageReport) -> None:
-        r.anomalies.add(kind=types_pb2.ANOMALY_KIND_NAN, metric="power_w", device_uuid=r.accelerators[0].uuid,
-                        raw_value="nan", at_unix_ns=r.period_start_unix_ns, count=3)
+        r.anomalies.add(
+            kind=types_pb2.ANOMALY_KIND_NAN,
+            metric="power_w",
+            device_uuid=r.accelerators[0].uuid,
+            raw_value="nan",
+            at_unix_ns=r.period_start_unix_ns,
+            count=3,
+        )
 
     for k in range(10):
         fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE, tweak=flag)
@@ -204,16 +234,24 @@ def test_values_flagged_invalid_are_never_evidence_of_compliance() -> None:
 
 # ---- hidden or undeclared accelerators ---------------------------------------------------------
 
+
 def test_undeclared_accelerator_in_a_report() -> None:
     fleet = Fleet({"fac-a": 1})
     for k in range(10):
-        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE,
-                    tweak=lambda r: r.accelerators.add(uuid="GPU-smuggled", model="NVIDIA H100 80GB HBM3",
-                                                       sample_count=60, busy_fraction=0.0))
+        fleet.usage(
+            "fac-a-n00",
+            "fac-a",
+            T0 + k * 60 * NS,
+            IDLE,
+            tweak=lambda r: r.accelerators.add(
+                uuid="GPU-smuggled", model="NVIDIA H100 80GB HBM3", sample_count=60, busy_fraction=0.0
+            ),
+        )
         fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE))
     v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
     f = next(f for f in v.findings if f.id == "inventory.unknown_device")
-    assert f.subject == "device:GPU-smuggled" and v.status == INCONCLUSIVE
+    assert f.subject == "device:GPU-smuggled"
+    assert v.status == INCONCLUSIVE
 
 
 def test_declared_accelerator_missing_from_reports() -> None:
@@ -229,7 +267,9 @@ def test_declared_accelerator_missing_from_reports() -> None:
 def test_report_from_a_node_not_where_the_inventory_puts_it() -> None:
     fleet = Fleet({"fac-a": 1})
     for k in range(10):
-        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE, tweak=lambda r: setattr(r, "facility_id", "fac-z"))
+        fleet.usage(
+            "fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE, tweak=lambda r: setattr(r, "facility_id", "fac-z")
+        )
         fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE))
     v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
     assert "inventory.wrong_location" in ids(v, WARN)
@@ -243,6 +283,7 @@ def test_no_meter_means_energy_balance_unverifiable() -> None:
 
 # ---- caps and splitting ------------------------------------------------------------------------------
 
+
 def test_metered_power_over_the_cap_is_a_violation() -> None:
     c = commitment(["fac-a"], extra_rules='[[rules.power_caps]]\nfacility = "fac-a"\nmax_power_w = 5000.0')
     v = evaluate_bucket(honest(nodes=2, behaviour=INFERENCE).inputs(c), B0)
@@ -255,8 +296,9 @@ def test_splitting_a_run_across_sites_and_buckets_still_exceeds_the_cap() -> Non
     fleet = Fleet({"fac-a": 1, "fac-b": 1})
     fleet.run("fac-a", T0, 10, steady(TRAINING))
     fleet.run("fac-b", T0 + 600 * NS, 10, steady(TRAINING))
-    ev = Evaluator(fleet.inputs(commitment(["fac-a", "fac-b"], extra_rules="compute_cap_flop = 1e18",
-                                            allowed="[]")))
+    ev = Evaluator(
+        fleet.inputs(commitment(["fac-a", "fac-b"], extra_rules="compute_cap_flop = 1e18", allowed="[]"))
+    )
     first = ev.verdict(B0)
     per_site = first.compute.lower_flop
     assert 0 < per_site < 1e18  # no single site and bucket crosses the cap
@@ -264,10 +306,12 @@ def test_splitting_a_run_across_sites_and_buckets_still_exceeds_the_cap() -> Non
     second = ev.verdict(BucketRef("fac-b", T0 + 600 * NS, T0 + 1200 * NS))
     assert second.compute.lower_flop < 1e18
     assert second.compute_to_date.lower_flop > 1e18
-    assert "compute.cap_exceeded" in ids(second, CRIT) and second.status == VIOLATION
+    assert "compute.cap_exceeded" in ids(second, CRIT)
+    assert second.status == VIOLATION
 
 
 # ---- late delivery and determinism -------------------------------------------------------------------
+
 
 def test_late_reports_change_the_verdict_and_are_recorded() -> None:
     fleet = Fleet({"fac-a": 1})
@@ -298,9 +342,17 @@ def test_verdict_is_a_pure_function_of_the_inputs() -> None:
     reference = evaluate_bucket(inputs, B0, evaluated_unix_ns=1)
     shuffled = list(inputs.reports)
     random.Random(7).shuffle(shuffled)
-    again = evaluate_bucket(EvaluationInput(inputs.commitment, dict(reversed(list(inputs.inventories.items()))),
-                                            tuple(shuffled), tuple(reversed(inputs.ingest_findings)),
-                                            inputs.evaluated_log_size), B0, evaluated_unix_ns=2)
+    again = evaluate_bucket(
+        EvaluationInput(
+            inputs.commitment,
+            dict(reversed(list(inputs.inventories.items()))),
+            tuple(shuffled),
+            tuple(reversed(inputs.ingest_findings)),
+            inputs.evaluated_log_size,
+        ),
+        B0,
+        evaluated_unix_ns=2,
+    )
     assert compare_verdicts(reference, again) == []
     again.evaluated_unix_ns = 1
     assert reference.SerializeToString(deterministic=True) == again.SerializeToString(deterministic=True)
