@@ -105,13 +105,14 @@ def _client(port: int, batches_file: str, out: mp.connection.Connection) -> None
     with open(batches_file, "rb") as f:
         per_attestor: list[list[list[bytes]]] = pickle.load(f)
 
-    async def main() -> tuple[list[float], int, int, float, float]:
+    async def main() -> tuple[list[float], int, int, float, float, dict[str, int]]:
         latencies: list[float] = []
         failed: list[int] = []
+        errors: dict[str, int] = {}
         accepted = rejected = 0
         channels = [
             grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
-            for _ in range(4)
+            for _ in range(max(1, len(per_attestor) // 50))  # ~50 attestors per connection
         ]
         stubs = [verifier_pb2_grpc.VerifierStub(c) for c in channels]
 
@@ -124,8 +125,10 @@ def _client(port: int, batches_file: str, out: mp.connection.Connection) -> None
                     resp = await stub.SubmitReports(
                         verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=300
                     )
-                except grpc.aio.AioRpcError:
+                except grpc.aio.AioRpcError as e:
                     failed.append(len(batch))  # counted as rejected, not fatal
+                    key = f"{e.code().name}: {e.details()}"[:120]
+                    errors[key] = errors.get(key, 0) + 1
                     continue
                 latencies.append(time.monotonic() - t)
                 for r in resp.results:
@@ -139,7 +142,7 @@ def _client(port: int, batches_file: str, out: mp.connection.Connection) -> None
         ended = time.monotonic()
         for c in channels:
             await c.close()
-        return latencies, accepted, rejected + sum(failed), started, ended
+        return latencies, accepted, rejected + sum(failed), started, ended, errors
 
     out.send(asyncio.run(main()))
 
@@ -223,4 +226,5 @@ def run() -> dict[str, object]:
         "ed25519_verify_per_s_single_thread": round(reference, 1),
         "ratio_to_ed25519": round(rate / reference, 3),
         "target_ratio": 0.8,
+        "rpc_errors": {k: v for r in results for k, v in r[5].items()},
     }

@@ -205,7 +205,6 @@ def build_server(
     options = [
         ("grpc.max_receive_message_length", limits.max_message_bytes),
         ("grpc.max_send_message_length", limits.max_message_bytes),
-        ("grpc.max_concurrent_streams", 1000),
         ("grpc.so_reuseport", 0),
     ]
     grpc_server = grpc.aio.server(options=options, maximum_concurrent_rpcs=limits.max_concurrent_rpcs)
