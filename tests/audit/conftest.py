@@ -4,10 +4,9 @@ changing anything.
 
 The run: three nodes and a meter report every minute for 40 minutes against the live
 challenge; node 1 restarts half way (new boot id) and node 2 skips two reports (a gap); a
-lab-signed commitment is submitted; verdicts for every closed 10-minute bucket are computed
-with ``pausewatch.evaluation`` over the verifier's own storage, signed with the verdict key
-and logged through the sequencer's ``append_verdict`` (the hook the evaluation scheduler
-uses); then the state is exported with ``verifier.export``.
+lab-signed commitment is submitted; the verifier's own ``EvaluationScheduler`` ticks as
+buckets close and signs and logs a verdict for every closed 10-minute bucket; then the state
+is exported with ``verifier.export``.
 """
 
 from __future__ import annotations
@@ -21,16 +20,13 @@ from pathlib import Path
 import pytest
 
 from pausewatch import bundle as bf
-from pausewatch.commitment import Commitment
-from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope, sign_envelope
-from pausewatch.evaluation import EvaluationInput, Evaluator, LoggedReport, derive_ingest_findings
-from pausewatch.inventory import Inventory
+from pausewatch.envelope import PayloadType, envelope_digest, sign_envelope
 from pausewatch.v1 import types_pb2, verifier_pb2
 from tests.factories import NS, T0
 from tests.verifier.harness import ORIGIN, World, running
 from verifier.export import export_bundle, trust_files
+from verifier.scheduler import EvaluationScheduler
 from verifier.sqlite_storage import SqliteStorage
-from verifier.storage import StoredVerdict
 
 MINUTES = 40
 BUCKET_S = 600
@@ -88,51 +84,6 @@ def meter_report(world: World, seq: int, prev: bytes, nonce: bytes) -> bytes:
     return sign_envelope(
         PayloadType.METER_REPORT, msg.SerializeToString(deterministic=True), [world.meter_key]
     )
-
-
-def _evaluate_and_log_verdicts(storage: SqliteStorage, world: World) -> list[tuple[bytes, StoredVerdict]]:
-    size = storage.log_size()
-    reports, inventories = [], {}
-    for i, raw in enumerate(storage.log_entries(0, size)):
-        env = parse_envelope(raw)
-        if env.payload_type in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):
-            reports.append(LoggedReport.from_verified(i, env))
-        elif env.payload_type == PayloadType.INVENTORY:
-            inv = types_pb2.Inventory()
-            inv.ParseFromString(env.payload)
-            inventories[inv.facility_id] = Inventory.from_wire(inv)
-    inputs = EvaluationInput(
-        commitment=Commitment.from_wire(commitment_message()),
-        inventories=inventories,
-        reports=reports,
-        ingest_findings=derive_ingest_findings(reports),
-        evaluated_log_size=size,
-    )
-    out = []
-    for v in Evaluator(inputs).verdicts(until_ns=T0 + MINUTES * 60 * NS):
-        v.evaluated_log_size = size
-        v.evaluated_unix_ns = world.clock.now_ns()
-        env = sign_envelope(
-            PayloadType.VERDICT, v.SerializeToString(deterministic=True), [world.keys.verdict]
-        )
-        out.append(
-            (
-                env,
-                StoredVerdict(
-                    log_index=0,
-                    commitment_id=v.commitment_id,
-                    commitment_version=v.commitment_version,
-                    facility_id=v.facility_id,
-                    bucket_start_ns=v.bucket_start_unix_ns,
-                    bucket_end_ns=v.bucket_end_unix_ns,
-                    revision=v.revision,
-                    status=v.status,
-                    evaluated_ns=v.evaluated_unix_ns,
-                    envelope=env,
-                ),
-            )
-        )
-    return out
 
 
 @dataclass
@@ -194,6 +145,7 @@ async def _run(world: World) -> None:
             ),
             timeout=5,
         )
+        scheduler = EvaluationScheduler(r.server.sequencer, r.server.verdict_signer, world.clock)
         chains = [NodeChain(world, i) for i in range(3)]
         meter_prev = b""
         for minute in range(MINUTES):
@@ -214,16 +166,15 @@ async def _run(world: World) -> None:
             batch.append(env)
             results = await r.submit(*batch)
             assert all(x.disposition == verifier_pb2.DISPOSITION_ACCEPTED for x in results), results
-        verdicts = await r.server.sequencer.read(lambda s: _evaluate_and_log_verdicts(s, world))  # type: ignore[arg-type]
-        for env, stored in verdicts:
-            await r.server.sequencer.append_verdict(env, stored)
+            if minute % 10 == 9:
+                await scheduler.tick()  # the verifier's own scheduler, as buckets close
+        world.clock.advance(200)  # past the last bucket's grace period
+        await scheduler.tick()
         world.clock.advance(2)
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
-def real_bundle(tmp_path_factory: pytest.TempPathFactory) -> RealBundle:
-    base = tmp_path_factory.mktemp("real-run")
+def build_real_bundle(base: Path) -> RealBundle:
     world = World(base, nodes=3)
     asyncio.run(_run(world))
     policy, roots = trust_files(world.config(), keys=world.keys)
@@ -238,6 +189,11 @@ def real_bundle(tmp_path_factory: pytest.TempPathFactory) -> RealBundle:
     (base / "policy.txt").write_bytes(policy)
     (base / "roots.toml").write_bytes(roots)
     return RealBundle(directory, base / "policy.txt", base / "roots.toml", archive, world.db, world)
+
+
+@pytest.fixture(scope="session")
+def real_bundle(tmp_path_factory: pytest.TempPathFactory) -> RealBundle:
+    return build_real_bundle(tmp_path_factory.mktemp("real-run"))
 
 
 def copy_bundle(src: Path, dst: Path) -> Path:
