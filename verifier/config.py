@@ -40,6 +40,24 @@ Example (every key shown with its default where it has one)::
     burst_reports = 2000           # per key, token bucket size
     max_concurrent_rpcs = 20000
     max_watchers = 256
+    max_pending_reports = 50000    # reports in admission or queued; more → RESOURCE_EXHAUSTED
+    max_queue_s = 1.0              # refuse when the queue holds more work than this (seconds)
+    admission_threads = 0          # signature/decoding threads; 0 = one per CPU
+
+    [evaluation]                   # the evaluation scheduler (verdicts), started by serve
+    enabled = true
+    interval_s = 30.0              # how often to look for closed buckets (clock seconds)
+    grace_s = 120.0                # wait after a bucket closes for in-flight reports
+    max_buckets_per_tick = 2000
+
+    [webhooks]                     # alerts POSTed as JSON; no urls: no webhooks
+    urls = ["https://alerts.example/hook"]
+    min_severity = "WARNING"       # INFO, WARNING or CRITICAL
+    max_attempts = 5
+    backoff_initial_s = 1.0
+    backoff_max_s = 60.0
+    timeout_s = 5.0
+    max_queue = 1000
 
     [clock]
     mode = "system"                # or "accelerated"
@@ -69,12 +87,15 @@ from pausewatch.errors import InputError
 from pausewatch.keys import ED25519_PUBLIC_KEY_SIZE, Ed25519Key
 from pausewatch.note import parse_vkey
 from pausewatch.reports import check_id
+from pausewatch.v1 import types_pb2
+from verifier.alerts import WebhookConfig
 
 __all__ = [
     "ENV_PREFIX",
     "ChallengeConfig",
     "ClockConfig",
     "ConfigError",
+    "EvaluationConfig",
     "LabTrust",
     "LimitsConfig",
     "TlsConfig",
@@ -116,6 +137,9 @@ class LimitsConfig:
     burst_reports: int = 2000
     max_concurrent_rpcs: int = 20000
     max_watchers: int = 256
+    max_pending_reports: int = 50_000
+    max_queue_s: float = 1.0
+    admission_threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,6 +147,16 @@ class ClockConfig:
     mode: str = "system"
     start_unix_ns: int | None = None
     speedup: float = 1.0
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """``[evaluation]``: the scheduler's knobs (``verifier.scheduler.SchedulerConfig``), kept
+    here as plain values because the scheduler imports the sequencer, which imports this."""
+
+    interval_s: float = 30.0
+    grace_s: float = 120.0
+    max_buckets_per_tick: int = 2000
 
 
 @dataclass(frozen=True)
@@ -150,6 +184,8 @@ class VerifierConfig:
     checkpoint_max_interval_s: float = 1.0
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
+    evaluation: EvaluationConfig | None = field(default_factory=EvaluationConfig)  # None: not run
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     source: str = "<defaults>"
 
     @property
@@ -203,6 +239,9 @@ class _Table:
 
     def string(self, key: str, default: Any = None) -> Any:
         return self._get(key, (str,), "a string", default)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        return bool(self._get(key, (bool,), "a boolean", default))
 
     def path(self, key: str, base: Path, default: Any = None) -> Path | None:
         value = self.string(key, default)
@@ -386,6 +425,11 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
             burst_reports=limits_t.integer("burst_reports", d.burst_reports, minimum=1),
             max_concurrent_rpcs=limits_t.integer("max_concurrent_rpcs", d.max_concurrent_rpcs, minimum=1),
             max_watchers=limits_t.integer("max_watchers", d.max_watchers, minimum=0),
+            max_pending_reports=li(
+                "max_pending_reports", d.max_pending_reports, minimum=1, maximum=10_000_000
+            ),
+            max_queue_s=limits_t.number("max_queue_s", d.max_queue_s, minimum=0.01, maximum=3600),
+            admission_threads=li("admission_threads", d.admission_threads, minimum=0, maximum=256),
         )
         limits_t.finish()
         if limits.max_envelope_bytes > limits.max_message_bytes:
@@ -403,6 +447,45 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
             speedup=clock_t.number("speedup", 1.0, minimum=0.001, maximum=1e6),
         )
         clock_t.finish()
+
+    evaluation: EvaluationConfig | None = EvaluationConfig()
+    evaluation_t = root.table("evaluation")
+    if evaluation_t is not None:
+        d_eval = EvaluationConfig()
+        enabled = evaluation_t.boolean("enabled", True)
+        ev = evaluation_t.number
+        evaluation = EvaluationConfig(
+            interval_s=ev("interval_s", d_eval.interval_s, minimum=0.1, maximum=3600),
+            grace_s=ev("grace_s", d_eval.grace_s, minimum=0, maximum=86_400),
+            max_buckets_per_tick=evaluation_t.integer(
+                "max_buckets_per_tick", d_eval.max_buckets_per_tick, minimum=1, maximum=1_000_000
+            ),
+        )
+        evaluation_t.finish()
+        if not enabled:
+            evaluation = None
+
+    webhooks = WebhookConfig()
+    webhooks_t = root.table("webhooks")
+    if webhooks_t is not None:
+        d_hook = WebhookConfig()
+        severity = webhooks_t.string("min_severity", "WARNING")
+        if severity not in ("INFO", "WARNING", "CRITICAL"):
+            raise ConfigError(f"{source}: webhooks.min_severity must be INFO, WARNING or CRITICAL")
+        wn = webhooks_t.number
+        webhooks = _built(
+            f"{source}: [webhooks]",
+            lambda: WebhookConfig(
+                urls=tuple(webhooks_t.strings("urls")),
+                min_severity=types_pb2.Severity.Value(f"SEVERITY_{severity}"),
+                max_attempts=webhooks_t.integer("max_attempts", d_hook.max_attempts, minimum=1, maximum=100),
+                backoff_initial_s=wn("backoff_initial_s", d_hook.backoff_initial_s, minimum=0.001),
+                backoff_max_s=wn("backoff_max_s", d_hook.backoff_max_s, minimum=0.001, maximum=3600),
+                timeout_s=wn("timeout_s", d_hook.timeout_s, minimum=0.001, maximum=120),
+                max_queue=webhooks_t.integer("max_queue", d_hook.max_queue, minimum=1, maximum=1_000_000),
+            ),
+        )
+        webhooks_t.finish()
 
     labs = []
     seen: set[str] = set()
@@ -439,8 +522,20 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         checkpoint_max_interval_s=cp_interval,
         limits=limits,
         clock=clock,
+        evaluation=evaluation,
+        webhooks=webhooks,
         source=source,
     )
+
+
+def _built(where: str, build: Any) -> Any:
+    """Build a component's own config dataclass, its range errors named by file and table."""
+    try:
+        return build()
+    except ConfigError:
+        raise
+    except InputError as e:
+        raise ConfigError(f"{where}: {e}") from e
 
 
 def check_id_config(value: str, where: str) -> str:

@@ -50,11 +50,27 @@ class VerifierMetrics:
             "pausewatch_verifier_challenge_seq", "Sequence number of the current challenge", registry=r
         )
         self.queued = Gauge("pausewatch_verifier_queued_items", "Items waiting for the sequencer", registry=r)
+        self.stage_seconds = Counter(
+            "pausewatch_verifier_stage_seconds",
+            "Time spent per ingest stage: admission (CPU seconds on admission threads: parse,"
+            " Ed25519, decode, checks), commit (writer thread wall seconds per tick)",
+            ["stage"],
+            registry=r,
+        )
+        self.refused = Counter(
+            "pausewatch_verifier_refused_reports",
+            "Reports refused with RESOURCE_EXHAUSTED because the verifier was saturated",
+            registry=r,
+        )
+        self.pending = Gauge(
+            "pausewatch_verifier_pending_reports", "Reports in admission or queued", registry=r
+        )
         self.watchers = Gauge("pausewatch_verifier_alert_watchers", "Open WatchAlerts streams", registry=r)
 
     def on_tick(self, items: int, seconds: float) -> None:
         self.tick_seconds.observe(seconds)
         self.tick_items.observe(items)
+        self.stage_seconds.labels("commit").inc(seconds)
 
 
 @dataclass

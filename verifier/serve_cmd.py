@@ -11,7 +11,7 @@ from typing import Any
 
 from verifier.cli import EXIT_OK, setup_logging
 from verifier.config import load_config, with_overrides
-from verifier.server import build_server
+from verifier.server import build_server, standard_background
 
 __all__ = ["register", "serve"]
 
@@ -22,7 +22,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "serve",
         help="run the verifier service",
-        description="Run the verifier: gRPC ingest, Merkle log, challenges, metrics."
+        description="Run the verifier: gRPC ingest, Merkle log, challenges, evaluation (signed"
+        " verdicts), webhooks, metrics."
         " Configuration: TOML file, then PAUSEWATCH_VERIFIER_* environment, then these flags."
         " Stops gracefully on SIGTERM or SIGINT.",
     )
@@ -47,7 +48,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: Any, ready_file: Path | None) -> int:
-    server = build_server(config)
+    server = build_server(config, background=standard_background(config))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -5,7 +5,15 @@ Hook for the evaluation scheduler (and anything else that must run beside the se
 pass ``background=[fn, ...]``; each ``fn(server)`` is a coroutine function started as a task
 once the server is serving and cancelled on stop. It gets the :class:`VerifierServer`, whose
 ``sequencer`` (``read``, ``append_verdict``), ``alert_bus`` (``publish``), ``verdict_signer``
-and ``clock`` are what a scheduler needs.
+and ``clock`` are what a scheduler needs. :func:`standard_background` gives what ``serve``
+runs: the evaluation scheduler (``[evaluation]``) and webhook delivery (``[webhooks]``).
+
+gRPC core options: calls that reach the server but are not yet taken by the application wait
+in core's pending queue; past ``grpc.server.max_pending_requests`` (default 1000) core starts
+cancelling them at random, and always past the hard limit (default 3000) — clients see
+CANCELLED. Both are raised to ``limits.max_concurrent_rpcs`` so that overload is answered by
+the servicer's own backpressure (RESOURCE_EXHAUSTED with a retry hint) and never by silent
+cancellation.
 """
 
 from __future__ import annotations
@@ -13,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,11 +39,13 @@ from pausewatch.keys import Signer, load_key_file
 from pausewatch.note import Ed25519NoteSigner, NoteSigner
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from verifier.alert_bus import AlertBus
+from verifier.alerts import WebhookNotifier
 from verifier.challenges import ChallengeIssuer
 from verifier.config import VerifierConfig
 from verifier.ingest import RateLimiter
 from verifier.metrics import MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
 from verifier.registry import TrustRoots
+from verifier.scheduler import EvaluationScheduler, SchedulerConfig
 from verifier.sequencer import LogSequencer
 from verifier.service import VerifierServicer
 from verifier.sqlite_storage import SqliteStorage
@@ -47,6 +59,9 @@ __all__ = [
     "build_server",
     "clock_from_config",
     "load_keys",
+    "run_evaluation",
+    "run_webhooks",
+    "standard_background",
 ]
 
 _log = logging.getLogger("pausewatch.verifier.server")
@@ -98,6 +113,8 @@ class VerifierServer:
     port: int
     background: Sequence[Background] = ()
     metrics_endpoint: MetricsEndpoint | None = None
+    admission: ThreadPoolExecutor | None = None
+    servicer: VerifierServicer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -133,6 +150,8 @@ class VerifierServer:
             if self.challenges.current_challenge is not None:
                 self.metrics.challenge_seq.set(self.challenges.current_challenge.seq)
             self.metrics.queued.set(self.sequencer.queued)
+            if self.servicer is not None:
+                self.metrics.pending.set(self.servicer.pending_reports)
             await asyncio.sleep(1.0)  # real time: metrics are for operators, not the model
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -147,6 +166,8 @@ class VerifierServer:
         self.alert_bus.close()
         await self.grpc_server.stop(grace)
         await self.sequencer.stop()
+        if self.admission is not None:
+            self.admission.shutdown(wait=True)
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
         self.storage.close()
@@ -154,6 +175,41 @@ class VerifierServer:
 
     async def wait_for_termination(self) -> None:
         await self.grpc_server.wait_for_termination()
+
+
+async def run_evaluation(server: VerifierServer) -> None:
+    """Background: the evaluation scheduler on the server's clock (``[evaluation]``)."""
+    cfg = server.config.evaluation
+    if cfg is None:
+        return
+    scheduler = EvaluationScheduler(
+        server.sequencer,
+        server.verdict_signer,
+        server.clock,
+        SchedulerConfig(
+            interval_s=cfg.interval_s, grace_s=cfg.grace_s, max_buckets_per_tick=cfg.max_buckets_per_tick
+        ),
+        server.alert_bus,
+    )
+    await scheduler.run()
+
+
+async def run_webhooks(server: VerifierServer) -> None:
+    """Background: alerts from the bus POSTed to ``[webhooks] urls``."""
+    if not server.config.webhooks.urls:
+        return
+    notifier = WebhookNotifier(server.config.webhooks, server.clock)
+    await asyncio.gather(notifier.forward(server.alert_bus), notifier.run())
+
+
+def standard_background(config: VerifierConfig) -> list[Background]:
+    """What ``serve`` runs beside the service, as the config asks."""
+    out: list[Background] = []
+    if config.evaluation is not None:
+        out.append(run_evaluation)
+    if config.webhooks.urls:
+        out.append(run_webhooks)
+    return out
 
 
 async def _guard(fn: Background, server: VerifierServer) -> None:
@@ -206,7 +262,13 @@ def build_server(
         ("grpc.max_receive_message_length", limits.max_message_bytes),
         ("grpc.max_send_message_length", limits.max_message_bytes),
         ("grpc.so_reuseport", 0),
+        ("grpc.server.max_pending_requests", limits.max_concurrent_rpcs),
+        ("grpc.server.max_pending_requests_hard_limit", limits.max_concurrent_rpcs),
     ]
+    admission = ThreadPoolExecutor(
+        max_workers=limits.admission_threads or len(os.sched_getaffinity(0)) or 1,
+        thread_name_prefix="pausewatch-admission",
+    )
     grpc_server = grpc.aio.server(options=options, maximum_concurrent_rpcs=limits.max_concurrent_rpcs)
     servicer = VerifierServicer(
         sequencer=sequencer,
@@ -217,6 +279,7 @@ def build_server(
         alert_bus=alert_bus,
         metrics=metrics,
         clock_now_ns=clock.now_ns,
+        admission=admission,
     )
     verifier_pb2_grpc.add_VerifierServicer_to_server(servicer, grpc_server)
     health = health_aio.HealthServicer()
@@ -244,6 +307,8 @@ def build_server(
         health=health,
         port=port,
         background=background,
+        admission=admission,
+        servicer=servicer,
     )
 
 

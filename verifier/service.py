@@ -3,13 +3,30 @@
 Only this module turns exceptions into status codes (:func:`verifier.errors.status_for`).
 Per-report results in ``SubmitReports`` carry the same codes; the RPC itself fails only when
 the request as a whole is unacceptable (more envelopes than ``limits.max_batch_reports`` →
-RESOURCE_EXHAUSTED). Every read has a hard cap on what it returns.
+RESOURCE_EXHAUSTED) or the verifier is saturated (below). Every read has a hard cap on what it
+returns.
+
+CPU-bound admission (envelope parsing, the Ed25519 check, payload decoding and invariants,
+:func:`verifier.ingest.admit_batch`) runs on a pool of admission threads, never on the event
+loop: libsodium releases the GIL, so signatures verify in parallel, and the loop stays free to
+accept calls (a starved loop leaves calls unrequested in gRPC core, which cancels them past
+its pending-request limits: the CANCELLED storms of the first benchmark).
+
+Backpressure: reports in admission or waiting for the sequencer are counted. A batch that
+would take the count over ``limits.max_pending_reports``, or arrives when the queue already
+holds more than ``limits.max_queue_s`` seconds of work at the measured commit rate, is refused
+at once with RESOURCE_EXHAUSTED and a retry hint (trailing metadata
+``pausewatch-retry-after-ms`` and the message): bounded latency instead of an unbounded queue.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Executor
 from typing import Any, Final, NoReturn
 
 import grpc
@@ -21,19 +38,46 @@ from verifier.alert_bus import AlertBus, AlertFilter, SubscriberDroppedError
 from verifier.challenges import ChallengeIssuer
 from verifier.config import LimitsConfig
 from verifier.errors import status_for
-from verifier.ingest import AdmittedReport, RateLimiter, admit_report
+from verifier.ingest import AdmittedReport, Enrollment, RateLimiter, admit_batch
 from verifier.metrics import VerifierMetrics
 from verifier.registry import TrustRoots, verify_commitment, verify_inventory
 from verifier.sequencer import LogSequencer, ReportOutcome
 from verifier.storage import StorageReader
 
-__all__ = ["MAX_ENTRIES_PER_READ", "MAX_VERDICTS_PER_READ", "VerifierServicer"]
+__all__ = ["MAX_ENTRIES_PER_READ", "MAX_VERDICTS_PER_READ", "RETRY_AFTER_KEY", "VerifierServicer"]
 
 _log = logging.getLogger("pausewatch.verifier.service")
 
 MAX_ENTRIES_PER_READ: Final = 1000
 MAX_VERDICTS_PER_READ: Final = 10_000
 _OK: Final = grpc.StatusCode.OK.value[0]
+RETRY_AFTER_KEY: Final = "pausewatch-retry-after-ms"
+_RATE_WINDOW_S: Final = 2.0
+
+
+class _Throughput:
+    """Reports finished per second over the last couple of seconds (monotonic time: an
+    operational estimate for retry hints, not part of the model)."""
+
+    def __init__(self) -> None:
+        self._done: collections.deque[tuple[float, int]] = collections.deque()
+        self._total = 0
+
+    def add(self, count: int, now: float) -> None:
+        self._done.append((now, count))
+        self._total += count
+        self._trim(now)
+
+    def per_s(self, now: float) -> float | None:
+        self._trim(now)
+        if not self._done:
+            return None
+        span = max(now - self._done[0][0], 0.25)
+        return self._total / span
+
+    def _trim(self, now: float) -> None:
+        while self._done and self._done[0][0] < now - _RATE_WINDOW_S:
+            self._total -= self._done.popleft()[1]
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: BaseException) -> NoReturn:
@@ -56,6 +100,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         alert_bus: AlertBus,
         metrics: VerifierMetrics,
         clock_now_ns: Any,
+        admission: Executor | None = None,
     ) -> None:
         self._seq = sequencer
         self._challenges = challenges
@@ -65,42 +110,36 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         self._bus = alert_bus
         self._metrics = metrics
         self._now = clock_now_ns
+        self._admission = admission
+        self._pending_reports = 0
+        self._throughput = _Throughput()
+
+    @property
+    def pending_reports(self) -> int:
+        """Reports in admission or waiting for the sequencer."""
+        return self._pending_reports
 
     # --- reports -------------------------------------------------------------------------
     async def SubmitReports(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.SubmitReportsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.SubmitReportsResponse:
-        if len(request.envelopes) > self._limits.max_batch_reports:
+        raws: Sequence[bytes] = request.envelopes
+        if len(raws) > self._limits.max_batch_reports:
             await _abort(
                 context,
                 LimitExceededError(
-                    f"{len(request.envelopes)} envelopes in one batch;"
-                    f" the limit is {self._limits.max_batch_reports}"
+                    f"{len(raws)} envelopes in one batch; the limit is {self._limits.max_batch_reports}"
                 ),
             )
-        outcomes: list[ReportOutcome | None] = []
-        admitted: list[AdmittedReport] = []
-        enrollment = self._seq.enrollment
-        now = self._now()
-        for raw in request.envelopes:
-            try:
-                report = admit_report(raw, enrollment, max_envelope_bytes=self._limits.max_envelope_bytes)
-                self._rate.take(report.header.key_id, now)
-            except PausewatchError as e:
-                outcomes.append(_rejected(e))
-                continue
-            outcomes.append(None)
-            admitted.append(report)
-        if admitted:
-            try:
-                results = iter(await self._seq.submit_reports(admitted))
-            except PausewatchError as e:
-                await _abort(context, e)
-            outcomes = [o if o is not None else next(results) for o in outcomes]
+        await self._admit_or_refuse(len(raws), context)
+        self._pending_reports += len(raws)
+        try:
+            outcomes = await self._submit_reports(raws, context)
+        finally:
+            self._pending_reports -= len(raws)
+            self._throughput.add(len(raws), time.monotonic())
         response = verifier_pb2.SubmitReportsResponse()
         for o in outcomes:
-            if o is None:
-                continue
             self._metrics.reports.labels(str(o.disposition), str(o.code)).inc()
             for f in o.finding_ids:
                 self._metrics.findings.labels(f).inc()
@@ -110,6 +149,61 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             if o.receipt is not None:
                 result.receipt.CopyFrom(o.receipt)
         return response
+
+    async def _admit_or_refuse(self, count: int, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """Refuse the batch (RESOURCE_EXHAUSTED with a retry hint) when the verifier is saturated."""
+        pending = self._pending_reports
+        if pending == 0:
+            return  # never refuse an idle verifier, whatever the batch size
+        now = time.monotonic()
+        rate = self._throughput.per_s(now)
+        queue_s = pending / rate if rate else 0.0
+        over_count = pending + count > self._limits.max_pending_reports
+        if not over_count and queue_s <= self._limits.max_queue_s:
+            return
+        retry_s = min(30.0, max(0.05, queue_s if rate else 1.0))
+        self._metrics.refused.inc(count)
+        context.set_trailing_metadata(((RETRY_AFTER_KEY, str(round(retry_s * 1000))),))
+        await context.abort(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"verifier busy: {pending} reports pending (~{queue_s:.1f} s of work); retry after"
+            f" {retry_s:.2f} s",
+        )
+
+    async def _submit_reports(
+        self, raws: Sequence[bytes], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> list[ReportOutcome]:
+        enrollment = self._seq.enrollment
+        limit = self._limits.max_envelope_bytes
+        if self._admission is None:
+            admitted_or_errors, cpu_s = _admit_timed(raws, enrollment, limit)
+        else:
+            loop = asyncio.get_running_loop()
+            admitted_or_errors, cpu_s = await loop.run_in_executor(
+                self._admission, _admit_timed, raws, enrollment, limit
+            )
+        self._metrics.stage_seconds.labels("admission").inc(cpu_s)
+        now = self._now()
+        outcomes: list[ReportOutcome | None] = []
+        admitted: list[AdmittedReport] = []
+        for report in admitted_or_errors:
+            if isinstance(report, PausewatchError):
+                outcomes.append(_rejected(report))
+                continue
+            try:
+                self._rate.take(report.header.key_id, now)
+            except PausewatchError as e:
+                outcomes.append(_rejected(e))
+                continue
+            outcomes.append(None)
+            admitted.append(report)
+        if not admitted:
+            return [o for o in outcomes if o is not None]
+        try:
+            results = iter(await self._seq.submit_reports(admitted))
+        except PausewatchError as e:
+            await _abort(context, e)
+        return [o if o is not None else next(results) for o in outcomes]
 
     # --- challenge and log reads ---------------------------------------------------------
     async def GetChallenge(  # noqa: N802  # gRPC method name
@@ -241,6 +335,15 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             return await self._seq.read(fn)
         except InputError as e:
             await _abort(context, e)
+
+
+def _admit_timed(
+    raws: Sequence[bytes], enrollment: Enrollment, limit: int
+) -> tuple[list[AdmittedReport | PausewatchError], float]:
+    """:func:`admit_batch` and the CPU time it took on this thread."""
+    started = time.thread_time()
+    out = admit_batch(raws, enrollment, max_envelope_bytes=limit)
+    return out, time.thread_time() - started
 
 
 def _rejected(error: PausewatchError) -> ReportOutcome:
