@@ -206,15 +206,22 @@ def sodium_verify_rate(seconds: float = 1.0) -> float:
             return n / (now - start)
 
 
-def run() -> dict[str, float | int | bool | str]:
+def run() -> dict[str, object]:
     entries = int(os.environ.get("PAUSEWATCH_BENCH_AUDIT_ENTRIES", "1000000"))
     with tempfile.TemporaryDirectory(prefix="pausewatch-bench-audit-") as tmp:
         directory = Path(tmp) / "bundle"
         gen = generate(directory, entries)
-        reference = ed25519_verify_rate(2.0)
+        # The reference is taken just before and just after the audit and averaged, so that a
+        # machine whose load changes during the run skews both figures alike; the load average
+        # is printed so that a reader can tell a busy machine's figures from an idle one's.
+        before = ed25519_verify_rate(2.0)
         sodium = sodium_verify_rate(2.0)
+        load_before = os.getloadavg()[0]
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         out = audit_bundle(directory, AuditOptions(workers=cores))
+        load_after = os.getloadavg()[0]
+        after = ed25519_verify_rate(2.0)
+        reference = (before + after) / 2
         if not out.ok:
             raise RuntimeError(
                 "the bench bundle failed its audit: " + "; ".join(f.describe() for f in out.failures[:5])
@@ -227,6 +234,8 @@ def run() -> dict[str, float | int | bool | str]:
         "workers": out.workers,
         "audit_entries_per_s": round(rate, 1),
         "ed25519_verify_per_s_single_thread": round(reference, 1),
+        "ed25519_verify_per_s_before_after": [round(before, 1), round(after, 1)],
+        "load_average_before_after": [round(load_before, 2), round(load_after, 2)],
         "sodium_verify_per_s_single_thread": round(sodium, 1),
         "ratio_to_ed25519_single_thread": round(rate / reference, 2),
         "target_ratio": 1.5,
