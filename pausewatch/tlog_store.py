@@ -11,7 +11,8 @@ and a restart needs no rebuild.
 
 ``MerkleLog`` keeps **no state of its own**: every call reads what it needs from the store. A
 caller's rollback of the SQLite transaction that held an ``append`` therefore leaves nothing
-stale behind, and there is nothing to be told about it.
+stale behind, and there is nothing to be told about it. The SQLite store keeps only an LRU of
+*committed full* tiles, which no rollback can change (see ``SqliteTreeStore``).
 
 Invariants: ``size`` never shrinks outside a rollback; entry ``i``'s leaf hash is position
 ``i`` of the level-0 tiles; every tile position below the size at its level is filled.
@@ -22,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import struct
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from itertools import accumulate
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -54,6 +57,11 @@ TileKey = tuple[int, int]
 
 _sha256 = hashlib.sha256
 _NODE_PREFIX = b"\x01"
+_LEAF_HASHER = hashlib.sha256(b"\x00")  # copied per hash (no prefix + data concatenation)
+_NODE_HASHER = hashlib.sha256(_NODE_PREFIX)
+# Where sublevel s (1..7) starts in a full tile's ``inner``, in hashes.
+_FULL_INNER_AT = tuple(sum(TILE_WIDTH >> t for t in range(1, s)) for s in range(TILE_HEIGHT))
+DEFAULT_TILE_CACHE = 1024  # full tiles (about 16 KiB each) an SqliteTreeStore keeps in memory
 
 
 class Tile(NamedTuple):
@@ -111,8 +119,24 @@ class TreeStore(Protocol):
 
 def _parents(hashes: bytes) -> bytes:
     """The level above a run of an even number of same-level hashes (concatenated)."""
-    sha, prefix = _sha256, _NODE_PREFIX
-    return b"".join([sha(prefix + hashes[i : i + 64]).digest() for i in range(0, len(hashes), 64)])
+    copy = _NODE_HASHER.copy
+    out = []
+    for i in range(0, len(hashes), 2 * HASH_SIZE):
+        h = copy()
+        h.update(hashes[i : i + 2 * HASH_SIZE])
+        out.append(h.digest())
+    return b"".join(out)
+
+
+def _leaf_hashes(entries: Sequence[bytes]) -> bytes:
+    """SHA-256(0x00 || entry) of each entry, concatenated."""
+    copy = _LEAF_HASHER.copy
+    out = []
+    for e in entries:
+        h = copy()
+        h.update(e)
+        out.append(h.digest())
+    return b"".join(out)
 
 
 def _grow_tile(old: Tile, hashes: bytes) -> tuple[Tile, bytes | None]:
@@ -131,7 +155,7 @@ def _grow_tile(old: Tile, hashes: bytes) -> tuple[Tile, bytes | None]:
     return Tile(hashes, b"".join(levels)), (root or None)
 
 
-def _extend_tiles(store: TreeStore, old_size: int, leaf_hashes: list[bytes]) -> dict[TileKey, Tile]:
+def _extend_tiles(store: TreeStore, old_size: int, leaf_hashes: bytes) -> dict[TileKey, Tile]:
     """The tiles that change when ``leaf_hashes`` are appended to a tree of ``old_size``.
 
     Level by level: append the new hashes to the level's rightmost tile (read once, if
@@ -139,7 +163,7 @@ def _extend_tiles(store: TreeStore, old_size: int, leaf_hashes: list[bytes]) -> 
     above.
     """
     changed: dict[TileKey, Tile] = {}
-    level, count, new = 0, old_size, b"".join(leaf_hashes)
+    level, count, new = 0, old_size, leaf_hashes
     while new:
         first_tile, filled = divmod(count, TILE_WIDTH)
         stored = Tile(b"")
@@ -174,18 +198,29 @@ class _TileHashSource:
     def subtree_hashes(self, nodes: Sequence[Node]) -> list[bytes]:
         where: list[tuple[TileKey, int, int]] = []
         for level, index in nodes:
-            tile_level, sub = divmod(level, TILE_HEIGHT)
-            where.append(((tile_level, (index << sub) >> TILE_HEIGHT), sub, index))
+            sub = level & (TILE_HEIGHT - 1)
+            where.append(((level >> 3, (index << sub) >> TILE_HEIGHT), sub, index))
         tiles = self._store.read_tiles(sorted({key for key, _, _ in where}))
-        return [_node_in_tile(tiles.get(key), key, sub, index) for key, sub, index in where]
+        out: list[bytes] = []
+        for key, sub, index in where:
+            tile = tiles.get(key)
+            local = index & ((TILE_WIDTH >> sub) - 1)  # position within the tile's sublevel
+            if tile is not None and len(tile.hashes) == _FULL_TILE_BYTES:
+                if sub == 0:
+                    out.append(tile.hashes[local * HASH_SIZE : (local + 1) * HASH_SIZE])
+                else:
+                    at = (_FULL_INNER_AT[sub] + local) * HASH_SIZE
+                    out.append(tile.inner[at : at + HASH_SIZE])
+            else:
+                out.append(_node_in_tile(tile, key, sub, local))
+        return out
 
 
-def _node_in_tile(tile: Tile | None, key: TileKey, sub: int, index: int) -> bytes:
-    """The hash of node ``index`` at sublevel ``sub`` of the tile ``key``."""
-    local = index & ((TILE_WIDTH >> sub) - 1)  # position within the tile's sublevel
+def _node_in_tile(tile: Tile | None, key: TileKey, sub: int, local: int) -> bytes:
+    """The hash at position ``local`` of sublevel ``sub`` of the tile ``key``."""
     width = 0 if tile is None else len(tile.hashes) // HASH_SIZE
     if local >= width >> sub or tile is None:
-        raise InternalError(f"tile {key} lacks node {index} at sublevel {sub}")
+        raise InternalError(f"tile {key} lacks position {local} at sublevel {sub}")
     if sub == 0:
         return tile.hashes[local * HASH_SIZE : (local + 1) * HASH_SIZE]
     at = sum(width >> s for s in range(1, sub)) + local
@@ -198,8 +233,8 @@ def _node_in_tile(tile: Tile | None, key: TileKey, sub: int, index: int) -> byte
 class MerkleLog:
     """An append-only RFC 9162 log over a ``TreeStore``.
 
-    Holds no cache: every method reads the store, so a rolled-back SQLite transaction cannot
-    leave it stale. Sizes default to the current size; indices are 0-based.
+    Holds no state: every method reads the store (the size included), so a rolled-back SQLite
+    transaction cannot leave it stale. Sizes default to the current size; indices are 0-based.
     """
 
     def __init__(self, store: TreeStore) -> None:
@@ -223,8 +258,7 @@ class MerkleLog:
         old_size = self._store.read_size()
         if not entries:
             return old_size
-        hashes = [_sha256(b"\x00" + e).digest() for e in entries]
-        tiles = _extend_tiles(self._store, old_size, hashes)
+        tiles = _extend_tiles(self._store, old_size, _leaf_hashes(entries))
         self._store.write_append(old_size, old_size + len(entries), tiles, entries)
         return old_size
 
@@ -336,6 +370,17 @@ _SCHEMA = (
         BEGIN SELECT RAISE(ABORT, 'tlog: bundles are never deleted'); END""",
 )
 
+
+def _tile_query(count: int) -> str:
+    """Point reads of ``count`` tiles in one statement (``UNION ALL`` of primary-key lookups;
+    a row-value ``IN`` would scan the table)."""
+    one = "SELECT level, idx, hashes, inner FROM tlog_tile WHERE level = ? AND idx = ?"
+    return " UNION ALL ".join([one] * count)
+
+
+_TILES_PER_QUERY = 16
+_TILE_QUERIES = tuple(_tile_query(n) for n in range(_TILES_PER_QUERY + 1))
+
 _OFFSETS = struct.Struct(f">{BUNDLE_ENTRIES + 1}I")
 _OFFSET = struct.Struct(">I")
 
@@ -345,9 +390,7 @@ def _pack_bundle(entries: Sequence[bytes]) -> bytes:
 
     Entry ``j`` is ``data[off[j]:off[j+1]]``, so one entry is read with two small blob reads.
     """
-    offsets = [0]
-    for e in entries:
-        offsets.append(offsets[-1] + len(e))
+    offsets = [0, *accumulate(map(len, entries))]
     if offsets[-1] > 0xFFFFFFFF:
         raise FormatError("a bundle of 256 entries must stay under 4 GiB")
     return _OFFSETS.pack(*offsets) + b"".join(entries)
@@ -374,11 +417,25 @@ class SqliteTreeStore:
     begins, commits or rolls back. ``write_append`` runs inside the caller's transaction (or,
     in Python's default mode, opens the implicit one the caller will commit); it refuses to
     run on an autocommit connection with no transaction open, where the append would not be
-    atomic. A rollback undoes the append completely; nothing is cached in memory.
+    atomic. A rollback undoes the append completely.
+
+    Tile cache: up to ``tile_cache`` *full* tiles (256 hashes; LRU; 0 turns it off), per store
+    object, so per connection and per log. Only full tiles read while the connection has no
+    transaction open are cached: such a read sees committed state only, and a committed full
+    tile never changes (the triggers refuse it and the CHECK caps its length), so it cannot be
+    undone by any rollback. A tile read inside a transaction (possibly the caller's own
+    uncommitted append) is used for that call and not kept. Partial tiles are never cached.
+    The cache is dropped on any doubt: a size conflict, a failed append, or a stored size
+    smaller than a cached tile implies.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, tile_cache: int = DEFAULT_TILE_CACHE) -> None:
         self._conn = conn
+        self._cache: OrderedDict[TileKey, Tile] = OrderedDict()
+        self._cache_max = max(0, tile_cache)
+        self._cache_needs = 0  # the smallest log size consistent with every cached tile
+        self.cache_hits = 0
+        self.cache_misses = 0
         try:
             for statement in _SCHEMA:
                 conn.execute(statement)
@@ -387,16 +444,58 @@ class SqliteTreeStore:
 
     def read_size(self) -> int:
         row = self._conn.execute("SELECT size FROM tlog_meta WHERE id = 0").fetchone()
-        return 0 if row is None else int(row[0])  # no row until the first append
+        size = 0 if row is None else int(row[0])  # no row until the first append
+        if size < self._cache_needs:  # not the log the cache was filled from: forget it
+            self.clear_cache()
+        return size
 
     def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, Tile]:
         out: dict[TileKey, Tile] = {}
-        query = "SELECT hashes, inner FROM tlog_tile WHERE level = ? AND idx = ?"
+        cache = self._cache
+        missing: list[TileKey] = []
         for key in keys:
-            row = self._conn.execute(query, key).fetchone()
-            if row is not None:
-                out[key] = Tile(bytes(row[0]), bytes(row[1]))
+            tile = cache.get(key)
+            if tile is None:
+                missing.append(key)
+            else:
+                cache.move_to_end(key)
+                out[key] = tile
+        self.cache_hits += len(out)
+        if not missing:
+            return out
+        self.cache_misses += len(missing)
+        conn = self._conn
+        committed = self._cache_max > 0 and not conn.in_transaction
+        rows: list[tuple[int, int, bytes, bytes]] = []
+        for at in range(0, len(missing), _TILES_PER_QUERY):  # one statement per 16 tiles
+            chunk = missing[at : at + _TILES_PER_QUERY]
+            rows += conn.execute(_TILE_QUERIES[len(chunk)], [x for key in chunk for x in key]).fetchall()
+        committed = committed and not conn.in_transaction
+        for level, index, hashes, inner in rows:
+            key, tile = (level, index), Tile(bytes(hashes), bytes(inner))
+            out[key] = tile
+            if committed and len(tile.hashes) == _FULL_TILE_BYTES:
+                self._keep(key, tile)
         return out
+
+    def _keep(self, key: TileKey, tile: Tile) -> None:
+        """Cache a full tile read from committed state."""
+        cache = self._cache
+        cache[key] = tile
+        if len(cache) > self._cache_max:
+            cache.popitem(last=False)
+        level, index = key
+        self._cache_needs = max(self._cache_needs, (index + 1) << (TILE_HEIGHT * (level + 1)))
+
+    def clear_cache(self) -> None:
+        """Forget every cached tile (they are read again from the database when needed)."""
+        self._cache.clear()
+        self._cache_needs = 0
+
+    @property
+    def cached_tiles(self) -> frozenset[TileKey]:
+        """The keys of the tiles held in memory now."""
+        return frozenset(self._cache)
 
     def read_entries(self, start: int, end: int) -> list[bytes]:
         out: list[bytes] = []
@@ -457,6 +556,7 @@ class SqliteTreeStore:
                     "UPDATE tlog_meta SET size = ? WHERE id = 0 AND size = ?", (new_size, old_size)
                 )
             if cur.rowcount != 1:
+                self.clear_cache()
                 raise LogConflictError(f"log size changed under the writer (expected {old_size})")
             conn.executemany(
                 "INSERT INTO tlog_tile (level, idx, hashes, inner) VALUES (?, ?, ?, ?) "
@@ -465,6 +565,7 @@ class SqliteTreeStore:
             )
             self._write_entries(old_size, entries)
         except sqlite3.Error as e:
+            self.clear_cache()
             raise EnvironmentFaultError(f"cannot append to the log: {e}") from e
 
     def _write_entries(self, old_size: int, entries: Sequence[bytes]) -> None:

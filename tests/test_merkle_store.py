@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pausewatch import merkle
+from pausewatch import merkle, tlog_store
 from pausewatch.errors import FormatError, InternalError
 from pausewatch.tlog_store import (
     LogConflictError,
@@ -227,6 +227,11 @@ def test_tile_reads_use_the_primary_key(tmp_path: Path) -> None:
         plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + query))
         assert "SEARCH" in plan, plan
         assert "SCAN" not in plan, plan
+    # the batched tile read: one primary-key lookup per tile
+    batched = "EXPLAIN QUERY PLAN " + tlog_store._tile_query(3)
+    plan = " ".join(str(row[-1]) for row in conn.execute(batched, [0, 1, 0, 2, 1, 0]))
+    assert plan.count("SEARCH tlog_tile") == 3, plan
+    assert "SCAN" not in plan, plan
     conn.close()
 
 
@@ -278,4 +283,129 @@ def test_database_refuses_rewrites(tmp_path: Path) -> None:
         with pytest.raises(sqlite3.IntegrityError), conn:
             conn.execute(statement)
     assert log.size == 600
+    conn.close()
+
+
+# --- the SQLite store's tile cache ------------------------------------------------------
+
+
+def test_rolled_back_full_tile_never_enters_the_cache(tmp_path: Path) -> None:
+    """An append that fills a tile inside a transaction, proofs read inside it (they read that
+    full tile), then a rollback: the tile must not be cached, and the different entries that
+    later fill the same tile must be the ones proved."""
+    conn, _ = open_sqlite_log(tmp_path / "log.db")
+    store = SqliteTreeStore(conn)
+    log = MerkleLog(store)
+    with conn:
+        log.append(_entries(0, 100))
+
+    class _RejectedError(Exception):
+        pass
+
+    def append_prove_then_reject() -> None:
+        with conn:
+            log.append([b"rejected %d" % i for i in range(400)])  # fills (0, 0), starts (0, 1)
+            assert conn.in_transaction
+            for i in (0, 150, 255, 300):  # read the uncommitted full tile, twice
+                log.inclusion_proof(i)
+                log.inclusion_proof(i)
+            assert (0, 0) not in store.cached_tiles
+            raise _RejectedError
+
+    with pytest.raises(_RejectedError):
+        append_prove_then_reject()
+    assert log.size == 100
+    assert store.cached_tiles == frozenset()
+
+    kept = [b"kept %d" % i for i in range(400)]
+    with conn:
+        log.append(kept)
+    reference = _fresh_memory_log(_entries(0, 100) + kept)
+    for i in (0, 150, 255, 300, 499):  # outside a transaction: committed, cacheable
+        assert log.inclusion_proof(i) == reference.inclusion_proof(i)
+    assert (0, 0) in store.cached_tiles
+    assert (0, 1) not in store.cached_tiles  # partial: never cached
+    for i in (0, 150, 255, 300, 499):  # now served from the cache
+        assert log.inclusion_proof(i) == reference.inclusion_proof(i)
+    assert log.root() == reference.root()
+    conn.close()
+
+
+def test_tiles_read_inside_a_committed_transaction_are_not_cached_either(tmp_path: Path) -> None:
+    """Inside any open transaction a read may see uncommitted rows, so nothing read there is
+    kept, even if the transaction later commits; the next read outside one caches it."""
+    conn, _ = open_sqlite_log(tmp_path / "log.db")
+    store = SqliteTreeStore(conn)
+    log = MerkleLog(store)
+    with conn:
+        log.append(_entries(0, 300))
+        log.inclusion_proof(10)
+    assert store.cached_tiles == frozenset()
+    log.inclusion_proof(10)
+    assert store.cached_tiles == {(0, 0)}
+    conn.close()
+
+
+def test_a_cache_never_serves_another_logs_tiles(tmp_path: Path) -> None:
+    """Two logs with the same tile keys and different contents, used alternately from one
+    process, each answer from their own tiles; a store opened afresh starts empty."""
+    logs = []
+    for name in ("a", "b"):
+        conn, _ = open_sqlite_log(tmp_path / f"{name}.db")
+        store = SqliteTreeStore(conn)
+        log = MerkleLog(store)
+        entries = [b"%s %d" % (name.encode(), i) for i in range(1000)]
+        with conn:
+            log.append(entries)
+        logs.append((conn, store, log, _fresh_memory_log(entries)))
+    for _ in range(2):  # the second round is served from the caches
+        for _, _, log, reference in logs:
+            for i in (0, 255, 256, 700, 999):
+                assert log.inclusion_proof(i) == reference.inclusion_proof(i)
+            assert log.root() == reference.root()
+    assert logs[0][1].cached_tiles == logs[1][1].cached_tiles == {(0, 0), (0, 1), (0, 2)}
+    assert logs[0][2].root() != logs[1][2].root()
+    fresh = SqliteTreeStore(logs[0][0])
+    assert fresh.cached_tiles == frozenset()
+    for conn, _, _, _ in logs:
+        conn.close()
+
+
+def test_cache_is_bounded_and_dropped_when_the_log_is_not_the_one_cached(tmp_path: Path) -> None:
+    conn, _ = open_sqlite_log(tmp_path / "log.db")
+    store = SqliteTreeStore(conn, tile_cache=2)
+    log = MerkleLog(store)
+    entries = _entries(0, 1300)
+    with conn:
+        log.append(entries)
+    reference = _fresh_memory_log(entries)
+    for i in (0, 300, 600, 900, 1200, 0):
+        assert log.inclusion_proof(i) == reference.inclusion_proof(i)
+        assert len(store.cached_tiles) <= 2
+    assert store.cached_tiles == {(0, 4), (0, 0)}  # least recently used evicted first
+
+    # a size below what the cached tiles imply means this is not the log they came from
+    conn.execute("DROP TRIGGER tlog_meta_grows")
+    with conn:
+        conn.execute("UPDATE tlog_meta SET size = 10")
+    assert log.size == 10
+    assert store.cached_tiles == frozenset()
+
+    off = SqliteTreeStore(conn, tile_cache=0)
+    MerkleLog(off).root()
+    assert off.cached_tiles == frozenset()
+    conn.close()
+
+
+def test_a_size_conflict_drops_the_cache(tmp_path: Path) -> None:
+    conn, _ = open_sqlite_log(tmp_path / "log.db")
+    store = SqliteTreeStore(conn)
+    log = MerkleLog(store)
+    with conn:
+        log.append(_entries(0, 600))
+    log.inclusion_proof(5)
+    assert store.cached_tiles
+    with pytest.raises(LogConflictError), conn:
+        store.write_append(599, 600, {}, [b"x"])
+    assert store.cached_tiles == frozenset()
     conn.close()
