@@ -123,14 +123,18 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _public_key(text: str, what: str) -> PublicKey:
-    """A vkey (``name+hash+base64``) or a base64 raw 32-byte Ed25519 key."""
+    """A base64 raw 32-byte Ed25519 key, or a vkey (``name+hash+base64``)."""
     text = text.strip()
     try:
-        if text.count("+") >= 2 and is_valid_key_name(text.split("+", 1)[0]):
-            vkey = parse_vkey(text)
-            vkey.require_type(SIG_TYPE_ED25519, what)
-            return Ed25519Key(vkey.public_key)
-        return Ed25519Key(base64.b64decode(text, validate=True))
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raw = b""
+    try:
+        if len(raw) == 32:
+            return Ed25519Key(raw)
+        vkey = parse_vkey(text)
+        vkey.require_type(SIG_TYPE_ED25519, what)
+        return Ed25519Key(vkey.public_key)
     except (InputError, ValueError) as e:
         raise ConfigError(f"{what}: not a vkey or base64 Ed25519 key: {e}") from e
 

@@ -13,5 +13,7 @@ DATA = REPO.parent / "shared" / "data"
 def data_file(*parts: str) -> Path:
     path = DATA.joinpath(*parts)
     if not path.exists():
-        pytest.fail(f"real telemetry capture {path} is missing: the tests need ../shared/data beside the repo")
+        pytest.fail(
+            f"real telemetry capture {path} is missing: the tests need ../shared/data beside the repo"
+        )
     return path

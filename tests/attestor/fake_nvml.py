@@ -113,7 +113,9 @@ class FakeNvml:
         for i, fid in enumerate(ids):
             values[i].fieldId = fid
             values[i].nvmlReturn = pynvml.NVML_SUCCESS
-            values[i].value.ullVal = g.nvlink_kib[0 if fid == pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX else 1]
+            values[i].value.ullVal = g.nvlink_kib[
+                0 if fid == pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX else 1
+            ]
         return values
 
     def nvmlGpmQueryDeviceSupport(self, h: Any) -> Any:

@@ -55,24 +55,36 @@ class Harness:
         self.spool.close()
 
 
-async def start_attestor(tmp_path: Path, peer: Peer, *, period_s: int = 60, devices: int = 2,
-                         signer: Ed25519Signer | None = None) -> Harness:
+async def start_attestor(
+    tmp_path: Path, peer: Peer, *, period_s: int = 60, devices: int = 2, signer: Ed25519Signer | None = None
+) -> Harness:
     clock = SimulatedClock(start_ns=START_NS)
     signer = signer or Ed25519Signer.generate()
     spool = Spool.open(tmp_path / "spool.sqlite", signer.public_key.key_id)
     metrics = AttestorMetrics(lambda: clock.now_ns() / NS_PER_S)
     alarms = Alarms(spool, metrics, clock)
     settings = UplinkSettings(
-        address=peer.address, tls=TlsSettings(insecure=True),
+        address=peer.address,
+        tls=TlsSettings(insecure=True),
         challenge_key=peer.state.challenge_signer.public_key,
         log=LogTrust(ORIGIN, Ed25519NoteVerifier.from_vkey(peer.state.log_vkey)),
-        batch_size=8, deadline_s=5.0, backoff_initial_s=1.0, backoff_max_s=30.0, challenge_refresh_s=120.0,
+        batch_size=8,
+        deadline_s=5.0,
+        backoff_initial_s=1.0,
+        backoff_max_s=30.0,
+        challenge_refresh_s=120.0,
     )
     uplink = Uplink(settings, spool, clock, metrics, alarms, rng=random.Random(7))
     source = SimulatedDeviceSource("a-node-01", devices, WorkloadProfile.training(job_seed=3))
     daemon = AttestorDaemon(
         settings=DaemonSettings("fac-a", "a-node-01", False, period_s * NS_PER_S, NS_PER_S),
-        clock=clock, signer=signer, spool=spool, sources=[source], uplink=uplink, metrics=metrics, alarms=alarms,
+        clock=clock,
+        signer=signer,
+        spool=spool,
+        sources=[source],
+        uplink=uplink,
+        metrics=metrics,
+        alarms=alarms,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))

@@ -68,8 +68,12 @@ class PeerServicer(verifier_pb2_grpc.VerifierServicer):
             self.s.received.append(raw)
             try:
                 parse_envelope(raw)
-            except Exception as e:  # noqa: BLE001
-                results.append(verifier_pb2.ReportResult(code=3, message=str(e), disposition=verifier_pb2.DISPOSITION_REJECTED))
+            except Exception as e:
+                results.append(
+                    verifier_pb2.ReportResult(
+                        code=3, message=str(e), disposition=verifier_pb2.DISPOSITION_REJECTED
+                    )
+                )
                 continue
             digest = envelope_digest(raw)
             disposition = verifier_pb2.DISPOSITION_DUPLICATE
@@ -80,22 +84,35 @@ class PeerServicer(verifier_pb2_grpc.VerifierServicer):
                     self.s.log.append([b"someone else's entry " + os.urandom(8)])
                     index = self.s.log.size - 1
                     receipt = types_pb2.Receipt(
-                        log_index=index, checkpoint=self._checkpoint(),
-                        inclusion_proof=self.s.log.inclusion_proof(index), leaf_hash=leaf_hash(raw))
-                    results.append(verifier_pb2.ReportResult(code=0, disposition=disposition, receipt=receipt))
+                        log_index=index,
+                        checkpoint=self._checkpoint(),
+                        inclusion_proof=self.s.log.inclusion_proof(index),
+                        leaf_hash=leaf_hash(raw),
+                    )
+                    results.append(
+                        verifier_pb2.ReportResult(code=0, disposition=disposition, receipt=receipt)
+                    )
                     continue
                 self.s.index_of[digest] = self.s.log.append([raw])
             index = self.s.index_of[digest]
             receipt = types_pb2.Receipt(
-                log_index=index, checkpoint=self._checkpoint(),
-                inclusion_proof=self.s.log.inclusion_proof(index), leaf_hash=leaf_hash(raw))
+                log_index=index,
+                checkpoint=self._checkpoint(),
+                inclusion_proof=self.s.log.inclusion_proof(index),
+                leaf_hash=leaf_hash(raw),
+            )
             results.append(verifier_pb2.ReportResult(code=0, disposition=disposition, receipt=receipt))
         return verifier_pb2.SubmitReportsResponse(results=results)
 
     async def GetChallenge(self, request, context):  # type: ignore[no-untyped-def]
         self.s.challenge_seq += 1
-        ch = types_pb2.Challenge(nonce=os.urandom(32), issued_unix_ns=1, expires_unix_ns=2**62,
-                                 log_origin=ORIGIN, seq=self.s.challenge_seq)
+        ch = types_pb2.Challenge(
+            nonce=os.urandom(32),
+            issued_unix_ns=1,
+            expires_unix_ns=2**62,
+            log_origin=ORIGIN,
+            seq=self.s.challenge_seq,
+        )
         env = sign_envelope(PayloadType.CHALLENGE, ch.SerializeToString(), [self.s.challenge_signer])
         return verifier_pb2.GetChallengeResponse(envelope=env)
 
@@ -107,7 +124,8 @@ class PeerServicer(verifier_pb2_grpc.VerifierServicer):
         if not request.old_size <= new <= self.s.log.size:
             await context.abort(grpc.StatusCode.OUT_OF_RANGE, "sizes out of range")
         return verifier_pb2.GetConsistencyProofResponse(
-            new_size=new, hashes=self.s.log.consistency_proof(request.old_size, new))
+            new_size=new, hashes=self.s.log.consistency_proof(request.old_size, new)
+        )
 
 
 class Peer:
@@ -155,6 +173,8 @@ class PeerThread:
 
     def call(self, fn):  # type: ignore[no-untyped-def]
         """Run ``fn()`` on the peer's loop (thread-safe access to its state)."""
+
         async def wrapper():  # type: ignore[no-untyped-def]
             return fn()
+
         return asyncio.run_coroutine_threadsafe(wrapper(), self._loop).result(10)

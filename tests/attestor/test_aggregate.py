@@ -25,7 +25,8 @@ def test_integrated_energy_and_absent_values() -> None:
     u = agg.close(0, 2 * NS).accelerators[0]
     assert u.energy_j == pytest.approx(100 + 150)
     assert u.energy_method == types_pb2.ENERGY_METHOD_INTEGRATED
-    assert u.power_max_w == 200 and u.sample_count == 3
+    assert u.power_max_w == 200
+    assert u.sample_count == 3
     for absent in ("busy_fraction", "tensor_active", "memory_used_bytes", "nvlink_bytes", "sm_active"):
         assert not u.HasField(absent), absent
 
@@ -43,7 +44,8 @@ def test_bad_values_are_anomalies_with_raw_values_never_zero() -> None:
     assert found[(AnomalyKind.OUT_OF_RANGE, "power_w")] == "1000000000.0"
     assert found[(AnomalyKind.METRIC_VANISHED, "tensor_active")] == "absent"
     u = period.accelerators[0]
-    assert u.power_mean_w == 100.0 and u.power_max_w == 100.0  # the bad readings did not count
+    assert u.power_mean_w == 100.0
+    assert u.power_max_w == 100.0
     assert u.busy_fraction == 0.5
 
 
@@ -88,4 +90,7 @@ def test_training_shape_is_periodic_and_synchronous_idle_is_not() -> None:
 
 def test_dominant_period_of_a_flat_signal_is_absent() -> None:
     assert dominant_period([5.0] * 30) is None
-    assert dominant_period([0, 1, 0, 1, 0, 1, 0, 1, 0, 1]) == (2, pytest.approx(dominant_period([0, 1] * 5)[1]))  # type: ignore[index]
+    assert dominant_period([0, 1, 0, 1, 0, 1, 0, 1, 0, 1]) == (
+        2,
+        pytest.approx(dominant_period([0, 1] * 5)[1]),
+    )  # type: ignore[index]

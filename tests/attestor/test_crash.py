@@ -5,6 +5,7 @@ is lost, no seq was ever sent with two different contents, and every chain is in
 from __future__ import annotations
 
 import base64
+import os
 import random
 import signal
 import sqlite3
@@ -60,18 +61,36 @@ profile = "training"
     return cfg
 
 
-def _spawn(cfg: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "attestor.cli", "run", "--config", str(cfg), "--log-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _spawn(cfg: Path, log: Path | None = None) -> subprocess.Popen[bytes]:
+    with log.open("ab") if log is not None else open(os.devnull, "wb") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "attestor.cli", "run", "--config", str(cfg), "--log-level", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
 
 
 def _worker(cfg: Path, seed: int, kills: list[int]) -> None:
     rng = random.Random(seed)
     for _ in range(KILLS_PER_WORKER):
-        proc = _spawn(cfg)
-        time.sleep(rng.uniform(0.6, 2.0))  # the crash instant: during start-up, signing or upload
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "attestor.cli", "run", "--config", str(cfg), "--log-level", "info"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        if rng.random() < 0.8:
+            # Most crashes hit a running daemon: wait for its start line (machine load makes
+            # start-up time vary), then kill at a random instant while it signs and uploads.
+            for line in proc.stderr:
+                if b"attestor started" in line:
+                    break
+            time.sleep(rng.uniform(0.0, 0.7))
+        else:
+            time.sleep(rng.uniform(0.0, 1.5))  # the rest hit start-up, opening the spool
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stderr.close()
         kills.append(1)
 
 
@@ -99,9 +118,17 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path) -> None:
         for t in threads:
             t.join()
         assert len(kills) >= 100
-        # One clean run each, until every spooled report has its receipt, then SIGTERM.
-        procs = [_spawn(c) for c in configs]
-        deadline = time.monotonic() + 60
+        # One clean run each, on the real clock (so that delivery outpaces signing), until every
+        # spooled report has its receipt, then SIGTERM.
+        for c in configs:
+            c.write_text(
+                c.read_text()
+                .replace('mode = "accelerated"', 'mode = "system"')
+                .replace("batch_size = 4", "batch_size = 64")
+                .replace("period_s = 1\n", "period_s = 5\n")
+            )
+        procs = [_spawn(c, c.with_suffix(".log")) for c in configs]
+        deadline = time.monotonic() + 120
         for state in states:
             while time.monotonic() < deadline:
                 rows = _spool_rows(state) if (state / "spool.sqlite").exists() else []
@@ -110,8 +137,8 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path) -> None:
                 time.sleep(0.2)
         for p in procs:
             p.send_signal(signal.SIGTERM)
-        for p in procs:
-            assert p.wait(30) == 0
+        for p, c in zip(procs, configs, strict=True):
+            assert p.wait(30) == 0, c.with_suffix(".log").read_text()[-3000:]
         received = list(peer.state.received)
 
     by_key: dict[str, dict[int, set[bytes]]] = defaultdict(lambda: defaultdict(set))
@@ -128,16 +155,22 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path) -> None:
         rows = _spool_rows(state)
         seqs = [s for s, _, _ in rows]
         assert seqs == list(range(len(rows))), "a signed report vanished from the spool"
-        assert all(st == "acked" for _, _, st in rows)
+        # Everything was delivered before the stop; the stop itself may sign one last partial
+        # period that is durable in the spool and goes out on the next start.
+        pending = [s for s, _, st in rows if st != "acked"]
+        assert pending in ([], [len(rows) - 1]), pending
         previous = None
         for seq, envelope, _ in rows:
-            assert sent[seq] == {envelope}, f"seq {seq}: the verifier holds other bytes than the spool"
+            if seq not in pending:
+                assert sent[seq] == {envelope}, f"seq {seq}: the verifier holds other bytes than the spool"
+            else:
+                assert sent.get(seq, {envelope}) == {envelope}
             env = parse_envelope(envelope)
             verify_envelope(env, signer.public_key)
             header, _ = decode_report(env)
             assert header.seq == seq
             assert header.prev == (b"" if previous is None else envelope_digest(previous))
             previous = envelope
-        assert set(sent) == set(seqs), "the verifier got a seq the spool does not hold"
+        assert set(sent) <= set(seqs), "the verifier got a seq the spool does not hold"
         total += len(rows)
     assert total >= 100, f"only {total} reports were signed across {len(kills)} crashes"

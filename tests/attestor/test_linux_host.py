@@ -19,7 +19,8 @@ def test_live_host_counters_move_forward() -> None:
     busy = sum(i * i for i in range(200_000))  # burn a little CPU between the two samples
     second = src.sample(NS)
     assert busy > 0
-    assert first.host is not None and second.host is not None
+    assert first.host is not None
+    assert second.host is not None
     assert first.host.cpu_busy_s_counter is not None
     assert second.host.cpu_busy_s_counter is not None
     assert second.host.cpu_busy_s_counter >= first.host.cpu_busy_s_counter
@@ -28,17 +29,21 @@ def test_live_host_counters_move_forward() -> None:
     agg.add(first)
     agg.add(second)
     node = agg.close(0, NS).node
-    assert node.HasField("cpu_busy_s") and node.cpu_busy_s >= 0
+    assert node.HasField("cpu_busy_s")
+    assert node.cpu_busy_s >= 0
     assert node.host_source.kind == 4  # SOURCE_KIND_LINUX_HOST
 
 
 def _tree(root: Path, *, energy: int, ib_words: int, stat: str | None = None) -> None:
     (root / "proc/net").mkdir(parents=True, exist_ok=True)
-    (root / "proc/stat").write_text(stat or "cpu  100 0 50 1000 10 5 5 0 0 0\ncpu0 100 0 50 1000 10 5 5 0 0 0\n")
+    (root / "proc/stat").write_text(
+        stat or "cpu  100 0 50 1000 10 5 5 0 0 0\ncpu0 100 0 50 1000 10 5 5 0 0 0\n"
+    )
     (root / "proc/net/dev").write_text(
         "Inter-|   Receive |  Transmit\n face |bytes packets|bytes\n"
         "    lo: 999 1 0 0 0 0 0 0 999 1 0 0 0 0 0 0\n"
-        "  eth0: 1000 10 0 0 0 0 0 0 500 5 0 0 0 0 0 0\n")
+        "  eth0: 1000 10 0 0 0 0 0 0 500 5 0 0 0 0 0 0\n"
+    )
     rapl = root / "sys/class/powercap/intel-rapl:0"
     rapl.mkdir(parents=True, exist_ok=True)
     (rapl / "energy_uj").write_text(f"{energy}\n")
@@ -68,7 +73,8 @@ def test_garbage_files_are_source_errors(tmp_path: Path) -> None:
     _tree(tmp_path, energy=5, ib_words=1, stat="cpu  lots of time\n")
     (tmp_path / "sys/class/infiniband/mlx5_0/ports/1/counters/port_rcv_data").write_text("\x00\xff")
     sample = LinuxHostSource(tmp_path).sample(0)
-    assert sample.host is not None and sample.host.cpu_busy_s_counter is None
+    assert sample.host is not None
+    assert sample.host.cpu_busy_s_counter is None
     metrics = {a.metric for a in sample.anomalies if a.kind is AnomalyKind.SOURCE_ERROR}
     assert {"cpu_busy_s", "infiniband_bytes"} <= metrics
 
@@ -76,5 +82,6 @@ def test_garbage_files_are_source_errors(tmp_path: Path) -> None:
 def test_missing_tree_means_absent(tmp_path: Path) -> None:
     sample = LinuxHostSource(tmp_path).sample(0)
     assert sample.host is not None
-    assert sample.host.cpu_busy_s_counter is None and sample.host.rapl_energy_counter_j is None
+    assert sample.host.cpu_busy_s_counter is None
+    assert sample.host.rapl_energy_counter_j is None
     assert sample.anomalies == ()

@@ -15,8 +15,16 @@ NS = 10**9
 
 
 def test_units_are_converted_to_si() -> None:
-    gpu = FakeGpu("GPU-00000000-0000-0000-0000-000000000000", power_mw=632_450, util_gpu=100,
-                  mem_used=16_500 * MIB, processes=[4242], nvlink_kib=(10, 20), sm_pct=97.0, tensor_pct=61.0)
+    gpu = FakeGpu(
+        "GPU-00000000-0000-0000-0000-000000000000",
+        power_mw=632_450,
+        util_gpu=100,
+        mem_used=16_500 * MIB,
+        processes=[4242],
+        nvlink_kib=(10, 20),
+        sm_pct=97.0,
+        tensor_pct=61.0,
+    )
     src = NvmlSource(FakeNvml([gpu]))
     first = src.sample(0).devices[0]
     assert first.power_w == pytest.approx(632.45)
@@ -29,7 +37,8 @@ def test_units_are_converted_to_si() -> None:
     assert first.process_count == 1
     assert first.sm_active is None  # GPM needs two samples
     second = src.sample(NS).devices[0]
-    assert second.sm_active == pytest.approx(0.97) and second.tensor_active == pytest.approx(0.61)
+    assert second.sm_active == pytest.approx(0.97)
+    assert second.tensor_active == pytest.approx(0.61)
 
 
 def test_energy_counter_reset_on_driver_reload_is_flagged_and_integrated() -> None:
@@ -47,18 +56,25 @@ def test_energy_counter_reset_on_driver_reload_is_flagged_and_integrated() -> No
     assert usage.energy_j == pytest.approx(2500.0)  # 4 counter intervals + 1 integrated
     assert usage.energy_method == types_pb2.ENERGY_METHOD_INTEGRATED
     (reset,) = [a for a in period.anomalies if a.kind == AnomalyKind.COUNTER_RESET]
-    assert reset.metric == "energy_counter_j" and reset.raw_value == "1.0"
+    assert reset.metric == "energy_counter_j"
+    assert reset.raw_value == "1.0"
 
 
 def test_not_supported_is_absent_and_other_errors_are_anomalies() -> None:
-    gpu = FakeGpu("GPU-2", gpm=False, fail={
-        "nvmlDeviceGetTotalEnergyConsumption": pynvml.NVML_ERROR_NOT_SUPPORTED,
-        "nvmlDeviceGetPowerUsage": pynvml.NVML_ERROR_GPU_IS_LOST,
-    })
+    gpu = FakeGpu(
+        "GPU-2",
+        gpm=False,
+        fail={
+            "nvmlDeviceGetTotalEnergyConsumption": pynvml.NVML_ERROR_NOT_SUPPORTED,
+            "nvmlDeviceGetPowerUsage": pynvml.NVML_ERROR_GPU_IS_LOST,
+        },
+    )
     fake = FakeNvml([gpu])
     sample = NvmlSource(fake).sample(0)
     d = sample.devices[0]
-    assert d.energy_counter_j is None and d.power_w is None and d.sm_active is None
+    assert d.energy_counter_j is None
+    assert d.power_w is None
+    assert d.sm_active is None
     kinds = {(a.kind, a.metric) for a in sample.anomalies}
     assert (AnomalyKind.SOURCE_ERROR, "nvmlDeviceGetPowerUsage") in kinds
     assert all(a.metric != "nvmlDeviceGetTotalEnergyConsumption" for a in sample.anomalies)
@@ -98,7 +114,9 @@ def test_real_gpu_when_present(capsys: pytest.CaptureFixture[str]) -> None:
         src.close()
     for d in samples[-1].devices:
         assert d.uuid.startswith(("GPU-", "MIG-"))
-        assert d.power_w is not None and 5 < d.power_w < 2000
-        assert d.memory_total_bytes is not None and d.memory_total_bytes > 1 << 30
+        assert d.power_w is not None
+        assert 5 < d.power_w < 2000
+        assert d.memory_total_bytes is not None
+        assert d.memory_total_bytes > 1 << 30
     with capsys.disabled():
         print(f"\nNVML ran for real on {len(samples[-1].devices)} GPU(s): {samples[-1].version}")

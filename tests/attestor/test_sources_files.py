@@ -43,11 +43,12 @@ def test_dcgm_a100_mig_busy_uses_whole_gpu_series() -> None:
 @pytest.mark.parametrize("name", ["l40s_idle_upcloud.prom", "t4_busy_ericsson-ccd.prom"])
 def test_dcgm_other_scrapes_parse(name: str) -> None:
     devices, _ = parse_dcgm_metrics(data_file("dcgm-exporter", "metrics", name).read_text())
-    assert devices and all(d.power_w is not None and d.power_w > 0 for d in devices)
+    assert devices
+    assert all(d.power_w is not None and d.power_w > 0 for d in devices)
 
 
 def test_dcgm_garbage_is_a_source_error_not_a_crash() -> None:
-    src = DcgmExporterSource(lambda: "DCGM_FI_DEV_POWER_USAGE{UUID=\"x\"} not-a-number\n{{{")
+    src = DcgmExporterSource(lambda: 'DCGM_FI_DEV_POWER_USAGE{UUID="x"} not-a-number\n{{{')
     sample = src.sample(1)
     assert sample.devices == ()
     assert sample.anomalies[0].kind is AnomalyKind.SOURCE_ERROR
@@ -59,7 +60,9 @@ def test_dcgm_garbage_is_a_source_error_not_a_crash() -> None:
 
 
 def test_smi_xml_v12_four_a100() -> None:
-    devices, anomalies, driver = parse_smi_xml(data_file("nvidia-smi", "xml", "a100-sxm4-v12.xml").read_text())
+    devices, anomalies, driver = parse_smi_xml(
+        data_file("nvidia-smi", "xml", "a100-sxm4-v12.xml").read_text()
+    )
     assert driver == "535.54.03"
     assert len(devices) == 1  # the fixture keeps one of the four <gpu> elements (attached_gpus = 4)
     d = devices[0]
@@ -81,13 +84,17 @@ def test_smi_xml_v13_instant_power() -> None:
 
 def test_smi_xml_processes_and_old_schema() -> None:
     t4, _, _ = parse_smi_xml(data_file("nvidia-smi", "xml", "tesla-t4.xml").read_text())
-    assert t4[0].process_count is not None and t4[0].process_count >= 1
+    assert t4[0].process_count is not None
+    assert t4[0].process_count >= 1
     old, _, _ = parse_smi_xml(data_file("nvidia-smi", "xml", "gtx-1070-ti.xml").read_text())
-    assert old[0].power_w is None and old[0].memory_used_bytes == 42 * MIB
+    assert old[0].power_w is None
+    assert old[0].memory_used_bytes == 42 * MIB
 
 
 def _query_gpu_section(state: str) -> str:
-    text = data_file("nvidia-smi", "captures", "linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt").read_text()
+    text = data_file(
+        "nvidia-smi", "captures", "linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt"
+    ).read_text()
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"# {state} :: query-gpu"))
     body = [line for line in lines[start + 1 :] if line and not line.startswith("#")]
@@ -98,8 +105,10 @@ def test_smi_query_gpu_csv_h100_idle_and_load() -> None:
     idle, idle_anomalies = parse_query_gpu_csv(_query_gpu_section("idle"))
     load, _ = parse_query_gpu_csv(_query_gpu_section("load"))
     assert idle[0].model == "NVIDIA H100 80GB HBM3"
-    assert idle[0].power_w is not None and 50 < idle[0].power_w < 120
-    assert load[0].power_w is not None and load[0].power_w > 500
+    assert idle[0].power_w is not None
+    assert 50 < idle[0].power_w < 120
+    assert load[0].power_w is not None
+    assert load[0].power_w > 500
     assert idle[0].memory_total_bytes == pytest.approx(81559 * MIB, rel=0.01)
     assert not [a for a in idle_anomalies if a.metric == "power_w"]
 
@@ -107,33 +116,47 @@ def test_smi_query_gpu_csv_h100_idle_and_load() -> None:
 def test_smi_hostile_output() -> None:
     with pytest.raises(ValueError):
         parse_smi_xml("<not xml")
-    src = NvidiaSmiSource("xml", run=lambda args: "<nvidia_smi_log><gpu><uuid>GPU-1</uuid>"
-                          "<power_readings><power_draw>lots W</power_draw></power_readings></gpu></nvidia_smi_log>")
+    src = NvidiaSmiSource(
+        "xml",
+        run=lambda args: (
+            "<nvidia_smi_log><gpu><uuid>GPU-1</uuid>"
+            "<power_readings><power_draw>lots W</power_draw></power_readings></gpu></nvidia_smi_log>"
+        ),
+    )
     sample = src.sample(5)
     assert sample.devices[0].power_w is None
     assert sample.anomalies[0].raw_value == "lots W"
     rows, anomalies = parse_query_gpu_csv("uuid, power.draw [W]\nGPU-1, 12 W, extra\n")
-    assert rows == [] and anomalies[0].kind is AnomalyKind.SOURCE_ERROR
+    assert rows == []
+    assert anomalies[0].kind is AnomalyKind.SOURCE_ERROR
 
 
 def test_redfish_dell_power() -> None:
-    value, version = parse_redfish_power(data_file("bmc-redfish-power", "dell", "dell_power.json").read_text())
+    value, version = parse_redfish_power(
+        data_file("bmc-redfish-power", "dell", "dell_power.json").read_text()
+    )
     assert value == 429.0
     assert version.startswith("Power.v1_5_0")
-    meter = RedfishPowerSource(lambda: data_file("bmc-redfish-power", "dell", "dell_power.json").read_text(),
-                               as_meter=True, meter_id="a-meter")
+    meter = RedfishPowerSource(
+        lambda: data_file("bmc-redfish-power", "dell", "dell_power.json").read_text(),
+        as_meter=True,
+        meter_id="a-meter",
+    )
     assert meter.sample(1).devices[0].power_w == 429.0
 
 
 def test_redfish_hostile() -> None:
     assert RedfishPowerSource(lambda: "[]").sample(1).anomalies[0].kind is AnomalyKind.SOURCE_ERROR
     bad = RedfishPowerSource(lambda: '{"PowerControl": [{"PowerConsumedWatts": "lots"}]}').sample(1)
-    assert bad.host is not None and bad.host.bmc_power_w is None
+    assert bad.host is not None
+    assert bad.host.bmc_power_w is None
     assert bad.anomalies[0].raw_value == "lots"
 
 
 def test_replay_training_trace_eight_devices() -> None:
-    trace = load_trace(data_file("gpu-power-traces", "training-h100-8gpu", "h100x8_ckpt1000.csv.gz"), devices=8)
+    trace = load_trace(
+        data_file("gpu-power-traces", "training-h100-8gpu", "h100x8_ckpt1000.csv.gz"), devices=8
+    )
     assert trace.devices == 8
     assert 690e9 < trace.duration_ns < 710e9
     src = ReplaySource(trace, [f"GPU-{i}" for i in range(8)], model="NVIDIA H100 80GB HBM3")
@@ -142,17 +165,22 @@ def test_replay_training_trace_eight_devices() -> None:
     assert first.devices[0].power_w == pytest.approx(69.85)
     busy = src.sample(start + 300 * 10**9)  # five minutes in: steady training
     assert all(d.power_w is not None and d.power_w > 400 for d in busy.devices)
-    assert busy.devices[0].memory_used_bytes is not None and busy.devices[0].memory_used_bytes > 30e9
+    assert busy.devices[0].memory_used_bytes is not None
+    assert busy.devices[0].memory_used_bytes > 30e9
 
 
 def test_replay_inference_trace_and_bad_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     trace = load_trace(data_file("gpu-power-traces", "inference-llm", "falcon-7b_2024-04-03_10-47-35.csv.gz"))
-    assert trace.devices == 1 and trace.rows[0][0].power_w == pytest.approx(29.99)
+    assert trace.devices == 1
+    assert trace.rows[0][0].power_w == pytest.approx(29.99)
     bad = tmp_path / "bad.csv"
-    bad.write_text("timestamp, power.draw [W]\n2024/04/03 10:47:35.673, nan W\n2024/04/03 10:47:35.773, x W\n")
+    bad.write_text(
+        "timestamp, power.draw [W]\n2024/04/03 10:47:35.673, nan W\n2024/04/03 10:47:35.773, x W\n"
+    )
     t = load_trace(bad)
     sample = ReplaySource(t, ["GPU-x"]).sample(10**9)
-    assert sample.devices[0].power_w is not None and math.isnan(sample.devices[0].power_w)
+    assert sample.devices[0].power_w is not None
+    assert math.isnan(sample.devices[0].power_w)
+    bad.write_text("when, watts\n")
     with pytest.raises(FormatError):
-        bad.write_text("when, watts\n")
         load_trace(bad)

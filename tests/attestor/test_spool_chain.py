@@ -44,7 +44,8 @@ def test_chain_links_verify_with_the_core_chain_rules(tmp_path: Path) -> None:
         decision = classify_link(state, new)
         assert decision.kind in (LinkKind.NEXT,)
         state = ChainState(new)
-    assert spool.head().seq == 3 and spool.head().prev == envelope_digest(links[-1].envelope)
+    assert spool.head().seq == 3
+    assert spool.head().prev == envelope_digest(links[-1].envelope)
     # A new boot continues the same chain from the stored head.
     spool.close()
     spool = Spool.open(tmp_path / "s.sqlite", signer.public_key.key_id)
@@ -54,7 +55,8 @@ def test_chain_links_verify_with_the_core_chain_rules(tmp_path: Path) -> None:
     assert link is not None
     header, _ = decode_report(parse_envelope(link.envelope))
     decision = classify_link(state, NewLink(header, link.envelope))
-    assert decision.kind is LinkKind.NEXT and decision.new_boot
+    assert decision.kind is LinkKind.NEXT
+    assert decision.new_boot
 
 
 def test_crash_before_commit_leaves_nothing(tmp_path: Path) -> None:
@@ -66,12 +68,15 @@ def test_crash_before_commit_leaves_nothing(tmp_path: Path) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         spool.append(sign_then_die, 0)
-    assert spool.head() == GENESIS and spool.pending(10) == []
+    assert spool.head() == GENESIS
+    assert spool.pending(10) == []
 
 
 def test_full_spool_never_drops_unacknowledged_reports(tmp_path: Path) -> None:
     signer = Ed25519Signer.generate()
-    spool = Spool.open(tmp_path / "s.sqlite", signer.public_key.key_id, SpoolLimits(max_rows=10, max_bytes=1 << 30))
+    spool = Spool.open(
+        tmp_path / "s.sqlite", signer.public_key.key_id, SpoolLimits(max_rows=10, max_bytes=1 << 30)
+    )
     builder = ReportBuilder("fac-a", "a-node-01")
     chain = ChainSigner(signer, b"\x01" * 16)
     stored = 0
@@ -79,7 +84,8 @@ def test_full_spool_never_drops_unacknowledged_reports(tmp_path: Path) -> None:
         report = builder.usage(_period(i), challenge_nonce=NO_CHALLENGE, signed_ns=i)
         if spool.append(lambda head, report=report: chain.sign(head, report), i) is not None:
             stored += 1
-    assert stored == 10 and len(spool.pending(100)) == 10
+    assert stored == 10
+    assert len(spool.pending(100)) == 10
     # Acknowledged reports make room (oldest first), whatever their age.
     spool.mark_acked(0, 0, b"", None, 100)
     report = builder.usage(_period(12), challenge_nonce=NO_CHALLENGE, signed_ns=12)
@@ -117,21 +123,43 @@ def test_cli_config_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     cfg.write_text('facility_id = "fac-a"\nnode_id = "n1"\nsample_interval_s = -1\n')
     assert main(["run", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
-    assert "sample_interval_s" in err and str(cfg) in err
+    assert "sample_interval_s" in err
+    assert str(cfg) in err
 
 
 def test_init_prints_inventory_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
     cfg = tmp_path / "attestor.toml"
-    cfg.write_text(f'state_dir = "{tmp_path}/state"\nfacility_id = "fac-a"\nnode_id = "a-node-01"\n'
-                   '[[sources]]\nkind = "simulator"\ndevices = 2\n')
+    cfg.write_text(
+        f'state_dir = "{tmp_path}/state"\nfacility_id = "fac-a"\nnode_id = "a-node-01"\n'
+        '[[sources]]\nkind = "simulator"\ndevices = 2\n'
+    )
     assert main(["init", "--config", str(cfg), "--json"]) == 0
     out = capsys.readouterr()
     entry = json.loads(out.out)
     assert set(entry) == {"node_id", "attestor_public_key", "location", "accelerators"}
-    assert len(entry["accelerators"]) == 2 and set(entry["accelerators"][0]) == {"uuid", "model", "serial"}
+    assert len(entry["accelerators"]) == 2
+    assert set(entry["accelerators"][0]) == {"uuid", "model", "serial"}
     assert "a-node-01+" in out.err  # the vkey line
     assert main(["init", "--config", str(cfg)]) == 0  # reuses the key
     text = capsys.readouterr().out
-    assert "[[nodes]]" in text and entry["attestor_public_key"] in text and "key reused" in text
+    assert "[[nodes]]" in text
+    assert entry["attestor_public_key"] in text
+    assert "key reused" in text
+
+
+def test_challenge_key_accepts_raw_base64_with_plus_signs_and_vkeys() -> None:
+    import base64
+
+    from attestor.cli import _public_key
+    from pausewatch.note import Ed25519NoteSigner
+
+    raw = bytes.fromhex("b1039bdf96d274784668c6272d953e6ed4420657edf7e4d20a4be25b3b94ffef")
+    text = base64.b64encode(raw).decode()
+    assert text.count("+") >= 2
+    assert _public_key(text, "k").raw == raw
+    signer = Ed25519NoteSigner.generate("verifier.example/challenge")
+    assert _public_key(signer.vkey, "k").raw == signer.verifier.key.raw
+    with pytest.raises(ConfigError, match="k: not a vkey"):
+        _public_key("not+a+key", "k")

@@ -35,14 +35,17 @@ def test_unit_verifies_without_any_warning(tmp_path: Path) -> None:
     unit = _unit_with_real_binary(tmp_path)
     done = subprocess.run([_analyze(), "verify", str(unit)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "" and done.stderr.strip() == "", done.stdout + done.stderr
+    assert done.stdout.strip() == "", done.stdout
+    assert done.stderr.strip() == "", done.stderr
 
 
 def test_unit_security_exposure_under_threshold(tmp_path: Path) -> None:
     unit = _unit_with_real_binary(tmp_path)
     done = subprocess.run(
         [_analyze(), "security", "--offline=true", f"--threshold={EXPOSURE_THRESHOLD}", str(unit)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     assert "Overall exposure level" in done.stdout
@@ -50,6 +53,13 @@ def test_unit_security_exposure_under_threshold(tmp_path: Path) -> None:
 
 def test_unit_keeps_the_hardening_it_claims() -> None:
     text = UNIT.read_text()
-    for line in ("DynamicUser=yes", "StateDirectory=pausewatch-attestor", "ProtectSystem=strict",
-                 "NoNewPrivileges=yes", "CapabilityBoundingSet=", "PrivateTmp=yes", "KillSignal=SIGTERM"):
+    for line in (
+        "DynamicUser=yes",
+        "StateDirectory=pausewatch-attestor",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=",
+        "PrivateTmp=yes",
+        "KillSignal=SIGTERM",
+    ):
         assert f"\n{line}\n" in text, line
