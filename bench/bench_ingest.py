@@ -18,11 +18,14 @@ import base64
 import multiprocessing as mp
 import os
 import pickle
+import random
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.bench_ed25519 import ed25519_verify_rate
 
@@ -31,11 +34,12 @@ ATTESTORS = int(os.environ.get("PAUSEWATCH_BENCH_ATTESTORS", "10000"))
 REPORTS_EACH = int(os.environ.get("PAUSEWATCH_BENCH_REPORTS_EACH", "6"))
 BATCH = int(os.environ.get("PAUSEWATCH_BENCH_BATCH", "6"))
 CLIENT_PROCS = int(os.environ.get("PAUSEWATCH_BENCH_CLIENT_PROCS", "1"))
+MAX_ATTEMPTS = 50  # per batch; RESOURCE_EXHAUSTED is retried after the server's hint
 FACILITIES = 10
 ORIGIN = "bench.pausewatch/log"
 
 
-def _config(tmp: Path, lab_pub: bytes) -> Path:
+def _config(tmp: Path, lab_pub: bytes, metrics_port: int) -> Path:
     from pausewatch.keys import generate_key_file
 
     for name in ("log", "challenge", "verdict"):
@@ -46,7 +50,7 @@ def _config(tmp: Path, lab_pub: bytes) -> Path:
         f"""
 listen = "127.0.0.1:0"
 state_dir = "state"
-metrics_listen = ""
+metrics_listen = "127.0.0.1:{metrics_port}"
 [log]
 origin = "{ORIGIN}"
 key_file = "log.key"
@@ -58,7 +62,8 @@ key_file = "verdict.key"
 [limits]
 reports_per_minute = 1000000
 burst_reports = 1000000
-max_concurrent_rpcs = 100000
+[evaluation]
+enabled = false
 [[labs]]
 lab_id = "lab"
 public_keys = ["{base64.b64encode(lab_pub).decode()}"]
@@ -97,7 +102,10 @@ def _start(cfg: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, int(ready.read_text())
 
 
-def _client(port: int, batches_file: str, out: mp.connection.Connection) -> None:  # type: ignore[name-defined]
+def _client(port: int, batches_file: str, out: Any) -> None:
+    """One client process: its attestors all in flight at once, each submitting its batches in
+    order and retrying a refused batch (RESOURCE_EXHAUSTED) after the server's hint, as the
+    attestor's uplink does. Every RPC's status code is counted; nothing fails silently."""
     import grpc
 
     from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
@@ -105,46 +113,144 @@ def _client(port: int, batches_file: str, out: mp.connection.Connection) -> None
     with open(batches_file, "rb") as f:
         per_attestor: list[list[list[bytes]]] = pickle.load(f)
 
-    async def main() -> tuple[list[float], int, int, float, float, dict[str, int]]:
-        latencies: list[float] = []
-        failed: list[int] = []
-        errors: dict[str, int] = {}
-        accepted = rejected = 0
+    async def main() -> dict[str, object]:
+        rpc_latencies: list[float] = []  # accepted RPCs: send -> response with receipts
+        batch_latencies: list[float] = []  # first attempt -> receipts (includes refusals)
+        status: dict[str, int] = {}
+        details: dict[str, int] = {}
+        dispositions: dict[str, int] = {}
+        failed_reports = 0
         channels = [
             grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
             for _ in range(max(1, len(per_attestor) // 50))  # ~50 attestors per connection
         ]
         stubs = [verifier_pb2_grpc.VerifierStub(c) for c in channels]
+        names = {1: "ACCEPTED", 2: "DUPLICATE", 3: "REJECTED"}
 
         async def attestor(i: int, batches: list[list[bytes]]) -> None:
-            nonlocal accepted, rejected
+            nonlocal failed_reports
             stub = stubs[i % len(stubs)]
             for batch in batches:
-                t = time.monotonic()
-                try:
-                    resp = await stub.SubmitReports(
-                        verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=300
-                    )
-                except grpc.aio.AioRpcError as e:
-                    failed.append(len(batch))  # counted as rejected, not fatal
-                    key = f"{e.code().name}: {e.details()}"[:120]
-                    errors[key] = errors.get(key, 0) + 1
-                    continue
-                latencies.append(time.monotonic() - t)
-                for r in resp.results:
-                    if r.disposition == 1:
-                        accepted += 1
-                    else:
-                        rejected += 1
+                first = time.monotonic()
+                for _attempt in range(MAX_ATTEMPTS):
+                    t = time.monotonic()
+                    try:
+                        call = stub.SubmitReports(
+                            verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=120
+                        )
+                        resp = await call
+                    except grpc.aio.AioRpcError as e:
+                        code = e.code().name
+                        status[code] = status.get(code, 0) + 1
+                        key = f"{code}: {(e.details() or '').split(':')[0]}"[:80]
+                        details[key] = details.get(key, 0) + 1
+                        if e.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                            hints = [
+                                str(v)
+                                for k, v in e.trailing_metadata() or ()
+                                if k == "pausewatch-retry-after-ms"
+                            ]
+                            delay = int(hints[0]) / 1000 if hints else 1.0
+                            await asyncio.sleep(delay * (0.5 + random.random()))  # jittered, as the uplink
+                            continue
+                        failed_reports += len(batch)
+                        break
+                    status["OK"] = status.get("OK", 0) + 1
+                    now = time.monotonic()
+                    rpc_latencies.append(now - t)
+                    batch_latencies.append(now - first)
+                    for r in resp.results:
+                        name = names.get(r.disposition, str(r.disposition))
+                        dispositions[name] = dispositions.get(name, 0) + 1
+                    break
+                else:
+                    failed_reports += len(batch)
 
+        cpu0 = time.process_time()
         started = time.monotonic()
         await asyncio.gather(*(attestor(i, b) for i, b in enumerate(per_attestor)))
         ended = time.monotonic()
         for c in channels:
-            await c.close()
-        return latencies, accepted, rejected + sum(failed), started, ended, errors
+            await c.close(None)
+        return {
+            "rpc_latencies": rpc_latencies,
+            "batch_latencies": batch_latencies,
+            "status": status,
+            "details": details,
+            "dispositions": dispositions,
+            "failed_reports": failed_reports,
+            "started": started,
+            "ended": ended,
+            "cpu_s": time.process_time() - cpu0,
+        }
 
     out.send(asyncio.run(main()))
+
+
+def _py_spy(pid: int) -> subprocess.Popen[bytes] | None:
+    """With PAUSEWATCH_BENCH_PYSPY=FILE: sample the server (all threads, collapsed stacks)."""
+    out = os.environ.get("PAUSEWATCH_BENCH_PYSPY")
+    if not out:
+        return None
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--format", "raw", "--threads", "-o", out, "--rate", "200"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """utime + stime of a process, from /proc (Linux), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _scrape(port: int) -> dict[str, float]:
+    """The server's stage counters from its Prometheus endpoint."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()  # localhost
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(
+            ("pausewatch_verifier_stage_seconds_total", "pausewatch_verifier_refused_reports_total")
+        ):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return round(xs[min(len(xs) - 1, int(len(xs) * q))], 4) if xs else float("nan")
+
+
+def sodium_verify_rate(seconds: float = 1.0) -> float:
+    """Single-thread libsodium verifications per second (what the server's ingest uses)."""
+    from pausewatch.fastverify import SodiumEd25519Key
+    from pausewatch.keys import Ed25519Signer
+
+    signer = Ed25519Signer.generate()
+    message = bytes(range(256)) * 8
+    sig = signer.sign(message)
+    key = SodiumEd25519Key(signer.public_key.raw)
+    n = 0
+    start = time.perf_counter()
+    while True:
+        for _ in range(200):
+            key.verify(sig, message)
+        n += 200
+        now = time.perf_counter()
+        if now >= start + seconds:
+            return n / (now - start)
 
 
 def run() -> dict[str, object]:
@@ -155,11 +261,14 @@ def run() -> dict[str, object]:
     from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
     from tests.factories import UsageChain
 
-    reference = ed25519_verify_rate(2.0)
+    load_before = os.getloadavg()
+    ref_openssl = [ed25519_verify_rate(1.0)]
+    ref_sodium = [sodium_verify_rate(1.0)]
     with tempfile.TemporaryDirectory(prefix="pausewatch-bench-") as d:
         tmp = Path(d)
         lab = Ed25519Signer.generate()
-        proc, port = _start(_config(tmp, lab.public_key.raw), tmp)
+        metrics_port = _free_port()
+        proc, port = _start(_config(tmp, lab.public_key.raw, metrics_port), tmp)
         try:
             keys = [Ed25519Signer.generate() for _ in range(ATTESTORS)]
             with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
@@ -200,31 +309,87 @@ def run() -> dict[str, object]:
                 cp.start()
                 pipes.append(recv)
                 procs.append(cp)
-            results = [r.recv() for r in pipes]
+            spy = _py_spy(proc.pid)
+            server_cpu0 = _proc_cpu_s(proc.pid)
+            results: list[dict[str, Any]] = [r.recv() for r in pipes]
+            server_cpu = _proc_cpu_s(proc.pid) - server_cpu0
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
             for cp in procs:
                 cp.join()
+            stages = _scrape(metrics_port)
         finally:
             proc.terminate()
             proc.wait(30)
-    latencies = sorted(x for r in results for x in r[0])
-    accepted = sum(r[1] for r in results)
-    rejected = sum(r[2] for r in results)
-    elapsed = max(r[4] for r in results) - min(r[3] for r in results)
+    ref_openssl.append(ed25519_verify_rate(1.0))
+    ref_sodium.append(sodium_verify_rate(1.0))
+    load_after = os.getloadavg()
+    openssl = sum(ref_openssl) / len(ref_openssl)
+    sodium = sum(ref_sodium) / len(ref_sodium)
+
+    def merged(key: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in results:
+            for k, v in r[key].items():
+                out[k] = out.get(k, 0) + v
+        return dict(sorted(out.items()))
+
+    rpc_lat = sorted(x for r in results for x in r["rpc_latencies"])
+    batch_lat = sorted(x for r in results for x in r["batch_latencies"])
+    dispositions = merged("dispositions")
+    failed = sum(r["failed_reports"] for r in results)
+    total = ATTESTORS * REPORTS_EACH
+    accepted = dispositions.get("ACCEPTED", 0)
+    if sum(dispositions.values()) + failed != total:
+        raise RuntimeError(f"bench accounting: {dispositions} + {failed} failed != {total} sent")
+    elapsed = max(r["ended"] for r in results) - min(r["started"] for r in results)
     rate = accepted / elapsed
+    client_cpu = sum(r["cpu_s"] for r in results)
+    cpus = len(os.sched_getaffinity(0))
+    admission = stages.get('pausewatch_verifier_stage_seconds_total{stage="admission"}', 0.0)
+    commit = stages.get('pausewatch_verifier_stage_seconds_total{stage="commit"}', 0.0)
+    verify = accepted / sodium  # CPU seconds the signatures alone cost at the reference rate
     return {
+        "setup": (
+            f"{ATTESTORS} attestors in {CLIENT_PROCS} client process(es) on the SAME {cpus}-CPU machine"
+            " as the server (their CPU is measured separately below); real `pausewatch-verifier"
+            " serve` subprocess, SQLite WAL synchronous=FULL, gRPC on localhost, insecure"
+        ),
         "attestors": ATTESTORS,
         "reports_each": REPORTS_EACH,
         "batch": BATCH,
         "client_processes": CLIENT_PROCS,
         "report_bytes": round(report_bytes),
-        "accepted": accepted,
-        "rejected": rejected,
+        "reports_sent": total,
+        "dispositions": dispositions,
+        "reports_failed": failed,
+        "rpc_status_counts": merged("status"),
+        "rpc_error_details": merged("details"),
         "seconds": round(elapsed, 2),
         "accepted_per_s": round(rate, 1),
-        "receipt_latency_p50_s": round(latencies[len(latencies) // 2], 4),
-        "receipt_latency_p99_s": round(latencies[int(len(latencies) * 0.99)], 4),
-        "ed25519_verify_per_s_single_thread": round(reference, 1),
-        "ratio_to_ed25519": round(rate / reference, 3),
+        "receipt_latency_p50_s": _pct(rpc_lat, 0.5),
+        "receipt_latency_p99_s": _pct(rpc_lat, 0.99),
+        "batch_latency_incl_retries_p50_s": _pct(batch_lat, 0.5),
+        "batch_latency_incl_retries_p99_s": _pct(batch_lat, 0.99),
+        "ed25519_verify_per_s_single_thread": round(openssl, 1),
+        "ed25519_verify_per_s_single_thread_libsodium": round(sodium, 1),
+        "ratio_to_ed25519": round(rate / openssl, 3),
+        "ratio_to_ed25519_libsodium": round(rate / sodium, 3),
         "target_ratio": 0.8,
-        "rpc_errors": {k: v for r in results for k, v in r[5].items()},
+        "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
+        "where_time_goes": {
+            "wall_s": round(elapsed, 2),
+            "cpu_capacity_s": round(elapsed * cpus, 2),
+            "server_cpu_s": round(server_cpu, 2),
+            "server_cpu_share_of_machine": round(server_cpu / (elapsed * cpus), 3),
+            "clients_cpu_s": round(client_cpu, 2),
+            "server_admission_thread_cpu_s": round(admission, 2),
+            "of_which_signature_verification_cpu_s_est": round(verify, 2),
+            "server_sequencer_commit_s": round(commit, 2),
+            "server_rest_cpu_s_est": round(max(0.0, server_cpu - admission - commit), 2),
+            "server_cpu_us_per_accepted_report": round(1e6 * server_cpu / max(1, accepted), 1),
+            "signature_us_per_report": round(1e6 / sodium, 1),
+            "refused_reports_retried": int(stages.get("pausewatch_verifier_refused_reports_total", 0)),
+        },
     }

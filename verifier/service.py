@@ -62,16 +62,19 @@ class _Throughput:
     def __init__(self) -> None:
         self._done: collections.deque[tuple[float, int]] = collections.deque()
         self._total = 0
+        self.seen_any = False
 
     def add(self, count: int, now: float) -> None:
         self._done.append((now, count))
         self._total += count
+        self.seen_any = True
         self._trim(now)
 
     def per_s(self, now: float) -> float | None:
+        """None before anything finished; 0.0 when nothing finished lately (a stalled queue)."""
         self._trim(now)
         if not self._done:
-            return None
+            return 0.0 if self.seen_any else None
         span = max(now - self._done[0][0], 0.25)
         return self._total / span
 
@@ -157,16 +160,16 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             return  # never refuse an idle verifier, whatever the batch size
         now = time.monotonic()
         rate = self._throughput.per_s(now)
-        queue_s = pending / rate if rate else 0.0
+        queue_s = _queue_seconds(pending, rate)
         over_count = pending + count > self._limits.max_pending_reports
         if not over_count and queue_s <= self._limits.max_queue_s:
             return
-        retry_s = min(30.0, max(0.05, queue_s if rate else 1.0))
+        retry_s = min(30.0, max(0.05, queue_s if 0 < queue_s < float("inf") else 1.0))
         self._metrics.refused.inc(count)
         context.set_trailing_metadata(((RETRY_AFTER_KEY, str(round(retry_s * 1000))),))
         await context.abort(
             grpc.StatusCode.RESOURCE_EXHAUSTED,
-            f"verifier busy: {pending} reports pending (~{queue_s:.1f} s of work); retry after"
+            f"verifier busy: {pending} reports pending (~{min(queue_s, 999):.1f} s of work); retry after"
             f" {retry_s:.2f} s",
         )
 
@@ -335,6 +338,14 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             return await self._seq.read(fn)
         except InputError as e:
             await _abort(context, e)
+
+
+def _queue_seconds(pending: int, rate: float | None) -> float:
+    """Seconds of work queued: 0 before anything finished (only the count bounds the queue
+    then), infinite when nothing finished lately though reports wait (a stalled queue)."""
+    if rate is None:
+        return 0.0
+    return pending / rate if rate > 0 else float("inf")
 
 
 def _admit_timed(
