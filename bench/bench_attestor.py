@@ -53,12 +53,17 @@ kind = "simulator"
 devices = 8
 profile = "training"
 """)
-        proc = subprocess.Popen([sys.executable, "-m", "attestor.cli", "run", "--config", str(cfg), "--log-level", "warning"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "attestor.cli", "run", "--config", str(cfg), "--log-level", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             time.sleep(WARMUP_S)
             if proc.poll() is not None:
-                raise RuntimeError(f"attestor exited early: {proc.stderr.read().decode()[-500:] if proc.stderr else ''}")
+                raise RuntimeError(
+                    f"attestor exited early: {proc.stderr.read().decode()[-500:] if proc.stderr else ''}"
+                )
             cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
             time.sleep(WINDOW_S)
             cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
