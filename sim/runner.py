@@ -12,8 +12,9 @@ Per period: advance the clock to the period's end → the verifier issues its ne
 the fleet signs the period's reports with the challenge it held when the period began → every
 report whose delivery time has come is sent over gRPC (``SubmitReports``). A verifier outage
 stops the server and later starts a new one on the same state directory: a real restart.
-At the end the clock moves past the last bucket, the scheduler signs its verdicts, and the
-runner reads them back (``GetVerdicts``), checks the verdict signatures, and judges them.
+At the end the clock moves past the last bucket, the verifier's evaluation scheduler
+(``verifier.scheduler``) signs and logs its verdicts, and the runner reads them back
+(``GetVerdicts``), checks the verdict signatures, and judges them.
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ from pausewatch.errors import InternalError
 from pausewatch.keys import Ed25519Key, Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
-from sim.evaluate import evaluate_log, read_log
 from sim.expect import Judgement, ObservedVerdict, judge, observed_from_wire
 from sim.fleet import Outgoing, SimulatedFleet, derive_signer
 from sim.scenario import Scenario
 from sim.world import plan
 from verifier.config import ChallengeConfig, LabTrust, VerifierConfig
+from verifier.scheduler import EvaluationScheduler, SchedulerConfig
 from verifier.server import Background, VerifierKeys, VerifierServer, build_server
 
 __all__ = ["RunResult", "run_in_process", "run_scenario"]
@@ -90,15 +91,6 @@ def lab_trust(scenario: Scenario, fleet: SimulatedFleet) -> tuple[LabTrust, ...]
         LabTrust(lab_id=lab, keys=(fleet.keys.lab(lab).public_key,), facilities=tuple(facs))
         for lab, facs in sorted(labs.items())
     )
-
-
-def scheduler_background(scenario: Scenario) -> Sequence[Background]:
-    """The verifier's evaluation scheduler, when this build of the verifier has one.
-
-    Without one, verdicts are recomputed from the log the way an auditor does (``sim.evaluate``).
-    """
-    del scenario
-    return ()
 
 
 class _Verifier:
@@ -186,7 +178,7 @@ async def run_in_process(scenario: Scenario, *, state_dir: Path | None = None) -
         period_s = scenario.period_ns / NS_PER_S
         # The verifier starts one period before the story, so the first challenge predates it.
         clock = SimulatedClock(scenario.start_unix_ns - scenario.period_ns)
-        background = scheduler_background(scenario)
+        background: Sequence[Background] = ()  # the scheduler is ticked explicitly at the end
         v = _Verifier(scenario, fleet, clock, directory)
         await v.start(background)
         dispositions: Counter[str] = Counter()
@@ -216,7 +208,7 @@ async def run_in_process(scenario: Scenario, *, state_dir: Path | None = None) -
                     dispositions.update(await _deliver(v, due))
             if queue:
                 raise InternalError(f"{len(queue)} reports were never delivered")
-            verdicts = await _verdicts(v, scenario, fleet, clock, signed=bool(background))
+            verdicts = await _verdicts(v, scenario, clock)
             server = v.server
             assert server is not None
             log_size = await server.sequencer.read(lambda s: s.log_size())
@@ -227,8 +219,6 @@ async def run_in_process(scenario: Scenario, *, state_dir: Path | None = None) -
             scenario=scenario, verdicts=tuple(verdicts), judgement=judgement,
             dispositions=dict(dispositions), log_size=log_size, wall_s=time.monotonic() - t_start,
             state_dir=str(directory) if state_dir is not None else None,
-            notes=() if background else (
-                "verdicts recomputed from the verifier's log (this verifier runs no evaluation scheduler)",),
         )
 
 
@@ -280,37 +270,29 @@ async def _deliver(v: _Verifier, due: Sequence[Outgoing]) -> Counter[str]:
     return counts
 
 
-async def _verdicts(
-    v: _Verifier, scenario: Scenario, fleet: SimulatedFleet, clock: SimulatedClock, signed: bool
-) -> list[ObservedVerdict]:
-    """Move time past the last bucket and read the verdicts: the scheduler's signed ones when the
-    verifier runs a scheduler, else recomputed from its log (``sim.evaluate``)."""
+async def _verdicts(v: _Verifier, scenario: Scenario, clock: SimulatedClock) -> list[ObservedVerdict]:
+    """Move time past the last bucket, let the verifier's evaluation scheduler sign its verdicts
+    (one deterministic tick rather than waiting for its interval), then read them back over
+    gRPC and check every signature against the verdict key."""
     end = scenario.end_unix_ns
     clock.advance(scenario.period_ns * 4 / NS_PER_S)
-    if not signed:
-        server = v.server
-        assert server is not None
-        size = await server.sequencer.read(lambda s: s.log_size())
-        entries = await read_log(v.rpc(), size)
-        labs = {lab.lab_id: lab.keys[0] for lab in lab_trust(scenario, fleet)}
-        recomputed = evaluate_log(
-            entries, dict(labs), scenario.commitment.commitment_id, end,
-            challenge_key=v.keys.challenge.public_key,
-            max_clock_skew_ns=int(v.config.challenge.max_clock_skew_s * NS_PER_S),
-        )
-        return [observed_from_wire(vd, scenario.start_unix_ns) for vd in recomputed
-                if scenario.start_unix_ns <= vd.bucket_start_unix_ns < end]
+    server = v.server
+    assert server is not None
+    scheduler = EvaluationScheduler(server.sequencer, server.verdict_signer, clock,
+                                    SchedulerConfig(grace_s=0.0), server.alert_bus)
     buckets = scenario.duration_ns // scenario.bucket_ns
     wanted = {(f.id, scenario.start_unix_ns + b * scenario.bucket_ns)
               for f in scenario.facilities for b in range(buckets)}
     seen: dict[tuple[str, int], types_pb2.Verdict] = {}
+    key = Ed25519Key(v.keys.verdict.public_key.raw)
 
     async def fetch() -> None:
+        await scheduler.tick()
         resp = await v.rpc().GetVerdicts(
-            verifier_pb2.GetVerdictsRequest(commitment_id=scenario.commitment.commitment_id),
+            verifier_pb2.GetVerdictsRequest(commitment_id=scenario.commitment.commitment_id,
+                                            from_unix_ns=scenario.start_unix_ns, to_unix_ns=end),
             timeout=_RPC_DEADLINE_S,
         )
-        key = Ed25519Key(v.keys.verdict.public_key.raw)
         for raw in resp.envelopes:
             env = parse_envelope(raw)
             verify_envelope(env, key)

@@ -1,0 +1,25 @@
+"""``make demo`` end to end: the hidden run is caught, the bundle exported and audited."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.heavy
+def test_demo_catches_facility_b_and_audits(tmp_path: Path) -> None:
+    out = tmp_path / "demo-out"
+    r = subprocess.run([sys.executable, "-m", "sim.demo", "--out", str(out)], cwd=REPO, capture_output=True,
+                       text=True, timeout=900, check=False)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert "fac-a: C C C C C C" in r.stdout
+    assert "fac-b: C V V V V" in r.stdout
+    assert "energy.unexplained" in r.stdout
+    assert "pausewatch-audit verify    -> exit 0" in r.stdout
+    assert (out / "report.html").stat().st_size > 0
+    assert (out / "bundle").is_dir()
