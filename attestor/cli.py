@@ -142,7 +142,9 @@ def _public_key(text: str, what: str) -> PublicKey:
 def _clock(cfg: AttestorConfig) -> Clock:
     if cfg.clock.mode == "accelerated":
         start = cfg.clock.start_unix_ns or time.time_ns()
-        return SimulatedClock(start_ns=start, speedup=cfg.clock.speedup)
+        return SimulatedClock(
+            start_ns=start, speedup=cfg.clock.speedup, anchor_unix_ns=cfg.clock.anchor_unix_ns or None
+        )
     return SystemClock()
 
 

@@ -44,7 +44,8 @@ Keys (defaults in brackets)::
 
     [clock]
     mode = "system"                  # or "accelerated" (demo: SimulatedClock with speedup)
-    start_unix_ns = 0                # accelerated: the common start [now]
+    start_unix_ns = 0                # accelerated: simulated time at the anchor [now]
+    anchor_unix_ns = 0               # accelerated: real unix time of the common anchor [process start]
     speedup = 1.0
 
     [[sources]]                      # one table per source; [{kind = "auto"}] if none
@@ -98,6 +99,7 @@ class ClockSettings:
     mode: str = "system"
     start_unix_ns: int = 0
     speedup: float = 1.0
+    anchor_unix_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ _KEYS: dict[str, tuple[type, Any, Any]] = {
     "clock.mode": (str, "system", ("system", "accelerated")),
     "clock.start_unix_ns": (int, 0, (0, 2**63 - 1)),
     "clock.speedup": (float, 1.0, (0.001, 1_000_000.0)),
+    "clock.anchor_unix_ns": (int, 0, (0, 2**63 - 1)),
 }
 
 
@@ -328,7 +331,12 @@ def load_config(
         spool_max_bytes=values["spool.max_bytes"],
         spool_prune_age_s=values["spool.prune_age_s"],
         metrics_listen=values["metrics.listen"],
-        clock=ClockSettings(values["clock.mode"], values["clock.start_unix_ns"], values["clock.speedup"]),
+        clock=ClockSettings(
+            values["clock.mode"],
+            values["clock.start_unix_ns"],
+            values["clock.speedup"],
+            values["clock.anchor_unix_ns"],
+        ),
         sources=_sources(sources_raw, file_label),
         origin_of=tuple(sorted(origin.items())),
     )

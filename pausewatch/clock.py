@@ -48,9 +48,19 @@ class SimulatedClock:
     of real time for demos). Async sleepers wake in deadline order as time passes them.
     """
 
-    def __init__(self, start_ns: int = 1_767_225_600 * NS_PER_S, speedup: float | None = None):
+    def __init__(
+        self,
+        start_ns: int = 1_767_225_600 * NS_PER_S,
+        speedup: float | None = None,
+        anchor_unix_ns: int | None = None,
+    ):
+        """``start_ns`` is simulated time at the anchor. Accelerated clocks anchor at the real
+        unix time ``anchor_unix_ns`` when given — so that every process of a demo, and a
+        process restarted mid-demo, agrees on simulated time — else at their own start.
+        """
         self._now = start_ns
         self._speedup = speedup
+        self._anchor_unix_ns = anchor_unix_ns
         self._real_anchor = time.monotonic_ns()
         self._sim_anchor = start_ns
         self._sleepers: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -58,7 +68,10 @@ class SimulatedClock:
 
     def now_ns(self) -> int:
         if self._speedup is not None:
-            elapsed = time.monotonic_ns() - self._real_anchor
+            if self._anchor_unix_ns is not None:
+                elapsed = time.time_ns() - self._anchor_unix_ns
+            else:
+                elapsed = time.monotonic_ns() - self._real_anchor
             return self._sim_anchor + int(elapsed * self._speedup)
         return self._now
 
