@@ -52,12 +52,12 @@ MAX_ENTRIES_PER_READ: Final = 1000
 MAX_VERDICTS_PER_READ: Final = 10_000
 _OK: Final = grpc.StatusCode.OK.value[0]
 RETRY_AFTER_KEY: Final = "pausewatch-retry-after-ms"
-_RATE_WINDOW_S: Final = 2.0
+_RATE_WINDOW_S: Final = 10.0  # longer than a loaded tick: commits come in bursts
 
 
 class _Throughput:
-    """Reports finished per second over the last couple of seconds (monotonic time: an
-    operational estimate for retry hints, not part of the model)."""
+    """Reports per second over the last few seconds (monotonic time: an operational estimate
+    for refusals and retry hints, not part of the model)."""
 
     def __init__(self) -> None:
         self._done: collections.deque[tuple[float, int]] = collections.deque()
@@ -116,6 +116,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         self._admission = admission
         self._pending_reports = 0
         self._throughput = _Throughput()
+        self._refusals = _Throughput()
 
     @property
     def pending_reports(self) -> int:
@@ -164,7 +165,11 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         over_count = pending + count > self._limits.max_pending_reports
         if not over_count and queue_s <= self._limits.max_queue_s:
             return
-        retry_s = min(30.0, max(0.05, queue_s if 0 < queue_s < float("inf") else 1.0))
+        # spread the retries over the time it takes to serve what waits and what was refused
+        self._refusals.add(count, now)
+        refused = self._refusals.per_s(now) or 0.0
+        demand_s = (pending + refused * _RATE_WINDOW_S) / rate if rate else 1.0
+        retry_s = min(30.0, max(0.05, demand_s))
         self._metrics.refused.inc(count)
         context.set_trailing_metadata(((RETRY_AFTER_KEY, str(round(retry_s * 1000))),))
         await context.abort(
