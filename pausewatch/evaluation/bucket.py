@@ -36,8 +36,8 @@ from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.evaluation.intervals import Interval, clip, uncovered
 from pausewatch.evaluation.workload import (
     WorkloadEstimate,
-    accelerator_values,
     classify_node_period,
+    measured_values,
     signals_from_usage,
 )
 from pausewatch.inventory import Inventory
@@ -78,6 +78,8 @@ _INVALID_KINDS: Final = frozenset(
         types_pb2.ANOMALY_KIND_DEVICE_DISAPPEARED,
     }
 )
+
+_NO_KINDS: Final[frozenset[int]] = frozenset()
 
 _INGEST_SEVERITY: Final = {
     FindingId.CHAIN_FORK: CRITICAL,
@@ -191,6 +193,7 @@ class BucketAccumulator:
         self.report_count = 0
         self.declared_model: dict[str, str] = {}
         self.declared_node_of: dict[str, str] = {}
+        self._peaks: dict[tuple[str, str], tuple[AcceleratorPeak, bool]] = {}
         if inventory is not None:
             for n in inventory.nodes:
                 for a in n.accelerators:
@@ -198,6 +201,20 @@ class BucketAccumulator:
                     self.declared_node_of[a.uuid] = n.node_id
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _peak_of(self, model: str, reported_model: str) -> tuple[AcceleratorPeak, bool]:
+        """The densest of the peaks of the declared and the reported model (first on a tie),
+        and whether either is known; the table's largest when neither is."""
+        key = (model, reported_model)
+        cached = self._peaks.get(key)
+        if cached is None:
+            peaks = [p for p in (_peak(model), _peak(reported_model)) if p is not None]
+            if peaks:
+                cached = (max(peaks, key=lambda p: p.densest_flops), True)
+            else:
+                cached = (UNKNOWN_MODEL_PEAK, False)
+            self._peaks[key] = cached
+        return cached
 
     def _flag(  # noqa: PLR0917  # mirrors the Finding fields, in their order
         self,
@@ -308,62 +325,122 @@ class BucketAccumulator:
         energy_terms: list[float] = []
         energy_ok = not node_invalid
         node_acc_energy: list[float] = []
-        all_values = [accelerator_values(a) for a in usage.accelerators]
-        for acc, values in zip(usage.accelerators, all_values, strict=True):
+        # The hot loop: one pass per accelerator over plain values read once from the message
+        # (``measured_values``), peaks resolved once per model pair, subjects built only when a
+        # finding needs one. The arithmetic is written exactly as in ``_compute`` before, term
+        # for term, so that every float — and so every verdict byte — is unchanged.
+        declared_model = self.declared_model
+        declared_node_of = self.declared_node_of
+        declared_node_id = declared.node_id if declared is not None else None
+        device_cover = self.device_cover
+        seen = node.seen_devices
+        upper_terms, best_terms, lower_terms = self.upper, self.best, self.lower
+        log_index = r.log_index
+        all_values: list[dict[str, Any]] = []
+        for acc in usage.accelerators:
+            values = measured_values(acc)
+            all_values.append(values)
+            uuid = acc.uuid
             invalid = (
-                node_invalid or bool(anomalies.get(acc.uuid, set()) & _INVALID_KINDS) or acc.sample_count == 0
+                node_invalid
+                or (bool(anomalies) and bool(anomalies.get(uuid, _NO_KINDS) & _INVALID_KINDS))
+                or acc.sample_count == 0
             )
-            dsubject = f"device:{acc.uuid}"
-            if acc.uuid not in self.declared_model:
+            decl_model = declared_model.get(uuid)
+            if decl_model is None:
                 self._flag(
                     FindingId.INVENTORY_UNKNOWN_DEVICE,
                     WARNING,
-                    dsubject,
+                    f"device:{uuid}",
                     part,
                     f"accelerator not declared in the inventory on node {node_id!r}",
-                    r.log_index,
+                    log_index,
                 )
-            elif declared is not None and self.declared_node_of[acc.uuid] != declared.node_id:
+            elif declared_node_id is not None and declared_node_of[uuid] != declared_node_id:
                 self._flag(
                     FindingId.INVENTORY_WRONG_LOCATION,
                     WARNING,
-                    dsubject,
+                    f"device:{uuid}",
                     part,
                     f"accelerator declared on another node reported by {node_id!r}",
-                    r.log_index,
+                    log_index,
                 )
             if invalid:
                 self._flag(
                     FindingId.TELEMETRY_INVALID,
                     WARNING,
-                    dsubject,
+                    f"device:{uuid}",
                     part,
                     "values flagged invalid by the source (or no samples): not evidence",
-                    r.log_index,
+                    log_index,
                 )
             else:
-                self.device_cover[acc.uuid].append(part)
-            node.seen_devices.add(acc.uuid)
-            model = self.declared_model.get(acc.uuid, acc.model)
-            peaks = [p for p in (_peak(model), _peak(acc.model)) if p is not None]
-            if not peaks:
+                device_cover[uuid].append(part)
+            seen.add(uuid)
+            reported_model = acc.model
+            model = reported_model if decl_model is None else decl_model
+            peak, known = self._peak_of(model, reported_model)
+            if not known:
                 self._flag(
                     FindingId.COMPUTE_UNKNOWN_MODEL,
                     INFO,
-                    dsubject,
+                    f"device:{uuid}",
                     part,
                     f"no peak figures for model {model[:60]!r}: the largest in the table is used",
-                    r.log_index,
+                    log_index,
                 )
-                peaks = [UNKNOWN_MODEL_PEAK]
-            peak = max(peaks, key=lambda p: p.densest_flops)
-            self._compute(values, peak, dt_s, frac, invalid)
-            self._plausibility(values, peak, full_s, part, r.log_index, dsubject)
-            energy = values.get("energy_j")
+            get = values.get
+            busy = get("busy_fraction")
+            tensor = get("tensor_active")
+            energy = get("energy_j")
+            mean = get("power_mean_w")
+            # compute bounds
+            # ``min(1.0, max(0.0, x))`` written out: the same result for every x, NaN included
+            # (NaN → 0.0), without two builtin calls per value.
+            if invalid:
+                active = 1.0
+            elif busy is not None:
+                active = busy if busy > 0.0 else 0.0
+                active = active if active < 1.0 else 1.0
+            else:
+                sm = get("sm_active")
+                if sm is not None:
+                    active = sm if sm > 0.0 else 0.0
+                    active = active if active < 1.0 else 1.0
+                else:
+                    active = 1.0
+            upper = active * dt_s * peak.densest_flops
+            if not invalid and energy is not None and energy >= 0 and peak.board_power_w > 0:
+                by_energy = energy * frac * peak.densest_flops / (EFFICIENCY_FLOOR * peak.board_power_w)
+                upper = by_energy if by_energy < upper else upper  # min(upper, by_energy)
+            upper_terms.append(upper)
+            if tensor is not None and not invalid:
+                clipped = tensor if tensor > 0.0 else 0.0
+                clipped = clipped if clipped < 1.0 else 1.0
+                best_terms.append(clipped * dt_s * peak.dense_bf16_flops)
+                lower_terms.append(clipped * dt_s * peak.least_tensor_flops * TENSOR_ISSUE_FLOOR)
+            else:
+                best_terms.append(active * dt_s * peak.dense_bf16_flops * TYPICAL_UTILISATION)
+            # A cheap, conservative pre-check; ``_plausibility`` decides exactly.
+            limit = get("power_limit_w") or peak.board_power_w
+            power_max = get("power_max_w")
+            if (
+                (
+                    mean is not None
+                    and busy is not None
+                    and ((busy < 0.05 and mean >= 0.5 * limit) or (busy >= 0.9 and mean < 0.15 * limit))
+                )
+                or (power_max is not None and power_max > 1.25 * limit)
+                or (
+                    energy is not None
+                    and (energy < 0 or (mean is not None and not abs(energy - mean * full_s) <= 1000.0))
+                )
+            ):
+                self._plausibility(values, peak, full_s, part, log_index, uuid)
             if energy is not None and energy >= 0 and not invalid:
                 node_acc_energy.append(energy * frac)
-            elif "power_mean_w" in values and not invalid:
-                node_acc_energy.append(values["power_mean_w"] * dt_s)
+            elif mean is not None and not invalid:
+                node_acc_energy.append(mean * dt_s)
             else:
                 energy_ok = False
         nu = usage.node
@@ -390,34 +467,6 @@ class BucketAccumulator:
             node.energy_terms.extend(energy_terms)
         node.periods.append((dt_s, classify_node_period(signals_from_usage(usage, all_values)), r.log_index))
 
-    def _compute(
-        self, v: Mapping[str, Any], peak: AcceleratorPeak, dt_s: float, frac: float, invalid: bool
-    ) -> None:
-        busy, sm, tensor, energy = (
-            v.get("busy_fraction"),
-            v.get("sm_active"),
-            v.get("tensor_active"),
-            v.get("energy_j"),
-        )
-        if invalid:
-            active = 1.0
-        elif busy is not None:
-            active = min(1.0, max(0.0, busy))
-        elif sm is not None:
-            active = min(1.0, max(0.0, sm))
-        else:
-            active = 1.0
-        upper = active * dt_s * peak.densest_flops
-        if not invalid and energy is not None and energy >= 0 and peak.board_power_w > 0:
-            upper = min(upper, energy * frac * peak.densest_flops / (EFFICIENCY_FLOOR * peak.board_power_w))
-        self.upper.append(upper)
-        if tensor is not None and not invalid:
-            tensor = min(1.0, max(0.0, tensor))
-            self.best.append(tensor * dt_s * peak.dense_bf16_flops)
-            self.lower.append(tensor * dt_s * peak.least_tensor_flops * TENSOR_ISSUE_FLOOR)
-        else:
-            self.best.append(active * dt_s * peak.dense_bf16_flops * TYPICAL_UTILISATION)
-
     def _plausibility(  # noqa: PLR0917  # one device's values and where they came from
         self,
         v: Mapping[str, Any],
@@ -425,8 +474,9 @@ class BucketAccumulator:
         full_s: float,
         part: Interval,
         index: int,
-        subject: str,
+        uuid: str,
     ) -> None:
+        subject = f"device:{uuid}"
         limit = v.get("power_limit_w") or peak.board_power_w
         mean, busy, tensor = v.get("power_mean_w"), v.get("busy_fraction"), v.get("tensor_active")
         fid = FindingId.PLAUSIBILITY_POWER_ACTIVITY

@@ -27,7 +27,6 @@ class _Chain:
 
 
 def _emit(  # noqa: PLR0917  # bound with functools.partial per report
-
     out: list[IngestFinding],
     r: LoggedReport,
     fid: str,

@@ -10,12 +10,15 @@ recomputed one, ignoring what is not a function of the inputs (``evaluated_unix_
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 
+from pausewatch.errors import FormatError
 from pausewatch.evaluation.bucket import BucketAccumulator, BucketFacts
-from pausewatch.evaluation.findings import Finding, status_of
-from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, LoggedReport
+from pausewatch.evaluation.findings import Finding, FindingId, status_of
+from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.evaluation.rules import RuleContext, rules_for
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
@@ -24,52 +27,106 @@ __all__ = ["Evaluator", "compare_verdicts", "evaluate_bucket"]
 
 
 class Evaluator:
-    """Evaluates every (facility, bucket) of one commitment over one log prefix."""
+    """Evaluates every (facility, bucket) of one commitment over one log prefix.
+
+    ``extend`` grows the prefix: the reports and ingest findings logged since are indexed, and
+    only the cached facts of the buckets they touch are dropped, so that a scheduler pays per
+    new report rather than per report of the window. ``Evaluator(inputs)`` then
+    ``extend(more, …, size)`` answers exactly as ``Evaluator`` over the whole prefix would: a
+    bucket's reports are folded in log order whatever order they were added in, and ingest
+    findings fold to the same facts in any order.
+    """
 
     def __init__(self, inputs: EvaluationInput) -> None:
         self.inputs = inputs
-        c = inputs.commitment
-        self._by_bucket: dict[tuple[str, int], list[LoggedReport]] = defaultdict(list)
-        key_facility: dict[str, str] = {}
+        self.evaluated_log_size = inputs.evaluated_log_size
+        self._key_facility: dict[str, str] = {}
         for fid in inputs.facilities:
             inv = inputs.inventories.get(fid)
             if inv is not None:
                 for key in (*inv.node_by_key, *inv.meter_by_key):
-                    key_facility[key] = fid
-        scope = set(inputs.facilities)
+                    self._key_facility[key] = fid
+        self._scope = frozenset(inputs.facilities)
+        self._by_bucket: dict[tuple[str, int], list[LoggedReport]] = defaultdict(list)
         self._seqs: dict[str, set[int]] = defaultdict(set)
+        self._ingest_list: list[IngestFinding] = []
+        self._ingest: dict[tuple[str, int], list[int]] = defaultdict(list)
+        self._gap_buckets: dict[str, set[tuple[str, int]]] = defaultdict(set)  # key → buckets with chain.gap
+        self._facts: dict[tuple[str, int, int | None], BucketFacts] = {}
+        self._index(inputs.reports, inputs.ingest_findings)
+
+    def extend(
+        self,
+        reports: Sequence[LoggedReport],
+        ingest_findings: Sequence[IngestFinding],
+        evaluated_log_size: int,
+    ) -> set[tuple[str, int]]:
+        """Add what was logged since (index ≥ the previous size, < ``evaluated_log_size``);
+        returns the (facility, bucket start) whose facts changed."""
+        if evaluated_log_size < self.evaluated_log_size:
+            raise ValueError("the evaluated log size must not shrink")
+        for r in reports:
+            if r.log_index >= evaluated_log_size:
+                raise FormatError(
+                    f"report at log index {r.log_index} is beyond the evaluated log size {evaluated_log_size}"
+                )
+        self.evaluated_log_size = evaluated_log_size
+        touched = self._index(reports, ingest_findings)
+        for key in [k for k in self._facts if (k[0], k[1]) in touched]:
+            del self._facts[key]
+        return touched
+
+    def _index(
+        self, reports: Sequence[LoggedReport], ingest_findings: Sequence[IngestFinding]
+    ) -> set[tuple[str, int]]:
+        c = self.inputs.commitment
+        ws, we = c.window_start_ns, c.window_end_ns
         bucket_ns = c.reporting.bucket_ns
-        for r in sorted(inputs.reports, key=lambda x: x.log_index):
+        key_facility, scope = self._key_facility, self._scope
+        touched: set[tuple[str, int]] = set()
+        new_seq_keys: set[str] = set()
+        for r in sorted(reports, key=lambda x: x.log_index):
             h = r.header
             facility = key_facility.get(h.key_id, h.facility_id)
             if facility not in scope:
                 continue
-            self._seqs[h.key_id].add(h.seq)
-            start = max(h.period_start_ns, c.window_start_ns)
-            end = min(h.period_end_ns, c.window_end_ns)
+            seqs = self._seqs[h.key_id]
+            if h.seq not in seqs:
+                seqs.add(h.seq)
+                new_seq_keys.add(h.key_id)
+            start = max(h.period_start_ns, ws)
+            end = min(h.period_end_ns, we)
             if start >= end:
                 continue
-            k = (start - c.window_start_ns) // bucket_ns
+            k = (start - ws) // bucket_ns
             while True:
-                b_start = c.window_start_ns + k * bucket_ns
+                b_start = ws + k * bucket_ns
                 if b_start >= end:
                     break
                 self._by_bucket[(facility, b_start)].append(r)
+                touched.add((facility, b_start))
                 k += 1
-        self._ingest: dict[tuple[str, int], list[int]] = defaultdict(list)
-        for i, g in enumerate(inputs.ingest_findings):
+        for g in ingest_findings:
+            i = len(self._ingest_list)
+            self._ingest_list.append(g)
             facility = key_facility.get(g.key_id, g.facility_id)
             if facility not in scope:
                 continue
-            lo = max(g.start_ns, c.window_start_ns)
-            hi = min(g.end_ns, c.window_end_ns)
+            lo = max(g.start_ns, ws)
+            hi = min(g.end_ns, we)
             if lo >= hi:
                 continue
-            k = (lo - c.window_start_ns) // bucket_ns
-            while c.window_start_ns + k * bucket_ns < hi:
-                self._ingest[(facility, c.window_start_ns + k * bucket_ns)].append(i)
+            k = (lo - ws) // bucket_ns
+            while ws + k * bucket_ns < hi:
+                bucket = (facility, ws + k * bucket_ns)
+                self._ingest[bucket].append(i)
+                touched.add(bucket)
+                if g.finding_id == FindingId.CHAIN_GAP:
+                    self._gap_buckets[g.key_id].add(bucket)
                 k += 1
-        self._facts: dict[tuple[str, int, int | None], BucketFacts] = {}
+        for key in new_seq_keys:  # a chain.gap turns INFO once every skipped seq is logged
+            touched |= self._gap_buckets.get(key, set())
+        return touched
 
     def facts(self, facility_id: str, start_ns: int, previous_log_size: int | None = None) -> BucketFacts:
         """The facts of one (facility, bucket), computed once."""
@@ -84,13 +141,16 @@ class Evaluator:
         acc = BucketAccumulator(
             c, facility_id, self.inputs.inventories.get(facility_id), span, previous_log_size
         )
-        for r in self._by_bucket.get((facility_id, start_ns), []):
+        reports = self._by_bucket.get((facility_id, start_ns), [])
+        if any(a.log_index > b.log_index for a, b in itertools.pairwise(reports)):
+            reports.sort(key=lambda x: x.log_index)  # added out of log order by ``extend``
+        for r in reports:
             if r.header.kind is ReportKind.USAGE:
                 acc.add_usage(r)
             else:
                 acc.add_meter(r)
         for i in self._ingest.get((facility_id, start_ns), []):
-            g = self.inputs.ingest_findings[i]
+            g = self._ingest_list[i]
             acc.add_ingest(g, frozenset(self._seqs.get(g.key_id, set())))
         facts = acc.finish()
         self._facts[key] = facts
@@ -132,7 +192,7 @@ class Evaluator:
             bucket_end_unix_ns=bucket.end_ns,
             status=status,  # type: ignore[arg-type]  # VerdictStatus enum value
             reason=reason,
-            evaluated_log_size=self.inputs.evaluated_log_size,
+            evaluated_log_size=self.evaluated_log_size,
             evaluated_unix_ns=evaluated_unix_ns,
         )
         v.compute.lower_flop, v.compute.best_flop, v.compute.upper_flop = facts.compute
