@@ -13,7 +13,8 @@ accept calls (a starved loop leaves calls unrequested in gRPC core, which cancel
 its pending-request limits: the CANCELLED storms of the first benchmark).
 
 Backpressure: reports in admission or waiting for the sequencer are counted. A batch that
-would take the count over ``limits.max_pending_reports``, or arrives when the queue already
+would take the count over ``limits.max_pending_reports`` (2000 until the first batch has
+finished and there is a rate to measure), or arrives when the queue already
 holds more than ``limits.max_queue_s`` seconds of work at the measured commit rate, is refused
 at once with RESOURCE_EXHAUSTED and a retry hint (trailing metadata
 ``pausewatch-retry-after-ms`` and the message): bounded latency instead of an unbounded queue.
@@ -52,6 +53,7 @@ MAX_ENTRIES_PER_READ: Final = 1000
 MAX_VERDICTS_PER_READ: Final = 10_000
 _OK: Final = grpc.StatusCode.OK.value[0]
 RETRY_AFTER_KEY: Final = "pausewatch-retry-after-ms"
+_SLOW_START_REPORTS: Final = 2000
 _RATE_WINDOW_S: Final = 10.0  # longer than a loaded tick: commits come in bursts
 
 
@@ -162,7 +164,10 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         now = time.monotonic()
         rate = self._throughput.per_s(now)
         queue_s = _queue_seconds(pending, rate)
-        over_count = pending + count > self._limits.max_pending_reports
+        cap = self._limits.max_pending_reports
+        if rate is None:  # slow start: nothing finished yet, so no rate to size the queue by
+            cap = min(cap, _SLOW_START_REPORTS)
+        over_count = pending + count > cap
         if not over_count and queue_s <= self._limits.max_queue_s:
             return
         # spread the retries over the time it takes to serve what waits and what was refused

@@ -82,6 +82,7 @@ def test_sigkill_under_load_loses_no_receipted_report_and_never_forks_the_log(tm
     checkpoints: list[bytes] = []
     chains = None
     pending: list[list[bytes]] = []
+    retry: dict[int, list[list[bytes]]] = {}  # batches refused with RESOURCE_EXHAUSTED, per client
 
     async def load(port: int, kill_after: int, proc: subprocess.Popen, first: bool) -> None:
         nonlocal chains
@@ -108,12 +109,21 @@ def test_sigkill_under_load_loses_no_receipted_report_and_never_forks_the_log(tm
             async def client(i: int) -> None:
                 sent = 0
                 while True:
-                    batch = pending.pop(0) if pending and i == 0 else [chains[i].next() for _ in range(10)]
+                    if retry.get(i):
+                        batch = retry[i].pop(0)
+                    else:
+                        batch = (
+                            pending.pop(0) if pending and i == 0 else [chains[i].next() for _ in range(10)]
+                        )
                     try:
                         resp = await stub.SubmitReports(
                             verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=10
                         )
-                    except grpc.aio.AioRpcError:
+                    except grpc.aio.AioRpcError as e:
+                        if e.code() is grpc.StatusCode.RESOURCE_EXHAUSTED:  # backpressure: retry
+                            retry.setdefault(i, []).append(batch)  # resent next, before anything new
+                            await asyncio.sleep(0.05)
+                            continue
                         pending.append(batch)  # no receipt: resend after the restart
                         return
                     for env, res in zip(batch, resp.results, strict=False):
@@ -142,7 +152,7 @@ def test_sigkill_under_load_loses_no_receipted_report_and_never_forks_the_log(tm
         async def finish() -> None:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
                 stub = verifier_pb2_grpc.VerifierStub(ch)
-                for batch in pending:
+                for batch in pending + [b for refused in retry.values() for b in refused]:
                     resp = await stub.SubmitReports(
                         verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=10
                     )
