@@ -25,10 +25,11 @@ Rules:
   a device a source listed before and not now is DEVICE_DISAPPEARED, a new one DEVICE_APPEARED
   (a source that failed outright reports SOURCE_ERROR instead; its devices are not "gone").
 - A value the source did not give is absent from the report, never zero.
-- Shape features of each device's power series: population variance (W^2), the dominant period
-  (the lag >= 2 samples with the highest autocorrelation, in s) and its autocorrelation, and
-  ``synchrony``: the Pearson correlation of the device's power with the mean of the node's
-  other devices at the same instants.
+- Shape features (power mean/min/max/variance, dominant period and periodicity, synchrony) and
+  the busy fraction are computed by ``pausewatch.evaluation.features``, the one implementation
+  the workload classifier was validated with; this module only hands it each device's checked
+  power samples in time order (times relative to the first sample, in s) and, for synchrony,
+  every device's power at the instants where all devices of the node have a power sample.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import math
 from dataclasses import dataclass, field
 
 from attestor.telemetry import AnomalyKind, DeviceReading, HostReading, Sample, SourceKind
+from pausewatch.evaluation import features
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -44,8 +46,6 @@ __all__ = [
     "AggregationLimits",
     "Aggregator",
     "PeriodAggregate",
-    "dominant_period",
-    "pearson",
 ]
 
 _NS = 1_000_000_000
@@ -73,46 +73,6 @@ class PeriodAggregate:
     node: types_pb2.NodeUsage
     anomalies: tuple[types_pb2.TelemetryAnomaly, ...]
     sample_count: int
-
-
-def pearson(xs: list[float], ys: list[float]) -> float | None:
-    """Pearson correlation, or None when either series is constant or too short."""
-    n = len(xs)
-    if n < 3 or n != len(ys):
-        return None
-    mx = sum(xs) / n
-    my = sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    syy = sum((y - my) ** 2 for y in ys)
-    if sxx <= 1e-12 or syy <= 1e-12:
-        return None
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
-
-
-def dominant_period(values: list[float]) -> tuple[int, float] | None:
-    """(lag in samples, autocorrelation) of the strongest local autocorrelation peak, lag >= 2."""
-    n = len(values)
-    if n < 8:
-        return None
-    mean = sum(values) / n
-    centred = [v - mean for v in values]
-    denom = sum(c * c for c in centred)
-    if denom <= 1e-9:
-        return None
-    max_lag = n // 2
-    r = [0.0] * (max_lag + 2)
-    for lag in range(1, max_lag + 2):
-        if lag >= n:
-            break
-        r[lag] = sum(centred[i] * centred[i + lag] for i in range(n - lag)) / denom
-    best: tuple[int, float] | None = None
-    for lag in range(2, max_lag + 1):
-        if r[lag] >= r[lag - 1] and r[lag] >= r[lag + 1] and (best is None or r[lag] > best[1]):
-            best = (lag, r[lag])
-    if best is None or best[1] <= 0.0:
-        return None
-    return best
 
 
 @dataclass
@@ -495,23 +455,26 @@ class Aggregator:
             u.energy_method = (
                 types_pb2.ENERGY_METHOD_COUNTER if all_counter else types_pb2.ENERGY_METHOD_INTEGRATED
             )
-        powers = [p for _, p in se.power]
-        if powers:
-            mean = sum(powers) / len(powers)
-            u.power_mean_w = mean
-            u.power_min_w = min(powers)
-            u.power_max_w = max(powers)
-            u.power_variance_w2 = sum((p - mean) ** 2 for p in powers) / len(powers)
-            peak = dominant_period(powers)
-            if peak is not None and len(se.power) >= 2:
-                step_s = (se.power[-1][0] - se.power[0][0]) / (len(se.power) - 1) / _NS
-                u.power_dominant_period_s = peak[0] * step_s
-                u.power_periodicity = peak[1]
+        if se.power:
+            series = sorted(se.power)  # time order (a source may repeat or reorder an instant)
+            t0 = series[0][0]
+            shape = features.power_shape([(t - t0) / _NS for t, _ in series], [p for _, p in series])
+            u.power_mean_w = shape.power_mean_w
+            u.power_min_w = shape.power_min_w
+            u.power_max_w = shape.power_max_w
+            u.power_variance_w2 = shape.power_variance_w2
+            if shape.power_dominant_period_s is not None:
+                u.power_dominant_period_s = shape.power_dominant_period_s
+            if shape.power_periodicity is not None:
+                u.power_periodicity = shape.power_periodicity
         if se.power_limit is not None:
             u.power_limit_w = se.power_limit
-        for name, values in (("busy_fraction", se.busy), ("sm_active", se.sm), ("tensor_active", se.tensor)):
+        if se.busy:
+            # utilization.gpu in % as the classifier was validated on (sources report fractions)
+            u.busy_fraction = features.busy_fraction([100.0 * b for b in se.busy])
+        for name, values in (("sm_active", se.sm), ("tensor_active", se.tensor)):
             if values:
-                setattr(u, name, sum(values) / len(values))
+                setattr(u, name, math.fsum(values) / len(values))
         if se.memory_used is not None:
             u.memory_used_bytes = int(se.memory_used)
         if se.memory_total is not None:
@@ -525,20 +488,18 @@ class Aggregator:
         return u
 
     def _synchrony(self, usages: list[types_pb2.AcceleratorUsage], series: dict[str, _DeviceSeries]) -> None:
-        if len(usages) < 2:
+        """Each device against the mean of the others, over the instants where every device of
+        the node has a power sample (the aligned series ``features.synchrony`` expects)."""
+        by_time = {uuid: dict(se.power) for uuid, se in series.items() if se.power}
+        if len(by_time) < 2:
             return
-        by_time = {uuid: dict(se.power) for uuid, se in series.items()}
+        instants = sorted(set.intersection(*(set(powers) for powers in by_time.values())))
+        aligned = {uuid: [powers[t] for t in instants] for uuid, powers in by_time.items()}
         for u in usages:
-            mine = by_time.get(u.uuid, {})
-            others = [by_time[o] for o in by_time if o != u.uuid]
-            xs: list[float] = []
-            ys: list[float] = []
-            for t, p in sorted(mine.items()):
-                vals = [o[t] for o in others if t in o]
-                if vals:
-                    xs.append(p)
-                    ys.append(sum(vals) / len(vals))
-            r = pearson(xs, ys)
+            mine = aligned.get(u.uuid)
+            if mine is None:
+                continue
+            r = features.synchrony(mine, [w for uuid, w in aligned.items() if uuid != u.uuid])
             if r is not None:
                 u.synchrony = r
 
