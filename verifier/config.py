@@ -61,7 +61,8 @@ Example (every key shown with its default where it has one)::
 
     [clock]
     mode = "system"                # or "accelerated"
-    start_unix_ns = 1767225600000000000
+    start_unix_ns = 1767225600000000000  # simulated time at the anchor
+    anchor_unix_ns = 0             # real unix time every demo process shares [process start]
     speedup = 60.0
 
     [[labs]]
@@ -147,6 +148,7 @@ class ClockConfig:
     mode: str = "system"
     start_unix_ns: int | None = None
     speedup: float = 1.0
+    anchor_unix_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -332,6 +334,7 @@ _ENV_KEYS: Final[Mapping[str, tuple[str, type]]] = {
     "CLOCK_MODE": ("clock.mode", str),
     "CLOCK_START_UNIX_NS": ("clock.start_unix_ns", int),
     "CLOCK_SPEEDUP": ("clock.speedup", float),
+    "CLOCK_ANCHOR_UNIX_NS": ("clock.anchor_unix_ns", int),
     "TLS_CERT_FILE": ("tls.cert_file", str),
     "TLS_KEY_FILE": ("tls.key_file", str),
     "TLS_CLIENT_CA_FILE": ("tls.client_ca_file", str),
@@ -445,6 +448,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
             mode=mode,
             start_unix_ns=clock_t.optional_integer("start_unix_ns", minimum=1),
             speedup=clock_t.number("speedup", 1.0, minimum=0.001, maximum=1e6),
+            anchor_unix_ns=clock_t.optional_integer("anchor_unix_ns", minimum=1),
         )
         clock_t.finish()
 

@@ -91,7 +91,9 @@ def clock_from_config(config: VerifierConfig) -> Clock:
     if config.clock.mode == "accelerated":
         start = config.clock.start_unix_ns
         return SimulatedClock(
-            start if start is not None else SystemClock().now_ns(), speedup=config.clock.speedup
+            start if start is not None else SystemClock().now_ns(),
+            speedup=config.clock.speedup,
+            anchor_unix_ns=config.clock.anchor_unix_ns,
         )
     return SystemClock()
 
