@@ -234,7 +234,7 @@ class AttestorDaemon:
             },
         )
         if self._uplink is not None:
-            self._uplink.wake.set()
+            self._uplink.notify()
         self._spool.prune(now)
 
     def _drain_overflow(self, now: int) -> bool:

@@ -126,7 +126,18 @@ class Uplink:
         self._channel: grpc.aio.Channel | None = None
         self._stub: verifier_pb2_grpc.VerifierStub | None = None
         self._challenge_at_ns: int | None = None
+        self._wakeable = True
         self.wake = asyncio.Event()
+        # Set while ``run`` waits with nothing it can do before its clock deadline, a new report
+        # or stop; cleared while it works. Tests on a simulated clock await it after moving time
+        # instead of polling in real time.
+        self.idle = asyncio.Event()
+
+    def notify(self) -> None:
+        """A new report is in the spool: end the wait now, unless backing off after a failure."""
+        self.wake.set()
+        if self._wakeable:
+            self.idle.clear()
 
     @property
     def challenge_nonce(self) -> bytes | None:
@@ -287,6 +298,7 @@ class Uplink:
                 )
             self.wake.clear()
             await self._wait(stop, delay, wakeable=failures == 0)
+        self.idle.set()
 
     async def _wait(self, stop: asyncio.Event, seconds: float, *, wakeable: bool) -> None:
         """Sleep ``seconds`` on the clock or until stopped; a new report ends the wait only when
@@ -294,8 +306,11 @@ class Uplink:
         tasks = {asyncio.ensure_future(self._clock.sleep(seconds)), asyncio.ensure_future(stop.wait())}
         if wakeable:
             tasks.add(asyncio.ensure_future(self.wake.wait()))
+        self._wakeable = wakeable
+        self.idle.set()
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.idle.clear()
             for t in tasks:
                 t.cancel()

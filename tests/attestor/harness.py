@@ -21,6 +21,11 @@ from pausewatch.note import Ed25519NoteVerifier
 from tests.attestor.peer import ORIGIN, Peer
 
 START_NS = 1_767_225_600 * NS_PER_S
+# A clock step resolves a sleeper; the daemon then samples, signs and notifies the uplink, or the
+# uplink's own sleep ends: a handful of event-loop turns. After that many the uplink has either
+# started working (idle cleared) or has nothing to do.
+_HOPS = 12
+_IDLE_TIMEOUT_S = 30.0  # real seconds: only a hung uplink (a bug) takes this long
 
 
 @dataclass
@@ -30,6 +35,7 @@ class Harness:
     spool: Spool
     daemon: AttestorDaemon
     metrics: AttestorMetrics
+    uplink: Uplink
     stop: asyncio.Event
     task: asyncio.Task[None]
 
@@ -41,13 +47,20 @@ class Harness:
                 await asyncio.sleep(0)
 
     async def until(self, predicate: Callable[[], bool], step: float = 1.0, max_steps: int = 2000) -> None:
-        """Advance time until ``predicate`` holds; between steps, give real gRPC I/O a moment."""
+        """Advance time until ``predicate`` holds; after each step, wait (on the uplink's idle
+        event, not on real time) until the uplink has done what that step made possible."""
         for _ in range(max_steps):
             if predicate():
                 return
             self.clock.advance(step)
-            await asyncio.sleep(0.002)
+            await self.settle()
         raise AssertionError("condition not reached within the simulated time allowed")
+
+    async def settle(self) -> None:
+        """Let the tasks the clock woke run, then wait until the uplink is idle again."""
+        for _ in range(_HOPS):
+            await asyncio.sleep(0)
+        await asyncio.wait_for(self.uplink.idle.wait(), timeout=_IDLE_TIMEOUT_S)
 
     async def close(self) -> None:
         self.stop.set()
@@ -89,4 +102,4 @@ async def start_attestor(
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))
     await asyncio.sleep(0)
-    return Harness(clock, signer, spool, daemon, metrics, stop, task)
+    return Harness(clock, signer, spool, daemon, metrics, uplink, stop, task)
