@@ -23,11 +23,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pausewatch import merkle
-from pausewatch.audit.challenges import ChallengeRecord, check_freshness
 from pausewatch.bundle import EntryRecord, ProofRecord, decode_entry_records, decode_proof_records
 from pausewatch.envelope import PayloadType, pae, parse_envelope
 from pausewatch.errors import InputError
 from pausewatch.fastverify import SodiumEd25519Key
+from pausewatch.freshness import ChallengeHistory, assess_freshness
 from pausewatch.reports import ReportKind, decode_report
 from pausewatch.v1 import types_pb2
 
@@ -67,7 +67,7 @@ class EntryContext:
     """The tables every worker needs, built by the main process from verified side files."""
 
     inventories: Mapping[str, Sequence[InventoryKeys]]  # facility -> versions in log order
-    challenges: Mapping[bytes, ChallengeRecord]  # nonce -> challenge
+    challenges: ChallengeHistory  # logged challenges in log order
     max_clock_skew_ns: int
     all_keys: Mapping[str, bytes]  # key id -> raw key, every inventory
     slice_tree: tuple[int, bytes] | None = None  # (size, root) proofs must reach
@@ -271,20 +271,18 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
             )
         )
         return
-    challenge = context.challenges.get(header.challenge_nonce)
-    problem = check_freshness(header, index, challenge, context.max_clock_skew_ns)
-    if problem is not None:
-        result.observations.append((problem[0], subject, problem[1], index))
+    for issue in assess_freshness(header, index, context.challenges, context.max_clock_skew_ns):
+        result.observations.append((issue.finding_id, subject, issue.message, index))
         result.freshness.append(
             (
-                problem[0],
+                issue.finding_id,
                 index,
                 signer,
                 header.facility_id,
                 f"{'node' if kind == 'usage' else 'meter'}:{header.subject_id}",
                 header.period_start_ns,
                 header.period_end_ns,
-                problem[1],
+                issue.message,
             )
         )
     result.links.append(

@@ -28,7 +28,6 @@ from typing import TypeVar
 from pausewatch import bundle as bf
 from pausewatch import merkle
 from pausewatch.audit.chains import ChainReplay, CompactLink
-from pausewatch.audit.challenges import ChallengeRecord
 from pausewatch.audit.documents import verify_challenge, verify_commitment, verify_inventory, verify_verdict
 from pausewatch.audit.entries import (
     ChunkResult,
@@ -43,6 +42,7 @@ from pausewatch.audit.trust import AuditRoots, parse_roots
 from pausewatch.chain import LinkKind
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError
 from pausewatch.evaluation.inputs import IngestFinding
+from pausewatch.freshness import ChallengeHistory, ChallengeRecord
 from pausewatch.keys import key_id
 from pausewatch.policy import Policy, check_checkpoint, parse_policy
 from pausewatch.v1 import types_pb2
@@ -104,7 +104,7 @@ class _Audit:
         self.docs: dict[str, dict[int, bytes]] = {}  # type -> index -> digest
         self.inventories: dict[str, list[InventoryKeys]] = {}
         self.all_keys: dict[str, bytes] = {}
-        self.challenges: dict[bytes, ChallengeRecord] = {}
+        self.challenges: dict[bytes, ChallengeRecord] = {}  # nonce -> the logged challenge
         self.commitments: list[tuple[int, types_pb2.Commitment]] = []
         self.verdicts: list[tuple[int, bytes, types_pb2.Verdict]] = []
         self.freshness: list[IngestFinding] = []
@@ -396,7 +396,7 @@ class _Audit:
             return
         context = EntryContext(
             inventories=self.inventories,
-            challenges=self.challenges,
+            challenges=ChallengeHistory(self.challenges.values()),
             max_clock_skew_ns=roots.max_clock_skew_ns,
             all_keys=self.all_keys,
             slice_tree=slice_tree,
