@@ -36,25 +36,23 @@ import time
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from google.protobuf.json_format import MessageToDict
-
-from attestor.aggregate import Aggregator
-from attestor.alarms import Alarms
 from attestor.config import SOURCE_KINDS, AttestorConfig, ConfigError, SourceSpec, load_config
-from attestor.daemon import AttestorDaemon, DaemonSettings
-from attestor.logs import setup_json_logging
-from attestor.metrics import AttestorMetrics
-from attestor.receipts import LogTrust
-from attestor.sources import open_sources
-from attestor.spool import Spool, SpoolLimits
-from attestor.telemetry import TelemetrySource
-from attestor.uplink import TlsSettings, Uplink, UplinkSettings
 from pausewatch.clock import Clock, SimulatedClock, SystemClock
 from pausewatch.errors import EnvironmentFaultError, InputError, KeyFileError
 from pausewatch.keys import Ed25519Key, Ed25519Signer, PublicKey, generate_key_file, load_key_file
 from pausewatch.note import SIG_TYPE_ED25519, Ed25519NoteVerifier, VerifierKey, is_valid_key_name, parse_vkey
+
+if TYPE_CHECKING:
+    from attestor.daemon import AttestorDaemon
+    from attestor.metrics import AttestorMetrics
+    from attestor.spool import Spool
+    from attestor.telemetry import TelemetrySource
+
+# The daemon's modules (gRPC, Prometheus, SQLite spool, aggregation) are imported by the command
+# that uses them, so that ``--help`` and ``status`` start fast and ``run`` loads only what it runs
+# (each such import carries ``noqa: PLC0415`` for that reason).
 
 __all__ = ["main"]
 
@@ -176,6 +174,8 @@ def _toml_str(s: str) -> str:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from attestor.sources import open_sources  # noqa: PLC0415 (lazy, see top)
+
     cfg = load_config(args.config, overrides=_overrides(args))
     existed = cfg.key_file.exists()
     signer = _signer(cfg, create=True)
@@ -228,6 +228,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spool, AttestorMetrics]:
     """Everything ``run`` needs, from the config (ConfigError / EnvironmentFaultError)."""
+    from attestor.alarms import Alarms  # noqa: PLC0415 (lazy, see top)
+    from attestor.daemon import AttestorDaemon, DaemonSettings  # noqa: PLC0415 (lazy, see top)
+    from attestor.metrics import AttestorMetrics  # noqa: PLC0415 (lazy, see top)
+    from attestor.receipts import LogTrust  # noqa: PLC0415 (lazy, see top)
+    from attestor.sources import open_sources  # noqa: PLC0415 (lazy, see top)
+    from attestor.spool import Spool, SpoolLimits  # noqa: PLC0415 (lazy, see top)
+    from attestor.uplink import TlsSettings, Uplink, UplinkSettings  # noqa: PLC0415 (lazy, see top)
+
     signer = _signer(cfg, create=True)
     cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     limits = SpoolLimits(cfg.spool_max_rows, cfg.spool_max_bytes, int(cfg.spool_prune_age_s * _NS))
@@ -297,6 +305,8 @@ async def _run(cfg: AttestorConfig) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from attestor.logs import setup_json_logging  # noqa: PLC0415 (lazy, see top)
+
     setup_json_logging(getattr(logging, args.log_level.upper()))
     cfg = load_config(args.config, overrides=_overrides(args))
     return asyncio.run(_run(cfg))
@@ -306,6 +316,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from attestor.spool import Spool  # noqa: PLC0415 (lazy, see top)
+
     cfg_path = args.config
     overrides = _overrides(args)
     try:
@@ -373,6 +385,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    from google.protobuf.json_format import MessageToDict  # noqa: PLC0415 (lazy, see top)
+
+    from attestor.aggregate import Aggregator  # noqa: PLC0415 (lazy, see top)
+    from attestor.sources import open_sources  # noqa: PLC0415 (lazy, see top)
+
     options: list[tuple[str, Any]] = []
     for item in args.option:
         key, sep, value = item.partition("=")

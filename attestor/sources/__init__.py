@@ -3,6 +3,9 @@
 ``open_sources`` turns each ``SourceSpec`` into a ``TelemetrySource``; ``auto`` picks what the
 machine has: NVML when a driver answers and lists a GPU, and the Linux host counters whenever
 ``/proc/stat`` exists. An option error is a ConfigError naming ``sources[i].<option>``.
+
+Each kind's module is imported only when a source of that kind is opened: a daemon starts
+without loading the HTTP, NVML or trace code it does not use.
 """
 
 from __future__ import annotations
@@ -13,14 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from attestor.config import ConfigError, SourceSpec
-from attestor.sources._http import HttpFetcher
-from attestor.sources.dcgm import DcgmExporterSource
-from attestor.sources.linux_host import LinuxHostSource
-from attestor.sources.nvidia_smi import NvidiaSmiSource, run_nvidia_smi
-from attestor.sources.nvml import NvmlSource
-from attestor.sources.redfish import RedfishPowerSource
-from attestor.sources.replay import ReplaySource, load_trace
-from attestor.sources.simulator import SimulatedDeviceSource, SimulatedMeterSource, WorkloadProfile
 from attestor.telemetry import TelemetrySource
 from pausewatch.errors import EnvironmentFaultError, InputError
 
@@ -66,6 +61,9 @@ def open_sources(
 def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[TelemetrySource]:
     kind = spec.kind
     if kind == "auto":
+        from attestor.sources.linux_host import LinuxHostSource  # noqa: PLC0415 (lazy, per kind)
+        from attestor.sources.nvml import NvmlSource  # noqa: PLC0415 (lazy, per kind)
+
         found: list[TelemetrySource] = []
         try:
             nvml = NvmlSource()
@@ -81,17 +79,26 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
             raise EnvironmentFaultError("sources: auto found neither an NVML GPU nor Linux host counters")
         return found
     if kind == "nvml":
+        from attestor.sources.nvml import NvmlSource  # noqa: PLC0415 (lazy, per kind)
+
         return [NvmlSource()]
     if kind == "dcgm":
+        from attestor.sources._http import HttpFetcher  # noqa: PLC0415 (lazy, per kind)
+        from attestor.sources.dcgm import DcgmExporterSource  # noqa: PLC0415 (lazy, per kind)
+
         url = _opt(spec, i, "url", str, "http://127.0.0.1:9400/metrics")
         return [DcgmExporterSource(HttpFetcher(url, timeout_s=_opt(spec, i, "timeout_s", float, 2.0)))]
     if kind == "nvidia-smi":
+        from attestor.sources.nvidia_smi import NvidiaSmiSource, run_nvidia_smi  # noqa: PLC0415 (lazy, per kind)
+
         binary = _opt(spec, i, "binary", str, "nvidia-smi")
         fmt = _opt(spec, i, "format", str, "xml")
         if fmt not in ("xml", "csv"):
             raise ConfigError(f"sources[{i}].format: must be 'xml' or 'csv'; got {fmt!r}")
         return [NvidiaSmiSource(fmt, run=lambda args: run_nvidia_smi(args, binary=binary))]
     if kind == "linux":
+        from attestor.sources.linux_host import LinuxHostSource  # noqa: PLC0415 (lazy, per kind)
+
         return [
             LinuxHostSource(
                 Path(_opt(spec, i, "root", str, "/")),
@@ -99,6 +106,9 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
             )
         ]
     if kind == "redfish":
+        from attestor.sources._http import HttpFetcher  # noqa: PLC0415 (lazy, per kind)
+        from attestor.sources.redfish import RedfishPowerSource  # noqa: PLC0415 (lazy, per kind)
+
         url = _opt(spec, i, "url", str, "")
         if not url:
             raise ConfigError(f"sources[{i}].url: required for redfish")
@@ -112,6 +122,8 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
         )
         return [RedfishPowerSource(fetch, as_meter=meter, meter_id=subject_id)]
     if kind == "replay":
+        from attestor.sources.replay import ReplaySource, load_trace  # noqa: PLC0415 (lazy, per kind)
+
         path = _opt(spec, i, "path", str, "")
         if not path:
             raise ConfigError(f"sources[{i}].path: required for replay")
@@ -130,6 +142,8 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
             )
         ]
     # simulator
+    from attestor.sources.simulator import SimulatedDeviceSource, SimulatedMeterSource, WorkloadProfile  # noqa: PLC0415 (lazy, per kind)
+
     devices = _opt(spec, i, "devices", int, 8)
     if not 1 <= devices <= 64:
         raise ConfigError(f"sources[{i}].devices: must be 1..64; got {devices}")
