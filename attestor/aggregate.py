@@ -26,7 +26,7 @@ Rules:
   (a source that failed outright reports SOURCE_ERROR instead; its devices are not "gone").
 - A value the source did not give is absent from the report, never zero.
 - Shape features (power mean/min/max/variance, dominant period and periodicity, synchrony) and
-  the busy fraction are computed by ``pausewatch.evaluation.features``, the one implementation
+  the busy fraction are computed by ``pausewatch.features``, the one implementation
   the workload classifier was validated with; this module only hands it each device's checked
   power samples in time order (times relative to the first sample, in s) and, for synchrony,
   every device's power at the instants where all devices of the node have a power sample.
@@ -38,7 +38,7 @@ import math
 from dataclasses import dataclass, field
 
 from attestor.telemetry import AnomalyKind, DeviceReading, HostReading, Sample, SourceKind
-from pausewatch.evaluation import features
+from pausewatch import features
 from pausewatch.v1 import types_pb2
 
 __all__ = [

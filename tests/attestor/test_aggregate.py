@@ -9,7 +9,7 @@ import pytest
 from attestor.aggregate import Aggregator
 from attestor.sources.simulator import SimulatedDeviceSource, WorkloadProfile
 from attestor.telemetry import AnomalyKind, DeviceReading, Sample, SourceKind
-from pausewatch.evaluation import features
+from pausewatch import features
 from pausewatch.v1 import types_pb2
 
 NS = 10**9
@@ -106,7 +106,7 @@ def test_flat_signal_has_no_period_and_an_alternating_one_has_two_samples() -> N
 
 def test_report_shape_fields_are_the_evaluation_features() -> None:
     """The attestor reports exactly what the classifier was validated on: the shape fields,
-    busy fraction and synchrony of ``pausewatch.evaluation.features`` over the same samples."""
+    busy fraction and synchrony of ``pausewatch.features`` over the same samples."""
     source = SimulatedDeviceSource("n", 4, WorkloadProfile.training(job_seed=5, iteration_s=7.0))
     start = 1_700_000_000 * NS
     samples = [source.sample(start + t * NS) for t in range(60)]

@@ -1,7 +1,7 @@
 """Labelled node-periods from the real telemetry in ../shared/data (never copied into the repo).
 
 Each source is turned into what an attestor would report for a 60-s period — the shape fields
-computed by ``pausewatch.evaluation.features`` from the samples resampled to 1 Hz, the
+computed by ``pausewatch.features`` from the samples resampled to 1 Hz, the
 attestor's sampling rate — and labelled from the dataset's own documentation:
 
 - ``gpu-power-traces/training-h100-8gpu``: 8×H100 LLM training. Period 0 is idle (README: the
@@ -28,8 +28,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from pausewatch.evaluation.features import busy_fraction, power_shape, synchrony
 from pausewatch.evaluation.workload import DeviceSignals, NodeSignals
+from pausewatch.features import busy_fraction, power_shape, synchrony
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PERIOD_S = 60
