@@ -26,7 +26,7 @@ from pausewatch import bundle as bf
 from pausewatch.audit.trust import AuditRoots, LabRoot, format_roots
 from pausewatch.envelope import PayloadType, parse_envelope
 from pausewatch.errors import FormatError
-from pausewatch.fastverify import SodiumEd25519Key
+from pausewatch.keys import Ed25519Key
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.reports import decode_report
 from pausewatch.v1 import types_pb2
@@ -66,14 +66,14 @@ def trust_files(config: VerifierConfig, keys: VerifierKeys | None = None) -> tup
         labs=tuple(
             LabRoot(
                 lab.lab_id,
-                tuple(SodiumEd25519Key(k.raw) for k in lab.keys),
+                tuple(Ed25519Key(k.raw) for k in lab.keys),
                 lab.facilities,
                 lab.inventory_threshold,
             )
             for lab in config.labs
         ),
-        verdict_key=SodiumEd25519Key(keys.verdict.public_key.raw),
-        challenge_key=SodiumEd25519Key(keys.challenge.public_key.raw),
+        verdict_key=Ed25519Key(keys.verdict.public_key.raw),
+        challenge_key=Ed25519Key(keys.challenge.public_key.raw),
         max_clock_skew_ns=int(config.challenge.max_clock_skew_s * 1_000_000_000),
     )
     return policy, format_roots(roots)

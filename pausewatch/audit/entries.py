@@ -26,8 +26,8 @@ from pausewatch import merkle
 from pausewatch.bundle import EntryRecord, ProofRecord, decode_entry_records, decode_proof_records
 from pausewatch.envelope import PayloadType, pae, parse_envelope
 from pausewatch.errors import InputError
-from pausewatch.fastverify import SodiumEd25519Key
 from pausewatch.freshness import ChallengeHistory, assess_freshness
+from pausewatch.keys import Ed25519Key
 from pausewatch.reports import ReportKind, decode_report
 from pausewatch.v1 import types_pb2
 
@@ -223,7 +223,7 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
             continue
         known = True
         try:
-            SodiumEd25519Key(raw).verify(sig, message)
+            Ed25519Key(raw).verify(sig, message)
         except InputError:
             continue
         signer = hint

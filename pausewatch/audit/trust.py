@@ -31,8 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from pausewatch.errors import FormatError, InputError
-from pausewatch.fastverify import SodiumEd25519Key
-from pausewatch.keys import ED25519_PUBLIC_KEY_SIZE
+from pausewatch.keys import ED25519_PUBLIC_KEY_SIZE, Ed25519Key
 from pausewatch.note import parse_vkey
 from pausewatch.reports import check_id
 
@@ -58,7 +57,7 @@ class LabRoot:
     """A lab the auditor trusts to declare inventories and sign commitments."""
 
     lab_id: str
-    keys: tuple[SodiumEd25519Key, ...]
+    keys: tuple[Ed25519Key, ...]
     facilities: tuple[str, ...]
     inventory_threshold: int = 1
 
@@ -75,15 +74,15 @@ class LabRoot:
 @dataclass(frozen=True)
 class AuditRoots:
     labs: tuple[LabRoot, ...]
-    verdict_key: SodiumEd25519Key
-    challenge_key: SodiumEd25519Key
+    verdict_key: Ed25519Key
+    challenge_key: Ed25519Key
     max_clock_skew_ns: int = 120 * 1_000_000_000
 
     def lab(self, lab_id: str) -> LabRoot | None:
         return next((lab for lab in self.labs if lab.lab_id == lab_id), None)
 
 
-def parse_key_text(text: str, where: str) -> SodiumEd25519Key:
+def parse_key_text(text: str, where: str) -> Ed25519Key:
     """A key given as base64 of the raw 32 bytes, or as a C2SP vkey (type Ed25519)."""
     text = text.strip()
     try:
@@ -95,7 +94,7 @@ def parse_key_text(text: str, where: str) -> SodiumEd25519Key:
             raw = parse_vkey(text).public_key
         except InputError as e:
             raise FormatError(f"{where}: neither base64 of a raw 32-byte Ed25519 key nor a vkey: {e}") from e
-    return SodiumEd25519Key(raw)
+    return Ed25519Key(raw)
 
 
 def parse_roots(data: bytes, *, source: str = "roots.toml") -> AuditRoots:
@@ -169,7 +168,7 @@ def _strings(doc: Mapping[str, Any], key: str, where: str) -> list[str]:
 def format_roots(roots: AuditRoots) -> bytes:
     """Write a roots file that :func:`parse_roots` reads back to the same roots."""
 
-    def b64(key: SodiumEd25519Key) -> str:
+    def b64(key: Ed25519Key) -> str:
         return base64.b64encode(key.raw).decode("ascii")
 
     def quoted(items: tuple[str, ...] | list[str]) -> str:

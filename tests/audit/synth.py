@@ -15,8 +15,7 @@ from pausewatch import bundle as bf
 from pausewatch.audit.trust import AuditRoots, LabRoot, format_roots
 from pausewatch.checkpoint import Checkpoint, sign_checkpoint
 from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope, sign_envelope
-from pausewatch.fastverify import SodiumEd25519Key
-from pausewatch.keys import Ed25519Signer
+from pausewatch.keys import Ed25519Key, Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.tlog_store import MemoryTreeStore, MerkleLog
 from pausewatch.v1 import types_pb2
@@ -158,9 +157,9 @@ class SynthLog:
     @property
     def roots(self) -> AuditRoots:
         return AuditRoots(
-            labs=(LabRoot("lab-1", (SodiumEd25519Key(self.lab.public_key.raw),), (self.facility,), 1),),
-            verdict_key=SodiumEd25519Key(self.verdict_key.public_key.raw),
-            challenge_key=SodiumEd25519Key(self.challenge_key.public_key.raw),
+            labs=(LabRoot("lab-1", (Ed25519Key(self.lab.public_key.raw),), (self.facility,), 1),),
+            verdict_key=Ed25519Key(self.verdict_key.public_key.raw),
+            challenge_key=Ed25519Key(self.challenge_key.public_key.raw),
         )
 
     @property
