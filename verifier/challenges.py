@@ -4,10 +4,19 @@ Each challenge is a ``Challenge`` envelope (PayloadType.CHALLENGE) signed by the
 key and appended to the log before it is served, numbered by ``seq``: a gap in ``seq`` or in
 ``issued`` time shows that the verifier was down, and a stream of challenges in the log is the
 verifier's own liveness record (checkpoints follow every append).
+
+The logged challenges are also the log's clock for freshness (:mod:`pausewatch.freshness`):
+a report is judged against the challenges logged before it, and its clock skew against the
+newest one's expiry. So the verifier logs a fresh challenge at start, *before* it admits any
+report (:meth:`verifier.server.VerifierServer.start` awaits :meth:`ChallengeIssuer.issue`
+before the gRPC server starts): after a restart the log's clock is current, and reports
+spooled through the outage, answering the last challenge issued before it, are judged late
+but not stale.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 
@@ -41,9 +50,14 @@ class ChallengeIssuer:
         self.current: bytes | None = None
         self.current_challenge: types_pb2.Challenge | None = None
         self._next_seq: int | None = None
+        self._issuing = asyncio.Lock()  # one at a time: ``seq`` is unique in the log
 
     async def issue(self) -> types_pb2.Challenge:
         """Sign, log and publish a new challenge; return it once it is in the log."""
+        async with self._issuing:
+            return await self._issue()
+
+    async def _issue(self) -> types_pb2.Challenge:
         if self._next_seq is None:
             latest = await self._sequencer.read(lambda s: s.latest_challenge())
             self._next_seq = 0 if latest is None else latest.seq + 1

@@ -8,17 +8,22 @@ Order (the servicer and the sequencer call these in it):
    node/meter that key is enrolled for. Raises; a rejected report leaves nothing behind.
 2. :class:`RateLimiter` — per-key token bucket on the injected clock (after the signature, so
    a stranger cannot spend an attestor's budget).
-3. In the log sequencer, in arrival order: exact-duplicate check, :func:`pausewatch.chain.
+3. In the log sequencer, in log order: exact-duplicate check, :func:`pausewatch.chain.
    classify_link`, then :func:`chain_findings` and :func:`freshness_findings` turn the
    decision and the challenge into findings. Authentic but suspicious reports are stored.
 
-Freshness rule (documented choice). Let ``skew`` be ``challenge.max_clock_skew_s``. A report
-for the period ``[start, end)`` answers its challenge freshly when the challenge is one we
-issued and ``issued <= end + skew`` and ``expires >= start - skew``: the nonce could not have
-been known long before the period, and was still live when the period began. An all-zero
-nonce ("no challenge yet") and a challenge that fails either bound give
-``freshness.stale_challenge``; a nonce we never issued gives ``freshness.unknown_challenge``;
-a report signed, or ending, more than ``skew`` after our clock gives ``freshness.clock_skew``.
+Freshness is the shared rule of :mod:`pausewatch.freshness`, judged from the log alone: a
+report at log index ``i`` is judged against the challenges logged before ``i`` (the
+sequencer's :class:`pausewatch.freshness.ChallengeHistory`), never against the verifier's
+wall clock, so an auditor replaying the log reaches the same findings. In short, with
+``skew`` = ``challenge.max_clock_skew_s`` and the report's period ``[start, end)``:
+``freshness.stale_challenge`` for an all-zero nonce or a challenge that was not live for the
+period (issued after ``end + skew``, or expired before ``start - skew`` while a newer one had
+been issued by ``end + skew`` — a report delivered late after a verifier outage, answering the
+last challenge issued before it, is late but not stale); ``freshness.unknown_challenge`` for a
+nonce logged nowhere before the report; ``freshness.clock_skew`` for a report signed, or
+ending, more than ``skew`` after the newest logged challenge expired (the log's own clock:
+the verifier logs a challenge at start and every interval after).
 """
 
 from __future__ import annotations
@@ -27,19 +32,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from pausewatch import freshness
 from pausewatch.chain import ChainDecision, LinkKind
 from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_envelope, verify_envelope
 from pausewatch.errors import FormatError, PausewatchError, SignatureError
 from pausewatch.fastverify import SodiumEd25519Key
+from pausewatch.freshness import ChallengeHistory, assess_freshness
 from pausewatch.keys import Ed25519Key, PublicKey
-from pausewatch.reports import NONCE_SIZE, ReportHeader, ReportKind, decode_report
+from pausewatch.reports import ReportHeader, ReportKind, decode_report
 from pausewatch.v1 import types_pb2
 from verifier.errors import NotEnrolledHereError, RateLimitedError, UnknownKeyError
 
 __all__ = [
     "MAX_WIRE_INT",
     "AdmittedReport",
-    "ChallengeWindow",
     "EnrolledKey",
     "Enrollment",
     "FindingId",
@@ -53,7 +59,6 @@ __all__ = [
 ]
 
 MAX_WIRE_INT: Final = (1 << 63) - 1  # uint64 fields are stored as SQLite int64
-_ZERO_NONCE: Final = bytes(NONCE_SIZE)
 _NS_PER_MINUTE: Final = 60_000_000_000
 
 
@@ -65,9 +70,9 @@ class FindingId:
     FORK = "chain.fork"
     ROLLBACK = "chain.rollback"
     BACKFILL = "chain.backfill"
-    STALE_CHALLENGE = "freshness.stale_challenge"
-    UNKNOWN_CHALLENGE = "freshness.unknown_challenge"
-    CLOCK_SKEW = "freshness.clock_skew"
+    STALE_CHALLENGE = freshness.STALE_CHALLENGE
+    UNKNOWN_CHALLENGE = freshness.UNKNOWN_CHALLENGE
+    CLOCK_SKEW = freshness.CLOCK_SKEW
 
 
 @dataclass(frozen=True)
@@ -279,61 +284,19 @@ def chain_findings(
     return out
 
 
-@dataclass(frozen=True)
-class ChallengeWindow:
-    """What freshness needs of a stored challenge."""
-
-    issued_ns: int
-    expires_ns: int
-    log_index: int
-
-
 def freshness_findings(
-    header: ReportHeader,
-    challenge: ChallengeWindow | None,
-    log_index: int,
-    *,
-    now_ns: int,
-    skew_ns: int,
+    header: ReportHeader, log_index: int, history: ChallengeHistory, *, skew_ns: int
 ) -> list[types_pb2.Finding]:
-    """Findings about the report's challenge and timing (see the module docstring's rule)."""
-    w = types_pb2.SEVERITY_WARNING
-    out: list[types_pb2.Finding] = []
-    if header.challenge_nonce == _ZERO_NONCE:
-        out.append(
-            make_finding(FindingId.STALE_CHALLENGE, w, header, "report answers no challenge", [log_index])
+    """The findings of :func:`pausewatch.freshness.assess_freshness` for a report logged at
+    ``log_index``, judged against the challenges ``history`` holds before that index."""
+    return [
+        make_finding(
+            issue.finding_id,
+            types_pb2.SEVERITY_WARNING,
+            header,
+            issue.message,
+            issue.evidence,
+            quantities=issue.quantities,
         )
-    elif challenge is None:
-        out.append(
-            make_finding(
-                FindingId.UNKNOWN_CHALLENGE, w, header, "report answers a challenge never issued", [log_index]
-            )
-        )
-    elif not (
-        challenge.issued_ns <= header.period_end_ns + skew_ns
-        and challenge.expires_ns >= header.period_start_ns - skew_ns
-    ):
-        age_s = (header.period_start_ns - challenge.expires_ns) / 1e9
-        out.append(
-            make_finding(
-                FindingId.STALE_CHALLENGE,
-                w,
-                header,
-                "the challenge was not live during the report's period",
-                [log_index, challenge.log_index],
-                quantities=[("expired_before_period_s", age_s, "s")],
-            )
-        )
-    ahead = max(header.signed_ns, header.period_end_ns) - now_ns
-    if ahead > skew_ns:
-        out.append(
-            make_finding(
-                FindingId.CLOCK_SKEW,
-                w,
-                header,
-                "report is from the verifier's future",
-                [log_index],
-                quantities=[("ahead_s", ahead / 1e9, "s")],
-            )
-        )
-    return out
+        for issue in assess_freshness(header, log_index, history, skew_ns)
+    ]

@@ -8,7 +8,11 @@ everything pending (up to ``max_items_per_tick``) and runs it on one dedicated w
 
 1. each item is checked against the stored state *and the items before it in the tick*
    (duplicate, chain decision, version, freshness) and rejected alone if it fails — checks
-   come before writes, so a rejected item writes nothing;
+   come before writes, so a rejected item writes nothing. Freshness is the shared rule of
+   :mod:`pausewatch.freshness`: a report is judged against exactly the challenges logged
+   before its own index (the sequencer's ``ChallengeHistory``, loaded from storage at start
+   and extended as each challenge is appended, in log order), as an auditor replaying the
+   log judges it;
 2. the accepted rows are written, their exact envelope bytes appended to the log, a C2SP
    checkpoint over the new tree signed with the log key and stored by compare-and-swap
    (:meth:`verifier.storage.StorageTransaction.swap_checkpoint`), all in ONE transaction;
@@ -39,6 +43,7 @@ from pausewatch.checkpoint import Checkpoint, sign_checkpoint
 from pausewatch.clock import Clock
 from pausewatch.envelope import envelope_digest
 from pausewatch.errors import InputError, InternalError
+from pausewatch.freshness import ChallengeHistory, ChallengeRecord
 from pausewatch.note import NoteSigner
 from pausewatch.v1 import types_pb2, verifier_pb2
 from verifier.alert_bus import AlertBus
@@ -46,7 +51,6 @@ from verifier.errors import status_for
 from verifier.frontier import BatchTree, Frontier, frontier_from_log
 from verifier.ingest import (
     AdmittedReport,
-    ChallengeWindow,
     Enrollment,
     FindingId,
     chain_findings,
@@ -157,7 +161,7 @@ class LogSequencer:
         self.latest: StoredCheckpoint | None = None
         self.enrollment = Enrollment()
         self._heads: dict[str, StoredReport] = {}
-        self._challenges: dict[bytes, ChallengeWindow] = {}
+        self._challenges = ChallengeHistory()  # every logged challenge, in log order
         self.ticks = 0
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -200,7 +204,16 @@ class LogSequencer:
             if doc is not None:
                 inventories.append(_decode(doc.envelope, types_pb2.Inventory))
         self.enrollment = Enrollment.from_inventories(inventories)
+        self._load_challenges()
         _log.info("sequencer ready", extra={"log_size": size, "keys_enrolled": len(self.enrollment.keys)})
+
+    def _load_challenges(self) -> None:
+        """The challenge history from storage, in log order (at start, and after a failed tick
+        whose staged challenges were rolled back)."""
+        self._challenges = ChallengeHistory(
+            ChallengeRecord(c.log_index, c.nonce, c.issued_ns, c.expires_ns)
+            for c in self._storage.challenges()
+        )
 
     # --- submission --------------------------------------------------------------------
     async def submit_reports(self, reports: Sequence[AdmittedReport]) -> list[ReportOutcome]:
@@ -274,6 +287,10 @@ class LogSequencer:
             except Exception as e:  # the whole tick failed: nothing was committed
                 _log.exception("sequencer tick failed; its items were not stored")
                 self._heads.clear()
+                try:
+                    await loop.run_in_executor(self._executor, self._load_challenges)
+                except Exception:
+                    _log.exception("could not reload the challenge history after a failed tick")
                 for r in requests:
                     if not r.future.done():
                         r.future.set_exception(e)
@@ -355,11 +372,10 @@ class LogSequencer:
             other = first.log_index if first else None
         elif decision.kind is LinkKind.GAP and head is not None:
             other = head.log_index
-        challenge = self._challenge(tx, header.challenge_nonce)
         index = batch.add(raw)
         item.index = index
         item.findings = chain_findings(decision, header, index, other) + freshness_findings(
-            header, challenge, index, now_ns=item.received_ns, skew_ns=self._skew_ns
+            header, index, self._challenges, skew_ns=self._skew_ns
         )
         stored = StoredReport(index, raw, header, item.received_ns)
         tx.put_report(stored)
@@ -370,15 +386,6 @@ class LogSequencer:
             self._heads[key] = stored
         elif head is not None:
             self._heads[key] = head
-
-    def _challenge(self, tx: StorageTransaction, nonce: bytes) -> ChallengeWindow | None:
-        window = self._challenges.get(nonce)
-        if window is None:
-            stored = tx.challenge_by_nonce(nonce)
-            if stored is not None:
-                window = ChallengeWindow(stored.issued_ns, stored.expires_ns, stored.log_index)
-                self._challenges[nonce] = window
-        return window
 
     def _stage_document(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
         doc: VerifiedDocument = item.payload
@@ -409,7 +416,8 @@ class LogSequencer:
         tx.put_challenge(
             StoredChallenge(index, msg.seq, msg.nonce, msg.issued_unix_ns, msg.expires_unix_ns, envelope)
         )
-        self._challenges[msg.nonce] = ChallengeWindow(msg.issued_unix_ns, msg.expires_unix_ns, index)
+        # visible at once to the reports after it in this tick, which are logged after it
+        self._challenges.add(ChallengeRecord(index, msg.nonce, msg.issued_unix_ns, msg.expires_unix_ns))
 
     def _stage_verdict(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
         envelope, verdict = item.payload

@@ -121,7 +121,9 @@ class VerifierServer:
 
     async def start(self) -> None:
         await self.sequencer.start()
-        await self.challenges.issue()  # serve nothing before a challenge and a checkpoint exist
+        # Log a fresh challenge before admitting any report: the log's clock for freshness
+        # (pausewatch.freshness) is current after a restart, and a checkpoint exists.
+        await self.challenges.issue()
         await self.grpc_server.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)

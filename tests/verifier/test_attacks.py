@@ -190,8 +190,10 @@ def test_stale_challenge_is_stored_with_a_freshness_finding(tmp_path, which):
             elif which == "unknown":
                 chain = world.chain(0, b"\x55" * 32)
                 expected = "freshness.unknown_challenge"
-            else:  # answers the first challenge for a period an hour after it expired
+            else:  # answers the first challenge for a period two hours after it expired,
+                # while the verifier kept issuing newer ones: stale (pre-generated looks so)
                 world.clock.advance(2 * 3600)
+                await r.server.challenges.issue()
                 chain = world.chain(0, nonce, start_ns=world.clock.now_ns() - 60 * NS)
                 expected = "freshness.stale_challenge"
             before = r.counts()
@@ -206,6 +208,37 @@ def test_stale_challenge_is_stored_with_a_freshness_finding(tmp_path, which):
     run(scenario())
 
 
+def test_reports_spooled_through_a_verifier_outage_are_late_but_not_stale(tmp_path):
+    """The shared freshness rule (pausewatch.freshness): reports for periods while the verifier
+    was down, answering the last challenge it logged before going away, carry no freshness
+    finding after the restart; the restarted verifier logs a fresh challenge before admitting
+    any report, so a report of the old challenge for a period after the restart is stale."""
+
+    async def scenario():
+        world = World(tmp_path)
+        async with running(world) as r:
+            last_nonce = await r.nonce()
+            outage_start = world.clock.now_ns()
+        world.clock.advance(3600)  # the verifier is down for an hour
+        async with running(world, enrol=False) as r:
+            assert await r.nonce() != last_nonce  # a fresh challenge logged at start
+            spooled = world.chain(0, last_nonce, start_ns=outage_start)
+            # the outage's minutes, up to the skew (120 s) before the restart's challenge
+            envs = [spooled.next() for _ in range(57)]
+            results = await r.submit(*envs)
+            assert [(x.code, x.disposition) for x in results] == [(OK, ACCEPTED)] * len(envs)
+            assert not [f for x in results for f in x.finding_ids if f.startswith("freshness.")]
+            # a period well after the restart, answering the pre-outage challenge: stale
+            world.clock.advance(300)
+            await r.server.challenges.issue()
+            late = world.chain(1, last_nonce, start_ns=world.clock.now_ns() - 60 * NS)
+            (res,) = await r.submit(late.next())
+            assert res.disposition == ACCEPTED
+            assert "freshness.stale_challenge" in res.finding_ids
+
+    run(scenario())
+
+
 def test_report_from_the_future_leaves_a_clock_skew_finding(tmp_path):
     async def scenario():
         world = World(tmp_path)
@@ -214,6 +247,14 @@ def test_report_from_the_future_leaves_a_clock_skew_finding(tmp_path):
             (res,) = await r.submit(chain.next())
             assert res.disposition == ACCEPTED
             assert "freshness.clock_skew" in res.finding_ids
+            # judged against the newest logged challenge, not the verifier's wall clock: once
+            # the log's clock has caught up (a challenge issued after the period), no skew
+            world.clock.advance(3700)
+            nonce = await r.nonce()
+            await r.server.challenges.issue()
+            fresh = world.chain(1, nonce, start_ns=world.clock.now_ns() - 120 * NS)
+            (ok,) = await r.submit(fresh.next())
+            assert "freshness.clock_skew" not in ok.finding_ids
 
     run(scenario())
 
