@@ -27,7 +27,7 @@ from attestor.telemetry import AnomalyKind, Sample, SourceAnomaly, SourceKind, T
 from attestor.uplink import Uplink
 from pausewatch.clock import Clock
 from pausewatch.envelope import PayloadType
-from pausewatch.errors import PausewatchError
+from pausewatch.errors import InternalError, PausewatchError
 from pausewatch.keys import Signer
 from pausewatch.v1 import types_pb2
 
@@ -72,7 +72,14 @@ class AttestorDaemon:
         self._chain = ChainSigner(signer, boot_id if boot_id is not None else os.urandom(16))
         self._builder = ReportBuilder(settings.facility_id, settings.subject_id)
         max_interval = max(10.0, 5 * settings.sample_interval_ns / _NS)
-        self._agg = Aggregator(AggregationLimits(max_interval_s=max_interval))
+        # A meter's one channel is a facility intake, not an accelerator: bound it by the node and
+        # meter-channel limit, or any real facility above 5 kW reads as out of range.
+        limits = AggregationLimits(max_interval_s=max_interval)
+        if settings.meter:
+            limits = AggregationLimits(
+                max_device_power_w=limits.max_node_power_w, max_interval_s=max_interval
+            )
+        self._agg = Aggregator(limits)
         self._samples_in_period = 0
 
     @property
@@ -120,7 +127,8 @@ class AttestorDaemon:
             )
 
     async def _final_upload(self) -> None:
-        assert self._uplink is not None
+        if self._uplink is None:
+            raise InternalError("final upload without an uplink")
         try:
             await asyncio.wait_for(self._uplink.deliver_once(), timeout=self._s.final_upload_s)
         except (TimeoutError, PausewatchError, Exception) as e:

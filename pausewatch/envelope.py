@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from google.protobuf import unknown_fields
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from pausewatch.errors import FormatError, LimitExceededError, SignatureError
 from pausewatch.keys import PublicKey, Signer
@@ -30,6 +31,7 @@ __all__ = [
     "envelope_digest",
     "pae",
     "parse_envelope",
+    "parse_message",
     "sign_envelope",
     "verify_envelope",
     "verify_threshold",
@@ -50,7 +52,7 @@ class PayloadType:
     VERDICT = "application/vnd.pausewatch.v1.verdict+proto"
 
 
-PAYLOAD_TYPES: Mapping[str, type] = {
+PAYLOAD_TYPES: Mapping[str, type[Message]] = {
     PayloadType.USAGE_REPORT: types_pb2.UsageReport,
     PayloadType.METER_REPORT: types_pb2.MeterReport,
     PayloadType.INVENTORY: types_pb2.Inventory,
@@ -58,6 +60,19 @@ PAYLOAD_TYPES: Mapping[str, type] = {
     PayloadType.CHALLENGE: types_pb2.Challenge,
     PayloadType.VERDICT: types_pb2.Verdict,
 }
+
+
+_M = TypeVar("_M", bound=Message)
+
+
+def parse_message(payload: bytes, cls: type[_M]) -> _M:
+    """Parse ``payload`` as ``cls``; a decoding failure is a FormatError naming the type."""
+    msg = cls()
+    try:
+        msg.ParseFromString(payload)
+    except DecodeError as e:
+        raise FormatError(f"payload is not a valid {cls.__name__}: {e}") from e
+    return msg
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -86,13 +101,7 @@ class ParsedEnvelope:
 
     def decode_payload(self) -> object:
         """Parse the payload as its declared type. Call only after a signature verified."""
-        cls = PAYLOAD_TYPES[self.payload_type]
-        msg = cls()
-        try:
-            msg.ParseFromString(self.payload)
-        except DecodeError as e:
-            raise FormatError(f"payload is not a valid {cls.__name__}: {e}") from e
-        return msg
+        return parse_message(self.payload, PAYLOAD_TYPES[self.payload_type])
 
 
 def sign_envelope(payload_type: str, payload: bytes, signers: Iterable[Signer]) -> bytes:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final, TypeVar
+from typing import Final
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
-from pausewatch.envelope import ParsedEnvelope, PayloadType
+from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_message
 from pausewatch.errors import FormatError, LimitExceededError
 from pausewatch.v1 import types_pb2
 
@@ -92,24 +92,12 @@ def _check_finite(message: Message, where: str) -> None:
                     raise FormatError(f"{name} is {v}: wire values must be finite")
 
 
-_M = TypeVar("_M", bound=Message)
-
-
-def _parse(payload: bytes, cls: type[_M]) -> _M:
-    msg = cls()
-    try:
-        msg.ParseFromString(payload)
-    except DecodeError as e:
-        raise FormatError(f"payload is not a valid {cls.__name__}: {e}") from e
-    return msg
-
-
 def decode_report(
     envelope: ParsedEnvelope,
 ) -> tuple[ReportHeader, types_pb2.UsageReport | types_pb2.MeterReport]:
     """Decode and validate a usage or meter report. Call only after the signature verified."""
     if envelope.payload_type == PayloadType.USAGE_REPORT:
-        usage = _parse(envelope.payload, types_pb2.UsageReport)
+        usage = parse_message(envelope.payload, types_pb2.UsageReport)
         if len(usage.accelerators) > MAX_ACCELERATORS:
             raise LimitExceededError(
                 f"report lists {len(usage.accelerators)} accelerators; the limit is {MAX_ACCELERATORS}"
@@ -132,7 +120,7 @@ def decode_report(
         )
         message: types_pb2.UsageReport | types_pb2.MeterReport = usage
     elif envelope.payload_type == PayloadType.METER_REPORT:
-        meter = _parse(envelope.payload, types_pb2.MeterReport)
+        meter = parse_message(envelope.payload, types_pb2.MeterReport)
         anomalies = len(meter.anomalies)
         header = ReportHeader(
             kind=ReportKind.METER,

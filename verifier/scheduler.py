@@ -36,7 +36,7 @@ from typing import Final
 
 from pausewatch.clock import Clock
 from pausewatch.commitment import Commitment
-from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope, sign_envelope
+from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope, parse_message, sign_envelope
 from pausewatch.errors import InputError
 from pausewatch.evaluation import (
     BucketRef,
@@ -123,14 +123,6 @@ class TickResult:
     unchanged: int = 0
 
 
-def _decode(
-    envelope: bytes, cls: type[types_pb2.Commitment] | type[types_pb2.Inventory] | type[types_pb2.Verdict]
-) -> object:
-    msg = cls()
-    msg.ParseFromString(parse_envelope(envelope).payload)
-    return msg
-
-
 class EvaluationScheduler:
     """Evaluates closed buckets on the injected clock; see the module docstring."""
 
@@ -197,8 +189,7 @@ class EvaluationScheduler:
         out = []
         log_size = reader.log_size()
         for cid in sorted(latest_docs):
-            msg = _decode(latest_docs[cid], types_pb2.Commitment)
-            assert isinstance(msg, types_pb2.Commitment)  # narrowing for mypy
+            msg = parse_message(parse_envelope(latest_docs[cid]).payload, types_pb2.Commitment)
             commitment = Commitment.from_wire(msg)
             facility_ids = set(commitment.facility_ids)
             if commitment.all_facilities_of_lab:
@@ -213,8 +204,7 @@ class EvaluationScheduler:
                 inventories: dict[str, Inventory] = {}
                 for fid, inv_doc in inv_docs.items():
                     if inv_doc is not None:
-                        inv = _decode(inv_doc.envelope, types_pb2.Inventory)
-                        assert isinstance(inv, types_pb2.Inventory)  # narrowing for mypy
+                        inv = parse_message(parse_envelope(inv_doc.envelope).payload, types_pb2.Inventory)
                         inventories[fid] = Inventory.from_wire(inv)
                 state = _State(identity, Evaluator(EvaluationInput(commitment, inventories, (), (), 0)))
                 self._states[cid] = state
@@ -226,8 +216,7 @@ class EvaluationScheduler:
                 for start, _ in commitment.buckets(until_ns=end):
                     sv = reader.latest_verdict(cid, fid, start)
                     if sv is not None:
-                        v = _decode(sv.envelope, types_pb2.Verdict)
-                        assert isinstance(v, types_pb2.Verdict)  # narrowing for mypy
+                        v = parse_message(parse_envelope(sv.envelope).payload, types_pb2.Verdict)
                         latest[(fid, start)] = (sv, v)
             out.append(_Snapshot(commitment, state, tuple(admitted), tuple(ingest), log_size, latest))
         return out

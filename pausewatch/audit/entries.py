@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pausewatch import merkle
 from pausewatch.bundle import EntryRecord, ProofRecord, decode_entry_records, decode_proof_records
 from pausewatch.envelope import PayloadType, pae, parse_envelope
-from pausewatch.errors import InputError
+from pausewatch.errors import InputError, InternalError
 from pausewatch.freshness import ChallengeHistory, assess_freshness
 from pausewatch.keys import Ed25519Key
 from pausewatch.reports import ReportKind, decode_report
@@ -177,7 +177,8 @@ def check_chunk(
 def _check_inclusion(
     result: ChunkResult, record: EntryRecord, leaf: bytes, proof: ProofRecord | None, context: EntryContext
 ) -> None:
-    assert context.slice_tree is not None
+    if context.slice_tree is None:
+        raise InternalError("inclusion checked on a bundle that is not a slice")
     size, root = context.slice_tree
     if proof is None:
         result.failures.append(("proof.missing", "inclusion.bin", "no inclusion proof", record.index))
