@@ -41,8 +41,14 @@ from typing import TYPE_CHECKING, Any
 from attestor.config import SOURCE_KINDS, AttestorConfig, ConfigError, SourceSpec, load_config
 from pausewatch.clock import Clock, SimulatedClock, SystemClock
 from pausewatch.errors import EnvironmentFaultError, InputError, KeyFileError
-from pausewatch.keys import Ed25519Key, Ed25519Signer, PublicKey, generate_key_file, load_key_file
-from pausewatch.note import SIG_TYPE_ED25519, Ed25519NoteVerifier, VerifierKey, is_valid_key_name, parse_vkey
+from pausewatch.keys import Ed25519Signer, PublicKey, generate_key_file, load_key_file
+from pausewatch.note import (
+    SIG_TYPE_ED25519,
+    Ed25519NoteVerifier,
+    VerifierKey,
+    ed25519_key_from_text,
+    is_valid_key_name,
+)
 
 if TYPE_CHECKING:
     from attestor.daemon import AttestorDaemon
@@ -122,19 +128,10 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def _public_key(text: str, what: str) -> PublicKey:
     """A base64 raw 32-byte Ed25519 key, or a vkey (``name+hash+base64``)."""
-    text = text.strip()
     try:
-        raw = base64.b64decode(text, validate=True)
-    except ValueError:
-        raw = b""
-    try:
-        if len(raw) == 32:
-            return Ed25519Key(raw)
-        vkey = parse_vkey(text)
-        vkey.require_type(SIG_TYPE_ED25519, what)
-        return Ed25519Key(vkey.public_key)
-    except (InputError, ValueError) as e:
-        raise ConfigError(f"{what}: not a vkey or base64 Ed25519 key: {e}") from e
+        return ed25519_key_from_text(text, what)
+    except InputError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _clock(cfg: AttestorConfig) -> Clock:

@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from pausewatch.errors import (
     FormatError,
+    InputError,
     KeyFileError,
     LimitExceededError,
     SignatureError,
@@ -68,6 +69,7 @@ __all__ = [
     "UnsupportedKeyTypeError",
     "VerifierKey",
     "decode_base64",
+    "ed25519_key_from_text",
     "is_valid_key_name",
     "key_id_for",
     "open_note",
@@ -348,6 +350,24 @@ class VerifierKey:
                 f"{role} key {self.name}+{self.key_id:08x} has signature type {self.type_name}"
                 f" (0x{self.sig_type:02x}); a {role} key must be {want} (0x{sig_type:02x})"
             )
+
+
+def ed25519_key_from_text(text: str, where: str) -> Ed25519Key:
+    """An Ed25519 public key written as base64 of its raw 32 bytes, or as a C2SP vkey of
+    signature type Ed25519 — the two forms every config and trust file accepts."""
+    text = text.strip()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raw = b""
+    if len(raw) == ED25519_PUBLIC_KEY_SIZE:
+        return Ed25519Key(raw)
+    try:
+        vkey = parse_vkey(text)
+        vkey.require_type(SIG_TYPE_ED25519, where)
+    except InputError as e:
+        raise KeyFileError(f"{where}: neither base64 of a raw 32-byte Ed25519 key nor a vkey: {e}") from e
+    return Ed25519Key(vkey.public_key)
 
 
 def parse_vkey(vkey: str) -> VerifierKey:

@@ -81,3 +81,16 @@ def test_public_key_parser_never_crashes(raw: bytes) -> None:
     except FormatError:
         return
     assert key.raw == raw
+
+
+def test_public_key_text_accepts_base64_and_vkeys_only() -> None:
+    from pausewatch.note import Ed25519NoteSigner, ed25519_key_from_text
+
+    signer = Ed25519Signer.from_seed(bytes(range(32)))
+    import base64
+
+    assert ed25519_key_from_text(base64.b64encode(signer.public_key.raw).decode(), "k") == signer.public_key
+    vkey = Ed25519NoteSigner("example.com/log", signer).vkey
+    assert ed25519_key_from_text(vkey, "k") == signer.public_key
+    with pytest.raises(KeyFileError, match="lab key"):
+        ed25519_key_from_text("not a key", "lab key")

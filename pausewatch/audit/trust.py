@@ -24,15 +24,14 @@ logged inventories.
 from __future__ import annotations
 
 import base64
-import binascii
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pausewatch.errors import FormatError, InputError
-from pausewatch.keys import ED25519_PUBLIC_KEY_SIZE, Ed25519Key
-from pausewatch.note import parse_vkey
+from pausewatch.keys import Ed25519Key
+from pausewatch.note import ed25519_key_from_text
 from pausewatch.reports import check_id
 
 __all__ = [
@@ -84,17 +83,7 @@ class AuditRoots:
 
 def parse_key_text(text: str, where: str) -> Ed25519Key:
     """A key given as base64 of the raw 32 bytes, or as a C2SP vkey (type Ed25519)."""
-    text = text.strip()
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raw = b""
-    if len(raw) != ED25519_PUBLIC_KEY_SIZE:
-        try:
-            raw = parse_vkey(text).public_key
-        except InputError as e:
-            raise FormatError(f"{where}: neither base64 of a raw 32-byte Ed25519 key nor a vkey: {e}") from e
-    return Ed25519Key(raw)
+    return ed25519_key_from_text(text, where)
 
 
 def parse_roots(data: bytes, *, source: str = "roots.toml") -> AuditRoots:
