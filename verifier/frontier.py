@@ -59,6 +59,7 @@ class BatchTree:
         self.size = base.size + len(leaf_hashes)
         self._leaves = leaf_hashes
         self._memo: dict[Node, bytes] = base.nodes
+        self._cuts: dict[int, bytes] = {}
 
     def _node(self, level: int, index: int) -> bytes:
         memo = self._memo
@@ -84,10 +85,40 @@ class BatchTree:
         return merkle.tree_root(self.size, self)
 
     def inclusion_proof(self, index: int) -> list[bytes]:
-        """The proof of new leaf ``index`` (``old_size <= index < size``) in this tree."""
+        """The proof of new leaf ``index`` (``old_size <= index < size``) in this tree.
+
+        The path of :func:`pausewatch.merkle.inclusion_proof` (same nodes, same order), with
+        the hash of a right sibling cut by the tree's end computed once per tick instead of
+        once per proof: a tick proves every leaf it appended."""
         if not self.old_size <= index < self.size:
             raise InternalError(f"leaf {index} is not in this batch")
-        return merkle.inclusion_proof(index, self.size, self)
+        size = self.size
+        node = self._node
+        proof: list[bytes] = []
+        i, last, level = index, size - 1, 0
+        while last:
+            if i & 1:
+                proof.append(node(level, i - 1))
+            elif i < last:
+                if i + 1 < last or not size & ((1 << level) - 1):
+                    proof.append(node(level, i + 1))
+                else:  # the last node of this level is partial: the range up to the tree's end
+                    proof.append(self._cut((i + 1) << level))
+            i >>= 1
+            last >>= 1
+            level += 1
+        return proof
+
+    def _cut(self, start: int) -> bytes:
+        """MTH of leaves ``[start, size)``, memoized (at most one per level)."""
+        got = self._cuts.get(start)
+        if got is None:
+            hashes = [self._node(lv, ix) for lv, ix in merkle.perfect_subtrees(start, self.size)]
+            got = hashes[-1]
+            for left in reversed(hashes[:-1]):
+                got = merkle.node_hash(left, got)
+            self._cuts[start] = got
+        return got
 
     def leaf_hash(self, index: int) -> bytes:
         return self._leaves[index - self.old_size]

@@ -16,8 +16,18 @@ everything pending (up to ``max_items_per_tick``) and runs it on one dedicated w
 2. the accepted rows are written, their exact envelope bytes appended to the log, a C2SP
    checkpoint over the new tree signed with the log key and stored by compare-and-swap
    (:meth:`verifier.storage.StorageTransaction.swap_checkpoint`), all in ONE transaction;
-3. after COMMIT — only then — every item gets its receipt: the checkpoint and an inclusion
-   proof computed from the in-memory frontier (:mod:`verifier.frontier`).
+3. after COMMIT — only then — every item gets its receipt, on the writer thread: the
+   checkpoint and an inclusion proof computed from the in-memory frontier
+   (:mod:`verifier.frontier`).
+
+The writer is batch-oriented: no query per report. Duplicates are found in an in-memory
+digest index (bounded; while it holds every stored report a miss means "new", after that
+misses are looked up in one query per few hundred), chain heads come from a cache filled by
+one query per few hundred unknown keys, and a tick's report, finding and chain-head rows are
+written in a few multi-row INSERTs (one SQLite step, one GIL hand-off, per few hundred rows).
+The UNIQUE digest column stays the authority: a duplicate that got past the index would fail
+the INSERT and roll the tick back. Only the rare backfill, fork or rollback reads stored
+reports, after writing the tick's rows so far. Caches change only after COMMIT.
 
 A checkpoint is signed for every tick that appends anything, so one is signed at least once a
 second while entries arrive (far more often under load, one per batch, never per report).
@@ -31,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -105,16 +116,69 @@ class _Item:
     findings: list[types_pb2.Finding] = field(default_factory=list)
     facility_id: str = ""
     receipt: types_pb2.Receipt | None = None
+    digest: bytes = b""  # a report's envelope digest, computed once per tick
 
 
 @dataclass
 class _Batch:
+    """One tick's work: the log entries it appends and the report rows it writes, buffered
+    and written in a few multi-row statements (:meth:`flush`), plus what the tick has changed
+    so far — checked before the committed state, which the caches and the database hold."""
+
     old_size: int
     entries: list[bytes] = field(default_factory=list)
+    reports: list[StoredReport] = field(default_factory=list)
+    findings: list[StoredFinding] = field(default_factory=list)
+    head_rows: dict[str, int] = field(default_factory=dict)
+    digests: dict[bytes, int] = field(default_factory=dict)  # appended this tick
+    heads: dict[str, StoredReport] = field(default_factory=dict)  # advanced this tick
+    stored_digests: dict[bytes, int] = field(default_factory=dict)  # prefetched from storage
 
     def add(self, entry: bytes) -> int:
         self.entries.append(entry)
         return self.old_size + len(self.entries) - 1
+
+    def flush(self, tx: StorageTransaction) -> None:
+        """Write the buffered rows (before a read that must see them, and at the end)."""
+        if self.reports:
+            tx.put_reports(self.reports)
+            self.reports = []
+        if self.findings:
+            tx.put_findings(self.findings)
+            self.findings = []
+        if self.head_rows:
+            tx.set_chain_heads(list(self.head_rows.items()))
+            self.head_rows = {}
+
+
+class _DigestIndex:
+    """Envelope digest -> log index of the most recent ``bound`` reports, in memory, so that
+    duplicate detection needs no query per report. ``complete`` while it holds every stored
+    report (a miss then means "new"); once it has dropped one, misses are looked up in
+    storage, one query per few hundred. The UNIQUE digest column stays the authority: a
+    duplicate that got past both would fail the tick's INSERT and roll the tick back."""
+
+    def __init__(self, bound: int) -> None:
+        self.bound = bound
+        self._index: dict[bytes, int] = {}
+        self.complete = True
+
+    def load(self, recent: list[tuple[bytes, int]]) -> None:
+        """Fill from storage's most recent ``bound + 1`` reports, oldest first."""
+        self._index = dict(recent[-self.bound :]) if self.bound else {}
+        self.complete = len(recent) <= self.bound
+
+    def get(self, digest: bytes) -> int | None:
+        return self._index.get(digest)
+
+    def update(self, appended: dict[bytes, int]) -> None:
+        index = self._index
+        index.update(appended)
+        excess = len(index) - self.bound
+        if excess > 0:
+            self.complete = False
+            for digest in list(itertools.islice(index, excess)):  # oldest first
+                del index[digest]
 
 
 @dataclass
@@ -127,6 +191,10 @@ class _Request:
 class _Committed:
     tree: BatchTree | None
     checkpoint: StoredCheckpoint | None
+
+
+_DIGEST_INDEX_BOUND = 1_000_000  # about 150 MB at most
+_HEAD_CACHE_BOUND = 200_000  # chain heads kept in memory (each holds its envelope)
 
 
 class LogSequencer:
@@ -143,6 +211,7 @@ class LogSequencer:
         alert_bus: AlertBus | None = None,
         max_items_per_tick: int = 20_000,
         on_commit: Callable[[int, float], None] | None = None,
+        digest_index_bound: int = _DIGEST_INDEX_BOUND,
     ) -> None:
         self._storage = storage
         self._signer = log_signer
@@ -160,7 +229,8 @@ class LogSequencer:
         self._frontier = Frontier(0, ())
         self.latest: StoredCheckpoint | None = None
         self.enrollment = Enrollment()
-        self._heads: dict[str, StoredReport] = {}
+        self._heads: dict[str, StoredReport | None] = {}  # committed heads; None: no chain yet
+        self._digests = _DigestIndex(digest_index_bound)
         self._challenges = ChallengeHistory()  # every logged challenge, in log order
         self.ticks = 0
 
@@ -205,6 +275,7 @@ class LogSequencer:
                 inventories.append(_decode(doc.envelope, types_pb2.Inventory))
         self.enrollment = Enrollment.from_inventories(inventories)
         self._load_challenges()
+        self._digests.load(s.recent_report_digests(self._digests.bound + 1))
         _log.info("sequencer ready", extra={"log_size": size, "keys_enrolled": len(self.enrollment.keys)})
 
     def _load_challenges(self) -> None:
@@ -301,16 +372,17 @@ class LogSequencer:
             if committed.tree is not None:
                 self._frontier = committed.tree.frontier()
                 self.latest = committed.checkpoint
-            await self._attach_receipts(items, committed)
             self._after_commit(items)
             for r in requests:
                 if not r.future.done():
                     r.future.set_result(r.items)
 
     def _commit(self, items: list[_Item]) -> _Committed:
-        """On the writer thread: check, write, append, sign, commit. Returns the new tree."""
+        """On the writer thread: check, write, append, sign, commit; then the receipts, from the
+        new tree in memory. Returns the new tree."""
         with self._storage.transaction() as tx:
             batch = _Batch(self._frontier.size)
+            self._prefetch(tx, batch, items)
             stage = {
                 "report": self._stage_report,
                 "inventory": self._stage_document,
@@ -323,16 +395,44 @@ class LogSequencer:
                     stage[item.kind](tx, batch, item)
                 except InputError as e:
                     item.error = e
+            batch.flush(tx)
             if not batch.entries:
-                return _Committed(None, None)
-            first = tx.append_entries(batch.entries)
-            if first != batch.old_size:
-                raise InternalError(
-                    f"log grew under the sequencer: appended at {first}, expected {batch.old_size}"
-                )
-            tree = self._frontier.extend([hashlib.sha256(b"\x00" + e).digest() for e in batch.entries])
-            checkpoint = self._sign(tx, tree.size, tree.root())
-        return _Committed(tree, checkpoint)
+                committed = _Committed(None, None)
+            else:
+                first = tx.append_entries(batch.entries)
+                if first != batch.old_size:
+                    raise InternalError(
+                        f"log grew under the sequencer: appended at {first}, expected {batch.old_size}"
+                    )
+                tree = self._frontier.extend([hashlib.sha256(b"\x00" + e).digest() for e in batch.entries])
+                committed = _Committed(tree, self._sign(tx, tree.size, tree.root()))
+        # COMMIT is done: what the tick changed is now the committed state
+        self._digests.update(batch.digests)
+        if len(self._heads) + len(batch.heads) > _HEAD_CACHE_BOUND:
+            self._heads.clear()  # bounded memory; heads are read again as needed
+        self._heads.update(batch.heads)
+        self._attach_receipts(items, committed)
+        return committed
+
+    def _prefetch(self, tx: StorageTransaction, batch: _Batch, items: list[_Item]) -> None:
+        """Digests and chain heads of the tick's reports, from memory or in a few queries."""
+        keys: set[str] = set()
+        lookup: list[bytes] = []
+        for item in items:
+            if item.kind != "report":
+                continue
+            admitted: AdmittedReport = item.payload
+            item.digest = envelope_digest(admitted.envelope.raw)
+            if not self._digests.complete and self._digests.get(item.digest) is None:
+                lookup.append(item.digest)
+            if admitted.header.key_id not in self._heads:
+                keys.add(admitted.header.key_id)
+        if lookup:
+            batch.stored_digests = tx.log_indices_by_digest(lookup)
+        if keys:
+            found = tx.chain_heads(keys)
+            for key in keys:  # committed state (this transaction has written nothing yet)
+                self._heads[key] = found.get(key)
 
     def _sign(self, tx: StorageTransaction, size: int, root: bytes) -> StoredCheckpoint:
         note = sign_checkpoint(Checkpoint(self.origin, size, root), [self._signer]).format()
@@ -341,20 +441,46 @@ class LogSequencer:
         return stored
 
     # --- stages (writer thread) ----------------------------------------------------------
+    def _logged_digest(self, tx: StorageTransaction, batch: _Batch, digest: bytes) -> int | None:
+        """The log index of the report with ``digest``: this tick, memory, then storage."""
+        found = batch.digests.get(digest)
+        if found is None:
+            found = self._digests.get(digest)
+        if found is None and not self._digests.complete:
+            found = batch.stored_digests.get(digest)
+            if found is None:
+                found = tx.log_indices_by_digest([digest]).get(digest)
+        return found
+
+    def _head(self, tx: StorageTransaction, batch: _Batch, key: str) -> StoredReport | None:
+        head = batch.heads.get(key)
+        if head is None:
+            if key in self._heads:
+                head = self._heads[key]
+            else:  # prefetched, then dropped from the bounded cache: read it (after our writes)
+                batch.flush(tx)
+                head = tx.chain_head(key)
+        return head
+
     def _stage_report(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
         admitted: AdmittedReport = item.payload
         raw = admitted.envelope.raw
         header = admitted.header
-        existing = tx.report_by_digest(envelope_digest(raw))
+        existing = batch.digests.get(item.digest)
+        if existing is None:
+            existing = self._digests.get(item.digest)
+            if existing is None and not self._digests.complete:
+                existing = batch.stored_digests.get(item.digest)
         if existing is not None:
-            item.duplicate_of = existing.log_index
+            item.duplicate_of = existing
             return
         key = header.key_id
-        head = self._heads.get(key) or tx.chain_head(key)
+        head = self._head(tx, batch, key)
         state = None
         if head is not None:
             at_seq = before = after_prev = None
-            if header.seq <= head.header.seq:
+            if header.seq <= head.header.seq:  # rare: a backfill, fork or rollback
+                batch.flush(tx)  # the reads below must see this tick's reports
                 found = tx.report_at(key, header.seq)
                 at_seq = found.envelope if found else None
                 if found is None:
@@ -368,8 +494,7 @@ class LogSequencer:
             raise InternalError("classify_link found a duplicate the digest index missed")
         other: int | None = None
         if decision.proof is not None:
-            first = tx.report_by_digest(envelope_digest(decision.proof.first))
-            other = first.log_index if first else None
+            other = self._logged_digest(tx, batch, envelope_digest(decision.proof.first))
         elif decision.kind is LinkKind.GAP and head is not None:
             other = head.log_index
         index = batch.add(raw)
@@ -378,14 +503,13 @@ class LogSequencer:
             header, index, self._challenges, skew_ns=self._skew_ns
         )
         stored = StoredReport(index, raw, header, item.received_ns)
-        tx.put_report(stored)
+        batch.digests[item.digest] = index
+        batch.reports.append(stored)
         for finding in item.findings:
-            tx.put_finding(StoredFinding(header.facility_id, index, finding))
+            batch.findings.append(StoredFinding(header.facility_id, index, finding))
         if decision.advances_head:
-            tx.set_chain_head(key, index)
-            self._heads[key] = stored
-        elif head is not None:
-            self._heads[key] = head
+            batch.head_rows[key] = index
+            batch.heads[key] = stored
 
     def _stage_document(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
         doc: VerifiedDocument = item.payload
@@ -425,34 +549,24 @@ class LogSequencer:
         item.index = index
         tx.put_verdict(dataclasses.replace(verdict, log_index=index, envelope=envelope))
 
-    # --- after commit (event loop) --------------------------------------------------------
-    async def _attach_receipts(self, items: list[_Item], committed: _Committed) -> None:
+    # --- after commit ----------------------------------------------------------------------
+    def _attach_receipts(self, items: list[_Item], committed: _Committed) -> None:
+        """On the writer thread, after COMMIT: a receipt for every appended or duplicate item —
+        new entries from the tick's tree in memory, earlier ones from the stored log."""
         checkpoint = committed.checkpoint or self.latest
+        if checkpoint is None:
+            return
         tree = committed.tree
-        old: list[_Item] = []
+        size = checkpoint.size
         for item in items:
             index = item.index if item.index is not None else item.duplicate_of
-            if index is None or checkpoint is None:
+            if index is None:
                 continue
             if tree is not None and index >= tree.old_size:
-                item.receipt = _receipt(index, checkpoint, tree.inclusion_proof(index), tree.leaf_hash(index))
+                proof, leaf = tree.inclusion_proof(index), tree.leaf_hash(index)
             else:
-                old.append(item)
-        if old and checkpoint is not None:
-            size = checkpoint.size
-
-            def proofs(reader: StorageReader) -> list[tuple[list[bytes], bytes]]:
-                out = []
-                for it in old:
-                    i = it.duplicate_of if it.duplicate_of is not None else it.index
-                    if i is None:
-                        raise InternalError("receipt for an item without an index")
-                    out.append((reader.inclusion_proof(i, size), reader.leaf_hash(i)))
-                return out
-
-            for it, (proof, leaf) in zip(old, await self.read(proofs), strict=True):
-                i = it.duplicate_of if it.duplicate_of is not None else it.index
-                it.receipt = _receipt(i or 0, checkpoint, proof, leaf)
+                proof, leaf = self._storage.inclusion_proof(index, size), self._storage.leaf_hash(index)
+            item.receipt = _receipt(index, checkpoint, proof, leaf)
 
     def _after_commit(self, items: list[_Item]) -> None:
         for item in items:

@@ -18,6 +18,13 @@ finished and there is a rate to measure), or arrives when the queue already
 holds more than ``limits.max_queue_s`` seconds of work at the measured commit rate, is refused
 at once with RESOURCE_EXHAUSTED and a retry hint (trailing metadata
 ``pausewatch-retry-after-ms`` and the message): bounded latency instead of an unbounded queue.
+
+The retry hint books the refused batch a slot on the server's future capacity: the first slot
+after the queue has drained to its limit and after every slot already handed out, each slot
+``count / rate`` seconds long. So a burst of refused attestors comes back spread over the
+time the verifier needs to serve them, at about its rate — not all at once (a refusal storm
+that costs more than the work) and not later than needed (an idle verifier while clients
+wait). A re-refused batch books again; the booking decays as time passes.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ MAX_VERDICTS_PER_READ: Final = 10_000
 _OK: Final = grpc.StatusCode.OK.value[0]
 RETRY_AFTER_KEY: Final = "pausewatch-retry-after-ms"
 _SLOW_START_REPORTS: Final = 2000
+_MAX_RETRY_S: Final = 30.0
 _RATE_WINDOW_S: Final = 10.0  # longer than a loaded tick: commits come in bursts
 
 
@@ -118,7 +126,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         self._admission = admission
         self._pending_reports = 0
         self._throughput = _Throughput()
-        self._refusals = _Throughput()
+        self._booked_until = 0.0  # monotonic time up to which refused batches hold slots
 
     @property
     def pending_reports(self) -> int:
@@ -170,11 +178,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         over_count = pending + count > cap
         if not over_count and queue_s <= self._limits.max_queue_s:
             return
-        # spread the retries over the time it takes to serve what waits and what was refused
-        self._refusals.add(count, now)
-        refused = self._refusals.per_s(now) or 0.0
-        demand_s = (pending + refused * _RATE_WINDOW_S) / rate if rate else 1.0
-        retry_s = min(30.0, max(0.05, demand_s))
+        retry_s = self._retry_after(pending, count, rate, now)
         self._metrics.refused.inc(count)
         context.set_trailing_metadata(((RETRY_AFTER_KEY, str(round(retry_s * 1000))),))
         await context.abort(
@@ -182,6 +186,16 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             f"verifier busy: {pending} reports pending (~{min(queue_s, 999):.1f} s of work); retry after"
             f" {retry_s:.2f} s",
         )
+
+    def _retry_after(self, pending: int, count: int, rate: float | None, now: float) -> float:
+        """Seconds until the refused batch's booked slot (see the module docstring)."""
+        if not rate:  # slow start or a stalled queue: no rate to book by
+            return 1.0
+        limit = min(float(self._limits.max_pending_reports), self._limits.max_queue_s * rate)
+        drained = now + max(0.0, (pending + count - limit) / rate)
+        start = min(max(drained, self._booked_until), now + _MAX_RETRY_S)
+        self._booked_until = start + count / rate
+        return max(0.05, start - now)
 
     async def _submit_reports(
         self, raws: Sequence[bytes], context: grpc.aio.ServicerContext[Any, Any]

@@ -12,8 +12,9 @@ versions of 2^63 and above before they reach this module.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -124,6 +125,61 @@ _REPORT_COLUMNS: Final = (
 )
 
 
+_LOOKUP_CHUNK: Final = 500  # values per IN (...) list
+_ROWS_PER_INSERT: Final = 500  # rows per multi-row INSERT: few statements, few GIL round trips
+
+
+@cache
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+@cache
+def _multi_insert(head: str, width: int, rows: int, tail: str = "") -> str:
+    """``head VALUES (?, ...), (?, ...) ... tail`` for ``rows`` rows of ``width`` values: one
+    statement (one sqlite3_step, one GIL release) instead of one per row."""
+    row = f"({_placeholders(width)})"
+    return f"{head} VALUES {', '.join([row] * rows)}{tail}"
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for at in range(0, len(values), size):
+        yield values[at : at + size]
+
+
+def _report_row(report: StoredReport) -> tuple[Any, ...]:
+    h = report.header
+    return (
+        report.digest,
+        report.log_index,
+        h.kind.value,
+        h.key_id,
+        h.facility_id,
+        h.subject_id,
+        h.boot_id,
+        h.seq,
+        h.prev,
+        h.period_start_ns,
+        h.period_end_ns,
+        h.challenge_nonce,
+        h.signed_ns,
+        report.received_ns,
+        report.envelope,
+    )
+
+
+def _finding_row(finding: StoredFinding) -> tuple[Any, ...]:
+    f = finding.finding
+    return (
+        finding.facility_id,
+        f.id,
+        f.start_unix_ns,
+        f.end_unix_ns,
+        finding.log_index,
+        f.SerializeToString(deterministic=True),
+    )
+
+
 def _report(row: Sequence[Any]) -> StoredReport:
     header = ReportHeader(
         kind=ReportKind(row[1]),
@@ -204,6 +260,36 @@ class _SqliteReader:
             (key_id,),
         )
         return None if row is None else _report(row)
+
+    def log_indices_by_digest(self, digests: Iterable[bytes]) -> dict[bytes, int]:
+        out: dict[bytes, int] = {}
+        for chunk in _chunks(list(digests), _LOOKUP_CHUNK):
+            rows = self._conn.execute(
+                f"SELECT digest, log_index FROM reports WHERE digest IN ({_placeholders(len(chunk))})",  # noqa: S608  # placeholders only
+                chunk,
+            ).fetchall()
+            out.update((bytes(d), int(i)) for d, i in rows)
+        return out
+
+    def chain_heads(self, key_ids: Iterable[str]) -> dict[str, StoredReport]:
+        out: dict[str, StoredReport] = {}
+        columns = ", ".join(f"r.{c.strip()}" for c in _REPORT_COLUMNS.split(","))
+        for chunk in _chunks(list(key_ids), _LOOKUP_CHUNK):
+            rows = self._conn.execute(
+                f"SELECT {columns} FROM chain_heads h JOIN reports r ON r.log_index = h.log_index"  # noqa: S608  # constant columns, placeholders
+                f" WHERE h.key_id IN ({_placeholders(len(chunk))})",
+                chunk,
+            ).fetchall()
+            for row in rows:
+                report = _report(row)
+                out[report.header.key_id] = report
+        return out
+
+    def recent_report_digests(self, limit: int) -> list[tuple[bytes, int]]:
+        rows = self._conn.execute(
+            "SELECT digest, log_index FROM reports ORDER BY log_index DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [(bytes(d), int(i)) for d, i in reversed(rows)]
 
     def reports(
         self, facility_id: str, start_ns: int, end_ns: int, *, after_log_index: int = -1
@@ -344,28 +430,34 @@ class _SqliteTransaction(_SqliteReader):
         return int(self._log.append(list(entries)))
 
     def put_report(self, report: StoredReport) -> None:
-        h = report.header
-        self._conn.execute(
-            f"INSERT INTO reports (digest, {_REPORT_COLUMNS}) VALUES"  # noqa: S608  # constant columns
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                report.digest,
-                report.log_index,
-                h.kind.value,
-                h.key_id,
-                h.facility_id,
-                h.subject_id,
-                h.boot_id,
-                h.seq,
-                h.prev,
-                h.period_start_ns,
-                h.period_end_ns,
-                h.challenge_nonce,
-                h.signed_ns,
-                report.received_ns,
-                report.envelope,
-            ),
+        self.put_reports([report])
+
+    def put_reports(self, reports: Sequence[StoredReport]) -> None:
+        self._insert_rows(
+            f"INSERT INTO reports (digest, {_REPORT_COLUMNS})", [_report_row(r) for r in reports]
         )
+
+    def put_findings(self, findings: Sequence[StoredFinding]) -> None:
+        self._insert_rows(
+            "INSERT INTO findings (facility_id, finding_id, start_ns, end_ns, log_index, body)",
+            [_finding_row(f) for f in findings],
+        )
+
+    def set_chain_heads(self, heads: Sequence[tuple[str, int]]) -> None:
+        self._insert_rows(
+            "INSERT INTO chain_heads (key_id, log_index)",
+            list(heads),
+            " ON CONFLICT (key_id) DO UPDATE SET log_index = excluded.log_index",
+        )
+
+    def _insert_rows(self, head: str, rows: Sequence[tuple[Any, ...]], tail: str = "") -> None:
+        if not rows:
+            return
+        width = len(rows[0])
+        for chunk in _chunks(rows, _ROWS_PER_INSERT):
+            self._conn.execute(
+                _multi_insert(head, width, len(chunk), tail), [v for row in chunk for v in row]
+            )
 
     def set_chain_head(self, key_id: str, log_index: int) -> None:
         self._conn.execute(
@@ -375,19 +467,7 @@ class _SqliteTransaction(_SqliteReader):
         )
 
     def put_finding(self, finding: StoredFinding) -> None:
-        f = finding.finding
-        self._conn.execute(
-            "INSERT INTO findings (facility_id, finding_id, start_ns, end_ns, log_index, body)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                finding.facility_id,
-                f.id,
-                f.start_unix_ns,
-                f.end_unix_ns,
-                finding.log_index,
-                f.SerializeToString(deterministic=True),
-            ),
-        )
+        self.put_findings([finding])
 
     def put_inventory(self, document: StoredDocument) -> None:
         self._put_document("inventories", "facility_id", document)

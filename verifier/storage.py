@@ -28,9 +28,10 @@ Rules every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from pausewatch.envelope import envelope_digest
@@ -65,7 +66,7 @@ class StoredReport:
     header: ReportHeader
     received_ns: int
 
-    @property
+    @cached_property
     def digest(self) -> bytes:
         return envelope_digest(self.envelope)
 
@@ -159,6 +160,20 @@ class StorageReader(Protocol):
         """The report that heads ``key_id``'s chain (highest seq accepted as NEXT or GAP)."""
         ...
 
+    def log_indices_by_digest(self, digests: Iterable[bytes]) -> dict[bytes, int]:
+        """The log index of every stored report whose envelope digest is among ``digests``
+        (absent: not stored). One query per few hundred digests, not one per digest."""
+        ...
+
+    def chain_heads(self, key_ids: Iterable[str]) -> dict[str, StoredReport]:
+        """:meth:`chain_head` of each of ``key_ids`` that has a chain, in a few queries."""
+        ...
+
+    def recent_report_digests(self, limit: int) -> list[tuple[bytes, int]]:
+        """(digest, log index) of the ``limit`` most recently logged reports, oldest first."""
+        ...
+
+
     def reports(
         self, facility_id: str, start_ns: int, end_ns: int, *, after_log_index: int = -1
     ) -> Iterator[StoredReport]:
@@ -227,8 +242,18 @@ class StorageTransaction(StorageReader, Protocol):
         ...
 
     def put_report(self, report: StoredReport) -> None: ...
+    def put_reports(self, reports: Sequence[StoredReport]) -> None:
+        """Many reports in few statements. A digest already stored raises (and the caller's
+        transaction rolls back): the UNIQUE digest is the authority on duplicates."""
+        ...
+
     def set_chain_head(self, key_id: str, log_index: int) -> None: ...
+    def set_chain_heads(self, heads: Sequence[tuple[str, int]]) -> None:
+        """Many chain heads (key ids distinct) in few statements."""
+        ...
+
     def put_finding(self, finding: StoredFinding) -> None: ...
+    def put_findings(self, findings: Sequence[StoredFinding]) -> None: ...
     def put_inventory(self, document: StoredDocument) -> None: ...
     def put_commitment(self, document: StoredDocument) -> None: ...
     def put_challenge(self, challenge: StoredChallenge) -> None: ...

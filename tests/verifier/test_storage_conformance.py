@@ -169,3 +169,24 @@ def test_state_survives_reopening(tmp_path):
     assert s.chain_head("k1") == report(0)
     assert s.log_size() == 1
     s.close()
+
+
+def test_bulk_writes_and_lookups_match_the_single_row_ones(storage):
+    reports = [report(i, key=f"k{i % 3}", seq=i // 3) for i in range(9)]
+    with storage.transaction() as tx:
+        tx.append_entries([r.envelope for r in reports])
+        tx.put_reports(reports)
+        tx.set_chain_heads([("k0", 6), ("k1", 7), ("k2", 8)])
+        tx.set_chain_heads([("k2", 5)])  # moves an existing head
+        f = types_pb2.Finding(id="chain.gap", start_unix_ns=100 * NS, end_unix_ns=160 * NS)
+        tx.put_findings([StoredFinding("fac-a", 1, f), StoredFinding("fac-a", 2, f)])
+    digests = {r.digest: r.log_index for r in reports}
+    assert storage.log_indices_by_digest([*digests, b"\x00" * 32]) == digests
+    heads = storage.chain_heads(["k0", "k1", "k2", "nobody"])
+    assert {k: h.log_index for k, h in heads.items()} == {"k0": 6, "k1": 7, "k2": 5}
+    assert heads["k0"] == storage.chain_head("k0") == reports[6]
+    assert [f.log_index for f in storage.findings("fac-a")] == [1, 2]
+    assert storage.recent_report_digests(2) == [(reports[7].digest, 7), (reports[8].digest, 8)]
+    with pytest.raises(sqlite3.IntegrityError), storage.transaction() as tx:  # UNIQUE digest
+        tx.put_reports([StoredReport(9, reports[0].envelope, reports[0].header, 0)])
+    assert storage.log_indices_by_digest([reports[0].digest]) == {reports[0].digest: 0}
