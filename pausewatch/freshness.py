@@ -9,10 +9,12 @@ Let ``skew`` be the agreed maximum clock skew, and the report's period ``[start,
 - ``freshness.stale_challenge``: the report answers no challenge (an all-zero nonce), or its
   challenge was not live for the period. A challenge is live when it was issued no later than
   ``end + skew`` (the nonce could not be known long before the period) and either it had not
-  expired by ``start - skew``, or no newer challenge had been issued by ``end + skew`` — so a
-  report delivered late after a verifier outage, answering the last challenge the verifier
-  issued before going away, is late but not stale. An attestor that merely lost contact while
-  the verifier kept issuing challenges is stale: pre-generated reports look exactly like that.
+  expired by ``start - skew``, or no newer challenge had been issued before ``start - skew``
+  — so a report delivered late after a verifier outage, answering the last challenge the
+  verifier issued before going away, is late but not stale (even for the periods just before
+  the verifier came back: a challenge issued after a period began cannot be asked of it). An
+  attestor that merely lost contact while the verifier kept issuing challenges is stale:
+  pre-generated reports look exactly like that.
 - ``freshness.unknown_challenge``: the nonce names no challenge logged before the report.
 - ``freshness.clock_skew``: the report says it was signed (or its period ended) more than
   ``skew`` after the newest logged challenge expired — it claims a time the log had not
@@ -128,7 +130,7 @@ def assess_freshness(
         else:
             challenge, successor = found
             not_yet_issued = challenge.issued_ns > end + skew_ns
-            superseded = successor is not None and successor.issued_ns <= end + skew_ns
+            superseded = successor is not None and successor.issued_ns < start - skew_ns
             expired = challenge.expires_ns < start - skew_ns
             if not_yet_issued or (expired and superseded):
                 issues.append(

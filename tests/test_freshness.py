@@ -99,3 +99,10 @@ def test_history_refuses_out_of_order_challenges() -> None:
     history = ChallengeHistory([challenge(5, 0, 1)])
     with pytest.raises(InternalError):
         history.add(challenge(5, 30, 2))
+
+
+def test_a_challenge_issued_during_the_period_does_not_make_the_older_one_stale() -> None:
+    # The verifier came back (nonce 4) one minute into the report's period: the attestor,
+    # cut off until then, could only have answered nonce 3.
+    history = ChallengeHistory([challenge(0, -30, 1), challenge(1, 0, 2), challenge(2, 30, 3), challenge(9, 1860, 4)])
+    assert assess_freshness(header(bytes([3]) * 32, period=30), 10, history, SKEW) == []
