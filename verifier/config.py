@@ -74,8 +74,6 @@ Example (every key shown with its default where it has one)::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import os
 import tomllib
@@ -85,8 +83,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from pausewatch.errors import InputError
-from pausewatch.keys import ED25519_PUBLIC_KEY_SIZE, Ed25519Key
-from pausewatch.note import parse_vkey
+from pausewatch.keys import Ed25519Key
+from pausewatch.note import ed25519_key_from_text
 from pausewatch.reports import check_id
 from pausewatch.v1 import types_pb2
 from verifier.alerts import WebhookConfig
@@ -197,20 +195,10 @@ class VerifierConfig:
 
 def parse_lab_key(text: str, where: str) -> Ed25519Key:
     """A lab key: base64 of the raw 32 bytes, or a C2SP vkey of type Ed25519."""
-    text = text.strip()
     try:
-        raw = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raw = b""
-    if len(raw) != ED25519_PUBLIC_KEY_SIZE:
-        try:
-            raw = parse_vkey(text).public_key
-        except InputError as e:
-            raise ConfigError(f"{where}: not a base64 raw Ed25519 key (32 bytes) nor a vkey: {e}") from e
-    try:
-        return Ed25519Key(raw)
+        return ed25519_key_from_text(text, where)
     except InputError as e:
-        raise ConfigError(f"{where}: {e}") from e
+        raise ConfigError(str(e)) from e
 
 
 class _Table:
