@@ -36,7 +36,6 @@ from pausewatch import freshness
 from pausewatch.chain import ChainDecision, LinkKind
 from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_envelope, verify_envelope
 from pausewatch.errors import FormatError, PausewatchError, SignatureError
-from pausewatch.fastverify import SodiumEd25519Key
 from pausewatch.freshness import ChallengeHistory, assess_freshness
 from pausewatch.keys import Ed25519Key, PublicKey
 from pausewatch.reports import ReportHeader, ReportKind, decode_report
@@ -49,7 +48,6 @@ __all__ = [
     "EnrolledKey",
     "Enrollment",
     "FindingId",
-    "IngestKey",
     "RateLimiter",
     "admit_batch",
     "admit_report",
@@ -76,29 +74,10 @@ class FindingId:
 
 
 @dataclass(frozen=True)
-class IngestKey:
-    """An enrolled report key as ingest verifies with it: libsodium (the auditor's verifier,
-    at least as strict as OpenSSL and faster; it releases the GIL, so admission threads verify
-    in parallel), with its key id computed once."""
-
-    raw: bytes
-    key_id: str
-    _sodium: SodiumEd25519Key
-
-    @classmethod
-    def of(cls, raw: bytes) -> IngestKey:
-        checked = Ed25519Key(raw)  # refuses what OpenSSL refuses as a public key
-        return cls(checked.raw, checked.key_id, SodiumEd25519Key(checked.raw))
-
-    def verify(self, signature: bytes, message: bytes) -> None:
-        self._sodium.verify(signature, message)
-
-
-@dataclass(frozen=True)
 class EnrolledKey:
     """A report key as an inventory enrols it: which facility and node (or meter) it speaks for."""
 
-    key: IngestKey
+    key: Ed25519Key  # verifies in libsodium, which releases the GIL: admission threads run in parallel
     kind: ReportKind
     facility_id: str
     subject_id: str  # node id or meter id
@@ -116,10 +95,10 @@ class Enrollment:
         keys: dict[str, EnrolledKey] = {}
         for inv in inventories:
             for node in inv.nodes:
-                k = IngestKey.of(node.attestor_public_key)
+                k = Ed25519Key(node.attestor_public_key)
                 keys[k.key_id] = EnrolledKey(k, ReportKind.USAGE, inv.facility_id, node.node_id, inv.version)
             for meter in inv.meters:
-                k = IngestKey.of(meter.public_key)
+                k = Ed25519Key(meter.public_key)
                 keys[k.key_id] = EnrolledKey(
                     k, ReportKind.METER, inv.facility_id, meter.meter_id, inv.version
                 )

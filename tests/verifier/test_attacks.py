@@ -192,7 +192,9 @@ def test_stale_challenge_is_stored_with_a_freshness_finding(tmp_path, which):
                 expected = "freshness.unknown_challenge"
             else:  # answers the first challenge for a period two hours after it expired,
                 # while the verifier kept issuing newer ones: stale (pre-generated looks so)
-                world.clock.advance(2 * 3600)
+                world.clock.advance(3600)
+                await r.server.challenges.issue()  # a newer challenge, an hour before the period
+                world.clock.advance(3600)
                 await r.server.challenges.issue()
                 chain = world.chain(0, nonce, start_ns=world.clock.now_ns() - 60 * NS)
                 expected = "freshness.stale_challenge"
