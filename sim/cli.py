@@ -1,6 +1,6 @@
 """``pausewatch-sim``: run scenarios and compare the verdicts with the expected ones.
 
-    pausewatch-sim run SCENARIO.toml [SCENARIO.toml ...] [--json] [--state-dir DIR]
+    pausewatch-sim run SCENARIO.toml [SCENARIO.toml ...] [--json] [--state-dir DIR] [--processes]
     pausewatch-sim check SCENARIO.toml [...]     # parse and validate only
 
 Exit codes: 0 every expectation met (or every file valid); 1 a verdict differs from the
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pausewatch.errors import PausewatchError
 from sim._units import format_duration
+from sim.processes import run_with_processes
 from sim.runner import RunResult, run_scenario
 from sim.scenario import Scenario, ScenarioError, load_scenario
 
@@ -39,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="one JSON document on stdout")
     run.add_argument("--state-dir", type=Path, help="keep the verifier's state here (one scenario only)")
     run.add_argument("--processes", action="store_true",
-                     help="real verifier and attestor processes instead of one process (not available yet)")
+                     help="real verifier and attestor processes on an accelerated clock (slower; "
+                          "--state-dir then keeps every file of the run)")
     run.add_argument("-v", "--verbose", action="store_true", help="log the verifier's JSON lines on stderr")
     check = sub.add_parser("check", help="parse and validate scenario files")
     check.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO.toml")
@@ -110,10 +112,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR if errors else EXIT_OK
     if errors:
         return EXIT_ERROR
-    if args.processes:
-        print("pausewatch-sim: --processes is not available in this build; run in-process (the default)",
-              file=sys.stderr)
-        return EXIT_ERROR
     if args.state_dir is not None and len(scenarios) != 1:
         print("pausewatch-sim: --state-dir takes exactly one scenario", file=sys.stderr)
         return EXIT_ERROR
@@ -121,7 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed_to_run = False
     for s in scenarios:
         try:
-            result = run_scenario(s, state_dir=args.state_dir)
+            if args.processes:
+                progress = None if args.json else (lambda line: print(f"  {line}", flush=True))
+                result = run_with_processes(s, work_dir=args.state_dir, progress=progress)
+            else:
+                result = run_scenario(s, state_dir=args.state_dir)
+        except KeyboardInterrupt:
+            print("pausewatch-sim: interrupted; every process it started is stopped", file=sys.stderr)
+            return EXIT_ERROR
         except PausewatchError as e:
             print(f"pausewatch-sim: {s.path}: could not run: {e}", file=sys.stderr)
             failed_to_run = True

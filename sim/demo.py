@@ -1,21 +1,25 @@
 """``make demo`` (``python -m sim.demo``): a hidden training run, caught, exported and audited.
 
-1. Runs ``scenarios/demo-hidden-training.toml``: a real verifier (SQLite in ``demo-out/state``,
-   gRPC on a free localhost port) and two simulated facilities of 8 nodes x 8 H100 and a meter,
-   on simulated time, under a signed pause commitment. fac-a keeps the pause; fac-b hides a
-   training run (two nodes silent, six reporting idle, its meter truthful).
-2. Prints the verdict table with the findings that matter.
-3. Writes the verifier's config and key files beside its state, exports an audit bundle with
-   ``pausewatch-verifier export`` and checks it with ``pausewatch-audit verify --html``.
+1. Plays ``scenarios/demo-hidden-training.toml`` with real processes (``sim.processes``): a
+   ``pausewatch-verifier serve`` (SQLite in a fresh state directory, gRPC on localhost, its own
+   evaluation scheduler) and one ``pausewatch-attestor run`` per node and per facility meter —
+   two facilities of 8 nodes x 8 simulated H100s and a meter each, 19 processes — under a pause
+   commitment the lab signed and submitted with ``pausewatch-verifier``, all on one accelerated
+   clock (six simulated hours in about a minute). fac-a keeps the pause; fac-b hides a training
+   run: two attestors are stopped, six report idle, its meter tells the truth.
+2. Prints the verdict table (the verdicts the verifier signed, read back over gRPC) with the
+   findings that matter.
+3. Exports an audit bundle with ``pausewatch-verifier export`` and checks it with
+   ``pausewatch-audit verify --html``.
 4. Says where everything is; exits 0 when the story's verdicts came out and the audit passed.
 
-Ctrl-C stops the run and any child process (process group, SIGTERM then SIGKILL).
+Ctrl-C (or SIGTERM) stops the run and every process it started (each in its own process group:
+SIGTERM, then SIGKILL after a grace).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import os
 import shutil
@@ -29,47 +33,14 @@ from pathlib import Path
 
 from pausewatch.errors import PausewatchError
 from sim.cli import format_result
-from sim.fleet import SimulatedFleet
-from sim.runner import RunResult, lab_trust, log_origin, run_scenario, scratch_dir, verifier_signers
+from sim.processes import run_with_processes, tool
+from sim.runner import RunResult, scratch_dir
 from sim.scenario import load_scenario
-from sim.world import plan
 
 __all__ = ["main"]
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "scenarios" / "demo-hidden-training.toml"
-_KEY_HEADER = "pausewatch ed25519 seed v1"
-
-
-def _write_key(path: Path, seed: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{_KEY_HEADER}\n{base64.b64encode(seed).decode()}\n")
-
-
-def _write_verifier_config(out: Path, result: RunResult) -> Path:
-    """The config a ``pausewatch-verifier serve`` of this state would use (keys included)."""
-    scenario = result.scenario
-    log, challenge, verdict = verifier_signers(scenario)
-    keys = out / "keys"
-    keys.mkdir(mode=0o700, exist_ok=True)
-    for name, signer in (("log", log), ("challenge", challenge), ("verdict", verdict)):
-        _write_key(keys / f"{name}.key", signer.seed)
-    labs = lab_trust(scenario, SimulatedFleet(scenario, plan(scenario)))
-    lines = [
-        'listen = "127.0.0.1:0"', 'state_dir = "state"', 'metrics_listen = ""', "",
-        "[log]", f'origin = "{log_origin(scenario)}"', 'key_file = "keys/log.key"', "",
-        "[challenge]", 'key_file = "keys/challenge.key"', "",
-        "[verdict]", 'key_file = "keys/verdict.key"', "",
-    ]
-    for lab in labs:
-        keys_b64 = ", ".join(f'"{base64.b64encode(k.raw).decode()}"' for k in lab.keys)
-        facs = ", ".join(f'"{f}"' for f in lab.facilities)
-        lines += ["[[labs]]", f'lab_id = "{lab.lab_id}"', f"public_keys = [{keys_b64}]",
-                  f"facilities = [{facs}]", ""]
-    path = out / "verifier.toml"
-    path.write_text("\n".join(lines))
-    return path
 
 
 def _run_tool(argv: Sequence[str], log: Path) -> int:
@@ -90,11 +61,6 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     except (ProcessLookupError, subprocess.TimeoutExpired):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _tool(name: str) -> str:
-    found = Path(sys.executable).parent / name
-    return str(found) if found.exists() else (shutil.which(name) or name)
 
 
 def _story_lines(result: RunResult) -> list[str]:
@@ -118,7 +84,7 @@ def _story_lines(result: RunResult) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sim.demo", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "demo-out", help="where to put everything")
     parser.add_argument("--scenario", type=Path, default=SCENARIO)
     args = parser.parse_args(argv)
@@ -129,19 +95,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         scenario = load_scenario(args.scenario)
+        nodes = sum(len(f.declared_nodes) for f in scenario.facilities)
+        meters = sum(len(f.meters) for f in scenario.facilities)
         print(f"pausewatch demo: {scenario.name}")
         print("  " + scenario.story.replace("\n", "\n  "))
-        print(f"\nrunning {len(scenario.facilities)} facilities, "
-              f"{sum(len(f.nodes) for f in scenario.facilities)} nodes, "
-              f"{sum(n.devices for f in scenario.facilities for n in f.nodes)} GPUs for "
-              f"{scenario.duration_ns // 3_600_000_000_000} simulated hours ...", flush=True)
-        # The run's SQLite commits fsync; on memory-backed scratch space they cost nothing, and
-        # the finished state is copied next to the other outputs.
+        print(f"\nstarting {1 + nodes + meters} processes on localhost: a verifier, {nodes} node attestors "
+              f"({sum(n.devices for f in scenario.facilities for n in f.declared_nodes)} simulated GPUs) and "
+              f"{meters} facility meters; {scenario.duration_ns // 3_600_000_000_000} simulated hours at "
+              f"{scenario.speedup:g}x ...", flush=True)
+        # SQLite commits fsync (synchronous=FULL); on memory-backed scratch space they cost
+        # nothing. The finished run — configs, keys, logs, the verifier's state and every
+        # attestor's spool — is copied next to the other outputs.
         with tempfile.TemporaryDirectory(prefix="pausewatch-demo-", dir=scratch_dir()) as tmp:
-            result = run_scenario(scenario, state_dir=Path(tmp) / "state")
-            shutil.copytree(Path(tmp) / "state", out / "state")
+            try:
+                result = run_with_processes(scenario, work_dir=Path(tmp) / "run",
+                                            progress=lambda line: print(f"  {line}", flush=True))
+            finally:
+                shutil.copytree(Path(tmp) / "run", out, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("*.ready"))
     except KeyboardInterrupt:
-        print("\ninterrupted; nothing left running", file=sys.stderr)
+        print("\ninterrupted; every process the demo started is stopped", file=sys.stderr)
         return 130
     except PausewatchError as e:
         print(f"demo: could not run: {e}", file=sys.stderr)
@@ -151,14 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nin short:")
     print("\n".join(_story_lines(result)))
 
-    config = _write_verifier_config(out, result)
+    config = out / "verifier.toml"
     bundle, html = out / "bundle", out / "report.html"
     try:
-        export = [_tool("pausewatch-verifier"), "export", "--config", str(config), "--out", str(bundle)]
+        export = [tool("pausewatch-verifier"), "export", "--config", str(config), "--out", str(bundle)]
         rc_export = _run_tool(export, out / "export.log")
         rc_audit = -1
         if rc_export == 0:
-            rc_audit = _run_tool([_tool("pausewatch-audit"), "verify", str(bundle), "--html", str(html)],
+            rc_audit = _run_tool([tool("pausewatch-audit"), "verify", str(bundle), "--html", str(html)],
                                  out / "audit.log")
     except KeyboardInterrupt:
         print("\ninterrupted; child processes stopped", file=sys.stderr)
@@ -167,7 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  pausewatch-verifier export -> exit {rc_export} (log: {out / 'export.log'})")
     print(f"  pausewatch-audit verify    -> exit {rc_audit} (log: {out / 'audit.log'})")
     print("\nfiles:")
-    print(f"  verifier state: {out / 'state'}   config: {config}")
+    print(f"  verifier:       {config} (keys: {out / 'keys'}, state: {out / 'state'})")
+    print(f"  attestors:      {out / 'attestors'}/<id>/attestor.toml and state/ (key, spool)")
+    print(f"  documents:      {out / 'documents'} (inventories, commitment: TOML and signed envelopes)")
+    print(f"  process logs:   {out / 'logs'}")
     print(f"  audit bundle:   {bundle}")
     print(f"  HTML report:    {html}")
     print(f"\ndone in {time.monotonic() - t0:.0f} s")

@@ -45,7 +45,7 @@ from verifier.config import ChallengeConfig, LabTrust, VerifierConfig
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
 from verifier.server import Background, VerifierKeys, VerifierServer, build_server
 
-__all__ = ["RunResult", "run_in_process", "run_scenario"]
+__all__ = ["RunResult", "fetch_verdicts", "observed", "run_in_process", "run_scenario", "wanted_buckets"]
 
 _RPC_DEADLINE_S = 30.0
 _SETTLE_LIMIT_S = 60.0  # real seconds an awaited event may take before we call it a hang
@@ -274,35 +274,52 @@ async def _verdicts(v: _Verifier, scenario: Scenario, clock: SimulatedClock) -> 
     """Move time past the last bucket, let the verifier's evaluation scheduler sign its verdicts
     (one deterministic tick rather than waiting for its interval), then read them back over
     gRPC and check every signature against the verdict key."""
-    end = scenario.end_unix_ns
     clock.advance(scenario.period_ns * 4 / NS_PER_S)
     server = v.server
     assert server is not None
     scheduler = EvaluationScheduler(server.sequencer, server.verdict_signer, clock,
                                     SchedulerConfig(grace_s=0.0), server.alert_bus)
-    buckets = scenario.duration_ns // scenario.bucket_ns
-    wanted = {(f.id, scenario.start_unix_ns + b * scenario.bucket_ns)
-              for f in scenario.facilities for b in range(buckets)}
     seen: dict[tuple[str, int], types_pb2.Verdict] = {}
     key = Ed25519Key(v.keys.verdict.public_key.raw)
 
     async def fetch() -> None:
         await scheduler.tick()
-        resp = await v.rpc().GetVerdicts(
-            verifier_pb2.GetVerdictsRequest(commitment_id=scenario.commitment.commitment_id,
-                                            from_unix_ns=scenario.start_unix_ns, to_unix_ns=end),
-            timeout=_RPC_DEADLINE_S,
-        )
-        for raw in resp.envelopes:
-            env = parse_envelope(raw)
-            verify_envelope(env, key)
-            verdict = env.decode_payload()
-            assert isinstance(verdict, types_pb2.Verdict)
-            seen[(verdict.facility_id, verdict.bucket_start_unix_ns)] = verdict
+        await fetch_verdicts(v.rpc(), scenario, key, seen)
 
-    await _poll("sign a verdict for every bucket", fetch, lambda: wanted <= set(seen))
+    await _poll("sign a verdict for every bucket", fetch, lambda: wanted_buckets(scenario) <= set(seen))
+    return observed(scenario, seen)
+
+
+def wanted_buckets(scenario: Scenario) -> set[tuple[str, int]]:
+    """(facility, bucket start) of every bucket of the story: each needs a verdict."""
+    buckets = scenario.duration_ns // scenario.bucket_ns
+    return {(f.id, scenario.start_unix_ns + b * scenario.bucket_ns)
+            for f in scenario.facilities for b in range(buckets)}
+
+
+async def fetch_verdicts(
+    stub: verifier_pb2_grpc.VerifierStub, scenario: Scenario, key: Ed25519Key,
+    seen: dict[tuple[str, int], types_pb2.Verdict],
+) -> None:
+    """Read the story's verdicts over gRPC (``GetVerdicts``) into ``seen``, each signature
+    checked against the verdict key; a later revision replaces an earlier one."""
+    resp = await stub.GetVerdicts(
+        verifier_pb2.GetVerdictsRequest(commitment_id=scenario.commitment.commitment_id,
+                                        from_unix_ns=scenario.start_unix_ns, to_unix_ns=scenario.end_unix_ns),
+        timeout=_RPC_DEADLINE_S,
+    )
+    for raw in resp.envelopes:
+        env = parse_envelope(raw)
+        verify_envelope(env, key)
+        verdict = env.decode_payload()
+        if not isinstance(verdict, types_pb2.Verdict):
+            raise InternalError("GetVerdicts returned something else than a verdict")
+        seen[(verdict.facility_id, verdict.bucket_start_unix_ns)] = verdict
+
+
+def observed(scenario: Scenario, seen: dict[tuple[str, int], types_pb2.Verdict]) -> list[ObservedVerdict]:
     return [observed_from_wire(vd, scenario.start_unix_ns) for vd in seen.values()
-            if scenario.start_unix_ns <= vd.bucket_start_unix_ns < end]
+            if scenario.start_unix_ns <= vd.bucket_start_unix_ns < scenario.end_unix_ns]
 
 
 async def _poll(what: str, fetch: Callable[[], Awaitable[None]], done: Callable[[], bool]) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "TimelineEvent",
+    "commitment_toml",
     "load_scenario",
     "parse_scenario",
 ]
@@ -430,12 +431,10 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
 _COMMITMENT_ERROR = re.compile(r"^(?P<file>.*?):(?P<line>\d+): (?P<key>[^:]+): (?P<problem>.*)$", re.S)
 
 
-def _commitment(ctx: _Context, text: str) -> types_pb2.Commitment:
-    """Hand the ``[commitment]`` table to the commitment format's own parser.
-
-    The table is cut out of the source with its sub-tables renamed (``[commitment.rules]`` →
-    ``[rules]``) and every other line blanked, so line numbers in its errors stay true.
-    """
+def commitment_toml(text: str) -> str:
+    """The ``[commitment]`` table of scenario text as a standalone commitment authoring file
+    (``pausewatch-verifier commitment sign --in``): sub-tables renamed (``[commitment.rules]`` →
+    ``[rules]``), every other line blanked, so that line numbers stay those of the scenario."""
     out: list[str] = []
     inside = False
     for line in text.splitlines():
@@ -448,8 +447,17 @@ def _commitment(ctx: _Context, text: str) -> types_pb2.Commitment:
                 out.append(f"{m.group(1)}{sub}{m.group(3)}" if sub else "")
                 continue
         out.append(line if inside else "")
+    return "\n".join(out) + "\n"
+
+
+def _commitment(ctx: _Context, text: str) -> types_pb2.Commitment:
+    """Hand the ``[commitment]`` table to the commitment format's own parser.
+
+    The table is cut out of the source with its sub-tables renamed (``[commitment.rules]`` →
+    ``[rules]``) and every other line blanked, so line numbers in its errors stay true.
+    """
     try:
-        return commitment_from_toml("\n".join(out), ctx.file)
+        return commitment_from_toml(commitment_toml(text), ctx.file)
     except FormatError as e:
         m = _COMMITMENT_ERROR.match(str(e))
         if m and m.group("file") == ctx.file:

@@ -41,7 +41,8 @@ _ALLOWED = {
     "linux": {"root", "hwmon_as_node_power"},
     "redfish": {"url", "username", "password", "ca_file", "verify_tls", "timeout_s"},
     "replay": {"path", "devices", "uuids", "model", "loop"},
-    "simulator": {"devices", "profile", "job_seed", "iteration_s", "model", "node_ids", "overhead"},
+    "simulator": {"devices", "profile", "job_seed", "iteration_s", "model", "node_ids", "overhead", "seed",
+                  "schedule", "nodes", "base_w"},
 }
 
 
@@ -142,26 +143,9 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
             )
         ]
     # simulator
-    from attestor.sources.simulator import SimulatedDeviceSource, SimulatedMeterSource, WorkloadProfile  # noqa: PLC0415 (lazy, per kind)
+    from attestor.sources.simulator import sources_from_options  # noqa: PLC0415 (lazy, per kind)
 
-    devices = _opt(spec, i, "devices", int, 8)
-    if not 1 <= devices <= 64:
-        raise ConfigError(f"sources[{i}].devices: must be 1..64; got {devices}")
-    name = _opt(spec, i, "profile", str, "idle")
-    seed = _opt(spec, i, "job_seed", int, 0)
-    if name == "idle":
-        profile = WorkloadProfile.idle()
-    elif name == "inference":
-        profile = WorkloadProfile.inference(job_seed=seed)
-    elif name == "training":
-        profile = WorkloadProfile.training(
-            job_seed=seed, iteration_s=_opt(spec, i, "iteration_s", float, 6.0)
-        )
-    else:
-        raise ConfigError(f"sources[{i}].profile: must be idle, inference or training; got {name!r}")
-    model = _opt(spec, i, "model", str, "NVIDIA H100 80GB HBM3")
-    if meter:
-        node_ids = _opt(spec, i, "node_ids", list, [subject_id])
-        nodes = [SimulatedDeviceSource(str(n), devices, profile, model=model) for n in node_ids]
-        return [SimulatedMeterSource(subject_id, nodes, overhead=_opt(spec, i, "overhead", float, 1.25))]
-    return [SimulatedDeviceSource(subject_id, devices, profile, model=model)]
+    try:
+        return [sources_from_options(dict(spec.options), subject_id=subject_id, meter=meter)]
+    except ValueError as e:
+        raise ConfigError(f"sources[{i}].{e}") from e

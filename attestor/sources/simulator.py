@@ -13,7 +13,32 @@ API for the scenario runner (``sim/``)::
 
 ``schedule`` is a list of (from_unix_ns, profile) segments: a node that starts training at T is
 ``[(0, idle), (T, training)]``. A lying node is one whose schedule says idle while the facility
-meter (``SimulatedMeterSource``) sees the training load; a silent node is simply not sampled.
+meter (``SimulatedMeterSource``) sees the training load; a silent node is simply not sampled
+(in a demo with real processes: its attestor is stopped).
+
+From a config (``[[sources]] kind = "simulator"``, see ``sources_from_options``) a schedule is an
+array of tables, each ``{from_unix_ns = T, profile = "training", job_seed = 7}`` (``job_seed`` and
+``iteration_s`` optional). A simulated meter is given every node it meters — hidden ones too —
+each with the schedule of what it *really* runs::
+
+    [[sources]]
+    kind = "simulator"
+    overhead = 1.25                 # the ratio the meter really sees
+    base_w = 0.0
+    seed = 2026
+    [[sources.nodes]]
+    node_id = "fac-b-n00"
+    devices = 8
+    [[sources.nodes.schedule]]
+    from_unix_ns = 0
+    profile = "idle"
+    [[sources.nodes.schedule]]
+    from_unix_ns = 1772413200000000000
+    profile = "training"
+    job_seed = 7
+
+Same seed, node ids and schedules give the meter the very draw the nodes' own sources compute,
+without talking to them.
 
 Profiles:
 
@@ -30,12 +55,22 @@ from __future__ import annotations
 import hashlib
 import struct
 import uuid as uuidlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from attestor.telemetry import DeviceReading, Sample, SourceKind
 
-__all__ = ["DEFAULT_MODEL", "SimulatedDeviceSource", "SimulatedMeterSource", "WorkloadProfile", "device_uuid"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "SimulatedDeviceSource",
+    "SimulatedMeterSource",
+    "WorkloadProfile",
+    "device_uuid",
+    "profile_named",
+    "schedule_from_tables",
+    "sources_from_options",
+]
 
 DEFAULT_MODEL = "NVIDIA H100 80GB HBM3"
 _NS = 1_000_000_000
@@ -243,3 +278,134 @@ class SimulatedMeterSource:
         power = self._base + gpu_w * self._overhead
         reading = DeviceReading(uuid=self._meter_id, model="simulated facility meter", power_w=power)
         return Sample(now_ns, SourceKind.SIMULATOR, "simulator meter", (reading,))
+
+
+PROFILE_KINDS = ("idle", "inference", "training")
+
+
+def profile_named(kind: str, *, job_seed: int = 0, iteration_s: float = 6.0) -> WorkloadProfile:
+    """The standard profile of ``kind`` (ValueError for an unknown kind)."""
+    if kind == "idle":
+        return WorkloadProfile.idle()
+    if kind == "inference":
+        return WorkloadProfile.inference(job_seed=job_seed)
+    if kind == "training":
+        return WorkloadProfile.training(job_seed=job_seed, iteration_s=iteration_s)
+    raise ValueError(f"must be one of {', '.join(PROFILE_KINDS)}; got {kind!r}")
+
+
+def _integer(table: Mapping[str, Any], key: str, default: int | None) -> int:
+    value = table.get(key, default)
+    if value is None:
+        raise ValueError(f"{key}: required")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key}: expected an integer, got {value!r}")
+    return value
+
+
+def schedule_from_tables(raw: object) -> list[tuple[int, WorkloadProfile]]:
+    """Config tables ``{from_unix_ns, profile, job_seed?, iteration_s?}`` → schedule segments.
+
+    Raises ValueError naming the entry (``[2].profile: ...``); segments must be in time order.
+    """
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("expected a non-empty array of tables {from_unix_ns, profile, job_seed}")
+    out: list[tuple[int, WorkloadProfile]] = []
+    for n, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise ValueError(f"[{n}]: expected a table")
+        unknown = set(entry) - {"from_unix_ns", "profile", "job_seed", "iteration_s"}
+        if unknown:
+            raise ValueError(f"[{n}].{sorted(unknown)[0]}: unknown key")
+        try:
+            start = _integer(entry, "from_unix_ns", None)
+            seed = _integer(entry, "job_seed", 0)
+            iteration = entry.get("iteration_s", 6.0)
+            if isinstance(iteration, bool) or not isinstance(iteration, int | float) or not iteration > 0:
+                raise ValueError(f"iteration_s: expected a positive number, got {iteration!r}")
+            kind = entry.get("profile")
+            if not isinstance(kind, str):
+                raise ValueError(f"profile: expected a string, got {kind!r}")
+            profile = profile_named(kind, job_seed=seed, iteration_s=float(iteration))
+        except ValueError as e:
+            raise ValueError(f"[{n}].{e}") from None
+        if out and start <= out[-1][0]:
+            raise ValueError(f"[{n}].from_unix_ns: segments must be in increasing time order")
+        out.append((start, profile))
+    return out
+
+
+def sources_from_options(
+    options: Mapping[str, Any], *, subject_id: str, meter: bool
+) -> SimulatedDeviceSource | SimulatedMeterSource:
+    """A simulator source from its config options (ValueError naming the option).
+
+    Node: ``devices`` [8], ``model``, ``seed`` [0], and either ``schedule`` (tables) or one
+    ``profile`` [idle] with ``job_seed``/``iteration_s``. Meter: ``overhead`` [1.25], ``base_w``
+    [2000], and either ``nodes`` (tables ``{node_id, devices?, model?, schedule?}``) or
+    ``node_ids`` sharing the one ``profile``/``schedule``.
+    """
+
+    def number(key: str, default: float) -> float:
+        v = options.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise ValueError(f"{key}: expected a non-negative number, got {v!r}")
+        return float(v)
+
+    def text(table: Mapping[str, Any], key: str, default: str) -> str:
+        v = table.get(key, default)
+        if not isinstance(v, str) or not v:
+            raise ValueError(f"{key}: expected a non-empty string, got {v!r}")
+        return v
+
+    def device_count(table: Mapping[str, Any], default: int) -> int:
+        n = _integer(table, "devices", default)
+        if not 1 <= n <= 64:
+            raise ValueError(f"devices: must be 1..64; got {n}")
+        return n
+
+    devices = device_count(options, 8)
+    model = text(options, "model", DEFAULT_MODEL)
+    seed = _integer(options, "seed", 0)
+    schedule: Sequence[tuple[int, WorkloadProfile]]
+    if "schedule" in options:
+        try:
+            schedule = schedule_from_tables(options["schedule"])
+        except ValueError as e:
+            raise ValueError(f"schedule{e}" if str(e).startswith("[") else f"schedule: {e}") from None
+    else:
+        try:
+            kind = text(options, "profile", "idle")
+            job_seed = _integer(options, "job_seed", 0)
+            schedule = [(0, profile_named(kind, job_seed=job_seed, iteration_s=number("iteration_s", 6.0)))]
+        except ValueError as e:
+            raise ValueError(str(e) if ":" in str(e) else f"profile: {e}") from None
+    if not meter:
+        return SimulatedDeviceSource(subject_id, devices, schedule, model=model, seed=seed)
+    nodes: list[SimulatedDeviceSource] = []
+    if "nodes" in options:
+        raw = options["nodes"]
+        if not isinstance(raw, list) or not raw or not all(isinstance(t, dict) for t in raw):
+            raise ValueError("nodes: expected a non-empty array of tables {node_id, devices, schedule}")
+        for n, table in enumerate(raw):
+            unknown = set(table) - {"node_id", "devices", "model", "schedule"}
+            if unknown:
+                raise ValueError(f"nodes[{n}].{sorted(unknown)[0]}: unknown key")
+            try:
+                node_schedule = schedule_from_tables(table["schedule"]) if "schedule" in table else schedule
+            except ValueError as e:
+                raise ValueError(f"nodes[{n}].schedule{e}" if str(e).startswith("[")
+                                 else f"nodes[{n}].schedule: {e}") from None
+            try:
+                node_id = text(table, "node_id", "")
+                nodes.append(SimulatedDeviceSource(node_id, device_count(table, devices), node_schedule,
+                                                   model=text(table, "model", model), seed=seed))
+            except ValueError as e:
+                raise ValueError(f"nodes[{n}].{e}") from None
+    else:
+        node_ids = options.get("node_ids", [subject_id])
+        if not (isinstance(node_ids, list) and node_ids and all(isinstance(x, str) and x for x in node_ids)):
+            raise ValueError(f"node_ids: expected a non-empty list of node ids, got {node_ids!r}")
+        nodes = [SimulatedDeviceSource(x, devices, schedule, model=model, seed=seed) for x in node_ids]
+    overhead, base_w = number("overhead", 1.25), number("base_w", 2000.0)
+    return SimulatedMeterSource(subject_id, nodes, overhead=overhead, base_w=base_w)

@@ -13,13 +13,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.heavy
 def test_demo_catches_facility_b_and_audits(tmp_path: Path) -> None:
+    """Real processes (a verifier, 16 node attestors, 2 meters) on an accelerated clock."""
     out = tmp_path / "demo-out"
     r = subprocess.run([sys.executable, "-m", "sim.demo", "--out", str(out)], cwd=REPO, capture_output=True,
-                       text=True, timeout=900, check=False)
+                       text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert "19 processes: 1 verifier, 16 node attestors, 2 meter attestors" in r.stdout
     assert "fac-a: C C C C C C" in r.stdout
     assert "fac-b: C V V V V" in r.stdout
-    assert "energy.unexplained" in r.stdout
+    assert "ok fac-b      1h      VIOLATION" in r.stdout
+    assert "e.g. energy.unexplained [facility:fac-b]" in r.stdout
+    assert "e.g. continuity.timeout [node:fac-b-n00]" in r.stdout
     assert "pausewatch-audit verify    -> exit 0" in r.stdout
     assert (out / "report.html").stat().st_size > 0
     assert (out / "bundle").is_dir()
+    assert (out / "attestors" / "fac-b-m0" / "attestor.toml").is_file()
+    assert "stopped fac-b-n00" in r.stdout
