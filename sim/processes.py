@@ -389,7 +389,8 @@ def _inventory_toml(scenario: Scenario, facility_id: str, entries: dict[str, dic
                   f"attestor_public_key = {_q(str(e['attestor_public_key']))}",
                   f"location = {_q(f'{fac.id} hall 1')}"]
         accelerators = e["accelerators"]
-        assert isinstance(accelerators, list)
+        if not isinstance(accelerators, list):
+            raise InternalError("accelerators is not a list; a bug")
         for acc in accelerators:
             lines += ["[[nodes.accelerators]]", f"uuid = {_q(acc['uuid'])}", f"model = {_q(acc['model'])}",
                       f"serial = {_q(acc['serial'])}"]

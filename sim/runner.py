@@ -154,7 +154,8 @@ async def _settle(what: str, done: Callable[[], bool]) -> None:
 async def _challenge_after(v: _Verifier, t_ns: int) -> bytes:
     """The nonce of the verifier's challenge issued at or after ``t_ns``."""
     server = v.server
-    assert server is not None
+    if server is None:
+        raise InternalError("server is unset here; a bug")
     await _settle(
         "issue a challenge",
         lambda: server.challenges.current_challenge is not None
@@ -166,7 +167,8 @@ async def _challenge_after(v: _Verifier, t_ns: int) -> bytes:
         raise InternalError("GetChallenge returned something else than a challenge")
     verify_envelope(env, v.keys.challenge.public_key)
     challenge = env.decode_payload()
-    assert isinstance(challenge, types_pb2.Challenge)
+    if not isinstance(challenge, types_pb2.Challenge):
+        raise InternalError("challenge is not a Challenge; a bug")
     return challenge.nonce
 
 
@@ -210,7 +212,8 @@ async def run_in_process(scenario: Scenario, *, state_dir: Path | None = None) -
                 raise InternalError(f"{len(queue)} reports were never delivered")
             verdicts = await _verdicts(v, scenario, clock)
             server = v.server
-            assert server is not None
+            if server is None:
+                raise InternalError("server is unset here; a bug")
             log_size = await server.sequencer.read(lambda s: s.log_size())
         finally:
             await v.stop()
@@ -276,7 +279,8 @@ async def _verdicts(v: _Verifier, scenario: Scenario, clock: SimulatedClock) -> 
     gRPC and check every signature against the verdict key."""
     clock.advance(scenario.period_ns * 4 / NS_PER_S)
     server = v.server
-    assert server is not None
+    if server is None:
+        raise InternalError("server is unset here; a bug")
     scheduler = EvaluationScheduler(server.sequencer, server.verdict_signer, clock,
                                     SchedulerConfig(grace_s=0.0), server.alert_bus)
     seen: dict[tuple[str, int], types_pb2.Verdict] = {}

@@ -23,7 +23,7 @@ from typing import Any
 
 from pausewatch.clock import NS_PER_S
 from pausewatch.commitment import commitment_from_toml
-from pausewatch.errors import FormatError, InputError
+from pausewatch.errors import FormatError, InputError, InternalError
 from pausewatch.v1 import types_pb2
 from sim._toml_lines import KeyLines, Path, format_path
 from sim._units import format_duration, parse_duration_ns, parse_instant_ns
@@ -224,7 +224,8 @@ class _Table:
     def text(self, key: str, default: str | None = None, *, pattern: re.Pattern[str] | None = None) -> str:
         v = self._get(key, default is None)
         if v is None:
-            assert default is not None
+            if default is None:
+                raise InternalError("default is unset here; a bug")
             return default
         if not isinstance(v, str):
             raise self.fail(key, f"expected a string, got {_tname(v)}")
@@ -241,7 +242,8 @@ class _Table:
     def integer(self, key: str, default: int | None = None, *, lo: int = 0, hi: int | None = None) -> int:
         v = self._get(key, default is None)
         if v is None:
-            assert default is not None
+            if default is None:
+                raise InternalError("default is unset here; a bug")
             return default
         if isinstance(v, bool) or not isinstance(v, int):
             raise self.fail(key, f"expected an integer, got {_tname(v)}")
@@ -252,7 +254,8 @@ class _Table:
     def number(self, key: str, default: float | None = None, *, lo: float = 0.0) -> float:
         v = self._get(key, default is None)
         if v is None:
-            assert default is not None
+            if default is None:
+                raise InternalError("default is unset here; a bug")
             return default
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise self.fail(key, f"expected a number, got {_tname(v)}")
@@ -263,7 +266,8 @@ class _Table:
     def duration(self, key: str, default: int | None = None) -> int:
         v = self._get(key, default is None)
         if v is None:
-            assert default is not None
+            if default is None:
+                raise InternalError("default is unset here; a bug")
             return default
         try:
             return parse_duration_ns(v)
@@ -361,7 +365,8 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     root = _Table(ctx, (), data)
 
     head = root.table("scenario")
-    assert head is not None
+    if head is None:
+        raise InternalError("head is unset here; a bug")
     name = head.text("name", pattern=_ID)
     story = head.text("story")
     start = head.instant("start")
@@ -391,7 +396,8 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
             raise ctx.error(("facility", i, "id"), f"facility {fid!r} is defined twice")
 
     commitment_table = root.table("commitment")
-    assert commitment_table is not None
+    if commitment_table is None:
+        raise InternalError("commitment_table is unset here; a bug")
     commitment_table.used.update(commitment_table.data)  # checked by pausewatch.commitment
     commitment = _commitment(ctx, text)
     for i, fid in enumerate(commitment.facility_ids):

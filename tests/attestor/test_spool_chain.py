@@ -161,5 +161,5 @@ def test_challenge_key_accepts_raw_base64_with_plus_signs_and_vkeys() -> None:
     assert _public_key(text, "k").raw == raw
     signer = Ed25519NoteSigner.generate("verifier.example/challenge")
     assert _public_key(signer.vkey, "k").raw == signer.verifier.key.raw
-    with pytest.raises(ConfigError, match="k: neither base64 .* nor a vkey"):
+    with pytest.raises(ConfigError, match=r"k: neither base64 .* nor a vkey"):
         _public_key("not+a+key", "k")
