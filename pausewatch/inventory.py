@@ -205,8 +205,11 @@ def _check_key(raw: bytes, where: str, name: str) -> None:
 _SCOPES: Final = {"facility": types_pb2.METER_SCOPE_FACILITY, "nodes": types_pb2.METER_SCOPE_NODES}
 
 
-def inventory_from_toml(text: str, source_name: str) -> types_pb2.Inventory:
-    """Parse the TOML authoring format into a wire Inventory, validated by ``from_wire``."""
+def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = None) -> types_pb2.Inventory:
+    """Parse the TOML authoring format into a wire Inventory, validated by ``from_wire``.
+
+    ``issued`` comes from the file when it has one, else from ``issued_ns`` (the signing tool
+    passes the time of signing)."""
     doc = TomlDocument(text, source_name)
     root = doc.root
     doc.reject_unknown(
@@ -215,7 +218,9 @@ def inventory_from_toml(text: str, source_name: str) -> types_pb2.Inventory:
     msg = types_pb2.Inventory(
         facility_id=doc.string(root, "facility_id", "facility_id"),
         lab_id=doc.string(root, "lab_id", "lab_id"),
-        issued_unix_ns=doc.time_ns(root, "issued", "issued"),
+        issued_unix_ns=(
+            doc.time_ns(root, "issued", "issued") if "issued" in root or issued_ns is None else issued_ns
+        ),
     )
     version = doc.integer(root, "version", "version")
     if version < 1:

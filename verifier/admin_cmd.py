@@ -38,11 +38,11 @@ import grpc
 
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.errors import InputError
+from pausewatch.inventory import inventory_from_toml
 from pausewatch.keys import Signer, generate_key_file, load_key_file
 from pausewatch.note import Ed25519NoteVerifier
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from verifier.cli import EXIT_OK, CheckFailedError, CommandError, emit
-from verifier.registry import inventory_from_toml
 
 __all__ = ["add_client_flags", "client_channel", "register"]
 
@@ -130,7 +130,11 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def _inventory_sign(args: argparse.Namespace) -> int:
     signers: list[Signer] = [load_key_file(p) for p in args.key]
-    inventory = inventory_from_toml(args.input, issued_ns=time.time_ns())
+    try:
+        text = args.input.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CommandError(f"{args.input}: cannot read inventory TOML: {e}") from e
+    inventory = inventory_from_toml(text, str(args.input), issued_ns=time.time_ns())
     envelope = sign_envelope(PayloadType.INVENTORY, inventory.SerializeToString(deterministic=True), signers)
     try:
         args.out.write_bytes(envelope)

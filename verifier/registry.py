@@ -17,13 +17,9 @@ only then is the payload parsed; the payload must then name that same lab.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import importlib
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -41,7 +37,6 @@ __all__ = [
     "TrustRoots",
     "VerifiedDocument",
     "check_version",
-    "inventory_from_toml",
     "verify_commitment",
     "verify_inventory",
 ]
@@ -210,63 +205,3 @@ def _unique(value: Any, seen: set[Any], what: str) -> Any:
         raise FormatError(f"{what} {str(value)[:40]!r} appears twice")
     seen.add(value)
     return value
-
-
-# --- the inventory TOML the `inventory sign` command reads ------------------------------
-
-
-def inventory_from_toml(path: Path, *, issued_ns: int) -> types_pb2.Inventory:
-    """Read an inventory TOML file (shape in ``verifier/cli.py``'s help); errors name the file."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise InputError(f"{path}: not found") from e
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise InputError(f"{path}: cannot read inventory TOML: {e}") from e
-    try:
-        inv = types_pb2.Inventory(
-            facility_id=str(data["facility_id"]),
-            lab_id=str(data["lab_id"]),
-            version=int(data["version"]),
-            issued_unix_ns=issued_ns,
-        )
-        if "overhead" in data:
-            inv.overhead.min_ratio = float(data["overhead"]["min_ratio"])
-            inv.overhead.max_ratio = float(data["overhead"]["max_ratio"])
-        for n in data.get("nodes", []):
-            node = inv.nodes.add(
-                node_id=str(n["node_id"]),
-                attestor_public_key=_b64(n["attestor_public_key"], path),
-                location=str(n.get("location", "")),
-            )
-            for a in n.get("accelerators", []):
-                node.accelerators.add(
-                    uuid=str(a["uuid"]), model=str(a.get("model", "")), serial=str(a.get("serial", ""))
-                )
-        for m in data.get("meters", []):
-            scope = {"facility": types_pb2.METER_SCOPE_FACILITY, "nodes": types_pb2.METER_SCOPE_NODES}.get(
-                str(m.get("scope", "facility"))
-            )
-            if scope is None:
-                raise InputError(f"{path}: meters.scope must be 'facility' or 'nodes'")
-            inv.meters.add(
-                meter_id=str(m["meter_id"]),
-                public_key=_b64(m["public_key"], path),
-                scope=scope,
-                node_ids=[str(x) for x in m.get("node_ids", [])],
-            )
-    except KeyError as e:
-        raise InputError(f"{path}: missing key {e}") from e
-    except (TypeError, ValueError) as e:
-        raise InputError(f"{path}: wrong type: {e}") from e
-    return inv
-
-
-def _b64(text: Any, path: Path) -> bytes:
-    try:
-        raw = base64.b64decode(str(text), validate=True)
-    except binascii.Error as e:
-        raise InputError(f"{path}: a public key is not valid base64") from e
-    if len(raw) != 32:
-        raise InputError(f"{path}: a public key must be 32 raw bytes, got {len(raw)}")
-    return raw

@@ -103,7 +103,10 @@ uuid = "GPU-sim-{i}-0"
 model = "NVIDIA H100 80GB HBM3"
 """)
         inv = tmp_path / "inventory.toml"
-        inv.write_text('facility_id = "fac-e2e"\nlab_id = "lab-1"\nversion = 1\n' + "".join(nodes_toml))
+        inv.write_text(
+            'facility_id = "fac-e2e"\nlab_id = "lab-1"\nversion = 1\n'
+            "[overhead]\nmin_ratio = 1.05\nmax_ratio = 1.6\n" + "".join(nodes_toml)
+        )
         signed = cli(
             "inventory",
             "sign",
