@@ -41,20 +41,8 @@ def test_library_covers_every_threat_row_and_the_controls() -> None:
     assert wanted <= set(LIBRARY)
 
 
-# Expectations come from the stories; where the system does not yet do what the story (and
-# DESIGN.md) says, the test is a strict xfail that turns into a failure once it does.
-KNOWN_GAPS = {
-    "verifier-outage.toml": "DESIGN.md: verifier down -> late, not missing; but reports spooled through "
-    "an outage answer the last challenge issued before it, and the freshness rule "
-    "(pausewatch/freshness.py) flags them stale although no newer challenge existed",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[n])) if n in KNOWN_GAPS else n
-     for n in LIBRARY],
-)
+# Expectations come from the stories, written by hand; every scenario must meet them.
+@pytest.mark.parametrize("name", LIBRARY)
 def test_scenario_meets_its_expectations(name: str, library_results: dict[str, tuple[bool, str]]) -> None:
     ok, table = library_results[name]
     assert ok, f"\n{table}"
