@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from pausewatch.envelope import envelope_digest, parse_envelope, verify_envelope
-from pausewatch.errors import InternalError, VerificationError
+from pausewatch.errors import VerificationError
 from pausewatch.keys import PublicKey
 from pausewatch.reports import ReportHeader, decode_report
 
@@ -88,11 +88,15 @@ class EquivocationProof:
         if self.first == self.second:
             raise VerificationError("equivocation proof holds the same envelope twice")
         headers = []
+        signed = []
         for raw in (self.first, self.second):
             env = parse_envelope(raw)
             verify_envelope(env, key)
             header, _ = decode_report(env)
             headers.append(header)
+            signed.append((env.payload_type, env.payload))
+        if signed[0] == signed[1]:
+            raise VerificationError("equivocation proof holds one signed report twice, in other bytes")
         a, b = headers
         if (a.kind, a.key_id) != (b.kind, b.key_id):
             raise VerificationError("equivocation proof mixes reports of different chains")
@@ -165,6 +169,6 @@ def _backfill(state: ChainState, link: NewLink, new_boot: bool) -> ChainDecision
         # The stored successor committed to a different report at this seq: a rollback of
         # sequence numbers into a hole. No second envelope with this seq exists to prove it.
         return ChainDecision(LinkKind.ROLLBACK, new_boot=new_boot)
-    if state.before is None and seq > 0 and state.after_prev is None:
-        raise InternalError("BACKFILL needs at least one stored neighbour to check against")
+    # With no stored neighbour (a hole inside a hole) nothing contradicts it yet; a stored
+    # neighbour arriving later is checked against it in turn.
     return ChainDecision(LinkKind.BACKFILL, new_boot=new_boot)

@@ -138,11 +138,27 @@ def decode_report(
         message = meter
     else:
         raise FormatError(f"payload type {envelope.payload_type!r} is not a report")
+    _check_sole_signature(envelope, header.key_id)
     if anomalies > MAX_ANOMALIES:
         raise LimitExceededError(f"report carries {anomalies} anomalies; the limit is {MAX_ANOMALIES}")
     _check_header(header)
     _check_finite(message, "report")
     return header, message
+
+
+def _check_sole_signature(envelope: ParsedEnvelope, key_id: str) -> None:
+    """A report carries exactly one signature, its attestor's, under the report's own key id.
+
+    Neither a second signature nor the key-id hint is covered by the signature, so without
+    this anyone holding a report could re-wrap it in other bytes (another digest) around the
+    same signed content, and pass the copy off as a conflicting report: a forged fork.
+    """
+    if len(envelope.signatures) != 1:
+        raise FormatError(
+            f"a report carries exactly one signature, its attestor's; this one has {len(envelope.signatures)}"
+        )
+    if envelope.signatures[0][0] != key_id:
+        raise FormatError("the report's signature names another key id than the report itself")
 
 
 def _check_header(h: ReportHeader) -> None:

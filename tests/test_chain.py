@@ -110,3 +110,39 @@ def test_proof_of_two_unrelated_reports_does_not_verify() -> None:
         proof.verify(chain.signer.public_key)
     with pytest.raises(VerificationError, match="same envelope"):
         EquivocationProof(envs[0], envs[0], "x").verify(chain.signer.public_key)
+
+
+def _rewrapped(raw: bytes, *, junk_signature: bool = False, keyid: str | None = None) -> bytes:
+    """The same signed report in other bytes: what a third party can make of a copy."""
+    from pausewatch.v1 import types_pb2
+
+    env = types_pb2.Envelope.FromString(raw)
+    if junk_signature:
+        env.signatures.add(keyid="x", sig=bytes(64))
+    if keyid is not None:
+        env.signatures[0].keyid = keyid
+    return env.SerializeToString(deterministic=True)
+
+
+@pytest.mark.parametrize("how", ["junk_signature", "keyid"])
+def test_nobody_can_frame_an_attestor_with_a_rewrapped_copy(how: str) -> None:
+    """Signatures and key-id hints are outside what is signed: a copy of an honest report
+    re-wrapped in other bytes must not pass as a second, conflicting report."""
+    from pausewatch.errors import InputError
+
+    chain, envs = honest(2)
+    copy = _rewrapped(envs[1], junk_signature=how == "junk_signature", keyid="f" * 64 if how == "keyid" else None)
+    assert copy != envs[1]
+    # Structurally a fine envelope around the very same signed payload.
+    assert parse_envelope(copy).payload == parse_envelope(envs[1]).payload
+    with pytest.raises(InputError, match="signature"):
+        decode_report(parse_envelope(copy))
+    with pytest.raises(InputError):
+        EquivocationProof(envs[1], copy, "forged").verify(chain.signer.public_key)
+
+
+def test_a_hole_inside_a_hole_is_a_backfill_not_a_crash() -> None:
+    """seq 0, then 10, then 5: no stored neighbour of 5 to check it against yet."""
+    _, envs = honest(11)
+    state = ChainState(head=link(envs[10]))
+    assert classify_link(state, link(envs[5])).kind is LinkKind.BACKFILL

@@ -72,3 +72,14 @@ def test_non_report_payloads_are_refused() -> None:
     raw = sign_envelope(PayloadType.CHALLENGE, b"", [seeded_signer("n1")])
     with pytest.raises(FormatError, match="not a report"):
         decode_report(parse_envelope(raw))
+
+
+def test_a_report_carries_exactly_its_attestors_signature() -> None:
+    chain = UsageChain(seeded_signer("n1"))
+    msg = chain.report().SerializeToString(deterministic=True)
+    two = sign_envelope(PayloadType.USAGE_REPORT, msg, [chain.signer, seeded_signer("other")])
+    with pytest.raises(FormatError, match="exactly one signature"):
+        decode_report(parse_envelope(two))
+    foreign = sign_envelope(PayloadType.USAGE_REPORT, msg, [seeded_signer("other")])
+    with pytest.raises(FormatError, match="another key id"):
+        decode_report(parse_envelope(foreign))
