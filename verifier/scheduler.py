@@ -7,9 +7,12 @@ Every ``interval_s`` of the injected clock, ``EvaluationScheduler.tick``:
    to now, the log size, and the latest stored verdict of each bucket;
 2. evaluates (off the event loop, with the pure ``pausewatch.evaluation`` functions) every
    (facility, bucket) that closed at least ``grace_s`` ago and has no verdict yet (revision 0),
-   or whose stored verdict predates reports logged for that bucket since (a re-evaluation with
-   ``previous_log_size``; stored as revision n+1 with ``supersedes`` = SHA-256 of the previous
-   envelope — only when the result differs: nothing is ever silently overwritten);
+   or whose stored verdict predates reports logged since for that bucket *or any earlier
+   bucket of any facility in scope* — compute to date sums them all, so a report held back
+   from an early bucket can put every later verdict over the cap — or names an older
+   commitment version (a re-evaluation with ``previous_log_size``; stored as revision n+1 with
+   ``supersedes`` = SHA-256 of the previous envelope — only when the result differs: nothing
+   is ever silently overwritten);
 3. signs each new verdict with the verdict key (``PayloadType.VERDICT``), appends it to the log
    and stores it through the sequencer, and publishes alerts for its findings.
 
@@ -19,11 +22,18 @@ Cost: incremental. The scheduler keeps, per commitment, an ``Evaluator`` that ho
 reports read so far, per-bucket facts and the newest log index seen per bucket. A tick reads
 only the reports logged since the last one (``after_log_index``), hands them to
 ``Evaluator.extend`` — which drops the cached facts of just the buckets they touch — and
-evaluates the buckets that closed or received late reports. The result is exactly what an
-evaluation from scratch over the same log prefix gives (tests/evaluation/test_scheduler.py
-checks this over a simulated day with late reports). A new commitment or inventory version
-starts the state afresh. Ingest findings are still listed whole each tick (the storage API
-has no ``after_log_index`` for findings; they are few) but only new ones are decoded.
+evaluates the buckets that closed, and every closed bucket from the earliest one the late
+reports touch on (in every facility): a late report costs a re-evaluation of every later
+closed bucket, and ``_differs`` keeps the unchanged ones out of the log. Each verdict evaluated
+is exactly what an evaluation from scratch over the same log prefix gives
+(tests/evaluation/test_scheduler.py checks this over a simulated day with late reports), and
+after a tick that ``max_buckets_per_tick`` did not cut short, the latest revision of every
+closed bucket agrees with such an evaluation, up to ``evaluated_log_size`` (the auditor checks
+this: ``verdict.stale``). One exception: a new inventory version starts the state afresh but
+revises no past bucket by itself (the auditor's staleness check stops at the next logged
+inventory or commitment for the same reason).
+Ingest findings are still listed whole each tick (the storage API has no ``after_log_index``
+for findings; they are few) but only new ones are decoded.
 """
 
 from __future__ import annotations
@@ -299,8 +309,13 @@ class EvaluationScheduler:
         grace = int(self.config.grace_s * NS_PER_S)
         newest = snap.state.newest
         facilities = sorted(set(c.facility_ids) | set(snap.state.evaluator.inputs.inventories))
+        newest_by_start: dict[int, int] = {}  # bucket start → newest log index, any facility
+        for (_, start), index in newest.items():
+            newest_by_start[start] = max(newest_by_start.get(start, -1), index)
         plans = []
+        newest_to_date = -1  # newest log index of a report in any facility's bucket up to here
         for start, end in c.buckets(until_ns=now):
+            newest_to_date = max(newest_to_date, newest_by_start.get(start, -1))
             if end + grace > now:
                 continue
             for fid in facilities:
@@ -308,7 +323,10 @@ class EvaluationScheduler:
                 if previous is None:
                     plans.append(BucketRef(fid, start, end))
                 elif (
-                    newest.get((fid, start), -1) >= previous[1].evaluated_log_size
+                    # Not only this bucket's reports: compute to date sums every facility's
+                    # buckets from the window start, so a late report in an earlier bucket
+                    # (of any facility) can change this verdict (``compute.cap_exceeded``).
+                    newest_to_date >= previous[1].evaluated_log_size
                     or previous[1].commitment_version != c.version
                 ):
                     plans.append(BucketRef(fid, start, end, previous_log_size=previous[1].evaluated_log_size))

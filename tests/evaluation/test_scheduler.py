@@ -216,3 +216,23 @@ def test_incremental_ticks_equal_evaluation_from_scratch_over_a_day(tmp_path: Pa
 
     compared = asyncio.run(_incremental_day(tmp_path))
     assert compared >= 4  # buckets closing and revisions caused by late reports, both checked
+
+
+def test_late_reports_in_an_early_bucket_revise_every_later_bucket_over_the_cap(tmp_path: Path) -> None:
+    """Compute to date sums every facility's buckets from the window start: reports held back
+    from fac-a's first bucket, once logged, put fac-b's last bucket over the cap too."""
+    import asyncio
+
+    from tests.evaluation.late_compute import BUCKET_S, FACILITIES, run_late_compute
+
+    run = asyncio.run(run_late_compute(tmp_path))
+    assert len(run.first) == 3 * len(FACILITIES)
+    assert all(v.revision == 0 for v in run.first)
+    assert all("compute.cap_exceeded" not in {f.id for f in v.findings} for v in run.first)
+    revised = {(v.facility_id, (v.bucket_start_unix_ns - T0) // (BUCKET_S * NS)): v for v in run.second}
+    assert set(revised) == {(fid, k) for fid in FACILITIES for k in range(3)}  # every closed bucket
+    last = revised[("fac-b", 2)]
+    assert last.revision == 1
+    assert last.status == types_pb2.VERDICT_STATUS_VIOLATION, last.reason
+    assert "compute.cap_exceeded" in {f.id for f in last.findings}
+    assert all(v.status == types_pb2.VERDICT_STATUS_VIOLATION for v in run.second)
