@@ -6,9 +6,10 @@ checkpoints under the policy, consistency between successive ones → the signed
 (inventories, commitments, challenges, verdicts) → every entry, in parallel chunks: leaf hash,
 structure, signature under the key enrolled at that log position, challenge → in the main
 process, in log order: tree roots against every checkpoint (or inclusion proofs for a slice),
-chains replayed, the documents' files compared with the log → verdicts re-evaluated and
-compared → counts. Failures are collected, not raised, so one run names everything wrong;
-only a bundle that cannot be read at all stops early.
+chains replayed, the documents' files compared with the log → verdict revisions checked, verdicts
+re-evaluated and compared, latest revisions checked for staleness → counts. Failures are
+collected, not raised, so one run names everything wrong; only a bundle that cannot be read at
+all stops early.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from pausewatch.audit.entries import (
     check_chunk_file,
 )
 from pausewatch.audit.outcome import AuditOutcome, FacilitySeries, Observation, SeriesPoint, VerdictMark
-from pausewatch.audit.reevaluate import reevaluate_verdicts
+from pausewatch.audit.reevaluate import check_revisions, reevaluate_verdicts
 from pausewatch.audit.trust import AuditRoots, parse_roots
 from pausewatch.chain import LinkKind
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError
@@ -527,6 +528,7 @@ class _Audit:
                 )
             )
         self.out.verdicts_checked = len(self.verdicts)
+        check_revisions(self.verdicts, self.out)  # every scope holds every verdict
         scope = _need(self.manifest).scope
         if not self.opt.reevaluate or scope.from_unix_ns is not None:
             # A time-range slice lacks the reports before its range that every verdict's

@@ -5,11 +5,19 @@ The verifier evaluates with :mod:`pausewatch.evaluation`; the auditor calls the 
 latest inventory of each facility in scope logged before ``evaluated_log_size``, every report
 of those facilities logged before it (signatures already verified by the entry pass), and the
 ingest findings re-derived from the log (chains with ``derive_ingest_findings``, challenges
-with the freshness rule). ``compare_verdicts`` lists every difference; each is a failure.
+with the freshness rule). ``compare_verdicts`` lists every difference; each is a failure
+(``verdict.mismatch``).
+
+Two more checks: revisions (``check_revisions``: per bucket 0..n without gaps or repeats,
+each superseding the previous one's envelope: ``verdict.revision``) and staleness (the latest
+revision of each bucket re-evaluated over the log the verifier had read by its last
+evaluation: a verifier that failed to revise, e.g. a compute-to-date cap crossed by late
+reports in an earlier bucket, is ``verdict.stale``).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,9 +32,123 @@ from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFindi
 from pausewatch.inventory import Inventory
 from pausewatch.v1 import types_pb2
 
-__all__ = ["reevaluate_verdicts"]
+__all__ = ["check_revisions", "reevaluate_verdicts"]
 
 _REPORT_TYPES = (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT)
+
+
+def check_revisions(verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]], out: AuditOutcome) -> None:
+    """Each (commitment, facility, bucket) holds revisions 0..n, each once, in log order; revision
+    0 supersedes nothing and revision k supersedes the SHA-256 of revision k-1's envelope of the
+    same bucket. A failure is ``verdict.revision``. Needs only the verdicts (any scope)."""
+    buckets: dict[tuple[str, str, int], list[tuple[int, bytes, types_pb2.Verdict]]] = defaultdict(list)
+    for entry in verdicts:
+        v = entry[2]
+        buckets[(v.commitment_id, v.facility_id, v.bucket_start_unix_ns)].append(entry)
+    for (commitment_id, facility_id, start), members in buckets.items():
+        where = f"{commitment_id}/{facility_id or '*'}@{start}"
+        by_revision: dict[int, tuple[int, bytes, types_pb2.Verdict]] = {}
+        for index, raw, v in sorted(members, key=lambda m: m[0]):
+            if v.revision in by_revision:
+                out.fail(
+                    "verdict.revision",
+                    where,
+                    f"revision {v.revision} is logged twice (also at {by_revision[v.revision][0]})",
+                    index,
+                )
+                continue
+            by_revision[v.revision] = (index, raw, v)
+        expected = 0
+        for revision in sorted(by_revision):
+            index, _, v = by_revision[revision]
+            if revision != expected:
+                out.fail(
+                    "verdict.revision",
+                    where,
+                    f"revision {revision} follows revision {expected - 1}: revisions run 0, 1, 2 … no gaps"
+                    if expected
+                    else f"the first revision logged is {revision}, not 0",
+                    index,
+                )
+            expected = revision + 1
+            if revision == 0:
+                if v.supersedes:
+                    out.fail("verdict.revision", where, "revision 0 supersedes a verdict", index)
+                continue
+            older = by_revision.get(revision - 1)
+            if older is None:
+                continue  # the gap is named above
+            if older[0] > index:
+                out.fail(
+                    "verdict.revision",
+                    where,
+                    f"revision {revision} is logged before revision {revision - 1} (at {older[0]})",
+                    index,
+                )
+            if v.supersedes != envelope_digest(older[1]):
+                out.fail(
+                    "verdict.revision",
+                    where,
+                    f"revision {revision} does not supersede revision {revision - 1} (logged at {older[0]})",
+                    index,
+                )
+
+
+class _Evaluators:
+    """One ``Evaluator`` per (commitment, version, log size), built once from the bundle."""
+
+    def __init__(
+        self,
+        reports: Sequence[LoggedReport],
+        ingest: Sequence[IngestFinding],
+        commitments: Sequence[tuple[int, types_pb2.Commitment]],
+        inventories: Sequence[tuple[int, types_pb2.Inventory]],
+    ) -> None:
+        self.reports = reports
+        self.ingest = ingest
+        self.commitments = commitments
+        self.inventories = inventories
+        self._cache: dict[tuple[str, int, int], Evaluator | str] = {}
+
+    def get(self, commitment_id: str, version: int, size: int) -> Evaluator | str:
+        """The evaluator, or why there is none: ``"commitment"`` (no such version logged before
+        ``size``) or the input error's message."""
+        key = (commitment_id, version, size)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = self._build(commitment_id, version, size)
+        return cached
+
+    def _build(self, commitment_id: str, version: int, size: int) -> Evaluator | str:
+        wire = next(
+            (
+                c
+                for i, c in reversed(self.commitments)
+                if i < size and c.commitment_id == commitment_id and c.version == version
+            ),
+            None,
+        )
+        if wire is None:
+            return "commitment"
+        try:
+            commitment = Commitment.from_wire(wire)
+            latest: dict[str, Inventory] = {}
+            for i, inv in self.inventories:
+                if i < size:
+                    latest[inv.facility_id] = Inventory.from_wire(inv)
+            inputs = EvaluationInput(
+                commitment=commitment,
+                inventories=latest,
+                reports=[r for r in self.reports if r.log_index < size],
+                ingest_findings=sorted(
+                    [f for f in self.ingest if f.log_index < size],
+                    key=lambda f: (f.log_index, f.finding_id),
+                ),
+                evaluated_log_size=size,
+            )
+            return Evaluator(inputs)
+        except InputError as e:
+            return str(e)
 
 
 def reevaluate_verdicts(
@@ -39,88 +161,134 @@ def reevaluate_verdicts(
     out: AuditOutcome,
 ) -> None:
     """Re-evaluate each verdict; a difference or a verdict that cannot be re-run is a failure.
-    ``verdicts`` are (log index, envelope bytes, message) of signature-verified verdicts."""
+    Then check that the latest revision of each bucket is not stale (``verdict.stale``, see
+    ``_check_stale``). ``verdicts`` are (log index, envelope bytes, message) of
+    signature-verified verdicts."""
     if not verdicts:
         return
     horizon = max(v.evaluated_log_size for _, _, v in verdicts)
     reports = _load_reports(directory, horizon, out)
-    chain_findings = derive_ingest_findings(reports)
+    evaluators = _Evaluators(
+        reports, (*derive_ingest_findings(reports), *freshness), commitments, inventories
+    )
     by_digest = {envelope_digest(raw): v for _, raw, v in verdicts}
-    groups: dict[tuple[str, int, int], list[tuple[int, types_pb2.Verdict]]] = defaultdict(list)
-    for index, _, v in verdicts:
-        groups[(v.commitment_id, v.commitment_version, v.evaluated_log_size)].append((index, v))
-    for (commitment_id, version, size), members in groups.items():
-        subject = f"{commitment_id} v{version}"
-        wire = next(
-            (
-                c
-                for i, c in reversed(commitments)
-                if i < size and c.commitment_id == commitment_id and c.version == version
-            ),
-            None,
-        )
-        if wire is None:
-            for index, _ in members:
+    for index, _, verdict in sorted(verdicts, key=lambda m: (m[2].evaluated_log_size, m[0])):
+        where = _where(verdict)
+        size = verdict.evaluated_log_size
+        evaluator = evaluators.get(verdict.commitment_id, verdict.commitment_version, size)
+        if isinstance(evaluator, str):
+            if evaluator == "commitment":
                 out.fail(
-                    "verdict.commitment", subject, "no such commitment version is logged before it", index
-                )
-            continue
-        try:
-            commitment = Commitment.from_wire(wire)
-            latest: dict[str, Inventory] = {}
-            for i, inv in inventories:
-                if i < size:
-                    latest[inv.facility_id] = Inventory.from_wire(inv)
-            inputs = EvaluationInput(
-                commitment=commitment,
-                inventories=latest,
-                reports=[r for r in reports if r.log_index < size],
-                ingest_findings=sorted(
-                    [f for f in (*chain_findings, *freshness) if f.log_index < size],
-                    key=lambda f: (f.log_index, f.finding_id),
-                ),
-                evaluated_log_size=size,
-            )
-            evaluator = Evaluator(inputs)
-        except InputError as e:
-            for index, _ in members:
-                out.fail("verdict.inputs", subject, f"cannot rebuild the evaluation inputs: {e}", index)
-            continue
-        for index, verdict in members:
-            where = f"{commitment_id}/{verdict.facility_id or '*'}@{verdict.bucket_start_unix_ns}"
-            if size > index:
-                out.fail(
-                    "verdict.prefix",
-                    where,
-                    f"claims to have read {size} entries but is logged at {index}",
+                    "verdict.commitment",
+                    f"{verdict.commitment_id} v{verdict.commitment_version}",
+                    "no such commitment version is logged before it",
                     index,
                 )
-                continue
-            previous = None
-            if verdict.supersedes:
-                older = by_digest.get(verdict.supersedes)
-                if older is None:
-                    out.fail(
-                        "verdict.supersedes", where, "supersedes a verdict that is not in the bundle", index
-                    )
-                    continue
-                previous = older.evaluated_log_size
-            bucket = BucketRef(
-                verdict.facility_id, verdict.bucket_start_unix_ns, verdict.bucket_end_unix_ns, previous
-            )
-            try:
-                recomputed = evaluator.verdict(bucket, verdict.evaluated_unix_ns)
-            except InputError as e:
-                out.fail("verdict.rerun", where, f"the evaluation could not run: {e}", index)
-                continue
-            diffs = compare_verdicts(verdict, recomputed)
-            if diffs:
-                out.fail(
-                    "verdict.mismatch", where, "; ".join(diffs[:5]) + (" …" if len(diffs) > 5 else ""), index
-                )
-                _mark(out, verdict, matches=False)
             else:
-                out.verdicts_matched += 1
+                out.fail(
+                    "verdict.inputs",
+                    f"{verdict.commitment_id} v{verdict.commitment_version}",
+                    f"cannot rebuild the evaluation inputs: {evaluator}",
+                    index,
+                )
+            continue
+        if size > index:
+            out.fail(
+                "verdict.prefix", where, f"claims to have read {size} entries but is logged at {index}", index
+            )
+            continue
+        previous = None
+        if verdict.supersedes:
+            older = by_digest.get(verdict.supersedes)
+            if older is None:
+                out.fail("verdict.supersedes", where, "supersedes a verdict that is not in the bundle", index)
+                continue
+            previous = older.evaluated_log_size
+        bucket = BucketRef(
+            verdict.facility_id, verdict.bucket_start_unix_ns, verdict.bucket_end_unix_ns, previous
+        )
+        try:
+            recomputed = evaluator.verdict(bucket, verdict.evaluated_unix_ns)
+        except (InputError, ValueError) as e:
+            out.fail("verdict.rerun", where, f"the evaluation could not run: {e}", index)
+            continue
+        diffs = compare_verdicts(verdict, recomputed)
+        if diffs:
+            out.fail("verdict.mismatch", where, _join(diffs), index)
+            _mark(out, verdict, matches=False)
+        else:
+            out.verdicts_matched += 1
+    _check_stale(verdicts, commitments, inventories, evaluators, by_digest, out)
+
+
+def _check_stale(  # noqa: PLR0917  # one pass over the verdicts with the tables built above
+    verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]],
+    commitments: Sequence[tuple[int, types_pb2.Commitment]],
+    inventories: Sequence[tuple[int, types_pb2.Inventory]],
+    evaluators: _Evaluators,
+    by_digest: dict[bytes, types_pb2.Verdict],
+    out: AuditOutcome,
+) -> None:
+    """A verifier that failed to revise a verdict is caught here: the latest revision of each
+    (commitment, facility, bucket) is re-evaluated over every report logged before the
+    verifier last evaluated anything — the largest ``evaluated_log_size`` in the bundle, where
+    the verifier provably read the log (a late report in an earlier bucket, of any facility,
+    changes compute to date) — and must agree with it except for the log size it read.
+
+    The horizon stops early at the next inventory or commitment document logged after the
+    verdict: the verifier does not revise past buckets for a new inventory, so only reports
+    count against it. A verdict logged in the same tick as the horizon is up to date by
+    construction; nothing past the verifier's last evaluation is held against it."""
+    horizon = max(v.evaluated_log_size for _, _, v in verdicts)
+    doc_indices = sorted(
+        {i for i, _ in inventories} | {i for i, _ in commitments},
+    )
+    latest: dict[tuple[str, str, int], tuple[int, types_pb2.Verdict]] = {}
+    for index, _, v in verdicts:
+        key = (v.commitment_id, v.facility_id, v.bucket_start_unix_ns)
+        have = latest.get(key)
+        if have is None or (v.revision, index) > (have[1].revision, have[0]):
+            latest[key] = (index, v)
+    for index, v in latest.values():
+        size = v.evaluated_log_size
+        if size >= horizon:
+            continue
+        nxt = bisect.bisect_left(doc_indices, size)
+        limit = min(horizon, doc_indices[nxt]) if nxt < len(doc_indices) else horizon
+        if limit <= size:
+            continue
+        evaluator = evaluators.get(v.commitment_id, v.commitment_version, limit)
+        if isinstance(evaluator, str):
+            continue  # the verdict's own re-run names what is wrong with its inputs
+        previous = None
+        if v.supersedes:
+            older = by_digest.get(v.supersedes)
+            if older is None:
+                continue  # named by verdict.supersedes
+            previous = older.evaluated_log_size
+        bucket = BucketRef(v.facility_id, v.bucket_start_unix_ns, v.bucket_end_unix_ns, previous)
+        try:
+            recomputed = evaluator.verdict(bucket, v.evaluated_unix_ns)
+        except (InputError, ValueError):
+            continue  # named by verdict.rerun
+        diffs = [d for d in compare_verdicts(v, recomputed) if not d.startswith("evaluated_log_size")]
+        if diffs:
+            out.fail(
+                "verdict.stale",
+                _where(v),
+                f"revision {v.revision} read {size} entries; over the {limit} the verifier had read"
+                f" by its last evaluation it would differ (no new revision was logged): {_join(diffs)}",
+                index,
+            )
+            _mark(out, v, matches=False)
+
+
+def _where(v: types_pb2.Verdict) -> str:
+    return f"{v.commitment_id}/{v.facility_id or '*'}@{v.bucket_start_unix_ns}"
+
+
+def _join(diffs: Sequence[str]) -> str:
+    return "; ".join(diffs[:5]) + (" …" if len(diffs) > 5 else "")
 
 
 def _mark(out: AuditOutcome, verdict: types_pb2.Verdict, *, matches: bool) -> None:
