@@ -34,6 +34,7 @@ ATTESTORS = int(os.environ.get("PAUSEWATCH_BENCH_ATTESTORS", "10000"))
 REPORTS_EACH = int(os.environ.get("PAUSEWATCH_BENCH_REPORTS_EACH", "6"))
 BATCH = int(os.environ.get("PAUSEWATCH_BENCH_BATCH", "6"))
 CLIENT_PROCS = int(os.environ.get("PAUSEWATCH_BENCH_CLIENT_PROCS", "1"))
+ADMISSION_PROCS = int(os.environ.get("PAUSEWATCH_BENCH_ADMISSION_PROCESSES", "0"))  # 0: server default
 MAX_ATTEMPTS = 50  # per batch; RESOURCE_EXHAUSTED is retried after the server's hint
 FACILITIES = 10
 ORIGIN = "bench.pausewatch/log"
@@ -62,6 +63,7 @@ key_file = "verdict.key"
 [limits]
 reports_per_minute = 1000000
 burst_reports = 1000000
+{f"admission_processes = {ADMISSION_PROCS}" if ADMISSION_PROCS else ""}
 [evaluation]
 enabled = false
 [[labs]]
@@ -214,7 +216,12 @@ def _scrape(port: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith(
-            ("pausewatch_verifier_stage_seconds_total", "pausewatch_verifier_refused_reports_total")
+            (
+                "pausewatch_verifier_stage_seconds_total",
+                "pausewatch_verifier_refused_reports_total",
+                "pausewatch_verifier_tick_items_count",
+                "pausewatch_verifier_tick_items_sum",
+            )
         ):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
@@ -326,6 +333,7 @@ def run() -> dict[str, object]:
     cpus = len(os.sched_getaffinity(0))
     admission = stages.get('pausewatch_verifier_stage_seconds_total{stage="admission"}', 0.0)
     commit = stages.get('pausewatch_verifier_stage_seconds_total{stage="commit"}', 0.0)
+    ticks = stages.get("pausewatch_verifier_tick_items_count", 0.0)
     verify = accepted / ed25519  # CPU seconds the signatures alone cost at the reference rate
     return {
         "setup": (
@@ -366,5 +374,10 @@ def run() -> dict[str, object]:
             "server_cpu_us_per_accepted_report": round(1e6 * server_cpu / max(1, accepted), 1),
             "signature_us_per_report": round(1e6 / ed25519, 1),
             "refused_reports_retried": int(stages.get("pausewatch_verifier_refused_reports_total", 0)),
+            "sequencer_ticks": int(ticks),
+            "sequencer_items_per_tick": round(
+                stages.get("pausewatch_verifier_tick_items_sum", 0.0) / max(1, ticks), 1
+            ),
+            "sequencer_ms_per_tick": round(1000 * commit / max(1, ticks), 2),
         },
     }

@@ -43,6 +43,8 @@ Example (every key shown with its default where it has one)::
     max_pending_reports = 50000    # reports in admission or queued; more → RESOURCE_EXHAUSTED
     max_queue_s = 1.0              # refuse when the queue holds more work than this (seconds)
     admission_threads = 0          # signature/decoding threads; 0 = one per CPU
+    admission_processes = 0        # >0: admit in this many worker processes instead (own GILs)
+    grpc_max_unrequested_s = 120   # a call gRPC holds before the servicer takes it (then CANCELLED)
 
     [evaluation]                   # the evaluation scheduler (verdicts), started by serve
     enabled = true
@@ -139,6 +141,8 @@ class LimitsConfig:
     max_pending_reports: int = 50_000
     max_queue_s: float = 1.0
     admission_threads: int = 0
+    admission_processes: int = 0
+    grpc_max_unrequested_s: int = 120
 
 
 @dataclass(frozen=True)
@@ -421,6 +425,10 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
             ),
             max_queue_s=limits_t.number("max_queue_s", d.max_queue_s, minimum=0.01, maximum=3600),
             admission_threads=li("admission_threads", d.admission_threads, minimum=0, maximum=256),
+            admission_processes=li("admission_processes", d.admission_processes, minimum=0, maximum=256),
+            grpc_max_unrequested_s=li(
+                "grpc_max_unrequested_s", d.grpc_max_unrequested_s, minimum=1, maximum=3600
+            ),
         )
         limits_t.finish()
         if limits.max_envelope_bytes > limits.max_message_bytes:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from verifier.server import build_server, standard_background
 __all__ = ["register", "serve"]
 
 _log = logging.getLogger("pausewatch.verifier")
+_SWITCH_INTERVAL_S = 0.0005
 
 
 def register(subparsers: Any) -> None:
@@ -38,6 +40,12 @@ def register(subparsers: Any) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
+    # The event loop, gRPC's poller, the admission threads and the writer share one GIL, and
+    # each libsodium or SQLite call gives it up; taking it back waits for the holder's switch
+    # interval (5 ms by default). Measured (bench ingest, 2 CPUs): the writer spent ~1 ms of
+    # wall time per report for ~0.1 ms of work, and accepted reports/s rose ~850 -> ~1200 at
+    # 0.5 ms. The verifier process only: in-process tests keep Python's default.
+    sys.setswitchinterval(_SWITCH_INTERVAL_S)
     config = with_overrides(
         load_config(args.config),
         listen=args.listen,

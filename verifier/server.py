@@ -13,7 +13,13 @@ in core's pending queue; past ``grpc.server.max_pending_requests`` (default 1000
 cancelling them at random, and always past the hard limit (default 3000) — clients see
 CANCELLED. Both are raised to ``limits.max_concurrent_rpcs`` so that overload is answered by
 the servicer's own backpressure (RESOURCE_EXHAUSTED with a retry hint) and never by silent
-cancellation.
+cancellation. A call that core holds unrequested for ``grpc.server_max_unrequested_time_in_server``
+(gRPC's default 30 s) is cancelled too: a burst of 10,000 calls takes the event loop longer
+than that to take in, so it is ``limits.grpc_max_unrequested_s`` (120 s, the attestor's deadline);
+once taken, the servicer answers an over-full queue at once with RESOURCE_EXHAUSTED.
+
+``limits.admission_processes`` > 0 admits in worker processes (:mod:`verifier.admission`)
+instead of the admission threads.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from pausewatch.errors import EnvironmentFaultError
 from pausewatch.keys import Signer, load_key_file
 from pausewatch.note import Ed25519NoteSigner, NoteSigner
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
+from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus
 from verifier.alerts import WebhookNotifier
 from verifier.challenges import ChallengeIssuer
@@ -116,10 +123,13 @@ class VerifierServer:
     background: Sequence[Background] = ()
     metrics_endpoint: MetricsEndpoint | None = None
     admission: ThreadPoolExecutor | None = None
+    admission_processes: ProcessAdmission | None = None
     servicer: VerifierServicer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
+        if self.admission_processes is not None:
+            await asyncio.to_thread(self.admission_processes.warm_up)
         await self.sequencer.start()
         # Log a fresh challenge before admitting any report: the log's clock for freshness
         # (pausewatch.freshness) is current after a restart, and a checkpoint exists.
@@ -172,6 +182,8 @@ class VerifierServer:
         await self.sequencer.stop()
         if self.admission is not None:
             self.admission.shutdown(wait=True)
+        if self.admission_processes is not None:
+            self.admission_processes.close()
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
         self.storage.close()
@@ -268,10 +280,16 @@ def build_server(
         ("grpc.so_reuseport", 0),
         ("grpc.server.max_pending_requests", limits.max_concurrent_rpcs),
         ("grpc.server.max_pending_requests_hard_limit", limits.max_concurrent_rpcs),
+        ("grpc.server_max_unrequested_time_in_server", limits.grpc_max_unrequested_s),
     ]
     admission = ThreadPoolExecutor(
         max_workers=limits.admission_threads or len(os.sched_getaffinity(0)) or 1,
         thread_name_prefix="pausewatch-admission",
+    )
+    processes = (
+        ProcessAdmission(limits.admission_processes, max_envelope_bytes=limits.max_envelope_bytes)
+        if limits.admission_processes
+        else None
     )
     grpc_server = grpc.aio.server(options=options, maximum_concurrent_rpcs=limits.max_concurrent_rpcs)
     servicer = VerifierServicer(
@@ -284,6 +302,7 @@ def build_server(
         metrics=metrics,
         clock_now_ns=clock.now_ns,
         admission=admission,
+        admission_processes=processes,
     )
     verifier_pb2_grpc.add_VerifierServicer_to_server(servicer, grpc_server)
     health = health_aio.HealthServicer()
@@ -312,6 +331,7 @@ def build_server(
         port=port,
         background=background,
         admission=admission,
+        admission_processes=processes,
         servicer=servicer,
     )
 

@@ -39,9 +39,10 @@ from typing import Any, Final, NoReturn
 
 import grpc
 
-from pausewatch.envelope import parse_envelope
+from pausewatch.envelope import envelope_digest, parse_envelope
 from pausewatch.errors import InputError, LimitExceededError, PausewatchError
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
+from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus, AlertFilter, SubscriberDroppedError
 from verifier.challenges import ChallengeIssuer
 from verifier.config import LimitsConfig
@@ -114,6 +115,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         metrics: VerifierMetrics,
         clock_now_ns: Any,
         admission: Executor | None = None,
+        admission_processes: ProcessAdmission | None = None,
     ) -> None:
         self._seq = sequencer
         self._challenges = challenges
@@ -124,6 +126,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         self._metrics = metrics
         self._now = clock_now_ns
         self._admission = admission
+        self._processes = admission_processes
         self._pending_reports = 0
         self._throughput = _Throughput()
         self._booked_until = 0.0  # monotonic time up to which refused batches hold slots
@@ -202,7 +205,9 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     ) -> list[ReportOutcome]:
         enrollment = self._seq.enrollment
         limit = self._limits.max_envelope_bytes
-        if self._admission is None:
+        if self._processes is not None:
+            admitted_or_errors, cpu_s = await self._processes.admit(raws, enrollment)
+        elif self._admission is None:
             admitted_or_errors, cpu_s = _admit_timed(raws, enrollment, limit)
         else:
             loop = asyncio.get_running_loop()
@@ -213,15 +218,22 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         now = self._now()
         outcomes: list[ReportOutcome | None] = []
         admitted: list[AdmittedReport] = []
+        passed: set[bytes] = set()  # digests admitted from this batch
         for report in admitted_or_errors:
             if isinstance(report, PausewatchError):
                 outcomes.append(_rejected(report))
                 continue
-            try:
-                self._rate.take(report.header.key_id, now)
-            except PausewatchError as e:
-                outcomes.append(_rejected(e))
-                continue
+            # An exact duplicate (already logged, or admitted earlier in this batch) is answered
+            # with its receipt and costs no token: replaying captured envelopes must not spend
+            # the attestor's budget.
+            digest = envelope_digest(report.envelope.raw)
+            if digest not in passed and self._seq.logged_index(digest) is None:
+                try:
+                    self._rate.take(report.header.key_id, now)
+                except PausewatchError as e:
+                    outcomes.append(_rejected(e))
+                    continue
+            passed.add(digest)
             outcomes.append(None)
             admitted.append(report)
         if not admitted:
