@@ -36,6 +36,8 @@ from sim.cli import format_result
 from sim.processes import run_with_processes, tool
 from sim.runner import RunResult, scratch_dir
 from sim.scenario import load_scenario
+from verifier.config import load_config
+from verifier.export import trust_files
 
 __all__ = ["main"]
 
@@ -126,12 +128,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     config = out / "verifier.toml"
     bundle, html = out / "bundle", out / "report.html"
+    # The auditor's own trust files, pinned from the keys this demo generated (not the bundle's).
+    try:
+        policy, roots = trust_files(load_config(config))
+    except PausewatchError as e:
+        print(f"demo: could not write the auditor's trust files: {e}", file=sys.stderr)
+        return 2
+    (out / "trust").mkdir(exist_ok=True)
+    (out / "trust" / "policy.txt").write_bytes(policy)
+    (out / "trust" / "roots.toml").write_bytes(roots)
     try:
         export = [tool("pausewatch-verifier"), "export", "--config", str(config), "--out", str(bundle)]
         rc_export = _run_tool(export, out / "export.log")
         rc_audit = -1
         if rc_export == 0:
-            rc_audit = _run_tool([tool("pausewatch-audit"), "verify", str(bundle), "--html", str(html)],
+            rc_audit = _run_tool([tool("pausewatch-audit"), "verify", str(bundle), "--html", str(html),
+                                  "--policy", str(out / "trust" / "policy.txt"),
+                                  "--roots", str(out / "trust" / "roots.toml")],
                                  out / "audit.log")
     except KeyboardInterrupt:
         print("\ninterrupted; child processes stopped", file=sys.stderr)

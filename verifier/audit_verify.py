@@ -2,15 +2,20 @@
 
 ::
 
-    pausewatch-audit verify BUNDLE [--policy FILE] [--roots FILE] [--html FILE] [--workers N] [--json]
+    pausewatch-audit verify BUNDLE --policy FILE --roots FILE [--html FILE] [--workers N] [--json]
+                            [--trust-bundle-keys] [--allow-unrerun-verdicts]
     pausewatch-audit extract BUNDLE --index N --out DIR [--policy FILE]
 
 ``verify`` checks everything a bundle claims (see :mod:`pausewatch.audit.pipeline`). BUNDLE is
-a directory or a ``.tar.gz`` of one. Without ``--policy``/``--roots`` the bundle's own trust
-files are used and the summary says so in capitals: an auditor who wants the result to mean
-something brings their own. Exit 0: every check passed and every verdict was re-derived;
-1: something failed (each failure is named: check id, subject, log index, message);
-2: the tool could not run (unreadable path, a future bundle version, a bad --policy/--roots).
+a directory or a ``.tar.gz`` of one. The auditor trusts only the keys it brings: without both
+``--policy`` and ``--roots`` the audit fails (``trust.unpinned``), because a bundle that vouches
+for itself proves nothing. ``--trust-bundle-keys`` uses the bundle's own trust files instead,
+for a quick look only (the summary says so in capitals). A time-range slice cannot re-derive
+its verdicts (they read compute to date from before the range): that fails too
+(``verdict.not_rerun``) unless ``--allow-unrerun-verdicts`` accepts signature-checked verdicts.
+Exit 0: every check passed and every verdict was re-derived; 1: something failed (each failure
+is named: check id, subject, log index, message); 2: the tool could not run (unreadable path, a
+future bundle version, a bad --policy/--roots).
 
 ``extract`` writes one entry (``entry-<N>.bin``, its exact envelope bytes) and a C2SP
 tlog-proof (``entry-<N>.tlog-proof``) against the bundle's last checkpoint, so that the entry
@@ -193,6 +198,7 @@ def _verify(args: argparse.Namespace) -> dict[str, Any]:
         except bf.BundleFileError as e:
             raise VerificationError(str(e)) from e
     out.bundle = str(args.bundle)
+    _strict(out, args)
     if args.html is not None:
         write_report(out, args.html)
     details = outcome_details(out)
@@ -210,6 +216,29 @@ def _verify(args: argparse.Namespace) -> dict[str, Any]:
         + ("" if out.pinned else " (UNPINNED: the bundle's own trust keys)")
     )
     return details
+
+
+def _strict(out: AuditOutcome, args: argparse.Namespace) -> None:
+    """What the audit could not establish is a failure unless the user accepted it by name."""
+    if not out.pinned and not args.trust_bundle_keys:
+        missing = " and ".join(
+            flag for flag, given in (("--policy", args.policy), ("--roots", args.roots)) if given is None
+        )
+        out.fail(
+            "trust.unpinned",
+            missing,
+            "not given: the bundle's own trust keys would only show that it is self-consistent,"
+            " not that it comes from the log and the labs you trust. Pass your --policy and --roots"
+            " (or --trust-bundle-keys for a quick look only)",
+        )
+    if out.verdicts_not_rerun and not args.allow_unrerun_verdicts:
+        out.fail(
+            "verdict.not_rerun",
+            out.scope,
+            f"{out.verdicts_not_rerun} verdict(s) were signature-checked but not re-derived (a time"
+            " slice lacks the reports before its range that compute to date reads); audit a full"
+            " bundle, or pass --allow-unrerun-verdicts to accept them",
+        )
 
 
 def _extract(args: argparse.Namespace) -> dict[str, Any]:
@@ -283,12 +312,29 @@ def register(subparsers: Subcommands) -> None:
             "Rebuild the log's tree and check it against every checkpoint under the policy;"
             " verify every signature against keys enrolled by logged inventories; replay every"
             " chain and challenge; re-run the evaluation and compare every verdict."
+            " Only the keys in your --policy and --roots are trusted: without them the audit"
+            " fails unless --trust-bundle-keys (a quick look only)."
             " Exit 0: verified; 1: something failed (named); 2: could not run."
         ),
     )
     verify.add_argument("bundle", type=Path, metavar="BUNDLE", help="bundle directory or .tar.gz")
-    verify.add_argument("--policy", type=Path, help="your C2SP tlog-policy (log key, witnesses, quorum)")
-    verify.add_argument("--roots", type=Path, help="your roots.toml (lab, verdict and challenge keys)")
+    verify.add_argument(
+        "--policy", type=Path, help="your C2SP tlog-policy (log key, witnesses, quorum); required"
+    )
+    verify.add_argument(
+        "--roots", type=Path, help="your roots.toml (lab, verdict and challenge keys); required"
+    )
+    verify.add_argument(
+        "--trust-bundle-keys",
+        action="store_true",
+        help="without --policy/--roots, trust the bundle's own policy.txt and roots.toml:"
+        " for a quick look only (it shows self-consistency, not provenance)",
+    )
+    verify.add_argument(
+        "--allow-unrerun-verdicts",
+        action="store_true",
+        help="accept verdicts that could be signature-checked but not re-derived (time-range slices)",
+    )
     verify.add_argument("--html", type=Path, help="also write a self-contained HTML report here")
     verify.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
     verify.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON on stdout")

@@ -16,7 +16,10 @@ from verifier.audit_cli import main as audit_main
 
 
 def verify(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str]:
-    code = audit_main(["verify", *map(str, args), "--workers", "1"])
+    """``verify`` on the bundle's own trust files unless ``--policy`` is given: these tests are
+    about the bundle (its policy.txt and roots.toml included), not about pinning."""
+    trust = [] if "--policy" in args else ["--trust-bundle-keys"]
+    code = audit_main(["verify", *map(str, args), *trust, "--workers", "1"])
     cap = capsys.readouterr()
     assert "Traceback" not in cap.err + cap.out
     return code, cap.err + cap.out

@@ -82,6 +82,19 @@ def test_slices_verify(real_bundle: RealBundle, config: Path, tmp_path: Path, fl
         assert result.verdicts_matched == 4
 
 
+def test_time_slice_verdicts_not_rerun_fail_unless_accepted(
+    real_bundle: RealBundle, config: Path, tmp_path: Path
+) -> None:
+    from verifier.audit_cli import main as audit_main
+
+    out = tmp_path / "slice"
+    span = ["--from", str(T0 + 10 * 60 * NS), "--to", str(T0 + 20 * 60 * NS)]
+    assert verifier_main(["export", "--config", str(config), "--out", str(out), *span]) == 0
+    trust = ["--policy", str(real_bundle.policy), "--roots", str(real_bundle.roots), "--workers", "1"]
+    assert audit_main(["verify", str(out), *trust]) == 1
+    assert audit_main(["verify", str(out), *trust, "--allow-unrerun-verdicts"]) == 0
+
+
 def test_export_refuses_an_existing_directory(config: Path, tmp_path: Path) -> None:
     out = tmp_path / "exists"
     out.mkdir()

@@ -52,8 +52,21 @@ def test_cli_json_exit_0_for_directory_and_archive(real_bundle: RealBundle) -> N
         assert doc["verdicts_matched"] == doc["counts"]["verdicts"] == 4
 
 
-def test_unpinned_run_says_so_loudly(real_bundle: RealBundle) -> None:
-    r = run_audit("verify", real_bundle.directory)
+def test_unpinned_run_fails_and_names_why(real_bundle: RealBundle) -> None:
+    """The auditor trusts only the keys it brings: a bundle vouching for itself is not verified."""
+    r = run_audit("verify", real_bundle.directory, "--json")
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["result"] == "failed"
+    assert "[trust.unpinned]" in doc["reason"]
+    assert "trust.unpinned: --policy and --roots: not given" in doc["reason"]
+    r = run_audit("verify", real_bundle.directory, "--policy", real_bundle.policy)
+    assert r.returncode == 1
+    assert "trust.unpinned: --roots" in r.stdout
+
+
+def test_trust_bundle_keys_is_a_quick_look_that_says_so_loudly(real_bundle: RealBundle) -> None:
+    r = run_audit("verify", real_bundle.directory, "--trust-bundle-keys")
     assert r.returncode == 0, r.stderr
     assert "THE BUNDLE'S OWN (not pinned)" in r.stdout
     assert "WARNING" in r.stdout
