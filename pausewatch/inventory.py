@@ -35,24 +35,29 @@ Authoring format (TOML; ``inventory_from_toml`` turns it into the wire message):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 from pausewatch.commitment import TomlDocument
-from pausewatch.errors import FormatError, LimitExceededError
+from pausewatch.errors import FormatError, LimitExceededError, VerificationError
 from pausewatch.keys import Ed25519Key, key_id
 from pausewatch.reports import MAX_ACCELERATORS, check_id
 from pausewatch.v1 import types_pb2
 
 __all__ = [
+    "KEY_CONFLICT",
     "MAX_METERS",
     "MAX_NODES",
     "DeclaredAccelerator",
     "DeclaredMeter",
     "DeclaredNode",
     "Inventory",
+    "KeyConflictError",
+    "check_key_holders",
+    "enrolled_key_ids",
     "inventory_from_toml",
+    "key_conflict",
 ]
 
 MAX_NODES: Final = 50_000
@@ -265,3 +270,54 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
     except FormatError as e:
         raise FormatError(f"{source_name}: {e}") from e
     return msg
+
+
+# --- one key, one facility -------------------------------------------------------------------
+KEY_CONFLICT: Final = "inventory.key_conflict"  # the check's id, for verifier and auditor alike
+
+
+class KeyConflictError(VerificationError):
+    """An inventory enrols a report key that another facility's latest inventory holds.
+
+    First come, first served: a key belongs to the facility whose latest inventory enrolled it
+    first, until that facility's newer inventory drops it. Otherwise one lab could take over
+    another lab's node or meter by enrolling its public key (whose reports would then be
+    refused as "not enrolled here")."""
+
+    def __init__(self, key_id: str, facility_id: str, holder_facility_id: str, where: str) -> None:
+        super().__init__(
+            f"inventory for {facility_id} enrols key {key_id[:16]} ({where}), which the latest"
+            f" inventory of facility {holder_facility_id} holds"
+        )
+        self.key_id = key_id
+        self.facility_id = facility_id
+        self.holder_facility_id = holder_facility_id
+
+
+def enrolled_key_ids(inventory: types_pb2.Inventory) -> list[tuple[str, str]]:
+    """(key id, where) for every node and meter key of ``inventory``, in declaration order."""
+    out = [(key_id(n.attestor_public_key), f"node {n.node_id}") for n in inventory.nodes]
+    out += [(key_id(m.public_key), f"meter {m.meter_id}") for m in inventory.meters]
+    return out
+
+
+def check_key_holders(new: types_pb2.Inventory, holder_of: Callable[[str], str | None]) -> None:
+    """Raise :class:`KeyConflictError` for the first key of ``new`` that ``holder_of`` (key id ->
+    the facility whose latest inventory enrols it, or None) gives to another facility."""
+    for kid, where in enrolled_key_ids(new):
+        holder = holder_of(kid)
+        if holder is not None and holder != new.facility_id:
+            raise KeyConflictError(kid, new.facility_id, holder, where)
+
+
+def key_conflict(new: types_pb2.Inventory, latest_of_others: Iterable[types_pb2.Inventory]) -> None:
+    """The ``inventory.key_conflict`` check: ``new`` may enrol no key that the latest inventory
+    of another facility (``latest_of_others``, as logged before ``new``) enrols; raise
+    :class:`KeyConflictError` naming the first such key. Inventories of ``new``'s own facility
+    in ``latest_of_others`` are ignored (a new version may keep its keys)."""
+    holders: dict[str, str] = {}
+    for inv in latest_of_others:
+        if inv.facility_id != new.facility_id:
+            for kid, _ in enrolled_key_ids(inv):
+                holders.setdefault(kid, inv.facility_id)
+    check_key_holders(new, holders.get)

@@ -13,10 +13,16 @@ exception                                   gRPC status           meaning
 ``SignatureError``                          UNAUTHENTICATED       signature does not verify
 ``NotEnrolledHereError``                    PERMISSION_DENIED     authentic, but the key is not
                                                                   enrolled for that facility /
-                                                                  node / meter, or a lab key
-                                                                  declares a facility it may not
+                                                                  node / meter (also when an
+                                                                  inventory logged after its
+                                                                  admission dropped the key), or
+                                                                  a lab key declares a facility
+                                                                  it may not
 ``StaleVersionError``                       FAILED_PRECONDITION   a document version that does
                                                                   not increase
+``KeyConflictError``                        FAILED_PRECONDITION   an inventory enrols a key that
+(:mod:`pausewatch.inventory`)                                     another facility's latest
+                                                                  inventory holds
 ``VerificationError`` (other)               FAILED_PRECONDITION   well-formed but inconsistent
 ``EnvironmentFaultError``                   UNAVAILABLE           disk or environment failed
 anything else                               INTERNAL              our bug

@@ -6,11 +6,15 @@ Order (the servicer and the sequencer call these in it):
    signatures' key-id hints, verified with the key *we* hold) → signature over the exact bytes
    → payload decoding and invariants → the payload names the signer's key and the facility and
    node/meter that key is enrolled for. Raises; a rejected report leaves nothing behind.
-2. :class:`RateLimiter` — per-key token bucket on the injected clock (after the signature, so
-   a stranger cannot spend an attestor's budget).
-3. In the log sequencer, in log order: exact-duplicate check, :func:`pausewatch.chain.
-   classify_link`, then :func:`chain_findings` and :func:`freshness_findings` turn the
-   decision and the challenge into findings. Authentic but suspicious reports are stored.
+2. :class:`RateLimiter` — per-key token bucket on the injected clock, charged by the servicer
+   after the signature (so a stranger cannot spend an attestor's budget) and only for reports
+   that are not exact duplicates of a logged report or of one earlier in the batch (so a
+   replayer of captured envelopes cannot either; the sequencer's digest index decides).
+3. In the log sequencer, in log order: the key still enrolled for its facility and subject in
+   the tick's enrollment (an inventory logged before the report may have changed it since
+   admission), exact-duplicate check, :func:`pausewatch.chain.classify_link`, then
+   :func:`chain_findings` and :func:`freshness_findings` turn the decision and the challenge
+   into findings. Authentic but suspicious reports are stored.
 
 Freshness is the shared rule of :mod:`pausewatch.freshness`, judged from the log alone: a
 report at log index ``i`` is judged against the challenges logged before ``i`` (the

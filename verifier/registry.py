@@ -6,7 +6,9 @@ only then is the payload parsed; the payload must then name that same lab.
 
 - An inventory needs ``inventory_threshold`` distinct keys of its lab (default 1), must be for
   a facility the lab may declare (else PERMISSION_DENIED), and enrols nodes and meters: keys
-  unique, ids unique, meter scope given.
+  unique, ids unique, meter scope given. A key held by another facility's latest inventory
+  is refused (FAILED_PRECONDITION, :func:`pausewatch.inventory.key_conflict`): checked by the
+  sequencer against its enrollment, inside the transaction that stores the inventory.
 - A commitment needs ``max(1, signatures_required)`` distinct keys of its lab, may name only
   facilities of its lab, and must be well formed: when ``pausewatch.commitment.
   parse_commitment`` exists (the evaluation issue) it decides; until then a minimal check here

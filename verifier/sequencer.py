@@ -7,8 +7,12 @@ scheduler's :meth:`LogSequencer.append_verdict`). Work queues on the event loop;
 everything pending (up to ``max_items_per_tick``) and runs it on one dedicated writer thread:
 
 1. each item is checked against the stored state *and the items before it in the tick*
-   (duplicate, chain decision, version, freshness) and rejected alone if it fails — checks
-   come before writes, so a rejected item writes nothing. Freshness is the shared rule of
+   (enrollment — the tick's own, changed by each inventory as it is staged, so a report whose
+   key an earlier inventory dropped is refused; a key held by another facility is refused to
+   an inventory —, duplicate, chain decision, version, freshness) and rejected alone if it
+   fails, even with an error of ours (INTERNAL for that item only, logged): checks come
+   before writes, so a rejected item writes nothing, and one item never fails the others
+   (only a storage fault fails the tick). Freshness is the shared rule of
    :mod:`pausewatch.freshness`: a report is judged against exactly the challenges logged
    before its own index (the sequencer's ``ChallengeHistory``, loaded from storage at start
    and extended as each challenge is appended, in log order), as an auditor replaying the
@@ -53,12 +57,13 @@ from pausewatch.chain import ChainState, LinkKind, NewLink, classify_link
 from pausewatch.checkpoint import Checkpoint, sign_checkpoint
 from pausewatch.clock import Clock
 from pausewatch.envelope import envelope_digest
-from pausewatch.errors import InputError, InternalError
+from pausewatch.errors import EnvironmentFaultError, InputError, InternalError, PausewatchError
 from pausewatch.freshness import ChallengeHistory, ChallengeRecord
+from pausewatch.inventory import check_key_holders
 from pausewatch.note import NoteSigner
 from pausewatch.v1 import types_pb2, verifier_pb2
 from verifier.alert_bus import AlertBus
-from verifier.errors import status_for
+from verifier.errors import NotEnrolledHereError, status_for
 from verifier.frontier import BatchTree, Frontier, frontier_from_log
 from verifier.ingest import (
     AdmittedReport,
@@ -133,6 +138,12 @@ class _Batch:
     digests: dict[bytes, int] = field(default_factory=dict)  # appended this tick
     heads: dict[str, StoredReport] = field(default_factory=dict)  # advanced this tick
     stored_digests: dict[bytes, int] = field(default_factory=dict)  # prefetched from storage
+    enrollment: Enrollment = field(default_factory=Enrollment)  # with this tick's inventories
+
+    @property
+    def next_index(self) -> int:
+        """The log index the next :meth:`add` gets."""
+        return self.old_size + len(self.entries)
 
     def add(self, entry: bytes) -> int:
         self.entries.append(entry)
@@ -269,7 +280,7 @@ class LogSequencer:
             with s.transaction() as tx:
                 self.latest = self._sign(tx, size, self._frontier.root())
         inventories = []
-        for facility in {d.document_id for d in s.inventories()}:
+        for facility in sorted({d.document_id for d in s.inventories()}):  # deterministic
             doc = s.latest_inventory(facility)
             if doc is not None:
                 inventories.append(_decode(doc.envelope, types_pb2.Inventory))
@@ -320,6 +331,12 @@ class LogSequencer:
         """Run a read on the writer thread (the storage object is single-threaded)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, self._storage)
+
+    def logged_index(self, digest: bytes) -> int | None:
+        """The log index of the committed report with envelope ``digest``, if the in-memory
+        index holds it. A hint for callers on other threads (the servicer's rate limiter): a
+        hit is always a logged report; a miss proves nothing."""
+        return self._digests.get(digest)
 
     @property
     def queued(self) -> int:
@@ -381,7 +398,7 @@ class LogSequencer:
         """On the writer thread: check, write, append, sign, commit; then the receipts, from the
         new tree in memory. Returns the new tree."""
         with self._storage.transaction() as tx:
-            batch = _Batch(self._frontier.size)
+            batch = _Batch(self._frontier.size, enrollment=self.enrollment)
             self._prefetch(tx, batch, items)
             stage = {
                 "report": self._stage_report,
@@ -391,10 +408,21 @@ class LogSequencer:
                 "verdict": self._stage_verdict,
             }
             for item in items:
+                staged = len(batch.entries)
                 try:
                     stage[item.kind](tx, batch, item)
-                except InputError as e:
+                except EnvironmentFaultError:
+                    raise  # the storage failed: the transaction itself may be gone; fail the tick
+                except PausewatchError as e:  # this item alone: it staged nothing (see _stage_*)
+                    if len(batch.entries) != staged:  # a stage broke that rule: fail the tick
+                        raise InternalError(f"a {item.kind} failed after it was staged: {e}") from e
+                    if not isinstance(e, InputError):
+                        _log.error(
+                            "a %s failed with an internal error; only it is refused", item.kind, exc_info=e
+                        )
                     item.error = e
+                    item.index = item.duplicate_of = None
+                    item.findings = []
             batch.flush(tx)
             if not batch.entries:
                 committed = _Committed(None, None)
@@ -407,6 +435,7 @@ class LogSequencer:
                 tree = self._frontier.extend([hashlib.sha256(b"\x00" + e).digest() for e in batch.entries])
                 committed = _Committed(tree, self._sign(tx, tree.size, tree.root()))
         # COMMIT is done: what the tick changed is now the committed state
+        self.enrollment = batch.enrollment
         self._digests.update(batch.digests)
         if len(self._heads) + len(batch.heads) > _HEAD_CACHE_BOUND:
             self._heads.clear()  # bounded memory; heads are read again as needed
@@ -466,6 +495,16 @@ class LogSequencer:
         admitted: AdmittedReport = item.payload
         raw = admitted.envelope.raw
         header = admitted.header
+        enrolled = batch.enrollment.keys.get(header.key_id)  # admission's snapshot may be stale
+        if enrolled is not admitted.enrolled and (
+            enrolled is None
+            or (enrolled.kind, enrolled.facility_id, enrolled.subject_id)
+            != (header.kind, header.facility_id, header.subject_id)
+        ):
+            raise NotEnrolledHereError(
+                f"key {header.key_id[:16]} is no longer enrolled for {header.facility_id}/"
+                f"{header.subject_id}: an inventory logged before this report changed its enrollment"
+            )
         existing = batch.digests.get(item.digest)
         if existing is None:
             existing = self._digests.get(item.digest)
@@ -497,11 +536,14 @@ class LogSequencer:
             other = self._logged_digest(tx, batch, envelope_digest(decision.proof.first))
         elif decision.kind is LinkKind.GAP and head is not None:
             other = head.log_index
-        index = batch.add(raw)
-        item.index = index
-        item.findings = chain_findings(decision, header, index, other) + freshness_findings(
+        index = batch.next_index
+        findings = chain_findings(decision, header, index, other) + freshness_findings(
             header, index, self._challenges, skew_ns=self._skew_ns
         )
+        # every check has passed: stage the report (nothing below raises)
+        batch.add(raw)
+        item.index = index
+        item.findings = findings
         stored = StoredReport(index, raw, header, item.received_ns)
         batch.digests[item.digest] = index
         batch.reports.append(stored)
@@ -523,31 +565,42 @@ class LogSequencer:
                 return
         latest = max((d.version for d in history), default=None)
         check_version(doc, latest, item.kind)
-        index = batch.add(doc.envelope.raw)
-        item.index = index
+        enrollment = batch.enrollment
+        if isinstance(doc.message, types_pb2.Inventory):
+            # a key belongs to one facility: refuse one that another facility's latest
+            # inventory (committed, or staged earlier in this tick) enrols
+            keys = enrollment.keys
+            check_key_holders(doc.message, lambda kid: k.facility_id if (k := keys.get(kid)) else None)
+            enrollment = enrollment.replace_facility(doc.message)
+        index = batch.next_index
         record = StoredDocument(
             index, doc.document_id, doc.lab_id, doc.version, doc.envelope.raw, item.received_ns
         )
         if item.kind == "inventory":
-            tx.put_inventory(record)
+            tx.put_inventory(record)  # one statement: all or nothing
         else:
             tx.put_commitment(record)
+        batch.add(doc.envelope.raw)
+        item.index = index
+        batch.enrollment = enrollment  # what the reports after it in this tick are checked against
 
     def _stage_challenge(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
         envelope, msg = item.payload
-        index = batch.add(envelope)
-        item.index = index
+        index = batch.next_index
         tx.put_challenge(
             StoredChallenge(index, msg.seq, msg.nonce, msg.issued_unix_ns, msg.expires_unix_ns, envelope)
         )
+        batch.add(envelope)
+        item.index = index
         # visible at once to the reports after it in this tick, which are logged after it
         self._challenges.add(ChallengeRecord(index, msg.nonce, msg.issued_unix_ns, msg.expires_unix_ns))
 
     def _stage_verdict(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
         envelope, verdict = item.payload
-        index = batch.add(envelope)
-        item.index = index
+        index = batch.next_index
         tx.put_verdict(dataclasses.replace(verdict, log_index=index, envelope=envelope))
+        batch.add(envelope)
+        item.index = index
 
     # --- after commit ----------------------------------------------------------------------
     def _attach_receipts(self, items: list[_Item], committed: _Committed) -> None:
@@ -572,10 +625,6 @@ class LogSequencer:
         for item in items:
             if item.error is not None or item.index is None:
                 continue
-            if item.kind == "inventory":
-                doc: VerifiedDocument = item.payload
-                if isinstance(doc.message, types_pb2.Inventory):
-                    self.enrollment = self.enrollment.replace_facility(doc.message)
             if self._bus is not None:
                 for finding in item.findings:
                     if finding.id in _ALERTING_FINDINGS:

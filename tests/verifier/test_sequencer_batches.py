@@ -8,11 +8,12 @@ from pathlib import Path
 
 from pausewatch import merkle
 from pausewatch.clock import SimulatedClock
-from pausewatch.envelope import PayloadType, sign_envelope
+from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.v1 import types_pb2, verifier_pb2
 from tests.factories import NS, T0, UsageChain, seeded_signer
 from verifier.ingest import AdmittedReport, Enrollment, admit_batch
+from verifier.registry import VerifiedDocument
 from verifier.sequencer import LogSequencer
 from verifier.sqlite_storage import SqliteStorage
 
@@ -51,6 +52,9 @@ def test_replays_beyond_the_memory_index_and_across_a_restart_are_duplicates(tmp
         challenge = types_pb2.Challenge(nonce=b"\x07" * 32, issued_unix_ns=T0, expires_unix_ns=T0 + 600 * NS)
         env = sign_envelope(PayloadType.CHALLENGE, challenge.SerializeToString(), [seeded_signer("c")])
         await seq.append_challenge(env, challenge)
+        # the sequencer logs reports only from keys its own (logged) enrollment holds
+        signed = sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(), [seeded_signer("lab")])
+        await seq.submit_document(VerifiedDocument(parse_envelope(signed), "fac", "lab", 1, inv))
         # one tick: three chains interleaved, a replay inside the tick
         first = await asyncio.gather(*(seq.submit_reports(admit(e[:3])) for e in envs))
         assert [o.disposition for out in first for o in out] == [ACCEPTED] * 9
