@@ -42,6 +42,7 @@ import grpc
 from pausewatch.envelope import envelope_digest, parse_envelope
 from pausewatch.errors import InputError, LimitExceededError, PausewatchError
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
+from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus, AlertFilter, SubscriberDroppedError
 from verifier.challenges import ChallengeIssuer
 from verifier.config import LimitsConfig
@@ -114,6 +115,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         metrics: VerifierMetrics,
         clock_now_ns: Any,
         admission: Executor | None = None,
+        admission_processes: ProcessAdmission | None = None,
     ) -> None:
         self._seq = sequencer
         self._challenges = challenges
@@ -124,6 +126,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         self._metrics = metrics
         self._now = clock_now_ns
         self._admission = admission
+        self._processes = admission_processes
         self._pending_reports = 0
         self._throughput = _Throughput()
         self._booked_until = 0.0  # monotonic time up to which refused batches hold slots
@@ -202,7 +205,9 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     ) -> list[ReportOutcome]:
         enrollment = self._seq.enrollment
         limit = self._limits.max_envelope_bytes
-        if self._admission is None:
+        if self._processes is not None:
+            admitted_or_errors, cpu_s = await self._processes.admit(raws, enrollment)
+        elif self._admission is None:
             admitted_or_errors, cpu_s = _admit_timed(raws, enrollment, limit)
         else:
             loop = asyncio.get_running_loop()
