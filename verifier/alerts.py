@@ -135,6 +135,11 @@ class WebhookNotifier:
             finally:
                 self._queue.task_done()
 
+    async def drain(self) -> None:
+        """Wait until every queued alert has been delivered or given up on (``run`` must be
+        running)."""
+        await self._queue.join()
+
     async def deliver(self, alert: types_pb2.Alert) -> None:
         body = alert_json(alert)
         for url in self.config.urls:

@@ -23,7 +23,7 @@ from pausewatch import bundle as bf
 from pausewatch.envelope import PayloadType, envelope_digest, sign_envelope
 from pausewatch.v1 import types_pb2, verifier_pb2
 from tests.factories import NS, T0
-from tests.verifier.harness import ORIGIN, World, running
+from tests.verifier.harness import ORIGIN, Running, World, running
 from verifier.export import export_bundle, trust_files
 from verifier.scheduler import EvaluationScheduler
 from verifier.sqlite_storage import SqliteStorage
@@ -132,8 +132,37 @@ def inventory(world: World) -> bytes:
     return world.sign_inventory(inv)
 
 
+class ChallengeWatch:
+    """Wakes whoever waits for a challenge: wraps the running server's ``ChallengeIssuer.issue``
+    (which its challenge loop calls on the simulated clock) to notify after each one is logged."""
+
+    def __init__(self, r: Running) -> None:
+        self.issuer = r.server.challenges
+        self.changed = asyncio.Condition()
+        issue = self.issuer.issue
+
+        async def issue_and_notify() -> types_pb2.Challenge:
+            challenge = await issue()
+            async with self.changed:
+                self.changed.notify_all()
+            return challenge
+
+        self.issuer.issue = issue_and_notify  # type: ignore[method-assign]
+
+    async def issued_at(self, now_ns: int) -> None:
+        """Wait until the challenge issued at ``now_ns`` (or later) is in the log."""
+
+        def done() -> bool:
+            current = self.issuer.current_challenge
+            return current is not None and current.issued_unix_ns >= now_ns
+
+        async with asyncio.timeout(30), self.changed:
+            await self.changed.wait_for(done)
+
+
 async def _run(world: World) -> None:
     async with running(world, enrol=False) as r:
+        challenges = ChallengeWatch(r)
         await r.stub.SubmitInventory(verifier_pb2.SubmitSignedRequest(envelope=inventory(world)), timeout=5)
         await r.stub.SubmitCommitment(
             verifier_pb2.SubmitSignedRequest(
@@ -149,8 +178,8 @@ async def _run(world: World) -> None:
         chains = [NodeChain(world, i) for i in range(3)]
         meter_prev = b""
         for minute in range(MINUTES):
-            world.clock.advance(60)
-            await asyncio.sleep(0.01)
+            world.clock.advance(60)  # the server's challenge loop wakes and issues the next one
+            await challenges.issued_at(world.clock.now_ns())
             nonce = await r.nonce()
             batch = []
             for i, chain in enumerate(chains):
@@ -168,10 +197,12 @@ async def _run(world: World) -> None:
             assert all(x.disposition == verifier_pb2.DISPOSITION_ACCEPTED for x in results), results
             if minute % 10 == 9:
                 await scheduler.tick()  # the verifier's own scheduler, as buckets close
-        world.clock.advance(200)  # past the last bucket's grace period
+        world.clock.advance(200)  # past the last bucket's grace period (and a challenge is due)
         await scheduler.tick()
-        world.clock.advance(2)
-        await asyncio.sleep(0.05)
+        await challenges.issued_at(world.clock.now_ns())  # nothing is in flight when it stops
+        latest = r.server.sequencer.latest
+        assert latest is not None
+        assert latest.size == (await r.server.sequencer.read(lambda s: s.log_size()))
 
 
 def build_real_bundle(base: Path) -> RealBundle:

@@ -17,16 +17,21 @@ from verifier.alerts import WebhookConfig, WebhookNotifier
 
 
 class _Receiver:
-    """Answers with the queued statuses (then 200) and records every body it got."""
+    """Answers with the queued statuses (then 200) and records every body it got;
+    ``requests_reached(n)`` waits (on the event loop) until it has received ``n`` requests."""
 
     def __init__(self, statuses: list[int]) -> None:
         self.statuses = statuses
         self.bodies: list[dict[str, object]] = []
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver._received()
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 if status == 200:
                     receiver.bodies.append(json.loads(body))
@@ -40,6 +45,23 @@ class _Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def _received(self) -> None:  # on the HTTP server's thread
+        with self._lock:
+            self.requests += 1
+            ready = [w for w in self._waiters if self.requests >= w[0]]
+            self._waiters = [w for w in self._waiters if self.requests < w[0]]
+        for _, loop, future in ready:
+            loop.call_soon_threadsafe(_resolve, future)
+
+    async def requests_reached(self, n: int) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if self.requests >= n:
+                return
+            self._waiters.append((n, loop, future))
+        await asyncio.wait_for(future, timeout=30)
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
@@ -49,7 +71,9 @@ class _Receiver:
         self.server.server_close()
 
 
-def _alert(fid: str = "energy.unexplained", severity: int = types_pb2.SEVERITY_CRITICAL) -> types_pb2.Alert:
+def _alert(
+    fid: str = "energy.unexplained", severity: types_pb2.Severity.ValueType = types_pb2.SEVERITY_CRITICAL
+) -> types_pb2.Alert:
     a = types_pb2.Alert(
         commitment_id="pause",
         facility_id="fac-b",
@@ -61,23 +85,48 @@ def _alert(fid: str = "energy.unexplained", severity: int = types_pb2.SEVERITY_C
     return a
 
 
-async def _drive(clock: SimulatedClock, task: asyncio.Task[None], done: callable) -> None:  # type: ignore[valid-type]
-    """Advance simulated time to each pending backoff until ``done()``; no wall-clock waits for results."""
-    for _ in range(10_000):
-        if done():
-            return
-        deadline = clock.next_deadline_ns()
-        if deadline is not None:
-            clock.advance((deadline - clock.now_ns()) / 1e9)
-        await asyncio.sleep(0.001)  # let the HTTP thread answer
-    raise AssertionError("delivery did not finish")
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _WatchedClock(SimulatedClock):
+    """A simulated clock that says when someone starts sleeping on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slept = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.set()  # the sleeper is registered before anyone waiting on this runs
+        await super().sleep(seconds)
+
+
+async def _next_sleep(clock: _WatchedClock) -> None:
+    await clock.slept.wait()
+
+
+async def _drive(clock: _WatchedClock, task: asyncio.Future[None]) -> None:
+    """Until ``task`` is done, jump simulated time to each backoff the code under test sleeps
+    on; in between, wait for the task itself or its next sleep — never for wall-clock time."""
+    async with asyncio.timeout(30):
+        while not task.done():
+            clock.slept.clear()
+            deadline = clock.next_deadline_ns()
+            if deadline is not None:
+                clock.advance((deadline - clock.now_ns()) / 1e9)
+                continue
+            slept = asyncio.ensure_future(_next_sleep(clock))
+            await asyncio.wait([task, slept], return_when=asyncio.FIRST_COMPLETED)
+            slept.cancel()
+    await task
 
 
 def test_webhook_retries_with_backoff_then_delivers() -> None:
     receiver = _Receiver([503, 503])
 
     async def scenario() -> None:
-        clock = SimulatedClock()
+        clock = _WatchedClock()
         notifier = WebhookNotifier(WebhookConfig(urls=(receiver.url,), backoff_initial_s=2.0), clock)
         bus = AlertBus()
         forward = asyncio.create_task(notifier.forward(bus))
@@ -86,12 +135,16 @@ def test_webhook_retries_with_backoff_then_delivers() -> None:
         bus.publish(_alert("workload.inference", types_pb2.SEVERITY_INFO))  # below min_severity
         start = clock.now_ns()
         runner = asyncio.create_task(notifier.run())
-        await _drive(clock, runner, lambda: notifier.counters.delivered == 1)
+        await receiver.requests_reached(1)  # the alert was queued and its first attempt is in flight
+        await _drive(clock, asyncio.ensure_future(notifier.drain()))
+        assert notifier.counters.delivered == 1
         assert clock.now_ns() - start == 6 * 10**9  # backoff 2 s then 4 s
         assert notifier.counters.attempts == 3
         assert notifier.counters.failed == 0
         body = receiver.bodies[0]
-        assert body["finding"]["id"] == "energy.unexplained"
+        finding = body["finding"]
+        assert isinstance(finding, dict)
+        assert finding["id"] == "energy.unexplained"
         assert body["status_name"] == "VERDICT_STATUS_VIOLATION"
         assert body["log_index"] == "42"
         runner.cancel()
@@ -109,13 +162,13 @@ def test_webhook_gives_up_on_client_error_and_when_attempts_run_out() -> None:
     receiver = _Receiver([400, 500, 500, 500])
 
     async def scenario() -> None:
-        clock = SimulatedClock()
+        clock = _WatchedClock()
         notifier = WebhookNotifier(WebhookConfig(urls=(receiver.url,), max_attempts=3), clock)
         await notifier.deliver(_alert())  # 400: final at once
         assert notifier.counters.failed == 1
         assert notifier.counters.attempts == 1
         task = asyncio.create_task(notifier.deliver(_alert()))
-        await _drive(clock, task, task.done)
+        await _drive(clock, task)
         assert notifier.counters.failed == 2
         assert notifier.counters.attempts == 4
 
@@ -128,12 +181,12 @@ def test_webhook_gives_up_on_client_error_and_when_attempts_run_out() -> None:
 
 def test_unreachable_webhook_is_retried_then_counted() -> None:
     async def scenario() -> None:
-        clock = SimulatedClock()
+        clock = _WatchedClock()
         notifier = WebhookNotifier(
             WebhookConfig(urls=("http://127.0.0.1:9/none",), max_attempts=2, timeout_s=1.0), clock
         )
         task = asyncio.create_task(notifier.deliver(_alert()))
-        await _drive(clock, task, task.done)
+        await _drive(clock, task)
         assert notifier.counters.failed == 1
         assert notifier.counters.attempts == 2
         assert notifier.counters.last_error
