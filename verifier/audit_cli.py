@@ -219,9 +219,7 @@ def register_proof(subparsers: Subcommands) -> None:
     verify.add_argument(
         "--policy", type=Path, required=True, metavar="POLICY", help="c2sp.org/tlog-policy file"
     )
-    verify.add_argument(
-        "--entry", type=Path, required=True, metavar="ENTRY_FILE", help="the raw leaf data"
-    )
+    verify.add_argument("--entry", type=Path, required=True, metavar="ENTRY_FILE", help="the raw leaf data")
     verify.add_argument("proof", type=Path, metavar="PROOF_FILE", help="the .tlog-proof file")
     _add_json_flag(verify, argparse.SUPPRESS)
     verify.set_defaults(handler=_proof_verify, command="proof verify")
