@@ -44,6 +44,7 @@ from pausewatch.chain import LinkKind
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError
 from pausewatch.evaluation.inputs import IngestFinding
 from pausewatch.freshness import ChallengeHistory, ChallengeRecord
+from pausewatch.inventory import KEY_CONFLICT, KeyConflictError, key_conflict
 from pausewatch.keys import key_id
 from pausewatch.policy import Policy, check_checkpoint, parse_policy
 from pausewatch.v1 import types_pb2
@@ -372,6 +373,11 @@ class _Audit:
             self.out.fail(
                 "inventory.version", inv.facility_id, f"version {inv.version} does not increase", index
             )
+        latest_of_others = {m.facility_id: m for _, m in self.inventory_msgs}  # log order: latest wins
+        try:
+            key_conflict(inv, latest_of_others.values())
+        except KeyConflictError as e:
+            self.out.fail(KEY_CONFLICT, inv.facility_id, str(e), index)
         keys: dict[str, tuple[str, str, bytes]] = {}
         for node in inv.nodes:
             keys[key_id(node.attestor_public_key)] = ("usage", node.node_id, node.attestor_public_key)
