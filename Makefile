@@ -10,10 +10,12 @@ PROTO_SRC := $(wildcard proto/pausewatch/v1/*.proto)
 
 all: test
 
+# Set-up talks on stderr, so that `make bench` prints nothing but its JSON on stdout.
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
+	@echo "setting up $(VENV): pip install -e '.[dev]'" >&2
+	@$(PY) -m pip install -q --upgrade pip >&2
+	@$(PY) -m pip install -q -e '.[dev]' >&2
 	@touch $(STAMP)
 
 # Debian packages the tests need: Go and golang.org/x/mod for the reference-implementation
@@ -52,7 +54,7 @@ pytest: $(STAMP) sysdeps
 test: $(STAMP) sysdeps lint typecheck proto-check pytest
 
 bench: $(STAMP)
-	$(PY) -m bench
+	@$(PY) -m bench
 
 demo: $(STAMP)
 	$(PY) -m sim.demo
