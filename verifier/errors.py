@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import grpc
 
+from pausewatch.documents import DocumentScopeError
 from pausewatch.errors import (
     EnvironmentFaultError,
     InputError,
@@ -72,7 +73,7 @@ def status_for(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(error, SignatureError):
         return grpc.StatusCode.UNAUTHENTICATED
-    if isinstance(error, NotEnrolledHereError):
+    if isinstance(error, (NotEnrolledHereError, DocumentScopeError)):
         return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(error, VerificationError):
         return grpc.StatusCode.FAILED_PRECONDITION

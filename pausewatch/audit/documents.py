@@ -6,15 +6,18 @@ and verdicts (verdict key). Each function verifies before it parses and raises o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
-
-from google.protobuf.message import DecodeError, Message
 
 from pausewatch.audit.trust import AuditRoots, LabRoot
-from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_envelope, verify_envelope, verify_threshold
-from pausewatch.errors import FormatError, SignatureError, VerificationError
-from pausewatch.keys import key_id
-from pausewatch.reports import check_id
+from pausewatch.documents import check_commitment, check_inventory
+from pausewatch.envelope import (
+    ParsedEnvelope,
+    PayloadType,
+    parse_envelope,
+    parse_message,
+    verify_envelope,
+    verify_threshold,
+)
+from pausewatch.errors import FormatError, SignatureError
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -31,18 +34,6 @@ class VerifiedDocument:
     index: int
     envelope: bytes
     message: object
-
-
-_M = TypeVar("_M", bound=Message)
-
-
-def _parse(cls: type[_M], payload: bytes) -> _M:
-    msg = cls()
-    try:
-        msg.ParseFromString(payload)
-    except DecodeError as e:
-        raise FormatError(f"payload is not a valid {cls.__name__}: {e}") from e
-    return msg
 
 
 def _open(raw: bytes, payload_type: str) -> ParsedEnvelope:
@@ -67,20 +58,8 @@ def verify_inventory(raw: bytes, roots: AuditRoots) -> types_pb2.Inventory:
     """A lab-signed inventory: k-of-n of a trusted lab, for a facility that lab may declare."""
     env = _open(raw, PayloadType.INVENTORY)
     lab = _lab_that_signed(env, roots, {lab.lab_id: lab.inventory_threshold for lab in roots.labs})
-    inv = _parse(types_pb2.Inventory, env.payload)
-    if inv.lab_id != lab.lab_id:
-        raise VerificationError(f"inventory names lab {inv.lab_id!r} but is signed by lab {lab.lab_id!r}")
-    check_id(inv.facility_id, "inventory facility_id")
-    if inv.facility_id not in lab.facilities:
-        raise VerificationError(f"lab {lab.lab_id!r} may not declare facility {inv.facility_id!r}")
-    seen: set[str] = set()
-    for raw_key in [n.attestor_public_key for n in inv.nodes] + [m.public_key for m in inv.meters]:
-        if len(raw_key) != 32:
-            raise FormatError("inventory holds a key that is not 32 bytes")
-        kid = key_id(raw_key)
-        if kid in seen:
-            raise VerificationError(f"inventory enrols key {kid[:16]} twice")
-        seen.add(kid)
+    inv = parse_message(env.payload, types_pb2.Inventory)
+    check_inventory(inv, lab.lab_id, lab.facilities)
     return inv
 
 
@@ -93,10 +72,11 @@ def verify_commitment(raw: bytes, roots: AuditRoots) -> types_pb2.Commitment:
             verify_envelope(env, lab.keys[0]) if len(lab.keys) == 1 else verify_threshold(env, lab.keys, 1)
         except SignatureError:
             continue
-        msg = _parse(types_pb2.Commitment, env.payload)
+        msg = parse_message(env.payload, types_pb2.Commitment)
         if msg.lab_id != lab.lab_id:
             continue
         verify_threshold(env, lab.keys, max(1, msg.signatures_required))
+        check_commitment(msg, lab.lab_id, lab.facilities)
         commitment = msg
         break
     if commitment is None:
@@ -107,7 +87,7 @@ def verify_commitment(raw: bytes, roots: AuditRoots) -> types_pb2.Commitment:
 def verify_challenge(raw: bytes, roots: AuditRoots) -> types_pb2.Challenge:
     env = _open(raw, PayloadType.CHALLENGE)
     verify_envelope(env, roots.challenge_key)
-    msg = _parse(types_pb2.Challenge, env.payload)
+    msg = parse_message(env.payload, types_pb2.Challenge)
     if len(msg.nonce) != 32:
         raise FormatError(f"challenge nonce must be 32 bytes, got {len(msg.nonce)}")
     if msg.expires_unix_ns < msg.issued_unix_ns:
@@ -118,4 +98,4 @@ def verify_challenge(raw: bytes, roots: AuditRoots) -> types_pb2.Challenge:
 def verify_verdict(raw: bytes, roots: AuditRoots) -> types_pb2.Verdict:
     env = _open(raw, PayloadType.VERDICT)
     verify_envelope(env, roots.verdict_key)
-    return _parse(types_pb2.Verdict, env.payload)
+    return parse_message(env.payload, types_pb2.Verdict)

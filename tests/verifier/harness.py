@@ -84,7 +84,7 @@ class World:
         )
         for i, key in enumerate(self.node_keys):
             node = inv.nodes.add(node_id=f"node-{i:02d}", attestor_public_key=key.public_key.raw)
-            node.accelerators.add(uuid="GPU-0000", model="NVIDIA H100 80GB HBM3")
+            node.accelerators.add(uuid=f"GPU-{i:04d}", model="NVIDIA H100 80GB HBM3")
         inv.meters.add(
             meter_id="meter", public_key=self.meter_key.public_key.raw, scope=types_pb2.METER_SCOPE_FACILITY
         )

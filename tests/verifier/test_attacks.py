@@ -320,6 +320,12 @@ def test_inventory_attacks(tmp_path):
             req = verifier_pb2.SubmitSignedRequest
             v1_again = world.inventory(1)
             v1_again.issued_unix_ns += 1  # other content, same version: not an increase
+            # Signed by the right lab but not well formed: the evaluation and the auditor
+            # could not use it, so it must not enter the log.
+            no_band = world.inventory(2)
+            no_band.ClearField("overhead")
+            twice = world.inventory(2)
+            twice.nodes[1].accelerators[0].uuid = twice.nodes[0].accelerators[0].uuid
             cases = [
                 (
                     world.sign_inventory(world.inventory(2), seeded_signer("nobody")),
@@ -331,6 +337,8 @@ def test_inventory_attacks(tmp_path):
                 ),
                 (world.sign_inventory(v1_again), grpc.StatusCode.FAILED_PRECONDITION),
                 (b"\x00garbage", grpc.StatusCode.INVALID_ARGUMENT),
+                (world.sign_inventory(no_band), grpc.StatusCode.INVALID_ARGUMENT),
+                (world.sign_inventory(twice), grpc.StatusCode.INVALID_ARGUMENT),
             ]
             before = r.counts()
             for envelope, code in cases:

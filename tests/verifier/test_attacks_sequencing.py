@@ -131,7 +131,8 @@ def _lab2_inventory(world: World, *keys: bytes, version: int = 1) -> bytes:
     inv = types_pb2.Inventory(facility_id="fac-b", lab_id="lab-2", version=version, issued_unix_ns=T0)
     for i, key in enumerate(keys):
         node = inv.nodes.add(node_id=f"b-node-{i:02d}", attestor_public_key=key)
-        node.accelerators.add(uuid="GPU-0000", model="NVIDIA H100 80GB HBM3")
+        node.accelerators.add(uuid=f"GPU-b-{i:04d}", model="NVIDIA H100 80GB HBM3")
+    inv.overhead.min_ratio, inv.overhead.max_ratio = 1.05, 1.6
     return world.sign_inventory(inv, world.other_lab)
 
 

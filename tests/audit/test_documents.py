@@ -1,5 +1,5 @@
-"""inventory.key_conflict offline: a verifier that let one facility's inventory enrol another
-facility's node key (so that node's honest reports get refused) is caught by the auditor."""
+"""Lab-signed documents offline, under the verifier's own rules: an inventory enrolling another
+facility's node key (inventory.key_conflict) and a document beyond its lab's scope both fail."""
 
 from __future__ import annotations
 
@@ -42,3 +42,22 @@ def test_distinct_keys_per_facility_pass(tmp_path: Path) -> None:
     directory = log.export(tmp_path / "bundle")
     out = audit_bundle(directory, AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1))
     assert out.ok, out.failures
+
+
+def test_a_logged_document_beyond_its_labs_scope_fails_the_audit(tmp_path: Path) -> None:
+    """The auditor holds lab-signed documents to the same rules as the verifier
+    (pausewatch.documents): a commitment for a facility the lab may not speak for fails."""
+    from pausewatch.documents import check_commitment
+    from tests.audit.synth import add_commitment
+
+    log = small_log(rounds=2, nodes=2)
+    commitment = add_commitment(log)
+    check_commitment(commitment, "lab-1", ("fac-a",))  # the honest one is in scope
+    stray = types_pb2.Commitment()
+    stray.CopyFrom(commitment)
+    stray.commitment_id, stray.facility_ids[0] = "pause-2", "fac-elsewhere"
+    log.append(sign_envelope(PayloadType.COMMITMENT, stray.SerializeToString(deterministic=True), [log.lab]))
+    directory = log.export(tmp_path / "bundle")
+    out = audit_bundle(directory, AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1))
+    assert "signature.commitment" in out.failed_checks(), out.failures
+    assert any("fac-elsewhere" in f.message for f in out.failures)

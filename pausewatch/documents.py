@@ -1,0 +1,48 @@
+"""What a lab may put in the documents it signs: one definition for the verifier, which
+refuses a bad document at the door, and the auditor, which re-checks every logged one.
+
+A lab (its id and the facilities its trust root lets it declare) signs inventories and
+commitments. Once a signature of that lab verified, the document must name that very lab,
+stay within its facilities, and be well formed by the domain types' own validation
+(:meth:`pausewatch.inventory.Inventory.from_wire`, :meth:`pausewatch.commitment.Commitment.
+from_wire`), so that nothing the verifier logs can later fail the evaluation or the audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from pausewatch.commitment import Commitment
+from pausewatch.errors import VerificationError
+from pausewatch.inventory import Inventory
+from pausewatch.reports import check_id
+from pausewatch.v1 import types_pb2
+
+__all__ = ["DocumentScopeError", "check_commitment", "check_inventory"]
+
+
+class DocumentScopeError(VerificationError):
+    """A lab-signed document that names another lab or a facility the lab may not speak for."""
+
+
+def _check_lab(named: str, signer_lab: str, kind: str) -> None:
+    if named != signer_lab:
+        raise DocumentScopeError(f"{kind} names lab {named[:40]!r} but is signed by lab {signer_lab!r}")
+
+
+def check_inventory(inv: types_pb2.Inventory, lab_id: str, facilities: Collection[str]) -> Inventory:
+    """The inventory of a facility ``lab_id`` may declare, well formed; raise otherwise."""
+    _check_lab(inv.lab_id, lab_id, "inventory")
+    facility = check_id(inv.facility_id, "facility_id")
+    if facility not in facilities:
+        raise DocumentScopeError(f"lab {lab_id!r} may not declare facility {facility!r}")
+    return Inventory.from_wire(inv)
+
+
+def check_commitment(com: types_pb2.Commitment, lab_id: str, facilities: Collection[str]) -> Commitment:
+    """A commitment of ``lab_id`` for facilities it may speak for, well formed; raise otherwise."""
+    _check_lab(com.lab_id, lab_id, "commitment")
+    for i, f in enumerate(com.facility_ids):
+        if check_id(f, f"facility_ids[{i}]") not in facilities:
+            raise DocumentScopeError(f"lab {lab_id!r} may not commit for facility {f!r}")
+    return Commitment.from_wire(com)
