@@ -66,10 +66,10 @@ __all__ = [
     "MAX_NODES",
     "DeclaredAccelerator",
     "DeclaredMeter",
-    "MeterScopeGroup",
     "DeclaredNode",
     "Inventory",
     "KeyConflictError",
+    "MeterScopeGroup",
     "check_key_holders",
     "enrolled_key_ids",
     "inventory_from_toml",
@@ -233,7 +233,9 @@ class Inventory:
                 scope_nodes = tuple(sorted(known))
             elif m.scope in _PART_SCOPES:
                 if not m.node_ids:
-                    raise FormatError(f"{where}.node_ids: a {_SCOPE_NAME[m.scope]}-scope meter must list its nodes")
+                    raise FormatError(
+                        f"{where}.node_ids: a {_SCOPE_NAME[m.scope]}-scope meter must list its nodes"
+                    )
                 unknown = sorted(set(m.node_ids) - known)
                 if unknown:
                     raise FormatError(f"{where}.node_ids: {unknown[0]!r} is not a declared node")
@@ -304,7 +306,9 @@ def _check_topology(meters: list[DeclaredMeter]) -> None:
             )
         if m.feed:
             if (m.node_ids, m.feed) in feeds:
-                raise FormatError(f"meters[{m.meter_id}].feed: feed {m.feed!r} of this scope is declared twice")
+                raise FormatError(
+                    f"meters[{m.meter_id}].feed: feed {m.feed!r} of this scope is declared twice"
+                )
             feeds.add((m.node_ids, m.feed))
     ordered = sorted(scopes.items())
     for i, (a, ma) in enumerate(ordered):
