@@ -16,24 +16,30 @@ spread over sites or cut at bucket edges adds up where it is concentrated enough
 significant anywhere. A single ``training`` period blocks COMPLIANT but is not evidence.
 
 **Calibrated baseline (energy).** For each meter scope the ratio ρ = metered / reported energy of
-complete buckets (every node of the scope reported energy throughout) is learnt over the
-commitment's calibration period (``tolerances.calibration_ns`` from the window start): level μ₀ =
-the median, noise σ = 1.4826 × median |Δρ| / √2 (robust to a slow drift), never below the
-balance's own uncertainty (meter accuracy and node sampling, ``balance_sigma``). After it, each
-bucket's z = (ρ − μ) / σ feeds a two-sided CUSUM (Page 1954; slack ``CUSUM_SLACK`` σ, decision
-interval ``CUSUM_LIMIT`` σ: in-control run length ≈ 2 × 10⁴ buckets, a 3σ step found in ≈ 4) and
-a Shewhart check (|z| > ``Z_VIOLATION``). A step beyond the noise is ``energy.baseline_step``, even
-inside the declared band. The level follows a slow drift (weather, cooling) by an EWMA of
-weight ``DRIFT_TRACKING`` fed only with in-control buckets (|z| ≤ ``Z_WARN``), so a step is never
-absorbed; a level more than ``tolerances.max_overhead_drift`` from μ₀ is
-``energy.baseline_drift``. A ratio above the band that drifted there slowly from a calibrated
-level inside the band is INCONCLUSIVE (the CRITICAL ``energy.unexplained`` of that bucket is
-lowered to WARNING), never VIOLATION.
+complete buckets (every node of the scope reported energy throughout) is predicted by Holt's
+linear exponential smoothing (a level μ of weight ``DRIFT_TRACKING`` and a trend of weight
+``TREND_TRACKING``), so a steady drift is predicted rather than flagged. Over the calibration
+period (``tolerances.calibration_ns`` from the window start or, when later, from the issue time
+of the facility's inventory — a new
+inventory version, declaring new hardware, calibrates afresh) the tracker learns μ₀ (the median
+ratio) and the scale σ of its own one-step prediction errors (1.4826 × their median absolute
+value: robust to outliers), never below the balance's own uncertainty (meter accuracy and node
+sampling, ``balance_sigma``). After it, each bucket's z = (ρ − μ) / σ feeds a two-sided CUSUM
+(Page 1954; slack ``CUSUM_SLACK`` σ, decision interval ``CUSUM_LIMIT`` σ: an in-control run
+length of about 2 × 10⁴ buckets for Gaussian errors, a 3σ step found in about 4 buckets) and a
+Shewhart check (|z| > ``Z_VIOLATION``: found at once). Either is ``energy.baseline_step``, even
+inside the declared band. The level follows only in-control buckets (|z| ≤ ``Z_WARN``), so a
+drift no faster than the ones calibration saw (weather, cooling cycles) is followed, while a
+step is held against the level before it for as long as it lasts. A level more than
+``tolerances.max_overhead_drift`` from μ₀ is ``energy.baseline_drift``. A ratio above the band
+that drifted there slowly from a calibrated level inside the band is INCONCLUSIVE (the CRITICAL
+``energy.unexplained`` of that bucket is lowered to WARNING), never VIOLATION. Steps smaller than
+about 3σ of the tracker's prediction error can be absorbed as drift: ``docs/detection.md``
+gives the sizes that are found.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,7 +47,6 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Final
 
-from pausewatch.errors import InternalError
 from pausewatch.evaluation.bucket import Z_VIOLATION, Z_WARN, EnergyBalance, LabelledPeriod
 from pausewatch.evaluation.findings import CRITICAL, WARNING, Finding, FindingId
 from pausewatch.evaluation.workload import WorkloadLabel
@@ -66,7 +71,8 @@ TRAINING_FALSE_LABEL_RATE: Final = 1e-3  # p₀: ``training`` labels per non-tra
 WINDOW_FALSE_ALARM: Final = 1e-6  # α: chance an honest window reaches the evidence count
 CUSUM_SLACK: Final = 0.5  # κ, in σ: half the smallest step worth finding quickly (1σ)
 CUSUM_LIMIT: Final = 8.0  # h, in σ
-DRIFT_TRACKING: Final = 0.05  # EWMA weight per in-control bucket (a day's drift at hourly buckets)
+DRIFT_TRACKING: Final = 0.3  # Holt level weight per in-control bucket
+TREND_TRACKING: Final = 0.1  # Holt trend weight: a steady drift is predicted, not flagged
 
 
 @cache
@@ -145,9 +151,11 @@ class BaselineState:
     """One meter scope's calibrated ratio after a bucket (see the module docstring)."""
 
     calibration: tuple[float, ...] = ()  # ratios seen during calibration
-    level0: float | None = None  # μ₀
-    level: float | None = None  # μ
-    sigma: float | None = None  # σ
+    residuals: tuple[float, ...] = ()  # one-step prediction errors seen during calibration
+    level0: float | None = None  # μ₀: the calibrated level
+    level: float | None = None  # μ: the tracked level
+    trend: float = 0.0  # the tracked level's change per bucket (Holt)
+    sigma: float | None = None  # σ: robust scale of the tracker's one-step prediction errors
     up: float = 0.0  # S⁺
     down: float = 0.0  # S⁻
     last_z: float = 0.0
@@ -162,31 +170,66 @@ def advance_baseline(
     calibrating: bool,
     max_drift: float,
 ) -> BaselineState:
-    """Fold one bucket's balance of a scope into its baseline."""
+    """Fold one bucket's balance of a scope into its baseline.
+
+    The tracker predicts each bucket's ratio by the level μ (an EWMA of weight
+    ``DRIFT_TRACKING``); during calibration it learns the scale σ of its own one-step prediction
+    errors (1.4826 × their median absolute value), so a drift as fast as the ones calibration
+    saw (daily cooling cycles) stays in control, while a step does not."""
     ratio = None
     if balance is not None and balance.complete and balance.reported_j > 0 and balance.metered_j > 0:
         ratio = balance.metered_j / balance.reported_j
     if ratio is None or balance is None:
         return replace(state, step=False, ratio=None, last_z=0.0)
     bucket_sigma = balance.sigma_j / balance.reported_j
-    if calibrating or state.level0 is None:
+    if state.level is None:
+        return replace(state, calibration=(ratio,), level=ratio, step=False, ratio=ratio, last_z=0.0)
+    predicted = state.level + state.trend
+    error = ratio - predicted
+    if state.level0 is None:
         cal = (*state.calibration, ratio)
+        residuals = (*state.residuals, error) if len(state.calibration) >= 2 else state.residuals
+        level, trend = _holt(state.level, state.trend, ratio)
         if calibrating or len(cal) < 2:
-            return replace(state, calibration=cal, step=False, ratio=ratio, last_z=0.0)
-        level0 = statistics.median(cal)
-        diffs = [abs(b - a) for a, b in itertools.pairwise(cal)]
-        sigma = 1.4826 * statistics.median(diffs) / math.sqrt(2) if diffs else 0.0
-        state = replace(state, calibration=cal, level0=level0, level=level0, sigma=sigma)
-    if state.level is None or state.level0 is None:
-        raise InternalError("baseline level unset after calibration")
+            return replace(
+                state,
+                calibration=cal,
+                residuals=residuals,
+                level=level,
+                trend=trend,
+                step=False,
+                ratio=ratio,
+                last_z=0.0,
+            )
+        sigma = 1.4826 * statistics.median(abs(r) for r in residuals) if residuals else 0.0
+        return replace(
+            state,
+            calibration=cal,
+            residuals=residuals,
+            level0=statistics.median(cal),
+            level=level,
+            trend=trend,
+            sigma=sigma,
+            step=False,
+            ratio=ratio,
+            last_z=0.0,
+        )
     sigma = max(state.sigma or 0.0, bucket_sigma)
-    z = (ratio - state.level) / sigma if sigma > 0 else 0.0
+    z = error / sigma if sigma > 0 else 0.0
     up = min(2 * CUSUM_LIMIT, max(0.0, state.up + z - CUSUM_SLACK))
     down = min(2 * CUSUM_LIMIT, max(0.0, state.down - z - CUSUM_SLACK))
     step = up > CUSUM_LIMIT or down > CUSUM_LIMIT or abs(z) > Z_VIOLATION
-    level = state.level + DRIFT_TRACKING * (ratio - state.level) if abs(z) <= Z_WARN else state.level
+    level, trend = _holt(state.level, state.trend, ratio) if abs(z) <= Z_WARN else (state.level, state.trend)
     drifted = abs(level - state.level0) > max_drift
-    return replace(state, level=level, up=up, down=down, last_z=z, step=step, drifted=drifted, ratio=ratio)
+    return replace(
+        state, level=level, trend=trend, up=up, down=down, last_z=z, step=step, drifted=drifted, ratio=ratio
+    )
+
+
+def _holt(level: float, trend: float, observed: float) -> tuple[float, float]:
+    """Holt's linear exponential smoothing (Holt 1957): a level and its trend per bucket."""
+    new_level = DRIFT_TRACKING * observed + (1.0 - DRIFT_TRACKING) * (level + trend)
+    return new_level, TREND_TRACKING * (new_level - level) + (1.0 - TREND_TRACKING) * trend
 
 
 def baseline_findings(

@@ -343,8 +343,13 @@ class Evaluator:
         while i >= 0 and buckets[i] not in cache:
             i -= 1
         states = dict(cache[buckets[i]]) if i >= 0 else {}
-        calibration_end = c.window_start_ns + c.tolerances.calibration_ns
+        inv = self.inputs.inventories.get(facility_id)
+        calibration_start = max(c.window_start_ns, inv.issued_ns if inv is not None else 0)
+        calibration_end = calibration_start + c.tolerances.calibration_ns
         for b in buckets[i + 1 :]:
+            if b + c.reporting.bucket_ns <= calibration_start:
+                cache[b] = {}
+                continue
             facts = self.facts(facility_id, b)
             by_scope = {bal.node_ids: bal for bal in facts.energy}
             end = b + c.reporting.bucket_ns
