@@ -313,3 +313,20 @@ def test_binomial_evidence_threshold() -> None:
     assert min_training_periods(1) == 2
     assert min_training_periods(60) == 4
     assert min_training_periods(6000) > min_training_periods(60)
+
+
+def test_documents_are_checked_against_the_commitments_that_cover_them() -> None:
+    from pausewatch.documents import ToleranceError, check_tolerances
+
+    c = Commitment.from_wire(
+        commitment_from_toml(commitment_text("[tolerances]\noverhead_max_ratio = 1.5\n"), "c")
+    )
+    wide = Fleet({"fac-a": 1}).inventory_wire("fac-a")
+    wide.overhead.max_ratio = 1.55
+    with pytest.raises(ToleranceError, match="overhead.max_ratio"):
+        check_tolerances([Inventory.from_wire(wide)], [c])
+    narrow = Fleet({"fac-a": 1}).inventory_wire("fac-a")
+    check_tolerances([Inventory.from_wire(narrow)], [c])  # 1.05–1.4 sits inside 1.0–1.5
+    other = Fleet({"fac-z": 1}).inventory_wire("fac-z")
+    other.overhead.max_ratio = 2.5
+    check_tolerances([Inventory.from_wire(other)], [c])  # not covered by c
