@@ -222,7 +222,7 @@ class EvaluationScheduler:
             admitted = self._read_reports(reader, state, commitment, sorted(facility_ids), end, log_size)
             ingest = self._read_findings(reader, state, commitment, sorted(facility_ids), end)
             latest: dict[tuple[str, int], tuple[StoredVerdict, types_pb2.Verdict]] = {}
-            for fid in sorted(facility_ids):
+            for fid in [*sorted(facility_ids), ""]:  # "": the commitment-level verdicts
                 for start, _ in commitment.buckets(until_ns=end):
                     sv = reader.latest_verdict(cid, fid, start)
                     if sv is not None:

@@ -323,7 +323,7 @@ def test_documents_are_checked_against_the_commitments_that_cover_them() -> None
     )
     wide = Fleet({"fac-a": 1}).inventory_wire("fac-a")
     wide.overhead.max_ratio = 1.55
-    with pytest.raises(ToleranceError, match="overhead.max_ratio"):
+    with pytest.raises(ToleranceError, match=r"overhead\.max_ratio"):
         check_tolerances([Inventory.from_wire(wide)], [c])
     narrow = Fleet({"fac-a": 1}).inventory_wire("fac-a")
     check_tolerances([Inventory.from_wire(narrow)], [c])  # 1.05–1.4 sits inside 1.0–1.5
