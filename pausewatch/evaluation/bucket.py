@@ -59,6 +59,7 @@ __all__ = [
     "EnergyBalance",
     "LabelledPeriod",
     "NodeWorkload",
+    "balance_decision",
     "balance_sigma",
 ]
 
@@ -1105,10 +1106,8 @@ class BucketAccumulator:
                 unexplained_flop.append(unexplained / ref_power * ref_peak)
             where = f"{scope_name}, meters {', '.join(group.meter_ids)}"
             scope_subject = balance.subject(self.facility_id, all_nodes)
-            if (
-                beyond_silence > Z_VIOLATION * sigma
-                and beyond_silence >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * ref_power * bucket_s
-            ):
+            decision = balance_decision(balance, bucket_s)
+            if decision == "violation":
                 findings.append(
                     Finding.make(
                         FindingId.ENERGY_UNEXPLAINED,
@@ -1122,8 +1121,8 @@ class BucketAccumulator:
                         balance.evidence,
                     )
                 )
-            elif by_reports > Z_WARN * sigma:
-                only_silence = allowance > 0 and metered_max - hi * (reported + allowance) <= Z_WARN * sigma
+            elif decision in ("unexplained", "silent_draw"):
+                only_silence = decision == "silent_draw"
                 findings.append(
                     Finding.make(
                         FindingId.ENERGY_SILENT_DRAW if only_silence else FindingId.ENERGY_UNEXPLAINED,
@@ -1140,7 +1139,7 @@ class BucketAccumulator:
                         balance.evidence,
                     )
                 )
-            elif metered_max < lo * reported - Z_WARN * sigma:
+            elif decision == "over_reported":
                 findings.append(
                     Finding.make(
                         FindingId.ENERGY_UNEXPLAINED,
@@ -1254,3 +1253,28 @@ def energy_tolerance_j(
     sigma = math.sqrt(max(0.0, variance_w2 or 0.0))
     sampling = ENERGY_SAMPLING_Z * sigma / math.sqrt(n) * seconds
     return ENERGY_RESOLUTION_J + POWER_SENSOR_ACCURACY * max(expected_j, energy_j) + sampling
+
+
+def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
+    """What one scope's balance shows: ``violation`` (even silence at full power cannot explain
+    the lowest redundant reading by ``Z_VIOLATION`` σ and one accelerator at board power),
+    ``unexplained`` / ``silent_draw`` (the highest reading exceeds the reports by ``Z_WARN`` σ;
+    ``silent_draw`` when only silence closes the gap), ``over_reported`` (the nodes claim more
+    than the band allows), or None (balanced). The sensitivity sweep calls this very function."""
+    lo, hi = b.band
+    beyond_silence = b.metered_j - hi * (b.reported_j + b.silent_allowance_j)
+    if (
+        beyond_silence > Z_VIOLATION * b.sigma_j
+        and beyond_silence >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * b.reference_power_w * bucket_s
+    ):
+        return "violation"
+    if b.metered_max_j - hi * b.reported_j > Z_WARN * b.sigma_j:
+        if (
+            b.silent_allowance_j > 0
+            and b.metered_max_j - hi * (b.reported_j + b.silent_allowance_j) <= Z_WARN * b.sigma_j
+        ):
+            return "silent_draw"
+        return "unexplained"
+    if b.metered_max_j < lo * b.reported_j - Z_WARN * b.sigma_j:
+        return "over_reported"
+    return None
