@@ -62,7 +62,7 @@ W = WARNING, C = CRITICAL, I = INFO.
 from pausewatch.evaluation.findings import ALL_FINDING_IDS, Finding, FindingId, Quantity, status_of
 from pausewatch.evaluation.ingest import derive_ingest_findings
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
-from pausewatch.evaluation.verdict import Evaluator, compare_verdicts, evaluate_bucket
+from pausewatch.evaluation.verdict import Evaluator, commitment_scope, compare_verdicts, evaluate_bucket
 
 __all__ = [
     "ALL_FINDING_IDS",
@@ -74,6 +74,7 @@ __all__ = [
     "IngestFinding",
     "LoggedReport",
     "Quantity",
+    "commitment_scope",
     "compare_verdicts",
     "derive_ingest_findings",
     "evaluate_bucket",

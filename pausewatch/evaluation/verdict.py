@@ -42,7 +42,14 @@ from pausewatch.evaluation.workload import CONTEXT_S, PeriodSignals, signals_fro
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
 
-__all__ = ["Evaluator", "compare_verdicts", "evaluate_bucket"]
+__all__ = ["Evaluator", "commitment_scope", "compare_verdicts", "evaluate_bucket"]
+
+
+def commitment_scope(facilities: Sequence[str]) -> list[str]:
+    """The verdicts one bucket gets: each facility's, and — where the commitment spans two or
+    more facilities — the commitment-level one (facility ``""``), which sums evidence over them
+    all. With one facility the two would say the same thing; only the facility's is signed."""
+    return [*facilities, ""] if len(facilities) >= 2 else list(facilities)
 
 
 class Evaluator:
@@ -496,9 +503,8 @@ class Evaluator:
         for start, end in self.inputs.commitment.buckets(until_ns=until_ns):
             if end > until_ns:
                 continue
-            for fid in self.inputs.facilities:
+            for fid in commitment_scope(self.inputs.facilities):
                 out.append(self.verdict(BucketRef(fid, start, end), evaluated_unix_ns))
-            out.append(self.verdict(BucketRef("", start, end), evaluated_unix_ns))
         return out
 
 
