@@ -309,7 +309,8 @@ class EvaluationScheduler:
         c = snap.commitment
         grace = int(self.config.grace_s * NS_PER_S)
         newest = snap.state.newest
-        facilities = commitment_scope(sorted(set(c.facility_ids) | set(snap.state.evaluator.inputs.inventories)))
+        scope = sorted(set(c.facility_ids) | set(snap.state.evaluator.inputs.inventories))
+        facilities = commitment_scope(scope)
         newest_by_start: dict[int, int] = {}  # bucket start → newest log index, any facility
         for (_, start), index in newest.items():
             newest_by_start[start] = max(newest_by_start.get(start, -1), index)
