@@ -315,13 +315,20 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 class _StopSignals:
     """SIGTERM and SIGINT for ``run``: caught from its first line (only noted: nothing is cut
-    short) until the event loop takes them over with :meth:`hand_over`."""
+    short) until the event loop takes them over with :meth:`hand_over`. A context manager: the
+    handlers that were there before come back on leaving (``main`` may run in a test process)."""
 
     def __init__(self, notifier: ServiceNotifier) -> None:
         self._notifier = notifier
         self._caught: int | None = None
-        for sig in _STOP_SIGNALS:
-            signal.signal(sig, self._catch)
+        self._previous = {sig: signal.signal(sig, self._catch) for sig in _STOP_SIGNALS}
+
+    def __enter__(self) -> _StopSignals:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
     def _catch(self, signum: int, frame: FrameType | None) -> None:
         self._caught = signum
@@ -384,13 +391,13 @@ async def _run(
 
 def cmd_run(args: argparse.Namespace) -> int:
     notifier = ServiceNotifier.from_environment()
-    signals = _StopSignals(notifier)  # first: a stop during start-up is a clean stop (see top)
-    notifier.notify("STATUS=starting")
-    from attestor.logs import setup_json_logging  # noqa: PLC0415 (lazy, see top)
+    with _StopSignals(notifier) as signals:  # first: a stop during start-up is a clean stop (see top)
+        notifier.notify("STATUS=starting")
+        from attestor.logs import setup_json_logging  # noqa: PLC0415 (lazy, see top)
 
-    setup_json_logging(getattr(logging, args.log_level.upper()))
-    cfg = load_config(args.config, overrides=_overrides(args))
-    return asyncio.run(_run(cfg, signals, notifier, args.ready_file))
+        setup_json_logging(getattr(logging, args.log_level.upper()))
+        cfg = load_config(args.config, overrides=_overrides(args))
+        return asyncio.run(_run(cfg, signals, notifier, args.ready_file))
 
 
 # ---------------------------------------------------------------------- status
