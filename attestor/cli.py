@@ -31,13 +31,15 @@ and needs it to have run waits for one of these; ``STATUS=`` messages on the way
 ``opening the key, spool and sources``) and ``STOPPING=1`` follow its progress.
 
 SIGTERM and SIGINT are caught from the first thing ``run`` does, before the daemon's modules
-(gRPC, SQLite, Prometheus, the sources) are imported. A stop that arrives before the daemon is
-ready is a clean stop, as systemd counts a SIGTERM: start-up goes no further than the step it is
-in (a key being created is created whole), nothing is sampled or signed, what was opened is
-closed, and the exit status is 0. A stop after it is ready signs the running period first
-(``attestor.daemon``). Only the interpreter's own start and the import of this module (a few
-tenths of a second) come before the handler; a SIGTERM there ends the process by the signal
-before it has opened anything in the state directory.
+(gRPC, SQLite, Prometheus, the sources) are imported. A stop the daemon gets before it is ready
+is a clean stop, as systemd counts a SIGTERM: start-up goes no further than the step it is in (a
+key being created is created whole), the daemon never says it is ready, nothing is sampled or
+signed, what was opened is closed, and the exit status is 0. Once it has said it is ready, a
+stop signs the running period first (``attestor.daemon``). A signal sent just as the daemon
+becomes ready may get either treatment; whether it said ``READY=1`` (or wrote the ready file)
+tells which. Only the interpreter's own start and the import of this module (a fraction of a
+second) come before the handler; a SIGTERM there ends the process by the signal (which systemd
+also counts as a clean stop) before it has opened anything in the state directory.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ Start-up and stop: ``run`` calls ``on_ready`` once the daemon is running (its sp
 alarms loaded, ``attestor started`` logged) and before its first sample; the process then
 reports itself ready (``attestor.cli``: a ready file, systemd's ``READY=1``). A stop requested
 before ``run`` begins (a SIGTERM during the process's start-up) is a clean stop, not a crash:
-``run`` closes the sources and returns at once, without a sample, a signature or an upload
-attempt, and the caller closes the spool. So a stop that comes before the daemon said it was
-ready signs nothing; one after it signs the running period, as above.
+``run`` closes the sources and returns at once, without ``on_ready``, a sample, a signature or
+an upload attempt, and the caller closes the spool. So a daemon stopped before it said it was
+ready has signed nothing; one stopped after signs the running period, as above.
 
 Blocking sources (NVML, dcgm-exporter, nvidia-smi, Redfish) are sampled in a worker thread so
 that uploads keep going while a scrape waits on its timeout.
