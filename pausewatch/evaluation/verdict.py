@@ -174,17 +174,22 @@ class Evaluator:
         for key in new_seq_keys:  # a chain.gap turns INFO once every skipped seq is logged
             touched |= self._gap_buckets.get(key, set())
         # A usage report is lead-in (the last report before a bucket) for every later bucket up
-        # to the key's next report, and classifier context for CONTEXT_S after its end.
+        # to the key's next report, and classifier context for CONTEXT_S after its end: the
+        # cached facts of those buckets are stale too (uncached ones are computed afresh).
         horizon = round(CONTEXT_S * 1_000_000_000)
+        reach_of: dict[str, tuple[int, int]] = {}
         for (facility, key), (lo, hi) in reach.items():
             listed = self._key_reports[key]
             i = bisect.bisect_right(listed, (hi, 1 << 62))
             until = listed[i][2].header.period_start_ns if i < len(listed) else we
             until = max(until, hi + horizon)
-            k = (max(lo, ws) - ws) // bucket_ns
-            while ws + k * bucket_ns < min(until, we):
-                touched.add((facility, ws + k * bucket_ns))
-                k += 1
+            a, b = reach_of.get(facility, (lo, until))
+            reach_of[facility] = (min(a, lo), max(b, until))
+        if reach_of:
+            for fid, start, _ in self._facts:
+                span = reach_of.get(fid)
+                if span is not None and span[0] < start + bucket_ns and start < span[1]:
+                    touched.add((fid, start))
         return touched
 
     def facts(self, facility_id: str, start_ns: int, previous_log_size: int | None = None) -> BucketFacts:
