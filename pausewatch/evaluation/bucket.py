@@ -718,6 +718,22 @@ class BucketAccumulator:
                 node = self.nodes.get(n.node_id) or _Node()
                 node_full = self._node_coverage(n.node_id, node, coverage)
                 node_gaps = uncovered(node.cover, span)
+                if not node.cover and n.accelerators and rep.min_time_coverage > 0:
+                    coverage.append(
+                        Finding.make(
+                            FindingId.CONTINUITY_COVERAGE,
+                            WARNING,
+                            f"node:{n.node_id}",
+                            span,
+                            f"no valid report in the bucket: covered 0 % of it, under the commitment's"
+                            f" minimum {rep.min_time_coverage:.1%}",
+                            {
+                                "covered_fraction": (0.0, "1"),
+                                "uncovered_s": (bucket_s, "s"),
+                                "min_time_coverage": (rep.min_time_coverage, "1"),
+                            },
+                        )
+                    )
                 for acc in n.accelerators:
                     devices_total += 1
                     peak = _peak(acc.model) or UNKNOWN_MODEL_PEAK
