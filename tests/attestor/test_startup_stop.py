@@ -1,8 +1,10 @@
 """A stop signal during the attestor's start-up is a clean stop: a real ``pausewatch-attestor run``
 gets SIGTERM (or SIGINT) at each stage it reports through ``NOTIFY_SOCKET`` (systemd's protocol,
-read here from a socket of the test's own), and again right after it was spawned. Every time it
-exits 0 (but when the signal beat the interpreter to the handler), signs nothing unless it had
-said it was ready, signs exactly the running period if it had, and leaves an intact chain."""
+read here from a socket of the test's own), and SIGTERM also right after it was spawned. Every
+time it exits 0, signs nothing unless it had said it was ready, signs exactly the running period
+if it had, and leaves an intact chain; but a SIGTERM that beats the interpreter to the handler
+ends the process by the signal (systemd counts that as a clean stop too) with the state
+directory untouched."""
 
 from __future__ import annotations
 
@@ -87,9 +89,18 @@ def _assignments(messages: list[str]) -> list[str]:
     return [line for m in messages for line in m.split("\n")]
 
 
-@pytest.mark.parametrize(("sig", "rounds"), [(signal.SIGTERM, 2), (signal.SIGINT, 1)])
+@pytest.mark.parametrize(
+    ("sig", "rounds", "instants"),
+    [
+        (signal.SIGTERM, 2, (SPAWNED, *STAGES)),
+        # Not right after the spawn: before the handler, SIGINT is Python's KeyboardInterrupt,
+        # raised wherever the interpreter's own start-up is (even inside importlib's module
+        # locks): exit -2, exit 1 or a hang, decided by Python before any line of ours runs.
+        (signal.SIGINT, 1, STAGES),
+    ],
+)
 def test_a_stop_signal_during_start_up_is_a_clean_stop(
-    tmp_path: Path, sig: signal.Signals, rounds: int
+    tmp_path: Path, sig: signal.Signals, rounds: int, instants: tuple[str, ...]
 ) -> None:
     cfg, state = _config(tmp_path)
     notify = _NotifySocket()
@@ -98,7 +109,7 @@ def test_a_stop_signal_during_start_up_is_a_clean_stop(
     outcomes: list[tuple[str, int, bool]] = []
     try:
         for round_ in range(rounds):
-            for instant in (SPAWNED, *STAGES):
+            for instant in instants:
                 before = spool_rows(state)
                 log = tmp_path / f"run-{round_}-{len(outcomes)}.log"
                 proc = spawn(cfg, log, ready_file=ready_file, env=env)
@@ -145,4 +156,4 @@ def test_a_stop_signal_during_start_up_is_a_clean_stop(
     # Signalled on hearing READY=1, it had (by definition) said so; the other stages show what
     # they show, but every run above was checked for what it said.
     assert [o for o in outcomes if o[0] == "READY=1"] == [("READY=1", 0, True)] * rounds
-    assert len(outcomes) == rounds * (1 + len(STAGES))
+    assert len(outcomes) == rounds * len(instants)
