@@ -116,7 +116,13 @@ def test_a_stop_signal_during_start_up_is_a_clean_stop(
                 try:
                     heard = [] if instant == SPAWNED else notify.wait_for(instant, proc, log)
                     proc.send_signal(sig)
-                    code = proc.wait(START_LIMIT_S)
+                    try:
+                        code = proc.wait(START_LIMIT_S)
+                    except subprocess.TimeoutExpired:
+                        raise AssertionError(
+                            f"{sig.name} at {instant}: still running after {START_LIMIT_S:.0f} s;"
+                            f" it said {heard + notify.drain()}\n{log_tail(log)}"
+                        ) from None
                 finally:
                     if proc.poll() is None:
                         proc.kill()
