@@ -395,10 +395,10 @@ async def _run(
 def cmd_run(args: argparse.Namespace) -> int:
     notifier = ServiceNotifier.from_environment()
     with _StopSignals(notifier) as signals:  # first: a stop during start-up is a clean stop (see top)
-        notifier.notify("STATUS=starting")
         from attestor.logs import setup_json_logging  # noqa: PLC0415 (lazy, see top)
 
         setup_json_logging(getattr(logging, args.log_level.upper()))
+        notifier.notify("STATUS=starting")
         cfg = load_config(args.config, overrides=_overrides(args))
         return asyncio.run(_run(cfg, signals, notifier, args.ready_file))
 

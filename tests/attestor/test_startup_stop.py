@@ -94,8 +94,9 @@ def _assignments(messages: list[str]) -> list[str]:
     [
         (signal.SIGTERM, 2, (SPAWNED, *STAGES)),
         # Not right after the spawn: before the handler, SIGINT is Python's KeyboardInterrupt,
-        # raised wherever the interpreter's own start-up is (even inside importlib's module
-        # locks): exit -2, exit 1 or a hang, decided by Python before any line of ours runs.
+        # raised wherever the interpreter's own start-up is: exit -2, exit 1 ("Failed to import
+        # the site module"), or the signal lost ("Exception ignored in" an importlib lock's
+        # weakref callback) and the daemon runs on. Python's doing, before any line of ours.
         (signal.SIGINT, 1, STAGES),
     ],
 )
