@@ -39,7 +39,8 @@ stop signs the running period first (``attestor.daemon``). A signal sent just as
 becomes ready may get either treatment; whether it said ``READY=1`` (or wrote the ready file)
 tells which. Only the interpreter's own start and the import of this module (a fraction of a
 second) come before the handler; a SIGTERM there ends the process by the signal (which systemd
-also counts as a clean stop) before it has opened anything in the state directory.
+also counts as a clean stop) before it has opened anything in the state directory, and a SIGINT
+there is Python's own KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -394,10 +395,10 @@ async def _run(
 def cmd_run(args: argparse.Namespace) -> int:
     notifier = ServiceNotifier.from_environment()
     with _StopSignals(notifier) as signals:  # first: a stop during start-up is a clean stop (see top)
-        notifier.notify("STATUS=starting")
         from attestor.logs import setup_json_logging  # noqa: PLC0415 (lazy, see top)
 
         setup_json_logging(getattr(logging, args.log_level.upper()))
+        notifier.notify("STATUS=starting")
         cfg = load_config(args.config, overrides=_overrides(args))
         return asyncio.run(_run(cfg, signals, notifier, args.ready_file))
 

@@ -1,8 +1,10 @@
 """A stop signal during the attestor's start-up is a clean stop: a real ``pausewatch-attestor run``
 gets SIGTERM (or SIGINT) at each stage it reports through ``NOTIFY_SOCKET`` (systemd's protocol,
-read here from a socket of the test's own), and again right after it was spawned. Every time it
-exits 0 (but when the signal beat the interpreter to the handler), signs nothing unless it had
-said it was ready, signs exactly the running period if it had, and leaves an intact chain."""
+read here from a socket of the test's own), and SIGTERM also right after it was spawned. Every
+time it exits 0, signs nothing unless it had said it was ready, signs exactly the running period
+if it had, and leaves an intact chain; but a SIGTERM that beats the interpreter to the handler
+ends the process by the signal (systemd counts that as a clean stop too) with the state
+directory untouched."""
 
 from __future__ import annotations
 
@@ -87,9 +89,19 @@ def _assignments(messages: list[str]) -> list[str]:
     return [line for m in messages for line in m.split("\n")]
 
 
-@pytest.mark.parametrize(("sig", "rounds"), [(signal.SIGTERM, 2), (signal.SIGINT, 1)])
+@pytest.mark.parametrize(
+    ("sig", "rounds", "instants"),
+    [
+        (signal.SIGTERM, 2, (SPAWNED, *STAGES)),
+        # Not right after the spawn: before the handler, SIGINT is Python's KeyboardInterrupt,
+        # raised wherever the interpreter's own start-up is: exit -2, exit 1 ("Failed to import
+        # the site module"), or the signal lost ("Exception ignored in" an importlib lock's
+        # weakref callback) and the daemon runs on. Python's doing, before any line of ours.
+        (signal.SIGINT, 1, STAGES),
+    ],
+)
 def test_a_stop_signal_during_start_up_is_a_clean_stop(
-    tmp_path: Path, sig: signal.Signals, rounds: int
+    tmp_path: Path, sig: signal.Signals, rounds: int, instants: tuple[str, ...]
 ) -> None:
     cfg, state = _config(tmp_path)
     notify = _NotifySocket()
@@ -98,14 +110,20 @@ def test_a_stop_signal_during_start_up_is_a_clean_stop(
     outcomes: list[tuple[str, int, bool]] = []
     try:
         for round_ in range(rounds):
-            for instant in (SPAWNED, *STAGES):
+            for instant in instants:
                 before = spool_rows(state)
                 log = tmp_path / f"run-{round_}-{len(outcomes)}.log"
                 proc = spawn(cfg, log, ready_file=ready_file, env=env)
                 try:
                     heard = [] if instant == SPAWNED else notify.wait_for(instant, proc, log)
                     proc.send_signal(sig)
-                    code = proc.wait(START_LIMIT_S)
+                    try:
+                        code = proc.wait(START_LIMIT_S)
+                    except subprocess.TimeoutExpired:
+                        raise AssertionError(
+                            f"{sig.name} at {instant}: still running after {START_LIMIT_S:.0f} s;"
+                            f" it said {heard + notify.drain()}\n{log_tail(log)}"
+                        ) from None
                 finally:
                     if proc.poll() is None:
                         proc.kill()
@@ -117,9 +135,8 @@ def test_a_stop_signal_during_start_up_is_a_clean_stop(
                 assert after[: len(before)] == before, "a report signed earlier changed or vanished"
                 assert all(st == "pending" for _, _, st in after)  # no verifier: nothing sent
                 if code == -sig:
-                    # The signal came before the handler: only possible right after the spawn,
-                    # and then nothing was opened, reported or logged (SIGINT may leave Python's
-                    # KeyboardInterrupt traceback, no line of the daemon's JSON log).
+                    # SIGTERM came before the handler (the kernel's default action): only possible
+                    # right after the spawn, and then nothing was opened, reported or logged.
                     assert instant == SPAWNED, (instant, said, text)
                     assert (said, after) == ([], before)
                     assert '"msg"' not in text, text
@@ -145,4 +162,4 @@ def test_a_stop_signal_during_start_up_is_a_clean_stop(
     # Signalled on hearing READY=1, it had (by definition) said so; the other stages show what
     # they show, but every run above was checked for what it said.
     assert [o for o in outcomes if o[0] == "READY=1"] == [("READY=1", 0, True)] * rounds
-    assert len(outcomes) == rounds * (1 + len(STAGES))
+    assert len(outcomes) == rounds * len(instants)
