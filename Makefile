@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard proto/pausewatch/v1/*.proto)
 
-.PHONY: all test lint typecheck proto proto-check pytest bench demo sysdeps clean
+.PHONY: all test lint typecheck proto proto-check pytest bench demo sensitivity sysdeps clean
 
 all: test
 
@@ -58,6 +58,10 @@ bench: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m sim.demo
+
+# docs/detection.md: the smallest hidden run each signal catches (Monte Carlo over the evaluation's own rules)
+sensitivity: $(STAMP)
+	$(PY) -m sim.sensitivity
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache demo-out

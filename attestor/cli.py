@@ -21,6 +21,25 @@ then goes to stderr). An existing key is reused, never overwritten.
 ``run --config attestor.toml`` runs the daemon (JSON logs on stderr; SIGTERM/SIGINT stop it
 cleanly). ``status`` reads the spool (also while the daemon runs). ``probe --source nvml
 --seconds N`` samples a source and prints what it read and the aggregate, to try a GPU node.
+
+**Start-up and stop of** ``run``. The daemon is *ready* once its key, spool and sources are open,
+it has logged ``attestor started`` and its event loop handles SIGTERM and SIGINT; it then says
+so before its first sample: ``READY=1`` to systemd when ``NOTIFY_SOCKET`` is set
+(``attestor.sd_notify``; the unit is ``Type=notify``), and its process id, written atomically to
+``--ready-file PATH`` when given (remove a stale one before starting). Whoever stops the daemon
+and needs it to have run waits for one of these; ``STATUS=`` messages on the way (``starting``,
+``opening the key, spool and sources``) and ``STOPPING=1`` follow its progress.
+
+SIGTERM and SIGINT are caught from the first thing ``run`` does, before the daemon's modules
+(gRPC, SQLite, Prometheus, the sources) are imported. A stop the daemon gets before it is ready
+is a clean stop, as systemd counts a SIGTERM: start-up goes no further than the step it is in (a
+key being created is created whole), the daemon never says it is ready, nothing is sampled or
+signed, what was opened is closed, and the exit status is 0. Once it has said it is ready, a
+stop signs the running period first (``attestor.daemon``). A signal sent just as the daemon
+becomes ready may get either treatment; whether it said ``READY=1`` (or wrote the ready file)
+tells which. Only the interpreter's own start and the import of this module (a fraction of a
+second) come before the handler; a SIGTERM there ends the process by the signal (which systemd
+also counts as a clean stop) before it has opened anything in the state directory.
 """
 
 from __future__ import annotations
@@ -30,15 +49,18 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import signal
 import sys
 import time
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from attestor.config import SOURCE_KINDS, AttestorConfig, ConfigError, SourceSpec, load_config
+from attestor.sd_notify import ServiceNotifier
 from pausewatch.clock import Clock, SimulatedClock, SystemClock
 from pausewatch.errors import EnvironmentFaultError, InputError, KeyFileError
 from pausewatch.keys import Ed25519Signer, PublicKey, generate_key_file, load_key_file
@@ -92,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("--verifier", help="verifier address host:port")
     sp.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sp.add_argument(
+        "--ready-file",
+        type=Path,
+        help="write this process's id here once the daemon is ready (key, spool and sources open)",
+    )
 
     sp = sub.add_parser("status", help="chain head, spool depth, last receipt, alarms")
     common(sp)
@@ -285,28 +312,94 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
     return daemon, spool, metrics
 
 
-async def _run(cfg: AttestorConfig) -> int:
-    clock = _clock(cfg)
-    daemon, spool, metrics = build_daemon(cfg, clock)
-    if cfg.metrics_listen:
-        metrics.serve(cfg.metrics_listen)
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _StopSignals:
+    """SIGTERM and SIGINT for ``run``: caught from its first line (only noted: nothing is cut
+    short) until the event loop takes them over with :meth:`hand_over`. A context manager: the
+    handlers that were there before come back on leaving (``main`` may run in a test process)."""
+
+    def __init__(self, notifier: ServiceNotifier) -> None:
+        self._notifier = notifier
+        self._caught: int | None = None
+        self._previous = {sig: signal.signal(sig, self._catch) for sig in _STOP_SIGNALS}
+
+    def __enter__(self) -> _StopSignals:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _catch(self, signum: int, frame: FrameType | None) -> None:
+        self._caught = signum
+
+    @property
+    def requested(self) -> bool:
+        """A stop signal came before :meth:`hand_over`."""
+        return self._caught is not None
+
+    def hand_over(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+        """From now on a stop signal sets ``stop`` (on the loop); one caught already sets it now."""
+
+        def on_signal() -> None:
+            if not stop.is_set():
+                self._notifier.notify("STOPPING=1", "STATUS=stopping")
+            stop.set()
+
+        for sig in _STOP_SIGNALS:
+            loop.add_signal_handler(sig, on_signal)
+        if self.requested:
+            on_signal()
+
+
+def _write_ready_file(path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(f"{os.getpid()}\n", encoding="ascii")
+        tmp.replace(path)
+    except OSError as e:
+        raise EnvironmentFaultError(f"{path}: cannot write the ready file: {e.strerror or e}") from e
+
+
+async def _run(
+    cfg: AttestorConfig, signals: _StopSignals, notifier: ServiceNotifier, ready_file: Path | None
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if signals.requested:  # before anything is opened
+        signals.hand_over(loop, stop)
+        _log.info("attestor stopped during start-up", extra={"fields": {"opened": False}})
+        return 0
+    notifier.notify("STATUS=opening the key, spool and sources")
+    clock = _clock(cfg)
+    daemon, spool, metrics = build_daemon(cfg, clock)
     try:
-        await daemon.run(stop)
+        signals.hand_over(loop, stop)
+        if cfg.metrics_listen and not stop.is_set():
+            metrics.serve(cfg.metrics_listen)
+
+        def ready() -> None:
+            if ready_file is not None:
+                _write_ready_file(ready_file)
+            notifier.notify("READY=1", "STATUS=running")
+
+        await daemon.run(stop, on_ready=ready)
     finally:
         spool.close()
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from attestor.logs import setup_json_logging  # noqa: PLC0415 (lazy, see top)
+    notifier = ServiceNotifier.from_environment()
+    with _StopSignals(notifier) as signals:  # first: a stop during start-up is a clean stop (see top)
+        notifier.notify("STATUS=starting")
+        from attestor.logs import setup_json_logging  # noqa: PLC0415 (lazy, see top)
 
-    setup_json_logging(getattr(logging, args.log_level.upper()))
-    cfg = load_config(args.config, overrides=_overrides(args))
-    return asyncio.run(_run(cfg))
+        setup_json_logging(getattr(logging, args.log_level.upper()))
+        cfg = load_config(args.config, overrides=_overrides(args))
+        return asyncio.run(_run(cfg, signals, notifier, args.ready_file))
 
 
 # ---------------------------------------------------------------------- status

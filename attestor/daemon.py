@@ -7,6 +7,14 @@ comes late (the process was stopped) first closes the period it missed. On stop 
 running period is closed at "now" and signed, the uplink gets one last delivery attempt within
 its deadline, and the spool is closed: nothing signed is ever only in memory.
 
+Start-up and stop: ``run`` calls ``on_ready`` once the daemon is running (its spool read, its
+alarms loaded, ``attestor started`` logged) and before its first sample; the process then
+reports itself ready (``attestor.cli``: a ready file, systemd's ``READY=1``). A stop requested
+before ``run`` begins (a SIGTERM during the process's start-up) is a clean stop, not a crash:
+``run`` closes the sources and returns at once, without ``on_ready``, a sample, a signature or
+an upload attempt, and the caller closes the spool. So a daemon stopped before it said it was
+ready has signed nothing; one stopped after signs the running period, as above.
+
 Blocking sources (NVML, dcgm-exporter, nvidia-smi, Redfish) are sampled in a worker thread so
 that uploads keep going while a scrape waits on its timeout.
 """
@@ -16,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from attestor.aggregate import AggregationLimits, Aggregator, PeriodAggregate
@@ -88,7 +97,15 @@ class AttestorDaemon:
 
     # ------------------------------------------------------------------ run
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
+        if stop.is_set():
+            self._close_sources()
+            status = self._spool.status()
+            _log.info(
+                "attestor stopped during start-up",
+                extra={"fields": {"opened": True, "next_seq": status.head_seq, "pending": status.pending}},
+            )
+            return
         status = self._spool.status()
         self._metrics.spool_depth.set(status.pending)
         self._alarms.load()
@@ -104,6 +121,8 @@ class AttestorDaemon:
                 }
             },
         )
+        if on_ready is not None:
+            on_ready()
         uplink_stop = asyncio.Event()
         uplink_task = asyncio.create_task(self._uplink.run(uplink_stop)) if self._uplink else None
         try:
@@ -114,17 +133,20 @@ class AttestorDaemon:
                 await uplink_task
                 await self._final_upload()
                 await self._uplink.close()  # type: ignore[union-attr]
-            for s in self._sources:
-                try:
-                    s.close()
-                except Exception:
-                    _log.warning("source close failed", exc_info=True)
+            self._close_sources()
             _log.info(
                 "attestor stopped",
                 extra={
                     "fields": {"next_seq": self._spool.head().seq, "pending": self._spool.status().pending}
                 },
             )
+
+    def _close_sources(self) -> None:
+        for s in self._sources:
+            try:
+                s.close()
+            except Exception:
+                _log.warning("source close failed", exc_info=True)
 
     async def _final_upload(self) -> None:
         if self._uplink is None:

@@ -31,9 +31,25 @@ Authoring format (TOML; ``pausewatch-verifier commitment sign`` turns it into th
     bucket_s = 3600                   # evaluation bucket; divides the window from its start
     timeout_intervals = 3             # silent this many intervals at a bucket's end: TIMEOUT
     signatures_required = 1           # k of the lab's keys that must sign
+    min_time_coverage = 0.95          # share of each bucket every declared device must be
+                                      # covered by valid reports, every gap summed
+                                      # (default 1 − max_gap_s / bucket_s, at least 0.5)
+
+    [tolerances]                      # bounds on what an inventory may declare; defaults shown
+    overhead_min_ratio = 1.0          # the widest overhead band any inventory may declare …
+    overhead_max_ratio = 1.6          # … (metered energy / Σ node-reported energy)
+    calibration_s = 10800             # the ratio baseline of each meter scope is learnt over this
+                                      # from the window start (default 3 buckets)
+    max_overhead_drift = 0.1          # a slow drift of the ratio beyond this from its calibrated
+                                      # level is a finding, even inside the band
 
 Hard limits: at most ``MAX_FACILITIES`` facilities and power caps; bucket between 60 s and 31
-days; ``max_gap_s`` ≥ 0; intervals positive; caps non-negative and finite.
+days; ``max_gap_s`` ≥ 0; ``timeout_intervals`` at most
+``MAX_TIMEOUT_INTERVALS``; ``min_time_coverage`` within 0.5 … 1; overhead bounds within
+``OVERHEAD_BOUND_LIMITS`` (a commitment cannot grant itself a band wider than physics allows);
+calibration between two buckets and the window; drift within 0 … 0.5; intervals positive; caps
+non-negative and finite. A commitment without ``[tolerances]`` gets the defaults above: an
+existing commitment file keeps parsing, and its facilities are held to a physically plausible band.
 """
 
 from __future__ import annotations
@@ -58,12 +74,15 @@ __all__ = [
     "DEFAULT_BUCKET_S",
     "DEFAULT_MAX_GAP_S",
     "DEFAULT_MAX_REPORT_INTERVAL_S",
+    "DEFAULT_OVERHEAD_BOUNDS",
     "DEFAULT_TIMEOUT_INTERVALS",
     "MAX_FACILITIES",
+    "OVERHEAD_BOUND_LIMITS",
     "WORKLOAD_NAMES",
     "Commitment",
     "PowerCapRule",
     "Reporting",
+    "Tolerances",
     "TomlDocument",
     "commitment_from_toml",
     "verify_commitment",
@@ -79,6 +98,13 @@ DEFAULT_MAX_REPORT_INTERVAL_S: Final = 120
 DEFAULT_MAX_GAP_S: Final = 180
 DEFAULT_BUCKET_S: Final = 3600
 DEFAULT_TIMEOUT_INTERVALS: Final = 3
+MAX_TIMEOUT_INTERVALS: Final = 60
+MIN_TIME_COVERAGE_FLOOR: Final = 0.5
+DEFAULT_OVERHEAD_BOUNDS: Final = (1.0, 1.6)  # PUE-like; Uptime Institute's 2024 mean is 1.56
+OVERHEAD_BOUND_LIMITS: Final = (0.8, 3.0)  # what a commitment may name at most
+DEFAULT_CALIBRATION_BUCKETS: Final = 3
+DEFAULT_MAX_OVERHEAD_DRIFT: Final = 0.1
+MAX_OVERHEAD_DRIFT: Final = 0.5
 
 WORKLOAD_NAMES: Final[Mapping[str, int]] = {
     "idle": types_pb2.WORKLOAD_CLASS_IDLE,
@@ -223,6 +249,36 @@ class Reporting:
     min_inventory_coverage: float
     bucket_ns: int
     timeout_intervals: int
+    min_time_coverage: float
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Bounds on the tolerances the evaluation uses (see the module docstring)."""
+
+    overhead_min_ratio: float
+    overhead_max_ratio: float
+    calibration_ns: int
+    max_overhead_drift: float
+
+    def band(self, declared_min: float, declared_max: float) -> tuple[float, float]:
+        """The band the evaluation uses: the declared one cut to these bounds."""
+        lo = max(declared_min, self.overhead_min_ratio)
+        hi = min(declared_max, self.overhead_max_ratio)
+        return (lo, hi) if lo <= hi else (self.overhead_min_ratio, self.overhead_max_ratio)
+
+    def check_band(self, declared_min: float, declared_max: float, where: str) -> None:
+        """Raise ``FormatError`` naming ``where`` when a declared band is wider than allowed."""
+        if declared_min < self.overhead_min_ratio:
+            raise FormatError(
+                f"{where}.min_ratio: {declared_min} is below the commitment's bound"
+                f" tolerances.overhead_min_ratio = {self.overhead_min_ratio}"
+            )
+        if declared_max > self.overhead_max_ratio:
+            raise FormatError(
+                f"{where}.max_ratio: {declared_max} is above the commitment's bound"
+                f" tolerances.overhead_max_ratio = {self.overhead_max_ratio}"
+            )
 
 
 @dataclass(frozen=True)
@@ -240,6 +296,7 @@ class Commitment:
     power_caps: tuple[PowerCapRule, ...]
     allowed_workloads: frozenset[int]  # WorkloadClass values; empty: no restriction
     reporting: Reporting
+    tolerances: Tolerances
     signatures_required: int
     description: str
     wire: types_pb2.Commitment
@@ -335,6 +392,20 @@ class Commitment:
             raise FormatError("reporting.max_report_interval_ns: longer than a bucket")
         if rep.timeout_intervals < 1:
             raise FormatError("reporting.timeout_intervals: must be at least 1")
+        if rep.timeout_intervals > MAX_TIMEOUT_INTERVALS:
+            raise FormatError(f"reporting.timeout_intervals: at most {MAX_TIMEOUT_INTERVALS}")
+        if rep.HasField("min_time_coverage"):
+            time_coverage = rep.min_time_coverage
+            if not (MIN_TIME_COVERAGE_FLOOR <= time_coverage <= 1.0):
+                raise FormatError(
+                    f"reporting.min_time_coverage: must be within {MIN_TIME_COVERAGE_FLOOR} … 1,"
+                    f" got {time_coverage}"
+                )
+        else:
+            time_coverage = max(MIN_TIME_COVERAGE_FLOOR, 1.0 - rep.max_gap_ns / rep.bucket_ns)
+        tolerances = _tolerances(
+            msg.tolerances, rep.bucket_ns, msg.window_end_unix_ns - msg.window_start_unix_ns
+        )
         k = max(1, msg.signatures_required)
         if k > MAX_SIGNATURES_REQUIRED:
             raise LimitExceededError(f"signatures_required: {k}; limit {MAX_SIGNATURES_REQUIRED}")
@@ -359,11 +430,33 @@ class Commitment:
                 min_inventory_coverage=rep.min_inventory_coverage,
                 bucket_ns=rep.bucket_ns,
                 timeout_intervals=rep.timeout_intervals,
+                min_time_coverage=time_coverage,
             ),
+            tolerances=tolerances,
             signatures_required=k,
             description=msg.description,
             wire=copy,
         )
+
+
+def _tolerances(msg: types_pb2.Tolerances, bucket_ns: int, window_ns: int) -> Tolerances:
+    lo_limit, hi_limit = OVERHEAD_BOUND_LIMITS
+    lo = msg.overhead_min_ratio if msg.HasField("overhead_min_ratio") else DEFAULT_OVERHEAD_BOUNDS[0]
+    hi = msg.overhead_max_ratio if msg.HasField("overhead_max_ratio") else DEFAULT_OVERHEAD_BOUNDS[1]
+    for name, value in (("overhead_min_ratio", lo), ("overhead_max_ratio", hi)):
+        if not (math.isfinite(value) and lo_limit <= value <= hi_limit):
+            raise FormatError(f"tolerances.{name}: must be within {lo_limit} … {hi_limit}, got {value}")
+    if lo > hi:
+        raise FormatError("tolerances.overhead_max_ratio: must not be below overhead_min_ratio")
+    calibration = (
+        msg.calibration_ns if msg.HasField("calibration_ns") else DEFAULT_CALIBRATION_BUCKETS * bucket_ns
+    )
+    if not (2 * bucket_ns <= calibration <= max(2 * bucket_ns, window_ns)):
+        raise FormatError("tolerances.calibration_ns: must be between two buckets and the window")
+    drift = msg.max_overhead_drift if msg.HasField("max_overhead_drift") else DEFAULT_MAX_OVERHEAD_DRIFT
+    if not (math.isfinite(drift) and 0.0 <= drift <= MAX_OVERHEAD_DRIFT):
+        raise FormatError(f"tolerances.max_overhead_drift: must be within 0 … {MAX_OVERHEAD_DRIFT}")
+    return Tolerances(lo, hi, calibration, drift)
 
 
 def verify_commitment(envelope_bytes: bytes, lab_keys: Sequence[PublicKey]) -> Commitment:
@@ -394,6 +487,7 @@ _TOP_KEYS: Final = (
     "window",
     "rules",
     "reporting",
+    "tolerances",
     "signatures_required",
 )
 
@@ -455,6 +549,7 @@ def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
             "bucket_s",
             "timeout_intervals",
             "signatures_required",
+            "min_time_coverage",
         ),
         "reporting",
     )
@@ -476,6 +571,20 @@ def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
     if timeouts < 1:
         raise doc.error("reporting.timeout_intervals", "must be at least 1")
     msg.reporting.timeout_intervals = timeouts
+    if "min_time_coverage" in rep:
+        msg.reporting.min_time_coverage = doc.number(rep, "min_time_coverage", "reporting.min_time_coverage")
+    tol = doc.table(root, "tolerances", "tolerances", required=False)
+    doc.reject_unknown(
+        tol, ("overhead_min_ratio", "overhead_max_ratio", "calibration_s", "max_overhead_drift"), "tolerances"
+    )
+    for key in ("overhead_min_ratio", "overhead_max_ratio", "max_overhead_drift"):
+        if key in tol:
+            setattr(msg.tolerances, key, doc.number(tol, key, f"tolerances.{key}"))
+    if "calibration_s" in tol:
+        seconds = doc.number(tol, "calibration_s", "tolerances.calibration_s")
+        if seconds <= 0:
+            raise doc.error("tolerances.calibration_s", f"must be positive, got {seconds}")
+        msg.tolerances.calibration_ns = round(seconds * NS_PER_S)
     if "signatures_required" in rep and "signatures_required" in root:
         raise doc.error("reporting.signatures_required", "given twice (top level and [reporting])")
     source = rep if "signatures_required" in rep else root
@@ -486,5 +595,9 @@ def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
     try:
         Commitment.from_wire(msg)
     except FormatError as e:
+        field, sep, problem = str(e).partition(": ")
+        if sep and re.fullmatch(r"[a-z_]+(\.[a-z_]+|\[\d+\])*", field):
+            # name the key as the file spells it, with its line: reporting.max_gap_ns → max_gap_s
+            raise doc.error(re.sub(r"_ns$", "_s", field), problem) from e
         raise FormatError(f"{source_name}: {e}") from e
     return msg

@@ -10,19 +10,23 @@ from_wire`), so that nothing the verifier logs can later fail the evaluation or 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 from pausewatch.commitment import Commitment
-from pausewatch.errors import VerificationError
+from pausewatch.errors import FormatError, VerificationError
 from pausewatch.inventory import Inventory
 from pausewatch.reports import check_id
 from pausewatch.v1 import types_pb2
 
-__all__ = ["DocumentScopeError", "check_commitment", "check_inventory"]
+__all__ = ["DocumentScopeError", "ToleranceError", "check_commitment", "check_inventory", "check_tolerances"]
 
 
 class DocumentScopeError(VerificationError):
     """A lab-signed document that names another lab or a facility the lab may not speak for."""
+
+
+class ToleranceError(VerificationError):
+    """An inventory that declares a tolerance wider than a commitment covering it allows."""
 
 
 def _check_lab(named: str, signer_lab: str, kind: str) -> None:
@@ -46,3 +50,20 @@ def check_commitment(com: types_pb2.Commitment, lab_id: str, facilities: Collect
         if check_id(f, f"facility_ids[{i}]") not in facilities:
             raise DocumentScopeError(f"lab {lab_id!r} may not commit for facility {f!r}")
     return Commitment.from_wire(com)
+
+
+def check_tolerances(inventories: Iterable[Inventory], commitments: Iterable[Commitment]) -> None:
+    """Every band of every inventory within the bounds of every commitment that covers its
+    facility (``Commitment.tolerances``); raise :class:`ToleranceError` naming the field.
+
+    Run when either kind of document arrives: a lab may declare narrower, never wider."""
+    commitments = list(commitments)
+    for inv in inventories:
+        for c in commitments:
+            if c.covers(inv.facility_id, inv.lab_id):
+                try:
+                    inv.check_bounds(
+                        c.tolerances.overhead_min_ratio, c.tolerances.overhead_max_ratio, c.commitment_id
+                    )
+                except FormatError as e:
+                    raise ToleranceError(f"inventory of {inv.facility_id} v{inv.version}: {e}") from e

@@ -29,12 +29,27 @@ Authoring format (TOML; ``inventory_from_toml`` turns it into the wire message):
     [[meters]]
     meter_id = "a-intake"
     public_key = "<hex or base64>"
-    scope = "facility"                # or "nodes" with node_ids = ["a-node-01", …]
+    scope = "facility"                # or "hall", "rack", "pdu", "nodes" with node_ids = [...]
+    feed = "A"                        # optional: one of several feeds summed into one measurement
+    accuracy = 0.005                  # optional: accuracy class as a fraction (default 0.01)
+    overhead = { min_ratio = 1.0, max_ratio = 1.1 }   # optional: this scope's own band
+
+Meter topology. A *scope* is the set of nodes behind a meter: the whole facility, or the listed
+nodes of a hall, rack, PDU or branch. Scopes nest: two scopes are equal, disjoint, or one holds
+the other (a partial overlap is refused). On one scope, every meter without a ``feed`` measures
+the whole scope by itself, and the meters that name a feed are summed into one more measurement
+(an A and a B feed). The measurements of one scope are **redundant**: the evaluation compares
+them (disagreement beyond their accuracy is a finding against a meter) and never adds them. Two
+meters on one scope that both omit ``feed`` are therefore two independent readings of one
+intake (a utility meter and an inspector's meter), not twice the energy. A meter without a
+``scope`` key covers the facility. Every band (the facility's and a scope's own) must sit inside
+the bounds of the commitments that cover the facility (``pausewatch.commitment.Tolerances``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -54,6 +69,7 @@ __all__ = [
     "DeclaredNode",
     "Inventory",
     "KeyConflictError",
+    "MeterScopeGroup",
     "check_key_holders",
     "enrolled_key_ids",
     "inventory_from_toml",
@@ -65,6 +81,9 @@ MAX_METERS: Final = 1024
 MAX_MODEL_LENGTH: Final = 128
 MAX_LOCATION_LENGTH: Final = 256
 MAX_OVERHEAD_RATIO: Final = 10.0
+DEFAULT_METER_ACCURACY: Final = 0.01  # IEC 62053-21 class 1
+METER_ACCURACY_LIMITS: Final = (0.001, 0.05)
+MAX_FEED_LENGTH: Final = 32
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,22 @@ class DeclaredMeter:
     key_id: str
     scope: int  # MeterScope
     node_ids: tuple[str, ...]  # the nodes the meter sees (every node for FACILITY scope)
+    feed: str = ""  # non-empty: one of the feeds summed into one measurement of the scope
+    accuracy: float = DEFAULT_METER_ACCURACY
+    overhead: tuple[float, float] | None = None  # this scope's own declared band
+
+
+@dataclass(frozen=True)
+class MeterScopeGroup:
+    """The meters of one scope, as measurements: each unfed meter alone, the feeds together."""
+
+    node_ids: tuple[str, ...]
+    measurements: tuple[tuple[str, ...], ...]  # meter ids per measurement, sorted
+    overhead: tuple[float, float]  # declared band of this scope
+
+    @property
+    def meter_ids(self) -> tuple[str, ...]:
+        return tuple(sorted(m for ms in self.measurements for m in ms))
 
 
 @dataclass(frozen=True)
@@ -110,6 +145,35 @@ class Inventory:
     def accelerator_count(self) -> int:
         return sum(len(n.accelerators) for n in self.nodes)
 
+    def scope_groups(self) -> tuple[MeterScopeGroup, ...]:
+        """The meter scopes of this facility, largest first, each with its measurements."""
+        by_scope: dict[tuple[str, ...], list[DeclaredMeter]] = {}
+        for m in self.meters:
+            by_scope.setdefault(m.node_ids, []).append(m)
+        out = []
+        for node_ids, meters in by_scope.items():
+            unfed = [(m.meter_id,) for m in meters if not m.feed]
+            fed = tuple(sorted(m.meter_id for m in meters if m.feed))
+            measurements = tuple(sorted([*unfed, *([fed] if fed else [])]))
+            bands = [m.overhead for m in meters if m.overhead is not None]
+            band = bands[0] if bands else (self.overhead_min, self.overhead_max)
+            out.append(MeterScopeGroup(node_ids, measurements, band))
+        return tuple(sorted(out, key=lambda g: (-len(g.node_ids), g.node_ids)))
+
+    def check_bounds(self, lo: float, hi: float, commitment_id: str) -> None:
+        """Raise ``FormatError`` naming the field when a declared band is wider than a
+        commitment's bounds (``tolerances.overhead_min_ratio`` … ``overhead_max_ratio``)."""
+        bands = [("overhead", (self.overhead_min, self.overhead_max))]
+        bands += [(f"meters[{m.meter_id}].overhead", m.overhead) for m in self.meters if m.overhead]
+        for where, (b_lo, b_hi) in bands:
+            if b_lo < lo or b_hi > hi:
+                name = "min_ratio" if b_lo < lo else "max_ratio"
+                value = b_lo if b_lo < lo else b_hi
+                raise FormatError(
+                    f"{where}.{name}: {value} is outside the bounds {lo} … {hi} of commitment"
+                    f" {commitment_id!r} (tolerances.overhead_min_ratio/overhead_max_ratio)"
+                )
+
     @classmethod
     def from_wire(cls, msg: types_pb2.Inventory) -> Inventory:
         """Validate a wire Inventory; every error names the offending field."""
@@ -122,13 +186,7 @@ class Inventory:
         if len(msg.meters) > MAX_METERS:
             raise LimitExceededError(f"meters: {len(msg.meters)} entries; limit {MAX_METERS}")
         band = msg.overhead
-        if not (math.isfinite(band.min_ratio) and math.isfinite(band.max_ratio)):
-            raise FormatError("overhead: ratios must be finite")
-        if not (0.0 < band.min_ratio <= band.max_ratio <= MAX_OVERHEAD_RATIO):
-            raise FormatError(
-                f"overhead: need 0 < min_ratio ≤ max_ratio ≤ {MAX_OVERHEAD_RATIO},"
-                f" got {band.min_ratio} … {band.max_ratio}"
-            )
+        _band(band, "overhead")
         keys: set[str] = set()
         uuids: set[str] = set()
         nodes: list[DeclaredNode] = []
@@ -173,18 +231,32 @@ class Inventory:
                 if m.node_ids:
                     raise FormatError(f"{where}.node_ids: must be empty for a facility-scope meter")
                 scope_nodes = tuple(sorted(known))
-            elif m.scope == types_pb2.METER_SCOPE_NODES:
+            elif m.scope in _PART_SCOPES:
                 if not m.node_ids:
-                    raise FormatError(f"{where}.node_ids: a nodes-scope meter must list its nodes")
+                    raise FormatError(
+                        f"{where}.node_ids: a {_SCOPE_NAME[m.scope]}-scope meter must list its nodes"
+                    )
                 unknown = sorted(set(m.node_ids) - known)
                 if unknown:
                     raise FormatError(f"{where}.node_ids: {unknown[0]!r} is not a declared node")
+                if len(set(m.node_ids)) != len(m.node_ids):
+                    raise FormatError(f"{where}.node_ids: a node is listed twice")
                 scope_nodes = tuple(sorted(set(m.node_ids)))
             else:
-                raise FormatError(f"{where}.scope: must be FACILITY or NODES")
-            meters.append(DeclaredMeter(meter_id, kid, m.scope, scope_nodes))
+                raise FormatError(f"{where}.scope: must be FACILITY, HALL, RACK, PDU or NODES")
+            if len(m.feed) > MAX_FEED_LENGTH or (m.feed and not m.feed.isprintable()):
+                raise FormatError(f"{where}.feed: up to {MAX_FEED_LENGTH} printable characters")
+            accuracy = m.accuracy if m.HasField("accuracy") else DEFAULT_METER_ACCURACY
+            lo, hi = METER_ACCURACY_LIMITS
+            if not (math.isfinite(accuracy) and lo <= accuracy <= hi):
+                raise FormatError(f"{where}.accuracy: must be within {lo} … {hi}, got {accuracy}")
+            own_band: tuple[float, float] | None = None
+            if m.HasField("overhead"):
+                own_band = _band(m.overhead, f"{where}.overhead")
+            meters.append(DeclaredMeter(meter_id, kid, m.scope, scope_nodes, m.feed, accuracy, own_band))
         if len({m.meter_id for m in meters}) != len(meters):
             raise FormatError("meters: a meter_id is declared twice")
+        _check_topology(meters)
         return cls(
             facility_id=facility,
             lab_id=lab,
@@ -200,6 +272,56 @@ class Inventory:
         )
 
 
+_PART_SCOPES: Final = frozenset(
+    {
+        types_pb2.METER_SCOPE_NODES,
+        types_pb2.METER_SCOPE_HALL,
+        types_pb2.METER_SCOPE_RACK,
+        types_pb2.METER_SCOPE_PDU,
+    }
+)
+
+
+def _band(band: types_pb2.OverheadBand, where: str) -> tuple[float, float]:
+    if not (math.isfinite(band.min_ratio) and math.isfinite(band.max_ratio)):
+        raise FormatError(f"{where}: ratios must be finite")
+    if not (0.0 < band.min_ratio <= band.max_ratio <= MAX_OVERHEAD_RATIO):
+        raise FormatError(
+            f"{where}: need 0 < min_ratio ≤ max_ratio ≤ {MAX_OVERHEAD_RATIO},"
+            f" got {band.min_ratio} … {band.max_ratio}"
+        )
+    return band.min_ratio, band.max_ratio
+
+
+def _check_topology(meters: list[DeclaredMeter]) -> None:
+    """Scopes nest (equal, disjoint or contained); one scope has one band; feeds are distinct."""
+    scopes: dict[tuple[str, ...], DeclaredMeter] = {}
+    feeds: set[tuple[tuple[str, ...], str]] = set()
+    for m in meters:
+        first = scopes.setdefault(m.node_ids, m)
+        if first.overhead != m.overhead and first is not m:
+            raise FormatError(
+                f"meters[{m.meter_id}].overhead: meters {first.meter_id!r} and {m.meter_id!r} share"
+                " one scope but declare different bands"
+            )
+        if m.feed:
+            if (m.node_ids, m.feed) in feeds:
+                raise FormatError(
+                    f"meters[{m.meter_id}].feed: feed {m.feed!r} of this scope is declared twice"
+                )
+            feeds.add((m.node_ids, m.feed))
+    ordered = sorted(scopes.items())
+    for i, (a, ma) in enumerate(ordered):
+        sa = set(a)
+        for b, mb in ordered[i + 1 :]:
+            sb = set(b)
+            if sa & sb and not (sa <= sb or sb <= sa):
+                raise FormatError(
+                    f"meters[{mb.meter_id}].node_ids: its scope overlaps the scope of meter"
+                    f" {ma.meter_id!r} without containing it or lying inside it"
+                )
+
+
 def _check_key(raw: bytes, where: str, name: str) -> None:
     try:
         Ed25519Key(raw)
@@ -207,7 +329,14 @@ def _check_key(raw: bytes, where: str, name: str) -> None:
         raise FormatError(f"{where}.{name}: {e}") from e
 
 
-_SCOPES: Final = {"facility": types_pb2.METER_SCOPE_FACILITY, "nodes": types_pb2.METER_SCOPE_NODES}
+_SCOPES: Final = {
+    "facility": types_pb2.METER_SCOPE_FACILITY,
+    "hall": types_pb2.METER_SCOPE_HALL,
+    "rack": types_pb2.METER_SCOPE_RACK,
+    "pdu": types_pb2.METER_SCOPE_PDU,
+    "nodes": types_pb2.METER_SCOPE_NODES,
+}
+_SCOPE_NAME: Final = {v: k for k, v in _SCOPES.items()}
 
 
 def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = None) -> types_pb2.Inventory:
@@ -255,19 +384,32 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
             )
     for i, m in enumerate(doc.tables(root, "meters", "meters")):
         path = f"meters[{i}]"
-        doc.reject_unknown(m, ("meter_id", "public_key", "scope", "node_ids"), path)
-        scope = doc.string(m, "scope", f"{path}.scope")
+        doc.reject_unknown(
+            m, ("meter_id", "public_key", "scope", "node_ids", "feed", "accuracy", "overhead"), path
+        )
+        scope = doc.string(m, "scope", f"{path}.scope", default="facility")
         if scope not in _SCOPES:
             raise doc.error(f"{path}.scope", f"must be one of {', '.join(_SCOPES)}, got {scope!r}")
         meter = msg.meters.add(
             meter_id=doc.string(m, "meter_id", f"{path}.meter_id"),
             public_key=doc.public_key(m, "public_key", f"{path}.public_key"),
             scope=_SCOPES[scope],
+            feed=doc.string(m, "feed", f"{path}.feed", default=""),
         )
         meter.node_ids.extend(doc.strings(m, "node_ids", f"{path}.node_ids"))
+        if "accuracy" in m:
+            meter.accuracy = doc.number(m, "accuracy", f"{path}.accuracy")
+        if "overhead" in m:
+            own = doc.table(m, "overhead", f"{path}.overhead", required=True)
+            doc.reject_unknown(own, ("min_ratio", "max_ratio"), f"{path}.overhead")
+            meter.overhead.min_ratio = doc.number(own, "min_ratio", f"{path}.overhead.min_ratio")
+            meter.overhead.max_ratio = doc.number(own, "max_ratio", f"{path}.overhead.max_ratio")
     try:
         Inventory.from_wire(msg)
     except FormatError as e:
+        field, sep, problem = str(e).partition(": ")
+        if sep and re.fullmatch(r"[a-z_]+(\.[a-z_]+|\[[\w.-]+\])*", field):
+            raise doc.error(field, problem) from e
         raise FormatError(f"{source_name}: {e}") from e
     return msg
 

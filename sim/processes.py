@@ -18,7 +18,8 @@ The scenario drives everything; nothing here knows a particular story:
    now), so a restarted process agrees on simulated time too.
 4. **The story as process control**: ``pausewatch-verifier serve --ready-file`` (restarted on
    the shared clock, same state); then one ``pausewatch-attestor run`` per declared node and
-   meter, each in its own process group, awaited by its "attestor started" log line.
+   meter, each in its own process group, awaited by its "attestor started" log line (at every
+   start: nothing signals a process that is still starting).
    ``silent`` stops an attestor (SIGTERM: it signs the running period and stops) just before the
    range begins and starts it again at its end (new boot id, the chain continues from its
    spool); ``restart`` stops and starts it; ``verifier_outage`` stops the verifier and starts it
@@ -41,6 +42,7 @@ import asyncio
 import atexit
 import base64
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -159,6 +161,10 @@ class ProcessSet:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+
+    def starts(self, name: str) -> int:
+        """How many times ``name`` was started."""
+        return self._procs[name].starts
 
     def running(self, name: str) -> bool:
         p = self._procs[name].popen
@@ -561,7 +567,7 @@ def _run(scenario: Scenario, layout: _Layout, procs: ProcessSet, say: Callable[[
         procs.add(s.subject_id, [attestor, "run", "--config", str(layout.attestor_config(s.subject_id))],
                   layout.logs / f"{s.subject_id}.log")
         procs.start(s.subject_id)
-    _wait_started(procs, [s.subject_id for s in subjects], starts=1)
+    _wait_started(procs, [s.subject_id for s in subjects])
     late_s = time.time() - clock.real_at(scenario.start_unix_ns)
     notes: list[str] = [
         f"{1 + len(subjects)} processes: 1 verifier, {sum(not s.is_meter for s in subjects)} node attestors, "
@@ -575,20 +581,27 @@ def _run(scenario: Scenario, layout: _Layout, procs: ProcessSet, say: Callable[[
         f"{scenario.duration_ns / NS_PER_S / scenario.speedup:.0f} s")
 
     down: set[str] = set()
-    for ev in _events(scenario, subjects, fleet_plan.outages):
-        _sleep_until(clock.real_at(scenario.start_unix_ns + ev.at_ns), procs, down)
-        when = f"{ev.at_ns / NS_PER_S / 3600:.2f} h"
-        if ev.kind == "stop":
-            procs.stop([ev.name])
-            down.add(ev.name)
-            say(f"  {when}: stopped {ev.name}")
-        else:
-            if ev.name == "verifier":
-                _start_verifier(procs, layout)
+    events = _events(scenario, subjects, fleet_plan.outages)
+    for at_ns, group in itertools.groupby(events, key=lambda e: e.at_ns):
+        _sleep_until(clock.real_at(scenario.start_unix_ns + at_ns), procs, down)
+        when = f"{at_ns / NS_PER_S / 3600:.2f} h"
+        started: list[str] = []
+        for ev in group:
+            if ev.kind == "stop":
+                procs.stop([ev.name])
+                down.add(ev.name)
+                say(f"  {when}: stopped {ev.name}")
             else:
-                procs.start(ev.name)
-            down.discard(ev.name)
-            say(f"  {when}: started {ev.name}")
+                if ev.name == "verifier":
+                    _start_verifier(procs, layout)
+                else:
+                    procs.start(ev.name)
+                    started.append(ev.name)
+                down.discard(ev.name)
+                say(f"  {when}: started {ev.name}")
+        # Up before the story goes on: a later stop must find a running attestor, not one still
+        # starting (the attestors of one instant start side by side).
+        _wait_started(procs, started)
 
     # After the story: the verifier's scheduler signs each bucket once its grace has passed.
     _sleep_until(clock.real_at(scenario.end_unix_ns), procs, down)
@@ -656,13 +669,14 @@ def _documents(scenario: Scenario, layout: _Layout, port: int, entries: dict[str
                   f"{kind} submit ({env.name})")
 
 
-def _wait_started(procs: ProcessSet, names: Sequence[str], *, starts: int) -> None:
-    """Until every attestor has logged that it started (its key, spool and sources are open)."""
+def _wait_started(procs: ProcessSet, names: Sequence[str]) -> None:
+    """Until each attestor has logged that it started, once for each time it was started (its
+    key, spool and sources are open; its log is appended to across starts)."""
     deadline = time.monotonic() + _READY_LIMIT_S
     waiting = set(names)
     while waiting:
         for name in sorted(waiting):
-            if procs.log_text(name).count('"attestor started"') >= starts:
+            if procs.log_text(name).count('"attestor started"') >= procs.starts(name):
                 waiting.discard(name)
             elif not procs.running(name):
                 raise ProcessRunError(f"pausewatch-attestor run ({name}) exited {procs.exit_code(name)}:\n"

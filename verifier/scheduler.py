@@ -54,6 +54,7 @@ from pausewatch.evaluation import (
     Evaluator,
     IngestFinding,
     LoggedReport,
+    commitment_scope,
     compare_verdicts,
 )
 from pausewatch.inventory import Inventory
@@ -222,7 +223,7 @@ class EvaluationScheduler:
             admitted = self._read_reports(reader, state, commitment, sorted(facility_ids), end, log_size)
             ingest = self._read_findings(reader, state, commitment, sorted(facility_ids), end)
             latest: dict[tuple[str, int], tuple[StoredVerdict, types_pb2.Verdict]] = {}
-            for fid in sorted(facility_ids):
+            for fid in commitment_scope(sorted(facility_ids)):
                 for start, _ in commitment.buckets(until_ns=end):
                     sv = reader.latest_verdict(cid, fid, start)
                     if sv is not None:
@@ -308,7 +309,8 @@ class EvaluationScheduler:
         c = snap.commitment
         grace = int(self.config.grace_s * NS_PER_S)
         newest = snap.state.newest
-        facilities = sorted(set(c.facility_ids) | set(snap.state.evaluator.inputs.inventories))
+        scope = sorted(set(c.facility_ids) | set(snap.state.evaluator.inputs.inventories))
+        facilities = commitment_scope(scope)
         newest_by_start: dict[int, int] = {}  # bucket start → newest log index, any facility
         for (_, start), index in newest.items():
             newest_by_start[start] = max(newest_by_start.get(start, -1), index)

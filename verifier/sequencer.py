@@ -56,10 +56,12 @@ from typing import Any, TypeVar
 from pausewatch.chain import ChainState, LinkKind, NewLink, classify_link
 from pausewatch.checkpoint import Checkpoint, sign_checkpoint
 from pausewatch.clock import Clock
-from pausewatch.envelope import envelope_digest
+from pausewatch.commitment import Commitment
+from pausewatch.documents import check_tolerances
+from pausewatch.envelope import envelope_digest, parse_envelope, parse_message
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError, PausewatchError
 from pausewatch.freshness import ChallengeHistory, ChallengeRecord
-from pausewatch.inventory import check_key_holders
+from pausewatch.inventory import Inventory, check_key_holders
 from pausewatch.note import NoteSigner
 from pausewatch.v1 import types_pb2, verifier_pb2
 from verifier.alert_bus import AlertBus
@@ -571,7 +573,11 @@ class LogSequencer:
             # inventory (committed, or staged earlier in this tick) enrols
             keys = enrollment.keys
             check_key_holders(doc.message, lambda kid: k.facility_id if (k := keys.get(kid)) else None)
+            check_tolerances([Inventory.from_wire(doc.message)], _latest_commitments(tx))
             enrollment = enrollment.replace_facility(doc.message)
+        else:
+            # a commitment bounds the bands of the inventories it covers, already stored ones too
+            check_tolerances(_latest_inventories(tx), [Commitment.from_wire(doc.message)])
         index = batch.next_index
         record = StoredDocument(
             index, doc.document_id, doc.lab_id, doc.version, doc.envelope.raw, item.received_ns
@@ -670,3 +676,25 @@ def _decode(envelope: bytes, cls: type[Any]) -> Any:
     msg = cls()
     msg.ParseFromString(env.payload)
     return msg
+
+
+def _latest_commitments(tx: StorageTransaction) -> list[Commitment]:
+    latest: dict[str, StoredDocument] = {}
+    for d in tx.commitments(None):
+        if d.document_id not in latest or d.version > latest[d.document_id].version:
+            latest[d.document_id] = d
+    return [
+        Commitment.from_wire(parse_message(parse_envelope(d.envelope).payload, types_pb2.Commitment))
+        for d in latest.values()
+    ]
+
+
+def _latest_inventories(tx: StorageTransaction) -> list[Inventory]:
+    latest: dict[str, StoredDocument] = {}
+    for d in tx.inventories(None):
+        if d.document_id not in latest or d.version > latest[d.document_id].version:
+            latest[d.document_id] = d
+    return [
+        Inventory.from_wire(parse_message(parse_envelope(d.envelope).payload, types_pb2.Inventory))
+        for d in latest.values()
+    ]

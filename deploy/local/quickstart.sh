@@ -10,6 +10,16 @@ WORK="${1:-real}"
 rm -rf "$WORK"; mkdir -p "$WORK" && cd "$WORK"
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+# wait_until SECONDS PID LOG CMD...: until CMD succeeds; gives up (exit 1, LOG's tail) when the
+# background process PID has exited or after SECONDS.
+wait_until() {
+  local limit=$1 pid=$2 log=$3 deadline=$((SECONDS + $1)); shift 3
+  until "$@"; do
+    if ! kill -0 "$pid" 2>/dev/null; then echo "exited before: $*" >&2; tail -n 20 "$log" >&2; exit 1; fi
+    if [ "$SECONDS" -ge "$deadline" ]; then echo "not after ${limit} s: $*" >&2; tail -n 20 "$log" >&2; exit 1; fi
+    sleep 0.2
+  done
+}
 
 # 1. The verifier operator makes the log, challenge and verdict keys; the lab makes its key.
 $PW/pausewatch-verifier --json keygen --out log.key --name verifier.example/pausewatch > log.json
@@ -18,10 +28,11 @@ $PW/pausewatch-verifier --json keygen --out verdict.key > verdict.json
 $PW/pausewatch-verifier --json keygen --out lab.key > lab.json
 
 # 2. The verifier: plaintext on localhost here; deploy/verifier.example.toml shows TLS and mTLS.
+#    Port 0: any free port (several of these can run on one machine); the ready file says which.
 cat > verifier.toml <<EOF
-listen = "127.0.0.1:7443"
+listen = "127.0.0.1:0"
 state_dir = "state"
-metrics_listen = "127.0.0.1:9464"
+metrics_listen = "127.0.0.1:0"
 [log]
 origin = "verifier.example/pausewatch"
 key_file = "log.key"
@@ -35,7 +46,8 @@ public_keys = ["$(field lab.json public_key)"]
 facilities = ["fac-a"]
 EOF
 $PW/pausewatch-verifier serve --config verifier.toml --ready-file ready 2> verifier.log &
-while [ ! -e ready ]; do sleep 0.2; done
+wait_until 60 $! verifier.log test -e ready
+VERIFIER="127.0.0.1:$(cat ready)"
 
 # 3. On each node: a key, and the inventory entry the lab signs (on a GPU node `init` lists
 #    its GPUs through NVML; here the entry has none).
@@ -50,7 +62,7 @@ max_ratio = 1.6
 EOF
 grep -v '^#' node-01.entry >> inventory.toml
 $PW/pausewatch-verifier inventory sign --key lab.key --in inventory.toml --out inventory.env
-$PW/pausewatch-verifier inventory submit --address 127.0.0.1:7443 --in inventory.env
+$PW/pausewatch-verifier inventory submit --address "$VERIFIER" --in inventory.env
 
 # 4. The node runs its attestor: `auto` reads NVML on a GPU node, Linux host counters anywhere.
 cat > node-01.toml <<EOF
@@ -59,7 +71,7 @@ node_id = "node-01"
 state_dir = "node-01"
 period_s = 5
 [verifier]
-address = "127.0.0.1:7443"
+address = "$VERIFIER"
 insecure = true
 challenge_key = "$(field challenge.json public_key)"
 [log]
@@ -69,9 +81,11 @@ kind = "auto"
 EOF
 $PW/pausewatch-attestor run --config node-01.toml 2> node-01.log &
 # Wait until the verifier's receipt for a report is back and checked (two 5-s periods).
-until $PW/pausewatch-attestor status --config node-01.toml --json 2>/dev/null |
-      python3 -c 'import json,sys; sys.exit(0 if (json.load(sys.stdin)["last_receipt"] or {}).get("seq", -1) >= 1 else 1)'
-do sleep 1; done
+receipt_for_seq_1() {
+  $PW/pausewatch-attestor status --config node-01.toml --json 2>/dev/null |
+    python3 -c 'import json,sys; sys.exit(0 if (json.load(sys.stdin)["last_receipt"] or {}).get("seq", -1) >= 1 else 1)'
+}
+wait_until 120 $! node-01.log receipt_for_seq_1
 $PW/pausewatch-attestor status --config node-01.toml
 
 # 5. The auditor: an export, verified offline against keys it pinned itself (obtained from the

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -35,8 +35,9 @@ from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, Fin
 from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.evaluation.intervals import Interval, clip, uncovered
 from pausewatch.evaluation.workload import (
-    WorkloadEstimate,
-    classify_node_period,
+    PeriodSignals,
+    WorkloadLabel,
+    classify_node_history,
     measured_values,
     signals_from_usage,
 )
@@ -46,15 +47,20 @@ from pausewatch.v1 import types_pb2
 
 __all__ = [
     "EFFICIENCY_FLOOR",
-    "ENERGY_MARGIN_FRACTION",
     "ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS",
+    "NODE_ENERGY_RANDOM",
     "SILENT_NODE_FACTOR",
     "TENSOR_ISSUE_FLOOR",
     "TYPICAL_UTILISATION",
+    "Z_VIOLATION",
+    "Z_WARN",
     "BucketAccumulator",
     "BucketFacts",
     "EnergyBalance",
+    "LabelledPeriod",
     "NodeWorkload",
+    "balance_decision",
+    "balance_sigma",
 ]
 
 NS_PER_S: Final = 1_000_000_000
@@ -62,8 +68,14 @@ EFFICIENCY_FLOOR: Final = 0.3  # no device beats peak FLOP/s at 30 % of its boar
 TYPICAL_UTILISATION: Final = 0.4  # model-FLOP utilisation of busy time when tensor activity is absent
 TENSOR_ISSUE_FLOOR: Final = 0.5  # DCGM: 100 % tensor activity ≈ one instruction every other cycle
 SILENT_NODE_FACTOR: Final = 1.5  # a silent node may draw its accelerators' board power × 1.5 (host)
-ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS: Final = 2.0  # unexplained ≥ 2 accelerators at board power
-ENERGY_MARGIN_FRACTION: Final = 0.05  # … and ≥ 5 % of the metered energy: VIOLATION
+ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS: Final = 1.0  # unexplained ≥ 1 accelerator at board power …
+Z_WARN: Final = 3.0  # … a balance off by this many σ blocks COMPLIANT (one-sided 0.13 % per scope-bucket)
+Z_VIOLATION: Final = 5.0  # … and by this many σ is evidence (one-sided 3e-7 per scope-bucket)
+ENERGY_SAMPLING_Z: Final = 4.0  # standard errors of the sampled mean before energy disagrees
+POWER_SENSOR_ACCURACY: Final = 0.05  # NVML: power readings within ±5 % of the board's draw
+ENERGY_RESOLUTION_J: Final = 1000.0  # counter and sample quantisation over a period
+NODE_ENERGY_RANDOM: Final = 0.005  # random error of Σ node energy per bucket (counters; systematic
+# per-board offsets, NVML's ±5 %, are constant and belong to the declared band and the baseline)
 TRAINING_EVIDENCE: Final = 0.75  # a period scoring this high is evidence of training
 PROOF_MAX_TRAINING_SCORE: Final = 0.35  # an active period scoring above this cannot prove "not training"
 PERSISTENCE: Final = 0.25  # share of a node's covered time that must show a class to call it
@@ -80,6 +92,17 @@ _INVALID_KINDS: Final = frozenset(
 )
 
 _NO_KINDS: Final[frozenset[int]] = frozenset()
+
+# Coverage findings that ``min_inventory_coverage`` < 1 may excuse — only while the meters show
+# that the uncovered hardware drew nothing the reports do not explain.
+_TOLERABLE: Final = frozenset(
+    {
+        FindingId.CONTINUITY_GAP,
+        FindingId.CONTINUITY_TIMEOUT,
+        FindingId.CONTINUITY_COVERAGE,
+        FindingId.INVENTORY_MISSING,
+    }
+)
 
 _INGEST_SEVERITY: Final = {
     FindingId.CHAIN_FORK: CRITICAL,
@@ -106,7 +129,14 @@ _INGEST_MESSAGE: Final = {
 
 @dataclass(frozen=True)
 class EnergyBalance:
-    """Metered energy against node-reported energy for one meter scope, J."""
+    """Metered energy against node-reported energy for one meter scope, J.
+
+    ``metered_j`` is the lowest of the scope's redundant measurements and ``metered_max_j`` the
+    highest (equal with one measurement); ``sigma_j`` the standard uncertainty of the balance
+    (meter accuracy and node sampling, see ``balance_sigma``); ``band`` the overhead band in
+    force (the declared one cut to the commitment's bounds). ``complete``: every node of the
+    scope covered with energy the whole bucket (no silence), so the ratio can calibrate.
+    """
 
     meters: tuple[str, ...]
     metered_j: float
@@ -115,6 +145,31 @@ class EnergyBalance:
     unexplained_j: float
     accelerator_equivalents: float
     evidence: tuple[int, ...]
+    node_ids: tuple[str, ...] = ()
+    metered_max_j: float = 0.0
+    sigma_j: float = 0.0
+    band: tuple[float, float] = (1.0, 1.0)
+    complete: bool = False
+    top_level: bool = True
+    reference_power_w: float = 0.0
+
+    def subject(self, facility_id: str, all_nodes: tuple[str, ...]) -> str:
+        """``facility:ID`` for the scope of every node, ``scope:ID/METERS`` for a part."""
+        if self.node_ids == all_nodes:
+            return f"facility:{facility_id}"
+        return f"scope:{facility_id}/{'+'.join(self.meters)}"
+
+
+@dataclass(frozen=True)
+class LabelledPeriod:
+    """One report period of a node with the classifier's label (``WorkloadLabel``)."""
+
+    start_ns: int
+    end_ns: int
+    seconds: float  # the period's overlap with the bucket
+    label: str
+    training_score: float
+    log_index: int
 
 
 @dataclass(frozen=True)
@@ -128,6 +183,8 @@ class NodeWorkload:
     mean_training_score: float
     training_periods: int
     evidence: tuple[int, ...]
+    periods: tuple[LabelledPeriod, ...] = ()
+    other_s: float = 0.0  # busy seconds that are not ML-like (burn-in, encode): no proof either
 
 
 @dataclass(frozen=True)
@@ -159,7 +216,7 @@ class _Node:
     energy_cover: list[Interval] = field(default_factory=list)
     energy_terms: list[float] = field(default_factory=list)
     seen_devices: set[str] = field(default_factory=set)
-    periods: list[tuple[float, WorkloadEstimate, int]] = field(default_factory=list)
+    periods: list[tuple[float, PeriodSignals, int]] = field(default_factory=list)
     evidence: list[int] = field(default_factory=list)
 
 
@@ -173,7 +230,15 @@ class BucketAccumulator:
         inventory: Inventory | None,
         span: Interval,
         previous_log_size: int | None = None,
+        *,
+        lead_in: Mapping[str, int] | None = None,
+        context: Mapping[str, Sequence[PeriodSignals]] | None = None,
     ) -> None:
+        """``lead_in``: per node, the end of its last report period before the bucket (so that
+        a gap is measured across the bucket's start); ``context``: per node, its report periods
+        just before the bucket, for the classifier's causal history."""
+        self.lead_in = lead_in or {}
+        self.context = context or {}
         self.commitment = commitment
         self.facility_id = facility_id
         self.inventory = inventory
@@ -436,7 +501,7 @@ class BucketAccumulator:
                     and (energy < 0 or (mean is not None and not abs(energy - mean * full_s) <= 1000.0))
                 )
             ):
-                self._plausibility(values, peak, full_s, part, log_index, uuid)
+                self._plausibility(values, peak, full_s, part, log_index, uuid, acc.sample_count)
             if energy is not None and energy >= 0 and not invalid:
                 node_acc_energy.append(energy * frac)
             elif mean is not None and not invalid:
@@ -465,7 +530,8 @@ class BucketAccumulator:
         if energy_ok:
             node.energy_cover.append(part)
             node.energy_terms.extend(energy_terms)
-        node.periods.append((dt_s, classify_node_period(signals_from_usage(usage, all_values)), r.log_index))
+        signals = PeriodSignals(h.period_start_ns, h.period_end_ns, signals_from_usage(usage, all_values))
+        node.periods.append((dt_s, signals, r.log_index))
 
     def _plausibility(  # noqa: PLR0917  # one device's values and where they came from
         self,
@@ -475,6 +541,7 @@ class BucketAccumulator:
         part: Interval,
         index: int,
         uuid: str,
+        samples: int = 0,
     ) -> None:
         subject = f"device:{uuid}"
         limit = v.get("power_limit_w") or peak.board_power_w
@@ -538,7 +605,9 @@ class BucketAccumulator:
                 )
             elif mean is not None:
                 expected = mean * full_s
-                if abs(energy - expected) > max(1000.0, 0.25 * max(expected, energy)):
+                if abs(energy - expected) > energy_tolerance_j(
+                    expected, energy, full_s, v.get("power_variance_w2"), samples
+                ):
                     self._flag(
                         fid,
                         WARNING,
@@ -633,7 +702,7 @@ class BucketAccumulator:
         uncovered_upper: list[float] = []
         devices_total = 0
         devices_full = 0
-        timeout_ns = rep.timeout_intervals * rep.max_report_interval_ns
+        tolerable: set[str] = set()  # nodes whose coverage findings min_inventory_coverage may excuse
         if inv is None:
             coverage.append(
                 Finding.make(
@@ -647,37 +716,8 @@ class BucketAccumulator:
         else:
             for n in inv.nodes:
                 node = self.nodes.get(n.node_id) or _Node()
+                node_full = self._node_coverage(n.node_id, node, coverage)
                 node_gaps = uncovered(node.cover, span)
-                node_full = True
-                for a, b in node_gaps:
-                    length = b - a
-                    if b == span[1] and length >= timeout_ns:
-                        coverage.append(
-                            Finding.make(
-                                FindingId.CONTINUITY_TIMEOUT,
-                                WARNING,
-                                f"node:{n.node_id}",
-                                (a, b),
-                                f"attestor silent for {length / NS_PER_S:.0f} s"
-                                f" (≥ {rep.timeout_intervals} report intervals) at the bucket's end",
-                                {"silent_s": (length / NS_PER_S, "s")},
-                                node.evidence[-1:],
-                            )
-                        )
-                        node_full = False
-                    elif length > rep.max_gap_ns:
-                        coverage.append(
-                            Finding.make(
-                                FindingId.CONTINUITY_GAP,
-                                WARNING,
-                                f"node:{n.node_id}",
-                                (a, b),
-                                f"no reports for {length / NS_PER_S:.0f} s",
-                                {"gap_s": (length / NS_PER_S, "s")},
-                                node.evidence[-1:],
-                            )
-                        )
-                        node_full = False
                 for acc in n.accelerators:
                     devices_total += 1
                     peak = _peak(acc.model) or UNKNOWN_MODEL_PEAK
@@ -713,41 +753,52 @@ class BucketAccumulator:
                                     )
                                 )
                                 device_full = False
-                    devices_full += device_full
-            for m in inv.meters:
-                gaps = uncovered(self.meter_cover.get(m.meter_id, []), span)
-                for a, b in gaps:
-                    length = b - a
-                    fid = (
-                        FindingId.CONTINUITY_TIMEOUT
-                        if (b == span[1] and length >= timeout_ns)
-                        else (FindingId.CONTINUITY_GAP if length > rep.max_gap_ns else None)
-                    )
-                    if fid is not None:
-                        coverage.append(
-                            Finding.make(
-                                fid,
-                                WARNING,
-                                f"meter:{m.meter_id}",
-                                (a, b),
-                                f"meter not covered for {length / NS_PER_S:.0f} s",
-                                {"gap_s": (length / NS_PER_S, "s")},
+                        missing_s = sum(b - a for a, b in gaps) / NS_PER_S
+                        share = 1.0 - missing_s / bucket_s if bucket_s > 0 else 1.0
+                        if node.cover and share < rep.min_time_coverage and missing_s > 0:
+                            coverage.append(
+                                Finding.make(
+                                    FindingId.CONTINUITY_COVERAGE,
+                                    WARNING,
+                                    f"device:{acc.uuid}",
+                                    span,
+                                    f"device covered by valid values for {share:.1%} of the bucket, under the"
+                                    f" commitment's minimum {rep.min_time_coverage:.1%} (every gap summed)",
+                                    {
+                                        "covered_fraction": (share, "1"),
+                                        "uncovered_s": (missing_s, "s"),
+                                        "min_time_coverage": (rep.min_time_coverage, "1"),
+                                    },
+                                    node.evidence,
+                                )
                             )
-                        )
+                            device_full = False
+                    devices_full += device_full
+                    if not device_full:
+                        tolerable.add(n.node_id)
+            for m in inv.meters:
+                self._meter_coverage(m.meter_id, coverage)
+
+        energy, energy_findings, unexplained_flop, metered_power = self._energy(span, bucket_s)
         if (
             devices_total
             and devices_full / devices_total >= rep.min_inventory_coverage
             and rep.min_inventory_coverage < 1.0
+            and energy
+            and not any(f.severity >= WARNING for f in energy_findings)
         ):
-            # Tolerated by the commitment: recorded, and still counted at peak in the upper bound.
+            # Tolerated by the commitment, and only because the meters prove that the uncovered
+            # hardware drew nothing the reports do not explain: silence is never evidence, but a
+            # silent node that the meters show powered down is not hiding work. Recorded, and
+            # still counted at peak in the upper bound.
             coverage = [
                 Finding(f.id, INFO, f.subject, f.start_ns, f.end_ns, f.message, f.quantities, f.evidence)
                 if f.subject.startswith(("node:", "device:"))
+                and f.id in _TOLERABLE
+                and self._node_of_subject(f.subject) in tolerable
                 else f
                 for f in coverage
             ]
-
-        energy, energy_findings, unexplained_flop, metered_power = self._energy(span, bucket_s)
         integrity = self._integrity()
         workloads = tuple(self._workload(nid, node) for nid, node in sorted(self.nodes.items()))
         reported_j = math.fsum(t for node in self.nodes.values() for t in node.energy_terms)
@@ -767,6 +818,97 @@ class BucketAccumulator:
             workloads=workloads,
             report_count=self.report_count,
         )
+
+    def _node_of_subject(self, subject: str) -> str:
+        kind, _, name = subject.partition(":")
+        return self.declared_node_of.get(name, "") if kind == "device" else name
+
+    def _node_coverage(self, node_id: str, node: _Node, coverage: list[Finding]) -> bool:
+        """Gap and timeout findings of one declared node; whether it is covered throughout.
+
+        A gap that begins at the bucket's start is measured from the end of the node's last
+        report before the bucket (``lead_in``), so cutting a silence at a bucket edge does not
+        shorten it."""
+        span = self.span
+        rep = self.commitment.reporting
+        timeout_ns = rep.timeout_intervals * rep.max_report_interval_ns
+        full = True
+        for a, b in uncovered(node.cover, span):
+            length = b - a
+            since = a
+            if a == span[0]:
+                last = self.lead_in.get(node_id)
+                if last is not None and last <= a:
+                    since = max(last, self.commitment.window_start_ns)
+            full_length = b - since
+            subject = f"node:{node_id}"
+            if b == span[1] and length >= timeout_ns:
+                coverage.append(
+                    Finding.make(
+                        FindingId.CONTINUITY_TIMEOUT,
+                        WARNING,
+                        subject,
+                        (a, b),
+                        f"attestor silent for {full_length / NS_PER_S:.0f} s"
+                        f" (≥ {rep.timeout_intervals} report intervals) at the bucket's end",
+                        {"silent_s": (full_length / NS_PER_S, "s")},
+                        node.evidence[-1:],
+                    )
+                )
+                full = False
+            elif full_length > rep.max_gap_ns:
+                coverage.append(
+                    Finding.make(
+                        FindingId.CONTINUITY_GAP,
+                        WARNING,
+                        subject,
+                        (a, b),
+                        f"no reports for {full_length / NS_PER_S:.0f} s"
+                        + (f" ({length / NS_PER_S:.0f} s of it in this bucket)" if since < a else ""),
+                        {"gap_s": (full_length / NS_PER_S, "s")},
+                        node.evidence[-1:],
+                    )
+                )
+                full = False
+        return full
+
+    def _meter_coverage(self, meter_id: str, coverage: list[Finding]) -> None:
+        span = self.span
+        rep = self.commitment.reporting
+        timeout_ns = rep.timeout_intervals * rep.max_report_interval_ns
+        gaps = uncovered(self.meter_cover.get(meter_id, []), span)
+        for a, b in gaps:
+            length = b - a
+            fid = (
+                FindingId.CONTINUITY_TIMEOUT
+                if (b == span[1] and length >= timeout_ns)
+                else (FindingId.CONTINUITY_GAP if length > rep.max_gap_ns else None)
+            )
+            if fid is not None:
+                coverage.append(
+                    Finding.make(
+                        fid,
+                        WARNING,
+                        f"meter:{meter_id}",
+                        (a, b),
+                        f"meter not covered for {length / NS_PER_S:.0f} s",
+                        {"gap_s": (length / NS_PER_S, "s")},
+                    )
+                )
+        missing_s = sum(b - a for a, b in gaps) / NS_PER_S
+        bucket_s = (span[1] - span[0]) / NS_PER_S
+        if bucket_s > 0 and missing_s > 0 and 1.0 - missing_s / bucket_s < rep.min_time_coverage:
+            coverage.append(
+                Finding.make(
+                    FindingId.CONTINUITY_COVERAGE,
+                    WARNING,
+                    f"meter:{meter_id}",
+                    span,
+                    f"meter covered for {1.0 - missing_s / bucket_s:.1%} of the bucket, under the"
+                    f" commitment's minimum {rep.min_time_coverage:.1%}",
+                    {"uncovered_s": (missing_s, "s")},
+                )
+            )
 
     def _integrity(self) -> tuple[Finding, ...]:
         merged: dict[tuple[str, int, str], list[Finding]] = defaultdict(list)
@@ -815,6 +957,12 @@ class BucketAccumulator:
     def _energy(
         self, span: Interval, bucket_s: float
     ) -> tuple[tuple[EnergyBalance, ...], tuple[Finding, ...], float, float | None]:
+        """Energy balance per meter scope (nested scopes each on their own); see ``balance_sigma``.
+
+        Silence never balances the books: the energy a silent node could have drawn (its
+        accelerators' board power × ``SILENT_NODE_FACTOR``) only decides between
+        ``energy.unexplained`` CRITICAL (even silence at full power cannot explain the meter) and
+        ``energy.silent_draw`` WARNING (only silence can)."""
         inv = self.inventory
         subject = f"facility:{self.facility_id}"
         if inv is None:
@@ -834,41 +982,69 @@ class BucketAccumulator:
                 0.0,
                 None,
             )
-        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
-        for m in inv.meters:
-            groups[m.node_ids].append(m.meter_id)
+        tol = self.commitment.tolerances
+        accuracy = {m.meter_id: m.accuracy for m in inv.meters}
         balances: list[EnergyBalance] = []
         findings: list[Finding] = []
         unexplained_flop: list[float] = []
         metered_power: float | None = None
         all_nodes = tuple(sorted(n.node_id for n in inv.nodes))
-        for node_ids, unsorted_meters in sorted(groups.items()):
-            meter_ids = sorted(unsorted_meters)
-            meter_gap = max(
-                (sum(b - a for a, b in uncovered(self.meter_cover.get(m, []), span)) for m in meter_ids),
-                default=0,
+        groups = inv.scope_groups()
+        metered_nodes = {nid for g in groups for nid in g.node_ids}
+        unmetered = sorted(set(all_nodes) - metered_nodes)
+        if unmetered:
+            findings.append(
+                Finding.make(
+                    FindingId.ENERGY_BALANCE_UNVERIFIABLE,
+                    WARNING,
+                    subject,
+                    span,
+                    f"{len(unmetered)} declared node(s) behind no meter (first {unmetered[0]!r}):"
+                    " their reports cannot be checked against independent energy",
+                )
             )
-            if meter_gap > self.commitment.reporting.max_gap_ns:
+        max_gap = self.commitment.reporting.max_gap_ns
+        for group in groups:
+            scope_set = set(group.node_ids)
+            top_level = not any(set(other.node_ids) > scope_set for other in groups if other is not group)
+            readings: list[tuple[tuple[str, ...], float, float]] = []  # meters, J, σ J
+            for meters in group.measurements:
+                gap = max(sum(b - a for a, b in uncovered(self.meter_cover.get(m, []), span)) for m in meters)
+                if gap > max_gap:
+                    continue
+                terms = [t for m in meters for t in self.meter_terms.get(m, [])]
+                value = math.fsum(terms)
+                sigma = math.sqrt(
+                    math.fsum((accuracy[m] / 2 * math.fsum(self.meter_terms.get(m, []))) ** 2 for m in meters)
+                )
+                readings.append((meters, value, sigma))
+            scope_name = (
+                "facility" if group.node_ids == all_nodes else f"scope of {len(group.node_ids)} node(s)"
+            )
+            if not readings:
                 findings.append(
                     Finding.make(
                         FindingId.ENERGY_BALANCE_UNVERIFIABLE,
                         WARNING,
                         subject,
                         span,
-                        f"meters {', '.join(meter_ids)} do not cover the bucket",
-                        {"uncovered_s": (meter_gap / NS_PER_S, "s")},
+                        f"meters {', '.join(group.meter_ids)} ({scope_name}) do not cover the bucket",
                     )
                 )
                 continue
-            metered = math.fsum(t for m in meter_ids for t in self.meter_terms.get(m, []))
-            if node_ids == all_nodes:
+            findings.extend(self._disagreements(readings, span))
+            lowest = min(readings, key=lambda r: r[1])
+            highest = max(readings, key=lambda r: r[1])
+            metered, metered_max = lowest[1], highest[1]
+            if group.node_ids == all_nodes:
                 metered_power = metered / bucket_s
             reported_terms: list[float] = []
             allowance_terms: list[float] = []
             ref_power = 0.0
             ref_peak = 0.0
             evidence: list[int] = list(self.meter_evidence)
-            for nid in node_ids:
+            complete = True
+            for nid in group.node_ids:
                 decl = inv.node_by_id[nid]
                 board = [(_peak(a.model) or UNKNOWN_MODEL_PEAK) for a in decl.accelerators]
                 for p in board:
@@ -877,6 +1053,7 @@ class BucketAccumulator:
                 node = self.nodes.get(nid)
                 cover = node.energy_cover if node is not None else []
                 silent_s = sum(b - a for a, b in uncovered(cover, span)) / NS_PER_S
+                complete = complete and silent_s == 0.0
                 allowance_terms.append(
                     silent_s * math.fsum(p.board_power_w for p in board) * SILENT_NODE_FACTOR
                 )
@@ -887,53 +1064,90 @@ class BucketAccumulator:
                 ref_power, ref_peak = UNKNOWN_MODEL_PEAK.board_power_w, UNKNOWN_MODEL_PEAK.densest_flops
             reported = math.fsum(reported_terms)
             allowance = math.fsum(allowance_terms)
-            explained_max = inv.overhead_max * (reported + allowance)
-            unexplained = max(0.0, metered - explained_max)
+            lo, hi = tol.band(*group.overhead)
+            sigma = balance_sigma(max(lowest[2], highest[2]), reported, hi)
+            by_reports = metered_max - hi * reported
+            beyond_silence = metered - hi * (reported + allowance)
+            unexplained = max(0.0, metered_max - hi * (reported + allowance))
             equivalents = unexplained / (bucket_s * ref_power) if bucket_s > 0 else 0.0
             balance = EnergyBalance(
-                meters=tuple(meter_ids),
+                meters=group.meter_ids,
                 metered_j=metered,
                 reported_j=reported,
                 silent_allowance_j=allowance,
                 unexplained_j=unexplained,
                 accelerator_equivalents=equivalents,
                 evidence=tuple(sorted(set(evidence))),
+                node_ids=group.node_ids,
+                metered_max_j=metered_max,
+                sigma_j=sigma,
+                band=(lo, hi),
+                complete=complete and len(readings) == len(group.measurements),
+                top_level=top_level,
+                reference_power_w=ref_power,
             )
             balances.append(balance)
             quantities = {
                 "metered_j": (metered, "J"),
+                "metered_max_j": (metered_max, "J"),
                 "reported_j": (reported, "J"),
                 "silent_allowance_j": (allowance, "J"),
-                "unexplained_j": (unexplained, "J"),
-                "accelerator_equivalents": (equivalents, "1"),
-                "overhead_max_ratio": (inv.overhead_max, "1"),
+                "unexplained_j": (max(0.0, by_reports), "J"),
+                "beyond_silence_j": (max(0.0, beyond_silence), "J"),
+                "sigma_j": (sigma, "J"),
+                "accelerator_equivalents": (
+                    max(0.0, by_reports) / (bucket_s * ref_power) if bucket_s > 0 else 0.0,
+                    "1",
+                ),
+                "overhead_max_ratio": (hi, "1"),
+                "overhead_min_ratio": (lo, "1"),
             }
-            if unexplained > 0:
+            if top_level and unexplained > 0:
                 unexplained_flop.append(unexplained / ref_power * ref_peak)
-                evident = (
-                    equivalents >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS
-                    and unexplained >= ENERGY_MARGIN_FRACTION * metered
-                )
+            where = f"{scope_name}, meters {', '.join(group.meter_ids)}"
+            scope_subject = balance.subject(self.facility_id, all_nodes)
+            decision = balance_decision(balance, bucket_s)
+            if decision == "violation":
                 findings.append(
                     Finding.make(
                         FindingId.ENERGY_UNEXPLAINED,
-                        CRITICAL if evident else WARNING,
-                        subject,
+                        CRITICAL,
+                        scope_subject,
                         span,
-                        f"metered energy exceeds what the node reports (and silent nodes at full power) can"
-                        f" explain by {equivalents:.1f} accelerator-equivalents",
+                        f"{where}: metered energy exceeds what the node reports, and every silent node"
+                        f" at full power, can explain by {beyond_silence / (bucket_s * ref_power):.1f}"
+                        " accelerator-equivalents",
                         quantities,
                         balance.evidence,
                     )
                 )
-            elif metered < inv.overhead_min * reported * (1.0 - ENERGY_MARGIN_FRACTION):
+            elif decision in ("unexplained", "silent_draw"):
+                only_silence = decision == "silent_draw"
+                findings.append(
+                    Finding.make(
+                        FindingId.ENERGY_SILENT_DRAW if only_silence else FindingId.ENERGY_UNEXPLAINED,
+                        WARNING,
+                        scope_subject,
+                        span,
+                        f"{where}: metered energy exceeds what the reports explain"
+                        + (
+                            "; only the power silent nodes could have drawn closes the gap"
+                            if only_silence
+                            else " (under the evidence threshold of a violation)"
+                        ),
+                        quantities,
+                        balance.evidence,
+                    )
+                )
+            elif decision == "over_reported":
                 findings.append(
                     Finding.make(
                         FindingId.ENERGY_UNEXPLAINED,
                         WARNING,
-                        subject,
+                        scope_subject,
                         span,
-                        "nodes report more energy than the meters measured (below the overhead band)",
+                        f"{where}: nodes report more energy than the meters measured"
+                        " (below the overhead band)",
                         quantities,
                         balance.evidence,
                     )
@@ -946,25 +1160,57 @@ class BucketAccumulator:
         )
 
     @staticmethod
-    def _workload(node_id: str, node: _Node) -> NodeWorkload:
-        covered = training = ambiguous = inference = idle = 0.0
+    def _disagreements(
+        readings: Sequence[tuple[tuple[str, ...], float, float]], span: Interval
+    ) -> list[Finding]:
+        """Redundant measurements of one scope that differ beyond their combined accuracy."""
+        out = []
+        for i, (ma, va, sa) in enumerate(readings):
+            for mb, vb, sb in readings[i + 1 :]:
+                limit = Z_WARN * math.sqrt(sa * sa + sb * sb)
+                if abs(va - vb) > limit:
+                    out.append(
+                        Finding.make(
+                            FindingId.METER_DISAGREEMENT,
+                            WARNING,
+                            f"meter:{'+'.join(ma)}",
+                            span,
+                            f"redundant meters of one scope disagree: {'+'.join(ma)} {va:.4g} J,"
+                            f" {'+'.join(mb)} {vb:.4g} J (limit {limit:.3g} J): at least one is wrong",
+                            {"metered_a_j": (va, "J"), "metered_b_j": (vb, "J"), "limit_j": (limit, "J")},
+                        )
+                    )
+        return out
+
+    def _workload(self, node_id: str, node: _Node) -> NodeWorkload:
+        covered = training = ambiguous = inference = idle = other = 0.0
         scores: list[float] = []
         periods = 0
         evidence: list[int] = []
-        for dt_s, est, index in node.periods:
+        own = sorted(node.periods, key=lambda p: (p[1].start_ns, p[2]))
+        context = list(self.context.get(node_id, ()))
+        classes = classify_node_history([*context, *(p[1] for p in own)])[len(context) :]
+        labelled: list[LabelledPeriod] = []
+        for (dt_s, sig, index), cls in zip(own, classes, strict=True):
             covered += dt_s
-            if est.workload == types_pb2.WORKLOAD_CLASS_IDLE:
+            labelled.append(
+                LabelledPeriod(sig.start_ns, sig.end_ns, dt_s, cls.label, cls.training_score, index)
+            )
+            if cls.label == WorkloadLabel.IDLE:
                 idle += dt_s
-            elif est.training_score >= TRAINING_EVIDENCE:
+            elif cls.label == WorkloadLabel.TRAINING:
                 training += dt_s
-                scores.append(est.training_score)
+                scores.append(cls.training_score)
                 periods += 1
                 evidence.append(index)
-            elif est.training_score > PROOF_MAX_TRAINING_SCORE:
-                ambiguous += dt_s
+            elif cls.label == WorkloadLabel.INFERENCE:
+                inference += dt_s
+            elif cls.label == WorkloadLabel.OTHER:
+                other += dt_s
                 evidence.append(index)
             else:
-                inference += dt_s
+                ambiguous += dt_s
+                evidence.append(index)
         mean = math.fsum(scores) / len(scores) if scores else 0.0
         return NodeWorkload(
             node_id,
@@ -976,4 +1222,59 @@ class BucketAccumulator:
             mean,
             periods,
             tuple(sorted(set(evidence))),
+            tuple(labelled),
+            other,
         )
+
+
+def balance_sigma(metered_sigma_j: float, reported_j: float, overhead_max: float) -> float:
+    """Standard uncertainty of one scope's energy balance, J.
+
+    Two independent parts: the meter's (``accuracy`` / 2 × reading, an accuracy class read as a
+    2σ bound) and the nodes' (``NODE_ENERGY_RANDOM`` × Σ reported, scaled by the overhead the
+    balance applies to it). Thresholds are multiples of it: ``Z_WARN`` for a finding that blocks
+    COMPLIANT, ``Z_VIOLATION`` (and at least one accelerator at board power for the bucket) for
+    evidence of a violation."""
+    return math.sqrt(metered_sigma_j**2 + (NODE_ENERGY_RANDOM * overhead_max * reported_j) ** 2)
+
+
+def energy_tolerance_j(
+    expected_j: float, energy_j: float, seconds: float, variance_w2: float | None, samples: int
+) -> float:
+    """How far a device's counter energy may sit from mean sampled power × period, J.
+
+    The mean of ``samples`` point samples of a signal with variance ``variance_w2`` misses the
+    true mean by σ/√n (standard error), so the product with the period misses the counter by
+    that × ``seconds``; ``ENERGY_SAMPLING_Z`` of those, plus the power sensor's own accuracy
+    (``POWER_SENSOR_ACCURACY`` of the reading, NVML's stated ±5 %), plus one sensor step
+    (``ENERGY_RESOLUTION_J``). Ten-second sampling of bursty inference gets a wide tolerance;
+    one-second sampling of a flat load a narrow one."""
+    n = max(1, samples)
+    sigma = math.sqrt(max(0.0, variance_w2 or 0.0))
+    sampling = ENERGY_SAMPLING_Z * sigma / math.sqrt(n) * seconds
+    return ENERGY_RESOLUTION_J + POWER_SENSOR_ACCURACY * max(expected_j, energy_j) + sampling
+
+
+def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
+    """What one scope's balance shows: ``violation`` (even silence at full power cannot explain
+    the lowest redundant reading by ``Z_VIOLATION`` σ and one accelerator at board power),
+    ``unexplained`` / ``silent_draw`` (the highest reading exceeds the reports by ``Z_WARN`` σ;
+    ``silent_draw`` when only silence closes the gap), ``over_reported`` (the nodes claim more
+    than the band allows), or None (balanced). The sensitivity sweep calls this very function."""
+    lo, hi = b.band
+    beyond_silence = b.metered_j - hi * (b.reported_j + b.silent_allowance_j)
+    if (
+        beyond_silence > Z_VIOLATION * b.sigma_j
+        and beyond_silence >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * b.reference_power_w * bucket_s
+    ):
+        return "violation"
+    if b.metered_max_j - hi * b.reported_j > Z_WARN * b.sigma_j:
+        if (
+            b.silent_allowance_j > 0
+            and b.metered_max_j - hi * (b.reported_j + b.silent_allowance_j) <= Z_WARN * b.sigma_j
+        ):
+            return "silent_draw"
+        return "unexplained"
+    if b.metered_max_j < lo * b.reported_j - Z_WARN * b.sigma_j:
+        return "over_reported"
+    return None

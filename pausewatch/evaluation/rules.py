@@ -8,13 +8,14 @@ rule set a commitment asks for; reporting and evidence rules are always part of 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from pausewatch.commitment import Commitment
 from pausewatch.errors import FormatError
 from pausewatch.evaluation.bucket import BucketFacts
+from pausewatch.evaluation.evidence import TrainingWindow
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
 from pausewatch.v1 import types_pb2
 
@@ -32,14 +33,16 @@ __all__ = [
     "rules_for",
 ]
 
-PERSISTENCE = 0.25  # share of a node's covered time a class must hold to be called
-MIN_PERIODS = 2  # … over at least this many report periods
+PERSISTENCE = 0.25  # share of a node's covered time forbidden inference must hold to be called
 
 
 @dataclass(frozen=True)
 class RuleContext:
     facts: BucketFacts
     compute_to_date: tuple[float, float, float]  # lower, best, upper FLOP: window start … bucket end
+    # the most significant training window ending in the bucket, per ``node:ID`` and over the
+    # facility (``*``); see ``pausewatch.evaluation.evidence``
+    training: Mapping[str, TrainingWindow] = field(default_factory=dict)
 
 
 class Rule(Protocol):
@@ -185,8 +188,11 @@ _CLASS_ID = {
 
 @dataclass(frozen=True)
 class AllowedWorkloads:
-    """Only the listed classes may run; a forbidden class needs confident, persistent evidence
-    for a VIOLATION, and anything that cannot be told apart from it blocks COMPLIANT."""
+    """Only the listed classes may run. A forbidden class is a VIOLATION on significant evidence
+    (training: a sliding window whose count of ``training`` periods the false-label rate cannot
+    explain, per node or over the facility; inference: most of a node's covered time); any
+    ``training`` period, and any active period without positive evidence of an allowed class
+    (``uncertain``, ``other``), blocks COMPLIANT."""
 
     allowed: frozenset[int]
 
@@ -194,47 +200,48 @@ class AllowedWorkloads:
         out: list[Finding] = []
         training_ok = types_pb2.WORKLOAD_CLASS_TRAINING in self.allowed
         inference_ok = types_pb2.WORKLOAD_CLASS_INFERENCE in self.allowed
+        facility_window = ctx.training.get("*")
         for w in ctx.facts.workloads:
             subject = f"node:{w.node_id}"
+            window = ctx.training.get(subject)
             q = {
                 "covered_s": (w.covered_s, "s"),
                 "training_s": (w.training_s, "s"),
-                "ambiguous_s": (w.ambiguous_s, "s"),
+                "ambiguous_s": (w.ambiguous_s + w.other_s, "s"),
                 "inference_s": (w.inference_s, "s"),
                 "idle_s": (w.idle_s, "s"),
                 "training_score": (w.mean_training_score, "1"),
             }
-            persistent = (
-                w.covered_s > 0
-                and w.training_s >= PERSISTENCE * w.covered_s
-                and w.training_periods >= MIN_PERIODS
-            )
+            if window is not None:
+                q["window_training_periods"] = (float(window.training_periods), "1")
+                q["window_node_periods"] = (float(window.node_periods), "1")
+                q["window_needed"] = (float(window.needed), "1")
             if w.training_s > 0:
-                severity = INFO if training_ok else (CRITICAL if persistent else WARNING)
-                fid = (
-                    FindingId.WORKLOAD_TRAINING
-                    if training_ok or persistent
-                    else FindingId.WORKLOAD_LOW_CONFIDENCE
+                significant = (window is not None and window.significant) or (
+                    facility_window is not None and facility_window.significant
                 )
+                severity = INFO if training_ok else (CRITICAL if significant else WARNING)
                 out.append(
                     Finding.make(
-                        fid,
+                        FindingId.WORKLOAD_TRAINING,
                         severity,
                         subject,
                         _span(ctx),
-                        f"training signature for {w.training_s:.0f} s of {w.covered_s:.0f} s",
+                        f"training signature for {w.training_s:.0f} s of {w.covered_s:.0f} s"
+                        + ("" if significant or training_ok else " (not yet significant: not evidence)"),
                         q,
-                        w.evidence,
+                        window.evidence if window is not None else w.evidence,
                     )
                 )
-            if w.ambiguous_s > 0 and not training_ok:
+            if w.ambiguous_s + w.other_s > 0 and not training_ok:
                 out.append(
                     Finding.make(
                         FindingId.WORKLOAD_LOW_CONFIDENCE,
                         WARNING,
                         subject,
                         _span(ctx),
-                        f"{w.ambiguous_s:.0f} s of activity cannot be told apart from training",
+                        f"{w.ambiguous_s + w.other_s:.0f} s of activity with no positive evidence of an"
+                        " allowed class (it cannot be told apart from training)",
                         q,
                         w.evidence,
                     )
@@ -253,6 +260,32 @@ class AllowedWorkloads:
                         q,
                     )
                 )
+        if (
+            facility_window is not None
+            and facility_window.significant
+            and not training_ok
+            and not any(
+                (tw := ctx.training.get(f"node:{w.node_id}")) is not None and tw.significant
+                for w in ctx.facts.workloads
+            )
+        ):
+            out.append(
+                Finding.make(
+                    FindingId.WORKLOAD_TRAINING,
+                    CRITICAL,
+                    f"facility:{ctx.facts.facility_id}",
+                    (facility_window.start_ns, facility_window.end_ns),
+                    f"{facility_window.training_periods} training periods among"
+                    f" {facility_window.node_periods} node-periods in one bucket-long window, spread"
+                    f" over nodes (evidence from {facility_window.needed})",
+                    {
+                        "training_periods": (float(facility_window.training_periods), "1"),
+                        "node_periods": (float(facility_window.node_periods), "1"),
+                        "needed": (float(facility_window.needed), "1"),
+                    },
+                    facility_window.evidence,
+                )
+            )
         return tuple(out)
 
 

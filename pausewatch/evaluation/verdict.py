@@ -10,20 +10,46 @@ recomputed one, ignoring what is not a function of the inputs (``evaluated_unix_
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pausewatch.errors import FormatError
-from pausewatch.evaluation.bucket import BucketAccumulator, BucketFacts
-from pausewatch.evaluation.findings import Finding, FindingId, status_of
+from pausewatch.evaluation.bucket import (
+    ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS,
+    Z_VIOLATION,
+    Z_WARN,
+    BucketAccumulator,
+    BucketFacts,
+    LabelledPeriod,
+)
+from pausewatch.evaluation.evidence import (
+    BaselineState,
+    TrainingWindow,
+    advance_baseline,
+    baseline_findings,
+    drift_explains,
+    lower_drifted,
+    training_window,
+)
+from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId, status_of
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
-from pausewatch.evaluation.rules import RuleContext, rules_for
+from pausewatch.evaluation.rules import ComputeCap, RuleContext, rules_for
+from pausewatch.evaluation.workload import CONTEXT_S, PeriodSignals, signals_from_usage
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
 
-__all__ = ["Evaluator", "compare_verdicts", "evaluate_bucket"]
+__all__ = ["Evaluator", "commitment_scope", "compare_verdicts", "evaluate_bucket"]
+
+
+def commitment_scope(facilities: Sequence[str]) -> list[str]:
+    """The verdicts one bucket gets: each facility's, and — where the commitment spans two or
+    more facilities — the commitment-level one (facility ``""``), which sums evidence over them
+    all. With one facility the two would say the same thing; only the facility's is signed."""
+    return [*facilities, ""] if len(facilities) >= 2 else list(facilities)
 
 
 class Evaluator:
@@ -53,6 +79,15 @@ class Evaluator:
         self._ingest: dict[tuple[str, int], list[int]] = defaultdict(list)
         self._gap_buckets: dict[str, set[tuple[str, int]]] = defaultdict(set)  # key → buckets with chain.gap
         self._facts: dict[tuple[str, int, int | None], BucketFacts] = {}
+        # per attestor key: its usage reports ordered by period end (lead-in and classifier context)
+        self._key_reports: dict[str, list[tuple[int, int, LoggedReport]]] = defaultdict(list)
+        self._node_key: dict[tuple[str, str], str] = {}  # (facility, node id) → declared key id
+        for fid in inputs.facilities:
+            inv = inputs.inventories.get(fid)
+            if inv is not None:
+                for n in inv.nodes:
+                    self._node_key[(fid, n.node_id)] = n.attestor_key_id
+        self._baseline: dict[str, dict[int, dict[tuple[str, ...], BaselineState]]] = defaultdict(dict)
         self._index(inputs.reports, inputs.ingest_findings)
 
     def extend(
@@ -74,6 +109,13 @@ class Evaluator:
         touched = self._index(reports, ingest_findings)
         for key in [k for k in self._facts if (k[0], k[1]) in touched]:
             del self._facts[key]
+        earliest: dict[str, int] = {}
+        for fid, start in touched:
+            earliest[fid] = min(start, earliest.get(fid, start))
+        for fid, start in earliest.items():
+            states = self._baseline.get(fid, {})
+            for b in [b for b in states if b >= start]:
+                del states[b]
         return touched
 
     def _index(
@@ -85,11 +127,16 @@ class Evaluator:
         key_facility, scope = self._key_facility, self._scope
         touched: set[tuple[str, int]] = set()
         new_seq_keys: set[str] = set()
+        reach: dict[tuple[str, str], tuple[int, int]] = {}  # (facility, key) → span whose later facts change
         for r in sorted(reports, key=lambda x: x.log_index):
             h = r.header
             facility = key_facility.get(h.key_id, h.facility_id)
             if facility not in scope:
                 continue
+            if h.kind is ReportKind.USAGE:
+                bisect.insort(self._key_reports[h.key_id], (h.period_end_ns, r.log_index, r))
+                lo, hi = reach.get((facility, h.key_id), (h.period_start_ns, h.period_end_ns))
+                reach[(facility, h.key_id)] = (min(lo, h.period_start_ns), max(hi, h.period_end_ns))
             seqs = self._seqs[h.key_id]
             if h.seq not in seqs:
                 seqs.add(h.seq)
@@ -126,6 +173,23 @@ class Evaluator:
                 k += 1
         for key in new_seq_keys:  # a chain.gap turns INFO once every skipped seq is logged
             touched |= self._gap_buckets.get(key, set())
+        # A usage report is lead-in (the last report before a bucket) for every later bucket up
+        # to the key's next report, and classifier context for CONTEXT_S after its end: the
+        # cached facts of those buckets are stale too (uncached ones are computed afresh).
+        horizon = round(CONTEXT_S * 1_000_000_000)
+        reach_of: dict[str, tuple[int, int]] = {}
+        for (facility, key), (lo, hi) in reach.items():
+            listed = self._key_reports[key]
+            i = bisect.bisect_right(listed, (hi, 1 << 62))
+            until = listed[i][2].header.period_start_ns if i < len(listed) else we
+            until = max(until, hi + horizon)
+            a, b = reach_of.get(facility, (lo, until))
+            reach_of[facility] = (min(a, lo), max(b, until))
+        if reach_of:
+            for fid, start, _ in self._facts:
+                span = reach_of.get(fid)
+                if span is not None and span[0] < start + bucket_ns and start < span[1]:
+                    touched.add((fid, start))
         return touched
 
     def facts(self, facility_id: str, start_ns: int, previous_log_size: int | None = None) -> BucketFacts:
@@ -138,8 +202,38 @@ class Evaluator:
         span = c.bucket_of(start_ns)
         if span is None or span[0] != start_ns:
             raise ValueError(f"{start_ns} is not the start of a bucket of {c.commitment_id!r}")
+        lead_in: dict[str, int] = {}
+        context: dict[str, list[PeriodSignals]] = {}
+        horizon = round(CONTEXT_S * 1_000_000_000)
+        inv = self.inputs.inventories.get(facility_id)
+        for n in inv.nodes if inv is not None else ():
+            listed = self._key_reports.get(n.attestor_key_id)
+            if not listed:
+                continue
+            i = bisect.bisect_right(listed, (start_ns, 1 << 62))
+            if i > 0:
+                lead_in[n.node_id] = listed[i - 1][0]
+            earlier = []
+            j = i - 1
+            while j >= 0 and listed[j][0] > start_ns - horizon:
+                r = listed[j][2]
+                if r.usage is not None and r.header.period_start_ns < r.header.period_end_ns:
+                    earlier.append(
+                        PeriodSignals(
+                            r.header.period_start_ns, r.header.period_end_ns, signals_from_usage(r.usage)
+                        )
+                    )
+                j -= 1
+            if earlier:
+                context[n.node_id] = sorted(earlier, key=lambda p: (p.start_ns, p.end_ns))
         acc = BucketAccumulator(
-            c, facility_id, self.inputs.inventories.get(facility_id), span, previous_log_size
+            c,
+            facility_id,
+            inv,
+            span,
+            previous_log_size,
+            lead_in=lead_in,
+            context=context,
         )
         reports = self._by_bucket.get((facility_id, start_ns), [])
         if any(a.log_index > b.log_index for a, b in itertools.pairwise(reports)):
@@ -172,18 +266,32 @@ class Evaluator:
         return math.fsum(lower), math.fsum(best), math.fsum(upper)
 
     def verdict(self, bucket: BucketRef, evaluated_unix_ns: int = 0) -> types_pb2.Verdict:
-        """The unsigned verdict for one (facility, bucket)."""
+        """The unsigned verdict for one (facility, bucket); facility ``""``: the commitment's."""
         c = self.inputs.commitment
+        if bucket.facility_id == "":
+            return self._commitment_verdict(bucket, evaluated_unix_ns)
         if bucket.facility_id not in self.inputs.facilities:
             raise ValueError(f"facility {bucket.facility_id!r} is not in the scope of {c.commitment_id!r}")
         facts = self.facts(bucket.facility_id, bucket.start_ns, bucket.previous_log_size)
         if facts.end_ns != bucket.end_ns:
             raise ValueError(f"bucket ends at {facts.end_ns}, not {bucket.end_ns}")
         to_date = self.compute_to_date(bucket.end_ns)
-        findings = sorted(
-            rules_for(c, bucket.facility_id).evaluate(RuleContext(facts, to_date)), key=Finding.sort_key
-        )
-        status, reason = status_of(findings)
+        windows = self._training_windows([bucket.facility_id], bucket.start_ns)
+        findings = list(rules_for(c, bucket.facility_id).evaluate(RuleContext(facts, to_date, windows)))
+        findings = self._with_baseline(bucket.facility_id, facts, findings)
+        return self._wire(bucket, facts.compute, to_date, findings, evaluated_unix_ns)
+
+    def _wire(
+        self,
+        bucket: BucketRef,
+        compute: tuple[float, float, float],
+        to_date: tuple[float, float, float],
+        findings: Sequence[Finding],
+        evaluated_unix_ns: int,
+    ) -> types_pb2.Verdict:
+        c = self.inputs.commitment
+        ordered = sorted(findings, key=Finding.sort_key)
+        status, reason = status_of(ordered)
         v = types_pb2.Verdict(
             commitment_id=c.commitment_id,
             commitment_version=c.version,
@@ -195,10 +303,204 @@ class Evaluator:
             evaluated_log_size=self.evaluated_log_size,
             evaluated_unix_ns=evaluated_unix_ns,
         )
-        v.compute.lower_flop, v.compute.best_flop, v.compute.upper_flop = facts.compute
+        v.compute.lower_flop, v.compute.best_flop, v.compute.upper_flop = compute
         v.compute_to_date.lower_flop, v.compute_to_date.best_flop, v.compute_to_date.upper_flop = to_date
-        v.findings.extend(f.to_wire() for f in findings)
+        v.findings.extend(f.to_wire() for f in ordered)
         return v
+
+    # -- evidence across buckets --------------------------------------------------------------
+
+    def _periods(self, facility_ids: Sequence[str], start_ns: int) -> dict[str, list[LabelledPeriod]]:
+        """Per node (``FACILITY/NODE``), its labelled periods of this bucket and the previous one."""
+        c = self.inputs.commitment
+        out: dict[str, list[LabelledPeriod]] = defaultdict(list)
+        starts = [start_ns]
+        if start_ns - c.reporting.bucket_ns >= c.window_start_ns:
+            starts.insert(0, start_ns - c.reporting.bucket_ns)
+        for fid in facility_ids:
+            for b in starts:
+                for w in self.facts(fid, b).workloads:
+                    out[f"{fid}/{w.node_id}"].extend(
+                        p for p in w.periods if b == start_ns or p.end_ns <= start_ns
+                    )
+        return out
+
+    def _training_windows(self, facility_ids: Sequence[str], start_ns: int) -> dict[str, TrainingWindow]:
+        """The most significant training window per node (``node:ID``) and over all of
+        ``facility_ids`` (key ``*``), for windows ending inside the bucket."""
+        c = self.inputs.commitment
+        span = c.bucket_of(start_ns)
+        if span is None:
+            return {}
+        window_ns = c.reporting.bucket_ns
+        per_node = self._periods(facility_ids, start_ns)
+        out: dict[str, TrainingWindow] = {}
+        for name, periods in sorted(per_node.items()):
+            w = training_window(periods, span, window_ns)
+            if w is not None:
+                out[f"node:{name.split('/', 1)[1]}"] = w
+        overall = training_window((p for ps in per_node.values() for p in ps), span, window_ns)
+        if overall is not None:
+            out["*"] = overall
+        return out
+
+    def _baseline_states(self, facility_id: str, start_ns: int) -> dict[tuple[str, ...], BaselineState]:
+        """Each meter scope's baseline after the bucket starting at ``start_ns``."""
+        c = self.inputs.commitment
+        cache = self._baseline[facility_id]
+        if start_ns in cache:
+            return cache[start_ns]
+        buckets = [b for b, _ in c.buckets(until_ns=start_ns + 1)]
+        i = len(buckets) - 1
+        while i >= 0 and buckets[i] not in cache:
+            i -= 1
+        states = dict(cache[buckets[i]]) if i >= 0 else {}
+        inv = self.inputs.inventories.get(facility_id)
+        calibration_start = max(c.window_start_ns, inv.issued_ns if inv is not None else 0)
+        calibration_end = calibration_start + c.tolerances.calibration_ns
+        for b in buckets[i + 1 :]:
+            if b + c.reporting.bucket_ns <= calibration_start:
+                cache[b] = {}
+                continue
+            facts = self.facts(facility_id, b)
+            by_scope = {bal.node_ids: bal for bal in facts.energy}
+            end = b + c.reporting.bucket_ns
+            for scope in sorted(set(states) | set(by_scope)):
+                states[scope] = advance_baseline(
+                    states.get(scope, BaselineState()),
+                    by_scope.get(scope),
+                    end <= calibration_end,
+                    c.tolerances.max_overhead_drift,
+                )
+            cache[b] = dict(states)
+        return cache[start_ns]
+
+    def _with_baseline(self, facility_id: str, facts: BucketFacts, findings: list[Finding]) -> list[Finding]:
+        states = self._baseline_states(facility_id, facts.start_ns)
+        inv = self.inputs.inventories.get(facility_id)
+        if inv is None:
+            return findings
+        all_nodes = tuple(sorted(n.node_id for n in inv.nodes))
+        drifted: dict[str, bool] = {}
+        extra: list[Finding] = []
+        for bal in facts.energy:
+            state = states.get(bal.node_ids)
+            if state is None or state.ratio is None:
+                continue
+            subject = bal.subject(facility_id, all_nodes)
+            extra.extend(baseline_findings(state, bal, subject, (facts.start_ns, facts.end_ns)))
+            drifted[subject] = drift_explains(state, bal)
+        return [*lower_drifted(findings, drifted), *extra]
+
+    def _commitment_verdict(self, bucket: BucketRef, evaluated_unix_ns: int) -> types_pb2.Verdict:
+        """Evidence summed over every facility of the commitment, and each facility's outcome."""
+        c = self.inputs.commitment
+        span = c.bucket_of(bucket.start_ns)
+        if span is None or span != (bucket.start_ns, bucket.end_ns):
+            raise ValueError(f"({bucket.start_ns}, {bucket.end_ns}) is not a bucket of {c.commitment_id!r}")
+        subject = f"commitment:{c.commitment_id}"
+        facts = [self.facts(fid, bucket.start_ns) for fid in self.inputs.facilities]
+        compute = (
+            math.fsum(f.compute[0] for f in facts),
+            math.fsum(f.compute[1] for f in facts),
+            math.fsum(f.compute[2] for f in facts),
+        )
+        to_date = self.compute_to_date(bucket.end_ns)
+        findings: list[Finding] = []
+        if c.compute_cap_flop is not None and facts:
+            findings.extend(
+                replace(f, subject=subject)
+                for f in ComputeCap(c.compute_cap_flop).evaluate(RuleContext(facts[0], to_date))
+            )
+        findings.extend(self._summed_energy(facts, subject, span))
+        training_forbidden = (
+            bool(c.allowed_workloads) and types_pb2.WORKLOAD_CLASS_TRAINING not in c.allowed_workloads
+        )
+        overall = self._training_windows(list(self.inputs.facilities), bucket.start_ns).get("*")
+        if overall is not None and overall.significant:
+            findings.append(
+                Finding.make(
+                    FindingId.WORKLOAD_TRAINING,
+                    CRITICAL if training_forbidden else INFO,
+                    subject,
+                    (overall.start_ns, overall.end_ns),
+                    f"{overall.training_periods} training periods among {overall.node_periods} node-periods"
+                    f" of every facility in one bucket-long window (evidence from {overall.needed})",
+                    {
+                        "training_periods": (float(overall.training_periods), "1"),
+                        "node_periods": (float(overall.node_periods), "1"),
+                        "needed": (float(overall.needed), "1"),
+                    },
+                    overall.evidence,
+                )
+            )
+        for fid in self.inputs.facilities:
+            v = self.verdict(BucketRef(fid, bucket.start_ns, bucket.end_ns))
+            for f in v.findings:
+                if f.severity in (WARNING, CRITICAL):
+                    findings.append(
+                        Finding.make(
+                            f.id,
+                            f.severity,
+                            f"{fid}/{f.subject}",
+                            (f.start_unix_ns, f.end_unix_ns),
+                            f.message,
+                            {q.name: (q.value, q.unit) for q in f.quantities},
+                            f.evidence_log_indices,
+                        )
+                    )
+        return self._wire(bucket, compute, to_date, findings, evaluated_unix_ns)
+
+    def _summed_energy(
+        self, facts: Sequence[BucketFacts], subject: str, span: tuple[int, int]
+    ) -> list[Finding]:
+        """Unexplained energy of every facility's top-level scope, summed: small excesses that
+        stay under each facility's threshold add up here."""
+        top = [b for f in facts for b in f.energy if b.top_level]
+        if len(top) < 2:
+            return []
+        sigma = math.sqrt(math.fsum(b.sigma_j**2 for b in top))
+        beyond_silence = math.fsum(
+            max(0.0, b.metered_j - b.band[1] * (b.reported_j + b.silent_allowance_j)) for b in top
+        )
+        by_reports = math.fsum(max(0.0, b.metered_max_j - b.band[1] * b.reported_j) for b in top)
+        ref_power = max(b.reference_power_w for b in top)
+        bucket_s = (span[1] - span[0]) / 1e9
+        q = {
+            "unexplained_j": (by_reports, "J"),
+            "beyond_silence_j": (beyond_silence, "J"),
+            "sigma_j": (sigma, "J"),
+            "accelerator_equivalents": (by_reports / (ref_power * bucket_s) if bucket_s > 0 else 0.0, "1"),
+        }
+        evidence = sorted({i for b in top for i in b.evidence})
+        if (
+            beyond_silence > Z_VIOLATION * sigma
+            and beyond_silence >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * ref_power * bucket_s
+        ):
+            return [
+                Finding.make(
+                    FindingId.ENERGY_UNEXPLAINED,
+                    CRITICAL,
+                    subject,
+                    span,
+                    "summed over every facility, metered energy exceeds what reports and silence can explain",
+                    q,
+                    evidence,
+                )
+            ]
+        if by_reports > Z_WARN * sigma:
+            return [
+                Finding.make(
+                    FindingId.ENERGY_UNEXPLAINED,
+                    WARNING,
+                    subject,
+                    span,
+                    "summed over every facility, metered energy exceeds what the reports explain",
+                    q,
+                    evidence,
+                )
+            ]
+        return []
 
     def verdicts(self, until_ns: int, evaluated_unix_ns: int = 0) -> list[types_pb2.Verdict]:
         """Verdicts for every facility and every bucket that ends at or before ``until_ns``."""
@@ -206,7 +508,7 @@ class Evaluator:
         for start, end in self.inputs.commitment.buckets(until_ns=until_ns):
             if end > until_ns:
                 continue
-            for fid in self.inputs.facilities:
+            for fid in commitment_scope(self.inputs.facilities):
                 out.append(self.verdict(BucketRef(fid, start, end), evaluated_unix_ns))
         return out
 

@@ -311,3 +311,47 @@ def signals_from_usage(
     devices = tuple(device_signals(v, seconds) for v in values)
     ib = float(report.node.infiniband_bytes) / seconds if report.node.HasField("infiniband_bytes") else None
     return NodeSignals(devices, ib)
+
+
+# --- the seam with the evaluation (issue 11 replaces the implementation) ---------------------
+
+CONTEXT_S: Final = 600.0
+
+
+class WorkloadLabel:
+    IDLE = "idle"
+    INFERENCE = "inference"
+    TRAINING = "training"
+    UNCERTAIN = "uncertain"
+    OTHER = "other"
+
+
+class PeriodSignals(NamedTuple):
+    start_ns: int
+    end_ns: int
+    signals: NodeSignals
+
+
+class PeriodClass(NamedTuple):
+    label: str
+    training_score: float
+    confidence: float
+    active_devices: int
+    workload: int
+
+
+def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass, ...]:
+    """One class per period (causal: a period's class depends on no later period)."""
+    out = []
+    for p in periods:
+        est = classify_node_period(p.signals)
+        if est.workload == types_pb2.WORKLOAD_CLASS_IDLE:
+            label = WorkloadLabel.IDLE
+        elif est.training_score >= 0.75:
+            label = WorkloadLabel.TRAINING
+        elif est.training_score > 0.35:
+            label = WorkloadLabel.UNCERTAIN
+        else:
+            label = WorkloadLabel.INFERENCE
+        out.append(PeriodClass(label, est.training_score, est.confidence, est.active_devices, est.workload))
+    return tuple(out)

@@ -128,6 +128,12 @@ class _MeterScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MeterScope
     """the whole facility's intake"""
     METER_SCOPE_NODES: _MeterScope.ValueType  # 2
     """only the listed nodes"""
+    METER_SCOPE_HALL: _MeterScope.ValueType  # 3
+    """a hall: the listed nodes"""
+    METER_SCOPE_RACK: _MeterScope.ValueType  # 4
+    """a rack: the listed nodes"""
+    METER_SCOPE_PDU: _MeterScope.ValueType  # 5
+    """a PDU or branch circuit: the listed nodes"""
 
 class MeterScope(_MeterScope, metaclass=_MeterScopeEnumTypeWrapper): ...
 
@@ -136,6 +142,12 @@ METER_SCOPE_FACILITY: MeterScope.ValueType  # 1
 """the whole facility's intake"""
 METER_SCOPE_NODES: MeterScope.ValueType  # 2
 """only the listed nodes"""
+METER_SCOPE_HALL: MeterScope.ValueType  # 3
+"""a hall: the listed nodes"""
+METER_SCOPE_RACK: MeterScope.ValueType  # 4
+"""a rack: the listed nodes"""
+METER_SCOPE_PDU: MeterScope.ValueType  # 5
+"""a PDU or branch circuit: the listed nodes"""
 Global___MeterScope: _TypeAlias = MeterScope  # noqa: Y015
 
 class _WorkloadClass:
@@ -786,12 +798,26 @@ class MeterEntry(_message.Message):
     PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     SCOPE_FIELD_NUMBER: _builtins.int
     NODE_IDS_FIELD_NUMBER: _builtins.int
+    FEED_FIELD_NUMBER: _builtins.int
+    ACCURACY_FIELD_NUMBER: _builtins.int
+    OVERHEAD_FIELD_NUMBER: _builtins.int
     meter_id: _builtins.str
     public_key: _builtins.bytes
     """raw Ed25519, 32 bytes"""
     scope: Global___MeterScope.ValueType
+    feed: _builtins.str
+    """Meters of one scope (the same node set) that name a feed are summed into one measurement
+    (A and B feeds); every meter of the scope without a feed measures the whole scope on its
+    own. The measurements of one scope are redundant: compared, never added.
+    """
+    accuracy: _builtins.float
+    """fraction of reading (meter accuracy class); default 0.01"""
     @_builtins.property
     def node_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def overhead(self) -> Global___OverheadBand:
+        """this scope's band, when it differs from the facility's"""
+
     def __init__(
         self,
         *,
@@ -799,12 +825,17 @@ class MeterEntry(_message.Message):
         public_key: _builtins.bytes = ...,
         scope: Global___MeterScope.ValueType = ...,
         node_ids: _abc.Iterable[_builtins.str] | None = ...,
+        feed: _builtins.str = ...,
+        accuracy: _builtins.float | None = ...,
+        overhead: Global___OverheadBand | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy", "accuracy", b"accuracy", "overhead", b"overhead"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["meter_id", b"meter_id", "node_ids", b"node_ids", "public_key", b"public_key", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy", "accuracy", b"accuracy", "feed", b"feed", "meter_id", b"meter_id", "node_ids", b"node_ids", "overhead", b"overhead", "public_key", b"public_key", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__accuracy: _TypeAlias = _typing.Literal["accuracy"]  # noqa: Y015
+    _WhichOneofArgType__accuracy: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__accuracy) -> _WhichOneofReturnType__accuracy | None: ...
 
 Global___MeterEntry: _TypeAlias = MeterEntry  # noqa: Y015
 
@@ -936,6 +967,7 @@ class ReportingRequirements(_message.Message):
     MIN_INVENTORY_COVERAGE_FIELD_NUMBER: _builtins.int
     BUCKET_NS_FIELD_NUMBER: _builtins.int
     TIMEOUT_INTERVALS_FIELD_NUMBER: _builtins.int
+    MIN_TIME_COVERAGE_FIELD_NUMBER: _builtins.int
     max_report_interval_ns: _builtins.int
     """ns, longest allowed report period"""
     max_gap_ns: _builtins.int
@@ -946,6 +978,8 @@ class ReportingRequirements(_message.Message):
     """ns, length of an evaluation bucket"""
     timeout_intervals: _builtins.int
     """silent for this many intervals: TIMEOUT"""
+    min_time_coverage: _builtins.float
+    """0..1, share of each bucket every declared device is covered"""
     def __init__(
         self,
         *,
@@ -954,14 +988,66 @@ class ReportingRequirements(_message.Message):
         min_inventory_coverage: _builtins.float = ...,
         bucket_ns: _builtins.int = ...,
         timeout_intervals: _builtins.int = ...,
+        min_time_coverage: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_min_time_coverage", b"_min_time_coverage", "min_time_coverage", b"min_time_coverage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_ns", b"bucket_ns", "max_gap_ns", b"max_gap_ns", "max_report_interval_ns", b"max_report_interval_ns", "min_inventory_coverage", b"min_inventory_coverage", "timeout_intervals", b"timeout_intervals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_time_coverage", b"_min_time_coverage", "bucket_ns", b"bucket_ns", "max_gap_ns", b"max_gap_ns", "max_report_interval_ns", b"max_report_interval_ns", "min_inventory_coverage", b"min_inventory_coverage", "min_time_coverage", b"min_time_coverage", "timeout_intervals", b"timeout_intervals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__min_time_coverage: _TypeAlias = _typing.Literal["min_time_coverage"]  # noqa: Y015
+    _WhichOneofArgType__min_time_coverage: _TypeAlias = _typing.Literal["_min_time_coverage", b"_min_time_coverage"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_time_coverage) -> _WhichOneofReturnType__min_time_coverage | None: ...
 
 Global___ReportingRequirements: _TypeAlias = ReportingRequirements  # noqa: Y015
+
+@_typing.final
+class Tolerances(_message.Message):
+    """Bounds on every tolerance the evaluation uses: an inventory may declare narrower, never wider."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OVERHEAD_MIN_RATIO_FIELD_NUMBER: _builtins.int
+    OVERHEAD_MAX_RATIO_FIELD_NUMBER: _builtins.int
+    CALIBRATION_NS_FIELD_NUMBER: _builtins.int
+    MAX_OVERHEAD_DRIFT_FIELD_NUMBER: _builtins.int
+    overhead_min_ratio: _builtins.float
+    """lowest metered/reported ratio a band may allow"""
+    overhead_max_ratio: _builtins.float
+    """highest metered/reported ratio a band may allow"""
+    calibration_ns: _builtins.int
+    """the ratio baseline is learnt over this, from the window start"""
+    max_overhead_drift: _builtins.float
+    """largest slow drift of the ratio from its calibrated level"""
+    def __init__(
+        self,
+        *,
+        overhead_min_ratio: _builtins.float | None = ...,
+        overhead_max_ratio: _builtins.float | None = ...,
+        calibration_ns: _builtins.int | None = ...,
+        max_overhead_drift: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns", "_max_overhead_drift", b"_max_overhead_drift", "_overhead_max_ratio", b"_overhead_max_ratio", "_overhead_min_ratio", b"_overhead_min_ratio", "calibration_ns", b"calibration_ns", "max_overhead_drift", b"max_overhead_drift", "overhead_max_ratio", b"overhead_max_ratio", "overhead_min_ratio", b"overhead_min_ratio"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns", "_max_overhead_drift", b"_max_overhead_drift", "_overhead_max_ratio", b"_overhead_max_ratio", "_overhead_min_ratio", b"_overhead_min_ratio", "calibration_ns", b"calibration_ns", "max_overhead_drift", b"max_overhead_drift", "overhead_max_ratio", b"overhead_max_ratio", "overhead_min_ratio", b"overhead_min_ratio"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__calibration_ns: _TypeAlias = _typing.Literal["calibration_ns"]  # noqa: Y015
+    _WhichOneofArgType__calibration_ns: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns"]  # noqa: Y015
+    _WhichOneofReturnType__max_overhead_drift: _TypeAlias = _typing.Literal["max_overhead_drift"]  # noqa: Y015
+    _WhichOneofArgType__max_overhead_drift: _TypeAlias = _typing.Literal["_max_overhead_drift", b"_max_overhead_drift"]  # noqa: Y015
+    _WhichOneofReturnType__overhead_max_ratio: _TypeAlias = _typing.Literal["overhead_max_ratio"]  # noqa: Y015
+    _WhichOneofArgType__overhead_max_ratio: _TypeAlias = _typing.Literal["_overhead_max_ratio", b"_overhead_max_ratio"]  # noqa: Y015
+    _WhichOneofReturnType__overhead_min_ratio: _TypeAlias = _typing.Literal["overhead_min_ratio"]  # noqa: Y015
+    _WhichOneofArgType__overhead_min_ratio: _TypeAlias = _typing.Literal["_overhead_min_ratio", b"_overhead_min_ratio"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__calibration_ns) -> _WhichOneofReturnType__calibration_ns | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_overhead_drift) -> _WhichOneofReturnType__max_overhead_drift | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__overhead_max_ratio) -> _WhichOneofReturnType__overhead_max_ratio | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__overhead_min_ratio) -> _WhichOneofReturnType__overhead_min_ratio | None: ...
+
+Global___Tolerances: _TypeAlias = Tolerances  # noqa: Y015
 
 @_typing.final
 class Commitment(_message.Message):
@@ -978,6 +1064,7 @@ class Commitment(_message.Message):
     REPORTING_FIELD_NUMBER: _builtins.int
     SIGNATURES_REQUIRED_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    TOLERANCES_FIELD_NUMBER: _builtins.int
     commitment_id: _builtins.str
     version: _builtins.int
     lab_id: _builtins.str
@@ -993,6 +1080,8 @@ class Commitment(_message.Message):
     def rules(self) -> Global___Rules: ...
     @_builtins.property
     def reporting(self) -> Global___ReportingRequirements: ...
+    @_builtins.property
+    def tolerances(self) -> Global___Tolerances: ...
     def __init__(
         self,
         *,
@@ -1007,10 +1096,11 @@ class Commitment(_message.Message):
         reporting: Global___ReportingRequirements | None = ...,
         signatures_required: _builtins.int = ...,
         description: _builtins.str = ...,
+        tolerances: Global___Tolerances | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["reporting", b"reporting", "rules", b"rules"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reporting", b"reporting", "rules", b"rules", "tolerances", b"tolerances"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_facilities_of_lab", b"all_facilities_of_lab", "commitment_id", b"commitment_id", "description", b"description", "facility_ids", b"facility_ids", "lab_id", b"lab_id", "reporting", b"reporting", "rules", b"rules", "signatures_required", b"signatures_required", "version", b"version", "window_end_unix_ns", b"window_end_unix_ns", "window_start_unix_ns", b"window_start_unix_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_facilities_of_lab", b"all_facilities_of_lab", "commitment_id", b"commitment_id", "description", b"description", "facility_ids", b"facility_ids", "lab_id", b"lab_id", "reporting", b"reporting", "rules", b"rules", "signatures_required", b"signatures_required", "tolerances", b"tolerances", "version", b"version", "window_end_unix_ns", b"window_end_unix_ns", "window_start_unix_ns", b"window_start_unix_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -5,10 +5,8 @@ is lost, no seq was ever sent with two different contents, and every chain is in
 from __future__ import annotations
 
 import base64
-import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,6 +20,7 @@ from pausewatch.envelope import envelope_digest, parse_envelope, verify_envelope
 from pausewatch.keys import load_key_file
 from pausewatch.reports import decode_report
 from tests.attestor.peer import ORIGIN, PeerThread
+from tests.attestor.processes import START_LIMIT_S, log_tail, spawn, spool_rows, wait_ready, wait_until
 
 pytestmark = pytest.mark.heavy
 
@@ -61,15 +60,6 @@ profile = "training"
     return cfg
 
 
-def _spawn(cfg: Path, log: Path | None = None) -> subprocess.Popen[bytes]:
-    with log.open("ab") if log is not None else open(os.devnull, "wb") as err:
-        return subprocess.Popen(
-            [sys.executable, "-m", "attestor.cli", "run", "--config", str(cfg), "--log-level", "warning"],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-
-
 def _worker(cfg: Path, seed: int, kills: list[int]) -> None:
     rng = random.Random(seed)
     for _ in range(KILLS_PER_WORKER):
@@ -94,17 +84,6 @@ def _worker(cfg: Path, seed: int, kills: list[int]) -> None:
         kills.append(1)
 
 
-def _spool_rows(state: Path) -> list[tuple[int, bytes, str]]:
-    db = sqlite3.connect(f"file:{state / 'spool.sqlite'}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT seq, envelope, state FROM reports ORDER BY seq").fetchall()
-    except sqlite3.OperationalError:
-        return []  # killed before the schema was created, or the daemon is creating it now
-    finally:
-        db.close()
-    return [(int(s), bytes(e), str(st)) for s, e, st in rows]
-
-
 def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path) -> None:
     with PeerThread() as peer:
         vkey = peer.state.log_vkey
@@ -127,18 +106,33 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path) -> None:
                 .replace("batch_size = 4", "batch_size = 64")
                 .replace("period_s = 1\n", "period_s = 5\n")
             )
-        procs = [_spawn(c, c.with_suffix(".log")) for c in configs]
-        deadline = time.monotonic() + 120
-        for state in states:
-            while time.monotonic() < deadline:
-                rows = _spool_rows(state) if (state / "spool.sqlite").exists() else []
-                if rows and all(st == "acked" for _, _, st in rows):
-                    break
-                time.sleep(0.2)
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p, c in zip(procs, configs, strict=True):
-            assert p.wait(30) == 0, c.with_suffix(".log").read_text()[-3000:]
+        logs = [c.with_suffix(".log") for c in configs]
+        ready = [c.with_suffix(".ready") for c in configs]
+        procs = [
+            spawn(c, log, ready_file=r, log_level="warning")
+            for c, log, r in zip(configs, logs, ready, strict=True)
+        ]
+        try:
+            # Each daemon running first (the spools may hold nothing but acked reports already,
+            # and a SIGTERM must not come before the daemon did anything); then its uplink.
+            for p, r, log in zip(procs, ready, logs, strict=True):
+                wait_ready(p, r, log)
+            for p, state, log in zip(procs, states, logs, strict=True):
+
+                def all_acked(state: Path = state) -> bool:
+                    rows = spool_rows(state)
+                    return bool(rows) and all(st == "acked" for _, _, st in rows)
+
+                wait_until("every spooled report was acked", all_acked, p, log, START_LIMIT_S)
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p, log in zip(procs, logs, strict=True):
+                assert p.wait(30) == 0, log_tail(log)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
         received = list(peer.state.received)
 
     by_key: dict[str, dict[int, set[bytes]]] = defaultdict(lambda: defaultdict(set))
@@ -152,7 +146,7 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path) -> None:
         sent = by_key[key_id]
         # Never two different contents for one seq.
         assert all(len(v) == 1 for v in sent.values()), [s for s, v in sent.items() if len(v) > 1]
-        rows = _spool_rows(state)
+        rows = spool_rows(state)
         seqs = [s for s, _, _ in rows]
         assert seqs == list(range(len(rows))), "a signed report vanished from the spool"
         # Everything was delivered before the stop; the stop itself may sign one last partial

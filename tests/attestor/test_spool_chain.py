@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -121,10 +122,13 @@ def test_config_precedence_and_errors(tmp_path: Path) -> None:
 def test_cli_config_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "attestor.toml"
     cfg.write_text('facility_id = "fac-a"\nnode_id = "n1"\nsample_interval_s = -1\n')
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     assert main(["run", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "sample_interval_s" in err
     assert str(cfg) in err
+    # run catches stop signals from its first line; it gives the caller's handlers back.
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers
 
 
 def test_init_prints_inventory_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,3 +63,8 @@ def test_unit_keeps_the_hardening_it_claims() -> None:
         "KillSignal=SIGTERM",
     ):
         assert f"\n{line}\n" in text, line
+
+
+def test_unit_waits_for_the_daemon_to_say_it_is_ready() -> None:
+    # `pausewatch-attestor run` sends READY=1 over NOTIFY_SOCKET (attestor/sd_notify.py).
+    assert "\nType=notify\n" in UNIT.read_text()

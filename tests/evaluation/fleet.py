@@ -176,8 +176,9 @@ class Fleet:
         *,
         pue: float = PUE,
         tweak: Callable[[types_pb2.MeterReport], None] | None = None,
+        name: str | None = None,
     ) -> None:
-        name = f"{fid}-meter"
+        name = name or f"{fid}-meter"
         nseq, nprev, boot = self._chain(name, None, None)
         end = start_ns + self.period_ns
         m = types_pb2.MeterReport(

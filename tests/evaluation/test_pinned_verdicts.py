@@ -1,9 +1,10 @@
-"""Verdict bytes pinned before the evaluation was optimised: the fast path changes no result.
+"""Verdict bytes pinned: an optimisation of the evaluation changes no result.
 
 The digests are SHA-256 over ``Verdict.SerializeToString(deterministic=True)`` of every verdict
 of the scenarios in ``tests.evaluation.golden`` (every finding id, late reports, log prefixes,
-re-evaluations with ``previous_log_size``), computed with the evaluation as it stood at commit
-f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
+re-evaluations with ``previous_log_size``), re-pinned when the evidence model
+(summed coverage, per-scope balances with noise-derived thresholds, classifier labels with
+causal context) changed what verdicts say; earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
 here is a change of results and needs a new commitment version, not a new digest.
 """
 
@@ -13,36 +14,36 @@ from tests.evaluation.golden import clean_digests, verdict_digests
 
 MIXED = {
     1: {
-        "c0@82": "a59a167f071078e4f97fb237ca30a6c64c7c75c10931c05653231ae28c6cc6fb",
-        "c0@168": "a496cfafc44613af40d96e33d7e0a6590d3624703a546a30c78c4af885e1de54",
-        "c0@215": "5873c3f1cf443faff457a886a9c5dfd8b2433e0d0820cb0e20beb953dcab9151",
-        "c1@82": "caf5a9af34f30a3ac821c00c9b0dcacb0d8954df09ab55cd11517c0f7b0d8a9b",
-        "c1@168": "da996612922193e76bfb5b20481cbca7a106d0adf922070352a6736933eaa597",
-        "c1@215": "c9ba6e2ac3cb6f3f8e01682ecd47707312d1e5169971a98852079169db1f593b",
-        "c2@82": "9b3ce223b34749e48153a40d160a93ccf87be32003f735980bf12d0e9712ce56",
-        "c2@168": "5f9236337d7b24bb306f3e8f270360033d4056da5e8ffc5a7a82a048185728ca",
-        "c2@215": "bd394ded938d4186b1d57cffdfca0a0cfdccff5ce9066c97d7908432c9081b79",
+        "c0@82": "d8f9a00d46fbedab489da8e8c211bdf5d1bae316cdf019700331cf4a8e14130b",
+        "c0@168": "c8a12a48fc0017032ea4a927d75bdac0ec87f68d8ecb37ec545a5eefac433625",
+        "c0@215": "7ce1e2a7165d6d11d3034dd0cb0a902764bdee6b8ccbc130108644d5c6c18b36",
+        "c1@82": "f484bf2c7337d3beec6aa1a9a1460ed751fbb55d6c99005a9258fc85610a0627",
+        "c1@168": "48b9c5efe485c58f3d03346650f4e184570c970e1560c008b42fc77c927dac30",
+        "c1@215": "b680820412c10bbd41410d5fd8851d7e91f31fc21319ff2e1c23803d4120e9e2",
+        "c2@82": "4da8752a37a2c0850a58010e4041c883cf777aeae0d6bb5cbd80e6ecbe910766",
+        "c2@168": "7be57f48e67363614438d68974c8b6363dc69e50b525509351eb67b637f0d16c",
+        "c2@215": "d5baca11c75a934bce999bf3889c01440e927df59aeee9b6fc1cec7f29b56db8",
     },
     2: {
-        "c0@81": "fc9b9edf5d5ecb34987fe97591f7122e9aa4d7ba4ceb2dd541c05498199bb978",
-        "c0@173": "175b7bb7678f6c9ff0938f7b40f7bb787372075c5155e2f1ad29739f15c3dad6",
-        "c0@220": "8611d3037b437a0a9605f3a204df0213cfaa26b384c1a8665e218b07d5446501",
-        "c1@81": "a4e641006e57aa3f2a297919d4b6527b955bcd3bd14538a200a76b85272eace8",
-        "c1@173": "fe9641b7490f6b523798772f62d7832d35f3307a0931bec0cb8d60530a334c10",
-        "c1@220": "6dd5d76dcea8a4792c9a01fa07af34f220cd450a9d2bbfec32120c11a22f750c",
-        "c2@81": "1a7c9571355a27b68fd9b76ac6eb257704426bca92733a7fef81a233e4c8160f",
-        "c2@173": "0b69a87359bbd995d65246a5b31de8b0d8cd88a973e904cbee6b92486f246628",
-        "c2@220": "eee824ca306ecd8feb4e7e9514d8fe4863fbccebe84e301bff684c121a638819",
+        "c0@81": "b0d644cd5ad4afb420b8576ff819ce60ad4f8cd2534ec609ec872f04f5543f81",
+        "c0@173": "0962a8a6e7aeb7ca0267da886408bb090fb95c80a49c10a7a28c56b69a960487",
+        "c0@220": "a6d0ac6609594fcca6b12f2a76c3f8779b7b5b2188251dfbb10edfe95e20e6a4",
+        "c1@81": "0a0289a26e7cb567462d3d6ccd98e8ea94c4daab71697fec55b9a4033b698c8c",
+        "c1@173": "39c482d6814cf153b142c22833117b0d65975b41704ea7cf82390e7f11a6dedd",
+        "c1@220": "ea93444d4baace4635a7c96951da7e85244d002d5c2ccb6c716d007eccfd115e",
+        "c2@81": "816dc844f03d077184669f5839d64f86c6fb0642e949e9e9d2c014c06f2cdfe2",
+        "c2@173": "d8c475bdbdc29650d082ee28ed21230418859d04d022ff9c20d3e926c045c7f4",
+        "c2@220": "b30077b136c71a56d2e71951d55fcff8cd963dc5a94ff07dc97e93c1896930fe",
     },
 }
 
 CLEAN = {
-    "idle/c0": "6e105a1cd05bb47cad627d75482d34aa3a8df15917237316a7f7cb9cd484bef1",
-    "idle/c1": "ae2c76be976bed5d161dba06ecb6866ce8cfc7dd6747dd51003524804d983dd2",
-    "inference/c0": "939003a1eeca649e3a63be1862317c7abe049e51643843f48c92f00fd8944b46",
-    "inference/c1": "40ca36fde65b815ae39516081742fe28f3b67d6cbc941fefc8b702f1672f8e72",
-    "training/c0": "cc45c82e6be93786123b226ca72dcaba3351f0ee8d1d7020931a1ddd9cb66fea",
-    "training/c1": "b44259e45fc6cfee9771f1c84f63477a81643709481c659b513818684f44a1fb",
+    "idle/c0": "b0680293f69417a5ff3b051a2dc0dd20685a86197896bef83d1f27286bff1b45",
+    "idle/c1": "45631c56b81ee61898d972aaf8ee841b0e428f2577e2ce2ec37ca78053068b73",
+    "inference/c0": "9a7cf1c8e386bdc8442788a29ddbbd89f668d67d483cb8ae03b85ec46b6dce0c",
+    "inference/c1": "e6d1b869702ecdaebb52c91ac6162f161d28f5da93e3140d0b456f8b2c32fd5f",
+    "training/c0": "e7d013bacc0976b43055330113f81076d53d5736147ca873a6c8d2952dd75f6b",
+    "training/c1": "54739cafa67dd17f87c510b23ae72bbfa4d894551972d3640c4cf76585d98657",
 }
 
 

@@ -225,12 +225,15 @@ def test_late_reports_in_an_early_bucket_revise_every_later_bucket_over_the_cap(
 
     from tests.evaluation.late_compute import BUCKET_S, FACILITIES, run_late_compute
 
+    from pausewatch.evaluation import commitment_scope
+
     run = asyncio.run(run_late_compute(tmp_path))
-    assert len(run.first) == 3 * len(FACILITIES)
+    scope = commitment_scope(FACILITIES)  # both facilities and the commitment-level verdict ("")
+    assert len(run.first) == 3 * len(scope)
     assert all(v.revision == 0 for v in run.first)
     assert all("compute.cap_exceeded" not in {f.id for f in v.findings} for v in run.first)
     revised = {(v.facility_id, (v.bucket_start_unix_ns - T0) // (BUCKET_S * NS)): v for v in run.second}
-    assert set(revised) == {(fid, k) for fid in FACILITIES for k in range(3)}  # every closed bucket
+    assert set(revised) == {(fid, k) for fid in scope for k in range(3)}  # every closed bucket
     last = revised[("fac-b", 2)]
     assert last.revision == 1
     assert last.status == types_pb2.VERDICT_STATUS_VIOLATION, last.reason

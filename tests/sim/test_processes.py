@@ -162,5 +162,5 @@ def test_small_scenario_with_real_processes(tmp_path: Path) -> None:
     assert (state / "verifier.toml").is_file()
     assert (state / "attestors" / "fac-x-m0" / "attestor.toml").is_file()
     assert (state / "documents" / "commitment.env").is_file()
-    # n02 was stopped and started again: two boots in its log.
+    # n02 was stopped for a silence that lasts to the story's end: one boot in its log.
     assert (state / "logs" / "fac-x-n02.log").read_text().count('"attestor started"') == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -26,12 +27,16 @@ OK, PERMISSION_DENIED, RESOURCE_EXHAUSTED, INTERNAL, UNAUTHENTICATED = 0, 7, 8, 
 req = verifier_pb2.SubmitSignedRequest
 
 
+# Real seconds: a bound on a hang, never on speed (a loaded machine may take seconds per step).
+_LIMIT_S = 60.0
+
+
 async def _until(pred: Callable[[], bool], what: str) -> None:
-    for _ in range(1000):
-        if pred():
-            return
+    deadline = time.monotonic() + _LIMIT_S
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _spy(seq: LogSequencer) -> list[str]:
@@ -52,18 +57,22 @@ def _spy(seq: LogSequencer) -> list[str]:
 async def _writer_held(seq: LogSequencer) -> AsyncIterator[None]:
     """Hold the sequencer's writer thread: ticks queue up behind it until the block ends."""
     entered, release = threading.Event(), threading.Event()
+    released: list[bool] = []
 
     def hold(_storage: object) -> None:
         entered.set()
-        release.wait(10)
+        released.append(release.wait(_LIMIT_S))
 
     task = asyncio.create_task(seq.read(hold))
-    assert await asyncio.to_thread(entered.wait, 5)
+    assert await asyncio.to_thread(entered.wait, _LIMIT_S)
     try:
         yield
     finally:
         release.set()
         await task
+    # Had the hold ended on its own, ticks would have gone through while the test took them to
+    # be queued, and what it checked would not be what it meant to check.
+    assert released == [True], "the writer was let go by the hold's time limit, not by the test"
 
 
 def _without_node(world: World, version: int, i: int) -> types_pb2.Inventory:

@@ -136,6 +136,12 @@ def test_sigkill_under_load_loses_no_receipted_report_and_never_forks_the_log(tm
             tasks = [asyncio.create_task(client(i)) for i in range(len(chains))]
             start_size = len(receipted)
             while len(receipted) - start_size < kill_after:
+                if all(t.done() for t in tasks):  # every client gave up: no receipt can come
+                    await asyncio.gather(*tasks)  # a client's own failure, if it failed
+                    raise AssertionError(
+                        f"{len(receipted) - start_size} receipts before the clients stopped, not {kill_after}:"
+                        f" {(tmp_path / 'verifier.log').read_text()[-2000:]}"
+                    )
                 await asyncio.sleep(0.01)
             proc.send_signal(signal.SIGKILL)
             await asyncio.gather(*tasks)

@@ -1,0 +1,299 @@
+"""Evidence that accumulates across buckets: training labels over sliding windows, and the
+calibrated baseline of each meter scope's metered/reported ratio.
+
+Both are pure functions of bucket facts (``pausewatch.evaluation.bucket``), so the verifier and
+the auditor derive the same findings from the same log prefix.
+
+**Training over sliding windows.** Each node report period carries the classifier's label
+(``WorkloadLabel``). A ``training`` label is the classifier's violation threshold; its rate on
+periods that are not training is at most ``TRAINING_FALSE_LABEL_RATE`` (a design bound, checked
+by the leave-one-source-out evaluation in ``docs/classify.md``). For every window of one bucket's
+length that ends at a period end inside the bucket (so windows cross the bucket's start), the
+number of ``training`` periods among the window's n node-periods is compared with the binomial
+tail: evidence needs a count N with P(X ≥ N | n, p₀) ≤ ``WINDOW_FALSE_ALARM``. The test runs per
+node, over the whole facility and over the whole commitment, so a run rotated between nodes,
+spread over sites or cut at bucket edges adds up where it is concentrated enough to be
+significant anywhere. A single ``training`` period blocks COMPLIANT but is not evidence.
+
+**Calibrated baseline (energy).** For each meter scope the ratio ρ = metered / reported energy of
+complete buckets (every node of the scope reported energy throughout) is predicted by Holt's
+linear exponential smoothing (a level μ of weight ``DRIFT_TRACKING`` and a trend of weight
+``TREND_TRACKING``), so a steady drift is predicted rather than flagged. Over the calibration
+period (``tolerances.calibration_ns`` from the window start or, when later, from the issue time
+of the facility's inventory — a new
+inventory version, declaring new hardware, calibrates afresh) the tracker learns μ₀ (the median
+ratio) and the scale σ of its own one-step prediction errors (1.4826 × their median absolute
+value: robust to outliers), never below the balance's own uncertainty (meter accuracy and node
+sampling, ``balance_sigma``). After it, each bucket's z = (ρ − μ) / σ feeds a two-sided CUSUM
+(Page 1954; slack ``CUSUM_SLACK`` σ, decision interval ``CUSUM_LIMIT`` σ: an in-control run
+length of about 2 × 10⁴ buckets for Gaussian errors, a 3σ step found in about 4 buckets) and a
+Shewhart check (|z| > ``Z_VIOLATION``: found at once). Either is ``energy.baseline_step``, even
+inside the declared band. The level follows only in-control buckets (|z| ≤ ``Z_WARN``), so a
+drift no faster than the ones calibration saw (weather, cooling cycles) is followed, while a
+step is held against the level before it for as long as it lasts. A level more than
+``tolerances.max_overhead_drift`` from μ₀ is ``energy.baseline_drift``. A ratio above the band
+that drifted there slowly from a calibrated level inside the band is INCONCLUSIVE (the CRITICAL
+``energy.unexplained`` of that bucket is lowered to WARNING), never VIOLATION. Steps smaller than
+about 3σ of the tracker's prediction error can be absorbed as drift: ``docs/detection.md``
+gives the sizes that are found.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Final
+
+from pausewatch.evaluation.bucket import Z_VIOLATION, Z_WARN, EnergyBalance, LabelledPeriod
+from pausewatch.evaluation.findings import CRITICAL, WARNING, Finding, FindingId
+from pausewatch.evaluation.workload import WorkloadLabel
+
+__all__ = [
+    "CUSUM_LIMIT",
+    "CUSUM_SLACK",
+    "DRIFT_TRACKING",
+    "TRAINING_FALSE_LABEL_RATE",
+    "WINDOW_FALSE_ALARM",
+    "BaselineState",
+    "TrainingWindow",
+    "advance_baseline",
+    "baseline_findings",
+    "drift_explains",
+    "lower_drifted",
+    "min_training_periods",
+    "training_window",
+]
+
+TRAINING_FALSE_LABEL_RATE: Final = 1e-3  # p₀: ``training`` labels per non-training node-period, at most
+WINDOW_FALSE_ALARM: Final = 1e-6  # α: chance an honest window reaches the evidence count
+CUSUM_SLACK: Final = 0.5  # κ, in σ: half the smallest step worth finding quickly (1σ)
+CUSUM_LIMIT: Final = 8.0  # h, in σ
+DRIFT_TRACKING: Final = 0.3  # Holt level weight per in-control bucket
+TREND_TRACKING: Final = 0.1  # Holt trend weight: a steady drift is predicted, not flagged
+
+
+@cache
+def min_training_periods(n: int) -> int:
+    """The smallest count N ≥ 2 with P(X ≥ N) ≤ α for X ~ Binomial(n, p₀)."""
+    p = TRAINING_FALSE_LABEL_RATE
+    if n <= 1:
+        return 2
+    log_p, log_q = math.log(p), math.log1p(-p)
+    # P(X = k) in log space; the tail is summed from k = N upwards.
+    terms = [
+        math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q
+        for k in range(n + 1)
+    ]
+    tail = 0.0
+    for k in range(n, -1, -1):
+        tail += math.exp(terms[k])
+        if tail > WINDOW_FALSE_ALARM:
+            return max(2, k + 1)
+    return 2
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    """The most significant window of one scope (a node, a facility, a commitment)."""
+
+    start_ns: int
+    end_ns: int
+    training_periods: int
+    node_periods: int
+    needed: int
+    evidence: tuple[int, ...]
+
+    @property
+    def significant(self) -> bool:
+        return self.training_periods >= self.needed
+
+
+def training_window(
+    periods: Iterable[LabelledPeriod], span: tuple[int, int], window_ns: int
+) -> TrainingWindow | None:
+    """The window of length ``window_ns`` ending at a period end inside ``span`` with the most
+    ``training`` periods relative to what significance needs; None without any training."""
+    ordered = sorted(periods, key=lambda p: (p.end_ns, p.log_index))
+    if not any(p.label == WorkloadLabel.TRAINING for p in ordered):
+        return None
+    best: TrainingWindow | None = None
+    ends = sorted({p.end_ns for p in ordered if span[0] < p.end_ns <= span[1]})
+    lo = 0
+    for end in ends:
+        start = end - window_ns
+        while lo < len(ordered) and ordered[lo].end_ns <= start:
+            lo += 1
+        members = [p for p in ordered[lo:] if p.end_ns <= end]
+        training = [p for p in members if p.label == WorkloadLabel.TRAINING]
+        if not training:
+            continue
+        w = TrainingWindow(
+            start,
+            end,
+            len(training),
+            len(members),
+            min_training_periods(len(members)),
+            tuple(sorted({p.log_index for p in training})),
+        )
+        if best is None or (w.training_periods - w.needed, w.training_periods) > (
+            best.training_periods - best.needed,
+            best.training_periods,
+        ):
+            best = w
+    return best
+
+
+@dataclass(frozen=True)
+class BaselineState:
+    """One meter scope's calibrated ratio after a bucket (see the module docstring)."""
+
+    calibration: tuple[float, ...] = ()  # ratios seen during calibration
+    residuals: tuple[float, ...] = ()  # one-step prediction errors seen during calibration
+    level0: float | None = None  # μ₀: the calibrated level
+    level: float | None = None  # μ: the tracked level
+    trend: float = 0.0  # the tracked level's change per bucket (Holt)
+    sigma: float | None = None  # σ: robust scale of the tracker's one-step prediction errors
+    up: float = 0.0  # S⁺
+    down: float = 0.0  # S⁻
+    last_z: float = 0.0
+    step: bool = False  # the bucket just folded in shows a step
+    drifted: bool = False  # the level is beyond max drift from μ₀
+    ratio: float | None = None  # the bucket's ratio (None: incomplete bucket)
+
+
+def advance_baseline(
+    state: BaselineState,
+    balance: EnergyBalance | None,
+    calibrating: bool,
+    max_drift: float,
+) -> BaselineState:
+    """Fold one bucket's balance of a scope into its baseline.
+
+    The tracker predicts each bucket's ratio by the level μ (an EWMA of weight
+    ``DRIFT_TRACKING``); during calibration it learns the scale σ of its own one-step prediction
+    errors (1.4826 × their median absolute value), so a drift as fast as the ones calibration
+    saw (daily cooling cycles) stays in control, while a step does not."""
+    ratio = None
+    if balance is not None and balance.complete and balance.reported_j > 0 and balance.metered_j > 0:
+        ratio = balance.metered_j / balance.reported_j
+    if ratio is None or balance is None:
+        return replace(state, step=False, ratio=None, last_z=0.0)
+    bucket_sigma = balance.sigma_j / balance.reported_j
+    if state.level is None:
+        return replace(state, calibration=(ratio,), level=ratio, step=False, ratio=ratio, last_z=0.0)
+    predicted = state.level + state.trend
+    error = ratio - predicted
+    if state.level0 is None:
+        cal = (*state.calibration, ratio)
+        residuals = (*state.residuals, error) if len(state.calibration) >= 2 else state.residuals
+        level, trend = _holt(state.level, state.trend, ratio)
+        if calibrating or len(cal) < 2:
+            return replace(
+                state,
+                calibration=cal,
+                residuals=residuals,
+                level=level,
+                trend=trend,
+                step=False,
+                ratio=ratio,
+                last_z=0.0,
+            )
+        sigma = 1.4826 * statistics.median(abs(r) for r in residuals) if residuals else 0.0
+        return replace(
+            state,
+            calibration=cal,
+            residuals=residuals,
+            level0=statistics.median(cal),
+            level=level,
+            trend=trend,
+            sigma=sigma,
+            step=False,
+            ratio=ratio,
+            last_z=0.0,
+        )
+    sigma = max(state.sigma or 0.0, bucket_sigma)
+    z = error / sigma if sigma > 0 else 0.0
+    up = min(2 * CUSUM_LIMIT, max(0.0, state.up + z - CUSUM_SLACK))
+    down = min(2 * CUSUM_LIMIT, max(0.0, state.down - z - CUSUM_SLACK))
+    step = up > CUSUM_LIMIT or down > CUSUM_LIMIT or abs(z) > Z_VIOLATION
+    level, trend = _holt(state.level, state.trend, ratio) if abs(z) <= Z_WARN else (state.level, state.trend)
+    drifted = abs(level - state.level0) > max_drift
+    return replace(
+        state, level=level, trend=trend, up=up, down=down, last_z=z, step=step, drifted=drifted, ratio=ratio
+    )
+
+
+def _holt(level: float, trend: float, observed: float) -> tuple[float, float]:
+    """Holt's linear exponential smoothing (Holt 1957): a level and its trend per bucket."""
+    new_level = DRIFT_TRACKING * observed + (1.0 - DRIFT_TRACKING) * (level + trend)
+    return new_level, TREND_TRACKING * (new_level - level) + (1.0 - TREND_TRACKING) * trend
+
+
+def baseline_findings(
+    state: BaselineState, balance: EnergyBalance, subject: str, span: tuple[int, int]
+) -> list[Finding]:
+    """The baseline findings of one scope in one bucket."""
+    out: list[Finding] = []
+    q: dict[str, tuple[float, str]] = {"ratio": (state.ratio or 0.0, "1"), "z": (state.last_z, "1")}
+    if state.level is not None:
+        q["baseline_ratio"] = (state.level, "1")
+    if state.level0 is not None:
+        q["calibrated_ratio"] = (state.level0, "1")
+    if state.sigma is not None:
+        q["sigma_ratio"] = (state.sigma, "1")
+    q["cusum_up"] = (state.up, "1")
+    q["cusum_down"] = (state.down, "1")
+    meters = ", ".join(balance.meters)
+    if state.step:
+        out.append(
+            Finding.make(
+                FindingId.ENERGY_BASELINE_STEP,
+                WARNING,
+                subject,
+                span,
+                f"meters {meters}: the metered/reported ratio stepped away from its calibrated level"
+                f" beyond its measured noise (z = {state.last_z:.1f})",
+                q,
+                balance.evidence,
+            )
+        )
+    if state.drifted:
+        out.append(
+            Finding.make(
+                FindingId.ENERGY_BASELINE_DRIFT,
+                WARNING,
+                subject,
+                span,
+                f"meters {meters}: the ratio's level drifted from {state.level0:.3f} to {state.level:.3f},"
+                " beyond the commitment's max_overhead_drift",
+                q,
+                balance.evidence,
+            )
+        )
+    return out
+
+
+def drift_explains(state: BaselineState, balance: EnergyBalance) -> bool:
+    """A ratio above the band that drifted there slowly from a calibrated level inside it."""
+    return (
+        state.level0 is not None
+        and state.level is not None
+        and state.level0 <= balance.band[1]
+        and not state.step
+        and state.up <= CUSUM_LIMIT
+        and state.ratio is not None
+        and abs(state.last_z) <= Z_WARN
+    )
+
+
+def lower_drifted(findings: Sequence[Finding], subjects: Mapping[str, bool]) -> list[Finding]:
+    """CRITICAL ``energy.unexplained`` of a scope whose ratio drifted there → WARNING."""
+    return [
+        replace(f, severity=WARNING)
+        if f.id == FindingId.ENERGY_UNEXPLAINED and f.severity == CRITICAL and subjects.get(f.subject)
+        else f
+        for f in findings
+    ]

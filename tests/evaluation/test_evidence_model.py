@@ -1,0 +1,332 @@
+"""The evidence model (issue 10): each tactic that once slipped through, and its honest twin.
+
+Built from signed reports with ``tests.evaluation.fleet``; every test names the tactic.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pausewatch.commitment import Commitment, commitment_from_toml
+from pausewatch.errors import FormatError
+from pausewatch.evaluation import BucketRef, Evaluator
+from pausewatch.evaluation.evidence import min_training_periods
+from pausewatch.evaluation.inputs import EvaluationInput
+from pausewatch.inventory import Inventory, inventory_from_toml
+from pausewatch.v1 import types_pb2
+from tests.evaluation.fleet import IDLE, INFERENCE, NS, PUE, T0, TRAINING, Fleet, commitment, signer
+
+COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
+VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION
+INCONCLUSIVE = types_pb2.VERDICT_STATUS_INCONCLUSIVE
+BUCKET = 600 * NS
+
+
+def ids(v: types_pb2.Verdict, severity: int | None = None) -> set[str]:
+    return {f.id for f in v.findings if severity is None or f.severity == severity}
+
+
+def bucket(k: int, fid: str = "fac-a") -> BucketRef:
+    return BucketRef(fid, T0 + k * BUCKET, T0 + (k + 1) * BUCKET)
+
+
+def inputs(
+    fleet: Fleet,
+    c: Commitment,
+    edit: dict[str, object] | None = None,
+) -> EvaluationInput:
+    """The fleet's inputs, each inventory changed by ``edit`` (band, extra meters)."""
+    invs = {}
+    for fid in fleet.facilities:
+        wire = fleet.inventory_wire(fid)
+        if edit and "band" in edit:
+            wire.overhead.min_ratio, wire.overhead.max_ratio = edit["band"]  # type: ignore[misc]
+        if edit and "meters" in edit:
+            del wire.meters[:]
+            for meter_id, feed in edit["meters"]:  # type: ignore[attr-defined]
+                wire.meters.add(
+                    meter_id=meter_id,
+                    public_key=signer(meter_id).public_key.raw,
+                    scope=types_pb2.METER_SCOPE_FACILITY,
+                    feed=feed,
+                )
+        invs[fid] = Inventory.from_wire(wire)
+    base = fleet.inputs(c)
+    return EvaluationInput(c, invs, base.reports, base.ingest_findings, base.evaluated_log_size)
+
+
+# ---- go silent, briefly and often ---------------------------------------------------------------
+
+
+def test_stopping_the_attestor_two_periods_in_three_while_training_is_never_compliant() -> None:
+    """Each gap (120 s) is under max_gap (180 s), but the device is covered a third of the time."""
+    fleet = Fleet({"fac-a": 2})
+    fleet.run(
+        "fac-a",
+        T0,
+        20,
+        lambda n, k: (TRAINING, None) if n.endswith("01") and k % 3 else (IDLE, IDLE),
+    )
+    ev = Evaluator(fleet.inputs(commitment(["fac-a"])))
+    for k in (0, 1):
+        v = ev.verdict(bucket(k))
+        assert v.status in (INCONCLUSIVE, VIOLATION), v.reason
+        assert "continuity.coverage" in ids(v)
+        assert "continuity.gap" not in ids(v)
+        assert ids(v) & {"energy.silent_draw", "energy.unexplained"}
+
+
+def test_a_gap_cut_by_a_bucket_edge_is_measured_whole() -> None:
+    fleet = Fleet({"fac-a": 1})
+    fleet.run("fac-a", T0, 20, lambda n, k: (IDLE, None if 8 <= k < 12 else IDLE))
+    ev = Evaluator(fleet.inputs(commitment(["fac-a"], reporting="min_time_coverage = 0.6")))
+    second = ev.verdict(bucket(1))
+    gap = next(f for f in second.findings if f.id == "continuity.gap")
+    assert {q.name: q.value for q in gap.quantities}["gap_s"] == 240.0
+
+
+def test_silence_never_balances_another_nodes_books() -> None:
+    """A silent node may explain the meter only as far as INCONCLUSIVE: min_inventory_coverage
+    below 1 excuses silence only where the meter shows the silent node drew nothing."""
+    fleet = Fleet({"fac-a": 4})
+    fleet.run("fac-a", T0, 10, lambda n, k: (TRAINING, None) if n.endswith("03") else (IDLE, IDLE))
+    c = commitment(["fac-a"], reporting="min_inventory_coverage = 0.7")
+    v = Evaluator(fleet.inputs(c)).verdict(bucket(0))
+    assert v.status == INCONCLUSIVE, v.reason
+    assert "energy.silent_draw" in ids(v, types_pb2.SEVERITY_WARNING)
+
+
+def test_a_powered_down_node_is_excused_by_min_inventory_coverage() -> None:
+    fleet = Fleet({"fac-a": 4})
+    for k in range(10):  # n03 is powered down, host and all: it draws nothing and sends nothing
+        t = T0 + k * fleet.period_ns
+        for node in fleet.node_ids("fac-a", 3):
+            fleet.usage(node, "fac-a", t, IDLE)
+        fleet.meter("fac-a", t, 3 * fleet.node_power(IDLE))
+    c = commitment(["fac-a"], reporting="min_inventory_coverage = 0.7")
+    v = Evaluator(fleet.inputs(c)).verdict(bucket(0))
+    assert not ids(v) & {"energy.silent_draw", "energy.unexplained"}, v.reason
+
+
+# ---- the lab sets its own tolerance -------------------------------------------------------------
+
+
+def test_a_wide_declared_band_is_cut_to_the_commitments_bounds() -> None:
+    """Band 1.0–3.0 declared; the commitment's default bound is 1.6: a hidden training node shows."""
+    fleet = Fleet({"fac-a": 2})
+    for k in range(10):
+        t = T0 + k * fleet.period_ns
+        for node in fleet.node_ids("fac-a", 2):
+            fleet.usage(node, "fac-a", t, IDLE)
+        fleet.meter("fac-a", t, 2 * fleet.node_power(IDLE) + 2 * fleet.node_power(TRAINING))
+    v = Evaluator(inputs(fleet, commitment(["fac-a"]), {"band": (1.0, 3.0)})).verdict(bucket(0))
+    assert v.status == VIOLATION, v.reason
+    assert "energy.unexplained" in ids(v, types_pb2.SEVERITY_CRITICAL)
+    q = {x.name: x.value for f in v.findings if f.id == "energy.unexplained" for x in f.quantities}
+    assert q["overhead_max_ratio"] == 1.6
+
+
+def test_a_commitment_cannot_grant_an_unphysical_band(tmp_path: object) -> None:
+    text = commitment_text("[tolerances]\noverhead_max_ratio = 5.0\n")
+    with pytest.raises(FormatError, match=r"c\.toml:\d+: tolerances\.overhead_max_ratio"):
+        commitment_from_toml(text, "c.toml")
+
+
+def test_an_inventory_wider_than_the_commitment_is_refused_naming_the_field() -> None:
+    c = Commitment.from_wire(commitment_from_toml(commitment_text(""), "c.toml"))
+    inv = Fleet({"fac-a": 1}).inventory_wire("fac-a")
+    inv.overhead.min_ratio, inv.overhead.max_ratio = 1.0, 1.9
+    with pytest.raises(FormatError, match=r"overhead\.max_ratio: 1\.9"):
+        Inventory.from_wire(inv).check_bounds(
+            c.tolerances.overhead_min_ratio, c.tolerances.overhead_max_ratio, c.commitment_id
+        )
+
+
+def commitment_text(extra: str) -> str:
+    return (
+        'id = "c"\nversion = 1\nlab_id = "lab"\nfacilities = ["fac-a"]\n'
+        "[window]\nstart = 2026-01-01T00:00:00Z\nend = 2026-01-02T00:00:00Z\n" + extra
+    )
+
+
+# ---- meters summed blindly ----------------------------------------------------------------------
+
+
+def redundant_fleet(lie: float = 1.0, feeds: bool = False) -> EvaluationInput:
+    fleet = Fleet({"fac-a": 2})
+    for k in range(10):
+        t = T0 + k * fleet.period_ns
+        for node in fleet.node_ids("fac-a", 2):
+            fleet.usage(node, "fac-a", t, INFERENCE)
+        total = 2 * fleet.node_power(INFERENCE)
+        share = 0.5 if feeds else 1.0
+        fleet.meter("fac-a", t, total * share, name="utility")
+        fleet.meter("fac-a", t, total * share * lie, name="inspector")
+    meters = [("utility", "A" if feeds else ""), ("inspector", "B" if feeds else "")]
+    return inputs(fleet, commitment(["fac-a"]), {"meters": meters})
+
+
+def test_two_meters_on_one_intake_are_compared_not_added() -> None:
+    v = Evaluator(redundant_fleet()).verdict(bucket(0))
+    assert v.status == COMPLIANT, v.reason
+
+
+def test_a_redundant_meter_that_reads_low_is_a_disagreement() -> None:
+    v = Evaluator(redundant_fleet(lie=0.8)).verdict(bucket(0))
+    assert v.status == INCONCLUSIVE, v.reason
+    assert "meter.disagreement" in ids(v)
+
+
+def test_declared_feeds_are_added() -> None:
+    v = Evaluator(redundant_fleet(feeds=True)).verdict(bucket(0))
+    assert v.status == COMPLIANT, v.reason
+
+
+def meter_toml(meters: str) -> str:
+    key = signer("x").public_key.raw.hex()
+    nodes = "".join(
+        f'[[nodes]]\nnode_id = "n{i}"\nattestor_public_key = "{signer(f"n{i}").public_key.raw.hex()}"\n'
+        for i in range(3)
+    )
+    return (
+        'facility_id = "fac-a"\nlab_id = "lab"\nversion = 1\nissued = 2026-01-01T00:00:00Z\n'
+        "[overhead]\nmin_ratio = 1.1\nmax_ratio = 1.4\n" + nodes + meters.replace("KEY", key)
+    )
+
+
+def test_partly_overlapping_meter_scopes_are_refused() -> None:
+    meters = (
+        '[[meters]]\nmeter_id = "r1"\npublic_key = "KEY"\nscope = "rack"\nnode_ids = ["n0", "n1"]\n'
+        f'[[meters]]\nmeter_id = "r2"\npublic_key = "{signer("y").public_key.raw.hex()}"\n'
+        'scope = "rack"\nnode_ids = ["n1", "n2"]\n'
+    )
+    with pytest.raises(FormatError, match="overlaps the scope of meter 'r1'"):
+        inventory_from_toml(meter_toml(meters), "inv.toml")
+
+
+def test_a_meter_scope_naming_an_unknown_node_is_refused_with_its_line() -> None:
+    meters = '[[meters]]\nmeter_id = "r1"\npublic_key = "KEY"\nscope = "pdu"\nnode_ids = ["n9"]\n'
+    with pytest.raises(FormatError, match=r"inv\.toml:\d+: meters\[0\]\.node_ids: 'n9'"):
+        inventory_from_toml(meter_toml(meters), "inv.toml")
+
+
+def test_a_meter_without_a_scope_covers_the_facility() -> None:
+    inv = Inventory.from_wire(
+        inventory_from_toml(meter_toml('[[meters]]\nmeter_id = "m"\npublic_key = "KEY"\n'), "i")
+    )
+    assert inv.meters[0].node_ids == ("n0", "n1", "n2")
+
+
+# ---- the calibrated baseline --------------------------------------------------------------------
+
+
+def baseline_fleet(pue_of: dict[int, float], buckets: int = 10) -> Evaluator:
+    fleet = Fleet({"fac-a": 2})
+    for k in range(buckets * 10):
+        t = T0 + k * fleet.period_ns
+        for node in fleet.node_ids("fac-a", 2):
+            fleet.usage(node, "fac-a", t, INFERENCE)
+        fleet.meter("fac-a", t, 2 * fleet.node_power(INFERENCE), pue=pue_of.get(k // 10, PUE))
+    return Evaluator(fleet.inputs(commitment(["fac-a"])))
+
+
+def test_a_step_of_the_ratio_inside_the_band_is_a_finding() -> None:
+    """1.18 → 1.34: both inside the declared band 1.05–1.4, and a hidden node's worth."""
+    ev = baseline_fleet({k: 1.18 if k < 6 else 1.34 for k in range(10)})
+    assert ev.verdict(bucket(5)).status == COMPLIANT
+    for k in range(6, 10):
+        v = ev.verdict(bucket(k))
+        assert "energy.baseline_step" in ids(v), (k, v.reason)
+        assert v.status == INCONCLUSIVE
+
+
+def test_a_steady_ratio_raises_no_baseline_finding() -> None:
+    ev = baseline_fleet({})
+    for k in range(10):
+        assert ev.verdict(bucket(k)).status == COMPLIANT
+
+
+def test_a_slow_drift_out_of_the_band_is_inconclusive_not_a_violation() -> None:
+    ev = baseline_fleet({k: 1.30 + 0.012 * k for k in range(20)}, buckets=20)
+    late = ev.verdict(bucket(19))  # ratio 1.53 > 1.4, reached slowly
+    assert late.status == INCONCLUSIVE, late.reason
+    assert "energy.baseline_drift" in ids(late)
+
+
+# ---- evidence accumulates -----------------------------------------------------------------------
+
+
+def test_training_rotated_between_nodes_adds_up_over_the_facility() -> None:
+    """Each of six nodes trains two periods of ten, in turn: the facility shows it."""
+    fleet = Fleet({"fac-a": 6})
+    turn = {f"fac-a-n{i:02d}": (2 * i, 2 * i + 2) for i in range(5)}
+    fleet.run(
+        "fac-a",
+        T0,
+        10,
+        lambda n, k: (TRAINING, TRAINING) if n in turn and turn[n][0] <= k < turn[n][1] else (IDLE, IDLE),
+    )
+    v = Evaluator(fleet.inputs(commitment(["fac-a"]))).verdict(bucket(0))
+    assert v.status == VIOLATION, v.reason
+    assert "workload.training" in ids(v, types_pb2.SEVERITY_CRITICAL)
+
+
+def test_one_training_period_blocks_compliance_but_is_not_evidence() -> None:
+    fleet = Fleet({"fac-a": 2})
+    fleet.run(
+        "fac-a", T0, 10, lambda n, k: (TRAINING, TRAINING) if (n.endswith("00") and k == 4) else (IDLE, IDLE)
+    )
+    v = Evaluator(fleet.inputs(commitment(["fac-a"]))).verdict(bucket(0))
+    assert v.status == INCONCLUSIVE, v.reason
+    assert "workload.training" in ids(v, types_pb2.SEVERITY_WARNING)
+
+
+def test_training_split_across_a_bucket_edge_is_counted_whole() -> None:
+    fleet = Fleet({"fac-a": 1})
+    fleet.run("fac-a", T0, 20, lambda n, k: (TRAINING, TRAINING) if 8 <= k < 12 else (IDLE, IDLE))
+    v = Evaluator(fleet.inputs(commitment(["fac-a"]))).verdict(bucket(1))
+    tr = next(f for f in v.findings if f.id == "workload.training")
+    assert {q.name: q.value for q in tr.quantities}["window_training_periods"] == 4.0
+
+
+def test_the_commitment_level_verdict_sums_energy_over_sites() -> None:
+    """Four sites each hide a little under their own threshold; the sum is evidence."""
+    sites = [f"fac-{c}" for c in "abcd"]
+    fleet = Fleet(dict.fromkeys(sites, 2))
+    for fid in sites:
+        for k in range(10):
+            t = T0 + k * fleet.period_ns
+            for node in fleet.node_ids(fid, 2):
+                fleet.usage(node, fid, t, IDLE)
+            hidden = 700.0 * 1.4  # ~1 accelerator at 700 W, after the band's 1.4
+            fleet.meter(fid, t, 2 * fleet.node_power(IDLE) + hidden / PUE * 1.05, pue=PUE)
+    ev = Evaluator(fleet.inputs(commitment(sites)))
+    per_site = [ev.verdict(bucket(0, fid)) for fid in sites]
+    assert all(v.status != VIOLATION for v in per_site)
+    total = ev.verdict(BucketRef("", T0, T0 + BUCKET))
+    assert total.facility_id == ""
+    assert total.status == VIOLATION, total.reason
+    assert "energy.unexplained" in ids(total, types_pb2.SEVERITY_CRITICAL)
+
+
+def test_binomial_evidence_threshold() -> None:
+    assert min_training_periods(1) == 2
+    assert min_training_periods(60) == 4
+    assert min_training_periods(6000) > min_training_periods(60)
+
+
+def test_documents_are_checked_against_the_commitments_that_cover_them() -> None:
+    from pausewatch.documents import ToleranceError, check_tolerances
+
+    c = Commitment.from_wire(
+        commitment_from_toml(commitment_text("[tolerances]\noverhead_max_ratio = 1.5\n"), "c")
+    )
+    wide = Fleet({"fac-a": 1}).inventory_wire("fac-a")
+    wide.overhead.max_ratio = 1.55
+    with pytest.raises(ToleranceError, match=r"overhead\.max_ratio"):
+        check_tolerances([Inventory.from_wire(wide)], [c])
+    narrow = Fleet({"fac-a": 1}).inventory_wire("fac-a")
+    check_tolerances([Inventory.from_wire(narrow)], [c])  # 1.05–1.4 sits inside 1.0–1.5
+    other = Fleet({"fac-z": 1}).inventory_wire("fac-z")
+    other.overhead.max_ratio = 2.5
+    check_tolerances([Inventory.from_wire(other)], [c])  # not covered by c
