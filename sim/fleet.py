@@ -277,6 +277,8 @@ class SimulatedFleet:
                 lines.append(f"feed = {_q(meter.feed)}")
             if meter.accuracy is not None:
                 lines.append(f"accuracy = {meter.accuracy!r}")
+            if meter.band is not None:
+                lines.append(f"overhead = {{ min_ratio = {meter.band[0]!r}, max_ratio = {meter.band[1]!r} }}")
             lines.append("")
         return inventory_from_toml("\n".join(lines), f"{self.scenario.path} (inventory of {fac.id} "
                                    f"v{version})", issued_ns=issued_ns)

@@ -144,6 +144,7 @@ class MeterSpec:
     error: float = 0.0              # true systematic error: reads × (1 + error)
     noise: float = 0.0              # true random error per sample: relative σ
     kind: str = ""                  # what it is ("utility", "inspector", "pdu"): shown in its readings
+    band: tuple[float, float] | None = None  # this scope's own declared overhead band
 
 
 @dataclass(frozen=True)
@@ -654,19 +655,8 @@ def _facility(t: _Table) -> FacilitySpec:
     profile = t.choice("profile", PROFILES, "idle")
     if profile == "off":
         raise t.fail("profile", "a node that is always off cannot report; use `off` in the timeline")
-    overhead_raw = t.raw("overhead")
+    overhead = _band(t) if "overhead" in t.data else (1.1, 1.4)
     t.used.add("overhead")
-    if overhead_raw is None:
-        overhead = (1.1, 1.4)
-    elif (
-        isinstance(overhead_raw, list) and len(overhead_raw) == 2
-        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in overhead_raw)
-    ):
-        overhead = (float(overhead_raw[0]), float(overhead_raw[1]))
-        if not 1.0 <= overhead[0] <= overhead[1] <= 3.0:
-            raise t.fail("overhead", "needs 1.0 ≤ min ≤ max ≤ 3.0")
-    else:
-        raise t.fail("overhead", "expected [min_ratio, max_ratio], e.g. [1.1, 1.4]")
     true_overhead = t.number("true_overhead", (overhead[0] + overhead[1]) / 2, lo=1.0)
     base_load = t.number("base_load_w", 0.0)
     if base_load:
@@ -762,9 +752,25 @@ def _meter(t: _Table, fid: str, index: int, nodes: Sequence[NodeSpec]) -> MeterS
     kind = t.text("kind", "")
     if kind and (len(kind) > 64 or not kind.isprintable()):
         raise t.fail("kind", "a short printable label such as \"utility\" or \"inspector\"")
+    band = _band(t) if "overhead" in t.data else None
     t.done()
     return MeterSpec(name=name, meter_id=f"{fid}-{name}", scope=scope, nodes=names, feed=feed, share=share,
-                     accuracy=accuracy, error=error, noise=noise, kind=kind)
+                     accuracy=accuracy, error=error, noise=noise, kind=kind, band=band)
+
+
+def _band(t: _Table) -> tuple[float, float]:
+    """A declared overhead band ``[min_ratio, max_ratio]``."""
+    raw = t.raw("overhead")
+    t.used.add("overhead")
+    if (
+        isinstance(raw, list) and len(raw) == 2
+        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw)
+    ):
+        band = (float(raw[0]), float(raw[1]))
+        if not 1.0 <= band[0] <= band[1] <= 3.0:
+            raise t.fail("overhead", "needs 1.0 ≤ min ≤ max ≤ 3.0")
+        return band
+    raise t.fail("overhead", "expected [min_ratio, max_ratio], e.g. [1.1, 1.4]")
 
 
 def _signed_fraction(t: _Table, key: str) -> float:
@@ -818,7 +824,8 @@ def _check_meters(
         for i in unset:
             meters[i] = replace(meters[i], share=(1.0 - given) / len(unset))
     for i, m in enumerate(meters):
-        if (m.scope, m.feed, m.accuracy, m.error, m.noise, m.kind) != ("facility", "", None, 0.0, 0.0, "") \
+        if (m.scope, m.feed, m.accuracy, m.error, m.noise, m.kind, m.band) != \
+                ("facility", "", None, 0.0, 0.0, "", None) \
                 or m.name != f"m{i}":
             t.ctx.only_in_process(tables[i].path, "a [[facility.meter]] with a scope, feed or error")
 

@@ -140,7 +140,8 @@ def test_commitment_errors_use_the_commitment_parser_with_scenario_lines() -> No
     e = _error(text)
     assert e.key == "commitment.reporting.bukket"
     assert e.line == _line_of(text, "bukket")
-    e = _error(BASE.replace("end = 2026-04-01T00:00:00Z", "end = 2026-03-02T01:00:00Z", 1))
+    window = "[commitment.window]\nstart = 2026-03-02T00:00:00Z"
+    e = _error(BASE.replace(window, window.replace("T00:00", "T01:00"), 1))
     assert e.key == "commitment.window"
 
 
