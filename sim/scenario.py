@@ -1196,8 +1196,9 @@ def _check_story(
         if ev.action is Action.PROFILE and ev.profile == "off":
             for target in ev.targets:
                 node = _node(facilities, *target)
-                if node is None or not node.declared:
-                    continue
+                if node is None or not node.declared \
+                        or not set(ev.device_set.indices(node)) & set(range(node.reported_devices)):
+                    continue  # a hidden node, or cards its attestor never lists: nothing would report
                 quiet = silent.get(target, set())
                 for a, b in ev.windows():
                     missing = [k for k in range(a // period, -(-b // period)) if k not in quiet]
