@@ -47,7 +47,8 @@ Hard limits: at most ``MAX_FACILITIES`` facilities and power caps; bucket betwee
 days; ``max_gap_s`` ≥ 0; ``timeout_intervals`` at most
 ``MAX_TIMEOUT_INTERVALS``; ``min_time_coverage`` within 0.5 … 1; overhead bounds within
 ``OVERHEAD_BOUND_LIMITS`` (a commitment cannot grant itself a band wider than physics allows);
-calibration between two buckets and the window; drift within 0 … 0.5; intervals positive; caps
+calibration at least two buckets (a window shorter than its calibration never calibrates:
+no baseline findings, the band still applies); drift within 0 … 0.5; intervals positive; caps
 non-negative and finite. A commitment without ``[tolerances]`` gets the defaults above: an
 existing commitment file keeps parsing, and its facilities are held to a physically plausible band.
 """
@@ -451,8 +452,8 @@ def _tolerances(msg: types_pb2.Tolerances, bucket_ns: int, window_ns: int) -> To
     calibration = (
         msg.calibration_ns if msg.HasField("calibration_ns") else DEFAULT_CALIBRATION_BUCKETS * bucket_ns
     )
-    if not (2 * bucket_ns <= calibration <= max(2 * bucket_ns, window_ns)):
-        raise FormatError("tolerances.calibration_ns: must be between two buckets and the window")
+    if not (2 * bucket_ns <= calibration <= MAX_WINDOW_NS):
+        raise FormatError("tolerances.calibration_ns: must be at least two buckets (and at most 10 years)")
     drift = msg.max_overhead_drift if msg.HasField("max_overhead_drift") else DEFAULT_MAX_OVERHEAD_DRIFT
     if not (math.isfinite(drift) and 0.0 <= drift <= MAX_OVERHEAD_DRIFT):
         raise FormatError(f"tolerances.max_overhead_drift: must be within 0 … {MAX_OVERHEAD_DRIFT}")

@@ -76,8 +76,15 @@ def _story_lines(result: RunResult) -> list[str]:
         if findings:
             line += f"; evidence: {', '.join(findings)}"
         out.append(line)
+    overall = [r for r in result.judgement.rows if r.facility == ""]
+    if overall:
+        statuses = [r.status or "?" for r in overall]
+        out.append(
+            f"  all facilities (commitment-level): {' '.join(s[0] for s in statuses)}"
+            f"   ({statuses.count('VIOLATION')} of {len(overall)} hours VIOLATION)"
+        )
     for v in sorted(result.verdicts, key=lambda v: (v.facility, v.bucket_start_ns)):
-        if v.status == "VIOLATION":
+        if v.status == "VIOLATION" and v.facility:
             for fid, subject, message in v.findings:
                 if fid in ("energy.unexplained", "continuity.timeout"):
                     out.append(f"    e.g. {fid} [{subject}] {message}")
@@ -101,20 +108,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         meters = sum(len(f.meters) for f in scenario.facilities)
         print(f"pausewatch demo: {scenario.name}")
         print("  " + scenario.story.replace("\n", "\n  "))
-        print(f"\nstarting {1 + nodes + meters} processes on localhost: a verifier, {nodes} node attestors "
-              f"({sum(n.devices for f in scenario.facilities for n in f.declared_nodes)} simulated GPUs) and "
-              f"{meters} facility meters; {scenario.duration_ns // 3_600_000_000_000} simulated hours at "
-              f"{scenario.speedup:g}x ...", flush=True)
+        print(
+            f"\nstarting {1 + nodes + meters} processes on localhost: a verifier, {nodes} node attestors "
+            f"({sum(n.devices for f in scenario.facilities for n in f.declared_nodes)} simulated GPUs) and "
+            f"{meters} facility meters; {scenario.duration_ns // 3_600_000_000_000} simulated hours at "
+            f"{scenario.speedup:g}x ...",
+            flush=True,
+        )
         # SQLite commits fsync (synchronous=FULL); on memory-backed scratch space they cost
         # nothing. The finished run — configs, keys, logs, the verifier's state and every
         # attestor's spool — is copied next to the other outputs.
         with tempfile.TemporaryDirectory(prefix="pausewatch-demo-", dir=scratch_dir()) as tmp:
             try:
-                result = run_with_processes(scenario, work_dir=Path(tmp) / "run",
-                                            progress=lambda line: print(f"  {line}", flush=True))
+                result = run_with_processes(
+                    scenario, work_dir=Path(tmp) / "run", progress=lambda line: print(f"  {line}", flush=True)
+                )
             finally:
-                shutil.copytree(Path(tmp) / "run", out, dirs_exist_ok=True,
-                                ignore=shutil.ignore_patterns("*.ready"))
+                shutil.copytree(
+                    Path(tmp) / "run", out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.ready")
+                )
     except KeyboardInterrupt:
         print("\ninterrupted; every process the demo started is stopped", file=sys.stderr)
         return 130
@@ -142,10 +154,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         rc_export = _run_tool(export, out / "export.log")
         rc_audit = -1
         if rc_export == 0:
-            rc_audit = _run_tool([tool("pausewatch-audit"), "verify", str(bundle), "--html", str(html),
-                                  "--policy", str(out / "trust" / "policy.txt"),
-                                  "--roots", str(out / "trust" / "roots.toml")],
-                                 out / "audit.log")
+            rc_audit = _run_tool(
+                [
+                    tool("pausewatch-audit"),
+                    "verify",
+                    str(bundle),
+                    "--html",
+                    str(html),
+                    "--policy",
+                    str(out / "trust" / "policy.txt"),
+                    "--roots",
+                    str(out / "trust" / "roots.toml"),
+                ],
+                out / "audit.log",
+            )
     except KeyboardInterrupt:
         print("\ninterrupted; child processes stopped", file=sys.stderr)
         return 130

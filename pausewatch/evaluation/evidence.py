@@ -15,8 +15,10 @@ node, over the whole facility and over the whole commitment, so a run rotated be
 spread over sites or cut at bucket edges adds up where it is concentrated enough to be
 significant anywhere. A single ``training`` period blocks COMPLIANT but is not evidence.
 
-**Calibrated baseline (energy).** For each meter scope the ratio ρ = metered / reported energy of
-complete buckets (every node of the scope reported energy throughout) is predicted by Holt's
+**Calibrated baseline (energy).** For each meter scope the ratio ρ = metered / reported energy is
+learnt from complete buckets (every node of the scope reported energy throughout) and tested in
+every bucket — one with silence in it too, where power drawn by a silent node raises ρ, so a
+silence kept just under the coverage minimum still shows. It is predicted by Holt's
 linear exponential smoothing (a level μ of weight ``DRIFT_TRACKING`` and a trend of weight
 ``TREND_TRACKING``), so a steady drift is predicted rather than flagged. Over the calibration
 period (``tolerances.calibration_ns`` from the window start or, when later, from the issue time
@@ -177,9 +179,10 @@ def advance_baseline(
     errors (1.4826 × their median absolute value), so a drift as fast as the ones calibration
     saw (daily cooling cycles) stays in control, while a step does not."""
     ratio = None
-    if balance is not None and balance.complete and balance.reported_j > 0 and balance.metered_j > 0:
+    if balance is not None and balance.reported_j > 0 and balance.metered_j > 0:
         ratio = balance.metered_j / balance.reported_j
-    if ratio is None or balance is None:
+    if ratio is None or balance is None or (not balance.complete and state.level0 is None):
+        # calibration learns from complete buckets only
         return replace(state, step=False, ratio=None, last_z=0.0)
     bucket_sigma = balance.sigma_j / balance.reported_j
     if state.level is None:
@@ -219,7 +222,10 @@ def advance_baseline(
     up = min(2 * CUSUM_LIMIT, max(0.0, state.up + z - CUSUM_SLACK))
     down = min(2 * CUSUM_LIMIT, max(0.0, state.down - z - CUSUM_SLACK))
     step = up > CUSUM_LIMIT or down > CUSUM_LIMIT or abs(z) > Z_VIOLATION
-    level, trend = _holt(state.level, state.trend, ratio) if abs(z) <= Z_WARN else (state.level, state.trend)
+    # a bucket with silence in it is tested (silence that drew power raises the ratio) but
+    # never learnt from
+    learn = abs(z) <= Z_WARN and balance.complete
+    level, trend = _holt(state.level, state.trend, ratio) if learn else (state.level, state.trend)
     drifted = abs(level - state.level0) > max_drift
     return replace(
         state, level=level, trend=trend, up=up, down=down, last_z=z, step=step, drifted=drifted, ratio=ratio

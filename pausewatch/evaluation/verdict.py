@@ -389,6 +389,19 @@ class Evaluator:
                 continue
             subject = bal.subject(facility_id, all_nodes)
             extra.extend(baseline_findings(state, bal, subject, (facts.start_ns, facts.end_ns)))
+            if state.step and state.last_z > 0 and bal.silent_allowance_j > 0:
+                extra.append(
+                    Finding.make(
+                        FindingId.ENERGY_SILENT_DRAW,
+                        WARNING,
+                        subject,
+                        (facts.start_ns, facts.end_ns),
+                        f"meters {', '.join(bal.meters)}: the metered/reported ratio rose above its"
+                        " calibrated level while nodes of the scope were silent",
+                        {"z": (state.last_z, "1"), "silent_allowance_j": (bal.silent_allowance_j, "J")},
+                        bal.evidence,
+                    )
+                )
             drifted[subject] = drift_explains(state, bal)
         return [*lower_drifted(findings, drifted), *extra]
 

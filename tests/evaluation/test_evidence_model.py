@@ -330,3 +330,27 @@ def test_documents_are_checked_against_the_commitments_that_cover_them() -> None
     other = Fleet({"fac-z": 1}).inventory_wire("fac-z")
     other.overhead.max_ratio = 2.5
     check_tolerances([Inventory.from_wire(other)], [c])  # not covered by c
+
+
+def test_silence_kept_under_every_coverage_threshold_still_shows_in_the_baseline() -> None:
+    """After calibration, n01's attestor stops two periods of ten (120 s < max_gap, 80 % ≥
+    min_time_coverage) and the node trains meanwhile. The band (1.05–1.6) has room for it; the
+    scope's calibrated ratio does not."""
+    fleet = Fleet({"fac-a": 2})
+    for k in range(80):
+        t = T0 + k * fleet.period_ns
+        evading = k >= 40 and k % 10 in (3, 4)
+        total = 0.0
+        for node in fleet.node_ids("fac-a", 2):
+            if node.endswith("01") and evading:
+                total += fleet.node_power(TRAINING)
+                continue
+            fleet.usage(node, "fac-a", t, INFERENCE)
+            total += fleet.node_power(INFERENCE)
+        fleet.meter("fac-a", t, total)
+    ev = Evaluator(inputs(fleet, commitment(["fac-a"]), {"band": (1.05, 1.6)}))
+    assert all(ev.verdict(bucket(k)).status == COMPLIANT for k in range(4))
+    for k in range(4, 8):
+        v = ev.verdict(bucket(k))
+        assert v.status == INCONCLUSIVE, (k, v.reason)
+        assert {"energy.baseline_step", "energy.silent_draw"} <= ids(v), (k, v.reason)

@@ -223,9 +223,8 @@ def test_late_reports_in_an_early_bucket_revise_every_later_bucket_over_the_cap(
     from fac-a's first bucket, once logged, put fac-b's last bucket over the cap too."""
     import asyncio
 
-    from tests.evaluation.late_compute import BUCKET_S, FACILITIES, run_late_compute
-
     from pausewatch.evaluation import commitment_scope
+    from tests.evaluation.late_compute import BUCKET_S, FACILITIES, run_late_compute
 
     run = asyncio.run(run_late_compute(tmp_path))
     scope = commitment_scope(FACILITIES)  # both facilities and the commitment-level verdict ("")
