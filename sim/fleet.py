@@ -7,8 +7,14 @@ differs from the hardware's; silence is not sampling; a restart is a new boot id
 aggregator) continuing from the stored head; a replay re-sends old envelope bytes or reports
 signed in advance; a fork signs a second report at an old head; a rollback moves the head back.
 
-Meters are a ``SimulatedMeterSource`` over the *true* sources of every node of the facility,
-hidden ones included: the meter sees what the hardware draws, whatever the nodes say.
+Meters are a ``SimulatedMeterSource`` over the *true* sources of every node in their scope,
+hidden ones included: the meter sees what the hardware draws, whatever the nodes say, times
+the facility's true overhead at that moment (plus its base load at the facility scope), its
+feed's share, its own error and noise — and a factor while it lies. Below the period, each
+accelerator follows what ``sim.world.node_work`` unrolled for it (duty cycles, k of n devices,
+power caps, undeclared cards); a card swap gives a slot a new UUID; an impersonating attestor
+also signs, on its own chain, reports in another node's name; a shifted report claims a period
+moved in time.
 
 Keys are derived from the scenario seed (a simulation, never production), so a scenario run
 twice produces the same keys, inventories and telemetry.
@@ -17,17 +23,27 @@ twice produces the same keys, inventories and telemetry.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from attestor.aggregate import AggregationLimits, Aggregator, PeriodAggregate
 from attestor.report import GENESIS, ChainHead, ChainSigner, ReportBuilder, SignedReport
-from attestor.sources.simulator import SimulatedDeviceSource, SimulatedMeterSource, WorkloadProfile
+from attestor.sources.simulator import Ramp, SimulatedDeviceSource, SimulatedMeterSource, WorkloadProfile
 from attestor.telemetry import AnomalyKind, Sample, SourceAnomaly
 from pausewatch.clock import NS_PER_S
+from pausewatch.inventory import inventory_from_toml
 from pausewatch.keys import Ed25519Signer
 from pausewatch.v1 import types_pb2
-from sim.scenario import FaultKind, Scenario
-from sim.world import Emission, FleetPlan, SubjectPlan
+from sim.scenario import FacilitySpec, FaultKind, MeterSpec, NodeSpec, Scenario
+from sim.world import (
+    DeviceWork,
+    Emission,
+    FleetPlan,
+    SubjectPlan,
+    meter_factor,
+    node_work,
+    overhead_points,
+    replacements,
+)
 
 __all__ = ["FleetKeys", "Outgoing", "SimulatedFleet", "derive_signer"]
 
@@ -62,13 +78,20 @@ class Outgoing:
     deliver_ns: int   # absolute unix ns
 
 
-def profile_for(kind: str, seed: int, facility_id: str, subject_id: str) -> WorkloadProfile:
-    """Training jobs share one phase per facility (nodes of a job step in sync); inference is per node."""
-    if kind == "training":
-        return WorkloadProfile.training(job_seed=_small_hash(seed, facility_id))
-    if kind == "inference":
-        return WorkloadProfile.inference(job_seed=_small_hash(seed, subject_id))
-    return WorkloadProfile.idle()
+def profile_for(
+    kind: str, seed: int, facility_id: str, subject_id: str, power_limit_w: float | None = None
+) -> WorkloadProfile:
+    """Training jobs share one phase per facility (nodes of a job step in sync); every other
+    workload is per node (a node's devices share its tensor-parallel load or burn-in loop)."""
+    job = _small_hash(seed, facility_id) if kind == "training" else _small_hash(seed, subject_id)
+    if power_limit_w is None:
+        if kind == "training":
+            return WorkloadProfile.training(job_seed=job)
+        if kind == "inference":
+            return WorkloadProfile.inference(job_seed=job)
+        if kind == "idle":
+            return WorkloadProfile.idle()
+    return WorkloadProfile.named(kind, job_seed=job, power_limit_w=power_limit_w)
 
 
 def _small_hash(*parts: object) -> int:
@@ -94,6 +117,30 @@ def schedule_of(
     return out
 
 
+def _device_schedules(
+    scenario: Scenario, facility_id: str, node_id: str, series: tuple[tuple[tuple[int, DeviceWork], ...], ...]
+) -> tuple[list[tuple[int, WorkloadProfile]], dict[int, list[tuple[int, WorkloadProfile]]]]:
+    """Per-device work → a common schedule (device 0's) and the devices that differ from it."""
+    made: dict[tuple[tuple[int, DeviceWork], ...], list[tuple[int, WorkloadProfile]]] = {}
+    for segments in series:
+        if segments not in made:
+            sched = [(scenario.start_unix_ns + off if k else 0,
+                      profile_for(w.kind, scenario.seed, facility_id, node_id, w.power_limit_w))
+                     for k, (off, w) in enumerate(segments)]
+            made[segments] = sched
+    common = made[series[0]]
+    return common, {i: made[seg] for i, seg in enumerate(series) if made[seg] is not common}
+
+
+@dataclass
+class _Forger:
+    """What an impersonating attestor keeps to fabricate one other node's reports."""
+
+    builder: ReportBuilder
+    source: SimulatedDeviceSource
+    aggregator: Aggregator
+
+
 @dataclass
 class _Attestor:
     """One simulated attestor daemon's state: what its spool would hold across restarts."""
@@ -107,6 +154,7 @@ class _Attestor:
     boots: int = 0
     head: ChainHead = GENESIS
     history: list[SignedReport] = field(default_factory=list)
+    forgers: dict[str, _Forger] = field(default_factory=dict)
 
 
 class SimulatedFleet:
@@ -126,31 +174,23 @@ class SimulatedFleet:
             max_interval_s=self._limits.max_interval_s,
         )
         self._true_sources: dict[str, SimulatedDeviceSource] = {}
+        self._reported_sources: dict[str, SimulatedDeviceSource] = {}
         self._attestors: dict[str, _Attestor] = {}
         self._first_nonce: dict[str, bytes] = {}
-        for subject in fleet_plan.subjects:
-            if subject.is_meter:
-                continue
-            self._true_sources[subject.subject_id] = SimulatedDeviceSource(
-                subject.subject_id, subject.devices, schedule_of(scenario, subject, reported=False),
-                model=subject.model, seed=scenario.seed,
-            )
+        self._inventory_versions: dict[str, int] = {}
+        for fac in scenario.facilities:
+            for node in fac.nodes:
+                self._node_sources(fac, node)
         for subject in fleet_plan.subjects:
             if not subject.declared:
                 continue  # hidden nodes draw power; they never report
             signer = self.keys.subject(subject.subject_id)
+            source: SimulatedDeviceSource | SimulatedMeterSource
             if subject.is_meter:
                 fac = scenario.facility(subject.facility_id)
-                source: SimulatedDeviceSource | SimulatedMeterSource = SimulatedMeterSource(
-                    subject.subject_id,
-                    [self._true_sources[n.node_id] for n in fac.nodes],
-                    overhead=fac.true_overhead, base_w=0.0,
-                )
+                source = self._meter_source(fac, next(m for m in fac.meters if m.name == subject.name))
             else:
-                source = SimulatedDeviceSource(
-                    subject.subject_id, subject.devices, schedule_of(scenario, subject, reported=True),
-                    model=subject.model, seed=scenario.seed,
-                )
+                source = self._reported_sources[subject.subject_id]
             self._attestors[subject.subject_id] = _Attestor(
                 plan=subject, signer=signer,
                 builder=ReportBuilder(subject.facility_id, subject.subject_id),
@@ -158,25 +198,90 @@ class SimulatedFleet:
                 aggregator=Aggregator(self._meter_limits if subject.is_meter else self._limits),
             )
 
+    def _node_sources(self, fac: FacilitySpec, node: NodeSpec) -> None:
+        """The node's true hardware, and what its attestor samples (the same object when it
+        reports every device truthfully: the meters only ask the true one for power)."""
+        sc = self.scenario
+        work = node_work(sc, fac, node)
+        swaps = [(sc.start_unix_ns + off, i) for off, i in replacements(sc, fac, node)]
+        common, own = _device_schedules(sc, fac.id, node.node_id, work.true)
+        true = SimulatedDeviceSource(node.node_id, node.total_devices, common, model=node.model, seed=sc.seed,
+                                     device_schedules=own, replacements=swaps)
+        self._true_sources[node.node_id] = true
+        if work.reported == work.true and node.reported_devices == node.total_devices:
+            self._reported_sources[node.node_id] = true
+            return
+        common, own = _device_schedules(sc, fac.id, node.node_id, work.reported)
+        self._reported_sources[node.node_id] = SimulatedDeviceSource(
+            node.node_id, node.total_devices, common, model=node.model, seed=sc.seed, device_schedules=own,
+            reported_devices=node.reported_devices, replacements=swaps,
+        )
+
+    def _meter_source(self, fac: FacilitySpec, meter: MeterSpec) -> SimulatedMeterSource:
+        sc = self.scenario
+        start = sc.start_unix_ns
+        ratio, base = overhead_points(sc, fac)
+        names = set(meter.nodes) if meter.scope != "facility" else {n.name for n in fac.nodes}
+        lies = meter_factor(sc, fac, meter)
+        factor = None
+        if lies:
+            points: list[tuple[int, float]] = [(0, 1.0)]
+            for a, b, f in lies:
+                points += [(start + a, 1.0), (start + a, f), (start + b, f), (start + b, 1.0)]
+            factor = Ramp(tuple(points))
+        return SimulatedMeterSource(
+            meter.meter_id,
+            [self._true_sources[n.node_id] for n in fac.nodes if n.name in names],
+            overhead_at=Ramp(tuple((start + t if t else 0, v) for t, v in ratio)),
+            base_at=Ramp(tuple((start + t if t else 0, v) for t, v in base)) if meter.scope == "facility"
+            else Ramp.constant(0.0),
+            share=meter.share if meter.feed else 1.0, error=meter.error, noise=meter.noise,
+            factor_at=factor, seed=sc.seed,
+            label=f"simulated {meter.kind or meter.scope} meter" if meter.kind or meter.scope != "facility"
+            else "simulated facility meter",
+        )
+
     # -- documents ------------------------------------------------------------------------------
 
     def inventories(self, issued_ns: int) -> list[types_pb2.Inventory]:
-        """What each lab declares: its declared nodes with keys and devices, its meters, the band."""
-        out = []
-        for fac in self.scenario.facilities:
-            inv = types_pb2.Inventory(facility_id=fac.id, lab_id=fac.lab, version=1, issued_unix_ns=issued_ns)
-            inv.overhead.min_ratio, inv.overhead.max_ratio = fac.overhead
-            for node in fac.declared_nodes:
-                entry = inv.nodes.add(node_id=node.node_id,
-                                      attestor_public_key=self.keys.subject(node.node_id).public_key.raw,
-                                      location=f"{fac.id} hall 1")
-                for uuid, model, serial in self._true_sources[node.node_id].inventory():
-                    entry.accelerators.add(uuid=uuid, model=model, serial=serial)
-            for meter in fac.meters:
-                key = self.keys.subject(meter.meter_id).public_key.raw
-                inv.meters.add(meter_id=meter.meter_id, public_key=key, scope=types_pb2.METER_SCOPE_FACILITY)
-            out.append(inv)
-        return out
+        """What each lab declares at the start: version 1 of each facility's inventory."""
+        return [self.inventory(fac.id, issued_ns) for fac in self.scenario.facilities]
+
+    def inventory(self, facility_id: str, issued_ns: int) -> types_pb2.Inventory:
+        """The facility's next inventory version, as its lab writes it at ``issued_ns``: its
+        declared nodes with their keys and the cards in them at that moment, its meters with
+        their scopes, feeds and accuracy, the band. Written in the inventory authoring format
+        and read by its own parser (``pausewatch.inventory``), like a lab's file would be."""
+        fac = self.scenario.facility(facility_id)
+        version = self._inventory_versions.get(facility_id, 0) + 1
+        self._inventory_versions[facility_id] = version
+        lines = [f"facility_id = {_q(fac.id)}", f"lab_id = {_q(fac.lab)}", f"version = {version}", "",
+                 "[overhead]", f"min_ratio = {fac.overhead[0]!r}", f"max_ratio = {fac.overhead[1]!r}", ""]
+        for node in fac.declared_nodes:
+            key = self.keys.subject(node.node_id).public_key.raw.hex()
+            lines += ["[[nodes]]", f"node_id = {_q(node.node_id)}", f"attestor_public_key = {_q(key)}",
+                      f"location = {_q(f'{fac.id} hall 1')}"]
+            for uuid, model, serial in self._true_sources[node.node_id].inventory(issued_ns, node.devices):
+                lines += ["[[nodes.accelerators]]", f"uuid = {_q(uuid)}", f"model = {_q(model)}",
+                          f"serial = {_q(serial)}"]
+            lines.append("")
+        declared = {n.name: n.node_id for n in fac.declared_nodes}
+        for meter in fac.meters:
+            key = self.keys.subject(meter.meter_id).public_key.raw.hex()
+            lines += ["[[meters]]", f"meter_id = {_q(meter.meter_id)}", f"public_key = {_q(key)}",
+                      f"scope = {_q(meter.scope)}"]
+            if meter.scope != "facility":
+                ids = [declared[n] for n in meter.nodes if n in declared]
+                lines.append(f"node_ids = [{', '.join(_q(x) for x in ids)}]")
+            if meter.feed:
+                lines.append(f"feed = {_q(meter.feed)}")
+            if meter.accuracy is not None:
+                lines.append(f"accuracy = {meter.accuracy!r}")
+            if meter.band is not None:
+                lines.append(f"overhead = {{ min_ratio = {meter.band[0]!r}, max_ratio = {meter.band[1]!r} }}")
+            lines.append("")
+        return inventory_from_toml("\n".join(lines), f"{self.scenario.path} (inventory of {fac.id} "
+                                   f"v{version})", issued_ns=issued_ns)
 
     def subjects(self) -> list[SubjectPlan]:
         return [a.plan for a in self._attestors.values()]
@@ -222,6 +327,11 @@ class SimulatedFleet:
             period_agg = self._aggregate(a, p.fault, p.fault_devices, t0, t1)
             signed_ns = t1
             nonce_used = nonce
+        if p.shift_ns:
+            # The (patched or mis-set) attestor claims the period happened elsewhere in time.
+            period_agg = replace(period_agg, start_ns=period_agg.start_ns + p.shift_ns,
+                                 end_ns=period_agg.end_ns + p.shift_ns)
+            signed_ns += p.shift_ns
         report = self._build(a, period_agg, nonce_used, signed_ns)
         link = a.chain.sign(a.head, report)
         a.history.append(link)
@@ -235,7 +345,34 @@ class SimulatedFleet:
                 twin.energy_j = twin.energy_j * 0.5
             out.append(Outgoing(a.plan.subject_id, a.chain.sign(a.head, twin).envelope, deliver))
         a.head = link.next_head
+        for name, claimed in p.forge:
+            out.append(self._forged(a, name, claimed, t0, t1, nonce_used, signed_ns, deliver))
         return out
+
+    def _forged(  # noqa: PLR0917  # one forged report: whose, what, when
+        self, a: _Attestor, name: str, claimed: str, t0: int, t1: int, nonce: bytes, signed_ns: int,
+        deliver: int,
+    ) -> Outgoing:
+        """A report in node ``name``'s name (its node id, its declared cards, ``claimed`` telemetry),
+        signed with this attestor's key on this attestor's chain."""
+        fac = self.scenario.facility(a.plan.facility_id)
+        node = fac.node(name)
+        forger = a.forgers.get(name)
+        if forger is None:
+            profile = profile_for(claimed, self.scenario.seed, fac.id, node.node_id)
+            forger = _Forger(ReportBuilder(fac.id, node.node_id),
+                             SimulatedDeviceSource(node.node_id, node.devices, profile, model=node.model,
+                                                   seed=self.scenario.seed + 2),
+                             Aggregator(self._limits))
+            a.forgers[name] = forger
+        for t in range(t0, t1, self._interval_ns):
+            forger.aggregator.add(forger.source.sample(t))
+        period = forger.aggregator.close(t0, t1)
+        report = forger.builder.usage(period, challenge_nonce=nonce, signed_ns=signed_ns)
+        link = a.chain.sign(a.head, report)
+        a.history.append(link)
+        a.head = link.next_head
+        return Outgoing(a.plan.subject_id, link.envelope, deliver)
 
     def _build(
         self, a: _Attestor, agg: PeriodAggregate, nonce: bytes, signed_ns: int
@@ -278,3 +415,8 @@ def _with_fault(sample: Sample, fault: FaultKind, devices: int, t: int, interval
     kept = tuple(r for r in sample.devices if r.uuid not in affected)
     return Sample(sample.at_ns, sample.kind, sample.version, kept, sample.host, sample.anomalies + errors)
 
+
+
+def _q(text: str) -> str:
+    """A TOML basic string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -12,6 +12,10 @@ Per period: advance the clock to the period's end → the verifier issues its ne
 the fleet signs the period's reports with the challenge it held when the period began → every
 report whose delivery time has come is sent over gRPC (``SubmitReports``). A verifier outage
 stops the server and later starts a new one on the same state directory: a real restart.
+A new inventory version (``do = "inventory"``) is signed and submitted when its time comes,
+after the reports of the periods before it are in; the verifier's evaluation scheduler is
+ticked just before, so that buckets already closed are judged against the version that was
+in force, as a running verifier would have.
 At the end the clock moves past the last bucket, the verifier's evaluation scheduler
 (``verifier.scheduler``) signs and logs its verdicts, and the runner reads them back
 (``GetVerdicts``), checks the verdict signatures, and judges them.
@@ -40,7 +44,7 @@ from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from sim.expect import Judgement, ObservedVerdict, judge, observed_from_wire
 from sim.fleet import Outgoing, SimulatedFleet, derive_signer
 from sim.scenario import Scenario
-from sim.world import plan
+from sim.world import inventory_times, plan
 from verifier.config import ChallengeConfig, LabTrust, VerifierConfig
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
 from verifier.server import Background, VerifierKeys, VerifierServer, build_server
@@ -190,7 +194,12 @@ async def run_in_process(scenario: Scenario, *, state_dir: Path | None = None) -
             clock.advance(period_s)
             nonce = await _challenge_after(v, scenario.start_unix_ns)
             queue: list[Outgoing] = []
+            submissions = sorted((at, f.id) for f in scenario.facilities
+                                 for at in inventory_times(scenario, f.id))
             for i in range(scenario.periods):
+                while submissions and submissions[0][0] == i * scenario.period_ns:
+                    _, facility_id = submissions.pop(0)
+                    await _new_inventory(v, fleet, facility_id)
                 end_offset = (i + 1) * scenario.period_ns
                 was_up = fleet_plan.verifier_up(i * scenario.period_ns)
                 held = nonce
@@ -223,6 +232,23 @@ async def run_in_process(scenario: Scenario, *, state_dir: Path | None = None) -
             dispositions=dict(dispositions), log_size=log_size, wall_s=time.monotonic() - t_start,
             state_dir=str(directory) if state_dir is not None else None,
         )
+
+
+def server_of(v: _Verifier) -> VerifierServer:
+    if v.server is None:
+        raise InternalError("the verifier is down")
+    return v.server
+
+
+async def _new_inventory(v: _Verifier, fleet: SimulatedFleet, facility_id: str) -> None:
+    """Judge the buckets closed so far under the inventory in force, then submit the next version."""
+    server = server_of(v)
+    await EvaluationScheduler(server.sequencer, server.verdict_signer, v.clock, SchedulerConfig(grace_s=0.0),
+                              server.alert_bus).tick()
+    inv = fleet.inventory(facility_id, v.clock.now_ns())
+    env = sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(deterministic=True),
+                        [fleet.keys.lab(inv.lab_id)])
+    await v.rpc().SubmitInventory(verifier_pb2.SubmitSignedRequest(envelope=env), timeout=_RPC_DEADLINE_S)
 
 
 @contextlib.asynccontextmanager
@@ -297,8 +323,10 @@ async def _verdicts(v: _Verifier, scenario: Scenario, clock: SimulatedClock) -> 
 def wanted_buckets(scenario: Scenario) -> set[tuple[str, int]]:
     """(facility, bucket start) of every bucket of the story: each needs a verdict."""
     buckets = scenario.duration_ns // scenario.bucket_ns
-    return {(f.id, scenario.start_unix_ns + b * scenario.bucket_ns)
-            for f in scenario.facilities for b in range(buckets)}
+    facilities = [f.id for f in scenario.facilities]
+    if any(e.facility == "" for e in scenario.expectations):
+        facilities.append("")  # the commitment-level verdict
+    return {(f, scenario.start_unix_ns + b * scenario.bucket_ns) for f in facilities for b in range(buckets)}
 
 
 async def fetch_verdicts(

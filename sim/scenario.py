@@ -16,7 +16,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path as FsPath
 from typing import Any
@@ -31,8 +31,10 @@ from sim._units import format_duration, parse_duration_ns, parse_instant_ns
 __all__ = [
     "DEFAULT_MODEL",
     "PROFILES",
+    "SCOPES",
     "STATUSES",
     "Action",
+    "DeviceSet",
     "Expectation",
     "FacilitySpec",
     "FaultKind",
@@ -47,7 +49,9 @@ __all__ = [
     "parse_scenario",
 ]
 
-PROFILES = ("idle", "inference", "training")
+PROFILES = ("idle", "inference", "training", "tp-inference", "burn-in", "batch-generation", "off")
+SCOPES = ("facility", "hall", "rack", "pdu", "nodes")
+BOARD_POWER_W = 700.0  # the simulated accelerator's board power limit (H100 SXM)
 STATUSES = ("COMPLIANT", "VIOLATION", "INCONCLUSIVE")
 DEFAULT_MODEL = "NVIDIA H100 80GB HBM3"
 MAX_NODES_PER_FACILITY = 256
@@ -55,6 +59,7 @@ MAX_DEVICES_PER_NODE = 64
 MAX_PERIODS = 100_000  # per subject; keeps a typo ("600h" at "1s") from running for hours
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _FINDING_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+_FEED = re.compile(r"^[A-Za-z0-9]{1,8}$")
 
 
 class ScenarioError(InputError):
@@ -81,6 +86,11 @@ class Action(Enum):
     ROLLBACK = "rollback"      # state restored `reports` links back at `at`; seqs are reused
     FAULT = "fault"            # ordinary hardware fault on `devices` accelerators, [from, to)
     VERIFIER_OUTAGE = "verifier_outage"  # the verifier is down [from, to); attestors spool
+    SHIFT = "shift"            # reports of [from, to) claim period times moved by `by`
+    IMPERSONATE = "impersonate"  # the target is silent; node `by` signs reports in its name
+    REPLACE = "replace"        # the first `devices` cards of the nodes are swapped at `at`
+    INVENTORY = "inventory"    # the lab signs and submits a new inventory version at `at`
+    OVERHEAD = "overhead"      # the facility's true overhead / base load steps (`at`) or ramps
 
 
 class ReplayMode(Enum):
@@ -95,19 +105,46 @@ class FaultKind(Enum):
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One node that exists. ``declared`` is False for hidden nodes (not in the inventory)."""
+    """One node that exists. ``declared`` is False for hidden nodes (not in the inventory).
+
+    ``devices`` accelerators are in the inventory (for a hidden node: all it has); beyond them,
+    ``undeclared_devices`` more sit in the node, drawing power, in no inventory; the attestor
+    lists them in its reports only when ``reports_undeclared``.
+    """
 
     name: str        # short name used by selectors: "n03", "h00", or the explicit id
     node_id: str     # id on the wire
     devices: int
     model: str
     declared: bool
+    undeclared_devices: int = 0
+    reports_undeclared: bool = True
+
+    @property
+    def total_devices(self) -> int:
+        return self.devices + self.undeclared_devices
+
+    @property
+    def reported_devices(self) -> int:
+        return self.devices + (self.undeclared_devices if self.reports_undeclared else 0)
 
 
 @dataclass(frozen=True)
 class MeterSpec:
+    """A meter. ``nodes`` (node names, hidden ones included) is what it physically measures;
+    empty for the facility scope (every node, plus the facility's base load)."""
+
     name: str        # "m0"
     meter_id: str
+    scope: str = "facility"
+    nodes: tuple[str, ...] = ()
+    feed: str = ""                  # "" = the whole scope (redundant with the others of it)
+    share: float = 1.0              # true share of the scope's power on this feed
+    accuracy: float | None = None   # declared in the inventory; None: the inventory's default
+    error: float = 0.0              # true systematic error: reads × (1 + error)
+    noise: float = 0.0              # true random error per sample: relative σ
+    kind: str = ""                  # what it is ("utility", "inspector", "pdu"): shown in its readings
+    band: tuple[float, float] | None = None  # this scope's own declared overhead band
 
 
 @dataclass(frozen=True)
@@ -119,6 +156,7 @@ class FacilitySpec:
     profile: str                    # what every node runs when the timeline says nothing
     overhead: tuple[float, float]   # declared band: metered energy / Σ node energy
     true_overhead: float            # the ratio the meter really sees
+    base_load_w: float = 0.0        # true facility load outside every node (facility-scope meters)
 
     @property
     def declared_nodes(self) -> tuple[NodeSpec, ...]:
@@ -127,6 +165,33 @@ class FacilitySpec:
     @property
     def hidden_nodes(self) -> tuple[NodeSpec, ...]:
         return tuple(n for n in self.nodes if not n.declared)
+
+    def node(self, name: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class DeviceSet:
+    """Which accelerators of a node an entry is about: the first ``first`` (declared ones
+    come first), or every ``"declared"`` / ``"undeclared"`` one; all of them by default."""
+
+    first: int = 0
+    which: str = "all"              # "all" | "first" | "declared" | "undeclared"
+
+    def indices(self, node: NodeSpec) -> range:
+        if self.which == "first":
+            return range(min(self.first, node.total_devices))
+        if self.which == "declared":
+            return range(node.devices)
+        if self.which == "undeclared":
+            return range(node.devices, node.total_devices)
+        return range(node.total_devices)
+
+    def describe(self) -> str:
+        return {"first": f"the first {self.first}", "all": "all"}.get(self.which, self.which)
 
 
 @dataclass(frozen=True)
@@ -144,6 +209,40 @@ class TimelineEvent:
     devices: int = 0
     rollback_reports: int = 0
     line: int | None = None
+    every_ns: int = 0               # with `on_ns`: only [from + k·every, from + k·every + on)
+    on_ns: int = 0
+    device_set: DeviceSet = DeviceSet()   # PROFILE, LIE: which accelerators
+    power_limit_w: float | None = None    # PROFILE, LIE: an operator power cap on the truth
+    factor: float = 1.0             # LIE on meters: reads × factor
+    shift_ns: int = 0               # SHIFT: period times moved by this (negative: back-dated)
+    by: str = ""                    # IMPERSONATE: name of the node whose attestor and key sign
+    ratio: float | None = None      # OVERHEAD: the true overhead reached
+    base_load_w: float | None = None  # OVERHEAD: the base load reached
+
+    def windows(self) -> list[tuple[int, int]]:
+        """The stretches [start, end) (offsets) during which the entry applies."""
+        if not self.every_ns:
+            return [(self.start_ns, self.end_ns)]
+        out = []
+        t = self.start_ns
+        while t < self.end_ns:
+            out.append((t, min(t + self.on_ns, self.end_ns)))
+            t += self.every_ns
+        return out
+
+
+def _windows_meet(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
+    """The first stretch where two sorted window lists overlap, or None."""
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo < hi:
+            return lo, hi
+        if a[i][1] <= b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return None
 
 
 @dataclass(frozen=True)
@@ -180,6 +279,8 @@ class Scenario:
     expectations: tuple[Expectation, ...]
     bucket_ns: int
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # (line, key, what) of every use of a feature that `--processes` does not stage
+    in_process_only: tuple[tuple[int | None, str, str], ...] = ()
 
     @property
     def end_unix_ns(self) -> int:
@@ -263,6 +364,34 @@ class _Table:
             raise self.fail(key, f"{v} must be a finite number ≥ {lo}")
         return float(v)
 
+    def boolean(self, key: str, default: bool) -> bool:
+        v = self._get(key, False)
+        if v is None:
+            return default
+        if not isinstance(v, bool):
+            raise self.fail(key, f"expected true or false, got {_tname(v)}")
+        return v
+
+    def fraction(self, key: str, default: float | None = None, *, lo: float = 0.0, hi: float = 1.0) -> float:
+        v = self.number(key, default, lo=lo)
+        if v > hi:
+            raise self.fail(key, f"{v} must be at most {hi}")
+        return v
+
+    def signed_duration(self, key: str) -> int:
+        """A duration with an optional sign: ``"-20m"``, ``"+45s"``, ``-90`` (seconds)."""
+        v = self._get(key, True)
+        sign = 1
+        if isinstance(v, str) and v.strip()[:1] in "+-":
+            sign = -1 if v.strip()[0] == "-" else 1
+            v = v.strip()[1:]
+        elif isinstance(v, int) and not isinstance(v, bool) and v < 0:
+            sign, v = -1, -v
+        try:
+            return sign * parse_duration_ns(v)
+        except ValueError as e:
+            raise self.fail(key, str(e)) from None
+
     def duration(self, key: str, default: int | None = None) -> int:
         v = self._get(key, default is None)
         if v is None:
@@ -328,6 +457,11 @@ class _Table:
 class _Context:
     file: str
     lines: KeyLines
+    in_process_only: list[tuple[int | None, str, str]] = field(default_factory=list)
+
+    def only_in_process(self, path: Path, what: str) -> None:
+        """Record a feature that ``--processes`` does not stage (it refuses the scenario)."""
+        self.in_process_only.append((self.lines.line_of(path), format_path(path), what))
 
     def error(self, path: Path, problem: str) -> ScenarioError:
         return ScenarioError(self.file, self.lines.line_of(path), format_path(path), problem)
@@ -418,9 +552,11 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
         )
 
     timeline = tuple(
-        _event(t, facilities, period, duration) for t in root.tables("timeline", required=False)
+        _event(t, facilities, period, duration, sample_interval)
+        for t in root.tables("timeline", required=False)
     )
-    _check_overlaps(ctx, timeline)
+    _check_overlaps(ctx, timeline, facilities)
+    _check_story(ctx, timeline, facilities, period)
     expectations = tuple(
         _expectation(t, facilities, bucket, duration) for t in root.tables("expect")
     )
@@ -430,7 +566,7 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
         period_ns=period, seed=seed, speedup=speedup, sample_interval_ns=sample_interval,
         facilities=facilities,
         commitment=commitment, timeline=timeline,
-        expectations=expectations, bucket_ns=bucket,
+        expectations=expectations, bucket_ns=bucket, in_process_only=tuple(ctx.in_process_only),
     )
 
 
@@ -504,54 +640,235 @@ def _facility(t: _Table) -> FacilitySpec:
         raise t.fail("nodes", "expected a node count or a non-empty list of node ids")
     hidden = t.integer("hidden_nodes", 0, hi=MAX_NODES_PER_FACILITY)
     nodes += [NodeSpec(f"h{i:02d}", f"{fid}-h{i:02d}", devices, model, False) for i in range(hidden)]
-    meters = t.integer("meters", 1, hi=16)
+    described: set[str] = set()
+    for nt in t.tables("node", required=False):
+        nodes = _node_override(nt, nodes, described)
+    meter_tables = t.tables("meter", required=False)
+    if meter_tables and "meters" in t.data:
+        raise t.fail("meters", "give either `meters = N` (N redundant facility meters) "
+                     "or [[facility.meter]] tables")
+    meter_count = t.integer("meters", 1, hi=16)
+    meters = [MeterSpec(f"m{i}", f"{fid}-m{i}") for i in range(meter_count)]
+    if meter_tables:
+        meters = [_meter(mt, fid, i, nodes) for i, mt in enumerate(meter_tables)]
+        _check_meters(t, meter_tables, meters, nodes)
     profile = t.choice("profile", PROFILES, "idle")
-    overhead_raw = t.raw("overhead")
+    if profile == "off":
+        raise t.fail("profile", "a node that is always off cannot report; use `off` in the timeline")
+    overhead = _band(t) if "overhead" in t.data else (1.1, 1.4)
     t.used.add("overhead")
-    if overhead_raw is None:
-        overhead = (1.1, 1.4)
-    elif (
-        isinstance(overhead_raw, list) and len(overhead_raw) == 2
-        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in overhead_raw)
-    ):
-        overhead = (float(overhead_raw[0]), float(overhead_raw[1]))
-        if not 1.0 <= overhead[0] <= overhead[1] <= 3.0:
-            raise t.fail("overhead", "needs 1.0 ≤ min ≤ max ≤ 3.0")
-    else:
-        raise t.fail("overhead", "expected [min_ratio, max_ratio], e.g. [1.1, 1.4]")
     true_overhead = t.number("true_overhead", (overhead[0] + overhead[1]) / 2, lo=1.0)
+    base_load = t.number("base_load_w", 0.0)
+    if base_load:
+        t.ctx.only_in_process((*t.path, "base_load_w"), "a facility base load")
     t.done()
     return FacilitySpec(
-        id=fid, lab=lab, nodes=tuple(nodes),
-        meters=tuple(MeterSpec(f"m{i}", f"{fid}-m{i}") for i in range(meters)),
-        profile=profile, overhead=overhead, true_overhead=true_overhead,
+        id=fid, lab=lab, nodes=tuple(nodes), meters=tuple(meters),
+        profile=profile, overhead=overhead, true_overhead=true_overhead, base_load_w=base_load,
     )
 
 
-_NODE_ACTIONS = {Action.PROFILE, Action.LIE, Action.RESTART, Action.REPLAY, Action.FORK,
-                 Action.ROLLBACK, Action.FAULT}
-_POINT_ACTIONS = {Action.RESTART, Action.FORK, Action.ROLLBACK}
+def _node_override(t: _Table, nodes: list[NodeSpec], described: set[str]) -> list[NodeSpec]:
+    """A ``[[facility.node]]`` table: what one node has beyond the facility's defaults."""
+    name = t.text("name")
+    match = [i for i, n in enumerate(nodes) if n.name == name]
+    if not match:
+        have = ", ".join(n.name for n in nodes)
+        raise t.fail("name", f"{name!r} is not a node of this facility (have: {have})")
+    if name in described:
+        raise t.fail("name", f"node {name!r} is described twice")
+    described.add(name)
+    i = match[0]
+    node = nodes[i]
+    devices = t.integer("devices", node.devices, lo=1, hi=MAX_DEVICES_PER_NODE)
+    undeclared = t.integer("undeclared_devices", 0, hi=MAX_DEVICES_PER_NODE)
+    reports = t.boolean("reports_undeclared", True)
+    if devices + undeclared > MAX_DEVICES_PER_NODE:
+        raise t.fail("undeclared_devices", f"a node holds at most {MAX_DEVICES_PER_NODE} accelerators")
+    if undeclared and not node.declared:
+        raise t.fail("undeclared_devices", "every accelerator of a hidden node is undeclared: use `devices`")
+    if "reports_undeclared" in t.data and not undeclared:
+        raise t.fail("reports_undeclared", "the node has no undeclared_devices")
+    t.done()
+    t.ctx.only_in_process(t.path, "a [[facility.node]] table")
+    out = list(nodes)
+    out[i] = NodeSpec(node.name, node.node_id, devices, node.model, node.declared, undeclared, reports)
+    return out
+
+
+def _node_names(t: _Table, key: str, nodes: Sequence[NodeSpec]) -> tuple[str, ...]:
+    """Node selectors inside a facility: ``"n00"``, ``"n00..n03"``, ``"hidden"``, ``"h00"``."""
+    selectors = t.texts(key)
+    order = [n.name for n in nodes if n.declared]
+    out: list[str] = []
+    for sel in selectors:
+        if sel == "hidden":
+            names = [n.name for n in nodes if not n.declared]
+        elif ".." in sel:
+            first, _, last = sel.partition("..")
+            if first not in order or last not in order or order.index(first) > order.index(last):
+                raise t.fail(key, f"{sel!r}: not a range of declared nodes")
+            names = order[order.index(first): order.index(last) + 1]
+        elif any(n.name == sel for n in nodes):
+            names = [sel]
+        else:
+            raise t.fail(key, f"{sel!r}: no such node (have: {', '.join(n.name for n in nodes)})")
+        for name in names:
+            if name in out:
+                raise t.fail(key, f"{sel!r}: node {name} is listed twice")
+            out.append(name)
+    return tuple(out)
+
+
+def _meter(t: _Table, fid: str, index: int, nodes: Sequence[NodeSpec]) -> MeterSpec:
+    """A ``[[facility.meter]]`` table: one meter, its scope, feed and how well it reads."""
+    name = t.text("name", f"m{index}", pattern=_ID)
+    scope = t.choice("scope", SCOPES, "facility")
+    names: tuple[str, ...] = ()
+    if scope == "facility":
+        if "nodes" in t.data:
+            raise t.fail("nodes", "a facility-scope meter measures every node; "
+                         "`nodes` is for the other scopes")
+    else:
+        if "nodes" not in t.data:
+            raise t.fail("nodes", f"missing (a {scope}-scope meter lists the nodes behind it, "
+                         "e.g. [\"n00..n03\"])")
+        names = _node_names(t, "nodes", nodes)
+        if not any(n.declared for n in nodes if n.name in names):
+            raise t.fail("nodes", "the inventory names a meter's scope by declared nodes: list at least one")
+    feed = t.text("feed", "")
+    if feed and not _FEED.match(feed):
+        raise t.fail("feed", f"{feed!r}: a feed is a short label of letters and digits, e.g. \"A\"")
+    share = t.fraction("share", 0.0) if "share" in t.data else 0.0
+    if "share" in t.data and not feed:
+        raise t.fail("share", "only a feed meter carries a share of its scope (set `feed`)")
+    if "share" in t.data and share <= 0.0:
+        raise t.fail("share", "a feed carries a positive share of its scope's power")
+    accuracy = t.fraction("accuracy", 0.0, hi=0.5) if "accuracy" in t.data else None
+    if accuracy is not None and accuracy <= 0.0:
+        raise t.fail("accuracy", "must be positive (a fraction, e.g. 0.01)")
+    error = _signed_fraction(t, "error")
+    noise = t.fraction("noise", 0.0, hi=0.5)
+    kind = t.text("kind", "")
+    if kind and (len(kind) > 64 or not kind.isprintable()):
+        raise t.fail("kind", "a short printable label such as \"utility\" or \"inspector\"")
+    band = _band(t) if "overhead" in t.data else None
+    t.done()
+    return MeterSpec(name=name, meter_id=f"{fid}-{name}", scope=scope, nodes=names, feed=feed, share=share,
+                     accuracy=accuracy, error=error, noise=noise, kind=kind, band=band)
+
+
+def _band(t: _Table) -> tuple[float, float]:
+    """A declared overhead band ``[min_ratio, max_ratio]``."""
+    raw = t.raw("overhead")
+    t.used.add("overhead")
+    if (
+        isinstance(raw, list) and len(raw) == 2
+        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw)
+    ):
+        band = (float(raw[0]), float(raw[1]))
+        if not 1.0 <= band[0] <= band[1] <= 3.0:
+            raise t.fail("overhead", "needs 1.0 ≤ min ≤ max ≤ 3.0")
+        return band
+    raise t.fail("overhead", "expected [min_ratio, max_ratio], e.g. [1.1, 1.4]")
+
+
+def _signed_fraction(t: _Table, key: str) -> float:
+    v = t.raw(key)
+    t.used.add(key)
+    if v is None:
+        return 0.0
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise t.fail(key, f"expected a number, got {_tname(v)}")
+    if not -0.5 <= v <= 0.5:
+        raise t.fail(key, f"{v} must be within -0.5 … 0.5 (a fraction: 0.004 reads 0.4 % high)")
+    return float(v)
+
+
+def _check_meters(
+    t: _Table, tables: Sequence[_Table], meters: list[MeterSpec], nodes: Sequence[NodeSpec]
+) -> None:
+    """Names unique; declared scopes nest (equal, disjoint or contained); the feeds of one scope
+    share its power (unset shares split what the set ones leave evenly; they sum to 1)."""
+    every = frozenset(n.name for n in nodes if n.declared)
+    declared = {n.name for n in nodes if n.declared}
+
+    def scope_of(m: MeterSpec) -> frozenset[str]:
+        return every if m.scope == "facility" else frozenset(x for x in m.nodes if x in declared)
+
+    for i, m in enumerate(meters):
+        if any(o.name == m.name for o in meters[:i]):
+            raise tables[i].fail("name", f"meter {m.name!r} is defined twice")
+        if any(n.name == m.name for n in nodes):
+            raise tables[i].fail("name", f"{m.name!r} is already a node's name")
+        a = scope_of(m)
+        for o in meters[:i]:
+            b = scope_of(o)
+            if not (a == b or not a & b or a < b or b < a):
+                raise tables[i].fail("nodes", f"scope overlaps meter {o.name!r}'s without nesting "
+                                     "(scopes must be equal, disjoint or contained)")
+    groups: dict[frozenset[str], list[int]] = {}
+    for i, m in enumerate(meters):
+        if m.feed:
+            groups.setdefault(scope_of(m), []).append(i)
+    for members in groups.values():
+        feeds = [meters[i].feed for i in members]
+        for k, i in enumerate(members):
+            if feeds[k] in feeds[:k]:
+                raise tables[i].fail("feed", f"feed {feeds[k]!r} of this scope is declared twice")
+        given = math.fsum(meters[i].share for i in members)
+        unset = [i for i in members if meters[i].share == 0.0]
+        if given > 1.0 + 1e-9 or (not unset and abs(given - 1.0) > 1e-6):
+            raise tables[members[-1]].fail("share", f"the feeds of one scope carry all of its power: "
+                                           f"shares sum to {given:g}, not 1")
+        for i in unset:
+            meters[i] = replace(meters[i], share=(1.0 - given) / len(unset))
+    for i, m in enumerate(meters):
+        if (m.scope, m.feed, m.accuracy, m.error, m.noise, m.kind, m.band) != \
+                ("facility", "", None, 0.0, 0.0, "", None) \
+                or m.name != f"m{i}":
+            t.ctx.only_in_process(tables[i].path, "a [[facility.meter]] with a scope, feed or error")
+
+
+_POINT_ACTIONS = {Action.RESTART, Action.FORK, Action.ROLLBACK, Action.REPLACE, Action.INVENTORY}
+_FACILITY_ACTIONS = {Action.INVENTORY, Action.OVERHEAD}   # target: a facility id
+_DUTY = {"every", "on"}
 _ACTION_KEYS: dict[Action, set[str]] = {
-    Action.PROFILE: {"profile"},
-    Action.LIE: {"profile", "reports"},
-    Action.SILENT: set(),
+    Action.PROFILE: {"profile", "devices", "power_limit_w"} | _DUTY,
+    Action.LIE: {"profile", "reports", "devices", "power_limit_w", "factor"} | _DUTY,
+    Action.SILENT: set(_DUTY),
     Action.RESTART: set(),
     Action.REPLAY: {"mode"},
     Action.FORK: set(),
     Action.ROLLBACK: {"reports"},
-    Action.FAULT: {"kind", "devices"},
+    Action.FAULT: {"kind", "devices"} | _DUTY,
     Action.VERIFIER_OUTAGE: set(),
+    Action.SHIFT: {"by"},
+    Action.IMPERSONATE: {"by", "reports"},
+    Action.REPLACE: {"devices"},
+    Action.INVENTORY: set(),
+    Action.OVERHEAD: {"ratio", "base_load_w"},
 }
+_NEW_ACTIONS = {Action.SHIFT, Action.IMPERSONATE, Action.REPLACE, Action.INVENTORY, Action.OVERHEAD}
 
 
-def _event(t: _Table, facilities: Sequence[FacilitySpec], period: int, duration: int) -> TimelineEvent:
+def _event(  # one entry's checks, key by key, in file order
+    t: _Table, facilities: Sequence[FacilitySpec], period: int, duration: int, sample: int
+) -> TimelineEvent:
     do = t.choice("do", [a.value for a in Action])
     action = Action(do)
     allowed = {"do", "target", "from", "to", "at"} | _ACTION_KEYS[action]
     for k in t.data:
         if k not in allowed:
             raise t.fail(k, f"unknown key for do = \"{do}\" (it takes: {', '.join(sorted(allowed))})")
-    if action in _POINT_ACTIONS:
+    if action is Action.OVERHEAD and "at" in t.data:
+        if "from" in t.data or "to" in t.data:
+            raise t.fail("from" if "from" in t.data else "to", "an overhead change is a step (`at`) or a "
+                         "ramp (`from`/`to`), not both")
+        start = t.duration("at")
+        end = start
+        key_for_time = "at"
+    elif action in _POINT_ACTIONS:
         if "from" in t.data or "to" in t.data:
             raise t.fail("from" if "from" in t.data else "to", f"do = \"{do}\" happens `at` one time")
         start = t.duration("at")
@@ -566,7 +883,11 @@ def _event(t: _Table, facilities: Sequence[FacilitySpec], period: int, duration:
         if end <= start:
             raise t.fail("to", f"{format_duration(end)} is not after from = {format_duration(start)}")
     for key, value in (("from" if key_for_time == "to" else "at", start), (key_for_time, end)):
-        if key == "at" and value - period >= duration:
+        if key == "at" and action in _FACILITY_ACTIONS:
+            if value >= duration:
+                raise t.fail("at", f"{format_duration(value)} is not before the scenario's end "
+                             f"({format_duration(duration)})")
+        elif key == "at" and value - period >= duration:
             raise t.fail("at", f"{format_duration(value - period)} is past the scenario's end "
                          f"({format_duration(duration)})")
         if value > duration:
@@ -580,19 +901,105 @@ def _event(t: _Table, facilities: Sequence[FacilitySpec], period: int, duration:
     if action is Action.VERIFIER_OUTAGE:
         if "target" in t.data:
             raise t.fail("target", "a verifier outage has no target")
+    elif action in _FACILITY_ACTIONS:
+        fac_id = t.text("target")
+        if fac_id not in {f.id for f in facilities}:
+            raise t.fail("target", f"{fac_id!r}: do = \"{do}\" targets a facility by its id "
+                         f"(have: {', '.join(f.id for f in facilities)})")
+        targets = ((fac_id, ""),)
     else:
-        targets = _targets(t, facilities, meters_ok=action is Action.SILENT,
+        targets = _targets(t, facilities, meters_ok=action in (Action.SILENT, Action.LIE, Action.SHIFT),
                            hidden_ok=action in (Action.PROFILE,))
+    if action in _NEW_ACTIONS:
+        t.ctx.only_in_process(t.path, f"do = \"{do}\"")
+    meter_names = {(f.id, m.name) for f in facilities for m in f.meters}
+    on_meters = [x in meter_names for x in targets]
+    if action is Action.LIE and any(on_meters):
+        if not all(on_meters):
+            raise t.fail("target", "a lie targets nodes or meters, not both")
+        for k in ("profile", "reports", "devices", "power_limit_w"):
+            if k in t.data:
+                raise t.fail(k, "a lying meter only scales what it reads: give `factor`")
+        factor = t.number("factor", lo=0.0)
+        if factor == 1.0 or factor > 10.0:
+            raise t.fail("factor", f"{factor} is no lie: a lying meter reads × factor, 0 ≤ factor ≤ 10, ≠ 1")
+        t.ctx.only_in_process(t.path, "a lying meter")
+    elif "factor" in t.data:
+        raise t.fail("factor", "`factor` is for a lying meter; a node's lie is `profile` and `reports`")
+    else:
+        factor = 1.0
+    every = on = 0
+    if _DUTY & set(t.data):
+        if not set(t.data) >= _DUTY:
+            raise t.fail("on" if "every" in t.data else "every", "a duty cycle needs both `every` and `on`")
+        every, on = t.duration("every"), t.duration("on")
+        grain, grain_name = ((sample, "sample interval") if action is Action.PROFILE
+                             else (period, "report period"))
+        for k, v in (("every", every), ("on", on)):
+            if v <= 0 or v % grain:
+                raise t.fail(k, f"{format_duration(v)} is not a positive whole number of the {grain_name} "
+                             f"({format_duration(grain)})")
+        if on >= every:
+            raise t.fail("on", f"{format_duration(on)} must be shorter than every = {format_duration(every)}")
+        t.ctx.only_in_process(t.path, "a duty cycle (`every`/`on`)")
     profile = reports = None
     replay_mode = None
     fault = None
     devices = rollback = 0
-    if action in (Action.PROFILE, Action.LIE):
+    device_set = DeviceSet()
+    power_limit: float | None = None
+    if action in (Action.PROFILE, Action.LIE) and not any(on_meters):
         profile = t.choice("profile", PROFILES)
-    if action is Action.LIE:
+        if "devices" in t.data:
+            device_set = _device_set(t, facilities, targets)
+        if "power_limit_w" in t.data:
+            power_limit = t.number("power_limit_w", lo=100.0)
+            if power_limit > BOARD_POWER_W:
+                raise t.fail("power_limit_w", f"{power_limit:g} W is above the board's {BOARD_POWER_W:g} W")
+            t.ctx.only_in_process(t.path, "a power limit")
+        if profile == "off" and action is Action.LIE:
+            raise t.fail("profile", "an off node cannot sign anything: make it `silent`")
+    if action is Action.LIE and not any(on_meters):
         reports = t.choice("reports", PROFILES)
+        if reports == "off":
+            raise t.fail("reports", "a report cannot claim the node is off: it would not be signed")
         if reports == profile:
             raise t.fail("reports", "a lie reports something other than the truth (`profile`)")
+    shift = 0
+    by = ""
+    if action is Action.SHIFT:
+        shift = t.signed_duration("by")
+        if shift == 0:
+            raise t.fail("by", "a shift of 0 moves nothing")
+        if abs(shift) >= duration:
+            raise t.fail("by", f"{format_duration(abs(shift))} is not shorter than the story")
+    if action is Action.IMPERSONATE:
+        by = t.text("by")
+        reports = t.choice("reports", PROFILES, "idle")
+        if reports == "off":
+            raise t.fail("reports", "a report cannot claim the node is off: it would not be signed")
+        for fac_id, name in targets:
+            fac = next(f for f in facilities if f.id == fac_id)
+            signer = [n for n in fac.declared_nodes if n.name == by]
+            if not signer:
+                raise t.fail("by", f"{by!r} is not a declared node of {fac_id}: the impersonating attestor "
+                             "runs on one of the facility's own nodes")
+            if name == by:
+                raise t.fail("by", f"{fac_id}/{by} cannot impersonate itself")
+    ratio = base = None
+    if action is Action.OVERHEAD:
+        if "ratio" not in t.data and "base_load_w" not in t.data:
+            raise t.fail("ratio", "missing: an overhead change sets `ratio`, `base_load_w` or both")
+        if "ratio" in t.data:
+            ratio = t.number("ratio", lo=1.0)
+        if "base_load_w" in t.data:
+            base = t.number("base_load_w")
+    if action is Action.REPLACE:
+        devices = t.integer("devices", 1, lo=1, hi=MAX_DEVICES_PER_NODE)
+        for fac_id, name in targets:
+            node = _node(facilities, fac_id, name)
+            if node is not None and devices > node.devices:
+                raise t.fail("devices", f"node {node.node_id} declares only {node.devices} accelerators")
     if action is Action.REPLAY:
         replay_mode = ReplayMode(t.choice("mode", [m.value for m in ReplayMode]))
         if start == 0:
@@ -610,11 +1017,36 @@ def _event(t: _Table, facilities: Sequence[FacilitySpec], period: int, duration:
             raise t.fail("reports", f"cannot roll back {rollback} reports at {format_duration(start)}: "
                          "there are not that many yet")
     t.used.update(t.data)
+    if profile in PROFILES[3:] or reports in PROFILES[3:]:
+        t.ctx.only_in_process(t.path, "a profile the --processes attestor config does not carry")
     return TimelineEvent(
         action=action, targets=targets, start_ns=start, end_ns=end, profile=profile, reports=reports,
         replay_mode=replay_mode, fault=fault, devices=devices, rollback_reports=rollback,
-        line=t.ctx.line(t.path),
+        line=t.ctx.line(t.path), every_ns=every, on_ns=on, device_set=device_set,
+        power_limit_w=power_limit, factor=factor, shift_ns=shift, by=by, ratio=ratio, base_load_w=base,
     )
+
+
+def _device_set(
+    t: _Table, facilities: Sequence[FacilitySpec], targets: Sequence[tuple[str, str]]
+) -> DeviceSet:
+    """``devices = k`` (the first k: declared ones first), ``"declared"`` or ``"undeclared"``."""
+    raw = t.raw("devices")
+    t.ctx.only_in_process((*t.path, "devices"), "a device subset")
+    if isinstance(raw, str):
+        if raw not in ("declared", "undeclared"):
+            raise t.fail("devices", f"{raw!r}: give a count (the first k), \"declared\" or \"undeclared\"")
+        for fac_id, name in targets:
+            node = _node(facilities, fac_id, name)
+            if raw == "undeclared" and node is not None and not node.undeclared_devices:
+                raise t.fail("devices", f"{fac_id}/{name} has no undeclared accelerators")
+        return DeviceSet(which=raw)
+    k = t.integer("devices", lo=1, hi=MAX_DEVICES_PER_NODE)
+    for fac_id, name in targets:
+        node = _node(facilities, fac_id, name)
+        if node is not None and k > node.total_devices:
+            raise t.fail("devices", f"{fac_id}/{name} has only {node.total_devices} accelerators")
+    return DeviceSet(first=k, which="first")
 
 
 def _node(facilities: Sequence[FacilitySpec], fac_id: str, name: str) -> NodeSpec | None:
@@ -676,31 +1108,110 @@ def _targets(
     return tuple(out)
 
 
-def _check_overlaps(ctx: _Context, timeline: Sequence[TimelineEvent]) -> None:
+def _conflict(
+    ctx: _Context, i: int, ev: TimelineEvent, other: TimelineEvent, *, what: str, at: tuple[int, int]
+) -> ScenarioError:
+    return ScenarioError(
+        ctx.file, ev.line, format_path(("timeline", i)),
+        f"impossible timing: overlaps the entry on line {other.line} for {what} "
+        f"({format_duration(at[0])}..{format_duration(at[1])})",
+    )
+
+
+def _check_overlaps(
+    ctx: _Context, timeline: Sequence[TimelineEvent], facilities: Sequence[FacilitySpec]
+) -> None:
     """Two entries that decide the same thing for the same subject at the same time conflict:
-    what a node runs (profile, lie), what it sends (lie, silent, replay), or two verifier
-    outages. A `profile` and a `silent` on the same node may overlap: one says what the
-    hardware does, the other that nobody reports it."""
-    groups = ({Action.PROFILE, Action.LIE}, {Action.LIE, Action.SILENT, Action.REPLAY})
+    what a node runs (profile, lie — on the same accelerators), what it sends (lie, silent,
+    replay, impersonate; shift, silent, replay, impersonate), two verifier outages, two overhead
+    changes of a facility, two inventories at once. A `profile` and a `silent` on the same node
+    may overlap: one says what the hardware does, the other that nobody reports it. Duty cycles
+    (`every`/`on`) only conflict where their stretches meet."""
+    runs = {Action.PROFILE, Action.LIE}
+    sent = ({Action.LIE, Action.SILENT, Action.REPLAY, Action.IMPERSONATE},
+            {Action.SHIFT, Action.SILENT, Action.REPLAY, Action.IMPERSONATE})
+    meters = {(f.id, m.name) for f in facilities for m in f.meters}
+    windows = [ev.windows() for ev in timeline]
     for i, ev in enumerate(timeline):
-        for other in timeline[:i]:
-            if not (ev.start_ns < other.end_ns and other.start_ns < ev.end_ns):
-                continue
+        for j, other in enumerate(timeline[:i]):
             if ev.action is Action.VERIFIER_OUTAGE and other.action is Action.VERIFIER_OUTAGE:
-                what = "the verifier"
-            elif any(ev.action in g and other.action in g for g in groups):
-                common = sorted(set(ev.targets) & set(other.targets))
-                if not common:
-                    continue
-                what = "/".join(common[0])
-            else:
+                meet = _windows_meet(windows[i], windows[j])
+                if meet:
+                    raise _conflict(ctx, i, ev, other, what="the verifier", at=meet)
                 continue
-            raise ScenarioError(
-                ctx.file, ev.line, format_path(("timeline", i)),
-                f"impossible timing: overlaps the entry on line {other.line} for {what} "
-                f"({format_duration(max(ev.start_ns, other.start_ns))}.."
-                f"{format_duration(min(ev.end_ns, other.end_ns))})",
-            )
+            common = sorted(set(ev.targets) & set(other.targets))
+            if not common:
+                continue
+            if ev.action is Action.OVERHEAD and other.action is Action.OVERHEAD:
+                a0, a1, b0, b1 = ev.start_ns, ev.end_ns, other.start_ns, other.end_ns
+                clash = (a0 == a1 == b0 == b1) or (a0 < b1 and b0 < a1) or (a0 == a1 and b0 < a0 < b1) \
+                    or (b0 == b1 and a0 < b0 < a1)
+                if clash:
+                    raise _conflict(ctx, i, ev, other, what=f"the overhead of {common[0][0]}",
+                                    at=(max(a0, b0), max(min(a1, b1), a0, b0)))
+                continue
+            if ev.action is Action.INVENTORY and other.action is Action.INVENTORY:
+                if ev.start_ns == other.start_ns:
+                    raise _conflict(ctx, i, ev, other, what=f"the inventory of {common[0][0]}",
+                                    at=(ev.start_ns, ev.end_ns))
+                continue
+            on_meter = common[0] in meters
+            decides_runs = ev.action in runs and other.action in runs and not on_meter
+            decides_sent = any(ev.action in g and other.action in g for g in sent)
+            if not (decides_runs or decides_sent):
+                continue
+            meet = _windows_meet(windows[i], windows[j])
+            if meet is None:
+                continue
+            if decides_runs and not decides_sent:
+                shared = [x for x in common if _devices_meet(facilities, x, ev.device_set, other.device_set)]
+                if not shared:
+                    continue
+                common = shared
+            raise _conflict(ctx, i, ev, other, what="/".join(common[0]), at=meet)
+
+
+def _devices_meet(
+    facilities: Sequence[FacilitySpec], target: tuple[str, str], a: DeviceSet, b: DeviceSet
+) -> bool:
+    node = _node(facilities, *target)
+    if node is None:
+        return True
+    return bool(set(a.indices(node)) & set(b.indices(node)))
+
+
+def _check_story(
+    ctx: _Context, timeline: Sequence[TimelineEvent], facilities: Sequence[FacilitySpec], period: int
+) -> None:
+    """What the timeline cannot mean: an `off` node that reports, an inventory submitted to a
+    verifier that is down."""
+    silent: dict[tuple[str, str], set[int]] = {}
+    for ev in timeline:
+        if ev.action in (Action.SILENT, Action.IMPERSONATE):
+            for a, b in ev.windows():
+                for target in ev.targets:
+                    silent.setdefault(target, set()).update(range(a // period, -(-b // period)))
+    outages = [(ev.start_ns, ev.end_ns) for ev in timeline if ev.action is Action.VERIFIER_OUTAGE]
+    for i, ev in enumerate(timeline):
+        if ev.action is Action.PROFILE and ev.profile == "off":
+            for target in ev.targets:
+                node = _node(facilities, *target)
+                if node is None or not node.declared \
+                        or not set(ev.device_set.indices(node)) & set(range(node.reported_devices)):
+                    continue  # a hidden node, or cards its attestor never lists: nothing would report
+                quiet = silent.get(target, set())
+                for a, b in ev.windows():
+                    missing = [k for k in range(a // period, -(-b // period)) if k not in quiet]
+                    if missing:
+                        raise ScenarioError(
+                            ctx.file, ev.line, format_path(("timeline", i, "profile")),
+                            f"impossible timing: {'/'.join(target)} is off at "
+                            f"{format_duration(missing[0] * period)} but not `silent`: "
+                            "an off node cannot report",
+                        )
+        if ev.action is Action.INVENTORY and any(a <= ev.start_ns < b for a, b in outages):
+            raise ScenarioError(ctx.file, ev.line, format_path(("timeline", i, "at")),
+                                "impossible timing: the verifier is down then; the lab cannot submit")
 
 
 def _expectation(t: _Table, facilities: Sequence[FacilitySpec], bucket: int, duration: int) -> Expectation:

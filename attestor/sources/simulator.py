@@ -47,12 +47,36 @@ Profiles:
   random level; memory holds the model weights;
 - ``training``: an iteration rhythm of ``iteration_s`` (compute ``compute_fraction`` of it at
   high power with tensor activity, the rest in all-reduce at lower power with NVLink traffic),
-  and every ``checkpoint_every_s`` a pause of ``checkpoint_s`` near idle power.
+  and every ``checkpoint_every_s`` a pause of ``checkpoint_s`` near idle power;
+- ``tp-inference``: one model sharded over the node's devices (tensor parallel): every device
+  follows the same request load in lockstep (a slow load curve over minutes and a shared
+  per-second batch jitter), moderate power (~215-420 W), NVLink traffic from the per-layer
+  all-reduces, decode-bound tensor activity (0.1-0.3), no step rhythm;
+- ``burn-in``: a stress test (gpu-burn style): flat at the power limit, busy 100 %, no tensor
+  work, no NVLink, the devices' small power wobble shared (one node, one thermal/limit loop);
+- ``batch-generation``: offline batched generation, one replica per device: sustained high
+  power (~0.72 of the range above idle), busy 100 %, moderate tensor activity, no NVLink,
+  each device on its own (no synchrony, no rhythm);
+- ``off``: the node is powered off: 0 W (only a meter ever sees this; an off node cannot report).
+
+Every profile is clamped at ``power_limit_w`` (an operator-set power cap, e.g. 50 % of the
+board's 700 W): power above it is cut to it, and the compute signals (SM and tensor activity)
+shrink in proportion, as a power-capped device lowers its clocks. The report shows the cap as
+``power_limit_w``.
+
+A device source may give each device its own schedule (``device_schedules``: training on k of
+n devices), list fewer devices than it has (``reported_devices``: a patched attestor hiding
+accelerators), and give a device a new UUID from a time on (``replacements``: a GPU swapped).
+A meter source scales its scope's true power by an overhead that may change over time, adds a
+facility base load, takes its feed's share, and reads with a systematic error, random noise
+and, when it lies, a factor (``Ramp`` values over time).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import math
 import struct
 import uuid as uuidlib
 from collections.abc import Mapping, Sequence
@@ -63,6 +87,8 @@ from attestor.telemetry import DeviceReading, Sample, SourceKind
 
 __all__ = [
     "DEFAULT_MODEL",
+    "PROFILE_KINDS",
+    "Ramp",
     "SimulatedDeviceSource",
     "SimulatedMeterSource",
     "WorkloadProfile",
@@ -84,9 +110,50 @@ def _unit(*parts: object) -> float:
     return float(value) / 2.0**64
 
 
-def device_uuid(node_id: str, index: int) -> str:
-    """The stable UUID of simulated device ``index`` of ``node_id``."""
-    return "GPU-" + str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"pausewatch-sim/{node_id}/{index}"))
+def device_uuid(node_id: str, index: int, generation: int = 0) -> str:
+    """The stable UUID of simulated device ``index`` of ``node_id``; ``generation`` counts the
+    times that slot's card was replaced (0: the original card)."""
+    name = f"pausewatch-sim/{node_id}/{index}" + (f"/{generation}" if generation else "")
+    return "GPU-" + str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, name))
+
+
+def _gauss(*parts: object) -> float:
+    """A deterministic standard normal draw from ``parts`` (Box-Muller over two hashes)."""
+    u1 = max(_unit("g1", *parts), 1e-12)
+    u2 = _unit("g2", *parts)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """A value over time: piecewise linear between ``points`` (unix ns, value), constant before
+    the first and after the last. Two points at one instant make a step there: the later one
+    holds from that instant on."""
+
+    points: tuple[tuple[int, float], ...]
+
+    def __post_init__(self) -> None:
+        if not self.points:
+            raise ValueError("a ramp needs at least one point")
+        if any(b[0] < a[0] for a, b in zip(self.points, self.points[1:], strict=False)):
+            raise ValueError("ramp points must be in time order")
+        object.__setattr__(self, "_times", [t for t, _ in self.points])
+
+    @classmethod
+    def constant(cls, value: float) -> Ramp:
+        return cls(((0, value),))
+
+    def at(self, t_ns: int) -> float:
+        times: list[int] = self.__dict__["_times"]
+        i = bisect.bisect_right(times, t_ns)
+        if i == 0:
+            return self.points[0][1]
+        if i == len(times):
+            return self.points[-1][1]
+        (t0, v0), (t1, v1) = self.points[i - 1], self.points[i]
+        if t1 == t0:
+            return v1
+        return v0 + (v1 - v0) * (t_ns - t0) / (t1 - t0)
 
 
 @dataclass(frozen=True)
@@ -106,8 +173,10 @@ class WorkloadProfile:
     memory_gib: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.kind not in ("idle", "inference", "training"):
+        if self.kind not in PROFILE_KINDS:
             raise ValueError(f"unknown workload kind {self.kind!r}")
+        if not self.power_limit_w > 0:
+            raise ValueError("power_limit_w must be positive")
 
     @classmethod
     def idle(cls) -> WorkloadProfile:
@@ -129,9 +198,58 @@ class WorkloadProfile:
             memory_gib=62.0,
         )
 
+    @classmethod
+    def named(cls, kind: str, job_seed: int = 0, power_limit_w: float | None = None) -> WorkloadProfile:
+        """The standard profile of ``kind`` (see the module docstring), capped at ``power_limit_w``."""
+        memory = {"idle": 0.5, "inference": 30.0, "training": 62.0, "tp-inference": 70.0,
+                  "burn-in": 72.0, "batch-generation": 75.0, "off": 0.0}
+        if kind not in memory:
+            raise ValueError(f"must be one of {', '.join(PROFILE_KINDS)}; got {kind!r}")
+        base = cls(kind, job_seed=0 if kind in ("idle", "off") else job_seed, memory_gib=memory[kind])
+        if power_limit_w is None:
+            return base
+        return cls(base.kind, job_seed=base.job_seed, memory_gib=base.memory_gib, power_limit_w=power_limit_w)
+
+    def power(self, level: float) -> float:
+        """Board power (W) at ``level``, clamped at the power limit; 0 when powered off."""
+        if self.kind == "off":
+            return 0.0
+        return min(self.power_limit_w, self.idle_w + (self.peak_w - self.idle_w) * level)
+
+    def throttle(self, level: float) -> float:
+        """How much of the unclamped compute a capped device still does at ``level`` (0 … 1)."""
+        uncapped = self.idle_w + (self.peak_w - self.idle_w) * level
+        if uncapped <= self.power_limit_w or uncapped <= self.idle_w:
+            return 1.0
+        return max(0.0, (self.power_limit_w - self.idle_w) / (uncapped - self.idle_w))
+
     def activity(self, t_s: float, node_id: str, index: int) -> tuple[float, float, float]:
         """(power fraction of peak above idle, tensor activity, interconnect share) at ``t_s``."""
+        if self.kind == "off":
+            return 0.0, 0.0, 0.0
         noise = _unit(self.job_seed, node_id, index, round(t_s * 10)) - 0.5
+        if self.kind == "burn-in":
+            # Flat at the limit; one small wobble shared by the node's devices (its power/thermal
+            # loop), a smaller one each.
+            target = (0.985 * self.power_limit_w - self.idle_w) / (self.peak_w - self.idle_w)
+            shared = _unit("burn", self.job_seed, node_id, round(t_s)) - 0.5
+            return target + 0.004 * shared + 0.001 * noise, 0.0, 0.0
+        if self.kind == "tp-inference":
+            # The node's request load: a slow curve (knots every 60 s, interpolated) on a
+            # 20-minute swell, the same for every device of the node (one sharded model).
+            knot = int(t_s // 60.0)
+            frac = t_s / 60.0 - knot
+            slow = (1 - frac) * _unit("load", self.job_seed, node_id, knot) + frac * _unit(
+                "load", self.job_seed, node_id, knot + 1
+            )
+            load = 0.2 + 0.4 * slow + 0.4 * (0.5 + 0.5 * math.sin(2 * math.pi * t_s / 1200.0))
+            batch = _unit("batch", self.job_seed, node_id, int(t_s)) - 0.5
+            level = 0.25 + 0.35 * load + 0.06 * batch + 0.01 * noise
+            return level, 0.1 + 0.2 * load, 0.05 + 0.15 * load
+        if self.kind == "batch-generation":
+            # One replica per device: each on its own batches, sustained near 0.72.
+            wobble = _unit("gen", self.job_seed, node_id, index, int(t_s)) - 0.5
+            return 0.72 + 0.08 * wobble + 0.01 * noise, 0.35 + 0.05 * wobble, 0.0
         if self.kind == "idle":
             return max(0.0, 0.005 + 0.01 * noise), 0.0, 0.0
         if self.kind == "inference":
@@ -159,31 +277,67 @@ class _Counters:
     nvlink_bytes: float
 
 
+Schedule = Sequence[tuple[int, WorkloadProfile]]
+
+
+class _Timeline:
+    """A schedule, sorted, answering "which profile at t" by bisection."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        if not schedule:
+            raise ValueError("a simulated device needs at least one profile")
+        ordered = sorted(schedule, key=lambda seg: seg[0])
+        self.starts = [t for t, _ in ordered]
+        self.profiles = [p for _, p in ordered]
+
+    def at(self, now_ns: int) -> WorkloadProfile:
+        return self.profiles[max(0, bisect.bisect_right(self.starts, now_ns) - 1)]
+
+
 class SimulatedDeviceSource:
-    """``devices`` simulated accelerators of ``node_id`` following ``schedule``."""
+    """``devices`` simulated accelerators of ``node_id`` following ``schedule``.
+
+    ``device_schedules`` gives some devices (by index) a schedule of their own; ``reported_devices``
+    (the first n) is what ``sample`` lists — the rest draw power (``power_w``) but are hidden;
+    ``replacements`` are (from unix ns, index): from then on the slot holds a new card (a new UUID,
+    its own energy counter).
+    """
 
     NVLINK_PEAK_BPS = 450e9  # bytes/s, an H100 SXM's NVLink bandwidth (one direction, all links)
 
-    def __init__(
+    def __init__(  # the simulator's knobs, all keyword-only
         self,
         node_id: str,
         devices: int,
-        schedule: Sequence[tuple[int, WorkloadProfile]] | WorkloadProfile,
+        schedule: Schedule | WorkloadProfile,
         *,
         model: str = DEFAULT_MODEL,
         seed: int = 0,
+        device_schedules: Mapping[int, Schedule] | None = None,
+        reported_devices: int | None = None,
+        replacements: Sequence[tuple[int, int]] = (),
     ) -> None:
         if isinstance(schedule, WorkloadProfile):
             schedule = [(0, schedule)]
-        if not schedule:
-            raise ValueError("a simulated device needs at least one profile")
         self._node = node_id
         self._n = devices
-        self._schedule = sorted(schedule, key=lambda seg: seg[0])
+        common = _Timeline(schedule)
+        self._schedule = list(zip(common.starts, common.profiles, strict=True))
+        own = {i: _Timeline(s) for i, s in (device_schedules or {}).items() if 0 <= i < devices}
+        self._timelines = [own.get(i, common) for i in range(devices)]
         self._model = model
         self._seed = seed
+        self._reported = devices if reported_devices is None else max(0, min(devices, reported_devices))
         self._uuids = [device_uuid(node_id, i) for i in range(devices)]
-        self._counters: dict[int, _Counters] = {}
+        swaps: dict[int, list[int]] = {}
+        for at_ns, index in sorted(replacements):
+            if 0 <= index < devices:
+                swaps.setdefault(index, []).append(at_ns)
+        # per slot: the times its card changed, and the UUID from each on
+        self._swaps = {i: (ts, [device_uuid(node_id, i, g + 1) for g in range(len(ts))])
+                       for i, ts in swaps.items()}
+        self._counters: dict[str, _Counters] = {}
+        self._power_cache: tuple[int, list[float]] | None = None
 
     @property
     def kind(self) -> SourceKind:
@@ -193,36 +347,70 @@ class SimulatedDeviceSource:
     def uuids(self) -> list[str]:
         return list(self._uuids)
 
-    def inventory(self) -> list[tuple[str, str, str]]:
-        return [(u, self._model, f"SIM{i:04d}") for i, u in enumerate(self._uuids)]
+    @property
+    def device_count(self) -> int:
+        """Every device of the node, hidden ones included (what draws power)."""
+        return self._n
+
+    def uuid_at(self, now_ns: int, index: int) -> str:
+        swaps = self._swaps.get(index)
+        if swaps is None:
+            return self._uuids[index]
+        times, uuids = swaps
+        k = bisect.bisect_right(times, now_ns)
+        return self._uuids[index] if k == 0 else uuids[k - 1]
+
+    def inventory(self, at_ns: int = 0, devices: int | None = None) -> list[tuple[str, str, str]]:
+        """(uuid, model, serial) of the first ``devices`` (all) cards in place at ``at_ns``."""
+        n = self._n if devices is None else min(self._n, devices)
+        out = []
+        for i in range(n):
+            uuid = self.uuid_at(at_ns, i)
+            generation = 0 if uuid == self._uuids[i] else self._swaps[i][1].index(uuid) + 1
+            out.append((uuid, self._model, f"SIM{i:04d}" + (f"R{generation}" if generation else "")))
+        return out
 
     def close(self) -> None:
         return None
 
-    def profile_at(self, now_ns: int) -> WorkloadProfile:
-        current = self._schedule[0][1]
-        for start, profile in self._schedule:
-            if start <= now_ns:
-                current = profile
-        return current
+    def profile_at(self, now_ns: int, index: int = 0) -> WorkloadProfile:
+        return self._timelines[index].at(now_ns)
 
     def power_w(self, now_ns: int, index: int) -> float:
-        profile = self.profile_at(now_ns)
-        level, _, _ = profile.activity(now_ns / _NS, self._node, index)
-        return profile.idle_w + (profile.peak_w - profile.idle_w) * level
+        return self.node_power_w(now_ns)[index]
+
+    def node_power_w(self, now_ns: int) -> list[float]:
+        """Every device's true power at ``now_ns`` (W), hidden ones included; the meters of a
+        facility ask for the same instant in turn, so the last answer is kept."""
+        cached = self._power_cache
+        if cached is not None and cached[0] == now_ns:
+            return cached[1]
+        t_s = now_ns / _NS
+        powers = []
+        for i, timeline in enumerate(self._timelines):
+            profile = timeline.at(now_ns)
+            level, _, _ = profile.activity(t_s, self._node, i)
+            powers.append(profile.power(level))
+        self._power_cache = (now_ns, powers)
+        return powers
 
     def sample(self, now_ns: int) -> Sample:
-        profile = self.profile_at(now_ns)
         t_s = now_ns / _NS
         readings: list[DeviceReading] = []
-        for i, uuid in enumerate(self._uuids):
+        kinds: set[str] = set()
+        for i in range(self._reported):
+            profile = self._timelines[i].at(now_ns)
+            kinds.add(profile.kind)
+            uuid = self.uuid_at(now_ns, i)
             level, tensor, link = profile.activity(t_s, self._node, i)
-            power = profile.idle_w + (profile.peak_w - profile.idle_w) * level
-            c = self._counters.get(i)
+            power = profile.power(level)
+            throttle = profile.throttle(level)
+            c = self._counters.get(uuid)
             if c is None:
-                start_j = 1e6 * (1 + _unit("energy", self._seed, self._node, i))
+                start_j = 1e6 * (1 + _unit("energy", self._seed, self._node, i)) if uuid == self._uuids[i] \
+                    else 1e3 * _unit("energy", self._seed, uuid)
                 c = _Counters(now_ns, power, start_j, 0.0)
-                self._counters[i] = c
+                self._counters[uuid] = c
             elif now_ns > c.last_ns:
                 dt = (now_ns - c.last_ns) / _NS
                 c.energy_j += 0.5 * (power + c.last_power_w) * dt
@@ -237,34 +425,55 @@ class SimulatedDeviceSource:
                     power_w=power,
                     energy_counter_j=c.energy_j,
                     busy_fraction=busy,
-                    sm_active=min(1.0, level),
-                    tensor_active=max(0.0, tensor),
+                    sm_active=min(1.0, level) * throttle,
+                    tensor_active=max(0.0, tensor) * throttle,
                     memory_used_bytes=profile.memory_gib * _GIB,
                     memory_total_bytes=80.0 * _GIB,
                     power_limit_w=profile.power_limit_w,
                     nvlink_bytes_counter=c.nvlink_bytes,
                     pcie_rate_bps=2e8 * level,
-                    process_count=0.0 if profile.kind == "idle" else 1.0,
+                    process_count=0.0 if profile.kind in ("idle", "off") else 1.0,
                 )
             )
-        return Sample(now_ns, SourceKind.SIMULATOR, f"simulator {profile.kind}", tuple(readings))
+        version = "simulator " + "+".join(sorted(kinds)) if kinds else "simulator"
+        return Sample(now_ns, SourceKind.SIMULATOR, version, tuple(readings))
 
 
 class SimulatedMeterSource:
-    """A facility meter: the sum of the given simulated nodes' power x ``overhead`` + ``base_w``."""
+    """A meter: Σ power of the given simulated nodes (its scope) × ``overhead`` + ``base_w``.
 
-    def __init__(
+    Over time: the overhead and base load may follow ``overhead_at`` / ``base_at`` instead of
+    the constants. The reading is then × ``share`` (the part of the scope's power on this
+    meter's feed), × (1 + ``error``) (its systematic calibration error), × (1 + ``noise`` · N(0,1))
+    (random, per sample, deterministic from ``seed``) and × ``factor_at`` (1 unless it lies).
+    """
+
+    def __init__(  # the simulator's knobs, all keyword-only
         self,
         meter_id: str,
         nodes: Sequence[SimulatedDeviceSource],
         *,
         overhead: float = 1.25,
         base_w: float = 2000.0,
+        overhead_at: Ramp | None = None,
+        base_at: Ramp | None = None,
+        share: float = 1.0,
+        error: float = 0.0,
+        noise: float = 0.0,
+        factor_at: Ramp | None = None,
+        seed: int = 0,
+        label: str = "simulated facility meter",
     ) -> None:
         self._meter_id = meter_id
         self._nodes = list(nodes)
-        self._overhead = overhead
-        self._base = base_w
+        self._overhead = overhead_at or Ramp.constant(overhead)
+        self._base = base_at or Ramp.constant(base_w)
+        self._share = share
+        self._gain = 1.0 + error
+        self._noise = noise
+        self._factor = factor_at
+        self._seed = seed
+        self._label = label
 
     @property
     def kind(self) -> SourceKind:
@@ -273,14 +482,22 @@ class SimulatedMeterSource:
     def close(self) -> None:
         return None
 
+    def true_power_w(self, now_ns: int) -> float:
+        """What the meter's scope really draws at ``now_ns``: nodes × overhead + base load."""
+        gpu_w = math.fsum(p for n in self._nodes for p in n.node_power_w(now_ns))
+        return self._base.at(now_ns) + gpu_w * self._overhead.at(now_ns)
+
     def sample(self, now_ns: int) -> Sample:
-        gpu_w = sum(n.power_w(now_ns, i) for n in self._nodes for i in range(len(n.uuids)))
-        power = self._base + gpu_w * self._overhead
-        reading = DeviceReading(uuid=self._meter_id, model="simulated facility meter", power_w=power)
+        power = self.true_power_w(now_ns) * self._share * self._gain
+        if self._noise:
+            power *= 1.0 + self._noise * _gauss(self._seed, self._meter_id, now_ns)
+        if self._factor is not None:
+            power *= self._factor.at(now_ns)
+        reading = DeviceReading(uuid=self._meter_id, model=self._label, power_w=max(0.0, power))
         return Sample(now_ns, SourceKind.SIMULATOR, "simulator meter", (reading,))
 
 
-PROFILE_KINDS = ("idle", "inference", "training")
+PROFILE_KINDS = ("idle", "inference", "training", "tp-inference", "burn-in", "batch-generation", "off")
 
 
 def profile_named(kind: str, *, job_seed: int = 0, iteration_s: float = 6.0) -> WorkloadProfile:
@@ -291,7 +508,7 @@ def profile_named(kind: str, *, job_seed: int = 0, iteration_s: float = 6.0) -> 
         return WorkloadProfile.inference(job_seed=job_seed)
     if kind == "training":
         return WorkloadProfile.training(job_seed=job_seed, iteration_s=iteration_s)
-    raise ValueError(f"must be one of {', '.join(PROFILE_KINDS)}; got {kind!r}")
+    return WorkloadProfile.named(kind, job_seed=job_seed)
 
 
 def _integer(table: Mapping[str, Any], key: str, default: int | None) -> int:

@@ -41,6 +41,40 @@ def test_library_covers_every_threat_row_and_the_controls() -> None:
     assert wanted <= set(LIBRARY)
 
 
+# Issue 10, item 8: each tactic of the threat model as an evader and an honest twin that looks
+# alike (the twin may serve two evaders).
+PAIRS = (
+    ("power-capped-training.toml", "tp-inference-honest.toml"),
+    ("train-half-of-every-period.toml", "inference-on-off.toml"),
+    ("silent-5-of-6-minutes.toml", "crash-looping-attestor.toml"),
+    ("silent-under-coverage.toml", "brief-silences-idle.toml"),
+    ("train-on-2-of-48.toml", "inference-on-2-of-48.toml"),
+    ("undeclared-gpus-hidden.toml", "extra-gpus-declared.toml"),
+    ("undeclared-gpus-reported.toml", "extra-gpus-declared.toml"),
+    ("backdate-to-cover-silence.toml", "attestor-clock-slow.toml"),
+    ("one-key-two-nodes.toml", "maintenance-power-off.toml"),
+    ("lies-cancel-in-total.toml", "rack-meters-honest.toml"),
+    ("lying-utility-meter.toml", "redundant-meters-honest.toml"),
+    ("silent-feed-meter.toml", "ab-feeds-honest.toml"),
+    ("overhead-step-hidden-node.toml", "overhead-step-chiller.toml"),
+    ("hidden-load-creep.toml", "overhead-drift-weather.toml"),
+    ("training-reported-as-burn-in.toml", "burn-in-honest.toml"),
+    ("training-reported-as-batch-generation.toml", "batch-generation-honest.toml"),
+    ("gpu-replaced-undeclared.toml", "gpu-replaced-declared.toml"),
+    ("go-silent-to-train.toml", "go-silent-honest.toml"),
+    ("lie-idle-while-training.toml", "paused-inference.toml"),
+    ("hidden-accelerators.toml", "paused-inference.toml"),
+    ("silent-feed-meter.toml", "meter-maintenance-silent.toml"),
+)
+
+
+def test_every_evader_has_an_honest_twin_and_the_library_is_large_enough() -> None:
+    for evader, twin in PAIRS:
+        assert evader in LIBRARY, evader
+        assert twin in LIBRARY, twin
+    assert len(LIBRARY) + len(HEAVY) >= 30
+
+
 # Expectations come from the stories, written by hand; every scenario must meet them.
 @pytest.mark.parametrize("name", LIBRARY)
 def test_scenario_meets_its_expectations(name: str, library_results: dict[str, tuple[bool, str]]) -> None:

@@ -140,7 +140,8 @@ def test_commitment_errors_use_the_commitment_parser_with_scenario_lines() -> No
     e = _error(text)
     assert e.key == "commitment.reporting.bukket"
     assert e.line == _line_of(text, "bukket")
-    e = _error(BASE.replace("end = 2026-04-01T00:00:00Z", "end = 2026-03-02T01:00:00Z", 1))
+    window = "[commitment.window]\nstart = 2026-03-02T00:00:00Z"
+    e = _error(BASE.replace(window, window.replace("T00:00", "T01:00"), 1))
     assert e.key == "commitment.window"
 
 
@@ -160,3 +161,189 @@ def test_not_utf8(tmp_path: Path) -> None:
     p.write_bytes(b"\xff\xfe[scenario]\n")
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(p)
+
+
+# --- the threat-model keys (issue 10): every misuse names file, line and key ----------------------
+
+def _with(facility: str = "", timeline: str = "") -> str:
+    """BASE with lines added to its last facility (fac-b: 3 nodes × 4) and to its timeline."""
+    text = BASE.replace("\n[commitment]\n", f"\n{facility}\n[commitment]\n", 1)
+    return text + "\n" + timeline
+
+
+_RACKS = """
+[[facility.meter]]
+name = "intake"
+[[facility.meter]]
+name = "rack1"
+scope = "rack"
+nodes = ["n00..n01"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("facility", "timeline", "key", "needle", "problem"),
+    [
+        ("[[facility.meter]]\nscope = \"rack\"\nnodes = [\"n00\"]\nfoo = 1\n", "", "facility[1].meter[0].foo",
+         "foo = 1", "unknown key"),
+        ("meters = 2\n[[facility.meter]]\nname = \"x\"\n", "", "facility[1].meters", "meters = 2", "either"),
+        ("[[facility.meter]]\nscope = \"rack\"\n", "", "facility[1].meter[0].nodes", "scope = \"rack\"",
+         "missing"),
+        ("[[facility.meter]]\nscope = \"campus\"\n", "", "facility[1].meter[0].scope", "campus", "not one of"),
+        ("[[facility.meter]]\nscope = \"pdu\"\nnodes = [\"n00..n01\"]\n[[facility.meter]]\nscope = \"pdu\"\n"
+         "nodes = [\"n01..n02\"]\n", "", "facility[1].meter[1].nodes", "nodes = [\"n01..n02\"]", "nesting"),
+        ("[[facility.meter]]\nfeed = \"A\"\nshare = 0.7\n[[facility.meter]]\nfeed = \"B\"\nshare = 0.6\n", "",
+         "facility[1].meter[1].share", "share = 0.6", "sum to 1.3"),
+        ("[[facility.meter]]\nshare = 0.5\n", "", "facility[1].meter[0].share", "share = 0.5", "feed"),
+        ("[[facility.meter]]\nfeed = \"A-1\"\n", "", "facility[1].meter[0].feed", "A-1", "label"),
+        ("[[facility.meter]]\nerror = 0.9\n", "", "facility[1].meter[0].error", "error = 0.9", "within"),
+        ("[[facility.node]]\nname = \"n07\"\n", "", "facility[1].node[0].name", "n07", "not a node"),
+        ("[[facility.node]]\nname = \"n01\"\nreports_undeclared = false\n", "",
+         "facility[1].node[0].reports_undeclared", "reports_undeclared", "no undeclared"),
+        ("", "[[timeline]]\ndo = \"lie\"\ntarget = \"fac-b/m0\"\nprofile = \"idle\"\nfactor = 0.8\n"
+         "from = \"0h\"\nto = \"1h\"\n", "timeline[2].profile", "profile = \"idle\"\nfactor", "factor"),
+        ("", "[[timeline]]\ndo = \"lie\"\ntarget = \"fac-b/n00\"\nprofile = \"training\"\nreports = \"idle\"\n"
+         "factor = 0.8\nfrom = \"0h\"\nto = \"1h\"\n", "timeline[2].factor", "factor = 0.8", "lying meter"),
+        ("", "[[timeline]]\ndo = \"lie\"\ntarget = \"fac-b/m0\"\nfactor = 1.0\nfrom = \"0h\"\nto = \"1h\"\n",
+         "timeline[2].factor", "factor = 1.0", "no lie"),
+        ("", "[[timeline]]\ndo = \"silent\"\ntarget = \"fac-b/n00\"\nevery = \"6m\"\nfrom = \"0h\"\nto = \"1h\"\n",
+         "timeline[2].on", "every = \"6m\"", "both"),
+        ("", "[[timeline]]\ndo = \"silent\"\ntarget = \"fac-b/n00\"\nevery = \"6m\"\non = \"6m\"\nfrom = \"0h\"\n"
+         "to = \"1h\"\n", "timeline[2].on", "on = \"6m\"", "shorter"),
+        ("", "[[timeline]]\ndo = \"silent\"\ntarget = \"fac-b/n00\"\nevery = \"90s\"\non = \"60s\"\n"
+         "from = \"0h\"\nto = \"1h\"\n", "timeline[2].every", "every = \"90s\"", "report period"),
+        ("", "[[timeline]]\ndo = \"profile\"\ntarget = \"fac-b/n00\"\nprofile = \"training\"\nevery = \"60s\"\n"
+         "on = \"31s\"\nfrom = \"0h\"\nto = \"1h\"\n", "timeline[2].on", "on = \"31s\"", "sample interval"),
+        ("", "[[timeline]]\ndo = \"profile\"\ntarget = \"fac-b/n00\"\nprofile = \"training\"\ndevices = 9\n"
+         "from = \"0h\"\nto = \"1h\"\n", "timeline[2].devices", "devices = 9", "only 4"),
+        ("", "[[timeline]]\ndo = \"profile\"\ntarget = \"fac-b/n00\"\nprofile = \"training\"\n"
+         "devices = \"undeclared\"\nfrom = \"0h\"\nto = \"1h\"\n", "timeline[2].devices", "undeclared\"",
+         "no undeclared"),
+        ("", "[[timeline]]\ndo = \"profile\"\ntarget = \"fac-b/n00\"\nprofile = \"training\"\n"
+         "power_limit_w = 900\nfrom = \"0h\"\nto = \"1h\"\n", "timeline[2].power_limit_w", "power_limit_w", "board"),
+        ("", "[[timeline]]\ndo = \"profile\"\ntarget = \"fac-b/n00\"\nprofile = \"off\"\nfrom = \"0h\"\nto = \"1h\"\n",
+         "timeline[2].profile", "profile = \"off\"", "not `silent`"),
+        ("", "[[timeline]]\ndo = \"shift\"\ntarget = \"fac-b/n00\"\nby = \"0\"\nfrom = \"0h\"\nto = \"1h\"\n",
+         "timeline[2].by", "by = \"0\"", "moves nothing"),
+        ("", "[[timeline]]\ndo = \"impersonate\"\ntarget = \"fac-b/n01\"\nby = \"n09\"\nfrom = \"0h\"\n"
+         "to = \"30m\"\n", "timeline[2].by", "by = \"n09\"", "not a declared node"),
+        ("", "[[timeline]]\ndo = \"overhead\"\ntarget = \"fac-b/n00\"\nratio = 1.3\nat = \"1h\"\n",
+         "timeline[2].target", "fac-b/n00", "facility by its id"),
+        ("", "[[timeline]]\ndo = \"overhead\"\ntarget = \"fac-b\"\nratio = 1.3\nat = \"1h\"\nto = \"2h\"\n",
+         "timeline[2].to", "to = \"2h\"", "step"),
+        ("", "[[timeline]]\ndo = \"overhead\"\ntarget = \"fac-b\"\nat = \"1h\"\n", "timeline[2].ratio",
+         "do = \"overhead\"", "missing"),
+        ("", "[[timeline]]\ndo = \"replace\"\ntarget = \"fac-b/n00\"\ndevices = 5\nat = \"1h\"\n",
+         "timeline[2].devices", "devices = 5", "declares only 4"),
+        ("", "[[timeline]]\ndo = \"verifier_outage\"\nfrom = \"1h\"\nto = \"2h\"\n[[timeline]]\ndo = \"inventory\"\n"
+         "target = \"fac-b\"\nat = \"90m\"\n", "timeline[3].at", "do = \"inventory\"", "verifier is down"),
+    ],
+)
+def test_threat_model_keys_misused(facility: str, timeline: str, key: str, needle: str, problem: str) -> None:
+    text = _with(facility, timeline)
+    e = _error(text)
+    assert e.key == key, str(e)
+    assert problem in e.problem, str(e)
+    first = needle.split("\n", maxsplit=1)[0]
+    last = max(i for i, line in enumerate(text.splitlines(), start=1) if first in line)
+    assert e.line is not None, str(e)
+    assert 0 <= last - e.line <= 8, str(e)  # the key's line, or its table's
+
+
+def test_duty_cycles_and_device_subsets_conflict_only_where_they_meet() -> None:
+    two = ("[[timeline]]\ndo = \"profile\"\ntarget = \"fac-b/n00\"\nprofile = \"training\"\ndevices = 2\n"
+           "from = \"0h\"\nto = \"1h\"\n")
+    other_two = two.replace("devices = 2", "devices = 3").replace("\"training\"", "\"inference\"")
+    e = _error(_with("", two + other_two))
+    assert e.key == "timeline[3]"
+    assert "impossible timing" in e.problem
+    undeclared = ("[[facility.node]]\nname = \"n00\"\nundeclared_devices = 2\n")
+    rest = two.replace("devices = 2", "devices = \"undeclared\"").replace("\"training\"", "\"burn-in\"")
+    s = parse_scenario(_with(undeclared, two + rest), "ok.toml")
+    assert s.facility("fac-b").node("n00").total_devices == 6
+    silent_a = "[[timeline]]\ndo = \"silent\"\ntarget = \"fac-b/n01\"\nevery = \"6m\"\non = \"3m\"\n" \
+               "from = \"0h\"\nto = \"1h\"\n"
+    silent_b = silent_a.replace("from = \"0h\"", "from = \"3m\"")
+    parse_scenario(_with("", silent_a + silent_b), "ok.toml")  # interleaved: never both
+    e = _error(_with("", silent_a + silent_b.replace("from = \"3m\"", "from = \"2m\"")))
+    assert "impossible timing" in e.problem
+
+
+def test_new_keys_parse_to_the_story_and_mark_in_process_only() -> None:
+    timeline = (
+        "[[timeline]]\ndo = \"lie\"\ntarget = \"fac-b/intake\"\nfactor = 0.8\nfrom = \"0h\"\nto = \"1h\"\n"
+        "[[timeline]]\ndo = \"overhead\"\ntarget = \"fac-b\"\nratio = 1.34\nbase_load_w = 800\nfrom = \"1h\"\n"
+        "to = \"2h\"\n"
+        "[[timeline]]\ndo = \"shift\"\ntarget = \"fac-b/n00\"\nby = \"-20m\"\nfrom = \"2h\"\nto = \"3h\"\n"
+    )
+    s = parse_scenario(_with(_RACKS, timeline), "ok.toml")
+    fac = s.facility("fac-b")
+    assert [(m.name, m.scope, m.nodes) for m in fac.meters] == [("intake", "facility", ()),
+                                                                ("rack1", "rack", ("n00", "n01"))]
+    lie, overhead, shift = s.timeline[2:]
+    assert lie.factor == 0.8
+    assert lie.profile is None
+    assert (overhead.ratio, overhead.base_load_w) == (1.34, 800.0)
+    assert shift.shift_ns == -20 * 60 * 10**9
+    assert {k for _, k, _ in s.in_process_only} >= {"facility[1].meter[1]", "timeline[2]", "timeline[3]"}
+    assert not load_scenario(REPO / "scenarios" / "go-silent-to-train.toml").in_process_only
+
+
+def test_world_unrolls_devices_duty_cycles_and_overhead_changes() -> None:
+    from sim.world import DeviceWork, node_work, overhead_points
+
+    node = "[[facility.node]]\nname = \"n00\"\nundeclared_devices = 2\nreports_undeclared = false\n"
+    timeline = (
+        "[[timeline]]\ndo = \"profile\"\ntarget = \"fac-b/n00\"\nprofile = \"training\"\ndevices = 2\n"
+        "power_limit_w = 350\nevery = \"60s\"\non = \"30s\"\nfrom = \"0h\"\nto = \"2m\"\n"
+        "[[timeline]]\ndo = \"lie\"\ntarget = \"fac-b/n00\"\nprofile = \"training\"\nreports = \"idle\"\n"
+        "devices = \"undeclared\"\nfrom = \"0h\"\nto = \"1h\"\n"
+        "[[timeline]]\ndo = \"overhead\"\ntarget = \"fac-b\"\nratio = 1.3\nfrom = \"1h\"\nto = \"2h\"\n"
+        "[[timeline]]\ndo = \"overhead\"\ntarget = \"fac-b\"\nbase_load_w = 900\nat = \"3h\"\n"
+    )
+    s = parse_scenario(_with(node, timeline), "ok.toml")
+    fac = s.facility("fac-b")
+    work = node_work(s, fac, fac.node("n00"))
+    assert len(work.true) == 6
+    capped = DeviceWork("training", 350.0)
+    idle = DeviceWork("idle")
+    sec = 10**9
+    assert work.true[0] == ((0, capped), (30 * sec, idle), (60 * sec, capped), (90 * sec, idle))
+    assert work.reported[0] == work.true[0]
+    assert work.true[2] == ((0, idle),)
+    assert work.true[4] == ((0, DeviceWork("training")), (3600 * sec, idle))
+    assert work.reported[4] == ((0, idle),)
+    ratio, base = overhead_points(s, fac)
+    assert ratio == [(0, 1.25), (3600 * sec, 1.25), (7200 * sec, 1.3)]
+    assert base == [(0, 0.0), (3 * 3600 * sec, 0.0), (3 * 3600 * sec, 900.0)]
+
+
+def test_simulated_meter_reads_scope_times_overhead_share_error_and_lie() -> None:
+    from attestor.sources.simulator import (
+        Ramp,
+        SimulatedDeviceSource,
+        SimulatedMeterSource,
+        WorkloadProfile,
+    )
+
+    burn = WorkloadProfile.named("burn-in", power_limit_w=350.0)
+    node = SimulatedDeviceSource("x-n00", 4, burn, reported_devices=2, replacements=[(10 * 10**9, 1)])
+    powers = node.node_power_w(5 * 10**9)
+    assert len(powers) == 4
+    assert all(340.0 < p <= 350.0 for p in powers)
+    before, after = node.sample(5 * 10**9), node.sample(15 * 10**9)
+    assert len(before.devices) == 2
+    assert before.devices[0].power_limit_w == 350.0
+    assert before.devices[1].uuid != after.devices[1].uuid
+    assert before.devices[0].uuid == after.devices[0].uuid
+    assert node.inventory(15 * 10**9, 2)[1][0] == after.devices[1].uuid
+    meter = SimulatedMeterSource(
+        "m", [node], overhead_at=Ramp(((0, 1.2), (100, 1.2), (100, 1.5))), base_at=Ramp.constant(1000.0),
+        share=0.5, error=0.01, factor_at=Ramp(((0, 1.0), (50, 1.0), (50, 0.8), (80, 0.8), (80, 1.0))),
+    )
+    for t, overhead, factor in ((10, 1.2, 1.0), (60, 1.2, 0.8), (90, 1.2, 1.0), (200, 1.5, 1.0)):
+        truth = sum(node.node_power_w(t)) * overhead + 1000.0
+        got = meter.sample(t).devices[0].power_w
+        assert got == pytest.approx(truth * 0.5 * 1.01 * factor)
+    off = SimulatedDeviceSource("x-n01", 2, WorkloadProfile.named("off"))
+    assert off.node_power_w(0) == [0.0, 0.0]
