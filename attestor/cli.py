@@ -49,6 +49,7 @@ from pausewatch.note import (
     ed25519_key_from_text,
     is_valid_key_name,
 )
+from pausewatch.statedir import lock_state_dir
 
 if TYPE_CHECKING:
     from attestor.daemon import AttestorDaemon
@@ -286,6 +287,16 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
 
 
 async def _run(cfg: AttestorConfig) -> int:
+    # one daemon per state directory (a second one exits 2 naming the holder): two would sign
+    # two chains from one spool head, an equivocation blamed on the node
+    lock = lock_state_dir(cfg.state_dir, "pausewatch-attestor run")
+    try:
+        return await _run_locked(cfg)
+    finally:
+        lock.release()
+
+
+async def _run_locked(cfg: AttestorConfig) -> int:
     clock = _clock(cfg)
     daemon, spool, metrics = build_daemon(cfg, clock)
     if cfg.metrics_listen:

@@ -43,6 +43,7 @@ from pausewatch.clock import NS_PER_S, Clock, SimulatedClock, SystemClock
 from pausewatch.errors import EnvironmentFaultError
 from pausewatch.keys import Signer, load_key_file
 from pausewatch.note import Ed25519NoteSigner, NoteSigner
+from pausewatch.statedir import StateDirLock, lock_state_dir
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus
@@ -125,6 +126,7 @@ class VerifierServer:
     admission: ThreadPoolExecutor | None = None
     admission_processes: ProcessAdmission | None = None
     servicer: VerifierServicer | None = None
+    state_lock: StateDirLock | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -187,6 +189,8 @@ class VerifierServer:
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
         self.storage.close()
+        if self.state_lock is not None:
+            self.state_lock.release()
         _log.info("verifier stopped")
 
     async def wait_for_termination(self) -> None:
@@ -249,12 +253,33 @@ def build_server(
     port, reported as ``server.port``. Keys and clock default to what the config names."""
     clock = clock or clock_from_config(config)
     keys = keys or load_keys(config)
+    lock: StateDirLock | None = None
     if storage is None:
+        # one process per state directory: a second serve exits 2 naming the holder
+        lock = lock_state_dir(Path(config.state_dir), "pausewatch-verifier serve")
         try:
-            Path(config.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as e:
-            raise EnvironmentFaultError(f"{config.state_dir}: cannot create the state directory: {e}") from e
-        storage = SqliteStorage(config.database_path)
+            storage = SqliteStorage(config.database_path)
+        except BaseException:
+            lock.release()
+            raise
+    try:
+        return _build(config, clock=clock, keys=keys, storage=storage, background=background, lock=lock)
+    except BaseException:
+        if lock is not None:
+            storage.close()
+            lock.release()
+        raise
+
+
+def _build(
+    config: VerifierConfig,
+    *,
+    clock: Clock,
+    keys: VerifierKeys,
+    storage: Storage,
+    background: Sequence[Background],
+    lock: StateDirLock | None,
+) -> VerifierServer:
     limits = config.limits
     alert_bus = AlertBus(max_subscribers=limits.max_watchers)
     metrics = VerifierMetrics()
@@ -333,6 +358,7 @@ def build_server(
         admission=admission,
         admission_processes=processes,
         servicer=servicer,
+        state_lock=lock,
     )
 
 
