@@ -49,6 +49,7 @@ from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus
 from verifier.alerts import WebhookNotifier
 from verifier.challenges import ChallengeIssuer
+from verifier.checkpoint_file import CHECKPOINT_FILE, CheckpointFile
 from verifier.config import VerifierConfig
 from verifier.ingest import RateLimiter
 from verifier.metrics import MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
@@ -291,6 +292,10 @@ def _build(
         max_clock_skew_ns=int(config.challenge.max_clock_skew_s * NS_PER_S),
         alert_bus=alert_bus,
         on_commit=metrics.on_tick,
+        log_verifier=keys.log.verifier if isinstance(keys.log, Ed25519NoteSigner) else None,
+        # the file lives beside a state directory's database (an injected storage has none)
+        checkpoint_file=None if lock is None else CheckpointFile(Path(config.state_dir) / CHECKPOINT_FILE),
+        startup_check_entries=limits.startup_check_entries,
     )
     challenges = ChallengeIssuer(
         sequencer,
