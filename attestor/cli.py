@@ -18,8 +18,9 @@ and for a meter a ``[[meters]]`` table (``meter_id``, ``public_key``, ``scope = 
 ``--json`` prints the same entry as one JSON object with exactly those keys (the vkey line
 then goes to stderr). An existing key is reused, never overwritten.
 
-``init`` also creates the spool: the key's chain starts there. ``run`` refuses (exit 2) when
-the key exists but the spool is gone — continuing at seq 0 would be a rollback of the node's
+``init`` (or the first ``run``) creates the spool: the key's chain starts there, and a marker
+beside the key (``node.key.chain``) says so. ``init`` and ``run`` refuse (exit 2) when the
+marker is there but the spool is gone — continuing at seq 0 would be a rollback of the node's
 chain, blamed on the lab. ``init --new-chain`` retires the key and any spool (renamed
 ``*.retired-<unix s>``) and makes a new key: the lab enrols its printed entry in place of the
 old one, a signed restart the verifier records as a new chain.
@@ -166,11 +167,39 @@ def _signer(cfg: AttestorConfig, *, create: bool) -> Ed25519Signer:
 # ---------------------------------------------------------------------- init
 
 
+def _chain_marker(cfg: AttestorConfig) -> Path:
+    """Beside the key: written when the key's chain starts (its spool is created), so that a
+    spool lost later — even with the rest of the state directory — is told from a first run."""
+    return cfg.key_file.with_name(cfg.key_file.name + ".chain")
+
+
+def _mark_chain_started(cfg: AttestorConfig, signer: Ed25519Signer) -> None:
+    marker = _chain_marker(cfg)
+    if marker.exists():
+        return
+    try:
+        marker.write_text(f"chain of key {signer.public_key.key_id} started; its spool: {cfg.spool_path}\n")
+    except OSError as e:
+        raise EnvironmentFaultError(f"{marker}: cannot write: {e.strerror}") from e
+
+
+def _refuse_lost_spool(cfg: AttestorConfig) -> None:
+    """A lost spool is loud: signing again from seq 0 with this key would look like a rollback
+    of the node's chain (a violation blamed on the lab)."""
+    if _chain_marker(cfg).exists() and not cfg.spool_path.exists():
+        raise EnvironmentFaultError(
+            f"{cfg.spool_path} is gone but the chain of node key {cfg.key_file} had started: it cannot"
+            " continue, and restarting it at seq 0 would be a rollback. Run"
+            " `pausewatch-attestor init --new-chain` (retires the key; the lab enrols the new one)"
+        )
+
+
 def _create_spool(cfg: AttestorConfig, signer: Ed25519Signer) -> None:
     from attestor.spool import Spool  # noqa: PLC0415 (lazy, see top)
 
     ensure_private_dir(cfg.state_dir)
     Spool.open(cfg.spool_path, signer.public_key.key_id).close()
+    _mark_chain_started(cfg, signer)
 
 
 def _retire_chain(cfg: AttestorConfig) -> list[Path]:
@@ -184,7 +213,7 @@ def _retire_chain(cfg: AttestorConfig) -> list[Path]:
     try:
         suffix = f".retired-{int(time.time())}"
         moved: list[Path] = []
-        candidates = [cfg.key_file, cfg.spool_path]
+        candidates = [cfg.key_file, _chain_marker(cfg), cfg.spool_path]
         candidates += [cfg.spool_path.with_name(cfg.spool_path.name + x) for x in ("-wal", "-shm")]
         for path in candidates:
             if path.exists():
@@ -224,15 +253,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         retired = _retire_chain(cfg)
         for path in retired:
             print(f"# retired {path}", file=sys.stderr)
+    _refuse_lost_spool(cfg)
     existed = cfg.key_file.exists()
     signer = _signer(cfg, create=True)
-    if not cfg.spool_path.exists():  # init starts the key's chain (run refuses a missing spool)
-        if existed and not args.new_chain:
-            print(
-                f"# warning: {cfg.spool_path} did not exist; if key {signer.public_key.key_id[:16]} ever"
-                " signed reports, its chain now restarts at seq 0 (a rollback): use --new-chain",
-                file=sys.stderr,
-            )
+    if not cfg.spool_path.exists():  # init starts the key's chain
         _create_spool(cfg, signer)
     raw = signer.public_key.raw
     name = cfg.subject_id if is_valid_key_name(cfg.subject_id) else "attestor"
@@ -295,6 +319,7 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
     cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     limits = SpoolLimits(cfg.spool_max_rows, cfg.spool_max_bytes, int(cfg.spool_prune_age_s * _NS))
     spool = Spool.open(cfg.spool_path, signer.public_key.key_id, limits)
+    _mark_chain_started(cfg, signer)
     metrics = AttestorMetrics(lambda: clock.now_ns() / _NS)
     alarms = Alarms(spool, metrics, clock)
     uplink: Uplink | None = None
@@ -346,14 +371,7 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
 async def _run(cfg: AttestorConfig) -> int:
     # one daemon per state directory (a second one exits 2 naming the holder): two would sign
     # two chains from one spool head, an equivocation blamed on the node
-    if cfg.key_file.exists() and not cfg.spool_path.exists():
-        # a lost spool is loud: signing again from seq 0 with this key would look like a
-        # rollback of the node's chain (a violation blamed on the lab)
-        raise EnvironmentFaultError(
-            f"{cfg.spool_path} is gone but the node key {cfg.key_file} exists: this node's chain"
-            " cannot continue, and restarting it at seq 0 would be a rollback. Run"
-            " `pausewatch-attestor init --new-chain` (retires the key; the lab enrols the new one)"
-        )
+    _refuse_lost_spool(cfg)
     lock = lock_state_dir(cfg.state_dir, "pausewatch-attestor run")
     try:
         return await _run_locked(cfg)

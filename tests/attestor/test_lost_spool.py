@@ -77,6 +77,16 @@ def test_a_lost_spool_refuses_to_run_until_a_new_chain_is_started(tmp_path: Path
     assert "rollback" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not (state / "spool.sqlite").exists()  # nothing was signed
+    reinit = subprocess.run(  # nor does a plain init quietly start the chain again
+        [*ATTESTOR, "init", "--config", str(config)],
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert reinit.returncode == 2, reinit.stderr
+    assert "--new-chain" in reinit.stderr
     new = subprocess.run(
         [*ATTESTOR, "init", "--config", str(config), "--json", "--new-chain"],
         cwd=REPO,
