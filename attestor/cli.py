@@ -18,6 +18,13 @@ and for a meter a ``[[meters]]`` table (``meter_id``, ``public_key``, ``scope = 
 ``--json`` prints the same entry as one JSON object with exactly those keys (the vkey line
 then goes to stderr). An existing key is reused, never overwritten.
 
+``init`` (or the first ``run``) creates the spool: the key's chain starts there, and a marker
+beside the key (``node.key.chain``) says so. ``init`` and ``run`` refuse (exit 2) when the
+marker is there but the spool is gone — continuing at seq 0 would be a rollback of the node's
+chain, blamed on the lab. ``init --new-chain`` retires the key and any spool (renamed
+``*.retired-<unix s>``) and makes a new key: the lab enrols its printed entry in place of the
+old one, a signed restart the verifier records as a new chain.
+
 ``run --config attestor.toml`` runs the daemon (JSON logs on stderr; SIGTERM/SIGINT stop it
 cleanly). ``status`` reads the spool (also while the daemon runs). ``probe --source nvml
 --seconds N`` samples a source and prints what it read and the aggregate, to try a GPU node.
@@ -72,6 +79,7 @@ from pausewatch.note import (
     ed25519_key_from_text,
     is_valid_key_name,
 )
+from pausewatch.statedir import ensure_private_dir, lock_state_dir
 
 if TYPE_CHECKING:
     from attestor.daemon import AttestorDaemon
@@ -110,6 +118,12 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--facility-id")
     sp.add_argument("--location", default="")
     sp.add_argument("--json", action="store_true")
+    sp.add_argument(
+        "--new-chain",
+        action="store_true",
+        help="start a new chain after a lost spool: retire the key (and any spool), make a new key;"
+        " the lab enrols the printed entry (a signed restart, not a rollback)",
+    )
 
     sp = sub.add_parser("run", help="run the daemon")
     common(sp)
@@ -181,6 +195,67 @@ def _signer(cfg: AttestorConfig, *, create: bool) -> Ed25519Signer:
 # ---------------------------------------------------------------------- init
 
 
+def _chain_marker(cfg: AttestorConfig) -> Path:
+    """Beside the key: written when the key's chain starts (its spool is created), so that a
+    spool lost later — even with the rest of the state directory — is told from a first run."""
+    return cfg.key_file.with_name(cfg.key_file.name + ".chain")
+
+
+def _mark_chain_started(cfg: AttestorConfig, signer: Ed25519Signer) -> None:
+    marker = _chain_marker(cfg)
+    if marker.exists():
+        return
+    try:
+        marker.write_text(f"chain of key {signer.public_key.key_id} started; its spool: {cfg.spool_path}\n")
+    except OSError as e:
+        raise EnvironmentFaultError(f"{marker}: cannot write: {e.strerror}") from e
+
+
+def _refuse_lost_spool(cfg: AttestorConfig) -> None:
+    """A lost spool is loud: signing again from seq 0 with this key would look like a rollback
+    of the node's chain (a violation blamed on the lab)."""
+    if _chain_marker(cfg).exists() and not cfg.spool_path.exists():
+        raise EnvironmentFaultError(
+            f"{cfg.spool_path} is gone but the chain of node key {cfg.key_file} had started: it cannot"
+            " continue, and restarting it at seq 0 would be a rollback. Run"
+            " `pausewatch-attestor init --new-chain` (retires the key; the lab enrols the new one)"
+        )
+
+
+def _create_spool(cfg: AttestorConfig, signer: Ed25519Signer) -> None:
+    from attestor.spool import Spool  # noqa: PLC0415 (lazy, see top)
+
+    ensure_private_dir(cfg.state_dir)
+    Spool.open(cfg.spool_path, signer.public_key.key_id).close()
+    _mark_chain_started(cfg, signer)
+
+
+def _retire_chain(cfg: AttestorConfig) -> list[Path]:
+    """``init --new-chain``: keep the old key and spool under ``*.retired-<unix s>`` names (the
+    daemon must be stopped: the state directory's lock is taken). A new key is a new chain:
+    the lab's next inventory, enrolling it in place of the old one, is the signed restart,
+    and the verifier records the new chain from seq 0 — not a rollback of the old one."""
+    if not cfg.key_file.exists() and not cfg.spool_path.exists():
+        return []
+    lock = lock_state_dir(cfg.state_dir, "pausewatch-attestor init --new-chain")
+    try:
+        suffix = f".retired-{int(time.time())}"
+        moved: list[Path] = []
+        candidates = [cfg.key_file, _chain_marker(cfg), cfg.spool_path]
+        candidates += [cfg.spool_path.with_name(cfg.spool_path.name + x) for x in ("-wal", "-shm")]
+        for path in candidates:
+            if path.exists():
+                target = path.with_name(path.name + suffix)
+                try:
+                    path.rename(target)
+                except OSError as e:
+                    raise EnvironmentFaultError(f"{path}: cannot retire it: {e.strerror}") from e
+                moved.append(target)
+        return moved
+    finally:
+        lock.release()
+
+
 def _inventory(sources: Sequence[TelemetrySource]) -> list[dict[str, str]]:
     seen: dict[str, dict[str, str]] = {}
     for source in sources:
@@ -202,8 +277,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     from attestor.sources import open_sources  # noqa: PLC0415 (lazy, see top)
 
     cfg = load_config(args.config, overrides=_overrides(args))
+    if args.new_chain:
+        retired = _retire_chain(cfg)
+        for path in retired:
+            print(f"# retired {path}", file=sys.stderr)
+    _refuse_lost_spool(cfg)
     existed = cfg.key_file.exists()
     signer = _signer(cfg, create=True)
+    if not cfg.spool_path.exists():  # init starts the key's chain
+        _create_spool(cfg, signer)
     raw = signer.public_key.raw
     name = cfg.subject_id if is_valid_key_name(cfg.subject_id) else "attestor"
     vkey = VerifierKey(name, SIG_TYPE_ED25519, raw).format()
@@ -265,6 +347,7 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
     cfg.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     limits = SpoolLimits(cfg.spool_max_rows, cfg.spool_max_bytes, int(cfg.spool_prune_age_s * _NS))
     spool = Spool.open(cfg.spool_path, signer.public_key.key_id, limits)
+    _mark_chain_started(cfg, signer)
     metrics = AttestorMetrics(lambda: clock.now_ns() / _NS)
     alarms = Alarms(spool, metrics, clock)
     uplink: Uplink | None = None
@@ -365,6 +448,19 @@ def _write_ready_file(path: Path) -> None:
 
 
 async def _run(
+    cfg: AttestorConfig, signals: _StopSignals, notifier: ServiceNotifier, ready_file: Path | None
+) -> int:
+    # one daemon per state directory (a second one exits 2 naming the holder): two would sign
+    # two chains from one spool head, an equivocation blamed on the node
+    _refuse_lost_spool(cfg)
+    lock = lock_state_dir(cfg.state_dir, "pausewatch-attestor run")
+    try:
+        return await _run_locked(cfg, signals, notifier, ready_file)
+    finally:
+        lock.release()
+
+
+async def _run_locked(
     cfg: AttestorConfig, signals: _StopSignals, notifier: ServiceNotifier, ready_file: Path | None
 ) -> int:
     stop = asyncio.Event()

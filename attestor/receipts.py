@@ -7,7 +7,11 @@
   the tree is ``ReceiptError("log.omission")``.
 - ``verify_consistency_with``: two checkpoints of the same log, either order, are consistent
   (equal sizes need equal roots; otherwise the RFC 9162 consistency proof from the smaller to
-  the larger verifies). Anything else is ``ReceiptError("log.fork")``.
+  the larger verifies). Anything else is ``ReceiptError("log.fork")`` — also a checkpoint
+  smaller than one verified before, when the log cannot prove the two consistent (a verifier
+  that lost its database and started a new tree under the same key).
+- ``verify_checkpoint``: a checkpoint served on its own (``GetCheckpoint``) is signed by the
+  log key, else ``receipt.invalid``.
 
 The alarm kinds (``receipt.invalid``, ``log.omission``, ``log.fork``) are the ids the daemon logs,
 counts in metrics and shows in ``status``.
@@ -24,7 +28,14 @@ from pausewatch.merkle import leaf_hash, verify_consistency, verify_inclusion
 from pausewatch.note import NoteVerifier
 from pausewatch.v1 import types_pb2
 
-__all__ = ["LogTrust", "ReceiptError", "VerifiedReceipt", "verify_consistency_with", "verify_receipt"]
+__all__ = [
+    "LogTrust",
+    "ReceiptError",
+    "VerifiedReceipt",
+    "verify_checkpoint",
+    "verify_consistency_with",
+    "verify_receipt",
+]
 
 
 class ReceiptError(VerificationError):
@@ -74,6 +85,14 @@ def verify_receipt(envelope: bytes, receipt: types_pb2.Receipt, trust: LogTrust)
             "log.omission", f"report is not proven included at {receipt.log_index}: {e}"
         ) from e
     return VerifiedReceipt(receipt.log_index, checkpoint, bytes(receipt.checkpoint))
+
+
+def verify_checkpoint(note: bytes, trust: LogTrust) -> Checkpoint:
+    """A checkpoint the verifier serves, signed by the configured log key for its origin."""
+    try:
+        return open_checkpoint(note, trust.verifier, origin=trust.origin)
+    except InputError as e:
+        raise ReceiptError("receipt.invalid", f"checkpoint does not verify under the log key: {e}") from e
 
 
 def verify_consistency_with(

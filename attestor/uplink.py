@@ -10,7 +10,10 @@ Per-report outcomes: ACCEPTED or DUPLICATE with a verified receipt -> acked; REJ
 permanent code -> ``rejected`` (kept as evidence) and the ``report.rejected`` alarm;
 RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED / ABORTED -> retried later; a receipt
 that fails verification -> ``disputed`` and the alarm named by the failure (``log.omission``,
-``log.fork``, ``receipt.invalid``).
+``log.fork``, ``receipt.invalid``). The log itself is checked (``check_log``: its current
+checkpoint, signed and consistent with the last one verified) at every challenge refresh and
+before any report is marked rejected for good: a verifier that lost its database and started
+a new log under the same key is ``log.fork``, loudly, and the reports stay pending.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ import grpc.aio
 
 from attestor.alarms import Alarms
 from attestor.metrics import AttestorMetrics
-from attestor.receipts import LogTrust, ReceiptError, verify_consistency_with, verify_receipt
+from attestor.receipts import (
+    LogTrust,
+    ReceiptError,
+    verify_checkpoint,
+    verify_consistency_with,
+    verify_receipt,
+)
 from attestor.spool import Spool, StoredCheckpoint
 from pausewatch.clock import Clock
 from pausewatch.envelope import PayloadType, parse_envelope, verify_envelope
@@ -98,6 +107,10 @@ def open_channel(settings: UplinkSettings) -> grpc.aio.Channel:
     if tls.server_name:
         options.append(("grpc.ssl_target_name_override", tls.server_name))
     return grpc.aio.secure_channel(settings.address, credentials, options=options)
+
+
+def _permanent_rejection(result: verifier_pb2.ReportResult) -> bool:
+    return bool(result.disposition == verifier_pb2.DISPOSITION_REJECTED and result.code not in _TRANSIENT)
 
 
 class _TransientError(Exception):
@@ -196,6 +209,11 @@ class Uplink:
         if len(response.results) != len(batch):
             self._metrics.upload_errors.labels("protocol").inc()
             raise _TransientError(f"{len(response.results)} results for {len(batch)} reports")
+        if any(_permanent_rejection(r) for r in response.results):
+            # before marking anything rejected for good: is this still our log? A verifier
+            # that lost its database refuses every report (its enrolment is gone) — that is
+            # log.fork, and the reports stay pending for the log they belong to
+            await self.check_log()
         acked = 0
         resolved = 0
         transient = 0
@@ -204,7 +222,7 @@ class Uplink:
                 resolved += 1
                 if await self._accept(item.seq, item.envelope, result.receipt):
                     acked += 1
-            elif result.disposition == verifier_pb2.DISPOSITION_REJECTED and result.code not in _TRANSIENT:
+            elif _permanent_rejection(result):
                 resolved += 1
                 self._spool.mark_rejected(item.seq, result.code, result.message)
                 self._metrics.upload_errors.labels("rejected").inc()
@@ -242,6 +260,20 @@ class Uplink:
         self._metrics.receipt_seen()
         return True
 
+    async def check_log(self) -> None:
+        """The verifier's current checkpoint is signed by the log key and consistent with the
+        last one this attestor verified (raises ReceiptError: ``log.fork`` for a smaller or
+        inconsistent tree — a verifier that lost its database and started a new log under
+        the same key — ``receipt.invalid`` for a bad signature); remembered when larger."""
+        response = await self._connect().GetCheckpoint(
+            verifier_pb2.GetCheckpointRequest(), timeout=self._s.deadline_s
+        )
+        cp = verify_checkpoint(response.checkpoint, self._s.log)
+        await self._check_consistency(cp.size, cp.root_hash)
+        self._spool.save_checkpoint(
+            StoredCheckpoint(cp.size, cp.root_hash, bytes(response.checkpoint)), self._clock.now_ns()
+        )
+
     async def _check_consistency(self, size: int, root: bytes) -> None:
         last = self._spool.last_checkpoint()
         if last is None or (last.size == size and last.root == root):
@@ -249,9 +281,19 @@ class Uplink:
         proof: list[bytes] = []
         if last.size != size:
             lo, hi = min(last.size, size), max(last.size, size)
-            response = await self._connect().GetConsistencyProof(
-                verifier_pb2.GetConsistencyProofRequest(old_size=lo, new_size=hi), timeout=self._s.deadline_s
-            )
+            try:
+                response = await self._connect().GetConsistencyProof(
+                    verifier_pb2.GetConsistencyProofRequest(old_size=lo, new_size=hi),
+                    timeout=self._s.deadline_s,
+                )
+            except grpc.aio.AioRpcError as e:
+                if e.code() is not grpc.StatusCode.OUT_OF_RANGE:
+                    raise
+                raise ReceiptError(
+                    "log.fork",
+                    f"the log signed a tree of {size} after one of {last.size} and cannot prove them"
+                    f" consistent ({e.details()})",
+                ) from e
             if response.new_size != hi:
                 raise ReceiptError(
                     "log.fork", f"asked for a proof to size {hi}, got one to {response.new_size}"
@@ -272,6 +314,7 @@ class Uplink:
                     or now - self._challenge_at_ns >= self._s.challenge_refresh_s * _NS
                 ):
                     await self.refresh_challenge()
+                    await self.check_log()
                 while not stop.is_set() and await self.deliver_once():
                     pass
                 failures = 0

@@ -14,8 +14,10 @@ signature-verified report, ``classify_link`` says what the report is:
 - ``ROLLBACK``: reuses a sequence number below the head with other content: the attestor's
   state was rolled back. Also carries a proof when the stored report at that seq is known.
 
-The function reads nothing and writes nothing; the caller loads the state and stores the
-outcome. Equivocation proofs are portable: ``EquivocationProof.verify`` needs only the key.
+The rule itself is :func:`decide_link`, on digests — the one function the verifier's
+``classify_link`` and the auditor's chain replay both call. It reads nothing and writes
+nothing; the caller loads the state and stores the outcome. Equivocation proofs are portable:
+``EquivocationProof.verify`` needs only the key.
 """
 
 from __future__ import annotations
@@ -24,17 +26,21 @@ from dataclasses import dataclass
 from enum import Enum
 
 from pausewatch.envelope import envelope_digest, parse_envelope, verify_envelope
-from pausewatch.errors import VerificationError
+from pausewatch.errors import InternalError, VerificationError
 from pausewatch.keys import PublicKey
 from pausewatch.reports import ReportHeader, decode_report
 
 __all__ = [
     "ChainDecision",
     "ChainState",
+    "Counterpart",
     "EquivocationProof",
+    "LinkDecision",
+    "LinkFacts",
     "LinkKind",
     "NewLink",
     "classify_link",
+    "decide_link",
 ]
 
 
@@ -109,8 +115,100 @@ class EquivocationProof:
             )
 
 
+class Counterpart(Enum):
+    """Which stored report a conflicting link conflicts with (for the equivocation proof)."""
+
+    HEAD = "head"
+    AT_SEQ = "at_seq"
+    BEFORE = "before"
+
+
+@dataclass(frozen=True)
+class LinkFacts:
+    """What the chain rule reads of a report: its seq, boot, ``prev`` and envelope digest."""
+
+    seq: int
+    boot_id: bytes
+    prev: bytes
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class LinkDecision:
+    """The chain rule's answer on digests; ``against`` names the stored report a FORK or
+    ROLLBACK conflicts with (None when no second envelope at that seq exists)."""
+
+    kind: LinkKind
+    new_boot: bool = False
+    missing: range | None = None
+    against: Counterpart | None = None
+    reason: str = ""
+
+    @property
+    def advances_head(self) -> bool:
+        return self.kind in (LinkKind.NEXT, LinkKind.GAP)
+
+    @property
+    def stores(self) -> bool:
+        """Whether the report is kept: everything authentic is evidence, duplicates aside."""
+        return self.kind is not LinkKind.DUPLICATE
+
+
+def decide_link(
+    head: LinkFacts | None,
+    link: LinkFacts,
+    *,
+    at_seq: bytes | None = None,
+    before: bytes | None = None,
+    after_prev: bytes | None = None,
+) -> LinkDecision:
+    """THE chain rule, on digests: the verifier (:func:`classify_link`) and the auditor
+    (:class:`pausewatch.audit.chains.ChainReplay`) both call it, so they cannot disagree.
+
+    ``head`` is the stored report with the highest seq (None: the key has none). For a seq at
+    or below the head: ``at_seq`` is the digest of the first stored report with the link's
+    seq; ``before`` the digest of the first stored report at seq-1 and ``after_prev`` the
+    ``prev`` of the first stored report at seq+1. Total: every input has an answer, whatever
+    holes and reorderings the chain went through.
+    """
+    seq = link.seq
+    if head is None:
+        if seq == 0:
+            return LinkDecision(LinkKind.NEXT)
+        return LinkDecision(LinkKind.GAP, missing=range(seq))
+    new_boot = link.boot_id != head.boot_id
+    if seq == head.seq + 1:
+        if link.prev == head.digest:
+            return LinkDecision(LinkKind.NEXT, new_boot=new_boot)
+        return LinkDecision(LinkKind.FORK, new_boot, None, Counterpart.HEAD, "prev does not match the head")
+    if seq > head.seq + 1:
+        return LinkDecision(LinkKind.GAP, new_boot=new_boot, missing=range(head.seq + 1, seq))
+    stored = head.digest if seq == head.seq else at_seq
+    if stored is not None and stored == link.digest:
+        return LinkDecision(LinkKind.DUPLICATE)
+    if seq == head.seq:
+        return LinkDecision(LinkKind.FORK, new_boot, None, Counterpart.HEAD, f"two reports with seq {seq}")
+    if stored is not None:
+        kind = LinkKind.ROLLBACK if new_boot else LinkKind.FORK
+        return LinkDecision(kind, new_boot, None, Counterpart.AT_SEQ, f"two reports with seq {seq}")
+    # a backfill: it must fit the stored neighbours it has
+    if seq > 0 and before is not None and link.prev != before:
+        return LinkDecision(
+            LinkKind.FORK, new_boot, None, Counterpart.BEFORE, "prev does not match the stored predecessor"
+        )
+    if after_prev is not None and after_prev != link.digest:
+        # The stored successor committed to a different report at this seq: a rollback of
+        # sequence numbers into a hole. No second envelope with this seq exists to prove it.
+        return LinkDecision(LinkKind.ROLLBACK, new_boot=new_boot)
+    # With no stored neighbour (a hole inside a hole) nothing contradicts it yet; a stored
+    # neighbour arriving later is checked against it in turn.
+    return LinkDecision(LinkKind.BACKFILL, new_boot=new_boot)
+
+
 @dataclass(frozen=True)
 class ChainDecision:
+    """:class:`LinkDecision` with the equivocation proof built from the stored envelopes."""
+
     kind: LinkKind
     new_boot: bool = False
     missing: range | None = None
@@ -126,49 +224,31 @@ class ChainDecision:
         return self.kind is not LinkKind.DUPLICATE
 
 
+def _facts(link: NewLink) -> LinkFacts:
+    return LinkFacts(link.header.seq, link.header.boot_id, link.header.prev, link.digest)
+
+
 def classify_link(state: ChainState | None, link: NewLink) -> ChainDecision:
-    """Decide what ``link`` is relative to ``state`` (None: the key has no stored report)."""
-    seq = link.header.seq
+    """Decide what ``link`` is relative to ``state`` (None: the key has no stored report):
+    :func:`decide_link` on the envelopes' digests, plus the proof of a conflict."""
     if state is None:
-        if seq == 0:
-            return ChainDecision(LinkKind.NEXT)
-        return ChainDecision(LinkKind.GAP, missing=range(seq))
-
-    head = state.head
-    head_seq = head.header.seq
-    new_boot = link.header.boot_id != head.header.boot_id
-
-    if seq == head_seq + 1:
-        if link.header.prev == head.digest:
-            return ChainDecision(LinkKind.NEXT, new_boot=new_boot)
-        proof = EquivocationProof(head.envelope, link.envelope, "prev does not match the head")
-        return ChainDecision(LinkKind.FORK, new_boot=new_boot, proof=proof)
-
-    if seq > head_seq + 1:
-        return ChainDecision(LinkKind.GAP, new_boot=new_boot, missing=range(head_seq + 1, seq))
-
-    stored = head.envelope if seq == head_seq else state.at_seq
-    if stored is not None and stored == link.envelope:
-        return ChainDecision(LinkKind.DUPLICATE)
-    if seq == head_seq:
-        proof = EquivocationProof(head.envelope, link.envelope, f"two reports with seq {seq}")
-        return ChainDecision(LinkKind.FORK, new_boot=new_boot, proof=proof)
-    if stored is not None:
-        proof = EquivocationProof(stored, link.envelope, f"two reports with seq {seq}")
-        kind = LinkKind.ROLLBACK if new_boot else LinkKind.FORK
-        return ChainDecision(kind, new_boot=new_boot, proof=proof)
-    return _backfill(state, link, new_boot)
-
-
-def _backfill(state: ChainState, link: NewLink, new_boot: bool) -> ChainDecision:
-    seq = link.header.seq
-    if seq > 0 and state.before is not None and link.header.prev != envelope_digest(state.before):
-        proof = EquivocationProof(state.before, link.envelope, "prev does not match the stored predecessor")
-        return ChainDecision(LinkKind.FORK, new_boot=new_boot, proof=proof)
-    if state.after_prev is not None and state.after_prev != link.digest:
-        # The stored successor committed to a different report at this seq: a rollback of
-        # sequence numbers into a hole. No second envelope with this seq exists to prove it.
-        return ChainDecision(LinkKind.ROLLBACK, new_boot=new_boot)
-    # With no stored neighbour (a hole inside a hole) nothing contradicts it yet; a stored
-    # neighbour arriving later is checked against it in turn.
-    return ChainDecision(LinkKind.BACKFILL, new_boot=new_boot)
+        d = decide_link(None, _facts(link))
+        return ChainDecision(d.kind, d.new_boot, d.missing)
+    d = decide_link(
+        _facts(state.head),
+        _facts(link),
+        at_seq=None if state.at_seq is None else envelope_digest(state.at_seq),
+        before=None if state.before is None else envelope_digest(state.before),
+        after_prev=state.after_prev,
+    )
+    proof = None
+    if d.against is not None:
+        first = {
+            Counterpart.HEAD: state.head.envelope,
+            Counterpart.AT_SEQ: state.at_seq,
+            Counterpart.BEFORE: state.before,
+        }[d.against]
+        if first is None:
+            raise InternalError(f"the chain rule named a stored {d.against.value} report that is absent")
+        proof = EquivocationProof(first, link.envelope, d.reason)
+    return ChainDecision(d.kind, d.new_boot, d.missing, proof)

@@ -3,7 +3,10 @@
 An envelope travels as the serialized bytes of ``pausewatch.v1.Envelope``. Receivers parse
 those bytes with ``parse_envelope`` (size limits, canonical encoding, known payload type),
 verify a signature with ``verify_envelope`` against a key *they* chose, and only then parse the
-payload. Nothing is ever re-serialized to check a signature or a hash: the digest of an
+payload. A signature is only ever checked under the key its key id names, and only the first
+signature naming a key is checked, so the work an envelope can cause before it is
+trusted is at most one Ed25519 check per trusted key it names — never signatures × keys.
+Nothing is ever re-serialized to check a signature or a hash: the digest of an
 envelope is SHA-256 of the bytes as received, which is what an attestor's ``prev`` field and
 the Merkle leaf commit to.
 """
@@ -151,20 +154,18 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> Parse
 
 
 def verify_envelope(envelope: ParsedEnvelope, key: PublicKey) -> None:
-    """Return nothing if some signature on ``envelope`` verifies under ``key``; else raise.
+    """Return nothing if the signature that names ``key`` verifies under it; else raise.
 
-    The key id on the wire only narrows which signatures are tried first; every signature is
-    tried against the key the caller chose, so a wrong or forged key id cannot cause a pass.
+    Only the first signature whose key id is ``key``'s derived id is checked: one Ed25519
+    check at most. A forged key id cannot cause a pass,
+    since the check is made with the key the caller chose; a signature that names no key the
+    caller trusts costs nothing.
     """
-    message = pae(envelope.payload_type, envelope.payload)
-    ordered = sorted(envelope.signatures, key=lambda s: s[0] != key.key_id)
-    for _, sig in ordered:
-        try:
-            key.verify(sig, message)
-        except SignatureError:
-            continue
-        return
-    raise SignatureError(f"no signature on the envelope verifies under key {key.key_id[:16]}")
+    for hint, sig in envelope.signatures:
+        if hint == key.key_id:
+            key.verify(sig, pae(envelope.payload_type, envelope.payload))
+            return
+    raise SignatureError(f"no signature on the envelope names key {key.key_id[:16]}")
 
 
 def verify_threshold(envelope: ParsedEnvelope, keys: Iterable[PublicKey], threshold: int) -> None:

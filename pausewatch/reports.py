@@ -33,6 +33,7 @@ __all__ = [
     "ReportKind",
     "check_id",
     "decode_report",
+    "report_key_id",
 ]
 
 BOOT_ID_SIZE: Final = 16
@@ -146,18 +147,26 @@ def decode_report(
     return header, message
 
 
-def _check_sole_signature(envelope: ParsedEnvelope, key_id: str) -> None:
-    """A report carries exactly one signature, its attestor's, under the report's own key id.
+def report_key_id(envelope: ParsedEnvelope) -> str:
+    """The key id a report's one signature names; checked before any signature is verified.
 
-    Neither a second signature nor the key-id hint is covered by the signature, so without
-    this anyone holding a report could re-wrap it in other bytes (another digest) around the
-    same signed content, and pass the copy off as a conflicting report: a forged fork.
+    A report carries exactly one signature, its attestor's, and that signature names the key
+    the payload claims (:func:`decode_report` checks the claim once the signature verified).
+    So a report costs at most one Ed25519 check, under the key its signature names: a report
+    carrying many signatures that name enrolled keys is refused before any check. And since
+    neither a second signature nor the key-id hint is covered by the signature, without this
+    anyone holding a report could re-wrap it in other bytes (another digest) around the same
+    signed content, and pass the copy off as a conflicting report: a forged fork.
     """
     if len(envelope.signatures) != 1:
         raise FormatError(
             f"a report carries exactly one signature, its attestor's; this one has {len(envelope.signatures)}"
         )
-    if envelope.signatures[0][0] != key_id:
+    return envelope.signatures[0][0]
+
+
+def _check_sole_signature(envelope: ParsedEnvelope, key_id: str) -> None:
+    if report_key_id(envelope) != key_id:
         raise FormatError("the report's signature names another key id than the report itself")
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "LogConflictError",
+    "LogCorruptionError",
     "MemoryTreeStore",
     "MerkleLog",
     "SqliteTreeStore",
@@ -78,6 +79,10 @@ class Tile(NamedTuple):
 
 class LogConflictError(EnvironmentFaultError):
     """The stored log changed under a writer (another sequencer, or a lost transaction)."""
+
+
+class LogCorruptionError(EnvironmentFaultError):
+    """A stored entry does not hash to its leaf in the stored tree: the storage is corrupt."""
 
 
 class TreeStore(Protocol):
@@ -280,14 +285,68 @@ class MerkleLog:
         return self._source.subtree_hashes([(0, index)])[0]
 
     def entry(self, index: int) -> bytes:
-        """Entry ``index`` as appended."""
-        self._check_range(index, index + 1)
-        return self._store.read_entries(index, index + 1)[0]
+        """Entry ``index`` as appended, re-hashed against its leaf (LogCorruptionError)."""
+        return self.entries(index, index + 1)[0]
 
     def entries(self, start: int, end: int) -> list[bytes]:
-        """Entries ``start .. end-1`` as appended."""
+        """Entries ``start .. end-1`` as appended. Every entry read is re-hashed and compared
+        with its leaf hash in the stored tiles: a corrupt byte in the storage is
+        LogCorruptionError here, never an export or answer that fails only in an audit."""
         self._check_range(start, end)
-        return self._store.read_entries(start, end)
+        entries = self._store.read_entries(start, end)
+        self.check_entries(start, entries)
+        return entries
+
+    def check_entries(self, start: int, entries: Sequence[bytes]) -> None:
+        """Raise LogCorruptionError unless ``entries`` hash to the leaves from ``start`` on."""
+        if not entries:
+            return
+        end = start + len(entries)
+        first, last = start // TILE_WIDTH, (end - 1) // TILE_WIDTH
+        tiles = self._store.read_tiles([(0, t) for t in range(first, last + 1)])
+        leaves = _leaf_hashes(entries)
+        for tile_index in range(first, last + 1):
+            lo, hi = max(start, tile_index * TILE_WIDTH), min(end, (tile_index + 1) * TILE_WIDTH)
+            stored = tiles.get((0, tile_index), Tile(b"")).hashes
+            at = (lo - tile_index * TILE_WIDTH) * HASH_SIZE
+            want = stored[at : at + (hi - lo) * HASH_SIZE]
+            got = leaves[(lo - start) * HASH_SIZE : (hi - start) * HASH_SIZE]
+            if want != got:
+                bad = next(
+                    i
+                    for i in range(lo, hi)
+                    if want[(i - lo) * HASH_SIZE : (i - lo + 1) * HASH_SIZE]
+                    != got[(i - lo) * HASH_SIZE : (i - lo + 1) * HASH_SIZE]
+                )
+                raise LogCorruptionError(
+                    f"log entry {bad} does not hash to its leaf in the stored tree: the storage is corrupt"
+                )
+
+    def scrub(self, *, chunk: int = 4096) -> tuple[list[str], MerkleLog]:
+        """Check everything the store holds: every entry re-hashed against its leaf, and every
+        tile compared with the tile rebuilt from the entries. Returns one line per problem
+        and the rebuilt log (tiles only, no entries: roots and proofs of any size, to check
+        checkpoints against)."""
+        tiles = _TileOnlyStore()
+        rebuilt = MerkleLog(tiles)
+        problems: list[str] = []
+        size = self.size
+        for start in range(0, size, chunk):
+            entries = self._store.read_entries(start, min(size, start + chunk))
+            try:
+                self.check_entries(start, entries)
+            except LogCorruptionError as e:
+                problems.append(str(e))
+            rebuilt.append(entries)
+        keys = sorted(tiles.keys())
+        for at in range(0, len(keys), 256):
+            part = keys[at : at + 256]
+            stored = self._store.read_tiles(part)
+            want = tiles.read_tiles(part)
+            for key in part:
+                if stored.get(key) != want[key]:
+                    problems.append(f"tile {key} differs from the tile rebuilt from the entries")
+        return problems, rebuilt
 
     def _resolve(self, size: int | None) -> int:
         current = self._store.read_size()
@@ -335,6 +394,25 @@ class MemoryTreeStore:
         self._tiles.update(tiles)
         self._entries.extend(entries)
         self._size = new_size
+
+
+class _TileOnlyStore(MemoryTreeStore):
+    """A memory store that keeps tiles and drops entries (a scrub's rebuilt tree)."""
+
+    def write_append(
+        self,
+        old_size: int,
+        new_size: int,
+        tiles: Mapping[TileKey, Tile],
+        entries: Sequence[bytes],
+    ) -> None:
+        if old_size != self._size or new_size - old_size != len(entries):
+            raise LogConflictError(f"log size is {self._size}, writer expected {old_size}")
+        self._tiles.update(tiles)
+        self._size = new_size
+
+    def keys(self) -> list[TileKey]:
+        return list(self._tiles)
 
 
 _SCHEMA = (

@@ -15,7 +15,8 @@ Exit status (DESIGN.md, Flow 5):
   input* (a ``--key`` vkey, a policy file). Those are the auditor's own configuration, so a
   defect there says nothing about the evidence.
 
-The reason for 1 or 2 goes to stderr as one line. ``--json`` (accepted before or after the
+The reason for 1 or 2 goes to stderr as one line — also for a bug of ours (exit 2, "internal
+error"): no input path ends in a traceback. ``--json`` (accepted before or after the
 subcommand) prints one JSON object on stdout in every case::
 
     {"command": "proof verify", "result": "verified" | "failed" | "error", "exit_code": 0,
@@ -285,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (VerificationError, InputError) as e:
         _emit(as_json, command, EXIT_FAILED, str(e), {})
         return EXIT_FAILED
+    except Exception as e:  # our bug, or a foreign one: still exit 2, one line
+        reason = f"internal error, a bug in pausewatch-audit ({type(e).__name__}: {e}); evidence unjudged"
+        _emit(as_json, command, EXIT_ERROR, reason, {})
+        return EXIT_ERROR
     _emit(as_json, command, EXIT_OK, None, details)
     return EXIT_OK
 

@@ -8,6 +8,8 @@ Subcommands (each module's ``register(subparsers)`` adds its own; add a module t
     pausewatch-verifier inventory sign --key LABKEY [--key ...] --in inventory.toml --out inventory.env
     pausewatch-verifier inventory submit --address H:P --in inventory.env [TLS flags]
     pausewatch-verifier commitment submit --address H:P --in commitment.env [TLS flags]
+    pausewatch-verifier export --config verifier.toml --out BUNDLE
+    pausewatch-verifier scrub --config verifier.toml
 
 Exit status: 0 ok; 1 the check or submission failed (the server rejected it); 2 the command
 could not run (bad flags, configuration error, unreadable file, server unreachable). Errors
@@ -53,6 +55,7 @@ COMMAND_MODULES: Final = (
     "verifier.admin_cmd",
     "verifier.commitment_cli",
     "verifier.export",
+    "verifier.scrub_cmd",
 )
 """Modules with a ``register(subparsers)`` function; one line each."""
 

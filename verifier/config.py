@@ -8,7 +8,7 @@ resolved against the file's directory.
 Example (every key shown with its default where it has one)::
 
     listen = "127.0.0.1:7443"          # host:port for gRPC
-    state_dir = "state"                # SQLite database and nothing else
+    state_dir = "state"                # SQLite database, the checkpoint file, the LOCK (mode 0700)
     metrics_listen = "127.0.0.1:9464"  # Prometheus text endpoint; "" disables it
 
     [tls]                              # absent: plaintext (localhost and tests only)
@@ -45,6 +45,7 @@ Example (every key shown with its default where it has one)::
     admission_threads = 0          # signature/decoding threads; 0 = one per CPU
     admission_processes = 0        # >0: admit in this many worker processes instead (own GILs)
     grpc_max_unrequested_s = 120   # a call gRPC holds before the servicer takes it (then CANCELLED)
+    startup_check_entries = 100000 # newest log entries re-hashed at start (scrub checks all)
 
     [evaluation]                   # the evaluation scheduler (verdicts), started by serve
     enabled = true
@@ -143,6 +144,7 @@ class LimitsConfig:
     admission_threads: int = 0
     admission_processes: int = 0
     grpc_max_unrequested_s: int = 120
+    startup_check_entries: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -429,6 +431,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
             grpc_max_unrequested_s=li(
                 "grpc_max_unrequested_s", d.grpc_max_unrequested_s, minimum=1, maximum=3600
             ),
+            startup_check_entries=li("startup_check_entries", d.startup_check_entries, minimum=0),
         )
         limits_t.finish()
         if limits.max_envelope_bytes > limits.max_message_bytes:

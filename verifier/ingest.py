@@ -2,9 +2,11 @@
 
 Order (the servicer and the sequencer call these in it):
 
-1. :func:`admit_report` — size limit → envelope structure → enrolled key (looked up by the
-   signatures' key-id hints, verified with the key *we* hold) → signature over the exact bytes
-   → payload decoding and invariants → the payload names the signer's key and the facility and
+1. :func:`admit_report` — size limit → envelope structure → exactly one signature
+   (:func:`pausewatch.reports.report_key_id`) → the enrolled key its key id names (an unknown
+   id is refused without any check) → that one signature over the exact bytes, verified with
+   the key *we* hold: at most one Ed25519 check per report, whatever it carries → payload
+   decoding and invariants → the payload names the signer's key and the facility and
    node/meter that key is enrolled for. Raises; a rejected report leaves nothing behind.
 2. :class:`RateLimiter` — per-key token bucket on the injected clock, charged by the servicer
    after the signature (so a stranger cannot spend an attestor's budget) and only for reports
@@ -41,8 +43,8 @@ from pausewatch.chain import ChainDecision, LinkKind
 from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_envelope, verify_envelope
 from pausewatch.errors import FormatError, PausewatchError, SignatureError
 from pausewatch.freshness import ChallengeHistory, assess_freshness
-from pausewatch.keys import Ed25519Key, PublicKey
-from pausewatch.reports import ReportHeader, ReportKind, decode_report
+from pausewatch.keys import Ed25519Key
+from pausewatch.reports import ReportHeader, ReportKind, decode_report, report_key_id
 from pausewatch.v1 import types_pb2
 from verifier.errors import NotEnrolledHereError, RateLimitedError, UnknownKeyError
 
@@ -166,19 +168,14 @@ def admit_batch(
 
 
 def _signer(envelope: ParsedEnvelope, enrollment: Enrollment) -> EnrolledKey:
-    candidates = [enrollment.keys[hint] for hint, _ in envelope.signatures if hint in enrollment.keys]
-    if not candidates:
-        raise UnknownKeyError("no signature on the report is by an enrolled key")
-    last: SignatureError | None = None
-    for enrolled in candidates:
-        key: PublicKey = enrolled.key
-        try:
-            verify_envelope(envelope, key)
-        except SignatureError as e:
-            last = e
-            continue
-        return enrolled
-    raise SignatureError(f"report signature does not verify under its enrolled key: {last}")
+    enrolled = enrollment.keys.get(report_key_id(envelope))
+    if enrolled is None:
+        raise UnknownKeyError("the report's signature names no enrolled key")
+    try:
+        verify_envelope(envelope, enrolled.key)
+    except SignatureError as e:
+        raise SignatureError(f"report signature does not verify under its enrolled key: {e}") from e
+    return enrolled
 
 
 class RateLimiter:

@@ -35,9 +35,13 @@ reports, after writing the tick's rows so far. Caches change only after COMMIT.
 
 A checkpoint is signed for every tick that appends anything, so one is signed at least once a
 second while entries arrive (far more often under load, one per batch, never per report).
-The single writer and the CAS make it impossible to sign two inconsistent trees; at startup
-the sequencer refuses to run when the stored log does not reproduce the latest checkpoint's
-root.
+The single writer and the CAS make it impossible to sign two inconsistent trees. The latest
+checkpoint is also kept in a file beside the database (:mod:`verifier.checkpoint_file`,
+compare before COMMIT, swap after). At startup the sequencer refuses to run
+(:func:`check_log_at_start`) when the stored log does not reproduce the latest checkpoint's
+root, when a stored checkpoint does not verify under the loaded log key, when the database is
+empty, older than or inconsistent with the checkpoint file, or when its newest entries do not
+hash to the stored tree.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pausewatch.chain import ChainState, LinkKind, NewLink, classify_link
-from pausewatch.checkpoint import Checkpoint, sign_checkpoint
+from pausewatch.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from pausewatch.clock import Clock
 from pausewatch.commitment import Commitment
 from pausewatch.documents import check_tolerances
@@ -62,9 +66,10 @@ from pausewatch.envelope import envelope_digest, parse_envelope, parse_message
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError, PausewatchError
 from pausewatch.freshness import ChallengeHistory, ChallengeRecord
 from pausewatch.inventory import Inventory, check_key_holders
-from pausewatch.note import NoteSigner
+from pausewatch.note import NoteSigner, NoteVerifier
 from pausewatch.v1 import types_pb2, verifier_pb2
 from verifier.alert_bus import AlertBus
+from verifier.checkpoint_file import CheckpointFile
 from verifier.errors import NotEnrolledHereError, status_for
 from verifier.frontier import BatchTree, Frontier, frontier_from_log
 from verifier.ingest import (
@@ -87,12 +92,86 @@ from verifier.storage import (
     StoredVerdict,
 )
 
-__all__ = ["LogSequencer", "ReportOutcome", "SequencerStoppedError"]
+__all__ = [
+    "LogSequencer",
+    "LogStartRefusedError",
+    "ReportOutcome",
+    "SequencerStoppedError",
+    "check_log_at_start",
+]
 
 _log = logging.getLogger("pausewatch.verifier.sequencer")
 T = TypeVar("T")
 
 _ALERTING_FINDINGS = frozenset({FindingId.FORK, FindingId.ROLLBACK, FindingId.GAP})
+
+
+class LogStartRefusedError(EnvironmentFaultError):
+    """The stored log cannot be continued without forking it or signing with an untrusted key."""
+
+
+def check_log_at_start(
+    storage: StorageReader,
+    *,
+    origin: str,
+    log_verifier: NoteVerifier | None,
+    file_note: bytes | None,
+    check_entries: int,
+) -> None:
+    """Refuse (LogStartRefusedError) to continue a log that would fork by accident:
+
+    - the stored latest checkpoint does not verify under the loaded log key (a substituted or
+      wrong key would sign a log nobody trusts);
+    - the checkpoint file (:mod:`verifier.checkpoint_file`) does not verify under that key;
+    - the database is empty, or smaller than the checkpoint file says, or its tree at the
+      file's size has another root (a lost, replaced or older database: a new tree under the
+      same key would be a signed fork);
+    - the newest ``check_entries`` entries do not hash to the stored tree (corruption;
+      ``pausewatch-verifier scrub`` checks every entry, tile and checkpoint).
+    """
+    size = storage.log_size()
+    latest = storage.latest_checkpoint()
+    if log_verifier is not None:
+        key = f"{log_verifier.name}+{log_verifier.key_id:08x}"
+        if latest is not None:
+            try:
+                cp = open_checkpoint(latest.note, log_verifier, origin=origin)
+            except InputError as e:
+                raise LogStartRefusedError(
+                    f"the stored latest checkpoint (size {latest.size}) does not verify under the loaded log"
+                    f" key {key} ({e}): a substituted or wrong log key; refusing to sign with it"
+                ) from e
+            if (cp.size, cp.root_hash) != (latest.size, latest.root_hash):
+                raise LogStartRefusedError(
+                    f"the stored latest checkpoint's note says size {cp.size}, its row {latest.size}"
+                )
+        if file_note is not None:
+            try:
+                pinned = open_checkpoint(file_note, log_verifier, origin=origin)
+            except InputError as e:
+                raise LogStartRefusedError(
+                    f"the checkpoint file does not verify under the loaded log key {key} ({e}):"
+                    " a substituted or wrong log key, or another log's state; refusing to start"
+                ) from e
+            if size == 0:
+                raise LogStartRefusedError(
+                    f"the database is empty but the checkpoint file holds a signed checkpoint of size"
+                    f" {pinned.size} for {origin}: the database was lost or replaced, and a new log"
+                    " under the same key would fork the published one; restore the database"
+                )
+            if pinned.size > size:
+                raise LogStartRefusedError(
+                    f"the database holds {size} entries but a checkpoint of size {pinned.size} was"
+                    " published: the database is an older copy; restore the latest one"
+                )
+            if storage.log_root(pinned.size) != pinned.root_hash:
+                raise LogStartRefusedError(
+                    f"the database's tree at size {pinned.size} is not the published one: continuing"
+                    " it would fork the log; refusing to start"
+                )
+    first = max(0, size - check_entries)
+    for start in range(first, size, 4096):
+        storage.log_entries(start, min(size, start + 4096))  # re-hashed on read (LogCorruptionError)
 
 
 class SequencerStoppedError(InputError):
@@ -225,6 +304,9 @@ class LogSequencer:
         max_items_per_tick: int = 20_000,
         on_commit: Callable[[int, float], None] | None = None,
         digest_index_bound: int = _DIGEST_INDEX_BOUND,
+        log_verifier: NoteVerifier | None = None,
+        checkpoint_file: CheckpointFile | None = None,
+        startup_check_entries: int = 100_000,
     ) -> None:
         self._storage = storage
         self._signer = log_signer
@@ -245,6 +327,9 @@ class LogSequencer:
         self._heads: dict[str, StoredReport | None] = {}  # committed heads; None: no chain yet
         self._digests = _DigestIndex(digest_index_bound)
         self._challenges = ChallengeHistory()  # every logged challenge, in log order
+        self._log_verifier = log_verifier
+        self._checkpoint_file = checkpoint_file
+        self._startup_check_entries = startup_check_entries
         self.ticks = 0
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -268,12 +353,19 @@ class LogSequencer:
     def _recover(self) -> None:
         s = self._storage
         size = s.log_size()
+        check_log_at_start(
+            s,
+            origin=self.origin,
+            log_verifier=self._log_verifier,
+            file_note=None if self._checkpoint_file is None else self._checkpoint_file.read(),
+            check_entries=self._startup_check_entries,
+        )
         last = s.leaf_hash(size - 1) if size else None
         proof = s.inclusion_proof(size - 1, size) if size else []
         self._frontier = frontier_from_log(size, last, proof)
         latest = s.latest_checkpoint()
         if latest is not None and (latest.size > size or s.log_root(latest.size) != latest.root_hash):
-            raise InternalError(
+            raise LogStartRefusedError(
                 f"the stored log (size {size}) does not reproduce the latest signed checkpoint"
                 f" (size {latest.size}); refusing to sign anything"
             )
@@ -281,6 +373,8 @@ class LogSequencer:
         if size and (latest is None or size > latest.size):
             with s.transaction() as tx:
                 self.latest = self._sign(tx, size, self._frontier.root())
+        if self.latest is not None and self._checkpoint_file is not None:
+            self._write_checkpoint_file(self.latest.note)
         inventories = []
         for facility in sorted({d.document_id for d in s.inventories()}):  # deterministic
             doc = s.latest_inventory(facility)
@@ -437,6 +531,8 @@ class LogSequencer:
                 tree = self._frontier.extend([hashlib.sha256(b"\x00" + e).digest() for e in batch.entries])
                 committed = _Committed(tree, self._sign(tx, tree.size, tree.root()))
         # COMMIT is done: what the tick changed is now the committed state
+        if committed.checkpoint is not None and self._checkpoint_file is not None:
+            self._write_checkpoint_file(committed.checkpoint.note)
         self.enrollment = batch.enrollment
         self._digests.update(batch.digests)
         if len(self._heads) + len(batch.heads) > _HEAD_CACHE_BOUND:
@@ -466,10 +562,21 @@ class LogSequencer:
                 self._heads[key] = found.get(key)
 
     def _sign(self, tx: StorageTransaction, size: int, root: bytes) -> StoredCheckpoint:
+        if self._checkpoint_file is not None:
+            self._checkpoint_file.check()  # compare (the swap is after COMMIT): no second writer
         note = sign_checkpoint(Checkpoint(self.origin, size, root), [self._signer]).format()
         stored = StoredCheckpoint(size, root, note, self._clock.now_ns())
         tx.swap_checkpoint(None if self.latest is None else self.latest.size, stored)
         return stored
+
+    def _write_checkpoint_file(self, note: bytes) -> None:
+        """After COMMIT: the file may lag the database (a crash, a full disk), never lead it."""
+        if self._checkpoint_file is None:
+            return
+        try:
+            self._checkpoint_file.write(note)
+        except EnvironmentFaultError:
+            _log.exception("could not write the checkpoint file; it is rewritten with the next checkpoint")
 
     # --- stages (writer thread) ----------------------------------------------------------
     def _logged_digest(self, tx: StorageTransaction, batch: _Batch, digest: bytes) -> int | None:

@@ -43,11 +43,13 @@ from pausewatch.clock import NS_PER_S, Clock, SimulatedClock, SystemClock
 from pausewatch.errors import EnvironmentFaultError
 from pausewatch.keys import Signer, load_key_file
 from pausewatch.note import Ed25519NoteSigner, NoteSigner
+from pausewatch.statedir import StateDirLock, lock_state_dir
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus
 from verifier.alerts import WebhookNotifier
 from verifier.challenges import ChallengeIssuer
+from verifier.checkpoint_file import CHECKPOINT_FILE, CheckpointFile
 from verifier.config import VerifierConfig
 from verifier.ingest import RateLimiter
 from verifier.metrics import MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
@@ -125,6 +127,7 @@ class VerifierServer:
     admission: ThreadPoolExecutor | None = None
     admission_processes: ProcessAdmission | None = None
     servicer: VerifierServicer | None = None
+    state_lock: StateDirLock | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -187,6 +190,8 @@ class VerifierServer:
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
         self.storage.close()
+        if self.state_lock is not None:
+            self.state_lock.release()
         _log.info("verifier stopped")
 
     async def wait_for_termination(self) -> None:
@@ -249,12 +254,33 @@ def build_server(
     port, reported as ``server.port``. Keys and clock default to what the config names."""
     clock = clock or clock_from_config(config)
     keys = keys or load_keys(config)
+    lock: StateDirLock | None = None
     if storage is None:
+        # one process per state directory: a second serve exits 2 naming the holder
+        lock = lock_state_dir(Path(config.state_dir), "pausewatch-verifier serve")
         try:
-            Path(config.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as e:
-            raise EnvironmentFaultError(f"{config.state_dir}: cannot create the state directory: {e}") from e
-        storage = SqliteStorage(config.database_path)
+            storage = SqliteStorage(config.database_path)
+        except BaseException:
+            lock.release()
+            raise
+    try:
+        return _build(config, clock=clock, keys=keys, storage=storage, background=background, lock=lock)
+    except BaseException:
+        if lock is not None:
+            storage.close()
+            lock.release()
+        raise
+
+
+def _build(
+    config: VerifierConfig,
+    *,
+    clock: Clock,
+    keys: VerifierKeys,
+    storage: Storage,
+    background: Sequence[Background],
+    lock: StateDirLock | None,
+) -> VerifierServer:
     limits = config.limits
     alert_bus = AlertBus(max_subscribers=limits.max_watchers)
     metrics = VerifierMetrics()
@@ -266,6 +292,10 @@ def build_server(
         max_clock_skew_ns=int(config.challenge.max_clock_skew_s * NS_PER_S),
         alert_bus=alert_bus,
         on_commit=metrics.on_tick,
+        log_verifier=keys.log.verifier if isinstance(keys.log, Ed25519NoteSigner) else None,
+        # the file lives beside a state directory's database (an injected storage has none)
+        checkpoint_file=None if lock is None else CheckpointFile(Path(config.state_dir) / CHECKPOINT_FILE),
+        startup_check_entries=limits.startup_check_entries,
     )
     challenges = ChallengeIssuer(
         sequencer,
@@ -333,6 +363,7 @@ def build_server(
         admission=admission,
         admission_processes=processes,
         servicer=servicer,
+        state_lock=lock,
     )
 
 

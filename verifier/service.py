@@ -7,10 +7,11 @@ RESOURCE_EXHAUSTED) or the verifier is saturated (below). Every read has a hard 
 returns.
 
 CPU-bound admission (envelope parsing, the Ed25519 check, payload decoding and invariants,
-:func:`verifier.ingest.admit_batch`) runs on a pool of admission threads, never on the event
-loop: libsodium releases the GIL, so signatures verify in parallel, and the loop stays free to
-accept calls (a starved loop leaves calls unrequested in gRPC core, which cancels them past
-its pending-request limits: the CANCELLED storms of the first benchmark).
+:func:`verifier.ingest.admit_batch`; lab documents' parsing and signature checks) runs on a
+pool of admission threads, never on the event loop: libsodium releases the GIL, so signatures
+verify in parallel, and the loop stays free to accept calls (a starved loop leaves calls
+unrequested in gRPC core, which cancels them past its pending-request limits: the CANCELLED
+storms of the first benchmark).
 
 Backpressure: reports in admission or waiting for the sequencer are counted. A batch that
 would take the count over ``limits.max_pending_reports`` (2000 until the first batch has
@@ -49,7 +50,7 @@ from verifier.config import LimitsConfig
 from verifier.errors import status_for
 from verifier.ingest import AdmittedReport, Enrollment, RateLimiter, admit_batch
 from verifier.metrics import VerifierMetrics
-from verifier.registry import TrustRoots, verify_commitment, verify_inventory
+from verifier.registry import TrustRoots, VerifiedDocument, verify_commitment, verify_inventory
 from verifier.sequencer import LogSequencer, ReportOutcome
 from verifier.storage import StorageReader
 
@@ -328,8 +329,15 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         inventory: bool,
     ) -> verifier_pb2.SubmitSignedResponse:
         try:
-            envelope = parse_envelope(request.envelope, max_bytes=self._limits.max_envelope_bytes)
-            verified = (verify_inventory if inventory else verify_commitment)(envelope, self._trust)
+            # parsing and signature checks run on the admission threads: a large or badly
+            # signed document never holds the event loop (and so every other call) up
+            raw, limit, trust = request.envelope, self._limits.max_envelope_bytes, self._trust
+            if self._admission is None:
+                verified = _verify_document(raw, limit, trust, inventory)
+            else:
+                verified = await asyncio.get_running_loop().run_in_executor(
+                    self._admission, _verify_document, raw, limit, trust, inventory
+                )
             receipt = await self._seq.submit_document(verified)
         except PausewatchError as e:
             await _abort(context, e)
@@ -391,6 +399,12 @@ def _admit_timed(
     started = time.thread_time()
     out = admit_batch(raws, enrollment, max_envelope_bytes=limit)
     return out, time.thread_time() - started
+
+
+def _verify_document(raw: bytes, limit: int, trust: TrustRoots, inventory: bool) -> VerifiedDocument:
+    """Parse and verify a lab document (off the event loop)."""
+    envelope = parse_envelope(raw, max_bytes=limit)
+    return (verify_inventory if inventory else verify_commitment)(envelope, trust)
 
 
 def _rejected(error: PausewatchError) -> ReportOutcome:

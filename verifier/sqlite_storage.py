@@ -32,7 +32,7 @@ from verifier.storage import (
     StoredVerdict,
 )
 
-__all__ = ["SCHEMA_VERSION", "SqliteStorage"]
+__all__ = ["SCHEMA_VERSION", "SqliteStorage", "scrub_sqlite"]
 
 SCHEMA_VERSION: Final = 1
 
@@ -531,6 +531,49 @@ class _SqliteTransaction(_SqliteReader):
             " ON CONFLICT (id) DO UPDATE SET size = excluded.size",
             (checkpoint.size,),
         )
+
+
+_LOGGED_TABLES: Final = ("reports", "inventories", "commitments", "challenges", "verdicts")
+
+
+def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:
+    """Everything in the database checked: SQLite's own integrity check, every log entry
+    re-hashed, every tile rebuilt and compared (:meth:`MerkleLog.scrub`), and every row that
+    names a log index holding that entry's exact bytes. One line per problem; the rebuilt
+    tree (tiles only) to check checkpoints against."""
+    conn = storage._conn  # this module's own connection
+    problems: list[str] = []
+    try:
+        rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check").fetchall()]
+    except sqlite3.Error as e:
+        return [f"SQLite cannot check the database: {e}"], MerkleLog(SqliteTreeStore(conn))
+    if rows != ["ok"]:
+        problems += [f"SQLite integrity_check: {r}" for r in rows[:20]]
+    log = storage._log  # this module's own log
+    log_problems, rebuilt = log.scrub()
+    problems += log_problems
+    size = log.size
+    union = " UNION ALL ".join(
+        f"SELECT log_index, envelope, '{t}' FROM {t}"  # noqa: S608  # fixed table names
+        for t in _LOGGED_TABLES
+    )
+    cursor = conn.execute(union + " ORDER BY 1")
+    chunk_at, chunk = -1, None
+    while batch := cursor.fetchmany(1024):
+        for index, envelope, table in batch:
+            if not 0 <= index < size:
+                problems.append(f"{table} row at log index {index} is outside the log (size {size})")
+                continue
+            at = index - index % 4096
+            if at != chunk_at:
+                chunk_at = at
+                try:
+                    chunk = log.entries(at, min(size, at + 4096))
+                except EnvironmentFaultError:
+                    chunk = None  # a corrupt entry: reported above
+            if chunk is not None and chunk[index - at] != bytes(envelope):
+                problems.append(f"{table} row at log index {index} holds other bytes than the log entry")
+    return problems, rebuilt
 
 
 class SqliteStorage(_SqliteReader):

@@ -28,7 +28,7 @@ from pausewatch.envelope import PayloadType, pae, parse_envelope
 from pausewatch.errors import InputError, InternalError
 from pausewatch.freshness import ChallengeHistory, assess_freshness
 from pausewatch.keys import Ed25519Key
-from pausewatch.reports import ReportKind, decode_report
+from pausewatch.reports import ReportKind, decode_report, report_key_id
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -212,24 +212,18 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
     if envelope.payload_type not in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):
         result.others.append((index, type_name, digest))
         return
-    # The signer is looked up by the signature's key-id hint among keys that some logged,
-    # lab-signed inventory enrols, and verified under that enrolled key (never a key from
-    # the wire); whether it was enrolled *here and then* is checked after decoding.
-    message = pae(envelope.payload_type, envelope.payload)
-    signer: str | None = None
-    known = False
-    for hint, sig in envelope.signatures:
-        raw = context.all_keys.get(hint)
-        if raw is None:
-            continue
-        known = True
-        try:
-            Ed25519Key(raw).verify(sig, message)
-        except InputError:
-            continue
-        signer = hint
-        break
-    if not known:
+    # The signer is the one key the report's one signature names (refused before any check
+    # when it carries more: the verifier's rule, pausewatch.reports.report_key_id), among keys
+    # that some logged, lab-signed inventory enrols, and it is verified under that enrolled
+    # key (never a key from the wire); whether it was enrolled *here and then* is checked
+    # after decoding.
+    try:
+        hint = report_key_id(envelope)
+    except InputError as e:
+        result.failures.append(("entry.payload", "entries.bin", str(e), index))
+        return
+    raw = context.all_keys.get(hint)
+    if raw is None:
         result.failures.append(
             (
                 "signature.unknown_key",
@@ -239,6 +233,11 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
             )
         )
         return
+    signer: str | None = hint
+    try:
+        Ed25519Key(raw).verify(envelope.signatures[0][1], pae(envelope.payload_type, envelope.payload))
+    except InputError:
+        signer = None
     if signer is None:
         result.failures.append(("signature.report", "entries.bin", "report signature does not verify", index))
         return

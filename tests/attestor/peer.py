@@ -32,7 +32,7 @@ class PeerState:
     log: MerkleLog = field(default_factory=lambda: MerkleLog(MemoryTreeStore()))
     index_of: dict[bytes, int] = field(default_factory=dict)
     received: list[bytes] = field(default_factory=list)  # every envelope ever submitted, in order
-    mode: str = "ok"  # ok | omit | fork
+    mode: str = "ok"  # ok | omit | fork | lost
     challenge_seq: int = 0
 
     @property
@@ -54,6 +54,15 @@ class PeerState:
         self.mode = "fork"
 
 
+    def lose_database(self) -> None:
+        """Restarted on an empty database under the same log key: a new, smaller tree, and no
+        enrolment any more, so every report is refused (UNAUTHENTICATED)."""
+        self.log = MerkleLog(MemoryTreeStore())
+        self.log.append([b"the first challenge of a new log"])
+        self.index_of = {}
+        self.mode = "lost"
+
+
 class PeerServicer(verifier_pb2_grpc.VerifierServicer):
     def __init__(self, state: PeerState) -> None:
         self.s = state
@@ -66,6 +75,13 @@ class PeerServicer(verifier_pb2_grpc.VerifierServicer):
         results = []
         for raw in request.envelopes:
             self.s.received.append(raw)
+            if self.s.mode == "lost":
+                results.append(
+                    verifier_pb2.ReportResult(
+                        code=16, message="key not enrolled", disposition=verifier_pb2.DISPOSITION_REJECTED
+                    )
+                )
+                continue
             try:
                 parse_envelope(raw)
             except Exception as e:

@@ -64,7 +64,9 @@ def test_misbehaving_log_raises_alarm(tmp_path: Path, misbehaviour: str, alarm: 
             peer.state.fork()
         else:
             peer.state.mode = "omit"
-        await h.until(lambda: any(a.kind == alarm for a in h.spool.status().alarms))
+        await h.until(
+            lambda: any(a.kind == alarm for a in h.spool.status().alarms) and h.spool.status().disputed >= 1
+        )
         st = h.spool.status()
         assert st.disputed >= 1
         value = h.metrics.registry.get_sample_value("pausewatch_attestor_alarms", {"kind": alarm})
@@ -90,3 +92,27 @@ def test_status_command_reports_alarm_with_exit_1(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert main(["status", "--state-dir", str(tmp_path), "--json"]) == 1
+
+
+def test_a_verifier_that_lost_its_database_is_log_fork_and_reports_stay_pending(tmp_path: Path) -> None:
+    """Row 4 of issue 12: a verifier restarted on an empty database serves a smaller tree under
+    the same key and refuses every report (nothing is enrolled). The attestor raises log.fork
+    instead of retrying silently, and marks no report rejected for good."""
+
+    async def scenario() -> None:
+        peer = Peer()
+        await peer.start()
+        h = await start_attestor(tmp_path, peer)
+        await h.until(lambda: h.spool.status().acked >= 3)
+        peer.state.lose_database()
+        await h.until(lambda: any(a.kind == "log.fork" for a in h.spool.status().alarms))
+        await h.advance(10 * 60)  # more periods signed and offered to the lost log
+        st = h.spool.status()
+        assert st.rejected == 0, st
+        assert st.pending >= 5
+        assert st.checkpoint_size is not None
+        assert st.checkpoint_size >= 3
+        await h.close()
+        await peer.stop()
+
+    asyncio.run(scenario())
