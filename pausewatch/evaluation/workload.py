@@ -59,8 +59,11 @@ period among ~107,700 at or above the violation threshold, balanced training-vs-
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
@@ -78,7 +81,6 @@ __all__ = [
     "signals_from_usage",
 ]
 
-CLASSIFIER_VERSION: Final = "score-v1"
 TRAINING_THRESHOLD: Final = 0.5
 
 
@@ -102,11 +104,415 @@ class DeviceSignals(NamedTuple):
     periodicity: float | None = None
     dominant_period_s: float | None = None
     synchrony: float | None = None
+    power_max_w: float | None = None
+    board_power_w: float | None = None
+    pcie_bytes_per_s: float | None = None
+    sample_count: int = 0
 
 
 class NodeSignals(NamedTuple):
     devices: tuple[DeviceSignals, ...]
     infiniband_bytes_per_s: float | None = None
+    node_power_w: float | None = None  # BMC mean over the period
+
+
+class WorkloadLabel(StrEnum):
+    """What a node did over one report period, as the evaluation uses it.
+
+    ``idle`` and ``inference`` are positive evidence (a period may count toward COMPLIANT where
+    that work is allowed); ``training`` is evidence at the violation threshold; ``uncertain``
+    (busy, nothing proves what) and ``other`` (busy, not ML-like) are neither.
+    """
+
+    IDLE = "idle"
+    INFERENCE = "inference"
+    TRAINING = "training"
+    UNCERTAIN = "uncertain"
+    OTHER = "other"
+
+
+class PeriodSignals(NamedTuple):
+    """One report period of one node: its span (unix ns) and the classifier's view of it."""
+
+    start_ns: int
+    end_ns: int
+    signals: NodeSignals
+
+
+class PeriodClass(NamedTuple):
+    """The class of one period and how it was reached.
+
+    ``training_score`` is 0 … 1 and agrees with ``label``: at least ``TRAINING_EVIDENCE`` for
+    ``training``, at most ``PROOF_MAX_SCORE`` for ``idle`` and ``inference``, in between for
+    ``uncertain`` and ``other``. ``workload`` is the nearest wire class (``WorkloadClass``:
+    training for training, idle for idle, inference for everything else); decisions are made on
+    ``label``, never on ``workload``.
+    """
+
+    label: str
+    training_score: float
+    confidence: float
+    active_devices: int
+    workload: int
+    reason: str = ""
+
+
+CLASSIFIER_VERSION: Final = "history-v2"
+CONTEXT_S: Final[float] = 600.0
+TRAINING_EVIDENCE: Final = 0.75
+PROOF_MAX_SCORE: Final = 0.35
+
+# ---- thresholds (power ratios are of the enforced limit, capped at the board power) ----------
+QUIET_BOARD_RATIO: Final = 0.25  # max power ≤ 25 % of board power (idle boards: 7–23 %) ...
+QUIET_LIMIT_RATIO: Final = 0.5  # ... and ≤ 50 % of a (possibly lowered) enforced limit ...
+QUIET_BUSY: Final = 0.05  # ... and utilisation at or below 5 %: no compute worth the name
+LOCKSTEP_SYNC: Final = 0.8  # median synchrony of the active devices: they move in lockstep
+SWING_MIN: Final = 0.25  # compute − stall power, share of the limit: a real stall, not noise
+TWO_LEVEL_MIN: Final = 0.6  # variance / ((mean − min)(max − mean)): two flat levels, not a spread
+STALL_MAX: Final = 0.4  # stall power at most 40 % of the limit (or 30 % of board power)
+STALL_MAX_BOARD: Final = 0.3
+COMPUTE_MIN: Final = 0.45  # compute (max) power at least 45 % of the limit
+HIGH_SHARE: Final = (0.1, 0.9)  # time at the compute level: both phases last seconds, not one sample
+PLATEAU_MIN: Final = 0.45  # a sustained compute period: never below 45 % of the limit ...
+PLATEAU_MEAN: Final = 0.6  # ... and 60 % of it on average
+WAIT_BUSY: Final = 0.9  # a collective wait: every kernel slot busy ...
+WAIT_MEAN: Final = 0.35  # ... at low power (spinning in an all-reduce while a rank does I/O)
+LEVEL_AGREE: Final = 0.12  # the job's compute levels agree within ±12 % (three quarters of them)
+RHYTHM_MIN: Final = 0.3  # autocorrelation at the dominant lag
+RHYTHM_RANGE_S: Final = (2.0, 30.0)  # step rhythms visible at 1 Hz in a 60-s period
+RHYTHM_AGREE: Final = 0.1  # dominant periods of the job's periods agree within ±10 %
+RHYTHM_PERIODS: Final = 3  # periods in the context with that lockstep rhythm
+MEMORY_STABLE: Final = 0.1  # the job's memory footprint varies by at most 10 %
+MEMORY_MIN_BYTES: Final = 2.0 * 2**30  # a footprint worth the name (a model's weights at least)
+LIGHT_MEAN: Final = 0.45  # mean power at most 45 % of the limit: a light, request-sized load
+LIGHT_BUSY: Final = 0.6  # utilisation at or below (with power): not saturated
+LIGHT_BUSY_ONLY: Final = 0.5  # utilisation at or below where no power is reported
+DUTY_TWO_LEVEL: Final = 0.75  # above this an on/off load at one level is a duty cycle, not requests
+LOAD_VARIATION: Final = 0.15  # period-to-period CV of the load that says "follows requests" ...
+LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only telemetry)
+NON_ML_TENSOR: Final = 0.05  # tensor-pipe activity below this while busy: not ML (encode, graphics)
+
+
+class _Device(NamedTuple):
+    """One device over one period, reduced to what the rules read (ratios of the limit)."""
+
+    index: int
+    has_power: bool
+    r_mean: float
+    r_min: float
+    r_max: float
+    min_of_board: float
+    cv: float
+    two_level: float | None  # variance / ((mean − min)(max − mean)); None: no real spread
+    high_share: float | None  # (mean − min) / (max − min): time at the upper level
+    busy: float | None
+    tensor: float | None
+    memory: float | None
+    sync: float | None
+    rhythm_s: float | None
+    quiet: bool
+    known: bool
+
+
+class _Period(NamedTuple):
+    """One period of the node, reduced once and read by every later period's context."""
+
+    end_ns: int
+    devices: tuple[_Device, ...]
+    active: tuple[_Device, ...]
+    known: bool  # some device reported power or utilisation
+    quiet: bool  # every device known and quiet
+    lockstep: bool  # ≥ 2 active devices moving together
+    stall: bool  # lockstep stall/compute alternation inside the period
+    plateau: bool  # lockstep sustained heavy compute, no stall
+    wait: bool  # lockstep collective wait (busy at low power)
+    rhythm_s: float | None  # lockstep step rhythm
+    compute_level: float | None
+    light: bool
+    blind: bool  # light judged from utilisation alone (no power reported)
+    load: float  # median active share (power of the limit, else utilisation); 0 when quiet
+    non_ml: bool
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def _device(i: int, d: DeviceSignals) -> _Device:
+    board = d.board_power_w if d.board_power_w and d.board_power_w > 0 else None
+    limit = d.power_limit_w if d.power_limit_w and d.power_limit_w > 0 else board
+    if limit is not None and board is not None:
+        limit = min(limit, board)
+    has_power = d.power_mean_w is not None and limit is not None
+    r_mean = r_min = r_max = min_of_board = cv = 0.0
+    two_level: float | None = None
+    high_share: float | None = None
+    if has_power and limit is not None and d.power_mean_w is not None:
+        mean = d.power_mean_w
+        low = d.power_min_w if d.power_min_w is not None else mean
+        high = d.power_max_w if d.power_max_w is not None else mean
+        r_mean, r_min, r_max = mean / limit, low / limit, high / limit
+        min_of_board = low / (board or limit)
+        if d.power_variance_w2 is not None and mean > 0:
+            cv = math.sqrt(max(0.0, d.power_variance_w2)) / mean
+        spread = (mean - low) * (high - mean)
+        if d.power_variance_w2 is not None and spread > 0 and high - low >= 0.05 * limit:
+            two_level = min(1.0, d.power_variance_w2 / spread)
+            high_share = (mean - low) / (high - low)
+    busy = d.busy_fraction
+    known = has_power or busy is not None
+    if has_power:
+        quiet = (
+            r_max * (limit or 0.0) <= QUIET_BOARD_RATIO * (board or limit or 0.0)
+            and r_max <= QUIET_LIMIT_RATIO
+            and (busy is None or busy <= QUIET_BUSY)
+        )
+    else:
+        quiet = busy is not None and busy <= QUIET_BUSY
+    if any(a is not None and a > 0.02 for a in (d.tensor_active, d.sm_active)):
+        quiet = False
+    rhythm: float | None = None
+    if (
+        d.periodicity is not None
+        and d.dominant_period_s is not None
+        and d.periodicity >= RHYTHM_MIN
+        and RHYTHM_RANGE_S[0] <= d.dominant_period_s <= RHYTHM_RANGE_S[1]
+    ):
+        rhythm = d.dominant_period_s
+    return _Device(
+        i, has_power, r_mean, r_min, r_max, min_of_board, cv, two_level, high_share, busy,
+        d.tensor_active, d.memory_used_bytes, d.synchrony, rhythm, quiet, known,
+    )
+
+
+def _period(p: PeriodSignals) -> _Period:
+    devices = tuple(_device(i, d) for i, d in enumerate(p.signals.devices))
+    known = any(d.known for d in devices)
+    active = tuple(d for d in devices if d.known and not d.quiet)
+    quiet = known and all(d.known and d.quiet for d in devices)
+    syncs = [d.sync for d in active if d.sync is not None]
+    lockstep = len(active) >= 2 and len(syncs) >= 2 and _median(syncs) >= LOCKSTEP_SYNC
+    powered = [d for d in active if d.has_power]
+    stall = plateau = wait = False
+    compute_level: float | None = None
+    if powered:
+        compute_level = _median([d.r_max for d in powered])
+        shaped = [d for d in powered if d.two_level is not None and d.high_share is not None]
+        if lockstep and len(shaped) * 2 > len(powered):
+            stall = (
+                _median([d.r_max - d.r_min for d in shaped]) >= SWING_MIN
+                and _median([d.two_level or 0.0 for d in shaped]) >= TWO_LEVEL_MIN
+                and compute_level >= COMPUTE_MIN
+                and (
+                    _median([d.r_min for d in shaped]) <= STALL_MAX
+                    or _median([d.min_of_board for d in shaped]) <= STALL_MAX_BOARD
+                )
+                and HIGH_SHARE[0] <= _median([d.high_share or 0.0 for d in shaped]) <= HIGH_SHARE[1]
+            )
+        plateau = (
+            lockstep
+            and _median([d.r_min for d in powered]) >= PLATEAU_MIN
+            and _median([d.r_mean for d in powered]) >= PLATEAU_MEAN
+        )
+        busy = [d.busy for d in powered if d.busy is not None]
+        wait = (
+            lockstep
+            and len(busy) * 2 > len(powered)
+            and _median(busy) >= WAIT_BUSY
+            and _median([d.r_mean for d in powered]) <= WAIT_MEAN
+        )
+    light = bool(active)
+    blind = any(not d.has_power for d in active)
+    for d in active:
+        if d.has_power:
+            # on/off at a flat compute level, each phase seconds long: a duty-cycled job, not requests
+            two_levels = (
+                d.r_max >= 0.6
+                and (d.two_level or 0.0) >= DUTY_TWO_LEVEL
+                and HIGH_SHARE[0] <= (d.high_share or 0.0) <= HIGH_SHARE[1]
+            )
+            light = (
+                light and d.r_mean <= LIGHT_MEAN and not two_levels and (d.busy is None or d.busy <= LIGHT_BUSY)
+            )
+        else:
+            light = light and d.busy is not None and d.busy <= LIGHT_BUSY_ONLY
+    rhythms = [d.rhythm_s for d in active if d.rhythm_s is not None]
+    rhythm_s = _median(rhythms) if lockstep and len(rhythms) * 2 >= len(active) else None
+    non_ml = bool(active) and all(
+        d.tensor is not None and d.tensor < NON_ML_TENSOR and (d.busy or 0.0) >= 0.5 for d in active
+    )
+    load = _median([d.r_mean if d.has_power else (d.busy or 0.0) for d in active]) if active else 0.0
+    return _Period(
+        p.end_ns, devices, active, known, quiet, lockstep, stall, plateau, wait, rhythm_s,
+        compute_level, light, blind, load, non_ml,
+    )
+
+
+def _agree(values: Sequence[float], tolerance: float) -> int:
+    """How many of ``values`` lie within ±``tolerance`` (relative) of their median."""
+    if not values:
+        return 0
+    m = _median(values)
+    return sum(1 for v in values if abs(v - m) <= tolerance * m)
+
+
+class _Evidence(NamedTuple):
+    training: bool
+    strength: float  # 0 … 1: how far past the threshold (score and confidence)
+    partial: float  # 0 … 1: training-like evidence short of the threshold
+    reason: str
+
+
+def _memory_of(period: _Period, index: int) -> float | None:
+    return period.devices[index].memory if index < len(period.devices) else None
+
+
+def _job_segment(context: Sequence[_Period], devices: Sequence[int]) -> tuple[int, bool | None]:
+    """Where the current memory footprint of ``devices`` began in ``context``, and whether it is
+    resident (``None``: no memory reported; the segment is then the whole context).
+
+    The footprint is each device's memory in the last period that reports it; the segment is
+    the longest suffix of the context over which every device stays within ±``MEMORY_STABLE``.
+    """
+    last: dict[int, float] = {}
+    for q in reversed(context):
+        for i in devices:
+            m = _memory_of(q, i)
+            if i not in last and m is not None:
+                last[i] = m
+        if len(last) == len(devices):
+            break
+    if not last:
+        return 0, None
+    resident = all(m >= MEMORY_MIN_BYTES for m in last.values())
+    start = len(context)
+    for k in range(len(context) - 1, -1, -1):
+        q = context[k]
+        if any(
+            (m := _memory_of(q, i)) is not None and abs(m - ref) > MEMORY_STABLE * ref
+            for i, ref in last.items()
+        ):
+            break
+        start = k
+    return start, resident
+
+
+def _training(context: Sequence[_Period], current: _Period) -> _Evidence:
+    """Training evidence for ``current`` (the last item) from its causal context."""
+    lockstep = [q for q in context if q.lockstep]
+    job_devices = sorted({d.index for q in lockstep for d in q.active})
+    if len(job_devices) < 2:
+        return _Evidence(False, 0.0, 0.0, "")
+    start, resident = _job_segment(context, job_devices)
+    segment = context[start:]
+    if resident is False or not segment:
+        return _Evidence(False, 0.0, 0.2, "lockstep devices without a resident memory footprint")
+    # The period in which the footprint appeared is the job's start-up, not one of its stalls.
+    counted = segment[1:] if start > 0 else segment
+    job = [q for q in segment if q.lockstep]
+    # Stall/compute alternation: inside a period, or a flat compute period next to a quiet one
+    # that keeps the footprint (the same job, paused for a whole period).
+    alternations = sum(1 for q in counted if q.stall)
+    if resident:
+        alternations += sum(
+            1 for a, b in itertools.pairwise(counted) if (a.plateau and b.quiet) or (a.quiet and b.plateau)
+        )
+    levels = [q.compute_level for q in job if q.compute_level is not None]
+    level_agree = len(levels) >= 2 and _agree(levels, LEVEL_AGREE) * 4 >= len(levels) * 3
+    rhythms = [q.rhythm_s for q in job if q.rhythm_s is not None]
+    waits = sum(1 for q in job if q.wait)
+    rhythm = _agree(rhythms, RHYTHM_AGREE) >= RHYTHM_PERIODS and (waits >= 2 or alternations >= 1)
+    by_alternation = alternations >= (1 if resident else 2) and len(job) >= 2 and level_agree
+    # The current period belongs to the job: lockstep itself, or a pause that keeps its footprint.
+    in_job = current.lockstep or (resident is True and current is segment[-1] and bool(job))
+    reasons = []
+    if by_alternation:
+        reasons.append(f"lockstep stall/compute alternation ({alternations}x in {len(job)} periods)")
+    if rhythm:
+        reasons.append(f"lockstep step rhythm ~{_median(rhythms):.0f} s in {len(rhythms)} periods")
+    if waits:
+        reasons.append(f"collective waits in {waits} periods")
+    if resident:
+        reasons.append(f"memory footprint steady for {len(segment)} periods")
+    if (by_alternation or rhythm) and in_job:
+        strength = min(1.0, 0.25 * alternations + 0.1 * len(rhythms) + 0.1 * waits + (0.25 if resident else 0.0))
+        return _Evidence(True, strength, 1.0, "; ".join(reasons))
+    partial = min(1.0, 0.15 + 0.1 * len(job) + 0.2 * alternations + 0.1 * (len(rhythms) + waits))
+    return _Evidence(False, 0.0, partial, "lockstep devices, no training structure (yet)")
+
+
+def _follows_requests(context: Sequence[_Period]) -> bool:
+    """The load changes from period to period, as requests come and go (a duty-cycled job keeps
+    one level): ``LOAD_VARIATION`` or more over at least ``LOAD_PERIODS`` periods."""
+    loads = [q.load for q in context if q.known]
+    if len(loads) < LOAD_PERIODS:
+        return False
+    mean = math.fsum(loads) / len(loads)
+    if mean <= 0.0:
+        return False
+    return statistics.pstdev(loads) / mean >= LOAD_VARIATION
+
+
+def _classify(context: Sequence[_Period]) -> PeriodClass:
+    current = context[-1]
+    active = len(current.active)
+    evidence = _training(context, current)
+    if evidence.training:
+        score = TRAINING_EVIDENCE + (1.0 - TRAINING_EVIDENCE) * evidence.strength
+        return PeriodClass(
+            WorkloadLabel.TRAINING, score, score, active, types_pb2.WORKLOAD_CLASS_TRAINING, evidence.reason
+        )
+    between = PROOF_MAX_SCORE + (TRAINING_EVIDENCE - PROOF_MAX_SCORE) * 0.5
+    if not current.known:
+        return PeriodClass(
+            WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE,
+            "no power or utilisation reported",
+        )
+    training_like = evidence.partial > 0.0
+    if current.quiet:
+        if training_like:
+            return PeriodClass(
+                WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE,
+                "quiet, within a lockstep job's context",
+            )
+        return PeriodClass(WorkloadLabel.IDLE, 0.05, 0.95, 0, types_pb2.WORKLOAD_CLASS_IDLE, "every device quiet")
+    if current.non_ml:
+        return PeriodClass(
+            WorkloadLabel.OTHER, 0.4, 0.7, active, types_pb2.WORKLOAD_CLASS_INFERENCE,
+            "busy without tensor-pipe work",
+        )
+    if current.light and not training_like and (not current.blind or _follows_requests(context)):
+        return PeriodClass(
+            WorkloadLabel.INFERENCE, 0.2, 0.8, active, types_pb2.WORKLOAD_CLASS_INFERENCE,
+            "light, request-sized load",
+        )
+    score = PROOF_MAX_SCORE + 0.01 + (TRAINING_EVIDENCE - PROOF_MAX_SCORE - 0.02) * evidence.partial
+    reason = evidence.reason or ("sustained heavy load: nothing tells what" if not current.light else "light load")
+    return PeriodClass(WorkloadLabel.UNCERTAIN, score, 0.5, active, types_pb2.WORKLOAD_CLASS_INFERENCE, reason)
+
+
+def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass, ...]:
+    """One class per period, in the same order, each from its causal context.
+
+    ``periods`` are one node's, in time order (gaps allowed). The class of period p depends
+    only on the periods whose end lies in (p.end_ns − ``CONTEXT_S``, p.end_ns]: a later report
+    never changes an earlier class. Deterministic: no dict-order dependence, ``math.fsum``
+    for sums.
+    """
+    context_ns = round(CONTEXT_S * 1e9)
+    reduced: list[_Period] = []
+    out: list[PeriodClass] = []
+    first = 0
+    last_end: int | None = None
+    for p in periods:
+        if last_end is not None and p.end_ns < last_end:
+            raise ValueError("periods must be in time order")
+        last_end = p.end_ns
+        reduced.append(_period(p))
+        while reduced[first].end_ns <= p.end_ns - context_ns:
+            first += 1
+        out.append(_classify(reduced[first:]))
+    return tuple(out)
 
 
 class WorkloadEstimate(NamedTuple):
@@ -273,6 +679,10 @@ def measured_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:
     x = acc.synchrony
     if x or has("synchrony"):
         out["synchrony"] = x
+    x = acc.pcie_bytes
+    if x or has("pcie_bytes"):
+        out["pcie_bytes"] = x
+    out["sample_count"] = acc.sample_count
     if acc.model:
         out["model"] = acc.model
     return out
@@ -280,10 +690,12 @@ def measured_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:
 
 def device_signals(values: Mapping[str, Any], seconds: float) -> DeviceSignals:
     """The classifier's view of one accelerator (``accelerator_values``) over ``seconds``."""
+    board = (lookup_peak(values.get("model", "")) or UNKNOWN_MODEL_PEAK).board_power_w
     limit = values.get("power_limit_w")
     if limit is None or limit <= 0:
-        limit = (lookup_peak(values.get("model", "")) or UNKNOWN_MODEL_PEAK).board_power_w
+        limit = board
     nvlink = values.get("nvlink_bytes")
+    pcie = values.get("pcie_bytes")
     return DeviceSignals(
         power_mean_w=values.get("power_mean_w"),
         power_min_w=values.get("power_min_w"),
@@ -298,6 +710,10 @@ def device_signals(values: Mapping[str, Any], seconds: float) -> DeviceSignals:
         periodicity=values.get("power_periodicity"),
         dominant_period_s=values.get("power_dominant_period_s"),
         synchrony=values.get("synchrony"),
+        power_max_w=values.get("power_max_w"),
+        board_power_w=board,
+        pcie_bytes_per_s=None if pcie is None else pcie / seconds,
+        sample_count=int(values.get("sample_count", 0)),
     )
 
 
@@ -309,5 +725,7 @@ def signals_from_usage(
     if values is None:
         values = [accelerator_values(a) for a in report.accelerators]
     devices = tuple(device_signals(v, seconds) for v in values)
-    ib = float(report.node.infiniband_bytes) / seconds if report.node.HasField("infiniband_bytes") else None
-    return NodeSignals(devices, ib)
+    node = report.node
+    ib = float(node.infiniband_bytes) / seconds if node.HasField("infiniband_bytes") else None
+    bmc = node.bmc_power_mean_w if node.HasField("bmc_power_mean_w") else None
+    return NodeSignals(devices, ib, bmc)
