@@ -85,6 +85,12 @@ class Window:
             span = (p.period.end_ns - p.period.start_ns) / _NS
             seconds[p.result.label] = seconds.get(p.result.label, 0.0) + span
         scores = [p.result.training_score for p in self.periods]
+        device_w = [
+            math.fsum(d.power_mean_w for d in p.period.signals.devices if d.power_mean_w is not None)
+            for p in self.periods
+            if any(d.power_mean_w is not None for d in p.period.signals.devices)
+        ]
+        node_w = [p.period.signals.node_power_w for p in self.periods if p.period.signals.node_power_w is not None]
         return {
             "start_s": round(self.start_s, 3),
             "end_s": round(self.end_s, 3),
@@ -94,6 +100,8 @@ class Window:
             "training_score_max": round(max(scores), 4) if scores else None,
             "confidence_min": round(min(p.result.confidence for p in self.periods), 4) if scores else None,
             "active_devices_max": max((p.result.active_devices for p in self.periods), default=0),
+            "gpu_power_w_mean": round(math.fsum(device_w) / len(device_w), 1) if device_w else None,
+            "node_power_w_mean": round(math.fsum(node_w) / len(node_w), 1) if node_w else None,
             "reasons": sorted({p.result.reason for p in self.periods if p.result.reason}),
         }
 
@@ -298,7 +306,7 @@ def _table(run: _Run, rows: Sequence[Window]) -> str:
     for w in rows:
         doc = w.as_json()
         lines.append(
-            f"{_clock(w.start_s):>9} {_clock(w.end_s):>9}  {w.label:<10} {doc['training_score_max']!s:>5}  "
+            f"{_clock(w.start_s):>9} {_clock(w.end_s):>9}  {w.label:<10} {_score(doc['training_score_max']):>5}  "
             + "; ".join(str(r) for r in doc["reasons"])  # type: ignore[attr-defined]
         )
     totals: dict[str, float] = {}
@@ -306,6 +314,10 @@ def _table(run: _Run, rows: Sequence[Window]) -> str:
         totals[w.label] = totals.get(w.label, 0.0) + (w.end_s - w.start_s)
     lines.append("time by class: " + ", ".join(f"{k} {_clock(v)}" for k, v in sorted(totals.items())))
     return "\n".join(lines)
+
+
+def _score(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else "-"
 
 
 def _clock(seconds: float) -> str:

@@ -417,29 +417,43 @@ def format_table(ev: Evaluation, *, streams_too: bool = False) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="pausewatch-sim classify-eval", description=__doc__.split("\n\n")[0])
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "classify-eval",
+        help="the workload classifier on every labelled real trace in ../shared/data, per source and pooled",
+        description="Score the workload classifier by time on the labelled real traces (docs/classify.md).",
+    )
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"the shared data folder (default {DEFAULT_DATA})")
-    p.add_argument("--source", action="append", choices=sorted(SOURCES), help="only these sources")
+    p.add_argument("--source", action="append", choices=sorted(SOURCES), help="only this source (repeatable)")
     p.add_argument("--streams", action="store_true", help="a row per trace too")
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+
+def run_eval(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         print(f"pausewatch-sim classify-eval: no data at {args.data}", file=sys.stderr)
         return 2
     try:
         ev = evaluate(args.data, args.source)
-    except (TraceError, OSError) as e:
+    except (TraceError, OSError, ValueError, KeyError) as e:
         print(f"pausewatch-sim classify-eval: {e}", file=sys.stderr)
         return 2
     if args.json:
+        gpu = [s for s in ev.per_source if s != "h200-node-bmc"]
         print(json.dumps({
             "per_source": {k: v.as_json() for k, v in ev.per_source.items()},
             "pooled": ev.pooled().as_json(),
+            "pooled_gpu_telemetry": ev.pooled(gpu).as_json(),
         }, indent=1))
     else:
         print(format_table(ev, streams_too=args.streams))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pausewatch-sim")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return run_eval(parser.parse_args(["classify-eval", *(argv if argv is not None else sys.argv[1:])]))
 
 
 if __name__ == "__main__":

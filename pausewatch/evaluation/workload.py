@@ -232,6 +232,7 @@ class _Period(NamedTuple):
     blind: bool  # light judged from utilisation alone (no power reported)
     load: float  # median active share (power of the limit, else utilisation); 0 when quiet
     non_ml: bool
+    node_power_w: float | None  # the BMC's, when reported
 
 
 def _median(values: Sequence[float]) -> float:
@@ -344,7 +345,7 @@ def _period(p: PeriodSignals) -> _Period:
     load = _median([d.r_mean if d.has_power else (d.busy or 0.0) for d in active]) if active else 0.0
     return _Period(
         p.end_ns, devices, active, known, quiet, lockstep, stall, plateau, wait, rhythm_s,
-        compute_level, light, blind, load, non_ml,
+        compute_level, light, blind, load, non_ml, p.signals.node_power_w,
     )
 
 
@@ -464,10 +465,10 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
         )
     between = PROOF_MAX_SCORE + (TRAINING_EVIDENCE - PROOF_MAX_SCORE) * 0.5
     if not current.known:
-        return PeriodClass(
-            WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE,
-            "no power or utilisation reported",
-        )
+        reason = "no accelerator power or utilisation reported"
+        if current.node_power_w is not None:
+            reason = "node power only: it can neither prove idle nor tell training from other sustained work"
+        return PeriodClass(WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason)
     training_like = evidence.partial > 0.0
     if current.quiet:
         if training_like:
