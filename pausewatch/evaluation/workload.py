@@ -177,6 +177,7 @@ PLATEAU_MIN: Final = 0.45  # a sustained compute period: never below 45 % of the
 PLATEAU_MEAN: Final = 0.6  # ... and 60 % of it on average
 WAIT_BUSY: Final = 0.9  # a collective wait: every kernel slot busy ...
 WAIT_MEAN: Final = 0.35  # ... at low power (spinning in an all-reduce while a rank does I/O)
+SWITCHES: Final = 3  # whole-period compute/quiet switches in the context that make a duty cycle
 LEVEL_AGREE: Final = 0.12  # the job's compute levels agree within ±12 % (three quarters of them)
 RHYTHM_MIN: Final = 0.3  # autocorrelation at the dominant lag
 RHYTHM_RANGE_S: Final = (2.0, 30.0)  # step rhythms visible at 1 Hz in a 60-s period
@@ -411,13 +412,25 @@ def _training(context: Sequence[_Period], current: _Period) -> _Evidence:
     # The period in which the footprint appeared is the job's start-up, not one of its stalls.
     counted = segment[1:] if start > 0 else segment
     job = [q for q in segment if q.lockstep]
-    # Stall/compute alternation: inside a period, or a flat compute period next to a quiet one
-    # that keeps the footprint (the same job, paused for a whole period).
-    alternations = sum(1 for q in counted if q.stall)
+    # Stall/compute alternation. A stall inside a period counts once the job has resumed after it
+    # at the same compute level (a job that stops, or a server whose load ends, never resumes).
+    alternations = 0
+    for k, q in enumerate(counted):
+        if q.stall and q.compute_level is not None:
+            level = q.compute_level
+            if any(
+                r.lockstep and r.compute_level is not None and abs(r.compute_level - level) <= LEVEL_AGREE * level
+                for r in counted[k + 1 :]
+            ):
+                alternations += 1
+    # Or whole periods of sustained compute and whole quiet periods that keep the footprint,
+    # switching back and forth (a job paused period by period): ``SWITCHES`` switches at least.
     if resident:
-        alternations += sum(
+        switches = sum(
             1 for a, b in itertools.pairwise(counted) if (a.plateau and b.quiet) or (a.quiet and b.plateau)
         )
+        if switches >= SWITCHES:
+            alternations += switches
     levels = [q.compute_level for q in job if q.compute_level is not None]
     level_agree = len(levels) >= 2 and _agree(levels, LEVEL_AGREE) * 4 >= len(levels) * 3
     rhythms = [q.rhythm_s for q in job if q.rhythm_s is not None]

@@ -215,3 +215,20 @@ def render(trace: Trace, *, index_column: bool = False, units: bool = True, star
                 row.append(f"{trace.limit_w:.2f} W" if units else f"{trace.limit_w:.2f}")
             lines.append(", ".join(row))
     return "\n".join(lines) + "\n"
+
+
+def serving_runs(gpus: int, runs: Sequence[tuple[int, float]], *, gap_s: int = 20, board_w: float = 700.0,
+                 seed: int = 0, memory_mib: float = 72_000.0) -> Trace:
+    """A tensor-parallel server driven by a benchmark: runs of (seconds, load level) at a steady
+    level, separated by ``gap_s`` idle seconds; the KV cache stays allocated throughout."""
+    rng = random.Random(seed)
+    power: list[list[float]] = []
+    util: list[list[float]] = []
+    for n, (seconds, level) in enumerate(runs):
+        for s in range(seconds + (gap_s if n + 1 < len(runs) else 0)):
+            busy = s < seconds
+            common = rng.gauss(0, 0.015)
+            power.append([board_w * ((level + common) if busy else IDLE + 0.02) * (1 + rng.gauss(0, 0.005))
+                          for _ in range(gpus)])
+            util.append([100.0 if busy else 0.0] * gpus)
+    return Trace(power, util, [[memory_mib] * gpus for _ in power])
