@@ -66,6 +66,7 @@ from sim.classify import ClassifiedPeriod, classify_samples, gpu_trace_samples, 
 from sim.traces import TraceError, parse_gpu_csv, parse_node_power_csv, read_trace_text
 
 __all__ = [
+    "NODE_POWER_SOURCES",
     "DEFAULT_DATA",
     "SOURCES",
     "Score",
@@ -79,6 +80,7 @@ DEFAULT_DATA: Final = Path(__file__).resolve().parents[1].parent / "shared" / "d
 _NS: Final = 1_000_000_000
 _GIB: Final = 2.0**30
 CLASSES: Final = ("idle", "inference", "training", "uncertain", "other")
+NODE_POWER_SOURCES: Final = frozenset({"h200-node-bmc"})  # whole-node power, no per-device telemetry
 TRUTHS: Final = ("idle", "inference", "training", "other")
 
 
@@ -165,12 +167,13 @@ def score_stream(stream: Stream, classified: Sequence[ClassifiedPeriod]) -> Scor
     """
     score = Score()
     labels = sorted(stream.labels)
-    for c in classified:
+    first = 0
+    for c in classified:  # periods and labels both in time order: one pass over each
         start, end = c.period.start_ns, c.period.end_ns
+        while first < len(labels) and labels[first][1] <= start:
+            first += 1
         parts: list[tuple[str, float]] = []
-        for lo, hi, truth in labels:
-            if hi <= start:
-                continue
+        for lo, hi, truth in labels[first:]:
             if lo >= end:
                 break
             overlap = min(hi, end) - max(lo, start)
@@ -409,7 +412,7 @@ def format_table(ev: Evaluation, *, streams_too: bool = False) -> str:
                 for (src, stream), s in sorted(ev.per_stream.items()):
                     if src == name and len([k for k in ev.per_stream if k[0] == src]) > 1:
                         lines.append(row(f"  {stream[:20]}", s))
-    gpu = [s for s in ev.per_source if s != "h200-node-bmc"]
+    gpu = [s for s in ev.per_source if s not in NODE_POWER_SOURCES]
     lines.append(row("pooled: all sources", ev.pooled()))
     lines.append(row("pooled: GPU telemetry", ev.pooled(gpu)))
     macro = [s.balanced for s in ev.per_source.values() if s.balanced is not None and s.training_s]
@@ -439,7 +442,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"pausewatch-sim classify-eval: {e}", file=sys.stderr)
         return 2
     if args.json:
-        gpu = [s for s in ev.per_source if s != "h200-node-bmc"]
+        gpu = [s for s in ev.per_source if s not in NODE_POWER_SOURCES]
         print(json.dumps({
             "per_source": {k: v.as_json() for k, v in ev.per_source.items()},
             "pooled": ev.pooled().as_json(),

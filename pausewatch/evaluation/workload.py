@@ -464,7 +464,8 @@ def _follows_requests(context: Sequence[_Period]) -> bool:
     mean = math.fsum(loads) / len(loads)
     if mean <= 0.0:
         return False
-    return statistics.pstdev(loads) / mean >= LOAD_VARIATION
+    deviation = math.sqrt(math.fsum((x - mean) ** 2 for x in loads) / len(loads))
+    return deviation / mean >= LOAD_VARIATION
 
 
 def _classify(context: Sequence[_Period]) -> PeriodClass:
