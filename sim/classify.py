@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Final
 
 from attestor.aggregate import Aggregator
-from attestor.report import NONCE_SIZE, ReportBuilder
+from attestor.report import ReportBuilder
 from attestor.telemetry import DeviceReading, HostReading, Sample, SourceKind
 from pausewatch.evaluation.workload import (
     CONTEXT_S,
@@ -41,8 +41,16 @@ from pausewatch.evaluation.workload import (
     signals_from_usage,
 )
 from pausewatch.peaks import AcceleratorPeak, lookup_peak
+from pausewatch.reports import NONCE_SIZE
 from sim._units import format_duration, parse_duration_ns
-from sim.traces import GpuTrace, NodePowerTrace, TraceError, parse_gpu_csv, parse_node_power_csv, read_trace_text
+from sim.traces import (
+    GpuTrace,
+    NodePowerTrace,
+    TraceError,
+    parse_gpu_csv,
+    parse_node_power_csv,
+    read_trace_text,
+)
 
 __all__ = [
     "DEFAULT_PERIOD_S",
@@ -90,7 +98,9 @@ class Window:
             for p in self.periods
             if any(d.power_mean_w is not None for d in p.period.signals.devices)
         ]
-        node_w = [p.period.signals.node_power_w for p in self.periods if p.period.signals.node_power_w is not None]
+        node_w = [
+            p.period.signals.node_power_w for p in self.periods if p.period.signals.node_power_w is not None
+        ]
         return {
             "start_s": round(self.start_s, 3),
             "end_s": round(self.end_s, 3),
@@ -133,7 +143,9 @@ def gpu_trace_samples(trace: GpuTrace, model: str, *, interval_s: float = SAMPLE
             )
             for i, r in enumerate(rows)
         )
-        out.append(Sample(_EPOCH_NS + round(t * _NS), SourceKind.TRACE_REPLAY, f"trace {trace.name}", devices))
+        out.append(
+            Sample(_EPOCH_NS + round(t * _NS), SourceKind.TRACE_REPLAY, f"trace {trace.name}", devices)
+        )
     return out
 
 
@@ -244,16 +256,31 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
             "violation threshold), other (busy, not ML-like) and uncertain (neither)."
         ),
     )
-    p.add_argument("trace", type=Path, metavar="TRACE",
-                   help="nvidia-smi --query-gpu CSV log (or, with --node-power, a timestamp,watts log); .gz is fine")
+    p.add_argument(
+        "trace",
+        type=Path,
+        metavar="TRACE",
+        help="nvidia-smi --query-gpu CSV log (or, with --node-power, a timestamp,watts log); .gz is fine",
+    )
     p.add_argument("--gpus", type=int, required=True, metavar="N", help="GPUs in the node (rows per sample)")
-    p.add_argument("--gpu-model", required=True, metavar="MODEL",
-                   help='GPU model as in the peak table, e.g. "H100 SXM", "A100 SXM", "H200"')
-    p.add_argument("--window", default=None, metavar="DURATION",
-                   help='output window, e.g. "60s", "10m" (default: one report period, 60 s)')
+    p.add_argument(
+        "--gpu-model",
+        required=True,
+        metavar="MODEL",
+        help='GPU model as in the peak table, e.g. "H100 SXM", "A100 SXM", "H200"',
+    )
+    p.add_argument(
+        "--window",
+        default=None,
+        metavar="DURATION",
+        help='output window, e.g. "60s", "10m" (default: one report period, 60 s)',
+    )
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("--node-power", action="store_true",
-                   help="TRACE is a node-level power log (timestamp,watts), e.g. from a BMC")
+    p.add_argument(
+        "--node-power",
+        action="store_true",
+        help="TRACE is a node-level power log (timestamp,watts), e.g. from a BMC",
+    )
 
 
 @dataclass(frozen=True)
@@ -272,7 +299,9 @@ def _run(args: argparse.Namespace) -> _Run:
         raise TraceError(path, 0, f"--gpus must be 1 … 1024, not {args.gpus}")
     peak = lookup_peak(args.gpu_model)
     if peak is None:
-        raise TraceError(path, 0, f"--gpu-model {args.gpu_model!r} is not in the peak table (pausewatch/peaks.py)")
+        raise TraceError(
+            path, 0, f"--gpu-model {args.gpu_model!r} is not in the peak table (pausewatch/peaks.py)"
+        )
     window_s = float(DEFAULT_PERIOD_S)
     if args.window is not None:
         try:
@@ -305,9 +334,10 @@ def _table(run: _Run, rows: Sequence[Window]) -> str:
     ]
     for w in rows:
         doc = w.as_json()
+        score = _score(doc["training_score_max"])
+        reasons = sorted({p.result.reason for p in w.periods if p.result.reason})
         lines.append(
-            f"{_clock(w.start_s):>9} {_clock(w.end_s):>9}  {w.label:<10} {_score(doc['training_score_max']):>5}  "
-            + "; ".join(str(r) for r in doc["reasons"])  # type: ignore[attr-defined]
+            f"{_clock(w.start_s):>9} {_clock(w.end_s):>9}  {w.label:<10} {score:>5}  " + "; ".join(reasons)
         )
     totals: dict[str, float] = {}
     for w in rows:
@@ -335,16 +365,21 @@ def run_classify(args: argparse.Namespace) -> int:
         print(f"pausewatch-sim classify: warning: {w}", file=sys.stderr)
     rows = windows(run.classified, run.window_s)
     if args.json:
-        print(json.dumps({
-            "trace": run.path,
-            "gpu_model": run.peak.model,
-            "gpus": args.gpus,
-            "period_s": run.period_s,
-            "window_s": run.window_s,
-            "context_s": CONTEXT_S,
-            "warnings": list(run.warnings),
-            "windows": [w.as_json() for w in rows],
-        }, indent=1))
+        print(
+            json.dumps(
+                {
+                    "trace": run.path,
+                    "gpu_model": run.peak.model,
+                    "gpus": args.gpus,
+                    "period_s": run.period_s,
+                    "window_s": run.window_s,
+                    "context_s": CONTEXT_S,
+                    "warnings": list(run.warnings),
+                    "windows": [w.as_json() for w in rows],
+                },
+                indent=1,
+            )
+        )
     else:
         print(_table(run, rows))
     return EXIT_OK

@@ -60,14 +60,13 @@ from typing import Final
 
 from attestor.sources.dcgm import parse_dcgm_metrics
 from attestor.telemetry import DeviceReading, Sample, SourceKind
-from pausewatch.evaluation.workload import WorkloadLabel
 from pausewatch.peaks import lookup_peak
 from sim.classify import ClassifiedPeriod, classify_samples, gpu_trace_samples, node_power_samples
 from sim.traces import TraceError, parse_gpu_csv, parse_node_power_csv, read_trace_text
 
 __all__ = [
-    "NODE_POWER_SOURCES",
     "DEFAULT_DATA",
+    "NODE_POWER_SOURCES",
     "SOURCES",
     "Score",
     "Stream",
@@ -199,9 +198,7 @@ def _h100_training(data: Path) -> Iterator[Stream]:
         path = base / name
         trace = parse_gpu_csv(read_trace_text(path), str(path), 8)
         samples = gpu_trace_samples(trace, peak.model)
-        memory = [
-            [d.memory_used_bytes or 0.0 for d in s.devices] for s in samples
-        ]
+        memory = [[d.memory_used_bytes or 0.0 for d in s.devices] for s in samples]
         times = [s.at_ns for s in samples]
         resident = [i for i, m in enumerate(memory) if min(m) >= 30 * _GIB]
         labels: list[tuple[int, int, str]] = []
@@ -273,8 +270,12 @@ def _vllm_pcie(data: Path) -> Iterator[Stream]:
             device = DeviceReading(uuid="GPU-0", model="NVIDIA B200", pcie_rate_bps=rate)
             at = round(float(row["timestamp_sec"]) * _NS)
             samples.append(Sample(at, SourceKind.TRACE_REPLAY, "dmon", (device,)))
-        yield Stream("vllm-pcie", path.name.removesuffix("_metrics_gpu_transfer.csv.gz"), samples,
-                     _whole(samples, "inference"))
+        yield Stream(
+            "vllm-pcie",
+            path.name.removesuffix("_metrics_gpu_transfer.csv.gz"),
+            samples,
+            _whole(samples, "inference"),
+        )
 
 
 def _alibaba(data: Path) -> Iterator[Stream]:
@@ -287,14 +288,18 @@ def _alibaba(data: Path) -> Iterator[Stream]:
     with gzip.open(base / "pod_gpu_duty_cycle_anon.shared.csv.gz", "rt") as f:
         for row in csv.DictReader(f):
             key = (row["container_ip"], row["timestamp_anon"])
-            pods[row["container_ip"]].append((float(row["timestamp_anon"]), float(row["value"]), memory.get(key)))
+            pods[row["container_ip"]].append(
+                (float(row["timestamp_anon"]), float(row["value"]), memory.get(key))
+            )
     for pod in sorted(pods):
         rows = sorted(pods[pod])
         samples = []
         labels = []
         for i, (t, duty, mem) in enumerate(rows):
             at = round(t * _NS)
-            device = DeviceReading(uuid=f"GPU-{pod[:8]}", busy_fraction=min(1.0, duty / 100.0), memory_used_bytes=mem)
+            device = DeviceReading(
+                uuid=f"GPU-{pod[:8]}", busy_fraction=min(1.0, duty / 100.0), memory_used_bytes=mem
+            )
             samples.append(Sample(at, SourceKind.TRACE_REPLAY, "pod", (device,)))
             nxt = round(rows[i + 1][0] * _NS) if i + 1 < len(rows) else at + 60 * _NS
             labels.append((at, min(nxt, at + 60 * _NS), "idle" if duty == 0 else "inference"))
@@ -334,8 +339,12 @@ def _snapshots(data: Path) -> Iterator[Stream]:
         reading = _exporter_snapshot(path.read_text())
         device = DeviceReading(**{**reading.__dict__, "model": model})
         truth = "idle" if path.name.endswith("__idle.metrics") else "other"
-        yield Stream("snapshots", path.name, [Sample(at, SourceKind.NVIDIA_SMI, "", (device,))],
-                     [(at, at + 60 * _NS, truth)])
+        yield Stream(
+            "snapshots",
+            path.name,
+            [Sample(at, SourceKind.NVIDIA_SMI, "", (device,))],
+            [(at, at + 60 * _NS, truth)],
+        )
     for path in sorted((data / "dcgm-exporter" / "metrics").glob("*.prom")):
         if path.name.startswith("a100_mig"):
             continue  # workload not documented
@@ -343,8 +352,12 @@ def _snapshots(data: Path) -> Iterator[Stream]:
         if "t4_" in path.name:  # the T4 scrape names no model label
             devices = [DeviceReading(**{**d.__dict__, "model": d.model or "Tesla T4"}) for d in devices]
         truth = "idle" if "_idle_" in path.name else "other"
-        yield Stream("snapshots", path.name, [Sample(at, SourceKind.DCGM_EXPORTER, "", tuple(devices))],
-                     [(at, at + 60 * _NS, truth)])
+        yield Stream(
+            "snapshots",
+            path.name,
+            [Sample(at, SourceKind.DCGM_EXPORTER, "", tuple(devices))],
+            [(at, at + 60 * _NS, truth)],
+        )
 
 
 SOURCES: Final[dict[str, Callable[[Path], Iterator[Stream]]]] = {
@@ -395,15 +408,19 @@ def _fmt(x: float | None) -> str:
 
 
 def format_table(ev: Evaluation, *, streams_too: bool = False) -> str:
-    head = (f"{'source (held out)':<22} {'train min':>9} {'other min':>9} {'recall':>6} {'spec':>6} "
-            f"{'bal.acc':>7} {'false proof s':>13} {'false viol s':>12}  seconds by class (truth→class)")
+    head = (
+        f"{'source (held out)':<22} {'train min':>9} {'other min':>9} {'recall':>6} {'spec':>6} "
+        f"{'bal.acc':>7} {'false proof s':>13} {'false viol s':>12}  seconds by class (truth→class)"
+    )
     lines = [head]
 
     def row(name: str, s: Score) -> str:
         mix = ", ".join(f"{t}→{p} {v / 60:.0f}m" for (t, p), v in sorted(s.seconds.items()) if v >= 30)
-        return (f"{name:<22} {s.training_s / 60:9.1f} {s.other_s / 60:9.1f} {_fmt(s.recall)} "
-                f"{_fmt(s.specificity)} {_fmt(s.balanced):>7} {s.false_proof_s:13.0f} "
-                f"{s.false_violation_s:12.0f}  {mix}")
+        return (
+            f"{name:<22} {s.training_s / 60:9.1f} {s.other_s / 60:9.1f} {_fmt(s.recall)} "
+            f"{_fmt(s.specificity)} {_fmt(s.balanced):>7} {s.false_proof_s:13.0f} "
+            f"{s.false_violation_s:12.0f}  {mix}"
+        )
 
     for name in SOURCES:
         if name in ev.per_source:
@@ -416,7 +433,8 @@ def format_table(ev: Evaluation, *, streams_too: bool = False) -> str:
     lines.append(row("pooled: all sources", ev.pooled()))
     lines.append(row("pooled: GPU telemetry", ev.pooled(gpu)))
     macro = [s.balanced for s in ev.per_source.values() if s.balanced is not None and s.training_s]
-    lines.append(f"macro balanced accuracy over sources with training: {_fmt(math.fsum(macro) / len(macro)) if macro else '-'}")
+    macro_text = _fmt(math.fsum(macro) / len(macro)) if macro else "-"
+    lines.append(f"macro balanced accuracy over sources with training: {macro_text}")
     return "\n".join(lines)
 
 
@@ -426,7 +444,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="the workload classifier on every labelled real trace in ../shared/data, per source and pooled",
         description="Score the workload classifier by time on the labelled real traces (docs/classify.md).",
     )
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"the shared data folder (default {DEFAULT_DATA})")
+    p.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help=f"the shared data folder (default {DEFAULT_DATA})"
+    )
     p.add_argument("--source", action="append", choices=sorted(SOURCES), help="only this source (repeatable)")
     p.add_argument("--streams", action="store_true", help="a row per trace too")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -443,11 +463,16 @@ def run_eval(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         gpu = [s for s in ev.per_source if s not in NODE_POWER_SOURCES]
-        print(json.dumps({
-            "per_source": {k: v.as_json() for k, v in ev.per_source.items()},
-            "pooled": ev.pooled().as_json(),
-            "pooled_gpu_telemetry": ev.pooled(gpu).as_json(),
-        }, indent=1))
+        print(
+            json.dumps(
+                {
+                    "per_source": {k: v.as_json() for k, v in ev.per_source.items()},
+                    "pooled": ev.pooled().as_json(),
+                    "pooled_gpu_telemetry": ev.pooled(gpu).as_json(),
+                },
+                indent=1,
+            )
+        )
     else:
         print(format_table(ev, streams_too=args.streams))
     return 0

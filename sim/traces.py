@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import itertools
 import math
 import statistics
 from collections import Counter
@@ -72,7 +73,7 @@ _SCALE: Final = {
 _POWER_COLUMNS: Final = ("power.draw", "power.draw.instant", "power.draw.average")
 _LIMIT_COLUMNS: Final = ("enforced.power.limit", "power.limit")
 _DEVICE_COLUMNS: Final = ("index", "uuid", "pci.bus_id")
-_NODE_POWER_COLUMNS: Final = ("watts", "power", "power_w", "power.draw", "node_power_w", "reading")
+_NODE_POWER_COLUMNS: Final = ("watts", "power", "power_w", "node_power_w", "reading")
 _SAME_INSTANT_S: Final = 0.025  # rows of one nvidia-smi sample are logged within milliseconds
 
 
@@ -287,7 +288,9 @@ def parse_gpu_csv(text: str, path: str, gpus: int) -> GpuTrace:
                 power_w=_number(fields[p_col], unit(p_col, "power")) if p_col is not None else None,
                 busy_fraction=_number(fields[u_col], unit(u_col, "util")) if u_col is not None else None,
                 memory_used_bytes=_number(fields[m_col], unit(m_col, "mem")) if m_col is not None else None,
-                memory_total_bytes=_number(fields[mt_col], unit(mt_col, "mem")) if mt_col is not None else None,
+                memory_total_bytes=_number(fields[mt_col], unit(mt_col, "mem"))
+                if mt_col is not None
+                else None,
                 power_limit_w=_number(fields[l_col], unit(l_col, "power")) if l_col is not None else None,
             )
             row = _Row(
@@ -372,7 +375,7 @@ def _rows_per_instant(rows: list[_Row]) -> int | None:
     if len(runs) < 4:
         return None
     size, count = Counter(runs).most_common(1)[0]
-    gaps = [b.time_s - a.time_s for a, b in zip(rows, rows[1:], strict=False) if b.time_s - a.time_s > _SAME_INSTANT_S]
+    gaps = [b.time_s - a.time_s for a, b in itertools.pairwise(rows) if b.time_s - a.time_s > _SAME_INSTANT_S]
     if not gaps or statistics.median(gaps) < 4 * _SAME_INSTANT_S:
         return None  # samples too close together to tell instants apart
     return size if count >= 0.8 * len(runs) else None
@@ -384,11 +387,11 @@ def _group_by_device(
     """Samples keyed by the device column: a new sample starts when a device repeats."""
     order: dict[str, int] = {}
     for r in rows:
-        assert r.device is not None
-        if r.device not in order:
+        device = r.device or ""
+        if device not in order:
             if len(order) == gpus:
-                raise TraceError(path, r.line, f"device {r.device!r} is one more than --gpus {gpus}")
-            order[r.device] = len(order)
+                raise TraceError(path, r.line, f"device {device!r} is one more than --gpus {gpus}")
+            order[device] = len(order)
     if len(order) != gpus:
         raise TraceError(path, 0, f"the log names {len(order)} devices, but --gpus is {gpus}")
     if all(d.isdigit() for d in order):
@@ -410,8 +413,7 @@ def _group_by_device(
         grouped.append(tuple(current.get(i, DeviceRow()) for i in range(gpus)))
 
     for r in rows:
-        assert r.device is not None
-        i = order[r.device]
+        i = order[r.device or ""]
         if i in current:
             flush()
             current = {}

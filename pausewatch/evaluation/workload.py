@@ -197,7 +197,7 @@ NON_ML_TENSOR: Final = 0.05  # tensor-pipe activity below this while busy: not M
 class _Device(NamedTuple):
     """One device over one period, reduced to what the rules read (ratios of the limit)."""
 
-    index: int
+    slot: int  # position in the report (devices keep their order: sorted by uuid)
     has_power: bool
     r_mean: float
     r_min: float
@@ -282,8 +282,22 @@ def _device(i: int, d: DeviceSignals) -> _Device:
     ):
         rhythm = d.dominant_period_s
     return _Device(
-        i, has_power, r_mean, r_min, r_max, min_of_board, cv, two_level, high_share, busy,
-        d.tensor_active, d.memory_used_bytes, d.synchrony, rhythm, quiet, known,
+        i,
+        has_power,
+        r_mean,
+        r_min,
+        r_max,
+        min_of_board,
+        cv,
+        two_level,
+        high_share,
+        busy,
+        d.tensor_active,
+        d.memory_used_bytes,
+        d.synchrony,
+        rhythm,
+        quiet,
+        known,
     )
 
 
@@ -334,7 +348,10 @@ def _period(p: PeriodSignals) -> _Period:
                 and HIGH_SHARE[0] <= (d.high_share or 0.0) <= HIGH_SHARE[1]
             )
             light = (
-                light and d.r_mean <= LIGHT_MEAN and not two_levels and (d.busy is None or d.busy <= LIGHT_BUSY)
+                light
+                and d.r_mean <= LIGHT_MEAN
+                and not two_levels
+                and (d.busy is None or d.busy <= LIGHT_BUSY)
             )
         else:
             light = light and d.busy is not None and d.busy <= LIGHT_BUSY_ONLY
@@ -345,8 +362,22 @@ def _period(p: PeriodSignals) -> _Period:
     )
     load = _median([d.r_mean if d.has_power else (d.busy or 0.0) for d in active]) if active else 0.0
     return _Period(
-        p.end_ns, devices, active, known, quiet, lockstep, stall, plateau, wait, rhythm_s,
-        compute_level, light, blind, load, non_ml, p.signals.node_power_w,
+        p.end_ns,
+        devices,
+        active,
+        known,
+        quiet,
+        lockstep,
+        stall,
+        plateau,
+        wait,
+        rhythm_s,
+        compute_level,
+        light,
+        blind,
+        load,
+        non_ml,
+        p.signals.node_power_w,
     )
 
 
@@ -402,7 +433,7 @@ def _job_segment(context: Sequence[_Period], devices: Sequence[int]) -> tuple[in
 def _training(context: Sequence[_Period], current: _Period) -> _Evidence:
     """Training evidence for ``current`` (the last item) from its causal context."""
     lockstep = [q for q in context if q.lockstep]
-    job_devices = sorted({d.index for q in lockstep for d in q.active})
+    job_devices = sorted({d.slot for q in lockstep for d in q.active})
     if len(job_devices) < 2:
         return _Evidence(False, 0.0, 0.0, "")
     start, resident = _job_segment(context, job_devices)
@@ -419,7 +450,9 @@ def _training(context: Sequence[_Period], current: _Period) -> _Evidence:
         if q.stall and q.compute_level is not None:
             level = q.compute_level
             if any(
-                r.lockstep and r.compute_level is not None and abs(r.compute_level - level) <= LEVEL_AGREE * level
+                r.lockstep
+                and r.compute_level is not None
+                and abs(r.compute_level - level) <= LEVEL_AGREE * level
                 for r in counted[k + 1 :]
             ):
                 alternations += 1
@@ -449,7 +482,9 @@ def _training(context: Sequence[_Period], current: _Period) -> _Evidence:
     if resident:
         reasons.append(f"memory footprint steady for {len(segment)} periods")
     if (by_alternation or rhythm) and in_job:
-        strength = min(1.0, 0.25 * alternations + 0.1 * len(rhythms) + 0.1 * waits + (0.25 if resident else 0.0))
+        strength = min(
+            1.0, 0.25 * alternations + 0.1 * len(rhythms) + 0.1 * waits + (0.25 if resident else 0.0)
+        )
         return _Evidence(True, strength, 1.0, "; ".join(reasons))
     partial = min(1.0, 0.15 + 0.1 * len(job) + 0.2 * alternations + 0.1 * (len(rhythms) + waits))
     return _Evidence(False, 0.0, partial, "lockstep devices, no training structure (yet)")
@@ -482,28 +517,48 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
         reason = "no accelerator power or utilisation reported"
         if current.node_power_w is not None:
             reason = "node power only: it can neither prove idle nor tell training from other sustained work"
-        return PeriodClass(WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason)
+        return PeriodClass(
+            WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
+        )
     training_like = evidence.partial > 0.0
     if current.quiet:
         if training_like:
             return PeriodClass(
-                WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE,
+                WorkloadLabel.UNCERTAIN,
+                between,
+                0.5,
+                0,
+                types_pb2.WORKLOAD_CLASS_INFERENCE,
                 "quiet, within a lockstep job's context",
             )
-        return PeriodClass(WorkloadLabel.IDLE, 0.05, 0.95, 0, types_pb2.WORKLOAD_CLASS_IDLE, "every device quiet")
+        return PeriodClass(
+            WorkloadLabel.IDLE, 0.05, 0.95, 0, types_pb2.WORKLOAD_CLASS_IDLE, "every device quiet"
+        )
     if current.non_ml:
         return PeriodClass(
-            WorkloadLabel.OTHER, 0.4, 0.7, active, types_pb2.WORKLOAD_CLASS_INFERENCE,
+            WorkloadLabel.OTHER,
+            0.4,
+            0.7,
+            active,
+            types_pb2.WORKLOAD_CLASS_INFERENCE,
             "busy without tensor-pipe work",
         )
     if current.light and not training_like and (not current.blind or _follows_requests(context)):
         return PeriodClass(
-            WorkloadLabel.INFERENCE, 0.2, 0.8, active, types_pb2.WORKLOAD_CLASS_INFERENCE,
+            WorkloadLabel.INFERENCE,
+            0.2,
+            0.8,
+            active,
+            types_pb2.WORKLOAD_CLASS_INFERENCE,
             "light, request-sized load",
         )
     score = PROOF_MAX_SCORE + 0.01 + (TRAINING_EVIDENCE - PROOF_MAX_SCORE - 0.02) * evidence.partial
-    reason = evidence.reason or ("sustained heavy load: nothing tells what" if not current.light else "light load")
-    return PeriodClass(WorkloadLabel.UNCERTAIN, score, 0.5, active, types_pb2.WORKLOAD_CLASS_INFERENCE, reason)
+    reason = evidence.reason or (
+        "sustained heavy load: nothing tells what" if not current.light else "light load"
+    )
+    return PeriodClass(
+        WorkloadLabel.UNCERTAIN, score, 0.5, active, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
+    )
 
 
 def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass, ...]:

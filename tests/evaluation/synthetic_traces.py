@@ -27,8 +27,11 @@ class Trace:
 
 
 def _blank(seconds: int, gpus: int) -> Trace:
-    return Trace([[0.0] * gpus for _ in range(seconds)], [[0.0] * gpus for _ in range(seconds)],
-                 [[0.0] * gpus for _ in range(seconds)])
+    return Trace(
+        [[0.0] * gpus for _ in range(seconds)],
+        [[0.0] * gpus for _ in range(seconds)],
+        [[0.0] * gpus for _ in range(seconds)],
+    )
 
 
 def idle(seconds: int, gpus: int, *, board_w: float = 700.0, seed: int = 0) -> Trace:
@@ -65,7 +68,7 @@ def training(
     that train (the others idle); ``limit_w``: a lowered power limit (the job runs at it)."""
     rng = random.Random(seed)
     t = _blank(seconds, gpus)
-    scale = (limit_w if limit_w is not None else board_w)
+    scale = limit_w if limit_w is not None else board_w
     active = set(range(gpus) if trained is None else trained)
     phase = rng.uniform(0, step_s)
     for s in range(seconds):
@@ -90,16 +93,39 @@ def training(
     return Trace(t.power, t.util, t.memory, limit_w)
 
 
-def duty_cycle(seconds: int, gpus: int, *, on_s: int = 30, off_s: int = 30, seed: int = 0,
-               board_w: float = 700.0, offset_s: int = 0) -> Trace:
+def duty_cycle(
+    seconds: int,
+    gpus: int,
+    *,
+    on_s: int = 30,
+    off_s: int = 30,
+    seed: int = 0,
+    board_w: float = 700.0,
+    offset_s: int = 0,
+) -> Trace:
     """Train ``on_s`` seconds, pause ``off_s`` seconds (memory kept), in lockstep: the duty-cycle evasion."""
-    base = training(seconds, gpus, seed=seed, board_w=board_w, stall_every_s=float(on_s + off_s),
-                    stall_s=float(off_s), stall_level=IDLE, stall_busy=0.0, start_s=float(offset_s))
-    return base
+    return training(
+        seconds,
+        gpus,
+        seed=seed,
+        board_w=board_w,
+        stall_every_s=float(on_s + off_s),
+        stall_s=float(off_s),
+        stall_level=IDLE,
+        stall_busy=0.0,
+        start_s=float(offset_s),
+    )
 
 
-def tp_inference(seconds: int, gpus: int, *, board_w: float = 700.0, seed: int = 0,
-                 rate_per_s: float = 0.15, memory_mib: float = 72_000.0) -> Trace:
+def tp_inference(
+    seconds: int,
+    gpus: int,
+    *,
+    board_w: float = 700.0,
+    seed: int = 0,
+    rate_per_s: float = 0.15,
+    memory_mib: float = 72_000.0,
+) -> Trace:
     """Tensor-parallel serving: Poisson requests, each a 1-s prefill spike then a decode of
     3–30 s whose power grows with the number of requests in flight; every GPU in lockstep."""
     rng = random.Random(seed)
@@ -134,8 +160,15 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
-def batched_generation(seconds: int, gpus: int, *, board_w: float = 700.0, seed: int = 0,
-                       lockstep: bool = False, memory_mib: float = 40_000.0) -> Trace:
+def batched_generation(
+    seconds: int,
+    gpus: int,
+    *,
+    board_w: float = 700.0,
+    seed: int = 0,
+    lockstep: bool = False,
+    memory_mib: float = 40_000.0,
+) -> Trace:
     """Offline batched generation at 100 % utilisation: flat near the limit, a short dip between
     batches (every 15–25 s); replicas independent unless ``lockstep`` (tensor-parallel)."""
     rng = random.Random(seed)
@@ -195,11 +228,20 @@ def concat(*parts: Trace) -> Trace:
     )
 
 
-def render(trace: Trace, *, index_column: bool = False, units: bool = True, start: str = "2026/01/05 10:00:00",
-           interval_s: float = 1.0) -> str:
+def render(
+    trace: Trace,
+    *,
+    index_column: bool = False,
+    units: bool = True,
+    start: str = "2026/01/05 10:00:00",
+    interval_s: float = 1.0,
+) -> str:
     """The trace as an nvidia-smi --query-gpu CSV log."""
-    cols = ["timestamp"] + (["index"] if index_column else []) + ["power.draw [W]", "utilization.gpu [%]",
-                                                                  "memory.used [MiB]"]
+    cols = (
+        ["timestamp"]
+        + (["index"] if index_column else [])
+        + ["power.draw [W]", "utilization.gpu [%]", "memory.used [MiB]"]
+    )
     if trace.limit_w is not None:
         cols.append("enforced.power.limit [W]")
     lines = [", ".join(cols)]
@@ -208,8 +250,11 @@ def render(trace: Trace, *, index_column: bool = False, units: bool = True, star
         for g in range(len(pw)):
             when = t0 + dt.timedelta(seconds=s * interval_s, milliseconds=g)
             stamp = when.strftime("%Y/%m/%d %H:%M:%S.") + f"{when.microsecond // 1000:03d}"
-            w, u, m = (f"{pw[g]:.2f} W", f"{ut[g]:.0f} %", f"{mem[g]:.0f} MiB") if units else (
-                f"{pw[g]:.2f}", f"{ut[g]:.0f}", f"{mem[g]:.0f}")
+            w, u, m = (
+                (f"{pw[g]:.2f} W", f"{ut[g]:.0f} %", f"{mem[g]:.0f} MiB")
+                if units
+                else (f"{pw[g]:.2f}", f"{ut[g]:.0f}", f"{mem[g]:.0f}")
+            )
             row = [stamp] + ([str(g)] if index_column else []) + [w, u, m]
             if trace.limit_w is not None:
                 row.append(f"{trace.limit_w:.2f} W" if units else f"{trace.limit_w:.2f}")
@@ -217,8 +262,15 @@ def render(trace: Trace, *, index_column: bool = False, units: bool = True, star
     return "\n".join(lines) + "\n"
 
 
-def serving_runs(gpus: int, runs: Sequence[tuple[int, float]], *, gap_s: int = 20, board_w: float = 700.0,
-                 seed: int = 0, memory_mib: float = 72_000.0) -> Trace:
+def serving_runs(
+    gpus: int,
+    runs: Sequence[tuple[int, float]],
+    *,
+    gap_s: int = 20,
+    board_w: float = 700.0,
+    seed: int = 0,
+    memory_mib: float = 72_000.0,
+) -> Trace:
     """A tensor-parallel server driven by a benchmark: runs of (seconds, load level) at a steady
     level, separated by ``gap_s`` idle seconds; the KV cache stays allocated throughout."""
     rng = random.Random(seed)
@@ -228,7 +280,11 @@ def serving_runs(gpus: int, runs: Sequence[tuple[int, float]], *, gap_s: int = 2
         for s in range(seconds + (gap_s if n + 1 < len(runs) else 0)):
             busy = s < seconds
             common = rng.gauss(0, 0.015)
-            power.append([board_w * ((level + common) if busy else IDLE + 0.02) * (1 + rng.gauss(0, 0.005))
-                          for _ in range(gpus)])
+            power.append(
+                [
+                    board_w * ((level + common) if busy else IDLE + 0.02) * (1 + rng.gauss(0, 0.005))
+                    for _ in range(gpus)
+                ]
+            )
             util.append([100.0 if busy else 0.0] * gpus)
     return Trace(power, util, [[memory_mib] * gpus for _ in power])

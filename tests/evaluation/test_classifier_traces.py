@@ -26,12 +26,24 @@ GPU_RECALL_FLOOR = 0.64
 
 def test_classifier_leave_one_source_out() -> None:
     data = require_data()
-    for folder in ("gpu-power-traces", "gpu-power-traces-more", "alibaba-clusterdata", "nvidia-smi", "dcgm-exporter"):
+    for folder in (
+        "gpu-power-traces",
+        "gpu-power-traces-more",
+        "alibaba-clusterdata",
+        "nvidia-smi",
+        "dcgm-exporter",
+    ):
         require_data(folder)
     ev = evaluate(data)
     print("\n" + format_table(ev))
     assert set(ev.per_source) == {
-        "h100-training", "a100-inference", "rtx4090-eval", "h200-node-bmc", "vllm-pcie", "alibaba-pods", "snapshots",
+        "h100-training",
+        "a100-inference",
+        "rtx4090-eval",
+        "h200-node-bmc",
+        "vllm-pcie",
+        "alibaba-pods",
+        "snapshots",
     }
     for name, score in ev.per_source.items():
         assert score.false_proof_s == 0, f"{name}: training seconds classed idle or inference"
@@ -39,8 +51,10 @@ def test_classifier_leave_one_source_out() -> None:
     gpu = ev.pooled([s for s in ev.per_source if s not in NODE_POWER_SOURCES])
     assert gpu.training_s >= 15 * 60, "the validation set lost its training minutes"
     assert gpu.other_s >= 100_000 * 60, "the validation set lost its non-training minutes"
-    assert gpu.recall is not None and gpu.recall >= GPU_RECALL_FLOOR
-    assert gpu.balanced is not None and gpu.balanced >= GPU_BALANCED_FLOOR
+    assert gpu.recall is not None
+    assert gpu.recall >= GPU_RECALL_FLOOR
+    assert gpu.balanced is not None
+    assert gpu.balanced >= GPU_BALANCED_FLOOR
     node = ev.per_source["h200-node-bmc"]
     assert node.training_s >= 380 * 60
     assert node.seconds[("training", "uncertain")] == node.training_s

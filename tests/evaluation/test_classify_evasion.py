@@ -120,7 +120,9 @@ def test_tensor_parallel_inference_is_never_training(rate: float, seed: int) -> 
 
 
 @pytest.mark.parametrize(("gpus", "lockstep"), [(1, False), (8, False), (8, True)])
-def test_batched_generation_at_full_utilisation_is_neither_proof_nor_training(gpus: int, lockstep: bool) -> None:
+def test_batched_generation_at_full_utilisation_is_neither_proof_nor_training(
+    gpus: int, lockstep: bool
+) -> None:
     labels = classes(syn.batched_generation(MINUTES * 60, gpus, lockstep=lockstep))
     assert set(labels) <= {"uncertain", "other"}, labels
 
@@ -136,8 +138,11 @@ def test_serving_that_stops_is_not_a_checkpoint_stall() -> None:
     assert "training" not in labels, labels
 
 
-@pytest.mark.xfail(strict=True, reason="known blind spot (docs/classify.md): a saturated lockstep server "
-                   "paused for seconds between benchmark runs at the same level looks like checkpoint stalls")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known blind spot (docs/classify.md): a saturated lockstep server "
+    "paused for seconds between benchmark runs at the same level looks like checkpoint stalls",
+)
 def test_benchmark_runs_at_one_level_with_short_gaps() -> None:
     labels = classes(syn.serving_runs(8, [(90, 0.8)] * 8))
     assert "training" not in labels, labels
@@ -176,7 +181,9 @@ def test_the_class_of_a_period_depends_only_on_its_causal_context() -> None:
 
 
 def test_scores_agree_with_labels() -> None:
-    trace = syn.concat(syn.idle(120, 8), syn.training(600, 8, stall_every_s=55, stall_s=25), syn.burn_in(300, 8))
+    trace = syn.concat(
+        syn.idle(120, 8), syn.training(600, 8, stall_every_s=55, stall_s=25), syn.burn_in(300, 8)
+    )
     for c in classify_node_history(_periods(trace)):
         if c.label == "training":
             assert c.training_score >= TRAINING_EVIDENCE
