@@ -1,60 +1,75 @@
-"""Workload class of a node over one report period: idle, inference or training.
+"""Workload class of a node, report period by report period, from the node's causal history.
 
-The classifier is a transparent score, not a learned model: each signal below contributes
-evidence for or against *training* with a weight written next to it, and the score is clipped
-to 0 … 1. A node with no active device is IDLE. Otherwise the class is TRAINING when the score
-is at least ``TRAINING_THRESHOLD`` and INFERENCE below it; the confidence is how far the score
-sits on its side (score for training, 1 − score for inference).
+``classify_node_history(periods)`` gives each report period of one node a ``WorkloadLabel``:
 
-What the signals mean, and what they do not:
+- ``idle`` — every device quiet (max power ≤ 25 % of board power and ≤ 50 % of the enforced
+  limit, utilisation ≤ 5 %, no tensor/SM activity). Positive evidence.
+- ``inference`` — a light, request-sized load: mean power ≤ 45 % of the limit, utilisation
+  ≤ 60 %, and not an on/off load at one flat level (that is a duty cycle, not requests); where
+  only utilisation is reported (≤ 50 %), the load must also change from period to period as
+  requests come and go. Positive evidence of allowed work.
+- ``training`` — the training signature, at the violation threshold (see below).
+- ``other`` — busy without tensor-pipe work, where the source reports it (video encoding,
+  graphics, non-tensor burns). Neither proof nor violation.
+- ``uncertain`` — everything else: sustained heavy compute that nothing identifies (batched
+  generation, burn-in, training whose structure has not shown yet, training with its pauses
+  filled), one busy GPU alone, node power alone. Neither proof nor violation: INCONCLUSIVE,
+  and the commitment's compute bound still applies.
 
-- **Utilisation %** (``busy_fraction``) is the share of time *any* kernel ran. A single tiny
-  kernel keeps it at 100 %; a training job waiting on checkpoints shows > 50 % at 150 W of a
-  700 W board (``h100x8_ckpt1``). It marks a device as active; it is never evidence of compute
-  on its own.
-- **Sustained power near the board limit** (high *minimum* power over the period, busy ≥ 0.85):
-  training keeps every device saturated between steps; request-driven inference dips between
-  batches. Weight 0.30.
-- **Synchrony across devices** (correlation of each device's power with the others'): data-
-  parallel training moves every device in lockstep (all-reduce each step). Weight 0.45, the
-  strongest signal in the real traces; needs ≥ 2 active devices.
-- **Interconnect traffic** (NVLink bytes per device, InfiniBand bytes per node): gradient
-  exchange; ≥ 1 GB/s is full evidence. Weight 0.25.
-- **Tensor-pipe activity** (DCGM/GPM, where the source has it): matrix work. Weight 0.20 for,
-  and busy-without-tensor-work (tensor < 0.05 while busy) counts 0.40 *against*: video encode,
-  graphics and synthetic non-tensor burns look busy but are not ML.
-- **Iteration rhythm** (autocorrelation periodicity at a 1–120 s lag): weight 0.10; at 1 Hz
-  sampling most step rhythms are too fast to see, so it is weak.
-- **Memory residency** (memory used / total ≥ 0.5): weight 0.05; inference servers also keep
-  weights resident, so it barely counts.
-- **Burstiness** (busy < 0.8, or a power coefficient of variation > 0.25 with low minimum
-  power): request-driven work. Weight 0.35 against.
+**What a report can show.** A ``UsageReport`` carries, per device and period, power
+mean/min/max/variance, the dominant period and periodicity of the power signal, its synchrony
+with the node's other devices, utilisation, memory, tensor/SM activity and link bytes
+(``pausewatch.features`` computes the shape fields in the attestor). Minutes-scale structure
+comes from the sequence of those summaries: the period being classified and every earlier
+period of the node that ended less than ``CONTEXT_S`` before it (causal: a later report never
+changes an earlier class; deterministic).
 
-Known blind spots (validated on the real traces in tests/evaluation/test_classifier_traces.py):
+**The training signature** (each part measured on the active devices, ratios of power taken
+against the enforced limit capped at the board power, so that a lowered limit does not hide
+training):
 
-- Single-device training has no synchrony: a lone GPU training flat out scores like batched
-  offline inference (sustained power, busy ≈ 1), around 0.45 — INFERENCE with low confidence,
-  so the bucket is INCONCLUSIVE, never COMPLIANT and never a VIOLATION.
-- Tensor-parallel *inference* across the devices of a node is synchronous and moves NVLink
-  traffic: it can score as training when it is also sustained. Confidence stays moderate
-  unless power is saturated too.
-- I/O-bound training (checkpoint every step, ``h100x8_ckpt1``) draws ~20 % of board power; it
-  is caught by synchrony alone (score 0.65–0.75: TRAINING, mostly below the violation
-  threshold, so such buckets are INCONCLUSIVE rather than VIOLATION).
-- A perfectly flat power signal (variance below sensor noise) has no synchrony or rhythm: one
-  minute of ``h100x8_ckpt1`` is flat at 150 W and scores 0.2 (missed).
-- Without power (the Alibaba pods report only duty cycle and memory) a device at < 50 % duty is
-  IDLE, not INFERENCE: right for the training question, wrong for the 3-class one.
+1. *lockstep*: at least two active devices whose synchrony has a median ≥ 0.8 (data-parallel
+   ranks wait for each other at every all-reduce). Idle devices of the node are left out, so
+   training on k of n GPUs is not diluted.
+2. *one job*: the lockstep devices keep one resident memory footprint (≥ 2 GiB, within ±10 %)
+   over the part of the context being counted; the period where it appeared (start-up) does
+   not count as a stall.
+3. *structure*, one of:
+   - a **stall/compute alternation** the job resumes from: a period where the lockstep devices
+     swing from compute (≥ 45 % of the limit) to a stall (≤ 40 % of the limit or ≤ 30 % of board
+     power) and back, at two flat levels (variance ≥ 0.6 × (mean − min)(max − mean)), each phase
+     seconds long, *followed* by lockstep compute at the same level (±12 %) — a checkpoint or
+     sync stall; a load that simply ends never resumes. Whole periods of compute and whole
+     quiet periods switching back and forth (a job paused period by period) count too, from
+     three switches in the context. The job's compute levels must agree (±12 %).
+   - a **lockstep step rhythm**: the same dominant period (±10 %, 2–30 s, autocorrelation
+     ≥ 0.3) in three periods, together with collective waits (utilisation ≥ 90 % at ≤ 35 % of
+     the limit: ranks spinning in an all-reduce while one writes a checkpoint) or a stall.
+4. the period itself belongs to the job: lockstep, or a pause that keeps the footprint.
 
-Measured (tests/evaluation/test_classifier_traces.py): training recall 15/16, no non-training
-period among ~107,700 at or above the violation threshold, balanced training-vs-not accuracy
-0.969, 3-class accuracy on the power time series 0.84.
-- A synthetic compute burn (gpu-burn) on every device at once, or any non-ML dense matmul,
-  is compute like training and can score as training where devices are synchronous;
-  on a single device it scores as sustained inference.
-- Fabricated telemetry defeats any classifier: that is what the meter energy balance and the
-  power/activity plausibility checks are for.
-- Fractional or MIG-shared devices report the whole board; per-slice classes are not formed.
+Sustained lockstep compute alone is *not* training: tensor-parallel serving and batched
+generation show it too, and a filler load injected into training's pauses leaves only that.
+
+``training_score`` agrees with the label (``TRAINING_EVIDENCE`` and above for training,
+``PROOF_MAX_SCORE`` and below for idle and inference, in between otherwise) and grows with the
+evidence; ``PeriodClass.reason`` says which evidence decided.
+
+Measured (``pausewatch-sim classify-eval``; docs/classify.md has the table): on every labelled
+real source, no training second classed idle or inference and no other second classed
+training; training recall by time 0.66 on the 8×H100 runs (the minutes before a run's first
+stall or rhythm come out uncertain); node power alone (the H200 BMC log) is uncertain
+throughout. Known blind spots, each INCONCLUSIVE rather than a false verdict unless said:
+
+- single-GPU training (no lockstep) and multi-node training with one GPU per node: uncertain;
+- training whose pauses are filled with synthetic load, or which never stalls within the
+  context: uncertain until a stall or rhythm shows;
+- a saturated lockstep server paused for seconds between runs at the same level (benchmark
+  sweeps) looks like checkpoint stalls: a false ``training`` (tests mark it xfail);
+- fabricated telemetry defeats any classifier: that is what the meter energy balance and the
+  power/activity plausibility checks are for; MIG or shared devices report the whole board.
+
+``classify_node_period`` below is the previous per-period score ("score-v1"), kept only so that
+the evaluation in ``bucket.py`` runs unchanged until it calls ``classify_node_history``.
 """
 
 from __future__ import annotations
@@ -71,17 +86,23 @@ from pausewatch.v1 import types_pb2
 
 __all__ = [
     "CLASSIFIER_VERSION",
+    "CONTEXT_S",
+    "PROOF_MAX_SCORE",
+    "TRAINING_EVIDENCE",
     "TRAINING_THRESHOLD",
     "DeviceSignals",
     "NodeSignals",
+    "PeriodClass",
+    "PeriodSignals",
     "WorkloadEstimate",
+    "WorkloadLabel",
     "accelerator_values",
+    "classify_node_history",
     "classify_node_period",
     "device_signals",
+    "measured_values",
     "signals_from_usage",
 ]
-
-TRAINING_THRESHOLD: Final = 0.5
 
 
 class DeviceSignals(NamedTuple):
@@ -585,6 +606,13 @@ def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass
     return tuple(out)
 
 
+# ---- legacy: score-v1, one period at a time --------------------------------------------------
+# The evaluation (bucket.py) still calls ``classify_node_period``; it moves to
+# ``classify_node_history`` with the evidence model (issue 10), and this section goes then.
+
+TRAINING_THRESHOLD: Final = 0.5
+
+
 class WorkloadEstimate(NamedTuple):
     workload: int  # WorkloadClass
     confidence: float
@@ -664,7 +692,7 @@ _PRIOR: Final = 0.15
 
 
 def classify_node_period(signals: NodeSignals) -> WorkloadEstimate:
-    """Classify one node over one period from its devices' signals."""
+    """Score-v1 (legacy, see the section comment): one node over one period, no history."""
     active = [d for d in signals.devices if _active(d)]
     if not active:
         quiet = all(
