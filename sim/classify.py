@@ -310,6 +310,10 @@ def _run(args: argparse.Namespace) -> _Run:
             raise TraceError(path, 0, f"--window: {e}") from e
         if window_s <= 0:
             raise TraceError(path, 0, "--window must be longer than 0")
+        if window_s > DEFAULT_PERIOD_S and window_s % DEFAULT_PERIOD_S:
+            raise TraceError(
+                path, 0, f"--window must be a whole number of {DEFAULT_PERIOD_S}-s report periods, or shorter"
+            )
     period_s = min(float(DEFAULT_PERIOD_S), window_s)
     text = read_trace_text(args.trace)
     if args.node_power:

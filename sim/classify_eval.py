@@ -341,7 +341,7 @@ def _snapshots(data: Path) -> Iterator[Stream]:
         truth = "idle" if path.name.endswith("__idle.metrics") else "other"
         yield Stream(
             "snapshots",
-            path.name,
+            path.name.removeprefix("linux-x86_64__nvidia-").removesuffix(".metrics"),
             [Sample(at, SourceKind.NVIDIA_SMI, "", (device,))],
             [(at, at + 60 * _NS, truth)],
         )
@@ -409,7 +409,7 @@ def _fmt(x: float | None) -> str:
 
 def format_table(ev: Evaluation, *, streams_too: bool = False) -> str:
     head = (
-        f"{'source (held out)':<22} {'train min':>9} {'other min':>9} {'recall':>6} {'spec':>6} "
+        f"{'source (held out)':<34} {'train min':>9} {'other min':>9} {'recall':>6} {'spec':>6} "
         f"{'bal.acc':>7} {'false proof s':>13} {'false viol s':>12}  seconds by class (truth→class)"
     )
     lines = [head]
@@ -417,7 +417,7 @@ def format_table(ev: Evaluation, *, streams_too: bool = False) -> str:
     def row(name: str, s: Score) -> str:
         mix = ", ".join(f"{t}→{p} {v / 60:.0f}m" for (t, p), v in sorted(s.seconds.items()) if v >= 30)
         return (
-            f"{name:<22} {s.training_s / 60:9.1f} {s.other_s / 60:9.1f} {_fmt(s.recall)} "
+            f"{name:<34} {s.training_s / 60:9.1f} {s.other_s / 60:9.1f} {_fmt(s.recall)} "
             f"{_fmt(s.specificity)} {_fmt(s.balanced):>7} {s.false_proof_s:13.0f} "
             f"{s.false_violation_s:12.0f}  {mix}"
         )
@@ -428,7 +428,7 @@ def format_table(ev: Evaluation, *, streams_too: bool = False) -> str:
             if streams_too:
                 for (src, stream), s in sorted(ev.per_stream.items()):
                     if src == name and len([k for k in ev.per_stream if k[0] == src]) > 1:
-                        lines.append(row(f"  {stream[:20]}", s))
+                        lines.append(row(f"  {stream[:32]}", s))
     gpu = [s for s in ev.per_source if s not in NODE_POWER_SOURCES]
     lines.append(row("pooled: all sources", ev.pooled()))
     lines.append(row("pooled: GPU telemetry", ev.pooled(gpu)))

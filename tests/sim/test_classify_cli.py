@@ -190,6 +190,8 @@ def test_bad_input_exits_2_with_file_line_and_reason(
 
     err = _bad(capsys, p, *args, "--window", "soon")
     assert "--window" in err
+    err = _bad(capsys, p, *args, "--window", "90s")
+    assert "whole number of 60-s report periods" in err
 
 
 def test_every_trace_in_shared_data_of_these_formats(capsys: pytest.CaptureFixture[str]) -> None:
