@@ -86,6 +86,12 @@ class Window:
     label: str
     periods: tuple[ClassifiedPeriod, ...]
 
+    @property
+    def reason(self) -> str:
+        """Why: the reason of the last period whose class is the window's (else the last period's)."""
+        deciding = [p for p in self.periods if p.result.label == self.label] or list(self.periods)
+        return deciding[-1].result.reason if deciding else ""
+
     def as_json(self) -> dict[str, object]:
         labels = [p.result.label for p in self.periods]
         seconds: dict[str, float] = {}
@@ -112,7 +118,7 @@ class Window:
             "active_devices_max": max((p.result.active_devices for p in self.periods), default=0),
             "gpu_power_w_mean": round(math.fsum(device_w) / len(device_w), 1) if device_w else None,
             "node_power_w_mean": round(math.fsum(node_w) / len(node_w), 1) if node_w else None,
-            "reasons": sorted({p.result.reason for p in self.periods if p.result.reason}),
+            "reason": self.reason,
         }
 
 
@@ -334,14 +340,13 @@ def _table(run: _Run, rows: Sequence[Window]) -> str:
     lines = [
         f"{run.path}: {run.peak.model}, report period {format_duration(round(run.period_s * _NS))},"
         f" context {format_duration(round(CONTEXT_S * _NS))}, {len(run.classified)} periods",
-        f"{'start':>9} {'end':>9}  {'class':<10} {'score':>5}  reasons",
+        f"{'start':>9} {'end':>9}  {'class':<10} {'score':>5}  reason",
     ]
     for w in rows:
         doc = w.as_json()
         score = _score(doc["training_score_max"])
-        reasons = sorted({p.result.reason for p in w.periods if p.result.reason})
         lines.append(
-            f"{_clock(w.start_s):>9} {_clock(w.end_s):>9}  {w.label:<10} {score:>5}  " + "; ".join(reasons)
+            f"{_clock(w.start_s):>9} {_clock(w.end_s):>9}  {w.label:<10} {score:>5}  " + w.reason
         )
     totals: dict[str, float] = {}
     for w in rows:
