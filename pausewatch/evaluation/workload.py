@@ -5,7 +5,8 @@
 - ``idle`` — every device quiet (max power ≤ 25 % of board power and ≤ 50 % of the enforced
   limit, utilisation ≤ 5 %, no tensor/SM activity). Positive evidence.
 - ``inference`` — a light, request-sized load: mean power ≤ 45 % of the limit, utilisation
-  ≤ 60 %, and not an on/off load at one flat level (that is a duty cycle, not requests); where
+  ≤ 60 %, and not an on/off load at one flat level (a duty cycle, not requests; judged on each
+  device, or on the majority where three or more are active); where
   only utilisation is reported (≤ 50 %), the load must also change from period to period as
   requests come and go. Positive evidence of allowed work.
 - ``training`` — the training signature, at the violation threshold (see below).
@@ -65,6 +66,9 @@ throughout. Known blind spots, each INCONCLUSIVE rather than a false verdict unl
   context: uncertain until a stall or rhythm shows;
 - a saturated lockstep server paused for seconds between runs at the same level (benchmark
   sweeps) looks like checkpoint stalls: a false ``training`` (tests mark it xfail);
+- independent replicas serving sparse bursts: a period where most of them happen to look on/off
+  at one level is uncertain (2–3 % of the periods of the simulator's i.i.d. burst profile); one
+  duty-cycled GPU among three or more lightly loaded ones passes for inference;
 - fabricated telemetry defeats any classifier: that is what the meter energy balance and the
   power/activity plausibility checks are for; MIG or shared devices report the whole board.
 
@@ -322,6 +326,15 @@ def _device(i: int, d: DeviceSignals) -> _Device:
     )
 
 
+def _duty_like(d: _Device) -> bool:
+    """On/off at one flat compute level, each phase seconds long: a duty cycle, not requests."""
+    return (
+        d.r_max >= 0.6
+        and (d.two_level or 0.0) >= DUTY_TWO_LEVEL
+        and HIGH_SHARE[0] <= (d.high_share or 0.0) <= HIGH_SHARE[1]
+    )
+
+
 def _period(p: PeriodSignals) -> _Period:
     devices = tuple(_device(i, d) for i, d in enumerate(p.signals.devices))
     known = any(d.known for d in devices)
@@ -360,22 +373,16 @@ def _period(p: PeriodSignals) -> _Period:
         )
     light = bool(active)
     blind = any(not d.has_power for d in active)
+    duty = [_duty_like(d) for d in active if d.has_power]
+    # One device on/off at a flat level is a duty-cycled job; among three or more independent
+    # replicas a burst pattern that happens to look so on one of them is requests by chance.
+    duty_cycled = sum(duty) * 2 > len(duty) if len(duty) >= 3 else any(duty)
     for d in active:
         if d.has_power:
-            # on/off at a flat compute level, each phase seconds long: a duty-cycled job, not requests
-            two_levels = (
-                d.r_max >= 0.6
-                and (d.two_level or 0.0) >= DUTY_TWO_LEVEL
-                and HIGH_SHARE[0] <= (d.high_share or 0.0) <= HIGH_SHARE[1]
-            )
-            light = (
-                light
-                and d.r_mean <= LIGHT_MEAN
-                and not two_levels
-                and (d.busy is None or d.busy <= LIGHT_BUSY)
-            )
+            light = light and d.r_mean <= LIGHT_MEAN and (d.busy is None or d.busy <= LIGHT_BUSY)
         else:
             light = light and d.busy is not None and d.busy <= LIGHT_BUSY_ONLY
+    light = light and not duty_cycled
     rhythms = [d.rhythm_s for d in active if d.rhythm_s is not None]
     rhythm_s = _median(rhythms) if lockstep and len(rhythms) * 2 >= len(active) else None
     non_ml = bool(active) and all(
@@ -575,7 +582,7 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
         )
     score = PROOF_MAX_SCORE + 0.01 + (TRAINING_EVIDENCE - PROOF_MAX_SCORE - 0.02) * evidence.partial
     reason = evidence.reason or (
-        "sustained heavy load: nothing tells what" if not current.light else "light load"
+        "busy beyond a request-sized load: nothing tells what" if not current.light else "light load"
     )
     return PeriodClass(
         WorkloadLabel.UNCERTAIN, score, 0.5, active, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
