@@ -196,6 +196,18 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         patterns=(r"\bt4\b",),
     ),
     AcceleratorPeak(
+        model="NVIDIA GeForce RTX 4090",
+        # RTX 4090 (Ada, consumer): INT4 2,642.4 TOPS (sparse), FP8 1,321.2 TF (sparse, FP16
+        # accumulate), BF16/FP16 with FP32 accumulate 165.2 TF dense, TF32 82.6 TF dense; 450 W TBP.
+        densest_flops=2642.4 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=165.2 * _T,
+        least_tensor_flops=82.6 * _T,
+        board_power_w=450.0,
+        source="NVIDIA Ada Lovelace GPU architecture whitepaper (v2.1), GeForce RTX 4090 column",
+        patterns=(r"\brtx 4090\b",),
+    ),
+    AcceleratorPeak(
         model="AMD Instinct MI300X",
         # MI300X: FP8 / INT8 5,229.8 TFLOPS/TOPS (sparse), BF16 1,307.4 TF dense, TF32 653.7 TF
         # dense; 750 W.

@@ -2,9 +2,12 @@
 
     pausewatch-sim run SCENARIO.toml [SCENARIO.toml ...] [--json] [--state-dir DIR] [--processes]
     pausewatch-sim check SCENARIO.toml [...]     # parse and validate only
+    pausewatch-sim classify TRACE --gpus N --gpu-model MODEL [--window D] [--json] [--node-power]
+    pausewatch-sim classify-eval [--data DIR] [--json]   # the classifier on the labelled real traces
 
 Exit codes: 0 every expectation met (or every file valid); 1 a verdict differs from the
-expectation; 2 a scenario could not be run (bad file, the verifier failed).
+expectation; 2 a scenario could not be run (bad file, the verifier failed). ``classify`` and
+``classify-eval``: docs/classify.md (0 done, 2 bad input).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pausewatch.errors import PausewatchError
+from sim import classify, classify_eval
 from sim._units import format_duration
 from sim.processes import run_with_processes
 from sim.runner import RunResult, run_scenario
@@ -46,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="parse and validate scenario files")
     check.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO.toml")
     check.add_argument("--json", action="store_true")
+    classify.add_parser(sub)
+    classify_eval.add_parser(sub)
     return p
 
 
@@ -96,6 +102,10 @@ def _load_all(paths: Sequence[Path]) -> tuple[list[Scenario], list[ScenarioError
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "classify":
+        return classify.run_classify(args)
+    if args.command == "classify-eval":
+        return classify_eval.run_eval(args)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         stream=sys.stderr, format="%(message)s")
     scenarios, errors = _load_all(args.scenarios)

@@ -1,66 +1,88 @@
-"""Workload class of a node over one report period: idle, inference or training.
+"""Workload class of a node, report period by report period, from the node's causal history.
 
-The classifier is a transparent score, not a learned model: each signal below contributes
-evidence for or against *training* with a weight written next to it, and the score is clipped
-to 0 … 1. A node with no active device is IDLE. Otherwise the class is TRAINING when the score
-is at least ``TRAINING_THRESHOLD`` and INFERENCE below it; the confidence is how far the score
-sits on its side (score for training, 1 − score for inference).
+``classify_node_history(periods)`` gives each report period of one node a ``WorkloadLabel``:
 
-What the signals mean, and what they do not:
+- ``idle`` — every device quiet (max power ≤ 25 % of board power and ≤ 50 % of the enforced
+  limit, utilisation ≤ 5 %, no tensor/SM activity). Positive evidence.
+- ``inference`` — a light, request-sized load: mean power ≤ 45 % of the limit, utilisation
+  ≤ 60 %, and not an on/off load at one flat level (a duty cycle, not requests; judged on each
+  device, or on the majority where three or more are active); where
+  only utilisation is reported (≤ 50 %), the load must also change from period to period as
+  requests come and go. Positive evidence of allowed work.
+- ``training`` — the training signature, at the violation threshold (see below).
+- ``other`` — busy without tensor-pipe work, where the source reports it (video encoding,
+  graphics, non-tensor burns). Neither proof nor violation.
+- ``uncertain`` — everything else: sustained heavy compute that nothing identifies (batched
+  generation, burn-in, training whose structure has not shown yet, training with its pauses
+  filled), one busy GPU alone, node power alone. Neither proof nor violation: INCONCLUSIVE,
+  and the commitment's compute bound still applies.
 
-- **Utilisation %** (``busy_fraction``) is the share of time *any* kernel ran. A single tiny
-  kernel keeps it at 100 %; a training job waiting on checkpoints shows > 50 % at 150 W of a
-  700 W board (``h100x8_ckpt1``). It marks a device as active; it is never evidence of compute
-  on its own.
-- **Sustained power near the board limit** (high *minimum* power over the period, busy ≥ 0.85):
-  training keeps every device saturated between steps; request-driven inference dips between
-  batches. Weight 0.30.
-- **Synchrony across devices** (correlation of each device's power with the others'): data-
-  parallel training moves every device in lockstep (all-reduce each step). Weight 0.45, the
-  strongest signal in the real traces; needs ≥ 2 active devices.
-- **Interconnect traffic** (NVLink bytes per device, InfiniBand bytes per node): gradient
-  exchange; ≥ 1 GB/s is full evidence. Weight 0.25.
-- **Tensor-pipe activity** (DCGM/GPM, where the source has it): matrix work. Weight 0.20 for,
-  and busy-without-tensor-work (tensor < 0.05 while busy) counts 0.40 *against*: video encode,
-  graphics and synthetic non-tensor burns look busy but are not ML.
-- **Iteration rhythm** (autocorrelation periodicity at a 1–120 s lag): weight 0.10; at 1 Hz
-  sampling most step rhythms are too fast to see, so it is weak.
-- **Memory residency** (memory used / total ≥ 0.5): weight 0.05; inference servers also keep
-  weights resident, so it barely counts.
-- **Burstiness** (busy < 0.8, or a power coefficient of variation > 0.25 with low minimum
-  power): request-driven work. Weight 0.35 against.
+**What a report can show.** A ``UsageReport`` carries, per device and period, power
+mean/min/max/variance, the dominant period and periodicity of the power signal, its synchrony
+with the node's other devices, utilisation, memory, tensor/SM activity and link bytes
+(``pausewatch.features`` computes the shape fields in the attestor). Minutes-scale structure
+comes from the sequence of those summaries: the period being classified and every earlier
+period of the node that ended less than ``CONTEXT_S`` before it (causal: a later report never
+changes an earlier class; deterministic).
 
-Known blind spots (validated on the real traces in tests/evaluation/test_classifier_traces.py):
+**The training signature** (each part measured on the active devices, ratios of power taken
+against the enforced limit capped at the board power, so that a lowered limit does not hide
+training):
 
-- Single-device training has no synchrony: a lone GPU training flat out scores like batched
-  offline inference (sustained power, busy ≈ 1), around 0.45 — INFERENCE with low confidence,
-  so the bucket is INCONCLUSIVE, never COMPLIANT and never a VIOLATION.
-- Tensor-parallel *inference* across the devices of a node is synchronous and moves NVLink
-  traffic: it can score as training when it is also sustained. Confidence stays moderate
-  unless power is saturated too.
-- I/O-bound training (checkpoint every step, ``h100x8_ckpt1``) draws ~20 % of board power; it
-  is caught by synchrony alone (score 0.65–0.75: TRAINING, mostly below the violation
-  threshold, so such buckets are INCONCLUSIVE rather than VIOLATION).
-- A perfectly flat power signal (variance below sensor noise) has no synchrony or rhythm: one
-  minute of ``h100x8_ckpt1`` is flat at 150 W and scores 0.2 (missed).
-- Without power (the Alibaba pods report only duty cycle and memory) a device at < 50 % duty is
-  IDLE, not INFERENCE: right for the training question, wrong for the 3-class one.
+1. *lockstep*: at least two active devices whose synchrony has a median ≥ 0.8 (data-parallel
+   ranks wait for each other at every all-reduce). Idle devices of the node are left out, so
+   training on k of n GPUs is not diluted.
+2. *one job*: the lockstep devices keep one resident memory footprint (≥ 2 GiB, within ±10 %)
+   over the part of the context being counted; the period where it appeared (start-up) does
+   not count as a stall.
+3. *structure*, one of:
+   - a **stall/compute alternation** the job resumes from: a period where the lockstep devices
+     swing from compute (≥ 45 % of the limit) to a stall (≤ 40 % of the limit or ≤ 30 % of board
+     power) and back, at two flat levels (variance ≥ 0.6 × (mean − min)(max − mean)), each phase
+     seconds long, *followed* by lockstep compute at the same level (±12 %) — a checkpoint or
+     sync stall; a load that simply ends never resumes. Whole periods of compute and whole
+     quiet periods switching back and forth (a job paused period by period) count too, from
+     three switches in the context. The job's compute levels must agree (±12 %).
+   - a **lockstep step rhythm**: the same dominant period (±10 %, 2–30 s, autocorrelation
+     ≥ 0.3) in three periods, together with collective waits (utilisation ≥ 90 % at ≤ 35 % of
+     the limit: ranks spinning in an all-reduce while one writes a checkpoint) or a stall.
+4. the period itself belongs to the job: lockstep, or a pause that keeps the footprint.
 
-Measured (tests/evaluation/test_classifier_traces.py): training recall 15/16, no non-training
-period among ~107,700 at or above the violation threshold, balanced training-vs-not accuracy
-0.969, 3-class accuracy on the power time series 0.84.
-- A synthetic compute burn (gpu-burn) on every device at once, or any non-ML dense matmul,
-  is compute like training and can score as training where devices are synchronous;
-  on a single device it scores as sustained inference.
-- Fabricated telemetry defeats any classifier: that is what the meter energy balance and the
-  power/activity plausibility checks are for.
-- Fractional or MIG-shared devices report the whole board; per-slice classes are not formed.
+Sustained lockstep compute alone is *not* training: tensor-parallel serving and batched
+generation show it too, and a filler load injected into training's pauses leaves only that.
+
+``training_score`` agrees with the label (``TRAINING_EVIDENCE`` and above for training,
+``PROOF_MAX_SCORE`` and below for idle and inference, in between otherwise) and grows with the
+evidence; ``PeriodClass.reason`` says which evidence decided.
+
+Measured (``pausewatch-sim classify-eval``; docs/classify.md has the table): on every labelled
+real source, no training second classed idle or inference and no other second classed
+training; training recall by time 0.66 on the 8×H100 runs (the minutes before a run's first
+stall or rhythm come out uncertain); node power alone (the H200 BMC log) is uncertain
+throughout. Known blind spots, each INCONCLUSIVE rather than a false verdict unless said:
+
+- single-GPU training (no lockstep) and multi-node training with one GPU per node: uncertain;
+- training whose pauses are filled with synthetic load, or which never stalls within the
+  context: uncertain until a stall or rhythm shows;
+- a saturated lockstep server paused for seconds between runs at the same level (benchmark
+  sweeps) looks like checkpoint stalls: a false ``training`` (tests mark it xfail);
+- independent replicas serving sparse bursts: a period where most of them happen to look on/off
+  at one level is uncertain (2–3 % of the periods of the simulator's i.i.d. burst profile); one
+  duty-cycled GPU among three or more lightly loaded ones passes for inference;
+- fabricated telemetry defeats any classifier: that is what the meter energy balance and the
+  power/activity plausibility checks are for; MIG or shared devices report the whole board.
+
+``classify_node_period`` below is the previous per-period score ("score-v1"), kept only so that
+the evaluation in ``bucket.py`` runs unchanged until it calls ``classify_node_history``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
@@ -68,18 +90,23 @@ from pausewatch.v1 import types_pb2
 
 __all__ = [
     "CLASSIFIER_VERSION",
+    "CONTEXT_S",
+    "PROOF_MAX_SCORE",
+    "TRAINING_EVIDENCE",
     "TRAINING_THRESHOLD",
     "DeviceSignals",
     "NodeSignals",
+    "PeriodClass",
+    "PeriodSignals",
     "WorkloadEstimate",
+    "WorkloadLabel",
     "accelerator_values",
+    "classify_node_history",
     "classify_node_period",
     "device_signals",
+    "measured_values",
     "signals_from_usage",
 ]
-
-CLASSIFIER_VERSION: Final = "score-v1"
-TRAINING_THRESHOLD: Final = 0.5
 
 
 class DeviceSignals(NamedTuple):
@@ -102,11 +129,495 @@ class DeviceSignals(NamedTuple):
     periodicity: float | None = None
     dominant_period_s: float | None = None
     synchrony: float | None = None
+    power_max_w: float | None = None
+    board_power_w: float | None = None
+    pcie_bytes_per_s: float | None = None
+    sample_count: int = 0
 
 
 class NodeSignals(NamedTuple):
     devices: tuple[DeviceSignals, ...]
     infiniband_bytes_per_s: float | None = None
+    node_power_w: float | None = None  # BMC mean over the period
+
+
+class WorkloadLabel(StrEnum):
+    """What a node did over one report period, as the evaluation uses it.
+
+    ``idle`` and ``inference`` are positive evidence (a period may count toward COMPLIANT where
+    that work is allowed); ``training`` is evidence at the violation threshold; ``uncertain``
+    (busy, nothing proves what) and ``other`` (busy, not ML-like) are neither.
+    """
+
+    IDLE = "idle"
+    INFERENCE = "inference"
+    TRAINING = "training"
+    UNCERTAIN = "uncertain"
+    OTHER = "other"
+
+
+class PeriodSignals(NamedTuple):
+    """One report period of one node: its span (unix ns) and the classifier's view of it."""
+
+    start_ns: int
+    end_ns: int
+    signals: NodeSignals
+
+
+class PeriodClass(NamedTuple):
+    """The class of one period and how it was reached.
+
+    ``training_score`` is 0 … 1 and agrees with ``label``: at least ``TRAINING_EVIDENCE`` for
+    ``training``, at most ``PROOF_MAX_SCORE`` for ``idle`` and ``inference``, in between for
+    ``uncertain`` and ``other``. ``workload`` is the nearest wire class (``WorkloadClass``:
+    training for training, idle for idle, inference for everything else); decisions are made on
+    ``label``, never on ``workload``.
+    """
+
+    label: str
+    training_score: float
+    confidence: float
+    active_devices: int
+    workload: int
+    reason: str = ""
+
+
+CLASSIFIER_VERSION: Final = "history-v2"
+CONTEXT_S: Final[float] = 600.0
+TRAINING_EVIDENCE: Final = 0.75
+PROOF_MAX_SCORE: Final = 0.35
+
+# ---- thresholds (power ratios are of the enforced limit, capped at the board power) ----------
+QUIET_BOARD_RATIO: Final = 0.25  # max power ≤ 25 % of board power (idle boards: 7–23 %) ...
+QUIET_LIMIT_RATIO: Final = 0.5  # ... and ≤ 50 % of a (possibly lowered) enforced limit ...
+QUIET_BUSY: Final = 0.05  # ... and utilisation at or below 5 %: no compute worth the name
+LOCKSTEP_SYNC: Final = 0.8  # median synchrony of the active devices: they move in lockstep
+SWING_MIN: Final = 0.25  # compute − stall power, share of the limit: a real stall, not noise
+TWO_LEVEL_MIN: Final = 0.6  # variance / ((mean − min)(max − mean)): two flat levels, not a spread
+STALL_MAX: Final = 0.4  # stall power at most 40 % of the limit (or 30 % of board power)
+STALL_MAX_BOARD: Final = 0.3
+COMPUTE_MIN: Final = 0.45  # compute (max) power at least 45 % of the limit
+HIGH_SHARE: Final = (0.1, 0.9)  # time at the compute level: both phases last seconds, not one sample
+PLATEAU_MIN: Final = 0.45  # a sustained compute period: never below 45 % of the limit ...
+PLATEAU_MEAN: Final = 0.6  # ... and 60 % of it on average
+WAIT_BUSY: Final = 0.9  # a collective wait: every kernel slot busy ...
+WAIT_MEAN: Final = 0.35  # ... at low power (spinning in an all-reduce while a rank does I/O)
+SWITCHES: Final = 3  # whole-period compute/quiet switches in the context that make a duty cycle
+LEVEL_AGREE: Final = 0.12  # the job's compute levels agree within ±12 % (three quarters of them)
+RHYTHM_MIN: Final = 0.3  # autocorrelation at the dominant lag
+RHYTHM_RANGE_S: Final = (2.0, 30.0)  # step rhythms visible at 1 Hz in a 60-s period
+RHYTHM_AGREE: Final = 0.1  # dominant periods of the job's periods agree within ±10 %
+RHYTHM_PERIODS: Final = 3  # periods in the context with that lockstep rhythm
+MEMORY_STABLE: Final = 0.1  # the job's memory footprint varies by at most 10 %
+MEMORY_MIN_BYTES: Final = 2.0 * 2**30  # a footprint worth the name (a model's weights at least)
+LIGHT_MEAN: Final = 0.45  # mean power at most 45 % of the limit: a light, request-sized load
+LIGHT_BUSY: Final = 0.6  # utilisation at or below (with power): not saturated
+LIGHT_BUSY_ONLY: Final = 0.5  # utilisation at or below where no power is reported
+DUTY_TWO_LEVEL: Final = 0.75  # above this an on/off load at one level is a duty cycle, not requests
+LOAD_VARIATION: Final = 0.15  # period-to-period CV of the load that says "follows requests" ...
+LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only telemetry)
+NON_ML_TENSOR: Final = 0.05  # tensor-pipe activity below this while busy: not ML (encode, graphics)
+
+
+class _Device(NamedTuple):
+    """One device over one period, reduced to what the rules read (ratios of the limit)."""
+
+    slot: int  # position in the report (devices keep their order: sorted by uuid)
+    has_power: bool
+    r_mean: float
+    r_min: float
+    r_max: float
+    min_of_board: float
+    cv: float
+    two_level: float | None  # variance / ((mean − min)(max − mean)); None: no real spread
+    high_share: float | None  # (mean − min) / (max − min): time at the upper level
+    busy: float | None
+    tensor: float | None
+    memory: float | None
+    sync: float | None
+    rhythm_s: float | None
+    quiet: bool
+    known: bool
+
+
+class _Period(NamedTuple):
+    """One period of the node, reduced once and read by every later period's context."""
+
+    end_ns: int
+    devices: tuple[_Device, ...]
+    active: tuple[_Device, ...]
+    known: bool  # some device reported power or utilisation
+    quiet: bool  # every device known and quiet
+    lockstep: bool  # ≥ 2 active devices moving together
+    stall: bool  # lockstep stall/compute alternation inside the period
+    plateau: bool  # lockstep sustained heavy compute, no stall
+    wait: bool  # lockstep collective wait (busy at low power)
+    rhythm_s: float | None  # lockstep step rhythm
+    compute_level: float | None
+    light: bool
+    blind: bool  # light judged from utilisation alone (no power reported)
+    load: float  # median active share (power of the limit, else utilisation); 0 when quiet
+    non_ml: bool
+    node_power_w: float | None  # the BMC's, when reported
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def _device(i: int, d: DeviceSignals) -> _Device:
+    board = d.board_power_w if d.board_power_w and d.board_power_w > 0 else None
+    limit = d.power_limit_w if d.power_limit_w and d.power_limit_w > 0 else board
+    if limit is not None and board is not None:
+        limit = min(limit, board)
+    has_power = d.power_mean_w is not None and limit is not None
+    r_mean = r_min = r_max = min_of_board = cv = 0.0
+    two_level: float | None = None
+    high_share: float | None = None
+    if has_power and limit is not None and d.power_mean_w is not None:
+        mean = d.power_mean_w
+        low = d.power_min_w if d.power_min_w is not None else mean
+        high = d.power_max_w if d.power_max_w is not None else mean
+        r_mean, r_min, r_max = mean / limit, low / limit, high / limit
+        min_of_board = low / (board or limit)
+        if d.power_variance_w2 is not None and mean > 0:
+            cv = math.sqrt(max(0.0, d.power_variance_w2)) / mean
+        spread = (mean - low) * (high - mean)
+        if d.power_variance_w2 is not None and spread > 0 and high - low >= 0.05 * limit:
+            two_level = min(1.0, d.power_variance_w2 / spread)
+            high_share = (mean - low) / (high - low)
+    busy = d.busy_fraction
+    known = has_power or busy is not None
+    if has_power:
+        quiet = (
+            r_max * (limit or 0.0) <= QUIET_BOARD_RATIO * (board or limit or 0.0)
+            and r_max <= QUIET_LIMIT_RATIO
+            and (busy is None or busy <= QUIET_BUSY)
+        )
+    else:
+        quiet = busy is not None and busy <= QUIET_BUSY
+    if any(a is not None and a > 0.02 for a in (d.tensor_active, d.sm_active)):
+        quiet = False
+    rhythm: float | None = None
+    if (
+        d.periodicity is not None
+        and d.dominant_period_s is not None
+        and d.periodicity >= RHYTHM_MIN
+        and RHYTHM_RANGE_S[0] <= d.dominant_period_s <= RHYTHM_RANGE_S[1]
+    ):
+        rhythm = d.dominant_period_s
+    return _Device(
+        i,
+        has_power,
+        r_mean,
+        r_min,
+        r_max,
+        min_of_board,
+        cv,
+        two_level,
+        high_share,
+        busy,
+        d.tensor_active,
+        d.memory_used_bytes,
+        d.synchrony,
+        rhythm,
+        quiet,
+        known,
+    )
+
+
+def _duty_like(d: _Device) -> bool:
+    """On/off at one flat compute level, each phase seconds long: a duty cycle, not requests."""
+    return (
+        d.r_max >= 0.6
+        and (d.two_level or 0.0) >= DUTY_TWO_LEVEL
+        and HIGH_SHARE[0] <= (d.high_share or 0.0) <= HIGH_SHARE[1]
+    )
+
+
+def _period(p: PeriodSignals) -> _Period:
+    devices = tuple(_device(i, d) for i, d in enumerate(p.signals.devices))
+    known = any(d.known for d in devices)
+    active = tuple(d for d in devices if d.known and not d.quiet)
+    quiet = known and all(d.known and d.quiet for d in devices)
+    syncs = [d.sync for d in active if d.sync is not None]
+    lockstep = len(active) >= 2 and len(syncs) >= 2 and _median(syncs) >= LOCKSTEP_SYNC
+    powered = [d for d in active if d.has_power]
+    stall = plateau = wait = False
+    compute_level: float | None = None
+    if powered:
+        compute_level = _median([d.r_max for d in powered])
+        shaped = [d for d in powered if d.two_level is not None and d.high_share is not None]
+        if lockstep and len(shaped) * 2 > len(powered):
+            stall = (
+                _median([d.r_max - d.r_min for d in shaped]) >= SWING_MIN
+                and _median([d.two_level or 0.0 for d in shaped]) >= TWO_LEVEL_MIN
+                and compute_level >= COMPUTE_MIN
+                and (
+                    _median([d.r_min for d in shaped]) <= STALL_MAX
+                    or _median([d.min_of_board for d in shaped]) <= STALL_MAX_BOARD
+                )
+                and HIGH_SHARE[0] <= _median([d.high_share or 0.0 for d in shaped]) <= HIGH_SHARE[1]
+            )
+        plateau = (
+            lockstep
+            and _median([d.r_min for d in powered]) >= PLATEAU_MIN
+            and _median([d.r_mean for d in powered]) >= PLATEAU_MEAN
+        )
+        busy = [d.busy for d in powered if d.busy is not None]
+        wait = (
+            lockstep
+            and len(busy) * 2 > len(powered)
+            and _median(busy) >= WAIT_BUSY
+            and _median([d.r_mean for d in powered]) <= WAIT_MEAN
+        )
+    light = bool(active)
+    blind = any(not d.has_power for d in active)
+    duty = [_duty_like(d) for d in active if d.has_power]
+    # One device on/off at a flat level is a duty-cycled job; among three or more independent
+    # replicas a burst pattern that happens to look so on one of them is requests by chance.
+    duty_cycled = sum(duty) * 2 > len(duty) if len(duty) >= 3 else any(duty)
+    for d in active:
+        if d.has_power:
+            light = light and d.r_mean <= LIGHT_MEAN and (d.busy is None or d.busy <= LIGHT_BUSY)
+        else:
+            light = light and d.busy is not None and d.busy <= LIGHT_BUSY_ONLY
+    light = light and not duty_cycled
+    rhythms = [d.rhythm_s for d in active if d.rhythm_s is not None]
+    rhythm_s = _median(rhythms) if lockstep and len(rhythms) * 2 >= len(active) else None
+    non_ml = bool(active) and all(
+        d.tensor is not None and d.tensor < NON_ML_TENSOR and (d.busy or 0.0) >= 0.5 for d in active
+    )
+    load = _median([d.r_mean if d.has_power else (d.busy or 0.0) for d in active]) if active else 0.0
+    return _Period(
+        p.end_ns,
+        devices,
+        active,
+        known,
+        quiet,
+        lockstep,
+        stall,
+        plateau,
+        wait,
+        rhythm_s,
+        compute_level,
+        light,
+        blind,
+        load,
+        non_ml,
+        p.signals.node_power_w,
+    )
+
+
+def _agree(values: Sequence[float], tolerance: float) -> int:
+    """How many of ``values`` lie within ±``tolerance`` (relative) of their median."""
+    if not values:
+        return 0
+    m = _median(values)
+    return sum(1 for v in values if abs(v - m) <= tolerance * m)
+
+
+class _Evidence(NamedTuple):
+    training: bool
+    strength: float  # 0 … 1: how far past the threshold (score and confidence)
+    partial: float  # 0 … 1: training-like evidence short of the threshold
+    reason: str
+
+
+def _memory_of(period: _Period, index: int) -> float | None:
+    return period.devices[index].memory if index < len(period.devices) else None
+
+
+def _job_segment(context: Sequence[_Period], devices: Sequence[int]) -> tuple[int, bool | None]:
+    """Where the current memory footprint of ``devices`` began in ``context``, and whether it is
+    resident (``None``: no memory reported; the segment is then the whole context).
+
+    The footprint is each device's memory in the last period that reports it; the segment is
+    the longest suffix of the context over which every device stays within ±``MEMORY_STABLE``.
+    """
+    last: dict[int, float] = {}
+    for q in reversed(context):
+        for i in devices:
+            m = _memory_of(q, i)
+            if i not in last and m is not None:
+                last[i] = m
+        if len(last) == len(devices):
+            break
+    if not last:
+        return 0, None
+    resident = all(m >= MEMORY_MIN_BYTES for m in last.values())
+    start = len(context)
+    for k in range(len(context) - 1, -1, -1):
+        q = context[k]
+        if any(
+            (m := _memory_of(q, i)) is not None and abs(m - ref) > MEMORY_STABLE * ref
+            for i, ref in last.items()
+        ):
+            break
+        start = k
+    return start, resident
+
+
+def _training(context: Sequence[_Period], current: _Period) -> _Evidence:
+    """Training evidence for ``current`` (the last item) from its causal context."""
+    lockstep = [q for q in context if q.lockstep]
+    job_devices = sorted({d.slot for q in lockstep for d in q.active})
+    if len(job_devices) < 2:
+        return _Evidence(False, 0.0, 0.0, "")
+    start, resident = _job_segment(context, job_devices)
+    segment = context[start:]
+    if resident is False or not segment:
+        return _Evidence(False, 0.0, 0.2, "lockstep devices without a resident memory footprint")
+    # The period in which the footprint appeared is the job's start-up, not one of its stalls.
+    counted = segment[1:] if start > 0 else segment
+    job = [q for q in segment if q.lockstep]
+    # Stall/compute alternation. A stall inside a period counts once the job has resumed after it
+    # at the same compute level (a job that stops, or a server whose load ends, never resumes).
+    alternations = 0
+    for k, q in enumerate(counted):
+        if q.stall and q.compute_level is not None:
+            level = q.compute_level
+            if any(
+                r.lockstep
+                and r.compute_level is not None
+                and abs(r.compute_level - level) <= LEVEL_AGREE * level
+                for r in counted[k + 1 :]
+            ):
+                alternations += 1
+    # Or whole periods of sustained compute and whole quiet periods that keep the footprint,
+    # switching back and forth (a job paused period by period): ``SWITCHES`` switches at least.
+    if resident:
+        switches = sum(
+            1 for a, b in itertools.pairwise(counted) if (a.plateau and b.quiet) or (a.quiet and b.plateau)
+        )
+        if switches >= SWITCHES:
+            alternations += switches
+    levels = [q.compute_level for q in job if q.compute_level is not None]
+    level_agree = len(levels) >= 2 and _agree(levels, LEVEL_AGREE) * 4 >= len(levels) * 3
+    rhythms = [q.rhythm_s for q in job if q.rhythm_s is not None]
+    waits = sum(1 for q in job if q.wait)
+    rhythm = _agree(rhythms, RHYTHM_AGREE) >= RHYTHM_PERIODS and (waits >= 2 or alternations >= 1)
+    by_alternation = alternations >= (1 if resident else 2) and len(job) >= 2 and level_agree
+    # The current period belongs to the job: lockstep itself, or a pause that keeps its footprint.
+    in_job = current.lockstep or (resident is True and current is segment[-1] and bool(job))
+    reasons = []
+    if by_alternation:
+        reasons.append(f"lockstep stall/compute alternation ({alternations}x in {len(job)} periods)")
+    if rhythm:
+        reasons.append(f"lockstep step rhythm ~{_median(rhythms):.0f} s in {len(rhythms)} periods")
+    if waits:
+        reasons.append(f"collective waits in {waits} periods")
+    if resident:
+        reasons.append(f"memory footprint steady for {len(segment)} periods")
+    if (by_alternation or rhythm) and in_job:
+        strength = min(
+            1.0, 0.25 * alternations + 0.1 * len(rhythms) + 0.1 * waits + (0.25 if resident else 0.0)
+        )
+        return _Evidence(True, strength, 1.0, "; ".join(reasons))
+    partial = min(1.0, 0.15 + 0.1 * len(job) + 0.2 * alternations + 0.1 * (len(rhythms) + waits))
+    return _Evidence(False, 0.0, partial, "lockstep devices, no training structure (yet)")
+
+
+def _follows_requests(context: Sequence[_Period]) -> bool:
+    """The load changes from period to period, as requests come and go (a duty-cycled job keeps
+    one level): ``LOAD_VARIATION`` or more over at least ``LOAD_PERIODS`` periods."""
+    loads = [q.load for q in context if q.known]
+    if len(loads) < LOAD_PERIODS:
+        return False
+    mean = math.fsum(loads) / len(loads)
+    if mean <= 0.0:
+        return False
+    deviation = math.sqrt(math.fsum((x - mean) ** 2 for x in loads) / len(loads))
+    return deviation / mean >= LOAD_VARIATION
+
+
+def _classify(context: Sequence[_Period]) -> PeriodClass:
+    current = context[-1]
+    active = len(current.active)
+    evidence = _training(context, current)
+    if evidence.training:
+        score = TRAINING_EVIDENCE + (1.0 - TRAINING_EVIDENCE) * evidence.strength
+        return PeriodClass(
+            WorkloadLabel.TRAINING, score, score, active, types_pb2.WORKLOAD_CLASS_TRAINING, evidence.reason
+        )
+    between = PROOF_MAX_SCORE + (TRAINING_EVIDENCE - PROOF_MAX_SCORE) * 0.5
+    if not current.known:
+        reason = "no accelerator power or utilisation reported"
+        if current.node_power_w is not None:
+            reason = "node power only: it can neither prove idle nor tell training from other sustained work"
+        return PeriodClass(
+            WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
+        )
+    training_like = evidence.partial > 0.0
+    if current.quiet:
+        if training_like:
+            return PeriodClass(
+                WorkloadLabel.UNCERTAIN,
+                between,
+                0.5,
+                0,
+                types_pb2.WORKLOAD_CLASS_INFERENCE,
+                "quiet, within a lockstep job's context",
+            )
+        return PeriodClass(
+            WorkloadLabel.IDLE, 0.05, 0.95, 0, types_pb2.WORKLOAD_CLASS_IDLE, "every device quiet"
+        )
+    if current.non_ml:
+        return PeriodClass(
+            WorkloadLabel.OTHER,
+            0.4,
+            0.7,
+            active,
+            types_pb2.WORKLOAD_CLASS_INFERENCE,
+            "busy without tensor-pipe work",
+        )
+    if current.light and not training_like and (not current.blind or _follows_requests(context)):
+        return PeriodClass(
+            WorkloadLabel.INFERENCE,
+            0.2,
+            0.8,
+            active,
+            types_pb2.WORKLOAD_CLASS_INFERENCE,
+            "light, request-sized load",
+        )
+    score = PROOF_MAX_SCORE + 0.01 + (TRAINING_EVIDENCE - PROOF_MAX_SCORE - 0.02) * evidence.partial
+    reason = evidence.reason or (
+        "busy beyond a request-sized load: nothing tells what" if not current.light else "light load"
+    )
+    return PeriodClass(
+        WorkloadLabel.UNCERTAIN, score, 0.5, active, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
+    )
+
+
+def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass, ...]:
+    """One class per period, in the same order, each from its causal context.
+
+    ``periods`` are one node's, in time order (gaps allowed). The class of period p depends
+    only on the periods whose end lies in (p.end_ns − ``CONTEXT_S``, p.end_ns]: a later report
+    never changes an earlier class. Deterministic: no dict-order dependence, ``math.fsum``
+    for sums.
+    """
+    context_ns = round(CONTEXT_S * 1e9)
+    reduced: list[_Period] = []
+    out: list[PeriodClass] = []
+    first = 0
+    last_end: int | None = None
+    for p in periods:
+        if last_end is not None and p.end_ns < last_end:
+            raise ValueError("periods must be in time order")
+        last_end = p.end_ns
+        reduced.append(_period(p))
+        while reduced[first].end_ns <= p.end_ns - context_ns:
+            first += 1
+        out.append(_classify(reduced[first:]))
+    return tuple(out)
+
+
+# ---- legacy: score-v1, one period at a time --------------------------------------------------
+# The evaluation (bucket.py) still calls ``classify_node_period``; it moves to
+# ``classify_node_history`` with the evidence model (issue 10), and this section goes then.
+
+TRAINING_THRESHOLD: Final = 0.5
 
 
 class WorkloadEstimate(NamedTuple):
@@ -188,7 +699,7 @@ _PRIOR: Final = 0.15
 
 
 def classify_node_period(signals: NodeSignals) -> WorkloadEstimate:
-    """Classify one node over one period from its devices' signals."""
+    """Score-v1 (legacy, see the section comment): one node over one period, no history."""
     active = [d for d in signals.devices if _active(d)]
     if not active:
         quiet = all(
@@ -273,6 +784,10 @@ def measured_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:
     x = acc.synchrony
     if x or has("synchrony"):
         out["synchrony"] = x
+    x = acc.pcie_bytes
+    if x or has("pcie_bytes"):
+        out["pcie_bytes"] = x
+    out["sample_count"] = acc.sample_count
     if acc.model:
         out["model"] = acc.model
     return out
@@ -280,10 +795,12 @@ def measured_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:
 
 def device_signals(values: Mapping[str, Any], seconds: float) -> DeviceSignals:
     """The classifier's view of one accelerator (``accelerator_values``) over ``seconds``."""
+    board = (lookup_peak(values.get("model", "")) or UNKNOWN_MODEL_PEAK).board_power_w
     limit = values.get("power_limit_w")
     if limit is None or limit <= 0:
-        limit = (lookup_peak(values.get("model", "")) or UNKNOWN_MODEL_PEAK).board_power_w
+        limit = board
     nvlink = values.get("nvlink_bytes")
+    pcie = values.get("pcie_bytes")
     return DeviceSignals(
         power_mean_w=values.get("power_mean_w"),
         power_min_w=values.get("power_min_w"),
@@ -298,6 +815,10 @@ def device_signals(values: Mapping[str, Any], seconds: float) -> DeviceSignals:
         periodicity=values.get("power_periodicity"),
         dominant_period_s=values.get("power_dominant_period_s"),
         synchrony=values.get("synchrony"),
+        power_max_w=values.get("power_max_w"),
+        board_power_w=board,
+        pcie_bytes_per_s=None if pcie is None else pcie / seconds,
+        sample_count=int(values.get("sample_count", 0)),
     )
 
 
@@ -309,49 +830,7 @@ def signals_from_usage(
     if values is None:
         values = [accelerator_values(a) for a in report.accelerators]
     devices = tuple(device_signals(v, seconds) for v in values)
-    ib = float(report.node.infiniband_bytes) / seconds if report.node.HasField("infiniband_bytes") else None
-    return NodeSignals(devices, ib)
-
-
-# --- the seam with the evaluation (issue 11 replaces the implementation) ---------------------
-
-CONTEXT_S: Final = 600.0
-
-
-class WorkloadLabel:
-    IDLE = "idle"
-    INFERENCE = "inference"
-    TRAINING = "training"
-    UNCERTAIN = "uncertain"
-    OTHER = "other"
-
-
-class PeriodSignals(NamedTuple):
-    start_ns: int
-    end_ns: int
-    signals: NodeSignals
-
-
-class PeriodClass(NamedTuple):
-    label: str
-    training_score: float
-    confidence: float
-    active_devices: int
-    workload: int
-
-
-def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass, ...]:
-    """One class per period (causal: a period's class depends on no later period)."""
-    out = []
-    for p in periods:
-        est = classify_node_period(p.signals)
-        if est.workload == types_pb2.WORKLOAD_CLASS_IDLE:
-            label = WorkloadLabel.IDLE
-        elif est.training_score >= 0.75:
-            label = WorkloadLabel.TRAINING
-        elif est.training_score > 0.35:
-            label = WorkloadLabel.UNCERTAIN
-        else:
-            label = WorkloadLabel.INFERENCE
-        out.append(PeriodClass(label, est.training_score, est.confidence, est.active_devices, est.workload))
-    return tuple(out)
+    node = report.node
+    ib = float(node.infiniband_bytes) / seconds if node.HasField("infiniband_bytes") else None
+    bmc = node.bmc_power_mean_w if node.HasField("bmc_power_mean_w") else None
+    return NodeSignals(devices, ib, bmc)

@@ -1,78 +1,60 @@
-"""Workload classifier validated on real telemetry (../shared/data); prints its confusion matrix.
+"""The workload classifier on every labelled real trace, by time, source by source (LOSO).
 
-Claims (asserted below; stated in the README):
+This is ``pausewatch-sim classify-eval``: the same streams, the same path (the attestor's
+aggregation, ``signals_from_usage``, ``classify_node_history``), the same scoring. The rules have
+no fitted parameters, so each source's row is its held-out score (see ``sim.classify_eval``).
 
-- training vs not-training, balanced accuracy ≥ ``CLAIMED_BALANCED_ACCURACY`` over every
-  labelled node-period (real training, real inference, production inference pods, idle and
-  busy-but-not-ML captures);
-- training recall ≥ ``CLAIMED_TRAINING_RECALL``;
-- no period that is not training reaches the violation threshold (score ≥ 0.75): the classifier
-  alone never produces a false VIOLATION on this data;
-- on the power time series (the source closest to an attestor's), 3-class accuracy ≥
-  ``CLAIMED_TIMESERIES_ACCURACY``.
+Asserted, on every source: no training second classed ``idle`` or ``inference`` (a false proof),
+no other second classed ``training`` (a false violation). Asserted as measured floors (the
+figures in docs/classify.md; the issue's 0.95 pooled target is not met, see there):
+
+- GPU telemetry pooled (every source with per-device telemetry): balanced accuracy ≥ 0.82,
+  training recall ≥ 0.64 — the training it misses is the first minutes of a run, before its
+  first stall or rhythm is seen, and they come out ``uncertain``, never ``idle``/``inference``;
+- whole-node BMC power (``h200-node-bmc``): recall 0 — node power alone can neither prove idle
+  nor tell training from other sustained work, so every period is ``uncertain``.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from sim.classify_eval import NODE_POWER_SOURCES, evaluate, format_table
+from tests.evaluation.real_traces import require_data
 
-from pausewatch.evaluation.bucket import TRAINING_EVIDENCE
-from pausewatch.evaluation.workload import classify_node_period
-from pausewatch.v1 import types_pb2
-from tests.evaluation.real_traces import all_samples
-
-CLAIMED_BALANCED_ACCURACY = 0.93
-CLAIMED_TRAINING_RECALL = 0.90
-CLAIMED_TIMESERIES_ACCURACY = 0.80
-NAMES = {
-    types_pb2.WORKLOAD_CLASS_IDLE: "idle",
-    types_pb2.WORKLOAD_CLASS_INFERENCE: "inference",
-    types_pb2.WORKLOAD_CLASS_TRAINING: "training",
-}
-LABELS = ("idle", "inference", "training", "other")
+GPU_BALANCED_FLOOR = 0.82
+GPU_RECALL_FLOOR = 0.64
 
 
-def test_classifier_on_real_traces() -> None:
-    samples = all_samples()
-    matrix: Counter[tuple[str, str]] = Counter()
-    per_source: Counter[tuple[str, bool]] = Counter()
-    false_violation = []
-    ts_total = ts_right = 0
-    for source, label, signals in samples:
-        est = classify_node_period(signals)
-        predicted = NAMES[est.workload]
-        matrix[(label, predicted)] += 1
-        right = (predicted == "training") == (label == "training")
-        per_source[(source.split("/", 1)[0], right)] += 1
-        if label != "training" and est.training_score >= TRAINING_EVIDENCE:
-            false_violation.append((source, est.training_score))
-        if source.startswith(("training/", "inference/")):
-            ts_total += 1
-            ts_right += predicted == label
-    print("\nconfusion matrix (rows: truth, columns: predicted)")
-    print(f"{'':>10} " + " ".join(f"{p:>10}" for p in ("idle", "inference", "training")))
-    for label in LABELS:
-        print(
-            f"{label:>10} " + " ".join(f"{matrix[(label, p)]:>10}" for p in ("idle", "inference", "training"))
-        )
-    training = sum(matrix[("training", p)] for p in ("idle", "inference", "training"))
-    recall = matrix[("training", "training")] / training
-    negatives = sum(v for (label, _), v in matrix.items() if label != "training")
-    specificity = (
-        sum(v for (label, p), v in matrix.items() if label != "training" and p != "training") / negatives
-    )
-    balanced = (recall + specificity) / 2
-    sources = sorted({s for s, _ in per_source})
-    for s in sources:
-        total = per_source[(s, True)] + per_source[(s, False)]
-        print(f"{s:>12}: training-vs-not accuracy {per_source[(s, True)] / total:.3f} over {total} periods")
-    print(
-        f"training recall {recall:.3f}, specificity {specificity:.4f}, balanced accuracy {balanced:.3f},"
-        f" time-series 3-class accuracy {ts_right / ts_total:.3f}"
-    )
-    assert training >= 15, "the validation set lost its training periods"
-    assert negatives >= 1000, "the validation set lost its non-training periods"
-    assert not false_violation, f"non-training periods at the violation threshold: {false_violation}"
-    assert recall >= CLAIMED_TRAINING_RECALL
-    assert balanced >= CLAIMED_BALANCED_ACCURACY
-    assert ts_right / ts_total >= CLAIMED_TIMESERIES_ACCURACY
+def test_classifier_leave_one_source_out() -> None:
+    data = require_data()
+    for folder in (
+        "gpu-power-traces",
+        "gpu-power-traces-more",
+        "alibaba-clusterdata",
+        "nvidia-smi",
+        "dcgm-exporter",
+    ):
+        require_data(folder)
+    ev = evaluate(data)
+    print("\n" + format_table(ev))
+    assert set(ev.per_source) == {
+        "h100-training",
+        "a100-inference",
+        "rtx4090-eval",
+        "h200-node-bmc",
+        "vllm-pcie",
+        "alibaba-pods",
+        "snapshots",
+    }
+    for name, score in ev.per_source.items():
+        assert score.false_proof_s == 0, f"{name}: training seconds classed idle or inference"
+        assert score.false_violation_s == 0, f"{name}: non-training seconds classed training"
+    gpu = ev.pooled([s for s in ev.per_source if s not in NODE_POWER_SOURCES])
+    assert gpu.training_s >= 15 * 60, "the validation set lost its training minutes"
+    assert gpu.other_s >= 100_000 * 60, "the validation set lost its non-training minutes"
+    assert gpu.recall is not None
+    assert gpu.recall >= GPU_RECALL_FLOOR
+    assert gpu.balanced is not None
+    assert gpu.balanced >= GPU_BALANCED_FLOOR
+    node = ev.per_source["h200-node-bmc"]
+    assert node.training_s >= 380 * 60
+    assert node.seconds[("training", "uncertain")] == node.training_s

@@ -1,0 +1,290 @@
+"""Synthetic nvidia-smi logs of the workloads the classifier must tell apart, evasions included.
+
+Each generator returns per-second, per-GPU (power W, utilisation %, memory MiB) for a node of
+``gpus`` boards of ``board_w`` W; ``render`` writes them as an ``nvidia-smi --query-gpu=timestamp,
+[index,]power.draw,utilization.gpu,memory.used[,enforced.power.limit] --format=csv -lms 1000`` log.
+Deterministic (``random.Random(seed)``). The shapes follow the real traces in ../shared/data
+(8×H100 training: ~80 % of the limit in compute, ~20 % in stalls, every GPU in lockstep; batched
+generation: flat near the limit; request-driven serving: bursts of varying height).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+IDLE = 0.1  # share of board power at idle (H100: ~70 W of 700 W)
+
+
+@dataclass(frozen=True)
+class Trace:
+    power: list[list[float]]  # [second][gpu] W
+    util: list[list[float]]  # %
+    memory: list[list[float]]  # MiB
+    limit_w: float | None = None  # enforced power limit written as a column, when set
+
+
+def _blank(seconds: int, gpus: int) -> Trace:
+    return Trace(
+        [[0.0] * gpus for _ in range(seconds)],
+        [[0.0] * gpus for _ in range(seconds)],
+        [[0.0] * gpus for _ in range(seconds)],
+    )
+
+
+def idle(seconds: int, gpus: int, *, board_w: float = 700.0, seed: int = 0) -> Trace:
+    rng = random.Random(seed)
+    t = _blank(seconds, gpus)
+    for s in range(seconds):
+        for g in range(gpus):
+            t.power[s][g] = board_w * IDLE * (1 + 0.01 * rng.uniform(-1, 1))
+            t.memory[s][g] = 17.0
+    return t
+
+
+def training(
+    seconds: int,
+    gpus: int,
+    *,
+    board_w: float = 700.0,
+    seed: int = 0,
+    step_s: float = 4.0,
+    compute: float = 0.82,
+    stall_every_s: float | None = 270.0,
+    stall_s: float = 17.0,
+    stall_level: float = 0.21,
+    stall_busy: float = 100.0,
+    filler: float | None = None,
+    trained: Sequence[int] | None = None,
+    limit_w: float | None = None,
+    memory_mib: float = 41_000.0,
+    start_s: float = 0.0,
+) -> Trace:
+    """Data-parallel training: lockstep steps (compute, then a short all-reduce dip), and every
+    ``stall_every_s`` a stall of ``stall_s`` (checkpoint or sync) at ``stall_level``; ``filler``:
+    synthetic load injected into the stalls at that level (the evasion); ``trained``: the GPUs
+    that train (the others idle); ``limit_w``: a lowered power limit (the job runs at it)."""
+    rng = random.Random(seed)
+    t = _blank(seconds, gpus)
+    scale = limit_w if limit_w is not None else board_w
+    active = set(range(gpus) if trained is None else trained)
+    phase = rng.uniform(0, step_s)
+    for s in range(seconds):
+        common = rng.gauss(0, 0.01)
+        in_stall = stall_every_s is not None and (s - start_s) % stall_every_s >= stall_every_s - stall_s
+        dip = ((s + phase) % step_s) / step_s > 0.8
+        for g in range(gpus):
+            if g not in active:
+                t.power[s][g] = board_w * IDLE * (1 + 0.01 * rng.uniform(-1, 1))
+                t.memory[s][g] = 17.0
+                continue
+            if in_stall and filler is None:
+                watts, util = min(stall_level * board_w, scale), stall_busy
+            elif in_stall and filler is not None:
+                watts, util = (filler + rng.gauss(0, 0.02)) * scale, 100.0
+            else:
+                watts, util = (0.62 if dip else compute) * scale, 100.0 if not dip else 85.0
+            watts *= 1 + common + rng.gauss(0, 0.012)
+            t.power[s][g] = min(scale, max(board_w * IDLE * 0.9, watts))
+            t.util[s][g] = util
+            t.memory[s][g] = memory_mib + rng.choice((0.0, 20.0))
+    return Trace(t.power, t.util, t.memory, limit_w)
+
+
+def duty_cycle(
+    seconds: int,
+    gpus: int,
+    *,
+    on_s: int = 30,
+    off_s: int = 30,
+    seed: int = 0,
+    board_w: float = 700.0,
+    offset_s: int = 0,
+) -> Trace:
+    """Train ``on_s`` seconds, pause ``off_s`` seconds (memory kept), in lockstep: the duty-cycle evasion."""
+    return training(
+        seconds,
+        gpus,
+        seed=seed,
+        board_w=board_w,
+        stall_every_s=float(on_s + off_s),
+        stall_s=float(off_s),
+        stall_level=IDLE,
+        stall_busy=0.0,
+        start_s=float(offset_s),
+    )
+
+
+def tp_inference(
+    seconds: int,
+    gpus: int,
+    *,
+    board_w: float = 700.0,
+    seed: int = 0,
+    rate_per_s: float = 0.15,
+    memory_mib: float = 72_000.0,
+) -> Trace:
+    """Tensor-parallel serving: Poisson requests, each a 1-s prefill spike then a decode of
+    3–30 s whose power grows with the number of requests in flight; every GPU in lockstep."""
+    rng = random.Random(seed)
+    t = _blank(seconds, gpus)
+    ends: list[float] = []
+    for s in range(seconds):
+        ends = [e for e in ends if e > s]
+        prefill = False
+        for _ in range(_poisson(rng, rate_per_s)):
+            ends.append(s + 1 + rng.uniform(3, 30))
+            prefill = True
+        n = len(ends)
+        if prefill:
+            level, util = 0.75 + 0.1 * rng.random(), 100.0
+        elif n:
+            level, util = min(0.7, 0.3 + 0.07 * n) + rng.gauss(0, 0.03), min(100.0, 60.0 + 10 * n)
+        else:
+            level, util = IDLE + 0.03, 0.0
+        for g in range(gpus):
+            t.power[s][g] = board_w * (level + rng.gauss(0, 0.01))
+            t.util[s][g] = util
+            t.memory[s][g] = memory_mib
+    return t
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    k, p, limit = 0, 1.0, pow(2.718281828459045, -lam)
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def batched_generation(
+    seconds: int,
+    gpus: int,
+    *,
+    board_w: float = 700.0,
+    seed: int = 0,
+    lockstep: bool = False,
+    memory_mib: float = 40_000.0,
+) -> Trace:
+    """Offline batched generation at 100 % utilisation: flat near the limit, a short dip between
+    batches (every 15–25 s); replicas independent unless ``lockstep`` (tensor-parallel)."""
+    rng = random.Random(seed)
+    t = _blank(seconds, gpus)
+    next_dip = [rng.uniform(15, 25) for _ in range(gpus)]
+    shared_dip = rng.uniform(15, 25)
+    for s in range(seconds):
+        shared = s >= shared_dip
+        if shared:
+            shared_dip = s + rng.uniform(15, 25)
+        for g in range(gpus):
+            dip = shared if lockstep else s >= next_dip[g]
+            if not lockstep and dip:
+                next_dip[g] = s + rng.uniform(15, 25)
+            level = (0.55 if dip else 0.93) + rng.gauss(0, 0.015)
+            t.power[s][g] = board_w * min(1.0, level)
+            t.util[s][g] = 100.0 if not dip else 60.0
+            t.memory[s][g] = memory_mib
+    return t
+
+
+def burn_in(seconds: int, gpus: int, *, board_w: float = 700.0, seed: int = 0) -> Trace:
+    """gpu-burn: every GPU flat at ~90 % of the limit, 100 % utilisation, some memory."""
+    rng = random.Random(seed)
+    t = _blank(seconds, gpus)
+    for s in range(seconds):
+        drift = 0.01 * ((s % 120) / 120)
+        for g in range(gpus):
+            t.power[s][g] = board_w * (0.9 + drift + rng.gauss(0, 0.004))
+            t.util[s][g] = 100.0
+            t.memory[s][g] = 16_000.0
+    return t
+
+
+def request_inference(seconds: int, gpus: int, *, board_w: float = 700.0, seed: int = 0) -> Trace:
+    """Independent replicas serving requests: bursts of varying height, idle in between."""
+    rng = random.Random(seed)
+    t = _blank(seconds, gpus)
+    for s in range(seconds):
+        for g in range(gpus):
+            if rng.random() < 0.3:
+                level, util = 0.25 + 0.4 * rng.random(), 40.0 + 50.0 * rng.random()
+            else:
+                level, util = IDLE + 0.02, 0.0
+            t.power[s][g] = board_w * level
+            t.util[s][g] = util
+            t.memory[s][g] = 30_000.0
+    return t
+
+
+def concat(*parts: Trace) -> Trace:
+    return Trace(
+        [r for p in parts for r in p.power],
+        [r for p in parts for r in p.util],
+        [r for p in parts for r in p.memory],
+        next((p.limit_w for p in parts if p.limit_w is not None), None),
+    )
+
+
+def render(
+    trace: Trace,
+    *,
+    index_column: bool = False,
+    units: bool = True,
+    start: str = "2026/01/05 10:00:00",
+    interval_s: float = 1.0,
+) -> str:
+    """The trace as an nvidia-smi --query-gpu CSV log."""
+    cols = (
+        ["timestamp"]
+        + (["index"] if index_column else [])
+        + ["power.draw [W]", "utilization.gpu [%]", "memory.used [MiB]"]
+    )
+    if trace.limit_w is not None:
+        cols.append("enforced.power.limit [W]")
+    lines = [", ".join(cols)]
+    t0 = dt.datetime.strptime(start, "%Y/%m/%d %H:%M:%S")
+    for s, (pw, ut, mem) in enumerate(zip(trace.power, trace.util, trace.memory, strict=True)):
+        for g in range(len(pw)):
+            when = t0 + dt.timedelta(seconds=s * interval_s, milliseconds=g)
+            stamp = when.strftime("%Y/%m/%d %H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+            w, u, m = (
+                (f"{pw[g]:.2f} W", f"{ut[g]:.0f} %", f"{mem[g]:.0f} MiB")
+                if units
+                else (f"{pw[g]:.2f}", f"{ut[g]:.0f}", f"{mem[g]:.0f}")
+            )
+            row = [stamp] + ([str(g)] if index_column else []) + [w, u, m]
+            if trace.limit_w is not None:
+                row.append(f"{trace.limit_w:.2f} W" if units else f"{trace.limit_w:.2f}")
+            lines.append(", ".join(row))
+    return "\n".join(lines) + "\n"
+
+
+def serving_runs(
+    gpus: int,
+    runs: Sequence[tuple[int, float]],
+    *,
+    gap_s: int = 20,
+    board_w: float = 700.0,
+    seed: int = 0,
+    memory_mib: float = 72_000.0,
+) -> Trace:
+    """A tensor-parallel server driven by a benchmark: runs of (seconds, load level) at a steady
+    level, separated by ``gap_s`` idle seconds; the KV cache stays allocated throughout."""
+    rng = random.Random(seed)
+    power: list[list[float]] = []
+    util: list[list[float]] = []
+    for n, (seconds, level) in enumerate(runs):
+        for s in range(seconds + (gap_s if n + 1 < len(runs) else 0)):
+            busy = s < seconds
+            common = rng.gauss(0, 0.015)
+            power.append(
+                [
+                    board_w * ((level + common) if busy else IDLE + 0.02) * (1 + rng.gauss(0, 0.005))
+                    for _ in range(gpus)
+                ]
+            )
+            util.append([100.0 if busy else 0.0] * gpus)
+    return Trace(power, util, [[memory_mib] * gpus for _ in power])

@@ -1,0 +1,193 @@
+"""The workload classifier against the evasions of the threat model and their honest twins.
+
+Every trace here is a synthetic nvidia-smi log (``tests.evaluation.synthetic_traces``) read by the
+command's own path: ``sim.traces`` → one sample a second → the attestor's ``Aggregator`` →
+``signals_from_usage`` → ``classify_node_history``. One test per tactic, named for it.
+
+What each must come out as: training evasions are never ``idle`` or ``inference`` (no proof of
+compliance) and, where several GPUs move in lockstep, ``training`` once the context shows its
+structure; honest twins are never ``training``; batched generation and burn-in are never proof.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pausewatch.evaluation.workload import (
+    CONTEXT_S,
+    PROOF_MAX_SCORE,
+    TRAINING_EVIDENCE,
+    PeriodSignals,
+    classify_node_history,
+)
+from sim.classify import classify_samples, gpu_trace_samples, period_signals
+from sim.traces import parse_gpu_csv
+from tests.evaluation import synthetic_traces as syn
+
+PROOF = {"idle", "inference"}
+MINUTES = 15
+
+
+def _periods(trace: syn.Trace, model: str = "H100 SXM") -> list[PeriodSignals]:
+    gpus = len(trace.power[0])
+    parsed = parse_gpu_csv(syn.render(trace), "synthetic.csv", gpus)
+    return period_signals(gpu_trace_samples(parsed, f"NVIDIA {model}"))
+
+
+def classes(trace: syn.Trace, model: str = "H100 SXM") -> list[str]:
+    gpus = len(trace.power[0])
+    parsed = parse_gpu_csv(syn.render(trace), "synthetic.csv", gpus)
+    return [c.result.label for c in classify_samples(gpu_trace_samples(parsed, f"NVIDIA {model}"))]
+
+
+def _assert_training_evasion(labels: list[str], *, caught_from: int) -> None:
+    assert not PROOF & set(labels), labels
+    assert all(x == "training" for x in labels[caught_from:]), labels
+
+
+# ---- training and its evasions -----------------------------------------------------------------
+
+
+def test_training_with_checkpoint_stalls_is_training_after_its_first_stall() -> None:
+    # 8×H100 at ~80 % of the limit, a 17-s checkpoint stall every 270 s (the real ckpt1000 run's shape)
+    _assert_training_evasion(classes(syn.training(MINUTES * 60, 8)), caught_from=5)
+
+
+def test_training_alternating_30s_compute_25s_stall_is_training_from_the_second_period() -> None:
+    trace = syn.training(MINUTES * 60, 8, stall_every_s=55, stall_s=25, stall_level=0.18, stall_busy=0.0)
+    _assert_training_evasion(classes(trace), caught_from=1)
+
+
+@pytest.mark.parametrize("stall_every_s", [270.0, 55.0])
+def test_filler_load_in_checkpoint_pauses_never_earns_proof(stall_every_s: float) -> None:
+    # The stalls are filled with synthetic load: power is flat. What is left is sustained,
+    # lockstep compute, which batched generation also shows: uncertain, never proof.
+    labels = classes(syn.training(MINUTES * 60, 8, stall_every_s=stall_every_s, stall_s=25, filler=0.8))
+    assert not PROOF & set(labels), labels
+
+
+@pytest.mark.parametrize("trained", [[0, 1], [0, 1, 2, 3], [2, 5, 7]])
+def test_training_on_k_of_n_gpus_is_not_diluted_by_the_idle_ones(trained: list[int]) -> None:
+    trace = syn.training(MINUTES * 60, 8, trained=trained, stall_every_s=55, stall_s=25, stall_level=0.18)
+    _assert_training_evasion(classes(trace), caught_from=1)
+
+
+def test_power_capped_training_is_judged_against_the_reported_limit() -> None:
+    # The lab lowers the limit to 300 W (43 % of the board): compute sits at the cap, stalls below it.
+    trace = syn.training(MINUTES * 60, 8, limit_w=300.0, stall_every_s=55, stall_s=25, stall_level=0.15)
+    _assert_training_evasion(classes(trace), caught_from=1)
+    capped = syn.training(MINUTES * 60, 8, limit_w=300.0)
+    _assert_training_evasion(classes(capped), caught_from=5)
+
+
+@pytest.mark.parametrize("offset_s", [0, 15, 40])
+def test_duty_cycle_inside_a_report_period_is_training(offset_s: int) -> None:
+    # Train 30 s, pause 30 s (memory kept), every GPU together, at any phase against the periods.
+    _assert_training_evasion(classes(syn.duty_cycle(MINUTES * 60, 8, offset_s=offset_s)), caught_from=1)
+
+
+def test_duty_cycle_of_whole_periods_is_training() -> None:
+    _assert_training_evasion(classes(syn.duty_cycle(MINUTES * 60, 8, on_s=60, off_s=60)), caught_from=3)
+
+
+@pytest.mark.parametrize(("on_s", "off_s"), [(30, 30), (20, 40), (10, 50), (40, 20)])
+def test_single_gpu_duty_cycle_is_never_proof(on_s: int, off_s: int) -> None:
+    # One GPU has no lockstep to show: it cannot reach the violation threshold, but it must not
+    # pass for request-driven inference either.
+    labels = classes(syn.duty_cycle(MINUTES * 60, 1, on_s=on_s, off_s=off_s))
+    assert not PROOF & set(labels), labels
+    assert "training" not in labels
+
+
+def test_a_pause_of_a_training_job_keeps_its_class() -> None:
+    # Ten minutes of training, then the job sits paused with its memory resident: not idle.
+    trace = syn.concat(
+        syn.training(600, 8, stall_every_s=55, stall_s=25, stall_level=0.18),
+        syn.training(180, 8, stall_every_s=10.0, stall_s=10.0, stall_level=0.1, stall_busy=0.0),
+    )
+    labels = classes(trace)
+    assert labels[-3:] == ["training"] * 3, labels
+
+
+# ---- honest twins ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("rate", "seed"), [(0.03, 3), (0.15, 0), (0.5, 2), (1.5, 4)])
+def test_tensor_parallel_inference_is_never_training(rate: float, seed: int) -> None:
+    # Lockstep GPUs, resident KV cache, load following Poisson requests.
+    labels = classes(syn.tp_inference(MINUTES * 60, 8, rate_per_s=rate, seed=seed))
+    assert "training" not in labels, labels
+
+
+@pytest.mark.parametrize(("gpus", "lockstep"), [(1, False), (8, False), (8, True)])
+def test_batched_generation_at_full_utilisation_is_neither_proof_nor_training(
+    gpus: int, lockstep: bool
+) -> None:
+    labels = classes(syn.batched_generation(MINUTES * 60, gpus, lockstep=lockstep))
+    assert set(labels) <= {"uncertain", "other"}, labels
+
+
+def test_burn_in_is_neither_proof_nor_training() -> None:
+    labels = classes(syn.burn_in(MINUTES * 60, 8))
+    assert set(labels) <= {"uncertain", "other"}, labels
+
+
+def test_serving_that_stops_is_not_a_checkpoint_stall() -> None:
+    # A saturated tensor-parallel server whose load ends: power falls and stays down.
+    labels = classes(syn.serving_runs(8, [(300, 0.8), (300, 0.12)], gap_s=0))
+    assert "training" not in labels, labels
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known blind spot (docs/classify.md): a saturated lockstep server "
+    "paused for seconds between benchmark runs at the same level looks like checkpoint stalls",
+)
+def test_benchmark_runs_at_one_level_with_short_gaps() -> None:
+    labels = classes(syn.serving_runs(8, [(90, 0.8)] * 8))
+    assert "training" not in labels, labels
+
+
+def test_request_driven_inference_is_inference_evidence() -> None:
+    labels = classes(syn.request_inference(MINUTES * 60, 8))
+    assert "training" not in labels
+    assert labels.count("inference") >= MINUTES // 2, labels
+
+
+def test_idle_node_is_idle() -> None:
+    assert set(classes(syn.idle(MINUTES * 60, 8))) == {"idle"}
+
+
+# ---- the seam with the evaluation ---------------------------------------------------------------
+
+
+def test_the_class_of_a_period_depends_only_on_its_causal_context() -> None:
+    trace = syn.concat(
+        syn.idle(300, 8),
+        syn.training(900, 8, stall_every_s=55, stall_s=25, stall_level=0.18),
+        syn.tp_inference(600, 8),
+    )
+    periods = _periods(trace)
+    full = classify_node_history(periods)
+    context_ns = round(CONTEXT_S * 1e9)
+    for k, p in enumerate(periods):
+        # never on later periods: the history up to p gives p the same class
+        assert classify_node_history(periods[: k + 1])[-1] == full[k]
+        # never on periods that ended CONTEXT_S or more before p ended
+        window = [q for q in periods[: k + 1] if q.end_ns > p.end_ns - context_ns]
+        assert classify_node_history(window)[-1] == full[k]
+    assert {c.label for c in full} >= {"idle", "training"}
+    assert classify_node_history(periods) == full  # deterministic
+
+
+def test_scores_agree_with_labels() -> None:
+    trace = syn.concat(
+        syn.idle(120, 8), syn.training(600, 8, stall_every_s=55, stall_s=25), syn.burn_in(300, 8)
+    )
+    for c in classify_node_history(_periods(trace)):
+        if c.label == "training":
+            assert c.training_score >= TRAINING_EVIDENCE
+        elif c.label in PROOF:
+            assert c.training_score <= PROOF_MAX_SCORE
+        else:
+            assert PROOF_MAX_SCORE < c.training_score < TRAINING_EVIDENCE

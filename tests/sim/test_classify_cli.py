@@ -1,0 +1,221 @@
+"""``pausewatch-sim classify``: input tolerance, output, and bad input (exit 2, file:line: reason)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim.classify import main as classify_main
+from tests.evaluation import synthetic_traces as syn
+from tests.evaluation.real_traces import require_data
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _sim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sim.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+
+
+def _classify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    rc = classify_main(["classify", *args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _windows(capsys: pytest.CaptureFixture[str], path: Path, *args: str) -> list[str]:
+    rc, out, err = _classify(capsys, str(path), "--json", *args)
+    assert rc == 0, err
+    return [w["class"] for w in json.loads(out)["windows"]]
+
+
+TRAINING = syn.training(600, 4, stall_every_s=55, stall_s=25, stall_level=0.18)
+
+
+def test_help_and_the_subcommand_through_the_cli(tmp_path: Path) -> None:
+    r = _sim("classify", "--help")
+    assert r.returncode == 0
+    for flag in ("--gpus", "--gpu-model", "--window", "--json", "--node-power"):
+        assert flag in r.stdout
+    p = tmp_path / "t.csv"
+    p.write_text(syn.render(TRAINING))
+    r = _sim("classify", str(p), "--gpus", "4", "--gpu-model", "H100 SXM")
+    assert r.returncode == 0, r.stderr
+    assert "training" in r.stdout
+    assert "time by class" in r.stdout
+
+
+def test_json_windows_are_seconds_from_the_first_sample(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(syn.render(TRAINING))
+    rc, out, _ = _classify(
+        capsys, str(p), "--gpus", "4", "--gpu-model", "H100 SXM", "--json", "--window", "2m"
+    )
+    assert rc == 0
+    doc = json.loads(out)
+    windows = doc["windows"]
+    assert [w["start_s"] for w in windows] == [0, 120, 240, 360, 480]
+    assert windows[-1]["end_s"] == 600
+    assert all(w["class"] in {"idle", "inference", "training", "uncertain", "other"} for w in windows)
+    assert windows[-1]["class"] == "training"
+    assert windows[-1]["training_score_max"] >= 0.75
+    assert windows[0]["periods"] == 2
+
+
+def test_formats_give_the_same_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With or without an index column, units, gzip; [N/A] values; a truncated last line."""
+    plain = tmp_path / "plain.csv"
+    plain.write_text(syn.render(TRAINING))
+    expected = _windows(capsys, plain, "--gpus", "4", "--gpu-model", "H100 SXM")
+    assert "training" in expected
+
+    indexed = tmp_path / "indexed.csv"
+    indexed.write_text(syn.render(TRAINING, index_column=True))
+    bare = tmp_path / "bare.csv"
+    bare.write_text(syn.render(TRAINING, units=False))
+    zipped = tmp_path / "zipped.csv.gz"
+    zipped.write_bytes(gzip.compress(syn.render(TRAINING).encode()))
+    for p in (indexed, bare, zipped):
+        assert _windows(capsys, p, "--gpus", "4", "--gpu-model", "H100 SXM") == expected, p.name
+
+    lines = syn.render(TRAINING).splitlines()
+    lines[200] = lines[200].replace("100 %", "[N/A]")
+    fields = lines[300].split(", ")
+    lines[300] = ", ".join([fields[0], "[N/A]", *fields[2:]])
+    truncated = tmp_path / "truncated.csv"
+    truncated.write_text("\n".join(lines) + "\n" + lines[-1][:14])
+    rc, out, err = _classify(capsys, str(truncated), "--gpus", "4", "--gpu-model", "H100 SXM", "--json")
+    assert rc == 0, err
+    assert f"{truncated}:{len(lines) + 1}: truncated last line left out" in err
+    assert [w["class"] for w in json.loads(out)["windows"]] == expected
+
+
+def test_an_index_column_may_list_devices_in_any_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = syn.render(TRAINING, index_column=True).splitlines()
+    header, rows = text[0], text[1:]
+    shuffled = []
+    for i in range(0, len(rows), 4):
+        shuffled += list(reversed(rows[i : i + 4]))
+    p = tmp_path / "shuffled.csv"
+    p.write_text("\n".join([header, *shuffled]) + "\n")
+    plain = tmp_path / "plain.csv"
+    plain.write_text(syn.render(TRAINING))
+    assert _windows(capsys, p, "--gpus", "4", "--gpu-model", "H100 SXM") == _windows(
+        capsys, plain, "--gpus", "4", "--gpu-model", "H100 SXM"
+    )
+
+
+def test_node_power_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "bmc.csv"
+    p.write_text(
+        "timestamp,watts\n"
+        + "".join(
+            f"2026-05-06T09:{m:02d}:{s:02d},{2500 if m < 5 else 4500 + 100 * (s % 3)}\n"
+            for m in range(10)
+            for s in range(0, 60, 11)
+        )
+        + "2026-05-06T09:10:00,0\n"
+    )
+    rc, out, err = _classify(capsys, str(p), "--gpus", "8", "--gpu-model", "H200", "--node-power", "--json")
+    assert rc == 0, err
+    assert "failed polls" in err
+    windows = json.loads(out)["windows"]
+    assert len(windows) == 10
+    # node power alone proves nothing either way
+    assert {w["class"] for w in windows} == {"uncertain"}
+    assert windows[-1]["node_power_w_mean"] > 4000
+
+
+def _bad(capsys: pytest.CaptureFixture[str], path: Path, *args: str) -> str:
+    rc, out, err = _classify(capsys, str(path), *args)
+    assert rc == 2
+    assert out == ""
+    assert "Traceback" not in err
+    return err
+
+
+def test_bad_input_exits_2_with_file_line_and_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = syn.render(TRAINING)
+    args = ("--gpus", "4", "--gpu-model", "H100 SXM")
+
+    no_header = tmp_path / "no_header.csv"
+    no_header.write_text(good.split("\n", 1)[1])
+    assert f"{no_header}:1: no recognisable header" in _bad(capsys, no_header, *args)
+
+    p = tmp_path / "t.csv"
+    p.write_text(good)
+    err = _bad(capsys, p, "--gpus", "7", "--gpu-model", "H100 SXM")  # 2,400 rows
+    assert f"{p}:2396: 2400 data rows do not divide into samples of --gpus 7 rows" in err
+    err = _bad(capsys, p, "--gpus", "2", "--gpu-model", "H100 SXM")
+    assert "writes 4 rows per instant, but --gpus is 2" in err
+
+    err = _bad(capsys, p, "--gpus", "4", "--gpu-model", "Voodoo 5")
+    assert "'Voodoo 5' is not in the peak table" in err
+
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 8)
+    assert f"{binary}:1: not a CSV text file" in _bad(capsys, binary, *args)
+
+    broken = tmp_path / "broken.csv"
+    lines = good.splitlines()
+    lines[10] = lines[10].replace(" W", " kilo-watts-ish")
+    broken.write_text("\n".join(lines) + "\n")
+    assert f"{broken}:11:" in _bad(capsys, broken, *args)
+
+    bad_gz = tmp_path / "bad.csv.gz"
+    bad_gz.write_bytes(b"\x1f\x8b" + b"not really gzip")
+    assert f"{bad_gz}: cannot read" in _bad(capsys, bad_gz, *args)
+
+    assert "cannot read" in _bad(capsys, tmp_path / "missing.csv", *args)
+
+    err = _bad(capsys, p, *args, "--node-power")
+    assert f"{p}:1: no recognisable header: expected a node power log" in err
+
+    err = _bad(capsys, p, *args, "--window", "soon")
+    assert "--window" in err
+    err = _bad(capsys, p, *args, "--window", "90s")
+    assert "whole number of 60-s report periods" in err
+
+
+def test_every_trace_in_shared_data_of_these_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    base = require_data("gpu-power-traces")
+    more = require_data("gpu-power-traces-more")
+    runs = [
+        (base / "training-h100-8gpu" / "h100x8_ckpt1000.csv.gz", "8", "H100 SXM", ()),
+        (base / "training-h100-8gpu" / "h100x8_ckpt1.csv.gz", "8", "H100 SXM", ()),
+        (base / "inference-llm" / "llama2-13b_1gpu_2024-04-18.csv.gz", "1", "A100 SXM", ()),
+        (base / "inference-llm" / "falcon-7b_2024-04-03_10-47-35.csv.gz", "1", "A100 SXM", ()),
+        (more / "rtx4090-vlm-eval" / "gpu_log_rtx4090.csv.gz", "1", "RTX 4090", ()),
+        (more / "cisco-h200-mlperf-bmc-node1" / "power_log_n1_only.csv.gz", "8", "H200", ("--node-power",)),
+    ]
+    seen: dict[str, list[str]] = {}
+    for path, gpus, model, extra in runs:
+        rc, out, err = _classify(capsys, str(path), "--gpus", gpus, "--gpu-model", model, "--json", *extra)
+        assert rc == 0, err
+        seen[path.name] = [w["class"] for w in json.loads(out)["windows"]]
+    assert "training" in seen["h100x8_ckpt1000.csv.gz"]
+    assert "training" in seen["h100x8_ckpt1.csv.gz"]
+    for name in (
+        "llama2-13b_1gpu_2024-04-18.csv.gz",
+        "falcon-7b_2024-04-03_10-47-35.csv.gz",
+        "gpu_log_rtx4090.csv.gz",
+    ):
+        assert "training" not in seen[name], name
+    assert set(seen["power_log_n1_only.csv.gz"]) == {"uncertain"}
