@@ -14,9 +14,10 @@ from typing import Protocol
 
 from pausewatch.commitment import Commitment
 from pausewatch.errors import FormatError
-from pausewatch.evaluation.bucket import BucketFacts
+from pausewatch.evaluation.bucket import BucketFacts, NodeWorkload
 from pausewatch.evaluation.evidence import TrainingWindow
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
+from pausewatch.evaluation.workload import WorkloadLabel
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 PERSISTENCE = 0.25  # share of a node's covered time forbidden inference must hold to be called
+ISOLATED_UNCERTAIN_SHARE = 0.05  # at most this share of a node's time in lone uncertain periods
+_NO_PROOF = frozenset({WorkloadLabel.UNCERTAIN, WorkloadLabel.OTHER})
 
 
 @dataclass(frozen=True)
@@ -234,14 +237,16 @@ class AllowedWorkloads:
                     )
                 )
             if w.ambiguous_s + w.other_s > 0 and not training_ok:
+                sustained = _sustained_uncertainty(w)
                 out.append(
                     Finding.make(
                         FindingId.WORKLOAD_LOW_CONFIDENCE,
-                        WARNING,
+                        WARNING if sustained else INFO,
                         subject,
                         _span(ctx),
                         f"{w.ambiguous_s + w.other_s:.0f} s of activity with no positive evidence of an"
-                        " allowed class (it cannot be told apart from training)",
+                        " allowed class (it cannot be told apart from training)"
+                        + ("" if sustained else "; isolated periods between proven ones: recorded"),
                         q,
                         w.evidence,
                     )
@@ -287,6 +292,23 @@ class AllowedWorkloads:
                 )
             )
         return tuple(out)
+
+
+def _sustained_uncertainty(w: NodeWorkload) -> bool:
+    """Whether a node's ``uncertain``/``other`` periods block COMPLIANT: always, unless each
+    stands alone between periods with positive evidence and together they are at most
+    ``ISOLATED_UNCERTAIN_SHARE`` of the node's covered time. The classifier leaves a small
+    share of honest serving minutes ``uncertain`` (docs/classify.md); an isolated minute can
+    hide at most one period's work, which the compute bound counts at its upper bound."""
+    ambiguous = w.ambiguous_s + w.other_s
+    if w.covered_s <= 0 or ambiguous > ISOLATED_UNCERTAIN_SHARE * w.covered_s:
+        return True
+    run = 0
+    for p in sorted(w.periods, key=lambda p: (p.start_ns, p.log_index)):
+        run = run + 1 if p.label in _NO_PROOF else 0
+        if run >= 2:  # two in a row is no longer isolated
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -44,11 +44,14 @@ class Behaviour:
     nvlink: int
     periodicity: float | None = None
     period_s: float | None = None
+    max_w: float | None = None  # default: power_w + 20
 
 
 IDLE = Behaviour(70.0, 68.0, 1.0, 0.0, 0.0, None, 500 << 20, 0)
 INFERENCE = Behaviour(250.0, 90.0, 6000.0, 0.45, 0.15, 0.1, 40 << 30, 10 << 20)
-TRAINING = Behaviour(620.0, 580.0, 150.0, 0.99, 0.6, 0.9, 60 << 30, 60 << 30, 0.5, 8.0)
+# Real data-parallel training: compute at ~600 W stalled by checkpoints and syncs to ~150 W, every
+# device in lockstep (the shape of the 8×H100 traces in ../shared/data, see docs/classify.md).
+TRAINING = Behaviour(480.0, 150.0, 45000.0, 0.99, 0.6, 0.95, 60 << 30, 60 << 30, 0.5, 8.0, max_w=600.0)
 
 
 class Fleet:
@@ -153,7 +156,8 @@ class Fleet:
             a.source.kind = types_pb2.SOURCE_KIND_SIMULATOR
             a.energy_j = b.power_w * dt
             a.energy_method = types_pb2.ENERGY_METHOD_COUNTER
-            a.power_mean_w, a.power_min_w, a.power_max_w = b.power_w, b.min_w, b.power_w + 20
+            a.power_mean_w, a.power_min_w = b.power_w, b.min_w
+            a.power_max_w = b.max_w if b.max_w is not None else b.power_w + 20
             a.power_limit_w = 700.0
             a.power_variance_w2 = b.variance
             a.busy_fraction, a.sm_active, a.tensor_active = b.busy, b.busy * 0.8, b.tensor

@@ -22,9 +22,11 @@ def test_honest_facility_compliant_and_hidden_training_is_a_violation() -> None:
         b = INFERENCE if int(node[-2:]) % 2 == 0 else IDLE
         return b, b
 
-    def plan_b(node: str, k: int):  # 3 nodes go silent, 5 claim idle; all of them train
+    # 1 node goes silent, 7 claim idle; all of them train. (Had 3 of 8 gone silent, the power
+    # they could have drawn would explain the meter: INCONCLUSIVE, not evidence.)
+    def plan_b(node: str, k: int):
         i = int(node[-2:])
-        if i < 3:
+        if i < 1:
             return TRAINING, (IDLE if k < 5 else None)
         return TRAINING, IDLE
 

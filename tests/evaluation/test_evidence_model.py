@@ -257,36 +257,54 @@ def test_a_slow_drift_out_of_the_band_is_inconclusive_not_a_violation() -> None:
 
 
 def test_training_rotated_between_nodes_adds_up_over_the_facility() -> None:
-    """Each of six nodes trains two periods of ten, in turn: the facility shows it."""
+    """Each of five nodes trains four periods in turn: no node alone shows enough training
+    periods to be evidence, the facility does."""
     fleet = Fleet({"fac-a": 6})
-    turn = {f"fac-a-n{i:02d}": (2 * i, 2 * i + 2) for i in range(5)}
+    turn = {f"fac-a-n{i:02d}": (4 * i, 4 * i + 4) for i in range(5)}
     fleet.run(
         "fac-a",
         T0,
-        10,
+        20,
         lambda n, k: (TRAINING, TRAINING) if n in turn and turn[n][0] <= k < turn[n][1] else (IDLE, IDLE),
     )
-    v = Evaluator(fleet.inputs(commitment(["fac-a"]))).verdict(bucket(0))
+    ev = Evaluator(fleet.inputs(commitment(["fac-a"])))
+    v = ev.verdict(bucket(1))
     assert v.status == VIOLATION, v.reason
-    assert "workload.training" in ids(v, types_pb2.SEVERITY_CRITICAL)
+    critical = [
+        f for f in v.findings if f.id == "workload.training" and f.severity == types_pb2.SEVERITY_CRITICAL
+    ]
+    assert critical
+    per_node = [f for f in v.findings if f.id == "workload.training" and f.subject.startswith("node:")]
+    assert all(
+        {q.name: q.value for q in f.quantities}["window_training_periods"]
+        < {q.name: q.value for q in f.quantities}["window_needed"]
+        for f in per_node
+    )
 
 
-def test_one_training_period_blocks_compliance_but_is_not_evidence() -> None:
+def test_one_training_like_period_blocks_compliance_but_is_not_evidence() -> None:
     fleet = Fleet({"fac-a": 2})
     fleet.run(
         "fac-a", T0, 10, lambda n, k: (TRAINING, TRAINING) if (n.endswith("00") and k == 4) else (IDLE, IDLE)
     )
     v = Evaluator(fleet.inputs(commitment(["fac-a"]))).verdict(bucket(0))
     assert v.status == INCONCLUSIVE, v.reason
-    assert "workload.training" in ids(v, types_pb2.SEVERITY_WARNING)
+    assert ids(v, types_pb2.SEVERITY_WARNING) & {"workload.training", "workload.low_confidence"}
 
 
 def test_training_split_across_a_bucket_edge_is_counted_whole() -> None:
+    """Training from period 6 to 11: the labels in bucket 1 alone are too few; the window that
+    reaches back over the edge has enough."""
     fleet = Fleet({"fac-a": 1})
-    fleet.run("fac-a", T0, 20, lambda n, k: (TRAINING, TRAINING) if 8 <= k < 12 else (IDLE, IDLE))
-    v = Evaluator(fleet.inputs(commitment(["fac-a"]))).verdict(bucket(1))
-    tr = next(f for f in v.findings if f.id == "workload.training")
-    assert {q.name: q.value for q in tr.quantities}["window_training_periods"] == 4.0
+    fleet.run("fac-a", T0, 20, lambda n, k: (TRAINING, TRAINING) if 6 <= k < 12 else (IDLE, IDLE))
+    ev = Evaluator(fleet.inputs(commitment(["fac-a"])))
+    first, second = ev.verdict(bucket(0)), ev.verdict(bucket(1))
+    assert first.status == INCONCLUSIVE, first.reason
+    assert second.status == VIOLATION, second.reason
+    tr = next(f for f in second.findings if f.id == "workload.training")
+    q = {x.name: x.value for x in tr.quantities}
+    assert q["window_training_periods"] >= q["window_needed"]
+    assert q["training_s"] / 60 < q["window_needed"]  # bucket 1 alone would not be evidence
 
 
 def test_the_commitment_level_verdict_sums_energy_over_sites() -> None:
