@@ -1203,8 +1203,11 @@ class BucketAccumulator:
         scores: list[float] = []
         periods = 0
         evidence: list[int] = []
-        own = sorted(node.periods, key=lambda p: (p[1].start_ns, p[2]))
-        context = list(self.context.get(node_id, ()))
+        # in order of period end, as the classifier's causal history needs (context periods all
+        # end by the bucket's start, the bucket's own after it: overlapping or shifted periods of
+        # a hostile attestor keep an order, never break it)
+        own = sorted(node.periods, key=lambda p: (p[1].end_ns, p[1].start_ns, p[2]))
+        context = sorted(self.context.get(node_id, ()), key=lambda p: (p.end_ns, p.start_ns))
         classes = classify_node_history([*context, *(p[1] for p in own)])[len(context) :]
         labelled: list[LabelledPeriod] = []
         for (dt_s, sig, index), cls in zip(own, classes, strict=True):

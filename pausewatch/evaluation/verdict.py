@@ -225,7 +225,7 @@ class Evaluator:
                     )
                 j -= 1
             if earlier:
-                context[n.node_id] = sorted(earlier, key=lambda p: (p.start_ns, p.end_ns))
+                context[n.node_id] = sorted(earlier, key=lambda p: (p.end_ns, p.start_ns))
         acc = BucketAccumulator(
             c,
             facility_id,

@@ -372,3 +372,17 @@ def test_silence_kept_under_every_coverage_threshold_still_shows_in_the_baseline
         v = ev.verdict(bucket(k))
         assert v.status == INCONCLUSIVE, (k, v.reason)
         assert {"energy.baseline_step", "energy.silent_draw"} <= ids(v), (k, v.reason)
+
+
+def test_overlapping_and_shifted_periods_never_break_the_evaluation() -> None:
+    """A hostile attestor signs periods out of order and overlapping (shifted timestamps): the
+    classifier still gets a time-ordered history and the bucket is judged, not crashed."""
+    fleet = Fleet({"fac-a": 1})
+    node = fleet.node_ids("fac-a", 1)[0]
+    for start_s in (0, 120, 60, 30, 90, 200, 150, 400, 300, 330):
+        fleet.usage(node, "fac-a", T0 + start_s * NS, INFERENCE)
+    for k in range(10):
+        fleet.meter("fac-a", T0 + k * fleet.period_ns, fleet.node_power(INFERENCE))
+    v = Evaluator(fleet.inputs(commitment(["fac-a"]))).verdict(bucket(0))
+    assert v.status in (INCONCLUSIVE, VIOLATION, COMPLIANT)
+    assert v.findings  # the gaps at least
