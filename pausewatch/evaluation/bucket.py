@@ -170,6 +170,7 @@ class LabelledPeriod:
     label: str
     training_score: float
     log_index: int
+    samples: int = 0  # the period's sample count (median over its devices)
 
 
 @dataclass(frozen=True)
@@ -1212,8 +1213,10 @@ class BucketAccumulator:
         labelled: list[LabelledPeriod] = []
         for (dt_s, sig, index), cls in zip(own, classes, strict=True):
             covered += dt_s
+            counts = sorted(d.sample_count for d in sig.signals.devices)
+            samples = counts[len(counts) // 2] if counts else 0
             labelled.append(
-                LabelledPeriod(sig.start_ns, sig.end_ns, dt_s, cls.label, cls.training_score, index)
+                LabelledPeriod(sig.start_ns, sig.end_ns, dt_s, cls.label, cls.training_score, index, samples)
             )
             if cls.label == WorkloadLabel.IDLE:
                 idle += dt_s

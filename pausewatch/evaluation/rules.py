@@ -295,16 +295,25 @@ class AllowedWorkloads:
 
 
 def _sustained_uncertainty(w: NodeWorkload) -> bool:
-    """Whether a node's ``uncertain``/``other`` periods block COMPLIANT: always, unless each
-    stands alone between periods with positive evidence and together they are at most
-    ``ISOLATED_UNCERTAIN_SHARE`` of the node's covered time. The classifier leaves a small
-    share of honest serving minutes ``uncertain`` (docs/classify.md); an isolated minute can
-    hide at most one period's work, which the compute bound counts at its upper bound."""
-    ambiguous = w.ambiguous_s + w.other_s
-    if w.covered_s <= 0 or ambiguous > ISOLATED_UNCERTAIN_SHARE * w.covered_s:
+    """Whether a node's ``uncertain``/``other`` periods block COMPLIANT.
+
+    Not counted: *partial* periods, sampled less than half as often as the node's typical
+    period in the bucket (the attestor started or stopped inside them: a restart is recorded on
+    its own, and a handful of samples cannot tell serving from anything). The rest block
+    COMPLIANT unless each stands alone between periods with positive evidence and there are at
+    most ``ISOLATED_UNCERTAIN_SHARE`` of the node's periods of them (at least one). The
+    classifier leaves a small share of honest serving minutes ``uncertain``
+    (docs/classify.md); a lone minute can hide at most one period's work, which the compute
+    bound counts at its upper bound."""
+    periods = sorted(w.periods, key=lambda p: (p.start_ns, p.log_index))
+    counts = sorted(p.samples for p in periods)
+    typical = counts[len(counts) // 2] if counts else 0
+    judged = [p for p in periods if not (typical > 0 and 2 * p.samples < typical)]
+    lone = [p for p in judged if p.label in _NO_PROOF]
+    if len(lone) > max(1, int(ISOLATED_UNCERTAIN_SHARE * len(judged))):
         return True
     run = 0
-    for p in sorted(w.periods, key=lambda p: (p.start_ns, p.log_index)):
+    for p in judged:
         run = run + 1 if p.label in _NO_PROOF else 0
         if run >= 2:  # two in a row is no longer isolated
             return True

@@ -213,6 +213,8 @@ MEMORY_MIN_BYTES: Final = 2.0 * 2**30  # a footprint worth the name (a model's w
 LIGHT_MEAN: Final = 0.45  # mean power at most 45 % of the limit: a light, request-sized load
 LIGHT_BUSY: Final = 0.6  # utilisation at or below (with power): not saturated
 LIGHT_BUSY_ONLY: Final = 0.5  # utilisation at or below where no power is reported
+LIGHT_SAMPLING_Z: Final = 2.0  # standard errors of a sampled mean allowed over the light bounds
+LIGHT_MIN_SAMPLES: Final = 15  # the sample count the slack assumes at least
 DUTY_TWO_LEVEL: Final = 0.75  # above this an on/off load at one level is a duty cycle, not requests
 LOAD_VARIATION: Final = 0.15  # period-to-period CV of the load that says "follows requests" ...
 LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only telemetry)
@@ -238,6 +240,8 @@ class _Device(NamedTuple):
     rhythm_s: float | None
     quiet: bool
     known: bool
+    busy_slack: float = 0.0  # sampling error allowance of ``busy`` (see ``_sampling_slack``)
+    mean_slack: float = 0.0  # sampling error allowance of ``r_mean``
 
 
 class _Period(NamedTuple):
@@ -323,7 +327,20 @@ def _device(i: int, d: DeviceSignals) -> _Device:
         rhythm,
         quiet,
         known,
+        _sampling_slack(LIGHT_BUSY * (1.0 - LIGHT_BUSY), d.sample_count),
+        _sampling_slack(cv * cv * r_mean * r_mean, d.sample_count) if has_power else 0.0,
     )
+
+
+def _sampling_slack(variance: float, samples: int) -> float:
+    """How far a mean of ``samples`` point samples may sit above the true mean by chance:
+    ``LIGHT_SAMPLING_Z`` standard errors, the count floored at ``LIGHT_MIN_SAMPLES`` (so a
+    report claiming very few samples buys no more slack than a sparse honest one). None
+    reported: no slack. A serving node sampled every 10 s reads a bursty minute's utilisation
+    from six samples; one device over 0.6 by chance is not evidence of heavy work."""
+    if samples <= 0 or variance <= 0:
+        return 0.0
+    return LIGHT_SAMPLING_Z * math.sqrt(variance / max(samples, LIGHT_MIN_SAMPLES))
 
 
 def _duty_like(d: _Device) -> bool:
@@ -379,7 +396,11 @@ def _period(p: PeriodSignals) -> _Period:
     duty_cycled = sum(duty) * 2 > len(duty) if len(duty) >= 3 else any(duty)
     for d in active:
         if d.has_power:
-            light = light and d.r_mean <= LIGHT_MEAN and (d.busy is None or d.busy <= LIGHT_BUSY)
+            light = (
+                light
+                and d.r_mean <= LIGHT_MEAN + d.mean_slack
+                and (d.busy is None or d.busy <= LIGHT_BUSY + d.busy_slack)
+            )
         else:
             light = light and d.busy is not None and d.busy <= LIGHT_BUSY_ONLY
     light = light and not duty_cycled
