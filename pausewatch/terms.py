@@ -552,13 +552,13 @@ def _laxer(c: Commitment, t: Terms, lab_facilities: Collection[str] | None) -> I
                 f" cap {pc.max_power_w:g}"
             )
     cr, tr = c.reporting, t.reporting
-    for name, mine, bound in (
+    for name, ns, bound in (
         ("max_report_interval_s", cr.max_report_interval_ns, tr.max_report_interval_ns),
         ("max_gap_s", cr.max_gap_ns, tr.max_gap_ns),
         ("bucket_s", cr.bucket_ns, tr.bucket_ns),
     ):
-        if mine > bound:
-            yield f"reporting.{name}: {mine / s:g} is above the terms' bound {bound / s:g}"
+        if ns > bound:
+            yield f"reporting.{name}: {ns / s:g} is above the terms' bound {bound / s:g}"
     if cr.timeout_intervals > tr.timeout_intervals:
         yield (
             f"reporting.timeout_intervals: {cr.timeout_intervals} is above the terms' bound"
