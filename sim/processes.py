@@ -641,7 +641,8 @@ def _run(
     _documents(scenario, layout, port, entries, parties)
     procs.stop(["verifier"])
     if parties:
-        say(f"parties {', '.join(parties)} co-signed the terms and submitted them (verifier terms)")
+        say(f"parties {', '.join(parties)} co-signed the terms and submitted them"
+            " (pausewatch-verifier terms sign|submit)")
     say("labs signed and submitted inventories and the commitment (pausewatch-verifier inventory|commitment)")
 
     lead_s = max(4.0, 2.0 * start_cost + 2.0)
