@@ -690,7 +690,9 @@ class LogSequencer:
             commitments = _latest_commitments(tx)
             if commitments:
                 check_tolerances([Inventory.from_wire(doc.message)], commitments)
-            _terms_in_force(tx).check_inventory(Inventory.from_wire(doc.message))
+            in_force = _terms_in_force(tx)
+            if in_force:  # and within the terms in force for its lab (none: as before)
+                in_force.check_inventory(Inventory.from_wire(doc.message))
             enrollment = enrollment.replace_facility(doc.message)
         elif isinstance(doc.message, types_pb2.Terms):
             # a new version follows the stored one: same start, no earlier end, its quorum too
