@@ -12,6 +12,7 @@ is the full description. Files::
     inclusion.bin         slice bundles only: an inclusion proof per entry to the last checkpoint
     inventories.bin       the inventory entries of entries.bin again (same records)
     commitments.bin       the commitment entries
+    terms.bin             the terms entries (only when the log holds terms; then counts.terms)
     verdicts.bin          the verdict entries
     challenges.bin        the challenge entries
 
@@ -58,6 +59,7 @@ __all__ = [
     "MAX_ENTRY_BYTES",
     "POLICY_FILE",
     "ROOTS_FILE",
+    "TERMS_FILE",
     "VERDICTS_FILE",
     "BundleFileError",
     "BundleVersionError",
@@ -91,6 +93,7 @@ CONSISTENCY_FILE: Final = "consistency.bin"
 INCLUSION_FILE: Final = "inclusion.bin"
 INVENTORIES_FILE: Final = "inventories.bin"
 COMMITMENTS_FILE: Final = "commitments.bin"
+TERMS_FILE: Final = "terms.bin"
 VERDICTS_FILE: Final = "verdicts.bin"
 CHALLENGES_FILE: Final = "challenges.bin"
 
@@ -114,6 +117,7 @@ _COUNT_NAMES = (
     "challenges",
     "verdicts",
 )
+_OPTIONAL_COUNT_NAMES = ("terms",)  # present only in bundles whose log holds such entries
 
 
 class BundleFileError(InputError):
@@ -329,8 +333,13 @@ def parse_manifest(data: bytes) -> Manifest:
     tree_size = _nonneg_int(doc["tree_size"], "tree_size")
     scope = _parse_scope(doc["scope"])
     counts_doc = doc["counts"]
-    if not isinstance(counts_doc, dict) or set(counts_doc) != set(_COUNT_NAMES):
-        raise FormatError(f"{MANIFEST_FILE}: counts must have exactly the keys {', '.join(_COUNT_NAMES)}")
+    if not isinstance(counts_doc, dict) or not (
+        set(_COUNT_NAMES) <= set(counts_doc) <= set(_COUNT_NAMES) | set(_OPTIONAL_COUNT_NAMES)
+    ):
+        raise FormatError(
+            f"{MANIFEST_FILE}: counts must have exactly the keys {', '.join(_COUNT_NAMES)}"
+            f" (and {', '.join(_OPTIONAL_COUNT_NAMES)} where the log holds such entries)"
+        )
     counts = {k: _nonneg_int(v, f"counts.{k}") for k, v in counts_doc.items()}
     files_doc = doc["files"]
     if not isinstance(files_doc, dict):
@@ -392,6 +401,7 @@ def _check_member_name(name: str) -> None:
         INCLUSION_FILE,
         INVENTORIES_FILE,
         COMMITMENTS_FILE,
+        TERMS_FILE,
         VERDICTS_FILE,
         CHALLENGES_FILE,
     }
@@ -546,6 +556,7 @@ _DOC_FILES: Final = {
     "challenges": CHALLENGES_FILE,
     "verdicts": VERDICTS_FILE,
 }
+_OPTIONAL_DOC_FILES: Final = {"terms": TERMS_FILE}
 
 
 class BundleWriter:
@@ -585,8 +596,13 @@ class BundleWriter:
         record = encode_entry_record(index, envelope)
         self._entries.write(record)
         type_name = self._type_of(envelope)
-        self._counts[type_name] += 1
+        self._counts[type_name] = self._counts.get(type_name, 0) + 1
         self._counts["entries"] += 1
+        if type_name in _OPTIONAL_DOC_FILES and type_name not in self._docs:
+            try:  # written only when the log holds such entries: older bundles stay as they were
+                self._docs[type_name] = (self.dir / _OPTIONAL_DOC_FILES[type_name]).open("wb")
+            except OSError as e:
+                raise EnvironmentFaultError(f"{self.dir}: cannot write bundle: {e.strerror}") from e
         if type_name in self._docs:
             self._docs[type_name].write(record)
         if self._inclusion is not None:

@@ -86,6 +86,7 @@ __all__ = [
     "Tolerances",
     "TomlDocument",
     "commitment_from_toml",
+    "read_conditions",
     "verify_commitment",
 ]
 
@@ -138,6 +139,14 @@ class TomlDocument:
         line = self._line(path)
         where = f"{self.source}:{line}" if line is not None else self.source
         return FormatError(f"{where}: {path}: {problem}")
+
+    def located(self, e: FormatError) -> FormatError:
+        """A domain type's error (``field: problem``) named as the file spells the key, with its
+        line: ``reporting.max_gap_ns`` → ``reporting.max_gap_s``."""
+        field, sep, problem = str(e).partition(": ")
+        if sep and re.fullmatch(r"[a-z_]+(\.[a-z_]+|\[\d+\])*", field):
+            return self.error(re.sub(r"_ns$", "_s", field), problem)
+        return FormatError(f"{self.source}: {e}")
 
     def reject_unknown(self, table: Mapping[str, Any], allowed: Iterable[str], path: str) -> None:
         extra = sorted(set(table) - set(allowed))
@@ -493,24 +502,17 @@ _TOP_KEYS: Final = (
 )
 
 
-def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
-    """Parse the TOML authoring format into a wire Commitment, validated by ``from_wire``."""
-    doc = TomlDocument(text, source_name)
-    root = doc.root
-    doc.reject_unknown(root, _TOP_KEYS, "")
-    msg = types_pb2.Commitment(
-        commitment_id=doc.string(root, "id", "id"),
-        lab_id=doc.string(root, "lab_id", "lab_id"),
-        description=doc.string(root, "description", "description", default=""),
-        all_facilities_of_lab=doc.boolean(
-            root, "all_facilities_of_lab", "all_facilities_of_lab", default=False
-        ),
-    )
-    version = doc.integer(root, "version", "version")
-    if version < 1:
-        raise doc.error("version", "must be at least 1")
-    msg.version = version
-    msg.facility_ids.extend(doc.strings(root, "facilities", "facilities"))
+def read_conditions(
+    doc: TomlDocument,
+    root: Mapping[str, Any],
+    msg: types_pb2.Commitment | types_pb2.Terms,
+    *,
+    reporting_extra: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Read ``[window]``, ``[rules]``, ``[reporting]`` and ``[tolerances]`` into ``msg``: the
+    conditions a commitment and multilateral terms (:mod:`pausewatch.terms`) state alike, with
+    the same keys, units and defaults. Returns the ``[reporting]`` table (for the caller's own
+    keys, ``reporting_extra``)."""
     window = doc.table(root, "window", "window", required=True)
     doc.reject_unknown(window, ("start", "end"), "window")
     msg.window_start_unix_ns = doc.time_ns(window, "start", "window.start")
@@ -549,8 +551,8 @@ def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
             "min_inventory_coverage",
             "bucket_s",
             "timeout_intervals",
-            "signatures_required",
             "min_time_coverage",
+            *reporting_extra,
         ),
         "reporting",
     )
@@ -586,6 +588,28 @@ def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
         if seconds <= 0:
             raise doc.error("tolerances.calibration_s", f"must be positive, got {seconds}")
         msg.tolerances.calibration_ns = round(seconds * NS_PER_S)
+    return rep
+
+
+def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
+    """Parse the TOML authoring format into a wire Commitment, validated by ``from_wire``."""
+    doc = TomlDocument(text, source_name)
+    root = doc.root
+    doc.reject_unknown(root, _TOP_KEYS, "")
+    msg = types_pb2.Commitment(
+        commitment_id=doc.string(root, "id", "id"),
+        lab_id=doc.string(root, "lab_id", "lab_id"),
+        description=doc.string(root, "description", "description", default=""),
+        all_facilities_of_lab=doc.boolean(
+            root, "all_facilities_of_lab", "all_facilities_of_lab", default=False
+        ),
+    )
+    version = doc.integer(root, "version", "version")
+    if version < 1:
+        raise doc.error("version", "must be at least 1")
+    msg.version = version
+    msg.facility_ids.extend(doc.strings(root, "facilities", "facilities"))
+    rep = read_conditions(doc, root, msg, reporting_extra=("signatures_required",))
     if "signatures_required" in rep and "signatures_required" in root:
         raise doc.error("reporting.signatures_required", "given twice (top level and [reporting])")
     source = rep if "signatures_required" in rep else root
@@ -596,9 +620,5 @@ def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
     try:
         Commitment.from_wire(msg)
     except FormatError as e:
-        field, sep, problem = str(e).partition(": ")
-        if sep and re.fullmatch(r"[a-z_]+(\.[a-z_]+|\[\d+\])*", field):
-            # name the key as the file spells it, with its line: reporting.max_gap_ns → max_gap_s
-            raise doc.error(re.sub(r"_ns$", "_s", field), problem) from e
-        raise FormatError(f"{source_name}: {e}") from e
+        raise doc.located(e) from e
     return msg

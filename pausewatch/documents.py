@@ -16,6 +16,7 @@ from pausewatch.commitment import Commitment
 from pausewatch.errors import FormatError, VerificationError
 from pausewatch.inventory import Inventory
 from pausewatch.reports import check_id
+from pausewatch.terms import IMPLIED_PREFIX
 from pausewatch.v1 import types_pb2
 
 __all__ = ["DocumentScopeError", "ToleranceError", "check_commitment", "check_inventory", "check_tolerances"]
@@ -46,6 +47,10 @@ def check_inventory(inv: types_pb2.Inventory, lab_id: str, facilities: Collectio
 def check_commitment(com: types_pb2.Commitment, lab_id: str, facilities: Collection[str]) -> Commitment:
     """A commitment of ``lab_id`` for facilities it may speak for, well formed; raise otherwise."""
     _check_lab(com.lab_id, lab_id, "commitment")
+    if com.commitment_id.startswith(IMPLIED_PREFIX):
+        raise FormatError(
+            f"commitment_id: {IMPLIED_PREFIX!r} names the commitments implied by terms; choose another id"
+        )
     for i, f in enumerate(com.facility_ids):
         if check_id(f, f"facility_ids[{i}]") not in facilities:
             raise DocumentScopeError(f"lab {lab_id!r} may not commit for facility {f!r}")

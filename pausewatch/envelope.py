@@ -51,6 +51,7 @@ class PayloadType:
     METER_REPORT = "application/vnd.pausewatch.v1.meter-report+proto"
     INVENTORY = "application/vnd.pausewatch.v1.inventory+proto"
     COMMITMENT = "application/vnd.pausewatch.v1.commitment+proto"
+    TERMS = "application/vnd.pausewatch.v1.terms+proto"
     CHALLENGE = "application/vnd.pausewatch.v1.challenge+proto"
     VERDICT = "application/vnd.pausewatch.v1.verdict+proto"
 
@@ -60,6 +61,7 @@ PAYLOAD_TYPES: Mapping[str, type[Message]] = {
     PayloadType.METER_REPORT: types_pb2.MeterReport,
     PayloadType.INVENTORY: types_pb2.Inventory,
     PayloadType.COMMITMENT: types_pb2.Commitment,
+    PayloadType.TERMS: types_pb2.Terms,
     PayloadType.CHALLENGE: types_pb2.Challenge,
     PayloadType.VERDICT: types_pb2.Verdict,
 }

@@ -4,8 +4,11 @@
    ``pausewatch-verifier serve`` (SQLite in a fresh state directory, gRPC on localhost, its own
    evaluation scheduler) and one ``pausewatch-attestor run`` per node and per facility meter —
    two facilities of 8 nodes x 8 simulated H100s and a meter each, 19 processes — under a pause
-   commitment the lab signed and submitted with ``pausewatch-verifier``, all on one accelerated
-   clock (six simulated hours in about a minute). fac-a keeps the pause; fac-b hides a training
+   commitment the lab signed and submitted with ``pausewatch-verifier``, within multilateral
+   terms two parties co-signed (``pausewatch-verifier terms sign``, each with its own key: the
+   verifier takes them to be in force only with both signatures, holds the commitment to them,
+   and every verdict names them), all on one accelerated clock (six simulated hours in about a
+   minute). fac-a keeps the pause; fac-b hides a training
    run: two attestors are stopped, six report idle, its meter tells the truth.
 2. Prints the verdict table (the verdicts the verifier signed, read back over gRPC) with the
    findings that matter.
@@ -43,6 +46,7 @@ __all__ = ["main"]
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "scenarios" / "demo-hidden-training.toml"
+PARTIES = ("party-a", "party-b")  # co-sign the terms the lab's commitment is held to
 
 
 def _run_tool(argv: Sequence[str], log: Path) -> int:
@@ -121,7 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="pausewatch-demo-", dir=scratch_dir()) as tmp:
             try:
                 result = run_with_processes(
-                    scenario, work_dir=Path(tmp) / "run", progress=lambda line: print(f"  {line}", flush=True)
+                    scenario,
+                    work_dir=Path(tmp) / "run",
+                    progress=lambda line: print(f"  {line}", flush=True),
+                    terms_parties=PARTIES,
                 )
             finally:
                 shutil.copytree(
@@ -137,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_result(result))
     print("\nin short:")
     print("\n".join(_story_lines(result)))
+    print(
+        f"  terms: {scenario.commitment.commitment_id}-terms v1, co-signed by {' and '.join(PARTIES)};"
+        f" verdicts under them: {sum(1 for v in result.verdicts if v.terms)} of {len(result.verdicts)}"
+    )
 
     config = out / "verifier.toml"
     bundle, html = out / "bundle", out / "report.html"
@@ -177,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nfiles:")
     print(f"  verifier:       {config} (keys: {out / 'keys'}, state: {out / 'state'})")
     print(f"  attestors:      {out / 'attestors'}/<id>/attestor.toml and state/ (key, spool)")
-    print(f"  documents:      {out / 'documents'} (inventories, commitment: TOML and signed envelopes)")
+    print(f"  documents:      {out / 'documents'} (terms, inventories, commitment: TOML, envelopes)")
     print(f"  process logs:   {out / 'logs'}")
     print(f"  audit bundle:   {bundle}")
     print(f"  HTML report:    {html}")

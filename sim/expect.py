@@ -37,6 +37,7 @@ class ObservedVerdict:
     compute_upper_flop: float = 0.0
     compute_to_date_upper_flop: float = 0.0
     findings: tuple[tuple[str, str, str], ...] = ()  # (id, subject, message) for the table
+    terms: tuple[str, ...] = ()  # "<terms id> v<version>" of each terms in force it applied
 
 
 def observed_from_wire(verdict: types_pb2.Verdict, scenario_start_ns: int) -> ObservedVerdict:
@@ -50,6 +51,7 @@ def observed_from_wire(verdict: types_pb2.Verdict, scenario_start_ns: int) -> Ob
         compute_upper_flop=verdict.compute.upper_flop,
         compute_to_date_upper_flop=verdict.compute_to_date.upper_flop,
         findings=tuple((f.id, f.subject, f.message) for f in verdict.findings),
+        terms=tuple(f"{t.terms_id} v{t.version}" for t in verdict.terms),
     )
 
 

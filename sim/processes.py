@@ -42,6 +42,7 @@ import asyncio
 import atexit
 import base64
 import contextlib
+import datetime as dt
 import itertools
 import json
 import os
@@ -62,12 +63,13 @@ import grpc
 from attestor.sources.simulator import WorkloadProfile
 from attestor.spool import Spool
 from pausewatch.clock import NS_PER_S
+from pausewatch.commitment import WORKLOAD_NAMES, Commitment
 from pausewatch.errors import EnvironmentFaultError, InternalError, PausewatchError
 from pausewatch.keys import Ed25519Key, Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from sim.expect import ObservedVerdict, judge
-from sim.fleet import FleetKeys, schedule_of
+from sim.fleet import FleetKeys, derive_signer, schedule_of
 from sim.runner import (
     RunResult,
     fetch_verdicts,
@@ -321,7 +323,9 @@ class _ClockPlan:
         return self.start_unix_ns + int((time.time_ns() - self.anchor_unix_ns) * self.speedup)
 
 
-def _verifier_toml(scenario: Scenario, layout: _Layout, port: int, clock: _ClockPlan) -> str:
+def _verifier_toml(
+    scenario: Scenario, layout: _Layout, port: int, clock: _ClockPlan, parties: Sequence[str] = ()
+) -> str:
     period_s = scenario.period_ns / NS_PER_S
     labs: dict[str, list[str]] = {}
     for fac in scenario.facilities:
@@ -345,6 +349,71 @@ def _verifier_toml(scenario: Scenario, layout: _Layout, port: int, clock: _Clock
         key = base64.b64encode(keys.lab(lab).public_key.raw).decode()
         lines += ["[[labs]]", f"lab_id = {_q(lab)}", f"public_keys = [{_q(key)}]",
                   f"facilities = [{', '.join(_q(f) for f in facilities)}]", ""]
+    for party in parties:
+        key = base64.b64encode(party_signer(scenario, party).public_key.raw).decode()
+        lines += ["[[parties]]", f"party_id = {_q(party)}", f"public_keys = [{_q(key)}]", ""]
+    return "\n".join(lines)
+
+
+def party_signer(scenario: Scenario, party: str) -> Ed25519Signer:
+    """A party's key, derived from the scenario's seed."""
+    return derive_signer(scenario.seed, f"party/{party}")
+
+
+def _rfc3339(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns // NS_PER_S, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _quoted(items: Sequence[str]) -> str:
+    return "[" + ", ".join(_q(i) for i in items) + "]"
+
+
+def terms_toml(scenario: Scenario, parties: Sequence[str]) -> str:
+    """Terms stating the commitment's own conditions (window, rules, reporting, tolerances as
+    ``pausewatch.commitment`` resolves them) for every lab of the scenario, co-signed by all of
+    ``parties``: the commitment is exactly as strict as the terms, so it is accepted."""
+    c = Commitment.from_wire(scenario.commitment)
+    labs: dict[str, list[str]] = {}
+    for fac in scenario.facilities:
+        labs.setdefault(fac.lab, []).append(fac.id)
+    names = {v: k for k, v in WORKLOAD_NAMES.items()}
+    r, t = c.reporting, c.tolerances
+    s = NS_PER_S
+    lines = [
+        f"id = {_q(c.commitment_id + '-terms')}",
+        "version = 1",
+        f"parties = {_quoted(parties)}",
+        f"signatures_required = {len(parties)}",
+        f"description = {_q('Multilateral terms of ' + scenario.name)}",
+        "",
+    ]
+    for lab, facilities in sorted(labs.items()):
+        lines += ["[[labs]]", f"lab_id = {_q(lab)}", f"facilities = {_quoted(facilities)}", ""]
+    lines += ["[window]", f"start = {_rfc3339(c.window_start_ns)}", f"end = {_rfc3339(c.window_end_ns)}", ""]
+    lines.append("[rules]")
+    if c.compute_cap_flop is not None:
+        lines.append(f"compute_cap_flop = {c.compute_cap_flop!r}")
+    lines.append(f"allowed_workloads = {_quoted([names[w] for w in sorted(c.allowed_workloads)])}")
+    for cap in c.power_caps:
+        lines += ["[[rules.power_caps]]", f"facility = {_q(cap.facility_id)}"]
+        lines.append(f"max_power_w = {cap.max_power_w!r}")
+    lines += [
+        "",
+        "[reporting]",
+        f"max_report_interval_s = {r.max_report_interval_ns / s!r}",
+        f"max_gap_s = {r.max_gap_ns / s!r}",
+        f"bucket_s = {r.bucket_ns / s!r}",
+        f"timeout_intervals = {r.timeout_intervals}",
+        f"min_inventory_coverage = {r.min_inventory_coverage!r}",
+        f"min_time_coverage = {r.min_time_coverage!r}",
+        "",
+        "[tolerances]",
+        f"overhead_min_ratio = {t.overhead_min_ratio!r}",
+        f"overhead_max_ratio = {t.overhead_max_ratio!r}",
+        f"calibration_s = {t.calibration_ns / s!r}",
+        f"max_overhead_drift = {t.max_overhead_drift!r}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -473,11 +542,20 @@ class _Counts:
 
 
 def run_with_processes(
-    scenario: Scenario, *, work_dir: Path | None = None, progress: Callable[[str], None] | None = None
+    scenario: Scenario,
+    *,
+    work_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    terms_parties: Sequence[str] = (),
 ) -> RunResult:
     """Play ``scenario`` with real processes (blocking). ``work_dir`` keeps every file (configs,
     keys, the verifier's state, each attestor's spool, the logs); by default a temporary
-    directory that is removed afterwards. ``progress`` gets one line per stage."""
+    directory that is removed afterwards. ``progress`` gets one line per stage.
+
+    ``terms_parties``: the run happens under multilateral terms (``pausewatch.terms``) that
+    these parties co-sign — all of them, each with ``pausewatch-verifier terms sign`` on its own
+    key — stating the commitment's own conditions for every lab of the scenario; the verifier
+    trusts the parties (``[[parties]]``) and holds the commitment to the terms."""
     _check_supported(scenario)
     t_start = time.monotonic()
 
@@ -497,7 +575,7 @@ def run_with_processes(
         procs = ProcessSet(root)
         stack.callback(procs.close)
         stack.enter_context(install_signal_handlers())
-        result = _run(scenario, layout, procs, say)
+        result = _run(scenario, layout, procs, say, tuple(terms_parties))
         procs.close()
         wall = time.monotonic() - t_start
         cpu = _children_cpu() - cpu_start
@@ -514,7 +592,13 @@ def _children_cpu() -> float:
     return r.children_user + r.children_system
 
 
-def _run(scenario: Scenario, layout: _Layout, procs: ProcessSet, say: Callable[[str], None]) -> RunResult:
+def _run(
+    scenario: Scenario,
+    layout: _Layout,
+    procs: ProcessSet,
+    say: Callable[[str], None],
+    parties: tuple[str, ...] = (),
+) -> RunResult:
     fleet_plan = plan(scenario)
     keys = FleetKeys(scenario.seed)
     subjects = [s for s in fleet_plan.subjects if s.declared]
@@ -525,6 +609,8 @@ def _run(scenario: Scenario, layout: _Layout, procs: ProcessSet, say: Callable[[
         write_key_file(layout.keys / f"{name}.key", signer)
     for lab in sorted({f.lab for f in scenario.facilities}):
         write_key_file(layout.keys / f"lab-{lab}.key", keys.lab(lab))
+    for party in parties:
+        write_key_file(layout.keys / f"party-{party}.key", party_signer(scenario, party))
 
     # Configs need the clock; the clock's anchor needs to know how long enrolment takes. So:
     # node keys and a first config (the same but for the anchor) → init → the real anchor.
@@ -550,15 +636,18 @@ def _run(scenario: Scenario, layout: _Layout, procs: ProcessSet, say: Callable[[
     procs.add("verifier", [verifier_cmd, "serve", "--config", str(layout.verifier_config), "--ready-file",
                            str(layout.ready_file), "--log-level", "warning"], layout.logs / "verifier.log")
     day_before = _ClockPlan(scenario.start_unix_ns - 86_400 * NS_PER_S, time.time_ns(), 1.0)
-    layout.verifier_config.write_text(_verifier_toml(scenario, layout, port, day_before))
+    layout.verifier_config.write_text(_verifier_toml(scenario, layout, port, day_before, parties))
     _start_verifier(procs, layout)
-    _documents(scenario, layout, port, entries)
+    _documents(scenario, layout, port, entries, parties)
     procs.stop(["verifier"])
+    if parties:
+        say(f"parties {', '.join(parties)} co-signed the terms and submitted them"
+            " (pausewatch-verifier terms sign|submit)")
     say("labs signed and submitted inventories and the commitment (pausewatch-verifier inventory|commitment)")
 
     lead_s = max(4.0, 2.0 * start_cost + 2.0)
     clock = _ClockPlan(scenario.start_unix_ns, time.time_ns() + int(lead_s * NS_PER_S), scenario.speedup)
-    layout.verifier_config.write_text(_verifier_toml(scenario, layout, port, clock))
+    layout.verifier_config.write_text(_verifier_toml(scenario, layout, port, clock, parties))
     for s in subjects:
         layout.attestor_config(s.subject_id).write_text(
             _attestor_toml(scenario, s, fleet_plan.subjects, layout, port=port, clock=clock))
@@ -641,11 +730,29 @@ def _wait_ready(procs: ProcessSet, layout: _Layout) -> None:
         time.sleep(_POLL_S)
 
 
-def _documents(scenario: Scenario, layout: _Layout, port: int, entries: dict[str, dict[str, object]]) -> None:
-    """The labs sign their inventories and the commitment and submit them (real commands)."""
+def _documents(
+    scenario: Scenario,
+    layout: _Layout,
+    port: int,
+    entries: dict[str, dict[str, object]],
+    parties: Sequence[str] = (),
+) -> None:
+    """The parties co-sign the terms (each with its own key, one after the other), the labs sign
+    their inventories and the commitment, and everything is submitted (real commands)."""
     verifier = tool("pausewatch-verifier")
     sign_jobs: list[tuple[list[str], str]] = []
     envelopes: list[tuple[Path, str]] = []
+    if parties:
+        source = layout.docs / "terms.toml"
+        source.write_text(terms_toml(scenario, parties))
+        signed = source
+        for k, party in enumerate(parties):
+            env = layout.docs / f"terms-{k + 1}.env"
+            env.unlink(missing_ok=True)
+            _run_tool([verifier, "terms", "sign", "--key", str(layout.keys / f"party-{party}.key"),
+                       "--in", str(signed), "--out", str(env)], layout.root, f"terms sign ({party})")
+            signed = env
+        envelopes.append((signed, "terms"))
     for fac in scenario.facilities:
         source = layout.docs / f"inventory-{fac.id}.toml"
         source.write_text(_inventory_toml(scenario, fac.id, entries))
@@ -664,7 +771,7 @@ def _documents(scenario: Scenario, layout: _Layout, port: int, entries: dict[str
                        "--in", str(source), "--out", str(env)], "commitment sign"))
     envelopes.append((env, "commitment"))
     _run_tools(sign_jobs, layout.root)
-    # Inventories before the commitment that names their facilities.
+    # Terms first, then inventories before the commitment that names their facilities.
     for env, kind in envelopes:
         _run_tool([verifier, kind, "submit", "--address", f"127.0.0.1:{port}", "--in", str(env)], layout.root,
                   f"{kind} submit ({env.name})")

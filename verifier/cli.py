@@ -8,6 +8,7 @@ Subcommands (each module's ``register(subparsers)`` adds its own; add a module t
     pausewatch-verifier inventory sign --key LABKEY [--key ...] --in inventory.toml --out inventory.env
     pausewatch-verifier inventory submit --address H:P --in inventory.env [TLS flags]
     pausewatch-verifier commitment submit --address H:P --in commitment.env [TLS flags]
+    pausewatch-verifier terms sign|submit|show ...   (multilateral terms: docs/terms.md)
     pausewatch-verifier export --config verifier.toml --out BUNDLE
     pausewatch-verifier scrub --config verifier.toml
 
@@ -54,6 +55,7 @@ COMMAND_MODULES: Final = (
     "verifier.serve_cmd",
     "verifier.admin_cmd",
     "verifier.commitment_cli",
+    "verifier.terms_cli",
     "verifier.export",
     "verifier.scrub_cmd",
 )

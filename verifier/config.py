@@ -73,6 +73,10 @@ Example (every key shown with its default where it has one)::
     public_keys = ["<base64 raw 32 bytes> or a C2SP vkey"]
     facilities = ["fac-a"]
     inventory_threshold = 1
+
+    [[parties]]                    # the parties that co-sign multilateral terms (docs/terms.md)
+    party_id = "party-a"
+    public_keys = ["<base64 raw 32 bytes> or a C2SP vkey"]
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ __all__ = [
     "EvaluationConfig",
     "LabTrust",
     "LimitsConfig",
+    "PartyTrust",
     "TlsConfig",
     "VerifierConfig",
     "load_config",
@@ -176,6 +181,14 @@ class LabTrust:
 
 
 @dataclass(frozen=True)
+class PartyTrust:
+    """A trust root: a party to multilateral terms and its keys (``pausewatch.terms``)."""
+
+    party_id: str
+    keys: tuple[Ed25519Key, ...]
+
+
+@dataclass(frozen=True)
 class VerifierConfig:
     state_dir: Path
     log_origin: str
@@ -186,6 +199,7 @@ class VerifierConfig:
     metrics_listen: str = "127.0.0.1:9464"
     tls: TlsConfig | None = None
     labs: tuple[LabTrust, ...] = ()
+    parties: tuple[PartyTrust, ...] = ()
     challenge: ChallengeConfig = field(default_factory=ChallengeConfig)
     checkpoint_max_interval_s: float = 1.0
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -510,6 +524,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         lab_t.finish()
         labs.append(LabTrust(lab_id, keys, facilities, threshold))
 
+    parties = _parties(root, source)
     root.finish()
     return VerifierConfig(
         state_dir=state_dir,
@@ -521,6 +536,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         metrics_listen=metrics_listen,
         tls=tls,
         labs=tuple(labs),
+        parties=parties,
         challenge=challenge,
         checkpoint_max_interval_s=cp_interval,
         limits=limits,
@@ -529,6 +545,28 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         webhooks=webhooks,
         source=source,
     )
+
+
+def _parties(root: _Table, source: str) -> tuple[PartyTrust, ...]:
+    """``[[parties]]``: each party once, with at least one key; a key belongs to one party."""
+    parties: list[PartyTrust] = []
+    owners: dict[bytes, str] = {}
+    for party_t in root.tables("parties"):
+        where = f"{source}: {party_t.prefix}"
+        party_id = check_id_config(party_t.string("party_id", _REQUIRED), f"{where}party_id")
+        if any(p.party_id == party_id for p in parties):
+            raise ConfigError(f"{source}: party {party_id!r} is listed twice")
+        keys = tuple(
+            parse_lab_key(k, f"{where}public_keys[{i}]") for i, k in enumerate(party_t.strings("public_keys"))
+        )
+        if not keys:
+            raise ConfigError(f"{where}public_keys must list at least one key")
+        for key in keys:
+            if owners.setdefault(key.raw, party_id) != party_id:
+                raise ConfigError(f"{where}public_keys: a key of party {owners[key.raw]!r} too")
+        party_t.finish()
+        parties.append(PartyTrust(party_id, keys))
+    return tuple(parties)
 
 
 def _built(where: str, build: Any) -> Any:

@@ -10,7 +10,8 @@ checkpoint at or below it and the consistency proofs between them; the auditor r
 tree. With a filter it holds a slice: the selected reports, every inventory, commitment,
 challenge and verdict (they are few and every check needs them), each with an inclusion proof
 to the latest checkpoint. The trust files are the verifier's own public keys (log key as a
-tlog-policy, lab, verdict and challenge keys as ``roots.toml``); auditors should bring theirs.
+tlog-policy, lab, party, verdict and challenge keys as ``roots.toml``); auditors should bring
+theirs.
 
 The export reads the database read-only, so it can run beside a serving verifier.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pausewatch import bundle as bf
-from pausewatch.audit.trust import AuditRoots, LabRoot, format_roots
+from pausewatch.audit.trust import AuditRoots, LabRoot, PartyRoot, format_roots
 from pausewatch.envelope import PayloadType, parse_envelope
 from pausewatch.errors import FormatError
 from pausewatch.keys import Ed25519Key
@@ -43,6 +44,7 @@ _TYPE_NAMES = {
     PayloadType.METER_REPORT: "meter_reports",
     PayloadType.INVENTORY: "inventories",
     PayloadType.COMMITMENT: "commitments",
+    PayloadType.TERMS: "terms",
     PayloadType.CHALLENGE: "challenges",
     PayloadType.VERDICT: "verdicts",
 }
@@ -71,6 +73,9 @@ def trust_files(config: VerifierConfig, keys: VerifierKeys | None = None) -> tup
                 lab.inventory_threshold,
             )
             for lab in config.labs
+        ),
+        parties=tuple(
+            PartyRoot(p.party_id, tuple(Ed25519Key(k.raw) for k in p.keys)) for p in config.parties
         ),
         verdict_key=Ed25519Key(keys.verdict.public_key.raw),
         challenge_key=Ed25519Key(keys.challenge.public_key.raw),

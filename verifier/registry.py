@@ -13,20 +13,26 @@ must then name that same lab. The servicer runs these off the event loop.
   A key held by another facility's latest inventory is refused (FAILED_PRECONDITION,
   :func:`pausewatch.inventory.key_conflict`): checked by the sequencer against its
   enrollment, inside the transaction that stores the inventory.
+- Terms need k distinct trusted parties they name (:mod:`pausewatch.terms`); a commitment or
+  inventory less strict than the terms in force for its lab is refused by the sequencer
+  (FAILED_PRECONDITION), as is a new terms version that does not follow the stored one.
 - Versions must increase per facility / commitment id: checked by the sequencer against the
   stored latest version (:func:`check_version`), inside the transaction that stores it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pausewatch.documents import check_commitment, check_inventory
 from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_message, verify_threshold
 from pausewatch.errors import FormatError, SignatureError
+from pausewatch.keys import PublicKey
+from pausewatch.terms import verify_terms as verify_signed_terms
 from pausewatch.v1 import types_pb2
-from verifier.config import LabTrust
+from verifier.config import LabTrust, PartyTrust
 from verifier.errors import StaleVersionError, UnknownKeyError
 from verifier.ingest import MAX_WIRE_INT
 
@@ -36,16 +42,21 @@ __all__ = [
     "check_version",
     "verify_commitment",
     "verify_inventory",
+    "verify_terms",
 ]
 
 
 @dataclass(frozen=True)
 class TrustRoots:
     labs: Mapping[str, LabTrust]
+    parties: Mapping[str, PartyTrust] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def of(cls, labs: Sequence[LabTrust]) -> TrustRoots:
-        return cls({lab.lab_id: lab for lab in labs})
+    def of(cls, labs: Sequence[LabTrust], parties: Sequence[PartyTrust] = ()) -> TrustRoots:
+        return cls({lab.lab_id: lab for lab in labs}, {p.party_id: p for p in parties})
+
+    def party_keys(self) -> dict[str, Sequence[PublicKey]]:
+        return {p.party_id: p.keys for p in self.parties.values()}
 
     def candidates(self, envelope: ParsedEnvelope) -> list[LabTrust]:
         """Labs with a key named by the envelope's hints (none: nothing is verified)."""
@@ -55,13 +66,15 @@ class TrustRoots:
 
 @dataclass(frozen=True)
 class VerifiedDocument:
-    """A verified inventory or commitment: its id (facility / commitment id), lab and version."""
+    """A verified inventory, commitment or terms: its id (facility / commitment / terms id),
+    lab (for terms: the parties that signed, comma-separated) and version."""
 
     envelope: ParsedEnvelope
     document_id: str
     lab_id: str
     version: int
-    message: types_pb2.Inventory | types_pb2.Commitment
+    message: types_pb2.Inventory | types_pb2.Commitment | types_pb2.Terms
+    lab_facilities: tuple[str, ...] = ()  # a commitment's lab: the facilities it may declare
 
 
 def _signed_by_lab(
@@ -108,7 +121,19 @@ def verify_commitment(envelope: ParsedEnvelope, trust: TrustRoots) -> VerifiedDo
         )
     verify_threshold(envelope, list(lab.keys), required)
     _check_version(com.version, "commitment")
-    return VerifiedDocument(envelope, com.commitment_id, lab.lab_id, com.version, com)
+    return VerifiedDocument(envelope, com.commitment_id, lab.lab_id, com.version, com, lab.facilities)
+
+
+def verify_terms(envelope: ParsedEnvelope, trust: TrustRoots) -> VerifiedDocument:
+    """Terms signed by k distinct trusted parties they name (:func:`pausewatch.terms.verify_terms`;
+    the succession from a stored version is checked by the sequencer, against storage)."""
+    if envelope.payload_type != PayloadType.TERMS:
+        raise FormatError(f"expected a terms envelope, got {envelope.payload_type}")
+    if not trust.parties:
+        raise UnknownKeyError("the verifier trusts no party keys: terms cannot take effect")
+    terms, signed_by = verify_signed_terms(envelope, trust.party_keys())
+    _check_version(terms.version, "terms")
+    return VerifiedDocument(envelope, terms.terms_id, ",".join(signed_by), terms.version, terms.wire)
 
 
 def check_version(new: VerifiedDocument, latest_version: int | None, kind: str) -> None:

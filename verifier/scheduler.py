@@ -16,6 +16,12 @@ Every ``interval_s`` of the injected clock, ``EvaluationScheduler.tick``:
 3. signs each new verdict with the verdict key (``PayloadType.VERDICT``), appends it to the log
    and stores it through the sequencer, and publishes alerts for its findings.
 
+Under multilateral terms (``pausewatch.terms``) each commitment is evaluated as made effective
+by the terms in force (the stricter of the two), and a lab the terms cover without a commitment
+is evaluated under the terms alone (commitment ``terms:<terms id>:<lab id>``, INCONCLUSIVE at
+best with ``terms.no_commitment``). A new terms version, like a new inventory, starts the state
+afresh and revises no past bucket by itself.
+
 Stored documents, reports and findings were verified on arrival; the scheduler only decodes them.
 
 Cost: incremental. The scheduler keeps, per commitment, an ``Evaluator`` that holds the
@@ -60,6 +66,7 @@ from pausewatch.evaluation import (
 from pausewatch.inventory import Inventory
 from pausewatch.keys import Signer
 from pausewatch.reports import ReportHeader, ReportKind
+from pausewatch.terms import Terms, TermsInForce
 from pausewatch.v1 import types_pb2
 from verifier.alert_bus import AlertBus
 from verifier.sequencer import LogSequencer
@@ -199,15 +206,28 @@ class EvaluationScheduler:
                 latest_docs[doc.document_id] = doc.envelope
         out = []
         log_size = reader.log_size()
-        for cid in sorted(latest_docs):
-            msg = parse_message(parse_envelope(latest_docs[cid]).payload, types_pb2.Commitment)
-            commitment = Commitment.from_wire(msg)
+        # Multilateral terms: every commitment made effective by the terms in force, plus the
+        # commitments the terms imply for covered labs without one (pausewatch.terms — the
+        # auditor plans its re-evaluation with the same function).
+        terms_docs = _latest_terms(reader)
+        in_force = TermsInForce.latest(
+            Terms.from_wire(parse_message(parse_envelope(d).payload, types_pb2.Terms)) for d in terms_docs
+        )
+        terms_identity = tuple(envelope_digest(d) for d in terms_docs)
+        commitments = [
+            Commitment.from_wire(parse_message(parse_envelope(env).payload, types_pb2.Commitment))
+            for _, env in sorted(latest_docs.items())
+        ]
+        for plan in in_force.plan(commitments):
+            commitment = plan.commitment
+            cid = commitment.commitment_id
             facility_ids = set(commitment.facility_ids)
             if commitment.all_facilities_of_lab:
                 facility_ids |= {d.document_id for d in reader.inventories() if d.lab_id == commitment.lab_id}
             inv_docs = {fid: reader.latest_inventory(fid) for fid in sorted(facility_ids)}
             identity = (
-                envelope_digest(latest_docs[cid]),
+                b"" if plan.implied else envelope_digest(latest_docs[cid]),
+                *terms_identity,
                 *(b"" if d is None else envelope_digest(d.envelope) for d in inv_docs.values()),
             )
             state = self._states.get(cid)
@@ -217,7 +237,7 @@ class EvaluationScheduler:
                     if inv_doc is not None:
                         inv = parse_message(parse_envelope(inv_doc.envelope).payload, types_pb2.Inventory)
                         inventories[fid] = Inventory.from_wire(inv)
-                state = _State(identity, Evaluator(EvaluationInput(commitment, inventories, (), (), 0)))
+                state = _State(identity, Evaluator(EvaluationInput.planned(plan, inventories, ())))
                 self._states[cid] = state
             end = min(now, commitment.window_end_ns)
             admitted = self._read_reports(reader, state, commitment, sorted(facility_ids), end, log_size)
@@ -393,6 +413,15 @@ class EvaluationScheduler:
                 )
                 alert.finding.CopyFrom(f)
                 self._bus.publish(alert)
+
+
+def _latest_terms(reader: StorageReader) -> list[bytes]:
+    """The envelope of the latest version of every stored terms id, by id."""
+    latest: dict[str, tuple[int, bytes]] = {}
+    for doc in reader.terms():
+        if doc.version >= latest.get(doc.document_id, (0, b""))[0]:
+            latest[doc.document_id] = (doc.version, doc.envelope)
+    return [latest[k][1] for k in sorted(latest)]
 
 
 def _differs(previous: types_pb2.Verdict, new: types_pb2.Verdict) -> bool:

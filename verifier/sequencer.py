@@ -67,6 +67,7 @@ from pausewatch.errors import EnvironmentFaultError, InputError, InternalError, 
 from pausewatch.freshness import ChallengeHistory, ChallengeRecord
 from pausewatch.inventory import Inventory, check_key_holders
 from pausewatch.note import NoteSigner, NoteVerifier
+from pausewatch.terms import Terms, TermsInForce, check_succession
 from pausewatch.v1 import types_pb2, verifier_pb2
 from verifier.alert_bus import AlertBus
 from verifier.checkpoint_file import CheckpointFile
@@ -401,8 +402,11 @@ class LogSequencer:
         return [self._report_outcome(item) for item in done]
 
     async def submit_document(self, document: VerifiedDocument) -> types_pb2.Receipt:
-        """Store and log a verified inventory or commitment; raise StaleVersionError."""
-        kind = "inventory" if isinstance(document.message, types_pb2.Inventory) else "commitment"
+        """Store and log a verified inventory, commitment or terms; raise StaleVersionError,
+        ToleranceError, TermsViolationError or TermsSuccessionError (nothing stored)."""
+        kind = {types_pb2.Inventory: "inventory", types_pb2.Terms: "terms"}.get(
+            type(document.message), "commitment"
+        )
         item = (await self._submit([_Item(kind, document, self._clock.now_ns())]))[0]
         if item.error is not None:
             raise item.error
@@ -500,6 +504,7 @@ class LogSequencer:
                 "report": self._stage_report,
                 "inventory": self._stage_document,
                 "commitment": self._stage_document,
+                "terms": self._stage_document,
                 "challenge": self._stage_challenge,
                 "verdict": self._stage_verdict,
             }
@@ -666,6 +671,8 @@ class LogSequencer:
         doc: VerifiedDocument = item.payload
         if item.kind == "inventory":
             history = tx.inventories(doc.document_id)
+        elif item.kind == "terms":
+            history = tx.terms(doc.document_id)
         else:
             history = tx.commitments(doc.document_id)
         for stored in history:
@@ -683,16 +690,29 @@ class LogSequencer:
             commitments = _latest_commitments(tx)
             if commitments:
                 check_tolerances([Inventory.from_wire(doc.message)], commitments)
+            in_force = _terms_in_force(tx)
+            if in_force:  # and within the terms in force for its lab (none: as before)
+                in_force.check_inventory(Inventory.from_wire(doc.message))
             enrollment = enrollment.replace_facility(doc.message)
+        elif isinstance(doc.message, types_pb2.Terms):
+            # a new version follows the stored one: same start, no earlier end, its quorum too
+            if history:
+                previous = max(history, key=lambda d: d.version)
+                check_succession(_terms_of(previous), Terms.from_wire(doc.message), doc.lab_id.split(","))
         else:
             # a commitment bounds the bands of the inventories it covers, already stored ones too
-            check_tolerances(_latest_inventories(tx), [Commitment.from_wire(doc.message)])
+            commitment = Commitment.from_wire(doc.message)
+            check_tolerances(_latest_inventories(tx), [commitment])
+            # and is itself at least as strict as the terms in force for its lab
+            _terms_in_force(tx).check_commitment(commitment, doc.lab_facilities)
         index = batch.next_index
         record = StoredDocument(
             index, doc.document_id, doc.lab_id, doc.version, doc.envelope.raw, item.received_ns
         )
         if item.kind == "inventory":
             tx.put_inventory(record)  # one statement: all or nothing
+        elif item.kind == "terms":
+            tx.put_terms(record)
         else:
             tx.put_commitment(record)
         batch.add(doc.envelope.raw)
@@ -796,6 +816,15 @@ def _latest_commitments(tx: StorageTransaction) -> list[Commitment]:
         Commitment.from_wire(parse_message(parse_envelope(d.envelope).payload, types_pb2.Commitment))
         for d in latest.values()
     ]
+
+
+def _terms_of(stored: StoredDocument) -> Terms:
+    return Terms.from_wire(parse_message(parse_envelope(stored.envelope).payload, types_pb2.Terms))
+
+
+def _terms_in_force(tx: StorageTransaction) -> TermsInForce:
+    """The latest version of every stored terms id (verified when each arrived)."""
+    return TermsInForce.latest(_terms_of(d) for d in tx.terms(None))
 
 
 def _latest_inventories(tx: StorageTransaction) -> list[Inventory]:

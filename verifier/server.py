@@ -325,7 +325,7 @@ def _build(
     servicer = VerifierServicer(
         sequencer=sequencer,
         challenges=challenges,
-        trust=TrustRoots.of(config.labs),
+        trust=TrustRoots.of(config.labs, config.parties),
         limits=limits,
         rate_limiter=RateLimiter(limits.reports_per_minute, limits.burst_reports),
         alert_bus=alert_bus,

@@ -50,7 +50,13 @@ from verifier.config import LimitsConfig
 from verifier.errors import status_for
 from verifier.ingest import AdmittedReport, Enrollment, RateLimiter, admit_batch
 from verifier.metrics import VerifierMetrics
-from verifier.registry import TrustRoots, VerifiedDocument, verify_commitment, verify_inventory
+from verifier.registry import (
+    TrustRoots,
+    VerifiedDocument,
+    verify_commitment,
+    verify_inventory,
+    verify_terms,
+)
 from verifier.sequencer import LogSequencer, ReportOutcome
 from verifier.storage import StorageReader
 
@@ -321,27 +327,33 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     ) -> verifier_pb2.SubmitSignedResponse:
         return await self._submit_document(request, context, inventory=False)
 
+    async def SubmitTerms(  # noqa: N802  # gRPC method name
+        self, request: verifier_pb2.SubmitSignedRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> verifier_pb2.SubmitSignedResponse:
+        return await self._submit_document(request, context, inventory=False, terms=True)
+
     async def _submit_document(
         self,
         request: verifier_pb2.SubmitSignedRequest,
         context: grpc.aio.ServicerContext[Any, Any],
         *,
         inventory: bool,
+        terms: bool = False,
     ) -> verifier_pb2.SubmitSignedResponse:
         try:
             # parsing and signature checks run on the admission threads: a large or badly
             # signed document never holds the event loop (and so every other call) up
             raw, limit, trust = request.envelope, self._limits.max_envelope_bytes, self._trust
             if self._admission is None:
-                verified = _verify_document(raw, limit, trust, inventory)
+                verified = _verify_document(raw, limit, trust, inventory, terms)
             else:
                 verified = await asyncio.get_running_loop().run_in_executor(
-                    self._admission, _verify_document, raw, limit, trust, inventory
+                    self._admission, _verify_document, raw, limit, trust, inventory, terms
                 )
             receipt = await self._seq.submit_document(verified)
         except PausewatchError as e:
             await _abort(context, e)
-        self._metrics.documents.labels("inventory" if inventory else "commitment").inc()
+        self._metrics.documents.labels("terms" if terms else "inventory" if inventory else "commitment").inc()
         return verifier_pb2.SubmitSignedResponse(receipt=receipt, version=verified.version)
 
     # --- verdicts and alerts -------------------------------------------------------------
@@ -401,9 +413,13 @@ def _admit_timed(
     return out, time.thread_time() - started
 
 
-def _verify_document(raw: bytes, limit: int, trust: TrustRoots, inventory: bool) -> VerifiedDocument:
-    """Parse and verify a lab document (off the event loop)."""
+def _verify_document(
+    raw: bytes, limit: int, trust: TrustRoots, inventory: bool, terms: bool = False
+) -> VerifiedDocument:
+    """Parse and verify a lab document or party-signed terms (off the event loop)."""
     envelope = parse_envelope(raw, max_bytes=limit)
+    if terms:
+        return verify_terms(envelope, trust)
     return (verify_inventory if inventory else verify_commitment)(envelope, trust)
 
 

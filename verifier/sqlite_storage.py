@@ -86,6 +86,15 @@ CREATE TABLE IF NOT EXISTS commitments (
   envelope BLOB NOT NULL,
   UNIQUE (commitment_id, version)
 );
+CREATE TABLE IF NOT EXISTS terms (
+  log_index INTEGER PRIMARY KEY,
+  terms_id TEXT NOT NULL,
+  lab_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  received_ns INTEGER NOT NULL,
+  envelope BLOB NOT NULL,
+  UNIQUE (terms_id, version)
+);
 CREATE TABLE IF NOT EXISTS challenges (
   log_index INTEGER PRIMARY KEY,
   seq INTEGER NOT NULL UNIQUE,
@@ -345,6 +354,9 @@ class _SqliteReader:
         docs = self._documents("commitments", "commitment_id", commitment_id)
         return max(docs, key=lambda d: d.version) if docs else None
 
+    def terms(self, terms_id: str | None = None) -> list[StoredDocument]:
+        return self._documents("terms", "terms_id", terms_id)
+
     # --- challenges --------------------------------------------------------------------
     def challenge_by_nonce(self, nonce: bytes) -> StoredChallenge | None:
         row = self._one(f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE nonce = ?", (nonce,))  # noqa: S608  # constant columns
@@ -475,6 +487,9 @@ class _SqliteTransaction(_SqliteReader):
     def put_commitment(self, document: StoredDocument) -> None:
         self._put_document("commitments", "commitment_id", document)
 
+    def put_terms(self, document: StoredDocument) -> None:
+        self._put_document("terms", "terms_id", document)
+
     def _put_document(self, table: str, id_column: str, d: StoredDocument) -> None:
         self._conn.execute(
             f"INSERT INTO {table} (log_index, {id_column}, lab_id, version, received_ns, envelope)"  # noqa: S608  # constant names
@@ -533,7 +548,7 @@ class _SqliteTransaction(_SqliteReader):
         )
 
 
-_LOGGED_TABLES: Final = ("reports", "inventories", "commitments", "challenges", "verdicts")
+_LOGGED_TABLES: Final = ("reports", "inventories", "commitments", "terms", "challenges", "verdicts")
 
 
 def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:

@@ -88,8 +88,9 @@ class StoredFinding:
 class StoredDocument:
     """A lab-signed inventory or commitment envelope, one row per version.
 
-    ``document_id`` is the facility id for an inventory and the commitment id for a
-    commitment.
+    ``document_id`` is the facility id for an inventory, the commitment id for a
+    commitment and the terms id for terms; ``lab_id`` for terms names the parties that
+    signed them, comma-separated.
     """
 
     log_index: int
@@ -200,6 +201,11 @@ class StorageReader(Protocol):
 
     def latest_commitment(self, commitment_id: str) -> StoredDocument | None: ...
 
+    def terms(self, terms_id: str | None = None) -> list[StoredDocument]:
+        """Every terms version (of one id, or all), in log order; ``lab_id`` holds the parties
+        that signed, comma-separated."""
+        ...
+
     # --- challenges ------------------------------------------------------------------------
     def challenge_by_nonce(self, nonce: bytes) -> StoredChallenge | None: ...
     def latest_challenge(self) -> StoredChallenge | None: ...
@@ -256,6 +262,7 @@ class StorageTransaction(StorageReader, Protocol):
     def put_findings(self, findings: Sequence[StoredFinding]) -> None: ...
     def put_inventory(self, document: StoredDocument) -> None: ...
     def put_commitment(self, document: StoredDocument) -> None: ...
+    def put_terms(self, document: StoredDocument) -> None: ...
     def put_challenge(self, challenge: StoredChallenge) -> None: ...
     def put_verdict(self, verdict: StoredVerdict) -> None:
         """A new revision row; raise InternalError if that revision already exists."""

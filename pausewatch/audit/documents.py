@@ -1,10 +1,13 @@
 """Verifying the few signed documents that decide what every report is checked against:
-lab inventories and commitments (lab keys from the trust roots), challenges (challenge key)
-and verdicts (verdict key). Each function verifies before it parses and raises on failure.
+lab inventories and commitments (lab keys from the trust roots), multilateral terms (party
+keys from the trust roots: :func:`pausewatch.terms.verify_terms`, the verifier's own rule),
+challenges (challenge key) and verdicts (verdict key). Each function verifies before it parses
+and raises on failure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pausewatch.audit.trust import AuditRoots, LabRoot
@@ -18,6 +21,8 @@ from pausewatch.envelope import (
     verify_threshold,
 )
 from pausewatch.errors import FormatError, SignatureError
+from pausewatch.terms import Terms, check_succession
+from pausewatch.terms import verify_terms as verify_signed_terms
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -25,6 +30,7 @@ __all__ = [
     "verify_challenge",
     "verify_commitment",
     "verify_inventory",
+    "verify_terms",
     "verify_verdict",
 ]
 
@@ -82,6 +88,18 @@ def verify_commitment(raw: bytes, roots: AuditRoots) -> types_pb2.Commitment:
     if commitment is None:
         raise SignatureError("commitment is not signed by the lab it names (per the trust roots)")
     return commitment
+
+
+def verify_terms(raw: bytes, roots: AuditRoots, latest: Mapping[str, Terms]) -> Terms:
+    """Terms co-signed by k distinct parties they name, per the auditor's own party keys; a new
+    version also follows the latest verified one of its id (same start, no earlier end, its
+    quorum too: :class:`pausewatch.terms.TermsSuccessionError`)."""
+    env = _open(raw, PayloadType.TERMS)
+    terms, signed_by = verify_signed_terms(env, roots.party_keys())
+    previous = latest.get(terms.terms_id)
+    if previous is not None:
+        check_succession(previous, terms, signed_by)
+    return terms
 
 
 def verify_challenge(raw: bytes, roots: AuditRoots) -> types_pb2.Challenge:

@@ -48,6 +48,7 @@ _TYPE_CODES = {
     PayloadType.METER_REPORT: "meter_reports",
     PayloadType.INVENTORY: "inventories",
     PayloadType.COMMITMENT: "commitments",
+    PayloadType.TERMS: "terms",
     PayloadType.CHALLENGE: "challenges",
     PayloadType.VERDICT: "verdicts",
 }

@@ -3,7 +3,8 @@
 Order: manifest (format, version, canonical form) → files against the manifest (set, sizes,
 SHA-256) → trust (the auditor's policy and roots, or the bundle's own, said loudly) →
 checkpoints under the policy, consistency between successive ones → the signed documents
-(inventories, commitments, challenges, verdicts) → every entry, in parallel chunks: leaf hash,
+(terms, inventories, commitments, challenges, verdicts; commitments and inventories within the
+terms in force) → every entry, in parallel chunks: leaf hash,
 structure, signature under the key enrolled at that log position, challenge → in the main
 process, in log order: tree roots against every checkpoint (or inclusion proofs for a slice),
 chains replayed, the documents' files compared with the log → verdict revisions checked, verdicts
@@ -29,7 +30,13 @@ from typing import TypeVar
 from pausewatch import bundle as bf
 from pausewatch import merkle
 from pausewatch.audit.chains import ChainReplay, CompactLink
-from pausewatch.audit.documents import verify_challenge, verify_commitment, verify_inventory, verify_verdict
+from pausewatch.audit.documents import (
+    verify_challenge,
+    verify_commitment,
+    verify_inventory,
+    verify_terms,
+    verify_verdict,
+)
 from pausewatch.audit.entries import (
     ChunkResult,
     ChunkTask,
@@ -41,12 +48,14 @@ from pausewatch.audit.outcome import AuditOutcome, FacilitySeries, Observation, 
 from pausewatch.audit.reevaluate import check_revisions, reevaluate_verdicts
 from pausewatch.audit.trust import AuditRoots, parse_roots
 from pausewatch.chain import LinkKind
+from pausewatch.commitment import Commitment
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError
 from pausewatch.evaluation.inputs import IngestFinding
 from pausewatch.freshness import ChallengeHistory, ChallengeRecord
-from pausewatch.inventory import KEY_CONFLICT, KeyConflictError, key_conflict
+from pausewatch.inventory import KEY_CONFLICT, Inventory, KeyConflictError, key_conflict
 from pausewatch.keys import key_id
 from pausewatch.policy import Policy, check_checkpoint, parse_policy
+from pausewatch.terms import Terms, TermsInForce, TermsSuccessionError
 from pausewatch.v1 import types_pb2
 
 __all__ = ["AuditOptions", "TrustInputError", "audit_bundle"]
@@ -111,6 +120,7 @@ class _Audit:
         self.verdicts: list[tuple[int, bytes, types_pb2.Verdict]] = []
         self.freshness: list[IngestFinding] = []
         self.inventory_msgs: list[tuple[int, types_pb2.Inventory]] = []
+        self.terms: list[tuple[int, Terms]] = []
 
     # ---------------------------------------------------------------- steps
 
@@ -335,6 +345,7 @@ class _Audit:
 
     def _documents(self) -> None:
         roots = _need(self.roots)
+        self._terms()
         for type_name, file_name in (
             ("inventories", bf.INVENTORIES_FILE),
             ("commitments", bf.COMMITMENTS_FILE),
@@ -365,6 +376,48 @@ class _Audit:
                         str(e),
                         r.index,
                     )
+        self._within_terms()
+
+    def _terms(self) -> None:
+        """Terms (``terms.bin``, present when the log holds any): each version co-signed by
+        the quorum under the auditor's own party keys and following the previous version."""
+        digests = self.docs.setdefault("terms", {})  # the log's terms entries must all be here
+        if bf.TERMS_FILE not in _need(self.manifest).files:
+            return
+        roots = _need(self.roots)
+        latest: dict[str, Terms] = {}
+        for r in self._doc_records(bf.TERMS_FILE):
+            digests[r.index] = hashlib.sha256(r.envelope).digest()
+            try:
+                terms = verify_terms(r.envelope, roots, latest)
+            except TermsSuccessionError as e:
+                self.out.fail("terms.succession", bf.TERMS_FILE, str(e), r.index)
+                continue
+            except InputError as e:
+                self.out.fail("signature.terms", bf.TERMS_FILE, str(e), r.index)
+                continue
+            latest[terms.terms_id] = terms
+            self.terms.append((r.index, terms))
+
+    def _within_terms(self) -> None:
+        """Every logged commitment and inventory was at least as strict as the terms in force
+        when it was logged (the verifier's rule at submission, re-checked)."""
+        if not self.terms:
+            return
+        roots = _need(self.roots)
+        for index, com in self.commitments:
+            in_force = TermsInForce.latest(t for i, t in self.terms if i < index)
+            lab = roots.lab(com.lab_id)
+            try:
+                in_force.check_commitment(Commitment.from_wire(com), lab.facilities if lab else None)
+            except InputError as e:
+                self.out.fail("terms.commitment", com.commitment_id, str(e), index)
+        for index, inv in self.inventory_msgs:
+            in_force = TermsInForce.latest(t for i, t in self.terms if i < index)
+            try:
+                in_force.check_inventory(Inventory.from_wire(inv))
+            except InputError as e:
+                self.out.fail("terms.inventory", inv.facility_id, str(e), index)
 
     def _add_inventory(self, index: int, inv: types_pb2.Inventory) -> None:
         versions = self.inventories.setdefault(inv.facility_id, [])
@@ -546,6 +599,7 @@ class _Audit:
                 verdicts=self.verdicts,
                 commitments=self.commitments,
                 inventories=self.inventory_msgs,
+                terms=self.terms,
                 freshness=self.freshness,
                 out=self.out,
             )

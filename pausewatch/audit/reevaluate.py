@@ -1,7 +1,9 @@
 """Re-running the evaluation for every logged verdict and comparing the results.
 
 The verifier evaluates with :mod:`pausewatch.evaluation`; the auditor calls the very same
-``Evaluator`` on the inputs each verdict says it read: the commitment version it names, the
+``Evaluator`` on the inputs each verdict says it read: the commitment version it names (made
+effective by the terms in force at that log size, or implied by them for a lab without a
+commitment: :class:`pausewatch.terms.TermsInForce`, the verifier's own plan), the
 latest inventory of each facility in scope logged before ``evaluated_log_size``, every report
 of those facilities logged before it (signatures already verified by the entry pass), and the
 ingest findings re-derived from the log (chains with ``derive_ingest_findings``, challenges
@@ -30,6 +32,7 @@ from pausewatch.errors import InputError
 from pausewatch.evaluation import Evaluator, compare_verdicts, derive_ingest_findings
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.inventory import Inventory
+from pausewatch.terms import IMPLIED_PREFIX, PlannedCommitment, Terms, TermsInForce
 from pausewatch.v1 import types_pb2
 
 __all__ = ["check_revisions", "reevaluate_verdicts"]
@@ -103,11 +106,13 @@ class _Evaluators:
         ingest: Sequence[IngestFinding],
         commitments: Sequence[tuple[int, types_pb2.Commitment]],
         inventories: Sequence[tuple[int, types_pb2.Inventory]],
+        terms: Sequence[tuple[int, Terms]] = (),
     ) -> None:
         self.reports = reports
         self.ingest = ingest
         self.commitments = commitments
         self.inventories = inventories
+        self.terms = terms
         self._cache: dict[tuple[str, int, int], Evaluator | str] = {}
 
     def get(self, commitment_id: str, version: int, size: int) -> Evaluator | str:
@@ -119,7 +124,25 @@ class _Evaluators:
             cached = self._cache[key] = self._build(commitment_id, version, size)
         return cached
 
-    def _build(self, commitment_id: str, version: int, size: int) -> Evaluator | str:
+    def _plan(self, commitment_id: str, version: int, size: int) -> PlannedCommitment | None:
+        """What the verifier evaluated under at log size ``size``: the commitment version made
+        effective by the terms in force then, or the commitment the terms implied for a lab
+        without one — the verifier's scheduler plans with the same ``TermsInForce``."""
+        in_force = TermsInForce.latest(t for i, t in self.terms if i < size)
+        if commitment_id.startswith(IMPLIED_PREFIX):
+            newest: dict[str, types_pb2.Commitment] = {}
+            for i, c in self.commitments:
+                if i < size and c.version >= newest.get(c.commitment_id, c).version:
+                    newest[c.commitment_id] = c
+            implied = in_force.implied(Commitment.from_wire(c) for _, c in sorted(newest.items()))
+            return next(
+                (
+                    p
+                    for p in implied
+                    if p.commitment.commitment_id == commitment_id and p.commitment.version == version
+                ),
+                None,
+            )
         wire = next(
             (
                 c
@@ -128,16 +151,19 @@ class _Evaluators:
             ),
             None,
         )
-        if wire is None:
-            return "commitment"
+        return None if wire is None else in_force.effective(Commitment.from_wire(wire))
+
+    def _build(self, commitment_id: str, version: int, size: int) -> Evaluator | str:
         try:
-            commitment = Commitment.from_wire(wire)
+            plan = self._plan(commitment_id, version, size)
+            if plan is None:
+                return "commitment"
             latest: dict[str, Inventory] = {}
             for i, inv in self.inventories:
                 if i < size:
                     latest[inv.facility_id] = Inventory.from_wire(inv)
-            inputs = EvaluationInput(
-                commitment=commitment,
+            inputs = EvaluationInput.planned(
+                plan,
                 inventories=latest,
                 reports=[r for r in self.reports if r.log_index < size],
                 ingest_findings=sorted(
@@ -159,6 +185,7 @@ def reevaluate_verdicts(
     inventories: Sequence[tuple[int, types_pb2.Inventory]],
     freshness: Sequence[IngestFinding],
     out: AuditOutcome,
+    terms: Sequence[tuple[int, Terms]] = (),
 ) -> None:
     """Re-evaluate each verdict; a difference or a verdict that cannot be re-run is a failure.
     Then check that the latest revision of each bucket is not stale (``verdict.stale``, see
@@ -169,7 +196,7 @@ def reevaluate_verdicts(
     horizon = max(v.evaluated_log_size for _, _, v in verdicts)
     reports = _load_reports(directory, horizon, out)
     evaluators = _Evaluators(
-        reports, (*derive_ingest_findings(reports), *freshness), commitments, inventories
+        reports, (*derive_ingest_findings(reports), *freshness), commitments, inventories, terms
     )
     by_digest = {envelope_digest(raw): v for _, raw, v in verdicts}
     for index, _, verdict in sorted(verdicts, key=lambda m: (m[2].evaluated_log_size, m[0])):
@@ -218,12 +245,12 @@ def reevaluate_verdicts(
             _mark(out, verdict, matches=False)
         else:
             out.verdicts_matched += 1
-    _check_stale(verdicts, commitments, inventories, evaluators, by_digest, out)
+    _check_stale(verdicts, [*commitments, *terms], inventories, evaluators, by_digest, out)
 
 
 def _check_stale(  # noqa: PLR0917  # one pass over the verdicts with the tables built above
     verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]],
-    commitments: Sequence[tuple[int, types_pb2.Commitment]],
+    commitments: Sequence[tuple[int, object]],
     inventories: Sequence[tuple[int, types_pb2.Inventory]],
     evaluators: _Evaluators,
     by_digest: dict[bytes, types_pb2.Verdict],
@@ -235,8 +262,9 @@ def _check_stale(  # noqa: PLR0917  # one pass over the verdicts with the tables
     the verifier provably read the log (a late report in an earlier bucket, of any facility,
     changes compute to date) — and must agree with it except for the log size it read.
 
-    The horizon stops early at the next inventory or commitment document logged after the
-    verdict: the verifier does not revise past buckets for a new inventory, so only reports
+    The horizon stops early at the next inventory, commitment or terms document (``commitments``
+    holds both) logged after the verdict: the verifier does not revise past buckets for a new
+    inventory or terms version, so only reports
     count against it. A verdict logged in the same tick as the horizon is up to date by
     construction; nothing past the verifier's last evaluation is held against it."""
     horizon = max(v.evaluated_log_size for _, _, v in verdicts)

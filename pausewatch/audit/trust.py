@@ -15,7 +15,11 @@ for the keys that sign *entries*, so they live in a second small file, ``roots.t
     facilities = ["fac-a"]            # the facilities this lab may declare
     inventory_threshold = 1           # k of the lab's keys must sign an inventory
 
-It mirrors the verifier's ``[[labs]]`` configuration. An export ships the verifier's own
+    [[parties]]                       # parties to multilateral terms (pausewatch.terms)
+    party_id = "party-a"
+    public_keys = ["<base64 raw key or vkey>", ...]
+
+It mirrors the verifier's ``[[labs]]`` and ``[[parties]]`` configuration. An export ships the verifier's own
 copy; a careful auditor brings their own (``--roots``), checked out of band, as they bring
 their own ``--policy``. Node and meter keys are never roots: they come only from lab-signed,
 logged inventories.
@@ -39,6 +43,7 @@ __all__ = [
     "ROOTS_VERSION",
     "AuditRoots",
     "LabRoot",
+    "PartyRoot",
     "format_roots",
     "parse_key_text",
     "parse_roots",
@@ -71,11 +76,27 @@ class LabRoot:
 
 
 @dataclass(frozen=True)
+class PartyRoot:
+    """A party the auditor trusts to co-sign multilateral terms."""
+
+    party_id: str
+    keys: tuple[Ed25519Key, ...]
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise FormatError(f"party {self.party_id!r} has no public keys")
+
+
+@dataclass(frozen=True)
 class AuditRoots:
     labs: tuple[LabRoot, ...]
     verdict_key: Ed25519Key
     challenge_key: Ed25519Key
     max_clock_skew_ns: int = 120 * 1_000_000_000
+    parties: tuple[PartyRoot, ...] = ()
+
+    def party_keys(self) -> dict[str, tuple[Ed25519Key, ...]]:
+        return {p.party_id: p.keys for p in self.parties}
 
     def lab(self, lab_id: str) -> LabRoot | None:
         return next((lab for lab in self.labs if lab.lab_id == lab_id), None)
@@ -94,7 +115,7 @@ def parse_roots(data: bytes, *, source: str = "roots.toml") -> AuditRoots:
         doc = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise FormatError(f"{source}: not UTF-8 TOML: {e}") from e
-    allowed = {"format", "version", "verdict_key", "challenge_key", "max_clock_skew_s", "labs"}
+    allowed = {"format", "version", "verdict_key", "challenge_key", "max_clock_skew_s", "labs", "parties"}
     unknown = set(doc) - allowed
     if unknown:
         raise FormatError(f"{source}: unknown keys {sorted(unknown)}")
@@ -137,7 +158,40 @@ def parse_roots(data: bytes, *, source: str = "roots.toml") -> AuditRoots:
     ids = [lab.lab_id for lab in labs]
     if len(set(ids)) != len(ids):
         raise FormatError(f"{source}: a lab_id is listed twice")
-    return AuditRoots(tuple(labs), verdict, challenge, int(float(skew) * 1_000_000_000))
+    return AuditRoots(
+        tuple(labs), verdict, challenge, int(float(skew) * 1_000_000_000), _parties(doc, source)
+    )
+
+
+def _parties(doc: Mapping[str, Any], source: str) -> tuple[PartyRoot, ...]:
+    parties_doc = doc.get("parties", [])
+    if not isinstance(parties_doc, list) or len(parties_doc) > _MAX_LABS:
+        raise FormatError(f"{source}: parties must be an array of at most {_MAX_LABS} tables")
+    parties = []
+    owners: dict[bytes, str] = {}
+    for i, party in enumerate(parties_doc):
+        where = f"{source}: parties[{i}]"
+        if not isinstance(party, dict):
+            raise FormatError(f"{where} must be a table")
+        extra = set(party) - {"party_id", "public_keys"}
+        if extra:
+            raise FormatError(f"{where}: unknown keys {sorted(extra)}")
+        try:
+            party_id = check_id(_string(party, "party_id", where), f"{where}.party_id")
+            keys_text = _strings(party, "public_keys", where)
+            if len(keys_text) > _MAX_KEYS:
+                raise FormatError(f"{where}: at most {_MAX_KEYS} keys")
+            keys = tuple(parse_key_text(k, f"{where}.public_keys[{j}]") for j, k in enumerate(keys_text))
+            for key in keys:
+                if owners.setdefault(key.raw, party_id) != party_id:
+                    raise FormatError(f"{where}.public_keys: a key of party {owners[key.raw]!r} too")
+            parties.append(PartyRoot(party_id, keys))
+        except InputError as e:
+            raise FormatError(str(e) if str(e).startswith(source) else f"{where}: {e}") from e
+    ids = [p.party_id for p in parties]
+    if len(set(ids)) != len(ids):
+        raise FormatError(f"{source}: a party_id is listed twice")
+    return tuple(parties)
 
 
 def _string(doc: Mapping[str, Any], key: str, where: str) -> str:
@@ -178,5 +232,12 @@ def format_roots(roots: AuditRoots) -> bytes:
             f"public_keys = {quoted([b64(k) for k in lab.keys])}",
             f"facilities = {quoted(lab.facilities)}",
             f"inventory_threshold = {lab.inventory_threshold}",
+        ]
+    for party in roots.parties:
+        lines += [
+            "",
+            "[[parties]]",
+            f'party_id = "{party.party_id}"',
+            f"public_keys = {quoted([b64(k) for k in party.keys])}",
         ]
     return ("\n".join(lines) + "\n").encode("utf-8")

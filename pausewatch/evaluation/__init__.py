@@ -72,6 +72,9 @@ Finding ids (``FindingId``) and when each fires:
 - ``plausibility.power_activity`` W: power that contradicts the reported activity (or energy
   that contradicts mean power beyond ``bucket.energy_tolerance_j``, or a BMC below its GPUs);
   ``plausibility.counter_backwards`` W.
+- ``terms.no_commitment`` W: the lab is bound by multilateral terms but has logged no
+  commitment under them; its facilities are evaluated under the terms alone
+  (``pausewatch.terms``: commitment ``terms:<terms id>:<lab id>``), never COMPLIANT.
 - ``telemetry.invalid`` W: values the source flagged (NaN, negative, out of range, source
   error, vanished metric) — never evidence of compliance; the device counts as uncovered and
   fully active.

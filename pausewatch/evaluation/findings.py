@@ -66,6 +66,7 @@ class FindingId:
     PLAUSIBILITY_POWER_ACTIVITY = "plausibility.power_activity"
     PLAUSIBILITY_COUNTER_BACKWARDS = "plausibility.counter_backwards"
     TELEMETRY_INVALID = "telemetry.invalid"
+    TERMS_NO_COMMITMENT = "terms.no_commitment"
 
 
 ALL_FINDING_IDS: Final = frozenset(

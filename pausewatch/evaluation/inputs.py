@@ -15,6 +15,7 @@ from pausewatch.envelope import ParsedEnvelope, envelope_digest
 from pausewatch.errors import FormatError
 from pausewatch.inventory import Inventory
 from pausewatch.reports import ReportHeader, ReportKind, decode_report
+from pausewatch.terms import PlannedCommitment, TermsRef
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -91,7 +92,9 @@ class BucketRef:
 @dataclass(frozen=True)
 class EvaluationInput:
     """Everything one evaluation reads: the commitment, the inventories of the facilities in
-    scope, and the verified reports and ingest findings of the log prefix ``evaluated_log_size``.
+    scope, and the verified reports and ingest findings of the log prefix ``evaluated_log_size``;
+    under multilateral terms, the commitment made effective by the terms in force at that
+    prefix, which ``terms`` names (``pausewatch.terms``).
     """
 
     commitment: Commitment
@@ -99,7 +102,29 @@ class EvaluationInput:
     reports: Sequence[LoggedReport]
     ingest_findings: Sequence[IngestFinding] = ()
     evaluated_log_size: int = 0
+    terms: tuple[TermsRef, ...] = ()  # the terms in force applied (``commitment`` is the effective one)
+    implied: bool = False  # the lab has no commitment: ``commitment`` is implied by the terms
     facilities: tuple[str, ...] = field(init=False)
+
+    @classmethod
+    def planned(
+        cls,
+        plan: PlannedCommitment,
+        inventories: Mapping[str, Inventory],
+        reports: Sequence[LoggedReport],
+        ingest_findings: Sequence[IngestFinding] = (),
+        evaluated_log_size: int = 0,
+    ) -> EvaluationInput:
+        """The inputs of one planned evaluation (:meth:`pausewatch.terms.TermsInForce.plan`)."""
+        return cls(
+            plan.commitment,
+            inventories,
+            reports,
+            ingest_findings,
+            evaluated_log_size,
+            terms=plan.terms,
+            implied=plan.implied,
+        )
 
     def __post_init__(self) -> None:
         for fid, inv in self.inventories.items():

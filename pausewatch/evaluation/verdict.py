@@ -290,6 +290,8 @@ class Evaluator:
         evaluated_unix_ns: int,
     ) -> types_pb2.Verdict:
         c = self.inputs.commitment
+        if self.inputs.implied:
+            findings = [*findings, self._no_commitment(bucket)]
         ordered = sorted(findings, key=Finding.sort_key)
         status, reason = status_of(ordered)
         v = types_pb2.Verdict(
@@ -306,7 +308,25 @@ class Evaluator:
         v.compute.lower_flop, v.compute.best_flop, v.compute.upper_flop = compute
         v.compute_to_date.lower_flop, v.compute_to_date.best_flop, v.compute_to_date.upper_flop = to_date
         v.findings.extend(f.to_wire() for f in ordered)
+        for ref in self.inputs.terms:
+            v.terms.add(terms_id=ref.terms_id, version=ref.version)
         return v
+
+    def _no_commitment(self, bucket: BucketRef) -> Finding:
+        """A lab the terms cover but that committed to nothing: evaluated under the terms
+        alone, never COMPLIANT — silence is not compliance."""
+        c = self.inputs.commitment
+        terms = ", ".join(f"{t.terms_id} v{t.version}" for t in self.inputs.terms)
+        return Finding.make(
+            FindingId.TERMS_NO_COMMITMENT,
+            WARNING,
+            f"lab:{c.lab_id}",
+            (bucket.start_ns, bucket.end_ns),
+            f"lab {c.lab_id} is bound by terms {terms} but has logged no commitment under them;"
+            " evaluated under the terms alone",
+            {},
+            (),
+        )
 
     # -- evidence across buckets --------------------------------------------------------------
 
@@ -450,7 +470,7 @@ class Evaluator:
         for fid in self.inputs.facilities:
             v = self.verdict(BucketRef(fid, bucket.start_ns, bucket.end_ns))
             for f in v.findings:
-                if f.severity in (WARNING, CRITICAL):
+                if f.severity in (WARNING, CRITICAL) and f.id != FindingId.TERMS_NO_COMMITMENT:
                     findings.append(
                         Finding.make(
                             f.id,

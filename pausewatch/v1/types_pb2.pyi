@@ -1107,6 +1107,125 @@ class Commitment(_message.Message):
 Global___Commitment: _TypeAlias = Commitment  # noqa: Y015
 
 @_typing.final
+class CoveredLab(_message.Message):
+    """---------------------------------------------------------------------------------------
+    Party-signed documents: multilateral terms (pausewatch/terms.py).
+
+    A lab the terms bind, and which of its facilities.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LAB_ID_FIELD_NUMBER: _builtins.int
+    FACILITY_IDS_FIELD_NUMBER: _builtins.int
+    lab_id: _builtins.str
+    @_builtins.property
+    def facility_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty: every facility of the lab"""
+
+    def __init__(
+        self,
+        *,
+        lab_id: _builtins.str = ...,
+        facility_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facility_ids", b"facility_ids", "lab_id", b"lab_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CoveredLab: _TypeAlias = CoveredLab  # noqa: Y015
+
+@_typing.final
+class Terms(_message.Message):
+    """The conditions of a pause, co-signed by k of the parties it names. A lab's commitment and
+    inventories are held to them: at least as strict, or refused; evaluation applies the
+    stricter of the two. `rules`, `reporting` and `tolerances` are bounds (a compute cap is per
+    covered lab over the window).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERMS_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    PARTY_IDS_FIELD_NUMBER: _builtins.int
+    SIGNATURES_REQUIRED_FIELD_NUMBER: _builtins.int
+    LABS_FIELD_NUMBER: _builtins.int
+    WINDOW_START_UNIX_NS_FIELD_NUMBER: _builtins.int
+    WINDOW_END_UNIX_NS_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    REPORTING_FIELD_NUMBER: _builtins.int
+    TOLERANCES_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    terms_id: _builtins.str
+    version: _builtins.int
+    """>= 1; a new version also needs the quorum"""
+    signatures_required: _builtins.int
+    """k distinct parties of party_ids; 0 or 1 means one"""
+    window_start_unix_ns: _builtins.int
+    window_end_unix_ns: _builtins.int
+    description: _builtins.str
+    @_builtins.property
+    def party_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the parties whose quorum makes it effective"""
+
+    @_builtins.property
+    def labs(self) -> _containers.RepeatedCompositeFieldContainer[Global___CoveredLab]: ...
+    @_builtins.property
+    def rules(self) -> Global___Rules: ...
+    @_builtins.property
+    def reporting(self) -> Global___ReportingRequirements: ...
+    @_builtins.property
+    def tolerances(self) -> Global___Tolerances: ...
+    def __init__(
+        self,
+        *,
+        terms_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        party_ids: _abc.Iterable[_builtins.str] | None = ...,
+        signatures_required: _builtins.int = ...,
+        labs: _abc.Iterable[Global___CoveredLab] | None = ...,
+        window_start_unix_ns: _builtins.int = ...,
+        window_end_unix_ns: _builtins.int = ...,
+        rules: Global___Rules | None = ...,
+        reporting: Global___ReportingRequirements | None = ...,
+        tolerances: Global___Tolerances | None = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reporting", b"reporting", "rules", b"rules", "tolerances", b"tolerances"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "labs", b"labs", "party_ids", b"party_ids", "reporting", b"reporting", "rules", b"rules", "signatures_required", b"signatures_required", "terms_id", b"terms_id", "tolerances", b"tolerances", "version", b"version", "window_end_unix_ns", b"window_end_unix_ns", "window_start_unix_ns", b"window_start_unix_ns"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Terms: _TypeAlias = Terms  # noqa: Y015
+
+@_typing.final
+class TermsRef(_message.Message):
+    """A version of terms an evaluation applied."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERMS_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    terms_id: _builtins.str
+    version: _builtins.int
+    def __init__(
+        self,
+        *,
+        terms_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["terms_id", b"terms_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TermsRef: _TypeAlias = TermsRef  # noqa: Y015
+
+@_typing.final
 class Challenge(_message.Message):
     """---------------------------------------------------------------------------------------
     Verifier-signed documents.
@@ -1289,6 +1408,7 @@ class Verdict(_message.Message):
     SUPERSEDES_FIELD_NUMBER: _builtins.int
     EVALUATED_LOG_SIZE_FIELD_NUMBER: _builtins.int
     EVALUATED_UNIX_NS_FIELD_NUMBER: _builtins.int
+    TERMS_FIELD_NUMBER: _builtins.int
     commitment_id: _builtins.str
     commitment_version: _builtins.int
     facility_id: _builtins.str
@@ -1314,6 +1434,10 @@ class Verdict(_message.Message):
 
     @_builtins.property
     def findings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Finding]: ...
+    @_builtins.property
+    def terms(self) -> _containers.RepeatedCompositeFieldContainer[Global___TermsRef]:
+        """the terms in force it applied (empty: none)"""
+
     def __init__(
         self,
         *,
@@ -1331,10 +1455,11 @@ class Verdict(_message.Message):
         supersedes: _builtins.bytes = ...,
         evaluated_log_size: _builtins.int = ...,
         evaluated_unix_ns: _builtins.int = ...,
+        terms: _abc.Iterable[Global___TermsRef] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["compute", b"compute", "compute_to_date", b"compute_to_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_end_unix_ns", b"bucket_end_unix_ns", "bucket_start_unix_ns", b"bucket_start_unix_ns", "commitment_id", b"commitment_id", "commitment_version", b"commitment_version", "compute", b"compute", "compute_to_date", b"compute_to_date", "evaluated_log_size", b"evaluated_log_size", "evaluated_unix_ns", b"evaluated_unix_ns", "facility_id", b"facility_id", "findings", b"findings", "reason", b"reason", "revision", b"revision", "status", b"status", "supersedes", b"supersedes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_end_unix_ns", b"bucket_end_unix_ns", "bucket_start_unix_ns", b"bucket_start_unix_ns", "commitment_id", b"commitment_id", "commitment_version", b"commitment_version", "compute", b"compute", "compute_to_date", b"compute_to_date", "evaluated_log_size", b"evaluated_log_size", "evaluated_unix_ns", b"evaluated_unix_ns", "facility_id", b"facility_id", "findings", b"findings", "reason", b"reason", "revision", b"revision", "status", b"status", "supersedes", b"supersedes", "terms", b"terms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -75,6 +75,11 @@ class VerifierStub:
                 request_serializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedRequest.SerializeToString,
                 response_deserializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedResponse.FromString,
                 _registered_method=True)
+        self.SubmitTerms = channel.unary_unary(
+                '/pausewatch.v1.Verifier/SubmitTerms',
+                request_serializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedRequest.SerializeToString,
+                response_deserializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedResponse.FromString,
+                _registered_method=True)
         self.GetVerdicts = channel.unary_unary(
                 '/pausewatch.v1.Verifier/GetVerdicts',
                 request_serializer=pausewatch_dot_v1_dot_verifier__pb2.GetVerdictsRequest.SerializeToString,
@@ -144,6 +149,13 @@ class VerifierServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitTerms(self, request, context):
+        """Party-signed Terms envelopes (k of the parties they name).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetVerdicts(self, request, context):
         """Signed Verdict envelopes.
         """
@@ -197,6 +209,11 @@ def add_VerifierServicer_to_server(servicer, server):
             ),
             'SubmitCommitment': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitCommitment,
+                    request_deserializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedRequest.FromString,
+                    response_serializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedResponse.SerializeToString,
+            ),
+            'SubmitTerms': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitTerms,
                     request_deserializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedRequest.FromString,
                     response_serializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedResponse.SerializeToString,
             ),
@@ -425,6 +442,33 @@ class Verifier:
             request,
             target,
             '/pausewatch.v1.Verifier/SubmitCommitment',
+            pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedRequest.SerializeToString,
+            pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitTerms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pausewatch.v1.Verifier/SubmitTerms',
             pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedRequest.SerializeToString,
             pausewatch_dot_v1_dot_verifier__pb2.SubmitSignedResponse.FromString,
             options,

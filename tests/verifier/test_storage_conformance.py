@@ -122,6 +122,20 @@ def test_findings_documents_challenges(storage):
         tx.put_inventory(StoredDocument(9, "fac-a", "lab", 2, b"other", 9))
 
 
+def test_terms_versions_with_their_signers(storage):
+    with storage.transaction() as tx:
+        tx.append_entries([b"t1", b"t2"])
+        tx.put_terms(StoredDocument(0, "pause-terms", "party-a,party-b", 1, b"t1", 5))
+        tx.put_terms(StoredDocument(1, "pause-terms", "party-a,party-b", 2, b"t2", 6))
+    assert [(d.version, d.lab_id, d.log_index) for d in storage.terms()] == [
+        (1, "party-a,party-b", 0),
+        (2, "party-a,party-b", 1),
+    ]
+    assert storage.terms("other") == []
+    with pytest.raises(sqlite3.IntegrityError), storage.transaction() as tx:  # one version once
+        tx.put_terms(StoredDocument(9, "pause-terms", "party-a", 2, b"other", 9))
+
+
 def test_verdict_revisions_are_rows_never_overwritten(storage):
     def v(index, revision, bucket=0):
         return StoredVerdict(
