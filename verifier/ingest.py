@@ -88,6 +88,7 @@ class EnrolledKey:
     facility_id: str
     subject_id: str  # node id or meter id
     inventory_version: int
+    proven: bool = False  # the entry carries a proof of possession (pausewatch.enrolment)
 
 
 @dataclass(frozen=True)
@@ -99,15 +100,21 @@ class Enrollment:
     @classmethod
     def from_inventories(cls, inventories: Iterable[types_pb2.Inventory]) -> Enrollment:
         keys: dict[str, EnrolledKey] = {}
+
+        def enrol(entry: EnrolledKey) -> None:
+            held = keys.get(entry.key.key_id)
+            if held is None or held.facility_id == entry.facility_id or entry.proven or not held.proven:
+                keys[entry.key.key_id] = entry  # a proven entry is never displaced by an unproven one
+
         for inv in inventories:
             for node in inv.nodes:
                 k = Ed25519Key(node.attestor_public_key)
-                keys[k.key_id] = EnrolledKey(k, ReportKind.USAGE, inv.facility_id, node.node_id, inv.version)
+                proven = bool(node.enrolment_proof)
+                enrol(EnrolledKey(k, ReportKind.USAGE, inv.facility_id, node.node_id, inv.version, proven))
             for meter in inv.meters:
                 k = Ed25519Key(meter.public_key)
-                keys[k.key_id] = EnrolledKey(
-                    k, ReportKind.METER, inv.facility_id, meter.meter_id, inv.version
-                )
+                proven = bool(meter.enrolment_proof)
+                enrol(EnrolledKey(k, ReportKind.METER, inv.facility_id, meter.meter_id, inv.version, proven))
         return cls(keys)
 
     def replace_facility(self, inventory: types_pb2.Inventory) -> Enrollment:
