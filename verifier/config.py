@@ -34,7 +34,12 @@ Example (every key shown with its default where it has one)::
 
     [limits]
     max_message_bytes = 16777216   # one gRPC message
-    max_envelope_bytes = 1048576   # one envelope
+    max_envelope_bytes = 1048576   # one envelope (lab documents)
+    max_report_bytes = 32768       # one report envelope (an 8-GPU report is ~2.3 KiB); ≥ what
+                                   # honest attestors sign (pausewatch.reports.MAX_REPORT_BYTES)
+    report_bytes_per_minute = 524288   # per key, byte bucket refill (clock minutes)
+    burst_report_bytes = 33554432      # per key, byte bucket size (a backlog after an outage)
+    max_inflight_bytes = 268435456     # request bytes held by calls being served; more → RESOURCE_EXHAUSTED
     max_batch_reports = 1000       # envelopes per SubmitReports
     reports_per_minute = 600       # per key, token bucket refill (clock minutes)
     burst_reports = 2000           # per key, token bucket size
@@ -88,7 +93,7 @@ from typing import Any, Final
 from pausewatch.errors import InputError
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import ed25519_key_from_text
-from pausewatch.reports import check_id
+from pausewatch.reports import MAX_REPORT_BYTES, check_id
 from pausewatch.v1 import types_pb2
 from verifier.alerts import WebhookConfig
 
@@ -134,6 +139,10 @@ class ChallengeConfig:
 class LimitsConfig:
     max_message_bytes: int = 16 << 20
     max_envelope_bytes: int = 1 << 20
+    max_report_bytes: int = MAX_REPORT_BYTES
+    report_bytes_per_minute: float = 512 * 1024
+    burst_report_bytes: int = 32 << 20
+    max_inflight_bytes: int = 256 << 20
     max_batch_reports: int = 1000
     reports_per_minute: float = 600.0
     burst_reports: int = 2000
@@ -145,6 +154,11 @@ class LimitsConfig:
     admission_processes: int = 0
     grpc_max_unrequested_s: int = 120
     startup_check_entries: int = 100_000
+
+    @property
+    def report_limit(self) -> int:
+        """The size limit of one report envelope: ``max_report_bytes``, within ``max_envelope_bytes``."""
+        return min(self.max_report_bytes, self.max_envelope_bytes)
 
 
 @dataclass(frozen=True)
@@ -418,6 +432,12 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
             max_message_bytes=li("max_message_bytes", d.max_message_bytes, minimum=1024, maximum=1 << 30),
             max_envelope_bytes=li("max_envelope_bytes", d.max_envelope_bytes, minimum=256, maximum=16 << 20),
             max_batch_reports=li("max_batch_reports", d.max_batch_reports, minimum=1, maximum=100_000),
+            max_report_bytes=li("max_report_bytes", d.max_report_bytes, minimum=1024, maximum=16 << 20),
+            report_bytes_per_minute=limits_t.number(
+                "report_bytes_per_minute", d.report_bytes_per_minute, minimum=1024
+            ),
+            burst_report_bytes=li("burst_report_bytes", d.burst_report_bytes, minimum=1024),
+            max_inflight_bytes=li("max_inflight_bytes", d.max_inflight_bytes, minimum=1 << 16),
             reports_per_minute=limits_t.number("reports_per_minute", d.reports_per_minute, minimum=0.001),
             burst_reports=limits_t.integer("burst_reports", d.burst_reports, minimum=1),
             max_concurrent_rpcs=limits_t.integer("max_concurrent_rpcs", d.max_concurrent_rpcs, minimum=1),
@@ -436,6 +456,10 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         limits_t.finish()
         if limits.max_envelope_bytes > limits.max_message_bytes:
             raise ConfigError(f"{source}: limits.max_envelope_bytes exceeds limits.max_message_bytes")
+        if limits.max_report_bytes > limits.max_message_bytes:
+            raise ConfigError(f"{source}: limits.max_report_bytes exceeds limits.max_message_bytes")
+        if limits.burst_report_bytes < limits.max_report_bytes:
+            raise ConfigError(f"{source}: limits.burst_report_bytes is below limits.max_report_bytes")
 
     clock = ClockConfig()
     clock_t = root.table("clock")

@@ -317,7 +317,7 @@ def _build(
         thread_name_prefix="pausewatch-admission",
     )
     processes = (
-        ProcessAdmission(limits.admission_processes, max_envelope_bytes=limits.max_envelope_bytes)
+        ProcessAdmission(limits.admission_processes, max_envelope_bytes=limits.report_limit)
         if limits.admission_processes
         else None
     )
@@ -328,6 +328,7 @@ def _build(
         trust=TrustRoots.of(config.labs),
         limits=limits,
         rate_limiter=RateLimiter(limits.reports_per_minute, limits.burst_reports),
+        byte_quota=RateLimiter(limits.report_bytes_per_minute, limits.burst_report_bytes, unit="bytes"),
         alert_bus=alert_bus,
         metrics=metrics,
         clock_now_ns=clock.now_ns,

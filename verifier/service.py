@@ -117,12 +117,15 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         clock_now_ns: Any,
         admission: Executor | None = None,
         admission_processes: ProcessAdmission | None = None,
+        byte_quota: RateLimiter | None = None,
     ) -> None:
         self._seq = sequencer
         self._challenges = challenges
         self._trust = trust
         self._limits = limits
         self._rate = rate_limiter
+        self._bytes = byte_quota
+        self._inflight_bytes = 0  # request bytes held by calls being served (limits.max_inflight_bytes)
         self._bus = alert_bus
         self._metrics = metrics
         self._now = clock_now_ns
@@ -150,11 +153,14 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                 ),
             )
         await self._admit_or_refuse(len(raws), context)
+        size = sum(len(r) for r in raws)
+        await self._hold_bytes(size, context)
         self._pending_reports += len(raws)
         try:
             outcomes = await self._submit_reports(raws, context)
         finally:
             self._pending_reports -= len(raws)
+            self._inflight_bytes -= size
             self._throughput.add(len(raws), time.monotonic())
         response = verifier_pb2.SubmitReportsResponse()
         for o in outcomes:
@@ -167,6 +173,21 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             if o.receipt is not None:
                 result.receipt.CopyFrom(o.receipt)
         return response
+
+    async def _hold_bytes(self, size: int, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """Count ``size`` request bytes as held until the caller releases them; refuse the call
+        (RESOURCE_EXHAUSTED, with a retry hint) when that would pass ``limits.max_inflight_bytes``
+        — except on an idle verifier, which always takes one call (gRPC's message limit bounds it)."""
+        held, limit = self._inflight_bytes, self._limits.max_inflight_bytes
+        if held and held + size > limit:
+            self._metrics.refused.inc()
+            context.set_trailing_metadata(((RETRY_AFTER_KEY, "1000"),))
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"verifier busy: {held} request bytes in flight, {size} more would pass"
+                f" limits.max_inflight_bytes ({limit}); retry after 1.00 s",
+            )
+        self._inflight_bytes += size
 
     async def _admit_or_refuse(self, count: int, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         """Refuse the batch (RESOURCE_EXHAUSTED with a retry hint) when the verifier is saturated."""
@@ -205,7 +226,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         self, raws: Sequence[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> list[ReportOutcome]:
         enrollment = self._seq.enrollment
-        limit = self._limits.max_envelope_bytes
+        limit = self._limits.report_limit
         if self._processes is not None:
             admitted_or_errors, cpu_s = await self._processes.admit(raws, enrollment)
         elif self._admission is None:
@@ -230,7 +251,11 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             digest = envelope_digest(report.envelope.raw)
             if digest not in passed and self._seq.logged_index(digest) is None:
                 try:
-                    self._rate.take(report.header.key_id, now)
+                    key = report.header.key_id
+                    self._rate.check(key, now)
+                    if self._bytes is not None:  # the per-key byte quota
+                        self._bytes.take(key, now, len(report.envelope.raw))
+                    self._rate.take(key, now)
                 except PausewatchError as e:
                     outcomes.append(_rejected(e))
                     continue
@@ -328,6 +353,8 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         *,
         inventory: bool,
     ) -> verifier_pb2.SubmitSignedResponse:
+        size = len(request.envelope)
+        await self._hold_bytes(size, context)
         try:
             # parsing and signature checks run on the admission threads: a large or badly
             # signed document never holds the event loop (and so every other call) up
@@ -341,6 +368,8 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             receipt = await self._seq.submit_document(verified)
         except PausewatchError as e:
             await _abort(context, e)
+        finally:
+            self._inflight_bytes -= size
         self._metrics.documents.labels("inventory" if inventory else "commitment").inc()
         return verifier_pb2.SubmitSignedResponse(receipt=receipt, version=verified.version)
 
