@@ -40,6 +40,10 @@ Example (every key shown with its default where it has one)::
     report_bytes_per_minute = 524288   # per key, byte bucket refill (clock minutes)
     burst_report_bytes = 33554432      # per key, byte bucket size (a backlog after an outage)
     max_inflight_bytes = 268435456     # request bytes held by calls being served; more → RESOURCE_EXHAUSTED
+    max_connections = 4096         # open TCP connections (handshaking too); more are closed at accept
+    handshake_timeout_s = 10.0     # a connection not through TLS and HTTP/2 set-up by then is closed
+    connection_idle_s = 300.0      # a connection without a call for this long is closed (GOAWAY)
+    max_streams_per_connection = 256   # concurrent calls on one connection
     max_batch_reports = 1000       # envelopes per SubmitReports
     reports_per_minute = 600       # per key, token bucket refill (clock minutes)
     burst_reports = 2000           # per key, token bucket size
@@ -143,6 +147,10 @@ class LimitsConfig:
     report_bytes_per_minute: float = 512 * 1024
     burst_report_bytes: int = 32 << 20
     max_inflight_bytes: int = 256 << 20
+    max_connections: int = 4096
+    handshake_timeout_s: float = 10.0
+    connection_idle_s: float = 300.0
+    max_streams_per_connection: int = 256
     max_batch_reports: int = 1000
     reports_per_minute: float = 600.0
     burst_reports: int = 2000
@@ -438,6 +446,16 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
             ),
             burst_report_bytes=li("burst_report_bytes", d.burst_report_bytes, minimum=1024),
             max_inflight_bytes=li("max_inflight_bytes", d.max_inflight_bytes, minimum=1 << 16),
+            max_connections=li("max_connections", d.max_connections, minimum=1, maximum=1_000_000),
+            handshake_timeout_s=limits_t.number(
+                "handshake_timeout_s", d.handshake_timeout_s, minimum=0.1, maximum=600
+            ),
+            connection_idle_s=limits_t.number(
+                "connection_idle_s", d.connection_idle_s, minimum=1, maximum=86_400
+            ),
+            max_streams_per_connection=li(
+                "max_streams_per_connection", d.max_streams_per_connection, minimum=1, maximum=100_000
+            ),
             reports_per_minute=limits_t.number("reports_per_minute", d.reports_per_minute, minimum=0.001),
             burst_reports=limits_t.integer("burst_reports", d.burst_reports, minimum=1),
             max_concurrent_rpcs=limits_t.integer("max_concurrent_rpcs", d.max_concurrent_rpcs, minimum=1),

@@ -75,6 +75,8 @@ __all__ = [
 
 _log = logging.getLogger("pausewatch.verifier.server")
 SERVICE_NAME = verifier_pb2.DESCRIPTOR.services_by_name["Verifier"].full_name
+_KEEPALIVE_MS = 60_000  # ping a connection silent this long (ms)
+_KEEPALIVE_TIMEOUT_MS = 20_000  # and close it when the ping is not answered in time (ms)
 
 Background = Callable[["VerifierServer"], Awaitable[None]]
 
@@ -311,6 +313,15 @@ def _build(
         ("grpc.server.max_pending_requests", limits.max_concurrent_rpcs),
         ("grpc.server.max_pending_requests_hard_limit", limits.max_concurrent_rpcs),
         ("grpc.server_max_unrequested_time_in_server", limits.grpc_max_unrequested_s),
+        # idle and half-open connections cannot pile up (issue 12, row 8): a cap on open
+        # connections (past it, core closes a new one at accept), a deadline on TLS and HTTP/2
+        # set-up, idle connections closed, dead peers found by keepalive pings
+        ("grpc.max_allowed_incoming_connections", limits.max_connections),
+        ("grpc.server_handshake_timeout_ms", round(limits.handshake_timeout_s * 1000)),
+        ("grpc.max_connection_idle_ms", round(limits.connection_idle_s * 1000)),
+        ("grpc.max_concurrent_streams", limits.max_streams_per_connection),
+        ("grpc.keepalive_time_ms", _KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", _KEEPALIVE_TIMEOUT_MS),
     ]
     admission = ThreadPoolExecutor(
         max_workers=limits.admission_threads or len(os.sched_getaffinity(0)) or 1,
