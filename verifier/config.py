@@ -11,7 +11,9 @@ Example (every key shown with its default where it has one)::
     state_dir = "state"                # SQLite database, the checkpoint file, the LOCK (mode 0700)
     metrics_listen = "127.0.0.1:9464"  # Prometheus text endpoint; "" disables it
 
-    [tls]                              # absent: plaintext (localhost and tests only)
+    allow_plaintext = false            # serve without [tls] on a non-loopback address (else exit 2)
+
+    [tls]                              # absent: plaintext, on a loopback address only
     cert_file = "server.crt"
     key_file = "server.key"
     client_ca_file = "clients-ca.crt"  # set: mutual TLS, client certificates required
@@ -87,6 +89,7 @@ Example (every key shown with its default where it has one)::
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -111,6 +114,7 @@ __all__ = [
     "LimitsConfig",
     "TlsConfig",
     "VerifierConfig",
+    "check_exposure",
     "load_config",
     "parse_lab_key",
     "with_overrides",
@@ -215,6 +219,7 @@ class VerifierConfig:
     evaluation: EvaluationConfig | None = field(default_factory=EvaluationConfig)  # None: not run
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     source: str = "<defaults>"
+    allow_plaintext: bool = False  # plaintext gRPC on a non-loopback address (check_exposure)
 
     @property
     def database_path(self) -> Path:
@@ -552,6 +557,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         lab_t.finish()
         labs.append(LabTrust(lab_id, keys, facilities, threshold))
 
+    allow_plaintext = root.boolean("allow_plaintext", False)
     root.finish()
     return VerifierConfig(
         state_dir=state_dir,
@@ -565,6 +571,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         labs=tuple(labs),
         challenge=challenge,
         checkpoint_max_interval_s=cp_interval,
+        allow_plaintext=allow_plaintext,
         limits=limits,
         clock=clock,
         evaluation=evaluation,
@@ -594,6 +601,24 @@ def _check_address(value: str, where: str) -> None:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"{where} must be host:port, got {value!r}")
+
+
+def check_exposure(config: VerifierConfig) -> None:
+    """Plaintext only on loopback: without ``[tls]``, ``listen`` must be a loopback address
+    (127.0.0.0/8, ::1, localhost) unless ``allow_plaintext = true`` says the operator means
+    it (a TLS-terminating proxy in front, a closed network); raise ConfigError otherwise."""
+    if config.tls is not None or config.allow_plaintext:
+        return
+    host = config.listen.rpartition(":")[0].strip("[]")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            f"{config.source}: listen = {config.listen!r} without [tls] would serve plaintext beyond"
+            " this machine; configure [tls], listen on 127.0.0.1, or set allow_plaintext = true"
+        )
 
 
 def with_overrides(config: VerifierConfig, **changes: Any) -> VerifierConfig:

@@ -43,7 +43,7 @@ from pausewatch.clock import NS_PER_S, Clock, SimulatedClock, SystemClock
 from pausewatch.errors import EnvironmentFaultError
 from pausewatch.keys import Signer, load_key_file
 from pausewatch.note import Ed25519NoteSigner, NoteSigner
-from pausewatch.statedir import StateDirLock, lock_state_dir
+from pausewatch.statedir import StateDirLock, check_secret_file, lock_state_dir
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus
@@ -383,6 +383,7 @@ def _server_credentials(config: VerifierConfig) -> grpc.ServerCredentials:
     tls = config.tls
     if tls is None:
         raise EnvironmentFaultError("TLS credentials asked for without [tls]")
+    check_secret_file(tls.key_file, "TLS private key")
     try:
         cert = tls.cert_file.read_bytes()
         key = tls.key_file.read_bytes()

@@ -31,7 +31,10 @@ wait). A re-refused batch books again; the booking decays as time passes.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import collections
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -41,7 +44,7 @@ from typing import Any, Final, NoReturn
 import grpc
 
 from pausewatch.envelope import envelope_digest, parse_envelope
-from pausewatch.errors import InputError, LimitExceededError, PausewatchError
+from pausewatch.errors import FormatError, InputError, LimitExceededError, PausewatchError
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus, AlertFilter, SubscriberDroppedError
@@ -52,7 +55,7 @@ from verifier.ingest import AdmittedReport, Enrollment, RateLimiter, admit_batch
 from verifier.metrics import VerifierMetrics
 from verifier.registry import TrustRoots, VerifiedDocument, verify_commitment, verify_inventory
 from verifier.sequencer import LogSequencer, ReportOutcome
-from verifier.storage import StorageReader
+from verifier.storage import StorageReader, StoredVerdict
 
 __all__ = ["MAX_ENTRIES_PER_READ", "MAX_VERDICTS_PER_READ", "RETRY_AFTER_KEY", "VerifierServicer"]
 
@@ -377,17 +380,39 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     async def GetVerdicts(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.GetVerdictsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.GetVerdictsResponse:
-        def query(s: StorageReader) -> list[bytes]:
-            rows = s.verdicts(
+        """One page: at most ``page_size`` (≤ 1000) verdicts and one message's bytes; the
+        page token is the last verdict's sort key (commitment, facility, bucket, revision)."""
+        page = min(request.page_size or MAX_VERDICTS_PER_READ, MAX_VERDICTS_PER_READ)
+        try:
+            after = _verdict_page_key(request.page_token) if request.page_token else None
+        except FormatError as e:
+            await _abort(context, e)
+
+        def query(s: StorageReader) -> list[StoredVerdict]:
+            return s.verdicts(
                 request.commitment_id or None,
                 request.facility_id or None,
                 request.from_unix_ns or None,
                 request.to_unix_ns or None,
                 include_superseded=request.include_superseded,
+                after=after,
+                limit=page + 1,
             )
-            return [v.envelope for v in rows[:MAX_VERDICTS_PER_READ]]
 
-        return verifier_pb2.GetVerdictsResponse(envelopes=await self._read(context, query))
+        rows: list[StoredVerdict] = await self._read(context, query)
+        budget = self._limits.max_message_bytes - 64 * 1024
+        out: list[StoredVerdict] = []
+        for v in rows[:page]:
+            budget -= len(v.envelope) + 8
+            if budget < 0 and out:
+                break
+            out.append(v)
+        response = verifier_pb2.GetVerdictsResponse(envelopes=[v.envelope for v in out])
+        if len(out) < len(rows):
+            last = out[-1]
+            key = [last.commitment_id, last.facility_id, last.bucket_start_ns, last.revision]
+            response.next_page_token = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+        return response
 
     async def WatchAlerts(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.WatchAlertsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -411,6 +436,17 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             return await self._seq.read(fn)
         except InputError as e:
             await _abort(context, e)
+
+
+def _verdict_page_key(token: str) -> tuple[str, str, int, int]:
+    """The sort key a ``next_page_token`` carries; FormatError for anything else."""
+    try:
+        c, f, b, r = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+        if not (isinstance(c, str) and isinstance(f, str) and type(b) is int and type(r) is int):
+            raise ValueError("wrong types")
+    except (ValueError, TypeError, UnicodeError, binascii.Error) as e:
+        raise FormatError("page_token: not a token this verifier gave (pass next_page_token as is)") from e
+    return c, f, b, r
 
 
 def _queue_seconds(pending: int, rate: float | None) -> float:
