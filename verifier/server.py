@@ -52,6 +52,7 @@ from verifier.challenges import ChallengeIssuer
 from verifier.checkpoint_file import CHECKPOINT_FILE, CheckpointFile
 from verifier.config import VerifierConfig
 from verifier.ingest import RateLimiter
+from verifier.log_time import LogTimeClock
 from verifier.metrics import MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
 from verifier.registry import TrustRoots
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
@@ -266,7 +267,16 @@ def build_server(
             lock.release()
             raise
     try:
-        return _build(config, clock=clock, keys=keys, storage=storage, background=background, lock=lock)
+        # log time never decreases: held at the newest time logged, across restarts too
+        log_time = LogTimeClock(clock)
+        latest_challenge, latest_checkpoint = storage.latest_challenge(), storage.latest_checkpoint()
+        log_time.raise_floor(
+            max(
+                latest_challenge.issued_ns if latest_challenge else 0,
+                latest_checkpoint.signed_ns if latest_checkpoint else 0,
+            )
+        )
+        return _build(config, clock=log_time, keys=keys, storage=storage, background=background, lock=lock)
     except BaseException:
         if lock is not None:
             storage.close()
@@ -286,6 +296,10 @@ def _build(
     limits = config.limits
     alert_bus = AlertBus(max_subscribers=limits.max_watchers)
     metrics = VerifierMetrics()
+    if isinstance(clock, LogTimeClock):
+        log_time = clock
+        metrics.clock_steps_back.set_function(lambda: log_time.steps_back)
+        metrics.log_time_held.set_function(lambda: float(log_time.held))
     sequencer = LogSequencer(
         storage,
         log_signer=keys.log,
