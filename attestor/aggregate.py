@@ -49,7 +49,8 @@ __all__ = [
 ]
 
 _NS = 1_000_000_000
-MAX_ANOMALY_RECORDS = 256  # distinct (kind, metric, device) records per report; the rest counted
+MAX_ANOMALY_RECORDS = 64  # distinct (kind, metric, device) records per report; the rest counted
+MAX_ANOMALY_RAW_CHARS = 64  # of a raw value, kept as text; so a report fits MAX_REPORT_BYTES
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ class Aggregator:
         if record is not None:
             record.count += 1
         elif len(self._anomalies) < MAX_ANOMALY_RECORDS:
-            self._anomalies[key] = _Anomaly(at_ns, raw[:200])
+            self._anomalies[key] = _Anomaly(at_ns, raw[:MAX_ANOMALY_RAW_CHARS])
         else:
             self._dropped_anomalies += 1
 

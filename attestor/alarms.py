@@ -3,7 +3,8 @@ spool, invalid challenge). Each is a row in the spool (survives restarts, shown 
 a gauge and a counter in metrics, and an error log line.
 
 Kinds: ``log.fork``, ``log.omission``, ``receipt.invalid``, ``report.rejected``, ``spool.full``,
-``challenge.invalid``.
+``challenge.invalid``, ``clock.skew`` (this node's clock disagrees with the verifier's signed
+challenge times by more than two minutes; ``attestor.uplink``).
 """
 
 from __future__ import annotations

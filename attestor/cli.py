@@ -9,12 +9,17 @@ entry. For a node it is a ``[[nodes]]`` table::
     node_id = "a-node-01"
     attestor_public_key = "<base64 of the raw 32-byte Ed25519 key>"
     location = ""
+    enrolment_proof = "<base64: the key's signature over its enrolment as this node>"
     [[nodes.accelerators]]
     uuid = "GPU-..."
     model = "NVIDIA H100 80GB HBM3"
     serial = "..."
 
-and for a meter a ``[[meters]]`` table (``meter_id``, ``public_key``, ``scope = "facility"``).
+and for a meter a ``[[meters]]`` table (``meter_id``, ``public_key``, ``scope = "facility"``,
+``enrolment_proof``). The proof (:mod:`pausewatch.enrolment`) binds the key to this facility
+and node (or meter): a lab cannot enrol a key it does not hold, and a proven entry takes its
+key over from another facility's entry that has none. Re-running ``init`` on an existing key
+prints the same entry with its proof (the way to add proofs to an older inventory).
 ``--json`` prints the same entry as one JSON object with exactly those keys (the vkey line
 then goes to stderr). An existing key is reused, never overwritten.
 
@@ -275,6 +280,7 @@ def _toml_str(s: str) -> str:
 
 def cmd_init(args: argparse.Namespace) -> int:
     from attestor.sources import open_sources  # noqa: PLC0415 (lazy, see top)
+    from pausewatch.enrolment import sign_enrolment  # noqa: PLC0415 (lazy, see top)
 
     cfg = load_config(args.config, overrides=_overrides(args))
     if args.new_chain:
@@ -291,9 +297,16 @@ def cmd_init(args: argparse.Namespace) -> int:
     vkey = VerifierKey(name, SIG_TYPE_ED25519, raw).format()
     key_b64 = base64.b64encode(raw).decode()
     meter = cfg.mode == "meter"
+    proof = sign_enrolment(signer, cfg.facility_id, "meter" if meter else "node", cfg.subject_id)
+    proof_b64 = base64.b64encode(proof).decode()
     entry: dict[str, Any]
     if meter:
-        entry = {"meter_id": cfg.meter_id, "public_key": key_b64, "scope": "facility"}
+        entry = {
+            "meter_id": cfg.meter_id,
+            "public_key": key_b64,
+            "scope": "facility",
+            "enrolment_proof": proof_b64,
+        }
     else:
         sources = open_sources(cfg.sources, subject_id=cfg.subject_id)
         try:
@@ -305,6 +318,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             "node_id": cfg.node_id,
             "attestor_public_key": key_b64,
             "location": args.location,
+            "enrolment_proof": proof_b64,
             "accelerators": accelerators,
         }
     note = f"# key {'reused' if existed else 'created'}: {cfg.key_file} (key id {signer.public_key.key_id})"
@@ -317,11 +331,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"# vkey: {vkey}")
     if meter:
         print("[[meters]]")
-        for k in ("meter_id", "public_key", "scope"):
+        for k in ("meter_id", "public_key", "scope", "enrolment_proof"):
             print(f"{k} = {_toml_str(entry[k])}")
         return 0
     print("[[nodes]]")
-    for k in ("node_id", "attestor_public_key", "location"):
+    for k in ("node_id", "attestor_public_key", "location", "enrolment_proof"):
         print(f"{k} = {_toml_str(entry[k])}")
     for acc in entry["accelerators"]:
         print("  [[nodes.accelerators]]")

@@ -69,7 +69,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pausewatch.errors import InputError
+from pausewatch.errors import InputError, KeyFileError
+from pausewatch.statedir import check_secret_file
 
 __all__ = [
     "SOURCE_KINDS",
@@ -243,6 +244,10 @@ def _sources(raw: Any, where: str) -> tuple[SourceSpec, ...]:
     return tuple(specs)
 
 
+def _holds_password(sources: Any) -> bool:
+    return isinstance(sources, list) and any(isinstance(s, dict) and s.get("password") for s in sources)
+
+
 def load_config(
     path: Path | None,
     env: Mapping[str, str] | None = None,
@@ -264,6 +269,11 @@ def load_config(
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from e
         sources_raw = doc.pop("sources", None)
+        if _holds_password(sources_raw):  # a Redfish password: the file is a secret
+            try:
+                check_secret_file(path, "config file (it holds a source password)")
+            except KeyFileError as e:
+                raise ConfigError(str(e)) from e
         for key, value in _flatten(doc).items():
             if key not in _KEYS:
                 raise ConfigError(f"{path}: {key}: unknown key")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from attestor.report import GENESIS, ChainHead, SignedReport
 from pausewatch.errors import EnvironmentFaultError, InternalError
+from pausewatch.statedir import ensure_private_file
 
 __all__ = [
     "Alarm",
@@ -133,6 +134,7 @@ class Spool:
     @classmethod
     def open(cls, path: Path, key_id: str, limits: SpoolLimits | None = None) -> Spool:
         """Open (or create) the spool for ``key_id``; EnvironmentFaultError on any failure."""
+        ensure_private_file(path)  # 0600, and so its WAL and -shm
         try:
             conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
             conn.execute("PRAGMA journal_mode=WAL")

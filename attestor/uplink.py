@@ -44,7 +44,7 @@ from pausewatch.keys import PublicKey
 from pausewatch.reports import NONCE_SIZE
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 
-__all__ = ["TlsSettings", "Uplink", "UplinkSettings", "open_channel"]
+__all__ = ["CLOCK_TOLERANCE_NS", "TlsSettings", "Uplink", "UplinkSettings", "open_channel"]
 
 _log = logging.getLogger("pausewatch.attestor.uplink")
 _NS = 1_000_000_000
@@ -117,6 +117,10 @@ class _TransientError(Exception):
     """The verifier could not take the batch now; back off and retry."""
 
 
+# How far this node's clock may sit outside a fresh challenge's [issued, expires] window
+# before ``clock.skew`` (the verifier's default ``challenge.max_clock_skew_s``).
+CLOCK_TOLERANCE_NS = 120 * 1_000_000_000
+
 class Uplink:
     """Sends the spool's pending reports; all state lives in the spool."""
 
@@ -135,6 +139,7 @@ class Uplink:
         self._clock = clock
         self._metrics = metrics
         self._alarm = alarms.raise_alarm
+        self._clear_alarm = alarms.clear
         self._rng = rng or random.Random()
         self._channel: grpc.aio.Channel | None = None
         self._stub: verifier_pb2_grpc.VerifierStub | None = None
@@ -190,7 +195,24 @@ class Uplink:
             raise _TransientError("bad challenge nonce")
         self._spool.set_meta("challenge_nonce", challenge.nonce.hex())
         self._challenge_at_ns = self._clock.now_ns()
+        self._check_clock(challenge, self._challenge_at_ns)
         return bytes(challenge.nonce)
+
+    def _check_clock(self, challenge: types_pb2.Challenge, now_ns: int) -> None:
+        """``clock.skew``: a challenge fetched just now was signed for [issued, expires]; a
+        local clock outside that window by more than CLOCK_TOLERANCE_NS disagrees with the
+        verifier's signed time (reports would be dated wrong). Cleared when it agrees again."""
+        early = challenge.issued_unix_ns - now_ns
+        late = now_ns - challenge.expires_unix_ns
+        if early > CLOCK_TOLERANCE_NS or late > CLOCK_TOLERANCE_NS:
+            off_s = (early if early > 0 else -late) / 1e9
+            self._alarm(
+                "clock.skew",
+                f"this node's clock is {abs(off_s):.0f} s {'behind' if off_s > 0 else 'ahead of'} the"
+                f" verifier's signed challenge time (challenge seq {challenge.seq})",
+            )
+        elif any(a.kind == "clock.skew" for a in self._spool.alarms()):
+            self._clear_alarm("clock.skew")
 
     # ------------------------------------------------------------------ delivery
 

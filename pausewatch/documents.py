@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 from pausewatch.commitment import Commitment
+from pausewatch.enrolment import check_enrolment_proofs
 from pausewatch.errors import FormatError, VerificationError
 from pausewatch.inventory import Inventory
 from pausewatch.reports import check_id
@@ -41,7 +42,9 @@ def check_inventory(inv: types_pb2.Inventory, lab_id: str, facilities: Collectio
     facility = check_id(inv.facility_id, "facility_id")
     if facility not in facilities:
         raise DocumentScopeError(f"lab {lab_id!r} may not declare facility {facility!r}")
-    return Inventory.from_wire(inv)
+    checked = Inventory.from_wire(inv)
+    check_enrolment_proofs(inv)  # one check per proof carried: after the lab's own signature
+    return checked
 
 
 def check_commitment(com: types_pb2.Commitment, lab_id: str, facilities: Collection[str]) -> Commitment:

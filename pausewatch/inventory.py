@@ -21,6 +21,7 @@ Authoring format (TOML; ``inventory_from_toml`` turns it into the wire message):
     node_id = "a-node-01"
     attestor_public_key = "<64 hex digits or base64 of the raw Ed25519 key>"
     location = "hall 1 / row 3 / rack 7"
+    enrolment_proof = "<base64: the node key's signature over its enrolment>"   # from init
     [[nodes.accelerators]]
     uuid = "GPU-6f1c…"
     model = "NVIDIA H100 80GB HBM3"
@@ -33,6 +34,13 @@ Authoring format (TOML; ``inventory_from_toml`` turns it into the wire message):
     feed = "A"                        # optional: one of several feeds summed into one measurement
     accuracy = 0.005                  # optional: accuracy class as a fraction (default 0.01)
     overhead = { min_ratio = 1.0, max_ratio = 1.1 }   # optional: this scope's own band
+    enrolment_proof = "<base64>"      # the meter key's proof, from init
+
+``enrolment_proof`` (nodes and meters) is the entry's own key's signature over its enrolment
+(:mod:`pausewatch.enrolment`), as ``pausewatch-attestor init`` prints it: proof that the key's
+holder agreed to be enrolled as this node of this facility. It is optional, so inventories
+written before proofs existed stay valid, but an entry without one holds its key only until a
+proven entry of another facility claims the key (``check_key_holders``).
 
 Meter topology. A *scope* is the set of nodes behind a meter: the whole facility, or the listed
 nodes of a hall, rack, PDU or branch. Scopes nest: two scopes are equal, disjoint, or one holds
@@ -48,15 +56,18 @@ the bounds of the commitments that cover the facility (``pausewatch.commitment.T
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from pausewatch.commitment import TomlDocument
+from pausewatch.enrolment import proven_key_ids
 from pausewatch.errors import FormatError, LimitExceededError, VerificationError
-from pausewatch.keys import Ed25519Key, key_id
+from pausewatch.keys import ED25519_SIGNATURE_SIZE, Ed25519Key, key_id
 from pausewatch.reports import MAX_ACCELERATORS, check_id
 from pausewatch.v1 import types_pb2
 
@@ -69,11 +80,13 @@ __all__ = [
     "DeclaredNode",
     "Inventory",
     "KeyConflictError",
+    "KeyHolder",
     "MeterScopeGroup",
     "check_key_holders",
     "enrolled_key_ids",
     "inventory_from_toml",
     "key_conflict",
+    "key_holders",
 ]
 
 MAX_NODES: Final = 50_000
@@ -200,6 +213,7 @@ class Inventory:
             keys.add(kid)
             if len(n.accelerators) > MAX_ACCELERATORS:
                 raise LimitExceededError(f"{where}.accelerators: limit {MAX_ACCELERATORS}")
+            _check_proof(n.enrolment_proof, where)
             if len(n.location) > MAX_LOCATION_LENGTH:
                 raise LimitExceededError(f"{where}.location: longer than {MAX_LOCATION_LENGTH}")
             accs = []
@@ -227,6 +241,7 @@ class Inventory:
             if kid in keys:
                 raise FormatError(f"{where}.public_key: key used twice in the inventory")
             keys.add(kid)
+            _check_proof(m.enrolment_proof, where)
             if m.scope == types_pb2.METER_SCOPE_FACILITY:
                 if m.node_ids:
                     raise FormatError(f"{where}.node_ids: must be empty for a facility-scope meter")
@@ -322,6 +337,12 @@ def _check_topology(meters: list[DeclaredMeter]) -> None:
                 )
 
 
+def _check_proof(proof: bytes, where: str) -> None:
+    """Shape only (empty, or one Ed25519 signature); :mod:`pausewatch.enrolment` verifies it."""
+    if proof and len(proof) != ED25519_SIGNATURE_SIZE:
+        raise FormatError(f"{where}.enrolment_proof: {len(proof)} bytes; an Ed25519 signature is 64")
+
+
 def _check_key(raw: bytes, where: str, name: str) -> None:
     try:
         Ed25519Key(raw)
@@ -368,11 +389,14 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
         raise doc.error("overhead.max_ratio", "need 0 < min_ratio ≤ max_ratio")
     for i, n in enumerate(doc.tables(root, "nodes", "nodes")):
         path = f"nodes[{i}]"
-        doc.reject_unknown(n, ("node_id", "attestor_public_key", "location", "accelerators"), path)
+        doc.reject_unknown(
+            n, ("node_id", "attestor_public_key", "location", "accelerators", "enrolment_proof"), path
+        )
         node = msg.nodes.add(
             node_id=doc.string(n, "node_id", f"{path}.node_id"),
             attestor_public_key=doc.public_key(n, "attestor_public_key", f"{path}.attestor_public_key"),
             location=doc.string(n, "location", f"{path}.location", default=""),
+            enrolment_proof=_proof_from_toml(doc, n, f"{path}.enrolment_proof"),
         )
         for j, a in enumerate(doc.tables(n, "accelerators", f"{path}.accelerators")):
             apath = f"{path}.accelerators[{j}]"
@@ -385,7 +409,18 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
     for i, m in enumerate(doc.tables(root, "meters", "meters")):
         path = f"meters[{i}]"
         doc.reject_unknown(
-            m, ("meter_id", "public_key", "scope", "node_ids", "feed", "accuracy", "overhead"), path
+            m,
+            (
+                "meter_id",
+                "public_key",
+                "scope",
+                "node_ids",
+                "feed",
+                "accuracy",
+                "overhead",
+                "enrolment_proof",
+            ),
+            path,
         )
         scope = doc.string(m, "scope", f"{path}.scope", default="facility")
         if scope not in _SCOPES:
@@ -395,6 +430,7 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
             public_key=doc.public_key(m, "public_key", f"{path}.public_key"),
             scope=_SCOPES[scope],
             feed=doc.string(m, "feed", f"{path}.feed", default=""),
+            enrolment_proof=_proof_from_toml(doc, m, f"{path}.enrolment_proof"),
         )
         meter.node_ids.extend(doc.strings(m, "node_ids", f"{path}.node_ids"))
         if "accuracy" in m:
@@ -414,6 +450,14 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
     return msg
 
 
+def _proof_from_toml(doc: TomlDocument, table: Mapping[str, Any], path: str) -> bytes:
+    text = doc.string(table, "enrolment_proof", path, default="").strip()
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise doc.error(path, "must be base64 (as pausewatch-attestor init prints it)") from e
+
+
 # --- one key, one facility -------------------------------------------------------------------
 KEY_CONFLICT: Final = "inventory.key_conflict"  # the check's id, for verifier and auditor alike
 
@@ -424,7 +468,9 @@ class KeyConflictError(VerificationError):
     First come, first served: a key belongs to the facility whose latest inventory enrolled it
     first, until that facility's newer inventory drops it. Otherwise one lab could take over
     another lab's node or meter by enrolling its public key (whose reports would then be
-    refused as "not enrolled here")."""
+    refused as "not enrolled here"). One exception: an entry with a proof of possession
+    (:mod:`pausewatch.enrolment`) takes a key from a holder whose entry has none, so that a
+    lab that enrolled someone else's key without a proof (it cannot make one) blocks nobody."""
 
     def __init__(self, key_id: str, facility_id: str, holder_facility_id: str, where: str) -> None:
         super().__init__(
@@ -436,6 +482,14 @@ class KeyConflictError(VerificationError):
         self.holder_facility_id = holder_facility_id
 
 
+@dataclass(frozen=True)
+class KeyHolder:
+    """The facility whose latest inventory enrols a key, and whether its entry proved possession."""
+
+    facility_id: str
+    proven: bool
+
+
 def enrolled_key_ids(inventory: types_pb2.Inventory) -> list[tuple[str, str]]:
     """(key id, where) for every node and meter key of ``inventory``, in declaration order."""
     out = [(key_id(n.attestor_public_key), f"node {n.node_id}") for n in inventory.nodes]
@@ -443,23 +497,41 @@ def enrolled_key_ids(inventory: types_pb2.Inventory) -> list[tuple[str, str]]:
     return out
 
 
-def check_key_holders(new: types_pb2.Inventory, holder_of: Callable[[str], str | None]) -> None:
+def check_key_holders(new: types_pb2.Inventory, holder_of: Callable[[str], KeyHolder | None]) -> None:
     """Raise :class:`KeyConflictError` for the first key of ``new`` that ``holder_of`` (key id ->
-    the facility whose latest inventory enrols it, or None) gives to another facility."""
+    its holder, or None) gives to another facility — unless ``new``'s entry for it carries a
+    proof of possession and the holder's does not (the proof takes the key over)."""
+    proven = proven_key_ids(new)
     for kid, where in enrolled_key_ids(new):
         holder = holder_of(kid)
-        if holder is not None and holder != new.facility_id:
-            raise KeyConflictError(kid, new.facility_id, holder, where)
+        if holder is None or holder.facility_id == new.facility_id:
+            continue
+        if kid in proven and not holder.proven:
+            continue
+        suffix = (
+            "" if holder.proven else " (its entry has no proof of possession; a proven entry would take it)"
+        )
+        raise KeyConflictError(kid, new.facility_id, holder.facility_id, where + suffix)
+
+
+def key_holders(inventories: Iterable[types_pb2.Inventory]) -> dict[str, KeyHolder]:
+    """Key id -> holder over the latest inventories of several facilities, in the order they were
+    logged: the first to enrol a key holds it, but a proven entry beats an unproven one."""
+    holders: dict[str, KeyHolder] = {}
+    for inv in inventories:
+        proven = proven_key_ids(inv)
+        for kid, _ in enrolled_key_ids(inv):
+            held = holders.get(kid)
+            if held is None or (kid in proven and not held.proven):
+                holders[kid] = KeyHolder(inv.facility_id, kid in proven)
+    return holders
 
 
 def key_conflict(new: types_pb2.Inventory, latest_of_others: Iterable[types_pb2.Inventory]) -> None:
     """The ``inventory.key_conflict`` check: ``new`` may enrol no key that the latest inventory
-    of another facility (``latest_of_others``, as logged before ``new``) enrols; raise
-    :class:`KeyConflictError` naming the first such key. Inventories of ``new``'s own facility
-    in ``latest_of_others`` are ignored (a new version may keep its keys)."""
-    holders: dict[str, str] = {}
-    for inv in latest_of_others:
-        if inv.facility_id != new.facility_id:
-            for kid, _ in enrolled_key_ids(inv):
-                holders.setdefault(kid, inv.facility_id)
+    of another facility (``latest_of_others``, as logged before ``new``) holds
+    (:func:`check_key_holders`); raise :class:`KeyConflictError` naming the first such key.
+    Inventories of ``new``'s own facility in ``latest_of_others`` are ignored (a new version
+    may keep its keys)."""
+    holders = key_holders(inv for inv in latest_of_others if inv.facility_id != new.facility_id)
     check_key_holders(new, holders.get)

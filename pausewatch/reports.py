@@ -28,6 +28,7 @@ __all__ = [
     "MAX_ANOMALIES",
     "MAX_ID_LENGTH",
     "MAX_PERIOD_NS",
+    "MAX_REPORT_BYTES",
     "NONCE_SIZE",
     "ReportHeader",
     "ReportKind",
@@ -43,6 +44,11 @@ MAX_ID_LENGTH: Final = 128
 MAX_ACCELERATORS: Final = 64
 MAX_ANOMALIES: Final = 1024
 MAX_PERIOD_NS: Final = 86_400 * 1_000_000_000
+# The largest report envelope an honest attestor signs, and the verifier's default limit
+# (``limits.max_report_bytes``): a period of an 8-GPU node is ~2.3 KiB, one of MAX_ACCELERATORS
+# devices ~15 KiB, and the attestor itemises at most 64 anomaly records of ≤ 64-character raw
+# values (~9 KiB; ``attestor.aggregate``), counting the rest in one record.
+MAX_REPORT_BYTES: Final = 32 * 1024
 
 
 class ReportKind(Enum):

@@ -25,9 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from pausewatch.errors import EnvironmentFaultError
+from pausewatch.errors import EnvironmentFaultError, KeyFileError
 
-__all__ = ["LOCK_FILE", "StateDirLock", "StateDirLockedError", "ensure_private_dir", "lock_state_dir"]
+__all__ = [
+    "LOCK_FILE",
+    "StateDirLock",
+    "StateDirLockedError",
+    "check_secret_file",
+    "ensure_private_dir",
+    "ensure_private_file",
+    "lock_state_dir",
+]
 
 LOCK_FILE: Final = "LOCK"
 
@@ -66,6 +74,37 @@ def ensure_private_dir(path: Path) -> None:
         raise EnvironmentFaultError(
             f"{path}: the state directory is writable by group or others (mode {st.st_mode & 0o777:o});"
             " run chmod 700"
+        )
+
+
+def ensure_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if missing, else tighten it to 0600: a database's
+    WAL and shared-memory files take its mode, so the database, its WAL and its -shm are
+    readable by the owner only."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        for suffix in ("-wal", "-shm", "-journal"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                side.chmod(0o600)
+    except OSError as e:
+        raise EnvironmentFaultError(f"{path}: cannot make the file private: {e.strerror}") from e
+
+
+def check_secret_file(path: Path, what: str) -> None:
+    """Refuse a secret file (a TLS private key, a config holding a password) that group or
+    others may read: ``KeyFileError`` naming it and the fix."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        raise KeyFileError(f"{path}: cannot read the {what}: {e.strerror}") from e
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"{path}: the {what} is readable by group or others (mode {mode & 0o777:o}); run chmod 600"
         )
 
 

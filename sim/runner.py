@@ -335,18 +335,24 @@ async def fetch_verdicts(
 ) -> None:
     """Read the story's verdicts over gRPC (``GetVerdicts``) into ``seen``, each signature
     checked against the verdict key; a later revision replaces an earlier one."""
-    resp = await stub.GetVerdicts(
-        verifier_pb2.GetVerdictsRequest(commitment_id=scenario.commitment.commitment_id,
-                                        from_unix_ns=scenario.start_unix_ns, to_unix_ns=scenario.end_unix_ns),
-        timeout=_RPC_DEADLINE_S,
-    )
-    for raw in resp.envelopes:
-        env = parse_envelope(raw)
-        verify_envelope(env, key)
-        verdict = env.decode_payload()
-        if not isinstance(verdict, types_pb2.Verdict):
-            raise InternalError("GetVerdicts returned something else than a verdict")
-        seen[(verdict.facility_id, verdict.bucket_start_unix_ns)] = verdict
+    token = ""
+    while True:  # every page
+        resp = await stub.GetVerdicts(
+            verifier_pb2.GetVerdictsRequest(commitment_id=scenario.commitment.commitment_id,
+                                            from_unix_ns=scenario.start_unix_ns,
+                                            to_unix_ns=scenario.end_unix_ns, page_token=token),
+            timeout=_RPC_DEADLINE_S,
+        )
+        for raw in resp.envelopes:
+            env = parse_envelope(raw)
+            verify_envelope(env, key)
+            verdict = env.decode_payload()
+            if not isinstance(verdict, types_pb2.Verdict):
+                raise InternalError("GetVerdicts returned something else than a verdict")
+            seen[(verdict.facility_id, verdict.bucket_start_unix_ns)] = verdict
+        token = resp.next_page_token
+        if not token:
+            return
 
 
 def observed(scenario: Scenario, seen: dict[tuple[str, int], types_pb2.Verdict]) -> list[ObservedVerdict]:

@@ -28,7 +28,7 @@ from pausewatch.errors import InputError
 from pausewatch.v1 import types_pb2
 from verifier.alert_bus import AlertBus, AlertFilter
 
-__all__ = ["WebhookConfig", "WebhookNotifier", "alert_json"]
+__all__ = ["WebhookConfig", "WebhookNotifier", "alert_json", "redact_url"]
 
 _log = logging.getLogger("pausewatch.verifier.alerts")
 _RETRY_STATUS: Final = frozenset({408, 429})
@@ -72,6 +72,14 @@ def alert_json(alert: types_pb2.Alert) -> bytes:
 
 class _RetryableError(Exception):
     pass
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host[:port]/…``: what a log may say about a webhook URL."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…"
 
 
 def _http_post(url: str, body: bytes, timeout_s: float) -> int:
@@ -160,7 +168,12 @@ class WebhookNotifier:
                 return
             final = status is not None and status not in _RETRY_STATUS and status < 500
             self.counters.last_error = error
-            _log.warning("webhook delivery failed", extra={"url": url, "attempt": attempt, "error": error})
+            # a webhook URL is often a secret (a token in its path or query): log its host only
+            shown = redact_url(url)
+            _log.warning(
+                "webhook delivery failed",
+                extra={"url": shown, "attempt": attempt, "error": error.replace(url, shown)},
+            )
             if final or attempt == self.config.max_attempts:
                 break
             await self._clock.sleep(delay)

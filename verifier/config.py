@@ -11,7 +11,9 @@ Example (every key shown with its default where it has one)::
     state_dir = "state"                # SQLite database, the checkpoint file, the LOCK (mode 0700)
     metrics_listen = "127.0.0.1:9464"  # Prometheus text endpoint; "" disables it
 
-    [tls]                              # absent: plaintext (localhost and tests only)
+    allow_plaintext = false            # serve without [tls] on a non-loopback address (else exit 2)
+
+    [tls]                              # absent: plaintext, on a loopback address only
     cert_file = "server.crt"
     key_file = "server.key"
     client_ca_file = "clients-ca.crt"  # set: mutual TLS, client certificates required
@@ -34,7 +36,16 @@ Example (every key shown with its default where it has one)::
 
     [limits]
     max_message_bytes = 16777216   # one gRPC message
-    max_envelope_bytes = 1048576   # one envelope
+    max_envelope_bytes = 1048576   # one envelope (lab documents)
+    max_report_bytes = 32768       # one report envelope (an 8-GPU report is ~2.3 KiB); ≥ what
+                                   # honest attestors sign (pausewatch.reports.MAX_REPORT_BYTES)
+    report_bytes_per_minute = 524288   # per key, byte bucket refill (clock minutes)
+    burst_report_bytes = 33554432      # per key, byte bucket size (a backlog after an outage)
+    max_inflight_bytes = 268435456     # request bytes held by calls being served; more → RESOURCE_EXHAUSTED
+    max_connections = 4096         # open TCP connections (handshaking too); more are closed at accept
+    handshake_timeout_s = 10.0     # a connection not through TLS and HTTP/2 set-up by then is closed
+    connection_idle_s = 300.0      # a connection without a call for this long is closed (GOAWAY)
+    max_streams_per_connection = 256   # concurrent calls on one connection
     max_batch_reports = 1000       # envelopes per SubmitReports
     reports_per_minute = 600       # per key, token bucket refill (clock minutes)
     burst_reports = 2000           # per key, token bucket size
@@ -82,6 +93,7 @@ Example (every key shown with its default where it has one)::
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -92,7 +104,7 @@ from typing import Any, Final
 from pausewatch.errors import InputError
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import ed25519_key_from_text
-from pausewatch.reports import check_id
+from pausewatch.reports import MAX_REPORT_BYTES, check_id
 from pausewatch.v1 import types_pb2
 from verifier.alerts import WebhookConfig
 
@@ -107,6 +119,7 @@ __all__ = [
     "PartyTrust",
     "TlsConfig",
     "VerifierConfig",
+    "check_exposure",
     "load_config",
     "parse_lab_key",
     "with_overrides",
@@ -139,6 +152,14 @@ class ChallengeConfig:
 class LimitsConfig:
     max_message_bytes: int = 16 << 20
     max_envelope_bytes: int = 1 << 20
+    max_report_bytes: int = MAX_REPORT_BYTES
+    report_bytes_per_minute: float = 512 * 1024
+    burst_report_bytes: int = 32 << 20
+    max_inflight_bytes: int = 256 << 20
+    max_connections: int = 4096
+    handshake_timeout_s: float = 10.0
+    connection_idle_s: float = 300.0
+    max_streams_per_connection: int = 256
     max_batch_reports: int = 1000
     reports_per_minute: float = 600.0
     burst_reports: int = 2000
@@ -150,6 +171,11 @@ class LimitsConfig:
     admission_processes: int = 0
     grpc_max_unrequested_s: int = 120
     startup_check_entries: int = 100_000
+
+    @property
+    def report_limit(self) -> int:
+        """The size limit of one report envelope: ``max_report_bytes``, within ``max_envelope_bytes``."""
+        return min(self.max_report_bytes, self.max_envelope_bytes)
 
 
 @dataclass(frozen=True)
@@ -207,6 +233,7 @@ class VerifierConfig:
     evaluation: EvaluationConfig | None = field(default_factory=EvaluationConfig)  # None: not run
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     source: str = "<defaults>"
+    allow_plaintext: bool = False  # plaintext gRPC on a non-loopback address (check_exposure)
 
     @property
     def database_path(self) -> Path:
@@ -432,6 +459,22 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
             max_message_bytes=li("max_message_bytes", d.max_message_bytes, minimum=1024, maximum=1 << 30),
             max_envelope_bytes=li("max_envelope_bytes", d.max_envelope_bytes, minimum=256, maximum=16 << 20),
             max_batch_reports=li("max_batch_reports", d.max_batch_reports, minimum=1, maximum=100_000),
+            max_report_bytes=li("max_report_bytes", d.max_report_bytes, minimum=1024, maximum=16 << 20),
+            report_bytes_per_minute=limits_t.number(
+                "report_bytes_per_minute", d.report_bytes_per_minute, minimum=1024
+            ),
+            burst_report_bytes=li("burst_report_bytes", d.burst_report_bytes, minimum=1024),
+            max_inflight_bytes=li("max_inflight_bytes", d.max_inflight_bytes, minimum=1 << 16),
+            max_connections=li("max_connections", d.max_connections, minimum=1, maximum=1_000_000),
+            handshake_timeout_s=limits_t.number(
+                "handshake_timeout_s", d.handshake_timeout_s, minimum=0.1, maximum=600
+            ),
+            connection_idle_s=limits_t.number(
+                "connection_idle_s", d.connection_idle_s, minimum=1, maximum=86_400
+            ),
+            max_streams_per_connection=li(
+                "max_streams_per_connection", d.max_streams_per_connection, minimum=1, maximum=100_000
+            ),
             reports_per_minute=limits_t.number("reports_per_minute", d.reports_per_minute, minimum=0.001),
             burst_reports=limits_t.integer("burst_reports", d.burst_reports, minimum=1),
             max_concurrent_rpcs=limits_t.integer("max_concurrent_rpcs", d.max_concurrent_rpcs, minimum=1),
@@ -450,6 +493,10 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         limits_t.finish()
         if limits.max_envelope_bytes > limits.max_message_bytes:
             raise ConfigError(f"{source}: limits.max_envelope_bytes exceeds limits.max_message_bytes")
+        if limits.max_report_bytes > limits.max_message_bytes:
+            raise ConfigError(f"{source}: limits.max_report_bytes exceeds limits.max_message_bytes")
+        if limits.burst_report_bytes < limits.max_report_bytes:
+            raise ConfigError(f"{source}: limits.burst_report_bytes is below limits.max_report_bytes")
 
     clock = ClockConfig()
     clock_t = root.table("clock")
@@ -525,6 +572,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         labs.append(LabTrust(lab_id, keys, facilities, threshold))
 
     parties = _parties(root, source)
+    allow_plaintext = root.boolean("allow_plaintext", False)
     root.finish()
     return VerifierConfig(
         state_dir=state_dir,
@@ -539,6 +587,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         parties=parties,
         challenge=challenge,
         checkpoint_max_interval_s=cp_interval,
+        allow_plaintext=allow_plaintext,
         limits=limits,
         clock=clock,
         evaluation=evaluation,
@@ -590,6 +639,24 @@ def _check_address(value: str, where: str) -> None:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"{where} must be host:port, got {value!r}")
+
+
+def check_exposure(config: VerifierConfig) -> None:
+    """Plaintext only on loopback: without ``[tls]``, ``listen`` must be a loopback address
+    (127.0.0.0/8, ::1, localhost) unless ``allow_plaintext = true`` says the operator means
+    it (a TLS-terminating proxy in front, a closed network); raise ConfigError otherwise."""
+    if config.tls is not None or config.allow_plaintext:
+        return
+    host = config.listen.rpartition(":")[0].strip("[]")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            f"{config.source}: listen = {config.listen!r} without [tls] would serve plaintext beyond"
+            " this machine; configure [tls], listen on 127.0.0.1, or set allow_plaintext = true"
+        )
 
 
 def with_overrides(config: VerifierConfig, **changes: Any) -> VerifierConfig:

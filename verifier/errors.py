@@ -17,7 +17,10 @@ exception                                   gRPC status           meaning
                                                                   inventory logged after its
                                                                   admission dropped the key), or
                                                                   a lab key declares a facility
-                                                                  it may not
+                                                                  it may not, or an inventory
+                                                                  entry whose proof of
+                                                                  possession does not verify
+                                                                  (``EnrolmentProofError``)
 ``StaleVersionError``                       FAILED_PRECONDITION   a document version that does
                                                                   not increase
 ``KeyConflictError``                        FAILED_PRECONDITION   an inventory enrols a key that
@@ -34,6 +37,7 @@ from __future__ import annotations
 import grpc
 
 from pausewatch.documents import DocumentScopeError
+from pausewatch.enrolment import EnrolmentProofError
 from pausewatch.errors import (
     EnvironmentFaultError,
     InputError,
@@ -73,7 +77,7 @@ def status_for(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(error, SignatureError):
         return grpc.StatusCode.UNAUTHENTICATED
-    if isinstance(error, (NotEnrolledHereError, DocumentScopeError)):
+    if isinstance(error, (NotEnrolledHereError, DocumentScopeError, EnrolmentProofError)):
         return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(error, VerificationError):
         return grpc.StatusCode.FAILED_PRECONDITION

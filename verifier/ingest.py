@@ -41,7 +41,7 @@ from typing import Final
 from pausewatch import freshness
 from pausewatch.chain import ChainDecision, LinkKind
 from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_envelope, verify_envelope
-from pausewatch.errors import FormatError, PausewatchError, SignatureError
+from pausewatch.errors import FormatError, LimitExceededError, PausewatchError, SignatureError
 from pausewatch.freshness import ChallengeHistory, assess_freshness
 from pausewatch.keys import Ed25519Key
 from pausewatch.reports import ReportHeader, ReportKind, decode_report, report_key_id
@@ -88,6 +88,7 @@ class EnrolledKey:
     facility_id: str
     subject_id: str  # node id or meter id
     inventory_version: int
+    proven: bool = False  # the entry carries a proof of possession (pausewatch.enrolment)
 
 
 @dataclass(frozen=True)
@@ -99,15 +100,21 @@ class Enrollment:
     @classmethod
     def from_inventories(cls, inventories: Iterable[types_pb2.Inventory]) -> Enrollment:
         keys: dict[str, EnrolledKey] = {}
+
+        def enrol(entry: EnrolledKey) -> None:
+            held = keys.get(entry.key.key_id)
+            if held is None or held.facility_id == entry.facility_id or entry.proven or not held.proven:
+                keys[entry.key.key_id] = entry  # a proven entry is never displaced by an unproven one
+
         for inv in inventories:
             for node in inv.nodes:
                 k = Ed25519Key(node.attestor_public_key)
-                keys[k.key_id] = EnrolledKey(k, ReportKind.USAGE, inv.facility_id, node.node_id, inv.version)
+                proven = bool(node.enrolment_proof)
+                enrol(EnrolledKey(k, ReportKind.USAGE, inv.facility_id, node.node_id, inv.version, proven))
             for meter in inv.meters:
                 k = Ed25519Key(meter.public_key)
-                keys[k.key_id] = EnrolledKey(
-                    k, ReportKind.METER, inv.facility_id, meter.meter_id, inv.version
-                )
+                proven = bool(meter.enrolment_proof)
+                enrol(EnrolledKey(k, ReportKind.METER, inv.facility_id, meter.meter_id, inv.version, proven))
         return cls(keys)
 
     def replace_facility(self, inventory: types_pb2.Inventory) -> Enrollment:
@@ -127,7 +134,13 @@ class AdmittedReport:
 
 
 def admit_report(raw: bytes, enrollment: Enrollment, *, max_envelope_bytes: int) -> AdmittedReport:
-    """Stage 1 of ingest; raise the precise error, return a report fit for the chain check."""
+    """Stage 1 of ingest; raise the precise error, return a report fit for the chain check.
+    ``max_envelope_bytes`` is the report limit (``limits.max_report_bytes``)."""
+    if len(raw) > max_envelope_bytes:
+        raise LimitExceededError(
+            f"report envelope is {len(raw)} bytes; the limit is {max_envelope_bytes}"
+            " (limits.max_report_bytes)"
+        )
     envelope = parse_envelope(raw, max_bytes=max_envelope_bytes)
     if envelope.payload_type not in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):
         raise FormatError(f"SubmitReports takes usage and meter reports, not {envelope.payload_type}")
@@ -180,22 +193,34 @@ def _signer(envelope: ParsedEnvelope, enrollment: Enrollment) -> EnrolledKey:
 
 class RateLimiter:
     """Per-key token buckets: ``per_minute`` tokens a minute of the injected clock, at most
-    ``burst`` saved up. Deterministic: the caller passes the time."""
+    ``burst`` saved up. Deterministic: the caller passes the time. A token is a report, or (for
+    the per-key byte quota) a byte of report envelope: ``unit`` names it in the refusal."""
 
-    def __init__(self, per_minute: float, burst: int, *, max_keys: int = 1_000_000) -> None:
+    def __init__(
+        self, per_minute: float, burst: int, *, max_keys: int = 1_000_000, unit: str = "reports"
+    ) -> None:
         self._rate = per_minute / _NS_PER_MINUTE
         self._burst = float(burst)
         self._max_keys = max_keys
+        self._unit = unit
         self._buckets: dict[str, tuple[float, int]] = {}
+
+    def _tokens(self, key_id: str, now_ns: int) -> float:
+        tokens, at = self._buckets.get(key_id, (self._burst, now_ns))
+        return min(self._burst, tokens + max(0, now_ns - at) * self._rate)
+
+    def check(self, key_id: str, now_ns: int, count: int = 1) -> None:
+        """Raise RateLimitedError when ``take`` would; spend nothing."""
+        if self._tokens(key_id, now_ns) < count:
+            raise RateLimitedError(
+                f"key {key_id[:16]} is over its quota ({self._rate * _NS_PER_MINUTE:g}"
+                f" {self._unit}/minute, {self._burst:g} saved up at most)"
+            )
 
     def take(self, key_id: str, now_ns: int, count: int = 1) -> None:
         """Spend ``count`` tokens of ``key_id`` or raise RateLimitedError (spending nothing)."""
-        tokens, at = self._buckets.get(key_id, (self._burst, now_ns))
-        tokens = min(self._burst, tokens + max(0, now_ns - at) * self._rate)
-        if tokens < count:
-            raise RateLimitedError(
-                f"key {key_id[:16]} is over its rate ({self._rate * _NS_PER_MINUTE:g} reports/minute)"
-            )
+        self.check(key_id, now_ns, count)
+        tokens = self._tokens(key_id, now_ns)
         if len(self._buckets) >= self._max_keys and key_id not in self._buckets:
             self._buckets.clear()  # bounded memory; only enrolled keys ever get here
         self._buckets[key_id] = (tokens - count, now_ns)

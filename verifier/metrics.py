@@ -41,6 +41,14 @@ class VerifierMetrics:
             registry=r,
         )
         self.log_size = Gauge("pausewatch_verifier_log_size", "Entries in the Merkle log", registry=r)
+        self.clock_steps_back = Gauge(
+            "pausewatch_verifier_clock_steps_back",
+            "Times the clock was found behind log time (log time held) since start",
+            registry=r,
+        )
+        self.log_time_held = Gauge(
+            "pausewatch_verifier_log_time_held", "1 while the clock is behind log time", registry=r
+        )
         self.checkpoint_age = Gauge(
             "pausewatch_verifier_checkpoint_signed_unix_seconds",
             "When the latest checkpoint was signed",

@@ -65,7 +65,7 @@ from pausewatch.documents import check_tolerances
 from pausewatch.envelope import envelope_digest, parse_envelope, parse_message
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError, PausewatchError
 from pausewatch.freshness import ChallengeHistory, ChallengeRecord
-from pausewatch.inventory import Inventory, check_key_holders
+from pausewatch.inventory import Inventory, KeyHolder, check_key_holders
 from pausewatch.note import NoteSigner, NoteVerifier
 from pausewatch.terms import Terms, TermsInForce, check_succession
 from pausewatch.v1 import types_pb2, verifier_pb2
@@ -686,7 +686,9 @@ class LogSequencer:
             # a key belongs to one facility: refuse one that another facility's latest
             # inventory (committed, or staged earlier in this tick) enrols
             keys = enrollment.keys
-            check_key_holders(doc.message, lambda kid: k.facility_id if (k := keys.get(kid)) else None)
+            check_key_holders(
+                doc.message, lambda kid: KeyHolder(k.facility_id, k.proven) if (k := keys.get(kid)) else None
+            )
             commitments = _latest_commitments(tx)
             if commitments:
                 check_tolerances([Inventory.from_wire(doc.message)], commitments)

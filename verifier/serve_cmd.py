@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from verifier.cli import EXIT_OK, setup_logging
-from verifier.config import load_config, with_overrides
+from verifier.config import check_exposure, load_config, with_overrides
 from verifier.server import build_server, standard_background
 
 __all__ = ["register", "serve"]
@@ -52,6 +52,9 @@ def serve(args: argparse.Namespace) -> int:
         state_dir=args.state_dir,
         metrics_listen=args.metrics_listen,
     )
+    check_exposure(config)  # plaintext only on loopback, unless allow_plaintext says so
+    if config.tls is None and config.allow_plaintext:
+        _log.warning("serving plaintext gRPC (allow_plaintext = true)", extra={"address": config.listen})
     return asyncio.run(_serve(config, args.ready_file))
 
 

@@ -43,7 +43,7 @@ from pausewatch.clock import NS_PER_S, Clock, SimulatedClock, SystemClock
 from pausewatch.errors import EnvironmentFaultError
 from pausewatch.keys import Signer, load_key_file
 from pausewatch.note import Ed25519NoteSigner, NoteSigner
-from pausewatch.statedir import StateDirLock, lock_state_dir
+from pausewatch.statedir import StateDirLock, check_secret_file, lock_state_dir
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus
@@ -52,6 +52,7 @@ from verifier.challenges import ChallengeIssuer
 from verifier.checkpoint_file import CHECKPOINT_FILE, CheckpointFile
 from verifier.config import VerifierConfig
 from verifier.ingest import RateLimiter
+from verifier.log_time import LogTimeClock
 from verifier.metrics import MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
 from verifier.registry import TrustRoots
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
@@ -75,6 +76,8 @@ __all__ = [
 
 _log = logging.getLogger("pausewatch.verifier.server")
 SERVICE_NAME = verifier_pb2.DESCRIPTOR.services_by_name["Verifier"].full_name
+_KEEPALIVE_MS = 60_000  # ping a connection silent this long (ms)
+_KEEPALIVE_TIMEOUT_MS = 20_000  # and close it when the ping is not answered in time (ms)
 
 Background = Callable[["VerifierServer"], Awaitable[None]]
 
@@ -264,7 +267,16 @@ def build_server(
             lock.release()
             raise
     try:
-        return _build(config, clock=clock, keys=keys, storage=storage, background=background, lock=lock)
+        # log time never decreases: held at the newest time logged, across restarts too
+        log_time = LogTimeClock(clock)
+        latest_challenge, latest_checkpoint = storage.latest_challenge(), storage.latest_checkpoint()
+        log_time.raise_floor(
+            max(
+                latest_challenge.issued_ns if latest_challenge else 0,
+                latest_checkpoint.signed_ns if latest_checkpoint else 0,
+            )
+        )
+        return _build(config, clock=log_time, keys=keys, storage=storage, background=background, lock=lock)
     except BaseException:
         if lock is not None:
             storage.close()
@@ -284,6 +296,10 @@ def _build(
     limits = config.limits
     alert_bus = AlertBus(max_subscribers=limits.max_watchers)
     metrics = VerifierMetrics()
+    if isinstance(clock, LogTimeClock):
+        log_time = clock
+        metrics.clock_steps_back.set_function(lambda: log_time.steps_back)
+        metrics.log_time_held.set_function(lambda: float(log_time.held))
     sequencer = LogSequencer(
         storage,
         log_signer=keys.log,
@@ -311,13 +327,22 @@ def _build(
         ("grpc.server.max_pending_requests", limits.max_concurrent_rpcs),
         ("grpc.server.max_pending_requests_hard_limit", limits.max_concurrent_rpcs),
         ("grpc.server_max_unrequested_time_in_server", limits.grpc_max_unrequested_s),
+        # idle and half-open connections cannot pile up (issue 12, row 8): a cap on open
+        # connections (past it, core closes a new one at accept), a deadline on TLS and HTTP/2
+        # set-up, idle connections closed, dead peers found by keepalive pings
+        ("grpc.max_allowed_incoming_connections", limits.max_connections),
+        ("grpc.server_handshake_timeout_ms", round(limits.handshake_timeout_s * 1000)),
+        ("grpc.max_connection_idle_ms", round(limits.connection_idle_s * 1000)),
+        ("grpc.max_concurrent_streams", limits.max_streams_per_connection),
+        ("grpc.keepalive_time_ms", _KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", _KEEPALIVE_TIMEOUT_MS),
     ]
     admission = ThreadPoolExecutor(
         max_workers=limits.admission_threads or len(os.sched_getaffinity(0)) or 1,
         thread_name_prefix="pausewatch-admission",
     )
     processes = (
-        ProcessAdmission(limits.admission_processes, max_envelope_bytes=limits.max_envelope_bytes)
+        ProcessAdmission(limits.admission_processes, max_envelope_bytes=limits.report_limit)
         if limits.admission_processes
         else None
     )
@@ -328,6 +353,7 @@ def _build(
         trust=TrustRoots.of(config.labs, config.parties),
         limits=limits,
         rate_limiter=RateLimiter(limits.reports_per_minute, limits.burst_reports),
+        byte_quota=RateLimiter(limits.report_bytes_per_minute, limits.burst_report_bytes, unit="bytes"),
         alert_bus=alert_bus,
         metrics=metrics,
         clock_now_ns=clock.now_ns,
@@ -371,6 +397,7 @@ def _server_credentials(config: VerifierConfig) -> grpc.ServerCredentials:
     tls = config.tls
     if tls is None:
         raise EnvironmentFaultError("TLS credentials asked for without [tls]")
+    check_secret_file(tls.key_file, "TLS private key")
     try:
         cert = tls.cert_file.read_bytes()
         key = tls.key_file.read_bytes()

@@ -31,7 +31,10 @@ wait). A re-refused batch books again; the booking decays as time passes.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import collections
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -41,7 +44,7 @@ from typing import Any, Final, NoReturn
 import grpc
 
 from pausewatch.envelope import envelope_digest, parse_envelope
-from pausewatch.errors import InputError, LimitExceededError, PausewatchError
+from pausewatch.errors import FormatError, InputError, LimitExceededError, PausewatchError
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus, AlertFilter, SubscriberDroppedError
@@ -58,7 +61,7 @@ from verifier.registry import (
     verify_terms,
 )
 from verifier.sequencer import LogSequencer, ReportOutcome
-from verifier.storage import StorageReader
+from verifier.storage import StorageReader, StoredVerdict
 
 __all__ = ["MAX_ENTRIES_PER_READ", "MAX_VERDICTS_PER_READ", "RETRY_AFTER_KEY", "VerifierServicer"]
 
@@ -123,12 +126,15 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         clock_now_ns: Any,
         admission: Executor | None = None,
         admission_processes: ProcessAdmission | None = None,
+        byte_quota: RateLimiter | None = None,
     ) -> None:
         self._seq = sequencer
         self._challenges = challenges
         self._trust = trust
         self._limits = limits
         self._rate = rate_limiter
+        self._bytes = byte_quota
+        self._inflight_bytes = 0  # request bytes held by calls being served (limits.max_inflight_bytes)
         self._bus = alert_bus
         self._metrics = metrics
         self._now = clock_now_ns
@@ -156,11 +162,14 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                 ),
             )
         await self._admit_or_refuse(len(raws), context)
+        size = sum(len(r) for r in raws)
+        await self._hold_bytes(size, context)
         self._pending_reports += len(raws)
         try:
             outcomes = await self._submit_reports(raws, context)
         finally:
             self._pending_reports -= len(raws)
+            self._inflight_bytes -= size
             self._throughput.add(len(raws), time.monotonic())
         response = verifier_pb2.SubmitReportsResponse()
         for o in outcomes:
@@ -173,6 +182,21 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             if o.receipt is not None:
                 result.receipt.CopyFrom(o.receipt)
         return response
+
+    async def _hold_bytes(self, size: int, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """Count ``size`` request bytes as held until the caller releases them; refuse the call
+        (RESOURCE_EXHAUSTED, with a retry hint) when that would pass ``limits.max_inflight_bytes``
+        — except on an idle verifier, which always takes one call (gRPC's message limit bounds it)."""
+        held, limit = self._inflight_bytes, self._limits.max_inflight_bytes
+        if held and held + size > limit:
+            self._metrics.refused.inc()
+            context.set_trailing_metadata(((RETRY_AFTER_KEY, "1000"),))
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"verifier busy: {held} request bytes in flight, {size} more would pass"
+                f" limits.max_inflight_bytes ({limit}); retry after 1.00 s",
+            )
+        self._inflight_bytes += size
 
     async def _admit_or_refuse(self, count: int, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         """Refuse the batch (RESOURCE_EXHAUSTED with a retry hint) when the verifier is saturated."""
@@ -211,7 +235,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         self, raws: Sequence[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> list[ReportOutcome]:
         enrollment = self._seq.enrollment
-        limit = self._limits.max_envelope_bytes
+        limit = self._limits.report_limit
         if self._processes is not None:
             admitted_or_errors, cpu_s = await self._processes.admit(raws, enrollment)
         elif self._admission is None:
@@ -236,7 +260,11 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             digest = envelope_digest(report.envelope.raw)
             if digest not in passed and self._seq.logged_index(digest) is None:
                 try:
-                    self._rate.take(report.header.key_id, now)
+                    key = report.header.key_id
+                    self._rate.check(key, now)
+                    if self._bytes is not None:  # the per-key byte quota
+                        self._bytes.take(key, now, len(report.envelope.raw))
+                    self._rate.take(key, now)
                 except PausewatchError as e:
                     outcomes.append(_rejected(e))
                     continue
@@ -340,6 +368,8 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         inventory: bool,
         terms: bool = False,
     ) -> verifier_pb2.SubmitSignedResponse:
+        size = len(request.envelope)
+        await self._hold_bytes(size, context)
         try:
             # parsing and signature checks run on the admission threads: a large or badly
             # signed document never holds the event loop (and so every other call) up
@@ -353,6 +383,8 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             receipt = await self._seq.submit_document(verified)
         except PausewatchError as e:
             await _abort(context, e)
+        finally:
+            self._inflight_bytes -= size
         self._metrics.documents.labels("terms" if terms else "inventory" if inventory else "commitment").inc()
         return verifier_pb2.SubmitSignedResponse(receipt=receipt, version=verified.version)
 
@@ -360,17 +392,39 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     async def GetVerdicts(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.GetVerdictsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.GetVerdictsResponse:
-        def query(s: StorageReader) -> list[bytes]:
-            rows = s.verdicts(
+        """One page: at most ``page_size`` (≤ 1000) verdicts and one message's bytes; the
+        page token is the last verdict's sort key (commitment, facility, bucket, revision)."""
+        page = min(request.page_size or MAX_VERDICTS_PER_READ, MAX_VERDICTS_PER_READ)
+        try:
+            after = _verdict_page_key(request.page_token) if request.page_token else None
+        except FormatError as e:
+            await _abort(context, e)
+
+        def query(s: StorageReader) -> list[StoredVerdict]:
+            return s.verdicts(
                 request.commitment_id or None,
                 request.facility_id or None,
                 request.from_unix_ns or None,
                 request.to_unix_ns or None,
                 include_superseded=request.include_superseded,
+                after=after,
+                limit=page + 1,
             )
-            return [v.envelope for v in rows[:MAX_VERDICTS_PER_READ]]
 
-        return verifier_pb2.GetVerdictsResponse(envelopes=await self._read(context, query))
+        rows: list[StoredVerdict] = await self._read(context, query)
+        budget = self._limits.max_message_bytes - 64 * 1024
+        out: list[StoredVerdict] = []
+        for v in rows[:page]:
+            budget -= len(v.envelope) + 8
+            if budget < 0 and out:
+                break
+            out.append(v)
+        response = verifier_pb2.GetVerdictsResponse(envelopes=[v.envelope for v in out])
+        if len(out) < len(rows):
+            last = out[-1]
+            key = [last.commitment_id, last.facility_id, last.bucket_start_ns, last.revision]
+            response.next_page_token = base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+        return response
 
     async def WatchAlerts(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.WatchAlertsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -394,6 +448,17 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             return await self._seq.read(fn)
         except InputError as e:
             await _abort(context, e)
+
+
+def _verdict_page_key(token: str) -> tuple[str, str, int, int]:
+    """The sort key a ``next_page_token`` carries; FormatError for anything else."""
+    try:
+        c, f, b, r = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+        if not (isinstance(c, str) and isinstance(f, str) and type(b) is int and type(r) is int):
+            raise ValueError("wrong types")
+    except (ValueError, TypeError, UnicodeError, binascii.Error) as e:
+        raise FormatError("page_token: not a token this verifier gave (pass next_page_token as is)") from e
+    return c, f, b, r
 
 
 def _queue_seconds(pending: int, rate: float | None) -> float:

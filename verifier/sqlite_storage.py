@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from pausewatch.errors import EnvironmentFaultError, InternalError
 from pausewatch.reports import MAX_PERIOD_NS, ReportHeader, ReportKind
+from pausewatch.statedir import ensure_private_file
 from pausewatch.tlog_store import MerkleLog, SqliteTreeStore
 from pausewatch.v1 import types_pb2
 from verifier.storage import (
@@ -385,8 +386,15 @@ class _SqliteReader:
         to_ns: int | None = None,
         *,
         include_superseded: bool = False,
+        after: tuple[str, str, int, int] | None = None,
+        limit: int | None = None,
     ) -> list[StoredVerdict]:
         where = ["1 = 1"]
+        if after is not None:
+            where.append("(v.commitment_id, v.facility_id, v.bucket_start, v.revision) > (?, ?, ?, ?)")
+            args_after: list[Any] = list(after)
+        else:
+            args_after = []
         args: list[Any] = []
         for column, value in (("commitment_id", commitment_id), ("facility_id", facility_id)):
             if value is not None:
@@ -406,7 +414,9 @@ class _SqliteReader:
         columns = ", ".join(f"v.{c.strip()}" for c in _VERDICT_COLUMNS.split(","))
         sql = f"SELECT {columns} FROM verdicts v WHERE " + " AND ".join(where)  # noqa: S608  # constant fragments, values bound
         sql += " ORDER BY v.commitment_id, v.facility_id, v.bucket_start, v.revision"
-        return [StoredVerdict(*r) for r in self._conn.execute(sql, args).fetchall()]
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [StoredVerdict(*r) for r in self._conn.execute(sql, args_after + args).fetchall()]
 
     def latest_verdict(
         self, commitment_id: str, facility_id: str, bucket_start_ns: int
@@ -602,6 +612,8 @@ class SqliteStorage(_SqliteReader):
                     f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
                 )
             else:
+                if self.path != ":memory:":
+                    ensure_private_file(Path(self.path))  # 0600, and so its WAL and -shm
                 conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 10000")
             if not readonly:

@@ -222,9 +222,13 @@ class StorageReader(Protocol):
         to_ns: int | None = None,
         *,
         include_superseded: bool = False,
+        after: tuple[str, str, int, int] | None = None,
+        limit: int | None = None,
     ) -> list[StoredVerdict]:
-        """Verdicts whose bucket starts in ``[from_ns, to_ns)``, ordered by bucket then
-        revision; only the latest revision of each bucket unless ``include_superseded``."""
+        """Verdicts whose bucket starts in ``[from_ns, to_ns)``, ordered by (commitment,
+        facility, bucket, revision); only the latest revision of each bucket unless
+        ``include_superseded``; only those after the key ``after`` (a page's last), at most
+        ``limit`` of them."""
         ...
 
     def latest_verdict(

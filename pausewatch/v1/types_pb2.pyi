@@ -767,11 +767,17 @@ class NodeEntry(_message.Message):
     ATTESTOR_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     ACCELERATORS_FIELD_NUMBER: _builtins.int
     LOCATION_FIELD_NUMBER: _builtins.int
+    ENROLMENT_PROOF_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     attestor_public_key: _builtins.bytes
     """raw Ed25519, 32 bytes"""
     location: _builtins.str
     """hall / row / rack, free-form"""
+    enrolment_proof: _builtins.bytes
+    """Proof of possession: the node key's Ed25519 signature over its enrolment statement
+    (pausewatch.enrolment: facility, node id, key), made by `pausewatch-attestor init`.
+    Empty in inventories written before proofs existed (see pausewatch/enrolment.py).
+    """
     @_builtins.property
     def accelerators(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeclaredAccelerator]: ...
     def __init__(
@@ -781,10 +787,11 @@ class NodeEntry(_message.Message):
         attestor_public_key: _builtins.bytes = ...,
         accelerators: _abc.Iterable[Global___DeclaredAccelerator] | None = ...,
         location: _builtins.str = ...,
+        enrolment_proof: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accelerators", b"accelerators", "attestor_public_key", b"attestor_public_key", "location", b"location", "node_id", b"node_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accelerators", b"accelerators", "attestor_public_key", b"attestor_public_key", "enrolment_proof", b"enrolment_proof", "location", b"location", "node_id", b"node_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -801,6 +808,7 @@ class MeterEntry(_message.Message):
     FEED_FIELD_NUMBER: _builtins.int
     ACCURACY_FIELD_NUMBER: _builtins.int
     OVERHEAD_FIELD_NUMBER: _builtins.int
+    ENROLMENT_PROOF_FIELD_NUMBER: _builtins.int
     meter_id: _builtins.str
     public_key: _builtins.bytes
     """raw Ed25519, 32 bytes"""
@@ -812,6 +820,8 @@ class MeterEntry(_message.Message):
     """
     accuracy: _builtins.float
     """fraction of reading (meter accuracy class); default 0.01"""
+    enrolment_proof: _builtins.bytes
+    """as NodeEntry.enrolment_proof, by the meter key"""
     @_builtins.property
     def node_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -828,10 +838,11 @@ class MeterEntry(_message.Message):
         feed: _builtins.str = ...,
         accuracy: _builtins.float | None = ...,
         overhead: Global___OverheadBand | None = ...,
+        enrolment_proof: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy", "accuracy", b"accuracy", "overhead", b"overhead"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy", "accuracy", b"accuracy", "feed", b"feed", "meter_id", b"meter_id", "node_ids", b"node_ids", "overhead", b"overhead", "public_key", b"public_key", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy", "accuracy", b"accuracy", "enrolment_proof", b"enrolment_proof", "feed", b"feed", "meter_id", b"meter_id", "node_ids", b"node_ids", "overhead", b"overhead", "public_key", b"public_key", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__accuracy: _TypeAlias = _typing.Literal["accuracy"]  # noqa: Y015
     _WhichOneofArgType__accuracy: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy"]  # noqa: Y015

@@ -387,6 +387,8 @@ class GetVerdictsRequest(_message.Message):
     FROM_UNIX_NS_FIELD_NUMBER: _builtins.int
     TO_UNIX_NS_FIELD_NUMBER: _builtins.int
     INCLUDE_SUPERSEDED_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     commitment_id: _builtins.str
     """empty: all"""
     facility_id: _builtins.str
@@ -396,6 +398,10 @@ class GetVerdictsRequest(_message.Message):
     to_unix_ns: _builtins.int
     """bucket start < this; 0: no bound"""
     include_superseded: _builtins.bool
+    page_size: _builtins.int
+    """verdicts per page; 0 or more than 1000: 1000"""
+    page_token: _builtins.str
+    """empty: the first page; else a next_page_token"""
     def __init__(
         self,
         *,
@@ -404,10 +410,12 @@ class GetVerdictsRequest(_message.Message):
         from_unix_ns: _builtins.int = ...,
         to_unix_ns: _builtins.int = ...,
         include_superseded: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["commitment_id", b"commitment_id", "facility_id", b"facility_id", "from_unix_ns", b"from_unix_ns", "include_superseded", b"include_superseded", "to_unix_ns", b"to_unix_ns"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commitment_id", b"commitment_id", "facility_id", b"facility_id", "from_unix_ns", b"from_unix_ns", "include_superseded", b"include_superseded", "page_size", b"page_size", "page_token", b"page_token", "to_unix_ns", b"to_unix_ns"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -418,6 +426,11 @@ class GetVerdictsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ENVELOPES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Set when more verdicts match: pass it as page_token for the next page. A page also ends
+    early to stay within one message (limits.max_message_bytes).
+    """
     @_builtins.property
     def envelopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
         """Verdict envelopes, signed by the verifier"""
@@ -426,10 +439,11 @@ class GetVerdictsResponse(_message.Message):
         self,
         *,
         envelopes: _abc.Iterable[_builtins.bytes] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelopes", b"envelopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelopes", b"envelopes", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -34,6 +34,7 @@ class PeerState:
     received: list[bytes] = field(default_factory=list)  # every envelope ever submitted, in order
     mode: str = "ok"  # ok | omit | fork | lost
     challenge_seq: int = 0
+    challenge_window: tuple[int, int] = (1, 2**62)  # (issued, expires) of the challenges it signs
 
     @property
     def log_vkey(self) -> str:
@@ -124,8 +125,8 @@ class PeerServicer(verifier_pb2_grpc.VerifierServicer):
         self.s.challenge_seq += 1
         ch = types_pb2.Challenge(
             nonce=os.urandom(32),
-            issued_unix_ns=1,
-            expires_unix_ns=2**62,
+            issued_unix_ns=self.s.challenge_window[0],
+            expires_unix_ns=self.s.challenge_window[1],
             log_origin=ORIGIN,
             seq=self.s.challenge_seq,
         )

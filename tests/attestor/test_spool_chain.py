@@ -142,7 +142,7 @@ def test_init_prints_inventory_entry(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["init", "--config", str(cfg), "--json"]) == 0
     out = capsys.readouterr()
     entry = json.loads(out.out)
-    assert set(entry) == {"node_id", "attestor_public_key", "location", "accelerators"}
+    assert set(entry) == {"node_id", "attestor_public_key", "location", "enrolment_proof", "accelerators"}
     assert len(entry["accelerators"]) == 2
     assert set(entry["accelerators"][0]) == {"uuid", "model", "serial"}
     assert "a-node-01+" in out.err  # the vkey line

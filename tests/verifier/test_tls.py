@@ -134,6 +134,7 @@ def pki() -> Pki:
 def _write(tmp: Path, pki: Pki, *, mutual: bool) -> TlsConfig:
     (tmp / "server.crt").write_bytes(pki.server.cert)
     (tmp / "server.key").write_bytes(pki.server.key)
+    (tmp / "server.key").chmod(0o600)  # a TLS private key readable by others is refused
     (tmp / "ca.crt").write_bytes(pki.ca.pem)
     return TlsConfig(tmp / "server.crt", tmp / "server.key", tmp / "ca.crt" if mutual else None)
 
