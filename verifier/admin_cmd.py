@@ -154,6 +154,11 @@ def _submit(args: argparse.Namespace, method: str) -> int:
     except OSError as e:
         raise CommandError(f"{args.input}: cannot read: {e}") from e
     parse_envelope(envelope)  # a malformed file is the operator's error: exit 2 before sending
+    return submit_envelope(args, envelope, method)
+
+
+def submit_envelope(args: argparse.Namespace, envelope: bytes, method: str) -> int:
+    """Send one signed document with the ``Submit…`` RPC ``method``; print its receipt."""
     with client_channel(args) as channel:
         stub = verifier_pb2_grpc.VerifierStub(channel)
         try:

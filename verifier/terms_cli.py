@@ -27,16 +27,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from pausewatch.commitment import WORKLOAD_NAMES
 from pausewatch.envelope import PayloadType, pae, parse_envelope, sign_envelope, verify_envelope
 from pausewatch.errors import InputError
 from pausewatch.keys import Signer, load_key_file
 from pausewatch.terms import Terms, terms_from_toml, verify_terms
-from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
-from verifier.admin_cmd import add_client_flags, client_channel
-from verifier.cli import EXIT_FAILED, EXIT_OK, CheckFailedError, CommandError, emit
+from pausewatch.v1 import types_pb2
+from verifier.admin_cmd import add_client_flags, submit_envelope
+from verifier.cli import EXIT_FAILED, EXIT_OK, CommandError, emit
 from verifier.config import load_config, with_overrides
 from verifier.sqlite_storage import SqliteStorage
 
@@ -177,23 +175,7 @@ def _is_envelope(raw: bytes) -> bool:
 def _submit(args: argparse.Namespace) -> int:
     envelope = _read(args.input)
     _decode(envelope, str(args.input))  # a malformed file is the operator's error: exit 2
-    with client_channel(args) as channel:
-        stub = verifier_pb2_grpc.VerifierStub(channel)
-        try:
-            response = stub.SubmitTerms(
-                verifier_pb2.SubmitSignedRequest(envelope=envelope), timeout=args.timeout
-            )
-        except grpc.RpcError as e:
-            code = e.code()
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise CommandError(f"verifier unreachable: {e.details()}") from e
-            raise CheckFailedError(f"{code.name}: {e.details()}") from e
-    emit(
-        args,
-        {"log_index": response.receipt.log_index, "version": response.version},
-        f"accepted: version {response.version}, log index {response.receipt.log_index}",
-    )
-    return EXIT_OK
+    return submit_envelope(args, envelope, "SubmitTerms")
 
 
 def _iso(ns: int) -> str:
