@@ -297,9 +297,10 @@ class AllowedWorkloads:
 def _sustained_uncertainty(w: NodeWorkload) -> bool:
     """Whether a node's ``uncertain``/``other`` periods block COMPLIANT.
 
-    Not counted: *partial* periods, sampled less than half as often as the node's typical
-    period in the bucket (the attestor started or stopped inside them: a restart is recorded on
-    its own, and a handful of samples cannot tell serving from anything). The rest block
+    Not counted: the first *partial* period of the bucket, sampled less than half as often as
+    the node's typical period (the attestor started or stopped inside it: a restart is recorded
+    on its own, and a handful of samples cannot tell serving from anything). Any further
+    partial period is judged like the others: the sample count is the attestor's own claim. The rest block
     COMPLIANT unless each stands alone between periods with positive evidence and there are at
     most ``ISOLATED_UNCERTAIN_SHARE`` of the node's periods of them (at least one). The
     classifier leaves a small share of honest serving minutes ``uncertain``
@@ -308,7 +309,11 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     periods = sorted(w.periods, key=lambda p: (p.start_ns, p.log_index))
     counts = sorted(p.samples for p in periods)
     typical = counts[len(counts) // 2] if counts else 0
-    judged = [p for p in periods if not (typical > 0 and 2 * p.samples < typical)]
+    partial = [p for p in periods if typical > 0 and 2 * p.samples < typical]
+    # one partial period a bucket is a start or a stop; more are the attestor's say-so (a
+    # patched one could claim few samples for every period it wants excused): judged
+    excused = {id(partial[0])} if partial else set()
+    judged = [p for p in periods if id(p) not in excused]
     lone = [p for p in judged if p.label in _NO_PROOF]
     if len(lone) > max(1, int(ISOLATED_UNCERTAIN_SHARE * len(judged))):
         return True

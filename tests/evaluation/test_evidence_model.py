@@ -386,3 +386,23 @@ def test_overlapping_and_shifted_periods_never_break_the_evaluation() -> None:
     v = Evaluator(fleet.inputs(commitment(["fac-a"]))).verdict(bucket(0))
     assert v.status in (INCONCLUSIVE, VIOLATION, COMPLIANT)
     assert v.findings  # the gaps at least
+
+
+def test_a_claimed_low_sample_count_excuses_one_uncertain_period_at_most() -> None:
+    """A start or stop leaves one partial period; an attestor claiming few samples for every
+    uncertain period it wants excused gets no more than that one."""
+    from pausewatch.evaluation.bucket import LabelledPeriod, NodeWorkload
+    from pausewatch.evaluation.rules import _sustained_uncertainty
+
+    def workload(labels_samples: list[tuple[str, int]]) -> NodeWorkload:
+        periods = tuple(
+            LabelledPeriod(T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS, 60.0, label, 0.5, k, n)
+            for k, (label, n) in enumerate(labels_samples)
+        )
+        uncertain = 60.0 * sum(p.label == "uncertain" for p in periods)
+        return NodeWorkload("n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods)
+
+    start_only = [("uncertain", 2)] + [("inference", 60)] * 19
+    assert not _sustained_uncertainty(workload(start_only))
+    claimed = [("uncertain", 2) if k % 4 == 0 else ("inference", 60) for k in range(20)]
+    assert _sustained_uncertainty(workload(claimed))
