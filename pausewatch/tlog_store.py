@@ -392,24 +392,17 @@ class MemoryTreeStore:
         if old_size != self._size or new_size - old_size != len(entries):
             raise LogConflictError(f"log size is {self._size}, writer expected {old_size}")
         self._tiles.update(tiles)
-        self._entries.extend(entries)
+        if self._keeps_entries:
+            self._entries.extend(entries)
         self._size = new_size
+
+    _keeps_entries = True
 
 
 class _TileOnlyStore(MemoryTreeStore):
     """A memory store that keeps tiles and drops entries (a scrub's rebuilt tree)."""
 
-    def write_append(
-        self,
-        old_size: int,
-        new_size: int,
-        tiles: Mapping[TileKey, Tile],
-        entries: Sequence[bytes],
-    ) -> None:
-        if old_size != self._size or new_size - old_size != len(entries):
-            raise LogConflictError(f"log size is {self._size}, writer expected {old_size}")
-        self._tiles.update(tiles)
-        self._size = new_size
+    _keeps_entries = False
 
     def keys(self) -> list[TileKey]:
         return list(self._tiles)
