@@ -128,6 +128,11 @@ class ChunkResult:
     freshness: list[tuple[str, int, str, str, str, int, int, str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     series: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    # per facility: [earliest period start, latest period end]; reports per period length;
+    # reported accelerator-seconds per (facility, node)
+    extents: dict[str, list[int]] = field(default_factory=dict)
+    periods: dict[tuple[str, int], int] = field(default_factory=dict)
+    node_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
 def check_chunk_file(task: ChunkTask, context: EntryContext) -> ChunkResult:
@@ -301,31 +306,55 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
             header.period_end_ns,
         )
     )
-    _accumulate(result, header.facility_id, header.period_end_ns, message_pb)
+    _accumulate(result, header.facility_id, header.subject_id, message_pb)
 
 
 def _accumulate(
     result: ChunkResult,
     facility_id: str,
-    end_ns: int,
+    subject_id: str,
     report: types_pb2.UsageReport | types_pb2.MeterReport,
 ) -> None:
-    bucket = (facility_id, end_ns - end_ns % NS_PER_MINUTE)
-    point = result.series.get(bucket)
-    if point is None:
-        point = result.series[bucket] = [0.0, 0.0, 0.0, 0.0, 0.0]
-    point[4] += 1
+    """Add one report to the facility's minute series, spread over the minutes its own period
+    covers in proportion to the overlap (the quantities are taken as uniform over the period)."""
+    start, end = report.period_start_unix_ns, report.period_end_unix_ns
+    if end <= start:
+        return
+    extent = result.extents.get(facility_id)
+    if extent is None:
+        result.extents[facility_id] = [start, end]
+    else:
+        extent[0], extent[1] = min(extent[0], start), max(extent[1], end)
+    key = (facility_id, end - start)
+    result.periods[key] = result.periods.get(key, 0) + 1
+    values = [0.0, 0.0, 0.0, 0.0]
     if isinstance(report, types_pb2.MeterReport):
         if report.HasField("energy_j"):
-            point[1] += report.energy_j
-        return
-    period_s = (report.period_end_unix_ns - report.period_start_unix_ns) / 1e9
-    for acc in report.accelerators:
-        if acc.HasField("energy_j"):
-            point[0] += acc.energy_j
-        point[2] += period_s
-        if acc.HasField("tensor_active"):
-            point[3] += acc.tensor_active * period_s
+            values[1] = report.energy_j
+    else:
+        period_s = (end - start) / 1e9
+        for acc in report.accelerators:
+            if acc.HasField("energy_j"):
+                values[0] += acc.energy_j
+            values[2] += period_s
+            if acc.HasField("tensor_active"):
+                values[3] += acc.tensor_active * period_s
+        node = (facility_id, subject_id)
+        result.node_seconds[node] = result.node_seconds.get(node, 0.0) + values[2]
+    span = end - start
+    minute = start - start % NS_PER_MINUTE
+    first = True
+    while minute < end:
+        share = (min(end, minute + NS_PER_MINUTE) - max(start, minute)) / span
+        point = result.series.get((facility_id, minute))
+        if point is None:
+            point = result.series[(facility_id, minute)] = [0.0, 0.0, 0.0, 0.0, 0.0]
+        for k in range(4):
+            point[k] += values[k] * share
+        if first:  # a report counts once, in the minute its period starts
+            point[4] += 1
+            first = False
+        minute += NS_PER_MINUTE
 
 
 def _roots(

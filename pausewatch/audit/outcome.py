@@ -17,6 +17,7 @@ __all__ = [
     "AuditFailure",
     "AuditOutcome",
     "FacilitySeries",
+    "FindingMark",
     "Observation",
     "SeriesPoint",
     "VerdictMark",
@@ -49,7 +50,9 @@ class Observation:
 
 @dataclass
 class SeriesPoint:
-    """One facility over one minute, summed over the reports whose period ends in it."""
+    """One facility over one minute: each report's quantities spread over the minutes its own
+    period covers, in proportion to the overlap (a 5-minute report adds a fifth of its energy
+    and accelerator-time to each of its five minutes)."""
 
     node_energy_j: float = 0.0
     meter_energy_j: float = 0.0
@@ -66,7 +69,23 @@ class SeriesPoint:
 
 
 @dataclass(frozen=True)
+class FindingMark:
+    """One finding of a logged verdict, as the report and ``audit --json`` show it."""
+
+    id: str
+    severity: str
+    subject: str
+    start_ns: int
+    end_ns: int
+    message: str
+    evidence: tuple[int, ...] = ()  # log indices of the evidence
+
+
+@dataclass(frozen=True)
 class VerdictMark:
+    """A logged verdict and what its re-run concluded: ``rerun`` is ``match``, ``mismatch``
+    (``rederived_status`` then holds what the re-run found, when it ran) or ``not re-run``."""
+
     facility_id: str
     commitment_id: str
     start_ns: int
@@ -74,14 +93,33 @@ class VerdictMark:
     status: str
     reason: str
     matches: bool
+    index: int = -1
+    revision: int = 0
+    findings: tuple[FindingMark, ...] = ()
+    rerun: str = "not re-run"
+    rederived_status: str = ""
 
 
 @dataclass
 class FacilitySeries:
+    """What the report draws for one facility. ``points`` are minutes (see ``SeriesPoint``);
+    ``extent`` is the earliest report period start and latest end (ns; (0, 0) without
+    reports); ``periods`` counts reports by period length (ns), to choose a bin width that
+    fits them; ``declared_nodes`` maps each node of the latest inventory to its declared
+    accelerators and ``node_seconds`` each reporting node to its reported accelerator-seconds."""
+
     facility_id: str
     declared_devices: int = 0
     points: dict[int, SeriesPoint] = field(default_factory=dict)  # minute start (ns) -> point
     verdicts: list[VerdictMark] = field(default_factory=list)
+    extent: tuple[int, int] = (0, 0)
+    periods: dict[int, int] = field(default_factory=dict)
+    declared_nodes: dict[str, int] = field(default_factory=dict)
+    node_seconds: dict[str, float] = field(default_factory=dict)
+
+    def widen(self, start_ns: int, end_ns: int) -> None:
+        lo, hi = self.extent
+        self.extent = (start_ns, end_ns) if lo == hi == 0 else (min(lo, start_ns), max(hi, end_ns))
 
 
 @dataclass
@@ -94,6 +132,10 @@ class AuditOutcome:
     scope: str = ""
     trust_source: str = ""
     pinned: bool = False
+    # (role, name, key) of every key the audit trusted: the log and witness keys of the
+    # policy (vkey name and key id), the verdict, challenge, lab and party keys of the roots
+    # (derived key id, the first 16 hex digits)
+    trusted_keys: tuple[tuple[str, str, str], ...] = ()
     counts: dict[str, int] = field(default_factory=dict)
     checkpoints: int = 0
     witnesses: tuple[str, ...] = ()

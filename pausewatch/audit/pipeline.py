@@ -44,7 +44,14 @@ from pausewatch.audit.entries import (
     InventoryKeys,
     check_chunk_file,
 )
-from pausewatch.audit.outcome import AuditOutcome, FacilitySeries, Observation, SeriesPoint, VerdictMark
+from pausewatch.audit.outcome import (
+    AuditOutcome,
+    FacilitySeries,
+    FindingMark,
+    Observation,
+    SeriesPoint,
+    VerdictMark,
+)
 from pausewatch.audit.reevaluate import check_revisions, reevaluate_verdicts
 from pausewatch.audit.trust import AuditRoots, parse_roots
 from pausewatch.chain import LinkKind
@@ -101,6 +108,21 @@ def audit_bundle(directory: Path, options: AuditOptions = AuditOptions()) -> Aud
     finally:
         out.seconds = time.perf_counter() - started
     return out
+
+
+def _trusted_keys(policy: Policy | None, roots: AuditRoots | None) -> tuple[tuple[str, str, str], ...]:
+    keys: list[tuple[str, str, str]] = []
+    if policy is not None:
+        keys += [("log", log.key.name, f"{log.key.key_id:08x}") for log in policy.logs]
+        keys += [("witness", w.name, f"{w.key.key_id:08x}") for w in policy.witnesses]
+    if roots is not None:
+        keys.append(("verdict", "verdict key", roots.verdict_key.key_id[:16]))
+        keys.append(("challenge", "challenge key", roots.challenge_key.key_id[:16]))
+        for lab in roots.labs:
+            keys += [("lab", lab.lab_id, k.key_id[:16]) for k in lab.keys]
+        for party in roots.parties:
+            keys += [("party", party.party_id, k.key_id[:16]) for k in party.keys]
+    return tuple(keys)
 
 
 class _Audit:
@@ -260,6 +282,7 @@ class _Audit:
             "roots: " + ("the auditor's own (pinned)" if pinned_roots else "THE BUNDLE'S OWN (not pinned)"),
         ]
         self.out.trust_source = "; ".join(parts)
+        self.out.trusted_keys = _trusted_keys(self.policy, self.roots)
 
     def _checkpoints(self) -> None:
         manifest, policy = _need(self.manifest), _need(self.policy)
@@ -442,6 +465,7 @@ class _Audit:
             self.all_keys[kid] = raw
         series = self.out.series.setdefault(inv.facility_id, FacilitySeries(inv.facility_id))
         series.declared_devices = sum(len(n.accelerators) for n in inv.nodes)
+        series.declared_nodes = {n.node_id: len(n.accelerators) for n in inv.nodes}
 
     # ---------------------------------------------------------------- entries
 
@@ -571,7 +595,7 @@ class _Audit:
     # ---------------------------------------------------------------- verdicts
 
     def _reevaluate(self) -> None:
-        for _, _, verdict in self.verdicts:
+        for index, _, verdict in self.verdicts:
             series = self.out.series.setdefault(
                 verdict.facility_id or "*", FacilitySeries(verdict.facility_id or "*")
             )
@@ -584,6 +608,22 @@ class _Audit:
                     _VERDICT_STATUS.get(verdict.status, "UNSPECIFIED"),
                     verdict.reason,
                     True,
+                    index=index,
+                    revision=verdict.revision,
+                    findings=tuple(
+                        FindingMark(
+                            f.id,
+                            types_pb2.Severity.Name(f.severity).removeprefix("SEVERITY_")
+                            if f.severity in types_pb2.Severity.values()
+                            else str(f.severity),
+                            f.subject,
+                            f.start_unix_ns,
+                            f.end_unix_ns,
+                            f.message,
+                            tuple(f.evidence_log_indices),
+                        )
+                        for f in verdict.findings
+                    ),
                 )
             )
         self.out.verdicts_checked = len(self.verdicts)
@@ -707,6 +747,14 @@ class _EntryState:
             series = out.series.setdefault(facility, FacilitySeries(facility))
             point = series.points.setdefault(minute, SeriesPoint())
             point.add(SeriesPoint(values[0], values[1], values[2], values[3], int(values[4])))
+        for facility, (lo, hi) in r.extents.items():
+            out.series.setdefault(facility, FacilitySeries(facility)).widen(lo, hi)
+        for (facility, period), count in r.periods.items():
+            periods = out.series.setdefault(facility, FacilitySeries(facility)).periods
+            periods[period] = periods.get(period, 0) + count
+        for (facility, node), seconds in r.node_seconds.items():
+            nodes = out.series.setdefault(facility, FacilitySeries(facility)).node_seconds
+            nodes[node] = nodes.get(node, 0.0) + seconds
 
     def _push(self, count: int, root: bytes) -> None:
         # Full chunks are perfect subtrees; a short chunk can only be the last one.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from pausewatch import bundle as bf
@@ -218,17 +219,20 @@ def reevaluate_verdicts(
                     f"cannot rebuild the evaluation inputs: {evaluator}",
                     index,
                 )
+            _mark(out, verdict, matches=False)
             continue
         if size > index:
             out.fail(
                 "verdict.prefix", where, f"claims to have read {size} entries but is logged at {index}", index
             )
+            _mark(out, verdict, matches=False)
             continue
         previous = None
         if verdict.supersedes:
             older = by_digest.get(verdict.supersedes)
             if older is None:
                 out.fail("verdict.supersedes", where, "supersedes a verdict that is not in the bundle", index)
+                _mark(out, verdict, matches=False)
                 continue
             previous = older.evaluated_log_size
         bucket = BucketRef(
@@ -238,13 +242,15 @@ def reevaluate_verdicts(
             recomputed = evaluator.verdict(bucket, verdict.evaluated_unix_ns)
         except (InputError, ValueError) as e:
             out.fail("verdict.rerun", where, f"the evaluation could not run: {e}", index)
+            _mark(out, verdict, matches=False)
             continue
         diffs = compare_verdicts(verdict, recomputed)
         if diffs:
             out.fail("verdict.mismatch", where, _join(diffs), index)
-            _mark(out, verdict, matches=False)
+            _mark(out, verdict, matches=False, rederived=recomputed)
         else:
             out.verdicts_matched += 1
+            _mark(out, verdict, matches=True, rederived=recomputed)
     _check_stale(verdicts, [*commitments, *terms], inventories, evaluators, by_digest, out)
 
 
@@ -319,13 +325,39 @@ def _join(diffs: Sequence[str]) -> str:
     return "; ".join(diffs[:5]) + (" …" if len(diffs) > 5 else "")
 
 
-def _mark(out: AuditOutcome, verdict: types_pb2.Verdict, *, matches: bool) -> None:
+_STATUS_NAMES = {
+    types_pb2.VERDICT_STATUS_COMPLIANT: "COMPLIANT",
+    types_pb2.VERDICT_STATUS_VIOLATION: "VIOLATION",
+    types_pb2.VERDICT_STATUS_INCONCLUSIVE: "INCONCLUSIVE",
+}
+
+
+def _mark(
+    out: AuditOutcome,
+    verdict: types_pb2.Verdict,
+    *,
+    matches: bool,
+    rederived: types_pb2.Verdict | None = None,
+) -> None:
+    """Record the re-run's outcome on the verdict's mark (the report and ``audit --json``)."""
     series = out.series.get(verdict.facility_id or "*")
     if series is None:
         return
+    key = (verdict.commitment_id, verdict.bucket_start_unix_ns, verdict.revision)
     for k, mark in enumerate(series.verdicts):
-        if (mark.commitment_id, mark.start_ns) == (verdict.commitment_id, verdict.bucket_start_unix_ns):
-            series.verdicts[k] = type(mark)(**{**mark.__dict__, "matches": matches})
+        if (mark.commitment_id, mark.start_ns, mark.revision) != key:
+            continue
+        if not matches and mark.rerun == "mismatch" and rederived is None:
+            continue  # keep the status a first re-run found
+        status = mark.rederived_status
+        if rederived is not None:
+            status = _STATUS_NAMES.get(rederived.status, "UNSPECIFIED")
+        series.verdicts[k] = replace(
+            mark,
+            matches=matches and mark.matches,
+            rerun="match" if matches and mark.matches else "mismatch",
+            rederived_status=status,
+        )
 
 
 def _load_reports(directory: Path, horizon: int, out: AuditOutcome) -> list[LoggedReport]:

@@ -110,7 +110,9 @@ class SynthLog:
             )
         )
 
-    def usage_report(self, node: Node, *, energy_j: float = 6000.0, advance: bool = True) -> bytes:
+    def usage_report(
+        self, node: Node, *, energy_j: float = 6000.0, advance: bool = True, period_s: int = 60
+    ) -> bytes:
         report = types_pb2.UsageReport(
             attestor_key_id=node.signer.public_key.key_id,
             facility_id=self.facility,
@@ -118,7 +120,7 @@ class SynthLog:
             boot_id=node.boot,
             seq=node.seq,
             prev=node.prev,
-            period_start_unix_ns=self.now - 60 * S,
+            period_start_unix_ns=self.now - period_s * S,
             period_end_unix_ns=self.now,
             challenge_nonce=self.nonce,
             signed_unix_ns=self.now,
@@ -127,9 +129,9 @@ class SynthLog:
         report.accelerators.add(
             uuid=f"GPU-{node.node_id}-0",
             model="NVIDIA H100 80GB HBM3",
-            sample_count=60,
+            sample_count=period_s,
             energy_j=energy_j,
-            power_mean_w=energy_j / 60,
+            power_mean_w=energy_j / period_s,
             busy_fraction=0.1,
             tensor_active=0.05,
         )
