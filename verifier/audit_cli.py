@@ -19,8 +19,13 @@ The reason for 1 or 2 goes to stderr as one line — also for a bug of ours (exi
 error"): no input path ends in a traceback. ``--json`` (accepted before or after the
 subcommand) prints one JSON object on stdout in every case::
 
-    {"command": "proof verify", "result": "verified" | "failed" | "error", "exit_code": 0,
-     "reason": null | "...", ...details}
+    {"command": "proof verify", "ok": true | false, "result": "verified" | "failed" | "error",
+     "exit_code": 0, "reason": null | "...", "error": "..." (only when not ok), ...details}
+
+``audit verify --json`` details (also when it fails): the counts, checkpoints, witnesses,
+``trusted_keys``, ``failures`` and ``verdicts``: each logged verdict with its status,
+findings and evidence, and ``rerun`` (``match`` / ``mismatch`` / ``not re-run``) with the
+re-derived status (see ``docs/cli.md``).
 
 Adding a subcommand: write a module with ``register(subparsers)`` that adds its parsers and
 sets ``handler`` (a function ``argparse.Namespace -> dict``; it returns details on success and
@@ -260,7 +265,10 @@ def _emit(as_json: bool, command: str, code: int, reason: str | None, details: d
         prefix = "" if reason.startswith("pausewatch-audit") else f"pausewatch-audit: {command}: "
         print((prefix + reason).replace("\n", " "), file=sys.stderr)
     if as_json:
-        out = {"command": command, "result": result, "exit_code": code, "reason": reason}
+        out: dict[str, Any] = {"command": command, "ok": code == EXIT_OK, "result": result}
+        out |= {"exit_code": code, "reason": reason}
+        if reason is not None:
+            out["error"] = reason
         out.update(details)
         print(json.dumps(out, sort_keys=True))
     elif code == EXIT_OK:
@@ -284,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _emit(as_json, command, EXIT_ERROR, str(e), {})
         return EXIT_ERROR
     except (VerificationError, InputError) as e:
-        _emit(as_json, command, EXIT_FAILED, str(e), {})
+        _emit(as_json, command, EXIT_FAILED, str(e), getattr(e, "details", {}))
         return EXIT_FAILED
     except Exception as e:  # our bug, or a foreign one: still exit 2, one line
         reason = f"internal error, a bug in pausewatch-audit ({type(e).__name__}: {e}); evidence unjudged"

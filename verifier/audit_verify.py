@@ -37,9 +37,11 @@ from pausewatch import bundle as bf
 from pausewatch import merkle
 from pausewatch.audit import AuditOptions, AuditOutcome, audit_bundle
 from pausewatch.audit import TrustInputError as AuditTrustError
+from pausewatch.audit.outcome import VerdictMark
 from pausewatch.audit.trust import AuditRoots, parse_roots
 from pausewatch.errors import EnvironmentFaultError, InputError, VerificationError
 from pausewatch.policy import Policy, check_checkpoint, parse_policy
+from pausewatch.timespec import format_rfc3339
 from pausewatch.tlog_proof import TlogProof
 from verifier.audit_cli import Subcommands, ToolError, TrustInputError, read_input_file
 from verifier.report_html import write_report
@@ -131,9 +133,40 @@ def outcome_details(out: AuditOutcome) -> dict[str, Any]:
         ],
         "failures_not_listed": out.dropped_failures,
         "observations": _observation_counts(out),
+        "trusted_keys": [{"role": r, "name": n, "key_id": k} for r, n, k in out.trusted_keys],
+        "verdicts": [_verdict_details(m) for _, s in sorted(out.series.items()) for m in s.verdicts],
         "seconds": round(out.seconds, 3),
         "workers": out.workers,
         "entries_per_s": round(out.counts.get("entries", 0) / out.seconds, 1) if out.seconds else None,
+    }
+
+
+def _verdict_details(m: VerdictMark) -> dict[str, Any]:
+    """One logged verdict in ``--json``: what it says, and what re-running it found
+    (``rerun``: match, mismatch or not re-run; ``rederived_status`` when it ran)."""
+    return {
+        "log_index": m.index,
+        "commitment_id": m.commitment_id,
+        "facility_id": m.facility_id,
+        "bucket_start": format_rfc3339(m.start_ns),
+        "bucket_end": format_rfc3339(m.end_ns),
+        "revision": m.revision,
+        "status": m.status,
+        "reason": m.reason,
+        "rerun": m.rerun,
+        "rederived_status": m.rederived_status or None,
+        "findings": [
+            {
+                "id": f.id,
+                "severity": f.severity,
+                "subject": f.subject,
+                "start": format_rfc3339(f.start_ns),
+                "end": format_rfc3339(f.end_ns),
+                "message": f.message,
+                "evidence_log_indices": list(f.evidence),
+            }
+            for f in m.findings
+        ],
     }
 
 

@@ -11,6 +11,8 @@ Subcommands (each module's ``register(subparsers)`` adds its own; add a module t
     pausewatch-verifier terms sign|submit|show ...   (multilateral terms: docs/terms.md)
     pausewatch-verifier export --config verifier.toml --out BUNDLE
     pausewatch-verifier scrub --config verifier.toml
+    pausewatch-verifier verdicts --address H:P --verdict-key KEY [--commitment ID] [--facility ID]
+        [--from TIME] [--to TIME] [--status S]   (signed verdicts, signatures verified)
 
 Exit status: 0 ok; 1 the check or submission failed (the server rejected it); 2 the command
 could not run (bad flags, configuration error, unreadable file, server unreachable). Errors
@@ -58,6 +60,7 @@ COMMAND_MODULES: Final = (
     "verifier.terms_cli",
     "verifier.export",
     "verifier.scrub_cmd",
+    "verifier.verdicts_cmd",
 )
 """Modules with a ``register(subparsers)`` function; one line each."""
 
@@ -141,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(args: argparse.Namespace, code: int, reason: str) -> None:
     print(f"pausewatch-verifier: {reason}", file=sys.stderr)
     if getattr(args, "json", False):
-        print(json.dumps({"command": args.command, "exit_code": code, "reason": reason}))
+        print(json.dumps({"ok": False, "command": args.command, "exit_code": code, "error": reason}))
 
 
 if __name__ == "__main__":

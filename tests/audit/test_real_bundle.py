@@ -50,6 +50,16 @@ def test_cli_json_exit_0_for_directory_and_archive(real_bundle: RealBundle) -> N
         assert doc["result"] == "verified"
         assert doc["pinned"] is True
         assert doc["verdicts_matched"] == doc["counts"]["verdicts"] == 4
+        assert doc["ok"] is True
+        # each re-derived verdict: its status, findings and evidence
+        assert len(doc["verdicts"]) == 4
+        assert {v["rerun"] for v in doc["verdicts"]} == {"match"}
+        assert all(v["rederived_status"] == v["status"] for v in doc["verdicts"])
+        assert {v["status"] for v in doc["verdicts"]} <= {"COMPLIANT", "VIOLATION", "INCONCLUSIVE"}
+        gap = [f for v in doc["verdicts"] for f in v["findings"] if f["id"] == "chain.gap"]
+        assert gap
+        assert gap[0]["evidence_log_indices"]
+        assert {k["role"] for k in doc["trusted_keys"]} >= {"log", "verdict", "challenge", "lab"}
 
 
 def test_unpinned_run_fails_and_names_why(real_bundle: RealBundle) -> None:
@@ -59,6 +69,9 @@ def test_unpinned_run_fails_and_names_why(real_bundle: RealBundle) -> None:
     doc = json.loads(r.stdout)
     assert doc["result"] == "failed"
     assert "[trust.unpinned]" in doc["reason"]
+    assert doc["ok"] is False
+    assert doc["error"] == doc["reason"]
+    assert doc["verdicts"]  # the details come with the failure
     assert "trust.unpinned: --policy and --roots: not given" in doc["reason"]
     r = run_audit("verify", real_bundle.directory, "--policy", real_bundle.policy)
     assert r.returncode == 1
