@@ -1,10 +1,22 @@
-"""Alarms: the things an operator must look at (log fork, omitted report, rejected report, full
-spool, invalid challenge). Each is a row in the spool (survives restarts, shown by ``status``),
-a gauge and a counter in metrics, and an error log line.
+"""Alarms: the things an operator must look at. Each is a row in the spool (survives restarts,
+shown by ``status`` with the time it became active), a gauge and a counter in metrics, and an
+error log line.
 
-Kinds: ``log.fork``, ``log.omission``, ``receipt.invalid``, ``report.rejected``, ``spool.full``,
-``challenge.invalid``, ``clock.skew`` (this node's clock disagrees with the verifier's signed
-challenge times by more than two minutes; ``attestor.uplink``).
+Kinds, and what ends each one:
+
+- ``challenge.invalid`` (the verifier's challenge does not verify with the configured key):
+  clears when a challenge verifies again (after the key is fixed, or the verifier's fixed);
+- ``clock.skew`` (this node's clock disagrees with the verifier's signed challenge times by
+  more than two minutes; ``attestor.uplink``): clears when a fresh challenge agrees;
+- ``spool.full``: clears when the spool has room again;
+- ``report.rejected`` (the verifier refused a report for good; the report stays in the spool
+  as evidence): clears when a later batch is accepted with no rejection;
+- ``log.fork``, ``log.omission``, ``receipt.invalid``: evidence that the verifier's log
+  misbehaved. They never clear by themselves: an operator who has looked acknowledges one with
+  ``pausewatch-attestor ack KIND --note TEXT``, which is logged and kept in the spool.
+
+A cleared alarm is logged (``alarm cleared`` with the reason) and its gauge goes to 0; a kind
+raised again later starts a new "active since".
 """
 
 from __future__ import annotations
@@ -15,7 +27,10 @@ from attestor.metrics import AttestorMetrics
 from attestor.spool import Spool
 from pausewatch.clock import Clock
 
-__all__ = ["Alarms"]
+__all__ = ["SELF_CLEARING", "Alarms"]
+
+SELF_CLEARING = frozenset({"challenge.invalid", "clock.skew", "spool.full", "report.rejected"})
+"""Kinds that clear when their cause is gone; the others need an explicit ``ack``."""
 
 _log = logging.getLogger("pausewatch.attestor.alarm")
 
@@ -25,18 +40,26 @@ class Alarms:
         self._spool = spool
         self._metrics = metrics
         self._clock = clock
+        self._active: set[str] = set()
 
     def load(self) -> None:
         """Show alarms that were active before a restart in the metrics again."""
         for a in self._spool.alarms():
+            self._active.add(a.kind)
             self._metrics.alarms.labels(a.kind).set(1)
 
     def raise_alarm(self, kind: str, message: str) -> None:
         self._spool.raise_alarm(kind, message, self._clock.now_ns())
+        self._active.add(kind)
         self._metrics.alarms.labels(kind).set(1)
         self._metrics.alarms_raised.labels(kind).inc()
         _log.error("alarm", extra={"fields": {"alarm": kind, "detail": message[:500]}})
 
-    def clear(self, kind: str) -> None:
+    def clear(self, kind: str, reason: str = "its cause is gone") -> None:
+        """End an active alarm (a no-op when it is not active)."""
+        if kind not in self._active and not any(a.kind == kind for a in self._spool.alarms()):
+            return
         self._spool.clear_alarm(kind)
+        self._active.discard(kind)
         self._metrics.alarms.labels(kind).set(0)
+        _log.info("alarm cleared", extra={"fields": {"alarm": kind, "reason": reason}})

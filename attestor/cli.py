@@ -85,6 +85,7 @@ from pausewatch.note import (
     is_valid_key_name,
 )
 from pausewatch.statedir import ensure_private_dir, lock_state_dir
+from pausewatch.timespec import format_rfc3339
 
 if TYPE_CHECKING:
     from attestor.daemon import AttestorDaemon
@@ -142,6 +143,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("status", help="chain head, spool depth, last receipt, alarms")
     common(sp)
+    sp.add_argument("--json", action="store_true")
+
+    sp = sub.add_parser(
+        "ack",
+        help="acknowledge an alarm after looking into it (ends it; logged and kept in the spool)",
+    )
+    common(sp)
+    sp.add_argument("kind", help="the alarm kind, as status shows it (e.g. log.fork)")
+    sp.add_argument("--note", required=True, help="what was found: kept with the acknowledgement")
     sp.add_argument("--json", action="store_true")
 
     sp = sub.add_parser("probe", help="sample one source for a while and print what it read")
@@ -517,28 +527,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from attestor.alarms import SELF_CLEARING  # noqa: PLC0415 (lazy, see top)
     from attestor.spool import Spool  # noqa: PLC0415 (lazy, see top)
 
-    cfg_path = args.config
-    overrides = _overrides(args)
-    try:
-        cfg = load_config(cfg_path, overrides=overrides)
-        path = cfg.spool_path
-    except ConfigError:
-        if not args.state_dir and cfg_path is None:
-            raise
-        # status needs only the state directory; identity keys may be absent.
-        path = (
-            Path(args.state_dir) / "spool.sqlite"
-            if args.state_dir
-            else Path("/var/lib/pausewatch-attestor/spool.sqlite")
-        )
-    spool = Spool.open_readonly(path)
+    spool = Spool.open_readonly(_spool_path(args))
     try:
         st = spool.status()
+        acks = {a.kind: spool.get_meta(f"alarm_ack:{a.kind}") for a in spool.alarms(active_only=False)}
     finally:
         spool.close()
     doc = {
+        "ok": not st.alarms,
         "key_id": st.key_id,
         "chain_head": {"next_seq": st.head_seq, "last_digest": st.head_digest.hex()},
         "spool": {
@@ -552,12 +551,26 @@ def cmd_status(args: argparse.Namespace) -> int:
         },
         "last_receipt": None
         if st.last_ack_seq is None
-        else {"seq": st.last_ack_seq, "at_unix_ns": st.last_ack_ns, "log_index": st.last_log_index},
+        else {
+            "seq": st.last_ack_seq,
+            "at": format_rfc3339(st.last_ack_ns or 0),
+            "at_unix_ns": st.last_ack_ns,
+            "log_index": st.last_log_index,
+        },
         "checkpoint_size": st.checkpoint_size,
         "alarms": [
-            {"kind": a.kind, "message": a.message, "raised_unix_ns": a.raised_ns, "count": a.count}
+            {
+                "kind": a.kind,
+                "message": a.message,
+                "active_since": format_rfc3339(a.raised_ns),
+                "last_raised": format_rfc3339(a.last_ns),
+                "raised_unix_ns": a.raised_ns,
+                "count": a.count,
+                "clears": "by itself when its cause is gone" if a.kind in SELF_CLEARING else "by `ack`",
+            }
             for a in st.alarms
         ],
+        "acknowledged": {k: json.loads(v) for k, v in sorted(acks.items()) if v},
     }
     if args.json:
         print(json.dumps(doc, indent=2))
@@ -573,13 +586,71 @@ def cmd_status(args: argparse.Namespace) -> int:
         else:
             print(
                 f"receipt     seq {st.last_ack_seq} at log index {st.last_log_index}"
-                f" (unix ns {st.last_ack_ns}); checkpoint size {st.checkpoint_size}"
+                f" ({format_rfc3339(st.last_ack_ns or 0)}); checkpoint size {st.checkpoint_size}"
             )
         for a in st.alarms:
-            print(f"ALARM       {a.kind}: {a.message} (x{a.count})")
+            how = "clears when its cause is gone" if a.kind in SELF_CLEARING else "ack it once handled"
+            print(
+                f"ALARM       {a.kind} active since {format_rfc3339(a.raised_ns)} (raised {a.count}x,"
+                f" last {format_rfc3339(a.last_ns)}; {how}): {a.message}"
+            )
         if not st.alarms:
-            print("alarms      none")
+            print("alarms      none active")
     return 1 if st.alarms else 0
+
+
+def _spool_path(args: argparse.Namespace) -> Path:
+    """The spool of ``--config`` / ``--state-dir``; ``status`` and ``ack`` need nothing else."""
+    cfg_path = args.config
+    overrides = _overrides(args)
+    try:
+        cfg = load_config(cfg_path, overrides=overrides)
+        path = cfg.spool_path
+    except ConfigError:
+        if not args.state_dir and cfg_path is None:
+            raise
+        # status needs only the state directory; identity keys may be absent.
+        path = (
+            Path(args.state_dir) / "spool.sqlite"
+            if args.state_dir
+            else Path("/var/lib/pausewatch-attestor/spool.sqlite")
+        )
+    return path
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    """End an alarm an operator has looked into; the acknowledgement (time, note, user) is
+    kept in the spool's meta and logged."""
+    from attestor.spool import Spool  # noqa: PLC0415 (lazy, see top)
+
+    path = _spool_path(args)
+    reader = Spool.open_readonly(path)
+    try:
+        key_id = reader.status().key_id
+        active = {a.kind for a in reader.alarms()}
+    finally:
+        reader.close()
+    if args.kind not in active:
+        raise InputError(
+            f"no active alarm {args.kind!r} (active: {', '.join(sorted(active)) or 'none'})"
+        )
+    now = time.time_ns()
+    record = {"at": format_rfc3339(now), "note": args.note, "uid": os.getuid()}
+    spool = Spool.open(path, key_id)
+    try:
+        spool.clear_alarm(args.kind)
+        spool.set_meta(f"alarm_ack:{args.kind}", json.dumps(record))
+    finally:
+        spool.close()
+    from attestor.logs import setup_json_logging  # noqa: PLC0415 (lazy, see top)
+
+    setup_json_logging()
+    _log.warning("alarm acknowledged", extra={"fields": {"alarm": args.kind, "note": args.note[:500]}})
+    if args.json:
+        print(json.dumps({"ok": True, "alarm": args.kind, **record}))
+    else:
+        print(f"acknowledged {args.kind}: {args.note}")
+    return 0
 
 
 # ---------------------------------------------------------------------- probe
@@ -653,15 +724,21 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "probe": cmd_probe}
+    handlers = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "ack": cmd_ack, "probe": cmd_probe}
     try:
         return handlers[args.command](args)
-    except (ConfigError, KeyFileError, EnvironmentFaultError) as e:
-        print(f"pausewatch-attestor {args.command}: {e}", file=sys.stderr)
-        return 2
-    except InputError as e:
-        print(f"pausewatch-attestor {args.command}: {e}", file=sys.stderr)
-        return 2
+    except (ConfigError, KeyFileError, EnvironmentFaultError, InputError) as e:
+        return _fail(args, str(e))
+    except KeyboardInterrupt:
+        return _fail(args, "interrupted")
+
+
+def _fail(args: argparse.Namespace, reason: str) -> int:
+    """One line on stderr; with ``--json`` also ``{"ok": false, ...}`` on stdout. Exit 2."""
+    print(f"pausewatch-attestor {args.command}: {reason}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "command": args.command, "exit_code": 2, "error": reason}))
+    return 2
 
 
 if __name__ == "__main__":

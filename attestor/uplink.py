@@ -193,6 +193,7 @@ class Uplink:
         if len(challenge.nonce) != NONCE_SIZE:
             self._alarm("challenge.invalid", f"challenge nonce is {len(challenge.nonce)} bytes")
             raise _TransientError("bad challenge nonce")
+        self._clear_alarm("challenge.invalid", "a challenge verified with the configured key")
         self._spool.set_meta("challenge_nonce", challenge.nonce.hex())
         self._challenge_at_ns = self._clock.now_ns()
         self._check_clock(challenge, self._challenge_at_ns)
@@ -211,8 +212,8 @@ class Uplink:
                 f"this node's clock is {abs(off_s):.0f} s {'behind' if off_s > 0 else 'ahead of'} the"
                 f" verifier's signed challenge time (challenge seq {challenge.seq})",
             )
-        elif any(a.kind == "clock.skew" for a in self._spool.alarms()):
-            self._clear_alarm("clock.skew")
+        else:
+            self._clear_alarm("clock.skew", "the clock agrees with a fresh challenge")
 
     # ------------------------------------------------------------------ delivery
 
@@ -255,6 +256,8 @@ class Uplink:
                 transient += 1
         if acked:
             self._metrics.receipt_latency.observe((self._clock.monotonic_ns() - sent_ns) / _NS)
+            if not any(_permanent_rejection(r) for r in response.results):
+                self._clear_alarm("report.rejected", "a later batch was accepted with no rejection")
         self._metrics.spool_depth.set(self._spool.status().pending)
         if transient:
             self._metrics.upload_errors.labels("busy").inc()
