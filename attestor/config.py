@@ -3,6 +3,11 @@ environment (``PAUSEWATCH_ATTESTOR_<KEY>``, dots as underscores, upper case), th
 (``--set key=value``, and a few named flags). Every error names the key and where it came from;
 the CLI turns ``ConfigError`` into exit status 2.
 
+Relative paths (``state_dir``, ``key_file``, the ``verifier`` TLS files, and the ``path``,
+``ca_file`` and ``root`` options of sources) resolve against the config file's directory when
+the file sets them, as the verifier's do, and against the current directory when the
+environment or a flag sets them; the daemon then works the same from any directory.
+
 Keys (defaults in brackets)::
 
     mode = "node"                    # "node" (UsageReports) or "meter" (MeterReports)
@@ -225,7 +230,21 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     return value
 
 
-def _sources(raw: Any, where: str) -> tuple[SourceSpec, ...]:
+_PATH_KEYS = ("state_dir", "key_file", "verifier.ca_file", "verifier.cert_file", "verifier.key_file")
+_SOURCE_PATH_OPTIONS = {"replay": ("path",), "redfish": ("ca_file",), "linux": ("root",)}
+
+
+def _resolve(value: str, base: Path) -> str:
+    """A relative path from the config file means beside the file; from the environment or a
+    flag, beside the current directory (made absolute here, once: later ``chdir`` cannot
+    move it)."""
+    if not value:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path).absolute())
+
+
+def _sources(raw: Any, where: str, base: Path | None = None) -> tuple[SourceSpec, ...]:
     if raw is None:
         return (SourceSpec("auto"),)
     if not isinstance(raw, list) or not raw:
@@ -239,7 +258,14 @@ def _sources(raw: Any, where: str) -> tuple[SourceSpec, ...]:
             raise ConfigError(
                 f"{where}: sources[{i}].kind: must be one of {', '.join(SOURCE_KINDS)}; got {kind!r}"
             )
-        options = tuple(sorted((k, v) for k, v in table.items() if k != "kind"))
+        paths = _SOURCE_PATH_OPTIONS.get(kind, ())
+        options = tuple(
+            sorted(
+                (k, _resolve(v, base) if base is not None and k in paths and isinstance(v, str) else v)
+                for k, v in table.items()
+                if k != "kind"
+            )
+        )
         specs.append(SourceSpec(kind, options))
     return tuple(specs)
 
@@ -316,6 +342,9 @@ def load_config(
             raise ConfigError(
                 f"{origin['verifier.cert_file']}: verifier.cert_file and verifier.key_file go together"
             )
+    config_dir = path.absolute().parent if path is not None else Path.cwd()
+    for key in _PATH_KEYS:
+        values[key] = _resolve(values[key], config_dir if origin[key] == str(path) else Path.cwd())
     state_dir = Path(values["state_dir"])
     return AttestorConfig(
         mode=values["mode"],
@@ -350,6 +379,6 @@ def load_config(
             values["clock.speedup"],
             values["clock.anchor_unix_ns"],
         ),
-        sources=_sources(sources_raw, file_label),
+        sources=_sources(sources_raw, file_label, path.absolute().parent if path is not None else None),
         origin_of=tuple(sorted(origin.items())),
     )

@@ -424,11 +424,10 @@ def _attestor_toml(
 ) -> str:
     log, challenge, _ = verifier_signers(scenario)
     period_s = scenario.period_ns / NS_PER_S
-    directory = layout.attestor_dir(subject.subject_id)
     lines = [
         f"# {subject.subject_id} of {scenario.name} under --processes: written by sim/processes.py",
         f'mode = "{"meter" if subject.is_meter else "node"}"',
-        f"state_dir = {_q(str((directory / 'state').relative_to(layout.root)))}",
+        'state_dir = "state"',  # beside this file (relative paths resolve against the file's directory)
         f"facility_id = {_q(subject.facility_id)}",
         f"{'meter_id' if subject.is_meter else 'node_id'} = {_q(subject.subject_id)}",
         f"period_s = {period_s!r}", f"sample_interval_s = {scenario.sample_interval_ns / NS_PER_S!r}", "",
