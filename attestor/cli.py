@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, Any
 from attestor.config import SOURCE_KINDS, AttestorConfig, ConfigError, SourceSpec, load_config
 from attestor.sd_notify import ServiceNotifier
 from pausewatch.clock import Clock, SimulatedClock, SystemClock
+from pausewatch.entrypoint import describe_os_error
 from pausewatch.errors import EnvironmentFaultError, InputError, KeyFileError
 from pausewatch.keys import Ed25519Signer, PublicKey, generate_key_file, load_key_file
 from pausewatch.note import (
@@ -723,12 +724,15 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # our one-line errors, not gRPC core's logs
     args = _parser().parse_args(argv)
     handlers = {"init": cmd_init, "run": cmd_run, "status": cmd_status, "ack": cmd_ack, "probe": cmd_probe}
     try:
         return handlers[args.command](args)
     except (ConfigError, KeyFileError, EnvironmentFaultError, InputError) as e:
         return _fail(args, str(e))
+    except OSError as e:  # the environment (permissions, a full disk) where no step said more
+        return _fail(args, describe_os_error(e))
     except KeyboardInterrupt:
         return _fail(args, "interrupted")
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from pausewatch.errors import EnvironmentFaultError
+
 __all__ = ["AttestorMetrics"]
 
 
@@ -53,4 +55,7 @@ class AttestorMetrics:
     def serve(self, address: str) -> None:
         """Serve /metrics on ``host:port`` (a daemon thread of prometheus_client)."""
         host, _, port = address.rpartition(":")
-        start_http_server(int(port), addr=host or "127.0.0.1", registry=self.registry)
+        try:
+            start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
+        except OSError as e:
+            raise EnvironmentFaultError(f"metrics.listen {address}: cannot listen: {e.strerror}") from e

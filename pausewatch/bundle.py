@@ -461,10 +461,11 @@ def list_bundle_files(root: Path) -> list[str]:
     return sorted(out)
 
 
-def write_archive(directory: Path, archive: Path) -> None:
-    """Pack a bundle directory into a ``.tar.gz`` whose members sit under one top folder named
-    like the archive; mtimes and owners are zeroed so equal bundles give equal archives."""
-    top = archive.name.removesuffix(".tar.gz").removesuffix(".tgz") or "bundle"
+def write_archive(directory: Path, archive: Path, *, top: str | None = None) -> None:
+    """Pack a bundle directory into a ``.tar.gz`` whose members sit under one top folder
+    (``top``, else named like the archive); mtimes and owners are zeroed so equal bundles give
+    equal archives."""
+    top = top or archive.name.removesuffix(".tar.gz").removesuffix(".tgz") or "bundle"
 
     def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
@@ -479,6 +480,7 @@ def write_archive(directory: Path, archive: Path) -> None:
                 tar.add(directory / name, arcname=f"{top}/{name}", recursive=False, filter=clean)
         os.replace(tmp, archive)
     except OSError as e:
+        tmp.unlink(missing_ok=True)
         raise EnvironmentFaultError(f"{archive}: cannot write archive: {e.strerror}") from e
 
 

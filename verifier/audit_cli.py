@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
+from pausewatch.entrypoint import describe_os_error
 from pausewatch.errors import (
     EnvironmentFaultError,
     InputError,
@@ -294,6 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (VerificationError, InputError) as e:
         _emit(as_json, command, EXIT_FAILED, str(e), getattr(e, "details", {}))
         return EXIT_FAILED
+    except OSError as e:  # the environment (permissions, a full disk) where no step said more
+        _emit(as_json, command, EXIT_ERROR, describe_os_error(e), {})
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _emit(as_json, command, EXIT_ERROR, "interrupted", {})
+        return EXIT_ERROR
     except Exception as e:  # our bug, or a foreign one: still exit 2, one line
         reason = f"internal error, a bug in pausewatch-audit ({type(e).__name__}: {e}); evidence unjudged"
         _emit(as_json, command, EXIT_ERROR, reason, {})

@@ -29,11 +29,13 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any, Final
 
+from pausewatch.entrypoint import describe_os_error
 from pausewatch.errors import EnvironmentFaultError, InputError, PausewatchError
 
 __all__ = [
@@ -124,10 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    # gRPC core's own log lines on stderr (e.g. a failed bind) would duplicate the one-line
+    # errors below; GRPC_VERBOSITY=debug (or error) brings them back
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     argv = list(sys.argv[1:] if argv is None else argv)
     want_json = "--json" in argv  # accepted before or after the subcommand
-    args = parser.parse_args([a for a in argv if a != "--json"])
+    try:
+        parser = build_parser()
+        args = parser.parse_args([a for a in argv if a != "--json"])
+    except KeyboardInterrupt:
+        _fail(argparse.Namespace(json=want_json, command=None), EXIT_ERROR, "interrupted")
+        return EXIT_ERROR
     args.json = want_json
     try:
         return int(args.run(args))
@@ -137,7 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, InputError, EnvironmentFaultError) as e:
         _fail(args, EXIT_ERROR, str(e))
         return EXIT_ERROR
+    except OSError as e:  # the environment (permissions, a full disk) where no step said more
+        _fail(args, EXIT_ERROR, describe_os_error(e))
+        return EXIT_ERROR
     except KeyboardInterrupt:
+        _fail(args, EXIT_ERROR, "interrupted")
         return EXIT_ERROR
 
 

@@ -2,8 +2,13 @@
 
 ::
 
-    pausewatch-verifier export --config verifier.toml [--state-dir DIR] --out DIR [--tar]
-        [--commitment ID | --facility ID | --from NS --to NS]
+    pausewatch-verifier export --config verifier.toml [--state-dir DIR] --out DIR [--tar] [--force]
+        [--commitment ID | --facility ID | --from TIME --to TIME]
+
+TIME is RFC 3339 (``2026-03-02T00:00:00Z``), a duration before now (``6h``), or, as before,
+unix nanoseconds. The bundle is written under a temporary name beside OUT and renamed when
+complete: a failed or interrupted export leaves nothing, and OUT is never half-written. An
+existing OUT is refused unless ``--force``.
 
 Without a filter the bundle holds the whole log up to the latest checkpoint, every signed
 checkpoint at or below it and the consistency proofs between them; the auditor rebuilds the
@@ -20,6 +25,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +38,7 @@ from pausewatch.errors import FormatError
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.reports import decode_report
+from pausewatch.timespec import parse_time_flag
 from pausewatch.v1 import types_pb2
 from verifier.cli import CommandError, emit
 from verifier.config import VerifierConfig, load_config, with_overrides
@@ -140,14 +149,29 @@ def _selected(envelope: bytes, scope: bf.Scope, commitment_facilities: set[str] 
     return True
 
 
+def _time(flag: str, value: str | None, now_ns: int) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_time_flag(value, now_ns, allow_unix_ns=True)
+    except ValueError as e:
+        raise CommandError(f"{flag}: {e}") from e
+
+
 def _run(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    archive = out.with_name(out.name + ".tar.gz") if args.tar else None
+    for target in (out, archive):
+        if target is not None and target.exists() and not args.force:
+            raise CommandError(f"{target}: already exists; pass --force to replace it")
+    now = time.time_ns()
     config = with_overrides(load_config(args.config), state_dir=args.state_dir)
     policy, roots = trust_files(config)
     filters = {
         "commitment_id": args.commitment,
         "facility_id": args.facility,
-        "from_unix_ns": args.from_ns,
-        "to_unix_ns": args.to_ns,
+        "from_unix_ns": _time("--from", args.from_, now),
+        "to_unix_ns": _time("--to", args.to, now),
     }
     kind = "slice" if any(v is not None for v in filters.values()) else "full"
     try:
@@ -156,22 +180,34 @@ def _run(args: argparse.Namespace) -> int:
         raise CommandError(str(e)) from e
     if not config.database_path.is_file():
         raise CommandError(f"{config.database_path}: no verifier database here")
-    storage = SqliteStorage(config.database_path, readonly=True)
-    directory = args.out
+    # Written under a temporary name beside OUT and renamed at the end: an export that fails
+    # or is interrupted leaves nothing behind (its partial directory is removed) and nothing
+    # under OUT, so the retry starts clean.
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    partial_archive = None if archive is None else archive.with_name(f".{archive.name}.partial-{os.getpid()}")
     try:
-        manifest = export_bundle(
-            storage, directory, origin=config.log_origin, policy=policy, roots=roots, scope=scope
-        )
+        storage = SqliteStorage(config.database_path, readonly=True)
+        try:
+            manifest = export_bundle(
+                storage, partial, origin=config.log_origin, policy=policy, roots=roots, scope=scope
+            )
+        finally:
+            storage.close()
+        if archive is not None and partial_archive is not None:
+            bf.write_archive(partial, partial_archive, top=out.name)
+            _replace(partial_archive, archive)
+        _replace(partial, out)
+    except OSError as e:
+        raise CommandError(f"{e.filename or out}: cannot write the bundle: {e.strerror}") from e
     finally:
-        storage.close()
-    archive = None
-    if args.tar:
-        archive = directory.with_name(directory.name + ".tar.gz")
-        bf.write_archive(directory, archive)
+        shutil.rmtree(partial, ignore_errors=True)
+        if partial_archive is not None:
+            partial_archive.unlink(missing_ok=True)
     result: dict[str, Any] = {
+        "ok": True,
         "command": "export",
         "exit_code": 0,
-        "bundle": str(directory),
+        "bundle": str(out),
         "archive": None if archive is None else str(archive),
         "tree_size": manifest.tree_size,
         "counts": dict(manifest.counts),
@@ -180,10 +216,25 @@ def _run(args: argparse.Namespace) -> int:
     emit(
         args,
         result,
-        f"exported {manifest.counts['entries']} entries (tree size {manifest.tree_size}) to {directory}"
+        f"exported {manifest.counts['entries']} entries (tree size {manifest.tree_size}) to {out}"
         + (f" and {archive}" if archive else ""),
     )
     return 0
+
+
+def _replace(new: Path, target: Path) -> None:
+    """Move ``new`` to ``target``; an existing target (``--force``) goes only once ``new`` is
+    complete, and is removed after the move."""
+    if not target.exists():
+        new.rename(target)
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    target.rename(old)
+    new.rename(target)
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)
 
 
 def register(subparsers: Any) -> None:
@@ -194,11 +245,17 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--config", type=Path, help="the verifier's TOML configuration (keys, labs, origin)")
     p.add_argument("--state-dir", type=Path, help="state directory (overrides the config)")
-    p.add_argument("--out", type=Path, required=True, help="bundle directory to create (must not exist)")
+    p.add_argument("--out", type=Path, required=True, help="bundle directory to create")
+    p.add_argument("--force", action="store_true", help="replace OUT (and OUT.tar.gz) if they exist")
     p.add_argument("--tar", action="store_true", help="also write OUT.tar.gz")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--commitment", help="slice: the reports of this commitment's facilities")
     group.add_argument("--facility", help="slice: the reports of this facility")
-    p.add_argument("--from", dest="from_ns", type=int, help="slice: reports overlapping [FROM, TO) (unix ns)")
-    p.add_argument("--to", dest="to_ns", type=int, help="slice: end of the time range (unix ns)")
+    p.add_argument(
+        "--from",
+        dest="from_",
+        metavar="TIME",
+        help="slice: reports overlapping [FROM, TO); RFC 3339, a duration before now (6h), or unix ns",
+    )
+    p.add_argument("--to", metavar="TIME", help="slice: end of the time range (as --from)")
     p.set_defaults(run=_run, command="export")

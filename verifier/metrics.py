@@ -9,6 +9,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from pausewatch.errors import EnvironmentFaultError
+
 __all__ = ["VerifierMetrics", "start_metrics_endpoint"]
 
 
@@ -98,5 +100,8 @@ class MetricsEndpoint:
 def start_metrics_endpoint(address: str, metrics: VerifierMetrics) -> MetricsEndpoint:
     """Serve ``/metrics`` on ``host:port`` (port 0: any free port) in a daemon thread."""
     host, _, port = address.rpartition(":")
-    server, thread = start_http_server(int(port), addr=host.strip("[]"), registry=metrics.registry)
+    try:
+        server, thread = start_http_server(int(port), addr=host.strip("[]"), registry=metrics.registry)
+    except OSError as e:
+        raise EnvironmentFaultError(f"metrics_listen {address}: cannot listen: {e.strerror}") from e
     return MetricsEndpoint(server, thread)

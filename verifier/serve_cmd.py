@@ -64,7 +64,11 @@ async def _serve(config: Any, ready_file: Path | None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await server.start()
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop(grace=0)
+        raise
     _log.info(
         "listening",
         extra={"address": config.listen, "port": server.port, "state_dir": str(config.state_dir)},

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -134,6 +135,9 @@ class VerifierServer:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
+        # the metrics port first: a port that is taken stops start-up before anything is served
+        if self.config.metrics_listen:
+            self.metrics_endpoint = start_metrics_endpoint(self.config.metrics_listen, self.metrics)
         if self.admission_processes is not None:
             await asyncio.to_thread(self.admission_processes.warm_up)
         await self.sequencer.start()
@@ -149,8 +153,6 @@ class VerifierServer:
             self._tasks.append(
                 asyncio.create_task(_guard(fn, self), name=getattr(fn, "__name__", "background"))
             )
-        if self.config.metrics_listen:
-            self.metrics_endpoint = start_metrics_endpoint(self.config.metrics_listen, self.metrics)
         _log.info("verifier serving", extra={"port": self.port, "log_origin": self.config.log_origin})
 
     async def _challenge_loop(self) -> None:
@@ -367,12 +369,18 @@ def _build(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         grpc_server,
     )
-    if config.tls is not None:
-        port = grpc_server.add_secure_port(config.listen, _server_credentials(config))
-    else:
-        port = grpc_server.add_insecure_port(config.listen)
+    try:
+        if config.tls is not None:
+            port = grpc_server.add_secure_port(config.listen, _server_credentials(config))
+        else:
+            port = grpc_server.add_insecure_port(config.listen)
+    except RuntimeError:  # grpcio: "Failed to bind to address ..."
+        port = 0
     if port == 0:
-        raise EnvironmentFaultError(f"cannot listen on {config.listen}")
+        admission.shutdown(wait=False)
+        if processes is not None:
+            processes.close()
+        raise EnvironmentFaultError(f"cannot listen on {config.listen}: {_bind_error(config.listen)}")
     return VerifierServer(
         config=config,
         clock=clock,
@@ -391,6 +399,19 @@ def _build(
         servicer=servicer,
         state_lock=lock,
     )
+
+
+def _bind_error(address: str) -> str:
+    """Why gRPC could not bind ``address`` (grpcio says only that it failed): bind it here."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host, int(port)))
+    except (OSError, ValueError) as e:
+        return getattr(e, "strerror", None) or str(e)
+    return "gRPC could not bind it (set GRPC_VERBOSITY=debug for gRPC's reason)"
 
 
 def _server_credentials(config: VerifierConfig) -> grpc.ServerCredentials:

@@ -83,7 +83,7 @@ $PW/pausewatch-attestor run --config node-01.toml 2> node-01.log &
 # Wait until the verifier's receipt for a report is back and checked (two 5-s periods).
 receipt_for_seq_1() {
   $PW/pausewatch-attestor status --config node-01.toml --json 2>/dev/null |
-    python3 -c 'import json,sys; sys.exit(0 if (json.load(sys.stdin)["last_receipt"] or {}).get("seq", -1) >= 1 else 1)'
+    python3 -c 'import json,sys; sys.exit(0 if (json.load(sys.stdin).get("last_receipt") or {}).get("seq", -1) >= 1 else 1)'
 }
 wait_until 120 $! node-01.log receipt_for_seq_1
 $PW/pausewatch-attestor status --config node-01.toml

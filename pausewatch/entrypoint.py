@@ -1,0 +1,33 @@
+"""Console entry points that stay quiet on Ctrl-C at any moment, also while the command's
+modules are still being imported (gRPC, cryptography, SQLite: a noticeable part of a second).
+
+Each command's script calls :func:`guarded_main` with a loader that imports the command's
+``main`` lazily; a KeyboardInterrupt before ``main`` has taken over ends in one line,
+``PROG: interrupted``, and exit status 2 (the command did not run). Only the interpreter's own
+start comes before this (a SIGINT there ends the process by the signal, with no output).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+__all__ = ["EXIT_INTERRUPTED", "describe_os_error", "guarded_main"]
+
+EXIT_INTERRUPTED = 2
+
+
+def guarded_main(prog: str, load: Callable[[], Callable[[], int]]) -> int:
+    try:
+        main = load()
+        return main()
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line for an error of the environment: ``PATH: Permission denied``."""
+    where = e.filename if e.filename is not None else ""
+    what = e.strerror or str(e)
+    return f"{where}: {what}" if where else what
