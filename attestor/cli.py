@@ -74,8 +74,9 @@ from typing import TYPE_CHECKING, Any
 
 from attestor.config import SOURCE_KINDS, AttestorConfig, ConfigError, SourceSpec, load_config
 from attestor.sd_notify import ServiceNotifier
+from pausewatch.addresses import is_loopback
 from pausewatch.clock import Clock, SimulatedClock, SystemClock
-from pausewatch.entrypoint import describe_os_error
+from pausewatch.entrypoint import describe_os_error, version_text
 from pausewatch.errors import EnvironmentFaultError, InputError, KeyFileError
 from pausewatch.keys import Ed25519Signer, PublicKey, generate_key_file, load_key_file
 from pausewatch.note import (
@@ -109,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="pausewatch-attestor",
         description="Sign this node's compute usage into a hash chain and deliver it to the verifier.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {version_text()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
@@ -399,6 +401,11 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
             challenge_refresh_s=cfg.challenge_refresh_s,
         )
         uplink = Uplink(settings, spool, clock, metrics, alarms)
+        if cfg.verifier_insecure and not is_loopback(cfg.verifier_address):
+            _log.warning(
+                "sending reports in plaintext beyond this machine (verifier.insecure = true)",
+                extra={"fields": {"address": cfg.verifier_address}},
+            )
     sources = open_sources(cfg.sources, subject_id=cfg.subject_id, meter=cfg.mode == "meter")
     settings_d = DaemonSettings(
         cfg.facility_id,

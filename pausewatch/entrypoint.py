@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from importlib import metadata
 
-__all__ = ["EXIT_INTERRUPTED", "describe_os_error", "guarded_main"]
+__all__ = ["EXIT_INTERRUPTED", "describe_os_error", "guarded_main", "version_text"]
 
 EXIT_INTERRUPTED = 2
 
@@ -31,3 +32,13 @@ def describe_os_error(e: OSError) -> str:
     where = e.filename if e.filename is not None else ""
     what = e.strerror or str(e)
     return f"{where}: {what}" if where else what
+
+
+def version_text() -> str:
+    """What every command's ``--version`` prints after its name: the installed package's
+    version (``pausewatch 0.1.0``), and the wire format it speaks."""
+    try:
+        version = metadata.version("pausewatch")
+    except metadata.PackageNotFoundError:
+        version = "unknown (not installed)"
+    return f"(pausewatch {version}, wire format pausewatch.v1)"

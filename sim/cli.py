@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pausewatch.entrypoint import version_text
 from pausewatch.errors import PausewatchError
 from sim import classify, classify_eval
 from sim._units import format_duration
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="pausewatch-sim",
         description="Run pausewatch scenarios (docs/scenarios.md) and compare verdicts with expectations.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {version_text()}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run scenarios; exit 0 when every expectation is met, 1 when not")
     run.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO.toml")

@@ -30,19 +30,21 @@ from __future__ import annotations
 
 import argparse
 import base64
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import grpc
 
+from pausewatch.addresses import is_loopback
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.errors import InputError
 from pausewatch.inventory import inventory_from_toml
 from pausewatch.keys import Signer, generate_key_file, load_key_file
 from pausewatch.note import Ed25519NoteVerifier
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
-from verifier.cli import EXIT_OK, CheckFailedError, CommandError, emit
+from verifier.cli import EXIT_OK, CheckFailedError, CommandError, emit, write_output
 
 __all__ = ["add_client_flags", "client_channel", "register"]
 
@@ -61,6 +63,7 @@ def register(subparsers: Any) -> None:
     )
     sign.add_argument("--in", dest="input", type=Path, required=True, help="inventory TOML")
     sign.add_argument("--out", type=Path, required=True, help="signed envelope to write")
+    sign.add_argument("--force", action="store_true", help="replace --out if it exists")
     sign.set_defaults(run=_inventory_sign)
     submit = inv_sub.add_parser("submit", help="submit a signed inventory envelope to a verifier")
     _submit_flags(submit)
@@ -99,6 +102,12 @@ def _submit_flags(p: argparse.ArgumentParser) -> None:
 
 def client_channel(args: argparse.Namespace) -> grpc.Channel:
     if args.tls_ca is None:
+        if not is_loopback(args.address):
+            print(
+                f"pausewatch-verifier: warning: no --tls-ca: talking to {args.address} in plaintext"
+                " (anyone on the path can read and alter it)",
+                file=sys.stderr,
+            )
         return grpc.insecure_channel(args.address)
     try:
         ca = args.tls_ca.read_bytes()
@@ -136,10 +145,7 @@ def _inventory_sign(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.input}: cannot read inventory TOML: {e}") from e
     inventory = inventory_from_toml(text, str(args.input), issued_ns=time.time_ns())
     envelope = sign_envelope(PayloadType.INVENTORY, inventory.SerializeToString(deterministic=True), signers)
-    try:
-        args.out.write_bytes(envelope)
-    except OSError as e:
-        raise CommandError(f"{args.out}: cannot write: {e}") from e
+    write_output(args.out, envelope, force=args.force)
     emit(
         args,
         {"out": str(args.out), "facility_id": inventory.facility_id, "version": inventory.version},

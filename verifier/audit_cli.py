@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
-from pausewatch.entrypoint import describe_os_error
+from pausewatch.entrypoint import describe_os_error, version_text
 from pausewatch.errors import (
     EnvironmentFaultError,
     InputError,
@@ -254,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_json_flag(parser, False)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version_text()}")
     subparsers = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     for register in COMMANDS:
         register(subparsers)

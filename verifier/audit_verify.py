@@ -214,6 +214,8 @@ def summary_lines(out: AuditOutcome) -> list[str]:
 
 
 def _verify(args: argparse.Namespace) -> dict[str, Any]:
+    if args.html is not None and args.html.exists() and not args.force:
+        raise ToolError(f"{args.html}: already exists; refusing to overwrite it (pass --force)")
     policy, roots = _load_trust(args)
     options = AuditOptions(
         policy=policy,
@@ -369,6 +371,7 @@ def register(subparsers: Subcommands) -> None:
         help="accept verdicts that could be signature-checked but not re-derived (time-range slices)",
     )
     verify.add_argument("--html", type=Path, help="also write a self-contained HTML report here")
+    verify.add_argument("--force", action="store_true", help="replace the --html file if it exists")
     verify.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
     verify.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON on stdout")
     verify.set_defaults(handler=_verify, command="verify")

@@ -28,15 +28,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final
 
-from pausewatch.entrypoint import describe_os_error
+from pausewatch.entrypoint import describe_os_error, version_text
 from pausewatch.errors import EnvironmentFaultError, InputError, PausewatchError
+from pausewatch.logs import setup_json_logging
 
 __all__ = [
     "COMMAND_MODULES",
@@ -45,10 +45,10 @@ __all__ = [
     "EXIT_OK",
     "CheckFailedError",
     "CommandError",
-    "JsonLogFormatter",
     "emit",
     "main",
     "setup_logging",
+    "write_output",
 ]
 
 EXIT_OK: Final = 0
@@ -75,33 +75,33 @@ class CheckFailedError(PausewatchError):
     """The command ran and what it checked or submitted failed (exit 1)."""
 
 
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
-
-    _STANDARD: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in self._STANDARD:
-                out[key] = value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, sort_keys=False)
-
-
 def setup_logging(level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    """The daemon's logs in the one format of every pausewatch daemon (:mod:`pausewatch.logs`)."""
+    setup_json_logging(level)
+
+
+def write_output(path: Path, data: bytes, *, force: bool = False, mode: int = 0o644) -> None:
+    """Write a command's output file whole or not at all: into a temporary file beside it,
+    then moved into place. An existing file is refused unless ``force`` (``--force``)."""
+    if path.exists() and not force:
+        raise CommandError(f"{path}: already exists; refusing to overwrite it (pass --force)")
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if force:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if the file appeared meanwhile: never overwritten
+    except FileExistsError as e:
+        raise CommandError(f"{path}: already exists; refusing to overwrite it (pass --force)") from e
+    except OSError as e:
+        raise CommandError(f"{path}: cannot write: {e.strerror}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 ok, 1 check or submission failed, 2 could not run.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version_text()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -11,7 +11,6 @@ written envelope against those keys, and writes it without overwriting an existi
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.errors import InputError
 from pausewatch.keys import load_key_file
 from verifier.admin_cmd import commitment_subparsers
-from verifier.cli import EXIT_OK, CommandError, emit
+from verifier.cli import EXIT_OK, CommandError, emit, write_output
 
 __all__ = ["register"]
 
@@ -40,7 +39,8 @@ def register(subparsers: Any) -> None:
         "--key", type=Path, action="append", required=True, help="lab key file (repeat for k-of-n)"
     )
     sign.add_argument("--in", dest="input", type=Path, required=True, help="commitment TOML")
-    sign.add_argument("--out", type=Path, required=True, help="signed envelope to write (not overwritten)")
+    sign.add_argument("--out", type=Path, required=True, help="signed envelope to write")
+    sign.add_argument("--force", action="store_true", help="replace --out if it exists")
     sign.set_defaults(run=_sign)
 
 
@@ -64,14 +64,7 @@ def _sign(args: argparse.Namespace) -> int:
         )
     envelope = sign_envelope(PayloadType.COMMITMENT, message.SerializeToString(deterministic=True), signers)
     commitment = verify_commitment(envelope, [s.public_key for s in signers])
-    try:
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError as e:
-        raise CommandError(f"{args.out}: already exists; refusing to overwrite it") from e
-    except OSError as e:
-        raise CommandError(f"{args.out}: cannot create: {e.strerror}") from e
-    with os.fdopen(fd, "wb") as f:
-        f.write(envelope)
+    write_output(args.out, envelope, force=args.force)
     emit(
         args,
         {

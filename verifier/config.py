@@ -93,7 +93,6 @@ Example (every key shown with its default where it has one)::
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -101,6 +100,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from pausewatch.addresses import is_loopback
 from pausewatch.errors import InputError
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import ed25519_key_from_text
@@ -647,12 +647,7 @@ def check_exposure(config: VerifierConfig) -> None:
     it (a TLS-terminating proxy in front, a closed network); raise ConfigError otherwise."""
     if config.tls is not None or config.allow_plaintext:
         return
-    host = config.listen.rpartition(":")[0].strip("[]")
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(config.listen):
         raise ConfigError(
             f"{config.source}: listen = {config.listen!r} without [tls] would serve plaintext beyond"
             " this machine; configure [tls], listen on 127.0.0.1, or set allow_plaintext = true"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from pausewatch.keys import Signer, load_key_file
 from pausewatch.terms import Terms, terms_from_toml, verify_terms
 from pausewatch.v1 import types_pb2
 from verifier.admin_cmd import add_client_flags, submit_envelope
-from verifier.cli import EXIT_FAILED, EXIT_OK, CommandError, emit
+from verifier.cli import EXIT_FAILED, EXIT_OK, CommandError, emit, write_output
 from verifier.config import load_config, with_overrides
 from verifier.sqlite_storage import SqliteStorage
 
@@ -85,14 +84,7 @@ def _read(path: Path) -> bytes:
 
 
 def _write_new(path: Path, data: bytes) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError as e:
-        raise CommandError(f"{path}: already exists; refusing to overwrite it") from e
-    except OSError as e:
-        raise CommandError(f"{path}: cannot create: {e.strerror}") from e
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    write_output(path, data)
 
 
 def _signers(paths: list[Path]) -> list[Signer]:
