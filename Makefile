@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Debian packages the tests need: Go and golang.org/x/mod for the reference-implementation
-# interop test, Chromium for the HTML report test, systemd-analyze for the unit checks.
+# interop test, Chromium for the HTML report test, systemd-analyze for the unit checks,
+# promtool (Debian package prometheus) for the metrics checks.
 # Installed only when missing.
 sysdeps:
 	@missing=""; \
@@ -27,6 +28,7 @@ sysdeps:
 	test -d /usr/share/gocode/src/golang.org/x/mod || missing="$$missing golang-golang-x-mod-dev"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \

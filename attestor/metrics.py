@@ -1,16 +1,23 @@
 """Prometheus metrics of one attestor, on their own registry (no globals).
 
-Names: ``pausewatch_attestor_samples_total``, ``_reports_signed_total``, ``_spool_depth``,
-``_upload_errors_total{reason}``, ``_receipt_latency_seconds`` (send to verified receipt, on the
-injected clock), ``_seconds_since_last_receipt``, ``_alarms{kind}`` (1 while active) and
-``_alarms_raised_total{kind}``.
+Names: ``pausewatch_attestor_build_info{version, wire_format, python}`` (1),
+``_samples_total``, ``_reports_signed_total``, ``_spool_depth``,
+``_upload_errors_total{reason}`` (errors by kind: ``protocol``, ``rejected``, ``busy``,
+``unavailable``, a receipt failure's alarm id …), ``_receipt_latency_seconds`` (send to
+verified receipt, on the injected clock), ``_last_receipt_timestamp_seconds`` (absent until
+the first verified receipt; no sentinel), ``_alarms{kind}`` (1 while active) and
+``_alarms_raised_total{kind}``. Label values are names; ``promtool check metrics`` is clean.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import platform
+from collections.abc import Callable, Iterator
+from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from pausewatch.errors import EnvironmentFaultError
 
@@ -39,15 +46,18 @@ class AttestorMetrics:
         self.alarms_raised = Counter(f"{p}_alarms_raised", "Alarms raised", ["kind"], registry=self.registry)
         self._last_receipt_s: float | None = None
         self._now_s = now_s
-        since = Gauge(
-            f"{p}_seconds_since_last_receipt",
-            "Seconds since the last verified receipt (-1: none yet)",
+        self.registry.register(_LastReceipt(self))
+        info = Gauge(
+            f"{p}_build_info",
+            "The running attestor's version (value 1)",
+            ["version", "wire_format", "python"],
             registry=self.registry,
         )
-        since.set_function(self._since_last_receipt)
+        info.labels(_version(), "pausewatch.v1", platform.python_version()).set(1)
 
-    def _since_last_receipt(self) -> float:
-        return -1.0 if self._last_receipt_s is None else max(0.0, self._now_s() - self._last_receipt_s)
+    @property
+    def last_receipt_s(self) -> float | None:
+        return self._last_receipt_s
 
     def receipt_seen(self) -> None:
         self._last_receipt_s = self._now_s()
@@ -59,3 +69,24 @@ class AttestorMetrics:
             start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
         except OSError as e:
             raise EnvironmentFaultError(f"metrics.listen {address}: cannot listen: {e.strerror}") from e
+
+
+def _version() -> str:
+    try:
+        return metadata.version("pausewatch")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class _LastReceipt(Collector):
+    def __init__(self, metrics: AttestorMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "pausewatch_attestor_last_receipt_timestamp_seconds",
+            "When the last verified receipt came back (unix seconds, on the attestor's clock)",
+        )
+        if self._metrics.last_receipt_s is not None:
+            family.add_metric([], self._metrics.last_receipt_s)
+        yield family

@@ -1,29 +1,82 @@
 """Prometheus metrics of one verifier instance, in their own registry (tests run several
-servers in one process). Served as Prometheus text by :func:`start_metrics_endpoint`."""
+servers in one process). Served as Prometheus text by :func:`start_metrics_endpoint`.
+
+Conventions (``promtool check metrics`` is clean, tests/verifier/test_metrics.py): label
+values are names (``disposition="accepted"``, ``code="unauthenticated"``,
+``status="violation"``), never numbers; times are ``_timestamp_seconds`` (unix seconds) and a
+series that has no time yet is absent, never a ``-1``; counters end in ``_total``.
+
+- ``pausewatch_verifier_build_info{version, wire_format, python}`` 1
+- ``_reports_total{disposition, code}``, ``_findings_total{finding_id}``, ``_documents_total{kind}``
+- ``_verdicts_total{status}``: verdicts signed and logged since start
+- ``_attestor_last_report_timestamp_seconds{facility_id, subject}``: per enrolled attestor or
+  meter (``node:ID`` / ``meter:ID``), when its chain head was received (refreshed every 15 s)
+- ``_errors_total{kind}``: ``challenge_issue``, ``background_task``, ``evaluation_tick``
+- ``_grpc_server_handled_total{grpc_method, grpc_code}``, ``_grpc_server_handling_seconds``
+- ``_checkpoint_signed_timestamp_seconds``, ``_log_size``, ``_challenge_seq``, sequencer
+  tick histograms, queue and admission gauges, ``_clock_steps_back``, ``_log_time_held``
+"""
 
 from __future__ import annotations
 
+import platform
 import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
+import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from pausewatch.errors import EnvironmentFaultError
+from pausewatch.v1 import types_pb2, verifier_pb2
 
-__all__ = ["VerifierMetrics", "start_metrics_endpoint"]
+__all__ = ["GrpcMetricsInterceptor", "VerifierMetrics", "start_metrics_endpoint"]
 
 
 class VerifierMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self.build_info = Gauge(
+            "pausewatch_verifier_build_info",
+            "The running verifier's version (value 1)",
+            ["version", "wire_format", "python"],
+            registry=r,
+        )
+        self.build_info.labels(*_build_labels()).set(1)
         self.reports = Counter(
             "pausewatch_verifier_reports",
-            "Reports by disposition and status code",
+            "Reports by disposition and status code (names)",
             ["disposition", "code"],
             registry=r,
         )
+        self.verdicts = Counter(
+            "pausewatch_verifier_verdicts", "Verdicts signed and logged, by status", ["status"], registry=r
+        )
+        self.errors = Counter(
+            "pausewatch_verifier_errors", "Errors of the verifier's own work, by kind", ["kind"], registry=r
+        )
+        self.grpc_handled = Counter(
+            "pausewatch_verifier_grpc_server_handled",
+            "gRPC calls completed, by method and status code",
+            ["grpc_method", "grpc_code"],
+            registry=r,
+        )
+        self.grpc_seconds = Histogram(
+            "pausewatch_verifier_grpc_server_handling_seconds",
+            "gRPC call duration (unary calls), by method",
+            ["grpc_method"],
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
+            registry=r,
+        )
+        self.last_reports: dict[tuple[str, str], float] = {}
+        r.register(_LastReports(self))
         self.findings = Counter(
             "pausewatch_verifier_findings", "Findings left by ingest", ["finding_id"], registry=r
         )
@@ -52,8 +105,8 @@ class VerifierMetrics:
             "pausewatch_verifier_log_time_held", "1 while the clock is behind log time", registry=r
         )
         self.checkpoint_age = Gauge(
-            "pausewatch_verifier_checkpoint_signed_unix_seconds",
-            "When the latest checkpoint was signed",
+            "pausewatch_verifier_checkpoint_signed_timestamp_seconds",
+            "When the latest checkpoint was signed (unix seconds)",
             registry=r,
         )
         self.challenge_seq = Gauge(
@@ -77,10 +130,116 @@ class VerifierMetrics:
         )
         self.watchers = Gauge("pausewatch_verifier_alert_watchers", "Open WatchAlerts streams", registry=r)
 
+    def report_outcome(self, disposition: int, code: int) -> None:
+        self.reports.labels(_DISPOSITIONS.get(disposition, "unspecified"), _code_name(code)).inc()
+
+    def verdict_logged(self, status: int) -> None:
+        self.verdicts.labels(_STATUSES.get(status, "unspecified")).inc()
+
     def on_tick(self, items: int, seconds: float) -> None:
         self.tick_seconds.observe(seconds)
         self.tick_items.observe(items)
         self.stage_seconds.labels("commit").inc(seconds)
+
+
+_DISPOSITIONS: dict[int, str] = {
+    verifier_pb2.DISPOSITION_ACCEPTED: "accepted",
+    verifier_pb2.DISPOSITION_DUPLICATE: "duplicate",
+    verifier_pb2.DISPOSITION_REJECTED: "rejected",
+}
+_STATUSES: dict[int, str] = {
+    types_pb2.VERDICT_STATUS_COMPLIANT: "compliant",
+    types_pb2.VERDICT_STATUS_VIOLATION: "violation",
+    types_pb2.VERDICT_STATUS_INCONCLUSIVE: "inconclusive",
+}
+_CODES = {c.value[0]: c.name.lower() for c in grpc.StatusCode}
+
+
+def _code_name(code: int) -> str:
+    """A google.rpc.Code value as its name (``16`` -> ``unauthenticated``)."""
+    return _CODES.get(code, "unknown")
+
+
+def _build_labels() -> tuple[str, str, str]:
+    try:
+        version = metadata.version("pausewatch")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return version, "pausewatch.v1", platform.python_version()
+
+
+class _LastReports(Collector):
+    """``_attestor_last_report_timestamp_seconds``: one series per attestor with a chain, none
+    before its first report (no sentinel value)."""
+
+    def __init__(self, metrics: VerifierMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "pausewatch_verifier_attestor_last_report_timestamp_seconds",
+            "When the head of each enrolled attestor's (or meter's) chain was received (unix seconds)",
+            labels=["facility_id", "subject"],
+        )
+        for (facility, subject), seconds in sorted(self._metrics.last_reports.items()):
+            family.add_metric([facility, subject], seconds)
+        yield family
+
+
+class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generic only in the stubs
+    """gRPC server metrics: each unary call's method, status code name and duration; a
+    streaming call counts when it ends. Only observes: the call's behaviour is unchanged."""
+
+    def __init__(self, metrics: VerifierMetrics) -> None:
+        self._metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = str(handler_call_details.method).rpartition("/")[2] or "unknown"
+        metrics = self._metrics
+        if handler.unary_unary is not None:
+            inner: Any = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                started = time.perf_counter()
+                try:
+                    return await inner(request, context)
+                finally:
+                    metrics.grpc_seconds.labels(method).observe(time.perf_counter() - started)
+                    metrics.grpc_handled.labels(method, _context_code(context)).inc()
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream is not None:
+            inner_stream: Any = handler.unary_stream
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+                try:
+                    async for item in inner_stream(request, context):
+                        yield item
+                finally:
+                    metrics.grpc_handled.labels(method, _context_code(context)).inc()
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream, handler.request_deserializer, handler.response_serializer
+            )
+        return handler
+
+
+def _context_code(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    code = context.code()
+    if code is None:
+        return "ok"
+    if isinstance(code, grpc.StatusCode):
+        return code.name.lower()
+    return _code_name(int(code))
 
 
 @dataclass

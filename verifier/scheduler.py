@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -151,7 +151,14 @@ class EvaluationScheduler:
         clock: Clock,
         config: SchedulerConfig | None = None,
         alert_bus: AlertBus | None = None,
+        *,
+        on_verdict: Callable[[types_pb2.Verdict], None] | None = None,
+        on_error: Callable[[], None] | None = None,
     ) -> None:
+        """``on_verdict`` is called for each verdict logged, ``on_error`` for each failed tick
+        (metrics)."""
+        self._on_verdict = on_verdict
+        self._on_error = on_error
         self._seq = sequencer
         self._signer = verdict_signer
         self._clock = clock
@@ -167,6 +174,8 @@ class EvaluationScheduler:
                 await self.tick()
             except InputError as e:
                 _log.error("evaluation tick failed on stored input", extra={"error": str(e)})
+                if self._on_error is not None:
+                    self._on_error()
             await self._clock.sleep(self.config.interval_s)
 
     def stop(self) -> None:
@@ -388,6 +397,8 @@ class EvaluationScheduler:
             envelope=envelope,
         )
         receipt = await self._seq.append_verdict(envelope, record)
+        if self._on_verdict is not None:
+            self._on_verdict(verdict)
         _log.info(
             "verdict stored",
             extra={

@@ -41,26 +41,28 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from pausewatch.clock import NS_PER_S, Clock, SimulatedClock, SystemClock
+from pausewatch.envelope import parse_envelope, parse_message
 from pausewatch.errors import EnvironmentFaultError
+from pausewatch.inventory import enrolled_key_ids
 from pausewatch.keys import Signer, load_key_file
 from pausewatch.note import Ed25519NoteSigner, NoteSigner
 from pausewatch.statedir import StateDirLock, check_secret_file, lock_state_dir
-from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
+from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus
 from verifier.alerts import WebhookNotifier
 from verifier.challenges import ChallengeIssuer
 from verifier.checkpoint_file import CHECKPOINT_FILE, CheckpointFile
-from verifier.config import VerifierConfig
+from verifier.config import EvaluationConfig, VerifierConfig
 from verifier.ingest import RateLimiter
 from verifier.log_time import LogTimeClock
-from verifier.metrics import MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
+from verifier.metrics import GrpcMetricsInterceptor, MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
 from verifier.registry import TrustRoots
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
 from verifier.sequencer import LogSequencer
 from verifier.service import VerifierServicer
 from verifier.sqlite_storage import SqliteStorage
-from verifier.storage import Storage
+from verifier.storage import Storage, StorageReader
 
 __all__ = [
     "SERVICE_NAME",
@@ -69,6 +71,7 @@ __all__ = [
     "VerifierServer",
     "build_server",
     "clock_from_config",
+    "evaluation_scheduler",
     "load_keys",
     "run_evaluation",
     "run_webhooks",
@@ -161,10 +164,19 @@ class VerifierServer:
             try:
                 await self.challenges.issue()
             except Exception:
+                self.metrics.errors.labels("challenge_issue").inc()
                 _log.exception("could not issue a challenge; retrying next interval")
 
     async def _gauges(self) -> None:
+        ticks = 0
         while True:
+            if ticks % _LAST_REPORTS_EVERY == 0:
+                try:
+                    self.metrics.last_reports = await self.sequencer.read(_last_reports)
+                except Exception:  # metrics must never stop the service
+                    self.metrics.errors.labels("metrics").inc()
+                    _log.exception("could not read the attestors' last reports for metrics")
+            ticks += 1
             latest = self.sequencer.latest
             if latest is not None:
                 self.metrics.log_size.set(latest.size)
@@ -203,12 +215,29 @@ class VerifierServer:
         await self.grpc_server.wait_for_termination()
 
 
-async def run_evaluation(server: VerifierServer) -> None:
-    """Background: the evaluation scheduler on the server's clock (``[evaluation]``)."""
-    cfg = server.config.evaluation
-    if cfg is None:
-        return
-    scheduler = EvaluationScheduler(
+_LAST_REPORTS_EVERY = 15  # gauge-loop turns (seconds) between reads of the chain heads
+
+
+def _last_reports(storage: StorageReader) -> dict[tuple[str, str], float]:
+    """(facility, ``node:ID`` / ``meter:ID``) -> when its chain head was received, for every
+    attestor and meter the latest inventory of each facility enrols."""
+    subjects: dict[str, tuple[str, str]] = {}
+    facilities = {doc.document_id for doc in storage.inventories()}
+    for facility in sorted(facilities):
+        doc = storage.latest_inventory(facility)
+        if doc is None:
+            continue
+        inventory = parse_message(parse_envelope(doc.envelope).payload, types_pb2.Inventory)
+        for key, what in enrolled_key_ids(inventory):
+            subjects[key] = (facility, what.replace(" ", ":", 1))
+    heads = storage.chain_heads(subjects)
+    return {subjects[k]: head.received_ns / NS_PER_S for k, head in heads.items()}
+
+
+def evaluation_scheduler(server: VerifierServer, cfg: EvaluationConfig | None = None) -> EvaluationScheduler:
+    """The evaluation scheduler ``serve`` runs, wired to the server's metrics."""
+    cfg = cfg or server.config.evaluation or EvaluationConfig()
+    return EvaluationScheduler(
         server.sequencer,
         server.verdict_signer,
         server.clock,
@@ -216,8 +245,16 @@ async def run_evaluation(server: VerifierServer) -> None:
             interval_s=cfg.interval_s, grace_s=cfg.grace_s, max_buckets_per_tick=cfg.max_buckets_per_tick
         ),
         server.alert_bus,
+        on_verdict=lambda v: server.metrics.verdict_logged(v.status),
+        on_error=server.metrics.errors.labels("evaluation_tick").inc,
     )
-    await scheduler.run()
+
+
+async def run_evaluation(server: VerifierServer) -> None:
+    """Background: the evaluation scheduler on the server's clock (``[evaluation]``)."""
+    if server.config.evaluation is None:
+        return
+    await evaluation_scheduler(server).run()
 
 
 async def run_webhooks(server: VerifierServer) -> None:
@@ -244,6 +281,7 @@ async def _guard(fn: Background, server: VerifierServer) -> None:
     except asyncio.CancelledError:
         raise
     except Exception:
+        server.metrics.errors.labels("background_task").inc()
         _log.exception("background task failed")
 
 
@@ -348,7 +386,11 @@ def _build(
         if limits.admission_processes
         else None
     )
-    grpc_server = grpc.aio.server(options=options, maximum_concurrent_rpcs=limits.max_concurrent_rpcs)
+    grpc_server = grpc.aio.server(
+        options=options,
+        maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
+        interceptors=[GrpcMetricsInterceptor(metrics)],
+    )
     servicer = VerifierServicer(
         sequencer=sequencer,
         challenges=challenges,

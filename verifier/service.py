@@ -173,7 +173,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             self._throughput.add(len(raws), time.monotonic())
         response = verifier_pb2.SubmitReportsResponse()
         for o in outcomes:
-            self._metrics.reports.labels(str(o.disposition), str(o.code)).inc()
+            self._metrics.report_outcome(o.disposition, o.code)
             for f in o.finding_ids:
                 self._metrics.findings.labels(f).inc()
             result = response.results.add(
