@@ -42,6 +42,7 @@ COLORS: Final = {
 }
 _MAX_BINS: Final = 120
 _MAX_FINDINGS_SHOWN: Final = 20  # per verdict; the rest are counted
+_NODE_SHORT: Final = 0.995  # nodes under this coverage are listed (start-up seconds stay quiet)
 _W: Final = 1100
 _H: Final = 170
 _PAD_L: Final = 70
@@ -100,7 +101,9 @@ def render_report(outcome: AuditOutcome) -> str:
         for k, v in sorted(observations.items())
     )
     sections = "".join(
-        _facility_section(s) for _, s in sorted(outcome.series.items()) if s.points or s.verdicts
+        _facility_section(s)
+        for _, s in sorted(outcome.series.items(), key=lambda kv: (kv[0] in ("", "*"), kv[0]))
+        if s.points or s.verdicts
     )
     warn = (
         ""
@@ -221,7 +224,26 @@ def node_coverage(series: FacilitySeries) -> list[tuple[str, int, float]]:
     return rows
 
 
+def _verdicts_only_section(series: FacilitySeries) -> str:
+    """A series without reports (the commitment as a whole, facility ``*``): its verdicts."""
+    bins = facility_bins(series)
+    lo = bins[0].start_ns if bins else 0
+    width = bins[0].width_ns if bins else _MINUTE
+    title = (
+        "All facilities: the commitment as a whole"
+        if series.facility_id in ("", "*")
+        else f"Facility {html.escape(series.facility_id)} (no reports in this bundle)"
+    )
+    return f"""
+<h2>{title}</h2>
+<div class=card><h3>Verdicts</h3>{_bands(series, lo, width, len(bins))}</div>
+{_verdict_table(series.verdicts)}
+"""
+
+
 def _facility_section(series: FacilitySeries) -> str:
+    if not series.points and not series.declared_devices:
+        return _verdicts_only_section(series)
     esc = html.escape
     bins = facility_bins(series)
     n = len(bins)
@@ -276,7 +298,7 @@ Coverage {mean * 100:.1f} % on average, {low * 100:.1f} % in the worst bin.</p>
 
 
 def _node_table(series: FacilitySeries) -> str:
-    short = [(node, d, c) for node, d, c in node_coverage(series) if c < 0.9995]
+    short = [(node, d, c) for node, d, c in node_coverage(series) if c < _NODE_SHORT]
     if not short:
         return ""
     lo, hi = series.extent
@@ -286,7 +308,7 @@ def _node_table(series: FacilitySeries) -> str:
         for node, d, c in short
     )
     return (
-        f"<div class=card><h3>Nodes short of full coverage ({len(short)} of {len(series.declared_nodes)} declared),"
+        f"<div class=card><h3>Nodes short of full coverage: under {_NODE_SHORT * 100:g} % ({len(short)} of {len(series.declared_nodes)} declared),"
         f" {_rfc3339(lo)} to {_rfc3339(hi)}</h3>"
         f"<table><tr><th>node</th><th>declared accelerators</th><th>coverage</th></tr>{rows}</table></div>"
     )
