@@ -1,4 +1,9 @@
-"""``pausewatch-verifier serve``: run the verifier until SIGTERM or SIGINT."""
+"""``pausewatch-verifier serve``: run the verifier until SIGTERM or SIGINT.
+
+Readiness: once the gRPC port is bound and the first challenge is logged it writes
+``--ready-file`` (the port) and tells systemd ``READY=1`` when ``NOTIFY_SOCKET`` is set
+(:mod:`pausewatch.sd_notify`; the unit is ``Type=notify``); ``STOPPING=1`` on SIGTERM/SIGINT.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pausewatch.sd_notify import ServiceNotifier
 from verifier.cli import EXIT_OK, setup_logging
 from verifier.config import check_exposure, load_config, with_overrides
 from verifier.server import build_server, standard_background
@@ -59,6 +65,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: Any, ready_file: Path | None) -> int:
+    notifier = ServiceNotifier.from_environment()
+    notifier.notify("STATUS=opening the state directory and keys")
     server = build_server(config, background=standard_background(config))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -77,7 +85,10 @@ async def _serve(config: Any, ready_file: Path | None) -> int:
         tmp = ready_file.with_suffix(".tmp")
         tmp.write_text(f"{server.port}\n", encoding="ascii")
         tmp.replace(ready_file)
+    # systemd (Type=notify): serving now; `systemctl start` returns
+    notifier.notify("READY=1", f"STATUS=serving on port {server.port}")
     await stop.wait()
+    notifier.notify("STOPPING=1", "STATUS=stopping: finishing calls in flight")
     _log.info("stopping on signal")
     await server.stop(grace=5.0)
     return EXIT_OK
