@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterator
-from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pausewatch.entrypoint import WIRE_FORMAT, package_version
 from pausewatch.errors import EnvironmentFaultError
 
 __all__ = ["AttestorMetrics"]
@@ -53,7 +53,7 @@ class AttestorMetrics:
             ["version", "wire_format", "python"],
             registry=self.registry,
         )
-        info.labels(_version(), "pausewatch.v1", platform.python_version()).set(1)
+        info.labels(package_version(), WIRE_FORMAT, platform.python_version()).set(1)
 
     @property
     def last_receipt_s(self) -> float | None:
@@ -69,13 +69,6 @@ class AttestorMetrics:
             start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
         except OSError as e:
             raise EnvironmentFaultError(f"metrics.listen {address}: cannot listen: {e.strerror}") from e
-
-
-def _version() -> str:
-    try:
-        return metadata.version("pausewatch")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class _LastReceipt(Collector):

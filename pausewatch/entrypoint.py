@@ -13,7 +13,14 @@ import sys
 from collections.abc import Callable
 from importlib import metadata
 
-__all__ = ["EXIT_INTERRUPTED", "describe_os_error", "guarded_main", "version_text"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "WIRE_FORMAT",
+    "describe_os_error",
+    "guarded_main",
+    "package_version",
+    "version_text",
+]
 
 EXIT_INTERRUPTED = 2
 
@@ -34,11 +41,18 @@ def describe_os_error(e: OSError) -> str:
     return f"{where}: {what}" if where else what
 
 
+WIRE_FORMAT = "pausewatch.v1"
+
+
+def package_version() -> str:
+    """The installed pausewatch's version (``unknown`` when run from an uninstalled tree)."""
+    try:
+        return metadata.version("pausewatch")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def version_text() -> str:
     """What every command's ``--version`` prints after its name: the installed package's
     version (``pausewatch 0.1.0``), and the wire format it speaks."""
-    try:
-        version = metadata.version("pausewatch")
-    except metadata.PackageNotFoundError:
-        version = "unknown (not installed)"
-    return f"(pausewatch {version}, wire format pausewatch.v1)"
+    return f"(pausewatch {package_version()}, wire format {WIRE_FORMAT})"

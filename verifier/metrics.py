@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -33,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pausewatch.entrypoint import WIRE_FORMAT, package_version
 from pausewatch.errors import EnvironmentFaultError
 from pausewatch.v1 import types_pb2, verifier_pb2
 
@@ -161,11 +161,7 @@ def _code_name(code: int) -> str:
 
 
 def _build_labels() -> tuple[str, str, str]:
-    try:
-        version = metadata.version("pausewatch")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return version, "pausewatch.v1", platform.python_version()
+    return package_version(), WIRE_FORMAT, platform.python_version()
 
 
 class _LastReports(Collector):

@@ -79,14 +79,11 @@ def test_report_is_self_contained(real_bundle: RealBundle) -> None:
     assert text.count("<svg") == 4
 
 
-@pytest.mark.heavy
-def test_charts_render_in_headless_chromium(real_bundle: RealBundle, tmp_path: Path) -> None:
+def screenshot(report: Path, tmp_path: Path, size: str) -> Path:
+    """Render ``report`` in headless Chromium at ``size`` (``W,H``) and 1 px per CSS px."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("chromium is not installed: run `make sysdeps` (Debian package chromium)")
-    out = audit_bundle(real_bundle.directory, AuditOptions(workers=1))
-    report = tmp_path / "report.html"
-    write_report(out, report)
     png = tmp_path / "shot.png"
     subprocess.run(
         [
@@ -99,15 +96,25 @@ def test_charts_render_in_headless_chromium(real_bundle: RealBundle, tmp_path: P
             "--disable-sync",
             "--no-first-run",
             "--hide-scrollbars",
+            "--force-device-scale-factor=1",
             f"--user-data-dir={tmp_path / 'profile'}",
             f"--screenshot={png}",
-            "--window-size=1400,2000",
+            f"--window-size={size}",
             report.as_uri(),
         ],
         check=True,
         capture_output=True,
         timeout=120,
     )
+    return png
+
+
+@pytest.mark.heavy
+def test_charts_render_in_headless_chromium(real_bundle: RealBundle, tmp_path: Path) -> None:
+    out = audit_bundle(real_bundle.directory, AuditOptions(workers=1))
+    report = tmp_path / "report.html"
+    write_report(out, report)
+    png = screenshot(report, tmp_path, "1400,2000")
     width, height, rows = decode_png(png.read_bytes())
     assert (width, height) == (1400, 2000)
     found = {

@@ -11,8 +11,6 @@ and the height of every coverage column is measured in the screenshot.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ import pytest
 from pausewatch.audit import AuditOptions, audit_bundle
 from pausewatch.audit.outcome import AuditOutcome
 from tests.audit.synth import S, SynthLog, add_commitment, add_verdicts
-from tests.audit.test_html import decode_png, rgb
+from tests.audit.test_html import decode_png, rgb, screenshot
 from verifier.report_html import _H, _PAD_B, COLORS, facility_bins, node_coverage, render_report
 
 NODES = 8
@@ -100,33 +98,9 @@ def test_headline_names_the_keys(full: AuditOutcome) -> None:
 def drawn_coverage(page: str, tmp_path: Path) -> list[float]:
     """Render ``page`` in headless Chromium; the height of each coverage column, as a share of
     the plot, measured in the screenshot's first coverage chart."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("chromium is not installed: run `make sysdeps` (Debian package chromium)")
     report = tmp_path / "report.html"
     report.write_text(page, encoding="utf-8")
-    png = tmp_path / "shot.png"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={png}",
-            "--window-size=1400,1400",
-            report.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    png = screenshot(report, tmp_path, "1400,1400")
     _, _, rows = decode_png(png.read_bytes())
     color = rgb(COLORS["coverage"])
     columns: dict[int, list[int]] = {}

@@ -21,8 +21,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from attestor.metrics import AttestorMetrics
 from pausewatch.envelope import PayloadType, sign_envelope
-from pausewatch.v1 import types_pb2, verifier_pb2
-from tests.factories import NS, T0, seeded_signer
+from pausewatch.v1 import verifier_pb2
+from tests.audit.conftest import commitment_message
+from tests.factories import seeded_signer
 from tests.verifier.harness import World, running
 from verifier.server import _last_reports, evaluation_scheduler
 
@@ -50,24 +51,8 @@ def label_values_are_names(text: str) -> None:
 
 
 def commitment(world: World) -> bytes:
-    c = types_pb2.Commitment(
-        commitment_id="pause-m",
-        version=1,
-        lab_id="lab-1",
-        facility_ids=["fac-a"],
-        window_start_unix_ns=T0,
-        window_end_unix_ns=T0 + 86_400 * NS,
-        rules=types_pb2.Rules(compute_cap_flop=1e25),
-        reporting=types_pb2.ReportingRequirements(
-            max_report_interval_ns=120 * NS,
-            max_gap_ns=180 * NS,
-            min_inventory_coverage=1.0,
-            bucket_ns=600 * NS,
-            timeout_intervals=3,
-        ),
-        signatures_required=1,
-    )
-    return sign_envelope(PayloadType.COMMITMENT, c.SerializeToString(deterministic=True), [world.lab])
+    message = commitment_message()  # the shared real run's commitment: pause-2026 over fac-a
+    return sign_envelope(PayloadType.COMMITMENT, message.SerializeToString(deterministic=True), [world.lab])
 
 
 def test_verifier_metrics(tmp_path: Path) -> None:
