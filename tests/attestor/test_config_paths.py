@@ -68,7 +68,7 @@ def test_verifier_paths_resolve_beside_the_config_file(
 ) -> None:
     text = (Path(__file__).parents[2] / "deploy" / "verifier.example.toml").read_text()
     text = text.replace('"/var/lib/pausewatch-verifier"', '"state"').replace(
-        '"/etc/pausewatch/log.key"', '"keys/log.key"'
+        '"/run/credentials/pausewatch-verifier.service/log.key"', '"keys/log.key"'
     )
     text = text.replace("<base64 raw Ed25519 key or vkey>", "A" * 43 + "=")
     (tmp_path / "verifier.toml").write_text(text)
