@@ -1,5 +1,10 @@
-"""``pausewatch-attestor``: init, run, status, probe. Exit status 0 ok, 1 check failed (status:
-an alarm is active), 2 could not run (configuration, key file, environment).
+"""``pausewatch-attestor``: init, run, status, ack, probe. Exit status 0 ok, 1 check failed
+(status: an alarm is active), 2 could not run (configuration, key file, environment, Ctrl-C);
+the reason is one line on stderr, and with ``--json`` also ``{"ok": false, "command",
+"exit_code", "error"}`` on stdout (``docs/cli.md``).
+
+``status`` lists the active alarms with the time each became active; ``ack KIND --note TEXT``
+ends one that does not end by itself (``attestor.alarms``), logged and kept in the spool.
 
 ``init`` creates the node (or meter) key under the state directory and prints, for the lab's
 inventory tool (``pausewatch-verifier inventory sign``), the key's vkey line and an inventory

@@ -5,18 +5,20 @@ Subcommands (each module's ``register(subparsers)`` adds its own; add a module t
 
     pausewatch-verifier serve --config verifier.toml [--listen H:P] [--state-dir D] [--metrics-listen H:P]
     pausewatch-verifier keygen --out FILE [--name NAME]
-    pausewatch-verifier inventory sign --key LABKEY [--key ...] --in inventory.toml --out inventory.env
+    pausewatch-verifier inventory sign --key LABKEY [--key ...] --in inventory.toml --out FILE [--force]
     pausewatch-verifier inventory submit --address H:P --in inventory.env [TLS flags]
     pausewatch-verifier commitment submit --address H:P --in commitment.env [TLS flags]
     pausewatch-verifier terms sign|submit|show ...   (multilateral terms: docs/terms.md)
-    pausewatch-verifier export --config verifier.toml --out BUNDLE
+    pausewatch-verifier export --config verifier.toml --out BUNDLE [--tar] [--force] [slice filters]
     pausewatch-verifier scrub --config verifier.toml
     pausewatch-verifier verdicts --address H:P --verdict-key KEY [--commitment ID] [--facility ID]
         [--from TIME] [--to TIME] [--status S]   (signed verdicts, signatures verified)
 
 Exit status: 0 ok; 1 the check or submission failed (the server rejected it); 2 the command
-could not run (bad flags, configuration error, unreadable file, server unreachable). Errors
-are one line on stderr; ``--json`` prints one JSON object on stdout.
+could not run (bad flags, configuration error, unreadable or unwritable file, a port in use,
+server unreachable, Ctrl-C). Errors are one line on stderr; ``--json`` prints one JSON object
+on stdout, on error ``{"ok": false, "command", "exit_code", "error"}``. The conventions every
+command follows (times, ``--force``, plaintext warnings, logs): ``docs/cli.md``.
 
 A command module's ``register(subparsers)`` adds parsers and sets ``run`` (``Namespace ->
 int``) with ``parser.set_defaults(run=...)``. ``run`` may raise: ``ConfigError`` and other

@@ -65,7 +65,7 @@ class Bin:
 
 def write_report(outcome: AuditOutcome, path: Path) -> None:
     """Write the report next to ``path`` and rename it into place: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         tmp.write_text(render_report(outcome), encoding="utf-8")
         os.replace(tmp, path)
