@@ -12,6 +12,7 @@ import pytest
 from pausewatch.audit import AuditOptions, audit_bundle
 from pausewatch.audit.trust import parse_roots
 from pausewatch.policy import parse_policy
+from pausewatch.timespec import format_rfc3339
 from tests.audit.conftest import RealBundle
 from tests.factories import NS, T0
 from tests.verifier.harness import ORIGIN
@@ -99,3 +100,24 @@ def test_export_refuses_an_existing_directory(config: Path, tmp_path: Path) -> N
     out = tmp_path / "exists"
     out.mkdir()
     assert verifier_main(["export", "--config", str(config), "--out", str(out)]) == 2
+
+
+def test_time_flags_take_rfc3339_as_well_as_unix_ns(config: Path, tmp_path: Path) -> None:
+    """``--from``/``--to`` in RFC 3339 select exactly what the same instants in unix ns do."""
+    start, end = T0 + 10 * 60 * NS, T0 + 20 * 60 * NS
+    as_ns = ["--from", str(start), "--to", str(end)]
+    as_text = ["--from", format_rfc3339(start), "--to", format_rfc3339(end)]
+    assert as_text[1].endswith("Z")
+    for name, flags in (("ns", as_ns), ("text", as_text)):
+        assert verifier_main(["export", "--config", str(config), "--out", str(tmp_path / name), *flags]) == 0
+    assert (tmp_path / "ns" / "entries.bin").read_bytes() == (tmp_path / "text" / "entries.bin").read_bytes()
+    assert verifier_main(["export", "--config", str(config), "--out", str(tmp_path / "x"), "--from", "soon"]) == 2
+
+
+def test_force_replaces_an_existing_bundle_whole(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    assert verifier_main(["export", "--config", str(config), "--out", str(out), "--tar"]) == 0
+    before = (out / "manifest.json").read_bytes()
+    assert verifier_main(["export", "--config", str(config), "--out", str(out), "--tar", "--force"]) == 0
+    assert (out / "manifest.json").read_bytes() == before  # same log: the same bundle
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # nothing partial or old left
