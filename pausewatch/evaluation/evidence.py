@@ -21,11 +21,12 @@ every bucket — one with silence in it too, where power drawn by a silent node 
 silence kept just under the coverage minimum still shows. It is predicted by Holt's
 linear exponential smoothing (a level μ of weight ``DRIFT_TRACKING`` and a trend of weight
 ``TREND_TRACKING``), so a steady drift is predicted rather than flagged. Over the calibration
-period (``tolerances.calibration_ns`` from the window start or, when later, from the issue time
-of the facility's inventory — a new
-inventory version, declaring new hardware, calibrates afresh) the tracker learns μ₀ (the median
-ratio) and the scale σ of its own one-step prediction errors (1.4826 × their median absolute
-value: robust to outliers), never below the balance's own uncertainty (meter accuracy and node
+period (the scope's first ``tolerances.calibration_ns`` of complete buckets from the window
+start; a new inventory version does not restart it, or a hidden node started with the version
+would be learnt as overhead, and hardware declared later leaves the buckets before it
+incomplete, so calibration waits for it) the tracker learns μ₀ (the median ratio) and the
+scale σ of its own one-step prediction errors (1.4826 × their median absolute value: robust to
+outliers), never below the balance's own uncertainty (meter accuracy and node
 sampling, ``balance_sigma``). After it, each bucket's z = (ρ − μ) / σ feeds a two-sided CUSUM
 (Page 1954; slack ``CUSUM_SLACK`` σ, decision interval ``CUSUM_LIMIT`` σ: an in-control run
 length of about 2 × 10⁴ buckets for Gaussian errors, a 3σ step found in about 4 buckets) and a
@@ -164,6 +165,7 @@ class BaselineState:
     step: bool = False  # the bucket just folded in shows a step
     drifted: bool = False  # the level is beyond max drift from μ₀
     ratio: float | None = None  # the bucket's ratio (None: incomplete bucket)
+    since_ns: int | None = None  # start of the first bucket calibration learnt from
 
 
 def advance_baseline(

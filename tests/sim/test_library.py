@@ -57,6 +57,7 @@ PAIRS = (
     ("lying-utility-meter.toml", "redundant-meters-honest.toml"),
     ("silent-feed-meter.toml", "ab-feeds-honest.toml"),
     ("overhead-step-hidden-node.toml", "overhead-step-chiller.toml"),
+    ("reissue-inventory-to-recalibrate.toml", "gpu-replaced-declared.toml"),
     ("hidden-load-creep.toml", "overhead-drift-weather.toml"),
     ("training-reported-as-burn-in.toml", "burn-in-honest.toml"),
     ("training-reported-as-batch-generation.toml", "batch-generation-honest.toml"),
