@@ -34,6 +34,8 @@ from pausewatch.evaluation.evidence import (
     drift_explains,
     lower_drifted,
     training_window,
+    uncalibrated,
+    uncalibrated_finding,
 )
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId, status_of
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
@@ -396,6 +398,8 @@ class Evaluator:
                 )
                 if state.since_ns is None and state.level is not None:
                     state = replace(state, since_ns=b)
+                if state.seen_ns is None and scope in by_scope:
+                    state = replace(state, seen_ns=b)
                 states[scope] = state
             cache[b] = dict(states)
         return cache[start_ns]
@@ -408,11 +412,14 @@ class Evaluator:
         all_nodes = tuple(sorted(n.node_id for n in inv.nodes))
         drifted: dict[str, bool] = {}
         extra: list[Finding] = []
+        calibration_ns = self.inputs.commitment.tolerances.calibration_ns
         for bal in facts.energy:
             state = states.get(bal.node_ids)
+            subject = bal.subject(facility_id, all_nodes)
+            if state is not None and uncalibrated(state, facts.end_ns, calibration_ns):
+                extra.append(uncalibrated_finding(state, bal, subject, (facts.start_ns, facts.end_ns)))
             if state is None or state.ratio is None:
                 continue
-            subject = bal.subject(facility_id, all_nodes)
             extra.extend(baseline_findings(state, bal, subject, (facts.start_ns, facts.end_ns)))
             if state.step and state.last_z > 0 and bal.silent_allowance_j > 0:
                 extra.append(

@@ -58,6 +58,8 @@ PAIRS = (
     ("silent-feed-meter.toml", "ab-feeds-honest.toml"),
     ("overhead-step-hidden-node.toml", "overhead-step-chiller.toml"),
     ("reissue-inventory-to-recalibrate.toml", "gpu-replaced-declared.toml"),
+    ("rack-meters-only-hidden-rack.toml", "rack-meters-honest.toml"),
+    ("silent-minutes-every-bucket.toml", "brief-silences-idle.toml"),
     ("hidden-load-creep.toml", "overhead-drift-weather.toml"),
     ("training-reported-as-burn-in.toml", "burn-in-honest.toml"),
     ("training-reported-as-batch-generation.toml", "batch-generation-honest.toml"),
