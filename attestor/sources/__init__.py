@@ -40,7 +40,7 @@ _ALLOWED = {
     "nvidia-smi": {"format", "binary"},
     "linux": {"root", "hwmon_as_node_power"},
     "redfish": {"url", "username", "password", "ca_file", "verify_tls", "timeout_s"},
-    "replay": {"path", "devices", "uuids", "model", "loop"},
+    "replay": {"path", "devices", "uuids", "model", "loop", "zero_is_missing"},
     "simulator": {"devices", "profile", "job_seed", "iteration_s", "model", "node_ids", "overhead", "seed",
                   "schedule", "nodes", "base_w"},
 }
@@ -130,7 +130,9 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
             raise ConfigError(f"sources[{i}].path: required for replay")
         devices = _opt(spec, i, "devices", int, 1)
         try:
-            trace = load_trace(Path(path), devices)
+            trace = load_trace(
+                Path(path), devices, zero_is_missing=_opt(spec, i, "zero_is_missing", bool, False)
+            )
         except InputError as e:
             raise ConfigError(f"sources[{i}].path: {e}") from e
         default_uuids = [subject_id] if meter else [f"REPLAY-{subject_id}-{d}" for d in range(devices)]
@@ -139,7 +141,11 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
             raise ConfigError(f"sources[{i}].uuids: needs {devices} non-empty strings")
         return [
             ReplaySource(
-                trace, uuids, model=_opt(spec, i, "model", str, ""), loop=_opt(spec, i, "loop", bool, True)
+                trace,
+                uuids,
+                model=_opt(spec, i, "model", str, ""),
+                loop=_opt(spec, i, "loop", bool, True),
+                as_meter=meter,
             )
         ]
     # simulator

@@ -1,0 +1,140 @@
+"""Trace replay on real logs cut short, with [N/A], without units, and whole-node power logs.
+
+The real logs are read from ../shared/data (unlicensed ones are never copied): damaged variants
+are written to a temporary directory by the test itself.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from pathlib import Path
+
+import pytest
+
+from attestor.sources.replay import ReplaySource, load_trace
+from attestor.telemetry import AnomalyKind
+from pausewatch.errors import FormatError
+from tests.attestor.data import data_file
+
+NS = 10**9
+MIB = 1024 * 1024
+H100X8 = ("gpu-power-traces", "training-h100-8gpu", "h100x8_ckpt1000.csv.gz")
+CISCO = ("gpu-power-traces-more", "cisco-h200-mlperf-bmc-node1", "power_log_n1_only.csv.gz")
+
+
+def _head_lines(parts: tuple[str, ...], n: int) -> str:
+    text = gzip.decompress(data_file(*parts).read_bytes()).decode()
+    return "\n".join(text.splitlines()[:n]) + "\n"
+
+
+def test_truncated_last_line_of_an_eight_gpu_log_is_ignored_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = _head_lines(H100X8, 1 + 8 * 4)  # header and four whole instants
+    cut = tmp_path / "cut.csv"
+    cut.write_text(text + "2025/07/01 12:00:00.9, 547.")  # the logger died mid-line: no newline
+    with caplog.at_level(logging.WARNING, logger="pausewatch.attestor.sources"):
+        trace = load_trace(cut, devices=8)
+    assert trace.truncated_tail
+    assert len(trace.rows) == 4  # the partial line is gone, every instant keeps its 8 rows
+    assert any("partial line" in r.getMessage() for r in caplog.records)
+    # The same text with its final newline is whole: nothing is dropped.
+    whole = tmp_path / "whole.csv"
+    whole.write_text(text)
+    assert not load_trace(whole, devices=8).truncated_tail
+
+
+def test_gzip_stream_cut_short_keeps_what_was_written(tmp_path: Path) -> None:
+    data = data_file(*H100X8).read_bytes()
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(data[: len(data) // 3])
+    trace = load_trace(cut, devices=8)
+    assert trace.truncated_tail
+    assert 100 < len(trace.rows) < 54_736 // 8
+    assert all(len(instant) == 8 for instant in trace.rows)
+
+
+def test_a_broken_row_inside_a_multi_device_log_is_still_refused(tmp_path: Path) -> None:
+    lines = _head_lines(H100X8, 1 + 8 * 3).splitlines()
+    lines[5] = "2025/07/01, 1 W"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(FormatError, match=r"bad\.csv:6"):
+        load_trace(bad, devices=8)
+
+
+def test_na_and_missing_units_and_other_units(tmp_path: Path) -> None:
+    trace_file = tmp_path / "t.csv"
+    trace_file.write_text(
+        "timestamp, power.draw [W], utilization.gpu [%], memory.used [MiB]\n"
+        "2024/04/03 10:47:35.000, [N/A], [N/A], [Not Supported]\n"  # absent, never 0
+        "2024/04/03 10:47:36.000, 250.5, 40, 1024\n"  # --format=csv,nounits
+        "2024/04/03 10:47:37.000, 0.3 kW, 41 %, 1 MiB\n"
+        "2024/04/03 10:47:38.000, lots, 42 %, 2 MiB\n"
+    )
+    src = ReplaySource(load_trace(trace_file), ["GPU-x"])
+    first = src.sample(0)
+    d = first.devices[0]
+    assert (d.power_w, d.busy_fraction, d.memory_used_bytes) == (None, None, None)
+    assert first.anomalies == ()
+    d = src.sample(NS).devices[0]
+    assert d.power_w == 250.5
+    assert d.busy_fraction == pytest.approx(0.40)
+    assert d.memory_used_bytes == 1024 * MIB
+    assert src.sample(2 * NS).devices[0].power_w == pytest.approx(300.0)
+    broken = src.sample(3 * NS)
+    assert broken.devices[0].power_w is None
+    assert [(a.kind, a.metric, a.raw_value) for a in broken.anomalies] == [
+        (AnomalyKind.SOURCE_ERROR, "power_w", "lots")
+    ]
+
+
+def test_log_with_a_name_column_and_other_column_order() -> None:
+    trace = load_trace(data_file("gpu-power-traces-more", "rtx4090-vlm-eval", "gpu_log_rtx4090.csv.gz"))
+    first = trace.rows[0][0]
+    assert first.power_w == pytest.approx(33.09)
+    assert first.busy_fraction == pytest.approx(0.01)
+    assert first.memory_used_bytes == 1129 * MIB
+    assert 47 * 60 * NS < trace.duration_ns < 49 * 60 * NS
+
+
+def test_node_level_bmc_power_log_plays_as_node_power_or_as_a_meter() -> None:
+    trace = load_trace(data_file(*CISCO))
+    assert trace.node_level
+    assert trace.devices == 1
+    assert 20 * 3600 * NS < trace.duration_ns < 21 * 3600 * NS  # 19:14:51 to 16:03:00 next day
+    node = ReplaySource(trace, ["node-1"]).sample(5 * NS)
+    assert node.devices == ()
+    assert node.host is not None
+    assert node.host.bmc_power_w == 2492.0
+    later = ReplaySource(trace, ["node-1"])
+    later.sample(0)
+    assert later.sample(11 * NS).host.bmc_power_w == 2503.0  # type: ignore[union-attr]
+    meter = ReplaySource(trace, ["meter-1"], as_meter=True).sample(0)
+    assert meter.host is None
+    assert meter.devices[0].uuid == "meter-1"
+    assert meter.devices[0].power_w == 2492.0
+
+
+def test_node_log_zero_is_kept_unless_the_logger_marks_failures_with_zero(tmp_path: Path) -> None:
+    log = tmp_path / "node.csv"
+    log.write_text("timestamp,watts\n2026-05-05T19:14:51,2492\n2026-05-05T19:15:02,0\n1778008513.5,2500\n")
+    kept = ReplaySource(load_trace(log), ["n"])
+    kept.sample(0)
+    assert kept.sample(11 * NS).host.bmc_power_w == 0.0  # type: ignore[union-attr]
+    marked = ReplaySource(load_trace(log, zero_is_missing=True), ["n"])
+    marked.sample(0)
+    sample = marked.sample(11 * NS)
+    assert sample.host is not None
+    assert sample.host.bmc_power_w is None
+    assert sample.anomalies[0].metric == "bmc_power_w"
+    with pytest.raises(FormatError, match="devices must be 1"):
+        load_trace(log, devices=2)
+
+
+def test_node_log_without_a_power_column_is_refused(tmp_path: Path) -> None:
+    log = tmp_path / "node.csv"
+    log.write_text("timestamp,temperature\n2026-05-05T19:14:51,40\n")
+    with pytest.raises(FormatError, match="node power column"):
+        load_trace(log)
