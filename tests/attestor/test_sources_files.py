@@ -8,7 +8,6 @@ import pytest
 
 from attestor.sources.dcgm import DcgmExporterSource, parse_dcgm_metrics
 from attestor.sources.nvidia_smi import NvidiaSmiSource, parse_query_gpu_csv, parse_smi_xml
-from attestor.sources.redfish import RedfishPowerSource, parse_redfish_power
 from attestor.sources.replay import ReplaySource, load_trace
 from attestor.telemetry import AnomalyKind
 from pausewatch.errors import EnvironmentFaultError, FormatError
@@ -129,28 +128,6 @@ def test_smi_hostile_output() -> None:
     rows, anomalies = parse_query_gpu_csv("uuid, power.draw [W]\nGPU-1, 12 W, extra\n")
     assert rows == []
     assert anomalies[0].kind is AnomalyKind.SOURCE_ERROR
-
-
-def test_redfish_dell_power() -> None:
-    value, version = parse_redfish_power(
-        data_file("bmc-redfish-power", "dell", "dell_power.json").read_text()
-    )
-    assert value == 429.0
-    assert version.startswith("Power.v1_5_0")
-    meter = RedfishPowerSource(
-        lambda: data_file("bmc-redfish-power", "dell", "dell_power.json").read_text(),
-        as_meter=True,
-        meter_id="a-meter",
-    )
-    assert meter.sample(1).devices[0].power_w == 429.0
-
-
-def test_redfish_hostile() -> None:
-    assert RedfishPowerSource(lambda: "[]").sample(1).anomalies[0].kind is AnomalyKind.SOURCE_ERROR
-    bad = RedfishPowerSource(lambda: '{"PowerControl": [{"PowerConsumedWatts": "lots"}]}').sample(1)
-    assert bad.host is not None
-    assert bad.host.bmc_power_w is None
-    assert bad.anomalies[0].raw_value == "lots"
 
 
 def test_replay_training_trace_eight_devices() -> None:
