@@ -49,8 +49,9 @@ Keys (defaults in brackets)::
     speedup = 1.0
 
     [[sources]]                      # one table per source; [{kind = "auto"}] if none
-    kind = "auto"                    # auto | nvml | dcgm | nvidia-smi | linux | redfish | replay | simulator
+    kind = "auto"            # auto | nvml | dcgm | nvidia-smi | amd | linux | redfish | replay | simulator
     # options per kind: dcgm: url, timeout_s; nvidia-smi: format ("xml"|"csv"), binary;
+    # amd: tool ("amd-smi"|"rocm-smi"), binary, timeout_s;
     # linux: root, hwmon_as_node_power; redfish: url, username, password, ca_file, verify_tls,
     # timeout_s; replay: path, devices, uuids, model, loop, zero_is_missing; simulator: devices, profile
     # ("idle"|"inference"|"training"), job_seed, iteration_s, model, seed, schedule (tables
@@ -81,7 +82,7 @@ __all__ = [
     "load_config",
 ]
 
-SOURCE_KINDS = ("auto", "nvml", "dcgm", "nvidia-smi", "linux", "redfish", "replay", "simulator")
+SOURCE_KINDS = ("auto", "nvml", "dcgm", "nvidia-smi", "amd", "linux", "redfish", "replay", "simulator")
 ENV_PREFIX = "PAUSEWATCH_ATTESTOR_"
 
 

@@ -43,6 +43,7 @@ class SourceKind(IntEnum):
     REDFISH = types_pb2.SOURCE_KIND_REDFISH
     TRACE_REPLAY = types_pb2.SOURCE_KIND_TRACE_REPLAY
     SIMULATOR = types_pb2.SOURCE_KIND_SIMULATOR
+    AMD_SMI = types_pb2.SOURCE_KIND_AMD_SMI
 
 
 class AnomalyKind(IntEnum):

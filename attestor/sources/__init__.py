@@ -38,6 +38,7 @@ _ALLOWED = {
     "nvml": set(),
     "dcgm": {"url", "timeout_s"},
     "nvidia-smi": {"format", "binary"},
+    "amd": {"tool", "binary", "timeout_s"},
     "linux": {"root", "hwmon_as_node_power"},
     "redfish": {"url", "username", "password", "ca_file", "verify_tls", "timeout_s"},
     "replay": {"path", "devices", "uuids", "model", "loop", "zero_is_missing"},
@@ -97,6 +98,16 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
         if fmt not in ("xml", "csv"):
             raise ConfigError(f"sources[{i}].format: must be 'xml' or 'csv'; got {fmt!r}")
         return [NvidiaSmiSource(fmt, run=lambda args: run_nvidia_smi(args, binary=binary))]
+    if kind == "amd":
+        from attestor.sources._process import run_tool  # noqa: PLC0415 (lazy, per kind)
+        from attestor.sources.amd import AmdSmiSource  # noqa: PLC0415 (lazy, per kind)
+
+        tool = _opt(spec, i, "tool", str, "amd-smi")
+        if tool not in ("amd-smi", "rocm-smi"):
+            raise ConfigError(f"sources[{i}].tool: must be 'amd-smi' or 'rocm-smi'; got {tool!r}")
+        binary = _opt(spec, i, "binary", str, tool)
+        timeout_s = _opt(spec, i, "timeout_s", float, 10.0)
+        return [AmdSmiSource(tool, run=lambda args: run_tool(args, binary=binary, timeout_s=timeout_s))]
     if kind == "linux":
         from attestor.sources.linux_host import LinuxHostSource  # noqa: PLC0415 (lazy, per kind)
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
+from attestor.sources._process import run_tool
 from attestor.telemetry import AnomalyKind, DeviceReading, Sample, SourceAnomaly, SourceKind
 from pausewatch.errors import EnvironmentFaultError, PausewatchError
 
@@ -187,17 +187,7 @@ def parse_smi_xml(text: str) -> tuple[list[DeviceReading], list[SourceAnomaly], 
 
 def run_nvidia_smi(args: list[str], timeout_s: float = 5.0, binary: str = "nvidia-smi") -> str:
     """Run nvidia-smi with ``args``; EnvironmentFaultError when it is missing, fails or hangs."""
-    try:
-        done = subprocess.run([binary, *args], capture_output=True, timeout=timeout_s, check=False)
-    except FileNotFoundError as e:
-        raise EnvironmentFaultError(f"{binary} not found") from e
-    except subprocess.TimeoutExpired as e:
-        raise EnvironmentFaultError(f"{binary} {' '.join(args)} took over {timeout_s} s") from e
-    if done.returncode != 0:
-        raise EnvironmentFaultError(
-            f"{binary} exited {done.returncode}: {done.stderr.decode('utf-8', 'replace')[:200]}"
-        )
-    return done.stdout.decode("utf-8", "replace")
+    return run_tool(args, binary=binary, timeout_s=timeout_s)
 
 
 class NvidiaSmiSource:
