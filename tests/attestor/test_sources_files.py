@@ -161,3 +161,25 @@ def test_replay_inference_trace_and_bad_file(tmp_path) -> None:  # type: ignore[
     bad.write_text("when, watts\n")
     with pytest.raises(FormatError):
         load_trace(bad)
+
+
+def test_dcgm_mig_instances_are_read_beside_the_whole_gpu() -> None:
+    text = data_file("dcgm-exporter", "metrics", "a100_mig_busy_nvidia-docs.prom").read_text()
+    sample = DcgmExporterSource(lambda: text).sample(1)
+    (d,) = sample.devices
+    assert d.mig_enabled is True
+    assert d.busy_fraction is None  # no DCGM_FI_DEV_GPU_UTIL in MIG mode: absent, not 0
+    (inst,) = d.mig_instances
+    assert (inst.gpu_instance_id, inst.profile) == (13, "1g.5gb")
+    assert inst.engine_active == pytest.approx(0.995687)
+    assert inst.tensor_active == pytest.approx(0.930433)
+    assert sample.anomalies == ()  # the whole-GPU profiling series are its activity
+    # Only the instance series: the GPU says it has no activity source.
+    only_mig = "\n".join(
+        line for line in text.splitlines() if "GPU_I_ID" in line or "POWER_USAGE" in line
+    )
+    sample = DcgmExporterSource(lambda: only_mig).sample(2)
+    assert sample.devices[0].mig_instances[0].tensor_active == pytest.approx(0.930433)
+    (note,) = sample.anomalies
+    assert note.metric == "busy_fraction"
+    assert note.device_uuid == "GPU-34319582-d595-d1c7-d1d2-179bcfa61660"
