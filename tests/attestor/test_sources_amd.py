@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from attestor.aggregate import Aggregator
+from attestor.cli import main as cli_main
 from attestor.config import ConfigError, SourceSpec
 from attestor.sources import open_sources
 from attestor.sources.amd import AMD_SMI_ARGS, ROCM_SMI_ARGS, AmdSmiSource, parse_amd_smi, parse_rocm_smi
@@ -176,3 +177,20 @@ def test_configured_from_sources_table(tmp_path: Path) -> None:
     assert "not found" in sample.anomalies[0].raw_value
     with pytest.raises(ConfigError, match=r"sources\[0\]\.tool"):
         open_sources([SourceSpec("amd", (("tool", "nvidia-smi"),))], subject_id="n")
+
+
+def test_probe_runs_a_real_rocm_smi_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``pausewatch-attestor probe --source amd`` through a stand-in rocm-smi that prints the capture."""
+    capture = data_file("amd-rocm-smi", "mi100_rocm602.json")
+    tool = tmp_path / "rocm-smi"
+    tool.write_text(f"#!/bin/sh\ncat '{capture}'\n")
+    tool.chmod(0o755)
+    rc = cli_main(
+        ["probe", "--source", "amd", "--option", 'tool="rocm-smi"', "--option", f'binary="{tool}"',
+         "--seconds", "0.01", "--interval", "0.01", "--json"]
+    )  # fmt: skip
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["samples"][0]["source"] == "amd_smi"
+    assert [d["power_w"] for d in out["samples"][0]["devices"]] == [36.0, 44.0, 43.0, 39.0]
+    assert {u["uuid"] for u in out["aggregate"]["accelerators"]} >= {"AMD-79ccd55167a2124a", "AMD-04edfb117a17a07d"}
