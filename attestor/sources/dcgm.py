@@ -18,8 +18,8 @@ bytes); the whole-GPU series stay what the report describes. In MIG mode ``DCGM_
 is not published: ``busy_fraction`` is then absent, and the whole-GPU profiling series are the
 activity (in the A100 capture they equal the one busy ``1g.5gb`` instance's: DCGM does not weight
 them by the instance's share of the GPU, so they overstate a partly used GPU rather than hide
-work). A MIG GPU with neither kind of whole-GPU activity series gets a SOURCE_ERROR anomaly on
-``busy_fraction`` saying so. A scrape that fails, or text that does not parse, is a SOURCE_ERROR
+work). A MIG GPU with neither kind of whole-GPU series has its activity absent, its instances'
+readings beside it. A scrape that fails, or text that does not parse, is a SOURCE_ERROR
 anomaly with the error; the sample then has no devices.
 """
 
@@ -39,14 +39,9 @@ from attestor.telemetry import (
 )
 from pausewatch.errors import PausewatchError
 
-__all__ = ["DcgmExporterSource", "parse_dcgm_metrics", "parse_dcgm_scrape"]
+__all__ = ["DcgmExporterSource", "parse_dcgm_metrics"]
 
 _MIB = 1024.0 * 1024.0
-_WHOLE_GPU_ACTIVITY = (
-    "DCGM_FI_PROF_SM_ACTIVE",
-    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
-    "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
-)
 
 
 def _instances(
@@ -79,12 +74,6 @@ def _int(text: str) -> int | None:
 
 def parse_dcgm_metrics(text: str) -> tuple[list[DeviceReading], str]:
     """Devices in a scrape and the driver version label; FormatError-free: raises ValueError."""
-    devices, driver, _ = parse_dcgm_scrape(text)
-    return devices, driver
-
-
-def parse_dcgm_scrape(text: str) -> tuple[list[DeviceReading], str, list[SourceAnomaly]]:
-    """Devices, the driver version label and what could not be read; ValueError if no exposition."""
     series: dict[str, dict[str, float]] = {}
     labels_of: dict[str, dict[str, str]] = {}
     mig_series: dict[tuple[str, str], dict[str, float]] = {}
@@ -105,7 +94,6 @@ def parse_dcgm_scrape(text: str) -> tuple[list[DeviceReading], str, list[SourceA
             labels_of.setdefault(uuid, dict(s.labels))
     driver = ""
     devices: list[DeviceReading] = []
-    anomalies: list[SourceAnomaly] = []
     for uuid in sorted(series, key=lambda u: int(labels_of[u].get("gpu", "0") or 0)):
         m = series[uuid]
         labels = labels_of[uuid]
@@ -144,10 +132,7 @@ def parse_dcgm_scrape(text: str) -> tuple[list[DeviceReading], str, list[SourceA
                 mig_instances=instances,
             )
         )
-        if instances and util is None and all(get(f) is None for f in _WHOLE_GPU_ACTIVITY):
-            why = "MIG enabled: no GPU_UTIL and no whole-GPU profiling series; activity unavailable"
-            anomalies.append(SourceAnomaly(AnomalyKind.SOURCE_ERROR, "busy_fraction", why, uuid))
-    return devices, driver, anomalies
+    return devices, driver
 
 
 class DcgmExporterSource:
@@ -166,9 +151,9 @@ class DcgmExporterSource:
     def sample(self, now_ns: int) -> Sample:
         try:
             text = self._fetch()
-            devices, driver, anomalies = parse_dcgm_scrape(text)
+            devices, driver = parse_dcgm_metrics(text)
         except (PausewatchError, ValueError, TypeError) as e:
             anomaly = SourceAnomaly(AnomalyKind.SOURCE_ERROR, "dcgm_scrape", str(e)[:200])
             return Sample(now_ns, SourceKind.DCGM_EXPORTER, "", (), None, (anomaly,))
         version = f"dcgm-exporter driver {driver}" if driver else "dcgm-exporter"
-        return Sample(now_ns, SourceKind.DCGM_EXPORTER, version, tuple(devices), None, tuple(anomalies))
+        return Sample(now_ns, SourceKind.DCGM_EXPORTER, version, tuple(devices))

@@ -24,9 +24,10 @@ compute instance ids, profile (from its name, ``... MIG 1g.10gb``), SM count
 The whole GPU's ``sm_active`` / ``tensor_active`` are then the SM-weighted sum over instances,
 divided by the SMs of the full (7-slice) profile (``nvmlDeviceGetGpuInstanceProfileInfo``):
 SMs in no instance ran nothing. When any instance lacks a reading the whole-GPU value is absent,
-and a GPU without GPM (A100 and older) has no activity source in NVML at all: each sample says
-so with a SOURCE_ERROR anomaly on ``busy_fraction`` (dcgm-exporter's per-instance profiling
-fields are the source there).
+and a GPU without GPM (A100 and older) has no activity source in NVML at all: its activity
+fields are absent (as for any metric the board does not support, not an anomaly, which would
+make the whole period's values invalid), the sample says ``mig_enabled`` and the daemon's log
+says why, once per device; dcgm-exporter's per-instance profiling fields are the source there.
 
 A call that raises ``NVMLError_NotSupported`` leaves its value absent for good (it is not an
 anomaly: the device has no such sensor); any other NVML error is a SOURCE_ERROR anomaly with
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
@@ -55,6 +57,12 @@ from attestor.telemetry import (
 from pausewatch.errors import EnvironmentFaultError
 
 __all__ = ["NvmlSource", "load_pynvml"]
+
+_log = logging.getLogger("pausewatch.attestor.sources")
+_NO_MIG_ACTIVITY = (
+    "NVML gives no utilisation for a MIG GPU and this GPU has no GPM: its activity is absent"
+    " (dcgm-exporter's per-instance profiling fields are a source for it)"
+)
 
 _MW_PER_W = 1000.0
 _MJ_PER_J = 1000.0
@@ -83,7 +91,8 @@ class _Device:
     serial: str
     unsupported: set[str] = field(default_factory=set)
     gpm_supported: bool = False
-    gpm_prev: dict[int | None, Any] = field(default_factory=dict)  # None: the GPU; else a GPU instance id
+    gpm_prev: dict[int | None, Any] = field(default_factory=dict)
+    said_no_activity: bool = False  # None: the GPU; else a GPU instance id
 
 
 class NvmlSource:
@@ -332,15 +341,12 @@ class NvmlSource:
     ) -> tuple[float | None, float | None]:
         """The GPU's SM and tensor activity from its instances' (SM-weighted); None unless all read."""
         if not dev.gpm_supported:
-            anomalies.append(
-                SourceAnomaly(
-                    AnomalyKind.SOURCE_ERROR,
-                    "busy_fraction",
-                    "MIG enabled: NVML gives no utilisation for a MIG GPU and this GPU has no GPM;"
-                    " no activity source here (dcgm-exporter's per-instance profiling fields are one)",
-                    dev.uuid,
+            if not dev.said_no_activity:  # absent, like any unsupported metric: said once, in the log
+                dev.said_no_activity = True
+                _log.warning(
+                    "MIG GPU without an activity source",
+                    extra={"fields": {"uuid": dev.uuid, "reason": _NO_MIG_ACTIVITY}},
                 )
-            )
             return None, None
         n = self._nvml
         full = self._call(

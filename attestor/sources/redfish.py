@@ -192,7 +192,9 @@ class _Reader:
                 target = _link(doc, name)
                 if target is not None and found.power_w is None:
                     self._leaf(target, found)
-            if not found.method:
+            if found.power_w is not None:  # what failed before an alternative answered is moot
+                found.problems = [p for p in found.problems if p[0].startswith("Energy")]
+            elif not found.problems:
                 found.problems.append(("bmc_power_w", "the chassis links no power reading"))
         else:
             self._leaf(path, found, doc)

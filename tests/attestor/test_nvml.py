@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pynvml
 import pytest
 
@@ -168,16 +170,22 @@ def test_mig_instances_are_read_and_give_the_gpu_its_activity() -> None:
     assert src.sample(2 * NS).anomalies == ()
 
 
-def test_mig_gpu_without_gpm_says_it_has_no_activity_source() -> None:
+def test_mig_gpu_without_gpm_says_it_has_no_activity_source(caplog: pytest.LogCaptureFixture) -> None:
     gpu = _mig_h100()
     gpu.gpm = False  # an A100: MIG, but no GPM
-    sample = NvmlSource(FakeNvml([gpu])).sample(0)
+    src = NvmlSource(FakeNvml([gpu]))
+    with caplog.at_level(logging.WARNING, logger="pausewatch.attestor.sources"):
+        sample = src.sample(0)
+        src.sample(NS)
     d = sample.devices[0]
-    assert (d.busy_fraction, d.sm_active, d.tensor_active) == (None, None, None)
+    assert d.mig_enabled is True
+    assert (d.busy_fraction, d.sm_active, d.tensor_active) == (None, None, None)  # absent, never 0
     assert [m.sm_active for m in d.mig_instances] == [None, None]
-    (note,) = [a for a in sample.anomalies if a.metric == "busy_fraction"]
-    assert note.device_uuid == "GPU-mig"
-    assert "no activity source" in note.raw_value
+    # Absent like any unsupported metric, not an anomaly (which would void the period's values);
+    # the reason is logged once per device.
+    assert sample.anomalies == ()
+    (said,) = [r for r in caplog.records if "without an activity source" in r.getMessage()]
+    assert said.fields["uuid"] == "GPU-mig"  # type: ignore[attr-defined]
 
 
 def test_an_instance_that_cannot_be_read_leaves_the_gpu_value_absent() -> None:

@@ -174,12 +174,12 @@ def test_dcgm_mig_instances_are_read_beside_the_whole_gpu() -> None:
     assert inst.engine_active == pytest.approx(0.995687)
     assert inst.tensor_active == pytest.approx(0.930433)
     assert sample.anomalies == ()  # the whole-GPU profiling series are its activity
-    # Only the instance series: the GPU says it has no activity source.
+    # Only the instance series: the GPU's activity is absent, its instance's is there.
     only_mig = "\n".join(
         line for line in text.splitlines() if "GPU_I_ID" in line or "POWER_USAGE" in line
     )
     sample = DcgmExporterSource(lambda: only_mig).sample(2)
-    assert sample.devices[0].mig_instances[0].tensor_active == pytest.approx(0.930433)
-    (note,) = sample.anomalies
-    assert note.metric == "busy_fraction"
-    assert note.device_uuid == "GPU-34319582-d595-d1c7-d1d2-179bcfa61660"
+    (d,) = sample.devices
+    assert (d.busy_fraction, d.sm_active, d.tensor_active) == (None, None, None)
+    assert d.mig_instances[0].tensor_active == pytest.approx(0.930433)
+    assert sample.anomalies == ()

@@ -231,3 +231,16 @@ def test_links_are_followed_over_http_on_the_configured_origin_only(bmc: tuple[s
     for hostile in ("//evil.example/redfish/v1", "http://evil.example/x", "redfish/v1", "/a\r\nHost: x"):
         with pytest.raises(EnvironmentFaultError):
             fetch(hostile)
+
+
+def test_what_failed_before_an_alternative_answered_is_not_an_anomaly() -> None:
+    # A source anomaly voids the node's values for the period: only a reading that is really
+    # missing may raise one. Here EnvironmentMetrics is broken and the deprecated Power answers.
+    service = _load("dell_idrac9_environment_metrics.json")
+    env = service["resources"]["/redfish/v1/Chassis/System.Embedded.1/EnvironmentMetrics"]
+    env["PowerWatts"] = {"Reading": "lots"}
+    sample = RedfishPowerSource(_service(service["resources"], service["start"])).sample(1)
+    assert sample.host is not None
+    assert sample.host.bmc_power_w == 608.0
+    assert sample.version.endswith("Power.PowerControl[0].PowerConsumedWatts")
+    assert sample.anomalies == ()
