@@ -169,3 +169,29 @@ def test_hostile_accounting_is_skipped_with_a_reason() -> None:
     gres = {"type": "gres", "name": "gpu", "count": "8"}  # a string where a count belongs
     bad_count = {"jobs": [{"job_id": 1, "nodes": "n1", "tres": {"allocated": [gres]}}]}
     assert len(parse_slurmrestd_jobs(json.dumps(bad_count)).problems) == 1
+
+
+def test_every_accounting_capture_in_the_folder_reads() -> None:
+    """Any capture in ../shared/data/slurm: sacct text (with a header, or in the hb-jobinfo
+    --format) and slurmrestd jobs JSON parse, and no job gets negative or invented GPU time."""
+    folder = data_file("slurm")
+    read = 0
+    for path in sorted(folder.rglob("*")):
+        text = path.read_text() if path.is_file() else ""
+        if path.name.startswith("sacct") and text.strip():
+            first = text.splitlines()[0]
+            delimiter = "☃" if "☃" in first else "|"
+            header = "jobid" in first.lower()
+            acc = parse_sacct(text, fields=None if header else HB_FIELDS, delimiter=delimiter)
+        elif path.suffix == ".json" and '"jobs"' in text:
+            acc = parse_slurmrestd_jobs(text)
+        else:
+            continue
+        read += 1
+        assert acc.jobs, path.name
+        for job in acc.jobs:
+            assert job.job_id
+            assert job.gpus >= 0
+            assert job.gpu_seconds(until_ns=job.start_ns) >= 0
+            assert job.start_ns is None or job.end_ns is None or job.end_ns >= job.start_ns
+    assert read >= 2

@@ -54,7 +54,14 @@ from attestor.sources._process import run_tool
 from attestor.telemetry import AnomalyKind, DeviceReading, Sample, SourceAnomaly, SourceKind
 from pausewatch.errors import PausewatchError
 
-__all__ = ["AMD_SMI_ARGS", "ROCM_SMI_ARGS", "AmdSmiSource", "parse_amd_smi", "parse_rocm_smi"]
+__all__ = [
+    "AMD_SMI_ARGS",
+    "ROCM_SMI_ARGS",
+    "AmdSmiSource",
+    "parse_amd_json",
+    "parse_amd_smi",
+    "parse_rocm_smi",
+]
 
 _MIB = 1024.0 * 1024.0
 _ABSENT = {"", "n/a", "na", "[n/a]", "not supported", "[not supported]", "unsupported", "none", "null"}
@@ -354,6 +361,15 @@ def parse_amd_smi(
         anomalies.extend(r.anomalies)
     return devices, anomalies, driver
 
+
+
+def parse_amd_json(text: str) -> tuple[list[DeviceReading], list[SourceAnomaly], str]:
+    """Either tool's JSON, told apart by shape: ``cardN`` objects are rocm-smi, a GPU list (or
+    ``gpu_data``) is amd-smi ``metric``. For a capture whose tool is not known."""
+    doc = _json(text, "amd-smi/rocm-smi")
+    if isinstance(doc, dict) and any(re.fullmatch(r"card\d+", str(k)) for k in doc):
+        return parse_rocm_smi(text)
+    return parse_amd_smi(text)
 
 
 class AmdSmiSource:

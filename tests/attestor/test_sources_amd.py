@@ -14,7 +14,14 @@ from attestor.aggregate import Aggregator
 from attestor.cli import main as cli_main
 from attestor.config import ConfigError, SourceSpec
 from attestor.sources import open_sources
-from attestor.sources.amd import AMD_SMI_ARGS, ROCM_SMI_ARGS, AmdSmiSource, parse_amd_smi, parse_rocm_smi
+from attestor.sources.amd import (
+    AMD_SMI_ARGS,
+    ROCM_SMI_ARGS,
+    AmdSmiSource,
+    parse_amd_json,
+    parse_amd_smi,
+    parse_rocm_smi,
+)
 from attestor.telemetry import AnomalyKind, SourceKind
 from pausewatch.errors import EnvironmentFaultError
 from pausewatch.peaks import lookup_peak
@@ -194,3 +201,23 @@ def test_probe_runs_a_real_rocm_smi_process(tmp_path: Path, capsys: pytest.Captu
     assert out["samples"][0]["source"] == "amd_smi"
     assert [d["power_w"] for d in out["samples"][0]["devices"]] == [36.0, 44.0, 43.0, 39.0]
     assert {u["uuid"] for u in out["aggregate"]["accelerators"]} >= {"AMD-79ccd55167a2124a", "AMD-04edfb117a17a07d"}
+
+
+def _captures() -> list[Path]:
+    folder = data_file("amd-rocm-smi")
+    return sorted(folder.rglob("*.json"))
+
+
+def test_every_capture_in_the_folder_reads_without_inventing() -> None:
+    """Whatever ROCm version or GPU a capture in ../shared/data/amd-rocm-smi comes from: it
+    parses, every GPU is named, and a power read is a positive number or absent, never 0."""
+    captures = _captures()
+    assert captures
+    for path in captures:
+        devices, anomalies, _ = parse_amd_json(path.read_text())
+        assert devices, path.name
+        for d in devices:
+            assert d.uuid.startswith("AMD-"), path.name
+            assert d.power_w is None or d.power_w > 0, (path.name, d.uuid)
+            assert d.busy_fraction is None or 0 <= d.busy_fraction <= 1, (path.name, d.uuid)
+        assert all(a.kind is AnomalyKind.SOURCE_ERROR for a in anomalies)

@@ -244,3 +244,22 @@ def test_what_failed_before_an_alternative_answered_is_not_an_anomaly() -> None:
     assert sample.host.bmc_power_w == 608.0
     assert sample.version.endswith("Power.PowerControl[0].PowerConsumedWatts")
     assert sample.anomalies == ()
+
+
+def _one(text: str) -> Callable[[str], str]:
+    """A service that answers every path with one document (links lead back to it)."""
+    return lambda _path: text
+
+
+def test_every_capture_in_the_folder_reads_without_inventing() -> None:
+    """Any BMC's capture in ../shared/data/bmc-redfish-power, one document at a time: a power
+    resource gives a positive reading, anything else a reason, never an exception or a 0 W."""
+    captures = sorted(data_file("bmc-redfish-power").rglob("*.json"))
+    assert captures
+    powers = 0
+    for path in captures:
+        found = read_node_power(_one(path.read_text()))
+        assert found.power_w is None or found.power_w > 0, path.name
+        assert found.power_w is not None or found.problems, path.name
+        powers += found.power_w is not None
+    assert powers >= 1
