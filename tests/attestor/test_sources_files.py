@@ -70,8 +70,16 @@ def test_smi_xml_v12_four_a100() -> None:
     assert d.serial == "1650522003820"
     assert d.power_w == pytest.approx(67.03)
     assert d.power_limit_w == pytest.approx(500.0)
-    assert d.busy_fraction is None  # gpu_util is N/A here: absent
+    assert d.busy_fraction is None  # gpu_util is N/A here (MIG): absent
     assert anomalies == []
+    assert d.mig_enabled is True  # so the N/A is MIG's: nvidia-smi has no activity for it
+    assert [(m.gpu_instance_id, m.compute_instance_id, m.sm_count) for m in d.mig_instances] == [
+        (3, 0, 14), (4, 0, 14), (5, 0, 14), (6, 0, 14)
+    ]  # fmt: skip
+    assert d.mig_instances[0].memory_total_bytes == 19968 * MIB
+    assert all(m.sm_active is None for m in d.mig_instances)
+    t4, _, _ = parse_smi_xml(data_file("nvidia-smi", "xml", "tesla-t4.xml").read_text())
+    assert t4[0].mig_instances == ()
 
 
 def test_smi_xml_v13_instant_power() -> None:
