@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attestor.telemetry import AnomalyKind, DeviceReading, HostReading, Sample, SourceAnomaly, SourceKind
-from pausewatch.errors import PausewatchError
+from pausewatch.errors import LimitExceededError, PausewatchError
 
 __all__ = ["NodePower", "RedfishPowerSource", "read_node_power"]
 
@@ -169,7 +169,7 @@ class _Reader:
     def get(self, path: str) -> dict[str, Any]:
         self.gets += 1
         if self.gets > _MAX_DOCUMENTS:
-            raise ValueError(f"more than {_MAX_DOCUMENTS} Redfish resources for one reading")
+            raise LimitExceededError(f"more than {_MAX_DOCUMENTS} Redfish resources for one reading")
         try:
             doc: Any = json.loads(self._fetch(path))
         except json.JSONDecodeError as e:
@@ -191,7 +191,12 @@ class _Reader:
             for name in ("EnvironmentMetrics", "Power", "PowerSubsystem"):
                 target = _link(doc, name)
                 if target is not None and found.power_w is None:
-                    self._leaf(target, found)
+                    try:
+                        self._leaf(target, found)
+                    except LimitExceededError:  # the walk's bound, or a response too big: give up
+                        raise
+                    except (PausewatchError, ValueError) as e:  # one resource failing: try the next
+                        found.problems.append((name, str(e)[:200]))
             if found.power_w is not None:  # what failed before an alternative answered is moot
                 found.problems = [p for p in found.problems if p[0].startswith("Energy")]
             elif not found.problems:
@@ -277,7 +282,8 @@ class _Reader:
 def read_node_power(fetch: Callable[[str], str], path: str = "") -> NodePower:
     """Read the node's power from ``path`` (``""``: the configured URL) through ``fetch``.
 
-    ValueError when the first document is not a JSON object or the link walk exceeds its bound;
+    ValueError when the first document is not a JSON object, LimitExceededError when the link
+    walk exceeds its bound;
     missing or malformed readings are ``problems``, never exceptions.
     """
     found = NodePower()

@@ -142,15 +142,21 @@ def _read_text(path: Path) -> tuple[str, bool]:
         raise FormatError(f"{path}: cannot read trace: {e}") from e
     cut = False
     if path.suffix == ".gz":
-        inflate = zlib.decompressobj(wbits=31)  # gzip header
-        try:
-            out = inflate.decompress(data, _MAX_BYTES)
-        except zlib.error as e:
-            raise FormatError(f"{path}: cannot read trace: {e}") from e
-        if inflate.unconsumed_tail:
-            raise FormatError(f"{path}: decompresses to more than {_MAX_BYTES} bytes")
-        cut = not inflate.eof
-        data = out
+        out = bytearray()
+        rest = data
+        while rest:  # one gzip member after another (a log appended with ``gzip >>``)
+            inflate = zlib.decompressobj(wbits=31)  # gzip header
+            try:
+                out += inflate.decompress(rest, _MAX_BYTES + 1 - len(out))
+            except zlib.error as e:
+                raise FormatError(f"{path}: cannot read trace: {e}") from e
+            if len(out) > _MAX_BYTES or inflate.unconsumed_tail:
+                raise FormatError(f"{path}: decompresses to more than {_MAX_BYTES} bytes")
+            if not inflate.eof:
+                cut = True  # the stream stops mid-member
+                break
+            rest = inflate.unused_data
+        data = bytes(out)
     try:
         text = data.decode("utf-8") if not cut else data.decode("utf-8", "ignore")
     except UnicodeDecodeError as e:

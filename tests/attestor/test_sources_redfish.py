@@ -263,3 +263,11 @@ def test_every_capture_in_the_folder_reads_without_inventing() -> None:
         assert found.power_w is not None or found.problems, path.name
         powers += found.power_w is not None
     assert powers >= 1
+
+
+def test_a_linked_resource_that_fails_gives_way_to_the_next() -> None:
+    service = _load("dell_idrac9_environment_metrics.json")
+    del service["resources"]["/redfish/v1/Chassis/System.Embedded.1/EnvironmentMetrics"]  # 404
+    found = read_node_power(_service(service["resources"], service["start"]))
+    assert found.power_w == 608.0  # the deprecated Power answered
+    assert found.problems == []

@@ -138,3 +138,12 @@ def test_node_log_without_a_power_column_is_refused(tmp_path: Path) -> None:
     log.write_text("timestamp,temperature\n2026-05-05T19:14:51,40\n")
     with pytest.raises(FormatError, match="node power column"):
         load_trace(log)
+
+
+def test_multi_member_gzip_is_read_whole(tmp_path: Path) -> None:
+    text = _head_lines(H100X8, 1 + 8 * 4).splitlines(keepends=True)
+    log = tmp_path / "appended.csv.gz"
+    log.write_bytes(gzip.compress("".join(text[:17]).encode()) + gzip.compress("".join(text[17:]).encode()))
+    trace = load_trace(log, devices=8)
+    assert len(trace.rows) == 4
+    assert not trace.truncated_tail
