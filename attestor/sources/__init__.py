@@ -1,8 +1,9 @@
 """Telemetry sources and the factory that builds them from the ``[[sources]]`` config tables.
 
 ``open_sources`` turns each ``SourceSpec`` into a ``TelemetrySource``; ``auto`` picks what the
-machine has: NVML when a driver answers and lists a GPU, and the Linux host counters whenever
-``/proc/stat`` exists. An option error is a ConfigError naming ``sources[i].<option>``.
+machine has: NVML when a driver answers and lists a GPU, else amd-smi (or rocm-smi) when it is
+on PATH and lists a GPU, and the Linux host counters whenever ``/proc/stat`` exists. An option
+error is a ConfigError naming ``sources[i].<option>``.
 
 Each kind's module is imported only when a source of that kind is opened: a daemon starts
 without loading the HTTP, NVML or trace code it does not use.
@@ -10,7 +11,9 @@ without loading the HTTP, NVML or trace code it does not use.
 
 from __future__ import annotations
 
+import functools
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,22 @@ def open_sources(
     return sources
 
 
+def _auto_amd() -> list[TelemetrySource]:
+    """An ``amd`` source when amd-smi (else rocm-smi) is on PATH and lists a GPU."""
+    from attestor.sources._process import run_tool  # noqa: PLC0415 (lazy, per kind)
+    from attestor.sources.amd import AmdSmiSource  # noqa: PLC0415 (lazy, per kind)
+
+    for tool in ("amd-smi", "rocm-smi"):
+        binary = shutil.which(tool)
+        if binary is None:
+            continue
+        source = AmdSmiSource(tool, run=functools.partial(run_tool, binary=binary, timeout_s=10.0))
+        if source.sample(0).devices:
+            return [source]
+        _log.info("auto: no AMD GPU", extra={"fields": {"tool": binary}})
+    return []
+
+
 def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[TelemetrySource]:
     kind = spec.kind
     if kind == "auto":
@@ -75,10 +94,12 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
                 nvml.close()
         except (EnvironmentFaultError, OSError) as e:
             _log.info("auto: no NVML GPU", extra={"fields": {"reason": str(e)[:200]}})
+        if not found:
+            found.extend(_auto_amd())
         if Path("/proc/stat").exists():
             found.append(LinuxHostSource())
         if not found:
-            raise EnvironmentFaultError("sources: auto found neither an NVML GPU nor Linux host counters")
+            raise EnvironmentFaultError("sources: auto found no NVML or AMD GPU and no Linux host counters")
         return found
     if kind == "nvml":
         from attestor.sources.nvml import NvmlSource  # noqa: PLC0415 (lazy, per kind)

@@ -221,3 +221,19 @@ def test_every_capture_in_the_folder_reads_without_inventing() -> None:
             assert d.power_w is None or d.power_w > 0, (path.name, d.uuid)
             assert d.busy_fraction is None or 0 <= d.busy_fraction <= 1, (path.name, d.uuid)
         assert all(a.kind is AnomalyKind.SOURCE_ERROR for a in anomalies)
+
+
+def test_auto_finds_an_amd_gpu_through_rocm_smi_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capture = data_file("amd-rocm-smi", "mi100_rocm602.json")
+    tool = tmp_path / "rocm-smi"
+    tool.write_text(f"#!/bin/sh\n/bin/cat '{capture}'\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no amd-smi, no nvidia driver tools
+    sources = open_sources([SourceSpec("auto")], subject_id="n")
+    amd = [s for s in sources if s.kind is SourceKind.AMD_SMI]
+    if any(s.kind is SourceKind.NVML for s in sources):
+        pytest.skip("an NVIDIA GPU answers here: auto takes NVML")
+    assert len(amd) == 1
+    assert len(amd[0].sample(0).devices) == 4
