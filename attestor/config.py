@@ -53,7 +53,8 @@ Keys (defaults in brackets)::
     # options per kind: dcgm: url, timeout_s; nvidia-smi: format ("xml"|"csv"), binary;
     # amd: tool ("amd-smi"|"rocm-smi"), binary, timeout_s;
     # linux: root, hwmon_as_node_power; redfish: url, username, password, ca_file, verify_tls,
-    # timeout_s; replay: path, devices, uuids, model, loop, zero_is_missing; simulator: devices, profile
+    # timeout_s; replay: path, devices (0: detect), uuids, model, loop, zero_is_missing;
+    # simulator: devices, profile
     # ("idle"|"inference"|"training"), job_seed, iteration_s, model, seed, schedule (tables
     # {from_unix_ns, profile, job_seed}: a profile per time range); simulator meter: overhead,
     # base_w, node_ids or nodes (tables {node_id, devices, schedule}: every node it meters, with

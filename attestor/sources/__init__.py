@@ -167,10 +167,15 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
             )
         except InputError as e:
             raise ConfigError(f"sources[{i}].path: {e}") from e
-        default_uuids = [subject_id] if meter else [f"REPLAY-{subject_id}-{d}" for d in range(devices)]
+        count = trace.devices
+        named = [d for d in trace.device_ids if d.startswith(("GPU-", "MIG-"))]
+        default_uuids = (
+            [subject_id] if meter else named if len(named) == count
+            else [f"REPLAY-{subject_id}-{d}" for d in range(count)]
+        )  # fmt: skip
         uuids = _opt(spec, i, "uuids", list, default_uuids)
-        if len(uuids) != devices or not all(isinstance(u, str) and u for u in uuids):
-            raise ConfigError(f"sources[{i}].uuids: needs {devices} non-empty strings")
+        if len(uuids) != count or not all(isinstance(u, str) and u for u in uuids):
+            raise ConfigError(f"sources[{i}].uuids: needs {count} non-empty strings")
         return [
             ReplaySource(
                 trace,

@@ -25,6 +25,10 @@ value that does not parse is absent and recorded as a SOURCE_ERROR anomaly with 
 when its row is played. With ``zero_is_missing`` (for loggers that write 0 when a BMC query
 failed, as the Cisco H200 log does), a node reading of exactly 0 W is absent with an anomaly.
 
+Devices: a ``index``/``uuid``/``pci.bus_id``/``gpu_id`` column groups rows by device (an instant
+ends where a device repeats); without one, ``devices`` consecutive rows make an instant, and
+``devices = 0`` tells the count from the timestamps (rows of one pass lie within 20 ms).
+
 A capture cut short (the file does not end in a newline, or a ``.gz`` stream stops early) loses
 its last, partial line: it is ignored with a warning and counted in ``Trace.truncated_tail``.
 Other malformed rows are skipped and counted for one-device files; in a multi-device file a
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import itertools
 import logging
 import zlib
 from dataclasses import dataclass
@@ -61,6 +66,8 @@ _POWER_UNITS = {"w": 1.0, "watts": 1.0, "kw": 1000.0, "mw": 0.001}  # W
 _PERCENT = {"%": 0.01}  # percent -> fraction
 _MEMORY_UNITS = {"mib": _MIB, "kib": 1024.0, "gib": _MIB * 1024.0}  # -> bytes
 NODE_POWER_COLUMNS = ("watts", "power", "power_w", "node_power", "node_power_w", "system_power", "reading")
+_DEVICE_COLUMNS = ("index", "uuid", "pci.bus_id", "gpu_id")
+_SAME_INSTANT_S = 0.02  # rows of one nvidia-smi pass are ms apart; -lms periods are >= 50 ms
 _MAX_BYTES = 1 << 30  # a decompressed trace larger than this is refused (a gzip bomb, not a log)
 
 
@@ -86,6 +93,7 @@ class Trace:
     skipped_rows: int = 0  # malformed rows left out (one-device files only)
     node_level: bool = False
     truncated_tail: bool = False  # the last line was cut short and ignored
+    device_ids: tuple[str, ...] = ()  # from a device column (index, uuid...), in play order
 
     @property
     def duration_ns(self) -> int:
@@ -165,9 +173,14 @@ def _read_text(path: Path) -> tuple[str, bool]:
 
 
 def load_trace(path: Path, devices: int = 1, *, zero_is_missing: bool = False) -> Trace:
-    """Parse a trace file; FormatError names the file and line on structural problems."""
-    if devices < 1:
-        raise FormatError(f"{path}: devices must be at least 1")
+    """Parse a trace file; FormatError names the file and line on structural problems.
+
+    ``devices``: rows per instant; 0 to tell from the timestamps. A file with a device column
+    (``index``, ``uuid``, ``pci.bus_id``, ``gpu_id``) is grouped by it, whatever ``devices`` says
+    (a different count above 1 is an error).
+    """
+    if devices < 0:
+        raise FormatError(f"{path}: devices must be 0 (detect) or more")
     text, cut = _read_text(path)
     lines = text.splitlines()
     if cut and lines:
@@ -191,14 +204,16 @@ def load_trace(path: Path, devices: int = 1, *, zero_is_missing: bool = False) -
             f" ({', '.join(NODE_POWER_COLUMNS)}): {header}"
         )
     node_level = "power.draw" not in col
+    id_col = next((col[n] for n in _DEVICE_COLUMNS if n in col), None)
     if node_level:
-        if devices != 1:
+        if devices not in (0, 1):
             raise FormatError(f"{path}: a node-level power log has one row per instant; devices must be 1")
         power_col = next(i for i, n in enumerate(names) if n.lower() == node_column)
     else:
         power_col = col["power.draw"]
     stamps: list[float] = []
     flat: list[_Row] = []
+    ids: list[str] = []
     skipped = 0
     for line_no, row in enumerate(reader, start=2):
         if not row:
@@ -208,7 +223,7 @@ def load_trace(path: Path, devices: int = 1, *, zero_is_missing: bool = False) -
                 raise ValueError(f"{len(row)} columns, header has {len(names)}")
             stamp = _timestamp(row[0])
         except ValueError as e:
-            if devices > 1:  # rows are grouped by position: a broken row breaks the grouping
+            if devices != 1 and id_col is None:  # grouped by position: a broken row breaks it
                 raise FormatError(f"{path}:{line_no}: {e}") from e
             skipped += 1
             continue
@@ -226,6 +241,14 @@ def load_trace(path: Path, devices: int = 1, *, zero_is_missing: bool = False) -
             mem = _value(row[c], _MEMORY_UNITS, header_units[c] or "mib", "memory_used_bytes", bad)
         stamps.append(stamp)
         flat.append(_Row(power, util, mem, tuple(bad)))
+        if id_col is not None:
+            ids.append(row[id_col].strip())
+    if id_col is not None:
+        return _by_device_column(path, (stamps, flat, ids), devices=devices, skipped=skipped, cut=cut)
+    if node_level:
+        devices = 1
+    elif devices == 0:
+        devices = _rows_per_instant(path, stamps)
     usable = len(flat) - len(flat) % devices
     if usable == 0:
         raise FormatError(f"{path}: no complete instant of {devices} rows")
@@ -239,6 +262,64 @@ def load_trace(path: Path, devices: int = 1, *, zero_is_missing: bool = False) -
         offsets.append(offset)
         groups.append(tuple(flat[i : i + devices]))
     return Trace(path.name, tuple(offsets), tuple(groups), devices, skipped, node_level, cut)
+
+
+def _rows_per_instant(path: Path, stamps: list[float]) -> int:
+    """Rows per instant of a log without a device column: rows of one instant lie within
+    ``_SAME_INSTANT_S`` of each other; the run length must be the same almost everywhere."""
+    runs: list[int] = []
+    run = 1
+    for before, after in itertools.pairwise(stamps[:2001]):
+        if abs(after - before) <= _SAME_INSTANT_S:
+            run += 1
+        else:
+            runs.append(run)
+            run = 1
+    if not runs:
+        raise FormatError(f"{path}: cannot tell how many devices a row group holds: give devices")
+    best = max(set(runs), key=runs.count)
+    if runs.count(best) < 0.9 * len(runs):
+        raise FormatError(f"{path}: rows per instant vary ({sorted(set(runs))[:8]}): give devices")
+    return best
+
+
+def _by_device_column(
+    path: Path,
+    rows_of: tuple[list[float], list[_Row], list[str]],
+    *,
+    devices: int,
+    skipped: int,
+    cut: bool,
+) -> Trace:
+    """Instants of a log with a device column: an instant ends where a device repeats; the device
+    order is the first instant's; an instant missing a device is left out (counted)."""
+    order: list[str] = []
+    groups: list[tuple[float, dict[str, _Row]]] = []
+    for stamp, row, device in zip(*rows_of, strict=True):
+        if not groups or device in groups[-1][1]:
+            groups.append((stamp, {}))
+        groups[-1][1][device] = row
+        if len(groups) == 1:
+            order.append(device)
+    if not order:
+        raise FormatError(f"{path}: no rows")
+    if devices > 1 and devices != len(order):
+        raise FormatError(f"{path}: its device column lists {len(order)} devices, not {devices}")
+    first = groups[0][0]
+    offsets: list[int] = []
+    rows: list[tuple[_Row, ...]] = []
+    for stamp, members in groups:
+        if set(members) != set(order):
+            skipped += len(members)
+            continue
+        offset = round((stamp - first) * _NS)
+        if offsets and offset < offsets[-1]:
+            raise FormatError(f"{path}: timestamps go backwards at {stamp}")
+        offsets.append(offset)
+        rows.append(tuple(members[d] for d in order))
+    if not rows:
+        raise FormatError(f"{path}: no instant with every device")
+    return Trace(path.name, tuple(offsets), tuple(rows), len(order), skipped, False, cut, tuple(order))
 
 
 class ReplaySource:

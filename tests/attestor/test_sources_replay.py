@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from attestor.config import SourceSpec
+from attestor.sources import open_sources
 from attestor.sources.replay import ReplaySource, load_trace
 from attestor.telemetry import AnomalyKind
 from pausewatch.errors import FormatError
@@ -147,3 +149,42 @@ def test_multi_member_gzip_is_read_whole(tmp_path: Path) -> None:
     trace = load_trace(log, devices=8)
     assert len(trace.rows) == 4
     assert not trace.truncated_tail
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (H100X8, 8),
+        (("gpu-power-traces", "inference-llm", "falcon-7b_2024-04-03_10-47-35.csv.gz"), 1),
+        (("gpu-power-traces-more", "rtx4090-vlm-eval", "gpu_log_rtx4090.csv.gz"), 1),
+        (CISCO, 1),
+    ],
+)
+def test_devices_zero_tells_the_count_from_the_timestamps(parts: tuple[str, ...], expected: int) -> None:
+    assert load_trace(data_file(*parts), devices=0).devices == expected
+
+
+def test_a_device_column_groups_rows_whatever_their_order(tmp_path: Path) -> None:
+    log = tmp_path / "indexed.csv"
+    log.write_text(
+        "timestamp, index, uuid, power.draw [W]\n"
+        "2025/01/01 00:00:00.000, 0, GPU-a, 100 W\n"
+        "2025/01/01 00:00:00.001, 1, GPU-b, 200 W\n"
+        "2025/01/01 00:00:01.000, 1, GPU-b, 210 W\n"  # the other order in this pass
+        "2025/01/01 00:00:01.001, 0, GPU-a, 110 W\n"
+        "2025/01/01 00:00:02.000, 0, GPU-a, 120 W\n"  # GPU-b missing here: instant left out
+        "2025/01/01 00:00:03.000, 0, GPU-a, 130 W\n"
+        "2025/01/01 00:00:03.001, 1, GPU-b, 230 W\n"
+    )
+    trace = load_trace(log)
+    assert (trace.devices, trace.device_ids) == (2, ("0", "1"))
+    assert [[r.power_w for r in instant] for instant in trace.rows] == [[100, 200], [110, 210], [130, 230]]
+    assert trace.skipped_rows == 1
+    with pytest.raises(FormatError, match="lists 2 devices, not 4"):
+        load_trace(log, devices=4)
+    (src,) = open_sources([SourceSpec("replay", (("path", str(log)),))], subject_id="n")
+    assert [d.uuid for d in src.sample(0).devices] == ["REPLAY-n-0", "REPLAY-n-1"]
+    by_uuid = tmp_path / "by-uuid.csv"
+    by_uuid.write_text(log.read_text().replace(" index,", "").replace(" 0,", "").replace(" 1,", ""))
+    (src,) = open_sources([SourceSpec("replay", (("path", str(by_uuid)),))], subject_id="n")
+    assert [d.uuid for d in src.sample(0).devices] == ["GPU-a", "GPU-b"]  # the trace's own names
