@@ -160,8 +160,12 @@ def test_multi_member_gzip_is_read_whole(tmp_path: Path) -> None:
         (CISCO, 1),
     ],
 )
-def test_devices_zero_tells_the_count_from_the_timestamps(parts: tuple[str, ...], expected: int) -> None:
-    assert load_trace(data_file(*parts), devices=0).devices == expected
+def test_devices_zero_tells_the_count_from_the_timestamps(
+    parts: tuple[str, ...], expected: int, tmp_path: Path
+) -> None:
+    head = tmp_path / "head.csv"
+    head.write_text(_head_lines(parts, 2001))
+    assert load_trace(head, devices=0).devices == expected
 
 
 def test_a_device_column_groups_rows_whatever_their_order(tmp_path: Path) -> None:
@@ -188,3 +192,25 @@ def test_a_device_column_groups_rows_whatever_their_order(tmp_path: Path) -> Non
     by_uuid.write_text(log.read_text().replace(" index,", "").replace(" 0,", "").replace(" 1,", ""))
     (src,) = open_sources([SourceSpec("replay", (("path", str(by_uuid)),))], subject_id="n")
     assert [d.uuid for d in src.sample(0).devices] == ["GPU-a", "GPU-b"]  # the trace's own names
+
+
+def test_every_power_log_in_the_trace_folders_loads(tmp_path: Path) -> None:
+    """Every power log under ../shared/data/gpu-power-traces*/ (other GPUs' and BMCs' logs placed
+    there included) loads with the device count told from it, and reads no negative power. The
+    first 4000 lines of each: the format is what is checked, and the whole files are slow."""
+    loaded = 0
+    for folder in ("gpu-power-traces", "gpu-power-traces-more"):
+        for path in sorted(data_file(folder).rglob("*.csv*")):
+            with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as f:
+                head = [line for _, line in zip(range(4000), f, strict=False)]
+            names = {h.split(" [", 1)[0].strip() for h in head[0].lower().split(",")}
+            if not head[0].lower().startswith("timestamp") or not (names & {"power.draw", "watts", "power_w"}):
+                continue  # not a power log (PCIe transfer, vLLM gauges, labels)
+            sample = tmp_path / f"{loaded}.csv"
+            sample.write_text("".join(head[:-1]))  # whole lines only
+            trace = load_trace(sample, devices=0)
+            loaded += 1
+            powers = [r.power_w for instant in trace.rows for r in instant if r.power_w is not None]
+            assert powers, path.name
+            assert min(powers) >= 0, path.name
+    assert loaded >= 5
