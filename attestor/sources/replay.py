@@ -223,8 +223,15 @@ def load_trace(path: Path, devices: int = 1, *, zero_is_missing: bool = False) -
                 raise ValueError(f"{len(row)} columns, header has {len(names)}")
             stamp = _timestamp(row[0])
         except ValueError as e:
-            if devices != 1 and id_col is None:  # grouped by position: a broken row breaks it
+            # Grouped by position, a broken row breaks the grouping of the rows after it; the
+            # last row has none after it (a logger stopped mid-row, then wrote a newline).
+            if devices != 1 and id_col is None and line_no != len(lines):
                 raise FormatError(f"{path}:{line_no}: {e}") from e
+            if line_no == len(lines):
+                _log.warning(
+                    "trace's last row is malformed: ignored",
+                    extra={"fields": {"path": str(path), "line": line_no, "error": str(e)[:80]}},
+                )
             skipped += 1
             continue
         bad: list[tuple[str, str]] = []

@@ -47,6 +47,20 @@ def test_truncated_last_line_of_an_eight_gpu_log_is_ignored_with_a_warning(
     assert not load_trace(whole, devices=8).truncated_tail
 
 
+def test_the_real_falcon_log_ends_in_a_partial_line() -> None:
+    trace = load_trace(data_file("gpu-power-traces", "inference-llm", "falcon-7b_2024-04-03_10-47-35.csv.gz"))
+    assert trace.truncated_tail  # "2024/04/03" and no newline: the logger stopped mid-row
+    assert len(trace.rows) == 1979  # 1981 lines: the header, 1979 rows, the partial one
+
+
+def test_a_malformed_last_row_ending_in_a_newline_is_ignored(tmp_path: Path) -> None:
+    text = _head_lines(H100X8, 1 + 8 * 3) + "2025/07/01\n"
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text)
+    trace = load_trace(bad, devices=8)
+    assert (len(trace.rows), trace.skipped_rows) == (3, 1)
+
+
 def test_gzip_stream_cut_short_keeps_what_was_written(tmp_path: Path) -> None:
     data = data_file(*H100X8).read_bytes()
     cut = tmp_path / "cut.csv.gz"
