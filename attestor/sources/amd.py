@@ -84,6 +84,10 @@ _NUMBER = re.compile(
     r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)\s*([^\d\s].*)?$", re.IGNORECASE
 )
 
+# amd-smi power keys by preference: instantaneous (ROCm 6.2+ MI300), 6.1's, 6.0's average.
+_SOCKET_POWER = ("current_socket_power", "socket_power", "average_socket_power")
+_POWER_LIMIT = ("max_power", "power_cap", "max_power_limit")
+
 ROCM_SMI_ARGS = [
     "--showpower", "--showuse", "--showmemuse", "--showmeminfo", "vram", "--showenergycounter",
     "--showuniqueid", "--showproductname", "--showmaxpower", "--showserial", "--showbus", "--json",
@@ -186,14 +190,20 @@ def _key_unit(key: str) -> str:
     return match.group(1) if match else ""
 
 
-def _find(card: Mapping[str, Any], *patterns: str, exclude: str = "") -> tuple[str, Any] | None:
-    """The first (key, value) whose lower-cased key matches a pattern, in pattern order."""
+def _hits(card: Mapping[str, Any], *patterns: str, exclude: str = "") -> list[tuple[str, Any]]:
+    """Every (key, value) whose lower-cased key matches a pattern, in pattern order."""
+    out: dict[str, Any] = {}  # insertion order: pattern order, each key once
     for pattern in patterns:
         for key, value in card.items():
             low = key.lower()
             if re.search(pattern, low) and not (exclude and re.search(exclude, low)):
-                return key, value
-    return None
+                out.setdefault(key, value)
+    return list(out.items())
+
+
+def _find(card: Mapping[str, Any], *patterns: str) -> tuple[str, Any] | None:
+    hits = _hits(card, *patterns)
+    return hits[0] if hits else None
 
 
 def parse_rocm_smi(text: str) -> tuple[list[DeviceReading], list[SourceAnomaly], str]:
@@ -221,10 +231,13 @@ def parse_rocm_smi(text: str) -> tuple[list[DeviceReading], list[SourceAnomaly],
         r.device = uuid
 
         def read(metric: str, units: Mapping[str, float], *patterns: str, exclude: str = "") -> float | None:
-            hit = _find(card, *patterns, exclude=exclude)  # noqa: B023 - used before the loop moves on
-            if hit is None:
-                return None
-            return r.quantity(metric, hit[1], units, _key_unit(hit[0]))  # noqa: B023 - as above
+            """The first of the matching keys that holds a value (``Current ...`` may be N/A
+            where ``Average ...`` is not)."""
+            for key, raw in _hits(card, *patterns, exclude=exclude):  # noqa: B023 - this card's
+                value = r.quantity(metric, raw, units, _key_unit(key))  # noqa: B023 - this card's
+                if value is not None:
+                    return value
+            return None
 
         model = _find(card, r"^card series$", r"^marketing name$", r"^card model$")
         serial = _find(card, r"^serial number$")
@@ -330,10 +343,14 @@ def parse_amd_smi(
             _lower(entry.get(k)) for k in ("power", "energy", "usage", "mem_usage", "pcie")
         )
 
-        def first(node: Mapping[str, Any], *keys: str) -> Any:
-            return next((node[k] for k in keys if node.get(k) is not None), None)
+        def first(metric: str, node: Mapping[str, Any], keys: tuple[str, ...]) -> float | None:
+            """The first of ``keys`` holding a power (``current_socket_power`` may be N/A), W."""
+            for key in keys:
+                value = r.quantity(metric, node.get(key), _POWER, "W")  # noqa: B023 - this GPU's reader
+                if value is not None:
+                    return value
+            return None
 
-        max_power = first(limit, "max_power", "power_cap", "max_power_limit")
         xgmi = next((v for k, v in _lower(entry).items() if "xgmi" in k and "err" not in k), None)
         pcie_rate = pcie.get("bandwidth")
         devices.append(
@@ -341,26 +358,20 @@ def parse_amd_smi(
                 uuid=uuid,
                 model=r.text(asic.get("market_name")) or r.text(board.get("product_name")),
                 serial=r.text(board.get("product_serial")),
-                power_w=r.quantity(
-                    "power_w",
-                    first(power, "current_socket_power", "socket_power", "average_socket_power"),
-                    _POWER,
-                    "W",
-                ),
+                power_w=first("power_w", power, _SOCKET_POWER),
                 energy_counter_j=r.quantity(
                     "energy_counter_j", energy.get("total_energy_consumption"), _ENERGY, "J"
                 ),
                 busy_fraction=r.quantity("busy_fraction", usage.get("gfx_activity"), _PERCENT, "%"),
                 memory_used_bytes=r.quantity("memory_used_bytes", mem.get("used_vram"), _MEMORY, "MB"),
                 memory_total_bytes=r.quantity("memory_total_bytes", mem.get("total_vram"), _MEMORY, "MB"),
-                power_limit_w=r.quantity("power_limit_w", max_power, _POWER, "W"),
+                power_limit_w=first("power_limit_w", limit, _POWER_LIMIT),
                 pcie_rate_bps=r.quantity("pcie_rate_bps", pcie_rate, _RATE, "Mb/s"),
                 nvlink_bytes_counter=None if xgmi is None else _xgmi_bytes(r, xgmi),
             )
         )
         anomalies.extend(r.anomalies)
     return devices, anomalies, driver
-
 
 
 def parse_amd_json(text: str) -> tuple[list[DeviceReading], list[SourceAnomaly], str]:

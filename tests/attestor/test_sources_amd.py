@@ -237,3 +237,24 @@ def test_auto_finds_an_amd_gpu_through_rocm_smi_on_path(
         pytest.skip("an NVIDIA GPU answers here: auto takes NVML")
     assert len(amd) == 1
     assert len(amd[0].sample(0).devices) == 4
+
+
+def test_an_absent_current_power_falls_back_to_the_average() -> None:
+    card = {
+        "Unique ID": "0x2",
+        "Current Socket Graphics Package Power (W)": "N/A",
+        "Average Graphics Package Power (W)": "88.0",
+        "Max Graphics Package Power (W)": "560.0",
+    }
+    (d,), anomalies, _ = parse_rocm_smi(json.dumps({"card0": card}))
+    assert d.power_w == 88.0
+    assert d.power_limit_w == 560.0  # "Max ..." is the limit, never the power
+    assert anomalies == []
+
+
+def test_amd_smi_current_power_na_falls_back_to_the_socket_power() -> None:
+    fixture = json.loads((FIXTURES / "amd_smi_25_mi325x_gpu_data.json").read_text())
+    power = fixture["output"]["metric"]["gpu_data"][0]["power"]
+    power["current_socket_power"] = "N/A"
+    (d,) = AmdSmiSource("amd-smi", run=_runner(fixture)).sample(0).devices
+    assert d.power_w == 718.0  # average_socket_power: the next that holds a value
