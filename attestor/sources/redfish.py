@@ -199,8 +199,9 @@ class _Reader:
                         found.problems.append((name, str(e)[:200]))
             if found.power_w is not None:  # what failed before an alternative answered is moot
                 found.problems = [p for p in found.problems if p[0].startswith("Energy")]
-            elif not found.problems:
-                found.problems.append(("bmc_power_w", "the chassis links no power reading"))
+            elif not any(_link(doc, n) for n in ("EnvironmentMetrics", "Power", "PowerSubsystem")):
+                found.problems.append(("bmc_power_w", "the chassis links no power resource"))
+            # Linked resources whose readings are null: absent for now, like N/A, not an error.
         else:
             self._leaf(path, found, doc)
 

@@ -271,3 +271,16 @@ def test_a_linked_resource_that_fails_gives_way_to_the_next() -> None:
     found = read_node_power(_service(service["resources"], service["start"]))
     assert found.power_w == 608.0  # the deprecated Power answered
     assert found.problems == []
+
+
+def test_null_readings_are_absent_not_errors_and_a_bare_chassis_says_why() -> None:
+    service = _load("hpe_ilo5_power.json")
+    service["resources"]["/redfish/v1/Chassis/1/Power"]["PowerControl"][0]["PowerConsumedWatts"] = None
+    sample = RedfishPowerSource(_service(service["resources"], service["start"])).sample(1)
+    assert sample.host is not None
+    assert sample.host.bmc_power_w is None
+    assert sample.anomalies == ()  # null: no reading now (a host powered off), never 0 W
+    bare = {"@odata.type": "#Chassis.v1_23_0.Chassis", "Id": "1", "Thermal": {"@odata.id": "/t"}}
+    found = read_node_power(lambda _p: json.dumps(bare))
+    assert found.power_w is None
+    assert found.problems == [("bmc_power_w", "the chassis links no power resource")]
