@@ -191,3 +191,27 @@ def test_dcgm_mig_instances_are_read_beside_the_whole_gpu() -> None:
     assert (d.busy_fraction, d.sm_active, d.tensor_active) == (None, None, None)
     assert d.mig_instances[0].tensor_active == pytest.approx(0.930433)
     assert sample.anomalies == ()
+
+
+def test_every_nvidia_capture_in_the_folders_reads_without_inventing() -> None:
+    """Any GPU's capture placed in ../shared/data/nvidia-smi/xml or dcgm-exporter/metrics parses;
+    each device is named; a power read is positive or absent, never a 0 W stand-in."""
+    xml = sorted(data_file("nvidia-smi", "xml").glob("*.xml"))
+    prom = sorted(data_file("dcgm-exporter", "metrics").glob("*.prom"))
+    assert xml
+    assert prom
+    for path in xml:
+        devices, anomalies, _ = parse_smi_xml(path.read_text())
+        assert devices, path.name
+        for d in devices:
+            assert d.uuid, path.name
+            assert d.power_w is None or d.power_w > 0, path.name
+            assert d.busy_fraction is None or 0 <= d.busy_fraction <= 1, path.name
+        assert all(a.kind is AnomalyKind.SOURCE_ERROR for a in anomalies)
+    for path in prom:
+        devices, _ = parse_dcgm_metrics(path.read_text())
+        assert devices, path.name
+        for d in devices:
+            assert d.power_w is None or d.power_w > 0, path.name
+            for inst in d.mig_instances:
+                assert inst.gpu_instance_id is not None, path.name
