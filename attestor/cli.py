@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -619,7 +620,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
                         "at_unix_ns": sample.at_ns,
                         "source": sample.kind.name.lower(),
                         "version": sample.version,
-                        "devices": [d.__dict__ for d in sample.devices],
+                        "devices": [dataclasses.asdict(d) for d in sample.devices],
                         "host": None if sample.host is None else sample.host.__dict__,
                         "anomalies": [a.__dict__ | {"kind": a.kind.name} for a in sample.anomalies],
                     }

@@ -49,10 +49,12 @@ Keys (defaults in brackets)::
     speedup = 1.0
 
     [[sources]]                      # one table per source; [{kind = "auto"}] if none
-    kind = "auto"                    # auto | nvml | dcgm | nvidia-smi | linux | redfish | replay | simulator
+    kind = "auto"            # auto | nvml | dcgm | nvidia-smi | amd | linux | redfish | replay | simulator
     # options per kind: dcgm: url, timeout_s; nvidia-smi: format ("xml"|"csv"), binary;
+    # amd: tool ("amd-smi"|"rocm-smi"), binary, timeout_s;
     # linux: root, hwmon_as_node_power; redfish: url, username, password, ca_file, verify_tls,
-    # timeout_s; replay: path, devices, uuids, model, loop; simulator: devices, profile
+    # timeout_s; replay: path, devices (0: detect), uuids, model, loop, zero_is_missing;
+    # simulator: devices, profile
     # ("idle"|"inference"|"training"), job_seed, iteration_s, model, seed, schedule (tables
     # {from_unix_ns, profile, job_seed}: a profile per time range); simulator meter: overhead,
     # base_w, node_ids or nodes (tables {node_id, devices, schedule}: every node it meters, with
@@ -81,7 +83,7 @@ __all__ = [
     "load_config",
 ]
 
-SOURCE_KINDS = ("auto", "nvml", "dcgm", "nvidia-smi", "linux", "redfish", "replay", "simulator")
+SOURCE_KINDS = ("auto", "nvml", "dcgm", "nvidia-smi", "amd", "linux", "redfish", "replay", "simulator")
 ENV_PREFIX = "PAUSEWATCH_ATTESTOR_"
 
 
