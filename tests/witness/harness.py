@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from pausewatch.checkpoint import CosignatureSigner
 from pausewatch.clock import SimulatedClock
 from pausewatch.keys import Ed25519Signer
 from pausewatch.note import Ed25519NoteVerifier
@@ -22,13 +23,19 @@ WITNESS_NAME = "witness.test/w1"
 WITNESS_SEED = b"\x07" * 32
 
 
-def witness_config(state: Path, logs: Sequence[TestLog | tuple[str, str]], limits: Limits | None = None,
-                   name: str = WITNESS_NAME) -> WitnessConfig:
+def witness_config(
+    state: Path,
+    logs: Sequence[TestLog | tuple[str, str]],
+    limits: Limits | None = None,
+    name: str = WITNESS_NAME,
+) -> WitnessConfig:
     trusted = []
     for log in logs:
         origin, vkey = (log.origin, log.vkey) if isinstance(log, TestLog) else log
         trusted.append(TrustedLog(origin, Ed25519NoteVerifier.from_vkey(vkey)))
-    return WitnessConfig(name, state / "witness.key", state, "127.0.0.1:0", tuple(trusted), limits or Limits())
+    return WitnessConfig(
+        name, state / "witness.key", state, "127.0.0.1:0", tuple(trusted), limits or Limits()
+    )
 
 
 @dataclass
@@ -36,6 +43,7 @@ class Running:
     service: WitnessService
     session: aiohttp.ClientSession
     clock: SimulatedClock
+    url: str
 
     async def post(self, body: bytes) -> tuple[int, bytes, str]:
         async with self.session.post("/add-checkpoint", data=body) as r:
@@ -48,6 +56,7 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running_witness(config: WitnessConfig, seed: bytes = WITNESS_SEED) -> AsyncIterator[Running]:
+    config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     clock = SimulatedClock()
     store = WitnessStore(config.database)
     service = WitnessService(config, store, Ed25519Signer.from_seed(seed), clock)
@@ -55,8 +64,12 @@ async def running_witness(config: WitnessConfig, seed: bytes = WITNESS_SEED) -> 
     await server.start_server()
     try:
         async with aiohttp.ClientSession(base_url=server.make_url("")) as session:
-            yield Running(service, session, clock)
+            yield Running(service, session, clock, str(server.make_url("")).rstrip("/"))
     finally:
         await server.close()
         service.close()
         store.close()
+
+
+def witness_vkey(name: str = WITNESS_NAME, seed: bytes = WITNESS_SEED) -> str:
+    return CosignatureSigner(name, Ed25519Signer.from_seed(seed), 0).verifier.vkey

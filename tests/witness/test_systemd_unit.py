@@ -44,6 +44,13 @@ def test_witness_unit_security_exposure_under_threshold(tmp_path: Path) -> None:
 
 def test_witness_unit_keeps_the_hardening_it_claims() -> None:
     text = UNIT.read_text()
-    for line in ("DynamicUser=yes", "StateDirectory=pausewatch-witness", "ProtectSystem=strict",
-                 "NoNewPrivileges=yes", "CapabilityBoundingSet=", "PrivateTmp=yes", "PrivateDevices=yes"):
+    for line in (
+        "DynamicUser=yes",
+        "StateDirectory=pausewatch-witness",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=",
+        "PrivateTmp=yes",
+        "PrivateDevices=yes",
+    ):
         assert f"\n{line}\n" in text, line

@@ -127,13 +127,19 @@ def test_fork_is_422_kept_as_evidence_and_never_cosigned(tmp_path: Path) -> None
         ("negative", b"old -1\n\nx\n", 400),
         ("bad base64 proof", b"old 1\n!!!\n\nx\n", 400),
         ("short proof hash", b"old 1\nAAAA\n\nx\n", 400),
-        ("64 proof lines", b"old 1\n" + b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n" * 64 + b"\nx\n", 400),
+        (
+            "64 proof lines",
+            b"old 1\n" + b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n" * 64 + b"\nx\n",
+            400,
+        ),
         ("not a checkpoint", b"old 0\n\nhello\n", 400),
         ("binary", b"old 0\n\n\xff\xfe\x00\n", 400),
         ("empty", b"", 400),
     ],
 )
-def test_malformed_request_is_400_and_leaves_nothing(tmp_path: Path, name: str, body: bytes, status: int) -> None:
+def test_malformed_request_is_400_and_leaves_nothing(
+    tmp_path: Path, name: str, body: bytes, status: int
+) -> None:
     log = TestLog()
 
     async def go() -> None:
