@@ -304,7 +304,11 @@ class WitnessCollector:
             proof = await self._proofs(held, checkpoint.size) if 0 < held < checkpoint.size else []
             body = AddCheckpointRequest(held, tuple(proof), checkpoint.note).format()
             async with session.post(witness.target.url + ADD_CHECKPOINT_PATH, data=body) as response:
-                answer = await response.content.read(_MAX_ANSWER_BYTES)
+                if (response.content_length or _MAX_ANSWER_BYTES + 1) > _MAX_ANSWER_BYTES:
+                    raise InputError(
+                        f"answer {response.status} without a length, or over {_MAX_ANSWER_BYTES} bytes"
+                    )
+                answer = await response.read()
                 status = response.status
             if status == 200:
                 self._keep(witness, checkpoint, answer)
@@ -429,8 +433,6 @@ def witness_policy(config: VerifierConfig, log_vkey: str) -> bytes:
     else:
         lines.append("quorum none")
     return "".join(line + "\n" for line in lines).encode("utf-8")
-
-
 
 
 def _status(args: argparse.Namespace) -> int:

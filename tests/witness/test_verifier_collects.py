@@ -4,52 +4,20 @@ verifier (gRPC, SQLite), real witnesses (HTTP on localhost), in one process."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import socket
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-
-import grpc
 
 from pausewatch.checkpoint import CosignatureVerifier, parse_checkpoint
 from pausewatch.note import open_note
-from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
-from tests.verifier.harness import ORIGIN, Running, World
-from tests.witness.harness import running_witness, witness_config, witness_vkey
+from pausewatch.v1 import verifier_pb2
+from tests.verifier.harness import ORIGIN, World
+from tests.witness.harness import running_witness, until, verifier_with, witness_config, witness_vkey
 from verifier.config import WitnessTarget
-from verifier.server import build_server
-from verifier.witnesses import COSIGNATURES_FILE, run_witnesses
+from verifier.witnesses import COSIGNATURES_FILE
 from witness.store import WitnessStore
 
 SEED_A, SEED_B = b"\x0a" * 32, b"\x0b" * 32
 NAME_A, NAME_B = "witness.test/party-a", "witness.test/party-b"
-
-
-@contextlib.asynccontextmanager
-async def verifier_with(
-    world: World, targets: list[WitnessTarget], quorum: int = 0
-) -> AsyncIterator[Running]:
-    config = dataclasses.replace(world.config(), witnesses=tuple(targets), witness_quorum=quorum)
-    server = build_server(config, clock=world.clock, keys=world.keys, background=[run_witnesses])
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    stub = verifier_pb2_grpc.VerifierStub(channel)
-    try:
-        await stub.SubmitInventory(
-            verifier_pb2.SubmitSignedRequest(envelope=world.sign_inventory(world.inventory())), timeout=5
-        )
-        yield Running(world, server, channel, stub)
-    finally:
-        await channel.close()
-        await server.stop(grace=1.0)
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
-    assert condition(), what
 
 
 def log_config(world: World, state: Path, name: str) -> object:
