@@ -260,7 +260,9 @@ class WitnessCollector:
             if checkpoint is None or checkpoint.size <= held:
                 continue
             try:
-                held = await self._submit(session, witness, checkpoint, held)
+                held = await _finish_on_cancel(
+                    self._submit(session, witness, checkpoint, held), witness.target.timeout_s
+                )
                 failures = 0
             except _Refused as e:
                 reason = "split_view" if e.split_view else "refused"
@@ -345,6 +347,19 @@ class WitnessCollector:
                 "witness quorum reached",
                 extra={"size": checkpoint.size, "quorum": self.quorum, "witnesses": len(self._witnesses)},
             )
+
+
+async def _finish_on_cancel(submission: Awaitable[int], timeout_s: float) -> int:
+    """Await ``submission``; if the collector is cancelled (the verifier stops) meanwhile, let a
+    request already sent finish (up to ``timeout_s``) so that a cosignature the witness
+    committed is kept here too, then stop."""
+    task = asyncio.ensure_future(submission)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout_s)
+        raise
 
 
 async def run_witnesses(server: Any) -> None:
