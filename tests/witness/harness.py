@@ -11,19 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import grpc
 from aiohttp.test_utils import TestServer
 
 from pausewatch.checkpoint import CosignatureSigner
 from pausewatch.clock import SimulatedClock
 from pausewatch.keys import Ed25519Signer
 from pausewatch.note import Ed25519NoteVerifier
-from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from tests.verifier.harness import Running as VerifierRunning
-from tests.verifier.harness import World
+from tests.verifier.harness import World, running
 from tests.witness.logs import TestLog
 from verifier.config import WitnessTarget
-from verifier.server import build_server
 from verifier.witnesses import run_witnesses
 from witness.config import Limits, TrustedLog, WitnessConfig
 from witness.server import WitnessService, build_app
@@ -89,19 +86,10 @@ def witness_vkey(name: str = WITNESS_NAME, seed: bytes = WITNESS_SEED) -> str:
 async def verifier_with(
     world: World, targets: list[WitnessTarget], quorum: int = 0
 ) -> AsyncIterator[VerifierRunning]:
+    """``tests.verifier.harness.running`` with ``[[witnesses]]`` and the collector running."""
     config = dataclasses.replace(world.config(), witnesses=tuple(targets), witness_quorum=quorum)
-    server = build_server(config, clock=world.clock, keys=world.keys, background=[run_witnesses])
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    stub = verifier_pb2_grpc.VerifierStub(channel)
-    try:
-        await stub.SubmitInventory(
-            verifier_pb2.SubmitSignedRequest(envelope=world.sign_inventory(world.inventory())), timeout=5
-        )
-        yield VerifierRunning(world, server, channel, stub)
-    finally:
-        await channel.close()
-        await server.stop(grace=1.0)
+    async with running(world, config=config, background=[run_witnesses]) as r:
+        yield r
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
