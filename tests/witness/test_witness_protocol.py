@@ -226,3 +226,22 @@ def test_litewitness_request_sequence(tmp_path: Path) -> None:
                     assert body == want.encode(), step["why"]
 
     run(go())
+
+
+def test_a_body_that_never_arrives_is_408_and_the_witness_stays_up(tmp_path: Path) -> None:
+    log = TestLog()
+    log.grow(2)
+    limits = Limits(request_timeout_s=0.2)
+
+    async def go() -> None:
+        async with running_witness(witness_config(tmp_path, [log], limits)) as w:
+            host, port = w.url.removeprefix("http://").split(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"POST /add-checkpoint HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nold 0\n")
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), 30)
+            assert status_line.startswith(b"HTTP/1.1 408"), status_line
+            writer.close()
+            assert (await w.post(log.request(0)))[0] == 200
+
+    run(go())
