@@ -30,7 +30,7 @@ from typing import Final
 from pausewatch.checkpoint import Checkpoint
 from pausewatch.errors import EnvironmentFaultError
 from pausewatch.merkle import EMPTY_ROOT
-from pausewatch.note import NoteSignature
+from pausewatch.note import NoteSignature, parse_note
 from pausewatch.statedir import ensure_private_file
 from witness.protocol import Rejected, StoredHead, Submission, check_against_head
 
@@ -159,18 +159,25 @@ class WitnessStore:
         max_evidence: int,
     ) -> NoteSignature:
         """Check the submission against the stored head, cosign it and store it, in one
-        transaction; raise :class:`Rejected` (after storing evidence when it is evidence)."""
+        transaction; raise :class:`Rejected` (after storing evidence when it is evidence). The
+        checkpoint already held, submitted again, gets the cosignature it got then (nothing
+        stored: a log repeating itself cannot grow the database)."""
         origin = submission.checkpoint.origin
         cp = submission.checkpoint
         try:
             self._db.execute("BEGIN IMMEDIATE")
+            head = self.head(origin)
             try:
-                check_against_head(submission, self.head(origin))
+                check_against_head(submission, head)
             except Rejected as rejected:
                 if rejected.evidence:
                     self._keep_evidence(submission, rejected, now_ns, max_evidence)
                 self._db.execute("COMMIT")
                 raise
+            held = self.latest(origin) if cp.size == head.size else None
+            if held is not None:  # the checkpoint held, submitted again: its cosignature
+                self._db.execute("COMMIT")
+                return parse_note(held.note).signatures[-1]
             signature = cosign(cp)
             note = submission.note.with_signatures(signature).format()
             timestamp = int.from_bytes(signature.signature[:8], "big")

@@ -83,13 +83,16 @@ def test_same_size_other_root_is_409_and_kept_as_evidence(tmp_path: Path) -> Non
 
     async def go() -> None:
         async with running_witness(witness_config(tmp_path, [log])) as w:
-            assert (await w.post(log.request(0)))[0] == 200
-            assert (await w.post(log.request(4)))[0] == 200  # the same checkpoint again: cosigned
+            first = await w.post(log.request(0))
+            again = await w.post(log.request(4))  # the same checkpoint again: the same cosignature
+            assert first[0] == again[0] == 200
+            assert first[1] == again[1]
             status, body, _ = await w.post(fork.request(4))
             assert (status, body) == (409, b"4\n")
 
     run(go())
     store = WitnessStore(tmp_path / "witness.sqlite")
+    assert len(store.cosigned(log.origin)) == 1  # a repeated checkpoint is not stored twice
     (evidence,) = store.evidence(log.origin)
     assert evidence.status == 409
     assert store.head(log.origin).root == log.tree.root(4)
