@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -389,7 +388,7 @@ async def run_witnesses(server: Any) -> None:
         notes=notes,
         metrics=WitnessMetrics(server.metrics.registry),
         publish=publish,
-        now_ns=time.time_ns,
+        now_ns=server.clock.now_ns,
     )
     try:
         await collector.start_published()

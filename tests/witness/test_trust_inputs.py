@@ -152,3 +152,26 @@ def test_verifier_witness_config_errors(tmp_path: Path, table: str, message: str
     )
     with pytest.raises(ConfigError, match=message):
         load_verifier_config(path)
+
+
+def test_attestor_log_policy_is_read_and_checked(tmp_path: Path) -> None:
+    from attestor.cli import _policy
+    from attestor.config import ConfigError as AttestorConfigError
+    from attestor.config import load_config as load_attestor_config
+
+    log, _, policy = _setup()
+    good = tmp_path / "policy.txt"
+    good.write_bytes(policy.replace(b"\nquorum", b" http://127.0.0.1:1\nquorum"))
+    config = tmp_path / "attestor.toml"
+    config.write_text(f'facility_id = "fac-a"\nnode_id = "n1"\n[log]\nvkey = "{log.vkey}"\npolicy = "{good}"\n')
+    assert load_attestor_config(config, env={}).log_policy == str(good)
+    parsed = _policy(str(good))
+    assert parsed is not None
+    assert [w.url for w in parsed.witnesses] == ["http://127.0.0.1:1"]
+    assert _policy("") is None
+    with pytest.raises(AttestorConfigError, match=r"log\.policy: cannot read"):
+        _policy(str(tmp_path / "missing.txt"))
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"quorum nobody\n")
+    with pytest.raises(AttestorConfigError, match=r"log\.policy: .*quorum"):
+        _policy(str(bad))

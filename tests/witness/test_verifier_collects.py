@@ -4,14 +4,18 @@ verifier (gRPC, SQLite), real witnesses (HTTP on localhost), in one process."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from pathlib import Path
+
+import pytest
 
 from pausewatch.checkpoint import CosignatureVerifier, parse_checkpoint
 from pausewatch.note import open_note
 from pausewatch.v1 import verifier_pb2
 from tests.verifier.harness import ORIGIN, World
 from tests.witness.harness import running_witness, until, verifier_with, witness_config, witness_vkey
+from verifier.cli import main as verifier_main
 from verifier.config import WitnessTarget
 from verifier.witnesses import COSIGNATURES_FILE
 from witness.store import WitnessStore
@@ -24,7 +28,9 @@ def log_config(world: World, state: Path, name: str) -> object:
     return witness_config(state, [(ORIGIN, world.vkey())], name=name)
 
 
-def test_checkpoints_are_cosigned_by_every_witness_and_published(tmp_path: Path) -> None:
+def test_checkpoints_are_cosigned_by_every_witness_and_published(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     world = World(tmp_path)
 
     async def go() -> None:
@@ -61,6 +67,17 @@ def test_checkpoints_are_cosigned_by_every_witness_and_published(tmp_path: Path)
                 latest_size = seq.latest.size  # type: ignore[union-attr]
             for w in (wa, wb):
                 assert w.service.store.head(ORIGIN).size == latest_size
+            # `pausewatch-verifier witnesses`: how far each witness got, what is published
+            toml = tmp_path / "verifier.toml"
+            toml.write_text(
+                f'state_dir = "state"\n[log]\norigin = "{ORIGIN}"\nkey_file = "l.key"\n'
+                '[challenge]\nkey_file = "c.key"\n[verdict]\nkey_file = "v.key"\n'
+                + "".join(f'[[witnesses]]\nurl = "{t.url}"\nvkey = "{t.vkey}"\n' for t in targets)
+            )
+            assert verifier_main(["witnesses", "--config", str(toml), "--json"]) == 0
+            status = json.loads(capsys.readouterr().out)
+            assert status["published_size"] == status["latest_size"] == latest_size
+            assert [w["cosigned_size"] for w in status["witnesses"]] == [latest_size] * 2
 
     asyncio.run(asyncio.wait_for(go(), 60))
 
