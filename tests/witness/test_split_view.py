@@ -8,9 +8,11 @@ another attestor and to the auditor. The fork is caught
 
 - by the witnesses: history B's checkpoint is refused (422: its proof does not lead from the
   root they cosigned) and kept as evidence (``pausewatch-witness status`` exits 1);
-- by the attestor shown history B: its log check compares the witnesses' latest checkpoints
-  (their read endpoint) with its own view and raises ``log.split_view`` (the attestor shown
-  history A raises nothing);
+- by an attestor shown history B: its log check compares the witnesses' latest checkpoints
+  (their read endpoint) with its own view and raises ``log.split_view`` — checked in process
+  (``Uplink.check_log``; the same check against history A raises nothing) and with a real
+  ``pausewatch-attestor run`` process whose ``log.policy`` names the witnesses, whose
+  ``pausewatch-attestor status`` then shows the alarm (exit 1);
 - by the auditor: ``pausewatch-audit verify`` (a real process) with the auditor's own policy
   exits 1 on history B's bundle (its head lacks the witness quorum, and it disagrees with the
   checkpoint the auditor brought from a witness), and 0 on history A's.
@@ -19,6 +21,7 @@ another attestor and to the auditor. The fork is caught
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 import shutil
@@ -89,6 +92,43 @@ def attestor_uplink(tmp: Path, r: Running, world: World, policy_bytes: bytes) ->
     return Uplink(
         settings, spool, world.clock, metrics, Alarms(spool, metrics, world.clock), rng=random.Random(1)
     ), spool
+
+
+async def attestor_alarms(directory: Path, r: Running, world: World, policy: Path) -> list[str]:
+    """A real ``pausewatch-attestor run`` shown this verifier's log, with the witnesses in its
+    ``log.policy``: the alarms ``pausewatch-attestor status`` shows once its log check ran."""
+    directory.mkdir(parents=True)
+    config = directory / "attestor.toml"
+    challenge_key = base64.b64encode(world.keys.challenge.public_key.raw).decode()
+    config.write_text(
+        f'state_dir = "{directory / "state"}"\nfacility_id = "fac-a"\nnode_id = "node-09"\nperiod_s = 60\n'
+        f'[verifier]\naddress = "127.0.0.1:{r.server.port}"\ninsecure = true\n'
+        f'challenge_key = "{challenge_key}"\n[log]\nvkey = "{world.vkey()}"\npolicy = "{policy}"\n'
+        '[[sources]]\nkind = "simulator"\ndevices = 1\n'
+    )
+    attestor = str(Path(sys.executable).parent / "pausewatch-attestor")
+    with (directory / "attestor.log").open("wb") as log:
+        proc = subprocess.Popen([attestor, "run", "--config", str(config)], stdout=log, stderr=log)
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                done = await asyncio.to_thread(
+                    subprocess.run,
+                    [attestor, "status", "--config", str(config), "--json"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                )
+                kinds = [a["kind"] for a in json.loads(done.stdout)["alarms"]] if done.stdout.strip() else []
+                if "log.split_view" in kinds:
+                    assert done.returncode == 1
+                    return kinds
+                assert proc.poll() is None, (directory / "attestor.log").read_text()[-2000:]
+                await asyncio.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def export(world: World, config_witnessed: bool, out: Path, policy: bytes, roots: bytes) -> None:
@@ -179,6 +219,10 @@ def test_a_forked_log_is_caught_by_witnesses_attestor_and_auditor(tmp_path: Path
             found["attestor"] = caught.value.kind
             await uplink_b.close()
             spool_b.close()
+            (tmp_path / "policy.txt").write_bytes(policy_bytes)
+            found["attestor_process"] = await attestor_alarms(
+                tmp_path / "attestor-b-process", rb, world_b, tmp_path / "policy.txt"
+            )
         async with (
             aiohttp.ClientSession() as http,
             http.get(f"{witnesses[0].url}/checkpoint/{quote(ORIGIN, safe='')}") as resp,
@@ -202,6 +246,7 @@ def test_a_forked_log_is_caught_by_witnesses_attestor_and_auditor(tmp_path: Path
         assert log["size"] == found["a"]
         assert log["evidence"] >= 1
     assert found["attestor"] == "log.split_view"
+    assert "log.split_view" in found["attestor_process"]  # type: ignore[operator]
     # the auditor, with its own policy (both witnesses, quorum 2) and W1's latest checkpoint
     policy, roots, brought = tmp_path / "policy.txt", tmp_path / "roots.toml", tmp_path / "from-w1.note"
     export(world, True, tmp_path / "bundle-a", policy.read_bytes(), roots.read_bytes())
