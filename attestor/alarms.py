@@ -2,7 +2,9 @@
 spool, invalid challenge). Each is a row in the spool (survives restarts, shown by ``status``),
 a gauge and a counter in metrics, and an error log line.
 
-Kinds: ``log.fork``, ``log.omission``, ``receipt.invalid``, ``report.rejected``, ``spool.full``,
+Kinds: ``log.fork``, ``log.split_view`` (a witness of ``log.policy`` cosigned a history of the
+log that disagrees with the one this attestor was shown; ``attestor.uplink``), ``log.omission``,
+``receipt.invalid``, ``report.rejected``, ``spool.full``,
 ``challenge.invalid``, ``clock.skew`` (this node's clock disagrees with the verifier's signed
 challenge times by more than two minutes; ``attestor.uplink``).
 """

@@ -26,6 +26,8 @@ Keys (defaults in brackets)::
     [log]
     origin = ""                      # checkpoint origin line [the vkey's name]
     vkey = ""                        # C2SP vkey of the log's checkpoint key
+    policy = ""                      # C2SP tlog-policy file: witnesses (with URLs) and quorum;
+                                     # their checkpoints must agree with the log (log.split_view)
 
     [uplink]
     batch_size = 32                  # 1..1000
@@ -139,6 +141,7 @@ class AttestorConfig:
     clock: ClockSettings
     sources: tuple[SourceSpec, ...]
     origin_of: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    log_policy: str = ""
 
     @property
     def subject_id(self) -> str:
@@ -168,6 +171,7 @@ _KEYS: dict[str, tuple[type, Any, Any]] = {
     "verifier.challenge_key": (str, "", None),
     "log.origin": (str, "", None),
     "log.vkey": (str, "", None),
+    "log.policy": (str, "", None),
     "uplink.batch_size": (int, 32, (1, 1000)),
     "uplink.deadline_s": (float, 10.0, (0.1, 300.0)),
     "uplink.backoff_initial_s": (float, 1.0, (0.001, 3600.0)),
@@ -354,4 +358,5 @@ def load_config(
         ),
         sources=_sources(sources_raw, file_label),
         origin_of=tuple(sorted(origin.items())),
+        log_policy=values["log.policy"],
     )

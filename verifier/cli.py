@@ -58,6 +58,7 @@ COMMAND_MODULES: Final = (
     "verifier.terms_cli",
     "verifier.export",
     "verifier.scrub_cmd",
+    "verifier.witnesses",
 )
 """Modules with a ``register(subparsers)`` function; one line each."""
 

@@ -1,4 +1,5 @@
-"""The hardened systemd unit: ``systemd-analyze verify`` clean, and an exposure of at most 2.0."""
+"""The hardened systemd units (attestor, witness): ``systemd-analyze verify`` clean, an exposure
+of at most 2.0, and the hardening each claims."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-UNIT = Path(__file__).resolve().parents[2] / "deploy" / "pausewatch-attestor.service"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+UNIT = DEPLOY / "pausewatch-attestor.service"
+WITNESS_UNIT = DEPLOY / "pausewatch-witness.service"
+# unit -> the command its ExecStart runs (verify checks that the binary exists)
+UNITS = {UNIT: "pausewatch-attestor run", WITNESS_UNIT: "pausewatch-witness serve"}
 EXPOSURE_THRESHOLD = 20  # systemd-analyze's scale: 20 means "exposure level 2.0"
 
 
@@ -19,30 +24,33 @@ def _analyze() -> str:
     return tool
 
 
-def _unit_with_real_binary(tmp_path: Path) -> Path:
+def _unit_with_real_binary(tmp_path: Path, unit: Path) -> Path:
     # verify checks that ExecStart's binary exists; point it at a stand-in with the same role.
-    binary = tmp_path / "pausewatch-attestor"
+    program = UNITS[unit].split()[0]
+    binary = tmp_path / program
     binary.write_text("#!/bin/sh\nexit 0\n")
     binary.chmod(0o755)
-    text = UNIT.read_text()
-    assert "ExecStart=/usr/local/bin/pausewatch-attestor run" in text
-    unit = tmp_path / UNIT.name
-    unit.write_text(text.replace("/usr/local/bin/pausewatch-attestor", str(binary)))
-    return unit
+    text = unit.read_text()
+    assert f"ExecStart=/usr/local/bin/{UNITS[unit]}" in text
+    copy = tmp_path / unit.name
+    copy.write_text(text.replace(f"/usr/local/bin/{program}", str(binary)))
+    return copy
 
 
-def test_unit_verifies_without_any_warning(tmp_path: Path) -> None:
-    unit = _unit_with_real_binary(tmp_path)
-    done = subprocess.run([_analyze(), "verify", str(unit)], capture_output=True, text=True, check=False)
+@pytest.mark.parametrize("unit", list(UNITS), ids=lambda u: u.stem)
+def test_unit_verifies_without_any_warning(tmp_path: Path, unit: Path) -> None:
+    copy = _unit_with_real_binary(tmp_path, unit)
+    done = subprocess.run([_analyze(), "verify", str(copy)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", done.stdout
     assert done.stderr.strip() == "", done.stderr
 
 
-def test_unit_security_exposure_under_threshold(tmp_path: Path) -> None:
-    unit = _unit_with_real_binary(tmp_path)
+@pytest.mark.parametrize("unit", list(UNITS), ids=lambda u: u.stem)
+def test_unit_security_exposure_under_threshold(tmp_path: Path, unit: Path) -> None:
+    copy = _unit_with_real_binary(tmp_path, unit)
     done = subprocess.run(
-        [_analyze(), "security", "--offline=true", f"--threshold={EXPOSURE_THRESHOLD}", str(unit)],
+        [_analyze(), "security", "--offline=true", f"--threshold={EXPOSURE_THRESHOLD}", str(copy)],
         capture_output=True,
         text=True,
         check=False,
@@ -51,11 +59,12 @@ def test_unit_security_exposure_under_threshold(tmp_path: Path) -> None:
     assert "Overall exposure level" in done.stdout
 
 
-def test_unit_keeps_the_hardening_it_claims() -> None:
-    text = UNIT.read_text()
+@pytest.mark.parametrize("unit", list(UNITS), ids=lambda u: u.stem)
+def test_unit_keeps_the_hardening_it_claims(unit: Path) -> None:
+    text = unit.read_text()
     for line in (
         "DynamicUser=yes",
-        "StateDirectory=pausewatch-attestor",
+        f"StateDirectory={unit.stem}",
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
         "CapabilityBoundingSet=",
@@ -63,6 +72,10 @@ def test_unit_keeps_the_hardening_it_claims() -> None:
         "KillSignal=SIGTERM",
     ):
         assert f"\n{line}\n" in text, line
+
+
+def test_witness_unit_has_no_devices() -> None:
+    assert "\nPrivateDevices=yes\n" in WITNESS_UNIT.read_text()
 
 
 def test_unit_waits_for_the_daemon_to_say_it_is_ready() -> None:
