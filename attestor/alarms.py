@@ -11,8 +11,10 @@ Kinds, and what ends each one:
 - ``spool.full``: clears when the spool has room again;
 - ``report.rejected`` (the verifier refused a report for good; the report stays in the spool
   as evidence): clears when a later batch is accepted with no rejection;
-- ``log.fork``, ``log.omission``, ``receipt.invalid``: evidence that the verifier's log
-  misbehaved. They never clear by themselves: an operator who has looked acknowledges one with
+- ``log.fork``, ``log.split_view`` (a witness of ``log.policy`` cosigned a history of the
+  log that disagrees with the one this attestor was shown; ``attestor.uplink``),
+  ``log.omission``, ``receipt.invalid``: evidence that the verifier's log misbehaved. They
+  never clear by themselves: an operator who has looked acknowledges one with
   ``pausewatch-attestor ack KIND --note TEXT``, which is logged and kept in the spool.
 
 A cleared alarm is logged (``alarm cleared`` with the reason) and its gauge goes to 0; a kind

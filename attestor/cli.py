@@ -65,6 +65,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -91,6 +92,7 @@ from pausewatch.note import (
     ed25519_key_from_text,
     is_valid_key_name,
 )
+from pausewatch.policy import Policy, parse_policy
 from pausewatch.statedir import ensure_private_dir, lock_state_dir
 from pausewatch.timespec import format_rfc3339
 
@@ -189,6 +191,18 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     if getattr(args, "meter_id", None):
         sets.append("mode=meter")
     return sets
+
+
+def _policy(path: str) -> Policy | None:
+    """``log.policy``: the C2SP tlog-policy whose witnesses the attestor compares with."""
+    if not path:
+        return None
+    try:
+        return parse_policy(Path(path).read_bytes())
+    except OSError as e:
+        raise ConfigError(f"log.policy: cannot read {path}: {e.strerror}") from e
+    except InputError as e:
+        raise ConfigError(f"log.policy: {path}: {e}") from e
 
 
 def _public_key(text: str, what: str) -> PublicKey:
@@ -399,6 +413,7 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
             ),
             challenge_key=_public_key(cfg.challenge_key, "verifier.challenge_key"),
             log=LogTrust(cfg.log_origin or log_verifier.name, log_verifier),
+            policy=_policy(cfg.log_policy),
             batch_size=cfg.batch_size,
             deadline_s=cfg.deadline_s,
             backoff_initial_s=cfg.backoff_initial_s,
@@ -703,7 +718,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
                         "at_unix_ns": sample.at_ns,
                         "source": sample.kind.name.lower(),
                         "version": sample.version,
-                        "devices": [d.__dict__ for d in sample.devices],
+                        "devices": [dataclasses.asdict(d) for d in sample.devices],
                         "host": None if sample.host is None else sample.host.__dict__,
                         "anomalies": [a.__dict__ | {"kind": a.kind.name} for a in sample.anomalies],
                     }

@@ -31,6 +31,8 @@ Keys (defaults in brackets)::
     [log]
     origin = ""                      # checkpoint origin line [the vkey's name]
     vkey = ""                        # C2SP vkey of the log's checkpoint key
+    policy = ""                      # C2SP tlog-policy file: witnesses (with URLs) and quorum;
+                                     # their checkpoints must agree with the log (log.split_view)
 
     [uplink]
     batch_size = 32                  # 1..1000
@@ -54,10 +56,12 @@ Keys (defaults in brackets)::
     speedup = 1.0
 
     [[sources]]                      # one table per source; [{kind = "auto"}] if none
-    kind = "auto"                    # auto | nvml | dcgm | nvidia-smi | linux | redfish | replay | simulator
+    kind = "auto"            # auto | nvml | dcgm | nvidia-smi | amd | linux | redfish | replay | simulator
     # options per kind: dcgm: url, timeout_s; nvidia-smi: format ("xml"|"csv"), binary;
+    # amd: tool ("amd-smi"|"rocm-smi"), binary, timeout_s;
     # linux: root, hwmon_as_node_power; redfish: url, username, password, ca_file, verify_tls,
-    # timeout_s; replay: path, devices, uuids, model, loop; simulator: devices, profile
+    # timeout_s; replay: path, devices (0: detect), uuids, model, loop, zero_is_missing;
+    # simulator: devices, profile
     # ("idle"|"inference"|"training"), job_seed, iteration_s, model, seed, schedule (tables
     # {from_unix_ns, profile, job_seed}: a profile per time range); simulator meter: overhead,
     # base_w, node_ids or nodes (tables {node_id, devices, schedule}: every node it meters, with
@@ -86,7 +90,7 @@ __all__ = [
     "load_config",
 ]
 
-SOURCE_KINDS = ("auto", "nvml", "dcgm", "nvidia-smi", "linux", "redfish", "replay", "simulator")
+SOURCE_KINDS = ("auto", "nvml", "dcgm", "nvidia-smi", "amd", "linux", "redfish", "replay", "simulator")
 ENV_PREFIX = "PAUSEWATCH_ATTESTOR_"
 
 
@@ -142,6 +146,7 @@ class AttestorConfig:
     clock: ClockSettings
     sources: tuple[SourceSpec, ...]
     origin_of: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    log_policy: str = ""
 
     @property
     def subject_id(self) -> str:
@@ -171,6 +176,7 @@ _KEYS: dict[str, tuple[type, Any, Any]] = {
     "verifier.challenge_key": (str, "", None),
     "log.origin": (str, "", None),
     "log.vkey": (str, "", None),
+    "log.policy": (str, "", None),
     "uplink.batch_size": (int, 32, (1, 1000)),
     "uplink.deadline_s": (float, 10.0, (0.1, 300.0)),
     "uplink.backoff_initial_s": (float, 1.0, (0.001, 3600.0)),
@@ -381,4 +387,5 @@ def load_config(
         ),
         sources=_sources(sources_raw, file_label, path.absolute().parent if path is not None else None),
         origin_of=tuple(sorted(origin.items())),
+        log_policy=values["log.policy"],
     )

@@ -44,7 +44,9 @@ __all__ = ["AttestorDaemon", "DaemonSettings"]
 
 _log = logging.getLogger("pausewatch.attestor")
 _NS = 1_000_000_000
-_BLOCKING = {SourceKind.NVML, SourceKind.DCGM_EXPORTER, SourceKind.NVIDIA_SMI, SourceKind.REDFISH}
+_BLOCKING = {
+    SourceKind.NVML, SourceKind.DCGM_EXPORTER, SourceKind.NVIDIA_SMI, SourceKind.REDFISH, SourceKind.AMD_SMI,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,14 @@
 - ``verify_checkpoint``: a checkpoint served on its own (``GetCheckpoint``) is signed by the
   log key, else ``receipt.invalid``.
 
-The alarm kinds (``receipt.invalid``, ``log.omission``, ``log.fork``) are the ids the daemon logs,
-counts in metrics and shows in ``status``.
+- ``open_witness_checkpoint``: a checkpoint served by a witness of the attestor's C2SP policy
+  (``GET <witness url>/checkpoint/<origin>``) is signed by the log and cosigned by that witness;
+  ``witnessed`` says whether a checkpoint meets the policy's witness quorum. The daemon then
+  checks the witness's checkpoint consistent with its own view (``verify_consistency_with``):
+  a failure there is ``log.split_view`` — the log showed that witness another history.
+
+The alarm kinds (``receipt.invalid``, ``log.omission``, ``log.fork``, ``log.split_view``) are the
+ids the daemon logs, counts in metrics and shows in ``status``.
 """
 
 from __future__ import annotations
@@ -22,19 +28,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pausewatch.checkpoint import Checkpoint, open_checkpoint
+from pausewatch.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
 from pausewatch.errors import InputError, VerificationError
 from pausewatch.merkle import leaf_hash, verify_consistency, verify_inclusion
-from pausewatch.note import NoteVerifier
+from pausewatch.note import NoteVerifier, open_note
+from pausewatch.policy import Policy, PolicyWitness, check_checkpoint
 from pausewatch.v1 import types_pb2
 
 __all__ = [
     "LogTrust",
     "ReceiptError",
     "VerifiedReceipt",
+    "open_witness_checkpoint",
     "verify_checkpoint",
     "verify_consistency_with",
     "verify_receipt",
+    "witnessed",
 ]
 
 
@@ -112,3 +121,28 @@ def verify_consistency_with(
         verify_consistency(small[0], big[0], list(proof), small[1], big[1])
     except InputError as e:
         raise ReceiptError("log.fork", f"tree {small[0]} is not a prefix of tree {big[0]}: {e}") from e
+
+
+def witnessed(note: bytes, policy: Policy) -> tuple[str, ...] | None:
+    """The policy witnesses whose cosignatures make ``note`` meet the quorum; None if it does not."""
+    try:
+        return check_checkpoint(note, policy).witnesses
+    except InputError:
+        return None
+
+
+def open_witness_checkpoint(note: bytes, trust: LogTrust, witness: PolicyWitness) -> Checkpoint:
+    """A witness's latest checkpoint: the log's signature and this witness's cosignature verify.
+    A witness serving anything else is broken (``witness.invalid``), not evidence about the log."""
+    try:
+        opened = open_note(note, [trust.verifier, witness.verifier])
+        signers = {(sig.name, sig.key_id) for _, sig in opened.verified}
+        if (witness.key.name, witness.key.key_id) not in signers:
+            raise VerificationError(f"no cosignature by {witness.name}")
+        if (trust.verifier.name, trust.verifier.key_id) not in signers:
+            raise VerificationError("no signature by the log key")
+        return parse_checkpoint(opened.text, origin=trust.origin)
+    except InputError as e:
+        raise ReceiptError(
+            "witness.invalid", f"witness {witness.name} served a checkpoint that does not verify: {e}"
+        ) from e

@@ -26,6 +26,7 @@ __all__ = [
     "AnomalyKind",
     "DeviceReading",
     "HostReading",
+    "MigInstanceReading",
     "Sample",
     "SourceAnomaly",
     "SourceKind",
@@ -43,6 +44,7 @@ class SourceKind(IntEnum):
     REDFISH = types_pb2.SOURCE_KIND_REDFISH
     TRACE_REPLAY = types_pb2.SOURCE_KIND_TRACE_REPLAY
     SIMULATOR = types_pb2.SOURCE_KIND_SIMULATOR
+    AMD_SMI = types_pb2.SOURCE_KIND_AMD_SMI
 
 
 class AnomalyKind(IntEnum):
@@ -70,6 +72,26 @@ class SourceAnomaly:
 
 
 @dataclass(frozen=True)
+class MigInstanceReading:
+    """One MIG instance of a GPU at one instant; fractions are of the instance's own SMs.
+
+    Read for what ran where; the report carries the whole GPU, whose activity the source derives
+    from these (weighted by SM count) when the GPU itself gives none.
+    """
+
+    uuid: str = ""  # MIG-... (NVML); "" where the source names instances only by id (DCGM)
+    gpu_instance_id: int | None = None
+    compute_instance_id: int | None = None
+    profile: str = ""  # e.g. "1g.10gb"
+    sm_count: int | None = None
+    sm_active: float | None = None  # 0..1
+    tensor_active: float | None = None  # 0..1
+    engine_active: float | None = None  # 0..1, DCGM's GR_ENGINE_ACTIVE
+    memory_used_bytes: float | None = None
+    memory_total_bytes: float | None = None
+
+
+@dataclass(frozen=True)
 class DeviceReading:
     """One accelerator at one instant, in SI units. ``None``: the source did not give it."""
 
@@ -90,6 +112,8 @@ class DeviceReading:
     pcie_bytes_counter: float | None = None  # cumulative bytes tx+rx
     pcie_rate_bps: float | None = None  # bytes/s tx+rx
     process_count: float | None = None
+    mig_enabled: bool | None = None  # None: the source cannot tell (or the GPU has no MIG)
+    mig_instances: tuple[MigInstanceReading, ...] = ()
 
 
 @dataclass(frozen=True)

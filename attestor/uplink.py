@@ -13,7 +13,10 @@ that fails verification -> ``disputed`` and the alarm named by the failure (``lo
 ``log.fork``, ``receipt.invalid``). The log itself is checked (``check_log``: its current
 checkpoint, signed and consistent with the last one verified) at every challenge refresh and
 before any report is marked rejected for good: a verifier that lost its database and started
-a new log under the same key is ``log.fork``, loudly, and the reports stay pending.
+a new log under the same key is ``log.fork``, loudly, and the reports stay pending. With a
+``policy`` (``log.policy``, a C2SP tlog-policy) the served checkpoint's witness quorum is logged
+and each policy witness's latest checkpoint of the log (its read endpoint) must agree with the
+log this attestor was shown, or ``log.split_view``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
+import aiohttp
 import grpc
 import grpc.aio
 
@@ -32,15 +37,18 @@ from attestor.metrics import AttestorMetrics
 from attestor.receipts import (
     LogTrust,
     ReceiptError,
+    open_witness_checkpoint,
     verify_checkpoint,
     verify_consistency_with,
     verify_receipt,
+    witnessed,
 )
 from attestor.spool import Spool, StoredCheckpoint
 from pausewatch.clock import Clock
 from pausewatch.envelope import PayloadType, parse_envelope, verify_envelope
 from pausewatch.errors import EnvironmentFaultError, InputError
 from pausewatch.keys import PublicKey
+from pausewatch.policy import Policy
 from pausewatch.reports import NONCE_SIZE
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 
@@ -48,6 +56,7 @@ __all__ = ["CLOCK_TOLERANCE_NS", "TlsSettings", "Uplink", "UplinkSettings", "ope
 
 _log = logging.getLogger("pausewatch.attestor.uplink")
 _NS = 1_000_000_000
+_MAX_WITNESS_ANSWER = 64 * 1024
 _TRANSIENT = {
     grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
     grpc.StatusCode.UNAVAILABLE.value[0],
@@ -71,6 +80,7 @@ class UplinkSettings:
     tls: TlsSettings
     challenge_key: PublicKey
     log: LogTrust
+    policy: Policy | None = None  # C2SP tlog-policy: witnesses to compare with, their quorum
     batch_size: int = 32
     deadline_s: float = 10.0
     backoff_initial_s: float = 1.0
@@ -298,6 +308,49 @@ class Uplink:
         self._spool.save_checkpoint(
             StoredCheckpoint(cp.size, cp.root_hash, bytes(response.checkpoint)), self._clock.now_ns()
         )
+        if self._s.policy is not None:
+            by = witnessed(bytes(response.checkpoint), self._s.policy)
+            _log.info(
+                "log checkpoint " + ("witnessed" if by is not None else "not (yet) cosigned to the quorum"),
+                extra={"fields": {"size": cp.size, "witnesses": list(by or ())}},
+            )
+            await self.check_witnesses()
+
+    async def check_witnesses(self) -> None:
+        """Each policy witness's latest checkpoint of this log agrees with what the verifier
+        showed this attestor (equal roots at equal size, else a consistency proof from the
+        verifier): otherwise ``log.split_view``. An unreachable or broken witness is a warning."""
+        policy = self._s.policy
+        if policy is None:
+            return
+        for witness in policy.witnesses:
+            if not witness.url:
+                continue
+            url = f"{witness.url.rstrip('/')}/checkpoint/{quote(self._s.log.origin, safe='')}"
+            try:
+                timeout = aiohttp.ClientTimeout(total=self._s.deadline_s)
+                async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as answer:
+                    if answer.status == 404:
+                        continue  # it has cosigned nothing of this log yet
+                    answer.raise_for_status()
+                    if (answer.content_length or _MAX_WITNESS_ANSWER + 1) > _MAX_WITNESS_ANSWER:
+                        raise ReceiptError("witness.invalid", "answer without a length, or too long")
+                    note = await answer.read()
+                cp = open_witness_checkpoint(note, self._s.log, witness)
+            except (aiohttp.ClientError, TimeoutError, ReceiptError) as e:
+                _log.warning(
+                    "cannot read a witness's checkpoint",
+                    extra={"fields": {"witness": witness.name, "error": str(e)}},
+                )
+                continue
+            try:
+                await self._check_consistency(cp.size, cp.root_hash)
+            except ReceiptError as e:
+                raise ReceiptError(
+                    "log.split_view",
+                    f"witness {witness.name} cosigned a tree of size {cp.size} that disagrees with the log"
+                    f" this attestor was shown: {e}",
+                ) from e
 
     async def _check_consistency(self, size: int, root: bytes) -> None:
         last = self._spool.last_checkpoint()

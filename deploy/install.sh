@@ -31,11 +31,12 @@ for tool in pausewatch-verifier pausewatch-attestor pausewatch-audit; do
 done
 
 install -d -m 0755 "$DESTDIR$BINDIR" "$DESTDIR$UNITDIR"
-for tool in pausewatch-verifier pausewatch-attestor pausewatch-audit; do
-  ln -sfn "$venv/bin/$tool" "$DESTDIR$BINDIR/$tool"
+for tool in pausewatch-verifier pausewatch-attestor pausewatch-audit pausewatch-witness; do
+  if [ -x "$here/bin/$tool" ]; then ln -sfn "$venv/bin/$tool" "$DESTDIR$BINDIR/$tool"; fi
 done
-install -m 0644 "$SRC/deploy/pausewatch-verifier.service" "$SRC/deploy/pausewatch-attestor.service" \
-  "$DESTDIR$UNITDIR/"
+for unit in "$SRC"/deploy/pausewatch-*.service; do
+  install -m 0644 "$unit" "$DESTDIR$UNITDIR/"
+done
 # Keys stay root's (0600): systemd hands them to the verifier as credentials (LoadCredential=).
 install -d -m 0755 "$DESTDIR$ETC"
 install -d -m 0700 "$DESTDIR$ETC/keys"

@@ -38,8 +38,9 @@ Authoring format (TOML; ``pausewatch-verifier commitment sign`` turns it into th
     [tolerances]                      # bounds on what an inventory may declare; defaults shown
     overhead_min_ratio = 1.0          # the widest overhead band any inventory may declare …
     overhead_max_ratio = 1.6          # … (metered energy / Σ node-reported energy)
-    calibration_s = 10800             # the ratio baseline of each meter scope is learnt over this
-                                      # from the window start (default 3 buckets)
+    calibration_s = 10800             # the ratio baseline of each meter scope is learnt over its
+                                      # first complete buckets from the window start (default 3
+                                      # buckets; at most a week, or two buckets if longer)
     max_overhead_drift = 0.1          # a slow drift of the ratio beyond this from its calibrated
                                       # level is a finding, even inside the band
 
@@ -47,7 +48,8 @@ Hard limits: at most ``MAX_FACILITIES`` facilities and power caps; bucket betwee
 days; ``max_gap_s`` ≥ 0; ``timeout_intervals`` at most
 ``MAX_TIMEOUT_INTERVALS``; ``min_time_coverage`` within 0.5 … 1; overhead bounds within
 ``OVERHEAD_BOUND_LIMITS`` (a commitment cannot grant itself a band wider than physics allows);
-calibration at least two buckets (a window shorter than its calibration never calibrates:
+calibration at least two buckets and at most ``MAX_CALIBRATION_NS`` (a week; or two buckets) (a window
+shorter than its calibration never calibrates:
 no baseline findings, the band still applies); drift within 0 … 0.5; intervals positive; caps
 non-negative and finite. A commitment without ``[tolerances]`` gets the defaults above: an
 existing commitment file keeps parsing, and its facilities are held to a physically plausible band.
@@ -107,6 +109,9 @@ OVERHEAD_BOUND_LIMITS: Final = (0.8, 3.0)  # what a commitment may name at most
 DEFAULT_CALIBRATION_BUCKETS: Final = 3
 DEFAULT_MAX_OVERHEAD_DRIFT: Final = 0.1
 MAX_OVERHEAD_DRIFT: Final = 0.5
+# Calibration learns a scope's ratio and noise; while it lasts no step is looked for, so a
+# commitment may not make it longer than a week (daily and weekly cycles), or two buckets.
+MAX_CALIBRATION_NS: Final = 7 * 86_400 * NS_PER_S
 
 WORKLOAD_NAMES: Final[Mapping[str, int]] = {
     "idle": types_pb2.WORKLOAD_CLASS_IDLE,
@@ -461,8 +466,11 @@ def _tolerances(msg: types_pb2.Tolerances, bucket_ns: int, window_ns: int) -> To
     calibration = (
         msg.calibration_ns if msg.HasField("calibration_ns") else DEFAULT_CALIBRATION_BUCKETS * bucket_ns
     )
-    if not (2 * bucket_ns <= calibration <= MAX_WINDOW_NS):
-        raise FormatError("tolerances.calibration_ns: must be at least two buckets (and at most 10 years)")
+    if not (2 * bucket_ns <= calibration <= max(MAX_CALIBRATION_NS, 2 * bucket_ns)):
+        raise FormatError(
+            "tolerances.calibration_ns: must be at least two buckets and at most a week (while it"
+            " lasts no step of the ratio baseline is looked for)"
+        )
     drift = msg.max_overhead_drift if msg.HasField("max_overhead_drift") else DEFAULT_MAX_OVERHEAD_DRIFT
     if not (math.isfinite(drift) and 0.0 <= drift <= MAX_OVERHEAD_DRIFT):
         raise FormatError(f"tolerances.max_overhead_drift: must be within 0 … {MAX_OVERHEAD_DRIFT}")

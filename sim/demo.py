@@ -14,6 +14,12 @@
    findings that matter.
 3. Exports an audit bundle with ``pausewatch-verifier export`` and checks it with
    ``pausewatch-audit verify --html``.
+
+Each party also runs a witness (``pausewatch-witness serve``, two more processes, state under
+``demo-out/witnesses/<party>/``): the verifier asks both to cosign every checkpoint
+(``[[witnesses]]``), the bundle ends at the checkpoint both cosigned, and the audit requires
+that quorum and compares the bundle with each witness's latest checkpoint
+(``--witness-checkpoint``).
 4. Says where everything is; exits 0 when the story's verdicts came out and the audit passed.
 
 Ctrl-C (or SIGTERM) stops the run and every process it started (each in its own process group:
@@ -31,13 +37,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from pausewatch.errors import PausewatchError
+from pausewatch.note import Ed25519NoteSigner
 from sim.cli import format_result
 from sim.processes import run_with_processes, tool
-from sim.runner import RunResult, scratch_dir
+from sim.runner import RunResult, log_origin, scratch_dir, verifier_signers
 from sim.scenario import load_scenario
 from verifier.config import load_config
 from verifier.export import trust_files
@@ -67,6 +77,69 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     except (ProcessLookupError, subprocess.TimeoutExpired):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@dataclass
+class _Witness:
+    """A party's witness: ``pausewatch-witness`` made with ``init``, serving on localhost."""
+
+    party: str
+    directory: Path
+    vkey: str
+    url: str
+    proc: subprocess.Popen[bytes]
+
+
+def _start_witnesses(out: Path, scenario_origin: str, log_vkey: str, witnesses: list[_Witness]) -> None:
+    """One witness per party, appended to ``witnesses`` as each starts (so all get stopped)."""
+    for party in PARTIES:
+        directory = out / "witnesses" / party
+        directory.mkdir(parents=True, mode=0o700)
+        config = directory / "witness.toml"
+        config.write_text(
+            f'name = "witness.{party}.invalid"\nlisten = "127.0.0.1:0"\nstate_dir = "state"\n'
+            f'key_file = "witness.key"\n\n[[logs]]\norigin = "{scenario_origin}"\nvkey = "{log_vkey}"\n'
+        )
+        init = subprocess.run(
+            [tool("pausewatch-witness"), "init", "--config", str(config)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        if init.returncode != 0:
+            raise PausewatchError(f"pausewatch-witness init ({party}): {init.stderr.strip()}")
+        vkey = next(line.split(" ", 1)[1] for line in init.stdout.splitlines() if line.startswith("vkey: "))
+        ready = directory / "port"
+        with (directory / "witness.log").open("w") as log:
+            proc = subprocess.Popen(
+                [tool("pausewatch-witness"), "serve", "--config", str(config), "--ready-file", str(ready)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
+            )
+        witnesses.append(_Witness(party, directory, vkey, "", proc))
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise PausewatchError(f"{party}'s witness did not start (log: {directory / 'witness.log'})")
+            time.sleep(0.05)
+        witnesses[-1].url = f"http://127.0.0.1:{int(ready.read_text())}"
+
+
+def _witnesses_toml(witnesses: Sequence[_Witness]) -> str:
+    lines = ["", "# each party's witness (pausewatch-witness), written by sim/demo.py"]
+    for w in witnesses:
+        lines += ["[[witnesses]]", f'url = "{w.url}"', f'vkey = "{w.vkey}"', ""]
+    return "\n".join(lines)
+
+
+def _fetch_witness_checkpoints(witnesses: Sequence[_Witness], origin: str) -> list[Path]:
+    """What an auditor brings from each witness: its latest cosigned checkpoint of the log."""
+    files = []
+    for w in witnesses:
+        url = f"{w.url}/checkpoint/{quote(origin, safe='')}"
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 -- http on localhost
+            note = answer.read(65536)
+        path = w.directory / "latest-checkpoint.note"
+        path.write_bytes(note)
+        files.append(path)
+    return files
 
 
 def _story_lines(result: RunResult) -> list[str]:
@@ -106,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     t0 = time.monotonic()
+    witnesses: list[_Witness] = []
+    origin = ""
     try:
         scenario = load_scenario(args.scenario)
         nodes = sum(len(f.declared_nodes) for f in scenario.facilities)
@@ -122,6 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # SQLite commits fsync (synchronous=FULL); on memory-backed scratch space they cost
         # nothing. The finished run — configs, keys, logs, the verifier's state and every
         # attestor's spool — is copied next to the other outputs.
+        origin = log_origin(scenario)
+        log_vkey = Ed25519NoteSigner(origin, verifier_signers(scenario)[0]).vkey
+        _start_witnesses(out, origin, log_vkey, witnesses)
+        print(
+            "  witnesses up: " + ", ".join(f"{w.party} at {w.url}" for w in witnesses)
+            + " (pausewatch-witness init|serve); the verifier needs both cosignatures",
+            flush=True,
+        )
         with tempfile.TemporaryDirectory(prefix="pausewatch-demo-", dir=scratch_dir()) as tmp:
             try:
                 result = run_with_processes(
@@ -129,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     work_dir=Path(tmp) / "run",
                     progress=lambda line: print(f"  {line}", flush=True),
                     terms_parties=PARTIES,
+                    verifier_extra_toml=_witnesses_toml(witnesses),
                 )
             finally:
                 shutil.copytree(
@@ -136,10 +220,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
     except KeyboardInterrupt:
         print("\ninterrupted; every process the demo started is stopped", file=sys.stderr)
+        _stop_witnesses(witnesses)
         return 130
     except PausewatchError as e:
         print(f"demo: could not run: {e}", file=sys.stderr)
+        _stop_witnesses(witnesses)
         return 2
+    try:
+        return _report(out, result, witnesses, origin, t0)
+    finally:
+        _stop_witnesses(witnesses)
+
+
+def _stop_witnesses(witnesses: Sequence[_Witness]) -> None:
+    for w in witnesses:
+        _stop_group(w.proc)
+
+
+def _report(out: Path, result: RunResult, witnesses: Sequence[_Witness], origin: str, t0: float) -> int:
+    scenario = result.scenario
     print()
     print(format_result(result))
     print("\nin short:")
@@ -165,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rc_export = _run_tool(export, out / "export.log")
         rc_audit = -1
         if rc_export == 0:
+            brought = _fetch_witness_checkpoints(witnesses, origin)
             rc_audit = _run_tool(
                 [
                     tool("pausewatch-audit"),
@@ -176,20 +276,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                     str(out / "trust" / "policy.txt"),
                     "--roots",
                     str(out / "trust" / "roots.toml"),
+                    *(arg for path in brought for arg in ("--witness-checkpoint", str(path))),
                 ],
                 out / "audit.log",
             )
+    except (OSError, PausewatchError) as e:
+        print(f"demo: could not export or audit: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted; child processes stopped", file=sys.stderr)
         return 130
     print("\nindependent audit of the exported bundle:")
     print(f"  pausewatch-verifier export -> exit {rc_export} (log: {out / 'export.log'})")
-    print(f"  pausewatch-audit verify    -> exit {rc_audit} (log: {out / 'audit.log'})")
+    print(f"  pausewatch-audit verify    -> exit {rc_audit} (log: {out / 'audit.log'}): the bundle's head")
+    print("    cosigned by both parties' witnesses (the policy's quorum), and each witness's latest")
+    print("    checkpoint agrees with it (--witness-checkpoint)")
     print("\nfiles:")
     print(f"  verifier:       {config} (keys: {out / 'keys'}, state: {out / 'state'})")
     print(f"  attestors:      {out / 'attestors'}/<id>/attestor.toml and state/ (key, spool)")
     print(f"  documents:      {out / 'documents'} (terms, inventories, commitment: TOML, envelopes)")
     print(f"  process logs:   {out / 'logs'}")
+    print(f"  witnesses:      {out / 'witnesses'}/<party>/ (witness.toml, key, state/witness.sqlite: every")
+    print("                  checkpoint each cosigned; `pausewatch-witness status --config ...`)")
     print(f"  audit bundle:   {bundle}")
     print(f"  HTML report:    {html}")
     print(f"\ndone in {time.monotonic() - t0:.0f} s")

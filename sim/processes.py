@@ -547,6 +547,7 @@ def run_with_processes(
     work_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
     terms_parties: Sequence[str] = (),
+    verifier_extra_toml: str = "",
 ) -> RunResult:
     """Play ``scenario`` with real processes (blocking). ``work_dir`` keeps every file (configs,
     keys, the verifier's state, each attestor's spool, the logs); by default a temporary
@@ -555,7 +556,10 @@ def run_with_processes(
     ``terms_parties``: the run happens under multilateral terms (``pausewatch.terms``) that
     these parties co-sign — all of them, each with ``pausewatch-verifier terms sign`` on its own
     key — stating the commitment's own conditions for every lab of the scenario; the verifier
-    trusts the parties (``[[parties]]``) and holds the commitment to the terms."""
+    trusts the parties (``[[parties]]``) and holds the commitment to the terms.
+
+    ``verifier_extra_toml``: appended to the verifier's configuration (the demo's
+    ``[[witnesses]]``)."""
     _check_supported(scenario)
     t_start = time.monotonic()
 
@@ -575,7 +579,7 @@ def run_with_processes(
         procs = ProcessSet(root)
         stack.callback(procs.close)
         stack.enter_context(install_signal_handlers())
-        result = _run(scenario, layout, procs, say, tuple(terms_parties))
+        result = _run(scenario, layout, procs, say, tuple(terms_parties), extra_toml=verifier_extra_toml)
         procs.close()
         wall = time.monotonic() - t_start
         cpu = _children_cpu() - cpu_start
@@ -598,6 +602,8 @@ def _run(
     procs: ProcessSet,
     say: Callable[[str], None],
     parties: tuple[str, ...] = (),
+    *,
+    extra_toml: str = "",
 ) -> RunResult:
     fleet_plan = plan(scenario)
     keys = FleetKeys(scenario.seed)
@@ -636,7 +642,8 @@ def _run(
     procs.add("verifier", [verifier_cmd, "serve", "--config", str(layout.verifier_config), "--ready-file",
                            str(layout.ready_file), "--log-level", "warning"], layout.logs / "verifier.log")
     day_before = _ClockPlan(scenario.start_unix_ns - 86_400 * NS_PER_S, time.time_ns(), 1.0)
-    layout.verifier_config.write_text(_verifier_toml(scenario, layout, port, day_before, parties))
+    verifier_toml = _verifier_toml(scenario, layout, port, day_before, parties) + extra_toml
+    layout.verifier_config.write_text(verifier_toml)
     _start_verifier(procs, layout)
     _documents(scenario, layout, port, entries, parties)
     procs.stop(["verifier"])
@@ -647,7 +654,7 @@ def _run(
 
     lead_s = max(4.0, 2.0 * start_cost + 2.0)
     clock = _ClockPlan(scenario.start_unix_ns, time.time_ns() + int(lead_s * NS_PER_S), scenario.speedup)
-    layout.verifier_config.write_text(_verifier_toml(scenario, layout, port, clock, parties))
+    layout.verifier_config.write_text(_verifier_toml(scenario, layout, port, clock, parties) + extra_toml)
     for s in subjects:
         layout.attestor_config(s.subject_id).write_text(
             _attestor_toml(scenario, s, fleet_plan.subjects, layout, port=port, clock=clock))

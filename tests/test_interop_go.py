@@ -10,6 +10,7 @@ A missing Go toolchain FAILS this test (CI installs it with ``make sysdeps``); i
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -22,7 +23,13 @@ from typing import Any
 import pytest
 
 from pausewatch import merkle
-from pausewatch.checkpoint import Checkpoint, CosignatureSigner, open_checkpoint, sign_checkpoint
+from pausewatch.checkpoint import (
+    Checkpoint,
+    CosignatureSigner,
+    open_checkpoint,
+    parse_checkpoint,
+    sign_checkpoint,
+)
 from pausewatch.keys import Ed25519Signer
 from pausewatch.note import (
     Ed25519NoteSigner,
@@ -33,6 +40,8 @@ from pausewatch.note import (
 )
 from pausewatch.tlog_proof import TlogProof, parse_tlog_proof
 from pausewatch.tlog_store import MemoryTreeStore, MerkleLog
+from tests.witness.harness import running_witness, witness_config, witness_vkey
+from tests.witness.logs import TestLog
 
 pytestmark = [pytest.mark.interop, pytest.mark.heavy]
 
@@ -198,6 +207,46 @@ def test_go_rejects_our_cosignature_over_another_checkpoint(go_binary: Path) -> 
     )
     assert not result["ok"]
     assert "invalid signature" in result["error"]
+
+
+def test_go_verifies_cosignatures_our_witness_made(go_binary: Path, tmp_path: Path) -> None:
+    """The witness daemon (witness/, over real HTTP) cosigns a growing log; Go opens every
+    checkpoint it stored and answered with. x/mod/sumdb/note has no cosignature/v1 verifier of
+    its own: note.Open checks the log's Ed25519 signature with note.NewVerifier and the
+    witness's cosignature with the cosignature/v1 verifier in tests/interop/main.go (Go's
+    crypto/ed25519 over "cosignature/v1\\ntime <t>\\n" || checkpoint, key hash checked against the
+    vkey). A cosignature moved onto another checkpoint is refused."""
+    log = TestLog()
+    answers: list[bytes] = []
+
+    async def cosign_some() -> list[bytes]:
+        async with running_witness(witness_config(tmp_path, [log])) as w:
+            held = 0
+            for grow in (1, 6, 1, 30):
+                log.grow(grow)
+                status, body, _ = await w.post(log.request(held))
+                assert status == 200, body
+                answers.append(log.checkpoint().format().encode() + b"\n" + log.note().split(b"\n\n", 1)[1] + body)
+                held = log.size
+            return [r.note for r in w.service.store.cosigned(log.origin)]
+
+    stored = asyncio.run(asyncio.wait_for(cosign_some(), 60))
+    assert stored == answers  # the witness keeps exactly the note its answer completes
+    witness = witness_vkey()
+    ops = [
+        {"op": "open_checkpoint", "note": note.decode(), "vkeys": [log.vkey], "cosigner_vkeys": [witness]}
+        for note in stored
+    ]
+    spliced = log.note(1).decode() + stored[-1].decode().rsplit("\n", 2)[-2] + "\n"
+    ops.append({"op": "open_checkpoint", "note": spliced, "vkeys": [log.vkey], "cosigner_vkeys": [witness]})
+    results = go(go_binary, ops)
+    for note, result in zip(stored, results, strict=False):
+        assert result["ok"], result
+        assert result["size"] == parse_checkpoint(note.decode().split("\n\n")[0] + "\n").size
+        assert len(result["verified"]) == 2
+        assert result["verified"][1].startswith("witness.test/w1+")
+    assert not results[-1]["ok"]
+    assert "invalid signature" in results[-1]["error"]
 
 
 # --------------------------------------------------------------------------- Merkle proofs

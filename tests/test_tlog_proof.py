@@ -1,6 +1,7 @@
 """tlog-proof read/write/verify, and end-to-end offline checks on real logs: transparency-dev
 formats, Tessera testdata, Sigstore Rekor v2/v1, the sum.golang.org checkpoint and the
-litewitness add-checkpoint sequence."""
+litewitness vector's tree (its add-checkpoint sequence runs against the witness daemon in
+tests/witness/test_witness_protocol.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import pytest
 from pausewatch import merkle
 from pausewatch.checkpoint import (
     Checkpoint,
-    CosignatureSigner,
     open_checkpoint,
     parse_checkpoint,
     parse_entry_bundle,
@@ -30,13 +30,11 @@ from pausewatch.errors import (
     SignatureError,
     VerificationError,
 )
-from pausewatch.keys import Ed25519Signer
 from pausewatch.note import (
     Ed25519NoteSigner,
     Ed25519NoteVerifier,
     UnsupportedKeyTypeError,
     key_id_for,
-    open_note,
     parse_note,
     verifier_from_spki,
 )
@@ -275,54 +273,8 @@ def test_sum_golang_org_real_checkpoint_verifies() -> None:
         open_checkpoint(tampered, verifier, origin="go.sum database tree")
 
 
-class ModelWitness:
-    """Just enough of a C2SP tlog-witness to replay litewitness's status sequence with our
-    checkpoint, cosignature and consistency-proof code. Not production code: a test model."""
-
-    def __init__(self, log_vkey: str, name: str) -> None:
-        self.log = Ed25519NoteVerifier.from_vkey(log_vkey)
-        self.cosigner = CosignatureSigner(name, Ed25519Signer.from_seed(bytes(32)), 1_700_000_000)
-        self.size = 0
-        self.root = merkle.EMPTY_ROOT
-
-    def add_checkpoint(self, body: str) -> tuple[int, str]:
-        head, _, note_text = body.partition("\n\n")
-        lines = head.split("\n")
-        old = int(lines[0].removeprefix("old "))
-        proof = [base64.b64decode(h) for h in lines[1:] if h]
-        try:
-            opened = open_note(note_text.encode(), [self.log])
-        except InputError as e:
-            # A malformed signature line is as bad as a wrong one. (The vector's altered
-            # signature uses non-canonical base64, which we reject while parsing, where Go
-            # decodes it and then fails the signature: an intended difference.)
-            unknown = "no verifiable signatures" in str(e)
-            return 403, "unknown log" if unknown else f"invalid signature: {e}"
-        cp = parse_checkpoint(opened.text)
-        if old > cp.size:
-            return 400, "old size > checkpoint size"
-        if old != self.size:
-            return 409, f"{self.size}\n"
-        try:
-            merkle.verify_consistency(old, cp.size, proof, self.root, cp.root_hash)
-        except VerificationError as e:
-            return 422, f"bad consistency proof: {e}"
-        self.size, self.root = cp.size, cp.root_hash
-        line = sign_checkpoint(cp, [self.cosigner]).signatures[0].format()
-        return 200, line
-
-
-def test_litewitness_status_sequence() -> None:
-    witness = ModelWitness(LITEWITNESS["log_vkey"], LITEWITNESS["witness_name"])
-    for step in LITEWITNESS["sequence"]:
-        status, body = witness.add_checkpoint(step["request_body"])
-        assert status == step["expected_status"], step["why"]
-        kind, _, value = step["assert"].partition(" ")
-        expected = json.loads(value.split(" ", 1)[1])
-        if kind == "body" and value.startswith("contains"):
-            assert expected in body, step["why"]
-        else:
-            assert body == expected, step["why"]
+# The litewitness request sequence runs against the real witness daemon (witness/):
+# tests/witness/test_witness_protocol.py::test_litewitness_request_sequence.
 
 
 def test_litewitness_synthetic_tree_roots() -> None:

@@ -3,10 +3,13 @@
 ::
 
     pausewatch-audit verify BUNDLE --policy FILE --roots FILE [--html FILE] [--workers N] [--json]
-                            [--trust-bundle-keys] [--allow-unrerun-verdicts]
+                            [--trust-bundle-keys] [--allow-unrerun-verdicts] [--witness-checkpoint FILE]...
     pausewatch-audit extract BUNDLE --index N --out DIR [--policy FILE]
 
-``verify`` checks everything a bundle claims (see :mod:`pausewatch.audit.pipeline`). BUNDLE is
+``verify`` checks everything a bundle claims (see :mod:`pausewatch.audit.pipeline`); the bundle's
+head checkpoint must carry the policy's witness quorum, and each ``--witness-checkpoint`` (a
+cosigned checkpoint fetched from a witness) must agree with the bundle
+(``witness.checkpoint``; :func:`pausewatch.audit.trust.check_witness_checkpoint`). BUNDLE is
 a directory or a ``.tar.gz`` of one. The auditor trusts only the keys it brings: without both
 ``--policy`` and ``--roots`` the audit fails (``trust.unpinned``), because a bundle that vouches
 for itself proves nothing. ``--trust-bundle-keys`` uses the bundle's own trust files instead,
@@ -29,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +41,10 @@ from pausewatch import merkle
 from pausewatch.audit import AuditOptions, AuditOutcome, audit_bundle
 from pausewatch.audit import TrustInputError as AuditTrustError
 from pausewatch.audit.outcome import VerdictMark
-from pausewatch.audit.trust import AuditRoots, parse_roots
+from pausewatch.audit.trust import AuditRoots, check_witness_checkpoint, parse_roots
+from pausewatch.checkpoint import parse_checkpoint
 from pausewatch.errors import EnvironmentFaultError, InputError, VerificationError
+from pausewatch.note import parse_note
 from pausewatch.policy import Policy, check_checkpoint, parse_policy
 from pausewatch.timespec import format_rfc3339
 from pausewatch.tlog_proof import TlogProof
@@ -232,6 +237,7 @@ def _verify(args: argparse.Namespace) -> dict[str, Any]:
             raise TrustInputError(str(e)) from e
         except bf.BundleFileError as e:
             raise VerificationError(str(e)) from e
+        _check_witness_checkpoints(out, directory, args.witness_checkpoint, policy)
     out.bundle = str(args.bundle)
     _strict(out, args)
     if args.html is not None:
@@ -251,6 +257,33 @@ def _verify(args: argparse.Namespace) -> dict[str, Any]:
         + ("" if out.pinned else " (UNPINNED: the bundle's own trust keys)")
     )
     return details
+
+
+def _check_witness_checkpoints(
+    out: AuditOutcome, directory: Path, files: Sequence[Path], policy: Policy | None
+) -> None:
+    """``--witness-checkpoint``: each must agree with the bundle (pausewatch.audit.trust)."""
+    if not files:
+        return
+    if policy is None:
+        try:
+            policy = parse_policy((directory / bf.POLICY_FILE).read_bytes())
+        except (OSError, InputError) as e:
+            raise ToolError(f"--witness-checkpoint needs a policy; the bundle's is unusable: {e}") from e
+    roots: dict[int, bytes] = {}
+    folder = directory / bf.CHECKPOINTS_DIR
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        with suppress(OSError, InputError):  # the audit above judged these files
+            text = parse_note(path.read_bytes()).text
+            cp = parse_checkpoint(text)
+            roots[cp.size] = cp.root_hash
+    head = max(roots, default=0)
+    for file in files:
+        note = read_input_file(file, "witness checkpoint")
+        try:
+            check_witness_checkpoint(note, policy, roots, head)
+        except VerificationError as e:
+            out.fail("witness.checkpoint", str(file), str(e))
 
 
 def _strict(out: AuditOutcome, args: argparse.Namespace) -> None:
@@ -369,6 +402,15 @@ def register(subparsers: Subcommands) -> None:
         "--allow-unrerun-verdicts",
         action="store_true",
         help="accept verdicts that could be signature-checked but not re-derived (time-range slices)",
+    )
+    verify.add_argument(
+        "--witness-checkpoint",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a cosigned checkpoint you fetched from a witness (GET <witness>/checkpoint/<origin>);"
+        " the bundle must agree with it (repeatable)",
     )
     verify.add_argument("--html", type=Path, help="also write a self-contained HTML report here")
     verify.add_argument("--force", action="store_true", help="replace the --html file if it exists")

@@ -65,6 +65,7 @@ COMMAND_MODULES: Final = (
     "verifier.export",
     "verifier.scrub_cmd",
     "verifier.verdicts_cmd",
+    "verifier.witnesses",
 )
 """Modules with a ``register(subparsers)`` function; one line each."""
 

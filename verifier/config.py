@@ -58,6 +58,13 @@ Example (every key shown with its default where it has one)::
     grpc_max_unrequested_s = 120   # a call gRPC holds before the servicer takes it (then CANCELLED)
     startup_check_entries = 100000 # newest log entries re-hashed at start (scrub checks all)
 
+    witness_quorum = 0                 # cosignatures that publish a checkpoint; 0: every witness
+
+    [[witnesses]]                      # C2SP tlog-witnesses to cosign each checkpoint (verifier.witnesses)
+    url = "https://witness.example/party-a"   # the witness's prefix (POST <url>/add-checkpoint)
+    vkey = "witness.example/party-a+1a2b3c4d+BA..."   # its cosignature/v1 vkey
+    timeout_s = 5.0
+
     [evaluation]                   # the evaluation scheduler (verdicts), started by serve
     enabled = true
     interval_s = 30.0              # how often to look for closed buckets (clock seconds)
@@ -101,6 +108,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pausewatch.addresses import is_loopback
+from pausewatch.checkpoint import CosignatureVerifier
 from pausewatch.errors import InputError
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import ed25519_key_from_text
@@ -119,6 +127,7 @@ __all__ = [
     "PartyTrust",
     "TlsConfig",
     "VerifierConfig",
+    "WitnessTarget",
     "check_exposure",
     "load_config",
     "parse_lab_key",
@@ -215,6 +224,15 @@ class PartyTrust:
 
 
 @dataclass(frozen=True)
+class WitnessTarget:
+    """``[[witnesses]]``: a witness the verifier asks to cosign its checkpoints."""
+
+    url: str
+    vkey: str
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class VerifierConfig:
     state_dir: Path
     log_origin: str
@@ -234,6 +252,8 @@ class VerifierConfig:
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     source: str = "<defaults>"
     allow_plaintext: bool = False  # plaintext gRPC on a non-loopback address (check_exposure)
+    witnesses: tuple[WitnessTarget, ...] = ()
+    witness_quorum: int = 0  # 0: every configured witness
 
     @property
     def database_path(self) -> Path:
@@ -573,6 +593,8 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
 
     parties = _parties(root, source)
     allow_plaintext = root.boolean("allow_plaintext", False)
+    witnesses = _witnesses(root, source)
+    witness_quorum = root.integer("witness_quorum", 0, minimum=0, maximum=len(witnesses))
     root.finish()
     return VerifierConfig(
         state_dir=state_dir,
@@ -593,7 +615,27 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         evaluation=evaluation,
         webhooks=webhooks,
         source=source,
+        witnesses=witnesses,
+        witness_quorum=witness_quorum,
     )
+
+
+def _witnesses(root: _Table, source: str) -> tuple[WitnessTarget, ...]:
+    """``[[witnesses]]``: url and cosignature vkey of each (checked by verifier.witnesses)."""
+    out = []
+    for t in root.tables("witnesses"):
+        url = t.string("url", _REQUIRED)
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{source}: {t.prefix}url must start with http:// or https://")
+        vkey = t.string("vkey", _REQUIRED)
+        try:
+            CosignatureVerifier.from_vkey(vkey)
+        except InputError as e:
+            raise ConfigError(f"{source}: {t.prefix}vkey: {e}") from e
+        target = WitnessTarget(url.rstrip("/"), vkey, t.number("timeout_s", 5.0, minimum=0.1, maximum=600))
+        t.finish()
+        out.append(target)
+    return tuple(out)
 
 
 def _parties(root: _Table, source: str) -> tuple[PartyTrust, ...]:

@@ -45,6 +45,7 @@ from verifier.config import VerifierConfig, load_config, with_overrides
 from verifier.server import VerifierKeys, load_keys
 from verifier.sqlite_storage import SqliteStorage
 from verifier.storage import StorageReader
+from verifier.witnesses import Witnessed, witness_policy, witnessed_checkpoints
 
 __all__ = ["export_bundle", "register"]
 
@@ -72,7 +73,7 @@ def trust_files(config: VerifierConfig, keys: VerifierKeys | None = None) -> tup
     if not isinstance(log, Ed25519NoteSigner):
         raise CommandError("the log key must be an Ed25519 note signer")
     log_vkey = log.vkey
-    policy = f"log {log_vkey}\nquorum none\n".encode()
+    policy = witness_policy(config, log_vkey)
     roots = AuditRoots(
         labs=tuple(
             LabRoot(
@@ -94,12 +95,24 @@ def trust_files(config: VerifierConfig, keys: VerifierKeys | None = None) -> tup
 
 
 def export_bundle(
-    storage: StorageReader, out: Path, *, origin: str, policy: bytes, roots: bytes, scope: bf.Scope
+    storage: StorageReader,
+    out: Path,
+    *,
+    origin: str,
+    policy: bytes,
+    roots: bytes,
+    scope: bf.Scope,
+    witnessed: Witnessed | None = None,
 ) -> bf.Manifest:
-    """Write the bundle for ``scope`` from ``storage`` into the new directory ``out``."""
+    """Write the bundle for ``scope`` from ``storage`` into the new directory ``out``. With
+    ``witnessed`` (the verifier has [[witnesses]]), the bundle ends at the latest checkpoint
+    cosigned to the quorum, and every checkpoint carries the cosignatures kept for it."""
     latest = storage.latest_checkpoint()
+    if witnessed is not None:
+        latest = storage.checkpoint_at(witnessed.head_size) if witnessed.head_size else None
     if latest is None:
-        raise CommandError("the log has no signed checkpoint yet; nothing to export")
+        what = "witnessed (cosigned to the quorum)" if witnessed is not None else "signed"
+        raise CommandError(f"the log has no {what} checkpoint yet; nothing to export")
     size = latest.size
     checkpoints = [c for c in storage.checkpoints() if 0 < c.size <= size]
     writer = bf.BundleWriter(out, origin=origin, scope=scope, type_of=_type_of)
@@ -112,7 +125,7 @@ def export_bundle(
             elif _selected(envelope, scope, commitment_facilities):
                 writer.add_entry(index, envelope, storage.inclusion_proof(index, size), tree_size=size)
     for c in checkpoints:
-        writer.add_checkpoint(c.size, c.note)
+        writer.add_checkpoint(c.size, c.note if witnessed is None else witnessed.note(c.size, c.note))
     for old, new in itertools.pairwise(checkpoints):
         writer.add_consistency(old.size, new.size, storage.consistency_proof(old.size, new.size))
     return writer.finish(policy=policy, roots=roots)
@@ -188,9 +201,16 @@ def _run(args: argparse.Namespace) -> int:
     try:
         storage = SqliteStorage(config.database_path, readonly=True)
         try:
-            manifest = export_bundle(
-                storage, partial, origin=config.log_origin, policy=policy, roots=roots, scope=scope
-            )
+            with witnessed_checkpoints(config) as witnessed:
+                manifest = export_bundle(
+                    storage,
+                    partial,
+                    origin=config.log_origin,
+                    policy=policy,
+                    roots=roots,
+                    scope=scope,
+                    witnessed=witnessed,
+                )
         finally:
             storage.close()
         if archive is not None and partial_archive is not None:

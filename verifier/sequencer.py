@@ -324,6 +324,10 @@ class LogSequencer:
         self._stopping = False
         self._frontier = Frontier(0, ())
         self.latest: StoredCheckpoint | None = None
+        # verifier.witnesses: told of each new checkpoint (must not block); sets ``published``,
+        # the latest checkpoint with its witnesses' cosignatures once they reach the quorum
+        self.checkpoint_listeners: list[Callable[[StoredCheckpoint], None]] = []
+        self.published: bytes | None = None
         self.enrollment = Enrollment()
         self._heads: dict[str, StoredReport | None] = {}  # committed heads; None: no chain yet
         self._digests = _DigestIndex(digest_index_bound)
@@ -489,6 +493,9 @@ class LogSequencer:
             if committed.tree is not None:
                 self._frontier = committed.tree.frontier()
                 self.latest = committed.checkpoint
+                if committed.checkpoint is not None:
+                    for listener in self.checkpoint_listeners:
+                        listener(committed.checkpoint)
             self._after_commit(items)
             for r in requests:
                 if not r.future.done():

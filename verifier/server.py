@@ -63,6 +63,7 @@ from verifier.sequencer import LogSequencer
 from verifier.service import VerifierServicer
 from verifier.sqlite_storage import SqliteStorage
 from verifier.storage import Storage, StorageReader
+from verifier.witnesses import run_witnesses
 
 __all__ = [
     "SERVICE_NAME",
@@ -272,6 +273,8 @@ def standard_background(config: VerifierConfig) -> list[Background]:
         out.append(run_evaluation)
     if config.webhooks.urls:
         out.append(run_webhooks)
+    if config.witnesses:
+        out.append(run_witnesses)
     return out
 
 

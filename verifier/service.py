@@ -293,7 +293,8 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         latest = self._seq.latest
         if latest is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "no checkpoint signed yet")
-        return verifier_pb2.GetCheckpointResponse(checkpoint=latest.note)
+        # with [[witnesses]]: the latest checkpoint cosigned to the quorum (verifier.witnesses)
+        return verifier_pb2.GetCheckpointResponse(checkpoint=self._seq.published or latest.note)
 
     def _signed_size(self) -> int:
         return 0 if self._seq.latest is None else self._seq.latest.size

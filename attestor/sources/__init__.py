@@ -1,8 +1,9 @@
 """Telemetry sources and the factory that builds them from the ``[[sources]]`` config tables.
 
 ``open_sources`` turns each ``SourceSpec`` into a ``TelemetrySource``; ``auto`` picks what the
-machine has: NVML when a driver answers and lists a GPU, and the Linux host counters whenever
-``/proc/stat`` exists. An option error is a ConfigError naming ``sources[i].<option>``.
+machine has: NVML when a driver answers and lists a GPU, else amd-smi (or rocm-smi) when it is
+on PATH and lists a GPU, and the Linux host counters whenever ``/proc/stat`` exists. An option
+error is a ConfigError naming ``sources[i].<option>``.
 
 Each kind's module is imported only when a source of that kind is opened: a daemon starts
 without loading the HTTP, NVML or trace code it does not use.
@@ -10,7 +11,9 @@ without loading the HTTP, NVML or trace code it does not use.
 
 from __future__ import annotations
 
+import functools
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,9 +41,10 @@ _ALLOWED = {
     "nvml": set(),
     "dcgm": {"url", "timeout_s"},
     "nvidia-smi": {"format", "binary"},
+    "amd": {"tool", "binary", "timeout_s"},
     "linux": {"root", "hwmon_as_node_power"},
     "redfish": {"url", "username", "password", "ca_file", "verify_tls", "timeout_s"},
-    "replay": {"path", "devices", "uuids", "model", "loop"},
+    "replay": {"path", "devices", "uuids", "model", "loop", "zero_is_missing"},
     "simulator": {"devices", "profile", "job_seed", "iteration_s", "model", "node_ids", "overhead", "seed",
                   "schedule", "nodes", "base_w"},
 }
@@ -59,6 +63,22 @@ def open_sources(
     return sources
 
 
+def _auto_amd() -> list[TelemetrySource]:
+    """An ``amd`` source when amd-smi (else rocm-smi) is on PATH and lists a GPU."""
+    from attestor.sources._process import run_tool  # noqa: PLC0415 (lazy, per kind)
+    from attestor.sources.amd import AmdSmiSource  # noqa: PLC0415 (lazy, per kind)
+
+    for tool in ("amd-smi", "rocm-smi"):
+        binary = shutil.which(tool)
+        if binary is None:
+            continue
+        source = AmdSmiSource(tool, run=functools.partial(run_tool, binary=binary, timeout_s=10.0))
+        if source.sample(0).devices:
+            return [source]
+        _log.info("auto: no AMD GPU", extra={"fields": {"tool": binary}})
+    return []
+
+
 def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[TelemetrySource]:
     kind = spec.kind
     if kind == "auto":
@@ -74,10 +94,12 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
                 nvml.close()
         except (EnvironmentFaultError, OSError) as e:
             _log.info("auto: no NVML GPU", extra={"fields": {"reason": str(e)[:200]}})
+        if not found:
+            found.extend(_auto_amd())
         if Path("/proc/stat").exists():
             found.append(LinuxHostSource())
         if not found:
-            raise EnvironmentFaultError("sources: auto found neither an NVML GPU nor Linux host counters")
+            raise EnvironmentFaultError("sources: auto found no NVML or AMD GPU and no Linux host counters")
         return found
     if kind == "nvml":
         from attestor.sources.nvml import NvmlSource  # noqa: PLC0415 (lazy, per kind)
@@ -97,6 +119,16 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
         if fmt not in ("xml", "csv"):
             raise ConfigError(f"sources[{i}].format: must be 'xml' or 'csv'; got {fmt!r}")
         return [NvidiaSmiSource(fmt, run=lambda args: run_nvidia_smi(args, binary=binary))]
+    if kind == "amd":
+        from attestor.sources._process import run_tool  # noqa: PLC0415 (lazy, per kind)
+        from attestor.sources.amd import AmdSmiSource  # noqa: PLC0415 (lazy, per kind)
+
+        tool = _opt(spec, i, "tool", str, "amd-smi")
+        if tool not in ("amd-smi", "rocm-smi"):
+            raise ConfigError(f"sources[{i}].tool: must be 'amd-smi' or 'rocm-smi'; got {tool!r}")
+        binary = _opt(spec, i, "binary", str, tool)
+        timeout_s = _opt(spec, i, "timeout_s", float, 10.0)
+        return [AmdSmiSource(tool, run=lambda args: run_tool(args, binary=binary, timeout_s=timeout_s))]
     if kind == "linux":
         from attestor.sources.linux_host import LinuxHostSource  # noqa: PLC0415 (lazy, per kind)
 
@@ -130,16 +162,27 @@ def _open(spec: SourceSpec, i: int, subject_id: str, meter: bool) -> list[Teleme
             raise ConfigError(f"sources[{i}].path: required for replay")
         devices = _opt(spec, i, "devices", int, 1)
         try:
-            trace = load_trace(Path(path), devices)
+            trace = load_trace(
+                Path(path), devices, zero_is_missing=_opt(spec, i, "zero_is_missing", bool, False)
+            )
         except InputError as e:
             raise ConfigError(f"sources[{i}].path: {e}") from e
-        default_uuids = [subject_id] if meter else [f"REPLAY-{subject_id}-{d}" for d in range(devices)]
+        count = trace.devices
+        named = [d for d in trace.device_ids if d.startswith(("GPU-", "MIG-"))]
+        default_uuids = (
+            [subject_id] if meter else named if len(named) == count
+            else [f"REPLAY-{subject_id}-{d}" for d in range(count)]
+        )  # fmt: skip
         uuids = _opt(spec, i, "uuids", list, default_uuids)
-        if len(uuids) != devices or not all(isinstance(u, str) and u for u in uuids):
-            raise ConfigError(f"sources[{i}].uuids: needs {devices} non-empty strings")
+        if len(uuids) != count or not all(isinstance(u, str) and u for u in uuids):
+            raise ConfigError(f"sources[{i}].uuids: needs {count} non-empty strings")
         return [
             ReplaySource(
-                trace, uuids, model=_opt(spec, i, "model", str, ""), loop=_opt(spec, i, "loop", bool, True)
+                trace,
+                uuids,
+                model=_opt(spec, i, "model", str, ""),
+                loop=_opt(spec, i, "loop", bool, True),
+                as_meter=meter,
             )
         ]
     # simulator

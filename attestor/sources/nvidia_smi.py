@@ -9,6 +9,12 @@ Values carry their unit in the text (``67.03 W``, ``0 %``, ``41285 MiB``); ``N/A
 - ``memory.used`` / ``fb_memory_usage``: MiB -> bytes (x 1048576);
 - power limits (``enforced.power.limit``, ``current_power_limit``, ``enforced_power_limit``): W.
 
+MIG (XML ``mig_mode/current_mig`` Enabled): each ``mig_devices/mig_device`` becomes a
+``MigInstanceReading`` (GPU and compute instance ids, ``multiprocessor_count``, its
+``fb_memory_usage`` MiB -> bytes). nvidia-smi gives a MIG GPU no utilisation (``N/A``) and its
+instances none either: their activity is absent (the ``nvml`` source's GPM, or dcgm-exporter's
+profiling fields, are the sources for it).
+
 nvidia-smi gives no energy counter, so energy is integrated from power by the aggregator.
 A value whose text does not parse becomes a SOURCE_ERROR anomaly carrying the raw text.
 """
@@ -17,11 +23,18 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
-from attestor.telemetry import AnomalyKind, DeviceReading, Sample, SourceAnomaly, SourceKind
+from attestor.sources._process import run_tool
+from attestor.telemetry import (
+    AnomalyKind,
+    DeviceReading,
+    MigInstanceReading,
+    Sample,
+    SourceAnomaly,
+    SourceKind,
+)
 from pausewatch.errors import EnvironmentFaultError, PausewatchError
 
 __all__ = [
@@ -163,6 +176,9 @@ def parse_smi_xml(text: str) -> tuple[list[DeviceReading], list[SourceAnomaly], 
                 "power_readings/power_limit",
             ),
         )
+        mig_text = (gpu.findtext("mig_mode/current_mig") or "").strip().lower()
+        mig = {"enabled": True, "disabled": False}.get(mig_text)
+        instances = tuple(_mig_device(el, v) for el in gpu.findall("mig_devices/mig_device")) if mig else ()
         processes = gpu.find("processes")
         process_count: float | None = None
         if processes is not None:
@@ -180,24 +196,31 @@ def parse_smi_xml(text: str) -> tuple[list[DeviceReading], list[SourceAnomaly], 
                 memory_used_bytes=v.number("memory_used_bytes", _find_text(gpu, "fb_memory_usage/used")),
                 memory_total_bytes=v.number("memory_total_bytes", _find_text(gpu, "fb_memory_usage/total")),
                 process_count=process_count,
+                mig_enabled=mig,
+                mig_instances=instances,
             )
         )
     return devices, anomalies, driver
 
 
+def _mig_device(el: ET.Element, v: _Values) -> MigInstanceReading:
+    def whole(path: str) -> int | None:
+        text = _find_text(el, path)
+        value = v.number(f"mig.{path.rsplit('/', 1)[-1]}", text)
+        return None if value is None or value != int(value) else int(value)
+
+    return MigInstanceReading(
+        gpu_instance_id=whole("gpu_instance_id"),
+        compute_instance_id=whole("compute_instance_id"),
+        sm_count=whole("device_attributes/shared/multiprocessor_count"),
+        memory_used_bytes=v.number("mig.memory_used_bytes", _find_text(el, "fb_memory_usage/used")),
+        memory_total_bytes=v.number("mig.memory_total_bytes", _find_text(el, "fb_memory_usage/total")),
+    )
+
+
 def run_nvidia_smi(args: list[str], timeout_s: float = 5.0, binary: str = "nvidia-smi") -> str:
     """Run nvidia-smi with ``args``; EnvironmentFaultError when it is missing, fails or hangs."""
-    try:
-        done = subprocess.run([binary, *args], capture_output=True, timeout=timeout_s, check=False)
-    except FileNotFoundError as e:
-        raise EnvironmentFaultError(f"{binary} not found") from e
-    except subprocess.TimeoutExpired as e:
-        raise EnvironmentFaultError(f"{binary} {' '.join(args)} took over {timeout_s} s") from e
-    if done.returncode != 0:
-        raise EnvironmentFaultError(
-            f"{binary} exited {done.returncode}: {done.stderr.decode('utf-8', 'replace')[:200]}"
-        )
-    return done.stdout.decode("utf-8", "replace")
+    return run_tool(args, binary=binary, timeout_s=timeout_s)
 
 
 class NvidiaSmiSource:

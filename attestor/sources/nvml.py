@@ -15,6 +15,20 @@ Calls and their units, converted here to SI:
   in percent over the interval between two GPM samples -> fraction (/100);
 - ``nvmlDeviceGetComputeRunningProcesses``: the count of compute processes.
 
+MIG (``nvmlDeviceGetMigMode`` current mode enabled): NVML gives a MIG-enabled GPU no
+utilisation (nvidia-smi's ``N/A``), so the GPU's utilisation is not asked for. Each MIG device
+(``nvmlDeviceGetMigDeviceHandleByIndex``) is read as a ``MigInstanceReading``: its UUID, GPU and
+compute instance ids, profile (from its name, ``... MIG 1g.10gb``), SM count
+(``nvmlDeviceGetAttributes``), memory (bytes) and, on GPM-capable GPUs, the GPU instance's
+``SM_UTIL`` / ``ANY_TENSOR_UTIL`` (``nvmlGpmMigSampleGet``; percent of the instance -> fraction).
+The whole GPU's ``sm_active`` / ``tensor_active`` are then the SM-weighted sum over instances,
+divided by the SMs of the full (7-slice) profile (``nvmlDeviceGetGpuInstanceProfileInfo``):
+SMs in no instance ran nothing. When any instance lacks a reading the whole-GPU value is absent,
+and a GPU without GPM (A100 and older) has no activity source in NVML at all: its activity
+fields are absent (as for any metric the board does not support, not an anomaly, which would
+make the whole period's values invalid), the sample says ``mig_enabled`` and the daemon's log
+says why, once per device; dcgm-exporter's per-instance profiling fields are the source there.
+
 A call that raises ``NVMLError_NotSupported`` leaves its value absent for good (it is not an
 anomaly: the device has no such sensor); any other NVML error is a SOURCE_ERROR anomaly with
 the error text, and the value is absent for that sample.
@@ -27,14 +41,28 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
-from attestor.telemetry import AnomalyKind, DeviceReading, Sample, SourceAnomaly, SourceKind
+from attestor.telemetry import (
+    AnomalyKind,
+    DeviceReading,
+    MigInstanceReading,
+    Sample,
+    SourceAnomaly,
+    SourceKind,
+)
 from pausewatch.errors import EnvironmentFaultError
 
 __all__ = ["NvmlSource", "load_pynvml"]
+
+_log = logging.getLogger("pausewatch.attestor.sources")
+_NO_MIG_ACTIVITY = (
+    "NVML gives no utilisation for a MIG GPU and this GPU has no GPM: its activity is absent"
+    " (dcgm-exporter's per-instance profiling fields are a source for it)"
+)
 
 _MW_PER_W = 1000.0
 _MJ_PER_J = 1000.0
@@ -63,7 +91,8 @@ class _Device:
     serial: str
     unsupported: set[str] = field(default_factory=set)
     gpm_supported: bool = False
-    gpm_prev: Any = None
+    gpm_prev: dict[int | None, Any] = field(default_factory=dict)
+    said_no_activity: bool = False  # None: the GPU; else a GPU instance id
 
 
 class NvmlSource:
@@ -88,9 +117,9 @@ class NvmlSource:
     def close(self) -> None:
         n = self._nvml
         for dev in self._devices.values():
-            if dev.gpm_prev is not None:
+            for sample in dev.gpm_prev.values():
                 with contextlib.suppress(n.NVMLError):
-                    n.nvmlGpmSampleFree(dev.gpm_prev)
+                    n.nvmlGpmSampleFree(sample)
         self._devices.clear()
         with contextlib.suppress(n.NVMLError):
             n.nvmlShutdown()
@@ -165,13 +194,21 @@ class NvmlSource:
         power_mw = self._call(dev, "nvmlDeviceGetPowerUsage", anomalies)
         energy_mj = self._call(dev, "nvmlDeviceGetTotalEnergyConsumption", anomalies)
         limit_mw = self._call(dev, "nvmlDeviceGetEnforcedPowerLimit", anomalies)
-        util = self._call(dev, "nvmlDeviceGetUtilizationRates", anomalies)
+        mode = self._call(dev, "nvmlDeviceGetMigMode", anomalies)
+        mig = None if mode is None else int(mode[0]) == n.NVML_DEVICE_MIG_ENABLE
+        instances: tuple[MigInstanceReading, ...] = ()
+        util = None
+        if mig:
+            instances = self._mig_instances(dev, anomalies)
+            sm, tensor = self._mig_whole(dev, instances, anomalies)
+        else:
+            util = self._call(dev, "nvmlDeviceGetUtilizationRates", anomalies)
+            sm, tensor = self._gpm(dev, anomalies)
         memory = self._call(dev, "nvmlDeviceGetMemoryInfo", anomalies)
         processes = self._call(dev, "nvmlDeviceGetComputeRunningProcesses", anomalies)
         pcie_tx = self._call(dev, "nvmlDeviceGetPcieThroughput", anomalies, n.NVML_PCIE_UTIL_TX_BYTES)
         pcie_rx = self._call(dev, "nvmlDeviceGetPcieThroughput", anomalies, n.NVML_PCIE_UTIL_RX_BYTES)
         nvlink = self._nvlink_bytes(dev, anomalies)
-        sm, tensor = self._gpm(dev, anomalies)
         return DeviceReading(
             uuid=dev.uuid,
             model=dev.model,
@@ -189,6 +226,8 @@ class NvmlSource:
                 None if pcie_tx is None or pcie_rx is None else (float(pcie_tx) + float(pcie_rx)) * _KB
             ),
             process_count=None if processes is None else float(len(processes)),
+            mig_enabled=mig,
+            mig_instances=instances,
         )
 
     def _nvlink_bytes(self, dev: _Device, anomalies: list[SourceAnomaly]) -> float | None:
@@ -206,17 +245,26 @@ class NvmlSource:
             total += float(v.value.ullVal) * _KIB
         return total
 
-    def _gpm(self, dev: _Device, anomalies: list[SourceAnomaly]) -> tuple[float | None, float | None]:
-        """SM and tensor activity between the previous GPM sample and this one (fractions)."""
+    def _gpm(
+        self, dev: _Device, anomalies: list[SourceAnomaly], instance: int | None = None
+    ) -> tuple[float | None, float | None]:
+        """SM and tensor activity between the previous GPM sample and this one (fractions).
+
+        ``instance``: a GPU instance id of a MIG GPU (``nvmlGpmMigSampleGet``); None: the GPU.
+        """
         if not dev.gpm_supported:
             return None, None
         n = self._nvml
         try:
-            current = n.nvmlGpmSampleGet(dev.handle, n.nvmlGpmSampleAlloc())
+            if instance is None:
+                current = n.nvmlGpmSampleGet(dev.handle, n.nvmlGpmSampleAlloc())
+            else:
+                current = n.nvmlGpmMigSampleGet(dev.handle, instance, n.nvmlGpmSampleAlloc())
         except n.NVMLError as e:
             anomalies.append(SourceAnomaly(AnomalyKind.SOURCE_ERROR, "gpm_sample", str(e), dev.uuid))
             return None, None
-        previous, dev.gpm_prev = dev.gpm_prev, current
+        previous = dev.gpm_prev.get(instance)
+        dev.gpm_prev[instance] = current
         if previous is None:
             return None, None
         try:
@@ -239,3 +287,83 @@ class NvmlSource:
             m = query.metrics[i]
             out.append(float(m.value) / 100.0 if int(m.nvmlReturn) == n.NVML_SUCCESS else None)
         return out[0], out[1]
+
+    def _mig_instances(self, dev: _Device, anomalies: list[SourceAnomaly]) -> tuple[MigInstanceReading, ...]:
+        """Every MIG device of ``dev``, with its GPU instance's GPM activity where there is GPM."""
+        n = self._nvml
+        slots = self._call(dev, "nvmlDeviceGetMaxMigDeviceCount", anomalies)
+        found: list[MigInstanceReading] = []
+        for index in range(int(slots or 0)):
+            try:
+                mig = n.nvmlDeviceGetMigDeviceHandleByIndex(dev.handle, index)
+            except n.NVMLError as e:
+                if getattr(e, "value", None) != n.NVML_ERROR_NOT_FOUND:  # NOT_FOUND: an empty slot
+                    bad = SourceAnomaly(AnomalyKind.SOURCE_ERROR, f"mig[{index}]", str(e), dev.uuid)
+                    anomalies.append(bad)
+                continue
+
+            def get(fn: str, *args: Any, mig: Any = mig) -> Any:
+                try:
+                    return getattr(n, fn)(mig, *args)
+                except n.NVMLError as e:
+                    if getattr(e, "value", None) != n.NVML_ERROR_NOT_SUPPORTED:
+                        anomalies.append(SourceAnomaly(AnomalyKind.SOURCE_ERROR, fn, str(e), dev.uuid))
+                    return None
+
+            name = _text(get("nvmlDeviceGetName") or "")
+            gi = get("nvmlDeviceGetGpuInstanceId")
+            memory = get("nvmlDeviceGetMemoryInfo")
+            attributes = get("nvmlDeviceGetAttributes")
+            found.append(
+                MigInstanceReading(
+                    uuid=_text(get("nvmlDeviceGetUUID") or ""),
+                    gpu_instance_id=None if gi is None else int(gi),
+                    compute_instance_id=_int(get("nvmlDeviceGetComputeInstanceId")),
+                    profile=name.rsplit(" MIG ", 1)[1].strip() if " MIG " in name else "",
+                    sm_count=None if attributes is None else int(attributes.multiprocessorCount),
+                    memory_used_bytes=None if memory is None else float(memory.used),
+                    memory_total_bytes=None if memory is None else float(memory.total),
+                )
+            )
+        activity: dict[int, tuple[float | None, float | None]] = {}
+        for inst in found:
+            if inst.gpu_instance_id is not None and inst.gpu_instance_id not in activity:
+                activity[inst.gpu_instance_id] = self._gpm(dev, anomalies, inst.gpu_instance_id)
+        return tuple(
+            replace(i, sm_active=activity[i.gpu_instance_id][0], tensor_active=activity[i.gpu_instance_id][1])
+            if i.gpu_instance_id is not None
+            else i
+            for i in found
+        )
+
+    def _mig_whole(
+        self, dev: _Device, instances: tuple[MigInstanceReading, ...], anomalies: list[SourceAnomaly]
+    ) -> tuple[float | None, float | None]:
+        """The GPU's SM and tensor activity from its instances' (SM-weighted); None unless all read."""
+        if not dev.gpm_supported:
+            if not dev.said_no_activity:  # absent, like any unsupported metric: said once, in the log
+                dev.said_no_activity = True
+                _log.warning(
+                    "MIG GPU without an activity source",
+                    extra={"fields": {"uuid": dev.uuid, "reason": _NO_MIG_ACTIVITY}},
+                )
+            return None, None
+        n = self._nvml
+        full = self._call(
+            dev, "nvmlDeviceGetGpuInstanceProfileInfo", anomalies, n.NVML_GPU_INSTANCE_PROFILE_7_SLICE
+        )
+        total = None if full is None else int(full.multiprocessorCount)
+        if not instances or not total:
+            return None, None
+        out: list[float | None] = []
+        for metric in ("sm_active", "tensor_active"):
+            values = [(getattr(i, metric), i.sm_count) for i in instances]
+            if any(v is None or c is None for v, c in values):
+                out.append(None)
+                continue
+            out.append(sum(float(v) * int(c) for v, c in values) / total)  # type: ignore[arg-type]
+        return out[0], out[1]
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)

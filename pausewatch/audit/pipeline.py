@@ -23,7 +23,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -61,7 +61,7 @@ from pausewatch.evaluation.inputs import IngestFinding
 from pausewatch.freshness import ChallengeHistory, ChallengeRecord
 from pausewatch.inventory import KEY_CONFLICT, Inventory, KeyConflictError, key_conflict
 from pausewatch.keys import key_id
-from pausewatch.policy import Policy, check_checkpoint, parse_policy
+from pausewatch.policy import QUORUM_NONE, Policy, check_checkpoint, parse_policy
 from pausewatch.terms import Terms, TermsInForce, TermsSuccessionError
 from pausewatch.v1 import types_pb2
 
@@ -291,12 +291,16 @@ class _Audit:
             self.out.fail("checkpoint.missing", bf.CHECKPOINTS_DIR, "the bundle holds no checkpoint")
             return
         witnesses: set[str] = set()
+        # The witness quorum is asked of the head (the last checkpoint); every earlier one needs
+        # the log's signature and is proven a prefix of the head below (consistency), so it
+        # cannot show a history the witnessed head does not extend.
+        signed_only = replace(policy, quorum=QUORUM_NONE)
         for name in names:
             data = self._read(name)
             if data is None:
                 continue
             try:
-                verified = check_checkpoint(data, policy)
+                verified = check_checkpoint(data, policy if name == names[-1] else signed_only)
             except InputError as e:
                 self.out.fail("checkpoint.signature", name, str(e))
                 continue

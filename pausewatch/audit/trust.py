@@ -23,6 +23,10 @@ It mirrors the verifier's ``[[labs]]`` and ``[[parties]]`` configuration. An exp
 copy; a careful auditor brings their own (``--roots``), checked out of band, as they bring
 their own ``--policy``. Node and meter keys are never roots: they come only from lab-signed,
 logged inventories.
+
+A third trust input is a checkpoint the auditor fetched from a witness it trusts
+(:func:`check_witness_checkpoint`, ``pausewatch-audit verify --witness-checkpoint``): the bundle
+must agree with what that witness cosigned, or the log showed two histories.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ from __future__ import annotations
 import base64
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from pausewatch.errors import FormatError, InputError
+from pausewatch.checkpoint import Checkpoint
+from pausewatch.errors import FormatError, InputError, VerificationError
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import ed25519_key_from_text
+from pausewatch.policy import QUORUM_NONE, Policy, check_checkpoint
 from pausewatch.reports import check_id
 
 __all__ = [
@@ -44,6 +50,8 @@ __all__ = [
     "AuditRoots",
     "LabRoot",
     "PartyRoot",
+    "WitnessCheckpointCheck",
+    "check_witness_checkpoint",
     "format_roots",
     "parse_key_text",
     "parse_roots",
@@ -241,3 +249,54 @@ def format_roots(roots: AuditRoots) -> bytes:
             f"public_keys = {quoted([b64(k) for k in party.keys])}",
         ]
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+# --------------------------------------------------------------------------- witness checkpoints
+
+
+@dataclass(frozen=True)
+class WitnessCheckpointCheck:
+    """A checkpoint a witness served, and what it was compared with in the bundle."""
+
+    checkpoint: Checkpoint
+    witnesses: tuple[str, ...]
+
+
+def check_witness_checkpoint(
+    note: bytes, policy: Policy, bundle_roots: Mapping[int, bytes], head_size: int
+) -> WitnessCheckpointCheck:
+    """A cosigned checkpoint the auditor brought from a witness (its ``/checkpoint/<origin>``
+    answer) agrees with the bundle, or raise VerificationError naming the disagreement.
+
+    It must be signed by a log of ``policy`` and cosigned by at least one of its witnesses.
+    Every checkpoint the log signed is in a full export, so one at or below the bundle's head
+    must have the root of the bundle's checkpoint of its size — another root is a split view,
+    no checkpoint of that size means the bundle leaves out one the log showed a witness. A
+    checkpoint beyond the head cannot be compared: export a newer bundle.
+    """
+    try:
+        verified = check_checkpoint(note, replace(policy, quorum=QUORUM_NONE))
+    except InputError as e:
+        raise VerificationError(f"does not verify under the policy: {e}") from e
+    if not verified.witnesses:
+        raise VerificationError("carries no cosignature by a witness of the policy")
+    cp = verified.checkpoint
+    who = ", ".join(verified.witnesses)
+    if cp.size > head_size:
+        raise VerificationError(
+            f"cosigned by {who} at size {cp.size}, beyond the bundle's head {head_size}: it cannot be"
+            " checked against this bundle; export one that reaches it"
+        )
+    root = bundle_roots.get(cp.size)
+    if root is None:
+        raise VerificationError(
+            f"cosigned by {who} at size {cp.size}, but the bundle holds no checkpoint of that size:"
+            " the log showed the witness a checkpoint the bundle leaves out"
+        )
+    if root != cp.root_hash:
+        raise VerificationError(
+            f"SPLIT VIEW: {who} cosigned size {cp.size} with root"
+            f" {base64.b64encode(cp.root_hash).decode()}, the bundle's checkpoint of that size has"
+            f" {base64.b64encode(root).decode()}"
+        )
+    return WitnessCheckpointCheck(cp, verified.witnesses)

@@ -65,8 +65,10 @@ Finding ids (``FindingId``) and when each fires:
   ``Z_WARN`` σ (or nodes claim more than the band allows); ``energy.silent_draw`` W: only the
   power silent nodes could have drawn closes the gap; ``energy.baseline_step`` W and
   ``energy.baseline_drift`` W: see ``pausewatch.evaluation.evidence``;
-  ``energy.balance_unverifiable`` W: no meter, meters that do not cover the bucket, or declared
-  nodes behind no meter; ``meter.disagreement`` W: redundant meters of one scope differ beyond
+  ``energy.balance_unverifiable`` W: no meter, no meter on the facility's intake (rack, hall
+  or PDU meters bound only what is behind them), meters that do not cover the bucket,
+  declared nodes behind no meter, or a ratio baseline still uncalibrated a calibration period
+  after the scope's first balance; ``meter.disagreement`` W: redundant meters of one scope differ beyond
   their accuracy.
 - ``inventory.missing`` W: a declared accelerator absent from its node's reports (or no
   inventory at all); ``inventory.unknown_device`` W: an undeclared accelerator, attestor or

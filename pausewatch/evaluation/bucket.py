@@ -48,6 +48,7 @@ from pausewatch.v1 import types_pb2
 __all__ = [
     "EFFICIENCY_FLOOR",
     "ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS",
+    "MAX_FILLED_FRACTION",
     "NODE_ENERGY_RANDOM",
     "SILENT_NODE_FACTOR",
     "TENSOR_ISSUE_FLOOR",
@@ -67,6 +68,9 @@ NS_PER_S: Final = 1_000_000_000
 EFFICIENCY_FLOOR: Final = 0.3  # no device beats peak FLOP/s at 30 % of its board power
 TYPICAL_UTILISATION: Final = 0.4  # model-FLOP utilisation of busy time when tensor activity is absent
 TENSOR_ISSUE_FLOOR: Final = 0.5  # DCGM: 100 % tensor activity ≈ one instruction every other cycle
+# Meters that bound a facility's power from outside: only these can show hidden hardware.
+_BOUNDARY_SCOPES: Final = frozenset({types_pb2.METER_SCOPE_FACILITY})
+MAX_FILLED_FRACTION: Final = 0.1  # silences the ratio baseline fills: at most this share of node-time
 SILENT_NODE_FACTOR: Final = 1.5  # a silent node may draw its accelerators' board power × 1.5 (host)
 ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS: Final = 1.0  # unexplained ≥ 1 accelerator at board power …
 Z_WARN: Final = 3.0  # … a balance off by this many σ blocks COMPLIANT (one-sided 0.13 % per scope-bucket)
@@ -152,6 +156,15 @@ class EnergyBalance:
     complete: bool = False
     top_level: bool = True
     reference_power_w: float = 0.0
+    filled_j: float | None = None  # reported_j with each silence filled at the node's own mean power
+
+    def baseline_reported_j(self) -> float | None:
+        """The reported energy the ratio baseline divides by: the reports themselves in a complete
+        bucket; with short silences (at most ``MAX_FILLED_FRACTION`` of the scope's node-time, no
+        node silent throughout) each silence filled at its node's own mean power, so that a node
+        kept silent a minute in every bucket cannot keep the baseline from calibrating, and what
+        it draws while silent beyond its own mean still raises the ratio; else None."""
+        return self.reported_j if self.complete else self.filled_j
 
     def subject(self, facility_id: str, all_nodes: tuple[str, ...]) -> str:
         """``facility:ID`` for the scope of every node, ``scope:ID/METERS`` for a part."""
@@ -1009,6 +1022,17 @@ class BucketAccumulator:
         groups = inv.scope_groups()
         metered_nodes = {nid for g in groups for nid in g.node_ids}
         unmetered = sorted(set(all_nodes) - metered_nodes)
+        if not any(m.scope in _BOUNDARY_SCOPES for m in inv.meters):
+            findings.append(
+                Finding.make(
+                    FindingId.ENERGY_BALANCE_UNVERIFIABLE,
+                    WARNING,
+                    subject,
+                    span,
+                    "no meter measures the facility's intake (scope facility): power drawn outside"
+                    " the metered racks and halls, a hidden rack say, would not show",
+                )
+            )
         if unmetered:
             findings.append(
                 Finding.make(
@@ -1061,6 +1085,9 @@ class BucketAccumulator:
             ref_peak = 0.0
             evidence: list[int] = list(self.meter_evidence)
             complete = True
+            fill_terms: list[float] = []  # each silence filled with the node's own mean power
+            silent_total_s = 0.0
+            fillable = True
             for nid in group.node_ids:
                 decl = inv.node_by_id[nid]
                 board = [(_peak(a.model) or UNKNOWN_MODEL_PEAK) for a in decl.accelerators]
@@ -1077,10 +1104,23 @@ class BucketAccumulator:
                 if node is not None:
                     reported_terms.extend(node.energy_terms)
                     evidence.extend(node.evidence)
+                silent_total_s += silent_s
+                covered_s = bucket_s - silent_s
+                if silent_s > 0.0:
+                    if node is None or covered_s <= 0.0:
+                        fillable = False
+                    else:
+                        fill_terms.append(math.fsum(node.energy_terms) / covered_s * silent_s)
             if ref_power == 0.0:
                 ref_power, ref_peak = UNKNOWN_MODEL_PEAK.board_power_w, UNKNOWN_MODEL_PEAK.densest_flops
             reported = math.fsum(reported_terms)
             allowance = math.fsum(allowance_terms)
+            node_time_s = bucket_s * len(group.node_ids)
+            filled = (
+                reported + math.fsum(fill_terms)
+                if fillable and node_time_s > 0 and silent_total_s <= MAX_FILLED_FRACTION * node_time_s
+                else None
+            )
             lo, hi = tol.band(*group.overhead)
             sigma = balance_sigma(max(lowest[2], highest[2]), reported, hi)
             by_reports = metered_max - hi * reported
@@ -1102,6 +1142,7 @@ class BucketAccumulator:
                 complete=complete and len(readings) == len(group.measurements),
                 top_level=top_level,
                 reference_power_w=ref_power,
+                filled_j=filled if len(readings) == len(group.measurements) else None,
             )
             balances.append(balance)
             quantities = {

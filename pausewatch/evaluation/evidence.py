@@ -16,17 +16,22 @@ spread over sites or cut at bucket edges adds up where it is concentrated enough
 significant anywhere. A single ``training`` period blocks COMPLIANT but is not evidence.
 
 **Calibrated baseline (energy).** For each meter scope the ratio ρ = metered / reported energy is
-learnt from complete buckets (every node of the scope reported energy throughout) and tested in
-every bucket — one with silence in it too, where power drawn by a silent node raises ρ, so a
-silence kept just under the coverage minimum still shows. It is predicted by Holt's
-linear exponential smoothing (a level μ of weight ``DRIFT_TRACKING`` and a trend of weight
-``TREND_TRACKING``), so a steady drift is predicted rather than flagged. Over the calibration
-period (``tolerances.calibration_ns`` from the window start or, when later, from the issue time
-of the facility's inventory — a new
-inventory version, declaring new hardware, calibrates afresh) the tracker learns μ₀ (the median
-ratio) and the scale σ of its own one-step prediction errors (1.4826 × their median absolute
-value: robust to outliers), never below the balance's own uncertainty (meter accuracy and node
-sampling, ``balance_sigma``). After it, each bucket's z = (ρ − μ) / σ feeds a two-sided CUSUM
+learnt and tested bucket by bucket. It learns from complete buckets (every node of the scope
+reported energy throughout) and from buckets whose silences are short: each silence filled at its
+node's own mean power (``EnergyBalance.baseline_reported_j``), or a node kept silent a minute in
+every bucket would keep the baseline from ever calibrating. It is tested in every bucket, one
+with silence in it too, where power drawn by a silent node raises ρ, so a silence kept just under
+the coverage minimum still shows. It is predicted by Holt's linear exponential smoothing (a level
+μ of weight ``DRIFT_TRACKING`` and a trend of weight ``TREND_TRACKING``), so a steady drift is
+predicted rather than flagged. Calibration is the scope's first ``tolerances.calibration_ns`` of
+such buckets from the window start, once: a new inventory version does not restart it (a hidden
+node started with the version would be learnt as overhead); hardware declared later leaves the
+buckets before it incomplete, so calibration waits for it; a scope still uncalibrated a
+calibration period after its first balance is ``energy.balance_unverifiable``. Over it the
+tracker learns μ₀ (the median ratio) and the scale σ of its own one-step prediction errors
+(1.4826 × their median absolute value: robust to outliers), never below the balance's own
+uncertainty (meter accuracy and node sampling, ``balance_sigma``). After it, each bucket's
+z = (ρ − μ) / σ feeds a two-sided CUSUM
 (Page 1954; slack ``CUSUM_SLACK`` σ, decision interval ``CUSUM_LIMIT`` σ: an in-control run
 length of about 2 × 10⁴ buckets for Gaussian errors, a 3σ step found in about 4 buckets) and a
 Shewhart check (|z| > ``Z_VIOLATION``: found at once). Either is ``energy.baseline_step``, even
@@ -67,6 +72,8 @@ __all__ = [
     "lower_drifted",
     "min_training_periods",
     "training_window",
+    "uncalibrated",
+    "uncalibrated_finding",
 ]
 
 TRAINING_FALSE_LABEL_RATE: Final = 1e-3  # p₀: ``training`` labels per non-training node-period, at most
@@ -164,6 +171,8 @@ class BaselineState:
     step: bool = False  # the bucket just folded in shows a step
     drifted: bool = False  # the level is beyond max drift from μ₀
     ratio: float | None = None  # the bucket's ratio (None: incomplete bucket)
+    since_ns: int | None = None  # start of the first bucket calibration learnt from
+    seen_ns: int | None = None  # start of the first bucket with a balance of the scope
 
 
 def advance_baseline(
@@ -179,10 +188,15 @@ def advance_baseline(
     errors (1.4826 × their median absolute value), so a drift as fast as the ones calibration
     saw (daily cooling cycles) stays in control, while a step does not."""
     ratio = None
-    if balance is not None and balance.reported_j > 0 and balance.metered_j > 0:
-        ratio = balance.metered_j / balance.reported_j
-    if ratio is None or balance is None or (not balance.complete and state.level0 is None):
-        # calibration learns from complete buckets only
+    reported = balance.baseline_reported_j() if balance is not None else None
+    fillable = reported is not None
+    if balance is not None and reported is None and state.level0 is not None:
+        reported = balance.reported_j  # tested as it is: silence that drew power raises the ratio
+    if balance is not None and reported is not None and reported > 0 and balance.metered_j > 0:
+        ratio = balance.metered_j / reported
+    if ratio is None or balance is None or (not fillable and state.level0 is None):
+        # calibration learns from complete buckets and ones with short silences filled
+        # (``EnergyBalance.baseline_reported_j``)
         return replace(state, step=False, ratio=None, last_z=0.0)
     bucket_sigma = balance.sigma_j / balance.reported_j
     if state.level is None:
@@ -236,6 +250,32 @@ def _holt(level: float, trend: float, observed: float) -> tuple[float, float]:
     """Holt's linear exponential smoothing (Holt 1957): a level and its trend per bucket."""
     new_level = DRIFT_TRACKING * observed + (1.0 - DRIFT_TRACKING) * (level + trend)
     return new_level, TREND_TRACKING * (new_level - level) + (1.0 - TREND_TRACKING) * trend
+
+
+def uncalibrated(state: BaselineState, bucket_end_ns: int, calibration_ns: int) -> bool:
+    """Whether a scope that has had balances for longer than a calibration period still has no
+    calibrated level: calibration learns only from complete buckets, so a node kept silent a
+    minute in every bucket would otherwise switch the baseline off for good."""
+    if state.level0 is not None or state.seen_ns is None:
+        return False
+    return bucket_end_ns > state.seen_ns + calibration_ns
+
+
+def uncalibrated_finding(
+    state: BaselineState, balance: EnergyBalance, subject: str, span: tuple[int, int]
+) -> Finding:
+    learnt = len(state.calibration)
+    return Finding.make(
+        FindingId.ENERGY_BALANCE_UNVERIFIABLE,
+        WARNING,
+        subject,
+        span,
+        f"meters {', '.join(balance.meters)}: the ratio baseline is not calibrated: {learnt} bucket(s)"
+        " had every node of the scope reporting throughout since its first balance; a step could"
+        " not be seen",
+        {"calibration_buckets": (float(learnt), "1")},
+        balance.evidence,
+    )
 
 
 def baseline_findings(

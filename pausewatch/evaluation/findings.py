@@ -67,6 +67,8 @@ class FindingId:
     PLAUSIBILITY_COUNTER_BACKWARDS = "plausibility.counter_backwards"
     TELEMETRY_INVALID = "telemetry.invalid"
     TERMS_NO_COMMITMENT = "terms.no_commitment"
+    JOBS_UNEXPLAINED_ACTIVITY = "jobs.unexplained_activity"  # pausewatch.evaluation.jobs
+    JOBS_UNREPORTED_GPU_SECONDS = "jobs.unreported_gpu_seconds"  # pausewatch.evaluation.jobs
 
 
 ALL_FINDING_IDS: Final = frozenset(

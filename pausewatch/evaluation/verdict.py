@@ -34,6 +34,8 @@ from pausewatch.evaluation.evidence import (
     drift_explains,
     lower_drifted,
     training_window,
+    uncalibrated,
+    uncalibrated_finding,
 )
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId, status_of
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
@@ -375,23 +377,30 @@ class Evaluator:
         while i >= 0 and buckets[i] not in cache:
             i -= 1
         states = dict(cache[buckets[i]]) if i >= 0 else {}
-        inv = self.inputs.inventories.get(facility_id)
-        calibration_start = max(c.window_start_ns, inv.issued_ns if inv is not None else 0)
-        calibration_end = calibration_start + c.tolerances.calibration_ns
+        # A scope calibrates over its first ``calibration_ns`` of complete buckets from the
+        # window's start, whatever inventory version is in force: a new version of the same
+        # hardware must not wipe the baseline (a hidden node started with it would be learnt as
+        # overhead). Hardware declared later leaves the buckets before it incomplete (its nodes
+        # were silent), so the scope then calibrates once they report.
+        calibration_ns = c.tolerances.calibration_ns
         for b in buckets[i + 1 :]:
-            if b + c.reporting.bucket_ns <= calibration_start:
+            if b + c.reporting.bucket_ns <= c.window_start_ns:
                 cache[b] = {}
                 continue
             facts = self.facts(facility_id, b)
             by_scope = {bal.node_ids: bal for bal in facts.energy}
             end = b + c.reporting.bucket_ns
             for scope in sorted(set(states) | set(by_scope)):
-                states[scope] = advance_baseline(
-                    states.get(scope, BaselineState()),
-                    by_scope.get(scope),
-                    end <= calibration_end,
-                    c.tolerances.max_overhead_drift,
+                state = states.get(scope, BaselineState())
+                since = state.since_ns if state.since_ns is not None else b
+                state = advance_baseline(
+                    state, by_scope.get(scope), end <= since + calibration_ns, c.tolerances.max_overhead_drift
                 )
+                if state.since_ns is None and state.level is not None:
+                    state = replace(state, since_ns=b)
+                if state.seen_ns is None and scope in by_scope:
+                    state = replace(state, seen_ns=b)
+                states[scope] = state
             cache[b] = dict(states)
         return cache[start_ns]
 
@@ -403,11 +412,14 @@ class Evaluator:
         all_nodes = tuple(sorted(n.node_id for n in inv.nodes))
         drifted: dict[str, bool] = {}
         extra: list[Finding] = []
+        calibration_ns = self.inputs.commitment.tolerances.calibration_ns
         for bal in facts.energy:
             state = states.get(bal.node_ids)
+            subject = bal.subject(facility_id, all_nodes)
+            if state is not None and uncalibrated(state, facts.end_ns, calibration_ns):
+                extra.append(uncalibrated_finding(state, bal, subject, (facts.start_ns, facts.end_ns)))
             if state is None or state.ratio is None:
                 continue
-            subject = bal.subject(facility_id, all_nodes)
             extra.extend(baseline_findings(state, bal, subject, (facts.start_ns, facts.end_ns)))
             if state.step and state.last_z > 0 and bal.silent_allowance_j > 0:
                 extra.append(

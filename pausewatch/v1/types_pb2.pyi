@@ -38,6 +38,8 @@ class _SourceKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SourceKind
     SOURCE_KIND_REDFISH: _SourceKind.ValueType  # 5
     SOURCE_KIND_TRACE_REPLAY: _SourceKind.ValueType  # 6
     SOURCE_KIND_SIMULATOR: _SourceKind.ValueType  # 7
+    SOURCE_KIND_AMD_SMI: _SourceKind.ValueType  # 8
+    """AMD Instinct GPUs through amd-smi or rocm-smi JSON"""
 
 class SourceKind(_SourceKind, metaclass=_SourceKindEnumTypeWrapper):
     """---------------------------------------------------------------------------------------
@@ -52,6 +54,8 @@ SOURCE_KIND_LINUX_HOST: SourceKind.ValueType  # 4
 SOURCE_KIND_REDFISH: SourceKind.ValueType  # 5
 SOURCE_KIND_TRACE_REPLAY: SourceKind.ValueType  # 6
 SOURCE_KIND_SIMULATOR: SourceKind.ValueType  # 7
+SOURCE_KIND_AMD_SMI: SourceKind.ValueType  # 8
+"""AMD Instinct GPUs through amd-smi or rocm-smi JSON"""
 Global___SourceKind: _TypeAlias = SourceKind  # noqa: Y015
 
 class _AnomalyKind:

@@ -18,6 +18,25 @@ MIB = 1024 * 1024
 
 
 @dataclass
+class FakeMig:
+    """A MIG device (one compute instance of one GPU instance), as NVML hands out its handle.
+
+    Defaults are an H100's ``1g.10gb`` profile: 16 SMs, 9856 MiB; GPM values are of the instance.
+    """
+
+    uuid: str
+    gpu_instance_id: int
+    compute_instance_id: int = 0
+    name: str = "NVIDIA H100 80GB HBM3 MIG 1g.10gb"
+    sm_count: int = 16
+    mem_used: int = 5 * MIB
+    mem_total: int = 9_856 * MIB
+    sm_pct: float = 0.0
+    tensor_pct: float = 0.0
+    fail: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class FakeGpu:
     uuid: str
     name: str = "NVIDIA H100 80GB HBM3"
@@ -35,6 +54,9 @@ class FakeGpu:
     sm_pct: float = 0.0
     tensor_pct: float = 0.0
     fail: dict[str, int] = field(default_factory=dict)  # function name -> NVML error code
+    mig_mode: int | None = None  # None: the GPU has no MIG (NOT_SUPPORTED); else 0/1 as NVML says
+    mig: list[FakeMig | None] = field(default_factory=list)  # slots; None: an empty slot
+    full_profile_sms: int = 132  # SMs of the 7-slice GPU instance profile (H100 SXM)
 
 
 class FakeNvml:
@@ -50,11 +72,57 @@ class FakeNvml:
         return getattr(pynvml, name)  # constants, NVMLError, structures
 
     def _gpu(self, handle: Any, fn: str) -> FakeGpu:
+        """The GPU (or, for the calls both answer, the MIG device: same attribute names)."""
         self.calls.append(fn)
+        if fn in handle.fail:
+            raise pynvml.NVMLError(handle.fail[fn])
+        if isinstance(handle, FakeMig) and fn in _NOT_ON_MIG:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        if isinstance(handle, FakeGpu) and handle.mig_mode == 1 and fn == "nvmlDeviceGetUtilizationRates":
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)  # nvidia-smi's N/A in MIG mode
         gpu: FakeGpu = handle
-        if fn in gpu.fail:
-            raise pynvml.NVMLError(gpu.fail[fn])
         return gpu
+
+    def _mig(self, handle: Any, fn: str) -> FakeMig:
+        self._gpu(handle, fn)
+        mig: FakeMig = handle
+        return mig
+
+    # MIG: what NVML answers for a GPU in MIG mode and for its MIG device handles.
+    def nvmlDeviceGetMigMode(self, h: Any) -> list[int]:
+        g = self._gpu(h, "nvmlDeviceGetMigMode")
+        if g.mig_mode is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return [g.mig_mode, g.mig_mode]
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, h: Any) -> int:
+        return 7 if self._gpu(h, "nvmlDeviceGetMaxMigDeviceCount").mig_mode is not None else 0
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, h: Any, index: int) -> FakeMig:
+        g = self._gpu(h, "nvmlDeviceGetMigDeviceHandleByIndex")
+        mig = g.mig[index] if index < len(g.mig) else None
+        if mig is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_FOUND)
+        return mig
+
+    def nvmlDeviceGetGpuInstanceId(self, h: Any) -> int:
+        return self._mig(h, "nvmlDeviceGetGpuInstanceId").gpu_instance_id
+
+    def nvmlDeviceGetComputeInstanceId(self, h: Any) -> int:
+        return self._mig(h, "nvmlDeviceGetComputeInstanceId").compute_instance_id
+
+    def nvmlDeviceGetAttributes(self, h: Any) -> Any:
+        return SimpleNamespace(multiprocessorCount=self._mig(h, "nvmlDeviceGetAttributes").sm_count)
+
+    def nvmlDeviceGetGpuInstanceProfileInfo(self, h: Any, profile: int) -> Any:
+        g = self._gpu(h, "nvmlDeviceGetGpuInstanceProfileInfo")
+        assert profile == pynvml.NVML_GPU_INSTANCE_PROFILE_7_SLICE
+        return SimpleNamespace(multiprocessorCount=g.full_profile_sms)
+
+    def nvmlGpmMigSampleGet(self, h: Any, gpu_instance_id: int, sample: Any) -> Any:
+        g = self._gpu(h, "nvmlGpmMigSampleGet")
+        (sample.gpu,) = [m for m in g.mig if m is not None and m.gpu_instance_id == gpu_instance_id][:1]
+        return sample
 
     def nvmlInit(self) -> None:
         self.initialised = True
@@ -136,10 +204,17 @@ class FakeNvml:
         return SimpleNamespace(version=0, numMetrics=0, sample1=None, sample2=None, metrics=metrics)
 
     def nvmlGpmMetricsGet(self, query: Any) -> Any:
-        gpu: FakeGpu = query.sample2.gpu
+        gpu: FakeGpu | FakeMig = query.sample2.gpu
         for m in query.metrics[: query.numMetrics]:
             if m.metricId == pynvml.NVML_GPM_METRIC_SM_UTIL:
                 m.value = gpu.sm_pct
             elif m.metricId == pynvml.NVML_GPM_METRIC_ANY_TENSOR_UTIL:
                 m.value = gpu.tensor_pct
         return query
+
+
+# Calls NVML does not support on a MIG device handle: power, energy and limits are the GPU's.
+_NOT_ON_MIG = frozenset({
+    "nvmlDeviceGetPowerUsage", "nvmlDeviceGetTotalEnergyConsumption", "nvmlDeviceGetEnforcedPowerLimit",
+    "nvmlDeviceGetUtilizationRates",
+})  # fmt: skip

@@ -8,7 +8,6 @@ import pytest
 
 from attestor.sources.dcgm import DcgmExporterSource, parse_dcgm_metrics
 from attestor.sources.nvidia_smi import NvidiaSmiSource, parse_query_gpu_csv, parse_smi_xml
-from attestor.sources.redfish import RedfishPowerSource, parse_redfish_power
 from attestor.sources.replay import ReplaySource, load_trace
 from attestor.telemetry import AnomalyKind
 from pausewatch.errors import EnvironmentFaultError, FormatError
@@ -71,8 +70,16 @@ def test_smi_xml_v12_four_a100() -> None:
     assert d.serial == "1650522003820"
     assert d.power_w == pytest.approx(67.03)
     assert d.power_limit_w == pytest.approx(500.0)
-    assert d.busy_fraction is None  # gpu_util is N/A here: absent
+    assert d.busy_fraction is None  # gpu_util is N/A here (MIG): absent
     assert anomalies == []
+    assert d.mig_enabled is True  # so the N/A is MIG's: nvidia-smi has no activity for it
+    assert [(m.gpu_instance_id, m.compute_instance_id, m.sm_count) for m in d.mig_instances] == [
+        (3, 0, 14), (4, 0, 14), (5, 0, 14), (6, 0, 14)
+    ]  # fmt: skip
+    assert d.mig_instances[0].memory_total_bytes == 19968 * MIB
+    assert all(m.sm_active is None for m in d.mig_instances)
+    t4, _, _ = parse_smi_xml(data_file("nvidia-smi", "xml", "tesla-t4.xml").read_text())
+    assert t4[0].mig_instances == ()
 
 
 def test_smi_xml_v13_instant_power() -> None:
@@ -131,28 +138,6 @@ def test_smi_hostile_output() -> None:
     assert anomalies[0].kind is AnomalyKind.SOURCE_ERROR
 
 
-def test_redfish_dell_power() -> None:
-    value, version = parse_redfish_power(
-        data_file("bmc-redfish-power", "dell", "dell_power.json").read_text()
-    )
-    assert value == 429.0
-    assert version.startswith("Power.v1_5_0")
-    meter = RedfishPowerSource(
-        lambda: data_file("bmc-redfish-power", "dell", "dell_power.json").read_text(),
-        as_meter=True,
-        meter_id="a-meter",
-    )
-    assert meter.sample(1).devices[0].power_w == 429.0
-
-
-def test_redfish_hostile() -> None:
-    assert RedfishPowerSource(lambda: "[]").sample(1).anomalies[0].kind is AnomalyKind.SOURCE_ERROR
-    bad = RedfishPowerSource(lambda: '{"PowerControl": [{"PowerConsumedWatts": "lots"}]}').sample(1)
-    assert bad.host is not None
-    assert bad.host.bmc_power_w is None
-    assert bad.anomalies[0].raw_value == "lots"
-
-
 def test_replay_training_trace_eight_devices() -> None:
     trace = load_trace(
         data_file("gpu-power-traces", "training-h100-8gpu", "h100x8_ckpt1000.csv.gz"), devices=8
@@ -184,3 +169,49 @@ def test_replay_inference_trace_and_bad_file(tmp_path) -> None:  # type: ignore[
     bad.write_text("when, watts\n")
     with pytest.raises(FormatError):
         load_trace(bad)
+
+
+def test_dcgm_mig_instances_are_read_beside_the_whole_gpu() -> None:
+    text = data_file("dcgm-exporter", "metrics", "a100_mig_busy_nvidia-docs.prom").read_text()
+    sample = DcgmExporterSource(lambda: text).sample(1)
+    (d,) = sample.devices
+    assert d.mig_enabled is True
+    assert d.busy_fraction is None  # no DCGM_FI_DEV_GPU_UTIL in MIG mode: absent, not 0
+    (inst,) = d.mig_instances
+    assert (inst.gpu_instance_id, inst.profile) == (13, "1g.5gb")
+    assert inst.engine_active == pytest.approx(0.995687)
+    assert inst.tensor_active == pytest.approx(0.930433)
+    assert sample.anomalies == ()  # the whole-GPU profiling series are its activity
+    # Only the instance series: the GPU's activity is absent, its instance's is there.
+    only_mig = "\n".join(
+        line for line in text.splitlines() if "GPU_I_ID" in line or "POWER_USAGE" in line
+    )
+    sample = DcgmExporterSource(lambda: only_mig).sample(2)
+    (d,) = sample.devices
+    assert (d.busy_fraction, d.sm_active, d.tensor_active) == (None, None, None)
+    assert d.mig_instances[0].tensor_active == pytest.approx(0.930433)
+    assert sample.anomalies == ()
+
+
+def test_every_nvidia_capture_in_the_folders_reads_without_inventing() -> None:
+    """Any GPU's capture placed in ../shared/data/nvidia-smi/xml or dcgm-exporter/metrics parses;
+    each device is named; a power read is positive or absent, never a 0 W stand-in."""
+    xml = sorted(data_file("nvidia-smi", "xml").glob("*.xml"))
+    prom = sorted(data_file("dcgm-exporter", "metrics").glob("*.prom"))
+    assert xml
+    assert prom
+    for path in xml:
+        devices, anomalies, _ = parse_smi_xml(path.read_text())
+        assert devices, path.name
+        for d in devices:
+            assert d.uuid, path.name
+            assert d.power_w is None or d.power_w > 0, path.name
+            assert d.busy_fraction is None or 0 <= d.busy_fraction <= 1, path.name
+        assert all(a.kind is AnomalyKind.SOURCE_ERROR for a in anomalies)
+    for path in prom:
+        devices, _ = parse_dcgm_metrics(path.read_text())
+        assert devices, path.name
+        for d in devices:
+            assert d.power_w is None or d.power_w > 0, path.name
+            for inst in d.mig_instances:
+                assert inst.gpu_instance_id is not None, path.name

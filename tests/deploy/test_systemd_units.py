@@ -1,5 +1,6 @@
-"""The hardened systemd units of both daemons: ``systemd-analyze verify`` clean, an exposure of
-at most 2.0 (``systemd-analyze security``), ``Type=notify`` (both daemons say READY=1:
+"""The hardened systemd units (attestor, verifier, witness): ``systemd-analyze verify`` clean, an
+exposure of at most 2.0 (``systemd-analyze security``); attestor and verifier ``Type=notify``
+(both daemons say READY=1:
 tests/attestor/test_sd_notify.py, tests/verifier/test_serve_notify.py), and keys the service
 can read: the verifier's come as systemd credentials, the attestor's is made in its own state
 directory by its own dynamic user."""
@@ -16,7 +17,9 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNITS = {
     "attestor": DEPLOY / "pausewatch-attestor.service",
     "verifier": DEPLOY / "pausewatch-verifier.service",
+    "witness": DEPLOY / "pausewatch-witness.service",
 }
+NOTIFY = ("attestor", "verifier")  # the daemons that say READY=1
 EXPOSURE_THRESHOLD = 20  # systemd-analyze's scale: 20 means "exposure level 2.0"
 
 
@@ -65,8 +68,9 @@ def test_unit_security_exposure_under_threshold(role: str, tmp_path: Path) -> No
 @pytest.mark.parametrize("role", list(UNITS))
 def test_unit_keeps_the_hardening_it_claims(role: str) -> None:
     text = UNITS[role].read_text()
+    if role in NOTIFY:
+        assert "\nType=notify\n" in text
     for line in (
-        "Type=notify",
         "DynamicUser=yes",
         f"StateDirectory=pausewatch-{role}",
         "ProtectSystem=strict",
@@ -76,6 +80,10 @@ def test_unit_keeps_the_hardening_it_claims(role: str) -> None:
         "KillSignal=SIGTERM",
     ):
         assert f"\n{line}\n" in text, line
+
+
+def test_witness_unit_has_no_devices() -> None:
+    assert "\nPrivateDevices=yes\n" in UNITS["witness"].read_text()
 
 
 def test_verifier_keys_are_credentials_its_config_names() -> None:
@@ -109,7 +117,8 @@ def test_install_script_stages_commands_units_and_config(tmp_path: Path) -> None
     for tool in ("pausewatch-verifier", "pausewatch-attestor", "pausewatch-audit"):
         link = tmp_path / "usr/local/bin" / tool
         assert link.resolve() == (venv / "bin" / tool).resolve()
-    for unit in UNITS.values():
+    for role in NOTIFY:
+        unit = UNITS[role]
         assert (tmp_path / "etc/systemd/system" / unit.name).read_text() == unit.read_text()
     assert (tmp_path / "etc/pausewatch/keys").stat().st_mode & 0o777 == 0o700
     missing = subprocess.run(

@@ -132,6 +132,14 @@ def test_a_commitment_cannot_grant_an_unphysical_band(tmp_path: object) -> None:
         commitment_from_toml(text, "c.toml")
 
 
+def test_a_commitment_cannot_switch_off_the_baseline_with_an_endless_calibration() -> None:
+    # no step is looked for while a scope calibrates: a year of it would be a year unwatched
+    with pytest.raises(FormatError, match=r"c\.toml:\d+: tolerances\.calibration_s: .*at most a week"):
+        commitment_from_toml(commitment_text("[tolerances]\ncalibration_s = 31536000\n"), "c.toml")
+    week = commitment_from_toml(commitment_text("[tolerances]\ncalibration_s = 604800\n"), "c.toml")
+    assert Commitment.from_wire(week).tolerances.calibration_ns == 604_800 * 10**9
+
+
 def test_an_inventory_wider_than_the_commitment_is_refused_naming_the_field() -> None:
     c = Commitment.from_wire(commitment_from_toml(commitment_text(""), "c.toml"))
     inv = Fleet({"fac-a": 1}).inventory_wire("fac-a")

@@ -29,3 +29,8 @@ def test_demo_catches_facility_b_and_audits(tmp_path: Path) -> None:
     assert (out / "bundle").is_dir()
     assert (out / "attestors" / "fac-b-m0" / "attestor.toml").is_file()
     assert "stopped fac-b-n00" in r.stdout
+    # each party's witness cosigned, and the audit required both (--witness-checkpoint too)
+    assert "witnesses up: party-a at http://127.0.0.1:" in r.stdout
+    for party in ("party-a", "party-b"):
+        assert (out / "witnesses" / party / "latest-checkpoint.note").stat().st_size > 0
+    assert "witnesses: witness.party-a.invalid, witness.party-b.invalid" in (out / "audit.log").read_text()

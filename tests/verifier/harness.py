@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from pausewatch.note import Ed25519NoteSigner
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from tests.factories import NS, T0, UsageChain, seeded_signer
 from verifier.config import ChallengeConfig, LabTrust, LimitsConfig, VerifierConfig
-from verifier.server import VerifierKeys, VerifierServer, build_server
+from verifier.server import Background, VerifierKeys, VerifierServer, build_server
 from verifier.sqlite_storage import SqliteStorage
 
 ORIGIN = "verifier.test/pausewatch"
@@ -155,9 +155,16 @@ def check_receipt(receipt: types_pb2.Receipt, entry: bytes, vkey_verifier: objec
 
 @contextlib.asynccontextmanager
 async def running(
-    world: World, *, enrol: bool = True, clock: SimulatedClock | None = None
+    world: World,
+    *,
+    enrol: bool = True,
+    clock: SimulatedClock | None = None,
+    config: VerifierConfig | None = None,
+    background: Sequence[Background] = (),
 ) -> AsyncIterator[Running]:
-    server = build_server(world.config(), clock=clock or world.clock, keys=world.keys)
+    server = build_server(
+        config or world.config(), clock=clock or world.clock, keys=world.keys, background=background
+    )
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
     stub = verifier_pb2_grpc.VerifierStub(channel)
