@@ -88,6 +88,19 @@ Example (every key shown with its default where it has one)::
     [[parties]]                    # the parties that co-sign multilateral terms (docs/terms.md)
     party_id = "party-a"
     public_keys = ["<base64 raw 32 bytes> or a C2SP vkey"]
+
+    [authorization]                # who may call what (verifier.authz, docs/authorization.md);
+                                   # absent: the defaults below, logged at start
+    open_submissions = true        # anyone may submit: the node/lab/party signature inside decides
+    public_verdicts = true         # signed verdicts are public; false: labs read their facilities'
+    loopback_role = "public"       # role of an anonymous caller on a loopback address
+    max_watch_streams = 4          # WatchAlerts streams per identity
+
+    [[authorization.identities]]   # a client certificate (mutual TLS): its SAN, or CN without SANs
+    name = "node-1.fac-a.attestors"
+    role = "attestor"              # attestor, lab, party, auditor or operator
+    facilities = ["fac-a"]         # attestor: required; auditor: optional (absent: all)
+    # lab_id = "lab-1"             # role lab: the [[labs]] entry (its facilities)
 """
 
 from __future__ import annotations
@@ -107,6 +120,7 @@ from pausewatch.note import ed25519_key_from_text
 from pausewatch.reports import MAX_REPORT_BYTES, check_id
 from pausewatch.v1 import types_pb2
 from verifier.alerts import WebhookConfig
+from verifier.authz import AuthorizationPolicy, IdentityGrant, Role
 
 __all__ = [
     "ENV_PREFIX",
@@ -234,6 +248,7 @@ class VerifierConfig:
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     source: str = "<defaults>"
     allow_plaintext: bool = False  # plaintext gRPC on a non-loopback address (check_exposure)
+    authorization: AuthorizationPolicy = field(default_factory=AuthorizationPolicy)
 
     @property
     def database_path(self) -> Path:
@@ -572,6 +587,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         labs.append(LabTrust(lab_id, keys, facilities, threshold))
 
     parties = _parties(root, source)
+    authorization = _authorization(root, source, {lab.lab_id for lab in labs})
     allow_plaintext = root.boolean("allow_plaintext", False)
     root.finish()
     return VerifierConfig(
@@ -588,6 +604,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         challenge=challenge,
         checkpoint_max_interval_s=cp_interval,
         allow_plaintext=allow_plaintext,
+        authorization=authorization,
         limits=limits,
         clock=clock,
         evaluation=evaluation,
@@ -616,6 +633,54 @@ def _parties(root: _Table, source: str) -> tuple[PartyTrust, ...]:
         party_t.finish()
         parties.append(PartyTrust(party_id, keys))
     return tuple(parties)
+
+
+def _authorization(root: _Table, source: str, lab_ids: set[str]) -> AuthorizationPolicy:
+    """``[authorization]`` and its ``[[authorization.identities]]`` (verifier.authz)."""
+    table = root.table("authorization")
+    if table is None:
+        return AuthorizationPolicy()
+    roles = ", ".join(r.value for r in Role)
+    grants: list[IdentityGrant] = []
+    for t in table.tables("identities"):
+        where = f"{source}: {t.prefix}"
+        name = t.string("name", _REQUIRED)
+        if not name or len(name) > 253 or any(c.isspace() for c in name):
+            raise ConfigError(f"{where}name must be a certificate name without spaces, got {name!r}")
+        if any(g.name == name for g in grants):
+            raise ConfigError(f"{where}name {name!r} is listed twice")
+        try:
+            role = Role(t.string("role", _REQUIRED))
+        except ValueError as e:
+            raise ConfigError(f"{where}role must be one of {roles}") from e
+        if role is Role.PUBLIC:
+            raise ConfigError(f"{where}role public is every anonymous caller's; name another role")
+        facilities = frozenset(check_id_config(f, f"{where}facilities") for f in t.strings("facilities"))
+        lab_id = t.string("lab_id", "")
+        if role is Role.LAB and lab_id not in lab_ids:
+            raise ConfigError(f"{where}lab_id must name a [[labs]] entry, got {lab_id!r}")
+        if role is not Role.LAB and lab_id:
+            raise ConfigError(f"{where}lab_id is only for role lab")
+        if role is Role.ATTESTOR and not facilities:
+            raise ConfigError(f"{where}facilities: an attestor identity must name its facilities")
+        if role in (Role.LAB, Role.PARTY, Role.OPERATOR) and facilities:
+            raise ConfigError(f"{where}facilities: not for role {role} (a lab's are its [[labs]] entry's)")
+        t.finish()
+        grants.append(IdentityGrant(name, role, facilities, lab_id))
+    try:
+        loopback_role = Role(table.string("loopback_role", Role.PUBLIC.value))
+    except ValueError as e:
+        raise ConfigError(f"{source}: authorization.loopback_role must be one of {roles}") from e
+    policy = AuthorizationPolicy(
+        identities=tuple(grants),
+        open_submissions=table.boolean("open_submissions", True),
+        public_verdicts=table.boolean("public_verdicts", True),
+        loopback_role=loopback_role,
+        max_watch_streams=table.integer("max_watch_streams", 4, minimum=1, maximum=1024),
+        configured=True,
+    )
+    table.finish()
+    return policy
 
 
 def _built(where: str, build: Any) -> Any:

@@ -21,6 +21,8 @@ exception                                   gRPC status           meaning
                                                                   entry whose proof of
                                                                   possession does not verify
                                                                   (``EnrolmentProofError``)
+``PermissionDeniedError``                   PERMISSION_DENIED     the caller's role may not do
+                                                                  this (:mod:`verifier.authz`)
 ``StaleVersionError``                       FAILED_PRECONDITION   a document version that does
                                                                   not increase
 ``KeyConflictError``                        FAILED_PRECONDITION   an inventory enrols a key that
@@ -48,6 +50,7 @@ from pausewatch.errors import (
 
 __all__ = [
     "NotEnrolledHereError",
+    "PermissionDeniedError",
     "RateLimitedError",
     "StaleVersionError",
     "UnknownKeyError",
@@ -61,6 +64,10 @@ class UnknownKeyError(SignatureError):
 
 class NotEnrolledHereError(VerificationError):
     """An authentic signature by a key that is not enrolled for what the document claims."""
+
+
+class PermissionDeniedError(InputError):
+    """The caller's identity or role does not allow the call (``verifier.authz``)."""
 
 
 class RateLimitedError(LimitExceededError):
@@ -77,7 +84,9 @@ def status_for(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(error, SignatureError):
         return grpc.StatusCode.UNAUTHENTICATED
-    if isinstance(error, (NotEnrolledHereError, DocumentScopeError, EnrolmentProofError)):
+    if isinstance(
+        error, (NotEnrolledHereError, DocumentScopeError, EnrolmentProofError, PermissionDeniedError)
+    ):
         return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(error, VerificationError):
         return grpc.StatusCode.FAILED_PRECONDITION

@@ -74,6 +74,12 @@ class VerifierMetrics:
             "pausewatch_verifier_pending_reports", "Reports in admission or queued", registry=r
         )
         self.watchers = Gauge("pausewatch_verifier_alert_watchers", "Open WatchAlerts streams", registry=r)
+        self.denied = Counter(
+            "pausewatch_verifier_denied_calls",
+            "Calls refused with PERMISSION_DENIED by the authorization policy ([authorization])",
+            ["method", "role"],
+            registry=r,
+        )
 
     def on_tick(self, items: int, seconds: float) -> None:
         self.tick_seconds.observe(seconds)

@@ -359,7 +359,9 @@ def _build(
         clock_now_ns=clock.now_ns,
         admission=admission,
         admission_processes=processes,
+        authorization=config.authorization,
     )
+    _log_authorization(config)
     verifier_pb2_grpc.add_VerifierServicer_to_server(servicer, grpc_server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, grpc_server)
@@ -391,6 +393,22 @@ def _build(
         servicer=servicer,
         state_lock=lock,
     )
+
+
+def _log_authorization(config: VerifierConfig) -> None:
+    """Say at start what anonymous callers may do; warn when the policy is the default one."""
+    policy = config.authorization
+    summary = policy.summary()
+    if policy.identities and (config.tls is None or config.tls.client_ca_file is None):
+        _log.warning(
+            "authorization: identities are mapped but client certificates are not required"
+            " ([tls] client_ca_file): every caller is anonymous; %s",
+            summary,
+        )
+    elif not policy.configured:
+        _log.warning("authorization: no [authorization] table, the default policy: %s", summary)
+    else:
+        _log.info("authorization: %s", summary)
 
 
 def _server_credentials(config: VerifierConfig) -> grpc.ServerCredentials:
