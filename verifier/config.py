@@ -57,6 +57,9 @@ Example (every key shown with its default where it has one)::
     admission_processes = 0        # >0: admit in this many worker processes instead (own GILs)
     grpc_max_unrequested_s = 120   # a call gRPC holds before the servicer takes it (then CANCELLED)
     startup_check_entries = 100000 # newest log entries re-hashed at start (scrub checks all)
+    max_report_age_s = 604800      # a report whose period ended longer ago than this is refused
+    max_commitment_backdate_s = 604800  # a commitment window starting further back is refused
+                                   # (both against log time; verifier/bounded_time.py)
 
     [evaluation]                   # the evaluation scheduler (verdicts), started by serve
     enabled = true
@@ -185,6 +188,8 @@ class LimitsConfig:
     admission_processes: int = 0
     grpc_max_unrequested_s: int = 120
     startup_check_entries: int = 100_000
+    max_report_age_s: float = 7 * 86_400.0
+    max_commitment_backdate_s: float = 7 * 86_400.0
 
     @property
     def report_limit(self) -> int:
@@ -504,6 +509,12 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
                 "grpc_max_unrequested_s", d.grpc_max_unrequested_s, minimum=1, maximum=3600
             ),
             startup_check_entries=li("startup_check_entries", d.startup_check_entries, minimum=0),
+            max_report_age_s=limits_t.number(
+                "max_report_age_s", d.max_report_age_s, minimum=60, maximum=3660 * 86_400
+            ),
+            max_commitment_backdate_s=limits_t.number(
+                "max_commitment_backdate_s", d.max_commitment_backdate_s, minimum=0, maximum=3660 * 86_400
+            ),
         )
         limits_t.finish()
         if limits.max_envelope_bytes > limits.max_message_bytes:

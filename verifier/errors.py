@@ -23,6 +23,9 @@ exception                                   gRPC status           meaning
                                                                   (``EnrolmentProofError``)
 ``PermissionDeniedError``                   PERMISSION_DENIED     the caller's role may not do
                                                                   this (:mod:`verifier.authz`)
+``ReportTooOldError``,                      FAILED_PRECONDITION   a report or commitment window
+``BackdatedCommitmentError``                                      further back than the limits
+                                                                  (:mod:`verifier.bounded_time`)
 ``StaleVersionError``                       FAILED_PRECONDITION   a document version that does
                                                                   not increase
 ``KeyConflictError``                        FAILED_PRECONDITION   an inventory enrols a key that
@@ -49,9 +52,11 @@ from pausewatch.errors import (
 )
 
 __all__ = [
+    "BackdatedCommitmentError",
     "NotEnrolledHereError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "ReportTooOldError",
     "StaleVersionError",
     "UnknownKeyError",
     "status_for",
@@ -72,6 +77,14 @@ class PermissionDeniedError(InputError):
 
 class RateLimitedError(LimitExceededError):
     """A key submitted faster than its configured rate."""
+
+
+class ReportTooOldError(VerificationError):
+    """A report whose period ended further back than ``limits.max_report_age_s``."""
+
+
+class BackdatedCommitmentError(VerificationError):
+    """A commitment window starting further back than ``limits.max_commitment_backdate_s``."""
 
 
 class StaleVersionError(VerificationError):

@@ -70,6 +70,7 @@ from pausewatch.note import NoteSigner, NoteVerifier
 from pausewatch.terms import Terms, TermsInForce, check_succession
 from pausewatch.v1 import types_pb2, verifier_pb2
 from verifier.alert_bus import AlertBus
+from verifier.bounded_time import check_commitment_window
 from verifier.checkpoint_file import CheckpointFile
 from verifier.errors import NotEnrolledHereError, status_for
 from verifier.frontier import BatchTree, Frontier, frontier_from_log
@@ -308,12 +309,14 @@ class LogSequencer:
         log_verifier: NoteVerifier | None = None,
         checkpoint_file: CheckpointFile | None = None,
         startup_check_entries: int = 100_000,
+        max_commitment_backdate_ns: int | None = None,
     ) -> None:
         self._storage = storage
         self._signer = log_signer
         self.origin = origin
         self._clock = clock
         self._skew_ns = max_clock_skew_ns
+        self._max_backdate_ns = max_commitment_backdate_ns  # None: no limit (verifier.bounded_time)
         self._bus = alert_bus
         self._max_items = max_items_per_tick
         self._on_commit = on_commit
@@ -704,6 +707,12 @@ class LogSequencer:
         else:
             # a commitment bounds the bands of the inventories it covers, already stored ones too
             commitment = Commitment.from_wire(doc.message)
+            if self._max_backdate_ns is not None:  # its window reaches back a bounded time only
+                logged = None
+                if history:
+                    prior = max(history, key=lambda d: d.version).envelope
+                    logged = Commitment.from_wire(_decode(prior, types_pb2.Commitment))
+                check_commitment_window(commitment, logged, item.received_ns, self._max_backdate_ns)
             check_tolerances(_latest_inventories(tx), [commitment])
             # and is itself at least as strict as the terms in force for its lab
             _terms_in_force(tx).check_commitment(commitment, doc.lab_facilities)

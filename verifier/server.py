@@ -214,6 +214,7 @@ async def run_evaluation(server: VerifierServer) -> None:
             interval_s=cfg.interval_s, grace_s=cfg.grace_s, max_buckets_per_tick=cfg.max_buckets_per_tick
         ),
         server.alert_bus,
+        on_tick=server.metrics.on_evaluation,
     )
     await scheduler.run()
 
@@ -312,6 +313,7 @@ def _build(
         # the file lives beside a state directory's database (an injected storage has none)
         checkpoint_file=None if lock is None else CheckpointFile(Path(config.state_dir) / CHECKPOINT_FILE),
         startup_check_entries=limits.startup_check_entries,
+        max_commitment_backdate_ns=round(limits.max_commitment_backdate_s * NS_PER_S),
     )
     challenges = ChallengeIssuer(
         sequencer,

@@ -50,9 +50,10 @@ from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus, AlertFilter, SubscriberDroppedError
 from verifier.authz import Action, AuthorizationPolicy, Caller
+from verifier.bounded_time import check_report_age
 from verifier.challenges import ChallengeIssuer
 from verifier.config import LimitsConfig
-from verifier.errors import PermissionDeniedError, status_for
+from verifier.errors import BackdatedCommitmentError, PermissionDeniedError, ReportTooOldError, status_for
 from verifier.ingest import AdmittedReport, Enrollment, RateLimiter, admit_batch
 from verifier.metrics import VerifierMetrics
 from verifier.registry import (
@@ -282,6 +283,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             )
         self._metrics.stage_seconds.labels("admission").inc(cpu_s)
         now = self._now()
+        max_age_ns = round(self._limits.max_report_age_s * 1_000_000_000)
         outcomes: list[ReportOutcome | None] = []
         admitted: list[AdmittedReport] = []
         passed: set[bytes] = set()  # digests admitted from this batch
@@ -293,6 +295,12 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                 caller.require_facility(report.header.facility_id, "SubmitReports")
             except PermissionDeniedError as e:
                 self._metrics.denied.labels("SubmitReports", caller.role).inc()
+                outcomes.append(_rejected(e))
+                continue
+            try:  # one report revises a bounded stretch of history only
+                check_report_age(report.header, now, max_age_ns)
+            except ReportTooOldError as e:
+                self._metrics.too_old.labels("report").inc()
                 outcomes.append(_rejected(e))
                 continue
             # An exact duplicate (already logged, or admitted earlier in this batch) is answered
@@ -439,6 +447,8 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                 )
             receipt = await self._seq.submit_document(verified)
         except PausewatchError as e:
+            if isinstance(e, BackdatedCommitmentError):
+                self._metrics.too_old.labels("commitment").inc()
             await _abort(context, e)
         finally:
             self._inflight_bytes -= size
