@@ -47,6 +47,11 @@ class VerifierMetrics:
             "Times the clock was found behind log time (log time held) since start",
             registry=r,
         )
+        self.clock_steps_forward = Gauge(
+            "pausewatch_verifier_clock_steps_forward",
+            "Times the clock jumped ahead of monotonic time by more than 60 s since start",
+            registry=r,
+        )
         self.log_time_held = Gauge(
             "pausewatch_verifier_log_time_held", "1 while the clock is behind log time", registry=r
         )

@@ -163,6 +163,7 @@ class EvaluationScheduler:
         alert_bus: AlertBus | None = None,
         *,
         on_tick: Callable[[TickResult], None] | None = None,
+        horizon: Callable[[], int] | None = None,
     ) -> None:
         self._seq = sequencer
         self._signer = verdict_signer
@@ -172,6 +173,9 @@ class EvaluationScheduler:
         self._stopping = asyncio.Event()
         self._states: dict[str, _State] = {}
         self._on_tick = on_tick  # metrics: revisions per tick
+        # verdicts only for buckets ended by this time (≤ now; log time's settled_ns after a
+        # forward clock step, verifier.log_time)
+        self._horizon = horizon or clock.now_ns
 
     async def run(self) -> None:
         """Tick until ``stop``; a failing tick is logged and retried next interval."""
@@ -192,8 +196,9 @@ class EvaluationScheduler:
         budget = self.config.max_buckets_per_tick
         for snap in snapshots:  # every commitment's state takes what it read, planned or not
             await asyncio.to_thread(snap.state.evaluator.extend, snap.reports, snap.ingest, snap.log_size)
+        horizon = min(now, self._horizon())
         for snap in snapshots:
-            plans = self._plan(snap, now)[:budget]
+            plans = self._plan(snap, horizon)[:budget]
             budget -= len(plans)
             if not plans:
                 continue

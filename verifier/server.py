@@ -44,7 +44,7 @@ from pausewatch.errors import EnvironmentFaultError
 from pausewatch.keys import Signer, load_key_file
 from pausewatch.note import Ed25519NoteSigner, NoteSigner
 from pausewatch.statedir import StateDirLock, check_secret_file, lock_state_dir
-from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
+from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus
 from verifier.alerts import WebhookNotifier
@@ -132,6 +132,7 @@ class VerifierServer:
     servicer: VerifierServicer | None = None
     state_lock: StateDirLock | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _steps_alerted: int = 0
 
     async def start(self) -> None:
         if self.admission_processes is not None:
@@ -172,7 +173,22 @@ class VerifierServer:
             self.metrics.queued.set(self.sequencer.queued)
             if self.servicer is not None:
                 self.metrics.pending.set(self.servicer.pending_reports)
+            self._alert_forward_steps()
             await asyncio.sleep(1.0)  # real time: metrics are for operators, not the model
+
+    def _alert_forward_steps(self) -> None:
+        """A ``clock.step_forward`` alert (facility "": the verifier's own) per step found."""
+        if not isinstance(self.clock, LogTimeClock) or self.clock.steps_forward <= self._steps_alerted:
+            return
+        self._steps_alerted = self.clock.steps_forward
+        alert = types_pb2.Alert(raised_unix_ns=self.clock.now_ns())
+        alert.finding.id = "clock.step_forward"
+        alert.finding.severity = types_pb2.SEVERITY_WARNING
+        alert.finding.message = (
+            f"the verifier's clock stepped {self.clock.last_forward_step_ns / NS_PER_S:.0f} s forward;"
+            " verdicts wait until log time has settled"
+        )
+        self.alert_bus.publish(alert)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Graceful stop: NOT_SERVING, finish RPCs in flight (up to ``grace`` s), drain the
@@ -215,6 +231,7 @@ async def run_evaluation(server: VerifierServer) -> None:
         ),
         server.alert_bus,
         on_tick=server.metrics.on_evaluation,
+        horizon=server.clock.settled_ns if isinstance(server.clock, LogTimeClock) else None,
     )
     await scheduler.run()
 
@@ -301,6 +318,7 @@ def _build(
         log_time = clock
         metrics.clock_steps_back.set_function(lambda: log_time.steps_back)
         metrics.log_time_held.set_function(lambda: float(log_time.held))
+        metrics.clock_steps_forward.set_function(lambda: log_time.steps_forward)
     sequencer = LogSequencer(
         storage,
         log_signer=keys.log,
