@@ -54,6 +54,7 @@ from verifier.config import VerifierConfig
 from verifier.ingest import RateLimiter
 from verifier.log_time import LogTimeClock
 from verifier.metrics import MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
+from verifier.rate_state import RATE_STATE_FILE, load_rate_state, save_rate_state
 from verifier.registry import TrustRoots
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
 from verifier.sequencer import LogSequencer
@@ -131,8 +132,11 @@ class VerifierServer:
     admission_processes: ProcessAdmission | None = None
     servicer: VerifierServicer | None = None
     state_lock: StateDirLock | None = None
+    quotas: dict[str, RateLimiter] = field(default_factory=dict)
+    rate_file: Path | None = None  # where the quotas are saved (verifier.rate_state)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _steps_alerted: int = 0
+    _quota_changes: int = 0
 
     async def start(self) -> None:
         if self.admission_processes is not None:
@@ -174,7 +178,22 @@ class VerifierServer:
             if self.servicer is not None:
                 self.metrics.pending.set(self.servicer.pending_reports)
             self._alert_forward_steps()
+            await self._save_quotas()
             await asyncio.sleep(1.0)  # real time: metrics are for operators, not the model
+
+    async def _save_quotas(self) -> None:
+        """Save the per-key quotas when they moved since the last save (verifier.rate_state)."""
+        changes = sum(q.changes for q in self.quotas.values())
+        if self.rate_file is None or changes == self._quota_changes:
+            return
+        now = self.clock.now_ns()
+        state = {name: q.snapshot(now) for name, q in self.quotas.items()}
+        try:
+            await asyncio.to_thread(save_rate_state, self.rate_file, state)
+        except EnvironmentFaultError as e:
+            _log.error("could not save the rate state; retrying", extra={"error": str(e)})
+            return
+        self._quota_changes = changes
 
     def _alert_forward_steps(self) -> None:
         """A ``clock.step_forward`` alert (facility "": the verifier's own) per step found."""
@@ -201,6 +220,7 @@ class VerifierServer:
                 await task
         self.alert_bus.close()
         await self.grpc_server.stop(grace)
+        await self._save_quotas()
         await self.sequencer.stop()
         if self.admission is not None:
             self.admission.shutdown(wait=True)
@@ -367,13 +387,23 @@ def _build(
         else None
     )
     grpc_server = grpc.aio.server(options=options, maximum_concurrent_rpcs=limits.max_concurrent_rpcs)
+    # per-key quotas, as they were when the verifier last stopped (a restart refills nothing)
+    quotas = {
+        "reports": RateLimiter(limits.reports_per_minute, limits.burst_reports),
+        "bytes": RateLimiter(limits.report_bytes_per_minute, limits.burst_report_bytes, unit="bytes"),
+    }
+    rate_file = None if lock is None else Path(config.state_dir) / RATE_STATE_FILE
+    if rate_file is not None:
+        for name, buckets in load_rate_state(rate_file).items():
+            if name in quotas:
+                quotas[name].restore(buckets)
     servicer = VerifierServicer(
         sequencer=sequencer,
         challenges=challenges,
         trust=TrustRoots.of(config.labs, config.parties),
         limits=limits,
-        rate_limiter=RateLimiter(limits.reports_per_minute, limits.burst_reports),
-        byte_quota=RateLimiter(limits.report_bytes_per_minute, limits.burst_report_bytes, unit="bytes"),
+        rate_limiter=quotas["reports"],
+        byte_quota=quotas["bytes"],
         alert_bus=alert_bus,
         metrics=metrics,
         clock_now_ns=clock.now_ns,
@@ -412,6 +442,8 @@ def _build(
         admission_processes=processes,
         servicer=servicer,
         state_lock=lock,
+        quotas=quotas,
+        rate_file=rate_file,
     )
 
 
