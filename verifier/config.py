@@ -60,6 +60,8 @@ Example (every key shown with its default where it has one)::
     max_report_age_s = 604800      # a report whose period ended longer ago than this is refused
     max_commitment_backdate_s = 604800  # a commitment window starting further back is refused
                                    # (both against log time; verifier/bounded_time.py)
+    disk_reserve_bytes = 67108864  # space kept in STATE_DIR/reserve, given back to challenges
+                                   # when the disk fills (verifier/disk_reserve.py); 0: none
 
     [evaluation]                   # the evaluation scheduler (verdicts), started by serve
     enabled = true
@@ -190,6 +192,7 @@ class LimitsConfig:
     startup_check_entries: int = 100_000
     max_report_age_s: float = 7 * 86_400.0
     max_commitment_backdate_s: float = 7 * 86_400.0
+    disk_reserve_bytes: int = 64 << 20
 
     @property
     def report_limit(self) -> int:
@@ -515,6 +518,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
             max_commitment_backdate_s=limits_t.number(
                 "max_commitment_backdate_s", d.max_commitment_backdate_s, minimum=0, maximum=3660 * 86_400
             ),
+            disk_reserve_bytes=li("disk_reserve_bytes", d.disk_reserve_bytes, minimum=0, maximum=1 << 40),
         )
         limits_t.finish()
         if limits.max_envelope_bytes > limits.max_message_bytes:

@@ -52,6 +52,11 @@ class VerifierMetrics:
             "Times the clock jumped ahead of monotonic time by more than 60 s since start",
             registry=r,
         )
+        self.storage_full = Gauge(
+            "pausewatch_verifier_storage_full",
+            "1 while the disk is full: submissions refused, challenges on the reserve",
+            registry=r,
+        )
         self.log_time_held = Gauge(
             "pausewatch_verifier_log_time_held", "1 while the clock is behind log time", registry=r
         )

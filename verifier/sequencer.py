@@ -72,6 +72,7 @@ from pausewatch.v1 import types_pb2, verifier_pb2
 from verifier.alert_bus import AlertBus
 from verifier.bounded_time import check_commitment_window
 from verifier.checkpoint_file import CheckpointFile
+from verifier.disk_reserve import OncePer, is_storage_full
 from verifier.errors import NotEnrolledHereError, status_for
 from verifier.frontier import BatchTree, Frontier, frontier_from_log
 from verifier.ingest import (
@@ -317,6 +318,10 @@ class LogSequencer:
         self._clock = clock
         self._skew_ns = max_clock_skew_ns
         self._max_backdate_ns = max_commitment_backdate_ns  # None: no limit (verifier.bounded_time)
+        # storage-full mode (verifier.disk_reserve): set on a full disk, cleared by the server
+        self.storage_full = False
+        self.on_storage_full: Callable[[], None] | None = None
+        self._faults = OncePer(60.0)
         self._bus = alert_bus
         self._max_items = max_items_per_tick
         self._on_commit = on_commit
@@ -476,7 +481,7 @@ class LogSequencer:
             try:
                 committed = await loop.run_in_executor(self._executor, self._commit, items)
             except Exception as e:  # the whole tick failed: nothing was committed
-                _log.exception("sequencer tick failed; its items were not stored")
+                self._tick_failed(e)
                 self._heads.clear()
                 try:
                     await loop.run_in_executor(self._executor, self._load_challenges)
@@ -496,6 +501,27 @@ class LogSequencer:
             for r in requests:
                 if not r.future.done():
                     r.future.set_result(r.items)
+
+    def _tick_failed(self, error: Exception) -> None:
+        """A full disk enters storage-full mode (verifier.disk_reserve); environment faults are
+        one line at most once a minute each; anything else is a bug, with its traceback."""
+        full = is_storage_full(error)
+        if full and not self.storage_full:
+            self.storage_full = True
+            if self.on_storage_full is not None:
+                self.on_storage_full()
+        if full or isinstance(error, EnvironmentFaultError):
+            if self._faults.ready("storage full" if full else str(error)[:120]):
+                _log.error(
+                    "sequencer tick failed, its items were not stored: %s%s",
+                    str(error).splitlines()[0][:300] if str(error) else type(error).__name__,
+                    f" ({self._faults.suppressed} more failures this past minute not logged)"
+                    if self._faults.suppressed
+                    else "",
+                )
+                self._faults.suppressed = 0
+            return
+        _log.exception("sequencer tick failed; its items were not stored")
 
     def _commit(self, items: list[_Item]) -> _Committed:
         """On the writer thread: check, write, append, sign, commit; then the receipts, from the

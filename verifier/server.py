@@ -51,6 +51,7 @@ from verifier.alerts import WebhookNotifier
 from verifier.challenges import ChallengeIssuer
 from verifier.checkpoint_file import CHECKPOINT_FILE, CheckpointFile
 from verifier.config import VerifierConfig
+from verifier.disk_reserve import RESERVE_FILE, DiskReserve, OncePer
 from verifier.ingest import RateLimiter
 from verifier.log_time import LogTimeClock
 from verifier.metrics import MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
@@ -137,10 +138,18 @@ class VerifierServer:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _steps_alerted: int = 0
     _quota_changes: int = 0
+    reserve: DiskReserve | None = None  # given back when the disk fills (verifier.disk_reserve)
+    _challenge_faults: OncePer = field(default_factory=lambda: OncePer(60.0))
 
     async def start(self) -> None:
         if self.admission_processes is not None:
             await asyncio.to_thread(self.admission_processes.warm_up)
+        self.sequencer.on_storage_full = self._storage_full
+        if self.reserve is not None and not await asyncio.to_thread(self.reserve.arm):
+            _log.warning(
+                "could not reserve disk space for challenges on a full disk",
+                extra={"file": str(self.reserve.path), "bytes": self.reserve.size},
+            )
         await self.sequencer.start()
         # Log a fresh challenge before admitting any report: the log's clock for freshness
         # (pausewatch.freshness) is current after a restart, and a checkpoint exists.
@@ -163,6 +172,9 @@ class VerifierServer:
             await self.clock.sleep(self.challenges.interval_s)
             try:
                 await self.challenges.issue()
+            except EnvironmentFaultError as e:  # one line a minute, the sequencer says more
+                if self._challenge_faults.ready(str(e)[:120]):
+                    _log.error("could not issue a challenge; retrying next interval: %s", e)
             except Exception:
                 _log.exception("could not issue a challenge; retrying next interval")
 
@@ -179,7 +191,29 @@ class VerifierServer:
                 self.metrics.pending.set(self.servicer.pending_reports)
             self._alert_forward_steps()
             await self._save_quotas()
+            await self._rearm_reserve()
             await asyncio.sleep(1.0)  # real time: metrics are for operators, not the model
+
+    async def _rearm_reserve(self) -> None:
+        """In storage-full mode: once the disk has room again, take the reserve back and take
+        submissions again."""
+        if not self.sequencer.storage_full:
+            return
+        if self.reserve is None or not await asyncio.to_thread(self.reserve.room_again):
+            return
+        await asyncio.to_thread(self.reserve.arm)
+        self.sequencer.storage_full = False
+        _log.warning("storage has room again: submissions are taken again, reserve re-armed")
+
+    def _storage_full(self) -> None:
+        """The sequencer found the disk full: give the reserve back so challenges go on."""
+        if self.reserve is not None:
+            self.reserve.release()
+        _log.error(
+            "storage full: submissions refused (UNAVAILABLE) until space is freed; challenges"
+            " continue on the reserve",
+            extra={"reserve_bytes": 0 if self.reserve is None else self.reserve.size},
+        )
 
     async def _save_quotas(self) -> None:
         """Save the per-key quotas when they moved since the last save (verifier.rate_state)."""
@@ -229,6 +263,8 @@ class VerifierServer:
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
         self.storage.close()
+        if self.reserve is not None:  # taken again at the next start
+            self.reserve.release()
         if self.state_lock is not None:
             self.state_lock.release()
         _log.info("verifier stopped")
@@ -339,6 +375,7 @@ def _build(
         metrics.clock_steps_back.set_function(lambda: log_time.steps_back)
         metrics.log_time_held.set_function(lambda: float(log_time.held))
         metrics.clock_steps_forward.set_function(lambda: log_time.steps_forward)
+    metrics.storage_full.set_function(lambda: float(sequencer.storage_full))
     sequencer = LogSequencer(
         storage,
         log_signer=keys.log,
@@ -444,6 +481,9 @@ def _build(
         state_lock=lock,
         quotas=quotas,
         rate_file=rate_file,
+        reserve=None
+        if lock is None
+        else DiskReserve(Path(config.state_dir) / RESERVE_FILE, limits.disk_reserve_bytes),
     )
 
 

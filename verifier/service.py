@@ -189,6 +189,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         self, request: verifier_pb2.SubmitReportsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.SubmitReportsResponse:
         caller = await self._authorize(context, Action.SUBMIT_REPORTS, "SubmitReports")
+        await self._refuse_when_storage_full(context)
         raws: Sequence[bytes] = request.envelopes
         if len(raws) > self._limits.max_batch_reports:
             await _abort(
@@ -218,6 +219,17 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             if o.receipt is not None:
                 result.receipt.CopyFrom(o.receipt)
         return response
+
+    async def _refuse_when_storage_full(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """On a full disk (verifier.disk_reserve) refuse submissions at once, UNAVAILABLE: the
+        reserve keeps challenges going, and a failing tick per retry would cost more."""
+        if self._seq.storage_full:
+            context.set_trailing_metadata(((RETRY_AFTER_KEY, "30000"),))
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "verifier storage is full: submissions are refused until space is freed"
+                " (challenges continue); retry after 30 s",
+            )
 
     async def _hold_bytes(self, size: int, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         """Count ``size`` request bytes as held until the caller releases them; refuse the call
@@ -427,6 +439,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     ) -> verifier_pb2.SubmitSignedResponse:
         action = Action.SUBMIT_TERMS if terms else Action.SUBMIT_LAB_DOCUMENTS
         caller = await self._authorize(context, action, method)
+        await self._refuse_when_storage_full(context)
         size = len(request.envelope)
         await self._hold_bytes(size, context)
         try:

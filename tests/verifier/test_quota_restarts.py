@@ -78,7 +78,9 @@ def _start(cfg: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
 async def _submit(port: int, *envelopes: bytes) -> list[int]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = verifier_pb2_grpc.VerifierStub(channel)
-        resp = await stub.SubmitReports(verifier_pb2.SubmitReportsRequest(envelopes=list(envelopes)), timeout=20)
+        resp = await stub.SubmitReports(
+            verifier_pb2.SubmitReportsRequest(envelopes=list(envelopes)), timeout=20
+        )
         return [r.code for r in resp.results]
 
 
