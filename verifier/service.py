@@ -309,12 +309,6 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                 self._metrics.denied.labels("SubmitReports", caller.role).inc()
                 outcomes.append(_rejected(e))
                 continue
-            try:  # one report revises a bounded stretch of history only
-                check_report_age(report.header, now, max_age_ns)
-            except ReportTooOldError as e:
-                self._metrics.too_old.labels("report").inc()
-                outcomes.append(_rejected(e))
-                continue
             # An exact duplicate (already logged, or admitted earlier in this batch) is answered
             # with its receipt and costs no token: replaying captured envelopes must not spend
             # the attestor's budget.
@@ -326,6 +320,13 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                     if self._bytes is not None:  # the per-key byte quota
                         self._bytes.take(key, now, len(report.envelope.raw))
                     self._rate.take(key, now)
+                    # one report revises a bounded stretch of history only (a new one: an
+                    # exact duplicate revises nothing and keeps getting its receipt)
+                    check_report_age(report.header, now, max_age_ns)
+                except ReportTooOldError as e:
+                    self._metrics.too_old.labels("report").inc()
+                    outcomes.append(_rejected(e))
+                    continue
                 except PausewatchError as e:
                     outcomes.append(_rejected(e))
                     continue
