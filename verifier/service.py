@@ -77,6 +77,8 @@ RETRY_AFTER_KEY: Final = "pausewatch-retry-after-ms"
 _SLOW_START_REPORTS: Final = 2000
 _MAX_RETRY_S: Final = 30.0
 _RATE_WINDOW_S: Final = 10.0  # longer than a loaded tick: commits come in bursts
+_FAIR_BATCH: Final = 32  # an attestor's batch (uplink.batch_size's default)
+_FAIR_QUEUE_FACTOR: Final = 4.0  # how much more queue such a batch may wait behind
 
 
 class _Throughput:
@@ -150,6 +152,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         self._policy = authorization or AuthorizationPolicy()
         self._lab_facilities = {lab_id: lab.facilities for lab_id, lab in trust.labs.items()}
         self._streams: collections.Counter[str] = collections.Counter()  # WatchAlerts per identity
+        self._pending_by_peer: collections.Counter[str] = collections.Counter()  # reports, per connection
 
     @property
     def pending_reports(self) -> int:
@@ -198,14 +201,19 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                     f"{len(raws)} envelopes in one batch; the limit is {self._limits.max_batch_reports}"
                 ),
             )
-        await self._admit_or_refuse(len(raws), context)
+        peer = context.peer()
+        await self._admit_or_refuse(len(raws), context, peer)
         size = sum(len(r) for r in raws)
         await self._hold_bytes(size, context)
         self._pending_reports += len(raws)
+        self._pending_by_peer[peer] += len(raws)
         try:
             outcomes = await self._submit_reports(raws, context, caller)
         finally:
             self._pending_reports -= len(raws)
+            self._pending_by_peer[peer] -= len(raws)
+            if not self._pending_by_peer[peer]:
+                del self._pending_by_peer[peer]
             self._inflight_bytes -= size
             self._throughput.add(len(raws), time.monotonic())
         response = verifier_pb2.SubmitReportsResponse()
@@ -246,8 +254,15 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             )
         self._inflight_bytes += size
 
-    async def _admit_or_refuse(self, count: int, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        """Refuse the batch (RESOURCE_EXHAUSTED with a retry hint) when the verifier is saturated."""
+    async def _admit_or_refuse(
+        self, count: int, context: grpc.aio.ServicerContext[Any, Any], peer: str
+    ) -> None:
+        """Refuse the batch (RESOURCE_EXHAUSTED with a retry hint) when the verifier is saturated.
+
+        Fair to small callers: past ``max_queue_s`` of work, a small batch (≤ 32 reports, an
+        attestor's) from a connection with nothing pending is still taken, up to four times
+        ``max_queue_s`` — so a flooder's big batches (junk included, while in admission) hold
+        up the flooder, not the attestor sending its one report. The count cap holds for all."""
         pending = self._pending_reports
         if pending == 0:
             return  # never refuse an idle verifier, whatever the batch size
@@ -258,7 +273,10 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         if rate is None:  # slow start: nothing finished yet, so no rate to size the queue by
             cap = min(cap, _SLOW_START_REPORTS)
         over_count = pending + count > cap
-        if not over_count and queue_s <= self._limits.max_queue_s:
+        max_queue_s = self._limits.max_queue_s
+        if count <= _FAIR_BATCH and not self._pending_by_peer.get(peer):
+            max_queue_s *= _FAIR_QUEUE_FACTOR
+        if not over_count and queue_s <= max_queue_s:
             return
         retry_s = self._retry_after(pending, count, rate, now)
         self._metrics.refused.inc(count)
