@@ -28,7 +28,8 @@ MONTHS_10 = 300 * DAY
 FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
 
 
-def _commitment(world: World, start_ns: int, version: int = 1) -> bytes:
+def commitment(world: World, start_ns: int, version: int = 1, *, bucket_s: int = DAY) -> bytes:
+    """A lab-1 commitment on ``world``'s facility, 400 days from ``start_ns``."""
     msg = types_pb2.Commitment(
         commitment_id="pause-2026",
         version=version,
@@ -41,7 +42,7 @@ def _commitment(world: World, start_ns: int, version: int = 1) -> bytes:
             max_report_interval_ns=120 * NS,
             max_gap_ns=180 * NS,
             min_inventory_coverage=1.0,
-            bucket_ns=DAY * NS,
+            bucket_ns=bucket_s * NS,
             timeout_intervals=3,
         ),
         signatures_required=1,
@@ -67,7 +68,7 @@ def _scenario(world: World, old_report_days: float) -> dict[str, object]:
     async def main() -> dict[str, object]:
         async with running(world) as r:
             await r.stub.SubmitCommitment(
-                verifier_pb2.SubmitSignedRequest(envelope=_commitment(world, T0)), timeout=10
+                verifier_pb2.SubmitSignedRequest(envelope=commitment(world, T0)), timeout=10
             )
             scheduler = EvaluationScheduler(
                 r.server.sequencer,
@@ -140,7 +141,7 @@ def test_commitment_window_starting_eleven_months_back_is_refused(tmp_path: Path
             now = r.server.clock.now_ns()
             with pytest.raises(grpc.aio.AioRpcError) as e:
                 await r.stub.SubmitCommitment(
-                    verifier_pb2.SubmitSignedRequest(envelope=_commitment(world, T0)), timeout=10
+                    verifier_pb2.SubmitSignedRequest(envelope=commitment(world, T0)), timeout=10
                 )
             assert e.value.code() is grpc.StatusCode.FAILED_PRECONDITION
             assert "limits.max_commitment_backdate_s" in (e.value.details() or "")
@@ -152,16 +153,16 @@ def test_commitment_window_starting_eleven_months_back_is_refused(tmp_path: Path
             # submitted long after (a lab revising its commitment keeps its window)
             start = now - 3 * DAY * NS
             await r.stub.SubmitCommitment(
-                verifier_pb2.SubmitSignedRequest(envelope=_commitment(world, start)), timeout=10
+                verifier_pb2.SubmitSignedRequest(envelope=commitment(world, start)), timeout=10
             )
             world.clock.advance(60 * DAY)
             await r.stub.SubmitCommitment(
-                verifier_pb2.SubmitSignedRequest(envelope=_commitment(world, start, version=2)), timeout=10
+                verifier_pb2.SubmitSignedRequest(envelope=commitment(world, start, version=2)), timeout=10
             )
             with pytest.raises(grpc.aio.AioRpcError) as moved:  # but not one that moves it back
                 await r.stub.SubmitCommitment(
                     verifier_pb2.SubmitSignedRequest(
-                        envelope=_commitment(world, start - 30 * DAY * NS, version=3)
+                        envelope=commitment(world, start - 30 * DAY * NS, version=3)
                     ),
                     timeout=10,
                 )

@@ -15,10 +15,10 @@ import logging
 import pytest
 
 from pausewatch.clock import NS_PER_S, SimulatedClock
-from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.v1 import types_pb2, verifier_pb2
-from tests.factories import NS, T0
+from tests.factories import T0
 from tests.verifier.harness import World, running
+from tests.verifier.test_bounded_time import commitment
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
 
 BUCKET_S = 300
@@ -38,28 +38,6 @@ class SteppedClock(SimulatedClock):
         return self._now
 
 
-def _commitment(world: World) -> bytes:
-    msg = types_pb2.Commitment(
-        commitment_id="pause-2026",
-        version=1,
-        lab_id=world.lab_id,
-        facility_ids=[world.facility_id],
-        window_start_unix_ns=T0,
-        window_end_unix_ns=T0 + 86_400 * NS,
-        rules=types_pb2.Rules(compute_cap_flop=1e25),
-        reporting=types_pb2.ReportingRequirements(
-            max_report_interval_ns=120 * NS,
-            max_gap_ns=180 * NS,
-            min_inventory_coverage=1.0,
-            bucket_ns=BUCKET_S * NS,
-            timeout_intervals=3,
-        ),
-        signatures_required=1,
-        description="forward step",
-    )
-    return sign_envelope(PayloadType.COMMITMENT, msg.SerializeToString(deterministic=True), [world.lab])
-
-
 def _run(world: World, *, settled: bool) -> dict[str, object]:
     clock = SteppedClock(T0)
     world.clock = clock
@@ -67,7 +45,8 @@ def _run(world: World, *, settled: bool) -> dict[str, object]:
     async def scenario() -> dict[str, object]:
         async with running(world, clock=clock) as r:
             await r.stub.SubmitCommitment(
-                verifier_pb2.SubmitSignedRequest(envelope=_commitment(world)), timeout=10
+                verifier_pb2.SubmitSignedRequest(envelope=commitment(world, T0, bucket_s=BUCKET_S)),
+                timeout=10,
             )
             log_time = r.server.clock
             alerts = r.server.alert_bus.subscribe()

@@ -22,7 +22,7 @@ from pausewatch.envelope import parse_envelope
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from tests.factories import UsageChain
 from tests.verifier.harness import World
-from tests.verifier.test_quota_restarts import _config
+from tests.verifier.test_crash import write_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,11 +76,8 @@ def test_a_full_disk_is_reported_once_and_challenges_go_on(tmp_path: Path) -> No
     if not _can_mount(tmp_path):
         pytest.skip("needs an unprivileged mount namespace (unshare -rm) for a small real filesystem")
     world = World(tmp_path)
-    cfg = _config(tmp_path, world)
-    text = cfg.read_text().replace(
-        "reports_per_minute = 0.001\nburst_reports = 3\n", "disk_reserve_bytes = 1048576\n"
-    )
-    cfg.write_text(text.replace('key_file = "challenge.key"', 'key_file = "challenge.key"\ninterval_s = 0.5'))
+    cfg = write_config(tmp_path, world)
+    cfg.write_text(cfg.read_text().replace("[limits]\n", "[limits]\ndisk_reserve_bytes = 1048576\n"))
     (tmp_path / "mnt").mkdir()
     env = {
         "MNT": str(tmp_path / "mnt"),

@@ -8,71 +8,29 @@ its burst is still refused after a SIGKILL and a restart, and another key is not
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import grpc
 
 from pausewatch.envelope import parse_envelope
-from pausewatch.keys import generate_key_file
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from tests.factories import UsageChain
 from tests.verifier.harness import World
+from tests.verifier.test_crash import start, write_config
 
-REPO = Path(__file__).resolve().parents[2]
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
 
 def _config(tmp: Path, world: World) -> Path:
-    for name in ("log", "challenge", "verdict"):
-        generate_key_file(tmp / f"{name}.key")
-    cfg = tmp / "verifier.toml"
-    lab = base64.b64encode(world.lab.public_key.raw).decode()
+    """test_crash's config with a burst of three reports per key."""
+    cfg = write_config(tmp, world)
     cfg.write_text(
-        f"""state_dir = "state"
-listen = "127.0.0.1:0"
-metrics_listen = ""
-[log]
-origin = "verifier.test/pausewatch"
-key_file = "log.key"
-[challenge]
-key_file = "challenge.key"
-[verdict]
-key_file = "verdict.key"
-[evaluation]
-enabled = false
-[limits]
-reports_per_minute = 0.001
-burst_reports = 3
-[[labs]]
-lab_id = "{world.lab_id}"
-public_keys = ["{lab}"]
-facilities = ["{world.facility_id}"]
-"""
+        cfg.read_text().replace("[limits]\n", "[limits]\nreports_per_minute = 0.001\nburst_reports = 3\n")
     )
     return cfg
-
-
-def _start(cfg: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
-    ready = tmp / "ready"
-    ready.unlink(missing_ok=True)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "verifier.cli", "serve", "--config", str(cfg), "--ready-file", str(ready)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        assert proc.poll() is None, "serve exited"
-        assert time.monotonic() < deadline, "serve did not become ready"
-        time.sleep(0.05)
-    return proc, int(ready.read_text())
 
 
 async def _submit(port: int, *envelopes: bytes) -> list[int]:
@@ -98,12 +56,12 @@ async def _setup(port: int, world: World) -> bytes:
 def test_a_killed_and_restarted_verifier_keeps_each_keys_spent_quota(tmp_path: Path) -> None:
     world = World(tmp_path)
     cfg = _config(tmp_path, world)
-    start = time.time_ns() - 600 * 1_000_000_000  # recent periods (reports older than 7 days are refused)
-    proc, port = _start(cfg, tmp_path)
+    first_ns = time.time_ns() - 600 * 1_000_000_000  # recent periods (reports older than 7 days are refused)
+    proc, port = start(cfg, tmp_path)
     try:
         nonce = asyncio.run(_setup(port, world))
-        flooder = UsageChain(world.node_keys[0], node_id="node-00", nonce=nonce, start_ns=start)
-        honest = UsageChain(world.node_keys[1], node_id="node-01", nonce=nonce, start_ns=start)
+        flooder = UsageChain(world.node_keys[0], node_id="node-00", nonce=nonce, start_ns=first_ns)
+        honest = UsageChain(world.node_keys[1], node_id="node-01", nonce=nonce, start_ns=first_ns)
         codes = [asyncio.run(_submit(port, flooder.next()))[0] for _ in range(4)]
         assert codes == [0, 0, 0, EXHAUSTED]  # burst of 3 spent
         state = tmp_path / "state" / "rate-state.json"
@@ -116,7 +74,7 @@ def test_a_killed_and_restarted_verifier_keeps_each_keys_spent_quota(tmp_path: P
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
 
-    proc, port = _start(cfg, tmp_path)
+    proc, port = start(cfg, tmp_path)
     try:
         # the same flooder, after a SIGKILL and a restart: still over its quota
         assert asyncio.run(_submit(port, flooder.next())) == [EXHAUSTED]
