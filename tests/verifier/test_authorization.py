@@ -116,9 +116,11 @@ async def _until(condition: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _run(tmp: Path, pki: Pki, scenario: Callable[[Mtls], Awaitable[None]]) -> None:
+def _run(
+    tmp: Path, pki: Pki, scenario: Callable[[Mtls], Awaitable[None]], policy: AuthorizationPolicy = POLICY
+) -> None:
     async def main() -> None:
-        async for m in _mtls(tmp, pki, POLICY):
+        async for m in _mtls(tmp, pki, policy):
             await scenario(m)
 
     asyncio.run(main())
@@ -207,6 +209,24 @@ def test_stranger_streams_cannot_lock_out_the_honest_watcher(tmp_path: Path, pki
         honest.cancel()
 
     _run(tmp_path, pki, scenario)
+
+
+def test_verdicts_kept_from_the_public_go_to_their_facilities_only(tmp_path: Path, pki: Pki) -> None:
+    """``public_verdicts = false``: a lab reads its own facilities' verdicts, naming one."""
+
+    async def scenario(m: Mtls) -> None:
+        def ask(who: str, facility: str = "") -> Awaitable[Any]:
+            request = verifier_pb2.GetVerdictsRequest(facility_id=facility)
+            return m.stub(who).GetVerdicts(request, timeout=10)
+
+        assert await _code(ask("stranger")) is DENIED
+        assert await _code(ask("node-a", "fac-a")) is DENIED
+        assert await _code(ask("lab-2-ops")) is DENIED  # must name one of its facilities
+        assert await _code(ask("lab-2-ops", "fac-a")) is DENIED  # not another lab's
+        assert await _code(ask("lab-2-ops", "fac-b")) is grpc.StatusCode.OK
+        assert await _code(ask("auditor-1")) is grpc.StatusCode.OK
+
+    _run(tmp_path, pki, scenario, dataclasses.replace(POLICY, public_verdicts=False))
 
 
 def test_without_an_authorization_table_entries_and_alerts_are_not_public(tmp_path: Path) -> None:
