@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -46,6 +47,16 @@ class VerifierMetrics:
             "Times the clock was found behind log time (log time held) since start",
             registry=r,
         )
+        self.clock_steps_forward = Gauge(
+            "pausewatch_verifier_clock_steps_forward",
+            "Times the clock jumped ahead of monotonic time by more than 60 s since start",
+            registry=r,
+        )
+        self.storage_full = Gauge(
+            "pausewatch_verifier_storage_full",
+            "1 while the disk is full: submissions refused, challenges on the reserve",
+            registry=r,
+        )
         self.log_time_held = Gauge(
             "pausewatch_verifier_log_time_held", "1 while the clock is behind log time", registry=r
         )
@@ -74,6 +85,37 @@ class VerifierMetrics:
             "pausewatch_verifier_pending_reports", "Reports in admission or queued", registry=r
         )
         self.watchers = Gauge("pausewatch_verifier_alert_watchers", "Open WatchAlerts streams", registry=r)
+        self.denied = Counter(
+            "pausewatch_verifier_denied_calls",
+            "Calls refused with PERMISSION_DENIED by the authorization policy ([authorization])",
+            ["method", "role"],
+            registry=r,
+        )
+
+        self.too_old = Counter(
+            "pausewatch_verifier_too_old",
+            "Reports and commitments refused for reaching too far back (limits.max_report_age_s,"
+            " limits.max_commitment_backdate_s)",
+            ["kind"],
+            registry=r,
+        )
+        self.revisions = Counter(
+            "pausewatch_verifier_verdict_revisions",
+            "Verdicts stored as a revision of an earlier one (late reports, new commitment versions)",
+            registry=r,
+        )
+        self.revision_span = Histogram(
+            "pausewatch_verifier_revision_span_buckets",
+            "Verdicts one evaluation tick revised",
+            buckets=(1, 10, 100, 1000, 10000),
+            registry=r,
+        )
+
+    def on_evaluation(self, result: Any) -> None:
+        """After an evaluation tick (``verifier.scheduler.TickResult``): its revisions."""
+        if result.revisions:
+            self.revisions.inc(result.revisions)
+            self.revision_span.observe(result.revisions)
 
     def on_tick(self, items: int, seconds: float) -> None:
         self.tick_seconds.observe(seconds)

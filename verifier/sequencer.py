@@ -70,7 +70,9 @@ from pausewatch.note import NoteSigner, NoteVerifier
 from pausewatch.terms import Terms, TermsInForce, check_succession
 from pausewatch.v1 import types_pb2, verifier_pb2
 from verifier.alert_bus import AlertBus
+from verifier.bounded_time import check_commitment_window
 from verifier.checkpoint_file import CheckpointFile
+from verifier.disk_reserve import OncePer, is_storage_full
 from verifier.errors import NotEnrolledHereError, status_for
 from verifier.frontier import BatchTree, Frontier, frontier_from_log
 from verifier.ingest import (
@@ -308,12 +310,18 @@ class LogSequencer:
         log_verifier: NoteVerifier | None = None,
         checkpoint_file: CheckpointFile | None = None,
         startup_check_entries: int = 100_000,
+        max_commitment_backdate_ns: int | None = None,
     ) -> None:
         self._storage = storage
         self._signer = log_signer
         self.origin = origin
         self._clock = clock
         self._skew_ns = max_clock_skew_ns
+        self._max_backdate_ns = max_commitment_backdate_ns  # None: no limit (verifier.bounded_time)
+        # storage-full mode (verifier.disk_reserve): set on a full disk, cleared by the server
+        self.storage_full = False
+        self.on_storage_full: Callable[[], None] | None = None
+        self._faults = OncePer(60.0)
         self._bus = alert_bus
         self._max_items = max_items_per_tick
         self._on_commit = on_commit
@@ -477,7 +485,7 @@ class LogSequencer:
             try:
                 committed = await loop.run_in_executor(self._executor, self._commit, items)
             except Exception as e:  # the whole tick failed: nothing was committed
-                _log.exception("sequencer tick failed; its items were not stored")
+                self._tick_failed(e)
                 self._heads.clear()
                 try:
                     await loop.run_in_executor(self._executor, self._load_challenges)
@@ -500,6 +508,27 @@ class LogSequencer:
             for r in requests:
                 if not r.future.done():
                     r.future.set_result(r.items)
+
+    def _tick_failed(self, error: Exception) -> None:
+        """A full disk enters storage-full mode (verifier.disk_reserve); environment faults are
+        one line at most once a minute each; anything else is a bug, with its traceback."""
+        full = is_storage_full(error)
+        if full and not self.storage_full:
+            self.storage_full = True
+            if self.on_storage_full is not None:
+                self.on_storage_full()
+        if full or isinstance(error, EnvironmentFaultError):
+            if self._faults.ready("storage full" if full else str(error)[:120]):
+                _log.error(
+                    "sequencer tick failed, its items were not stored: %s%s",
+                    str(error).splitlines()[0][:300] if str(error) else type(error).__name__,
+                    f" ({self._faults.suppressed} more failures this past minute not logged)"
+                    if self._faults.suppressed
+                    else "",
+                )
+                self._faults.suppressed = 0
+            return
+        _log.exception("sequencer tick failed; its items were not stored")
 
     def _commit(self, items: list[_Item]) -> _Committed:
         """On the writer thread: check, write, append, sign, commit; then the receipts, from the
@@ -711,6 +740,12 @@ class LogSequencer:
         else:
             # a commitment bounds the bands of the inventories it covers, already stored ones too
             commitment = Commitment.from_wire(doc.message)
+            if self._max_backdate_ns is not None:  # its window reaches back a bounded time only
+                logged = None
+                if history:
+                    prior = max(history, key=lambda d: d.version).envelope
+                    logged = Commitment.from_wire(_decode(prior, types_pb2.Commitment))
+                check_commitment_window(commitment, logged, item.received_ns, self._max_backdate_ns)
             check_tolerances(_latest_inventories(tx), [commitment])
             # and is itself at least as strict as the terms in force for its lab
             _terms_in_force(tx).check_commitment(commitment, doc.lab_facilities)
