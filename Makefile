@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard proto/pausewatch/v1/*.proto)
 
-.PHONY: all test lint typecheck proto proto-check pytest bench demo sensitivity sysdeps clean
+.PHONY: all test lint typecheck proto proto-check pytest bench bench-quick demo sensitivity sysdeps clean
 
 all: test
 
@@ -55,6 +55,11 @@ test: $(STAMP) sysdeps lint typecheck proto-check pytest
 
 bench: $(STAMP)
 	@$(PY) -m bench
+
+# Every bench at small sizes (seconds): the figures mean little, but each bench must complete and
+# print its JSON. `make test` runs it through tests/bench/test_bench_quick.py, so no bench rots.
+bench-quick: $(STAMP)
+	@$(PY) -m bench --quick
 
 demo: $(STAMP)
 	$(PY) -m sim.demo

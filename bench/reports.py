@@ -8,7 +8,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from pausewatch.envelope import PayloadType, envelope_digest, sign_envelope
-from pausewatch.keys import Ed25519Signer
+from pausewatch.keys import Signer
 from pausewatch.v1 import types_pb2
 
 __all__ = ["GPUS", "NodeChain", "node_inventory"]
@@ -29,7 +29,7 @@ def _uuid(node_id: str, j: int) -> str:
 class NodeChain:
     """Signs successive full 8-GPU usage reports for one node, as an honest attestor would."""
 
-    signer: Ed25519Signer
+    signer: Signer
     facility_id: str
     node_id: str
     nonce: bytes
@@ -88,7 +88,7 @@ class NodeChain:
 
 
 def node_inventory(
-    facility_id: str, lab_id: str, nodes: list[tuple[str, Ed25519Signer]]
+    facility_id: str, lab_id: str, nodes: list[tuple[str, Signer]]
 ) -> types_pb2.Inventory:
     """The lab's inventory enrolling ``nodes`` with their 8 GPUs each, with the facility's
     declared overhead band (the verifier refuses an inventory without one)."""

@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
-from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_message
@@ -103,17 +102,21 @@ class _FloatPlan:
 _PLANS: dict[str, _FloatPlan] = {}
 
 
-def _float_plan(descriptor: Descriptor) -> _FloatPlan:
+def _float_plan(descriptor: Any) -> _FloatPlan:
     """The float fields of a message type and of the types below it (wire types form no cycle
-    here; a recursive type would need a depth bound, and none exists in the protocol)."""
+    here; a recursive type would need a depth bound, and none exists in the protocol). The
+    descriptor is typed ``Any``: upb's and the pure-Python descriptor classes differ."""
     plan = _PLANS.get(descriptor.full_name)
     if plan is not None:
         return plan
-    floats, repeated_floats, messages, repeated_messages = [], [], [], []
+    floats: list[str] = []
+    repeated_floats: list[str] = []
+    messages: list[tuple[str, _FloatPlan]] = []
+    repeated_messages: list[tuple[str, _FloatPlan]] = []
     for f in descriptor.fields:
         if f.type in (f.TYPE_DOUBLE, f.TYPE_FLOAT):
             (repeated_floats if f.is_repeated else floats).append(f.name)
-        elif f.type == f.TYPE_MESSAGE:
+        elif f.type == f.TYPE_MESSAGE and f.message_type is not None:
             sub = _float_plan(f.message_type)
             if not sub.empty:
                 (repeated_messages if f.is_repeated else messages).append((f.name, sub))
