@@ -23,6 +23,7 @@ BENCHES = (
     "audit",
     "ed25519",
     "eval",
+    "hotpaths",
     "ingest",
     "merkle",
 )
