@@ -19,14 +19,16 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Debian packages the tests need: Go and golang.org/x/mod for the reference-implementation
-# interop test, Chromium for the HTML report test, systemd-analyze for the unit checks.
-# Installed only when missing.
+# interop test, Chromium for the HTML report test, systemd-analyze for the unit checks,
+# PostgreSQL's server (initdb, pg_ctl: the tests start a throwaway cluster) for the PostgreSQL
+# storage. Installed only when missing.
 sysdeps:
 	@missing=""; \
 	command -v go >/dev/null || missing="$$missing golang-go"; \
 	test -d /usr/share/gocode/src/golang.org/x/mod || missing="$$missing golang-golang-x-mod-dev"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \

@@ -58,6 +58,11 @@ Example (every key shown with its default where it has one)::
     grpc_max_unrequested_s = 120   # a call gRPC holds before the servicer takes it (then CANCELLED)
     startup_check_entries = 100000 # newest log entries re-hashed at start (scrub checks all)
 
+    [storage]                      # where the state lives
+    backend = "sqlite"             # "sqlite": state_dir/verifier.sqlite; "postgresql": dsn below,
+                                   # which several verifier hosts may share (docs/scale.md)
+    dsn = "host=/run/postgresql dbname=pausewatch"  # libpq string (postgresql only; no password)
+
     [evaluation]                   # the evaluation scheduler (verdicts), started by serve
     enabled = true
     interval_s = 30.0              # how often to look for closed buckets (clock seconds)
@@ -197,6 +202,17 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    """``[storage]``: where the verifier keeps its state. ``sqlite`` (default): one file in
+    the state directory. ``postgresql``: the database ``dsn`` names (a libpq connection
+    string; keep a password out of it: libpq reads ``~/.pgpass`` or ``PGPASSFILE``), which
+    several verifier hosts may share (:mod:`verifier.pg_storage`)."""
+
+    backend: str = "sqlite"
+    dsn: str = ""
+
+
+@dataclass(frozen=True)
 class LabTrust:
     """A trust root: a lab, its keys, the facilities it may declare."""
 
@@ -234,6 +250,7 @@ class VerifierConfig:
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     source: str = "<defaults>"
     allow_plaintext: bool = False  # plaintext gRPC on a non-loopback address (check_exposure)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
     def database_path(self) -> Path:
@@ -572,6 +589,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         labs.append(LabTrust(lab_id, keys, facilities, threshold))
 
     parties = _parties(root, source)
+    storage = _storage(root, source)
     allow_plaintext = root.boolean("allow_plaintext", False)
     root.finish()
     return VerifierConfig(
@@ -593,7 +611,23 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         evaluation=evaluation,
         webhooks=webhooks,
         source=source,
+        storage=storage,
     )
+
+
+def _storage(root: _Table, source: str) -> StorageConfig:
+    """``[storage]``: ``backend`` ("sqlite" or "postgresql") and, for PostgreSQL, ``dsn``."""
+    table = root.table("storage")
+    if table is None:
+        return StorageConfig()
+    backend = table.string("backend", "sqlite")
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"{source}: storage.backend must be 'sqlite' or 'postgresql', got {backend!r}")
+    dsn = table.string("dsn", "")
+    if (backend == "postgresql") != bool(dsn):
+        raise ConfigError(f"{source}: storage.dsn is required with backend 'postgresql', and only with it")
+    table.finish()
+    return StorageConfig(backend, dsn)
 
 
 def _parties(root: _Table, source: str) -> tuple[PartyTrust, ...]:

@@ -58,8 +58,8 @@ from verifier.registry import TrustRoots
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
 from verifier.sequencer import LogSequencer
 from verifier.service import VerifierServicer
-from verifier.sqlite_storage import SqliteStorage
 from verifier.storage import Storage
+from verifier.storage_backends import open_storage
 
 __all__ = [
     "SERVICE_NAME",
@@ -262,7 +262,7 @@ def build_server(
         # one process per state directory: a second serve exits 2 naming the holder
         lock = lock_state_dir(Path(config.state_dir), "pausewatch-verifier serve")
         try:
-            storage = SqliteStorage(config.database_path)
+            storage = open_storage(config)
         except BaseException:
             lock.release()
             raise
