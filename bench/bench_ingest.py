@@ -52,7 +52,7 @@ FULL = (Case(10_000, 6, 6), Case(1_000, 60, 60))
 QUICK = (Case(20, 6, 6), Case(2, 60, 60))
 
 
-def _config(tmp: Path, lab_pub: bytes, metrics_port: int, host: int = 0, storage: str = "") -> Path:
+def write_config(tmp: Path, lab_pub: bytes, metrics_port: int, host: int = 0, storage: str = "") -> Path:
     """A verifier config in ``tmp`` (keys shared by every host there; state dir per host)."""
     from pausewatch.keys import generate_key_file
 
@@ -90,7 +90,8 @@ facilities = [{facilities}]
     return cfg
 
 
-def _start(cfg: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_serve(cfg: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A real ``pausewatch-verifier serve`` process on ``cfg``; (process, its gRPC port)."""
     ready = tmp / f"{cfg.stem}.ready"
     profile = os.environ.get("PAUSEWATCH_BENCH_PROFILE")  # cProfile the server into this file
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
@@ -243,7 +244,7 @@ def _scrape(port: int) -> dict[str, float]:
     return out
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as sock:
@@ -273,8 +274,8 @@ def burst(case: Case, storage: str = "", hosts: int = 1) -> dict[str, object]:
         servers: list[tuple[subprocess.Popen[bytes], int, int]] = []  # process, port, metrics port
         try:
             for h in range(hosts):
-                metrics_port = _free_port()
-                proc, port = _start(_config(tmp, lab.public_key.raw, metrics_port, h, storage), tmp)
+                metrics_port = free_port()
+                proc, port = start_serve(write_config(tmp, lab.public_key.raw, metrics_port, h, storage), tmp)
                 servers.append((proc, port, metrics_port))
             keys = [Ed25519Signer.generate() for _ in range(case.attestors)]
             with grpc.insecure_channel(f"127.0.0.1:{servers[0][1]}") as ch:

@@ -312,6 +312,8 @@ def _build(
         # the file lives beside a state directory's database (an injected storage has none)
         checkpoint_file=None if lock is None else CheckpointFile(Path(config.state_dir) / CHECKPOINT_FILE),
         startup_check_entries=limits.startup_check_entries,
+        # several hosts may share a PostgreSQL database: follow what the others log
+        sync_interval_s=1.0 if config.storage.backend == "postgresql" else None,
     )
     challenges = ChallengeIssuer(
         sequencer,
