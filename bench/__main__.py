@@ -26,6 +26,7 @@ BENCHES = (
     "hotpaths",
     "ingest",
     "merkle",
+    "postgres",
 )
 
 

@@ -256,7 +256,7 @@ def _pct(xs: list[float], q: float) -> float:
     return round(xs[min(len(xs) - 1, int(len(xs) * q))], 4) if xs else float("nan")
 
 
-def burst(case: Case, storage: str = "", hosts: int = 1) -> dict[str, object]:
+def burst(case: Case, storage: str = "", hosts: int = 1, client_procs: int = CLIENT_PROCS) -> dict[str, object]:
     """One burst: ``case`` against ``hosts`` serve processes (separate state dirs; with a
     shared ``storage`` table, one database), the attestors spread over the hosts."""
     import grpc
@@ -303,7 +303,7 @@ def burst(case: Case, storage: str = "", hosts: int = 1) -> dict[str, object]:
             report_bytes = sum(len(e) for b in per_attestor[0] for e in b) / case.reports_each
             ctx = mp.get_context("spawn")
             pipes, procs = [], []
-            client_procs = max(CLIENT_PROCS, hosts)
+            client_procs = max(client_procs, hosts)
             for p in range(client_procs):
                 path = tmp / f"batches-{p}.pickle"
                 path.write_bytes(pickle.dumps(per_attestor[p::client_procs]))
