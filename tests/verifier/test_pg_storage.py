@@ -180,3 +180,48 @@ def test_storage_config_selects_the_backend(tmp_path, dsn):
     s = open_storage(pg)
     assert isinstance(s, PgStorage)
     s.close()
+
+
+def test_hosts_on_one_database_share_one_challenge_stream(dsn):
+    """Two sequencers on one database, in one process: the second host serves the challenge
+    the first logged moments ago; when both sign the same seq, the later one is refused for
+    that item alone (nothing stored, the rest of its tick unharmed) and serves the first's."""
+    import asyncio
+
+    from pausewatch.clock import SimulatedClock
+    from pausewatch.note import Ed25519NoteSigner
+    from tests.factories import T0, seeded_signer
+    from verifier.challenges import ChallengeIssuer
+    from verifier.sequencer import LogSequencer
+
+    async def main() -> None:
+        clock = SimulatedClock(T0)
+        hosts = [
+            LogSequencer(
+                PgStorage(dsn),
+                log_signer=Ed25519NoteSigner("o", seeded_signer("log")),
+                origin="o",
+                clock=clock,
+                max_clock_skew_ns=120 * 10**9,
+                sync_interval_s=1.0,
+            )
+            for _ in range(2)
+        ]
+        for h in hosts:
+            await h.start()
+        a, b = (ChallengeIssuer(h, seeded_signer("ch"), clock, interval_s=60, lifetime_s=180) for h in hosts)
+        try:
+            first = await a.issue()
+            assert (await b.issue()) == first  # logged 0 s ago: served, not re-issued
+            clock.advance(61)
+            # both may read seq 1 as next before either logs it: the one logged second is
+            # refused and serves the first's; either way they serve one challenge
+            late = await asyncio.gather(a.issue(), b.issue())
+            assert late[0] == late[1]
+            assert late[0].seq == 1
+            assert [c.seq for c in await hosts[0].read(lambda s: s.challenges())] == [0, 1]
+        finally:
+            for h in hosts:
+                await h.stop()
+
+    asyncio.run(main())
