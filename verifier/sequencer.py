@@ -357,7 +357,6 @@ class LogSequencer:
 
     def _recover(self) -> None:
         s = self._storage
-        size = s.log_size()
         check_log_at_start(
             s,
             origin=self.origin,
@@ -365,18 +364,21 @@ class LogSequencer:
             file_note=None if self._checkpoint_file is None else self._checkpoint_file.read(),
             check_entries=self._startup_check_entries,
         )
-        last = s.leaf_hash(size - 1) if size else None
-        proof = s.inclusion_proof(size - 1, size) if size else []
-        self._frontier = frontier_from_log(size, last, proof)
-        latest = s.latest_checkpoint()
-        if latest is not None and (latest.size > size or s.log_root(latest.size) != latest.root_hash):
-            raise LogStartRefusedError(
-                f"the stored log (size {size}) does not reproduce the latest signed checkpoint"
-                f" (size {latest.size}); refusing to sign anything"
-            )
-        self.latest = latest
-        if size and (latest is None or size > latest.size):
-            with s.transaction() as tx:
+        # one transaction: a consistent view of the log and its latest checkpoint, even while
+        # another host sharing the database appends (it waits for the writer lock meanwhile)
+        with s.transaction() as tx:
+            size = tx.log_size()
+            last = tx.leaf_hash(size - 1) if size else None
+            proof = tx.inclusion_proof(size - 1, size) if size else []
+            self._frontier = frontier_from_log(size, last, proof)
+            latest = tx.latest_checkpoint()
+            if latest is not None and (latest.size > size or tx.log_root(latest.size) != latest.root_hash):
+                raise LogStartRefusedError(
+                    f"the stored log (size {size}) does not reproduce the latest signed checkpoint"
+                    f" (size {latest.size}); refusing to sign anything"
+                )
+            self.latest = latest
+            if size and (latest is None or size > latest.size):
                 self.latest = self._sign(tx, size, self._frontier.root())
         if self.latest is not None and self._checkpoint_file is not None:
             self._write_checkpoint_file(self.latest.note)
