@@ -10,6 +10,7 @@ bounded, and every float on the wire is finite.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from enum import Enum
@@ -99,16 +100,11 @@ class _FloatPlan:
         return not (self.floats or self.repeated_floats or self.messages or self.repeated_messages)
 
 
-_PLANS: dict[str, _FloatPlan] = {}
-
-
+@functools.cache  # one plan per message type, worked out on first use
 def _float_plan(descriptor: Any) -> _FloatPlan:
     """The float fields of a message type and of the types below it (wire types form no cycle
     here; a recursive type would need a depth bound, and none exists in the protocol). The
     descriptor is typed ``Any``: upb's and the pure-Python descriptor classes differ."""
-    plan = _PLANS.get(descriptor.full_name)
-    if plan is not None:
-        return plan
     floats: list[str] = []
     repeated_floats: list[str] = []
     messages: list[tuple[str, _FloatPlan]] = []
@@ -120,9 +116,7 @@ def _float_plan(descriptor: Any) -> _FloatPlan:
             sub = _float_plan(f.message_type)
             if not sub.empty:
                 (repeated_messages if f.is_repeated else messages).append((f.name, sub))
-    plan = _FloatPlan(tuple(floats), tuple(repeated_floats), tuple(messages), tuple(repeated_messages))
-    _PLANS[descriptor.full_name] = plan
-    return plan
+    return _FloatPlan(tuple(floats), tuple(repeated_floats), tuple(messages), tuple(repeated_messages))
 
 
 def _gather_floats(message: Message, plan: _FloatPlan, out: list[float]) -> None:
