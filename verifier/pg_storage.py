@@ -170,9 +170,15 @@ class PgTreeStore:
     def _idle(self) -> bool:
         return self._conn.info.transaction_status == TransactionStatus.IDLE
 
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except psycopg.OperationalError as e:
+            raise EnvironmentFaultError(f"cannot read the log: {_one_line(e)}") from e
+
     def read_size(self) -> int:
-        row = self._conn.execute("SELECT size FROM tlog_meta WHERE id = 0").fetchone()
-        return 0 if row is None else int(row[0])
+        rows = self._query("SELECT size FROM tlog_meta WHERE id = 0")
+        return int(rows[0][0]) if rows else 0
 
     def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, Tile]:
         out: dict[TileKey, Tile] = {}
@@ -187,12 +193,12 @@ class PgTreeStore:
         if not missing:
             return out
         committed = self._cache_max > 0 and self._idle()
-        rows = self._conn.execute(
+        rows = self._query(
             "SELECT t.level, t.idx, t.hashes, t.inner_hashes FROM tlog_tile t"
             " JOIN unnest(%s::integer[], %s::bigint[]) AS k(level, idx)"
             " ON t.level = k.level AND t.idx = k.idx",
             ([k[0] for k in missing], [k[1] for k in missing]),
-        ).fetchall()
+        )
         for level, index, hashes, inner in rows:
             key, tile = (int(level), int(index)), Tile(bytes(hashes), bytes(inner))
             out[key] = tile
@@ -203,9 +209,9 @@ class PgTreeStore:
         return out
 
     def read_entries(self, start: int, end: int) -> list[bytes]:
-        rows = self._conn.execute(
+        rows = self._query(
             "SELECT data FROM tlog_entry WHERE idx >= %s AND idx < %s ORDER BY idx", (start, end)
-        ).fetchall()
+        )
         if len(rows) != end - start:
             raise InternalError(f"entries [{start}, {end}) are missing from the store")
         return [bytes(r[0]) for r in rows]
@@ -254,21 +260,50 @@ class PgStorage(SqlReader):
 
     def __init__(self, dsn: str, *, readonly: bool = False) -> None:
         self.dsn = dsn
+        self._readonly = readonly
+        self._in_transaction = False
+        conn = self._connect(migrating=not readonly)
+        super().__init__(conn, MerkleLog(PgTreeStore(conn)), _DIALECT)
+
+    def _connect(self, *, migrating: bool) -> psycopg.Connection[Any]:
         try:
-            conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
         except psycopg.Error as e:
             raise EnvironmentFaultError(f"cannot connect to the PostgreSQL database: {_one_line(e)}") from e
         try:
             conn.execute("SET default_transaction_isolation = 'read committed'")
-            if readonly:
+            if self._readonly:
                 conn.execute("SET default_transaction_read_only = on")
-            else:
+            elif migrating:
                 migrate(conn)
         except BaseException:
             conn.close()
             raise
-        self._in_transaction = False
-        super().__init__(conn, MerkleLog(PgTreeStore(conn)), _DIALECT)
+        return conn
+
+    def _reconnect_if_broken(self) -> None:
+        """A lost connection (server restart, failover, a killed backend) fails the call that
+        found it (EnvironmentFaultError); the next call connects again."""
+        if self._conn.broken:
+            conn = self._connect(migrating=False)
+            self._conn = conn
+            self._merkle_log = MerkleLog(PgTreeStore(conn))
+
+    @property
+    def _log(self) -> MerkleLog:  # the log reads of SqlReader reconnect too
+        self._reconnect_if_broken()
+        return self._merkle_log
+
+    @_log.setter
+    def _log(self, log: MerkleLog) -> None:
+        self._merkle_log = log
+
+    def _run(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        self._reconnect_if_broken()
+        try:
+            return super()._run(sql, args)
+        except psycopg.OperationalError as e:
+            raise EnvironmentFaultError(f"PostgreSQL query failed: {_one_line(e)}") from e
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
@@ -276,6 +311,7 @@ class PgStorage(SqlReader):
         exception (and when the process dies: PostgreSQL rolls back a lost connection's)."""
         if self._in_transaction:
             raise InternalError("nested storage transaction")
+        self._reconnect_if_broken()
         self._in_transaction = True
         try:
             try:

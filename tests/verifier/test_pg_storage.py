@@ -225,3 +225,18 @@ def test_hosts_on_one_database_share_one_challenge_stream(dsn):
                 await h.stop()
 
     asyncio.run(main())
+
+
+def test_a_lost_connection_fails_one_call_then_reconnects(dsn):
+    s = PgStorage(dsn)
+    with s.transaction() as tx:
+        tx.append_entries([b"a"])
+    for read in ("latest_checkpoint", "log_size"):  # a query of its own, a log read
+        with psycopg.connect(dsn, autocommit=True) as admin:  # the server drops our session
+            admin.execute("SELECT pg_terminate_backend(%s)", (s._conn.info.backend_pid,))
+        with pytest.raises(EnvironmentFaultError):
+            getattr(s, read)()
+        assert s.log_entries(0, 1) == [b"a"]  # the next call connected again
+    with s.transaction() as tx:
+        assert tx.append_entries([b"b"]) == 1
+    s.close()
