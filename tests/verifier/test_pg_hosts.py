@@ -1,6 +1,6 @@
 """Two verifier hosts on one PostgreSQL database (real ``serve`` processes, separate state
 directories): both admit and sequence, one writer at a time; SIGKILL one of them under load
-and the other carries on. Afterwards, from the database: every receipted report is in the log
+and the other carries on; the killed one restarts beside it and sequences again. Afterwards, from the database: every receipted report is in the log
 at its receipted index under a stored checkpoint, no tree size was signed twice, every
 checkpoint verifies under the log key and is consistent with the next."""
 
@@ -36,15 +36,17 @@ class Host:
     receipts: list[tuple[bytes, types_pb2.Receipt, float]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    unsent: list[bytes] = field(default_factory=list)  # the batch in flight when the host died
 
     def drive(self) -> None:
-        """Submit batches round-robin over this host's nodes until stopped or the host is gone;
-        keep every receipt (envelope, receipt, when)."""
+        """Submit batches round-robin over this host's nodes until stopped or the host is gone
+        (first the batch a dead host left unanswered, if any); keep every receipt (envelope,
+        receipt, when)."""
         with grpc.insecure_channel(f"127.0.0.1:{self.port}") as ch:
             stub = verifier_pb2_grpc.VerifierStub(ch)
             while not self.stop.is_set():
                 for chain in self.chains:
-                    batch = [chain.next() for _ in range(BATCH)]
+                    batch, self.unsent = self.unsent or [chain.next() for _ in range(BATCH)], []
                     for _attempt in range(300):
                         try:
                             resp = stub.SubmitReports(
@@ -52,6 +54,7 @@ class Host:
                             )
                         except grpc.RpcError as e:
                             self.failures.append(f"{e.code().name}: {e.details()}")  # type: ignore[attr-defined]
+                            self.unsent = batch
                             return
                         # a host learns of an inventory another host logged within its sync
                         # interval (1 s): until then, the same batch again (a refusal stores nothing)
@@ -60,7 +63,11 @@ class Host:
                         time.sleep(0.1)
                     now = time.monotonic()
                     for env, r in zip(batch, resp.results, strict=True):
-                        assert r.disposition == verifier_pb2.DISPOSITION_ACCEPTED, r.message
+                        # a batch resent after its host died may have been logged: a duplicate,
+                        # answered with the original's receipt
+                        assert r.disposition in (
+                            verifier_pb2.DISPOSITION_ACCEPTED, verifier_pb2.DISPOSITION_DUPLICATE
+                        ), r.message
                         self.receipts.append((env, r.receipt, now))
 
 
@@ -70,9 +77,10 @@ def test_sigkill_one_of_two_hosts_under_load_loses_nothing_receipted(pg_cluster,
     lab = Ed25519Signer.generate()
     procs = []
     try:
-        ports = []
+        ports, configs = [], []
         for h in range(2):
             cfg = write_config(tmp_path, lab.public_key.raw, free_port(), h, storage_table)
+            configs.append(cfg)
             proc, port = start_serve(cfg, tmp_path)
             procs.append(proc)
             ports.append(port)
@@ -111,12 +119,25 @@ def test_sigkill_one_of_two_hosts_under_load_loses_nothing_receipted(pg_cluster,
             assert time.monotonic() < deadline + 30, "the surviving host stopped sequencing"
             assert not hosts[1].failures, hosts[1].failures
             time.sleep(0.02)
+        # the killed host comes back (its checkpoint file now older than the database) while
+        # the other appends, resends what it left unanswered, and sequences again
+        threads[0].join(30)
+        (tmp_path / f"{configs[0].stem}.ready").unlink()
+        procs[0], port = start_serve(configs[0], tmp_path)
+        hosts.append(Host("host-0-again", port, hosts[0].chains, unsent=hosts[0].unsent))
+        threads.append(threading.Thread(target=hosts[2].drive, daemon=True))
+        threads[2].start()
+        while len(hosts[2].receipts) < 30:
+            assert time.monotonic() < deadline + 60, "the restarted host did not sequence"
+            assert not hosts[2].failures + hosts[1].failures, hosts[2].failures + hosts[1].failures
+            time.sleep(0.02)
         for h in hosts:
             h.stop.set()
         for t in threads:
             t.join(60)
-        procs[1].terminate()
-        assert procs[1].wait(30) == 0
+        for p in procs:
+            p.terminate()
+            assert p.wait(30) == 0
     finally:
         for p in procs:
             if p.poll() is None:
