@@ -70,6 +70,11 @@ Example (every key shown with its default where it has one)::
     vkey = "witness.example/party-a+1a2b3c4d+BA..."   # its cosignature/v1 vkey
     timeout_s = 5.0
 
+    [storage]                      # where the state lives
+    backend = "sqlite"             # "sqlite": state_dir/verifier.sqlite; "postgresql": dsn below,
+                                   # which several verifier hosts may share (docs/scale.md)
+    dsn = "host=/run/postgresql dbname=pausewatch"  # libpq string (postgresql only; no password)
+
     [evaluation]                   # the evaluation scheduler (verdicts), started by serve
     enabled = true
     interval_s = 30.0              # how often to look for closed buckets (clock seconds)
@@ -228,6 +233,17 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    """``[storage]``: where the verifier keeps its state. ``sqlite`` (default): one file in
+    the state directory. ``postgresql``: the database ``dsn`` names (a libpq connection
+    string; keep a password out of it: libpq reads ``~/.pgpass`` or ``PGPASSFILE``), which
+    several verifier hosts may share (:mod:`verifier.pg_storage`)."""
+
+    backend: str = "sqlite"
+    dsn: str = ""
+
+
+@dataclass(frozen=True)
 class LabTrust:
     """A trust root: a lab, its keys, the facilities it may declare."""
 
@@ -277,6 +293,7 @@ class VerifierConfig:
     witnesses: tuple[WitnessTarget, ...] = ()
     witness_quorum: int = 0  # 0: every configured witness
     authorization: AuthorizationPolicy = field(default_factory=AuthorizationPolicy)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
     def database_path(self) -> Path:
@@ -623,6 +640,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
 
     parties = _parties(root, source)
     authorization = _authorization(root, source, {lab.lab_id for lab in labs})
+    storage = _storage(root, source)
     allow_plaintext = root.boolean("allow_plaintext", False)
     witnesses = _witnesses(root, source)
     witness_quorum = root.integer("witness_quorum", 0, minimum=0, maximum=len(witnesses))
@@ -649,6 +667,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         source=source,
         witnesses=witnesses,
         witness_quorum=witness_quorum,
+        storage=storage,
     )
 
 
@@ -668,6 +687,21 @@ def _witnesses(root: _Table, source: str) -> tuple[WitnessTarget, ...]:
         t.finish()
         out.append(target)
     return tuple(out)
+
+
+def _storage(root: _Table, source: str) -> StorageConfig:
+    """``[storage]``: ``backend`` ("sqlite" or "postgresql") and, for PostgreSQL, ``dsn``."""
+    table = root.table("storage")
+    if table is None:
+        return StorageConfig()
+    backend = table.string("backend", "sqlite")
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"{source}: storage.backend must be 'sqlite' or 'postgresql', got {backend!r}")
+    dsn = table.string("dsn", "")
+    if (backend == "postgresql") != bool(dsn):
+        raise ConfigError(f"{source}: storage.dsn is required with backend 'postgresql', and only with it")
+    table.finish()
+    return StorageConfig(backend, dsn)
 
 
 def _parties(root: _Table, source: str) -> tuple[PartyTrust, ...]:

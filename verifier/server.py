@@ -60,8 +60,8 @@ from verifier.registry import TrustRoots
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
 from verifier.sequencer import LogSequencer
 from verifier.service import VerifierServicer
-from verifier.sqlite_storage import SqliteStorage
 from verifier.storage import Storage
+from verifier.storage_backends import open_storage
 from verifier.witnesses import run_witnesses
 
 __all__ = [
@@ -339,7 +339,7 @@ def build_server(
         # one process per state directory: a second serve exits 2 naming the holder
         lock = lock_state_dir(Path(config.state_dir), "pausewatch-verifier serve")
         try:
-            storage = SqliteStorage(config.database_path)
+            storage = open_storage(config)
         except BaseException:
             lock.release()
             raise
@@ -392,6 +392,8 @@ def _build(
         checkpoint_file=None if lock is None else CheckpointFile(Path(config.state_dir) / CHECKPOINT_FILE),
         startup_check_entries=limits.startup_check_entries,
         max_commitment_backdate_ns=round(limits.max_commitment_backdate_s * NS_PER_S),
+        # several hosts may share a PostgreSQL database: follow what the others log
+        sync_interval_s=1.0 if config.storage.backend == "postgresql" else None,
     )
     challenges = ChallengeIssuer(
         sequencer,

@@ -217,8 +217,8 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             self._inflight_bytes -= size
             self._throughput.add(len(raws), time.monotonic())
         response = verifier_pb2.SubmitReportsResponse()
+        self._metrics.count_reports((o.disposition, o.code) for o in outcomes)
         for o in outcomes:
-            self._metrics.reports.labels(str(o.disposition), str(o.code)).inc()
             for f in o.finding_ids:
                 self._metrics.findings.labels(f).inc()
             result = response.results.add(
@@ -311,7 +311,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             admitted_or_errors, cpu_s = await loop.run_in_executor(
                 self._admission, _admit_timed, raws, enrollment, limit
             )
-        self._metrics.stage_seconds.labels("admission").inc(cpu_s)
+        self._metrics.admission_seconds.inc(cpu_s)
         now = self._now()
         max_age_ns = round(self._limits.max_report_age_s * 1_000_000_000)
         outcomes: list[ReportOutcome | None] = []
