@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard proto/pausewatch/v1/*.proto)
 
-.PHONY: all test lint typecheck proto proto-check pytest bench demo sensitivity sysdeps clean
+.PHONY: all test lint typecheck proto proto-check pytest bench bench-quick demo sensitivity sysdeps clean
 
 all: test
 
@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 
 # Debian packages the tests need: Go and golang.org/x/mod for the reference-implementation
 # interop test, Chromium for the HTML report test, systemd-analyze for the unit checks,
-# promtool (Debian package prometheus) for the metrics checks.
-# Installed only when missing.
+# promtool (Debian package prometheus) for the metrics checks, PostgreSQL's server (initdb,
+# pg_ctl: the tests start a throwaway cluster) for the PostgreSQL storage. Installed only when
+# missing.
 sysdeps:
 	@missing=""; \
 	command -v go >/dev/null || missing="$$missing golang-go"; \
@@ -29,6 +30,7 @@ sysdeps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -57,6 +59,11 @@ test: $(STAMP) sysdeps lint typecheck proto-check pytest
 
 bench: $(STAMP)
 	@$(PY) -m bench
+
+# Every bench at small sizes (seconds): the figures mean little, but each bench must complete and
+# print its JSON. `make test` runs it through tests/bench/test_bench_quick.py, so no bench rots.
+bench-quick: $(STAMP)
+	@$(PY) -m bench --quick
 
 demo: $(STAMP)
 	$(PY) -m sim.demo

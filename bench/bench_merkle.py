@@ -43,9 +43,9 @@ REPEATS = 3  # proof and verification rates: best of 3 passes over the same indi
 HASH_SAMPLES = 20_000  # node hashes timed for the verification floor, after each pass
 
 
-def _batches() -> Iterator[list[bytes]]:
+def _batches(entries: int) -> Iterator[list[bytes]]:
     """Deterministic entries of ENTRY_BYTES each, BATCH at a time (never all in memory)."""
-    for start in range(0, ENTRIES, BATCH):
+    for start in range(0, entries, BATCH):
         yield [i.to_bytes(8, "big") * (ENTRY_BYTES // 8) for i in range(start, start + BATCH)]
 
 
@@ -122,28 +122,30 @@ def _statements_per_proof(conn: sqlite3.Connection, log: tlog_store.MerkleLog, i
     return len(statements) / len(indices)
 
 
-def run() -> dict[str, object]:
+def run(quick: bool = False) -> dict[str, object]:
     from pymerkle import verify_inclusion as pymerkle_verify
 
+    entries, proofs, warmup = (5 * BATCH, 200, 20) if quick else (ENTRIES, PROOFS, WARMUP)
+    sampled = 1 if quick else 50
     rng = random.Random(SEED)
-    indices = [rng.randrange(ENTRIES) for _ in range(PROOFS)]
+    indices = [rng.randrange(entries) for _ in range(proofs)]
     with tempfile.TemporaryDirectory(prefix="bench-merkle-") as tmp:
         ours, theirs = _Ours(Path(tmp)), _Theirs(Path(tmp))
         hash_s = 0.0
-        for n, batch in enumerate(_batches()):
+        for n, batch in enumerate(_batches(entries)):
             ours.append(batch)
             theirs.append(batch)
-            if n % 50 == 0:  # leaf hashing alone, every 50th batch (outside the timed appends)
+            if n % sampled == 0:  # leaf hashing alone, every 50th batch (outside the timed appends)
                 started = time.perf_counter()
                 tlog_store._leaf_hashes(batch)
                 hash_s += time.perf_counter() - started
-        hash_s *= 50  # extrapolated to all batches
+        hash_s *= sampled  # extrapolated to all batches
         root, tree = ours.log.root(), theirs.tree
         if root != tree.get_root():
             raise RuntimeError("pausewatch and pymerkle disagree on the root of the same entries")
 
         # proofs: same warm-up, interleaved passes
-        for i in indices[:WARMUP]:
+        for i in indices[:warmup]:
             ours.log.inclusion_proof(i)
             tree.prove_inclusion(i + 1)  # pymerkle counts leaves from one
         our_proofs: list[list[bytes]] = []
@@ -167,7 +169,7 @@ def run() -> dict[str, object]:
 
         def verify_ours() -> None:
             for i, leaf, proof in zip(indices, leaves, our_proofs, strict=True):
-                merkle.verify_inclusion(leaf, i, ENTRIES, proof, root)
+                merkle.verify_inclusion(leaf, i, entries, proof, root)
 
         def verify_theirs() -> None:
             for leaf, proof in zip(their_leaves, their_proofs, strict=True):
@@ -185,25 +187,25 @@ def run() -> dict[str, object]:
         tree.close()
 
     rates = {
-        "append_per_s": (ENTRIES / (ours.append_s + ours.commit_s), ENTRIES / theirs.append_s),
-        "prove_per_s": (PROOFS / prove_s, PROOFS / their_prove_s),
-        "verify_per_s": (PROOFS / verify_s, PROOFS / their_verify_s),
+        "append_per_s": (entries / (ours.append_s + ours.commit_s), entries / theirs.append_s),
+        "prove_per_s": (proofs / prove_s, proofs / their_prove_s),
+        "verify_per_s": (proofs / verify_s, proofs / their_verify_s),
     }
-    batches = ENTRIES // BATCH
+    batches = entries // BATCH
     floor_us = hashes_per_proof * min(node_hash.values()) * 1e6
-    their_verify_us = their_verify_s / PROOFS * 1e6
+    their_verify_us = their_verify_s / proofs * 1e6
     their_batch_ms = theirs.append_s / batches * 1e3
     commit_ms = ours.commit_s / batches * 1e3
     return {
         "setup": (
-            f"{ENTRIES} entries of {ENTRY_BYTES} B on disk (SQLite WAL, synchronous=FULL), "
-            f"one commit per batch of {BATCH}; {PROOFS} inclusion proofs at random indices "
-            f"(seed {SEED}) against the full tree after {WARMUP} untimed warm-up proofs, "
+            f"{entries} entries of {ENTRY_BYTES} B on disk (SQLite WAL, synchronous=FULL), "
+            f"one commit per batch of {BATCH}; {proofs} inclusion proofs at random indices "
+            f"(seed {SEED}) against the full tree after {warmup} untimed warm-up proofs, "
             f"best of {REPEATS} passes; the two sides interleaved (batch by batch, pass by pass); "
             f"same data and same indices for both; roots checked equal; our tile cache "
             f"{tlog_store.DEFAULT_TILE_CACHE} full tiles (the default)"
         ),
-        "entries": ENTRIES,
+        "entries": entries,
         "batch": BATCH,
         "pausewatch": {k: round(v[0], 1) for k, v in rates.items()},
         "pymerkle_7_0_0": {k: round(v[1], 1) for k, v in rates.items()},
@@ -218,8 +220,8 @@ def run() -> dict[str, object]:
                 "max_ratio_if_ours_cost_only_its_commit": round(their_batch_ms / commit_ms, 2),
             },
             "prove": {
-                "ours_us_per_proof": round(prove_s / PROOFS * 1e6, 1),
-                "pymerkle_us_per_proof": round(their_prove_s / PROOFS * 1e6, 1),
+                "ours_us_per_proof": round(prove_s / proofs * 1e6, 1),
+                "pymerkle_us_per_proof": round(their_prove_s / proofs * 1e6, 1),
                 "ours_sql_statements_per_proof": round(statements, 2),
                 "ours_tile_cache_hit_rate": round(hits / max(1, hits + misses), 3),
             },
@@ -228,7 +230,7 @@ def run() -> dict[str, object]:
                 "node_hash_ns_copy": round(node_hash["copy"] * 1e9),
                 "hashes_per_proof": round(hashes_per_proof, 2),
                 "hashing_floor_us_per_proof": round(floor_us, 2),
-                "ours_us_per_proof": round(verify_s / PROOFS * 1e6, 2),
+                "ours_us_per_proof": round(verify_s / proofs * 1e6, 2),
                 "pymerkle_us_per_proof": round(their_verify_us, 2),
                 "max_ratio_at_the_hashing_floor": round(their_verify_us / floor_us, 2),
             },

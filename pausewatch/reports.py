@@ -10,10 +10,11 @@ bounded, and every float on the wire is finite.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 from google.protobuf.message import Message
 
@@ -85,13 +86,70 @@ def check_id(value: str, field: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class _FloatPlan:
+    """Where a message type keeps its floating-point values, worked out once per type."""
+
+    floats: tuple[str, ...]           # singular float and double fields
+    repeated_floats: tuple[str, ...]
+    messages: tuple[tuple[str, _FloatPlan], ...]  # singular message fields that hold floats
+    repeated_messages: tuple[tuple[str, _FloatPlan], ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.floats or self.repeated_floats or self.messages or self.repeated_messages)
+
+
+@functools.cache  # one plan per message type, worked out on first use
+def _float_plan(descriptor: Any) -> _FloatPlan:
+    """The float fields of a message type and of the types below it (wire types form no cycle
+    here; a recursive type would need a depth bound, and none exists in the protocol). The
+    descriptor is typed ``Any``: upb's and the pure-Python descriptor classes differ."""
+    floats: list[str] = []
+    repeated_floats: list[str] = []
+    messages: list[tuple[str, _FloatPlan]] = []
+    repeated_messages: list[tuple[str, _FloatPlan]] = []
+    for f in descriptor.fields:
+        if f.type in (f.TYPE_DOUBLE, f.TYPE_FLOAT):
+            (repeated_floats if f.is_repeated else floats).append(f.name)
+        elif f.type == f.TYPE_MESSAGE and f.message_type is not None:
+            sub = _float_plan(f.message_type)
+            if not sub.empty:
+                (repeated_messages if f.is_repeated else messages).append((f.name, sub))
+    return _FloatPlan(tuple(floats), tuple(repeated_floats), tuple(messages), tuple(repeated_messages))
+
+
+def _gather_floats(message: Message, plan: _FloatPlan, out: list[float]) -> None:
+    """Append every float of ``message`` to ``out`` (an unset field reads as 0.0, finite)."""
+    for name in plan.floats:
+        out.append(getattr(message, name))
+    for name in plan.repeated_floats:
+        out.extend(getattr(message, name))
+    for name, sub in plan.messages:
+        if message.HasField(name):
+            _gather_floats(getattr(message, name), sub, out)
+    for name, sub in plan.repeated_messages:
+        for item in getattr(message, name):
+            _gather_floats(item, sub, out)
+
+
 def _check_finite(message: Message, where: str) -> None:
+    """Every float in ``message`` is finite. The sum of the values is finite exactly when all
+    are, except when finite values overflow; so one C-level ``sum`` decides the common case,
+    and only a non-finite sum walks the fields to name the culprit (or finds none: overflow)."""
+    values: list[float] = []
+    _gather_floats(message, _float_plan(message.DESCRIPTOR), values)
+    if not math.isfinite(sum(values)):
+        _name_non_finite(message, where)
+
+
+def _name_non_finite(message: Message, where: str) -> None:
     for field, value in message.ListFields():
         name = f"{where}.{field.name}"
         if field.type == field.TYPE_MESSAGE:
             items = value if field.is_repeated else [value]
             for i, item in enumerate(items):
-                _check_finite(item, f"{name}[{i}]" if field.is_repeated else name)
+                _name_non_finite(item, f"{name}[{i}]" if field.is_repeated else name)
         elif field.type in (field.TYPE_DOUBLE, field.TYPE_FLOAT):
             values = value if field.is_repeated else [value]
             for v in values:

@@ -12,6 +12,10 @@ report (:meth:`verifier.server.VerifierServer.start` awaits :meth:`ChallengeIssu
 before the gRPC server starts): after a restart the log's clock is current, and reports
 spooled through the outage, answering the last challenge issued before it, are judged late
 but not stale.
+
+Hosts sharing one PostgreSQL database share one stream: each reads the newest logged
+challenge before issuing, serves it when it is under half an interval old, and serves the
+other host's when that host logged the same ``seq`` first.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ import logging
 import secrets
 
 from pausewatch.clock import NS_PER_S, Clock
-from pausewatch.envelope import PayloadType, sign_envelope
+from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.keys import Signer
 from pausewatch.reports import NONCE_SIZE
 from pausewatch.v1 import types_pb2
+from verifier.errors import StaleVersionError
 from verifier.sequencer import LogSequencer
 
 __all__ = ["ChallengeIssuer"]
@@ -51,6 +56,7 @@ class ChallengeIssuer:
         self.current_challenge: types_pb2.Challenge | None = None
         self._next_seq: int | None = None
         self._issuing = asyncio.Lock()  # one at a time: ``seq`` is unique in the log
+        self._half_interval_ns = int(interval_s * NS_PER_S / 2)
 
     async def issue(self) -> types_pb2.Challenge:
         """Sign, log and publish a new challenge; return it once it is in the log."""
@@ -58,10 +64,15 @@ class ChallengeIssuer:
             return await self._issue()
 
     async def _issue(self) -> types_pb2.Challenge:
-        if self._next_seq is None:
+        now = self._clock.now_ns()
+        if self._next_seq is None or self._sequencer.shared:
             latest = await self._sequencer.read(lambda s: s.latest_challenge())
             self._next_seq = 0 if latest is None else latest.seq + 1
-        now = self._clock.now_ns()
+            # hosts sharing one database share one stream of challenges: one host logged a
+            # challenge within half an interval, so serve that one rather than add another
+            recent = latest is not None and now - latest.issued_ns < self._half_interval_ns
+            if latest is not None and recent and self._sequencer.shared:
+                return self._serve(latest.envelope)
         challenge = types_pb2.Challenge(
             nonce=secrets.token_bytes(NONCE_SIZE),
             issued_unix_ns=now,
@@ -72,10 +83,24 @@ class ChallengeIssuer:
         envelope = sign_envelope(
             PayloadType.CHALLENGE, challenge.SerializeToString(deterministic=True), [self._signer]
         )
-        index = await self._sequencer.append_challenge(envelope, challenge)
+        try:
+            index = await self._sequencer.append_challenge(envelope, challenge)
+        except StaleVersionError:  # another host logged this seq first: serve its challenge
+            latest = await self._sequencer.read(lambda s: s.latest_challenge())
+            if latest is None:
+                raise
+            self._next_seq = latest.seq + 1
+            return self._serve(latest.envelope)
         self._next_seq += 1
         self.current, self.current_challenge = envelope, challenge
         _log.info("challenge issued", extra={"seq": challenge.seq, "log_index": index})
+        return challenge
+
+    def _serve(self, envelope: bytes) -> types_pb2.Challenge:
+        """Serve a challenge another host logged."""
+        challenge = types_pb2.Challenge()
+        challenge.ParseFromString(parse_envelope(envelope).payload)
+        self.current, self.current_challenge = envelope, challenge
         return challenge
 
     async def run(self) -> None:

@@ -22,10 +22,28 @@ from typing import Final
 
 from pausewatch.errors import EnvironmentFaultError
 
-__all__ = ["CHECKPOINT_FILE", "CheckpointFile", "CheckpointFileConflictError"]
+__all__ = ["CHECKPOINT_FILE", "CheckpointFile", "CheckpointFileConflictError", "write_file_atomically"]
 
 CHECKPOINT_FILE: Final = "checkpoint"
 _MAX_BYTES: Final = 64 * 1024
+
+
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` (mode 0600) so that a crash leaves the old file or the new
+    one: a temporary file, fsync, rename, fsync of the directory. Raises OSError."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class CheckpointFileConflictError(EnvironmentFaultError):
@@ -55,20 +73,8 @@ class CheckpointFile:
 
     def write(self, note: bytes) -> None:
         """Swap in ``note`` (call :meth:`check` first, inside the transaction)."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                os.write(fd, note)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            dir_fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_file_atomically(self.path, note)
         except OSError as e:
             raise EnvironmentFaultError(f"{self.path}: cannot write the checkpoint file: {e.strerror}") from e
         self._expected = note

@@ -57,6 +57,11 @@ Example (every key shown with its default where it has one)::
     admission_processes = 0        # >0: admit in this many worker processes instead (own GILs)
     grpc_max_unrequested_s = 120   # a call gRPC holds before the servicer takes it (then CANCELLED)
     startup_check_entries = 100000 # newest log entries re-hashed at start (scrub checks all)
+    max_report_age_s = 604800      # a report whose period ended longer ago than this is refused
+    max_commitment_backdate_s = 604800  # a commitment window starting further back is refused
+                                   # (both against log time; verifier/bounded_time.py)
+    disk_reserve_bytes = 67108864  # space kept in STATE_DIR/reserve, given back to challenges
+                                   # when the disk fills (verifier/disk_reserve.py); 0: none
 
     witness_quorum = 0                 # cosignatures that publish a checkpoint; 0: every witness
 
@@ -64,6 +69,11 @@ Example (every key shown with its default where it has one)::
     url = "https://witness.example/party-a"   # the witness's prefix (POST <url>/add-checkpoint)
     vkey = "witness.example/party-a+1a2b3c4d+BA..."   # its cosignature/v1 vkey
     timeout_s = 5.0
+
+    [storage]                      # where the state lives
+    backend = "sqlite"             # "sqlite": state_dir/verifier.sqlite; "postgresql": dsn below,
+                                   # which several verifier hosts may share (docs/scale.md)
+    dsn = "host=/run/postgresql dbname=pausewatch"  # libpq string (postgresql only; no password)
 
     [evaluation]                   # the evaluation scheduler (verdicts), started by serve
     enabled = true
@@ -95,6 +105,19 @@ Example (every key shown with its default where it has one)::
     [[parties]]                    # the parties that co-sign multilateral terms (docs/terms.md)
     party_id = "party-a"
     public_keys = ["<base64 raw 32 bytes> or a C2SP vkey"]
+
+    [authorization]                # who may call what (verifier.authz, docs/authorization.md);
+                                   # absent: the defaults below, logged at start
+    open_submissions = true        # anyone may submit: the node/lab/party signature inside decides
+    public_verdicts = true         # signed verdicts are public; false: labs read their facilities'
+    loopback_role = "public"       # role of an anonymous caller on a loopback address
+    max_watch_streams = 4          # WatchAlerts streams per identity
+
+    [[authorization.identities]]   # a client certificate (mutual TLS): its SAN, or CN without SANs
+    name = "node-1.fac-a.attestors"
+    role = "attestor"              # attestor, lab, party, auditor or operator
+    facilities = ["fac-a"]         # attestor: required; auditor: optional (absent: all)
+    # lab_id = "lab-1"             # role lab: the [[labs]] entry (its facilities)
 """
 
 from __future__ import annotations
@@ -115,6 +138,7 @@ from pausewatch.note import ed25519_key_from_text
 from pausewatch.reports import MAX_REPORT_BYTES, check_id
 from pausewatch.v1 import types_pb2
 from verifier.alerts import WebhookConfig
+from verifier.authz import AuthorizationPolicy, IdentityGrant, Role
 
 __all__ = [
     "ENV_PREFIX",
@@ -180,6 +204,9 @@ class LimitsConfig:
     admission_processes: int = 0
     grpc_max_unrequested_s: int = 120
     startup_check_entries: int = 100_000
+    max_report_age_s: float = 7 * 86_400.0
+    max_commitment_backdate_s: float = 7 * 86_400.0
+    disk_reserve_bytes: int = 64 << 20
 
     @property
     def report_limit(self) -> int:
@@ -203,6 +230,17 @@ class EvaluationConfig:
     interval_s: float = 30.0
     grace_s: float = 120.0
     max_buckets_per_tick: int = 2000
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """``[storage]``: where the verifier keeps its state. ``sqlite`` (default): one file in
+    the state directory. ``postgresql``: the database ``dsn`` names (a libpq connection
+    string; keep a password out of it: libpq reads ``~/.pgpass`` or ``PGPASSFILE``), which
+    several verifier hosts may share (:mod:`verifier.pg_storage`)."""
+
+    backend: str = "sqlite"
+    dsn: str = ""
 
 
 @dataclass(frozen=True)
@@ -254,6 +292,8 @@ class VerifierConfig:
     allow_plaintext: bool = False  # plaintext gRPC on a non-loopback address (check_exposure)
     witnesses: tuple[WitnessTarget, ...] = ()
     witness_quorum: int = 0  # 0: every configured witness
+    authorization: AuthorizationPolicy = field(default_factory=AuthorizationPolicy)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
     def database_path(self) -> Path:
@@ -509,6 +549,13 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
                 "grpc_max_unrequested_s", d.grpc_max_unrequested_s, minimum=1, maximum=3600
             ),
             startup_check_entries=li("startup_check_entries", d.startup_check_entries, minimum=0),
+            max_report_age_s=limits_t.number(
+                "max_report_age_s", d.max_report_age_s, minimum=60, maximum=3660 * 86_400
+            ),
+            max_commitment_backdate_s=limits_t.number(
+                "max_commitment_backdate_s", d.max_commitment_backdate_s, minimum=0, maximum=3660 * 86_400
+            ),
+            disk_reserve_bytes=li("disk_reserve_bytes", d.disk_reserve_bytes, minimum=0, maximum=1 << 40),
         )
         limits_t.finish()
         if limits.max_envelope_bytes > limits.max_message_bytes:
@@ -592,6 +639,8 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         labs.append(LabTrust(lab_id, keys, facilities, threshold))
 
     parties = _parties(root, source)
+    authorization = _authorization(root, source, {lab.lab_id for lab in labs})
+    storage = _storage(root, source)
     allow_plaintext = root.boolean("allow_plaintext", False)
     witnesses = _witnesses(root, source)
     witness_quorum = root.integer("witness_quorum", 0, minimum=0, maximum=len(witnesses))
@@ -610,6 +659,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         challenge=challenge,
         checkpoint_max_interval_s=cp_interval,
         allow_plaintext=allow_plaintext,
+        authorization=authorization,
         limits=limits,
         clock=clock,
         evaluation=evaluation,
@@ -617,6 +667,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         source=source,
         witnesses=witnesses,
         witness_quorum=witness_quorum,
+        storage=storage,
     )
 
 
@@ -636,6 +687,21 @@ def _witnesses(root: _Table, source: str) -> tuple[WitnessTarget, ...]:
         t.finish()
         out.append(target)
     return tuple(out)
+
+
+def _storage(root: _Table, source: str) -> StorageConfig:
+    """``[storage]``: ``backend`` ("sqlite" or "postgresql") and, for PostgreSQL, ``dsn``."""
+    table = root.table("storage")
+    if table is None:
+        return StorageConfig()
+    backend = table.string("backend", "sqlite")
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"{source}: storage.backend must be 'sqlite' or 'postgresql', got {backend!r}")
+    dsn = table.string("dsn", "")
+    if (backend == "postgresql") != bool(dsn):
+        raise ConfigError(f"{source}: storage.dsn is required with backend 'postgresql', and only with it")
+    table.finish()
+    return StorageConfig(backend, dsn)
 
 
 def _parties(root: _Table, source: str) -> tuple[PartyTrust, ...]:
@@ -658,6 +724,54 @@ def _parties(root: _Table, source: str) -> tuple[PartyTrust, ...]:
         party_t.finish()
         parties.append(PartyTrust(party_id, keys))
     return tuple(parties)
+
+
+def _authorization(root: _Table, source: str, lab_ids: set[str]) -> AuthorizationPolicy:
+    """``[authorization]`` and its ``[[authorization.identities]]`` (verifier.authz)."""
+    table = root.table("authorization")
+    if table is None:
+        return AuthorizationPolicy()
+    roles = ", ".join(r.value for r in Role)
+    grants: list[IdentityGrant] = []
+    for t in table.tables("identities"):
+        where = f"{source}: {t.prefix}"
+        name = t.string("name", _REQUIRED)
+        if not name or len(name) > 253 or any(c.isspace() for c in name):
+            raise ConfigError(f"{where}name must be a certificate name without spaces, got {name!r}")
+        if any(g.name == name for g in grants):
+            raise ConfigError(f"{where}name {name!r} is listed twice")
+        try:
+            role = Role(t.string("role", _REQUIRED))
+        except ValueError as e:
+            raise ConfigError(f"{where}role must be one of {roles}") from e
+        if role is Role.PUBLIC:
+            raise ConfigError(f"{where}role public is every anonymous caller's; name another role")
+        facilities = frozenset(check_id_config(f, f"{where}facilities") for f in t.strings("facilities"))
+        lab_id = t.string("lab_id", "")
+        if role is Role.LAB and lab_id not in lab_ids:
+            raise ConfigError(f"{where}lab_id must name a [[labs]] entry, got {lab_id!r}")
+        if role is not Role.LAB and lab_id:
+            raise ConfigError(f"{where}lab_id is only for role lab")
+        if role is Role.ATTESTOR and not facilities:
+            raise ConfigError(f"{where}facilities: an attestor identity must name its facilities")
+        if role in (Role.LAB, Role.PARTY, Role.OPERATOR) and facilities:
+            raise ConfigError(f"{where}facilities: not for role {role} (a lab's are its [[labs]] entry's)")
+        t.finish()
+        grants.append(IdentityGrant(name, role, facilities, lab_id))
+    try:
+        loopback_role = Role(table.string("loopback_role", Role.PUBLIC.value))
+    except ValueError as e:
+        raise ConfigError(f"{source}: authorization.loopback_role must be one of {roles}") from e
+    policy = AuthorizationPolicy(
+        identities=tuple(grants),
+        open_submissions=table.boolean("open_submissions", True),
+        public_verdicts=table.boolean("public_verdicts", True),
+        loopback_role=loopback_role,
+        max_watch_streams=table.integer("max_watch_streams", 4, minimum=1, maximum=1024),
+        configured=True,
+    )
+    table.finish()
+    return policy
 
 
 def _built(where: str, build: Any) -> Any:

@@ -21,6 +21,11 @@ exception                                   gRPC status           meaning
                                                                   entry whose proof of
                                                                   possession does not verify
                                                                   (``EnrolmentProofError``)
+``PermissionDeniedError``                   PERMISSION_DENIED     the caller's role may not do
+                                                                  this (:mod:`verifier.authz`)
+``ReportTooOldError``,                      FAILED_PRECONDITION   a report or commitment window
+``BackdatedCommitmentError``                                      further back than the limits
+                                                                  (:mod:`verifier.bounded_time`)
 ``StaleVersionError``                       FAILED_PRECONDITION   a document version that does
                                                                   not increase
 ``KeyConflictError``                        FAILED_PRECONDITION   an inventory enrols a key that
@@ -47,8 +52,11 @@ from pausewatch.errors import (
 )
 
 __all__ = [
+    "BackdatedCommitmentError",
     "NotEnrolledHereError",
+    "PermissionDeniedError",
     "RateLimitedError",
+    "ReportTooOldError",
     "StaleVersionError",
     "UnknownKeyError",
     "status_for",
@@ -63,8 +71,20 @@ class NotEnrolledHereError(VerificationError):
     """An authentic signature by a key that is not enrolled for what the document claims."""
 
 
+class PermissionDeniedError(InputError):
+    """The caller's identity or role does not allow the call (``verifier.authz``)."""
+
+
 class RateLimitedError(LimitExceededError):
     """A key submitted faster than its configured rate."""
+
+
+class ReportTooOldError(VerificationError):
+    """A report whose period ended further back than ``limits.max_report_age_s``."""
+
+
+class BackdatedCommitmentError(VerificationError):
+    """A commitment window starting further back than ``limits.max_commitment_backdate_s``."""
 
 
 class StaleVersionError(VerificationError):
@@ -77,7 +97,9 @@ def status_for(error: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(error, SignatureError):
         return grpc.StatusCode.UNAUTHENTICATED
-    if isinstance(error, (NotEnrolledHereError, DocumentScopeError, EnrolmentProofError)):
+    if isinstance(
+        error, (NotEnrolledHereError, DocumentScopeError, EnrolmentProofError, PermissionDeniedError)
+    ):
         return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(error, VerificationError):
         return grpc.StatusCode.FAILED_PRECONDITION

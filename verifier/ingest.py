@@ -204,6 +204,17 @@ class RateLimiter:
         self._max_keys = max_keys
         self._unit = unit
         self._buckets: dict[str, tuple[float, int]] = {}
+        self.changes = 0  # spends so far: the server saves the state when it moved
+
+    def snapshot(self, now_ns: int) -> dict[str, tuple[float, int]]:
+        """Every key's (tokens, as of) that is not back to a full bucket by ``now_ns``: what a
+        restart must not forget (verifier.rate_state)."""
+        return {k: (t, at) for k, (t, at) in self._buckets.items() if self._tokens(k, now_ns) < self._burst}
+
+    def restore(self, buckets: Mapping[str, tuple[float, int]]) -> None:
+        """Take back a :meth:`snapshot` (tokens capped at this limiter's burst)."""
+        for key, (tokens, at) in list(buckets.items())[: self._max_keys]:
+            self._buckets[key] = (min(float(tokens), self._burst), int(at))
 
     def _tokens(self, key_id: str, now_ns: int) -> float:
         tokens, at = self._buckets.get(key_id, (self._burst, now_ns))
@@ -224,6 +235,7 @@ class RateLimiter:
         if len(self._buckets) >= self._max_keys and key_id not in self._buckets:
             self._buckets.clear()  # bounded memory; only enrolled keys ever get here
         self._buckets[key_id] = (tokens - count, now_ns)
+        self.changes += 1
 
 
 def make_finding(

@@ -139,6 +139,16 @@ class TickResult:
     evaluated: int = 0
     stored: list[types_pb2.Verdict] = field(default_factory=list)
     unchanged: int = 0
+    revisions: int = 0  # stored verdicts that revise an earlier one
+    earliest_revised_ns: int | None = None  # the oldest bucket they revise
+
+    def count_revision(self, verdict: types_pb2.Verdict) -> None:
+        self.revisions += 1
+        start = verdict.bucket_start_unix_ns
+        self.earliest_revised_ns = min(start, self.earliest_revised_ns or start)
+
+
+_LOUD_REVISIONS: Final = 100  # one tick revising this many verdicts is logged as a warning
 
 
 class EvaluationScheduler:
@@ -152,12 +162,12 @@ class EvaluationScheduler:
         config: SchedulerConfig | None = None,
         alert_bus: AlertBus | None = None,
         *,
-        on_verdict: Callable[[types_pb2.Verdict], None] | None = None,
+        on_tick: Callable[[TickResult], None] | None = None,
+        horizon: Callable[[], int] | None = None,
         on_error: Callable[[], None] | None = None,
     ) -> None:
-        """``on_verdict`` is called for each verdict logged, ``on_error`` for each failed tick
-        (metrics)."""
-        self._on_verdict = on_verdict
+        """``on_tick`` gets each tick's result (metrics: verdicts by status, revisions);
+        ``on_error`` is called for each failed tick."""
         self._on_error = on_error
         self._seq = sequencer
         self._signer = verdict_signer
@@ -166,6 +176,10 @@ class EvaluationScheduler:
         self._bus = alert_bus
         self._stopping = asyncio.Event()
         self._states: dict[str, _State] = {}
+        self._on_tick = on_tick  # metrics: revisions per tick
+        # verdicts only for buckets ended by this time (≤ now; log time's settled_ns after a
+        # forward clock step, verifier.log_time)
+        self._horizon = horizon or clock.now_ns
 
     async def run(self) -> None:
         """Tick until ``stop``; a failing tick is logged and retried next interval."""
@@ -188,8 +202,9 @@ class EvaluationScheduler:
         budget = self.config.max_buckets_per_tick
         for snap in snapshots:  # every commitment's state takes what it read, planned or not
             await asyncio.to_thread(snap.state.evaluator.extend, snap.reports, snap.ingest, snap.log_size)
+        horizon = min(now, self._horizon())
         for snap in snapshots:
-            plans = self._plan(snap, now)[:budget]
+            plans = self._plan(snap, horizon)[:budget]
             budget -= len(plans)
             if not plans:
                 continue
@@ -201,9 +216,24 @@ class EvaluationScheduler:
                     continue
                 await self._store(snap, previous, verdict, now)
                 result.stored.append(verdict)
+                if previous is not None:
+                    result.count_revision(verdict)
             if budget <= 0:
                 break
+        self._report(result)
         return result
+
+    def _report(self, result: TickResult) -> None:
+        """Revisions are visible: counted (``on_tick``: metrics), logged, loudly when many."""
+        if self._on_tick is not None:
+            self._on_tick(result)
+        if not result.revisions:
+            return
+        extra = {"revisions": result.revisions, "earliest_bucket_ns": result.earliest_revised_ns}
+        if result.revisions >= _LOUD_REVISIONS:
+            _log.warning("one evaluation tick revised many verdicts (late reports?)", extra=extra)
+        else:
+            _log.info("verdicts revised", extra=extra)
 
     # --- reading (sequencer thread) -------------------------------------------------------
     def _load(self, reader: StorageReader, now: int) -> list[_Snapshot]:
@@ -397,8 +427,6 @@ class EvaluationScheduler:
             envelope=envelope,
         )
         receipt = await self._seq.append_verdict(envelope, record)
-        if self._on_verdict is not None:
-            self._on_verdict(verdict)
         _log.info(
             "verdict stored",
             extra={

@@ -70,8 +70,10 @@ from pausewatch.note import NoteSigner, NoteVerifier
 from pausewatch.terms import Terms, TermsInForce, check_succession
 from pausewatch.v1 import types_pb2, verifier_pb2
 from verifier.alert_bus import AlertBus
+from verifier.bounded_time import check_commitment_window
 from verifier.checkpoint_file import CheckpointFile
-from verifier.errors import NotEnrolledHereError, status_for
+from verifier.disk_reserve import OncePer, is_storage_full
+from verifier.errors import NotEnrolledHereError, StaleVersionError, status_for
 from verifier.frontier import BatchTree, Frontier, frontier_from_log
 from verifier.ingest import (
     AdmittedReport,
@@ -308,12 +310,19 @@ class LogSequencer:
         log_verifier: NoteVerifier | None = None,
         checkpoint_file: CheckpointFile | None = None,
         startup_check_entries: int = 100_000,
+        max_commitment_backdate_ns: int | None = None,
+        sync_interval_s: float | None = None,
     ) -> None:
         self._storage = storage
         self._signer = log_signer
         self.origin = origin
         self._clock = clock
         self._skew_ns = max_clock_skew_ns
+        self._max_backdate_ns = max_commitment_backdate_ns  # None: no limit (verifier.bounded_time)
+        # storage-full mode (verifier.disk_reserve): set on a full disk, cleared by the server
+        self.storage_full = False
+        self.on_storage_full: Callable[[], None] | None = None
+        self._faults = OncePer(60.0)
         self._bus = alert_bus
         self._max_items = max_items_per_tick
         self._on_commit = on_commit
@@ -335,6 +344,9 @@ class LogSequencer:
         self._log_verifier = log_verifier
         self._checkpoint_file = checkpoint_file
         self._startup_check_entries = startup_check_entries
+        # other writers share the storage (hosts on one PostgreSQL database): catch up this
+        # often while idle, so that admission and challenges follow what they log
+        self._sync_interval_s = sync_interval_s
         self.ticks = 0
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -357,7 +369,6 @@ class LogSequencer:
 
     def _recover(self) -> None:
         s = self._storage
-        size = s.log_size()
         check_log_at_start(
             s,
             origin=self.origin,
@@ -365,38 +376,66 @@ class LogSequencer:
             file_note=None if self._checkpoint_file is None else self._checkpoint_file.read(),
             check_entries=self._startup_check_entries,
         )
-        last = s.leaf_hash(size - 1) if size else None
-        proof = s.inclusion_proof(size - 1, size) if size else []
-        self._frontier = frontier_from_log(size, last, proof)
-        latest = s.latest_checkpoint()
-        if latest is not None and (latest.size > size or s.log_root(latest.size) != latest.root_hash):
-            raise LogStartRefusedError(
-                f"the stored log (size {size}) does not reproduce the latest signed checkpoint"
-                f" (size {latest.size}); refusing to sign anything"
-            )
-        self.latest = latest
-        if size and (latest is None or size > latest.size):
-            with s.transaction() as tx:
+        # one transaction: a consistent view of the log and its latest checkpoint, even while
+        # another host sharing the database appends (it waits for the writer lock meanwhile)
+        with s.transaction() as tx:
+            size = tx.log_size()
+            last = tx.leaf_hash(size - 1) if size else None
+            proof = tx.inclusion_proof(size - 1, size) if size else []
+            self._frontier = frontier_from_log(size, last, proof)
+            latest = tx.latest_checkpoint()
+            if latest is not None and (latest.size > size or tx.log_root(latest.size) != latest.root_hash):
+                raise LogStartRefusedError(
+                    f"the stored log (size {size}) does not reproduce the latest signed checkpoint"
+                    f" (size {latest.size}); refusing to sign anything"
+                )
+            self.latest = latest
+            if size and (latest is None or size > latest.size):
                 self.latest = self._sign(tx, size, self._frontier.root())
         if self.latest is not None and self._checkpoint_file is not None:
             self._write_checkpoint_file(self.latest.note)
-        inventories = []
-        for facility in sorted({d.document_id for d in s.inventories()}):  # deterministic
-            doc = s.latest_inventory(facility)
-            if doc is not None:
-                inventories.append(_decode(doc.envelope, types_pb2.Inventory))
-        self.enrollment = Enrollment.from_inventories(inventories)
+        self.enrollment = _enrollment(s)
         self._load_challenges()
         self._digests.load(s.recent_report_digests(self._digests.bound + 1))
         _log.info("sequencer ready", extra={"log_size": size, "keys_enrolled": len(self.enrollment.keys)})
 
-    def _load_challenges(self) -> None:
-        """The challenge history from storage, in log order (at start, and after a failed tick
-        whose staged challenges were rolled back)."""
+    def _load_challenges(self, reader: StorageReader | None = None) -> None:
+        """The challenge history from storage, in log order (at start, after a failed tick
+        whose staged challenges were rolled back, and after another host logged one)."""
         self._challenges = ChallengeHistory(
             ChallengeRecord(c.log_index, c.nonce, c.issued_ns, c.expires_ns)
-            for c in self._storage.challenges()
+            for c in (reader or self._storage).challenges()
         )
+
+    def _catch_up(self, tx: StorageReader) -> None:
+        """At the start of a transaction (which holds the writer lock): take in what other
+        writers committed since this one's last tick (several hosts on one PostgreSQL
+        database; with one writer, nothing, at the cost of one query). The in-memory state
+        becomes that of the log as stored: frontier, latest checkpoint, report digests,
+        enrolment and challenges when they changed; chain heads are read again as needed."""
+        ours, size = self._frontier.size, tx.log_size()
+        if size == ours:
+            return
+        if size < ours:
+            raise LogStartRefusedError(
+                f"the stored log shrank from {ours} to {size} entries; refusing to sign"
+            )
+        self._frontier = frontier_from_log(size, tx.leaf_hash(size - 1), tx.inclusion_proof(size - 1, size))
+        self.latest = tx.latest_checkpoint()
+        self._digests.update(dict(tx.report_digests_since(ours)))
+        self._heads.clear()
+        if any(d.log_index >= ours for d in tx.inventories()):
+            self.enrollment = _enrollment(tx)
+        latest_challenge = tx.latest_challenge()
+        if latest_challenge is not None and latest_challenge.log_index >= ours:
+            self._load_challenges(tx)
+        _log.debug("caught up with other writers", extra={"from_size": ours, "log_size": size})
+
+    def sync(self) -> None:
+        """On the writer thread: catch up with other writers now, outside a tick (a host that
+        is not sequencing still admits against the current enrolment and challenges)."""
+        with self._storage.transaction() as tx:
+            self._catch_up(tx)
 
     # --- submission --------------------------------------------------------------------
     async def submit_reports(self, reports: Sequence[AdmittedReport]) -> list[ReportOutcome]:
@@ -443,6 +482,11 @@ class LogSequencer:
         return self._digests.get(digest)
 
     @property
+    def shared(self) -> bool:
+        """Other writers (verifier hosts) share the storage."""
+        return self._sync_interval_s is not None
+
+    @property
     def queued(self) -> int:
         return sum(len(r.items) for r in self._pending)
 
@@ -458,7 +502,17 @@ class LogSequencer:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._wakeup.wait()
+            if self._sync_interval_s is None:
+                await self._wakeup.wait()
+            else:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self._sync_interval_s)
+                except TimeoutError:
+                    try:
+                        await loop.run_in_executor(self._executor, self.sync)
+                    except Exception:
+                        _log.exception("could not catch up with the other writers; retrying")
+                    continue
             self._wakeup.clear()
             if not self._pending:
                 if self._stopping:
@@ -477,7 +531,7 @@ class LogSequencer:
             try:
                 committed = await loop.run_in_executor(self._executor, self._commit, items)
             except Exception as e:  # the whole tick failed: nothing was committed
-                _log.exception("sequencer tick failed; its items were not stored")
+                self._tick_failed(e)
                 self._heads.clear()
                 try:
                     await loop.run_in_executor(self._executor, self._load_challenges)
@@ -501,10 +555,32 @@ class LogSequencer:
                 if not r.future.done():
                     r.future.set_result(r.items)
 
+    def _tick_failed(self, error: Exception) -> None:
+        """A full disk enters storage-full mode (verifier.disk_reserve); environment faults are
+        one line at most once a minute each; anything else is a bug, with its traceback."""
+        full = is_storage_full(error)
+        if full and not self.storage_full:
+            self.storage_full = True
+            if self.on_storage_full is not None:
+                self.on_storage_full()
+        if full or isinstance(error, EnvironmentFaultError):
+            if self._faults.ready("storage full" if full else str(error)[:120]):
+                _log.error(
+                    "sequencer tick failed, its items were not stored: %s%s",
+                    str(error).splitlines()[0][:300] if str(error) else type(error).__name__,
+                    f" ({self._faults.suppressed} more failures this past minute not logged)"
+                    if self._faults.suppressed
+                    else "",
+                )
+                self._faults.suppressed = 0
+            return
+        _log.exception("sequencer tick failed; its items were not stored")
+
     def _commit(self, items: list[_Item]) -> _Committed:
         """On the writer thread: check, write, append, sign, commit; then the receipts, from the
         new tree in memory. Returns the new tree."""
         with self._storage.transaction() as tx:
+            self._catch_up(tx)
             batch = _Batch(self._frontier.size, enrollment=self.enrollment)
             self._prefetch(tx, batch, items)
             stage = {
@@ -711,6 +787,12 @@ class LogSequencer:
         else:
             # a commitment bounds the bands of the inventories it covers, already stored ones too
             commitment = Commitment.from_wire(doc.message)
+            if self._max_backdate_ns is not None:  # its window reaches back a bounded time only
+                logged = None
+                if history:
+                    prior = max(history, key=lambda d: d.version).envelope
+                    logged = Commitment.from_wire(_decode(prior, types_pb2.Commitment))
+                check_commitment_window(commitment, logged, item.received_ns, self._max_backdate_ns)
             check_tolerances(_latest_inventories(tx), [commitment])
             # and is itself at least as strict as the terms in force for its lab
             _terms_in_force(tx).check_commitment(commitment, doc.lab_facilities)
@@ -730,6 +812,9 @@ class LogSequencer:
 
     def _stage_challenge(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
         envelope, msg = item.payload
+        latest = tx.latest_challenge()
+        if latest is not None and msg.seq <= latest.seq:  # another host logged this seq first
+            raise StaleVersionError(f"challenge seq {msg.seq} is already logged (latest {latest.seq})")
         index = batch.next_index
         tx.put_challenge(
             StoredChallenge(index, msg.seq, msg.nonce, msg.issued_unix_ns, msg.expires_unix_ns, envelope)
@@ -806,6 +891,16 @@ def _receipt(index: int, checkpoint: StoredCheckpoint, proof: list[bytes], leaf:
     return types_pb2.Receipt(
         log_index=index, checkpoint=checkpoint.note, inclusion_proof=proof, leaf_hash=leaf
     )
+
+
+def _enrollment(reader: StorageReader) -> Enrollment:
+    """The enrolment the latest inventory of every facility declares."""
+    inventories = []
+    for facility in sorted({d.document_id for d in reader.inventories()}):  # deterministic
+        doc = reader.latest_inventory(facility)
+        if doc is not None:
+            inventories.append(_decode(doc.envelope, types_pb2.Inventory))
+    return Enrollment.from_inventories(inventories)
 
 
 def _decode(envelope: bytes, cls: type[Any]) -> Any:

@@ -54,15 +54,17 @@ from verifier.alerts import WebhookNotifier
 from verifier.challenges import ChallengeIssuer
 from verifier.checkpoint_file import CHECKPOINT_FILE, CheckpointFile
 from verifier.config import EvaluationConfig, VerifierConfig
+from verifier.disk_reserve import RESERVE_FILE, DiskReserve, OncePer
 from verifier.ingest import RateLimiter
 from verifier.log_time import LogTimeClock
 from verifier.metrics import GrpcMetricsInterceptor, MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
+from verifier.rate_state import RATE_STATE_FILE, load_rate_state, save_rate_state
 from verifier.registry import TrustRoots
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
 from verifier.sequencer import LogSequencer
 from verifier.service import VerifierServicer
-from verifier.sqlite_storage import SqliteStorage
 from verifier.storage import Storage, StorageReader
+from verifier.storage_backends import open_storage
 from verifier.witnesses import run_witnesses
 
 __all__ = [
@@ -136,7 +138,13 @@ class VerifierServer:
     admission_processes: ProcessAdmission | None = None
     servicer: VerifierServicer | None = None
     state_lock: StateDirLock | None = None
+    quotas: dict[str, RateLimiter] = field(default_factory=dict)
+    rate_file: Path | None = None  # where the quotas are saved (verifier.rate_state)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _steps_alerted: int = 0
+    _quota_changes: int = 0
+    reserve: DiskReserve | None = None  # given back when the disk fills (verifier.disk_reserve)
+    _challenge_faults: OncePer = field(default_factory=lambda: OncePer(60.0))
 
     async def start(self) -> None:
         # the metrics port first: a port that is taken stops start-up before anything is served
@@ -144,6 +152,12 @@ class VerifierServer:
             self.metrics_endpoint = start_metrics_endpoint(self.config.metrics_listen, self.metrics)
         if self.admission_processes is not None:
             await asyncio.to_thread(self.admission_processes.warm_up)
+        self.sequencer.on_storage_full = self._storage_full
+        if self.reserve is not None and not await asyncio.to_thread(self.reserve.arm):
+            _log.warning(
+                "could not reserve disk space for challenges on a full disk",
+                extra={"file": str(self.reserve.path), "bytes": self.reserve.size},
+            )
         await self.sequencer.start()
         # Log a fresh challenge before admitting any report: the log's clock for freshness
         # (pausewatch.freshness) is current after a restart, and a checkpoint exists.
@@ -164,6 +178,9 @@ class VerifierServer:
             await self.clock.sleep(self.challenges.interval_s)
             try:
                 await self.challenges.issue()
+            except EnvironmentFaultError as e:  # one line a minute, the sequencer says more
+                if self._challenge_faults.ready(str(e)[:120]):
+                    _log.error("could not issue a challenge; retrying next interval: %s", e)
             except Exception:
                 self.metrics.errors.labels("challenge_issue").inc()
                 _log.exception("could not issue a challenge; retrying next interval")
@@ -187,7 +204,59 @@ class VerifierServer:
             self.metrics.queued.set(self.sequencer.queued)
             if self.servicer is not None:
                 self.metrics.pending.set(self.servicer.pending_reports)
+            self._alert_forward_steps()
+            await self._save_quotas()
+            await self._rearm_reserve()
             await asyncio.sleep(1.0)  # real time: metrics are for operators, not the model
+
+    async def _rearm_reserve(self) -> None:
+        """In storage-full mode: once the disk has room again, take the reserve back and take
+        submissions again."""
+        if not self.sequencer.storage_full:
+            return
+        if self.reserve is None or not await asyncio.to_thread(self.reserve.room_again):
+            return
+        await asyncio.to_thread(self.reserve.arm)
+        self.sequencer.storage_full = False
+        _log.warning("storage has room again: submissions are taken again, reserve re-armed")
+
+    def _storage_full(self) -> None:
+        """The sequencer found the disk full: give the reserve back so challenges go on."""
+        if self.reserve is not None:
+            self.reserve.release()
+        _log.error(
+            "storage full: submissions refused (UNAVAILABLE) until space is freed; challenges"
+            " continue on the reserve",
+            extra={"reserve_bytes": 0 if self.reserve is None else self.reserve.size},
+        )
+
+    async def _save_quotas(self) -> None:
+        """Save the per-key quotas when they moved since the last save (verifier.rate_state)."""
+        changes = sum(q.changes for q in self.quotas.values())
+        if self.rate_file is None or changes == self._quota_changes:
+            return
+        now = self.clock.now_ns()
+        state = {name: q.snapshot(now) for name, q in self.quotas.items()}
+        try:
+            await asyncio.to_thread(save_rate_state, self.rate_file, state)
+        except EnvironmentFaultError as e:
+            _log.error("could not save the rate state; retrying", extra={"error": str(e)})
+            return
+        self._quota_changes = changes
+
+    def _alert_forward_steps(self) -> None:
+        """A ``clock.step_forward`` alert (facility "": the verifier's own) per step found."""
+        if not isinstance(self.clock, LogTimeClock) or self.clock.steps_forward <= self._steps_alerted:
+            return
+        self._steps_alerted = self.clock.steps_forward
+        alert = types_pb2.Alert(raised_unix_ns=self.clock.now_ns())
+        alert.finding.id = "clock.step_forward"
+        alert.finding.severity = types_pb2.SEVERITY_WARNING
+        alert.finding.message = (
+            f"the verifier's clock stepped {self.clock.last_forward_step_ns / NS_PER_S:.0f} s forward;"
+            " verdicts wait until log time has settled"
+        )
+        self.alert_bus.publish(alert)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Graceful stop: NOT_SERVING, finish RPCs in flight (up to ``grace`` s), drain the
@@ -200,6 +269,7 @@ class VerifierServer:
                 await task
         self.alert_bus.close()
         await self.grpc_server.stop(grace)
+        await self._save_quotas()
         await self.sequencer.stop()
         if self.admission is not None:
             self.admission.shutdown(wait=True)
@@ -208,6 +278,8 @@ class VerifierServer:
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
         self.storage.close()
+        if self.reserve is not None:  # taken again at the next start
+            self.reserve.release()
         if self.state_lock is not None:
             self.state_lock.release()
         _log.info("verifier stopped")
@@ -246,7 +318,8 @@ def evaluation_scheduler(server: VerifierServer, cfg: EvaluationConfig | None = 
             interval_s=cfg.interval_s, grace_s=cfg.grace_s, max_buckets_per_tick=cfg.max_buckets_per_tick
         ),
         server.alert_bus,
-        on_verdict=lambda v: server.metrics.verdict_logged(v.status),
+        on_tick=server.metrics.on_evaluation,
+        horizon=server.clock.settled_ns if isinstance(server.clock, LogTimeClock) else None,
         on_error=server.metrics.errors.labels("evaluation_tick").inc,
     )
 
@@ -305,7 +378,7 @@ def build_server(
         # one process per state directory: a second serve exits 2 naming the holder
         lock = lock_state_dir(Path(config.state_dir), "pausewatch-verifier serve")
         try:
-            storage = SqliteStorage(config.database_path)
+            storage = open_storage(config)
         except BaseException:
             lock.release()
             raise
@@ -343,6 +416,8 @@ def _build(
         log_time = clock
         metrics.clock_steps_back.set_function(lambda: log_time.steps_back)
         metrics.log_time_held.set_function(lambda: float(log_time.held))
+        metrics.clock_steps_forward.set_function(lambda: log_time.steps_forward)
+    metrics.storage_full.set_function(lambda: float(sequencer.storage_full))
     sequencer = LogSequencer(
         storage,
         log_signer=keys.log,
@@ -355,6 +430,9 @@ def _build(
         # the file lives beside a state directory's database (an injected storage has none)
         checkpoint_file=None if lock is None else CheckpointFile(Path(config.state_dir) / CHECKPOINT_FILE),
         startup_check_entries=limits.startup_check_entries,
+        max_commitment_backdate_ns=round(limits.max_commitment_backdate_s * NS_PER_S),
+        # several hosts may share a PostgreSQL database: follow what the others log
+        sync_interval_s=1.0 if config.storage.backend == "postgresql" else None,
     )
     challenges = ChallengeIssuer(
         sequencer,
@@ -394,19 +472,31 @@ def _build(
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
         interceptors=[GrpcMetricsInterceptor(metrics)],
     )
+    # per-key quotas, as they were when the verifier last stopped (a restart refills nothing)
+    quotas = {
+        "reports": RateLimiter(limits.reports_per_minute, limits.burst_reports),
+        "bytes": RateLimiter(limits.report_bytes_per_minute, limits.burst_report_bytes, unit="bytes"),
+    }
+    rate_file = None if lock is None else Path(config.state_dir) / RATE_STATE_FILE
+    if rate_file is not None:
+        for name, buckets in load_rate_state(rate_file).items():
+            if name in quotas:
+                quotas[name].restore(buckets)
     servicer = VerifierServicer(
         sequencer=sequencer,
         challenges=challenges,
         trust=TrustRoots.of(config.labs, config.parties),
         limits=limits,
-        rate_limiter=RateLimiter(limits.reports_per_minute, limits.burst_reports),
-        byte_quota=RateLimiter(limits.report_bytes_per_minute, limits.burst_report_bytes, unit="bytes"),
+        rate_limiter=quotas["reports"],
+        byte_quota=quotas["bytes"],
         alert_bus=alert_bus,
         metrics=metrics,
         clock_now_ns=clock.now_ns,
         admission=admission,
         admission_processes=processes,
+        authorization=config.authorization,
     )
+    _log_authorization(config)
     verifier_pb2_grpc.add_VerifierServicer_to_server(servicer, grpc_server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, grpc_server)
@@ -443,6 +533,11 @@ def _build(
         admission_processes=processes,
         servicer=servicer,
         state_lock=lock,
+        quotas=quotas,
+        rate_file=rate_file,
+        reserve=None
+        if lock is None
+        else DiskReserve(Path(config.state_dir) / RESERVE_FILE, limits.disk_reserve_bytes),
     )
 
 
@@ -457,6 +552,22 @@ def _bind_error(address: str) -> str:
     except (OSError, ValueError) as e:
         return getattr(e, "strerror", None) or str(e)
     return "gRPC could not bind it (set GRPC_VERBOSITY=debug for gRPC's reason)"
+
+
+def _log_authorization(config: VerifierConfig) -> None:
+    """Say at start what anonymous callers may do; warn when the policy is the default one."""
+    policy = config.authorization
+    summary = policy.summary()
+    if policy.identities and (config.tls is None or config.tls.client_ca_file is None):
+        _log.warning(
+            "authorization: identities are mapped but client certificates are not required"
+            " ([tls] client_ca_file): every caller is anonymous; %s",
+            summary,
+        )
+    elif not policy.configured:
+        _log.warning("authorization: no [authorization] table, the default policy: %s", summary)
+    else:
+        _log.info("authorization: %s", summary)
 
 
 def _server_credentials(config: VerifierConfig) -> grpc.ServerCredentials:

@@ -34,6 +34,7 @@ import asyncio
 import base64
 import binascii
 import collections
+import ipaddress
 import json
 import logging
 import time
@@ -48,9 +49,11 @@ from pausewatch.errors import FormatError, InputError, LimitExceededError, Pause
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus, AlertFilter, SubscriberDroppedError
+from verifier.authz import Action, AuthorizationPolicy, Caller
+from verifier.bounded_time import check_report_age
 from verifier.challenges import ChallengeIssuer
 from verifier.config import LimitsConfig
-from verifier.errors import status_for
+from verifier.errors import BackdatedCommitmentError, PermissionDeniedError, ReportTooOldError, status_for
 from verifier.ingest import AdmittedReport, Enrollment, RateLimiter, admit_batch
 from verifier.metrics import VerifierMetrics
 from verifier.registry import (
@@ -74,6 +77,8 @@ RETRY_AFTER_KEY: Final = "pausewatch-retry-after-ms"
 _SLOW_START_REPORTS: Final = 2000
 _MAX_RETRY_S: Final = 30.0
 _RATE_WINDOW_S: Final = 10.0  # longer than a loaded tick: commits come in bursts
+_FAIR_BATCH: Final = 32  # an attestor's batch (uplink.batch_size's default)
+_FAIR_QUEUE_FACTOR: Final = 4.0  # how much more queue such a batch may wait behind
 
 
 class _Throughput:
@@ -127,6 +132,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         admission: Executor | None = None,
         admission_processes: ProcessAdmission | None = None,
         byte_quota: RateLimiter | None = None,
+        authorization: AuthorizationPolicy | None = None,
     ) -> None:
         self._seq = sequencer
         self._challenges = challenges
@@ -143,16 +149,50 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         self._pending_reports = 0
         self._throughput = _Throughput()
         self._booked_until = 0.0  # monotonic time up to which refused batches hold slots
+        self._policy = authorization or AuthorizationPolicy()
+        self._lab_facilities = {lab_id: lab.facilities for lab_id, lab in trust.labs.items()}
+        self._streams: collections.Counter[str] = collections.Counter()  # WatchAlerts per identity
+        self._pending_by_peer: collections.Counter[str] = collections.Counter()  # reports, per connection
 
     @property
     def pending_reports(self) -> int:
         """Reports in admission or waiting for the sequencer."""
         return self._pending_reports
 
+    async def _authorize(
+        self, context: grpc.aio.ServicerContext[Any, Any], action: Action, method: str
+    ) -> Caller:
+        """The caller, allowed ``action``; else the call ends PERMISSION_DENIED with the reason."""
+        try:
+            caller = self._policy.caller(
+                _certificate_identities(context),
+                loopback=_is_loopback(context.peer()),
+                lab_facilities=self._lab_facilities,
+            )
+        except PermissionDeniedError as e:
+            await self._deny(context, "none", method, e)
+        try:
+            caller.require(action, method)
+        except PermissionDeniedError as e:
+            await self._deny(context, caller.role, method, e)
+        return caller
+
+    async def _deny(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        role: str,
+        method: str,
+        error: PermissionDeniedError,
+    ) -> NoReturn:
+        self._metrics.denied.labels(method, role).inc()
+        await _abort(context, error)
+
     # --- reports -------------------------------------------------------------------------
     async def SubmitReports(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.SubmitReportsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.SubmitReportsResponse:
+        caller = await self._authorize(context, Action.SUBMIT_REPORTS, "SubmitReports")
+        await self._refuse_when_storage_full(context)
         raws: Sequence[bytes] = request.envelopes
         if len(raws) > self._limits.max_batch_reports:
             await _abort(
@@ -161,19 +201,24 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                     f"{len(raws)} envelopes in one batch; the limit is {self._limits.max_batch_reports}"
                 ),
             )
-        await self._admit_or_refuse(len(raws), context)
+        peer = context.peer()
+        await self._admit_or_refuse(len(raws), context, peer)
         size = sum(len(r) for r in raws)
         await self._hold_bytes(size, context)
         self._pending_reports += len(raws)
+        self._pending_by_peer[peer] += len(raws)
         try:
-            outcomes = await self._submit_reports(raws, context)
+            outcomes = await self._submit_reports(raws, context, caller)
         finally:
             self._pending_reports -= len(raws)
+            self._pending_by_peer[peer] -= len(raws)
+            if not self._pending_by_peer[peer]:
+                del self._pending_by_peer[peer]
             self._inflight_bytes -= size
             self._throughput.add(len(raws), time.monotonic())
         response = verifier_pb2.SubmitReportsResponse()
+        self._metrics.count_reports((o.disposition, o.code) for o in outcomes)
         for o in outcomes:
-            self._metrics.report_outcome(o.disposition, o.code)
             for f in o.finding_ids:
                 self._metrics.findings.labels(f).inc()
             result = response.results.add(
@@ -182,6 +227,17 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             if o.receipt is not None:
                 result.receipt.CopyFrom(o.receipt)
         return response
+
+    async def _refuse_when_storage_full(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """On a full disk (verifier.disk_reserve) refuse submissions at once, UNAVAILABLE: the
+        reserve keeps challenges going, and a failing tick per retry would cost more."""
+        if self._seq.storage_full:
+            context.set_trailing_metadata(((RETRY_AFTER_KEY, "30000"),))
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "verifier storage is full: submissions are refused until space is freed"
+                " (challenges continue); retry after 30 s",
+            )
 
     async def _hold_bytes(self, size: int, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         """Count ``size`` request bytes as held until the caller releases them; refuse the call
@@ -198,8 +254,15 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             )
         self._inflight_bytes += size
 
-    async def _admit_or_refuse(self, count: int, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        """Refuse the batch (RESOURCE_EXHAUSTED with a retry hint) when the verifier is saturated."""
+    async def _admit_or_refuse(
+        self, count: int, context: grpc.aio.ServicerContext[Any, Any], peer: str
+    ) -> None:
+        """Refuse the batch (RESOURCE_EXHAUSTED with a retry hint) when the verifier is saturated.
+
+        Fair to small callers: past ``max_queue_s`` of work, a small batch (≤ 32 reports, an
+        attestor's) from a connection with nothing pending is still taken, up to four times
+        ``max_queue_s`` — so a flooder's big batches (junk included, while in admission) hold
+        up the flooder, not the attestor sending its one report. The count cap holds for all."""
         pending = self._pending_reports
         if pending == 0:
             return  # never refuse an idle verifier, whatever the batch size
@@ -210,7 +273,10 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         if rate is None:  # slow start: nothing finished yet, so no rate to size the queue by
             cap = min(cap, _SLOW_START_REPORTS)
         over_count = pending + count > cap
-        if not over_count and queue_s <= self._limits.max_queue_s:
+        max_queue_s = self._limits.max_queue_s
+        if count <= _FAIR_BATCH and not self._pending_by_peer.get(peer):
+            max_queue_s *= _FAIR_QUEUE_FACTOR
+        if not over_count and queue_s <= max_queue_s:
             return
         retry_s = self._retry_after(pending, count, rate, now)
         self._metrics.refused.inc(count)
@@ -232,7 +298,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         return max(0.05, start - now)
 
     async def _submit_reports(
-        self, raws: Sequence[bytes], context: grpc.aio.ServicerContext[Any, Any]
+        self, raws: Sequence[bytes], context: grpc.aio.ServicerContext[Any, Any], caller: Caller
     ) -> list[ReportOutcome]:
         enrollment = self._seq.enrollment
         limit = self._limits.report_limit
@@ -245,14 +311,21 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             admitted_or_errors, cpu_s = await loop.run_in_executor(
                 self._admission, _admit_timed, raws, enrollment, limit
             )
-        self._metrics.stage_seconds.labels("admission").inc(cpu_s)
+        self._metrics.admission_seconds.inc(cpu_s)
         now = self._now()
+        max_age_ns = round(self._limits.max_report_age_s * 1_000_000_000)
         outcomes: list[ReportOutcome | None] = []
         admitted: list[AdmittedReport] = []
         passed: set[bytes] = set()  # digests admitted from this batch
         for report in admitted_or_errors:
             if isinstance(report, PausewatchError):
                 outcomes.append(_rejected(report))
+                continue
+            try:  # an attestor certificate reports for its own facilities only
+                caller.require_facility(report.header.facility_id, "SubmitReports")
+            except PermissionDeniedError as e:
+                self._metrics.denied.labels("SubmitReports", caller.role).inc()
+                outcomes.append(_rejected(e))
                 continue
             # An exact duplicate (already logged, or admitted earlier in this batch) is answered
             # with its receipt and costs no token: replaying captured envelopes must not spend
@@ -265,6 +338,13 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                     if self._bytes is not None:  # the per-key byte quota
                         self._bytes.take(key, now, len(report.envelope.raw))
                     self._rate.take(key, now)
+                    # one report revises a bounded stretch of history only (a new one: an
+                    # exact duplicate revises nothing and keeps getting its receipt)
+                    check_report_age(report.header, now, max_age_ns)
+                except ReportTooOldError as e:
+                    self._metrics.too_old.labels("report").inc()
+                    outcomes.append(_rejected(e))
+                    continue
                 except PausewatchError as e:
                     outcomes.append(_rejected(e))
                     continue
@@ -283,6 +363,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     async def GetChallenge(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.GetChallengeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.GetChallengeResponse:
+        await self._authorize(context, Action.READ_LOG, "GetChallenge")
         if self._challenges.current is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "no challenge issued yet")
         return verifier_pb2.GetChallengeResponse(envelope=self._challenges.current)
@@ -290,6 +371,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     async def GetCheckpoint(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.GetCheckpointRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.GetCheckpointResponse:
+        await self._authorize(context, Action.READ_LOG, "GetCheckpoint")
         latest = self._seq.latest
         if latest is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "no checkpoint signed yet")
@@ -302,6 +384,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     async def GetInclusionProof(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.GetInclusionProofRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.GetInclusionProofResponse:
+        await self._authorize(context, Action.READ_LOG, "GetInclusionProof")
         signed = self._signed_size()
         size = request.tree_size or signed
         if not request.index < size <= signed:
@@ -316,6 +399,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     async def GetConsistencyProof(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.GetConsistencyProofRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.GetConsistencyProofResponse:
+        await self._authorize(context, Action.READ_LOG, "GetConsistencyProof")
         signed = self._signed_size()
         new = request.new_size or signed
         if not request.old_size <= new <= signed:
@@ -329,6 +413,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     async def GetEntries(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.GetEntriesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.GetEntriesResponse:
+        await self._authorize(context, Action.READ_ENTRIES, "GetEntries")
         signed = self._signed_size()
         if not request.start < request.end or request.start >= signed:
             await context.abort(
@@ -349,17 +434,19 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     async def SubmitInventory(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.SubmitSignedRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.SubmitSignedResponse:
-        return await self._submit_document(request, context, inventory=True)
+        return await self._submit_document(request, context, inventory=True, method="SubmitInventory")
 
     async def SubmitCommitment(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.SubmitSignedRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.SubmitSignedResponse:
-        return await self._submit_document(request, context, inventory=False)
+        return await self._submit_document(request, context, inventory=False, method="SubmitCommitment")
 
     async def SubmitTerms(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.SubmitSignedRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.SubmitSignedResponse:
-        return await self._submit_document(request, context, inventory=False, terms=True)
+        return await self._submit_document(
+            request, context, inventory=False, terms=True, method="SubmitTerms"
+        )
 
     async def _submit_document(
         self,
@@ -367,8 +454,12 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         context: grpc.aio.ServicerContext[Any, Any],
         *,
         inventory: bool,
+        method: str,
         terms: bool = False,
     ) -> verifier_pb2.SubmitSignedResponse:
+        action = Action.SUBMIT_TERMS if terms else Action.SUBMIT_LAB_DOCUMENTS
+        caller = await self._authorize(context, action, method)
+        await self._refuse_when_storage_full(context)
         size = len(request.envelope)
         await self._hold_bytes(size, context)
         try:
@@ -381,8 +472,16 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                 verified = await asyncio.get_running_loop().run_in_executor(
                     self._admission, _verify_document, raw, limit, trust, inventory, terms
                 )
+            if caller.lab_id and not terms and verified.lab_id != caller.lab_id:  # its own documents only
+                self._metrics.denied.labels(method, caller.role).inc()
+                raise PermissionDeniedError(
+                    f"{method}: {caller.identity} is lab {caller.lab_id!r};"
+                    f" the document is lab {verified.lab_id!r}'s"
+                )
             receipt = await self._seq.submit_document(verified)
         except PausewatchError as e:
+            if isinstance(e, BackdatedCommitmentError):
+                self._metrics.too_old.labels("commitment").inc()
             await _abort(context, e)
         finally:
             self._inflight_bytes -= size
@@ -395,6 +494,17 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     ) -> verifier_pb2.GetVerdictsResponse:
         """One page: at most ``page_size`` (≤ 1000) verdicts and one message's bytes; the
         page token is the last verdict's sort key (commitment, facility, bucket, revision)."""
+        caller = await self._authorize(context, Action.READ_VERDICTS, "GetVerdicts")
+        if caller.scoped_verdicts:  # verdicts not public: a caller limited to facilities names one
+            try:
+                if caller.facilities is not None and not request.facility_id:
+                    raise PermissionDeniedError(
+                        f"GetVerdicts: {caller.identity} must name facility_id (one of"
+                        f" {', '.join(sorted(caller.facilities))})"
+                    )
+                caller.require_facility(request.facility_id, "GetVerdicts")
+            except PermissionDeniedError as e:
+                await self._deny(context, caller.role, "GetVerdicts", e)
         page = min(request.page_size or MAX_VERDICTS_PER_READ, MAX_VERDICTS_PER_READ)
         try:
             after = _verdict_page_key(request.page_token) if request.page_token else None
@@ -430,10 +540,27 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     async def WatchAlerts(  # noqa: N802  # gRPC method name
         self, request: verifier_pb2.WatchAlertsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[types_pb2.Alert]:
+        """Alerts of the facilities the caller may see; at most ``max_watch_streams`` streams
+        per identity, so no caller can hold every one of ``limits.max_watchers``."""
+        caller = await self._authorize(context, Action.WATCH_ALERTS, "WatchAlerts")
         try:
-            sub = self._bus.subscribe(AlertFilter(frozenset(request.facility_ids), int(request.min_severity)))
+            facilities = caller.facility_scope(request.facility_ids, "WatchAlerts")
+        except PermissionDeniedError as e:
+            await self._deny(context, caller.role, "WatchAlerts", e)
+        cap = self._policy.max_watch_streams
+        if self._streams[caller.identity] >= cap:
+            await _abort(
+                context,
+                LimitExceededError(
+                    f"WatchAlerts: {caller.identity} already has {cap} alert streams open"
+                    " (authorization.max_watch_streams)"
+                ),
+            )
+        try:
+            sub = self._bus.subscribe(AlertFilter(facilities, int(request.min_severity)))
         except LimitExceededError as e:
             await _abort(context, e)
+        self._streams[caller.identity] += 1
         self._metrics.watchers.set(self._bus.subscribers)
         try:
             async for alert in sub:
@@ -442,6 +569,9 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             await _abort(context, e)
         finally:
             sub.close()
+            self._streams[caller.identity] -= 1
+            if not self._streams[caller.identity]:
+                del self._streams[caller.identity]
             self._metrics.watchers.set(self._bus.subscribers)
 
     async def _read(self, context: grpc.aio.ServicerContext[Any, Any], fn: Any) -> Any:
@@ -449,6 +579,26 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             return await self._seq.read(fn)
         except InputError as e:
             await _abort(context, e)
+
+
+def _certificate_identities(context: grpc.aio.ServicerContext[Any, Any]) -> list[str]:
+    """gRPC's peer identity of a verified client certificate (its SANs, or its subject CN
+    without any); empty without mutual TLS."""
+    names = context.peer_identities() or []
+    return [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names]
+
+
+def _is_loopback(peer: str) -> bool:
+    """Whether a gRPC peer string (``ipv4:127.0.0.1:5000``, ``ipv6:[::1]:5000``, ``unix:…``)
+    is on this machine."""
+    kind, _, address = peer.partition(":")
+    if kind == "unix":
+        return True
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _verdict_page_key(token: str) -> tuple[str, str, int, int]:

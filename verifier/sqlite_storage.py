@@ -12,26 +12,15 @@ versions of 2^63 and above before they reach this module.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from pausewatch.errors import EnvironmentFaultError, InternalError
-from pausewatch.reports import MAX_PERIOD_NS, ReportHeader, ReportKind
 from pausewatch.statedir import ensure_private_file
 from pausewatch.tlog_store import MerkleLog, SqliteTreeStore
-from pausewatch.v1 import types_pb2
-from verifier.storage import (
-    CheckpointConflictError,
-    StoredChallenge,
-    StoredCheckpoint,
-    StoredDocument,
-    StoredFinding,
-    StoredReport,
-    StoredVerdict,
-)
+from verifier.sql_storage import SqlDialect, SqlReader, SqlTransaction
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage", "scrub_sqlite"]
 
@@ -129,433 +118,7 @@ CREATE TABLE IF NOT EXISTS checkpoint_head (
 );
 """
 
-_REPORT_COLUMNS: Final = (
-    "log_index, kind, key_id, facility_id, subject_id, boot_id, seq, prev, period_start,"
-    " period_end, nonce, signed_ns, received_ns, envelope"
-)
-
-
-_LOOKUP_CHUNK: Final = 500  # values per IN (...) list
-_ROWS_PER_INSERT: Final = 500  # rows per multi-row INSERT: few statements, few GIL round trips
-
-
-@cache
-def _placeholders(count: int) -> str:
-    return ", ".join("?" * count)
-
-
-@cache
-def _multi_insert(head: str, width: int, rows: int, tail: str = "") -> str:
-    """``head VALUES (?, ...), (?, ...) ... tail`` for ``rows`` rows of ``width`` values: one
-    statement (one sqlite3_step, one GIL release) instead of one per row."""
-    row = f"({_placeholders(width)})"
-    return f"{head} VALUES {', '.join([row] * rows)}{tail}"
-
-
-def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for at in range(0, len(values), size):
-        yield values[at : at + size]
-
-
-def _report_row(report: StoredReport) -> tuple[Any, ...]:
-    h = report.header
-    return (
-        report.digest,
-        report.log_index,
-        h.kind.value,
-        h.key_id,
-        h.facility_id,
-        h.subject_id,
-        h.boot_id,
-        h.seq,
-        h.prev,
-        h.period_start_ns,
-        h.period_end_ns,
-        h.challenge_nonce,
-        h.signed_ns,
-        report.received_ns,
-        report.envelope,
-    )
-
-
-def _finding_row(finding: StoredFinding) -> tuple[Any, ...]:
-    f = finding.finding
-    return (
-        finding.facility_id,
-        f.id,
-        f.start_unix_ns,
-        f.end_unix_ns,
-        finding.log_index,
-        f.SerializeToString(deterministic=True),
-    )
-
-
-def _report(row: Sequence[Any]) -> StoredReport:
-    header = ReportHeader(
-        kind=ReportKind(row[1]),
-        key_id=row[2],
-        facility_id=row[3],
-        subject_id=row[4],
-        boot_id=row[5],
-        seq=row[6],
-        prev=row[7],
-        period_start_ns=row[8],
-        period_end_ns=row[9],
-        challenge_nonce=row[10],
-        signed_ns=row[11],
-    )
-    return StoredReport(log_index=row[0], envelope=row[13], header=header, received_ns=row[12])
-
-
-def _finding(row: Sequence[Any]) -> StoredFinding:
-    msg = types_pb2.Finding()
-    msg.ParseFromString(row[2])
-    return StoredFinding(facility_id=row[0], log_index=row[1], finding=msg)
-
-
-_DOC_COLUMNS: Final = "log_index, {id}, lab_id, version, envelope, received_ns"
-_CHALLENGE_COLUMNS: Final = "log_index, seq, nonce, issued_ns, expires_ns, envelope"
-_VERDICT_COLUMNS: Final = (
-    "log_index, commitment_id, commitment_version, facility_id, bucket_start, bucket_end,"
-    " revision, status, evaluated_ns, envelope"
-)
-
-
-class _SqliteReader:
-    """Reads over one connection; shared by the storage and its transactions."""
-
-    def __init__(self, conn: sqlite3.Connection, log: MerkleLog) -> None:
-        self._conn = conn
-        self._log = log
-
-    def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        return self._conn.execute(sql, args).fetchone()
-
-    # --- log ---------------------------------------------------------------------------
-    def log_size(self) -> int:
-        return int(self._log.size)
-
-    def log_root(self, size: int) -> bytes:
-        return bytes(self._log.root(size))
-
-    def log_entries(self, start: int, end: int) -> list[bytes]:
-        return [bytes(e) for e in self._log.entries(start, end)]
-
-    def leaf_hash(self, index: int) -> bytes:
-        return bytes(self._log.leaf_hash_at(index))
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        return list(self._log.inclusion_proof(index, size))
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        return list(self._log.consistency_proof(old_size, new_size))
-
-    # --- reports -----------------------------------------------------------------------
-    def report_by_digest(self, digest: bytes) -> StoredReport | None:
-        row = self._one(f"SELECT {_REPORT_COLUMNS} FROM reports WHERE digest = ?", (digest,))  # noqa: S608  # constant columns
-        return None if row is None else _report(row)
-
-    def report_at(self, key_id: str, seq: int) -> StoredReport | None:
-        row = self._one(
-            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE key_id = ? AND seq = ?"  # noqa: S608  # constant columns
-            " ORDER BY log_index LIMIT 1",
-            (key_id, seq),
-        )
-        return None if row is None else _report(row)
-
-    def chain_head(self, key_id: str) -> StoredReport | None:
-        row = self._one(
-            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE log_index ="  # noqa: S608  # constant columns
-            " (SELECT log_index FROM chain_heads WHERE key_id = ?)",
-            (key_id,),
-        )
-        return None if row is None else _report(row)
-
-    def log_indices_by_digest(self, digests: Iterable[bytes]) -> dict[bytes, int]:
-        out: dict[bytes, int] = {}
-        for chunk in _chunks(list(digests), _LOOKUP_CHUNK):
-            rows = self._conn.execute(
-                f"SELECT digest, log_index FROM reports WHERE digest IN ({_placeholders(len(chunk))})",  # noqa: S608  # placeholders only
-                chunk,
-            ).fetchall()
-            out.update((bytes(d), int(i)) for d, i in rows)
-        return out
-
-    def chain_heads(self, key_ids: Iterable[str]) -> dict[str, StoredReport]:
-        out: dict[str, StoredReport] = {}
-        columns = ", ".join(f"r.{c.strip()}" for c in _REPORT_COLUMNS.split(","))
-        for chunk in _chunks(list(key_ids), _LOOKUP_CHUNK):
-            rows = self._conn.execute(
-                f"SELECT {columns} FROM chain_heads h JOIN reports r ON r.log_index = h.log_index"  # noqa: S608  # constant columns, placeholders
-                f" WHERE h.key_id IN ({_placeholders(len(chunk))})",
-                chunk,
-            ).fetchall()
-            for row in rows:
-                report = _report(row)
-                out[report.header.key_id] = report
-        return out
-
-    def recent_report_digests(self, limit: int) -> list[tuple[bytes, int]]:
-        rows = self._conn.execute(
-            "SELECT digest, log_index FROM reports ORDER BY log_index DESC LIMIT ?", (limit,)
-        ).fetchall()
-        return [(bytes(d), int(i)) for d, i in reversed(rows)]
-
-    def reports(
-        self, facility_id: str, start_ns: int, end_ns: int, *, after_log_index: int = -1
-    ) -> Iterator[StoredReport]:
-        cursor = self._conn.execute(
-            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE facility_id = ?"  # noqa: S608  # constant columns
-            " AND period_start < ? AND period_start > ? AND period_end > ? AND log_index > ?"
-            " ORDER BY log_index",
-            (facility_id, end_ns, start_ns - MAX_PERIOD_NS - 1, start_ns, after_log_index),
-        )
-        for row in cursor:
-            yield _report(row)
-
-    def findings(
-        self, facility_id: str | None = None, start_ns: int | None = None, end_ns: int | None = None
-    ) -> Iterator[StoredFinding]:
-        where = ["1 = 1"]
-        args: list[Any] = []
-        if facility_id is not None:
-            where.append("facility_id = ?")
-            args.append(facility_id)
-        if start_ns is not None:
-            where.append("end_ns > ?")
-            args.append(start_ns)
-        if end_ns is not None:
-            where.append("start_ns < ?")
-            args.append(end_ns)
-        sql = "SELECT facility_id, log_index, body FROM findings WHERE " + " AND ".join(where)  # noqa: S608  # constant fragments, values bound
-        for row in self._conn.execute(sql + " ORDER BY log_index, id", args):
-            yield _finding(row)
-
-    # --- documents ---------------------------------------------------------------------
-    def _documents(self, table: str, id_column: str, document_id: str | None) -> list[StoredDocument]:
-        sql = f"SELECT {_DOC_COLUMNS.format(id=id_column)} FROM {table}"  # noqa: S608  # constant names
-        args: tuple[Any, ...] = ()
-        if document_id is not None:
-            sql += f" WHERE {id_column} = ?"
-            args = (document_id,)
-        rows = self._conn.execute(sql + " ORDER BY log_index", args).fetchall()
-        return [StoredDocument(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
-
-    def inventories(self, facility_id: str | None = None) -> list[StoredDocument]:
-        return self._documents("inventories", "facility_id", facility_id)
-
-    def latest_inventory(self, facility_id: str) -> StoredDocument | None:
-        docs = self._documents("inventories", "facility_id", facility_id)
-        return max(docs, key=lambda d: d.version) if docs else None
-
-    def commitments(self, commitment_id: str | None = None) -> list[StoredDocument]:
-        return self._documents("commitments", "commitment_id", commitment_id)
-
-    def latest_commitment(self, commitment_id: str) -> StoredDocument | None:
-        docs = self._documents("commitments", "commitment_id", commitment_id)
-        return max(docs, key=lambda d: d.version) if docs else None
-
-    def terms(self, terms_id: str | None = None) -> list[StoredDocument]:
-        return self._documents("terms", "terms_id", terms_id)
-
-    # --- challenges --------------------------------------------------------------------
-    def challenge_by_nonce(self, nonce: bytes) -> StoredChallenge | None:
-        row = self._one(f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE nonce = ?", (nonce,))  # noqa: S608  # constant columns
-        return None if row is None else StoredChallenge(*row)
-
-    def latest_challenge(self) -> StoredChallenge | None:
-        row = self._one(f"SELECT {_CHALLENGE_COLUMNS} FROM challenges ORDER BY seq DESC LIMIT 1")  # noqa: S608  # constant columns
-        return None if row is None else StoredChallenge(*row)
-
-    def challenges(self, start_ns: int | None = None, end_ns: int | None = None) -> list[StoredChallenge]:
-        lo = -(1 << 63) if start_ns is None else start_ns
-        hi = (1 << 63) - 1 if end_ns is None else end_ns
-        rows = self._conn.execute(
-            f"SELECT {_CHALLENGE_COLUMNS} FROM challenges"  # noqa: S608  # constant columns
-            " WHERE issued_ns >= ? AND issued_ns < ? ORDER BY log_index",
-            (lo, hi),
-        ).fetchall()
-        return [StoredChallenge(*r) for r in rows]
-
-    # --- verdicts ----------------------------------------------------------------------
-    def verdicts(
-        self,
-        commitment_id: str | None = None,
-        facility_id: str | None = None,
-        from_ns: int | None = None,
-        to_ns: int | None = None,
-        *,
-        include_superseded: bool = False,
-        after: tuple[str, str, int, int] | None = None,
-        limit: int | None = None,
-    ) -> list[StoredVerdict]:
-        where = ["1 = 1"]
-        if after is not None:
-            where.append("(v.commitment_id, v.facility_id, v.bucket_start, v.revision) > (?, ?, ?, ?)")
-            args_after: list[Any] = list(after)
-        else:
-            args_after = []
-        args: list[Any] = []
-        for column, value in (("commitment_id", commitment_id), ("facility_id", facility_id)):
-            if value is not None:
-                where.append(f"v.{column} = ?")
-                args.append(value)
-        if from_ns is not None:
-            where.append("v.bucket_start >= ?")
-            args.append(from_ns)
-        if to_ns is not None:
-            where.append("v.bucket_start < ?")
-            args.append(to_ns)
-        if not include_superseded:
-            where.append(
-                "v.revision = (SELECT MAX(w.revision) FROM verdicts w WHERE w.commitment_id ="
-                " v.commitment_id AND w.facility_id = v.facility_id AND w.bucket_start = v.bucket_start)"
-            )
-        columns = ", ".join(f"v.{c.strip()}" for c in _VERDICT_COLUMNS.split(","))
-        sql = f"SELECT {columns} FROM verdicts v WHERE " + " AND ".join(where)  # noqa: S608  # constant fragments, values bound
-        sql += " ORDER BY v.commitment_id, v.facility_id, v.bucket_start, v.revision"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [StoredVerdict(*r) for r in self._conn.execute(sql, args_after + args).fetchall()]
-
-    def latest_verdict(
-        self, commitment_id: str, facility_id: str, bucket_start_ns: int
-    ) -> StoredVerdict | None:
-        row = self._one(
-            f"SELECT {_VERDICT_COLUMNS} FROM verdicts WHERE commitment_id = ? AND facility_id = ?"  # noqa: S608  # constant columns
-            " AND bucket_start = ? ORDER BY revision DESC LIMIT 1",
-            (commitment_id, facility_id, bucket_start_ns),
-        )
-        return None if row is None else StoredVerdict(*row)
-
-    # --- checkpoints -------------------------------------------------------------------
-    def latest_checkpoint(self) -> StoredCheckpoint | None:
-        row = self._one(
-            "SELECT c.size, c.root, c.note, c.signed_ns FROM checkpoints c"
-            " JOIN checkpoint_head h ON h.size = c.size WHERE h.id = 1"
-        )
-        return None if row is None else StoredCheckpoint(*row)
-
-    def checkpoints(self) -> list[StoredCheckpoint]:
-        rows = self._conn.execute("SELECT size, root, note, signed_ns FROM checkpoints ORDER BY size")
-        return [StoredCheckpoint(*r) for r in rows.fetchall()]
-
-    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
-        row = self._one("SELECT size, root, note, signed_ns FROM checkpoints WHERE size = ?", (size,))
-        return None if row is None else StoredCheckpoint(*row)
-
-
-class _SqliteTransaction(_SqliteReader):
-    """Writes inside the transaction the storage opened."""
-
-    def append_entries(self, entries: Sequence[bytes]) -> int:
-        return int(self._log.append(list(entries)))
-
-    def put_report(self, report: StoredReport) -> None:
-        self.put_reports([report])
-
-    def put_reports(self, reports: Sequence[StoredReport]) -> None:
-        self._insert_rows(
-            f"INSERT INTO reports (digest, {_REPORT_COLUMNS})", [_report_row(r) for r in reports]
-        )
-
-    def put_findings(self, findings: Sequence[StoredFinding]) -> None:
-        self._insert_rows(
-            "INSERT INTO findings (facility_id, finding_id, start_ns, end_ns, log_index, body)",
-            [_finding_row(f) for f in findings],
-        )
-
-    def set_chain_heads(self, heads: Sequence[tuple[str, int]]) -> None:
-        self._insert_rows(
-            "INSERT INTO chain_heads (key_id, log_index)",
-            list(heads),
-            " ON CONFLICT (key_id) DO UPDATE SET log_index = excluded.log_index",
-        )
-
-    def _insert_rows(self, head: str, rows: Sequence[tuple[Any, ...]], tail: str = "") -> None:
-        if not rows:
-            return
-        width = len(rows[0])
-        for chunk in _chunks(rows, _ROWS_PER_INSERT):
-            self._conn.execute(
-                _multi_insert(head, width, len(chunk), tail), [v for row in chunk for v in row]
-            )
-
-    def set_chain_head(self, key_id: str, log_index: int) -> None:
-        self._conn.execute(
-            "INSERT INTO chain_heads (key_id, log_index) VALUES (?, ?)"
-            " ON CONFLICT (key_id) DO UPDATE SET log_index = excluded.log_index",
-            (key_id, log_index),
-        )
-
-    def put_finding(self, finding: StoredFinding) -> None:
-        self.put_findings([finding])
-
-    def put_inventory(self, document: StoredDocument) -> None:
-        self._put_document("inventories", "facility_id", document)
-
-    def put_commitment(self, document: StoredDocument) -> None:
-        self._put_document("commitments", "commitment_id", document)
-
-    def put_terms(self, document: StoredDocument) -> None:
-        self._put_document("terms", "terms_id", document)
-
-    def _put_document(self, table: str, id_column: str, d: StoredDocument) -> None:
-        self._conn.execute(
-            f"INSERT INTO {table} (log_index, {id_column}, lab_id, version, received_ns, envelope)"  # noqa: S608  # constant names
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (d.log_index, d.document_id, d.lab_id, d.version, d.received_ns, d.envelope),
-        )
-
-    def put_challenge(self, challenge: StoredChallenge) -> None:
-        c = challenge
-        self._conn.execute(
-            f"INSERT INTO challenges ({_CHALLENGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608  # constant columns
-            (c.log_index, c.seq, c.nonce, c.issued_ns, c.expires_ns, c.envelope),
-        )
-
-    def put_verdict(self, verdict: StoredVerdict) -> None:
-        v = verdict
-        try:
-            self._conn.execute(
-                f"INSERT INTO verdicts ({_VERDICT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608  # constant columns
-                (
-                    v.log_index,
-                    v.commitment_id,
-                    v.commitment_version,
-                    v.facility_id,
-                    v.bucket_start_ns,
-                    v.bucket_end_ns,
-                    v.revision,
-                    v.status,
-                    v.evaluated_ns,
-                    v.envelope,
-                ),
-            )
-        except sqlite3.IntegrityError as e:
-            raise InternalError(
-                f"verdict revision {v.revision} of {v.commitment_id}/{v.facility_id}"
-                f"@{v.bucket_start_ns} already stored"
-            ) from e
-
-    def swap_checkpoint(self, expected_size: int | None, checkpoint: StoredCheckpoint) -> None:
-        head = self._one("SELECT size FROM checkpoint_head WHERE id = 1")
-        current = None if head is None else int(head[0])
-        if current != expected_size:
-            raise CheckpointConflictError(f"latest checkpoint is at size {current}, expected {expected_size}")
-        if current is not None and checkpoint.size <= current:
-            raise CheckpointConflictError(
-                f"refusing to sign size {checkpoint.size}: not larger than the latest ({current})"
-            )
-        self._conn.execute(
-            "INSERT INTO checkpoints (size, root, note, signed_ns) VALUES (?, ?, ?, ?)",
-            (checkpoint.size, checkpoint.root_hash, checkpoint.note, checkpoint.signed_ns),
-        )
-        self._conn.execute(
-            "INSERT INTO checkpoint_head (id, size) VALUES (1, ?)"
-            " ON CONFLICT (id) DO UPDATE SET size = excluded.size",
-            (checkpoint.size,),
-        )
+_DIALECT: Final = SqlDialect("?", sqlite3.IntegrityError)
 
 
 _LOGGED_TABLES: Final = ("reports", "inventories", "commitments", "terms", "challenges", "verdicts")
@@ -601,7 +164,7 @@ def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:
     return problems, rebuilt
 
 
-class SqliteStorage(_SqliteReader):
+class SqliteStorage(SqlReader):
     """The SQLite storage. ``path`` ``":memory:"`` gives a private in-memory database."""
 
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
@@ -626,7 +189,7 @@ class SqliteStorage(_SqliteReader):
         store = SqliteTreeStore(conn)
         if not readonly:
             self._migrate(conn)
-        super().__init__(conn, MerkleLog(store))
+        super().__init__(conn, MerkleLog(store), _DIALECT)
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
@@ -651,7 +214,7 @@ class SqliteStorage(_SqliteReader):
             raise
 
     @contextmanager
-    def transaction(self) -> Iterator[_SqliteTransaction]:
+    def transaction(self) -> Iterator[SqlTransaction]:
         """One IMMEDIATE transaction: commit on a clean exit, roll back on any exception."""
         if self._in_transaction:
             raise InternalError("nested storage transaction")
@@ -661,7 +224,7 @@ class SqliteStorage(_SqliteReader):
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
                 raise EnvironmentFaultError(f"{self.path}: cannot begin a transaction: {e}") from e
-            tx = _SqliteTransaction(self._conn, self._log)
+            tx = SqlTransaction(self._conn, self._log, _DIALECT)
             try:
                 yield tx
             except BaseException:

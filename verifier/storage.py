@@ -1,9 +1,10 @@
 """The verifier's storage interface: everything ingest, evaluation and export read or write.
 
 One interface, implemented by :class:`verifier.sqlite_storage.SqliteStorage` (SQLite, WAL,
-``synchronous=FULL``) and meant to be implemented again for PostgreSQL without touching the
-pipeline. The conformance suite in ``tests/verifier/test_storage_conformance.py`` runs against
-every implementation.
+``synchronous=FULL``; the default) and :class:`verifier.pg_storage.PgStorage` (PostgreSQL, for
+several verifier hosts on one database), both over the SQL of :mod:`verifier.sql_storage`;
+:func:`verifier.storage_backends.open_storage` opens the one a config names. The conformance suite in
+``tests/verifier/test_storage_conformance.py`` runs against every implementation.
 
 Shape:
 
@@ -23,7 +24,11 @@ Rules every implementation keeps:
   (:meth:`StorageTransaction.swap_checkpoint`) to a strictly larger tree;
 - every signed checkpoint is kept (auditors and witnesses need them all);
 - an implementation object is used by one thread at a time (the sequencer's writer thread);
-  other readers open their own instance on the same database.
+  other readers open their own instance on the same database;
+- another writer may share the database (PostgreSQL: several hosts): transactions are
+  serialized, and a writer finds at the start of its transaction what others committed since
+  its last one (``log_size()`` beyond its own; :meth:`StorageReader.reports_since` and the
+  document reads tell it what).
 """
 
 from __future__ import annotations
@@ -174,6 +179,11 @@ class StorageReader(Protocol):
         """(digest, log index) of the ``limit`` most recently logged reports, oldest first."""
         ...
 
+    def report_digests_since(self, log_index: int) -> list[tuple[bytes, int]]:
+        """(digest, log index) of every report logged at ``log_index`` or later, in log order
+        (what another writer added: a sequencer catching up)."""
+        ...
+
 
     def reports(
         self, facility_id: str, start_ns: int, end_ns: int, *, after_log_index: int = -1
@@ -282,3 +292,4 @@ class StorageTransaction(StorageReader, Protocol):
 class Storage(StorageReader, Protocol):
     def transaction(self) -> AbstractContextManager[StorageTransaction]: ...
     def close(self) -> None: ...
+

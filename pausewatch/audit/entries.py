@@ -72,6 +72,16 @@ class EntryContext:
     max_clock_skew_ns: int
     all_keys: Mapping[str, bytes]  # key id -> raw key, every inventory
     slice_tree: tuple[int, bytes] | None = None  # (size, root) proofs must reach
+    # key id -> its verifier, built once per key and worker (a key is checked on the curve
+    # when built: ~1.7 µs, per entry otherwise); never compared, filled as entries come
+    _verifiers: dict[str, Ed25519Key] = field(default_factory=dict, compare=False, repr=False)
+
+    def verifier(self, key_id: str) -> Ed25519Key:
+        """The enrolled key ``key_id`` names (in ``all_keys``); FormatError if not a valid key."""
+        key = self._verifiers.get(key_id)
+        if key is None:
+            key = self._verifiers[key_id] = Ed25519Key(self.all_keys[key_id])
+        return key
 
     def enrolment(self, facility_id: str, index: int) -> InventoryKeys | None:
         """The latest inventory of ``facility_id`` logged before ``index``."""
@@ -228,8 +238,7 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
     except InputError as e:
         result.failures.append(("entry.payload", "entries.bin", str(e), index))
         return
-    raw = context.all_keys.get(hint)
-    if raw is None:
+    if hint not in context.all_keys:
         result.failures.append(
             (
                 "signature.unknown_key",
@@ -241,7 +250,7 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
         return
     signer: str | None = hint
     try:
-        Ed25519Key(raw).verify(envelope.signatures[0][1], pae(envelope.payload_type, envelope.payload))
+        context.verifier(hint).verify(envelope.signatures[0][1], pae(envelope.payload_type, envelope.payload))
     except InputError:
         signer = None
     if signer is None:

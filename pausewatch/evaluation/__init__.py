@@ -67,9 +67,9 @@ Finding ids (``FindingId``) and when each fires:
   ``energy.baseline_drift`` W: see ``pausewatch.evaluation.evidence``;
   ``energy.balance_unverifiable`` W: no meter, no meter on the facility's intake (rack, hall
   or PDU meters bound only what is behind them), meters that do not cover the bucket,
-  declared nodes behind no meter, or a ratio baseline still uncalibrated a calibration period
-  after the scope's first balance; ``meter.disagreement`` W: redundant meters of one scope differ beyond
-  their accuracy.
+  declared nodes behind no meter, or a ratio baseline still uncalibrated two calibration
+  periods after the scope's first balance; ``meter.disagreement`` W: redundant meters of one
+  scope differ beyond their accuracy.
 - ``inventory.missing`` W: a declared accelerator absent from its node's reports (or no
   inventory at all); ``inventory.unknown_device`` W: an undeclared accelerator, attestor or
   meter key; ``inventory.wrong_location`` W: a key reporting as another node or facility.

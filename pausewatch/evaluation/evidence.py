@@ -26,8 +26,11 @@ the coverage minimum still shows. It is predicted by Holt's linear exponential s
 predicted rather than flagged. Calibration is the scope's first ``tolerances.calibration_ns`` of
 such buckets from the window start, once: a new inventory version does not restart it (a hidden
 node started with the version would be learnt as overhead); hardware declared later leaves the
-buckets before it incomplete, so calibration waits for it; a scope still uncalibrated a
-calibration period after its first balance is ``energy.balance_unverifiable``. Over it the
+buckets before it incomplete, so calibration waits for it. Calibration never learns a bucket
+out of the band (that is ``energy.unexplained`` already; learning it would make hidden load
+the baseline), and a calibration whose σ exceeds ``MAX_CALIBRATED_SIGMA`` (a hidden load
+switched on and off through it) starts again; a scope still uncalibrated ``UNCALIBRATED_GRACE``
+calibration periods after its first balance is ``energy.balance_unverifiable``. Over it the
 tracker learns μ₀ (the median ratio) and the scale σ of its own one-step prediction errors
 (1.4826 × their median absolute value: robust to outliers), never below the balance's own
 uncertainty (meter accuracy and node sampling, ``balance_sigma``). After it, each bucket's
@@ -62,6 +65,7 @@ __all__ = [
     "CUSUM_LIMIT",
     "CUSUM_SLACK",
     "DRIFT_TRACKING",
+    "MAX_CALIBRATED_SIGMA",
     "TRAINING_FALSE_LABEL_RATE",
     "WINDOW_FALSE_ALARM",
     "BaselineState",
@@ -82,6 +86,13 @@ CUSUM_SLACK: Final = 0.5  # κ, in σ: half the smallest step worth finding quic
 CUSUM_LIMIT: Final = 8.0  # h, in σ
 DRIFT_TRACKING: Final = 0.3  # Holt level weight per in-control bucket
 TREND_TRACKING: Final = 0.1  # Holt trend weight: a steady drift is predicted, not flagged
+# The widest calibrated σ (ratio units): honest scopes calibrate below 0.02 (meter accuracy, slow
+# cooling drift); a calibration wider than this starts again, and a step is never measured
+# against more (a hidden load switched on and off through calibration widens σ on purpose).
+MAX_CALIBRATED_SIGMA: Final = 0.05
+# A scope may take this many calibration periods from its first balance to calibrate (one
+# unsteady calibration, a hardware fault say, restarts it once) before that is a finding.
+UNCALIBRATED_GRACE: Final = 2
 
 
 @cache
@@ -199,6 +210,10 @@ def advance_baseline(
         # (``EnergyBalance.baseline_reported_j``)
         return replace(state, step=False, ratio=None, last_z=0.0)
     bucket_sigma = balance.sigma_j / balance.reported_j
+    if state.level0 is None and not balance.band[0] <= ratio <= balance.band[1]:
+        # a bucket out of the band is a finding of its own (energy.unexplained); learning it
+        # would make hidden load part of the baseline
+        return replace(state, step=False, ratio=None, last_z=0.0)
     if state.level is None:
         return replace(state, calibration=(ratio,), level=ratio, step=False, ratio=ratio, last_z=0.0)
     predicted = state.level + state.trend
@@ -219,6 +234,13 @@ def advance_baseline(
                 last_z=0.0,
             )
         sigma = 1.4826 * statistics.median(abs(r) for r in residuals) if residuals else 0.0
+        if sigma > MAX_CALIBRATED_SIGMA:
+            # too unsteady to learn from (a hidden load switched on and off through calibration
+            # looks like this): calibrate afresh from this bucket; ``uncalibrated`` bounds how
+            # long that may go on before it is a finding
+            return BaselineState(
+                calibration=(ratio,), level=ratio, ratio=ratio, seen_ns=state.seen_ns
+            )
         return replace(
             state,
             calibration=cal,
@@ -231,7 +253,7 @@ def advance_baseline(
             ratio=ratio,
             last_z=0.0,
         )
-    sigma = max(state.sigma or 0.0, bucket_sigma)
+    sigma = max(min(state.sigma or 0.0, MAX_CALIBRATED_SIGMA), bucket_sigma)
     z = error / sigma if sigma > 0 else 0.0
     up = min(2 * CUSUM_LIMIT, max(0.0, state.up + z - CUSUM_SLACK))
     down = min(2 * CUSUM_LIMIT, max(0.0, state.down - z - CUSUM_SLACK))
@@ -258,22 +280,23 @@ def uncalibrated(state: BaselineState, bucket_end_ns: int, calibration_ns: int) 
     minute in every bucket would otherwise switch the baseline off for good."""
     if state.level0 is not None or state.seen_ns is None:
         return False
-    return bucket_end_ns > state.seen_ns + calibration_ns
+    return bucket_end_ns > state.seen_ns + UNCALIBRATED_GRACE * calibration_ns
 
 
 def uncalibrated_finding(
     state: BaselineState, balance: EnergyBalance, subject: str, span: tuple[int, int]
 ) -> Finding:
-    learnt = len(state.calibration)
+    """``energy.balance_unverifiable``: the scope's ratio baseline is still not calibrated."""
     return Finding.make(
         FindingId.ENERGY_BALANCE_UNVERIFIABLE,
         WARNING,
         subject,
         span,
-        f"meters {', '.join(balance.meters)}: the ratio baseline is not calibrated: {learnt} bucket(s)"
-        " had every node of the scope reporting throughout since its first balance; a step could"
-        " not be seen",
-        {"calibration_buckets": (float(learnt), "1")},
+        f"meters {', '.join(balance.meters)}: the ratio baseline has not calibrated in"
+        f" {UNCALIBRATED_GRACE} calibration periods since the scope's first balance (buckets with"
+        f" long silences, out of the band, or steps wider than σ = {MAX_CALIBRATED_SIGMA} of the"
+        " ratio are not learnt from): a step of hidden load could not be seen",
+        {"calibration_buckets": (float(len(state.calibration)), "1")},
         balance.evidence,
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,10 @@ def test_attestor_daemonset_fits_gpu_nodes() -> None:
     assert "nvidia.com/gpu" not in str(attestor.get("resources", {}))  # reads NVML, takes no GPU
 
 
-def test_verifier_statefulset_keeps_one_writer_and_its_keys_private() -> None:
+def test_verifier_statefulset_on_postgresql_with_its_keys_private() -> None:
     sts = docs()["StatefulSet/pausewatch-verifier"]["spec"]
-    assert sts["replicas"] == 1  # one sequencer per log
-    assert sts["volumeClaimTemplates"][0]["metadata"]["name"] == "state"
+    assert sts["replicas"] == 2  # several hosts on one database (docs/scale.md)
+    assert sts["volumeClaimTemplates"][0]["metadata"]["name"] == "state"  # each host's LOCK, checkpoint
     pod = sts["template"]["spec"]
     (init,) = pod["initContainers"]
     assert "umask 077" in init["command"][-1]
@@ -73,6 +74,12 @@ def test_verifier_statefulset_keeps_one_writer_and_its_keys_private() -> None:
     mounts = {m["mountPath"] for m in verifier["volumeMounts"]}
     assert "/run/credentials/pausewatch-verifier.service" in mounts
     assert config.count("/run/credentials/pausewatch-verifier.service/") == 4
+    storage = tomllib.loads(config)["storage"]
+    assert storage["backend"] == "postgresql"
+    assert "password" not in storage["dsn"]
+    env = {e["name"]: e["value"] for e in verifier["env"]}
+    assert env["PGPASSFILE"].startswith("/run/credentials/pausewatch-verifier.service/")
+    assert "/secrets/pgpass" in init["command"][-1]
 
 
 def test_containerfile_lints_clean_and_runs_unprivileged() -> None:
@@ -86,3 +93,26 @@ def test_containerfile_lints_clean_and_runs_unprivileged() -> None:
         [tool, str(DEPLOY / "Containerfile")], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_configmaps_parse_as_the_daemons_configs(tmp_path: Path) -> None:
+    """The configs in the ConfigMaps are what the daemons accept (placeholders filled in)."""
+    from attestor.config import load_config as load_attestor
+    from verifier.config import load_config as load_verifier
+
+    verifier = docs()["ConfigMap/pausewatch-verifier"]["data"]["verifier.toml"]
+    (tmp_path / "verifier.toml").write_text(
+        verifier.replace("<base64 raw Ed25519 key of the lab>", "A" * 43 + "=")
+    )
+    config = load_verifier(tmp_path / "verifier.toml", environ={})
+    assert config.storage.backend == "postgresql"
+    attestor = docs()["ConfigMap/pausewatch-attestor"]["data"]["attestor.toml"]
+    key = "A" * 43 + "="
+    vkey = "verifier.example.org/pausewatch+00000000+AQ" + "A" * 42 + "="
+    text = attestor.replace("<base64 of the verifier's challenge key>", key).replace(
+        "<the verifier's log vkey>", vkey
+    )
+    (tmp_path / "attestor.toml").write_text(text)
+    cfg = load_attestor(tmp_path / "attestor.toml", env={"PAUSEWATCH_ATTESTOR_NODE_ID": "gpu-node-1"})
+    assert cfg.node_id == "gpu-node-1"
+    assert str(cfg.state_dir) == "/var/lib/pausewatch-attestor"

@@ -5,7 +5,8 @@ of the scenarios in ``tests.evaluation.golden`` (every finding id, late reports,
 re-evaluations with ``previous_log_size``), re-pinned when the evidence model
 (summed coverage, per-scope balances with noise-derived thresholds, classifier labels with
 causal context) changed what verdicts say, and again when a new inventory version stopped
-restarting the ratio baseline's calibration (mixed fleet, seed 1: c1@215); earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
+restarting the ratio baseline's calibration (mixed fleet, seed 1: c1@215), and when calibration
+learnt short silences filled, never out-of-band buckets, and restarted when unsteady; earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
 here is a change of results and needs a new commitment version, not a new digest.
 """
 
@@ -18,9 +19,9 @@ MIXED = {
         "c0@82": "aed23682bfce28c7aed82cf171bc2870e5d2e9792ea39275db5e021f991624df",
         "c0@168": "937ca093ea88f3314a9603198e8acc6d696f6119336b63f7f36bf3b34b48557b",
         "c0@215": "3d90e71834b72f27b39701d314e8a243c51ce1d1f758f3af31fa0591106deff7",
-        "c1@82": "eef6ef94c3c84233c5debee056254d3492163cf6cc89df1c4a595ca9b6a9f223",
-        "c1@168": "199ba1cea23588d0f4b7310726ed40dc892f866b46fbe7178264880efb184a8b",
-        "c1@215": "977402c370f15deb33fb62af525fe1364a1cbb0663fdbccb30580733b6850dac",
+        "c1@82": "c159ea50961b213f7a6ed6e82f2df1a0d4aa85e585f24d8e9a1cb53a9a25c1b8",
+        "c1@168": "b067d7a800bfd583c6423925e4fe49477dafc8f1254daad112f60d5dbb135fa2",
+        "c1@215": "39b5a8adddaad791092203524d7bb489ecc2e91efec9fea5630f6cd74cfd6525",
         "c2@82": "460282710478eb3fcec89b478af0f665112c0cb6265c9dd71ab7dc1dfdca36da",
         "c2@168": "dc72a88c1a2b778b8e65045afa727cf66422fab27971795ae3eb9f0979e4e049",
         "c2@215": "d81132989ccdb6f4709a67b21d4a5b5abc72b6f37239dcfc4eacca92cd58a1f3",
@@ -29,9 +30,9 @@ MIXED = {
         "c0@81": "b140013cd0b3551e4c397cc4503ac07dd87c8925e460cb763e9474d358670eb2",
         "c0@173": "d1cc7623eea1d8b53d933ad23dee9e57f975ecd3ae4382192fd5a2152495e665",
         "c0@220": "5955a9e1f9d91e49d131b4f2a9445c811b1980cd6e7dd8a5aa6e78a958f1d3e2",
-        "c1@81": "f4c72560b05eefc67515239e7290927d23f359f6c22c5e03f5ec498df771d08e",
-        "c1@173": "7c4da1f9ec9e7936829a10a4121e5e69ee8c7c9dce991b6317638c80225a998b",
-        "c1@220": "6d3710ca41caf3037e685d20d3c8e68e05888252b6c6f86869189cd67a71c672",
+        "c1@81": "57e3c6c502f1b6d52ce182829aaa73b9e67a45f74829a95d7a20dcd0a24760c3",
+        "c1@173": "50e334aee682423541fcd54f85788b948e91dab70eff01f60efd5b48c7ceedb7",
+        "c1@220": "4506bcc94554c3630f32e4dcc3f14a719cffe5faa0755862b7f8e68cd23a782a",
         "c2@81": "3107891c0b6e31bdfaba4c2d8b8003326c44ad8520aa92c77038c56a881fc2f9",
         "c2@173": "2db56ae76ec88d08e15f0648cf5edaa714df7b136e6a5a92e63f16b2d7df19e1",
         "c2@220": "a69cdb3c91add89014566aae850990e320ff199cfc1aa40cf5a89d242d89afd6",

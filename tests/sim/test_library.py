@@ -60,6 +60,7 @@ PAIRS = (
     ("reissue-inventory-to-recalibrate.toml", "gpu-replaced-declared.toml"),
     ("rack-meters-only-hidden-rack.toml", "rack-meters-honest.toml"),
     ("silent-minutes-every-bucket.toml", "brief-silences-idle.toml"),
+    ("noisy-calibration-then-train.toml", "hardware-faults.toml"),
     ("hidden-load-creep.toml", "overhead-drift-weather.toml"),
     ("training-reported-as-burn-in.toml", "burn-in-honest.toml"),
     ("training-reported-as-batch-generation.toml", "batch-generation-honest.toml"),

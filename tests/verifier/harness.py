@@ -25,11 +25,14 @@ from pausewatch.keys import Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from tests.factories import NS, T0, UsageChain, seeded_signer
+from verifier.authz import AuthorizationPolicy, Role
 from verifier.config import ChallengeConfig, LabTrust, LimitsConfig, VerifierConfig
 from verifier.server import Background, VerifierKeys, VerifierServer, build_server
 from verifier.sqlite_storage import SqliteStorage
 
 ORIGIN = "verifier.test/pausewatch"
+# raw entries and alert streams are not public: tests that read them call as the operator
+OPERATOR_ON_LOOPBACK = AuthorizationPolicy(loopback_role=Role.OPERATOR, configured=True)
 
 
 @dataclass
@@ -40,6 +43,7 @@ class World:
     lab_id: str = "lab-1"
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     challenge: ChallengeConfig = field(default_factory=lambda: ChallengeConfig(60.0, 180.0, 120.0))
+    authorization: AuthorizationPolicy = field(default_factory=AuthorizationPolicy)
 
     def __post_init__(self) -> None:
         self.lab = seeded_signer("lab-1")
@@ -73,6 +77,7 @@ class World:
             ),
             challenge=self.challenge,
             limits=self.limits,
+            authorization=self.authorization,
         )
 
     def inventory(self, version: int = 1, facility_id: str | None = None) -> types_pb2.Inventory:

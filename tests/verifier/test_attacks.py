@@ -11,7 +11,7 @@ import pytest
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.v1 import types_pb2, verifier_pb2
 from tests.factories import seeded_signer
-from tests.verifier.harness import NS, World, check_receipt, running
+from tests.verifier.harness import NS, OPERATOR_ON_LOOPBACK, World, check_receipt, running
 from verifier.config import LimitsConfig
 
 ACCEPTED, DUPLICATE, REJECTED = 1, 2, 3
@@ -86,7 +86,7 @@ def envelope_prev(chain, seq):
 
 def test_fork_is_stored_and_raises_an_alert_with_both_envelopes_as_evidence(tmp_path):
     async def scenario():
-        world = World(tmp_path)
+        world = World(tmp_path, authorization=OPERATOR_ON_LOOPBACK)
         async with running(world) as r:
             watch = r.stub.WatchAlerts(verifier_pb2.WatchAlertsRequest(facility_ids=[world.facility_id]))
             chain = world.chain(1, await r.nonce())

@@ -45,6 +45,8 @@ key_file = "challenge.key"
 interval_s = 1.0
 [verdict]
 key_file = "verdict.key"
+[limits]
+max_report_age_s = 315360000  # the reports replay fixed 2026 dates on the system clock
 [[labs]]
 lab_id = "lab-1"
 public_keys = ["{lab}"]

@@ -14,12 +14,12 @@ from pausewatch.checkpoint import open_checkpoint
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.errors import InternalError
 from pausewatch.v1 import types_pb2, verifier_pb2
-from tests.verifier.harness import World, running
+from tests.verifier.harness import OPERATOR_ON_LOOPBACK, World, running
 from verifier.storage import StoredVerdict
 
 
 def test_proofs_entries_verdicts_health_and_restart(tmp_path):
-    world = World(tmp_path)
+    world = World(tmp_path, authorization=OPERATOR_ON_LOOPBACK)
 
     async def first_life():
         async with running(world) as r:

@@ -1,15 +1,18 @@
-"""The storage interface's contract, run against every implementation (SQLite on a file and
-in memory today; PostgreSQL joins the parametrization when it exists)."""
+"""The storage interface's contract, run against every implementation: SQLite on a file and
+in memory, and PostgreSQL (a throwaway cluster, ``conftest.pg_cluster``)."""
 
 import hashlib
+import random
 import sqlite3
 
+import psycopg
 import pytest
 
 from pausewatch import merkle
 from pausewatch.errors import InternalError
 from pausewatch.reports import ReportHeader, ReportKind
 from pausewatch.v1 import types_pb2
+from verifier.pg_storage import PgStorage
 from verifier.sqlite_storage import SqliteStorage
 from verifier.storage import (
     CheckpointConflictError,
@@ -24,9 +27,23 @@ from verifier.storage import (
 NS = 1_000_000_000
 
 
-@pytest.fixture(params=["file", "memory"])
-def storage(request, tmp_path):
-    s = SqliteStorage(tmp_path / "v.sqlite" if request.param == "file" else ":memory:")
+# A UNIQUE violation, as each driver raises it (the caller's transaction rolls back)
+INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+@pytest.fixture(params=["file", "memory", "postgresql"])
+def opener(request, tmp_path):
+    """Opens a storage instance on one database (each call: a new instance on the same one)."""
+    if request.param == "postgresql":
+        dsn = request.getfixturevalue("pg_cluster").database()
+        return lambda: PgStorage(dsn)
+    path = tmp_path / "v.sqlite" if request.param == "file" else ":memory:"
+    return lambda: SqliteStorage(path)
+
+
+@pytest.fixture
+def storage(opener):
+    s = opener()
     yield s
     s.close()
 
@@ -118,7 +135,7 @@ def test_findings_documents_challenges(storage):
     assert storage.latest_challenge().seq == 0
     assert [c.seq for c in storage.challenges(100, 101)] == [0]
     assert storage.challenges(101, 200) == []
-    with pytest.raises(sqlite3.IntegrityError), storage.transaction() as tx:  # one version once
+    with pytest.raises(INTEGRITY), storage.transaction() as tx:  # one version once
         tx.put_inventory(StoredDocument(9, "fac-a", "lab", 2, b"other", 9))
 
 
@@ -132,7 +149,7 @@ def test_terms_versions_with_their_signers(storage):
         (2, "party-a,party-b", 1),
     ]
     assert storage.terms("other") == []
-    with pytest.raises(sqlite3.IntegrityError), storage.transaction() as tx:  # one version once
+    with pytest.raises(INTEGRITY), storage.transaction() as tx:  # one version once
         tx.put_terms(StoredDocument(9, "pause-terms", "party-a", 2, b"other", 9))
 
 
@@ -172,14 +189,15 @@ def test_checkpoint_compare_and_swap(storage):
     assert storage.checkpoint_at(2) is None
 
 
-def test_state_survives_reopening(tmp_path):
-    s = SqliteStorage(tmp_path / "v.sqlite")
+@pytest.mark.parametrize("opener", ["file", "postgresql"], indirect=True)  # memory ends with its connection
+def test_state_survives_reopening(opener):
+    s = opener()
     with s.transaction() as tx:
         tx.append_entries([report(0).envelope])
         tx.put_report(report(0))
         tx.set_chain_head("k1", 0)
     s.close()
-    s = SqliteStorage(tmp_path / "v.sqlite")
+    s = opener()
     assert s.chain_head("k1") == report(0)
     assert s.log_size() == 1
     s.close()
@@ -201,6 +219,27 @@ def test_bulk_writes_and_lookups_match_the_single_row_ones(storage):
     assert heads["k0"] == storage.chain_head("k0") == reports[6]
     assert [f.log_index for f in storage.findings("fac-a")] == [1, 2]
     assert storage.recent_report_digests(2) == [(reports[7].digest, 7), (reports[8].digest, 8)]
-    with pytest.raises(sqlite3.IntegrityError), storage.transaction() as tx:  # UNIQUE digest
+    with pytest.raises(INTEGRITY), storage.transaction() as tx:  # UNIQUE digest
         tx.put_reports([StoredReport(9, reports[0].envelope, reports[0].header, 0)])
     assert storage.log_indices_by_digest([reports[0].digest]) == {reports[0].digest: 0}
+
+
+def test_the_log_past_several_tiles_matches_the_reference_tree(storage):
+    """Uneven batches across tile and level boundaries (256, 65,536 leaves at level 1): every
+    root and proof as the pure Merkle module computes them from the same entries."""
+    rng = random.Random(7)
+    entries: list[bytes] = []
+    while len(entries) < 1300:
+        batch = [rng.randbytes(rng.randrange(1, 90)) for _ in range(rng.choice((1, 3, 255, 256, 257, 400)))]
+        with storage.transaction() as tx:
+            assert tx.append_entries(batch) == len(entries)
+        entries += batch
+    leaves = [merkle.leaf_hash(e) for e in entries]
+    n = len(entries)
+    assert storage.log_size() == n
+    for size in (1, 255, 256, 257, 512, 1000, n):
+        assert storage.log_root(size) == merkle.root_of(leaves[:size])
+    for i in (0, 255, 256, 1023, n - 1):
+        merkle.verify_inclusion(leaves[i], i, n, storage.inclusion_proof(i, n), storage.log_root(n))
+    merkle.verify_consistency(300, n, storage.consistency_proof(300, n), storage.log_root(300), storage.log_root(n))
+    assert storage.log_entries(250, 260) == entries[250:260]
