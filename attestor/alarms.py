@@ -57,6 +57,14 @@ class Alarms:
         self._metrics.alarms_raised.labels(kind).inc()
         _log.error("alarm", extra={"fields": {"alarm": kind, "detail": message[:500]}})
 
+    def sync(self) -> None:
+        """Follow the spool: an alarm another process ended (``pausewatch-attestor ack``) drops
+        its gauge to 0 here too. The daemon calls it once per period (one small query)."""
+        active = {a.kind for a in self._spool.alarms()}
+        for kind in self._active - active:
+            self._metrics.alarms.labels(kind).set(0)
+        self._active = active
+
     def clear(self, kind: str, reason: str = "its cause is gone") -> None:
         """End an active alarm (a no-op when it is not active)."""
         if kind not in self._active and not any(a.kind == kind for a in self._spool.alarms()):

@@ -252,6 +252,7 @@ class AttestorDaemon:
             return
         self._metrics.reports_signed.inc()
         self._metrics.spool_depth.inc()
+        self._alarms.sync()  # an alarm acknowledged by `ack` since the last period
         _log.info(
             "report signed",
             extra={

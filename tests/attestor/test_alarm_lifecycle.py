@@ -43,7 +43,9 @@ def test_challenge_alarm_clears_when_the_challenge_verifies_again(
         seen["during"] = status(tmp_path, capsys)
         peer.state.challenge_signer = right
         await h.until(lambda: not h.spool.status().alarms)
-        gauge = h.metrics.registry.get_sample_value("pausewatch_attestor_alarms", {"kind": "challenge.invalid"})
+        gauge = h.metrics.registry.get_sample_value(
+            "pausewatch_attestor_alarms", {"kind": "challenge.invalid"}
+        )
         seen["gauge"] = gauge
         await h.close()
         await peer.stop()
@@ -62,6 +64,27 @@ def test_challenge_alarm_clears_when_the_challenge_verifies_again(
     assert doc["alarms"] == []
     assert main(["status", "--state-dir", str(tmp_path)]) == 0
     assert "alarms      none active" in capsys.readouterr().out
+
+
+def test_an_ack_while_the_daemon_runs_reaches_its_gauge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def scenario() -> None:
+        peer = Peer()
+        await peer.start()
+        h = await start_attestor(tmp_path, peer)
+        await h.until(lambda: h.spool.status().acked >= 1)
+        peer.state.fork()
+        await h.until(lambda: any(a.kind == "log.fork" for a in h.spool.status().alarms))
+        gauge = {"kind": "log.fork"}
+        assert h.metrics.registry.get_sample_value("pausewatch_attestor_alarms", gauge) == 1
+        assert main(["ack", "log.fork", "--state-dir", str(tmp_path), "--note", "seen"]) == 0
+        await h.advance(61)  # the next period
+        assert h.metrics.registry.get_sample_value("pausewatch_attestor_alarms", gauge) == 0
+        await h.close()
+        await peer.stop()
+
+    asyncio.run(scenario())
 
 
 def test_log_fork_needs_an_ack_which_is_logged_and_kept(
