@@ -76,7 +76,9 @@ from attestor.config import SOURCE_KINDS, AttestorConfig, ConfigError, SourceSpe
 from attestor.sd_notify import ServiceNotifier
 from pausewatch.clock import Clock, SimulatedClock, SystemClock
 from pausewatch.errors import EnvironmentFaultError, InputError, KeyFileError
-from pausewatch.keys import Ed25519Signer, PublicKey, generate_key_file, load_key_file
+from pausewatch.files.keyfile import generate_key_file, load_key_file
+from pausewatch.files.statedir import ensure_private_dir, lock_state_dir
+from pausewatch.keys import Ed25519Signer, PublicKey
 from pausewatch.note import (
     SIG_TYPE_ED25519,
     Ed25519NoteVerifier,
@@ -84,7 +86,6 @@ from pausewatch.note import (
     ed25519_key_from_text,
     is_valid_key_name,
 )
-from pausewatch.statedir import ensure_private_dir, lock_state_dir
 
 if TYPE_CHECKING:
     from attestor.daemon import AttestorDaemon

@@ -41,7 +41,7 @@ ORIGIN = "bench.pausewatch/log"
 
 
 def _config(tmp: Path, lab_pub: bytes, metrics_port: int) -> Path:
-    from pausewatch.keys import generate_key_file
+    from pausewatch.files.keyfile import generate_key_file
 
     for name in ("log", "challenge", "verdict"):
         generate_key_file(tmp / f"{name}.key")

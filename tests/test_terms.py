@@ -12,7 +12,7 @@ import pytest
 from pausewatch.commitment import Commitment, commitment_from_toml
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.errors import FormatError, SignatureError
-from pausewatch.keys import generate_key_file
+from pausewatch.files.keyfile import generate_key_file
 from pausewatch.terms import (
     Terms,
     TermsInForce,

@@ -18,7 +18,7 @@ from typing import Any
 from pausewatch.commitment import commitment_from_toml, verify_commitment
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.errors import InputError
-from pausewatch.keys import load_key_file
+from pausewatch.files.keyfile import load_key_file
 from verifier.admin_cmd import commitment_subparsers
 from verifier.cli import EXIT_OK, CommandError, emit
 

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from pausewatch import bundle as bf
-from pausewatch.audit.trust import AuditRoots, LabRoot, PartyRoot, format_roots
 from pausewatch.envelope import PayloadType, parse_envelope
 from pausewatch.errors import FormatError
+from pausewatch.files import bundle as bf_files
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.reports import decode_report
+from pausewatch.roots import AuditRoots, LabRoot, PartyRoot, format_roots
 from pausewatch.v1 import types_pb2
 from verifier.cli import CommandError, emit
 from verifier.config import VerifierConfig, load_config, with_overrides
@@ -93,7 +94,7 @@ def export_bundle(
         raise CommandError("the log has no signed checkpoint yet; nothing to export")
     size = latest.size
     checkpoints = [c for c in storage.checkpoints() if 0 < c.size <= size]
-    writer = bf.BundleWriter(out, origin=origin, scope=scope, type_of=_type_of)
+    writer = bf_files.BundleWriter(out, origin=origin, scope=scope, type_of=_type_of)
     commitment_facilities = _commitment_facilities(storage, scope)
     for start in range(0, size, _BATCH):
         for offset, envelope in enumerate(storage.log_entries(start, min(size, start + _BATCH))):
@@ -167,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     archive = None
     if args.tar:
         archive = directory.with_name(directory.name + ".tar.gz")
-        bf.write_archive(directory, archive)
+        bf_files.write_archive(directory, archive)
     result: dict[str, Any] = {
         "command": "export",
         "exit_code": 0,

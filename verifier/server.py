@@ -41,9 +41,10 @@ from grpc_reflection.v1alpha import reflection
 
 from pausewatch.clock import NS_PER_S, Clock, SimulatedClock, SystemClock
 from pausewatch.errors import EnvironmentFaultError
-from pausewatch.keys import Signer, load_key_file
+from pausewatch.files.keyfile import load_key_file
+from pausewatch.files.statedir import StateDirLock, check_secret_file, lock_state_dir
+from pausewatch.keys import Signer
 from pausewatch.note import Ed25519NoteSigner, NoteSigner
-from pausewatch.statedir import StateDirLock, check_secret_file, lock_state_dir
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus

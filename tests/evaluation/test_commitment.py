@@ -12,8 +12,8 @@ import pytest
 from pausewatch.commitment import Commitment, commitment_from_toml, verify_commitment
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.errors import FormatError, InputError, SignatureError
+from pausewatch.files.keyfile import generate_key_file
 from pausewatch.inventory import Inventory, inventory_from_toml
-from pausewatch.keys import generate_key_file
 from pausewatch.peaks import PEAKS, UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.v1 import types_pb2
 from tests.evaluation.fleet import signer

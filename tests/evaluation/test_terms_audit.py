@@ -13,14 +13,14 @@ import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from auditor import AuditOptions, audit_bundle
 from pausewatch import bundle as bf
-from pausewatch.audit import AuditOptions, audit_bundle
-from pausewatch.audit.trust import AuditRoots, LabRoot, PartyRoot, format_roots, parse_roots
 from pausewatch.clock import SimulatedClock
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.policy import parse_policy
+from pausewatch.roots import AuditRoots, LabRoot, PartyRoot, format_roots, parse_roots
 from pausewatch.terms import terms_from_toml
 from pausewatch.v1 import types_pb2
 from tests.evaluation.fleet import IDLE, NS, T0, Fleet, commitment, signer

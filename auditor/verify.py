@@ -6,7 +6,7 @@
                             [--trust-bundle-keys] [--allow-unrerun-verdicts]
     pausewatch-audit extract BUNDLE --index N --out DIR [--policy FILE]
 
-``verify`` checks everything a bundle claims (see :mod:`pausewatch.audit.pipeline`). BUNDLE is
+``verify`` checks everything a bundle claims (see :mod:`auditor.pipeline`). BUNDLE is
 a directory or a ``.tar.gz`` of one. The auditor trusts only the keys it brings: without both
 ``--policy`` and ``--roots`` the audit fails (``trust.unpinned``), because a bundle that vouches
 for itself proves nothing. ``--trust-bundle-keys`` uses the bundle's own trust files instead,
@@ -33,16 +33,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from auditor import AuditOptions, AuditOutcome, audit_bundle
+from auditor import TrustInputError as AuditTrustError
+from auditor.common import Subcommands, ToolError, TrustInputError, read_input_file
+from auditor.report_html import write_report
 from pausewatch import bundle as bf
 from pausewatch import merkle
-from pausewatch.audit import AuditOptions, AuditOutcome, audit_bundle
-from pausewatch.audit import TrustInputError as AuditTrustError
-from pausewatch.audit.trust import AuditRoots, parse_roots
 from pausewatch.errors import EnvironmentFaultError, InputError, VerificationError
+from pausewatch.files import bundle as bf_files
 from pausewatch.policy import Policy, check_checkpoint, parse_policy
+from pausewatch.roots import AuditRoots, parse_roots
 from pausewatch.tlog_proof import TlogProof
-from verifier.audit_cli import Subcommands, ToolError, TrustInputError, read_input_file
-from verifier.report_html import write_report
 
 __all__ = ["AuditFailedError", "open_bundle", "register", "summary_lines"]
 
@@ -65,7 +66,7 @@ def open_bundle(path: Path) -> Iterator[Path]:
         raise ToolError(f"bundle {str(path)!r}: no such file or directory")
     with tempfile.TemporaryDirectory(prefix="pausewatch-audit-") as tmp:
         try:
-            yield bf.extract_archive(path, Path(tmp))
+            yield bf_files.extract_archive(path, Path(tmp))
         except EnvironmentFaultError as e:
             raise ToolError(str(e)) from e
 

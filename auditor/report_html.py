@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from pausewatch.audit.outcome import AuditOutcome, FacilitySeries, SeriesPoint
+from auditor.outcome import AuditOutcome, FacilitySeries, SeriesPoint
 from pausewatch.errors import EnvironmentFaultError
 
 __all__ = ["COLORS", "render_report", "write_report"]

@@ -24,8 +24,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from auditor.outcome import AuditOutcome
 from pausewatch import bundle as bf
-from pausewatch.audit.outcome import AuditOutcome
 from pausewatch.commitment import Commitment
 from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope
 from pausewatch.errors import InputError

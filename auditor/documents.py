@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pausewatch.audit.trust import AuditRoots, LabRoot
 from pausewatch.documents import check_commitment, check_inventory
 from pausewatch.envelope import (
     ParsedEnvelope,
@@ -21,6 +20,7 @@ from pausewatch.envelope import (
     verify_threshold,
 )
 from pausewatch.errors import FormatError, SignatureError
+from pausewatch.roots import AuditRoots, LabRoot
 from pausewatch.terms import Terms, check_succession
 from pausewatch.terms import verify_terms as verify_signed_terms
 from pausewatch.v1 import types_pb2
