@@ -105,6 +105,7 @@ from pausewatch.errors import InputError
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import ed25519_key_from_text
 from pausewatch.reports import MAX_REPORT_BYTES, check_id
+from pausewatch.roots import LabRoot, PartyRoot
 from pausewatch.v1 import types_pb2
 from verifier.alerts import WebhookConfig
 
@@ -114,9 +115,7 @@ __all__ = [
     "ClockConfig",
     "ConfigError",
     "EvaluationConfig",
-    "LabTrust",
     "LimitsConfig",
-    "PartyTrust",
     "TlsConfig",
     "VerifierConfig",
     "check_exposure",
@@ -197,24 +196,6 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
-class LabTrust:
-    """A trust root: a lab, its keys, the facilities it may declare."""
-
-    lab_id: str
-    keys: tuple[Ed25519Key, ...]
-    facilities: tuple[str, ...]
-    inventory_threshold: int = 1
-
-
-@dataclass(frozen=True)
-class PartyTrust:
-    """A trust root: a party to multilateral terms and its keys (``pausewatch.terms``)."""
-
-    party_id: str
-    keys: tuple[Ed25519Key, ...]
-
-
-@dataclass(frozen=True)
 class VerifierConfig:
     state_dir: Path
     log_origin: str
@@ -224,8 +205,8 @@ class VerifierConfig:
     listen: str = "127.0.0.1:7443"
     metrics_listen: str = "127.0.0.1:9464"
     tls: TlsConfig | None = None
-    labs: tuple[LabTrust, ...] = ()
-    parties: tuple[PartyTrust, ...] = ()
+    labs: tuple[LabRoot, ...] = ()
+    parties: tuple[PartyRoot, ...] = ()
     challenge: ChallengeConfig = field(default_factory=ChallengeConfig)
     checkpoint_max_interval_s: float = 1.0
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -569,7 +550,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         )
         threshold = lab_t.integer("inventory_threshold", 1, minimum=1, maximum=len(keys))
         lab_t.finish()
-        labs.append(LabTrust(lab_id, keys, facilities, threshold))
+        labs.append(LabRoot(lab_id, keys, facilities, threshold))
 
     parties = _parties(root, source)
     allow_plaintext = root.boolean("allow_plaintext", False)
@@ -596,9 +577,9 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
     )
 
 
-def _parties(root: _Table, source: str) -> tuple[PartyTrust, ...]:
+def _parties(root: _Table, source: str) -> tuple[PartyRoot, ...]:
     """``[[parties]]``: each party once, with at least one key; a key belongs to one party."""
-    parties: list[PartyTrust] = []
+    parties: list[PartyRoot] = []
     owners: dict[bytes, str] = {}
     for party_t in root.tables("parties"):
         where = f"{source}: {party_t.prefix}"
@@ -614,7 +595,7 @@ def _parties(root: _Table, source: str) -> tuple[PartyTrust, ...]:
             if owners.setdefault(key.raw, party_id) != party_id:
                 raise ConfigError(f"{where}public_keys: a key of party {owners[key.raw]!r} too")
         party_t.finish()
-        parties.append(PartyTrust(party_id, keys))
+        parties.append(PartyRoot(party_id, keys))
     return tuple(parties)
 
 

@@ -43,6 +43,7 @@ from pausewatch.errors import (
     InputError,
     LimitExceededError,
     SignatureError,
+    UnknownKeyError,
     VerificationError,
 )
 
@@ -54,9 +55,6 @@ __all__ = [
     "status_for",
 ]
 
-
-class UnknownKeyError(SignatureError):
-    """No enrolled or trusted key matches the envelope's signatures."""
 
 
 class NotEnrolledHereError(VerificationError):

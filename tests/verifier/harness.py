@@ -23,9 +23,10 @@ from pausewatch.clock import SimulatedClock
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.keys import Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
+from pausewatch.roots import LabRoot
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from tests.factories import NS, T0, UsageChain, seeded_signer
-from verifier.config import ChallengeConfig, LabTrust, LimitsConfig, VerifierConfig
+from verifier.config import ChallengeConfig, LimitsConfig, VerifierConfig
 from verifier.server import VerifierKeys, VerifierServer, build_server
 from verifier.sqlite_storage import SqliteStorage
 
@@ -68,8 +69,8 @@ class World:
             listen="127.0.0.1:0",
             metrics_listen="",
             labs=(
-                LabTrust(self.lab_id, (self.lab.public_key,), (self.facility_id,)),
-                LabTrust("lab-2", (self.other_lab.public_key,), ("fac-b",)),
+                LabRoot(self.lab_id, (self.lab.public_key,), (self.facility_id,)),
+                LabRoot("lab-2", (self.other_lab.public_key,), ("fac-b",)),
             ),
             challenge=self.challenge,
             limits=self.limits,
