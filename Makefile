@@ -46,8 +46,10 @@ proto: $(STAMP)
 proto-check: $(STAMP)
 	$(PY) tools/gen_proto.py --check
 
+# ruff (with the core's banned I/O APIs) and the import layers of pyproject's [tool.importlinter]
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

@@ -238,7 +238,7 @@ class Aggregator:
         if sample.host is not None:
             self._add_host(sample.host, sample, at)
 
-    def _add_device(self, r: DeviceReading, sample: Sample, at: int) -> None:
+    def _add_device(self, r: DeviceReading, sample: Sample, at: int) -> None:  # noqa: PLR0915 -- one pass over a sample's fields, on the hot path
         lim = self._limits
         uuid = r.uuid
         st = self._state.setdefault(uuid, _DeviceState())

@@ -84,7 +84,9 @@ from pausewatch.addresses import is_loopback
 from pausewatch.clock import Clock, SimulatedClock, SystemClock
 from pausewatch.entrypoint import describe_os_error, version_text
 from pausewatch.errors import EnvironmentFaultError, InputError, KeyFileError
-from pausewatch.keys import Ed25519Signer, PublicKey, generate_key_file, load_key_file
+from pausewatch.files.keyfile import generate_key_file, load_key_file
+from pausewatch.files.statedir import ensure_private_dir, lock_state_dir
+from pausewatch.keys import Ed25519Signer, PublicKey
 from pausewatch.note import (
     SIG_TYPE_ED25519,
     Ed25519NoteVerifier,
@@ -93,7 +95,6 @@ from pausewatch.note import (
     is_valid_key_name,
 )
 from pausewatch.policy import Policy, parse_policy
-from pausewatch.statedir import ensure_private_dir, lock_state_dir
 from pausewatch.timespec import format_rfc3339
 
 if TYPE_CHECKING:

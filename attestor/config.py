@@ -79,7 +79,7 @@ from pathlib import Path
 from typing import Any
 
 from pausewatch.errors import InputError, KeyFileError
-from pausewatch.statedir import check_secret_file
+from pausewatch.files.statedir import check_secret_file
 
 __all__ = [
     "SOURCE_KINDS",

@@ -1,6 +1,6 @@
-"""The attestor's service-manager notifications: :mod:`pausewatch.sd_notify`, shared with the
+"""The attestor's service-manager notifications: :mod:`pausewatch.files.sd_notify`, shared with the
 verifier."""
 
-from pausewatch.sd_notify import ServiceNotifier
+from pausewatch.files.sd_notify import ServiceNotifier
 
 __all__ = ["ServiceNotifier"]

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from attestor.report import GENESIS, ChainHead, SignedReport
 from pausewatch.errors import EnvironmentFaultError, InternalError
-from pausewatch.statedir import ensure_private_file
+from pausewatch.files.statedir import ensure_private_file
 
 __all__ = [
     "Alarm",

@@ -24,16 +24,17 @@ from pathlib import Path
 
 import nacl.bindings
 
+from auditor import AuditOptions, audit_bundle
 from bench.bench_ed25519 import ed25519_verify_rate
 from bench.reports import NodeChain, node_inventory
 from pausewatch import bundle as bf
 from pausewatch import merkle
-from pausewatch.audit import AuditOptions, audit_bundle
-from pausewatch.audit.trust import AuditRoots, LabRoot, format_roots
 from pausewatch.checkpoint import Checkpoint, sign_checkpoint
 from pausewatch.envelope import PayloadType, sign_envelope
+from pausewatch.files import bundle as bf_files
 from pausewatch.keys import Ed25519Key, Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
+from pausewatch.roots import AuditRoots, LabRoot, format_roots
 from pausewatch.v1 import types_pb2
 
 ORIGIN = "bench.pausewatch/audit"
@@ -117,7 +118,7 @@ def generate(directory: Path, entries: int) -> dict[str, float]:
     )
     inv.issued_unix_ns = T0
     kind = {"now": "inventories"}
-    writer = bf.BundleWriter(directory, origin=ORIGIN, scope=bf.Scope(), type_of=lambda _env: kind["now"])
+    writer = bf_files.BundleWriter(directory, origin=ORIGIN, scope=bf.Scope(), type_of=lambda _env: kind["now"])
     leaves: list[bytes] = []
     cuts: list[int] = []
 

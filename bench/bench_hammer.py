@@ -73,7 +73,7 @@ SIZES = {
 
 
 def _config(tmp: Path, lab1: bytes, lab2: bytes) -> Path:
-    from pausewatch.keys import generate_key_file
+    from pausewatch.files.keyfile import generate_key_file
 
     for name in ("log", "challenge", "verdict"):
         generate_key_file(tmp / f"{name}.key")
@@ -223,7 +223,7 @@ def _attackers(port: int, seed: int, size: Size, seconds: float, material: dict[
     from pausewatch.envelope import PayloadType, sign_envelope
     from pausewatch.keys import Ed25519Signer
     from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
-    from tests.factories import UsageChain
+    from sim.factories import UsageChain
 
     rng = random.Random(seed)
     codes: dict[str, Counter[str]] = {}
@@ -358,7 +358,7 @@ def hammer(size: str = "full", seed: int = 12) -> dict[str, object]:
                         PayloadType.INVENTORY, inv.SerializeToString(deterministic=True), [lab1]
                     )
                     stub.SubmitInventory(verifier_pb2.SubmitSignedRequest(envelope=env), timeout=60)
-            from tests.factories import UsageChain
+            from sim.factories import UsageChain
 
             # one-second periods from a few seconds back, so that reports stay near log time
             chains = [

@@ -36,8 +36,8 @@ def _us(*fns: Callable[[], object], n: int) -> list[float]:
 
 
 def run(quick: bool = False) -> dict[str, object]:
+    from auditor.entries import EntryContext
     from pausewatch import reports
-    from pausewatch.audit.entries import EntryContext
     from pausewatch.envelope import pae, parse_envelope
     from pausewatch.keys import Ed25519Key, Ed25519Signer
     from verifier.metrics import VerifierMetrics

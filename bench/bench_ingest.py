@@ -54,7 +54,7 @@ QUICK = (Case(20, 6, 6), Case(2, 60, 60))
 
 def write_config(tmp: Path, lab_pub: bytes, metrics_port: int, host: int = 0, storage: str = "") -> Path:
     """A verifier config in ``tmp`` (keys shared by every host there; state dir per host)."""
-    from pausewatch.keys import generate_key_file
+    from pausewatch.files.keyfile import generate_key_file
 
     for name in ("log", "challenge", "verdict"):
         if not (tmp / f"{name}.key").exists():

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from pausewatch import merkle, tlog_store
-from pausewatch.tlog_store import SqliteTreeStore, open_sqlite_log
+from verifier import tlog_sqlite
+from verifier.tlog_sqlite import SqliteTreeStore, open_sqlite_log
 
 ENTRIES = 1_000_000
 ENTRY_BYTES = 256
@@ -137,7 +138,7 @@ def run(quick: bool = False) -> dict[str, object]:
             theirs.append(batch)
             if n % sampled == 0:  # leaf hashing alone, every 50th batch (outside the timed appends)
                 started = time.perf_counter()
-                tlog_store._leaf_hashes(batch)
+                merkle.leaf_hashes(batch)
                 hash_s += time.perf_counter() - started
         hash_s *= sampled  # extrapolated to all batches
         root, tree = ours.log.root(), theirs.tree
@@ -203,7 +204,7 @@ def run(quick: bool = False) -> dict[str, object]:
             f"(seed {SEED}) against the full tree after {warmup} untimed warm-up proofs, "
             f"best of {REPEATS} passes; the two sides interleaved (batch by batch, pass by pass); "
             f"same data and same indices for both; roots checked equal; our tile cache "
-            f"{tlog_store.DEFAULT_TILE_CACHE} full tiles (the default)"
+            f"{tlog_sqlite.DEFAULT_TILE_CACHE} full tiles (the default)"
         ),
         "entries": entries,
         "batch": BATCH,

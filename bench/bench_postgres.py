@@ -42,7 +42,7 @@ def _postgres_cpu_s() -> float:
 
 
 def run(quick: bool = False) -> dict[str, object]:
-    from tests.verifier.pg_cluster import MISSING, PgCluster, find_bindir
+    from sim.pg_cluster import MISSING, PgCluster, find_bindir
 
     bindir = find_bindir()
     if bindir is None:

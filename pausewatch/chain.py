@@ -163,7 +163,7 @@ def decide_link(
     after_prev: bytes | None = None,
 ) -> LinkDecision:
     """THE chain rule, on digests: the verifier (:func:`classify_link`) and the auditor
-    (:class:`pausewatch.audit.chains.ChainReplay`) both call it, so they cannot disagree.
+    (:class:`auditor.chains.ChainReplay`) both call it, so they cannot disagree.
 
     ``head`` is the stored report with the highest seq (None: the key has none). For a seq at
     or below the head: ``at_seq`` is the digest of the first stored report with the link's

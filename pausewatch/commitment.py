@@ -67,9 +67,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_envelope, verify_threshold
 from pausewatch.errors import FormatError, LimitExceededError
-from pausewatch.keys import PublicKey
 from pausewatch.reports import check_id
 from pausewatch.v1 import types_pb2
 
@@ -89,7 +87,6 @@ __all__ = [
     "TomlDocument",
     "commitment_from_toml",
     "read_conditions",
-    "verify_commitment",
 ]
 
 NS_PER_S: Final = 1_000_000_000
@@ -298,7 +295,8 @@ class Tolerances:
 
 @dataclass(frozen=True)
 class Commitment:
-    """A validated commitment. Build with ``from_wire`` (or ``verify_commitment``)."""
+    """A validated commitment. Build with ``from_wire``; a signed one is verified by
+    ``pausewatch.documents.verify_lab_commitment``."""
 
     commitment_id: str
     version: int
@@ -475,24 +473,6 @@ def _tolerances(msg: types_pb2.Tolerances, bucket_ns: int, window_ns: int) -> To
     if not (math.isfinite(drift) and 0.0 <= drift <= MAX_OVERHEAD_DRIFT):
         raise FormatError(f"tolerances.max_overhead_drift: must be within 0 … {MAX_OVERHEAD_DRIFT}")
     return Tolerances(lo, hi, calibration, drift)
-
-
-def verify_commitment(envelope_bytes: bytes, lab_keys: Sequence[PublicKey]) -> Commitment:
-    """Verify a signed commitment against the lab's keys and return it validated.
-
-    At least one lab signature is verified before the payload is parsed; then the threshold the
-    commitment itself asks for (``signatures_required``, k distinct lab keys) is enforced.
-    """
-    envelope: ParsedEnvelope = parse_envelope(envelope_bytes)
-    if envelope.payload_type != PayloadType.COMMITMENT:
-        raise FormatError(f"payload type {envelope.payload_type!r} is not a commitment")
-    verify_threshold(envelope, lab_keys, 1)
-    msg = envelope.decode_payload()
-    if not isinstance(msg, types_pb2.Commitment):
-        raise FormatError("payload is not a Commitment")
-    commitment = Commitment.from_wire(msg)
-    verify_threshold(envelope, lab_keys, commitment.signatures_required)
-    return commitment
 
 
 _TOP_KEYS: Final = (

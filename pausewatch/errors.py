@@ -22,6 +22,7 @@ __all__ = [
     "LimitExceededError",
     "PausewatchError",
     "SignatureError",
+    "UnknownKeyError",
     "VerificationError",
 ]
 
@@ -52,6 +53,10 @@ class VerificationError(InputError):
 
 class SignatureError(VerificationError):
     """A signature that does not verify, or no signature from a required key."""
+
+
+class UnknownKeyError(SignatureError):
+    """No enrolled or trusted key matches the envelope's signatures."""
 
 
 class EnvironmentFaultError(PausewatchError):

@@ -53,12 +53,16 @@ __all__ = [
     "ProofRequestError",
     "ProofTooLongError",
     "SubtreeHashSource",
+    "SubtreeStack",
     "consistency_proof",
     "consistency_proof_ranges",
+    "fold_right",
     "inclusion_proof",
     "inclusion_proof_ranges",
     "leaf_hash",
+    "leaf_hashes",
     "node_hash",
+    "parent_hashes",
     "perfect_subtrees",
     "root_from_inclusion_proof",
     "root_of",
@@ -76,6 +80,7 @@ _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 _sha256 = hashlib.sha256
 _NODE_HASHER = hashlib.sha256(_NODE_PREFIX)  # copied per node hash, never updated itself
+_LEAF_HASHER = hashlib.sha256(_LEAF_PREFIX)  # copied per leaf hash, never updated itself
 
 Node = tuple[int, int]
 """A complete subtree ``(level, index)``: leaves ``[index << level, (index + 1) << level)``."""
@@ -124,30 +129,72 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return _sha256(_NODE_PREFIX + left + right).digest()
 
 
+def leaf_hashes(entries: Sequence[bytes]) -> bytes:
+    """``leaf_hash`` of each entry, concatenated (the level-0 hashes of a run of entries)."""
+    copy = _LEAF_HASHER.copy
+    out = []
+    for e in entries:
+        h = copy()
+        h.update(e)
+        out.append(h.digest())
+    return b"".join(out)
+
+
+def parent_hashes(hashes: bytes) -> bytes:
+    """The level above a run of an even number of same-level hashes (concatenated, 32 bytes
+    each): ``node_hash`` of each pair, concatenated. The caller vouches for the lengths."""
+    copy = _NODE_HASHER.copy
+    out = []
+    for i in range(0, len(hashes), 2 * HASH_SIZE):
+        h = copy()
+        h.update(hashes[i : i + 2 * HASH_SIZE])
+        out.append(h.digest())
+    return b"".join(out)
+
+
+class SubtreeStack:
+    """The complete subtrees of a tree built left to right, merged as they close: push leaf
+    hashes (size 1) or the roots of complete subtrees (size a power of two, each starting where
+    the previous one ended), in order; :meth:`root` folds them into the MTH (RFC 9162 2.1.1) of
+    everything pushed so far. O(log n) memory, one hash per merge."""
+
+    __slots__ = ("_stack",)
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []
+
+    def push(self, size: int, root: bytes) -> None:
+        stack = self._stack
+        while stack and stack[-1][0] == size:
+            _, left = stack.pop()
+            root = _sha256(_NODE_PREFIX + left + root).digest()
+            size *= 2
+        stack.append((size, root))
+
+    def root(self, tail: bytes | None = None) -> bytes:
+        """The MTH of what was pushed (``EMPTY_ROOT`` if nothing), or of what was pushed
+        followed by one more complete subtree ``tail`` that is not kept."""
+        hashes = [h for _, h in self._stack]
+        if tail is not None:
+            hashes.append(tail)
+        return fold_right(hashes) if hashes else EMPTY_ROOT
+
+
 def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
     """MTH over a list of leaf hashes (RFC 9162 2.1.1); ``EMPTY_ROOT`` for no leaves.
 
     Runs in O(n) hashes and O(log n) memory: complete subtrees are merged as they close.
     """
+    stack = SubtreeStack()
     for i, h in enumerate(leaf_hashes):
         _check_hash(h, f"leaf hash {i}")
-    if not leaf_hashes:
-        return EMPTY_ROOT
-    # stack[k] holds a complete subtree; its level is tracked alongside.
-    stack: list[tuple[int, bytes]] = []
-    for h in leaf_hashes:
-        level, current = 0, h
-        while stack and stack[-1][0] == level:
-            _, left = stack.pop()
-            current = _sha256(_NODE_PREFIX + left + current).digest()
-            level += 1
-        stack.append((level, current))
-    return _fold_right([h for _, h in stack])
+        stack.push(1, h)
+    return stack.root()
 
 
-def _fold_right(hashes: Sequence[bytes]) -> bytes:
+def fold_right(hashes: Sequence[bytes]) -> bytes:
     """H(h0, H(h1, ... H(h_{k-2}, h_{k-1}))): the MTH of consecutive complete subtrees of
-    strictly decreasing size (the binary decomposition of a range)."""
+    strictly decreasing size (the binary decomposition of a range). ``hashes`` is not empty."""
     acc = hashes[-1]
     for h in reversed(hashes[:-1]):
         acc = _sha256(_NODE_PREFIX + h + acc).digest()
@@ -424,7 +471,7 @@ def _hashes_of_ranges(ranges: Sequence[tuple[int, int]], source: SubtreeHashSour
     out: list[bytes] = []
     pos = 0
     for plan in plans:
-        out.append(_fold_right(hashes[pos : pos + len(plan)]))
+        out.append(fold_right(hashes[pos : pos + len(plan)]))
         pos += len(plan)
     return out
 
@@ -469,7 +516,7 @@ def inclusion_proof(index: int, tree_size: int, source: SubtreeHashSource) -> li
     if len(hashes) != len(nodes):
         raise InternalError(f"hash source returned {len(hashes)} hashes for {len(nodes)} nodes")
     if cut_len > 1:
-        hashes[cut_at : cut_at + cut_len] = [_fold_right(hashes[cut_at : cut_at + cut_len])]
+        hashes[cut_at : cut_at + cut_len] = [fold_right(hashes[cut_at : cut_at + cut_len])]
     return hashes
 
 

@@ -1,5 +1,6 @@
-"""Storage for the transparency log: hash tiles and entries, in memory or in SQLite, and the
-``MerkleLog`` that appends to them and answers roots and proofs.
+"""Storage for the transparency log: hash tiles and entries behind the ``TreeStore`` protocol, an
+in-memory store, and the ``MerkleLog`` that appends to a store and answers roots and proofs. The
+SQLite store is the verifier's (``verifier/tlog_sqlite.py``); this module does no I/O.
 
 Layout (both stores): the tree's hashes live in C2SP tlog-tiles tiles of height 8. The tile
 ``(level L, index N)`` holds up to 256 consecutive hashes of tree level ``8·L``, starting at
@@ -12,7 +13,7 @@ and a restart needs no rebuild.
 ``MerkleLog`` keeps **no state of its own**: every call reads what it needs from the store. A
 caller's rollback of the SQLite transaction that held an ``append`` therefore leaves nothing
 stale behind, and there is nothing to be told about it. The SQLite store keeps only an LRU of
-*committed full* tiles, which no rollback can change (see ``SqliteTreeStore``).
+*committed full* tiles, which no rollback can change (see ``verifier.tlog_sqlite``).
 
 Invariants: ``size`` never shrinks outside a rollback; entry ``i``'s leaf hash is position
 ``i`` of the level-0 tiles; every tile position below the size at its level is filled.
@@ -20,13 +21,7 @@ Invariants: ``size`` never shrinks outside a rollback; entry ``i``'s leaf hash i
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
-import struct
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from itertools import accumulate
-from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from pausewatch import merkle
@@ -34,35 +29,26 @@ from pausewatch.errors import EnvironmentFaultError, FormatError, InternalError
 from pausewatch.merkle import HASH_SIZE, Node, ProofRequestError
 
 __all__ = [
-    "BUNDLE_ENTRIES",
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "LogConflictError",
     "LogCorruptionError",
     "MemoryTreeStore",
     "MerkleLog",
-    "SqliteTreeStore",
     "Tile",
     "TileKey",
     "TreeStore",
-    "open_sqlite_log",
 ]
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT  # hashes in a full tile
 _FULL_TILE_BYTES = TILE_WIDTH * HASH_SIZE
-BUNDLE_ENTRIES = 256  # entries per stored bundle (SQLite store)
 
 TileKey = tuple[int, int]
 """``(tile level, tile index)`` as in C2SP tlog-tiles."""
 
-_sha256 = hashlib.sha256
-_NODE_PREFIX = b"\x01"
-_LEAF_HASHER = hashlib.sha256(b"\x00")  # copied per hash (no prefix + data concatenation)
-_NODE_HASHER = hashlib.sha256(_NODE_PREFIX)
 # Where sublevel s (1..7) starts in a full tile's ``inner``, in hashes.
 _FULL_INNER_AT = tuple(sum(TILE_WIDTH >> t for t in range(1, s)) for s in range(TILE_HEIGHT))
-DEFAULT_TILE_CACHE = 1024  # full tiles (about 16 KiB each) an SqliteTreeStore keeps in memory
 
 
 class Tile(NamedTuple):
@@ -122,28 +108,6 @@ class TreeStore(Protocol):
 # --- tile arithmetic (pure) ------------------------------------------------------------
 
 
-def _parents(hashes: bytes) -> bytes:
-    """The level above a run of an even number of same-level hashes (concatenated)."""
-    copy = _NODE_HASHER.copy
-    out = []
-    for i in range(0, len(hashes), 2 * HASH_SIZE):
-        h = copy()
-        h.update(hashes[i : i + 2 * HASH_SIZE])
-        out.append(h.digest())
-    return b"".join(out)
-
-
-def _leaf_hashes(entries: Sequence[bytes]) -> bytes:
-    """SHA-256(0x00 || entry) of each entry, concatenated."""
-    copy = _LEAF_HASHER.copy
-    out = []
-    for e in entries:
-        h = copy()
-        h.update(e)
-        out.append(h.digest())
-    return b"".join(out)
-
-
 def _grow_tile(old: Tile, hashes: bytes) -> tuple[Tile, bytes | None]:
     """``old`` grown to ``hashes`` (which extend ``old.hashes``): only the new inner nodes are
     hashed. Returns the tile and, once it is full, its root (a hash of the level above)."""
@@ -152,7 +116,7 @@ def _grow_tile(old: Tile, hashes: bytes) -> tuple[Tile, bytes | None]:
     for sub in range(1, TILE_HEIGHT + 1):
         kept, count = old_width >> sub, width >> sub
         level = old.inner[offset * HASH_SIZE : (offset + kept) * HASH_SIZE]
-        level += _parents(below[2 * kept * HASH_SIZE : 2 * count * HASH_SIZE])
+        level += merkle.parent_hashes(below[2 * kept * HASH_SIZE : 2 * count * HASH_SIZE])
         offset += kept
         levels.append(level)
         below = level
@@ -263,7 +227,7 @@ class MerkleLog:
         old_size = self._store.read_size()
         if not entries:
             return old_size
-        tiles = _extend_tiles(self._store, old_size, _leaf_hashes(entries))
+        tiles = _extend_tiles(self._store, old_size, merkle.leaf_hashes(entries))
         self._store.write_append(old_size, old_size + len(entries), tiles, entries)
         return old_size
 
@@ -304,7 +268,7 @@ class MerkleLog:
         end = start + len(entries)
         first, last = start // TILE_WIDTH, (end - 1) // TILE_WIDTH
         tiles = self._store.read_tiles([(0, t) for t in range(first, last + 1)])
-        leaves = _leaf_hashes(entries)
+        leaves = merkle.leaf_hashes(entries)
         for tile_index in range(first, last + 1):
             lo, hi = max(start, tile_index * TILE_WIDTH), min(end, (tile_index + 1) * TILE_WIDTH)
             stored = tiles.get((0, tile_index), Tile(b"")).hashes
@@ -408,294 +372,3 @@ class _TileOnlyStore(MemoryTreeStore):
         return list(self._tiles)
 
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS tlog_meta (
-        id INTEGER PRIMARY KEY CHECK (id = 0),
-        size INTEGER NOT NULL CHECK (size >= 0))""",
-    """CREATE TABLE IF NOT EXISTS tlog_tile (
-        level INTEGER NOT NULL,
-        idx INTEGER NOT NULL,
-        hashes BLOB NOT NULL CHECK (length(hashes) BETWEEN 32 AND 8192),
-        inner BLOB NOT NULL CHECK (length(inner) % 32 = 0 AND length(inner) <= 8128),
-        PRIMARY KEY (level, idx))""",
-    """CREATE TABLE IF NOT EXISTS tlog_bundle (
-        idx INTEGER PRIMARY KEY,
-        data BLOB NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS tlog_entry_tail (
-        idx INTEGER PRIMARY KEY,
-        data BLOB NOT NULL)""",
-    # Append-only, enforced by the database too: the size never shrinks, a tile only grows
-    # (a full one never changes), bundles never change.
-    """CREATE TRIGGER IF NOT EXISTS tlog_meta_grows BEFORE UPDATE ON tlog_meta
-        WHEN NEW.size < OLD.size
-        BEGIN SELECT RAISE(ABORT, 'tlog: the log size never shrinks'); END""",
-    """CREATE TRIGGER IF NOT EXISTS tlog_tile_grows BEFORE UPDATE ON tlog_tile
-        WHEN length(NEW.hashes) <= length(OLD.hashes)
-          OR substr(NEW.hashes, 1, length(OLD.hashes)) != OLD.hashes
-        BEGIN SELECT RAISE(ABORT, 'tlog: a tile only grows'); END""",
-    """CREATE TRIGGER IF NOT EXISTS tlog_tile_keep BEFORE DELETE ON tlog_tile
-        BEGIN SELECT RAISE(ABORT, 'tlog: tiles are never deleted'); END""",
-    """CREATE TRIGGER IF NOT EXISTS tlog_bundle_fixed BEFORE UPDATE ON tlog_bundle
-        BEGIN SELECT RAISE(ABORT, 'tlog: bundles never change'); END""",
-    """CREATE TRIGGER IF NOT EXISTS tlog_bundle_keep BEFORE DELETE ON tlog_bundle
-        BEGIN SELECT RAISE(ABORT, 'tlog: bundles are never deleted'); END""",
-)
-
-
-def _tile_query(count: int) -> str:
-    """Point reads of ``count`` tiles in one statement (``UNION ALL`` of primary-key lookups;
-    a row-value ``IN`` would scan the table)."""
-    one = "SELECT level, idx, hashes, inner FROM tlog_tile WHERE level = ? AND idx = ?"
-    return " UNION ALL ".join([one] * count)
-
-
-_TILES_PER_QUERY = 16
-_TILE_QUERIES = tuple(_tile_query(n) for n in range(_TILES_PER_QUERY + 1))
-
-_OFFSETS = struct.Struct(f">{BUNDLE_ENTRIES + 1}I")
-_OFFSET = struct.Struct(">I")
-
-
-def _pack_bundle(entries: Sequence[bytes]) -> bytes:
-    """A full bundle: 257 big-endian uint32 offsets into the data that follows, then data.
-
-    Entry ``j`` is ``data[off[j]:off[j+1]]``, so one entry is read with two small blob reads.
-    """
-    offsets = [0, *accumulate(map(len, entries))]
-    if offsets[-1] > 0xFFFFFFFF:
-        raise FormatError("a bundle of 256 entries must stay under 4 GiB")
-    return _OFFSETS.pack(*offsets) + b"".join(entries)
-
-
-def _unpack_bundle(blob: bytes, lo: int, hi: int) -> list[bytes]:
-    offsets = _OFFSETS.unpack_from(blob)
-    base = _OFFSETS.size
-    return [blob[base + offsets[j] : base + offsets[j + 1]] for j in range(lo, hi)]
-
-
-class SqliteTreeStore:
-    """A ``TreeStore`` in tables ``tlog_*`` of a caller's SQLite connection.
-
-    Tables: ``tlog_meta`` (the size), ``tlog_tile`` (C2SP tiles by ``(level, idx)``, byte for
-    byte in ``hashes``, plus a full tile's inner sublevels in ``inner``; the rightmost tile of a
-    level is rewritten as it grows), ``tlog_bundle`` (full bundles of 256
-    entries, one row each, see ``_pack_bundle``) and ``tlog_entry_tail`` (one row per entry of
-    the incomplete last bundle, folded into a bundle when it fills). Bundles keep the row count
-    at 1/256 per entry for bulk appends; the tail keeps a one-entry append at one small row
-    instead of rewriting a growing bundle. Triggers refuse anything but growth.
-
-    Transactions belong to the caller: the store creates its tables if absent and then never
-    begins, commits or rolls back. ``write_append`` runs inside the caller's transaction (or,
-    in Python's default mode, opens the implicit one the caller will commit); it refuses to
-    run on an autocommit connection with no transaction open, where the append would not be
-    atomic. A rollback undoes the append completely.
-
-    Tile cache: up to ``tile_cache`` *full* tiles (256 hashes; LRU; 0 turns it off), per store
-    object, so per connection and per log. Only full tiles read while the connection has no
-    transaction open are cached: such a read sees committed state only, and a committed full
-    tile never changes (the triggers refuse it and the CHECK caps its length), so it cannot be
-    undone by any rollback. A tile read inside a transaction (possibly the caller's own
-    uncommitted append) is used for that call and not kept. Partial tiles are never cached.
-    The cache is dropped on any doubt: a size conflict, a failed append, or a stored size
-    smaller than a cached tile implies.
-    """
-
-    def __init__(self, conn: sqlite3.Connection, *, tile_cache: int = DEFAULT_TILE_CACHE) -> None:
-        self._conn = conn
-        self._cache: OrderedDict[TileKey, Tile] = OrderedDict()
-        self._cache_max = max(0, tile_cache)
-        self._cache_needs = 0  # the smallest log size consistent with every cached tile
-        self.cache_hits = 0
-        self.cache_misses = 0
-        try:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-        except sqlite3.Error as e:
-            raise EnvironmentFaultError(f"cannot create the tlog tables: {e}") from e
-
-    def read_size(self) -> int:
-        row = self._conn.execute("SELECT size FROM tlog_meta WHERE id = 0").fetchone()
-        size = 0 if row is None else int(row[0])  # no row until the first append
-        if size < self._cache_needs:  # not the log the cache was filled from: forget it
-            self.clear_cache()
-        return size
-
-    def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, Tile]:
-        out: dict[TileKey, Tile] = {}
-        cache = self._cache
-        missing: list[TileKey] = []
-        for key in keys:
-            tile = cache.get(key)
-            if tile is None:
-                missing.append(key)
-            else:
-                cache.move_to_end(key)
-                out[key] = tile
-        self.cache_hits += len(out)
-        if not missing:
-            return out
-        self.cache_misses += len(missing)
-        conn = self._conn
-        committed = self._cache_max > 0 and not conn.in_transaction
-        rows: list[tuple[int, int, bytes, bytes]] = []
-        for at in range(0, len(missing), _TILES_PER_QUERY):  # one statement per 16 tiles
-            chunk = missing[at : at + _TILES_PER_QUERY]
-            rows += conn.execute(_TILE_QUERIES[len(chunk)], [x for key in chunk for x in key]).fetchall()
-        committed = committed and not conn.in_transaction
-        for level, index, hashes, inner in rows:
-            key, tile = (level, index), Tile(bytes(hashes), bytes(inner))
-            out[key] = tile
-            if committed and len(tile.hashes) == _FULL_TILE_BYTES:
-                self._keep(key, tile)
-        return out
-
-    def _keep(self, key: TileKey, tile: Tile) -> None:
-        """Cache a full tile read from committed state."""
-        cache = self._cache
-        cache[key] = tile
-        if len(cache) > self._cache_max:
-            cache.popitem(last=False)
-        level, index = key
-        self._cache_needs = max(self._cache_needs, (index + 1) << (TILE_HEIGHT * (level + 1)))
-
-    def clear_cache(self) -> None:
-        """Forget every cached tile (they are read again from the database when needed)."""
-        self._cache.clear()
-        self._cache_needs = 0
-
-    @property
-    def cached_tiles(self) -> frozenset[TileKey]:
-        """The keys of the tiles held in memory now."""
-        return frozenset(self._cache)
-
-    def read_entries(self, start: int, end: int) -> list[bytes]:
-        out: list[bytes] = []
-        index = start
-        while index < end:
-            bundle, lo = divmod(index, BUNDLE_ENTRIES)
-            hi = min(BUNDLE_ENTRIES, lo + end - index)
-            one = end - index == 1
-            got = self._read_one(bundle, lo) if one else self._read_bundle(bundle, lo, hi)
-            if got is None:  # not bundled yet: the tail holds the rest
-                rows = self._conn.execute(
-                    "SELECT data FROM tlog_entry_tail WHERE idx >= ? AND idx < ? ORDER BY idx",
-                    (index, end),
-                ).fetchall()
-                got = [bytes(r[0]) for r in rows]
-                if len(got) != end - index:
-                    raise InternalError(f"entries [{index}, {end}) are missing from the store")
-            out.extend(got)
-            index += len(got)
-        return out
-
-    def _read_bundle(self, bundle: int, lo: int, hi: int) -> list[bytes] | None:
-        row = self._conn.execute("SELECT data FROM tlog_bundle WHERE idx = ?", (bundle,)).fetchone()
-        return None if row is None else _unpack_bundle(bytes(row[0]), lo, hi)
-
-    def _read_one(self, bundle: int, j: int) -> list[bytes] | None:
-        """One entry of a bundle with incremental blob I/O: no whole-bundle read."""
-        exists = self._conn.execute("SELECT 1 FROM tlog_bundle WHERE idx = ?", (bundle,)).fetchone()
-        if exists is None:
-            return None
-        with self._conn.blobopen("tlog_bundle", "data", bundle, readonly=True) as blob:
-            blob.seek(_OFFSET.size * j)
-            first, last = struct.unpack(">II", blob.read(2 * _OFFSET.size))
-            blob.seek(_OFFSETS.size + first)
-            return [blob.read(last - first)]
-
-    def write_append(
-        self,
-        old_size: int,
-        new_size: int,
-        tiles: Mapping[TileKey, Tile],
-        entries: Sequence[bytes],
-    ) -> None:
-        conn = self._conn
-        if conn.isolation_level is None and not conn.in_transaction:
-            raise InternalError("SqliteTreeStore.write_append needs a transaction: BEGIN before appending")
-        if new_size - old_size != len(entries):
-            raise InternalError(f"{len(entries)} entries do not take {old_size} to {new_size}")
-        try:
-            if old_size == 0:  # compare-and-swap on the size; the row appears at first append
-                cur = conn.execute(
-                    "INSERT INTO tlog_meta (id, size) VALUES (0, ?) ON CONFLICT (id) "
-                    "DO UPDATE SET size = excluded.size WHERE tlog_meta.size = 0",
-                    (new_size,),
-                )
-            else:
-                cur = conn.execute(
-                    "UPDATE tlog_meta SET size = ? WHERE id = 0 AND size = ?", (new_size, old_size)
-                )
-            if cur.rowcount != 1:
-                self.clear_cache()
-                raise LogConflictError(f"log size changed under the writer (expected {old_size})")
-            conn.executemany(
-                "INSERT INTO tlog_tile (level, idx, hashes, inner) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes, inner = excluded.inner",
-                [(level, idx, tile.hashes, tile.inner) for (level, idx), tile in tiles.items()],
-            )
-            self._write_entries(old_size, entries)
-        except sqlite3.Error as e:
-            self.clear_cache()
-            raise EnvironmentFaultError(f"cannot append to the log: {e}") from e
-
-    def _write_entries(self, old_size: int, entries: Sequence[bytes]) -> None:
-        conn = self._conn
-        first_bundle, pending = divmod(old_size, BUNDLE_ENTRIES)
-        items = list(entries)
-        if pending and pending + len(items) >= BUNDLE_ENTRIES:
-            # the tail bundle fills up: fold its stored rows in
-            start = first_bundle * BUNDLE_ENTRIES
-            rows = conn.execute(
-                "SELECT data FROM tlog_entry_tail WHERE idx >= ? AND idx < ? ORDER BY idx",
-                (start, old_size),
-            ).fetchall()
-            if len(rows) != pending:
-                raise InternalError(f"tail holds {len(rows)} entries, expected {pending}")
-            conn.execute("DELETE FROM tlog_entry_tail WHERE idx >= ?", (start,))
-            items = [bytes(r[0]) for r in rows] + items
-            pending = 0
-        if pending:  # still inside the incomplete bundle
-            conn.executemany(
-                "INSERT INTO tlog_entry_tail (idx, data) VALUES (?, ?)",
-                zip(range(old_size, old_size + len(items)), items, strict=True),
-            )
-            return
-        full = len(items) // BUNDLE_ENTRIES
-        conn.executemany(
-            "INSERT INTO tlog_bundle (idx, data) VALUES (?, ?)",
-            (
-                (first_bundle + b, _pack_bundle(items[b * BUNDLE_ENTRIES : (b + 1) * BUNDLE_ENTRIES]))
-                for b in range(full)
-            ),
-        )
-        tail_start = (first_bundle + full) * BUNDLE_ENTRIES
-        conn.executemany(
-            "INSERT INTO tlog_entry_tail (idx, data) VALUES (?, ?)",
-            zip(
-                range(tail_start, tail_start + len(items) - full * BUNDLE_ENTRIES),
-                items[full * BUNDLE_ENTRIES :],
-                strict=True,
-            ),
-        )
-
-
-def open_sqlite_log(path: Path) -> tuple[sqlite3.Connection, MerkleLog]:
-    """Open (creating if needed) a log database at ``path``: WAL, ``synchronous=FULL``, and a
-    64 MiB page cache (tiles of a 10-million-entry log take about 620 MiB; the upper levels
-    and the right edge, read by every proof, stay in cache).
-
-    The connection is in Python's default transaction mode with ``BEGIN IMMEDIATE``: the first
-    write opens a transaction that takes the write lock at once; the caller commits (``with
-    conn:``) or rolls back. The caller closes the connection.
-    """
-    try:
-        conn = sqlite3.connect(str(path), isolation_level="IMMEDIATE")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB of pages: the hot tiles stay cached
-        store = SqliteTreeStore(conn)
-        conn.commit()  # the schema, created inside the implicit transaction of the DDL
-    except sqlite3.Error as e:
-        raise EnvironmentFaultError(f"cannot open log database {path}: {e}") from e
-    return conn, MerkleLog(store)

@@ -40,12 +40,13 @@ from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope, veri
 from pausewatch.errors import InternalError
 from pausewatch.keys import Ed25519Key, Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
+from pausewatch.roots import LabRoot
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from sim.expect import Judgement, ObservedVerdict, judge, observed_from_wire
 from sim.fleet import Outgoing, SimulatedFleet, derive_signer
 from sim.scenario import Scenario
 from sim.world import inventory_times, plan
-from verifier.config import ChallengeConfig, LabTrust, VerifierConfig
+from verifier.config import ChallengeConfig, VerifierConfig
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
 from verifier.server import Background, VerifierKeys, VerifierServer, build_server
 
@@ -87,12 +88,12 @@ def log_origin(scenario: Scenario) -> str:
     return f"sim.pausewatch.invalid/{scenario.name}"
 
 
-def lab_trust(scenario: Scenario, fleet: SimulatedFleet) -> tuple[LabTrust, ...]:
+def lab_trust(scenario: Scenario, fleet: SimulatedFleet) -> tuple[LabRoot, ...]:
     labs: dict[str, list[str]] = {}
     for fac in scenario.facilities:
         labs.setdefault(fac.lab, []).append(fac.id)
     return tuple(
-        LabTrust(lab_id=lab, keys=(fleet.keys.lab(lab).public_key,), facilities=tuple(facs))
+        LabRoot(lab_id=lab, keys=(fleet.keys.lab(lab).public_key,), facilities=tuple(facs))
         for lab, facs in sorted(labs.items())
     )
 

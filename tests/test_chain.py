@@ -6,7 +6,7 @@ from pausewatch.chain import ChainState, EquivocationProof, LinkKind, NewLink, c
 from pausewatch.envelope import parse_envelope
 from pausewatch.errors import SignatureError, VerificationError
 from pausewatch.reports import decode_report
-from tests.factories import UsageChain, seeded_signer
+from sim.factories import UsageChain, seeded_signer
 
 
 def link(raw: bytes) -> NewLink:

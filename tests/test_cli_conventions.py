@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from attestor.cli import main as attestor_main
+from auditor.cli import main as audit_main
 from pausewatch.addresses import is_loopback
 from pausewatch.logs import LOG_FIELDS, PausewatchJsonFormatter
 from pausewatch.timespec import parse_time_flag
-from verifier.audit_cli import main as audit_main
 from verifier.cli import main as verifier_main
 
 BIN = Path(sys.executable).parent

@@ -15,7 +15,7 @@ from pausewatch.envelope import (
 )
 from pausewatch.errors import FormatError, InputError, LimitExceededError, SignatureError
 from pausewatch.v1 import types_pb2
-from tests.factories import seeded_signer
+from sim.factories import seeded_signer
 
 
 def test_pae_matches_the_dsse_specification_example() -> None:

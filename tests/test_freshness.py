@@ -13,7 +13,7 @@ from pausewatch.freshness import (
     assess_freshness,
 )
 from pausewatch.reports import ReportHeader, decode_report
-from tests.factories import NS, T0, UsageChain, seeded_signer
+from sim.factories import NS, T0, UsageChain, seeded_signer
 
 SKEW = 120 * NS
 INTERVAL = 30 * NS

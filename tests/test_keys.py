@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pausewatch.errors import FormatError, KeyFileError, SignatureError
-from pausewatch.keys import Ed25519Key, Ed25519Signer, generate_key_file, key_id, load_key_file
+from pausewatch.files.keyfile import generate_key_file, load_key_file
+from pausewatch.keys import Ed25519Key, Ed25519Signer, key_id
 
 
 def test_key_file_is_created_0600_and_round_trips(tmp_path: Path) -> None:

@@ -9,16 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pausewatch import merkle, tlog_store
+from pausewatch import merkle
 from pausewatch.errors import FormatError, InternalError
-from pausewatch.tlog_store import (
-    LogConflictError,
-    MemoryTreeStore,
-    MerkleLog,
-    SqliteTreeStore,
-    TreeStore,
-    open_sqlite_log,
-)
+from pausewatch.tlog_store import LogConflictError, MemoryTreeStore, MerkleLog, TreeStore
+from verifier import tlog_sqlite
+from verifier.tlog_sqlite import SqliteTreeStore, open_sqlite_log
 
 
 class _Harness:
@@ -228,7 +223,7 @@ def test_tile_reads_use_the_primary_key(tmp_path: Path) -> None:
         assert "SEARCH" in plan, plan
         assert "SCAN" not in plan, plan
     # the batched tile read: one primary-key lookup per tile
-    batched = "EXPLAIN QUERY PLAN " + tlog_store._tile_query(3)
+    batched = "EXPLAIN QUERY PLAN " + tlog_sqlite._tile_query(3)
     plan = " ".join(str(row[-1]) for row in conn.execute(batched, [0, 1, 0, 2, 1, 0]))
     assert plan.count("SEARCH tlog_tile") == 3, plan
     assert "SCAN" not in plan, plan

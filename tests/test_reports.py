@@ -6,7 +6,7 @@ from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.errors import FormatError, LimitExceededError
 from pausewatch.reports import MAX_ACCELERATORS, ReportKind, decode_report
 from pausewatch.v1 import types_pb2
-from tests.factories import UsageChain, seeded_signer
+from sim.factories import UsageChain, seeded_signer
 
 
 def _decode(chain: UsageChain, msg: types_pb2.UsageReport):  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.errors import FormatError
 from pausewatch.reports import decode_report
 from pausewatch.v1 import types_pb2
-from tests.factories import T0, seeded_signer
+from sim.factories import T0, seeded_signer
 
 SIGNER = seeded_signer("finite")
 

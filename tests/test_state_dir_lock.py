@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from pausewatch.statedir import LOCK_FILE, StateDirLockedError, lock_state_dir
+from pausewatch.files.statedir import LOCK_FILE, StateDirLockedError, lock_state_dir
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from tests.verifier.harness import World
 from tests.verifier.test_crash import REPO, start, write_config

@@ -12,7 +12,7 @@ import pytest
 from pausewatch.commitment import Commitment, commitment_from_toml
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.errors import FormatError, SignatureError
-from pausewatch.keys import generate_key_file
+from pausewatch.files.keyfile import generate_key_file
 from pausewatch.terms import (
     Terms,
     TermsInForce,
@@ -22,7 +22,7 @@ from pausewatch.terms import (
     verify_terms,
 )
 from pausewatch.v1 import types_pb2
-from tests.factories import seeded_signer
+from sim.factories import seeded_signer
 from verifier.cli import main
 
 TERMS = """\

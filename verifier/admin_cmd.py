@@ -40,8 +40,9 @@ import grpc
 from pausewatch.addresses import is_loopback
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.errors import InputError
+from pausewatch.files.keyfile import generate_key_file, load_key_file
 from pausewatch.inventory import inventory_from_toml
-from pausewatch.keys import Signer, generate_key_file, load_key_file
+from pausewatch.keys import Signer
 from pausewatch.note import Ed25519NoteVerifier
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from verifier.cli import EXIT_OK, CheckFailedError, CommandError, emit, write_output

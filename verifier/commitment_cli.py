@@ -14,10 +14,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pausewatch.commitment import commitment_from_toml, verify_commitment
-from pausewatch.envelope import PayloadType, sign_envelope
+from pausewatch.commitment import Commitment, commitment_from_toml
+from pausewatch.documents import verify_lab_commitment
+from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.errors import InputError
-from pausewatch.keys import load_key_file
+from pausewatch.files.keyfile import load_key_file
+from pausewatch.roots import LabRoot
 from verifier.admin_cmd import commitment_subparsers
 from verifier.cli import EXIT_OK, CommandError, emit, write_output
 
@@ -63,7 +65,9 @@ def _sign(args: argparse.Namespace) -> int:
             f"{args.input}: signatures_required is {required} but {len(distinct)} distinct --key given"
         )
     envelope = sign_envelope(PayloadType.COMMITMENT, message.SerializeToString(deterministic=True), signers)
-    commitment = verify_commitment(envelope, [s.public_key for s in signers])
+    # what a verifier will check, with the signers' keys as the lab's trust root
+    lab = LabRoot(message.lab_id, tuple(s.public_key for s in signers), tuple(message.facility_ids))
+    commitment = Commitment.from_wire(verify_lab_commitment(parse_envelope(envelope), (lab,))[1])
     write_output(args.out, envelope, force=args.force)
     emit(
         args,

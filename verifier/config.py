@@ -136,6 +136,7 @@ from pausewatch.errors import InputError
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import ed25519_key_from_text
 from pausewatch.reports import MAX_REPORT_BYTES, check_id
+from pausewatch.roots import LabRoot, PartyRoot
 from pausewatch.v1 import types_pb2
 from verifier.alerts import WebhookConfig
 from verifier.authz import AuthorizationPolicy, IdentityGrant, Role
@@ -146,9 +147,7 @@ __all__ = [
     "ClockConfig",
     "ConfigError",
     "EvaluationConfig",
-    "LabTrust",
     "LimitsConfig",
-    "PartyTrust",
     "TlsConfig",
     "VerifierConfig",
     "WitnessTarget",
@@ -244,24 +243,6 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
-class LabTrust:
-    """A trust root: a lab, its keys, the facilities it may declare."""
-
-    lab_id: str
-    keys: tuple[Ed25519Key, ...]
-    facilities: tuple[str, ...]
-    inventory_threshold: int = 1
-
-
-@dataclass(frozen=True)
-class PartyTrust:
-    """A trust root: a party to multilateral terms and its keys (``pausewatch.terms``)."""
-
-    party_id: str
-    keys: tuple[Ed25519Key, ...]
-
-
-@dataclass(frozen=True)
 class WitnessTarget:
     """``[[witnesses]]``: a witness the verifier asks to cosign its checkpoints."""
 
@@ -280,8 +261,8 @@ class VerifierConfig:
     listen: str = "127.0.0.1:7443"
     metrics_listen: str = "127.0.0.1:9464"
     tls: TlsConfig | None = None
-    labs: tuple[LabTrust, ...] = ()
-    parties: tuple[PartyTrust, ...] = ()
+    labs: tuple[LabRoot, ...] = ()
+    parties: tuple[PartyRoot, ...] = ()
     challenge: ChallengeConfig = field(default_factory=ChallengeConfig)
     checkpoint_max_interval_s: float = 1.0
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -636,7 +617,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         )
         threshold = lab_t.integer("inventory_threshold", 1, minimum=1, maximum=len(keys))
         lab_t.finish()
-        labs.append(LabTrust(lab_id, keys, facilities, threshold))
+        labs.append(LabRoot(lab_id, keys, facilities, threshold))
 
     parties = _parties(root, source)
     authorization = _authorization(root, source, {lab.lab_id for lab in labs})
@@ -704,9 +685,9 @@ def _storage(root: _Table, source: str) -> StorageConfig:
     return StorageConfig(backend, dsn)
 
 
-def _parties(root: _Table, source: str) -> tuple[PartyTrust, ...]:
+def _parties(root: _Table, source: str) -> tuple[PartyRoot, ...]:
     """``[[parties]]``: each party once, with at least one key; a key belongs to one party."""
-    parties: list[PartyTrust] = []
+    parties: list[PartyRoot] = []
     owners: dict[bytes, str] = {}
     for party_t in root.tables("parties"):
         where = f"{source}: {party_t.prefix}"
@@ -722,7 +703,7 @@ def _parties(root: _Table, source: str) -> tuple[PartyTrust, ...]:
             if owners.setdefault(key.raw, party_id) != party_id:
                 raise ConfigError(f"{where}public_keys: a key of party {owners[key.raw]!r} too")
         party_t.finish()
-        parties.append(PartyTrust(party_id, keys))
+        parties.append(PartyRoot(party_id, keys))
     return tuple(parties)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from pausewatch.entrypoint import guarded_main
 
-__all__ = ["audit", "verifier"]
+__all__ = ["verifier"]
 
 
 def _verifier_main() -> Callable[[], int]:
@@ -16,15 +16,5 @@ def _verifier_main() -> Callable[[], int]:
     return main
 
 
-def _audit_main() -> Callable[[], int]:
-    from verifier.audit_cli import main  # noqa: PLC0415 (imported under the Ctrl-C guard)
-
-    return main
-
-
 def verifier() -> int:
     return guarded_main("pausewatch-verifier", _verifier_main)
-
-
-def audit() -> int:
-    return guarded_main("pausewatch-audit", _audit_main)

@@ -48,6 +48,7 @@ from pausewatch.errors import (
     InputError,
     LimitExceededError,
     SignatureError,
+    UnknownKeyError,
     VerificationError,
 )
 
@@ -62,9 +63,6 @@ __all__ = [
     "status_for",
 ]
 
-
-class UnknownKeyError(SignatureError):
-    """No enrolled or trusted key matches the envelope's signatures."""
 
 
 class NotEnrolledHereError(VerificationError):

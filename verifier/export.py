@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from pausewatch import bundle as bf
-from pausewatch.audit.trust import AuditRoots, LabRoot, PartyRoot, format_roots
 from pausewatch.envelope import PayloadType, parse_envelope
 from pausewatch.errors import FormatError
+from pausewatch.files import bundle as bf_files
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.reports import decode_report
+from pausewatch.roots import AuditRoots, LabRoot, PartyRoot, format_roots
 from pausewatch.timespec import parse_time_flag
 from pausewatch.v1 import types_pb2
 from verifier.cli import CommandError, emit
@@ -115,7 +116,7 @@ def export_bundle(
         raise CommandError(f"the log has no {what} checkpoint yet; nothing to export")
     size = latest.size
     checkpoints = [c for c in storage.checkpoints() if 0 < c.size <= size]
-    writer = bf.BundleWriter(out, origin=origin, scope=scope, type_of=_type_of)
+    writer = bf_files.BundleWriter(out, origin=origin, scope=scope, type_of=_type_of)
     commitment_facilities = _commitment_facilities(storage, scope)
     for start in range(0, size, _BATCH):
         for offset, envelope in enumerate(storage.log_entries(start, min(size, start + _BATCH))):
@@ -214,7 +215,7 @@ def _run(args: argparse.Namespace) -> int:
         finally:
             storage.close()
         if archive is not None and partial_archive is not None:
-            bf.write_archive(partial, partial_archive, top=out.name)
+            bf_files.write_archive(partial, partial_archive, top=out.name)
             _replace(partial_archive, archive)
         _replace(partial, out)
     except OSError as e:

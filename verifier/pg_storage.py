@@ -33,8 +33,9 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from pausewatch.errors import EnvironmentFaultError, InternalError
-from pausewatch.tlog_store import DEFAULT_TILE_CACHE, TILE_HEIGHT, LogConflictError, MerkleLog, Tile, TileKey
+from pausewatch.tlog_store import TILE_HEIGHT, LogConflictError, MerkleLog, Tile, TileKey
 from verifier.sql_storage import SqlDialect, SqlReader, SqlTransaction
+from verifier.tlog_sqlite import DEFAULT_TILE_CACHE
 
 __all__ = ["MIGRATIONS", "WRITER_LOCK", "PgStorage", "PgTreeStore"]
 

@@ -23,16 +23,16 @@ must then name that same lab. The servicer runs these off the event loop.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pausewatch.documents import check_commitment, check_inventory
-from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_message, verify_threshold
-from pausewatch.errors import FormatError, SignatureError
+from pausewatch.documents import verify_lab_commitment, verify_lab_inventory
+from pausewatch.envelope import ParsedEnvelope, PayloadType
+from pausewatch.errors import FormatError
 from pausewatch.keys import PublicKey
+from pausewatch.roots import LabRoot, PartyRoot
 from pausewatch.terms import verify_terms as verify_signed_terms
 from pausewatch.v1 import types_pb2
-from verifier.config import LabTrust, PartyTrust
 from verifier.errors import StaleVersionError, UnknownKeyError
 from verifier.ingest import MAX_WIRE_INT
 
@@ -48,17 +48,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TrustRoots:
-    labs: Mapping[str, LabTrust]
-    parties: Mapping[str, PartyTrust] = dataclasses.field(default_factory=dict)
+    labs: Mapping[str, LabRoot]
+    parties: Mapping[str, PartyRoot] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def of(cls, labs: Sequence[LabTrust], parties: Sequence[PartyTrust] = ()) -> TrustRoots:
+    def of(cls, labs: Sequence[LabRoot], parties: Sequence[PartyRoot] = ()) -> TrustRoots:
         return cls({lab.lab_id: lab for lab in labs}, {p.party_id: p for p in parties})
 
     def party_keys(self) -> dict[str, Sequence[PublicKey]]:
         return {p.party_id: p.keys for p in self.parties.values()}
 
-    def candidates(self, envelope: ParsedEnvelope) -> list[LabTrust]:
+    def candidates(self, envelope: ParsedEnvelope) -> list[LabRoot]:
         """Labs with a key named by the envelope's hints (none: nothing is verified)."""
         hints = {hint for hint, _ in envelope.signatures}
         return [lab for lab in self.labs.values() if any(k.key_id in hints for k in lab.keys)]
@@ -77,49 +77,14 @@ class VerifiedDocument:
     lab_facilities: tuple[str, ...] = ()  # a commitment's lab: the facilities it may declare
 
 
-def _signed_by_lab(
-    envelope: ParsedEnvelope, trust: TrustRoots, threshold_of: Callable[[LabTrust], int]
-) -> LabTrust:
-    if not trust.labs:
-        raise UnknownKeyError("the verifier trusts no lab keys")
-    candidates = trust.candidates(envelope)
-    if not candidates:
-        raise UnknownKeyError("no signature on the document names a trusted lab key")
-    errors = []
-    for lab in candidates:
-        try:
-            verify_threshold(envelope, list(lab.keys), threshold_of(lab))
-        except SignatureError as e:
-            errors.append(f"{lab.lab_id}: {e}")
-            continue
-        return lab
-    raise SignatureError("; ".join(errors))
-
-
 def verify_inventory(envelope: ParsedEnvelope, trust: TrustRoots) -> VerifiedDocument:
-    if envelope.payload_type != PayloadType.INVENTORY:
-        raise FormatError(f"expected an inventory envelope, got {envelope.payload_type}")
-    lab = _signed_by_lab(envelope, trust, lambda lab: lab.inventory_threshold)
-    inv = parse_message(envelope.payload, types_pb2.Inventory)
+    lab, inv = verify_lab_inventory(envelope, tuple(trust.labs.values()))
     _check_version(inv.version, "inventory")
-    facility = check_inventory(inv, lab.lab_id, lab.facilities).facility_id
-    return VerifiedDocument(envelope, facility, lab.lab_id, inv.version, inv)
+    return VerifiedDocument(envelope, inv.facility_id, lab.lab_id, inv.version, inv)
 
 
 def verify_commitment(envelope: ParsedEnvelope, trust: TrustRoots) -> VerifiedDocument:
-    if envelope.payload_type != PayloadType.COMMITMENT:
-        raise FormatError(f"expected a commitment envelope, got {envelope.payload_type}")
-    # The threshold is in the payload, which we may not trust before a signature verified:
-    # first find the lab by one signature, then parse, then require the threshold.
-    lab = _signed_by_lab(envelope, trust, lambda _lab: 1)
-    com = parse_message(envelope.payload, types_pb2.Commitment)
-    check_commitment(com, lab.lab_id, lab.facilities)
-    required = max(1, com.signatures_required)
-    if required > len(lab.keys):
-        raise FormatError(
-            f"commitment requires {required} signatures; lab {lab.lab_id} has {len(lab.keys)} keys"
-        )
-    verify_threshold(envelope, list(lab.keys), required)
+    lab, com = verify_lab_commitment(envelope, tuple(trust.labs.values()))
     _check_version(com.version, "commitment")
     return VerifiedDocument(envelope, com.commitment_id, lab.lab_id, com.version, com, lab.facilities)
 

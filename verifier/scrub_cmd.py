@@ -21,7 +21,7 @@ from typing import Any
 
 from pausewatch.checkpoint import open_checkpoint
 from pausewatch.errors import InputError
-from pausewatch.keys import load_key_file
+from pausewatch.files.keyfile import load_key_file
 from pausewatch.note import Ed25519NoteVerifier
 from pausewatch.tlog_store import MerkleLog
 from verifier.checkpoint_file import CHECKPOINT_FILE, CheckpointFile

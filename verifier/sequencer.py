@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import itertools
 import logging
 import time
@@ -57,6 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pausewatch import merkle
 from pausewatch.chain import ChainState, LinkKind, NewLink, classify_link
 from pausewatch.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from pausewatch.clock import Clock
@@ -616,7 +616,7 @@ class LogSequencer:
                     raise InternalError(
                         f"log grew under the sequencer: appended at {first}, expected {batch.old_size}"
                     )
-                tree = self._frontier.extend([hashlib.sha256(b"\x00" + e).digest() for e in batch.entries])
+                tree = self._frontier.extend([merkle.leaf_hash(e) for e in batch.entries])
                 committed = _Committed(tree, self._sign(tx, tree.size, tree.root()))
         # COMMIT is done: what the tick changed is now the committed state
         if committed.checkpoint is not None and self._checkpoint_file is not None:

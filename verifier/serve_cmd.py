@@ -2,7 +2,7 @@
 
 Readiness: once the gRPC port is bound and the first challenge is logged it writes
 ``--ready-file`` (the port) and tells systemd ``READY=1`` when ``NOTIFY_SOCKET`` is set
-(:mod:`pausewatch.sd_notify`; the unit is ``Type=notify``); ``STOPPING=1`` on SIGTERM/SIGINT.
+(:mod:`pausewatch.files.sd_notify`; the unit is ``Type=notify``); ``STOPPING=1`` on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pausewatch.sd_notify import ServiceNotifier
+from pausewatch.files.sd_notify import ServiceNotifier
 from verifier.cli import EXIT_OK, setup_logging
 from verifier.config import check_exposure, load_config, with_overrides
 from verifier.server import build_server, standard_background

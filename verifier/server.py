@@ -43,10 +43,11 @@ from grpc_reflection.v1alpha import reflection
 from pausewatch.clock import NS_PER_S, Clock, SimulatedClock, SystemClock
 from pausewatch.envelope import parse_envelope, parse_message
 from pausewatch.errors import EnvironmentFaultError
+from pausewatch.files.keyfile import load_key_file
+from pausewatch.files.statedir import StateDirLock, check_secret_file, lock_state_dir
 from pausewatch.inventory import enrolled_key_ids
-from pausewatch.keys import Signer, load_key_file
+from pausewatch.keys import Signer
 from pausewatch.note import Ed25519NoteSigner, NoteSigner
-from pausewatch.statedir import StateDirLock, check_secret_file, lock_state_dir
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus

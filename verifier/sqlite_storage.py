@@ -2,7 +2,7 @@
 
 One file under the state directory, WAL journal, ``synchronous=FULL``: a transaction that
 returned from COMMIT survives SIGKILL and power loss. The Merkle log lives in the same file
-(``tlog_`` tables of :class:`pausewatch.tlog_store.SqliteTreeStore`, which never commits by
+(``tlog_`` tables of :class:`verifier.tlog_sqlite.SqliteTreeStore`, which never commits by
 itself), so a report row and its log entry commit or roll back together.
 
 Integers on the wire are uint64 where SQLite holds int64: ingest refuses sequence numbers and
@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Final
 
 from pausewatch.errors import EnvironmentFaultError, InternalError
-from pausewatch.statedir import ensure_private_file
-from pausewatch.tlog_store import MerkleLog, SqliteTreeStore
+from pausewatch.files.statedir import ensure_private_file
+from pausewatch.tlog_store import MerkleLog
 from verifier.sql_storage import SqlDialect, SqlReader, SqlTransaction
+from verifier.tlog_sqlite import SqliteTreeStore
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage", "scrub_sqlite"]
 

@@ -29,7 +29,8 @@ from typing import Any
 from pausewatch.commitment import WORKLOAD_NAMES
 from pausewatch.envelope import PayloadType, pae, parse_envelope, sign_envelope, verify_envelope
 from pausewatch.errors import InputError
-from pausewatch.keys import Signer, load_key_file
+from pausewatch.files.keyfile import load_key_file
+from pausewatch.keys import Signer
 from pausewatch.terms import Terms, terms_from_toml, verify_terms
 from pausewatch.v1 import types_pb2
 from verifier.admin_cmd import add_client_flags, submit_envelope

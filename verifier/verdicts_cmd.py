@@ -30,10 +30,10 @@ from typing import Any, Final
 
 import grpc
 
-from pausewatch.audit.trust import parse_key_text, parse_roots
 from pausewatch.envelope import PayloadType, parse_envelope, parse_message, verify_envelope
 from pausewatch.errors import InputError
 from pausewatch.keys import Ed25519Key
+from pausewatch.roots import parse_key_text, parse_roots
 from pausewatch.timespec import format_rfc3339, parse_time_flag
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from verifier.admin_cmd import add_client_flags, client_channel

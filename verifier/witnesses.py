@@ -41,8 +41,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pausewatch.checkpoint import CosignatureVerifier
 from pausewatch.errors import EnvironmentFaultError, InputError
+from pausewatch.files.statedir import ensure_private_file
 from pausewatch.note import NoteSignature, open_note, parse_note
-from pausewatch.statedir import ensure_private_file
 from pausewatch.tlog_witness import (
     ADD_CHECKPOINT_PATH,
     AddCheckpointRequest,

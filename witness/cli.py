@@ -32,8 +32,8 @@ from aiohttp import web
 from pausewatch.checkpoint import CosignatureSigner
 from pausewatch.clock import SystemClock
 from pausewatch.errors import PausewatchError
-from pausewatch.keys import generate_key_file, load_key_file
-from pausewatch.statedir import lock_state_dir
+from pausewatch.files.keyfile import generate_key_file, load_key_file
+from pausewatch.files.statedir import lock_state_dir
 from witness.config import WitnessConfig, load_config, split_address
 from witness.server import WitnessService, build_app
 from witness.store import WitnessStore

@@ -1,5 +1,5 @@
 """The witness's state: one SQLite database (WAL, ``synchronous=FULL``, mode 0600) in a state
-directory that one process holds (:func:`pausewatch.statedir.lock_state_dir`).
+directory that one process holds (:func:`pausewatch.files.statedir.lock_state_dir`).
 
 Tables:
 
@@ -29,9 +29,9 @@ from typing import Final
 
 from pausewatch.checkpoint import Checkpoint
 from pausewatch.errors import EnvironmentFaultError
+from pausewatch.files.statedir import ensure_private_file
 from pausewatch.merkle import EMPTY_ROOT
 from pausewatch.note import NoteSignature, parse_note
-from pausewatch.statedir import ensure_private_file
 from witness.protocol import Rejected, StoredHead, Submission, check_against_head
 
 __all__ = ["CosignedRecord", "EvidenceRecord", "LogStatus", "StoreCorruptError", "WitnessStore"]

@@ -172,7 +172,7 @@ def _read_text(path: Path) -> tuple[str, bool]:
     return text, cut or (bool(text) and not text.endswith("\n"))
 
 
-def load_trace(path: Path, devices: int = 1, *, zero_is_missing: bool = False) -> Trace:
+def load_trace(path: Path, devices: int = 1, *, zero_is_missing: bool = False) -> Trace:  # noqa: PLR0915 -- one pass over a trace format
     """Parse a trace file; FormatError names the file and line on structural problems.
 
     ``devices``: rows per instant; 0 to tell from the timestamps. A file with a device column

@@ -552,7 +552,7 @@ def schedule_from_tables(raw: object) -> list[tuple[int, WorkloadProfile]]:
     return out
 
 
-def sources_from_options(
+def sources_from_options(  # noqa: PLR0915 -- one branch per option
     options: Mapping[str, Any], *, subject_id: str, meter: bool
 ) -> SimulatedDeviceSource | SimulatedMeterSource:
     """A simulator source from its config options (ValueError naming the option).

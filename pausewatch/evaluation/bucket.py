@@ -330,7 +330,7 @@ class BucketAccumulator:
 
     # -- usage reports ------------------------------------------------------------------------
 
-    def add_usage(self, r: LoggedReport) -> None:
+    def add_usage(self, r: LoggedReport) -> None:  # noqa: PLR0915 -- one fold over a report; its split into per-fact folds is not done
         usage = r.usage
         if usage is None:
             raise ValueError("add_usage needs a usage report")
@@ -984,7 +984,7 @@ class BucketAccumulator:
             )
         return tuple(sorted(out, key=Finding.sort_key))
 
-    def _energy(
+    def _energy(  # noqa: PLR0915 -- one balance per scope; its split into per-fact folds is not done
         self, span: Interval, bucket_s: float
     ) -> tuple[tuple[EnergyBalance, ...], tuple[Finding, ...], float, float | None]:
         """Energy balance per meter scope (nested scopes each on their own); see ``balance_sigma``.

@@ -120,7 +120,7 @@ class Evaluator:
                 del states[b]
         return touched
 
-    def _index(
+    def _index(  # noqa: PLR0915 -- one pass that indexes the reports of a bucket
         self, reports: Sequence[LoggedReport], ingest_findings: Sequence[IngestFinding]
     ) -> set[tuple[str, int]]:
         c = self.inputs.commitment

@@ -750,7 +750,7 @@ def accelerator_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:
     return {f.name: v for f, v in acc.ListFields()}
 
 
-def measured_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:
+def measured_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:  # noqa: PLR0915 -- one entry per measured field
     """What the evaluation reads of ``accelerator_values``, for a fraction of its cost.
 
     The same keys with the same values for every field the evaluation reads (the optional

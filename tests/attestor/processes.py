@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pausewatch.envelope import envelope_digest, parse_envelope, verify_envelope
-from pausewatch.keys import load_key_file
+from pausewatch.files.keyfile import load_key_file
 from pausewatch.reports import decode_report
 
 # Real seconds: only a process that hangs (a bug) or a machine that cannot run it at all takes

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pausewatch.envelope import envelope_digest, parse_envelope, verify_envelope
-from pausewatch.keys import load_key_file
+from pausewatch.files.keyfile import load_key_file
 from pausewatch.reports import decode_report
 from tests.attestor.peer import ORIGIN, PeerThread
 from tests.attestor.processes import START_LIMIT_S, log_tail, spawn, spool_rows, wait_ready, wait_until

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from pausewatch.statedir import LOCK_FILE
+from pausewatch.files.statedir import LOCK_FILE
 from pausewatch.v1 import verifier_pb2
 from tests.verifier.harness import World, running
 

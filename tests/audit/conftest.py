@@ -21,8 +21,9 @@ import pytest
 
 from pausewatch import bundle as bf
 from pausewatch.envelope import PayloadType, envelope_digest, sign_envelope
+from pausewatch.files import bundle as bf_files
 from pausewatch.v1 import types_pb2, verifier_pb2
-from tests.factories import NS, T0
+from sim.factories import NS, T0
 from tests.verifier.harness import ORIGIN, Running, World, running
 from verifier.export import export_bundle, trust_files
 from verifier.scheduler import EvaluationScheduler
@@ -216,7 +217,7 @@ def build_real_bundle(base: Path) -> RealBundle:
     finally:
         storage.close()
     archive = base / "bundle.tar.gz"
-    bf.write_archive(directory, archive)
+    bf_files.write_archive(directory, archive)
     (base / "policy.txt").write_bytes(policy)
     (base / "roots.toml").write_bytes(roots)
     return RealBundle(directory, base / "policy.txt", base / "roots.toml", archive, world.db, world)

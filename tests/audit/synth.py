@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pausewatch import bundle as bf
-from pausewatch.audit.trust import AuditRoots, LabRoot, format_roots
 from pausewatch.checkpoint import Checkpoint, sign_checkpoint
 from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope, sign_envelope
+from pausewatch.files import bundle as bf_files
 from pausewatch.keys import Ed25519Key, Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
+from pausewatch.roots import AuditRoots, LabRoot, format_roots
 from pausewatch.tlog_store import MemoryTreeStore, MerkleLog
 from pausewatch.v1 import types_pb2
 
@@ -172,7 +173,7 @@ class SynthLog:
         scope = scope or bf.Scope()
         if not self.checkpoints or self.checkpoints[-1] != self.log.size:
             self.checkpoint()
-        writer = bf.BundleWriter(directory, origin=ORIGIN, scope=scope, type_of=type_of)
+        writer = bf_files.BundleWriter(directory, origin=ORIGIN, scope=scope, type_of=type_of)
         size = self.checkpoints[-1]
         for i in range(size):
             if select is not None and i not in select:

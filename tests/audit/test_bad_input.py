@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from auditor.cli import main as audit_main
 from pausewatch import bundle as bf
 from pausewatch.envelope import PayloadType, sign_envelope
+from pausewatch.files import bundle as bf_files
 from pausewatch.keys import Ed25519Signer
 from pausewatch.v1 import types_pb2
 from tests.audit.conftest import RealBundle, copy_bundle
-from verifier.audit_cli import main as audit_main
 
 
 def verify(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str]:
@@ -62,7 +63,7 @@ def test_auditor_policy_without_log_key_cannot_run(real_bundle: RealBundle, tmp_
 def test_bundle_policy_without_log_key_fails(real_bundle: RealBundle, tmp_path: Path, capsys) -> None:
     d = copy_bundle(real_bundle.directory, tmp_path / "b")
     (d / bf.POLICY_FILE).write_text("quorum none\n")
-    bf.rewrite_manifest(d)
+    bf_files.rewrite_manifest(d)
     code, text = verify(capsys, d)
     assert code == 1
     assert "no log key" in text
@@ -92,7 +93,7 @@ def test_entry_of_unknown_type(real_bundle: RealBundle, tmp_path: Path, capsys) 
     env.signatures.add(keyid="00" * 32, sig=bytes(64))
     records[5] = bf.EntryRecord(records[5].index, env.SerializeToString(deterministic=True))
     (d / bf.ENTRIES_FILE).write_bytes(b"".join(bf.encode_entry_record(r.index, r.envelope) for r in records))
-    bf.rewrite_manifest(d)
+    bf_files.rewrite_manifest(d)
     code, text = verify(capsys, d)
     assert code == 1
     assert "entry.format" in text
@@ -100,7 +101,7 @@ def test_entry_of_unknown_type(real_bundle: RealBundle, tmp_path: Path, capsys) 
 
 
 def test_report_signed_by_a_key_enrolled_only_later(tmp_path: Path) -> None:
-    from pausewatch.audit import AuditOptions, audit_bundle
+    from auditor import AuditOptions, audit_bundle
     from tests.audit.synth import small_log
 
     log = small_log(rounds=2, nodes=2)
@@ -118,7 +119,7 @@ def test_report_signed_by_a_key_enrolled_only_later(tmp_path: Path) -> None:
 
 
 def test_duplicate_report_in_log_is_a_failure(tmp_path: Path) -> None:
-    from pausewatch.audit import AuditOptions, audit_bundle
+    from auditor import AuditOptions, audit_bundle
     from tests.audit.synth import small_log
 
     log = small_log(rounds=2, nodes=2)
@@ -129,7 +130,7 @@ def test_duplicate_report_in_log_is_a_failure(tmp_path: Path) -> None:
 
 
 def test_forged_inventory_is_refused(tmp_path: Path) -> None:
-    from pausewatch.audit import AuditOptions, audit_bundle
+    from auditor import AuditOptions, audit_bundle
     from tests.audit.synth import small_log
 
     log = small_log(rounds=1, nodes=2)

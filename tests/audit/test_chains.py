@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from pausewatch.audit.chains import ChainReplay, CompactLink
+from auditor.chains import ChainReplay, CompactLink
 from pausewatch.chain import ChainState, LinkKind, NewLink, classify_link
 from pausewatch.envelope import PayloadType, envelope_digest, sign_envelope
 from pausewatch.keys import Ed25519Signer

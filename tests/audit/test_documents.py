@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from pausewatch.audit import AuditOptions, audit_bundle
-from pausewatch.audit.trust import LabRoot
+from auditor import AuditOptions, audit_bundle
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.inventory import KEY_CONFLICT
 from pausewatch.keys import Ed25519Key
 from pausewatch.policy import parse_policy
+from pausewatch.roots import LabRoot
 from pausewatch.v1 import types_pb2
 from tests.audit.synth import small_log
 

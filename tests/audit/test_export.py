@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from pausewatch.audit import AuditOptions, audit_bundle
-from pausewatch.audit.trust import parse_roots
+from auditor import AuditOptions, audit_bundle
 from pausewatch.policy import parse_policy
+from pausewatch.roots import parse_roots
 from pausewatch.timespec import format_rfc3339
+from sim.factories import NS, T0
 from tests.audit.conftest import RealBundle
-from tests.factories import NS, T0
 from tests.verifier.harness import ORIGIN
 from verifier.cli import main as verifier_main
 
@@ -86,7 +86,7 @@ def test_slices_verify(real_bundle: RealBundle, config: Path, tmp_path: Path, fl
 def test_time_slice_verdicts_not_rerun_fail_unless_accepted(
     real_bundle: RealBundle, config: Path, tmp_path: Path
 ) -> None:
-    from verifier.audit_cli import main as audit_main
+    from auditor.cli import main as audit_main
 
     out = tmp_path / "slice"
     span = ["--from", str(T0 + 10 * 60 * NS), "--to", str(T0 + 20 * 60 * NS)]

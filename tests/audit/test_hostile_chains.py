@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from auditor.chains import ChainReplay, CompactLink
 from pausewatch import bundle as bf
-from pausewatch.audit.chains import ChainReplay, CompactLink
 from pausewatch.chain import LinkKind
 from pausewatch.envelope import envelope_digest, parse_envelope
 from pausewatch.reports import decode_report
@@ -113,10 +113,10 @@ def test_audit_of_a_real_log_with_holes_inside_holes_exits_0(tmp_path: Path) -> 
 def test_a_bug_in_the_auditor_is_exit_2_with_one_line_not_a_traceback(monkeypatch, capsys) -> None:
     import importlib
 
+    from auditor.cli import main as audit_main
     from pausewatch.errors import InternalError
-    from verifier.audit_cli import main as audit_main
 
-    audit_verify = importlib.import_module("verifier.audit_verify")  # after audit_cli: it imports it
+    audit_verify = importlib.import_module("auditor.verify")  # after audit_cli: it imports it
 
     def broken(args: object) -> dict[str, object]:
         raise InternalError("BACKFILL needs at least one stored neighbour")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pausewatch.audit import AuditOptions, audit_bundle
+from auditor import AuditOptions, audit_bundle
+from auditor.report_html import COLORS, render_report, write_report
 from tests.audit.conftest import RealBundle
-from verifier.report_html import COLORS, render_report, write_report
 
 
 def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from auditor import AuditOptions, AuditOutcome, audit_bundle
+from auditor.cli import main as audit_main
 from pausewatch import bundle as bf
-from pausewatch.audit import AuditOptions, AuditOutcome, audit_bundle
-from pausewatch.audit.trust import parse_roots
+from pausewatch.files import bundle as bf_files
 from pausewatch.policy import parse_policy
+from pausewatch.roots import parse_roots
 from tests.audit.conftest import RealBundle, copy_bundle
-from verifier.audit_cli import main as audit_main
 
 pytestmark = pytest.mark.heavy
 
@@ -49,7 +50,7 @@ def positions(size: int, extra: int = 0) -> list[int]:
 
 
 def test_every_file_every_flip_fails(real_bundle: RealBundle, tmp_path: Path) -> None:
-    files = bf.list_bundle_files(real_bundle.directory)
+    files = bf_files.list_bundle_files(real_bundle.directory)
     assert len(files) >= 10
     tried = 0
     for name in files:
@@ -87,7 +88,7 @@ def repack(d: Path, records: list[bf.EntryRecord]) -> None:
     for r in records:
         buf.write(bf.encode_entry_record(r.index, r.envelope))
     (d / bf.ENTRIES_FILE).write_bytes(buf.getvalue())
-    bf.rewrite_manifest(d)
+    bf_files.rewrite_manifest(d)
 
 
 def entries(d: Path) -> list[bf.EntryRecord]:

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pausewatch.audit import AuditOptions, audit_bundle
-from pausewatch.audit.trust import parse_roots
+from auditor import AuditOptions, audit_bundle
 from pausewatch.policy import parse_policy
+from pausewatch.roots import parse_roots
 from tests.audit.conftest import RealBundle
 
-AUDIT = [sys.executable, "-c", "import sys; from verifier.audit_cli import main; sys.exit(main())"]
+AUDIT = [sys.executable, "-c", "import sys; from auditor.cli import main; sys.exit(main())"]
 
 
 def run_audit(*args: str | Path) -> subprocess.CompletedProcess[str]:

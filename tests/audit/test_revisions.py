@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from pausewatch.audit import AuditOptions, AuditOutcome, audit_bundle
-from pausewatch.audit.trust import parse_roots
+from auditor import AuditOptions, AuditOutcome, audit_bundle
 from pausewatch.commitment import Commitment
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.evaluation import EvaluationInput, Evaluator, LoggedReport, derive_ingest_findings
 from pausewatch.inventory import Inventory
 from pausewatch.policy import parse_policy
+from pausewatch.roots import parse_roots
 from pausewatch.v1 import types_pb2
 from tests.audit.synth import SynthLog, add_commitment, small_log
 from tests.evaluation.late_compute import PerBucketScheduler, run_late_compute

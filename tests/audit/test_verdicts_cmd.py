@@ -21,8 +21,8 @@ import pytest
 from pausewatch.clock import SimulatedClock
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.v1 import types_pb2
+from sim.factories import seeded_signer
 from tests.audit.conftest import RealBundle
-from tests.factories import seeded_signer
 from tests.verifier.harness import Running, World, running
 from verifier.cli import main
 

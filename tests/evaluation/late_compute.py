@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pausewatch import bundle as bf
-from pausewatch.audit.trust import AuditRoots, LabRoot, format_roots
 from pausewatch.clock import SimulatedClock
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.evaluation import BucketRef
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import Ed25519NoteSigner
+from pausewatch.roots import AuditRoots, LabRoot, format_roots
 from pausewatch.v1 import types_pb2
 from tests.evaluation.fleet import IDLE, INFERENCE, NS, T0, Fleet, commitment, signer
 from verifier.export import export_bundle

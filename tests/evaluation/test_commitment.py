@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pausewatch.commitment import Commitment, commitment_from_toml, verify_commitment
-from pausewatch.envelope import PayloadType, sign_envelope
-from pausewatch.errors import FormatError, InputError, SignatureError
+from pausewatch.commitment import Commitment, commitment_from_toml
+from pausewatch.documents import verify_lab_commitment
+from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
+from pausewatch.errors import FormatError, InputError, SignatureError, UnknownKeyError
+from pausewatch.files.keyfile import generate_key_file
 from pausewatch.inventory import Inventory, inventory_from_toml
-from pausewatch.keys import generate_key_file
 from pausewatch.peaks import PEAKS, UNKNOWN_MODEL_PEAK, lookup_peak
+from pausewatch.roots import LabRoot
 from pausewatch.v1 import types_pb2
 from tests.evaluation.fleet import signer
 from verifier.cli import main
@@ -115,24 +117,28 @@ def test_contradictory_wire_commitment_is_rejected(mutate, field: str) -> None: 
 
 
 def test_signed_commitment_needs_k_of_the_lab_keys() -> None:
-    payload = commitment_from_toml(GOOD, "c.toml").SerializeToString(deterministic=True)
+    wire = commitment_from_toml(GOOD, "c.toml")
+    payload = wire.SerializeToString(deterministic=True)
     lab1, lab2, other = signer("lab1"), signer("lab2"), signer("intruder")
-    keys = [lab1.public_key, lab2.public_key]
-    both = sign_envelope(PayloadType.COMMITMENT, payload, [lab1, lab2])
-    assert verify_commitment(both, keys).version == 2
+    labs = (LabRoot(wire.lab_id, (lab1.public_key, lab2.public_key), tuple(wire.facility_ids)),)
+
+    def verify(env: bytes) -> int:
+        return verify_lab_commitment(parse_envelope(env), labs)[1].version
+
+    assert verify(sign_envelope(PayloadType.COMMITMENT, payload, [lab1, lab2])) == 2
     with pytest.raises(SignatureError, match="2 required"):
-        verify_commitment(sign_envelope(PayloadType.COMMITMENT, payload, [lab1]), keys)
-    with pytest.raises(SignatureError):
-        verify_commitment(sign_envelope(PayloadType.COMMITMENT, payload, [other]), keys)
+        verify(sign_envelope(PayloadType.COMMITMENT, payload, [lab1]))
+    with pytest.raises(UnknownKeyError):
+        verify(sign_envelope(PayloadType.COMMITMENT, payload, [other]))
     with pytest.raises(SignatureError):  # the same key twice is one signer
-        verify_commitment(sign_envelope(PayloadType.COMMITMENT, payload, [lab1, lab1]), keys)
-    with pytest.raises(FormatError, match="not a commitment"):
-        verify_commitment(sign_envelope(PayloadType.INVENTORY, payload, [lab1, lab2]), keys)
+        verify(sign_envelope(PayloadType.COMMITMENT, payload, [lab1, lab1]))
+    with pytest.raises(FormatError, match="expected a commitment"):
+        verify(sign_envelope(PayloadType.INVENTORY, payload, [lab1, lab2]))
     unsigned = types_pb2.Envelope(payload=payload, payload_type=PayloadType.COMMITMENT)
     with pytest.raises(FormatError, match="no signatures"):
-        verify_commitment(unsigned.SerializeToString(deterministic=True), keys)
+        verify(unsigned.SerializeToString(deterministic=True))
     with pytest.raises(FormatError):
-        verify_commitment(b"\xff\x00garbage", keys)
+        verify(b"\xff\x00garbage")
 
 
 def test_commitment_sign_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,7 +160,8 @@ def test_commitment_sign_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     ]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["commitment_id"] == "pause-2026"
-    assert verify_commitment(out.read_bytes(), [k1.public_key, k2.public_key]).signatures_required == 2
+    labs = (LabRoot("lab-example", (k1.public_key, k2.public_key), ("fac-a", "fac-b")),)
+    assert verify_lab_commitment(parse_envelope(out.read_bytes()), labs)[1].signatures_required == 2
     assert main(argv) == 2  # never overwrites
     assert "already exists" in capsys.readouterr().err
     out.unlink()

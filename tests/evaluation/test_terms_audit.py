@@ -13,18 +13,17 @@ import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from auditor import AuditOptions, audit_bundle
 from pausewatch import bundle as bf
-from pausewatch.audit import AuditOptions, audit_bundle
-from pausewatch.audit.trust import AuditRoots, LabRoot, PartyRoot, format_roots, parse_roots
 from pausewatch.clock import SimulatedClock
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.policy import parse_policy
+from pausewatch.roots import AuditRoots, LabRoot, PartyRoot, format_roots, parse_roots
 from pausewatch.terms import terms_from_toml
 from pausewatch.v1 import types_pb2
 from tests.evaluation.fleet import IDLE, NS, T0, Fleet, commitment, signer
-from verifier.config import LabTrust, PartyTrust
 from verifier.export import export_bundle
 from verifier.ingest import admit_report
 from verifier.registry import TrustRoots, verify_commitment, verify_inventory, verify_terms
@@ -83,12 +82,12 @@ async def _run(tmp_path: Path) -> Run:
     lab2 = signer("lab-2")
     trust = TrustRoots.of(
         [
-            LabTrust("lab", (fleet.lab.public_key,), ("fac-a",)),
-            LabTrust("lab-2", (lab2.public_key,), ("fac-b",)),
+            LabRoot("lab", (fleet.lab.public_key,), ("fac-a",)),
+            LabRoot("lab-2", (lab2.public_key,), ("fac-b",)),
         ],
         [
-            PartyTrust("party-a", (signer("party-a").public_key,)),
-            PartyTrust("party-b", (signer("party-b").public_key,)),
+            PartyRoot("party-a", (signer("party-a").public_key,)),
+            PartyRoot("party-b", (signer("party-b").public_key,)),
         ],
     )
     await seq.start()

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.verifier.pg_cluster import MISSING, PgCluster, find_bindir
+from sim.pg_cluster import MISSING, PgCluster, find_bindir
 
 
 @pytest.fixture(scope="session")

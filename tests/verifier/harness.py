@@ -3,7 +3,7 @@
 ``World`` holds the keys (deterministic), the lab, a fleet of node keys and a config;
 ``running(world)`` starts the server on port 0, enrols the inventory through the real
 ``SubmitInventory`` RPC and yields a ``Running`` with a stub. Reports are made by
-``tests.factories.UsageChain`` (an honest attestor's chain) with the live challenge.
+``sim.factories.UsageChain`` (an honest attestor's chain) with the live challenge.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from pausewatch.clock import SimulatedClock
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.keys import Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
+from pausewatch.roots import LabRoot
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
-from tests.factories import NS, T0, UsageChain, seeded_signer
+from sim.factories import NS, T0, UsageChain, seeded_signer
 from verifier.authz import AuthorizationPolicy, Role
-from verifier.config import ChallengeConfig, LabTrust, LimitsConfig, VerifierConfig
+from verifier.config import ChallengeConfig, LimitsConfig, VerifierConfig
 from verifier.server import Background, VerifierKeys, VerifierServer, build_server
 from verifier.sqlite_storage import SqliteStorage
 
@@ -72,8 +73,8 @@ class World:
             listen="127.0.0.1:0",
             metrics_listen="",
             labs=(
-                LabTrust(self.lab_id, (self.lab.public_key,), (self.facility_id,)),
-                LabTrust("lab-2", (self.other_lab.public_key,), ("fac-b",)),
+                LabRoot(self.lab_id, (self.lab.public_key,), (self.facility_id,)),
+                LabRoot("lab-2", (self.other_lab.public_key,), ("fac-b",)),
             ),
             challenge=self.challenge,
             limits=self.limits,

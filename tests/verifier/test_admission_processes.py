@@ -6,7 +6,7 @@ import dataclasses
 
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.v1 import verifier_pb2
-from tests.factories import seeded_signer
+from sim.factories import seeded_signer
 from tests.verifier.harness import World, check_receipt, running
 from verifier.config import LimitsConfig
 from verifier.errors import UnknownKeyError

@@ -10,7 +10,7 @@ import pytest
 
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.v1 import types_pb2, verifier_pb2
-from tests.factories import seeded_signer
+from sim.factories import seeded_signer
 from tests.verifier.harness import NS, OPERATOR_ON_LOOPBACK, World, check_receipt, running
 from verifier.config import LimitsConfig
 

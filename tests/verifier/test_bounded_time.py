@@ -18,7 +18,7 @@ import pytest
 
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.v1 import types_pb2, verifier_pb2
-from tests.factories import NS, T0
+from sim.factories import NS, T0
 from tests.verifier.harness import Running, World, running
 from verifier.config import LimitsConfig
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig

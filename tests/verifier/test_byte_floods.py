@@ -25,7 +25,7 @@ from pausewatch.envelope import PayloadType, envelope_digest, sign_envelope
 from pausewatch.keys import Ed25519Signer
 from pausewatch.reports import MAX_ACCELERATORS, MAX_REPORT_BYTES
 from pausewatch.v1 import types_pb2, verifier_pb2
-from tests.factories import NS, T0
+from sim.factories import NS, T0
 from tests.verifier.harness import World, running
 
 ACCEPTED, REJECTED = verifier_pb2.DISPOSITION_ACCEPTED, verifier_pb2.DISPOSITION_REJECTED

@@ -16,7 +16,7 @@ import pytest
 
 from pausewatch.clock import NS_PER_S, SimulatedClock
 from pausewatch.v1 import types_pb2, verifier_pb2
-from tests.factories import T0
+from sim.factories import T0
 from tests.verifier.harness import World, running
 from tests.verifier.test_bounded_time import commitment
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig

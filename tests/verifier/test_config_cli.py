@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pausewatch.keys import generate_key_file
+from pausewatch.files.keyfile import generate_key_file
 from verifier.config import ConfigError, load_config, with_overrides
 
 REPO = Path(__file__).resolve().parents[2]

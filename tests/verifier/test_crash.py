@@ -18,7 +18,7 @@ import pytest
 
 from pausewatch import merkle
 from pausewatch.checkpoint import open_checkpoint
-from pausewatch.keys import generate_key_file
+from pausewatch.files.keyfile import generate_key_file
 from pausewatch.note import Ed25519NoteVerifier
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from tests.verifier.harness import ORIGIN, World, check_receipt

@@ -20,7 +20,7 @@ import pytest
 
 from pausewatch.envelope import parse_envelope
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
-from tests.factories import UsageChain
+from sim.factories import UsageChain
 from tests.verifier.harness import World
 from tests.verifier.test_crash import write_config
 

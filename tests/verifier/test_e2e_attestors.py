@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pausewatch.keys import generate_key_file, load_key_file
+from pausewatch.files.keyfile import generate_key_file, load_key_file
 from pausewatch.note import Ed25519NoteVerifier
 from tests.verifier.harness import ORIGIN
 from verifier.sqlite_storage import SqliteStorage

@@ -22,10 +22,10 @@ import grpc
 import pytest
 
 from pausewatch.enrolment import EnrolmentProofError, check_enrolment_proofs
+from pausewatch.files.keyfile import load_key_file
 from pausewatch.inventory import KeyConflictError, inventory_from_toml, key_conflict
-from pausewatch.keys import load_key_file
 from pausewatch.v1 import types_pb2, verifier_pb2
-from tests.factories import UsageChain
+from sim.factories import UsageChain
 from tests.verifier.harness import World, running
 
 REPO = Path(__file__).resolve().parents[2]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import grpc
 
-from pausewatch.keys import generate_key_file
+from pausewatch.files.keyfile import generate_key_file
 from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[2]

@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from attestor.metrics import AttestorMetrics
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.v1 import verifier_pb2
+from sim.factories import seeded_signer
 from tests.audit.conftest import commitment_message
-from tests.factories import seeded_signer
 from tests.verifier.harness import World, running
 from verifier.server import _last_reports, evaluation_scheduler
 

@@ -19,7 +19,8 @@ from bench.reports import NodeChain, node_inventory
 from pausewatch import merkle
 from pausewatch.checkpoint import open_checkpoint
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
-from pausewatch.keys import Ed25519Signer, load_key_file
+from pausewatch.files.keyfile import load_key_file
+from pausewatch.keys import Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from verifier.pg_storage import PgStorage

@@ -190,7 +190,7 @@ def test_hosts_on_one_database_share_one_challenge_stream(dsn):
 
     from pausewatch.clock import SimulatedClock
     from pausewatch.note import Ed25519NoteSigner
-    from tests.factories import T0, seeded_signer
+    from sim.factories import T0, seeded_signer
     from verifier.challenges import ChallengeIssuer
     from verifier.sequencer import LogSequencer
 

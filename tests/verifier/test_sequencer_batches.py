@@ -11,7 +11,7 @@ from pausewatch.clock import SimulatedClock
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.v1 import types_pb2, verifier_pb2
-from tests.factories import NS, T0, UsageChain, seeded_signer
+from sim.factories import NS, T0, UsageChain, seeded_signer
 from verifier.ingest import AdmittedReport, Enrollment, admit_batch
 from verifier.registry import VerifiedDocument
 from verifier.sequencer import LogSequencer

@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope, verify_envelope
-from pausewatch.keys import generate_key_file
+from pausewatch.files.keyfile import generate_key_file
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from tests.evaluation.fleet import IDLE, NS, T0, Fleet, commitment
 from verifier.config import ConfigError, load_config

@@ -26,7 +26,7 @@ import grpc
 import pytest
 
 from pausewatch.envelope import PayloadType, sign_envelope
-from pausewatch.keys import generate_key_file
+from pausewatch.files.keyfile import generate_key_file
 from pausewatch.v1 import types_pb2, verifier_pb2
 from tests.evaluation.test_alerts import _alert, _Receiver, _WatchedClock
 from tests.verifier.harness import World, running

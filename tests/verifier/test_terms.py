@@ -19,11 +19,12 @@ import pytest
 from pausewatch.commitment import commitment_from_toml
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.keys import Ed25519Signer
+from pausewatch.roots import PartyRoot
 from pausewatch.terms import terms_from_toml
 from pausewatch.v1 import types_pb2, verifier_pb2
-from tests.factories import seeded_signer
+from sim.factories import seeded_signer
 from tests.verifier.harness import Running, World, running
-from verifier.config import PartyTrust, VerifierConfig
+from verifier.config import VerifierConfig
 
 req = verifier_pb2.SubmitSignedRequest
 
@@ -78,8 +79,8 @@ class TermsWorld(World):
         return dataclasses.replace(
             super().config(),
             parties=(
-                PartyTrust("party-a", (self.party_a.public_key,)),
-                PartyTrust("party-b", (self.party_b.public_key,)),
+                PartyRoot("party-a", (self.party_a.public_key,)),
+                PartyRoot("party-b", (self.party_b.public_key,)),
             ),
         )
 

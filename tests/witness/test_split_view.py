@@ -42,7 +42,7 @@ from pausewatch import bundle as bf
 from pausewatch.keys import Ed25519Signer
 from pausewatch.note import Ed25519NoteVerifier
 from pausewatch.policy import parse_policy
-from tests.factories import UsageChain
+from sim.factories import UsageChain
 from tests.verifier.harness import ORIGIN, Running, World
 from tests.witness.harness import verifier_with
 from tests.witness.procs import WitnessProcess, make_witness

@@ -1,4 +1,4 @@
-"""The auditor's witness checkpoint check (pausewatch.audit.trust), the witness's and the
+"""The auditor's witness checkpoint check (pausewatch.roots), the witness's and the
 verifier's configuration, and the witness command line: bad input is one line and an exit code."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pausewatch.audit.trust import check_witness_checkpoint
 from pausewatch.checkpoint import CosignatureSigner, sign_checkpoint
 from pausewatch.errors import VerificationError
 from pausewatch.keys import Ed25519Signer
 from pausewatch.policy import parse_policy
+from pausewatch.roots import check_witness_checkpoint
 from tests.witness.harness import WITNESS_NAME, WITNESS_SEED, running_witness, witness_config, witness_vkey
 from tests.witness.logs import TestLog
 from verifier.config import ConfigError

@@ -1,4 +1,5 @@
-"""Deterministic builders of signed reports for tests: real keys, real signatures, real chains."""
+"""Deterministic builders of signed reports for tests and benches: real keys, real signatures,
+real chains (one-GPU reports; ``bench/reports.py`` builds full 8-GPU ones)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ class UsageChain:
     prev: bytes = b""
     sent: list[bytes] = field(default_factory=list)
 
-    def report(self, seq: int | None = None, prev: bytes | None = None, **overrides: object) -> types_pb2.UsageReport:
+    def report(
+        self, seq: int | None = None, prev: bytes | None = None, **overrides: object
+    ) -> types_pb2.UsageReport:
         s = self.seq if seq is None else seq
         start = self.start_ns + s * self.period_ns
         msg = types_pb2.UsageReport(
@@ -56,11 +59,12 @@ class UsageChain:
         return msg
 
     def sign(self, msg: types_pb2.UsageReport) -> bytes:
-        return sign_envelope(PayloadType.USAGE_REPORT, msg.SerializeToString(deterministic=True), [self.signer])
+        payload = msg.SerializeToString(deterministic=True)
+        return sign_envelope(PayloadType.USAGE_REPORT, payload, [self.signer])
 
     def next(self, **overrides: object) -> bytes:
         """Sign the next report in the chain and advance."""
-        env = self.sign(self.report(**overrides))
+        env = self.sign(self.report(None, None, **overrides))
         self.prev = envelope_digest(env)
         self.seq += 1
         self.sent.append(env)

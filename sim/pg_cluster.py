@@ -100,7 +100,7 @@ class PgCluster:
         """The DSN of a new, empty place for a verifier's tables: a schema of its own (a few ms;
         CREATE DATABASE takes seconds). Advisory locks are per database, so the verifiers of
         one cluster's schemas share the writer lock: harmless for tests run one at a time."""
-        import psycopg
+        import psycopg  # noqa: PLC0415 (only where PostgreSQL runs)
 
         name = f"t{next(self._names)}"
         with psycopg.connect(self.dsn(), autocommit=True) as conn:

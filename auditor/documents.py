@@ -10,17 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pausewatch.audit.trust import AuditRoots, LabRoot
-from pausewatch.documents import check_commitment, check_inventory
+from pausewatch.documents import verify_lab_commitment, verify_lab_inventory
 from pausewatch.envelope import (
     ParsedEnvelope,
     PayloadType,
     parse_envelope,
     parse_message,
     verify_envelope,
-    verify_threshold,
 )
-from pausewatch.errors import FormatError, SignatureError
+from pausewatch.errors import FormatError
+from pausewatch.roots import AuditRoots
 from pausewatch.terms import Terms, check_succession
 from pausewatch.terms import verify_terms as verify_signed_terms
 from pausewatch.v1 import types_pb2
@@ -50,44 +49,14 @@ def _open(raw: bytes, payload_type: str) -> ParsedEnvelope:
     return env
 
 
-def _lab_that_signed(env: ParsedEnvelope, roots: AuditRoots, threshold_of: dict[str, int]) -> LabRoot:
-    for lab in roots.labs:
-        try:
-            verify_threshold(env, lab.keys, threshold_of.get(lab.lab_id, 1))
-        except SignatureError:
-            continue
-        return lab
-    raise SignatureError("not signed by enough keys of any lab in the trust roots")
-
-
 def verify_inventory(raw: bytes, roots: AuditRoots) -> types_pb2.Inventory:
-    """A lab-signed inventory: k-of-n of a trusted lab, for a facility that lab may declare."""
-    env = _open(raw, PayloadType.INVENTORY)
-    lab = _lab_that_signed(env, roots, {lab.lab_id: lab.inventory_threshold for lab in roots.labs})
-    inv = parse_message(env.payload, types_pb2.Inventory)
-    check_inventory(inv, lab.lab_id, lab.facilities)
-    return inv
+    """A lab-signed inventory (:func:`pausewatch.documents.verify_lab_inventory`, the verifier's rule)."""
+    return verify_lab_inventory(_open(raw, PayloadType.INVENTORY), roots.labs)[1]
 
 
 def verify_commitment(raw: bytes, roots: AuditRoots) -> types_pb2.Commitment:
-    """A commitment: the signatures it requires, all from the lab it names."""
-    env = _open(raw, PayloadType.COMMITMENT)
-    commitment = None
-    for lab in roots.labs:
-        try:
-            verify_envelope(env, lab.keys[0]) if len(lab.keys) == 1 else verify_threshold(env, lab.keys, 1)
-        except SignatureError:
-            continue
-        msg = parse_message(env.payload, types_pb2.Commitment)
-        if msg.lab_id != lab.lab_id:
-            continue
-        verify_threshold(env, lab.keys, max(1, msg.signatures_required))
-        check_commitment(msg, lab.lab_id, lab.facilities)
-        commitment = msg
-        break
-    if commitment is None:
-        raise SignatureError("commitment is not signed by the lab it names (per the trust roots)")
-    return commitment
+    """A lab-signed commitment (:func:`pausewatch.documents.verify_lab_commitment`, the verifier's rule)."""
+    return verify_lab_commitment(_open(raw, PayloadType.COMMITMENT), roots.labs)[1]
 
 
 def verify_terms(raw: bytes, roots: AuditRoots, latest: Mapping[str, Terms]) -> Terms:

@@ -27,24 +27,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from pausewatch import bundle as bf
-from pausewatch import merkle
-from pausewatch.audit.chains import ChainReplay, CompactLink
-from pausewatch.audit.documents import (
+from auditor.chains import ChainReplay, CompactLink
+from auditor.documents import (
     verify_challenge,
     verify_commitment,
     verify_inventory,
     verify_terms,
     verify_verdict,
 )
-from pausewatch.audit.entries import (
+from auditor.entries import (
     ChunkResult,
     ChunkTask,
     EntryContext,
     InventoryKeys,
     check_chunk_file,
 )
-from pausewatch.audit.outcome import (
+from auditor.outcome import (
     AuditOutcome,
     FacilitySeries,
     FindingMark,
@@ -52,16 +50,19 @@ from pausewatch.audit.outcome import (
     SeriesPoint,
     VerdictMark,
 )
-from pausewatch.audit.reevaluate import check_revisions, reevaluate_verdicts
-from pausewatch.audit.trust import AuditRoots, parse_roots
+from auditor.reevaluate import check_revisions, reevaluate_verdicts
+from pausewatch import bundle as bf
+from pausewatch import merkle
 from pausewatch.chain import LinkKind
 from pausewatch.commitment import Commitment
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError
 from pausewatch.evaluation.inputs import IngestFinding
+from pausewatch.files import bundle as bf_files
 from pausewatch.freshness import ChallengeHistory, ChallengeRecord
 from pausewatch.inventory import KEY_CONFLICT, Inventory, KeyConflictError, key_conflict
 from pausewatch.keys import key_id
 from pausewatch.policy import QUORUM_NONE, Policy, check_checkpoint, parse_policy
+from pausewatch.roots import AuditRoots, parse_roots
 from pausewatch.terms import Terms, TermsInForce, TermsSuccessionError
 from pausewatch.v1 import types_pb2
 
@@ -192,7 +193,7 @@ class _Audit:
         workers run (hashlib releases the GIL). Returns the function that joins that thread."""
         manifest = _need(self.manifest)
         try:
-            present = set(bf.list_bundle_files(self.dir)) - {bf.MANIFEST_FILE}
+            present = set(bf_files.list_bundle_files(self.dir)) - {bf.MANIFEST_FILE}
         except bf.BundleFileError as e:
             self.out.fail("bundle.files", str(self.dir), str(e))
             present = set()
@@ -221,7 +222,7 @@ class _Audit:
             if name == bf.ENTRIES_FILE:
                 joiner = self._digest_in_thread(name, want)
                 continue
-            self._compare_digest(name, bf.file_digest(self.dir / name), want)
+            self._compare_digest(name, bf_files.file_digest(self.dir / name), want)
         return joiner
 
     def _compare_digest(self, name: str, got: bf.FileDigest, want: bf.FileDigest) -> None:
@@ -235,7 +236,7 @@ class _Audit:
 
         def work() -> None:
             try:
-                result.append(bf.file_digest(self.dir / name))
+                result.append(bf_files.file_digest(self.dir / name))
             except BaseException as e:  # reported in the joiner
                 result.append(e)
 
@@ -680,7 +681,7 @@ class _EntryState:
         self.out = audit.out
         self.is_slice = is_slice
         self.replay = ChainReplay()
-        self.stack: list[tuple[int, bytes]] = []  # complete subtrees of full chunks: (size, hash)
+        self.stack = merkle.SubtreeStack()  # full chunks are perfect subtrees; a short one is last
         self.cut_roots: dict[int, bytes] = {}
         self.position = 0
         self.last_index = -1
@@ -718,9 +719,9 @@ class _EntryState:
             self.last_index = r.last_index
         if not self.is_slice and r.count:
             for size, root in r.cut_roots:
-                self.cut_roots[size] = self._fold_with(root)
-            self._push(r.count, r.root)
-            self.cut_roots[self.position + r.count] = self._fold_with(None)
+                self.cut_roots[size] = self.stack.root(root)
+            self.stack.push(r.count, r.root)
+            self.cut_roots[self.position + r.count] = self.stack.root()
         self.position += r.count
         for k, v in r.counts.items():
             self.counts[k] = self.counts.get(k, 0) + v
@@ -759,20 +760,6 @@ class _EntryState:
         for (facility, node), seconds in r.node_seconds.items():
             nodes = out.series.setdefault(facility, FacilitySeries(facility)).node_seconds
             nodes[node] = nodes.get(node, 0.0) + seconds
-
-    def _push(self, count: int, root: bytes) -> None:
-        # Full chunks are perfect subtrees; a short chunk can only be the last one.
-        self.stack.append((count, root))
-        while len(self.stack) >= 2 and self.stack[-1][0] == self.stack[-2][0]:
-            (n, right), (_, left) = self.stack.pop(), self.stack.pop()
-            self.stack.append((2 * n, hashlib.sha256(b"\x01" + left + right).digest()))
-
-    def _fold_with(self, partial: bytes | None) -> bytes:
-        hashes = [h for _, h in self.stack] + ([partial] if partial is not None else [])
-        acc = hashes[-1]
-        for h in reversed(hashes[:-1]):
-            acc = hashlib.sha256(b"\x01" + h + acc).digest()
-        return acc
 
     def finish(self, total: int) -> None:
         audit, out = self.audit, self.out

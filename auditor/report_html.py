@@ -5,7 +5,7 @@ status bands, the coverage of each node that fell short, and a table of every ve
 findings and evidence in plain text; then every failure by name.
 
 Binning: the audit spreads each report over the minutes its own period covers (see
-``pausewatch.audit.outcome.SeriesPoint``); :func:`facility_bins` groups those minutes into at
+``auditor.outcome.SeriesPoint``); :func:`facility_bins` groups those minutes into at
 most ``_MAX_BINS`` bins whose width is a whole multiple of the facility's usual report period,
 and measures coverage in each bin against the part of it the data spans, so a facility whose
 nodes all report without a gap is at 100 % in every bin.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from pausewatch.audit.outcome import AuditOutcome, FacilitySeries, SeriesPoint, VerdictMark
+from auditor.outcome import AuditOutcome, FacilitySeries, SeriesPoint, VerdictMark
 from pausewatch.errors import EnvironmentFaultError
 
 __all__ = ["COLORS", "Bin", "facility_bins", "node_coverage", "render_report", "write_report"]

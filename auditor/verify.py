@@ -6,10 +6,10 @@
                             [--trust-bundle-keys] [--allow-unrerun-verdicts] [--witness-checkpoint FILE]...
     pausewatch-audit extract BUNDLE --index N --out DIR [--policy FILE]
 
-``verify`` checks everything a bundle claims (see :mod:`pausewatch.audit.pipeline`); the bundle's
+``verify`` checks everything a bundle claims (see :mod:`auditor.pipeline`); the bundle's
 head checkpoint must carry the policy's witness quorum, and each ``--witness-checkpoint`` (a
 cosigned checkpoint fetched from a witness) must agree with the bundle
-(``witness.checkpoint``; :func:`pausewatch.audit.trust.check_witness_checkpoint`). BUNDLE is
+(``witness.checkpoint``; :func:`pausewatch.roots.check_witness_checkpoint`). BUNDLE is
 a directory or a ``.tar.gz`` of one. The auditor trusts only the keys it brings: without both
 ``--policy`` and ``--roots`` the audit fails (``trust.unpinned``), because a bundle that vouches
 for itself proves nothing. ``--trust-bundle-keys`` uses the bundle's own trust files instead,
@@ -36,20 +36,21 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from auditor import AuditOptions, AuditOutcome, audit_bundle
+from auditor import TrustInputError as AuditTrustError
+from auditor.common import Subcommands, ToolError, TrustInputError, read_input_file
+from auditor.outcome import VerdictMark
+from auditor.report_html import write_report
 from pausewatch import bundle as bf
 from pausewatch import merkle
-from pausewatch.audit import AuditOptions, AuditOutcome, audit_bundle
-from pausewatch.audit import TrustInputError as AuditTrustError
-from pausewatch.audit.outcome import VerdictMark
-from pausewatch.audit.trust import AuditRoots, check_witness_checkpoint, parse_roots
 from pausewatch.checkpoint import parse_checkpoint
 from pausewatch.errors import EnvironmentFaultError, InputError, VerificationError
+from pausewatch.files import bundle as bf_files
 from pausewatch.note import parse_note
 from pausewatch.policy import Policy, check_checkpoint, parse_policy
+from pausewatch.roots import AuditRoots, check_witness_checkpoint, parse_roots
 from pausewatch.timespec import format_rfc3339
 from pausewatch.tlog_proof import TlogProof
-from verifier.audit_cli import Subcommands, ToolError, TrustInputError, read_input_file
-from verifier.report_html import write_report
 
 __all__ = ["AuditFailedError", "open_bundle", "register", "summary_lines"]
 
@@ -72,7 +73,7 @@ def open_bundle(path: Path) -> Iterator[Path]:
         raise ToolError(f"bundle {str(path)!r}: no such file or directory")
     with tempfile.TemporaryDirectory(prefix="pausewatch-audit-") as tmp:
         try:
-            yield bf.extract_archive(path, Path(tmp))
+            yield bf_files.extract_archive(path, Path(tmp))
         except EnvironmentFaultError as e:
             raise ToolError(str(e)) from e
 
@@ -262,7 +263,7 @@ def _verify(args: argparse.Namespace) -> dict[str, Any]:
 def _check_witness_checkpoints(
     out: AuditOutcome, directory: Path, files: Sequence[Path], policy: Policy | None
 ) -> None:
-    """``--witness-checkpoint``: each must agree with the bundle (pausewatch.audit.trust)."""
+    """``--witness-checkpoint``: each must agree with the bundle (pausewatch.roots)."""
     if not files:
         return
     if policy is None:

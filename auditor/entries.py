@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 NS_PER_MINUTE = 60 * 1_000_000_000
-_LEAF = b"\x00"
 _TYPE_CODES = {
     PayloadType.USAGE_REPORT: "usage_reports",
     PayloadType.METER_REPORT: "meter_reports",
@@ -170,7 +169,6 @@ def check_chunk(
     """Check ``records`` (bundle positions ``position``..); pure."""
     result = ChunkResult(position=position, count=len(records))
     leaves: list[bytes] = []
-    sha = hashlib.sha256
     for k, record in enumerate(records):
         index = record.index
         if k == 0:
@@ -180,7 +178,7 @@ def check_chunk(
                 ("entries.order", "entries.bin", f"index {index} follows {result.last_index}", index)
             )
         result.last_index = index
-        leaf = sha(_LEAF + record.envelope).digest()
+        leaf = merkle.leaf_hash(record.envelope)
         leaves.append(leaf)
         if proofs is not None:
             _check_inclusion(result, record, leaf, proofs[k] if k < len(proofs) else None, context)
@@ -374,25 +372,13 @@ def _roots(
     A stack of complete subtrees merges as leaves arrive (O(n) hashes); a prefix root folds
     the stack right to left (O(log n) per cut), as RFC 9162's MTH decomposes a range.
     """
-    stack: list[tuple[int, bytes]] = []
+    stack = merkle.SubtreeStack()
     out: list[tuple[int, bytes]] = []
     wanted = iter(cuts)
     cut = next(wanted, None)
-    sha = hashlib.sha256
     for n, h in enumerate(leaves, 1):
-        level, current = 0, h
-        while stack and stack[-1][0] == level:
-            current = sha(b"\x01" + stack.pop()[1] + current).digest()
-            level += 1
-        stack.append((level, current))
+        stack.push(1, h)
         while cut is not None and cut - position == n:
-            out.append((cut, _fold([x for _, x in stack])))
+            out.append((cut, stack.root()))
             cut = next(wanted, None)
-    return _fold([x for _, x in stack]), out
-
-
-def _fold(hashes: Sequence[bytes]) -> bytes:
-    acc = hashes[-1]
-    for h in reversed(hashes[:-1]):
-        acc = hashlib.sha256(b"\x01" + h + acc).digest()
-    return acc
+    return stack.root(), out

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from auditor.outcome import AuditOutcome
 from pausewatch import bundle as bf
-from pausewatch.audit.outcome import AuditOutcome
 from pausewatch.commitment import Commitment
 from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope
 from pausewatch.errors import InputError

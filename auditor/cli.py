@@ -42,13 +42,23 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, NoReturn
 
+from auditor.common import (
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_OK,
+    Handler,
+    Subcommands,
+    ToolError,
+    TrustInputError,
+    read_input_file,
+)
+from auditor.verify import register as register_verify
 from pausewatch.entrypoint import describe_os_error, version_text
 from pausewatch.errors import (
     EnvironmentFaultError,
     InputError,
-    PausewatchError,
     VerificationError,
 )
 from pausewatch.note import Ed25519NoteVerifier, NoteVerifier, open_note
@@ -70,43 +80,11 @@ __all__ = [
     "register_proof",
 ]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_ERROR = 2
-MAX_INPUT_FILE = 64 * 1024 * 1024
-"""Largest file the tool reads (entries can be large; notes and proofs have their own limits)."""
-
-Handler = Callable[[argparse.Namespace], dict[str, Any]]
-"""A subcommand's work: details (JSON-able) on success; raises on failure."""
-Subcommands: TypeAlias = "argparse._SubParsersAction[Any]"  # what add_subparsers() returns
-"""What ``register`` functions receive: call ``.add_parser(...)`` on it."""
-
-
-class ToolError(PausewatchError):
-    """The tool could not run (exit 2): bad usage, unreadable file."""
-
-
-class TrustInputError(ToolError):
-    """A trust input (vkey, policy) is malformed (exit 2)."""
-
-
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors raise instead of exiting, so --json still works."""
 
     def error(self, message: str) -> NoReturn:
         raise ToolError(f"{self.prog}: {message}")
-
-
-def read_input_file(path: Path, what: str) -> bytes:
-    """Read a whole input file; ToolError (exit 2) when it cannot be read or is too large."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_INPUT_FILE + 1)
-    except OSError as e:
-        raise ToolError(f"cannot read {what} {str(path)!r}: {e.strerror or e}") from e
-    if len(data) > MAX_INPUT_FILE:
-        raise ToolError(f"{what} {str(path)!r} is larger than {MAX_INPUT_FILE} bytes")
-    return data
 
 
 def _add_json_flag(parser: argparse.ArgumentParser, default: object) -> None:
@@ -233,8 +211,6 @@ def register_proof(subparsers: Subcommands) -> None:
 
 
 # --------------------------------------------------------------------------- main
-
-from verifier.audit_verify import register as register_verify  # noqa: E402 -- imports names defined above
 
 COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     register_note,
