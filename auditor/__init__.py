@@ -1,7 +1,6 @@
-"""The offline audit: rebuild the tree, re-check every signature, chain and challenge,
-re-run the evaluation and compare every verdict. Entry point: :func:`audit_bundle`."""
+"""``pausewatch-audit``, the auditor's role: check a bundle offline, trusting nobody.
 
-from auditor.outcome import AuditFailure, AuditOutcome, Observation
-from auditor.pipeline import AuditOptions, TrustInputError, audit_bundle
-
-__all__ = ["AuditFailure", "AuditOptions", "AuditOutcome", "Observation", "TrustInputError", "audit_bundle"]
+``auditor.pipeline.audit_bundle`` rebuilds the tree, re-checks every signature, chain and
+challenge, re-runs the evaluation and compares every verdict; ``auditor.cli`` is the command.
+This package imports nothing at import time, so the command's Ctrl-C guard covers every import.
+"""

@@ -36,10 +36,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from auditor import AuditOptions, AuditOutcome, audit_bundle
-from auditor import TrustInputError as AuditTrustError
 from auditor.common import Subcommands, ToolError, TrustInputError, read_input_file
-from auditor.outcome import VerdictMark
+from auditor.outcome import AuditOutcome, VerdictMark
+from auditor.pipeline import AuditOptions, audit_bundle
+from auditor.pipeline import TrustInputError as AuditTrustError
 from auditor.report_html import write_report
 from pausewatch import bundle as bf
 from pausewatch import merkle

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nacl.bindings
 
-from auditor import AuditOptions, audit_bundle
+from auditor.pipeline import AuditOptions, audit_bundle
 from bench.bench_ed25519 import ed25519_verify_rate
 from bench.reports import NodeChain, node_inventory
 from pausewatch import bundle as bf

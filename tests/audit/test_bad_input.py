@@ -101,7 +101,7 @@ def test_entry_of_unknown_type(real_bundle: RealBundle, tmp_path: Path, capsys) 
 
 
 def test_report_signed_by_a_key_enrolled_only_later(tmp_path: Path) -> None:
-    from auditor import AuditOptions, audit_bundle
+    from auditor.pipeline import AuditOptions, audit_bundle
     from tests.audit.synth import small_log
 
     log = small_log(rounds=2, nodes=2)
@@ -119,7 +119,7 @@ def test_report_signed_by_a_key_enrolled_only_later(tmp_path: Path) -> None:
 
 
 def test_duplicate_report_in_log_is_a_failure(tmp_path: Path) -> None:
-    from auditor import AuditOptions, audit_bundle
+    from auditor.pipeline import AuditOptions, audit_bundle
     from tests.audit.synth import small_log
 
     log = small_log(rounds=2, nodes=2)
@@ -130,7 +130,7 @@ def test_duplicate_report_in_log_is_a_failure(tmp_path: Path) -> None:
 
 
 def test_forged_inventory_is_refused(tmp_path: Path) -> None:
-    from auditor import AuditOptions, audit_bundle
+    from auditor.pipeline import AuditOptions, audit_bundle
     from tests.audit.synth import small_log
 
     log = small_log(rounds=1, nodes=2)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from auditor import AuditOptions, audit_bundle
+from auditor.pipeline import AuditOptions, audit_bundle
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.inventory import KEY_CONFLICT
 from pausewatch.keys import Ed25519Key

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor import AuditOptions, audit_bundle
+from auditor.pipeline import AuditOptions, audit_bundle
 from pausewatch.policy import parse_policy
 from pausewatch.roots import parse_roots
 from pausewatch.timespec import format_rfc3339

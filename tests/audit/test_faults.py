@@ -275,6 +275,12 @@ def test_ctrl_c_during_start_up(setup: Setup, tmp_path: Path, command: str, dela
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert "Traceback" not in err, err
+    if proc.returncode == -signal.SIGINT:
+        # the signal landed in the interpreter's own start (``site`` may map a compiled module of
+        # the environment before the entry point runs, which ``started_importing`` cannot tell
+        # apart on a loaded machine): ended by the signal, with nothing printed
+        assert err == "", err
+        return
     assert proc.returncode in (0, 2), (proc.returncode, err)
     if proc.returncode == 2:
         assert err.strip().splitlines()[-1].endswith("interrupted"), err

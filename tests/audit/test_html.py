@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor import AuditOptions, audit_bundle
+from auditor.pipeline import AuditOptions, audit_bundle
 from auditor.report_html import COLORS, render_report, write_report
 from tests.audit.conftest import RealBundle
 

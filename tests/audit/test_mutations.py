@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from auditor import AuditOptions, AuditOutcome, audit_bundle
 from auditor.cli import main as audit_main
+from auditor.outcome import AuditOutcome
+from auditor.pipeline import AuditOptions, audit_bundle
 from pausewatch import bundle as bf
 from pausewatch.files import bundle as bf_files
 from pausewatch.policy import parse_policy

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from auditor import AuditOptions, audit_bundle
+from auditor.pipeline import AuditOptions, audit_bundle
 from pausewatch.policy import parse_policy
 from pausewatch.roots import parse_roots
 from tests.audit.conftest import RealBundle

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor import AuditOptions, audit_bundle
 from auditor.outcome import AuditOutcome
+from auditor.pipeline import AuditOptions, audit_bundle
 from auditor.report_html import _H, _PAD_B, COLORS, facility_bins, node_coverage, render_report
 from tests.audit.synth import S, SynthLog, add_commitment, add_verdicts
 from tests.audit.test_html import decode_png, rgb, screenshot

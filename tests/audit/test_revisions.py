@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor import AuditOptions, AuditOutcome, audit_bundle
+from auditor.outcome import AuditOutcome
+from auditor.pipeline import AuditOptions, audit_bundle
 from pausewatch.commitment import Commitment
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.evaluation import EvaluationInput, Evaluator, LoggedReport, derive_ingest_findings

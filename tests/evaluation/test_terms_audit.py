@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from auditor import AuditOptions, audit_bundle
+from auditor.pipeline import AuditOptions, audit_bundle
 from pausewatch import bundle as bf
 from pausewatch.clock import SimulatedClock
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope

@@ -78,7 +78,7 @@ def test_sigkill_under_load_loses_no_receipted_report_and_never_forks_the_log(tm
     world = World(tmp_path, nodes=8)
     cfg = write_config(tmp_path, world)
     log_key = Ed25519NoteVerifier(
-        ORIGIN, __import__("pausewatch.keys", fromlist=["x"]).load_key_file(tmp_path / "log.key").public_key
+        ORIGIN, __import__("pausewatch.files.keyfile", fromlist=["x"]).load_key_file(tmp_path / "log.key").public_key
     )
     receipted: dict[int, bytes] = {}
     checkpoints: list[bytes] = []
