@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final
@@ -72,6 +73,28 @@ class ReportHeader:
     period_end_ns: int
     challenge_nonce: bytes
     signed_ns: int
+
+    def row(self) -> tuple[str, str, str, str, bytes, int, bytes, int, int, bytes, int]:
+        """The fields in declaration order, the kind as its value: what storage rows and the
+        admission workers' replies carry (:meth:`from_row` reads it back)."""
+        return (
+            self.kind.value,
+            self.key_id,
+            self.facility_id,
+            self.subject_id,
+            self.boot_id,
+            self.seq,
+            self.prev,
+            self.period_start_ns,
+            self.period_end_ns,
+            self.challenge_nonce,
+            self.signed_ns,
+        )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> ReportHeader:
+        """The header of a :meth:`row` (already validated when it was made)."""
+        return cls(ReportKind(row[0]), *row[1:11])
 
 
 def check_id(value: str, field: str) -> str:

@@ -73,21 +73,8 @@ def _admit_chunk(
         if isinstance(r, PausewatchError):
             out.append(r)
             continue
-        e, h = r.envelope, r.header
-        header = (
-            h.kind.value,
-            h.key_id,
-            h.facility_id,
-            h.subject_id,
-            h.boot_id,
-            h.seq,
-            h.prev,
-            h.period_start_ns,
-            h.period_end_ns,
-            h.challenge_nonce,
-            h.signed_ns,
-        )
-        out.append((e.payload_type, e.payload, e.signatures, header, r.enrolled.key.key_id))
+        e = r.envelope
+        out.append((e.payload_type, e.payload, e.signatures, r.header.row(), r.enrolled.key.key_id))
     return time.thread_time() - started, out
 
 
@@ -96,7 +83,6 @@ def _warm() -> int:
 
 
 # --- the server side ---------------------------------------------------------------------
-_KINDS: Final = {k.value: k for k in ReportKind}
 
 
 @dataclass
@@ -211,6 +197,6 @@ def _unpack(
         if enrolled is None:  # cannot happen: the chunk's enrollment is the one it was admitted by
             out.append(UnknownKeyError("the report's key was unenrolled while it was admitted"))
             continue
-        header = ReportHeader(_KINDS[h[0]], *h[1:])
+        header = ReportHeader.from_row(h)
         out.append(AdmittedReport(ParsedEnvelope(raw, payload_type, payload, signatures), header, enrolled))
     return out

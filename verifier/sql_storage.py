@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any, Final
 
 from pausewatch.errors import InternalError
-from pausewatch.reports import MAX_PERIOD_NS, ReportHeader, ReportKind
+from pausewatch.reports import MAX_PERIOD_NS, ReportHeader
 from pausewatch.tlog_store import MerkleLog
 from pausewatch.v1 import types_pb2
 from verifier.storage import (
@@ -77,24 +77,7 @@ def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def _report_row(report: StoredReport) -> tuple[Any, ...]:
-    h = report.header
-    return (
-        report.digest,
-        report.log_index,
-        h.kind.value,
-        h.key_id,
-        h.facility_id,
-        h.subject_id,
-        h.boot_id,
-        h.seq,
-        h.prev,
-        h.period_start_ns,
-        h.period_end_ns,
-        h.challenge_nonce,
-        h.signed_ns,
-        report.received_ns,
-        report.envelope,
-    )
+    return (report.digest, report.log_index, *report.header.row(), report.received_ns, report.envelope)
 
 
 def _finding_row(finding: StoredFinding) -> tuple[Any, ...]:
@@ -110,19 +93,7 @@ def _finding_row(finding: StoredFinding) -> tuple[Any, ...]:
 
 
 def _report(row: Sequence[Any]) -> StoredReport:
-    header = ReportHeader(
-        kind=ReportKind(row[1]),
-        key_id=row[2],
-        facility_id=row[3],
-        subject_id=row[4],
-        boot_id=row[5],
-        seq=row[6],
-        prev=row[7],
-        period_start_ns=row[8],
-        period_end_ns=row[9],
-        challenge_nonce=row[10],
-        signed_ns=row[11],
-    )
+    header = ReportHeader.from_row(row[1:12])
     return StoredReport(log_index=row[0], envelope=row[13], header=header, received_ns=row[12])
 
 
