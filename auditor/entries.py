@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pausewatch import bundle as bf
 from pausewatch import merkle
 from pausewatch.bundle import EntryRecord, ProofRecord, decode_entry_records, decode_proof_records
 from pausewatch.envelope import PayloadType, pae, parse_envelope
@@ -42,15 +43,6 @@ __all__ = [
 ]
 
 NS_PER_MINUTE = 60 * 1_000_000_000
-_TYPE_CODES = {
-    PayloadType.USAGE_REPORT: "usage_reports",
-    PayloadType.METER_REPORT: "meter_reports",
-    PayloadType.INVENTORY: "inventories",
-    PayloadType.COMMITMENT: "commitments",
-    PayloadType.TERMS: "terms",
-    PayloadType.CHALLENGE: "challenges",
-    PayloadType.VERDICT: "verdicts",
-}
 
 
 @dataclass(frozen=True)
@@ -220,7 +212,7 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
     except InputError as e:
         result.failures.append(("entry.format", "entries.bin", str(e), index))
         return
-    type_name = _TYPE_CODES[envelope.payload_type]
+    type_name = bf.COUNT_NAME[envelope.payload_type]
     result.counts[type_name] = result.counts.get(type_name, 0) + 1
     digest = hashlib.sha256(record.envelope).digest()
     if envelope.payload_type not in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):

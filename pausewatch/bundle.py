@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
+from pausewatch.envelope import PayloadType
 from pausewatch.errors import FormatError, InputError, LimitExceededError
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "CHECKPOINTS_DIR",
     "COMMITMENTS_FILE",
     "CONSISTENCY_FILE",
+    "COUNT_NAME",
     "ENTRIES_FILE",
     "INCLUSION_FILE",
     "INVENTORIES_FILE",
@@ -106,6 +108,15 @@ _COUNT_NAMES = (
     "verdicts",
 )
 _OPTIONAL_COUNT_NAMES = ("terms",)  # present only in bundles whose log holds such entries
+COUNT_NAME: Final = {  # the manifest count (and document file) each entry's payload type adds to
+    PayloadType.USAGE_REPORT: "usage_reports",
+    PayloadType.METER_REPORT: "meter_reports",
+    PayloadType.INVENTORY: "inventories",
+    PayloadType.COMMITMENT: "commitments",
+    PayloadType.TERMS: "terms",
+    PayloadType.CHALLENGE: "challenges",
+    PayloadType.VERDICT: "verdicts",
+}
 
 
 class BundleFileError(InputError):

@@ -50,20 +50,11 @@ from verifier.witnesses import Witnessed, witness_policy, witnessed_checkpoints
 
 __all__ = ["export_bundle", "register"]
 
-_TYPE_NAMES = {
-    PayloadType.USAGE_REPORT: "usage_reports",
-    PayloadType.METER_REPORT: "meter_reports",
-    PayloadType.INVENTORY: "inventories",
-    PayloadType.COMMITMENT: "commitments",
-    PayloadType.TERMS: "terms",
-    PayloadType.CHALLENGE: "challenges",
-    PayloadType.VERDICT: "verdicts",
-}
 _BATCH = 4096
 
 
 def _type_of(envelope: bytes) -> str:
-    return _TYPE_NAMES[parse_envelope(envelope).payload_type]
+    return bf.COUNT_NAME[parse_envelope(envelope).payload_type]
 
 
 def trust_files(config: VerifierConfig, keys: VerifierKeys | None = None) -> tuple[bytes, bytes]:
