@@ -207,6 +207,13 @@ STALL_MAX: Final = 0.4  # stall power at most 40 % of the limit (or 30 % of boar
 STALL_MAX_BOARD: Final = 0.3
 COMPUTE_MIN: Final = 0.45  # compute (max) power at least 45 % of the limit
 HIGH_SHARE: Final = (0.1, 0.9)  # time at the compute level: both phases last seconds, not one sample
+# A period's shape (its phases, its rhythm, whether a light load is a duty cycle) is read from
+# this many samples at least: each phase then holds two samples at the ``HIGH_SHARE`` bound.
+# Sparser sampling (nvidia-smi -l 5, an attestor set to sample every 5 s) shows random bursts
+# as "stalls" and hides duty cycles: such periods are neither training by shape nor inference.
+SHAPE_MIN_SAMPLES: Final = 15
+SPARSE_SAMPLES: Final = 40
+TWO_LEVEL_SPARSE: Final = 0.85
 PLATEAU_MIN: Final = 0.45  # a sustained compute period: never below 45 % of the limit ...
 PLATEAU_MEAN: Final = 0.6  # ... and 60 % of it on average
 WAIT_BUSY: Final = 0.9  # a collective wait: every kernel slot busy ...
@@ -226,7 +233,8 @@ LIGHT_SAMPLING_Z: Final = 2.0  # standard errors of a sampled mean allowed over 
 LIGHT_MIN_SAMPLES: Final = 15  # the sample count the slack assumes at least
 DUTY_TWO_LEVEL: Final = 0.75  # above this an on/off load at one level is a duty cycle, not requests
 LOAD_VARIATION: Final = 0.15  # period-to-period CV of the load that says "follows requests" ...
-LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only telemetry)
+LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only or peaky loads)
+BURST_PEAK: Final = 0.6  # a light load whose max reaches this share of the limit is "peaky"
 NON_ML_TENSOR: Final = 0.05  # tensor-pipe activity below this while busy: not ML (encode, graphics)
 
 
@@ -251,6 +259,8 @@ class _Device(NamedTuple):
     known: bool
     busy_slack: float = 0.0  # sampling error allowance of ``busy`` (see ``_sampling_slack``)
     mean_slack: float = 0.0  # sampling error allowance of ``r_mean``
+    shaped: bool = False  # sampled densely enough (``SHAPE_MIN_SAMPLES``) to read its shape
+    samples: int = 0
 
 
 class _Period(NamedTuple):
@@ -270,6 +280,7 @@ class _Period(NamedTuple):
     compute_level: float | None
     light: bool
     blind: bool  # light judged from utilisation alone (no power reported)
+    peaky: bool  # sparsely sampled, with bursts that reach compute power (``BURST_PEAK``)
     load: float  # median active share (power of the limit, else utilisation); 0 when quiet
     non_ml: bool
     node_power_w: float | None  # the BMC's, when reported
@@ -297,7 +308,12 @@ def _device(i: int, d: DeviceSignals) -> _Device:
         if d.power_variance_w2 is not None and mean > 0:
             cv = math.sqrt(max(0.0, d.power_variance_w2)) / mean
         spread = (mean - low) * (high - mean)
-        if d.power_variance_w2 is not None and spread > 0 and high - low >= 0.05 * limit:
+        if (
+            d.power_variance_w2 is not None
+            and spread > 0
+            and high - low >= 0.05 * limit
+            and d.sample_count >= SHAPE_MIN_SAMPLES
+        ):
             two_level = min(1.0, d.power_variance_w2 / spread)
             high_share = (mean - low) / (high - low)
     busy = d.busy_fraction
@@ -314,7 +330,8 @@ def _device(i: int, d: DeviceSignals) -> _Device:
         quiet = False
     rhythm: float | None = None
     if (
-        d.periodicity is not None
+        d.sample_count >= SHAPE_MIN_SAMPLES
+        and d.periodicity is not None
         and d.dominant_period_s is not None
         and d.periodicity >= RHYTHM_MIN
         and RHYTHM_RANGE_S[0] <= d.dominant_period_s <= RHYTHM_RANGE_S[1]
@@ -339,6 +356,8 @@ def _device(i: int, d: DeviceSignals) -> _Device:
         known,
         _sampling_slack(LIGHT_BUSY * (1.0 - LIGHT_BUSY), d.sample_count),
         _sampling_slack(cv * cv * r_mean * r_mean, d.sample_count) if has_power else 0.0,
+        d.sample_count >= SHAPE_MIN_SAMPLES,
+        d.sample_count,
     )
 
 
@@ -351,6 +370,23 @@ def _sampling_slack(variance: float, samples: int) -> float:
     if samples <= 0 or variance <= 0:
         return 0.0
     return LIGHT_SAMPLING_Z * math.sqrt(variance / max(samples, LIGHT_MIN_SAMPLES))
+
+
+def _upper_level(d: _Device) -> float:
+    """The upper level of the two-level signal with ``d``'s min, mean and variance (share of
+    the limit): with a share s of the time at u and the rest at min, mean − min = s(u − min)
+    and variance = s(1 − s)(u − min)², so u = min + (variance + (mean − min)²) / (mean − min).
+    Equal to max for a true two-level signal; below it when max is a brief spike."""
+    a = d.r_mean - d.r_min
+    if a <= 0.0:
+        return d.r_max
+    variance = (d.cv * d.r_mean) ** 2
+    return min(d.r_max, d.r_min + (variance + a * a) / a)
+
+
+def _two_level_min(devices: Sequence[_Device]) -> float:
+    """How two-level a stall period must look: stricter where few samples make any spread look so."""
+    return TWO_LEVEL_MIN if min(d.samples for d in devices) >= SPARSE_SAMPLES else TWO_LEVEL_SPARSE
 
 
 def _duty_like(d: _Device) -> bool:
@@ -376,16 +412,21 @@ def _period(p: PeriodSignals) -> _Period:
         compute_level = _median([d.r_max for d in powered])
         shaped = [d for d in powered if d.two_level is not None and d.high_share is not None]
         if lockstep and len(shaped) * 2 > len(powered):
+            # The compute phase's level, not a one-sample spike: a request's prefill peak sets
+            # ``max`` but not the level a job computes at (``_upper_level``).
+            upper = _median([_upper_level(d) for d in shaped])
             stall = (
                 _median([d.r_max - d.r_min for d in shaped]) >= SWING_MIN
-                and _median([d.two_level or 0.0 for d in shaped]) >= TWO_LEVEL_MIN
-                and compute_level >= COMPUTE_MIN
+                and _median([d.two_level or 0.0 for d in shaped]) >= _two_level_min(shaped)
+                and upper >= COMPUTE_MIN
                 and (
                     _median([d.r_min for d in shaped]) <= STALL_MAX
                     or _median([d.min_of_board for d in shaped]) <= STALL_MAX_BOARD
                 )
                 and HIGH_SHARE[0] <= _median([d.high_share or 0.0 for d in shaped]) <= HIGH_SHARE[1]
             )
+            if stall:
+                compute_level = upper
         plateau = (
             lockstep
             and _median([d.r_min for d in powered]) >= PLATEAU_MIN
@@ -400,14 +441,17 @@ def _period(p: PeriodSignals) -> _Period:
         )
     light = bool(active)
     blind = any(not d.has_power for d in active)
+    peaky = any(d.has_power and d.r_max >= BURST_PEAK and d.samples < SPARSE_SAMPLES for d in active)
     duty = [_duty_like(d) for d in active if d.has_power]
     # One device on/off at a flat level is a duty-cycled job; among three or more independent
     # replicas a burst pattern that happens to look so on one of them is requests by chance.
     duty_cycled = sum(duty) * 2 > len(duty) if len(duty) >= 3 else any(duty)
     for d in active:
         if d.has_power:
+            # a duty cycle hides between sparse samples: a light load needs a readable shape
             light = (
                 light
+                and d.shaped
                 and d.r_mean <= LIGHT_MEAN + d.mean_slack
                 and (d.busy is None or d.busy <= LIGHT_BUSY + d.busy_slack)
             )
@@ -435,6 +479,7 @@ def _period(p: PeriodSignals) -> _Period:
         compute_level,
         light,
         blind,
+        peaky,
         load,
         non_ml,
         p.signals.node_power_w,
@@ -603,7 +648,11 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
             types_pb2.WORKLOAD_CLASS_INFERENCE,
             "busy without tensor-pipe work",
         )
-    if current.light and not training_like and (not current.blind or _follows_requests(context)):
+    # A light load judged from utilisation alone, or sampled too sparsely for the duty-cycle test
+    # to be sure while its bursts reach compute power, must also change from period to period as
+    # requests do: a duty-cycled job repeats one mean.
+    needs_requests = current.blind or current.peaky
+    if current.light and not training_like and (not needs_requests or _follows_requests(context)):
         return PeriodClass(
             WorkloadLabel.INFERENCE,
             0.2,
