@@ -24,7 +24,7 @@ import difflib
 import math
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -88,12 +88,17 @@ def format_path(path: Path) -> str:
     return out or "(top level)"
 
 
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]|\[([^\]]*)\]")
 
 
 def parse_path(text: str) -> Path:
-    """Inverse of :func:`format_path` for plain keys: ``nodes[0].node_id`` → ``("nodes", 0, "node_id")``."""
-    return tuple(int(m.group(2)) if m.group(2) is not None else m.group(1) for m in _PATH_PART.finditer(text))
+    """Inverse of :func:`format_path`: ``nodes[0].node_id`` → ``("nodes", 0, "node_id")`` (an
+    element named by id, ``meters[m1]``, stays a name: it has no line, its array has)."""
+    out: list[str | int] = []
+    for m in _PATH_PART.finditer(text):
+        key, index, named = m.groups()
+        out.append(int(index) if index is not None else key if key is not None else f"[{named}]")
+    return tuple(out)
 
 
 def _kind(value: object) -> str:
@@ -280,9 +285,13 @@ class Document:
     def line_of(self, path: Path) -> int | None:
         return self.lines.line_of(path)
 
-    def error(self, path: Path, problem: str) -> Exception:
-        """The parser's error for ``path``: at its line, or at the origin that set it."""
-        key = format_path(path) if path else ""
+    def error(self, path: Path | str, problem: str) -> Exception:
+        """The parser's error for ``path`` (a tuple, or a dotted name as a domain check spells
+        it): at its line, or at the origin that set it."""
+        if isinstance(path, str):
+            key, path = path, parse_path(path)
+        else:
+            key = format_path(path) if path else ""
         for p, origin in self._origins.items():
             if path[: len(p)] == p:
                 return self.make_error(origin, None, key, problem)
@@ -519,6 +528,11 @@ class Table:
             raise self.fail(key, f"must be a table, got {_kind(v)}")
         return Table(self.doc, self.key_path(key), v)
 
+    def section(self, key: str) -> Table:
+        """An optional sub-table; absent, an empty one (its getters give their defaults)."""
+        found = self.table(key, None)
+        return found if found is not None else Table(self.doc, self.key_path(key), {})
+
     def tables(self, key: str, *, required: bool = False, max_items: int | None = None) -> list[Table]:
         """An array of tables (``[[key]]``); ``required``: at least one entry."""
         v = self._get(key, REQUIRED if required else None)
@@ -532,16 +546,22 @@ class Table:
             raise self.fail(key, f"{len(v)} entries; at most {max_items}")
         return [Table(self.doc, (*self.path, key, i), x) for i, x in enumerate(v)]
 
+    def only(self, *allowed: str) -> None:
+        """Declare this table's keys up front: a key not among them is an error now."""
+        self._reject([k for k in self.data if k not in allowed], allowed)
+
     def done(self) -> None:
         """Reject keys nobody asked for, naming the first by its line, with a guess at the intent."""
-        unknown = [k for k in self.data if k not in self.used]
+        self._reject([k for k in self.data if k not in self.used], self.used)
+
+    def _reject(self, unknown: list[str], known: Iterable[str]) -> None:
         if not unknown:
             return
         k = min(unknown, key=lambda k: (self.line(k) or 0, k))
-        known = sorted(self.used)
-        close = difflib.get_close_matches(k, known, n=1, cutoff=0.6)
+        names = sorted(known)
+        close = difflib.get_close_matches(k, names, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        takes = f" (this table takes: {', '.join(known)})" if known else " (this table takes none)"
+        takes = f" (this table takes: {', '.join(names)})" if names else " (this table takes none)"
         raise self.fail(k, f"unknown key{hint}{takes}")
 
     def accept_all(self) -> None:
