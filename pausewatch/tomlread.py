@@ -8,7 +8,7 @@ remembers, for every key, the line that defines it (:class:`KeyLines`). A parser
     doc = Document.parse(text, "verifier.toml", error=located(ConfigError))
     limits = doc.root.table("limits", None)
     if limits is not None:
-        n = limits.integer("max_batch_reports", 1000, lo=1, hi=100_000)
+        n = limits.integer("max_batch_reports", 1000, minimum=1, maximum=100_000)
         limits.done()                       # any key nobody asked for is an error
 
 Every error has one shape, ``file:line: key: problem`` (``file: key: problem`` where no line
@@ -351,10 +351,11 @@ class Table:
     def line(self, key: str | int | None = None) -> int | None:
         return self.doc.line_of(self.key_path(key))
 
-    def checked(self, key: str | int, convert: Callable[[], T]) -> T:
-        """Run a domain check on ``key``'s value; its InputError becomes this key's error."""
+    def checked(self, key: str | int, convert: Callable[..., T], *args: Any) -> T:
+        """``convert(*args)``: a domain check of ``key``'s value, whose InputError becomes this
+        key's error (the check's own message as the problem)."""
         try:
-            return convert()
+            return convert(*args)
         except InputError as e:
             raise self.fail(key, str(e)) from None
 
@@ -401,21 +402,31 @@ class Table:
         return v
 
     def integer(
-        self, key: str, default: D | _Required = REQUIRED, *, lo: int | None = None, hi: int | None = None
+        self,
+        key: str,
+        default: D | _Required = REQUIRED,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
     ) -> int | D:
-        """An integer (not a boolean, not a float) within ``[lo, hi]``."""
+        """An integer (not a boolean, not a float) within ``[minimum, maximum]``."""
         v = self._get(key, default)
         if v is _MISSING:
             return _given(default)
         if isinstance(v, bool) or not isinstance(v, int):
             raise self.fail(key, f"must be an integer, got {_kind(v)}")
-        self._check_range(key, v, lo, hi)
+        self._check_range(key, v, minimum, maximum)
         return v
 
     def number(
-        self, key: str, default: D | _Required = REQUIRED, *, lo: float | None = None, hi: float | None = None
+        self,
+        key: str,
+        default: D | _Required = REQUIRED,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
     ) -> float | D:
-        """A finite number (integer or float, not a boolean) within ``[lo, hi]``, as a float."""
+        """A finite number (integer or float, not a boolean) within ``[minimum, maximum]``, as a float."""
         v = self._get(key, default)
         if v is _MISSING:
             return _given(default)
@@ -423,7 +434,7 @@ class Table:
             raise self.fail(key, f"must be a number, got {_kind(v)}")
         if not math.isfinite(v):
             raise self.fail(key, f"must be finite, got {v}")
-        self._check_range(key, v, lo, hi)
+        self._check_range(key, v, minimum, maximum)
         return float(v)
 
     def _check_range(self, key: str, v: float, lo: float | None, hi: float | None) -> None:

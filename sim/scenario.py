@@ -345,8 +345,8 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     start = head.instant("start")
     duration = head.duration("duration")
     period = head.duration("period", 60 * 1_000_000_000)
-    seed = head.integer("seed", 0, lo=0)
-    speedup = head.number("speedup", 360.0, lo=1.0)
+    seed = head.integer("seed", 0, minimum=0)
+    speedup = head.number("speedup", 360.0, minimum=1.0)
     sample_interval = head.duration("sample_interval", NS_PER_S)
     head.done()
     if not 0 < sample_interval <= period or period % sample_interval:
@@ -455,7 +455,7 @@ def _facility(t: Table) -> FacilitySpec:
     fid = t.string("id", pattern=_ID, what=_ID_WHAT)
     lab = t.string("lab", pattern=_ID, what=_ID_WHAT)
     model = t.string("model", DEFAULT_MODEL)
-    devices = t.integer("devices_per_node", 8, lo=1, hi=MAX_DEVICES_PER_NODE)
+    devices = t.integer("devices_per_node", 8, minimum=1, maximum=MAX_DEVICES_PER_NODE)
     raw_nodes = t.raw("nodes")
     t.used.add("nodes")
     nodes: list[NodeSpec] = []
@@ -474,7 +474,7 @@ def _facility(t: Table) -> FacilitySpec:
         nodes = [NodeSpec(x, x, devices, model, True) for x in raw_nodes]
     else:
         raise t.fail("nodes", "expected a node count or a non-empty list of node ids")
-    hidden = t.integer("hidden_nodes", 0, hi=MAX_NODES_PER_FACILITY, lo=0)
+    hidden = t.integer("hidden_nodes", 0, maximum=MAX_NODES_PER_FACILITY, minimum=0)
     nodes += [NodeSpec(f"h{i:02d}", f"{fid}-h{i:02d}", devices, model, False) for i in range(hidden)]
     described: set[str] = set()
     for nt in t.tables("node"):
@@ -483,7 +483,7 @@ def _facility(t: Table) -> FacilitySpec:
     if meter_tables and "meters" in t.data:
         raise t.fail("meters", "give either `meters = N` (N redundant facility meters) "
                      "or [[facility.meter]] tables")
-    meter_count = t.integer("meters", 1, hi=16, lo=0)
+    meter_count = t.integer("meters", 1, maximum=16, minimum=0)
     meters = [MeterSpec(f"m{i}", f"{fid}-m{i}") for i in range(meter_count)]
     if meter_tables:
         meters = [_meter(mt, fid, i, nodes) for i, mt in enumerate(meter_tables)]
@@ -493,8 +493,8 @@ def _facility(t: Table) -> FacilitySpec:
         raise t.fail("profile", "a node that is always off cannot report; use `off` in the timeline")
     overhead = _band(t) if "overhead" in t.data else (1.1, 1.4)
     t.used.add("overhead")
-    true_overhead = t.number("true_overhead", (overhead[0] + overhead[1]) / 2, lo=1.0)
-    base_load = t.number("base_load_w", 0.0, lo=0.0)
+    true_overhead = t.number("true_overhead", (overhead[0] + overhead[1]) / 2, minimum=1.0)
+    base_load = t.number("base_load_w", 0.0, minimum=0.0)
     if base_load:
         _doc(t).only_in_process((*t.path, "base_load_w"), "a facility base load")
     t.done()
@@ -516,8 +516,8 @@ def _node_override(t: Table, nodes: list[NodeSpec], described: set[str]) -> list
     described.add(name)
     i = match[0]
     node = nodes[i]
-    devices = t.integer("devices", node.devices, lo=1, hi=MAX_DEVICES_PER_NODE)
-    undeclared = t.integer("undeclared_devices", 0, hi=MAX_DEVICES_PER_NODE, lo=0)
+    devices = t.integer("devices", node.devices, minimum=1, maximum=MAX_DEVICES_PER_NODE)
+    undeclared = t.integer("undeclared_devices", 0, maximum=MAX_DEVICES_PER_NODE, minimum=0)
     reports = t.boolean("reports_undeclared", True)
     if devices + undeclared > MAX_DEVICES_PER_NODE:
         raise t.fail("undeclared_devices", f"a node holds at most {MAX_DEVICES_PER_NODE} accelerators")
@@ -575,16 +575,16 @@ def _meter(t: Table, fid: str, index: int, nodes: Sequence[NodeSpec]) -> MeterSp
     feed = t.string("feed", "")
     if feed and not _FEED.match(feed):
         raise t.fail("feed", f"{feed!r}: a feed is a short label of letters and digits, e.g. \"A\"")
-    share = t.number("share", 0.0, lo=0.0, hi=1.0) if "share" in t.data else 0.0
+    share = t.number("share", 0.0, minimum=0.0, maximum=1.0) if "share" in t.data else 0.0
     if "share" in t.data and not feed:
         raise t.fail("share", "only a feed meter carries a share of its scope (set `feed`)")
     if "share" in t.data and share <= 0.0:
         raise t.fail("share", "a feed carries a positive share of its scope's power")
-    accuracy = t.number("accuracy", 0.0, hi=0.5, lo=0.0) if "accuracy" in t.data else None
+    accuracy = t.number("accuracy", 0.0, maximum=0.5, minimum=0.0) if "accuracy" in t.data else None
     if accuracy is not None and accuracy <= 0.0:
         raise t.fail("accuracy", "must be positive (a fraction, e.g. 0.01)")
     error = _signed_fraction(t, "error")
-    noise = t.number("noise", 0.0, hi=0.5, lo=0.0)
+    noise = t.number("noise", 0.0, maximum=0.5, minimum=0.0)
     kind = t.string("kind", "")
     if kind and (len(kind) > 64 or not kind.isprintable()):
         raise t.fail("kind", "a short printable label such as \"utility\" or \"inspector\"")
@@ -751,7 +751,7 @@ def _event(  # one entry's checks, key by key, in file order
         for k in ("profile", "reports", "devices", "power_limit_w"):
             if k in t.data:
                 raise t.fail(k, "a lying meter only scales what it reads: give `factor`")
-        factor = t.number("factor", lo=0.0)
+        factor = t.number("factor", minimum=0.0)
         if factor == 1.0 or factor > 10.0:
             raise t.fail("factor", f"{factor} is no lie: a lying meter reads × factor, 0 ≤ factor ≤ 10, ≠ 1")
         _doc(t).only_in_process(t.path, "a lying meter")
@@ -784,7 +784,7 @@ def _event(  # one entry's checks, key by key, in file order
         if "devices" in t.data:
             device_set = _device_set(t, facilities, targets)
         if "power_limit_w" in t.data:
-            power_limit = t.number("power_limit_w", lo=100.0)
+            power_limit = t.number("power_limit_w", minimum=100.0)
             if power_limit > BOARD_POWER_W:
                 raise t.fail("power_limit_w", f"{power_limit:g} W is above the board's {BOARD_POWER_W:g} W")
             _doc(t).only_in_process(t.path, "a power limit")
@@ -822,11 +822,11 @@ def _event(  # one entry's checks, key by key, in file order
         if "ratio" not in t.data and "base_load_w" not in t.data:
             raise t.fail("ratio", "missing: an overhead change sets `ratio`, `base_load_w` or both")
         if "ratio" in t.data:
-            ratio = t.number("ratio", lo=1.0)
+            ratio = t.number("ratio", minimum=1.0)
         if "base_load_w" in t.data:
-            base = t.number("base_load_w", lo=0.0)
+            base = t.number("base_load_w", minimum=0.0)
     if action is Action.REPLACE:
-        devices = t.integer("devices", 1, lo=1, hi=MAX_DEVICES_PER_NODE)
+        devices = t.integer("devices", 1, minimum=1, maximum=MAX_DEVICES_PER_NODE)
         for fac_id, name in targets:
             node = _node(facilities, fac_id, name)
             if node is not None and devices > node.devices:
@@ -837,13 +837,13 @@ def _event(  # one entry's checks, key by key, in file order
             raise t.fail("from", "a replay needs earlier reports to replay: start it after the first period")
     if action is Action.FAULT:
         fault = FaultKind(t.string("kind", choices=[k.value for k in FaultKind]))
-        devices = t.integer("devices", 1, lo=1, hi=MAX_DEVICES_PER_NODE)
+        devices = t.integer("devices", 1, minimum=1, maximum=MAX_DEVICES_PER_NODE)
         for fac_id, name in targets:
             node = _node(facilities, fac_id, name)
             if node is not None and devices > node.devices:
                 raise t.fail("devices", f"node {node.node_id} has only {node.devices} accelerators")
     if action is Action.ROLLBACK:
-        rollback = t.integer("reports", lo=1, hi=10_000)
+        rollback = t.integer("reports", minimum=1, maximum=10_000)
         if rollback * period > start:
             raise t.fail("reports", f"cannot roll back {rollback} reports at {format_duration(start)}: "
                          "there are not that many yet")
@@ -872,7 +872,7 @@ def _device_set(
             if raw == "undeclared" and node is not None and not node.undeclared_devices:
                 raise t.fail("devices", f"{fac_id}/{name} has no undeclared accelerators")
         return DeviceSet(which=raw)
-    k = t.integer("devices", lo=1, hi=MAX_DEVICES_PER_NODE)
+    k = t.integer("devices", minimum=1, maximum=MAX_DEVICES_PER_NODE)
     for fac_id, name in targets:
         node = _node(facilities, fac_id, name)
         if node is not None and k > node.total_devices:
