@@ -44,6 +44,7 @@ __all__ = [
     "located",
     "location",
     "parse_path",
+    "unknown_key",
 ]
 
 Path = tuple[str | int, ...]
@@ -284,6 +285,11 @@ class Document:
 
     def line_of(self, path: Path) -> int | None:
         return self.lines.line_of(path)
+
+    def place(self, path: Path) -> str:
+        """``file:line`` of ``path`` (``file`` where no line is known)."""
+        line = self.line_of(path)
+        return f"{self.file}:{line}" if line else self.file
 
     def error(self, path: Path | str, problem: str) -> Exception:
         """The parser's error for ``path`` (a tuple, or a dotted name as a domain check spells
@@ -566,18 +572,22 @@ class Table:
         self._reject([k for k in self.data if k not in self.used], self.used)
 
     def _reject(self, unknown: list[str], known: Iterable[str]) -> None:
-        if not unknown:
-            return
-        k = min(unknown, key=lambda k: (self.line(k) or 0, k))
-        names = sorted(known)
-        close = difflib.get_close_matches(k, names, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        takes = f" (this table takes: {', '.join(names)})" if names else " (this table takes none)"
-        raise self.fail(k, f"unknown key{hint}{takes}")
+        if unknown:
+            k = min(unknown, key=lambda k: (self.line(k) or 0, k))
+            raise self.fail(k, unknown_key(k, known))
 
     def accept_all(self) -> None:
         """Mark every key as read (a table handed whole to another parser)."""
         self.used.update(self.data)
+
+
+def unknown_key(key: str, known: Iterable[str]) -> str:
+    """The problem of a key nobody reads: a guess at the intended one, and the ones there are."""
+    names = sorted(known)
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    takes = f" (this table takes: {', '.join(names)})" if names else " (this table takes none)"
+    return f"unknown key{hint}{takes}"
 
 
 def _given(default: D | _Required) -> D:
