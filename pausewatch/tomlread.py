@@ -45,6 +45,7 @@ __all__ = [
     "location",
     "parse_path",
     "unknown_key",
+    "value_or_text",
 ]
 
 Path = tuple[str | int, ...]
@@ -188,7 +189,8 @@ class KeyLines:
             assign = _ASSIGN.match(line)
             if assign:
                 key = _split_key(assign.group(1))
-                found.lines.setdefault((*current, *key), lineno)
+                for end in range(1, len(key) + 1):  # a dotted key defines its tables too
+                    found.lines.setdefault((*current, *key[:end]), lineno)
                 value = assign.group(2)
                 for delim in ('"""', "'''"):
                     if value.count(delim) % 2 == 1:
@@ -579,6 +581,15 @@ class Table:
     def accept_all(self) -> None:
         """Mark every key as read (a table handed whole to another parser)."""
         self.used.update(self.data)
+
+
+def value_or_text(text: str) -> Any:
+    """A TOML value written alone (a command-line ``key=value``): ``8`` → 8, ``true`` → True,
+    ``"a b"`` → "a b"; text that is no TOML value stays the text itself (``eth0`` → "eth0")."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def unknown_key(key: str, known: Iterable[str]) -> str:
