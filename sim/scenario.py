@@ -23,7 +23,7 @@ from typing import Any
 from pausewatch.clock import NS_PER_S
 from pausewatch.commitment import commitment_from_toml
 from pausewatch.errors import FormatError, InputError, InternalError
-from pausewatch.tomlread import Document, Path, Table, format_path
+from pausewatch.tomlread import Document, Path, Table, format_path, unknown_key
 from pausewatch.v1 import types_pb2
 from sim._units import format_duration
 
@@ -691,7 +691,8 @@ def _event(  # one entry's checks, key by key, in file order
     allowed = {"do", "target", "from", "to", "at"} | _ACTION_KEYS[action]
     for k in t.data:
         if k not in allowed:
-            raise t.fail(k, f"unknown key for do = \"{do}\" (it takes: {', '.join(sorted(allowed))})")
+            problem = unknown_key(k, allowed).replace("unknown key", f"unknown key for do = \"{do}\"", 1)
+            raise t.fail(k, problem)
     if action is Action.OVERHEAD and "at" in t.data:
         if "from" in t.data or "to" in t.data:
             raise t.fail("from" if "from" in t.data else "to", "an overhead change is a step (`at`) or a "
