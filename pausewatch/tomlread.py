@@ -461,56 +461,28 @@ class Table:
 
     def duration(self, key: str, default: D | _Required = REQUIRED) -> int | D:
         """A duration (``"1h30m"``, ``"45s"``, or whole seconds) → ns."""
-        v = self._get(key, default)
-        if v is _MISSING:
-            return _given(default)
-        try:
-            return parse_duration_ns(v)
-        except ValueError as e:
-            raise self.fail(key, str(e)) from None
+        return self._parsed(key, default, parse_duration_ns)
 
     def signed_duration(self, key: str, default: D | _Required = REQUIRED) -> int | D:
         """A duration with an optional sign: ``"-20m"``, ``"+45s"``, ``-90`` (seconds) → ns."""
-        v = self._get(key, default)
-        if v is _MISSING:
-            return _given(default)
-        sign = 1
-        if isinstance(v, str) and v.strip()[:1] in "+-":
-            sign = -1 if v.strip()[0] == "-" else 1
-            v = v.strip()[1:]
-        elif isinstance(v, int) and not isinstance(v, bool) and v < 0:
-            sign, v = -1, -v
-        try:
-            return sign * parse_duration_ns(v)
-        except ValueError as e:
-            raise self.fail(key, str(e)) from None
+        return self._parsed(key, default, _signed_duration_ns)
 
     def instant(self, key: str, default: D | _Required = REQUIRED) -> int | D:
         """A TOML date-time with offset, an RFC 3339 string, or integer unix ns → unix ns."""
+        return self._parsed(key, default, parse_instant_ns)
+
+    def date_time(self, key: str, default: D | _Required = REQUIRED) -> int | D:
+        """An RFC 3339 instant with an explicit offset (TOML date-time or string) → unix ns."""
+        return self._parsed(key, default, _rfc3339_ns)
+
+    def _parsed(self, key: str, default: D | _Required, parse: Callable[[Any], int]) -> int | D:
         v = self._get(key, default)
         if v is _MISSING:
             return _given(default)
         try:
-            return parse_instant_ns(v)
+            return parse(v)
         except ValueError as e:
             raise self.fail(key, str(e)) from None
-
-    def date_time(self, key: str, default: D | _Required = REQUIRED) -> int | D:
-        """An RFC 3339 instant with an explicit offset (TOML date-time or string) → unix ns."""
-        v = self._get(key, default)
-        if v is _MISSING:
-            return _given(default)
-        if isinstance(v, str):
-            try:
-                v = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
-            except ValueError:
-                raise self.fail(key, f"not an RFC 3339 time: {v!r}") from None
-        if not isinstance(v, dt.datetime):
-            raise self.fail(key, "must be an RFC 3339 date-time, e.g. 2026-01-01T00:00:00Z")
-        if v.tzinfo is None:
-            raise self.fail(key, "needs an explicit offset (Z or +hh:mm): local times are ambiguous")
-        delta = v - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        return (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
 
     def strings(
         self,
@@ -605,6 +577,31 @@ def _given(default: D | _Required) -> D:
     if isinstance(default, _Required):
         raise InternalError("a required key came back missing; a bug")
     return default
+
+
+def _signed_duration_ns(v: Any) -> int:
+    sign = 1
+    if isinstance(v, str) and v.strip()[:1] in "+-":
+        sign = -1 if v.strip()[0] == "-" else 1
+        v = v.strip()[1:]
+    elif isinstance(v, int) and not isinstance(v, bool) and v < 0:
+        sign, v = -1, -v
+    return sign * parse_duration_ns(v)
+
+
+def _rfc3339_ns(v: Any) -> int:
+    """An instant with an explicit offset, as a document must write it (no integers)."""
+    if isinstance(v, str):
+        try:
+            v = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"not an RFC 3339 time: {v!r}") from None
+    if not isinstance(v, dt.datetime):
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-01-01T00:00:00Z")
+    if v.tzinfo is None:
+        raise ValueError("needs an explicit offset (Z or +hh:mm): local times are ambiguous")
+    delta = v - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
 
 
 def _num(x: float) -> str:
