@@ -72,7 +72,6 @@ import os
 import signal
 import sys
 import time
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -96,6 +95,7 @@ from pausewatch.note import (
 )
 from pausewatch.policy import Policy, parse_policy
 from pausewatch.timespec import format_rfc3339
+from pausewatch.tomlread import value_or_text
 
 if TYPE_CHECKING:
     from attestor.daemon import AttestorDaemon
@@ -696,11 +696,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--option {item!r}: expected key=value")
-        try:
-            parsed = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = value
-        options.append((key.strip(), parsed))
+        options.append((key.strip(), value_or_text(value)))
     if args.seconds <= 0 or args.interval <= 0:
         raise ConfigError("--seconds and --interval must be positive")
     sources = open_sources([SourceSpec(args.source, tuple(sorted(options)))], subject_id="probe")

@@ -72,7 +72,6 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +79,7 @@ from typing import Any
 
 from pausewatch.errors import InputError, KeyFileError
 from pausewatch.files.statedir import check_secret_file
+from pausewatch.tomlread import Document, located, unknown_key
 
 __all__ = [
     "SOURCE_KINDS",
@@ -193,17 +193,6 @@ _KEYS: dict[str, tuple[type, Any, Any]] = {
 }
 
 
-def _flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in doc.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 def _coerce(key: str, value: Any, where: str) -> Any:
     kind, _, bounds = _KEYS[key]
     try:
@@ -250,20 +239,19 @@ def _resolve(value: str, base: Path) -> str:
     return str(path if path.is_absolute() else (base / path).absolute())
 
 
-def _sources(raw: Any, where: str, base: Path | None = None) -> tuple[SourceSpec, ...]:
-    if raw is None:
+def _sources(doc: Document | None, base: Path | None = None) -> tuple[SourceSpec, ...]:
+    raw = None if doc is None else doc.data.get("sources")
+    if doc is None or raw is None:
         return (SourceSpec("auto"),)
     if not isinstance(raw, list) or not raw:
-        raise ConfigError(f"{where}: sources: must be a non-empty array of tables ([[sources]])")
+        raise doc.error(("sources",), "must be a non-empty array of tables ([[sources]])")
     specs = []
     for i, table in enumerate(raw):
         if not isinstance(table, dict):
-            raise ConfigError(f"{where}: sources[{i}]: must be a table")
+            raise doc.error(("sources", i), "must be a table")
         kind = table.get("kind")
         if kind not in SOURCE_KINDS:
-            raise ConfigError(
-                f"{where}: sources[{i}].kind: must be one of {', '.join(SOURCE_KINDS)}; got {kind!r}"
-            )
+            raise doc.error(("sources", i, "kind"), f"must be one of {', '.join(SOURCE_KINDS)}; got {kind!r}")
         paths = _SOURCE_PATH_OPTIONS.get(kind, ())
         options = tuple(
             sorted(
@@ -289,27 +277,28 @@ def load_config(
     env = os.environ if env is None else env
     values: dict[str, Any] = {k: spec[1] for k, spec in _KEYS.items()}
     origin: dict[str, str] = dict.fromkeys(_KEYS, "default")
-    sources_raw: Any = None
+    doc: Document | None = None
     file_label = str(path) if path is not None else "(no file)"
     if path is not None:
         try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError as e:
             raise ConfigError(f"{path}: config file not found") from e
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: cannot read config: {e}") from e
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from e
-        sources_raw = doc.pop("sources", None)
-        if _holds_password(sources_raw):  # a Redfish password: the file is a secret
+        doc = Document.parse(text, str(path), error=located(ConfigError))
+        if _holds_password(doc.data.get("sources")):  # a Redfish password: the file is a secret
             try:
                 check_secret_file(path, "config file (it holds a source password)")
             except KeyFileError as e:
                 raise ConfigError(str(e)) from e
-        for key, value in _flatten(doc).items():
+        for key_path, value in doc.leaves():
+            key = ".".join(map(str, key_path))
+            if key_path[0] == "sources":
+                continue
             if key not in _KEYS:
-                raise ConfigError(f"{path}: {key}: unknown key")
-            values[key] = _coerce(key, value, str(path))
+                raise doc.error(key_path, unknown_key(key, _KEYS))
+            values[key] = _coerce(key, value, doc.place(key_path))
             origin[key] = str(path)
     for key in _KEYS:
         name = ENV_PREFIX + key.replace(".", "_").upper()
@@ -385,7 +374,7 @@ def load_config(
             values["clock.speedup"],
             values["clock.anchor_unix_ns"],
         ),
-        sources=_sources(sources_raw, file_label, path.absolute().parent if path is not None else None),
+        sources=_sources(doc, path.absolute().parent if path is not None else None),
         origin_of=tuple(sorted(origin.items())),
         log_policy=values["log.policy"],
     )

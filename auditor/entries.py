@@ -18,15 +18,19 @@ byte range it is told to.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from auditor.outcome import AuditFailure, Observation
 from pausewatch import bundle as bf
 from pausewatch import merkle
 from pausewatch.bundle import EntryRecord, ProofRecord, decode_entry_records, decode_proof_records
-from pausewatch.envelope import PayloadType, pae, parse_envelope
+from pausewatch.envelope import ParsedEnvelope, PayloadType, pae, parse_envelope
 from pausewatch.errors import InputError, InternalError
+from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.freshness import ChallengeHistory, assess_freshness
 from pausewatch.keys import Ed25519Key
 from pausewatch.reports import ReportKind, decode_report, report_key_id
@@ -35,6 +39,7 @@ from pausewatch.v1 import types_pb2
 __all__ = [
     "ChunkResult",
     "ChunkTask",
+    "DocumentEntry",
     "EntryContext",
     "InventoryKeys",
     "ReportLink",
@@ -95,6 +100,7 @@ class ChunkTask:
     cuts: tuple[int, ...] = ()
     proofs_path: str | None = None
     proofs_range: tuple[int, int] = (0, 0)
+    reports_below: int = 0  # decoded reports with a smaller index go back for re-evaluation
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,14 @@ class ReportLink:
     period_end_ns: int
 
 
+class DocumentEntry(NamedTuple):
+    """A logged entry that is no report: the main process checks its type's file holds it."""
+
+    log_index: int
+    type_name: str
+    digest: bytes
+
+
 @dataclass
 class ChunkResult:
     position: int
@@ -123,10 +137,12 @@ class ChunkResult:
     root: bytes = b""
     cut_roots: list[tuple[int, bytes]] = field(default_factory=list)
     links: list[ReportLink] = field(default_factory=list)
-    others: list[tuple[int, str, bytes]] = field(default_factory=list)  # (index, type, digest)
-    failures: list[tuple[str, str, str, int | None]] = field(default_factory=list)
-    observations: list[tuple[str, str, str, int | None]] = field(default_factory=list)
-    freshness: list[tuple[str, int, str, str, str, int, int, str]] = field(default_factory=list)
+    others: list[DocumentEntry] = field(default_factory=list)
+    failures: list[AuditFailure] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    freshness: list[IngestFinding] = field(default_factory=list)
+    # the reports the re-evaluation reads (ChunkTask.reports_below), decoded once, here
+    reports: list[LoggedReport] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     series: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     # per facility: [earliest period start, latest period end]; reports per period length;
@@ -148,7 +164,7 @@ def check_chunk_file(task: ChunkTask, context: EntryContext) -> ChunkResult:
             f.seek(a)
             proofs = decode_proof_records(f.read(b - a), name="inclusion.bin")
     records = list(decode_entry_records(data))
-    return check_chunk(records, task.position, task.cuts, context, proofs)
+    return check_chunk(records, task.position, task.cuts, context, proofs, reports_below=task.reports_below)
 
 
 def check_chunk(
@@ -157,8 +173,11 @@ def check_chunk(
     cuts: Iterable[int],
     context: EntryContext,
     proofs: Sequence[ProofRecord] | None = None,
+    *,
+    reports_below: int = 0,
 ) -> ChunkResult:
-    """Check ``records`` (bundle positions ``position``..); pure."""
+    """Check ``records`` (bundle positions ``position``..); pure. Reports with an index below
+    ``reports_below`` come back decoded in ``ChunkResult.reports``."""
     result = ChunkResult(position=position, count=len(records))
     leaves: list[bytes] = []
     for k, record in enumerate(records):
@@ -166,15 +185,14 @@ def check_chunk(
         if k == 0:
             result.first_index = index
         elif index <= result.last_index:
-            result.failures.append(
-                ("entries.order", "entries.bin", f"index {index} follows {result.last_index}", index)
-            )
+            problem = f"index {index} follows {result.last_index}"
+            result.failures.append(AuditFailure("entries.order", "entries.bin", problem, index))
         result.last_index = index
         leaf = merkle.leaf_hash(record.envelope)
         leaves.append(leaf)
         if proofs is not None:
             _check_inclusion(result, record, leaf, proofs[k] if k < len(proofs) else None, context)
-        _check_entry(result, record, context)
+        _check_entry(result, record, context, reports_below)
     if context.slice_tree is None and leaves:
         result.root, result.cut_roots = _roots(leaves, position, sorted(cuts))
     return result
@@ -187,11 +205,12 @@ def _check_inclusion(
         raise InternalError("inclusion checked on a bundle that is not a slice")
     size, root = context.slice_tree
     if proof is None:
-        result.failures.append(("proof.missing", "inclusion.bin", "no inclusion proof", record.index))
+        missing = AuditFailure("proof.missing", "inclusion.bin", "no inclusion proof", record.index)
+        result.failures.append(missing)
         return
     if proof.a != record.index or proof.b != size:
         result.failures.append(
-            (
+            AuditFailure(
                 "proof.mismatch",
                 "inclusion.bin",
                 f"proof is for leaf {proof.a} of {proof.b}, not leaf {record.index} of {size}",
@@ -202,35 +221,38 @@ def _check_inclusion(
     try:
         merkle.verify_inclusion(leaf, record.index, size, proof.hashes, root)
     except InputError as e:
-        result.failures.append(("proof.inclusion", "entries.bin", str(e), record.index))
+        result.failures.append(AuditFailure("proof.inclusion", "entries.bin", str(e), record.index))
 
 
-def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext) -> None:
+def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext, reports_below: int) -> None:
     index = record.index
     try:
         envelope = parse_envelope(record.envelope)
     except InputError as e:
-        result.failures.append(("entry.format", "entries.bin", str(e), index))
+        result.failures.append(AuditFailure("entry.format", "entries.bin", str(e), index))
         return
     type_name = bf.COUNT_NAME[envelope.payload_type]
     result.counts[type_name] = result.counts.get(type_name, 0) + 1
     digest = hashlib.sha256(record.envelope).digest()
     if envelope.payload_type not in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):
-        result.others.append((index, type_name, digest))
+        result.others.append(DocumentEntry(index, type_name, digest))
         return
     # The signer is the one key the report's one signature names (refused before any check
     # when it carries more: the verifier's rule, pausewatch.reports.report_key_id), among keys
     # that some logged, lab-signed inventory enrols, and it is verified under that enrolled
     # key (never a key from the wire); whether it was enrolled *here and then* is checked
     # after decoding.
+    keep = index < reports_below
     try:
         hint = report_key_id(envelope)
     except InputError as e:
-        result.failures.append(("entry.payload", "entries.bin", str(e), index))
+        result.failures.append(AuditFailure("entry.payload", "entries.bin", str(e), index))
+        _keep_failed(result, index, envelope, keep)
         return
     if hint not in context.all_keys:
+        _keep_failed(result, index, envelope, keep)
         result.failures.append(
-            (
+            AuditFailure(
                 "signature.unknown_key",
                 "entries.bin",
                 "the report is signed by no key that any logged inventory enrols",
@@ -244,17 +266,24 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
     except InputError:
         signer = None
     if signer is None:
-        result.failures.append(("signature.report", "entries.bin", "report signature does not verify", index))
+        problem = "report signature does not verify"
+        result.failures.append(AuditFailure("signature.report", "entries.bin", problem, index))
+        _keep_failed(result, index, envelope, keep)
         return
     try:
         header, message_pb = decode_report(envelope)
     except InputError as e:
-        result.failures.append(("entry.payload", "entries.bin", str(e), index))
+        result.failures.append(AuditFailure("entry.payload", "entries.bin", str(e), index))
         return
+    if keep:  # decoded once, here: the re-evaluation reads this very object
+        if isinstance(message_pb, types_pb2.UsageReport):
+            result.reports.append(LoggedReport(index, envelope.raw, header, usage=message_pb))
+        else:
+            result.reports.append(LoggedReport(index, envelope.raw, header, meter=message_pb))
     subject = f"{header.facility_id}/{header.subject_id}"
     if header.key_id != signer:
         result.failures.append(
-            (
+            AuditFailure(
                 "signature.key_id",
                 subject,
                 "the report names another key than the one that signed it",
@@ -267,7 +296,7 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
     kind = "usage" if header.kind is ReportKind.USAGE else "meter"
     if inventory is None or enrolled is None or enrolled[0] != kind or enrolled[1] != header.subject_id:
         result.failures.append(
-            (
+            AuditFailure(
                 "enrolment",
                 subject,
                 f"key {signer[:16]} is not enrolled for this {'node' if kind == 'usage' else 'meter'} by the"
@@ -277,9 +306,9 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
         )
         return
     for issue in assess_freshness(header, index, context.challenges, context.max_clock_skew_ns):
-        result.observations.append((issue.finding_id, subject, issue.message, index))
+        result.observations.append(Observation(issue.finding_id, subject, index, issue.message))
         result.freshness.append(
-            (
+            IngestFinding(
                 issue.finding_id,
                 index,
                 signer,
@@ -306,6 +335,14 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
         )
     )
     _accumulate(result, header.facility_id, header.subject_id, message_pb)
+
+
+def _keep_failed(result: ChunkResult, index: int, envelope: ParsedEnvelope, keep: bool) -> None:
+    """A report that failed its signature checks still goes to the re-evaluation when it
+    decodes (the audit has failed already; the verifier evaluated with it)."""
+    if keep:
+        with contextlib.suppress(InputError):
+            result.reports.append(LoggedReport.from_verified(index, envelope))
 
 
 def _accumulate(

@@ -8,7 +8,11 @@ terms in force) → every entry, in parallel chunks: leaf hash,
 structure, signature under the key enrolled at that log position, challenge → in the main
 process, in log order: tree roots against every checkpoint (or inclusion proofs for a slice),
 chains replayed, the documents' files compared with the log → verdict revisions checked, verdicts
-re-evaluated and compared, latest revisions checked for staleness → counts. Failures are
+re-evaluated and compared, latest revisions checked for staleness → counts. The entry pass
+decodes each report once: those the re-evaluation reads (below the largest
+``evaluated_log_size``) come back with its results, so ``entries.bin`` is not decoded a second
+time. Results cross from the workers as typed items (``AuditFailure``, ``Observation``,
+``IngestFinding``, ``LoggedReport``, ``DocumentEntry``), not positional tuples. Failures are
 collected, not raised, so one run names everything wrong; only a bundle that cannot be read at
 all stops early.
 """
@@ -56,7 +60,7 @@ from pausewatch import merkle
 from pausewatch.chain import LinkKind
 from pausewatch.commitment import Commitment
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError
-from pausewatch.evaluation.inputs import IngestFinding
+from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.files import bundle as bf_files
 from pausewatch.freshness import ChallengeHistory, ChallengeRecord
 from pausewatch.inventory import KEY_CONFLICT, Inventory, KeyConflictError, key_conflict
@@ -142,6 +146,7 @@ class _Audit:
         self.commitments: list[tuple[int, types_pb2.Commitment]] = []
         self.verdicts: list[tuple[int, bytes, types_pb2.Verdict]] = []
         self.freshness: list[IngestFinding] = []
+        self.reports: list[LoggedReport] = []  # decoded by the entry pass, for the re-evaluation
         self.inventory_msgs: list[tuple[int, types_pb2.Inventory]] = []
         self.terms: list[tuple[int, Terms]] = []
 
@@ -544,7 +549,15 @@ class _Audit:
                             )
                         tasks.append(
                             ChunkTask(
-                                str(path), chunk_start, offset, first, count, chunk_cuts, proofs_path, pr
+                                str(path),
+                                chunk_start,
+                                offset,
+                                first,
+                                count,
+                                chunk_cuts,
+                                proofs_path,
+                                pr,
+                                self._reevaluation_horizon(),
                             )
                         )
                         chunk_start, count = offset, 0
@@ -555,6 +568,18 @@ class _Audit:
                 f"{len(proof_offsets) - 1} inclusion proofs for {position} entries",
             )
         return tasks
+
+    def _reevaluation_horizon(self) -> int:
+        """The log size the re-evaluation reads reports below (0: it does not run): the entry
+        pass keeps the reports it decodes below it, so entries.bin is decoded once."""
+        if not self._reevaluates() or not self.verdicts:
+            return 0
+        return max(v.evaluated_log_size for _, _, v in self.verdicts)
+
+    def _reevaluates(self) -> bool:
+        # A time-range slice lacks the reports before its range that every verdict's
+        # compute-to-date reads: its verdicts are signature-checked, not re-derived.
+        return self.opt.reevaluate and _need(self.manifest).scope.from_unix_ns is None
 
     def _proof_offsets(self) -> list[int]:
         """Byte offsets of each inclusion proof record, plus the end."""
@@ -633,14 +658,11 @@ class _Audit:
             )
         self.out.verdicts_checked = len(self.verdicts)
         check_revisions(self.verdicts, self.out)  # every scope holds every verdict
-        scope = _need(self.manifest).scope
-        if not self.opt.reevaluate or scope.from_unix_ns is not None:
-            # A time-range slice lacks the reports before its range that every verdict's
-            # compute-to-date reads: its verdicts are signature-checked, not re-derived.
+        if not self._reevaluates():
             self.out.verdicts_not_rerun = len(self.verdicts)
         elif self.verdicts:
             reevaluate_verdicts(
-                self.dir,
+                self.reports,
                 verdicts=self.verdicts,
                 commitments=self.commitments,
                 inventories=self.inventory_msgs,
@@ -690,14 +712,11 @@ class _EntryState:
 
     def absorb(self, r: ChunkResult) -> None:
         out = self.out
-        for check, subject, message, index in r.failures:
-            out.fail(check, subject, message, index)
-        for f in r.freshness:
-            self.audit.freshness.append(IngestFinding(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]))
-        for finding, subject, message, index in r.observations:
-            out.observations.append(
-                Observation(finding, subject, index if index is not None else -1, message)
-            )
+        for failure in r.failures:
+            out.fail(failure.check, failure.subject, failure.message, failure.index)
+        self.audit.freshness.extend(r.freshness)
+        self.audit.reports.extend(r.reports)
+        out.observations.extend(r.observations)
         if r.count:
             if not self.is_slice and (
                 r.first_index != r.position or r.last_index != r.position + r.count - 1
@@ -725,8 +744,8 @@ class _EntryState:
         self.position += r.count
         for k, v in r.counts.items():
             self.counts[k] = self.counts.get(k, 0) + v
-        for doc_index, type_name, doc_digest in r.others:
-            self.seen_docs.setdefault(type_name, {})[doc_index] = doc_digest
+        for doc in r.others:
+            self.seen_docs.setdefault(doc.type_name, {})[doc.log_index] = doc.digest
         for link in r.links:
             outcome = self.replay.add(
                 CompactLink(link.key_id, link.seq, link.boot_id, link.prev, link.digest)

@@ -23,12 +23,10 @@ import bisect
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 from auditor.outcome import AuditOutcome
-from pausewatch import bundle as bf
 from pausewatch.commitment import Commitment
-from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope
+from pausewatch.envelope import PayloadType, envelope_digest
 from pausewatch.errors import InputError
 from pausewatch.evaluation import Evaluator, compare_verdicts, derive_ingest_findings
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
@@ -179,7 +177,7 @@ class _Evaluators:
 
 
 def reevaluate_verdicts(
-    directory: Path,
+    reports: Sequence[LoggedReport],
     *,
     verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]],
     commitments: Sequence[tuple[int, types_pb2.Commitment]],
@@ -191,11 +189,10 @@ def reevaluate_verdicts(
     """Re-evaluate each verdict; a difference or a verdict that cannot be re-run is a failure.
     Then check that the latest revision of each bucket is not stale (``verdict.stale``, see
     ``_check_stale``). ``verdicts`` are (log index, envelope bytes, message) of
-    signature-verified verdicts."""
+    signature-verified verdicts; ``reports`` every report logged before the largest
+    ``evaluated_log_size``, in log order, as the entry pass decoded them."""
     if not verdicts:
         return
-    horizon = max(v.evaluated_log_size for _, _, v in verdicts)
-    reports = _load_reports(directory, horizon, out)
     evaluators = _Evaluators(
         reports, (*derive_ingest_findings(reports), *freshness), commitments, inventories, terms
     )
@@ -358,23 +355,3 @@ def _mark(
             rerun="match" if matches and mark.matches else "mismatch",
             rederived_status=status,
         )
-
-
-def _load_reports(directory: Path, horizon: int, out: AuditOutcome) -> list[LoggedReport]:
-    """Every report logged before ``horizon``: a second pass over entries.bin. Signatures and
-    enrolment were verified by the entry pass; failures there already fail the audit."""
-    reports: list[LoggedReport] = []
-    try:
-        with (directory / bf.ENTRIES_FILE).open("rb") as f:
-            for record in bf.iter_entry_file(f):
-                if record.index >= horizon:
-                    break
-                try:
-                    env = parse_envelope(record.envelope)
-                    if env.payload_type in _REPORT_TYPES:
-                        reports.append(LoggedReport.from_verified(record.index, env))
-                except InputError:
-                    continue  # already a failure of the entry pass
-    except (OSError, InputError) as e:
-        out.fail("verdict.inputs", bf.ENTRIES_FILE, f"cannot read the reports: {e}")
-    return reports

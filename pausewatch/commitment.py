@@ -59,16 +59,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import math
 import re
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from pausewatch.errors import FormatError, LimitExceededError
 from pausewatch.reports import check_id
+from pausewatch.tomlread import Document, Table
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -84,8 +83,9 @@ __all__ = [
     "PowerCapRule",
     "Reporting",
     "Tolerances",
-    "TomlDocument",
     "commitment_from_toml",
+    "located",
+    "public_key",
     "read_conditions",
 ]
 
@@ -117,131 +117,30 @@ WORKLOAD_NAMES: Final[Mapping[str, int]] = {
 }
 
 
-class TomlDocument:
-    """A parsed TOML document that reports errors with the file name and the key's line."""
+def located(doc: Document, e: FormatError) -> FormatError:
+    """A domain type's error (``field: problem``) named as the file spells the key, with its
+    line: ``reporting.max_gap_ns`` → ``reporting.max_gap_s``."""
+    field, sep, problem = str(e).partition(": ")
+    if sep and re.fullmatch(r"[a-z_]+(\.[a-z_]+|\[\d+\])*", field):
+        error = doc.error(re.sub(r"_ns$", "_s", field), problem)
+        return error if isinstance(error, FormatError) else FormatError(str(error))
+    return FormatError(f"{doc.file}: {e}")
 
-    def __init__(self, text: str, source_name: str) -> None:
-        self.text = text
-        self.source = source_name
-        try:
-            self.root: dict[str, Any] = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise FormatError(f"{source_name}: not valid TOML: {e}") from e
 
-    def _line(self, path: str) -> int | None:
-        key = path.rsplit(".", 1)[-1].split("[", 1)[0]
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
-        m = pattern.search(self.text)
-        if m is None:
-            header = re.compile(rf"^\s*\[+\s*{re.escape(path.split('[', 1)[0])}\s*\]+", re.MULTILINE)
-            m = header.search(self.text)
-        return None if m is None else self.text.count("\n", 0, m.start()) + 1
-
-    def error(self, path: str, problem: str) -> FormatError:
-        line = self._line(path)
-        where = f"{self.source}:{line}" if line is not None else self.source
-        return FormatError(f"{where}: {path}: {problem}")
-
-    def located(self, e: FormatError) -> FormatError:
-        """A domain type's error (``field: problem``) named as the file spells the key, with its
-        line: ``reporting.max_gap_ns`` → ``reporting.max_gap_s``."""
-        field, sep, problem = str(e).partition(": ")
-        if sep and re.fullmatch(r"[a-z_]+(\.[a-z_]+|\[\d+\])*", field):
-            return self.error(re.sub(r"_ns$", "_s", field), problem)
-        return FormatError(f"{self.source}: {e}")
-
-    def reject_unknown(self, table: Mapping[str, Any], allowed: Iterable[str], path: str) -> None:
-        extra = sorted(set(table) - set(allowed))
-        if extra:
-            where = f"{path}." if path else ""
-            raise self.error(f"{where}{extra[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-    def table(self, parent: Mapping[str, Any], key: str, path: str, *, required: bool) -> dict[str, Any]:
-        value = parent.get(key)
-        if value is None:
-            if required:
-                raise self.error(path, "missing table")
-            return {}
-        if not isinstance(value, dict):
-            raise self.error(path, "must be a table")
-        return value
-
-    def string(self, table: Mapping[str, Any], key: str, path: str, *, default: str | None = None) -> str:
-        value = table.get(key, default)
-        if value is None:
-            raise self.error(path, "missing")
-        if not isinstance(value, str):
-            raise self.error(path, f"must be a string, got {type(value).__name__}")
-        return value
-
-    def integer(self, table: Mapping[str, Any], key: str, path: str, *, default: int | None = None) -> int:
-        value = table.get(key, default)
-        if value is None:
-            raise self.error(path, "missing")
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(path, f"must be an integer, got {type(value).__name__}")
-        return value
-
-    def number(self, table: Mapping[str, Any], key: str, path: str, *, default: float | None = None) -> float:
-        value = table.get(key, default)
-        if value is None:
-            raise self.error(path, "missing")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(path, f"must be a number, got {type(value).__name__}")
-        result = float(value)
-        if not math.isfinite(result):
-            raise self.error(path, f"must be finite, got {value}")
-        return result
-
-    def boolean(self, table: Mapping[str, Any], key: str, path: str, *, default: bool) -> bool:
-        value = table.get(key, default)
-        if not isinstance(value, bool):
-            raise self.error(path, f"must be true or false, got {type(value).__name__}")
-        return value
-
-    def strings(self, table: Mapping[str, Any], key: str, path: str) -> list[str]:
-        value = table.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.error(path, "must be a list of strings")
-        return list(value)
-
-    def tables(self, table: Mapping[str, Any], key: str, path: str) -> list[dict[str, Any]]:
-        value = table.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise self.error(path, "must be an array of tables ([[...]])")
-        return list(value)
-
-    def time_ns(self, table: Mapping[str, Any], key: str, path: str) -> int:
-        """An RFC 3339 instant with an explicit offset (TOML datetime or string) → unix ns."""
-        value = table.get(key)
-        if value is None:
-            raise self.error(path, "missing")
-        if isinstance(value, str):
-            try:
-                value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError as e:
-                raise self.error(path, f"not an RFC 3339 time: {value!r}") from e
-        if not isinstance(value, dt.datetime):
-            raise self.error(path, "must be an RFC 3339 date-time, e.g. 2026-01-01T00:00:00Z")
-        if value.tzinfo is None:
-            raise self.error(path, "needs an explicit offset (Z or +hh:mm): local times are ambiguous")
-        delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        return (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
-
-    def public_key(self, table: Mapping[str, Any], key: str, path: str) -> bytes:
-        """A raw 32-byte Ed25519 public key written as 64 hex digits or base64."""
-        text = self.string(table, key, path).strip()
-        try:
-            raw = (
-                bytes.fromhex(text)
-                if re.fullmatch(r"[0-9a-fA-F]{64}", text)
-                else base64.b64decode(text, validate=True)
-            )
-        except (binascii.Error, ValueError) as e:
-            raise self.error(path, "must be 64 hex digits or base64 of a raw Ed25519 key") from e
-        if len(raw) != 32:
-            raise self.error(path, f"an Ed25519 public key is 32 bytes, got {len(raw)}")
-        return raw
+def public_key(table: Table, key: str) -> bytes:
+    """A raw 32-byte Ed25519 public key written as 64 hex digits or base64."""
+    text = table.string(key).strip()
+    try:
+        raw = (
+            bytes.fromhex(text)
+            if re.fullmatch(r"[0-9a-fA-F]{64}", text)
+            else base64.b64decode(text, validate=True)
+        )
+    except (binascii.Error, ValueError):
+        raise table.fail(key, "must be 64 hex digits or base64 of a raw Ed25519 key") from None
+    if len(raw) != 32:
+        raise table.fail(key, f"an Ed25519 public key is 32 bytes, got {len(raw)}")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -491,122 +390,104 @@ _TOP_KEYS: Final = (
 
 
 def read_conditions(
-    doc: TomlDocument,
-    root: Mapping[str, Any],
+    root: Table,
     msg: types_pb2.Commitment | types_pb2.Terms,
     *,
     reporting_extra: Sequence[str] = (),
-) -> dict[str, Any]:
+) -> Table:
     """Read ``[window]``, ``[rules]``, ``[reporting]`` and ``[tolerances]`` into ``msg``: the
     conditions a commitment and multilateral terms (:mod:`pausewatch.terms`) state alike, with
     the same keys, units and defaults. Returns the ``[reporting]`` table (for the caller's own
     keys, ``reporting_extra``)."""
-    window = doc.table(root, "window", "window", required=True)
-    doc.reject_unknown(window, ("start", "end"), "window")
-    msg.window_start_unix_ns = doc.time_ns(window, "start", "window.start")
-    msg.window_end_unix_ns = doc.time_ns(window, "end", "window.end")
+    window = root.table("window")
+    window.only("start", "end")
+    msg.window_start_unix_ns = window.date_time("start")
+    msg.window_end_unix_ns = window.date_time("end")
     if msg.window_end_unix_ns <= msg.window_start_unix_ns:
-        raise doc.error("window.end", "the window must end after it starts")
-    rules = doc.table(root, "rules", "rules", required=False)
-    doc.reject_unknown(rules, ("compute_cap_flop", "power_caps", "allowed_workloads"), "rules")
+        raise window.fail("end", "the window must end after it starts")
+    rules = root.section("rules")
+    rules.only("compute_cap_flop", "power_caps", "allowed_workloads")
     if "compute_cap_flop" in rules:
-        cap = doc.number(rules, "compute_cap_flop", "rules.compute_cap_flop")
+        cap = rules.number("compute_cap_flop")
         if cap < 0:
-            raise doc.error("rules.compute_cap_flop", f"must not be negative, got {cap}")
+            raise rules.fail("compute_cap_flop", f"must not be negative, got {cap}")
         msg.rules.compute_cap_flop = cap
-    for i, pc in enumerate(doc.tables(rules, "power_caps", "rules.power_caps")):
-        path = f"rules.power_caps[{i}]"
-        doc.reject_unknown(pc, ("facility", "max_power_w"), path)
-        watts = doc.number(pc, "max_power_w", f"{path}.max_power_w")
+    for pc in rules.tables("power_caps"):
+        pc.only("facility", "max_power_w")
+        watts = pc.number("max_power_w")
         if watts <= 0:
-            raise doc.error(f"{path}.max_power_w", f"must be positive, got {watts}")
-        msg.rules.power_caps.add(
-            facility_id=doc.string(pc, "facility", f"{path}.facility"), max_power_w=watts
-        )
-    for i, name in enumerate(doc.strings(rules, "allowed_workloads", "rules.allowed_workloads")):
+            raise pc.fail("max_power_w", f"must be positive, got {watts}")
+        msg.rules.power_caps.add(facility_id=pc.string("facility"), max_power_w=watts)
+    for i, name in enumerate(rules.strings("allowed_workloads")):
         if name not in WORKLOAD_NAMES:
-            raise doc.error(
-                f"rules.allowed_workloads[{i}]",
-                f"unknown class {name!r} (one of {', '.join(WORKLOAD_NAMES)})",
-            )
+            problem = f"unknown class {name!r} (one of {', '.join(WORKLOAD_NAMES)})"
+            raise root.doc.error((*rules.path, "allowed_workloads", i), problem)
         msg.rules.allowed_workloads.append(WORKLOAD_NAMES[name])  # type: ignore[arg-type]  # enum ints
-    rep = doc.table(root, "reporting", "reporting", required=False)
-    doc.reject_unknown(
-        rep,
-        (
-            "max_report_interval_s",
-            "max_gap_s",
-            "min_inventory_coverage",
-            "bucket_s",
-            "timeout_intervals",
-            "min_time_coverage",
-            *reporting_extra,
-        ),
-        "reporting",
+    rep = root.section("reporting")
+    rep.only(
+        "max_report_interval_s",
+        "max_gap_s",
+        "min_inventory_coverage",
+        "bucket_s",
+        "timeout_intervals",
+        "min_time_coverage",
+        *reporting_extra,
     )
     for key, default in (
         ("max_report_interval_s", DEFAULT_MAX_REPORT_INTERVAL_S),
         ("max_gap_s", DEFAULT_MAX_GAP_S),
         ("bucket_s", DEFAULT_BUCKET_S),
     ):
-        value = doc.number(rep, key, f"reporting.{key}", default=float(default))
+        value = rep.number(key, float(default))
         if value < 0 or (key != "max_gap_s" and value == 0):
-            raise doc.error(f"reporting.{key}", f"must be positive, got {value}")
+            raise rep.fail(key, f"must be positive, got {value}")
         setattr(msg.reporting, key[:-2] + "_ns", round(value * NS_PER_S))
-    msg.reporting.min_inventory_coverage = doc.number(
-        rep, "min_inventory_coverage", "reporting.min_inventory_coverage", default=1.0
-    )
-    timeouts = doc.integer(
-        rep, "timeout_intervals", "reporting.timeout_intervals", default=DEFAULT_TIMEOUT_INTERVALS
-    )
+    msg.reporting.min_inventory_coverage = rep.number("min_inventory_coverage", 1.0)
+    timeouts = rep.integer("timeout_intervals", DEFAULT_TIMEOUT_INTERVALS)
     if timeouts < 1:
-        raise doc.error("reporting.timeout_intervals", "must be at least 1")
+        raise rep.fail("timeout_intervals", "must be at least 1")
     msg.reporting.timeout_intervals = timeouts
     if "min_time_coverage" in rep:
-        msg.reporting.min_time_coverage = doc.number(rep, "min_time_coverage", "reporting.min_time_coverage")
-    tol = doc.table(root, "tolerances", "tolerances", required=False)
-    doc.reject_unknown(
-        tol, ("overhead_min_ratio", "overhead_max_ratio", "calibration_s", "max_overhead_drift"), "tolerances"
-    )
+        msg.reporting.min_time_coverage = rep.number("min_time_coverage")
+    tol = root.section("tolerances")
+    tol.only("overhead_min_ratio", "overhead_max_ratio", "calibration_s", "max_overhead_drift")
     for key in ("overhead_min_ratio", "overhead_max_ratio", "max_overhead_drift"):
         if key in tol:
-            setattr(msg.tolerances, key, doc.number(tol, key, f"tolerances.{key}"))
+            setattr(msg.tolerances, key, tol.number(key))
     if "calibration_s" in tol:
-        seconds = doc.number(tol, "calibration_s", "tolerances.calibration_s")
+        seconds = tol.number("calibration_s")
         if seconds <= 0:
-            raise doc.error("tolerances.calibration_s", f"must be positive, got {seconds}")
+            raise tol.fail("calibration_s", f"must be positive, got {seconds}")
         msg.tolerances.calibration_ns = round(seconds * NS_PER_S)
     return rep
 
 
 def commitment_from_toml(text: str, source_name: str) -> types_pb2.Commitment:
     """Parse the TOML authoring format into a wire Commitment, validated by ``from_wire``."""
-    doc = TomlDocument(text, source_name)
+    doc = Document.parse(text, source_name)
     root = doc.root
-    doc.reject_unknown(root, _TOP_KEYS, "")
+    root.only(*_TOP_KEYS)
     msg = types_pb2.Commitment(
-        commitment_id=doc.string(root, "id", "id"),
-        lab_id=doc.string(root, "lab_id", "lab_id"),
-        description=doc.string(root, "description", "description", default=""),
-        all_facilities_of_lab=doc.boolean(
-            root, "all_facilities_of_lab", "all_facilities_of_lab", default=False
-        ),
+        commitment_id=root.string("id"),
+        lab_id=root.string("lab_id"),
+        description=root.string("description", ""),
+        all_facilities_of_lab=root.boolean("all_facilities_of_lab", False),
     )
-    version = doc.integer(root, "version", "version")
+    version = root.integer("version")
     if version < 1:
-        raise doc.error("version", "must be at least 1")
+        raise root.fail("version", "must be at least 1")
     msg.version = version
-    msg.facility_ids.extend(doc.strings(root, "facilities", "facilities"))
-    rep = read_conditions(doc, root, msg, reporting_extra=("signatures_required",))
+    msg.facility_ids.extend(root.strings("facilities"))
+    rep = read_conditions(root, msg, reporting_extra=("signatures_required",))
     if "signatures_required" in rep and "signatures_required" in root:
-        raise doc.error("reporting.signatures_required", "given twice (top level and [reporting])")
+        raise rep.fail("signatures_required", "given twice (top level and [reporting])")
     source = rep if "signatures_required" in rep else root
-    k = doc.integer(source, "signatures_required", "signatures_required", default=1)
+    k = source.integer("signatures_required", 1)
     if k < 1:
-        raise doc.error("signatures_required", "must be at least 1")
+        raise source.fail("signatures_required", "must be at least 1")
     msg.signatures_required = k
     try:
         Commitment.from_wire(msg)
     except FormatError as e:
-        raise doc.located(e) from e
+        raise located(doc, e) from e
     return msg

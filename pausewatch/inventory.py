@@ -62,13 +62,14 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from pausewatch.commitment import TomlDocument
+from pausewatch.commitment import public_key
 from pausewatch.enrolment import proven_key_ids
 from pausewatch.errors import FormatError, LimitExceededError, VerificationError
 from pausewatch.keys import ED25519_SIGNATURE_SIZE, Ed25519Key, key_id
 from pausewatch.reports import MAX_ACCELERATORS, check_id
+from pausewatch.tomlread import Document, Table
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -365,81 +366,57 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
 
     ``issued`` comes from the file when it has one, else from ``issued_ns`` (the signing tool
     passes the time of signing)."""
-    doc = TomlDocument(text, source_name)
+    doc = Document.parse(text, source_name)
     root = doc.root
-    doc.reject_unknown(
-        root, ("facility_id", "lab_id", "version", "issued", "overhead", "nodes", "meters"), ""
-    )
+    root.only("facility_id", "lab_id", "version", "issued", "overhead", "nodes", "meters")
     msg = types_pb2.Inventory(
-        facility_id=doc.string(root, "facility_id", "facility_id"),
-        lab_id=doc.string(root, "lab_id", "lab_id"),
-        issued_unix_ns=(
-            doc.time_ns(root, "issued", "issued") if "issued" in root or issued_ns is None else issued_ns
-        ),
+        facility_id=root.string("facility_id"),
+        lab_id=root.string("lab_id"),
+        issued_unix_ns=root.date_time("issued") if "issued" in root or issued_ns is None else issued_ns,
     )
-    version = doc.integer(root, "version", "version")
+    version = root.integer("version")
     if version < 1:
-        raise doc.error("version", "must be at least 1")
+        raise root.fail("version", "must be at least 1")
     msg.version = version
-    band = doc.table(root, "overhead", "overhead", required=True)
-    doc.reject_unknown(band, ("min_ratio", "max_ratio"), "overhead")
-    msg.overhead.min_ratio = doc.number(band, "min_ratio", "overhead.min_ratio")
-    msg.overhead.max_ratio = doc.number(band, "max_ratio", "overhead.max_ratio")
+    band = root.table("overhead")
+    band.only("min_ratio", "max_ratio")
+    msg.overhead.min_ratio = band.number("min_ratio")
+    msg.overhead.max_ratio = band.number("max_ratio")
     if not 0 < msg.overhead.min_ratio <= msg.overhead.max_ratio:
-        raise doc.error("overhead.max_ratio", "need 0 < min_ratio ≤ max_ratio")
-    for i, n in enumerate(doc.tables(root, "nodes", "nodes")):
-        path = f"nodes[{i}]"
-        doc.reject_unknown(
-            n, ("node_id", "attestor_public_key", "location", "accelerators", "enrolment_proof"), path
-        )
+        raise band.fail("max_ratio", "need 0 < min_ratio ≤ max_ratio")
+    for n in root.tables("nodes"):
+        n.only("node_id", "attestor_public_key", "location", "accelerators", "enrolment_proof")
         node = msg.nodes.add(
-            node_id=doc.string(n, "node_id", f"{path}.node_id"),
-            attestor_public_key=doc.public_key(n, "attestor_public_key", f"{path}.attestor_public_key"),
-            location=doc.string(n, "location", f"{path}.location", default=""),
-            enrolment_proof=_proof_from_toml(doc, n, f"{path}.enrolment_proof"),
+            node_id=n.string("node_id"),
+            attestor_public_key=public_key(n, "attestor_public_key"),
+            location=n.string("location", ""),
+            enrolment_proof=_proof_from_toml(n),
         )
-        for j, a in enumerate(doc.tables(n, "accelerators", f"{path}.accelerators")):
-            apath = f"{path}.accelerators[{j}]"
-            doc.reject_unknown(a, ("uuid", "model", "serial"), apath)
+        for a in n.tables("accelerators"):
+            a.only("uuid", "model", "serial")
             node.accelerators.add(
-                uuid=doc.string(a, "uuid", f"{apath}.uuid"),
-                model=doc.string(a, "model", f"{apath}.model"),
-                serial=doc.string(a, "serial", f"{apath}.serial", default=""),
+                uuid=a.string("uuid"), model=a.string("model"), serial=a.string("serial", "")
             )
-    for i, m in enumerate(doc.tables(root, "meters", "meters")):
-        path = f"meters[{i}]"
-        doc.reject_unknown(
-            m,
-            (
-                "meter_id",
-                "public_key",
-                "scope",
-                "node_ids",
-                "feed",
-                "accuracy",
-                "overhead",
-                "enrolment_proof",
-            ),
-            path,
+    for m in root.tables("meters"):
+        m.only(
+            "meter_id", "public_key", "scope", "node_ids", "feed", "accuracy", "overhead", "enrolment_proof"
         )
-        scope = doc.string(m, "scope", f"{path}.scope", default="facility")
-        if scope not in _SCOPES:
-            raise doc.error(f"{path}.scope", f"must be one of {', '.join(_SCOPES)}, got {scope!r}")
+        scope = m.string("scope", "facility", choices=tuple(_SCOPES))
         meter = msg.meters.add(
-            meter_id=doc.string(m, "meter_id", f"{path}.meter_id"),
-            public_key=doc.public_key(m, "public_key", f"{path}.public_key"),
+            meter_id=m.string("meter_id"),
+            public_key=public_key(m, "public_key"),
             scope=_SCOPES[scope],
-            feed=doc.string(m, "feed", f"{path}.feed", default=""),
-            enrolment_proof=_proof_from_toml(doc, m, f"{path}.enrolment_proof"),
+            feed=m.string("feed", ""),
+            enrolment_proof=_proof_from_toml(m),
         )
-        meter.node_ids.extend(doc.strings(m, "node_ids", f"{path}.node_ids"))
+        meter.node_ids.extend(m.strings("node_ids"))
         if "accuracy" in m:
-            meter.accuracy = doc.number(m, "accuracy", f"{path}.accuracy")
+            meter.accuracy = m.number("accuracy")
         if "overhead" in m:
-            own = doc.table(m, "overhead", f"{path}.overhead", required=True)
-            doc.reject_unknown(own, ("min_ratio", "max_ratio"), f"{path}.overhead")
-            meter.overhead.min_ratio = doc.number(own, "min_ratio", f"{path}.overhead.min_ratio")
-            meter.overhead.max_ratio = doc.number(own, "max_ratio", f"{path}.overhead.max_ratio")
+            own = m.table("overhead")
+            own.only("min_ratio", "max_ratio")
+            meter.overhead.min_ratio = own.number("min_ratio")
+            meter.overhead.max_ratio = own.number("max_ratio")
     try:
         Inventory.from_wire(msg)
     except FormatError as e:
@@ -450,12 +427,13 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
     return msg
 
 
-def _proof_from_toml(doc: TomlDocument, table: Mapping[str, Any], path: str) -> bytes:
-    text = doc.string(table, "enrolment_proof", path, default="").strip()
+def _proof_from_toml(table: Table) -> bytes:
+    text = table.string("enrolment_proof", "").strip()
     try:
         return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise doc.error(path, "must be base64 (as pausewatch-attestor init prints it)") from e
+    except (binascii.Error, ValueError):
+        problem = "must be base64 (as pausewatch-attestor init prints it)"
+        raise table.fail("enrolment_proof", problem) from None
 
 
 # --- one key, one facility -------------------------------------------------------------------

@@ -32,10 +32,9 @@ must agree with what that witness cosigned, or the log showed two histories.
 from __future__ import annotations
 
 import base64
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Final
 
 from pausewatch.checkpoint import Checkpoint
 from pausewatch.errors import FormatError, InputError, VerificationError
@@ -43,6 +42,7 @@ from pausewatch.keys import Ed25519Key
 from pausewatch.note import ed25519_key_from_text
 from pausewatch.policy import QUORUM_NONE, Policy, check_checkpoint
 from pausewatch.reports import check_id
+from pausewatch.tomlread import Document, Table, format_path
 
 __all__ = [
     "ROOTS_FORMAT",
@@ -55,6 +55,9 @@ __all__ = [
     "format_roots",
     "parse_key_text",
     "parse_roots",
+    "read_key",
+    "read_lab_roots",
+    "read_party_roots",
 ]
 
 ROOTS_FORMAT: Final = "pausewatch-audit-roots"
@@ -116,104 +119,86 @@ def parse_key_text(text: str, where: str) -> Ed25519Key:
 
 
 def parse_roots(data: bytes, *, source: str = "roots.toml") -> AuditRoots:
-    """Parse a roots file; every error names the file and key."""
-    if len(data) > _MAX_ROOTS_BYTES:
-        raise FormatError(f"{source}: {len(data)} bytes; at most {_MAX_ROOTS_BYTES}")
-    try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise FormatError(f"{source}: not UTF-8 TOML: {e}") from e
-    allowed = {"format", "version", "verdict_key", "challenge_key", "max_clock_skew_s", "labs", "parties"}
-    unknown = set(doc) - allowed
-    if unknown:
-        raise FormatError(f"{source}: unknown keys {sorted(unknown)}")
-    if doc.get("format") != ROOTS_FORMAT:
-        raise FormatError(f"{source}: format must be {ROOTS_FORMAT!r}, got {doc.get('format')!r}")
-    version = doc.get("version")
+    """Parse a roots file; every error names the file, the line and the key."""
+    doc = Document.parse_bytes(data, source, max_bytes=_MAX_ROOTS_BYTES)
+    root = doc.root
+    root.only("format", "version", "verdict_key", "challenge_key", "max_clock_skew_s", "labs", "parties")
+    form = root.raw("format")
+    if form != ROOTS_FORMAT:
+        raise root.fail("format", f"must be {ROOTS_FORMAT!r}, got {form!r}")
+    version = root.raw("version")
     if version != ROOTS_VERSION:
-        raise FormatError(
-            f"{source}: version {version!r} is not supported (this auditor reads {ROOTS_VERSION})"
-        )
-    verdict = parse_key_text(_string(doc, "verdict_key", source), f"{source}: verdict_key")
-    challenge = parse_key_text(_string(doc, "challenge_key", source), f"{source}: challenge_key")
-    skew = doc.get("max_clock_skew_s", 120.0)
-    if isinstance(skew, bool) or not isinstance(skew, (int, float)) or not 0 <= skew <= 86_400:
-        raise FormatError(f"{source}: max_clock_skew_s must be a number of seconds in 0..86400")
-    labs_doc = doc.get("labs", [])
-    if not isinstance(labs_doc, list) or len(labs_doc) > _MAX_LABS:
-        raise FormatError(f"{source}: labs must be an array of at most {_MAX_LABS} tables")
-    labs = []
-    for i, lab in enumerate(labs_doc):
-        where = f"{source}: labs[{i}]"
-        if not isinstance(lab, dict):
-            raise FormatError(f"{where} must be a table")
-        extra = set(lab) - {"lab_id", "public_keys", "facilities", "inventory_threshold"}
-        if extra:
-            raise FormatError(f"{where}: unknown keys {sorted(extra)}")
-        try:
-            lab_id = check_id(_string(lab, "lab_id", where), f"{where}.lab_id")
-            keys_text = _strings(lab, "public_keys", where)
-            if len(keys_text) > _MAX_KEYS:
-                raise FormatError(f"{where}: at most {_MAX_KEYS} keys")
-            keys = tuple(parse_key_text(k, f"{where}.public_keys[{j}]") for j, k in enumerate(keys_text))
-            facilities = tuple(check_id(f, f"{where}.facilities") for f in _strings(lab, "facilities", where))
-            threshold = lab.get("inventory_threshold", 1)
-            if isinstance(threshold, bool) or not isinstance(threshold, int):
-                raise FormatError(f"{where}.inventory_threshold must be an integer")
-            labs.append(LabRoot(lab_id, keys, facilities, threshold))
-        except InputError as e:
-            raise FormatError(str(e) if str(e).startswith(source) else f"{where}: {e}") from e
-    ids = [lab.lab_id for lab in labs]
-    if len(set(ids)) != len(ids):
-        raise FormatError(f"{source}: a lab_id is listed twice")
-    return AuditRoots(
-        tuple(labs), verdict, challenge, int(float(skew) * 1_000_000_000), _parties(doc, source)
-    )
+        raise root.fail("version", f"{version!r} is not supported (this auditor reads {ROOTS_VERSION})")
+    verdict = read_key(root, "verdict_key")
+    challenge = read_key(root, "challenge_key")
+    skew = root.number("max_clock_skew_s", 120.0, minimum=0, maximum=86_400)
+    labs = read_lab_roots(root)
+    return AuditRoots(labs, verdict, challenge, int(skew * 1_000_000_000), read_party_roots(root))
 
 
-def _parties(doc: Mapping[str, Any], source: str) -> tuple[PartyRoot, ...]:
-    parties_doc = doc.get("parties", [])
-    if not isinstance(parties_doc, list) or len(parties_doc) > _MAX_LABS:
-        raise FormatError(f"{source}: parties must be an array of at most {_MAX_LABS} tables")
-    parties = []
+def read_key(table: Table, key: str, index: int | None = None) -> Ed25519Key:
+    """A key written as base64 of the raw 32 bytes or as a C2SP vkey: ``table[key]``, or its
+    ``index``-th string when the key holds an array (already read)."""
+    if index is None:
+        text = table.string(key, nonempty=True)
+        path = table.key_path(key)
+    else:
+        text = table.data[key][index]
+        path = (*table.path, key, index)
+    name = format_path(path)
+    try:
+        return parse_key_text(text, name)
+    except InputError as e:
+        raise table.doc.error(path, str(e).removeprefix(f"{name}: ")) from None
+
+
+def _keys(table: Table) -> tuple[Ed25519Key, ...]:
+    texts = table.strings("public_keys", max_items=_MAX_KEYS)
+    if not texts:
+        raise table.fail("public_keys", "must list at least one key")
+    return tuple(read_key(table, "public_keys", j) for j in range(len(texts)))
+
+
+def _id(table: Table, key: str) -> str:
+    return _checked_id(table, key, table.string(key))
+
+
+def _checked_id(table: Table, key: str, value: str) -> str:
+    return table.checked(key, check_id, value, "id")
+
+
+def read_lab_roots(root: Table) -> tuple[LabRoot, ...]:
+    """``[[labs]]``: the labs trusted to declare inventories and sign commitments, each once
+    (a roots file and the verifier's configuration alike)."""
+    labs: list[LabRoot] = []
+    for t in root.tables("labs", max_items=_MAX_LABS):
+        t.only("lab_id", "public_keys", "facilities", "inventory_threshold")
+        lab_id = _id(t, "lab_id")
+        if any(lab.lab_id == lab_id for lab in labs):
+            raise t.fail("lab_id", f"lab {lab_id!r} is listed twice")
+        keys = _keys(t)
+        facilities = tuple(_checked_id(t, "facilities", f) for f in t.strings("facilities"))
+        threshold = t.integer("inventory_threshold", 1, minimum=1, maximum=len(keys))
+        labs.append(LabRoot(lab_id, keys, facilities, threshold))
+    return tuple(labs)
+
+
+def read_party_roots(root: Table) -> tuple[PartyRoot, ...]:
+    """``[[parties]]``: the parties to multilateral terms, each once, with at least one key;
+    a key belongs to one party."""
+    parties: list[PartyRoot] = []
     owners: dict[bytes, str] = {}
-    for i, party in enumerate(parties_doc):
-        where = f"{source}: parties[{i}]"
-        if not isinstance(party, dict):
-            raise FormatError(f"{where} must be a table")
-        extra = set(party) - {"party_id", "public_keys"}
-        if extra:
-            raise FormatError(f"{where}: unknown keys {sorted(extra)}")
-        try:
-            party_id = check_id(_string(party, "party_id", where), f"{where}.party_id")
-            keys_text = _strings(party, "public_keys", where)
-            if len(keys_text) > _MAX_KEYS:
-                raise FormatError(f"{where}: at most {_MAX_KEYS} keys")
-            keys = tuple(parse_key_text(k, f"{where}.public_keys[{j}]") for j, k in enumerate(keys_text))
-            for key in keys:
-                if owners.setdefault(key.raw, party_id) != party_id:
-                    raise FormatError(f"{where}.public_keys: a key of party {owners[key.raw]!r} too")
-            parties.append(PartyRoot(party_id, keys))
-        except InputError as e:
-            raise FormatError(str(e) if str(e).startswith(source) else f"{where}: {e}") from e
-    ids = [p.party_id for p in parties]
-    if len(set(ids)) != len(ids):
-        raise FormatError(f"{source}: a party_id is listed twice")
+    for t in root.tables("parties", max_items=_MAX_LABS):
+        t.only("party_id", "public_keys")
+        party_id = _id(t, "party_id")
+        if any(p.party_id == party_id for p in parties):
+            raise t.fail("party_id", f"party {party_id!r} is listed twice")
+        keys = _keys(t)
+        for key in keys:
+            if owners.setdefault(key.raw, party_id) != party_id:
+                raise t.fail("public_keys", f"a key of party {owners[key.raw]!r} too")
+        parties.append(PartyRoot(party_id, keys))
     return tuple(parties)
-
-
-def _string(doc: Mapping[str, Any], key: str, where: str) -> str:
-    value = doc.get(key)
-    if not isinstance(value, str) or not value:
-        raise FormatError(f"{where}: {key} must be a non-empty string")
-    return value
-
-
-def _strings(doc: Mapping[str, Any], key: str, where: str) -> list[str]:
-    value = doc.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise FormatError(f"{where}: {key} must be an array of strings")
-    return value
 
 
 def format_roots(roots: AuditRoots) -> bytes:

@@ -76,7 +76,7 @@ from pausewatch.commitment import (
     PowerCapRule,
     Reporting,
     Tolerances,
-    TomlDocument,
+    located,
     read_conditions,
 )
 from pausewatch.envelope import ParsedEnvelope, PayloadType, pae, parse_message
@@ -84,6 +84,7 @@ from pausewatch.errors import FormatError, InputError, LimitExceededError, Signa
 from pausewatch.inventory import Inventory
 from pausewatch.keys import PublicKey
 from pausewatch.reports import MAX_ID_LENGTH, check_id
+from pausewatch.tomlread import Document
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -616,37 +617,31 @@ def terms_from_toml(text: str, source_name: str) -> types_pb2.Terms:
     The window, rules, reporting and tolerances tables are read by the commitment's own reader
     (:func:`pausewatch.commitment.read_conditions`: the same keys, units and defaults); errors
     name the file, the line and the field."""
-    doc = TomlDocument(text, source_name)
+    doc = Document.parse(text, source_name)
     root = doc.root
-    doc.reject_unknown(root, _TOP_KEYS, "")
-    msg = types_pb2.Terms(
-        terms_id=doc.string(root, "id", "id"),
-        description=doc.string(root, "description", "description", default=""),
-    )
-    version = doc.integer(root, "version", "version")
+    root.only(*_TOP_KEYS)
+    msg = types_pb2.Terms(terms_id=root.string("id"), description=root.string("description", ""))
+    version = root.integer("version")
     if version < 1:
-        raise doc.error("version", "must be at least 1")
+        raise root.fail("version", "must be at least 1")
     msg.version = version
-    parties = doc.strings(root, "parties", "parties")
+    parties = root.strings("parties")
     if not parties:
-        raise doc.error("parties", "name at least one party")
+        raise root.fail("parties", "name at least one party")
     msg.party_ids.extend(parties)
-    k = doc.integer(root, "signatures_required", "signatures_required", default=len(parties))
+    k = root.integer("signatures_required", len(parties))
     if not 1 <= k <= len(parties):
-        raise doc.error("signatures_required", f"must be within 1 … {len(parties)} (the parties named)")
+        raise root.fail("signatures_required", f"must be within 1 … {len(parties)} (the parties named)")
     msg.signatures_required = k
-    labs = doc.tables(root, "labs", "labs")
+    labs = root.tables("labs")
     if not labs:
-        raise doc.error("labs", "name at least one lab ([[labs]] with lab_id)")
-    for i, lab in enumerate(labs):
-        doc.reject_unknown(lab, ("lab_id", "facilities"), f"labs[{i}]")
-        msg.labs.add(
-            lab_id=doc.string(lab, "lab_id", f"labs[{i}].lab_id"),
-            facility_ids=doc.strings(lab, "facilities", f"labs[{i}].facilities"),
-        )
-    read_conditions(doc, root, msg)
+        raise root.fail("labs", "name at least one lab ([[labs]] with lab_id)")
+    for lab in labs:
+        lab.only("lab_id", "facilities")
+        msg.labs.add(lab_id=lab.string("lab_id"), facility_ids=lab.strings("facilities"))
+    read_conditions(root, msg)
     try:
         Terms.from_wire(msg)
     except FormatError as e:
-        raise doc.located(e) from e
+        raise located(doc, e) from e
     return msg

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -24,9 +23,9 @@ from typing import Any
 from pausewatch.clock import NS_PER_S
 from pausewatch.commitment import commitment_from_toml
 from pausewatch.errors import FormatError, InputError, InternalError
+from pausewatch.tomlread import Document, Path, Table, format_path, unknown_key
 from pausewatch.v1 import types_pb2
-from sim._toml_lines import KeyLines, Path, format_path
-from sim._units import format_duration, parse_duration_ns, parse_instant_ns
+from sim._units import format_duration
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -301,178 +300,26 @@ class Scenario:
 # Parsing
 
 
-class _Table:
-    """A TOML table being read: every key must be consumed once; leftovers are unknown keys."""
-
-    def __init__(self, ctx: _Context, path: Path, data: Mapping[str, Any]) -> None:
-        self.ctx = ctx
-        self.path = path
-        self.data = data
-        self.used: set[str] = set()
-
-    def fail(self, key: str | int | None, problem: str) -> ScenarioError:
-        p = self.path if key is None else (*self.path, key)
-        return self.ctx.error(p, problem)
-
-    def _get(self, key: str, required: bool) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if required:
-                raise self.fail(key, "missing (required)")
-            return None
-        return self.data[key]
-
-    def text(self, key: str, default: str | None = None, *, pattern: re.Pattern[str] | None = None) -> str:
-        v = self._get(key, default is None)
-        if v is None:
-            if default is None:
-                raise InternalError("default is unset here; a bug")
-            return default
-        if not isinstance(v, str):
-            raise self.fail(key, f"expected a string, got {_tname(v)}")
-        if pattern is not None and not pattern.match(v):
-            raise self.fail(key, f"{v!r} is not a valid id (letters, digits, '.', '_', '-'; at most 64)")
-        return v
-
-    def choice(self, key: str, choices: Sequence[str], default: str | None = None) -> str:
-        v = self.text(key, default)
-        if v not in choices:
-            raise self.fail(key, f"{v!r} is not one of {', '.join(choices)}")
-        return v
-
-    def integer(self, key: str, default: int | None = None, *, lo: int = 0, hi: int | None = None) -> int:
-        v = self._get(key, default is None)
-        if v is None:
-            if default is None:
-                raise InternalError("default is unset here; a bug")
-            return default
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self.fail(key, f"expected an integer, got {_tname(v)}")
-        if v < lo or (hi is not None and v > hi):
-            raise self.fail(key, f"{v} is out of range [{lo}, {hi if hi is not None else '∞'}]")
-        return v
-
-    def number(self, key: str, default: float | None = None, *, lo: float = 0.0) -> float:
-        v = self._get(key, default is None)
-        if v is None:
-            if default is None:
-                raise InternalError("default is unset here; a bug")
-            return default
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise self.fail(key, f"expected a number, got {_tname(v)}")
-        if not math.isfinite(v) or v < lo:
-            raise self.fail(key, f"{v} must be a finite number ≥ {lo}")
-        return float(v)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        v = self._get(key, False)
-        if v is None:
-            return default
-        if not isinstance(v, bool):
-            raise self.fail(key, f"expected true or false, got {_tname(v)}")
-        return v
-
-    def fraction(self, key: str, default: float | None = None, *, lo: float = 0.0, hi: float = 1.0) -> float:
-        v = self.number(key, default, lo=lo)
-        if v > hi:
-            raise self.fail(key, f"{v} must be at most {hi}")
-        return v
-
-    def signed_duration(self, key: str) -> int:
-        """A duration with an optional sign: ``"-20m"``, ``"+45s"``, ``-90`` (seconds)."""
-        v = self._get(key, True)
-        sign = 1
-        if isinstance(v, str) and v.strip()[:1] in "+-":
-            sign = -1 if v.strip()[0] == "-" else 1
-            v = v.strip()[1:]
-        elif isinstance(v, int) and not isinstance(v, bool) and v < 0:
-            sign, v = -1, -v
-        try:
-            return sign * parse_duration_ns(v)
-        except ValueError as e:
-            raise self.fail(key, str(e)) from None
-
-    def duration(self, key: str, default: int | None = None) -> int:
-        v = self._get(key, default is None)
-        if v is None:
-            if default is None:
-                raise InternalError("default is unset here; a bug")
-            return default
-        try:
-            return parse_duration_ns(v)
-        except ValueError as e:
-            raise self.fail(key, str(e)) from None
-
-    def instant(self, key: str) -> int:
-        v = self._get(key, True)
-        try:
-            return parse_instant_ns(v)
-        except ValueError as e:
-            raise self.fail(key, str(e)) from None
-
-    def texts(self, key: str, *, pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
-        v = self._get(key, False)
-        if v is None:
-            return ()
-        if isinstance(v, str):
-            v = [v]
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise self.fail(key, "expected a string or a list of strings")
-        for x in v:
-            if pattern is not None and not pattern.match(x):
-                raise self.fail(key, f"{x!r} is not a finding id such as \"continuity.gap\"")
-        return tuple(v)
-
-    def table(self, key: str, required: bool = True) -> _Table | None:
-        v = self._get(key, required)
-        if v is None:
-            return None
-        if not isinstance(v, dict):
-            raise self.fail(key, f"expected a table, got {_tname(v)}")
-        return _Table(self.ctx, (*self.path, key), v)
-
-    def tables(self, key: str, required: bool = True) -> list[_Table]:
-        v = self._get(key, required)
-        if v is None:
-            return []
-        if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
-            raise self.fail(key, f"expected an array of tables ([[{key}]]), got {_tname(v)}")
-        if required and not v:
-            raise self.fail(key, "needs at least one entry")
-        return [_Table(self.ctx, (*self.path, key, i), x) for i, x in enumerate(v)]
-
-    def raw(self, key: str) -> Any:
-        return self._get(key, False)
-
-    def done(self) -> None:
-        """Reject keys nobody asked for, naming the first by its line."""
-        unknown = [k for k in self.data if k not in self.used]
-        if unknown:
-            k = min(unknown, key=lambda k: self.ctx.lines.line_of((*self.path, k)) or 0)
-            known = ", ".join(sorted(self.used))
-            raise self.fail(k, f"unknown key (this table takes: {known})")
+_ID_WHAT = "a valid id (letters, digits, '.', '_', '-'; at most 64)"
+_FINDING_WHAT = 'a finding id such as "continuity.gap"'
 
 
-@dataclass
-class _Context:
-    file: str
-    lines: KeyLines
-    in_process_only: list[tuple[int | None, str, str]] = field(default_factory=list)
+class _ScenarioDoc(Document):
+    """A scenario file being read: a TOML document, and what ``--processes`` cannot stage."""
+
+    def __init__(self, parsed: Document) -> None:
+        super().__init__(parsed.data, parsed.file, lines=parsed.lines, error=ScenarioError)
+        self.in_process_only: list[tuple[int | None, str, str]] = []
 
     def only_in_process(self, path: Path, what: str) -> None:
         """Record a feature that ``--processes`` does not stage (it refuses the scenario)."""
-        self.in_process_only.append((self.lines.line_of(path), format_path(path), what))
-
-    def error(self, path: Path, problem: str) -> ScenarioError:
-        return ScenarioError(self.file, self.lines.line_of(path), format_path(path), problem)
-
-    def line(self, path: Path) -> int | None:
-        return self.lines.line_of(path)
+        self.in_process_only.append((self.line_of(path), format_path(path), what))
 
 
-def _tname(v: object) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-            list: "an array", dict: "a table"}.get(type(v), type(v).__name__)
+def _doc(t: Table) -> _ScenarioDoc:
+    if not isinstance(t.doc, _ScenarioDoc):
+        raise InternalError("a scenario table outside a scenario; a bug")
+    return t.doc
 
 
 def load_scenario(path: FsPath | str) -> Scenario:
@@ -489,25 +336,17 @@ def load_scenario(path: FsPath | str) -> Scenario:
 
 def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     """Validate scenario TOML text; ``file`` is only used in error messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        m = re.search(r"line (\d+)", str(e))
-        line = int(m.group(1)) if m else None
-        raise ScenarioError(file, line, "(syntax)", f"not valid TOML: {e}") from None
-    ctx = _Context(file, KeyLines.scan(text))
-    root = _Table(ctx, (), data)
+    ctx = _ScenarioDoc(Document.parse(text, file, error=ScenarioError))
+    root = ctx.root
 
     head = root.table("scenario")
-    if head is None:
-        raise InternalError("head is unset here; a bug")
-    name = head.text("name", pattern=_ID)
-    story = head.text("story")
+    name = head.string("name", pattern=_ID, what=_ID_WHAT)
+    story = head.string("story")
     start = head.instant("start")
     duration = head.duration("duration")
     period = head.duration("period", 60 * 1_000_000_000)
-    seed = head.integer("seed", 0)
-    speedup = head.number("speedup", 360.0, lo=1.0)
+    seed = head.integer("seed", 0, minimum=0)
+    speedup = head.number("speedup", 360.0, minimum=1.0)
     sample_interval = head.duration("sample_interval", NS_PER_S)
     head.done()
     if not 0 < sample_interval <= period or period % sample_interval:
@@ -523,16 +362,13 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     if duration // period > MAX_PERIODS:
         raise head.fail("duration", f"{duration // period} periods; the limit is {MAX_PERIODS}")
 
-    facilities = tuple(_facility(t) for t in root.tables("facility"))
+    facilities = tuple(_facility(t) for t in root.tables("facility", required=True))
     ids = [f.id for f in facilities]
     for i, fid in enumerate(ids):
         if fid in ids[:i]:
             raise ctx.error(("facility", i, "id"), f"facility {fid!r} is defined twice")
 
-    commitment_table = root.table("commitment")
-    if commitment_table is None:
-        raise InternalError("commitment_table is unset here; a bug")
-    commitment_table.used.update(commitment_table.data)  # checked by pausewatch.commitment
+    root.table("commitment").accept_all()  # checked by pausewatch.commitment
     commitment = _commitment(ctx, text)
     for i, fid in enumerate(commitment.facility_ids):
         if fid not in ids:
@@ -553,12 +389,12 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
 
     timeline = tuple(
         _event(t, facilities, period, duration, sample_interval)
-        for t in root.tables("timeline", required=False)
+        for t in root.tables("timeline")
     )
     _check_overlaps(ctx, timeline, facilities)
     _check_story(ctx, timeline, facilities, period)
     expectations = tuple(
-        _expectation(t, facilities, bucket, duration) for t in root.tables("expect")
+        _expectation(t, facilities, bucket, duration) for t in root.tables("expect", required=True)
     )
     root.done()
     return Scenario(
@@ -592,7 +428,7 @@ def commitment_toml(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _commitment(ctx: _Context, text: str) -> types_pb2.Commitment:
+def _commitment(ctx: _ScenarioDoc, text: str) -> types_pb2.Commitment:
     """Hand the ``[commitment]`` table to the commitment format's own parser.
 
     The table is cut out of the source with its sub-tables renamed (``[commitment.rules]`` →
@@ -611,15 +447,15 @@ def _commitment(ctx: _Context, text: str) -> types_pb2.Commitment:
             key, problem = "", message
         # Wire-level checks name wire fields (``reporting.bucket_ns``); the file says ``bucket_s``.
         parts = tuple(key.replace("_ns", "_s").split(".")) if key else ()
-        lineno = ctx.line(("commitment", *parts))
+        lineno = ctx.line_of(("commitment", *parts))
         raise ScenarioError(ctx.file, lineno, ".".join(("commitment", *parts)), problem) from None
 
 
-def _facility(t: _Table) -> FacilitySpec:
-    fid = t.text("id", pattern=_ID)
-    lab = t.text("lab", pattern=_ID)
-    model = t.text("model", DEFAULT_MODEL)
-    devices = t.integer("devices_per_node", 8, lo=1, hi=MAX_DEVICES_PER_NODE)
+def _facility(t: Table) -> FacilitySpec:
+    fid = t.string("id", pattern=_ID, what=_ID_WHAT)
+    lab = t.string("lab", pattern=_ID, what=_ID_WHAT)
+    model = t.string("model", DEFAULT_MODEL)
+    devices = t.integer("devices_per_node", 8, minimum=1, maximum=MAX_DEVICES_PER_NODE)
     raw_nodes = t.raw("nodes")
     t.used.add("nodes")
     nodes: list[NodeSpec] = []
@@ -638,29 +474,29 @@ def _facility(t: _Table) -> FacilitySpec:
         nodes = [NodeSpec(x, x, devices, model, True) for x in raw_nodes]
     else:
         raise t.fail("nodes", "expected a node count or a non-empty list of node ids")
-    hidden = t.integer("hidden_nodes", 0, hi=MAX_NODES_PER_FACILITY)
+    hidden = t.integer("hidden_nodes", 0, maximum=MAX_NODES_PER_FACILITY, minimum=0)
     nodes += [NodeSpec(f"h{i:02d}", f"{fid}-h{i:02d}", devices, model, False) for i in range(hidden)]
     described: set[str] = set()
-    for nt in t.tables("node", required=False):
+    for nt in t.tables("node"):
         nodes = _node_override(nt, nodes, described)
-    meter_tables = t.tables("meter", required=False)
+    meter_tables = t.tables("meter")
     if meter_tables and "meters" in t.data:
         raise t.fail("meters", "give either `meters = N` (N redundant facility meters) "
                      "or [[facility.meter]] tables")
-    meter_count = t.integer("meters", 1, hi=16)
+    meter_count = t.integer("meters", 1, maximum=16, minimum=0)
     meters = [MeterSpec(f"m{i}", f"{fid}-m{i}") for i in range(meter_count)]
     if meter_tables:
         meters = [_meter(mt, fid, i, nodes) for i, mt in enumerate(meter_tables)]
         _check_meters(t, meter_tables, meters, nodes)
-    profile = t.choice("profile", PROFILES, "idle")
+    profile = t.string("profile", "idle", choices=PROFILES)
     if profile == "off":
         raise t.fail("profile", "a node that is always off cannot report; use `off` in the timeline")
     overhead = _band(t) if "overhead" in t.data else (1.1, 1.4)
     t.used.add("overhead")
-    true_overhead = t.number("true_overhead", (overhead[0] + overhead[1]) / 2, lo=1.0)
-    base_load = t.number("base_load_w", 0.0)
+    true_overhead = t.number("true_overhead", (overhead[0] + overhead[1]) / 2, minimum=1.0)
+    base_load = t.number("base_load_w", 0.0, minimum=0.0)
     if base_load:
-        t.ctx.only_in_process((*t.path, "base_load_w"), "a facility base load")
+        _doc(t).only_in_process((*t.path, "base_load_w"), "a facility base load")
     t.done()
     return FacilitySpec(
         id=fid, lab=lab, nodes=tuple(nodes), meters=tuple(meters),
@@ -668,9 +504,9 @@ def _facility(t: _Table) -> FacilitySpec:
     )
 
 
-def _node_override(t: _Table, nodes: list[NodeSpec], described: set[str]) -> list[NodeSpec]:
+def _node_override(t: Table, nodes: list[NodeSpec], described: set[str]) -> list[NodeSpec]:
     """A ``[[facility.node]]`` table: what one node has beyond the facility's defaults."""
-    name = t.text("name")
+    name = t.string("name")
     match = [i for i, n in enumerate(nodes) if n.name == name]
     if not match:
         have = ", ".join(n.name for n in nodes)
@@ -680,8 +516,8 @@ def _node_override(t: _Table, nodes: list[NodeSpec], described: set[str]) -> lis
     described.add(name)
     i = match[0]
     node = nodes[i]
-    devices = t.integer("devices", node.devices, lo=1, hi=MAX_DEVICES_PER_NODE)
-    undeclared = t.integer("undeclared_devices", 0, hi=MAX_DEVICES_PER_NODE)
+    devices = t.integer("devices", node.devices, minimum=1, maximum=MAX_DEVICES_PER_NODE)
+    undeclared = t.integer("undeclared_devices", 0, maximum=MAX_DEVICES_PER_NODE, minimum=0)
     reports = t.boolean("reports_undeclared", True)
     if devices + undeclared > MAX_DEVICES_PER_NODE:
         raise t.fail("undeclared_devices", f"a node holds at most {MAX_DEVICES_PER_NODE} accelerators")
@@ -690,15 +526,15 @@ def _node_override(t: _Table, nodes: list[NodeSpec], described: set[str]) -> lis
     if "reports_undeclared" in t.data and not undeclared:
         raise t.fail("reports_undeclared", "the node has no undeclared_devices")
     t.done()
-    t.ctx.only_in_process(t.path, "a [[facility.node]] table")
+    _doc(t).only_in_process(t.path, "a [[facility.node]] table")
     out = list(nodes)
     out[i] = NodeSpec(node.name, node.node_id, devices, node.model, node.declared, undeclared, reports)
     return out
 
 
-def _node_names(t: _Table, key: str, nodes: Sequence[NodeSpec]) -> tuple[str, ...]:
+def _node_names(t: Table, key: str, nodes: Sequence[NodeSpec]) -> tuple[str, ...]:
     """Node selectors inside a facility: ``"n00"``, ``"n00..n03"``, ``"hidden"``, ``"h00"``."""
-    selectors = t.texts(key)
+    selectors = t.strings(key, single=True)
     order = [n.name for n in nodes if n.declared]
     out: list[str] = []
     for sel in selectors:
@@ -720,10 +556,10 @@ def _node_names(t: _Table, key: str, nodes: Sequence[NodeSpec]) -> tuple[str, ..
     return tuple(out)
 
 
-def _meter(t: _Table, fid: str, index: int, nodes: Sequence[NodeSpec]) -> MeterSpec:
+def _meter(t: Table, fid: str, index: int, nodes: Sequence[NodeSpec]) -> MeterSpec:
     """A ``[[facility.meter]]`` table: one meter, its scope, feed and how well it reads."""
-    name = t.text("name", f"m{index}", pattern=_ID)
-    scope = t.choice("scope", SCOPES, "facility")
+    name = t.string("name", f"m{index}", pattern=_ID, what=_ID_WHAT)
+    scope = t.string("scope", "facility", choices=SCOPES)
     names: tuple[str, ...] = ()
     if scope == "facility":
         if "nodes" in t.data:
@@ -736,20 +572,20 @@ def _meter(t: _Table, fid: str, index: int, nodes: Sequence[NodeSpec]) -> MeterS
         names = _node_names(t, "nodes", nodes)
         if not any(n.declared for n in nodes if n.name in names):
             raise t.fail("nodes", "the inventory names a meter's scope by declared nodes: list at least one")
-    feed = t.text("feed", "")
+    feed = t.string("feed", "")
     if feed and not _FEED.match(feed):
         raise t.fail("feed", f"{feed!r}: a feed is a short label of letters and digits, e.g. \"A\"")
-    share = t.fraction("share", 0.0) if "share" in t.data else 0.0
+    share = t.number("share", 0.0, minimum=0.0, maximum=1.0) if "share" in t.data else 0.0
     if "share" in t.data and not feed:
         raise t.fail("share", "only a feed meter carries a share of its scope (set `feed`)")
     if "share" in t.data and share <= 0.0:
         raise t.fail("share", "a feed carries a positive share of its scope's power")
-    accuracy = t.fraction("accuracy", 0.0, hi=0.5) if "accuracy" in t.data else None
+    accuracy = t.number("accuracy", 0.0, maximum=0.5, minimum=0.0) if "accuracy" in t.data else None
     if accuracy is not None and accuracy <= 0.0:
         raise t.fail("accuracy", "must be positive (a fraction, e.g. 0.01)")
     error = _signed_fraction(t, "error")
-    noise = t.fraction("noise", 0.0, hi=0.5)
-    kind = t.text("kind", "")
+    noise = t.number("noise", 0.0, maximum=0.5, minimum=0.0)
+    kind = t.string("kind", "")
     if kind and (len(kind) > 64 or not kind.isprintable()):
         raise t.fail("kind", "a short printable label such as \"utility\" or \"inspector\"")
     band = _band(t) if "overhead" in t.data else None
@@ -758,7 +594,7 @@ def _meter(t: _Table, fid: str, index: int, nodes: Sequence[NodeSpec]) -> MeterS
                      accuracy=accuracy, error=error, noise=noise, kind=kind, band=band)
 
 
-def _band(t: _Table) -> tuple[float, float]:
+def _band(t: Table) -> tuple[float, float]:
     """A declared overhead band ``[min_ratio, max_ratio]``."""
     raw = t.raw("overhead")
     t.used.add("overhead")
@@ -773,20 +609,15 @@ def _band(t: _Table) -> tuple[float, float]:
     raise t.fail("overhead", "expected [min_ratio, max_ratio], e.g. [1.1, 1.4]")
 
 
-def _signed_fraction(t: _Table, key: str) -> float:
-    v = t.raw(key)
-    t.used.add(key)
-    if v is None:
-        return 0.0
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise t.fail(key, f"expected a number, got {_tname(v)}")
+def _signed_fraction(t: Table, key: str) -> float:
+    v = t.number(key, 0.0)
     if not -0.5 <= v <= 0.5:
         raise t.fail(key, f"{v} must be within -0.5 … 0.5 (a fraction: 0.004 reads 0.4 % high)")
     return float(v)
 
 
 def _check_meters(
-    t: _Table, tables: Sequence[_Table], meters: list[MeterSpec], nodes: Sequence[NodeSpec]
+    t: Table, tables: Sequence[Table], meters: list[MeterSpec], nodes: Sequence[NodeSpec]
 ) -> None:
     """Names unique; declared scopes nest (equal, disjoint or contained); the feeds of one scope
     share its power (unset shares split what the set ones leave evenly; they sum to 1)."""
@@ -827,7 +658,7 @@ def _check_meters(
         if (m.scope, m.feed, m.accuracy, m.error, m.noise, m.kind, m.band) != \
                 ("facility", "", None, 0.0, 0.0, "", None) \
                 or m.name != f"m{i}":
-            t.ctx.only_in_process(tables[i].path, "a [[facility.meter]] with a scope, feed or error")
+            _doc(t).only_in_process(tables[i].path, "a [[facility.meter]] with a scope, feed or error")
 
 
 _POINT_ACTIONS = {Action.RESTART, Action.FORK, Action.ROLLBACK, Action.REPLACE, Action.INVENTORY}
@@ -853,14 +684,15 @@ _NEW_ACTIONS = {Action.SHIFT, Action.IMPERSONATE, Action.REPLACE, Action.INVENTO
 
 
 def _event(  # one entry's checks, key by key, in file order
-    t: _Table, facilities: Sequence[FacilitySpec], period: int, duration: int, sample: int
+    t: Table, facilities: Sequence[FacilitySpec], period: int, duration: int, sample: int
 ) -> TimelineEvent:
-    do = t.choice("do", [a.value for a in Action])
+    do = t.string("do", choices=[a.value for a in Action])
     action = Action(do)
     allowed = {"do", "target", "from", "to", "at"} | _ACTION_KEYS[action]
     for k in t.data:
         if k not in allowed:
-            raise t.fail(k, f"unknown key for do = \"{do}\" (it takes: {', '.join(sorted(allowed))})")
+            problem = unknown_key(k, allowed).replace("unknown key", f"unknown key for do = \"{do}\"", 1)
+            raise t.fail(k, problem)
     if action is Action.OVERHEAD and "at" in t.data:
         if "from" in t.data or "to" in t.data:
             raise t.fail("from" if "from" in t.data else "to", "an overhead change is a step (`at`) or a "
@@ -902,7 +734,7 @@ def _event(  # one entry's checks, key by key, in file order
         if "target" in t.data:
             raise t.fail("target", "a verifier outage has no target")
     elif action in _FACILITY_ACTIONS:
-        fac_id = t.text("target")
+        fac_id = t.string("target")
         if fac_id not in {f.id for f in facilities}:
             raise t.fail("target", f"{fac_id!r}: do = \"{do}\" targets a facility by its id "
                          f"(have: {', '.join(f.id for f in facilities)})")
@@ -911,7 +743,7 @@ def _event(  # one entry's checks, key by key, in file order
         targets = _targets(t, facilities, meters_ok=action in (Action.SILENT, Action.LIE, Action.SHIFT),
                            hidden_ok=action in (Action.PROFILE,))
     if action in _NEW_ACTIONS:
-        t.ctx.only_in_process(t.path, f"do = \"{do}\"")
+        _doc(t).only_in_process(t.path, f"do = \"{do}\"")
     meter_names = {(f.id, m.name) for f in facilities for m in f.meters}
     on_meters = [x in meter_names for x in targets]
     if action is Action.LIE and any(on_meters):
@@ -920,10 +752,10 @@ def _event(  # one entry's checks, key by key, in file order
         for k in ("profile", "reports", "devices", "power_limit_w"):
             if k in t.data:
                 raise t.fail(k, "a lying meter only scales what it reads: give `factor`")
-        factor = t.number("factor", lo=0.0)
+        factor = t.number("factor", minimum=0.0)
         if factor == 1.0 or factor > 10.0:
             raise t.fail("factor", f"{factor} is no lie: a lying meter reads × factor, 0 ≤ factor ≤ 10, ≠ 1")
-        t.ctx.only_in_process(t.path, "a lying meter")
+        _doc(t).only_in_process(t.path, "a lying meter")
     elif "factor" in t.data:
         raise t.fail("factor", "`factor` is for a lying meter; a node's lie is `profile` and `reports`")
     else:
@@ -941,7 +773,7 @@ def _event(  # one entry's checks, key by key, in file order
                              f"({format_duration(grain)})")
         if on >= every:
             raise t.fail("on", f"{format_duration(on)} must be shorter than every = {format_duration(every)}")
-        t.ctx.only_in_process(t.path, "a duty cycle (`every`/`on`)")
+        _doc(t).only_in_process(t.path, "a duty cycle (`every`/`on`)")
     profile = reports = None
     replay_mode = None
     fault = None
@@ -949,18 +781,18 @@ def _event(  # one entry's checks, key by key, in file order
     device_set = DeviceSet()
     power_limit: float | None = None
     if action in (Action.PROFILE, Action.LIE) and not any(on_meters):
-        profile = t.choice("profile", PROFILES)
+        profile = t.string("profile", choices=PROFILES)
         if "devices" in t.data:
             device_set = _device_set(t, facilities, targets)
         if "power_limit_w" in t.data:
-            power_limit = t.number("power_limit_w", lo=100.0)
+            power_limit = t.number("power_limit_w", minimum=100.0)
             if power_limit > BOARD_POWER_W:
                 raise t.fail("power_limit_w", f"{power_limit:g} W is above the board's {BOARD_POWER_W:g} W")
-            t.ctx.only_in_process(t.path, "a power limit")
+            _doc(t).only_in_process(t.path, "a power limit")
         if profile == "off" and action is Action.LIE:
             raise t.fail("profile", "an off node cannot sign anything: make it `silent`")
     if action is Action.LIE and not any(on_meters):
-        reports = t.choice("reports", PROFILES)
+        reports = t.string("reports", choices=PROFILES)
         if reports == "off":
             raise t.fail("reports", "a report cannot claim the node is off: it would not be signed")
         if reports == profile:
@@ -974,8 +806,8 @@ def _event(  # one entry's checks, key by key, in file order
         if abs(shift) >= duration:
             raise t.fail("by", f"{format_duration(abs(shift))} is not shorter than the story")
     if action is Action.IMPERSONATE:
-        by = t.text("by")
-        reports = t.choice("reports", PROFILES, "idle")
+        by = t.string("by")
+        reports = t.string("reports", "idle", choices=PROFILES)
         if reports == "off":
             raise t.fail("reports", "a report cannot claim the node is off: it would not be signed")
         for fac_id, name in targets:
@@ -991,48 +823,48 @@ def _event(  # one entry's checks, key by key, in file order
         if "ratio" not in t.data and "base_load_w" not in t.data:
             raise t.fail("ratio", "missing: an overhead change sets `ratio`, `base_load_w` or both")
         if "ratio" in t.data:
-            ratio = t.number("ratio", lo=1.0)
+            ratio = t.number("ratio", minimum=1.0)
         if "base_load_w" in t.data:
-            base = t.number("base_load_w")
+            base = t.number("base_load_w", minimum=0.0)
     if action is Action.REPLACE:
-        devices = t.integer("devices", 1, lo=1, hi=MAX_DEVICES_PER_NODE)
+        devices = t.integer("devices", 1, minimum=1, maximum=MAX_DEVICES_PER_NODE)
         for fac_id, name in targets:
             node = _node(facilities, fac_id, name)
             if node is not None and devices > node.devices:
                 raise t.fail("devices", f"node {node.node_id} declares only {node.devices} accelerators")
     if action is Action.REPLAY:
-        replay_mode = ReplayMode(t.choice("mode", [m.value for m in ReplayMode]))
+        replay_mode = ReplayMode(t.string("mode", choices=[m.value for m in ReplayMode]))
         if start == 0:
             raise t.fail("from", "a replay needs earlier reports to replay: start it after the first period")
     if action is Action.FAULT:
-        fault = FaultKind(t.choice("kind", [k.value for k in FaultKind]))
-        devices = t.integer("devices", 1, lo=1, hi=MAX_DEVICES_PER_NODE)
+        fault = FaultKind(t.string("kind", choices=[k.value for k in FaultKind]))
+        devices = t.integer("devices", 1, minimum=1, maximum=MAX_DEVICES_PER_NODE)
         for fac_id, name in targets:
             node = _node(facilities, fac_id, name)
             if node is not None and devices > node.devices:
                 raise t.fail("devices", f"node {node.node_id} has only {node.devices} accelerators")
     if action is Action.ROLLBACK:
-        rollback = t.integer("reports", lo=1, hi=10_000)
+        rollback = t.integer("reports", minimum=1, maximum=10_000)
         if rollback * period > start:
             raise t.fail("reports", f"cannot roll back {rollback} reports at {format_duration(start)}: "
                          "there are not that many yet")
     t.used.update(t.data)
     if profile in PROFILES[3:] or reports in PROFILES[3:]:
-        t.ctx.only_in_process(t.path, "a profile the --processes attestor config does not carry")
+        _doc(t).only_in_process(t.path, "a profile the --processes attestor config does not carry")
     return TimelineEvent(
         action=action, targets=targets, start_ns=start, end_ns=end, profile=profile, reports=reports,
         replay_mode=replay_mode, fault=fault, devices=devices, rollback_reports=rollback,
-        line=t.ctx.line(t.path), every_ns=every, on_ns=on, device_set=device_set,
+        line=t.line(), every_ns=every, on_ns=on, device_set=device_set,
         power_limit_w=power_limit, factor=factor, shift_ns=shift, by=by, ratio=ratio, base_load_w=base,
     )
 
 
 def _device_set(
-    t: _Table, facilities: Sequence[FacilitySpec], targets: Sequence[tuple[str, str]]
+    t: Table, facilities: Sequence[FacilitySpec], targets: Sequence[tuple[str, str]]
 ) -> DeviceSet:
     """``devices = k`` (the first k: declared ones first), ``"declared"`` or ``"undeclared"``."""
     raw = t.raw("devices")
-    t.ctx.only_in_process((*t.path, "devices"), "a device subset")
+    _doc(t).only_in_process((*t.path, "devices"), "a device subset")
     if isinstance(raw, str):
         if raw not in ("declared", "undeclared"):
             raise t.fail("devices", f"{raw!r}: give a count (the first k), \"declared\" or \"undeclared\"")
@@ -1041,7 +873,7 @@ def _device_set(
             if raw == "undeclared" and node is not None and not node.undeclared_devices:
                 raise t.fail("devices", f"{fac_id}/{name} has no undeclared accelerators")
         return DeviceSet(which=raw)
-    k = t.integer("devices", lo=1, hi=MAX_DEVICES_PER_NODE)
+    k = t.integer("devices", minimum=1, maximum=MAX_DEVICES_PER_NODE)
     for fac_id, name in targets:
         node = _node(facilities, fac_id, name)
         if node is not None and k > node.total_devices:
@@ -1059,11 +891,11 @@ def _node(facilities: Sequence[FacilitySpec], fac_id: str, name: str) -> NodeSpe
 
 
 def _targets(
-    t: _Table, facilities: Sequence[FacilitySpec], *, meters_ok: bool, hidden_ok: bool
+    t: Table, facilities: Sequence[FacilitySpec], *, meters_ok: bool, hidden_ok: bool
 ) -> tuple[tuple[str, str], ...]:
     """Resolve selectors: ``fac`` (its declared nodes), ``fac/hidden``, ``fac/meters``,
     ``fac/NAME`` and ``fac/FIRST..LAST`` (declared nodes in file order, inclusive)."""
-    selectors = t.texts("target")
+    selectors = t.strings("target", single=True)
     if "target" not in t.data:
         raise t.fail("target", "missing (required: e.g. \"fac-b\", \"fac-b/n03\", \"fac-b/n00..n03\")")
     if not selectors:
@@ -1109,7 +941,7 @@ def _targets(
 
 
 def _conflict(
-    ctx: _Context, i: int, ev: TimelineEvent, other: TimelineEvent, *, what: str, at: tuple[int, int]
+    ctx: _ScenarioDoc, i: int, ev: TimelineEvent, other: TimelineEvent, *, what: str, at: tuple[int, int]
 ) -> ScenarioError:
     return ScenarioError(
         ctx.file, ev.line, format_path(("timeline", i)),
@@ -1119,7 +951,7 @@ def _conflict(
 
 
 def _check_overlaps(
-    ctx: _Context, timeline: Sequence[TimelineEvent], facilities: Sequence[FacilitySpec]
+    ctx: _ScenarioDoc, timeline: Sequence[TimelineEvent], facilities: Sequence[FacilitySpec]
 ) -> None:
     """Two entries that decide the same thing for the same subject at the same time conflict:
     what a node runs (profile, lie — on the same accelerators), what it sends (lie, silent,
@@ -1181,7 +1013,7 @@ def _devices_meet(
 
 
 def _check_story(
-    ctx: _Context, timeline: Sequence[TimelineEvent], facilities: Sequence[FacilitySpec], period: int
+    ctx: _ScenarioDoc, timeline: Sequence[TimelineEvent], facilities: Sequence[FacilitySpec], period: int
 ) -> None:
     """What the timeline cannot mean: an `off` node that reports, an inventory submitted to a
     verifier that is down."""
@@ -1214,8 +1046,8 @@ def _check_story(
                                 "impossible timing: the verifier is down then; the lab cannot submit")
 
 
-def _expectation(t: _Table, facilities: Sequence[FacilitySpec], bucket: int, duration: int) -> Expectation:
-    facility = t.text("facility")
+def _expectation(t: Table, facilities: Sequence[FacilitySpec], bucket: int, duration: int) -> Expectation:
+    facility = t.string("facility")
     if facility and facility not in {f.id for f in facilities}:
         raise t.fail("facility", f"no facility {facility!r} (use \"\" for the commitment as a whole)")
     if "bucket" in t.data:
@@ -1250,14 +1082,14 @@ def _expectation(t: _Table, facilities: Sequence[FacilitySpec], bucket: int, dur
     for s in statuses:
         if s not in STATUSES:
             raise t.fail("status", f"{s!r} is not one of {', '.join(STATUSES)}")
-    findings = t.texts("findings", pattern=_FINDING_ID)
-    absent = t.texts("absent", pattern=_FINDING_ID)
-    any_findings = t.texts("any_findings", pattern=_FINDING_ID)
+    findings = tuple(t.strings("findings", single=True, pattern=_FINDING_ID, what=_FINDING_WHAT))
+    absent = tuple(t.strings("absent", single=True, pattern=_FINDING_ID, what=_FINDING_WHAT))
+    any_findings = tuple(t.strings("any_findings", single=True, pattern=_FINDING_ID, what=_FINDING_WHAT))
     clash = set(findings + any_findings) & set(absent)
     if clash:
         raise t.fail("absent", f"{sorted(clash)[0]!r} is both required and forbidden")
     t.done()
     return Expectation(
         facility=facility, start_ns=start, end_ns=end, statuses=statuses, findings=findings,
-        absent=absent, any_findings=any_findings, line=t.ctx.line(t.path),
+        absent=absent, any_findings=any_findings, line=t.line(),
     )

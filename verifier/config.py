@@ -124,7 +124,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,10 +132,9 @@ from typing import Any, Final
 from pausewatch.addresses import is_loopback
 from pausewatch.checkpoint import CosignatureVerifier
 from pausewatch.errors import InputError
-from pausewatch.keys import Ed25519Key
-from pausewatch.note import ed25519_key_from_text
 from pausewatch.reports import MAX_REPORT_BYTES, check_id
-from pausewatch.roots import LabRoot, PartyRoot
+from pausewatch.roots import LabRoot, PartyRoot, read_lab_roots, read_party_roots
+from pausewatch.tomlread import REQUIRED, Document, Table, located
 from pausewatch.v1 import types_pb2
 from verifier.alerts import WebhookConfig
 from verifier.authz import AuthorizationPolicy, IdentityGrant, Role
@@ -153,7 +151,6 @@ __all__ = [
     "WitnessTarget",
     "check_exposure",
     "load_config",
-    "parse_lab_key",
     "with_overrides",
 ]
 
@@ -281,121 +278,35 @@ class VerifierConfig:
         return self.state_dir / "verifier.sqlite"
 
 
-def parse_lab_key(text: str, where: str) -> Ed25519Key:
-    """A lab key: base64 of the raw 32 bytes, or a C2SP vkey of type Ed25519."""
-    try:
-        return ed25519_key_from_text(text, where)
-    except InputError as e:
-        raise ConfigError(str(e)) from e
+_REQUIRED = REQUIRED
+_ERROR = located(ConfigError)
 
 
-class _Table:
-    """A TOML table read with type checks; every error names the file and the dotted key."""
-
-    def __init__(self, data: Mapping[str, Any], source: str, prefix: str = "") -> None:
-        self._data = data
-        self._source = source
-        self._prefix = prefix
-        self.prefix = prefix
-        self._used: set[str] = set()
-
-    def _where(self, key: str) -> str:
-        return f"{self._source}: {self._prefix}{key}"
-
-    def _get(self, key: str, kinds: tuple[type, ...], what: str, default: Any) -> Any:
-        self._used.add(key)
-        if key not in self._data:
-            if default is _REQUIRED:
-                raise ConfigError(f"{self._where(key)} is required")
-            return default
-        value = self._data[key]
-        if isinstance(value, bool) and bool not in kinds:
-            raise ConfigError(f"{self._where(key)} must be {what}, got a boolean")
-        if not isinstance(value, kinds):
-            raise ConfigError(f"{self._where(key)} must be {what}, got {type(value).__name__}")
-        return value
-
-    def string(self, key: str, default: Any = None) -> Any:
-        return self._get(key, (str,), "a string", default)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        return bool(self._get(key, (bool,), "a boolean", default))
-
-    def path(self, key: str, base: Path, default: Any = None) -> Path | None:
-        value = self.string(key, default)
-        if value is None:
-            return None
-        return value if isinstance(value, Path) else (base / value)
-
-    def number(self, key: str, default: Any, *, minimum: float, maximum: float = float("inf")) -> float:
-        value = float(self._get(key, (int, float), "a number", default))
-        if not minimum <= value <= maximum:
-            raise ConfigError(f"{self._where(key)} = {value} is out of range [{minimum}, {maximum}]")
-        return value
-
-    def integer(self, key: str, default: Any, *, minimum: int, maximum: int = 1 << 62) -> int:
-        value = self._get(key, (int,), "an integer", default)
-        if not minimum <= value <= maximum:
-            raise ConfigError(f"{self._where(key)} = {value} is out of range [{minimum}, {maximum}]")
-        return int(value)
-
-    def optional_integer(self, key: str, *, minimum: int) -> int | None:
-        if key not in self._data:
-            self._used.add(key)
-            return None
-        return self.integer(key, None, minimum=minimum)
-
-    def required_path(self, key: str, base: Path) -> Path:
-        value: str = self.string(key, _REQUIRED)
-        return base / value
-
-    def table(self, key: str) -> _Table | None:
-        value = self._get(key, (dict,), "a table", None)
-        return None if value is None else _Table(value, self._source, f"{self._prefix}{key}.")
-
-    def tables(self, key: str) -> list[_Table]:
-        value = self._get(key, (list,), "an array of tables", [])
-        out = []
-        for i, item in enumerate(value):
-            if not isinstance(item, dict):
-                raise ConfigError(f"{self._where(key)}[{i}] must be a table")
-            out.append(_Table(item, self._source, f"{self._prefix}{key}[{i}]."))
-        return out
-
-    def strings(self, key: str) -> list[str]:
-        value = self._get(key, (list,), "an array of strings", [])
-        if not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{self._where(key)} must be an array of strings")
-        return list(value)
-
-    def finish(self) -> None:
-        unknown = sorted(set(self._data) - self._used)
-        if unknown:
-            raise ConfigError(f"{self._where(unknown[0])}: unknown key")
+def _path(table: Table, key: str, base: Path, default: Path | None = None) -> Path | None:
+    value = table.string(key, None)
+    return default if value is None else base / value
 
 
-_REQUIRED = object()
+def _required_path(table: Table, key: str, base: Path) -> Path:
+    return base / table.string(key)
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> VerifierConfig:
     """Read the TOML file (if any), then the environment. Raise ConfigError naming key and file."""
     environ = os.environ if environ is None else environ
-    data: dict[str, Any] = {}
-    source = "<no config file>"
+    doc = Document({}, "<no config file>", error=_ERROR)
     base = Path.cwd()
     if path is not None:
-        source = str(path)
         base = path.resolve().parent
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError as e:
             raise ConfigError(f"{path}: config file not found") from e
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: cannot read config file: {e}") from e
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from e
-    data = _apply_environment(data, environ)
-    return _build(_Table(data, source), base, source)
+        doc = Document.parse(text, str(path), error=_ERROR)
+    _apply_environment(doc, environ)
+    return _build(doc.root, base, doc.file)
 
 
 # Environment variable -> dotted TOML key. Values are strings; numbers are converted.
@@ -417,8 +328,7 @@ _ENV_KEYS: Final[Mapping[str, tuple[str, type]]] = {
 }
 
 
-def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+def _apply_environment(doc: Document, environ: Mapping[str, str]) -> None:
     for suffix, (dotted, kind) in _ENV_KEYS.items():
         name = ENV_PREFIX + suffix
         if name not in environ:
@@ -430,69 +340,62 @@ def _apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict
                 value = kind(raw)
             except ValueError as e:
                 raise ConfigError(f"environment {name}={raw!r}: not a valid {kind.__name__}") from e
-        *tables, key = dotted.split(".")
-        target = out
-        for t in tables:
-            existing = target.get(t)
-            target[t] = dict(existing) if isinstance(existing, dict) else {}
-            target = target[t]
-        target[key] = value
-    return out
+        doc.override(tuple(dotted.split(".")), value, f"environment {name}")
 
 
-def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
+def _build(root: Table, base: Path, source: str) -> VerifierConfig:
     listen = root.string("listen", "127.0.0.1:7443")
-    _check_address(listen, f"{source}: listen")
+    root.checked("listen", _check_address, listen)
     metrics_listen = root.string("metrics_listen", "127.0.0.1:9464")
     if metrics_listen:
-        _check_address(metrics_listen, f"{source}: metrics_listen")
-    state_dir = root.required_path("state_dir", base)
+        root.checked("metrics_listen", _check_address, metrics_listen)
+    state_dir = _required_path(root, "state_dir", base)
 
-    log = root.table("log")
+    log = root.table("log", None)
     if log is None:
-        raise ConfigError(f"{source}: [log] with origin and key_file is required")
+        raise root.fail("log", "missing (required): [log] with origin and key_file")
     origin = log.string("origin", _REQUIRED)
     if not origin or any(c.isspace() for c in origin) or "+" in origin:
-        raise ConfigError(f"{source}: log.origin must be non-empty, without spaces or '+'")
-    log_key = log.required_path("key_file", base)
-    log.finish()
+        raise log.fail("origin", "must be non-empty, without spaces or '+'")
+    log_key = _required_path(log, "key_file", base)
+    log.done()
 
-    challenge_t = root.table("challenge")
+    challenge_t = root.table("challenge", None)
     if challenge_t is None:
-        raise ConfigError(f"{source}: [challenge] with key_file is required")
-    challenge_key = challenge_t.required_path("key_file", base)
+        raise root.fail("challenge", "missing (required): [challenge] with key_file")
+    challenge_key = _required_path(challenge_t, "key_file", base)
     interval = challenge_t.number("interval_s", 60.0, minimum=0.001, maximum=86_400)
     challenge = ChallengeConfig(
         interval_s=interval,
         lifetime_s=challenge_t.number("lifetime_s", 3 * interval, minimum=interval, maximum=7 * 86_400),
         max_clock_skew_s=challenge_t.number("max_clock_skew_s", 120.0, minimum=0, maximum=86_400),
     )
-    challenge_t.finish()
+    challenge_t.done()
 
-    verdict_t = root.table("verdict")
+    verdict_t = root.table("verdict", None)
     if verdict_t is None:
-        raise ConfigError(f"{source}: [verdict] with key_file is required")
-    verdict_key = verdict_t.required_path("key_file", base)
-    verdict_t.finish()
+        raise root.fail("verdict", "missing (required): [verdict] with key_file")
+    verdict_key = _required_path(verdict_t, "key_file", base)
+    verdict_t.done()
 
-    checkpoint_t = root.table("checkpoint")
+    checkpoint_t = root.table("checkpoint", None)
     cp_interval = 1.0
     if checkpoint_t is not None:
         cp_interval = checkpoint_t.number("max_interval_s", 1.0, minimum=0.001, maximum=1.0)
-        checkpoint_t.finish()
+        checkpoint_t.done()
 
     tls = None
-    tls_t = root.table("tls")
+    tls_t = root.table("tls", None)
     if tls_t is not None:
         tls = TlsConfig(
-            cert_file=tls_t.required_path("cert_file", base),
-            key_file=tls_t.required_path("key_file", base),
-            client_ca_file=tls_t.path("client_ca_file", base),
+            cert_file=_required_path(tls_t, "cert_file", base),
+            key_file=_required_path(tls_t, "key_file", base),
+            client_ca_file=_path(tls_t, "client_ca_file", base),
         )
-        tls_t.finish()
+        tls_t.done()
 
     limits = LimitsConfig()
-    limits_t = root.table("limits")
+    limits_t = root.table("limits", None)
     if limits_t is not None:
         d = LimitsConfig()
         li = limits_t.integer
@@ -538,30 +441,28 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
             ),
             disk_reserve_bytes=li("disk_reserve_bytes", d.disk_reserve_bytes, minimum=0, maximum=1 << 40),
         )
-        limits_t.finish()
+        limits_t.done()
         if limits.max_envelope_bytes > limits.max_message_bytes:
-            raise ConfigError(f"{source}: limits.max_envelope_bytes exceeds limits.max_message_bytes")
+            raise limits_t.fail("max_envelope_bytes", "exceeds limits.max_message_bytes")
         if limits.max_report_bytes > limits.max_message_bytes:
-            raise ConfigError(f"{source}: limits.max_report_bytes exceeds limits.max_message_bytes")
+            raise limits_t.fail("max_report_bytes", "exceeds limits.max_message_bytes")
         if limits.burst_report_bytes < limits.max_report_bytes:
-            raise ConfigError(f"{source}: limits.burst_report_bytes is below limits.max_report_bytes")
+            raise limits_t.fail("burst_report_bytes", "is below limits.max_report_bytes")
 
     clock = ClockConfig()
-    clock_t = root.table("clock")
+    clock_t = root.table("clock", None)
     if clock_t is not None:
-        mode = clock_t.string("mode", "system")
-        if mode not in ("system", "accelerated"):
-            raise ConfigError(f"{source}: clock.mode must be 'system' or 'accelerated', got {mode!r}")
+        mode = clock_t.string("mode", "system", choices=("system", "accelerated"))
         clock = ClockConfig(
             mode=mode,
-            start_unix_ns=clock_t.optional_integer("start_unix_ns", minimum=1),
+            start_unix_ns=clock_t.integer("start_unix_ns", None, minimum=1),
             speedup=clock_t.number("speedup", 1.0, minimum=0.001, maximum=1e6),
-            anchor_unix_ns=clock_t.optional_integer("anchor_unix_ns", minimum=1),
+            anchor_unix_ns=clock_t.integer("anchor_unix_ns", None, minimum=1),
         )
-        clock_t.finish()
+        clock_t.done()
 
     evaluation: EvaluationConfig | None = EvaluationConfig()
-    evaluation_t = root.table("evaluation")
+    evaluation_t = root.table("evaluation", None)
     if evaluation_t is not None:
         d_eval = EvaluationConfig()
         enabled = evaluation_t.boolean("enabled", True)
@@ -573,17 +474,15 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
                 "max_buckets_per_tick", d_eval.max_buckets_per_tick, minimum=1, maximum=1_000_000
             ),
         )
-        evaluation_t.finish()
+        evaluation_t.done()
         if not enabled:
             evaluation = None
 
     webhooks = WebhookConfig()
-    webhooks_t = root.table("webhooks")
+    webhooks_t = root.table("webhooks", None)
     if webhooks_t is not None:
         d_hook = WebhookConfig()
-        severity = webhooks_t.string("min_severity", "WARNING")
-        if severity not in ("INFO", "WARNING", "CRITICAL"):
-            raise ConfigError(f"{source}: webhooks.min_severity must be INFO, WARNING or CRITICAL")
+        severity = webhooks_t.string("min_severity", "WARNING", choices=("INFO", "WARNING", "CRITICAL"))
         wn = webhooks_t.number
         webhooks = _built(
             f"{source}: [webhooks]",
@@ -597,35 +496,16 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
                 max_queue=webhooks_t.integer("max_queue", d_hook.max_queue, minimum=1, maximum=1_000_000),
             ),
         )
-        webhooks_t.finish()
+        webhooks_t.done()
 
-    labs = []
-    seen: set[str] = set()
-    for lab_t in root.tables("labs"):
-        lab_id = check_id_config(lab_t.string("lab_id", _REQUIRED), f"{source}: {lab_t.prefix}lab_id")
-        if lab_id in seen:
-            raise ConfigError(f"{source}: lab {lab_id!r} is listed twice")
-        seen.add(lab_id)
-        keys = tuple(
-            parse_lab_key(k, f"{source}: {lab_t.prefix}public_keys[{i}]")
-            for i, k in enumerate(lab_t.strings("public_keys"))
-        )
-        if not keys:
-            raise ConfigError(f"{source}: {lab_t.prefix}public_keys must list at least one key")
-        facilities = tuple(
-            check_id_config(f, f"{source}: {lab_t.prefix}facilities") for f in lab_t.strings("facilities")
-        )
-        threshold = lab_t.integer("inventory_threshold", 1, minimum=1, maximum=len(keys))
-        lab_t.finish()
-        labs.append(LabRoot(lab_id, keys, facilities, threshold))
-
-    parties = _parties(root, source)
-    authorization = _authorization(root, source, {lab.lab_id for lab in labs})
-    storage = _storage(root, source)
+    labs = read_lab_roots(root)
+    parties = read_party_roots(root)
+    authorization = _authorization(root, {lab.lab_id for lab in labs})
+    storage = _storage(root)
     allow_plaintext = root.boolean("allow_plaintext", False)
-    witnesses = _witnesses(root, source)
+    witnesses = _witnesses(root)
     witness_quorum = root.integer("witness_quorum", 0, minimum=0, maximum=len(witnesses))
-    root.finish()
+    root.done()
     return VerifierConfig(
         state_dir=state_dir,
         log_origin=origin,
@@ -635,7 +515,7 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
         listen=listen,
         metrics_listen=metrics_listen,
         tls=tls,
-        labs=tuple(labs),
+        labs=labs,
         parties=parties,
         challenge=challenge,
         checkpoint_max_interval_s=cp_interval,
@@ -652,97 +532,69 @@ def _build(root: _Table, base: Path, source: str) -> VerifierConfig:
     )
 
 
-def _witnesses(root: _Table, source: str) -> tuple[WitnessTarget, ...]:
+def _witnesses(root: Table) -> tuple[WitnessTarget, ...]:
     """``[[witnesses]]``: url and cosignature vkey of each (checked by verifier.witnesses)."""
     out = []
     for t in root.tables("witnesses"):
         url = t.string("url", _REQUIRED)
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{source}: {t.prefix}url must start with http:// or https://")
+            raise t.fail("url", "must start with http:// or https://")
         vkey = t.string("vkey", _REQUIRED)
-        try:
-            CosignatureVerifier.from_vkey(vkey)
-        except InputError as e:
-            raise ConfigError(f"{source}: {t.prefix}vkey: {e}") from e
+        t.checked("vkey", CosignatureVerifier.from_vkey, vkey)
         target = WitnessTarget(url.rstrip("/"), vkey, t.number("timeout_s", 5.0, minimum=0.1, maximum=600))
-        t.finish()
+        t.done()
         out.append(target)
     return tuple(out)
 
 
-def _storage(root: _Table, source: str) -> StorageConfig:
+def _storage(root: Table) -> StorageConfig:
     """``[storage]``: ``backend`` ("sqlite" or "postgresql") and, for PostgreSQL, ``dsn``."""
-    table = root.table("storage")
+    table = root.table("storage", None)
     if table is None:
         return StorageConfig()
-    backend = table.string("backend", "sqlite")
-    if backend not in ("sqlite", "postgresql"):
-        raise ConfigError(f"{source}: storage.backend must be 'sqlite' or 'postgresql', got {backend!r}")
+    backend = table.string("backend", "sqlite", choices=("sqlite", "postgresql"))
     dsn = table.string("dsn", "")
     if (backend == "postgresql") != bool(dsn):
-        raise ConfigError(f"{source}: storage.dsn is required with backend 'postgresql', and only with it")
-    table.finish()
+        raise table.fail("dsn", "required with backend 'postgresql', and only with it")
+    table.done()
     return StorageConfig(backend, dsn)
 
 
-def _parties(root: _Table, source: str) -> tuple[PartyRoot, ...]:
-    """``[[parties]]``: each party once, with at least one key; a key belongs to one party."""
-    parties: list[PartyRoot] = []
-    owners: dict[bytes, str] = {}
-    for party_t in root.tables("parties"):
-        where = f"{source}: {party_t.prefix}"
-        party_id = check_id_config(party_t.string("party_id", _REQUIRED), f"{where}party_id")
-        if any(p.party_id == party_id for p in parties):
-            raise ConfigError(f"{source}: party {party_id!r} is listed twice")
-        keys = tuple(
-            parse_lab_key(k, f"{where}public_keys[{i}]") for i, k in enumerate(party_t.strings("public_keys"))
-        )
-        if not keys:
-            raise ConfigError(f"{where}public_keys must list at least one key")
-        for key in keys:
-            if owners.setdefault(key.raw, party_id) != party_id:
-                raise ConfigError(f"{where}public_keys: a key of party {owners[key.raw]!r} too")
-        party_t.finish()
-        parties.append(PartyRoot(party_id, keys))
-    return tuple(parties)
-
-
-def _authorization(root: _Table, source: str, lab_ids: set[str]) -> AuthorizationPolicy:
+def _authorization(root: Table, lab_ids: set[str]) -> AuthorizationPolicy:
     """``[authorization]`` and its ``[[authorization.identities]]`` (verifier.authz)."""
-    table = root.table("authorization")
+    table = root.table("authorization", None)
     if table is None:
         return AuthorizationPolicy()
     roles = ", ".join(r.value for r in Role)
     grants: list[IdentityGrant] = []
     for t in table.tables("identities"):
-        where = f"{source}: {t.prefix}"
         name = t.string("name", _REQUIRED)
         if not name or len(name) > 253 or any(c.isspace() for c in name):
-            raise ConfigError(f"{where}name must be a certificate name without spaces, got {name!r}")
+            raise t.fail("name", f"must be a certificate name without spaces, got {name!r}")
         if any(g.name == name for g in grants):
-            raise ConfigError(f"{where}name {name!r} is listed twice")
-        try:
-            role = Role(t.string("role", _REQUIRED))
-        except ValueError as e:
-            raise ConfigError(f"{where}role must be one of {roles}") from e
+            raise t.fail("name", f"{name!r} is listed twice")
+        role_name = t.string("role", _REQUIRED)
+        if role_name not in {r.value for r in Role}:
+            raise t.fail("role", f"must be one of {roles}, got {role_name!r}")
+        role = Role(role_name)
         if role is Role.PUBLIC:
-            raise ConfigError(f"{where}role public is every anonymous caller's; name another role")
-        facilities = frozenset(check_id_config(f, f"{where}facilities") for f in t.strings("facilities"))
+            raise t.fail("role", "public is every anonymous caller's; name another role")
+        facilities = frozenset(t.checked("facilities", check_id, f, "id") for f in t.strings("facilities"))
         lab_id = t.string("lab_id", "")
         if role is Role.LAB and lab_id not in lab_ids:
-            raise ConfigError(f"{where}lab_id must name a [[labs]] entry, got {lab_id!r}")
+            raise t.fail("lab_id", f"must name a [[labs]] entry, got {lab_id!r}")
         if role is not Role.LAB and lab_id:
-            raise ConfigError(f"{where}lab_id is only for role lab")
+            raise t.fail("lab_id", "is only for role lab")
         if role is Role.ATTESTOR and not facilities:
-            raise ConfigError(f"{where}facilities: an attestor identity must name its facilities")
+            raise t.fail("facilities", "an attestor identity must name its facilities")
         if role in (Role.LAB, Role.PARTY, Role.OPERATOR) and facilities:
-            raise ConfigError(f"{where}facilities: not for role {role} (a lab's are its [[labs]] entry's)")
-        t.finish()
+            raise t.fail("facilities", f"not for role {role} (a lab's are its [[labs]] entry's)")
+        t.done()
         grants.append(IdentityGrant(name, role, facilities, lab_id))
-    try:
-        loopback_role = Role(table.string("loopback_role", Role.PUBLIC.value))
-    except ValueError as e:
-        raise ConfigError(f"{source}: authorization.loopback_role must be one of {roles}") from e
+    loopback_name = table.string("loopback_role", Role.PUBLIC.value)
+    if loopback_name not in {r.value for r in Role}:
+        raise table.fail("loopback_role", f"must be one of {roles}, got {loopback_name!r}")
+    loopback_role = Role(loopback_name)
     policy = AuthorizationPolicy(
         identities=tuple(grants),
         open_submissions=table.boolean("open_submissions", True),
@@ -751,7 +603,7 @@ def _authorization(root: _Table, source: str, lab_ids: set[str]) -> Authorizatio
         max_watch_streams=table.integer("max_watch_streams", 4, minimum=1, maximum=1024),
         configured=True,
     )
-    table.finish()
+    table.done()
     return policy
 
 
@@ -765,17 +617,10 @@ def _built(where: str, build: Any) -> Any:
         raise ConfigError(f"{where}: {e}") from e
 
 
-def check_id_config(value: str, where: str) -> str:
-    try:
-        return check_id(value, "id")
-    except InputError as e:
-        raise ConfigError(f"{where}: {e}") from e
-
-
-def _check_address(value: str, where: str) -> None:
+def _check_address(value: str, where: str = "") -> None:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{where} must be host:port, got {value!r}")
+        raise ConfigError(f"{where}{': ' if where else ''}must be host:port, got {value!r}")
 
 
 def check_exposure(config: VerifierConfig) -> None:

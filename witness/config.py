@@ -23,15 +23,14 @@ Errors name the file and the key; the CLI exits 2 on :class:`ConfigError`.
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from pausewatch.errors import InputError
-from pausewatch.note import SIG_TYPE_ED25519, Ed25519NoteVerifier, is_valid_key_name, parse_vkey
+from pausewatch.note import SIG_TYPE_ED25519, Ed25519NoteVerifier, VerifierKey, is_valid_key_name, parse_vkey
 from pausewatch.tlog_witness import MAX_REQUEST_SIZE
+from pausewatch.tomlread import Document, located
 
 __all__ = ["DATABASE_FILE", "ConfigError", "Limits", "TrustedLog", "WitnessConfig", "load_config"]
 
@@ -42,6 +41,9 @@ _MAX_LOGS: Final = 1024
 
 class ConfigError(InputError):
     """The configuration file is unusable; the message names the file and the key."""
+
+
+_ERROR = located(ConfigError)
 
 
 @dataclass(frozen=True)
@@ -88,101 +90,61 @@ def split_address(value: str, where: str) -> tuple[str, int]:
 
 
 def load_config(path: Path) -> WitnessConfig:
-    """Read and check the TOML file; ConfigError names the file and key."""
+    """Read and check the TOML file; ConfigError names the file, the line and the key."""
     source = str(path)
     try:
         data = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{source}: cannot read the configuration: {e.strerror}") from e
-    if len(data) > _MAX_CONFIG_BYTES:
-        raise ConfigError(f"{source}: {len(data)} bytes; at most {_MAX_CONFIG_BYTES}")
-    try:
-        doc = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{source}: not UTF-8 TOML: {e}") from e
-    return build_config(doc, path.parent, source)
+    doc = Document.parse_bytes(data, source, max_bytes=_MAX_CONFIG_BYTES, error=_ERROR)
+    return build_config(doc, path.parent)
 
 
-def build_config(doc: Mapping[str, Any], base: Path, source: str) -> WitnessConfig:
-    _only(doc, {"name", "listen", "state_dir", "key_file", "limits", "logs"}, source, "")
-    name = _str(doc, "name", source, None)
+def build_config(doc: Document, base: Path) -> WitnessConfig:
+    root = doc.root
+    root.only("name", "listen", "state_dir", "key_file", "limits", "logs")
+    name = root.string("name", nonempty=True)
     if not is_valid_key_name(name):
-        raise ConfigError(f"{source}: name {name!r} is not a valid C2SP key name (no spaces, no '+')")
-    listen = _str(doc, "listen", source, "127.0.0.1:7380")
-    split_address(listen, f"{source}: listen")
-    limits_doc = doc.get("limits", {})
-    if not isinstance(limits_doc, dict):
-        raise ConfigError(f"{source}: limits must be a table")
-    _only(limits_doc, set(Limits.__dataclass_fields__), source, "limits.")
+        raise root.fail("name", f"{name!r} is not a valid C2SP key name (no spaces, no '+')")
+    listen = root.string("listen", "127.0.0.1:7380", nonempty=True)
+    root.checked("listen", split_address, listen, "listen")
+    limits_t = root.section("limits")
+    limits_t.only(*Limits.__dataclass_fields__)
     d = Limits()
     limits = Limits(
-        max_request_bytes=_int(
-            limits_doc, "max_request_bytes", source, d.max_request_bytes, low=1024, high=MAX_REQUEST_SIZE
+        max_request_bytes=limits_t.integer(
+            "max_request_bytes", d.max_request_bytes, minimum=1024, maximum=MAX_REQUEST_SIZE
         ),
-        request_timeout_s=_num(
-            limits_doc, "request_timeout_s", source, d.request_timeout_s, low=0.1, high=600.0
+        request_timeout_s=limits_t.number(
+            "request_timeout_s", d.request_timeout_s, minimum=0.1, maximum=600.0
         ),
-        max_concurrent_requests=_int(
-            limits_doc, "max_concurrent_requests", source, d.max_concurrent_requests, low=1, high=100_000
+        max_concurrent_requests=limits_t.integer(
+            "max_concurrent_requests", d.max_concurrent_requests, minimum=1, maximum=100_000
         ),
-        max_evidence_per_log=_int(
-            limits_doc, "max_evidence_per_log", source, d.max_evidence_per_log, low=0, high=10_000_000
+        max_evidence_per_log=limits_t.integer(
+            "max_evidence_per_log", d.max_evidence_per_log, minimum=0, maximum=10_000_000
         ),
     )
-    logs_doc = doc.get("logs", [])
-    if not isinstance(logs_doc, list) or len(logs_doc) > _MAX_LOGS:
-        raise ConfigError(f"{source}: logs must be an array of at most {_MAX_LOGS} tables")
     logs: list[TrustedLog] = []
-    for i, item in enumerate(logs_doc):
-        where = f"logs[{i}]."
-        if not isinstance(item, dict):
-            raise ConfigError(f"{source}: logs[{i}] must be a table")
-        _only(item, {"vkey", "origin"}, source, where)
-        vkey_text = _str(item, "vkey", source, None, where)
-        try:
-            vkey = parse_vkey(vkey_text)
-            vkey.require_type(SIG_TYPE_ED25519, "log")
-            verifier = Ed25519NoteVerifier.from_vkey(vkey)
-        except InputError as e:
-            raise ConfigError(f"{source}: {where}vkey: {e}") from e
-        origin = _str(item, "origin", source, vkey.name, where)
+    for t in root.tables("logs", max_items=_MAX_LOGS):
+        t.only("vkey", "origin")
+        vkey = t.checked("vkey", _log_vkey, t.string("vkey", nonempty=True))
+        origin = t.string("origin", vkey.name, nonempty=True)
         if any(log.origin == origin for log in logs):
-            raise ConfigError(f"{source}: {where}origin {origin!r} is listed twice")
-        logs.append(TrustedLog(origin, verifier))
+            raise t.fail("origin", f"{origin!r} is listed twice")
+        logs.append(TrustedLog(origin, Ed25519NoteVerifier.from_vkey(vkey)))
     return WitnessConfig(
         name=name,
-        key_file=base / _str(doc, "key_file", source, "witness.key"),
-        state_dir=base / _str(doc, "state_dir", source, "state"),
+        key_file=base / root.string("key_file", "witness.key", nonempty=True),
+        state_dir=base / root.string("state_dir", "state", nonempty=True),
         listen=listen,
         logs=tuple(logs),
         limits=limits,
     )
 
 
-def _only(doc: Mapping[str, Any], allowed: set[str], source: str, prefix: str) -> None:
-    unknown = sorted(set(doc) - allowed)
-    if unknown:
-        raise ConfigError(f"{source}: {prefix}{unknown[0]}: unknown key")
-
-
-def _str(doc: Mapping[str, Any], key: str, source: str, default: str | None, prefix: str = "") -> str:
-    value = doc.get(key, default)
-    if value is None:
-        raise ConfigError(f"{source}: {prefix}{key} is required")
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{source}: {prefix}{key} must be a non-empty string")
-    return value
-
-
-def _int(doc: Mapping[str, Any], key: str, source: str, default: int, *, low: int, high: int) -> int:
-    value = doc.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{source}: limits.{key} must be an integer in [{low}, {high}]")
-    return value
-
-
-def _num(doc: Mapping[str, Any], key: str, source: str, default: float, *, low: float, high: float) -> float:
-    value = doc.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ConfigError(f"{source}: limits.{key} must be a number in [{low}, {high}]")
-    return float(value)
+def _log_vkey(text: str) -> VerifierKey:
+    vkey = parse_vkey(text)
+    vkey.require_type(SIG_TYPE_ED25519, "log")
+    Ed25519NoteVerifier.from_vkey(vkey)
+    return vkey

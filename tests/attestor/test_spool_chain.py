@@ -106,10 +106,10 @@ def test_config_precedence_and_errors(tmp_path: Path) -> None:
     c = load_config(cfg, env={"PAUSEWATCH_ATTESTOR_UPLINK_BATCH_SIZE": "7"}, overrides=["period_s=15"])
     assert (c.batch_size, c.period_s) == (7, 15.0)
     cfg.write_text('facility_id = "fac-a"\nnode_id = "n1"\nperiod_s = "soon"\n')
-    with pytest.raises(ConfigError, match=r"attestor\.toml: period_s: expected float"):
+    with pytest.raises(ConfigError, match=r"attestor\.toml:3: period_s: expected float"):
         load_config(cfg, env={})
     cfg.write_text('facility_id = "fac-a"\nnode_id = "n1"\n[verifier]\naddres = "x"\n')
-    with pytest.raises(ConfigError, match=r"verifier\.addres: unknown key"):
+    with pytest.raises(ConfigError, match=r"attestor\.toml:4: verifier\.addres: unknown key; did you mean 'verifier\.address'\?"):
         load_config(cfg, env={})
     cfg.write_text('facility_id = "fac-a"\n')
     with pytest.raises(ConfigError, match="node_id: required"):

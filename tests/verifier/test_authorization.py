@@ -304,10 +304,10 @@ lab_id = "lab-1"
     default.write_text(_BASE)
     assert not load_config(default).authorization.configured
     bad = {
-        'name = "x"\nrole = "root"': "role must be one of",
-        'name = "x"\nrole = "attestor"': "must name its facilities",
-        'name = "x"\nrole = "lab"\nlab_id = "lab-9"': "must name a [[labs]] entry",
-        'name = "x"\nrole = "public"': "role public",
+        'name = "x"\nrole = "root"': "role: must be one of",
+        'name = "x"\nrole = "attestor"': "facilities: an attestor identity must name its facilities",
+        'name = "x"\nrole = "lab"\nlab_id = "lab-9"': "lab_id: must name a [[labs]] entry",
+        'name = "x"\nrole = "public"': "role: public is every",
     }
     for entry, message in bad.items():
         path.write_text(_BASE + "[[authorization.identities]]\n" + entry + "\n")

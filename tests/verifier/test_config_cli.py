@@ -53,11 +53,11 @@ def test_file_then_environment_then_flags(tmp_path):
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
-        ("listen = 5\n", "listen must be a string"),
-        ('listen = "nowhere"\n', "listen must be host:port"),
-        ("bogus = 1\n", "bogus: unknown key"),
-        ("[limits]\nmax_batch_reports = 0\n", "limits.max_batch_reports = 0 is out of range"),
-        ('[clock]\nmode = "fast"\n', "clock.mode"),
+        ("listen = 5\n", "verifier.toml:1: listen: must be a string, got an integer"),
+        ('listen = "nowhere"\n', "verifier.toml:1: listen: must be host:port"),
+        ("bogus = 1\n", "verifier.toml:1: bogus: unknown key"),
+        ("[limits]\nmax_batch_reports = 0\n", "limits.max_batch_reports: 0 is out of range [1, 100000]"),
+        ('[clock]\nmode = "fast"\n', "clock.mode: 'fast' is not one of system, accelerated"),
     ],
 )
 def test_errors_name_the_key_and_the_file(tmp_path, extra, needle):
@@ -93,7 +93,7 @@ def test_cli_help_exit_codes_and_json(tmp_path):
     assert "serve" in cli("--help").stdout
     bad = cli("serve", "--config", str(write(tmp_path, "listen = 5\n" + BASE)))
     assert bad.returncode == 2
-    assert "listen must be a string" in bad.stderr
+    assert "listen: must be a string" in bad.stderr
     out = cli("--json", "keygen", "--out", str(tmp_path / "k.key"), "--name", "v.test/log")
     assert out.returncode == 0
     assert json.loads(out.stdout)["vkey"].startswith("v.test/log+")

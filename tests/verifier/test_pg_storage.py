@@ -152,9 +152,9 @@ def _config(tmp_path: Path, storage: str) -> Path:
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ('[storage]\nbackend = "mysql"\n', "storage.backend must be 'sqlite' or 'postgresql'"),
-        ('[storage]\nbackend = "postgresql"\n', "storage.dsn is required"),
-        ('[storage]\ndsn = "dbname=x"\n', "storage.dsn is required with backend 'postgresql', and only"),
+        ('[storage]\nbackend = "mysql"\n', "storage.backend: 'mysql' is not one of sqlite, postgresql"),
+        ('[storage]\nbackend = "postgresql"\n', "storage.dsn: required"),
+        ('[storage]\ndsn = "dbname=x"\n', "storage.dsn: required with backend 'postgresql', and only"),
         ('[storage]\nbackend = "sqlite"\nurl = "x"\n', "storage.url: unknown key"),
     ],
 )

@@ -77,14 +77,14 @@ def test_a_witness_checkpoint_that_disagrees_fails(case: str, message: str) -> N
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("listen = 'x'\n", "name is required"),
+        ("listen = 'x'\n", r"name: missing \(required\)"),
         ("name = 'a b'\n", "not a valid C2SP key name"),
         ("name = 'w'\nbogus = 1\n", "bogus: unknown key"),
         ("name = 'w'\nlisten = 'nohost'\n", "is not host:port"),
-        ("name = 'w'\n[limits]\nmax_request_bytes = 10\n", "limits.max_request_bytes must be an integer"),
+        ("name = 'w'\n[limits]\nmax_request_bytes = 10\n", r"w.toml:3: limits.max_request_bytes: 10 is out of range"),
         ("name = 'w'\n[[logs]]\nvkey = 'nope'\n", r"logs\[0\]\.vkey: vkey"),
-        ("name = 'w'\n[[logs]]\norigin = 'x'\n", r"logs\[0\]\.vkey is required"),
-        ("name = = 'w'\n", "not UTF-8 TOML"),
+        ("name = 'w'\n[[logs]]\norigin = 'x'\n", r"logs\[0\]\.vkey: missing \(required\)"),
+        ("name = = 'w'\n", "w.toml:1: \\(syntax\\): not valid TOML"),
     ],
 )
 def test_witness_config_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -139,9 +139,9 @@ def test_status_exits_1_while_the_witness_holds_evidence(
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ('url = "ftp://w"\nvkey = "x"\n', "url must start with http"),
+        ('url = "ftp://w"\nvkey = "x"\n', "url: must start with http"),
         ('url = "http://w"\nvkey = "nope"\n', "witnesses\\[0\\].vkey"),
-        ('url = "http://w"\n', "vkey is required"),
+        ('url = "http://w"\n', r"witnesses\[0\]\.vkey: missing \(required\)"),
     ],
 )
 def test_verifier_witness_config_errors(tmp_path: Path, table: str, message: str) -> None:
