@@ -10,14 +10,23 @@ environment or a flag sets them; the daemon then works the same from any directo
 
 Keys (defaults in brackets)::
 
-    mode = "node"                    # "node" (UsageReports) or "meter" (MeterReports)
+    mode = "node"                    # "node" (UsageReports), "meter" (MeterReports) or
+                                     # "accounting" (AccountingReports: a scheduler's jobs)
     state_dir = "/var/lib/pausewatch-attestor"
     key_file = ""                    # [<state_dir>/node.key]
     facility_id = ""                 # required
     node_id = ""                     # required in node mode
     meter_id = ""                    # required in meter mode
+    scheduler_id = ""                # required in accounting mode
     period_s = 60                    # report period, 1..86400; periods align to multiples of it
     sample_interval_s = 1            # 0.01..period_s
+
+    [accounting]                     # accounting mode: where the scheduler is read, once a period
+    tool = "sacct"                   # "sacct" or "slurmrestd"
+    binary = "sacct"                 # sacct: the command (run with TZ=UTC)
+    url = ""                         # slurmrestd: http(s)://host:6820/slurm/v0.0.40/jobs
+    path = ""                        # slurmrestd: a jobs JSON file another process refreshes
+    timeout_s = 30                   # per read, 0.1..600
 
     [verifier]
     address = ""                     # host:port; empty: spool only, nothing is sent
@@ -83,6 +92,7 @@ from pausewatch.files.statedir import check_secret_file
 
 __all__ = [
     "SOURCE_KINDS",
+    "AccountingSettings",
     "AttestorConfig",
     "ClockSettings",
     "ConfigError",
@@ -113,6 +123,17 @@ class ClockSettings:
     start_unix_ns: int = 0
     speedup: float = 1.0
     anchor_unix_ns: int = 0
+
+
+@dataclass(frozen=True)
+class AccountingSettings:
+    """Accounting mode's read of the scheduler (``attestor.sources.slurm.AccountingSource``)."""
+
+    tool: str = "sacct"
+    binary: str = "sacct"
+    url: str = ""
+    path: str = ""
+    timeout_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -147,10 +168,12 @@ class AttestorConfig:
     sources: tuple[SourceSpec, ...]
     origin_of: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     log_policy: str = ""
+    scheduler_id: str = ""
+    accounting: AccountingSettings = field(default_factory=AccountingSettings)
 
     @property
     def subject_id(self) -> str:
-        return self.meter_id if self.mode == "meter" else self.node_id
+        return {"meter": self.meter_id, "accounting": self.scheduler_id}.get(self.mode, self.node_id)
 
     @property
     def spool_path(self) -> Path:
@@ -159,12 +182,18 @@ class AttestorConfig:
 
 # key -> (type, default, (min, max) or allowed values)
 _KEYS: dict[str, tuple[type, Any, Any]] = {
-    "mode": (str, "node", ("node", "meter")),
+    "mode": (str, "node", ("node", "meter", "accounting")),
     "state_dir": (str, "/var/lib/pausewatch-attestor", None),
     "key_file": (str, "", None),
     "facility_id": (str, "", None),
     "node_id": (str, "", None),
     "meter_id": (str, "", None),
+    "scheduler_id": (str, "", None),
+    "accounting.tool": (str, "sacct", ("sacct", "slurmrestd")),
+    "accounting.binary": (str, "sacct", None),
+    "accounting.url": (str, "", None),
+    "accounting.path": (str, "", None),
+    "accounting.timeout_s": (float, 30.0, (0.1, 600.0)),
     "period_s": (float, 60.0, (1.0, 86_400.0)),
     "sample_interval_s": (float, 1.0, (0.01, 86_400.0)),
     "verifier.address": (str, "", None),
@@ -236,7 +265,14 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     return value
 
 
-_PATH_KEYS = ("state_dir", "key_file", "verifier.ca_file", "verifier.cert_file", "verifier.key_file")
+_PATH_KEYS = (
+    "state_dir",
+    "key_file",
+    "verifier.ca_file",
+    "verifier.cert_file",
+    "verifier.key_file",
+    "accounting.path",
+)
 _SOURCE_PATH_OPTIONS = {"replay": ("path",), "redfish": ("ca_file",), "linux": ("root",)}
 
 
@@ -334,7 +370,13 @@ def load_config(
             )
 
     need("facility_id")
-    need("meter_id" if values["mode"] == "meter" else "node_id")
+    need({"meter": "meter_id", "accounting": "scheduler_id"}.get(values["mode"], "node_id"))
+    slurmrestd = values["mode"] == "accounting" and values["accounting.tool"] == "slurmrestd"
+    if slurmrestd and bool(values["accounting.url"]) == bool(values["accounting.path"]):
+        raise ConfigError(
+            f"{origin['accounting.tool']}: accounting: slurmrestd needs exactly one of"
+            " accounting.url and accounting.path"
+        )
     if values["sample_interval_s"] > values["period_s"]:
         raise ConfigError(f"{origin['sample_interval_s']}: sample_interval_s: longer than period_s")
     if values["uplink.backoff_initial_s"] > values["uplink.backoff_max_s"]:
@@ -388,4 +430,12 @@ def load_config(
         sources=_sources(sources_raw, file_label, path.absolute().parent if path is not None else None),
         origin_of=tuple(sorted(origin.items())),
         log_policy=values["log.policy"],
+        scheduler_id=values["scheduler_id"],
+        accounting=AccountingSettings(
+            values["accounting.tool"],
+            values["accounting.binary"],
+            values["accounting.url"],
+            values["accounting.path"],
+            values["accounting.timeout_s"],
+        ),
     )

@@ -10,7 +10,8 @@ API (used by the daemon and by the scenario runner)::
     link.envelope     # the exact bytes to spool, send and log
     link.next_head    # ChainHead(seq + 1, envelope_digest(link.envelope))
 
-``ChainSigner.sign`` fills the chain fields (``attestor_key_id`` / ``meter_key_id``, ``boot_id``,
+``ChainSigner.sign`` fills the chain fields (``attestor_key_id`` / ``meter_key_id`` /
+``accounting_key_id``, ``boot_id``,
 ``seq``, ``prev``) and signs with ``sign_envelope``. ``prev`` is SHA-256 of the previous envelope's
 bytes (empty at seq 0). Persisting the head is the caller's job: the daemon stores the envelope
 and the new head in one SQLite transaction (``attestor.spool``), so that one seq can never be
@@ -28,8 +29,16 @@ from dataclasses import dataclass
 from attestor.aggregate import PeriodAggregate
 from pausewatch.envelope import PayloadType, envelope_digest, sign_envelope
 from pausewatch.errors import InternalError
+from pausewatch.jobs import JobAccounting, job_to_wire
 from pausewatch.keys import Signer
-from pausewatch.reports import BOOT_ID_SIZE, DIGEST_SIZE, NONCE_SIZE
+from pausewatch.reports import (
+    BOOT_ID_SIZE,
+    DIGEST_SIZE,
+    MAX_JOBS,
+    MAX_PROBLEM_LENGTH,
+    NONCE_SIZE,
+    Report,
+)
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -43,6 +52,7 @@ __all__ = [
 ]
 
 ATTESTOR_VERSION = "pausewatch-attestor 0.1.0"
+MAX_PROBLEMS = 64  # itemised problems of one accounting read; the rest are counted in one line
 NO_CHALLENGE = bytes(NONCE_SIZE)  # before any challenge was fetched: the verifier flags it stale
 
 
@@ -87,7 +97,7 @@ class SignedReport:
 
 @dataclass(frozen=True)
 class ReportBuilder:
-    """Builds unsigned reports for one node (``subject_id`` = node id) or one meter."""
+    """Builds unsigned reports for one node (``subject_id`` = node id), meter or scheduler."""
 
     facility_id: str
     subject_id: str
@@ -137,6 +147,40 @@ class ReportBuilder:
         return report
 
 
+    def accounting(
+        self,
+        window: tuple[int, int],
+        accounting: JobAccounting,
+        source: types_pb2.SourceInfo,
+        *,
+        challenge_nonce: bytes,
+        signed_ns: int,
+    ) -> types_pb2.AccountingReport:
+        """A scheduler's accounting for ``window``: every job that held resources in it. Over
+        ``MAX_JOBS`` jobs, the GPU jobs are kept first and the cut is named in ``problems``."""
+        _check_nonce(challenge_nonce)
+        report = types_pb2.AccountingReport(
+            facility_id=self.facility_id,
+            scheduler_id=self.subject_id,
+            period_start_unix_ns=window[0],
+            period_end_unix_ns=window[1],
+            challenge_nonce=challenge_nonce,
+            source=source,
+            attestor_version=self.version,
+            signed_unix_ns=signed_ns,
+        )
+        jobs = sorted(accounting.jobs, key=lambda j: (-j.gpus, j.job_id))
+        problems = [p[:MAX_PROBLEM_LENGTH] for p in accounting.problems[:MAX_PROBLEMS]]
+        if len(accounting.problems) > MAX_PROBLEMS:
+            problems.append(f"{len(accounting.problems) - MAX_PROBLEMS} more problems not itemised")
+        if len(jobs) > MAX_JOBS:
+            problems.append(f"{len(jobs) - MAX_JOBS} jobs left out (over {MAX_JOBS}; fewest GPUs first)")
+            jobs = jobs[:MAX_JOBS]
+        report.jobs.extend(job_to_wire(j) for j in sorted(jobs, key=lambda j: j.job_id))
+        report.problems.extend(problems)
+        return report
+
+
 def _check_nonce(nonce: bytes) -> None:
     if len(nonce) != NONCE_SIZE:
         raise InternalError(f"a challenge nonce is {NONCE_SIZE} bytes, got {len(nonce)}")
@@ -160,10 +204,15 @@ class ChainSigner:
     def boot_id(self) -> bytes:
         return self._boot_id
 
-    def sign(self, head: ChainHead, report: types_pb2.UsageReport | types_pb2.MeterReport) -> SignedReport:
+    def sign(self, head: ChainHead, report: Report) -> SignedReport:
         """Fill the chain fields of a copy of ``report`` and sign it at ``head``."""
-        msg: types_pb2.UsageReport | types_pb2.MeterReport
-        if isinstance(report, types_pb2.UsageReport):
+        msg: Report
+        if isinstance(report, types_pb2.AccountingReport):
+            accounting = types_pb2.AccountingReport()
+            accounting.CopyFrom(report)
+            accounting.accounting_key_id = self._key_id
+            msg, payload_type = accounting, PayloadType.ACCOUNTING_REPORT
+        elif isinstance(report, types_pb2.UsageReport):
             usage = types_pb2.UsageReport()
             usage.CopyFrom(report)
             usage.attestor_key_id = self._key_id

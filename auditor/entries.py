@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pausewatch import bundle as bf
 from pausewatch import merkle
 from pausewatch.bundle import EntryRecord, ProofRecord, decode_entry_records, decode_proof_records
-from pausewatch.envelope import PayloadType, pae, parse_envelope
+from pausewatch.envelope import pae, parse_envelope
 from pausewatch.errors import InputError, InternalError
 from pausewatch.freshness import ChallengeHistory, assess_freshness
 from pausewatch.keys import Ed25519Key
-from pausewatch.reports import ReportKind, decode_report, report_key_id
+from pausewatch.reports import REPORT_PAYLOAD_TYPES, decode_report, report_key_id
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -102,7 +102,7 @@ class ReportLink:
     """The compact form of a verified report the main process replays chains with."""
 
     index: int
-    kind: str  # "usage" | "meter"
+    kind: str  # ReportKind value: "usage" | "meter" | "accounting"
     key_id: str
     facility_id: str
     subject_id: str
@@ -215,7 +215,7 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
     type_name = bf.COUNT_NAME[envelope.payload_type]
     result.counts[type_name] = result.counts.get(type_name, 0) + 1
     digest = hashlib.sha256(record.envelope).digest()
-    if envelope.payload_type not in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):
+    if envelope.payload_type not in REPORT_PAYLOAD_TYPES:
         result.others.append((index, type_name, digest))
         return
     # The signer is the one key the report's one signature names (refused before any check
@@ -264,13 +264,14 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
         return
     inventory = context.enrolment(header.facility_id, index)
     enrolled = inventory.keys.get(signer) if inventory is not None else None
-    kind = "usage" if header.kind is ReportKind.USAGE else "meter"
+    kind = header.kind.value
+    noun = header.kind.subject_prefix[:-1]  # node, meter, scheduler
     if inventory is None or enrolled is None or enrolled[0] != kind or enrolled[1] != header.subject_id:
         result.failures.append(
             (
                 "enrolment",
                 subject,
-                f"key {signer[:16]} is not enrolled for this {'node' if kind == 'usage' else 'meter'} by the"
+                f"key {signer[:16]} is not enrolled for this {noun} by the"
                 " latest inventory of the facility logged before the report",
                 index,
             )
@@ -284,7 +285,7 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
                 index,
                 signer,
                 header.facility_id,
-                f"{'node' if kind == 'usage' else 'meter'}:{header.subject_id}",
+                header.kind.subject_prefix + header.subject_id,
                 header.period_start_ns,
                 header.period_end_ns,
                 issue.message,
@@ -305,7 +306,8 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
             header.period_end_ns,
         )
     )
-    _accumulate(result, header.facility_id, header.subject_id, message_pb)
+    if not isinstance(message_pb, types_pb2.AccountingReport):  # jobs add nothing to the energy series
+        _accumulate(result, header.facility_id, header.subject_id, message_pb)
 
 
 def _accumulate(

@@ -28,17 +28,18 @@ from pathlib import Path
 from auditor.outcome import AuditOutcome
 from pausewatch import bundle as bf
 from pausewatch.commitment import Commitment
-from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope
+from pausewatch.envelope import envelope_digest, parse_envelope
 from pausewatch.errors import InputError
 from pausewatch.evaluation import Evaluator, compare_verdicts, derive_ingest_findings
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.inventory import Inventory
+from pausewatch.reports import REPORT_PAYLOAD_TYPES
 from pausewatch.terms import IMPLIED_PREFIX, PlannedCommitment, Terms, TermsInForce
 from pausewatch.v1 import types_pb2
 
 __all__ = ["check_revisions", "reevaluate_verdicts"]
 
-_REPORT_TYPES = (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT)
+_REPORT_TYPES = REPORT_PAYLOAD_TYPES
 
 
 def check_revisions(verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]], out: AuditOutcome) -> None:

@@ -36,6 +36,13 @@ Authoring format (TOML; ``inventory_from_toml`` turns it into the wire message):
     overhead = { min_ratio = 1.0, max_ratio = 1.1 }   # optional: this scope's own band
     enrolment_proof = "<base64>"      # the meter key's proof, from init
 
+    [[schedulers]]                    # optional: a job-accounting attestor (docs/telemetry.md)
+    scheduler_id = "a-slurm"
+    public_key = "<hex or base64>"
+    node_ids = ["a-node-01"]          # optional: the nodes it schedules (default: every node)
+    host_names = { "gpu001" = "a-node-01" }   # optional: scheduler host name -> node id
+    enrolment_proof = "<base64>"      # the scheduler key's proof, from init
+
 ``enrolment_proof`` (nodes and meters) is the entry's own key's signature over its enrolment
 (:mod:`pausewatch.enrolment`), as ``pausewatch-attestor init`` prints it: proof that the key's
 holder agreed to be enrolled as this node of this facility. It is optional, so inventories
@@ -78,6 +85,7 @@ __all__ = [
     "DeclaredAccelerator",
     "DeclaredMeter",
     "DeclaredNode",
+    "DeclaredScheduler",
     "Inventory",
     "KeyConflictError",
     "KeyHolder",
@@ -126,6 +134,20 @@ class DeclaredMeter:
 
 
 @dataclass(frozen=True)
+class DeclaredScheduler:
+    """A job-accounting attestor: the nodes whose jobs its reports list, and their host names."""
+
+    scheduler_id: str
+    key_id: str
+    node_ids: tuple[str, ...]  # every declared node when the entry lists none
+    host_names: Mapping[str, str] = field(default_factory=dict)  # scheduler host -> node id
+
+    def node_of(self, host: str) -> str:
+        """The node id a scheduler host name stands for (the name itself when not mapped)."""
+        return self.host_names.get(host, host)
+
+
+@dataclass(frozen=True)
 class MeterScopeGroup:
     """The meters of one scope, as measurements: each unfed meter alone, the feeds together."""
 
@@ -153,6 +175,8 @@ class Inventory:
     node_by_key: Mapping[str, DeclaredNode] = field(repr=False, compare=False)
     meter_by_key: Mapping[str, DeclaredMeter] = field(repr=False, compare=False)
     node_by_id: Mapping[str, DeclaredNode] = field(repr=False, compare=False)
+    schedulers: tuple[DeclaredScheduler, ...] = ()
+    scheduler_by_key: Mapping[str, DeclaredScheduler] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def accelerator_count(self) -> int:
@@ -272,6 +296,7 @@ class Inventory:
         if len({m.meter_id for m in meters}) != len(meters):
             raise FormatError("meters: a meter_id is declared twice")
         _check_topology(meters)
+        schedulers = _schedulers(msg, keys, known)
         return cls(
             facility_id=facility,
             lab_id=lab,
@@ -284,7 +309,53 @@ class Inventory:
             node_by_key={n.attestor_key_id: n for n in nodes},
             meter_by_key={m.key_id: m for m in meters},
             node_by_id={n.node_id: n for n in nodes},
+            schedulers=schedulers,
+            scheduler_by_key={sch.key_id: sch for sch in schedulers},
         )
+
+
+MAX_SCHEDULERS: Final = 16
+
+
+def _schedulers(msg: types_pb2.Inventory, keys: set[str], known: set[str]) -> tuple[DeclaredScheduler, ...]:
+    """The optional job-accounting attestors; ``keys`` (the keys so far) grows by theirs."""
+    if len(msg.schedulers) > MAX_SCHEDULERS:
+        raise LimitExceededError(f"schedulers: {len(msg.schedulers)} entries; limit {MAX_SCHEDULERS}")
+    out: list[DeclaredScheduler] = []
+    claimed: set[str] = set()
+    for i, sch in enumerate(msg.schedulers):
+        where = f"schedulers[{i}]"
+        scheduler_id = check_id(sch.scheduler_id, f"{where}.scheduler_id")
+        _check_key(sch.public_key, where, "public_key")
+        kid = key_id(sch.public_key)
+        if kid in keys:
+            raise FormatError(f"{where}.public_key: key used twice in the inventory")
+        keys.add(kid)
+        _check_proof(sch.enrolment_proof, where)
+        unknown = sorted(set(sch.node_ids) - known)
+        if unknown:
+            raise FormatError(f"{where}.node_ids: {unknown[0]!r} is not a declared node")
+        if len(set(sch.node_ids)) != len(sch.node_ids):
+            raise FormatError(f"{where}.node_ids: a node is listed twice")
+        node_ids = tuple(sorted(sch.node_ids or known))
+        overlap = sorted(claimed & set(node_ids))
+        if overlap:
+            raise FormatError(f"{where}.node_ids: node {overlap[0]!r} is scheduled by another scheduler too")
+        claimed |= set(node_ids)
+        names: dict[str, str] = {}
+        for j, h in enumerate(sch.host_names):
+            host = check_id(h.host, f"{where}.host_names[{j}].host")
+            if h.node_id not in node_ids:
+                raise FormatError(
+                    f"{where}.host_names[{j}].node_id: {h.node_id[:40]!r} is not one of its nodes"
+                )
+            if host in names:
+                raise FormatError(f"{where}.host_names[{j}].host: {host!r} is mapped twice")
+            names[host] = h.node_id
+        out.append(DeclaredScheduler(scheduler_id, kid, node_ids, names))
+    if len({s.scheduler_id for s in out}) != len(out):
+        raise FormatError("schedulers: a scheduler_id is declared twice")
+    return tuple(out)
 
 
 _PART_SCOPES: Final = frozenset(
@@ -368,7 +439,7 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
     doc = TomlDocument(text, source_name)
     root = doc.root
     doc.reject_unknown(
-        root, ("facility_id", "lab_id", "version", "issued", "overhead", "nodes", "meters"), ""
+        root, ("facility_id", "lab_id", "version", "issued", "overhead", "nodes", "meters", "schedulers"), ""
     )
     msg = types_pb2.Inventory(
         facility_id=doc.string(root, "facility_id", "facility_id"),
@@ -440,6 +511,20 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
             doc.reject_unknown(own, ("min_ratio", "max_ratio"), f"{path}.overhead")
             meter.overhead.min_ratio = doc.number(own, "min_ratio", f"{path}.overhead.min_ratio")
             meter.overhead.max_ratio = doc.number(own, "max_ratio", f"{path}.overhead.max_ratio")
+    for i, t in enumerate(doc.tables(root, "schedulers", "schedulers")):
+        path = f"schedulers[{i}]"
+        doc.reject_unknown(
+            t, ("scheduler_id", "public_key", "node_ids", "host_names", "enrolment_proof"), path
+        )
+        sch = msg.schedulers.add(
+            scheduler_id=doc.string(t, "scheduler_id", f"{path}.scheduler_id"),
+            public_key=doc.public_key(t, "public_key", f"{path}.public_key"),
+            enrolment_proof=_proof_from_toml(doc, t, f"{path}.enrolment_proof"),
+        )
+        sch.node_ids.extend(doc.strings(t, "node_ids", f"{path}.node_ids"))
+        names = doc.table(t, "host_names", f"{path}.host_names", required=False)
+        for host in sorted(names):
+            sch.host_names.add(host=host, node_id=doc.string(names, host, f"{path}.host_names.{host}"))
     try:
         Inventory.from_wire(msg)
     except FormatError as e:
@@ -491,9 +576,10 @@ class KeyHolder:
 
 
 def enrolled_key_ids(inventory: types_pb2.Inventory) -> list[tuple[str, str]]:
-    """(key id, where) for every node and meter key of ``inventory``, in declaration order."""
+    """(key id, where) for every node, meter and scheduler key of ``inventory``, in declaration order."""
     out = [(key_id(n.attestor_public_key), f"node {n.node_id}") for n in inventory.nodes]
     out += [(key_id(m.public_key), f"meter {m.meter_id}") for m in inventory.meters]
+    out += [(key_id(s.public_key), f"scheduler {s.scheduler_id}") for s in inventory.schedulers]
     return out
 
 

@@ -34,6 +34,7 @@ from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
 from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.evaluation.intervals import Interval, clip, uncovered
+from pausewatch.evaluation.jobs import AccountingPeriod, accounting_findings
 from pausewatch.evaluation.workload import (
     PeriodSignals,
     WorkloadLabel,
@@ -272,6 +273,10 @@ class BucketAccumulator:
         self.report_count = 0
         self.declared_model: dict[str, str] = {}
         self.declared_node_of: dict[str, str] = {}
+        # job accounting (only where the inventory declares a scheduler): its reports, and the
+        # usage reports of the bucket they corroborate (pausewatch.evaluation.jobs)
+        self.accounting: dict[str, list[AccountingPeriod]] = defaultdict(list)
+        self.job_usage: list[tuple[int, types_pb2.UsageReport]] = []
         self._peaks: dict[tuple[str, str], tuple[AcceleratorPeak, bool]] = {}
         if inventory is not None:
             for n in inventory.nodes:
@@ -349,6 +354,8 @@ class BucketAccumulator:
         node.evidence.append(r.log_index)
         subject = f"node:{node_id}"
         self._late(r, part, subject)
+        if declared is not None and inv is not None and inv.schedulers:
+            self.job_usage.append((r.log_index, usage))
         if declared is None:
             self._flag(
                 FindingId.INVENTORY_UNKNOWN_DEVICE,
@@ -697,6 +704,56 @@ class BucketAccumulator:
         self.meter_terms[declared.meter_id].append(meter.energy_j * frac)
         self.meter_evidence.append(r.log_index)
 
+    # -- accounting reports -------------------------------------------------------------------
+
+    def add_accounting(self, r: LoggedReport) -> None:
+        """A scheduler's job accounting: corroborating evidence, judged in ``finish``."""
+        accounting = r.accounting
+        if accounting is None:
+            raise ValueError("add_accounting needs an accounting report")
+        h = r.header
+        overlap = self._overlap(h.period_start_ns, h.period_end_ns)
+        if overlap is None:
+            return
+        part, _ = overlap
+        self.report_count += 1
+        declared = self.inventory.scheduler_by_key.get(h.key_id) if self.inventory is not None else None
+        subject = f"scheduler:{declared.scheduler_id if declared else h.subject_id}"
+        self._late(r, part, subject)
+        if declared is None:
+            self._flag(
+                FindingId.INVENTORY_UNKNOWN_DEVICE,
+                WARNING,
+                f"key:{h.key_id}",
+                part,
+                f"scheduler key not declared in the inventory (scheduler {h.subject_id!r})",
+                r.log_index,
+            )
+            return
+        if h.subject_id != declared.scheduler_id or h.facility_id != self.facility_id:
+            self._flag(
+                FindingId.INVENTORY_WRONG_LOCATION,
+                WARNING,
+                subject,
+                part,
+                f"scheduler {declared.scheduler_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
+                r.log_index,
+            )
+        self.accounting[declared.scheduler_id].append(AccountingPeriod(r.log_index, accounting))
+
+    def _job_findings(self) -> list[Finding]:
+        """Each declared scheduler's findings (none where the inventory declares no scheduler)."""
+        out: list[Finding] = []
+        for scheduler in self.inventory.schedulers if self.inventory is not None else ():
+            out += accounting_findings(
+                scheduler,
+                self.accounting.get(scheduler.scheduler_id, []),
+                self.job_usage,
+                self.span,
+                max_gap_ns=self.commitment.reporting.max_gap_ns,
+            )
+        return out
+
     def add_ingest(self, f: IngestFinding, present_seqs: frozenset[int] | None = None) -> None:
         if clip((f.start_ns, f.end_ns), self.span) is None:
             return
@@ -830,6 +887,9 @@ class BucketAccumulator:
                 for f in coverage
             ]
         integrity = self._integrity()
+        jobs = self._job_findings()
+        if jobs:
+            integrity = tuple(sorted((*integrity, *jobs), key=Finding.sort_key))
         workloads = tuple(self._workload(nid, node) for nid, node in sorted(self.nodes.items()))
         reported_j = math.fsum(t for node in self.nodes.values() for t in node.energy_terms)
         upper = math.fsum([*self.upper, *uncovered_upper, unexplained_flop]) if inv is not None else math.inf
