@@ -38,11 +38,13 @@ __all__ = [
     "Expectation",
     "FacilitySpec",
     "FaultKind",
+    "JobSpec",
     "MeterSpec",
     "NodeSpec",
     "ReplayMode",
     "Scenario",
     "ScenarioError",
+    "SchedulerSpec",
     "TimelineEvent",
     "commitment_toml",
     "load_scenario",
@@ -148,6 +150,28 @@ class MeterSpec:
 
 
 @dataclass(frozen=True)
+class JobSpec:
+    """One allocation the facility's scheduler accounts: ``gpus`` on each of ``nodes`` (node
+    names, hidden ones allowed), [start, end) as offsets. What the scheduler *says*; what the
+    hardware runs is the timeline's business."""
+
+    job_id: str
+    nodes: tuple[str, ...]
+    gpus: int                       # per node
+    start_ns: int
+    end_ns: int
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    """A job-accounting attestor beside the facility's scheduler, declared in its inventory."""
+
+    name: str
+    scheduler_id: str
+    jobs: tuple[JobSpec, ...] = ()
+
+
+@dataclass(frozen=True)
 class FacilitySpec:
     id: str
     lab: str
@@ -157,6 +181,7 @@ class FacilitySpec:
     overhead: tuple[float, float]   # declared band: metered energy / Σ node energy
     true_overhead: float            # the ratio the meter really sees
     base_load_w: float = 0.0        # true facility load outside every node (facility-scope meters)
+    scheduler: SchedulerSpec | None = None  # a declared job-accounting attestor
 
     @property
     def declared_nodes(self) -> tuple[NodeSpec, ...]:
@@ -556,6 +581,7 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
         for t in root.tables("timeline", required=False)
     )
     _check_overlaps(ctx, timeline, facilities)
+    _check_jobs(ctx, facilities, period, duration)
     _check_story(ctx, timeline, facilities, period)
     expectations = tuple(
         _expectation(t, facilities, bucket, duration) for t in root.tables("expect")
@@ -661,11 +687,53 @@ def _facility(t: _Table) -> FacilitySpec:
     base_load = t.number("base_load_w", 0.0)
     if base_load:
         t.ctx.only_in_process((*t.path, "base_load_w"), "a facility base load")
+    sched = t.table("scheduler", required=False)
+    scheduler = _scheduler(sched, fid, nodes) if sched is not None else None
     t.done()
     return FacilitySpec(
         id=fid, lab=lab, nodes=tuple(nodes), meters=tuple(meters),
         profile=profile, overhead=overhead, true_overhead=true_overhead, base_load_w=base_load,
+        scheduler=scheduler,
     )
+
+
+def _scheduler(t: _Table, fid: str, nodes: Sequence[NodeSpec]) -> SchedulerSpec:
+    """``[facility.scheduler]``: a declared accounting attestor and the jobs its scheduler lists
+    (``[[facility.scheduler.job]]``); times are checked against the story in ``_check_jobs``."""
+    name = t.text("name", "slurm", pattern=_ID)
+    jobs: list[JobSpec] = []
+    for i, jt in enumerate(t.tables("job", required=False)):
+        job_id = jt.text("id", str(i + 1), pattern=_ID)
+        names = _node_names(jt, "nodes", nodes)
+        if not names:
+            raise jt.fail("nodes", "missing (required: the nodes the job holds GPUs on)")
+        fewest = min(n.total_devices for n in nodes if n.name in names)
+        gpus = jt.integer("gpus", fewest, hi=MAX_DEVICES_PER_NODE)
+        start = jt.duration("from")
+        end = jt.duration("to")
+        if end <= start:
+            raise jt.fail("to", f"{format_duration(end)} is not after from = {format_duration(start)}")
+        if job_id in {j.job_id for j in jobs}:
+            raise jt.fail("id", f"job {job_id!r} is listed twice")
+        jt.done()
+        jobs.append(JobSpec(job_id, names, gpus, start, end))
+    t.done()
+    t.ctx.only_in_process(t.path, "a [facility.scheduler] (job accounting)")
+    return SchedulerSpec(name, f"{fid}-{name}", tuple(jobs))
+
+
+def _check_jobs(ctx: _Context, facilities: Sequence[FacilitySpec], period: int, duration: int) -> None:
+    """Every job's times on report-period boundaries inside the story."""
+    for fi, fac in enumerate(facilities):
+        for ji, job in enumerate(fac.scheduler.jobs if fac.scheduler is not None else ()):
+            for key, value in (("from", job.start_ns), ("to", job.end_ns)):
+                path = ("facility", fi, "scheduler", "job", ji, key)
+                if value > duration:
+                    raise ctx.error(path, f"{format_duration(value)} is past the scenario's end "
+                                    f"({format_duration(duration)})")
+                if value % period:
+                    raise ctx.error(path, f"{format_duration(value)} is not on a report-period boundary "
+                                    f"({format_duration(period)})")
 
 
 def _node_override(t: _Table, nodes: list[NodeSpec], described: set[str]) -> list[NodeSpec]:
