@@ -260,12 +260,7 @@ class Inventory:
         for i, m in enumerate(msg.meters):
             where = f"meters[{i}]"
             meter_id = check_id(m.meter_id, f"{where}.meter_id")
-            _check_key(m.public_key, where, "public_key")
-            kid = key_id(m.public_key)
-            if kid in keys:
-                raise FormatError(f"{where}.public_key: key used twice in the inventory")
-            keys.add(kid)
-            _check_proof(m.enrolment_proof, where)
+            kid = _new_key(m.public_key, m.enrolment_proof, where, keys)
             if m.scope == types_pb2.METER_SCOPE_FACILITY:
                 if m.node_ids:
                     raise FormatError(f"{where}.node_ids: must be empty for a facility-scope meter")
@@ -275,12 +270,7 @@ class Inventory:
                     raise FormatError(
                         f"{where}.node_ids: a {_SCOPE_NAME[m.scope]}-scope meter must list its nodes"
                     )
-                unknown = sorted(set(m.node_ids) - known)
-                if unknown:
-                    raise FormatError(f"{where}.node_ids: {unknown[0]!r} is not a declared node")
-                if len(set(m.node_ids)) != len(m.node_ids):
-                    raise FormatError(f"{where}.node_ids: a node is listed twice")
-                scope_nodes = tuple(sorted(set(m.node_ids)))
+                scope_nodes = _declared_ids(m.node_ids, known, where)
             else:
                 raise FormatError(f"{where}.scope: must be FACILITY, HALL, RACK, PDU or NODES")
             if len(m.feed) > MAX_FEED_LENGTH or (m.feed and not m.feed.isprintable()):
@@ -326,18 +316,8 @@ def _schedulers(msg: types_pb2.Inventory, keys: set[str], known: set[str]) -> tu
     for i, sch in enumerate(msg.schedulers):
         where = f"schedulers[{i}]"
         scheduler_id = check_id(sch.scheduler_id, f"{where}.scheduler_id")
-        _check_key(sch.public_key, where, "public_key")
-        kid = key_id(sch.public_key)
-        if kid in keys:
-            raise FormatError(f"{where}.public_key: key used twice in the inventory")
-        keys.add(kid)
-        _check_proof(sch.enrolment_proof, where)
-        unknown = sorted(set(sch.node_ids) - known)
-        if unknown:
-            raise FormatError(f"{where}.node_ids: {unknown[0]!r} is not a declared node")
-        if len(set(sch.node_ids)) != len(sch.node_ids):
-            raise FormatError(f"{where}.node_ids: a node is listed twice")
-        node_ids = tuple(sorted(sch.node_ids or known))
+        kid = _new_key(sch.public_key, sch.enrolment_proof, where, keys)
+        node_ids = _declared_ids(sch.node_ids, known, where) if sch.node_ids else tuple(sorted(known))
         overlap = sorted(claimed & set(node_ids))
         if overlap:
             raise FormatError(f"{where}.node_ids: node {overlap[0]!r} is scheduled by another scheduler too")
@@ -406,6 +386,29 @@ def _check_topology(meters: list[DeclaredMeter]) -> None:
                     f"meters[{mb.meter_id}].node_ids: its scope overlaps the scope of meter"
                     f" {ma.meter_id!r} without containing it or lying inside it"
                 )
+
+
+def _new_key(raw: bytes, proof: bytes, where: str, keys: set[str]) -> str:
+    """A meter's or scheduler's ``public_key`` (and proof): its key id, added to ``keys``; a key
+    the inventory already holds is refused."""
+    _check_key(raw, where, "public_key")
+    kid = key_id(raw)
+    if kid in keys:
+        raise FormatError(f"{where}.public_key: key used twice in the inventory")
+    keys.add(kid)
+    _check_proof(proof, where)
+    return kid
+
+
+def _declared_ids(node_ids: Iterable[str], known: set[str], where: str) -> tuple[str, ...]:
+    """``node_ids`` of a meter or scheduler, sorted: declared nodes, each once."""
+    listed = list(node_ids)
+    unknown = sorted(set(listed) - known)
+    if unknown:
+        raise FormatError(f"{where}.node_ids: {unknown[0]!r} is not a declared node")
+    if len(set(listed)) != len(listed):
+        raise FormatError(f"{where}.node_ids: a node is listed twice")
+    return tuple(sorted(set(listed)))
 
 
 def _check_proof(proof: bytes, where: str) -> None:

@@ -221,53 +221,18 @@ def decode_report(envelope: ParsedEnvelope) -> tuple[ReportHeader, Report]:
         for i, acc in enumerate(usage.accelerators):
             check_id(acc.uuid, f"accelerators[{i}].uuid")
         anomalies = len(usage.anomalies)
-        header = ReportHeader(
-            kind=ReportKind.USAGE,
-            key_id=usage.attestor_key_id,
-            facility_id=check_id(usage.facility_id, "facility_id"),
-            subject_id=check_id(usage.node_id, "node_id"),
-            boot_id=usage.boot_id,
-            seq=usage.seq,
-            prev=usage.prev,
-            period_start_ns=usage.period_start_unix_ns,
-            period_end_ns=usage.period_end_unix_ns,
-            challenge_nonce=usage.challenge_nonce,
-            signed_ns=usage.signed_unix_ns,
-        )
+        header = _header(ReportKind.USAGE, usage, usage.attestor_key_id, usage.node_id, "node_id")
         message: Report = usage
     elif envelope.payload_type == PayloadType.METER_REPORT:
         meter = parse_message(envelope.payload, types_pb2.MeterReport)
         anomalies = len(meter.anomalies)
-        header = ReportHeader(
-            kind=ReportKind.METER,
-            key_id=meter.meter_key_id,
-            facility_id=check_id(meter.facility_id, "facility_id"),
-            subject_id=check_id(meter.meter_id, "meter_id"),
-            boot_id=meter.boot_id,
-            seq=meter.seq,
-            prev=meter.prev,
-            period_start_ns=meter.period_start_unix_ns,
-            period_end_ns=meter.period_end_unix_ns,
-            challenge_nonce=meter.challenge_nonce,
-            signed_ns=meter.signed_unix_ns,
-        )
+        header = _header(ReportKind.METER, meter, meter.meter_key_id, meter.meter_id, "meter_id")
         message = meter
     elif envelope.payload_type == PayloadType.ACCOUNTING_REPORT:
         accounting = parse_message(envelope.payload, types_pb2.AccountingReport)
         anomalies = len(accounting.problems)
-        header = ReportHeader(
-            kind=ReportKind.ACCOUNTING,
-            key_id=accounting.accounting_key_id,
-            facility_id=check_id(accounting.facility_id, "facility_id"),
-            subject_id=check_id(accounting.scheduler_id, "scheduler_id"),
-            boot_id=accounting.boot_id,
-            seq=accounting.seq,
-            prev=accounting.prev,
-            period_start_ns=accounting.period_start_unix_ns,
-            period_end_ns=accounting.period_end_unix_ns,
-            challenge_nonce=accounting.challenge_nonce,
-            signed_ns=accounting.signed_unix_ns,
-        )
+        key_id, scheduler_id = accounting.accounting_key_id, accounting.scheduler_id
+        header = _header(ReportKind.ACCOUNTING, accounting, key_id, scheduler_id, "scheduler_id")
         _check_jobs(accounting)
         message = accounting
     else:
@@ -278,6 +243,23 @@ def decode_report(envelope: ParsedEnvelope) -> tuple[ReportHeader, Report]:
     _check_header(header)
     _check_finite(message, "report")
     return header, message
+
+
+def _header(kind: ReportKind, msg: Report, key_id: str, subject_id: str, subject_field: str) -> ReportHeader:
+    """The chain fields every report kind has under the same names, ids checked."""
+    return ReportHeader(
+        kind=kind,
+        key_id=key_id,
+        facility_id=check_id(msg.facility_id, "facility_id"),
+        subject_id=check_id(subject_id, subject_field),
+        boot_id=msg.boot_id,
+        seq=msg.seq,
+        prev=msg.prev,
+        period_start_ns=msg.period_start_unix_ns,
+        period_end_ns=msg.period_end_unix_ns,
+        challenge_nonce=msg.challenge_nonce,
+        signed_ns=msg.signed_unix_ns,
+    )
 
 
 def _check_jobs(report: types_pb2.AccountingReport) -> None:

@@ -722,18 +722,23 @@ def _scheduler(t: _Table, fid: str, nodes: Sequence[NodeSpec]) -> SchedulerSpec:
     return SchedulerSpec(name, f"{fid}-{name}", tuple(jobs))
 
 
+def _off_grid(value: int, period: int, duration: int) -> str | None:
+    """Why an offset is no time of the story (past its end, off the report-period grid), or None."""
+    if value > duration:
+        return f"{format_duration(value)} is past the scenario's end ({format_duration(duration)})"
+    if value % period:
+        return f"{format_duration(value)} is not on a report-period boundary ({format_duration(period)})"
+    return None
+
+
 def _check_jobs(ctx: _Context, facilities: Sequence[FacilitySpec], period: int, duration: int) -> None:
     """Every job's times on report-period boundaries inside the story."""
     for fi, fac in enumerate(facilities):
         for ji, job in enumerate(fac.scheduler.jobs if fac.scheduler is not None else ()):
             for key, value in (("from", job.start_ns), ("to", job.end_ns)):
-                path = ("facility", fi, "scheduler", "job", ji, key)
-                if value > duration:
-                    raise ctx.error(path, f"{format_duration(value)} is past the scenario's end "
-                                    f"({format_duration(duration)})")
-                if value % period:
-                    raise ctx.error(path, f"{format_duration(value)} is not on a report-period boundary "
-                                    f"({format_duration(period)})")
+                problem = _off_grid(value, period, duration)
+                if problem:
+                    raise ctx.error(("facility", fi, "scheduler", "job", ji, key), problem)
 
 
 def _node_override(t: _Table, nodes: list[NodeSpec], described: set[str]) -> list[NodeSpec]:
@@ -958,12 +963,9 @@ def _event(  # one entry's checks, key by key, in file order
         elif key == "at" and value - period >= duration:
             raise t.fail("at", f"{format_duration(value - period)} is past the scenario's end "
                          f"({format_duration(duration)})")
-        if value > duration:
-            raise t.fail(key, f"{format_duration(value)} is past the scenario's end "
-                         f"({format_duration(duration)})")
-        if value % period:
-            raise t.fail(key, f"{format_duration(value)} is not on a report-period boundary "
-                         f"({format_duration(period)})")
+        problem = _off_grid(value, period, duration)
+        if problem:
+            raise t.fail(key, problem)
 
     targets: tuple[tuple[str, str], ...] = ()
     if action is Action.VERIFIER_OUTAGE:

@@ -652,27 +652,9 @@ class BucketAccumulator:
         part, frac = overlap
         self.report_count += 1
         declared = self.inventory.meter_by_key.get(h.key_id) if self.inventory is not None else None
-        subject = f"meter:{declared.meter_id if declared else h.subject_id}"
-        self._late(r, part, subject)
+        subject = self._enrolled(r, part, "meter", declared.meter_id if declared is not None else None)
         if declared is None:
-            self._flag(
-                FindingId.INVENTORY_UNKNOWN_DEVICE,
-                WARNING,
-                f"key:{h.key_id}",
-                part,
-                f"meter key not declared in the inventory (meter {h.subject_id!r})",
-                r.log_index,
-            )
             return
-        if h.subject_id != declared.meter_id or h.facility_id != self.facility_id:
-            self._flag(
-                FindingId.INVENTORY_WRONG_LOCATION,
-                WARNING,
-                subject,
-                part,
-                f"meter {declared.meter_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
-                r.log_index,
-            )
         invalid = (
             any(a.kind in _INVALID_KINDS for a in meter.anomalies)
             or meter.sample_count == 0
@@ -704,6 +686,33 @@ class BucketAccumulator:
         self.meter_terms[declared.meter_id].append(meter.energy_j * frac)
         self.meter_evidence.append(r.log_index)
 
+    def _enrolled(self, r: LoggedReport, part: Interval, noun: str, declared_id: str | None) -> str:
+        """The subject of a meter's or a scheduler's report (``noun``), after its lateness, its
+        key's declaration (``declared_id``: the id the inventory gives the key, None: not
+        declared) and the place it reports from are flagged."""
+        h = r.header
+        subject = f"{noun}:{declared_id if declared_id is not None else h.subject_id}"
+        self._late(r, part, subject)
+        if declared_id is None:
+            self._flag(
+                FindingId.INVENTORY_UNKNOWN_DEVICE,
+                WARNING,
+                f"key:{h.key_id}",
+                part,
+                f"{noun} key not declared in the inventory ({noun} {h.subject_id!r})",
+                r.log_index,
+            )
+        elif h.subject_id != declared_id or h.facility_id != self.facility_id:
+            self._flag(
+                FindingId.INVENTORY_WRONG_LOCATION,
+                WARNING,
+                subject,
+                part,
+                f"{noun} {declared_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
+                r.log_index,
+            )
+        return subject
+
     # -- accounting reports -------------------------------------------------------------------
 
     def add_accounting(self, r: LoggedReport) -> None:
@@ -718,28 +727,9 @@ class BucketAccumulator:
         part, _ = overlap
         self.report_count += 1
         declared = self.inventory.scheduler_by_key.get(h.key_id) if self.inventory is not None else None
-        subject = f"scheduler:{declared.scheduler_id if declared else h.subject_id}"
-        self._late(r, part, subject)
-        if declared is None:
-            self._flag(
-                FindingId.INVENTORY_UNKNOWN_DEVICE,
-                WARNING,
-                f"key:{h.key_id}",
-                part,
-                f"scheduler key not declared in the inventory (scheduler {h.subject_id!r})",
-                r.log_index,
-            )
-            return
-        if h.subject_id != declared.scheduler_id or h.facility_id != self.facility_id:
-            self._flag(
-                FindingId.INVENTORY_WRONG_LOCATION,
-                WARNING,
-                subject,
-                part,
-                f"scheduler {declared.scheduler_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
-                r.log_index,
-            )
-        self.accounting[declared.scheduler_id].append(AccountingPeriod(r.log_index, accounting))
+        self._enrolled(r, part, "scheduler", declared.scheduler_id if declared is not None else None)
+        if declared is not None:
+            self.accounting[declared.scheduler_id].append(AccountingPeriod(r.log_index, accounting))
 
     def _job_findings(self) -> list[Finding]:
         """Each declared scheduler's findings (none where the inventory declares no scheduler)."""

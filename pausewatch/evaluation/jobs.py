@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pausewatch.evaluation.findings import WARNING, Finding, FindingId
 from pausewatch.evaluation.intervals import Interval, clip, merge, uncovered
@@ -236,15 +236,6 @@ def accounting_findings(
     periods = [p for p in device_periods(usage) if p.node_id in nodes]
     sources = [a.log_index for a in accounting]
     for f in job_findings([j for _, _, j in latest.values()], windows, periods, bucket, settings=settings):
-        findings.append(
-            Finding.make(
-                f.id,
-                f.severity,
-                f"node:{f.subject}",
-                (f.start_ns, f.end_ns),
-                f.message,
-                {q.name: (q.value, q.unit) for q in f.quantities},
-                (*f.evidence, *sources),
-            )
-        )
+        evidence = tuple(sorted({*f.evidence, *sources}))
+        findings.append(replace(f, subject=f"node:{f.subject}", evidence=evidence))
     return sorted(findings, key=Finding.sort_key)
