@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from attestor.alarms import Alarms
+from attestor.cli import main
 from attestor.config import ConfigError, load_config
 from attestor.daemon import AttestorDaemon, DaemonSettings
 from attestor.metrics import AttestorMetrics
@@ -21,7 +22,7 @@ from attestor.report import GENESIS, ChainSigner, ReportBuilder
 from attestor.sources.slurm import AccountingSource, read_slurmrestd
 from attestor.spool import Spool
 from pausewatch.clock import NS_PER_S, SimulatedClock
-from pausewatch.enrolment import check_enrolment_proofs, sign_enrolment
+from pausewatch.enrolment import EnrolmentProofError, check_enrolment_proofs, sign_enrolment
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope, verify_envelope
 from pausewatch.errors import EnvironmentFaultError, FormatError, LimitExceededError
 from pausewatch.inventory import Inventory, inventory_from_toml
@@ -370,3 +371,27 @@ def test_the_daemon_signs_one_report_a_period_and_nothing_for_a_failed_read(tmp_
     job = reports[0].jobs[0]
     assert (job.job_id, list(job.hosts), job.gpus, job.HasField("end_unix_ns")) == ("7", ["gpu01", "gpu02"], 16, False)
     assert reports[0].source.kind == types_pb2.SOURCE_KIND_SLURMRESTD
+
+
+def test_init_prints_a_scheduler_entry_the_inventory_enrols(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["init", "--state-dir", str(tmp_path / "state"), "--facility-id", "fac-a", "--scheduler-id", "fac-a-slurm"]
+    assert main(args) == 0
+    entry = capsys.readouterr().out
+    assert "[[schedulers]]" in entry
+    text = f"""facility_id = "fac-a"
+lab_id = "lab"
+version = 1
+issued = 2026-01-01T00:00:00Z
+[overhead]
+min_ratio = 1.05
+max_ratio = 1.4
+[[nodes]]
+node_id = "gpu01"
+attestor_public_key = "{NODE.public_key.raw.hex()}"
+{entry}"""
+    wire = inventory_from_toml(text, "inv.toml")
+    check_enrolment_proofs(wire)  # the proof binds the key to this facility and scheduler
+    assert Inventory.from_wire(wire).schedulers[0].scheduler_id == "fac-a-slurm"
+    wire.schedulers[0].scheduler_id = "fac-b-slurm"
+    with pytest.raises(EnrolmentProofError, match="as scheduler 'fac-b-slurm'"):
+        check_enrolment_proofs(wire)
