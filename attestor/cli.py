@@ -457,6 +457,7 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
         int(cfg.sample_interval_s * _NS),
         final_upload_s=min(5.0, cfg.deadline_s),
         accounting=accounting,
+        accounting_max_bytes=cfg.accounting.max_report_bytes,
     )
     daemon = AttestorDaemon(
         settings=settings_d,

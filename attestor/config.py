@@ -27,6 +27,8 @@ Keys (defaults in brackets)::
     url = ""                         # slurmrestd: http(s)://host:6820/slurm/v0.0.40/jobs
     path = ""                        # slurmrestd: a jobs JSON file another process refreshes
     timeout_s = 30                   # per read, 0.1..600
+    max_report_bytes = 32768         # largest report signed, 4096..1048576; raise the verifier's
+                                     # limits.max_report_bytes with it
 
     [verifier]
     address = ""                     # host:port; empty: spool only, nothing is sent
@@ -134,6 +136,7 @@ class AccountingSettings:
     url: str = ""
     path: str = ""
     timeout_s: float = 30.0
+    max_report_bytes: int = 32768
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,7 @@ _KEYS: dict[str, tuple[type, Any, Any]] = {
     "accounting.url": (str, "", None),
     "accounting.path": (str, "", None),
     "accounting.timeout_s": (float, 30.0, (0.1, 600.0)),
+    "accounting.max_report_bytes": (int, 32768, (4096, 1 << 20)),
     "period_s": (float, 60.0, (1.0, 86_400.0)),
     "sample_interval_s": (float, 1.0, (0.01, 86_400.0)),
     "verifier.address": (str, "", None),
@@ -437,5 +441,6 @@ def load_config(
             values["accounting.url"],
             values["accounting.path"],
             values["accounting.timeout_s"],
+            values["accounting.max_report_bytes"],
         ),
     )

@@ -47,7 +47,7 @@ from pausewatch.envelope import PAYLOAD_TYPES, PayloadType
 from pausewatch.errors import InternalError, PausewatchError
 from pausewatch.jobs import JobAccounting
 from pausewatch.keys import Signer
-from pausewatch.reports import Report
+from pausewatch.reports import MAX_REPORT_BYTES, Report
 from pausewatch.v1 import types_pb2
 
 __all__ = ["AttestorDaemon", "DaemonSettings"]
@@ -88,6 +88,7 @@ class DaemonSettings:
     sample_interval_ns: int
     final_upload_s: float = 5.0
     accounting: AccountingReader | None = None  # accounting mode: the scheduler it reads
+    accounting_max_bytes: int = MAX_REPORT_BYTES  # accounting mode: the largest report it signs
 
 
 class AttestorDaemon:
@@ -281,7 +282,12 @@ class AttestorDaemon:
         kind = _ACCOUNTING_SOURCE_KIND.get(capture.tool, types_pb2.SOURCE_KIND_UNSPECIFIED)
         source = types_pb2.SourceInfo(kind=kind)
         report = self._builder.accounting(
-            window, capture.accounting, source, challenge_nonce=self._challenge(), signed_ns=now
+            window,
+            capture.accounting,
+            source,
+            challenge_nonce=self._challenge(),
+            signed_ns=now,
+            max_bytes=self._s.accounting_max_bytes,
         )
         self._sign(PayloadType.ACCOUNTING_REPORT, report, window, now, len(report.jobs), len(report.problems))
 

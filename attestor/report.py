@@ -36,6 +36,7 @@ from pausewatch.reports import (
     DIGEST_SIZE,
     MAX_JOBS,
     MAX_PROBLEM_LENGTH,
+    MAX_REPORT_BYTES,
     NONCE_SIZE,
     Report,
 )
@@ -52,7 +53,9 @@ __all__ = [
 ]
 
 ATTESTOR_VERSION = "pausewatch-attestor 0.1.0"
-MAX_PROBLEMS = 64  # itemised problems of one accounting read; the rest are counted in one line
+MAX_PROBLEMS = 32  # itemised problems of one accounting read; the rest are counted in one line
+_ENVELOPE_AND_CHAIN_BYTES = 1024  # key id, boot id, seq, prev, signature, payload type, cut note
+_FIELD_FRAMING_BYTES = 4  # a repeated message's tag and length
 NO_CHALLENGE = bytes(NONCE_SIZE)  # before any challenge was fetched: the verifier flags it stale
 
 
@@ -155,9 +158,13 @@ class ReportBuilder:
         *,
         challenge_nonce: bytes,
         signed_ns: int,
+        max_bytes: int = MAX_REPORT_BYTES,
     ) -> types_pb2.AccountingReport:
-        """A scheduler's accounting for ``window``: every job that held resources in it. Over
-        ``MAX_JOBS`` jobs, the GPU jobs are kept first and the cut is named in ``problems``."""
+        """A scheduler's accounting for ``window``: every job that held resources in it. The
+        signed report stays within ``max_bytes`` (default: what the verifier takes by default) and
+        ``MAX_JOBS``: GPU jobs are kept first (most GPUs first), CPU-only jobs — which explain no
+        accelerator activity and count no GPU-seconds — are the first left out, and any cut is
+        named in ``problems``. The jobs are signed in job id order."""
         _check_nonce(challenge_nonce)
         report = types_pb2.AccountingReport(
             facility_id=self.facility_id,
@@ -169,15 +176,28 @@ class ReportBuilder:
             attestor_version=self.version,
             signed_unix_ns=signed_ns,
         )
-        jobs = sorted(accounting.jobs, key=lambda j: (-j.gpus, j.job_id))
-        problems = [p[:MAX_PROBLEM_LENGTH] for p in accounting.problems[:MAX_PROBLEMS]]
+        report.problems.extend(p[:MAX_PROBLEM_LENGTH] for p in accounting.problems[:MAX_PROBLEMS])
         if len(accounting.problems) > MAX_PROBLEMS:
-            problems.append(f"{len(accounting.problems) - MAX_PROBLEMS} more problems not itemised")
-        if len(jobs) > MAX_JOBS:
-            problems.append(f"{len(jobs) - MAX_JOBS} jobs left out (over {MAX_JOBS}; fewest GPUs first)")
-            jobs = jobs[:MAX_JOBS]
-        report.jobs.extend(job_to_wire(j) for j in sorted(jobs, key=lambda j: j.job_id))
-        report.problems.extend(problems)
+            report.problems.append(f"{len(accounting.problems) - MAX_PROBLEMS} more problems not itemised")
+        # room for the chain fields, the signature and a line naming the cut
+        budget = max_bytes - _ENVELOPE_AND_CHAIN_BYTES - report.ByteSize()
+        kept: list[types_pb2.AccountedJob] = []
+        left_out = 0
+        for job in sorted(accounting.jobs, key=lambda j: (-j.gpus, j.job_id)):
+            wire = job_to_wire(job)
+            size = wire.ByteSize() + _FIELD_FRAMING_BYTES
+            if len(kept) < MAX_JOBS and size <= budget:
+                kept.append(wire)
+                budget -= size
+            else:
+                left_out += 1
+        if left_out:
+            gpu = sum(1 for j in accounting.jobs if j.gpus) - sum(1 for j in kept if j.gpus)
+            report.problems.append(
+                f"{left_out} jobs left out ({gpu} with GPUs) to keep the report within"
+                f" {MAX_JOBS} jobs and {max_bytes} bytes; fewest GPUs first"
+            )
+        report.jobs.extend(sorted(kept, key=lambda j: j.job_id))
         return report
 
 

@@ -18,7 +18,7 @@ from attestor.cli import main
 from attestor.config import ConfigError, load_config
 from attestor.daemon import AttestorDaemon, DaemonSettings
 from attestor.metrics import AttestorMetrics
-from attestor.report import GENESIS, ChainSigner, ReportBuilder
+from attestor.report import GENESIS, ChainHead, ChainSigner, ReportBuilder
 from attestor.sources.slurm import AccountingSource, read_slurmrestd
 from attestor.spool import Spool
 from pausewatch.clock import NS_PER_S, SimulatedClock
@@ -28,7 +28,7 @@ from pausewatch.errors import EnvironmentFaultError, FormatError, LimitExceededE
 from pausewatch.inventory import Inventory, inventory_from_toml
 from pausewatch.jobs import JobAccounting, JobRecord, job_from_wire, parse_sacct, parse_slurmrestd_jobs
 from pausewatch.keys import Ed25519Signer
-from pausewatch.reports import MAX_JOBS, ReportKind, decode_report
+from pausewatch.reports import MAX_JOBS, MAX_REPORT_BYTES, ReportKind, decode_report
 from pausewatch.v1 import types_pb2
 from verifier.errors import NotEnrolledHereError, UnknownKeyError
 from verifier.ingest import Enrollment, admit_report
@@ -145,16 +145,24 @@ def test_too_many_jobs_or_problems() -> None:
 
 
 def test_the_builder_bounds_what_it_signs() -> None:
-    many = tuple(JobRecord(f"{i:05d}", "COMPLETED", (), 0, T0, T0) for i in range(MAX_JOBS + 5))
-    gpu = (JobRecord("99999", "RUNNING", ("gpu01",), 8, T0, None),)
+    many = tuple(JobRecord(f"{i:05d}", "COMPLETED", (f"cpu{i % 50:03d}",), 0, T0, T0) for i in range(MAX_JOBS + 5))
+    gpu = tuple(JobRecord(f"9{i:04d}", "RUNNING", (f"gpu{i:03d}",), 8, T0, None) for i in range(3))
     problems = tuple(f"line {i}: garbage" for i in range(100))
     msg = ReportBuilder("fac-a", "s").accounting(
         (T0, T0 + NS), JobAccounting(many + gpu, problems), SACCT, challenge_nonce=b"\0" * 32, signed_ns=T0
     )
-    assert len(msg.jobs) == MAX_JOBS
-    assert any(j.job_id == "99999" for j in msg.jobs)  # GPU jobs are kept first
-    assert msg.problems[-1].startswith("6 jobs left out")
-    assert "36 more problems" in msg.problems[-2]
+    signed = ChainSigner(SCHED, b"\x01" * 16).sign(ChainHead(7, b"\x02" * 32), msg)
+    assert len(signed.envelope) <= MAX_REPORT_BYTES  # what the verifier takes by default
+    assert 100 < len(msg.jobs) < MAX_JOBS
+    assert {j.job_id for j in msg.jobs if j.gpus} == {"90000", "90001", "90002"}  # GPU jobs kept first
+    assert [j.job_id for j in msg.jobs] == sorted(j.job_id for j in msg.jobs)
+    assert "68 more problems" in msg.problems[-2]
+    assert msg.problems[-1].startswith(f"{len(many) + 3 - len(msg.jobs)} jobs left out (0 with GPUs)")
+    decode_report(parse_envelope(signed.envelope))  # and the verifier reads it
+    bigger = ReportBuilder("fac-a", "s").accounting(
+        (T0, T0 + NS), JobAccounting(many), SACCT, challenge_nonce=b"\0" * 32, signed_ns=T0, max_bytes=1 << 20
+    )
+    assert len(bigger.jobs) == MAX_JOBS
 
 
 # ---- admission -----------------------------------------------------------------------------------
