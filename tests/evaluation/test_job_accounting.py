@@ -203,3 +203,18 @@ def test_verdicts_of_a_log_without_accounting_do_not_depend_on_the_declaration_a
     others = sorted((f.id, f.subject) for f in v.findings if not f.id.startswith("jobs."))
     base = Evaluator(inputs(fleet, scheduler=False)).verdict(bucket(0))
     assert others == sorted((f.id, f.subject) for f in base.findings)
+
+
+def test_the_accounting_chain_is_checked_like_any_other() -> None:
+    fleet = serving_fleet()
+    nodes = tuple(fleet.node_ids("fac-a", 2))
+    acct = Accounting(fleet)
+    half = T0 + BUCKET // 2
+    acct.report(T0, half, [job("100", nodes, 16, T0, None)])
+    acct.head = ChainHead(acct.head.seq + 3, acct.head.prev)  # three reports never sent
+    acct.report(half, T0 + BUCKET, [job("100", nodes, 16, T0, None)])
+    v = Evaluator(inputs(fleet)).verdict(bucket(0))
+    assert v.status == INCONCLUSIVE
+    (gap,) = [f for f in v.findings if f.id == "chain.gap"]
+    assert gap.subject == f"scheduler:{SCHEDULER}"
+    assert not any(f.id.startswith("jobs.") for f in v.findings)
