@@ -10,10 +10,12 @@ API (used by the daemon and by the scenario runner)::
     link.envelope     # the exact bytes to spool, send and log
     link.next_head    # ChainHead(seq + 1, envelope_digest(link.envelope))
 
+A meter's report is ``builder.meter(period, ...)``; a scheduler's accounting report is
+``builder.accounting(window, job_accounting, source, ...)`` (``pausewatch.jobs``).
+
 ``ChainSigner.sign`` fills the chain fields (``attestor_key_id`` / ``meter_key_id`` /
-``accounting_key_id``, ``boot_id``,
-``seq``, ``prev``) and signs with ``sign_envelope``. ``prev`` is SHA-256 of the previous envelope's
-bytes (empty at seq 0). Persisting the head is the caller's job: the daemon stores the envelope
+``accounting_key_id``, ``boot_id``, ``seq``, ``prev``) and signs with ``sign_envelope``.
+``prev`` is SHA-256 of the previous envelope's bytes (empty at seq 0). Persisting the head is the caller's job: the daemon stores the envelope
 and the new head in one SQLite transaction (``attestor.spool``), so that one seq can never be
 signed twice with different content *and* leave the process.
 

@@ -9,9 +9,9 @@ as one ``AccountingReport`` (``attestor.report.ReportBuilder.accounting``).
 ``TZ=UTC`` (sacct prints times in the local zone; this makes them UTC) and returns the exact
 bytes it printed together with their parse (``pausewatch.jobs.parse_sacct``): with ``--state``
 and a window, sacct lists the allocations that were running at any time in the window, which is
-what the evaluation's ``pausewatch.evaluation.jobs.job_findings`` needs. The raw bytes are what a
-exact bytes are kept beside their parse for the operator (``pausewatch-attestor probe``); the
-report signs the parse, so that what the verifier evaluates is what the attestor signed.
+what the evaluation's ``pausewatch.evaluation.jobs.job_findings`` needs. The exact bytes are
+kept beside their parse (``AccountingCapture.raw``) for whoever reads it; the report signs the
+parse, so that what the verifier evaluates is what the attestor signed.
 
 ``read_slurmrestd(window, fetch)``: slurmrestd's (or slurmdbd's) ``jobs`` JSON, fetched by
 ``fetch`` (an ``HttpFetcher`` of the URL, or a reader of a file another process refreshes),
