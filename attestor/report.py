@@ -15,9 +15,10 @@ A meter's report is ``builder.meter(period, ...)``; a scheduler's accounting rep
 
 ``ChainSigner.sign`` fills the chain fields (``attestor_key_id`` / ``meter_key_id`` /
 ``accounting_key_id``, ``boot_id``, ``seq``, ``prev``) and signs with ``sign_envelope``.
-``prev`` is SHA-256 of the previous envelope's bytes (empty at seq 0). Persisting the head is the caller's job: the daemon stores the envelope
-and the new head in one SQLite transaction (``attestor.spool``), so that one seq can never be
-signed twice with different content *and* leave the process.
+``prev`` is SHA-256 of the previous envelope's bytes (empty at seq 0). Persisting the head is
+the caller's job: the daemon stores the envelope and the new head in one SQLite transaction
+(``attestor.spool``), so that one seq can never be signed twice with different content *and*
+leave the process.
 
 Scenario helpers for misbehaving nodes are the same calls: a replay re-sends an old
 ``link.envelope``; a fork signs a different report at an old ``ChainHead``; a restart is a new
