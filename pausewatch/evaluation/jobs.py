@@ -30,7 +30,8 @@ the findings above (subjects ``node:<id>``, evidence naming the accounting repor
 
 A job that a later report of the bucket lists again is taken as that report states it (the
 report whose period ends last, then the last logged): a job running at one period's end has
-its end in the next.
+its end in the next. A job still running when its last report was read held its GPUs up to
+that report's end: a later report that does not list it says it held nothing then.
 """
 
 from __future__ import annotations
@@ -235,7 +236,13 @@ def accounting_findings(
     nodes = frozenset(scheduler.node_ids)
     periods = [p for p in device_periods(usage) if p.node_id in nodes]
     sources = [a.log_index for a in accounting]
-    for f in job_findings([j for _, _, j in latest.values()], windows, periods, bucket, settings=settings):
+    jobs = [
+        # running when its last report was read: held until that report's end, no further (a
+        # later report of the bucket that does not list it says it held nothing then)
+        replace(j, end_ns=max(j.start_ns, end)) if j.end_ns is None and j.start_ns is not None else j
+        for end, _, j in latest.values()
+    ]
+    for f in job_findings(jobs, windows, periods, bucket, settings=settings):
         evidence = tuple(sorted({*f.evidence, *sources}))
         findings.append(replace(f, subject=f"node:{f.subject}", evidence=evidence))
     return sorted(findings, key=Finding.sort_key)

@@ -218,3 +218,16 @@ def test_the_accounting_chain_is_checked_like_any_other() -> None:
     (gap,) = [f for f in v.findings if f.id == "chain.gap"]
     assert gap.subject == f"scheduler:{SCHEDULER}"
     assert not any(f.id.startswith("jobs.") for f in v.findings)
+
+
+def test_a_running_job_a_later_report_does_not_list_explains_nothing_after_its_last_report() -> None:
+    fleet = serving_fleet()
+    nodes = tuple(fleet.node_ids("fac-a", 2))
+    acct = Accounting(fleet)
+    half = T0 + BUCKET // 2
+    acct.report(T0, half, [job("100", nodes, 16, T0, None)])  # running when read
+    acct.report(half, T0 + BUCKET, [])  # the scheduler lists nothing after
+    v = Evaluator(inputs(fleet)).verdict(bucket(0))
+    found = sorted((f.id, f.subject) for f in v.findings if f.id.startswith("jobs."))
+    assert found == [("jobs.unexplained_activity", f"node:{n}") for n in nodes]
+    assert {q.value for f in v.findings if f.id.startswith("jobs.") for q in f.quantities} == {8 * 300.0}
