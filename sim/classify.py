@@ -34,6 +34,7 @@ from attestor.report import ReportBuilder
 from attestor.telemetry import DeviceReading, HostReading, Sample, SourceKind
 from pausewatch.evaluation.workload import (
     CONTEXT_S,
+    JOB_CARRY_S,
     PeriodClass,
     PeriodSignals,
     WorkloadLabel,
@@ -383,6 +384,7 @@ def run_classify(args: argparse.Namespace) -> int:
                     "period_s": run.period_s,
                     "window_s": run.window_s,
                     "context_s": CONTEXT_S,
+                    "job_carry_s": JOB_CARRY_S,
                     "warnings": list(run.warnings),
                     "windows": [w.as_json() for w in rows],
                 },

@@ -40,7 +40,7 @@ from pausewatch.evaluation.evidence import (
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId, status_of
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.evaluation.rules import ComputeCap, RuleContext, rules_for
-from pausewatch.evaluation.workload import CONTEXT_S, PeriodSignals, signals_from_usage
+from pausewatch.evaluation.workload import HISTORY_S, PeriodSignals, signals_from_usage
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
 
@@ -176,9 +176,9 @@ class Evaluator:
         for key in new_seq_keys:  # a chain.gap turns INFO once every skipped seq is logged
             touched |= self._gap_buckets.get(key, set())
         # A usage report is lead-in (the last report before a bucket) for every later bucket up
-        # to the key's next report, and classifier context for CONTEXT_S after its end: the
+        # to the key's next report, and classifier history for HISTORY_S after its end: the
         # cached facts of those buckets are stale too (uncached ones are computed afresh).
-        horizon = round(CONTEXT_S * 1_000_000_000)
+        horizon = round(HISTORY_S * 1_000_000_000)
         reach_of: dict[str, tuple[int, int]] = {}
         for (facility, key), (lo, hi) in reach.items():
             listed = self._key_reports[key]
@@ -206,7 +206,7 @@ class Evaluator:
             raise ValueError(f"{start_ns} is not the start of a bucket of {c.commitment_id!r}")
         lead_in: dict[str, int] = {}
         context: dict[str, list[PeriodSignals]] = {}
-        horizon = round(CONTEXT_S * 1_000_000_000)
+        horizon = round(HISTORY_S * 1_000_000_000)
         inv = self.inputs.inventories.get(facility_id)
         for n in inv.nodes if inv is not None else ():
             listed = self._key_reports.get(n.attestor_key_id)

@@ -22,8 +22,8 @@ mean/min/max/variance, the dominant period and periodicity of the power signal, 
 with the node's other devices, utilisation, memory, tensor/SM activity and link bytes
 (``pausewatch.features`` computes the shape fields in the attestor). Minutes-scale structure
 comes from the sequence of those summaries: the period being classified and every earlier
-period of the node that ended less than ``CONTEXT_S`` before it (causal: a later report never
-changes an earlier class; deterministic).
+period of the node that ended less than ``CONTEXT_S`` before it, and a job's carry over
+``HISTORY_S`` (causal: a later report never changes an earlier class; deterministic).
 
 **The training signature** (each part measured on the active devices, ratios of power taken
 against the enforced limit capped at the board power, so that a lowered limit does not hide
@@ -47,6 +47,15 @@ training):
      ≥ 0.3) in three periods, together with collective waits (utilisation ≥ 90 % at ≤ 35 % of
      the limit: ranks spinning in an all-reduce while one writes a checkpoint) or a stall.
 4. the period itself belongs to the job: lockstep, or a pause that keeps the footprint.
+
+**Job carry.** Evidence reads a 10-minute context, but real runs checkpoint every half hour or
+hour and compute flat in between. A job that showed the signature keeps the training class for
+``JOB_CARRY_S`` (1 h) after its last evidence, in every period where the same devices compute in
+lockstep at its level (±12 %), while each of them keeps its resident footprint (±10 %) and the
+node is never silent for over ``CARRY_GAP_S``. A new footprint (a restart, another job) ends
+the carry at once; a period of another level (an evaluation phase) is not carried but does not
+end the job. The cost of the carry is that a server which once looked like training stays
+``training`` for up to an hour; nothing is ever carried into ``idle`` or ``inference``.
 
 Sustained lockstep compute alone is *not* training: tensor-parallel serving and batched
 generation show it too, and a filler load injected into training's pauses leaves only that.
@@ -72,8 +81,6 @@ throughout. Known blind spots, each INCONCLUSIVE rather than a false verdict unl
 - fabricated telemetry defeats any classifier: that is what the meter energy balance and the
   power/activity plausibility checks are for; MIG or shared devices report the whole board.
 
-``classify_node_period`` below is the previous per-period score ("score-v1"), kept only so that
-the evaluation in ``bucket.py`` runs unchanged until it calls ``classify_node_history``.
 """
 
 from __future__ import annotations
@@ -91,18 +98,17 @@ from pausewatch.v1 import types_pb2
 __all__ = [
     "CLASSIFIER_VERSION",
     "CONTEXT_S",
+    "HISTORY_S",
+    "JOB_CARRY_S",
     "PROOF_MAX_SCORE",
     "TRAINING_EVIDENCE",
-    "TRAINING_THRESHOLD",
     "DeviceSignals",
     "NodeSignals",
     "PeriodClass",
     "PeriodSignals",
-    "WorkloadEstimate",
     "WorkloadLabel",
     "accelerator_values",
     "classify_node_history",
-    "classify_node_period",
     "device_signals",
     "measured_values",
     "signals_from_usage",
@@ -184,6 +190,9 @@ class PeriodClass(NamedTuple):
 
 CLASSIFIER_VERSION: Final = "history-v2"
 CONTEXT_S: Final[float] = 600.0
+JOB_CARRY_S: Final[float] = 3600.0  # a job keeps its training class this long after its last evidence
+HISTORY_S: Final[float] = CONTEXT_S + JOB_CARRY_S  # how far back a period's class may look
+CARRY_GAP_S: Final[float] = 300.0  # a longer silence of the node ends a job's continuity
 TRAINING_EVIDENCE: Final = 0.75
 PROOF_MAX_SCORE: Final = 0.35
 
@@ -247,6 +256,7 @@ class _Device(NamedTuple):
 class _Period(NamedTuple):
     """One period of the node, reduced once and read by every later period's context."""
 
+    start_ns: int
     end_ns: int
     devices: tuple[_Device, ...]
     active: tuple[_Device, ...]
@@ -411,6 +421,7 @@ def _period(p: PeriodSignals) -> _Period:
     )
     load = _median([d.r_mean if d.has_power else (d.busy or 0.0) for d in active]) if active else 0.0
     return _Period(
+        p.start_ns,
         p.end_ns,
         devices,
         active,
@@ -610,139 +621,105 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
     )
 
 
-def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass, ...]:
-    """One class per period, in the same order, each from its causal context.
+class _Job(NamedTuple):
+    """A lockstep job that showed training structure: where, how big, how hard it ran."""
 
-    ``periods`` are one node's, in time order (gaps allowed). The class of period p depends
-    only on the periods whose end lies in (p.end_ns − ``CONTEXT_S``, p.end_ns]: a later report
-    never changes an earlier class. Deterministic: no dict-order dependence, ``math.fsum``
-    for sums.
+    end_ns: int  # end of the last period with training evidence
+    footprint: tuple[tuple[int, float], ...]  # (device slot, memory bytes) of the job's devices
+    level: float  # its compute level (median max power, share of the limit)
+
+
+def _job_of(period: _Period) -> _Job | None:
+    """The job a period with training evidence belongs to; None without a resident footprint
+    or a compute level (the footprint is the job's identity: no memory, no carrying)."""
+    slots = {d.slot for d in period.active} if period.lockstep else set()
+    footprint = tuple(
+        (d.slot, d.memory)
+        for d in period.devices
+        if (not slots or d.slot in slots) and d.memory is not None and d.memory >= MEMORY_MIN_BYTES
+    )
+    if len(footprint) < 2 or period.compute_level is None:
+        return None
+    return _Job(period.end_ns, footprint, period.compute_level)
+
+
+def _keeps_footprint(job: _Job, period: _Period) -> bool:
+    """Every device of the job still holds its memory (±``MEMORY_STABLE``), as far as reported."""
+    seen = 0
+    for slot, ref in job.footprint:
+        m = _memory_of(period, slot)
+        if m is None:
+            continue
+        if abs(m - ref) > MEMORY_STABLE * ref:
+            return False
+        seen += 1
+    return seen > 0
+
+
+def _continues(job: _Job, period: _Period) -> bool:
+    """``period`` is the job at work: its devices in lockstep at the job's compute level."""
+    slots = {slot for slot, _ in job.footprint}
+    return (
+        period.lockstep
+        and sum(1 for d in period.active if d.slot in slots) >= 2
+        and period.compute_level is not None
+        and abs(period.compute_level - job.level) <= LEVEL_AGREE * job.level
+    )
+
+
+def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass, ...]:
+    """One class per period, in the same order, each from its causal history.
+
+    ``periods`` are one node's, in time order (gaps allowed). Training *evidence* for period p
+    comes from the periods whose end lies in (p.end_ns − ``CONTEXT_S``, p.end_ns]. A job that
+    showed it keeps the training class while it goes on (**job carry**): for ``JOB_CARRY_S``
+    after its last evidence, a period of the same lockstep devices at the same compute level,
+    with the same resident memory footprint throughout and no silence over ``CARRY_GAP_S``, is
+    training too — a run that checkpoints every half hour does not turn ``uncertain`` ten
+    minutes after each checkpoint. So the class of p depends only on the periods ending in
+    (p.end_ns − ``HISTORY_S``, p.end_ns]: a later report never changes an earlier class, and a
+    caller that hands over that much history before its first period gets the classes of the
+    whole history. Deterministic: no dict-order dependence, ``math.fsum`` for sums.
     """
     context_ns = round(CONTEXT_S * 1e9)
+    carry_ns = round(JOB_CARRY_S * 1e9)
+    gap_ns = round(CARRY_GAP_S * 1e9)
     reduced: list[_Period] = []
     out: list[PeriodClass] = []
     first = 0
     last_end: int | None = None
+    job: _Job | None = None
     for p in periods:
         if last_end is not None and p.end_ns < last_end:
             raise ValueError("periods must be in time order")
+        current = _period(p)
+        if job is not None and (
+            current.end_ns - job.end_ns > carry_ns
+            or (last_end is not None and current.start_ns - last_end > gap_ns)
+            or not _keeps_footprint(job, current)
+        ):
+            job = None
         last_end = p.end_ns
-        reduced.append(_period(p))
+        reduced.append(current)
         while reduced[first].end_ns <= p.end_ns - context_ns:
             first += 1
-        out.append(_classify(reduced[first:]))
+        cls = _classify(reduced[first:])
+        if cls.label == WorkloadLabel.TRAINING:
+            job = _job_of(current) or job
+        elif job is not None and _continues(job, current):
+            minutes = (current.end_ns - job.end_ns) / 60e9
+            score = TRAINING_EVIDENCE
+            cls = PeriodClass(
+                WorkloadLabel.TRAINING,
+                score,
+                score,
+                cls.active_devices,
+                types_pb2.WORKLOAD_CLASS_TRAINING,
+                f"the lockstep job that showed training structure {minutes:.0f} min ago, going on"
+                " (same devices, memory footprint and compute level)",
+            )
+        out.append(cls)
     return tuple(out)
-
-
-# ---- legacy: score-v1, one period at a time --------------------------------------------------
-# The evaluation (bucket.py) still calls ``classify_node_period``; it moves to
-# ``classify_node_history`` with the evidence model (issue 10), and this section goes then.
-
-TRAINING_THRESHOLD: Final = 0.5
-
-
-class WorkloadEstimate(NamedTuple):
-    workload: int  # WorkloadClass
-    confidence: float
-    training_score: float
-    active_devices: int
-
-
-def _clip(x: float) -> float:
-    return 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return math.fsum(values) / len(values) if values else None
-
-
-def _ratio(d: DeviceSignals, value: float | None) -> float | None:
-    if value is None or d.power_limit_w is None or d.power_limit_w <= 0:
-        return None
-    return value / d.power_limit_w
-
-
-def _active(d: DeviceSignals) -> bool:
-    ratio = _ratio(d, d.power_mean_w)
-    return (
-        (d.busy_fraction is not None and d.busy_fraction >= 0.5)
-        or (ratio is not None and ratio >= 0.3)
-        or (d.tensor_active is not None and d.tensor_active >= 0.05)
-        or (d.sm_active is not None and d.sm_active >= 0.1)
-    )
-
-
-def _link_evidence(bytes_per_s: float | None) -> float:
-    if bytes_per_s is None or bytes_per_s <= 1e8:
-        return 0.0
-    return _clip(math.log10(bytes_per_s / 1e8))  # 100 MB/s → 0, 1 GB/s → 1
-
-
-def _device_evidence(d: DeviceSignals) -> dict[str, float]:
-    busy = d.busy_fraction
-    min_ratio = _ratio(d, d.power_min_w)
-    mean_ratio = _ratio(d, d.power_mean_w)
-    ev: dict[str, float] = {}
-    if min_ratio is not None and (busy is None or busy >= 0.85):
-        ev["sustain"] = _clip((min_ratio - 0.3) / 0.3)
-    elif mean_ratio is not None and d.power_min_w is None and (busy is None or busy >= 0.85):
-        ev["sustain"] = 0.5 * _clip((mean_ratio - 0.3) / 0.3)  # a snapshot: half weight
-    if d.tensor_active is not None:
-        ev["tensor"] = _clip((d.tensor_active - 0.15) / 0.35)
-        if d.tensor_active < 0.05 and busy is not None and busy >= 0.5:
-            ev["no_tensor"] = 1.0
-    if d.periodicity is not None and d.dominant_period_s is not None and 1.0 <= d.dominant_period_s <= 120.0:
-        ev["rhythm"] = _clip((d.periodicity - 0.3) / 0.3)
-    if d.memory_used_bytes is not None and d.memory_total_bytes:
-        ev["memory"] = _clip((d.memory_used_bytes / d.memory_total_bytes - 0.2) / 0.3)
-    ev["link"] = _link_evidence(d.nvlink_bytes_per_s)
-    bursty = 0.0
-    if busy is not None:
-        bursty = _clip((0.8 - busy) / 0.5)
-    if d.power_variance_w2 is not None and d.power_mean_w and (min_ratio is None or min_ratio < 0.3):
-        cv = math.sqrt(max(0.0, d.power_variance_w2)) / d.power_mean_w
-        bursty = max(bursty, _clip((cv - 0.25) / 0.25))
-    ev["bursty"] = bursty
-    return ev
-
-
-_WEIGHTS: Final = {
-    "sync": 0.45,
-    "sustain": 0.30,
-    "link": 0.25,
-    "tensor": 0.20,
-    "rhythm": 0.10,
-    "memory": 0.05,
-    "bursty": -0.35,
-    "no_tensor": -0.40,
-}
-_PRIOR: Final = 0.15
-
-
-def classify_node_period(signals: NodeSignals) -> WorkloadEstimate:
-    """Score-v1 (legacy, see the section comment): one node over one period, no history."""
-    active = [d for d in signals.devices if _active(d)]
-    if not active:
-        quiet = all(
-            (_ratio(d, d.power_mean_w) or 0.0) < 0.2 and (d.busy_fraction or 0.0) < 0.1
-            for d in signals.devices
-        )
-        return WorkloadEstimate(types_pb2.WORKLOAD_CLASS_IDLE, 0.95 if quiet else 0.75, 0.0, 0)
-    per_device = [_device_evidence(d) for d in active]
-    evidence: dict[str, float] = {}
-    for name in ("sustain", "tensor", "no_tensor", "rhythm", "memory", "bursty", "link"):
-        values = [e[name] for e in per_device if name in e]
-        mean = _mean(values)
-        if mean is not None:
-            evidence[name] = mean
-    sync_values = [d.synchrony for d in active if d.synchrony is not None]
-    if len(active) >= 2 and sync_values:
-        evidence["sync"] = _clip((math.fsum(sync_values) / len(sync_values) - 0.5) / 0.4)
-    evidence["link"] = max(evidence.get("link", 0.0), _link_evidence(signals.infiniband_bytes_per_s))
-    score = _clip(_PRIOR + math.fsum(_WEIGHTS[k] * v for k, v in sorted(evidence.items())))
-    if score >= TRAINING_THRESHOLD:
-        return WorkloadEstimate(types_pb2.WORKLOAD_CLASS_TRAINING, score, score, len(active))
-    return WorkloadEstimate(types_pb2.WORKLOAD_CLASS_INFERENCE, 1.0 - score, score, len(active))
 
 
 def accelerator_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import pytest
 
 from pausewatch.evaluation.workload import (
-    CONTEXT_S,
+    HISTORY_S,
+    JOB_CARRY_S,
     PROOF_MAX_SCORE,
     TRAINING_EVIDENCE,
     PeriodSignals,
@@ -109,6 +110,40 @@ def test_a_pause_of_a_training_job_keeps_its_class() -> None:
     assert labels[-3:] == ["training"] * 3, labels
 
 
+def test_training_that_checkpoints_every_half_hour_stays_training_between_checkpoints() -> None:
+    # The stall leaves the 10-minute context long before the next one: the job carry holds the
+    # class while the same devices keep the same footprint at the same level.
+    labels = classes(syn.training(75 * 60, 8, stall_every_s=1800.0, stall_s=40.0))
+    first = labels.index("training")
+    assert first <= 31, labels
+    assert not PROOF & set(labels), labels
+    assert all(x == "training" for x in labels[first:]), labels
+
+
+def test_the_job_carry_ends_when_the_job_does() -> None:
+    # Training, then the same node serves with another footprint: the carry stops at once.
+    trace = syn.concat(
+        syn.training(900, 8, stall_every_s=55, stall_s=25, stall_level=0.18),
+        syn.batched_generation(900, 8, lockstep=True, memory_mib=60_000.0),
+    )
+    labels = classes(trace)
+    assert labels[:15].count("training") >= 12, labels
+    assert "training" not in labels[16:], labels
+
+
+def test_the_job_carry_expires() -> None:
+    # Flat lockstep compute with the job's footprint long after its last stall: evidence fades
+    # after JOB_CARRY_S (a server that once looked like training is not training forever).
+    carry_min = round(JOB_CARRY_S / 60)
+    trace = syn.concat(
+        syn.training(600, 8, stall_every_s=55, stall_s=25, stall_level=0.18),
+        syn.training((carry_min + 20) * 60, 8, stall_every_s=None),
+    )
+    labels = classes(trace)
+    assert labels[-25] == "training", labels  # carried: the stalls left the context long ago
+    assert set(labels[-5:]) == {"uncertain"}, labels
+
+
 # ---- honest twins ------------------------------------------------------------------------------
 
 
@@ -161,22 +196,26 @@ def test_idle_node_is_idle() -> None:
 # ---- the seam with the evaluation ---------------------------------------------------------------
 
 
-def test_the_class_of_a_period_depends_only_on_its_causal_context() -> None:
+def test_the_class_of_a_period_depends_only_on_its_causal_history() -> None:
+    # training with stalls, then flat (carried), then the carry expiring, then serving
+    carry_min = round(JOB_CARRY_S / 60)
     trace = syn.concat(
         syn.idle(300, 8),
         syn.training(900, 8, stall_every_s=55, stall_s=25, stall_level=0.18),
+        syn.training((carry_min + 10) * 60, 8, stall_every_s=None),
         syn.tp_inference(600, 8),
     )
     periods = _periods(trace)
     full = classify_node_history(periods)
-    context_ns = round(CONTEXT_S * 1e9)
+    history_ns = round(HISTORY_S * 1e9)
     for k, p in enumerate(periods):
         # never on later periods: the history up to p gives p the same class
         assert classify_node_history(periods[: k + 1])[-1] == full[k]
-        # never on periods that ended CONTEXT_S or more before p ended
-        window = [q for q in periods[: k + 1] if q.end_ns > p.end_ns - context_ns]
+        # never on periods that ended HISTORY_S or more before p ended
+        window = [q for q in periods[: k + 1] if q.end_ns > p.end_ns - history_ns]
         assert classify_node_history(window)[-1] == full[k]
-    assert {c.label for c in full} >= {"idle", "training"}
+    assert {c.label for c in full} >= {"idle", "training", "uncertain"}
+    assert any("going on" in c.reason for c in full)  # the carry was exercised
     assert classify_node_history(periods) == full  # deterministic
 
 
