@@ -445,7 +445,7 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
     accounting: AccountingSource | None = None
     if cfg.mode == "accounting":  # no telemetry: the scheduler, read once a period
         a = cfg.accounting
-        accounting = AccountingSource(a.tool, a.binary, a.url, a.path, a.timeout_s)
+        accounting = AccountingSource(a.tool, a.binary, a.url, a.path, a.timeout_s, a.user, a.token_file)
         sources = []
     else:
         sources = open_sources(cfg.sources, subject_id=cfg.subject_id, meter=cfg.mode == "meter")

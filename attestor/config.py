@@ -29,6 +29,9 @@ Keys (defaults in brackets)::
     timeout_s = 30                   # per read, 0.1..600
     max_report_bytes = 32768         # largest report signed, 4096..1048576; raise the verifier's
                                      # limits.max_report_bytes with it
+    user = ""                        # slurmrestd auth/jwt: X-SLURM-USER-NAME
+    token_file = ""                  # slurmrestd auth/jwt: file with the token (mode 0600), read
+                                     # at every request
 
     [verifier]
     address = ""                     # host:port; empty: spool only, nothing is sent
@@ -137,6 +140,8 @@ class AccountingSettings:
     path: str = ""
     timeout_s: float = 30.0
     max_report_bytes: int = 32768
+    user: str = ""
+    token_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,8 @@ _KEYS: dict[str, tuple[type, Any, Any]] = {
     "accounting.path": (str, "", None),
     "accounting.timeout_s": (float, 30.0, (0.1, 600.0)),
     "accounting.max_report_bytes": (int, 32768, (4096, 1 << 20)),
+    "accounting.user": (str, "", None),
+    "accounting.token_file": (str, "", None),
     "period_s": (float, 60.0, (1.0, 86_400.0)),
     "sample_interval_s": (float, 1.0, (0.01, 86_400.0)),
     "verifier.address": (str, "", None),
@@ -276,6 +283,7 @@ _PATH_KEYS = (
     "verifier.cert_file",
     "verifier.key_file",
     "accounting.path",
+    "accounting.token_file",
 )
 _SOURCE_PATH_OPTIONS = {"replay": ("path",), "redfish": ("ca_file",), "linux": ("root",)}
 
@@ -397,6 +405,11 @@ def load_config(
     config_dir = path.absolute().parent if path is not None else Path.cwd()
     for key in _PATH_KEYS:
         values[key] = _resolve(values[key], config_dir if origin[key] == str(path) else Path.cwd())
+    if values["accounting.token_file"]:  # a slurmrestd token: a secret
+        try:
+            check_secret_file(Path(values["accounting.token_file"]), "slurmrestd token file")
+        except KeyFileError as e:
+            raise ConfigError(f"{origin['accounting.token_file']}: accounting.token_file: {e}") from e
     state_dir = Path(values["state_dir"])
     return AttestorConfig(
         mode=values["mode"],
@@ -442,5 +455,7 @@ def load_config(
             values["accounting.path"],
             values["accounting.timeout_s"],
             values["accounting.max_report_bytes"],
+            values["accounting.user"],
+            values["accounting.token_file"],
         ),
     )

@@ -8,7 +8,9 @@ import asyncio
 import base64
 import json
 import os
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -403,3 +405,64 @@ attestor_public_key = "{NODE.public_key.raw.hex()}"
     wire.schedulers[0].scheduler_id = "fac-b-slurm"
     with pytest.raises(EnrolmentProofError, match="as scheduler 'fac-b-slurm'"):
         check_enrolment_proofs(wire)
+
+
+class _Slurmrestd:
+    """slurmrestd on localhost: answers ``/slurm/v0.0.40/jobs`` to a caller with the token."""
+
+    def __init__(self, body: bytes, token: str) -> None:
+        seen: list[dict[str, str]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append({k.lower(): v for k, v in self.headers.items()})
+                ok = self.headers.get("X-SLURM-USER-TOKEN") == token and self.path == "/slurm/v0.0.40/jobs"
+                self.send_response(200 if ok else 401)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body if ok else b'{"errors": [{"error": "authentication failure"}]}')
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.seen = seen
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slurm/v0.0.40/jobs"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=30)
+
+
+def test_slurmrestd_over_http_with_a_token_read_at_every_request(tmp_path: Path) -> None:
+    start = T0 // NS
+    body = json.dumps({"jobs": [{"job_id": 9, "job_state": ["RUNNING"], "nodes": "gpu[01-02]",
+                                 "start_time": {"set": True, "infinite": False, "number": start - 60},
+                                 "end_time": {"set": False, "infinite": False, "number": 0},
+                                 "tres_alloc_str": "gres/gpu=16"}]}).encode()  # fmt: skip
+    server = _Slurmrestd(body, "eyJ.good")
+    token = tmp_path / "token"
+    token.write_text("SLURM_JWT=eyJ.good\n")
+    token.chmod(0o600)
+    try:
+        source = AccountingSource("slurmrestd", url=server.url, user="pausewatch", token_file=str(token))
+        (job,) = source.read((T0, T0 + 60 * NS)).accounting.jobs
+        assert (job.job_id, job.nodes, job.gpus, job.end_ns) == ("9", ("gpu01", "gpu02"), 16, None)
+        assert server.seen[-1]["x-slurm-user-name"] == "pausewatch"
+        token.write_text("eyJ.expired\n")  # rotated under it: read anew, refused by slurmrestd
+        with pytest.raises(EnvironmentFaultError, match="401"):
+            source.read((T0, T0 + 60 * NS))
+        token.write_text("two\nlines\n")
+        with pytest.raises(EnvironmentFaultError, match="not one token line"):
+            source.read((T0, T0 + 60 * NS))
+    finally:
+        server.close()
+    cfg = tmp_path / "a.toml"
+    token.chmod(0o644)
+    cfg.write_text('mode = "accounting"\nfacility_id = "f"\nscheduler_id = "s"\n[accounting]\ntool = "slurmrestd"\n'
+                   f'url = "{server.url}"\ntoken_file = "token"\n')  # fmt: skip
+    with pytest.raises(ConfigError, match="group or others"):
+        load_config(cfg, env={})

@@ -14,7 +14,8 @@ kept beside their parse (``AccountingCapture.raw``) for whoever reads it; the re
 parse, so that what the verifier evaluates is what the attestor signed.
 
 ``read_slurmrestd(window, fetch)``: slurmrestd's (or slurmdbd's) ``jobs`` JSON, fetched by
-``fetch`` (an ``HttpFetcher`` of the URL, or a reader of a file another process refreshes),
+``fetch`` (an ``HttpFetcher`` of the URL, with slurmrestd's ``auth/jwt`` headers when a user and
+token file are configured, or a reader of a file another process refreshes),
 keeping the jobs that held resources at some time in the window. The controller lists jobs
 still in its memory (``MinJobAge`` after they end, 300 s by default): poll it at least that
 often, or read slurmdbd (``/slurmdb/v0.0.x/jobs``), which keeps every job.
@@ -125,6 +126,8 @@ class AccountingSource:
     url: str = ""
     path: str = ""
     timeout_s: float = 30.0
+    user: str = ""  # slurmrestd: X-SLURM-USER-NAME
+    token_file: str = ""  # slurmrestd: a file holding the JWT (X-SLURM-USER-TOKEN), read each time
 
     def __post_init__(self) -> None:
         if self.tool not in ("sacct", "slurmrestd"):
@@ -137,5 +140,20 @@ class AccountingSource:
         if self.tool == "sacct":
             return read_sacct(window, binary=self.binary, timeout_s=self.timeout_s)
         if self.url:
-            return read_slurmrestd(window, HttpFetcher(self.url, timeout_s=self.timeout_s))
+            auth = self._auth()
+            fetch = HttpFetcher(self.url, timeout_s=self.timeout_s, max_bytes=MAX_FILE_BYTES, headers=auth)
+            return read_slurmrestd(window, fetch)
         return read_slurmrestd(window, lambda: _read_file(self.path))
+
+    def _auth(self) -> tuple[tuple[str, str], ...]:
+        """slurmrestd's ``auth/jwt`` headers; the token is read anew for each request (tokens
+        expire and are replaced in place, e.g. by ``scontrol token`` from cron)."""
+        headers: list[tuple[str, str]] = []
+        if self.user:
+            headers.append(("X-SLURM-USER-NAME", self.user))
+        if self.token_file:
+            token = _read_file(self.token_file).strip()
+            if not token or any(c in token for c in "\r\n"):
+                raise EnvironmentFaultError(f"{self.token_file}: not one token line")
+            headers.append(("X-SLURM-USER-TOKEN", token.removeprefix("SLURM_JWT=")))
+        return tuple(headers)
