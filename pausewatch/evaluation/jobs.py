@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 from pausewatch.evaluation.findings import WARNING, Finding, FindingId
 from pausewatch.evaluation.intervals import Interval, clip, merge, uncovered
@@ -106,6 +107,13 @@ def _overlap_ns(span: Interval, merged: Sequence[Interval]) -> int:
     return sum(max(0, min(span[1], e) - max(span[0], s)) for s, e in merged)
 
 
+def _spans(window: Interval | Sequence[Interval]) -> list[Interval]:
+    """One window ``(start, end)`` or several, as a list."""
+    if len(window) == 2 and all(isinstance(x, int) for x in window):
+        return [cast(Interval, window)]
+    return [cast(Interval, w) for w in window]
+
+
 def job_findings(
     jobs: Sequence[JobRecord],
     window: Interval | Sequence[Interval],
@@ -118,8 +126,7 @@ def job_findings(
     """The job-accounting findings for ``bucket``. ``window``: the span (or spans) ``jobs`` is
     complete for; only the bucket's time inside them is judged."""
     settings = settings or JobEvidenceSettings()
-    windows = [window] if isinstance(window[0], int) else window
-    judged = merge(c for c in (clip(w, bucket) for w in windows) if c is not None)  # type: ignore[arg-type]
+    judged = merge(c for c in (clip(w, bucket) for w in _spans(window)) if c is not None)
     if not judged:
         return []
     names = dict(node_ids or {})
