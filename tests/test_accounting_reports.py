@@ -315,6 +315,9 @@ def test_accounting_mode_config(tmp_path: Path) -> None:
     cfg.write_text('mode = "accounting"\nfacility_id = "fac-a"\n')
     with pytest.raises(ConfigError, match="scheduler_id: required"):
         load_config(cfg, env={})
+    cfg.write_text('mode = "accounting"\nfacility_id = "fac-a"\nscheduler_id = "s"\n[[sources]]\nkind = "nvml"\n')
+    with pytest.raises(ConfigError, match="not telemetry"):
+        load_config(cfg, env={})
 
 
 # ---- the daemon in accounting mode ---------------------------------------------------------------
