@@ -199,10 +199,9 @@ def test_inventories_without_schedulers_mean_what_they_meant() -> None:
     assert parsed.scheduler_by_key == {}
 
 
-def test_scheduler_entry_from_toml_with_proof_and_host_names() -> None:
-    proof = sign_enrolment(SCHED, "fac-a", "scheduler", "fac-a-slurm")
-    text = f"""
-facility_id = "fac-a"
+def _toml_head(node_id: str) -> str:
+    """An inventory's TOML up to its one node's entry."""
+    return f"""facility_id = "fac-a"
 lab_id = "lab"
 version = 1
 issued = 2026-01-01T00:00:00Z
@@ -210,8 +209,14 @@ issued = 2026-01-01T00:00:00Z
 min_ratio = 1.05
 max_ratio = 1.4
 [[nodes]]
-node_id = "a-node-01"
+node_id = "{node_id}"
 attestor_public_key = "{NODE.public_key.raw.hex()}"
+"""
+
+
+def test_scheduler_entry_from_toml_with_proof_and_host_names() -> None:
+    proof = sign_enrolment(SCHED, "fac-a", "scheduler", "fac-a-slurm")
+    text = f"""{_toml_head("a-node-01")}
 [[schedulers]]
 scheduler_id = "fac-a-slurm"
 public_key = "{SCHED.public_key.raw.hex()}"
@@ -391,17 +396,7 @@ def test_init_prints_a_scheduler_entry_the_inventory_enrols(tmp_path: Path, caps
     assert main(args) == 0
     entry = capsys.readouterr().out
     assert "[[schedulers]]" in entry
-    text = f"""facility_id = "fac-a"
-lab_id = "lab"
-version = 1
-issued = 2026-01-01T00:00:00Z
-[overhead]
-min_ratio = 1.05
-max_ratio = 1.4
-[[nodes]]
-node_id = "gpu01"
-attestor_public_key = "{NODE.public_key.raw.hex()}"
-{entry}"""
+    text = f"{_toml_head('gpu01')}\n{entry}"
     wire = inventory_from_toml(text, "inv.toml")
     check_enrolment_proofs(wire)  # the proof binds the key to this facility and scheduler
     assert Inventory.from_wire(wire).schedulers[0].scheduler_id == "fac-a-slurm"
