@@ -20,7 +20,9 @@ entry. For a node it is a ``[[nodes]]`` table::
     model = "NVIDIA H100 80GB HBM3"
     serial = "..."
 
-and for a meter a ``[[meters]]`` table (``meter_id``, ``public_key``, ``scope = "facility"``,
+for a meter a ``[[meters]]`` table (``meter_id``, ``public_key``, ``scope = "facility"``,
+``enrolment_proof``), and for an accounting attestor (``mode = "accounting"``, or
+``--scheduler-id``) a ``[[schedulers]]`` table (``scheduler_id``, ``public_key``,
 ``enrolment_proof``). The proof (:mod:`pausewatch.enrolment`) binds the key to this facility
 and node (or meter): a lab cannot enrol a key it does not hold, and a proven entry takes its
 key over from another facility's entry that has none. Re-running ``init`` on an existing key
@@ -132,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("--node-id")
     sp.add_argument("--meter-id")
+    sp.add_argument("--scheduler-id", help="accounting mode: the scheduler this key signs for")
     sp.add_argument("--facility-id")
     sp.add_argument("--location", default="")
     sp.add_argument("--json", action="store_true")
@@ -183,6 +186,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     for flag, key in (
         ("node_id", "node_id"),
         ("meter_id", "meter_id"),
+        ("scheduler_id", "scheduler_id"),
         ("facility_id", "facility_id"),
         ("verifier", "verifier.address"),
     ):
@@ -191,6 +195,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
             sets.append(f"{key}={value}")
     if getattr(args, "meter_id", None):
         sets.append("mode=meter")
+    if getattr(args, "scheduler_id", None):
+        sets.append("mode=accounting")
     return sets
 
 
@@ -330,10 +336,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     vkey = VerifierKey(name, SIG_TYPE_ED25519, raw).format()
     key_b64 = base64.b64encode(raw).decode()
     meter = cfg.mode == "meter"
-    proof = sign_enrolment(signer, cfg.facility_id, "meter" if meter else "node", cfg.subject_id)
+    kind = {"meter": "meter", "accounting": "scheduler"}.get(cfg.mode, "node")
+    proof = sign_enrolment(signer, cfg.facility_id, kind, cfg.subject_id)
     proof_b64 = base64.b64encode(proof).decode()
     entry: dict[str, Any]
-    if meter:
+    if kind == "scheduler":
+        entry = {"scheduler_id": cfg.scheduler_id, "public_key": key_b64, "enrolment_proof": proof_b64}
+    elif meter:
         entry = {
             "meter_id": cfg.meter_id,
             "public_key": key_b64,
@@ -362,6 +371,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         return 0
     print(note)
     print(f"# vkey: {vkey}")
+    if kind == "scheduler":
+        print("[[schedulers]]")
+        for k in ("scheduler_id", "public_key", "enrolment_proof"):
+            print(f"{k} = {_toml_str(entry[k])}")
+        return 0
     if meter:
         print("[[meters]]")
         for k in ("meter_id", "public_key", "scope", "enrolment_proof"):
@@ -387,6 +401,7 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
     from attestor.metrics import AttestorMetrics  # noqa: PLC0415 (lazy, see top)
     from attestor.receipts import LogTrust  # noqa: PLC0415 (lazy, see top)
     from attestor.sources import open_sources  # noqa: PLC0415 (lazy, see top)
+    from attestor.sources.slurm import AccountingSource  # noqa: PLC0415 (lazy, see top)
     from attestor.spool import Spool, SpoolLimits  # noqa: PLC0415 (lazy, see top)
     from attestor.uplink import TlsSettings, Uplink, UplinkSettings  # noqa: PLC0415 (lazy, see top)
 
@@ -427,7 +442,13 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
                 "sending reports in plaintext beyond this machine (verifier.insecure = true)",
                 extra={"fields": {"address": cfg.verifier_address}},
             )
-    sources = open_sources(cfg.sources, subject_id=cfg.subject_id, meter=cfg.mode == "meter")
+    accounting: AccountingSource | None = None
+    if cfg.mode == "accounting":  # no telemetry: the scheduler, read once a period
+        a = cfg.accounting
+        accounting = AccountingSource(a.tool, a.binary, a.url, a.path, a.timeout_s, a.user, a.token_file)
+        sources = []
+    else:
+        sources = open_sources(cfg.sources, subject_id=cfg.subject_id, meter=cfg.mode == "meter")
     settings_d = DaemonSettings(
         cfg.facility_id,
         cfg.subject_id,
@@ -435,6 +456,8 @@ def build_daemon(cfg: AttestorConfig, clock: Clock) -> tuple[AttestorDaemon, Spo
         int(cfg.period_s * _NS),
         int(cfg.sample_interval_s * _NS),
         final_upload_s=min(5.0, cfg.deadline_s),
+        accounting=accounting,
+        accounting_max_bytes=cfg.accounting.max_report_bytes,
     )
     daemon = AttestorDaemon(
         settings=settings_d,

@@ -10,14 +10,28 @@ environment or a flag sets them; the daemon then works the same from any directo
 
 Keys (defaults in brackets)::
 
-    mode = "node"                    # "node" (UsageReports) or "meter" (MeterReports)
+    mode = "node"                    # "node" (UsageReports), "meter" (MeterReports) or
+                                     # "accounting" (AccountingReports: a scheduler's jobs)
     state_dir = "/var/lib/pausewatch-attestor"
     key_file = ""                    # [<state_dir>/node.key]
     facility_id = ""                 # required
     node_id = ""                     # required in node mode
     meter_id = ""                    # required in meter mode
+    scheduler_id = ""                # required in accounting mode
     period_s = 60                    # report period, 1..86400; periods align to multiples of it
     sample_interval_s = 1            # 0.01..period_s
+
+    [accounting]                     # accounting mode: where the scheduler is read, once a period
+    tool = "sacct"                   # "sacct" or "slurmrestd"
+    binary = "sacct"                 # sacct: the command (run with TZ=UTC)
+    url = ""                         # slurmrestd: http(s)://host:6820/slurm/v0.0.40/jobs
+    path = ""                        # slurmrestd: a jobs JSON file another process refreshes
+    timeout_s = 30                   # per read, 0.1..600
+    max_report_bytes = 32768         # largest report signed, 4096..1048576; raise the verifier's
+                                     # limits.max_report_bytes with it
+    user = ""                        # slurmrestd auth/jwt: X-SLURM-USER-NAME
+    token_file = ""                  # slurmrestd auth/jwt: file with the token (mode 0600), read
+                                     # at every request
 
     [verifier]
     address = ""                     # host:port; empty: spool only, nothing is sent
@@ -83,6 +97,7 @@ from pausewatch.tomlread import Document, located, unknown_key
 
 __all__ = [
     "SOURCE_KINDS",
+    "AccountingSettings",
     "AttestorConfig",
     "ClockSettings",
     "ConfigError",
@@ -113,6 +128,20 @@ class ClockSettings:
     start_unix_ns: int = 0
     speedup: float = 1.0
     anchor_unix_ns: int = 0
+
+
+@dataclass(frozen=True)
+class AccountingSettings:
+    """Accounting mode's read of the scheduler (``attestor.sources.slurm.AccountingSource``)."""
+
+    tool: str = "sacct"
+    binary: str = "sacct"
+    url: str = ""
+    path: str = ""
+    timeout_s: float = 30.0
+    max_report_bytes: int = 32768
+    user: str = ""
+    token_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,10 +176,12 @@ class AttestorConfig:
     sources: tuple[SourceSpec, ...]
     origin_of: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     log_policy: str = ""
+    scheduler_id: str = ""
+    accounting: AccountingSettings = field(default_factory=AccountingSettings)
 
     @property
     def subject_id(self) -> str:
-        return self.meter_id if self.mode == "meter" else self.node_id
+        return {"meter": self.meter_id, "accounting": self.scheduler_id}.get(self.mode, self.node_id)
 
     @property
     def spool_path(self) -> Path:
@@ -159,12 +190,21 @@ class AttestorConfig:
 
 # key -> (type, default, (min, max) or allowed values)
 _KEYS: dict[str, tuple[type, Any, Any]] = {
-    "mode": (str, "node", ("node", "meter")),
+    "mode": (str, "node", ("node", "meter", "accounting")),
     "state_dir": (str, "/var/lib/pausewatch-attestor", None),
     "key_file": (str, "", None),
     "facility_id": (str, "", None),
     "node_id": (str, "", None),
     "meter_id": (str, "", None),
+    "scheduler_id": (str, "", None),
+    "accounting.tool": (str, "sacct", ("sacct", "slurmrestd")),
+    "accounting.binary": (str, "sacct", None),
+    "accounting.url": (str, "", None),
+    "accounting.path": (str, "", None),
+    "accounting.timeout_s": (float, 30.0, (0.1, 600.0)),
+    "accounting.max_report_bytes": (int, 32768, (4096, 1 << 20)),
+    "accounting.user": (str, "", None),
+    "accounting.token_file": (str, "", None),
     "period_s": (float, 60.0, (1.0, 86_400.0)),
     "sample_interval_s": (float, 1.0, (0.01, 86_400.0)),
     "verifier.address": (str, "", None),
@@ -225,7 +265,15 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     return value
 
 
-_PATH_KEYS = ("state_dir", "key_file", "verifier.ca_file", "verifier.cert_file", "verifier.key_file")
+_PATH_KEYS = (
+    "state_dir",
+    "key_file",
+    "verifier.ca_file",
+    "verifier.cert_file",
+    "verifier.key_file",
+    "accounting.path",
+    "accounting.token_file",
+)
 _SOURCE_PATH_OPTIONS = {"replay": ("path",), "redfish": ("ca_file",), "linux": ("root",)}
 
 
@@ -323,7 +371,17 @@ def load_config(
             )
 
     need("facility_id")
-    need("meter_id" if values["mode"] == "meter" else "node_id")
+    need({"meter": "meter_id", "accounting": "scheduler_id"}.get(values["mode"], "node_id"))
+    if values["mode"] == "accounting" and sources_raw is not None:
+        raise ConfigError(
+            f"{file_label}: sources: accounting mode reads the scheduler, not telemetry; remove them"
+        )
+    slurmrestd = values["mode"] == "accounting" and values["accounting.tool"] == "slurmrestd"
+    if slurmrestd and bool(values["accounting.url"]) == bool(values["accounting.path"]):
+        raise ConfigError(
+            f"{origin['accounting.tool']}: accounting: slurmrestd needs exactly one of"
+            " accounting.url and accounting.path"
+        )
     if values["sample_interval_s"] > values["period_s"]:
         raise ConfigError(f"{origin['sample_interval_s']}: sample_interval_s: longer than period_s")
     if values["uplink.backoff_initial_s"] > values["uplink.backoff_max_s"]:
@@ -340,6 +398,11 @@ def load_config(
     config_dir = path.absolute().parent if path is not None else Path.cwd()
     for key in _PATH_KEYS:
         values[key] = _resolve(values[key], config_dir if origin[key] == str(path) else Path.cwd())
+    if values["accounting.token_file"]:  # a slurmrestd token: a secret
+        try:
+            check_secret_file(Path(values["accounting.token_file"]), "slurmrestd token file")
+        except KeyFileError as e:
+            raise ConfigError(f"{origin['accounting.token_file']}: accounting.token_file: {e}") from e
     state_dir = Path(values["state_dir"])
     return AttestorConfig(
         mode=values["mode"],
@@ -377,4 +440,15 @@ def load_config(
         sources=_sources(doc, path.absolute().parent if path is not None else None),
         origin_of=tuple(sorted(origin.items())),
         log_policy=values["log.policy"],
+        scheduler_id=values["scheduler_id"],
+        accounting=AccountingSettings(
+            values["accounting.tool"],
+            values["accounting.binary"],
+            values["accounting.url"],
+            values["accounting.path"],
+            values["accounting.timeout_s"],
+            values["accounting.max_report_bytes"],
+            values["accounting.user"],
+            values["accounting.token_file"],
+        ),
     )

@@ -17,6 +17,13 @@ ready has signed nothing; one stopped after signs the running period, as above.
 
 Blocking sources (NVML, dcgm-exporter, nvidia-smi, Redfish) are sampled in a worker thread so
 that uploads keep going while a scrape waits on its timeout.
+
+Accounting mode (``DaemonSettings.accounting``): no telemetry; at each period's end the
+scheduler is read for that period (``attestor.sources.slurm.AccountingSource``, in a worker
+thread) and its jobs signed as one ``AccountingReport``. A read that fails signs nothing: the
+report says its list is complete for its period, and an empty list is not what the scheduler
+said. The period stays unaccounted (the verifier's ``jobs.accounting_missing``) and the failure
+is logged and counted (``source_errors``).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from attestor.aggregate import AggregationLimits, Aggregator, PeriodAggregate
 from attestor.alarms import Alarms
@@ -35,9 +43,11 @@ from attestor.spool import Spool
 from attestor.telemetry import AnomalyKind, Sample, SourceAnomaly, SourceKind, TelemetrySource
 from attestor.uplink import Uplink
 from pausewatch.clock import Clock
-from pausewatch.envelope import PayloadType
+from pausewatch.envelope import PAYLOAD_TYPES, PayloadType
 from pausewatch.errors import InternalError, PausewatchError
+from pausewatch.jobs import JobAccounting
 from pausewatch.keys import Signer
+from pausewatch.reports import MAX_REPORT_BYTES, Report
 from pausewatch.v1 import types_pb2
 
 __all__ = ["AttestorDaemon", "DaemonSettings"]
@@ -49,6 +59,26 @@ _BLOCKING = {
 }  # fmt: skip
 
 
+class AccountingCaptureLike(Protocol):
+    @property
+    def tool(self) -> str: ...
+
+    @property
+    def accounting(self) -> JobAccounting: ...
+
+
+class AccountingReader(Protocol):
+    """What accounting mode reads each period (``attestor.sources.slurm.AccountingSource``)."""
+
+    def read(self, window: tuple[int, int]) -> AccountingCaptureLike: ...
+
+
+_ACCOUNTING_SOURCE_KIND = {
+    "sacct": types_pb2.SOURCE_KIND_SLURM_SACCT,
+    "slurmrestd": types_pb2.SOURCE_KIND_SLURMRESTD,
+}
+
+
 @dataclass(frozen=True)
 class DaemonSettings:
     facility_id: str
@@ -57,6 +87,8 @@ class DaemonSettings:
     period_ns: int
     sample_interval_ns: int
     final_upload_s: float = 5.0
+    accounting: AccountingReader | None = None  # accounting mode: the scheduler it reads
+    accounting_max_bytes: int = MAX_REPORT_BYTES  # accounting mode: the largest report it signs
 
 
 class AttestorDaemon:
@@ -171,16 +203,16 @@ class AttestorDaemon:
                 break
             t = self._clock.now_ns()
             if t > period_end:
-                self._close(period_start, period_end)
+                await self._close(period_start, period_end)
                 period_start = period_end
                 period_end = -(-t // period) * period
             await self._sample(t)
             if t >= period_end:
-                self._close(period_start, period_end)
+                await self._close(period_start, period_end)
                 period_start, period_end = period_end, period_end + period
         now = self._clock.now_ns()
         if self._samples_in_period and now > period_start:
-            self._close(period_start, now)
+            await self._close(period_start, now)
 
     async def _wait_until(self, deadline_ns: int, stop: asyncio.Event) -> bool:
         """Sleep on the clock until ``deadline_ns``; True if stopped first."""
@@ -223,10 +255,41 @@ class AttestorDaemon:
 
     # ------------------------------------------------------------------ periods
 
-    def _close(self, start: int, end: int) -> None:
+    async def _close(self, start: int, end: int) -> None:
         period = self._agg.close(start, end)
         self._samples_in_period = 0
+        if self._s.accounting is not None:
+            await self._account(self._s.accounting, (start, end))
+            return
         self.sign_period(period)
+
+    async def _account(self, reader: AccountingReader, window: tuple[int, int]) -> None:
+        """Accounting mode: read the scheduler for ``window`` and sign what it says."""
+        try:
+            capture = await asyncio.to_thread(reader.read, window)
+        except Exception as e:
+            self._metrics.accounting_errors.inc()
+            _log.warning(
+                "accounting read failed: period left unaccounted",
+                extra={"fields": {"start_ns": window[0], "end_ns": window[1], "error": str(e)[:300]}},
+            )
+            return
+        self.sign_accounting(window, capture)
+
+    def sign_accounting(self, window: tuple[int, int], capture: AccountingCaptureLike) -> None:
+        """Build, sign and spool the accounting report of ``window``."""
+        now = self._clock.now_ns()
+        kind = _ACCOUNTING_SOURCE_KIND.get(capture.tool, types_pb2.SOURCE_KIND_UNSPECIFIED)
+        source = types_pb2.SourceInfo(kind=kind)
+        report = self._builder.accounting(
+            window,
+            capture.accounting,
+            source,
+            challenge_nonce=self._challenge(),
+            signed_ns=now,
+            max_bytes=self._s.accounting_max_bytes,
+        )
+        self._sign(PayloadType.ACCOUNTING_REPORT, report, window, now, len(report.jobs), len(report.problems))
 
     def _challenge(self) -> bytes:
         stored = self._spool.get_meta("challenge_nonce")
@@ -243,12 +306,18 @@ class AttestorDaemon:
         else:
             report = self._builder.usage(period, challenge_nonce=nonce, signed_ns=now)
             payload_type = PayloadType.USAGE_REPORT
+        window = (period.start_ns, period.end_ns)
+        self._sign(payload_type, report, window, now, len(period.accelerators), len(period.anomalies))
+
+    def _sign(  # noqa: PLR0917  # what the log line says of the report
+        self, payload_type: str, report: Report, window: tuple[int, int], now: int, items: int, anomalies: int
+    ) -> None:
         if not self._drain_overflow(now):
-            self._overflow(payload_type, report, period)
+            self._overflow(payload_type, report, window)
             return
         link = self._spool.append(lambda head: self._chain.sign(head, report), now)
         if link is None:
-            self._overflow(payload_type, report, period)
+            self._overflow(payload_type, report, window)
             return
         self._metrics.reports_signed.inc()
         self._metrics.spool_depth.inc()
@@ -258,10 +327,10 @@ class AttestorDaemon:
             extra={
                 "fields": {
                     "seq": link.seq,
-                    "period_start_ns": period.start_ns,
-                    "period_end_ns": period.end_ns,
-                    "devices": len(period.accelerators),
-                    "anomalies": len(period.anomalies),
+                    "period_start_ns": window[0],
+                    "period_end_ns": window[1],
+                    "jobs" if payload_type == PayloadType.ACCOUNTING_REPORT else "devices": items,
+                    "anomalies": anomalies,
                     "bytes": len(link.envelope),
                 }
             },
@@ -276,10 +345,10 @@ class AttestorDaemon:
         if kept is None:
             return True
         payload_type, raw, gap_start, skipped = kept
-        msg: types_pb2.UsageReport | types_pb2.MeterReport = (
-            types_pb2.MeterReport() if payload_type == PayloadType.METER_REPORT else types_pb2.UsageReport()
-        )
+        msg = PAYLOAD_TYPES[payload_type]()
         msg.ParseFromString(raw)
+        if not isinstance(msg, (types_pb2.UsageReport, types_pb2.MeterReport, types_pb2.AccountingReport)):
+            raise InternalError(f"the spool's overflow holds a {payload_type}, not a report")
         link = self._spool.append(lambda head: self._chain.sign(head, msg), now)
         if link is None:
             return False
@@ -292,14 +361,9 @@ class AttestorDaemon:
         )
         return True
 
-    def _overflow(
-        self,
-        payload_type: str,
-        report: types_pb2.UsageReport | types_pb2.MeterReport,
-        period: PeriodAggregate,
-    ) -> None:
+    def _overflow(self, payload_type: str, report: Report, window: tuple[int, int]) -> None:
         skipped = self._spool.save_overflow(
-            payload_type, report.SerializeToString(deterministic=True), period.start_ns, period.end_ns
+            payload_type, report.SerializeToString(deterministic=True), window[0], window[1]
         )
         self._alarms.raise_alarm(
             "spool.full",

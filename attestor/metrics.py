@@ -32,6 +32,11 @@ class AttestorMetrics:
         self.reports_signed = Counter(
             f"{p}_reports_signed", "Reports signed into the chain", registry=self.registry
         )
+        self.accounting_errors = Counter(
+            f"{p}_accounting_errors",
+            "Accounting mode: scheduler reads that failed (their periods are left unsigned)",
+            registry=self.registry,
+        )
         self.spool_depth = Gauge(f"{p}_spool_depth", "Reports waiting for a receipt", registry=self.registry)
         self.upload_errors = Counter(
             f"{p}_upload_errors", "Failed uploads", ["reason"], registry=self.registry

@@ -10,11 +10,15 @@ API (used by the daemon and by the scenario runner)::
     link.envelope     # the exact bytes to spool, send and log
     link.next_head    # ChainHead(seq + 1, envelope_digest(link.envelope))
 
-``ChainSigner.sign`` fills the chain fields (``attestor_key_id`` / ``meter_key_id``, ``boot_id``,
-``seq``, ``prev``) and signs with ``sign_envelope``. ``prev`` is SHA-256 of the previous envelope's
-bytes (empty at seq 0). Persisting the head is the caller's job: the daemon stores the envelope
-and the new head in one SQLite transaction (``attestor.spool``), so that one seq can never be
-signed twice with different content *and* leave the process.
+A meter's report is ``builder.meter(period, ...)``; a scheduler's accounting report is
+``builder.accounting(window, job_accounting, source, ...)`` (``pausewatch.jobs``).
+
+``ChainSigner.sign`` fills the chain fields (``attestor_key_id`` / ``meter_key_id`` /
+``accounting_key_id``, ``boot_id``, ``seq``, ``prev``) and signs with ``sign_envelope``.
+``prev`` is SHA-256 of the previous envelope's bytes (empty at seq 0). Persisting the head is
+the caller's job: the daemon stores the envelope and the new head in one SQLite transaction
+(``attestor.spool``), so that one seq can never be signed twice with different content *and*
+leave the process.
 
 Scenario helpers for misbehaving nodes are the same calls: a replay re-sends an old
 ``link.envelope``; a fork signs a different report at an old ``ChainHead``; a restart is a new
@@ -28,8 +32,17 @@ from dataclasses import dataclass
 from attestor.aggregate import PeriodAggregate
 from pausewatch.envelope import PayloadType, envelope_digest, sign_envelope
 from pausewatch.errors import InternalError
+from pausewatch.jobs import JobAccounting, job_to_wire
 from pausewatch.keys import Signer
-from pausewatch.reports import BOOT_ID_SIZE, DIGEST_SIZE, NONCE_SIZE
+from pausewatch.reports import (
+    BOOT_ID_SIZE,
+    DIGEST_SIZE,
+    MAX_JOBS,
+    MAX_PROBLEM_LENGTH,
+    MAX_REPORT_BYTES,
+    NONCE_SIZE,
+    Report,
+)
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -43,6 +56,9 @@ __all__ = [
 ]
 
 ATTESTOR_VERSION = "pausewatch-attestor 0.1.0"
+MAX_PROBLEMS = 32  # itemised problems of one accounting read; the rest are counted in one line
+_ENVELOPE_AND_CHAIN_BYTES = 1024  # key id, boot id, seq, prev, signature, payload type, cut note
+_FIELD_FRAMING_BYTES = 4  # a repeated message's tag and length
 NO_CHALLENGE = bytes(NONCE_SIZE)  # before any challenge was fetched: the verifier flags it stale
 
 
@@ -87,7 +103,7 @@ class SignedReport:
 
 @dataclass(frozen=True)
 class ReportBuilder:
-    """Builds unsigned reports for one node (``subject_id`` = node id) or one meter."""
+    """Builds unsigned reports for one node (``subject_id`` = node id), meter or scheduler."""
 
     facility_id: str
     subject_id: str
@@ -137,6 +153,57 @@ class ReportBuilder:
         return report
 
 
+    def accounting(
+        self,
+        window: tuple[int, int],
+        accounting: JobAccounting,
+        source: types_pb2.SourceInfo,
+        *,
+        challenge_nonce: bytes,
+        signed_ns: int,
+        max_bytes: int = MAX_REPORT_BYTES,
+    ) -> types_pb2.AccountingReport:
+        """A scheduler's accounting for ``window``: every job that held resources in it. The
+        signed report stays within ``max_bytes`` (default: what the verifier takes by default) and
+        ``MAX_JOBS``: GPU jobs are kept first (most GPUs first), CPU-only jobs — which explain no
+        accelerator activity and count no GPU-seconds — are the first left out, and any cut is
+        named in ``problems``. The jobs are signed in job id order."""
+        _check_nonce(challenge_nonce)
+        report = types_pb2.AccountingReport(
+            facility_id=self.facility_id,
+            scheduler_id=self.subject_id,
+            period_start_unix_ns=window[0],
+            period_end_unix_ns=window[1],
+            challenge_nonce=challenge_nonce,
+            source=source,
+            attestor_version=self.version,
+            signed_unix_ns=signed_ns,
+        )
+        report.problems.extend(p[:MAX_PROBLEM_LENGTH] for p in accounting.problems[:MAX_PROBLEMS])
+        if len(accounting.problems) > MAX_PROBLEMS:
+            report.problems.append(f"{len(accounting.problems) - MAX_PROBLEMS} more problems not itemised")
+        # room for the chain fields, the signature and a line naming the cut
+        budget = max_bytes - _ENVELOPE_AND_CHAIN_BYTES - report.ByteSize()
+        kept: list[types_pb2.AccountedJob] = []
+        left_out = 0
+        for job in sorted(accounting.jobs, key=lambda j: (-j.gpus, j.job_id)):
+            wire = job_to_wire(job)
+            size = wire.ByteSize() + _FIELD_FRAMING_BYTES
+            if len(kept) < MAX_JOBS and size <= budget:
+                kept.append(wire)
+                budget -= size
+            else:
+                left_out += 1
+        if left_out:
+            gpu = sum(1 for j in accounting.jobs if j.gpus) - sum(1 for j in kept if j.gpus)
+            report.problems.append(
+                f"{left_out} jobs left out ({gpu} with GPUs) to keep the report within"
+                f" {MAX_JOBS} jobs and {max_bytes} bytes; fewest GPUs first"
+            )
+        report.jobs.extend(sorted(kept, key=lambda j: j.job_id))
+        return report
+
+
 def _check_nonce(nonce: bytes) -> None:
     if len(nonce) != NONCE_SIZE:
         raise InternalError(f"a challenge nonce is {NONCE_SIZE} bytes, got {len(nonce)}")
@@ -160,10 +227,15 @@ class ChainSigner:
     def boot_id(self) -> bytes:
         return self._boot_id
 
-    def sign(self, head: ChainHead, report: types_pb2.UsageReport | types_pb2.MeterReport) -> SignedReport:
+    def sign(self, head: ChainHead, report: Report) -> SignedReport:
         """Fill the chain fields of a copy of ``report`` and sign it at ``head``."""
-        msg: types_pb2.UsageReport | types_pb2.MeterReport
-        if isinstance(report, types_pb2.UsageReport):
+        msg: Report
+        if isinstance(report, types_pb2.AccountingReport):
+            accounting = types_pb2.AccountingReport()
+            accounting.CopyFrom(report)
+            accounting.accounting_key_id = self._key_id
+            msg, payload_type = accounting, PayloadType.ACCOUNTING_REPORT
+        elif isinstance(report, types_pb2.UsageReport):
             usage = types_pb2.UsageReport()
             usage.CopyFrom(report)
             usage.attestor_key_id = self._key_id

@@ -28,12 +28,12 @@ from auditor.outcome import AuditFailure, Observation
 from pausewatch import bundle as bf
 from pausewatch import merkle
 from pausewatch.bundle import EntryRecord, ProofRecord, decode_entry_records, decode_proof_records
-from pausewatch.envelope import ParsedEnvelope, PayloadType, pae, parse_envelope
+from pausewatch.envelope import ParsedEnvelope, pae, parse_envelope
 from pausewatch.errors import InputError, InternalError
 from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.freshness import ChallengeHistory, assess_freshness
 from pausewatch.keys import Ed25519Key
-from pausewatch.reports import ReportKind, decode_report, report_key_id
+from pausewatch.reports import REPORT_PAYLOAD_TYPES, Report, ReportHeader, decode_report, report_key_id
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -108,7 +108,7 @@ class ReportLink:
     """The compact form of a verified report the main process replays chains with."""
 
     index: int
-    kind: str  # "usage" | "meter"
+    kind: str  # ReportKind value: "usage" | "meter" | "accounting"
     key_id: str
     facility_id: str
     subject_id: str
@@ -234,7 +234,7 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
     type_name = bf.COUNT_NAME[envelope.payload_type]
     result.counts[type_name] = result.counts.get(type_name, 0) + 1
     digest = hashlib.sha256(record.envelope).digest()
-    if envelope.payload_type not in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):
+    if envelope.payload_type not in REPORT_PAYLOAD_TYPES:
         result.others.append(DocumentEntry(index, type_name, digest))
         return
     # The signer is the one key the report's one signature names (refused before any check
@@ -276,10 +276,7 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
         result.failures.append(AuditFailure("entry.payload", "entries.bin", str(e), index))
         return
     if keep:  # decoded once, here: the re-evaluation reads this very object
-        if isinstance(message_pb, types_pb2.UsageReport):
-            result.reports.append(LoggedReport(index, envelope.raw, header, usage=message_pb))
-        else:
-            result.reports.append(LoggedReport(index, envelope.raw, header, meter=message_pb))
+        result.reports.append(_logged(index, envelope, header, message_pb))
     subject = f"{header.facility_id}/{header.subject_id}"
     if header.key_id != signer:
         result.failures.append(
@@ -293,13 +290,14 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
         return
     inventory = context.enrolment(header.facility_id, index)
     enrolled = inventory.keys.get(signer) if inventory is not None else None
-    kind = "usage" if header.kind is ReportKind.USAGE else "meter"
+    kind = header.kind.value
+    noun = header.kind.subject_prefix[:-1]  # node, meter, scheduler
     if inventory is None or enrolled is None or enrolled[0] != kind or enrolled[1] != header.subject_id:
         result.failures.append(
             AuditFailure(
                 "enrolment",
                 subject,
-                f"key {signer[:16]} is not enrolled for this {'node' if kind == 'usage' else 'meter'} by the"
+                f"key {signer[:16]} is not enrolled for this {noun} by the"
                 " latest inventory of the facility logged before the report",
                 index,
             )
@@ -313,7 +311,7 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
                 index,
                 signer,
                 header.facility_id,
-                f"{'node' if kind == 'usage' else 'meter'}:{header.subject_id}",
+                header.kind.subject_prefix + header.subject_id,
                 header.period_start_ns,
                 header.period_end_ns,
                 issue.message,
@@ -334,7 +332,17 @@ def _check_entry(result: ChunkResult, record: EntryRecord, context: EntryContext
             header.period_end_ns,
         )
     )
-    _accumulate(result, header.facility_id, header.subject_id, message_pb)
+    if not isinstance(message_pb, types_pb2.AccountingReport):  # jobs add nothing to the energy series
+        _accumulate(result, header.facility_id, header.subject_id, message_pb)
+
+
+def _logged(index: int, envelope: ParsedEnvelope, header: ReportHeader, message: Report) -> LoggedReport:
+    if isinstance(message, types_pb2.UsageReport):
+        return LoggedReport(index, envelope.raw, header, usage=message)
+    if isinstance(message, types_pb2.AccountingReport):
+        return LoggedReport(index, envelope.raw, header, accounting=message)
+    assert isinstance(message, types_pb2.MeterReport)  # noqa: S101  # decode_report's three kinds
+    return LoggedReport(index, envelope.raw, header, meter=message)
 
 
 def _keep_failed(result: ChunkResult, index: int, envelope: ParsedEnvelope, keep: bool) -> None:

@@ -469,6 +469,8 @@ class _Audit:
             keys[key_id(node.attestor_public_key)] = ("usage", node.node_id, node.attestor_public_key)
         for meter in inv.meters:
             keys[key_id(meter.public_key)] = ("meter", meter.meter_id, meter.public_key)
+        for sch in inv.schedulers:
+            keys[key_id(sch.public_key)] = ("accounting", sch.scheduler_id, sch.public_key)
         versions.append(InventoryKeys(index, inv.facility_id, keys))
         self.inventory_msgs.append((index, inv))
         for kid, (_, _, raw) in keys.items():

@@ -26,7 +26,7 @@ from dataclasses import replace
 
 from auditor.outcome import AuditOutcome
 from pausewatch.commitment import Commitment
-from pausewatch.envelope import PayloadType, envelope_digest
+from pausewatch.envelope import envelope_digest
 from pausewatch.errors import InputError
 from pausewatch.evaluation import Evaluator, compare_verdicts, derive_ingest_findings
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
@@ -35,8 +35,6 @@ from pausewatch.terms import IMPLIED_PREFIX, PlannedCommitment, Terms, TermsInFo
 from pausewatch.v1 import types_pb2
 
 __all__ = ["check_revisions", "reevaluate_verdicts"]
-
-_REPORT_TYPES = (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT)
 
 
 def check_revisions(verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]], out: AuditOutcome) -> None:

@@ -107,10 +107,11 @@ _COUNT_NAMES = (
     "challenges",
     "verdicts",
 )
-_OPTIONAL_COUNT_NAMES = ("terms",)  # present only in bundles whose log holds such entries
+_OPTIONAL_COUNT_NAMES = ("terms", "accounting_reports")  # only in bundles whose log holds such entries
 COUNT_NAME: Final = {  # the manifest count (and document file) each entry's payload type adds to
     PayloadType.USAGE_REPORT: "usage_reports",
     PayloadType.METER_REPORT: "meter_reports",
+    PayloadType.ACCOUNTING_REPORT: "accounting_reports",
     PayloadType.INVENTORY: "inventories",
     PayloadType.COMMITMENT: "commitments",
     PayloadType.TERMS: "terms",

@@ -1,11 +1,12 @@
 """Proof of possession at enrolment: no lab can enrol a key it does not hold.
 
-An inventory entry (a node or a meter) may carry ``enrolment_proof``: the entry's own key's
-Ed25519 signature over its *enrolment statement* — a domain prefix, then the facility id, the
-kind (``node`` or ``meter``), the node or meter id and the raw public key, each on its own
-line. ``pausewatch-attestor init`` makes it with the key it creates (or reuses), so the entry
-it prints can only be enrolled for that facility and that node; a lab that copies another
-lab's entry (or only its public key) into its own inventory has no valid proof for it.
+An inventory entry (a node, a meter or a scheduler) may carry ``enrolment_proof``: the entry's
+own key's Ed25519 signature over its *enrolment statement* — a domain prefix, then the facility
+id, the kind (``node``, ``meter`` or ``scheduler``), the node, meter or scheduler id and the raw
+public key, each on its own line. ``pausewatch-attestor init`` makes it with the key it creates
+(or reuses), so the entry it prints can only be enrolled for that facility and that node; a lab
+that copies another lab's entry (or only its public key) into its own inventory has no valid
+proof for it.
 
 Entries without a proof. Inventories written before proofs existed stay valid, so an entry
 with no proof is still accepted — but it holds its key only *weakly*: a later inventory of
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 ENROLMENT_DOMAIN: Final = b"pausewatch enrolment v1\n"
-_KINDS: Final = ("node", "meter")
+_KINDS: Final = ("node", "meter", "scheduler")
 
 
 class EnrolmentProofError(VerificationError):
@@ -75,11 +76,19 @@ def sign_enrolment(signer: Signer, facility_id: str, kind: str, subject_id: str)
 
 
 def _entries(inv: types_pb2.Inventory) -> Iterator[tuple[str, str, bytes, bytes, str]]:
-    """(kind, subject id, public key, proof, where) for every node and meter entry."""
+    """(kind, subject id, public key, proof, where) for every node, meter and scheduler entry."""
     for i, n in enumerate(inv.nodes):
         yield "node", n.node_id, n.attestor_public_key, n.enrolment_proof, f"nodes[{i}] ({n.node_id})"
     for i, m in enumerate(inv.meters):
         yield "meter", m.meter_id, m.public_key, m.enrolment_proof, f"meters[{i}] ({m.meter_id})"
+    for i, sch in enumerate(inv.schedulers):
+        yield (
+            "scheduler",
+            sch.scheduler_id,
+            sch.public_key,
+            sch.enrolment_proof,
+            f"schedulers[{i}] ({sch.scheduler_id})",
+        )
 
 
 def check_enrolment_proofs(inv: types_pb2.Inventory) -> None:

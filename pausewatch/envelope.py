@@ -49,6 +49,7 @@ class PayloadType:
 
     USAGE_REPORT = "application/vnd.pausewatch.v1.usage-report+proto"
     METER_REPORT = "application/vnd.pausewatch.v1.meter-report+proto"
+    ACCOUNTING_REPORT = "application/vnd.pausewatch.v1.accounting-report+proto"
     INVENTORY = "application/vnd.pausewatch.v1.inventory+proto"
     COMMITMENT = "application/vnd.pausewatch.v1.commitment+proto"
     TERMS = "application/vnd.pausewatch.v1.terms+proto"
@@ -59,6 +60,7 @@ class PayloadType:
 PAYLOAD_TYPES: Mapping[str, type[Message]] = {
     PayloadType.USAGE_REPORT: types_pb2.UsageReport,
     PayloadType.METER_REPORT: types_pb2.MeterReport,
+    PayloadType.ACCOUNTING_REPORT: types_pb2.AccountingReport,
     PayloadType.INVENTORY: types_pb2.Inventory,
     PayloadType.COMMITMENT: types_pb2.Commitment,
     PayloadType.TERMS: types_pb2.Terms,

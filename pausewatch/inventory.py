@@ -36,6 +36,13 @@ Authoring format (TOML; ``inventory_from_toml`` turns it into the wire message):
     overhead = { min_ratio = 1.0, max_ratio = 1.1 }   # optional: this scope's own band
     enrolment_proof = "<base64>"      # the meter key's proof, from init
 
+    [[schedulers]]                    # optional: a job-accounting attestor (docs/telemetry.md)
+    scheduler_id = "a-slurm"
+    public_key = "<hex or base64>"
+    node_ids = ["a-node-01"]          # optional: the nodes it schedules (default: every node)
+    host_names = { "gpu001" = "a-node-01" }   # optional: scheduler host name -> node id
+    enrolment_proof = "<base64>"      # the scheduler key's proof, from init
+
 ``enrolment_proof`` (nodes and meters) is the entry's own key's signature over its enrolment
 (:mod:`pausewatch.enrolment`), as ``pausewatch-attestor init`` prints it: proof that the key's
 holder agreed to be enrolled as this node of this facility. It is optional, so inventories
@@ -79,6 +86,7 @@ __all__ = [
     "DeclaredAccelerator",
     "DeclaredMeter",
     "DeclaredNode",
+    "DeclaredScheduler",
     "Inventory",
     "KeyConflictError",
     "KeyHolder",
@@ -127,6 +135,20 @@ class DeclaredMeter:
 
 
 @dataclass(frozen=True)
+class DeclaredScheduler:
+    """A job-accounting attestor: the nodes whose jobs its reports list, and their host names."""
+
+    scheduler_id: str
+    key_id: str
+    node_ids: tuple[str, ...]  # every declared node when the entry lists none
+    host_names: Mapping[str, str] = field(default_factory=dict)  # scheduler host -> node id
+
+    def node_of(self, host: str) -> str:
+        """The node id a scheduler host name stands for (the name itself when not mapped)."""
+        return self.host_names.get(host, host)
+
+
+@dataclass(frozen=True)
 class MeterScopeGroup:
     """The meters of one scope, as measurements: each unfed meter alone, the feeds together."""
 
@@ -154,6 +176,8 @@ class Inventory:
     node_by_key: Mapping[str, DeclaredNode] = field(repr=False, compare=False)
     meter_by_key: Mapping[str, DeclaredMeter] = field(repr=False, compare=False)
     node_by_id: Mapping[str, DeclaredNode] = field(repr=False, compare=False)
+    schedulers: tuple[DeclaredScheduler, ...] = ()
+    scheduler_by_key: Mapping[str, DeclaredScheduler] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def accelerator_count(self) -> int:
@@ -237,12 +261,7 @@ class Inventory:
         for i, m in enumerate(msg.meters):
             where = f"meters[{i}]"
             meter_id = check_id(m.meter_id, f"{where}.meter_id")
-            _check_key(m.public_key, where, "public_key")
-            kid = key_id(m.public_key)
-            if kid in keys:
-                raise FormatError(f"{where}.public_key: key used twice in the inventory")
-            keys.add(kid)
-            _check_proof(m.enrolment_proof, where)
+            kid = _new_key(m.public_key, m.enrolment_proof, where, keys)
             if m.scope == types_pb2.METER_SCOPE_FACILITY:
                 if m.node_ids:
                     raise FormatError(f"{where}.node_ids: must be empty for a facility-scope meter")
@@ -252,12 +271,7 @@ class Inventory:
                     raise FormatError(
                         f"{where}.node_ids: a {_SCOPE_NAME[m.scope]}-scope meter must list its nodes"
                     )
-                unknown = sorted(set(m.node_ids) - known)
-                if unknown:
-                    raise FormatError(f"{where}.node_ids: {unknown[0]!r} is not a declared node")
-                if len(set(m.node_ids)) != len(m.node_ids):
-                    raise FormatError(f"{where}.node_ids: a node is listed twice")
-                scope_nodes = tuple(sorted(set(m.node_ids)))
+                scope_nodes = _declared_ids(m.node_ids, known, where)
             else:
                 raise FormatError(f"{where}.scope: must be FACILITY, HALL, RACK, PDU or NODES")
             if len(m.feed) > MAX_FEED_LENGTH or (m.feed and not m.feed.isprintable()):
@@ -273,6 +287,7 @@ class Inventory:
         if len({m.meter_id for m in meters}) != len(meters):
             raise FormatError("meters: a meter_id is declared twice")
         _check_topology(meters)
+        schedulers = _schedulers(msg, keys, known)
         return cls(
             facility_id=facility,
             lab_id=lab,
@@ -285,7 +300,43 @@ class Inventory:
             node_by_key={n.attestor_key_id: n for n in nodes},
             meter_by_key={m.key_id: m for m in meters},
             node_by_id={n.node_id: n for n in nodes},
+            schedulers=schedulers,
+            scheduler_by_key={sch.key_id: sch for sch in schedulers},
         )
+
+
+MAX_SCHEDULERS: Final = 16
+
+
+def _schedulers(msg: types_pb2.Inventory, keys: set[str], known: set[str]) -> tuple[DeclaredScheduler, ...]:
+    """The optional job-accounting attestors; ``keys`` (the keys so far) grows by theirs."""
+    if len(msg.schedulers) > MAX_SCHEDULERS:
+        raise LimitExceededError(f"schedulers: {len(msg.schedulers)} entries; limit {MAX_SCHEDULERS}")
+    out: list[DeclaredScheduler] = []
+    claimed: set[str] = set()
+    for i, sch in enumerate(msg.schedulers):
+        where = f"schedulers[{i}]"
+        scheduler_id = check_id(sch.scheduler_id, f"{where}.scheduler_id")
+        kid = _new_key(sch.public_key, sch.enrolment_proof, where, keys)
+        node_ids = _declared_ids(sch.node_ids, known, where) if sch.node_ids else tuple(sorted(known))
+        overlap = sorted(claimed & set(node_ids))
+        if overlap:
+            raise FormatError(f"{where}.node_ids: node {overlap[0]!r} is scheduled by another scheduler too")
+        claimed |= set(node_ids)
+        names: dict[str, str] = {}
+        for j, h in enumerate(sch.host_names):
+            host = check_id(h.host, f"{where}.host_names[{j}].host")
+            if h.node_id not in node_ids:
+                raise FormatError(
+                    f"{where}.host_names[{j}].node_id: {h.node_id[:40]!r} is not one of its nodes"
+                )
+            if host in names:
+                raise FormatError(f"{where}.host_names[{j}].host: {host!r} is mapped twice")
+            names[host] = h.node_id
+        out.append(DeclaredScheduler(scheduler_id, kid, node_ids, names))
+    if len({s.scheduler_id for s in out}) != len(out):
+        raise FormatError("schedulers: a scheduler_id is declared twice")
+    return tuple(out)
 
 
 _PART_SCOPES: Final = frozenset(
@@ -338,6 +389,29 @@ def _check_topology(meters: list[DeclaredMeter]) -> None:
                 )
 
 
+def _new_key(raw: bytes, proof: bytes, where: str, keys: set[str]) -> str:
+    """A meter's or scheduler's ``public_key`` (and proof): its key id, added to ``keys``; a key
+    the inventory already holds is refused."""
+    _check_key(raw, where, "public_key")
+    kid = key_id(raw)
+    if kid in keys:
+        raise FormatError(f"{where}.public_key: key used twice in the inventory")
+    keys.add(kid)
+    _check_proof(proof, where)
+    return kid
+
+
+def _declared_ids(node_ids: Iterable[str], known: set[str], where: str) -> tuple[str, ...]:
+    """``node_ids`` of a meter or scheduler, sorted: declared nodes, each once."""
+    listed = list(node_ids)
+    unknown = sorted(set(listed) - known)
+    if unknown:
+        raise FormatError(f"{where}.node_ids: {unknown[0]!r} is not a declared node")
+    if len(set(listed)) != len(listed):
+        raise FormatError(f"{where}.node_ids: a node is listed twice")
+    return tuple(sorted(set(listed)))
+
+
 def _check_proof(proof: bytes, where: str) -> None:
     """Shape only (empty, or one Ed25519 signature); :mod:`pausewatch.enrolment` verifies it."""
     if proof and len(proof) != ED25519_SIGNATURE_SIZE:
@@ -368,7 +442,7 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
     passes the time of signing)."""
     doc = Document.parse(text, source_name)
     root = doc.root
-    root.only("facility_id", "lab_id", "version", "issued", "overhead", "nodes", "meters")
+    root.only("facility_id", "lab_id", "version", "issued", "overhead", "nodes", "meters", "schedulers")
     msg = types_pb2.Inventory(
         facility_id=root.string("facility_id"),
         lab_id=root.string("lab_id"),
@@ -417,6 +491,17 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
             own.only("min_ratio", "max_ratio")
             meter.overhead.min_ratio = own.number("min_ratio")
             meter.overhead.max_ratio = own.number("max_ratio")
+    for t in root.tables("schedulers"):
+        t.only("scheduler_id", "public_key", "node_ids", "host_names", "enrolment_proof")
+        sch = msg.schedulers.add(
+            scheduler_id=t.string("scheduler_id"),
+            public_key=public_key(t, "public_key"),
+            enrolment_proof=_proof_from_toml(t),
+        )
+        sch.node_ids.extend(t.strings("node_ids"))
+        names = t.section("host_names")
+        for host in sorted(names.data):
+            sch.host_names.add(host=host, node_id=names.string(host))
     try:
         Inventory.from_wire(msg)
     except FormatError as e:
@@ -469,9 +554,10 @@ class KeyHolder:
 
 
 def enrolled_key_ids(inventory: types_pb2.Inventory) -> list[tuple[str, str]]:
-    """(key id, where) for every node and meter key of ``inventory``, in declaration order."""
+    """(key id, where) for every node, meter and scheduler key of ``inventory``, in declaration order."""
     out = [(key_id(n.attestor_public_key), f"node {n.node_id}") for n in inventory.nodes]
     out += [(key_id(m.public_key), f"meter {m.meter_id}") for m in inventory.meters]
+    out += [(key_id(s.public_key), f"scheduler {s.scheduler_id}") for s in inventory.schedulers]
     return out
 
 

@@ -20,7 +20,11 @@ fractions like ``23:08.358``) to seconds; GPUs from the allocated TRES: ``gres/g
 sum of typed ``gres/gpu:<type>=N``; none listed is a CPU-only job, which counts zero
 GPU-seconds. ``NodeList`` host ranges are expanded (``gpu[01-04,07]`` -> gpu01..gpu04, gpu07;
 ``r[1-2]n[1-2]`` -> the product). ``None``/``Unknown``/``None assigned`` are absent, never 0.
-A line or job that cannot be read is skipped and listed in ``JobAccounting.problems``.
+A line or job that cannot be read is skipped and listed in ``JobAccounting.problems``; so is one
+that cannot be true: more GPUs than ``MAX_ACCELERATORS`` per host, or an end before its start.
+
+``job_to_wire`` / ``job_from_wire``: a ``JobRecord`` as the ``AccountedJob`` an accounting report
+signs (``pausewatch.v1.AccountingReport``), and back.
 """
 
 from __future__ import annotations
@@ -29,18 +33,22 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from pausewatch.errors import FormatError
+from pausewatch.reports import MAX_ACCELERATORS
+from pausewatch.v1 import types_pb2
 
 __all__ = [
     "JobAccounting",
     "JobRecord",
     "expand_hostlist",
     "gpus_from_tres",
+    "job_from_wire",
+    "job_to_wire",
     "parse_elapsed",
     "parse_sacct",
     "parse_slurmrestd_jobs",
@@ -64,6 +72,16 @@ class JobRecord:
     start_ns: int | None
     end_ns: int | None
     elapsed_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.gpus < 0 or self.gpus > MAX_ACCELERATORS * max(1, len(self.nodes)):
+            raise ValueError(
+                f"{self.gpus} GPUs on {len(self.nodes)} host(s): a node holds at most {MAX_ACCELERATORS}"
+            )
+        if self.start_ns is not None and self.end_ns is not None and self.end_ns < self.start_ns:
+            raise ValueError(f"ends ({self.end_ns}) before it starts ({self.start_ns})")
+        if self.elapsed_s is not None and not (0 <= self.elapsed_s < float("inf")):
+            raise ValueError(f"elapsed time {self.elapsed_s}")
 
     def gpu_seconds(self, until_ns: int | None = None) -> float:
         """GPUs x run time (to ``until_ns`` for a running job); 0 for a job that never started."""
@@ -353,3 +371,32 @@ def parse_slurmrestd_jobs(text: str) -> JobAccounting:
 
 def _errors(value: Any) -> Iterable[Any]:
     return value if isinstance(value, list) else ()
+
+
+def job_to_wire(job: JobRecord) -> types_pb2.AccountedJob:
+    """The signed form of ``job``: hosts as the scheduler names them; an end without a start (a
+    job cancelled before it ran) is left out: such a job held nothing."""
+    msg = types_pb2.AccountedJob(job_id=job.job_id, state=job.state, gpus=job.gpus)
+    msg.hosts.extend(job.nodes)
+    if job.start_ns is not None:
+        msg.start_unix_ns = job.start_ns
+        if job.end_ns is not None:
+            msg.end_unix_ns = job.end_ns
+            if job.elapsed_s is not None:
+                msg.elapsed_s = job.elapsed_s
+    return msg
+
+
+def job_from_wire(msg: types_pb2.AccountedJob, node_of: Callable[[str], str] = str) -> JobRecord:
+    """A signed job as a ``JobRecord``, each host renamed by ``node_of`` (scheduler host name ->
+    node id). ValueError for a job that cannot be true (``pausewatch.reports`` refuses a report
+    holding one before it gets here)."""
+    return JobRecord(
+        job_id=msg.job_id,
+        state=msg.state,
+        nodes=tuple(dict.fromkeys(node_of(h) for h in msg.hosts)),
+        gpus=msg.gpus,
+        start_ns=msg.start_unix_ns if msg.HasField("start_unix_ns") else None,
+        end_ns=msg.end_unix_ns if msg.HasField("end_unix_ns") else None,
+        elapsed_s=msg.elapsed_s if msg.HasField("elapsed_s") else None,
+    )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final
 
+from google.protobuf import unknown_fields
 from google.protobuf.message import Message
 
 from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_message
@@ -29,9 +30,11 @@ __all__ = [
     "MAX_ACCELERATORS",
     "MAX_ANOMALIES",
     "MAX_ID_LENGTH",
+    "MAX_JOBS",
     "MAX_PERIOD_NS",
     "MAX_REPORT_BYTES",
     "NONCE_SIZE",
+    "REPORT_PAYLOAD_TYPES",
     "ReportHeader",
     "ReportKind",
     "check_id",
@@ -46,6 +49,10 @@ MAX_ID_LENGTH: Final = 128
 MAX_ACCELERATORS: Final = 64
 MAX_ANOMALIES: Final = 1024
 MAX_PERIOD_NS: Final = 86_400 * 1_000_000_000
+MAX_JOBS: Final = 10_000  # allocations one accounting report lists
+MAX_JOB_HOSTS: Final = 50_000  # hosts of one allocation (an inventory's node limit)
+MAX_PROBLEM_LENGTH: Final = 256
+MAX_STATE_LENGTH: Final = 32
 # The largest report envelope an honest attestor signs, and the verifier's default limit
 # (``limits.max_report_bytes``): a period of an 8-GPU node is ~2.3 KiB, one of MAX_ACCELERATORS
 # devices ~15 KiB, and the attestor itemises at most 64 anomaly records of ≤ 64-character raw
@@ -56,6 +63,28 @@ MAX_REPORT_BYTES: Final = 32 * 1024
 class ReportKind(Enum):
     USAGE = "usage"
     METER = "meter"
+    ACCOUNTING = "accounting"
+
+    @property
+    def subject_prefix(self) -> str:
+        """How findings name the subject of a report of this kind: ``node:``, ``meter:``, ``scheduler:``."""
+        return _SUBJECT_PREFIX[self]
+
+
+_SUBJECT_PREFIX: Final = {
+    ReportKind.USAGE: "node:",
+    ReportKind.METER: "meter:",
+    ReportKind.ACCOUNTING: "scheduler:",
+}
+
+REPORT_PAYLOAD_TYPES: Final = (
+    PayloadType.USAGE_REPORT,
+    PayloadType.METER_REPORT,
+    PayloadType.ACCOUNTING_REPORT,
+)
+"""The payload types that are reports: signed into a chain by an enrolled key."""
+
+Report = types_pb2.UsageReport | types_pb2.MeterReport | types_pb2.AccountingReport
 
 
 @dataclass(frozen=True)
@@ -65,7 +94,7 @@ class ReportHeader:
     kind: ReportKind
     key_id: str        # as the payload claims it; the verifier checks it equals the signer's
     facility_id: str
-    subject_id: str    # node id for usage reports, meter id for meter reports
+    subject_id: str    # node id (usage), meter id (meter) or scheduler id (accounting)
     boot_id: bytes
     seq: int
     prev: bytes
@@ -180,10 +209,9 @@ def _name_non_finite(message: Message, where: str) -> None:
                     raise FormatError(f"{name} is {v}: wire values must be finite")
 
 
-def decode_report(
-    envelope: ParsedEnvelope,
-) -> tuple[ReportHeader, types_pb2.UsageReport | types_pb2.MeterReport]:
-    """Decode and validate a usage or meter report. Call only after the signature verified."""
+def decode_report(envelope: ParsedEnvelope) -> tuple[ReportHeader, Report]:
+    """Decode and validate a usage, meter or accounting report. Call only after the signature
+    verified."""
     if envelope.payload_type == PayloadType.USAGE_REPORT:
         usage = parse_message(envelope.payload, types_pb2.UsageReport)
         if len(usage.accelerators) > MAX_ACCELERATORS:
@@ -193,37 +221,20 @@ def decode_report(
         for i, acc in enumerate(usage.accelerators):
             check_id(acc.uuid, f"accelerators[{i}].uuid")
         anomalies = len(usage.anomalies)
-        header = ReportHeader(
-            kind=ReportKind.USAGE,
-            key_id=usage.attestor_key_id,
-            facility_id=check_id(usage.facility_id, "facility_id"),
-            subject_id=check_id(usage.node_id, "node_id"),
-            boot_id=usage.boot_id,
-            seq=usage.seq,
-            prev=usage.prev,
-            period_start_ns=usage.period_start_unix_ns,
-            period_end_ns=usage.period_end_unix_ns,
-            challenge_nonce=usage.challenge_nonce,
-            signed_ns=usage.signed_unix_ns,
-        )
-        message: types_pb2.UsageReport | types_pb2.MeterReport = usage
+        header = _header(ReportKind.USAGE, usage, usage.attestor_key_id, usage.node_id, "node_id")
+        message: Report = usage
     elif envelope.payload_type == PayloadType.METER_REPORT:
         meter = parse_message(envelope.payload, types_pb2.MeterReport)
         anomalies = len(meter.anomalies)
-        header = ReportHeader(
-            kind=ReportKind.METER,
-            key_id=meter.meter_key_id,
-            facility_id=check_id(meter.facility_id, "facility_id"),
-            subject_id=check_id(meter.meter_id, "meter_id"),
-            boot_id=meter.boot_id,
-            seq=meter.seq,
-            prev=meter.prev,
-            period_start_ns=meter.period_start_unix_ns,
-            period_end_ns=meter.period_end_unix_ns,
-            challenge_nonce=meter.challenge_nonce,
-            signed_ns=meter.signed_unix_ns,
-        )
+        header = _header(ReportKind.METER, meter, meter.meter_key_id, meter.meter_id, "meter_id")
         message = meter
+    elif envelope.payload_type == PayloadType.ACCOUNTING_REPORT:
+        accounting = parse_message(envelope.payload, types_pb2.AccountingReport)
+        anomalies = len(accounting.problems)
+        key_id, scheduler_id = accounting.accounting_key_id, accounting.scheduler_id
+        header = _header(ReportKind.ACCOUNTING, accounting, key_id, scheduler_id, "scheduler_id")
+        _check_jobs(accounting)
+        message = accounting
     else:
         raise FormatError(f"payload type {envelope.payload_type!r} is not a report")
     _check_sole_signature(envelope, header.key_id)
@@ -232,6 +243,66 @@ def decode_report(
     _check_header(header)
     _check_finite(message, "report")
     return header, message
+
+
+def _header(kind: ReportKind, msg: Report, key_id: str, subject_id: str, subject_field: str) -> ReportHeader:
+    """The chain fields every report kind has under the same names, ids checked."""
+    return ReportHeader(
+        kind=kind,
+        key_id=key_id,
+        facility_id=check_id(msg.facility_id, "facility_id"),
+        subject_id=check_id(subject_id, subject_field),
+        boot_id=msg.boot_id,
+        seq=msg.seq,
+        prev=msg.prev,
+        period_start_ns=msg.period_start_unix_ns,
+        period_end_ns=msg.period_end_unix_ns,
+        challenge_nonce=msg.challenge_nonce,
+        signed_ns=msg.signed_unix_ns,
+    )
+
+
+def _check_jobs(report: types_pb2.AccountingReport) -> None:
+    """An accounting report's jobs: bounded, named, physically possible, times in order. A job
+    of a newer schema (fields this version does not know) is refused, not half-read: its
+    unknown fields could change what the known ones mean."""
+    if len(unknown_fields.UnknownFieldSet(report)) or any(
+        len(unknown_fields.UnknownFieldSet(j)) for j in report.jobs
+    ):
+        raise FormatError(
+            "accounting report carries fields this verifier does not know (a newer schema?);"
+            " it reads pausewatch.v1.AccountingReport"
+        )
+    if len(report.jobs) > MAX_JOBS:
+        raise LimitExceededError(f"accounting report lists {len(report.jobs)} jobs; the limit is {MAX_JOBS}")
+    for i, problem in enumerate(report.problems):
+        if len(problem) > MAX_PROBLEM_LENGTH:
+            raise LimitExceededError(f"problems[{i}] is longer than {MAX_PROBLEM_LENGTH} characters")
+    for i, job in enumerate(report.jobs):
+        where = f"jobs[{i}]"
+        check_id(job.job_id, f"{where}.job_id")
+        if len(job.state) > MAX_STATE_LENGTH or not (job.state.isascii() and job.state.isprintable()):
+            raise FormatError(f"{where}.state: up to {MAX_STATE_LENGTH} printable ASCII characters")
+        if len(job.hosts) > MAX_JOB_HOSTS:
+            raise LimitExceededError(f"{where}.hosts: {len(job.hosts)} hosts; the limit is {MAX_JOB_HOSTS}")
+        for j, host in enumerate(job.hosts):
+            check_id(host, f"{where}.hosts[{j}]")
+        if len(set(job.hosts)) != len(job.hosts):
+            raise FormatError(f"{where}.hosts: a host is listed twice")
+        if job.gpus > MAX_ACCELERATORS * max(1, len(job.hosts)):
+            raise FormatError(
+                f"{where}.gpus: {job.gpus} GPUs on {len(job.hosts)} host(s); a node holds at most"
+                f" {MAX_ACCELERATORS}"
+            )
+        if job.HasField("start_unix_ns") and job.start_unix_ns <= 0:
+            raise FormatError(f"{where}.start_unix_ns: {job.start_unix_ns} is not a time")
+        if job.HasField("end_unix_ns"):
+            if not job.HasField("start_unix_ns"):
+                raise FormatError(f"{where}: an end without a start")
+            if job.end_unix_ns < job.start_unix_ns:
+                raise FormatError(f"{where}: ends ({job.end_unix_ns}) before it starts ({job.start_unix_ns})")
+        if job.HasField("elapsed_s") and job.elapsed_s < 0:
+            raise FormatError(f"{where}.elapsed_s: {job.elapsed_s} is negative")
 
 
 def report_key_id(envelope: ParsedEnvelope) -> str:
@@ -268,8 +339,6 @@ def _check_header(h: ReportHeader) -> None:
     if len(h.challenge_nonce) != NONCE_SIZE:
         raise FormatError(f"challenge_nonce must be {NONCE_SIZE} bytes, got {len(h.challenge_nonce)}")
     if h.period_start_ns <= 0 or h.period_end_ns <= h.period_start_ns:
-        raise FormatError(
-            f"period must be positive: start {h.period_start_ns}, end {h.period_end_ns}"
-        )
+        raise FormatError(f"period must be positive: start {h.period_start_ns}, end {h.period_end_ns}")
     if h.period_end_ns - h.period_start_ns > MAX_PERIOD_NS:
         raise LimitExceededError("a report period may be at most one day")

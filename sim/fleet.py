@@ -14,7 +14,9 @@ feed's share, its own error and noise — and a factor while it lies. Below the 
 accelerator follows what ``sim.world.node_work`` unrolled for it (duty cycles, k of n devices,
 power caps, undeclared cards); a card swap gives a slot a new UUID; an impersonating attestor
 also signs, on its own chain, reports in another node's name; a shifted report claims a period
-moved in time.
+moved in time. A facility's declared scheduler (``[facility.scheduler]``) is an accounting
+attestor's builder and chain signer: each period it signs the jobs the story's scheduler lists
+for that period (``ReportBuilder.accounting``), whatever the hardware really runs.
 
 Keys are derived from the scenario seed (a simulation, never production), so a scenario run
 twice produces the same keys, inventories and telemetry.
@@ -31,9 +33,10 @@ from attestor.sources.simulator import Ramp, SimulatedDeviceSource, SimulatedMet
 from attestor.telemetry import AnomalyKind, Sample, SourceAnomaly
 from pausewatch.clock import NS_PER_S
 from pausewatch.inventory import inventory_from_toml
+from pausewatch.jobs import JobAccounting, JobRecord
 from pausewatch.keys import Ed25519Signer
 from pausewatch.v1 import types_pb2
-from sim.scenario import FacilitySpec, FaultKind, MeterSpec, NodeSpec, Scenario
+from sim.scenario import FacilitySpec, FaultKind, MeterSpec, NodeSpec, Scenario, SchedulerSpec
 from sim.world import (
     DeviceWork,
     Emission,
@@ -181,6 +184,14 @@ class SimulatedFleet:
         for fac in scenario.facilities:
             for node in fac.nodes:
                 self._node_sources(fac, node)
+        self._schedulers: list[_Scheduler] = []
+        for fac in scenario.facilities:
+            if fac.scheduler is not None:
+                sid = fac.scheduler.scheduler_id
+                self._schedulers.append(_Scheduler(
+                    fac, fac.scheduler, ReportBuilder(fac.id, sid),
+                    ChainSigner(self.keys.subject(sid), self.keys.boot_id(sid, 0)),
+                ))  # fmt: skip
         for subject in fleet_plan.subjects:
             if not subject.declared:
                 continue  # hidden nodes draw power; they never report
@@ -280,6 +291,10 @@ class SimulatedFleet:
             if meter.band is not None:
                 lines.append(f"overhead = {{ min_ratio = {meter.band[0]!r}, max_ratio = {meter.band[1]!r} }}")
             lines.append("")
+        if fac.scheduler is not None:
+            key = self.keys.subject(fac.scheduler.scheduler_id).public_key.raw.hex()
+            lines += ["[[schedulers]]", f"scheduler_id = {_q(fac.scheduler.scheduler_id)}",
+                      f"public_key = {_q(key)}", ""]  # fmt: skip
         return inventory_from_toml("\n".join(lines), f"{self.scenario.path} (inventory of {fac.id} "
                                    f"v{version})", issued_ns=issued_ns)
 
@@ -293,7 +308,29 @@ class SimulatedFleet:
         out: list[Outgoing] = []
         for a in self._attestors.values():
             out += self._period(a, index, nonce)
+        for s in self._schedulers:
+            out.append(self._accounting(s, index, nonce))
         return out
+
+    def _accounting(self, s: _Scheduler, index: int, nonce: bytes) -> Outgoing:
+        """The scheduler's signed accounting of period ``index``: every job it lists then."""
+        start, period = self.scenario.start_unix_ns, self.scenario.period_ns
+        t0, t1 = start + index * period, start + (index + 1) * period
+        ids = {n.name: n.node_id for n in s.facility.nodes}
+        jobs = []
+        for job in s.spec.jobs:
+            j0, j1 = start + job.start_ns, start + job.end_ns
+            if j0 < t1 and j1 > t0:
+                ended = j1 <= t1
+                jobs.append(JobRecord(job.job_id, "COMPLETED" if ended else "RUNNING",
+                                      tuple(ids[n] for n in job.nodes), job.gpus * len(job.nodes), j0,
+                                      j1 if ended else None))  # fmt: skip
+        report = s.builder.accounting((t0, t1), JobAccounting(tuple(jobs)), _SIMULATED, challenge_nonce=nonce,
+                                      signed_ns=t1)  # fmt: skip
+        link = s.chain.sign(s.head, report)
+        s.head = link.next_head
+        deliver = start + self.plan.deliver_ns((index + 1) * period)
+        return Outgoing(s.spec.scheduler_id, link.envelope, deliver)
 
     def _period(self, a: _Attestor, index: int, nonce: bytes) -> list[Outgoing]:
         p = a.plan.periods[index]
@@ -398,6 +435,20 @@ class SimulatedFleet:
         for t in range(t0, t1, self._interval_ns):
             agg.add(fake.sample(t))
         return agg.close(t0, t1)
+
+
+_SIMULATED = types_pb2.SourceInfo(kind=types_pb2.SOURCE_KIND_SIMULATOR, version="sim scheduler")
+
+
+@dataclass
+class _Scheduler:
+    """A facility's accounting attestor: its builder and chain."""
+
+    facility: FacilitySpec
+    spec: SchedulerSpec
+    builder: ReportBuilder
+    chain: ChainSigner
+    head: ChainHead = GENESIS
 
 
 def _with_fault(sample: Sample, fault: FaultKind, devices: int, t: int, interval_ns: int) -> Sample:

@@ -518,8 +518,8 @@ def _events(
 def _check_supported(scenario: Scenario) -> None:
     for line, key, what in scenario.in_process_only:
         raise ScenarioError(scenario.path, line, key,
-                            f"{what} needs a patched attestor or simulated meter and runs only in-process "
-                            "(drop --processes)")
+                            f"{what} is not staged with real processes (a patched attestor, a simulated "
+                            "meter or scheduler would be needed) and runs only in-process (drop --processes)")
     for i, ev in enumerate(scenario.timeline):
         if ev.action not in _SUPPORTED:
             raise ScenarioError(

@@ -37,11 +37,13 @@ __all__ = [
     "Expectation",
     "FacilitySpec",
     "FaultKind",
+    "JobSpec",
     "MeterSpec",
     "NodeSpec",
     "ReplayMode",
     "Scenario",
     "ScenarioError",
+    "SchedulerSpec",
     "TimelineEvent",
     "commitment_toml",
     "load_scenario",
@@ -147,6 +149,28 @@ class MeterSpec:
 
 
 @dataclass(frozen=True)
+class JobSpec:
+    """One allocation the facility's scheduler accounts: ``gpus`` on each of ``nodes`` (node
+    names, hidden ones allowed), [start, end) as offsets. What the scheduler *says*; what the
+    hardware runs is the timeline's business."""
+
+    job_id: str
+    nodes: tuple[str, ...]
+    gpus: int                       # per node
+    start_ns: int
+    end_ns: int
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    """A job-accounting attestor beside the facility's scheduler, declared in its inventory."""
+
+    name: str
+    scheduler_id: str
+    jobs: tuple[JobSpec, ...] = ()
+
+
+@dataclass(frozen=True)
 class FacilitySpec:
     id: str
     lab: str
@@ -156,6 +180,7 @@ class FacilitySpec:
     overhead: tuple[float, float]   # declared band: metered energy / Σ node energy
     true_overhead: float            # the ratio the meter really sees
     base_load_w: float = 0.0        # true facility load outside every node (facility-scope meters)
+    scheduler: SchedulerSpec | None = None  # a declared job-accounting attestor
 
     @property
     def declared_nodes(self) -> tuple[NodeSpec, ...]:
@@ -392,6 +417,7 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
         for t in root.tables("timeline")
     )
     _check_overlaps(ctx, timeline, facilities)
+    _check_jobs(ctx, facilities, period, duration)
     _check_story(ctx, timeline, facilities, period)
     expectations = tuple(
         _expectation(t, facilities, bucket, duration) for t in root.tables("expect", required=True)
@@ -497,11 +523,58 @@ def _facility(t: Table) -> FacilitySpec:
     base_load = t.number("base_load_w", 0.0, minimum=0.0)
     if base_load:
         _doc(t).only_in_process((*t.path, "base_load_w"), "a facility base load")
+    sched = t.table("scheduler", None)
+    scheduler = _scheduler(sched, fid, nodes) if sched is not None else None
     t.done()
     return FacilitySpec(
         id=fid, lab=lab, nodes=tuple(nodes), meters=tuple(meters),
         profile=profile, overhead=overhead, true_overhead=true_overhead, base_load_w=base_load,
+        scheduler=scheduler,
     )
+
+
+def _scheduler(t: Table, fid: str, nodes: Sequence[NodeSpec]) -> SchedulerSpec:
+    """``[facility.scheduler]``: a declared accounting attestor and the jobs its scheduler lists
+    (``[[facility.scheduler.job]]``); times are checked against the story in ``_check_jobs``."""
+    name = t.string("name", "slurm", pattern=_ID, what=_ID_WHAT)
+    jobs: list[JobSpec] = []
+    for i, jt in enumerate(t.tables("job")):
+        job_id = jt.string("id", str(i + 1), pattern=_ID, what=_ID_WHAT)
+        names = _node_names(jt, "nodes", nodes)
+        if not names:
+            raise jt.fail("nodes", "missing (required: the nodes the job holds GPUs on)")
+        fewest = min(n.total_devices for n in nodes if n.name in names)
+        gpus = jt.integer("gpus", fewest, minimum=0, maximum=MAX_DEVICES_PER_NODE)
+        start = jt.duration("from")
+        end = jt.duration("to")
+        if end <= start:
+            raise jt.fail("to", f"{format_duration(end)} is not after from = {format_duration(start)}")
+        if job_id in {j.job_id for j in jobs}:
+            raise jt.fail("id", f"job {job_id!r} is listed twice")
+        jt.done()
+        jobs.append(JobSpec(job_id, names, gpus, start, end))
+    t.done()
+    _doc(t).only_in_process(t.path, "a [facility.scheduler] (job accounting)")
+    return SchedulerSpec(name, f"{fid}-{name}", tuple(jobs))
+
+
+def _off_grid(value: int, period: int, duration: int) -> str | None:
+    """Why an offset is no time of the story (past its end, off the report-period grid), or None."""
+    if value > duration:
+        return f"{format_duration(value)} is past the scenario's end ({format_duration(duration)})"
+    if value % period:
+        return f"{format_duration(value)} is not on a report-period boundary ({format_duration(period)})"
+    return None
+
+
+def _check_jobs(ctx: _ScenarioDoc, facilities: Sequence[FacilitySpec], period: int, duration: int) -> None:
+    """Every job's times on report-period boundaries inside the story."""
+    for fi, fac in enumerate(facilities):
+        for ji, job in enumerate(fac.scheduler.jobs if fac.scheduler is not None else ()):
+            for key, value in (("from", job.start_ns), ("to", job.end_ns)):
+                problem = _off_grid(value, period, duration)
+                if problem:
+                    raise ctx.error(("facility", fi, "scheduler", "job", ji, key), problem)
 
 
 def _node_override(t: Table, nodes: list[NodeSpec], described: set[str]) -> list[NodeSpec]:
@@ -722,12 +795,9 @@ def _event(  # one entry's checks, key by key, in file order
         elif key == "at" and value - period >= duration:
             raise t.fail("at", f"{format_duration(value - period)} is past the scenario's end "
                          f"({format_duration(duration)})")
-        if value > duration:
-            raise t.fail(key, f"{format_duration(value)} is past the scenario's end "
-                         f"({format_duration(duration)})")
-        if value % period:
-            raise t.fail(key, f"{format_duration(value)} is not on a report-period boundary "
-                         f"({format_duration(period)})")
+        problem = _off_grid(value, period, duration)
+        if problem:
+            raise t.fail(key, problem)
 
     targets: tuple[tuple[str, str], ...] = ()
     if action is Action.VERIFIER_OUTAGE:

@@ -95,6 +95,10 @@ class FleetPlan:
     def verifier_up(self, offset_ns: int) -> bool:
         return not any(a <= offset_ns < b for a, b in self.outages)
 
+    def deliver_ns(self, end_ns: int) -> int:
+        """When a report of a period ending at ``end_ns`` (offset) reaches the verifier."""
+        return _delivery(end_ns, self.outages)
+
 
 def _delivery(end_ns: int, outages: tuple[tuple[int, int], ...]) -> int:
     """A report is sent when its period ends; while the verifier is down it waits in the spool."""

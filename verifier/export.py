@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from pausewatch import bundle as bf
-from pausewatch.envelope import PayloadType, parse_envelope
+from pausewatch.envelope import parse_envelope
 from pausewatch.errors import FormatError
 from pausewatch.files import bundle as bf_files
 from pausewatch.keys import Ed25519Key
 from pausewatch.note import Ed25519NoteSigner
-from pausewatch.reports import decode_report
+from pausewatch.reports import REPORT_PAYLOAD_TYPES, decode_report
 from pausewatch.roots import AuditRoots, LabRoot, PartyRoot, format_roots
 from pausewatch.timespec import parse_time_flag
 from pausewatch.v1 import types_pb2
@@ -139,7 +139,7 @@ def _commitment_facilities(storage: StorageReader, scope: bf.Scope) -> set[str] 
 def _selected(envelope: bytes, scope: bf.Scope, commitment_facilities: set[str] | None) -> bool:
     """Reports that match the filter; every other entry type is always kept."""
     env = parse_envelope(envelope)
-    if env.payload_type not in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):
+    if env.payload_type not in REPORT_PAYLOAD_TYPES:
         return True
     try:
         header, _ = decode_report(env)  # the verifier verified it before logging it

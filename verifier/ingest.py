@@ -40,11 +40,11 @@ from typing import Final
 
 from pausewatch import freshness
 from pausewatch.chain import ChainDecision, LinkKind
-from pausewatch.envelope import ParsedEnvelope, PayloadType, parse_envelope, verify_envelope
+from pausewatch.envelope import ParsedEnvelope, parse_envelope, verify_envelope
 from pausewatch.errors import FormatError, LimitExceededError, PausewatchError, SignatureError
 from pausewatch.freshness import ChallengeHistory, assess_freshness
 from pausewatch.keys import Ed25519Key
-from pausewatch.reports import ReportHeader, ReportKind, decode_report, report_key_id
+from pausewatch.reports import REPORT_PAYLOAD_TYPES, ReportHeader, ReportKind, decode_report, report_key_id
 from pausewatch.v1 import types_pb2
 from verifier.errors import NotEnrolledHereError, RateLimitedError, UnknownKeyError
 
@@ -81,12 +81,12 @@ class FindingId:
 
 @dataclass(frozen=True)
 class EnrolledKey:
-    """A report key as an inventory enrols it: which facility and node (or meter) it speaks for."""
+    """A report key as an inventory enrols it: which facility and node (meter, scheduler) it speaks for."""
 
     key: Ed25519Key  # verifies in libsodium, which releases the GIL: admission threads run in parallel
     kind: ReportKind
     facility_id: str
-    subject_id: str  # node id or meter id
+    subject_id: str  # node id, meter id or scheduler id
     inventory_version: int
     proven: bool = False  # the entry carries a proof of possession (pausewatch.enrolment)
 
@@ -115,6 +115,14 @@ class Enrollment:
                 k = Ed25519Key(meter.public_key)
                 proven = bool(meter.enrolment_proof)
                 enrol(EnrolledKey(k, ReportKind.METER, inv.facility_id, meter.meter_id, inv.version, proven))
+            for sch in inv.schedulers:
+                k = Ed25519Key(sch.public_key)
+                proven = bool(sch.enrolment_proof)
+                enrol(
+                    EnrolledKey(
+                        k, ReportKind.ACCOUNTING, inv.facility_id, sch.scheduler_id, inv.version, proven
+                    )
+                )
         return cls(keys)
 
     def replace_facility(self, inventory: types_pb2.Inventory) -> Enrollment:
@@ -142,8 +150,10 @@ def admit_report(raw: bytes, enrollment: Enrollment, *, max_envelope_bytes: int)
             " (limits.max_report_bytes)"
         )
     envelope = parse_envelope(raw, max_bytes=max_envelope_bytes)
-    if envelope.payload_type not in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):
-        raise FormatError(f"SubmitReports takes usage and meter reports, not {envelope.payload_type}")
+    if envelope.payload_type not in REPORT_PAYLOAD_TYPES:
+        raise FormatError(
+            f"SubmitReports takes usage, meter and accounting reports, not {envelope.payload_type}"
+        )
     enrolled = _signer(envelope, enrollment)
     header, _ = decode_report(envelope)
     if header.key_id != enrolled.key.key_id:

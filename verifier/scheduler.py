@@ -65,7 +65,7 @@ from pausewatch.evaluation import (
 )
 from pausewatch.inventory import Inventory
 from pausewatch.keys import Signer
-from pausewatch.reports import ReportHeader, ReportKind
+from pausewatch.reports import ReportHeader
 from pausewatch.terms import Terms, TermsInForce
 from pausewatch.v1 import types_pb2
 from verifier.alert_bus import AlertBus
@@ -346,7 +346,7 @@ class EvaluationScheduler:
                 q = {x.name: x.value for x in f.finding.quantities}
                 first = int(q["first_missing_seq"]) if "first_missing_seq" in q else None
                 count = int(q.get("missing_reports", 0))
-                kind = "node:" if h.kind is ReportKind.USAGE else "meter:"
+                kind = h.kind.subject_prefix
                 out.append(
                     IngestFinding(
                         finding_id=f.finding.id,

@@ -31,6 +31,7 @@ class HttpFetcher:
     password: str = ""
     ca_file: str = ""
     verify_tls: bool = True
+    headers: tuple[tuple[str, str], ...] = ()  # more request headers (a slurmrestd token)
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
@@ -40,6 +41,8 @@ class HttpFetcher:
         """GET ``url``, or ``path`` (an absolute path such as a Redfish ``@odata.id``) on its origin."""
         url = self.url if not path else self._on_origin(path)
         request = urllib.request.Request(url, headers={"Accept": "text/plain, application/json"})  # noqa: S310 - scheme checked above
+        for name, value in self.headers:
+            request.add_header(name, value)
         if self.username:
             token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")

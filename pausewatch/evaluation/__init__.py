@@ -80,6 +80,9 @@ Finding ids (``FindingId``) and when each fires:
 - ``terms.no_commitment`` W: the lab is bound by multilateral terms but has logged no
   commitment under them; its facilities are evaluated under the terms alone
   (``pausewatch.terms``: commitment ``terms:<terms id>:<lab id>``), never COMPLIANT.
+- ``jobs.unexplained_activity`` W, ``jobs.unreported_gpu_seconds`` W, ``jobs.accounting_missing``
+  W: only where the inventory declares a scheduler (``pausewatch.evaluation.jobs``): its signed
+  job accounting against the reports, corroborating evidence that never makes a VIOLATION.
 - ``telemetry.invalid`` W: values the source flagged (NaN, negative, out of range, source
   error, vanished metric) — never evidence of compliance; the device counts as uncovered and
   fully active.

@@ -34,6 +34,7 @@ from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
 from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.evaluation.intervals import Interval, clip, uncovered
+from pausewatch.evaluation.jobs import AccountingPeriod, accounting_findings
 from pausewatch.evaluation.workload import (
     PeriodSignals,
     WorkloadLabel,
@@ -272,6 +273,10 @@ class BucketAccumulator:
         self.report_count = 0
         self.declared_model: dict[str, str] = {}
         self.declared_node_of: dict[str, str] = {}
+        # job accounting (only where the inventory declares a scheduler): its reports, and the
+        # usage reports of the bucket they corroborate (pausewatch.evaluation.jobs)
+        self.accounting: dict[str, list[AccountingPeriod]] = defaultdict(list)
+        self.job_usage: list[tuple[int, types_pb2.UsageReport]] = []
         self._peaks: dict[tuple[str, str], tuple[AcceleratorPeak, bool]] = {}
         if inventory is not None:
             for n in inventory.nodes:
@@ -349,6 +354,8 @@ class BucketAccumulator:
         node.evidence.append(r.log_index)
         subject = f"node:{node_id}"
         self._late(r, part, subject)
+        if declared is not None and inv is not None and inv.schedulers:
+            self.job_usage.append((r.log_index, usage))
         if declared is None:
             self._flag(
                 FindingId.INVENTORY_UNKNOWN_DEVICE,
@@ -645,27 +652,9 @@ class BucketAccumulator:
         part, frac = overlap
         self.report_count += 1
         declared = self.inventory.meter_by_key.get(h.key_id) if self.inventory is not None else None
-        subject = f"meter:{declared.meter_id if declared else h.subject_id}"
-        self._late(r, part, subject)
+        subject = self._enrolled(r, part, "meter", declared.meter_id if declared is not None else None)
         if declared is None:
-            self._flag(
-                FindingId.INVENTORY_UNKNOWN_DEVICE,
-                WARNING,
-                f"key:{h.key_id}",
-                part,
-                f"meter key not declared in the inventory (meter {h.subject_id!r})",
-                r.log_index,
-            )
             return
-        if h.subject_id != declared.meter_id or h.facility_id != self.facility_id:
-            self._flag(
-                FindingId.INVENTORY_WRONG_LOCATION,
-                WARNING,
-                subject,
-                part,
-                f"meter {declared.meter_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
-                r.log_index,
-            )
         invalid = (
             any(a.kind in _INVALID_KINDS for a in meter.anomalies)
             or meter.sample_count == 0
@@ -696,6 +685,64 @@ class BucketAccumulator:
         self.meter_cover[declared.meter_id].append(part)
         self.meter_terms[declared.meter_id].append(meter.energy_j * frac)
         self.meter_evidence.append(r.log_index)
+
+    def _enrolled(self, r: LoggedReport, part: Interval, noun: str, declared_id: str | None) -> str:
+        """The subject of a meter's or a scheduler's report (``noun``), after its lateness, its
+        key's declaration (``declared_id``: the id the inventory gives the key, None: not
+        declared) and the place it reports from are flagged."""
+        h = r.header
+        subject = f"{noun}:{declared_id if declared_id is not None else h.subject_id}"
+        self._late(r, part, subject)
+        if declared_id is None:
+            self._flag(
+                FindingId.INVENTORY_UNKNOWN_DEVICE,
+                WARNING,
+                f"key:{h.key_id}",
+                part,
+                f"{noun} key not declared in the inventory ({noun} {h.subject_id!r})",
+                r.log_index,
+            )
+        elif h.subject_id != declared_id or h.facility_id != self.facility_id:
+            self._flag(
+                FindingId.INVENTORY_WRONG_LOCATION,
+                WARNING,
+                subject,
+                part,
+                f"{noun} {declared_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
+                r.log_index,
+            )
+        return subject
+
+    # -- accounting reports -------------------------------------------------------------------
+
+    def add_accounting(self, r: LoggedReport) -> None:
+        """A scheduler's job accounting: corroborating evidence, judged in ``finish``."""
+        accounting = r.accounting
+        if accounting is None:
+            raise ValueError("add_accounting needs an accounting report")
+        h = r.header
+        overlap = self._overlap(h.period_start_ns, h.period_end_ns)
+        if overlap is None:
+            return
+        part, _ = overlap
+        self.report_count += 1
+        declared = self.inventory.scheduler_by_key.get(h.key_id) if self.inventory is not None else None
+        self._enrolled(r, part, "scheduler", declared.scheduler_id if declared is not None else None)
+        if declared is not None:
+            self.accounting[declared.scheduler_id].append(AccountingPeriod(r.log_index, accounting))
+
+    def _job_findings(self) -> list[Finding]:
+        """Each declared scheduler's findings (none where the inventory declares no scheduler)."""
+        out: list[Finding] = []
+        for scheduler in self.inventory.schedulers if self.inventory is not None else ():
+            out += accounting_findings(
+                scheduler,
+                self.accounting.get(scheduler.scheduler_id, []),
+                self.job_usage,
+                self.span,
+                max_gap_ns=self.commitment.reporting.max_gap_ns,
+            )
+        return out
 
     def add_ingest(self, f: IngestFinding, present_seqs: frozenset[int] | None = None) -> None:
         if clip((f.start_ns, f.end_ns), self.span) is None:
@@ -830,6 +877,9 @@ class BucketAccumulator:
                 for f in coverage
             ]
         integrity = self._integrity()
+        jobs = self._job_findings()
+        if jobs:
+            integrity = tuple(sorted((*integrity, *jobs), key=Finding.sort_key))
         workloads = tuple(self._workload(nid, node) for nid, node in sorted(self.nodes.items()))
         reported_j = math.fsum(t for node in self.nodes.values() for t in node.energy_terms)
         upper = math.fsum([*self.upper, *uncovered_upper, unexplained_flop]) if inv is not None else math.inf

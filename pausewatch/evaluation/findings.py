@@ -69,6 +69,7 @@ class FindingId:
     TERMS_NO_COMMITMENT = "terms.no_commitment"
     JOBS_UNEXPLAINED_ACTIVITY = "jobs.unexplained_activity"  # pausewatch.evaluation.jobs
     JOBS_UNREPORTED_GPU_SECONDS = "jobs.unreported_gpu_seconds"  # pausewatch.evaluation.jobs
+    JOBS_ACCOUNTING_MISSING = "jobs.accounting_missing"  # pausewatch.evaluation.jobs
 
 
 ALL_FINDING_IDS: Final = frozenset(

@@ -41,7 +41,7 @@ def _emit(  # noqa: PLR0917  # bound with functools.partial per report
             log_index=r.log_index,
             key_id=h.key_id,
             facility_id=h.facility_id,
-            subject=("node:" if h.kind is ReportKind.USAGE else "meter:") + h.subject_id,
+            subject=h.kind.subject_prefix + h.subject_id,
             start_ns=h.period_start_ns,
             end_ns=h.period_end_ns,
             message=message,

@@ -35,6 +35,7 @@ class LoggedReport:
     header: ReportHeader
     usage: types_pb2.UsageReport | None = None
     meter: types_pb2.MeterReport | None = None
+    accounting: types_pb2.AccountingReport | None = None
 
     @classmethod
     def from_verified(cls, log_index: int, envelope: ParsedEnvelope) -> LoggedReport:
@@ -42,13 +43,19 @@ class LoggedReport:
         header, message = decode_report(envelope)
         if isinstance(message, types_pb2.UsageReport):
             return cls(log_index, envelope.raw, header, usage=message)
+        if isinstance(message, types_pb2.AccountingReport):
+            return cls(log_index, envelope.raw, header, accounting=message)
         return cls(log_index, envelope.raw, header, meter=message)
 
     def __post_init__(self) -> None:
         if self.log_index < 0:
             raise FormatError(f"log index must not be negative, got {self.log_index}")
-        want_usage = self.header.kind is ReportKind.USAGE
-        if want_usage != (self.usage is not None) or want_usage == (self.meter is not None):
+        held = {
+            ReportKind.USAGE: self.usage is not None,
+            ReportKind.METER: self.meter is not None,
+            ReportKind.ACCOUNTING: self.accounting is not None,
+        }
+        if [kind for kind, present in held.items() if present] != [self.header.kind]:
             raise FormatError("a logged report holds exactly the message its header names")
 
     @property

@@ -72,7 +72,7 @@ class Evaluator:
         for fid in inputs.facilities:
             inv = inputs.inventories.get(fid)
             if inv is not None:
-                for key in (*inv.node_by_key, *inv.meter_by_key):
+                for key in (*inv.node_by_key, *inv.meter_by_key, *inv.scheduler_by_key):
                     self._key_facility[key] = fid
         self._scope = frozenset(inputs.facilities)
         self._by_bucket: dict[tuple[str, int], list[LoggedReport]] = defaultdict(list)
@@ -243,6 +243,8 @@ class Evaluator:
         for r in reports:
             if r.header.kind is ReportKind.USAGE:
                 acc.add_usage(r)
+            elif r.header.kind is ReportKind.ACCOUNTING:
+                acc.add_accounting(r)
             else:
                 acc.add_meter(r)
         for i in self._ingest.get((facility_id, start_ns), []):

@@ -40,6 +40,10 @@ class _SourceKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SourceKind
     SOURCE_KIND_SIMULATOR: _SourceKind.ValueType  # 7
     SOURCE_KIND_AMD_SMI: _SourceKind.ValueType  # 8
     """AMD Instinct GPUs through amd-smi or rocm-smi JSON"""
+    SOURCE_KIND_SLURM_SACCT: _SourceKind.ValueType  # 9
+    """job accounting: `sacct --parsable2` output"""
+    SOURCE_KIND_SLURMRESTD: _SourceKind.ValueType  # 10
+    """job accounting: slurmrestd / slurmdbd jobs JSON"""
 
 class SourceKind(_SourceKind, metaclass=_SourceKindEnumTypeWrapper):
     """---------------------------------------------------------------------------------------
@@ -56,6 +60,10 @@ SOURCE_KIND_TRACE_REPLAY: SourceKind.ValueType  # 6
 SOURCE_KIND_SIMULATOR: SourceKind.ValueType  # 7
 SOURCE_KIND_AMD_SMI: SourceKind.ValueType  # 8
 """AMD Instinct GPUs through amd-smi or rocm-smi JSON"""
+SOURCE_KIND_SLURM_SACCT: SourceKind.ValueType  # 9
+"""job accounting: `sacct --parsable2` output"""
+SOURCE_KIND_SLURMRESTD: SourceKind.ValueType  # 10
+"""job accounting: slurmrestd / slurmdbd jobs JSON"""
 Global___SourceKind: _TypeAlias = SourceKind  # noqa: Y015
 
 class _AnomalyKind:
@@ -735,6 +743,134 @@ class MeterReport(_message.Message):
 Global___MeterReport: _TypeAlias = MeterReport  # noqa: Y015
 
 @_typing.final
+class AccountedJob(_message.Message):
+    """One allocation as the scheduler's accounting lists it (pausewatch/jobs.py). Corroborating
+    evidence only: it says which GPUs a job held where and when, never what ran on them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    HOSTS_FIELD_NUMBER: _builtins.int
+    GPUS_FIELD_NUMBER: _builtins.int
+    START_UNIX_NS_FIELD_NUMBER: _builtins.int
+    END_UNIX_NS_FIELD_NUMBER: _builtins.int
+    ELAPSED_S_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    state: _builtins.str
+    """base state, e.g. "RUNNING", "COMPLETED", "CANCELLED" """
+    gpus: _builtins.int
+    """allocated over all its hosts; 0 for a CPU-only job"""
+    start_unix_ns: _builtins.int
+    """absent: never started"""
+    end_unix_ns: _builtins.int
+    """absent: still running at the period's end"""
+    elapsed_s: _builtins.float
+    """s, as the scheduler counted it (finished jobs)"""
+    @_builtins.property
+    def hosts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """host names as the scheduler names them, expanded"""
+
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        hosts: _abc.Iterable[_builtins.str] | None = ...,
+        gpus: _builtins.int = ...,
+        start_unix_ns: _builtins.int | None = ...,
+        end_unix_ns: _builtins.int | None = ...,
+        elapsed_s: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_elapsed_s", b"_elapsed_s", "_end_unix_ns", b"_end_unix_ns", "_start_unix_ns", b"_start_unix_ns", "elapsed_s", b"elapsed_s", "end_unix_ns", b"end_unix_ns", "start_unix_ns", b"start_unix_ns"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_elapsed_s", b"_elapsed_s", "_end_unix_ns", b"_end_unix_ns", "_start_unix_ns", b"_start_unix_ns", "elapsed_s", b"elapsed_s", "end_unix_ns", b"end_unix_ns", "gpus", b"gpus", "hosts", b"hosts", "job_id", b"job_id", "start_unix_ns", b"start_unix_ns", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__elapsed_s: _TypeAlias = _typing.Literal["elapsed_s"]  # noqa: Y015
+    _WhichOneofArgType__elapsed_s: _TypeAlias = _typing.Literal["_elapsed_s", b"_elapsed_s"]  # noqa: Y015
+    _WhichOneofReturnType__end_unix_ns: _TypeAlias = _typing.Literal["end_unix_ns"]  # noqa: Y015
+    _WhichOneofArgType__end_unix_ns: _TypeAlias = _typing.Literal["_end_unix_ns", b"_end_unix_ns"]  # noqa: Y015
+    _WhichOneofReturnType__start_unix_ns: _TypeAlias = _typing.Literal["start_unix_ns"]  # noqa: Y015
+    _WhichOneofArgType__start_unix_ns: _TypeAlias = _typing.Literal["_start_unix_ns", b"_start_unix_ns"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__elapsed_s) -> _WhichOneofReturnType__elapsed_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__end_unix_ns) -> _WhichOneofReturnType__end_unix_ns | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__start_unix_ns) -> _WhichOneofReturnType__start_unix_ns | None: ...
+
+Global___AccountedJob: _TypeAlias = AccountedJob  # noqa: Y015
+
+@_typing.final
+class AccountingReport(_message.Message):
+    """What a scheduler's accounting says ran: every allocation that overlaps the period, read at
+    its end. The list is complete for [period_start, period_end): a job absent from it did not
+    hold resources in that time (as far as the scheduler knows). Chained like MeterReport.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNTING_KEY_ID_FIELD_NUMBER: _builtins.int
+    FACILITY_ID_FIELD_NUMBER: _builtins.int
+    SCHEDULER_ID_FIELD_NUMBER: _builtins.int
+    BOOT_ID_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    PREV_FIELD_NUMBER: _builtins.int
+    PERIOD_START_UNIX_NS_FIELD_NUMBER: _builtins.int
+    PERIOD_END_UNIX_NS_FIELD_NUMBER: _builtins.int
+    CHALLENGE_NONCE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    JOBS_FIELD_NUMBER: _builtins.int
+    PROBLEMS_FIELD_NUMBER: _builtins.int
+    ATTESTOR_VERSION_FIELD_NUMBER: _builtins.int
+    SIGNED_UNIX_NS_FIELD_NUMBER: _builtins.int
+    accounting_key_id: _builtins.str
+    facility_id: _builtins.str
+    scheduler_id: _builtins.str
+    boot_id: _builtins.bytes
+    seq: _builtins.int
+    prev: _builtins.bytes
+    period_start_unix_ns: _builtins.int
+    period_end_unix_ns: _builtins.int
+    challenge_nonce: _builtins.bytes
+    attestor_version: _builtins.str
+    signed_unix_ns: _builtins.int
+    @_builtins.property
+    def source(self) -> Global___SourceInfo: ...
+    @_builtins.property
+    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccountedJob]: ...
+    @_builtins.property
+    def problems(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """lines or jobs of the capture that could not be read"""
+
+    def __init__(
+        self,
+        *,
+        accounting_key_id: _builtins.str = ...,
+        facility_id: _builtins.str = ...,
+        scheduler_id: _builtins.str = ...,
+        boot_id: _builtins.bytes = ...,
+        seq: _builtins.int = ...,
+        prev: _builtins.bytes = ...,
+        period_start_unix_ns: _builtins.int = ...,
+        period_end_unix_ns: _builtins.int = ...,
+        challenge_nonce: _builtins.bytes = ...,
+        source: Global___SourceInfo | None = ...,
+        jobs: _abc.Iterable[Global___AccountedJob] | None = ...,
+        problems: _abc.Iterable[_builtins.str] | None = ...,
+        attestor_version: _builtins.str = ...,
+        signed_unix_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounting_key_id", b"accounting_key_id", "attestor_version", b"attestor_version", "boot_id", b"boot_id", "challenge_nonce", b"challenge_nonce", "facility_id", b"facility_id", "jobs", b"jobs", "period_end_unix_ns", b"period_end_unix_ns", "period_start_unix_ns", b"period_start_unix_ns", "prev", b"prev", "problems", b"problems", "scheduler_id", b"scheduler_id", "seq", b"seq", "signed_unix_ns", b"signed_unix_ns", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccountingReport: _TypeAlias = AccountingReport  # noqa: Y015
+
+@_typing.final
 class DeclaredAccelerator(_message.Message):
     """---------------------------------------------------------------------------------------
     Lab-signed documents.
@@ -855,6 +991,73 @@ class MeterEntry(_message.Message):
 Global___MeterEntry: _TypeAlias = MeterEntry  # noqa: Y015
 
 @_typing.final
+class HostName(_message.Message):
+    """A scheduler's host name for a declared node, where the two differ."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOST_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    host: _builtins.str
+    node_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        host: _builtins.str = ...,
+        node_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["host", b"host", "node_id", b"node_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HostName: _TypeAlias = HostName  # noqa: Y015
+
+@_typing.final
+class SchedulerEntry(_message.Message):
+    """A job-accounting attestor beside the facility's scheduler (optional; inventories without
+    one mean what they always meant).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULER_ID_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    NODE_IDS_FIELD_NUMBER: _builtins.int
+    HOST_NAMES_FIELD_NUMBER: _builtins.int
+    ENROLMENT_PROOF_FIELD_NUMBER: _builtins.int
+    scheduler_id: _builtins.str
+    public_key: _builtins.bytes
+    """raw Ed25519, 32 bytes"""
+    enrolment_proof: _builtins.bytes
+    """as NodeEntry.enrolment_proof, by the scheduler key"""
+    @_builtins.property
+    def node_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the declared nodes it schedules; empty: every node"""
+
+    @_builtins.property
+    def host_names(self) -> _containers.RepeatedCompositeFieldContainer[Global___HostName]:
+        """scheduler host name -> node id, where they differ"""
+
+    def __init__(
+        self,
+        *,
+        scheduler_id: _builtins.str = ...,
+        public_key: _builtins.bytes = ...,
+        node_ids: _abc.Iterable[_builtins.str] | None = ...,
+        host_names: _abc.Iterable[Global___HostName] | None = ...,
+        enrolment_proof: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enrolment_proof", b"enrolment_proof", "host_names", b"host_names", "node_ids", b"node_ids", "public_key", b"public_key", "scheduler_id", b"scheduler_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SchedulerEntry: _TypeAlias = SchedulerEntry  # noqa: Y015
+
+@_typing.final
 class OverheadBand(_message.Message):
     """Declared ratio of metered energy to the sum of node-reported energy (PUE-like)."""
 
@@ -889,6 +1092,7 @@ class Inventory(_message.Message):
     NODES_FIELD_NUMBER: _builtins.int
     METERS_FIELD_NUMBER: _builtins.int
     OVERHEAD_FIELD_NUMBER: _builtins.int
+    SCHEDULERS_FIELD_NUMBER: _builtins.int
     facility_id: _builtins.str
     lab_id: _builtins.str
     version: _builtins.int
@@ -899,6 +1103,8 @@ class Inventory(_message.Message):
     def meters(self) -> _containers.RepeatedCompositeFieldContainer[Global___MeterEntry]: ...
     @_builtins.property
     def overhead(self) -> Global___OverheadBand: ...
+    @_builtins.property
+    def schedulers(self) -> _containers.RepeatedCompositeFieldContainer[Global___SchedulerEntry]: ...
     def __init__(
         self,
         *,
@@ -909,10 +1115,11 @@ class Inventory(_message.Message):
         nodes: _abc.Iterable[Global___NodeEntry] | None = ...,
         meters: _abc.Iterable[Global___MeterEntry] | None = ...,
         overhead: Global___OverheadBand | None = ...,
+        schedulers: _abc.Iterable[Global___SchedulerEntry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["overhead", b"overhead"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["facility_id", b"facility_id", "issued_unix_ns", b"issued_unix_ns", "lab_id", b"lab_id", "meters", b"meters", "nodes", b"nodes", "overhead", b"overhead", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facility_id", b"facility_id", "issued_unix_ns", b"issued_unix_ns", "lab_id", b"lab_id", "meters", b"meters", "nodes", b"nodes", "overhead", b"overhead", "schedulers", b"schedulers", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -133,3 +133,11 @@ def test_real_accounting_against_reports_that_miss_a_gpu_job() -> None:
     q = {q.name: q.value for q in findings[1].quantities}
     assert q["job_gpu_s"] == pytest.approx(55702.0)
     assert q["reported_device_s"] == pytest.approx(3600.0)
+
+
+def test_several_accounting_windows_or_none() -> None:
+    periods = _periods("gpu01", 8, True)
+    assert job_findings([], [], periods, BUCKET) == []
+    (f,) = job_findings([], [(0, H), (3 * H, 5 * H)], periods, BUCKET)
+    assert {q.name: q.value for q in f.quantities}["unexplained_device_s"] == 8 * 2 * 3600
+    assert (f.start_ns, f.end_ns) == (0, 4 * H)

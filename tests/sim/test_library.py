@@ -69,6 +69,7 @@ PAIRS = (
     ("lie-idle-while-training.toml", "paused-inference.toml"),
     ("hidden-accelerators.toml", "paused-inference.toml"),
     ("silent-feed-meter.toml", "meter-maintenance-silent.toml"),
+    ("jobs-under-reported.toml", "jobs-honest.toml"),  # issue 17: job accounting corroborates
 )
 
 
