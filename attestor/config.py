@@ -372,10 +372,8 @@ def load_config(
 
     need("facility_id")
     need({"meter": "meter_id", "accounting": "scheduler_id"}.get(values["mode"], "node_id"))
-    if values["mode"] == "accounting" and sources_raw is not None:
-        raise ConfigError(
-            f"{file_label}: sources: accounting mode reads the scheduler, not telemetry; remove them"
-        )
+    if values["mode"] == "accounting" and doc is not None and "sources" in doc.data:
+        raise doc.error(("sources",), "accounting mode reads the scheduler, not telemetry; remove them")
     slurmrestd = values["mode"] == "accounting" and values["accounting.tool"] == "slurmrestd"
     if slurmrestd and bool(values["accounting.url"]) == bool(values["accounting.path"]):
         raise ConfigError(

@@ -795,9 +795,9 @@ def _event(  # one entry's checks, key by key, in file order
         elif key == "at" and value - period >= duration:
             raise t.fail("at", f"{format_duration(value - period)} is past the scenario's end "
                          f"({format_duration(duration)})")
-        problem = _off_grid(value, period, duration)
-        if problem:
-            raise t.fail(key, problem)
+        off_grid = _off_grid(value, period, duration)
+        if off_grid:
+            raise t.fail(key, off_grid)
 
     targets: tuple[tuple[str, str], ...] = ()
     if action is Action.VERIFIER_OUTAGE:
