@@ -184,7 +184,6 @@ class StorageReader(Protocol):
         (what another writer added: a sequencer catching up)."""
         ...
 
-
     def reports(
         self, facility_id: str, start_ns: int, end_ns: int, *, after_log_index: int = -1
     ) -> Iterator[StoredReport]:
@@ -292,4 +291,3 @@ class StorageTransaction(StorageReader, Protocol):
 class Storage(StorageReader, Protocol):
     def transaction(self) -> AbstractContextManager[StorageTransaction]: ...
     def close(self) -> None: ...
-
