@@ -29,6 +29,7 @@ import dataclasses
 import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Final
@@ -44,6 +45,7 @@ from verifier.config import VerifierConfig
 from verifier.frontend_link import (
     FOLLOW_METHOD,
     SEQUENCE_METHOD,
+    STATE_METHOD,
     CoreState,
     error_from_status,
     pack_reports,
@@ -142,6 +144,7 @@ class CoreClient:
             ],
         )
         self._sequence = _raw(self.channel, "unary_unary", SEQUENCE_METHOD)
+        self._state = _raw(self.channel, "unary_unary", STATE_METHOD)
         self.state = CoreState()
         self._waiting: list[_Waiting] = []
         self._in_flight = 0
@@ -196,13 +199,31 @@ class CoreClient:
                 w.future.set_result(outcomes[at : at + n])
             at += n
 
+    async def refresh(self) -> bool:
+        """Ask the core for its state now; True when the enrolment changed."""
+        try:
+            reply = await self._state(self.state.generation.to_bytes(8, "big", signed=True), timeout=10)
+        except grpc.aio.AioRpcError as e:
+            raise error_from_status(e.code(), e.details() or "") from e
+        if not reply:
+            return False
+        state = unpack_state(reply)
+        if state.generation <= self.state.generation:
+            return False
+        self.state = state
+        return True
+
     async def follow(self, first: asyncio.Event) -> None:
         """Take the core's state as it changes; return when the stream ends (the core is gone)."""
         call = _raw(self.channel, "unary_stream", FOLLOW_METHOD)(b"", wait_for_ready=True)
-        with contextlib.suppress(grpc.aio.AioRpcError):
+        try:
             async for message in call:
-                self.state = unpack_state(message)
+                state = unpack_state(message)
+                if state.generation >= self.state.generation:  # not older than a refresh's
+                    self.state = state
                 first.set()
+        except grpc.aio.AioRpcError as e:
+            _log.warning("the core's state stream ended: %s %s", e.code().name, e.details())
 
 
 class FrontendHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in the stubs only
@@ -362,12 +383,15 @@ async def _serve(
     limits = config.limits
     core = CoreClient(socket_path, limits.max_message_bytes)
     first = asyncio.Event()
+    parent = os.getppid()
     follow = asyncio.create_task(core.follow(first), name="follow-core")
-    try:
-        await asyncio.wait_for(first.wait(), _FIRST_STATE_S)
-    except TimeoutError:
-        follow.cancel()
-        raise EnvironmentFaultError(f"the verifier's core did not answer on {socket_path}") from None
+    deadline = time.monotonic() + _FIRST_STATE_S
+    while not first.is_set():  # the core's first state; the core gone (our parent changed): exit
+        if os.getppid() != parent or follow.done() or time.monotonic() > deadline:
+            follow.cancel()
+            raise EnvironmentFaultError(f"the verifier's core did not answer on {socket_path}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(first.wait(), 0.2)
     # this front-end's share of the pools that bound what the whole verifier holds
     own = dataclasses.replace(
         limits,
@@ -382,6 +406,7 @@ async def _serve(
         enrollment=lambda: core.state.enrollment,
         storage_full=lambda: core.state.storage_full,
         authorization=config.authorization,
+        refresh_enrollment=core.refresh,
     )
     server = grpc.aio.server(
         options=grpc_options(config, share=share, reuseport=True),
@@ -404,7 +429,6 @@ async def _serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     ready(port)
-    parent = os.getppid()
     stopped = asyncio.create_task(stop.wait())
     try:
         while not stop.is_set() and not follow.done() and os.getppid() == parent:

@@ -13,6 +13,9 @@ every other call to:
   enrols is refused there — and runs
   :meth:`~verifier.service.VerifierServicer.sequence_admitted` (duplicates, quotas, age, the
   sequencer). A failure of the whole batch comes back as its gRPC status.
+- ``State``: the same, asked for by a front-end that refused a report for its enrolment
+  (sent only when the core's generation is not the front-end's), so that a report for a node
+  enrolled a moment ago through another front-end is admitted, not refused.
 - ``Follow``: a stream of the core's state as it changes — the enrolment with its generation
   number (one more each time an inventory changes it), and storage-full mode. A front-end
   admits against the newest generation it has been sent; the sequencer re-checks every
@@ -52,6 +55,7 @@ __all__ = [
     "CORE_SOCKET",
     "FOLLOW_METHOD",
     "SEQUENCE_METHOD",
+    "STATE_METHOD",
     "CoreLink",
     "CoreState",
     "pack_outcomes",
@@ -66,6 +70,7 @@ CORE_SOCKET: Final = "core.sock"
 _SERVICE: Final = "pausewatch.internal.Core"
 SEQUENCE_METHOD: Final = f"/{_SERVICE}/Sequence"
 FOLLOW_METHOD: Final = f"/{_SERVICE}/Follow"
+STATE_METHOD: Final = f"/{_SERVICE}/State"
 _FOLLOW_POLL_S: Final = 0.02  # how soon a change of enrolment reaches the front-ends
 
 
@@ -188,6 +193,7 @@ class CoreLink:
             {
                 "Sequence": grpc.unary_unary_rpc_method_handler(self._sequence),
                 "Follow": grpc.unary_stream_rpc_method_handler(self._follow),
+                "State": grpc.unary_unary_rpc_method_handler(self._state),
             },
         )
 
@@ -201,6 +207,13 @@ class CoreLink:
             raise AssertionError("unreachable: abort raises") from e  # pragma: no cover
         outcomes = [next(results) if isinstance(r, AdmittedReport) else rejected_outcome(r) for r in unpacked]
         return pack_outcomes(outcomes)
+
+    async def _state(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        """The state, when its generation is not the caller's (8 bytes, big-endian); else empty."""
+        state = self.state()
+        if request == state.generation.to_bytes(8, "big", signed=True):
+            return b""
+        return pack_state(state)
 
     async def _follow(
         self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]

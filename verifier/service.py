@@ -58,7 +58,14 @@ from verifier.authz import Action, AuthorizationPolicy, Caller
 from verifier.bounded_time import check_report_age
 from verifier.challenges import ChallengeIssuer
 from verifier.config import LimitsConfig
-from verifier.errors import BackdatedCommitmentError, PermissionDeniedError, ReportTooOldError, status_for
+from verifier.errors import (
+    BackdatedCommitmentError,
+    NotEnrolledHereError,
+    PermissionDeniedError,
+    ReportTooOldError,
+    UnknownKeyError,
+    status_for,
+)
 from verifier.ingest import AdmittedReport, Enrollment, RateLimiter, admit_batch
 from verifier.metrics import VerifierMetrics
 from verifier.registry import (
@@ -154,8 +161,10 @@ class ReportIntake(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc]  #
         storage_full: Callable[[], bool],
         admission: Executor | None = None,
         authorization: AuthorizationPolicy | None = None,
+        refresh_enrollment: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._limits = limits
+        self._refresh_enrollment = refresh_enrollment
         self._metrics = metrics
         self._sequence = sequence
         self._enrollment = enrollment
@@ -361,6 +370,7 @@ class ReportIntake(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc]  #
                 self._admission, _admit_timed, raws, enrollment, limit
             )
         self._metrics.admission_seconds.inc(cpu_s)
+        admitted_or_errors = await self._admit_again(raws, admitted_or_errors, enrollment)
         outcomes: list[ReportOutcome | None] = []
         admitted: list[AdmittedReport] = []
         for report in admitted_or_errors:
@@ -382,6 +392,31 @@ class ReportIntake(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc]  #
         except PausewatchError as e:
             await _abort(context, e)
         return [o if o is not None else next(results) for o in outcomes]
+
+    async def _admit_again(
+        self, raws: Sequence[bytes], results: list[AdmittedReport | PausewatchError], used: Enrollment
+    ) -> list[AdmittedReport | PausewatchError]:
+        """A front-end: reports refused for their enrolment are admitted again when the core
+        holds a newer enrolment than ``used``, the one they were checked against (an inventory
+        logged a moment ago through another front-end). Asking costs one small call to the
+        core, only for batches with such a report, and brings the enrolment only when it
+        changed."""
+        if self._refresh_enrollment is None:
+            return results
+        again = [i for i, r in enumerate(results) if isinstance(r, (UnknownKeyError, NotEnrolledHereError))]
+        if not again:
+            return results
+        if self._enrollment() is used:
+            await self._refresh_enrollment()
+        current = self._enrollment()
+        if current is used:
+            return results
+        redone, cpu_s = _admit_timed([raws[i] for i in again], current, self._limits.report_limit)
+        self._metrics.admission_seconds.inc(cpu_s)
+        out = list(results)
+        for i, r in zip(again, redone, strict=True):
+            out[i] = r
+        return out
 
 
 class VerifierServicer(ReportIntake):
