@@ -23,6 +23,7 @@ from typing import Any
 from pausewatch.files.sd_notify import ServiceNotifier
 from verifier.cli import EXIT_FAILED, EXIT_OK, setup_logging
 from verifier.config import check_exposure, load_config, with_overrides
+from verifier.frontend import server_credentials
 from verifier.frontend_link import CORE_SOCKET
 from verifier.frontends import Frontends, FrontendsFailedError, reserve_port
 from verifier.server import build_server, standard_background
@@ -98,6 +99,8 @@ async def _serve_frontends(config: Any, ready_file: Path | None, count: int, log
     """The core (this process) and ``count`` supervised front-ends (verifier.frontends)."""
     notifier = ServiceNotifier.from_environment()
     notifier.notify("STATUS=opening the state directory and keys")
+    if config.tls is not None:
+        server_credentials(config)  # a bad key file stops serve here (exit 2), not in a front-end
     held, address = reserve_port(config.listen)
     try:
         server = build_server(
