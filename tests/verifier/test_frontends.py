@@ -111,6 +111,21 @@ def test_frontends_restart_after_sigkill_and_the_core_dying_loses_no_receipt(tmp
         assert proc.poll() is None
         asyncio.run(load(port, 2, kill=None))  # served by both again
 
+        async def upload() -> None:  # a backlog stream, through a front-end
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                call = verifier_pb2_grpc.VerifierStub(ch).UploadReports(timeout=10)
+                for _ in range(3):
+                    batch = [chains[0].next() for _ in range(4)]
+                    await call.write(verifier_pb2.SubmitReportsRequest(envelopes=batch))
+                    resp = await call.read()
+                    for env, res in zip(batch, resp.results, strict=True):
+                        assert res.disposition == 1, res
+                        check_receipt(res.receipt, env, log_key)
+                        receipted[res.receipt.log_index] = env
+                await call.done_writing()
+
+        asyncio.run(upload())
+
         # the core SIGKILLed: its front-ends exit by themselves
         fronts = frontend_pids(proc.pid)
         proc.send_signal(signal.SIGKILL)
