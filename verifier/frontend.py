@@ -46,9 +46,12 @@ from verifier.frontend_link import (
     FOLLOW_METHOD,
     SEQUENCE_METHOD,
     STATE_METHOD,
+    TALLY_METHOD,
     CoreState,
+    counter_values,
     error_from_status,
     pack_reports,
+    pack_tally,
     unpack_outcomes,
     unpack_state,
 )
@@ -63,6 +66,7 @@ _log = logging.getLogger("pausewatch.verifier.frontend")
 _MAX_IN_FLIGHT: Final = 2  # Sequence calls to the core at once
 _MAX_REPORTS_PER_CALL: Final = 5000
 _FIRST_STATE_S: Final = 30.0  # the core's first Follow message, at start
+_TALLY_S: Final = 1.0  # counters to the core this often
 _VERIFIER: Final = verifier_pb2.DESCRIPTOR.services_by_name["Verifier"]
 _INTAKE: Final = {f"/{_VERIFIER.full_name}/SubmitReports", f"/{_VERIFIER.full_name}/UploadReports"}
 
@@ -198,6 +202,23 @@ class CoreClient:
             if not w.future.done():
                 w.future.set_result(outcomes[at : at + n])
             at += n
+
+    async def tally(self, metrics: VerifierMetrics) -> None:
+        """Send this front-end's counters to the core, as increments, every second."""
+        call = _raw(self.channel, "unary_unary", TALLY_METHOD)
+        sent: dict[Any, float] = {}
+        while True:
+            await asyncio.sleep(_TALLY_S)
+            now = counter_values(metrics.registry)
+            message = pack_tally(now, sent)
+            if message is None:
+                continue
+            try:
+                await call(message, timeout=10)
+            except grpc.aio.AioRpcError as e:
+                _log.warning("could not send counters to the core: %s", e.code().name)
+                continue
+            sent = now
 
     async def refresh(self) -> bool:
         """Ask the core for its state now; True when the enrolment changed."""
@@ -398,9 +419,11 @@ async def _serve(
         max_pending_reports=max(1, limits.max_pending_reports // share),
         max_inflight_bytes=max(limits.max_report_bytes, limits.max_inflight_bytes // share),
     )
+    metrics = VerifierMetrics()
+    tally = asyncio.create_task(core.tally(metrics), name="tally")
     intake = ReportIntake(
         limits=own,
-        metrics=VerifierMetrics(),
+        metrics=metrics,
         lab_facilities={lab.lab_id: lab.facilities for lab in config.labs},
         sequence=core.sequence,
         enrollment=lambda: core.state.enrollment,
@@ -440,6 +463,7 @@ async def _serve(
         await server.stop(1.0 if gone else 5.0)
         follow.cancel()
         stopped.cancel()
+        tally.cancel()
         with contextlib.suppress(asyncio.CancelledError, PausewatchError):
             await follow
         await core.close()

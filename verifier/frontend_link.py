@@ -16,6 +16,9 @@ every other call to:
 - ``State``: the same, asked for by a front-end that refused a report for its enrolment
   (sent only when the core's generation is not the front-end's), so that a report for a node
   enrolled a moment ago through another front-end is admitted, not refused.
+- ``Tally``: a front-end's counters (reports by disposition and code, findings, admission
+  CPU seconds, refusals, denials) as increments since its last tally, about once a second,
+  added to the core's: the core's metrics endpoint is the verifier's, front-ends have none.
 - ``Follow``: a stream of the core's state as it changes — the enrolment with its generation
   number (one more each time an inventory changes it), and storage-full mode. A front-end
   admits against the newest generation it has been sent; the sequencer re-checks every
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import grpc
+from prometheus_client import CollectorRegistry, Counter
 
 from pausewatch.envelope import ParsedEnvelope
 from pausewatch.errors import (
@@ -48,6 +52,7 @@ from pausewatch.reports import ReportHeader, ReportKind
 from pausewatch.v1 import types_pb2
 from verifier.errors import UnknownKeyError, status_for
 from verifier.ingest import AdmittedReport, EnrolledKey, Enrollment
+from verifier.metrics import VerifierMetrics
 from verifier.sequencer import LogSequencer, ReportOutcome
 from verifier.service import VerifierServicer, rejected_outcome
 
@@ -56,8 +61,10 @@ __all__ = [
     "FOLLOW_METHOD",
     "SEQUENCE_METHOD",
     "STATE_METHOD",
+    "TALLY_METHOD",
     "CoreLink",
     "CoreState",
+    "counter_values",
     "pack_outcomes",
     "pack_reports",
     "pack_state",
@@ -71,6 +78,9 @@ _SERVICE: Final = "pausewatch.internal.Core"
 SEQUENCE_METHOD: Final = f"/{_SERVICE}/Sequence"
 FOLLOW_METHOD: Final = f"/{_SERVICE}/Follow"
 STATE_METHOD: Final = f"/{_SERVICE}/State"
+TALLY_METHOD: Final = f"/{_SERVICE}/Tally"
+
+_CounterKey = tuple[str, tuple[tuple[str, str], ...]]
 _FOLLOW_POLL_S: Final = 0.02  # how soon a change of enrolment reaches the front-ends
 
 
@@ -159,6 +169,25 @@ def unpack_state(data: bytes) -> CoreState:
     return CoreState(generation, Enrollment(keys), storage_full)
 
 
+def counter_values(registry: CollectorRegistry) -> dict[_CounterKey, float]:
+    """Every counter sample in ``registry``: (family, sorted labels) -> value."""
+    out: dict[_CounterKey, float] = {}
+    for family in registry.collect():
+        if family.type != "counter":
+            continue
+        for s in family.samples:
+            if s.name.endswith("_total"):
+                out[(family.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def pack_tally(now: dict[_CounterKey, float], sent: dict[_CounterKey, float]) -> bytes | None:
+    """The increments since ``sent``; None when nothing moved."""
+    rows = [(name, labels, v - sent.get((name, labels), 0.0)) for (name, labels), v in now.items()]
+    rows = [r for r in rows if r[2] > 0]
+    return marshal.dumps(rows) if rows else None
+
+
 def error_from_status(code: grpc.StatusCode, message: str) -> PausewatchError:
     """A core's failure of a whole batch, as the error the front-end answers its caller with
     (the same status code, by :func:`verifier.errors.status_for`)."""
@@ -175,11 +204,17 @@ def error_from_status(code: grpc.StatusCode, message: str) -> PausewatchError:
 class CoreLink:
     """The core's two internal methods, as a gRPC handler for its Unix-socket server."""
 
-    def __init__(self, servicer: VerifierServicer, sequencer: LogSequencer) -> None:
+    def __init__(self, servicer: VerifierServicer, sequencer: LogSequencer, metrics: VerifierMetrics) -> None:
         self._servicer = servicer
         self._seq = sequencer
         self._generation = 0
         self._enrollment = sequencer.enrollment
+        self._counters = {
+            family.name: c
+            for c in vars(metrics).values()
+            if isinstance(c, Counter)
+            for family in c.describe()
+        }
 
     def state(self) -> CoreState:
         if self._seq.enrollment is not self._enrollment:
@@ -194,6 +229,7 @@ class CoreLink:
                 "Sequence": grpc.unary_unary_rpc_method_handler(self._sequence),
                 "Follow": grpc.unary_stream_rpc_method_handler(self._follow),
                 "State": grpc.unary_unary_rpc_method_handler(self._state),
+                "Tally": grpc.unary_unary_rpc_method_handler(self._tally),
             },
         )
 
@@ -207,6 +243,13 @@ class CoreLink:
             raise AssertionError("unreachable: abort raises") from e  # pragma: no cover
         outcomes = [next(results) if isinstance(r, AdmittedReport) else rejected_outcome(r) for r in unpacked]
         return pack_outcomes(outcomes)
+
+    async def _tally(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        for name, labels, delta in marshal.loads(request):  # noqa: S302  # our front-end
+            counter = self._counters.get(name)
+            if counter is not None and delta > 0:
+                (counter.labels(**dict(labels)) if labels else counter).inc(delta)
+        return b""
 
     async def _state(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         """The state, when its generation is not the caller's (8 bytes, big-endian); else empty."""

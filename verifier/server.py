@@ -493,7 +493,7 @@ def _build(
         grpc_server,
     )
     if core_socket is not None:
-        grpc_server.add_generic_rpc_handlers([CoreLink(servicer, sequencer).handler()])
+        grpc_server.add_generic_rpc_handlers([CoreLink(servicer, sequencer, metrics).handler()])
     try:
         if core_socket is not None:  # for the front-ends only (the state directory is 0700)
             core_socket.unlink(missing_ok=True)  # a crashed core's; the state lock is ours
