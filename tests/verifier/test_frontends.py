@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 
 from pausewatch.envelope import parse_envelope, parse_message
 from pausewatch.files.keyfile import load_key_file
@@ -157,3 +158,22 @@ def test_frontends_restart_after_sigkill_and_the_core_dying_loses_no_receipt(tmp
             assert storage.log_entries(index, index + 1) == [env]
     finally:
         storage.close()
+
+
+def test_frontends_config_and_its_deprecated_alias(tmp_path, caplog):
+    from tests.verifier.test_config_cli import BASE, write
+    from verifier.config import ConfigError, load_config
+
+    assert load_config(write(tmp_path, BASE), environ={}).limits.frontends is None  # one per CPU
+    assert (
+        load_config(write(tmp_path, BASE + "\n[limits]\nfrontends = 0\n"), environ={}).limits.frontends == 0
+    )
+    # limits.admission_processes keeps parsing: 0 one process, N front-ends now; a warning says so
+    with caplog.at_level("WARNING"):
+        old = load_config(write(tmp_path, BASE + "\n[limits]\nadmission_processes = 3\n"), environ={})
+    assert old.limits.frontends == 3
+    assert "admission_processes is deprecated" in caplog.text
+    both = BASE + "\n[limits]\nadmission_processes = 3\nfrontends = 1\n"
+    assert load_config(write(tmp_path, both), environ={}).limits.frontends == 1
+    with pytest.raises(ConfigError, match="frontends = 300"):
+        load_config(write(tmp_path, BASE + "\n[limits]\nfrontends = 300\n"), environ={})
