@@ -13,6 +13,11 @@ verify in parallel, and the loop stays free to accept calls (a starved loop leav
 unrequested in gRPC core, which cancels them past its pending-request limits: the CANCELLED
 storms of the first benchmark).
 
+Two classes: :class:`ReportIntake` is the report half (``SubmitReports``, ``UploadReports``),
+which a front-end process runs alone (:mod:`verifier.frontend`: admission inline on its own
+event loop, then the core's ``Sequence``); :class:`VerifierServicer` is the whole service, in
+one process or as the core behind front-ends (the caller then named by the front-end).
+
 Backpressure: reports in admission or waiting for the sequencer are counted. A batch that
 would take the count over ``limits.max_pending_reports`` (2000 until the first batch has
 finished and there is a rate to measure), or arrives when the queue already
