@@ -64,10 +64,13 @@ __all__ = [
     "TALLY_METHOD",
     "CoreLink",
     "CoreState",
+    "apply_tally",
     "counter_values",
+    "counters_by_name",
     "pack_outcomes",
     "pack_reports",
     "pack_state",
+    "pack_tally",
     "unpack_outcomes",
     "unpack_reports",
     "unpack_state",
@@ -181,6 +184,29 @@ def counter_values(registry: CollectorRegistry) -> dict[_CounterKey, float]:
     return out
 
 
+def counters_by_name(metrics: VerifierMetrics) -> dict[str, Counter]:
+    """Every counter of ``metrics`` by family name (the parent: a bound child such as
+    ``admission_seconds`` shares its parent's name and comes after it)."""
+    out: dict[str, Counter] = {}
+    for c in vars(metrics).values():
+        if isinstance(c, Counter):
+            for family in c.describe():
+                out.setdefault(family.name, c)
+    return out
+
+
+def apply_tally(counters: dict[str, Counter], message: bytes) -> None:
+    """Add a front-end's increments (:func:`pack_tally`) to the core's counters."""
+    for name, labels, delta in marshal.loads(message):  # noqa: S302  # our front-end
+        counter = counters.get(name)
+        if counter is None or delta <= 0:
+            continue
+        try:
+            (counter.labels(**dict(labels)) if labels else counter).inc(delta)
+        except ValueError:  # labels this core's counter does not have (another version): drop
+            continue
+
+
 def pack_tally(now: dict[_CounterKey, float], sent: dict[_CounterKey, float]) -> bytes | None:
     """The increments since ``sent``; None when nothing moved."""
     rows = [(name, labels, v - sent.get((name, labels), 0.0)) for (name, labels), v in now.items()]
@@ -209,12 +235,7 @@ class CoreLink:
         self._seq = sequencer
         self._generation = 0
         self._enrollment = sequencer.enrollment
-        self._counters = {
-            family.name: c
-            for c in vars(metrics).values()
-            if isinstance(c, Counter)
-            for family in c.describe()
-        }
+        self._counters = counters_by_name(metrics)
 
     def state(self) -> CoreState:
         if self._seq.enrollment is not self._enrollment:
@@ -245,10 +266,7 @@ class CoreLink:
         return pack_outcomes(outcomes)
 
     async def _tally(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
-        for name, labels, delta in marshal.loads(request):  # noqa: S302  # our front-end
-            counter = self._counters.get(name)
-            if counter is not None and delta > 0:
-                (counter.labels(**dict(labels)) if labels else counter).inc(delta)
+        apply_tally(self._counters, request)
         return b""
 
     async def _state(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:

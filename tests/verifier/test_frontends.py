@@ -177,3 +177,26 @@ def test_frontends_config_and_its_deprecated_alias(tmp_path, caplog):
     assert load_config(write(tmp_path, both), environ={}).limits.frontends == 1
     with pytest.raises(ConfigError, match="frontends = 300"):
         load_config(write(tmp_path, BASE + "\n[limits]\nfrontends = 300\n"), environ={})
+
+
+def test_a_frontends_counters_add_up_in_the_core():
+    from verifier.frontend_link import apply_tally, counter_values, counters_by_name, pack_tally
+    from verifier.metrics import VerifierMetrics
+
+    front, core = VerifierMetrics(), VerifierMetrics()
+    front.admission_seconds.inc(0.25)
+    front.count_reports([(verifier_pb2.DISPOSITION_REJECTED, 16), (verifier_pb2.DISPOSITION_ACCEPTED, 0)])
+    front.refused.inc(3)
+    counters = counters_by_name(core)
+    sent = counter_values(front.registry)
+    message = pack_tally(sent, {})
+    assert message is not None
+    apply_tally(counters, message)
+    front.refused.inc(2)
+    message = pack_tally(counter_values(front.registry), sent)  # only what moved since
+    assert message is not None
+    apply_tally(counters, message)
+    assert pack_tally(counter_values(front.registry), counter_values(front.registry)) is None
+    got = counter_values(core.registry)
+    assert got == counter_values(front.registry)
+    assert got[("pausewatch_verifier_stage_seconds", (("stage", "admission"),))] == 0.25
