@@ -57,6 +57,7 @@ def _generator(port: int, reports_file: str, rate: float, out: Any) -> None:
         latencies: list[float] = []
         lags: list[float] = []
         status: dict[str, int] = {}
+        details: dict[str, int] = {}
         accepted = 0
 
         async def call(i: int, env: bytes) -> None:
@@ -68,6 +69,8 @@ def _generator(port: int, reports_file: str, rate: float, out: Any) -> None:
                 )
             except grpc.aio.AioRpcError as e:
                 status[e.code().name] = status.get(e.code().name, 0) + 1
+                key = f"{e.code().name}: {(e.details() or '')[:60]}"
+                details[key] = details.get(key, 0) + 1
                 return
             latencies.append(time.monotonic() - t)
             status["OK"] = status.get("OK", 0) + 1
@@ -92,6 +95,7 @@ def _generator(port: int, reports_file: str, rate: float, out: Any) -> None:
             "latencies": sorted(latencies),
             "lags": sorted(lags),
             "status": dict(sorted(status.items())),
+            "details": dict(sorted(details.items())),
             "accepted": accepted,
             "issue_s": issued - start,
             "seconds": ended - start,
@@ -140,6 +144,7 @@ def offered(rate: float, seconds: float, attestors: int) -> dict[str, object]:
         "offered_calls_per_s": rate,
         "calls": calls,
         "status_counts": result["status"],
+        "error_details": result["details"],
         "refused": result["status"].get("RESOURCE_EXHAUSTED", 0),
         "failed_other": sum(v for k, v in result["status"].items() if k not in ("OK", "RESOURCE_EXHAUSTED")),
         "accepted_per_s": round(accepted / result["seconds"], 1),
