@@ -118,9 +118,7 @@ def generate(directory: Path, entries: int) -> dict[str, float]:
     )
     inv.issued_unix_ns = T0
     kind = {"now": "inventories"}
-    writer = bf_files.BundleWriter(
-        directory, origin=ORIGIN, scope=bf.Scope(), type_of=lambda _env: kind["now"]
-    )
+    writer = bf_files.BundleWriter(directory, origin=ORIGIN, scope=bf.Scope(), type_of=lambda _env: kind["now"])
     leaves: list[bytes] = []
     cuts: list[int] = []
 

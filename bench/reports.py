@@ -59,10 +59,7 @@ class NodeChain:
         )
         for j, uuid in enumerate(self.uuids):
             a = msg.accelerators.add(
-                uuid=uuid,
-                model=MODEL,
-                serial=f"165{j:010d}",
-                sample_count=60,
+                uuid=uuid, model=MODEL, serial=f"165{j:010d}", sample_count=60,
                 energy_method=types_pb2.ENERGY_METHOD_COUNTER,
             )
             a.source.kind, a.source.version = types_pb2.SOURCE_KIND_NVML, "NVML 12.550.54.15"
@@ -90,7 +87,9 @@ class NodeChain:
         return env
 
 
-def node_inventory(facility_id: str, lab_id: str, nodes: list[tuple[str, Signer]]) -> types_pb2.Inventory:
+def node_inventory(
+    facility_id: str, lab_id: str, nodes: list[tuple[str, Signer]]
+) -> types_pb2.Inventory:
     """The lab's inventory enrolling ``nodes`` with their 8 GPUs each, with the facility's
     declared overhead band (the verifier refuses an inventory without one)."""
     inv = types_pb2.Inventory(facility_id=facility_id, lab_id=lab_id, version=1)

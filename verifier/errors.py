@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 
+
 class NotEnrolledHereError(VerificationError):
     """An authentic signature by a key that is not enrolled for what the document claims."""
 

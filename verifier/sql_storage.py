@@ -379,7 +379,9 @@ class SqlTransaction(SqlReader):
             return
         width = len(rows[0])
         for chunk in _chunks(rows, _ROWS_PER_INSERT):
-            self._run(_multi_insert(head, width, len(chunk), tail), [v for row in chunk for v in row])
+            self._run(
+                _multi_insert(head, width, len(chunk), tail), [v for row in chunk for v in row]
+            )
 
     def set_chain_head(self, key_id: str, log_index: int) -> None:
         self._run(
@@ -456,3 +458,5 @@ class SqlTransaction(SqlReader):
             " ON CONFLICT (id) DO UPDATE SET size = excluded.size",
             (checkpoint.size,),
         )
+
+

@@ -184,6 +184,7 @@ class StorageReader(Protocol):
         (what another writer added: a sequencer catching up)."""
         ...
 
+
     def reports(
         self, facility_id: str, start_ns: int, end_ns: int, *, after_log_index: int = -1
     ) -> Iterator[StoredReport]:
@@ -291,3 +292,4 @@ class StorageTransaction(StorageReader, Protocol):
 class Storage(StorageReader, Protocol):
     def transaction(self) -> AbstractContextManager[StorageTransaction]: ...
     def close(self) -> None: ...
+

@@ -212,7 +212,10 @@ def _facilities(listed: Any) -> str:
 
 
 def _text(d: dict[str, Any]) -> list[str]:
-    labs = "; ".join(f"{lab['lab_id']} ({_facilities(lab['facilities'])})" for lab in d["labs"])
+    labs = "; ".join(
+        f"{lab['lab_id']} ({_facilities(lab['facilities'])})"
+        for lab in d["labs"]
+    )
     lines = [
         f"terms {d['terms_id']} v{d['version']}: {d['signatures_required']} of {', '.join(d['parties'])}",
         f"  labs: {labs}",

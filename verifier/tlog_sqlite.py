@@ -323,3 +323,4 @@ def open_sqlite_log(path: Path) -> tuple[sqlite3.Connection, MerkleLog]:
     except sqlite3.Error as e:
         raise EnvironmentFaultError(f"cannot open log database {path}: {e}") from e
     return conn, MerkleLog(store)
+
