@@ -11,6 +11,7 @@ set the pace), the generator's own CPU, the server's CPU (core and front-ends) p
 and the single-thread Ed25519 verify rate measured in the same run. Target (issue 15): p99 <
 1 s and nothing refused at 1,000 calls/s on 2 CPUs with the generator on the same machine.
 
+PAUSEWATCH_BENCH_FRONTENDS sets ``limits.frontends`` (default: serve's, one per CPU).
 The generator is one process with ``CONNECTIONS`` connections; each call carries the next
 report of one of ``ATTESTORS`` attestors, round robin, so one attestor's consecutive reports
 are a second or more apart (no report overtakes its predecessor in its chain).
@@ -28,7 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_ed25519 import ed25519_verify_rate
-from bench.bench_ingest import FACILITIES, _pct, _proc_cpu_s, enrol, free_port, start_serve, write_config
+from bench.bench_ingest import (
+    FACILITIES,
+    FRONTENDS,
+    _pct,
+    _proc_cpu_s,
+    enrol,
+    free_port,
+    start_serve,
+    write_config,
+)
 
 RATES = (200, 500, 1000, 2000)
 SECONDS = 10.0
@@ -115,7 +125,8 @@ def offered(rate: float, seconds: float, attestors: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="pausewatch-bench-") as d:
         tmp = Path(d)
         lab = Ed25519Signer.generate()
-        proc, port = start_serve(write_config(tmp, lab.public_key.raw, free_port()), tmp)
+        cfg = write_config(tmp, lab.public_key.raw, free_port(), frontends=FRONTENDS)
+        proc, port = start_serve(cfg, tmp)
         try:
             keys = [Ed25519Signer.generate() for _ in range(attestors)]
             nonce = enrol(port, lab, keys)
