@@ -4,7 +4,10 @@
 reports in seq order in batches of ``batch_size``, each call with a deadline, and checks every
 receipt (``attestor.receipts``), including consistency of the receipt's checkpoint with the last
 checkpoint this attestor verified (``GetConsistencyProof``). Failures back off exponentially
-with full jitter on the injected clock; after an outage the backlog goes out oldest first.
+with full jitter on the injected clock; after an outage the backlog goes out oldest first —
+over one ``UploadReports`` stream when more than ``_BACKLOG_BATCHES`` batches wait (the same
+checks per batch, without a call per batch; each response within ``deadline_s``), and by
+unary ``SubmitReports`` in steady state or against a verifier without the stream.
 
 Per-report outcomes: ACCEPTED or DUPLICATE with a verified receipt -> acked; REJECTED with a
 permanent code -> ``rejected`` (kept as evidence) and the ``report.rejected`` alarm;
@@ -43,7 +46,7 @@ from attestor.receipts import (
     verify_receipt,
     witnessed,
 )
-from attestor.spool import Spool, StoredCheckpoint
+from attestor.spool import PendingReport, Spool, StoredCheckpoint
 from pausewatch.clock import Clock
 from pausewatch.envelope import PayloadType, parse_envelope, verify_envelope
 from pausewatch.errors import EnvironmentFaultError, InputError
@@ -57,6 +60,8 @@ __all__ = ["CLOCK_TOLERANCE_NS", "TlsSettings", "Uplink", "UplinkSettings", "ope
 _log = logging.getLogger("pausewatch.attestor.uplink")
 _NS = 1_000_000_000
 _MAX_WITNESS_ANSWER = 64 * 1024
+_BACKLOG_BATCHES = 4  # more batches than this pending: deliver them over one UploadReports stream
+_STREAM_BATCHES = 500  # batches per stream (the verifier's limits.max_upload_batches is 1000)
 _TRANSIENT = {
     grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
     grpc.StatusCode.UNAVAILABLE.value[0],
@@ -131,6 +136,7 @@ class _TransientError(Exception):
 # before ``clock.skew`` (the verifier's default ``challenge.max_clock_skew_s``).
 CLOCK_TOLERANCE_NS = 120 * 1_000_000_000
 
+
 class Uplink:
     """Sends the spool's pending reports; all state lives in the spool."""
 
@@ -154,6 +160,7 @@ class Uplink:
         self._channel: grpc.aio.Channel | None = None
         self._stub: verifier_pb2_grpc.VerifierStub | None = None
         self._challenge_at_ns: int | None = None
+        self._streams = True  # False once the verifier answered UploadReports UNIMPLEMENTED
         self._wakeable = True
         self.wake = asyncio.Event()
         # Set while ``run`` waits with nothing it can do before its clock deadline, a new report
@@ -239,6 +246,53 @@ class Uplink:
             verifier_pb2.SubmitReportsRequest(envelopes=[p.envelope for p in batch]),
             timeout=self._s.deadline_s,
         )
+        return await self._settle(batch, response, sent_ns)
+
+    async def deliver_backlog(self) -> int:
+        """Send up to ``_STREAM_BATCHES`` batches over one ``UploadReports`` stream, one at a
+        time, each settled as :meth:`deliver_once` settles its answer before the next is
+        read from the spool; returns how many reports reached a final state. A batch with a
+        report not taken now, or a refusal of the stream, ends it (the caller backs off)."""
+        stub = self._connect()
+        call = stub.UploadReports()
+        resolved = 0
+        try:
+            for _ in range(_STREAM_BATCHES):
+                batch = self._spool.pending(self._s.batch_size)
+                if not batch:
+                    break
+                self._spool.mark_attempt([p.seq for p in batch])
+                sent_ns = self._clock.monotonic_ns()
+                request = verifier_pb2.SubmitReportsRequest(envelopes=[p.envelope for p in batch])
+                await asyncio.wait_for(call.write(request), self._s.deadline_s)
+                response = await asyncio.wait_for(call.read(), self._s.deadline_s)
+                if not isinstance(response, verifier_pb2.SubmitReportsResponse):  # EOF
+                    self._metrics.upload_errors.labels("protocol").inc()
+                    raise _TransientError("the verifier ended the upload stream early")
+                resolved += await self._settle(batch, response, sent_ns)
+            await call.done_writing()
+        except TimeoutError as e:
+            raise _TransientError(f"no answer on the upload stream within {self._s.deadline_s} s") from e
+        finally:
+            call.cancel()
+        return resolved
+
+    async def _deliver(self) -> int:
+        """One step of delivery: a stream for a backlog, else one unary batch."""
+        if self._streams and self._spool.status().pending > _BACKLOG_BATCHES * self._s.batch_size:
+            try:
+                return await self.deliver_backlog()
+            except grpc.aio.AioRpcError as e:
+                if e.code() is not grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                self._streams = False  # an older verifier: batches by unary calls
+        return await self.deliver_once()
+
+    async def _settle(
+        self, batch: list[PendingReport], response: verifier_pb2.SubmitReportsResponse, sent_ns: int
+    ) -> int:
+        """Record one batch's answer in the spool; raise _TransientError when some of it was not
+        taken now. Returns how many reports reached a final state."""
         if len(response.results) != len(batch):
             self._metrics.upload_errors.labels("protocol").inc()
             raise _TransientError(f"{len(response.results)} results for {len(batch)} reports")
@@ -393,7 +447,7 @@ class Uplink:
                 ):
                     await self.refresh_challenge()
                     await self.check_log()
-                while not stop.is_set() and await self.deliver_once():
+                while not stop.is_set() and await self._deliver():
                     pass
                 failures = 0
                 delay = self._s.challenge_refresh_s

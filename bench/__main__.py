@@ -25,6 +25,7 @@ BENCHES = (
     "eval",
     "hotpaths",
     "ingest",
+    "latency",
     "merkle",
     "postgres",
 )
@@ -32,8 +33,12 @@ BENCHES = (
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"benches to run (default: all): {', '.join(BENCHES)}")
-    parser.add_argument("--quick", action="store_true", help="small sizes, seconds per bench (make bench-quick)")
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"benches to run (default: all): {', '.join(BENCHES)}"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, seconds per bench (make bench-quick)"
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(BENCHES))
     if unknown:
@@ -41,7 +46,9 @@ def main(argv: list[str]) -> int:
     results: dict[str, object] = {
         "machine": {
             "python": platform.python_version(),
-            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+            "cpus": len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1),
             "platform": platform.platform(),
             "load_average": [round(x, 2) for x in os.getloadavg()],
         },

@@ -10,8 +10,11 @@ attestors in flight at once. Cases: batches of 6 (10,000 attestors x 6 reports) 
 reports per second (first send to last receipt), p50/p99 receipt latency per RPC, server CPU
 per report split by stage (from the server's own stage counters), the load generator's own
 CPU, the Ed25519 reference and the ratio to it (target at batches of 60: >= 0.5).
-Environment knobs: PAUSEWATCH_BENCH_CLIENT_PROCS, PAUSEWATCH_BENCH_ADMISSION_PROCESSES,
-PAUSEWATCH_BENCH_PROFILE (cProfile file), PAUSEWATCH_BENCH_PYSPY (py-spy raw file).
+Scaling: the batches-of-60 case again with ``limits.frontends`` = 0 (one process), 1 and 2
+front-end processes (verifier.frontends); the server's CPU is the whole process tree's.
+Environment knobs: PAUSEWATCH_BENCH_CLIENT_PROCS, PAUSEWATCH_BENCH_FRONTENDS (the main
+cases' front-ends; default: serve's, one per CPU), PAUSEWATCH_BENCH_PROFILE (cProfile file),
+PAUSEWATCH_BENCH_PYSPY (py-spy raw file).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from bench.bench_ed25519 import ed25519_verify_rate
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENT_PROCS = int(os.environ.get("PAUSEWATCH_BENCH_CLIENT_PROCS", "1"))
-ADMISSION_PROCS = int(os.environ.get("PAUSEWATCH_BENCH_ADMISSION_PROCESSES", "0"))  # 0: server default
+_FRONTENDS_ENV = os.environ.get("PAUSEWATCH_BENCH_FRONTENDS")
+FRONTENDS = int(_FRONTENDS_ENV) if _FRONTENDS_ENV else None  # None: serve's default
 MAX_ATTEMPTS = 50  # per batch; RESOURCE_EXHAUSTED is retried after the server's hint
 FACILITIES = 10
 ORIGIN = "bench.pausewatch/log"
@@ -52,7 +56,14 @@ FULL = (Case(10_000, 6, 6), Case(1_000, 60, 60))
 QUICK = (Case(20, 6, 6), Case(2, 60, 60))
 
 
-def write_config(tmp: Path, lab_pub: bytes, metrics_port: int, host: int = 0, storage: str = "") -> Path:
+def write_config(
+    tmp: Path,
+    lab_pub: bytes,
+    metrics_port: int,
+    host: int = 0,
+    storage: str = "",
+    frontends: int | None = None,
+) -> Path:
     """A verifier config in ``tmp`` (keys shared by every host there; state dir per host)."""
     from pausewatch.files.keyfile import generate_key_file
 
@@ -77,7 +88,7 @@ key_file = "verdict.key"
 [limits]
 reports_per_minute = 1000000
 burst_reports = 1000000
-{f"admission_processes = {ADMISSION_PROCS}" if ADMISSION_PROCS else ""}
+{"" if frontends is None else f"frontends = {frontends}"}
 [evaluation]
 enabled = false
 [[labs]]
@@ -219,9 +230,37 @@ def _py_spy(pid: int) -> subprocess.Popen[bytes] | None:
 
 
 def _proc_cpu_s(pid: int) -> float:
-    """utime + stime of a process, from /proc (Linux), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """utime + stime of a process and its live descendants (a core's front-ends), from /proc
+    (Linux), in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # gone meanwhile
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_proc_cpu_s(int(c)) for c in children)
+
+
+def enrol(port: int, lab: Any, keys: list[Any]) -> bytes:
+    """Enrol ``keys`` as nodes ``n{i}`` across the facilities; the current challenge nonce."""
+    import grpc
+
+    from bench.reports import node_inventory
+    from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
+    from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        stub = verifier_pb2_grpc.VerifierStub(ch)
+        for f in range(FACILITIES):
+            enrolled = [(f"n{i}", keys[i]) for i in range(f, len(keys), FACILITIES)]
+            inv = node_inventory(f"fac-{f}", "lab", enrolled)
+            env = sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(deterministic=True), [lab])
+            stub.SubmitInventory(verifier_pb2.SubmitSignedRequest(envelope=env), timeout=60)
+        c = types_pb2.Challenge()
+        c.ParseFromString(
+            parse_envelope(stub.GetChallenge(verifier_pb2.GetChallengeRequest()).envelope).payload
+        )
+    return bytes(c.nonce)
 
 
 def _scrape(port: int) -> dict[str, float]:
@@ -256,15 +295,17 @@ def _pct(xs: list[float], q: float) -> float:
     return round(xs[min(len(xs) - 1, int(len(xs) * q))], 4) if xs else float("nan")
 
 
-def burst(case: Case, storage: str = "", hosts: int = 1, client_procs: int = CLIENT_PROCS) -> dict[str, object]:
+def burst(
+    case: Case,
+    storage: str = "",
+    hosts: int = 1,
+    client_procs: int = CLIENT_PROCS,
+    frontends: int | None = FRONTENDS,
+) -> dict[str, object]:
     """One burst: ``case`` against ``hosts`` serve processes (separate state dirs; with a
     shared ``storage`` table, one database), the attestors spread over the hosts."""
-    import grpc
-
-    from bench.reports import NodeChain, node_inventory
-    from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
+    from bench.reports import NodeChain
     from pausewatch.keys import Ed25519Signer
-    from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 
     load_before = os.getloadavg()
     reference = [ed25519_verify_rate(0.2 if case.attestors * case.reports_each < 1000 else 1.0)]
@@ -275,27 +316,19 @@ def burst(case: Case, storage: str = "", hosts: int = 1, client_procs: int = CLI
         try:
             for h in range(hosts):
                 metrics_port = free_port()
-                proc, port = start_serve(write_config(tmp, lab.public_key.raw, metrics_port, h, storage), tmp)
+                cfg = write_config(tmp, lab.public_key.raw, metrics_port, h, storage, frontends)
+                proc, port = start_serve(cfg, tmp)
                 servers.append((proc, port, metrics_port))
             keys = [Ed25519Signer.generate() for _ in range(case.attestors)]
-            with grpc.insecure_channel(f"127.0.0.1:{servers[0][1]}") as ch:
-                stub = verifier_pb2_grpc.VerifierStub(ch)
-                for f in range(FACILITIES):
-                    enrolled = [(f"n{i}", keys[i]) for i in range(f, case.attestors, FACILITIES)]
-                    inv = node_inventory(f"fac-{f}", "lab", enrolled)
-                    env = sign_envelope(
-                        PayloadType.INVENTORY, inv.SerializeToString(deterministic=True), [lab]
-                    )
-                    stub.SubmitInventory(verifier_pb2.SubmitSignedRequest(envelope=env), timeout=60)
-                c = types_pb2.Challenge()
-                c.ParseFromString(
-                    parse_envelope(stub.GetChallenge(verifier_pb2.GetChallengeRequest()).envelope).payload
-                )
+            nonce = enrol(servers[0][1], lab, keys)
             now = time.time_ns()
             per_attestor = []
             for i, key in enumerate(keys):
                 chain = NodeChain(
-                    key, f"fac-{i % FACILITIES}", f"n{i}", bytes(c.nonce),
+                    key,
+                    f"fac-{i % FACILITIES}",
+                    f"n{i}",
+                    nonce,
                     start_ns=now - case.reports_each * 60_000_000_000,
                 )
                 envs = [chain.next() for _ in range(case.reports_each)]
@@ -374,6 +407,7 @@ def burst(case: Case, storage: str = "", hosts: int = 1, client_procs: int = CLI
         "reports_each": case.reports_each,
         "batch": case.batch,
         "hosts": hosts,
+        "frontends": "serve's default (one per CPU)" if frontends is None else frontends,
         "client_processes": client_procs,
         "report_bytes": round(report_bytes),
         "reports_sent": total,
@@ -398,7 +432,9 @@ def burst(case: Case, storage: str = "", hosts: int = 1, client_procs: int = CLI
             "load_generator_cpu_s": round(client_cpu, 2),
             "load_generator_cpu_us_per_report": round(client_cpu * per_report, 1),
             "server_cpu_us_per_accepted_report": round(server_cpu * per_report, 1),
-            "server_cpu_per_report_in_signature_verifications": round(server_cpu * per_report / signature_us, 2),
+            "server_cpu_per_report_in_signature_verifications": round(
+                server_cpu * per_report / signature_us, 2
+            ),
             "signature_us_per_report": round(signature_us, 1),
             "stage_us_per_report": {k: round(v * per_report, 1) for k, v in sorted(by_stage.items())},
             "refused_reports_retried": int(stages.get("pausewatch_verifier_refused_reports_total", 0)),
@@ -413,8 +449,25 @@ def burst(case: Case, storage: str = "", hosts: int = 1, client_procs: int = CLI
 
 def run(quick: bool = False) -> dict[str, object]:
     out: dict[str, object] = {}
-    for case in QUICK if quick else FULL:
+    cases = QUICK if quick else FULL
+    for case in cases:
         out[f"batch_{case.batch}"] = burst(case)
+    # scaling in front-end processes: the batches-of-60 case with 0 (one process), 1 and 2
+    scaling: dict[str, object] = {}
+    for n in (1,) if quick else (0, 1, 2):  # quick: the code path only
+        b = burst(cases[-1], frontends=n)
+        where = b["where_time_goes"]
+        assert isinstance(where, dict)
+        scaling[f"frontends_{n}"] = {
+            "accepted_per_s": b["accepted_per_s"],
+            "ratio_to_ed25519": b["ratio_to_ed25519"],
+            "receipt_latency_p99_s": b["receipt_latency_p99_s"],
+            "server_cpu_per_report_in_signature_verifications": where[
+                "server_cpu_per_report_in_signature_verifications"
+            ],
+            "rpc_status_counts": b["rpc_status_counts"],
+        }
+    out["scaling_batch_60"] = scaling
     targets = {"batch_60_ratio_to_ed25519": 0.5, "server_cpu_per_report_in_signature_verifications": 2.5}
     b60 = out.get("batch_60")
     if isinstance(b60, dict):

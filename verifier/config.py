@@ -53,8 +53,15 @@ Example (every key shown with its default where it has one)::
     max_watchers = 256
     max_pending_reports = 50000    # reports in admission or queued; more → RESOURCE_EXHAUSTED
     max_queue_s = 1.0              # refuse when the queue holds more work than this (seconds)
-    admission_threads = 0          # signature/decoding threads; 0 = one per CPU
-    admission_processes = 0        # >0: admit in this many worker processes instead (own GILs)
+    admission_threads = 0          # signature/decoding threads (frontends = 0); 0 = one per CPU
+    # frontends = 2                # serve: front-end processes sharing the port (SO_REUSEPORT),
+                                   # each admitting inline, before one sequencing core
+                                   # (docs/scale.md); 0 = one process; absent: one per CPU
+                                   # (admission_processes: its deprecated name)
+    max_upload_batches = 1000      # batches in one UploadReports stream
+    sequencer_min_tick_s = 0.01    # the sequencer commits at most this often (one fsync, one
+                                   # checkpoint per tick)
+    sequencer_max_batch = 10000    # and at most this many items per tick
     grpc_max_unrequested_s = 120   # a call gRPC holds before the servicer takes it (then CANCELLED)
     startup_check_entries = 100000 # newest log entries re-hashed at start (scrub checks all)
     max_report_age_s = 604800      # a report whose period ended longer ago than this is refused
@@ -123,6 +130,7 @@ Example (every key shown with its default where it has one)::
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -197,7 +205,10 @@ class LimitsConfig:
     max_pending_reports: int = 50_000
     max_queue_s: float = 1.0
     admission_threads: int = 0
-    admission_processes: int = 0
+    frontends: int | None = None  # None: one per CPU
+    max_upload_batches: int = 1000
+    sequencer_min_tick_s: float = 0.01
+    sequencer_max_batch: int = 10_000
     grpc_max_unrequested_s: int = 120
     startup_check_entries: int = 100_000
     max_report_age_s: float = 7 * 86_400.0
@@ -289,6 +300,24 @@ def _path(table: Table, key: str, base: Path, default: Path | None = None) -> Pa
 
 def _required_path(table: Table, key: str, base: Path) -> Path:
     return base / table.string(key)
+
+
+_MAX_FRONTENDS: Final = 256
+
+
+def _frontends(limits: Table) -> int | None:
+    """``limits.frontends``; ``limits.admission_processes`` (deprecated) when it is absent:
+    0 meant admission in the server's process, N > 0 admission in N other processes."""
+    value = limits.integer("frontends", None, minimum=0, maximum=_MAX_FRONTENDS)
+    old = limits.integer("admission_processes", None, minimum=0, maximum=_MAX_FRONTENDS)
+    if old is not None:
+        logging.getLogger("pausewatch.verifier.config").warning(
+            "limits.admission_processes is deprecated: it now means limits.frontends%s",
+            "" if value is None else " (ignored: limits.frontends is set)",
+        )
+        if value is None:
+            value = old
+    return value
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> VerifierConfig:
@@ -428,7 +457,14 @@ def _build(root: Table, base: Path, source: str) -> VerifierConfig:
             ),
             max_queue_s=limits_t.number("max_queue_s", d.max_queue_s, minimum=0.01, maximum=3600),
             admission_threads=li("admission_threads", d.admission_threads, minimum=0, maximum=256),
-            admission_processes=li("admission_processes", d.admission_processes, minimum=0, maximum=256),
+            frontends=_frontends(limits_t),
+            max_upload_batches=li("max_upload_batches", d.max_upload_batches, minimum=1, maximum=1_000_000),
+            sequencer_min_tick_s=limits_t.number(
+                "sequencer_min_tick_s", d.sequencer_min_tick_s, minimum=0, maximum=1.0
+            ),
+            sequencer_max_batch=li(
+                "sequencer_max_batch", d.sequencer_max_batch, minimum=1, maximum=1_000_000
+            ),
             grpc_max_unrequested_s=li(
                 "grpc_max_unrequested_s", d.grpc_max_unrequested_s, minimum=1, maximum=3600
             ),

@@ -4,7 +4,9 @@ Merkle log and signs a checkpoint, in one transaction per batch.
 Everything that changes the verifier's state goes through :class:`LogSequencer`: report
 batches from ``SubmitReports``, inventories and commitments, challenges, and verdicts (the
 scheduler's :meth:`LogSequencer.append_verdict`). Work queues on the event loop; a tick takes
-everything pending (up to ``max_items_per_tick``) and runs it on one dedicated writer thread:
+everything pending (up to ``max_items_per_tick``; ticks start at most once per
+``min_tick_s``, so that under load one commit serves many calls, while an idle verifier's
+first item goes at once) and runs it on one dedicated writer thread:
 
 1. each item is checked against the stored state *and the items before it in the tick*
    (enrollment — the tick's own, changed by each inventory as it is staged, so a report whose
@@ -305,6 +307,7 @@ class LogSequencer:
         max_clock_skew_ns: int,
         alert_bus: AlertBus | None = None,
         max_items_per_tick: int = 20_000,
+        min_tick_s: float = 0.0,
         on_commit: Callable[[int, float], None] | None = None,
         digest_index_bound: int = _DIGEST_INDEX_BOUND,
         log_verifier: NoteVerifier | None = None,
@@ -325,6 +328,7 @@ class LogSequencer:
         self._faults = OncePer(60.0)
         self._bus = alert_bus
         self._max_items = max_items_per_tick
+        self._min_tick_s = min_tick_s  # real seconds between tick starts: batching under load
         self._on_commit = on_commit
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pausewatch-sequencer")
         self._pending: list[_Request] = []
@@ -347,6 +351,7 @@ class LogSequencer:
         # other writers share the storage (hosts on one PostgreSQL database): catch up this
         # often while idle, so that admission and challenges follow what they log
         self._sync_interval_s = sync_interval_s
+        self._last_tick = 0.0
         self.ticks = 0
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -518,14 +523,7 @@ class LogSequencer:
                 if self._stopping:
                     return
                 continue
-            requests: list[_Request] = []
-            count = 0
-            while self._pending and (not requests or count + len(self._pending[0].items) <= self._max_items):
-                request = self._pending.pop(0)
-                requests.append(request)
-                count += len(request.items)
-            if self._pending:
-                self._wakeup.set()
+            requests = await self._next_tick()
             items = [item for r in requests for item in r.items]
             started = time.perf_counter()
             try:
@@ -554,6 +552,24 @@ class LogSequencer:
             for r in requests:
                 if not r.future.done():
                     r.future.set_result(r.items)
+
+    async def _next_tick(self) -> list[_Request]:
+        """The requests of the next tick, up to ``max_items_per_tick`` items. A timer-batched
+        sequencer: at most one tick per ``min_tick_s`` (idle: the first item goes at once), so
+        that under load each fsync and checkpoint serves many items."""
+        wait = self._last_tick + self._min_tick_s - time.monotonic()
+        if wait > 0 and not self._stopping:
+            await asyncio.sleep(wait)
+        self._last_tick = time.monotonic()
+        requests: list[_Request] = []
+        count = 0
+        while self._pending and (not requests or count + len(self._pending[0].items) <= self._max_items):
+            request = self._pending.pop(0)
+            requests.append(request)
+            count += len(request.items)
+        if self._pending:
+            self._wakeup.set()
+        return requests
 
     def _tick_failed(self, error: Exception) -> None:
         """A full disk enters storage-full mode (verifier.disk_reserve); environment faults are

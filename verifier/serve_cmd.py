@@ -1,5 +1,9 @@
 """``pausewatch-verifier serve``: run the verifier until SIGTERM or SIGINT.
 
+``limits.frontends`` (default: one per CPU) front-end processes admit reports and one core
+process sequences them (:mod:`verifier.frontends`); ``limits.frontends = 0`` runs everything
+in one process, as before.
+
 Readiness: once the gRPC port is bound and the first challenge is logged it writes
 ``--ready-file`` (the port) and tells systemd ``READY=1`` when ``NOTIFY_SOCKET`` is set
 (:mod:`pausewatch.files.sd_notify`; the unit is ``Type=notify``); ``STOPPING=1`` on SIGTERM/SIGINT.
@@ -10,14 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from pausewatch.files.sd_notify import ServiceNotifier
-from verifier.cli import EXIT_OK, setup_logging
+from verifier.cli import EXIT_FAILED, EXIT_OK, setup_logging
 from verifier.config import check_exposure, load_config, with_overrides
+from verifier.frontend import server_credentials
+from verifier.frontend_link import CORE_SOCKET
+from verifier.frontends import Frontends, FrontendsFailedError, reserve_port
 from verifier.server import build_server, standard_background
 
 __all__ = ["register", "serve"]
@@ -61,34 +69,88 @@ def serve(args: argparse.Namespace) -> int:
     check_exposure(config)  # plaintext only on loopback, unless allow_plaintext says so
     if config.tls is None and config.allow_plaintext:
         _log.warning("serving plaintext gRPC (allow_plaintext = true)", extra={"address": config.listen})
-    return asyncio.run(_serve(config, args.ready_file))
+    count = config.limits.frontends
+    if count is None:
+        count = len(os.sched_getaffinity(0)) or 1
+    if count == 0:
+        return asyncio.run(_serve(config, args.ready_file))
+    return asyncio.run(_serve_frontends(config, args.ready_file, count, args.log_level))
 
 
 async def _serve(config: Any, ready_file: Path | None) -> int:
     notifier = ServiceNotifier.from_environment()
     notifier.notify("STATUS=opening the state directory and keys")
     server = build_server(config, background=standard_background(config))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signal()
     try:
         await server.start()
     except BaseException:
         await server.stop(grace=0)
         raise
-    _log.info(
-        "listening",
-        extra={"address": config.listen, "port": server.port, "state_dir": str(config.state_dir)},
-    )
-    if ready_file is not None:
-        tmp = ready_file.with_suffix(".tmp")
-        tmp.write_text(f"{server.port}\n", encoding="ascii")
-        tmp.replace(ready_file)
-    # systemd (Type=notify): serving now; `systemctl start` returns
-    notifier.notify("READY=1", f"STATUS=serving on port {server.port}")
+    _ready(notifier, config, server.port, ready_file)
     await stop.wait()
     notifier.notify("STOPPING=1", "STATUS=stopping: finishing calls in flight")
     _log.info("stopping on signal")
     await server.stop(grace=5.0)
     return EXIT_OK
+
+
+async def _serve_frontends(config: Any, ready_file: Path | None, count: int, log_level: str) -> int:
+    """The core (this process) and ``count`` supervised front-ends (verifier.frontends)."""
+    notifier = ServiceNotifier.from_environment()
+    notifier.notify("STATUS=opening the state directory and keys")
+    if config.tls is not None:
+        server_credentials(config)  # a bad key file stops serve here (exit 2), not in a front-end
+    held, address = reserve_port(config.listen)
+    try:
+        server = build_server(
+            config,
+            background=standard_background(config),
+            core_socket=Path(config.state_dir) / CORE_SOCKET,
+        )
+    except BaseException:
+        held.close()
+        raise
+    stop = _stop_on_signal()
+    frontends = Frontends(count, config, address, Path(config.state_dir) / CORE_SOCKET, log_level)
+    code = EXIT_OK
+    try:
+        await server.start()
+        notifier.notify(f"STATUS=starting {count} front-ends")
+        await frontends.start()
+        _ready(notifier, config, int(address.rpartition(":")[2]), ready_file)
+        supervise = asyncio.create_task(frontends.supervise(), name="supervise-frontends")
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({supervise, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if supervise.done():
+            supervise.result()  # FrontendsFailedError
+        supervise.cancel()
+        _log.info("stopping on signal")
+    except FrontendsFailedError as e:
+        _log.error("%s", e)
+        code = EXIT_FAILED
+    finally:
+        notifier.notify("STOPPING=1", "STATUS=stopping: finishing calls in flight")
+        await frontends.stop()  # first: their calls in flight still need the core
+        await server.stop(grace=5.0)
+        held.close()
+    return code
+
+
+def _stop_on_signal() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _ready(notifier: ServiceNotifier, config: Any, port: int, ready_file: Path | None) -> None:
+    _log.info("listening", extra={"address": config.listen, "port": port, "state_dir": str(config.state_dir)})
+    if ready_file is not None:
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(f"{port}\n", encoding="ascii")
+        tmp.replace(ready_file)
+    # systemd (Type=notify): serving now; `systemctl start` returns
+    notifier.notify("READY=1", f"STATUS=serving on port {port}")

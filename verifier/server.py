@@ -18,8 +18,10 @@ cancellation. A call that core holds unrequested for ``grpc.server_max_unrequest
 than that to take in, so it is ``limits.grpc_max_unrequested_s`` (120 s, the attestor's deadline);
 once taken, the servicer answers an over-full queue at once with RESOURCE_EXHAUSTED.
 
-``limits.admission_processes`` > 0 admits in worker processes (:mod:`verifier.admission`)
-instead of the admission threads.
+With ``core_socket`` (``serve`` with ``limits.frontends`` > 0, :mod:`verifier.frontends`) the
+server is the *core*: it listens on that Unix socket only, for its front-ends, which forward
+every call but reports (with the caller named in the metadata) and send what they admitted
+to the core's ``Sequence`` method (:mod:`verifier.frontend_link`).
 """
 
 from __future__ import annotations
@@ -44,18 +46,19 @@ from pausewatch.clock import NS_PER_S, Clock, SimulatedClock, SystemClock
 from pausewatch.envelope import parse_envelope, parse_message
 from pausewatch.errors import EnvironmentFaultError
 from pausewatch.files.keyfile import load_key_file
-from pausewatch.files.statedir import StateDirLock, check_secret_file, lock_state_dir
+from pausewatch.files.statedir import StateDirLock, lock_state_dir
 from pausewatch.inventory import enrolled_key_ids
 from pausewatch.keys import Signer
 from pausewatch.note import Ed25519NoteSigner, NoteSigner
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
-from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus
 from verifier.alerts import WebhookNotifier
 from verifier.challenges import ChallengeIssuer
 from verifier.checkpoint_file import CHECKPOINT_FILE, CheckpointFile
 from verifier.config import EvaluationConfig, VerifierConfig
 from verifier.disk_reserve import RESERVE_FILE, DiskReserve, OncePer
+from verifier.frontend import grpc_options, server_credentials
+from verifier.frontend_link import CoreLink
 from verifier.ingest import RateLimiter
 from verifier.log_time import LogTimeClock
 from verifier.metrics import GrpcMetricsInterceptor, MetricsEndpoint, VerifierMetrics, start_metrics_endpoint
@@ -84,8 +87,6 @@ __all__ = [
 
 _log = logging.getLogger("pausewatch.verifier.server")
 SERVICE_NAME = verifier_pb2.DESCRIPTOR.services_by_name["Verifier"].full_name
-_KEEPALIVE_MS = 60_000  # ping a connection silent this long (ms)
-_KEEPALIVE_TIMEOUT_MS = 20_000  # and close it when the ping is not answered in time (ms)
 
 Background = Callable[["VerifierServer"], Awaitable[None]]
 
@@ -136,7 +137,6 @@ class VerifierServer:
     background: Sequence[Background] = ()
     metrics_endpoint: MetricsEndpoint | None = None
     admission: ThreadPoolExecutor | None = None
-    admission_processes: ProcessAdmission | None = None
     servicer: VerifierServicer | None = None
     state_lock: StateDirLock | None = None
     quotas: dict[str, RateLimiter] = field(default_factory=dict)
@@ -151,8 +151,6 @@ class VerifierServer:
         # the metrics port first: a port that is taken stops start-up before anything is served
         if self.config.metrics_listen:
             self.metrics_endpoint = start_metrics_endpoint(self.config.metrics_listen, self.metrics)
-        if self.admission_processes is not None:
-            await asyncio.to_thread(self.admission_processes.warm_up)
         self.sequencer.on_storage_full = self._storage_full
         if self.reserve is not None and not await asyncio.to_thread(self.reserve.arm):
             _log.warning(
@@ -274,8 +272,6 @@ class VerifierServer:
         await self.sequencer.stop()
         if self.admission is not None:
             self.admission.shutdown(wait=True)
-        if self.admission_processes is not None:
-            self.admission_processes.close()
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
         self.storage.close()
@@ -369,9 +365,11 @@ def build_server(
     keys: VerifierKeys | None = None,
     storage: Storage | None = None,
     background: Sequence[Background] = (),
+    core_socket: Path | None = None,
 ) -> VerifierServer:
     """Build (not start) a verifier from ``config``. Port 0 in ``config.listen`` binds a free
-    port, reported as ``server.port``. Keys and clock default to what the config names."""
+    port, reported as ``server.port``. Keys and clock default to what the config names.
+    ``core_socket``: serve front-ends on this Unix socket instead (the module docstring)."""
     clock = clock or clock_from_config(config)
     keys = keys or load_keys(config)
     lock: StateDirLock | None = None
@@ -393,7 +391,15 @@ def build_server(
                 latest_checkpoint.signed_ns if latest_checkpoint else 0,
             )
         )
-        return _build(config, clock=log_time, keys=keys, storage=storage, background=background, lock=lock)
+        return _build(
+            config,
+            clock=log_time,
+            keys=keys,
+            storage=storage,
+            background=background,
+            lock=lock,
+            core_socket=core_socket,
+        )
     except BaseException:
         if lock is not None:
             storage.close()
@@ -409,6 +415,7 @@ def _build(
     storage: Storage,
     background: Sequence[Background],
     lock: StateDirLock | None,
+    core_socket: Path | None = None,
 ) -> VerifierServer:
     limits = config.limits
     alert_bus = AlertBus(max_subscribers=limits.max_watchers)
@@ -432,6 +439,8 @@ def _build(
         checkpoint_file=None if lock is None else CheckpointFile(Path(config.state_dir) / CHECKPOINT_FILE),
         startup_check_entries=limits.startup_check_entries,
         max_commitment_backdate_ns=round(limits.max_commitment_backdate_s * NS_PER_S),
+        max_items_per_tick=limits.sequencer_max_batch,
+        min_tick_s=limits.sequencer_min_tick_s,
         # several hosts may share a PostgreSQL database: follow what the others log
         sync_interval_s=1.0 if config.storage.backend == "postgresql" else None,
     )
@@ -442,34 +451,12 @@ def _build(
         interval_s=config.challenge.interval_s,
         lifetime_s=config.challenge.lifetime_s,
     )
-    options = [
-        ("grpc.max_receive_message_length", limits.max_message_bytes),
-        ("grpc.max_send_message_length", limits.max_message_bytes),
-        ("grpc.so_reuseport", 0),
-        ("grpc.server.max_pending_requests", limits.max_concurrent_rpcs),
-        ("grpc.server.max_pending_requests_hard_limit", limits.max_concurrent_rpcs),
-        ("grpc.server_max_unrequested_time_in_server", limits.grpc_max_unrequested_s),
-        # idle and half-open connections cannot pile up (issue 12, row 8): a cap on open
-        # connections (past it, core closes a new one at accept), a deadline on TLS and HTTP/2
-        # set-up, idle connections closed, dead peers found by keepalive pings
-        ("grpc.max_allowed_incoming_connections", limits.max_connections),
-        ("grpc.server_handshake_timeout_ms", round(limits.handshake_timeout_s * 1000)),
-        ("grpc.max_connection_idle_ms", round(limits.connection_idle_s * 1000)),
-        ("grpc.max_concurrent_streams", limits.max_streams_per_connection),
-        ("grpc.keepalive_time_ms", _KEEPALIVE_MS),
-        ("grpc.keepalive_timeout_ms", _KEEPALIVE_TIMEOUT_MS),
-    ]
     admission = ThreadPoolExecutor(
         max_workers=limits.admission_threads or len(os.sched_getaffinity(0)) or 1,
         thread_name_prefix="pausewatch-admission",
     )
-    processes = (
-        ProcessAdmission(limits.admission_processes, max_envelope_bytes=limits.report_limit)
-        if limits.admission_processes
-        else None
-    )
     grpc_server = grpc.aio.server(
-        options=options,
+        options=grpc_options(config),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
         interceptors=[GrpcMetricsInterceptor(metrics)],
     )
@@ -494,8 +481,8 @@ def _build(
         metrics=metrics,
         clock_now_ns=clock.now_ns,
         admission=admission,
-        admission_processes=processes,
         authorization=config.authorization,
+        forwarded_callers=core_socket is not None,
     )
     _log_authorization(config)
     verifier_pb2_grpc.add_VerifierServicer_to_server(servicer, grpc_server)
@@ -505,17 +492,20 @@ def _build(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         grpc_server,
     )
+    if core_socket is not None:
+        grpc_server.add_generic_rpc_handlers([CoreLink(servicer, sequencer, metrics).handler()])
     try:
-        if config.tls is not None:
-            port = grpc_server.add_secure_port(config.listen, _server_credentials(config))
+        if core_socket is not None:  # for the front-ends only (the state directory is 0700)
+            core_socket.unlink(missing_ok=True)  # a crashed core's; the state lock is ours
+            port = grpc_server.add_insecure_port(f"unix:{core_socket}")
+        elif config.tls is not None:
+            port = grpc_server.add_secure_port(config.listen, server_credentials(config))
         else:
             port = grpc_server.add_insecure_port(config.listen)
     except RuntimeError:  # grpcio: "Failed to bind to address ..."
         port = 0
     if port == 0:
         admission.shutdown(wait=False)
-        if processes is not None:
-            processes.close()
         raise EnvironmentFaultError(f"cannot listen on {config.listen}: {_bind_error(config.listen)}")
     return VerifierServer(
         config=config,
@@ -531,7 +521,6 @@ def _build(
         port=port,
         background=background,
         admission=admission,
-        admission_processes=processes,
         servicer=servicer,
         state_lock=lock,
         quotas=quotas,
@@ -569,19 +558,3 @@ def _log_authorization(config: VerifierConfig) -> None:
         _log.warning("authorization: no [authorization] table, the default policy: %s", summary)
     else:
         _log.info("authorization: %s", summary)
-
-
-def _server_credentials(config: VerifierConfig) -> grpc.ServerCredentials:
-    tls = config.tls
-    if tls is None:
-        raise EnvironmentFaultError("TLS credentials asked for without [tls]")
-    check_secret_file(tls.key_file, "TLS private key")
-    try:
-        cert = tls.cert_file.read_bytes()
-        key = tls.key_file.read_bytes()
-        ca = tls.client_ca_file.read_bytes() if tls.client_ca_file else None
-    except OSError as e:
-        raise EnvironmentFaultError(f"cannot read a TLS file: {e}") from e
-    return grpc.ssl_server_credentials(
-        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
-    )

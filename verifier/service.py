@@ -13,6 +13,11 @@ verify in parallel, and the loop stays free to accept calls (a starved loop leav
 unrequested in gRPC core, which cancels them past its pending-request limits: the CANCELLED
 storms of the first benchmark).
 
+Two classes: :class:`ReportIntake` is the report half (``SubmitReports``, ``UploadReports``),
+which a front-end process runs alone (:mod:`verifier.frontend`: admission inline on its own
+event loop, then the core's ``Sequence``); :class:`VerifierServicer` is the whole service, in
+one process or as the core behind front-ends (the caller then named by the front-end).
+
 Backpressure: reports in admission or waiting for the sequencer are counted. A batch that
 would take the count over ``limits.max_pending_reports`` (2000 until the first batch has
 finished and there is a rate to measure), or arrives when the queue already
@@ -38,22 +43,34 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, Final, NoReturn
 
 import grpc
 
 from pausewatch.envelope import envelope_digest, parse_envelope
-from pausewatch.errors import FormatError, InputError, LimitExceededError, PausewatchError
+from pausewatch.errors import (
+    EnvironmentFaultError,
+    FormatError,
+    InputError,
+    LimitExceededError,
+    PausewatchError,
+)
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
-from verifier.admission import ProcessAdmission
 from verifier.alert_bus import AlertBus, AlertFilter, SubscriberDroppedError
 from verifier.authz import Action, AuthorizationPolicy, Caller
 from verifier.bounded_time import check_report_age
 from verifier.challenges import ChallengeIssuer
 from verifier.config import LimitsConfig
-from verifier.errors import BackdatedCommitmentError, PermissionDeniedError, ReportTooOldError, status_for
+from verifier.errors import (
+    BackdatedCommitmentError,
+    NotEnrolledHereError,
+    PermissionDeniedError,
+    ReportTooOldError,
+    UnknownKeyError,
+    status_for,
+)
 from verifier.ingest import AdmittedReport, Enrollment, RateLimiter, admit_batch
 from verifier.metrics import VerifierMetrics
 from verifier.registry import (
@@ -66,7 +83,18 @@ from verifier.registry import (
 from verifier.sequencer import LogSequencer, ReportOutcome
 from verifier.storage import StorageReader, StoredVerdict
 
-__all__ = ["MAX_ENTRIES_PER_READ", "MAX_VERDICTS_PER_READ", "RETRY_AFTER_KEY", "VerifierServicer"]
+__all__ = [
+    "FORWARDED_IDENTITY_KEY",
+    "FORWARDED_PEER_KEY",
+    "MAX_ENTRIES_PER_READ",
+    "MAX_VERDICTS_PER_READ",
+    "RETRY_AFTER_KEY",
+    "ReportIntake",
+    "SequenceFn",
+    "VerifierServicer",
+    "forwarded_caller",
+    "rejected_outcome",
+]
 
 _log = logging.getLogger("pausewatch.verifier.service")
 
@@ -117,41 +145,42 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: BaseExcepti
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
 
-class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc]  # generated base is untyped
+SequenceFn = Callable[[list[AdmittedReport]], Awaitable[list[ReportOutcome]]]
+
+
+class ReportIntake(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc]  # generated base is untyped
+    """The report half of the service: ``SubmitReports`` and ``UploadReports`` — authorization,
+    refusal at the edge, admission (size, envelope, key, signature, payload, enrolment), the
+    caller's facilities — then ``sequence`` (duplicates, quotas, age, the sequencer). One class
+    for both modes: :class:`VerifierServicer` sequences in its own process, a front-end
+    (:mod:`verifier.frontend`) sends what it admitted to the core process."""
+
     def __init__(
         self,
         *,
-        sequencer: LogSequencer,
-        challenges: ChallengeIssuer,
-        trust: TrustRoots,
         limits: LimitsConfig,
-        rate_limiter: RateLimiter,
-        alert_bus: AlertBus,
         metrics: VerifierMetrics,
-        clock_now_ns: Any,
+        lab_facilities: dict[str, tuple[str, ...]],
+        sequence: SequenceFn,
+        enrollment: Callable[[], Enrollment],
+        storage_full: Callable[[], bool],
         admission: Executor | None = None,
-        admission_processes: ProcessAdmission | None = None,
-        byte_quota: RateLimiter | None = None,
         authorization: AuthorizationPolicy | None = None,
+        refresh_enrollment: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
-        self._seq = sequencer
-        self._challenges = challenges
-        self._trust = trust
         self._limits = limits
-        self._rate = rate_limiter
-        self._bytes = byte_quota
-        self._inflight_bytes = 0  # request bytes held by calls being served (limits.max_inflight_bytes)
-        self._bus = alert_bus
+        self._refresh_enrollment = refresh_enrollment
         self._metrics = metrics
-        self._now = clock_now_ns
+        self._sequence = sequence
+        self._enrollment = enrollment
+        self._storage_full = storage_full
+        self._inflight_bytes = 0  # request bytes held by calls being served (limits.max_inflight_bytes)
         self._admission = admission
-        self._processes = admission_processes
         self._pending_reports = 0
         self._throughput = _Throughput()
         self._booked_until = 0.0  # monotonic time up to which refused batches hold slots
         self._policy = authorization or AuthorizationPolicy()
-        self._lab_facilities = {lab_id: lab.facilities for lab_id, lab in trust.labs.items()}
-        self._streams: collections.Counter[str] = collections.Counter()  # WatchAlerts per identity
+        self._lab_facilities = lab_facilities
         self._pending_by_peer: collections.Counter[str] = collections.Counter()  # reports, per connection
 
     @property
@@ -164,10 +193,9 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     ) -> Caller:
         """The caller, allowed ``action``; else the call ends PERMISSION_DENIED with the reason."""
         try:
+            identities, peer = self._caller_facts(context)
             caller = self._policy.caller(
-                _certificate_identities(context),
-                loopback=_is_loopback(context.peer()),
-                lab_facilities=self._lab_facilities,
+                identities, loopback=_is_loopback(peer), lab_facilities=self._lab_facilities
             )
         except PermissionDeniedError as e:
             await self._deny(context, "none", method, e)
@@ -176,6 +204,11 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         except PermissionDeniedError as e:
             await self._deny(context, caller.role, method, e)
         return caller
+
+    def _caller_facts(self, context: grpc.aio.ServicerContext[Any, Any]) -> tuple[list[str], str]:
+        """The caller's certificate identities and its peer address (a front-end's core: as
+        the front-end names them, see :mod:`verifier.frontend`)."""
+        return _certificate_identities(context), context.peer()
 
     async def _deny(
         self,
@@ -192,6 +225,38 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
         self, request: verifier_pb2.SubmitReportsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> verifier_pb2.SubmitReportsResponse:
         caller = await self._authorize(context, Action.SUBMIT_REPORTS, "SubmitReports")
+        return await self._submit_batch(request, context, caller)
+
+    async def UploadReports(  # noqa: N802  # gRPC method name
+        self,
+        requests: AsyncIterator[verifier_pb2.SubmitReportsRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[verifier_pb2.SubmitReportsResponse]:
+        """A backlog: each request a batch, answered in order, one at a time, exactly as
+        ``SubmitReports`` answers it (the same checks, quotas and refusals). At most
+        ``limits.max_upload_batches`` batches per stream; a refusal ends the stream, and what
+        was answered before it stands."""
+        caller = await self._authorize(context, Action.SUBMIT_REPORTS, "UploadReports")
+        cap = self._limits.max_upload_batches
+        batches = 0
+        async for request in requests:
+            batches += 1
+            if batches > cap:
+                await _abort(
+                    context,
+                    LimitExceededError(
+                        f"more than {cap} batches in one UploadReports stream"
+                        " (limits.max_upload_batches); open another stream for the rest"
+                    ),
+                )
+            yield await self._submit_batch(request, context, caller)
+
+    async def _submit_batch(
+        self,
+        request: verifier_pb2.SubmitReportsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        caller: Caller,
+    ) -> verifier_pb2.SubmitReportsResponse:
         await self._refuse_when_storage_full(context)
         raws: Sequence[bytes] = request.envelopes
         if len(raws) > self._limits.max_batch_reports:
@@ -231,7 +296,7 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     async def _refuse_when_storage_full(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         """On a full disk (verifier.disk_reserve) refuse submissions at once, UNAVAILABLE: the
         reserve keeps challenges going, and a failing tick per retry would cost more."""
-        if self._seq.storage_full:
+        if self._storage_full():
             context.set_trailing_metadata(((RETRY_AFTER_KEY, "30000"),))
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE,
@@ -300,11 +365,9 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
     async def _submit_reports(
         self, raws: Sequence[bytes], context: grpc.aio.ServicerContext[Any, Any], caller: Caller
     ) -> list[ReportOutcome]:
-        enrollment = self._seq.enrollment
+        enrollment = self._enrollment()
         limit = self._limits.report_limit
-        if self._processes is not None:
-            admitted_or_errors, cpu_s = await self._processes.admit(raws, enrollment)
-        elif self._admission is None:
+        if self._admission is None:
             admitted_or_errors, cpu_s = _admit_timed(raws, enrollment, limit)
         else:
             loop = asyncio.get_running_loop()
@@ -312,21 +375,117 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                 self._admission, _admit_timed, raws, enrollment, limit
             )
         self._metrics.admission_seconds.inc(cpu_s)
-        now = self._now()
-        max_age_ns = round(self._limits.max_report_age_s * 1_000_000_000)
+        admitted_or_errors = await self._admit_again(raws, admitted_or_errors, enrollment)
         outcomes: list[ReportOutcome | None] = []
         admitted: list[AdmittedReport] = []
-        passed: set[bytes] = set()  # digests admitted from this batch
         for report in admitted_or_errors:
             if isinstance(report, PausewatchError):
-                outcomes.append(_rejected(report))
+                outcomes.append(rejected_outcome(report))
                 continue
             try:  # an attestor certificate reports for its own facilities only
                 caller.require_facility(report.header.facility_id, "SubmitReports")
             except PermissionDeniedError as e:
                 self._metrics.denied.labels("SubmitReports", caller.role).inc()
-                outcomes.append(_rejected(e))
+                outcomes.append(rejected_outcome(e))
                 continue
+            outcomes.append(None)
+            admitted.append(report)
+        if not admitted:
+            return [o for o in outcomes if o is not None]
+        try:
+            results = iter(await self._sequence(admitted))
+        except PausewatchError as e:
+            await _abort(context, e)
+        return [o if o is not None else next(results) for o in outcomes]
+
+    async def _admit_again(
+        self, raws: Sequence[bytes], results: list[AdmittedReport | PausewatchError], used: Enrollment
+    ) -> list[AdmittedReport | PausewatchError]:
+        """A front-end: reports refused for their enrolment are admitted again when the core
+        holds a newer enrolment than ``used``, the one they were checked against (an inventory
+        logged a moment ago through another front-end). Asking costs one small call to the
+        core, only for batches with such a report, and brings the enrolment only when it
+        changed."""
+        if self._refresh_enrollment is None:
+            return results
+        again = [i for i, r in enumerate(results) if isinstance(r, (UnknownKeyError, NotEnrolledHereError))]
+        if not again:
+            return results
+        if self._enrollment() is used:
+            await self._refresh_enrollment()
+        current = self._enrollment()
+        if current is used:
+            return results
+        redone, cpu_s = _admit_timed([raws[i] for i in again], current, self._limits.report_limit)
+        self._metrics.admission_seconds.inc(cpu_s)
+        out = list(results)
+        for i, r in zip(again, redone, strict=True):
+            out[i] = r
+        return out
+
+
+class VerifierServicer(ReportIntake):
+    """The whole service in one process: reports (:class:`ReportIntake`, sequenced here by
+    :meth:`sequence_admitted`), challenge and log reads, lab documents, verdicts, alerts."""
+
+    def __init__(
+        self,
+        *,
+        sequencer: LogSequencer,
+        challenges: ChallengeIssuer,
+        trust: TrustRoots,
+        limits: LimitsConfig,
+        rate_limiter: RateLimiter,
+        alert_bus: AlertBus,
+        metrics: VerifierMetrics,
+        clock_now_ns: Any,
+        admission: Executor | None = None,
+        byte_quota: RateLimiter | None = None,
+        authorization: AuthorizationPolicy | None = None,
+        forwarded_callers: bool = False,
+    ) -> None:
+        super().__init__(
+            limits=limits,
+            metrics=metrics,
+            lab_facilities={lab_id: lab.facilities for lab_id, lab in trust.labs.items()},
+            sequence=self.sequence_admitted,
+            enrollment=lambda: sequencer.enrollment,
+            storage_full=lambda: sequencer.storage_full,
+            admission=admission,
+            authorization=authorization,
+        )
+        self._seq = sequencer
+        self._challenges = challenges
+        self._trust = trust
+        self._rate = rate_limiter
+        self._bytes = byte_quota
+        self._bus = alert_bus
+        self._now = clock_now_ns
+        self._streams: collections.Counter[str] = collections.Counter()  # WatchAlerts per identity
+        # behind front-ends (verifier.frontend): calls arrive over the state directory's Unix
+        # socket only, and the caller is the one the front-end names in the call's metadata
+        self._forwarded_callers = forwarded_callers
+
+    def _caller_facts(self, context: grpc.aio.ServicerContext[Any, Any]) -> tuple[list[str], str]:
+        if self._forwarded_callers:
+            return forwarded_caller(context)
+        return super()._caller_facts(context)
+
+    async def sequence_admitted(self, reports: list[AdmittedReport]) -> list[ReportOutcome]:
+        """The sequencing half, one outcome per report: duplicates, the per-key quotas, the
+        report's age, then the sequencer. Raises SequencerStoppedError or a storage fault for
+        the batch as a whole (EnvironmentFaultError, UNAVAILABLE, when the disk is full)."""
+        if self._seq.storage_full:
+            raise EnvironmentFaultError(
+                "verifier storage is full: submissions are refused until space is freed"
+                " (challenges continue); retry after 30 s"
+            )
+        now = self._now()
+        max_age_ns = round(self._limits.max_report_age_s * 1_000_000_000)
+        outcomes: list[ReportOutcome | None] = []
+        admitted: list[AdmittedReport] = []
+        passed: set[bytes] = set()  # digests admitted from this batch
+        for report in reports:
             # An exact duplicate (already logged, or admitted earlier in this batch) is answered
             # with its receipt and costs no token: replaying captured envelopes must not spend
             # the attestor's budget.
@@ -343,20 +502,17 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
                     check_report_age(report.header, now, max_age_ns)
                 except ReportTooOldError as e:
                     self._metrics.too_old.labels("report").inc()
-                    outcomes.append(_rejected(e))
+                    outcomes.append(rejected_outcome(e))
                     continue
                 except PausewatchError as e:
-                    outcomes.append(_rejected(e))
+                    outcomes.append(rejected_outcome(e))
                     continue
             passed.add(digest)
             outcomes.append(None)
             admitted.append(report)
         if not admitted:
             return [o for o in outcomes if o is not None]
-        try:
-            results = iter(await self._seq.submit_reports(admitted))
-        except PausewatchError as e:
-            await _abort(context, e)
+        results = iter(await self._seq.submit_reports(admitted))
         return [o if o is not None else next(results) for o in outcomes]
 
     # --- challenge and log reads ---------------------------------------------------------
@@ -581,6 +737,24 @@ class VerifierServicer(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc
             await _abort(context, e)
 
 
+FORWARDED_PEER_KEY: Final = "pausewatch-frontend-peer"
+FORWARDED_IDENTITY_KEY: Final = "pausewatch-frontend-identity"
+
+
+def forwarded_caller(context: grpc.aio.ServicerContext[Any, Any]) -> tuple[list[str], str]:
+    """The caller a front-end forwarded a call for: its identities and peer, from the metadata
+    the front-end set (it drops what a client sent under these keys). No peer named: an
+    anonymous caller that is not on loopback."""
+    identities: list[str] = []
+    peer = "forwarded:unknown"
+    for key, value in context.invocation_metadata() or ():
+        if key == FORWARDED_IDENTITY_KEY:
+            identities.append(str(value))
+        elif key == FORWARDED_PEER_KEY:
+            peer = str(value)
+    return identities, peer
+
+
 def _certificate_identities(context: grpc.aio.ServicerContext[Any, Any]) -> list[str]:
     """gRPC's peer identity of a verified client certificate (its SANs, or its subject CN
     without any); empty without mutual TLS."""
@@ -639,7 +813,7 @@ def _verify_document(
     return (verify_inventory if inventory else verify_commitment)(envelope, trust)
 
 
-def _rejected(error: PausewatchError) -> ReportOutcome:
+def rejected_outcome(error: PausewatchError) -> ReportOutcome:
     return ReportOutcome(
         verifier_pb2.DISPOSITION_REJECTED, code=status_for(error).value[0], message=str(error)[:500]
     )

@@ -40,6 +40,11 @@ class VerifierStub:
                 request_serializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsRequest.SerializeToString,
                 response_deserializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsResponse.FromString,
                 _registered_method=True)
+        self.UploadReports = channel.stream_stream(
+                '/pausewatch.v1.Verifier/UploadReports',
+                request_serializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsRequest.SerializeToString,
+                response_deserializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsResponse.FromString,
+                _registered_method=True)
         self.GetChallenge = channel.unary_unary(
                 '/pausewatch.v1.Verifier/GetChallenge',
                 request_serializer=pausewatch_dot_v1_dot_verifier__pb2.GetChallengeRequest.SerializeToString,
@@ -98,6 +103,17 @@ class VerifierServicer:
     def SubmitReports(self, request, context):
         """Batched report submission (UsageReport and MeterReport envelopes); one result per
         envelope, in request order. The RPC fails as a whole only for a malformed request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadReports(self, request_iterator, context):
+        """A backlog (an attestor's spool after an outage, a facility relay): each request one
+        batch, checked and limited exactly as SubmitReports, answered in order, one response per
+        request. At most limits.max_upload_batches batches per stream; a refusal
+        (RESOURCE_EXHAUSTED with pausewatch-retry-after-ms) ends the stream, and the batches
+        answered before it stand.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -177,6 +193,11 @@ def add_VerifierServicer_to_server(servicer, server):
                     request_deserializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsRequest.FromString,
                     response_serializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsResponse.SerializeToString,
             ),
+            'UploadReports': grpc.stream_stream_rpc_method_handler(
+                    servicer.UploadReports,
+                    request_deserializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsRequest.FromString,
+                    response_serializer=pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsResponse.SerializeToString,
+            ),
             'GetChallenge': grpc.unary_unary_rpc_method_handler(
                     servicer.GetChallenge,
                     request_deserializer=pausewatch_dot_v1_dot_verifier__pb2.GetChallengeRequest.FromString,
@@ -253,6 +274,33 @@ class Verifier:
             request,
             target,
             '/pausewatch.v1.Verifier/SubmitReports',
+            pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsRequest.SerializeToString,
+            pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadReports(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/pausewatch.v1.Verifier/UploadReports',
             pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsRequest.SerializeToString,
             pausewatch_dot_v1_dot_verifier__pb2.SubmitReportsResponse.FromString,
             options,

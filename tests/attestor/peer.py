@@ -35,6 +35,8 @@ class PeerState:
     mode: str = "ok"  # ok | omit | fork | lost
     challenge_seq: int = 0
     challenge_window: tuple[int, int] = (1, 2**62)  # (issued, expires) of the challenges it signs
+    upload_streams: bool = True  # False: an older verifier, UploadReports is UNIMPLEMENTED
+    streamed_batches: int = 0  # batches that came over UploadReports
 
     @property
     def log_vkey(self) -> str:
@@ -53,7 +55,6 @@ class PeerState:
         forked.append([b"rewritten history", *old[1:]] if old else [b"rewritten history"])
         self.log = forked
         self.mode = "fork"
-
 
     def lose_database(self) -> None:
         """Restarted on an empty database under the same log key: a new, smaller tree, and no
@@ -120,6 +121,13 @@ class PeerServicer(verifier_pb2_grpc.VerifierServicer):
             )
             results.append(verifier_pb2.ReportResult(code=0, disposition=disposition, receipt=receipt))
         return verifier_pb2.SubmitReportsResponse(results=results)
+
+    async def UploadReports(self, requests, context):  # type: ignore[no-untyped-def]
+        if not self.s.upload_streams:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+        async for request in requests:
+            self.s.streamed_batches += 1
+            yield await self.SubmitReports(request, context)
 
     async def GetChallenge(self, request, context):  # type: ignore[no-untyped-def]
         self.s.challenge_seq += 1

@@ -47,13 +47,18 @@ def test_every_bench_completes_quick_and_prints_its_json() -> None:
         assert isinstance(result, dict), name
         assert result, name
         keys = _keys(result)
-        assert name == "ed25519" or any(w in k.lower() for k in keys for w in REFERENCE_WORDS), f"{name}: no reference in {sorted(keys)}"
+        assert name == "ed25519" or any(w in k.lower() for k in keys for w in REFERENCE_WORDS), (
+            f"{name}: no reference in {sorted(keys)}"
+        )
     ingest = figures["ingest"]
     for case in ("batch_6", "batch_60"):
         assert ingest[case]["reports_failed"] == 0
         assert ingest[case]["dispositions"] == {"ACCEPTED": ingest[case]["reports_sent"]}
         assert ingest[case]["report_bytes"] > 2000  # full 8-GPU reports
     assert figures["audit"]["entries"] > 0
+    for rate in (v for k, v in figures["latency"].items() if k.startswith("rate_")):
+        assert rate["status_counts"] == {"OK": rate["calls"]}  # open loop, low rate: every call answered
+    assert figures["ingest"]["scaling_batch_60"]["frontends_1"]["rpc_status_counts"] == {"OK": 2}
 
 
 def test_an_unknown_bench_is_refused() -> None:

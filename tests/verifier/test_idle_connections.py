@@ -53,6 +53,7 @@ key_file = "verdict.key"
 [evaluation]
 enabled = false
 [limits]
+frontends = 0  # one process: the cap is per process (each front-end holds its share of it)
 max_connections = {CAP}
 handshake_timeout_s = 5.0
 connection_idle_s = 5.0

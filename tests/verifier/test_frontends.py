@@ -1,0 +1,202 @@
+"""``serve`` with front-end processes (verifier.frontends), as real processes on real gRPC.
+
+A front-end SIGKILLed under load is started again by the core and nothing receipted is lost;
+the core SIGKILLed takes its front-ends down (they exit by themselves) and a restart keeps
+every receipt. Reads, lab documents and the streaming upload go through the front-ends too.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from pausewatch.envelope import parse_envelope, parse_message
+from pausewatch.files.keyfile import load_key_file
+from pausewatch.note import Ed25519NoteVerifier
+from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
+from tests.verifier.harness import ORIGIN, World, check_receipt
+from tests.verifier.test_crash import start, write_config
+from verifier.sqlite_storage import SqliteStorage
+
+
+def frontend_pids(core: int) -> list[int]:
+    """The core's front-end children (spawned interpreters; not multiprocessing's tracker)."""
+    try:
+        children = Path(f"/proc/{core}/task/{core}/children").read_text().split()
+    except OSError:
+        return []
+    out = []
+    for pid in map(int, children):
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(what: str, condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_frontends_restart_after_sigkill_and_the_core_dying_loses_no_receipt(tmp_path):
+    world = World(tmp_path, nodes=4)
+    cfg = write_config(tmp_path, world)
+    cfg.write_text(cfg.read_text().replace("[limits]\n", "[limits]\nfrontends = 2\n"))
+    log_key = Ed25519NoteVerifier(ORIGIN, load_key_file(tmp_path / "log.key").public_key)
+    receipted: dict[int, bytes] = {}
+    unanswered: list[bytes] = []
+    chains: list = []
+
+    async def submit(stub: verifier_pb2_grpc.VerifierStub, batch: list[bytes]) -> bool:
+        try:
+            resp = await stub.SubmitReports(verifier_pb2.SubmitReportsRequest(envelopes=batch), timeout=10)
+        except grpc.aio.AioRpcError as e:  # the front-end died under the call, or backpressure
+            if e.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
+                raise
+            unanswered.extend(batch)
+            return False
+        for env, res in zip(batch, resp.results, strict=True):
+            assert res.disposition in (1, 2), res
+            check_receipt(res.receipt, env, log_key)
+            receipted[res.receipt.log_index] = env
+        return True
+
+    async def load(port: int, rounds: int, kill: int | None) -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = verifier_pb2_grpc.VerifierStub(ch)
+            if not chains:
+                inv = await stub.SubmitInventory(
+                    verifier_pb2.SubmitSignedRequest(envelope=world.sign_inventory(world.inventory())),
+                    timeout=10,
+                )
+                assert inv.receipt.log_index > 0
+                challenge = await stub.GetChallenge(verifier_pb2.GetChallengeRequest(), timeout=10)
+                nonce = parse_message(parse_envelope(challenge.envelope).payload, types_pb2.Challenge).nonce
+                chains.extend(world.chain(i, nonce) for i in range(len(world.node_keys)))
+
+            async def client(i: int) -> None:
+                for r in range(rounds):
+                    await submit(stub, [chains[i].next() for _ in range(5)])
+                    if kill is not None and i == 0 and r == rounds // 2:
+                        os.kill(kill, signal.SIGKILL)
+
+            await asyncio.gather(*(client(i) for i in range(len(chains))))
+
+    proc, port = start(cfg, tmp_path)
+    try:
+        wait_for("two front-ends", lambda: len(frontend_pids(proc.pid)) == 2)
+        first = frontend_pids(proc.pid)
+        # a front-end SIGKILLed in the middle of the load: the core starts another
+        asyncio.run(load(port, 6, kill=first[0]))
+        log = tmp_path / "verifier.log"
+        wait_for("a new front-end serving", lambda: log.read_text().count('"front-end serving"') == 3)
+        assert first[0] not in frontend_pids(proc.pid)
+        assert len(frontend_pids(proc.pid)) == 2
+        assert proc.poll() is None
+        asyncio.run(load(port, 2, kill=None))  # served by both again
+
+        async def upload() -> None:  # a backlog stream, through a front-end
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                call = verifier_pb2_grpc.VerifierStub(ch).UploadReports(timeout=10)
+                for _ in range(3):
+                    batch = [chains[0].next() for _ in range(4)]
+                    await call.write(verifier_pb2.SubmitReportsRequest(envelopes=batch))
+                    resp = await call.read()
+                    for env, res in zip(batch, resp.results, strict=True):
+                        assert res.disposition == 1, res
+                        check_receipt(res.receipt, env, log_key)
+                        receipted[res.receipt.log_index] = env
+                await call.done_writing()
+
+        asyncio.run(upload())
+
+        # the core SIGKILLed: its front-ends exit by themselves
+        fronts = frontend_pids(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        wait_for("the front-ends to exit", lambda: not any(alive(p) for p in fronts))
+        proc, port = start(cfg, tmp_path)
+
+        async def finish() -> None:  # what never got an answer is accepted or a duplicate now
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                stub = verifier_pb2_grpc.VerifierStub(ch)
+                batch = list(unanswered)
+                unanswered.clear()
+                if batch:
+                    assert await submit(stub, batch)
+
+        asyncio.run(finish())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, (tmp_path / "verifier.log").read_text()[-2000:]
+    assert len(receipted) >= 4 * 5 * 6
+    storage = SqliteStorage(tmp_path / "state" / "verifier.sqlite")
+    try:
+        for index, env in receipted.items():
+            assert storage.log_entries(index, index + 1) == [env]
+    finally:
+        storage.close()
+
+
+def test_frontends_config_and_its_deprecated_alias(tmp_path, caplog):
+    from tests.verifier.test_config_cli import BASE, write
+    from verifier.config import ConfigError, load_config
+
+    assert load_config(write(tmp_path, BASE), environ={}).limits.frontends is None  # one per CPU
+    assert (
+        load_config(write(tmp_path, BASE + "\n[limits]\nfrontends = 0\n"), environ={}).limits.frontends == 0
+    )
+    # limits.admission_processes keeps parsing: 0 one process, N front-ends now; a warning says so
+    with caplog.at_level("WARNING"):
+        old = load_config(write(tmp_path, BASE + "\n[limits]\nadmission_processes = 3\n"), environ={})
+    assert old.limits.frontends == 3
+    assert "admission_processes is deprecated" in caplog.text
+    both = BASE + "\n[limits]\nadmission_processes = 3\nfrontends = 1\n"
+    assert load_config(write(tmp_path, both), environ={}).limits.frontends == 1
+    with pytest.raises(ConfigError, match="frontends = 300"):
+        load_config(write(tmp_path, BASE + "\n[limits]\nfrontends = 300\n"), environ={})
+
+
+def test_a_frontends_counters_add_up_in_the_core():
+    from verifier.frontend_link import apply_tally, counter_values, counters_by_name, pack_tally
+    from verifier.metrics import VerifierMetrics
+
+    front, core = VerifierMetrics(), VerifierMetrics()
+    front.admission_seconds.inc(0.25)
+    front.count_reports([(verifier_pb2.DISPOSITION_REJECTED, 16), (verifier_pb2.DISPOSITION_ACCEPTED, 0)])
+    front.refused.inc(3)
+    counters = counters_by_name(core)
+    sent = counter_values(front.registry)
+    message = pack_tally(sent, {})
+    assert message is not None
+    apply_tally(counters, message)
+    front.refused.inc(2)
+    message = pack_tally(counter_values(front.registry), sent)  # only what moved since
+    assert message is not None
+    apply_tally(counters, message)
+    assert pack_tally(counter_values(front.registry), counter_values(front.registry)) is None
+    got = counter_values(core.registry)
+    assert got == counter_values(front.registry)
+    assert got[("pausewatch_verifier_stage_seconds", (("stage", "admission"),))] == 0.25
