@@ -175,7 +175,7 @@ def test_frontends_config_and_its_deprecated_alias(tmp_path, caplog):
     assert "admission_processes is deprecated" in caplog.text
     both = BASE + "\n[limits]\nadmission_processes = 3\nfrontends = 1\n"
     assert load_config(write(tmp_path, both), environ={}).limits.frontends == 1
-    with pytest.raises(ConfigError, match="frontends = 300"):
+    with pytest.raises(ConfigError, match=r"limits.frontends: 300 is out of range \[0, 256\]"):
         load_config(write(tmp_path, BASE + "\n[limits]\nfrontends = 300\n"), environ={})
 
 
