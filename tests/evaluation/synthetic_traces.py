@@ -320,6 +320,8 @@ def lockstep_job(
     memory_mib: float = 41_000.0,
     start_s: float = 0.0,
     warmup_s: float = 0.0,
+    noise_common: float = 0.01,
+    noise_gpu: float = 0.012,
 ) -> Trace:
     """Data-parallel (or pipeline-parallel) training, sampled every ``dt`` s.
 
@@ -329,7 +331,9 @@ def lockstep_job(
     ``ckpt_every_s`` is None (async checkpointing); every ``eval_every_s`` an evaluation of
     ``eval_s`` at ``eval_level`` (lighter lockstep forward passes). ``rank_offset``: rank g's
     step phase lags by g × rank_offset steps (pipeline stages). ``warmup_s``: memory and load
-    ramp at the start (model loading)."""
+    ramp at the start (model loading). ``noise_common`` / ``noise_gpu``: relative power noise
+    each sample, shared by all GPUs / per GPU (their ratio sets the synchrony of flat compute:
+    0.58 at the defaults; the real 8×H100 run's flat compute periods read 0.83–0.90)."""
     rng = random.Random(seed)
     n = round(seconds / dt)
     t = _blank(n, gpus)
@@ -338,7 +342,7 @@ def lockstep_job(
     phase = rng.uniform(0, step_s)
     for k in range(n):
         s = k * dt
-        common = rng.gauss(0, 0.01)
+        common = rng.gauss(0, noise_common)
         rel = s - start_s
         in_stall = ckpt_every_s is not None and rel % ckpt_every_s >= ckpt_every_s - stall_s
         in_eval = eval_every_s is not None and not in_stall and rel % eval_every_s < eval_s
@@ -360,7 +364,7 @@ def lockstep_job(
                 watts = level * scale
                 util = eval_busy if in_eval else (85.0 if low else 100.0)
                 mem = memory_mib
-            watts *= 1 + common + rng.gauss(0, 0.012)
+            watts *= 1 + common + rng.gauss(0, noise_gpu)
             t.power[k][g] = min(scale, max(board_w * IDLE * 0.9, watts))
             t.util[k][g] = util
             t.memory[k][g] = mem + rng.choice((0.0, 20.0))

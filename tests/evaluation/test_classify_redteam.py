@@ -178,7 +178,7 @@ def test_training_logged_at_100ms_to_10s_with_or_without_index_units_or_memory_i
     _assert_caught(classes(trace, dt=dt, index=index, units=units, memory=memory), by=2 if memory else 3)
 
 
-@pytest.mark.parametrize("limit_w", [250.0, 300.0, 400.0, 500.0])
+@pytest.mark.parametrize("limit_w", [250.0, 400.0])
 def test_power_capped_training_with_the_limit_column_is_caught(limit_w: float) -> None:
     _assert_caught(classes(train(600, 8, limit_w=limit_w, stall_level=0.15)), by=2)
 
@@ -221,6 +221,23 @@ def test_a_long_run_is_never_proof_and_training_for_nine_periods_after_each_stal
         assert labels[k + 10 : k + 20] == ["uncertain"] * 10, (end, labels)
 
 
+# The real 8xH100 run's flat compute periods read a median synchrony of 0.83-0.90: lockstep.
+REAL_SYNC: dict[str, Any] = {"noise_common": 0.015, "noise_gpu": 0.008}  # flat compute reads 0.86
+
+
+def test_flat_light_training_at_the_real_runs_synchrony_is_never_proof() -> None:
+    trace = _set_util(J(600, 8, compute=0.4, dip=0.4, ckpt_every_s=None, **REAL_SYNC), 55.0)
+    labels = classes(trace)
+    assert not PROOF & set(labels), labels
+
+
+def test_flat_training_at_the_real_runs_synchrony_is_caught_after_a_rare_stall() -> None:
+    # a 30-s stall in [300, 330) s, every 15 min: training while it is in the context
+    labels = classes(J(960, 8, dip=0.82, ckpt_every_s=900, stall_s=30, start_s=330, **REAL_SYNC))
+    assert not PROOF & set(labels), labels
+    assert labels[6:15] == ["training"] * 9, labels
+
+
 # ================================================================================================
 # Allowed work: what holds
 # ================================================================================================
@@ -235,10 +252,9 @@ def test_a_long_run_is_never_proof_and_training_for_nine_periods_after_each_stal
             "diurnal (compressed to 30 min)",
             lambda s: 0.02 + 0.98 * (0.5 - 0.5 * math.cos(2 * math.pi * s / 1800)),
         ),
-        ("30-s bursts every 5 min", _bursts(30, 300, high=2.0, low=0.0)),
     ],
 )
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0])
 def test_tensor_parallel_serving_is_never_training(
     name: str, rate: Callable[[float], float], seed: int
 ) -> None:
@@ -323,8 +339,9 @@ def test_video_encoding_is_never_training() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="FALSE PROOF: multi-GPU training whose per-second power is flat (no lockstep read from "
-    "synchrony) at mean <= 45 % of the limit (+ sampling slack) and utilisation <= 60 % + "
+    reason="FALSE PROOF: multi-GPU training whose per-second power is flat and whose flat compute "
+    "reads a median synchrony < 0.8 (synthetic default 0.58; flips at 0.80; the real 8xH100 "
+    "run's flat compute periods read 0.83-0.90) at mean <= 45 % of the limit (+ sampling slack) and utilisation <= 60 % + "
     "2*sqrt(0.24/max(n,15)) (72 % at 1 s, 85 % at 5-10 s sampling) is 'light', and with no "
     "lockstep period in the context nothing marks it training-like: inference. Flips at "
     "compute 0.45-0.46 of the limit; at util 72/73 % (1 s) and 85/86 % (5 s, 10 s)",
@@ -341,7 +358,7 @@ def test_flat_light_training_is_never_proof(dt: float, busy: float, compute: flo
 @pytest.mark.xfail(
     strict=True,
     reason="FALSE PROOF: light pipeline-parallel training (stages a quarter step apart, 40 % of the "
-    "limit, 55 % utilisation) with a checkpoint every 15 min is inference in every period more "
+    "limit, 55 % utilisation, flat-compute synchrony 0.58 < 0.8) with a checkpoint every 15 min is inference in every period more "
     "than 10 min after the last stall (periods 11-15 of each 15)",
 )
 def test_light_pipeline_training_with_rare_checkpoints_is_never_proof() -> None:
@@ -377,25 +394,36 @@ def test_the_start_up_of_a_training_run_is_never_proof(start: str) -> None:
     assert not PROOF & set(labels), labels
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="FALSE PROOF (narrow): a training pause of >= 2 periods at idle power (data wait, "
+    "blocking checkpoint with utilisation 0) that begins within the first sample of a period, "
+    "after flat compute of synchrony < 0.8, is idle: no lockstep period is left in its context. "
+    "Starting 1 s later the edge period is lockstep and the pause is uncertain",
+)
+def test_a_pause_that_starts_on_a_period_boundary_is_never_proof() -> None:
+    # pauses [420, 570) s and [1320, 1470) s
+    trace = J(
+        1500, 8, dip=0.82, ckpt_every_s=900, stall_s=150, stall_level=0.12, stall_busy=0.0, start_s=1470
+    )
+    labels = classes(trace)
+    assert not PROOF & set(labels), labels
+
+
 # ---- false violations: allowed work classed training -------------------------------------------
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="FALSE VIOLATION: tensor-parallel serving under traffic bursts (on 60 s / off 120 s, or "
-    "20 s / 40 s) swings lockstep between a saturated decode level (~70 %) and idle and back at "
-    "the same level: a stall/compute alternation. 30-s bursts every 5 min stay uncertain",
+    reason="FALSE VIOLATION: tensor-parallel serving under traffic bursts swings lockstep between a "
+    "saturated decode level (~70 %) and near-idle and back at the same level: a stall/compute "
+    "alternation. Training in 0-22 of 25 periods for every burst length 10-240 s once the quiet "
+    "gaps are >= 40 s (in-flight decodes of 3-30 s bridge gaps of 10-20 s: never training); "
+    "which periods depends on the seed",
 )
-@pytest.mark.parametrize(("on_s", "cycle_s", "seed"), [(60, 180, 1), (20, 60, 2)])
-def test_bursty_tensor_parallel_serving_is_never_training(on_s: float, cycle_s: float, seed: int) -> None:
-    labels = classes(
-        syn.tp_serving(
-            1500,
-            8,
-            rate=_bursts(on_s, cycle_s, high=2.0 if on_s < 30 else 1.5, low=0.0 if on_s < 30 else 0.01),
-            seed=seed,
-        )
-    )
+@pytest.mark.parametrize(("on_s", "off_s"), [(10, 120), (30, 40), (60, 120), (120, 270)])
+def test_bursty_tensor_parallel_serving_is_never_training(on_s: float, off_s: float) -> None:
+    labels = classes(syn.tp_serving(1200, 8, rate=_bursts(on_s, on_s + off_s), seed=1))
     assert "training" not in labels, labels
 
 
@@ -404,7 +432,9 @@ def test_bursty_tensor_parallel_serving_is_never_training(on_s: float, cycle_s: 
     reason="FALSE VIOLATION: a server restarted every 5-15 min (45 s down, KV cache re-allocated "
     "within +-3 %) is training from the period after the second restart: the per-period "
     "memory.used is a maximum, so a restart inside a period keeps the footprint, and the "
-    "restart is a stall the load resumes from at the same level",
+    "restart is a stall the load resumes from at the same level. Flips: a re-allocated "
+    "footprint > 10 % off (MEMORY_STABLE), or a downtime that empties a whole period (>= 60 s "
+    "plus alignment; 90 s: never)",
 )
 @pytest.mark.parametrize("every_s", [300.0, 600.0])
 def test_a_periodically_restarted_server_is_never_training(every_s: float) -> None:
@@ -422,7 +452,7 @@ def test_a_periodically_restarted_server_is_never_training(every_s: float) -> No
 @pytest.mark.parametrize(("batch_s", "gap_s"), [(30.0, 6.0), (120.0, 10.0), (300.0, 20.0)])
 def test_flat_batched_generation_with_gaps_is_never_training(batch_s: float, gap_s: float) -> None:
     trace = syn.batch_generation_cycle(
-        1200, 8, batch_s=batch_s, gap_s=gap_s, decode=0.75, decode_end=0.75, prefill_s=0.0
+        max(600, 4 * batch_s), 8, batch_s=batch_s, gap_s=gap_s, decode=0.75, decode_end=0.75, prefill_s=0.0
     )
     assert "training" not in classes(trace)
 
@@ -436,7 +466,7 @@ def test_flat_batched_generation_with_gaps_is_never_training(batch_s: float, gap
 @pytest.mark.parametrize("batch_s", [8.0, 20.0, 28.0])
 def test_memory_bound_batched_generation_is_never_training(batch_s: float) -> None:
     trace = syn.batch_generation_cycle(
-        900, 8, batch_s=batch_s, prefill_s=2.0, decode=0.3, decode_end=0.22, gap_s=0.0
+        600, 8, batch_s=batch_s, prefill_s=2.0, decode=0.3, decode_end=0.22, gap_s=0.0
     )
     assert "training" not in classes(trace)
 
@@ -444,8 +474,10 @@ def test_memory_bound_batched_generation_is_never_training(batch_s: float) -> No
 @pytest.mark.xfail(
     strict=True,
     reason="FALSE VIOLATION: a benchmark sweep whose run levels differ by <= 12 % (0.8 / 0.7 "
-    "alternating), or runs of 240 s at one level with 60-s gaps, matches LEVEL_AGREE and the "
-    "alternation rule (the known blind spot, wider than the 90-s/20-s case of test_classify_evasion)",
+    "alternating; 0.8 / 0.68 and even 0.8 / 0.6 still give training periods, as any later run "
+    "at a stall's level counts as its resumption), or runs of 60-300 s at one level with gaps "
+    "of 5-60 s, matches LEVEL_AGREE and the alternation rule: the known blind spot, much wider "
+    "than the 90-s/20-s case of test_classify_evasion",
 )
 @pytest.mark.parametrize("runs", [[(90, 0.8), (90, 0.7)] * 4, [(240, 0.8)] * 5])
 def test_benchmark_sweeps_are_never_training(runs: list[tuple[int, float]]) -> None:
@@ -513,7 +545,8 @@ def test_training_with_async_checkpoints_becomes_training(step_s: float) -> None
 @pytest.mark.xfail(
     strict=True,
     reason="MISS: flat-power training (steps invisible at the sampling rate, e.g. step = k x the "
-    "sample interval, pipeline stages out of phase, power pinned at a cap) with checkpoints "
+    "sample interval, pipeline stages out of phase, power pinned at a cap) whose flat compute "
+    "reads a median synchrony < 0.8 (here 0.58; at >= 0.81 it is caught) with checkpoints "
     ">= 600 s apart is never training when the stall falls inside one period; caught only when "
     "the stall straddles a period boundary (~25 % of offsets for 20-s stalls); < 600 s apart: "
     "from the second stall",
@@ -529,7 +562,7 @@ def test_training_with_async_checkpoints_becomes_training(step_s: float) -> None
 )
 def test_flat_power_training_with_15_min_checkpoints_becomes_training(shape: dict[str, Any]) -> None:
     # stalls [300, 330) and [1200, 1230) s: each inside one 60-s period
-    labels = classes(J(1500, 8, ckpt_every_s=900, stall_s=30, start_s=330, **shape))
+    labels = classes(J(1320, 8, ckpt_every_s=900, stall_s=30, start_s=330, **shape))
     assert "training" in labels, labels
 
 
