@@ -206,20 +206,13 @@ def test_eval_phases_within_a_training_run_are_never_proof(eval_level: float, ev
     assert not PROOF & set(classes(trace))
 
 
-@functools.cache
-def _long_run() -> tuple[str, ...]:
-    """1 h, a 30-s checkpoint every 30 min, ending at 100 s and 1900 s."""
-    return tuple(classes(J(3600, 8, ckpt_every_s=1800, stall_s=30, start_s=100)))
-
-
-def test_a_long_run_is_never_proof_and_training_for_nine_periods_after_each_stall() -> None:
-    labels = list(_long_run())
-    assert not PROOF & set(labels)
-    for end in (100, 1900):
-        k = end // 60 + 1  # the period after the one the stall ends in
-        assert labels[k : k + 8] == ["training"] * 8, (end, labels)
-        # the stall has left the 600-s context: uncertain (never proof) until the next one
-        assert labels[k + 10 : k + 20] == ["uncertain"] * 10, (end, labels)
+@pytest.mark.parametrize("every_s", [1800.0, 3600.0])
+def test_a_long_run_stays_training_between_rare_checkpoints(every_s: float) -> None:
+    # 1 h, a 30-s checkpoint every 30 or 60 min, the first ending at 100 s: the job carry keeps
+    # the class once the stall has left the 600-s context
+    labels = classes(J(3600, 8, ckpt_every_s=every_s, stall_s=30, start_s=100))
+    assert labels[:2] == ["uncertain"] * 2, labels
+    assert labels[2:] == ["training"] * (len(labels) - 2), labels
 
 
 # The real 8xH100 run's flat compute periods read a median synchrony of 0.83-0.90: lockstep.
@@ -430,6 +423,34 @@ def test_bursty_tensor_parallel_serving_is_never_training(on_s: float, off_s: fl
 
 @pytest.mark.xfail(
     strict=True,
+    reason="FALSE VIOLATION (job carry): a server that looked like training once (15 min of "
+    "60-s bursts) stays training for the next hour of constant saturated traffic: lockstep at "
+    "the same level (+-12 %) with the same footprint is carried for JOB_CARRY_S",
+)
+def test_a_server_that_once_looked_like_training_is_not_carried() -> None:
+    labels = classes(
+        syn.tp_serving(2700, 8, rate=lambda s: 1.5 if s >= 900 or s % 180 < 60 else 0.01, seed=1)
+    )
+    assert "training" not in labels[20:], labels
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FALSE VIOLATION (job carry, its documented cost): when training ends and a server that "
+    "fills GPU memory to the same footprint (+-10 %, e.g. vLLM at 90 %) starts on the same GPUs "
+    "within a period (memory.used is a per-period maximum, so the hand-over is invisible), "
+    "saturated serving is carried as training for up to an hour",
+)
+def test_serving_after_training_on_the_same_gpus_is_not_carried() -> None:
+    trace = syn.concat(
+        train(600, 8, memory_mib=72_000.0), syn.tp_serving(1500, 8, rate=lambda s: 2.0, memory_mib=72_000.0)
+    )
+    labels = classes(trace)
+    assert "training" not in labels[12:], labels
+
+
+@pytest.mark.xfail(
+    strict=True,
     reason="FALSE VIOLATION: a server restarted every 5-15 min (45 s down, KV cache re-allocated "
     "within +-3 %) is training from the period after the second restart: the per-period "
     "memory.used is a maximum, so a restart inside a period keeps the footprint, and the "
@@ -569,12 +590,13 @@ def test_flat_power_training_with_15_min_checkpoints_becomes_training(shape: dic
 
 @pytest.mark.xfail(
     strict=True,
-    reason="MISS: the class does not hold: 9 periods after a stall the run is uncertain again until "
-    "the next stall (CONTEXT_S = 600 s); with checkpoints every 30 min, 9 of 30 periods are training",
+    reason="MISS: without a memory.used column the job carry cannot apply (the footprint is the "
+    "job's identity): 9 periods after a stall the run is uncertain again until the next one "
+    "(CONTEXT_S = 600 s); with checkpoints every 30 min, 9 of 30 periods are training",
 )
-def test_a_long_run_stays_training_after_its_first_stall() -> None:
-    labels = _long_run()
-    assert all(x == "training" for x in labels[2:]), labels
+def test_a_long_run_logged_without_memory_stays_training() -> None:
+    labels = classes(J(3600, 8, ckpt_every_s=1800, stall_s=30, start_s=100), memory=False)
+    assert labels[3:] == ["training"] * (len(labels) - 3), labels
 
 
 @pytest.mark.xfail(
