@@ -135,7 +135,7 @@ def test_training_on_each_board_and_gpu_count_is_caught(gpus: int, model: str, b
     _assert_caught(classes(train(600, gpus, board_w=board_w), model=model), by=2)
 
 
-@pytest.mark.parametrize("step_s", [0.3, 2.0, 5.0, 12.0, 20.0])
+@pytest.mark.parametrize("step_s", [0.3, 1.5, 5.0, 12.0, 20.0])
 def test_training_at_step_times_from_a_third_of_a_second_to_twenty_seconds_is_caught(step_s: float) -> None:
     _assert_caught(classes(train(600, 8, step_s=step_s)), by=2)
 
@@ -163,14 +163,11 @@ def test_stalls_up_to_40_percent_of_the_limit_idle_or_spinning_are_caught(
     [
         (0.1, True, True, True),
         (1.0, True, False, True),
-        (2.0, False, True, True),
-        (5.0, False, True, True),
-        (10.0, False, False, True),
         (1.0, False, True, False),
-        (10.0, True, False, False),
+        (0.1, False, False, False),
     ],
 )
-def test_training_logged_at_100ms_to_10s_with_or_without_index_units_or_memory_is_caught(
+def test_training_logged_at_100ms_or_1s_with_or_without_index_units_or_memory_is_caught(
     dt: float, index: bool, units: bool, memory: bool
 ) -> None:
     # the same workload, logged at another rate (nvidia-smi -lms 100 … -l 10)
@@ -336,13 +333,12 @@ def test_video_encoding_is_never_training() -> None:
     reason="FALSE PROOF: multi-GPU training whose per-second power is flat and whose flat compute "
     "reads a median synchrony < 0.8 (synthetic default 0.58; flips at 0.80; the real 8xH100 "
     "run's flat compute periods read 0.83-0.90) at mean <= 45 % of the limit (+ sampling slack) and utilisation <= 60 % + "
-    "2*sqrt(0.24/max(n,15)) (72 % at 1 s, 85 % at 5-10 s sampling) is 'light', and with no "
+    "2*sqrt(0.24/max(n,15)) (72 % at 1 s and 2 s sampling) is 'light', and with no "
     "lockstep period in the context nothing marks it training-like: inference. Flips at "
-    "compute 0.45-0.46 of the limit; at util 72/73 % (1 s) and 85/86 % (5 s, 10 s)",
+    "compute 0.45-0.46 of the limit; at util 72/73 %. Logged every 5 or 10 s (< 15 samples a "
+    "period) it is uncertain since 970fae4",
 )
-@pytest.mark.parametrize(
-    ("dt", "busy", "compute"), [(1.0, 55.0, 0.40), (1.0, 72.0, 0.44), (10.0, 85.0, 0.40)]
-)
+@pytest.mark.parametrize(("dt", "busy", "compute"), [(1.0, 55.0, 0.40), (1.0, 72.0, 0.44), (2.0, 72.0, 0.40)])
 def test_flat_light_training_is_never_proof(dt: float, busy: float, compute: float) -> None:
     trace = _set_util(J(900, 8, compute=compute, dip=compute, ckpt_every_s=None), busy)
     labels = classes(syn.subsample(trace, round(dt)), dt=dt)
@@ -421,13 +417,8 @@ def test_bursty_tensor_parallel_serving_is_never_training(on_s: float, off_s: fl
     assert "training" not in labels, labels
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FALSE VIOLATION (job carry): a server that looked like training once (15 min of "
-    "60-s bursts) stays training for the next hour of constant saturated traffic: lockstep at "
-    "the same level (+-12 %) with the same footprint is carried for JOB_CARRY_S",
-)
 def test_a_server_that_once_looked_like_training_is_not_carried() -> None:
+    # 15 min of 60-s bursts (classed training), then constant saturated traffic: not carried
     labels = classes(
         syn.tp_serving(2700, 8, rate=lambda s: 1.5 if s >= 900 or s % 180 < 60 else 0.01, seed=1)
     )
@@ -451,14 +442,14 @@ def test_serving_after_training_on_the_same_gpus_is_not_carried() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="FALSE VIOLATION: a server restarted every 5-15 min (45 s down, KV cache re-allocated "
+    reason="FALSE VIOLATION: a server restarted every 5 min (since 970fae4: not every 10-15 min; 45 s down, KV cache re-allocated "
     "within +-3 %) is training from the period after the second restart: the per-period "
     "memory.used is a maximum, so a restart inside a period keeps the footprint, and the "
     "restart is a stall the load resumes from at the same level. Flips: a re-allocated "
     "footprint > 10 % off (MEMORY_STABLE), or a downtime that empties a whole period (>= 60 s "
     "plus alignment; 90 s: never)",
 )
-@pytest.mark.parametrize("every_s", [300.0, 600.0])
+@pytest.mark.parametrize("every_s", [300.0])
 def test_a_periodically_restarted_server_is_never_training(every_s: float) -> None:
     labels = classes(syn.tp_serving(1500, 8, rate=lambda s: 0.5, restart_every_s=every_s))
     assert "training" not in labels, labels
@@ -624,6 +615,31 @@ def test_a_10_s_stall_logged_every_2_s_becomes_training() -> None:
 
 @pytest.mark.xfail(
     strict=True,
+    reason="MISS (since 970fae4): training logged every 2, 5 or 10 s (nvidia-smi -l 2/5/10) is never "
+    "training: periods with < 15 samples (5 s: 12, 10 s: 6) give no shape evidence at all, and the "
+    "stricter two-level test under 40 samples (2 s: 30) rejects the stall periods; at 3 s only "
+    "45-s stalls count, at 4 s from the second stall. 1 s and 100 ms: caught from period 2",
+)
+@pytest.mark.parametrize(("dt", "stall_s"), [(2.0, 20.0), (2.0, 45.0), (5.0, 45.0), (10.0, 45.0)])
+def test_training_logged_every_2_to_10_s_is_caught(dt: float, stall_s: float) -> None:
+    labels = classes(J(900, 8, dt=dt, ckpt_every_s=300, stall_s=stall_s, start_s=100), dt=dt)
+    assert not PROOF & set(labels), labels
+    assert labels[-1] == "training", labels
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MISS (late): steps of 1 or 2 s logged every second alias (the dip lands on the same "
+    "samples or none): the stall period's two-level test fails and the run is caught only from "
+    "the second stall (period 6 instead of 2; never when stalls are >= 10 min apart)",
+)
+@pytest.mark.parametrize("step_s", [1.0, 2.0])
+def test_training_whose_step_aliases_with_the_sampling_is_caught_after_its_first_stall(step_s: float) -> None:
+    _assert_caught(classes(train(600, 8, step_s=step_s)), by=2)
+
+
+@pytest.mark.xfail(
+    strict=True,
     reason="MISS: training on 4 GPUs beside a 4-GPU server on the same node is never training: "
     "the lockstep median over all 8 active devices falls under 0.8",
 )
@@ -672,12 +688,23 @@ def _real_classes(name: str, every_s: float) -> list[str]:
     return [c.result.label for c in classify_samples(gpu_trace_samples(parsed, "NVIDIA H100 SXM"))]
 
 
-@pytest.mark.parametrize("every_s", [1.0, 5.0, 10.0])
-def test_the_real_checkpointing_run_logged_every_1_to_10_s_is_caught(every_s: float) -> None:
+def test_the_real_checkpointing_run_logged_every_second_is_caught() -> None:
+    every_s = 1.0
     # h100x8_ckpt1000: idle minute, start-up, ~17-s checkpoint stalls; training from period 6 at 1 Hz
     labels = _real_classes("h100x8_ckpt1000", every_s)
     assert not PROOF & set(labels[2:]), labels
     assert labels[6:11] == ["training"] * 5, labels
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MISS (real data, since 970fae4): the h100x8_ckpt1000 run, training from period 6 when "
+    "logged every second, is never training logged every 5 or 10 s (< 15 samples a period: no "
+    "shape evidence); before 970fae4 it was caught from period 6 at 2, 5 and 10 s alike",
+)
+@pytest.mark.parametrize("every_s", [5.0, 10.0])
+def test_the_real_checkpointing_run_logged_every_5_or_10_s_is_caught(every_s: float) -> None:
+    assert "training" in _real_classes("h100x8_ckpt1000", every_s)
 
 
 @pytest.mark.xfail(
