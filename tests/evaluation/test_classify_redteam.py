@@ -458,9 +458,9 @@ def test_a_periodically_restarted_server_is_never_training(every_s: float) -> No
 @pytest.mark.xfail(
     strict=True,
     reason="FALSE VIOLATION: continuous-batching generation at a flat decode level with a host gap "
-    "between batches is training for batches of 30-300 s and gaps >= 6 s (a 3-s gap at 1 Hz "
-    "stays uncertain: under 10 % of the period). Same shape as the known benchmark xfail, far "
-    "more common",
+    "between batches is training for batches of 30-300 s and gaps >= 6 s (a 3-s gap: training "
+    "for 30-s batches, uncertain for 120-300-s ones, under 10 % of a period). Same shape as the "
+    "known benchmark xfail, far more common",
 )
 @pytest.mark.parametrize(("batch_s", "gap_s"), [(30.0, 6.0), (120.0, 10.0), (300.0, 20.0)])
 def test_flat_batched_generation_with_gaps_is_never_training(batch_s: float, gap_s: float) -> None:
