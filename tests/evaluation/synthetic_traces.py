@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 IDLE = 0.1  # share of board power at idle (H100: ~70 W of 700 W)
@@ -288,3 +288,178 @@ def serving_runs(
             )
             util.append([100.0 if busy else 0.0] * gpus)
     return Trace(power, util, [[memory_mib] * gpus for _ in power])
+
+
+# ---- red-team generators (tests/evaluation/test_classify_redteam.py) ---------------------------
+# Continuous-time workloads sampled every ``dt`` seconds, so that one workload can be logged at
+# 100 ms, 1 s, 5 s or 10 s; render them with ``render(trace, interval_s=dt)``.
+
+
+def lockstep_job(
+    seconds: float,
+    gpus: int,
+    *,
+    dt: float = 1.0,
+    board_w: float = 700.0,
+    limit_w: float | None = None,
+    seed: int = 0,
+    step_s: float = 4.0,
+    compute: float = 0.82,
+    dip: float = 0.62,
+    dip_share: float = 0.2,
+    ckpt_every_s: float | None = 270.0,
+    stall_s: float = 17.0,
+    stall_level: float = 0.21,
+    stall_busy: float = 100.0,
+    eval_every_s: float | None = None,
+    eval_s: float = 120.0,
+    eval_level: float = 0.55,
+    eval_busy: float = 100.0,
+    rank_offset: float = 0.0,
+    trained: Sequence[int] | None = None,
+    memory_mib: float = 41_000.0,
+    start_s: float = 0.0,
+    warmup_s: float = 0.0,
+    noise_common: float = 0.01,
+    noise_gpu: float = 0.012,
+) -> Trace:
+    """Data-parallel (or pipeline-parallel) training, sampled every ``dt`` s.
+
+    Steps of ``step_s``: ``compute`` (share of the limit) then ``dip`` for the last ``dip_share``
+    of the step; every ``ckpt_every_s`` a stall of ``stall_s`` at ``stall_level`` of the board
+    (utilisation ``stall_busy``: 100 = ranks spinning in a collective), none when
+    ``ckpt_every_s`` is None (async checkpointing); every ``eval_every_s`` an evaluation of
+    ``eval_s`` at ``eval_level`` (lighter lockstep forward passes). ``rank_offset``: rank g's
+    step phase lags by g × rank_offset steps (pipeline stages). ``warmup_s``: memory and load
+    ramp at the start (model loading). ``noise_common`` / ``noise_gpu``: relative power noise
+    each sample, shared by all GPUs / per GPU (their ratio sets the synchrony of flat compute:
+    0.58 at the defaults; the real 8×H100 run's flat compute periods read 0.83–0.90)."""
+    rng = random.Random(seed)
+    n = round(seconds / dt)
+    t = _blank(n, gpus)
+    scale = limit_w if limit_w is not None else board_w
+    active = set(range(gpus) if trained is None else trained)
+    phase = rng.uniform(0, step_s)
+    for k in range(n):
+        s = k * dt
+        common = rng.gauss(0, noise_common)
+        rel = s - start_s
+        in_stall = ckpt_every_s is not None and rel % ckpt_every_s >= ckpt_every_s - stall_s
+        in_eval = eval_every_s is not None and not in_stall and rel % eval_every_s < eval_s
+        loading = s < warmup_s
+        for g in range(gpus):
+            if g not in active:
+                t.power[k][g] = board_w * IDLE * (1 + 0.01 * rng.uniform(-1, 1))
+                t.memory[k][g] = 17.0
+                continue
+            if loading:
+                watts, util = board_w * (IDLE + 0.05 * rng.random()), 10.0 * rng.random()
+                mem = memory_mib * min(1.0, s / max(warmup_s, 1.0))
+            elif in_stall:
+                watts, util, mem = min(stall_level * board_w, scale), stall_busy, memory_mib
+            else:
+                frac = ((s + phase) / step_s - g * rank_offset) % 1.0
+                low = frac >= 1.0 - dip_share
+                level = eval_level if in_eval else (dip if low else compute)
+                watts = level * scale
+                util = eval_busy if in_eval else (85.0 if low else 100.0)
+                mem = memory_mib
+            watts *= 1 + common + rng.gauss(0, noise_gpu)
+            t.power[k][g] = min(scale, max(board_w * IDLE * 0.9, watts))
+            t.util[k][g] = util
+            t.memory[k][g] = mem + rng.choice((0.0, 20.0))
+    return Trace(t.power, t.util, t.memory, limit_w)
+
+
+def tp_serving(
+    seconds: float,
+    gpus: int,
+    *,
+    rate: Callable[[float], float],
+    dt: float = 1.0,
+    board_w: float = 700.0,
+    seed: int = 0,
+    memory_mib: float = 72_000.0,
+    restart_every_s: float | None = None,
+    restart_s: float = 45.0,
+) -> Trace:
+    """Tensor-parallel serving whose Poisson request rate follows ``rate(t)`` (per s): prefill
+    spikes, decode power growing with requests in flight, every GPU in lockstep.
+    ``restart_every_s``: the server restarts (memory freed for ``restart_s``, then re-allocated
+    at a slightly different footprint)."""
+    rng = random.Random(seed)
+    n = round(seconds / dt)
+    t = _blank(n, gpus)
+    ends: list[float] = []
+    footprint = memory_mib
+    for k in range(n):
+        s = k * dt
+        down = restart_every_s is not None and s % restart_every_s >= restart_every_s - restart_s
+        if down and restart_every_s is not None and s % restart_every_s < restart_every_s - restart_s + dt:
+            footprint = memory_mib * (1 + 0.03 * rng.uniform(-1, 1))
+            ends = []
+        ends = [e for e in ends if e > s]
+        arrivals = 0 if down else _poisson(rng, rate(s) * dt)
+        for _ in range(arrivals):
+            ends.append(s + 1 + rng.uniform(3, 30))
+        inflight = len(ends)
+        if down:
+            level, util, mem = IDLE, 0.0, 0.0
+        elif arrivals:
+            level, util, mem = 0.75 + 0.1 * rng.random(), 100.0, footprint
+        elif inflight:
+            level = min(0.7, 0.3 + 0.07 * inflight) + rng.gauss(0, 0.03)
+            util, mem = min(100.0, 60.0 + 10 * inflight), footprint
+        else:
+            level, util, mem = IDLE + 0.03, 0.0, footprint
+        for g in range(gpus):
+            t.power[k][g] = board_w * (level + rng.gauss(0, 0.01))
+            t.util[k][g] = util
+            t.memory[k][g] = mem
+    return t
+
+
+def batch_generation_cycle(
+    seconds: float,
+    gpus: int,
+    *,
+    batch_s: float = 40.0,
+    prefill_s: float = 3.0,
+    decode: float = 0.7,
+    decode_end: float = 0.45,
+    gap_s: float = 4.0,
+    gap_level: float = 0.15,
+    decode_busy: float = 100.0,
+    dt: float = 1.0,
+    board_w: float = 700.0,
+    seed: int = 0,
+    memory_mib: float = 70_000.0,
+) -> Trace:
+    """Offline batched generation, tensor-parallel (lockstep), one batch every ``batch_s``: a
+    prefill of ``prefill_s`` near the limit, a decode plateau falling from ``decode`` to
+    ``decode_end`` as sequences finish, then ``gap_s`` of host work (tokenise, write) at
+    ``gap_level``. The same batch shape over and over: a fixed period."""
+    rng = random.Random(seed)
+    n = round(seconds / dt)
+    t = _blank(n, gpus)
+    for k in range(n):
+        s = k * dt
+        x = s % batch_s
+        if x < prefill_s:
+            level, util = 0.92, 100.0
+        elif x < batch_s - gap_s:
+            f = (x - prefill_s) / max(1e-9, batch_s - gap_s - prefill_s)
+            level, util = decode + (decode_end - decode) * f, decode_busy
+        else:
+            level, util = gap_level, 0.0
+        common = rng.gauss(0, 0.01)
+        for g in range(gpus):
+            t.power[k][g] = board_w * max(IDLE * 0.9, level + common + rng.gauss(0, 0.008))
+            t.util[k][g] = util
+            t.memory[k][g] = memory_mib
+    return t
+
+
+def subsample(trace: Trace, every: int) -> Trace:
+    """Every ``every``-th sample of ``trace`` (a slower logger of the same workload)."""
+    return Trace(trace.power[::every], trace.util[::every], trace.memory[::every], trace.limit_w)
