@@ -211,9 +211,7 @@ HIGH_SHARE: Final = (0.1, 0.9)  # time at the compute level: both phases last se
 # this many samples at least: each phase then holds two samples at the ``HIGH_SHARE`` bound.
 # Sparser sampling (nvidia-smi -l 5, an attestor set to sample every 5 s) shows random bursts
 # as "stalls" and hides duty cycles: such periods are neither training by shape nor inference.
-SHAPE_MIN_SAMPLES: Final = 15
-SPARSE_SAMPLES: Final = 40
-TWO_LEVEL_SPARSE: Final = 0.85
+SHAPE_MIN_SAMPLES: Final = 25
 PLATEAU_MIN: Final = 0.45  # a sustained compute period: never below 45 % of the limit ...
 PLATEAU_MEAN: Final = 0.6  # ... and 60 % of it on average
 WAIT_BUSY: Final = 0.9  # a collective wait: every kernel slot busy ...
@@ -233,8 +231,7 @@ LIGHT_SAMPLING_Z: Final = 2.0  # standard errors of a sampled mean allowed over 
 LIGHT_MIN_SAMPLES: Final = 15  # the sample count the slack assumes at least
 DUTY_TWO_LEVEL: Final = 0.75  # above this an on/off load at one level is a duty cycle, not requests
 LOAD_VARIATION: Final = 0.15  # period-to-period CV of the load that says "follows requests" ...
-LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only or peaky loads)
-BURST_PEAK: Final = 0.6  # a light load whose max reaches this share of the limit is "peaky"
+LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only telemetry)
 NON_ML_TENSOR: Final = 0.05  # tensor-pipe activity below this while busy: not ML (encode, graphics)
 
 
@@ -280,7 +277,6 @@ class _Period(NamedTuple):
     compute_level: float | None
     light: bool
     blind: bool  # light judged from utilisation alone (no power reported)
-    peaky: bool  # sparsely sampled, with bursts that reach compute power (``BURST_PEAK``)
     load: float  # median active share (power of the limit, else utilisation); 0 when quiet
     non_ml: bool
     node_power_w: float | None  # the BMC's, when reported
@@ -384,11 +380,6 @@ def _upper_level(d: _Device) -> float:
     return min(d.r_max, d.r_min + (variance + a * a) / a)
 
 
-def _two_level_min(devices: Sequence[_Device]) -> float:
-    """How two-level a stall period must look: stricter where few samples make any spread look so."""
-    return TWO_LEVEL_MIN if min(d.samples for d in devices) >= SPARSE_SAMPLES else TWO_LEVEL_SPARSE
-
-
 def _duty_like(d: _Device) -> bool:
     """On/off at one flat compute level, each phase seconds long: a duty cycle, not requests."""
     return (
@@ -412,21 +403,19 @@ def _period(p: PeriodSignals) -> _Period:
         compute_level = _median([d.r_max for d in powered])
         shaped = [d for d in powered if d.two_level is not None and d.high_share is not None]
         if lockstep and len(shaped) * 2 > len(powered):
-            # The compute phase's level, not a one-sample spike: a request's prefill peak sets
-            # ``max`` but not the level a job computes at (``_upper_level``).
-            upper = _median([_upper_level(d) for d in shaped])
             stall = (
                 _median([d.r_max - d.r_min for d in shaped]) >= SWING_MIN
-                and _median([d.two_level or 0.0 for d in shaped]) >= _two_level_min(shaped)
-                and upper >= COMPUTE_MIN
+                and _median([d.two_level or 0.0 for d in shaped]) >= TWO_LEVEL_MIN
+                and compute_level >= COMPUTE_MIN
+                # the compute phase is a level, not a one-sample spike: a request's prefill peak
+                # sets ``max`` above the level the rest of the burst runs at (``_upper_level``)
+                and _median([_upper_level(d) / d.r_max for d in shaped]) >= 1.0 - LEVEL_AGREE
                 and (
                     _median([d.r_min for d in shaped]) <= STALL_MAX
                     or _median([d.min_of_board for d in shaped]) <= STALL_MAX_BOARD
                 )
                 and HIGH_SHARE[0] <= _median([d.high_share or 0.0 for d in shaped]) <= HIGH_SHARE[1]
             )
-            if stall:
-                compute_level = upper
         plateau = (
             lockstep
             and _median([d.r_min for d in powered]) >= PLATEAU_MIN
@@ -441,7 +430,6 @@ def _period(p: PeriodSignals) -> _Period:
         )
     light = bool(active)
     blind = any(not d.has_power for d in active)
-    peaky = any(d.has_power and d.r_max >= BURST_PEAK and d.samples < SPARSE_SAMPLES for d in active)
     duty = [_duty_like(d) for d in active if d.has_power]
     # One device on/off at a flat level is a duty-cycled job; among three or more independent
     # replicas a burst pattern that happens to look so on one of them is requests by chance.
@@ -479,7 +467,6 @@ def _period(p: PeriodSignals) -> _Period:
         compute_level,
         light,
         blind,
-        peaky,
         load,
         non_ml,
         p.signals.node_power_w,
@@ -648,11 +635,7 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
             types_pb2.WORKLOAD_CLASS_INFERENCE,
             "busy without tensor-pipe work",
         )
-    # A light load judged from utilisation alone, or sampled too sparsely for the duty-cycle test
-    # to be sure while its bursts reach compute power, must also change from period to period as
-    # requests do: a duty-cycled job repeats one mean.
-    needs_requests = current.blind or current.peaky
-    if current.light and not training_like and (not needs_requests or _follows_requests(context)):
+    if current.light and not training_like and (not current.blind or _follows_requests(context)):
         return PeriodClass(
             WorkloadLabel.INFERENCE,
             0.2,

@@ -41,6 +41,14 @@ def classes(trace: syn.Trace, model: str = "H100 SXM") -> list[str]:
     return [c.result.label for c in classify_samples(gpu_trace_samples(parsed, f"NVIDIA {model}"))]
 
 
+def sparse_classes(trace: syn.Trace, every: int) -> list[str]:
+    """Classes of ``trace`` logged every ``every`` seconds (nvidia-smi -l EVERY)."""
+    gpus = len(trace.power[0])
+    text = syn.render(syn.subsample(trace, every), interval_s=float(every))
+    parsed = parse_gpu_csv(text, "synthetic.csv", gpus)
+    return [c.result.label for c in classify_samples(gpu_trace_samples(parsed, "NVIDIA H100 SXM"))]
+
+
 def _assert_training_evasion(labels: list[str], *, caught_from: int) -> None:
     assert not PROOF & set(labels), labels
     assert all(x == "training" for x in labels[caught_from:]), labels
@@ -144,6 +152,14 @@ def test_the_job_carry_expires() -> None:
     assert set(labels[-5:]) == {"uncertain"}, labels
 
 
+@pytest.mark.parametrize("every", [5, 10])
+def test_a_duty_cycle_logged_sparsely_is_never_proof(every: int) -> None:
+    # Six or twelve samples a minute cannot tell on/off at one level from requests: no proof.
+    for gpus in (1, 8):
+        labels = sparse_classes(syn.duty_cycle(1200, gpus), every)
+        assert not PROOF & set(labels), (gpus, labels)
+
+
 # ---- honest twins ------------------------------------------------------------------------------
 
 
@@ -151,6 +167,23 @@ def test_the_job_carry_expires() -> None:
 def test_tensor_parallel_inference_is_never_training(rate: float, seed: int) -> None:
     # Lockstep GPUs, resident KV cache, load following Poisson requests.
     labels = classes(syn.tp_inference(MINUTES * 60, 8, rate_per_s=rate, seed=seed))
+    assert "training" not in labels, labels
+
+
+@pytest.mark.parametrize(("every", "seed", "rate"), [(3, 3, 0.05), (4, 2, 0.15), (4, 5, 0.15), (10, 2, 0.05)])
+def test_tensor_parallel_inference_logged_sparsely_is_never_training(
+    every: int, seed: int, rate: float
+) -> None:
+    # Sampled every 3-10 s, prefill spikes and quiet gaps look like stalls: before the shape
+    # rules needed 25 samples a period, each of these was training for tens of minutes.
+    labels = sparse_classes(syn.tp_inference(3600, 8, seed=seed, rate_per_s=rate), every)
+    assert "training" not in labels, labels
+
+
+def test_low_rate_tensor_parallel_inference_is_never_training() -> None:
+    # A burst whose one-second prefill peak sets the period's max is no compute level a job
+    # resumes at (the two-level fit's upper level sits well below it).
+    labels = classes(syn.tp_inference(900, 8, seed=4, rate_per_s=0.05))
     assert "training" not in labels, labels
 
 
