@@ -48,6 +48,13 @@ training):
      the limit: ranks spinning in an all-reduce while one writes a checkpoint) or a stall.
 4. the period itself belongs to the job: lockstep, or a pause that keeps the footprint.
 
+**Sampling density and spikes.** Shape evidence (a stall inside a period, a step rhythm, the
+duty-cycle test of a light load) needs ``SHAPE_MIN_SAMPLES`` samples in the period: logged every
+3–10 s, request bursts look like stalls. And a stall's compute phase must be a level: the upper
+level of the two-level signal with the period's min, mean and variance (``_upper_level``) within
+``LEVEL_AGREE`` of its max, so that a one-second prefill peak is not a compute level a job
+"resumes" at.
+
 **Job carry.** Evidence reads a 10-minute context, but real runs checkpoint every half hour or
 hour and compute flat in between. A job that showed the signature keeps the training class for
 ``JOB_CARRY_S`` (1 h) after its last evidence, in every period where the same devices compute in
