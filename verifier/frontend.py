@@ -304,10 +304,17 @@ def _raw(channel: grpc.aio.Channel, kind: str, method: str) -> Any:
     return getattr(channel, kind)(method, request_serializer=None, response_deserializer=None)
 
 
-async def _relay_error(context: grpc.aio.ServicerContext[Any, Any], e: grpc.aio.AioRpcError) -> None:
+def _relay_status(context: grpc.aio.ServicerContext[Any, Any], e: grpc.aio.AioRpcError) -> None:
+    """The core's status, details and trailing metadata, as the answer to this call."""
     trailing = [(k, v) for k, v in _pairs(e.trailing_metadata()) if not k.startswith("grpc-")]
     if trailing:
         context.set_trailing_metadata(trailing)
+    context.set_code(e.code())
+    context.set_details(e.details() or "")
+
+
+async def _relay_error(context: grpc.aio.ServicerContext[Any, Any], e: grpc.aio.AioRpcError) -> None:
+    _relay_status(context, e)
     await context.abort(e.code(), e.details() or "")
 
 
@@ -333,18 +340,26 @@ def _forwarder(
         return grpc.unary_unary_rpc_method_handler(unary)
 
     async def relay(call: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
+        # The core's status ends the stream as it is: set, not aborted (an abort raised inside
+        # a response generator reaches the client as UNKNOWN).
         try:
             async for item in call:
                 yield item
         except grpc.aio.AioRpcError as e:
-            await _relay_error(context, e)
+            _relay_status(context, e)
         finally:
             call.cancel()
 
     if server_streaming and not client_streaming:
 
-        def unary_stream(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
-            return relay(_raw(channel, "unary_stream", method)(request, **call_args(context)), context)
+        # an async generator function itself: grpc.aio iterates a plain function's result as a
+        # synchronous iterable
+        async def unary_stream(
+            request: bytes, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[bytes]:
+            call = _raw(channel, "unary_stream", method)(request, **call_args(context))
+            async for item in relay(call, context):
+                yield item
 
         return grpc.unary_stream_rpc_method_handler(unary_stream)
 
@@ -362,10 +377,12 @@ def _forwarder(
 
         return grpc.stream_unary_rpc_method_handler(stream_unary)
 
-    def stream_stream(
+    async def stream_stream(
         requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[bytes]:
-        return relay(_raw(channel, "stream_stream", method)(requests, **call_args(context)), context)
+        call = _raw(channel, "stream_stream", method)(requests, **call_args(context))
+        async for item in relay(call, context):
+            yield item
 
     return grpc.stream_stream_rpc_method_handler(stream_stream)
 
