@@ -91,7 +91,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pausewatch.errors import InputError, KeyFileError
+from pausewatch.errors import ConfigError, KeyFileError
 from pausewatch.files.statedir import check_secret_file
 from pausewatch.tomlread import Document, located, unknown_key
 
@@ -109,8 +109,6 @@ SOURCE_KINDS = ("auto", "nvml", "dcgm", "nvidia-smi", "amd", "linux", "redfish",
 ENV_PREFIX = "PAUSEWATCH_ATTESTOR_"
 
 
-class ConfigError(InputError):
-    """A configuration value that is missing, malformed or out of range."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ Foreign exceptions are wrapped at the boundary with ``raise ... from e``.
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "EnvironmentFaultError",
     "FormatError",
     "InputError",
@@ -33,6 +34,11 @@ class PausewatchError(Exception):
 
 class InputError(PausewatchError):
     """The input was wrong; the message says what and where."""
+
+
+class ConfigError(InputError):
+    """A configuration file, variable or flag that is missing, malformed or out of range; the
+    message names where (``file:line: key: problem``). One class for every role's config."""
 
 
 class FormatError(InputError):

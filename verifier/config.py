@@ -139,7 +139,7 @@ from typing import Any, Final
 
 from pausewatch.addresses import is_loopback
 from pausewatch.checkpoint import CosignatureVerifier
-from pausewatch.errors import InputError
+from pausewatch.errors import ConfigError, InputError
 from pausewatch.reports import MAX_REPORT_BYTES, check_id
 from pausewatch.roots import LabRoot, PartyRoot, read_lab_roots, read_party_roots
 from pausewatch.tomlread import REQUIRED, Document, Table, located
@@ -165,8 +165,6 @@ __all__ = [
 ENV_PREFIX: Final = "PAUSEWATCH_VERIFIER_"
 
 
-class ConfigError(InputError):
-    """A configuration value that is missing, of the wrong type or out of range."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from pausewatch.errors import InputError
+from pausewatch.errors import ConfigError
 from pausewatch.note import SIG_TYPE_ED25519, Ed25519NoteVerifier, VerifierKey, is_valid_key_name, parse_vkey
 from pausewatch.tlog_witness import MAX_REQUEST_SIZE
 from pausewatch.tomlread import Document, located
@@ -39,8 +39,6 @@ _MAX_CONFIG_BYTES: Final = 1 << 20
 _MAX_LOGS: Final = 1024
 
 
-class ConfigError(InputError):
-    """The configuration file is unusable; the message names the file and the key."""
 
 
 _ERROR = located(ConfigError)
