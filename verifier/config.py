@@ -56,7 +56,7 @@ Example (every key shown with its default where it has one)::
     admission_threads = 0          # signature/decoding threads (frontends = 0); 0 = one per CPU
     # frontends = 2                # serve: front-end processes sharing the port (SO_REUSEPORT),
                                    # each admitting inline, before one sequencing core
-                                   # (docs/scale.md); 0 = one process; absent: one per CPU
+                                   # (docs/scale.md); 0 = one process; absent: CPUs - 1, at least 1
                                    # (admission_processes: its deprecated name)
     max_upload_batches = 1000      # batches in one UploadReports stream
     sequencer_min_tick_s = 0.01    # the sequencer commits at most this often (one fsync, one
@@ -203,7 +203,7 @@ class LimitsConfig:
     max_pending_reports: int = 50_000
     max_queue_s: float = 1.0
     admission_threads: int = 0
-    frontends: int | None = None  # None: one per CPU
+    frontends: int | None = None  # None: one per CPU but one (the core's), at least one
     max_upload_batches: int = 1000
     sequencer_min_tick_s: float = 0.01
     sequencer_max_batch: int = 10_000

@@ -1,6 +1,6 @@
 """``pausewatch-verifier serve``: run the verifier until SIGTERM or SIGINT.
 
-``limits.frontends`` (default: one per CPU) front-end processes admit reports and one core
+``limits.frontends`` (default: one per CPU but one) front-end processes admit reports and one core
 process sequences them (:mod:`verifier.frontends`); ``limits.frontends = 0`` runs everything
 in one process, as before.
 
@@ -70,8 +70,8 @@ def serve(args: argparse.Namespace) -> int:
     if config.tls is None and config.allow_plaintext:
         _log.warning("serving plaintext gRPC (allow_plaintext = true)", extra={"address": config.listen})
     count = config.limits.frontends
-    if count is None:
-        count = len(os.sched_getaffinity(0)) or 1
+    if count is None:  # one CPU is the core's: on 2 CPUs one front-end beat two (docs/scale.md)
+        count = max(1, len(os.sched_getaffinity(0)) - 1)
     if count == 0:
         return asyncio.run(_serve(config, args.ready_file))
     return asyncio.run(_serve_frontends(config, args.ready_file, count, args.log_level))
