@@ -7,8 +7,9 @@
 - ``inference`` — a light, request-sized load: mean power ≤ 45 % of the limit, utilisation
   ≤ 60 %, and not an on/off load at one flat level (a duty cycle, not requests; judged on each
   device, or on the majority where three or more are active); where
-  only utilisation is reported (≤ 50 %), the load must also change from period to period as
-  requests come and go. Positive evidence of allowed work.
+  only utilisation is reported (≤ 50 %), or the power of every active device is steady within
+  the period (CV under ``FLAT_CV``: a steady light job, not requests), the load must also change
+  from period to period as requests come and go. Positive evidence of allowed work.
 - ``training`` — the training signature, at the violation threshold (see below).
 - ``other`` — busy without tensor-pipe work, where the source reports it (video encoding,
   graphics, non-tensor burns). Neither proof nor violation.
@@ -238,7 +239,8 @@ LIGHT_SAMPLING_Z: Final = 2.0  # standard errors of a sampled mean allowed over 
 LIGHT_MIN_SAMPLES: Final = 15  # the sample count the slack assumes at least
 DUTY_TWO_LEVEL: Final = 0.75  # above this an on/off load at one level is a duty cycle, not requests
 LOAD_VARIATION: Final = 0.15  # period-to-period CV of the load that says "follows requests" ...
-LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only telemetry)
+LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only or flat loads)
+FLAT_CV: Final = 0.05  # power CV within the period under which a light load is steady, not bursty
 NON_ML_TENSOR: Final = 0.05  # tensor-pipe activity below this while busy: not ML (encode, graphics)
 
 
@@ -284,6 +286,7 @@ class _Period(NamedTuple):
     compute_level: float | None
     light: bool
     blind: bool  # light judged from utilisation alone (no power reported)
+    flat: bool  # every powered active device steady within the period (``FLAT_CV``)
     load: float  # median active share (power of the limit, else utilisation); 0 when quiet
     non_ml: bool
     node_power_w: float | None  # the BMC's, when reported
@@ -437,6 +440,8 @@ def _period(p: PeriodSignals) -> _Period:
         )
     light = bool(active)
     blind = any(not d.has_power for d in active)
+    powered_active = [d for d in active if d.has_power]
+    flat = bool(powered_active) and all(d.cv < FLAT_CV for d in powered_active)
     duty = [_duty_like(d) for d in active if d.has_power]
     # One device on/off at a flat level is a duty-cycled job; among three or more independent
     # replicas a burst pattern that happens to look so on one of them is requests by chance.
@@ -474,6 +479,7 @@ def _period(p: PeriodSignals) -> _Period:
         compute_level,
         light,
         blind,
+        flat,
         load,
         non_ml,
         p.signals.node_power_w,
@@ -642,7 +648,11 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
             types_pb2.WORKLOAD_CLASS_INFERENCE,
             "busy without tensor-pipe work",
         )
-    if current.light and not training_like and (not current.blind or _follows_requests(context)):
+    # A light load counts as requests when it moves as requests do: within the period (power
+    # reported and not flat) or from period to period (utilisation alone, or flat power: a
+    # steady light job is not request-driven serving).
+    needs_requests = current.blind or current.flat
+    if current.light and not training_like and (not needs_requests or _follows_requests(context)):
         return PeriodClass(
             WorkloadLabel.INFERENCE,
             0.2,
