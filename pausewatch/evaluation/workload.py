@@ -266,7 +266,6 @@ class _Device(NamedTuple):
     busy_slack: float = 0.0  # sampling error allowance of ``busy`` (see ``_sampling_slack``)
     mean_slack: float = 0.0  # sampling error allowance of ``r_mean``
     shaped: bool = False  # sampled densely enough (``SHAPE_MIN_SAMPLES``) to read its shape
-    samples: int = 0
 
 
 class _Period(NamedTuple):
@@ -302,6 +301,7 @@ def _device(i: int, d: DeviceSignals) -> _Device:
     if limit is not None and board is not None:
         limit = min(limit, board)
     has_power = d.power_mean_w is not None and limit is not None
+    shaped = d.sample_count >= SHAPE_MIN_SAMPLES
     r_mean = r_min = r_max = min_of_board = cv = 0.0
     two_level: float | None = None
     high_share: float | None = None
@@ -318,7 +318,7 @@ def _device(i: int, d: DeviceSignals) -> _Device:
             d.power_variance_w2 is not None
             and spread > 0
             and high - low >= 0.05 * limit
-            and d.sample_count >= SHAPE_MIN_SAMPLES
+            and shaped
         ):
             two_level = min(1.0, d.power_variance_w2 / spread)
             high_share = (mean - low) / (high - low)
@@ -336,7 +336,7 @@ def _device(i: int, d: DeviceSignals) -> _Device:
         quiet = False
     rhythm: float | None = None
     if (
-        d.sample_count >= SHAPE_MIN_SAMPLES
+        shaped
         and d.periodicity is not None
         and d.dominant_period_s is not None
         and d.periodicity >= RHYTHM_MIN
@@ -362,8 +362,7 @@ def _device(i: int, d: DeviceSignals) -> _Device:
         known,
         _sampling_slack(LIGHT_BUSY * (1.0 - LIGHT_BUSY), d.sample_count),
         _sampling_slack(cv * cv * r_mean * r_mean, d.sample_count) if has_power else 0.0,
-        d.sample_count >= SHAPE_MIN_SAMPLES,
-        d.sample_count,
+        shaped,
     )
 
 
