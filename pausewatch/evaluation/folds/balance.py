@@ -1,0 +1,435 @@
+"""Energy balance per meter scope (facility, hall, rack; nested scopes each on their own): the
+meters' readings (``MeterFold``) against the energy the scope's nodes report
+(``NodeEnergyFold``), with the uncertainty of both (``balance_sigma``) and the decision
+(``balance_decision``).
+
+Silence never balances the books: the energy a silent node could have drawn (its accelerators'
+board power × ``SILENT_NODE_FACTOR``) only decides between ``energy.unexplained`` CRITICAL (even
+silence at full power cannot explain the meter) and ``energy.silent_draw`` WARNING (only silence
+can). Findings also: ``energy.balance_unverifiable`` (no meter, none on the facility's intake,
+nodes behind no meter, meters that do not cover the bucket) and ``meter.disagreement``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from pausewatch.commitment import Commitment
+from pausewatch.evaluation.findings import CRITICAL, WARNING, Finding, FindingId
+from pausewatch.evaluation.folds.meters import MeterFold, MeterReading
+from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
+from pausewatch.evaluation.folds.reading import NS_PER_S
+from pausewatch.evaluation.intervals import Interval, uncovered
+from pausewatch.inventory import Inventory, MeterScopeGroup
+from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
+from pausewatch.v1 import types_pb2
+
+__all__ = [
+    "ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS",
+    "MAX_FILLED_FRACTION",
+    "NODE_ENERGY_RANDOM",
+    "SILENT_NODE_FACTOR",
+    "Z_VIOLATION",
+    "Z_WARN",
+    "EnergyBalance",
+    "EnergyFacts",
+    "balance_decision",
+    "balance_sigma",
+    "disagreements",
+    "energy_facts",
+]
+
+# Meters that bound a facility's power from outside: only these can show hidden hardware.
+_BOUNDARY_SCOPES: Final = frozenset({types_pb2.METER_SCOPE_FACILITY})
+MAX_FILLED_FRACTION: Final = 0.1  # silences the ratio baseline fills: at most this share of node-time
+SILENT_NODE_FACTOR: Final = 1.5  # a silent node may draw its accelerators' board power × 1.5 (host)
+ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS: Final = 1.0  # unexplained ≥ 1 accelerator at board power …
+Z_WARN: Final = 3.0  # … a balance off by this many σ blocks COMPLIANT (one-sided 0.13 % per scope-bucket)
+Z_VIOLATION: Final = 5.0  # … and by this many σ is evidence (one-sided 3e-7 per scope-bucket)
+NODE_ENERGY_RANDOM: Final = 0.005  # random error of Σ node energy per bucket (counters; systematic
+# per-board offsets, NVML's ±5 %, are constant and belong to the declared band and the baseline)
+
+
+@dataclass(frozen=True)
+class EnergyBalance:
+    """Metered energy against node-reported energy for one meter scope, J.
+
+    ``metered_j`` is the lowest of the scope's redundant measurements and ``metered_max_j`` the
+    highest (equal with one measurement); ``sigma_j`` the standard uncertainty of the balance
+    (meter accuracy and node sampling, see ``balance_sigma``); ``band`` the overhead band in
+    force (the declared one cut to the commitment's bounds). ``complete``: every node of the
+    scope covered with energy the whole bucket (no silence), so the ratio can calibrate.
+    """
+
+    meters: tuple[str, ...]
+    metered_j: float
+    reported_j: float
+    silent_allowance_j: float
+    unexplained_j: float
+    accelerator_equivalents: float
+    evidence: tuple[int, ...]
+    node_ids: tuple[str, ...] = ()
+    metered_max_j: float = 0.0
+    sigma_j: float = 0.0
+    band: tuple[float, float] = (1.0, 1.0)
+    complete: bool = False
+    top_level: bool = True
+    reference_power_w: float = 0.0
+    filled_j: float | None = None  # reported_j with each silence filled at the node's own mean power
+
+    def baseline_reported_j(self) -> float | None:
+        """The reported energy the ratio baseline divides by: the reports themselves in a complete
+        bucket; with short silences (at most ``MAX_FILLED_FRACTION`` of the scope's node-time, no
+        node silent throughout) each silence filled at its node's own mean power, so that a node
+        kept silent a minute in every bucket cannot keep the baseline from calibrating, and what
+        it draws while silent beyond its own mean still raises the ratio; else None."""
+        return self.reported_j if self.complete else self.filled_j
+
+    def subject(self, facility_id: str, all_nodes: tuple[str, ...]) -> str:
+        """``facility:ID`` for the scope of every node, ``scope:ID/METERS`` for a part."""
+        if self.node_ids == all_nodes:
+            return f"facility:{facility_id}"
+        return f"scope:{facility_id}/{'+'.join(self.meters)}"
+
+
+def balance_sigma(metered_sigma_j: float, reported_j: float, overhead_max: float) -> float:
+    """Standard uncertainty of one scope's energy balance, J.
+
+    Two independent parts: the meter's (``accuracy`` / 2 × reading, an accuracy class read as a
+    2σ bound) and the nodes' (``NODE_ENERGY_RANDOM`` × Σ reported, scaled by the overhead the
+    balance applies to it). Thresholds are multiples of it: ``Z_WARN`` for a finding that blocks
+    COMPLIANT, ``Z_VIOLATION`` (and at least one accelerator at board power for the bucket) for
+    evidence of a violation."""
+    return math.sqrt(metered_sigma_j**2 + (NODE_ENERGY_RANDOM * overhead_max * reported_j) ** 2)
+
+
+def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
+    """What one scope's balance shows: ``violation`` (even silence at full power cannot explain
+    the lowest redundant reading by ``Z_VIOLATION`` σ and one accelerator at board power),
+    ``unexplained`` / ``silent_draw`` (the highest reading exceeds the reports by ``Z_WARN`` σ;
+    ``silent_draw`` when only silence closes the gap), ``over_reported`` (the nodes claim more
+    than the band allows), or None (balanced). The sensitivity sweep calls this very function."""
+    lo, hi = b.band
+    beyond_silence = b.metered_j - hi * (b.reported_j + b.silent_allowance_j)
+    if (
+        beyond_silence > Z_VIOLATION * b.sigma_j
+        and beyond_silence >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * b.reference_power_w * bucket_s
+    ):
+        return "violation"
+    if b.metered_max_j - hi * b.reported_j > Z_WARN * b.sigma_j:
+        if (
+            b.silent_allowance_j > 0
+            and b.metered_max_j - hi * (b.reported_j + b.silent_allowance_j) <= Z_WARN * b.sigma_j
+        ):
+            return "silent_draw"
+        return "unexplained"
+    if b.metered_max_j < lo * b.reported_j - Z_WARN * b.sigma_j:
+        return "over_reported"
+    return None
+
+
+def disagreements(readings: Sequence[MeterReading], span: Interval) -> list[Finding]:
+    """Redundant measurements of one scope that differ beyond their combined accuracy."""
+    out = []
+    for i, a in enumerate(readings):
+        for b in readings[i + 1 :]:
+            limit = Z_WARN * math.sqrt(a.sigma_j * a.sigma_j + b.sigma_j * b.sigma_j)
+            if abs(a.energy_j - b.energy_j) > limit:
+                ma, mb = "+".join(a.meters), "+".join(b.meters)
+                out.append(
+                    Finding.make(
+                        FindingId.METER_DISAGREEMENT,
+                        WARNING,
+                        f"meter:{ma}",
+                        span,
+                        f"redundant meters of one scope disagree: {ma} {a.energy_j:.4g} J,"
+                        f" {mb} {b.energy_j:.4g} J (limit {limit:.3g} J): at least one is wrong",
+                        {
+                            "metered_a_j": (a.energy_j, "J"),
+                            "metered_b_j": (b.energy_j, "J"),
+                            "limit_j": (limit, "J"),
+                        },
+                    )
+                )
+    return out
+
+
+@dataclass(frozen=True)
+class EnergyFacts:
+    """The bucket's energy balances, their findings (sorted), the compute the unexplained energy
+    of the top-level scopes could have done, and the facility meters' mean power (None unless
+    the facility's scope is metered for the bucket)."""
+
+    balances: tuple[EnergyBalance, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    unexplained_flop: float = 0.0
+    metered_power_w: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Reported:
+    """What one scope's nodes reported over the bucket."""
+
+    reported_j: float
+    silent_allowance_j: float  # what the silent nodes could have drawn
+    filled_j: float | None  # reported, each silence filled at its node's own mean power
+    complete: bool  # no node of the scope silent
+    reference_power_w: float  # the largest board power declared in the scope
+    reference_peak_flops: float  # the largest densest peak declared in the scope
+    evidence: tuple[int, ...]  # the nodes' usage reports
+
+
+class _Scopes:
+    """Balances the meter scopes of one (facility, bucket)."""
+
+    def __init__(  # noqa: PLR0917  # the bucket, and the folds the balance reads
+        self,
+        commitment: Commitment,
+        facility_id: str,
+        inventory: Inventory,
+        span: Interval,
+        meters: MeterFold,
+        nodes: NodeEnergyFold,
+        evidence_of: Callable[[str], Sequence[int]],
+    ) -> None:
+        self.commitment = commitment
+        self.facility_id = facility_id
+        self.inventory = inventory
+        self.span = span
+        self.bucket_s = (span[1] - span[0]) / NS_PER_S
+        self.meters = meters
+        self.nodes = nodes
+        self.evidence_of = evidence_of
+        self.all_nodes = tuple(sorted(n.node_id for n in inventory.nodes))
+
+    def _unverifiable(self, message: str) -> Finding:
+        return Finding.make(
+            FindingId.ENERGY_BALANCE_UNVERIFIABLE, WARNING, f"facility:{self.facility_id}", self.span, message
+        )
+
+    def facts(self) -> EnergyFacts:
+        inv = self.inventory
+        if not inv.meters:
+            return EnergyFacts(
+                findings=(
+                    self._unverifiable(
+                        "no meter declared: node reports cannot be checked against independent energy"
+                    ),
+                )
+            )
+        findings: list[Finding] = []
+        groups = inv.scope_groups()
+        unmetered = sorted(set(self.all_nodes) - {nid for g in groups for nid in g.node_ids})
+        if not any(m.scope in _BOUNDARY_SCOPES for m in inv.meters):
+            findings.append(
+                self._unverifiable(
+                    "no meter measures the facility's intake (scope facility): power drawn outside"
+                    " the metered racks and halls, a hidden rack say, would not show"
+                )
+            )
+        if unmetered:
+            findings.append(
+                self._unverifiable(
+                    f"{len(unmetered)} declared node(s) behind no meter (first {unmetered[0]!r}):"
+                    " their reports cannot be checked against independent energy"
+                )
+            )
+        accuracy = {m.meter_id: m.accuracy for m in inv.meters}
+        balances: list[EnergyBalance] = []
+        unexplained_flop: list[float] = []
+        metered_power: float | None = None
+        for group in groups:
+            readings = self.meters.readings(group, accuracy)
+            if not readings:
+                findings.append(
+                    self._unverifiable(
+                        f"meters {', '.join(group.meter_ids)} ({self._scope_name(group)})"
+                        " do not cover the bucket"
+                    )
+                )
+                continue
+            findings.extend(disagreements(readings, self.span))
+            top_level = not any(
+                set(other.node_ids) > set(group.node_ids) for other in groups if other is not group
+            )
+            balance, reported = self._balance(group, readings, top_level)
+            balances.append(balance)
+            if group.node_ids == self.all_nodes:
+                metered_power = balance.metered_j / self.bucket_s
+            if top_level and balance.unexplained_j > 0:
+                unexplained_flop.append(
+                    balance.unexplained_j / reported.reference_power_w * reported.reference_peak_flops
+                )
+            finding = self._finding(group, balance)
+            if finding is not None:
+                findings.append(finding)
+        return EnergyFacts(
+            tuple(balances),
+            tuple(sorted(findings, key=Finding.sort_key)),
+            math.fsum(unexplained_flop),
+            metered_power,
+        )
+
+    def _scope_name(self, group: MeterScopeGroup) -> str:
+        return "facility" if group.node_ids == self.all_nodes else f"scope of {len(group.node_ids)} node(s)"
+
+    def _reported(self, group: MeterScopeGroup) -> _Reported:
+        """What the scope's nodes reported, what their silences allow, and the scope's
+        reference accelerator."""
+        bucket_s = self.bucket_s
+        reported_terms: list[float] = []
+        allowance_terms: list[float] = []
+        ref_power = 0.0
+        ref_peak = 0.0
+        evidence: list[int] = []
+        complete = True
+        fill_terms: list[float] = []  # each silence filled with the node's own mean power
+        silent_total_s = 0.0
+        fillable = True
+        for nid in group.node_ids:
+            board = [
+                (lookup_peak(a.model) or UNKNOWN_MODEL_PEAK)
+                for a in self.inventory.node_by_id[nid].accelerators
+            ]
+            for p in board:
+                ref_power = max(ref_power, p.board_power_w)
+                ref_peak = max(ref_peak, p.densest_flops)
+            node = self.nodes.node(nid)
+            cover = node.cover if node is not None else []
+            silent_s = sum(b - a for a, b in uncovered(cover, self.span)) / NS_PER_S
+            complete = complete and silent_s == 0.0
+            allowance_terms.append(silent_s * math.fsum(p.board_power_w for p in board) * SILENT_NODE_FACTOR)
+            if node is not None:
+                reported_terms.extend(node.terms)
+                evidence.extend(self.evidence_of(nid))
+            silent_total_s += silent_s
+            covered_s = bucket_s - silent_s
+            if silent_s > 0.0:
+                if node is None or covered_s <= 0.0:
+                    fillable = False
+                else:
+                    fill_terms.append(math.fsum(node.terms) / covered_s * silent_s)
+        if ref_power == 0.0:
+            ref_power, ref_peak = UNKNOWN_MODEL_PEAK.board_power_w, UNKNOWN_MODEL_PEAK.densest_flops
+        reported = math.fsum(reported_terms)
+        node_time_s = bucket_s * len(group.node_ids)
+        filled = (
+            reported + math.fsum(fill_terms)
+            if fillable and node_time_s > 0 and silent_total_s <= MAX_FILLED_FRACTION * node_time_s
+            else None
+        )
+        return _Reported(
+            reported, math.fsum(allowance_terms), filled, complete, ref_power, ref_peak, tuple(evidence)
+        )
+
+    def _balance(
+        self, group: MeterScopeGroup, readings: Sequence[MeterReading], top_level: bool
+    ) -> tuple[EnergyBalance, _Reported]:
+        r = self._reported(group)
+        lowest = min(readings, key=lambda m: m.energy_j)
+        highest = max(readings, key=lambda m: m.energy_j)
+        lo, hi = self.commitment.tolerances.band(*group.overhead)
+        unexplained = max(0.0, highest.energy_j - hi * (r.reported_j + r.silent_allowance_j))
+        every_measurement = len(readings) == len(group.measurements)
+        balance = EnergyBalance(
+            meters=group.meter_ids,
+            metered_j=lowest.energy_j,
+            reported_j=r.reported_j,
+            silent_allowance_j=r.silent_allowance_j,
+            unexplained_j=unexplained,
+            accelerator_equivalents=(
+                unexplained / (self.bucket_s * r.reference_power_w) if self.bucket_s > 0 else 0.0
+            ),
+            evidence=tuple(sorted({*self.meters.evidence, *r.evidence})),
+            node_ids=group.node_ids,
+            metered_max_j=highest.energy_j,
+            sigma_j=balance_sigma(max(lowest.sigma_j, highest.sigma_j), r.reported_j, hi),
+            band=(lo, hi),
+            complete=r.complete and every_measurement,
+            top_level=top_level,
+            reference_power_w=r.reference_power_w,
+            filled_j=r.filled_j if every_measurement else None,
+        )
+        return balance, r
+
+    def _finding(self, group: MeterScopeGroup, b: EnergyBalance) -> Finding | None:
+        """The finding ``balance_decision`` makes of one scope's balance, if any."""
+        bucket_s = self.bucket_s
+        lo, hi = b.band
+        by_reports = b.metered_max_j - hi * b.reported_j
+        beyond_silence = b.metered_j - hi * (b.reported_j + b.silent_allowance_j)
+        quantities = {
+            "metered_j": (b.metered_j, "J"),
+            "metered_max_j": (b.metered_max_j, "J"),
+            "reported_j": (b.reported_j, "J"),
+            "silent_allowance_j": (b.silent_allowance_j, "J"),
+            "unexplained_j": (max(0.0, by_reports), "J"),
+            "beyond_silence_j": (max(0.0, beyond_silence), "J"),
+            "sigma_j": (b.sigma_j, "J"),
+            "accelerator_equivalents": (
+                max(0.0, by_reports) / (bucket_s * b.reference_power_w) if bucket_s > 0 else 0.0,
+                "1",
+            ),
+            "overhead_max_ratio": (hi, "1"),
+            "overhead_min_ratio": (lo, "1"),
+        }
+        where = f"{self._scope_name(group)}, meters {', '.join(group.meter_ids)}"
+        subject = b.subject(self.facility_id, self.all_nodes)
+        decision = balance_decision(b, bucket_s)
+        if decision == "violation":
+            return Finding.make(
+                FindingId.ENERGY_UNEXPLAINED,
+                CRITICAL,
+                subject,
+                self.span,
+                f"{where}: metered energy exceeds what the node reports, and every silent node"
+                f" at full power, can explain by {beyond_silence / (bucket_s * b.reference_power_w):.1f}"
+                " accelerator-equivalents",
+                quantities,
+                b.evidence,
+            )
+        if decision in ("unexplained", "silent_draw"):
+            only_silence = decision == "silent_draw"
+            return Finding.make(
+                FindingId.ENERGY_SILENT_DRAW if only_silence else FindingId.ENERGY_UNEXPLAINED,
+                WARNING,
+                subject,
+                self.span,
+                f"{where}: metered energy exceeds what the reports explain"
+                + (
+                    "; only the power silent nodes could have drawn closes the gap"
+                    if only_silence
+                    else " (under the evidence threshold of a violation)"
+                ),
+                quantities,
+                b.evidence,
+            )
+        if decision == "over_reported":
+            return Finding.make(
+                FindingId.ENERGY_UNEXPLAINED,
+                WARNING,
+                subject,
+                self.span,
+                f"{where}: nodes report more energy than the meters measured (below the overhead band)",
+                quantities,
+                b.evidence,
+            )
+        return None
+
+
+def energy_facts(  # noqa: PLR0917  # the bucket, and the folds the balance reads
+    commitment: Commitment,
+    facility_id: str,
+    inventory: Inventory | None,
+    span: Interval,
+    meters: MeterFold,
+    nodes: NodeEnergyFold,
+    evidence_of: Callable[[str], Sequence[int]],
+) -> EnergyFacts:
+    """The energy facts of one (facility, bucket); none without an inventory.
+    ``evidence_of``: the log indices of a node's usage reports in the bucket."""
+    if inventory is None:
+        return EnergyFacts()
+    return _Scopes(commitment, facility_id, inventory, span, meters, nodes, evidence_of).facts()

@@ -1,0 +1,108 @@
+"""Workload per node: each report period of the bucket labelled by the classifier
+(``pausewatch.evaluation.workload``), which sees the node's periods just before the bucket too
+(its causal history), and the seconds of each label summed per node."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pausewatch.evaluation.folds.reading import UsageReading
+from pausewatch.evaluation.workload import PeriodSignals, WorkloadLabel, classify_node_history
+
+__all__ = ["LabelledPeriod", "NodeWorkload", "WorkloadFold"]
+
+
+@dataclass(frozen=True)
+class LabelledPeriod:
+    """One report period of a node with the classifier's label (``WorkloadLabel``)."""
+
+    start_ns: int
+    end_ns: int
+    seconds: float  # the period's overlap with the bucket
+    label: str
+    training_score: float
+    log_index: int
+    samples: int = 0  # the period's sample count (median over its devices)
+
+
+@dataclass(frozen=True)
+class NodeWorkload:
+    node_id: str
+    covered_s: float
+    training_s: float  # seconds classified training with score ≥ TRAINING_EVIDENCE
+    ambiguous_s: float  # active seconds that neither prove nor show training
+    inference_s: float  # active seconds confidently not training
+    idle_s: float
+    mean_training_score: float
+    training_periods: int
+    evidence: tuple[int, ...]
+    periods: tuple[LabelledPeriod, ...] = ()
+    other_s: float = 0.0  # busy seconds that are not ML-like (burn-in, encode): no proof either
+
+
+@dataclass(frozen=True, slots=True)
+class _Period:
+    seconds: float  # the period's overlap with the bucket
+    signals: PeriodSignals
+    log_index: int
+
+
+class WorkloadFold:
+    """Folds each node's usage reports into its labelled periods."""
+
+    def __init__(self, context: Mapping[str, Sequence[PeriodSignals]]) -> None:
+        """``context``: per node, its report periods just before the bucket."""
+        self.context = context
+        self._periods: dict[str, list[_Period]] = defaultdict(list)
+
+    def add(self, reading: UsageReading) -> None:
+        self._periods[reading.node_id].append(_Period(reading.at.dt_s, reading.signals, reading.at.log_index))
+
+    def finish(self) -> tuple[NodeWorkload, ...]:
+        """Every node that sent a usage report in the bucket, declared or not, by node id."""
+        return tuple(self._node(node_id, periods) for node_id, periods in sorted(self._periods.items()))
+
+    def _node(self, node_id: str, periods: Sequence[_Period]) -> NodeWorkload:
+        # in order of period end, as the classifier's causal history needs (context periods all
+        # end by the bucket's start, the bucket's own after it: overlapping or shifted periods of
+        # a hostile attestor keep an order, never break it)
+        own = sorted(periods, key=lambda p: (p.signals.end_ns, p.signals.start_ns, p.log_index))
+        context = sorted(self.context.get(node_id, ()), key=lambda p: (p.end_ns, p.start_ns))
+        classes = classify_node_history([*context, *(p.signals for p in own)])[len(context) :]
+        seconds: dict[str, float] = dict.fromkeys(WorkloadLabel, 0.0)
+        covered = 0.0
+        scores: list[float] = []
+        evidence: list[int] = []
+        labelled: list[LabelledPeriod] = []
+        for p, cls in zip(own, classes, strict=True):
+            sig = p.signals
+            covered += p.seconds
+            counts = sorted(d.sample_count for d in sig.signals.devices)
+            samples = counts[len(counts) // 2] if counts else 0
+            labelled.append(
+                LabelledPeriod(
+                    sig.start_ns, sig.end_ns, p.seconds, cls.label, cls.training_score, p.log_index, samples
+                )
+            )
+            label = cls.label if cls.label in seconds else WorkloadLabel.UNCERTAIN
+            seconds[label] += p.seconds
+            if label == WorkloadLabel.TRAINING:
+                scores.append(cls.training_score)
+            if label not in (WorkloadLabel.IDLE, WorkloadLabel.INFERENCE):
+                evidence.append(p.log_index)
+        return NodeWorkload(
+            node_id,
+            covered,
+            seconds[WorkloadLabel.TRAINING],
+            seconds[WorkloadLabel.UNCERTAIN],
+            seconds[WorkloadLabel.INFERENCE],
+            seconds[WorkloadLabel.IDLE],
+            math.fsum(scores) / len(scores) if scores else 0.0,
+            len(scores),
+            tuple(sorted(set(evidence))),
+            tuple(labelled),
+            seconds[WorkloadLabel.OTHER],
+        )

@@ -1,0 +1,140 @@
+"""Meter readings: each declared meter's valid energy over the bucket, the stretches it covers,
+and what one scope's measurements read.
+
+Findings: ``telemetry.invalid`` and ``plausibility.counter_backwards`` per report (into the
+``IntegrityFold``); ``continuity.gap`` / ``continuity.timeout`` / ``continuity.coverage`` per
+meter."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from pausewatch.commitment import Commitment
+from pausewatch.evaluation.findings import WARNING, Finding, FindingId
+from pausewatch.evaluation.folds.integrity import IntegrityFold
+from pausewatch.evaluation.folds.reading import INVALID_KINDS, NS_PER_S, Slice
+from pausewatch.evaluation.intervals import Interval, uncovered
+from pausewatch.inventory import MeterScopeGroup
+from pausewatch.v1 import types_pb2
+
+__all__ = ["MeterFold", "MeterReading"]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    """One measurement of a meter scope over the bucket: one meter, or feeds summed."""
+
+    meters: tuple[str, ...]
+    energy_j: float
+    sigma_j: float  # the meters' accuracy, as a standard uncertainty
+
+
+class MeterFold:
+    """Folds the declared meters' reports of one (facility, bucket)."""
+
+    def __init__(self, commitment: Commitment, span: Interval, flags: IntegrityFold) -> None:
+        self.commitment = commitment
+        self.span = span
+        self.flags = flags
+        self._cover: dict[str, list[Interval]] = defaultdict(list)
+        self._terms: dict[str, list[float]] = defaultdict(list)
+        self._evidence: list[int] = []
+
+    def add(self, meter_id: str, meter: types_pb2.MeterReport, at: Slice, subject: str) -> None:
+        """One report of the declared meter ``meter_id`` (``subject``: ``meter:ID``)."""
+        invalid = (
+            any(a.kind in INVALID_KINDS for a in meter.anomalies)
+            or meter.sample_count == 0
+            or not meter.HasField("energy_j")
+        )
+        if any(a.kind == types_pb2.ANOMALY_KIND_COUNTER_RESET for a in meter.anomalies) or (
+            meter.HasField("energy_j") and meter.energy_j < 0
+        ):
+            self.flags.flag(
+                FindingId.PLAUSIBILITY_COUNTER_BACKWARDS,
+                WARNING,
+                subject,
+                at,
+                "the meter's energy counter went backwards",
+            )
+            invalid = True
+        if invalid:
+            self.flags.flag(
+                FindingId.TELEMETRY_INVALID,
+                WARNING,
+                subject,
+                at,
+                "meter values flagged invalid or missing: not evidence",
+            )
+            return
+        self._cover[meter_id].append(at.part)
+        self._terms[meter_id].append(meter.energy_j * at.frac)
+        self._evidence.append(at.log_index)
+
+    @property
+    def evidence(self) -> tuple[int, ...]:
+        """The log indices of the valid meter reports, sorted, without repeats."""
+        return tuple(sorted(set(self._evidence)))
+
+    def _uncovered_ns(self, meter_id: str) -> int:
+        return sum(b - a for a, b in uncovered(self._cover.get(meter_id, []), self.span))
+
+    def coverage_findings(self, meter_ids: Iterable[str]) -> list[Finding]:
+        """The gap, timeout and coverage findings of the declared meters, in their order."""
+        span = self.span
+        rep = self.commitment.reporting
+        timeout_ns = rep.timeout_intervals * rep.max_report_interval_ns
+        bucket_s = (span[1] - span[0]) / NS_PER_S
+        out: list[Finding] = []
+        for meter_id in meter_ids:
+            gaps = uncovered(self._cover.get(meter_id, []), span)
+            for a, b in gaps:
+                length = b - a
+                fid = (
+                    FindingId.CONTINUITY_TIMEOUT
+                    if (b == span[1] and length >= timeout_ns)
+                    else (FindingId.CONTINUITY_GAP if length > rep.max_gap_ns else None)
+                )
+                if fid is not None:
+                    out.append(
+                        Finding.make(
+                            fid,
+                            WARNING,
+                            f"meter:{meter_id}",
+                            (a, b),
+                            f"meter not covered for {length / NS_PER_S:.0f} s",
+                            {"gap_s": (length / NS_PER_S, "s")},
+                        )
+                    )
+            missing_s = sum(b - a for a, b in gaps) / NS_PER_S
+            if bucket_s > 0 and missing_s > 0 and 1.0 - missing_s / bucket_s < rep.min_time_coverage:
+                out.append(
+                    Finding.make(
+                        FindingId.CONTINUITY_COVERAGE,
+                        WARNING,
+                        f"meter:{meter_id}",
+                        span,
+                        f"meter covered for {1.0 - missing_s / bucket_s:.1%} of the bucket, under the"
+                        f" commitment's minimum {rep.min_time_coverage:.1%}",
+                        {"uncovered_s": (missing_s, "s")},
+                    )
+                )
+        return out
+
+    def readings(self, group: MeterScopeGroup, accuracy: Mapping[str, float]) -> list[MeterReading]:
+        """The measurements of one scope whose every meter covers the bucket but for at most
+        ``max_gap``, in the group's order."""
+        max_gap = self.commitment.reporting.max_gap_ns
+        out = []
+        for meters in group.measurements:
+            if max(self._uncovered_ns(m) for m in meters) > max_gap:
+                continue
+            value = math.fsum([t for m in meters for t in self._terms.get(m, [])])
+            sigma = math.sqrt(
+                math.fsum((accuracy[m] / 2 * math.fsum(self._terms.get(m, []))) ** 2 for m in meters)
+            )
+            out.append(MeterReading(meters, value, sigma))
+        return out

@@ -1,0 +1,87 @@
+"""The energy each node reports: its BMC's where it has one, else its accelerators' and its
+CPU package's (RAPL), and the stretches of the bucket that energy covers.
+
+A period counts towards a node's energy only when every accelerator gave valid energy (or mean
+power) and the node-level values are valid; a BMC reading carries the period on its own unless
+the node-level values are invalid. Finding: ``plausibility.power_activity`` (a BMC below the
+sum of its accelerators)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pausewatch.evaluation.findings import WARNING, FindingId
+from pausewatch.evaluation.folds.integrity import IntegrityFold
+from pausewatch.evaluation.folds.reading import UsageReading
+from pausewatch.evaluation.intervals import Interval
+
+__all__ = ["NodeEnergy", "NodeEnergyFold"]
+
+
+@dataclass
+class NodeEnergy:
+    """One node's reported energy in the bucket."""
+
+    cover: list[Interval] = field(default_factory=list)  # the slices its energy covers
+    terms: list[float] = field(default_factory=list)  # J, summed with ``math.fsum``
+
+
+class NodeEnergyFold:
+    """Folds each node's usage reports into the energy it reports."""
+
+    def __init__(self, flags: IntegrityFold) -> None:
+        self.flags = flags
+        self._nodes: dict[str, NodeEnergy] = defaultdict(NodeEnergy)
+
+    def add(self, reading: UsageReading) -> None:
+        at = reading.at
+        node = self._nodes[reading.node_id]
+        energy_ok = not reading.node_invalid
+        accelerators: list[float] = []
+        for d in reading.devices:
+            if d.energy_j is not None and d.energy_j >= 0 and not d.invalid:
+                accelerators.append(d.energy_j * at.frac)
+            elif d.power_mean_w is not None and not d.invalid:
+                accelerators.append(d.power_mean_w * at.dt_s)
+            else:
+                energy_ok = False
+        terms: list[float] = []
+        nu = reading.usage.node
+        if nu.HasField("bmc_energy_j") and nu.bmc_energy_j >= 0:
+            terms.append(nu.bmc_energy_j * at.frac)
+            acc_sum = math.fsum(accelerators)
+            if nu.bmc_energy_j * at.frac < 0.9 * acc_sum:
+                self.flags.flag(
+                    FindingId.PLAUSIBILITY_POWER_ACTIVITY,
+                    WARNING,
+                    reading.subject,
+                    at,
+                    "node BMC energy is below the sum of its accelerators' energy",
+                    quantities={
+                        "bmc_energy_j": (nu.bmc_energy_j * at.frac, "J"),
+                        "accelerator_energy_j": (acc_sum, "J"),
+                    },
+                )
+            energy_ok = energy_ok or not reading.node_invalid
+        else:
+            terms.extend(accelerators)
+            if nu.HasField("rapl_energy_j") and nu.rapl_energy_j >= 0:
+                terms.append(nu.rapl_energy_j * at.frac)
+        if energy_ok:
+            node.cover.append(at.part)
+            node.terms.extend(terms)
+
+    def node(self, node_id: str) -> NodeEnergy | None:
+        """A node's energy; None when it sent no usage report in the bucket."""
+        return self._nodes.get(node_id)
+
+    def reported_j(self) -> float:
+        """Σ the energy every node reported, declared or not, J."""
+        return math.fsum(t for node in self._nodes.values() for t in node.terms)
+
+    @staticmethod
+    def cover_of(node: NodeEnergy | None) -> Sequence[Interval]:
+        return node.cover if node is not None else ()
