@@ -156,27 +156,25 @@ class UsageReader:
             samples = acc.sample_count
             get = values.get
             devices.append(
-                DeviceReading(
-                    uuid=uuid,
-                    reported_model=reported_model,
-                    declared_model=decl_model,
-                    declared_node_id=node_of_device.get(uuid),
-                    peak=peak,
-                    peak_known=known,
-                    invalid=(
-                        node_invalid
-                        or (bool(anomalies) and bool(anomalies.get(uuid, _NO_KINDS) & INVALID_KINDS))
-                        or samples == 0
-                    ),
-                    sample_count=samples,
-                    energy_j=get("energy_j"),
-                    power_mean_w=get("power_mean_w"),
-                    power_max_w=get("power_max_w"),
-                    power_limit_w=get("power_limit_w"),
-                    power_variance_w2=get("power_variance_w2"),
-                    busy_fraction=get("busy_fraction"),
-                    sm_active=get("sm_active"),
-                    tensor_active=get("tensor_active"),
+                DeviceReading(  # positional, in the order of the fields: a third of the cost
+                    uuid,
+                    reported_model,
+                    decl_model,
+                    node_of_device.get(uuid),
+                    peak,
+                    known,
+                    node_invalid
+                    or (bool(anomalies) and bool(anomalies.get(uuid, _NO_KINDS) & INVALID_KINDS))
+                    or samples == 0,
+                    samples,
+                    get("energy_j"),
+                    get("power_mean_w"),
+                    get("power_max_w"),
+                    get("power_limit_w"),
+                    get("power_variance_w2"),
+                    get("busy_fraction"),
+                    get("sm_active"),
+                    get("tensor_active"),
                 )
             )
         return UsageReading(
