@@ -53,6 +53,19 @@ class Coverage:
     devices: tuple[DeviceCoverage, ...]
 
 
+def _gap(subject: str, span: Interval, gap_ns: int, message: str, evidence: Sequence[int]) -> Finding:
+    """``continuity.gap``: ``subject`` silent for ``gap_ns`` (which may reach back before ``span``)."""
+    return Finding.make(
+        FindingId.CONTINUITY_GAP,
+        WARNING,
+        subject,
+        span,
+        message,
+        {"gap_s": (gap_ns / NS_PER_S, "s")},
+        evidence,
+    )
+
+
 @dataclass
 class _NodeCover:
     cover: list[Interval] = field(default_factory=list)  # every usage report's slice
@@ -143,14 +156,12 @@ class CoverageFold:
                 full = False
             elif full_length > rep.max_gap_ns:
                 findings.append(
-                    Finding.make(
-                        FindingId.CONTINUITY_GAP,
-                        WARNING,
+                    _gap(
                         subject,
                         (a, b),
+                        full_length,
                         f"no reports for {full_length / NS_PER_S:.0f} s"
                         + (f" ({length / NS_PER_S:.0f} s of it in this bucket)" if since < a else ""),
-                        {"gap_s": (full_length / NS_PER_S, "s")},
                         node.evidence[-1:],
                     )
                 )
@@ -212,13 +223,11 @@ class CoverageFold:
         for a, b in own:
             if b - a > rep.max_gap_ns:
                 findings.append(
-                    Finding.make(
-                        FindingId.CONTINUITY_GAP,
-                        WARNING,
+                    _gap(
                         subject,
                         (a, b),
+                        b - a,
                         f"device not covered by valid values for {(b - a) / NS_PER_S:.0f} s",
-                        {"gap_s": ((b - a) / NS_PER_S, "s")},
                         node.evidence,
                     )
                 )

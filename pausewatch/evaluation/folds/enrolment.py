@@ -45,24 +45,16 @@ class Enrolment:
         """A node's report: its lateness, its key, its place, its period, its accelerators."""
         h = r.header
         at, subject, declared = reading.at, reading.subject, reading.declared
-        self._late(r, at, subject)
-        if declared is None:
-            self.flags.flag(
-                FindingId.INVENTORY_UNKNOWN_DEVICE,
-                WARNING,
-                f"key:{h.key_id}",
-                at,
-                f"reports from attestor key not declared in the inventory (node {h.subject_id!r})",
-            )
-        elif h.subject_id != declared.node_id or h.facility_id != self.facility_id:
-            self.flags.flag(
-                FindingId.INVENTORY_WRONG_LOCATION,
-                WARNING,
-                subject,
-                at,
-                f"the key of {declared.node_id!r} in {self.facility_id!r} reported as node"
-                f" {h.subject_id!r} in facility {h.facility_id!r}",
-            )
+        declared_id = declared.node_id if declared is not None else None
+        self._reporter(
+            r,
+            at,
+            subject,
+            declared_id,
+            f"reports from attestor key not declared in the inventory (node {h.subject_id!r})",
+            f"the key of {declared_id!r} in {self.facility_id!r} reported as node"
+            f" {h.subject_id!r} in facility {h.facility_id!r}",
+        )
         if h.period_end_ns - h.period_start_ns > self.max_report_interval_ns:
             self.flags.flag(
                 FindingId.CONTINUITY_GAP,
@@ -73,7 +65,6 @@ class Enrolment:
                 quantities={"period_s": (at.full_s, "s")},
             )
         node_id = reading.node_id
-        declared_node_id = declared.node_id if declared is not None else None
         for d in reading.devices:
             if d.declared_model is None:
                 self.flags.flag(
@@ -83,7 +74,7 @@ class Enrolment:
                     at,
                     f"accelerator not declared in the inventory on node {node_id!r}",
                 )
-            elif declared_node_id is not None and d.declared_node_id != declared_node_id:
+            elif declared_id is not None and d.declared_node_id != declared_id:
                 self.flags.flag(
                     FindingId.INVENTORY_WRONG_LOCATION,
                     WARNING,
@@ -98,21 +89,31 @@ class Enrolment:
         declared) and the place it reports from are flagged."""
         h = r.header
         subject = f"{noun}:{declared_id if declared_id is not None else h.subject_id}"
+        self._reporter(
+            r,
+            at,
+            subject,
+            declared_id,
+            f"{noun} key not declared in the inventory ({noun} {h.subject_id!r})",
+            f"{noun} {declared_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
+        )
+        return subject
+
+    def _reporter(  # noqa: PLR0917  # the report, and what to say of it
+        self,
+        r: LoggedReport,
+        at: Slice,
+        subject: str,
+        declared_id: str | None,
+        undeclared: str,
+        elsewhere: str,
+    ) -> None:
+        """A report's lateness; its key not declared (``undeclared``: the message), or declared
+        for ``declared_id`` in this facility and reporting as another id or from another
+        facility (``elsewhere``)."""
+        h = r.header
         self._late(r, at, subject)
         if declared_id is None:
-            self.flags.flag(
-                FindingId.INVENTORY_UNKNOWN_DEVICE,
-                WARNING,
-                f"key:{h.key_id}",
-                at,
-                f"{noun} key not declared in the inventory ({noun} {h.subject_id!r})",
-            )
+            self.flags.flag(FindingId.INVENTORY_UNKNOWN_DEVICE, WARNING, f"key:{h.key_id}", at, undeclared)
         elif h.subject_id != declared_id or h.facility_id != self.facility_id:
-            self.flags.flag(
-                FindingId.INVENTORY_WRONG_LOCATION,
-                WARNING,
-                subject,
-                at,
-                f"{noun} {declared_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
-            )
-        return subject
+            self.flags.flag(FindingId.INVENTORY_WRONG_LOCATION, WARNING, subject, at, elsewhere)
