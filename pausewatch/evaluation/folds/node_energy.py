@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pausewatch.evaluation.findings import WARNING, FindingId
@@ -81,7 +80,3 @@ class NodeEnergyFold:
     def reported_j(self) -> float:
         """Σ the energy every node reported, declared or not, J."""
         return math.fsum(t for node in self._nodes.values() for t in node.terms)
-
-    @staticmethod
-    def cover_of(node: NodeEnergy | None) -> Sequence[Interval]:
-        return node.cover if node is not None else ()
