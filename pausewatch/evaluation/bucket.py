@@ -195,9 +195,9 @@ class BucketAccumulator:
             self.facility_id,
             inv,
             span,
-            self._meters,
-            self._node_energy,
-            self._coverage.evidence_of,
+            meters=self._meters,
+            nodes=self._node_energy,
+            evidence_of=self._coverage.evidence_of,
         )
         if energy.balances and not any(f.severity >= WARNING for f in energy.findings):
             coverage_findings = tolerate(

@@ -184,12 +184,13 @@ class _Reported:
 class _Scopes:
     """Balances the meter scopes of one (facility, bucket)."""
 
-    def __init__(  # noqa: PLR0917  # the bucket, and the folds the balance reads
+    def __init__(
         self,
         commitment: Commitment,
         facility_id: str,
         inventory: Inventory,
         span: Interval,
+        *,
         meters: MeterFold,
         nodes: NodeEnergyFold,
         evidence_of: Callable[[str], Sequence[int]],
@@ -419,11 +420,12 @@ class _Scopes:
         return None
 
 
-def energy_facts(  # noqa: PLR0917  # the bucket, and the folds the balance reads
+def energy_facts(
     commitment: Commitment,
     facility_id: str,
     inventory: Inventory | None,
     span: Interval,
+    *,
     meters: MeterFold,
     nodes: NodeEnergyFold,
     evidence_of: Callable[[str], Sequence[int]],
@@ -432,4 +434,6 @@ def energy_facts(  # noqa: PLR0917  # the bucket, and the folds the balance read
     ``evidence_of``: the log indices of a node's usage reports in the bucket."""
     if inventory is None:
         return EnergyFacts()
-    return _Scopes(commitment, facility_id, inventory, span, meters, nodes, evidence_of).facts()
+    return _Scopes(
+        commitment, facility_id, inventory, span, meters=meters, nodes=nodes, evidence_of=evidence_of
+    ).facts()

@@ -117,7 +117,8 @@ class CoverageFold:
             self._silent_node(n, node, findings)
             node_gaps = uncovered(node.cover, self.span)
             devices.extend(
-                self._device(n, acc, node, node_full, node_gaps, findings) for acc in n.accelerators
+                self._device(n, acc, node, node_full=node_full, node_gaps=node_gaps, findings=findings)
+                for acc in n.accelerators
             )
         return Coverage(tuple(findings), tuple(devices))
 
@@ -188,11 +189,12 @@ class CoverageFold:
                 )
             )
 
-    def _device(  # noqa: PLR0917  # one accelerator, with what its node's coverage showed
+    def _device(
         self,
         n: DeclaredNode,
         acc: DeclaredAccelerator,
         node: _NodeCover,
+        *,
         node_full: bool,
         node_gaps: Sequence[Interval],
         findings: list[Finding],

@@ -51,8 +51,8 @@ class Enrolment:
             at,
             subject,
             declared_id,
-            f"reports from attestor key not declared in the inventory (node {h.subject_id!r})",
-            f"the key of {declared_id!r} in {self.facility_id!r} reported as node"
+            undeclared=f"reports from attestor key not declared in the inventory (node {h.subject_id!r})",
+            elsewhere=f"the key of {declared_id!r} in {self.facility_id!r} reported as node"
             f" {h.subject_id!r} in facility {h.facility_id!r}",
         )
         if h.period_end_ns - h.period_start_ns > self.max_report_interval_ns:
@@ -94,17 +94,18 @@ class Enrolment:
             at,
             subject,
             declared_id,
-            f"{noun} key not declared in the inventory ({noun} {h.subject_id!r})",
-            f"{noun} {declared_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
+            undeclared=f"{noun} key not declared in the inventory ({noun} {h.subject_id!r})",
+            elsewhere=f"{noun} {declared_id!r} reported as {h.subject_id!r} in {h.facility_id!r}",
         )
         return subject
 
-    def _reporter(  # noqa: PLR0917  # the report, and what to say of it
+    def _reporter(
         self,
         r: LoggedReport,
         at: Slice,
         subject: str,
         declared_id: str | None,
+        *,
         undeclared: str,
         elsewhere: str,
     ) -> None:
