@@ -14,7 +14,8 @@ from pausewatch.evaluation import BucketRef, EvaluationInput, Evaluator, LoggedR
 from pausewatch.inventory import Inventory
 from pausewatch.jobs import JobAccounting, JobRecord
 from pausewatch.v1 import types_pb2
-from tests.evaluation.fleet import INFERENCE, NS, T0, TRAINING, Fleet, commitment, signer
+from sim.factories import INFERENCE, NS, T0, TRAINING, Fleet, commitment
+from sim.factories import seeded_signer as signer
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
 INCONCLUSIVE = types_pb2.VERDICT_STATUS_INCONCLUSIVE
