@@ -13,8 +13,8 @@ under a scenario). The layers, each built on the one below:
 * ``usage_report`` / ``meter_report`` / ``inventory`` / ``commitment_message``: the messages.
   An accelerator's reading is an ``AcceleratorUsage`` without its uuid (``reading``;
   ``Behaviour.reading`` for a whole workload); absent fields stay absent on the wire.
-* ``UsageChain`` / ``MeterChain``: an honest node or meter reporting every period from
-  ``start_ns``, one report per ``seq``.
+* ``UsageChain`` / ``MeterChain`` (both ``PeriodicChain``): an honest node or meter reporting
+  every period from ``start_ns``, one report per ``seq``.
 * ``Fleet``: facilities of 8-GPU nodes and a meter per facility, every report logged (verified
   against its key) at the next index as a ``LoggedReport``, ready for an ``EvaluationInput``.
 """
@@ -46,6 +46,7 @@ __all__ = [
     "EnrolledNode",
     "Fleet",
     "MeterChain",
+    "PeriodicChain",
     "UsageChain",
     "commitment",
     "commitment_message",
@@ -135,20 +136,13 @@ def usage_report(
 ) -> types_pb2.UsageReport:
     """A node's report of ``[start_ns, end_ns)`` at the chain's next position (or the one given),
     signed when the period ends unless told otherwise; ``accelerators``: uuid → reading."""
-    s, p = chain.position(seq, prev)
     msg = types_pb2.UsageReport(
         attestor_key_id=chain.signer.public_key.key_id,
         facility_id=facility_id,
         node_id=node_id,
-        boot_id=chain.boot_id,
-        seq=s,
-        prev=p,
-        period_start_unix_ns=start_ns,
-        period_end_unix_ns=end_ns,
-        challenge_nonce=nonce,
-        signed_unix_ns=end_ns if signed_ns is None else signed_ns,
         attestor_version=attestor_version,
     )
+    _place(msg, chain, start_ns=start_ns, end_ns=end_ns, nonce=nonce, signed_ns=signed_ns, seq=seq, prev=prev)
     for uuid, r in accelerators.items():
         a = msg.accelerators.add()
         a.CopyFrom(r)
@@ -172,23 +166,37 @@ def meter_report(
 ) -> types_pb2.MeterReport:
     """A meter's report of a steady ``power_w`` over ``[start_ns, end_ns)`` at the chain's next
     position, signed when the period ends unless told otherwise."""
-    s, p = chain.position()
-    return types_pb2.MeterReport(
+    msg = types_pb2.MeterReport(
         meter_key_id=chain.signer.public_key.key_id,
         facility_id=facility_id,
         meter_id=meter_id,
-        boot_id=chain.boot_id,
-        seq=s,
-        prev=p,
-        period_start_unix_ns=start_ns,
-        period_end_unix_ns=end_ns,
-        challenge_nonce=nonce,
         sample_count=60,
         energy_j=power_w * (end_ns - start_ns) / NS,
         power_mean_w=power_w,
-        signed_unix_ns=end_ns if signed_ns is None else signed_ns,
         source=types_pb2.SourceInfo(kind=types_pb2.SOURCE_KIND_SIMULATOR, version=source_version),
     )
+    _place(msg, chain, start_ns=start_ns, end_ns=end_ns, nonce=nonce, signed_ns=signed_ns)
+    return msg
+
+
+def _place(
+    msg: types_pb2.UsageReport | types_pb2.MeterReport,
+    chain: Chain,
+    *,
+    start_ns: int,
+    end_ns: int,
+    nonce: bytes,
+    signed_ns: int | None,
+    seq: int | None = None,
+    prev: bytes | None = None,
+) -> None:
+    """The header every report shares: its place in the chain, its period, the challenge it
+    answers, when it was signed (when the period ends unless told otherwise)."""
+    msg.boot_id = chain.boot_id
+    msg.seq, msg.prev = chain.position(seq, prev)
+    msg.period_start_unix_ns, msg.period_end_unix_ns = start_ns, end_ns
+    msg.challenge_nonce = nonce
+    msg.signed_unix_ns = end_ns if signed_ns is None else signed_ns
 
 
 @dataclass(frozen=True)
@@ -294,15 +302,25 @@ timeout_intervals = 3
 
 
 @dataclass
-class UsageChain(Chain):
-    """An honest attestor's chain: report ``seq`` covers the ``seq``-th period from ``start_ns``
-    (one idle H100 drawing 70 W unless told otherwise)."""
+class PeriodicChain(Chain):
+    """An honest chain in a facility: report ``seq`` covers the ``seq``-th period from
+    ``start_ns`` and answers ``nonce`` (the challenge a test sets as it goes)."""
 
     facility_id: str = "fac-a"
-    node_id: str = "node-01"
     period_ns: int = 60 * NS
     start_ns: int = T0
     nonce: bytes = b"\x07" * 32
+
+    def period(self, seq: int) -> tuple[int, int]:
+        start = self.start_ns + seq * self.period_ns
+        return start, start + self.period_ns
+
+
+@dataclass
+class UsageChain(PeriodicChain):
+    """An honest attestor (one idle H100 drawing 70 W unless told otherwise)."""
+
+    node_id: str = "node-01"
     uuid: str = "GPU-0000"
     reading: types_pb2.AcceleratorUsage = field(
         default_factory=lambda: reading(energy_j=60 * 70.0, power_mean_w=70.0)
@@ -313,13 +331,13 @@ class UsageChain(Chain):
         self, seq: int | None = None, prev: bytes | None = None, **overrides: object
     ) -> types_pb2.UsageReport:
         s, p = self.position(seq, prev)
-        start = self.start_ns + s * self.period_ns
+        start, end = self.period(s)
         msg = usage_report(
             self,
             facility_id=self.facility_id,
             node_id=self.node_id,
             start_ns=start,
-            end_ns=start + self.period_ns,
+            end_ns=end,
             accelerators={self.uuid: self.reading},
             nonce=self.nonce,
             attestor_version=self.attestor_version,
@@ -340,24 +358,21 @@ class UsageChain(Chain):
 
 
 @dataclass
-class MeterChain(Chain):
-    """An honest facility meter: report ``seq`` covers the ``seq``-th period from ``start_ns``."""
+class MeterChain(PeriodicChain):
+    """An honest facility-scope meter."""
 
-    facility_id: str = "fac-a"
     meter_id: str = "meter"
-    period_ns: int = 60 * NS
-    start_ns: int = T0
-    nonce: bytes = b"\x07" * 32
     source_version: str = ""
 
     def next(self, power_w: float) -> bytes:
-        start = self.start_ns + self.seq * self.period_ns
+        """Sign the next period's report of a steady ``power_w`` and advance."""
+        start, end = self.period(self.seq)
         msg = meter_report(
             self,
             facility_id=self.facility_id,
             meter_id=self.meter_id,
             start_ns=start,
-            end_ns=start + self.period_ns,
+            end_ns=end,
             power_w=power_w,
             nonce=self.nonce,
             source_version=self.source_version,
