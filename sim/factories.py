@@ -15,8 +15,9 @@ under a scenario). The layers, each built on the one below:
   ``Behaviour.reading`` for a whole workload); absent fields stay absent on the wire.
 * ``UsageChain`` / ``MeterChain`` (both ``PeriodicChain``): an honest node or meter reporting
   every period from ``start_ns``, one report per ``seq``.
-* ``Fleet``: facilities of 8-GPU nodes and a meter per facility, every report logged (verified
-  against its key) at the next index as a ``LoggedReport``, ready for an ``EvaluationInput``.
+* ``Fleet``: facilities of 8-GPU nodes and a meter per facility (and, when asked, a scheduler's
+  accounting attestor), every report logged (verified against its key) at the next index as a
+  ``LoggedReport``, ready for an ``EvaluationInput``.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from attestor.report import ChainHead, ChainSigner, ReportBuilder
 from pausewatch.commitment import Commitment, commitment_from_toml
 from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope, sign_envelope, verify_envelope
 from pausewatch.evaluation import EvaluationInput, IngestFinding, LoggedReport, derive_ingest_findings
 from pausewatch.inventory import Inventory
+from pausewatch.jobs import JobAccounting, JobRecord
 from pausewatch.keys import Ed25519Signer, PublicKey
 from pausewatch.v1 import types_pb2
 
@@ -95,9 +98,13 @@ class Chain:
         """Sign ``msg`` with this chain's key; ``advance``: it is sent, the chain moves past it."""
         env = sign_envelope(payload_type, msg.SerializeToString(deterministic=True), [self.signer])
         if advance:
-            self.seq, self.prev = msg.seq + 1, envelope_digest(env)
-            self.sent.append(env)
+            self.advance(msg.seq, env)
         return env
+
+    def advance(self, seq: int, envelope: bytes) -> None:
+        """``envelope``, signed at ``seq``, is sent: the next report follows it."""
+        self.seq, self.prev = seq + 1, envelope_digest(envelope)
+        self.sent.append(envelope)
 
     def skip(self, reports: int, prev: bytes | None = None) -> None:
         """A hole: the next report's seq is ``reports`` further on (and names ``prev`` if given)."""
@@ -541,6 +548,31 @@ class Fleet:
         if tweak is not None:
             tweak(m)
         self.release(chain.sign_message(PayloadType.METER_REPORT, m), name)
+
+    def accounting(
+        self,
+        scheduler_id: str,
+        fid: str,
+        start_ns: int,
+        end_ns: int,
+        jobs: Sequence[JobRecord],
+        *,
+        problems: tuple[str, ...] = (),
+        source: types_pb2.SourceInfo | None = None,
+    ) -> None:
+        """The facility's scheduler lists ``jobs`` for ``[start_ns, end_ns)``: an accounting
+        attestor's own ``ReportBuilder.accounting`` and ``ChainSigner``, on this fleet's chain."""
+        chain = self.chain(scheduler_id)
+        msg = ReportBuilder(fid, scheduler_id).accounting(
+            (start_ns, end_ns),
+            JobAccounting(tuple(jobs), problems),
+            source or types_pb2.SourceInfo(kind=types_pb2.SOURCE_KIND_SLURM_SACCT),
+            challenge_nonce=b"\x07" * 32,
+            signed_ns=end_ns,
+        )
+        signed = ChainSigner(chain.signer, chain.boot_id).sign(ChainHead(*chain.position()), msg)
+        chain.advance(signed.seq, signed.envelope)
+        self.release(signed.envelope, scheduler_id)
 
     def node_power(self, b: Behaviour) -> float:
         return b.power_w * self.gpus + HOST_W
