@@ -1,6 +1,6 @@
 """Signed fleets for tests and benches, built by hand: deterministic keys, inventories,
-commitments, and chained usage and meter reports in simulated time — real keys, real
-signatures, real chains.
+commitments, and chained usage, meter and accounting reports in simulated time — real keys,
+real signatures, real chains.
 
 This is the one place tests write protocol documents field by field, so that a test states
 exactly what a report claims (``sim.fleet`` instead runs the attestor's own sampling pipeline
