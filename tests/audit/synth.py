@@ -186,10 +186,10 @@ def add_commitment(log: SynthLog, *, bucket_s: int = 600, cap_flop: float = 1e24
     return c
 
 
-def add_verdicts(log: SynthLog, commitment: types_pb2.Commitment, *, tamper: bool = False) -> int:
-    """Evaluate every closed bucket with the evaluation code, sign and log the verdicts."""
+def evaluate(log: SynthLog, commitment: types_pb2.Commitment) -> list[types_pb2.Verdict]:
+    """Unsigned verdicts of every closed bucket over the log so far (what a verifier computes)."""
     from pausewatch.commitment import Commitment
-    from pausewatch.evaluation import EvaluationInput, Evaluator, LoggedReport
+    from pausewatch.evaluation import EvaluationInput, Evaluator, LoggedReport, derive_ingest_findings
     from pausewatch.inventory import Inventory
 
     size = log.log.size
@@ -202,8 +202,6 @@ def add_verdicts(log: SynthLog, commitment: types_pb2.Commitment, *, tamper: boo
             inv = types_pb2.Inventory()
             inv.ParseFromString(env.payload)
             inventories[inv.facility_id] = Inventory.from_wire(inv)
-    from pausewatch.evaluation import derive_ingest_findings
-
     inputs = EvaluationInput(
         commitment=Commitment.from_wire(commitment),
         inventories=inventories,
@@ -211,7 +209,13 @@ def add_verdicts(log: SynthLog, commitment: types_pb2.Commitment, *, tamper: boo
         ingest_findings=derive_ingest_findings(reports),
         evaluated_log_size=size,
     )
-    verdicts = Evaluator(inputs).verdicts(until_ns=log.now)
+    return Evaluator(inputs).verdicts(until_ns=log.now)
+
+
+def add_verdicts(log: SynthLog, commitment: types_pb2.Commitment, *, tamper: bool = False) -> int:
+    """Evaluate every closed bucket with the evaluation code, sign and log the verdicts."""
+    size = log.log.size
+    verdicts = evaluate(log, commitment)
     for v in verdicts:
         v.evaluated_log_size = size
         if tamper:
