@@ -9,7 +9,9 @@
   device, or on the majority where three or more are active); where
   only utilisation is reported (≤ 50 %), or the power of every active device is steady within
   the period (CV under ``FLAT_CV``: a steady light job, not requests), the load must also change
-  from period to period as requests come and go. Positive evidence of allowed work.
+  from period to period as requests come and go; and most active devices must not repeat at
+  one step period (an optimiser loop, in lockstep or, pipeline stages, not). Positive evidence
+  of allowed work.
 - ``training`` — the training signature, at the violation threshold (see below).
 - ``other`` — busy without tensor-pipe work, where the source reports it (video encoding,
   graphics, non-tensor burns). Neither proof nor violation.
@@ -288,6 +290,7 @@ class _Period(NamedTuple):
     flat: bool  # every powered active device steady within the period (``FLAT_CV``)
     load: float  # median active share (power of the limit, else utilisation); 0 when quiet
     non_ml: bool
+    step_s: float | None  # most active devices repeat at this period, in lockstep or not
     node_power_w: float | None  # the BMC's, when reported
 
 
@@ -459,6 +462,10 @@ def _period(p: PeriodSignals) -> _Period:
     light = light and not duty_cycled
     rhythms = [d.rhythm_s for d in active if d.rhythm_s is not None]
     rhythm_s = _median(rhythms) if lockstep and len(rhythms) * 2 >= len(active) else None
+    # Steps repeating at one period on most active devices, in lockstep or not (pipeline stages
+    # lag each other); read against the context (``_steps``), since request bursts on a few
+    # devices agree on a lag now and then by chance.
+    step_s = _median(rhythms) if active and _agree(rhythms, RHYTHM_AGREE) * 2 > len(active) else None
     non_ml = bool(active) and all(
         d.tensor is not None and d.tensor < NON_ML_TENSOR and (d.busy or 0.0) >= 0.5 for d in active
     )
@@ -481,6 +488,7 @@ def _period(p: PeriodSignals) -> _Period:
         flat,
         load,
         non_ml,
+        step_s,
         p.signals.node_power_w,
     )
 
@@ -607,6 +615,18 @@ def _follows_requests(context: Sequence[_Period]) -> bool:
     return deviation / mean >= LOAD_VARIATION
 
 
+def _steps(context: Sequence[_Period]) -> bool:
+    """The current period's devices repeat at one step period, as they did in at least
+    ``RHYTHM_PERIODS`` periods of the context (±``RHYTHM_AGREE``; every period of a shorter
+    context: a node's first minutes are no proof either): an optimiser loop, not requests,
+    which do not repeat at one lag. Not lockstep: pipeline stages lag each other."""
+    step = context[-1].step_s
+    if step is None:
+        return False
+    same = sum(1 for q in context if q.step_s is not None and abs(q.step_s - step) <= RHYTHM_AGREE * step)
+    return same >= min(RHYTHM_PERIODS, len(context))
+
+
 def _classify(context: Sequence[_Period]) -> PeriodClass:
     current = context[-1]
     active = len(current.active)
@@ -651,7 +671,12 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
     # reported and not flat) or from period to period (utilisation alone, or flat power: a
     # steady light job is not request-driven serving).
     needs_requests = current.blind or current.flat
-    if current.light and not training_like and (not needs_requests or _follows_requests(context)):
+    if (
+        current.light
+        and not training_like
+        and (not needs_requests or _follows_requests(context))
+        and not _steps(context)
+    ):
         return PeriodClass(
             WorkloadLabel.INFERENCE,
             0.2,
@@ -662,7 +687,11 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
         )
     score = PROOF_MAX_SCORE + 0.01 + (TRAINING_EVIDENCE - PROOF_MAX_SCORE - 0.02) * evidence.partial
     reason = evidence.reason or (
-        "busy beyond a request-sized load: nothing tells what" if not current.light else "light load"
+        "busy beyond a request-sized load: nothing tells what"
+        if not current.light
+        else "light load repeating at one step period, as an optimiser loop does"
+        if _steps(context)
+        else "light load"
     )
     return PeriodClass(
         WorkloadLabel.UNCERTAIN, score, 0.5, active, types_pb2.WORKLOAD_CLASS_INFERENCE, reason

@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 from pausewatch import bundle as bf
-from pausewatch.envelope import PayloadType, envelope_digest, sign_envelope
+from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.files import bundle as bf_files
 from pausewatch.v1 import types_pb2, verifier_pb2
-from sim.factories import NS, T0
+from sim import factories
+from sim.factories import MeterChain, UsageChain
 from tests.verifier.harness import ORIGIN, Running, World, running
 from verifier.export import export_bundle, trust_files
 from verifier.scheduler import EvaluationScheduler
@@ -44,93 +45,26 @@ class RealBundle:
 
 
 def commitment_message() -> types_pb2.Commitment:
-    return types_pb2.Commitment(
-        commitment_id="pause-2026",
-        version=1,
-        lab_id="lab-1",
-        facility_ids=["fac-a"],
-        window_start_unix_ns=T0,
-        window_end_unix_ns=T0 + 86_400 * NS,
-        rules=types_pb2.Rules(compute_cap_flop=1e25),
-        reporting=types_pb2.ReportingRequirements(
-            max_report_interval_ns=120 * NS,
-            max_gap_ns=180 * NS,
-            min_inventory_coverage=1.0,
-            bucket_ns=BUCKET_S * NS,
-            timeout_intervals=3,
+    return factories.commitment_message(["fac-a"], description="no training run in fac-a during the pause")
+
+
+def node_chain(world: World, i: int) -> UsageChain:
+    """Node ``i``'s attestor: one idle H100 (its own uuid, as the inventory declares it)."""
+    return world.chain(
+        i,
+        b"",
+        uuid=f"GPU-{i:04d}",
+        attestor_version="test",
+        reading=factories.reading(
+            energy_j=60 * 70.0,
+            power_mean_w=70.0,
+            busy_fraction=0.0,
+            tensor_active=0.0,
+            power_max_w=72.0,
+            power_min_w=68.0,
+            power_limit_w=700.0,
         ),
-        signatures_required=1,
-        description="no training run in fac-a during the pause",
     )
-
-
-def meter_report(world: World, seq: int, prev: bytes, nonce: bytes) -> bytes:
-    start = T0 + seq * 60 * NS
-    msg = types_pb2.MeterReport(
-        meter_key_id=world.meter_key.public_key.key_id,
-        facility_id="fac-a",
-        meter_id="meter",
-        boot_id=b"\x02" * 16,
-        seq=seq,
-        prev=prev,
-        period_start_unix_ns=start,
-        period_end_unix_ns=start + 60 * NS,
-        challenge_nonce=nonce,
-        sample_count=60,
-        energy_j=60 * 70.0 * 3 * 1.2,
-        power_mean_w=70.0 * 3 * 1.2,
-        signed_unix_ns=start + 60 * NS,
-        source=types_pb2.SourceInfo(kind=types_pb2.SOURCE_KIND_SIMULATOR, version="test"),
-    )
-    return sign_envelope(
-        PayloadType.METER_REPORT, msg.SerializeToString(deterministic=True), [world.meter_key]
-    )
-
-
-@dataclass
-class NodeChain:
-    """An honest attestor's chain with its own accelerator uuid."""
-
-    world: World
-    i: int
-    boot_id: bytes = b"\x01" * 16
-    seq: int = 0
-    prev: bytes = b""
-    nonce: bytes = b""
-
-    def next(self) -> bytes:
-        start = T0 + self.seq * 60 * NS
-        msg = types_pb2.UsageReport(
-            attestor_key_id=self.world.node_keys[self.i].public_key.key_id,
-            facility_id="fac-a",
-            node_id=f"node-{self.i:02d}",
-            boot_id=self.boot_id,
-            seq=self.seq,
-            prev=self.prev,
-            period_start_unix_ns=start,
-            period_end_unix_ns=start + 60 * NS,
-            challenge_nonce=self.nonce,
-            signed_unix_ns=start + 60 * NS,
-            attestor_version="test",
-        )
-        acc = msg.accelerators.add(uuid=f"GPU-{self.i:04d}", model="NVIDIA H100 80GB HBM3", sample_count=60)
-        acc.energy_j, acc.power_mean_w, acc.busy_fraction, acc.tensor_active = 60 * 70.0, 70.0, 0.0, 0.0
-        acc.power_max_w, acc.power_min_w, acc.power_limit_w = 72.0, 68.0, 700.0
-        env = sign_envelope(
-            PayloadType.USAGE_REPORT,
-            msg.SerializeToString(deterministic=True),
-            [self.world.node_keys[self.i]],
-        )
-        self.seq += 1
-        self.prev = envelope_digest(env)  # a lost report still chains: the next one names it
-        return env
-
-
-def inventory(world: World) -> bytes:
-    inv = world.inventory()
-    for i, node in enumerate(inv.nodes):
-        node.accelerators[0].uuid = f"GPU-{i:04d}"
-    return world.sign_inventory(inv)
 
 
 class ChallengeWatch:
@@ -164,7 +98,9 @@ class ChallengeWatch:
 async def _run(world: World) -> None:
     async with running(world, enrol=False) as r:
         challenges = ChallengeWatch(r)
-        await r.stub.SubmitInventory(verifier_pb2.SubmitSignedRequest(envelope=inventory(world)), timeout=5)
+        await r.stub.SubmitInventory(
+            verifier_pb2.SubmitSignedRequest(envelope=world.sign_inventory(world.inventory())), timeout=5
+        )
         await r.stub.SubmitCommitment(
             verifier_pb2.SubmitSignedRequest(
                 envelope=sign_envelope(
@@ -176,8 +112,8 @@ async def _run(world: World) -> None:
             timeout=5,
         )
         scheduler = EvaluationScheduler(r.server.sequencer, r.server.verdict_signer, world.clock)
-        chains = [NodeChain(world, i) for i in range(3)]
-        meter_prev = b""
+        chains = [node_chain(world, i) for i in range(3)]
+        meter = MeterChain(world.meter_key, b"\x02" * 16, source_version="test")
         for minute in range(MINUTES):
             world.clock.advance(60)  # the server's challenge loop wakes and issues the next one
             await challenges.issued_at(world.clock.now_ns())
@@ -191,9 +127,8 @@ async def _run(world: World) -> None:
                     chain.next()  # signed but never delivered: a gap in node 2's chain
                     continue
                 batch.append(chain.next())
-            env = meter_report(world, minute, meter_prev, nonce)
-            meter_prev = envelope_digest(env)
-            batch.append(env)
+            meter.nonce = nonce
+            batch.append(meter.next(70.0 * 3 * 1.2))
             results = await r.submit(*batch)
             assert all(x.disposition == verifier_pb2.DISPOSITION_ACCEPTED for x in results), results
             if minute % 10 == 9:

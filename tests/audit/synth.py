@@ -13,16 +13,17 @@ from pathlib import Path
 
 from pausewatch import bundle as bf
 from pausewatch.checkpoint import Checkpoint, sign_checkpoint
-from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope, sign_envelope
+from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.files import bundle as bf_files
 from pausewatch.keys import Ed25519Key, Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.roots import AuditRoots, LabRoot, format_roots
 from pausewatch.tlog_store import MemoryTreeStore, MerkleLog
 from pausewatch.v1 import types_pb2
+from sim import factories
+from sim.factories import NS, T0, EnrolledNode, UsageChain
 
-T0 = 1_767_225_600 * 1_000_000_000
-S = 1_000_000_000
+S = NS
 ORIGIN = "audit.test/log"
 
 TYPE_NAMES = {
@@ -39,13 +40,10 @@ def type_of(envelope: bytes) -> str:
     return TYPE_NAMES[parse_envelope(envelope).payload_type]
 
 
-@dataclass
-class Node:
-    node_id: str
-    signer: Ed25519Signer
-    boot: bytes = field(default_factory=lambda: os.urandom(16))
-    seq: int = 0
-    prev: bytes = b""
+def new_node(node_id: str, signer: Ed25519Signer | None = None) -> UsageChain:
+    """A node with a fresh key (unless given) and boot id, its one H100 named after it."""
+    key = signer or Ed25519Signer.generate()
+    return UsageChain(key, os.urandom(16), node_id=node_id, uuid=f"GPU-{node_id}-0", attestor_version="test")
 
 
 @dataclass
@@ -59,7 +57,7 @@ class SynthLog:
     verdict_key: Ed25519Signer = field(default_factory=Ed25519Signer.generate)
     meter: Ed25519Signer = field(default_factory=Ed25519Signer.generate)
     log: MerkleLog = field(default_factory=lambda: MerkleLog(MemoryTreeStore()))
-    nodes: list[Node] = field(default_factory=list)
+    nodes: list[UsageChain] = field(default_factory=list)
     checkpoints: list[int] = field(default_factory=list)
     nonce: bytes = b""
     challenge_seq: int = 0
@@ -71,25 +69,16 @@ class SynthLog:
 
     def add_inventory(self, n_nodes: int = 3) -> None:
         while len(self.nodes) < n_nodes:
-            self.nodes.append(Node(f"node-{len(self.nodes)}", Ed25519Signer.generate()))
+            self.nodes.append(new_node(f"node-{len(self.nodes)}"))
         self.inventory_version += 1
-        inv = types_pb2.Inventory(
-            facility_id=self.facility,
-            lab_id="lab-1",
+        inv = factories.inventory(
+            self.facility,
+            "lab-1",
+            [EnrolledNode(n.node_id, n.signer.public_key, (n.uuid,)) for n in self.nodes],
+            {"meter-1": self.meter.public_key},
             version=self.inventory_version,
-            issued_unix_ns=self.now,
-            overhead=types_pb2.OverheadBand(min_ratio=1.05, max_ratio=1.5),
-        )
-        for node in self.nodes:
-            inv.nodes.add(
-                node_id=node.node_id,
-                attestor_public_key=node.signer.public_key.raw,
-                accelerators=[
-                    types_pb2.DeclaredAccelerator(uuid=f"GPU-{node.node_id}-0", model="NVIDIA H100 80GB HBM3")
-                ],
-            )
-        inv.meters.add(
-            meter_id="meter-1", public_key=self.meter.public_key.raw, scope=types_pb2.METER_SCOPE_FACILITY
+            issued_ns=self.now,
+            overhead=(1.05, 1.5),
         )
         self.append(
             sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(deterministic=True), [self.lab])
@@ -112,37 +101,28 @@ class SynthLog:
         )
 
     def usage_report(
-        self, node: Node, *, energy_j: float = 6000.0, advance: bool = True, period_s: int = 60
+        self, node: UsageChain, *, energy_j: float = 6000.0, advance: bool = True, period_s: int = 60
     ) -> bytes:
-        report = types_pb2.UsageReport(
-            attestor_key_id=node.signer.public_key.key_id,
+        """``node``'s report of the ``period_s`` before now, against the current challenge."""
+        report = factories.usage_report(
+            node,
             facility_id=self.facility,
             node_id=node.node_id,
-            boot_id=node.boot,
-            seq=node.seq,
-            prev=node.prev,
-            period_start_unix_ns=self.now - period_s * S,
-            period_end_unix_ns=self.now,
-            challenge_nonce=self.nonce,
-            signed_unix_ns=self.now,
+            start_ns=self.now - period_s * S,
+            end_ns=self.now,
+            accelerators={
+                node.uuid: factories.reading(
+                    sample_count=period_s,
+                    energy_j=energy_j,
+                    power_mean_w=energy_j / period_s,
+                    busy_fraction=0.1,
+                    tensor_active=0.05,
+                )
+            },
+            nonce=self.nonce,
             attestor_version="test",
         )
-        report.accelerators.add(
-            uuid=f"GPU-{node.node_id}-0",
-            model="NVIDIA H100 80GB HBM3",
-            sample_count=period_s,
-            energy_j=energy_j,
-            power_mean_w=energy_j / period_s,
-            busy_fraction=0.1,
-            tensor_active=0.05,
-        )
-        env = sign_envelope(
-            PayloadType.USAGE_REPORT, report.SerializeToString(deterministic=True), [node.signer]
-        )
-        if advance:
-            node.seq += 1
-            node.prev = envelope_digest(env)
-        return env
+        return node.sign_message(PayloadType.USAGE_REPORT, report, advance=advance)
 
     def add_round(self) -> None:
         """One minute: a challenge, then a report from every node."""
@@ -199,31 +179,17 @@ def small_log(rounds: int = 6, nodes: int = 3) -> SynthLog:
 
 
 def add_commitment(log: SynthLog, *, bucket_s: int = 600, cap_flop: float = 1e24) -> types_pb2.Commitment:
-    c = types_pb2.Commitment(
-        commitment_id="pause-1",
-        version=1,
-        lab_id="lab-1",
-        facility_ids=[log.facility],
-        window_start_unix_ns=T0,
-        window_end_unix_ns=T0 + 86_400 * S,
-        rules=types_pb2.Rules(compute_cap_flop=cap_flop),
-        reporting=types_pb2.ReportingRequirements(
-            max_report_interval_ns=120 * S,
-            max_gap_ns=180 * S,
-            min_inventory_coverage=1.0,
-            bucket_ns=bucket_s * S,
-            timeout_intervals=3,
-        ),
-        signatures_required=1,
+    c = factories.commitment_message(
+        [log.facility], commitment_id="pause-1", cap_flop=cap_flop, bucket_s=bucket_s
     )
     log.append(sign_envelope(PayloadType.COMMITMENT, c.SerializeToString(deterministic=True), [log.lab]))
     return c
 
 
-def add_verdicts(log: SynthLog, commitment: types_pb2.Commitment, *, tamper: bool = False) -> int:
-    """Evaluate every closed bucket with the evaluation code, sign and log the verdicts."""
+def evaluate(log: SynthLog, commitment: types_pb2.Commitment) -> list[types_pb2.Verdict]:
+    """Unsigned verdicts of every closed bucket over the log so far (what a verifier computes)."""
     from pausewatch.commitment import Commitment
-    from pausewatch.evaluation import EvaluationInput, Evaluator, LoggedReport
+    from pausewatch.evaluation import EvaluationInput, Evaluator, LoggedReport, derive_ingest_findings
     from pausewatch.inventory import Inventory
 
     size = log.log.size
@@ -236,8 +202,6 @@ def add_verdicts(log: SynthLog, commitment: types_pb2.Commitment, *, tamper: boo
             inv = types_pb2.Inventory()
             inv.ParseFromString(env.payload)
             inventories[inv.facility_id] = Inventory.from_wire(inv)
-    from pausewatch.evaluation import derive_ingest_findings
-
     inputs = EvaluationInput(
         commitment=Commitment.from_wire(commitment),
         inventories=inventories,
@@ -245,7 +209,13 @@ def add_verdicts(log: SynthLog, commitment: types_pb2.Commitment, *, tamper: boo
         ingest_findings=derive_ingest_findings(reports),
         evaluated_log_size=size,
     )
-    verdicts = Evaluator(inputs).verdicts(until_ns=log.now)
+    return Evaluator(inputs).verdicts(until_ns=log.now)
+
+
+def add_verdicts(log: SynthLog, commitment: types_pb2.Commitment, *, tamper: bool = False) -> int:
+    """Evaluate every closed bucket with the evaluation code, sign and log the verdicts."""
+    size = log.log.size
+    verdicts = evaluate(log, commitment)
     for v in verdicts:
         v.evaluated_log_size = size
         if tamper:

@@ -106,9 +106,9 @@ def test_report_signed_by_a_key_enrolled_only_later(tmp_path: Path) -> None:
 
     log = small_log(rounds=2, nodes=2)
     late = Ed25519Signer.generate()
-    from tests.audit.synth import Node
+    from tests.audit.synth import new_node
 
-    node = Node("node-late", late)
+    node = new_node("node-late", late)
     early = log.append(log.usage_report(node))  # before any inventory names this key
     log.nodes.append(node)
     log.add_inventory(3)

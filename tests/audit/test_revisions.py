@@ -13,14 +13,11 @@ import pytest
 
 from auditor.outcome import AuditOutcome
 from auditor.pipeline import AuditOptions, audit_bundle
-from pausewatch.commitment import Commitment
-from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
-from pausewatch.evaluation import EvaluationInput, Evaluator, LoggedReport, derive_ingest_findings
-from pausewatch.inventory import Inventory
+from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.policy import parse_policy
 from pausewatch.roots import parse_roots
 from pausewatch.v1 import types_pb2
-from tests.audit.synth import SynthLog, add_commitment, small_log
+from tests.audit.synth import SynthLog, add_commitment, evaluate, small_log
 from tests.evaluation.late_compute import PerBucketScheduler, run_late_compute
 from verifier.scheduler import EvaluationScheduler
 
@@ -29,28 +26,6 @@ def _audit(directory: Path, log: SynthLog) -> AuditOutcome:
     return audit_bundle(
         directory, AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1)
     )
-
-
-def _verdicts(log: SynthLog, commitment: types_pb2.Commitment) -> list[types_pb2.Verdict]:
-    """Unsigned verdicts of every closed bucket over the log so far (what a verifier computes)."""
-    size = log.log.size
-    reports, inventories = [], {}
-    for i in range(size):
-        env = parse_envelope(log.log.entry(i))
-        if env.payload_type in (PayloadType.USAGE_REPORT, PayloadType.METER_REPORT):
-            reports.append(LoggedReport.from_verified(i, env))
-        elif env.payload_type == PayloadType.INVENTORY:
-            inv = types_pb2.Inventory()
-            inv.ParseFromString(env.payload)
-            inventories[inv.facility_id] = Inventory.from_wire(inv)
-    inputs = EvaluationInput(
-        commitment=Commitment.from_wire(commitment),
-        inventories=inventories,
-        reports=reports,
-        ingest_findings=derive_ingest_findings(reports),
-        evaluated_log_size=size,
-    )
-    return Evaluator(inputs).verdicts(until_ns=log.now)
 
 
 def _append(log: SynthLog, v: types_pb2.Verdict, revision: int, supersedes: bytes = b"") -> bytes:
@@ -65,7 +40,7 @@ def _append(log: SynthLog, v: types_pb2.Verdict, revision: int, supersedes: byte
 def _two_buckets() -> tuple[SynthLog, list[types_pb2.Verdict]]:
     log = small_log(rounds=21, nodes=2)  # buckets 0 and 1 closed
     commitment = add_commitment(log)
-    verdicts = _verdicts(log, commitment)
+    verdicts = evaluate(log, commitment)
     assert len(verdicts) == 2
     return log, verdicts
 

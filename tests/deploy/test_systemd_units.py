@@ -82,6 +82,13 @@ def test_unit_keeps_the_hardening_it_claims(role: str) -> None:
         assert f"\n{line}\n" in text, line
 
 
+def test_verifier_unit_lets_serve_stop_its_front_ends_itself() -> None:
+    # serve's front-ends are its children: SIGTERM to all at once (the default control-group
+    # mode) would stop them while the core still drains; serve stops them in order itself
+    # (tests/verifier/test_frontends.py), systemd SIGKILLs what is left at the timeout.
+    assert "\nKillMode=mixed\n" in UNITS["verifier"].read_text()
+
+
 def test_witness_unit_has_no_devices() -> None:
     assert "\nPrivateDevices=yes\n" in UNITS["witness"].read_text()
 

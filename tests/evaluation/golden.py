@@ -19,7 +19,7 @@ from typing import Literal
 from pausewatch.commitment import Commitment
 from pausewatch.evaluation import BucketRef, EvaluationInput, Evaluator, derive_ingest_findings
 from pausewatch.v1 import types_pb2
-from tests.evaluation.fleet import IDLE, INFERENCE, NS, T0, TRAINING, Behaviour, Fleet, commitment
+from sim.factories import IDLE, INFERENCE, NS, T0, TRAINING, Behaviour, Fleet, commitment
 
 PERIODS = 25
 HOT_IDLE = Behaviour(450.0, 440.0, 5.0, 0.0, 0.0, None, 1 << 30, 0)
@@ -111,9 +111,9 @@ def mixed_fleet(seed: int) -> tuple[Fleet, list[int]]:
                 if roll < 0.07:
                     continue  # silent
                 if roll < 0.1:
-                    fleet.heads[node] = (fleet.heads.get(node, (0, b""))[0] + 2, b"\x09" * 32)  # chain gap
+                    fleet.chain(node).skip(2, prev=b"\x09" * 32)  # chain gap
                 if roll > 0.97:
-                    fleet.boots[node] = rng.randbytes(16)  # restart
+                    fleet.chain(node).restart(rng.randbytes(16))
                 tweak = rng.choice(tweaks) if rng.random() < 0.25 else None
                 hold = rng.random() < 0.08
                 raw = fleet.usage(node, fid, t, claimed, tweak=tweak, hold=hold)

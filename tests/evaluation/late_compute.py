@@ -24,7 +24,8 @@ from pausewatch.keys import Ed25519Key
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.roots import AuditRoots, LabRoot, format_roots
 from pausewatch.v1 import types_pb2
-from tests.evaluation.fleet import IDLE, INFERENCE, NS, T0, Fleet, commitment, signer
+from sim.factories import IDLE, INFERENCE, NS, T0, Fleet, commitment
+from sim.factories import seeded_signer as signer
 from verifier.export import export_bundle
 from verifier.ingest import admit_report
 from verifier.registry import VerifiedDocument

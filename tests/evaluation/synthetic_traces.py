@@ -322,6 +322,7 @@ def lockstep_job(
     warmup_s: float = 0.0,
     noise_common: float = 0.01,
     noise_gpu: float = 0.012,
+    step_jitter: float = 0.0,
 ) -> Trace:
     """Data-parallel (or pipeline-parallel) training, sampled every ``dt`` s.
 
@@ -333,15 +334,22 @@ def lockstep_job(
     step phase lags by g × rank_offset steps (pipeline stages). ``warmup_s``: memory and load
     ramp at the start (model loading). ``noise_common`` / ``noise_gpu``: relative power noise
     each sample, shared by all GPUs / per GPU (their ratio sets the synchrony of flat compute:
-    0.58 at the defaults; the real 8×H100 run's flat compute periods read 0.83–0.90)."""
+    0.58 at the defaults; the real 8×H100 run's flat compute periods read 0.83–0.90).
+    ``step_jitter``: each step lasts ``step_s`` × (1 ± up to that share), drawn from its own
+    generator (uneven batches, an evader blurring the step rhythm)."""
     rng = random.Random(seed)
     n = round(seconds / dt)
     t = _blank(n, gpus)
     scale = limit_w if limit_w is not None else board_w
     active = set(range(gpus) if trained is None else trained)
     phase = rng.uniform(0, step_s)
+    steps = random.Random(seed + 1)
+    step_start, step_len = -phase, step_s
     for k in range(n):
         s = k * dt
+        while s >= step_start + step_len:
+            step_start += step_len
+            step_len = step_s * (1 + step_jitter * steps.uniform(-1, 1)) if step_jitter else step_s
         common = rng.gauss(0, noise_common)
         rel = s - start_s
         in_stall = ckpt_every_s is not None and rel % ckpt_every_s >= ckpt_every_s - stall_s
@@ -358,7 +366,7 @@ def lockstep_job(
             elif in_stall:
                 watts, util, mem = min(stall_level * board_w, scale), stall_busy, memory_mib
             else:
-                frac = ((s + phase) / step_s - g * rank_offset) % 1.0
+                frac = ((s - step_start) / step_len - g * rank_offset) % 1.0
                 low = frac >= 1.0 - dip_share
                 level = eval_level if in_eval else (dip if low else compute)
                 watts = level * scale

@@ -340,13 +340,27 @@ def test_flat_light_training_is_never_proof(dt: float, busy: float, compute: flo
     assert not PROOF & set(labels), labels
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FALSE PROOF: light pipeline-parallel training (stages a quarter step apart, 40 % of the "
-    "limit, 55 % utilisation, flat-compute synchrony 0.58 < 0.8) with a checkpoint every 15 min is inference in every period more "
-    "than 10 min after the last stall (periods 11-15 of each 15)",
+# Was a false proof (inference in every period more than 10 min after the last stall) until a
+# light load whose devices repeat at one step period, in lockstep or not, stopped being requests.
+@pytest.mark.parametrize(
+    "jitter",
+    [
+        0.0,
+        0.1,
+        pytest.param(
+            0.2,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="FALSE PROOF: the same run with each step 0.8-1.2x the last blurs the step "
+                "rhythm (autocorrelation < 0.3) in some periods, and out of lockstep such a "
+                "period is a light, varying load: inference (at 0.1 the rhythm holds)",
+            ),
+        ),
+    ],
 )
-def test_light_pipeline_training_with_rare_checkpoints_is_never_proof() -> None:
+def test_light_pipeline_training_with_rare_checkpoints_is_never_proof(jitter: float) -> None:
+    # stages a quarter step apart, 40 % of the limit, 55 % utilisation, flat-compute synchrony
+    # 0.58 < 0.8, a checkpoint every 15 min
     trace = J(
         1800,
         8,
@@ -357,6 +371,7 @@ def test_light_pipeline_training_with_rare_checkpoints_is_never_proof() -> None:
         stall_s=30,
         stall_level=0.12,
         start_s=100,
+        step_jitter=jitter,
     )
     labels = classes(_set_util(trace, 55.0))
     assert not PROOF & set(labels), labels

@@ -18,7 +18,7 @@ from pausewatch.inventory import Inventory, inventory_from_toml
 from pausewatch.peaks import PEAKS, UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.roots import LabRoot
 from pausewatch.v1 import types_pb2
-from tests.evaluation.fleet import signer
+from sim.factories import seeded_signer as signer
 from verifier.cli import main
 
 CLI = Path(sys.executable).parent / "pausewatch-verifier"

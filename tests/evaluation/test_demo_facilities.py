@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pausewatch.evaluation import BucketRef, Evaluator
 from pausewatch.v1 import types_pb2
-from tests.evaluation.fleet import IDLE, INFERENCE, NS, T0, TRAINING, Fleet, commitment
+from sim.factories import IDLE, INFERENCE, NS, T0, TRAINING, Fleet, commitment
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
 VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION

@@ -14,7 +14,8 @@ from pausewatch.evaluation.evidence import min_training_periods
 from pausewatch.evaluation.inputs import EvaluationInput
 from pausewatch.inventory import Inventory, inventory_from_toml
 from pausewatch.v1 import types_pb2
-from tests.evaluation.fleet import IDLE, INFERENCE, NS, PUE, T0, TRAINING, Fleet, commitment, signer
+from sim.factories import IDLE, INFERENCE, NS, PUE, T0, TRAINING, Fleet, commitment
+from sim.factories import seeded_signer as signer
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
 VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION

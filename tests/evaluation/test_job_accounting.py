@@ -4,17 +4,14 @@ verdict they corroborate (pausewatch/evaluation/jobs.py, docs/findings.md)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from attestor.report import ChainHead, ChainSigner, ReportBuilder
-from pausewatch.envelope import parse_envelope, verify_envelope
-from pausewatch.evaluation import BucketRef, EvaluationInput, Evaluator, LoggedReport, derive_ingest_findings
+from pausewatch.evaluation import BucketRef, EvaluationInput, Evaluator, derive_ingest_findings
 from pausewatch.inventory import Inventory
-from pausewatch.jobs import JobAccounting, JobRecord
+from pausewatch.jobs import JobRecord
 from pausewatch.v1 import types_pb2
-from tests.evaluation.fleet import INFERENCE, NS, T0, TRAINING, Fleet, commitment, signer
+from sim.factories import INFERENCE, NS, T0, TRAINING, Fleet, commitment
+from sim.factories import seeded_signer as signer
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
 INCONCLUSIVE = types_pb2.VERDICT_STATUS_INCONCLUSIVE
@@ -29,23 +26,13 @@ def bucket(k: int) -> BucketRef:
 
 
 class Accounting:
-    """The scheduler's attestor: ``ReportBuilder.accounting`` signed by ``ChainSigner``."""
+    """The scheduler's attestor beside ``fleet``'s nodes (``Fleet.accounting``)."""
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
-        self.chain = ChainSigner(signer(SCHEDULER), os.urandom(16))
-        self.head = ChainHead(0, b"")
-        self.builder = ReportBuilder("fac-a", SCHEDULER)
 
     def report(self, start: int, end: int, jobs: list[JobRecord], problems: tuple[str, ...] = ()) -> None:
-        msg = self.builder.accounting(
-            (start, end), JobAccounting(tuple(jobs), problems), SACCT, challenge_nonce=b"\x07" * 32, signed_ns=end
-        )
-        link = self.chain.sign(self.head, msg)
-        self.head = link.next_head
-        env = parse_envelope(link.envelope)
-        verify_envelope(env, signer(SCHEDULER).public_key)
-        self.fleet.log.append(LoggedReport.from_verified(len(self.fleet.log), env))
+        self.fleet.accounting(SCHEDULER, "fac-a", start, end, jobs, problems=problems, source=SACCT)
 
 
 def inventory(fleet: Fleet, *, scheduler: bool, host_names: dict[str, str] | None = None) -> Inventory:
@@ -57,7 +44,9 @@ def inventory(fleet: Fleet, *, scheduler: bool, host_names: dict[str, str] | Non
     return Inventory.from_wire(wire)
 
 
-def inputs(fleet: Fleet, *, scheduler: bool = True, host_names: dict[str, str] | None = None) -> EvaluationInput:
+def inputs(
+    fleet: Fleet, *, scheduler: bool = True, host_names: dict[str, str] | None = None
+) -> EvaluationInput:
     return EvaluationInput(
         commitment(["fac-a"]),
         {"fac-a": inventory(fleet, scheduler=scheduler, host_names=host_names)},
@@ -211,7 +200,7 @@ def test_the_accounting_chain_is_checked_like_any_other() -> None:
     acct = Accounting(fleet)
     half = T0 + BUCKET // 2
     acct.report(T0, half, [job("100", nodes, 16, T0, None)])
-    acct.head = ChainHead(acct.head.seq + 3, acct.head.prev)  # three reports never sent
+    fleet.chain(SCHEDULER).skip(3)  # three reports never sent
     acct.report(half, T0 + BUCKET, [job("100", nodes, 16, T0, None)])
     v = Evaluator(inputs(fleet)).verdict(bucket(0))
     assert v.status == INCONCLUSIVE

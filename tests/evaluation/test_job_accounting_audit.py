@@ -21,7 +21,8 @@ from pausewatch.note import Ed25519NoteSigner
 from pausewatch.policy import parse_policy
 from pausewatch.roots import AuditRoots, LabRoot, format_roots
 from pausewatch.v1 import types_pb2
-from tests.evaluation.fleet import INFERENCE, NS, T0, Fleet, commitment, signer
+from sim.factories import INFERENCE, NS, T0, Fleet, commitment
+from sim.factories import seeded_signer as signer
 from tests.evaluation.test_job_accounting import SCHEDULER, Accounting, job
 from verifier.export import export_bundle
 from verifier.ingest import admit_report

@@ -9,7 +9,8 @@ from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.evaluation import compare_verdicts
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.v1 import types_pb2
-from tests.evaluation.fleet import IDLE, INFERENCE, NS, T0, Fleet, commitment, signer
+from sim.factories import IDLE, INFERENCE, NS, T0, Fleet, commitment
+from sim.factories import seeded_signer as signer
 from verifier.alert_bus import AlertBus
 from verifier.ingest import admit_report
 from verifier.registry import VerifiedDocument

@@ -23,7 +23,8 @@ from pausewatch.policy import parse_policy
 from pausewatch.roots import AuditRoots, LabRoot, PartyRoot, format_roots, parse_roots
 from pausewatch.terms import terms_from_toml
 from pausewatch.v1 import types_pb2
-from tests.evaluation.fleet import IDLE, NS, T0, Fleet, commitment, signer
+from sim.factories import IDLE, NS, T0, Fleet, commitment
+from sim.factories import seeded_signer as signer
 from verifier.export import export_bundle
 from verifier.ingest import admit_report
 from verifier.registry import TrustRoots, verify_commitment, verify_inventory, verify_terms

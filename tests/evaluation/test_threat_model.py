@@ -9,7 +9,7 @@ import pytest
 from pausewatch.evaluation import BucketRef, Evaluator, IngestFinding, compare_verdicts, evaluate_bucket
 from pausewatch.evaluation.inputs import EvaluationInput
 from pausewatch.v1 import types_pb2
-from tests.evaluation.fleet import IDLE, INFERENCE, NS, T0, TRAINING, Behaviour, Fleet, commitment
+from sim.factories import IDLE, INFERENCE, NS, T0, TRAINING, Behaviour, Fleet, commitment
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
 VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION
@@ -109,7 +109,7 @@ def test_rollback_after_restart_is_a_violation() -> None:
     fleet = honest(nodes=1, periods=10)
     node = "fac-a-n00"
     old = next(r for r in fleet.log if r.header.subject_id == node and r.header.seq == 4)
-    fleet.boots[node] = b"\x01" * 16  # a new daemon start, restored from an old state
+    fleet.chain(node).restart(b"\x01" * 16)  # a new daemon start, restored from an old state
     fleet.usage(
         node,
         "fac-a",
@@ -127,7 +127,7 @@ def test_rollback_after_restart_is_a_violation() -> None:
 def test_restart_is_recorded_but_not_a_violation() -> None:
     fleet = Fleet({"fac-a": 1})
     fleet.run("fac-a", T0, 5, steady(IDLE))
-    fleet.boots["fac-a-n00"] = b"\x02" * 16
+    fleet.chain("fac-a-n00").restart(b"\x02" * 16)
     fleet.run("fac-a", T0 + 5 * 60 * NS, 5, steady(IDLE))
     v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
     assert v.status == COMPLIANT, v.reason
@@ -137,7 +137,7 @@ def test_restart_is_recorded_but_not_a_violation() -> None:
 def test_withheld_reports_leave_a_chain_gap() -> None:
     fleet = Fleet({"fac-a": 1})
     fleet.run("fac-a", T0, 3, steady(IDLE))
-    fleet.heads["fac-a-n00"] = (fleet.heads["fac-a-n00"][0] + 2, fleet.heads["fac-a-n00"][1])
+    fleet.chain("fac-a-n00").skip(2)
     fleet.run("fac-a", T0 + 5 * 60 * NS, 5, steady(IDLE))
     v = evaluate_bucket(fleet.inputs(commitment(["fac-a"])), B0)
     assert v.status == INCONCLUSIVE

@@ -25,7 +25,7 @@ from pausewatch.keys import Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.roots import LabRoot
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
-from sim.factories import NS, T0, UsageChain, seeded_signer
+from sim.factories import NS, T0, EnrolledNode, UsageChain, inventory, seeded_signer
 from verifier.authz import AuthorizationPolicy, Role
 from verifier.config import ChallengeConfig, LimitsConfig, VerifierConfig
 from verifier.server import Background, VerifierKeys, VerifierServer, build_server
@@ -82,20 +82,18 @@ class World:
         )
 
     def inventory(self, version: int = 1, facility_id: str | None = None) -> types_pb2.Inventory:
-        inv = types_pb2.Inventory(
-            facility_id=facility_id or self.facility_id,
-            lab_id=self.lab_id,
+        nodes = [
+            EnrolledNode(f"node-{i:02d}", key.public_key, (f"GPU-{i:04d}",))
+            for i, key in enumerate(self.node_keys)
+        ]
+        return inventory(
+            facility_id or self.facility_id,
+            self.lab_id,
+            nodes,
+            {"meter": self.meter_key.public_key},
             version=version,
-            issued_unix_ns=T0,
+            overhead=(1.05, 1.6),
         )
-        for i, key in enumerate(self.node_keys):
-            node = inv.nodes.add(node_id=f"node-{i:02d}", attestor_public_key=key.public_key.raw)
-            node.accelerators.add(uuid=f"GPU-{i:04d}", model="NVIDIA H100 80GB HBM3")
-        inv.meters.add(
-            meter_id="meter", public_key=self.meter_key.public_key.raw, scope=types_pb2.METER_SCOPE_FACILITY
-        )
-        inv.overhead.min_ratio, inv.overhead.max_ratio = 1.05, 1.6
-        return inv
 
     def sign_inventory(self, inv: types_pb2.Inventory, signer: Ed25519Signer | None = None) -> bytes:
         return sign_envelope(

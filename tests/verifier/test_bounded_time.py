@@ -17,8 +17,8 @@ import grpc
 import pytest
 
 from pausewatch.envelope import PayloadType, sign_envelope
-from pausewatch.v1 import types_pb2, verifier_pb2
-from sim.factories import NS, T0
+from pausewatch.v1 import verifier_pb2
+from sim.factories import NS, T0, commitment_message
 from tests.verifier.harness import Running, World, running
 from verifier.config import LimitsConfig
 from verifier.scheduler import EvaluationScheduler, SchedulerConfig
@@ -30,22 +30,13 @@ FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
 
 def commitment(world: World, start_ns: int, version: int = 1, *, bucket_s: int = DAY) -> bytes:
     """A lab-1 commitment on ``world``'s facility, 400 days from ``start_ns``."""
-    msg = types_pb2.Commitment(
-        commitment_id="pause-2026",
-        version=version,
+    msg = commitment_message(
+        [world.facility_id],
         lab_id=world.lab_id,
-        facility_ids=[world.facility_id],
-        window_start_unix_ns=start_ns,
-        window_end_unix_ns=start_ns + 400 * DAY * NS,
-        rules=types_pb2.Rules(compute_cap_flop=1e25),
-        reporting=types_pb2.ReportingRequirements(
-            max_report_interval_ns=120 * NS,
-            max_gap_ns=180 * NS,
-            min_inventory_coverage=1.0,
-            bucket_ns=bucket_s * NS,
-            timeout_intervals=3,
-        ),
-        signatures_required=1,
+        version=version,
+        start_ns=start_ns,
+        days=400,
+        bucket_s=bucket_s,
         description="bounded time",
     )
     return sign_envelope(PayloadType.COMMITMENT, msg.SerializeToString(deterministic=True), [world.lab])

@@ -21,7 +21,7 @@ import pytest
 from attestor.aggregate import MAX_ANOMALY_RAW_CHARS, MAX_ANOMALY_RECORDS, Aggregator
 from attestor.report import ReportBuilder
 from attestor.sources.simulator import SimulatedDeviceSource, WorkloadProfile
-from pausewatch.envelope import PayloadType, envelope_digest, sign_envelope
+from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.keys import Ed25519Signer
 from pausewatch.reports import MAX_ACCELERATORS, MAX_REPORT_BYTES
 from pausewatch.v1 import types_pb2, verifier_pb2
@@ -76,9 +76,7 @@ def _padded(chain, size: int) -> bytes:  # type: ignore[no-untyped-def]
     while msg.ByteSize() < size - 200:
         msg.anomalies.add(kind=types_pb2.ANOMALY_KIND_SOURCE_ERROR, metric=f"m{i}", raw_value="x" * 64)
         i += 1
-    env = chain.sign(msg)
-    chain.prev, chain.seq = envelope_digest(env), chain.seq + 1
-    return env
+    return chain.sign_message(PayloadType.USAGE_REPORT, msg)  # type: ignore[no-any-return]
 
 
 def test_byte_flood_a_report_over_the_size_limit_is_refused_unchecked(tmp_path, monkeypatch) -> None:

@@ -17,7 +17,7 @@ import pytest
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope, verify_envelope
 from pausewatch.files.keyfile import generate_key_file
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
-from tests.evaluation.fleet import IDLE, NS, T0, Fleet, commitment
+from sim.factories import IDLE, NS, T0, Fleet, commitment
 from verifier.config import ConfigError, load_config
 from verifier.server import run_evaluation, run_webhooks, standard_background
 
