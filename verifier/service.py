@@ -110,7 +110,7 @@ RETRY_AFTER_KEY: Final = "pausewatch-retry-after-ms"
 _SLOW_START_REPORTS: Final = 2000
 # Slots are booked this far ahead at most: a batch refused later than that is told to come back
 # then, unbooked, and is booked at the rate measured by then (a burst's early, low rate would
-# otherwise schedule the whole burst, 30 s of it, at that rate).
+# otherwise schedule the whole burst at that rate).
 _BOOK_AHEAD_S: Final = 5.0
 _RATE_WINDOW_S: Final = 3.0  # many ticks (10-100 ms each under load): commits come in bursts
 _MIN_SPAN_S: Final = 1.0  # the least history a rate is measured over (slow start before it)
