@@ -8,8 +8,7 @@ everything pending (up to ``max_items_per_tick``; ticks start at most once per
 ``min_tick_s``, and at most once per ``busy_tick_s`` after a tick that took more than one
 caller's work or during which more arrived, so that under concurrent load one commit serves
 many calls, while an idle verifier's first item, and a lone caller's items one after
-another, go at once) and runs it on one
-dedicated writer thread:
+another, go at once) and runs it on one dedicated writer thread:
 
 1. each item is checked against the stored state *and the items before it in the tick*
    (enrollment — the tick's own, changed by each inventory as it is staged, so a report whose
@@ -334,10 +333,10 @@ class LogSequencer:
         self._bus = alert_bus
         self._max_items = max_items_per_tick
         self._min_tick_s = min_tick_s  # real seconds between tick starts: batching under load
-        # and after a tick during which work arrived (concurrent callers): a longer interval,
-        # fewer and larger ticks (each costs ~2 ms of CPU and an fsync or two whatever its size)
+        # and after a tick of concurrent callers' work: a longer interval, fewer and larger
+        # ticks (each costs ~2 ms of CPU and an fsync or two, whatever its size)
         self._busy_tick_s = min_tick_s if busy_tick_s is None else max(min_tick_s, busy_tick_s)
-        self._busy = False  # work arrived while the last tick ran
+        self._busy = False  # the last tick took several requests, or more arrived while it ran
         self._on_commit = on_commit
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pausewatch-sequencer")
         self._pending: list[_Request] = []
@@ -538,7 +537,6 @@ class LogSequencer:
             try:
                 committed = await loop.run_in_executor(self._executor, self._commit, items)
             except Exception as e:  # the whole tick failed: nothing was committed
-                self._busy = bool(self._pending) or len(requests) > 1
                 self._tick_failed(e)
                 self._heads.clear()
                 try:
@@ -549,8 +547,8 @@ class LogSequencer:
                     if not r.future.done():
                         r.future.set_exception(e)
                 continue
-            # concurrent callers: work arrived while it ran, or it took more than one request
-            self._busy = bool(self._pending) or len(requests) > 1
+            finally:  # concurrent callers: it took several requests, or more arrived while it ran
+                self._busy = len(requests) > 1 or bool(self._pending)
             self.ticks += 1
             if self._on_commit is not None:
                 self._on_commit(len(items), time.perf_counter() - started)
