@@ -229,16 +229,43 @@ def _py_spy(pid: int) -> subprocess.Popen[bytes] | None:
     )
 
 
-def _proc_cpu_s(pid: int) -> float:
-    """utime + stime of a process and its live descendants (a core's front-ends), from /proc
-    (Linux), in seconds."""
+def _proc_cpu_split(pid: int) -> dict[str, float]:
+    """CPU seconds of a ``serve`` process tree, split: ``core`` (the process itself) and
+    ``frontends`` (its descendants; the spawn context's resource tracker among them, idle),
+    each ``user`` and ``system``."""
+    user, system = _own_cpu_s(pid)
+    out = {"core_user": user, "core_system": system, "frontends_user": 0.0, "frontends_system": 0.0}
+    stack = _children(pid)
+    while stack:
+        child = stack.pop()
+        u, s = _own_cpu_s(child)
+        out["frontends_user"] += u
+        out["frontends_system"] += s
+        stack.extend(_children(child))
+    return out
+
+
+def _own_cpu_s(pid: int) -> tuple[float, float]:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:  # gone meanwhile
-        return 0.0
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(_proc_cpu_s(int(c)) for c in children)
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cpu_split_us_per_report(
+    before: dict[str, float], after: dict[str, float], reports: int
+) -> dict[str, float]:
+    """:func:`_proc_cpu_split`'s growth between two readings, in µs per report."""
+    return {k: round((after[k] - before[k]) * 1e6 / max(1, reports), 1) for k in sorted(after)}
 
 
 def enrol(port: int, lab: Any, keys: list[Any]) -> bytes:
@@ -281,6 +308,10 @@ def _scrape(port: int) -> dict[str, float]:
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
+
+
+def _sum_splits(splits: list[dict[str, float]]) -> dict[str, float]:
+    return {k: sum(s[k] for s in splits) for k in splits[0]}
 
 
 def free_port() -> int:
@@ -346,9 +377,10 @@ def burst(
                 pipes.append(recv)
                 procs.append(cp)
             spy = _py_spy(servers[0][0].pid)
-            server_cpu0 = sum(_proc_cpu_s(s[0].pid) for s in servers)
+            split0 = [_proc_cpu_split(s[0].pid) for s in servers]
             results: list[dict[str, Any]] = [r.recv() for r in pipes]
-            server_cpu = sum(_proc_cpu_s(s[0].pid) for s in servers) - server_cpu0
+            split1 = [_proc_cpu_split(s[0].pid) for s in servers]
+            server_cpu = sum(sum(a.values()) - sum(b.values()) for a, b in zip(split1, split0, strict=True))
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
@@ -434,6 +466,9 @@ def burst(
             "server_cpu_us_per_accepted_report": round(server_cpu * per_report, 1),
             "server_cpu_per_report_in_signature_verifications": round(
                 server_cpu * per_report / signature_us, 2
+            ),
+            "server_cpu_us_per_report_by_process": cpu_split_us_per_report(
+                _sum_splits(split0), _sum_splits(split1), accepted
             ),
             "signature_us_per_report": round(signature_us, 1),
             "stage_us_per_report": {k: round(v * per_report, 1) for k, v in sorted(by_stage.items())},

@@ -33,7 +33,8 @@ from bench.bench_ingest import (
     FACILITIES,
     FRONTENDS,
     _pct,
-    _proc_cpu_s,
+    _proc_cpu_split,
+    cpu_split_us_per_report,
     enrol,
     free_port,
     start_serve,
@@ -141,10 +142,11 @@ def offered(rate: float, seconds: float, attestors: int) -> dict[str, object]:
             ctx = mp.get_context("spawn")
             recv, send = ctx.Pipe(duplex=False)
             gen = ctx.Process(target=_generator, args=(port, str(path), rate, send))
-            server_cpu0 = _proc_cpu_s(proc.pid)
+            split0 = _proc_cpu_split(proc.pid)
             gen.start()
             result: dict[str, Any] = recv.recv()
-            server_cpu = _proc_cpu_s(proc.pid) - server_cpu0
+            split1 = _proc_cpu_split(proc.pid)
+            server_cpu = sum(split1.values()) - sum(split0.values())
             gen.join()
         finally:
             proc.terminate()
@@ -167,6 +169,7 @@ def offered(rate: float, seconds: float, attestors: int) -> dict[str, object]:
         "generator_cpu_share_of_one_cpu": round(result["cpu_s"] / result["seconds"], 3),
         "server_cpu_s": round(server_cpu, 2),
         "server_cpu_us_per_accepted_report": round(server_cpu * per_report, 1),
+        "server_cpu_us_per_report_by_process": cpu_split_us_per_report(split0, split1, accepted),
     }
 
 

@@ -61,6 +61,7 @@ Example (every key shown with its default where it has one)::
     max_upload_batches = 1000      # batches in one UploadReports stream
     sequencer_min_tick_s = 0.01    # the sequencer commits at most this often (one fsync, one
                                    # checkpoint per tick)
+    sequencer_busy_tick_s = 0.05   # and this often after a tick of concurrent callers' work
     sequencer_max_batch = 10000    # and at most this many items per tick
     grpc_max_unrequested_s = 120   # a call gRPC holds before the servicer takes it (then CANCELLED)
     startup_check_entries = 100000 # newest log entries re-hashed at start (scrub checks all)
@@ -206,6 +207,7 @@ class LimitsConfig:
     frontends: int | None = None  # None: one per CPU but one (the core's), at least one
     max_upload_batches: int = 1000
     sequencer_min_tick_s: float = 0.01
+    sequencer_busy_tick_s: float = 0.05
     sequencer_max_batch: int = 10_000
     grpc_max_unrequested_s: int = 120
     startup_check_entries: int = 100_000
@@ -459,6 +461,9 @@ def _build(root: Table, base: Path, source: str) -> VerifierConfig:
             max_upload_batches=li("max_upload_batches", d.max_upload_batches, minimum=1, maximum=1_000_000),
             sequencer_min_tick_s=limits_t.number(
                 "sequencer_min_tick_s", d.sequencer_min_tick_s, minimum=0, maximum=1.0
+            ),
+            sequencer_busy_tick_s=limits_t.number(
+                "sequencer_busy_tick_s", d.sequencer_busy_tick_s, minimum=0, maximum=1.0
             ),
             sequencer_max_batch=li(
                 "sequencer_max_batch", d.sequencer_max_batch, minimum=1, maximum=1_000_000

@@ -1,11 +1,12 @@
 """``serve`` with front-ends: the core process, its front-end processes, and their supervisor.
 
 The process that ``serve`` starts is the *core*: it holds the state directory, the storage,
-the sequencer (timer-batched: ``limits.sequencer_min_tick_s``, ``sequencer_max_batch``; one
-commit, one fsync and one checkpoint per tick), challenges, evaluation, witnesses, webhooks
-and metrics, and serves its front-ends on ``STATE_DIR/core.sock`` (:mod:`verifier.server`,
-:mod:`verifier.frontend_link`). It spawns ``limits.frontends`` front-end processes
-(:mod:`verifier.frontend`), which share the public port with ``SO_REUSEPORT``.
+the sequencer (timer-batched: ``limits.sequencer_min_tick_s``, ``sequencer_busy_tick_s`` under
+concurrent load, ``sequencer_max_batch``; one commit, one fsync and one checkpoint per tick),
+challenges, evaluation, witnesses, webhooks and metrics, and serves its front-ends on
+``STATE_DIR/core.sock`` (:mod:`verifier.server`, :mod:`verifier.frontend_link`). It spawns
+``limits.frontends`` front-end processes (:mod:`verifier.frontend`), which share the public
+port with ``SO_REUSEPORT``.
 
 The port: the core binds a socket with ``SO_REUSEPORT`` to the configured address first and
 holds it, never listening, for as long as it runs: port 0 becomes one concrete port that

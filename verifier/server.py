@@ -441,6 +441,7 @@ def _build(
         max_commitment_backdate_ns=round(limits.max_commitment_backdate_s * NS_PER_S),
         max_items_per_tick=limits.sequencer_max_batch,
         min_tick_s=limits.sequencer_min_tick_s,
+        busy_tick_s=limits.sequencer_busy_tick_s,
         # several hosts may share a PostgreSQL database: follow what the others log
         sync_interval_s=1.0 if config.storage.backend == "postgresql" else None,
     )

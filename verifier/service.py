@@ -19,18 +19,23 @@ event loop, then the core's ``Sequence``); :class:`VerifierServicer` is the whol
 one process or as the core behind front-ends (the caller then named by the front-end).
 
 Backpressure: reports in admission or waiting for the sequencer are counted. A batch that
-would take the count over ``limits.max_pending_reports`` (2000 until the first batch has
-finished and there is a rate to measure), or arrives when the queue already
-holds more than ``limits.max_queue_s`` seconds of work at the measured commit rate, is refused
-at once with RESOURCE_EXHAUSTED and a retry hint (trailing metadata
-``pausewatch-retry-after-ms`` and the message): bounded latency instead of an unbounded queue.
+would take the count over ``limits.max_pending_reports`` (2000 until there is a rate to
+measure: a second after the first batch finished), or arrives when the queue already holds
+more than ``limits.max_queue_s`` seconds of work at the measured rate (reports finished per
+second over the last 3 s), is refused at once with RESOURCE_EXHAUSTED and a retry hint
+(trailing metadata ``pausewatch-retry-after-ms`` and the message): bounded latency instead
+of an unbounded queue.
 
 The retry hint books the refused batch a slot on the server's future capacity: the first slot
 after the queue has drained to its limit and after every slot already handed out, each slot
-``count / rate`` seconds long. So a burst of refused attestors comes back spread over the
-time the verifier needs to serve them, at about its rate — not all at once (a refusal storm
-that costs more than the work) and not later than needed (an idle verifier while clients
-wait). A re-refused batch books again; the booking decays as time passes.
+``count / (1.25 × rate)`` seconds long. So a burst of refused attestors comes back spread over
+the time the verifier needs to serve them, at a little more than its measured rate — not all
+at once (a refusal storm that costs more than the work), not later than needed (an idle
+verifier while clients wait), and not held at the rate it served so far (the measured rate
+is what refused clients let it serve: the extra quarter probes for its capacity). Slots are
+booked 5 s ahead at most: a batch refused past that is told to come back in 5 s and is
+booked then, at the rate measured then. A re-refused batch books again; the booking decays as
+time passes.
 """
 
 from __future__ import annotations
@@ -103,33 +108,49 @@ MAX_VERDICTS_PER_READ: Final = 10_000
 _OK: Final = grpc.StatusCode.OK.value[0]
 RETRY_AFTER_KEY: Final = "pausewatch-retry-after-ms"
 _SLOW_START_REPORTS: Final = 2000
-_MAX_RETRY_S: Final = 30.0
-_RATE_WINDOW_S: Final = 10.0  # longer than a loaded tick: commits come in bursts
+# Slots are booked this far ahead at most: a batch refused later than that is told to come back
+# then, unbooked, and is booked at the rate measured by then (a burst's early, low rate would
+# otherwise schedule the whole burst at that rate).
+_BOOK_AHEAD_S: Final = 5.0
+_RATE_WINDOW_S: Final = 3.0  # many ticks (10-100 ms each under load): commits come in bursts
+_MIN_SPAN_S: Final = 1.0  # the least history a rate is measured over (slow start before it)
+# Refused batches are booked slots at this multiple of the measured rate: the rate measured is
+# what the verifier served, which refused clients coming back at exactly that rate would keep
+# it at (a burst's first estimate would hold for the whole burst); a little more probes for
+# the capacity, and what the verifier cannot take meanwhile queues up to max_queue_s, then is
+# refused again with a later slot.
+_PROBE: Final = 1.25
 _FAIR_BATCH: Final = 32  # an attestor's batch (uplink.batch_size's default)
 _FAIR_QUEUE_FACTOR: Final = 4.0  # how much more queue such a batch may wait behind
 
 
 class _Throughput:
     """Reports per second over the last few seconds (monotonic time: an operational estimate
-    for refusals and retry hints, not part of the model)."""
+    for refusals and retry hints, not part of the model). No figure until the first report
+    finished ``_MIN_SPAN_S`` ago: the first few completions of a verifier that has just
+    started say nothing of its rate (two reports in a quarter of a second read as 8/s, and
+    refused a 16-report queue as two seconds of work)."""
 
     def __init__(self) -> None:
         self._done: collections.deque[tuple[float, int]] = collections.deque()
         self._total = 0
-        self.seen_any = False
+        self._first: float | None = None
 
     def add(self, count: int, now: float) -> None:
         self._done.append((now, count))
         self._total += count
-        self.seen_any = True
+        if self._first is None:
+            self._first = now
         self._trim(now)
 
     def per_s(self, now: float) -> float | None:
-        """None before anything finished; 0.0 when nothing finished lately (a stalled queue)."""
+        """None in slow start; 0.0 when nothing finished lately (a stalled queue)."""
+        if self._first is None or now - self._first < _MIN_SPAN_S:
+            return None
         self._trim(now)
         if not self._done:
-            return 0.0 if self.seen_any else None
-        span = max(now - self._done[0][0], 0.25)
+            return 0.0
+        span = max(now - self._done[0][0], _MIN_SPAN_S)
         return self._total / span
 
     def _trim(self, now: float) -> None:
@@ -358,8 +379,10 @@ class ReportIntake(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc]  #
             return 1.0
         limit = min(float(self._limits.max_pending_reports), self._limits.max_queue_s * rate)
         drained = now + max(0.0, (pending + count - limit) / rate)
-        start = min(max(drained, self._booked_until), now + _MAX_RETRY_S)
-        self._booked_until = start + count / rate
+        start = max(drained, self._booked_until)
+        if start - now >= _BOOK_AHEAD_S:  # past what today's rate can promise: ask again then
+            return _BOOK_AHEAD_S
+        self._booked_until = start + count / (rate * _PROBE)
         return max(0.05, start - now)
 
     async def _submit_reports(

@@ -55,9 +55,12 @@ def test_every_bench_completes_quick_and_prints_its_json() -> None:
         assert ingest[case]["reports_failed"] == 0
         assert ingest[case]["dispositions"] == {"ACCEPTED": ingest[case]["reports_sent"]}
         assert ingest[case]["report_bytes"] > 2000  # full 8-GPU reports
+        split = ingest[case]["where_time_goes"]["server_cpu_us_per_report_by_process"]
+        assert set(split) == {"core_user", "core_system", "frontends_user", "frontends_system"}
     assert figures["audit"]["entries"] > 0
     for rate in (v for k, v in figures["latency"].items() if k.startswith("rate_")):
         assert rate["status_counts"] == {"OK": rate["calls"]}  # open loop, low rate: every call answered
+        assert "frontends_user" in rate["server_cpu_us_per_report_by_process"]
     assert figures["ingest"]["scaling_batch_60"]["frontends_1"]["rpc_status_counts"] == {"OK": 2}
 
 

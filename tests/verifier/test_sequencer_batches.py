@@ -1,10 +1,15 @@
 """The batch-oriented writer: duplicates found through memory, then storage, then the UNIQUE
-constraint; chains and receipts as one report at a time would give them."""
+constraint; chains and receipts as one report at a time would give them. The tick interval:
+longer only after a tick during which more work arrived."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from pausewatch import merkle
 from pausewatch.clock import SimulatedClock
@@ -14,7 +19,7 @@ from pausewatch.v1 import types_pb2, verifier_pb2
 from sim.factories import NS, T0, UsageChain, seeded_signer
 from verifier.ingest import AdmittedReport, Enrollment, admit_batch
 from verifier.registry import VerifiedDocument
-from verifier.sequencer import LogSequencer
+from verifier.sequencer import LogSequencer, next_tick_at
 from verifier.sqlite_storage import SqliteStorage
 
 ACCEPTED, DUPLICATE = verifier_pb2.DISPOSITION_ACCEPTED, verifier_pb2.DISPOSITION_DUPLICATE
@@ -37,7 +42,9 @@ def test_replays_beyond_the_memory_index_and_across_a_restart_are_duplicates(tmp
     for i, k in enumerate(keys):
         inv.nodes.add(node_id=f"n{i}", attestor_public_key=k.public_key.raw)
     enrollment = Enrollment.from_inventories([inv])
-    chains = [UsageChain(k, facility_id="fac", node_id=f"n{i}", nonce=b"\x07" * 32) for i, k in enumerate(keys)]
+    chains = [
+        UsageChain(k, facility_id="fac", node_id=f"n{i}", nonce=b"\x07" * 32) for i, k in enumerate(keys)
+    ]
     envs = [[c.next() for _ in range(4)] for c in chains]
 
     def admit(raws: list[bytes]) -> list[AdmittedReport]:
@@ -72,6 +79,62 @@ def test_replays_beyond_the_memory_index_and_across_a_restart_are_duplicates(tmp
         replay = await seq.submit_reports(admit([envs[1][0], envs[1][3]]))
         assert [o.disposition for o in replay] == [DUPLICATE, ACCEPTED]
         assert replay[1].finding_ids == ()  # seq 3 follows the stored head (seq 2) of chain 1
+        await seq.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_longer_tick_interval_follows_concurrent_callers_only(tmp_path: Path) -> None:
+    # min_tick_s after a tick; busy_tick_s after a tick during which more work arrived
+    assert next_tick_at(10.0, 0.01, 0.05, busy=False) == pytest.approx(10.01)
+    assert next_tick_at(10.0, 0.01, 0.05, busy=True) == pytest.approx(10.05)
+    signer = seeded_signer("c")
+
+    def challenge(seq: int) -> tuple[bytes, types_pb2.Challenge]:
+        c = types_pb2.Challenge(seq=seq, nonce=bytes([seq]) * 32, issued_unix_ns=T0, expires_unix_ns=T0 + NS)
+        return sign_envelope(PayloadType.CHALLENGE, c.SerializeToString(), [signer]), c
+
+    async def scenario() -> None:
+        seq = LogSequencer(
+            SqliteStorage(tmp_path / "v.sqlite"),
+            log_signer=Ed25519NoteSigner("o", seeded_signer("log")),
+            origin="o",
+            clock=SimulatedClock(T0),
+            max_clock_skew_ns=120 * NS,
+            min_tick_s=0.0,
+            busy_tick_s=0.01,
+        )
+        await seq.start()
+        # a lone caller, one item after the other: nothing arrives while a tick runs
+        for n in (1, 2, 3):
+            await seq.append_challenge(*challenge(n))
+            assert not seq._busy
+        # a second caller's item arrives while the first one's tick runs
+        in_tick, release = threading.Event(), threading.Event()
+        commit = seq._commit
+
+        def held_commit(items: list[Any]) -> Any:
+            in_tick.set()
+            assert release.wait(30)
+            return commit(items)
+
+        seq._commit = held_commit  # type: ignore[method-assign]
+        first = asyncio.ensure_future(seq.append_challenge(*challenge(4)))
+        assert await asyncio.to_thread(in_tick.wait, 30)
+        second = asyncio.ensure_future(seq.append_challenge(*challenge(5)))
+        await asyncio.sleep(0)  # the second item is queued
+        release.set()
+        assert await first == 3  # its log index
+        assert seq._busy  # so the next tick waits busy_tick_s after this one's start
+        assert await second == 4
+        assert not seq._busy
+        # two callers' items in one tick
+        seq._commit = commit  # type: ignore[method-assign]
+        assert await asyncio.gather(
+            seq.append_challenge(*challenge(6)), seq.append_challenge(*challenge(7))
+        ) == [5, 6]
+        assert seq.ticks == 6
+        assert seq._busy
         await seq.stop()
 
     asyncio.run(scenario())
