@@ -10,17 +10,17 @@ caller's work or during which more arrived, so that under concurrent load one co
 many calls, while an idle verifier's first item, and a lone caller's items one after
 another, go at once) and runs it on one dedicated writer thread:
 
-1. each item is checked against the stored state *and the items before it in the tick*
-   (enrollment — the tick's own, changed by each inventory as it is staged, so a report whose
-   key an earlier inventory dropped is refused; a key held by another facility is refused to
-   an inventory —, duplicate, chain decision, version, freshness) and rejected alone if it
-   fails, even with an error of ours (INTERNAL for that item only, logged): checks come
-   before writes, so a rejected item writes nothing, and one item never fails the others
-   (only a storage fault fails the tick). Freshness is the shared rule of
-   :mod:`pausewatch.freshness`: a report is judged against exactly the challenges logged
-   before its own index (the sequencer's ``ChallengeHistory``, loaded from storage at start
-   and extended as each challenge is appended, in log order), as an auditor replaying the
-   log judges it;
+1. each item is staged (:mod:`verifier.staging`): checked against the stored state *and the
+   items before it in the tick* (enrollment — the tick's own, changed by each inventory as it
+   is staged, so a report whose key an earlier inventory dropped is refused; a key held by
+   another facility is refused to an inventory —, duplicate, chain decision, version,
+   freshness) and rejected alone if it fails, even with an error of ours (INTERNAL for that
+   item only, logged): checks come before writes, so a rejected item writes nothing, and one
+   item never fails the others (only a storage fault fails the tick). Freshness is the shared
+   rule of :mod:`pausewatch.freshness`: a report is judged against exactly the challenges
+   logged before its own index (the stager's ``ChallengeHistory``, loaded from storage at
+   start and extended as each challenge is appended, in log order), as an auditor replaying
+   the log judges it;
 2. the accepted rows are written, their exact envelope bytes appended to the log, a C2SP
    checkpoint over the new tree signed with the log key and stored by compare-and-swap
    (:meth:`verifier.storage.StorageTransaction.swap_checkpoint`), all in ONE transaction;
@@ -28,7 +28,7 @@ another, go at once) and runs it on one dedicated writer thread:
    checkpoint and an inclusion proof computed from the in-memory frontier
    (:mod:`verifier.frontier`).
 
-The writer is batch-oriented: no query per report. Duplicates are found in an in-memory
+The writer is batch-oriented: no query per report. Duplicates (the stager's caches) are found in an in-memory
 digest index (bounded; while it holds every stored report a miss means "new", after that
 misses are looked up in one query per few hundred), chain heads come from a cache filled by
 one query per few hundred unknown keys, and a tick's report, finding and chain-head rows are
@@ -51,53 +51,40 @@ hash to the stored tree.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 
 from pausewatch import merkle
-from pausewatch.chain import ChainState, LinkKind, NewLink, classify_link
 from pausewatch.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from pausewatch.clock import Clock
-from pausewatch.commitment import Commitment
-from pausewatch.documents import check_tolerances
-from pausewatch.envelope import envelope_digest, parse_envelope, parse_message
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError, PausewatchError
-from pausewatch.freshness import ChallengeHistory, ChallengeRecord
-from pausewatch.inventory import Inventory, KeyHolder, check_key_holders
 from pausewatch.note import NoteSigner, NoteVerifier
-from pausewatch.terms import Terms, TermsInForce, check_succession
 from pausewatch.v1 import types_pb2, verifier_pb2
 from verifier.alert_bus import AlertBus
-from verifier.bounded_time import check_commitment_window
 from verifier.checkpoint_file import CheckpointFile
 from verifier.disk_reserve import OncePer, is_storage_full
-from verifier.errors import NotEnrolledHereError, StaleVersionError, status_for
+from verifier.errors import status_for
 from verifier.frontier import BatchTree, Frontier, frontier_from_log
-from verifier.ingest import (
-    AdmittedReport,
-    Enrollment,
-    FindingId,
-    chain_findings,
-    freshness_findings,
+from verifier.ingest import AdmittedReport, Enrollment, FindingId
+from verifier.registry import VerifiedDocument
+from verifier.staging import (
+    DIGEST_INDEX_BOUND,
+    Appended,
+    ChallengeItem,
+    DocumentItem,
+    Duplicate,
+    Refused,
+    ReportItem,
+    Staged,
+    Stager,
+    VerdictItem,
+    Work,
 )
-from verifier.registry import VerifiedDocument, check_version
-from verifier.storage import (
-    Storage,
-    StorageReader,
-    StorageTransaction,
-    StoredChallenge,
-    StoredCheckpoint,
-    StoredDocument,
-    StoredFinding,
-    StoredReport,
-    StoredVerdict,
-)
+from verifier.storage import Storage, StorageReader, StorageTransaction, StoredCheckpoint, StoredVerdict
 
 __all__ = [
     "LogSequencer",
@@ -199,86 +186,17 @@ class ReportOutcome:
 
 @dataclass
 class _Item:
-    """One unit of work; ``index`` set when it appends, ``duplicate_of`` when it is a replay."""
+    """One unit of work, stamped when it was submitted; ``staged`` once its tick staged it
+    (:meth:`verifier.staging.Stager.stage`), ``receipt`` after COMMIT."""
 
-    kind: str
-    payload: Any
+    work: Work
     received_ns: int
-    index: int | None = None
-    duplicate_of: int | None = None
-    error: BaseException | None = None
-    findings: list[types_pb2.Finding] = field(default_factory=list)
-    facility_id: str = ""
+    staged: Staged | None = None
     receipt: types_pb2.Receipt | None = None
-    digest: bytes = b""  # a report's envelope digest, computed once per tick
-
-
-@dataclass
-class _Batch:
-    """One tick's work: the log entries it appends and the report rows it writes, buffered
-    and written in a few multi-row statements (:meth:`flush`), plus what the tick has changed
-    so far — checked before the committed state, which the caches and the database hold."""
-
-    old_size: int
-    entries: list[bytes] = field(default_factory=list)
-    reports: list[StoredReport] = field(default_factory=list)
-    findings: list[StoredFinding] = field(default_factory=list)
-    head_rows: dict[str, int] = field(default_factory=dict)
-    digests: dict[bytes, int] = field(default_factory=dict)  # appended this tick
-    heads: dict[str, StoredReport] = field(default_factory=dict)  # advanced this tick
-    stored_digests: dict[bytes, int] = field(default_factory=dict)  # prefetched from storage
-    enrollment: Enrollment = field(default_factory=Enrollment)  # with this tick's inventories
 
     @property
-    def next_index(self) -> int:
-        """The log index the next :meth:`add` gets."""
-        return self.old_size + len(self.entries)
-
-    def add(self, entry: bytes) -> int:
-        self.entries.append(entry)
-        return self.old_size + len(self.entries) - 1
-
-    def flush(self, tx: StorageTransaction) -> None:
-        """Write the buffered rows (before a read that must see them, and at the end)."""
-        if self.reports:
-            tx.put_reports(self.reports)
-            self.reports = []
-        if self.findings:
-            tx.put_findings(self.findings)
-            self.findings = []
-        if self.head_rows:
-            tx.set_chain_heads(list(self.head_rows.items()))
-            self.head_rows = {}
-
-
-class _DigestIndex:
-    """Envelope digest -> log index of the most recent ``bound`` reports, in memory, so that
-    duplicate detection needs no query per report. ``complete`` while it holds every stored
-    report (a miss then means "new"); once it has dropped one, misses are looked up in
-    storage, one query per few hundred. The UNIQUE digest column stays the authority: a
-    duplicate that got past both would fail the tick's INSERT and roll the tick back."""
-
-    def __init__(self, bound: int) -> None:
-        self.bound = bound
-        self._index: dict[bytes, int] = {}
-        self.complete = True
-
-    def load(self, recent: list[tuple[bytes, int]]) -> None:
-        """Fill from storage's most recent ``bound + 1`` reports, oldest first."""
-        self._index = dict(recent[-self.bound :]) if self.bound else {}
-        self.complete = len(recent) <= self.bound
-
-    def get(self, digest: bytes) -> int | None:
-        return self._index.get(digest)
-
-    def update(self, appended: dict[bytes, int]) -> None:
-        index = self._index
-        index.update(appended)
-        excess = len(index) - self.bound
-        if excess > 0:
-            self.complete = False
-            for digest in list(itertools.islice(index, excess)):  # oldest first
-                del index[digest]
+    def error(self) -> PausewatchError | None:
+        return self.staged.error if isinstance(self.staged, Refused) else None
 
 
 @dataclass
@@ -291,10 +209,6 @@ class _Request:
 class _Committed:
     tree: BatchTree | None
     checkpoint: StoredCheckpoint | None
-
-
-_DIGEST_INDEX_BOUND = 1_000_000  # about 150 MB at most
-_HEAD_CACHE_BOUND = 200_000  # chain heads kept in memory (each holds its envelope)
 
 
 class LogSequencer:
@@ -313,7 +227,7 @@ class LogSequencer:
         min_tick_s: float = 0.0,
         busy_tick_s: float | None = None,
         on_commit: Callable[[int, float], None] | None = None,
-        digest_index_bound: int = _DIGEST_INDEX_BOUND,
+        digest_index_bound: int = DIGEST_INDEX_BOUND,
         log_verifier: NoteVerifier | None = None,
         checkpoint_file: CheckpointFile | None = None,
         startup_check_entries: int = 100_000,
@@ -324,8 +238,12 @@ class LogSequencer:
         self._signer = log_signer
         self.origin = origin
         self._clock = clock
-        self._skew_ns = max_clock_skew_ns
-        self._max_backdate_ns = max_commitment_backdate_ns  # None: no limit (verifier.bounded_time)
+        # what each item does to the transaction, and the committed state that decides it
+        self._stager = Stager(
+            max_clock_skew_ns=max_clock_skew_ns,
+            max_commitment_backdate_ns=max_commitment_backdate_ns,  # None: no limit
+            digest_index_bound=digest_index_bound,
+        )
         # storage-full mode (verifier.disk_reserve): set on a full disk, cleared by the server
         self.storage_full = False
         self.on_storage_full: Callable[[], None] | None = None
@@ -349,10 +267,6 @@ class LogSequencer:
         # the latest checkpoint with its witnesses' cosignatures once they reach the quorum
         self.checkpoint_listeners: list[Callable[[StoredCheckpoint], None]] = []
         self.published: bytes | None = None
-        self.enrollment = Enrollment()
-        self._heads: dict[str, StoredReport | None] = {}  # committed heads; None: no chain yet
-        self._digests = _DigestIndex(digest_index_bound)
-        self._challenges = ChallengeHistory()  # every logged challenge, in log order
         self._log_verifier = log_verifier
         self._checkpoint_file = checkpoint_file
         self._startup_check_entries = startup_check_entries
@@ -407,18 +321,8 @@ class LogSequencer:
                 self.latest = self._sign(tx, size, self._frontier.root())
         if self.latest is not None and self._checkpoint_file is not None:
             self._write_checkpoint_file(self.latest.note)
-        self.enrollment = _enrollment(s)
-        self._load_challenges()
-        self._digests.load(s.recent_report_digests(self._digests.bound + 1))
+        self._stager.load(s)
         _log.info("sequencer ready", extra={"log_size": size, "keys_enrolled": len(self.enrollment.keys)})
-
-    def _load_challenges(self, reader: StorageReader | None = None) -> None:
-        """The challenge history from storage, in log order (at start, after a failed tick
-        whose staged challenges were rolled back, and after another host logged one)."""
-        self._challenges = ChallengeHistory(
-            ChallengeRecord(c.log_index, c.nonce, c.issued_ns, c.expires_ns)
-            for c in (reader or self._storage).challenges()
-        )
 
     def _catch_up(self, tx: StorageReader) -> None:
         """At the start of a transaction (which holds the writer lock): take in what other
@@ -435,13 +339,7 @@ class LogSequencer:
             )
         self._frontier = frontier_from_log(size, tx.leaf_hash(size - 1), tx.inclusion_proof(size - 1, size))
         self.latest = tx.latest_checkpoint()
-        self._digests.update(dict(tx.report_digests_since(ours)))
-        self._heads.clear()
-        if any(d.log_index >= ours for d in tx.inventories()):
-            self.enrollment = _enrollment(tx)
-        latest_challenge = tx.latest_challenge()
-        if latest_challenge is not None and latest_challenge.log_index >= ours:
-            self._load_challenges(tx)
+        self._stager.catch_up(tx, ours)
         _log.debug("caught up with other writers", extra={"from_size": ours, "log_size": size})
 
     def sync(self) -> None:
@@ -453,35 +351,24 @@ class LogSequencer:
     # --- submission --------------------------------------------------------------------
     async def submit_reports(self, reports: Sequence[AdmittedReport]) -> list[ReportOutcome]:
         now = self._clock.now_ns()
-        items = [_Item("report", r, now, facility_id=r.header.facility_id) for r in reports]
+        items = [_Item(ReportItem(r), now) for r in reports]
         done = await self._submit(items)
         return [self._report_outcome(item) for item in done]
 
     async def submit_document(self, document: VerifiedDocument) -> types_pb2.Receipt:
         """Store and log a verified inventory, commitment or terms; raise StaleVersionError,
         ToleranceError, TermsViolationError or TermsSuccessionError (nothing stored)."""
-        kind = {types_pb2.Inventory: "inventory", types_pb2.Terms: "terms"}.get(
-            type(document.message), "commitment"
-        )
-        item = (await self._submit([_Item(kind, document, self._clock.now_ns())]))[0]
-        if item.error is not None:
-            raise item.error
-        return self._receipt(item)
+        return self._receipt(await self._submit_one(DocumentItem(document)))
 
     async def append_challenge(self, envelope: bytes, challenge: types_pb2.Challenge) -> int:
-        item = (await self._submit([_Item("challenge", (envelope, challenge), self._clock.now_ns())]))[0]
-        if item.error is not None:
-            raise item.error
-        if item.index is None:
+        item = await self._submit_one(ChallengeItem(envelope, challenge))
+        if not isinstance(item.staged, Appended):
             raise InternalError("a challenge was not appended")
-        return item.index
+        return item.staged.log_index
 
     async def append_verdict(self, envelope: bytes, verdict: StoredVerdict) -> types_pb2.Receipt:
         """Store and log a signed verdict (``verdict.log_index`` is ignored and assigned)."""
-        item = (await self._submit([_Item("verdict", (envelope, verdict), self._clock.now_ns())]))[0]
-        if item.error is not None:
-            raise item.error
-        return self._receipt(item)
+        return self._receipt(await self._submit_one(VerdictItem(envelope, verdict)))
 
     async def read(self, fn: Callable[[StorageReader], T]) -> T:
         """Run a read on the writer thread (the storage object is single-threaded)."""
@@ -492,7 +379,13 @@ class LogSequencer:
         """The log index of the committed report with envelope ``digest``, if the in-memory
         index holds it. A hint for callers on other threads (the servicer's rate limiter): a
         hit is always a logged report; a miss proves nothing."""
-        return self._digests.get(digest)
+        return self._stager.logged_index(digest)
+
+    @property
+    def enrollment(self) -> Enrollment:
+        """The committed enrolment (replaced, never changed in place, when an inventory is
+        logged: compare it by identity to see a change)."""
+        return self._stager.enrollment
 
     @property
     def shared(self) -> bool:
@@ -510,6 +403,13 @@ class LogSequencer:
         self._pending.append(_Request(items, future))
         self._wakeup.set()
         return await future
+
+    async def _submit_one(self, work: Work) -> _Item:
+        """Submit one item; raise the error that refused it."""
+        item = (await self._submit([_Item(work, self._clock.now_ns())]))[0]
+        if item.error is not None:
+            raise item.error
+        return item
 
     # --- the tick ----------------------------------------------------------------------
     async def _run(self) -> None:
@@ -538,9 +438,8 @@ class LogSequencer:
                 committed = await loop.run_in_executor(self._executor, self._commit, items)
             except Exception as e:  # the whole tick failed: nothing was committed
                 self._tick_failed(e)
-                self._heads.clear()
-                try:
-                    await loop.run_in_executor(self._executor, self._load_challenges)
+                try:  # forget the chain heads it read and the challenges it staged
+                    await loop.run_in_executor(self._executor, self._stager.rolled_back, self._storage)
                 except Exception:
                     _log.exception("could not reload the challenge history after a failed tick")
                 for r in requests:
@@ -608,32 +507,9 @@ class LogSequencer:
         new tree in memory. Returns the new tree."""
         with self._storage.transaction() as tx:
             self._catch_up(tx)
-            batch = _Batch(self._frontier.size, enrollment=self.enrollment)
-            self._prefetch(tx, batch, items)
-            stage = {
-                "report": self._stage_report,
-                "inventory": self._stage_document,
-                "commitment": self._stage_document,
-                "terms": self._stage_document,
-                "challenge": self._stage_challenge,
-                "verdict": self._stage_verdict,
-            }
-            for item in items:
-                staged = len(batch.entries)
-                try:
-                    stage[item.kind](tx, batch, item)
-                except EnvironmentFaultError:
-                    raise  # the storage failed: the transaction itself may be gone; fail the tick
-                except PausewatchError as e:  # this item alone: it staged nothing (see _stage_*)
-                    if len(batch.entries) != staged:  # a stage broke that rule: fail the tick
-                        raise InternalError(f"a {item.kind} failed after it was staged: {e}") from e
-                    if not isinstance(e, InputError):
-                        _log.error(
-                            "a %s failed with an internal error; only it is refused", item.kind, exc_info=e
-                        )
-                    item.error = e
-                    item.index = item.duplicate_of = None
-                    item.findings = []
+            batch = self._stager.begin(tx, self._frontier.size, [item.work for item in items])
+            for item in items:  # an item refused stages nothing; a storage fault fails the tick
+                item.staged = self._stager.stage(tx, batch, item.work, item.received_ns)
             batch.flush(tx)
             if not batch.entries:
                 committed = _Committed(None, None)
@@ -648,33 +524,9 @@ class LogSequencer:
         # COMMIT is done: what the tick changed is now the committed state
         if committed.checkpoint is not None and self._checkpoint_file is not None:
             self._write_checkpoint_file(committed.checkpoint.note)
-        self.enrollment = batch.enrollment
-        self._digests.update(batch.digests)
-        if len(self._heads) + len(batch.heads) > _HEAD_CACHE_BOUND:
-            self._heads.clear()  # bounded memory; heads are read again as needed
-        self._heads.update(batch.heads)
+        self._stager.committed(batch)
         self._attach_receipts(items, committed)
         return committed
-
-    def _prefetch(self, tx: StorageTransaction, batch: _Batch, items: list[_Item]) -> None:
-        """Digests and chain heads of the tick's reports, from memory or in a few queries."""
-        keys: set[str] = set()
-        lookup: list[bytes] = []
-        for item in items:
-            if item.kind != "report":
-                continue
-            admitted: AdmittedReport = item.payload
-            item.digest = envelope_digest(admitted.envelope.raw)
-            if not self._digests.complete and self._digests.get(item.digest) is None:
-                lookup.append(item.digest)
-            if admitted.header.key_id not in self._heads:
-                keys.add(admitted.header.key_id)
-        if lookup:
-            batch.stored_digests = tx.log_indices_by_digest(lookup)
-        if keys:
-            found = tx.chain_heads(keys)
-            for key in keys:  # committed state (this transaction has written nothing yet)
-                self._heads[key] = found.get(key)
 
     def _sign(self, tx: StorageTransaction, size: int, root: bytes) -> StoredCheckpoint:
         if self._checkpoint_file is not None:
@@ -693,171 +545,6 @@ class LogSequencer:
         except EnvironmentFaultError:
             _log.exception("could not write the checkpoint file; it is rewritten with the next checkpoint")
 
-    # --- stages (writer thread) ----------------------------------------------------------
-    def _logged_digest(self, tx: StorageTransaction, batch: _Batch, digest: bytes) -> int | None:
-        """The log index of the report with ``digest``: this tick, memory, then storage."""
-        found = batch.digests.get(digest)
-        if found is None:
-            found = self._digests.get(digest)
-        if found is None and not self._digests.complete:
-            found = batch.stored_digests.get(digest)
-            if found is None:
-                found = tx.log_indices_by_digest([digest]).get(digest)
-        return found
-
-    def _head(self, tx: StorageTransaction, batch: _Batch, key: str) -> StoredReport | None:
-        head = batch.heads.get(key)
-        if head is None:
-            if key in self._heads:
-                head = self._heads[key]
-            else:  # prefetched, then dropped from the bounded cache: read it (after our writes)
-                batch.flush(tx)
-                head = tx.chain_head(key)
-        return head
-
-    def _stage_report(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
-        admitted: AdmittedReport = item.payload
-        raw = admitted.envelope.raw
-        header = admitted.header
-        enrolled = batch.enrollment.keys.get(header.key_id)  # admission's snapshot may be stale
-        if enrolled is not admitted.enrolled and (
-            enrolled is None
-            or (enrolled.kind, enrolled.facility_id, enrolled.subject_id)
-            != (header.kind, header.facility_id, header.subject_id)
-        ):
-            raise NotEnrolledHereError(
-                f"key {header.key_id[:16]} is no longer enrolled for {header.facility_id}/"
-                f"{header.subject_id}: an inventory logged before this report changed its enrollment"
-            )
-        existing = batch.digests.get(item.digest)
-        if existing is None:
-            existing = self._digests.get(item.digest)
-            if existing is None and not self._digests.complete:
-                existing = batch.stored_digests.get(item.digest)
-        if existing is not None:
-            item.duplicate_of = existing
-            return
-        key = header.key_id
-        head = self._head(tx, batch, key)
-        state = None
-        if head is not None:
-            at_seq = before = after_prev = None
-            if header.seq <= head.header.seq:  # rare: a backfill, fork or rollback
-                batch.flush(tx)  # the reads below must see this tick's reports
-                found = tx.report_at(key, header.seq)
-                at_seq = found.envelope if found else None
-                if found is None:
-                    prior = tx.report_at(key, header.seq - 1) if header.seq > 0 else None
-                    nxt = tx.report_at(key, header.seq + 1)
-                    before = prior.envelope if prior else None
-                    after_prev = nxt.header.prev if nxt else None
-            state = ChainState(NewLink(head.header, head.envelope), at_seq, before, after_prev)
-        decision = classify_link(state, NewLink(header, raw))
-        if decision.kind is LinkKind.DUPLICATE:  # same bytes: caught by digest above
-            raise InternalError("classify_link found a duplicate the digest index missed")
-        other: int | None = None
-        if decision.proof is not None:
-            other = self._logged_digest(tx, batch, envelope_digest(decision.proof.first))
-        elif decision.kind is LinkKind.GAP and head is not None:
-            other = head.log_index
-        index = batch.next_index
-        findings = chain_findings(decision, header, index, other) + freshness_findings(
-            header, index, self._challenges, skew_ns=self._skew_ns
-        )
-        # every check has passed: stage the report (nothing below raises)
-        batch.add(raw)
-        item.index = index
-        item.findings = findings
-        stored = StoredReport(index, raw, header, item.received_ns)
-        batch.digests[item.digest] = index
-        batch.reports.append(stored)
-        for finding in item.findings:
-            batch.findings.append(StoredFinding(header.facility_id, index, finding))
-        if decision.advances_head:
-            batch.head_rows[key] = index
-            batch.heads[key] = stored
-
-    def _stage_document(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
-        doc: VerifiedDocument = item.payload
-        if item.kind == "inventory":
-            history = tx.inventories(doc.document_id)
-        elif item.kind == "terms":
-            history = tx.terms(doc.document_id)
-        else:
-            history = tx.commitments(doc.document_id)
-        for stored in history:
-            if stored.envelope == doc.envelope.raw:
-                item.duplicate_of = stored.log_index
-                return
-        latest = max((d.version for d in history), default=None)
-        check_version(doc, latest, item.kind)
-        enrollment = batch.enrollment
-        if isinstance(doc.message, types_pb2.Inventory):
-            # a key belongs to one facility: refuse one that another facility's latest
-            # inventory (committed, or staged earlier in this tick) enrols
-            keys = enrollment.keys
-            check_key_holders(
-                doc.message, lambda kid: KeyHolder(k.facility_id, k.proven) if (k := keys.get(kid)) else None
-            )
-            commitments = _latest_commitments(tx)
-            if commitments:
-                check_tolerances([Inventory.from_wire(doc.message)], commitments)
-            in_force = _terms_in_force(tx)
-            if in_force:  # and within the terms in force for its lab (none: as before)
-                in_force.check_inventory(Inventory.from_wire(doc.message))
-            enrollment = enrollment.replace_facility(doc.message)
-        elif isinstance(doc.message, types_pb2.Terms):
-            # a new version follows the stored one: same start, no earlier end, its quorum too
-            if history:
-                previous = max(history, key=lambda d: d.version)
-                check_succession(_terms_of(previous), Terms.from_wire(doc.message), doc.lab_id.split(","))
-        else:
-            # a commitment bounds the bands of the inventories it covers, already stored ones too
-            commitment = Commitment.from_wire(doc.message)
-            if self._max_backdate_ns is not None:  # its window reaches back a bounded time only
-                logged = None
-                if history:
-                    prior = max(history, key=lambda d: d.version).envelope
-                    logged = Commitment.from_wire(_decode(prior, types_pb2.Commitment))
-                check_commitment_window(commitment, logged, item.received_ns, self._max_backdate_ns)
-            check_tolerances(_latest_inventories(tx), [commitment])
-            # and is itself at least as strict as the terms in force for its lab
-            _terms_in_force(tx).check_commitment(commitment, doc.lab_facilities)
-        index = batch.next_index
-        record = StoredDocument(
-            index, doc.document_id, doc.lab_id, doc.version, doc.envelope.raw, item.received_ns
-        )
-        if item.kind == "inventory":
-            tx.put_inventory(record)  # one statement: all or nothing
-        elif item.kind == "terms":
-            tx.put_terms(record)
-        else:
-            tx.put_commitment(record)
-        batch.add(doc.envelope.raw)
-        item.index = index
-        batch.enrollment = enrollment  # what the reports after it in this tick are checked against
-
-    def _stage_challenge(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
-        envelope, msg = item.payload
-        latest = tx.latest_challenge()
-        if latest is not None and msg.seq <= latest.seq:  # another host logged this seq first
-            raise StaleVersionError(f"challenge seq {msg.seq} is already logged (latest {latest.seq})")
-        index = batch.next_index
-        tx.put_challenge(
-            StoredChallenge(index, msg.seq, msg.nonce, msg.issued_unix_ns, msg.expires_unix_ns, envelope)
-        )
-        batch.add(envelope)
-        item.index = index
-        # visible at once to the reports after it in this tick, which are logged after it
-        self._challenges.add(ChallengeRecord(index, msg.nonce, msg.issued_unix_ns, msg.expires_unix_ns))
-
-    def _stage_verdict(self, tx: StorageTransaction, batch: _Batch, item: _Item) -> None:
-        envelope, verdict = item.payload
-        index = batch.next_index
-        tx.put_verdict(dataclasses.replace(verdict, log_index=index, envelope=envelope))
-        batch.add(envelope)
-        item.index = index
-
     # --- after commit ----------------------------------------------------------------------
     def _attach_receipts(self, items: list[_Item], committed: _Committed) -> None:
         """On the writer thread, after COMMIT: a receipt for every appended or duplicate item —
@@ -868,9 +555,9 @@ class LogSequencer:
         tree = committed.tree
         size = checkpoint.size
         for item in items:
-            index = item.index if item.index is not None else item.duplicate_of
-            if index is None:
+            if not isinstance(item.staged, Appended | Duplicate):
                 continue
+            index = item.staged.log_index
             if tree is not None and index >= tree.old_size:
                 proof, leaf = tree.inclusion_proof(index), tree.leaf_hash(index)
             else:
@@ -878,39 +565,43 @@ class LogSequencer:
             item.receipt = _receipt(index, checkpoint, proof, leaf)
 
     def _after_commit(self, items: list[_Item]) -> None:
+        if self._bus is None:
+            return
         for item in items:
-            if item.error is not None or item.index is None:
-                continue
-            if self._bus is not None:
-                for finding in item.findings:
-                    if finding.id in _ALERTING_FINDINGS:
-                        self._bus.publish(
-                            types_pb2.Alert(
-                                facility_id=item.facility_id,
-                                finding=finding,
-                                raised_unix_ns=item.received_ns,
-                                log_index=item.index,
-                            )
+            staged, work = item.staged, item.work
+            if not isinstance(staged, Appended) or not isinstance(work, ReportItem):
+                continue  # only a report's chain findings raise alerts
+            for finding in staged.findings:
+                if finding.id in _ALERTING_FINDINGS:
+                    self._bus.publish(
+                        types_pb2.Alert(
+                            facility_id=work.report.header.facility_id,
+                            finding=finding,
+                            raised_unix_ns=item.received_ns,
+                            log_index=staged.log_index,
                         )
+                    )
 
     def _report_outcome(self, item: _Item) -> ReportOutcome:
-        if item.error is not None:
+        staged = item.staged
+        if isinstance(staged, Refused):
             return ReportOutcome(
                 verifier_pb2.DISPOSITION_REJECTED,
-                code=status_for(item.error).value[0],
-                message=str(item.error),
+                code=status_for(staged.error).value[0],
+                message=str(staged.error),
             )
         receipt = self._receipt(item)
-        if item.duplicate_of is not None:
+        if isinstance(staged, Duplicate):
             return ReportOutcome(verifier_pb2.DISPOSITION_DUPLICATE, receipt=receipt)
+        findings = staged.findings if staged is not None else ()
         return ReportOutcome(
-            verifier_pb2.DISPOSITION_ACCEPTED, receipt=receipt, finding_ids=tuple(f.id for f in item.findings)
+            verifier_pb2.DISPOSITION_ACCEPTED, receipt=receipt, finding_ids=tuple(f.id for f in findings)
         )
 
     @staticmethod
     def _receipt(item: _Item) -> types_pb2.Receipt:
         if item.receipt is None:
-            raise InternalError(f"no receipt was attached to a {item.kind}")
+            raise InternalError(f"no receipt was attached to a {item.work.kind}")
         return item.receipt
 
 
@@ -927,57 +618,3 @@ def _receipt(index: int, checkpoint: StoredCheckpoint, proof: list[bytes], leaf:
     return types_pb2.Receipt(
         log_index=index, checkpoint=checkpoint.note, inclusion_proof=proof, leaf_hash=leaf
     )
-
-
-def _enrollment(reader: StorageReader) -> Enrollment:
-    """The enrolment the latest inventory of every facility declares."""
-    inventories = []
-    for facility in sorted({d.document_id for d in reader.inventories()}):  # deterministic
-        doc = reader.latest_inventory(facility)
-        if doc is not None:
-            inventories.append(_decode(doc.envelope, types_pb2.Inventory))
-    return Enrollment.from_inventories(inventories)
-
-
-def _decode(envelope: bytes, cls: type[Any]) -> Any:
-    env = types_pb2.Envelope()
-    env.ParseFromString(envelope)
-    msg = cls()
-    msg.ParseFromString(env.payload)
-    return msg
-
-
-def _latest_commitments(tx: StorageTransaction) -> list[Commitment]:
-    latest: dict[str, StoredDocument] = {}
-    for d in tx.commitments(None):
-        if d.document_id not in latest or d.version > latest[d.document_id].version:
-            latest[d.document_id] = d
-    return [
-        Commitment.from_wire(parse_message(parse_envelope(d.envelope).payload, types_pb2.Commitment))
-        for d in latest.values()
-    ]
-
-
-def _terms_of(stored: StoredDocument) -> Terms:
-    return Terms.from_wire(parse_message(parse_envelope(stored.envelope).payload, types_pb2.Terms))
-
-
-def _terms_in_force(tx: StorageTransaction) -> TermsInForce:
-    """The latest version of every stored terms id (verified when each arrived)."""
-    return TermsInForce.latest(_terms_of(d) for d in tx.terms(None))
-
-
-def _latest_inventories(tx: StorageTransaction) -> list[Inventory]:
-    latest: dict[str, StoredDocument] = {}
-    for d in tx.inventories(None):
-        if d.document_id not in latest or d.version > latest[d.document_id].version:
-            latest[d.document_id] = d
-    out = []
-    for d in latest.values():
-        try:
-            out.append(
-                Inventory.from_wire(parse_message(parse_envelope(d.envelope).payload, types_pb2.Inventory))
-            )
-        except PausewatchError:
-            continue  # never stored through submission (tests write rows directly): nothing to bound
-    return out

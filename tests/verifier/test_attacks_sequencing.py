@@ -201,7 +201,7 @@ def test_one_report_failing_inside_the_sequencer_fails_only_itself(
     """Finding 3: an error of ours on one report (injected before, and after, the point where
     the old code had already appended it) refuses that report alone, with INTERNAL; the other
     attestors' reports in the tick are logged, and nothing of the failed one is."""
-    import verifier.sequencer as sequencer_module
+    import verifier.staging as staging_module  # where the sequencer stages each report
 
     async def scenario() -> None:
         world = World(tmp_path)
@@ -209,7 +209,7 @@ def test_one_report_failing_inside_the_sequencer_fails_only_itself(
             nonce = await r.nonce()
             envs = [world.chain(i, nonce).next() for i in range(3)]
             poisoned = world.node_keys[1].public_key.key_id
-            real = getattr(sequencer_module, where)
+            real = getattr(staging_module, where)
 
             def failing(*args: object, **kw: object) -> object:
                 headers = [a for a in args if getattr(a, "key_id", None) == poisoned]
@@ -219,7 +219,7 @@ def test_one_report_failing_inside_the_sequencer_fails_only_itself(
                     raise InternalError("injected: a bug reached by one attestor's report")
                 return real(*args, **kw)
 
-            monkeypatch.setattr(sequencer_module, where, failing)
+            monkeypatch.setattr(staging_module, where, failing)
             before = r.counts()
             results = await r.submit(*envs)
             assert [(x.code, x.disposition) for x in results] == [
@@ -237,7 +237,7 @@ def test_one_report_failing_inside_the_sequencer_fails_only_itself(
                 assert s.report_at(poisoned, 0) is None
             finally:
                 s.close()
-            monkeypatch.setattr(sequencer_module, where, real)
+            monkeypatch.setattr(staging_module, where, real)
             (retry,) = await r.submit(envs[1])
             assert (retry.code, retry.disposition) == (OK, ACCEPTED)
 
