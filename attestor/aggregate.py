@@ -489,13 +489,17 @@ class Aggregator:
         return u
 
     def _synchrony(self, usages: list[types_pb2.AcceleratorUsage], series: dict[str, _DeviceSeries]) -> None:
-        """Each device against the mean of the others, over the instants where every device of
-        the node has a power sample (the aligned series ``features.synchrony`` expects)."""
+        """Each device against the mean of the others (``synchrony``) and against each other one
+        (``peer_synchrony``), over the instants where every device of the node has a power
+        sample (the aligned series ``features`` expects)."""
         by_time = {uuid: dict(se.power) for uuid, se in series.items() if se.power}
         if len(by_time) < 2:
             return
         instants = sorted(set.intersection(*(set(powers) for powers in by_time.values())))
         aligned = {uuid: [powers[t] for t in instants] for uuid, powers in by_time.items()}
+        order = list(aligned)
+        peers = dict(zip(order, features.peers(list(aligned.values())), strict=True))
+        position = {u.uuid: k for k, u in enumerate(usages)}
         for u in usages:
             mine = aligned.get(u.uuid)
             if mine is None:
@@ -503,6 +507,10 @@ class Aggregator:
             r = features.synchrony(mine, [w for uuid, w in aligned.items() if uuid != u.uuid])
             if r is not None:
                 u.synchrony = r
+            peer = peers[u.uuid]
+            if peer is not None:
+                u.peer_synchrony = peer.synchrony
+                u.peer_index = position[order[peer.position]]
 
     def _node_usage(self) -> types_pb2.NodeUsage:
         hs = self._host

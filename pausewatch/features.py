@@ -22,6 +22,13 @@ Definitions (all over one period, samples in time order):
   other devices over the same sample instants (−1 … 1), absent for a single device or a flat
   signal. Data-parallel training moves every device in lockstep (all-reduce), so synchrony is
   high; independent inference replicas are not synchronous.
+- ``peer_synchrony`` and ``peer_index``: the highest Pearson correlation of this device's
+  power with any *one* other device of the node (−1 … 1; absent as synchrony is), and which
+  device that is (its position among the report's accelerators). Training on some of a node's
+  devices beside other work on the rest moves the training devices together, but their
+  correlation with the mean of all the others is diluted by the other work: ``synchrony``
+  alone would hide the job, and without the partner several small lockstep jobs on one node
+  would read as one.
 - ``busy_fraction``: mean of utilization.gpu / 100 (the share of time *any* kernel ran — not
   a measure of compute; see ``pausewatch.evaluation.workload``).
 """
@@ -30,16 +37,19 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = [
     "FLAT_VARIANCE_W2",
     "MAX_LAG_SAMPLES",
+    "Peer",
     "PowerShape",
     "busy_fraction",
+    "peers",
     "power_shape",
     "synchrony",
 ]
@@ -120,26 +130,73 @@ def power_shape(times_s: Sequence[float], power_w: Sequence[float]) -> PowerShap
     )
 
 
+def _pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Pearson correlation of two series sampled at the same instants (clipped to −1 … 1);
+    None when either is flat (variance under ``FLAT_VARIANCE_W2``)."""
+    n = len(x)
+    mx = math.fsum(x) / n
+    my = math.fsum(y) / n
+    sxx = math.fsum((a - mx) ** 2 for a in x)
+    syy = math.fsum((b - my) ** 2 for b in y)
+    if sxx / n < FLAT_VARIANCE_W2 or syy / n < FLAT_VARIANCE_W2:
+        return None
+    sxy = math.fsum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
+    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
+
+
+def _aligned(device_w: Sequence[float], others_w: Sequence[Sequence[float]]) -> bool:
+    n = len(device_w)
+    return bool(others_w) and n >= 3 and all(len(o) == n for o in others_w)
+
+
 def synchrony(device_w: Sequence[float], others_w: Sequence[Sequence[float]]) -> float | None:
     """Correlation of one device's power with the mean of the node's other devices.
 
     ``others_w`` holds one series per other device, sampled at the same instants as
     ``device_w``. None when there is no other device or either signal is flat.
     """
-    if not others_w:
+    if not _aligned(device_w, others_w):
         return None
     n = len(device_w)
-    if n < 3 or any(len(o) != n for o in others_w):
-        return None
     peer = [math.fsum(o[t] for o in others_w) / len(others_w) for t in range(n)]
-    mx = math.fsum(device_w) / n
-    my = math.fsum(peer) / n
-    sxx = math.fsum((x - mx) ** 2 for x in device_w)
-    syy = math.fsum((y - my) ** 2 for y in peer)
-    if sxx / n < FLAT_VARIANCE_W2 or syy / n < FLAT_VARIANCE_W2:
-        return None
-    sxy = math.fsum((x - mx) * (y - my) for x, y in zip(device_w, peer, strict=True))
-    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
+    return _pearson(device_w, peer)
+
+
+class Peer(NamedTuple):
+    """The other device a device's power follows most closely, and how closely."""
+
+    position: int  # of that device in the series given
+    synchrony: float  # their Pearson correlation, −1 … 1
+
+
+def peers(series: Sequence[Sequence[float]]) -> list[Peer | None]:
+    """For each of a node's devices, the one other device whose power correlates best with its
+    own. ``series`` holds one power series per device, all sampled at the same instants. None
+    for a device that is flat, or when no other device is comparable (fewer than two devices,
+    fewer than three samples, every other one flat). Ties go to the lower index. Each series is
+    centred once and each pair's product summed once: 28 sums for an 8-GPU node."""
+    n = len(series[0]) if series else 0
+    out: list[Peer | None] = [None] * len(series)
+    if len(series) < 2 or n < 3 or any(len(x) != n for x in series):
+        return out
+    centred: list[list[float] | None] = []
+    norms: list[float] = []
+    for x in series:
+        mean = math.fsum(x) / n
+        c = [v - mean for v in x]
+        ss = math.fsum(v * v for v in c)
+        centred.append(None if ss / n < FLAT_VARIANCE_W2 else c)
+        norms.append(math.sqrt(ss))
+    for i, j in itertools.combinations(range(len(series)), 2):
+        ci, cj = centred[i], centred[j]
+        if ci is None or cj is None:
+            continue
+        r = max(-1.0, min(1.0, math.fsum(map(operator.mul, ci, cj)) / (norms[i] * norms[j])))
+        for me, other in ((i, j), (j, i)):
+            best = out[me]
+            if best is None or r > best.synchrony:
+                out[me] = Peer(other, r)
+    return out
 
 
 def busy_fraction(utilization_percent: Sequence[float]) -> float:

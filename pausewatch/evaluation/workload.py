@@ -34,7 +34,10 @@ training):
 
 1. *lockstep*: at least two active devices whose synchrony has a median ≥ 0.8 (data-parallel
    ranks wait for each other at every all-reduce). Idle devices of the node are left out, so
-   training on k of n GPUs is not diluted.
+   training on k of n GPUs is not diluted. Where other work runs on the rest of the node, the
+   devices joined to their closest peers (``peer_synchrony`` ≥ ``GROUP_SYNC``, ``peer_index``)
+   form lockstep groups, and each group is judged alone over the context as its devices see
+   it, needing its step rhythm besides the rest (``_group_training``).
 2. *one job*: the lockstep devices keep one resident memory footprint (≥ 2 GiB, within ±10 %)
    over the part of the context being counted; the period where it appeared (start-up) does
    not count as a stall.
@@ -149,6 +152,8 @@ class DeviceSignals(NamedTuple):
     board_power_w: float | None = None
     pcie_bytes_per_s: float | None = None
     sample_count: int = 0
+    peer_synchrony: float | None = None
+    peer_index: int | None = None  # position of that peer among the period's devices
 
 
 class NodeSignals(NamedTuple):
@@ -211,6 +216,7 @@ QUIET_BOARD_RATIO: Final = 0.25  # max power ≤ 25 % of board power (idle board
 QUIET_LIMIT_RATIO: Final = 0.5  # ... and ≤ 50 % of a (possibly lowered) enforced limit ...
 QUIET_BUSY: Final = 0.05  # ... and utilisation at or below 5 %: no compute worth the name
 LOCKSTEP_SYNC: Final = 0.8  # median synchrony of the active devices: they move in lockstep
+GROUP_SYNC: Final = 0.9  # a device and the one it follows most closely: one lockstep group
 SWING_MIN: Final = 0.25  # compute − stall power, share of the limit: a real stall, not noise
 TWO_LEVEL_MIN: Final = 0.6  # variance / ((mean − min)(max − mean)): two flat levels, not a spread
 STALL_MAX: Final = 0.4  # stall power at most 40 % of the limit (or 30 % of board power)
@@ -262,6 +268,7 @@ class _Device(NamedTuple):
     tensor: float | None
     memory: float | None
     sync: float | None
+    peer: int | None  # the device it moves with most closely, where that is ≥ ``GROUP_SYNC``
     rhythm_s: float | None
     quiet: bool
     known: bool
@@ -292,13 +299,14 @@ class _Period(NamedTuple):
     non_ml: bool
     step_s: float | None  # most active devices repeat at this period, in lockstep or not
     node_power_w: float | None  # the BMC's, when reported
+    groups: tuple[frozenset[int], ...] = ()  # lockstep groups beside other work (not ``lockstep``)
 
 
 def _median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def _device(i: int, d: DeviceSignals) -> _Device:
+def _device(i: int, d: DeviceSignals, count: int) -> _Device:
     board = d.board_power_w if d.board_power_w and d.board_power_w > 0 else None
     limit = d.power_limit_w if d.power_limit_w and d.power_limit_w > 0 else board
     if limit is not None and board is not None:
@@ -337,6 +345,15 @@ def _device(i: int, d: DeviceSignals) -> _Device:
         quiet = busy is not None and busy <= QUIET_BUSY
     if any(a is not None and a > 0.02 for a in (d.tensor_active, d.sm_active)):
         quiet = False
+    peer = d.peer_index
+    if (
+        peer is None
+        or d.peer_synchrony is None
+        or d.peer_synchrony < GROUP_SYNC
+        or not 0 <= peer < count
+        or peer == i
+    ):
+        peer = None  # not close enough, or not a device of the period (a bad report: ignored)
     rhythm: float | None = None
     if (
         shaped
@@ -360,6 +377,7 @@ def _device(i: int, d: DeviceSignals) -> _Device:
         d.tensor_active,
         d.memory_used_bytes,
         d.synchrony,
+        peer,
         rhythm,
         quiet,
         known,
@@ -402,12 +420,53 @@ def _duty_like(d: _Device) -> bool:
 
 
 def _period(p: PeriodSignals) -> _Period:
-    devices = tuple(_device(i, d) for i, d in enumerate(p.signals.devices))
-    known = any(d.known for d in devices)
-    active = tuple(d for d in devices if d.known and not d.quiet)
-    quiet = known and all(d.known and d.quiet for d in devices)
+    n = len(p.signals.devices)
+    devices = tuple(_device(i, d, n) for i, d in enumerate(p.signals.devices))
+    return _facts(p.start_ns, p.end_ns, devices, p.signals.node_power_w, None)
+
+
+def _groups(active: Sequence[_Device]) -> tuple[frozenset[int], ...]:
+    """The lockstep groups among ``active``: devices joined to the one they follow most
+    closely (``peer``, at ``GROUP_SYNC`` or more), two or more to a group, in slot order."""
+    slots = {d.slot for d in active}
+    parent = {slot: slot for slot in slots}
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for d in active:
+        if d.peer is not None and d.peer in slots:
+            a, b = root(d.slot), root(d.peer)
+            parent[max(a, b)] = min(a, b)
+    members: dict[int, set[int]] = {}
+    for slot in sorted(slots):
+        members.setdefault(root(slot), set()).add(slot)
+    return tuple(frozenset(m) for _, m in sorted(members.items()) if len(m) >= 2)
+
+
+def _facts(
+    start_ns: int,
+    end_ns: int,
+    devices: tuple[_Device, ...],
+    node_power_w: float | None,
+    within: frozenset[int] | None,
+) -> _Period:
+    """A period's facts over all its devices, or (``within``) over one lockstep group's alone:
+    the view the training rules take of a job that runs beside other work on the node."""
+    seen = devices if within is None else tuple(d for d in devices if d.slot in within)
+    known = any(d.known for d in seen)
+    active = tuple(d for d in seen if d.known and not d.quiet)
+    quiet = known and all(d.known and d.quiet for d in seen)
     syncs = [d.sync for d in active if d.sync is not None]
     lockstep = len(active) >= 2 and len(syncs) >= 2 and _median(syncs) >= LOCKSTEP_SYNC
+    groups: tuple[frozenset[int], ...] = ()
+    if within is not None:
+        # the group moves together in this period: each of its active devices follows another
+        lockstep = lockstep or (len(active) >= 2 and all(d.peer in within for d in active))
+    elif not lockstep:
+        groups = _groups(active)
     powered = [d for d in active if d.has_power]
     stall = plateau = wait = False
     compute_level: float | None = None
@@ -471,8 +530,8 @@ def _period(p: PeriodSignals) -> _Period:
     )
     load = _median([d.r_mean if d.has_power else (d.busy or 0.0) for d in active]) if active else 0.0
     return _Period(
-        p.start_ns,
-        p.end_ns,
+        start_ns,
+        end_ns,
         devices,
         active,
         known,
@@ -489,7 +548,8 @@ def _period(p: PeriodSignals) -> _Period:
         load,
         non_ml,
         step_s,
-        p.signals.node_power_w,
+        node_power_w,
+        groups,
     )
 
 
@@ -506,6 +566,7 @@ class _Evidence(NamedTuple):
     strength: float  # 0 … 1: how far past the threshold (score and confidence)
     partial: float  # 0 … 1: training-like evidence short of the threshold
     reason: str
+    rhythm: bool = False  # a lockstep step rhythm was part of it
 
 
 def _memory_of(period: _Period, index: int) -> float | None:
@@ -597,7 +658,7 @@ def _training(context: Sequence[_Period], current: _Period) -> _Evidence:
         strength = min(
             1.0, 0.25 * alternations + 0.1 * len(rhythms) + 0.1 * waits + (0.25 if resident else 0.0)
         )
-        return _Evidence(True, strength, 1.0, "; ".join(reasons))
+        return _Evidence(True, strength, 1.0, "; ".join(reasons), rhythm)
     partial = min(1.0, 0.15 + 0.1 * len(job) + 0.2 * alternations + 0.1 * (len(rhythms) + waits))
     return _Evidence(False, 0.0, partial, "lockstep devices, no training structure (yet)")
 
@@ -698,6 +759,32 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
     )
 
 
+def _group_training(context: Sequence[_Period], cls: PeriodClass) -> tuple[PeriodClass, _Period] | None:
+    """Training evidence of a lockstep group that runs beside other work on the node (each
+    group of the current period judged alone, over the context as its devices see it): the
+    class and the group's view of the period, or None. A group needs its step rhythm as well as
+    the signature. Only ever adds ``training``: a group short of it changes nothing
+    (independent servers correlate in pairs now and then)."""
+    for slots in context[-1].groups:
+        seen = [_within(q, slots) for q in context]
+        evidence = _training(seen, seen[-1])
+        # a group is held to more than a node: its step rhythm too (a small bursty server's
+        # bursts at one level look like a job's stalls; its requests do not repeat at one lag)
+        if evidence.training and evidence.rhythm:
+            score = TRAINING_EVIDENCE + (1.0 - TRAINING_EVIDENCE) * evidence.strength
+            devices = ", ".join(str(slot) for slot in sorted(slots))
+            reason = f"devices {devices} in lockstep beside other work: {evidence.reason}"
+            return PeriodClass(
+                WorkloadLabel.TRAINING,
+                score,
+                score,
+                cls.active_devices,
+                types_pb2.WORKLOAD_CLASS_TRAINING,
+                reason,
+            ), seen[-1]
+    return None
+
+
 class _Job(NamedTuple):
     """A lockstep job that showed training structure: where, how big, how hard it ran."""
 
@@ -733,9 +820,17 @@ def _keeps_footprint(job: _Job, period: _Period) -> bool:
     return seen > 0
 
 
+def _within(period: _Period, slots: frozenset[int]) -> _Period:
+    """``period`` as the devices ``slots`` alone see it."""
+    return _facts(period.start_ns, period.end_ns, period.devices, period.node_power_w, slots)
+
+
 def _continues(job: _Job, period: _Period) -> bool:
-    """``period`` is the job at work: its devices in lockstep at the job's compute level."""
-    slots = {slot for slot, _ in job.footprint}
+    """``period`` is the job at work: its devices in lockstep at the job's compute level (the
+    job's devices alone, where other work runs beside it)."""
+    slots = frozenset(slot for slot, _ in job.footprint)
+    if not period.lockstep and any(slots <= g for g in period.groups):
+        period = _within(period, slots)
     return (
         period.lockstep
         and sum(1 for d in period.active if d.slot in slots) >= 2
@@ -783,6 +878,9 @@ def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass
         cls = _classify(reduced[first:])
         if cls.label == WorkloadLabel.TRAINING:
             job = _job_of(current) or job
+        elif (found := _group_training(reduced[first:], cls)) is not None:
+            cls, group = found
+            job = _job_of(group) or job
         elif job is not None and _continues(job, current):
             minutes = (current.end_ns - job.end_ns) / 60e9
             score = TRAINING_EVIDENCE
@@ -859,6 +957,12 @@ def measured_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:  # noqa:
     x = acc.synchrony
     if x or has("synchrony"):
         out["synchrony"] = x
+    x = acc.peer_synchrony
+    if x or has("peer_synchrony"):
+        out["peer_synchrony"] = x
+    x = acc.peer_index
+    if x or has("peer_index"):
+        out["peer_index"] = x
     x = acc.pcie_bytes
     if x or has("pcie_bytes"):
         out["pcie_bytes"] = x
@@ -894,6 +998,8 @@ def device_signals(values: Mapping[str, Any], seconds: float) -> DeviceSignals:
         board_power_w=board,
         pcie_bytes_per_s=None if pcie is None else pcie / seconds,
         sample_count=int(values.get("sample_count", 0)),
+        peer_synchrony=values.get("peer_synchrony"),
+        peer_index=values.get("peer_index"),
     )
 
 

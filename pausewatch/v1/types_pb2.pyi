@@ -365,6 +365,8 @@ class AcceleratorUsage(_message.Message):
     POWER_DOMINANT_PERIOD_S_FIELD_NUMBER: _builtins.int
     POWER_PERIODICITY_FIELD_NUMBER: _builtins.int
     SYNCHRONY_FIELD_NUMBER: _builtins.int
+    PEER_SYNCHRONY_FIELD_NUMBER: _builtins.int
+    PEER_INDEX_FIELD_NUMBER: _builtins.int
     uuid: _builtins.str
     model: _builtins.str
     """as the device names itself, e.g. "NVIDIA H100 80GB HBM3" """
@@ -408,6 +410,10 @@ class AcceleratorUsage(_message.Message):
     """0..1, autocorrelation at that lag"""
     synchrony: _builtins.float
     """-1..1, correlation with the node's other devices"""
+    peer_synchrony: _builtins.float
+    """-1..1, highest correlation with any one other device"""
+    peer_index: _builtins.int
+    """that device: its position in this report's accelerators"""
     @_builtins.property
     def source(self) -> Global___SourceInfo: ...
     def __init__(
@@ -436,10 +442,12 @@ class AcceleratorUsage(_message.Message):
         power_dominant_period_s: _builtins.float | None = ...,
         power_periodicity: _builtins.float | None = ...,
         synchrony: _builtins.float | None = ...,
+        peer_synchrony: _builtins.float | None = ...,
+        peer_index: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_busy_fraction", b"_busy_fraction", "_energy_j", b"_energy_j", "_memory_total_bytes", b"_memory_total_bytes", "_memory_used_bytes", b"_memory_used_bytes", "_nvlink_bytes", b"_nvlink_bytes", "_pcie_bytes", b"_pcie_bytes", "_power_dominant_period_s", b"_power_dominant_period_s", "_power_limit_w", b"_power_limit_w", "_power_max_w", b"_power_max_w", "_power_mean_w", b"_power_mean_w", "_power_min_w", b"_power_min_w", "_power_periodicity", b"_power_periodicity", "_power_variance_w2", b"_power_variance_w2", "_process_count", b"_process_count", "_sm_active", b"_sm_active", "_synchrony", b"_synchrony", "_tensor_active", b"_tensor_active", "busy_fraction", b"busy_fraction", "energy_j", b"energy_j", "memory_total_bytes", b"memory_total_bytes", "memory_used_bytes", b"memory_used_bytes", "nvlink_bytes", b"nvlink_bytes", "pcie_bytes", b"pcie_bytes", "power_dominant_period_s", b"power_dominant_period_s", "power_limit_w", b"power_limit_w", "power_max_w", b"power_max_w", "power_mean_w", b"power_mean_w", "power_min_w", b"power_min_w", "power_periodicity", b"power_periodicity", "power_variance_w2", b"power_variance_w2", "process_count", b"process_count", "sm_active", b"sm_active", "source", b"source", "synchrony", b"synchrony", "tensor_active", b"tensor_active"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_busy_fraction", b"_busy_fraction", "_energy_j", b"_energy_j", "_memory_total_bytes", b"_memory_total_bytes", "_memory_used_bytes", b"_memory_used_bytes", "_nvlink_bytes", b"_nvlink_bytes", "_pcie_bytes", b"_pcie_bytes", "_peer_index", b"_peer_index", "_peer_synchrony", b"_peer_synchrony", "_power_dominant_period_s", b"_power_dominant_period_s", "_power_limit_w", b"_power_limit_w", "_power_max_w", b"_power_max_w", "_power_mean_w", b"_power_mean_w", "_power_min_w", b"_power_min_w", "_power_periodicity", b"_power_periodicity", "_power_variance_w2", b"_power_variance_w2", "_process_count", b"_process_count", "_sm_active", b"_sm_active", "_synchrony", b"_synchrony", "_tensor_active", b"_tensor_active", "busy_fraction", b"busy_fraction", "energy_j", b"energy_j", "memory_total_bytes", b"memory_total_bytes", "memory_used_bytes", b"memory_used_bytes", "nvlink_bytes", b"nvlink_bytes", "pcie_bytes", b"pcie_bytes", "peer_index", b"peer_index", "peer_synchrony", b"peer_synchrony", "power_dominant_period_s", b"power_dominant_period_s", "power_limit_w", b"power_limit_w", "power_max_w", b"power_max_w", "power_mean_w", b"power_mean_w", "power_min_w", b"power_min_w", "power_periodicity", b"power_periodicity", "power_variance_w2", b"power_variance_w2", "process_count", b"process_count", "sm_active", b"sm_active", "source", b"source", "synchrony", b"synchrony", "tensor_active", b"tensor_active"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_busy_fraction", b"_busy_fraction", "_energy_j", b"_energy_j", "_memory_total_bytes", b"_memory_total_bytes", "_memory_used_bytes", b"_memory_used_bytes", "_nvlink_bytes", b"_nvlink_bytes", "_pcie_bytes", b"_pcie_bytes", "_power_dominant_period_s", b"_power_dominant_period_s", "_power_limit_w", b"_power_limit_w", "_power_max_w", b"_power_max_w", "_power_mean_w", b"_power_mean_w", "_power_min_w", b"_power_min_w", "_power_periodicity", b"_power_periodicity", "_power_variance_w2", b"_power_variance_w2", "_process_count", b"_process_count", "_sm_active", b"_sm_active", "_synchrony", b"_synchrony", "_tensor_active", b"_tensor_active", "busy_fraction", b"busy_fraction", "energy_j", b"energy_j", "energy_method", b"energy_method", "memory_total_bytes", b"memory_total_bytes", "memory_used_bytes", b"memory_used_bytes", "model", b"model", "nvlink_bytes", b"nvlink_bytes", "pcie_bytes", b"pcie_bytes", "power_dominant_period_s", b"power_dominant_period_s", "power_limit_w", b"power_limit_w", "power_max_w", b"power_max_w", "power_mean_w", b"power_mean_w", "power_min_w", b"power_min_w", "power_periodicity", b"power_periodicity", "power_variance_w2", b"power_variance_w2", "process_count", b"process_count", "sample_count", b"sample_count", "serial", b"serial", "sm_active", b"sm_active", "source", b"source", "synchrony", b"synchrony", "tensor_active", b"tensor_active", "uuid", b"uuid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_busy_fraction", b"_busy_fraction", "_energy_j", b"_energy_j", "_memory_total_bytes", b"_memory_total_bytes", "_memory_used_bytes", b"_memory_used_bytes", "_nvlink_bytes", b"_nvlink_bytes", "_pcie_bytes", b"_pcie_bytes", "_peer_index", b"_peer_index", "_peer_synchrony", b"_peer_synchrony", "_power_dominant_period_s", b"_power_dominant_period_s", "_power_limit_w", b"_power_limit_w", "_power_max_w", b"_power_max_w", "_power_mean_w", b"_power_mean_w", "_power_min_w", b"_power_min_w", "_power_periodicity", b"_power_periodicity", "_power_variance_w2", b"_power_variance_w2", "_process_count", b"_process_count", "_sm_active", b"_sm_active", "_synchrony", b"_synchrony", "_tensor_active", b"_tensor_active", "busy_fraction", b"busy_fraction", "energy_j", b"energy_j", "energy_method", b"energy_method", "memory_total_bytes", b"memory_total_bytes", "memory_used_bytes", b"memory_used_bytes", "model", b"model", "nvlink_bytes", b"nvlink_bytes", "pcie_bytes", b"pcie_bytes", "peer_index", b"peer_index", "peer_synchrony", b"peer_synchrony", "power_dominant_period_s", b"power_dominant_period_s", "power_limit_w", b"power_limit_w", "power_max_w", b"power_max_w", "power_mean_w", b"power_mean_w", "power_min_w", b"power_min_w", "power_periodicity", b"power_periodicity", "power_variance_w2", b"power_variance_w2", "process_count", b"process_count", "sample_count", b"sample_count", "serial", b"serial", "sm_active", b"sm_active", "source", b"source", "synchrony", b"synchrony", "tensor_active", b"tensor_active", "uuid", b"uuid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__busy_fraction: _TypeAlias = _typing.Literal["busy_fraction"]  # noqa: Y015
     _WhichOneofArgType__busy_fraction: _TypeAlias = _typing.Literal["_busy_fraction", b"_busy_fraction"]  # noqa: Y015
@@ -453,6 +461,10 @@ class AcceleratorUsage(_message.Message):
     _WhichOneofArgType__nvlink_bytes: _TypeAlias = _typing.Literal["_nvlink_bytes", b"_nvlink_bytes"]  # noqa: Y015
     _WhichOneofReturnType__pcie_bytes: _TypeAlias = _typing.Literal["pcie_bytes"]  # noqa: Y015
     _WhichOneofArgType__pcie_bytes: _TypeAlias = _typing.Literal["_pcie_bytes", b"_pcie_bytes"]  # noqa: Y015
+    _WhichOneofReturnType__peer_index: _TypeAlias = _typing.Literal["peer_index"]  # noqa: Y015
+    _WhichOneofArgType__peer_index: _TypeAlias = _typing.Literal["_peer_index", b"_peer_index"]  # noqa: Y015
+    _WhichOneofReturnType__peer_synchrony: _TypeAlias = _typing.Literal["peer_synchrony"]  # noqa: Y015
+    _WhichOneofArgType__peer_synchrony: _TypeAlias = _typing.Literal["_peer_synchrony", b"_peer_synchrony"]  # noqa: Y015
     _WhichOneofReturnType__power_dominant_period_s: _TypeAlias = _typing.Literal["power_dominant_period_s"]  # noqa: Y015
     _WhichOneofArgType__power_dominant_period_s: _TypeAlias = _typing.Literal["_power_dominant_period_s", b"_power_dominant_period_s"]  # noqa: Y015
     _WhichOneofReturnType__power_limit_w: _TypeAlias = _typing.Literal["power_limit_w"]  # noqa: Y015
@@ -487,6 +499,10 @@ class AcceleratorUsage(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__nvlink_bytes) -> _WhichOneofReturnType__nvlink_bytes | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__pcie_bytes) -> _WhichOneofReturnType__pcie_bytes | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__peer_index) -> _WhichOneofReturnType__peer_index | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__peer_synchrony) -> _WhichOneofReturnType__peer_synchrony | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__power_dominant_period_s) -> _WhichOneofReturnType__power_dominant_period_s | None: ...
     @_typing.overload

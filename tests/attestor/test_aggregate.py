@@ -141,5 +141,49 @@ def test_report_shape_fields_are_the_evaluation_features() -> None:
         )
         others = [[p for p in w if p is not None] for o, w in power.items() if o != uuid]
         assert u.synchrony == features.synchrony([p for p in series if p is not None], others)
+        assert u.HasField("peer_synchrony")
+        assert 0 <= u.peer_index < 4
+        assert usages[sorted(usages)[u.peer_index]].uuid != uuid
         busy = [next(r.busy_fraction for r in s.devices if r.uuid == uuid) for s in samples]
         assert u.busy_fraction == features.busy_fraction([100.0 * b for b in busy if b is not None])
+
+
+def test_peers_find_a_lockstep_pair_that_synchrony_dilutes() -> None:
+    # devices a and b step together; c and d run their own, unrelated loads
+    a = [500.0 if (t // 3) % 2 else 300.0 for t in range(60)]
+    b = [w + (5.0 if t % 2 else -5.0) for t, w in enumerate(a)]
+    c = [200.0 + 80.0 * ((t * 7) % 11) / 11 for t in range(60)]
+    d = [250.0 + 60.0 * ((t * 5) % 13) / 13 for t in range(60)]
+    peers = features.peers([a, b, c, d])
+    assert peers[0] is not None
+    assert peers[1] is not None
+    assert (peers[0].position, peers[1].position) == (1, 0)
+    assert peers[0].synchrony == peers[1].synchrony == pytest.approx(features.synchrony(a, [b]))
+    assert peers[0].synchrony > 0.95
+    synchrony = features.synchrony(a, [b, c, d])
+    assert synchrony is not None
+    assert synchrony < peers[0].synchrony
+    assert features.peers([a]) == [None]  # no other device
+    assert features.peers([a, [400.0] * 60]) == [None, None]  # flat: no correlation
+    assert features.peers([a, b[:30]]) == [None, None]  # not aligned
+
+
+def test_the_report_names_each_devices_peer_by_its_position() -> None:
+    # two lockstep pairs (a, c) and (b, d), in uuid order a, b, c, d
+    agg = Aggregator()
+    for t in range(60):
+        step = 500.0 if (t // 3) % 2 else 300.0
+        other = 450.0 if (t // 5) % 2 else 250.0
+        agg.add(
+            _s(
+                t,
+                DeviceReading("GPU-a", power_w=step),
+                DeviceReading("GPU-b", power_w=other),
+                DeviceReading("GPU-c", power_w=step + (3.0 if t % 2 else -3.0)),
+                DeviceReading("GPU-d", power_w=other + (2.0 if t % 3 else -2.0)),
+            )
+        )
+    usages = agg.close(0, 60 * NS).accelerators
+    assert [u.uuid for u in usages] == ["GPU-a", "GPU-b", "GPU-c", "GPU-d"]
+    assert [u.peer_index for u in usages] == [2, 3, 0, 1]
+    assert all(u.peer_synchrony > 0.95 for u in usages)

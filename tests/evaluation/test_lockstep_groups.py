@@ -1,0 +1,114 @@
+"""Lockstep groups beside other work: a node's devices joined to the one each follows most
+closely (``peer_synchrony`` ≥ ``GROUP_SYNC`` with ``peer_index``), each group judged on its own.
+
+The red team's cases (training on 2-6 of 8 GPUs beside serving replicas or a tensor-parallel
+server, four bursty 2-GPU servers, rendering) are in ``test_classify_redteam.py``; here, what
+the wire fields may and may not do."""
+
+from __future__ import annotations
+
+from pausewatch.evaluation.workload import (
+    GROUP_SYNC,
+    DeviceSignals,
+    PeriodSignals,
+    _device,
+    _groups,
+    classify_node_history,
+)
+from sim.classify import gpu_trace_samples, period_signals
+from sim.traces import parse_gpu_csv
+from tests.evaluation import synthetic_traces as syn
+from tests.evaluation.test_classify_redteam import PROOF, _side_by_side, train
+
+
+def _periods(trace: syn.Trace) -> list[PeriodSignals]:
+    text = syn.render(trace, index_column=False, units=True, interval_s=1.0)
+    parsed = parse_gpu_csv(text, "groups.csv", len(trace.power[0]))
+    return period_signals(gpu_trace_samples(parsed, "NVIDIA H100 SXM"))
+
+
+def _with(periods: list[PeriodSignals], **fields: object) -> list[PeriodSignals]:
+    return [
+        PeriodSignals(
+            p.start_ns,
+            p.end_ns,
+            p.signals._replace(devices=tuple(d._replace(**fields) for d in p.signals.devices)),
+        )
+        for p in periods
+    ]
+
+
+def _labels(periods: list[PeriodSignals]) -> list[str]:
+    return [c.label for c in classify_node_history(periods)]
+
+
+BESIDE = _side_by_side(train(1200, 4), syn.request_inference(1200, 4))
+
+
+def test_the_attestors_peers_find_the_job_beside_the_servers() -> None:
+    periods = _periods(BESIDE)
+    late = periods[-1].signals.devices
+    # each training device follows another training device; the servers follow no one closely
+    assert all(d.peer_index is not None and d.peer_index < 4 for d in late[:4])
+    assert all(d.peer_synchrony is None or d.peer_synchrony < GROUP_SYNC for d in late[4:])
+    assert all(d.peer_synchrony is not None and d.peer_synchrony >= GROUP_SYNC for d in late[:4])
+    labels = _labels(periods)
+    assert labels[-1] == "training", labels
+    assert "devices 0, 1, 2, 3 in lockstep beside other work" in classify_node_history(periods)[-1].reason
+
+
+def test_reports_without_the_peer_fields_keep_their_meaning() -> None:
+    # an attestor that predates the fields: the node is not in lockstep, nothing is training
+    labels = _labels(_with(_periods(BESIDE), peer_synchrony=None, peer_index=None))
+    assert "training" not in labels, labels
+    assert not PROOF & set(labels), labels
+
+
+def test_a_peer_index_that_names_no_other_device_is_ignored() -> None:
+    periods = _periods(BESIDE)
+    without = _labels(_with(periods, peer_synchrony=None, peer_index=None))
+    for bad in (8, 99, 2**32 - 1):
+        assert _labels(_with(periods, peer_synchrony=1.0, peer_index=bad)) == without
+    # each device naming itself: no edges, no group
+    own = [
+        PeriodSignals(
+            p.start_ns,
+            p.end_ns,
+            p.signals._replace(
+                devices=tuple(
+                    d._replace(peer_synchrony=1.0, peer_index=i) for i, d in enumerate(p.signals.devices)
+                )
+            ),
+        )
+        for p in periods
+    ]
+    assert _labels(own) == without
+
+
+def test_a_weak_peer_makes_no_group() -> None:
+    periods = _periods(BESIDE)
+    weak = _with(periods, peer_synchrony=GROUP_SYNC - 0.01)
+    assert "training" not in _labels(weak)
+
+
+def test_groups_are_the_devices_joined_to_their_peers() -> None:
+    def dev(slot: int, peer: int | None) -> DeviceSignals:
+        return DeviceSignals(
+            power_mean_w=400.0,
+            power_min_w=300.0,
+            power_max_w=500.0,
+            power_limit_w=700.0,
+            board_power_w=700.0,
+            busy_fraction=0.9,
+            peer_synchrony=None if peer is None else 0.97,
+            peer_index=peer,
+            sample_count=60,
+        )
+
+    # 0-1 and 1-2 join into one group, 3-4 another, 5 follows 6 (quiet: not active), 7 alone
+    peers = [1, 2, 1, 4, 3, 6, None, None]
+    devices = [_device(i, dev(i, p), 8) for i, p in enumerate(peers)]
+    devices[6] = _device(6, DeviceSignals(power_mean_w=60.0, power_max_w=65.0, power_limit_w=700.0,
+                                          board_power_w=700.0, busy_fraction=0.0, sample_count=60), 8)
+    active = [d for d in devices if not d.quiet]
+    assert _groups(active) == (frozenset({0, 1, 2}), frozenset({3, 4}))
