@@ -302,10 +302,12 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     on its own, and a handful of samples cannot tell serving from anything). Any further
     partial period is judged like the others: the sample count is the attestor's own claim. The rest block
     COMPLIANT unless each stands alone between periods with positive evidence and there are at
-    most ``ISOLATED_UNCERTAIN_SHARE`` of the node's periods of them (at least one). The
-    classifier leaves a small share of honest serving minutes ``uncertain``
-    (docs/classify.md); a lone minute can hide at most one period's work, which the compute
-    bound counts at its upper bound."""
+    most ``ISOLATED_UNCERTAIN_SHARE`` of the node's periods of them (at least one) — in the
+    bucket, and in the bucket together with the node's hour before it (``RECENT_S``), so that
+    short buckets do not each get a lone period of their own (one minute in every 5-minute
+    bucket is 20 % of the time). The classifier leaves a small share of honest serving minutes
+    ``uncertain`` (docs/classify.md); a lone minute can hide at most one period's work, which
+    the compute bound counts at its upper bound."""
     periods = sorted(w.periods, key=lambda p: (p.start_ns, p.log_index))
     counts = sorted(p.samples for p in periods)
     typical = counts[len(counts) // 2] if counts else 0
@@ -316,6 +318,9 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     judged = [p for p in periods if id(p) not in excused]
     lone = [p for p in judged if p.label in _NO_PROOF]
     if len(lone) > max(1, int(ISOLATED_UNCERTAIN_SHARE * len(judged))):
+        return True
+    window = len(judged) + w.recent_periods
+    if len(lone) + w.recent_no_proof > max(1, int(ISOLATED_UNCERTAIN_SHARE * window)):
         return True
     run = 0
     for p in judged:

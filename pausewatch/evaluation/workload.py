@@ -14,7 +14,8 @@
   of allowed work.
 - ``training`` — the training signature, at the violation threshold (see below).
 - ``other`` — busy without tensor-pipe work, where the source reports it (video encoding,
-  graphics, non-tensor burns). Neither proof nor violation.
+  graphics, non-tensor burns), whatever its shape: a stress test cycling in lockstep is not
+  training. Neither proof nor violation.
 - ``uncertain`` — everything else: sustained heavy compute that nothing identifies (batched
   generation, burn-in, training whose structure has not shown yet, training with its pauses
   filled), one busy GPU alone, node power alone. Neither proof nor violation: INCONCLUSIVE,
@@ -692,7 +693,9 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
     current = context[-1]
     active = len(current.active)
     evidence = _training(context, current)
-    if evidence.training:
+    # A load without tensor-pipe work, where the source reports it, is no evidence of training
+    # whatever its shape (a stress test cycling in lockstep): ``other``, never proof.
+    if evidence.training and not current.non_ml:
         score = TRAINING_EVIDENCE + (1.0 - TRAINING_EVIDENCE) * evidence.strength
         return PeriodClass(
             WorkloadLabel.TRAINING, score, score, active, types_pb2.WORKLOAD_CLASS_TRAINING, evidence.reason

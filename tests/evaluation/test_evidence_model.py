@@ -415,3 +415,33 @@ def test_a_claimed_low_sample_count_excuses_one_uncertain_period_at_most() -> No
     assert not _sustained_uncertainty(workload(start_only))
     claimed = [("uncertain", 2) if k % 4 == 0 else ("inference", 60) for k in range(20)]
     assert _sustained_uncertainty(workload(claimed))
+
+
+def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -> None:
+    """One lone uncertain period is excused per bucket only while the node's hour before the
+    bucket leaves room: 5 % of its periods over the bucket and that hour. Short buckets no
+    longer each get one of their own (a minute in every 5-minute bucket is 20 % of the time)."""
+    from pausewatch.evaluation.bucket import LabelledPeriod, NodeWorkload
+    from pausewatch.evaluation.rules import _sustained_uncertainty
+
+    def workload(labels: list[str], recent: int, recent_no_proof: int) -> NodeWorkload:
+        periods = tuple(
+            LabelledPeriod(T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS, 60.0, label, 0.5, k, 60)
+            for k, label in enumerate(labels)
+        )
+        uncertain = 60.0 * labels.count("uncertain")
+        return NodeWorkload(
+            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods,
+            recent_periods=recent, recent_no_proof=recent_no_proof,
+        )
+
+    five = ["inference", "inference", "uncertain", "inference", "inference"]
+    assert not _sustained_uncertainty(workload(five, recent=0, recent_no_proof=0))  # no history
+    assert not _sustained_uncertainty(workload(five, recent=55, recent_no_proof=2))  # 3 in 60
+    assert _sustained_uncertainty(workload(five, recent=55, recent_no_proof=3))  # 4 in 60
+    assert _sustained_uncertainty(workload(five, recent=55, recent_no_proof=11))  # one a bucket
+    # an hourly bucket keeps its 5 % (three lone periods) after a clean hour
+    hour = ["uncertain" if k % 20 == 10 else "inference" for k in range(60)]
+    assert not _sustained_uncertainty(workload(hour, recent=60, recent_no_proof=0))
+    assert not _sustained_uncertainty(workload(hour, recent=60, recent_no_proof=3))
+    assert _sustained_uncertainty(workload(hour, recent=60, recent_no_proof=4))

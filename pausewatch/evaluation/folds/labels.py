@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from pausewatch.evaluation.folds.reading import UsageReading
 from pausewatch.evaluation.workload import PeriodSignals, WorkloadLabel, classify_node_history
 
-__all__ = ["LabelledPeriod", "NodeWorkload", "WorkloadFold"]
+__all__ = ["RECENT_S", "LabelledPeriod", "NodeWorkload", "WorkloadFold"]
+
+# How far back before the bucket the node's periods count toward its allowance of lone periods
+# without proof (``rules.ISOLATED_UNCERTAIN_SHARE``): an hour, whatever the bucket's length.
+RECENT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class NodeWorkload:
     evidence: tuple[int, ...]
     periods: tuple[LabelledPeriod, ...] = ()
     other_s: float = 0.0  # busy seconds that are not ML-like (burn-in, encode): no proof either
+    recent_periods: int = 0  # the node's periods in the ``RECENT_S`` before the bucket ...
+    recent_no_proof: int = 0  # ... and how many of them proved nothing (uncertain, other)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +77,11 @@ class WorkloadFold:
         # a hostile attestor keep an order, never break it)
         own = sorted(periods, key=lambda p: (p.signals.end_ns, p.signals.start_ns, p.log_index))
         context = sorted(self.context.get(node_id, ()), key=lambda p: (p.end_ns, p.start_ns))
-        classes = classify_node_history([*context, *(p.signals for p in own)])[len(context) :]
+        every = classify_node_history([*context, *(p.signals for p in own)])
+        classes = every[len(context) :]
+        since = (own[0].signals.start_ns if own else 0) - round(RECENT_S * 1e9)
+        recent = [c.label for p, c in zip(context, every, strict=False) if p.end_ns > since]
+        no_proof = sum(1 for label in recent if label in (WorkloadLabel.UNCERTAIN, WorkloadLabel.OTHER))
         seconds: dict[str, float] = dict.fromkeys(WorkloadLabel, 0.0)
         covered = 0.0
         scores: list[float] = []
@@ -105,4 +115,6 @@ class WorkloadFold:
             tuple(sorted(set(evidence))),
             tuple(labelled),
             seconds[WorkloadLabel.OTHER],
+            len(recent),
+            no_proof,
         )
