@@ -121,7 +121,7 @@ class BucketAccumulator:
         self._compute = ComputeFold(self._integrity)
         self._plausibility = PlausibilityFold(self._integrity)
         self._node_energy = NodeEnergyFold(self._integrity)
-        self._workload = WorkloadFold(context or {})
+        self._workload = WorkloadFold(context or {}, *span)
         self._meters = MeterFold(commitment, span, self._integrity)
         self._accounting = AccountingFold(commitment, inventory, span)
 

@@ -36,6 +36,10 @@ __all__ = [
 
 PERSISTENCE = 0.25  # share of a node's covered time forbidden inference must hold to be called
 ISOLATED_UNCERTAIN_SHARE = 0.05  # at most this share of a node's time in lone uncertain periods
+# At most this share of a node's last hour (or of a longer bucket) silent, for COMPLIANT: what
+# ran while no report came is unproven, and the meter check fills a silence at the node's own
+# mean power, which capped training can match (the calibration fills no more either).
+MAX_SILENT_SHARE = 0.1
 _NO_PROOF = frozenset({WorkloadLabel.UNCERTAIN, WorkloadLabel.OTHER})
 
 
@@ -236,17 +240,33 @@ class AllowedWorkloads:
                         window.evidence if window is not None else w.evidence,
                     )
                 )
-            if w.ambiguous_s + w.other_s > 0 and not training_ok:
-                sustained = _sustained_uncertainty(w)
+            silent = _too_silent(w)
+            if (w.ambiguous_s + w.other_s > 0 or silent) and not training_ok:
+                sustained = silent or _sustained_uncertainty(w)
+                if silent:
+                    q["silent_s"] = (w.silent_s, "s")
+                    q["silence_window_s"] = (w.silence_window_s, "s")
                 out.append(
                     Finding.make(
                         FindingId.WORKLOAD_LOW_CONFIDENCE,
                         WARNING if sustained else INFO,
                         subject,
                         _span(ctx),
-                        f"{w.ambiguous_s + w.other_s:.0f} s of activity with no positive evidence of an"
-                        " allowed class (it cannot be told apart from training)"
-                        + ("" if sustained else "; isolated periods between proven ones: recorded"),
+                        "; ".join(
+                            part
+                            for part in (
+                                f"{w.ambiguous_s + w.other_s:.0f} s of activity with no positive"
+                                " evidence of an allowed class (it cannot be told apart from training)"
+                                if w.ambiguous_s + w.other_s > 0
+                                else "",
+                                "isolated periods between proven ones: recorded" if not sustained else "",
+                                f"silent for {w.silent_s:.0f} s of the last {w.silence_window_s:.0f} s"
+                                f" (over {MAX_SILENT_SHARE:.0%}): what ran then is unproven"
+                                if silent
+                                else "",
+                            )
+                            if part
+                        ),
                         q,
                         w.evidence,
                     )
@@ -292,6 +312,18 @@ class AllowedWorkloads:
                 )
             )
         return tuple(out)
+
+
+def _too_silent(w: NodeWorkload) -> bool:
+    """The node left over ``MAX_SILENT_SHARE`` of its last hour up to the bucket's end (the
+    bucket, if longer) without reports, some of it in this bucket. Short silences are filled
+    at the node's mean power by the energy check, so training capped at that power could hide
+    in them: a few minutes an hour are tolerated, a few in every short bucket are not."""
+    return (
+        w.silence_window_s > 0
+        and w.silent_s > MAX_SILENT_SHARE * w.silence_window_s
+        and w.bucket_silent_s > 0
+    )
 
 
 def _sustained_uncertainty(w: NodeWorkload) -> bool:

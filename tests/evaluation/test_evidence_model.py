@@ -445,3 +445,33 @@ def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -
     assert not _sustained_uncertainty(workload(hour, recent=60, recent_no_proof=0))
     assert not _sustained_uncertainty(workload(hour, recent=60, recent_no_proof=3))
     assert _sustained_uncertainty(workload(hour, recent=60, recent_no_proof=4))
+
+
+def test_a_node_silent_over_a_tenth_of_its_hour_leaves_the_bucket_without_proof() -> None:
+    """Silences are filled at the node's own mean power in the energy check, so what ran in them
+    (training capped at that power) is unproven: over 10 % of the node's last hour silent, some
+    of it in this bucket, and the bucket cannot be COMPLIANT; short gaps spread over short
+    buckets add up over the hour."""
+    fleet = Fleet({"fac-a": 2})
+    a, b = fleet.node_ids("fac-a", 2)
+    c = commitment(["fac-a"], bucket_s=900)
+    # 15-minute buckets; node b silent 3 minutes of every 15 (20 % of its time), node a never
+    for k in range(60):
+        fleet.usage(a, "fac-a", T0 + k * fleet.period_ns, INFERENCE)
+        if k % 15 not in (5, 6, 7):
+            fleet.usage(b, "fac-a", T0 + k * fleet.period_ns, INFERENCE)
+        fleet.meter("fac-a", T0 + k * fleet.period_ns, 2 * fleet.node_power(INFERENCE))
+    ev = Evaluator(fleet.inputs(c))
+    span = 900 * NS
+    silent = []
+    for q in range(4):
+        v = ev.verdict(BucketRef("fac-a", T0 + q * span, T0 + (q + 1) * span))
+        flagged = [
+            f for f in v.findings
+            if f.id == "workload.low_confidence" and f.subject == f"node:{b}" and "silent for" in f.message
+        ]
+        silent.append(bool(flagged) and flagged[0].severity == types_pb2.SEVERITY_WARNING)
+        assert v.status != COMPLIANT or not flagged
+    # 3 of 15 minutes in the first bucket is 20 % of what the node has reported so far: flagged,
+    # and so is every later bucket (the hour's silence adds up: 6, 9, 12 of up to 60 minutes)
+    assert silent == [True, True, True, True]

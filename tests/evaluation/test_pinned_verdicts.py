@@ -6,7 +6,10 @@ re-evaluations with ``previous_log_size``), re-pinned when the evidence model
 (summed coverage, per-scope balances with noise-derived thresholds, classifier labels with
 causal context) changed what verdicts say, and again when a new inventory version stopped
 restarting the ratio baseline's calibration (mixed fleet, seed 1: c1@215), and when calibration
-learnt short silences filled, never out-of-band buckets, and restarted when unsteady; earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
+learnt short silences filled, never out-of-band buckets, and restarted when unsteady, and when
+a node silent for over a tenth of its last hour stopped counting as proven (the mixed fleet's
+silent and undeclared nodes gain a ``workload.low_confidence`` finding; no status changes);
+earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
 here is a change of results and needs a new commitment version, not a new digest.
 """
 
@@ -16,9 +19,9 @@ from tests.evaluation.golden import clean_digests, verdict_digests
 
 MIXED = {
     1: {
-        "c0@82": "aed23682bfce28c7aed82cf171bc2870e5d2e9792ea39275db5e021f991624df",
-        "c0@168": "937ca093ea88f3314a9603198e8acc6d696f6119336b63f7f36bf3b34b48557b",
-        "c0@215": "3d90e71834b72f27b39701d314e8a243c51ce1d1f758f3af31fa0591106deff7",
+        "c0@82": "31c8ad9e28b8975c1980de76d95903cdbb015af5f82b7d509b16b56c9288126c",
+        "c0@168": "ba50e9e0b13beed7cbada545f9db2bd2b0803508fe42211f39bfec1e2c21b83d",
+        "c0@215": "28d1b76a27e14f14aa428b84ba3e0f1f98b39caa18764512a60d287f6efbedb1",
         "c1@82": "c159ea50961b213f7a6ed6e82f2df1a0d4aa85e585f24d8e9a1cb53a9a25c1b8",
         "c1@168": "b067d7a800bfd583c6423925e4fe49477dafc8f1254daad112f60d5dbb135fa2",
         "c1@215": "39b5a8adddaad791092203524d7bb489ecc2e91efec9fea5630f6cd74cfd6525",
@@ -27,9 +30,9 @@ MIXED = {
         "c2@215": "d81132989ccdb6f4709a67b21d4a5b5abc72b6f37239dcfc4eacca92cd58a1f3",
     },
     2: {
-        "c0@81": "b140013cd0b3551e4c397cc4503ac07dd87c8925e460cb763e9474d358670eb2",
+        "c0@81": "49cdf772baff8e6a2dfd088296a17983f6f423ca4860314c19d6ba0d8a39bdda",
         "c0@173": "d1cc7623eea1d8b53d933ad23dee9e57f975ecd3ae4382192fd5a2152495e665",
-        "c0@220": "5955a9e1f9d91e49d131b4f2a9445c811b1980cd6e7dd8a5aa6e78a958f1d3e2",
+        "c0@220": "3fef1e32143fee6657f7434ee0b0fbf2689c7ad15fcb8a60101cbe8bce789611",
         "c1@81": "57e3c6c502f1b6d52ce182829aaa73b9e67a45f74829a95d7a20dcd0a24760c3",
         "c1@173": "50e334aee682423541fcd54f85788b948e91dab70eff01f60efd5b48c7ceedb7",
         "c1@220": "4506bcc94554c3630f32e4dcc3f14a719cffe5faa0755862b7f8e68cd23a782a",

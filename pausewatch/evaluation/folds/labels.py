@@ -47,6 +47,9 @@ class NodeWorkload:
     other_s: float = 0.0  # busy seconds that are not ML-like (burn-in, encode): no proof either
     recent_periods: int = 0  # the node's periods in the ``RECENT_S`` before the bucket ...
     recent_no_proof: int = 0  # ... and how many of them proved nothing (uncertain, other)
+    silence_window_s: float = 0.0  # the last hour up to the bucket's end (the bucket, if longer) ...
+    silent_s: float = 0.0  # ... and how much of it the node's reports left uncovered ...
+    bucket_silent_s: float = 0.0  # ... in the bucket itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +62,12 @@ class _Period:
 class WorkloadFold:
     """Folds each node's usage reports into its labelled periods."""
 
-    def __init__(self, context: Mapping[str, Sequence[PeriodSignals]]) -> None:
-        """``context``: per node, its report periods just before the bucket."""
+    def __init__(self, context: Mapping[str, Sequence[PeriodSignals]], start_ns: int = 0, end_ns: int = 0) -> None:
+        """``context``: per node, its report periods just before the bucket; ``start_ns`` …
+        ``end_ns``: the bucket."""
         self.context = context
+        self.start_ns = start_ns
+        self.end_ns = end_ns
         self._periods: dict[str, list[_Period]] = defaultdict(list)
 
     def add(self, reading: UsageReading) -> None:
@@ -82,6 +88,7 @@ class WorkloadFold:
         since = (own[0].signals.start_ns if own else 0) - round(RECENT_S * 1e9)
         recent = [c.label for p, c in zip(context, every, strict=False) if p.end_ns > since]
         no_proof = sum(1 for label in recent if label in (WorkloadLabel.UNCERTAIN, WorkloadLabel.OTHER))
+        window_s, silent_s, bucket_silent_s = self._silence(context, sum(p.seconds for p in own))
         seconds: dict[str, float] = dict.fromkeys(WorkloadLabel, 0.0)
         covered = 0.0
         scores: list[float] = []
@@ -117,4 +124,35 @@ class WorkloadFold:
             seconds[WorkloadLabel.OTHER],
             len(recent),
             no_proof,
+            window_s,
+            silent_s,
+            bucket_silent_s,
         )
+
+    def _silence(self, context: Sequence[PeriodSignals], covered_s: float) -> tuple[float, float, float]:
+        """The node's silence over the last hour up to the bucket's end (the bucket alone, if it
+        is longer): the window's seconds, how many of them no report covers, and how many of
+        those lie in the bucket. The window
+        starts no earlier than the node's first period in the context (a node that began
+        reporting a moment ago is not silent before it) unless the bucket itself is longer."""
+        bucket_s = max(0.0, (self.end_ns - self.start_ns) / 1e9)
+        before_s = max(0.0, RECENT_S - bucket_s)
+        begin = self.start_ns - round(before_s * 1e9)
+        if context:
+            begin = max(begin, min(p.start_ns for p in context))
+        else:
+            begin = self.start_ns
+        before = [
+            (max(p.start_ns, begin), min(p.end_ns, self.start_ns)) for p in context if p.end_ns > begin
+        ]
+        spans = sorted((a, b) for a, b in before if b > a)
+        covered_before = 0
+        reach = begin
+        for a, b in spans:  # the union of the periods: overlapping ones count once
+            a = max(a, reach)
+            if b > a:
+                covered_before += b - a
+                reach = b
+        window_s = bucket_s + (self.start_ns - begin) / 1e9
+        in_bucket = max(0.0, bucket_s - covered_s)
+        return window_s, in_bucket + max(0.0, (self.start_ns - begin - covered_before) / 1e9), in_bucket
