@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pausewatch.evaluation.folds.reading import UsageReading
+from pausewatch.evaluation.intervals import covered_ns
 from pausewatch.evaluation.workload import PeriodSignals, WorkloadLabel, classify_node_history
 
 __all__ = ["RECENT_S", "LabelledPeriod", "NodeWorkload", "WorkloadFold"]
@@ -62,7 +63,9 @@ class _Period:
 class WorkloadFold:
     """Folds each node's usage reports into its labelled periods."""
 
-    def __init__(self, context: Mapping[str, Sequence[PeriodSignals]], start_ns: int = 0, end_ns: int = 0) -> None:
+    def __init__(
+        self, context: Mapping[str, Sequence[PeriodSignals]], start_ns: int = 0, end_ns: int = 0
+    ) -> None:
         """``context``: per node, its report periods just before the bucket; ``start_ns`` …
         ``end_ns``: the bucket."""
         self.context = context
@@ -138,21 +141,8 @@ class WorkloadFold:
         bucket_s = max(0.0, (self.end_ns - self.start_ns) / 1e9)
         before_s = max(0.0, RECENT_S - bucket_s)
         begin = self.start_ns - round(before_s * 1e9)
-        if context:
-            begin = max(begin, min(p.start_ns for p in context))
-        else:
-            begin = self.start_ns
-        before = [
-            (max(p.start_ns, begin), min(p.end_ns, self.start_ns)) for p in context if p.end_ns > begin
-        ]
-        spans = sorted((a, b) for a, b in before if b > a)
-        covered_before = 0
-        reach = begin
-        for a, b in spans:  # the union of the periods: overlapping ones count once
-            a = max(a, reach)
-            if b > a:
-                covered_before += b - a
-                reach = b
+        begin = max(begin, min(p.start_ns for p in context)) if context else self.start_ns
+        covered_before = covered_ns(((p.start_ns, p.end_ns) for p in context), (begin, self.start_ns))
         window_s = bucket_s + (self.start_ns - begin) / 1e9
         in_bucket = max(0.0, bucket_s - covered_s)
         return window_s, in_bucket + max(0.0, (self.start_ns - begin - covered_before) / 1e9), in_bucket
