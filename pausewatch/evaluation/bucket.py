@@ -198,6 +198,7 @@ class BucketAccumulator:
             meters=self._meters,
             nodes=self._node_energy,
             evidence_of=self._coverage.evidence_of,
+            devices=coverage.devices,
         )
         if energy.balances and not any(f.severity >= WARNING for f in energy.findings):
             coverage_findings = tolerate(

@@ -475,3 +475,29 @@ def test_a_node_silent_over_a_tenth_of_its_hour_leaves_the_bucket_without_proof(
     # 3 of 15 minutes in the first bucket is 20 % of what the node has reported so far: flagged,
     # and so is every later bucket (the hour's silence adds up: 6, 9, 12 of up to 60 minutes)
     assert silent == [True, True, True, True]
+
+
+def test_a_device_its_node_stops_reporting_may_have_drawn_its_board_power() -> None:
+    """Four of a node's eight GPUs fall off the bus but keep drawing power (the meter sees them);
+    the node's reports go on without them. Like a silent node, a missing device may have drawn
+    its board power meanwhile: the excess is silence's (energy.silent_draw, INCONCLUSIVE), never
+    a VIOLATION — and never COMPLIANT."""
+    fleet = Fleet({"fac-a": 2})
+    lost, other = fleet.node_ids("fac-a", 2)
+
+    def drop_four(r: types_pb2.UsageReport) -> None:
+        kept = list(r.accelerators)[4:]
+        del r.accelerators[:]
+        r.accelerators.extend(kept)
+
+    for k in range(10):
+        t = T0 + k * fleet.period_ns
+        fleet.usage(lost, "fac-a", t, IDLE, tweak=drop_four if k >= 2 else None)
+        fleet.usage(other, "fac-a", t, IDLE)
+        # the lost GPUs draw 650 W each: far over what the band can hide
+        lost_w = fleet.node_power(IDLE) + (4 * (650.0 - IDLE.power_w) if k >= 2 else 0.0)
+        fleet.meter("fac-a", t, lost_w + fleet.node_power(IDLE))
+    v = Evaluator(fleet.inputs(commitment(["fac-a"]))).verdict(bucket(0))
+    assert v.status == INCONCLUSIVE, [(f.id, f.severity, f.message) for f in v.findings]
+    assert "energy.silent_draw" in ids(v)
+    assert "inventory.missing" in ids(v) or "continuity.coverage" in ids(v) or "continuity.gap" in ids(v)

@@ -4,10 +4,12 @@ meters' readings (``MeterFold``) against the energy the scope's nodes report
 (``balance_decision``).
 
 Silence never balances the books: the energy a silent node could have drawn (its accelerators'
-board power × ``SILENT_NODE_FACTOR``) only decides between ``energy.unexplained`` CRITICAL (even
-silence at full power cannot explain the meter) and ``energy.silent_draw`` WARNING (only silence
-can). Findings also: ``energy.balance_unverifiable`` (no meter, none on the facility's intake,
-nodes behind no meter, meters that do not cover the bucket) and ``meter.disagreement``."""
+board power × ``SILENT_NODE_FACTOR``), and a declared accelerator its reporting node leaves out
+or flags invalid (fallen off the bus, still powered: its board power for as long), only decides
+between ``energy.unexplained`` CRITICAL (even silence at full power cannot explain the meter)
+and ``energy.silent_draw`` WARNING (only silence can). Findings also:
+``energy.balance_unverifiable`` (no meter, none on the facility's intake, nodes behind no meter,
+meters that do not cover the bucket) and ``meter.disagreement``."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Final
 
 from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import CRITICAL, WARNING, Finding, FindingId
+from pausewatch.evaluation.folds.coverage import DeviceCoverage
 from pausewatch.evaluation.folds.meters import MeterFold, MeterReading
 from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
 from pausewatch.evaluation.folds.reading import NS_PER_S
@@ -194,8 +197,13 @@ class _Scopes:
         meters: MeterFold,
         nodes: NodeEnergyFold,
         evidence_of: Callable[[str], Sequence[int]],
+        devices: Sequence[DeviceCoverage] = (),
     ) -> None:
         self.commitment = commitment
+        self.device_gaps: dict[str, list[DeviceCoverage]] = {}
+        for d in devices:
+            if d.uncovered_ns > 0:
+                self.device_gaps.setdefault(d.node_id, []).append(d)
         self.facility_id = facility_id
         self.inventory = inventory
         self.span = span
@@ -302,6 +310,13 @@ class _Scopes:
             silent_s = sum(b - a for a, b in uncovered(cover, self.span)) / NS_PER_S
             complete = complete and silent_s == 0.0
             allowance_terms.append(silent_s * math.fsum(p.board_power_w for p in board) * SILENT_NODE_FACTOR)
+            # a declared accelerator missing from its reporting node's reports (fallen off the
+            # bus, its values invalid) may draw its board power meanwhile: silence too
+            allowance_terms.extend(
+                max(0.0, d.uncovered_ns / NS_PER_S - silent_s)
+                * (lookup_peak(d.model) or UNKNOWN_MODEL_PEAK).board_power_w
+                for d in self.device_gaps.get(nid, ())
+            )
             if node is not None:
                 reported_terms.extend(node.terms)
                 evidence.extend(self.evidence_of(nid))
@@ -429,11 +444,20 @@ def energy_facts(
     meters: MeterFold,
     nodes: NodeEnergyFold,
     evidence_of: Callable[[str], Sequence[int]],
+    devices: Sequence[DeviceCoverage] = (),
 ) -> EnergyFacts:
     """The energy facts of one (facility, bucket); none without an inventory.
-    ``evidence_of``: the log indices of a node's usage reports in the bucket."""
+    ``evidence_of``: the log indices of a node's usage reports in the bucket; ``devices``: each
+    declared accelerator's coverage (a device its node's reports leave out is silent too)."""
     if inventory is None:
         return EnergyFacts()
     return _Scopes(
-        commitment, facility_id, inventory, span, meters=meters, nodes=nodes, evidence_of=evidence_of
+        commitment,
+        facility_id,
+        inventory,
+        span,
+        meters=meters,
+        nodes=nodes,
+        evidence_of=evidence_of,
+        devices=devices,
     ).facts()
