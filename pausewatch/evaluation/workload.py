@@ -38,7 +38,10 @@ training):
    training on k of n GPUs is not diluted. Where other work runs on the rest of the node, the
    devices joined to their closest peers (``peer_synchrony`` ≥ ``GROUP_SYNC``, ``peer_index``)
    form lockstep groups, and each group is judged alone over the context as its devices see
-   it, needing its step rhythm besides the rest (``_group_training``).
+   it, needing its step rhythm besides the rest (``_group_training``). Where the source
+   reports NVLink traffic, devices that move together but exchange nothing (under
+   ``LINK_MIN_BPS`` in every lockstep period) are not ranks at an all-reduce but replicas a
+   host gates together: no training evidence (never proof either).
 2. *one job*: the lockstep devices keep one resident memory footprint (≥ 2 GiB, within ±10 %)
    over the part of the context being counted; the period where it appeared (start-up) does
    not count as a stall.
@@ -251,6 +254,7 @@ LOAD_VARIATION: Final = 0.15  # period-to-period CV of the load that says "follo
 LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only or flat loads)
 FLAT_CV: Final = 0.05  # power CV within the period under which a light load is steady, not bursty
 NON_ML_TENSOR: Final = 0.05  # tensor-pipe activity below this while busy: not ML (encode, graphics)
+LINK_MIN_BPS: Final = 1e6  # NVLink bytes/s under which, where reported, devices exchange nothing
 
 
 class _Device(NamedTuple):
@@ -273,6 +277,7 @@ class _Device(NamedTuple):
     rhythm_s: float | None
     quiet: bool
     known: bool
+    link: float | None = None  # NVLink bytes/s, where the source reports it
     busy_slack: float = 0.0  # sampling error allowance of ``busy`` (see ``_sampling_slack``)
     mean_slack: float = 0.0  # sampling error allowance of ``r_mean``
     shaped: bool = False  # sampled densely enough (``SHAPE_MIN_SAMPLES``) to read its shape
@@ -382,6 +387,7 @@ def _device(i: int, d: DeviceSignals, count: int) -> _Device:
         rhythm,
         quiet,
         known,
+        d.nvlink_bytes_per_s,
         _sampling_slack(LIGHT_BUSY * (1.0 - LIGHT_BUSY), d.sample_count),
         _sampling_slack(cv * cv * r_mean * r_mean, d.sample_count) if has_power else 0.0,
         shaped,
@@ -604,12 +610,21 @@ def _job_segment(context: Sequence[_Period], devices: Sequence[int]) -> tuple[in
     return start, resident
 
 
+def _unlinked(period: _Period) -> bool:
+    """Every active device reports its NVLink traffic and none moves ``LINK_MIN_BPS``."""
+    return bool(period.active) and all(d.link is not None and d.link < LINK_MIN_BPS for d in period.active)
+
+
 def _training(context: Sequence[_Period], current: _Period) -> _Evidence:
     """Training evidence for ``current`` (the last item) from its causal context."""
     lockstep = [q for q in context if q.lockstep]
     job_devices = sorted({d.slot for q in lockstep for d in q.active})
     if len(job_devices) < 2:
         return _Evidence(False, 0.0, 0.0, "")
+    if all(_unlinked(q) for q in lockstep):
+        # moving together without exchanging anything: a shared driver (a scheduler gating
+        # independent replicas), not ranks waiting for each other at an all-reduce
+        return _Evidence(False, 0.0, 0.3, "lockstep devices that exchange nothing over NVLink")
     start, resident = _job_segment(context, job_devices)
     segment = context[start:]
     if resident is False or not segment:

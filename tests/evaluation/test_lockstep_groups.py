@@ -112,3 +112,15 @@ def test_groups_are_the_devices_joined_to_their_peers() -> None:
                                           board_power_w=700.0, busy_fraction=0.0, sample_count=60), 8)
     active = [d for d in devices if not d.quiet]
     assert _groups(active) == (frozenset({0, 1, 2}), frozenset({3, 4}))
+
+
+def test_lockstep_devices_that_exchange_nothing_over_nvlink_are_not_ranks() -> None:
+    # the same 8-GPU training run, as a source that reports NVLink traffic would show it: ranks
+    # all-reducing over NVLink are training; devices that move together but exchange nothing
+    # (a scheduler gating independent replicas) are not, and are never proof either
+    periods = _periods(train(1200, 8))
+    assert _labels(periods)[-1] == "training"
+    assert _labels(_with(periods, nvlink_bytes_per_s=5e9))[-1] == "training"
+    unlinked = _labels(_with(periods, nvlink_bytes_per_s=0.0))
+    assert "training" not in unlinked, unlinked
+    assert not PROOF & set(unlinked), unlinked
