@@ -1120,6 +1120,9 @@ def _expectation(t: Table, facilities: Sequence[FacilitySpec], bucket: int, dura
     facility = t.string("facility")
     if facility and facility not in {f.id for f in facilities}:
         raise t.fail("facility", f"no facility {facility!r} (use \"\" for the commitment as a whole)")
+    if not facility and len(facilities) < 2:
+        raise t.fail("facility", "\"\" is the commitment-level verdict, which only a commitment over two"
+                     " or more facilities has: name the facility")
     if "bucket" in t.data:
         for k in ("from", "to"):
             if k in t.data:

@@ -347,3 +347,16 @@ def test_simulated_meter_reads_scope_times_overhead_share_error_and_lie() -> Non
         assert got == pytest.approx(truth * 0.5 * 1.01 * factor)
     off = SimulatedDeviceSource("x-n01", 2, WorkloadProfile.named("off"))
     assert off.node_power_w(0) == [0.0, 0.0]
+
+
+def test_commitment_level_expectation_in_a_one_facility_story() -> None:
+    # "" asks for the commitment-level verdict, which only a commitment over two or more
+    # facilities has: refused when the story is parsed, not after the run waited for it
+    one = (REPO / "scenarios" / "train-beside-server.toml").read_text()
+    text = one.replace('facility = "fac-a"\nbucket = "0h"', 'facility = ""\nbucket = "0h"', 1)
+    e = _error(text)
+    assert e.key == "expect[0].facility"
+    assert "two or more facilities" in e.problem
+    assert e.line == _line_of(text, 'facility = ""')
+    # in a story of two facilities it stands
+    assert parse_scenario(BASE.replace('facility = "fac-a"', 'facility = ""', 1), "ok.toml").expectations
