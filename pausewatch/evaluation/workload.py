@@ -704,6 +704,14 @@ def _steps(context: Sequence[_Period]) -> bool:
     return same >= min(RHYTHM_PERIODS, len(context))
 
 
+def _training_class(strength: float, active: int, reason: str) -> PeriodClass:
+    """``training`` with a score that grows with the evidence past the threshold."""
+    score = TRAINING_EVIDENCE + (1.0 - TRAINING_EVIDENCE) * strength
+    return PeriodClass(
+        WorkloadLabel.TRAINING, score, score, active, types_pb2.WORKLOAD_CLASS_TRAINING, reason
+    )
+
+
 def _classify(context: Sequence[_Period]) -> PeriodClass:
     current = context[-1]
     active = len(current.active)
@@ -711,10 +719,7 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
     # A load without tensor-pipe work, where the source reports it, is no evidence of training
     # whatever its shape (a stress test cycling in lockstep): ``other``, never proof.
     if evidence.training and not current.non_ml:
-        score = TRAINING_EVIDENCE + (1.0 - TRAINING_EVIDENCE) * evidence.strength
-        return PeriodClass(
-            WorkloadLabel.TRAINING, score, score, active, types_pb2.WORKLOAD_CLASS_TRAINING, evidence.reason
-        )
+        return _training_class(evidence.strength, active, evidence.reason)
     between = PROOF_MAX_SCORE + (TRAINING_EVIDENCE - PROOF_MAX_SCORE) * 0.5
     if not current.known:
         reason = "no accelerator power or utilisation reported"
@@ -750,11 +755,12 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
     # reported and not flat) or from period to period (utilisation alone, or flat power: a
     # steady light job is not request-driven serving).
     needs_requests = current.blind or current.flat
+    steps = _steps(context)
     if (
         current.light
         and not training_like
         and (not needs_requests or _follows_requests(context))
-        and not _steps(context)
+        and not steps
     ):
         return PeriodClass(
             WorkloadLabel.INFERENCE,
@@ -769,7 +775,7 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
         "busy beyond a request-sized load: nothing tells what"
         if not current.light
         else "light load repeating at one step period, as an optimiser loop does"
-        if _steps(context)
+        if steps
         else "light load"
     )
     return PeriodClass(
@@ -787,19 +793,12 @@ def _group_training(context: Sequence[_Period], cls: PeriodClass) -> tuple[Perio
         seen = [_within(q, slots) for q in context]
         evidence = _training(seen, seen[-1])
         # a group is held to more than a node: its step rhythm too (a small bursty server's
-        # bursts at one level look like a job's stalls; its requests do not repeat at one lag)
-        if evidence.training and evidence.rhythm:
-            score = TRAINING_EVIDENCE + (1.0 - TRAINING_EVIDENCE) * evidence.strength
+        # bursts at one level look like a job's stalls; its requests do not repeat at one lag),
+        # and, as a node, tensor-pipe work where the source reports it
+        if evidence.training and evidence.rhythm and not seen[-1].non_ml:
             devices = ", ".join(str(slot) for slot in sorted(slots))
             reason = f"devices {devices} in lockstep beside other work: {evidence.reason}"
-            return PeriodClass(
-                WorkloadLabel.TRAINING,
-                score,
-                score,
-                cls.active_devices,
-                types_pb2.WORKLOAD_CLASS_TRAINING,
-                reason,
-            ), seen[-1]
+            return _training_class(evidence.strength, cls.active_devices, reason), seen[-1]
     return None
 
 
@@ -901,13 +900,9 @@ def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass
             job = _job_of(group) or job
         elif job is not None and _continues(job, current):
             minutes = (current.end_ns - job.end_ns) / 60e9
-            score = TRAINING_EVIDENCE
-            cls = PeriodClass(
-                WorkloadLabel.TRAINING,
-                score,
-                score,
+            cls = _training_class(
+                0.0,
                 cls.active_devices,
-                types_pb2.WORKLOAD_CLASS_TRAINING,
                 f"the lockstep job that showed training structure {minutes:.0f} min ago, going on"
                 " (same devices, memory footprint and compute level)",
             )

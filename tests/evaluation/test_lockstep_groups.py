@@ -124,3 +124,12 @@ def test_lockstep_devices_that_exchange_nothing_over_nvlink_are_not_ranks() -> N
     unlinked = _labels(_with(periods, nvlink_bytes_per_s=0.0))
     assert "training" not in unlinked, unlinked
     assert not PROOF & set(unlinked), unlinked
+
+
+def test_a_group_without_tensor_pipe_work_is_not_training() -> None:
+    # as for a whole node: a group busy without tensor-pipe work (where reported) is no training
+    # evidence whatever its shape, and the node is still no proof
+    periods = _with(_periods(BESIDE), tensor_active=0.0)
+    labels = _labels(periods)
+    assert "training" not in labels, labels
+    assert not PROOF & set(labels), labels
