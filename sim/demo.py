@@ -291,6 +291,10 @@ def _report(out: Path, result: RunResult, witnesses: Sequence[_Witness], origin:
     print(f"  pausewatch-audit verify    -> exit {rc_audit} (log: {out / 'audit.log'}): the bundle's head")
     print("    cosigned by both parties' witnesses (the policy's quorum), and each witness's latest")
     print("    checkpoint agrees with it (--witness-checkpoint)")
+    for name, rc in (("export.log", rc_export), ("audit.log", rc_audit)):
+        if rc > 0:  # what went wrong, here, not only in a file a CI run throws away
+            tail = (out / name).read_text(errors="replace").splitlines()[-20:]
+            print(f"  {name} ends:\n" + "\n".join(f"    {line}" for line in tail))
     print("\nfiles:")
     print(f"  verifier:       {config} (keys: {out / 'keys'}, state: {out / 'state'})")
     print(f"  attestors:      {out / 'attestors'}/<id>/attestor.toml and state/ (key, spool)")

@@ -70,6 +70,9 @@ COSIGNATURES_FILE: Final = "cosignatures.sqlite"
 _log = logging.getLogger("pausewatch.verifier.witnesses")
 _MAX_ANSWER_BYTES: Final = 64 * 1024
 _BACKOFF_S: Final = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+# At a stop, what a witness may still take (all witnesses at once): a request in flight, then
+# one last try for one behind the newest checkpoint. Bounded whatever the witness's timeout_s.
+_STOP_WAIT_S: Final = 2.0
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS cosignatures (
     size INTEGER NOT NULL,
@@ -244,10 +247,20 @@ class WitnessCollector:
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=max(w.target.timeout_s for w in self._witnesses))
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            await asyncio.gather(*(self._serve(session, w) for w in self._witnesses))
+        # a task group, not gather: cancelled, it waits for every witness's last try before the
+        # session closes
+        async with aiohttp.ClientSession(timeout=timeout) as session, asyncio.TaskGroup() as group:
+            for w in self._witnesses:
+                group.create_task(self._serve(session, w))
 
     async def _serve(self, session: aiohttp.ClientSession, witness: _Witness) -> None:
+        try:
+            await self._loop(session, witness)
+        except asyncio.CancelledError:
+            await self._last_try(session, witness)
+            raise
+
+    async def _loop(self, session: aiohttp.ClientSession, witness: _Witness) -> None:
         held = self._store.last_size(witness.name)  # what we believe the witness holds
         self._metrics.witness_size.labels(witness.name).set(held)
         failures = 0
@@ -259,9 +272,7 @@ class WitnessCollector:
             if checkpoint is None or checkpoint.size <= held:
                 continue
             try:
-                held = await _finish_on_cancel(
-                    self._submit(session, witness, checkpoint, held), witness.target.timeout_s
-                )
+                held = await _finish_on_cancel(self._submit(session, witness, checkpoint, held))
                 failures = 0
             except _Refused as e:
                 reason = "split_view" if e.split_view else "refused"
@@ -287,6 +298,19 @@ class WitnessCollector:
                     extra={"witness": witness.name, "detail": f"{type(e).__name__}: {e}"[:300]},
                 )
                 await self._backoff(wake, failures)
+
+    async def _last_try(self, session: aiohttp.ClientSession, witness: _Witness) -> None:
+        """The verifier stops: a witness behind the newest checkpoint (its task was waiting, or
+        backing off) gets one more short try. Otherwise the witnesses stop at different sizes,
+        and one that cosigned the newest checkpoint is ahead of every checkpoint this log
+        publishes (the quorum's) until the next start: an auditor who brings that witness's
+        checkpoint cannot check it against a bundle."""
+        checkpoint = self._latest
+        held = self._store.last_size(witness.name)
+        if checkpoint is None or checkpoint.size <= held:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._submit(session, witness, checkpoint, held), _STOP_WAIT_S)
 
     async def _backoff(self, wake: asyncio.Event, failures: int) -> None:
         # real time: the witness is across a real network, whatever the log's clock says
@@ -348,16 +372,16 @@ class WitnessCollector:
             )
 
 
-async def _finish_on_cancel(submission: Awaitable[int], timeout_s: float) -> int:
+async def _finish_on_cancel(submission: Awaitable[int]) -> int:
     """Await ``submission``; if the collector is cancelled (the verifier stops) meanwhile, let a
-    request already sent finish (up to ``timeout_s``) so that a cosignature the witness
+    request already sent finish (up to ``_STOP_WAIT_S``) so that a cosignature the witness
     committed is kept here too, then stop."""
     task = asyncio.ensure_future(submission)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout_s)
+            await asyncio.wait_for(task, _STOP_WAIT_S)
         raise
 
 

@@ -62,12 +62,14 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running_witness(config: WitnessConfig, seed: bytes = WITNESS_SEED) -> AsyncIterator[Running]:
+async def running_witness(
+    config: WitnessConfig, seed: bytes = WITNESS_SEED, port: int = 0
+) -> AsyncIterator[Running]:
     config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     clock = SimulatedClock()
     store = WitnessStore(config.database)
     service = WitnessService(config, store, Ed25519Signer.from_seed(seed), clock)
-    server = TestServer(build_app(service), host="127.0.0.1", port=0)
+    server = TestServer(build_app(service), host="127.0.0.1", port=port)
     await server.start_server()
     try:
         async with aiohttp.ClientSession(base_url=server.make_url("")) as session:

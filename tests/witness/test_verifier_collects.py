@@ -4,6 +4,7 @@ verifier (gRPC, SQLite), real witnesses (HTTP on localhost), in one process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from pathlib import Path
@@ -150,3 +151,60 @@ def test_a_witness_ahead_of_what_the_verifier_remembers_answers_409_and_is_resen
             assert sizes == sorted(sizes)
 
     asyncio.run(asyncio.wait_for(go(), 60))
+
+
+def test_a_stopping_verifier_brings_a_witness_that_was_backing_off_up_to_the_newest_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Witness B refused the newest checkpoint once (down) and its task waits out a long backoff
+    when the verifier stops: B gets one last try, so A and B stop at the same size. Otherwise A
+    holds a checkpoint beyond the quorum's, and an auditor who brings A's checkpoint cannot
+    check it against any bundle (the `make demo` failure this test was written for)."""
+    monkeypatch.setattr("verifier.witnesses._BACKOFF_S", (60.0,))
+    world = World(tmp_path)
+    reserved = socket.socket()
+    reserved.bind(("127.0.0.1", 0))  # bound, not listening: B is down
+    port_b = reserved.getsockname()[1]
+
+    async def go() -> None:
+        async with (
+            running_witness(log_config(world, tmp_path / "wa", NAME_A), SEED_A) as wa,  # type: ignore[arg-type]
+            contextlib.AsyncExitStack() as later,
+        ):
+            targets = [
+                WitnessTarget(wa.url, witness_vkey(NAME_A, SEED_A)),
+                WitnessTarget(f"http://127.0.0.1:{port_b}", witness_vkey(NAME_B, SEED_B)),
+            ]
+            async with verifier_with(world, targets) as r:
+                chain = world.chain(0, await r.nonce())
+                await r.submit(*(chain.next() for _ in range(3)))
+                seq = r.server.sequencer
+
+                def b_refused() -> float:
+                    labels = {"witness": NAME_B, "reason": "unreachable"}
+                    value = r.server.metrics.registry.get_sample_value(
+                        "pausewatch_verifier_witness_failures_total", labels
+                    )
+                    return value or 0.0
+
+                await until(
+                    lambda: (
+                        seq.latest is not None
+                        and wa.service.store.head(ORIGIN).size == seq.latest.size
+                        and b_refused() >= 1
+                    ),
+                    "A cosigned the newest checkpoint, B was refused once",
+                )
+                newest = seq.latest.size  # type: ignore[union-attr]
+                reserved.close()
+                b_config = log_config(world, tmp_path / "wb", NAME_B)
+                wb = await later.enter_async_context(running_witness(b_config, SEED_B, port=port_b))  # type: ignore[arg-type]
+                assert wb.service.store.head(ORIGIN).size == 0  # B's task is backing off
+            # the verifier has stopped
+            assert wb.service.store.head(ORIGIN).size == newest
+            assert wa.service.store.head(ORIGIN).size == newest
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), 60))
+    finally:
+        reserved.close()
