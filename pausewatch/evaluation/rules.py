@@ -260,10 +260,7 @@ class AllowedWorkloads:
                                 if w.ambiguous_s + w.other_s > 0
                                 else "",
                                 "isolated periods between proven ones: recorded" if not sustained else "",
-                                f"silent for {w.silent_s:.0f} s of the last {w.silence_window_s:.0f} s"
-                                f" (over {MAX_SILENT_SHARE:.0%}): what ran then is unproven"
-                                if silent
-                                else "",
+                                _silence_words(w) if silent else "",
                             )
                             if part
                         ),
@@ -316,14 +313,28 @@ class AllowedWorkloads:
 
 def _too_silent(w: NodeWorkload) -> bool:
     """The node left over ``MAX_SILENT_SHARE`` of its last hour up to the bucket's end (the
-    bucket, if longer) without reports, some of it in this bucket. Short silences are filled
-    at the node's mean power by the energy check, so training capped at that power could hide
-    in them: a few minutes an hour are tolerated, a few in every short bucket are not."""
+    bucket, if longer) without reports, some of it in this bucket, or over that share of the
+    bucket itself. Short silences are filled at the node's mean power by the energy check, so
+    training capped at that power could hide in them: a few minutes an hour are tolerated, a
+    few in every short bucket are not, nor two of five in a 5-minute bucket while the hour
+    before was clean (the hour alone let the first such buckets pass)."""
     return (
         w.silence_window_s > 0
         and w.silent_s > MAX_SILENT_SHARE * w.silence_window_s
         and w.bucket_silent_s > 0
-    )
+    ) or (w.covered_s + w.bucket_silent_s > 0 and _bucket_silent_share(w) > MAX_SILENT_SHARE)
+
+
+def _silence_words(w: NodeWorkload) -> str:
+    if w.silence_window_s > 0 and w.silent_s > MAX_SILENT_SHARE * w.silence_window_s:
+        where = f"{w.silent_s:.0f} s of the last {w.silence_window_s:.0f} s"
+    else:
+        where = f"{w.bucket_silent_s:.0f} s of the bucket's {w.covered_s + w.bucket_silent_s:.0f} s"
+    return f"silent for {where} (over {MAX_SILENT_SHARE:.0%}): what ran then is unproven"
+
+
+def _bucket_silent_share(w: NodeWorkload) -> float:
+    return w.bucket_silent_s / (w.covered_s + w.bucket_silent_s)
 
 
 def _sustained_uncertainty(w: NodeWorkload) -> bool:

@@ -5,6 +5,8 @@ Built from signed reports with ``tests.evaluation.fleet``; every test names the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from pausewatch.commitment import Commitment, commitment_from_toml
@@ -501,3 +503,42 @@ def test_a_device_its_node_stops_reporting_may_have_drawn_its_board_power() -> N
     assert v.status == INCONCLUSIVE, [(f.id, f.severity, f.message) for f in v.findings]
     assert "energy.silent_draw" in ids(v)
     assert "inventory.missing" in ids(v) or "continuity.coverage" in ids(v) or "continuity.gap" in ids(v)
+
+
+def _silence_flags(bucket_s: int, periods: int, silent: Callable[[int], bool]) -> list[bool]:
+    """One node of two reports every minute except where ``silent(k)``; for each bucket, whether
+    its verdict flags that node's silence (and then is not COMPLIANT)."""
+    fleet = Fleet({"fac-a": 2})
+    a, b = fleet.node_ids("fac-a", 2)
+    for k in range(periods):
+        fleet.usage(a, "fac-a", T0 + k * fleet.period_ns, INFERENCE)
+        if not silent(k):
+            fleet.usage(b, "fac-a", T0 + k * fleet.period_ns, INFERENCE)
+        fleet.meter("fac-a", T0 + k * fleet.period_ns, 2 * fleet.node_power(INFERENCE))
+    ev = Evaluator(fleet.inputs(commitment(["fac-a"], bucket_s=bucket_s)))
+    out = []
+    for q in range(periods * 60 // bucket_s):
+        v = ev.verdict(BucketRef("fac-a", T0 + q * bucket_s * NS, T0 + (q + 1) * bucket_s * NS))
+        flagged = any(
+            f.id == "workload.low_confidence" and f.subject == f"node:{b}" and "silent for" in f.message
+            for f in v.findings
+        )
+        assert v.status != COMPLIANT or not flagged
+        out.append(flagged)
+    return out
+
+
+def test_a_node_silent_over_a_tenth_of_the_bucket_itself_is_not_proven_even_after_a_clean_hour() -> None:
+    """Over the hour alone, a node that begins to stop 2 minutes of every 5 after a clean hour
+    passed its first 5-minute buckets (2, 4, 6 silent minutes of 60). The bucket's own share
+    counts too; what sits just under it, and the honest restart, are shown beside it."""
+    # clean for an hour, then 2 of every 5 minutes silent: every such bucket flagged at once
+    evader = _silence_flags(300, 90, lambda k: k >= 60 and k % 5 in (1, 2))
+    assert evader == [False] * 12 + [True] * 6
+    # just under: 30 s would be a tenth; a whole-minute gap is the least the reports can show,
+    # so one silent minute in a 15-minute bucket (6.7 %) after a clean hour stays proven …
+    restart = _silence_flags(900, 90, lambda k: k == 67)
+    assert restart == [False] * 6
+    # … and in a 5-minute bucket (20 %) it is not: that bucket alone is INCONCLUSIVE
+    short = _silence_flags(300, 90, lambda k: k == 67)
+    assert short == [False] * 13 + [True] + [False] * 4

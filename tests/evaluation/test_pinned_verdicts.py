@@ -12,7 +12,11 @@ silent and undeclared nodes gain a ``workload.low_confidence`` finding; no statu
 when a declared accelerator missing from its node's reports (or with invalid values) was allowed
 its board power like a silent node (seed 2, commitment 1: fac-a's 1.2 accelerator-equivalents of
 unexplained energy fall under the violation threshold once n03's invalid card may have drawn its
-board power: two VIOLATIONs become INCONCLUSIVE);
+board power: two VIOLATIONs become INCONCLUSIVE), and when a node silent for over a tenth of
+the bucket itself stopped counting as proven even while its hour was clean (commitment 0, the log
+prefix that ends mid-bucket: one node's existing ``workload.low_confidence`` finding also says
+"silent for 120 s of the bucket's 600 s" and carries the silence quantities; no status or
+severity changes);
 earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
 here is a change of results and needs a new commitment version, not a new digest.
 """
@@ -24,7 +28,7 @@ from tests.evaluation.golden import clean_digests, verdict_digests
 MIXED = {
     1: {
         "c0@82": "31c8ad9e28b8975c1980de76d95903cdbb015af5f82b7d509b16b56c9288126c",
-        "c0@168": "dbceebdeaf2137ada116cc35fd4a681d8437b277aa783d08cd46c106ad515828",
+        "c0@168": "842bd17447f22d90430c33301ded2973ea09378606141a240481ad076732f462",
         "c0@215": "5d041fa0cd0e23b54b0a0b20ec8641f0d6290147451b4ae48fd5a0b3c29aa037",
         "c1@82": "c159ea50961b213f7a6ed6e82f2df1a0d4aa85e585f24d8e9a1cb53a9a25c1b8",
         "c1@168": "b067d7a800bfd583c6423925e4fe49477dafc8f1254daad112f60d5dbb135fa2",
@@ -35,7 +39,7 @@ MIXED = {
     },
     2: {
         "c0@81": "49cdf772baff8e6a2dfd088296a17983f6f423ca4860314c19d6ba0d8a39bdda",
-        "c0@173": "4d72f08d748268ee78aff2e91dccb9290cd36fe0e86848ccc05e8967ec2ce265",
+        "c0@173": "a825d0f9d75975d38663dac024209cd1362529313cdfd67dce1a850cfd9878f3",
         "c0@220": "109a8517e1d48810b430cb069a8f23428b38a9077d2beeceae5d61259f94de2f",
         "c1@81": "330762f6b8f7198b9e6ef1c39e6da111f2fb5238701fb76339841309066805b0",
         "c1@173": "5141a03572ad2e9c5098a90f3e6953fd17721bad8cf7b9aa633c033ff5e7fbdc",
