@@ -80,7 +80,7 @@ def _generator(port: int, reports_file: str, rate: float, out: Any) -> None:
                 )
             except grpc.aio.AioRpcError as e:
                 status[e.code().name] = status.get(e.code().name, 0) + 1
-                key = f"{e.code().name}: {(e.details() or '')[:60]}"
+                key = f"{e.code().name}: {(e.details() or '')[:120]}"
                 details[key] = details.get(key, 0) + 1
                 return
             latencies.append(time.monotonic() - t)
@@ -144,7 +144,14 @@ def offered(rate: float, seconds: float, attestors: int) -> dict[str, object]:
             gen = ctx.Process(target=_generator, args=(port, str(path), rate, send))
             split0 = _proc_cpu_split(proc.pid)
             gen.start()
-            result: dict[str, Any] = recv.recv()
+            send.close()  # the generator holds the only sending end: its death ends recv
+            try:
+                result: dict[str, Any] = recv.recv()
+            except EOFError:
+                gen.join()
+                raise RuntimeError(
+                    f"the load generator died (exit {gen.exitcode}) before its figures"
+                ) from None
             split1 = _proc_cpu_split(proc.pid)
             server_cpu = sum(split1.values()) - sum(split0.values())
             gen.join()
