@@ -107,16 +107,14 @@ def grpc_options(config: VerifierConfig, *, share: int = 1, reuseport: bool = Fa
         ("grpc.max_concurrent_streams", limits.max_streams_per_connection),
         ("grpc.keepalive_time_ms", _KEEPALIVE_MS),
         ("grpc.keepalive_timeout_ms", _KEEPALIVE_TIMEOUT_MS),
-        # gRPC's "overload protection" refuses a new stream (RST_STREAM REFUSED_STREAM) while
-        # a connection has more streams *allocated* than max_concurrent_streams, counting
-        # streams already finished on the wire that this process has not yet released. A
-        # client keeping a connection at the stream cap (a relay, the latency bench) then got
-        # UNAVAILABLE "Stream removed" for calls no servicer saw, whenever the event loop lagged
-        # (tests/verifier/test_overload_edge.py). Off: the cap on streams open on the wire still
-        # holds (gRPC refuses a stream past it), and the calls a process holds stay bounded by
-        # max_concurrent_rpcs (core's pending queue, then the servicer's limiter), so overload
-        # is answered by refusal at the edge: RESOURCE_EXHAUSTED with the retry hint.
-        ("grpc.http.overload_protection", 0),
+        # gRPC's allocation-based overload protection (grpc.http.overload_protection) stays
+        # on: it refuses a new stream (RST_STREAM REFUSED_STREAM) while a connection has more
+        # streams *allocated* than max_concurrent_streams, so a peer that opens and at once
+        # resets streams (HTTP/2 "rapid reset") holds at most that many calls. Its price: a
+        # client that keeps a connection at the stream cap gets such a refusal (UNAVAILABLE
+        # "Stream removed" after gRPC's one transparent retry) whenever this process lags in
+        # releasing finished calls; no servicer saw those calls (docs/scale.md, "Overload on
+        # a connection at its stream cap"; tests/verifier/test_overload_edge.py).
     ]
 
 
