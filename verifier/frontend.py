@@ -30,7 +30,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,7 +56,7 @@ from verifier.frontend_link import (
     unpack_state,
 )
 from verifier.ingest import AdmittedReport
-from verifier.metrics import VerifierMetrics
+from verifier.metrics import GrpcMetricsInterceptor, VerifierMetrics
 from verifier.sequencer import ReportOutcome
 from verifier.service import FORWARDED_IDENTITY_KEY, FORWARDED_PEER_KEY, ReportIntake
 
@@ -253,6 +253,20 @@ class CoreClient:
                 first.set()
         except grpc.aio.AioRpcError as e:
             _log.warning("the core's state stream ended: %s %s", e.code().name, e.details())
+
+
+class _IntakeMetrics(GrpcMetricsInterceptor):
+    """The per-method gRPC counters of the calls a front-end answers itself (reports); they
+    reach the core with the other counters (``Tally``). Forwarded calls are counted by the core."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        if handler_call_details.method not in _INTAKE:
+            return await continuation(handler_call_details)
+        return await super().intercept_service(continuation, handler_call_details)
 
 
 class FrontendHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in the stubs only
@@ -459,6 +473,7 @@ async def _serve(
     server = grpc.aio.server(
         options=grpc_options(config, share=share, reuseport=True),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
+        interceptors=[_IntakeMetrics(metrics)],
     )
     server.add_generic_rpc_handlers([FrontendHandler(intake, core)])
     try:

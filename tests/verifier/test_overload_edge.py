@@ -12,7 +12,6 @@
 import asyncio
 import collections
 import contextlib
-import signal
 import socket
 import struct
 import subprocess
@@ -21,11 +20,10 @@ from pathlib import Path
 
 import grpc
 
-from pausewatch.envelope import parse_envelope, parse_message
-from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
+from pausewatch.v1 import verifier_pb2, verifier_pb2_grpc
 from tests.verifier.harness import World
 from tests.verifier.test_crash import start, write_config
-from tests.verifier.test_frontends import frontend_pids, wait_for
+from tests.verifier.test_frontends import enrolled_chains, frontend_pids, stop, wait_for
 from verifier.service import RETRY_AFTER_KEY
 
 CALLS = 200  # single-report calls, all at once, on one connection (under its 256 streams)
@@ -39,16 +37,6 @@ def _serve(tmp_path: Path, world: World, limits: str) -> tuple[subprocess.Popen,
     return start(cfg, tmp_path)
 
 
-def _stop(proc: subprocess.Popen, tmp_path: Path) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    assert proc.returncode == 0, (tmp_path / "verifier.log").read_text()[-2000:]
-
-
 def test_calls_past_the_pool_on_one_connection_are_refused_with_a_hint_never_reset(tmp_path):
     world = World(tmp_path, nodes=8)
     codes: collections.Counter[str] = collections.Counter()
@@ -57,12 +45,7 @@ def test_calls_past_the_pool_on_one_connection_are_refused_with_a_hint_never_res
     async def flood(port: int) -> None:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
             stub = verifier_pb2_grpc.VerifierStub(ch)
-            await stub.SubmitInventory(
-                verifier_pb2.SubmitSignedRequest(envelope=world.sign_inventory(world.inventory())), timeout=30
-            )
-            challenge = await stub.GetChallenge(verifier_pb2.GetChallengeRequest(), timeout=30)
-            nonce = parse_message(parse_envelope(challenge.envelope).payload, types_pb2.Challenge).nonce
-            chains = [world.chain(i, nonce) for i in range(len(world.node_keys))]
+            chains = await enrolled_chains(stub, world)
             reports = [chains[i % len(chains)].next() for i in range(CALLS)]
 
             async def call(env: bytes) -> None:
@@ -81,7 +64,7 @@ def test_calls_past_the_pool_on_one_connection_are_refused_with_a_hint_never_res
     try:
         asyncio.run(flood(port))
     finally:
-        _stop(proc, tmp_path)
+        stop(proc, tmp_path)
     assert sum(codes.values()) == CALLS
     # served, or refused at the edge with the hint; nothing reset (UNAVAILABLE) or otherwise failed
     assert all(k == "OK" or k.startswith("RESOURCE_EXHAUSTED: verifier busy") for k in codes), dict(codes)
@@ -165,4 +148,4 @@ def test_rapid_reset_on_one_connection_costs_the_front_end_nothing(tmp_path):
         assert grown < 64 * 1024, f"the front-end grew by {grown} KiB under rapid reset"
         assert front in frontend_pids(proc.pid)
     finally:
-        _stop(proc, tmp_path)
+        stop(proc, tmp_path)
