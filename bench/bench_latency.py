@@ -12,9 +12,14 @@ and the single-thread Ed25519 verify rate measured in the same run. Target (issu
 1 s and nothing refused at 1,000 calls/s on 2 CPUs with the generator on the same machine.
 
 PAUSEWATCH_BENCH_FRONTENDS sets ``limits.frontends`` (default: serve's, one per CPU).
-The generator is one process with ``CONNECTIONS`` connections; each call carries the next
-report of one of ``ATTESTORS`` attestors, round robin, so one attestor's consecutive reports
-are a second or more apart (no report overtakes its predecessor in its chain).
+The generator is one process with ``CONNECTIONS`` connections, calls spread round robin; each
+call carries the next report of one of ``ATTESTORS`` attestors, round robin, so one
+attestor's consecutive reports are a second or more apart (no report overtakes its
+predecessor in its chain). Attestors each hold a connection with a call or two in flight:
+``CONNECTIONS`` is enough that no connection reaches the verifier's stream cap
+(``limits.max_streams_per_connection``, 256) even with a whole run's calls in flight (20,000
+at 2,000 calls/s: ~160 a connection). With 16, each connection sat at the cap in overload,
+and gRPC refused streams there (RST_STREAM, UNAVAILABLE "Stream removed"; docs/scale.md).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ RATES = (200, 500, 1000, 2000)
 SECONDS = 10.0
 QUICK_RATES = (100,)
 QUICK_SECONDS = 1.0
-CONNECTIONS = 16
+CONNECTIONS = 128
 
 
 def _generator(port: int, reports_file: str, rate: float, out: Any) -> None:
@@ -80,7 +85,7 @@ def _generator(port: int, reports_file: str, rate: float, out: Any) -> None:
                 )
             except grpc.aio.AioRpcError as e:
                 status[e.code().name] = status.get(e.code().name, 0) + 1
-                key = f"{e.code().name}: {(e.details() or '')[:60]}"
+                key = f"{e.code().name}: {(e.details() or '')[:120]}"
                 details[key] = details.get(key, 0) + 1
                 return
             latencies.append(time.monotonic() - t)
@@ -144,7 +149,14 @@ def offered(rate: float, seconds: float, attestors: int) -> dict[str, object]:
             gen = ctx.Process(target=_generator, args=(port, str(path), rate, send))
             split0 = _proc_cpu_split(proc.pid)
             gen.start()
-            result: dict[str, Any] = recv.recv()
+            send.close()  # the generator holds the only sending end: its death ends recv
+            try:
+                result: dict[str, Any] = recv.recv()
+            except EOFError:
+                gen.join()
+                raise RuntimeError(
+                    f"the load generator died (exit {gen.exitcode}) before its figures"
+                ) from None
             split1 = _proc_cpu_split(proc.pid)
             server_cpu = sum(split1.values()) - sum(split0.values())
             gen.join()

@@ -30,7 +30,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,7 +56,7 @@ from verifier.frontend_link import (
     unpack_state,
 )
 from verifier.ingest import AdmittedReport
-from verifier.metrics import VerifierMetrics
+from verifier.metrics import GrpcMetricsInterceptor, VerifierMetrics
 from verifier.sequencer import ReportOutcome
 from verifier.service import FORWARDED_IDENTITY_KEY, FORWARDED_PEER_KEY, ReportIntake
 
@@ -107,6 +107,14 @@ def grpc_options(config: VerifierConfig, *, share: int = 1, reuseport: bool = Fa
         ("grpc.max_concurrent_streams", limits.max_streams_per_connection),
         ("grpc.keepalive_time_ms", _KEEPALIVE_MS),
         ("grpc.keepalive_timeout_ms", _KEEPALIVE_TIMEOUT_MS),
+        # gRPC's allocation-based overload protection (grpc.http.overload_protection) stays
+        # on: it refuses a new stream (RST_STREAM REFUSED_STREAM) while a connection has more
+        # streams *allocated* than max_concurrent_streams, so a peer that opens and at once
+        # resets streams (HTTP/2 "rapid reset") holds at most that many calls. Its price: a
+        # client that keeps a connection at the stream cap gets such a refusal (UNAVAILABLE
+        # "Stream removed" after gRPC's one transparent retry) whenever this process lags in
+        # releasing finished calls; no servicer saw those calls (docs/scale.md, "Overload on
+        # a connection at its stream cap"; tests/verifier/test_overload_edge.py).
     ]
 
 
@@ -245,6 +253,20 @@ class CoreClient:
                 first.set()
         except grpc.aio.AioRpcError as e:
             _log.warning("the core's state stream ended: %s %s", e.code().name, e.details())
+
+
+class _IntakeMetrics(GrpcMetricsInterceptor):
+    """The per-method gRPC counters of the calls a front-end answers itself (reports); they
+    reach the core with the other counters (``Tally``). Forwarded calls are counted by the core."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        if handler_call_details.method not in _INTAKE:
+            return await continuation(handler_call_details)
+        return await super().intercept_service(continuation, handler_call_details)
 
 
 class FrontendHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in the stubs only
@@ -451,6 +473,7 @@ async def _serve(
     server = grpc.aio.server(
         options=grpc_options(config, share=share, reuseport=True),
         maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
+        interceptors=[_IntakeMetrics(metrics)],
     )
     server.add_generic_rpc_handlers([FrontendHandler(intake, core)])
     try:

@@ -243,7 +243,8 @@ class _LastReports(Collector):
 
 class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generic only in the stubs
     """gRPC server metrics: each unary call's method, status code name and duration; a
-    streaming call counts when it ends. Only observes: the call's behaviour is unchanged."""
+    server-streaming or bidirectional call counts when it ends. Only observes: the call's
+    behaviour is unchanged."""
 
     def __init__(self, metrics: VerifierMetrics) -> None:
         self._metrics = metrics
@@ -273,19 +274,31 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
                 unary, handler.request_deserializer, handler.response_serializer
             )
         if handler.unary_stream is not None:
-            inner_stream: Any = handler.unary_stream
-
-            async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                try:
-                    async for item in inner_stream(request, context):
-                        yield item
-                finally:
-                    metrics.grpc_handled.labels(method, _context_code(context)).inc()
-
             return grpc.unary_stream_rpc_method_handler(
-                stream, handler.request_deserializer, handler.response_serializer
+                self._counted_stream(handler.unary_stream, method),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.stream_stream is not None:  # UploadReports
+            return grpc.stream_stream_rpc_method_handler(
+                self._counted_stream(handler.stream_stream, method),
+                handler.request_deserializer,
+                handler.response_serializer,
             )
         return handler
+
+    def _counted_stream(self, inner: Any, method: str) -> Any:
+        """``inner`` (a response-streaming behaviour), counted when its stream ends."""
+        metrics = self._metrics
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            try:
+                async for item in inner(request, context):
+                    yield item
+            finally:
+                metrics.grpc_handled.labels(method, _context_code(context)).inc()
+
+        return stream
 
 
 def _context_code(context: grpc.aio.ServicerContext[Any, Any]) -> str:

@@ -17,6 +17,9 @@ cancellation. A call that core holds unrequested for ``grpc.server_max_unrequest
 (gRPC's default 30 s) is cancelled too: a burst of 10,000 calls takes the event loop longer
 than that to take in, so it is ``limits.grpc_max_unrequested_s`` (120 s, the attestor's deadline);
 once taken, the servicer answers an over-full queue at once with RESOURCE_EXHAUSTED.
+gRPC's allocation-based overload protection (``grpc.http.overload_protection``) stays on,
+against HTTP/2 rapid reset; why, and what it costs a client at its connection's stream cap:
+:func:`verifier.frontend.grpc_options`.
 
 With ``core_socket`` (``serve`` with ``limits.frontends`` > 0, :mod:`verifier.frontends`) the
 server is the *core*: it listens on that Unix socket only, for its front-ends, which forward

@@ -55,6 +55,27 @@ def wait_for(what: str, condition, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def stop(proc: subprocess.Popen, tmp_path: Path) -> None:
+    """SIGTERM ``serve`` and check it stopped cleanly (exit 0)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 0, (tmp_path / "verifier.log").read_text()[-2000:]
+
+
+async def enrolled_chains(stub: verifier_pb2_grpc.VerifierStub, world: World) -> list:
+    """Log ``world``'s inventory, take a challenge: a report chain per node."""
+    await stub.SubmitInventory(
+        verifier_pb2.SubmitSignedRequest(envelope=world.sign_inventory(world.inventory())), timeout=30
+    )
+    challenge = await stub.GetChallenge(verifier_pb2.GetChallengeRequest(), timeout=30)
+    nonce = parse_message(parse_envelope(challenge.envelope).payload, types_pb2.Challenge).nonce
+    return [world.chain(i, nonce) for i in range(len(world.node_keys))]
+
+
 def test_frontends_restart_after_sigkill_and_the_core_dying_loses_no_receipt(tmp_path):
     world = World(tmp_path, nodes=4)
     cfg = write_config(tmp_path, world)
@@ -144,13 +165,7 @@ def test_frontends_restart_after_sigkill_and_the_core_dying_loses_no_receipt(tmp
 
         asyncio.run(finish())
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert proc.returncode == 0, (tmp_path / "verifier.log").read_text()[-2000:]
+        stop(proc, tmp_path)
     assert len(receipted) >= 4 * 5 * 6
     storage = SqliteStorage(tmp_path / "state" / "verifier.sqlite")
     try:
@@ -200,3 +215,55 @@ def test_a_frontends_counters_add_up_in_the_core():
     got = counter_values(core.registry)
     assert got == counter_values(front.registry)
     assert got[("pausewatch_verifier_stage_seconds", (("stage", "admission"),))] == 0.25
+
+
+def test_a_frontends_report_calls_are_counted_per_method_in_the_core(tmp_path):
+    """SubmitReports and UploadReports answered by a front-end show in the core's per-method
+    gRPC counters (sent with ``Tally``); a forwarded call is counted once, by the core."""
+    import re
+    import urllib.request
+
+    from bench.bench_ingest import free_port
+
+    world = World(tmp_path, nodes=1)
+    cfg = write_config(tmp_path, world)
+    metrics_port = free_port()
+    cfg.write_text(
+        cfg.read_text()
+        .replace('metrics_listen = ""', f'metrics_listen = "127.0.0.1:{metrics_port}"')
+        .replace("[limits]\n", "[limits]\nfrontends = 1\n")
+    )
+
+    def handled() -> dict[tuple[str, str], float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        pattern = (
+            r'pausewatch_verifier_grpc_server_handled_total\{grpc_code="(\w+)",grpc_method="(\w+)"\} (\S+)'
+        )
+        return {(m, c): float(v) for c, m, v in re.findall(pattern, text)}
+
+    async def calls(port: int) -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = verifier_pb2_grpc.VerifierStub(ch)
+            (chain,) = await enrolled_chains(stub, world)
+            resp = await stub.SubmitReports(
+                verifier_pb2.SubmitReportsRequest(envelopes=[chain.next()]), timeout=30
+            )
+            assert resp.results[0].disposition == 1, resp
+            upload = stub.UploadReports(timeout=30)
+            await upload.write(verifier_pb2.SubmitReportsRequest(envelopes=[chain.next()]))
+            assert (await upload.read()).results[0].disposition == 1
+            await upload.done_writing()
+            assert await upload.code() == grpc.StatusCode.OK
+
+    proc, port = start(cfg, tmp_path)
+    try:
+        asyncio.run(calls(port))
+        wanted = {("SubmitReports", "ok"): 1.0, ("UploadReports", "ok"): 1.0, ("GetChallenge", "ok"): 1.0}
+        wait_for(
+            "the front-end's counters in the core",
+            lambda: all(handled().get(k) == v for k, v in wanted.items()),
+        )
+        assert handled()[("GetChallenge", "ok")] == 1.0  # forwarded: not counted twice
+    finally:
+        stop(proc, tmp_path)
