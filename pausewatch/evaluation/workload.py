@@ -10,9 +10,10 @@
   device, or on the majority where three or more are active); where
   only utilisation is reported (≤ 50 %), or the power of every active device is steady within
   the period (CV under ``FLAT_CV``: a steady light job, not requests), the load must also change
-  from period to period as requests come and go; and most active devices must not repeat at
-  one step period (an optimiser loop, in lockstep or, pipeline stages, not); and no model
-  loading (below). Positive evidence of allowed work.
+  from period to period as requests come and go; and most active devices must not have
+  repeated at one step period in three periods of the context (an optimiser loop, in lockstep
+  or, pipeline stages, not; the current period need not show it); and no model loading
+  (below). Positive evidence of allowed work.
 - ``training`` — the training signature, at the violation threshold (see below).
 - ``other`` — busy without tensor-pipe work, where the source reports it (video encoding,
   graphics, non-tensor burns), whatever its shape: a stress test cycling in lockstep is not
@@ -722,15 +723,17 @@ def _follows_requests(context: Sequence[_Period]) -> bool:
 
 
 def _steps(context: Sequence[_Period]) -> bool:
-    """The current period's devices repeat at one step period, as they did in at least
-    ``RHYTHM_PERIODS`` periods of the context (±``RHYTHM_AGREE``; every period of a shorter
-    context: a node's first minutes are no proof either): an optimiser loop, not requests,
-    which do not repeat at one lag. Not lockstep: pipeline stages lag each other."""
-    step = context[-1].step_s
-    if step is None:
-        return False
-    same = sum(1 for q in context if q.step_s is not None and abs(q.step_s - step) <= RHYTHM_AGREE * step)
-    return same >= min(RHYTHM_PERIODS, len(context))
+    """The node's devices repeated at one step period (±``RHYTHM_AGREE``; most active devices,
+    in lockstep or not: pipeline stages lag each other) in at least ``RHYTHM_PERIODS`` periods
+    of the context (every period of a shorter one: a node's first minutes are no proof either):
+    an optimiser loop, not requests, which do not repeat at one lag. The current period need
+    not show the rhythm itself: steps of uneven length (0.8-1.2x the last) blur it in some
+    periods, and the loop has not turned into requests there."""
+    steps = [q.step_s for q in context if q.step_s is not None]
+    need = min(RHYTHM_PERIODS, len(context))
+    return any(
+        sum(1 for other in steps if abs(other - step) <= RHYTHM_AGREE * step) >= need for step in steps
+    )
 
 
 def _loading(context: Sequence[_Period]) -> bool:
