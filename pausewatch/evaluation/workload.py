@@ -3,15 +3,17 @@
 ``classify_node_history(periods)`` gives each report period of one node a ``WorkloadLabel``:
 
 - ``idle`` — every device quiet (max power ≤ 25 % of board power and ≤ 50 % of the enforced
-  limit, utilisation ≤ 5 %, no tensor/SM activity). Positive evidence.
+  limit, utilisation ≤ 5 %, no tensor/SM activity), with no model loading and no job paused
+  (below). Positive evidence.
 - ``inference`` — a light, request-sized load: mean power ≤ 45 % of the limit, utilisation
   ≤ 60 %, and not an on/off load at one flat level (a duty cycle, not requests; judged on each
   device, or on the majority where three or more are active); where
   only utilisation is reported (≤ 50 %), or the power of every active device is steady within
   the period (CV under ``FLAT_CV``: a steady light job, not requests), the load must also change
-  from period to period as requests come and go; and most active devices must not repeat at
-  one step period (an optimiser loop, in lockstep or, pipeline stages, not). Positive evidence
-  of allowed work.
+  from period to period as requests come and go; and most active devices must not have
+  repeated at one step period in three periods of the context (an optimiser loop, in lockstep
+  or, pipeline stages, not; the current period need not show it); and no model loading
+  (below). Positive evidence of allowed work.
 - ``training`` — the training signature, at the violation threshold (see below).
 - ``other`` — busy without tensor-pipe work, where the source reports it (video encoding,
   graphics, non-tensor burns), whatever its shape: a stress test cycling in lockstep is not
@@ -65,6 +67,23 @@ level of the two-level signal with the period's min, mean and variance (``_upper
 ``LEVEL_AGREE`` of its max, so that a one-second prefill peak is not a compute level a job
 "resumes" at.
 
+**Start-up and pauses are no proof.** Two states compute nothing yet are part of a job, so they
+are ``uncertain``, never ``idle`` or ``inference``:
+
+- *a model loading* (``_loading``): a device whose power stays in the idle band while its memory
+  grows by ``LOADING_BPS`` (240 MiB a minute) or more since its last reading — a training run's
+  start-up looks exactly like a server's. Without an earlier reading, a model-sized footprint
+  (``MEMORY_MIN_BYTES``) counts as just loaded. Read only where power is reported: the memory
+  of utilisation-only pods churns as they serve.
+- *a paused job* (``_paused_job``): the node quiet right after heavy compute (powered devices
+  beyond ``LIGHT_MEAN``), with no request-sized load since and every device still holding that
+  compute's memory (±10 %), for ``CARRY_GAP_S`` (5 min) after it — a blocking checkpoint or a
+  data wait of a job whose compute showed no training structure (out of lockstep). A node that
+  frees the memory is idle at once; one that keeps it, after 5 minutes.
+
+Memory is each period's maximum: a footprint freed and partly reloaded inside one period reads
+as no growth, and the next period shows the load.
+
 **Job carry.** Evidence reads a 10-minute context, but real runs checkpoint every half hour or
 hour and compute flat in between. A job that showed the signature keeps the training class for
 ``JOB_CARRY_S`` (1 h) after its last evidence, in every period where the same devices compute in
@@ -95,6 +114,9 @@ throughout. Known blind spots, each INCONCLUSIVE rather than a false verdict unl
 - independent replicas serving sparse bursts: a period where most of them happen to look on/off
   at one level is uncertain (2–3 % of the periods of the simulator's i.i.d. burst profile); one
   duty-cycled GPU among three or more lightly loaded ones passes for inference;
+- a job paused for over 5 minutes, or one that moves its memory off the GPUs while paused, is
+  idle in the pause; a model loaded slower than 240 MiB a minute is not seen loading (minutes
+  in which nothing computes either way);
 - fabricated telemetry defeats any classifier: that is what the meter energy balance and the
   power/activity plausibility checks are for; MIG or shared devices report the whole board.
 
@@ -255,6 +277,12 @@ LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only
 FLAT_CV: Final = 0.05  # power CV within the period under which a light load is steady, not bursty
 NON_ML_TENSOR: Final = 0.05  # tensor-pipe activity below this while busy: not ML (encode, graphics)
 LINK_MIN_BPS: Final = 1e6  # NVLink bytes/s under which, where reported, devices exchange nothing
+# Memory growing this fast (bytes a second; 240 MiB a minute) on a device that computes nothing
+# is a model being loaded: no proof of idle or of serving, whichever job it is loaded for.
+LOADING_BPS: Final = 4.0 * 2**20
+LOADING_REASON: Final = (
+    "memory growing on a device that computes nothing: a model loading, for serving or training"
+)
 
 
 class _Device(NamedTuple):
@@ -281,6 +309,7 @@ class _Device(NamedTuple):
     busy_slack: float = 0.0  # sampling error allowance of ``busy`` (see ``_sampling_slack``)
     mean_slack: float = 0.0  # sampling error allowance of ``r_mean``
     shaped: bool = False  # sampled densely enough (``SHAPE_MIN_SAMPLES``) to read its shape
+    no_compute: bool = False  # power in the idle band (utilisation ≤ 5 % where no power is reported)
 
 
 class _Period(NamedTuple):
@@ -342,13 +371,13 @@ def _device(i: int, d: DeviceSignals, count: int) -> _Device:
     busy = d.busy_fraction
     known = has_power or busy is not None
     if has_power:
-        quiet = (
+        no_compute = (
             r_max * (limit or 0.0) <= QUIET_BOARD_RATIO * (board or limit or 0.0)
             and r_max <= QUIET_LIMIT_RATIO
-            and (busy is None or busy <= QUIET_BUSY)
         )
+        quiet = no_compute and (busy is None or busy <= QUIET_BUSY)
     else:
-        quiet = busy is not None and busy <= QUIET_BUSY
+        quiet = no_compute = busy is not None and busy <= QUIET_BUSY
     if any(a is not None and a > 0.02 for a in (d.tensor_active, d.sm_active)):
         quiet = False
     peer = d.peer_index
@@ -391,6 +420,7 @@ def _device(i: int, d: DeviceSignals, count: int) -> _Device:
         _sampling_slack(LIGHT_BUSY * (1.0 - LIGHT_BUSY), d.sample_count),
         _sampling_slack(cv * cv * r_mean * r_mean, d.sample_count) if has_power else 0.0,
         shaped,
+        no_compute,
     )
 
 
@@ -693,15 +723,75 @@ def _follows_requests(context: Sequence[_Period]) -> bool:
 
 
 def _steps(context: Sequence[_Period]) -> bool:
-    """The current period's devices repeat at one step period, as they did in at least
-    ``RHYTHM_PERIODS`` periods of the context (±``RHYTHM_AGREE``; every period of a shorter
-    context: a node's first minutes are no proof either): an optimiser loop, not requests,
-    which do not repeat at one lag. Not lockstep: pipeline stages lag each other."""
-    step = context[-1].step_s
-    if step is None:
-        return False
-    same = sum(1 for q in context if q.step_s is not None and abs(q.step_s - step) <= RHYTHM_AGREE * step)
-    return same >= min(RHYTHM_PERIODS, len(context))
+    """The node's devices repeated at one step period (±``RHYTHM_AGREE``; most active devices,
+    in lockstep or not: pipeline stages lag each other) in at least ``RHYTHM_PERIODS`` periods
+    of the context (every period of a shorter one: a node's first minutes are no proof either):
+    an optimiser loop, not requests, which do not repeat at one lag. The current period need
+    not show the rhythm itself: steps of uneven length (0.8-1.2x the last) blur it in some
+    periods, and the loop has not turned into requests there."""
+    steps = [q.step_s for q in context if q.step_s is not None]
+    need = min(RHYTHM_PERIODS, len(context))
+    return any(
+        sum(1 for other in steps if abs(other - step) <= RHYTHM_AGREE * step) >= need for step in steps
+    )
+
+
+def _loading(context: Sequence[_Period]) -> bool:
+    """A device of the current period whose power stays in the idle band (``no_compute``) holds
+    memory that grew by ``LOADING_BPS`` or more since its last reading in the context: a model
+    being loaded, for serving or for training alike. Without an earlier reading a footprint of a
+    model's size (``MEMORY_MIN_BYTES``; not a CUDA context or a display server's few hundred
+    MiB) counts as grown from nothing over the period: it may have just been loaded. The
+    footprint is each period's maximum, so a load inside one period shows against the period
+    before. Where no power is reported this is never read: a utilisation-only pod's memory
+    churns as it serves (the Alibaba pods), and nothing there says it computes nothing."""
+    current = context[-1]
+    for d in current.devices:
+        if d.memory is None or not d.has_power or not d.no_compute:
+            continue
+        before: float | None = None
+        since = current.start_ns
+        for q in reversed(context[:-1]):
+            if (m := _memory_of(q, d.slot)) is not None:
+                before, since = m, q.end_ns
+                break
+        if before is None and d.memory < MEMORY_MIN_BYTES:
+            continue
+        seconds = (current.end_ns - since) / 1e9
+        if seconds > 0.0 and d.memory - (before or 0.0) >= LOADING_BPS * seconds:
+            return True
+    return False
+
+
+def _paused_job(context: Sequence[_Period]) -> float | None:
+    """A job paused with its memory resident (a blocking checkpoint, a data wait), not an idle
+    node: minutes since the node's last period of heavy compute (powered active devices at a
+    median mean beyond ``LIGHT_MEAN`` of the limit), where that work ended at most
+    ``CARRY_GAP_S`` before the current period's end, no request-sized load (``light``) came
+    since, and every device that held memory in it still holds it (±``MEMORY_STABLE``). None
+    otherwise: a node that releases the memory, serves requests, or stays quiet longer (the
+    carry's continuity bound) is what it looks like. A busy period neither light nor heavy
+    (the one the work stopped in) is looked past."""
+    current = context[-1]
+    gap_ns = round(CARRY_GAP_S * 1e9)
+    for q in reversed(context[:-1]):
+        if current.end_ns - q.end_ns > gap_ns:
+            return None
+        if q.quiet or not q.known:
+            continue
+        if q.light:
+            return None  # requests since: a server between them, not a paused job
+        powered = [d.r_mean for d in q.active if d.has_power]
+        if not powered or _median(powered) <= LIGHT_MEAN:
+            continue
+        held = [(d.slot, d.memory) for d in q.active if d.memory is not None and d.memory >= MEMORY_MIN_BYTES]
+        kept = [
+            abs(m - ref) <= MEMORY_STABLE * ref
+            for slot, ref in held
+            if (m := _memory_of(current, slot)) is not None
+        ]
+        return (current.end_ns - q.end_ns) / 60e9 if kept and all(kept) else None
+    return None
 
 
 def _training_class(strength: float, active: int, reason: str) -> PeriodClass:
@@ -729,6 +819,7 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
             WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
         )
     training_like = evidence.partial > 0.0
+    loading = _loading(context)
     if current.quiet:
         if training_like:
             return PeriodClass(
@@ -738,6 +829,17 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
                 0,
                 types_pb2.WORKLOAD_CLASS_INFERENCE,
                 "quiet, within a lockstep job's context",
+            )
+        paused = _paused_job(context)
+        if paused is not None or loading:
+            reason = (
+                f"quiet {paused:.0f} min after heavy work, its memory still resident: a paused job,"
+                " not an idle node"
+                if paused is not None
+                else LOADING_REASON
+            )
+            return PeriodClass(
+                WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
             )
         return PeriodClass(
             WorkloadLabel.IDLE, 0.05, 0.95, 0, types_pb2.WORKLOAD_CLASS_IDLE, "every device quiet"
@@ -761,6 +863,7 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
         and not training_like
         and (not needs_requests or _follows_requests(context))
         and not steps
+        and not loading
     ):
         return PeriodClass(
             WorkloadLabel.INFERENCE,
@@ -776,6 +879,8 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
         if not current.light
         else "light load repeating at one step period, as an optimiser loop does"
         if steps
+        else LOADING_REASON
+        if loading
         else "light load"
     )
     return PeriodClass(
