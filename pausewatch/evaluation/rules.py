@@ -242,7 +242,7 @@ class AllowedWorkloads:
                 )
             silent = _too_silent(w)
             if (w.ambiguous_s + w.other_s > 0 or silent) and not training_ok:
-                sustained = silent or _sustained_uncertainty(w)
+                sustained = silent is not None or _sustained_uncertainty(w)
                 if silent:
                     q["silent_s"] = (w.silent_s, "s")
                     q["silence_window_s"] = (w.silence_window_s, "s")
@@ -260,7 +260,7 @@ class AllowedWorkloads:
                                 if w.ambiguous_s + w.other_s > 0
                                 else "",
                                 "isolated periods between proven ones: recorded" if not sustained else "",
-                                _silence_words(w) if silent else "",
+                                silent or "",
                             )
                             if part
                         ),
@@ -311,30 +311,23 @@ class AllowedWorkloads:
         return tuple(out)
 
 
-def _too_silent(w: NodeWorkload) -> bool:
-    """The node left over ``MAX_SILENT_SHARE`` of its last hour up to the bucket's end (the
-    bucket, if longer) without reports, some of it in this bucket, or over that share of the
-    bucket itself. Short silences are filled at the node's mean power by the energy check, so
-    training capped at that power could hide in them: a few minutes an hour are tolerated, a
-    few in every short bucket are not, nor two of five in a 5-minute bucket while the hour
-    before was clean (the hour alone let the first such buckets pass)."""
-    return (
-        w.silence_window_s > 0
-        and w.silent_s > MAX_SILENT_SHARE * w.silence_window_s
-        and w.bucket_silent_s > 0
-    ) or (w.covered_s + w.bucket_silent_s > 0 and _bucket_silent_share(w) > MAX_SILENT_SHARE)
-
-
-def _silence_words(w: NodeWorkload) -> str:
-    if w.silence_window_s > 0 and w.silent_s > MAX_SILENT_SHARE * w.silence_window_s:
+def _too_silent(w: NodeWorkload) -> str | None:
+    """Why the node's silence leaves the bucket unproven, or None: it left over
+    ``MAX_SILENT_SHARE`` of its last hour up to the bucket's end (the bucket, if longer) without
+    reports, some of it in this bucket, or over that share of the bucket itself. Short silences
+    are filled at the node's mean power by the energy check, so training capped at that power
+    could hide in them: a few minutes an hour are tolerated, a few in every short bucket are
+    not, nor two of five in a 5-minute bucket while the hour before was clean (the hour alone
+    let the first such buckets pass)."""
+    if w.bucket_silent_s <= 0:
+        return None
+    if w.silent_s > MAX_SILENT_SHARE * w.silence_window_s:
         where = f"{w.silent_s:.0f} s of the last {w.silence_window_s:.0f} s"
+    elif w.bucket_silent_s > MAX_SILENT_SHARE * (bucket_s := w.covered_s + w.bucket_silent_s):
+        where = f"{w.bucket_silent_s:.0f} s of the bucket's {bucket_s:.0f} s"
     else:
-        where = f"{w.bucket_silent_s:.0f} s of the bucket's {w.covered_s + w.bucket_silent_s:.0f} s"
+        return None
     return f"silent for {where} (over {MAX_SILENT_SHARE:.0%}): what ran then is unproven"
-
-
-def _bucket_silent_share(w: NodeWorkload) -> float:
-    return w.bucket_silent_s / (w.covered_s + w.bucket_silent_s)
 
 
 def _sustained_uncertainty(w: NodeWorkload) -> bool:
