@@ -135,7 +135,6 @@ from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.v1 import types_pb2
 
 __all__ = [
-    "CLASSIFIER_VERSION",
     "CONTEXT_S",
     "HISTORY_S",
     "JOB_CARRY_S",
@@ -229,7 +228,6 @@ class PeriodClass(NamedTuple):
     reason: str = ""
 
 
-CLASSIFIER_VERSION: Final = "history-v2"
 CONTEXT_S: Final[float] = 600.0
 JOB_CARRY_S: Final[float] = 3600.0  # a job keeps its training class this long after its last evidence
 HISTORY_S: Final[float] = CONTEXT_S + JOB_CARRY_S  # how far back a period's class may look
