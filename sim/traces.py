@@ -219,13 +219,36 @@ class _Lines:
 
     path: str
     numbered: list[tuple[int, str]]
+    repeated_headers: int = 0  # copies of the header line read past in the body
 
     @classmethod
     def of(cls, path: str, text: str) -> _Lines:
+        """A copy of the header line in the body (a log that several runs of ``nvidia-smi ... >>
+        log.csv`` appended to, each writing its header) is read past; a different header there is
+        a line that does not parse, refused where it stands."""
         numbered = [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
         if not numbered:
             raise TraceError(path, 1, "empty file: no header line")
-        return cls(path, numbered)
+        header = _split(numbered[0][1])
+        body: list[tuple[int, str]] = []
+        for i, line in numbered[1:]:
+            fields = _split(line)
+            if fields == header:
+                continue
+            if any(f.lower() in ("timestamp", "time") for f in fields):
+                raise TraceError(
+                    path, i, f"a header naming other columns than line {numbered[0][0]}'s: one log per file"
+                )
+            body.append((i, line))
+        return cls(path, [numbered[0], *body], len(numbered) - 1 - len(body))
+
+    def warnings(self) -> list[str]:
+        if not self.repeated_headers:
+            return []
+        return [
+            f"{self.path}: {self.repeated_headers} repeated header line(s) read past"
+            " (a log appended to by several runs)"
+        ]
 
 
 def _find(names: Sequence[str], candidates: Sequence[str]) -> int | None:
@@ -277,7 +300,8 @@ def parse_gpu_csv(text: str, path: str, gpus: int) -> GpuTrace:
         return units[col] or defaults[kind]
 
     rows: list[_Row] = []
-    warnings: list[str] = []
+    warnings = lines.warnings()
+    truncated = False
     body = lines.numbered[1:]
     for position, (line_no, line) in enumerate(body):
         fields = _split(line)
@@ -303,6 +327,7 @@ def parse_gpu_csv(text: str, path: str, gpus: int) -> GpuTrace:
         except ValueError as e:
             if position == len(body) - 1:
                 warnings.append(f"{path}:{line_no}: truncated last line left out ({e})")
+                truncated = True
                 break
             raise TraceError(path, line_no, str(e)) from e
         rows.append(row)
@@ -311,7 +336,7 @@ def parse_gpu_csv(text: str, path: str, gpus: int) -> GpuTrace:
     if d_col is not None:
         times, grouped = _group_by_device(rows, path, gpus)
     else:
-        times, grouped = _group_by_position(rows, path, gpus, truncated=bool(warnings), warnings=warnings)
+        times, grouped = _group_by_position(rows, path, gpus, truncated=truncated, warnings=warnings)
     models = tuple(sorted({r.model for r in rows if r.model}))
     return GpuTrace(Path(path).name, gpus, times, grouped, models, tuple(warnings))
 
@@ -447,7 +472,7 @@ def parse_node_power_csv(text: str, path: str) -> NodePowerTrace:
     unit = columns[w_col][1] or "w"
     times: list[float] = []
     power: list[float] = []
-    warnings: list[str] = []
+    warnings = lines.warnings()
     failed = 0
     body = lines.numbered[1:]
     t0: float | None = None

@@ -103,6 +103,34 @@ def test_formats_give_the_same_classes(tmp_path: Path, capsys: pytest.CaptureFix
     assert [w["class"] for w in json.loads(out)["windows"]] == expected
 
 
+def test_a_log_appended_to_by_several_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``nvidia-smi ... >> log.csv`` run twice writes its header twice, CRLF line ends from
+    Windows tools and a UTF-8 byte order mark change nothing; a header naming other columns
+    in the middle of a file (two different queries in one file) is refused where it stands."""
+    text = syn.render(TRAINING)
+    header, rows = text.splitlines()[0], text.splitlines()[1:]
+    plain = tmp_path / "plain.csv"
+    plain.write_text(text)
+    expected = _windows(capsys, plain, "--gpus", "4", "--gpu-model", "H100 SXM")
+
+    twice = tmp_path / "twice.csv"
+    twice.write_text("\n".join([header, *rows[:1200], header, *rows[1200:]]) + "\n")
+    rc, out, err = _classify(capsys, str(twice), "--gpus", "4", "--gpu-model", "H100 SXM", "--json")
+    assert rc == 0, err
+    assert f"{twice}: 1 repeated header line(s) read past" in err
+    assert [w["class"] for w in json.loads(out)["windows"]] == expected
+
+    windows = tmp_path / "windows.csv"
+    windows.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert _windows(capsys, windows, "--gpus", "4", "--gpu-model", "H100 SXM") == expected
+
+    other = tmp_path / "other.csv"
+    other.write_text("\n".join([header, *rows[:1200], "timestamp, power.draw [W]", *rows[1200:]]) + "\n")
+    assert f"{other}:1202: a header naming other columns than line 1's" in _bad(
+        capsys, other, "--gpus", "4", "--gpu-model", "H100 SXM"
+    )
+
+
 def test_an_index_column_may_list_devices_in_any_order(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
