@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 
 from pausewatch.commitment import Commitment, commitment_from_toml
 from pausewatch.documents import ToleranceError, check_tolerances
+from pausewatch.envelope import parse_envelope
 from pausewatch.errors import FormatError
 from pausewatch.evaluation import BucketRef, Evaluator
 from pausewatch.evaluation.bucket import EnergyBalance
@@ -25,6 +27,7 @@ from pausewatch.inventory import Inventory, inventory_from_toml
 from pausewatch.terms import Terms, TermsInForce, TermsViolationError, terms_from_toml
 from pausewatch.v1 import types_pb2
 from sim.factories import IDLE, NS, PUE, T0, Fleet, commitment, seeded_signer
+from verifier.cli import main as verifier_main
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
 VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION
@@ -298,3 +301,24 @@ def test_hardware_hidden_beyond_the_declared_fixed_load_is_a_violation() -> None
     for v in evaluate(idle_fleet(hidden_w=4 * 700 * PUE), allowing(FIXED_W), FIXED_W):
         assert v.status == VIOLATION, v.reason
         assert "energy.unexplained" in {f.id for f in v.findings}
+
+
+# ---- the lab's tool writes it -------------------------------------------------------------------
+
+
+def test_inventory_sign_carries_the_fixed_load_and_refuses_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verifier_main(["keygen", "--out", str(tmp_path / "lab.key")]) == 0
+    sign = ["inventory", "sign", "--key", str(tmp_path / "lab.key"), "--in", str(tmp_path / "inv.toml")]
+    (tmp_path / "inv.toml").write_text(inventory_text("fixed_load_w = 3000"))
+    assert verifier_main([*sign, "--out", str(tmp_path / "inv.env")]) == 0
+    signed = types_pb2.Inventory.FromString(parse_envelope((tmp_path / "inv.env").read_bytes()).payload)
+    assert signed.overhead.fixed_load_w == 3000.0
+    capsys.readouterr()
+    (tmp_path / "inv.toml").write_text(inventory_text("fixed_load_w = -3000"))
+    assert verifier_main([*sign, "--out", str(tmp_path / "bad.env")]) == 2
+    err = capsys.readouterr().err
+    assert "overhead.fixed_load_w: need 0 ≤ W" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "bad.env").exists()
