@@ -43,6 +43,9 @@ Authoring format (TOML; ``pausewatch-verifier commitment sign`` turns it into th
                                       # buckets; at most a week, or two buckets if longer)
     max_overhead_drift = 0.1          # a slow drift of the ratio beyond this from its calibrated
                                       # level is a finding, even inside the band
+    max_fixed_load_w = 0.0            # the largest fixed load (W) an inventory may declare for
+                                      # one meter scope (offices, lighting, the cooling plant's
+                                      # base); absent: 0, no fixed load
 
 Hard limits: at most ``MAX_FACILITIES`` facilities and power caps; bucket between 60 s and 31
 days; ``max_gap_s`` ≥ 0; ``timeout_intervals`` at most
@@ -50,9 +53,10 @@ days; ``max_gap_s`` ≥ 0; ``timeout_intervals`` at most
 ``OVERHEAD_BOUND_LIMITS`` (a commitment cannot grant itself a band wider than physics allows);
 calibration at least two buckets and at most ``MAX_CALIBRATION_NS`` (a week; or two buckets) (a window
 shorter than its calibration never calibrates:
-no baseline findings, the band still applies); drift within 0 … 0.5; intervals positive; caps
-non-negative and finite. A commitment without ``[tolerances]`` gets the defaults above: an
-existing commitment file keeps parsing, and its facilities are held to a physically plausible band.
+no baseline findings, the band still applies); drift within 0 … 0.5; fixed load within 0 …
+``MAX_FIXED_LOAD_W``; intervals positive; caps non-negative and finite. A commitment without
+``[tolerances]`` gets the defaults above: an existing commitment file keeps parsing, its
+facilities are held to a physically plausible band, and none may declare a fixed load.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ __all__ = [
     "DEFAULT_OVERHEAD_BOUNDS",
     "DEFAULT_TIMEOUT_INTERVALS",
     "MAX_FACILITIES",
+    "MAX_FIXED_LOAD_W",
     "OVERHEAD_BOUND_LIMITS",
     "WORKLOAD_NAMES",
     "Commitment",
@@ -106,6 +111,9 @@ OVERHEAD_BOUND_LIMITS: Final = (0.8, 3.0)  # what a commitment may name at most
 DEFAULT_CALIBRATION_BUCKETS: Final = 3
 DEFAULT_MAX_OVERHEAD_DRIFT: Final = 0.1
 MAX_OVERHEAD_DRIFT: Final = 0.5
+# A fixed load hides hardware of its size from the energy balance: no bound or declaration may
+# name more than this (100 MW, beyond the whole intake of nearly every facility).
+MAX_FIXED_LOAD_W: Final = 1e8
 # Calibration learns a scope's ratio and noise; while it lasts no step is looked for, so a
 # commitment may not make it longer than a week (daily and weekly cycles), or two buckets.
 MAX_CALIBRATION_NS: Final = 7 * 86_400 * NS_PER_S
@@ -171,6 +179,7 @@ class Tolerances:
     overhead_max_ratio: float
     calibration_ns: int
     max_overhead_drift: float
+    max_fixed_load_w: float = 0.0
 
     def band(self, declared_min: float, declared_max: float) -> tuple[float, float]:
         """The band the evaluation uses: the declared one cut to these bounds."""
@@ -190,6 +199,11 @@ class Tolerances:
                 f"{where}.max_ratio: {declared_max} is above the commitment's bound"
                 f" tolerances.overhead_max_ratio = {self.overhead_max_ratio}"
             )
+
+    def fixed_load(self, declared_w: float) -> float:
+        """The fixed load (W) the evaluation subtracts from a scope's metered power: the declared
+        one cut to ``max_fixed_load_w``."""
+        return min(declared_w, self.max_fixed_load_w)
 
 
 @dataclass(frozen=True)
@@ -371,7 +385,12 @@ def _tolerances(msg: types_pb2.Tolerances, bucket_ns: int, window_ns: int) -> To
     drift = msg.max_overhead_drift if msg.HasField("max_overhead_drift") else DEFAULT_MAX_OVERHEAD_DRIFT
     if not (math.isfinite(drift) and 0.0 <= drift <= MAX_OVERHEAD_DRIFT):
         raise FormatError(f"tolerances.max_overhead_drift: must be within 0 … {MAX_OVERHEAD_DRIFT}")
-    return Tolerances(lo, hi, calibration, drift)
+    fixed = msg.max_fixed_load_w if msg.HasField("max_fixed_load_w") else 0.0
+    if not (math.isfinite(fixed) and 0.0 <= fixed <= MAX_FIXED_LOAD_W):
+        raise FormatError(
+            f"tolerances.max_fixed_load_w: must be within 0 … {MAX_FIXED_LOAD_W:g} W, got {fixed}"
+        )
+    return Tolerances(lo, hi, calibration, drift, fixed)
 
 
 _TOP_KEYS: Final = (
@@ -450,8 +469,10 @@ def read_conditions(
     if "min_time_coverage" in rep:
         msg.reporting.min_time_coverage = rep.number("min_time_coverage")
     tol = root.section("tolerances")
-    tol.only("overhead_min_ratio", "overhead_max_ratio", "calibration_s", "max_overhead_drift")
-    for key in ("overhead_min_ratio", "overhead_max_ratio", "max_overhead_drift"):
+    tol.only(
+        "overhead_min_ratio", "overhead_max_ratio", "calibration_s", "max_overhead_drift", "max_fixed_load_w"
+    )
+    for key in ("overhead_min_ratio", "overhead_max_ratio", "max_overhead_drift", "max_fixed_load_w"):
         if key in tol:
             setattr(msg.tolerances, key, tol.number(key))
     if "calibration_s" in tol:

@@ -142,8 +142,6 @@ def check_tolerances(inventories: Iterable[Inventory], commitments: Iterable[Com
         for c in commitments:
             if c.covers(inv.facility_id, inv.lab_id):
                 try:
-                    inv.check_bounds(
-                        c.tolerances.overhead_min_ratio, c.tolerances.overhead_max_ratio, c.commitment_id
-                    )
+                    inv.check_bounds(c.tolerances, c.commitment_id)
                 except FormatError as e:
                     raise ToleranceError(f"inventory of {inv.facility_id} v{inv.version}: {e}") from e

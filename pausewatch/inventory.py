@@ -16,6 +16,8 @@ Authoring format (TOML; ``inventory_from_toml`` turns it into the wire message):
     [overhead]
     min_ratio = 1.05
     max_ratio = 1.40
+    fixed_load_w = 3000               # optional: constant load the intake meters see outside
+                                      # every node (offices, lighting), W; default 0
 
     [[nodes]]
     node_id = "a-node-01"
@@ -33,7 +35,8 @@ Authoring format (TOML; ``inventory_from_toml`` turns it into the wire message):
     scope = "facility"                # or "hall", "rack", "pdu", "nodes" with node_ids = [...]
     feed = "A"                        # optional: one of several feeds summed into one measurement
     accuracy = 0.005                  # optional: accuracy class as a fraction (default 0.01)
-    overhead = { min_ratio = 1.0, max_ratio = 1.1 }   # optional: this scope's own band
+    overhead = { min_ratio = 1.0, max_ratio = 1.1 }   # optional: this scope's own band (and
+                                      # its own fixed_load_w, default 0)
     enrolment_proof = "<base64>"      # the meter key's proof, from init
 
     [[schedulers]]                    # optional: a job-accounting attestor (docs/telemetry.md)
@@ -59,6 +62,14 @@ meters on one scope that both omit ``feed`` are therefore two independent readin
 intake (a utility meter and an inspector's meter), not twice the energy. A meter without a
 ``scope`` key covers the facility. Every band (the facility's and a scope's own) must sit inside
 the bounds of the commitments that cover the facility (``pausewatch.commitment.Tolerances``).
+
+Fixed load. A meter scope's energy model is ``fixed load × time + ratio × Σ node energy``: the
+fixed load (``fixed_load_w``, W, default 0) is what its meters see outside every node whatever
+the nodes do (offices, lighting, network, the cooling plant's base). It is declared beside the
+band it goes with: ``[overhead]``'s belongs to the facility's intake (the scope of its
+``facility``-scope meters) only, a scope's own ``overhead`` table carries that scope's. Each
+must sit within the commitments' ``tolerances.max_fixed_load_w`` (absent there: 0, none
+allowed): hidden hardware drawing up to the declared fixed load is not seen by the balance.
 """
 
 from __future__ import annotations
@@ -71,7 +82,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from pausewatch.commitment import public_key
+from pausewatch.commitment import MAX_FIXED_LOAD_W, Tolerances, public_key
 from pausewatch.enrolment import proven_key_ids
 from pausewatch.errors import FormatError, LimitExceededError, VerificationError
 from pausewatch.keys import ED25519_SIGNATURE_SIZE, Ed25519Key, key_id
@@ -132,6 +143,7 @@ class DeclaredMeter:
     feed: str = ""  # non-empty: one of the feeds summed into one measurement of the scope
     accuracy: float = DEFAULT_METER_ACCURACY
     overhead: tuple[float, float] | None = None  # this scope's own declared band
+    fixed_load_w: float = 0.0  # this scope's own declared fixed load (with its own band), W
 
 
 @dataclass(frozen=True)
@@ -155,6 +167,7 @@ class MeterScopeGroup:
     node_ids: tuple[str, ...]
     measurements: tuple[tuple[str, ...], ...]  # meter ids per measurement, sorted
     overhead: tuple[float, float]  # declared band of this scope
+    fixed_load_w: float = 0.0  # declared fixed load of this scope, W
 
     @property
     def meter_ids(self) -> tuple[str, ...]:
@@ -178,6 +191,7 @@ class Inventory:
     node_by_id: Mapping[str, DeclaredNode] = field(repr=False, compare=False)
     schedulers: tuple[DeclaredScheduler, ...] = ()
     scheduler_by_key: Mapping[str, DeclaredScheduler] = field(default_factory=dict, repr=False, compare=False)
+    fixed_load_w: float = 0.0  # declared fixed load of the facility's intake scope, W
 
     @property
     def accelerator_count(self) -> int:
@@ -193,23 +207,38 @@ class Inventory:
             unfed = [(m.meter_id,) for m in meters if not m.feed]
             fed = tuple(sorted(m.meter_id for m in meters if m.feed))
             measurements = tuple(sorted([*unfed, *([fed] if fed else [])]))
-            bands = [m.overhead for m in meters if m.overhead is not None]
-            band = bands[0] if bands else (self.overhead_min, self.overhead_max)
-            out.append(MeterScopeGroup(node_ids, measurements, band))
+            own = [(m.overhead, m.fixed_load_w) for m in meters if m.overhead is not None]
+            if own:
+                band, fixed = own[0]
+            else:  # the facility's band; its fixed load belongs to the intake only
+                band = (self.overhead_min, self.overhead_max)
+                intake = any(m.scope == types_pb2.METER_SCOPE_FACILITY for m in meters)
+                fixed = self.fixed_load_w if intake else 0.0
+            out.append(MeterScopeGroup(node_ids, measurements, band, fixed))
         return tuple(sorted(out, key=lambda g: (-len(g.node_ids), g.node_ids)))
 
-    def check_bounds(self, lo: float, hi: float, commitment_id: str) -> None:
+    def check_bounds(self, tolerances: Tolerances, commitment_id: str) -> None:
         """Raise ``FormatError`` naming the field when a declared band is wider than a
-        commitment's bounds (``tolerances.overhead_min_ratio`` … ``overhead_max_ratio``)."""
-        bands = [("overhead", (self.overhead_min, self.overhead_max))]
-        bands += [(f"meters[{m.meter_id}].overhead", m.overhead) for m in self.meters if m.overhead]
-        for where, (b_lo, b_hi) in bands:
+        commitment's bounds (``tolerances.overhead_min_ratio`` … ``overhead_max_ratio``) or a
+        declared fixed load above its ``tolerances.max_fixed_load_w``."""
+        lo, hi = tolerances.overhead_min_ratio, tolerances.overhead_max_ratio
+        bands = [("overhead", (self.overhead_min, self.overhead_max), self.fixed_load_w)]
+        bands += [
+            (f"meters[{m.meter_id}].overhead", m.overhead, m.fixed_load_w) for m in self.meters if m.overhead
+        ]
+        for where, (b_lo, b_hi), fixed in bands:
             if b_lo < lo or b_hi > hi:
                 name = "min_ratio" if b_lo < lo else "max_ratio"
                 value = b_lo if b_lo < lo else b_hi
                 raise FormatError(
                     f"{where}.{name}: {value} is outside the bounds {lo} … {hi} of commitment"
                     f" {commitment_id!r} (tolerances.overhead_min_ratio/overhead_max_ratio)"
+                )
+            if fixed > tolerances.max_fixed_load_w:
+                raise FormatError(
+                    f"{where}.fixed_load_w: {fixed:g} W is above the bound"
+                    f" {tolerances.max_fixed_load_w:g} W of commitment {commitment_id!r}"
+                    " (tolerances.max_fixed_load_w; absent, no fixed load is allowed)"
                 )
 
     @classmethod
@@ -225,6 +254,7 @@ class Inventory:
             raise LimitExceededError(f"meters: {len(msg.meters)} entries; limit {MAX_METERS}")
         band = msg.overhead
         _band(band, "overhead")
+        fixed_load = _fixed_load(band, "overhead")
         keys: set[str] = set()
         uuids: set[str] = set()
         nodes: list[DeclaredNode] = []
@@ -281,9 +311,13 @@ class Inventory:
             if not (math.isfinite(accuracy) and lo <= accuracy <= hi):
                 raise FormatError(f"{where}.accuracy: must be within {lo} … {hi}, got {accuracy}")
             own_band: tuple[float, float] | None = None
+            own_fixed = 0.0
             if m.HasField("overhead"):
                 own_band = _band(m.overhead, f"{where}.overhead")
-            meters.append(DeclaredMeter(meter_id, kid, m.scope, scope_nodes, m.feed, accuracy, own_band))
+                own_fixed = _fixed_load(m.overhead, f"{where}.overhead")
+            meters.append(
+                DeclaredMeter(meter_id, kid, m.scope, scope_nodes, m.feed, accuracy, own_band, own_fixed)
+            )
         if len({m.meter_id for m in meters}) != len(meters):
             raise FormatError("meters: a meter_id is declared twice")
         _check_topology(meters)
@@ -302,6 +336,7 @@ class Inventory:
             node_by_id={n.node_id: n for n in nodes},
             schedulers=schedulers,
             scheduler_by_key={sch.key_id: sch for sch in schedulers},
+            fixed_load_w=fixed_load,
         )
 
 
@@ -360,13 +395,21 @@ def _band(band: types_pb2.OverheadBand, where: str) -> tuple[float, float]:
     return band.min_ratio, band.max_ratio
 
 
+def _fixed_load(band: types_pb2.OverheadBand, where: str) -> float:
+    """A band's declared fixed load, W: finite, ≥ 0, at most ``MAX_FIXED_LOAD_W``."""
+    watts = band.fixed_load_w
+    if not (math.isfinite(watts) and 0.0 <= watts <= MAX_FIXED_LOAD_W):
+        raise FormatError(f"{where}.fixed_load_w: need 0 ≤ W ≤ {MAX_FIXED_LOAD_W:g} (finite), got {watts}")
+    return watts
+
+
 def _check_topology(meters: list[DeclaredMeter]) -> None:
     """Scopes nest (equal, disjoint or contained); one scope has one band; feeds are distinct."""
     scopes: dict[tuple[str, ...], DeclaredMeter] = {}
     feeds: set[tuple[tuple[str, ...], str]] = set()
     for m in meters:
         first = scopes.setdefault(m.node_ids, m)
-        if first.overhead != m.overhead and first is not m:
+        if (first.overhead, first.fixed_load_w) != (m.overhead, m.fixed_load_w) and first is not m:
             raise FormatError(
                 f"meters[{m.meter_id}].overhead: meters {first.meter_id!r} and {m.meter_id!r} share"
                 " one scope but declare different bands"
@@ -453,9 +496,7 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
         raise root.fail("version", "must be at least 1")
     msg.version = version
     band = root.table("overhead")
-    band.only("min_ratio", "max_ratio")
-    msg.overhead.min_ratio = band.number("min_ratio")
-    msg.overhead.max_ratio = band.number("max_ratio")
+    _band_from_toml(band, msg.overhead)
     if not 0 < msg.overhead.min_ratio <= msg.overhead.max_ratio:
         raise band.fail("max_ratio", "need 0 < min_ratio ≤ max_ratio")
     for n in root.tables("nodes"):
@@ -487,10 +528,7 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
         if "accuracy" in m:
             meter.accuracy = m.number("accuracy")
         if "overhead" in m:
-            own = m.table("overhead")
-            own.only("min_ratio", "max_ratio")
-            meter.overhead.min_ratio = own.number("min_ratio")
-            meter.overhead.max_ratio = own.number("max_ratio")
+            _band_from_toml(m.table("overhead"), meter.overhead)
     for t in root.tables("schedulers"):
         t.only("scheduler_id", "public_key", "node_ids", "host_names", "enrolment_proof")
         sch = msg.schedulers.add(
@@ -510,6 +548,15 @@ def inventory_from_toml(text: str, source_name: str, *, issued_ns: int | None = 
             raise doc.error(field, problem) from e
         raise FormatError(f"{source_name}: {e}") from e
     return msg
+
+
+def _band_from_toml(table: Table, band: types_pb2.OverheadBand) -> None:
+    """An ``overhead`` table: ``min_ratio``, ``max_ratio`` and the optional ``fixed_load_w``."""
+    table.only("min_ratio", "max_ratio", "fixed_load_w")
+    band.min_ratio = table.number("min_ratio")
+    band.max_ratio = table.number("max_ratio")
+    if "fixed_load_w" in table:
+        band.fixed_load_w = table.number("fixed_load_w")
 
 
 def _proof_from_toml(table: Table) -> bytes:

@@ -55,6 +55,7 @@ Authoring format (TOML; ``pausewatch-verifier terms sign`` turns it into the env
     overhead_max_ratio = 1.6         # at most
     calibration_s = 10800            # at most
     max_overhead_drift = 0.1         # at most
+    max_fixed_load_w = 0.0           # at most (absent: 0, no inventory may declare a fixed load)
 
 Defaults and hard limits are the commitment's (:mod:`pausewatch.commitment`): a tolerance
 outside physical sense (an overhead bound outside ``OVERHEAD_BOUND_LIMITS``, a coverage below
@@ -429,9 +430,7 @@ class TermsInForce:
             if lab is None or not lab.covers(inv.facility_id):
                 continue
             try:
-                inv.check_bounds(
-                    t.tolerances.overhead_min_ratio, t.tolerances.overhead_max_ratio, f"terms:{t.terms_id}"
-                )
+                inv.check_bounds(t.tolerances, f"terms:{t.terms_id}")
             except FormatError as e:
                 raise TermsViolationError(
                     f"inventory of {inv.facility_id} v{inv.version} under terms {t.terms_id}"
@@ -444,8 +443,8 @@ class TermsInForce:
         Caps take the lowest, allowed workload classes the intersection (idle only when it is
         empty), reporting limits the strictest, coverage minimums the highest, overhead bounds
         the narrowest (the terms' own when a commitment logged before them does not overlap
-        them), calibration the shortest (at least two buckets) and drift the smallest. The
-        window and the bucket stay the commitment's: they name its verdicts."""
+        them), calibration the shortest (at least two buckets), drift and fixed load the
+        smallest. The window and the bucket stay the commitment's: they name its verdicts."""
         binding = self.binding(c)
         if not binding:
             return PlannedCommitment(c, ())
@@ -482,6 +481,7 @@ class TermsInForce:
                 overhead_max_ratio=hi,
                 calibration_ns=max(min(tol.calibration_ns, tt.calibration_ns), 2 * rep.bucket_ns),
                 max_overhead_drift=min(tol.max_overhead_drift, tt.max_overhead_drift),
+                max_fixed_load_w=min(tol.max_fixed_load_w, tt.max_fixed_load_w),
             )
         if restricted and not allowed:
             allowed = {types_pb2.WORKLOAD_CLASS_IDLE}
@@ -591,6 +591,11 @@ def _laxer(c: Commitment, t: Terms, lab_facilities: Collection[str] | None) -> I
         yield (
             f"tolerances.max_overhead_drift: {ct.max_overhead_drift:g} is above the terms' bound"
             f" {tt.max_overhead_drift:g}"
+        )
+    if ct.max_fixed_load_w > tt.max_fixed_load_w:
+        yield (
+            f"tolerances.max_fixed_load_w: {ct.max_fixed_load_w:g} is above the terms' bound"
+            f" {tt.max_fixed_load_w:g}"
         )
 
 

@@ -267,7 +267,8 @@ class SimulatedFleet:
         version = self._inventory_versions.get(facility_id, 0) + 1
         self._inventory_versions[facility_id] = version
         lines = [f"facility_id = {_q(fac.id)}", f"lab_id = {_q(fac.lab)}", f"version = {version}", "",
-                 "[overhead]", f"min_ratio = {fac.overhead[0]!r}", f"max_ratio = {fac.overhead[1]!r}", ""]
+                 "[overhead]", f"min_ratio = {fac.overhead[0]!r}", f"max_ratio = {fac.overhead[1]!r}",
+                 *([f"fixed_load_w = {fac.fixed_load_w!r}"] if fac.fixed_load_w else []), ""]
         for node in fac.declared_nodes:
             key = self.keys.subject(node.node_id).public_key.raw.hex()
             lines += ["[[nodes]]", f"node_id = {_q(node.node_id)}", f"attestor_public_key = {_q(key)}",

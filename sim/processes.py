@@ -413,6 +413,7 @@ def terms_toml(scenario: Scenario, parties: Sequence[str]) -> str:
         f"overhead_max_ratio = {t.overhead_max_ratio!r}",
         f"calibration_s = {t.calibration_ns / s!r}",
         f"max_overhead_drift = {t.max_overhead_drift!r}",
+        f"max_fixed_load_w = {t.max_fixed_load_w!r}",
         "",
     ]
     return "\n".join(lines)
@@ -458,7 +459,8 @@ def _attestor_toml(
 def _inventory_toml(scenario: Scenario, facility_id: str, entries: dict[str, dict[str, object]]) -> str:
     fac = scenario.facility(facility_id)
     lines = [f"facility_id = {_q(fac.id)}", f"lab_id = {_q(fac.lab)}", "version = 1", "",
-             "[overhead]", f"min_ratio = {fac.overhead[0]!r}", f"max_ratio = {fac.overhead[1]!r}", ""]
+             "[overhead]", f"min_ratio = {fac.overhead[0]!r}", f"max_ratio = {fac.overhead[1]!r}",
+             *([f"fixed_load_w = {fac.fixed_load_w!r}"] if fac.fixed_load_w else []), ""]
     for node in fac.declared_nodes:
         e = entries[node.node_id]
         lines += ["[[nodes]]", f"node_id = {_q(node.node_id)}",

@@ -21,7 +21,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from pausewatch.clock import NS_PER_S
-from pausewatch.commitment import commitment_from_toml
+from pausewatch.commitment import MAX_FIXED_LOAD_W, commitment_from_toml
 from pausewatch.errors import FormatError, InputError, InternalError
 from pausewatch.tomlread import Document, Path, Table, format_path, unknown_key
 from pausewatch.v1 import types_pb2
@@ -181,6 +181,7 @@ class FacilitySpec:
     true_overhead: float            # the ratio the meter really sees
     base_load_w: float = 0.0        # true facility load outside every node (facility-scope meters)
     scheduler: SchedulerSpec | None = None  # a declared job-accounting attestor
+    fixed_load_w: float = 0.0       # declared fixed load of the intake, signed in the inventory
 
     @property
     def declared_nodes(self) -> tuple[NodeSpec, ...]:
@@ -523,13 +524,14 @@ def _facility(t: Table) -> FacilitySpec:
     base_load = t.number("base_load_w", 0.0, minimum=0.0)
     if base_load:
         _doc(t).only_in_process((*t.path, "base_load_w"), "a facility base load")
+    fixed_load = t.number("fixed_load_w", 0.0, minimum=0.0, maximum=MAX_FIXED_LOAD_W)
     sched = t.table("scheduler", None)
     scheduler = _scheduler(sched, fid, nodes) if sched is not None else None
     t.done()
     return FacilitySpec(
         id=fid, lab=lab, nodes=tuple(nodes), meters=tuple(meters),
         profile=profile, overhead=overhead, true_overhead=true_overhead, base_load_w=base_load,
-        scheduler=scheduler,
+        scheduler=scheduler, fixed_load_w=fixed_load,
     )
 
 

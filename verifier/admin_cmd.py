@@ -12,6 +12,7 @@ Inventory TOML (``inventory sign --in``)::
     [overhead]
     min_ratio = 1.05
     max_ratio = 1.6
+    fixed_load_w = 0        # optional: W the intake meters see outside every node
     [[nodes]]
     node_id = "a-node-01"
     attestor_public_key = "<base64 raw 32 bytes>"

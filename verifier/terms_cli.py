@@ -202,6 +202,7 @@ def _describe(terms: Terms) -> dict[str, Any]:
             "overhead_max_ratio": t.overhead_max_ratio,
             "calibration_s": t.calibration_ns / 1e9,
             "max_overhead_drift": t.max_overhead_drift,
+            "max_fixed_load_w": t.max_fixed_load_w,
         },
         "description": terms.description,
     }

@@ -26,8 +26,9 @@ Verdict rules. Each rule raises findings; severities decide:
 - **COMPLIANT needs proof**: every declared accelerator and meter covered by valid reports for
   at least ``min_time_coverage`` of the bucket (every gap summed, however short) and with no
   single gap over ``max_gap``; compute upper bound to date under the cap; metered power under
-  the cap; in every meter scope, metered energy within the overhead band in force (the
-  inventory's band cut to the commitment's ``tolerances``) of what the nodes report, no step or
+  the cap; in every meter scope, metered energy less its declared fixed load within the
+  overhead band in force (the inventory's band and fixed load cut to the commitment's
+  ``tolerances``) of what the nodes report, no step or
   drift of the scope's calibrated ratio, redundant meters agreeing; every node period with
   positive evidence of an allowed class (``idle``/``inference`` labels); and no WARNING or
   CRITICAL finding at all.

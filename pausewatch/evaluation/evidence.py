@@ -15,10 +15,11 @@ node, over the whole facility and over the whole commitment, so a run rotated be
 spread over sites or cut at bucket edges adds up where it is concentrated enough to be
 significant anywhere. A single ``training`` period blocks COMPLIANT but is not evidence.
 
-**Calibrated baseline (energy).** For each meter scope the ratio ρ = metered / reported energy is
-learnt and tested bucket by bucket. It learns from complete buckets (every node of the scope
-reported energy throughout) and from buckets whose silences are short: each silence filled at its
-node's own mean power (``EnergyBalance.baseline_reported_j``), or a node kept silent a minute in
+**Calibrated baseline (energy).** For each meter scope the ratio ρ = (metered − declared fixed
+load × the bucket's length) / reported energy is learnt and tested bucket by bucket. It learns
+from complete buckets (every node of the scope reported energy throughout) and from buckets whose
+silences are short: each silence filled at its node's own mean power
+(``EnergyBalance.baseline_reported_j``), or a node kept silent a minute in
 every bucket would keep the baseline from ever calibrating. It is tested in every bucket, one
 with silence in it too, where power drawn by a silent node raises ρ, so a silence kept just under
 the coverage minimum still shows. It is predicted by Holt's linear exponential smoothing (a level
@@ -203,8 +204,9 @@ def advance_baseline(
     fillable = reported is not None
     if balance is not None and reported is None and state.level0 is not None:
         reported = balance.reported_j  # tested as it is: silence that drew power raises the ratio
-    if balance is not None and reported is not None and reported > 0 and balance.metered_j > 0:
-        ratio = balance.metered_j / reported
+    metered = balance.net_metered_j()[0] if balance is not None else 0.0
+    if balance is not None and reported is not None and reported > 0 and metered > 0:
+        ratio = metered / reported
     if ratio is None or balance is None or (not fillable and state.level0 is None):
         # calibration learns from complete buckets and ones with short silences filled
         # (``EnergyBalance.baseline_reported_j``)

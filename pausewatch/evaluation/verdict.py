@@ -508,9 +508,9 @@ class Evaluator:
             return []
         sigma = math.sqrt(math.fsum(b.sigma_j**2 for b in top))
         beyond_silence = math.fsum(
-            max(0.0, b.metered_j - b.band[1] * (b.reported_j + b.silent_allowance_j)) for b in top
+            max(0.0, b.net_metered_j()[0] - b.band[1] * (b.reported_j + b.silent_allowance_j)) for b in top
         )
-        by_reports = math.fsum(max(0.0, b.metered_max_j - b.band[1] * b.reported_j) for b in top)
+        by_reports = math.fsum(max(0.0, b.net_metered_j()[1] - b.band[1] * b.reported_j) for b in top)
         ref_power = max(b.reference_power_w for b in top)
         bucket_s = (span[1] - span[0]) / 1e9
         q = {

@@ -1081,17 +1081,24 @@ class OverheadBand(_message.Message):
 
     MIN_RATIO_FIELD_NUMBER: _builtins.int
     MAX_RATIO_FIELD_NUMBER: _builtins.int
+    FIXED_LOAD_W_FIELD_NUMBER: _builtins.int
     min_ratio: _builtins.float
     max_ratio: _builtins.float
+    fixed_load_w: _builtins.float
+    """Constant power the scope's meters see outside every node (offices, lighting, the cooling
+    plant's base), W, ≥ 0; absent: 0. Subtracted from the metered energy before the ratio is
+    taken; bounded by the commitment's tolerances.max_fixed_load_w.
+    """
     def __init__(
         self,
         *,
         min_ratio: _builtins.float = ...,
         max_ratio: _builtins.float = ...,
+        fixed_load_w: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_ratio", b"max_ratio", "min_ratio", b"min_ratio"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fixed_load_w", b"fixed_load_w", "max_ratio", b"max_ratio", "min_ratio", b"min_ratio"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1248,6 +1255,7 @@ class Tolerances(_message.Message):
     OVERHEAD_MAX_RATIO_FIELD_NUMBER: _builtins.int
     CALIBRATION_NS_FIELD_NUMBER: _builtins.int
     MAX_OVERHEAD_DRIFT_FIELD_NUMBER: _builtins.int
+    MAX_FIXED_LOAD_W_FIELD_NUMBER: _builtins.int
     overhead_min_ratio: _builtins.float
     """lowest metered/reported ratio a band may allow"""
     overhead_max_ratio: _builtins.float
@@ -1256,6 +1264,8 @@ class Tolerances(_message.Message):
     """the ratio baseline is learnt over this, from the window start"""
     max_overhead_drift: _builtins.float
     """largest slow drift of the ratio from its calibrated level"""
+    max_fixed_load_w: _builtins.float
+    """largest fixed load, W, an inventory may declare per scope; absent: 0"""
     def __init__(
         self,
         *,
@@ -1263,13 +1273,16 @@ class Tolerances(_message.Message):
         overhead_max_ratio: _builtins.float | None = ...,
         calibration_ns: _builtins.int | None = ...,
         max_overhead_drift: _builtins.float | None = ...,
+        max_fixed_load_w: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns", "_max_overhead_drift", b"_max_overhead_drift", "_overhead_max_ratio", b"_overhead_max_ratio", "_overhead_min_ratio", b"_overhead_min_ratio", "calibration_ns", b"calibration_ns", "max_overhead_drift", b"max_overhead_drift", "overhead_max_ratio", b"overhead_max_ratio", "overhead_min_ratio", b"overhead_min_ratio"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns", "_max_fixed_load_w", b"_max_fixed_load_w", "_max_overhead_drift", b"_max_overhead_drift", "_overhead_max_ratio", b"_overhead_max_ratio", "_overhead_min_ratio", b"_overhead_min_ratio", "calibration_ns", b"calibration_ns", "max_fixed_load_w", b"max_fixed_load_w", "max_overhead_drift", b"max_overhead_drift", "overhead_max_ratio", b"overhead_max_ratio", "overhead_min_ratio", b"overhead_min_ratio"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns", "_max_overhead_drift", b"_max_overhead_drift", "_overhead_max_ratio", b"_overhead_max_ratio", "_overhead_min_ratio", b"_overhead_min_ratio", "calibration_ns", b"calibration_ns", "max_overhead_drift", b"max_overhead_drift", "overhead_max_ratio", b"overhead_max_ratio", "overhead_min_ratio", b"overhead_min_ratio"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns", "_max_fixed_load_w", b"_max_fixed_load_w", "_max_overhead_drift", b"_max_overhead_drift", "_overhead_max_ratio", b"_overhead_max_ratio", "_overhead_min_ratio", b"_overhead_min_ratio", "calibration_ns", b"calibration_ns", "max_fixed_load_w", b"max_fixed_load_w", "max_overhead_drift", b"max_overhead_drift", "overhead_max_ratio", b"overhead_max_ratio", "overhead_min_ratio", b"overhead_min_ratio"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__calibration_ns: _TypeAlias = _typing.Literal["calibration_ns"]  # noqa: Y015
     _WhichOneofArgType__calibration_ns: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns"]  # noqa: Y015
+    _WhichOneofReturnType__max_fixed_load_w: _TypeAlias = _typing.Literal["max_fixed_load_w"]  # noqa: Y015
+    _WhichOneofArgType__max_fixed_load_w: _TypeAlias = _typing.Literal["_max_fixed_load_w", b"_max_fixed_load_w"]  # noqa: Y015
     _WhichOneofReturnType__max_overhead_drift: _TypeAlias = _typing.Literal["max_overhead_drift"]  # noqa: Y015
     _WhichOneofArgType__max_overhead_drift: _TypeAlias = _typing.Literal["_max_overhead_drift", b"_max_overhead_drift"]  # noqa: Y015
     _WhichOneofReturnType__overhead_max_ratio: _TypeAlias = _typing.Literal["overhead_max_ratio"]  # noqa: Y015
@@ -1278,6 +1291,8 @@ class Tolerances(_message.Message):
     _WhichOneofArgType__overhead_min_ratio: _TypeAlias = _typing.Literal["_overhead_min_ratio", b"_overhead_min_ratio"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__calibration_ns) -> _WhichOneofReturnType__calibration_ns | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_fixed_load_w) -> _WhichOneofReturnType__max_fixed_load_w | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_overhead_drift) -> _WhichOneofReturnType__max_overhead_drift | None: ...
     @_typing.overload

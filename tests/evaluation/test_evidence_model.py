@@ -148,9 +148,7 @@ def test_an_inventory_wider_than_the_commitment_is_refused_naming_the_field() ->
     inv = Fleet({"fac-a": 1}).inventory_wire("fac-a")
     inv.overhead.min_ratio, inv.overhead.max_ratio = 1.0, 1.9
     with pytest.raises(FormatError, match=r"overhead\.max_ratio: 1\.9"):
-        Inventory.from_wire(inv).check_bounds(
-            c.tolerances.overhead_min_ratio, c.tolerances.overhead_max_ratio, c.commitment_id
-        )
+        Inventory.from_wire(inv).check_bounds(c.tolerances, c.commitment_id)
 
 
 def commitment_text(extra: str) -> str:

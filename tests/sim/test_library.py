@@ -70,6 +70,7 @@ PAIRS = (
     ("hidden-accelerators.toml", "paused-inference.toml"),
     ("silent-feed-meter.toml", "meter-maintenance-silent.toml"),
     ("jobs-under-reported.toml", "jobs-honest.toml"),  # issue 17: job accounting corroborates
+    ("fixed-load-hides-a-training-node.toml", "idle-night-fixed-load-declared.toml"),
 )
 
 

@@ -62,8 +62,11 @@ class EnergyBalance:
     ``metered_j`` is the lowest of the scope's redundant measurements and ``metered_max_j`` the
     highest (equal with one measurement); ``sigma_j`` the standard uncertainty of the balance
     (meter accuracy and node sampling, see ``balance_sigma``); ``band`` the overhead band in
-    force (the declared one cut to the commitment's bounds). ``complete``: every node of the
-    scope covered with energy the whole bucket (no silence), so the ratio can calibrate.
+    force (the declared one cut to the commitment's bounds). ``fixed_load_j``: the scope's
+    declared fixed load (cut to the commitment's bound) × the bucket's length, which every
+    metered figure carries besides the nodes' overhead: the band applies to what the meters
+    read beyond it (``net_metered_j``). ``complete``: every node of the scope covered with
+    energy the whole bucket (no silence), so the ratio can calibrate.
     """
 
     meters: tuple[str, ...]
@@ -81,6 +84,12 @@ class EnergyBalance:
     top_level: bool = True
     reference_power_w: float = 0.0
     filled_j: float | None = None  # reported_j with each silence filled at the node's own mean power
+    fixed_load_j: float = 0.0
+
+    def net_metered_j(self) -> tuple[float, float]:
+        """The lowest and the highest metered energy less the declared fixed load: what the
+        band and the ratio baseline compare with the nodes' reports."""
+        return self.metered_j - self.fixed_load_j, self.metered_max_j - self.fixed_load_j
 
     def baseline_reported_j(self) -> float | None:
         """The reported energy the ratio baseline divides by: the reports themselves in a complete
@@ -113,22 +122,24 @@ def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
     the lowest redundant reading by ``Z_VIOLATION`` σ and one accelerator at board power),
     ``unexplained`` / ``silent_draw`` (the highest reading exceeds the reports by ``Z_WARN`` σ;
     ``silent_draw`` when only silence closes the gap), ``over_reported`` (the nodes claim more
-    than the band allows), or None (balanced). The sensitivity sweep calls this very function."""
+    than the band allows), or None (balanced); every metered figure less the declared fixed load.
+    The sensitivity sweep calls this very function."""
     lo, hi = b.band
-    beyond_silence = b.metered_j - hi * (b.reported_j + b.silent_allowance_j)
+    metered, metered_max = b.net_metered_j()
+    beyond_silence = metered - hi * (b.reported_j + b.silent_allowance_j)
     if (
         beyond_silence > Z_VIOLATION * b.sigma_j
         and beyond_silence >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * b.reference_power_w * bucket_s
     ):
         return "violation"
-    if b.metered_max_j - hi * b.reported_j > Z_WARN * b.sigma_j:
+    if metered_max - hi * b.reported_j > Z_WARN * b.sigma_j:
         if (
             b.silent_allowance_j > 0
-            and b.metered_max_j - hi * (b.reported_j + b.silent_allowance_j) <= Z_WARN * b.sigma_j
+            and metered_max - hi * (b.reported_j + b.silent_allowance_j) <= Z_WARN * b.sigma_j
         ):
             return "silent_draw"
         return "unexplained"
-    if b.metered_max_j < lo * b.reported_j - Z_WARN * b.sigma_j:
+    if metered_max < lo * b.reported_j - Z_WARN * b.sigma_j:
         return "over_reported"
     return None
 
@@ -347,7 +358,8 @@ class _Scopes:
         lowest = min(readings, key=lambda m: m.energy_j)
         highest = max(readings, key=lambda m: m.energy_j)
         lo, hi = self.commitment.tolerances.band(*group.overhead)
-        unexplained = max(0.0, highest.energy_j - hi * (r.reported_j + r.silent_allowance_j))
+        fixed_j = self.commitment.tolerances.fixed_load(group.fixed_load_w) * self.bucket_s
+        unexplained = max(0.0, highest.energy_j - fixed_j - hi * (r.reported_j + r.silent_allowance_j))
         every_measurement = len(readings) == len(group.measurements)
         balance = EnergyBalance(
             meters=group.meter_ids,
@@ -367,6 +379,7 @@ class _Scopes:
             top_level=top_level,
             reference_power_w=r.reference_power_w,
             filled_j=r.filled_j if every_measurement else None,
+            fixed_load_j=fixed_j,
         )
         return balance, r
 
@@ -374,11 +387,13 @@ class _Scopes:
         """The finding ``balance_decision`` makes of one scope's balance, if any."""
         bucket_s = self.bucket_s
         lo, hi = b.band
-        by_reports = b.metered_max_j - hi * b.reported_j
-        beyond_silence = b.metered_j - hi * (b.reported_j + b.silent_allowance_j)
+        metered, metered_max = b.net_metered_j()
+        by_reports = metered_max - hi * b.reported_j
+        beyond_silence = metered - hi * (b.reported_j + b.silent_allowance_j)
         quantities = {
             "metered_j": (b.metered_j, "J"),
             "metered_max_j": (b.metered_max_j, "J"),
+            **({"fixed_load_j": (b.fixed_load_j, "J")} if b.fixed_load_j else {}),
             "reported_j": (b.reported_j, "J"),
             "silent_allowance_j": (b.silent_allowance_j, "J"),
             "unexplained_j": (max(0.0, by_reports), "J"),

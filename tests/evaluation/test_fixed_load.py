@@ -1,0 +1,324 @@
+"""A declared fixed load (offices, lighting, the cooling plant's base) in the energy balance: the
+inventory's ``fixed_load_w``, the commitment's ``tolerances.max_fixed_load_w`` bound (absent:
+0), and the balance and ratio baseline subtracting it from every metered figure.
+
+The honest fleet these tests start from: an idle facility whose intake also carries 3 kW no
+node reports. Undeclared, the meter exceeds the band by accelerators' worth (a VIOLATION, the
+red-team case ``idle-weekend-fixed-load-honest``); declared and allowed, the balance closes."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+
+from pausewatch.commitment import Commitment, commitment_from_toml
+from pausewatch.documents import ToleranceError, check_tolerances
+from pausewatch.envelope import parse_envelope
+from pausewatch.errors import FormatError
+from pausewatch.evaluation import BucketRef, Evaluator
+from pausewatch.evaluation.bucket import EnergyBalance
+from pausewatch.evaluation.evidence import BaselineState, advance_baseline
+from pausewatch.evaluation.folds.balance import balance_decision
+from pausewatch.evaluation.inputs import EvaluationInput
+from pausewatch.inventory import Inventory, inventory_from_toml
+from pausewatch.terms import Terms, TermsInForce, TermsViolationError, terms_from_toml
+from pausewatch.v1 import types_pb2
+from sim.factories import IDLE, NS, PUE, T0, Fleet, commitment, seeded_signer
+from verifier.cli import main as verifier_main
+
+COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
+VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION
+BUCKET_S = 600
+FIXED_W = 3000.0
+
+# ---- the inventory's declaration ----------------------------------------------------------------
+
+KEY = seeded_signer("n1").public_key.raw.hex()
+KEY2 = seeded_signer("n2").public_key.raw.hex()
+METER_KEY = seeded_signer("m1").public_key.raw.hex()
+RACK_KEY = seeded_signer("m2").public_key.raw.hex()
+
+
+def inventory_text(overhead: str = "", meter_overhead: str = "") -> str:
+    return f"""
+facility_id = "fac-a"
+lab_id = "lab"
+version = 1
+issued = 2026-01-01T00:00:00Z
+[overhead]
+min_ratio = 1.1
+max_ratio = 1.4
+{overhead}
+[[nodes]]
+node_id = "n1"
+attestor_public_key = "{KEY}"
+[[nodes.accelerators]]
+uuid = "GPU-1"
+model = "NVIDIA H100 80GB HBM3"
+[[nodes]]
+node_id = "n2"
+attestor_public_key = "{KEY2}"
+[[meters]]
+meter_id = "intake"
+public_key = "{METER_KEY}"
+[[meters]]
+meter_id = "rack"
+public_key = "{RACK_KEY}"
+scope = "rack"
+node_ids = ["n1"]
+{meter_overhead}
+"""
+
+
+def parsed(overhead: str = "", meter_overhead: str = "") -> Inventory:
+    return Inventory.from_wire(inventory_from_toml(inventory_text(overhead, meter_overhead), "inv.toml"))
+
+
+def test_an_inventory_without_a_fixed_load_declares_none_and_its_bytes_are_unchanged() -> None:
+    msg = inventory_from_toml(inventory_text(), "inv.toml")
+    assert not any(f.name == "fixed_load_w" for f, _ in msg.overhead.ListFields())
+    inv = Inventory.from_wire(msg)
+    assert inv.fixed_load_w == 0.0
+    assert [g.fixed_load_w for g in inv.scope_groups()] == [0.0, 0.0]
+
+
+def test_the_facility_fixed_load_belongs_to_its_intake_and_a_scope_band_carries_its_own() -> None:
+    inv = parsed("fixed_load_w = 3000", 'overhead = { min_ratio = 1.0, max_ratio = 1.2, fixed_load_w = 150 }')
+    assert inv.fixed_load_w == 3000.0
+    assert {m.meter_id: m.fixed_load_w for m in inv.meters} == {"intake": 0.0, "rack": 150.0}
+    assert {g.node_ids: g.fixed_load_w for g in inv.scope_groups()} == {("n1", "n2"): 3000.0, ("n1",): 150.0}
+
+
+def test_a_fixed_load_is_not_given_to_a_part_scope_without_its_own_band() -> None:
+    fleet = Fleet({"fac-a": 2})
+    wire = fleet.inventory_wire("fac-a")
+    wire.overhead.fixed_load_w = FIXED_W
+    wire.meters.add(
+        meter_id="rack", public_key=seeded_signer("rack").public_key.raw, scope=types_pb2.METER_SCOPE_RACK,
+        node_ids=["fac-a-n00"],
+    )  # fmt: skip
+    groups = {g.node_ids: g.fixed_load_w for g in Inventory.from_wire(wire).scope_groups()}
+    assert groups == {("fac-a-n00", "fac-a-n01"): FIXED_W, ("fac-a-n00",): 0.0}
+
+
+@pytest.mark.parametrize(
+    ("overhead", "meter_overhead", "field"),
+    [
+        ("fixed_load_w = -1", "", r"inv\.toml:\d+: overhead\.fixed_load_w: need 0 ≤ W"),
+        ("fixed_load_w = nan", "", r"overhead\.fixed_load_w: must be finite"),
+        ("fixed_load_w = inf", "", r"overhead\.fixed_load_w: must be finite"),
+        ("fixed_load_w = 1e12", "", r"overhead\.fixed_load_w: need 0 ≤ W ≤ 1e\+08"),
+        ('fixed_load_w = "3 kW"', "", r"overhead\.fixed_load_w: must be a number"),
+        ("", "overhead = { min_ratio = 1.0, max_ratio = 1.2, fixed_load_w = -5 }", r"meters\[1\]\.overhead\.fixed_load_w"),
+    ],
+)  # fmt: skip
+def test_a_fixed_load_that_is_not_a_finite_non_negative_wattage_is_refused_naming_the_field(
+    overhead: str, meter_overhead: str, field: str
+) -> None:
+    with pytest.raises(FormatError, match=field):
+        parsed(overhead, meter_overhead)
+
+
+@pytest.mark.parametrize("watts", [math.nan, math.inf, -0.5, 2e8])
+def test_a_wire_inventory_with_a_bad_fixed_load_is_refused(watts: float) -> None:
+    wire = Fleet({"fac-a": 1}).inventory_wire("fac-a")
+    wire.overhead.fixed_load_w = watts
+    with pytest.raises(FormatError, match=r"^overhead\.fixed_load_w: need 0 ≤ W"):
+        Inventory.from_wire(wire)
+
+
+def test_meters_of_one_scope_must_declare_one_fixed_load() -> None:
+    wire = Fleet({"fac-a": 2}).inventory_wire("fac-a")
+    for name, watts in (("rack-1", 100.0), ("rack-2", 200.0)):
+        m = wire.meters.add(
+            meter_id=name, public_key=seeded_signer(name).public_key.raw, scope=types_pb2.METER_SCOPE_RACK,
+            node_ids=["fac-a-n00"],
+        )  # fmt: skip
+        m.overhead.min_ratio, m.overhead.max_ratio, m.overhead.fixed_load_w = 1.0, 1.2, watts
+    with pytest.raises(FormatError, match=r"meters\[rack-2\]\.overhead: .* share one scope"):
+        Inventory.from_wire(wire)
+
+
+# ---- the commitment's bound ---------------------------------------------------------------------
+
+
+def commitment_text(tolerances: str = "") -> str:
+    return (
+        'id = "c"\nversion = 1\nlab_id = "lab"\nfacilities = ["fac-a"]\n'
+        "[window]\nstart = 2026-01-01T00:00:00Z\nend = 2026-01-02T00:00:00Z\n"
+        f"[tolerances]\n{tolerances}\n"
+    )
+
+
+def bound(tolerances: str = "") -> Commitment:
+    return Commitment.from_wire(commitment_from_toml(commitment_text(tolerances), "c.toml"))
+
+
+def test_a_commitment_without_a_bound_allows_no_fixed_load() -> None:
+    c = bound()
+    assert c.tolerances.max_fixed_load_w == 0.0
+    with pytest.raises(ToleranceError, match=r"overhead\.fixed_load_w: 3000 W is above the bound 0 W"):
+        check_tolerances([parsed("fixed_load_w = 3000")], [c])
+    check_tolerances([parsed()], [c])  # nothing declared: as before
+
+
+def test_a_fixed_load_within_the_bound_is_accepted_and_one_beyond_it_refused() -> None:
+    c = bound("max_fixed_load_w = 5000")
+    check_tolerances([parsed("fixed_load_w = 5000")], [c])
+    with pytest.raises(ToleranceError, match=r"meters\[rack\]\.overhead\.fixed_load_w: 5001 W"):
+        check_tolerances(
+            [parsed("", "overhead = { min_ratio = 1.0, max_ratio = 1.2, fixed_load_w = 5001 }")], [c]
+        )
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("-1.0", "must be within 0"), ("nan", "must be finite"), ("inf", "must be finite"), ("1e9", "must be within 0")],
+)  # fmt: skip
+def test_a_bound_outside_physical_sense_is_refused_naming_the_key(value: str, problem: str) -> None:
+    with pytest.raises(FormatError, match=rf"c\.toml:\d+: tolerances\.max_fixed_load_w: {problem}"):
+        bound(f"max_fixed_load_w = {value}")
+
+
+def test_terms_bound_the_fixed_load_of_commitments_and_inventories() -> None:
+    terms = Terms.from_wire(
+        terms_from_toml(
+            'id = "t"\nversion = 1\nparties = ["a"]\n[[labs]]\nlab_id = "lab"\n'
+            "[window]\nstart = 2026-01-01T00:00:00Z\nend = 2026-01-02T00:00:00Z\n"
+            "[tolerances]\nmax_fixed_load_w = 2000\n",
+            "terms.toml",
+        )
+    )
+    in_force = TermsInForce.latest([terms])
+    generous = bound("max_fixed_load_w = 5000")
+    with pytest.raises(TermsViolationError, match=r"tolerances\.max_fixed_load_w: 5000 is above the terms' bound"):
+        in_force.check_commitment(generous)
+    assert in_force.effective(generous).commitment.tolerances.max_fixed_load_w == 2000.0
+    with pytest.raises(TermsViolationError, match=r"overhead\.fixed_load_w: 3000 W is above the bound 2000 W"):
+        in_force.check_inventory(parsed("fixed_load_w = 3000"))
+
+
+# ---- the balance --------------------------------------------------------------------------------
+
+
+def balance(metered_w: float, reported_w: float, fixed_w: float = 0.0) -> EnergyBalance:
+    """One hour of a scope of 8 H100s at a 1.1-1.4 band, meter accuracy 1 %."""
+    metered, reported = metered_w * 3600, reported_w * 3600
+    return EnergyBalance(
+        meters=("m",),
+        metered_j=metered,
+        reported_j=reported,
+        silent_allowance_j=0.0,
+        unexplained_j=0.0,
+        accelerator_equivalents=0.0,
+        evidence=(),
+        metered_max_j=metered,
+        sigma_j=0.005 * metered,
+        band=(1.1, 1.4),
+        complete=True,
+        reference_power_w=700.0,
+        fixed_load_j=fixed_w * 3600,
+    )
+
+
+def test_balance_decision_subtracts_the_fixed_load_before_the_band() -> None:
+    # an idle node (8 × 70 W + 800 W host) at true overhead 1.2, with 3 kW of offices beside it
+    reported = 8 * 70 + 800.0
+    metered = reported * 1.2 + FIXED_W
+    assert balance_decision(balance(metered, reported), 3600) == "violation"
+    assert balance_decision(balance(metered, reported, FIXED_W), 3600) is None
+    # the price: hidden hardware up to the declared fixed load is not seen ...
+    assert balance_decision(balance(reported * 1.2 + FIXED_W, reported, 2 * FIXED_W), 3600) == "over_reported"
+    assert balance_decision(balance(reported * 1.2 + 2 * FIXED_W, reported, 2 * FIXED_W), 3600) is None
+    # ... and beyond it, it is
+    assert balance_decision(balance(metered + 4 * 700 * 1.2, reported, FIXED_W), 3600) == "violation"
+
+
+def test_the_baseline_ratio_is_taken_after_the_fixed_load() -> None:
+    reported = 8 * 70 + 800.0
+    state = advance_baseline(BaselineState(), balance(reported * 1.2 + FIXED_W, reported, FIXED_W), True, 0.1)
+    assert state.ratio == pytest.approx(1.2)
+    # without it the idle ratio is out of the band: calibration does not learn it
+    state = advance_baseline(BaselineState(), balance(reported * 1.2 + FIXED_W, reported), True, 0.1)
+    assert state.ratio is None
+
+
+# ---- end to end: signed reports, the real evaluator ---------------------------------------------
+
+
+def idle_fleet(hidden_w: float = 0.0) -> Fleet:
+    """Two idle nodes for an hour; the intake meter also sees ``FIXED_W`` and ``hidden_w``."""
+    fleet = Fleet({"fac-a": 2})
+    for k in range(60):
+        t = T0 + k * fleet.period_ns
+        for node in fleet.node_ids("fac-a", 2):
+            fleet.usage(node, "fac-a", t, IDLE)
+        nodes_w = 2 * fleet.node_power(IDLE)
+        fleet.meter("fac-a", t, nodes_w + (FIXED_W + hidden_w) / PUE)
+    return fleet
+
+
+def evaluate(fleet: Fleet, c: Commitment, declared_w: float) -> list[types_pb2.Verdict]:
+    wire = fleet.inventory_wire("fac-a")
+    wire.overhead.fixed_load_w = declared_w
+    base = fleet.inputs(c)
+    inputs = EvaluationInput(
+        c, {"fac-a": Inventory.from_wire(wire)}, base.reports, base.ingest_findings, base.evaluated_log_size
+    )
+    ev = Evaluator(inputs)
+    return [ev.verdict(BucketRef("fac-a", T0 + k * BUCKET_S * NS, T0 + (k + 1) * BUCKET_S * NS)) for k in range(6)]
+
+
+def allowing(watts: float) -> Commitment:
+    c = commitment(["fac-a"], bucket_s=BUCKET_S)
+    return dataclasses.replace(c, tolerances=dataclasses.replace(c.tolerances, max_fixed_load_w=watts))
+
+
+def test_an_idle_fleet_beside_an_undeclared_fixed_load_is_a_violation() -> None:
+    verdicts = evaluate(idle_fleet(), allowing(0.0), 0.0)
+    assert {v.status for v in verdicts} == {VIOLATION}
+    assert all("fixed_load_j" not in {q.name for f in v.findings for q in f.quantities} for v in verdicts)
+
+
+def test_an_idle_fleet_beside_a_declared_fixed_load_is_compliant() -> None:
+    for v in evaluate(idle_fleet(), allowing(FIXED_W), FIXED_W):
+        assert v.status == COMPLIANT, v.reason
+
+
+def test_a_declared_fixed_load_is_cut_to_the_bound_in_force() -> None:
+    # an inventory logged before a stricter bound: evaluated with its fixed load cut to it
+    verdicts = evaluate(idle_fleet(), allowing(500.0), FIXED_W)
+    assert {v.status for v in verdicts} == {VIOLATION}
+    (q,) = [q for f in verdicts[0].findings for q in f.quantities if q.name == "fixed_load_j"]
+    assert q.value == pytest.approx(500.0 * BUCKET_S)
+
+
+def test_hardware_hidden_beyond_the_declared_fixed_load_is_a_violation() -> None:
+    # four H100s training unseen (4 × 700 W, × the true overhead at the intake)
+    for v in evaluate(idle_fleet(hidden_w=4 * 700 * PUE), allowing(FIXED_W), FIXED_W):
+        assert v.status == VIOLATION, v.reason
+        assert "energy.unexplained" in {f.id for f in v.findings}
+
+
+# ---- the lab's tool writes it -------------------------------------------------------------------
+
+
+def test_inventory_sign_carries_the_fixed_load_and_refuses_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verifier_main(["keygen", "--out", str(tmp_path / "lab.key")]) == 0
+    sign = ["inventory", "sign", "--key", str(tmp_path / "lab.key"), "--in", str(tmp_path / "inv.toml")]
+    (tmp_path / "inv.toml").write_text(inventory_text("fixed_load_w = 3000"))
+    assert verifier_main([*sign, "--out", str(tmp_path / "inv.env")]) == 0
+    signed = types_pb2.Inventory.FromString(parse_envelope((tmp_path / "inv.env").read_bytes()).payload)
+    assert signed.overhead.fixed_load_w == 3000.0
+    capsys.readouterr()
+    (tmp_path / "inv.toml").write_text(inventory_text("fixed_load_w = -3000"))
+    assert verifier_main([*sign, "--out", str(tmp_path / "bad.env")]) == 2
+    err = capsys.readouterr().err
+    assert "overhead.fixed_load_w: need 0 ≤ W" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "bad.env").exists()
