@@ -71,6 +71,7 @@ PAIRS = (
     ("silent-feed-meter.toml", "meter-maintenance-silent.toml"),
     ("jobs-under-reported.toml", "jobs-honest.toml"),  # issue 17: job accounting corroborates
     ("fixed-load-hides-a-training-node.toml", "idle-night-fixed-load-declared.toml"),
+    ("idle-calibration-fixed-load-hides-a-gpu.toml", "idle-calibration-fixed-load-declared.toml"),
 )
 
 
