@@ -187,19 +187,6 @@ class Tolerances:
         hi = min(declared_max, self.overhead_max_ratio)
         return (lo, hi) if lo <= hi else (self.overhead_min_ratio, self.overhead_max_ratio)
 
-    def check_band(self, declared_min: float, declared_max: float, where: str) -> None:
-        """Raise ``FormatError`` naming ``where`` when a declared band is wider than allowed."""
-        if declared_min < self.overhead_min_ratio:
-            raise FormatError(
-                f"{where}.min_ratio: {declared_min} is below the commitment's bound"
-                f" tolerances.overhead_min_ratio = {self.overhead_min_ratio}"
-            )
-        if declared_max > self.overhead_max_ratio:
-            raise FormatError(
-                f"{where}.max_ratio: {declared_max} is above the commitment's bound"
-                f" tolerances.overhead_max_ratio = {self.overhead_max_ratio}"
-            )
-
     def fixed_load(self, declared_w: float) -> float:
         """The fixed load (W) the evaluation subtracts from a scope's metered power: the declared
         one cut to ``max_fixed_load_w``."""
