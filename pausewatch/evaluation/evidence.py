@@ -44,7 +44,10 @@ drift no faster than the ones calibration saw (weather, cooling cycles) is follo
 step is held against the level before it for as long as it lasts. A level more than
 ``tolerances.max_overhead_drift`` from μ₀ is ``energy.baseline_drift``. A ratio above the band
 that drifted there slowly from a calibrated level inside the band is INCONCLUSIVE (the CRITICAL
-``energy.unexplained`` of that bucket is lowered to WARNING), never VIOLATION. Steps smaller than
+``energy.unexplained`` of that bucket is lowered to WARNING), never VIOLATION; so is one whose
+metered power fell with the reports, since the last bucket the baseline learnt from, at no less
+than the band's lowest ratio (``carried_explains``: no new load, e.g. an undeclared fixed load
+standing out when the fleet idles). Steps smaller than
 about 3σ of the tracker's prediction error can be absorbed as drift: ``docs/detection.md``
 gives the sizes that are found.
 """
@@ -58,7 +61,13 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Final
 
-from pausewatch.evaluation.bucket import Z_VIOLATION, Z_WARN, EnergyBalance, LabelledPeriod
+from pausewatch.evaluation.bucket import (
+    ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS,
+    Z_VIOLATION,
+    Z_WARN,
+    EnergyBalance,
+    LabelledPeriod,
+)
 from pausewatch.evaluation.findings import CRITICAL, WARNING, Finding, FindingId
 from pausewatch.evaluation.workload import WorkloadLabel
 
@@ -73,8 +82,9 @@ __all__ = [
     "TrainingWindow",
     "advance_baseline",
     "baseline_findings",
+    "carried_explains",
     "drift_explains",
-    "lower_drifted",
+    "lower_unproven",
     "min_training_periods",
     "training_window",
     "uncalibrated",
@@ -185,6 +195,10 @@ class BaselineState:
     ratio: float | None = None  # the bucket's ratio (None: incomplete bucket)
     since_ns: int | None = None  # start of the first bucket calibration learnt from
     seen_ns: int | None = None  # start of the first bucket with a balance of the scope
+    # (net metered J, reported J, σ J) of the last bucket the baseline learnt from, and of the
+    # last one before the bucket just folded in (``carried_explains``)
+    learnt: tuple[float, float, float] | None = None
+    reference: tuple[float, float, float] | None = None
 
 
 def advance_baseline(
@@ -199,14 +213,17 @@ def advance_baseline(
     ``DRIFT_TRACKING``); during calibration it learns the scale σ of its own one-step prediction
     errors (1.4826 × their median absolute value), so a drift as fast as the ones calibration
     saw (daily cooling cycles) stays in control, while a step does not."""
+    state = replace(state, reference=state.learnt)
     ratio = None
     reported = balance.baseline_reported_j() if balance is not None else None
     fillable = reported is not None
     if balance is not None and reported is None and state.level0 is not None:
         reported = balance.reported_j  # tested as it is: silence that drew power raises the ratio
     metered = balance.net_metered_j()[0] if balance is not None else 0.0
+    learnt: tuple[float, float, float] | None = None
     if balance is not None and reported is not None and reported > 0 and metered > 0:
         ratio = metered / reported
+        learnt = (metered, reported, balance.sigma_j)
     if ratio is None or balance is None or (not fillable and state.level0 is None):
         # calibration learns from complete buckets and ones with short silences filled
         # (``EnergyBalance.baseline_reported_j``)
@@ -217,7 +234,9 @@ def advance_baseline(
         # would make hidden load part of the baseline
         return replace(state, step=False, ratio=None, last_z=0.0)
     if state.level is None:
-        return replace(state, calibration=(ratio,), level=ratio, step=False, ratio=ratio, last_z=0.0)
+        return replace(
+            state, calibration=(ratio,), level=ratio, step=False, ratio=ratio, last_z=0.0, learnt=learnt
+        )
     predicted = state.level + state.trend
     error = ratio - predicted
     if state.level0 is None:
@@ -234,6 +253,7 @@ def advance_baseline(
                 step=False,
                 ratio=ratio,
                 last_z=0.0,
+                learnt=learnt,
             )
         sigma = 1.4826 * statistics.median(abs(r) for r in residuals) if residuals else 0.0
         if sigma > MAX_CALIBRATED_SIGMA:
@@ -241,7 +261,12 @@ def advance_baseline(
             # looks like this): calibrate afresh from this bucket; ``uncalibrated`` bounds how
             # long that may go on before it is a finding
             return BaselineState(
-                calibration=(ratio,), level=ratio, ratio=ratio, seen_ns=state.seen_ns
+                calibration=(ratio,),
+                level=ratio,
+                ratio=ratio,
+                seen_ns=state.seen_ns,
+                learnt=learnt,
+                reference=state.reference,
             )
         return replace(
             state,
@@ -254,6 +279,7 @@ def advance_baseline(
             step=False,
             ratio=ratio,
             last_z=0.0,
+            learnt=learnt,
         )
     sigma = max(min(state.sigma or 0.0, MAX_CALIBRATED_SIGMA), bucket_sigma)
     z = error / sigma if sigma > 0 else 0.0
@@ -266,7 +292,16 @@ def advance_baseline(
     level, trend = _holt(state.level, state.trend, ratio) if learn else (state.level, state.trend)
     drifted = abs(level - state.level0) > max_drift
     return replace(
-        state, level=level, trend=trend, up=up, down=down, last_z=z, step=step, drifted=drifted, ratio=ratio
+        state,
+        level=level,
+        trend=trend,
+        up=up,
+        down=down,
+        last_z=z,
+        step=step,
+        drifted=drifted,
+        ratio=ratio,
+        learnt=learnt if learn else state.learnt,
     )
 
 
@@ -360,11 +395,37 @@ def drift_explains(state: BaselineState, balance: EnergyBalance) -> bool:
     )
 
 
-def lower_drifted(findings: Sequence[Finding], subjects: Mapping[str, bool]) -> list[Finding]:
-    """CRITICAL ``energy.unexplained`` of a scope whose ratio drifted there → WARNING."""
+def carried_explains(state: BaselineState, balance: EnergyBalance, bucket_s: float) -> bool:
+    """An excess over the band that the scope already carried when its baseline last learnt:
+    since that bucket the nodes' reports (with what silent nodes could draw) fell, and the
+    metered power fell with them by at least the band's lowest ratio times their fall, short of
+    the evidence threshold of ``balance_decision`` (``Z_VIOLATION`` σ and one accelerator at
+    board power for the bucket). No new load appeared: what stands out of the band is a part of
+    the metered power that does not scale with the nodes — a fixed load outside them that the
+    inventory does not declare (``fixed_load_w``) shows so when the fleet idles, and so does load
+    hidden within the band then, which the band admitted. It cannot be told from hidden
+    hardware drawing constant power, so it is no proof either: INCONCLUSIVE, never VIOLATION
+    (the ratio's step, ``energy.baseline_step``, says so where the baseline is calibrated)."""
+    if state.reference is None:
+        return False
+    ref_metered, ref_reported, ref_sigma = state.reference
+    fall = ref_reported - (balance.reported_j + balance.silent_allowance_j)
+    if fall <= 0:
+        return False
+    new = balance.net_metered_j()[0] - (ref_metered - balance.band[0] * fall)
+    sigma = math.hypot(balance.sigma_j, ref_sigma)
+    return not (
+        new > Z_VIOLATION * sigma
+        and new >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * balance.reference_power_w * bucket_s
+    )
+
+
+def lower_unproven(findings: Sequence[Finding], notes: Mapping[str, str]) -> list[Finding]:
+    """CRITICAL ``energy.unexplained`` of a scope whose excess is not evidence (its subject in
+    ``notes``: ``drift_explains``, ``carried_explains``) → WARNING, its note appended."""
     return [
-        replace(f, severity=WARNING)
-        if f.id == FindingId.ENERGY_UNEXPLAINED and f.severity == CRITICAL and subjects.get(f.subject)
+        replace(f, severity=WARNING, message=f.message + notes[f.subject])
+        if f.id == FindingId.ENERGY_UNEXPLAINED and f.severity == CRITICAL and f.subject in notes
         else f
         for f in findings
     ]

@@ -24,6 +24,7 @@ from pausewatch.evaluation.bucket import (
     Z_WARN,
     BucketAccumulator,
     BucketFacts,
+    EnergyBalance,
     LabelledPeriod,
 )
 from pausewatch.evaluation.evidence import (
@@ -31,8 +32,9 @@ from pausewatch.evaluation.evidence import (
     TrainingWindow,
     advance_baseline,
     baseline_findings,
+    carried_explains,
     drift_explains,
-    lower_drifted,
+    lower_unproven,
     training_window,
     uncalibrated,
     uncalibrated_finding,
@@ -412,7 +414,7 @@ class Evaluator:
         if inv is None:
             return findings
         all_nodes = tuple(sorted(n.node_id for n in inv.nodes))
-        drifted: dict[str, bool] = {}
+        unproven: dict[str, str] = {}
         extra: list[Finding] = []
         calibration_ns = self.inputs.commitment.tolerances.calibration_ns
         for bal in facts.energy:
@@ -420,24 +422,43 @@ class Evaluator:
             subject = bal.subject(facility_id, all_nodes)
             if state is not None and uncalibrated(state, facts.end_ns, calibration_ns):
                 extra.append(uncalibrated_finding(state, bal, subject, (facts.start_ns, facts.end_ns)))
-            if state is None or state.ratio is None:
+            if state is None:
                 continue
-            extra.extend(baseline_findings(state, bal, subject, (facts.start_ns, facts.end_ns)))
-            if state.step and state.last_z > 0 and bal.silent_allowance_j > 0:
-                extra.append(
-                    Finding.make(
-                        FindingId.ENERGY_SILENT_DRAW,
-                        WARNING,
-                        subject,
-                        (facts.start_ns, facts.end_ns),
-                        f"meters {', '.join(bal.meters)}: the metered/reported ratio rose above its"
-                        " calibrated level while nodes of the scope were silent",
-                        {"z": (state.last_z, "1"), "silent_allowance_j": (bal.silent_allowance_j, "J")},
-                        bal.evidence,
-                    )
+            if state.ratio is not None:
+                extra.extend(self._ratio_findings(state, bal, subject, (facts.start_ns, facts.end_ns)))
+                if drift_explains(state, bal):
+                    unproven[subject] = ""
+                    continue
+            # a bucket out of the band is not learnt from (its ratio is None during calibration)
+            if carried_explains(state, bal, (facts.end_ns - facts.start_ns) / 1e9):
+                unproven[subject] = (
+                    "; not evidence: since the scope was last in control the metered power fell with"
+                    " the reports at no less than the band's lowest ratio, so the excess is load it"
+                    " carried then (a fixed load outside the nodes not declared as fixed_load_w, or"
+                    " load hidden within the band)"
                 )
-            drifted[subject] = drift_explains(state, bal)
-        return [*lower_drifted(findings, drifted), *extra]
+        return [*lower_unproven(findings, unproven), *extra]
+
+    @staticmethod
+    def _ratio_findings(
+        state: BaselineState, bal: EnergyBalance, subject: str, span: tuple[int, int]
+    ) -> list[Finding]:
+        """The baseline's findings of a bucket it tested, and silent draw where the ratio rose."""
+        out = baseline_findings(state, bal, subject, span)
+        if state.step and state.last_z > 0 and bal.silent_allowance_j > 0:
+            out.append(
+                Finding.make(
+                    FindingId.ENERGY_SILENT_DRAW,
+                    WARNING,
+                    subject,
+                    span,
+                    f"meters {', '.join(bal.meters)}: the metered/reported ratio rose above its"
+                    " calibrated level while nodes of the scope were silent",
+                    {"z": (state.last_z, "1"), "silent_allowance_j": (bal.silent_allowance_j, "J")},
+                    bal.evidence,
+                )
+            )
+        return out
 
     def _commitment_verdict(self, bucket: BucketRef, evaluated_unix_ns: int) -> types_pb2.Verdict:
         """Evidence summed over every facility of the commitment, and each facility's outcome."""

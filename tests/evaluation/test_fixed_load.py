@@ -21,16 +21,18 @@ from pausewatch.errors import FormatError
 from pausewatch.evaluation import BucketRef, Evaluator
 from pausewatch.evaluation.bucket import EnergyBalance
 from pausewatch.evaluation.evidence import BaselineState, advance_baseline
+from pausewatch.evaluation.findings import CRITICAL, WARNING
 from pausewatch.evaluation.folds.balance import balance_decision
 from pausewatch.evaluation.inputs import EvaluationInput
 from pausewatch.inventory import Inventory, inventory_from_toml
 from pausewatch.terms import Terms, TermsInForce, TermsViolationError, terms_from_toml
 from pausewatch.v1 import types_pb2
-from sim.factories import IDLE, NS, PUE, T0, Fleet, commitment, seeded_signer
+from sim.factories import IDLE, INFERENCE, NS, PUE, T0, Fleet, commitment, seeded_signer
 from verifier.cli import main as verifier_main
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
 VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION
+INCONCLUSIVE = types_pb2.VERDICT_STATUS_INCONCLUSIVE
 BUCKET_S = 600
 FIXED_W = 3000.0
 
@@ -261,7 +263,7 @@ def idle_fleet(hidden_w: float = 0.0) -> Fleet:
     return fleet
 
 
-def evaluate(fleet: Fleet, c: Commitment, declared_w: float) -> list[types_pb2.Verdict]:
+def evaluate(fleet: Fleet, c: Commitment, declared_w: float, buckets: int = 6) -> list[types_pb2.Verdict]:
     wire = fleet.inventory_wire("fac-a")
     wire.overhead.fixed_load_w = declared_w
     base = fleet.inputs(c)
@@ -269,7 +271,9 @@ def evaluate(fleet: Fleet, c: Commitment, declared_w: float) -> list[types_pb2.V
         c, {"fac-a": Inventory.from_wire(wire)}, base.reports, base.ingest_findings, base.evaluated_log_size
     )
     ev = Evaluator(inputs)
-    return [ev.verdict(BucketRef("fac-a", T0 + k * BUCKET_S * NS, T0 + (k + 1) * BUCKET_S * NS)) for k in range(6)]
+    return [
+        ev.verdict(BucketRef("fac-a", T0 + k * BUCKET_S * NS, T0 + (k + 1) * BUCKET_S * NS)) for k in range(buckets)
+    ]
 
 
 def allowing(watts: float) -> Commitment:
@@ -322,3 +326,64 @@ def test_inventory_sign_carries_the_fixed_load_and_refuses_a_bad_one(
     assert "overhead.fixed_load_w: need 0 ≤ W" in err
     assert "Traceback" not in err
     assert not (tmp_path / "bad.env").exists()
+
+
+# ---- undeclared, after a busy start: not evidence (``evidence.carried_explains``) -------------
+
+
+NODES = 8
+BASE_W = 4000.0  # inside the band (1.05-1.4) while eight nodes serve (ratio 1.38), out of it idle (1.57)
+
+
+def serving_then_idle(hidden_w: float = 0.0) -> Fleet:
+    """Eight nodes serve for 30 minutes, then idle for an hour; the intake also sees ``BASE_W``
+    throughout and, from the idle on, ``hidden_w`` (unseen hardware)."""
+    fleet = Fleet({"fac-a": NODES})
+    for k in range(90):
+        t = T0 + k * fleet.period_ns
+        b = INFERENCE if k < 30 else IDLE
+        for node in fleet.node_ids("fac-a", NODES):
+            fleet.usage(node, "fac-a", t, b)
+        extra_w = BASE_W + (hidden_w if k >= 30 else 0.0)
+        fleet.meter("fac-a", t, NODES * fleet.node_power(b) + extra_w / PUE)
+    return fleet
+
+
+def energy_findings(v: types_pb2.Verdict) -> dict[str, int]:
+    return {f.id: f.severity for f in v.findings if f.id.startswith("energy.")}
+
+
+def test_an_undeclared_fixed_load_that_stands_out_when_the_fleet_idles_is_no_evidence() -> None:
+    """The red team's idle-weekend case: inside the band while serving, out of it once idle —
+    the metered power fell with the reports at the true overhead, above the band's lowest ratio:
+    no new load, so INCONCLUSIVE with the reason, not VIOLATION. Declared, COMPLIANT."""
+    verdicts = evaluate(serving_then_idle(), allowing(BASE_W), 0.0, buckets=9)
+    assert [v.status for v in verdicts[:3]] == [COMPLIANT] * 3
+    for v in verdicts[3:]:
+        assert v.status == INCONCLUSIVE, v.reason
+        unexplained = [f for f in v.findings if f.id == "energy.unexplained"]
+        assert [f.severity for f in unexplained] == [WARNING]
+        assert "not evidence: since the scope was last in control" in unexplained[0].message
+    assert {v.status for v in evaluate(serving_then_idle(), allowing(BASE_W), BASE_W, buckets=9)} == {COMPLIANT}
+
+
+def test_hardware_that_starts_as_the_fleet_idles_is_still_a_violation() -> None:
+    """Eight H100s switched on the moment the fleet idles: the metered power fell by less than
+    the band's lowest ratio times the reports' fall, by accelerators' worth: new load, VIOLATION."""
+    verdicts = evaluate(serving_then_idle(hidden_w=8 * 700 * PUE), allowing(BASE_W), 0.0, buckets=9)
+    for v in verdicts[3:]:
+        assert v.status == VIOLATION, v.reason
+        assert energy_findings(v)["energy.unexplained"] == CRITICAL
+
+
+def test_the_price_new_load_under_the_slack_of_the_fall_is_inconclusive_not_a_violation() -> None:
+    """Just under the threshold: hidden load no larger than (true overhead − the band's lowest
+    ratio) × the reports' fall looks like a fixed load standing out; it stays INCONCLUSIVE
+    (``energy.unexplained`` WARNING), never COMPLIANT."""
+    fleet = Fleet({"fac-a": NODES})
+    fall_w = NODES * (fleet.node_power(INFERENCE) - fleet.node_power(IDLE))
+    slack_w = (PUE - fleet.inventory_wire("fac-a").overhead.min_ratio) * fall_w * 0.8
+    verdicts = evaluate(serving_then_idle(hidden_w=slack_w), allowing(BASE_W), 0.0, buckets=9)
+    for v in verdicts[3:]:
+        assert v.status == INCONCLUSIVE, v.reason
+        assert energy_findings(v)["energy.unexplained"] == WARNING
