@@ -426,17 +426,9 @@ class Evaluator:
                 continue
             if state.ratio is not None:
                 extra.extend(self._ratio_findings(state, bal, subject, (facts.start_ns, facts.end_ns)))
-                if drift_explains(state, bal):
-                    unproven[subject] = ""
-                    continue
-            # a bucket out of the band is not learnt from (its ratio is None during calibration)
-            if carried_explains(state, bal, (facts.end_ns - facts.start_ns) / 1e9):
-                unproven[subject] = (
-                    "; not evidence: since the scope was last in control the metered power fell with"
-                    " the reports at no less than the band's lowest ratio, so the excess is load it"
-                    " carried then (a fixed load outside the nodes not declared as fixed_load_w, or"
-                    " load hidden within the band)"
-                )
+            note = _not_evidence(state, bal, (facts.end_ns - facts.start_ns) / 1e9)
+            if note is not None:
+                unproven[subject] = note
         return [*lower_unproven(findings, unproven), *extra]
 
     @staticmethod
@@ -524,23 +516,37 @@ class Evaluator:
     ) -> list[Finding]:
         """Unexplained energy of every facility's top-level scope, summed: small excesses that
         stay under each facility's threshold add up here."""
-        top = [b for f in facts for b in f.energy if b.top_level]
+        top = [(f, b) for f in facts for b in f.energy if b.top_level]
         if len(top) < 2:
             return []
-        sigma = math.sqrt(math.fsum(b.sigma_j**2 for b in top))
-        beyond_silence = math.fsum(
-            max(0.0, b.net_metered_j()[0] - b.band[1] * (b.reported_j + b.silent_allowance_j)) for b in top
-        )
-        by_reports = math.fsum(max(0.0, b.net_metered_j()[1] - b.band[1] * b.reported_j) for b in top)
-        ref_power = max(b.reference_power_w for b in top)
+        sigma = math.sqrt(math.fsum(b.sigma_j**2 for _, b in top))
         bucket_s = (span[1] - span[0]) / 1e9
+        # what a facility's own baseline shows is no evidence (a drift, load carried before)
+        # is none summed either
+        evidence_scopes = [
+            b
+            for f, b in top
+            if _not_evidence(
+                self._baseline_states(f.facility_id, f.start_ns).get(b.node_ids, BaselineState()), b, bucket_s
+            )
+            is None
+        ]
+        beyond_silence = math.fsum(
+            max(0.0, b.net_metered_j()[0] - b.band[1] * (b.reported_j + b.silent_allowance_j))
+            for b in evidence_scopes
+        )
+        top_balances = [b for _, b in top]
+        by_reports = math.fsum(
+            max(0.0, b.net_metered_j()[1] - b.band[1] * b.reported_j) for b in top_balances
+        )
+        ref_power = max(b.reference_power_w for b in top_balances)
         q = {
             "unexplained_j": (by_reports, "J"),
             "beyond_silence_j": (beyond_silence, "J"),
             "sigma_j": (sigma, "J"),
             "accelerator_equivalents": (by_reports / (ref_power * bucket_s) if bucket_s > 0 else 0.0, "1"),
         }
-        evidence = sorted({i for b in top for i in b.evidence})
+        evidence = sorted({i for b in top_balances for i in b.evidence})
         if (
             beyond_silence > Z_VIOLATION * sigma
             and beyond_silence >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * ref_power * bucket_s
@@ -579,6 +585,22 @@ class Evaluator:
             for fid in commitment_scope(self.inputs.facilities):
                 out.append(self.verdict(BucketRef(fid, start, end), evaluated_unix_ns))
         return out
+
+
+def _not_evidence(state: BaselineState, bal: EnergyBalance, bucket_s: float) -> str | None:
+    """Why a scope's excess over the band is no evidence of a violation, as a note for its
+    ``energy.unexplained`` ("" for a drift, whose message stays as it was), or None."""
+    if state.ratio is not None and drift_explains(state, bal):
+        return ""
+    # a bucket out of the band is not learnt from (its ratio is None during calibration)
+    if carried_explains(state, bal, bucket_s):
+        return (
+            "; not evidence: since the scope was last in control the metered power fell with"
+            " the reports at no less than the band's lowest ratio, so the excess is load it"
+            " carried then (a fixed load outside the nodes not declared as fixed_load_w, or"
+            " load hidden within the band)"
+        )
+    return None
 
 
 def evaluate_bucket(

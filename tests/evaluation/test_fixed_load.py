@@ -276,8 +276,8 @@ def evaluate(fleet: Fleet, c: Commitment, declared_w: float, buckets: int = 6) -
     ]
 
 
-def allowing(watts: float) -> Commitment:
-    c = commitment(["fac-a"], bucket_s=BUCKET_S)
+def allowing(watts: float, facilities: tuple[str, ...] = ("fac-a",)) -> Commitment:
+    c = commitment(list(facilities), bucket_s=BUCKET_S)
     return dataclasses.replace(c, tolerances=dataclasses.replace(c.tolerances, max_fixed_load_w=watts))
 
 
@@ -387,3 +387,32 @@ def test_the_price_new_load_under_the_slack_of_the_fall_is_inconclusive_not_a_vi
     for v in verdicts[3:]:
         assert v.status == INCONCLUSIVE, v.reason
         assert energy_findings(v)["energy.unexplained"] == WARNING
+
+
+def test_load_carried_before_is_no_evidence_summed_over_sites_either() -> None:
+    """Two sites under one commitment, each with an undeclared fixed load standing out once its
+    fleet idles: each site is INCONCLUSIVE, and so is the commitment — the sum over sites leaves
+    out what a site's own baseline shows is no new load (it used to add both excesses up into a
+    VIOLATION). Hardware switched on at one site as it idles is still one, site and sum."""
+    sites = ("fac-a", "fac-b")
+
+    def run(hidden_w: float) -> list[types_pb2.Verdict]:
+        fleet = Fleet(dict.fromkeys(sites, NODES))
+        for fid in sites:
+            for k in range(90):
+                t = T0 + k * fleet.period_ns
+                b = INFERENCE if k < 30 else IDLE
+                for node in fleet.node_ids(fid, NODES):
+                    fleet.usage(node, fid, t, b)
+                extra_w = BASE_W + (hidden_w if k >= 30 and fid == "fac-a" else 0.0)
+                fleet.meter(fid, t, NODES * fleet.node_power(b) + extra_w / PUE)
+        ev = Evaluator(fleet.inputs(allowing(BASE_W, sites)))
+        span = (T0 + 6 * BUCKET_S * NS, T0 + 7 * BUCKET_S * NS)
+        return [ev.verdict(BucketRef(fid, *span)) for fid in (*sites, "")]
+
+    *per_site, total = run(0.0)
+    assert [v.status for v in per_site] == [INCONCLUSIVE, INCONCLUSIVE]
+    assert total.status == INCONCLUSIVE, total.reason
+    *per_site, total = run(8 * 700 * PUE)
+    assert [v.status for v in per_site] == [VIOLATION, INCONCLUSIVE]
+    assert total.status == VIOLATION, total.reason
