@@ -341,7 +341,9 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     most ``ISOLATED_UNCERTAIN_SHARE`` of the node's periods of them (at least one) — in the
     bucket, and in the bucket together with the node's hour before it (``RECENT_S``), so that
     short buckets do not each get a lone period of their own (one minute in every 5-minute
-    bucket is 20 % of the time). The classifier leaves a small share of honest serving minutes
+    bucket is 20 % of the time); over that window the "at least one" holds only where one period
+    is within the share, so a short bucket with no history before it excuses none. The classifier
+    leaves a small share of honest serving minutes
     ``uncertain`` (docs/classify.md); a lone minute can hide at most one period's work, which
     the compute bound counts at its upper bound."""
     periods = sorted(w.periods, key=lambda p: (p.start_ns, p.log_index))
@@ -355,8 +357,12 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     lone = [p for p in judged if p.label in _NO_PROOF]
     if len(lone) > max(1, int(ISOLATED_UNCERTAIN_SHARE * len(judged))):
         return True
+    # over the bucket and the hour before it, a lone period is excused only where the window is
+    # long enough for one period to be within the share: a node with no history before a short
+    # bucket (its first, or its first after an hour of silence) gets none
     window = len(judged) + w.recent_periods
-    if len(lone) + w.recent_no_proof > max(1, int(ISOLATED_UNCERTAIN_SHARE * window)):
+    floor = 1 if ISOLATED_UNCERTAIN_SHARE * window >= 1 else 0
+    if len(lone) + w.recent_no_proof > max(floor, int(ISOLATED_UNCERTAIN_SHARE * window)):
         return True
     run = 0
     for p in judged:

@@ -436,7 +436,13 @@ def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -
         )
 
     five = ["inference", "inference", "uncertain", "inference", "inference"]
-    assert not _sustained_uncertainty(workload(five, recent=0, recent_no_proof=0))  # no history
+    # no history (a node's first bucket, or its first after an hour of silence): one minute of 5
+    # is 20 %, not excused (it was: the red team's lone-batchgen-5min-buckets passed its first
+    # bucket so) …
+    assert _sustained_uncertainty(workload(five, recent=0, recent_no_proof=0))
+    # … while 15 minutes of history make one period 5 % of the window
+    assert not _sustained_uncertainty(workload(five, recent=15, recent_no_proof=0))
+    assert _sustained_uncertainty(workload(five, recent=14, recent_no_proof=0))
     assert not _sustained_uncertainty(workload(five, recent=55, recent_no_proof=2))  # 3 in 60
     assert _sustained_uncertainty(workload(five, recent=55, recent_no_proof=3))  # 4 in 60
     assert _sustained_uncertainty(workload(five, recent=55, recent_no_proof=11))  # one a bucket

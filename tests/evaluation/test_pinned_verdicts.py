@@ -16,7 +16,10 @@ board power: two VIOLATIONs become INCONCLUSIVE), and when a node silent for ove
 the bucket itself stopped counting as proven even while its hour was clean (commitment 0, the log
 prefix that ends mid-bucket: one node's existing ``workload.low_confidence`` finding also says
 "silent for 120 s of the bucket's 600 s" and carries the silence quantities; no status or
-severity changes);
+severity changes), and when a short bucket with no history before it stopped excusing a lone
+uncertain period (the honest training fleet under commitment 0: each node's start-up minute in
+its first 10-minute bucket goes from INFO to WARNING ``workload.low_confidence``; that bucket is
+VIOLATION before and after);
 earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
 here is a change of results and needs a new commitment version, not a new digest.
 """
@@ -55,7 +58,7 @@ CLEAN = {
     "idle/c1": "45631c56b81ee61898d972aaf8ee841b0e428f2577e2ce2ec37ca78053068b73",
     "inference/c0": "9a7cf1c8e386bdc8442788a29ddbbd89f668d67d483cb8ae03b85ec46b6dce0c",
     "inference/c1": "e6d1b869702ecdaebb52c91ac6162f161d28f5da93e3140d0b456f8b2c32fd5f",
-    "training/c0": "bafbb198df93c1aa5b8ae39ac2cbac376ca2d1dce20778e0f84f56c36464efd1",
+    "training/c0": "f53f0c0e50d2a3bc6e19830f4eb204db037d177f6acc9d9c237e71859b8ef98b",
     "training/c1": "0cc7dc13d1d5fc13c1155da829a4dd1b2f3a8e393902c8b0d00532db7975478e",
 }
 
