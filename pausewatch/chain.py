@@ -59,10 +59,11 @@ class NewLink:
 
     header: ReportHeader
     envelope: bytes
+    known_digest: bytes | None = None  # the envelope's digest, when the caller already holds it
 
     @property
     def digest(self) -> bytes:
-        return envelope_digest(self.envelope)
+        return self.known_digest if self.known_digest is not None else envelope_digest(self.envelope)
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,8 @@ REPORT_PAYLOAD_TYPES: Final = (
 
 Report = types_pb2.UsageReport | types_pb2.MeterReport | types_pb2.AccountingReport
 
+_KIND_BY_VALUE: Final = {k.value: k for k in ReportKind}  # ReportKind(value) without the Enum call
+
 
 @dataclass(frozen=True)
 class ReportHeader:
@@ -123,7 +125,8 @@ class ReportHeader:
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> ReportHeader:
         """The header of a :meth:`row` (already validated when it was made)."""
-        return cls(ReportKind(row[0]), *row[1:11])
+        kind = _KIND_BY_VALUE.get(row[0])
+        return cls(ReportKind(row[0]) if kind is None else kind, *row[1:11])  # the call raises on a bad value
 
 
 def check_id(value: str, field: str) -> str:

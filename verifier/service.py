@@ -54,7 +54,7 @@ from typing import Any, Final, NoReturn
 
 import grpc
 
-from pausewatch.envelope import envelope_digest, parse_envelope
+from pausewatch.envelope import parse_envelope
 from pausewatch.errors import (
     EnvironmentFaultError,
     FormatError,
@@ -512,7 +512,7 @@ class VerifierServicer(ReportIntake):
             # An exact duplicate (already logged, or admitted earlier in this batch) is answered
             # with its receipt and costs no token: replaying captured envelopes must not spend
             # the attestor's budget.
-            digest = envelope_digest(report.envelope.raw)
+            digest = report.digest
             if digest not in passed and self._seq.logged_index(digest) is None:
                 try:
                     key = report.header.key_id
