@@ -4,10 +4,16 @@ header row read back without the Enum call."""
 
 from __future__ import annotations
 
+import math
+import random
+import struct
+
 import pytest
 
+from pausewatch import reports
 from pausewatch.chain import ChainState, NewLink, classify_link
-from pausewatch.envelope import envelope_digest
+from pausewatch.envelope import ParsedEnvelope, PayloadType, envelope_digest, parse_envelope
+from pausewatch.errors import FormatError
 from pausewatch.reports import ReportHeader, ReportKind
 from pausewatch.v1 import types_pb2
 from sim.factories import NS, T0, UsageChain, seeded_signer
@@ -69,3 +75,35 @@ def test_a_header_row_reads_back_and_a_bad_kind_is_refused() -> None:
     assert ReportHeader.from_row(row).kind is ReportKind.USAGE
     with pytest.raises(ValueError):
         ReportHeader.from_row(("nonsense", *row[1:]))
+
+
+def test_the_wire_scan_never_passes_a_non_finite_value() -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        value = rng.choice([math.inf, -math.inf, math.nan, -math.nan])
+        mantissa = rng.getrandbits(52) | (0 if math.isinf(value) else 1 << 51)
+        bits = (rng.getrandbits(1) << 63) | (0x7FF << 52) | (0 if math.isinf(value) else mantissa)
+        double = struct.pack("<Q", bits)
+        single = struct.pack("<f", value)
+        before, after = rng.randbytes(rng.randrange(40)), rng.randbytes(rng.randrange(40))
+        assert reports._may_hold_non_finite(before + b"\x09" + double + after, single=False)
+        assert reports._may_hold_non_finite(before + b"\x0d" + single + after, single=True)
+    finite = struct.pack("<d", 1e300) + struct.pack("<d", -70.25)
+    assert not reports._may_hold_non_finite(b"\x09" + finite, single=False)
+
+
+def test_a_report_whose_bytes_look_non_finite_is_walked_and_a_non_finite_one_refused() -> None:
+    key = seeded_signer("node-0")
+    chain = UsageChain(key, facility_id="fac", node_id="n0", nonce=b"\x07" * 32)
+    message = types_pb2.UsageReport()
+    message.ParseFromString(parse_envelope(chain.next()).payload)
+    for value, refused in ((float.fromhex("0x1.fffffffffffffp+1023"), False), (math.nan, True)):
+        message.node.cpu_busy_s = value  # the largest finite double ends as an infinity does
+        wire = message.SerializeToString(deterministic=True)
+        assert reports._may_hold_non_finite(wire, single=False)
+        envelope = ParsedEnvelope(b"", PayloadType.USAGE_REPORT, wire, ((key.public_key.key_id, b""),))
+        if refused:
+            with pytest.raises(FormatError, match=r"node\.cpu_busy_s is nan"):
+                reports.decode_report(envelope)
+        else:
+            reports.decode_report(envelope)
