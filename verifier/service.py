@@ -304,9 +304,8 @@ class ReportIntake(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc]  #
             self._throughput.add(len(raws), time.monotonic())
         response = verifier_pb2.SubmitReportsResponse()
         self._metrics.count_reports((o.disposition, o.code) for o in outcomes)
+        self._metrics.count_findings(f for o in outcomes for f in o.finding_ids)
         for o in outcomes:
-            for f in o.finding_ids:
-                self._metrics.findings.labels(f).inc()
             result = response.results.add(
                 code=o.code, message=o.message, disposition=o.disposition, finding_ids=o.finding_ids
             )

@@ -19,6 +19,7 @@ from pausewatch.v1 import types_pb2
 from sim.factories import NS, T0, UsageChain, seeded_signer
 from verifier.errors import RateLimitedError
 from verifier.ingest import AdmittedReport, Enrollment, RateLimiter, admit_batch
+from verifier.metrics import VerifierMetrics
 
 
 def _admitted(count: int) -> list[AdmittedReport]:
@@ -107,3 +108,13 @@ def test_a_report_whose_bytes_look_non_finite_is_walked_and_a_non_finite_one_ref
                 reports.decode_report(envelope)
         else:
             reports.decode_report(envelope)
+
+
+def test_a_batchs_findings_are_counted_per_id() -> None:
+    metrics = VerifierMetrics()
+    metrics.count_findings(["freshness.stale_challenge"] * 59 + ["chain.gap"])
+    metrics.count_findings([])
+    metrics.count_findings(["chain.gap"])
+    value = metrics.registry.get_sample_value
+    assert value("pausewatch_verifier_findings_total", {"finding_id": "freshness.stale_challenge"}) == 59
+    assert value("pausewatch_verifier_findings_total", {"finding_id": "chain.gap"}) == 2
