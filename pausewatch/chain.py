@@ -22,7 +22,7 @@ nothing; the caller loads the state and stores the outcome. Equivocation proofs 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from pausewatch.envelope import envelope_digest, parse_envelope, verify_envelope
@@ -59,7 +59,8 @@ class NewLink:
 
     header: ReportHeader
     envelope: bytes
-    known_digest: bytes | None = None  # the envelope's digest, when the caller already holds it
+    # the envelope's digest, when the caller already holds it (not part of the link's identity)
+    known_digest: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def digest(self) -> bytes:
