@@ -21,6 +21,7 @@ import time
 BENCHES = (
     "attestor",
     "audit",
+    "core",
     "ed25519",
     "eval",
     "hotpaths",

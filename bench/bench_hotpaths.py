@@ -2,19 +2,29 @@
 in the same run, on a full 8-GPU report (``bench.reports``), next to one Ed25519 verification of the same report (the reference).
 
 - ``decode``: ``pausewatch.reports.decode_report`` (parse, header checks, finite check); the
-  finite check alone, and the descriptor walk that used to be the check (``ListFields`` over
-  every message; still the slow path that names a non-finite field).
+  finite check alone (a C-level scan of the wire bytes for the two bytes that end a
+  non-finite value; the fields are walked only when they are found), the walk of the fields
+  that it spares most reports (a plan of the float fields per type, one ``sum``), and the
+  descriptor walk that used to be the check (``ListFields`` over every message; still the
+  slow path that names a non-finite field).
 - ``metrics``: counting a batch of 60 outcomes through children bound once
   (``VerifierMetrics.count_reports``) against ``labels(...).inc()`` per report.
 - ``audit_key``: the auditor's per-key verifier cache (``EntryContext.verifier``) against
   building the key (an on-curve check) per entry, beside the signature check it precedes.
-Each figure is the best of ``REPEATS`` timed loops (µs per report).
+- ``intake_interceptor``: a front-end's per-method gRPC counters (``verifier.frontend._IntakeMetrics``)
+  per call: the interceptor's handler lookup and wrapper around a ``SubmitReports`` behaviour
+  (a duration observed, a status counted) against the behaviour called directly, and for a
+  forwarded method, which it passes through. Per call, not per report.
+Each figure is the best of ``REPEATS`` timed loops (µs per report, or per call).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections import namedtuple
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from bench.reports import NodeChain
 
@@ -33,6 +43,56 @@ def _us(*fns: Callable[[], object], n: int) -> list[float]:
                 fn()
             best[i] = min(best[i], (time.perf_counter() - started) / n)
     return [round(b * 1e6, 3) for b in best]
+
+
+def _interceptor_us(n: int) -> dict[str, float]:
+    """µs per call that ``_IntakeMetrics`` adds (best of ``REPEATS``, interleaved)."""
+    import grpc
+
+    from verifier.frontend import _IntakeMetrics
+    from verifier.metrics import VerifierMetrics
+
+    details = namedtuple("details", "method invocation_metadata")
+    submit = details("/pausewatch.v1.Verifier/SubmitReports", ())
+    forwarded = details("/pausewatch.v1.Verifier/GetCheckpoint", ())
+
+    class Context:
+        def code(self) -> None:
+            return None
+
+    async def behaviour(request: bytes, context: Any) -> bytes:
+        return request
+
+    handler = grpc.unary_unary_rpc_method_handler(behaviour)
+
+    async def continuation(_details: Any) -> Any:
+        return handler
+
+    async def main() -> list[float]:
+        interceptor, context = _IntakeMetrics(VerifierMetrics()), Context()
+
+        async def direct() -> None:
+            await (await continuation(submit)).unary_unary(b"x", context)
+
+        async def through(call: Any) -> None:
+            wrapped: Any = await interceptor.intercept_service(continuation, call)
+            await wrapped.unary_unary(b"x", context)
+
+        cases: list[Callable[[], Awaitable[None]]] = [direct, lambda: through(submit), lambda: through(forwarded)]
+        best = [float("inf")] * len(cases)
+        for _ in range(REPEATS):
+            for i, case in enumerate(cases):
+                started = time.perf_counter()
+                for _ in range(n):
+                    await case()
+                best[i] = min(best[i], (time.perf_counter() - started) / n)
+        return [b * 1e6 for b in best]
+
+    plain, submit_us, forwarded_us = asyncio.run(main())
+    return {
+        "submit_reports_call_us": round(submit_us - plain, 3),
+        "forwarded_call_us": round(forwarded_us - plain, 3),
+    }
 
 
 def run(quick: bool = False) -> dict[str, object]:
@@ -60,8 +120,9 @@ def run(quick: bool = False) -> dict[str, object]:
     context = EntryContext({}, None, 0, {signer.public_key.key_id: signer.public_key.raw})  # type: ignore[arg-type]
     signature_bytes, signed = envelope.signatures[0][1], pae(envelope.payload_type, envelope.payload)
     kid, key_raw = signer.public_key.key_id, signer.public_key.raw
-    decode, finite, finite_before, signature = _us(
+    decode, finite, finite_walk, finite_before, signature = _us(
         lambda: reports.decode_report(envelope),
+        lambda: reports._check_finite(message, "report", envelope.payload),
         lambda: reports._check_finite(message, "report"),
         lambda: reports._name_non_finite(message, "report"),
         lambda: signer.public_key.verify(signature_bytes, signed),
@@ -81,12 +142,14 @@ def run(quick: bool = False) -> dict[str, object]:
         "decode": {
             "decode_report_us": decode,
             "finite_check_us": finite,
+            "finite_check_fields_walked_us": finite_walk,
             "finite_check_before_us": finite_before,
         },
         "metrics_per_report": {
             "bound_children_us": round(bound / 60, 3),
             "labels_per_report_before_us": round(labelled / 60, 3),
         },
+        "intake_interceptor_per_call": _interceptor_us(n),
         "audit_key": {
             "cached_verifier_us": cached,
             "key_built_per_entry_before_us": built,

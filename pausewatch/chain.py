@@ -22,7 +22,7 @@ nothing; the caller loads the state and stores the outcome. Equivocation proofs 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from pausewatch.envelope import envelope_digest, parse_envelope, verify_envelope
@@ -59,10 +59,12 @@ class NewLink:
 
     header: ReportHeader
     envelope: bytes
+    # the envelope's digest, when the caller already holds it (not part of the link's identity)
+    known_digest: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def digest(self) -> bytes:
-        return envelope_digest(self.envelope)
+        return self.known_digest if self.known_digest is not None else envelope_digest(self.envelope)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import nacl.bindings
@@ -92,8 +93,9 @@ class Ed25519Key:
         except ValueError as e:
             raise FormatError(f"not an Ed25519 public key: {e}") from e
 
-    @property
+    @cached_property
     def key_id(self) -> str:
+        """Derived once per key object (admission reads it several times per report)."""
         return key_id(self.raw)
 
     def verify(self, signature: bytes, message: bytes) -> None:

@@ -86,6 +86,8 @@ REPORT_PAYLOAD_TYPES: Final = (
 
 Report = types_pb2.UsageReport | types_pb2.MeterReport | types_pb2.AccountingReport
 
+_KIND_BY_VALUE: Final = {k.value: k for k in ReportKind}  # ReportKind(value) without the Enum call
+
 
 @dataclass(frozen=True)
 class ReportHeader:
@@ -123,7 +125,8 @@ class ReportHeader:
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> ReportHeader:
         """The header of a :meth:`row` (already validated when it was made)."""
-        return cls(ReportKind(row[0]), *row[1:11])
+        kind = _KIND_BY_VALUE.get(row[0])
+        return cls(ReportKind(row[0]) if kind is None else kind, *row[1:11])  # the call raises on a bad value
 
 
 def check_id(value: str, field: str) -> str:
@@ -146,6 +149,7 @@ class _FloatPlan:
     repeated_floats: tuple[str, ...]
     messages: tuple[tuple[str, _FloatPlan], ...]  # singular message fields that hold floats
     repeated_messages: tuple[tuple[str, _FloatPlan], ...]
+    single: bool = False  # a 32-bit float field here or below (else only doubles)
 
     @property
     def empty(self) -> bool:
@@ -161,14 +165,41 @@ def _float_plan(descriptor: Any) -> _FloatPlan:
     repeated_floats: list[str] = []
     messages: list[tuple[str, _FloatPlan]] = []
     repeated_messages: list[tuple[str, _FloatPlan]] = []
+    single = False
     for f in descriptor.fields:
         if f.type in (f.TYPE_DOUBLE, f.TYPE_FLOAT):
             (repeated_floats if f.is_repeated else floats).append(f.name)
+            single = single or f.type == f.TYPE_FLOAT
         elif f.type == f.TYPE_MESSAGE and f.message_type is not None:
             sub = _float_plan(f.message_type)
             if not sub.empty:
                 (repeated_messages if f.is_repeated else messages).append((f.name, sub))
-    return _FloatPlan(tuple(floats), tuple(repeated_floats), tuple(messages), tuple(repeated_messages))
+                single = single or sub.single
+    return _FloatPlan(
+        tuple(floats), tuple(repeated_floats), tuple(messages), tuple(repeated_messages), single
+    )
+
+
+# A non-finite double's 8 little-endian bytes end with a byte >= 0xF0 then 0x7F or 0xFF (the
+# sign, 11 exponent bits all ones); a float's 4 with a byte >= 0x80 then 0x7F or 0xFF. On the
+# wire each value's bytes lie together (fixed64 / fixed32, packed or not, in nested messages).
+_NON_FINITE_LAST: Final = (0x7F, 0xFF)
+
+
+def _may_hold_non_finite(wire: bytes, single: bool) -> bool:
+    """False when ``wire``, a message's serialized bytes, holds no two bytes in a row that
+    could end a non-finite double (or float, with ``single``): then no value in it is
+    non-finite, whatever its fields. ``find`` runs in C; an honest report holds a byte 0x7F
+    or 0xFF a few times at most (random ids, large varints), and 2-3 % of them pass for a
+    possible non-finite value, whose fields are then walked."""
+    low = 0x80 if single else 0xF0
+    for last in _NON_FINITE_LAST:
+        at = wire.find(last, 1)
+        while at != -1:
+            if wire[at - 1] >= low:
+                return True
+            at = wire.find(last, at + 1)
+    return False
 
 
 def _gather_floats(message: Message, plan: _FloatPlan, out: list[float]) -> None:
@@ -185,12 +216,17 @@ def _gather_floats(message: Message, plan: _FloatPlan, out: list[float]) -> None
             _gather_floats(item, sub, out)
 
 
-def _check_finite(message: Message, where: str) -> None:
-    """Every float in ``message`` is finite. The sum of the values is finite exactly when all
-    are, except when finite values overflow; so one C-level ``sum`` decides the common case,
-    and only a non-finite sum walks the fields to name the culprit (or finds none: overflow)."""
+def _check_finite(message: Message, where: str, wire: bytes | None = None) -> None:
+    """Every float in ``message`` is finite. ``wire``: the bytes ``message`` was parsed from,
+    scanned first in C (:func:`_may_hold_non_finite`): most reports need nothing more. Else the
+    sum of the values is finite exactly when all are, except when finite values overflow; so
+    one C-level ``sum`` decides, and only a non-finite sum walks the fields to name the culprit
+    (or finds none: overflow)."""
+    plan = _float_plan(message.DESCRIPTOR)
+    if wire is not None and not _may_hold_non_finite(wire, plan.single):
+        return
     values: list[float] = []
-    _gather_floats(message, _float_plan(message.DESCRIPTOR), values)
+    _gather_floats(message, plan, values)
     if not math.isfinite(sum(values)):
         _name_non_finite(message, where)
 
@@ -241,7 +277,7 @@ def decode_report(envelope: ParsedEnvelope) -> tuple[ReportHeader, Report]:
     if anomalies > MAX_ANOMALIES:
         raise LimitExceededError(f"report carries {anomalies} anomalies; the limit is {MAX_ANOMALIES}")
     _check_header(header)
-    _check_finite(message, "report")
+    _check_finite(message, "report", envelope.payload)
     return header, message
 
 

@@ -6,8 +6,9 @@ talk gRPC over ``STATE_DIR/core.sock`` (the state directory is mode 0700: only t
 own user reaches it). Two internal methods, beside the public service the front-ends forward
 every other call to:
 
-- ``Sequence``: a front-end's admitted reports (raw envelope, payload type, payload,
-  signatures, header row, signer key id each; nothing is parsed again) in, one outcome per
+- ``Sequence``: a front-end's admitted reports (raw envelope, header row, signer key id
+  each; the envelope's fields are read back with one C-level parse, the payload is not
+  decoded again) in, one outcome per
   report out (disposition, code, message, receipt, finding ids). The core rebuilds each
   :class:`~verifier.ingest.AdmittedReport` against its own enrolment — a key it no longer
   enrols is refused there — and runs
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import grpc
+from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry, Counter
 
 from pausewatch.envelope import ParsedEnvelope
@@ -89,34 +91,28 @@ _FOLLOW_POLL_S: Final = 0.02  # how soon a change of enrolment reaches the front
 
 # --- reports in ----------------------------------------------------------------------------
 def pack_reports(reports: Sequence[AdmittedReport]) -> bytes:
-    return marshal.dumps(
-        [
-            (
-                r.envelope.raw,
-                r.envelope.payload_type,
-                r.envelope.payload,
-                r.envelope.signatures,
-                r.header.row(),
-                r.enrolled.key.key_id,
-            )
-            for r in reports
-        ]
-    )
+    """Each report's exact envelope bytes, header row and signer key id: the payload (most of
+    the envelope) is not sent a second time; the core takes it back out of the envelope."""
+    return marshal.dumps([(r.envelope.raw, r.header.row(), r.enrolled.key.key_id) for r in reports])
 
 
 def unpack_reports(data: bytes, enrollment: Enrollment) -> list[AdmittedReport | PausewatchError]:
-    """The reports a front-end admitted, against ``enrollment`` (the core's current one)."""
+    """The reports a front-end admitted, against ``enrollment`` (the core's current one). The
+    envelope's fields are read back with one C-level parse of the bytes the front-end checked
+    (structure, canonical encoding, signature); the payload is not decoded again."""
     try:
         rows: Any = marshal.loads(data)  # noqa: S302  # our front-end, over a 0700 directory's socket
         out: list[AdmittedReport | PausewatchError] = []
-        for raw, payload_type, payload, signatures, header, signer in rows:
+        for raw, header, signer in rows:
             enrolled = enrollment.keys.get(signer)
             if enrolled is None:  # the front-end admitted it by an enrolment since changed
                 out.append(UnknownKeyError(f"key {signer[:16]} is no longer enrolled"))
                 continue
-            envelope = ParsedEnvelope(raw, payload_type, payload, tuple(map(tuple, signatures)))
+            env = types_pb2.Envelope.FromString(raw)
+            signatures = tuple((s.keyid, s.sig) for s in env.signatures)
+            envelope = ParsedEnvelope(raw, env.payload_type, env.payload, signatures)
             out.append(AdmittedReport(envelope, ReportHeader.from_row(header), enrolled))
-    except (ValueError, TypeError, EOFError) as e:  # a front-end of another version: a bug
+    except (ValueError, TypeError, EOFError, DecodeError) as e:  # a front-end of another version: a bug
         raise InternalError(f"a front-end sent reports this core cannot read: {e}") from e
     return out
 

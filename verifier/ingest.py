@@ -36,11 +36,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final
 
 from pausewatch import freshness
 from pausewatch.chain import ChainDecision, LinkKind
-from pausewatch.envelope import ParsedEnvelope, parse_envelope, verify_envelope
+from pausewatch.envelope import ParsedEnvelope, envelope_digest, parse_envelope, verify_envelope
 from pausewatch.errors import FormatError, LimitExceededError, PausewatchError, SignatureError
 from pausewatch.freshness import ChallengeHistory, assess_freshness
 from pausewatch.keys import Ed25519Key
@@ -140,6 +141,11 @@ class AdmittedReport:
     header: ReportHeader
     enrolled: EnrolledKey
 
+    @cached_property
+    def digest(self) -> bytes:
+        """Its envelope digest (what duplicates, chain links and storage use), computed once."""
+        return envelope_digest(self.envelope.raw)
+
 
 def admit_report(raw: bytes, enrollment: Enrollment, *, max_envelope_bytes: int) -> AdmittedReport:
     """Stage 1 of ingest; raise the precise error, return a report fit for the chain check.
@@ -232,16 +238,21 @@ class RateLimiter:
 
     def check(self, key_id: str, now_ns: int, count: int = 1) -> None:
         """Raise RateLimitedError when ``take`` would; spend nothing."""
-        if self._tokens(key_id, now_ns) < count:
+        self._enough(key_id, now_ns, count)
+
+    def _enough(self, key_id: str, now_ns: int, count: int) -> float:
+        """The tokens ``key_id`` holds at ``now_ns``; RateLimitedError when fewer than ``count``."""
+        tokens = self._tokens(key_id, now_ns)
+        if tokens < count:
             raise RateLimitedError(
                 f"key {key_id[:16]} is over its quota ({self._rate * _NS_PER_MINUTE:g}"
                 f" {self._unit}/minute, {self._burst:g} saved up at most)"
             )
+        return tokens
 
     def take(self, key_id: str, now_ns: int, count: int = 1) -> None:
         """Spend ``count`` tokens of ``key_id`` or raise RateLimitedError (spending nothing)."""
-        self.check(key_id, now_ns, count)
-        tokens = self._tokens(key_id, now_ns)
+        tokens = self._enough(key_id, now_ns, count)
         if len(self._buckets) >= self._max_keys and key_id not in self._buckets:
             self._buckets.clear()  # bounded memory; only enrolled keys ever get here
         self._buckets[key_id] = (tokens - count, now_ns)

@@ -183,6 +183,12 @@ class VerifierMetrics:
                 child = self._report_children[key] = self.reports.labels(*labels)
             child.inc(n)
 
+    def count_findings(self, finding_ids: Iterable[str]) -> None:
+        """Count a batch's findings: one increment per distinct finding id (not a label
+        look-up per report: most reports of a batch answering an old challenge carry one)."""
+        for finding_id, n in collections.Counter(finding_ids).items():
+            self.findings.labels(finding_id).inc(n)
+
     def verdict_logged(self, status: int) -> None:
         self.verdicts.labels(_STATUSES.get(status, "unspecified")).inc()
 

@@ -33,8 +33,8 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from pausewatch.errors import EnvironmentFaultError, InternalError
-from pausewatch.tlog_store import TILE_HEIGHT, LogConflictError, MerkleLog, Tile, TileKey
-from verifier.sql_storage import SqlDialect, SqlReader, SqlTransaction
+from pausewatch.tlog_store import TILE_HEIGHT, MerkleLog, Tile, TileKey
+from verifier.sql_storage import SqlDialect, SqlReader, SqlTransaction, swap_log_size
 from verifier.tlog_sqlite import DEFAULT_TILE_CACHE
 
 __all__ = ["MIGRATIONS", "WRITER_LOCK", "PgStorage", "PgTreeStore"]
@@ -230,18 +230,7 @@ class PgTreeStore:
         if new_size - old_size != len(entries):
             raise InternalError(f"{len(entries)} entries do not take {old_size} to {new_size}")
         try:
-            if old_size == 0:  # compare-and-swap on the size; the row appears at first append
-                cur = conn.execute(
-                    "INSERT INTO tlog_meta (id, size) VALUES (0, %s) ON CONFLICT (id)"
-                    " DO UPDATE SET size = excluded.size WHERE tlog_meta.size = 0",
-                    (new_size,),
-                )
-            else:
-                cur = conn.execute(
-                    "UPDATE tlog_meta SET size = %s WHERE id = 0 AND size = %s", (new_size, old_size)
-                )
-            if cur.rowcount != 1:
-                raise LogConflictError(f"log size changed under the writer (expected {old_size})")
+            swap_log_size(conn, _DIALECT.placeholder, old_size, new_size)
             with conn.cursor() as c:
                 c.executemany(
                     "INSERT INTO tlog_tile (level, idx, hashes, inner_hashes) VALUES (%s, %s, %s, %s)"

@@ -519,7 +519,8 @@ class LogSequencer:
                     raise InternalError(
                         f"log grew under the sequencer: appended at {first}, expected {batch.old_size}"
                     )
-                tree = self._frontier.extend([merkle.leaf_hash(e) for e in batch.entries])
+                leaves = merkle.leaf_hashes(batch.entries)  # one hasher copied per entry, no prefixed copy
+                tree = self._frontier.extend([leaves[i : i + 32] for i in range(0, len(leaves), 32)])
                 committed = _Committed(tree, self._sign(tx, tree.size, tree.root()))
         # COMMIT is done: what the tick changed is now the committed state
         if committed.checkpoint is not None and self._checkpoint_file is not None:

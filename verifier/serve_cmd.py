@@ -111,6 +111,7 @@ async def _serve_frontends(config: Any, ready_file: Path | None, count: int, log
     except BaseException:
         held.close()
         raise
+    server.public_port = int(address.rpartition(":")[2])  # what the start-up line names
     stop = _stop_on_signal()
     frontends = Frontends(count, config, address, Path(config.state_dir) / CORE_SOCKET, log_level)
     code = EXIT_OK

@@ -148,6 +148,9 @@ class VerifierServer:
     _steps_alerted: int = 0
     _quota_changes: int = 0
     reserve: DiskReserve | None = None  # given back when the disk fills (verifier.disk_reserve)
+    # behind front-ends (verifier.frontends): the public port they share (``port`` is then the
+    # core socket's, which means nothing to an operator)
+    public_port: int | None = None
     _challenge_faults: OncePer = field(default_factory=lambda: OncePer(60.0))
 
     async def start(self) -> None:
@@ -173,7 +176,8 @@ class VerifierServer:
             self._tasks.append(
                 asyncio.create_task(_guard(fn, self), name=getattr(fn, "__name__", "background"))
             )
-        _log.info("verifier serving", extra={"port": self.port, "log_origin": self.config.log_origin})
+        port = self.port if self.public_port is None else self.public_port
+        _log.info("verifier serving", extra={"port": port, "log_origin": self.config.log_origin})
 
     async def _challenge_loop(self) -> None:
         while True:

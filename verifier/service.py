@@ -54,7 +54,7 @@ from typing import Any, Final, NoReturn
 
 import grpc
 
-from pausewatch.envelope import envelope_digest, parse_envelope
+from pausewatch.envelope import parse_envelope
 from pausewatch.errors import (
     EnvironmentFaultError,
     FormatError,
@@ -304,9 +304,8 @@ class ReportIntake(verifier_pb2_grpc.VerifierServicer):  # type: ignore[misc]  #
             self._throughput.add(len(raws), time.monotonic())
         response = verifier_pb2.SubmitReportsResponse()
         self._metrics.count_reports((o.disposition, o.code) for o in outcomes)
+        self._metrics.count_findings(f for o in outcomes for f in o.finding_ids)
         for o in outcomes:
-            for f in o.finding_ids:
-                self._metrics.findings.labels(f).inc()
             result = response.results.add(
                 code=o.code, message=o.message, disposition=o.disposition, finding_ids=o.finding_ids
             )
@@ -512,7 +511,7 @@ class VerifierServicer(ReportIntake):
             # An exact duplicate (already logged, or admitted earlier in this batch) is answered
             # with its receipt and costs no token: replaying captured envelopes must not spend
             # the attestor's budget.
-            digest = envelope_digest(report.envelope.raw)
+            digest = report.digest
             if digest not in passed and self._seq.logged_index(digest) is None:
                 try:
                     key = report.header.key_id

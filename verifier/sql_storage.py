@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from pausewatch.errors import InternalError
 from pausewatch.reports import MAX_PERIOD_NS, ReportHeader
-from pausewatch.tlog_store import MerkleLog
+from pausewatch.tlog_store import LogConflictError, MerkleLog
 from pausewatch.v1 import types_pb2
 from verifier.storage import (
     CheckpointConflictError,
@@ -27,7 +27,7 @@ from verifier.storage import (
     StoredVerdict,
 )
 
-__all__ = ["SqlDialect", "SqlReader", "SqlTransaction"]
+__all__ = ["SqlDialect", "SqlReader", "SqlTransaction", "swap_log_size"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,25 @@ def _multi_insert(head: str, width: int, rows: int, tail: str = "") -> str:
     statement (one database step, one GIL release) instead of one per row."""
     row = f"({_placeholders(width)})"
     return f"{head} VALUES {', '.join([row] * rows)}{tail}"
+
+
+def swap_log_size(conn: Any, placeholder: str, old_size: int, new_size: int) -> None:
+    """The Merkle log's compare-and-swap on its size (``tlog_meta``, one row, which appears at
+    the first append), inside the caller's transaction, on a DB-API connection of either
+    backend (``placeholder``: its driver's); LogConflictError when the stored size is not
+    ``old_size``: another writer moved the log."""
+    if old_size == 0:
+        sql = (
+            "INSERT INTO tlog_meta (id, size) VALUES (0, ?) ON CONFLICT (id)"
+            " DO UPDATE SET size = excluded.size WHERE tlog_meta.size = 0"
+        )
+        args: tuple[int, ...] = (new_size,)
+    else:
+        sql, args = "UPDATE tlog_meta SET size = ? WHERE id = 0 AND size = ?", (new_size, old_size)
+    if placeholder != "?":
+        sql = _with_placeholder(sql, placeholder)
+    if conn.execute(sql, args).rowcount != 1:
+        raise LogConflictError(f"log size changed under the writer (expected {old_size})")
 
 
 def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -36,7 +36,6 @@ import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import ClassVar, Literal, TypeVar
 
 from google.protobuf.message import Message
@@ -95,10 +94,10 @@ class ReportItem:
     report: AdmittedReport
     kind: ClassVar[str] = "report"
 
-    @cached_property
+    @property
     def digest(self) -> bytes:
-        """Its envelope digest, computed once, on the writer thread (:meth:`Stager.begin`)."""
-        return envelope_digest(self.report.envelope.raw)
+        """Its envelope digest (:attr:`verifier.ingest.AdmittedReport.digest`: computed once)."""
+        return self.report.digest
 
 
 DocumentKind = Literal["inventory", "commitment", "terms"]
@@ -405,8 +404,8 @@ class Stager:
                     nxt = tx.report_at(key, header.seq + 1)
                     before = prior.envelope if prior else None
                     after_prev = nxt.header.prev if nxt else None
-            state = ChainState(NewLink(head.header, head.envelope), at_seq, before, after_prev)
-        decision = classify_link(state, NewLink(header, raw))
+            state = ChainState(NewLink(head.header, head.envelope, head.digest), at_seq, before, after_prev)
+        decision = classify_link(state, NewLink(header, raw, item.digest))
         if decision.kind is LinkKind.DUPLICATE:  # same bytes: caught by digest above
             raise InternalError("classify_link found a duplicate the digest index missed")
         other: int | None = None
@@ -421,6 +420,7 @@ class Stager:
         # every check has passed: stage the report (nothing below raises)
         batch.add(raw)
         stored = StoredReport(index, raw, header, received_ns)
+        vars(stored)["digest"] = item.digest  # its cached property, already known: not hashed again
         batch.digests[item.digest] = index
         batch.reports.append(stored)
         for finding in findings:

@@ -25,6 +25,7 @@ from pausewatch.tlog_store import (
     Tile,
     TileKey,
 )
+from verifier.sql_storage import swap_log_size
 
 __all__ = ["BUNDLE_ENTRIES", "DEFAULT_TILE_CACHE", "SqliteTreeStore", "open_sqlite_log"]
 
@@ -240,19 +241,11 @@ class SqliteTreeStore:
         if new_size - old_size != len(entries):
             raise InternalError(f"{len(entries)} entries do not take {old_size} to {new_size}")
         try:
-            if old_size == 0:  # compare-and-swap on the size; the row appears at first append
-                cur = conn.execute(
-                    "INSERT INTO tlog_meta (id, size) VALUES (0, ?) ON CONFLICT (id) "
-                    "DO UPDATE SET size = excluded.size WHERE tlog_meta.size = 0",
-                    (new_size,),
-                )
-            else:
-                cur = conn.execute(
-                    "UPDATE tlog_meta SET size = ? WHERE id = 0 AND size = ?", (new_size, old_size)
-                )
-            if cur.rowcount != 1:
+            try:
+                swap_log_size(conn, "?", old_size, new_size)
+            except LogConflictError:
                 self.clear_cache()
-                raise LogConflictError(f"log size changed under the writer (expected {old_size})")
+                raise
             conn.executemany(
                 "INSERT INTO tlog_tile (level, idx, hashes, inner) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes, inner = excluded.inner",

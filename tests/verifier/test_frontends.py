@@ -267,3 +267,7 @@ def test_a_frontends_report_calls_are_counted_per_method_in_the_core(tmp_path):
         assert handled()[("GetChallenge", "ok")] == 1.0  # forwarded: not counted twice
     finally:
         stop(proc, tmp_path)
+    # the core's start-up line names the public port the front-ends share, not its socket's
+    serving = [line for line in (tmp_path / "verifier.log").read_text().splitlines() if "verifier serving" in line]
+    assert serving, (tmp_path / "verifier.log").read_text()[-2000:]
+    assert f'"port": {port}' in serving[-1], serving[-1]

@@ -1,0 +1,120 @@
+"""What the per-report hot paths were made cheaper without changing: the digest computed once,
+the chain rule on a digest the caller holds, the per-key quota spent with one reading, a
+header row read back without the Enum call."""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+
+import pytest
+
+from pausewatch import reports
+from pausewatch.chain import ChainState, NewLink, classify_link
+from pausewatch.envelope import ParsedEnvelope, PayloadType, envelope_digest, parse_envelope
+from pausewatch.errors import FormatError
+from pausewatch.reports import ReportHeader, ReportKind
+from pausewatch.v1 import types_pb2
+from sim.factories import NS, T0, UsageChain, seeded_signer
+from verifier.errors import RateLimitedError
+from verifier.ingest import AdmittedReport, Enrollment, RateLimiter, admit_batch
+from verifier.metrics import VerifierMetrics
+
+
+def _admitted(count: int) -> list[AdmittedReport]:
+    key = seeded_signer("node-0")
+    inv = types_pb2.Inventory(facility_id="fac", lab_id="lab", version=1)
+    inv.nodes.add(node_id="n0", attestor_public_key=key.public_key.raw)
+    chain = UsageChain(key, facility_id="fac", node_id="n0", nonce=b"\x07" * 32)
+    out = admit_batch(
+        [chain.next() for _ in range(count)], Enrollment.from_inventories([inv]), max_envelope_bytes=1 << 20
+    )
+    assert all(isinstance(a, AdmittedReport) for a in out)
+    return out  # type: ignore[return-value]
+
+
+def test_an_admitted_reports_digest_is_its_envelopes_and_a_known_digest_decides_as_the_bytes_do() -> None:
+    first, second = _admitted(2)
+    assert first.digest == envelope_digest(first.envelope.raw)
+    head = NewLink(first.header, first.envelope.raw)
+    new = NewLink(second.header, second.envelope.raw)
+    state = ChainState(head)
+    plain = classify_link(state, new)
+    known = classify_link(
+        ChainState(NewLink(first.header, first.envelope.raw, first.digest)),
+        NewLink(second.header, second.envelope.raw, second.digest),
+    )
+    assert plain == known
+    assert plain.kind.value == "next"
+    # a replay of the head: a duplicate either way
+    assert (
+        classify_link(state, head).kind
+        == classify_link(state, NewLink(head.header, head.envelope, first.digest)).kind
+    )
+
+
+def test_a_quota_spends_only_when_it_holds_enough_and_refills_with_time() -> None:
+    limiter = RateLimiter(60, 2)  # one token a second, two saved up
+    limiter.take("k", T0)
+    limiter.take("k", T0)
+    with pytest.raises(RateLimitedError, match="over its quota"):
+        limiter.check("k", T0)
+    with pytest.raises(RateLimitedError):
+        limiter.take("k", T0)
+    assert limiter.changes == 2  # the refusal spent nothing
+    limiter.take("k", T0 + NS)  # a second later: one token back
+    with pytest.raises(RateLimitedError):
+        limiter.take("k", T0 + NS, 2)
+    assert limiter.snapshot(T0 + NS) == {"k": (0.0, T0 + NS)}
+
+
+def test_a_header_row_reads_back_and_a_bad_kind_is_refused() -> None:
+    (report,) = _admitted(1)
+    row = report.header.row()
+    assert ReportHeader.from_row(row) == report.header
+    assert ReportHeader.from_row(row).kind is ReportKind.USAGE
+    with pytest.raises(ValueError):
+        ReportHeader.from_row(("nonsense", *row[1:]))
+
+
+def test_the_wire_scan_never_passes_a_non_finite_value() -> None:
+    rng = random.Random(7)
+    for _ in range(2000):
+        value = rng.choice([math.inf, -math.inf, math.nan, -math.nan])
+        mantissa = rng.getrandbits(52) | (0 if math.isinf(value) else 1 << 51)
+        bits = (rng.getrandbits(1) << 63) | (0x7FF << 52) | (0 if math.isinf(value) else mantissa)
+        double = struct.pack("<Q", bits)
+        single = struct.pack("<f", value)
+        before, after = rng.randbytes(rng.randrange(40)), rng.randbytes(rng.randrange(40))
+        assert reports._may_hold_non_finite(before + b"\x09" + double + after, single=False)
+        assert reports._may_hold_non_finite(before + b"\x0d" + single + after, single=True)
+    finite = struct.pack("<d", 1e300) + struct.pack("<d", -70.25)
+    assert not reports._may_hold_non_finite(b"\x09" + finite, single=False)
+
+
+def test_a_report_whose_bytes_look_non_finite_is_walked_and_a_non_finite_one_refused() -> None:
+    key = seeded_signer("node-0")
+    chain = UsageChain(key, facility_id="fac", node_id="n0", nonce=b"\x07" * 32)
+    message = types_pb2.UsageReport()
+    message.ParseFromString(parse_envelope(chain.next()).payload)
+    for value, refused in ((float.fromhex("0x1.fffffffffffffp+1023"), False), (math.nan, True)):
+        message.node.cpu_busy_s = value  # the largest finite double ends as an infinity does
+        wire = message.SerializeToString(deterministic=True)
+        assert reports._may_hold_non_finite(wire, single=False)
+        envelope = ParsedEnvelope(b"", PayloadType.USAGE_REPORT, wire, ((key.public_key.key_id, b""),))
+        if refused:
+            with pytest.raises(FormatError, match=r"node\.cpu_busy_s is nan"):
+                reports.decode_report(envelope)
+        else:
+            reports.decode_report(envelope)
+
+
+def test_a_batchs_findings_are_counted_per_id() -> None:
+    metrics = VerifierMetrics()
+    metrics.count_findings(["freshness.stale_challenge"] * 59 + ["chain.gap"])
+    metrics.count_findings([])
+    metrics.count_findings(["chain.gap"])
+    value = metrics.registry.get_sample_value
+    assert value("pausewatch_verifier_findings_total", {"finding_id": "freshness.stale_challenge"}) == 59
+    assert value("pausewatch_verifier_findings_total", {"finding_id": "chain.gap"}) == 2
