@@ -357,12 +357,11 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     lone = [p for p in judged if p.label in _NO_PROOF]
     if len(lone) > max(1, int(ISOLATED_UNCERTAIN_SHARE * len(judged))):
         return True
-    # over the bucket and the hour before it, a lone period is excused only where the window is
-    # long enough for one period to be within the share: a node with no history before a short
-    # bucket (its first, or its first after an hour of silence) gets none
+    # over the bucket and the hour before it, no floor of one: a window too short for one
+    # period to be within the share (a short bucket with no history before it: a node's first,
+    # or its first after an hour of silence) excuses none
     window = len(judged) + w.recent_periods
-    floor = 1 if ISOLATED_UNCERTAIN_SHARE * window >= 1 else 0
-    if len(lone) + w.recent_no_proof > max(floor, int(ISOLATED_UNCERTAIN_SHARE * window)):
+    if len(lone) + w.recent_no_proof > int(ISOLATED_UNCERTAIN_SHARE * window):
         return True
     run = 0
     for p in judged:

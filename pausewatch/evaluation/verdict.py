@@ -516,37 +516,29 @@ class Evaluator:
     ) -> list[Finding]:
         """Unexplained energy of every facility's top-level scope, summed: small excesses that
         stay under each facility's threshold add up here."""
-        top = [(f, b) for f in facts for b in f.energy if b.top_level]
+        top = [(f.facility_id, b) for f in facts for b in f.energy if b.top_level]
         if len(top) < 2:
             return []
-        sigma = math.sqrt(math.fsum(b.sigma_j**2 for _, b in top))
+        balances = [b for _, b in top]
+        sigma = math.sqrt(math.fsum(b.sigma_j**2 for b in balances))
         bucket_s = (span[1] - span[0]) / 1e9
-        # what a facility's own baseline shows is no evidence (a drift, load carried before)
-        # is none summed either
-        evidence_scopes = [
-            b
-            for f, b in top
-            if _not_evidence(
-                self._baseline_states(f.facility_id, f.start_ns).get(b.node_ids, BaselineState()), b, bucket_s
-            )
-            is None
-        ]
+        states = {fid: self._baseline_states(fid, span[0]) for fid, _ in top}
+        # what a facility's own baseline shows is no evidence (a drift, load carried before) is
+        # none summed either; it still blocks COMPLIANT below (``by_reports``)
         beyond_silence = math.fsum(
             max(0.0, b.net_metered_j()[0] - b.band[1] * (b.reported_j + b.silent_allowance_j))
-            for b in evidence_scopes
+            for fid, b in top
+            if _not_evidence(states[fid].get(b.node_ids, BaselineState()), b, bucket_s) is None
         )
-        top_balances = [b for _, b in top]
-        by_reports = math.fsum(
-            max(0.0, b.net_metered_j()[1] - b.band[1] * b.reported_j) for b in top_balances
-        )
-        ref_power = max(b.reference_power_w for b in top_balances)
+        by_reports = math.fsum(max(0.0, b.net_metered_j()[1] - b.band[1] * b.reported_j) for b in balances)
+        ref_power = max(b.reference_power_w for b in balances)
         q = {
             "unexplained_j": (by_reports, "J"),
             "beyond_silence_j": (beyond_silence, "J"),
             "sigma_j": (sigma, "J"),
             "accelerator_equivalents": (by_reports / (ref_power * bucket_s) if bucket_s > 0 else 0.0, "1"),
         }
-        evidence = sorted({i for b in top_balances for i in b.evidence})
+        evidence = sorted({i for b in balances for i in b.evidence})
         if (
             beyond_silence > Z_VIOLATION * sigma
             and beyond_silence >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * ref_power * bucket_s
