@@ -161,6 +161,42 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         patterns=(r"\bl40s\b",),
     ),
     AcceleratorPeak(
+        model="NVIDIA L40",
+        # L40: FP8 / INT8 724 TFLOPS/TOPS (sparse), INT4 1,448 TOPS (sparse), BF16 362.1 TF
+        # (sparse) → 181 dense, TF32 181 TF (sparse) → 90.5 dense; 300 W.
+        densest_flops=1448 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=181 * _T,
+        least_tensor_flops=90.5 * _T,
+        board_power_w=300.0,
+        source="NVIDIA L40 GPU datasheet (nvidia.com/en-us/data-center/l40)",
+        patterns=(r"\bl40\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA A40",
+        # A40: INT4 1,197.4 TOPS (sparse), INT8 598.6 TOPS (sparse), FP16/BF16 299.4 TF (sparse)
+        # → 149.7 dense, TF32 149.6 TF (sparse) → 74.8 dense; 300 W.
+        densest_flops=1197.4 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=149.7 * _T,
+        least_tensor_flops=74.8 * _T,
+        board_power_w=300.0,
+        source="NVIDIA A40 GPU datasheet (nvidia.com/en-us/data-center/a40)",
+        patterns=(r"\ba40\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA A30",
+        # A30: INT4 1,321 TOPS (sparse), INT8 661 TOPS (sparse), BF16 330 TF (sparse) → 165 dense,
+        # TF32 165 TF (sparse) → 82 dense; 165 W.
+        densest_flops=1321 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=165 * _T,
+        least_tensor_flops=82 * _T,
+        board_power_w=165.0,
+        source="NVIDIA A30 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/products/a30-gpu)",
+        patterns=(r"\ba30\b",),
+    ),
+    AcceleratorPeak(
         model="NVIDIA L4",
         # L4: FP8 / INT8 485 TFLOPS/TOPS (sparse), BF16 242 TF (sparse), TF32 120 TF (sparse); 72 W.
         densest_flops=485 * _T,
@@ -196,6 +232,52 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         patterns=(r"\bt4\b",),
     ),
     AcceleratorPeak(
+        model="NVIDIA V100S PCIe",
+        # V100S PCIe (Volta: FP16 tensor cores only, no sparsity, no BF16/TF32): 130 TF; 250 W.
+        densest_flops=130 * _T,
+        densest_format="FP16 dense",
+        dense_bf16_flops=130 * _T,
+        least_tensor_flops=130 * _T,
+        board_power_w=250.0,
+        source="NVIDIA V100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/v100), V100S PCIe column",
+        patterns=(r"\bv100s\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA V100 PCIe",
+        # V100 PCIe: FP16 tensor 112 TF; 250 W.
+        densest_flops=112 * _T,
+        densest_format="FP16 dense",
+        dense_bf16_flops=112 * _T,
+        least_tensor_flops=112 * _T,
+        board_power_w=250.0,
+        source="NVIDIA V100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/v100), V100 PCIe column",
+        patterns=(r"\bv100\b.*\bpcie\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA V100 SXM2",
+        # V100 SXM2 ("Tesla V100-SXM2-32GB"): FP16 tensor 125 TF; 300 W.
+        densest_flops=125 * _T,
+        densest_format="FP16 dense",
+        dense_bf16_flops=125 * _T,
+        least_tensor_flops=125 * _T,
+        board_power_w=300.0,
+        source="NVIDIA V100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/v100), V100 SXM2 column",
+        patterns=(r"\bv100\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA GeForce RTX 3090",
+        # RTX 3090 (Ampere GA102, consumer): INT4 1,136 TOPS (sparse), INT8 568 TOPS (sparse),
+        # FP16/BF16 with FP32 accumulate 142 TF (sparse) → 71 dense, TF32 71 TF (sparse) → 35.6
+        # dense; 350 W TGP.
+        densest_flops=1136 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=71 * _T,
+        least_tensor_flops=35.6 * _T,
+        board_power_w=350.0,
+        source="NVIDIA Ampere GA102 GPU architecture whitepaper (v2.1), GeForce RTX 3090 column",
+        patterns=(r"\brtx 3090\b",),
+    ),
+    AcceleratorPeak(
         model="NVIDIA GeForce RTX 4090",
         # RTX 4090 (Ada, consumer): INT4 2,642.4 TOPS (sparse), FP8 1,321.2 TF (sparse, FP16
         # accumulate), BF16/FP16 with FP32 accumulate 165.2 TF dense, TF32 82.6 TF dense; 450 W TBP.
@@ -206,6 +288,21 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         board_power_w=450.0,
         source="NVIDIA Ada Lovelace GPU architecture whitepaper (v2.1), GeForce RTX 4090 column",
         patterns=(r"\brtx 4090\b",),
+    ),
+    AcceleratorPeak(
+        model="AMD Instinct MI325X",
+        # MI325X: FP8 / INT8 5,229.8 TFLOPS/TOPS (sparse), BF16 1,307.4 TF dense, TF32 653.7 TF
+        # dense (the MI300X's compute, with more memory); 1,000 W.
+        densest_flops=5229.8 * _T,
+        densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=1307.4 * _T,
+        least_tensor_flops=653.7 * _T,
+        board_power_w=1000.0,
+        source=(
+            "AMD Instinct MI325X accelerator data sheet"
+            " (amd.com/en/products/accelerators/instinct/mi300/mi325x)"
+        ),
+        patterns=(r"\bmi325x\b",),
     ),
     AcceleratorPeak(
         model="AMD Instinct MI300X",
@@ -235,6 +332,21 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
             " (amd.com/en/products/accelerators/instinct/mi200/mi250x)"
         ),
         patterns=(r"\bmi250x?\b",),
+    ),
+    AcceleratorPeak(
+        model="AMD Instinct MI210",
+        # MI210 (PCIe): FP16 / BF16 / INT8 181 TFLOPS/TOPS dense (no sparsity); FP32 matrix 45.3 TF;
+        # 300 W.
+        densest_flops=181 * _T,
+        densest_format="FP16/BF16/INT8 dense",
+        dense_bf16_flops=181 * _T,
+        least_tensor_flops=45.3 * _T,
+        board_power_w=300.0,
+        source=(
+            "AMD Instinct MI210 accelerator data sheet"
+            " (amd.com/en/products/accelerators/instinct/mi200/mi210)"
+        ),
+        patterns=(r"\bmi210\b",),
     ),
     AcceleratorPeak(
         model="AMD Instinct MI100",

@@ -291,6 +291,18 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
     assert lookup_peak("Tesla T4").model == "NVIDIA T4"  # type: ignore[union-attr]
     assert lookup_peak("NVIDIA H200").model == "NVIDIA H200 SXM"  # type: ignore[union-attr]
     assert lookup_peak("AMD Instinct MI300X OAM").model == "AMD Instinct MI300X"  # type: ignore[union-attr]
+    for reported, model in (
+        ("Tesla V100-SXM2-32GB", "NVIDIA V100 SXM2"),
+        ("Tesla V100-PCIE-16GB", "NVIDIA V100 PCIe"),
+        ("Tesla V100S-PCIE-32GB", "NVIDIA V100S PCIe"),
+        ("NVIDIA A40", "NVIDIA A40"),
+        ("NVIDIA A30", "NVIDIA A30"),
+        ("NVIDIA L40", "NVIDIA L40"),
+        ("NVIDIA GeForce RTX 3090", "NVIDIA GeForce RTX 3090"),
+        ("AMD Instinct MI210", "AMD Instinct MI210"),
+        ("AMD Instinct MI325X OAM", "AMD Instinct MI325X"),
+    ):
+        assert lookup_peak(reported).model == model, reported  # type: ignore[union-attr]
     assert lookup_peak("NVIDIA GeForce RTX 4080 SUPER") is None
     assert lookup_peak("") is None
     assert UNKNOWN_MODEL_PEAK.densest_flops == max(p.densest_flops for p in PEAKS)
