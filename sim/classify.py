@@ -21,6 +21,7 @@ the file, the line and the reason).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -54,6 +55,7 @@ from sim.traces import (
 )
 
 __all__ = [
+    "DEFAULT_BUCKET_S",
     "DEFAULT_PERIOD_S",
     "ClassifiedPeriod",
     "Window",
@@ -65,6 +67,7 @@ __all__ = [
 ]
 
 DEFAULT_PERIOD_S: Final = 60  # the attestor's default report period
+DEFAULT_BUCKET_S: Final = 3600  # the commitment's default evaluation bucket
 SAMPLE_INTERVAL_S: Final = 1.0  # the attestor samples once a second
 _NS: Final = 1_000_000_000
 _EPOCH_NS: Final = 1_700_000_000 * _NS  # traces are placed here; only differences matter
@@ -76,6 +79,10 @@ EXIT_ERROR: Final = 2
 class ClassifiedPeriod:
     period: PeriodSignals
     result: PeriodClass
+
+
+def _span_s(p: ClassifiedPeriod) -> float:
+    return (p.period.end_ns - p.period.start_ns) / _NS
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,7 @@ class Window:
         labels = [p.result.label for p in self.periods]
         seconds: dict[str, float] = {}
         for p in self.periods:
-            span = (p.period.end_ns - p.period.start_ns) / _NS
-            seconds[p.result.label] = seconds.get(p.result.label, 0.0) + span
+            seconds[p.result.label] = seconds.get(p.result.label, 0.0) + _span_s(p)
         scores = [p.result.training_score for p in self.periods]
         device_w = [
             math.fsum(d.power_mean_w for d in p.period.signals.devices if d.power_mean_w is not None)
@@ -114,6 +120,7 @@ class Window:
             "class": self.label,
             "periods": len(labels),
             "seconds_by_class": {k: round(v, 3) for k, v in sorted(seconds.items())},
+            "hindsight_s": round(math.fsum(_span_s(p) for p in self.periods if p.result.hindsight), 3),
             "training_score_max": round(max(scores), 4) if scores else None,
             "confidence_min": round(min(p.result.confidence for p in self.periods), 4) if scores else None,
             "active_devices_max": max((p.result.active_devices for p in self.periods), default=0),
@@ -207,9 +214,23 @@ def period_signals(samples: Iterable[Sample], period_s: float = DEFAULT_PERIOD_S
     return out
 
 
-def classify_samples(samples: Iterable[Sample], period_s: float = DEFAULT_PERIOD_S) -> list[ClassifiedPeriod]:
+def classify_samples(
+    samples: Iterable[Sample], period_s: float = DEFAULT_PERIOD_S, bucket_s: float | None = None
+) -> list[ClassifiedPeriod]:
+    """Each period's class from its causal history; with ``bucket_s``, as the verdict of the
+    bucket holding it sees it (buckets of ``bucket_s`` from the first period's start; hindsight:
+    ``classify_node_history``)."""
     periods = period_signals(samples, period_s)
-    return [ClassifiedPeriod(p, c) for p, c in zip(periods, classify_node_history(periods), strict=True)]
+    bucket = None
+    if bucket_s is not None and periods:
+        bucket = functools.partial(_bucket_index, periods[0].start_ns, round(bucket_s * _NS))
+    classes = classify_node_history(periods, bucket=bucket)
+    return [ClassifiedPeriod(p, c) for p, c in zip(periods, classes, strict=True)]
+
+
+def _bucket_index(origin_ns: int, bucket_ns: int, end_ns: int) -> int:
+    """The bucket holding a period that ends at ``end_ns`` (buckets from ``origin_ns``)."""
+    return (end_ns - origin_ns - 1) // bucket_ns
 
 
 _PROOF: Final = frozenset({WorkloadLabel.IDLE, WorkloadLabel.INFERENCE})
@@ -282,6 +303,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="DURATION",
         help='output window, e.g. "60s", "10m" (default: one report period, 60 s)',
     )
+    p.add_argument(
+        "--bucket",
+        default=f"{DEFAULT_BUCKET_S}s",
+        metavar="DURATION",
+        help="the commitment's evaluation bucket, from the trace's first sample: each period is"
+        " classed as its bucket's verdict sees it (default 1h, the commitment default; 0: causal)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.add_argument(
         "--node-power",
@@ -322,6 +350,12 @@ def _run(args: argparse.Namespace) -> _Run:
                 path, 0, f"--window must be a whole number of {DEFAULT_PERIOD_S}-s report periods, or shorter"
             )
     period_s = min(float(DEFAULT_PERIOD_S), window_s)
+    try:
+        bucket_s: float | None = parse_duration_ns(args.bucket) / _NS
+    except ValueError as e:
+        raise TraceError(path, 0, f"--bucket: {e}") from e
+    if bucket_s is not None and bucket_s <= 0:
+        bucket_s = None
     text = read_trace_text(args.trace)
     if args.node_power:
         node = parse_node_power_csv(text, path)
@@ -334,7 +368,9 @@ def _run(args: argparse.Namespace) -> _Run:
         other = sorted({m for m in gpu.model_names if lookup_peak(m) not in (None, peak)})
         if other:
             warnings += (f"{path}: the log names {', '.join(other)}, not {peak.model} (--gpu-model is used)",)
-    return _Run(path, peak, period_s, window_s, warnings, tuple(classify_samples(samples, period_s)))
+    return _Run(
+        path, peak, period_s, window_s, warnings, tuple(classify_samples(samples, period_s, bucket_s))
+    )
 
 
 def _table(run: _Run, rows: Sequence[Window]) -> str:
@@ -346,9 +382,7 @@ def _table(run: _Run, rows: Sequence[Window]) -> str:
     for w in rows:
         doc = w.as_json()
         score = _score(doc["training_score_max"])
-        lines.append(
-            f"{_clock(w.start_s):>9} {_clock(w.end_s):>9}  {w.label:<10} {score:>5}  " + w.reason
-        )
+        lines.append(f"{_clock(w.start_s):>9} {_clock(w.end_s):>9}  {w.label:<10} {score:>5}  " + w.reason)
     totals: dict[str, float] = {}
     for w in rows:
         totals[w.label] = totals.get(w.label, 0.0) + (w.end_s - w.start_s)

@@ -61,7 +61,13 @@ from typing import Final
 from attestor.sources.dcgm import parse_dcgm_metrics
 from attestor.telemetry import DeviceReading, Sample, SourceKind
 from pausewatch.peaks import lookup_peak
-from sim.classify import ClassifiedPeriod, classify_samples, gpu_trace_samples, node_power_samples
+from sim.classify import (
+    DEFAULT_BUCKET_S,
+    ClassifiedPeriod,
+    classify_samples,
+    gpu_trace_samples,
+    node_power_samples,
+)
 from sim.traces import TraceError, parse_gpu_csv, parse_node_power_csv, read_trace_text
 
 __all__ = [
@@ -393,11 +399,15 @@ class Evaluation:
         return out
 
 
-def evaluate(data: Path, sources: Sequence[str] | None = None) -> Evaluation:
+def evaluate(
+    data: Path, sources: Sequence[str] | None = None, bucket_s: float | None = DEFAULT_BUCKET_S
+) -> Evaluation:
+    """Every source scored as the verdicts of ``bucket_s`` buckets class its periods (None: each
+    period from its causal history alone, as the report arrives)."""
     per_source: dict[str, Score] = {}
     per_stream: dict[tuple[str, str], Score] = {}
     for stream in streams(data, sources):
-        s = score_stream(stream, classify_samples(stream.samples, stream.period_s))
+        s = score_stream(stream, classify_samples(stream.samples, stream.period_s, bucket_s))
         per_stream[(stream.source, stream.name)] = s
         per_source.setdefault(stream.source, Score()).add(s)
     return Evaluation(per_source, per_stream)
@@ -449,6 +459,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--source", action="append", choices=sorted(SOURCES), help="only this source (repeatable)")
     p.add_argument("--streams", action="store_true", help="a row per trace too")
+    p.add_argument(
+        "--causal",
+        action="store_true",
+        help="class each period from its causal history alone, as the report arrives (default: as"
+        f" the verdict of its {DEFAULT_BUCKET_S}-s bucket classes it, with the bucket's later reports)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
@@ -457,7 +473,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"pausewatch-sim classify-eval: no data at {args.data}", file=sys.stderr)
         return 2
     try:
-        ev = evaluate(args.data, args.source)
+        ev = evaluate(args.data, args.source, None if args.causal else DEFAULT_BUCKET_S)
     except (TraceError, OSError, ValueError, KeyError) as e:
         print(f"pausewatch-sim classify-eval: {e}", file=sys.stderr)
         return 2

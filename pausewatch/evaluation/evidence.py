@@ -146,9 +146,11 @@ def training_window(
     periods: Iterable[LabelledPeriod], span: tuple[int, int], window_ns: int
 ) -> TrainingWindow | None:
     """The window of length ``window_ns`` ending at a period end inside ``span`` with the most
-    ``training`` periods relative to what significance needs; None without any training."""
+    ``training`` periods relative to what significance needs; None without any training.
+    A period labelled training in hindsight (``LabelledPeriod.hindsight``) is counted as a
+    period, not as training: it rests on a later period's evidence, which is counted."""
     ordered = sorted(periods, key=lambda p: (p.end_ns, p.log_index))
-    if not any(p.label == WorkloadLabel.TRAINING for p in ordered):
+    if not any(p.label == WorkloadLabel.TRAINING and not p.hindsight for p in ordered):
         return None
     best: TrainingWindow | None = None
     ends = sorted({p.end_ns for p in ordered if span[0] < p.end_ns <= span[1]})
@@ -158,7 +160,7 @@ def training_window(
         while lo < len(ordered) and ordered[lo].end_ns <= start:
             lo += 1
         members = [p for p in ordered[lo:] if p.end_ns <= end]
-        training = [p for p in members if p.label == WorkloadLabel.TRAINING]
+        training = [p for p in members if p.label == WorkloadLabel.TRAINING and not p.hindsight]
         if not training:
             continue
         w = TrainingWindow(

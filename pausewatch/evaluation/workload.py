@@ -93,6 +93,11 @@ the carry at once; a period of another level (an evaluation phase) is not carrie
 end the job. The cost of the carry is that a server which once looked like training stays
 ``training`` for up to an hour; nothing is ever carried into ``idle`` or ``inference``.
 
+**Hindsight.** Given the verdict buckets (``classify_node_history(..., bucket=)``), the
+``uncertain`` periods before a job's first evidence in the same bucket in which it was already
+at work (as the carry, walking back) are ``training`` too, as the bucket's verdict, issued at
+its end, sees them (``PeriodClass.hindsight``; never counted as evidence of a violation).
+
 Sustained lockstep compute alone is *not* training: tensor-parallel serving and batched
 generation show it too, and a filler load injected into training's pauses leaves only that.
 
@@ -102,9 +107,9 @@ evidence; ``PeriodClass.reason`` says which evidence decided.
 
 Measured (``pausewatch-sim classify-eval``; docs/classify.md has the table): on every labelled
 real source, no training second classed idle or inference and no other second classed
-training; training recall by time 0.66 on the 8×H100 runs (the minutes before a run's first
-stall or rhythm come out uncertain); node power alone (the H200 BMC log) is uncertain
-throughout. Known blind spots, each INCONCLUSIVE rather than a false verdict unless said:
+training; training recall by time 0.66 on the 8×H100 runs causally (the minutes before a run's
+first stall or rhythm come out uncertain), 1.00 with hindsight; node power alone (the H200 BMC
+log) is uncertain throughout. Known blind spots, each INCONCLUSIVE rather than a false verdict unless said:
 
 - single-GPU training (no lockstep) and multi-node training with one GPU per node: uncertain;
 - training whose pauses are filled with synthetic load, or which never stalls within the
@@ -127,7 +132,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Final, NamedTuple
 
@@ -226,6 +231,9 @@ class PeriodClass(NamedTuple):
     active_devices: int
     workload: int
     reason: str = ""
+    # ``training`` known only from a later period of the same bucket (``classify_node_history``
+    # with ``bucket``): the time a job ran, never evidence on its own
+    hindsight: bool = False
 
 
 CONTEXT_S: Final[float] = 600.0
@@ -959,7 +967,9 @@ def _continues(job: _Job, period: _Period) -> bool:
     )
 
 
-def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass, ...]:
+def classify_node_history(
+    periods: Sequence[PeriodSignals], *, bucket: Callable[[int], int | None] | None = None
+) -> tuple[PeriodClass, ...]:
     """One class per period, in the same order, each from its causal history.
 
     ``periods`` are one node's, in time order (gaps allowed). Training *evidence* for period p
@@ -972,6 +982,17 @@ def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass
     (p.end_ns − ``HISTORY_S``, p.end_ns]: a later report never changes an earlier class, and a
     caller that hands over that much history before its first period gets the classes of the
     whole history. Deterministic: no dict-order dependence, ``math.fsum`` for sums.
+
+    ``bucket`` (a period's end → the verdict bucket that labels it, None where no verdict being
+    made does) gives the classes as a verdict issued at its bucket's end sees them
+    (**hindsight**): an ``uncertain`` period of a job that shows training structure later in
+    the same bucket is ``training`` too (``PeriodClass.hindsight``), walking back from the
+    job's first evidence while the same devices compute in lockstep at its level with its
+    footprint (as the carry, ``_continues`` and ``_keeps_footprint``), no silence over
+    ``CARRY_GAP_S`` and at most ``JOB_CARRY_S`` back. A job's structure shows minutes after it
+    starts (its first checkpoint stall, three periods of rhythm); by the bucket's end those
+    minutes are known to be the job's. Only ``uncertain`` becomes ``training``: a period that
+    proved something keeps its class, and a verdict already issued is never revised.
     """
     context_ns = round(CONTEXT_S * 1e9)
     carry_ns = round(JOB_CARRY_S * 1e9)
@@ -981,6 +1002,7 @@ def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass
     first = 0
     last_end: int | None = None
     job: _Job | None = None
+    anchors: list[_Job | None] = []  # the job each period with training evidence shows
     for p in periods:
         if last_end is not None and p.end_ns < last_end:
             raise ValueError("periods must be in time order")
@@ -996,11 +1018,14 @@ def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass
         while reduced[first].end_ns <= p.end_ns - context_ns:
             first += 1
         cls = _classify(reduced[first:])
+        anchor: _Job | None = None
         if cls.label == WorkloadLabel.TRAINING:
-            job = _job_of(current) or job
+            anchor = _job_of(current)
+            job = anchor or job
         elif (found := _group_training(reduced[first:], cls)) is not None:
             cls, group = found
-            job = _job_of(group) or job
+            anchor = _job_of(group)
+            job = anchor or job
         elif job is not None and _continues(job, current):
             minutes = (current.end_ns - job.end_ns) / 60e9
             cls = _training_class(
@@ -1010,7 +1035,51 @@ def classify_node_history(periods: Sequence[PeriodSignals]) -> tuple[PeriodClass
                 " (same devices, memory footprint and compute level)",
             )
         out.append(cls)
+        anchors.append(anchor)
+    if bucket is not None:
+        _hindsight(reduced, out, anchors, bucket)
     return tuple(out)
+
+
+def _hindsight(
+    reduced: Sequence[_Period],
+    out: list[PeriodClass],
+    anchors: Sequence[_Job | None],
+    bucket: Callable[[int], int | None],
+) -> None:
+    """Mark in ``out`` the ``uncertain`` periods before each job's evidence in its bucket that
+    were that job at work (``classify_node_history``, hindsight)."""
+    carry_ns = round(JOB_CARRY_S * 1e9)
+    gap_ns = round(CARRY_GAP_S * 1e9)
+    job: _Job | None = None
+    key: int | None = None
+    evidence_ns = after_ns = 0
+    for i in range(len(reduced) - 1, -1, -1):
+        p = reduced[i]
+        if (anchor := anchors[i]) is not None:
+            job, key, evidence_ns, after_ns = anchor, bucket(p.end_ns), p.start_ns, p.start_ns
+            continue
+        if job is None:
+            continue
+        if (
+            key is not None
+            and out[i].label == WorkloadLabel.UNCERTAIN
+            and bucket(p.end_ns) == key
+            and after_ns - p.end_ns <= gap_ns
+            and evidence_ns - p.end_ns <= carry_ns
+            and _keeps_footprint(job, p)
+            and _continues(job, p)
+        ):
+            minutes = (evidence_ns - p.start_ns) / 60e9
+            out[i] = _training_class(
+                0.0,
+                out[i].active_devices,
+                f"in hindsight: the lockstep job that showed training structure {minutes:.0f} min later"
+                " in this bucket, already at work (same devices, memory footprint and compute level)",
+            )._replace(hindsight=True)
+            after_ns = p.start_ns
+        else:
+            job = None
 
 
 def accelerator_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:

@@ -5,26 +5,33 @@ aggregation, ``signals_from_usage``, ``classify_node_history``), the same scorin
 no fitted parameters, so each source's row is its held-out score (see ``sim.classify_eval``).
 
 Asserted, on every source: no training second classed ``idle`` or ``inference`` (a false proof),
-no other second classed ``training`` (a false violation). Asserted as measured floors (the
-figures in docs/classify.md; the issue's 0.95 pooled target is not met, see there):
+no other second classed ``training`` (a false violation), both as each period's verdict
+classes it (with the later reports of its hourly bucket: hindsight) and causally, as each
+report arrives. Asserted as measured floors (the figures in docs/classify.md; the issue's 0.95
+pooled target is not met over all sources, see there):
 
-- GPU telemetry pooled (every source with per-device telemetry): balanced accuracy ≥ 0.82,
-  training recall ≥ 0.64 — the training it misses is the first minutes of a run, before its
-  first stall or rhythm is seen, and they come out ``uncertain``, never ``idle``/``inference``;
+- GPU telemetry pooled (every source with per-device telemetry), as the verdicts class it:
+  balanced accuracy ≥ 0.97, training recall ≥ 0.95; causally, ≥ 0.82 and ≥ 0.64 — the
+  training missed causally is the first minutes of a run, before its first stall or rhythm is
+  seen: ``uncertain``, never ``idle``/``inference``, and ``training`` by the bucket's end;
 - whole-node BMC power (``h200-node-bmc``): recall 0 — node power alone can neither prove idle
   nor tell training from other sustained work, so every period is ``uncertain``.
 """
 
 from __future__ import annotations
 
+import pytest
+
+from sim.classify import DEFAULT_BUCKET_S
 from sim.classify_eval import NODE_POWER_SOURCES, evaluate, format_table
 from tests.evaluation.real_traces import require_data
 
-GPU_BALANCED_FLOOR = 0.82
-GPU_RECALL_FLOOR = 0.64
+# (balanced accuracy, recall) floors on GPU telemetry pooled: as the verdicts class it, causally
+GPU_FLOORS = {True: (0.97, 0.95), False: (0.82, 0.64)}
 
 
-def test_classifier_leave_one_source_out() -> None:
+@pytest.mark.parametrize("in_hindsight", [True, False], ids=["verdict", "causal"])
+def test_classifier_leave_one_source_out(in_hindsight: bool) -> None:
     data = require_data()
     for folder in (
         "gpu-power-traces",
@@ -34,7 +41,7 @@ def test_classifier_leave_one_source_out() -> None:
         "dcgm-exporter",
     ):
         require_data(folder)
-    ev = evaluate(data)
+    ev = evaluate(data, bucket_s=DEFAULT_BUCKET_S if in_hindsight else None)
     print("\n" + format_table(ev))
     assert set(ev.per_source) == {
         "h100-training",
@@ -51,10 +58,11 @@ def test_classifier_leave_one_source_out() -> None:
     gpu = ev.pooled([s for s in ev.per_source if s not in NODE_POWER_SOURCES])
     assert gpu.training_s >= 15 * 60, "the validation set lost its training minutes"
     assert gpu.other_s >= 100_000 * 60, "the validation set lost its non-training minutes"
+    balanced_floor, recall_floor = GPU_FLOORS[in_hindsight]
     assert gpu.recall is not None
-    assert gpu.recall >= GPU_RECALL_FLOOR
+    assert gpu.recall >= recall_floor
     assert gpu.balanced is not None
-    assert gpu.balanced >= GPU_BALANCED_FLOOR
+    assert gpu.balanced >= balanced_floor
     node = ev.per_source["h200-node-bmc"]
     assert node.training_s >= 380 * 60
     assert node.seconds[("training", "uncertain")] == node.training_s

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,7 @@ class LabelledPeriod:
     training_score: float
     log_index: int
     samples: int = 0  # the period's sample count (median over its devices)
+    hindsight: bool = False  # training known only from a later period of the bucket: no evidence
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ class NodeWorkload:
     silence_window_s: float = 0.0  # the last hour up to the bucket's end (the bucket, if longer) ...
     silent_s: float = 0.0  # ... and how much of it the node's reports left uncovered ...
     bucket_silent_s: float = 0.0  # ... in the bucket itself
+
+
+def _in_bucket(start_ns: int, end_ns: int) -> int | None:
+    """The bucket starting at ``start_ns`` holds a period ending at ``end_ns`` (0), or not (None)."""
+    return 0 if end_ns > start_ns else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +93,11 @@ class WorkloadFold:
         # a hostile attestor keep an order, never break it)
         own = sorted(periods, key=lambda p: (p.signals.end_ns, p.signals.start_ns, p.log_index))
         context = sorted(self.context.get(node_id, ()), key=lambda p: (p.end_ns, p.start_ns))
-        every = classify_node_history([*context, *(p.signals for p in own)])
+        # the bucket's verdict sees all of its periods: a job whose training structure shows
+        # later in the bucket was training before (hindsight); the context keeps its classes
+        every = classify_node_history(
+            [*context, *(p.signals for p in own)], bucket=functools.partial(_in_bucket, self.start_ns)
+        )
         classes = every[len(context) :]
         since = (own[0].signals.start_ns if own else 0) - round(RECENT_S * 1e9)
         recent = [c.label for p, c in zip(context, every, strict=False) if p.end_ns > since]
@@ -104,7 +115,14 @@ class WorkloadFold:
             samples = counts[len(counts) // 2] if counts else 0
             labelled.append(
                 LabelledPeriod(
-                    sig.start_ns, sig.end_ns, p.seconds, cls.label, cls.training_score, p.log_index, samples
+                    sig.start_ns,
+                    sig.end_ns,
+                    p.seconds,
+                    cls.label,
+                    cls.training_score,
+                    p.log_index,
+                    samples,
+                    cls.hindsight,
                 )
             )
             label = cls.label if cls.label in seconds else WorkloadLabel.UNCERTAIN
