@@ -14,8 +14,9 @@ Two formats (documented for users in ``docs/classify.md``):
   a script); a reading of 0 or below is a failed poll and is left out.
 
 Values may carry their unit (``547.76 W``, ``94 %``, ``41285 MiB``) or not (the header's
-``[unit]`` then applies); ``[N/A]``, ``N/A``, ``[Not Supported]`` and empty fields are absent,
-never zero. Timestamps: ``YYYY/MM/DD HH:MM:SS[.fff]`` (nvidia-smi), ISO 8601, or unix seconds;
+``[unit]`` then applies); ``[N/A]``, ``N/A``, any bracketed value (``[Not Supported]``,
+``[GPU is lost]``) and empty fields are absent, never zero. Timestamps:
+``YYYY/MM/DD HH:MM:SS[.fff]`` (nvidia-smi), ISO 8601, or unix seconds;
 without a zone they are read as UTC (only differences matter).
 
 Conversions to SI, here: W as given; ``%`` → fraction (/100); MiB → bytes (×1,048,576), also
@@ -171,8 +172,8 @@ def _header(fields: Sequence[str]) -> list[tuple[str, str]]:
 def _number(text: str, unit: str) -> float | None:
     """A value with or without its unit; None when absent. ValueError when it does not parse."""
     raw = text.strip()
-    if raw.lower() in _ABSENT:
-        return None
+    if raw.lower() in _ABSENT or (raw.startswith("[") and raw.endswith("]")):
+        return None  # nvidia-smi brackets what it could not read: [GPU is lost], [Unknown Error]
     parts = raw.split()
     if len(parts) == 2:
         unit = parts[1].lower()

@@ -76,7 +76,8 @@ def test_json_windows_are_seconds_from_the_first_sample(
 
 
 def test_formats_give_the_same_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """With or without an index column, units, gzip; [N/A] values; a truncated last line."""
+    """With or without an index column, units, gzip; [N/A] and other bracketed values (nvidia-smi's
+    "[GPU is lost]", "[Unknown Error]"); a truncated last line."""
     plain = tmp_path / "plain.csv"
     plain.write_text(syn.render(TRAINING))
     expected = _windows(capsys, plain, "--gpus", "4", "--gpu-model", "H100 SXM")
@@ -95,6 +96,8 @@ def test_formats_give_the_same_classes(tmp_path: Path, capsys: pytest.CaptureFix
     lines[200] = lines[200].replace("100 %", "[N/A]")
     fields = lines[300].split(", ")
     lines[300] = ", ".join([fields[0], "[N/A]", *fields[2:]])
+    fields = lines[400].split(", ")
+    lines[400] = ", ".join([fields[0], "[GPU is lost]", "[Unknown Error]", *fields[3:]])
     truncated = tmp_path / "truncated.csv"
     truncated.write_text("\n".join(lines) + "\n" + lines[-1][:14])
     rc, out, err = _classify(capsys, str(truncated), "--gpus", "4", "--gpu-model", "H100 SXM", "--json")
