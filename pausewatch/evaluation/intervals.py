@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 from collections.abc import Iterable
 
-__all__ = ["clip", "covered_ns", "merge", "uncovered"]
+__all__ = ["Cumulative", "clip", "covered_ns", "merge", "uncovered"]
 
 Interval = tuple[int, int]
 
@@ -46,3 +49,43 @@ def covered_ns(spans: Iterable[Interval], within: Interval) -> int:
     """Nanoseconds of ``within`` that the spans cover."""
     total = within[1] - within[0]
     return total - sum(e - s for s, e in uncovered(spans, within))
+
+
+class Cumulative:
+    """Amounts spread evenly over their intervals (energy over report periods), summed over any
+    window in O(log n): ``between(a, b)``. Intervals may overlap; each counts in full.
+
+    E(t) = Σ rateᵢ · (min(t, endᵢ) − startᵢ) over the intervals started before t, from prefix
+    sums over the starts and over the ends; times are taken from ``origin`` to keep the
+    products small."""
+
+    def __init__(self, parts: Iterable[tuple[Interval, float]], origin: int) -> None:
+        rated = sorted(
+            ((a - origin) / 1e9, (b - origin) / 1e9, amount / ((b - a) / 1e9))
+            for (a, b), amount in parts
+            if b > a
+        )
+        self._starts = [a for a, _, _ in rated]
+        self._rate_at_start = list(itertools.accumulate((r for _, _, r in rated), initial=0.0))
+        self._rate_time_at_start = list(itertools.accumulate((r * a for a, _, r in rated), initial=0.0))
+        ends = sorted((b, r) for _, b, r in rated)
+        self._ends = [b for b, _ in ends]
+        self._rate_at_end = list(itertools.accumulate((r for _, r in ends), initial=0.0))
+        self._rate_time_at_end = list(itertools.accumulate((r * b for b, r in ends), initial=0.0))
+        self.origin = origin
+
+    def _at(self, t_ns: int) -> float:
+        t = (t_ns - self.origin) / 1e9
+        i = bisect.bisect_left(self._starts, t)
+        j = bisect.bisect_left(self._ends, t)
+        started = t * self._rate_at_start[i] - self._rate_time_at_start[i]
+        ended = t * self._rate_at_end[j] - self._rate_time_at_end[j]
+        return started - ended
+
+    def between(self, start_ns: int, end_ns: int) -> float:
+        """The amount that falls in [start_ns, end_ns)."""
+        return self._at(end_ns) - self._at(start_ns)
+
+    def over(self, windows: Iterable[Interval]) -> float:
+        """The amount that falls in the (disjoint) ``windows``."""
+        return math.fsum(self.between(a, b) for a, b in windows)

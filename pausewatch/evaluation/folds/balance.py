@@ -7,13 +7,18 @@ Silence never balances the books: the energy a silent node could have drawn (its
 board power × ``SILENT_NODE_FACTOR``), and a declared accelerator its reporting node leaves out
 or flags invalid (fallen off the bus, still powered: its board power for as long), only decides
 between ``energy.unexplained`` CRITICAL (even silence at full power cannot explain the meter)
-and ``energy.silent_draw`` WARNING (only silence can). Findings also:
+and ``energy.silent_draw`` WARNING (only silence can). A silence also shows at the meters'
+own resolution: when a scope's meters read more while one node was silent than while it
+reported, beyond what the other nodes' reports explain, by one accelerator at board power and
+3σ of the scope's per-period noise, that node gets ``energy.silent_draw`` WARNING
+(``_Scopes._silence_steps``). Findings also:
 ``energy.balance_unverifiable`` (no meter, none on the facility's intake, nodes behind no meter,
 meters that do not cover the bucket) and ``meter.disagreement``."""
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -24,7 +29,7 @@ from pausewatch.evaluation.folds.coverage import DeviceCoverage
 from pausewatch.evaluation.folds.meters import MeterFold, MeterReading
 from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
 from pausewatch.evaluation.folds.reading import NS_PER_S
-from pausewatch.evaluation.intervals import Interval, uncovered
+from pausewatch.evaluation.intervals import Cumulative, Interval, merge, uncovered
 from pausewatch.inventory import Inventory, MeterScopeGroup
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.v1 import types_pb2
@@ -47,6 +52,12 @@ __all__ = [
 # Meters that bound a facility's power from outside: only these can show hidden hardware.
 _BOUNDARY_SCOPES: Final = frozenset({types_pb2.METER_SCOPE_FACILITY})
 MAX_FILLED_FRACTION: Final = 0.1  # silences the ratio baseline fills: at most this share of node-time
+# A node's silences in one bucket (gaps of at least MIN_SILENCE_GAP_S, MIN_SILENCE_S in all) are
+# compared with the time it reported: the meters must cover SILENCE_METER_SHARE of each.
+MIN_SILENCE_GAP_S: Final = 5.0
+MIN_SILENCE_S: Final = 60.0
+SILENCE_METER_SHARE: Final = 0.9
+MIN_STEP_PERIODS: Final = 5  # heard meter periods needed to tell a step from the scope's noise
 SILENT_NODE_FACTOR: Final = 1.5  # a silent node may draw its accelerators' board power × 1.5 (host)
 ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS: Final = 1.0  # unexplained ≥ 1 accelerator at board power …
 Z_WARN: Final = 3.0  # … a balance off by this many σ blocks COMPLIANT (one-sided 0.13 % per scope-bucket)
@@ -183,6 +194,22 @@ class EnergyFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class _SilenceStep:
+    """What the meters of one scope read while one node was silent, beyond the others' reports."""
+
+    group: MeterScopeGroup
+    silent_s: float
+    excess_w: float
+    threshold_w: float
+    explained_w: float
+    evidence: tuple[int, ...]
+
+    @property
+    def score(self) -> float:
+        return self.excess_w / self.threshold_w
+
+
+@dataclass(frozen=True, slots=True)
 class _Reported:
     """What one scope's nodes reported over the bucket."""
 
@@ -260,6 +287,7 @@ class _Scopes:
         balances: list[EnergyBalance] = []
         unexplained_flop: list[float] = []
         metered_power: float | None = None
+        steps: dict[str, _SilenceStep] = {}  # per node, the scope where its silence shows most
         for group in groups:
             readings = self.meters.readings(group, accuracy)
             if not readings:
@@ -285,11 +313,113 @@ class _Scopes:
             finding = self._finding(group, balance)
             if finding is not None:
                 findings.append(finding)
+            for nid, step in self._silence_steps(group, balance).items():
+                if nid not in steps or step.score > steps[nid].score:
+                    steps[nid] = step
+        findings.extend(self._step_finding(nid, steps[nid]) for nid in sorted(steps))
         return EnergyFacts(
             tuple(balances),
             tuple(sorted(findings, key=Finding.sort_key)),
             math.fsum(unexplained_flop),
             metered_power,
+        )
+
+    def _silence_steps(self, group: MeterScopeGroup, b: EnergyBalance) -> dict[str, _SilenceStep]:
+        """Per node of the scope silent for ``MIN_SILENCE_S`` or more: did the meters read more
+        while it was silent than while it reported, beyond what the other nodes' reports
+        explain? (``SILENCE_STEP``)"""
+        span = self.span
+        silences: dict[str, list[Interval]] = {}
+        parts: list[tuple[Interval, float]] = []
+        own: dict[str, float] = {}
+        for nid in group.node_ids:
+            node = self.nodes.node(nid)
+            if node is None or not node.cover:
+                return {}  # a node silent throughout: the others' share cannot be told
+            gaps = uncovered(node.cover, span)
+            covered_s = (span[1] - span[0] - sum(e - a for a, e in gaps)) / NS_PER_S
+            if covered_s <= 0:
+                return {}
+            mean_w = math.fsum(node.energies) / covered_s
+            parts.extend(zip(node.cover, node.energies, strict=True))
+            parts.extend(((a, e), mean_w * (e - a) / NS_PER_S) for a, e in gaps)
+            own[nid] = math.fsum(node.energies)
+            long = [g for g in gaps if g[1] - g[0] >= MIN_SILENCE_GAP_S * NS_PER_S]
+            if sum(e - a for a, e in long) >= MIN_SILENCE_S * NS_PER_S:
+                silences[nid] = long
+        if not silences:
+            return {}
+        lo, hi = b.band
+        reported = Cumulative(parts, span[0])  # every node, each silence filled at its mean
+        out: dict[str, _SilenceStep] = {}
+        for nid, silent in silences.items():
+            node = self.nodes.node(nid)
+            assert node is not None  # noqa: S101  # silences are taken of reporting nodes only
+            heard = merge(node.cover)
+            silent_s = sum(e - a for a, e in silent) / NS_PER_S
+            heard_s = sum(e - a for a, e in heard) / NS_PER_S
+            # the others' mean power, silences filled at their means: the node's own fill in
+            # its silence, and its reports while heard, taken out of the whole
+            mean_w = own[nid] / heard_s
+            others_silent_w = (reported.over(silent) - mean_w * silent_s) / silent_s
+            others_heard_w = (reported.over(heard) - own[nid]) / heard_s
+            change = others_silent_w - others_heard_w
+            explained = (hi if change > 0 else lo) * change
+            floor = ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * hi * b.reference_power_w
+            steps = []
+            for meters in group.measurements:
+                m_silent = self.meters.power_in(meters, silent, SILENCE_METER_SHARE)
+                m_heard = self.meters.power_in(meters, heard, SILENCE_METER_SHARE)
+                noise = self._step_noise(meters, heard, reported, m_heard)
+                if m_silent is None or m_heard is None or noise is None:
+                    break
+                excess = m_silent - m_heard - explained
+                threshold = floor + Z_WARN * noise
+                steps.append(_SilenceStep(group, silent_s, excess, threshold, explained, b.evidence))
+            else:
+                # every measurement must show it
+                step = min(steps, key=lambda x: x.score, default=None)
+                if step is not None and step.excess_w > step.threshold_w:
+                    out[nid] = step
+        return out
+
+    def _step_noise(
+        self, meters: Sequence[str], heard: Sequence[Interval], reported: Cumulative, m_heard: float | None
+    ) -> float | None:
+        """How much one report period's metered power strays from the reports' (silences filled)
+        times the heard ratio, W (standard deviation over the periods of ``heard`` the first
+        meter reports): cooling cycles, meter noise. None with fewer than ``MIN_STEP_PERIODS``."""
+        if m_heard is None:
+            return None
+        parts = [p for p in self.meters.parts(meters[0]) if any(a <= p[0] and p[1] <= e for a, e in heard)]
+        pairs = []
+        for p in parts:
+            m = self.meters.power_in(meters, [p], SILENCE_METER_SHARE)
+            if m is not None:
+                pairs.append((m, reported.between(*p) / ((p[1] - p[0]) / NS_PER_S)))
+        if len(pairs) < MIN_STEP_PERIODS:
+            return None
+        ratio = math.fsum(m for m, _ in pairs) / math.fsum(r for _, r in pairs) if pairs else 0.0
+        return statistics.pstdev([m - ratio * r for m, r in pairs])
+
+    def _step_finding(self, nid: str, step: _SilenceStep) -> Finding:
+        where = f"{self._scope_name(step.group)}, meters {', '.join(step.group.meter_ids)}"
+        return Finding.make(
+            FindingId.ENERGY_SILENT_DRAW,
+            WARNING,
+            f"node:{nid}",
+            self.span,
+            f"{where}: while the node was silent ({step.silent_s:.0f} s), the meters read"
+            f" {step.excess_w:.0f} W more than while it reported, beyond what the other nodes'"
+            f" reports explain (threshold {step.threshold_w:.0f} W: one accelerator at board"
+            " power): its silence hid a load",
+            {
+                "silent_s": (step.silent_s, "s"),
+                "excess_w": (step.excess_w, "W"),
+                "threshold_w": (step.threshold_w, "W"),
+                "explained_w": (step.explained_w, "W"),
+            },
+            step.evidence,
         )
 
     def _scope_name(self, group: MeterScopeGroup) -> str:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import WARNING, Finding, FindingId
 from pausewatch.evaluation.folds.integrity import IntegrityFold
 from pausewatch.evaluation.folds.reading import INVALID_KINDS, NS_PER_S, Slice
-from pausewatch.evaluation.intervals import Interval, uncovered
+from pausewatch.evaluation.intervals import Cumulative, Interval, covered_ns, uncovered
 from pausewatch.inventory import MeterScopeGroup
 from pausewatch.v1 import types_pb2
 
@@ -42,6 +42,7 @@ class MeterFold:
         self._cover: dict[str, list[Interval]] = defaultdict(list)
         self._terms: dict[str, list[float]] = defaultdict(list)
         self._evidence: list[int] = []
+        self._cumulative: dict[str, Cumulative] = {}  # per meter, built once its reports are in
 
     def add(self, meter_id: str, meter: types_pb2.MeterReport, at: Slice, subject: str) -> None:
         """One report of the declared meter ``meter_id`` (``subject``: ``meter:ID``)."""
@@ -72,6 +73,7 @@ class MeterFold:
             return
         self._cover[meter_id].append(at.part)
         self._terms[meter_id].append(meter.energy_j * at.frac)
+        self._cumulative.pop(meter_id, None)
         self._evidence.append(at.log_index)
 
     @property
@@ -123,6 +125,29 @@ class MeterFold:
                     )
                 )
         return out
+
+    def parts(self, meter_id: str) -> list[Interval]:
+        """The stretches of the bucket the meter's valid reports cover, one per report."""
+        return list(self._cover.get(meter_id, []))
+
+    def power_in(self, meters: Sequence[str], windows: Sequence[Interval], min_share: float) -> float | None:
+        """The mean power one measurement (``meters`` summed) read over ``windows`` (disjoint),
+        W: each meter's energy in them over the time its reports cover there; None when a meter
+        covers less than ``min_share`` of them."""
+        total_ns = sum(b - a for a, b in windows)
+        if total_ns <= 0:
+            return None
+        powers = []
+        for m in meters:
+            cover = self._cover.get(m, [])
+            covered = sum(covered_ns(cover, w) for w in windows)
+            if covered < min_share * total_ns:
+                return None
+            if m not in self._cumulative:
+                self._cumulative[m] = Cumulative(zip(cover, self._terms[m], strict=True), self.span[0])
+            energy = self._cumulative[m].over(windows)
+            powers.append(energy / (covered / NS_PER_S))
+        return math.fsum(powers)
 
     def readings(self, group: MeterScopeGroup, accuracy: Mapping[str, float]) -> list[MeterReading]:
         """The measurements of one scope whose every meter covers the bucket but for at most

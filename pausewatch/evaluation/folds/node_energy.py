@@ -26,6 +26,7 @@ class NodeEnergy:
 
     cover: list[Interval] = field(default_factory=list)  # the slices its energy covers
     terms: list[float] = field(default_factory=list)  # J, summed with ``math.fsum``
+    energies: list[float] = field(default_factory=list)  # J per slice of ``cover``, aligned
 
 
 class NodeEnergyFold:
@@ -72,6 +73,7 @@ class NodeEnergyFold:
         if energy_ok:
             node.cover.append(at.part)
             node.terms.extend(terms)
+            node.energies.append(math.fsum(terms))
 
     def node(self, node_id: str) -> NodeEnergy | None:
         """A node's energy; None when it sent no usage report in the bucket."""
