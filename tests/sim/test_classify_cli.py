@@ -75,6 +75,25 @@ def test_json_windows_are_seconds_from_the_first_sample(
     assert windows[0]["periods"] == 2
 
 
+def test_bucket_hindsight_and_causal_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """By default a window is classed as its hourly bucket's verdict sees it: the job's minutes
+    before its first stall are training in hindsight (``hindsight_s``); ``--bucket 0`` gives
+    each period as its report arrives."""
+    p = tmp_path / "t.csv"
+    p.write_text(syn.render(syn.training(600, 4, stall_every_s=270.0)))
+    args = ("--gpus", "4", "--gpu-model", "H100 SXM", "--json")
+    rc, out, err = _classify(capsys, str(p), *args)
+    assert rc == 0, err
+    verdict = json.loads(out)["windows"]
+    rc, out, err = _classify(capsys, str(p), *args, "--bucket", "0")
+    assert rc == 0, err
+    causal = json.loads(out)["windows"]
+    assert [w["class"] for w in verdict] == ["training"] * len(verdict)
+    assert causal[0]["class"] == "uncertain"
+    assert verdict[0]["hindsight_s"] == 60
+    assert all(w["hindsight_s"] == 0 for w in causal)
+
+
 def test_formats_give_the_same_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """With or without an index column, units, gzip; [N/A] and other bracketed values (nvidia-smi's
     "[GPU is lost]", "[Unknown Error]"); a truncated last line."""
@@ -223,6 +242,7 @@ def test_bad_input_exits_2_with_file_line_and_reason(
     assert "--window" in err
     err = _bad(capsys, p, *args, "--window", "90s")
     assert "whole number of 60-s report periods" in err
+    assert "--bucket" in _bad(capsys, p, *args, "--bucket", "a while")
 
 
 def test_every_trace_in_shared_data_of_these_formats(capsys: pytest.CaptureFixture[str]) -> None:
