@@ -59,6 +59,7 @@ from pausewatch import bundle as bf
 from pausewatch import merkle
 from pausewatch.chain import LinkKind
 from pausewatch.commitment import Commitment
+from pausewatch.documents import check_tolerances
 from pausewatch.errors import EnvironmentFaultError, InputError, InternalError
 from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.files import bundle as bf_files
@@ -410,6 +411,7 @@ class _Audit:
                         r.index,
                     )
         self._within_terms()
+        self._within_tolerances()
 
     def _terms(self) -> None:
         """Terms (``terms.bin``, present when the log holds any): each version co-signed by
@@ -451,6 +453,36 @@ class _Audit:
                 in_force.check_inventory(Inventory.from_wire(inv))
             except InputError as e:
                 self.out.fail("terms.inventory", inv.facility_id, str(e), index)
+
+    def _within_tolerances(self) -> None:
+        """Every logged inventory within the bounds of the latest version of each commitment
+        logged before it, and every logged commitment's bounds holding the latest inventories
+        logged before it (``check_tolerances``, the verifier's rule at submission, re-checked):
+        a lab may declare narrower bands and less fixed load than it committed to, never more."""
+        documents = sorted(
+            [(i, "commitment", com) for i, com in self.commitments]
+            + [(i, "inventory", inv) for i, inv in self.inventory_msgs],
+            key=lambda x: x[0],
+        )
+        commitments: dict[str, Commitment] = {}
+        inventories: dict[str, Inventory] = {}
+        for index, kind, msg in documents:
+            try:
+                if isinstance(msg, types_pb2.Inventory):
+                    inv = Inventory.from_wire(msg)
+                    check_tolerances([inv], commitments.values())
+                    known_inv = inventories.get(inv.facility_id)
+                    if known_inv is None or known_inv.version < inv.version:
+                        inventories[inv.facility_id] = inv
+                else:
+                    com = Commitment.from_wire(msg)
+                    check_tolerances(inventories.values(), [com])
+                    known = commitments.get(com.commitment_id)
+                    if known is None or known.version < com.version:
+                        commitments[com.commitment_id] = com
+            except InputError as e:
+                subject = msg.facility_id if isinstance(msg, types_pb2.Inventory) else msg.commitment_id
+                self.out.fail(f"tolerance.{kind}", subject, str(e), index)
 
     def _add_inventory(self, index: int, inv: types_pb2.Inventory) -> None:
         versions = self.inventories.setdefault(inv.facility_id, [])

@@ -90,11 +90,30 @@ def test_a_verifier_that_ignored_the_declaration_fails_the_audit(tmp_path: Path)
     assert out.failed_checks() == ["verdict.mismatch"]
 
 
-def test_the_auditor_cuts_a_declaration_beyond_the_bound_as_the_verifier_does(tmp_path: Path) -> None:
-    # logged beside a commitment that allows no fixed load (a verifier refuses that pair at
-    # submission; the evaluation of whatever is logged cuts the declaration to the bound)
+def test_a_declaration_beyond_the_bound_is_cut_and_the_pair_fails_the_audit(tmp_path: Path) -> None:
+    # logged beside a later commitment that allows no fixed load: a verifier refuses that
+    # commitment at submission, so its log holding the pair fails ``tolerance.commitment``; the
+    # verdicts themselves cut the declaration to the bound, as the auditor's re-derivation does
     log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=0.0)
     add_verdicts(log, commitment)
     assert set(logged_statuses(log)) == {types_pb2.VERDICT_STATUS_VIOLATION}
     out = audit(log, tmp_path)
-    assert out.ok, out.failures
+    assert out.failed_checks() == ["tolerance.commitment"], out.failures
+    assert "fixed_load_w" in str(out.failures)
+
+
+def test_an_inventory_beyond_the_bounds_of_an_earlier_commitment_fails_the_audit(tmp_path: Path) -> None:
+    log, _ = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
+    wider = factories.inventory(
+        log.facility,
+        "lab-1",
+        [EnrolledNode(n.node_id, n.signer.public_key, (n.uuid,)) for n in log.nodes],
+        {"meter-1": log.meter.public_key},
+        issued_ns=log.now,
+        overhead=(1.05, 1.5),
+    )
+    wider.version = 2
+    wider.overhead.fixed_load_w = 2 * FIXED_W
+    log.append(sign_envelope(PayloadType.INVENTORY, wider.SerializeToString(deterministic=True), [log.lab]))
+    out = audit(log, tmp_path)
+    assert out.failed_checks() == ["tolerance.inventory"], out.failures
