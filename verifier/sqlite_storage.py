@@ -5,6 +5,12 @@ returned from COMMIT survives SIGKILL and power loss. The Merkle log lives in th
 (``tlog_`` tables of :class:`verifier.tlog_sqlite.SqliteTreeStore`, which never commits by
 itself), so a report row and its log entry commit or roll back together.
 
+A report's envelope is stored once, as its log entry: its ``reports`` row holds the header's
+fields, the digest and the log index, and reads take the envelope from the log (schema
+version 2; version 1 kept a second copy in the row, ~2.5 KB a report, a 4 KiB page of the
+database and of the WAL each). Schema changes are versioned migrations (``_MIGRATIONS``),
+applied at open in one transaction; a database newer than this code is refused.
+
 Integers on the wire are uint64 where SQLite holds int64: ingest refuses sequence numbers and
 versions of 2^63 and above before they reach this module.
 """
@@ -12,11 +18,12 @@ versions of 2^63 and above before they reach this module.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+from pausewatch.envelope import envelope_digest
 from pausewatch.errors import EnvironmentFaultError, InternalError
 from pausewatch.files.statedir import ensure_private_file
 from pausewatch.tlog_store import MerkleLog
@@ -25,10 +32,12 @@ from verifier.tlog_sqlite import SqliteTreeStore
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage", "scrub_sqlite"]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
+_META: Final = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+# The current schema, for a new database (an existing one gets there by _MIGRATIONS).
 _SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS reports (
   log_index INTEGER PRIMARY KEY,
   digest BLOB NOT NULL UNIQUE,
@@ -43,8 +52,7 @@ CREATE TABLE IF NOT EXISTS reports (
   period_end INTEGER NOT NULL,
   nonce BLOB NOT NULL,
   signed_ns INTEGER NOT NULL,
-  received_ns INTEGER NOT NULL,
-  envelope BLOB NOT NULL
+  received_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reports_key_seq ON reports (key_id, seq, log_index);
 CREATE INDEX IF NOT EXISTS reports_facility_period ON reports (facility_id, period_start);
@@ -122,7 +130,33 @@ CREATE TABLE IF NOT EXISTS checkpoint_head (
 _DIALECT: Final = SqlDialect("?", sqlite3.IntegrityError)
 
 
-_LOGGED_TABLES: Final = ("reports", "inventories", "commitments", "terms", "challenges", "verdicts")
+# tables whose rows hold their log entry's bytes (a report's row holds its digest)
+_ENVELOPE_TABLES: Final = ("inventories", "commitments", "terms", "challenges", "verdicts")
+
+
+def _reports_hold_no_envelope(conn: sqlite3.Connection) -> None:
+    """Version 1 -> 2: a report's envelope is kept once, as its log entry. Every row's copy is
+    compared with the entry first (a database whose copies differ is refused, not migrated:
+    run ``scrub`` with the code that made it), then the column is dropped (SQLite rewrites the
+    table; the pages freed are reused by later inserts, ``VACUUM`` returns them to the disk)."""
+    entries_at = SqliteTreeStore(conn).read_entries_at
+    cursor = conn.execute("SELECT log_index, envelope FROM reports ORDER BY log_index")
+    while rows := cursor.fetchmany(1024):
+        try:
+            entries = entries_at([r[0] for r in rows])
+        except InternalError as e:
+            raise EnvironmentFaultError(f"cannot migrate the reports to schema version 2: {e}") from e
+        for (index, envelope), entry in zip(rows, entries, strict=True):
+            if bytes(envelope) != entry:
+                raise EnvironmentFaultError(
+                    f"cannot migrate the reports to schema version 2: the report at log index {index}"
+                    " holds other bytes than its log entry"
+                )
+    conn.execute("ALTER TABLE reports DROP COLUMN envelope")
+
+
+# Version n's migration takes a database at version n - 1 to n, inside the opening transaction.
+_MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {2: _reports_hold_no_envelope}
 
 
 def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:
@@ -143,13 +177,15 @@ def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:
     problems += log_problems
     size = log.size
     union = " UNION ALL ".join(
-        f"SELECT log_index, envelope, '{t}' FROM {t}"  # noqa: S608  # fixed table names
-        for t in _LOGGED_TABLES
+        [
+            "SELECT log_index, digest, 'reports' FROM reports",
+            *(f"SELECT log_index, envelope, '{t}' FROM {t}" for t in _ENVELOPE_TABLES),  # noqa: S608  # fixed table names
+        ]
     )
     cursor = conn.execute(union + " ORDER BY 1")
     chunk_at, chunk = -1, None
     while batch := cursor.fetchmany(1024):
-        for index, envelope, table in batch:
+        for index, held, table in batch:
             if not 0 <= index < size:
                 problems.append(f"{table} row at log index {index} is outside the log (size {size})")
                 continue
@@ -160,7 +196,12 @@ def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:
                     chunk = log.entries(at, min(size, at + 4096))
                 except EnvironmentFaultError:
                     chunk = None  # a corrupt entry: reported above
-            if chunk is not None and chunk[index - at] != bytes(envelope):
+            if chunk is None:
+                continue
+            entry = chunk[index - at]
+            if table == "reports" and envelope_digest(entry) != bytes(held):
+                problems.append(f"reports row at log index {index} names another digest than the log entry's")
+            elif table != "reports" and entry != bytes(held):
                 problems.append(f"{table} row at log index {index} holds other bytes than the log entry")
     return problems, rebuilt
 
@@ -190,24 +231,35 @@ class SqliteStorage(SqlReader):
         store = SqliteTreeStore(conn)
         if not readonly:
             self._migrate(conn)
-        super().__init__(conn, MerkleLog(store), _DIALECT)
+        # a read-only open may find a version 1 database: its reads are the same (the rows'
+        # envelope column is not read); only a writer migrates
+        super().__init__(conn, MerkleLog(store), _DIALECT, store.read_entries_at)
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
+        """Create the schema in a new database, or bring an existing one to SCHEMA_VERSION, in
+        one transaction: a failed migration leaves the database as it was."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            conn.execute(_META)
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise EnvironmentFaultError(
-                    f"database schema version {row[0]} is not {SCHEMA_VERSION}; no migration known"
-                )
+            else:
+                version = int(row[0])
+                if version > SCHEMA_VERSION:
+                    raise EnvironmentFaultError(
+                        f"database schema version {version} is newer than this verifier's"
+                        f" ({SCHEMA_VERSION}); run the release that wrote it"
+                    )
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    _MIGRATIONS[step](conn)
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(step),))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -225,7 +277,7 @@ class SqliteStorage(SqlReader):
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
                 raise EnvironmentFaultError(f"{self.path}: cannot begin a transaction: {e}") from e
-            tx = SqlTransaction(self._conn, self._log, _DIALECT)
+            tx = SqlTransaction(self._conn, self._log, _DIALECT, self._entries_at)
             try:
                 yield tx
             except BaseException:
