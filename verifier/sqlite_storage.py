@@ -225,6 +225,7 @@ class SqliteStorage(SqlReader):
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = FULL")
                 conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA temp_store = MEMORY")
         except sqlite3.Error as e:
             raise EnvironmentFaultError(f"{self.path}: cannot open the verifier database: {e}") from e
         self._in_transaction = False
