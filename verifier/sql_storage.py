@@ -135,14 +135,23 @@ class SqlReader:
     written with ``?`` placeholders and run through :meth:`_run`, which the dialect adapts."""
 
     def __init__(
-        self, conn: Any, log: MerkleLog, dialect: SqlDialect, entries_at: EntriesAt | None = None
+        self,
+        conn: Any,
+        log: MerkleLog,
+        dialect: SqlDialect,
+        entries_at: EntriesAt | None = None,
+        *,
+        empty_envelope_column: bool = False,
     ) -> None:
-        """``entries_at``: the report rows hold no envelope; it is read from the log with this."""
+        """``entries_at``: the report rows hold no envelope; it is read from the log with
+        this. ``empty_envelope_column``: they still have an ``envelope`` column, which new rows
+        fill with an empty blob and nothing reads."""
         self._conn = conn
         self._log = log
         self._dialect = dialect
         self._entries_at = entries_at
         self._report_columns = _REPORT_COLUMNS if entries_at else _REPORT_COLUMNS + ", envelope"
+        self._empty_envelope = entries_at is not None and empty_envelope_column
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """Execute one statement; return the cursor."""
@@ -396,9 +405,15 @@ class SqlTransaction(SqlReader):
     """Writes inside the transaction the storage opened."""
 
     def __init__(
-        self, conn: Any, log: MerkleLog, dialect: SqlDialect, entries_at: EntriesAt | None = None
+        self,
+        conn: Any,
+        log: MerkleLog,
+        dialect: SqlDialect,
+        entries_at: EntriesAt | None = None,
+        *,
+        empty_envelope_column: bool = False,
     ) -> None:
-        super().__init__(conn, log, dialect, entries_at)
+        super().__init__(conn, log, dialect, entries_at, empty_envelope_column=empty_envelope_column)
         # envelopes of the reports this transaction stored, by log index: a report row may be
         # read back before its entry is appended (a tick stages its rows, then appends)
         self._stored_envelopes: dict[int, bytes] = {}
@@ -417,11 +432,15 @@ class SqlTransaction(SqlReader):
 
     def put_reports(self, reports: Sequence[StoredReport]) -> None:
         rows: list[tuple[Any, ...]]
+        columns = self._report_columns
         if self._entries_at is None:
             rows = [(r.digest, r.log_index, *r.header.row(), r.received_ns, r.envelope) for r in reports]
+        elif self._empty_envelope:
+            rows = [(r.digest, r.log_index, *r.header.row(), r.received_ns, b"") for r in reports]
+            columns += ", envelope"
         else:
             rows = [(r.digest, r.log_index, *r.header.row(), r.received_ns) for r in reports]
-        self._insert_rows(f"INSERT INTO reports (digest, {self._report_columns})", rows)
+        self._insert_rows(f"INSERT INTO reports (digest, {columns})", rows)
         if self._entries_at is not None:
             self._stored_envelopes.update((r.log_index, r.envelope) for r in reports)
 

@@ -8,8 +8,10 @@ itself), so a report row and its log entry commit or roll back together.
 A report's envelope is stored once, as its log entry: its ``reports`` row holds the header's
 fields, the digest and the log index, and reads take the envelope from the log (schema
 version 2; version 1 kept a second copy in the row, ~2.5 KB a report, a 4 KiB page of the
-database and of the WAL each). Schema changes are versioned migrations (``_MIGRATIONS``),
-applied at open in one transaction; a database newer than this code is refused.
+database and of the WAL each; a database migrated from it keeps that column, see
+``_reports_envelopes_in_the_log``). Schema changes are versioned migrations
+(``_MIGRATIONS``), applied at open in one transaction; a database newer than this code is
+refused.
 
 Integers on the wire are uint64 where SQLite holds int64: ingest refuses sequence numbers and
 versions of 2^63 and above before they reach this module.
@@ -134,29 +136,22 @@ _DIALECT: Final = SqlDialect("?", sqlite3.IntegrityError)
 _ENVELOPE_TABLES: Final = ("inventories", "commitments", "terms", "challenges", "verdicts")
 
 
-def _reports_hold_no_envelope(conn: sqlite3.Connection) -> None:
-    """Version 1 -> 2: a report's envelope is kept once, as its log entry. Every row's copy is
-    compared with the entry first (a database whose copies differ is refused, not migrated:
-    run ``scrub`` with the code that made it), then the column is dropped (SQLite rewrites the
-    table; the pages freed are reused by later inserts, ``VACUUM`` returns them to the disk)."""
-    entries_at = SqliteTreeStore(conn).read_entries_at
-    cursor = conn.execute("SELECT log_index, envelope FROM reports ORDER BY log_index")
-    while rows := cursor.fetchmany(1024):
-        try:
-            entries = entries_at([r[0] for r in rows])
-        except InternalError as e:
-            raise EnvironmentFaultError(f"cannot migrate the reports to schema version 2: {e}") from e
-        for (index, envelope), entry in zip(rows, entries, strict=True):
-            if bytes(envelope) != entry:
-                raise EnvironmentFaultError(
-                    f"cannot migrate the reports to schema version 2: the report at log index {index}"
-                    " holds other bytes than its log entry"
-                )
-    conn.execute("ALTER TABLE reports DROP COLUMN envelope")
+def _reports_envelopes_in_the_log(conn: sqlite3.Connection) -> None:
+    """Version 1 -> 2: a report's envelope is read from its log entry, and a new report's row
+    holds none. Nothing is rewritten, so the step costs nothing however many reports the
+    database holds (dropping the column rewrites the table: ~40 µs a report, minutes for
+    millions, one transaction at start that a service manager's start timeout would kill and
+    roll back, again at every restart). The rows of version 1 keep their copy, which nothing
+    reads (``scrub`` compares it with the log entry); new rows put an empty blob in the
+    ``NOT NULL`` column. With the service stopped, ``ALTER TABLE reports DROP COLUMN
+    envelope`` then ``VACUUM`` returns the space; the code reads either shape. The version
+    number is what keeps the code before it (which would read the empty blobs as
+    envelopes) from opening the database."""
+    del conn  # nothing to change but the version number
 
 
 # Version n's migration takes a database at version n - 1 to n, inside the opening transaction.
-_MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {2: _reports_hold_no_envelope}
+_MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {2: _reports_envelopes_in_the_log}
 
 
 def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:
@@ -176,16 +171,17 @@ def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:
     log_problems, rebuilt = log.scrub()
     problems += log_problems
     size = log.size
-    union = " UNION ALL ".join(
-        [
-            "SELECT log_index, digest, 'reports' FROM reports",
-            *(f"SELECT log_index, envelope, '{t}' FROM {t}" for t in _ENVELOPE_TABLES),  # noqa: S608  # fixed table names
-        ]
-    )
-    cursor = conn.execute(union + " ORDER BY 1")
+    # (log index, what the row holds, its table, whether that is the entry's digest)
+    selects = [
+        "SELECT log_index, digest, 'reports', 1 FROM reports",
+        *(f"SELECT log_index, envelope, '{t}', 0 FROM {t}" for t in _ENVELOPE_TABLES),  # noqa: S608  # fixed table names
+    ]
+    if storage.legacy_envelope_column:  # the copies version 1 rows still hold
+        selects.append("SELECT log_index, envelope, 'reports', 0 FROM reports WHERE length(envelope) > 0")
+    cursor = conn.execute(" UNION ALL ".join(selects) + " ORDER BY 1")
     chunk_at, chunk = -1, None
     while batch := cursor.fetchmany(1024):
-        for index, held, table in batch:
+        for index, held, table, is_digest in batch:
             if not 0 <= index < size:
                 problems.append(f"{table} row at log index {index} is outside the log (size {size})")
                 continue
@@ -199,9 +195,9 @@ def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:
             if chunk is None:
                 continue
             entry = chunk[index - at]
-            if table == "reports" and envelope_digest(entry) != bytes(held):
-                problems.append(f"reports row at log index {index} names another digest than the log entry's")
-            elif table != "reports" and entry != bytes(held):
+            if is_digest and envelope_digest(entry) != bytes(held):
+                problems.append(f"{table} row at log index {index} names another digest than the log entry's")
+            elif not is_digest and entry != bytes(held):
                 problems.append(f"{table} row at log index {index} holds other bytes than the log entry")
     return problems, rebuilt
 
@@ -234,7 +230,19 @@ class SqliteStorage(SqlReader):
             self._migrate(conn)
         # a read-only open may find a version 1 database: its reads are the same (the rows'
         # envelope column is not read); only a writer migrates
-        super().__init__(conn, MerkleLog(store), _DIALECT, store.read_entries_at)
+        try:
+            columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(reports)")}
+        except sqlite3.Error as e:
+            raise EnvironmentFaultError(f"{self.path}: cannot read the verifier database: {e}") from e
+        # a database from version 1 keeps its column (_reports_envelopes_in_the_log)
+        self.legacy_envelope_column = "envelope" in columns
+        super().__init__(
+            conn,
+            MerkleLog(store),
+            _DIALECT,
+            store.read_entries_at,
+            empty_envelope_column=self.legacy_envelope_column,
+        )
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
@@ -278,7 +286,13 @@ class SqliteStorage(SqlReader):
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
                 raise EnvironmentFaultError(f"{self.path}: cannot begin a transaction: {e}") from e
-            tx = SqlTransaction(self._conn, self._log, _DIALECT, self._entries_at)
+            tx = SqlTransaction(
+                self._conn,
+                self._log,
+                _DIALECT,
+                self._entries_at,
+                empty_envelope_column=self.legacy_envelope_column,
+            )
             try:
                 yield tx
             except BaseException:

@@ -1,8 +1,9 @@
-"""SQLite storage beyond the shared conformance suite: its versioned migrations. A state
-directory made by the release before schema version 2 (a report's envelope kept twice: in its
-``reports`` row and as its log entry) opens with this code, is migrated in place, reads back
-every report as it was, and takes more; a database the migration cannot trust, or a newer
-one, is refused and left as it was."""
+"""SQLite storage beyond the shared conformance suite: its versioned migrations. A database
+made by the release before schema version 2 (a report's envelope kept twice: in its
+``reports`` row and as its log entry) opens with this code, is migrated in place without
+rewriting a row, reads back every report as it was, and takes more, before and after the
+operator drops the old column; scrub still checks the old copies; a newer database is
+refused."""
 
 from __future__ import annotations
 
@@ -176,6 +177,14 @@ def version_and_columns(path: Path) -> tuple[int, list[str]]:
     return version, columns
 
 
+def row_envelopes(path: Path) -> dict[int, bytes]:
+    conn = sqlite3.connect(path)
+    try:
+        return {int(i): bytes(e) for i, e in conn.execute("SELECT log_index, envelope FROM reports")}
+    finally:
+        conn.close()
+
+
 def assert_reads_back(storage: SqliteStorage, reports: list[StoredReport]) -> None:
     by_index = {r.log_index: r for r in reports}
     for r in reports:
@@ -193,6 +202,13 @@ def assert_reads_back(storage: SqliteStorage, reports: list[StoredReport]) -> No
     }
 
 
+def append(storage: SqliteStorage, reports: list[StoredReport]) -> None:
+    with storage.transaction() as tx:
+        assert tx.append_entries([r.envelope for r in reports]) == reports[0].log_index
+        tx.put_reports(reports)
+        tx.set_chain_heads([(r.header.key_id, r.log_index) for r in reports[-7:]])
+
+
 def test_a_version_1_database_is_migrated_reads_every_report_back_and_takes_more(tmp_path: Path) -> None:
     path = tmp_path / "verifier.sqlite"
     old = reports_of(keys=7, each=100)  # 700 reports: two full bundles and a tail
@@ -208,17 +224,17 @@ def test_a_version_1_database_is_migrated_reads_every_report_back_and_takes_more
     storage = SqliteStorage(path)
     version, columns = version_and_columns(path)
     assert version == SCHEMA_VERSION == 2
-    assert "envelope" not in columns
-    assert "digest" in columns
+    assert "envelope" in columns
+    # nothing rewritten: the old rows keep their copy (which nothing reads any more)
+    assert row_envelopes(path) == {r.log_index: r.envelope for r in old}
     assert_reads_back(storage, old)
     assert storage.log_entries(0, len(old)) == [r.envelope for r in old]
 
     new = reports_of(keys=7, each=20, first=len(old))
-    with storage.transaction() as tx:
-        assert tx.append_entries([r.envelope for r in new]) == len(old)
-        tx.put_reports(new)
-        tx.set_chain_heads([(r.header.key_id, r.log_index) for r in new[-7:]])
+    append(storage, new)
     assert_reads_back(storage, old + new)
+    held = row_envelopes(path)
+    assert all(held[r.log_index] == b"" for r in new)  # a new row holds no envelope
     problems, _ = scrub_sqlite(storage)
     assert problems == []
     storage.close()
@@ -228,8 +244,33 @@ def test_a_version_1_database_is_migrated_reads_every_report_back_and_takes_more
     assert_reads_back(again, old + new)
     again.close()
 
+    # the operator's offline step that returns the old copies' space: the code reads that shape too
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE reports DROP COLUMN envelope")
+    conn.execute("VACUUM")
+    conn.close()
+    dropped = SqliteStorage(path)
+    more = reports_of(keys=7, each=10, first=len(old) + len(new))
+    append(dropped, more)
+    assert_reads_back(dropped, old + new + more)
+    assert scrub_sqlite(dropped)[0] == []
+    dropped.close()
+    assert "envelope" not in version_and_columns(path)[1]
 
-def test_a_version_1_row_that_differs_from_its_log_entry_is_refused_and_the_database_left_as_it_was(
+
+def test_a_new_database_has_no_envelope_column(tmp_path: Path) -> None:
+    path = tmp_path / "verifier.sqlite"
+    storage = SqliteStorage(path)
+    rows = reports_of(keys=7, each=3)
+    append(storage, rows)
+    assert_reads_back(storage, rows)
+    storage.close()
+    version, columns = version_and_columns(path)
+    assert version == SCHEMA_VERSION
+    assert "envelope" not in columns
+
+
+def test_a_version_1_copy_that_differs_from_its_log_entry_is_not_read_and_scrub_names_it(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "verifier.sqlite"
@@ -239,11 +280,11 @@ def test_a_version_1_row_that_differs_from_its_log_entry_is_refused_and_the_data
     conn.execute("UPDATE reports SET envelope = ? WHERE log_index = 123", (b"not the entry",))
     conn.commit()
     conn.close()
-    with pytest.raises(EnvironmentFaultError, match="log index 123 holds other bytes than its log entry"):
-        SqliteStorage(path)
-    version, columns = version_and_columns(path)
-    assert version == 1
-    assert "envelope" in columns  # nothing dropped: the copy is still there to compare
+    storage = SqliteStorage(path)
+    assert storage.report_at(old[123].header.key_id, old[123].header.seq) == old[123]  # the log's bytes
+    problems, _ = scrub_sqlite(storage)
+    assert problems == ["reports row at log index 123 holds other bytes than the log entry"]
+    storage.close()
 
 
 def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
