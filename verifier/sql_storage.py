@@ -152,6 +152,9 @@ class SqlReader:
         self._entries_at = entries_at
         self._report_columns = _REPORT_COLUMNS if entries_at else _REPORT_COLUMNS + ", envelope"
         self._empty_envelope = entries_at is not None and empty_envelope_column
+        # envelopes of the reports a transaction stored, by log index: a report row may be read
+        # back before its entry is appended (a tick stores its rows, then appends)
+        self._stored_envelopes: dict[int, bytes] = {}
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """Execute one statement; return the cursor."""
@@ -198,7 +201,12 @@ class SqlReader:
     def _report_envelopes(self, indices: Sequence[int]) -> list[bytes]:
         if self._entries_at is None:
             raise InternalError("report envelopes are in their rows")
-        return self._entries_at(indices)
+        mine = self._stored_envelopes
+        if not mine:
+            return self._entries_at(indices)
+        others = [i for i in indices if i not in mine]
+        read = dict(zip(others, self._entries_at(others), strict=True)) if others else {}
+        return [mine[i] if i in mine else read[i] for i in indices]
 
     def report_by_digest(self, digest: bytes) -> StoredReport | None:
         return self._report(
@@ -403,26 +411,6 @@ class SqlReader:
 
 class SqlTransaction(SqlReader):
     """Writes inside the transaction the storage opened."""
-
-    def __init__(
-        self,
-        conn: Any,
-        log: MerkleLog,
-        dialect: SqlDialect,
-        entries_at: EntriesAt | None = None,
-        *,
-        empty_envelope_column: bool = False,
-    ) -> None:
-        super().__init__(conn, log, dialect, entries_at, empty_envelope_column=empty_envelope_column)
-        # envelopes of the reports this transaction stored, by log index: a report row may be
-        # read back before its entry is appended (a tick stages its rows, then appends)
-        self._stored_envelopes: dict[int, bytes] = {}
-
-    def _report_envelopes(self, indices: Sequence[int]) -> list[bytes]:
-        mine = self._stored_envelopes
-        others = [i for i in indices if i not in mine]
-        read = dict(zip(others, super()._report_envelopes(others), strict=True)) if others else {}
-        return [mine[i] if i in mine else read[i] for i in indices]
 
     def append_entries(self, entries: Sequence[bytes]) -> int:
         return int(self._log.append(list(entries)))
