@@ -30,16 +30,8 @@ from bench.bench_ed25519 import ed25519_verify_rate
 GROUP = 600  # reports per Sequence call
 
 
-def _written_bytes() -> int:
-    """Bytes this process has written with write(2) and the like, so far."""
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("wchar:"):
-            return int(line.split()[1])
-    return 0
-
-
 async def _measure(attestors: int, each: int, batch: int) -> dict[str, Any]:
-    from bench.bench_ingest import FACILITIES, write_config
+    from bench.bench_ingest import FACILITIES, write_config, written_bytes
     from bench.reports import NodeChain, node_inventory
     from pausewatch.envelope import PayloadType, sign_envelope
     from pausewatch.keys import Ed25519Signer, Signer
@@ -97,7 +89,7 @@ async def _measure(attestors: int, each: int, batch: int) -> dict[str, Any]:
             frontend_us = (time.thread_time() - started) * 1e6 / total
             # the core
             link = CoreLink(server.servicer, seq, server.metrics)
-            ticks, written = seq.ticks, _written_bytes()
+            ticks, written = seq.ticks, written_bytes()
             cpu, loop_cpu = time.process_time(), time.thread_time()
             in_flight = asyncio.Semaphore(2)
             accepted = 0
@@ -110,7 +102,7 @@ async def _measure(attestors: int, each: int, batch: int) -> dict[str, Any]:
 
             await asyncio.gather(*(call(g) for g in groups))
             cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu
-            ticks, written = seq.ticks - ticks, _written_bytes() - written
+            ticks, written = seq.ticks - ticks, written_bytes() - written
         finally:
             await seq.stop()
             server.storage.close()

@@ -245,6 +245,16 @@ def _proc_cpu_split(pid: int) -> dict[str, float]:
     return out
 
 
+def written_bytes(pid: int | str = "self") -> int:
+    """Bytes process ``pid`` has written with write(2) and the like so far (``wchar`` of
+    ``/proc/PID/io``: the SQLite WAL and database, the checkpoint file; 0 if unreadable)."""
+    try:
+        lines = Path(f"/proc/{pid}/io").read_text().splitlines()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in lines if line.startswith("wchar:")), 0)
+
+
 def _own_cpu_s(pid: int) -> tuple[float, float]:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -378,8 +388,10 @@ def burst(
                 procs.append(cp)
             spy = _py_spy(servers[0][0].pid)
             split0 = [_proc_cpu_split(s[0].pid) for s in servers]
+            written = sum(written_bytes(s[0].pid) for s in servers)
             results: list[dict[str, Any]] = [r.recv() for r in pipes]
             split1 = [_proc_cpu_split(s[0].pid) for s in servers]
+            written = sum(written_bytes(s[0].pid) for s in servers) - written
             server_cpu = sum(sum(a.values()) - sum(b.values()) for a, b in zip(split1, split0, strict=True))
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
@@ -470,6 +482,7 @@ def burst(
             "server_cpu_us_per_report_by_process": cpu_split_us_per_report(
                 _sum_splits(split0), _sum_splits(split1), accepted
             ),
+            "core_bytes_written_per_report": round(written / max(1, accepted)),
             "signature_us_per_report": round(signature_us, 1),
             "stage_us_per_report": {k: round(v * per_report, 1) for k, v in sorted(by_stage.items())},
             "refused_reports_retried": int(stages.get("pausewatch_verifier_refused_reports_total", 0)),

@@ -60,6 +60,7 @@ class BatchTree:
         self._leaves = leaf_hashes
         self._memo: dict[Node, bytes] = base.nodes
         self._cuts: dict[int, bytes] = {}
+        self._siblings: list[tuple[int, list[bytes | None]]] = []  # built at the first proof
 
     def _node(self, level: int, index: int) -> bytes:
         memo = self._memo
@@ -87,27 +88,46 @@ class BatchTree:
     def inclusion_proof(self, index: int) -> list[bytes]:
         """The proof of new leaf ``index`` (``old_size <= index < size``) in this tree.
 
-        The path of :func:`pausewatch.merkle.inclusion_proof` (same nodes, same order), with
-        the hash of a right sibling cut by the tree's end computed once per tick instead of
-        once per proof: a tick proves every leaf it appended."""
+        The path of :func:`pausewatch.merkle.inclusion_proof` (same nodes, same order), read
+        from a table of each level's siblings built once per tick (:meth:`_sibling_rows`):
+        a tick proves every leaf it appended, and leaves that share an ancestor share the
+        rest of their path."""
         if not self.old_size <= index < self.size:
             raise InternalError(f"leaf {index} is not in this batch")
+        proof: list[bytes] = []
+        for level, (first, row) in enumerate(self._siblings or self._sibling_rows()):
+            sibling = row[(index >> level) - first]
+            if sibling is not None:
+                proof.append(sibling)
+        return proof
+
+    def _sibling_rows(self) -> list[tuple[int, list[bytes | None]]]:
+        """Per level, from the leaves up: (the first new leaf's ancestor, the proof's hash at
+        this level for each ancestor of a new leaf from it on, None where the path has none
+        there). The hash of a right sibling cut by the tree's end is computed once per level."""
         size = self.size
         node = self._node
-        proof: list[bytes] = []
-        i, last, level = index, size - 1, 0
+        rows: list[tuple[int, list[bytes | None]]] = []
+        first, end, last, level = self.old_size, size - 1, size - 1, 0
         while last:
-            if i & 1:
-                proof.append(node(level, i - 1))
-            elif i < last:
-                if i + 1 < last or not size & ((1 << level) - 1):
-                    proof.append(node(level, i + 1))
-                else:  # the last node of this level is partial: the range up to the tree's end
-                    proof.append(self._cut((i + 1) << level))
-            i >>= 1
+            row: list[bytes | None] = []
+            for i in range(first, end + 1):
+                if i & 1:
+                    row.append(node(level, i - 1))
+                elif i < last:
+                    if i + 1 < last or not size & ((1 << level) - 1):
+                        row.append(node(level, i + 1))
+                    else:  # the last node of this level is partial: the range up to the tree's end
+                        row.append(self._cut((i + 1) << level))
+                else:
+                    row.append(None)
+            rows.append((first, row))
+            first >>= 1
+            end >>= 1
             last >>= 1
             level += 1
-        return proof
+        self._siblings = rows
+        return rows
 
     def _cut(self, start: int) -> bytes:
         """MTH of leaves ``[start, size)``, memoized (at most one per level)."""

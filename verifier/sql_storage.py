@@ -4,11 +4,16 @@ connection, in SQL that SQLite and PostgreSQL both run (multi-row ``INSERT``, ``
 row-value comparison, ``LIMIT``). Statements are written with ``?`` placeholders; a
 :class:`SqlDialect` turns them into the driver's. Schemas, connections, transactions and the
 Merkle log's tile store are each implementation's own.
+
+Where a report's envelope lives is the schema's choice: in its ``reports`` row (PostgreSQL), or
+only as its log entry (SQLite, schema version 2: the row names the entry by ``log_index``; a
+reader given ``entries_at`` reads envelopes from the log). Either way a stored report's
+envelope is the log entry at its index.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
@@ -50,8 +55,8 @@ def _with_placeholder(sql: str, placeholder: str) -> str:
 
 _REPORT_COLUMNS: Final = (
     "log_index, kind, key_id, facility_id, subject_id, boot_id, seq, prev, period_start,"
-    " period_end, nonce, signed_ns, received_ns, envelope"
-)
+    " period_end, nonce, signed_ns, received_ns"
+)  # then ``envelope`` where the row holds it
 
 
 _LOOKUP_CHUNK: Final = 500  # values per IN (...) list
@@ -95,8 +100,8 @@ def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield values[at : at + size]
 
 
-def _report_row(report: StoredReport) -> tuple[Any, ...]:
-    return (report.digest, report.log_index, *report.header.row(), report.received_ns, report.envelope)
+EntriesAt = Callable[[Sequence[int]], list[bytes]]
+"""Reads the log entries at the given indices, in that order."""
 
 
 def _finding_row(finding: StoredFinding) -> tuple[Any, ...]:
@@ -109,11 +114,6 @@ def _finding_row(finding: StoredFinding) -> tuple[Any, ...]:
         finding.log_index,
         f.SerializeToString(deterministic=True),
     )
-
-
-def _report(row: Sequence[Any]) -> StoredReport:
-    header = ReportHeader.from_row(row[1:12])
-    return StoredReport(log_index=row[0], envelope=row[13], header=header, received_ns=row[12])
 
 
 def _finding(row: Sequence[Any]) -> StoredFinding:
@@ -134,10 +134,27 @@ class SqlReader:
     """Reads over one DB-API connection; shared by a storage and its transactions. SQL is
     written with ``?`` placeholders and run through :meth:`_run`, which the dialect adapts."""
 
-    def __init__(self, conn: Any, log: MerkleLog, dialect: SqlDialect) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        log: MerkleLog,
+        dialect: SqlDialect,
+        entries_at: EntriesAt | None = None,
+        *,
+        empty_envelope_column: bool = False,
+    ) -> None:
+        """``entries_at``: the report rows hold no envelope; it is read from the log with
+        this. ``empty_envelope_column``: they still have an ``envelope`` column, which new rows
+        fill with an empty blob and nothing reads."""
         self._conn = conn
         self._log = log
         self._dialect = dialect
+        self._entries_at = entries_at
+        self._report_columns = _REPORT_COLUMNS if entries_at else _REPORT_COLUMNS + ", envelope"
+        self._empty_envelope = entries_at is not None and empty_envelope_column
+        # envelopes of the reports a transaction stored, by log index: a report row may be read
+        # back before its entry is appended (a tick stores its rows, then appends)
+        self._stored_envelopes: dict[int, bytes] = {}
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """Execute one statement; return the cursor."""
@@ -166,25 +183,53 @@ class SqlReader:
         return list(self._log.consistency_proof(old_size, new_size))
 
     # --- reports -----------------------------------------------------------------------
+    def _reports(self, rows: Sequence[Sequence[Any]]) -> list[StoredReport]:
+        """Rows of ``self._report_columns`` as reports, envelopes read from the log when the
+        rows hold none."""
+        if self._entries_at is None:
+            envelopes = [row[13] for row in rows]
+        else:
+            envelopes = self._report_envelopes([row[0] for row in rows])
+        return [
+            StoredReport(row[0], envelope, ReportHeader.from_row(row[1:12]), row[12])
+            for row, envelope in zip(rows, envelopes, strict=True)
+        ]
+
+    def _report(self, row: Sequence[Any] | None) -> StoredReport | None:
+        return None if row is None else self._reports([row])[0]
+
+    def _report_envelopes(self, indices: Sequence[int]) -> list[bytes]:
+        if self._entries_at is None:
+            raise InternalError("report envelopes are in their rows")
+        mine = self._stored_envelopes
+        if not mine:
+            return self._entries_at(indices)
+        others = [i for i in indices if i not in mine]
+        read = dict(zip(others, self._entries_at(others), strict=True)) if others else {}
+        return [mine[i] if i in mine else read[i] for i in indices]
+
     def report_by_digest(self, digest: bytes) -> StoredReport | None:
-        row = self._one(f"SELECT {_REPORT_COLUMNS} FROM reports WHERE digest = ?", (digest,))  # noqa: S608  # constant columns
-        return None if row is None else _report(row)
+        return self._report(
+            self._one(f"SELECT {self._report_columns} FROM reports WHERE digest = ?", (digest,))  # noqa: S608  # constant columns
+        )
 
     def report_at(self, key_id: str, seq: int) -> StoredReport | None:
-        row = self._one(
-            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE key_id = ? AND seq = ?"  # noqa: S608  # constant columns
-            " ORDER BY log_index LIMIT 1",
-            (key_id, seq),
+        return self._report(
+            self._one(
+                f"SELECT {self._report_columns} FROM reports WHERE key_id = ? AND seq = ?"  # noqa: S608  # constant columns
+                " ORDER BY log_index LIMIT 1",
+                (key_id, seq),
+            )
         )
-        return None if row is None else _report(row)
 
     def chain_head(self, key_id: str) -> StoredReport | None:
-        row = self._one(
-            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE log_index ="  # noqa: S608  # constant columns
-            " (SELECT log_index FROM chain_heads WHERE key_id = ?)",
-            (key_id,),
+        return self._report(
+            self._one(
+                f"SELECT {self._report_columns} FROM reports WHERE log_index ="  # noqa: S608  # constant columns
+                " (SELECT log_index FROM chain_heads WHERE key_id = ?)",
+                (key_id,),
+            )
         )
-        return None if row is None else _report(row)
 
     def log_indices_by_digest(self, digests: Iterable[bytes]) -> dict[bytes, int]:
         out: dict[bytes, int] = {}
@@ -198,16 +243,14 @@ class SqlReader:
 
     def chain_heads(self, key_ids: Iterable[str]) -> dict[str, StoredReport]:
         out: dict[str, StoredReport] = {}
-        columns = ", ".join(f"r.{c.strip()}" for c in _REPORT_COLUMNS.split(","))
+        columns = ", ".join(f"r.{c.strip()}" for c in self._report_columns.split(","))
         for chunk in _chunks(list(key_ids), _LOOKUP_CHUNK):
             rows = self._run(
                 f"SELECT {columns} FROM chain_heads h JOIN reports r ON r.log_index = h.log_index"  # noqa: S608  # constant columns, placeholders
                 f" WHERE h.key_id IN ({_placeholders(len(chunk))})",
                 chunk,
             ).fetchall()
-            for row in rows:
-                report = _report(row)
-                out[report.header.key_id] = report
+            out.update((report.header.key_id, report) for report in self._reports(rows))
         return out
 
     def recent_report_digests(self, limit: int) -> list[tuple[bytes, int]]:
@@ -226,13 +269,13 @@ class SqlReader:
         self, facility_id: str, start_ns: int, end_ns: int, *, after_log_index: int = -1
     ) -> Iterator[StoredReport]:
         cursor = self._run(
-            f"SELECT {_REPORT_COLUMNS} FROM reports WHERE facility_id = ?"  # noqa: S608  # constant columns
+            f"SELECT {self._report_columns} FROM reports WHERE facility_id = ?"  # noqa: S608  # constant columns
             " AND period_start < ? AND period_start > ? AND period_end > ? AND log_index > ?"
             " ORDER BY log_index",
             (facility_id, end_ns, start_ns - MAX_PERIOD_NS - 1, start_ns, after_log_index),
         )
-        for row in cursor:
-            yield _report(row)
+        while rows := cursor.fetchmany(_LOOKUP_CHUNK):
+            yield from self._reports(rows)
 
     def findings(
         self, facility_id: str | None = None, start_ns: int | None = None, end_ns: int | None = None
@@ -376,9 +419,18 @@ class SqlTransaction(SqlReader):
         self.put_reports([report])
 
     def put_reports(self, reports: Sequence[StoredReport]) -> None:
-        self._insert_rows(
-            f"INSERT INTO reports (digest, {_REPORT_COLUMNS})", [_report_row(r) for r in reports]
-        )
+        rows: list[tuple[Any, ...]]
+        columns = self._report_columns
+        if self._entries_at is None:
+            rows = [(r.digest, r.log_index, *r.header.row(), r.received_ns, r.envelope) for r in reports]
+        elif self._empty_envelope:
+            rows = [(r.digest, r.log_index, *r.header.row(), r.received_ns, b"") for r in reports]
+            columns += ", envelope"
+        else:
+            rows = [(r.digest, r.log_index, *r.header.row(), r.received_ns) for r in reports]
+        self._insert_rows(f"INSERT INTO reports (digest, {columns})", rows)
+        if self._entries_at is not None:
+            self._stored_envelopes.update((r.log_index, r.envelope) for r in reports)
 
     def put_findings(self, findings: Sequence[StoredFinding]) -> None:
         self._insert_rows(

@@ -5,6 +5,14 @@ returned from COMMIT survives SIGKILL and power loss. The Merkle log lives in th
 (``tlog_`` tables of :class:`verifier.tlog_sqlite.SqliteTreeStore`, which never commits by
 itself), so a report row and its log entry commit or roll back together.
 
+A report's envelope is stored once, as its log entry: its ``reports`` row holds the header's
+fields, the digest and the log index, and reads take the envelope from the log (schema
+version 2; version 1 kept a second copy in the row, ~2.5 KB a report, a 4 KiB page of the
+database and of the WAL each; a database migrated from it keeps that column, see
+``_reports_envelopes_in_the_log``). Schema changes are versioned migrations
+(``_MIGRATIONS``), applied at open in one transaction; a database newer than this code is
+refused.
+
 Integers on the wire are uint64 where SQLite holds int64: ingest refuses sequence numbers and
 versions of 2^63 and above before they reach this module.
 """
@@ -12,11 +20,12 @@ versions of 2^63 and above before they reach this module.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+from pausewatch.envelope import envelope_digest
 from pausewatch.errors import EnvironmentFaultError, InternalError
 from pausewatch.files.statedir import ensure_private_file
 from pausewatch.tlog_store import MerkleLog
@@ -25,10 +34,12 @@ from verifier.tlog_sqlite import SqliteTreeStore
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage", "scrub_sqlite"]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
+_META: Final = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+# The current schema, for a new database (an existing one gets there by _MIGRATIONS).
 _SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS reports (
   log_index INTEGER PRIMARY KEY,
   digest BLOB NOT NULL UNIQUE,
@@ -43,8 +54,7 @@ CREATE TABLE IF NOT EXISTS reports (
   period_end INTEGER NOT NULL,
   nonce BLOB NOT NULL,
   signed_ns INTEGER NOT NULL,
-  received_ns INTEGER NOT NULL,
-  envelope BLOB NOT NULL
+  received_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reports_key_seq ON reports (key_id, seq, log_index);
 CREATE INDEX IF NOT EXISTS reports_facility_period ON reports (facility_id, period_start);
@@ -122,7 +132,26 @@ CREATE TABLE IF NOT EXISTS checkpoint_head (
 _DIALECT: Final = SqlDialect("?", sqlite3.IntegrityError)
 
 
-_LOGGED_TABLES: Final = ("reports", "inventories", "commitments", "terms", "challenges", "verdicts")
+# tables whose rows hold their log entry's bytes (a report's row holds its digest)
+_ENVELOPE_TABLES: Final = ("inventories", "commitments", "terms", "challenges", "verdicts")
+
+
+def _reports_envelopes_in_the_log(conn: sqlite3.Connection) -> None:
+    """Version 1 -> 2: a report's envelope is read from its log entry, and a new report's row
+    holds none. Nothing is rewritten, so the step costs nothing however many reports the
+    database holds (dropping the column rewrites the table: ~40 µs a report, minutes for
+    millions, one transaction at start that a service manager's start timeout would kill and
+    roll back, again at every restart). The rows of version 1 keep their copy, which nothing
+    reads (``scrub`` compares it with the log entry); new rows put an empty blob in the
+    ``NOT NULL`` column. With the service stopped, ``ALTER TABLE reports DROP COLUMN
+    envelope`` then ``VACUUM`` returns the space; the code reads either shape. The version
+    number is what keeps the code before it (which would read the empty blobs as
+    envelopes) from opening the database."""
+    del conn  # nothing to change but the version number
+
+
+# Version n's migration takes a database at version n - 1 to n, inside the opening transaction.
+_MIGRATIONS: Final[dict[int, Callable[[sqlite3.Connection], None]]] = {2: _reports_envelopes_in_the_log}
 
 
 def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:
@@ -142,14 +171,17 @@ def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:
     log_problems, rebuilt = log.scrub()
     problems += log_problems
     size = log.size
-    union = " UNION ALL ".join(
-        f"SELECT log_index, envelope, '{t}' FROM {t}"  # noqa: S608  # fixed table names
-        for t in _LOGGED_TABLES
-    )
-    cursor = conn.execute(union + " ORDER BY 1")
+    # (log index, what the row holds, its table, whether that is the entry's digest)
+    selects = [
+        "SELECT log_index, digest, 'reports', 1 FROM reports",
+        *(f"SELECT log_index, envelope, '{t}', 0 FROM {t}" for t in _ENVELOPE_TABLES),  # noqa: S608  # fixed table names
+    ]
+    if storage.legacy_envelope_column:  # the copies version 1 rows still hold
+        selects.append("SELECT log_index, envelope, 'reports', 0 FROM reports WHERE length(envelope) > 0")
+    cursor = conn.execute(" UNION ALL ".join(selects) + " ORDER BY 1")
     chunk_at, chunk = -1, None
     while batch := cursor.fetchmany(1024):
-        for index, envelope, table in batch:
+        for index, held, table, is_digest in batch:
             if not 0 <= index < size:
                 problems.append(f"{table} row at log index {index} is outside the log (size {size})")
                 continue
@@ -160,7 +192,12 @@ def scrub_sqlite(storage: SqliteStorage) -> tuple[list[str], MerkleLog]:
                     chunk = log.entries(at, min(size, at + 4096))
                 except EnvironmentFaultError:
                     chunk = None  # a corrupt entry: reported above
-            if chunk is not None and chunk[index - at] != bytes(envelope):
+            if chunk is None:
+                continue
+            entry = chunk[index - at]
+            if is_digest and envelope_digest(entry) != bytes(held):
+                problems.append(f"{table} row at log index {index} names another digest than the log entry's")
+            elif not is_digest and entry != bytes(held):
                 problems.append(f"{table} row at log index {index} holds other bytes than the log entry")
     return problems, rebuilt
 
@@ -184,30 +221,54 @@ class SqliteStorage(SqlReader):
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = FULL")
                 conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA temp_store = MEMORY")
         except sqlite3.Error as e:
             raise EnvironmentFaultError(f"{self.path}: cannot open the verifier database: {e}") from e
         self._in_transaction = False
         store = SqliteTreeStore(conn)
         if not readonly:
             self._migrate(conn)
-        super().__init__(conn, MerkleLog(store), _DIALECT)
+        # a read-only open may find a version 1 database: its reads are the same (the rows'
+        # envelope column is not read); only a writer migrates
+        try:
+            columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(reports)")}
+        except sqlite3.Error as e:
+            raise EnvironmentFaultError(f"{self.path}: cannot read the verifier database: {e}") from e
+        # a database from version 1 keeps its column (_reports_envelopes_in_the_log)
+        self.legacy_envelope_column = "envelope" in columns
+        super().__init__(
+            conn,
+            MerkleLog(store),
+            _DIALECT,
+            store.read_entries_at,
+            empty_envelope_column=self.legacy_envelope_column,
+        )
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
+        """Create the schema in a new database, or bring an existing one to SCHEMA_VERSION, in
+        one transaction: a failed migration leaves the database as it was."""
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            conn.execute(_META)
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise EnvironmentFaultError(
-                    f"database schema version {row[0]} is not {SCHEMA_VERSION}; no migration known"
-                )
+            else:
+                version = int(row[0])
+                if version > SCHEMA_VERSION:
+                    raise EnvironmentFaultError(
+                        f"database schema version {version} is newer than this verifier's"
+                        f" ({SCHEMA_VERSION}); run the release that wrote it"
+                    )
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    _MIGRATIONS[step](conn)
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(step),))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -225,7 +286,13 @@ class SqliteStorage(SqlReader):
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
                 raise EnvironmentFaultError(f"{self.path}: cannot begin a transaction: {e}") from e
-            tx = SqlTransaction(self._conn, self._log, _DIALECT)
+            tx = SqlTransaction(
+                self._conn,
+                self._log,
+                _DIALECT,
+                self._entries_at,
+                empty_envelope_column=self.legacy_envelope_column,
+            )
             try:
                 yield tx
             except BaseException:

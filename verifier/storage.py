@@ -264,7 +264,10 @@ class StorageTransaction(StorageReader, Protocol):
     def put_report(self, report: StoredReport) -> None: ...
     def put_reports(self, reports: Sequence[StoredReport]) -> None:
         """Many reports in few statements. A digest already stored raises (and the caller's
-        transaction rolls back): the UNIQUE digest is the authority on duplicates."""
+        transaction rolls back): the UNIQUE digest is the authority on duplicates. A report's
+        envelope must be the log entry at its ``log_index``, appended in the same transaction
+        (before or after) or earlier: an implementation may keep the envelope only in the log
+        (SQLite does)."""
         ...
 
     def set_chain_head(self, key_id: str, log_index: int) -> None: ...

@@ -89,7 +89,7 @@ def test_report_rows_log_entries_and_heads_commit_together(storage):
 def test_a_failed_transaction_leaves_nothing(storage):
     def crash_inside_a_transaction():
         with storage.transaction() as tx:
-            tx.append_entries([b"a"])
+            tx.append_entries([report(0).envelope])
             tx.put_report(report(0))
             tx.set_chain_head("k1", 0)
             raise RuntimeError("crash inside the transaction")
@@ -104,16 +104,36 @@ def test_a_failed_transaction_leaves_nothing(storage):
 
 
 def test_reports_by_facility_and_period_in_log_order(storage):
+    rows = [
+        report(0, key="a", start=0, end=60 * NS),
+        report(1, key="b", start=50 * NS, end=110 * NS),
+        report(2, key="c", facility="fac-b", start=50 * NS, end=110 * NS),
+        report(3, key="a", seq=1, start=120 * NS, end=180 * NS),
+    ]
     with storage.transaction() as tx:
-        tx.append_entries([b"x"] * 4)
-        tx.put_report(report(0, key="a", start=0, end=60 * NS))
-        tx.put_report(report(1, key="b", start=50 * NS, end=110 * NS))
-        tx.put_report(report(2, key="c", facility="fac-b", start=50 * NS, end=110 * NS))
-        tx.put_report(report(3, key="a", seq=1, start=120 * NS, end=180 * NS))
-    got = [r.log_index for r in storage.reports("fac-a", 55 * NS, 130 * NS)]
-    assert got == [0, 1, 3]
+        tx.append_entries([r.envelope for r in rows])
+        for r in rows:
+            tx.put_report(r)
+    got = list(storage.reports("fac-a", 55 * NS, 130 * NS))
+    assert got == [rows[0], rows[1], rows[3]]
     assert [r.log_index for r in storage.reports("fac-a", 55 * NS, 130 * NS, after_log_index=1)] == [3]
     assert [r.log_index for r in storage.reports("fac-a", 110 * NS, 120 * NS)] == []
+
+
+def test_a_report_reads_back_in_its_transaction_before_and_after_its_entry_is_appended(storage):
+    """A tick stores its report rows, may read them back (a fork within the tick), then appends
+    the entries: a report's envelope is its log entry, whichever was written first."""
+    r0, r1 = report(0), report(1, seq=1)
+    with storage.transaction() as tx:
+        tx.append_entries([r0.envelope])
+        tx.put_reports([r0, r1])  # r1's entry is appended below
+        assert tx.report_at("k1", 1) == r1
+        assert tx.report_at("k1", 0) == r0
+        assert tx.report_by_digest(r1.digest) == r1
+        tx.append_entries([r1.envelope])
+        assert list(tx.reports("fac-a", 0, 1000 * NS)) == [r0, r1]
+    assert list(storage.reports("fac-a", 0, 1000 * NS)) == [r0, r1]
+    assert storage.report_at("k1", 1) == r1
 
 
 def test_findings_documents_challenges(storage):
