@@ -7,7 +7,7 @@ import itertools
 import math
 from collections.abc import Iterable
 
-__all__ = ["Cumulative", "clip", "covered_ns", "merge", "uncovered"]
+__all__ = ["Cumulative", "clip", "covered_ns", "intersect", "merge", "uncovered"]
 
 Interval = tuple[int, int]
 
@@ -42,6 +42,22 @@ def uncovered(spans: Iterable[Interval], within: Interval) -> list[Interval]:
         cursor = max(cursor, end)
     if cursor < within[1]:
         out.append((cursor, within[1]))
+    return out
+
+
+def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
+    """The stretches both ``a`` and ``b`` cover, sorted and disjoint."""
+    left, right = merge(a), merge(b)
+    out: list[Interval] = []
+    i = j = 0
+    while i < len(left) and j < len(right):
+        both = clip(left[i], right[j])
+        if both is not None:
+            out.append(both)
+        if left[i][1] < right[j][1]:
+            i += 1
+        else:
+            j += 1
     return out
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import random
 
-from pausewatch.evaluation.intervals import Cumulative, clip
+from pausewatch.evaluation.intervals import Cumulative, clip, intersect
 
 S = 1_000_000_000
 
@@ -41,3 +41,11 @@ def test_empty_and_zero_length_parts() -> None:
     c = Cumulative([((5 * S, 5 * S), 10.0)], 0)
     assert c.between(0, 10 * S) == 0.0
     assert Cumulative([], 0).over([(0, S)]) == 0.0
+
+
+def test_intersect_is_what_both_cover() -> None:
+    a = [(0, 10), (20, 30), (40, 50)]
+    b = [(5, 25), (28, 45), (60, 70)]
+    assert intersect(a, b) == [(5, 10), (20, 25), (28, 30), (40, 45)]
+    assert intersect(a, []) == []
+    assert intersect([(0, 10)], [(10, 20)]) == []

@@ -23,7 +23,10 @@ VIOLATION before and after), and when a bucket's verdict began to label a job's 
 its first training evidence in the bucket as training in hindsight, never counted as evidence
 (``training_s`` and ``ambiguous_s`` move between each other on the nodes whose job showed its
 structure mid-bucket, the mean score with them, and the honest training fleet's start-up
-minute loses the WARNING above again; no status or severity of any other finding changes);
+minute loses the WARNING above again; no status or severity of any other finding changes),
+and when a node silent a minute or more while no meter around it read became
+``energy.silent_draw`` WARNING on the node (the mixed fleet's log prefixes that end mid-bucket,
+where a node's and the meter's last minutes are both still to come: no status changes);
 earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
 here is a change of results and needs a new commitment version, not a new digest.
 """
@@ -34,26 +37,26 @@ from tests.evaluation.golden import clean_digests, verdict_digests
 
 MIXED = {
     1: {
-        "c0@82": "11da157c3f7c3193b1ffe2efbd054c298d849a3e9834af7d893fcb693cbee8e5",
-        "c0@168": "dee46ffdd3c1d2ae8c10558b84015fc9e1bc53efca124078b948b8cb1ca237a0",
-        "c0@215": "7b53714f74b3b9cbc0fe8ef22034155a67a4b1c721370f0b86b6639eed0f0897",
-        "c1@82": "ed3c794daa321828fb8b3ff1dfa640247ab49002f0016502c1bd535af2f1d788",
-        "c1@168": "4cfc0220f717df7eb01d2dd529ad4a6f9d3fbffd49224a97b4df350d41d665a3",
-        "c1@215": "b10f319d1a0277ebd6d481192faea502c6a1ccb09581052044db00a9440f474b",
-        "c2@82": "460282710478eb3fcec89b478af0f665112c0cb6265c9dd71ab7dc1dfdca36da",
-        "c2@168": "dc72a88c1a2b778b8e65045afa727cf66422fab27971795ae3eb9f0979e4e049",
-        "c2@215": "d81132989ccdb6f4709a67b21d4a5b5abc72b6f37239dcfc4eacca92cd58a1f3",
+        "c0@82": "b6e6d78c6ccbdc563d3bf63c4f5bc4c7657465b5c6b37c0c55e8869fde085c2a",
+        "c0@168": "167aba4953bfa5680241e5a95a9c8da3a8d4fd38763d96fe9d73f909ab060294",
+        "c0@215": "0d27df5ef44cdeca51c0672b1158530ee123a48e95296ed54b62ebec87224009",
+        "c1@82": "0ce561a256841a0493cf6249bc91af55a854da165e406dc422beb0dbed4fb5fa",
+        "c1@168": "4f502afb7635054d6cdfd87333bb2e70591147ecb80b48edb8ef71efb5d9a1a7",
+        "c1@215": "8cb6e443420cfe6fcf8341c87d8b648939e99ebdeecb56de32375416ec51f7db",
+        "c2@82": "014befddc5de1bced47fc67d0fa1b1ed5a7b3943ad1ce815dad7f8f699d76a07",
+        "c2@168": "13625cf807b13b13d3ead1b0765d820f2dadfd5f0037024b5221c70b3ca008f7",
+        "c2@215": "fc030dcfd638bb60d4d01b08a24dc1260ebb9b50ae6aaab4b076df47af604a0e",
     },
     2: {
-        "c0@81": "9b95f56cd937efe90225b7bc47106096b7378a49ceb8ab4b0cf2a59edf15925d",
-        "c0@173": "1fd722e1f6f98a7d622e5e3910b0aefe173dec6b2647847126a1b9abfb4014c1",
-        "c0@220": "47f68bc1df560277c4ea8bc1e6a0dac70b523e80baaeb8c8a30e3b3bd8734324",
-        "c1@81": "1783c6501de22e9badc327af501ca7c808cd6aded5a0b5471482104b927761f6",
-        "c1@173": "7777be01ac70d4ace26684660165e403d9564abbc48ebd9769036f9ecfb5973c",
-        "c1@220": "ac3ae1fe6866d103880a6d4cac839e07279db443e636d9d869ed5faaadfdc763",
-        "c2@81": "4602ac423e4257227780448687681c5cbde3d3b6d52b41c4ff2361fd0d3b6178",
-        "c2@173": "2db56ae76ec88d08e15f0648cf5edaa714df7b136e6a5a92e63f16b2d7df19e1",
-        "c2@220": "a69cdb3c91add89014566aae850990e320ff199cfc1aa40cf5a89d242d89afd6",
+        "c0@81": "b71373d501d98b9c9f96fadeb4c7abd367b4831c2fb672022d6df3ebcfbaa02e",
+        "c0@173": "b5660f34baa0ce3059d427118dc19ff9c64d683b0fa9e362f1709daee483ee4d",
+        "c0@220": "ec8aaf369222c03da8da5cfb9c2af510833343169eafc92ceb729f7ef8a1a1c1",
+        "c1@81": "db809219b9bb31746d622cd58066e9f2b8b0d897a83593cd9338becb738873a5",
+        "c1@173": "e406fa1cd9c508f7a709b064c46130a1c2780faa02211866848dd51b1bd78807",
+        "c1@220": "f7ed212769ba488fe815bb89aa313dd4d54dbc59dd8b8323915c8d5e9da41255",
+        "c2@81": "844379473bc337041ebbc2755c18b5aeb104084a12abbf200a6a1a39026d68d5",
+        "c2@173": "4a0de53b98a821ef027c6555a9d3b82bc0e915b73c38fc5a8aa75963b69ed82d",
+        "c2@220": "87618af9c24da42ac4609806d8d11b70973b29585859f62f5ed784ad769e3b81",
     },
 }
 

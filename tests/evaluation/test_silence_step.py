@@ -6,7 +6,9 @@ inside the overhead band: the red team's ``silent-train-in-slack`` trained eight
 silence and was COMPLIANT. The meters report every period, though: while the node was silent
 they read more than while it reported, beyond what the other nodes' reports explain. That step
 (over one accelerator at board power × the band's top, plus 3σ of the scope's own per-period
-noise) is ``energy.silent_draw`` WARNING on the node: no proof, so INCONCLUSIVE."""
+noise) is ``energy.silent_draw`` WARNING on the node: no proof, so INCONCLUSIVE. And a node
+silent a minute or more while no meter around it read either is the same finding: nothing
+measured what it drew."""
 
 from __future__ import annotations
 
@@ -25,9 +27,12 @@ BUCKET_S = 3600
 SILENT = range(20, 23)  # n00 silent these 3 minutes of every hour (95 %: the minimum coverage)
 
 
-def fleet_with_silence(truth: Behaviour, *, meter_wobble_w: float = 0.0) -> Fleet:
+def fleet_with_silence(
+    truth: Behaviour, *, meter_wobble_w: float = 0.0, node_silent: bool = True, meter_silent: bool = False
+) -> Fleet:
     """Sixteen 8-GPU nodes serve for two hours; n00 is silent 3 minutes an hour and does
-    ``truth`` meanwhile; the meter may wobble by ``meter_wobble_w`` period to period."""
+    ``truth`` meanwhile; the meter may wobble by ``meter_wobble_w`` period to period, and be
+    silent in the same minutes."""
     fleet = Fleet({"fac-a": NODES})
     for k in range(120):
         t = T0 + k * fleet.period_ns
@@ -35,10 +40,11 @@ def fleet_with_silence(truth: Behaviour, *, meter_wobble_w: float = 0.0) -> Flee
         for node in fleet.node_ids("fac-a", NODES):
             silent = node.endswith("n00") and k % 60 in SILENT
             total += fleet.node_power(truth if silent else INFERENCE)
-            if not silent:
+            if not (silent and node_silent):
                 fleet.usage(node, "fac-a", t, INFERENCE)
         total += meter_wobble_w * (1 if k % 2 else -1)
-        fleet.meter("fac-a", t, total)
+        if not (meter_silent and k % 60 in SILENT):
+            fleet.meter("fac-a", t, total)
     return fleet
 
 
@@ -89,3 +95,22 @@ def test_a_noisy_scope_needs_a_larger_step() -> None:
     assert all(silent_draw(v) for v in quiet)
     for v in noisy:
         assert not silent_draw(v)
+
+
+def test_a_node_silent_while_its_meters_are_silent_too_is_unmetered() -> None:
+    # the node and the intake meter stopped together: no step can show, and nothing measured
+    # what the node drew in those minutes
+    for v in verdicts(fleet_with_silence(TRAINING, meter_silent=True)):
+        assert v.status == INCONCLUSIVE, v.reason
+        (f,) = silent_draw(v)
+        assert f.subject == "node:fac-a-n00"
+        assert {q.name: q.value for q in f.quantities} == {"unmetered_silent_s": 180}
+
+
+@pytest.mark.parametrize(("node_silent", "meter_silent"), [(False, True), (True, False)])
+def test_either_silence_alone_is_watched_by_the_other(node_silent: bool, meter_silent: bool) -> None:
+    # the meter alone silent (the nodes' reports cover it), or the node alone silent honestly
+    fleet = fleet_with_silence(INFERENCE, node_silent=node_silent, meter_silent=meter_silent)
+    for v in verdicts(fleet):
+        assert not silent_draw(v)
+        assert v.status == COMPLIANT, v.reason

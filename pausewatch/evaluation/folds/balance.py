@@ -29,7 +29,7 @@ from pausewatch.evaluation.folds.coverage import DeviceCoverage
 from pausewatch.evaluation.folds.meters import MeterFold, MeterReading
 from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
 from pausewatch.evaluation.folds.reading import NS_PER_S
-from pausewatch.evaluation.intervals import Cumulative, Interval, merge, uncovered
+from pausewatch.evaluation.intervals import Cumulative, Interval, intersect, merge, uncovered
 from pausewatch.inventory import Inventory, MeterScopeGroup
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.v1 import types_pb2
@@ -317,6 +317,7 @@ class _Scopes:
                 if nid not in steps or step.score > steps[nid].score:
                     steps[nid] = step
         findings.extend(self._step_finding(nid, steps[nid]) for nid in sorted(steps))
+        findings.extend(self._unmetered_silences(groups))
         return EnergyFacts(
             tuple(balances),
             tuple(sorted(findings, key=Finding.sort_key)),
@@ -401,6 +402,43 @@ class _Scopes:
             return None
         ratio = math.fsum(m for m, _ in pairs) / math.fsum(r for _, r in pairs) if pairs else 0.0
         return statistics.pstdev([m - ratio * r for m, r in pairs])
+
+    def _unmetered_silences(self, groups: Sequence[MeterScopeGroup]) -> list[Finding]:
+        """Nodes silent for ``MIN_SILENCE_S`` or more of the bucket while no measurement of any
+        meter scope around them read: what they drew then nobody measured, so nothing shows
+        it was nothing (a node and its meters stopped together hide a load from every check)."""
+        span = self.span
+        watched: dict[str, list[Interval]] = {}
+        for group in groups:
+            seen: list[Interval] = []
+            for meters in group.measurements:
+                every: list[Interval] = [span]
+                for m in meters:
+                    every = intersect(every, self.meters.parts(m))
+                seen.extend(every)
+            for nid in group.node_ids:
+                watched.setdefault(nid, []).extend(seen)
+        out = []
+        for nid in sorted(watched):
+            node = self.nodes.node(nid)
+            if node is None:
+                continue  # silent throughout: its coverage is the finding
+            gaps = [g for g in uncovered(node.cover, span) if g[1] - g[0] >= MIN_SILENCE_GAP_S * NS_PER_S]
+            unmetered_s = sum(b - a for g in gaps for a, b in uncovered(watched[nid], g)) / NS_PER_S
+            if unmetered_s >= MIN_SILENCE_S:
+                out.append(
+                    Finding.make(
+                        FindingId.ENERGY_SILENT_DRAW,
+                        WARNING,
+                        f"node:{nid}",
+                        span,
+                        f"the node was silent for {unmetered_s:.0f} s while no meter around it read:"
+                        " what it drew then was not measured",
+                        {"unmetered_silent_s": (unmetered_s, "s")},
+                        self.evidence_of(nid),
+                    )
+                )
+        return out
 
     def _step_finding(self, nid: str, step: _SilenceStep) -> Finding:
         where = f"{self._scope_name(step.group)}, meters {', '.join(step.group.meter_ids)}"
