@@ -114,3 +114,24 @@ def test_either_silence_alone_is_watched_by_the_other(node_silent: bool, meter_s
     for v in verdicts(fleet):
         assert not silent_draw(v)
         assert v.status == COMPLIANT, v.reason
+
+
+def test_a_short_meter_gap_inside_the_silence_does_not_hide_the_step() -> None:
+    # 30-s periods: n00 silent 3 minutes an hour, training; the meter skips 30 s inside those
+    # minutes — too little to be unmetered, and the step is read from the 150 s it covered
+    fleet = Fleet({"fac-a": NODES}, period_s=30)
+    for k in range(240):
+        t = T0 + k * fleet.period_ns
+        silent_node = k % 120 in range(40, 46)
+        total = 0.0
+        for node in fleet.node_ids("fac-a", NODES):
+            silent = node.endswith("n00") and silent_node
+            total += fleet.node_power(TRAINING if silent else INFERENCE)
+            if not silent:
+                fleet.usage(node, "fac-a", t, INFERENCE)
+        if k % 120 != 42:
+            fleet.meter("fac-a", t, total)
+    for v in verdicts(fleet):
+        assert v.status == INCONCLUSIVE, v.reason
+        (f,) = silent_draw(v)
+        assert "excess_w" in {q.name for q in f.quantities}

@@ -53,10 +53,11 @@ __all__ = [
 _BOUNDARY_SCOPES: Final = frozenset({types_pb2.METER_SCOPE_FACILITY})
 MAX_FILLED_FRACTION: Final = 0.1  # silences the ratio baseline fills: at most this share of node-time
 # A node's silences in one bucket (gaps of at least MIN_SILENCE_GAP_S, MIN_SILENCE_S in all) are
-# compared with the time it reported: the meters must cover SILENCE_METER_SHARE of each.
+# compared with the time it reported: the meters must cover MIN_WATCHED_S of each (what they
+# did not cover of a silence is the unmetered check's, ``_unmetered_silences``).
 MIN_SILENCE_GAP_S: Final = 5.0
 MIN_SILENCE_S: Final = 60.0
-SILENCE_METER_SHARE: Final = 0.9
+MIN_WATCHED_S: Final = 30.0
 MIN_STEP_PERIODS: Final = 5  # heard meter periods needed to tell a step from the scope's noise
 SILENT_NODE_FACTOR: Final = 1.5  # a silent node may draw its accelerators' board power × 1.5 (host)
 ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS: Final = 1.0  # unexplained ≥ 1 accelerator at board power …
@@ -369,8 +370,8 @@ class _Scopes:
             floor = ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * hi * b.reference_power_w
             steps = []
             for meters in group.measurements:
-                m_silent = self.meters.power_in(meters, silent, SILENCE_METER_SHARE)
-                m_heard = self.meters.power_in(meters, heard, SILENCE_METER_SHARE)
+                m_silent = self.meters.power_in(meters, silent, MIN_WATCHED_S)
+                m_heard = self.meters.power_in(meters, heard, MIN_WATCHED_S)
                 noise = self._step_noise(meters, heard, reported, m_heard)
                 if m_silent is None or m_heard is None or noise is None:
                     break
@@ -395,7 +396,7 @@ class _Scopes:
         parts = [p for p in self.meters.parts(meters[0]) if any(a <= p[0] and p[1] <= e for a, e in heard)]
         pairs = []
         for p in parts:
-            m = self.meters.power_in(meters, [p], SILENCE_METER_SHARE)
+            m = self.meters.power_in(meters, [p], 0.9 * (p[1] - p[0]) / NS_PER_S)
             if m is not None:
                 pairs.append((m, reported.between(*p) / ((p[1] - p[0]) / NS_PER_S)))
         if len(pairs) < MIN_STEP_PERIODS:

@@ -130,18 +130,17 @@ class MeterFold:
         """The stretches of the bucket the meter's valid reports cover, one per report."""
         return list(self._cover.get(meter_id, []))
 
-    def power_in(self, meters: Sequence[str], windows: Sequence[Interval], min_share: float) -> float | None:
+    def power_in(
+        self, meters: Sequence[str], windows: Sequence[Interval], min_covered_s: float
+    ) -> float | None:
         """The mean power one measurement (``meters`` summed) read over ``windows`` (disjoint),
         W: each meter's energy in them over the time its reports cover there; None when a meter
-        covers less than ``min_share`` of them."""
-        total_ns = sum(b - a for a, b in windows)
-        if total_ns <= 0:
-            return None
+        covers less than ``min_covered_s`` of them (or nothing)."""
         powers = []
         for m in meters:
             cover = self._cover.get(m, [])
             covered = sum(covered_ns(cover, w) for w in windows)
-            if covered < min_share * total_ns:
+            if covered <= 0 or covered < min_covered_s * NS_PER_S:
                 return None
             if m not in self._cumulative:
                 self._cumulative[m] = Cumulative(zip(cover, self._terms[m], strict=True), self.span[0])
