@@ -17,6 +17,7 @@ import dataclasses
 import pytest
 
 from pausewatch.evaluation import BucketRef, Evaluator
+from pausewatch.inventory import Inventory
 from pausewatch.v1 import types_pb2
 from sim.factories import IDLE, INFERENCE, NS, T0, TRAINING, Behaviour, Fleet, commitment
 
@@ -28,11 +29,17 @@ SILENT = range(20, 23)  # n00 silent these 3 minutes of every hour (95 %: the mi
 
 
 def fleet_with_silence(
-    truth: Behaviour, *, meter_wobble_w: float = 0.0, node_silent: bool = True, meter_silent: bool = False
+    truth: Behaviour,
+    *,
+    meter_wobble_w: float = 0.0,
+    wobble_periods: int = 2,
+    node_silent: bool = True,
+    meter_silent: bool = False,
 ) -> Fleet:
     """Sixteen 8-GPU nodes serve for two hours; n00 is silent 3 minutes an hour and does
-    ``truth`` meanwhile; the meter may wobble by ``meter_wobble_w`` period to period, and be
-    silent in the same minutes."""
+    ``truth`` meanwhile; the meter may wobble by ±``meter_wobble_w`` in a square wave of
+    ``wobble_periods`` periods (a load toggled, a cooling cycle), and be silent in the same
+    minutes."""
     fleet = Fleet({"fac-a": NODES})
     for k in range(120):
         t = T0 + k * fleet.period_ns
@@ -42,7 +49,7 @@ def fleet_with_silence(
             total += fleet.node_power(truth if silent else INFERENCE)
             if not (silent and node_silent):
                 fleet.usage(node, "fac-a", t, INFERENCE)
-        total += meter_wobble_w * (1 if k % 2 else -1)
+        total += meter_wobble_w * (1 if (2 * k // wobble_periods) % 2 else -1)
         if not (meter_silent and k % 60 in SILENT):
             fleet.meter("fac-a", t, total)
     return fleet
@@ -88,13 +95,25 @@ def test_the_price_a_step_under_one_accelerator_is_not_seen() -> None:
 
 
 def test_a_noisy_scope_needs_a_larger_step() -> None:
-    # the meter wobbles ±1.5 kW period to period (cooling cycles): 3σ of that is added to the
-    # threshold, and eight GPUs training (≈2.2 kW metered) no longer stand out
+    # the meter swings ±1.5 kW in a 10-minute cooling cycle: means over the silence's 3 minutes
+    # stray by that much, 3σ of them is added to the threshold, and eight GPUs training
+    # (≈2.2 kW metered) no longer stand out
     quiet = verdicts(fleet_with_silence(TRAINING))
-    noisy = verdicts(fleet_with_silence(TRAINING, meter_wobble_w=1500.0))
+    noisy = verdicts(fleet_with_silence(TRAINING, meter_wobble_w=1500.0, wobble_periods=10))
     assert all(silent_draw(v) for v in quiet)
     for v in noisy:
         assert not silent_draw(v)
+
+
+def test_a_load_toggled_every_period_widens_the_threshold_by_a_third_only() -> None:
+    # the evader's trick: an unreported 700-W load switched on and off every period. Per period
+    # it strays ±700 W (3σ: 2.1 kW, enough to hide eight GPUs' 2.2 kW); over the silence's three
+    # periods, by a third of that, and the step shows. (A load toggled at the silence's own
+    # length widens it as a cooling cycle does: the test above.)
+    for v in verdicts(fleet_with_silence(TRAINING, meter_wobble_w=700.0, wobble_periods=2)):
+        (f,) = silent_draw(v)
+        q = {x.name: x.value for x in f.quantities}
+        assert q["threshold_w"] < 1.05 * 700 * 1.4 + 3 * 700 / 2, q
 
 
 def test_a_node_silent_while_its_meters_are_silent_too_is_unmetered() -> None:
@@ -132,6 +151,52 @@ def test_a_short_meter_gap_inside_the_silence_does_not_hide_the_step() -> None:
         if k % 120 != 42:
             fleet.meter("fac-a", t, total)
     for v in verdicts(fleet):
+        assert v.status == INCONCLUSIVE, v.reason
+        (f,) = silent_draw(v)
+        assert "excess_w" in {q.name for q in f.quantities}
+
+
+THREE_GPUS = dataclasses.replace(INFERENCE, power_w=INFERENCE.power_w + 3 * 430.0 / 8)
+
+
+def test_staggered_silences_do_not_cover_for_each_other() -> None:
+    # two nodes, each drawing three GPUs' worth more while silent, at different minutes: each
+    # caught alone, and still caught together (the other's silence is not this node's reference)
+    fleet = Fleet({"fac-a": NODES})
+    for k in range(120):
+        t = T0 + k * fleet.period_ns
+        total = 0.0
+        for i, node in enumerate(fleet.node_ids("fac-a", NODES)):
+            silent = i < 2 and k % 60 in range(20 + 20 * i, 23 + 20 * i)
+            total += fleet.node_power(THREE_GPUS if silent else INFERENCE)
+            if not silent:
+                fleet.usage(node, "fac-a", t, INFERENCE)
+        fleet.meter("fac-a", t, total)
+    for v in verdicts(fleet):
+        assert v.status == INCONCLUSIVE, v.reason
+        assert sorted(f.subject for f in silent_draw(v)) == ["node:fac-a-n00", "node:fac-a-n01"]
+
+
+def test_a_redundant_meter_that_stops_inside_the_silence_does_not_veto_the_other() -> None:
+    # two meters on the intake; the second stops for the node's whole silence: the first, which
+    # watched it, decides (and the node's silence was watched, so it is not unmetered)
+    fleet = fleet_with_silence(TRAINING)
+    for k in range(120):
+        if k % 60 not in SILENT:
+            t = T0 + k * fleet.period_ns
+            fleet.meter("fac-a", t, sum(fleet.node_power(INFERENCE) for _ in range(NODES)), name="fac-a-m2")
+    wire = fleet.inventory_wire("fac-a")
+    wire.meters.add(
+        meter_id="fac-a-m2",
+        public_key=fleet.chain("fac-a-m2").signer.public_key.raw,
+        scope=wire.meters[0].scope,
+    )
+    c = commitment(["fac-a"], bucket_s=BUCKET_S)
+    base = fleet.inputs(c)
+    inputs = dataclasses.replace(base, inventories={"fac-a": Inventory.from_wire(wire)})
+    ev = Evaluator(inputs)
+    for k in range(2):
+        v = ev.verdict(BucketRef("fac-a", T0 + k * BUCKET_S * NS, T0 + (k + 1) * BUCKET_S * NS))
         assert v.status == INCONCLUSIVE, v.reason
         (f,) = silent_draw(v)
         assert "excess_w" in {q.name for q in f.quantities}

@@ -10,7 +10,7 @@ between ``energy.unexplained`` CRITICAL (even silence at full power cannot expla
 and ``energy.silent_draw`` WARNING (only silence can). A silence also shows at the meters'
 own resolution: when a scope's meters read more while one node was silent than while it
 reported, beyond what the other nodes' reports explain, by one accelerator at board power and
-3σ of the scope's per-period noise, that node gets ``energy.silent_draw`` WARNING
+3σ of the scope's own noise at the silence's length, that node gets ``energy.silent_draw`` WARNING
 (``_Scopes._silence_steps``). Findings also:
 ``energy.balance_unverifiable`` (no meter, none on the facility's intake, nodes behind no meter,
 meters that do not cover the bucket) and ``meter.disagreement``."""
@@ -357,14 +357,20 @@ class _Scopes:
         for nid, silent in silences.items():
             node = self.nodes.node(nid)
             assert node is not None  # noqa: S101  # silences are taken of reporting nodes only
-            heard = merge(node.cover)
+            # heard: while the node reported and no other node of the scope was silent (their
+            # fills would carry their own hidden steps into this node's reference and noise)
+            others = merge(g for other, gaps in silences.items() if other != nid for g in gaps)
+            heard = [h for x in merge(node.cover) for h in uncovered(others, x)]
             silent_s = sum(e - a for a, e in silent) / NS_PER_S
             heard_s = sum(e - a for a, e in heard) / NS_PER_S
+            if heard_s <= 0:
+                continue
             # the others' mean power, silences filled at their means: the node's own fill in
             # its silence, and its reports while heard, taken out of the whole
-            mean_w = own[nid] / heard_s
+            mean_w = own[nid] / (sum(e - a for a, e in merge(node.cover)) / NS_PER_S)
+            own_heard = Cumulative(zip(node.cover, node.energies, strict=True), span[0]).over(heard)
             others_silent_w = (reported.over(silent) - mean_w * silent_s) / silent_s
-            others_heard_w = (reported.over(heard) - own[nid]) / heard_s
+            others_heard_w = (reported.over(heard) - own_heard) / heard_s
             change = others_silent_w - others_heard_w
             explained = (hi if change > 0 else lo) * change
             floor = ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * hi * b.reference_power_w
@@ -372,37 +378,53 @@ class _Scopes:
             for meters in group.measurements:
                 m_silent = self.meters.power_in(meters, silent, MIN_WATCHED_S)
                 m_heard = self.meters.power_in(meters, heard, MIN_WATCHED_S)
-                noise = self._step_noise(meters, heard, reported, m_heard)
+                noise = self._step_noise(meters, heard, reported, m_heard, silent_s)
                 if m_silent is None or m_heard is None or noise is None:
-                    break
+                    continue  # this measurement did not watch enough: the others decide
                 excess = m_silent - m_heard - explained
                 threshold = floor + Z_WARN * noise
                 steps.append(_SilenceStep(group, silent_s, excess, threshold, explained, b.evidence))
-            else:
-                # every measurement must show it
-                step = min(steps, key=lambda x: x.score, default=None)
-                if step is not None and step.excess_w > step.threshold_w:
-                    out[nid] = step
+            # every measurement that watched must show it
+            step = min(steps, key=lambda x: x.score, default=None)
+            if step is not None and step.excess_w > step.threshold_w:
+                out[nid] = step
         return out
 
     def _step_noise(
-        self, meters: Sequence[str], heard: Sequence[Interval], reported: Cumulative, m_heard: float | None
+        self,
+        meters: Sequence[str],
+        heard: Sequence[Interval],
+        reported: Cumulative,
+        m_heard: float | None,
+        silent_s: float,
     ) -> float | None:
-        """How much one report period's metered power strays from the reports' (silences filled)
-        times the heard ratio, W (standard deviation over the periods of ``heard`` the first
-        meter reports): cooling cycles, meter noise. None with fewer than ``MIN_STEP_PERIODS``."""
+        """How much a mean over as long as the silence strays, W: the standard deviation of the
+        means of every run of consecutive report periods of the first meter, as many as span
+        ``silent_s``, over the heard time, of metered power − the heard ratio × the reports
+        (silences filled). Read at the silence's own length, cooling cycles minutes long count
+        in full and noise that averages out over the silence (a meter's jitter, a load toggled
+        every other period to widen the threshold) does not. None with fewer than
+        ``MIN_STEP_PERIODS`` such runs."""
         if m_heard is None:
             return None
-        parts = [p for p in self.meters.parts(meters[0]) if any(a <= p[0] and p[1] <= e for a, e in heard)]
+        parts = sorted(
+            p for p in self.meters.parts(meters[0]) if any(a <= p[0] and p[1] <= e for a, e in heard)
+        )
         pairs = []
         for p in parts:
             m = self.meters.power_in(meters, [p], 0.9 * (p[1] - p[0]) / NS_PER_S)
             if m is not None:
                 pairs.append((m, reported.between(*p) / ((p[1] - p[0]) / NS_PER_S)))
-        if len(pairs) < MIN_STEP_PERIODS:
+        if not pairs:
             return None
-        ratio = math.fsum(m for m, _ in pairs) / math.fsum(r for _, r in pairs) if pairs else 0.0
-        return statistics.pstdev([m - ratio * r for m, r in pairs])
+        length_s = statistics.median((b - a) / NS_PER_S for a, b in parts)
+        n = max(1, round(silent_s / length_s))
+        if len(pairs) - n + 1 < MIN_STEP_PERIODS:
+            return None
+        ratio = math.fsum(m for m, _ in pairs) / math.fsum(r for _, r in pairs)
+        residuals = [m - ratio * r for m, r in pairs]
+        means = [math.fsum(residuals[i : i + n]) / n for i in range(len(residuals) - n + 1)]
+        return statistics.pstdev(means)
 
     def _unmetered_silences(self, groups: Sequence[MeterScopeGroup]) -> list[Finding]:
         """Nodes silent for ``MIN_SILENCE_S`` or more of the bucket while no measurement of any
