@@ -20,21 +20,27 @@ FIXED_W = 3000.0
 NODE_W = 100.0  # each node's one H100, as SynthLog's reports say (6000 J a minute)
 
 
-def fixed_load_log(*, declared_w: float, bound_w: float) -> tuple[SynthLog, types_pb2.Commitment]:
-    """Three idle one-GPU nodes for 20 minutes behind an intake meter that also sees 3 kW of
-    offices; the inventory declares ``declared_w`` of it, the commitment allows ``bound_w``."""
-    log = SynthLog()
-    log.nodes = [new_node(f"node-{i}") for i in range(3)]
+def log_inventory(log: SynthLog, declared_w: float, version: int = 1) -> None:
+    """The facility's inventory, declaring ``declared_w`` of fixed load, signed and logged."""
     inv = factories.inventory(
         log.facility,
         "lab-1",
         [EnrolledNode(n.node_id, n.signer.public_key, (n.uuid,)) for n in log.nodes],
         {"meter-1": log.meter.public_key},
+        version=version,
         issued_ns=log.now,
         overhead=(1.05, 1.5),
     )
     inv.overhead.fixed_load_w = declared_w
     log.append(sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(deterministic=True), [log.lab]))
+
+
+def fixed_load_log(*, declared_w: float, bound_w: float) -> tuple[SynthLog, types_pb2.Commitment]:
+    """Three idle one-GPU nodes for 20 minutes behind an intake meter that also sees 3 kW of
+    offices; the inventory declares ``declared_w`` of it, the commitment allows ``bound_w``."""
+    log = SynthLog()
+    log.nodes = [new_node(f"node-{i}") for i in range(3)]
+    log_inventory(log, declared_w)
     meter = factories.Chain(log.meter, os.urandom(16))
     for _ in range(20):
         log.add_round()
@@ -104,16 +110,6 @@ def test_a_declaration_beyond_the_bound_is_cut_and_the_pair_fails_the_audit(tmp_
 
 def test_an_inventory_beyond_the_bounds_of_an_earlier_commitment_fails_the_audit(tmp_path: Path) -> None:
     log, _ = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
-    wider = factories.inventory(
-        log.facility,
-        "lab-1",
-        [EnrolledNode(n.node_id, n.signer.public_key, (n.uuid,)) for n in log.nodes],
-        {"meter-1": log.meter.public_key},
-        issued_ns=log.now,
-        overhead=(1.05, 1.5),
-    )
-    wider.version = 2
-    wider.overhead.fixed_load_w = 2 * FIXED_W
-    log.append(sign_envelope(PayloadType.INVENTORY, wider.SerializeToString(deterministic=True), [log.lab]))
+    log_inventory(log, 2 * FIXED_W, version=2)
     out = audit(log, tmp_path)
     assert out.failed_checks() == ["tolerance.inventory"], out.failures
