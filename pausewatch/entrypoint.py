@@ -4,11 +4,13 @@ modules are still being imported (gRPC, cryptography, SQLite: a noticeable part 
 Each command's script calls :func:`guarded_main` with a loader that imports the command's
 ``main`` lazily; a KeyboardInterrupt before ``main`` has taken over ends in one line,
 ``PROG: interrupted``, and exit status 2 (the command did not run). Only the interpreter's own
-start comes before this (a SIGINT there ends the process by the signal, with no output).
+start comes before this (a SIGINT there ends the process by the signal, with no output); once
+the command has returned, SIGINT is ignored while the interpreter shuts down.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from importlib import metadata
@@ -28,10 +30,14 @@ EXIT_INTERRUPTED = 2
 def guarded_main(prog: str, load: Callable[[], Callable[[], int]]) -> int:
     try:
         main = load()
-        return main()
+        code = main()
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED
+    # The command is done; what follows is the interpreter's own shutdown (joining worker
+    # threads, flushing). A Ctrl-C landing there would only print a traceback from inside it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
 
 
 def describe_os_error(e: OSError) -> str:
