@@ -459,14 +459,12 @@ class _Audit:
         logged before it, and every logged commitment's bounds holding the latest inventories
         logged before it (``check_tolerances``, the verifier's rule at submission, re-checked):
         a lab may declare narrower bands and less fixed load than it committed to, never more."""
-        documents = sorted(
-            [(i, "commitment", com) for i, com in self.commitments]
-            + [(i, "inventory", inv) for i, inv in self.inventory_msgs],
-            key=lambda x: x[0],
+        documents: list[tuple[int, types_pb2.Commitment | types_pb2.Inventory]] = sorted(
+            [*self.commitments, *self.inventory_msgs], key=lambda x: x[0]
         )
         commitments: dict[str, Commitment] = {}
         inventories: dict[str, Inventory] = {}
-        for index, kind, msg in documents:
+        for index, msg in documents:
             try:
                 if isinstance(msg, types_pb2.Inventory):
                     inv = Inventory.from_wire(msg)
@@ -481,8 +479,10 @@ class _Audit:
                     if known is None or known.version < com.version:
                         commitments[com.commitment_id] = com
             except InputError as e:
-                subject = msg.facility_id if isinstance(msg, types_pb2.Inventory) else msg.commitment_id
-                self.out.fail(f"tolerance.{kind}", subject, str(e), index)
+                if isinstance(msg, types_pb2.Inventory):
+                    self.out.fail("tolerance.inventory", msg.facility_id, str(e), index)
+                else:
+                    self.out.fail("tolerance.commitment", msg.commitment_id, str(e), index)
 
     def _add_inventory(self, index: int, inv: types_pb2.Inventory) -> None:
         versions = self.inventories.setdefault(inv.facility_id, [])

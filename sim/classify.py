@@ -351,11 +351,9 @@ def _run(args: argparse.Namespace) -> _Run:
             )
     period_s = min(float(DEFAULT_PERIOD_S), window_s)
     try:
-        bucket_s: float | None = parse_duration_ns(args.bucket) / _NS
+        bucket_s = parse_duration_ns(args.bucket) / _NS or None  # 0: causal
     except ValueError as e:
         raise TraceError(path, 0, f"--bucket: {e}") from e
-    if bucket_s is not None and bucket_s <= 0:
-        bucket_s = None
     text = read_trace_text(args.trace)
     if args.node_power:
         node = parse_node_power_csv(text, path)

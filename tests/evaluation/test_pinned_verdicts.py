@@ -26,7 +26,10 @@ structure mid-bucket, the mean score with them, and the honest training fleet's 
 minute loses the WARNING above again; no status or severity of any other finding changes),
 and when a node silent a minute or more while no meter around it read became
 ``energy.silent_draw`` WARNING on the node (the mixed fleet's log prefixes that end mid-bucket,
-where a node's and the meter's last minutes are both still to come: no status changes);
+where a node's and the meter's last minutes are both still to come: no status changes), and
+when a node's silence no meter scope had the time to compare with became the same finding (the
+mixed fleet's 3- and 5-minute buckets with a silent minute, already INCONCLUSIVE: no status
+changes);
 earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
 here is a change of results and needs a new commitment version, not a new digest.
 """
@@ -40,23 +43,23 @@ MIXED = {
         "c0@82": "b6e6d78c6ccbdc563d3bf63c4f5bc4c7657465b5c6b37c0c55e8869fde085c2a",
         "c0@168": "167aba4953bfa5680241e5a95a9c8da3a8d4fd38763d96fe9d73f909ab060294",
         "c0@215": "0d27df5ef44cdeca51c0672b1158530ee123a48e95296ed54b62ebec87224009",
-        "c1@82": "0ce561a256841a0493cf6249bc91af55a854da165e406dc422beb0dbed4fb5fa",
-        "c1@168": "4f502afb7635054d6cdfd87333bb2e70591147ecb80b48edb8ef71efb5d9a1a7",
-        "c1@215": "8cb6e443420cfe6fcf8341c87d8b648939e99ebdeecb56de32375416ec51f7db",
-        "c2@82": "014befddc5de1bced47fc67d0fa1b1ed5a7b3943ad1ce815dad7f8f699d76a07",
-        "c2@168": "13625cf807b13b13d3ead1b0765d820f2dadfd5f0037024b5221c70b3ca008f7",
-        "c2@215": "fc030dcfd638bb60d4d01b08a24dc1260ebb9b50ae6aaab4b076df47af604a0e",
+        "c1@82": "8162ec6a777f8e019c4e2c49190313601c5914e20b6091d08fb046b68dfcac82",
+        "c1@168": "8fdd0812efd6e4052458218c596878d564b2944f1567a7feeba83d62a2915799",
+        "c1@215": "e57adcb392c92b2d1e03cb19d39e15d302be587f62e8bdb9cfa4161d10801bf5",
+        "c2@82": "c5f9bd80296058aa7e30024e8ee8416941b9b738f835ecc95b67f09c43e24368",
+        "c2@168": "015e7f537533e8ac5f7ec26d922c7d2149a7a45403aab95803ab536de19403a4",
+        "c2@215": "b9e55b2086dbffdeb8dc76ad8432420d26f448d26b0f91a9532c4eded2660c5a",
     },
     2: {
-        "c0@81": "b71373d501d98b9c9f96fadeb4c7abd367b4831c2fb672022d6df3ebcfbaa02e",
-        "c0@173": "b5660f34baa0ce3059d427118dc19ff9c64d683b0fa9e362f1709daee483ee4d",
+        "c0@81": "e5a7deb15526f697a68dee0f5c63a0fae95d89a1437163bbb952a6fd63b3770e",
+        "c0@173": "9971a4fe6076bb81fdfebe7781d161a86efd589b9dcb9db0f672611e52cebb24",
         "c0@220": "ec8aaf369222c03da8da5cfb9c2af510833343169eafc92ceb729f7ef8a1a1c1",
-        "c1@81": "db809219b9bb31746d622cd58066e9f2b8b0d897a83593cd9338becb738873a5",
-        "c1@173": "e406fa1cd9c508f7a709b064c46130a1c2780faa02211866848dd51b1bd78807",
-        "c1@220": "f7ed212769ba488fe815bb89aa313dd4d54dbc59dd8b8323915c8d5e9da41255",
-        "c2@81": "844379473bc337041ebbc2755c18b5aeb104084a12abbf200a6a1a39026d68d5",
-        "c2@173": "4a0de53b98a821ef027c6555a9d3b82bc0e915b73c38fc5a8aa75963b69ed82d",
-        "c2@220": "87618af9c24da42ac4609806d8d11b70973b29585859f62f5ed784ad769e3b81",
+        "c1@81": "444987bb9bf012fae45a94a585458b99eb393d7e2086f15be0c2516b54417d05",
+        "c1@173": "bc363526f95584d3bfafa41795172f8687708f61dba1980c5c582a01152f12d2",
+        "c1@220": "419f22491d75f1ebba9d8847872532c5ceeb0493986e73296ff87be097c7b405",
+        "c2@81": "a749c0fe2b458b5d795411a82fd38344377b39690306bde2efb1e7b73cbfb86e",
+        "c2@173": "9bd92c6d2d046a6b69335b12ed40e68a563bbf4dd33c7efd50cd7baee455c231",
+        "c2@220": "79e1e6b77b09e728cd61bd5131e2a6106e81a12992c2006a415a65ba5aeb0edc",
     },
 }
 

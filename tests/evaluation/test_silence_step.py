@@ -200,3 +200,56 @@ def test_a_redundant_meter_that_stops_inside_the_silence_does_not_veto_the_other
         assert v.status == INCONCLUSIVE, v.reason
         (f,) = silent_draw(v)
         assert "excess_w" in {q.name for q in f.quantities}
+
+
+@pytest.mark.parametrize(("meter_off", "unmetered"), [(range(41, 46), True), (range(41, 44), False)])
+def test_a_silence_the_meters_watched_too_little_of_to_read_a_step_is_unmetered(
+    meter_off: range, unmetered: bool
+) -> None:
+    # 10-s periods, 10-min bucket: n00 silent 70 s (periods 40-46) training. With the meter off
+    # 50 s of it, too little is unmetered (under a minute) and too little watched (20 s) for the
+    # step: that silence is unmetered. Off 30 s, the 40 s watched are enough for the step.
+    fleet = Fleet({"fac-a": 4}, period_s=10)
+    for k in range(60):
+        t = T0 + k * fleet.period_ns
+        total = 0.0
+        for node in fleet.node_ids("fac-a", 4):
+            silent = node.endswith("n00") and k in range(40, 47)
+            total += fleet.node_power(TRAINING if silent else INFERENCE)
+            if not silent:
+                fleet.usage(node, "fac-a", t, INFERENCE)
+        if k not in meter_off:
+            fleet.meter("fac-a", t, total)
+    c = commitment(["fac-a"], bucket_s=600)
+    v = Evaluator(fleet.inputs(c)).verdict(BucketRef("fac-a", T0, T0 + 600 * NS))
+    assert v.status == INCONCLUSIVE, v.reason
+    (f,) = silent_draw(v)
+    names = {q.name for q in f.quantities}
+    assert names == (
+        {"unmetered_silent_s"} if unmetered else {"silent_s", "excess_w", "threshold_w", "explained_w"}
+    )
+
+
+@pytest.mark.parametrize("truth", [TRAINING, INFERENCE], ids=["evader", "rolling-restarts"])
+def test_silences_spread_to_leave_no_reference_are_unproven(truth: Behaviour) -> None:
+    # twenty nodes, each silent 3 minutes of the hour, one after another: every node's
+    # reference (its own reports while no other node was silent) is gone, so no step can be
+    # read. Training in those minutes was COMPLIANT; now every silent node is unproven — and so
+    # is an honest fleet restarting its attestors in a rolling wave over the whole hour (the price)
+    nodes = 20
+    fleet = Fleet({"fac-a": nodes})
+    for k in range(60):
+        t = T0 + k * fleet.period_ns
+        total = 0.0
+        for i, node in enumerate(fleet.node_ids("fac-a", nodes)):
+            silent = k // 3 == i
+            total += fleet.node_power(truth if silent else INFERENCE)
+            if not silent:
+                fleet.usage(node, "fac-a", t, INFERENCE)
+        fleet.meter("fac-a", t, total)
+    c = commitment(["fac-a"], bucket_s=BUCKET_S)
+    v = Evaluator(fleet.inputs(c)).verdict(BucketRef("fac-a", T0, T0 + BUCKET_S * NS))
+    assert v.status == INCONCLUSIVE, v.reason
+    found = silent_draw(v)
+    assert len(found) == nodes
+    assert all({q.name for q in f.quantities} == {"silent_s"} for f in found)

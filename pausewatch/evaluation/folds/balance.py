@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -53,8 +53,9 @@ __all__ = [
 _BOUNDARY_SCOPES: Final = frozenset({types_pb2.METER_SCOPE_FACILITY})
 MAX_FILLED_FRACTION: Final = 0.1  # silences the ratio baseline fills: at most this share of node-time
 # A node's silences in one bucket (gaps of at least MIN_SILENCE_GAP_S, MIN_SILENCE_S in all) are
-# compared with the time it reported: the meters must cover MIN_WATCHED_S of each (what they
-# did not cover of a silence is the unmetered check's, ``_unmetered_silences``).
+# compared with the time it reported: the meters must cover MIN_WATCHED_S of each; a silence
+# they watched less than that, or MIN_SILENCE_S of which they did not watch, is unmetered
+# (``_unread_silences``).
 MIN_SILENCE_GAP_S: Final = 5.0
 MIN_SILENCE_S: Final = 60.0
 MIN_WATCHED_S: Final = 30.0
@@ -209,6 +210,25 @@ class _SilenceStep:
     def score(self) -> float:
         return self.excess_w / self.threshold_w
 
+    @property
+    def shows(self) -> bool:
+        return self.excess_w > self.threshold_w
+
+
+@dataclass(frozen=True)
+class _NodeTime:
+    """One node's reported time in the bucket: what it covered, its mean power then, and its
+    silences of ``MIN_SILENCE_GAP_S`` or more."""
+
+    heard: tuple[Interval, ...]  # merged cover
+    parts: tuple[tuple[Interval, float], ...]  # (slice, J) per report, silences filled at the mean
+    mean_w: float
+    silences: tuple[Interval, ...]
+
+    @property
+    def silent_s(self) -> float:
+        return sum(b - a for a, b in self.silences) / NS_PER_S
+
 
 @dataclass(frozen=True, slots=True)
 class _Reported:
@@ -251,6 +271,7 @@ class _Scopes:
         self.nodes = nodes
         self.evidence_of = evidence_of
         self.all_nodes = tuple(sorted(n.node_id for n in inventory.nodes))
+        self._times: dict[str, _NodeTime | None] = {}
 
     def _unverifiable(self, message: str) -> Finding:
         return Finding.make(
@@ -288,7 +309,7 @@ class _Scopes:
         balances: list[EnergyBalance] = []
         unexplained_flop: list[float] = []
         metered_power: float | None = None
-        steps: dict[str, _SilenceStep] = {}  # per node, the scope where its silence shows most
+        steps: dict[str, _SilenceStep] = {}  # per node read, the scope where its silence shows most
         for group in groups:
             readings = self.meters.readings(group, accuracy)
             if not readings:
@@ -317,8 +338,8 @@ class _Scopes:
             for nid, step in self._silence_steps(group, balance).items():
                 if nid not in steps or step.score > steps[nid].score:
                     steps[nid] = step
-        findings.extend(self._step_finding(nid, steps[nid]) for nid in sorted(steps))
-        findings.extend(self._unmetered_silences(groups))
+        findings.extend(self._step_finding(nid, s) for nid, s in sorted(steps.items()) if s.shows)
+        findings.extend(self._unread_silences(groups, steps.keys()))
         return EnergyFacts(
             tuple(balances),
             tuple(sorted(findings, key=Finding.sort_key)),
@@ -326,77 +347,77 @@ class _Scopes:
             metered_power,
         )
 
-    def _silence_steps(self, group: MeterScopeGroup, b: EnergyBalance) -> dict[str, _SilenceStep]:
-        """Per node of the scope silent for ``MIN_SILENCE_S`` or more: did the meters read more
-        while it was silent than while it reported, beyond what the other nodes' reports
-        explain? (``SILENCE_STEP``)"""
-        span = self.span
-        silences: dict[str, list[Interval]] = {}
-        parts: list[tuple[Interval, float]] = []
-        own: dict[str, float] = {}
-        for nid in group.node_ids:
+    def _node_time(self, nid: str) -> _NodeTime | None:
+        """``nid``'s reported time (None: it reported no energy in the bucket), read once."""
+        if nid not in self._times:
             node = self.nodes.node(nid)
-            if node is None or not node.cover:
-                return {}  # a node silent throughout: the others' share cannot be told
-            gaps = uncovered(node.cover, span)
-            covered_s = (span[1] - span[0] - sum(e - a for a, e in gaps)) / NS_PER_S
-            if covered_s <= 0:
-                return {}
-            mean_w = math.fsum(node.energies) / covered_s
-            parts.extend(zip(node.cover, node.energies, strict=True))
-            parts.extend(((a, e), mean_w * (e - a) / NS_PER_S) for a, e in gaps)
-            own[nid] = math.fsum(node.energies)
-            long = [g for g in gaps if g[1] - g[0] >= MIN_SILENCE_GAP_S * NS_PER_S]
-            if sum(e - a for a, e in long) >= MIN_SILENCE_S * NS_PER_S:
-                silences[nid] = long
-        if not silences:
+            time = None
+            heard = merge(node.cover) if node is not None else []
+            heard_s = sum(b - a for a, b in heard) / NS_PER_S
+            if node is not None and heard_s > 0:
+                mean_w = math.fsum(node.energies) / heard_s
+                gaps = uncovered(heard, self.span)
+                filled = [((a, b), mean_w * (b - a) / NS_PER_S) for a, b in gaps]
+                time = _NodeTime(
+                    tuple(heard),
+                    (*zip(node.cover, node.energies, strict=True), *filled),
+                    mean_w,
+                    tuple(g for g in gaps if g[1] - g[0] >= MIN_SILENCE_GAP_S * NS_PER_S),
+                )
+            self._times[nid] = time
+        return self._times[nid]
+
+    def _silence_steps(self, group: MeterScopeGroup, b: EnergyBalance) -> dict[str, _SilenceStep]:
+        """Per node of the scope silent for ``MIN_SILENCE_S`` or more whose silence the meters
+        could read: how much more they read while it was silent than while it was heard, beyond
+        what the other nodes' reports explain (``_SilenceStep.shows``: a load it hid)."""
+        span = self.span
+        times = {nid: self._node_time(nid) for nid in group.node_ids}
+        if any(t is None for t in times.values()):
+            return {}  # a node silent throughout: the others' share cannot be told
+        known = {nid: t for nid, t in times.items() if t is not None}
+        silent = {nid: t for nid, t in known.items() if t.silent_s >= MIN_SILENCE_S}
+        if not silent:
             return {}
         lo, hi = b.band
-        reported = Cumulative(parts, span[0])  # every node, each silence filled at its mean
+        reported = Cumulative((p for t in known.values() for p in t.parts), span[0])  # silences filled
+        floor = ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * hi * b.reference_power_w
         out: dict[str, _SilenceStep] = {}
-        for nid, silent in silences.items():
-            node = self.nodes.node(nid)
-            assert node is not None  # noqa: S101  # silences are taken of reporting nodes only
+        for nid, t in silent.items():
             # heard: while the node reported and no other node of the scope was silent (their
             # fills would carry their own hidden steps into this node's reference and noise)
-            others = merge(g for other, gaps in silences.items() if other != nid for g in gaps)
-            heard = [h for x in merge(node.cover) for h in uncovered(others, x)]
-            silent_s = sum(e - a for a, e in silent) / NS_PER_S
+            others = merge(g for other, o in silent.items() if other != nid for g in o.silences)
+            heard = [h for x in t.heard for h in uncovered(others, x)]
             heard_s = sum(e - a for a, e in heard) / NS_PER_S
             if heard_s <= 0:
                 continue
             # the others' mean power, silences filled at their means: the node's own fill in
             # its silence, and its reports while heard, taken out of the whole
-            mean_w = own[nid] / (sum(e - a for a, e in merge(node.cover)) / NS_PER_S)
-            own_heard = Cumulative(zip(node.cover, node.energies, strict=True), span[0]).over(heard)
-            others_silent_w = (reported.over(silent) - mean_w * silent_s) / silent_s
+            own_heard = Cumulative(t.parts, span[0]).over(heard)
+            others_silent_w = reported.over(t.silences) / t.silent_s - t.mean_w
             others_heard_w = (reported.over(heard) - own_heard) / heard_s
             change = others_silent_w - others_heard_w
             explained = (hi if change > 0 else lo) * change
-            floor = ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * hi * b.reference_power_w
             steps = []
             for meters in group.measurements:
-                m_silent = self.meters.power_in(meters, silent, MIN_WATCHED_S)
+                m_silent = self.meters.power_in(meters, t.silences, MIN_WATCHED_S)
                 m_heard = self.meters.power_in(meters, heard, MIN_WATCHED_S)
-                noise = self._step_noise(meters, heard, reported, m_heard, silent_s)
-                if m_silent is None or m_heard is None or noise is None:
+                if m_silent is None or m_heard is None:
                     continue  # this measurement did not watch enough: the others decide
+                noise = self._step_noise(meters, heard, reported, t.silent_s)
+                if noise is None:
+                    continue
                 excess = m_silent - m_heard - explained
-                threshold = floor + Z_WARN * noise
-                steps.append(_SilenceStep(group, silent_s, excess, threshold, explained, b.evidence))
+                steps.append(
+                    _SilenceStep(group, t.silent_s, excess, floor + Z_WARN * noise, explained, b.evidence)
+                )
             # every measurement that watched must show it
-            step = min(steps, key=lambda x: x.score, default=None)
-            if step is not None and step.excess_w > step.threshold_w:
-                out[nid] = step
+            if steps:
+                out[nid] = min(steps, key=lambda x: x.score)
         return out
 
     def _step_noise(
-        self,
-        meters: Sequence[str],
-        heard: Sequence[Interval],
-        reported: Cumulative,
-        m_heard: float | None,
-        silent_s: float,
+        self, meters: Sequence[str], heard: Sequence[Interval], reported: Cumulative, silent_s: float
     ) -> float | None:
         """How much a mean over as long as the silence strays, W: the standard deviation of the
         means of every run of consecutive report periods of the first meter, as many as span
@@ -405,8 +426,6 @@ class _Scopes:
         in full and noise that averages out over the silence (a meter's jitter, a load toggled
         every other period to widen the threshold) does not. None with fewer than
         ``MIN_STEP_PERIODS`` such runs."""
-        if m_heard is None:
-            return None
         parts = sorted(
             p for p in self.meters.parts(meters[0]) if any(a <= p[0] and p[1] <= e for a, e in heard)
         )
@@ -426,10 +445,14 @@ class _Scopes:
         means = [math.fsum(residuals[i : i + n]) / n for i in range(len(residuals) - n + 1)]
         return statistics.pstdev(means)
 
-    def _unmetered_silences(self, groups: Sequence[MeterScopeGroup]) -> list[Finding]:
-        """Nodes silent for ``MIN_SILENCE_S`` or more of the bucket while no measurement of any
-        meter scope around them read: what they drew then nobody measured, so nothing shows
-        it was nothing (a node and its meters stopped together hide a load from every check)."""
+    def _unread_silences(self, groups: Sequence[MeterScopeGroup], read: Collection[str]) -> list[Finding]:
+        """Nodes silent for ``MIN_SILENCE_S`` or more of the bucket whose silence no meter scope
+        around them could read: unwatched by every measurement for ``MIN_SILENCE_S`` of it, or
+        for all but ``MIN_WATCHED_S`` (the least the step needs), or watched but with too little
+        time to compare it with (``read``: the nodes ``_silence_steps`` could read; other
+        nodes' silences, a short bucket). What they drew then nothing shows was nothing (a node
+        and its meters stopped together hide a load from every check, and so would silences
+        of other nodes spread over the bucket to leave no reference)."""
         span = self.span
         watched: dict[str, list[Interval]] = {}
         for group in groups:
@@ -443,12 +466,26 @@ class _Scopes:
                 watched.setdefault(nid, []).extend(seen)
         out = []
         for nid in sorted(watched):
-            node = self.nodes.node(nid)
-            if node is None:
-                continue  # silent throughout: its coverage is the finding
-            gaps = [g for g in uncovered(node.cover, span) if g[1] - g[0] >= MIN_SILENCE_GAP_S * NS_PER_S]
-            unmetered_s = sum(b - a for g in gaps for a, b in uncovered(watched[nid], g)) / NS_PER_S
-            if unmetered_s >= MIN_SILENCE_S:
+            t = self._node_time(nid)
+            if t is None or t.silent_s < MIN_SILENCE_S:
+                continue  # silent throughout (its coverage is the finding), or not long enough
+            unmetered_s = sum(b - a for g in t.silences for a, b in uncovered(watched[nid], g)) / NS_PER_S
+            if unmetered_s < MIN_SILENCE_S and t.silent_s - unmetered_s >= MIN_WATCHED_S:
+                if nid not in read:
+                    out.append(
+                        Finding.make(
+                            FindingId.ENERGY_SILENT_DRAW,
+                            WARNING,
+                            f"node:{nid}",
+                            span,
+                            f"the node was silent for {t.silent_s:.0f} s and no meter scope around it"
+                            " had the time to compare that with (its own reports, no other node"
+                            " silent): what it drew then is not shown",
+                            {"silent_s": (t.silent_s, "s")},
+                            self.evidence_of(nid),
+                        )
+                    )
+            else:
                 out.append(
                     Finding.make(
                         FindingId.ENERGY_SILENT_DRAW,
