@@ -73,8 +73,9 @@ are ``uncertain``, never ``idle`` or ``inference``:
 - *a model loading* (``_loading``): a device whose power stays in the idle band while its memory
   grows by ``LOADING_BPS`` (240 MiB a minute) or more since its last reading — a training run's
   start-up looks exactly like a server's. Without an earlier reading, a model-sized footprint
-  (``MEMORY_MIN_BYTES``) counts as just loaded. Read only where power is reported: the memory
-  of utilisation-only pods churns as they serve.
+  (``MEMORY_MIN_BYTES``) counts as just loaded. A computing device that holds a model's size
+  more than at its last reading loaded and started within the period: a start-up too. Read
+  only where power is reported: the memory of utilisation-only pods churns as they serve.
 - *a paused job* (``_paused_job``): the node quiet right after heavy compute (powered devices
   beyond ``LIGHT_MEAN``), with no request-sized load since and every device still holding that
   compute's memory (±10 %), for ``CARRY_GAP_S`` (5 min) after it — a blocking checkpoint or a
@@ -288,6 +289,10 @@ LINK_MIN_BPS: Final = 1e6  # NVLink bytes/s under which, where reported, devices
 LOADING_BPS: Final = 4.0 * 2**20
 LOADING_REASON: Final = (
     "memory growing on a device that computes nothing: a model loading, for serving or training"
+)
+STARTING_REASON: Final = (
+    "a model's worth of memory new on a computing device since its last reading: a job or a"
+    " server starting, for serving or training alike"
 )
 
 
@@ -742,18 +747,23 @@ def _steps(context: Sequence[_Period]) -> bool:
     )
 
 
-def _loading(context: Sequence[_Period]) -> bool:
-    """A device of the current period whose power stays in the idle band (``no_compute``) holds
-    memory that grew by ``LOADING_BPS`` or more since its last reading in the context: a model
-    being loaded, for serving or for training alike. Without an earlier reading a footprint of a
-    model's size (``MEMORY_MIN_BYTES``; not a CUDA context or a display server's few hundred
-    MiB) counts as grown from nothing over the period: it may have just been loaded. The
-    footprint is each period's maximum, so a load inside one period shows against the period
-    before. Where no power is reported this is never read: a utilisation-only pod's memory
-    churns as it serves (the Alibaba pods), and nothing there says it computes nothing."""
+def _loading(context: Sequence[_Period]) -> str | None:
+    """Why the current period is a job's or a server's start-up, or None.
+
+    A device whose power stays in the idle band (``no_compute``) holds memory that grew by
+    ``LOADING_BPS`` or more since its last reading in the context: a model being loaded, for
+    serving or for training alike. Without an earlier reading a footprint of a model's size
+    (``MEMORY_MIN_BYTES``; not a CUDA context or a display server's few hundred MiB) counts as
+    grown from nothing over the period: it may have just been loaded. A device that computes
+    holds a model's size more than at its last reading: loaded and started within the period
+    (a run's first light minute on two of the real 8×H100 run's GPUs read as requests);
+    without an earlier reading a computing device's footprint says nothing. The footprint is
+    each period's maximum, so a load inside one period shows against the period before. Where
+    no power is reported this is never read: a utilisation-only pod's memory churns as it
+    serves (the Alibaba pods), and nothing there says it computes nothing."""
     current = context[-1]
     for d in current.devices:
-        if d.memory is None or not d.has_power or not d.no_compute:
+        if d.memory is None or not d.has_power:
             continue
         before: float | None = None
         since = current.start_ns
@@ -761,12 +771,18 @@ def _loading(context: Sequence[_Period]) -> bool:
             if (m := _memory_of(q, d.slot)) is not None:
                 before, since = m, q.end_ns
                 break
+        if not d.no_compute:
+            # Computing: a model's worth of new memory since a reading before it (a job or a
+            # server that loaded and started in the same minute); no earlier reading says nothing.
+            if before is not None and d.memory - before >= MEMORY_MIN_BYTES:
+                return STARTING_REASON
+            continue
         if before is None and d.memory < MEMORY_MIN_BYTES:
             continue
         seconds = (current.end_ns - since) / 1e9
         if seconds > 0.0 and d.memory - (before or 0.0) >= LOADING_BPS * seconds:
-            return True
-    return False
+            return LOADING_REASON
+    return None
 
 
 def _paused_job(context: Sequence[_Period]) -> float | None:
@@ -837,12 +853,12 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
                 "quiet, within a lockstep job's context",
             )
         paused = _paused_job(context)
-        if paused is not None or loading:
+        if paused is not None or loading is not None:
             reason = (
                 f"quiet {paused:.0f} min after heavy work, its memory still resident: a paused job,"
                 " not an idle node"
                 if paused is not None
-                else LOADING_REASON
+                else loading or LOADING_REASON
             )
             return PeriodClass(
                 WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
@@ -869,7 +885,7 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
         and not training_like
         and (not needs_requests or _follows_requests(context))
         and not steps
-        and not loading
+        and loading is None
     ):
         return PeriodClass(
             WorkloadLabel.INFERENCE,
@@ -885,8 +901,8 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
         if not current.light
         else "light load repeating at one step period, as an optimiser loop does"
         if steps
-        else LOADING_REASON
-        if loading
+        else loading
+        if loading is not None
         else "light load"
     )
     return PeriodClass(

@@ -4,9 +4,12 @@ threshold, through the command's own path (``tests.evaluation.test_classify_redt
 
 - *Model loading* (``_loading``): memory that grows by ``LOADING_BPS`` (240 MiB a minute) or more
   on a device whose power stays in the idle band is a model being loaded, for a server or for a
-  training run alike: ``uncertain``, never ``idle`` or ``inference``. Twins: a server that loads
-  and then serves is ``inference`` again once it serves, and a load-then-serve cycle every hour
-  costs only its loading minutes; a node idle with a model resident stays ``idle``.
+  training run alike: ``uncertain``, never ``idle`` or ``inference``; so is a minute in which a
+  computing device holds a model's size (2 GiB) more memory than at its last reading (loaded and
+  started within the minute). Twins: a server that loads and then serves is ``inference`` again
+  once it serves, and a load-then-serve cycle every hour costs only its loading minutes; a node
+  idle with a model resident stays ``idle``; a server's cache growing by less than a model's
+  size is no start-up.
 - *A paused job* (``_paused_job``): a node quiet right after heavy compute, every device still
   holding that compute's memory, is a paused job (a blocking checkpoint, a data wait), not an
   idle node: ``uncertain`` for ``CARRY_GAP_S`` (5 min) after the compute. Twins: a node whose job
@@ -150,6 +153,38 @@ def test_a_load_then_serve_cycle_every_hour_costs_only_its_loading_minutes() -> 
         assert cycle[2:].count("inference") >= 56, (start, labels)
     assert labels[0] == "uncertain", labels
     assert labels[60] == "idle", labels
+
+
+@pytest.mark.parametrize("gpus", [1, 2, 8])
+def test_a_job_that_loads_and_starts_within_a_minute_is_never_proof(gpus: int) -> None:
+    # A CUDA context for two minutes, then 41 GiB loaded in 20 s and a light, bursty load at
+    # once: the minute in which it started holds a model's worth of new memory on computing
+    # devices. Two GPUs of the real 8 x H100 run (checkpoint every step, ~150 W) read as requests
+    # in that minute before: a job's first minute is a server's too, so it proves neither.
+    start = syn.concat(
+        loading(20, gpus, footprint_mib=FOOTPRINT_MIB), syn.request_inference(40, gpus, seed=3)
+    )
+    labels = classes(syn.concat(syn.idle(120, gpus), start, syn.request_inference(600, gpus, seed=4)))
+    assert labels[:2] == ["idle", "idle"], labels
+    assert labels[2] == "uncertain", labels
+
+
+def test_a_server_that_loads_and_serves_within_a_minute_costs_that_minute_only() -> None:
+    # the price: the same start-up for a server (30 GiB) is uncertain for its first minute, and
+    # the serving after it is inference again (memory no longer grows: nothing new to read)
+    start = syn.concat(loading(15, 4, footprint_mib=30_000.0), syn.request_inference(45, 4))
+    labels = classes(syn.concat(syn.idle(120, 4), start, syn.request_inference(1200, 4, seed=5)))
+    assert labels[2] == "uncertain", labels
+    assert labels[3:].count("inference") >= len(labels[3:]) - 2, labels
+
+
+def test_a_server_whose_cache_grows_under_a_model_size_stays_inference() -> None:
+    # a serving process's memory that grows by less than a model's size (2 GiB: a KV cache or an
+    # allocator's pool growing with a larger batch) is not a start-up
+    trace = syn.request_inference(1200, 4)
+    memory = [[m + (1_800.0 if s >= 600 else 0.0) for m in row] for s, row in enumerate(trace.memory)]
+    labels = classes(syn.Trace(trace.power, trace.util, memory, trace.limit_w))
+    assert labels[10] == "inference", labels
 
 
 def test_a_node_idle_with_a_model_resident_is_idle() -> None:

@@ -29,7 +29,10 @@ and when a node silent a minute or more while no meter around it read became
 where a node's and the meter's last minutes are both still to come: no status changes), and
 when a node's silence no meter scope had the time to compare with became the same finding (the
 mixed fleet's 3- and 5-minute buckets with a silent minute, already INCONCLUSIVE: no status
-changes);
+changes), and when a minute in which a computing device holds a model's size more memory than at
+its last reading stopped being proof of inference (a start-up; the mixed fleet's nodes switch
+between idle, inference and training at random: inference minutes right after idle ones (500
+MiB, then 40 GiB) move from ``inference_s`` to ``ambiguous_s``; no status or severity changes);
 earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
 here is a change of results and needs a new commitment version, not a new digest.
 """
@@ -40,23 +43,23 @@ from tests.evaluation.golden import clean_digests, verdict_digests
 
 MIXED = {
     1: {
-        "c0@82": "b6e6d78c6ccbdc563d3bf63c4f5bc4c7657465b5c6b37c0c55e8869fde085c2a",
-        "c0@168": "167aba4953bfa5680241e5a95a9c8da3a8d4fd38763d96fe9d73f909ab060294",
-        "c0@215": "0d27df5ef44cdeca51c0672b1158530ee123a48e95296ed54b62ebec87224009",
-        "c1@82": "8162ec6a777f8e019c4e2c49190313601c5914e20b6091d08fb046b68dfcac82",
-        "c1@168": "8fdd0812efd6e4052458218c596878d564b2944f1567a7feeba83d62a2915799",
-        "c1@215": "e57adcb392c92b2d1e03cb19d39e15d302be587f62e8bdb9cfa4161d10801bf5",
+        "c0@82": "97920a092b2b33ef13d210cab66243f75c5fd2eb892e24fdbe49fdafffda1904",
+        "c0@168": "35b2c6314302e8fefbab0c26f6db36fcabece702c19f74b7546c8d6b7336b2d2",
+        "c0@215": "d11cd92b51f1dc16f9b0590f71870d40e67f532b626183653dc1d5083b196351",
+        "c1@82": "cac27e1502ed9b9ede55953828d03defe0ce631ed0ee9737c1c1e5163c9e0f1b",
+        "c1@168": "c03e64e8b19baba46e240dc670c00a8a1e29079d14cf8270c005f91408d67af1",
+        "c1@215": "0463e1193493c3b40bf97987ea992e3f89323f956b1eee27b882783e0fec2414",
         "c2@82": "c5f9bd80296058aa7e30024e8ee8416941b9b738f835ecc95b67f09c43e24368",
         "c2@168": "015e7f537533e8ac5f7ec26d922c7d2149a7a45403aab95803ab536de19403a4",
         "c2@215": "b9e55b2086dbffdeb8dc76ad8432420d26f448d26b0f91a9532c4eded2660c5a",
     },
     2: {
-        "c0@81": "e5a7deb15526f697a68dee0f5c63a0fae95d89a1437163bbb952a6fd63b3770e",
-        "c0@173": "9971a4fe6076bb81fdfebe7781d161a86efd589b9dcb9db0f672611e52cebb24",
-        "c0@220": "ec8aaf369222c03da8da5cfb9c2af510833343169eafc92ceb729f7ef8a1a1c1",
-        "c1@81": "444987bb9bf012fae45a94a585458b99eb393d7e2086f15be0c2516b54417d05",
-        "c1@173": "bc363526f95584d3bfafa41795172f8687708f61dba1980c5c582a01152f12d2",
-        "c1@220": "419f22491d75f1ebba9d8847872532c5ceeb0493986e73296ff87be097c7b405",
+        "c0@81": "8bffb3f1a9998e2bbdd206d11cae6283eed4fd91f930a6c6031a31200c9080a3",
+        "c0@173": "638e212df3c47a7cc6a7741a9a0a8cb5187194fb35d74600734de8a7651c6866",
+        "c0@220": "bf64c582bbaaf0e440de2127b5d98fa98d60df6bc86aa3a8b55d55ea31958f44",
+        "c1@81": "75017ba475319bccb8c7b677ff256cf18c6848819fb7d65299b04b0b221523b2",
+        "c1@173": "66d3ee2dc7c8519b8c9bce496021aa7d915dd2fa457cbd1d730c305ffb4e8957",
+        "c1@220": "4384baac36c358f2e0218a60fc54819bc6bec0c57de93e047c4744677eaa9649",
         "c2@81": "a749c0fe2b458b5d795411a82fd38344377b39690306bde2efb1e7b73cbfb86e",
         "c2@173": "9bd92c6d2d046a6b69335b12ed40e68a563bbf4dd33c7efd50cd7baee455c231",
         "c2@220": "79e1e6b77b09e728cd61bd5131e2a6106e81a12992c2006a415a65ba5aeb0edc",
