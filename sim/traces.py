@@ -190,9 +190,27 @@ def _number(text: str, unit: str) -> float | None:
 
 
 _TIME_FORMATS: Final = ("%Y/%m/%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S")
+# a numeric timestamp's unit, where the header names it (``timestamp [ms]``)
+_TIME_UNITS: Final = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+# Without one, unix time by magnitude: seconds below 1e11 (the year 5138), then milliseconds,
+# microseconds, nanoseconds — what loggers and exporters write (Prometheus and JavaScript: ms;
+# Go and DCGM: µs or ns). Read as seconds, a log in ms spans 1000 times its length.
+_UNIX_MAGNITUDES: Final = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
 
 
-def _timestamp(text: str) -> float:
+def _time_unit(path: str, line: int, unit: str) -> float | None:
+    """The scale of a numeric timestamp column with ``unit`` in its header (None: none named)."""
+    if not unit:
+        return None
+    if unit not in _TIME_UNITS:
+        known = ", ".join(sorted(_TIME_UNITS))
+        raise TraceError(path, line, f"timestamp unit {unit!r} is not one of {known}")
+    return _TIME_UNITS[unit]
+
+
+def _timestamp(text: str, scale: float | None = None) -> float:
+    """Seconds: a date and time (nvidia-smi's, ISO 8601; zone-less is UTC) or a number, in
+    ``scale`` seconds where the header names a unit, else unix time by its magnitude."""
     raw = text.strip()
     for fmt in _TIME_FORMATS:
         try:
@@ -211,7 +229,9 @@ def _timestamp(text: str) -> float:
         raise ValueError(f"{raw!r} is not a timestamp") from e
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{raw!r} is not a timestamp")
-    return value
+    if scale is None:
+        scale = next((unit for bound, unit in _UNIX_MAGNITUDES if value >= bound), 1.0)
+    return value * scale
 
 
 @dataclass
@@ -296,6 +316,7 @@ def parse_gpu_csv(text: str, path: str, gpus: int) -> GpuTrace:
     n_col = _find(names, ("name",))
     units = [u for _, u in columns]
     defaults = {"power": "w", "util": "%", "mem": "mib"}
+    t_scale = _time_unit(path, header_line, units[t_col])
 
     def unit(col: int, kind: str) -> str:
         return units[col] or defaults[kind]
@@ -320,7 +341,7 @@ def parse_gpu_csv(text: str, path: str, gpus: int) -> GpuTrace:
             )
             row = _Row(
                 line_no,
-                _timestamp(fields[t_col]),
+                _timestamp(fields[t_col], t_scale),
                 fields[d_col] if d_col is not None else None,
                 fields[n_col] if n_col is not None else None,
                 values,
@@ -471,6 +492,7 @@ def parse_node_power_csv(text: str, path: str) -> NodePowerTrace:
             f"no recognisable header: expected a node power log 'timestamp,watts', got {header_text[:120]!r}",
         )
     unit = columns[w_col][1] or "w"
+    t_scale = _time_unit(path, header_line, columns[t_col][1])
     times: list[float] = []
     power: list[float] = []
     warnings = lines.warnings()
@@ -482,7 +504,7 @@ def parse_node_power_csv(text: str, path: str) -> NodePowerTrace:
         try:
             if len(fields) != len(columns):
                 raise ValueError(f"{len(fields)} fields, the header names {len(columns)}")
-            t = _timestamp(fields[t_col])
+            t = _timestamp(fields[t_col], t_scale)
             w = _number(fields[w_col], unit)
         except ValueError as e:
             if position == len(body) - 1:

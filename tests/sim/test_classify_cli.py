@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import subprocess
@@ -123,6 +124,56 @@ def test_formats_give_the_same_classes(tmp_path: Path, capsys: pytest.CaptureFix
     assert rc == 0, err
     assert f"{truncated}:{len(lines) + 1}: truncated last line left out" in err
     assert [w["class"] for w in json.loads(out)["windows"]] == expected
+
+
+def _numeric_times(text: str, header: str, scale: float, *, relative: bool = False) -> str:
+    """``text`` with its nvidia-smi timestamps as numbers: unix (or, ``relative``, since the
+    first row) time in units of ``scale`` seconds, the timestamp column renamed ``header``."""
+    head, *rows = text.splitlines()
+    out = [head.replace("timestamp", header, 1)]
+    t0: float | None = None
+    for row in rows:
+        stamp, rest = row.split(", ", 1)
+        t = dt.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=dt.UTC).timestamp()
+        t0 = t if t0 is None else t0
+        out.append(f"{round(((t - t0) if relative else t) / scale)}, {rest}")
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("header", "scale", "relative"),
+    [
+        ("timestamp", 1e-3, False),  # unix milliseconds (Prometheus, JavaScript), read by magnitude
+        ("timestamp", 1e-6, False),  # microseconds
+        ("timestamp", 1e-9, False),  # nanoseconds
+        ("timestamp [ms]", 1e-3, True),  # milliseconds since the start: only the header says so
+        ("time [s]", 1.0, True),
+    ],
+)
+def test_numeric_timestamps_in_any_unit_give_the_same_classes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], header: str, scale: float, relative: bool
+) -> None:
+    # Read as seconds, a log in milliseconds spans 1000 times its length: one sample in each
+    # 100-s stretch, and a training run read as idle and inference.
+    args = ("--gpus", "4", "--gpu-model", "H100 SXM")
+    plain = tmp_path / "plain.csv"
+    plain.write_text(syn.render(TRAINING))
+    numeric = tmp_path / "numeric.csv"
+    numeric.write_text(_numeric_times(syn.render(TRAINING), header, scale, relative=relative))
+    assert _windows(capsys, numeric, *args) == _windows(capsys, plain, *args)
+
+
+def test_a_timestamp_unit_it_does_not_know_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text(_numeric_times(syn.render(TRAINING), "timestamp [fortnights]", 1.0))
+    err = _bad(capsys, p, "--gpus", "4", "--gpu-model", "H100 SXM")
+    assert f"{p}:1: timestamp unit 'fortnights' is not one of" in err
+    bmc = tmp_path / "bmc.csv"
+    bmc.write_text("timestamp [ks],watts\n1,2500\n2,2600\n")
+    err = _bad(capsys, bmc, "--gpus", "8", "--gpu-model", "H200", "--node-power")
+    assert f"{bmc}:1: timestamp unit 'ks'" in err
 
 
 def test_a_log_appended_to_by_several_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
