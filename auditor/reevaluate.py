@@ -8,7 +8,11 @@ latest inventory of each facility in scope logged before ``evaluated_log_size``,
 of those facilities logged before it (signatures already verified by the entry pass), and the
 ingest findings re-derived from the log (chains with ``derive_ingest_findings``, challenges
 with the freshness rule). ``compare_verdicts`` lists every difference; each is a failure
-(``verdict.mismatch``).
+(``verdict.mismatch``). A verdict names the evaluation rules that made it (``rules``; empty
+before they were named): one made under other rules than this auditor's
+(``pausewatch.evaluation.RULES``) that re-derives the same is what these rules say too; one that
+re-derives differently is ``verdict.rules`` — the difference may be the rules', not a lie, and
+only a release that implements them can tell. Staleness is judged under this auditor's rules only.
 
 Two more checks: revisions (``check_revisions``: per bucket 0..n without gaps or repeats,
 each superseding the previous one's envelope: ``verdict.revision``) and staleness (the latest
@@ -28,7 +32,7 @@ from auditor.outcome import AuditOutcome
 from pausewatch.commitment import Commitment
 from pausewatch.envelope import envelope_digest
 from pausewatch.errors import InputError
-from pausewatch.evaluation import Evaluator, compare_verdicts, derive_ingest_findings
+from pausewatch.evaluation import RULES, Evaluator, compare_verdicts, derive_ingest_findings
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.inventory import Inventory
 from pausewatch.terms import IMPLIED_PREFIX, PlannedCommitment, Terms, TermsInForce
@@ -240,7 +244,19 @@ def reevaluate_verdicts(
             _mark(out, verdict, matches=False)
             continue
         diffs = compare_verdicts(verdict, recomputed)
-        if diffs:
+        if diffs and verdict.rules != RULES:
+            # Made under other rules: a difference may be theirs, not a lie. (Where the re-run
+            # agrees, the verdict is also what these rules say: nothing to report.)
+            made = f"the evaluation rules {verdict.rules!r}" if verdict.rules else "unnamed evaluation rules"
+            out.fail(
+                "verdict.rules",
+                where,
+                f"made under {made} (this auditor implements {RULES!r}) and re-derived differently:"
+                f" {_join(diffs)}. Audit it with the pausewatch-audit release that made it",
+                index,
+            )
+            _mark(out, verdict, matches=False, rederived=recomputed)
+        elif diffs:
             out.fail("verdict.mismatch", where, _join(diffs), index)
             _mark(out, verdict, matches=False, rederived=recomputed)
         else:
@@ -280,8 +296,8 @@ def _check_stale(  # noqa: PLR0917  # one pass over the verdicts with the tables
             latest[key] = (index, v)
     for index, v in latest.values():
         size = v.evaluated_log_size
-        if size >= horizon:
-            continue
+        if size >= horizon or v.rules != RULES:
+            continue  # up to date, or made under other rules: a difference may be theirs
         nxt = bisect.bisect_left(doc_indices, size)
         limit = min(horizon, doc_indices[nxt]) if nxt < len(doc_indices) else horizon
         if limit <= size:

@@ -99,10 +99,17 @@ W = WARNING, C = CRITICAL, I = INFO.
 from pausewatch.evaluation.findings import ALL_FINDING_IDS, Finding, FindingId, Quantity, status_of
 from pausewatch.evaluation.ingest import derive_ingest_findings
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
-from pausewatch.evaluation.verdict import Evaluator, commitment_scope, compare_verdicts, evaluate_bucket
+from pausewatch.evaluation.verdict import (
+    RULES,
+    Evaluator,
+    commitment_scope,
+    compare_verdicts,
+    evaluate_bucket,
+)
 
 __all__ = [
     "ALL_FINDING_IDS",
+    "RULES",
     "BucketRef",
     "EvaluationInput",
     "Evaluator",

@@ -5,7 +5,13 @@ declared in, and to every bucket its period overlaps), then answers ``verdict(bu
 (facility, bucket) of the commitment, caching each bucket's facts. ``evaluate_bucket`` is the
 one-shot form. ``compare_verdicts`` lists the differences between a stored verdict and a
 recomputed one, ignoring what is not a function of the inputs (``evaluated_unix_ns``,
-``revision``, ``supersedes``).
+``revision``, ``supersedes``) and the rules that made it (``rules``: its reader's to judge).
+
+Every verdict names the evaluation rules that made it (``RULES``, the wire's ``rules``). A
+verdict is a function of its inputs *and of the rules*: a release that changes what any verdict
+says (``tests/evaluation/test_pinned_verdicts.py`` notices) takes a new ``RULES``, so that an
+auditor holding other rules says so instead of calling an honest verdict of an earlier release
+a mismatch, and a verifier upgraded mid-bucket revises what it re-evaluates under the new ones.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Final
 
 from pausewatch.errors import FormatError
 from pausewatch.evaluation.bucket import (
@@ -46,7 +53,10 @@ from pausewatch.evaluation.workload import HISTORY_S, PeriodSignals, signals_fro
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
 
-__all__ = ["Evaluator", "commitment_scope", "compare_verdicts", "evaluate_bucket"]
+__all__ = ["RULES", "Evaluator", "commitment_scope", "compare_verdicts", "evaluate_bucket"]
+
+# The evaluation rules of this release. Versions: 1, the first to be named (2026-12-05).
+RULES: Final = "pausewatch-rules/1"
 
 
 def commitment_scope(facilities: Sequence[str]) -> list[str]:
@@ -310,6 +320,7 @@ class Evaluator:
             reason=reason,
             evaluated_log_size=self.evaluated_log_size,
             evaluated_unix_ns=evaluated_unix_ns,
+            rules=RULES,
         )
         v.compute.lower_flop, v.compute.best_flop, v.compute.upper_flop = compute
         v.compute_to_date.lower_flop, v.compute_to_date.best_flop, v.compute_to_date.upper_flop = to_date
@@ -602,7 +613,10 @@ def evaluate_bucket(
     return Evaluator(inputs).verdict(bucket, evaluated_unix_ns)
 
 
-_IGNORED = frozenset({"evaluated_unix_ns", "revision", "supersedes"})
+# not a function of the inputs; ``rules`` is compared by its reader (the auditor: a verdict of
+# other rules that re-derives the same is what these rules say too; the verifier: an upgrade that
+# changes nothing in a verdict revises nothing)
+_IGNORED = frozenset({"evaluated_unix_ns", "revision", "supersedes", "rules"})
 
 
 def compare_verdicts(expected: types_pb2.Verdict, recomputed: types_pb2.Verdict) -> list[str]:

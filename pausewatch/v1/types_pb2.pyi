@@ -1662,6 +1662,7 @@ class Verdict(_message.Message):
     EVALUATED_LOG_SIZE_FIELD_NUMBER: _builtins.int
     EVALUATED_UNIX_NS_FIELD_NUMBER: _builtins.int
     TERMS_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
     commitment_id: _builtins.str
     commitment_version: _builtins.int
     facility_id: _builtins.str
@@ -1677,6 +1678,10 @@ class Verdict(_message.Message):
     evaluated_log_size: _builtins.int
     """the log prefix the evaluation read"""
     evaluated_unix_ns: _builtins.int
+    rules: _builtins.str
+    """The evaluation rules that made it (pausewatch.evaluation.RULES, e.g. "pausewatch-rules/1"):
+    an auditor re-derives it only with the same rules. Empty: made before verdicts named them.
+    """
     @_builtins.property
     def compute(self) -> Global___ComputeBounds:
         """this bucket"""
@@ -1709,10 +1714,11 @@ class Verdict(_message.Message):
         evaluated_log_size: _builtins.int = ...,
         evaluated_unix_ns: _builtins.int = ...,
         terms: _abc.Iterable[Global___TermsRef] | None = ...,
+        rules: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["compute", b"compute", "compute_to_date", b"compute_to_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_end_unix_ns", b"bucket_end_unix_ns", "bucket_start_unix_ns", b"bucket_start_unix_ns", "commitment_id", b"commitment_id", "commitment_version", b"commitment_version", "compute", b"compute", "compute_to_date", b"compute_to_date", "evaluated_log_size", b"evaluated_log_size", "evaluated_unix_ns", b"evaluated_unix_ns", "facility_id", b"facility_id", "findings", b"findings", "reason", b"reason", "revision", b"revision", "status", b"status", "supersedes", b"supersedes", "terms", b"terms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_end_unix_ns", b"bucket_end_unix_ns", "bucket_start_unix_ns", b"bucket_start_unix_ns", "commitment_id", b"commitment_id", "commitment_version", b"commitment_version", "compute", b"compute", "compute_to_date", b"compute_to_date", "evaluated_log_size", b"evaluated_log_size", "evaluated_unix_ns", b"evaluated_unix_ns", "facility_id", b"facility_id", "findings", b"findings", "reason", b"reason", "revision", b"revision", "rules", b"rules", "status", b"status", "supersedes", b"supersedes", "terms", b"terms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

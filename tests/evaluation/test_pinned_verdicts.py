@@ -32,47 +32,57 @@ mixed fleet's 3- and 5-minute buckets with a silent minute, already INCONCLUSIVE
 changes), and when a minute in which a computing device holds a model's size more memory than at
 its last reading stopped being proof of inference (a start-up; the mixed fleet's nodes switch
 between idle, inference and training at random: inference minutes right after idle ones (500
-MiB, then 40 GiB) move from ``inference_s`` to ``ambiguous_s``; no status or severity changes);
+MiB, then 40 GiB) move from ``inference_s`` to ``ambiguous_s``; no status or severity changes), and
+when verdicts began to name the evaluation rules that made them (``rules``, every digest; nothing
+else changes);
 earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
 here is a change of results and needs a new commitment version, not a new digest.
+
+From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
+change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
+``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
+verdict of other rules from a lie (``verdict.rules``, not ``verdict.mismatch``).
 """
 
 from __future__ import annotations
 
+from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
+
+PINNED_RULES = "pausewatch-rules/1"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "97920a092b2b33ef13d210cab66243f75c5fd2eb892e24fdbe49fdafffda1904",
-        "c0@168": "35b2c6314302e8fefbab0c26f6db36fcabece702c19f74b7546c8d6b7336b2d2",
-        "c0@215": "d11cd92b51f1dc16f9b0590f71870d40e67f532b626183653dc1d5083b196351",
-        "c1@82": "cac27e1502ed9b9ede55953828d03defe0ce631ed0ee9737c1c1e5163c9e0f1b",
-        "c1@168": "c03e64e8b19baba46e240dc670c00a8a1e29079d14cf8270c005f91408d67af1",
-        "c1@215": "0463e1193493c3b40bf97987ea992e3f89323f956b1eee27b882783e0fec2414",
-        "c2@82": "c5f9bd80296058aa7e30024e8ee8416941b9b738f835ecc95b67f09c43e24368",
-        "c2@168": "015e7f537533e8ac5f7ec26d922c7d2149a7a45403aab95803ab536de19403a4",
-        "c2@215": "b9e55b2086dbffdeb8dc76ad8432420d26f448d26b0f91a9532c4eded2660c5a",
+        "c0@82": "0af26cfcf9561b8489612c68141d212ff14a27cd5948d7513fc541c4f0a04bbe",
+        "c0@168": "b9a25c1107f1251b3225ffe6d5a061b2fa66a3f815ec1da9e6a5ce5ede880fb4",
+        "c0@215": "5bda14a0c0ec9b756ed6d2d5b7b2385eaf38ea381ce63b8da39e9729cf4305fb",
+        "c1@82": "1111ad57427b60b2bf17059134c89560b454dfd6f51c2deb148975447ac0c578",
+        "c1@168": "6be90bdffec5ca76dcded813dea9bfe1e32d14baa7329d6ba0cb56619c8f6468",
+        "c1@215": "8be9bfb1409a68036636a944912b8e4119efaa801ffd49bf9769c98d9b9e163a",
+        "c2@82": "85cfb0e62a7bb83c4a0f2335ef67e40b33edbf6f7a0c8cf003a6bdbecfa05fc2",
+        "c2@168": "e9585706f2d31c8ec7872bd04fd2d1422c7b1cf8f13f88bb14bbb8d8fbbf5e6b",
+        "c2@215": "acf7d0f4ed940542fe999cf14cf7694872edb9e7f90ac34f04a57e76958fa91a",
     },
     2: {
-        "c0@81": "8bffb3f1a9998e2bbdd206d11cae6283eed4fd91f930a6c6031a31200c9080a3",
-        "c0@173": "638e212df3c47a7cc6a7741a9a0a8cb5187194fb35d74600734de8a7651c6866",
-        "c0@220": "bf64c582bbaaf0e440de2127b5d98fa98d60df6bc86aa3a8b55d55ea31958f44",
-        "c1@81": "75017ba475319bccb8c7b677ff256cf18c6848819fb7d65299b04b0b221523b2",
-        "c1@173": "66d3ee2dc7c8519b8c9bce496021aa7d915dd2fa457cbd1d730c305ffb4e8957",
-        "c1@220": "4384baac36c358f2e0218a60fc54819bc6bec0c57de93e047c4744677eaa9649",
-        "c2@81": "a749c0fe2b458b5d795411a82fd38344377b39690306bde2efb1e7b73cbfb86e",
-        "c2@173": "9bd92c6d2d046a6b69335b12ed40e68a563bbf4dd33c7efd50cd7baee455c231",
-        "c2@220": "79e1e6b77b09e728cd61bd5131e2a6106e81a12992c2006a415a65ba5aeb0edc",
+        "c0@81": "db831f427875c3106dbc1174070612c719bda1dd42c61fb38805786fd3bc5fb5",
+        "c0@173": "2c6a658ff4574c719f9ded870b38ebc0db51484da4281bca197e7acd757ec260",
+        "c0@220": "ba258e75d5a080ca65df5e11ee10ef5df28bdcda8410485094dad04c35254656",
+        "c1@81": "936e3075e4b21d284e31c055b3585e20ca7ee294c7ab0fb175531d56d502f568",
+        "c1@173": "766b49d116ffcbf0c21188d8d1f6afb2231c97f8a2803fb3e5c40d5222d5155d",
+        "c1@220": "224c0d12f79f8d77ba5353238a3e4dfa22dc19efa778e408716ba9af7c0c6eb5",
+        "c2@81": "622a95550eaf626c3764e0ec162ba444b9ebc229c2ff79d8c0a6047420b8c5d9",
+        "c2@173": "5fcccc95731c36a444805011b61a546df1f5810323a30b3f535e1854ea861c12",
+        "c2@220": "0a4e587828ae783756875d65e96b1f73bdb4fe2fbddc17d1dd4348c10b864cc4",
     },
 }
 
 CLEAN = {
-    "idle/c0": "b0680293f69417a5ff3b051a2dc0dd20685a86197896bef83d1f27286bff1b45",
-    "idle/c1": "45631c56b81ee61898d972aaf8ee841b0e428f2577e2ce2ec37ca78053068b73",
-    "inference/c0": "9a7cf1c8e386bdc8442788a29ddbbd89f668d67d483cb8ae03b85ec46b6dce0c",
-    "inference/c1": "e6d1b869702ecdaebb52c91ac6162f161d28f5da93e3140d0b456f8b2c32fd5f",
-    "training/c0": "f23c00c268102cfd4ae24c868a139d9dd8a24bca53ce4381ed0461b8d78bb72e",
-    "training/c1": "65d42f3f9abedf8be98b4a8cc10c44e18d8357de23b8ac5a1f51b6256565079d",
+    "idle/c0": "cbf7d285ed9dd9e4100d229a0d2cb4ab64c74b2a86a50f7aacf698e0d813ca81",
+    "idle/c1": "d731d84f32b29cad87a283be1f4d2f1b766bbda3f1ece66b44a101e1f342f55b",
+    "inference/c0": "80bcb0d25f70a725873c5a2b841cea12518b2fa387fba0f39615a4189aa3b57a",
+    "inference/c1": "bbb66b39b98da5d2ebf08dd0c49afb6dc69c0168ac1b0eaa28a5afde6f60cf4f",
+    "training/c0": "8b55fe826e6430b1256fd064763fbb53c0e9a6415593b6ea639b8960151be65a",
+    "training/c1": "0593fb3aea0565a2e7405c9d4aa000c32fdfb656c14370033271ec0b628f9d18",
 }
 
 
@@ -83,3 +93,8 @@ def test_mixed_fleet_verdict_bytes_are_pinned() -> None:
 
 def test_honest_fleet_verdict_bytes_are_pinned() -> None:
     assert clean_digests() == CLEAN
+
+
+def test_the_pins_are_those_of_the_current_rules() -> None:
+    # A new RULES changes every digest (verdicts name their rules): re-pin them all with it.
+    assert RULES == PINNED_RULES
