@@ -32,7 +32,7 @@ from auditor.outcome import AuditOutcome
 from pausewatch.commitment import Commitment
 from pausewatch.envelope import envelope_digest
 from pausewatch.errors import InputError
-from pausewatch.evaluation import RULES, Evaluator, compare_verdicts, derive_ingest_findings
+from pausewatch.evaluation import RULES, RULES_BEFORE, Evaluator, compare_verdicts, derive_ingest_findings
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.inventory import Inventory
 from pausewatch.terms import IMPLIED_PREFIX, PlannedCommitment, Terms, TermsInForce
@@ -247,7 +247,13 @@ def reevaluate_verdicts(
         if diffs and verdict.rules != RULES:
             # Made under other rules: a difference may be theirs, not a lie. (Where the re-run
             # agrees, the verdict is also what these rules say: nothing to report.)
-            made = f"the evaluation rules {verdict.rules!r}" if verdict.rules else "unnamed evaluation rules"
+            made = (
+                "unnamed evaluation rules"
+                if not verdict.rules
+                else f"the evaluation rules {verdict.rules!r}"
+                if verdict.rules in RULES_BEFORE
+                else f"the evaluation rules {verdict.rules!r}, which no release up to this one made"
+            )
             out.fail(
                 "verdict.rules",
                 where,

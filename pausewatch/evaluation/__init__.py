@@ -101,6 +101,7 @@ from pausewatch.evaluation.ingest import derive_ingest_findings
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.evaluation.verdict import (
     RULES,
+    RULES_BEFORE,
     Evaluator,
     commitment_scope,
     compare_verdicts,
@@ -110,6 +111,7 @@ from pausewatch.evaluation.verdict import (
 __all__ = [
     "ALL_FINDING_IDS",
     "RULES",
+    "RULES_BEFORE",
     "BucketRef",
     "EvaluationInput",
     "Evaluator",

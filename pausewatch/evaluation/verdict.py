@@ -53,10 +53,12 @@ from pausewatch.evaluation.workload import HISTORY_S, PeriodSignals, signals_fro
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
 
-__all__ = ["RULES", "Evaluator", "commitment_scope", "compare_verdicts", "evaluate_bucket"]
+__all__ = ["RULES", "RULES_BEFORE", "Evaluator", "commitment_scope", "compare_verdicts", "evaluate_bucket"]
 
-# The evaluation rules of this release. Versions: 1, the first to be named (2026-12-05).
+# The evaluation rules of this release, and those of the releases before it (1: the first named,
+# 2026-12-05). A new version goes to the end of RULES_BEFORE when the next replaces it.
 RULES: Final = "pausewatch-rules/1"
+RULES_BEFORE: Final[tuple[str, ...]] = ()
 
 
 def commitment_scope(facilities: Sequence[str]) -> list[str]:

@@ -62,7 +62,7 @@ def test_a_verdict_of_other_rules_that_rederives_differently_says_so(tmp_path: P
     out = audit(log, tmp_path)
     assert out.failed_checks() == ["verdict.rules"], out.failures
     (failure,) = out.failures
-    named = repr(rules) if rules else "unnamed evaluation rules"
+    named = f"{rules!r}, which no release up to this one made" if rules else "unnamed evaluation rules"
     assert named in failure.message
     assert f"this auditor implements {RULES!r}" in failure.message
     assert "status" in failure.message  # the difference itself is shown
