@@ -282,6 +282,33 @@ def _find(names: Sequence[str], candidates: Sequence[str]) -> int | None:
 # ------------------------------------------------------------------ GPU logs
 
 
+class _FallBack:
+    """Local time read in order across the end of daylight saving time. nvidia-smi writes local
+    time without a zone, so a log running when the clocks fall back repeats an hour: a step back
+    of an hour (± ``FALL_BACK_SLACK_S``) is read as that, and every later reading is moved an
+    hour on, with a warning. Any other step back is left for the caller to refuse."""
+
+    HOUR_S: Final = 3600.0
+    FALL_BACK_SLACK_S: Final = 60.0
+
+    def __init__(self, path: str, warnings: list[str]) -> None:
+        self.path, self.warnings = path, warnings
+        self.shift = 0.0
+        self.high = -math.inf
+
+    def __call__(self, t: float, line: int) -> float:
+        t += self.shift
+        if abs(self.high - t - self.HOUR_S) <= self.FALL_BACK_SLACK_S:
+            self.shift += self.HOUR_S
+            t += self.HOUR_S
+            self.warnings.append(
+                f"{self.path}:{line}: the time falls back an hour: read as the end of daylight saving"
+                " time (nvidia-smi writes local time), this row and later ones an hour on"
+            )
+        self.high = max(self.high, t)
+        return t
+
+
 @dataclass(frozen=True)
 class _Row:
     line: int
@@ -323,6 +350,7 @@ def parse_gpu_csv(text: str, path: str, gpus: int) -> GpuTrace:
 
     rows: list[_Row] = []
     warnings = lines.warnings()
+    local = _FallBack(path, warnings)
     truncated = False
     body = lines.numbered[1:]
     for position, (line_no, line) in enumerate(body):
@@ -341,7 +369,7 @@ def parse_gpu_csv(text: str, path: str, gpus: int) -> GpuTrace:
             )
             row = _Row(
                 line_no,
-                _timestamp(fields[t_col], t_scale),
+                local(_timestamp(fields[t_col], t_scale), line_no),
                 fields[d_col] if d_col is not None else None,
                 fields[n_col] if n_col is not None else None,
                 values,
@@ -496,6 +524,7 @@ def parse_node_power_csv(text: str, path: str) -> NodePowerTrace:
     times: list[float] = []
     power: list[float] = []
     warnings = lines.warnings()
+    local = _FallBack(path, warnings)
     failed = 0
     body = lines.numbered[1:]
     t0: float | None = None
@@ -504,7 +533,7 @@ def parse_node_power_csv(text: str, path: str) -> NodePowerTrace:
         try:
             if len(fields) != len(columns):
                 raise ValueError(f"{len(fields)} fields, the header names {len(columns)}")
-            t = _timestamp(fields[t_col], t_scale)
+            t = local(_timestamp(fields[t_col], t_scale), line_no)
             w = _number(fields[w_col], unit)
         except ValueError as e:
             if position == len(body) - 1:

@@ -176,6 +176,47 @@ def test_a_timestamp_unit_it_does_not_know_is_refused(
     assert f"{bmc}:1: timestamp unit 'ks'" in err
 
 
+def _local_clock_falls_back(text: str, at: str, by_s: float) -> str:
+    """``text`` (nvidia-smi timestamps) as a local clock that steps back ``by_s`` at ``at``."""
+    head, *rows = text.splitlines()
+    step = dt.datetime.strptime(at, "%Y/%m/%d %H:%M:%S")
+    out = [head]
+    for row in rows:
+        stamp, rest = row.split(", ", 1)
+        when = dt.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f")
+        if when >= step:
+            when -= dt.timedelta(seconds=by_s)
+        out.append(when.strftime("%Y/%m/%d %H:%M:%S.") + f"{when.microsecond // 1000:03d}, {rest}")
+    return "\n".join(out) + "\n"
+
+
+def test_a_log_across_the_end_of_daylight_saving_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # nvidia-smi writes local time: at 02:00 the clock falls back to 01:00 and an hour repeats
+    args = ("--gpus", "4", "--gpu-model", "H100 SXM")
+    plain = tmp_path / "plain.csv"
+    plain.write_text(syn.render(TRAINING, start="2026/10/25 01:55:00"))
+    dst = tmp_path / "dst.csv"
+    dst.write_text(_local_clock_falls_back(plain.read_text(), "2026/10/25 02:00:00", 3600.0))
+    rc, out, err = _classify(capsys, str(dst), *args, "--json")
+    assert rc == 0, err
+    assert "the time falls back an hour" in err
+    assert [w["class"] for w in json.loads(out)["windows"]] == _windows(capsys, plain, *args)
+    bmc = tmp_path / "bmc.csv"
+    stamps = [f"2026-10-25T01:{m:02d}:{sec:02d}" for m in range(55, 60) for sec in range(0, 60, 10)]
+    stamps += [f"2026-10-25T01:{m:02d}:{sec:02d}" for m in range(5) for sec in range(0, 60, 10)]
+    bmc.write_text("timestamp,watts\n" + "".join(f"{t},{2500 + k}\n" for k, t in enumerate(stamps)))
+    rc, out, err = _classify(capsys, str(bmc), "--gpus", "8", "--gpu-model", "H200", "--node-power", "--json")
+    assert rc == 0, err
+    assert "the time falls back an hour" in err
+    assert json.loads(out)["windows"][-1]["end_s"] == 600.0
+    # any other step back is still refused, at its line
+    back = tmp_path / "back.csv"
+    back.write_text(_local_clock_falls_back(plain.read_text(), "2026/10/25 02:00:00", 1800.0))
+    assert "timestamp goes back" in _bad(capsys, back, *args)
+
+
 def test_a_log_appended_to_by_several_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``nvidia-smi ... >> log.csv`` run twice writes its header twice, CRLF line ends from
     Windows tools and a UTF-8 byte order mark change nothing; a header naming other columns
