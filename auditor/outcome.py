@@ -84,7 +84,8 @@ class FindingMark:
 @dataclass(frozen=True)
 class VerdictMark:
     """A logged verdict and what its re-run concluded: ``rerun`` is ``match``, ``mismatch``
-    (``rederived_status`` then holds what the re-run found, when it ran) or ``not re-run``."""
+    (``rederived_status`` then holds what the re-run found, when it ran), ``other rules`` (made
+    under other evaluation rules and re-derived differently: unverified) or ``not re-run``."""
 
     facility_id: str
     commitment_id: str
@@ -98,6 +99,7 @@ class VerdictMark:
     findings: tuple[FindingMark, ...] = ()
     rerun: str = "not re-run"
     rederived_status: str = ""
+    rules: str = ""  # the evaluation rules the verdict names (empty: unnamed)
 
 
 @dataclass
@@ -145,6 +147,10 @@ class AuditOutcome:
     verdicts_checked: int = 0
     verdicts_matched: int = 0
     verdicts_not_rerun: int = 0
+    # made under other evaluation rules than the auditor's and re-derived differently: unverified
+    # (``verdict.rules``; failures unless the user accepted them, then listed here)
+    verdicts_other_rules: int = 0
+    other_rules: list[AuditFailure] = field(default_factory=list)
     series: dict[str, FacilitySeries] = field(default_factory=dict)
     seconds: float = 0.0
     workers: int = 1

@@ -54,7 +54,7 @@ from auditor.outcome import (
     SeriesPoint,
     VerdictMark,
 )
-from auditor.reevaluate import check_revisions, reevaluate_verdicts
+from auditor.reevaluate import MAX_RULES_SHOWN, check_revisions, reevaluate_verdicts
 from pausewatch import bundle as bf
 from pausewatch import merkle
 from pausewatch.chain import LinkKind
@@ -95,6 +95,8 @@ class AuditOptions:
     chunk_entries: int = DEFAULT_CHUNK_ENTRIES
     progress: Callable[[int, int], None] | None = None
     reevaluate: bool = True
+    # verdicts of other evaluation rules that re-derive differently are listed, not failed
+    allow_other_rules: bool = False
     trust_source: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -674,6 +676,7 @@ class _Audit:
                     True,
                     index=index,
                     revision=verdict.revision,
+                    rules=verdict.rules[:MAX_RULES_SHOWN],
                     findings=tuple(
                         FindingMark(
                             f.id,
@@ -703,6 +706,7 @@ class _Audit:
                 terms=self.terms,
                 freshness=self.freshness,
                 out=self.out,
+                allow_other_rules=self.opt.allow_other_rules,
             )
 
 

@@ -27,8 +27,9 @@ import bisect
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Final
 
-from auditor.outcome import AuditOutcome
+from auditor.outcome import AuditFailure, AuditOutcome
 from pausewatch.commitment import Commitment
 from pausewatch.envelope import envelope_digest
 from pausewatch.errors import InputError
@@ -187,11 +188,14 @@ def reevaluate_verdicts(
     freshness: Sequence[IngestFinding],
     out: AuditOutcome,
     terms: Sequence[tuple[int, Terms]] = (),
+    allow_other_rules: bool = False,
 ) -> None:
-    """Re-evaluate each verdict; a difference or a verdict that cannot be re-run is a failure.
-    Then check that the latest revision of each bucket is not stale (``verdict.stale``, see
-    ``_check_stale``). ``verdicts`` are (log index, envelope bytes, message) of
-    signature-verified verdicts; ``reports`` every report logged before the largest
+    """Re-evaluate each verdict; a difference or a verdict that cannot be re-run is a failure
+    (one of other evaluation rules that re-derives differently: ``verdict.rules``, listed
+    instead where ``allow_other_rules``). Then check that the verifier's rules never went back
+    (``verdict.rules_order``) and that the latest revision of each bucket is not stale
+    (``verdict.stale``, see ``_check_stale``). ``verdicts`` are (log index, envelope bytes,
+    message) of signature-verified verdicts; ``reports`` every report logged before the largest
     ``evaluated_log_size``, in log order, as the entry pass decoded them."""
     if not verdicts:
         return
@@ -199,6 +203,8 @@ def reevaluate_verdicts(
         reports, (*derive_ingest_findings(reports), *freshness), commitments, inventories, terms
     )
     by_digest = {envelope_digest(raw): v for _, raw, v in verdicts}
+    _check_rules_order(verdicts, out)
+    rederived: dict[int, types_pb2.Verdict] = {}  # log index → its re-run at its own log size
     for index, _, verdict in sorted(verdicts, key=lambda m: (m[2].evaluated_log_size, m[0])):
         where = _where(verdict)
         size = verdict.evaluated_log_size
@@ -243,32 +249,86 @@ def reevaluate_verdicts(
             out.fail("verdict.rerun", where, f"the evaluation could not run: {e}", index)
             _mark(out, verdict, matches=False)
             continue
+        rederived[index] = recomputed
         diffs = compare_verdicts(verdict, recomputed)
         if diffs and verdict.rules != RULES:
-            # Made under other rules: a difference may be theirs, not a lie. (Where the re-run
-            # agrees, the verdict is also what these rules say: nothing to report.)
-            made = (
-                "unnamed evaluation rules"
-                if not verdict.rules
-                else f"the evaluation rules {verdict.rules!r}"
-                if verdict.rules in RULES_BEFORE
-                else f"the evaluation rules {verdict.rules!r}, which no release up to this one made"
-            )
-            out.fail(
-                "verdict.rules",
-                where,
-                f"made under {made} (this auditor implements {RULES!r}) and re-derived differently:"
-                f" {_join(diffs)}. Audit it with the pausewatch-audit release that made it",
-                index,
-            )
-            _mark(out, verdict, matches=False, rederived=recomputed)
+            _unverified(out, index, verdict, recomputed, diffs, listed=allow_other_rules)
         elif diffs:
             out.fail("verdict.mismatch", where, _join(diffs), index)
             _mark(out, verdict, matches=False, rederived=recomputed)
         else:
             out.verdicts_matched += 1
             _mark(out, verdict, matches=True, rederived=recomputed)
-    _check_stale(verdicts, [*commitments, *terms], inventories, evaluators, by_digest, out)
+    _check_stale(verdicts, [*commitments, *terms], inventories, evaluators, by_digest, rederived, out)
+
+
+def _unverified(
+    out: AuditOutcome,
+    index: int,
+    verdict: types_pb2.Verdict,
+    recomputed: types_pb2.Verdict,
+    diffs: Sequence[str],
+    *,
+    listed: bool,
+) -> None:
+    """A verdict of other rules that re-derives differently: the difference may be the rules',
+    not a lie, and nothing here tells which (where the re-run agrees, the verdict is what these
+    rules say too). ``verdict.rules``: a failure, or ``listed`` as unverified."""
+    out.verdicts_other_rules += 1
+    failure = AuditFailure(
+        "verdict.rules",
+        _where(verdict),
+        f"made under {_rules_text(verdict.rules)}; this auditor implements {RULES!r} and"
+        f" re-derives it differently ({_join(diffs)}). It cannot tell a difference of rules"
+        " from a false verdict: the verdict is unverified until a pausewatch-audit release"
+        " with its rules re-derives it (--allow-other-rules lists it instead of failing)",
+        index,
+    )
+    if listed:
+        out.other_rules.append(failure)
+    else:
+        out.fail(failure.check, failure.subject, failure.message, failure.index)
+    _mark(out, verdict, matches=False, rederived=recomputed, rerun="other rules")
+
+
+MAX_RULES_SHOWN: Final = 64  # characters of a verdict's ``rules`` quoted back (the verifier's text)
+
+
+def _rules_text(rules: str) -> str:
+    """How a message names a verdict's rules."""
+    if not rules:
+        return "unnamed evaluation rules (a release before verdicts named them)"
+    shown = repr(rules[:MAX_RULES_SHOWN]) + ("…" if len(rules) > MAX_RULES_SHOWN else "")
+    if rules in RULES_BEFORE:
+        return f"the evaluation rules {shown}"
+    return f"the evaluation rules {shown}, which no release up to this one made"
+
+
+def _rules_rank(rules: str) -> int | None:
+    """Where ``rules`` stand in the releases' order (unnamed first); None: not known here."""
+    order = ("", *RULES_BEFORE, RULES)
+    return order.index(rules) if rules in order else None
+
+
+def _check_rules_order(verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]], out: AuditOutcome) -> None:
+    """A verifier's rules only move forward: a verdict naming older rules (or none) than one
+    logged before it is ``verdict.rules_order`` — what a verifier that wants a lie read as a
+    difference of rules would sign, and what an honest one never does."""
+    newest: tuple[int, int, str] | None = None  # (rank, log index, rules)
+    for index, _, v in sorted(verdicts, key=lambda m: m[0]):
+        rank = _rules_rank(v.rules)
+        if rank is None:
+            continue  # unknown rules: ``verdict.rules`` names them where they matter
+        if newest is not None and rank < newest[0]:
+            out.fail(
+                "verdict.rules_order",
+                _where(v),
+                f"names {_rules_text(v.rules)}, older than the {newest[2]!r} a verdict at log index"
+                f" {newest[1]} named: a verifier's evaluation rules only move forward",
+                index,
+            )
+        elif newest is None or rank > newest[0]:
+            newest = (rank, index, v.rules)
 
 
 def _check_stale(  # noqa: PLR0917  # one pass over the verdicts with the tables built above
@@ -277,6 +337,7 @@ def _check_stale(  # noqa: PLR0917  # one pass over the verdicts with the tables
     inventories: Sequence[tuple[int, types_pb2.Inventory]],
     evaluators: _Evaluators,
     by_digest: dict[bytes, types_pb2.Verdict],
+    rederived: dict[int, types_pb2.Verdict],
     out: AuditOutcome,
 ) -> None:
     """A verifier that failed to revise a verdict is caught here: the latest revision of each
@@ -302,8 +363,8 @@ def _check_stale(  # noqa: PLR0917  # one pass over the verdicts with the tables
             latest[key] = (index, v)
     for index, v in latest.values():
         size = v.evaluated_log_size
-        if size >= horizon or v.rules != RULES:
-            continue  # up to date, or made under other rules: a difference may be theirs
+        if size >= horizon:
+            continue
         nxt = bisect.bisect_left(doc_indices, size)
         limit = min(horizon, doc_indices[nxt]) if nxt < len(doc_indices) else horizon
         if limit <= size:
@@ -322,7 +383,12 @@ def _check_stale(  # noqa: PLR0917  # one pass over the verdicts with the tables
             recomputed = evaluator.verdict(bucket, v.evaluated_unix_ns)
         except (InputError, ValueError):
             continue  # named by verdict.rerun
-        diffs = [d for d in compare_verdicts(v, recomputed) if not d.startswith("evaluated_log_size")]
+        # Against what these rules make of the log the verdict read (the verdict itself where it
+        # is of these rules and matched): a difference is then the log's, never the rules'.
+        reference = v if v.rules == RULES else rederived.get(index)
+        if reference is None:
+            continue  # its own re-run failed, and says why
+        diffs = [d for d in compare_verdicts(reference, recomputed) if not d.startswith("evaluated_log_size")]
         if diffs:
             out.fail(
                 "verdict.stale",
@@ -355,6 +421,7 @@ def _mark(
     *,
     matches: bool,
     rederived: types_pb2.Verdict | None = None,
+    rerun: str | None = None,
 ) -> None:
     """Record the re-run's outcome on the verdict's mark (the report and ``audit --json``)."""
     series = out.series.get(verdict.facility_id or "*")
@@ -372,6 +439,6 @@ def _mark(
         series.verdicts[k] = replace(
             mark,
             matches=matches and mark.matches,
-            rerun="match" if matches and mark.matches else "mismatch",
+            rerun=rerun or ("match" if matches and mark.matches else "mismatch"),
             rederived_status=status,
         )

@@ -160,6 +160,11 @@ def _headline(outcome: AuditOutcome) -> str:
     )
     if outcome.verdicts_not_rerun:
         text += f"; {outcome.verdicts_not_rerun:,} not re-run (a time slice lacks the earlier reports)"
+    if outcome.verdicts_other_rules:
+        text += (
+            f"; {outcome.verdicts_other_rules:,} made under other evaluation rules and re-derived"
+            " differently: unverified here"
+        )
     if not outcome.ok:
         failed = ", ".join(outcome.failed_checks())
         text += f". <b>{len(outcome.failures) + outcome.dropped_failures:,} check(s) failed:</b> <code>{esc(failed)}</code>"

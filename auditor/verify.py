@@ -3,7 +3,8 @@
 ::
 
     pausewatch-audit verify BUNDLE --policy FILE --roots FILE [--html FILE] [--workers N] [--json]
-                            [--trust-bundle-keys] [--allow-unrerun-verdicts] [--witness-checkpoint FILE]...
+                            [--trust-bundle-keys] [--allow-unrerun-verdicts] [--allow-other-rules]
+                            [--witness-checkpoint FILE]...
     pausewatch-audit extract BUNDLE --index N --out DIR [--policy FILE]
 
 ``verify`` checks everything a bundle claims (see :mod:`auditor.pipeline`); the bundle's
@@ -16,7 +17,11 @@ for itself proves nothing. ``--trust-bundle-keys`` uses the bundle's own trust f
 for a quick look only (the summary says so in capitals). A time-range slice cannot re-derive
 its verdicts (they read compute to date from before the range): that fails too
 (``verdict.not_rerun``) unless ``--allow-unrerun-verdicts`` accepts signature-checked verdicts.
-Exit 0: every check passed and every verdict was re-derived; 1: something failed (each failure
+A verdict made under other evaluation rules than this release's that it re-derives differently
+is unverified here (``verdict.rules``, see :mod:`auditor.reevaluate`): a failure unless
+``--allow-other-rules`` lists it instead — for a bundle that spans a change of rules, audited
+by each release for its own verdicts. Exit 0: every check passed and every verdict was
+re-derived (or, so accepted, listed); 1: something failed (each failure
 is named: check id, subject, log index, message); 2: the tool could not run (unreadable path, a
 future bundle version, a bad --policy/--roots).
 
@@ -132,6 +137,11 @@ def outcome_details(out: AuditOutcome) -> dict[str, Any]:
         "verdicts_checked": out.verdicts_checked,
         "verdicts_matched": out.verdicts_matched,
         "verdicts_not_rerun": out.verdicts_not_rerun,
+        "verdicts_other_rules": out.verdicts_other_rules,
+        "other_rules": [
+            {"check": f.check, "subject": f.subject, "index": f.index, "message": f.message}
+            for f in out.other_rules
+        ],
         "failed_checks": out.failed_checks(),
         "failures": [
             {"check": f.check, "subject": f.subject, "index": f.index, "message": f.message}
@@ -149,7 +159,8 @@ def outcome_details(out: AuditOutcome) -> dict[str, Any]:
 
 def _verdict_details(m: VerdictMark) -> dict[str, Any]:
     """One logged verdict in ``--json``: what it says, and what re-running it found
-    (``rerun``: match, mismatch or not re-run; ``rederived_status`` when it ran)."""
+    (``rerun``: match, mismatch, other rules or not re-run; ``rederived_status`` when it ran;
+    ``rules``: the evaluation rules it names, null when none)."""
     return {
         "log_index": m.index,
         "commitment_id": m.commitment_id,
@@ -161,6 +172,7 @@ def _verdict_details(m: VerdictMark) -> dict[str, Any]:
         "reason": m.reason,
         "rerun": m.rerun,
         "rederived_status": m.rederived_status or None,
+        "rules": m.rules or None,
         "findings": [
             {
                 "id": f.id,
@@ -205,6 +217,11 @@ def summary_lines(out: AuditOutcome) -> list[str]:
             f"; {out.verdicts_not_rerun} NOT re-run (a time slice lacks their inputs)"
             if out.verdicts_not_rerun
             else ""
+        )
+        + (
+            f"; {out.verdicts_other_rules} of other evaluation rules re-derived differently: UNVERIFIED"
+            if out.verdicts_other_rules
+            else ""
         ),
         f"evidence     {evidence or 'nothing notable'}",
         f"time         {out.seconds:.2f} s on {out.workers} worker(s)",
@@ -228,6 +245,7 @@ def _verify(args: argparse.Namespace) -> dict[str, Any]:
         roots=roots,
         workers=args.workers,
         progress=_Progress(not _json(args)),
+        allow_other_rules=args.allow_other_rules,
     )
     with open_bundle(args.bundle) as directory:
         try:
@@ -403,6 +421,13 @@ def register(subparsers: Subcommands) -> None:
         "--allow-unrerun-verdicts",
         action="store_true",
         help="accept verdicts that could be signature-checked but not re-derived (time-range slices)",
+    )
+    verify.add_argument(
+        "--allow-other-rules",
+        action="store_true",
+        help="list, instead of failing, verdicts made under other evaluation rules than this"
+        " release's that it re-derives differently (verdict.rules): unverified here, for the"
+        " release with their rules to check",
     )
     verify.add_argument(
         "--witness-checkpoint",

@@ -191,30 +191,25 @@ def _number(text: str, unit: str) -> float | None:
 
 _TIME_FORMATS: Final = ("%Y/%m/%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S")
 # a numeric timestamp's unit, where the header names it (``timestamp [ms]``)
-_TIME_UNITS: Final = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_TIME_UNITS: Final = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
+    **dict.fromkeys(("ms", "msec", "millisecond", "milliseconds"), 1e-3),
+    **dict.fromkeys(("us", "µs", "μs", "usec", "microsecond", "microseconds"), 1e-6),  # micro sign, mu
+    **dict.fromkeys(("ns", "nsec", "nanosecond", "nanoseconds"), 1e-9),
+}
 # Without one, unix time by magnitude: seconds below 1e11 (the year 5138), then milliseconds,
 # microseconds, nanoseconds — what loggers and exporters write (Prometheus and JavaScript: ms;
 # Go and DCGM: µs or ns). Read as seconds, a log in ms spans 1000 times its length.
 _UNIX_MAGNITUDES: Final = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
 
 
-def _time_unit(path: str, line: int, unit: str) -> float | None:
-    """The scale of a numeric timestamp column with ``unit`` in its header (None: none named)."""
-    if not unit:
-        return None
-    if unit not in _TIME_UNITS:
-        known = ", ".join(sorted(_TIME_UNITS))
-        raise TraceError(path, line, f"timestamp unit {unit!r} is not one of {known}")
-    return _TIME_UNITS[unit]
-
-
-def _timestamp(text: str, scale: float | None = None) -> float:
-    """Seconds: a date and time (nvidia-smi's, ISO 8601; zone-less is UTC) or a number, in
-    ``scale`` seconds where the header names a unit, else unix time by its magnitude."""
+def _timestamp(text: str) -> tuple[float, bool, bool]:
+    """(value, zone-less, numeric): a date and time in seconds (nvidia-smi's, ISO 8601; a
+    zone-less one read as UTC) or a number as written."""
     raw = text.strip()
     for fmt in _TIME_FORMATS:
         try:
-            return dt.datetime.strptime(raw, fmt).replace(tzinfo=dt.UTC).timestamp()
+            return dt.datetime.strptime(raw, fmt).replace(tzinfo=dt.UTC).timestamp(), True, False
         except ValueError:
             pass
     try:
@@ -222,16 +217,64 @@ def _timestamp(text: str, scale: float | None = None) -> float:
     except ValueError:
         pass
     else:
-        return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+        if when.tzinfo is None:
+            return when.replace(tzinfo=dt.UTC).timestamp(), True, False
+        return when.timestamp(), False, False
     try:
         value = float(raw)
     except ValueError as e:
         raise ValueError(f"{raw!r} is not a timestamp") from e
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{raw!r} is not a timestamp")
-    if scale is None:
-        scale = next((unit for bound, unit in _UNIX_MAGNITUDES if value >= bound), 1.0)
-    return value * scale
+    return value, False, True
+
+
+class _Clock:
+    """A log's timestamp column, read in seconds.
+
+    - A number is in the unit the header names (``timestamp [ms]``), else unix time by its
+      magnitude (``_UNIX_MAGNITUDES``) — the unit is chosen once, from the log's first number,
+      so that a clock crossing a magnitude mid-log is not read in two units. A unit the header
+      names that is no time unit is refused at the first number (over dates it says nothing:
+      ``timestamp [UTC]``).
+    - Zone-less dates are local time (nvidia-smi writes it): where the clock falls back at the
+      end of daylight saving time and an hour repeats (a step back of 59 to 60 minutes), that
+      row and the later ones are read an hour on, with a warning. A zoned date or a number
+      never falls back; any other step back is left for the caller to refuse.
+    """
+
+    HOUR_S: Final = 3600.0
+    FALL_BACK_MIN_S: Final = 3540.0  # a step back from a sample before the change to one after
+    FALL_BACK_MAX_S: Final = 3601.0
+
+    def __init__(self, path: str, unit: str, warnings: list[str]) -> None:
+        self.path, self.unit, self.warnings = path, unit, warnings
+        self.scale: float | None = _TIME_UNITS.get(unit) if unit else None
+        self.shift = 0.0
+        self.high = -math.inf
+
+    def __call__(self, text: str, line: int) -> float:
+        """Seconds of the timestamp ``text`` at ``line``; ValueError when it does not parse."""
+        t, zoneless, numeric = _timestamp(text)
+        if numeric:
+            if self.unit and self.unit not in _TIME_UNITS:
+                raise ValueError(
+                    f"the header's timestamp unit {self.unit!r} is not a time unit (s, ms, us, ns)"
+                )
+            if self.scale is None:
+                self.scale = next((unit for bound, unit in _UNIX_MAGNITUDES if t >= bound), 1.0)
+            t *= self.scale
+        if zoneless:
+            t += self.shift
+            if self.FALL_BACK_MIN_S <= self.high - t <= self.FALL_BACK_MAX_S:
+                self.shift += self.HOUR_S
+                t += self.HOUR_S
+                self.warnings.append(
+                    f"{self.path}:{line}: the time falls back an hour: read as the end of daylight"
+                    " saving time (nvidia-smi writes local time), this row and later ones an hour on"
+                )
+        self.high = max(self.high, t)
+        return t
 
 
 @dataclass
@@ -282,33 +325,6 @@ def _find(names: Sequence[str], candidates: Sequence[str]) -> int | None:
 # ------------------------------------------------------------------ GPU logs
 
 
-class _FallBack:
-    """Local time read in order across the end of daylight saving time. nvidia-smi writes local
-    time without a zone, so a log running when the clocks fall back repeats an hour: a step back
-    of an hour (± ``FALL_BACK_SLACK_S``) is read as that, and every later reading is moved an
-    hour on, with a warning. Any other step back is left for the caller to refuse."""
-
-    HOUR_S: Final = 3600.0
-    FALL_BACK_SLACK_S: Final = 60.0
-
-    def __init__(self, path: str, warnings: list[str]) -> None:
-        self.path, self.warnings = path, warnings
-        self.shift = 0.0
-        self.high = -math.inf
-
-    def __call__(self, t: float, line: int) -> float:
-        t += self.shift
-        if abs(self.high - t - self.HOUR_S) <= self.FALL_BACK_SLACK_S:
-            self.shift += self.HOUR_S
-            t += self.HOUR_S
-            self.warnings.append(
-                f"{self.path}:{line}: the time falls back an hour: read as the end of daylight saving"
-                " time (nvidia-smi writes local time), this row and later ones an hour on"
-            )
-        self.high = max(self.high, t)
-        return t
-
-
 @dataclass(frozen=True)
 class _Row:
     line: int
@@ -343,14 +359,13 @@ def parse_gpu_csv(text: str, path: str, gpus: int) -> GpuTrace:
     n_col = _find(names, ("name",))
     units = [u for _, u in columns]
     defaults = {"power": "w", "util": "%", "mem": "mib"}
-    t_scale = _time_unit(path, header_line, units[t_col])
 
     def unit(col: int, kind: str) -> str:
         return units[col] or defaults[kind]
 
     rows: list[_Row] = []
     warnings = lines.warnings()
-    local = _FallBack(path, warnings)
+    clock = _Clock(path, units[t_col], warnings)
     truncated = False
     body = lines.numbered[1:]
     for position, (line_no, line) in enumerate(body):
@@ -369,7 +384,7 @@ def parse_gpu_csv(text: str, path: str, gpus: int) -> GpuTrace:
             )
             row = _Row(
                 line_no,
-                local(_timestamp(fields[t_col], t_scale), line_no),
+                clock(fields[t_col], line_no),
                 fields[d_col] if d_col is not None else None,
                 fields[n_col] if n_col is not None else None,
                 values,
@@ -520,11 +535,10 @@ def parse_node_power_csv(text: str, path: str) -> NodePowerTrace:
             f"no recognisable header: expected a node power log 'timestamp,watts', got {header_text[:120]!r}",
         )
     unit = columns[w_col][1] or "w"
-    t_scale = _time_unit(path, header_line, columns[t_col][1])
     times: list[float] = []
     power: list[float] = []
     warnings = lines.warnings()
-    local = _FallBack(path, warnings)
+    clock = _Clock(path, columns[t_col][1], warnings)
     failed = 0
     body = lines.numbered[1:]
     t0: float | None = None
@@ -533,7 +547,7 @@ def parse_node_power_csv(text: str, path: str) -> NodePowerTrace:
         try:
             if len(fields) != len(columns):
                 raise ValueError(f"{len(fields)} fields, the header names {len(columns)}")
-            t = local(_timestamp(fields[t_col], t_scale), line_no)
+            t = clock(fields[t_col], line_no)
             w = _number(fields[w_col], unit)
         except ValueError as e:
             if position == len(body) - 1:

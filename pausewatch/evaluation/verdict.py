@@ -11,7 +11,9 @@ Every verdict names the evaluation rules that made it (``RULES``, the wire's ``r
 verdict is a function of its inputs *and of the rules*: a release that changes what any verdict
 says (``tests/evaluation/test_pinned_verdicts.py`` notices) takes a new ``RULES``, so that an
 auditor holding other rules says so instead of calling an honest verdict of an earlier release
-a mismatch, and a verifier upgraded mid-bucket revises what it re-evaluates under the new ones.
+a mismatch. An upgraded verifier re-evaluates a bucket only when its inputs change, and then
+logs a revision (naming the new rules) only where the result differs: the rules alone revise
+nothing (``compare_verdicts`` leaves ``rules`` out).
 """
 
 from __future__ import annotations

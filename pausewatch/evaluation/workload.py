@@ -73,8 +73,9 @@ are ``uncertain``, never ``idle`` or ``inference``:
 - *a model loading* (``_loading``): a device whose power stays in the idle band while its memory
   grows by ``LOADING_BPS`` (240 MiB a minute) or more since its last reading — a training run's
   start-up looks exactly like a server's. Without an earlier reading, a model-sized footprint
-  (``MEMORY_MIN_BYTES``) counts as just loaded. A computing device that holds a model's size
-  more than at its last reading loaded and started within the period: a start-up too. Read
+  (``MEMORY_MIN_BYTES``) counts as just loaded. A computing device that held less than a
+  model's size at its last reading and a model's size more now loaded and started within the
+  period: a start-up too. Read
   only where power is reported: the memory of utilisation-only pods churns as they serve.
 - *a paused job* (``_paused_job``): the node quiet right after heavy compute (powered devices
   beyond ``LIGHT_MEAN``), with no request-sized load since and every device still holding that
@@ -112,7 +113,9 @@ training; training recall by time 0.66 on the 8×H100 runs causally (the minutes
 first stall or rhythm come out uncertain), 1.00 with hindsight; node power alone (the H200 BMC
 log) is uncertain throughout. Known blind spots, each INCONCLUSIVE rather than a false verdict unless said:
 
-- single-GPU training (no lockstep) and multi-node training with one GPU per node: uncertain;
+- single-GPU training (no lockstep) and multi-node training with one GPU per node: uncertain,
+  except light, I/O-bound training on one GPU, which can pass for requests or idle (rank 0 of
+  the real checkpoint-every-step run alone: a false proof, xfail);
 - training whose pauses are filled with synthetic load, or which never stalls within the
   context: uncertain until a stall or rhythm shows;
 - a saturated lockstep server paused for seconds between runs at the same level (benchmark
@@ -291,8 +294,8 @@ LOADING_REASON: Final = (
     "memory growing on a device that computes nothing: a model loading, for serving or training"
 )
 STARTING_REASON: Final = (
-    "a model's worth of memory new on a computing device since its last reading: a job or a"
-    " server starting, for serving or training alike"
+    "a model's worth of memory new on a computing device that held none at its last reading: a"
+    " job or a server starting, for serving or training alike"
 )
 
 
@@ -755,9 +758,11 @@ def _loading(context: Sequence[_Period]) -> str | None:
     serving or for training alike. Without an earlier reading a footprint of a model's size
     (``MEMORY_MIN_BYTES``; not a CUDA context or a display server's few hundred MiB) counts as
     grown from nothing over the period: it may have just been loaded. A device that computes
-    holds a model's size more than at its last reading: loaded and started within the period
-    (a run's first light minute on two of the real 8×H100 run's GPUs read as requests);
-    without an earlier reading a computing device's footprint says nothing. The footprint is
+    and holds a model's size more than at its last reading, where it held less than a model's
+    size then, loaded and started within the period (a run's first light minute on two of the
+    real 8×H100 run's GPUs read as requests); without an earlier reading a computing device's
+    footprint says nothing, and a footprint that was a model's already and grows (a cache, a
+    pool, the tail of a load seen in the minute before) is no start-up. The footprint is
     each period's maximum, so a load inside one period shows against the period before. Where
     no power is reported this is never read: a utilisation-only pod's memory churns as it
     serves (the Alibaba pods), and nothing there says it computes nothing."""
@@ -772,9 +777,11 @@ def _loading(context: Sequence[_Period]) -> str | None:
                 before, since = m, q.end_ns
                 break
         if not d.no_compute:
-            # Computing: a model's worth of new memory since a reading before it (a job or a
-            # server that loaded and started in the same minute); no earlier reading says nothing.
-            if before is not None and d.memory - before >= MEMORY_MIN_BYTES:
+            # Computing: a model's worth of memory where there was none at a reading before it (a
+            # job or a server that loaded and started in the same minute). No earlier reading says
+            # nothing; nor does a footprint that grows (a cache or a pool, a load that began in
+            # the minute before and read as loading there: one start-up, not two).
+            if before is not None and before < MEMORY_MIN_BYTES <= d.memory - before:
                 return STARTING_REASON
             continue
         if before is None and d.memory < MEMORY_MIN_BYTES:
@@ -854,12 +861,12 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
             )
         paused = _paused_job(context)
         if paused is not None or loading is not None:
-            reason = (
-                f"quiet {paused:.0f} min after heavy work, its memory still resident: a paused job,"
-                " not an idle node"
-                if paused is not None
-                else loading or LOADING_REASON
-            )
+            reason = loading or ""
+            if paused is not None:
+                reason = (
+                    f"quiet {paused:.0f} min after heavy work, its memory still resident: a paused"
+                    " job, not an idle node"
+                )
             return PeriodClass(
                 WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
             )

@@ -2,20 +2,31 @@
 them: a verdict of its own rules that re-derives differently is a lie (``verdict.mismatch``); one
 of other rules — a later or an earlier release, or one made before verdicts named their rules —
 that re-derives the same is what these rules say too, and one that re-derives differently is
-``verdict.rules``: the difference may be the rules', and only the release that made it can tell.
+``verdict.rules``: the difference may be the rules', and only the release that made it can tell
+(``--allow-other-rules`` lists it as unverified instead). Naming other rules buys a verifier
+nothing else: staleness is judged whatever the rules, and rules that go back are
+``verdict.rules_order``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+import auditor.reevaluate
+import pausewatch.evaluation.verdict as verdict_module
+from auditor.pipeline import AuditOptions, audit_bundle
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.evaluation import RULES
+from pausewatch.policy import parse_policy
+from pausewatch.roots import parse_roots
 from pausewatch.v1 import types_pb2
 from tests.audit.synth import SynthLog, evaluate
 from tests.audit.test_fixed_load import FIXED_W, audit, fixed_load_log
+from tests.evaluation.late_compute import PerBucketScheduler, run_late_compute
+from verifier.scheduler import _differs
 
 
 def _log_verdicts(
@@ -65,8 +76,93 @@ def test_a_verdict_of_other_rules_that_rederives_differently_says_so(tmp_path: P
     named = f"{rules!r}, which no release up to this one made" if rules else "unnamed evaluation rules"
     assert named in failure.message
     assert f"this auditor implements {RULES!r}" in failure.message
+    assert "cannot tell a difference of rules from a false verdict" in failure.message
     assert "status" in failure.message  # the difference itself is shown
     assert out.verdicts_matched == 1
+    assert out.verdicts_other_rules == 1
+
+
+def test_other_rules_can_be_listed_instead_of_failed(tmp_path: Path) -> None:
+    # a bundle that spans a change of rules: each release audits its own verdicts and lists
+    # the others' as unverified
+    log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
+    _log_verdicts(log, commitment, "pausewatch-rules/0", flip_first=True)
+    directory = log.export(tmp_path / "bundle")
+    options = AuditOptions(
+        policy=parse_policy(log.policy_text), roots=log.roots, workers=1, allow_other_rules=True
+    )
+    out = audit_bundle(directory, options)
+    assert out.ok, out.failures
+    assert [f.check for f in out.other_rules] == ["verdict.rules"]
+    assert out.verdicts_other_rules == 1
+    marks = [m for series in out.series.values() for m in series.verdicts]
+    assert sorted(m.rerun for m in marks) == ["match", "other rules"]
+    assert {m.rules for m in marks} == {"pausewatch-rules/0"}
+
+
+def test_a_verdict_naming_rules_of_an_earlier_release_is_named_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auditor.reevaluate, "RULES_BEFORE", ("pausewatch-rules/0",))
+    log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
+    _log_verdicts(log, commitment, "pausewatch-rules/0", flip_first=True)
+    (failure,) = audit(log, tmp_path).failures
+    assert "made under the evaluation rules 'pausewatch-rules/0';" in failure.message
+
+
+def test_rules_that_go_back_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # what a verifier that wants its lies read as differences of rules would sign: verdicts of
+    # these rules, then unnamed (or older) ones
+    monkeypatch.setattr(auditor.reevaluate, "RULES_BEFORE", ("pausewatch-rules/0",))
+    log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
+    _log_verdicts(log, commitment, RULES)
+    log.add_round()
+    later = _log_verdicts(log, commitment, "") + _log_verdicts(log, commitment, "pausewatch-rules/0")
+    out = audit(log, tmp_path)
+    # (the buckets' verdicts logged again are also revisions out of order: not what this is about)
+    order = [f for f in out.failures if f.check == "verdict.rules_order"]
+    assert len(order) == len(later), out.failures
+    assert all(f"older than the {RULES!r}" in f.message for f in order)
+
+
+def test_a_long_rules_name_is_cut_in_messages(tmp_path: Path) -> None:
+    log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
+    _log_verdicts(log, commitment, "x" * 10_000, flip_first=True)
+    (failure,) = audit(log, tmp_path).failures
+    assert "x" * 64 + "'…" in failure.message
+    assert len(failure.message) < 2000
+
+
+@pytest.mark.parametrize("rules", ["", "pausewatch-rules/0", "anything"])
+def test_naming_other_rules_does_not_escape_staleness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rules: str
+) -> None:
+    # A verifier that failed to revise (late reports put compute to date over the cap) and
+    # named other rules on every verdict: each re-derives the same at the log size it read, so
+    # only staleness can catch it, and it must, whatever the verdicts call their rules
+    # (found by review: it escaped when staleness was judged under the auditor's rules only).
+    monkeypatch.setattr(verdict_module, "RULES", rules)
+    run = asyncio.run(run_late_compute(tmp_path, PerBucketScheduler, export=True))
+    monkeypatch.undo()
+    assert run.bundle is not None
+    out = audit_bundle(
+        run.bundle, AuditOptions(policy=parse_policy(run.policy), roots=parse_roots(run.roots), workers=1)
+    )
+    assert out.failed_checks() == ["verdict.stale"], out.failures
+    assert len(out.failures) == 5
+
+
+def test_an_upgrade_that_changes_nothing_revises_nothing() -> None:
+    # the verifier's re-evaluation: a verdict of other rules whose result these rules repeat is
+    # not a changed result (no new revision); a changed result is
+    log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
+    (new, *_) = evaluate(log, commitment)
+    old = types_pb2.Verdict()
+    old.CopyFrom(new)
+    old.rules = "pausewatch-rules/0"
+    assert not _differs(old, new)
+    old.status = types_pb2.VERDICT_STATUS_VIOLATION
+    assert _differs(old, new)
 
 
 def test_a_verdict_of_its_own_rules_that_rederives_differently_is_a_mismatch(tmp_path: Path) -> None:

@@ -5,11 +5,11 @@ threshold, through the command's own path (``tests.evaluation.test_classify_redt
 - *Model loading* (``_loading``): memory that grows by ``LOADING_BPS`` (240 MiB a minute) or more
   on a device whose power stays in the idle band is a model being loaded, for a server or for a
   training run alike: ``uncertain``, never ``idle`` or ``inference``; so is a minute in which a
-  computing device holds a model's size (2 GiB) more memory than at its last reading (loaded and
-  started within the minute). Twins: a server that loads and then serves is ``inference`` again
-  once it serves, and a load-then-serve cycle every hour costs only its loading minutes; a node
-  idle with a model resident stays ``idle``; a server's cache growing by less than a model's
-  size is no start-up.
+  computing device that held less than a model's size (2 GiB) at its last reading holds a
+  model's size more (loaded and started within the minute). Twins: a server that loads and then
+  serves is ``inference`` again once it serves, and a load-then-serve cycle every hour costs
+  only its loading minutes, one whichever second the load begins; a node idle with a model
+  resident stays ``idle``; a serving footprint that breathes is no start-up.
 - *A paused job* (``_paused_job``): a node quiet right after heavy compute, every device still
   holding that compute's memory, is a paused job (a blocking checkpoint, a data wait), not an
   idle node: ``uncertain`` for ``CARRY_GAP_S`` (5 min) after the compute. Twins: a node whose job
@@ -169,22 +169,32 @@ def test_a_job_that_loads_and_starts_within_a_minute_is_never_proof(gpus: int) -
     assert labels[2] == "uncertain", labels
 
 
-def test_a_server_that_loads_and_serves_within_a_minute_costs_that_minute_only() -> None:
-    # the price: the same start-up for a server (30 GiB) is uncertain for its first minute, and
-    # the serving after it is inference again (memory no longer grows: nothing new to read)
-    start = syn.concat(loading(15, 4, footprint_mib=30_000.0), syn.request_inference(45, 4))
-    labels = classes(syn.concat(syn.idle(120, 4), start, syn.request_inference(1200, 4, seed=5)))
-    assert labels[2] == "uncertain", labels
+@pytest.mark.parametrize(("load_s", "offset_s"), [(15, 0), (50, 30), (20, 50), (10, 55)])
+def test_a_server_that_loads_and_serves_costs_one_minute(load_s: int, offset_s: int) -> None:
+    # the price: the same start-up for a server (30 GiB) is uncertain for one minute, and the
+    # serving after it is inference again. A load that begins late in a minute reads as loading
+    # there (idle power), and the minute it finishes in, serving on a footprint that was a
+    # model's already, is no start-up: one minute, not two in a row (found by review: two made
+    # the hour INCONCLUSIVE)
+    trace = syn.concat(
+        syn.idle(120 + offset_s, 4),
+        loading(load_s, 4, footprint_mib=30_000.0),
+        syn.request_inference(1200, 4, seed=5),
+    )
+    labels = classes(trace)
+    assert labels[:3] == ["idle", "idle", "uncertain"], labels
     assert labels[3:].count("inference") >= len(labels[3:]) - 2, labels
+    assert labels[3] == "inference", labels
 
 
-def test_a_server_whose_cache_grows_under_a_model_size_stays_inference() -> None:
-    # a serving process's memory that grows by less than a model's size (2 GiB: a KV cache or an
-    # allocator's pool growing with a larger batch) is not a start-up
-    trace = syn.request_inference(1200, 4)
-    memory = [[m + (1_800.0 if s >= 600 else 0.0) for m in row] for s, row in enumerate(trace.memory)]
+def test_a_server_whose_memory_pool_breathes_stays_inference() -> None:
+    # a serving process's footprint that grows and shrinks by more than a model's size (a KV
+    # pool released and taken back, a cache emptied every other minute) is no start-up: it was
+    # a model's footprint already
+    trace = syn.request_inference(1800, 4)
+    memory = [[m + (4_096.0 if (s // 60) % 2 else 0.0) for m in row] for s, row in enumerate(trace.memory)]
     labels = classes(syn.Trace(trace.power, trace.util, memory, trace.limit_w))
-    assert labels[10] == "inference", labels
+    assert labels.count("inference") >= len(labels) - 1, labels
 
 
 def test_a_node_idle_with_a_model_resident_is_idle() -> None:

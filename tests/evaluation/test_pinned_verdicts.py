@@ -35,8 +35,8 @@ between idle, inference and training at random: inference minutes right after id
 MiB, then 40 GiB) move from ``inference_s`` to ``ambiguous_s``; no status or severity changes), and
 when verdicts began to name the evaluation rules that made them (``rules``, every digest; nothing
 else changes);
-earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed ones byte for byte: any change
-here is a change of results and needs a new commitment version, not a new digest.
+earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed
+ones field by field: any change here is a change of results.
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,

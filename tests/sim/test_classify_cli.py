@@ -148,6 +148,9 @@ def _numeric_times(text: str, header: str, scale: float, *, relative: bool = Fal
         ("timestamp", 1e-9, False),  # nanoseconds
         ("timestamp [ms]", 1e-3, True),  # milliseconds since the start: only the header says so
         ("time [s]", 1.0, True),
+        ("time [msec]", 1e-3, True),
+        ("timestamp [\u03bcs]", 1e-6, False),  # the Greek mu, as some tools write it
+        ("timestamp [nanoseconds]", 1e-9, False),
     ],
 )
 def test_numeric_timestamps_in_any_unit_give_the_same_classes(
@@ -169,11 +172,15 @@ def test_a_timestamp_unit_it_does_not_know_is_refused(
     p = tmp_path / "t.csv"
     p.write_text(_numeric_times(syn.render(TRAINING), "timestamp [fortnights]", 1.0))
     err = _bad(capsys, p, "--gpus", "4", "--gpu-model", "H100 SXM")
-    assert f"{p}:1: timestamp unit 'fortnights' is not one of" in err
+    assert f"{p}:2: the header's timestamp unit 'fortnights' is not a time unit" in err
     bmc = tmp_path / "bmc.csv"
     bmc.write_text("timestamp [ks],watts\n1,2500\n2,2600\n")
     err = _bad(capsys, bmc, "--gpus", "8", "--gpu-model", "H200", "--node-power")
-    assert f"{bmc}:1: timestamp unit 'ks'" in err
+    assert f"{bmc}:2: the header's timestamp unit 'ks'" in err
+    # over dates, a unit in the header says nothing (the zone, say): read as before
+    dated = tmp_path / "dated.csv"
+    dated.write_text(syn.render(TRAINING).replace("timestamp,", "timestamp [UTC],", 1))
+    assert _windows(capsys, dated, "--gpus", "4", "--gpu-model", "H100 SXM")
 
 
 def _local_clock_falls_back(text: str, at: str, by_s: float) -> str:
@@ -215,6 +222,31 @@ def test_a_log_across_the_end_of_daylight_saving_time(
     back = tmp_path / "back.csv"
     back.write_text(_local_clock_falls_back(plain.read_text(), "2026/10/25 02:00:00", 1800.0))
     assert "timestamp goes back" in _bad(capsys, back, *args)
+    # and a clock that has a zone, or counts seconds, never falls back: an hour back is a fault
+    zoned = tmp_path / "zoned.csv"
+    zoned.write_text(
+        "timestamp,watts\n"
+        + "".join(f"2026-10-25T01:{m:02d}:00+01:00,2500\n" for m in range(55, 60))
+        + "".join(f"2026-10-25T01:{m:02d}:00+01:00,2500\n" for m in range(5))
+    )
+    err = _bad(capsys, zoned, "--gpus", "8", "--gpu-model", "H200", "--node-power")
+    assert "timestamp goes back" in err
+    unix = tmp_path / "unix.csv"
+    unix.write_text(_numeric_times(_local_clock_falls_back(plain.read_text(), "2026/10/25 02:00:00", 3540.0), "timestamp", 1.0))
+    assert "timestamp goes back" in _bad(capsys, unix, *args)
+
+
+def test_a_number_clock_is_read_in_one_unit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # seconds since boot that cross 1e11 mid-log (the magnitude where unix milliseconds begin)
+    # are read in the unit their first value gave, not in two
+    args = ("--gpus", "4", "--gpu-model", "H100 SXM")
+    plain = tmp_path / "plain.csv"
+    plain.write_text(syn.render(TRAINING))
+    head, *rows = _numeric_times(plain.read_text(), "timestamp", 1.0, relative=True).splitlines()
+    shifted = [head] + [f"{int(r.split(', ', 1)[0]) + 99_999_999_700}, {r.split(', ', 1)[1]}" for r in rows]
+    crossing = tmp_path / "crossing.csv"
+    crossing.write_text("\n".join(shifted) + "\n")
+    assert _windows(capsys, crossing, *args) == _windows(capsys, plain, *args)
 
 
 def test_a_log_appended_to_by_several_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
