@@ -140,6 +140,7 @@ def verdict_json(raw: bytes, v: types_pb2.Verdict) -> dict[str, Any]:
         "status": STATUS_NAMES.get(v.status, "UNSPECIFIED"),
         "revision": v.revision,
         "reason": v.reason,
+        "rules": v.rules or None,
         "compute_flop": {
             "lower": v.compute.lower_flop,
             "best": v.compute.best_flop,

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from auditor.pipeline import AuditOptions, audit_bundle
+from pausewatch.evaluation import RULES
 from pausewatch.policy import parse_policy
 from pausewatch.roots import parse_roots
 from tests.audit.conftest import RealBundle
@@ -55,6 +56,8 @@ def test_cli_json_exit_0_for_directory_and_archive(real_bundle: RealBundle) -> N
         assert len(doc["verdicts"]) == 4
         assert {v["rerun"] for v in doc["verdicts"]} == {"match"}
         assert all(v["rederived_status"] == v["status"] for v in doc["verdicts"])
+        assert {v["rules"] for v in doc["verdicts"]} == {RULES}  # the rules that made them
+        assert doc["verdicts_other_rules"] == 0
         assert {v["status"] for v in doc["verdicts"]} <= {"COMPLIANT", "VIOLATION", "INCONCLUSIVE"}
         gap = [f for v in doc["verdicts"] for f in v["findings"] if f["id"] == "chain.gap"]
         assert gap
