@@ -203,9 +203,9 @@ def period_signals(samples: Iterable[Sample], period_s: float = DEFAULT_PERIOD_S
     for s in samples:
         if start is None:
             start = s.at_ns
-        while s.at_ns >= start + period_ns:
+        if s.at_ns >= start + period_ns:
             close(start + period_ns)
-            start += period_ns
+            start += (s.at_ns - start) // period_ns * period_ns  # past a gap in one step, however long
             count = 0
         aggregator.add(s)
         count += 1

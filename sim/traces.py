@@ -246,10 +246,13 @@ class _Clock:
     HOUR_S: Final = 3600.0
     FALL_BACK_MIN_S: Final = 3540.0  # a step back from a sample before the change to one after
     FALL_BACK_MAX_S: Final = 3601.0
+    MAX_SPAN_S: Final = 10 * 365.25 * 86400.0  # no log spans ten years: a unit misread, or a fault
 
     def __init__(self, path: str, unit: str, warnings: list[str]) -> None:
         self.path, self.unit, self.warnings = path, unit, warnings
         self.scale: float | None = _TIME_UNITS.get(unit) if unit else None
+        self.guessed = False  # the unit read from the first number's magnitude
+        self.first: float | None = None
         self.shift = 0.0
         self.high = -math.inf
 
@@ -257,12 +260,17 @@ class _Clock:
         """Seconds of the timestamp ``text`` at ``line``; ValueError when it does not parse."""
         t, zoneless, numeric = _timestamp(text)
         if numeric:
-            if self.unit and self.unit not in _TIME_UNITS:
-                raise ValueError(
-                    f"the header's timestamp unit {self.unit!r} is not a time unit (s, ms, us, ns)"
-                )
+            if self.unit and self.unit not in _TIME_UNITS:  # the header's fault: never a cut line
+                why = f"the header's timestamp unit {self.unit!r} is not a time unit (s, ms, us, ns)"
+                raise TraceError(self.path, line, why)
+            scale = next((unit for bound, unit in _UNIX_MAGNITUDES if t >= bound), 1.0)
             if self.scale is None:
-                self.scale = next((unit for bound, unit in _UNIX_MAGNITUDES if t >= bound), 1.0)
+                self.scale, self.guessed = scale, True
+            elif self.guessed and scale != self.scale:
+                raise ValueError(
+                    f"timestamp {text.strip()!r} reads as unix time in another unit than the log's"
+                    " first number: name the unit in the header (timestamp [ms])"
+                )
             t *= self.scale
         if zoneless:
             t += self.shift
@@ -273,6 +281,10 @@ class _Clock:
                     f"{self.path}:{line}: the time falls back an hour: read as the end of daylight"
                     " saving time (nvidia-smi writes local time), this row and later ones an hour on"
                 )
+        if self.first is None:
+            self.first = t
+        elif t - self.first > self.MAX_SPAN_S:
+            raise ValueError(f"timestamp {text.strip()!r} is over ten years after the log's first")
         self.high = max(self.high, t)
         return t
 

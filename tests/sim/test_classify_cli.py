@@ -237,16 +237,26 @@ def test_a_log_across_the_end_of_daylight_saving_time(
 
 
 def test_a_number_clock_is_read_in_one_unit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # seconds since boot that cross 1e11 mid-log (the magnitude where unix milliseconds begin)
-    # are read in the unit their first value gave, not in two
+    # the unit read from the first number's magnitude holds for the whole log: numbers that
+    # change magnitude class mid-log (unix seconds, then milliseconds) are refused at their line,
+    # not read in two units (a span of 50,000 years took minutes of empty periods before)
     args = ("--gpus", "4", "--gpu-model", "H100 SXM")
     plain = tmp_path / "plain.csv"
     plain.write_text(syn.render(TRAINING))
-    head, *rows = _numeric_times(plain.read_text(), "timestamp", 1.0, relative=True).splitlines()
-    shifted = [head] + [f"{int(r.split(', ', 1)[0]) + 99_999_999_700}, {r.split(', ', 1)[1]}" for r in rows]
-    crossing = tmp_path / "crossing.csv"
-    crossing.write_text("\n".join(shifted) + "\n")
-    assert _windows(capsys, crossing, *args) == _windows(capsys, plain, *args)
+    head, *rows = _numeric_times(plain.read_text(), "timestamp", 1.0).splitlines()
+    mixed = [head, *rows[:400], *(f"{int(r.split(', ', 1)[0]) * 1000}, {r.split(', ', 1)[1]}" for r in rows[400:])]
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(mixed) + "\n")
+    assert f"{path}:402: timestamp" in _bad(capsys, path, *args)
+    assert "name the unit in the header" in _bad(capsys, path, *args)
+    # a jump of more than ten years is refused too, whatever the unit
+    jump = [head, *rows[:400], *(f"{int(r.split(', ', 1)[0]) + 400_000_000}, {r.split(', ', 1)[1]}" for r in rows[400:])]
+    path.write_text("\n".join(jump) + "\n")
+    assert "over ten years after the log's first" in _bad(capsys, path, *args)
+    # a header unit on a one-row log is named as what it is, not as a cut line
+    one = tmp_path / "one.csv"
+    one.write_text("timestamp [fortnights], power.draw [W]\n5, 100 W\n")
+    assert "is not a time unit" in _bad(capsys, one, "--gpus", "1", "--gpu-model", "H100 SXM")
 
 
 def test_a_log_appended_to_by_several_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
