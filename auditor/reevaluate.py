@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
-from auditor.outcome import AuditFailure, AuditOutcome
+from auditor.outcome import MAX_RECORDED_FAILURES, AuditFailure, AuditOutcome, Observation
 from pausewatch.commitment import Commitment
 from pausewatch.envelope import envelope_digest
 from pausewatch.errors import InputError
@@ -203,7 +203,7 @@ def reevaluate_verdicts(
         reports, (*derive_ingest_findings(reports), *freshness), commitments, inventories, terms
     )
     by_digest = {envelope_digest(raw): v for _, raw, v in verdicts}
-    _check_rules_order(verdicts, out)
+    disorder = _rules_disorder(verdicts, out)
     rederived: dict[int, types_pb2.Verdict] = {}  # log index → its re-run at its own log size
     for index, _, verdict in sorted(verdicts, key=lambda m: (m[2].evaluated_log_size, m[0])):
         where = _where(verdict)
@@ -251,7 +251,18 @@ def reevaluate_verdicts(
             continue
         rederived[index] = recomputed
         diffs = compare_verdicts(verdict, recomputed)
-        if diffs and verdict.rules != RULES:
+        if diffs and verdict.rules != RULES and disorder:
+            out.fail(
+                "verdict.rules_order",
+                where,
+                f"made under {_rules_text(verdict.rules)} and re-derived differently ({_join(diffs)}),"
+                f" in a log whose verdicts' rules do not only move forward ({disorder}): what a"
+                " verifier that wants its lies read as differences of rules would sign; not"
+                " accepted as unverified",
+                index,
+            )
+            _mark(out, verdict, matches=False, rederived=recomputed, rerun="other rules")
+        elif diffs and verdict.rules != RULES:
             _unverified(out, index, verdict, recomputed, diffs, listed=allow_other_rules)
         elif diffs:
             out.fail("verdict.mismatch", where, _join(diffs), index)
@@ -273,7 +284,8 @@ def _unverified(
 ) -> None:
     """A verdict of other rules that re-derives differently: the difference may be the rules',
     not a lie, and nothing here tells which (where the re-run agrees, the verdict is what these
-    rules say too). ``verdict.rules``: a failure, or ``listed`` as unverified."""
+    rules say too). ``verdict.rules``: a failure, or ``listed`` as unverified — except where
+    these rules find a VIOLATION the verdict did not say."""
     out.verdicts_other_rules += 1
     failure = AuditFailure(
         "verdict.rules",
@@ -284,8 +296,15 @@ def _unverified(
         " with its rules re-derives it (--allow-other-rules lists it instead of failing)",
         index,
     )
-    if listed:
-        out.other_rules.append(failure)
+    # A violation these rules find where the verdict said none is never merely unverified: the
+    # parties must see it, whatever rules the verdict was made under.
+    hidden_violation = (
+        recomputed.status == types_pb2.VERDICT_STATUS_VIOLATION
+        and verdict.status != types_pb2.VERDICT_STATUS_VIOLATION
+    )
+    if listed and not hidden_violation:
+        if len(out.other_rules) < MAX_RECORDED_FAILURES:  # the count has them all
+            out.other_rules.append(failure)
     else:
         out.fail(failure.check, failure.subject, failure.message, failure.index)
     _mark(out, verdict, matches=False, rederived=recomputed, rerun="other rules")
@@ -310,25 +329,39 @@ def _rules_rank(rules: str) -> int | None:
     return order.index(rules) if rules in order else None
 
 
-def _check_rules_order(verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]], out: AuditOutcome) -> None:
-    """A verifier's rules only move forward: a verdict naming older rules (or none) than one
-    logged before it is ``verdict.rules_order`` — what a verifier that wants a lie read as a
-    difference of rules would sign, and what an honest one never does."""
-    newest: tuple[int, int, str] | None = None  # (rank, log index, rules)
+def _rules_disorder(verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]], out: AuditOutcome) -> str:
+    """How the verdicts' rules fail to only move forward, in log order ("" where they do).
+
+    An honest verifier's verdicts name each release's rules in one unbroken run, in the
+    releases' order: a name that comes back after another (``RULES``, x, ``RULES``), or known
+    rules older than known rules before them, is what a verifier would sign that wants lies
+    read as differences of rules. Where that happens, a verdict of other rules that re-derives
+    differently is ``verdict.rules_order``, never merely unverified; one that re-derives the
+    same is harmless (a rollback that changed nothing), and the disorder is an observation."""
+    runs: list[tuple[str, int]] = []  # (rules, log index of the run's first verdict)
     for index, _, v in sorted(verdicts, key=lambda m: m[0]):
-        rank = _rules_rank(v.rules)
-        if rank is None:
-            continue  # unknown rules: ``verdict.rules`` names them where they matter
-        if newest is not None and rank < newest[0]:
-            out.fail(
-                "verdict.rules_order",
-                _where(v),
-                f"names {_rules_text(v.rules)}, older than the {newest[2]!r} a verdict at log index"
-                f" {newest[1]} named: a verifier's evaluation rules only move forward",
-                index,
+        if not runs or runs[-1][0] != v.rules:
+            runs.append((v.rules, index))
+    seen: set[str] = set()
+    newest: tuple[int, str] | None = None  # the highest known rank so far, and its rules
+    for k, (rules, index) in enumerate(runs):
+        rank = _rules_rank(rules)
+        back = ""
+        if rules in seen:
+            other, since = runs[k - 1]
+            back = (
+                f"{_rules_text(rules)} again at log index {index},"
+                f" after {other[:MAX_RULES_SHOWN]!r} from {since} on"
             )
-        elif newest is None or rank > newest[0]:
-            newest = (rank, index, v.rules)
+        elif rank is not None and newest is not None and rank < newest[0]:
+            back = f"{_rules_text(rules)} at log index {index}, after the newer {newest[1]!r}"
+        if back:
+            out.observations.append(Observation("verdict.rules_order", "verdicts", index, back))
+            return back
+        seen.add(rules)
+        if rank is not None and (newest is None or rank > newest[0]):
+            newest = (rank, rules)
+    return ""
 
 
 def _check_stale(  # noqa: PLR0917  # one pass over the verdicts with the tables built above

@@ -226,7 +226,15 @@ def summary_lines(out: AuditOutcome) -> list[str]:
         f"evidence     {evidence or 'nothing notable'}",
         f"time         {out.seconds:.2f} s on {out.workers} worker(s)",
     ]
-    if out.ok:
+    if out.ok and out.verdicts_other_rules:
+        lines.append(
+            f"RESULT       VERIFIED except {out.verdicts_other_rules} verdict(s) UNVERIFIED: made under other"
+            " evaluation rules and re-derived differently (accepted by --allow-other-rules)"
+        )
+        lines += [f"  UNVERIFIED {f.describe()}" for f in out.other_rules]
+        if out.verdicts_other_rules > len(out.other_rules):
+            lines.append(f"  ... and {out.verdicts_other_rules - len(out.other_rules)} more")
+    elif out.ok:
         lines.append("RESULT       VERIFIED")
     else:
         lines.append(f"RESULT       FAILED ({len(out.failures) + out.dropped_failures} failures)")

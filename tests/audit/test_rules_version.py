@@ -18,6 +18,7 @@ import pytest
 import auditor.reevaluate
 import pausewatch.evaluation.verdict as verdict_module
 from auditor.pipeline import AuditOptions, audit_bundle
+from auditor.verify import summary_lines
 from pausewatch.envelope import PayloadType, sign_envelope
 from pausewatch.evaluation import RULES
 from pausewatch.policy import parse_policy
@@ -30,10 +31,16 @@ from verifier.scheduler import _differs
 
 
 def _log_verdicts(
-    log: SynthLog, commitment: types_pb2.Commitment, rules: str, *, flip_first: bool = False
+    log: SynthLog,
+    commitment: types_pb2.Commitment,
+    rules: str,
+    *,
+    flip_first: bool = False,
+    first_status: int = types_pb2.VERDICT_STATUS_VIOLATION,
 ) -> list[types_pb2.Verdict]:
     """Every closed bucket's verdict as the evaluation makes it, naming ``rules``; ``flip_first``:
-    the first one's status turned (COMPLIANT to VIOLATION), as other rules might have it."""
+    the first one's status set to ``first_status`` (a COMPLIANT one to VIOLATION, by default),
+    as other rules might have it."""
     size = log.log.size
     verdicts = evaluate(log, commitment)
     for k, v in enumerate(verdicts):
@@ -43,7 +50,7 @@ def _log_verdicts(
         else:
             v.ClearField("rules")
         if flip_first and k == 0:
-            v.status = types_pb2.VERDICT_STATUS_VIOLATION
+            v.status = first_status  # type: ignore[assignment]  # a VerdictStatus value
         log.append(
             sign_envelope(PayloadType.VERDICT, v.SerializeToString(deterministic=True), [log.verdict_key])
         )
@@ -98,6 +105,10 @@ def test_other_rules_can_be_listed_instead_of_failed(tmp_path: Path) -> None:
     marks = [m for series in out.series.values() for m in series.verdicts]
     assert sorted(m.rerun for m in marks) == ["match", "other rules"]
     assert {m.rules for m in marks} == {"pausewatch-rules/0"}
+    # the text says which verdicts went unverified, not only how many
+    lines = summary_lines(out)
+    assert any(line.startswith("RESULT       VERIFIED except 1 verdict(s) UNVERIFIED") for line in lines)
+    assert any(line.startswith("  UNVERIFIED verdict.rules: pause-1/fac-a@") for line in lines)
 
 
 def test_a_verdict_naming_rules_of_an_earlier_release_is_named_so(
@@ -110,19 +121,67 @@ def test_a_verdict_naming_rules_of_an_earlier_release_is_named_so(
     assert "made under the evaluation rules 'pausewatch-rules/0';" in failure.message
 
 
-def test_rules_that_go_back_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("allow", [False, True], ids=["strict", "allow-other-rules"])
+def test_rules_that_go_back_with_other_results_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allow: bool
+) -> None:
     # what a verifier that wants its lies read as differences of rules would sign: verdicts of
-    # these rules, then unnamed (or older) ones
+    # these rules, then unnamed (or older, or interleaved) ones that say something else — never
+    # accepted as merely unverified
     monkeypatch.setattr(auditor.reevaluate, "RULES_BEFORE", ("pausewatch-rules/0",))
     log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
     _log_verdicts(log, commitment, RULES)
     log.add_round()
-    later = _log_verdicts(log, commitment, "") + _log_verdicts(log, commitment, "pausewatch-rules/0")
-    out = audit(log, tmp_path)
-    # (the buckets' verdicts logged again are also revisions out of order: not what this is about)
+    _log_verdicts(log, commitment, "", flip_first=True)
+    _log_verdicts(log, commitment, "pausewatch-rules/0", flip_first=True)
+    directory = log.export(tmp_path / "bundle")
+    options = AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1, allow_other_rules=allow)
+    out = audit_bundle(directory, options)
     order = [f for f in out.failures if f.check == "verdict.rules_order"]
-    assert len(order) == len(later), out.failures
-    assert all(f"older than the {RULES!r}" in f.message for f in order)
+    assert len(order) == 2, out.failures  # the two that say something else
+    assert all("do not only move forward" in f.message for f in order)
+    assert not out.other_rules
+    assert [o.finding for o in out.observations if o.finding == "verdict.rules_order"] == ["verdict.rules_order"]
+
+
+def test_interleaved_rules_are_out_of_order(tmp_path: Path) -> None:
+    # these rules, an unknown name with a lie, these rules again: the unknown name is no upgrade
+    log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
+    _log_verdicts(log, commitment, RULES)
+    log.add_round()
+    _log_verdicts(log, commitment, "pausewatch-rules/9", flip_first=True)
+    _log_verdicts(log, commitment, RULES)
+    directory = log.export(tmp_path / "bundle")
+    options = AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1, allow_other_rules=True)
+    out = audit_bundle(directory, options)
+    assert "verdict.rules_order" in out.failed_checks(), out.failures
+    assert not out.other_rules
+
+
+def test_rules_that_go_back_with_the_same_results_are_only_noted(tmp_path: Path) -> None:
+    # a rollback that changed nothing: every verdict re-derives the same; the disorder is noted
+    log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
+    _log_verdicts(log, commitment, RULES)
+    log.add_round()
+    _log_verdicts(log, commitment, "")
+    out = audit(log, tmp_path)
+    assert "verdict.rules_order" not in out.failed_checks(), out.failures
+    assert any(o.finding == "verdict.rules_order" for o in out.observations)
+
+
+def test_a_violation_these_rules_find_is_never_merely_unverified(tmp_path: Path) -> None:
+    # other rules said COMPLIANT where these rules find a VIOLATION (the undeclared fixed load):
+    # the parties must see it, --allow-other-rules or not
+    log, commitment = fixed_load_log(declared_w=0.0, bound_w=0.0)
+    verdicts = _log_verdicts(
+        log, commitment, "pausewatch-rules/0", flip_first=True, first_status=types_pb2.VERDICT_STATUS_COMPLIANT
+    )
+    assert verdicts[0].reason.startswith("violation")  # what these rules say (status flipped)
+    directory = log.export(tmp_path / "bundle")
+    options = AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1, allow_other_rules=True)
+    out = audit_bundle(directory, options)
+    assert out.failed_checks() == ["verdict.rules"], out.failures
+    assert not out.other_rules
 
 
 def test_a_long_rules_name_is_cut_in_messages(tmp_path: Path) -> None:
