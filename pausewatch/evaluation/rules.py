@@ -345,7 +345,9 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     is within the share, so a short bucket with no history before it excuses none. The classifier
     leaves a small share of honest serving minutes
     ``uncertain`` (docs/classify.md); a lone minute can hide at most one period's work, which
-    the compute bound counts at its upper bound."""
+    the compute bound counts at its upper bound. Start-up periods back to back (a node that
+    computes nothing while a model loads, then the minute the job or server started:
+    ``LabelledPeriod.startup``) count as one."""
     periods = sorted(w.periods, key=lambda p: (p.start_ns, p.log_index))
     counts = sorted(p.samples for p in periods)
     typical = counts[len(counts) // 2] if counts else 0
@@ -354,6 +356,11 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     # patched one could claim few samples for every period it wants excused): judged
     excused = {id(partial[0])} if partial else set()
     judged = [p for p in periods if id(p) not in excused]
+    # Start-up periods back to back (a model loading at idle power, then the minute the job or
+    # server started) are one start-up: the later ones add nothing to the count or the run.
+    # They compute nothing but that last minute, so one minute's work at most hides in them,
+    # as in any lone period.
+    judged = [p for k, p in enumerate(judged) if not (k and p.startup and judged[k - 1].startup)]
     lone = [p for p in judged if p.label in _NO_PROOF]
     if len(lone) > max(1, int(ISOLATED_UNCERTAIN_SHARE * len(judged))):
         return True

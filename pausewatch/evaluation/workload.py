@@ -238,6 +238,10 @@ class PeriodClass(NamedTuple):
     # ``training`` known only from a later period of the same bucket (``classify_node_history``
     # with ``bucket``): the time a job ran, never evidence on its own
     hindsight: bool = False
+    # ``uncertain`` as a start-up only: a node that computes nothing while a model loads, or
+    # the minute a job or a server started (``_loading``). Such periods back to back are one
+    # start-up, not a run of unproven work (``rules``): one computing minute at most among them
+    startup: bool = False
 
 
 CONTEXT_S: Final[float] = 600.0
@@ -861,14 +865,22 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
             )
         paused = _paused_job(context)
         if paused is not None or loading is not None:
-            reason = loading or ""
             if paused is not None:
                 reason = (
                     f"quiet {paused:.0f} min after heavy work, its memory still resident: a paused"
                     " job, not an idle node"
                 )
+                return PeriodClass(
+                    WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
+                )
             return PeriodClass(
-                WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
+                WorkloadLabel.UNCERTAIN,
+                between,
+                0.5,
+                0,
+                types_pb2.WORKLOAD_CLASS_INFERENCE,
+                loading or LOADING_REASON,
+                startup=True,
             )
         return PeriodClass(
             WorkloadLabel.IDLE, 0.05, 0.95, 0, types_pb2.WORKLOAD_CLASS_IDLE, "every device quiet"
@@ -913,7 +925,15 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
         else "light load"
     )
     return PeriodClass(
-        WorkloadLabel.UNCERTAIN, score, 0.5, active, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
+        WorkloadLabel.UNCERTAIN,
+        score,
+        0.5,
+        active,
+        types_pb2.WORKLOAD_CLASS_INFERENCE,
+        reason,
+        # the minute a job or a server started; a model loading beside other work is not one
+        # (the node computes more than a start-up there)
+        startup=reason == STARTING_REASON,
     )
 
 

@@ -27,6 +27,8 @@ from typing import Any
 import pytest
 
 from pausewatch.evaluation.workload import CARRY_GAP_S, LOADING_BPS
+from sim.classify import classify_samples, gpu_trace_samples
+from sim.traces import parse_gpu_csv
 from tests.evaluation import synthetic_traces as syn
 from tests.evaluation.test_classify_redteam import PROOF, J, classes, train
 
@@ -185,6 +187,31 @@ def test_a_server_that_loads_and_serves_costs_one_minute(load_s: int, offset_s: 
     assert labels[:3] == ["idle", "idle", "uncertain"], labels
     assert labels[3:].count("inference") >= len(labels[3:]) - 2, labels
     assert labels[3] == "inference", labels
+
+
+@pytest.mark.parametrize("offset_s", [40, 50, 55, 58])
+def test_a_server_start_across_a_minute_is_one_start_up(offset_s: int) -> None:
+    # A real server creates its CUDA context (500 MiB) first and holds it while it reads its
+    # weights, then loads fast and serves. Where the minute ends in that first phase, the minute
+    # reads as loading (idle power, memory growing) and the next as the start (a model's worth
+    # of memory where there was none): two unproven minutes, each flagged a start-up, which
+    # the verdict counts as one (``PeriodClass.startup``; found by a second review)
+    trace = syn.concat(
+        syn.idle(120 + offset_s, 4),
+        quiet(10, 4, memory_mib=500.0),
+        loading(15, 4, footprint_mib=30_000.0, from_mib=500.0),
+        syn.request_inference(1200, 4, seed=5),
+    )
+    text = syn.render(trace)
+    parsed = parse_gpu_csv(text, "start.csv", 4)
+    results = [c.result for c in classify_samples(gpu_trace_samples(parsed, "NVIDIA H100 SXM"))]
+    labels = [r.label for r in results][:12]  # the start and ten minutes of serving
+    assert labels[:2] == ["idle", "idle"], labels
+    unproven = [k for k, label in enumerate(labels) if label not in ("idle", "inference")]
+    assert unproven, labels
+    assert unproven == list(range(unproven[0], unproven[-1] + 1)), labels  # back to back
+    assert len(unproven) <= 2, labels
+    assert all(results[k].startup for k in unproven), [results[k].reason for k in unproven]
 
 
 def test_a_server_whose_memory_pool_breathes_stays_inference() -> None:

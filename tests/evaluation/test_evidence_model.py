@@ -417,6 +417,29 @@ def test_a_claimed_low_sample_count_excuses_one_uncertain_period_at_most() -> No
     assert _sustained_uncertainty(workload(claimed))
 
 
+def test_start_up_periods_back_to_back_are_one_start_up() -> None:
+    """A model loading at idle power, then the minute the server started serving on it: one
+    start-up, not two unproven periods in a row (which block COMPLIANT). Two unproven periods
+    in a row that are not both start-ups still block."""
+    from pausewatch.evaluation.bucket import LabelledPeriod, NodeWorkload
+    from pausewatch.evaluation.rules import _sustained_uncertainty
+
+    def workload(labels: list[tuple[str, bool]]) -> NodeWorkload:
+        periods = tuple(
+            LabelledPeriod(T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS, 60.0, label, 0.5, k, 60, startup=start)
+            for k, (label, start) in enumerate(labels)
+        )
+        uncertain = 60.0 * sum(p.label == "uncertain" for p in periods)
+        return NodeWorkload(  # with an hour of clean history before the bucket
+            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods, recent_periods=60
+        )
+
+    serving = [("inference", False)] * 9
+    assert not _sustained_uncertainty(workload([*serving, ("uncertain", True), ("uncertain", True), *serving]))
+    assert _sustained_uncertainty(workload([*serving, ("uncertain", True), ("uncertain", False), *serving]))
+    assert _sustained_uncertainty(workload([*serving, ("uncertain", False), ("uncertain", True), *serving]))
+
+
 def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -> None:
     """One lone uncertain period is excused per bucket only while the node's hour before the
     bucket leaves room: 5 % of its periods over the bucket and that hour. Short buckets no

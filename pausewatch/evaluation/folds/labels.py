@@ -33,6 +33,7 @@ class LabelledPeriod:
     log_index: int
     samples: int = 0  # the period's sample count (median over its devices)
     hindsight: bool = False  # training known only from a later period of the bucket: no evidence
+    startup: bool = False  # uncertain as a load or a start (``PeriodClass.startup``)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class WorkloadFold:
                     p.log_index,
                     samples,
                     cls.hindsight,
+                    cls.startup,
                 )
             )
             label = cls.label if cls.label in seconds else WorkloadLabel.UNCERTAIN
