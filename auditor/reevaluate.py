@@ -323,19 +323,22 @@ def _rules_text(rules: str) -> str:
     return f"the evaluation rules {shown}, which no release up to this one made"
 
 
-def _rules_rank(rules: str) -> int | None:
-    """Where ``rules`` stand in the releases' order (unnamed first); None: not known here."""
+def _rules_rank(rules: str) -> int:
+    """Where ``rules`` stand in the releases' order: unnamed first, then ``RULES_BEFORE`` and
+    ``RULES``; a name this release does not know is a later release's (or none's), after them
+    all — so known rules after it go back. (``RULES_BEFORE`` must name every earlier release.)"""
     order = ("", *RULES_BEFORE, RULES)
-    return order.index(rules) if rules in order else None
+    return order.index(rules) if rules in order else len(order)
 
 
 def _rules_disorder(verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]], out: AuditOutcome) -> str:
     """How the verdicts' rules fail to only move forward, in log order ("" where they do).
 
     An honest verifier's verdicts name each release's rules in one unbroken run, in the
-    releases' order: a name that comes back after another (``RULES``, x, ``RULES``), or known
-    rules older than known rules before them, is what a verifier would sign that wants lies
-    read as differences of rules. Where that happens, a verdict of other rules that re-derives
+    releases' order: a name that comes back after another (``RULES``, x, ``RULES``), or rules
+    older than rules before them (a name this release does not know counts as newer than all
+    it knows: x, then ``RULES``), is what a verifier would sign that wants lies read as
+    differences of rules. Where that happens, a verdict of other rules that re-derives
     differently is ``verdict.rules_order``, never merely unverified; one that re-derives the
     same is harmless (a rollback that changed nothing), and the disorder is an observation."""
     runs: list[tuple[str, int]] = []  # (rules, log index of the run's first verdict)
@@ -343,7 +346,7 @@ def _rules_disorder(verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]], ou
         if not runs or runs[-1][0] != v.rules:
             runs.append((v.rules, index))
     seen: set[str] = set()
-    newest: tuple[int, str] | None = None  # the highest known rank so far, and its rules
+    newest: tuple[int, str] | None = None  # the highest rank so far, and its rules
     for k, (rules, index) in enumerate(runs):
         rank = _rules_rank(rules)
         back = ""
@@ -353,13 +356,14 @@ def _rules_disorder(verdicts: Sequence[tuple[int, bytes, types_pb2.Verdict]], ou
                 f"{_rules_text(rules)} again at log index {index},"
                 f" after {other[:MAX_RULES_SHOWN]!r} from {since} on"
             )
-        elif rank is not None and newest is not None and rank < newest[0]:
-            back = f"{_rules_text(rules)} at log index {index}, after the newer {newest[1]!r}"
+        elif newest is not None and rank < newest[0]:
+            newer = newest[1][:MAX_RULES_SHOWN]
+            back = f"{_rules_text(rules)} at log index {index}, after the newer {newer!r}"
         if back:
             out.observations.append(Observation("verdict.rules_order", "verdicts", index, back))
             return back
         seen.add(rules)
-        if rank is not None and (newest is None or rank > newest[0]):
+        if newest is None or rank > newest[0]:
             newest = (rank, rules)
     return ""
 

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from pausewatch.commitment import Commitment
 from pausewatch.errors import FormatError
-from pausewatch.evaluation.bucket import BucketFacts, NodeWorkload
+from pausewatch.evaluation.bucket import BucketFacts, LabelledPeriod, NodeWorkload
 from pausewatch.evaluation.evidence import TrainingWindow
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
 from pausewatch.evaluation.workload import WorkloadLabel
@@ -347,7 +347,7 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     ``uncertain`` (docs/classify.md); a lone minute can hide at most one period's work, which
     the compute bound counts at its upper bound. Start-up periods back to back (a node that
     computes nothing while a model loads, then the minute the job or server started:
-    ``LabelledPeriod.startup``) count as one."""
+    ``LabelledPeriod.startup``) count as one; starts back to back do not."""
     periods = sorted(w.periods, key=lambda p: (p.start_ns, p.log_index))
     counts = sorted(p.samples for p in periods)
     typical = counts[len(counts) // 2] if counts else 0
@@ -356,11 +356,19 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     # patched one could claim few samples for every period it wants excused): judged
     excused = {id(partial[0])} if partial else set()
     judged = [p for p in periods if id(p) not in excused]
-    # Start-up periods back to back (a model loading at idle power, then the minute the job or
-    # server started) are one start-up: the later ones add nothing to the count or the run.
-    # They compute nothing but that last minute, so one minute's work at most hides in them,
-    # as in any lone period.
-    judged = [p for k, p in enumerate(judged) if not (k and p.startup and judged[k - 1].startup)]
+    # A model loading on a node that computes nothing, minute after minute, and the minute the
+    # job or server then started are one start-up: the chain's last period stands for it. Only
+    # a load is merged into what follows it, and only where the two meet, so a chain computes in
+    # its last minute at most, as any lone period; two starts in a row stay two (a device whose
+    # memory is taken away and given back every minute computes in each).
+    kept: list[LabelledPeriod] = []
+    for p in judged:
+        before = kept[-1] if kept else None
+        if before is not None and before.startup == "load" and p.startup and before.end_ns == p.start_ns:
+            kept[-1] = p
+        else:
+            kept.append(p)
+    judged = kept
     lone = [p for p in judged if p.label in _NO_PROOF]
     if len(lone) > max(1, int(ISOLATED_UNCERTAIN_SHARE * len(judged))):
         return True

@@ -57,8 +57,9 @@ from pausewatch.v1 import types_pb2
 
 __all__ = ["RULES", "RULES_BEFORE", "Evaluator", "commitment_scope", "compare_verdicts", "evaluate_bucket"]
 
-# The evaluation rules of this release, and those of the releases before it (1: the first named,
-# 2026-12-05). A new version goes to the end of RULES_BEFORE when the next replaces it.
+# The evaluation rules of this release, and those of every release before it, oldest first (1:
+# the first named, 2026-12-05). A new version moves RULES to the end of RULES_BEFORE: the
+# auditor reads a name missing from both as a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/1"
 RULES_BEFORE: Final[tuple[str, ...]] = ()
 

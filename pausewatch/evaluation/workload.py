@@ -238,10 +238,10 @@ class PeriodClass(NamedTuple):
     # ``training`` known only from a later period of the same bucket (``classify_node_history``
     # with ``bucket``): the time a job ran, never evidence on its own
     hindsight: bool = False
-    # ``uncertain`` as a start-up only: a node that computes nothing while a model loads, or
-    # the minute a job or a server started (``_loading``). Such periods back to back are one
-    # start-up, not a run of unproven work (``rules``): one computing minute at most among them
-    startup: bool = False
+    # ``uncertain`` as a start-up only (``_loading``): ``"load"``, a node that computes nothing
+    # while a model loads, or ``"start"``, the minute a job or a server started. Loads back to
+    # back and the start that ends them are one start-up (``rules``); two starts are two
+    startup: str = ""
 
 
 CONTEXT_S: Final[float] = 600.0
@@ -880,7 +880,7 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
                 0,
                 types_pb2.WORKLOAD_CLASS_INFERENCE,
                 loading or LOADING_REASON,
-                startup=True,
+                startup="load",
             )
         return PeriodClass(
             WorkloadLabel.IDLE, 0.05, 0.95, 0, types_pb2.WORKLOAD_CLASS_IDLE, "every device quiet"
@@ -933,7 +933,7 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
         reason,
         # the minute a job or a server started; a model loading beside other work is not one
         # (the node computes more than a start-up there)
-        startup=reason == STARTING_REASON,
+        startup="start" if reason == STARTING_REASON else "",
     )
 
 

@@ -158,6 +158,20 @@ def test_interleaved_rules_are_out_of_order(tmp_path: Path) -> None:
     assert not out.other_rules
 
 
+def test_a_lie_under_an_unknown_name_then_these_rules_is_out_of_order(tmp_path: Path) -> None:
+    # a name this release does not know is a later release's: these rules after it go back
+    # (a red team's case: the lie was merely listed as unverified)
+    log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
+    _log_verdicts(log, commitment, "pausewatch-rules/9", flip_first=True)
+    log.add_round()
+    _log_verdicts(log, commitment, RULES)
+    directory = log.export(tmp_path / "bundle")
+    options = AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1, allow_other_rules=True)
+    out = audit_bundle(directory, options)
+    assert "verdict.rules_order" in out.failed_checks(), out.failures
+    assert not out.other_rules
+
+
 def test_rules_that_go_back_with_the_same_results_are_only_noted(tmp_path: Path) -> None:
     # a rollback that changed nothing: every verdict re-derives the same; the disorder is noted
     log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)

@@ -211,7 +211,28 @@ def test_a_server_start_across_a_minute_is_one_start_up(offset_s: int) -> None:
     assert unproven, labels
     assert unproven == list(range(unproven[0], unproven[-1] + 1)), labels  # back to back
     assert len(unproven) <= 2, labels
-    assert all(results[k].startup for k in unproven), [results[k].reason for k in unproven]
+    flags = [results[k].startup for k in unproven]
+    assert flags[-1] in {"load", "start"}, [results[k].reason for k in unproven]  # the start, or the load alone
+    assert all(f == "load" for f in flags[:-1]), flags  # loads, then at most one start: one start-up
+
+
+def test_memory_taken_away_and_given_back_every_minute_is_a_start_every_minute() -> None:
+    # A red team's evader: two of four GPUs take turns holding a 30-GiB model (1 GiB the other
+    # minute) while all four compute a light, bursty load. Each minute reads as a start (a
+    # model's worth of memory where there was none at the last reading) — which must never
+    # merge into one start-up (``rules``): flagged "start", never "load"
+    rng = random.Random(1)
+    power, util, memory = [], [], []
+    for second in range(20 * 60):
+        minute = second // 60
+        busy = [rng.random() < 0.6 for _ in range(4)]
+        power.append([700.0 * (0.25 + 0.4 * rng.random() if b else syn.IDLE + 0.02) for b in busy])
+        util.append([40 + 50 * rng.random() if b else 0.0 for b in busy])
+        memory.append([30_000.0, 30_000.0, *(30_000.0 if minute % 2 == g else 1_000.0 for g in range(2))])
+    trace = syn.concat(syn.idle(120, 4), syn.Trace(power, util, memory))
+    parsed = parse_gpu_csv(syn.render(trace), "rotation.csv", 4)
+    results = [c.result for c in classify_samples(gpu_trace_samples(parsed, "NVIDIA H100 SXM"))][3:20]
+    assert {r.startup for r in results} == {"start"}, [(r.label, r.startup) for r in results]
 
 
 def test_a_server_whose_memory_pool_breathes_stays_inference() -> None:

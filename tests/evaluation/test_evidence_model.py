@@ -418,26 +418,35 @@ def test_a_claimed_low_sample_count_excuses_one_uncertain_period_at_most() -> No
 
 
 def test_start_up_periods_back_to_back_are_one_start_up() -> None:
-    """A model loading at idle power, then the minute the server started serving on it: one
-    start-up, not two unproven periods in a row (which block COMPLIANT). Two unproven periods
-    in a row that are not both start-ups still block."""
+    """A model loading on a node that computes nothing, minute after minute, then the minute the
+    server started serving on it: one start-up, not unproven periods in a row (which block
+    COMPLIANT). Two starts in a row are two — a device whose memory is taken away and given back
+    every minute computes in each (a red team's rotation: an hour of light compute was one
+    start-up, COMPLIANT) — and so is anything else after a start, or a load that does not meet
+    what follows it."""
     from pausewatch.evaluation.bucket import LabelledPeriod, NodeWorkload
     from pausewatch.evaluation.rules import _sustained_uncertainty
 
-    def workload(labels: list[tuple[str, bool]]) -> NodeWorkload:
-        periods = tuple(
-            LabelledPeriod(T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS, 60.0, label, 0.5, k, 60, startup=start)
-            for k, (label, start) in enumerate(labels)
-        )
+    def workload(labels: list[tuple[str, str]], gap_after: int | None = None) -> NodeWorkload:
+        periods = []
+        for k, (label, start) in enumerate(labels):
+            shift = 60 * NS if gap_after is not None and k > gap_after else 0
+            begin = T0 + k * 60 * NS + shift
+            periods.append(LabelledPeriod(begin, begin + 60 * NS, 60.0, label, 0.5, k, 60, startup=start))
         uncertain = 60.0 * sum(p.label == "uncertain" for p in periods)
         return NodeWorkload(  # with an hour of clean history before the bucket
-            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods, recent_periods=60
+            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), tuple(periods), recent_periods=60
         )
 
-    serving = [("inference", False)] * 9
-    assert not _sustained_uncertainty(workload([*serving, ("uncertain", True), ("uncertain", True), *serving]))
-    assert _sustained_uncertainty(workload([*serving, ("uncertain", True), ("uncertain", False), *serving]))
-    assert _sustained_uncertainty(workload([*serving, ("uncertain", False), ("uncertain", True), *serving]))
+    serving = [("inference", "")] * 9
+    load, start, unproven = ("uncertain", "load"), ("uncertain", "start"), ("uncertain", "")
+    assert not _sustained_uncertainty(workload([*serving, load, start, *serving]))
+    assert not _sustained_uncertainty(workload([*serving, load, load, load, start, *serving]))
+    assert _sustained_uncertainty(workload([*serving, start, start, *serving]))
+    assert _sustained_uncertainty(workload([*serving, start, load, *serving]))
+    assert _sustained_uncertainty(workload([*serving, load, unproven, *serving]))
+    assert _sustained_uncertainty(workload([*serving, unproven, start, *serving]))
+    assert _sustained_uncertainty(workload([*serving, load, start, *serving], gap_after=9))  # they do not meet
 
 
 def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -> None:

@@ -33,7 +33,7 @@ class LabelledPeriod:
     log_index: int
     samples: int = 0  # the period's sample count (median over its devices)
     hindsight: bool = False  # training known only from a later period of the bucket: no evidence
-    startup: bool = False  # uncertain as a load or a start (``PeriodClass.startup``)
+    startup: str = ""  # uncertain as a "load" or a "start" (``PeriodClass.startup``)
 
 
 @dataclass(frozen=True)
