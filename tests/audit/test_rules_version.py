@@ -17,6 +17,7 @@ import pytest
 
 import auditor.reevaluate
 import pausewatch.evaluation.verdict as verdict_module
+from auditor.outcome import AuditOutcome
 from auditor.pipeline import AuditOptions, audit_bundle
 from auditor.verify import summary_lines
 from pausewatch.envelope import PayloadType, sign_envelope
@@ -57,6 +58,13 @@ def _log_verdicts(
     return verdicts
 
 
+def _audit(log: SynthLog, tmp_path: Path, *, allow: bool) -> AuditOutcome:
+    """The bundle of ``log`` audited with its own trust, ``--allow-other-rules`` or not."""
+    directory = log.export(tmp_path / "bundle")
+    options = AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1, allow_other_rules=allow)
+    return audit_bundle(directory, options)
+
+
 def test_a_verdict_names_the_rules_that_made_it() -> None:
     log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
     verdicts = evaluate(log, commitment)
@@ -94,11 +102,7 @@ def test_other_rules_can_be_listed_instead_of_failed(tmp_path: Path) -> None:
     # the others' as unverified
     log, commitment = fixed_load_log(declared_w=FIXED_W, bound_w=FIXED_W)
     _log_verdicts(log, commitment, "pausewatch-rules/0", flip_first=True)
-    directory = log.export(tmp_path / "bundle")
-    options = AuditOptions(
-        policy=parse_policy(log.policy_text), roots=log.roots, workers=1, allow_other_rules=True
-    )
-    out = audit_bundle(directory, options)
+    out = _audit(log, tmp_path, allow=True)
     assert out.ok, out.failures
     assert [f.check for f in out.other_rules] == ["verdict.rules"]
     assert out.verdicts_other_rules == 1
@@ -134,9 +138,7 @@ def test_rules_that_go_back_with_other_results_fail(
     log.add_round()
     _log_verdicts(log, commitment, "", flip_first=True)
     _log_verdicts(log, commitment, "pausewatch-rules/0", flip_first=True)
-    directory = log.export(tmp_path / "bundle")
-    options = AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1, allow_other_rules=allow)
-    out = audit_bundle(directory, options)
+    out = _audit(log, tmp_path, allow=allow)
     order = [f for f in out.failures if f.check == "verdict.rules_order"]
     assert len(order) == 2, out.failures  # the two that say something else
     assert all("do not only move forward" in f.message for f in order)
@@ -151,9 +153,7 @@ def test_interleaved_rules_are_out_of_order(tmp_path: Path) -> None:
     log.add_round()
     _log_verdicts(log, commitment, "pausewatch-rules/9", flip_first=True)
     _log_verdicts(log, commitment, RULES)
-    directory = log.export(tmp_path / "bundle")
-    options = AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1, allow_other_rules=True)
-    out = audit_bundle(directory, options)
+    out = _audit(log, tmp_path, allow=True)
     assert "verdict.rules_order" in out.failed_checks(), out.failures
     assert not out.other_rules
 
@@ -165,9 +165,7 @@ def test_a_lie_under_an_unknown_name_then_these_rules_is_out_of_order(tmp_path: 
     _log_verdicts(log, commitment, "pausewatch-rules/9", flip_first=True)
     log.add_round()
     _log_verdicts(log, commitment, RULES)
-    directory = log.export(tmp_path / "bundle")
-    options = AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1, allow_other_rules=True)
-    out = audit_bundle(directory, options)
+    out = _audit(log, tmp_path, allow=True)
     assert "verdict.rules_order" in out.failed_checks(), out.failures
     assert not out.other_rules
 
@@ -191,9 +189,7 @@ def test_a_violation_these_rules_find_is_never_merely_unverified(tmp_path: Path)
         log, commitment, "pausewatch-rules/0", flip_first=True, first_status=types_pb2.VERDICT_STATUS_COMPLIANT
     )
     assert verdicts[0].reason.startswith("violation")  # what these rules say (status flipped)
-    directory = log.export(tmp_path / "bundle")
-    options = AuditOptions(policy=parse_policy(log.policy_text), roots=log.roots, workers=1, allow_other_rules=True)
-    out = audit_bundle(directory, options)
+    out = _audit(log, tmp_path, allow=True)
     assert out.failed_checks() == ["verdict.rules"], out.failures
     assert not out.other_rules
 
