@@ -12,7 +12,8 @@ with the freshness rule). ``compare_verdicts`` lists every difference; each is a
 before they were named): one made under other rules than this auditor's
 (``pausewatch.evaluation.RULES``) that re-derives the same is what these rules say too; one that
 re-derives differently is ``verdict.rules`` — the difference may be the rules', not a lie, and
-only a release that implements them can tell. Staleness is judged under this auditor's rules only.
+only a release that implements them can tell — or ``verdict.rules_order`` where the verdicts'
+rules do not only move forward (``_rules_disorder``). Staleness is judged whatever the rules.
 
 Two more checks: revisions (``check_revisions``: per bucket 0..n without gaps or repeats,
 each superseding the previous one's envelope: ``verdict.revision``) and staleness (the latest
@@ -318,7 +319,7 @@ def _rules_text(rules: str) -> str:
     if not rules:
         return "unnamed evaluation rules (a release before verdicts named them)"
     shown = repr(rules[:MAX_RULES_SHOWN]) + ("…" if len(rules) > MAX_RULES_SHOWN else "")
-    if rules in RULES_BEFORE:
+    if rules in RULES_BEFORE or rules == RULES:
         return f"the evaluation rules {shown}"
     return f"the evaluation rules {shown}, which no release up to this one made"
 

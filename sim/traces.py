@@ -251,7 +251,6 @@ class _Clock:
     def __init__(self, path: str, unit: str, warnings: list[str]) -> None:
         self.path, self.unit, self.warnings = path, unit, warnings
         self.scale: float | None = _TIME_UNITS.get(unit) if unit else None
-        self.guessed = False  # the unit read from the first number's magnitude
         self.first: float | None = None
         self.shift = 0.0
         self.high = -math.inf
@@ -265,8 +264,8 @@ class _Clock:
                 raise TraceError(self.path, line, why)
             scale = next((unit for bound, unit in _UNIX_MAGNITUDES if t >= bound), 1.0)
             if self.scale is None:
-                self.scale, self.guessed = scale, True
-            elif self.guessed and scale != self.scale:
+                self.scale = scale  # read from the first number's magnitude, for the whole log
+            elif not self.unit and scale != self.scale:
                 raise ValueError(
                     f"timestamp {text.strip()!r} reads as unix time in another unit than the log's"
                     " first number: name the unit in the header (timestamp [ms])"

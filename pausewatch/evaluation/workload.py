@@ -138,7 +138,7 @@ import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.v1 import types_pb2
@@ -153,6 +153,7 @@ __all__ = [
     "NodeSignals",
     "PeriodClass",
     "PeriodSignals",
+    "Startup",
     "WorkloadLabel",
     "accelerator_values",
     "classify_node_history",
@@ -219,6 +220,9 @@ class PeriodSignals(NamedTuple):
     signals: NodeSignals
 
 
+Startup = Literal["", "load", "start"]  # ``PeriodClass.startup``
+
+
 class PeriodClass(NamedTuple):
     """The class of one period and how it was reached.
 
@@ -241,7 +245,7 @@ class PeriodClass(NamedTuple):
     # ``uncertain`` as a start-up only (``_loading``): ``"load"``, a node that computes nothing
     # while a model loads, or ``"start"``, the minute a job or a server started. Loads back to
     # back and the start that ends them are one start-up (``rules``); two starts are two
-    startup: str = ""
+    startup: Startup = ""
 
 
 CONTEXT_S: Final[float] = 600.0
@@ -864,22 +868,22 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
                 "quiet, within a lockstep job's context",
             )
         paused = _paused_job(context)
-        if paused is not None or loading is not None:
-            if paused is not None:
-                reason = (
-                    f"quiet {paused:.0f} min after heavy work, its memory still resident: a paused"
-                    " job, not an idle node"
-                )
-                return PeriodClass(
-                    WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
-                )
+        if paused is not None:
+            reason = (
+                f"quiet {paused:.0f} min after heavy work, its memory still resident: a paused job,"
+                " not an idle node"
+            )
+            return PeriodClass(
+                WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
+            )
+        if loading is not None:  # every device quiet: a model loading (LOADING_REASON)
             return PeriodClass(
                 WorkloadLabel.UNCERTAIN,
                 between,
                 0.5,
                 0,
                 types_pb2.WORKLOAD_CLASS_INFERENCE,
-                loading or LOADING_REASON,
+                loading,
                 startup="load",
             )
         return PeriodClass(

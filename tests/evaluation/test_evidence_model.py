@@ -426,8 +426,9 @@ def test_start_up_periods_back_to_back_are_one_start_up() -> None:
     what follows it."""
     from pausewatch.evaluation.bucket import LabelledPeriod, NodeWorkload
     from pausewatch.evaluation.rules import _sustained_uncertainty
+    from pausewatch.evaluation.workload import Startup
 
-    def workload(labels: list[tuple[str, str]], gap_after: int | None = None) -> NodeWorkload:
+    def workload(labels: list[tuple[str, Startup]], gap_after: int | None = None) -> NodeWorkload:
         periods = []
         for k, (label, start) in enumerate(labels):
             shift = 60 * NS if gap_after is not None and k > gap_after else 0
@@ -438,8 +439,10 @@ def test_start_up_periods_back_to_back_are_one_start_up() -> None:
             "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), tuple(periods), recent_periods=60
         )
 
-    serving = [("inference", "")] * 9
-    load, start, unproven = ("uncertain", "load"), ("uncertain", "start"), ("uncertain", "")
+    serving: list[tuple[str, Startup]] = [("inference", "")] * 9
+    load: tuple[str, Startup] = ("uncertain", "load")
+    start: tuple[str, Startup] = ("uncertain", "start")
+    unproven: tuple[str, Startup] = ("uncertain", "")
     assert not _sustained_uncertainty(workload([*serving, load, start, *serving]))
     assert not _sustained_uncertainty(workload([*serving, load, load, load, start, *serving]))
     assert _sustained_uncertainty(workload([*serving, start, start, *serving]))

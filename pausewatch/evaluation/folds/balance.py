@@ -473,40 +473,47 @@ class _Scopes:
             if unmetered_s < MIN_SILENCE_S and t.silent_s - unmetered_s >= MIN_WATCHED_S:
                 if nid not in read:
                     out.append(
-                        Finding.make(
-                            FindingId.ENERGY_SILENT_DRAW,
-                            WARNING,
-                            f"node:{nid}",
-                            span,
+                        self._silent_draw(
+                            nid,
                             f"the node was silent for {t.silent_s:.0f} s and no meter scope around it"
                             " had the time to compare that with (its own reports, no other node"
                             " silent): what it drew then is not shown",
                             {"silent_s": (t.silent_s, "s")},
-                            self.evidence_of(nid),
                         )
                     )
             else:
                 out.append(
-                    Finding.make(
-                        FindingId.ENERGY_SILENT_DRAW,
-                        WARNING,
-                        f"node:{nid}",
-                        span,
+                    self._silent_draw(
+                        nid,
                         f"the node was silent for {unmetered_s:.0f} s while no meter around it read:"
                         " what it drew then was not measured",
                         {"unmetered_silent_s": (unmetered_s, "s")},
-                        self.evidence_of(nid),
                     )
                 )
         return out
 
-    def _step_finding(self, nid: str, step: _SilenceStep) -> Finding:
-        where = f"{self._scope_name(step.group)}, meters {', '.join(step.group.meter_ids)}"
+    def _silent_draw(
+        self,
+        nid: str,
+        message: str,
+        quantities: dict[str, tuple[float, str]],
+        evidence: Sequence[int] | None = None,
+    ) -> Finding:
+        """``energy.silent_draw`` WARNING on a node over the bucket (evidence: its reports)."""
         return Finding.make(
             FindingId.ENERGY_SILENT_DRAW,
             WARNING,
             f"node:{nid}",
             self.span,
+            message,
+            quantities,
+            self.evidence_of(nid) if evidence is None else evidence,
+        )
+
+    def _step_finding(self, nid: str, step: _SilenceStep) -> Finding:
+        where = f"{self._scope_name(step.group)}, meters {', '.join(step.group.meter_ids)}"
+        return self._silent_draw(
+            nid,
             f"{where}: while the node was silent ({step.silent_s:.0f} s), the meters read"
             f" {step.excess_w:.0f} W more than while it reported, beyond what the other nodes'"
             f" reports explain (threshold {step.threshold_w:.0f} W: one accelerator at board"

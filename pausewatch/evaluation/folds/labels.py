@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pausewatch.evaluation.folds.reading import UsageReading
 from pausewatch.evaluation.intervals import covered_ns
-from pausewatch.evaluation.workload import PeriodSignals, WorkloadLabel, classify_node_history
+from pausewatch.evaluation.workload import PeriodSignals, Startup, WorkloadLabel, classify_node_history
 
 __all__ = ["RECENT_S", "LabelledPeriod", "NodeWorkload", "WorkloadFold"]
 
@@ -33,7 +33,7 @@ class LabelledPeriod:
     log_index: int
     samples: int = 0  # the period's sample count (median over its devices)
     hindsight: bool = False  # training known only from a later period of the bucket: no evidence
-    startup: str = ""  # uncertain as a "load" or a "start" (``PeriodClass.startup``)
+    startup: Startup = ""  # uncertain as a "load" or a "start" (``PeriodClass.startup``)
 
 
 @dataclass(frozen=True)
