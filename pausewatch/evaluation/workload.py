@@ -189,6 +189,9 @@ class DeviceSignals(NamedTuple):
     sample_count: int = 0
     peer_synchrony: float | None = None
     peer_index: int | None = None  # position of that peer among the period's devices
+    # mean power from a hardware energy counter over the whole period (``ENERGY_METHOD_COUNTER``):
+    # what the device drew between its samples too
+    counter_power_w: float | None = None
 
 
 class NodeSignals(NamedTuple):
@@ -272,6 +275,14 @@ HIGH_SHARE: Final = (0.1, 0.9)  # time at the compute level: both phases last se
 # Sparser sampling (nvidia-smi -l 5, an attestor set to sample every 5 s) shows random bursts
 # as "stalls" and hides duty cycles: such periods are neither training by shape nor inference.
 SHAPE_MIN_SAMPLES: Final = 25
+# What a sample speaks for: NVML averages power over about a second and utilisation over a
+# fraction of one, so a period sampled once a minute is seen for one second of sixty, and a job
+# that pauses at the sampling instants reads idle at every sample. A quiet period proves idle
+# (and a light load read from utilisation alone proves serving) only where samples come at least
+# every ``COVER_S`` seconds — the density a period's shape needs — or where a hardware energy
+# counter spans the period: its mean, which the device drew between the samples too, must then
+# be quiet (or light) as well.
+COVER_S: Final = 60.0 / SHAPE_MIN_SAMPLES
 PLATEAU_MIN: Final = 0.45  # a sustained compute period: never below 45 % of the limit ...
 PLATEAU_MEAN: Final = 0.6  # ... and 60 % of it on average
 WAIT_BUSY: Final = 0.9  # a collective wait: every kernel slot busy ...
@@ -282,6 +293,10 @@ RHYTHM_MIN: Final = 0.3  # autocorrelation at the dominant lag
 RHYTHM_RANGE_S: Final = (2.0, 30.0)  # step rhythms visible at 1 Hz in a 60-s period
 RHYTHM_AGREE: Final = 0.1  # dominant periods of the job's periods agree within ±10 %
 RHYTHM_PERIODS: Final = 3  # periods in the context with that lockstep rhythm
+# A dominant period is a whole lag of the 1-Hz sampling: a 17-s step reads 16, 17 or 18 s, which
+# ±10 % of 16 or 18 does not join. Steps that say "no proof" (``_steps``) agree within one lag
+# more; the training evidence keeps ``RHYTHM_AGREE`` alone.
+STEP_QUANTUM_S: Final = 1.0
 MEMORY_STABLE: Final = 0.1  # the job's memory footprint varies by at most 10 %
 MEMORY_MIN_BYTES: Final = 2.0 * 2**30  # a footprint worth the name (a model's weights at least)
 LIGHT_MEAN: Final = 0.45  # mean power at most 45 % of the limit: a light, request-sized load
@@ -304,6 +319,10 @@ LOADING_REASON: Final = (
 STARTING_REASON: Final = (
     "a model's worth of memory new on a computing device that held none at its last reading: a"
     " job or a server starting, for serving or training alike"
+)
+SPARSE_REASON: Final = (
+    f"quiet at its samples, but sampled sparser than every {COVER_S:.1f} s with no energy counter:"
+    " what ran between the samples is unproven"
 )
 
 
@@ -332,6 +351,8 @@ class _Device(NamedTuple):
     mean_slack: float = 0.0  # sampling error allowance of ``r_mean``
     shaped: bool = False  # sampled densely enough (``SHAPE_MIN_SAMPLES``) to read its shape
     no_compute: bool = False  # power in the idle band (utilisation ≤ 5 % where no power is reported)
+    covered: bool = True  # samples every ``COVER_S`` or a hardware energy counter span the period
+    counter_r: float | None = None  # the counter's mean power, share of the limit
 
 
 class _Period(NamedTuple):
@@ -357,13 +378,14 @@ class _Period(NamedTuple):
     step_s: float | None  # most active devices repeat at this period, in lockstep or not
     node_power_w: float | None  # the BMC's, when reported
     groups: tuple[frozenset[int], ...] = ()  # lockstep groups beside other work (not ``lockstep``)
+    covered: bool = True  # every device ``covered``: a quiet period proves idle
 
 
 def _median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def _device(i: int, d: DeviceSignals, count: int) -> _Device:
+def _device(i: int, d: DeviceSignals, count: int, seconds: float) -> _Device:
     board = d.board_power_w if d.board_power_w and d.board_power_w > 0 else None
     limit = d.power_limit_w if d.power_limit_w and d.power_limit_w > 0 else board
     if limit is not None and board is not None:
@@ -402,6 +424,16 @@ def _device(i: int, d: DeviceSignals, count: int) -> _Device:
         quiet = no_compute = busy is not None and busy <= QUIET_BUSY
     if any(a is not None and a > 0.02 for a in (d.tensor_active, d.sm_active)):
         quiet = False
+    counter_r: float | None = None
+    if d.counter_power_w is not None and limit is not None:
+        # what the device drew between its samples too: a job paused at each sampling instant
+        # reads quiet at every sample, not on its counter
+        counter_r = d.counter_power_w / limit
+        if not (
+            d.counter_power_w <= QUIET_BOARD_RATIO * (board or limit) and counter_r <= QUIET_LIMIT_RATIO
+        ):
+            quiet = no_compute = False
+    covered = counter_r is not None or d.sample_count * COVER_S >= seconds * (1.0 - 1e-9)
     peer = d.peer_index
     if (
         peer is None
@@ -443,6 +475,8 @@ def _device(i: int, d: DeviceSignals, count: int) -> _Device:
         _sampling_slack(cv * cv * r_mean * r_mean, d.sample_count) if has_power else 0.0,
         shaped,
         no_compute,
+        covered,
+        counter_r,
     )
 
 
@@ -480,7 +514,8 @@ def _duty_like(d: _Device) -> bool:
 
 def _period(p: PeriodSignals) -> _Period:
     n = len(p.signals.devices)
-    devices = tuple(_device(i, d, n) for i, d in enumerate(p.signals.devices))
+    seconds = (p.end_ns - p.start_ns) / 1e9
+    devices = tuple(_device(i, d, n, seconds) for i, d in enumerate(p.signals.devices))
     return _facts(p.start_ns, p.end_ns, devices, p.signals.node_power_w, None)
 
 
@@ -573,10 +608,11 @@ def _facts(
                 light
                 and d.shaped
                 and d.r_mean <= LIGHT_MEAN + d.mean_slack
+                and (d.counter_r is None or d.counter_r <= LIGHT_MEAN + d.mean_slack)
                 and (d.busy is None or d.busy <= LIGHT_BUSY + d.busy_slack)
             )
         else:
-            light = light and d.busy is not None and d.busy <= LIGHT_BUSY_ONLY
+            light = light and d.covered and d.busy is not None and d.busy <= LIGHT_BUSY_ONLY
     light = light and not duty_cycled
     rhythms = [d.rhythm_s for d in active if d.rhythm_s is not None]
     rhythm_s = _median(rhythms) if lockstep and len(rhythms) * 2 >= len(active) else None
@@ -609,6 +645,7 @@ def _facts(
         step_s,
         node_power_w,
         groups,
+        all(d.covered for d in seen),
     )
 
 
@@ -750,12 +787,27 @@ def _steps(context: Sequence[_Period]) -> bool:
     of the context (every period of a shorter one: a node's first minutes are no proof either):
     an optimiser loop, not requests, which do not repeat at one lag. The current period need
     not show the rhythm itself: steps of uneven length (0.8-1.2x the last) blur it in some
-    periods, and the loop has not turned into requests there."""
+    periods, and the loop has not turned into requests there. Steps agree within one lag of
+    the sampling more than that (``STEP_QUANTUM_S``), and a load in its first periods after
+    quiet ones is held to any step in them (below)."""
     steps = [q.step_s for q in context if q.step_s is not None]
     need = min(RHYTHM_PERIODS, len(context))
-    return any(
-        sum(1 for other in steps if abs(other - step) <= RHYTHM_AGREE * step) >= need for step in steps
-    )
+    if any(
+        sum(1 for other in steps if abs(other - step) <= RHYTHM_AGREE * step + STEP_QUANTUM_S) >= need
+        for step in steps
+    ):
+        return True
+    # A load in its first RHYTHM_PERIODS periods after the one it started in (the time the rule
+    # above needs to speak) is no proof where any of them repeats at one step: a light training
+    # run read as requests until its third rhythm period (16-s and 18-s steps, read in turn)
+    run = 0
+    for q in reversed(context):
+        if q.quiet or not q.known:
+            break
+        run += 1
+    if run == len(context) or run > RHYTHM_PERIODS + 1:
+        return False
+    return any(q.step_s is not None for q in context[-run:])
 
 
 def _loading(context: Sequence[_Period]) -> str | None:
@@ -803,7 +855,8 @@ def _loading(context: Sequence[_Period]) -> str | None:
 def _paused_job(context: Sequence[_Period]) -> float | None:
     """A job paused with its memory resident (a blocking checkpoint, a data wait), not an idle
     node: minutes since the node's last period of heavy compute (powered active devices at a
-    median mean beyond ``LIGHT_MEAN`` of the limit), where that work ended at most
+    median mean beyond ``LIGHT_MEAN`` of the limit) or of a light load repeating at one step
+    (``_steps``: an optimiser loop, not requests), where that work ended at most
     ``CARRY_GAP_S`` before the current period's end, no request-sized load (``light``) came
     since, and every device that held memory in it still holds it (±``MEMORY_STABLE``). None
     otherwise: a node that releases the memory, serves requests, or stays quiet longer (the
@@ -811,15 +864,18 @@ def _paused_job(context: Sequence[_Period]) -> float | None:
     (the one the work stopped in) is looked past."""
     current = context[-1]
     gap_ns = round(CARRY_GAP_S * 1e9)
-    for q in reversed(context[:-1]):
+    for k in range(len(context) - 2, -1, -1):
+        q = context[k]
         if current.end_ns - q.end_ns > gap_ns:
             return None
         if q.quiet or not q.known:
             continue
-        if q.light:
-            return None  # requests since: a server between them, not a paused job
         powered = [d.r_mean for d in q.active if d.has_power]
-        if not powered or _median(powered) <= LIGHT_MEAN:
+        if q.light:
+            if not _steps(context[: k + 1]):
+                return None  # requests since: a server between them, not a paused job
+            # a light load repeating at one step: an optimiser loop, work like heavy compute
+        elif not powered or _median(powered) <= LIGHT_MEAN:
             continue
         held = [(d.slot, d.memory) for d in q.active if d.memory is not None and d.memory >= MEMORY_MIN_BYTES]
         kept = [
@@ -885,6 +941,10 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
                 types_pb2.WORKLOAD_CLASS_INFERENCE,
                 loading,
                 startup="load",
+            )
+        if not current.covered:
+            return PeriodClass(
+                WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, SPARSE_REASON
             )
         return PeriodClass(
             WorkloadLabel.IDLE, 0.05, 0.95, 0, types_pb2.WORKLOAD_CLASS_IDLE, "every device quiet"
@@ -1147,6 +1207,9 @@ def measured_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:  # noqa:
     x = acc.energy_j
     if x or has("energy_j"):
         out["energy_j"] = x
+    x = acc.energy_method
+    if x:
+        out["energy_method"] = x
     x = acc.power_mean_w
     if x or has("power_mean_w"):
         out["power_mean_w"] = x
@@ -1232,6 +1295,11 @@ def device_signals(values: Mapping[str, Any], seconds: float) -> DeviceSignals:
         sample_count=int(values.get("sample_count", 0)),
         peer_synchrony=values.get("peer_synchrony"),
         peer_index=values.get("peer_index"),
+        counter_power_w=energy / seconds
+        if values.get("energy_method") == types_pb2.ENERGY_METHOD_COUNTER
+        and (energy := values.get("energy_j")) is not None
+        and energy >= 0
+        else None,
     )
 
 

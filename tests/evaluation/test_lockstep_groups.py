@@ -107,9 +107,9 @@ def test_groups_are_the_devices_joined_to_their_peers() -> None:
 
     # 0-1 and 1-2 join into one group, 3-4 another, 5 follows 6 (quiet: not active), 7 alone
     peers = [1, 2, 1, 4, 3, 6, None, None]
-    devices = [_device(i, dev(i, p), 8) for i, p in enumerate(peers)]
+    devices = [_device(i, dev(i, p), 8, 60.0) for i, p in enumerate(peers)]
     devices[6] = _device(6, DeviceSignals(power_mean_w=60.0, power_max_w=65.0, power_limit_w=700.0,
-                                          board_power_w=700.0, busy_fraction=0.0, sample_count=60), 8)
+                                          board_power_w=700.0, busy_fraction=0.0, sample_count=60), 8, 60.0)
     active = [d for d in devices if not d.quiet]
     assert _groups(active) == (frozenset({0, 1, 2}), frozenset({3, 4}))
 
