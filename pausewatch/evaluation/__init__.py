@@ -49,7 +49,8 @@ Finding ids (``FindingId``) and when each fires:
   ``continuity.timeout`` W: silent for ≥ ``timeout_intervals`` × ``max_report_interval`` up to
   the bucket's end. ``continuity.coverage`` W: covered less than ``min_time_coverage`` of the
   bucket, gaps summed. (These three are INFO when the commitment's ``min_inventory_coverage``
-  < 1 tolerates the devices *and* every meter balance shows the silent hardware drew nothing;
+  < 1 tolerates the devices *and* a meter proves the silent hardware drew no more than idle
+  boards: ``balance.proven_quiet``;
   uncovered time still counts at peak in the upper bound.) ``continuity.late`` I: logged after
   the bucket's previous verdict, or signed more than one interval after its period.
 - ``chain.fork`` / ``chain.rollback`` C; ``chain.gap`` W (I once every skipped seq is logged);

@@ -31,6 +31,7 @@ from pausewatch.evaluation.folds.balance import (
     balance_decision,
     balance_sigma,
     energy_facts,
+    proven_quiet,
 )
 from pausewatch.evaluation.folds.compute import (
     EFFICIENCY_FLOOR,
@@ -206,6 +207,7 @@ class BucketAccumulator:
                 coverage.devices,
                 self.commitment.reporting.min_inventory_coverage,
                 self._reader.node_of_device,
+                proven_quiet(energy.balances, coverage.devices),
             )
         integrity = self._integrity.finish()
         jobs = self._accounting.finish()

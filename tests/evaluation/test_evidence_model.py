@@ -111,6 +111,47 @@ def test_a_powered_down_node_is_excused_by_min_inventory_coverage() -> None:
     assert not ids(v) & {"energy.silent_draw", "energy.unexplained"}, v.reason
 
 
+def _silent_node_fleet(hidden_w: float, overhead: float) -> Fleet:
+    """Four nodes; three serve and report, n03 sends nothing and draws ``hidden_w``; the meter
+    reads every node's power × ``overhead``."""
+    fleet = Fleet({"fac-a": 4})
+    for k in range(10):
+        t = T0 + k * fleet.period_ns
+        for node in fleet.node_ids("fac-a", 3):
+            fleet.usage(node, "fac-a", t, INFERENCE)
+        fleet.meter("fac-a", t, overhead * (3 * fleet.node_power(INFERENCE) + hidden_w))
+    return fleet
+
+
+@pytest.mark.parametrize(
+    ("band", "hidden_w", "excused"),
+    # the meter reads 1.32 × the reports (the hosts' power is in no accelerator's report)
+    [
+        ((1.3, 1.4), 0.0, True),  # powered down, a band the meter can see through: excused
+        ((1.05, 1.6), 0.0, False),  # powered down, but the band leaves room for a node at work
+        ((1.05, 1.6), 8 * 150.0, False),  # the evader: training at a 150-W cap in that room
+    ],
+)
+def test_min_inventory_coverage_excuses_only_a_node_the_meter_proves_quiet(
+    band: tuple[float, float], hidden_w: float, excused: bool
+) -> None:
+    """A red team's: a lab signs ``min_inventory_coverage`` = 0.75, stops one node of four and
+    trains on it at a 150-W cap, under a 1.1-1.6 band with the true overhead 1.15: the meter
+    balanced, the silence was excused, COMPLIANT. Excused now only where the room the balance
+    leaves (``balance.hidden_room_j``) is less than the node's accelerators at the quiet bound."""
+    fleet = _silent_node_fleet(hidden_w, 1.15)
+    c = commitment(["fac-a"], reporting="min_inventory_coverage = 0.7")
+    v = Evaluator(inputs(fleet, c, {"band": band})).verdict(bucket(0))
+    coverage = {f.severity for f in v.findings if f.id == "continuity.coverage"}
+    assert not ids(v) & {"energy.unexplained", "energy.silent_draw"}, v.reason
+    if excused:
+        assert coverage == {types_pb2.SEVERITY_INFO}, v.reason
+        assert v.status == COMPLIANT, v.reason
+    else:
+        assert types_pb2.SEVERITY_WARNING in coverage, v.reason
+        assert v.status == INCONCLUSIVE, v.reason
+
+
 # ---- the lab sets its own tolerance -------------------------------------------------------------
 
 

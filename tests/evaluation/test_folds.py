@@ -126,10 +126,13 @@ def test_coverage_measures_a_gap_at_the_bucket_start_from_the_last_report_before
     ]  # 100 s before + 60 s in
     assert [d.full for d in coverage.devices] == [False, False, True, True]
     assert all(d.uncovered_ns == 60 * NS for d in coverage.devices)
-    # min_inventory_coverage 0.5 excuses n0's gap (the caller asks only when the meters balance)
-    excused = tolerate(coverage.findings, coverage.devices, 0.5, reader.node_of_device)
+    # min_inventory_coverage 0.5 excuses n0's gap where a meter proves n0 quiet (the caller asks
+    # only when the meters balance; ``balance.proven_quiet``), and only there
+    excused = tolerate(coverage.findings, coverage.devices, 0.5, reader.node_of_device, {"n0"})
     assert [f.severity for f in excused if f.id == FindingId.CONTINUITY_GAP] == [INFO]
-    assert tolerate(coverage.findings, coverage.devices, 1.0, reader.node_of_device) == list(
+    unproven = tolerate(coverage.findings, coverage.devices, 0.5, reader.node_of_device, set())
+    assert unproven == list(coverage.findings)
+    assert tolerate(coverage.findings, coverage.devices, 1.0, reader.node_of_device, {"n0"}) == list(
         coverage.findings
     )
 

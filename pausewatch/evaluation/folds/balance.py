@@ -30,6 +30,7 @@ from pausewatch.evaluation.folds.meters import MeterFold, MeterReading
 from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
 from pausewatch.evaluation.folds.reading import NS_PER_S
 from pausewatch.evaluation.intervals import Cumulative, Interval, intersect, merge, uncovered
+from pausewatch.evaluation.workload import QUIET_BOARD_RATIO
 from pausewatch.inventory import Inventory, MeterScopeGroup
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.v1 import types_pb2
@@ -47,6 +48,8 @@ __all__ = [
     "balance_sigma",
     "disagreements",
     "energy_facts",
+    "hidden_room_j",
+    "proven_quiet",
 ]
 
 # Meters that bound a facility's power from outside: only these can show hidden hardware.
@@ -155,6 +158,38 @@ def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
     if metered_max < lo * b.reported_j - Z_WARN * b.sigma_j:
         return "over_reported"
     return None
+
+
+def hidden_room_j(b: EnergyBalance) -> float:
+    """The most energy hardware behind scope ``b`` that no report covers can have drawn while
+    the balance shows nothing, J at the nodes: what the highest reading, ``Z_WARN`` σ up, leaves
+    beyond the reports, with the scope's true overhead at least the band's lower bound."""
+    lo, _ = b.band
+    _, metered_max = b.net_metered_j()
+    return max(0.0, (metered_max + Z_WARN * b.sigma_j) / max(lo, 1e-9) - b.reported_j)
+
+
+def proven_quiet(balances: Sequence[EnergyBalance], devices: Sequence[DeviceCoverage]) -> frozenset[str]:
+    """The nodes with accelerators not covered throughout that a meter proves drew no more than
+    idle boards while uncovered: some scope holding the node leaves less room
+    (``hidden_room_j``) than the node's uncovered accelerators draw at the quiet bound
+    (``QUIET_BOARD_RATIO`` of board power, the classifier's) for as long as they were
+    uncovered — had they computed, its balance would show it. A band wider than the scope's
+    true overhead leaves the room: a node of four silent for two hours, training at a 150-W
+    cap in a 1.1-1.6 band with 1.15 true, was excused by ``min_inventory_coverage`` = 0.75
+    (COMPLIANT) before this proof was asked for (a red team's)."""
+    quiet_j: dict[str, float] = {}
+    for d in devices:
+        if not d.full:
+            board = (lookup_peak(d.model) or UNKNOWN_MODEL_PEAK).board_power_w
+            quiet_j[d.node_id] = (
+                quiet_j.get(d.node_id, 0.0) + QUIET_BOARD_RATIO * board * d.uncovered_ns / NS_PER_S
+            )
+    return frozenset(
+        node
+        for node, quiet in quiet_j.items()
+        if any(node in b.node_ids and hidden_room_j(b) < quiet for b in balances)
+    )
 
 
 def disagreements(readings: Sequence[MeterReading], span: Interval) -> list[Finding]:

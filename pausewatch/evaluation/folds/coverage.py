@@ -4,12 +4,12 @@ valid reports, and the continuity and inventory findings of what is not.
 Findings: ``continuity.gap`` (a gap at the bucket's start is measured from the node's last
 report before it, ``lead_in``), ``continuity.timeout``, ``continuity.coverage`` (every gap
 summed) and ``inventory.missing``. ``tolerate`` lowers them to INFO where the commitment's
-``min_inventory_coverage`` excuses the silent hardware and the meters show it drew nothing."""
+``min_inventory_coverage`` excuses the silent hardware and a meter proves it computed nothing."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -262,19 +262,21 @@ def tolerate(
     devices: Sequence[DeviceCoverage],
     min_inventory_coverage: float,
     node_of_device: Mapping[str, str],
+    proven: Collection[str],
 ) -> list[Finding]:
     """``findings`` with the coverage findings of the nodes whose accelerators are not covered
     throughout lowered to INFO, where at least ``min_inventory_coverage`` (< 1) of the declared
-    accelerators is covered throughout; the caller asks only when the meters balance.
+    accelerators is covered throughout and a meter proves the node computed nothing while
+    uncovered; the caller asks only when the meters balance.
 
-    Tolerated by the commitment, and only because the meters prove that the uncovered hardware
-    drew nothing the reports do not explain: silence is never evidence, but a silent node that
-    the meters show powered down is not hiding work. Recorded, and still counted at peak in the
-    upper bound."""
+    Tolerated by the commitment, and only for the nodes in ``proven``: those a meter proves
+    drew no more than idle boards while uncovered (``balance.proven_quiet``). Silence is never
+    evidence, but a silent node that the meters show powered down is not hiding work.
+    Recorded, and still counted at peak in the upper bound."""
     full = sum(d.full for d in devices)
     if not (devices and full / len(devices) >= min_inventory_coverage and min_inventory_coverage < 1.0):
         return list(findings)
-    tolerable = {d.node_id for d in devices if not d.full}
+    tolerable = {d.node_id for d in devices if not d.full} & set(proven)
 
     def node_of(subject: str) -> str:
         kind, _, name = subject.partition(":")
