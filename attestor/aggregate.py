@@ -16,7 +16,10 @@ Rules:
 - Energy per device: the difference of the hardware counter between consecutive samples; where
   the counter is missing or went backwards (COUNTER_RESET, e.g. a driver reload), that interval
   is the trapezoidal integral of power instead. ``energy_method`` is COUNTER only when every
-  interval of the period came from the counter, INTEGRATED otherwise. An interval longer than
+  interval of the period came from the counter and the counter spans the whole period (not the
+  period of a device's first sample since the daemon started: restarted at every period's end,
+  a daemon's counters would miss the time between its lives, and a job drawing in it would
+  read as a quiet mean), INTEGRATED otherwise. An interval longer than
   ``max_interval_s`` is not integrated (power between samples that far apart is unknown); the
   counter still covers it.
 - A value that is NaN, infinite, negative or out of range (fractions above 1, power above
@@ -112,6 +115,7 @@ class _DeviceSeries:
     counter_intervals: int = 0
     other_intervals: int = 0
     uncovered: bool = False
+    unspanned: bool = False  # the device's first sample since start: the counter spans from it, not the period
     busy: list[float] = field(default_factory=list)
     sm: list[float] = field(default_factory=list)
     tensor: list[float] = field(default_factory=list)
@@ -258,6 +262,8 @@ class Aggregator:
         power = self._check(r.power_w, "power_w", uuid, at, lim.max_device_power_w)
         energy = self._check(r.energy_counter_j, "energy_counter_j", uuid, at, None)
         dt_ns = None if st.last_at_ns is None else at - st.last_at_ns
+        if st.last_at_ns is None:
+            se.unspanned = True
         if dt_ns is not None and dt_ns <= 0:
             dt_ns = None  # a repeated or out-of-order instant adds no interval
         if dt_ns is not None:
@@ -452,7 +458,9 @@ class Aggregator:
         )
         if se.energy_known:
             u.energy_j = se.energy_j
-            all_counter = se.counter_intervals > 0 and se.other_intervals == 0 and not se.uncovered
+            all_counter = (
+                se.counter_intervals > 0 and se.other_intervals == 0 and not se.uncovered and not se.unspanned
+            )
             u.energy_method = (
                 types_pb2.ENERGY_METHOD_COUNTER if all_counter else types_pb2.ENERGY_METHOD_INTEGRATED
             )

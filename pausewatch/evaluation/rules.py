@@ -335,7 +335,9 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
 
     Not counted: the first *partial* period of the bucket, sampled less than half as often as
     the node's typical period (the attestor started or stopped inside it: a restart is recorded
-    on its own, and a handful of samples cannot tell serving from anything). Any further
+    on its own, and a handful of samples cannot tell serving from anything), or quiet but too
+    sparsely sampled to prove idle with no energy counter spanning it (``sparse``: a daemon's
+    first period, whose counter starts at its first sample). Any further
     partial period is judged like the others: the sample count is the attestor's own claim. The rest block
     COMPLIANT unless each stands alone between periods with positive evidence and there are at
     most ``ISOLATED_UNCERTAIN_SHARE`` of the node's periods of them (at least one) — in the
@@ -351,9 +353,12 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     periods = sorted(w.periods, key=lambda p: (p.start_ns, p.log_index))
     counts = sorted(p.samples for p in periods)
     typical = counts[len(counts) // 2] if counts else 0
-    partial = [p for p in periods if typical > 0 and 2 * p.samples < typical]
+    # a daemon's first period, quiet but with no counter reaching back before its first sample
+    # (``LabelledPeriod.sparse``), is a start too
+    partial = [p for p in periods if (typical > 0 and 2 * p.samples < typical) or p.sparse]
     # one partial period a bucket is a start or a stop; more are the attestor's say-so (a
-    # patched one could claim few samples for every period it wants excused): judged
+    # patched one could claim few samples for every period it wants excused, or restart at every
+    # period's end): judged
     excused = {id(partial[0])} if partial else set()
     judged = [p for p in periods if id(p) not in excused]
     # A model loading on a node that computes nothing, minute after minute, and the minute the

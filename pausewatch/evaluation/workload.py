@@ -249,6 +249,10 @@ class PeriodClass(NamedTuple):
     # while a model loads, or ``"start"``, the minute a job or a server started. Loads back to
     # back and the start that ends them are one start-up (``rules``); two starts are two
     startup: Startup = ""
+    # ``uncertain`` only for want of samples: quiet at every sample, too sparse to stand for the
+    # period with no energy counter spanning it (``SPARSE_REASON``). A daemon's first period is
+    # one (its counter does not reach back before its first sample): ``rules`` excuses one a bucket
+    sparse: bool = False
 
 
 CONTEXT_S: Final[float] = 600.0
@@ -277,12 +281,17 @@ HIGH_SHARE: Final = (0.1, 0.9)  # time at the compute level: both phases last se
 SHAPE_MIN_SAMPLES: Final = 25
 # What a sample speaks for: NVML averages power over about a second and utilisation over a
 # fraction of one, so a period sampled once a minute is seen for one second of sixty, and a job
-# that pauses at the sampling instants reads idle at every sample. A quiet period proves idle
-# (and a light load read from utilisation alone proves serving) only where samples come at least
-# every ``COVER_S`` seconds — the density a period's shape needs — or where a hardware energy
-# counter spans the period: its mean, which the device drew between the samples too, must then
-# be quiet (or light) as well.
-COVER_S: Final = 60.0 / SHAPE_MIN_SAMPLES
+# that pauses at the sampling instants reads idle at every sample (every 2 s, a job at full power
+# a quarter of the time, paused for the second before each sample, read idle). A quiet period
+# proves idle (and a light load read from utilisation alone proves serving) only where the
+# samples stand for the whole period — one at least every ``COVER_S`` seconds, about one a
+# second — or where a hardware energy counter spans it. The counter's mean is what the device
+# drew between the samples too: quiet only where it agrees with the sampled power
+# (``COUNTER_AGREE`` over the sampled max, the sensors' accuracy) or, with no power reported,
+# within the quiet bounds; light only within ``LIGHT_MEAN``. The count stands in for the gaps,
+# which a report does not carry: 55 samples a minute can leave one hole of 5 s.
+COVER_S: Final = 1.1
+COUNTER_AGREE: Final = 0.1
 PLATEAU_MIN: Final = 0.45  # a sustained compute period: never below 45 % of the limit ...
 PLATEAU_MEAN: Final = 0.6  # ... and 60 % of it on average
 WAIT_BUSY: Final = 0.9  # a collective wait: every kernel slot busy ...
@@ -320,8 +329,11 @@ STARTING_REASON: Final = (
     "a model's worth of memory new on a computing device that held none at its last reading: a"
     " job or a server starting, for serving or training alike"
 )
+COUNTER_REASON: Final = (
+    "quiet at its samples, but its energy counter says it drew more between them: unproven"
+)
 SPARSE_REASON: Final = (
-    f"quiet at its samples, but sampled sparser than every {COVER_S:.1f} s with no energy counter:"
+    f"quiet at its samples, but sampled sparser than every {COVER_S:g} s with no energy counter:"
     " what ran between the samples is unproven"
 )
 
@@ -353,6 +365,10 @@ class _Device(NamedTuple):
     no_compute: bool = False  # power in the idle band (utilisation ≤ 5 % where no power is reported)
     covered: bool = True  # samples every ``COVER_S`` or a hardware energy counter span the period
     counter_r: float | None = None  # the counter's mean power, share of the limit
+    # how far the counter's mean exceeds what the samples allow (``COUNTER_AGREE`` over their
+    # max), share of the limit; 0 without a counter or a power reading
+    counter_excess: float = 0.0
+    samples: int = 0
 
 
 class _Period(NamedTuple):
@@ -425,11 +441,16 @@ def _device(i: int, d: DeviceSignals, count: int, seconds: float) -> _Device:
     if any(a is not None and a > 0.02 for a in (d.tensor_active, d.sm_active)):
         quiet = False
     counter_r: float | None = None
+    counter_excess = 0.0
     if d.counter_power_w is not None and limit is not None:
         # what the device drew between its samples too: a job paused at each sampling instant
         # reads quiet at every sample, not on its counter
         counter_r = d.counter_power_w / limit
-        if not (
+        if has_power:
+            # judged against the node's period before (``_counter_disagrees``): the counter's
+            # first interval reaches back to that period's last sample
+            counter_excess = max(0.0, counter_r - (1.0 + COUNTER_AGREE) * r_max)
+        elif not (
             d.counter_power_w <= QUIET_BOARD_RATIO * (board or limit) and counter_r <= QUIET_LIMIT_RATIO
         ):
             quiet = no_compute = False
@@ -477,6 +498,8 @@ def _device(i: int, d: DeviceSignals, count: int, seconds: float) -> _Device:
         no_compute,
         covered,
         counter_r,
+        counter_excess,
+        d.sample_count,
     )
 
 
@@ -608,11 +631,17 @@ def _facts(
                 light
                 and d.shaped
                 and d.r_mean <= LIGHT_MEAN + d.mean_slack
-                and (d.counter_r is None or d.counter_r <= LIGHT_MEAN + d.mean_slack)
+                and (d.counter_r is None or d.counter_r <= LIGHT_MEAN)
                 and (d.busy is None or d.busy <= LIGHT_BUSY + d.busy_slack)
             )
         else:
-            light = light and d.covered and d.busy is not None and d.busy <= LIGHT_BUSY_ONLY
+            light = (
+                light
+                and d.covered
+                and d.busy is not None
+                and d.busy <= LIGHT_BUSY_ONLY
+                and (d.counter_r is None or d.counter_r <= LIGHT_MEAN)
+            )
     light = light and not duty_cycled
     rhythms = [d.rhythm_s for d in active if d.rhythm_s is not None]
     rhythm_s = _median(rhythms) if lockstep and len(rhythms) * 2 >= len(active) else None
@@ -807,7 +836,44 @@ def _steps(context: Sequence[_Period]) -> bool:
         run += 1
     if run == len(context) or run > RHYTHM_PERIODS + 1:
         return False
-    return any(q.step_s is not None for q in context[-run:])
+    young = context[-run:]
+    if any(q.step_s is not None and len(q.active) >= 2 for q in young):
+        return True
+    # One device's requests show a step by chance in a period of nine, and a server resuming
+    # after each quiet minute would pay every time: one device is held to it only in a job's
+    # first minutes, where its footprint is new (a model's size more than it held at its
+    # lowest before the load began, in the context)
+    first, earlier = young[0], context[:-run]
+    new = False
+    for d in first.devices:
+        m = d.memory
+        lows = [x for q in earlier if (x := _memory_of(q, d.slot)) is not None]
+        if m is not None and lows and m - min(lows) >= MEMORY_MIN_BYTES:
+            new = True
+            break
+    return new and any(q.step_s is not None for q in young)
+
+
+def _counter_disagrees(context: Sequence[_Period]) -> bool:
+    """Some device of the current period drew more than its samples allow, by its energy
+    counter (``_Device.counter_excess``). The counter's first interval reaches back to the last
+    sample of the period before: where the device was busy in that period (adjacent in time),
+    one sample interval at that period's max power is allowed for it (a node sampled every 4 s
+    that stops serving carries 4 s of serving into its first quiet minute); after a quiet
+    period, nothing."""
+    current = context[-1]
+    before = context[-2] if len(context) >= 2 and context[-2].end_ns == current.start_ns else None
+    for d in current.devices:
+        if d.counter_excess <= 0.0:
+            continue
+        allowance = 0.0
+        if before is not None and d.slot < len(before.devices):
+            b = before.devices[d.slot]
+            if b.known and not b.quiet and b.has_power:
+                allowance = b.r_max / max(1, d.samples)
+        if d.counter_excess > allowance:
+            return True
+    return False
 
 
 def _loading(context: Sequence[_Period]) -> str | None:
@@ -944,7 +1010,17 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
             )
         if not current.covered:
             return PeriodClass(
-                WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, SPARSE_REASON
+                WorkloadLabel.UNCERTAIN,
+                between,
+                0.5,
+                0,
+                types_pb2.WORKLOAD_CLASS_INFERENCE,
+                SPARSE_REASON,
+                sparse=True,
+            )
+        if _counter_disagrees(context):
+            return PeriodClass(
+                WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, COUNTER_REASON
             )
         return PeriodClass(
             WorkloadLabel.IDLE, 0.05, 0.95, 0, types_pb2.WORKLOAD_CLASS_IDLE, "every device quiet"

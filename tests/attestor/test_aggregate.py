@@ -59,9 +59,27 @@ def test_energy_counter_wins_and_is_conserved_across_periods() -> None:
             energy += 300.0
             agg.add(_s(t, DeviceReading("GPU-a", power_w=1.0, energy_counter_j=energy)))
         u = agg.close(period * 10 * NS, (period + 1) * 10 * NS).accelerators[0]
-        assert u.energy_method == types_pb2.ENERGY_METHOD_COUNTER
+        # the first period's counter spans from its first sample, not from the period's start
+        first = types_pb2.ENERGY_METHOD_INTEGRATED if period == 0 else types_pb2.ENERGY_METHOD_COUNTER
+        assert u.energy_method == first
         totals.append(u.energy_j)
     assert sum(totals) == pytest.approx(300.0 * 30)  # every interval counted once
+
+
+def test_a_restarted_daemons_first_period_is_not_spanned_by_the_counter() -> None:
+    """Restarted at every period's end, a daemon's counters would miss the time between its
+    lives (a job drawing 700 W between them read as a quiet mean): the period of a device's
+    first sample since start is INTEGRATED, the next COUNTER again."""
+    methods = []
+    for life in range(2):
+        agg = Aggregator()  # a new daemon
+        for period in range(2):
+            base = (life * 2 + period) * 60
+            for t in range(base + 30, base + 60):  # it starts half-way into its first period
+                agg.add(_s(t, DeviceReading("GPU-a", power_w=70.0, energy_counter_j=1e6 + 700.0 * t)))
+            methods.append(agg.close(base * NS, (base + 60) * NS).accelerators[0].energy_method)
+    integrated, counter = types_pb2.ENERGY_METHOD_INTEGRATED, types_pb2.ENERGY_METHOD_COUNTER
+    assert methods == [integrated, counter, integrated, counter]
 
 
 def test_device_appears() -> None:

@@ -458,6 +458,35 @@ def test_a_claimed_low_sample_count_excuses_one_uncertain_period_at_most() -> No
     assert _sustained_uncertainty(workload(claimed))
 
 
+def test_one_sparse_start_a_bucket_is_excused_not_one_every_period() -> None:
+    """A daemon's first period, quiet but sampled too sparsely to prove idle with no energy
+    counter spanning it (``LabelledPeriod.sparse``), is a start like a partial period: one a
+    bucket is excused. An attestor restarted at every period's end (a reviewer's: its counters
+    then missed the time between its lives) makes every period one: judged."""
+    from pausewatch.evaluation.bucket import LabelledPeriod, NodeWorkload
+    from pausewatch.evaluation.rules import _sustained_uncertainty
+
+    def workload(sparse: list[bool]) -> NodeWorkload:
+        periods = tuple(
+            LabelledPeriod(
+                T0 + k * 60 * NS,
+                T0 + (k + 1) * 60 * NS,
+                60.0,
+                "uncertain" if x else "idle",
+                0.05,
+                k,
+                30,
+                sparse=x,
+            )
+            for k, x in enumerate(sparse)
+        )
+        uncertain = 60.0 * sum(sparse)
+        return NodeWorkload("n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods)
+
+    assert not _sustained_uncertainty(workload([True] + [False] * 14))  # a 15-minute bucket, no history
+    assert _sustained_uncertainty(workload([True, False, False] * 5))
+
+
 def test_start_up_periods_back_to_back_are_one_start_up() -> None:
     """A model loading on a node that computes nothing, minute after minute, then the minute the
     server started serving on it: one start-up, not unproven periods in a row (which block
@@ -490,7 +519,9 @@ def test_start_up_periods_back_to_back_are_one_start_up() -> None:
     assert _sustained_uncertainty(workload([*serving, start, load, *serving]))
     assert _sustained_uncertainty(workload([*serving, load, unproven, *serving]))
     assert _sustained_uncertainty(workload([*serving, unproven, start, *serving]))
-    assert _sustained_uncertainty(workload([*serving, load, start, *serving], gap_after=9))  # they do not meet
+    assert _sustained_uncertainty(
+        workload([*serving, load, start, *serving], gap_after=9)
+    )  # they do not meet
 
 
 def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -> None:
@@ -507,8 +538,18 @@ def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -
         )
         uncertain = 60.0 * labels.count("uncertain")
         return NodeWorkload(
-            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods,
-            recent_periods=recent, recent_no_proof=recent_no_proof,
+            "n",
+            60.0 * len(periods),
+            0.0,
+            uncertain,
+            0.0,
+            0.0,
+            0.0,
+            0,
+            (),
+            periods,
+            recent_periods=recent,
+            recent_no_proof=recent_no_proof,
         )
 
     five = ["inference", "inference", "uncertain", "inference", "inference"]
@@ -549,7 +590,8 @@ def test_a_node_silent_over_a_tenth_of_its_hour_leaves_the_bucket_without_proof(
     for q in range(4):
         v = ev.verdict(BucketRef("fac-a", T0 + q * span, T0 + (q + 1) * span))
         flagged = [
-            f for f in v.findings
+            f
+            for f in v.findings
             if f.id == "workload.low_confidence" and f.subject == f"node:{b}" and "silent for" in f.message
         ]
         silent.append(bool(flagged) and flagged[0].severity == types_pb2.SEVERITY_WARNING)

@@ -4,9 +4,10 @@ A sample speaks for about a second: NVML averages power over about one, utilisat
 fraction of one. An attestor set to sample once a minute (its config allows any interval up to
 the report period) sees one second of sixty, and a job that pauses for a second at each
 sampling instant — the instants are multiples of the interval — reads idle at every sample.
-So a quiet period proves idle only where samples come every ``COVER_S`` (2.4) seconds or
-faster, or where a hardware energy counter spans the period and its mean is quiet too; the
-same holds for a light load read from utilisation alone. The evader at the threshold and its
+So a quiet period proves idle only where samples come about every second (``COVER_S``, 1.1 s)
+or where a hardware energy counter spans the period and its mean agrees with the samples
+(``COUNTER_AGREE``); a light load read from utilisation alone, likewise, and a counter's mean
+bounds a light load as power would. The evader at the threshold and its
 honest twins, through the attestor's aggregation and the command's own path.
 """
 
@@ -26,16 +27,16 @@ GIB = 2**30
 MODEL = "NVIDIA H100 80GB HBM3"
 
 
-@pytest.mark.parametrize("dt", [1.0, 2.0])
-def test_an_idle_node_logged_every_two_seconds_or_faster_is_idle(dt: float) -> None:
-    labels = classes(syn.idle(600, 8), dt=dt)
+def test_an_idle_node_logged_every_second_is_idle() -> None:
+    labels = classes(syn.idle(600, 8), dt=1.0)
     assert labels == ["idle"] * len(labels), labels
 
 
-@pytest.mark.parametrize("dt", [3.0, 5.0, 10.0, 30.0])
+@pytest.mark.parametrize("dt", [2.0, 3.0, 5.0, 10.0, 30.0])
 def test_an_idle_node_logged_sparser_is_no_proof(dt: float) -> None:
-    """Sampled every 3 s or sparser, with no energy counter (an nvidia-smi log): nothing says
-    what ran between the samples. Never idle (and never anything else a verdict could count)."""
+    """Sampled every 2 s or sparser, with no energy counter (an nvidia-smi log): half the time
+    or more is in no sample (a job at full power a quarter of the time, paused for the second
+    before each sample, read idle at 2 s). Never idle, nor anything else a verdict counts."""
     labels = classes(syn.idle(600, 8), dt=dt)
     assert labels, dt
     assert not PROOF & set(labels), labels
@@ -88,12 +89,13 @@ def test_a_job_paused_at_each_sampling_instant_is_seen_by_the_energy_counter(eve
     assert not PROOF & set(labels), labels
 
 
-@pytest.mark.parametrize("drawn_w", [165.0, 200.0])
-def test_just_over_the_quiet_bound_on_the_counter_is_no_proof(drawn_w: float) -> None:
-    """Just over a quarter of the board (175 W) on average; 165 W, just under it, is quiet by
-    the counter, as an idle board's mean is below its max."""
+@pytest.mark.parametrize(("drawn_w", "idle"), [(77.0, True), (80.0, False), (174.0, False)])
+def test_a_counter_proves_quiet_only_where_it_agrees_with_the_samples(drawn_w: float, idle: bool) -> None:
+    """Samples at 70 W; the counter may read up to ``COUNTER_AGREE`` (10 %) over their max (the
+    sensors' accuracy). 174 W, under a quarter of the board, is a job at full power 16 % of the
+    time between the samples: no proof (a reviewer's)."""
     labels = _labels(_sampled(drawn_w, every_s=60))
-    if drawn_w <= 175.0:
+    if idle:
         assert set(labels) == {"idle"}, labels
     else:
         assert not PROOF & set(labels), labels
@@ -147,9 +149,35 @@ def test_a_light_load_whose_counter_says_heavy_is_not_serving() -> None:
     for honest in (_labels(samples(None)), _labels(samples(None, agreeing=True))):
         assert "inference" in honest, honest
     assert "inference" not in _labels(samples(0.8 * 700.0))
+    assert "inference" not in _labels(samples(0.5 * 700.0))  # just over LIGHT_MEAN: no slack on a counter
 
 
-@pytest.mark.parametrize(("every_s", "proves"), [(2, True), (5, False), (60, False)])
+@pytest.mark.parametrize(("counter_w", "proves"), [(None, True), (70.0, True), (650.0, False)])
+def test_a_counter_bounds_a_light_load_read_from_utilisation_alone(
+    counter_w: float | None, proves: bool
+) -> None:
+    """A source with utilisation and an energy counter but no power reading (a DCGM exporter
+    that lists the counter and not the power gauge): its counter's mean bounds the light load
+    as power would (a reviewer's: 650 W on the counter read as serving)."""
+    samples = []
+    for k in range(1800):
+        busy = 0.1 + 0.3 * ((k // 60) % 3) / 2 + 0.05 * (k % 3)
+        devices = tuple(
+            DeviceReading(
+                uuid=f"GPU-{g}",
+                model=MODEL,
+                busy_fraction=busy,
+                energy_counter_j=None if counter_w is None else 1e6 + counter_w * k,
+                memory_used_bytes=20 * GIB,
+            )
+            for g in range(8)
+        )
+        samples.append(Sample(T0 + k * NS, SourceKind.NVML, "test", devices))
+    labels = _labels(samples)
+    assert ("inference" in labels) is proves, labels
+
+
+@pytest.mark.parametrize(("every_s", "proves"), [(1, True), (2, False), (60, False)])
 def test_utilisation_alone_proves_serving_only_when_dense(every_s: int, proves: bool) -> None:
     """A source that reports utilisation alone (no power, no counter): a light load that moves
     as requests do is serving only where it is sampled every ``COVER_S`` s or faster."""

@@ -34,6 +34,7 @@ class LabelledPeriod:
     samples: int = 0  # the period's sample count (median over its devices)
     hindsight: bool = False  # training known only from a later period of the bucket: no evidence
     startup: Startup = ""  # uncertain as a "load" or a "start" (``PeriodClass.startup``)
+    sparse: bool = False  # uncertain only for want of samples (``PeriodClass.sparse``)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class WorkloadFold:
                     samples,
                     cls.hindsight,
                     cls.startup,
+                    cls.sparse,
                 )
             )
             label = cls.label if cls.label in seconds else WorkloadLabel.UNCERTAIN
