@@ -115,7 +115,9 @@ class _DeviceSeries:
     counter_intervals: int = 0
     other_intervals: int = 0
     uncovered: bool = False
-    unspanned: bool = False  # the device's first sample since start: the counter spans from it, not the period
+    # the device's first sample since start is in this period: the counter spans from it, not
+    # from the period's start
+    unspanned: bool = False
     busy: list[float] = field(default_factory=list)
     sm: list[float] = field(default_factory=list)
     tensor: list[float] = field(default_factory=list)

@@ -46,6 +46,8 @@ Authoring format (TOML; ``pausewatch-verifier commitment sign`` turns it into th
     max_fixed_load_w = 0.0            # the largest fixed load (W) an inventory may declare for
                                       # one meter scope (offices, lighting, the cooling plant's
                                       # base); absent: 0, no fixed load
+    max_meter_accuracy = 0.02         # the loosest accuracy class (a fraction) a meter may be
+                                      # declared with: every energy threshold scales with it
 
 Hard limits: at most ``MAX_FACILITIES`` facilities and power caps; bucket between 60 s and 31
 days; ``max_gap_s`` ≥ 0; ``timeout_intervals`` at most
@@ -54,9 +56,11 @@ days; ``max_gap_s`` ≥ 0; ``timeout_intervals`` at most
 calibration at least two buckets and at most ``MAX_CALIBRATION_NS`` (a week; or two buckets) (a window
 shorter than its calibration never calibrates:
 no baseline findings, the band still applies); drift within 0 … 0.5; fixed load within 0 …
-``MAX_FIXED_LOAD_W``; intervals positive; caps non-negative and finite. A commitment without
+``MAX_FIXED_LOAD_W``; meter accuracy within ``METER_ACCURACY_LIMITS``; intervals positive; caps
+non-negative and finite. A commitment without
 ``[tolerances]`` gets the defaults above: an existing commitment file keeps parsing, its
-facilities are held to a physically plausible band, and none may declare a fixed load.
+facilities are held to a physically plausible band, none may declare a fixed load, and no
+meter may be declared looser than class 2 (2 %).
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_INTERVALS",
     "MAX_FACILITIES",
     "MAX_FIXED_LOAD_W",
+    "METER_ACCURACY_LIMITS",
     "OVERHEAD_BOUND_LIMITS",
     "WORKLOAD_NAMES",
     "Commitment",
@@ -114,6 +119,12 @@ MAX_OVERHEAD_DRIFT: Final = 0.5
 # A fixed load hides hardware of its size from the energy balance: no bound or declaration may
 # name more than this (100 MW, beyond the whole intake of nearly every facility).
 MAX_FIXED_LOAD_W: Final = 1e8
+# A meter's accuracy class, a fraction of its reading: IEC 62053-22 class 0.1S to class 5. The
+# commitment bounds what an inventory may declare (``Tolerances.max_meter_accuracy``): every
+# energy threshold is a multiple of it, so a lab declaring its meters loose widens its own band
+# (a red team's: declared at 5 %, a hidden GPU's 2 MJ an hour above the band was under 3 σ).
+METER_ACCURACY_LIMITS: Final = (0.001, 0.05)
+DEFAULT_MAX_METER_ACCURACY: Final = 0.02
 # Calibration learns a scope's ratio and noise; while it lasts no step is looked for, so a
 # commitment may not make it longer than a week (daily and weekly cycles), or two buckets.
 MAX_CALIBRATION_NS: Final = 7 * 86_400 * NS_PER_S
@@ -180,12 +191,18 @@ class Tolerances:
     calibration_ns: int
     max_overhead_drift: float
     max_fixed_load_w: float = 0.0
+    max_meter_accuracy: float = DEFAULT_MAX_METER_ACCURACY
 
     def band(self, declared_min: float, declared_max: float) -> tuple[float, float]:
         """The band the evaluation uses: the declared one cut to these bounds."""
         lo = max(declared_min, self.overhead_min_ratio)
         hi = min(declared_max, self.overhead_max_ratio)
         return (lo, hi) if lo <= hi else (self.overhead_min_ratio, self.overhead_max_ratio)
+
+    def meter_accuracy(self, declared: float) -> float:
+        """The accuracy class the evaluation credits a meter with: the declared one, at most
+        ``max_meter_accuracy`` (an inventory declaring looser is refused at submission)."""
+        return min(declared, self.max_meter_accuracy)
 
     def fixed_load(self, declared_w: float) -> float:
         """The fixed load (W) the evaluation subtracts from a scope's metered power: the declared
@@ -377,7 +394,11 @@ def _tolerances(msg: types_pb2.Tolerances, bucket_ns: int, window_ns: int) -> To
         raise FormatError(
             f"tolerances.max_fixed_load_w: must be within 0 … {MAX_FIXED_LOAD_W:g} W, got {fixed}"
         )
-    return Tolerances(lo, hi, calibration, drift, fixed)
+    accuracy = msg.max_meter_accuracy if msg.HasField("max_meter_accuracy") else DEFAULT_MAX_METER_ACCURACY
+    a_lo, a_hi = METER_ACCURACY_LIMITS
+    if not (math.isfinite(accuracy) and a_lo <= accuracy <= a_hi):
+        raise FormatError(f"tolerances.max_meter_accuracy: must be within {a_lo} … {a_hi}, got {accuracy}")
+    return Tolerances(lo, hi, calibration, drift, fixed, accuracy)
 
 
 _TOP_KEYS: Final = (
@@ -457,9 +478,20 @@ def read_conditions(
         msg.reporting.min_time_coverage = rep.number("min_time_coverage")
     tol = root.section("tolerances")
     tol.only(
-        "overhead_min_ratio", "overhead_max_ratio", "calibration_s", "max_overhead_drift", "max_fixed_load_w"
+        "overhead_min_ratio",
+        "overhead_max_ratio",
+        "calibration_s",
+        "max_overhead_drift",
+        "max_fixed_load_w",
+        "max_meter_accuracy",
     )
-    for key in ("overhead_min_ratio", "overhead_max_ratio", "max_overhead_drift", "max_fixed_load_w"):
+    for key in (
+        "overhead_min_ratio",
+        "overhead_max_ratio",
+        "max_overhead_drift",
+        "max_fixed_load_w",
+        "max_meter_accuracy",
+    ):
         if key in tol:
             setattr(msg.tolerances, key, tol.number(key))
     if "calibration_s" in tol:

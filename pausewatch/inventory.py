@@ -34,7 +34,8 @@ Authoring format (TOML; ``inventory_from_toml`` turns it into the wire message):
     public_key = "<hex or base64>"
     scope = "facility"                # or "hall", "rack", "pdu", "nodes" with node_ids = [...]
     feed = "A"                        # optional: one of several feeds summed into one measurement
-    accuracy = 0.005                  # optional: accuracy class as a fraction (default 0.01)
+    accuracy = 0.005                  # optional: accuracy class as a fraction (default 0.01), at
+                                      # most the commitments' tolerances.max_meter_accuracy
     overhead = { min_ratio = 1.0, max_ratio = 1.1 }   # optional: this scope's own band (and
                                       # its own fixed_load_w, default 0)
     enrolment_proof = "<base64>"      # the meter key's proof, from init
@@ -82,7 +83,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from pausewatch.commitment import MAX_FIXED_LOAD_W, Tolerances, public_key
+from pausewatch.commitment import MAX_FIXED_LOAD_W, METER_ACCURACY_LIMITS, Tolerances, public_key
 from pausewatch.enrolment import proven_key_ids
 from pausewatch.errors import FormatError, LimitExceededError, VerificationError
 from pausewatch.keys import ED25519_SIGNATURE_SIZE, Ed25519Key, key_id
@@ -115,7 +116,6 @@ MAX_MODEL_LENGTH: Final = 128
 MAX_LOCATION_LENGTH: Final = 256
 MAX_OVERHEAD_RATIO: Final = 10.0
 DEFAULT_METER_ACCURACY: Final = 0.01  # IEC 62053-21 class 1
-METER_ACCURACY_LIMITS: Final = (0.001, 0.05)
 MAX_FEED_LENGTH: Final = 32
 
 
@@ -219,8 +219,9 @@ class Inventory:
 
     def check_bounds(self, tolerances: Tolerances, commitment_id: str) -> None:
         """Raise ``FormatError`` naming the field when a declared band is wider than a
-        commitment's bounds (``tolerances.overhead_min_ratio`` … ``overhead_max_ratio``) or a
-        declared fixed load above its ``tolerances.max_fixed_load_w``."""
+        commitment's bounds (``tolerances.overhead_min_ratio`` … ``overhead_max_ratio``), a
+        declared fixed load above its ``tolerances.max_fixed_load_w``, or a meter declared looser
+        than its ``tolerances.max_meter_accuracy``."""
         lo, hi = tolerances.overhead_min_ratio, tolerances.overhead_max_ratio
         bands = [("overhead", (self.overhead_min, self.overhead_max), self.fixed_load_w)]
         bands += [
@@ -239,6 +240,13 @@ class Inventory:
                     f"{where}.fixed_load_w: {fixed:g} W is above the bound"
                     f" {tolerances.max_fixed_load_w:g} W of commitment {commitment_id!r}"
                     " (tolerances.max_fixed_load_w; absent, no fixed load is allowed)"
+                )
+        for m in self.meters:
+            if m.accuracy > tolerances.max_meter_accuracy:
+                raise FormatError(
+                    f"meters[{m.meter_id}].accuracy: {m.accuracy:g} is above the bound"
+                    f" {tolerances.max_meter_accuracy:g} of commitment {commitment_id!r}"
+                    " (tolerances.max_meter_accuracy; absent, 0.02)"
                 )
 
     @classmethod

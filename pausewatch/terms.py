@@ -56,6 +56,7 @@ Authoring format (TOML; ``pausewatch-verifier terms sign`` turns it into the env
     calibration_s = 10800            # at most
     max_overhead_drift = 0.1         # at most
     max_fixed_load_w = 0.0           # at most (absent: 0, no inventory may declare a fixed load)
+    max_meter_accuracy = 0.02        # at most: the loosest meter accuracy class an inventory may declare
 
 Defaults and hard limits are the commitment's (:mod:`pausewatch.commitment`): a tolerance
 outside physical sense (an overhead bound outside ``OVERHEAD_BOUND_LIMITS``, a coverage below
@@ -482,6 +483,7 @@ class TermsInForce:
                 calibration_ns=max(min(tol.calibration_ns, tt.calibration_ns), 2 * rep.bucket_ns),
                 max_overhead_drift=min(tol.max_overhead_drift, tt.max_overhead_drift),
                 max_fixed_load_w=min(tol.max_fixed_load_w, tt.max_fixed_load_w),
+                max_meter_accuracy=min(tol.max_meter_accuracy, tt.max_meter_accuracy),
             )
         if restricted and not allowed:
             allowed = {types_pb2.WORKLOAD_CLASS_IDLE}
@@ -596,6 +598,11 @@ def _laxer(c: Commitment, t: Terms, lab_facilities: Collection[str] | None) -> I
         yield (
             f"tolerances.max_fixed_load_w: {ct.max_fixed_load_w:g} is above the terms' bound"
             f" {tt.max_fixed_load_w:g}"
+        )
+    if ct.max_meter_accuracy > tt.max_meter_accuracy:
+        yield (
+            f"tolerances.max_meter_accuracy: {ct.max_meter_accuracy:g} is above the terms' bound"
+            f" {tt.max_meter_accuracy:g}"
         )
 
 

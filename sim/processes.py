@@ -414,6 +414,7 @@ def terms_toml(scenario: Scenario, parties: Sequence[str]) -> str:
         f"calibration_s = {t.calibration_ns / s!r}",
         f"max_overhead_drift = {t.max_overhead_drift!r}",
         f"max_fixed_load_w = {t.max_fixed_load_w!r}",
+        f"max_meter_accuracy = {t.max_meter_accuracy!r}",
         "",
     ]
     return "\n".join(lines)

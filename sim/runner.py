@@ -37,7 +37,7 @@ import grpc
 
 from pausewatch.clock import NS_PER_S, SimulatedClock
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope, verify_envelope
-from pausewatch.errors import InternalError
+from pausewatch.errors import FormatError, InternalError
 from pausewatch.keys import Ed25519Key, Ed25519Signer
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.roots import LabRoot
@@ -270,16 +270,24 @@ def scratch_dir() -> str | None:
 
 
 async def _documents(v: _Verifier, scenario: Scenario, fleet: SimulatedFleet) -> None:
-    """The labs sign and submit their inventories and the commitment."""
+    """The labs sign and submit their inventories and the commitment; one the verifier refuses
+    is the scenario's error (``FormatError`` with the verifier's reason), not a traceback."""
     now = v.clock.now_ns()
-    for inv in fleet.inventories(now):
-        env = sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(deterministic=True),
-                            [fleet.keys.lab(inv.lab_id)])
-        await v.rpc().SubmitInventory(verifier_pb2.SubmitSignedRequest(envelope=env), timeout=_RPC_DEADLINE_S)
-    commitment = scenario.commitment
-    env = sign_envelope(PayloadType.COMMITMENT, commitment.SerializeToString(deterministic=True),
-                        [fleet.keys.lab(commitment.lab_id)])
-    await v.rpc().SubmitCommitment(verifier_pb2.SubmitSignedRequest(envelope=env), timeout=_RPC_DEADLINE_S)
+    try:
+        for inv in fleet.inventories(now):
+            env = sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(deterministic=True),
+                                [fleet.keys.lab(inv.lab_id)])
+            await v.rpc().SubmitInventory(
+                verifier_pb2.SubmitSignedRequest(envelope=env), timeout=_RPC_DEADLINE_S
+            )
+        commitment = scenario.commitment
+        env = sign_envelope(PayloadType.COMMITMENT, commitment.SerializeToString(deterministic=True),
+                            [fleet.keys.lab(commitment.lab_id)])
+        await v.rpc().SubmitCommitment(
+            verifier_pb2.SubmitSignedRequest(envelope=env), timeout=_RPC_DEADLINE_S
+        )
+    except grpc.aio.AioRpcError as e:
+        raise FormatError(f"the verifier refused the scenario's documents: {e.details()}") from None
 
 
 _DISPOSITION_NAMES = {

@@ -21,8 +21,8 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from pausewatch.clock import NS_PER_S
-from pausewatch.commitment import MAX_FIXED_LOAD_W, commitment_from_toml
-from pausewatch.errors import FormatError, InputError, InternalError
+from pausewatch.commitment import MAX_FIXED_LOAD_W, Commitment, commitment_from_toml
+from pausewatch.errors import FormatError, InputError, InternalError, PausewatchError
 from pausewatch.tomlread import Document, Path, Table, format_path, unknown_key
 from pausewatch.v1 import types_pb2
 from sim._units import format_duration
@@ -403,6 +403,7 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     for fid in ids:
         if fid not in commitment.facility_ids and not commitment.all_facilities_of_lab:
             raise ctx.error(("commitment", "facilities"), f"facility {fid!r} of the fleet is not covered")
+    _check_declarations(ctx, facilities, commitment)
     if not commitment.window_start_unix_ns <= start or start + duration > commitment.window_end_unix_ns:
         raise ctx.error(("commitment", "window"), "the scenario must lie inside the commitment's window")
     bucket = commitment.reporting.bucket_ns
@@ -476,6 +477,44 @@ def _commitment(ctx: _ScenarioDoc, text: str) -> types_pb2.Commitment:
         parts = tuple(key.replace("_ns", "_s").split(".")) if key else ()
         lineno = ctx.line_of(("commitment", *parts))
         raise ScenarioError(ctx.file, lineno, ".".join(("commitment", *parts)), problem) from None
+
+
+def _check_declarations(
+    ctx: _ScenarioDoc, facilities: Sequence[FacilitySpec], commitment: types_pb2.Commitment
+) -> None:
+    """What each facility's inventory will declare lies within the commitment's tolerances (a
+    wider band, a larger fixed load, a looser meter than it allows is refused at submission):
+    said here, at its line, rather than by the verifier mid-run."""
+    try:
+        bounds = Commitment.from_wire(commitment).tolerances
+    except PausewatchError as e:
+        raise ctx.error(("commitment",), str(e)) from None
+    lo, hi = bounds.overhead_min_ratio, bounds.overhead_max_ratio
+    for i, f in enumerate(facilities):
+        if f.overhead[0] < lo or f.overhead[1] > hi:
+            raise ctx.error(
+                ("facility", i, "overhead"),
+                f"{list(f.overhead)} is outside the commitment's bounds {lo} … {hi}"
+                " (commitment.tolerances.overhead_min_ratio/overhead_max_ratio)",
+            )
+        if f.fixed_load_w > bounds.max_fixed_load_w:
+            raise ctx.error(
+                ("facility", i, "fixed_load_w"),
+                f"{f.fixed_load_w:g} W is above the commitment's bound {bounds.max_fixed_load_w:g} W"
+                " (commitment.tolerances.max_fixed_load_w; absent, 0)",
+            )
+        for j, m in enumerate(f.meters):
+            if m.band is not None and (m.band[0] < lo or m.band[1] > hi):
+                raise ctx.error(
+                    ("facility", i, "meter", j, "overhead"),
+                    f"{list(m.band)} is outside the commitment's bounds {lo} … {hi}",
+                )
+            if m.accuracy is not None and m.accuracy > bounds.max_meter_accuracy:
+                raise ctx.error(
+                    ("facility", i, "meter", j, "accuracy"),
+                    f"{m.accuracy:g} is above the commitment's bound {bounds.max_meter_accuracy:g}"
+                    " (commitment.tolerances.max_meter_accuracy; absent, 0.02)",
+                )
 
 
 def _facility(t: Table) -> FacilitySpec:

@@ -203,6 +203,7 @@ def _describe(terms: Terms) -> dict[str, Any]:
             "calibration_s": t.calibration_ns / 1e9,
             "max_overhead_drift": t.max_overhead_drift,
             "max_fixed_load_w": t.max_fixed_load_w,
+            "max_meter_accuracy": t.max_meter_accuracy,
         },
         "description": terms.description,
     }

@@ -1256,6 +1256,7 @@ class Tolerances(_message.Message):
     CALIBRATION_NS_FIELD_NUMBER: _builtins.int
     MAX_OVERHEAD_DRIFT_FIELD_NUMBER: _builtins.int
     MAX_FIXED_LOAD_W_FIELD_NUMBER: _builtins.int
+    MAX_METER_ACCURACY_FIELD_NUMBER: _builtins.int
     overhead_min_ratio: _builtins.float
     """lowest metered/reported ratio a band may allow"""
     overhead_max_ratio: _builtins.float
@@ -1266,6 +1267,8 @@ class Tolerances(_message.Message):
     """largest slow drift of the ratio from its calibrated level"""
     max_fixed_load_w: _builtins.float
     """largest fixed load, W, an inventory may declare per scope; absent: 0"""
+    max_meter_accuracy: _builtins.float
+    """loosest accuracy class (fraction) a meter may be declared with; absent: 0.02"""
     def __init__(
         self,
         *,
@@ -1274,15 +1277,18 @@ class Tolerances(_message.Message):
         calibration_ns: _builtins.int | None = ...,
         max_overhead_drift: _builtins.float | None = ...,
         max_fixed_load_w: _builtins.float | None = ...,
+        max_meter_accuracy: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns", "_max_fixed_load_w", b"_max_fixed_load_w", "_max_overhead_drift", b"_max_overhead_drift", "_overhead_max_ratio", b"_overhead_max_ratio", "_overhead_min_ratio", b"_overhead_min_ratio", "calibration_ns", b"calibration_ns", "max_fixed_load_w", b"max_fixed_load_w", "max_overhead_drift", b"max_overhead_drift", "overhead_max_ratio", b"overhead_max_ratio", "overhead_min_ratio", b"overhead_min_ratio"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns", "_max_fixed_load_w", b"_max_fixed_load_w", "_max_meter_accuracy", b"_max_meter_accuracy", "_max_overhead_drift", b"_max_overhead_drift", "_overhead_max_ratio", b"_overhead_max_ratio", "_overhead_min_ratio", b"_overhead_min_ratio", "calibration_ns", b"calibration_ns", "max_fixed_load_w", b"max_fixed_load_w", "max_meter_accuracy", b"max_meter_accuracy", "max_overhead_drift", b"max_overhead_drift", "overhead_max_ratio", b"overhead_max_ratio", "overhead_min_ratio", b"overhead_min_ratio"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns", "_max_fixed_load_w", b"_max_fixed_load_w", "_max_overhead_drift", b"_max_overhead_drift", "_overhead_max_ratio", b"_overhead_max_ratio", "_overhead_min_ratio", b"_overhead_min_ratio", "calibration_ns", b"calibration_ns", "max_fixed_load_w", b"max_fixed_load_w", "max_overhead_drift", b"max_overhead_drift", "overhead_max_ratio", b"overhead_max_ratio", "overhead_min_ratio", b"overhead_min_ratio"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns", "_max_fixed_load_w", b"_max_fixed_load_w", "_max_meter_accuracy", b"_max_meter_accuracy", "_max_overhead_drift", b"_max_overhead_drift", "_overhead_max_ratio", b"_overhead_max_ratio", "_overhead_min_ratio", b"_overhead_min_ratio", "calibration_ns", b"calibration_ns", "max_fixed_load_w", b"max_fixed_load_w", "max_meter_accuracy", b"max_meter_accuracy", "max_overhead_drift", b"max_overhead_drift", "overhead_max_ratio", b"overhead_max_ratio", "overhead_min_ratio", b"overhead_min_ratio"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__calibration_ns: _TypeAlias = _typing.Literal["calibration_ns"]  # noqa: Y015
     _WhichOneofArgType__calibration_ns: _TypeAlias = _typing.Literal["_calibration_ns", b"_calibration_ns"]  # noqa: Y015
     _WhichOneofReturnType__max_fixed_load_w: _TypeAlias = _typing.Literal["max_fixed_load_w"]  # noqa: Y015
     _WhichOneofArgType__max_fixed_load_w: _TypeAlias = _typing.Literal["_max_fixed_load_w", b"_max_fixed_load_w"]  # noqa: Y015
+    _WhichOneofReturnType__max_meter_accuracy: _TypeAlias = _typing.Literal["max_meter_accuracy"]  # noqa: Y015
+    _WhichOneofArgType__max_meter_accuracy: _TypeAlias = _typing.Literal["_max_meter_accuracy", b"_max_meter_accuracy"]  # noqa: Y015
     _WhichOneofReturnType__max_overhead_drift: _TypeAlias = _typing.Literal["max_overhead_drift"]  # noqa: Y015
     _WhichOneofArgType__max_overhead_drift: _TypeAlias = _typing.Literal["_max_overhead_drift", b"_max_overhead_drift"]  # noqa: Y015
     _WhichOneofReturnType__overhead_max_ratio: _TypeAlias = _typing.Literal["overhead_max_ratio"]  # noqa: Y015
@@ -1293,6 +1299,8 @@ class Tolerances(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__calibration_ns) -> _WhichOneofReturnType__calibration_ns | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_fixed_load_w) -> _WhichOneofReturnType__max_fixed_load_w | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_meter_accuracy) -> _WhichOneofReturnType__max_meter_accuracy | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_overhead_drift) -> _WhichOneofReturnType__max_overhead_drift | None: ...
     @_typing.overload

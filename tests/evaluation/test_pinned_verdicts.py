@@ -38,6 +38,11 @@ else changes);
 earlier pins were taken at commit f090984. The auditor compares stored verdicts with recomputed
 ones field by field: any change here is a change of results.
 
+Re-pinned for ``pausewatch-rules/2`` (what sparse samples and energy counters prove, proof that
+missing hardware drew nothing before ``min_inventory_coverage`` excuses it, meter accuracy bounded
+by the commitment): under ``pausewatch-rules/1`` every digest below was unchanged by those rules
+(measured before the name changed); only ``rules`` differs.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -49,40 +54,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/1"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/2"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "0af26cfcf9561b8489612c68141d212ff14a27cd5948d7513fc541c4f0a04bbe",
-        "c0@168": "b9a25c1107f1251b3225ffe6d5a061b2fa66a3f815ec1da9e6a5ce5ede880fb4",
-        "c0@215": "5bda14a0c0ec9b756ed6d2d5b7b2385eaf38ea381ce63b8da39e9729cf4305fb",
-        "c1@82": "1111ad57427b60b2bf17059134c89560b454dfd6f51c2deb148975447ac0c578",
-        "c1@168": "6be90bdffec5ca76dcded813dea9bfe1e32d14baa7329d6ba0cb56619c8f6468",
-        "c1@215": "8be9bfb1409a68036636a944912b8e4119efaa801ffd49bf9769c98d9b9e163a",
-        "c2@82": "85cfb0e62a7bb83c4a0f2335ef67e40b33edbf6f7a0c8cf003a6bdbecfa05fc2",
-        "c2@168": "e9585706f2d31c8ec7872bd04fd2d1422c7b1cf8f13f88bb14bbb8d8fbbf5e6b",
-        "c2@215": "acf7d0f4ed940542fe999cf14cf7694872edb9e7f90ac34f04a57e76958fa91a",
+        "c0@82": "5391ce675e5db7102ccdb76cb5616c6c06d708c709cb7b468b1d6dfd36aaa55a",
+        "c0@168": "83127bac19e2d44c2bf1d62e57846cca6f53b8b931a76de2c50c1ff3fa5d13f3",
+        "c0@215": "97c11acbe78ae416aa355112e6adec6d4436de35747fa4304ba03e943d68fb0d",
+        "c1@82": "2cd92baa2b4cefb794ffa01dfdd783ff32792ae6ecfb307d58f91f8b6428f633",
+        "c1@168": "331fa22b6df573dce501ef47c1ba46498082c728797e9be1a8cfa875dbacf94c",
+        "c1@215": "91e21d89cbd62aca15047d4ec7e0f281c93895d87f93222ad0ad13d2ceea6ca3",
+        "c2@82": "5f1e51a292d8feeb34c891c731e48c0b7ce8114255b0c9eceecdec1dbd2ffb55",
+        "c2@168": "28bf6a60d8db0ad77e00d556caf8ae5ffc55264cf6b5e8923602bd8ca83551d5",
+        "c2@215": "f3d17ad15a8dfabeaf3ddf841bfb61f00dd3b9a074429a9d8f005649db223f8e",
     },
     2: {
-        "c0@81": "db831f427875c3106dbc1174070612c719bda1dd42c61fb38805786fd3bc5fb5",
-        "c0@173": "2c6a658ff4574c719f9ded870b38ebc0db51484da4281bca197e7acd757ec260",
-        "c0@220": "ba258e75d5a080ca65df5e11ee10ef5df28bdcda8410485094dad04c35254656",
-        "c1@81": "936e3075e4b21d284e31c055b3585e20ca7ee294c7ab0fb175531d56d502f568",
-        "c1@173": "766b49d116ffcbf0c21188d8d1f6afb2231c97f8a2803fb3e5c40d5222d5155d",
-        "c1@220": "224c0d12f79f8d77ba5353238a3e4dfa22dc19efa778e408716ba9af7c0c6eb5",
-        "c2@81": "622a95550eaf626c3764e0ec162ba444b9ebc229c2ff79d8c0a6047420b8c5d9",
-        "c2@173": "5fcccc95731c36a444805011b61a546df1f5810323a30b3f535e1854ea861c12",
-        "c2@220": "0a4e587828ae783756875d65e96b1f73bdb4fe2fbddc17d1dd4348c10b864cc4",
+        "c0@81": "1422c6d61c133b4ad71d9daa9f4a3751ced1675e97b4bb3ef85013cf4ce16ff3",
+        "c0@173": "5e9258a506ac3d3455caff79585d3f14f06434c5be31b99eade6629658960c54",
+        "c0@220": "405cbf689bc2b8508e39206718c628c47ed6a581c6b85cf0e2e5599660346731",
+        "c1@81": "426a65668062809515a2c2c28921f72e502ea21910915559b8d0181a527c2866",
+        "c1@173": "fee49daa49d7f647041a2dfa69b6a81778bbabb233a43325d8e99b71f24446fc",
+        "c1@220": "b11088220afe67df1da7914f86053247611ab05cecb2b938476f8711da99f8b7",
+        "c2@81": "bfc1a4e763b9f6293fa9661368948a35ed6b64cf529b8b3a591f3bcf092c07ae",
+        "c2@173": "4879df0539d82bbd7dd05f3072d36d40ead0087d01731da11f1dedb9d0e7d430",
+        "c2@220": "ebe13806f62483ef7b33bb52e343ee10c47361074aa0b46cde79a3baf0893898",
     },
 }
 
 CLEAN = {
-    "idle/c0": "cbf7d285ed9dd9e4100d229a0d2cb4ab64c74b2a86a50f7aacf698e0d813ca81",
-    "idle/c1": "d731d84f32b29cad87a283be1f4d2f1b766bbda3f1ece66b44a101e1f342f55b",
-    "inference/c0": "80bcb0d25f70a725873c5a2b841cea12518b2fa387fba0f39615a4189aa3b57a",
-    "inference/c1": "bbb66b39b98da5d2ebf08dd0c49afb6dc69c0168ac1b0eaa28a5afde6f60cf4f",
-    "training/c0": "8b55fe826e6430b1256fd064763fbb53c0e9a6415593b6ea639b8960151be65a",
-    "training/c1": "0593fb3aea0565a2e7405c9d4aa000c32fdfb656c14370033271ec0b628f9d18",
+    "idle/c0": "4ed91440d9afb78841801c0f590b095a42e30b66dab8bfa644e9f456466979cc",
+    "idle/c1": "3a2be4833fa7fbb1a4f8fa4f683d5d0d01b7016a9c8c5ef3c53175dc703d6dc2",
+    "inference/c0": "fbea36d4ea3d658df20aec690bf072c7f70cbcf6e46f5aaac8f403370c105e88",
+    "inference/c1": "980ab2e62eeb7d48091407088ad9c133fed02d0d6b2f3baac8e73d5919c41111",
+    "training/c0": "069f577c8eab1ccc0ecbd323bbe85f44f8a70c79397a3eead94f7f625a214a17",
+    "training/c1": "983ffa932840a80e0d4a9093d3ae53f4cfbb5c3e5e59b6d4cc6cb6ca200be3aa",
 }
 
 

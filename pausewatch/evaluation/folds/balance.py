@@ -340,7 +340,7 @@ class _Scopes:
                     " their reports cannot be checked against independent energy"
                 )
             )
-        accuracy = {m.meter_id: m.accuracy for m in inv.meters}
+        accuracy = {m.meter_id: self.commitment.tolerances.meter_accuracy(m.accuracy) for m in inv.meters}
         balances: list[EnergyBalance] = []
         unexplained_flop: list[float] = []
         metered_power: float | None = None
