@@ -185,16 +185,21 @@ def test_a_bound_outside_physical_sense_is_refused_naming_the_key(value: str, pr
         bound(f"max_fixed_load_w = {value}")
 
 
-def test_terms_bound_the_fixed_load_of_commitments_and_inventories() -> None:
+def terms_in_force(tolerances: str) -> TermsInForce:
+    """Terms over lab ``lab`` for the day of ``bound``'s commitments, with ``tolerances``."""
     terms = Terms.from_wire(
         terms_from_toml(
             'id = "t"\nversion = 1\nparties = ["a"]\n[[labs]]\nlab_id = "lab"\n'
             "[window]\nstart = 2026-01-01T00:00:00Z\nend = 2026-01-02T00:00:00Z\n"
-            "[tolerances]\nmax_fixed_load_w = 2000\n",
+            f"[tolerances]\n{tolerances}\n",
             "terms.toml",
         )
     )
-    in_force = TermsInForce.latest([terms])
+    return TermsInForce.latest([terms])
+
+
+def test_terms_bound_the_fixed_load_of_commitments_and_inventories() -> None:
+    in_force = terms_in_force("max_fixed_load_w = 2000")
     generous = bound("max_fixed_load_w = 5000")
     with pytest.raises(TermsViolationError, match=r"tolerances\.max_fixed_load_w: 5000 is above the terms' bound"):
         in_force.check_commitment(generous)

@@ -12,25 +12,16 @@ import dataclasses
 
 import pytest
 
-from pausewatch.commitment import Commitment, commitment_from_toml
 from pausewatch.documents import ToleranceError, check_tolerances
 from pausewatch.errors import FormatError
 from pausewatch.evaluation import BucketRef, Evaluator
 from pausewatch.inventory import Inventory
-from pausewatch.terms import Terms, TermsInForce, TermsViolationError, terms_from_toml
+from pausewatch.terms import TermsViolationError
 from pausewatch.v1 import types_pb2
 from sim.factories import IDLE, T0, Fleet, commitment
+from tests.evaluation.test_fixed_load import bound, terms_in_force
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
-
-
-def bound(tolerances: str = "") -> Commitment:
-    text = (
-        'id = "c"\nversion = 1\nlab_id = "lab"\nfacilities = ["fac-a"]\n'
-        "[window]\nstart = 2026-01-01T00:00:00Z\nend = 2026-01-02T00:00:00Z\n"
-        f"[tolerances]\n{tolerances}\n"
-    )
-    return Commitment.from_wire(commitment_from_toml(text, "c.toml"))
 
 
 def declared(accuracy: float) -> Inventory:
@@ -65,15 +56,7 @@ def test_a_bound_outside_the_meter_classes_is_refused_naming_the_key(value: str)
 
 
 def test_terms_bound_the_meter_accuracy_of_commitments_and_inventories() -> None:
-    terms = Terms.from_wire(
-        terms_from_toml(
-            'id = "t"\nversion = 1\nparties = ["a"]\n[[labs]]\nlab_id = "lab"\n'
-            "[window]\nstart = 2026-01-01T00:00:00Z\nend = 2026-01-02T00:00:00Z\n"
-            "[tolerances]\nmax_meter_accuracy = 0.005\n",
-            "terms.toml",
-        )
-    )
-    in_force = TermsInForce.latest([terms])
+    in_force = terms_in_force("max_meter_accuracy = 0.005")
     generous = bound("max_meter_accuracy = 0.02")
     with pytest.raises(
         TermsViolationError, match=r"tolerances\.max_meter_accuracy: 0\.02 is above the terms' bound"
