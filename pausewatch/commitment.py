@@ -46,8 +46,9 @@ Authoring format (TOML; ``pausewatch-verifier commitment sign`` turns it into th
     max_fixed_load_w = 0.0            # the largest fixed load (W) an inventory may declare for
                                       # one meter scope (offices, lighting, the cooling plant's
                                       # base); absent: 0, no fixed load
-    max_meter_accuracy = 0.02         # the loosest accuracy class (a fraction) a meter may be
+    max_meter_accuracy = 0.05         # the loosest accuracy class (a fraction) a meter may be
                                       # declared with: every energy threshold scales with it
+                                      # (absent: the hard limit; parties should set 0.01)
 
 Hard limits: at most ``MAX_FACILITIES`` facilities and power caps; bucket between 60 s and 31
 days; ``max_gap_s`` ≥ 0; ``timeout_intervals`` at most
@@ -59,8 +60,7 @@ no baseline findings, the band still applies); drift within 0 … 0.5; fixed loa
 ``MAX_FIXED_LOAD_W``; meter accuracy within ``METER_ACCURACY_LIMITS``; intervals positive; caps
 non-negative and finite. A commitment without
 ``[tolerances]`` gets the defaults above: an existing commitment file keeps parsing, its
-facilities are held to a physically plausible band, none may declare a fixed load, and no
-meter may be declared looser than class 2 (2 %).
+facilities are held to a physically plausible band, and none may declare a fixed load.
 """
 
 from __future__ import annotations
@@ -124,7 +124,10 @@ MAX_FIXED_LOAD_W: Final = 1e8
 # energy threshold is a multiple of it, so a lab declaring its meters loose widens its own band
 # (a red team's: declared at 5 %, a hidden GPU's 2 MJ an hour above the band was under 3 σ).
 METER_ACCURACY_LIMITS: Final = (0.001, 0.05)
-DEFAULT_MAX_METER_ACCURACY: Final = 0.02
+# Absent: the hard limit, so that every commitment and inventory written before the bound keep
+# their meaning; multilateral terms (and careful labs) set it to the class of the meters they
+# accept.
+DEFAULT_MAX_METER_ACCURACY: Final = METER_ACCURACY_LIMITS[1]
 # Calibration learns a scope's ratio and noise; while it lasts no step is looked for, so a
 # commitment may not make it longer than a week (daily and weekly cycles), or two buckets.
 MAX_CALIBRATION_NS: Final = 7 * 86_400 * NS_PER_S

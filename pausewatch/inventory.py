@@ -246,7 +246,7 @@ class Inventory:
                 raise FormatError(
                     f"meters[{m.meter_id}].accuracy: {m.accuracy:g} is above the bound"
                     f" {tolerances.max_meter_accuracy:g} of commitment {commitment_id!r}"
-                    " (tolerances.max_meter_accuracy; absent, 0.02)"
+                    " (tolerances.max_meter_accuracy)"
                 )
 
     @classmethod

@@ -56,7 +56,7 @@ Authoring format (TOML; ``pausewatch-verifier terms sign`` turns it into the env
     calibration_s = 10800            # at most
     max_overhead_drift = 0.1         # at most
     max_fixed_load_w = 0.0           # at most (absent: 0, no inventory may declare a fixed load)
-    max_meter_accuracy = 0.02        # at most: the loosest meter accuracy class an inventory may declare
+    max_meter_accuracy = 0.01        # at most: the loosest meter accuracy class an inventory may declare
 
 Defaults and hard limits are the commitment's (:mod:`pausewatch.commitment`): a tolerance
 outside physical sense (an overhead bound outside ``OVERHEAD_BOUND_LIMITS``, a coverage below

@@ -513,7 +513,7 @@ def _check_declarations(
                 raise ctx.error(
                     ("facility", i, "meter", j, "accuracy"),
                     f"{m.accuracy:g} is above the commitment's bound {bounds.max_meter_accuracy:g}"
-                    " (commitment.tolerances.max_meter_accuracy; absent, 0.02)",
+                    " (commitment.tolerances.max_meter_accuracy)",
                 )
 
 

@@ -36,7 +36,7 @@ __all__ = [
 
 PERSISTENCE = 0.25  # share of a node's covered time forbidden inference must hold to be called
 ISOLATED_UNCERTAIN_SHARE = 0.05  # at most this share of a node's time in lone uncertain periods
-# At most this share of a node's last hour (or of a longer bucket) silent, for COMPLIANT: what
+# At most this share of a node's last hour (of any hour of a longer bucket) silent, for COMPLIANT: what
 # ran while no report came is unproven, and the meter check fills a silence at the node's own
 # mean power, which capped training can match (the calibration fills no more either).
 MAX_SILENT_SHARE = 0.1

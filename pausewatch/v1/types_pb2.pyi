@@ -1268,7 +1268,7 @@ class Tolerances(_message.Message):
     max_fixed_load_w: _builtins.float
     """largest fixed load, W, an inventory may declare per scope; absent: 0"""
     max_meter_accuracy: _builtins.float
-    """loosest accuracy class (fraction) a meter may be declared with; absent: 0.02"""
+    """loosest accuracy class (fraction) a meter may be declared with; absent: 0.05"""
     def __init__(
         self,
         *,

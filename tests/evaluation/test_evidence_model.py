@@ -5,6 +5,7 @@ Built from signed reports with ``tests.evaluation.fleet``; every test names the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -88,6 +89,36 @@ def test_a_gap_cut_by_a_bucket_edge_is_measured_whole() -> None:
     assert {q.name: q.value for q in gap.quantities}["gap_s"] == 240.0
 
 
+def test_in_a_bucket_longer_than_an_hour_its_most_silent_hour_is_judged() -> None:
+    """A red team's: with day-long buckets a node went dark for two hours (8.3 % of the day,
+    under the tenth) and trained at a cap: COMPLIANT. A bucket longer than an hour is judged by
+    its most silent hour: here a 2-hour bucket with 10 silent minutes (a twelfth of the bucket,
+    under its tenth; a sixth of its worst hour), under a commitment that tolerates such gaps."""
+    from pausewatch.evaluation.folds.labels import _most_silent_hour
+
+    fleet = Fleet({"fac-a": 2})
+    silent = range(50, 60)  # minutes 50-59 of n01
+    for k in range(120):
+        t = T0 + k * fleet.period_ns
+        for node in fleet.node_ids("fac-a", 2):
+            if not (node.endswith("01") and k in silent):
+                fleet.usage(node, "fac-a", t, IDLE)
+        fleet.meter("fac-a", t, 2 * fleet.node_power(IDLE))
+    c = commitment(["fac-a"], bucket_s=7200)
+    c = dataclasses.replace(
+        c, reporting=dataclasses.replace(c.reporting, max_gap_ns=3600 * NS, min_time_coverage=0.8)
+    )
+    v = Evaluator(fleet.inputs(c)).verdict(BucketRef("fac-a", T0, T0 + 7200 * NS))
+    assert v.status == INCONCLUSIVE, v.reason
+    low = [f for f in v.findings if f.id == "workload.low_confidence" and f.subject.endswith("01")]
+    assert low, v.findings
+    assert "silent for 600 s of the last 3600 s" in low[0].message, v.findings
+    hour = 3600 * NS
+    assert _most_silent_hour((0, 4 * hour), [(0, hour), (hour + 600 * NS, 4 * hour)]) == 600.0
+    assert _most_silent_hour((0, 4 * hour), [(0, 4 * hour)]) == 0.0
+    assert _most_silent_hour((0, 2 * hour), []) == 3600.0
+
+
 def test_silence_never_balances_another_nodes_books() -> None:
     """A silent node may explain the meter only as far as INCONCLUSIVE: min_inventory_coverage
     below 1 excuses silence only where the meter shows the silent node drew nothing."""
@@ -125,9 +156,9 @@ def _silent_node_fleet(hidden_w: float, overhead: float) -> Fleet:
 
 @pytest.mark.parametrize(
     ("band", "hidden_w", "excused"),
-    # the meter reads 1.32 × the reports (the hosts' power is in no accelerator's report)
+    # the meter reads 1.38 × the reports
     [
-        ((1.3, 1.4), 0.0, True),  # powered down, a band the meter can see through: excused
+        ((1.35, 1.4), 0.0, True),  # powered down, a band the meter can see through: excused
         ((1.05, 1.6), 0.0, False),  # powered down, but the band leaves room for a node at work
         ((1.05, 1.6), 8 * 150.0, False),  # the evader: training at a 150-W cap in that room
     ],
@@ -138,7 +169,8 @@ def test_min_inventory_coverage_excuses_only_a_node_the_meter_proves_quiet(
     """A red team's: a lab signs ``min_inventory_coverage`` = 0.75, stops one node of four and
     trains on it at a 150-W cap, under a 1.1-1.6 band with the true overhead 1.15: the meter
     balanced, the silence was excused, COMPLIANT. Excused now only where the room the balance
-    leaves (``balance.hidden_room_j``) is less than the node's accelerators at the quiet bound."""
+    leaves (``balance.hidden_room_j``) is less than the node's accelerators at an idle board's
+    draw (``SILENT_IDLE_RATIO``)."""
     fleet = _silent_node_fleet(hidden_w, 1.15)
     c = commitment(["fac-a"], reporting="min_inventory_coverage = 0.7")
     v = Evaluator(inputs(fleet, c, {"band": band})).verdict(bucket(0))
@@ -150,6 +182,40 @@ def test_min_inventory_coverage_excuses_only_a_node_the_meter_proves_quiet(
     else:
         assert types_pb2.SEVERITY_WARNING in coverage, v.reason
         assert v.status == INCONCLUSIVE, v.reason
+
+
+def test_the_proof_of_a_quiet_node_takes_no_declared_load_and_every_scope() -> None:
+    """``balance.proven_quiet`` over hand-made balances (an hour; n1 silent throughout, eight
+    H100s: 8 × 12 % × 700 W = 672 W at an idle board's draw). The room is the reading over the
+    band's lower bound less the reports, the declared fixed load *not* taken off (declared and
+    not drawn, it is room: a reviewer hid two H100s at full power in 2 kW of it); and every
+    scope holding the node must prove it (a rack meter reading nothing proves nothing while the
+    intake leaves room)."""
+    from pausewatch.evaluation.folds.balance import EnergyBalance, proven_quiet
+    from pausewatch.evaluation.folds.coverage import DeviceCoverage
+
+    hour = 3600.0
+    devices = [
+        DeviceCoverage("n1", f"GPU-{j}", "NVIDIA H100 80GB HBM3", round(hour * 1e9), False) for j in range(8)
+    ]
+
+    def scope(
+        metered_w: float, reported_w: float, nodes: tuple[str, ...], fixed_w: float = 0.0
+    ) -> EnergyBalance:
+        j = hour
+        return EnergyBalance(
+            ("m",), metered_w * j, reported_w * j, 0.0, 0.0, 0.0, (), nodes, metered_w * j, 0.0, (1.2, 1.4),
+            fixed_load_j=fixed_w * j,
+        )  # fmt: skip
+
+    intake = ("n0", "n1")
+    assert proven_quiet([scope(1.2 * 10_000 + 500, 10_000, intake)], devices) == {"n1"}  # 417 W of room
+    assert proven_quiet([scope(1.2 * 10_000 + 1000, 10_000, intake)], devices) == frozenset()  # 833 W
+    # 2 kW declared as a fixed load and not drawn: still 833 W of room, not none
+    assert proven_quiet([scope(1.2 * 10_000 + 1000, 10_000, intake, fixed_w=2000.0)], devices) == frozenset()
+    rack = scope(0.0, 0.0, ("n1",))  # a rack meter around n1 reading nothing
+    assert proven_quiet([scope(1.2 * 10_000 + 1000, 10_000, intake), rack], devices) == frozenset()
+    assert proven_quiet([scope(1.2 * 10_000 + 500, 10_000, intake), rack], devices) == {"n1"}
 
 
 # ---- the lab sets its own tolerance -------------------------------------------------------------

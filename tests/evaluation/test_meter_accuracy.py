@@ -1,5 +1,5 @@
 """The commitment bounds the meter accuracy an inventory declares (``tolerances.max_meter_accuracy``,
-absent: 0.02).
+absent: 0.05, the hard limit, so that older files keep their meaning; the terms should set it).
 
 Every energy threshold is a multiple of the balance's σ, and a meter's part of σ is half its
 declared accuracy class times its reading: a lab declaring its meters loose widened its own
@@ -30,14 +30,15 @@ def declared(accuracy: float) -> Inventory:
     return Inventory.from_wire(wire)
 
 
-def test_absent_the_bound_is_class_2_and_every_shipped_declaration_fits() -> None:
+def test_absent_the_bound_is_the_hard_limit_and_every_older_declaration_fits() -> None:
     c = bound()
-    assert c.tolerances.max_meter_accuracy == 0.02
-    check_tolerances([declared(0.01), declared(0.005), declared(0.02)], [c])
+    assert c.tolerances.max_meter_accuracy == 0.05
+    check_tolerances([declared(0.01), declared(0.005), declared(0.05)], [c])
+    strict = bound("max_meter_accuracy = 0.02")
     with pytest.raises(
         ToleranceError, match=r"meters\[fac-a-meter\]\.accuracy: 0\.05 is above the bound 0\.02"
     ):
-        check_tolerances([declared(0.05)], [c])
+        check_tolerances([declared(0.05)], [strict])
 
 
 def test_a_tighter_bound_refuses_a_looser_meter() -> None:

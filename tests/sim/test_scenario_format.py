@@ -368,7 +368,7 @@ def test_commitment_level_expectation_in_a_one_facility_story() -> None:
         ("overhead = [1.0, 3.0]\n", "facility[1].overhead", "overhead = [1.0, 3.0]", "outside the commitment's bounds"),
         ("fixed_load_w = 500\n", "facility[1].fixed_load_w", "fixed_load_w = 500", "above the commitment's bound 0 W"),
         ("[[facility.meter]]\nname = \"intake\"\naccuracy = 0.05\n", "facility[1].meter[0].accuracy",
-         "accuracy = 0.05", "above the commitment's bound 0.02"),
+         "accuracy = 0.05", "above the commitment's bound 0.01"),
     ],
 )  # fmt: skip
 def test_a_declaration_beyond_the_commitments_tolerances_is_refused_at_its_line(
@@ -377,7 +377,7 @@ def test_a_declaration_beyond_the_commitments_tolerances_is_refused_at_its_line(
     """What the verifier would refuse at submission (a band wider than the commitment allows, a
     fixed load above its bound, a meter declared looser than its ``max_meter_accuracy``) is a
     scenario error at its line, not a traceback from the run."""
-    text = _with(facility)
+    text = _with(facility, "[commitment.tolerances]\nmax_meter_accuracy = 0.01\n")
     e = _error(text)
     assert e.key == key, e
     assert e.line == _line_of(text, needle), e

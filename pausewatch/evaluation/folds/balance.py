@@ -30,7 +30,6 @@ from pausewatch.evaluation.folds.meters import MeterFold, MeterReading
 from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
 from pausewatch.evaluation.folds.reading import NS_PER_S
 from pausewatch.evaluation.intervals import Cumulative, Interval, intersect, merge, uncovered
-from pausewatch.evaluation.workload import QUIET_BOARD_RATIO
 from pausewatch.inventory import Inventory, MeterScopeGroup
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.v1 import types_pb2
@@ -39,6 +38,7 @@ __all__ = [
     "ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS",
     "MAX_FILLED_FRACTION",
     "NODE_ENERGY_RANDOM",
+    "SILENT_IDLE_RATIO",
     "SILENT_NODE_FACTOR",
     "Z_VIOLATION",
     "Z_WARN",
@@ -54,6 +54,11 @@ __all__ = [
 
 # Meters that bound a facility's power from outside: only these can show hidden hardware.
 _BOUNDARY_SCOPES: Final = frozenset({types_pb2.METER_SCOPE_FACILITY})
+# What an idle board draws, share of its board power (H100: ~70-75 W of 700): the most the
+# meters must leave room for before they prove a silent accelerator computed nothing. The
+# classifier's quiet bound (a maximum, 25 %) is too loose here: summed over a node's eight
+# boards it holds one board at full power beside seven idle ones (a reviewer's).
+SILENT_IDLE_RATIO: Final = 0.12
 MAX_FILLED_FRACTION: Final = 0.1  # silences the ratio baseline fills: at most this share of node-time
 # A node's silences in one bucket (gaps of at least MIN_SILENCE_GAP_S, MIN_SILENCE_S in all) are
 # compared with the time it reported: the meters must cover MIN_WATCHED_S of each; a silence
@@ -163,33 +168,37 @@ def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
 def hidden_room_j(b: EnergyBalance) -> float:
     """The most energy hardware behind scope ``b`` that no report covers can have drawn while
     the balance shows nothing, J at the nodes: what the highest reading, ``Z_WARN`` σ up, leaves
-    beyond the reports, with the scope's true overhead at least the band's lower bound."""
+    beyond the reports, with the scope's true overhead at least the band's lower bound. The
+    declared fixed load is not taken off: the lab declares it, and a load declared but not
+    drawn is room (a reviewer's: 2 kW declared, none drawn, hid two H100s at full power)."""
     lo, _ = b.band
-    _, metered_max = b.net_metered_j()
-    return max(0.0, (metered_max + Z_WARN * b.sigma_j) / max(lo, 1e-9) - b.reported_j)
+    return max(0.0, (b.metered_max_j + Z_WARN * b.sigma_j) / max(lo, 1e-9) - b.reported_j)
 
 
 def proven_quiet(balances: Sequence[EnergyBalance], devices: Sequence[DeviceCoverage]) -> frozenset[str]:
-    """The nodes with accelerators not covered throughout that a meter proves drew no more than
-    idle boards while uncovered: some scope holding the node leaves less room
-    (``hidden_room_j``) than the node's uncovered accelerators draw at the quiet bound
-    (``QUIET_BOARD_RATIO`` of board power, the classifier's) for as long as they were
-    uncovered — had they computed, its balance would show it. A band wider than the scope's
-    true overhead leaves the room: a node of four silent for two hours, training at a 150-W
-    cap in a 1.1-1.6 band with 1.15 true, was excused by ``min_inventory_coverage`` = 0.75
-    (COMPLIANT) before this proof was asked for (a red team's)."""
+    """The nodes with accelerators not covered throughout that the meters prove drew no more
+    than idle boards while uncovered: every scope holding the node (at least one) leaves less
+    room (``hidden_room_j``) than the node's uncovered accelerators draw at
+    ``SILENT_IDLE_RATIO`` of board power for as long as they were uncovered — had they
+    computed, each balance would show it. Every scope, not any: a part scope's meter (a rack,
+    a PDU) that reads nothing proves nothing while the intake leaves room (a reviewer's: a
+    rack meter reading 0 excused a node training behind the intake). A band wider than the
+    scope's true overhead leaves the room: a node of four silent for two hours, training at a
+    150-W cap in a 1.1-1.6 band with 1.15 true, was excused by ``min_inventory_coverage`` =
+    0.75 (COMPLIANT) before this proof was asked for (a red team's)."""
     quiet_j: dict[str, float] = {}
     for d in devices:
         if not d.full:
             board = (lookup_peak(d.model) or UNKNOWN_MODEL_PEAK).board_power_w
             quiet_j[d.node_id] = (
-                quiet_j.get(d.node_id, 0.0) + QUIET_BOARD_RATIO * board * d.uncovered_ns / NS_PER_S
+                quiet_j.get(d.node_id, 0.0) + SILENT_IDLE_RATIO * board * d.uncovered_ns / NS_PER_S
             )
-    return frozenset(
-        node
-        for node, quiet in quiet_j.items()
-        if any(node in b.node_ids and hidden_room_j(b) < quiet for b in balances)
-    )
+    proven = set()
+    for node, quiet in quiet_j.items():
+        scopes = [b for b in balances if node in b.node_ids]
+        if scopes and all(hidden_room_j(b) < quiet for b in scopes):
+            proven.add(node)
+    return frozenset(proven)
 
 
 def disagreements(readings: Sequence[MeterReading], span: Interval) -> list[Finding]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pausewatch.evaluation.folds.reading import UsageReading
-from pausewatch.evaluation.intervals import covered_ns
+from pausewatch.evaluation.intervals import covered_ns, uncovered
 from pausewatch.evaluation.workload import PeriodSignals, Startup, WorkloadLabel, classify_node_history
 
 __all__ = ["RECENT_S", "LabelledPeriod", "NodeWorkload", "WorkloadFold"]
@@ -104,7 +104,9 @@ class WorkloadFold:
         since = (own[0].signals.start_ns if own else 0) - round(RECENT_S * 1e9)
         recent = [c.label for p, c in zip(context, every, strict=False) if p.end_ns > since]
         no_proof = sum(1 for label in recent if label in (WorkloadLabel.UNCERTAIN, WorkloadLabel.OTHER))
-        window_s, silent_s, bucket_silent_s = self._silence(context, sum(p.seconds for p in own))
+        window_s, silent_s, bucket_silent_s = self._silence(
+            context, sum(p.seconds for p in own), [(p.signals.start_ns, p.signals.end_ns) for p in own]
+        )
         seconds: dict[str, float] = dict.fromkeys(WorkloadLabel, 0.0)
         covered = 0.0
         scores: list[float] = []
@@ -154,13 +156,19 @@ class WorkloadFold:
             bucket_silent_s,
         )
 
-    def _silence(self, context: Sequence[PeriodSignals], covered_s: float) -> tuple[float, float, float]:
-        """The node's silence over the last hour up to the bucket's end (the bucket alone, if it
-        is longer): the window's seconds, how many of them no report covers, and how many of
-        those lie in the bucket. The window
+    def _silence(
+        self, context: Sequence[PeriodSignals], covered_s: float, spans: Sequence[tuple[int, int]]
+    ) -> tuple[float, float, float]:
+        """The node's silence over the last hour up to the bucket's end: the window's seconds,
+        how many of them no report covers, and how many of those lie in the bucket. The window
         starts no earlier than the node's first period in the context (a node that began
-        reporting a moment ago is not silent before it) unless the bucket itself is longer."""
+        reporting a moment ago is not silent before it). In a bucket longer than an hour the
+        window is its most silent hour (``spans``: the bucket's periods), not the bucket: a day
+        bucket's tenth is 2.4 hours, in which a red team's node trained at a cap unseen."""
         bucket_s = max(0.0, (self.end_ns - self.start_ns) / 1e9)
+        if bucket_s > RECENT_S:
+            in_bucket = max(0.0, bucket_s - covered_s)
+            return RECENT_S, _most_silent_hour((self.start_ns, self.end_ns), spans), in_bucket
         before_s = max(0.0, RECENT_S - bucket_s)
         begin = self.start_ns - round(before_s * 1e9)
         begin = max(begin, min(p.start_ns for p in context)) if context else self.start_ns
@@ -168,3 +176,17 @@ class WorkloadFold:
         window_s = bucket_s + (self.start_ns - begin) / 1e9
         in_bucket = max(0.0, bucket_s - covered_s)
         return window_s, in_bucket + max(0.0, (self.start_ns - begin - covered_before) / 1e9), in_bucket
+
+
+def _most_silent_hour(bucket: tuple[int, int], spans: Sequence[tuple[int, int]]) -> float:
+    """The most seconds of any ``RECENT_S`` window inside ``bucket`` that ``spans`` leave
+    uncovered. The most silent window starts where a silence starts or ends where one ends."""
+    hour = round(RECENT_S * 1e9)
+    gaps = uncovered(spans, bucket)
+    starts = {g[0] for g in gaps} | {g[1] - hour for g in gaps}
+    best = 0
+    for s in starts:
+        lo = min(max(s, bucket[0]), bucket[1] - hour)
+        window = (lo, lo + hour)
+        best = max(best, sum(max(0, min(e, window[1]) - max(b, window[0])) for b, e in gaps))
+    return best / 1e9
