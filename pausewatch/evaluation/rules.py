@@ -17,6 +17,7 @@ from pausewatch.errors import FormatError
 from pausewatch.evaluation.bucket import BucketFacts, LabelledPeriod, NodeWorkload
 from pausewatch.evaluation.evidence import TrainingWindow
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
+from pausewatch.evaluation.folds.labels import RECENT_S
 from pausewatch.evaluation.workload import WorkloadLabel
 from pausewatch.v1 import types_pb2
 
@@ -322,9 +323,11 @@ def _too_silent(w: NodeWorkload) -> str | None:
     if w.bucket_silent_s <= 0:
         return None
     if w.silent_s > MAX_SILENT_SHARE * w.silence_window_s:
-        where = f"{w.silent_s:.0f} s of the last {w.silence_window_s:.0f} s"
-    elif w.bucket_silent_s > MAX_SILENT_SHARE * (bucket_s := w.covered_s + w.bucket_silent_s):
-        where = f"{w.bucket_silent_s:.0f} s of the bucket's {bucket_s:.0f} s"
+        where = f"{w.silent_s:.0f} s of " + (
+            "the bucket's most silent hour" if w.span_s > RECENT_S else f"the last {w.silence_window_s:.0f} s"
+        )
+    elif w.bucket_silent_s > MAX_SILENT_SHARE * w.span_s:
+        where = f"{w.bucket_silent_s:.0f} s of the bucket's {w.span_s:.0f} s"
     else:
         return None
     return f"silent for {where} (over {MAX_SILENT_SHARE:.0%}): what ran then is unproven"

@@ -41,7 +41,12 @@ ones field by field: any change here is a change of results.
 Re-pinned for ``pausewatch-rules/2`` (what sparse samples and energy counters prove, proof that
 missing hardware drew nothing before ``min_inventory_coverage`` excuses it, meter accuracy bounded
 by the commitment): under ``pausewatch-rules/1`` every digest below was unchanged by those rules
-(measured before the name changed); only ``rules`` differs.
+(measured before the name changed); only ``rules`` differs. Then again when a node's silence
+in its bucket became the time the union of its periods leaves uncovered, not the bucket less
+the sum of their lengths (overlapping periods covered a silence twice): in the mixed fleet a
+node whose report claims a 3-minute period over its two predecessors (the ``long_period``
+tweak) gains "silent for 120 s of the bucket's 600 s" on its existing
+``workload.low_confidence`` WARNING; no status or severity changes.
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
@@ -59,8 +64,8 @@ PINNED_RULES = "pausewatch-rules/2"  # the rules the digests below were taken un
 MIXED = {
     1: {
         "c0@82": "5391ce675e5db7102ccdb76cb5616c6c06d708c709cb7b468b1d6dfd36aaa55a",
-        "c0@168": "83127bac19e2d44c2bf1d62e57846cca6f53b8b931a76de2c50c1ff3fa5d13f3",
-        "c0@215": "97c11acbe78ae416aa355112e6adec6d4436de35747fa4304ba03e943d68fb0d",
+        "c0@168": "6c5443104459c72de4e0da50817c492e11686c15d9bd96f0cccab61c6196136b",
+        "c0@215": "dbd84f4e60e33410eddfafd8eefffc5c280323029357c69744e543f6e13de169",
         "c1@82": "2cd92baa2b4cefb794ffa01dfdd783ff32792ae6ecfb307d58f91f8b6428f633",
         "c1@168": "331fa22b6df573dce501ef47c1ba46498082c728797e9be1a8cfa875dbacf94c",
         "c1@215": "91e21d89cbd62aca15047d4ec7e0f281c93895d87f93222ad0ad13d2ceea6ca3",
@@ -69,9 +74,9 @@ MIXED = {
         "c2@215": "f3d17ad15a8dfabeaf3ddf841bfb61f00dd3b9a074429a9d8f005649db223f8e",
     },
     2: {
-        "c0@81": "1422c6d61c133b4ad71d9daa9f4a3751ced1675e97b4bb3ef85013cf4ce16ff3",
-        "c0@173": "5e9258a506ac3d3455caff79585d3f14f06434c5be31b99eade6629658960c54",
-        "c0@220": "405cbf689bc2b8508e39206718c628c47ed6a581c6b85cf0e2e5599660346731",
+        "c0@81": "03b8142330a5027a4a822c885f645cfb9db8c8d041990d1a190eceebc6650797",
+        "c0@173": "6eea30ab7d916e85e36429e0bc5a441f1910e5f1ed126e32630383cbac9bbc06",
+        "c0@220": "63d23787164056653cbf302591ff6eaaa87550edecfbf7c963cc1d7ecc338264",
         "c1@81": "426a65668062809515a2c2c28921f72e502ea21910915559b8d0181a527c2866",
         "c1@173": "fee49daa49d7f647041a2dfa69b6a81778bbabb233a43325d8e99b71f24446fc",
         "c1@220": "b11088220afe67df1da7914f86053247611ab05cecb2b938476f8711da99f8b7",

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from collections import defaultdict
@@ -52,9 +53,11 @@ class NodeWorkload:
     other_s: float = 0.0  # busy seconds that are not ML-like (burn-in, encode): no proof either
     recent_periods: int = 0  # the node's periods in the ``RECENT_S`` before the bucket ...
     recent_no_proof: int = 0  # ... and how many of them proved nothing (uncertain, other)
-    silence_window_s: float = 0.0  # the last hour up to the bucket's end (the bucket, if longer) ...
+    # the last hour up to the bucket's end (a longer bucket's most silent hour) ...
+    silence_window_s: float = 0.0
     silent_s: float = 0.0  # ... and how much of it the node's reports left uncovered ...
     bucket_silent_s: float = 0.0  # ... in the bucket itself
+    span_s: float = 0.0  # the bucket as far as it is evaluated (a log prefix may end inside it)
 
 
 def _in_bucket(start_ns: int, end_ns: int) -> int | None:
@@ -105,7 +108,7 @@ class WorkloadFold:
         recent = [c.label for p, c in zip(context, every, strict=False) if p.end_ns > since]
         no_proof = sum(1 for label in recent if label in (WorkloadLabel.UNCERTAIN, WorkloadLabel.OTHER))
         window_s, silent_s, bucket_silent_s = self._silence(
-            context, sum(p.seconds for p in own), [(p.signals.start_ns, p.signals.end_ns) for p in own]
+            context, [(p.signals.start_ns, p.signals.end_ns) for p in own]
         )
         seconds: dict[str, float] = dict.fromkeys(WorkloadLabel, 0.0)
         covered = 0.0
@@ -154,10 +157,11 @@ class WorkloadFold:
             window_s,
             silent_s,
             bucket_silent_s,
+            max(0.0, (self.end_ns - self.start_ns) / 1e9),
         )
 
     def _silence(
-        self, context: Sequence[PeriodSignals], covered_s: float, spans: Sequence[tuple[int, int]]
+        self, context: Sequence[PeriodSignals], spans: Sequence[tuple[int, int]]
     ) -> tuple[float, float, float]:
         """The node's silence over the last hour up to the bucket's end: the window's seconds,
         how many of them no report covers, and how many of those lie in the bucket. The window
@@ -166,27 +170,43 @@ class WorkloadFold:
         window is its most silent hour (``spans``: the bucket's periods), not the bucket: a day
         bucket's tenth is 2.4 hours, in which a red team's node trained at a cap unseen."""
         bucket_s = max(0.0, (self.end_ns - self.start_ns) / 1e9)
+        # the union of the periods, not their sum: overlapping periods would cover a silence twice
+        # over (a reviewer's: 5-minute periods every 150 s before two dark hours hid them)
+        in_bucket = max(0.0, bucket_s - covered_ns(spans, (self.start_ns, self.end_ns)) / 1e9)
         if bucket_s > RECENT_S:
-            in_bucket = max(0.0, bucket_s - covered_s)
             return RECENT_S, _most_silent_hour((self.start_ns, self.end_ns), spans), in_bucket
         before_s = max(0.0, RECENT_S - bucket_s)
         begin = self.start_ns - round(before_s * 1e9)
         begin = max(begin, min(p.start_ns for p in context)) if context else self.start_ns
         covered_before = covered_ns(((p.start_ns, p.end_ns) for p in context), (begin, self.start_ns))
         window_s = bucket_s + (self.start_ns - begin) / 1e9
-        in_bucket = max(0.0, bucket_s - covered_s)
         return window_s, in_bucket + max(0.0, (self.start_ns - begin - covered_before) / 1e9), in_bucket
 
 
 def _most_silent_hour(bucket: tuple[int, int], spans: Sequence[tuple[int, int]]) -> float:
     """The most seconds of any ``RECENT_S`` window inside ``bucket`` that ``spans`` leave
-    uncovered. The most silent window starts where a silence starts or ends where one ends."""
+    uncovered. The most silent window starts where a silence starts or ends where one ends;
+    each window's silence is read from prefix sums (O(n log n) in the silences: a hostile
+    attestor's thousands of one-second gaps in a day bucket cost milliseconds, not minutes)."""
     hour = round(RECENT_S * 1e9)
     gaps = uncovered(spans, bucket)
-    starts = {g[0] for g in gaps} | {g[1] - hour for g in gaps}
+    if not gaps:
+        return 0.0
+    starts = [g[0] for g in gaps]
+    ends = [g[1] for g in gaps]
+    prefix = [0]
+    for b, e in gaps:
+        prefix.append(prefix[-1] + e - b)
+
+    def silent(a: int, b: int) -> int:
+        i = bisect.bisect_right(ends, a)  # the first silence ending after a
+        j = bisect.bisect_left(starts, b) - 1  # the last silence starting before b
+        if i > j:
+            return 0
+        return prefix[j + 1] - prefix[i] - max(0, a - starts[i]) - max(0, ends[j] - b)
+
     best = 0
-    for s in starts:
+    for s in (*starts, *(e - hour for e in ends)):
         lo = min(max(s, bucket[0]), bucket[1] - hour)
-        window = (lo, lo + hour)
-        best = max(best, sum(max(0, min(e, window[1]) - max(b, window[0])) for b, e in gaps))
+        best = max(best, silent(lo, lo + hour))
     return best / 1e9
