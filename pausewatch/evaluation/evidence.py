@@ -231,32 +231,42 @@ def advance_baseline(
         # (``EnergyBalance.baseline_reported_j``)
         return replace(state, step=False, ratio=None, last_z=0.0)
     bucket_sigma = balance.sigma_j / balance.reported_j
-    if state.level0 is None and not balance.band[0] <= ratio <= balance.band[1]:
+    learning = state.level0 is None and (calibrating or len(state.calibration) < 2)
+    if learning and not balance.band[0] <= ratio <= balance.band[1]:
         # a bucket out of the band is a finding of its own (energy.unexplained); learning it
-        # would make hidden load part of the baseline
+        # would make hidden load part of the baseline (once calibration is over, a bucket is
+        # tested whatever its ratio: just over the band's top, within the balance's noise, is
+        # no finding of its own)
         return replace(state, step=False, ratio=None, last_z=0.0)
     if state.level is None:
         return replace(
             state, calibration=(ratio,), level=ratio, step=False, ratio=ratio, last_z=0.0, learnt=learnt
         )
-    predicted = state.level + state.trend
+    tracked = state.level
+    predicted = tracked + state.trend
     error = ratio - predicted
-    if state.level0 is None:
+    if learning:
         cal = (*state.calibration, ratio)
         residuals = (*state.residuals, error) if len(state.calibration) >= 2 else state.residuals
         level, trend = _holt(state.level, state.trend, ratio)
-        if calibrating or len(cal) < 2:
-            return replace(
-                state,
-                calibration=cal,
-                residuals=residuals,
-                level=level,
-                trend=trend,
-                step=False,
-                ratio=ratio,
-                last_z=0.0,
-                learnt=learnt,
-            )
+        return replace(
+            state,
+            calibration=cal,
+            residuals=residuals,
+            level=level,
+            trend=trend,
+            step=False,
+            ratio=ratio,
+            last_z=0.0,
+            learnt=learnt,
+        )
+    if state.level0 is None:
+        # Calibration is over: μ₀ and σ are what it saw, and this bucket — the first after it —
+        # is tested against them, not learnt. (It was learnt: a hidden GPU switched on at the
+        # end of a two-bucket calibration was the only prediction error σ was taken from, too
+        # unsteady to calibrate, and calibration began afresh from the hidden load: a red
+        # team's, COMPLIANT.)
+        residuals = state.residuals
         sigma = 1.4826 * statistics.median(abs(r) for r in residuals) if residuals else 0.0
         if sigma > MAX_CALIBRATED_SIGMA:
             # too unsteady to learn from (a hidden load switched on and off through calibration
@@ -270,19 +280,8 @@ def advance_baseline(
                 learnt=learnt,
                 reference=state.reference,
             )
-        return replace(
-            state,
-            calibration=cal,
-            residuals=residuals,
-            level0=statistics.median(cal),
-            level=level,
-            trend=trend,
-            sigma=sigma,
-            step=False,
-            ratio=ratio,
-            last_z=0.0,
-            learnt=learnt,
-        )
+        state = replace(state, level0=statistics.median(state.calibration), sigma=sigma)
+    level0 = state.level0 if state.level0 is not None else tracked
     sigma = max(min(state.sigma or 0.0, MAX_CALIBRATED_SIGMA), bucket_sigma)
     z = error / sigma if sigma > 0 else 0.0
     up = min(2 * CUSUM_LIMIT, max(0.0, state.up + z - CUSUM_SLACK))
@@ -291,8 +290,8 @@ def advance_baseline(
     # a bucket with silence in it is tested (silence that drew power raises the ratio) but
     # never learnt from
     learn = abs(z) <= Z_WARN and balance.complete
-    level, trend = _holt(state.level, state.trend, ratio) if learn else (state.level, state.trend)
-    drifted = abs(level - state.level0) > max_drift
+    level, trend = _holt(tracked, state.trend, ratio) if learn else (tracked, state.trend)
+    drifted = abs(level - level0) > max_drift
     return replace(
         state,
         level=level,

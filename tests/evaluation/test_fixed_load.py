@@ -421,3 +421,21 @@ def test_load_carried_before_is_no_evidence_summed_over_sites_either() -> None:
     *per_site, total = run(8 * 700 * PUE)
     assert [v.status for v in per_site] == [VIOLATION, INCONCLUSIVE]
     assert total.status == VIOLATION, total.reason
+
+
+@pytest.mark.parametrize(("after", "step"), [(1.271, False), (1.406, True), (1.39, True)])
+def test_the_first_bucket_after_calibration_is_tested_not_learnt(after: float, step: bool) -> None:
+    """A red team's: a hidden GPU switched on right as a two-bucket calibration ended. The first
+    bucket after it was learnt, not tested — the only prediction error its σ came from, too
+    unsteady, so calibration began afresh from the hidden load — and one just over the band's
+    top (1.406 against 1.4, within the balance's noise) was not even learnt: COMPLIANT while
+    the scope's ratio had stepped from 1.27. Now μ₀ and σ are what calibration saw, and that
+    bucket is tested: a step of 0.12-0.14 is ``step``; the same ratio again is not."""
+    reported = 6000.0
+    state = BaselineState()
+    for ratio in (1.2707, 1.2708):
+        state = advance_baseline(state, balance(reported * ratio, reported), True, 0.1)
+    assert state.level0 is None  # calibrating
+    state = advance_baseline(state, balance(reported * after, reported), False, 0.1)
+    assert state.level0 == pytest.approx(1.27075)
+    assert state.step is step

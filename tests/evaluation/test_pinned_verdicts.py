@@ -46,7 +46,11 @@ in its bucket became the time the union of its periods leaves uncovered, not the
 the sum of their lengths (overlapping periods covered a silence twice): in the mixed fleet a
 node whose report claims a 3-minute period over its two predecessors (the ``long_period``
 tweak) gains "silent for 120 s of the bucket's 600 s" on its existing
-``workload.low_confidence`` WARNING; no status or severity changes.
+``workload.low_confidence`` WARNING; no status or severity changes. And when the first bucket
+after calibration began to be tested against what calibration saw instead of being learnt
+(seed 2, commitment 1: fac-a's scope, whose ratio the fleet's lies move, now shows
+``energy.baseline_step`` WARNINGs, and ``energy.silent_draw`` beside two of them, in buckets
+already INCONCLUSIVE; no status changes).
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
@@ -78,8 +82,8 @@ MIXED = {
         "c0@173": "6eea30ab7d916e85e36429e0bc5a441f1910e5f1ed126e32630383cbac9bbc06",
         "c0@220": "63d23787164056653cbf302591ff6eaaa87550edecfbf7c963cc1d7ecc338264",
         "c1@81": "426a65668062809515a2c2c28921f72e502ea21910915559b8d0181a527c2866",
-        "c1@173": "fee49daa49d7f647041a2dfa69b6a81778bbabb233a43325d8e99b71f24446fc",
-        "c1@220": "b11088220afe67df1da7914f86053247611ab05cecb2b938476f8711da99f8b7",
+        "c1@173": "7877a51602fa291094ebd893f56d9a0340c7bdbc86e32eb0c3ef2b18ce6bdedd",
+        "c1@220": "58608fd93a9c4ccad0c3f2007264aaabe601deae26ebe8d97b173b48733fe2d7",
         "c2@81": "bfc1a4e763b9f6293fa9661368948a35ed6b64cf529b8b3a591f3bcf092c07ae",
         "c2@173": "4879df0539d82bbd7dd05f3072d36d40ead0087d01731da11f1dedb9d0e7d430",
         "c2@220": "ebe13806f62483ef7b33bb52e343ee10c47361074aa0b46cde79a3baf0893898",
