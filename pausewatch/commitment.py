@@ -202,6 +202,29 @@ class Tolerances:
         hi = min(declared_max, self.overhead_max_ratio)
         return (lo, hi) if lo <= hi else (self.overhead_min_ratio, self.overhead_max_ratio)
 
+    def band_problem(self, declared: tuple[float, float]) -> tuple[str, str] | None:
+        """Where a declared band is wider than these bounds: the end that crosses them
+        (``min_ratio`` or ``max_ratio``) and why; None within them."""
+        lo, hi = self.overhead_min_ratio, self.overhead_max_ratio
+        if declared[0] < lo:
+            return "min_ratio", f"{declared[0]} is outside the bounds {lo} … {hi}"
+        if declared[1] > hi:
+            return "max_ratio", f"{declared[1]} is outside the bounds {lo} … {hi}"
+        return None
+
+    def fixed_load_problem(self, declared_w: float) -> str | None:
+        """Why a declared fixed load is above ``max_fixed_load_w``; None within it."""
+        if declared_w > self.max_fixed_load_w:
+            return f"{declared_w:g} W is above the bound {self.max_fixed_load_w:g} W"
+        return None
+
+    def accuracy_problem(self, declared: float) -> str | None:
+        """Why a declared meter accuracy class is looser than ``max_meter_accuracy``; None
+        within it."""
+        if declared > self.max_meter_accuracy:
+            return f"{declared:g} is above the bound {self.max_meter_accuracy:g}"
+        return None
+
     def meter_accuracy(self, declared: float) -> float:
         """The accuracy class the evaluation credits a meter with: the declared one, at most
         ``max_meter_accuracy`` (an inventory declaring looser is refused at submission)."""

@@ -222,31 +222,26 @@ class Inventory:
         commitment's bounds (``tolerances.overhead_min_ratio`` … ``overhead_max_ratio``), a
         declared fixed load above its ``tolerances.max_fixed_load_w``, or a meter declared looser
         than its ``tolerances.max_meter_accuracy``."""
-        lo, hi = tolerances.overhead_min_ratio, tolerances.overhead_max_ratio
         bands = [("overhead", (self.overhead_min, self.overhead_max), self.fixed_load_w)]
         bands += [
             (f"meters[{m.meter_id}].overhead", m.overhead, m.fixed_load_w) for m in self.meters if m.overhead
         ]
-        for where, (b_lo, b_hi), fixed in bands:
-            if b_lo < lo or b_hi > hi:
-                name = "min_ratio" if b_lo < lo else "max_ratio"
-                value = b_lo if b_lo < lo else b_hi
+        of = f"of commitment {commitment_id!r}"
+        for where, band, fixed in bands:
+            if (crossed := tolerances.band_problem(band)) is not None:
+                name, why = crossed
                 raise FormatError(
-                    f"{where}.{name}: {value} is outside the bounds {lo} … {hi} of commitment"
-                    f" {commitment_id!r} (tolerances.overhead_min_ratio/overhead_max_ratio)"
+                    f"{where}.{name}: {why} {of} (tolerances.overhead_min_ratio/overhead_max_ratio)"
                 )
-            if fixed > tolerances.max_fixed_load_w:
+            if (why_fixed := tolerances.fixed_load_problem(fixed)) is not None:
                 raise FormatError(
-                    f"{where}.fixed_load_w: {fixed:g} W is above the bound"
-                    f" {tolerances.max_fixed_load_w:g} W of commitment {commitment_id!r}"
+                    f"{where}.fixed_load_w: {why_fixed} {of}"
                     " (tolerances.max_fixed_load_w; absent, no fixed load is allowed)"
                 )
         for m in self.meters:
-            if m.accuracy > tolerances.max_meter_accuracy:
+            if (why_loose := tolerances.accuracy_problem(m.accuracy)) is not None:
                 raise FormatError(
-                    f"meters[{m.meter_id}].accuracy: {m.accuracy:g} is above the bound"
-                    f" {tolerances.max_meter_accuracy:g} of commitment {commitment_id!r}"
-                    " (tolerances.max_meter_accuracy)"
+                    f"meters[{m.meter_id}].accuracy: {why_loose} {of} (tolerances.max_meter_accuracy)"
                 )
 
     @classmethod

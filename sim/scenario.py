@@ -489,32 +489,19 @@ def _check_declarations(
         bounds = Commitment.from_wire(commitment).tolerances
     except PausewatchError as e:
         raise ctx.error(("commitment",), str(e)) from None
-    lo, hi = bounds.overhead_min_ratio, bounds.overhead_max_ratio
+    of = "of the commitment (commitment.tolerances)"
     for i, f in enumerate(facilities):
-        if f.overhead[0] < lo or f.overhead[1] > hi:
-            raise ctx.error(
-                ("facility", i, "overhead"),
-                f"{list(f.overhead)} is outside the commitment's bounds {lo} … {hi}"
-                " (commitment.tolerances.overhead_min_ratio/overhead_max_ratio)",
-            )
-        if f.fixed_load_w > bounds.max_fixed_load_w:
-            raise ctx.error(
-                ("facility", i, "fixed_load_w"),
-                f"{f.fixed_load_w:g} W is above the commitment's bound {bounds.max_fixed_load_w:g} W"
-                " (commitment.tolerances.max_fixed_load_w; absent, 0)",
-            )
-        for j, m in enumerate(f.meters):
-            if m.band is not None and (m.band[0] < lo or m.band[1] > hi):
-                raise ctx.error(
-                    ("facility", i, "meter", j, "overhead"),
-                    f"{list(m.band)} is outside the commitment's bounds {lo} … {hi}",
-                )
-            if m.accuracy is not None and m.accuracy > bounds.max_meter_accuracy:
-                raise ctx.error(
-                    ("facility", i, "meter", j, "accuracy"),
-                    f"{m.accuracy:g} is above the commitment's bound {bounds.max_meter_accuracy:g}"
-                    " (commitment.tolerances.max_meter_accuracy)",
-                )
+        declared: list[tuple[Path, tuple[float, float] | None, float, float | None]] = [
+            (("facility", i), f.overhead, f.fixed_load_w, None)
+        ]
+        declared += [(("facility", i, "meter", j), m.band, 0.0, m.accuracy) for j, m in enumerate(f.meters)]
+        for where, band, fixed, accuracy in declared:
+            if band is not None and (crossed := bounds.band_problem(band)) is not None:
+                raise ctx.error((*where, "overhead"), f"{crossed[1]} {of}")
+            if (why_fixed := bounds.fixed_load_problem(fixed)) is not None:
+                raise ctx.error((*where, "fixed_load_w"), f"{why_fixed} {of}")
+            if accuracy is not None and (why_loose := bounds.accuracy_problem(accuracy)) is not None:
+                raise ctx.error((*where, "accuracy"), f"{why_loose} {of}")
 
 
 def _facility(t: Table) -> FacilitySpec:

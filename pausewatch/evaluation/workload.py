@@ -288,7 +288,8 @@ SHAPE_MIN_SAMPLES: Final = 25
 # second — or where a hardware energy counter spans it. The counter's mean is what the device
 # drew between the samples too: quiet only where it agrees with the sampled power
 # (``COUNTER_AGREE`` over the sampled max, the sensors' accuracy) or, with no power reported,
-# within the quiet bounds; light only within ``LIGHT_MEAN``. The count stands in for the gaps,
+# within the quiet bounds; light only where it agrees with the sampled mean within its sampling
+# slack (with no power reported, within ``LIGHT_MEAN``). The count stands in for the gaps,
 # which a report does not carry: 55 samples a minute can leave one hole of 5 s.
 COVER_S: Final = 1.1
 COUNTER_AGREE: Final = 0.1
@@ -863,7 +864,9 @@ def _counter_disagrees(context: Sequence[_Period]) -> bool:
     sample of the period before: where the device was busy in that period (adjacent in time),
     one sample interval at that period's max power is allowed for it (a node sampled every 4 s
     that stops serving carries 4 s of serving into its first quiet minute); after a quiet
-    period, nothing."""
+    period, nothing. The interval is taken as at most a ``LIGHT_MIN_SAMPLES``-th of the period,
+    as the sampling slack is: a report of one sample a minute would otherwise carry a whole
+    minute of work past its counter after each busy one."""
     current = context[-1]
     before = context[-2] if len(context) >= 2 and context[-2].end_ns == current.start_ns else None
     for d in current.devices:
@@ -873,7 +876,7 @@ def _counter_disagrees(context: Sequence[_Period]) -> bool:
         if before is not None and d.slot < len(before.devices):
             b = before.devices[d.slot]
             if b.known and not b.quiet and b.has_power:
-                allowance = b.r_max / max(1, d.samples)
+                allowance = b.r_max / max(d.samples, LIGHT_MIN_SAMPLES)
         if d.counter_excess > allowance:
             return True
     return False
@@ -964,6 +967,24 @@ def _training_class(strength: float, active: int, reason: str) -> PeriodClass:
     )
 
 
+_UNPROVEN_SCORE: Final = PROOF_MAX_SCORE + (TRAINING_EVIDENCE - PROOF_MAX_SCORE) * 0.5
+
+
+def _unproven(reason: str, *, startup: Startup = "", sparse: bool = False) -> PeriodClass:
+    """``uncertain`` with no device active (nothing reported, or every device quiet): a period
+    that proves nothing, halfway between proof and training evidence."""
+    return PeriodClass(
+        WorkloadLabel.UNCERTAIN,
+        _UNPROVEN_SCORE,
+        0.5,
+        0,
+        types_pb2.WORKLOAD_CLASS_INFERENCE,
+        reason,
+        startup=startup,
+        sparse=sparse,
+    )
+
+
 def _classify(context: Sequence[_Period]) -> PeriodClass:
     current = context[-1]
     active = len(current.active)
@@ -972,59 +993,28 @@ def _classify(context: Sequence[_Period]) -> PeriodClass:
     # whatever its shape (a stress test cycling in lockstep): ``other``, never proof.
     if evidence.training and not current.non_ml:
         return _training_class(evidence.strength, active, evidence.reason)
-    between = PROOF_MAX_SCORE + (TRAINING_EVIDENCE - PROOF_MAX_SCORE) * 0.5
     if not current.known:
         reason = "no accelerator power or utilisation reported"
         if current.node_power_w is not None:
             reason = "node power only: it can neither prove idle nor tell training from other sustained work"
-        return PeriodClass(
-            WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
-        )
+        return _unproven(reason)
     training_like = evidence.partial > 0.0
     loading = _loading(context)
     if current.quiet:
         if training_like:
-            return PeriodClass(
-                WorkloadLabel.UNCERTAIN,
-                between,
-                0.5,
-                0,
-                types_pb2.WORKLOAD_CLASS_INFERENCE,
-                "quiet, within a lockstep job's context",
-            )
+            return _unproven("quiet, within a lockstep job's context")
         paused = _paused_job(context)
         if paused is not None:
-            reason = (
+            return _unproven(
                 f"quiet {paused:.0f} min after heavy work, its memory still resident: a paused job,"
                 " not an idle node"
             )
-            return PeriodClass(
-                WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, reason
-            )
         if loading is not None:  # every device quiet: a model loading (LOADING_REASON)
-            return PeriodClass(
-                WorkloadLabel.UNCERTAIN,
-                between,
-                0.5,
-                0,
-                types_pb2.WORKLOAD_CLASS_INFERENCE,
-                loading,
-                startup="load",
-            )
+            return _unproven(loading, startup="load")
         if not current.covered:
-            return PeriodClass(
-                WorkloadLabel.UNCERTAIN,
-                between,
-                0.5,
-                0,
-                types_pb2.WORKLOAD_CLASS_INFERENCE,
-                SPARSE_REASON,
-                sparse=True,
-            )
+            return _unproven(SPARSE_REASON, sparse=True)
         if _counter_disagrees(context):
-            return PeriodClass(
-                WorkloadLabel.UNCERTAIN, between, 0.5, 0, types_pb2.WORKLOAD_CLASS_INFERENCE, COUNTER_REASON
-            )
+            return _unproven(COUNTER_REASON)
         return PeriodClass(
             WorkloadLabel.IDLE, 0.05, 0.95, 0, types_pb2.WORKLOAD_CLASS_IDLE, "every device quiet"
         )

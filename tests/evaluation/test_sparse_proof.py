@@ -13,6 +13,8 @@ honest twins, through the attestor's aggregation and the command's own path.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from attestor.telemetry import DeviceReading, Sample, SourceKind
@@ -25,6 +27,28 @@ NS = 1_000_000_000
 T0 = 1_767_225_600 * NS  # 2026-01-01T00:00:00Z
 GIB = 2**30
 MODEL = "NVIDIA H100 80GB HBM3"
+
+
+def _reading(g: int, **fields: Any) -> DeviceReading:
+    """GPU ``g`` of an 8×H100 node (80 GiB, 700-W limit, unless ``fields`` say otherwise)."""
+    return DeviceReading(
+        **{
+            "uuid": f"GPU-{g}",
+            "model": MODEL,
+            "memory_total_bytes": 80 * GIB,
+            "power_limit_w": 700.0,
+            **fields,
+        }
+    )
+
+
+def _sample(at_s: int, devices: tuple[DeviceReading, ...]) -> Sample:
+    return Sample(T0 + at_s * NS, SourceKind.NVML, "test", devices)
+
+
+def _request_busy(at_s: int, k: int) -> float:
+    """Utilisation of a light load that moves as requests do: 10-40 %, changing each minute."""
+    return 0.1 + 0.3 * ((at_s // 60) % 3) / 2 + 0.05 * (k % 3)
 
 
 def test_an_idle_node_logged_every_second_is_idle() -> None:
@@ -60,19 +84,16 @@ def _sampled(
     for k in range(seconds // every_s):
         at_s = k * every_s
         devices = tuple(
-            DeviceReading(
-                uuid=f"GPU-{g}",
-                model=MODEL,
+            _reading(
+                g,
                 power_w=sampled_w + 0.1 * g,
                 energy_counter_j=1e6 + drawn_w * at_s if counter else None,
                 busy_fraction=busy,
                 memory_used_bytes=41 * GIB,
-                memory_total_bytes=80 * GIB,
-                power_limit_w=700.0,
             )
             for g in range(gpus)
         )
-        out.append(Sample(T0 + at_s * NS, SourceKind.NVML, "test", devices))
+        out.append(_sample(at_s, devices))
     return out
 
 
@@ -131,25 +152,23 @@ def test_a_light_load_whose_counter_says_heavy_is_not_serving() -> None:
         for k, (power, util, memory) in enumerate(zip(trace.power, trace.util, trace.memory, strict=True)):
             drawn = [e + (p if agreeing else counter_w or 0.0) for e, p in zip(drawn, power, strict=True)]
             devices = tuple(
-                DeviceReading(
-                    uuid=f"GPU-{g}",
-                    model=MODEL,
+                _reading(
+                    g,
                     power_w=power[g],
                     energy_counter_j=drawn[g] if agreeing or counter_w is not None else None,
                     busy_fraction=util[g] / 100.0,
                     memory_used_bytes=round(memory[g] * 2**20),
-                    memory_total_bytes=80 * GIB,
-                    power_limit_w=700.0,
                 )
                 for g in range(8)
             )
-            out.append(Sample(T0 + k * NS, SourceKind.NVML, "test", devices))
+            out.append(_sample(k, devices))
         return out
 
     for honest in (_labels(samples(None)), _labels(samples(None, agreeing=True))):
         assert "inference" in honest, honest
     assert "inference" not in _labels(samples(0.8 * 700.0))
-    assert "inference" not in _labels(samples(0.5 * 700.0))  # just over LIGHT_MEAN: no slack on a counter
+    # half the limit on the counter beside samples near a fifth of it: beyond their slack
+    assert "inference" not in _labels(samples(0.5 * 700.0))
 
 
 @pytest.mark.parametrize(("counter_w", "proves"), [(None, True), (70.0, True), (650.0, False)])
@@ -161,18 +180,17 @@ def test_a_counter_bounds_a_light_load_read_from_utilisation_alone(
     as power would (a reviewer's: 650 W on the counter read as serving)."""
     samples = []
     for k in range(1800):
-        busy = 0.1 + 0.3 * ((k // 60) % 3) / 2 + 0.05 * (k % 3)
         devices = tuple(
             DeviceReading(
                 uuid=f"GPU-{g}",
                 model=MODEL,
-                busy_fraction=busy,
+                busy_fraction=_request_busy(k, k),
                 energy_counter_j=None if counter_w is None else 1e6 + counter_w * k,
                 memory_used_bytes=20 * GIB,
             )
             for g in range(8)
         )
-        samples.append(Sample(T0 + k * NS, SourceKind.NVML, "test", devices))
+        samples.append(_sample(k, devices))
     labels = _labels(samples)
     assert ("inference" in labels) is proves, labels
 
@@ -184,8 +202,38 @@ def test_utilisation_alone_proves_serving_only_when_dense(every_s: int, proves: 
     samples = []
     for k in range(1800 // every_s):
         at_s = k * every_s
-        busy = 0.1 + 0.3 * ((at_s // 60) % 3) / 2 + 0.05 * (k % 3)
+        busy = _request_busy(at_s, k)
         devices = (DeviceReading(uuid="GPU-0", model=MODEL, busy_fraction=busy, memory_used_bytes=20 * GIB),)
-        samples.append(Sample(T0 + at_s * NS, SourceKind.NVML, "test", devices))
+        samples.append(_sample(at_s, devices))
     labels = _labels(samples)
     assert ("inference" in labels) is proves, labels
+
+
+@pytest.mark.parametrize(("drawn_after_w", "idle"), [(70.0, True), (700.0, False)])
+def test_a_busy_minute_buys_the_next_one_no_more_than_a_sample_interval(
+    drawn_after_w: float, idle: bool
+) -> None:
+    """One sample a minute with a counter: a busy minute, then one whose sample is quiet but
+    whose counter says ``drawn_after_w``. The counter's first interval reaches back into the
+    busy minute, so some of its energy is allowed — at most a ``LIGHT_MIN_SAMPLES``-th of the
+    period at that minute's max, not the whole minute (a whole minute at full power read idle
+    after each busy one). The honest twin, quiet after the busy minute, is idle."""
+    samples = []
+    energy = 1e6
+    for k in range(12):
+        busy = k == 6
+        energy += 60 * (700.0 if busy else drawn_after_w if k == 7 else 70.0)
+        devices = tuple(
+            _reading(
+                g,
+                power_w=700.0 if busy else 70.0,
+                energy_counter_j=energy,
+                busy_fraction=1.0 if busy else 0.0,
+                memory_used_bytes=GIB // 2,
+            )
+            for g in range(8)
+        )
+        samples.append(_sample(k * 60, devices))
+    labels = [c.result.label for c in classify_samples(samples)]
+    assert labels[6] == "uncertain", labels
+    assert (labels[7] == "idle") is idle, labels

@@ -365,10 +365,10 @@ def test_commitment_level_expectation_in_a_one_facility_story() -> None:
 @pytest.mark.parametrize(
     ("facility", "key", "needle", "problem"),
     [
-        ("overhead = [1.0, 3.0]\n", "facility[1].overhead", "overhead = [1.0, 3.0]", "outside the commitment's bounds"),
-        ("fixed_load_w = 500\n", "facility[1].fixed_load_w", "fixed_load_w = 500", "above the commitment's bound 0 W"),
+        ("overhead = [1.0, 3.0]\n", "facility[1].overhead", "overhead = [1.0, 3.0]", "3.0 is outside the bounds 1.0 … 1.6 of the commitment"),
+        ("fixed_load_w = 500\n", "facility[1].fixed_load_w", "fixed_load_w = 500", "500 W is above the bound 0 W of the commitment"),
         ("[[facility.meter]]\nname = \"intake\"\naccuracy = 0.05\n", "facility[1].meter[0].accuracy",
-         "accuracy = 0.05", "above the commitment's bound 0.01"),
+         "accuracy = 0.05", "0.05 is above the bound 0.01 of the commitment"),
     ],
 )  # fmt: skip
 def test_a_declaration_beyond_the_commitments_tolerances_is_refused_at_its_line(

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import bisect
 import functools
 import math
 from collections import defaultdict
@@ -12,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pausewatch.evaluation.folds.reading import UsageReading
-from pausewatch.evaluation.intervals import covered_ns, uncovered
+from pausewatch.evaluation.intervals import Cumulative, covered_ns, uncovered
 from pausewatch.evaluation.workload import PeriodSignals, Startup, WorkloadLabel, classify_node_history
 
 __all__ = ["RECENT_S", "LabelledPeriod", "NodeWorkload", "WorkloadFold"]
@@ -186,27 +185,11 @@ class WorkloadFold:
 def _most_silent_hour(bucket: tuple[int, int], spans: Sequence[tuple[int, int]]) -> float:
     """The most seconds of any ``RECENT_S`` window inside ``bucket`` that ``spans`` leave
     uncovered. The most silent window starts where a silence starts or ends where one ends;
-    each window's silence is read from prefix sums (O(n log n) in the silences: a hostile
-    attestor's thousands of one-second gaps in a day bucket cost milliseconds, not minutes)."""
+    each window's silence is read from ``Cumulative`` (O(log n): a hostile attestor's thousands
+    of one-second gaps in a day bucket cost milliseconds, not minutes)."""
     hour = round(RECENT_S * 1e9)
     gaps = uncovered(spans, bucket)
-    if not gaps:
-        return 0.0
-    starts = [g[0] for g in gaps]
-    ends = [g[1] for g in gaps]
-    prefix = [0]
-    for b, e in gaps:
-        prefix.append(prefix[-1] + e - b)
-
-    def silent(a: int, b: int) -> int:
-        i = bisect.bisect_right(ends, a)  # the first silence ending after a
-        j = bisect.bisect_left(starts, b) - 1  # the last silence starting before b
-        if i > j:
-            return 0
-        return prefix[j + 1] - prefix[i] - max(0, a - starts[i]) - max(0, ends[j] - b)
-
-    best = 0
-    for s in (*starts, *(e - hour for e in ends)):
-        lo = min(max(s, bucket[0]), bucket[1] - hour)
-        best = max(best, silent(lo, lo + hour))
-    return best / 1e9
+    silence = Cumulative((((a, b), (b - a) / 1e9) for a, b in gaps), bucket[0])
+    candidates = (*(a for a, _ in gaps), *(b - hour for _, b in gaps))
+    windows = (min(max(s, bucket[0]), bucket[1] - hour) for s in candidates)
+    return max((silence.between(lo, lo + hour) for lo in windows), default=0.0)
