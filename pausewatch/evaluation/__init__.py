@@ -15,11 +15,11 @@ for a commitment over two or more facilities, the commitment-level one, facility
 
 A bucket's verdict reads its own reports and, to see across its edges, the reports just before
 it: a gap at its start is measured from the node's last report before it; the classifier sees a
-node's periods of the last ``HISTORY_S`` (evidence from the last ``CONTEXT_S``, a training job's
-carry over ``JOB_CARRY_S``); training labels are counted over windows that reach
-into the previous bucket; each meter scope's ratio baseline is folded bucket by bucket from the
-calibration start (``pausewatch.evaluation.evidence``). Everything stays a function of the log
-prefix.
+node's periods of the last ``HISTORY_S`` (evidence from the last ``CONTEXT_S`` and a job's
+stalls ``EARLIER_S`` before it, a training job's carry over ``JOB_CARRY_S``); training labels
+are counted over windows that reach into the previous bucket; each meter scope's ratio
+baseline is folded bucket by bucket from the calibration start
+(``pausewatch.evaluation.evidence``). Everything stays a function of the log prefix.
 
 Verdict rules. Each rule raises findings; severities decide:
 

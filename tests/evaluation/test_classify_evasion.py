@@ -57,14 +57,15 @@ def _assert_training_evasion(labels: list[str], *, caught_from: int) -> None:
 # ---- training and its evasions -----------------------------------------------------------------
 
 
-def test_training_with_checkpoint_stalls_is_training_after_its_first_stall() -> None:
-    # 8×H100 at ~80 % of the limit, a 17-s checkpoint stall every 270 s (the real ckpt1000 run's shape)
-    _assert_training_evasion(classes(syn.training(MINUTES * 60, 8)), caught_from=5)
+def test_training_with_checkpoint_stalls_is_training_after_its_second_stall() -> None:
+    # 8×H100 at ~80 % of the limit, a 17-s checkpoint stall every 270 s (the real ckpt1000 run's
+    # shape): one stall is no signature (a lockstep server's dip looks the same), two are
+    _assert_training_evasion(classes(syn.training(MINUTES * 60, 8)), caught_from=9)
 
 
-def test_training_alternating_30s_compute_25s_stall_is_training_from_the_second_period() -> None:
+def test_training_alternating_30s_compute_25s_stall_is_training_from_the_fourth_period() -> None:
     trace = syn.training(MINUTES * 60, 8, stall_every_s=55, stall_s=25, stall_level=0.18, stall_busy=0.0)
-    _assert_training_evasion(classes(trace), caught_from=1)
+    _assert_training_evasion(classes(trace), caught_from=3)
 
 
 @pytest.mark.parametrize("stall_every_s", [270.0, 55.0])
@@ -78,21 +79,21 @@ def test_filler_load_in_checkpoint_pauses_never_earns_proof(stall_every_s: float
 @pytest.mark.parametrize("trained", [[0, 1], [0, 1, 2, 3], [2, 5, 7]])
 def test_training_on_k_of_n_gpus_is_not_diluted_by_the_idle_ones(trained: list[int]) -> None:
     trace = syn.training(MINUTES * 60, 8, trained=trained, stall_every_s=55, stall_s=25, stall_level=0.18)
-    _assert_training_evasion(classes(trace), caught_from=1)
+    _assert_training_evasion(classes(trace), caught_from=3)
 
 
 def test_power_capped_training_is_judged_against_the_reported_limit() -> None:
     # The lab lowers the limit to 300 W (43 % of the board): compute sits at the cap, stalls below it.
     trace = syn.training(MINUTES * 60, 8, limit_w=300.0, stall_every_s=55, stall_s=25, stall_level=0.15)
-    _assert_training_evasion(classes(trace), caught_from=1)
+    _assert_training_evasion(classes(trace), caught_from=3)
     capped = syn.training(MINUTES * 60, 8, limit_w=300.0)
-    _assert_training_evasion(classes(capped), caught_from=5)
+    _assert_training_evasion(classes(capped), caught_from=9)
 
 
 @pytest.mark.parametrize("offset_s", [0, 15, 40])
 def test_duty_cycle_inside_a_report_period_is_training(offset_s: int) -> None:
     # Train 30 s, pause 30 s (memory kept), every GPU together, at any phase against the periods.
-    _assert_training_evasion(classes(syn.duty_cycle(MINUTES * 60, 8, offset_s=offset_s)), caught_from=1)
+    _assert_training_evasion(classes(syn.duty_cycle(MINUTES * 60, 8, offset_s=offset_s)), caught_from=3)
 
 
 def test_duty_cycle_of_whole_periods_is_training() -> None:
@@ -118,14 +119,26 @@ def test_a_pause_of_a_training_job_keeps_its_class() -> None:
     assert labels[-3:] == ["training"] * 3, labels
 
 
-def test_training_that_checkpoints_every_half_hour_stays_training_between_checkpoints() -> None:
-    # The stall leaves the 10-minute context long before the next one: the job carry holds the
-    # class while the same devices keep the same footprint at the same level.
+def test_training_that_checkpoints_every_half_hour_is_training_from_its_second_checkpoint() -> None:
+    # One stall in any 10-minute context: the signature needs two events (one dip of a lockstep
+    # server resumed at its level looks like one stall), and the second is the same job's next
+    # checkpoint 30 min later (its footprint resident throughout); the job carry then holds the
+    # class between checkpoints. Before it: uncertain, never proof.
     labels = classes(syn.training(75 * 60, 8, stall_every_s=1800.0, stall_s=40.0))
     first = labels.index("training")
-    assert first <= 31, labels
-    assert not PROOF & set(labels), labels
+    assert first <= 61, labels
+    assert set(labels[:first]) == {"uncertain"}, labels
     assert all(x == "training" for x in labels[first:]), labels
+
+
+def test_a_lockstep_job_resumed_from_one_dip_is_not_training_from_two_it_is() -> None:
+    # The same flat lockstep job with its footprint resident: one dip resumed at its level (a
+    # server's lull in requests) is not training; a second within the context is.
+    one = classes(syn.training(20 * 60, 8, stall_every_s=900.0, stall_s=25.0))
+    assert "training" not in one, one
+    assert not PROOF & set(one), one
+    two = classes(syn.training(20 * 60, 8, stall_every_s=300.0, stall_s=25.0))
+    assert "training" in two, two
 
 
 def test_the_job_carry_ends_when_the_job_does() -> None:

@@ -109,7 +109,11 @@ def _bursts(
 
 # Default training shape (``train``): 8×H100, lockstep 4-s steps visible at 1 Hz (compute 82 %, dip 62 % of
 # the limit), a 20-s checkpoint stall at 21 % of board power every 300 s, the first one ending
-# at t = 100 s (inside period 1): training from period 2 at the latest.
+# at t = 100 s (inside period 1), the second at 400 s (inside period 6): the signature needs two
+# (``EVENTS``), so training from period 7 (``CAUGHT_BY``) at the latest.
+CAUGHT_BY = 7
+
+
 def train(seconds: float, gpus: int = 8, **shape: Any) -> syn.Trace:
     """``lockstep_job`` with the default checkpoint: 20 s every 300 s, the first ending at 100 s."""
     return J(seconds, gpus, **({"ckpt_every_s": 300.0, "stall_s": 20.0, "start_s": 100.0} | shape))
@@ -133,12 +137,12 @@ def train(seconds: float, gpus: int = 8, **shape: Any) -> syn.Trace:
     ],
 )
 def test_training_on_each_board_and_gpu_count_is_caught(gpus: int, model: str, board_w: float) -> None:
-    _assert_caught(classes(train(600, gpus, board_w=board_w), model=model), by=2)
+    _assert_caught(classes(train(600, gpus, board_w=board_w), model=model), by=CAUGHT_BY)
 
 
 @pytest.mark.parametrize("step_s", [0.3, 1.5, 5.0, 12.0, 20.0])
 def test_training_at_step_times_from_a_third_of_a_second_to_twenty_seconds_is_caught(step_s: float) -> None:
-    _assert_caught(classes(train(600, 8, step_s=step_s)), by=2)
+    _assert_caught(classes(train(600, 8, step_s=step_s)), by=CAUGHT_BY)
 
 
 @pytest.mark.parametrize(
@@ -146,7 +150,7 @@ def test_training_at_step_times_from_a_third_of_a_second_to_twenty_seconds_is_ca
     [(10.0, 120.0), (45.0, 120.0), (10.0, 300.0), (45.0, 300.0), (90.0, 300.0), (120.0, 300.0)],
 )
 def test_checkpoint_stalls_of_10_to_120_s_are_caught(stall_s: float, every_s: float) -> None:
-    _assert_caught(classes(J(600, 8, ckpt_every_s=every_s, stall_s=stall_s, start_s=100.0)), by=2)
+    _assert_caught(classes(J(600, 8, ckpt_every_s=every_s, stall_s=stall_s, start_s=100.0)), by=CAUGHT_BY)
 
 
 @pytest.mark.parametrize("stall_level", [0.15, 0.3, 0.4])
@@ -156,7 +160,7 @@ def test_stalls_up_to_40_percent_of_the_limit_idle_or_spinning_are_caught(
 ) -> None:
     # stall_busy 100: ranks spinning in a collective at low power (a sync stall)
     trace = train(600, 8, stall_level=stall_level, stall_busy=stall_busy)
-    _assert_caught(classes(trace), by=2)
+    _assert_caught(classes(trace), by=CAUGHT_BY)
 
 
 @pytest.mark.parametrize(
@@ -173,18 +177,19 @@ def test_training_logged_at_100ms_or_1s_with_or_without_index_units_or_memory_is
 ) -> None:
     # the same workload, logged at another rate (nvidia-smi -lms 100 … -l 10)
     trace = train(600, 8, dt=dt)
-    # without memory.used the footprint is unknown and two alternations are needed: one more period
-    _assert_caught(classes(trace, dt=dt, index=index, units=units, memory=memory), by=2 if memory else 3)
+    # without memory.used the footprint is unknown: no job carry, so from period 11 (after the
+    # first stall leaves the context) the run is training only while two stalls are in it
+    _assert_caught(classes(trace, dt=dt, index=index, units=units, memory=memory), by=CAUGHT_BY)
 
 
 @pytest.mark.parametrize("limit_w", [250.0, 400.0])
 def test_power_capped_training_with_the_limit_column_is_caught(limit_w: float) -> None:
-    _assert_caught(classes(train(600, 8, limit_w=limit_w, stall_level=0.15)), by=2)
+    _assert_caught(classes(train(600, 8, limit_w=limit_w, stall_level=0.15)), by=CAUGHT_BY)
 
 
 @pytest.mark.parametrize("trained", [[0, 1], [3, 6], [0, 1, 2, 3, 4, 5, 6]])
 def test_training_on_k_of_8_gpus_is_caught(trained: list[int]) -> None:
-    _assert_caught(classes(train(600, 8, trained=trained)), by=2)
+    _assert_caught(classes(train(600, 8, trained=trained)), by=CAUGHT_BY)
 
 
 @pytest.mark.parametrize(("eval_level", "eval_busy"), [(0.35, 50.0), (0.55, 100.0)])
@@ -204,13 +209,28 @@ def test_eval_phases_within_a_training_run_are_never_proof(eval_level: float, ev
     assert not PROOF & set(classes(trace))
 
 
-@pytest.mark.parametrize("every_s", [1800.0, 3600.0])
+@pytest.mark.parametrize(
+    "every_s",
+    [
+        1800.0,
+        pytest.param(
+            3600.0,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="MISS (the price of EVENTS = 2, by design): a flat run checkpointed every hour "
+                "shows one stall in any 10-minute context and its next stall only past the hour the "
+                "job's earlier stalls are kept (JOB_CARRY_S): uncertain throughout (INCONCLUSIVE, "
+                "never proof); one stall resumed at its level is what one dip of a server shows too",
+            ),
+        ),
+    ],
+)
 def test_a_long_run_stays_training_between_rare_checkpoints(every_s: float) -> None:
-    # 1 h, a 30-s checkpoint every 30 or 60 min, the first ending at 100 s: the job carry keeps
-    # the class once the stall has left the 600-s context
+    # 1 h, a 30-s checkpoint every 30 or 60 min, the first ending at 100 s: training from the
+    # second (the same job's, its footprint resident between them), then carried
     labels = classes(J(3600, 8, ckpt_every_s=every_s, stall_s=30, start_s=100))
-    assert labels[:2] == ["uncertain"] * 2, labels
-    assert labels[2:] == ["training"] * (len(labels) - 2), labels
+    assert set(labels[:32]) == {"uncertain"}, labels
+    assert labels[32:] == ["training"] * (len(labels) - 32), labels
 
 
 # The real 8xH100 run's flat compute periods read a median synchrony of 0.83-0.90: lockstep.
@@ -223,11 +243,13 @@ def test_flat_light_training_at_the_real_runs_synchrony_is_never_proof() -> None
     assert not PROOF & set(labels), labels
 
 
-def test_flat_training_at_the_real_runs_synchrony_is_caught_after_a_rare_stall() -> None:
-    # a 30-s stall in [300, 330) s, every 15 min: training while it is in the context
-    labels = classes(J(960, 8, dip=0.82, ckpt_every_s=900, stall_s=30, start_s=330, **REAL_SYNC))
+def test_flat_training_at_the_real_runs_synchrony_is_caught_after_its_second_rare_stall() -> None:
+    # a 30-s stall in [300, 330) s and [1200, 1230) s (every 15 min): one stall is no signature
+    # (a server's dip looks the same), the same job's second is; then carried
+    labels = classes(J(1920, 8, dip=0.82, ckpt_every_s=900, stall_s=30, start_s=330, **REAL_SYNC))
     assert not PROOF & set(labels), labels
-    assert labels[6:15] == ["training"] * 9, labels
+    assert set(labels[:21]) == {"uncertain"}, labels
+    assert labels[21:] == ["training"] * (len(labels) - 21), labels
 
 
 # ================================================================================================
@@ -444,16 +466,9 @@ def test_a_pause_that_starts_on_a_period_boundary_is_never_proof() -> None:
         (10, 120),
         (30, 40),
         (60, 120),
-        pytest.param(
-            120,
-            270,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="FALSE VIOLATION: 2-min bursts at one saturated decode level with 4.5-min "
-                "quiet gaps are a stall/compute alternation at one level (the prefill-spike test "
-                "since the job carry cleared the shorter bursts)",
-            ),
-        ),
+        # was a false violation: 2-min bursts at one saturated decode level with 4.5-min quiet
+        # gaps are one stall/compute alternation at one level in the context (now two needed)
+        (120, 270),
     ],
 )
 def test_bursty_tensor_parallel_serving_is_never_training(on_s: float, off_s: float) -> None:
@@ -490,25 +505,35 @@ def test_a_periodically_restarted_server_is_never_training(every_s: float) -> No
     assert "training" not in labels, labels
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FALSE VIOLATION (found by the second red team of 2026-12-05): a saturated "
-    "tensor-parallel server at 3 requests/s restarted every 15 min (down 45 s) is training for "
-    "15 of 60 periods (seed 2; 45 with seed 4, none with seed 1): the restart reads as a stall "
-    "the job resumes from at its level, and the memory it frees and reloads inside one period "
-    "does not show in the period's maximum",
+@pytest.mark.parametrize(
+    "seed",
+    [
+        1,
+        2,
+        pytest.param(
+            4,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="FALSE VIOLATION (the second red team of 2026-12-05): a saturated "
+                "tensor-parallel server restarted every 15 min (down 45 s) is training from its "
+                "second restart with seed 4 (45 of 60 periods before two events were needed): each "
+                "restart, its memory freed and reloaded inside one period (which the period's "
+                "maximum hides), reads as a stall the same job resumes from",
+            ),
+        ),
+    ],
 )
-def test_a_saturated_server_restarted_every_quarter_hour_is_never_training() -> None:
-    labels = classes(syn.tp_serving(3600, 8, rate=lambda s: 3.0, seed=2, restart_every_s=900.0))
+def test_a_saturated_server_restarted_every_quarter_hour_is_never_training(seed: int) -> None:
+    # seed 2 was training for 15 of 60 periods while one restart was a training signature
+    labels = classes(syn.tp_serving(3600, 8, rate=lambda s: 3.0, seed=seed, restart_every_s=900.0))
     assert "training" not in labels, labels
 
 
 @pytest.mark.xfail(
     strict=True,
     reason="FALSE VIOLATION: continuous-batching generation at a flat decode level with a host gap "
-    "between batches is training for batches of 30-300 s and gaps >= 6 s (a 3-s gap: training "
-    "for 30-s batches, uncertain for 120-300-s ones, under 10 % of a period). Same shape as the "
-    "known benchmark xfail, far more common",
+    "between batches is training for batches of 30-300 s and gaps >= 6 s (two gaps of one job "
+    "within an hour are two events). Same shape as the known benchmark xfail, far more common",
 )
 @pytest.mark.parametrize(("batch_s", "gap_s"), [(30.0, 6.0), (120.0, 10.0), (300.0, 20.0)])
 def test_flat_batched_generation_with_gaps_is_never_training(batch_s: float, gap_s: float) -> None:
@@ -561,13 +586,16 @@ def test_lockstep_rendering_is_never_training() -> None:
     assert "training" not in classes(_render_job(900, 8, lockstep=True))
 
 
+@pytest.mark.parametrize(
+    "every_s",
+    [120.0, 300.0],
+)
 @pytest.mark.xfail(
     strict=True,
-    reason="FALSE VIOLATION: a tensor-parallel eval loop at a flat 70 % that pauses 20 s every "
-    "2-5 min to write results is training (after the second pause); every >= 10 min stays "
-    "uncertain",
+    reason="FALSE VIOLATION: a tensor-parallel eval loop at a flat 70 % that pauses 20 s every 2-5 "
+    "min to write results is training from its second or third pause: regular pauses of one job "
+    "are what checkpoint stalls are in power",
 )
-@pytest.mark.parametrize("every_s", [120.0, 300.0])
 def test_an_eval_loop_that_pauses_to_write_results_is_never_training(every_s: float) -> None:
     trace = J(
         1200,
@@ -627,7 +655,8 @@ def test_flat_power_training_with_15_min_checkpoints_becomes_training(shape: dic
 
 
 # Was in the miss above until lockstep groups: pipeline stages a quarter step apart put ranks
-# g and g + 4 in phase, and each such pair, with its step rhythm and the stall, is a job.
+# g and g + 4 in phase, and each such pair, with its step rhythm and its stalls, is a job (the
+# second stall, 15 min after the first, is the same pair's: ``_earlier_stalls``).
 def test_pipeline_training_with_15_min_checkpoints_becomes_training() -> None:
     labels = classes(J(1320, 8, ckpt_every_s=900, stall_s=30, start_s=330, rank_offset=0.25))
     assert "training" in labels, labels
@@ -657,6 +686,12 @@ def test_short_or_warm_stalls_become_training(stall_s: float, stall_level: float
     assert labels[-1] == "training", labels
 
 
+_TWO_S_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason="MISS: logged every 2 s (30 samples a minute), the two-level test reads one checkpoint "
+    "stall of the run's ten (a 45-s stall every 150 s too): never two in a context, so never "
+    "training (since EVENTS = 2; before, that one stall sufficed); uncertain, never proof",
+)
 _SPARSE_XFAIL = pytest.mark.xfail(
     strict=True,
     reason="MISS (by design): a log sampled every 5 or 10 s holds under SHAPE_MIN_SAMPLES (25) "
@@ -668,8 +703,8 @@ _SPARSE_XFAIL = pytest.mark.xfail(
 @pytest.mark.parametrize(
     ("dt", "stall_s"),
     [
-        (2.0, 20.0),
-        (2.0, 45.0),
+        pytest.param(2.0, 20.0, marks=_TWO_S_XFAIL),
+        pytest.param(2.0, 45.0, marks=_TWO_S_XFAIL),
         pytest.param(5.0, 45.0, marks=_SPARSE_XFAIL),
         pytest.param(10.0, 45.0, marks=_SPARSE_XFAIL),
     ],
@@ -688,7 +723,7 @@ def test_training_logged_every_2_to_10_s_is_caught(dt: float, stall_s: float) ->
 )
 @pytest.mark.parametrize("step_s", [1.0, 2.0])
 def test_training_whose_step_aliases_with_the_sampling_is_caught_after_its_first_stall(step_s: float) -> None:
-    _assert_caught(classes(train(600, 8, step_s=step_s)), by=2)
+    _assert_caught(classes(train(600, 8, step_s=step_s)), by=CAUGHT_BY)
 
 
 # Was a miss (the lockstep median over all active devices fell under 0.8) until the attestor
@@ -703,7 +738,7 @@ def test_training_beside_a_server_on_one_node_becomes_training(trained: int, bes
         if beside == "replicas"
         else syn.tp_serving(1200, others, rate=lambda s: 0.5)
     )
-    _assert_caught(classes(_side_by_side(train(1200, trained), server)), by=6)
+    _assert_caught(classes(_side_by_side(train(1200, trained), server)), by=CAUGHT_BY + 1)
 
 
 @pytest.mark.xfail(
@@ -748,10 +783,12 @@ def _real_classes(name: str, every_s: float) -> list[str]:
 
 def test_the_real_checkpointing_run_logged_every_second_is_caught() -> None:
     every_s = 1.0
-    # h100x8_ckpt1000: idle minute, start-up, ~17-s checkpoint stalls; training from period 6 at 1 Hz
+    # h100x8_ckpt1000: idle minute, start-up, ~17-s checkpoint stalls; training from period 10 at
+    # 1 Hz, once its second stall has resumed (from period 1 as its hourly verdict sees it)
     labels = _real_classes("h100x8_ckpt1000", every_s)
     assert not PROOF & set(labels[2:]), labels
-    assert labels[6:11] == ["training"] * 5, labels
+    assert labels[10:] == ["training"] * (len(labels) - 10), labels
+    assert len(labels) >= 12, labels
 
 
 @pytest.mark.xfail(

@@ -407,10 +407,11 @@ def test_a_slow_drift_out_of_the_band_is_inconclusive_not_a_violation() -> None:
 
 
 def test_training_rotated_between_nodes_adds_up_over_the_facility() -> None:
-    """Each of five nodes trains four periods in turn: no node alone shows enough training
-    periods to be evidence, the facility does."""
+    """Each of three nodes trains six periods in turn (training from its fifth: its start-up
+    period, then two stalls resumed from): no node alone shows enough training periods to be
+    evidence, the facility does."""
     fleet = Fleet({"fac-a": 6})
-    turn = {f"fac-a-n{i:02d}": (4 * i, 4 * i + 4) for i in range(5)}
+    turn = {f"fac-a-n{i:02d}": (6 * i, 6 * i + 6) for i in range(3)}
     fleet.run(
         "fac-a",
         T0,
@@ -443,10 +444,11 @@ def test_one_training_like_period_blocks_compliance_but_is_not_evidence() -> Non
 
 
 def test_training_split_across_a_bucket_edge_is_counted_whole() -> None:
-    """Training from period 6 to 11: the labels in bucket 1 alone are too few; the window that
-    reaches back over the edge has enough."""
+    """Training from period 5 to 11 (labelled from period 9: its start-up period, then two
+    stalls resumed from): the labels in bucket 1 alone are too few; the window that reaches
+    back over the edge has enough."""
     fleet = Fleet({"fac-a": 1})
-    fleet.run("fac-a", T0, 20, lambda n, k: (TRAINING, TRAINING) if 6 <= k < 12 else (IDLE, IDLE))
+    fleet.run("fac-a", T0, 20, lambda n, k: (TRAINING, TRAINING) if 5 <= k < 12 else (IDLE, IDLE))
     ev = Evaluator(fleet.inputs(commitment(["fac-a"])))
     first, second = ev.verdict(bucket(0)), ev.verdict(bucket(1))
     assert first.status == INCONCLUSIVE, first.reason
