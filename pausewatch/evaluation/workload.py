@@ -47,7 +47,8 @@ training):
    host gates together: no training evidence (never proof either).
 2. *one job*: the lockstep devices keep one resident memory footprint (≥ 2 GiB, within ±10 %)
    over the part of the context being counted; the period where it appeared (start-up) does
-   not count as a stall.
+   not count as a stall, nor does the oldest period read (its predecessor, which would say
+   whether it was the start-up, is not).
 3. *structure*, one of:
    - a **stall/compute alternation** the job resumes from: a period where the lockstep devices
      swing from compute (≥ 45 % of the limit) to a stall (≤ 40 % of the limit or ≤ 30 % of board
@@ -114,7 +115,7 @@ evidence; ``PeriodClass.reason`` says which evidence decided.
 
 Measured (``pausewatch-sim classify-eval``; docs/classify.md has the table): on every labelled
 real source, no training second classed idle or inference and no other second classed
-training; training recall by time 0.44 on the 8×H100 runs causally (the minutes before a
+training; training recall by time 0.38 on the 8×H100 runs causally (the minutes before a
 run's second stall, or its rhythm with waits, come out uncertain), 1.00 with hindsight; node
 power alone (the H200 BMC log) is uncertain throughout. Known blind spots, each INCONCLUSIVE
 rather than a false verdict unless said:
@@ -267,7 +268,7 @@ class PeriodClass(NamedTuple):
 
 CONTEXT_S: Final[float] = 600.0
 JOB_CARRY_S: Final[float] = 3600.0  # a job keeps its training class this long after its last evidence
-# A job's earlier stalls are read this far before the context (``_earlier_stalls``) ...
+# A job's earlier stalls are read this far before the context (``_job_history``) ...
 EARLIER_S: Final[float] = JOB_CARRY_S
 # ... so a period's class may look back this far: a carry of ``JOB_CARRY_S`` from evidence that
 # read a context and the stalls before it
@@ -312,11 +313,11 @@ PLATEAU_MEAN: Final = 0.6  # ... and 60 % of it on average
 WAIT_BUSY: Final = 0.9  # a collective wait: every kernel slot busy ...
 WAIT_MEAN: Final = 0.35  # ... at low power (spinning in an all-reduce while a rank does I/O)
 SWITCHES: Final = 3  # whole-period compute/quiet switches in the context that make a duty cycle
-# Structural events (stalls the job resumed from, collective waits) the training signature needs
-# in the context: one dip of a lockstep server looks like one checkpoint stall; two do not by
-# chance (a VLM evaluation replicated on 4 GPUs read ``training`` 48 minutes from one dip).
+# Structural events (stalls the job resumed from, collective waits) the training signature needs,
+# one in the context at least and the rest by the same job within ``EARLIER_S`` before it: one
+# dip of a lockstep server looks like one checkpoint stall (a VLM evaluation replicated on 4 GPUs
+# read ``training`` 48 minutes from one dip).
 EVENTS: Final = 2
-ADJACENT_NS: Final = 1_000_000_000  # periods this close (end to start) are adjacent in time
 LEVEL_AGREE: Final = 0.12  # the job's compute levels agree within ±12 % (three quarters of them)
 RHYTHM_MIN: Final = 0.3  # autocorrelation at the dominant lag
 RHYTHM_RANGE_S: Final = (2.0, 30.0)  # step rhythms visible at 1 Hz in a 60-s period
@@ -756,17 +757,36 @@ def _unlinked(period: _Period) -> bool:
     return bool(period.active) and all(d.link is not None and d.link < LINK_MIN_BPS for d in period.active)
 
 
-def _stall_events(periods: Sequence[_Period], levels_at: float | None = None) -> list[int]:
-    """The stalls the job resumed from, as events: the index of the period that counts each.
+def _low(q: _Period) -> bool:
+    """A period a lull goes on through: a stall, a collective wait, quiet, nothing reported, or
+    no device at the compute level (a trickle of requests, a model reloading)."""
+    return (
+        q.stall
+        or q.wait
+        or q.quiet
+        or not q.known
+        or (q.compute_level is not None and q.compute_level < COMPUTE_MIN)
+    )
+
+
+def _stall_events(
+    periods: Sequence[_Period], levels_at: float | None = None, *, waits: bool = False
+) -> list[int]:
+    """The stalls the job resumed from (and, ``waits``, its collective waits), as events: the
+    index of the period that counts each.
 
     A stall counts once a later lockstep period runs at its compute level (±``LEVEL_AGREE``; a
     job that stops, or a server whose load ends, never resumes). ``levels_at``: only stalls
-    whose compute level agrees with it. Adjacent periods that all stall or sit quiet are one
-    episode, and an episode of s stalls is max(1, s − 1) events: one lull across a period
-    boundary ends one period low and starts the next low — two stall periods, one event — while
-    a job that stalls every minute shows one more stall each period."""
+    whose compute level agrees with it. Periods that are all low (``_low``), with gaps between
+    them under ``CARRY_GAP_S`` (a lost report), are one episode, and an episode of s such
+    periods is max(1, s − 1) events: one lull across a period boundary ends one period low and
+    starts the next low (and a longer one, with requests trickling in its middle period, is a
+    third) — one event — while a job that stalls every minute shows one more stall each period.
+    A period that both stalls and waits is one."""
     resumed = set()
     for k, q in enumerate(periods):
+        if waits and q.wait:
+            resumed.add(k)
         if not q.stall or q.compute_level is None:
             continue
         level = q.compute_level
@@ -777,11 +797,12 @@ def _stall_events(periods: Sequence[_Period], levels_at: float | None = None) ->
             for r in periods[k + 1 :]
         ):
             resumed.add(k)
+    gap_ns = round(CARRY_GAP_S * 1e9)
     events: list[int] = []
     run: list[int] = []
     for k, q in enumerate(periods):
-        adjacent = k > 0 and q.start_ns - periods[k - 1].end_ns <= ADJACENT_NS
-        if not adjacent or not (q.stall or q.quiet):
+        goes_on = k > 0 and _low(q) and _low(periods[k - 1]) and q.start_ns - periods[k - 1].end_ns <= gap_ns
+        if not goes_on:
             events.extend(run[1:] or run)
             run = []
         if k in resumed:
@@ -790,28 +811,25 @@ def _stall_events(periods: Sequence[_Period], levels_at: float | None = None) ->
     return events
 
 
-def _earlier_stalls(
-    earlier: Sequence[_Period], context: Sequence[_Period], devices: Sequence[int], level: float
-) -> int:
-    """Stalls the same job resumed from before the context (``earlier``: the node's periods up to
-    ``EARLIER_S`` before it): the job's devices kept their resident footprint (±``MEMORY_STABLE``)
-    from the stall to now with no silence over ``CARRY_GAP_S``, and the stall's compute level
-    agrees with the job's. A run that checkpoints every 15 minutes shows one stall in any
-    context; its second, by the same job, is the event a lone dip lacks."""
-    if not earlier:
-        return 0
+def _job_history(
+    earlier: Sequence[_Period], context: Sequence[_Period], devices: Sequence[int]
+) -> tuple[list[_Period], int]:
+    """The periods of the job since its footprint appeared, over ``earlier`` and ``context``
+    together (the job's devices keeping their resident footprint, ±``MEMORY_STABLE``, with no
+    silence over ``CARRY_GAP_S``), without the period it appeared in (the job's start-up, not
+    one of its stalls; nor the oldest period read, which may be one), and how many of them lie
+    before the context. Empty without a resident footprint."""
     joined = [*earlier, *context]
     start, resident = _job_segment(joined, devices)
-    if resident is not True or start >= len(earlier):
-        return 0
+    if resident is not True:
+        return [], 0
     gap_ns = round(CARRY_GAP_S * 1e9)
     for k in range(len(joined) - 1, start, -1):
         if joined[k].start_ns - joined[k - 1].end_ns > gap_ns:
             start = k
             break
-    # the footprint's first period is the job's start-up, not one of its stalls (as in the context)
-    lo = start + 1 if start > 0 else start
-    return sum(1 for k in _stall_events(joined[lo:], level) if lo + k < len(earlier))
+    lo = start + 1
+    return joined[lo:], max(0, len(earlier) - lo)
 
 
 def _training(
@@ -819,7 +837,7 @@ def _training(
 ) -> _Evidence:
     """Training evidence for ``current`` (the last item) from its causal context, and from the
     stalls its job showed before it (``earlier()``, read only where the context shows one:
-    ``_earlier_stalls``)."""
+    ``_job_history``)."""
     lockstep = [q for q in context if q.lockstep]
     job_devices = sorted({d.slot for q in lockstep for d in q.active})
     if len(job_devices) < 2:
@@ -832,33 +850,45 @@ def _training(
     segment = context[start:]
     if resident is False or not segment:
         return _Evidence(False, 0.0, 0.2, "lockstep devices without a resident memory footprint")
-    # The period in which the footprint appeared is the job's start-up, not one of its stalls.
-    counted = segment[1:] if start > 0 else segment
+    # The period in which the footprint appeared is the job's start-up, not one of its stalls;
+    # nor is the oldest period of the context, which may be it (its previous period is not read).
+    counted = segment[1:]
     job = [q for q in segment if q.lockstep]
     # Stall/compute alternation. A stall inside a period counts once the job has resumed after it
     # at the same compute level (a job that stops, or a server whose load ends, never resumes).
-    alternations = len(_stall_events(counted))
+    stalls = len(_stall_events(counted))
     # Or whole periods of sustained compute and whole quiet periods that keep the footprint,
     # switching back and forth (a job paused period by period): ``SWITCHES`` switches at least.
+    switched = 0
     if resident:
         switches = sum(
             1 for a, b in itertools.pairwise(counted) if (a.plateau and b.quiet) or (a.quiet and b.plateau)
         )
         if switches >= SWITCHES:
-            alternations += switches
+            switched = switches
+    alternations = stalls + switched
     levels = [q.compute_level for q in job if q.compute_level is not None]
     level_agree = len(levels) >= 2 and _agree(levels, LEVEL_AGREE) * 4 >= len(levels) * 3
     before = 0
     if resident and level_agree and 0 < alternations < EVENTS:
-        before = _earlier_stalls(earlier(), context, job_devices, _median(levels))
-        alternations += before
+        # the same job's stalls before the context, counted in one pass with the context's (an
+        # episode across the context's start is one event, whichever side holds it) at the
+        # job's level; one of them at least in the context (the evidence is fresh)
+        history, n_earlier = _job_history(earlier(), context, job_devices)
+        if n_earlier:
+            found = _stall_events(history, _median(levels))
+            now = sum(1 for k in found if k >= n_earlier)
+            if now:
+                before = len(found) - now
+                alternations = len(found) + switched
     rhythms = [q.rhythm_s for q in job if q.rhythm_s is not None]
     waits = sum(1 for q in job if q.wait)
     # Each needs two structural events at least (``EVENTS``): one dip in a lockstep server that
     # resumes at its level looks exactly like one checkpoint stall, and it would label every
     # period of the context (and the carry after it) at once — correlated labels the window
-    # test reads as independent ones.
-    rhythm = _agree(rhythms, RHYTHM_AGREE) >= RHYTHM_PERIODS and waits + alternations >= EVENTS
+    # test reads as independent ones. A period that both stalls and waits is one event.
+    events = len(_stall_events(counted, waits=True)) + before
+    rhythm = _agree(rhythms, RHYTHM_AGREE) >= RHYTHM_PERIODS and events >= EVENTS
     by_alternation = alternations >= EVENTS and len(job) >= 2 and level_agree
     # The current period belongs to the job: lockstep itself, or a pause that keeps its footprint.
     in_job = current.lockstep or (resident is True and current is segment[-1] and bool(job))

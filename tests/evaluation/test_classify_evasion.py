@@ -63,9 +63,9 @@ def test_training_with_checkpoint_stalls_is_training_after_its_second_stall() ->
     _assert_training_evasion(classes(syn.training(MINUTES * 60, 8)), caught_from=9)
 
 
-def test_training_alternating_30s_compute_25s_stall_is_training_from_the_fourth_period() -> None:
+def test_training_alternating_30s_compute_25s_stall_is_training_once_two_stalls_resumed() -> None:
     trace = syn.training(MINUTES * 60, 8, stall_every_s=55, stall_s=25, stall_level=0.18, stall_busy=0.0)
-    _assert_training_evasion(classes(trace), caught_from=3)
+    _assert_training_evasion(classes(trace), caught_from=4)
 
 
 @pytest.mark.parametrize("stall_every_s", [270.0, 55.0])
@@ -79,13 +79,13 @@ def test_filler_load_in_checkpoint_pauses_never_earns_proof(stall_every_s: float
 @pytest.mark.parametrize("trained", [[0, 1], [0, 1, 2, 3], [2, 5, 7]])
 def test_training_on_k_of_n_gpus_is_not_diluted_by_the_idle_ones(trained: list[int]) -> None:
     trace = syn.training(MINUTES * 60, 8, trained=trained, stall_every_s=55, stall_s=25, stall_level=0.18)
-    _assert_training_evasion(classes(trace), caught_from=3)
+    _assert_training_evasion(classes(trace), caught_from=4)
 
 
 def test_power_capped_training_is_judged_against_the_reported_limit() -> None:
     # The lab lowers the limit to 300 W (43 % of the board): compute sits at the cap, stalls below it.
     trace = syn.training(MINUTES * 60, 8, limit_w=300.0, stall_every_s=55, stall_s=25, stall_level=0.15)
-    _assert_training_evasion(classes(trace), caught_from=3)
+    _assert_training_evasion(classes(trace), caught_from=4)
     capped = syn.training(MINUTES * 60, 8, limit_w=300.0)
     _assert_training_evasion(classes(capped), caught_from=9)
 
@@ -93,11 +93,11 @@ def test_power_capped_training_is_judged_against_the_reported_limit() -> None:
 @pytest.mark.parametrize("offset_s", [0, 15, 40])
 def test_duty_cycle_inside_a_report_period_is_training(offset_s: int) -> None:
     # Train 30 s, pause 30 s (memory kept), every GPU together, at any phase against the periods.
-    _assert_training_evasion(classes(syn.duty_cycle(MINUTES * 60, 8, offset_s=offset_s)), caught_from=3)
+    _assert_training_evasion(classes(syn.duty_cycle(MINUTES * 60, 8, offset_s=offset_s)), caught_from=4)
 
 
 def test_duty_cycle_of_whole_periods_is_training() -> None:
-    _assert_training_evasion(classes(syn.duty_cycle(MINUTES * 60, 8, on_s=60, off_s=60)), caught_from=3)
+    _assert_training_evasion(classes(syn.duty_cycle(MINUTES * 60, 8, on_s=60, off_s=60)), caught_from=4)
 
 
 @pytest.mark.parametrize(("on_s", "off_s"), [(30, 30), (20, 40), (10, 50), (40, 20)])
@@ -148,7 +148,7 @@ def test_the_job_carry_ends_when_the_job_does() -> None:
         syn.batched_generation(900, 8, lockstep=True, memory_mib=60_000.0),
     )
     labels = classes(trace)
-    assert labels[:15].count("training") >= 12, labels
+    assert labels[:15].count("training") >= 11, labels
     assert "training" not in labels[16:], labels
 
 
