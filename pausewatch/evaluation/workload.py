@@ -57,9 +57,12 @@ training):
      sync stall; a load that simply ends never resumes. Whole periods of compute and whole
      quiet periods switching back and forth (a job paused period by period) count too, from
      three switches in the context. The job's compute levels must agree (±12 %). Two such
-     stalls in the context at least (``EVENTS``): one dip of a lockstep server (a lull in its
-     requests, an evaluation loop's pause) resumed at its level is one stall, and it would
-     label every period of the context and the carry after it.
+     stalls at least (``EVENTS``): one dip of a lockstep server (a lull in its requests, an
+     evaluation loop's pause) resumed at its level is one stall, and it would label every
+     period of the context and the carry after it. One lull is one event however it falls on
+     the periods (``_stall_events``); where the context shows one stall, the same job's
+     earlier ones count, up to ``EARLIER_S`` before it, where the job kept its footprint and
+     computed at its level throughout (``_job_history``: a server's load follows its traffic).
    - a **lockstep step rhythm**: the same dominant period (±10 %, 2–30 s, autocorrelation
      ≥ 0.3) in three periods, together with two events at least of collective waits
      (utilisation ≥ 90 % at ≤ 35 % of the limit: ranks spinning in an all-reduce while one
@@ -812,20 +815,29 @@ def _stall_events(
 
 
 def _job_history(
-    earlier: Sequence[_Period], context: Sequence[_Period], devices: Sequence[int]
+    earlier: Sequence[_Period], context: Sequence[_Period], devices: Sequence[int], level: float
 ) -> tuple[list[_Period], int]:
-    """The periods of the job since its footprint appeared, over ``earlier`` and ``context``
-    together (the job's devices keeping their resident footprint, ±``MEMORY_STABLE``, with no
-    silence over ``CARRY_GAP_S``), without the period it appeared in (the job's start-up, not
-    one of its stalls; nor the oldest period read, which may be one), and how many of them lie
-    before the context. Empty without a resident footprint."""
+    """The periods of one job at one level, over ``earlier`` and ``context`` together, and how
+    many of them lie before the context. One job: its devices keep their resident footprint
+    (±``MEMORY_STABLE``) with no silence over ``CARRY_GAP_S``; at one level: every period is
+    low (``_low``) or computes at ``level`` (±``LEVEL_AGREE``; in lockstep or not: flat
+    compute reads a low synchrony), as a training loop computes between its checkpoints — a
+    server follows its traffic, and a lull an hour after another, with other loads between, is
+    no second checkpoint of one job. Without the
+    period it all began in (the job's start-up, not one of its stalls; nor the oldest period
+    read, which may be one). Empty without a resident footprint."""
     joined = [*earlier, *context]
     start, resident = _job_segment(joined, devices)
     if resident is not True:
         return [], 0
     gap_ns = round(CARRY_GAP_S * 1e9)
     for k in range(len(joined) - 1, start, -1):
-        if joined[k].start_ns - joined[k - 1].end_ns > gap_ns:
+        q = joined[k]
+        if q.start_ns - joined[k - 1].end_ns > gap_ns:
+            start = k
+            break
+        at_level = q.compute_level is not None and abs(q.compute_level - level) <= LEVEL_AGREE * level
+        if not (_low(q) or at_level):
             start = k
             break
     lo = start + 1
@@ -874,9 +886,10 @@ def _training(
         # the same job's stalls before the context, counted in one pass with the context's (an
         # episode across the context's start is one event, whichever side holds it) at the
         # job's level; one of them at least in the context (the evidence is fresh)
-        history, n_earlier = _job_history(earlier(), context, job_devices)
+        level = _median(levels)
+        history, n_earlier = _job_history(earlier(), context, job_devices, level)
         if n_earlier:
-            found = _stall_events(history, _median(levels))
+            found = _stall_events(history, level)
             now = sum(1 for k in found if k >= n_earlier)
             if now:
                 before = len(found) - now

@@ -180,3 +180,24 @@ def test_a_memory_blip_between_checkpoints_does_not_hide_training() -> None:
     labels = _labels(_periods(t))
     assert not PROOF & set(labels), labels
     assert "training" in labels, labels
+
+
+def test_two_lulls_of_a_server_whose_load_moves_between_them_are_not_training() -> None:
+    # lulls 30 minutes apart (two events of one job by footprint), the load lower for ten
+    # minutes between them as traffic falls: no training loop computes so between checkpoints
+    t = _lull(_lull(_server(3000), 600, 630), 2400, 2430)
+    labels = _labels(_periods(_set(t, 1200, 1800, 0.55, 100.0, seed=4)))
+    assert "training" not in labels, labels
+    assert not PROOF & set(labels), labels
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FALSE VIOLATION (the price of reading a job's earlier stall): a saturated server at "
+    "one steady level whose requests pause twice within the hour is two events of one job at "
+    "one level, as a run checkpointing every half hour is (the red team's saturated 4-GPU "
+    "servers with Poisson lulls: 14 of 18)",
+)
+def test_two_lulls_of_a_saturated_server_at_one_level_are_not_training() -> None:
+    labels = _labels(_periods(_lull(_lull(_server(3000), 600, 630), 2400, 2430)))
+    assert "training" not in labels, labels
