@@ -656,7 +656,7 @@ def test_flat_power_training_with_15_min_checkpoints_becomes_training(shape: dic
 
 # Was in the miss above until lockstep groups: pipeline stages a quarter step apart put ranks
 # g and g + 4 in phase, and each such pair, with its step rhythm and its stalls, is a job (the
-# second stall, 15 min after the first, is the same pair's: ``_earlier_stalls``).
+# second stall, 15 min after the first, is the same pair's: ``_job_history``).
 def test_pipeline_training_with_15_min_checkpoints_becomes_training() -> None:
     labels = classes(J(1320, 8, ckpt_every_s=900, stall_s=30, start_s=330, rank_offset=0.25))
     assert "training" in labels, labels
