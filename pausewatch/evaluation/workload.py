@@ -321,6 +321,10 @@ SWITCHES: Final = 3  # whole-period compute/quiet switches in the context that m
 # dip of a lockstep server looks like one checkpoint stall (a VLM evaluation replicated on 4 GPUs
 # read ``training`` 48 minutes from one dip).
 EVENTS: Final = 2
+# A stall period inside an episode of them is an event of its own where its devices computed a
+# third of it at least (a job stalling every minute computes half of each); a lull with one
+# request batch in its middle period computes a sixth of it.
+EPISODE_SHARE: Final = 1 / 3
 LEVEL_AGREE: Final = 0.12  # the job's compute levels agree within ±12 % (three quarters of them)
 RHYTHM_MIN: Final = 0.3  # autocorrelation at the dominant lag
 RHYTHM_RANGE_S: Final = (2.0, 30.0)  # step rhythms visible at 1 Hz in a 60-s period
@@ -719,6 +723,9 @@ class _Evidence(NamedTuple):
     partial: float  # 0 … 1: training-like evidence short of the threshold
     reason: str
     rhythm: bool = False  # a lockstep step rhythm was part of it
+    # the old, one-event signature (a stall with a step rhythm) short of the two events: a group
+    # showing it is no proof for its node either (``_group_training``)
+    one_event: bool = False
 
 
 def _memory_of(period: _Period, index: int) -> float | None:
@@ -803,15 +810,55 @@ def _stall_events(
     gap_ns = round(CARRY_GAP_S * 1e9)
     events: list[int] = []
     run: list[int] = []
+
+    def close() -> None:
+        # an episode's stalls beyond its first count where they mostly compute (a job stalling
+        # every minute); one request batch in the middle of a lull does not make it two
+        strong = [k for k in run if periods[k].wait or (_compute_share(periods[k]) or 0.0) >= EPISODE_SHARE]
+        events.extend(strong[1:] or run[:1])
+
     for k, q in enumerate(periods):
         goes_on = k > 0 and _low(q) and _low(periods[k - 1]) and q.start_ns - periods[k - 1].end_ns <= gap_ns
         if not goes_on:
-            events.extend(run[1:] or run)
+            close()
             run = []
         if k in resumed:
             run.append(k)
-    events.extend(run[1:] or run)
+    close()
     return events
+
+
+def _compute_share(q: _Period) -> float | None:
+    """The median share of the period its active devices spent at their upper level."""
+    shares = [d.high_share for d in q.active if d.has_power and d.high_share is not None]
+    return _median(shares) if shares else None
+
+
+def _after_start(periods: Sequence[_Period]) -> Sequence[_Period]:
+    """A job's ``periods`` (from the one its footprint appeared in, or the oldest read) after
+    its start: after the last silence over ``CARRY_GAP_S``, the first period is the start
+    (where the footprint appeared, or the job came back — not one of its stalls), and where it
+    sat quiet the start goes on until the job first computes, that period too where it went
+    from low to compute (a server's weights loaded a minute before its first requests)."""
+    gap_ns = round(CARRY_GAP_S * 1e9)
+    lo = 0
+    for k in range(len(periods) - 1, 0, -1):
+        if periods[k].start_ns - periods[k - 1].end_ns > gap_ns:
+            lo = k
+            break
+    if lo >= len(periods):
+        return ()
+    lo += 1
+    if not _computes(periods[lo - 1]):
+        while lo < len(periods) and not _computes(periods[lo]):
+            lo += 1
+        if lo < len(periods) and periods[lo].stall:
+            lo += 1
+    return periods[lo:]
+
+
+def _computes(q: _Period) -> bool:
+    return q.known and not q.quiet
 
 
 def _job_history(
@@ -840,7 +887,7 @@ def _job_history(
         if not (_low(q) or at_level):
             start = k
             break
-    lo = start + 1
+    lo = len(joined) - len(_after_start(joined[start:]))
     return joined[lo:], max(0, len(earlier) - lo)
 
 
@@ -864,7 +911,7 @@ def _training(
         return _Evidence(False, 0.0, 0.2, "lockstep devices without a resident memory footprint")
     # The period in which the footprint appeared is the job's start-up, not one of its stalls;
     # nor is the oldest period of the context, which may be it (its previous period is not read).
-    counted = segment[1:]
+    counted = _after_start(segment)
     job = [q for q in segment if q.lockstep]
     # Stall/compute alternation. A stall inside a period counts once the job has resumed after it
     # at the same compute level (a job that stops, or a server whose load ends, never resumes).
@@ -922,7 +969,13 @@ def _training(
         )
         return _Evidence(True, strength, 1.0, "; ".join(reasons), rhythm)
     partial = min(1.0, 0.15 + 0.1 * len(job) + 0.2 * alternations + 0.1 * (len(rhythms) + waits))
-    return _Evidence(False, 0.0, partial, "lockstep devices, no training structure (yet)")
+    return _Evidence(
+        False,
+        0.0,
+        partial,
+        "lockstep devices, no training structure (yet)",
+        one_event=_agree(rhythms, RHYTHM_AGREE) >= RHYTHM_PERIODS and events >= 1 and in_job,
+    )
 
 
 def _follows_requests(context: Sequence[_Period]) -> bool:
@@ -1200,12 +1253,14 @@ def _group_view(periods: Sequence[_Period], slots: frozenset[int]) -> list[_Peri
 
 def _group_training(
     context: Sequence[_Period], cls: PeriodClass, earlier: Sequence[_Period] = ()
-) -> tuple[PeriodClass, _Period] | None:
+) -> tuple[PeriodClass, _Period, bool] | None:
     """Training evidence of a lockstep group that runs beside other work on the node (each
     group of the current period judged alone, over the context as its devices see it): the
     class and the group's view of the period, or None. A group needs its step rhythm as well as
-    the signature. Only ever adds ``training``: a group short of it changes nothing
-    (independent servers correlate in pairs now and then)."""
+    the signature; the class, the group's view of the period and True then. A group short of
+    it changes nothing (independent servers correlate in pairs now and then) — but one that
+    shows its step rhythm with one stall or wait, the signature of before ``EVENTS``, takes its
+    node's proof (``_no_proof``; False: the group is held, not a training job)."""
     for slots in context[-1].groups:
         seen = [_within(q, slots) for q in context]
         evidence = _training(seen, seen[-1], functools.partial(_group_view, earlier, slots))
@@ -1215,8 +1270,27 @@ def _group_training(
         if evidence.training and evidence.rhythm and not seen[-1].non_ml:
             devices = ", ".join(str(slot) for slot in sorted(slots))
             reason = f"devices {devices} in lockstep beside other work: {evidence.reason}"
-            return _training_class(evidence.strength, cls.active_devices, reason), seen[-1]
+            return _training_class(evidence.strength, cls.active_devices, reason), seen[-1], True
+        if evidence.one_event and not seen[-1].non_ml:
+            devices = ", ".join(str(slot) for slot in sorted(slots))
+            why = f"{devices} in lockstep beside other work, repeating at one step with a stall or wait"
+            return _no_proof(cls, why), seen[-1], False
     return None
+
+
+def _no_proof(cls: PeriodClass, why: str) -> PeriodClass:
+    """``cls``, but ``uncertain`` where it proved idle or inference: a lockstep group beside
+    other work showed the one-event signature (``_group_training``) or goes on as the group that
+    showed it (the held job, ``classify_node_history``)."""
+    if cls.label not in (WorkloadLabel.IDLE, WorkloadLabel.INFERENCE):
+        return cls
+    return cls._replace(
+        label=WorkloadLabel.UNCERTAIN,
+        training_score=PROOF_MAX_SCORE + 0.01,
+        confidence=0.5,
+        workload=types_pb2.WORKLOAD_CLASS_INFERENCE,
+        reason=f"devices {why}: training-like, short of its signature, no proof",
+    )
 
 
 class _Job(NamedTuple):
@@ -1309,6 +1383,7 @@ def classify_node_history(
     first = oldest = 0
     last_end: int | None = None
     job: _Job | None = None
+    held: _Job | None = None  # a group that showed the one-event signature: no proof while it goes on
     anchors: list[_Job | None] = []  # the job each period with training evidence shows
     for p in periods:
         if last_end is not None and p.end_ns < last_end:
@@ -1320,6 +1395,12 @@ def classify_node_history(
             or not _keeps_footprint(job, current)
         ):
             job = None
+        if held is not None and (
+            current.end_ns - held.end_ns > carry_ns
+            or (last_end is not None and current.start_ns - last_end > gap_ns)
+            or not _keeps_footprint(held, current)
+        ):
+            held = None
         last_end = p.end_ns
         reduced.append(current)
         while reduced[first].end_ns <= p.end_ns - context_ns:
@@ -1332,8 +1413,8 @@ def classify_node_history(
         if cls.label == WorkloadLabel.TRAINING:
             anchor = _job_of(current)
             job = anchor or job
-        elif (found := _group_training(reduced[first:], cls, earlier)) is not None:
-            cls, group = found
+        elif (found := _group_training(reduced[first:], cls, earlier)) is not None and found[2]:
+            cls, group, _ = found
             anchor = _job_of(group)
             job = anchor or job
         elif job is not None and _continues(job, current):
@@ -1344,6 +1425,11 @@ def classify_node_history(
                 f"the lockstep job that showed training structure {minutes:.0f} min ago, going on"
                 " (same devices, memory footprint and compute level)",
             )
+        elif found is not None:  # a group's one event takes the node's proof (``_group_training``)
+            cls = found[0]
+            held = _job_of(found[1]) or held
+        elif held is not None and _continues(held, current):
+            cls = _no_proof(cls, "of a lockstep group that showed one stall or wait at its step, going on")
         out.append(cls)
         anchors.append(anchor)
     if bucket is not None:

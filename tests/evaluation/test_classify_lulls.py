@@ -126,6 +126,25 @@ CASES = {
         _periods(_lull_then_backlog(_server(1800), 580)),
         _periods(_lull(_lull_then_backlog(_server(1800), 580), 1080, 1120)),
     ),
+    "a server's weights loaded a period before its first requests, then one lull": lambda: (
+        _periods(_lull(_lull(_server(1500), 0, 100), 400, 430)),
+        _periods(_lull(_lull(_lull(_server(1500), 0, 100), 400, 430), 700, 730)),
+    ),
+    "a 2-min lull with one request batch at the server's level in its middle": lambda: (
+        _periods(_set(_lull(_server(1500), 280, 400), 330, 340, 0.82, 100.0, seed=5)),
+        _periods(_lull(_set(_lull(_server(1500), 280, 400), 330, 340, 0.82, 100.0, seed=5), 700, 730)),
+    ),
+    # (its twin: the silence ends the job, so two more lulls after it)
+    "a 7-min lull whose reports are lost for 6 minutes": lambda: (
+        [p for k, p in enumerate(_periods(_lull(_server(1500), 280, 700))) if k not in range(5, 11)],
+        [
+            p
+            for k, p in enumerate(
+                _periods(_lull(_lull(_lull(_server(1500), 280, 700), 1000, 1030), 1200, 1230))
+            )
+            if k not in range(5, 11)
+        ],
+    ),
     "a rhythmic loop with one 45-s spinning lull inside one period": lambda: (
         _periods(_lull(_rhythmic(1200), 305, 350, level=0.12, util=100.0)),
         _periods(
@@ -201,3 +220,22 @@ def test_two_lulls_of_a_server_whose_load_moves_between_them_are_not_training() 
 def test_two_lulls_of_a_saturated_server_at_one_level_are_not_training() -> None:
     labels = _labels(_periods(_lull(_lull(_server(3000), 600, 630), 2400, 2430)))
     assert "training" not in labels, labels
+
+
+def test_a_light_training_group_beside_servers_loses_no_proof_to_the_two_events() -> None:
+    # 4 GPUs train lightly (half the limit, utilisation x 0.55) in lockstep, a 17-s checkpoint
+    # every 15 min, beside 4 request-serving replicas: before the two events the group's one
+    # stall with its step rhythm was training, carried; it must not become proof of inference
+    # now (a reviewer's: 8 periods of "light, request-sized load" after the first stall)
+    job = syn.lockstep_job(
+        3600, 4, compute=0.5, dip=0.3, ckpt_every_s=900, noise_common=0.015, noise_gpu=0.008
+    )
+    serving = syn.request_inference(3600, 4, seed=3)
+    for s in range(3600):
+        job.power[s].extend(serving.power[s])
+        job.util[s].extend(serving.util[s])
+        job.memory[s].extend(serving.memory[s])
+        for g in range(4):
+            job.util[s][g] *= 0.55
+    labels = _labels(_periods(job))
+    assert not PROOF & set(labels[15:30]), labels  # from the first stall (period 14) on
