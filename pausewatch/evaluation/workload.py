@@ -149,6 +149,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import operator
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
@@ -323,7 +324,8 @@ SWITCHES: Final = 3  # whole-period compute/quiet switches in the context that m
 EVENTS: Final = 2
 # A stall period inside an episode of them is an event of its own where its devices computed a
 # third of it at least (a job stalling every minute computes half of each); a lull with one
-# request batch in its middle period computes a sixth of it.
+# request batch in its middle period computes a sixth of it. (A job computing less of every
+# minute still shows an event for each stall beyond the two that end its episode.)
 EPISODE_SHARE: Final = 1 / 3
 LEVEL_AGREE: Final = 0.12  # the job's compute levels agree within ±12 % (three quarters of them)
 RHYTHM_MIN: Final = 0.3  # autocorrelation at the dominant lag
@@ -788,11 +790,12 @@ def _stall_events(
     A stall counts once a later lockstep period runs at its compute level (±``LEVEL_AGREE``; a
     job that stops, or a server whose load ends, never resumes). ``levels_at``: only stalls
     whose compute level agrees with it. Periods that are all low (``_low``), with gaps between
-    them under ``CARRY_GAP_S`` (a lost report), are one episode, and an episode of s such
-    periods is max(1, s − 1) events: one lull across a period boundary ends one period low and
-    starts the next low (and a longer one, with requests trickling in its middle period, is a
-    third) — one event — while a job that stalls every minute shows one more stall each period.
-    A period that both stalls and waits is one."""
+    them under ``CARRY_GAP_S`` (a lost report), are one episode: one lull across a period
+    boundary ends one period low and starts the next low (and a longer one, with a request
+    batch in its middle period, stalls in a third) — one event — while a job that stalls every
+    minute shows one more stall each period. An episode of s stalls (and waits) is max(1,
+    s' − 1, s − 2) events, s' those that computed ``EPISODE_SHARE`` of their period at least
+    or waited. A period that both stalls and waits is one."""
     resumed = set()
     for k, q in enumerate(periods):
         if waits and q.wait:
@@ -812,10 +815,14 @@ def _stall_events(
     run: list[int] = []
 
     def close() -> None:
-        # an episode's stalls beyond its first count where they mostly compute (a job stalling
-        # every minute); one request batch in the middle of a lull does not make it two
+        # one event, one more for each further stall that mostly computed (a job stalling every
+        # minute), and at least one fewer than its stalls beyond the two that end it (a job
+        # computing a fifth of every minute): one request batch in a lull's middle is not two
         strong = [k for k in run if periods[k].wait or (_compute_share(periods[k]) or 0.0) >= EPISODE_SHARE]
-        events.extend(strong[1:] or run[:1])
+        if len(strong) - 1 >= max(len(run) - 2, 1):
+            events.extend(strong[1:])
+        else:
+            events.extend(run[2:] or run[:1])
 
     for k, q in enumerate(periods):
         goes_on = k > 0 and _low(q) and _low(periods[k - 1]) and q.start_ns - periods[k - 1].end_ns <= gap_ns
@@ -870,19 +877,14 @@ def _job_history(
     low (``_low``) or computes at ``level`` (±``LEVEL_AGREE``; in lockstep or not: flat
     compute reads a low synchrony), as a training loop computes between its checkpoints — a
     server follows its traffic, and a lull an hour after another, with other loads between, is
-    no second checkpoint of one job. Without the
-    period it all began in (the job's start-up, not one of its stalls; nor the oldest period
-    read, which may be one). Empty without a resident footprint."""
+    no second checkpoint of one job. From the job's start on (``_after_start``: after the last
+    silence, never the start itself). Empty without a resident footprint."""
     joined = [*earlier, *context]
     start, resident = _job_segment(joined, devices)
     if resident is not True:
         return [], 0
-    gap_ns = round(CARRY_GAP_S * 1e9)
     for k in range(len(joined) - 1, start, -1):
         q = joined[k]
-        if q.start_ns - joined[k - 1].end_ns > gap_ns:
-            start = k
-            break
         at_level = q.compute_level is not None and abs(q.compute_level - level) <= LEVEL_AGREE * level
         if not (_low(q) or at_level):
             start = k
@@ -1162,10 +1164,10 @@ def _unproven(reason: str, *, startup: Startup = "", sparse: bool = False) -> Pe
     )
 
 
-def _classify(context: Sequence[_Period], earlier: Sequence[_Period] = ()) -> PeriodClass:
+def _classify(context: Sequence[_Period], earlier: Callable[[], Sequence[_Period]] = tuple) -> PeriodClass:
     current = context[-1]
     active = len(current.active)
-    evidence = _training(context, current, lambda: earlier)
+    evidence = _training(context, current, earlier)
     # A load without tensor-pipe work, where the source reports it, is no evidence of training
     # whatever its shape (a stress test cycling in lockstep): ``other``, never proof.
     if evidence.training and not current.non_ml:
@@ -1247,12 +1249,12 @@ def _classify(context: Sequence[_Period], earlier: Sequence[_Period] = ()) -> Pe
     )
 
 
-def _group_view(periods: Sequence[_Period], slots: frozenset[int]) -> list[_Period]:
-    return [_within(q, slots) for q in periods]
+def _group_view(periods: Callable[[], Sequence[_Period]], slots: frozenset[int]) -> list[_Period]:
+    return [_within(q, slots) for q in periods()]
 
 
 def _group_training(
-    context: Sequence[_Period], cls: PeriodClass, earlier: Sequence[_Period] = ()
+    context: Sequence[_Period], cls: PeriodClass, earlier: Callable[[], Sequence[_Period]] = tuple
 ) -> tuple[PeriodClass, _Period, bool] | None:
     """Training evidence of a lockstep group that runs beside other work on the node (each
     group of the current period judged alone, over the context as its devices see it): the
@@ -1328,6 +1330,14 @@ def _keeps_footprint(job: _Job, period: _Period) -> bool:
     return seen > 0
 
 
+def _going_on(job: _Job | None, period: _Period, silent: bool) -> _Job | None:
+    """``job`` where it may go on into ``period``: within ``JOB_CARRY_S`` of its last evidence,
+    after no silence over ``CARRY_GAP_S`` (``silent``), its footprint kept; else None."""
+    if job is None or silent or period.end_ns - job.end_ns > round(JOB_CARRY_S * 1e9):
+        return None
+    return job if _keeps_footprint(job, period) else None
+
+
 def _within(period: _Period, slots: frozenset[int]) -> _Period:
     """``period`` as the devices ``slots`` alone see it."""
     return _facts(period.start_ns, period.end_ns, period.devices, period.node_power_w, slots)
@@ -1376,7 +1386,6 @@ def classify_node_history(
     """
     context_ns = round(CONTEXT_S * 1e9)
     earlier_ns = round((CONTEXT_S + EARLIER_S) * 1e9)
-    carry_ns = round(JOB_CARRY_S * 1e9)
     gap_ns = round(CARRY_GAP_S * 1e9)
     reduced: list[_Period] = []
     out: list[PeriodClass] = []
@@ -1389,25 +1398,15 @@ def classify_node_history(
         if last_end is not None and p.end_ns < last_end:
             raise ValueError("periods must be in time order")
         current = _period(p)
-        if job is not None and (
-            current.end_ns - job.end_ns > carry_ns
-            or (last_end is not None and current.start_ns - last_end > gap_ns)
-            or not _keeps_footprint(job, current)
-        ):
-            job = None
-        if held is not None and (
-            current.end_ns - held.end_ns > carry_ns
-            or (last_end is not None and current.start_ns - last_end > gap_ns)
-            or not _keeps_footprint(held, current)
-        ):
-            held = None
+        silent = last_end is not None and current.start_ns - last_end > gap_ns
+        job, held = _going_on(job, current, silent), _going_on(held, current, silent)
         last_end = p.end_ns
         reduced.append(current)
         while reduced[first].end_ns <= p.end_ns - context_ns:
             first += 1
         while reduced[oldest].end_ns <= p.end_ns - earlier_ns:
             oldest += 1
-        earlier = reduced[oldest:first]
+        earlier = functools.partial(operator.getitem, reduced, slice(oldest, first))
         cls = _classify(reduced[first:], earlier)
         anchor: _Job | None = None
         if cls.label == WorkloadLabel.TRAINING:

@@ -76,6 +76,14 @@ def test_filler_load_in_checkpoint_pauses_never_earns_proof(stall_every_s: float
     assert not PROOF & set(labels), labels
 
 
+@pytest.mark.parametrize("stall_s", [40, 45, 50])
+def test_training_that_computes_a_sixth_to_a_third_of_every_minute_is_training(stall_s: int) -> None:
+    # every period a stall that computed under EPISODE_SHARE of it: the episode of stalls still
+    # counts one event for each beyond the two that end it (a lull has no such run)
+    trace = syn.training(MINUTES * 60, 8, stall_every_s=60, stall_s=stall_s, stall_level=0.18, stall_busy=0.0)
+    _assert_training_evasion(classes(trace), caught_from=5)
+
+
 @pytest.mark.parametrize("trained", [[0, 1], [0, 1, 2, 3], [2, 5, 7]])
 def test_training_on_k_of_n_gpus_is_not_diluted_by_the_idle_ones(trained: list[int]) -> None:
     trace = syn.training(MINUTES * 60, 8, trained=trained, stall_every_s=55, stall_s=25, stall_level=0.18)
