@@ -711,6 +711,11 @@ def _facts(
     )
 
 
+def _at_level(x: float | None, level: float) -> bool:
+    """``x`` is a compute level within ±``LEVEL_AGREE`` of the job's ``level``."""
+    return x is not None and abs(x - level) <= LEVEL_AGREE * level
+
+
 def _agree(values: Sequence[float], tolerance: float) -> int:
     """How many of ``values`` lie within ±``tolerance`` (relative) of their median."""
     if not values:
@@ -803,12 +808,9 @@ def _stall_events(
         if not q.stall or q.compute_level is None:
             continue
         level = q.compute_level
-        if levels_at is not None and abs(level - levels_at) > LEVEL_AGREE * levels_at:
+        if levels_at is not None and not _at_level(level, levels_at):
             continue
-        if any(
-            r.lockstep and r.compute_level is not None and abs(r.compute_level - level) <= LEVEL_AGREE * level
-            for r in periods[k + 1 :]
-        ):
+        if any(r.lockstep and _at_level(r.compute_level, level) for r in periods[k + 1 :]):
             resumed.add(k)
     gap_ns = round(CARRY_GAP_S * 1e9)
     events: list[int] = []
@@ -885,8 +887,7 @@ def _job_history(
         return [], 0
     for k in range(len(joined) - 1, start, -1):
         q = joined[k]
-        at_level = q.compute_level is not None and abs(q.compute_level - level) <= LEVEL_AGREE * level
-        if not (_low(q) or at_level):
+        if not (_low(q) or _at_level(q.compute_level, level)):
             start = k
             break
     lo = len(joined) - len(_after_start(joined[start:]))
@@ -1352,8 +1353,7 @@ def _continues(job: _Job, period: _Period) -> bool:
     return (
         period.lockstep
         and sum(1 for d in period.active if d.slot in slots) >= 2
-        and period.compute_level is not None
-        and abs(period.compute_level - job.level) <= LEVEL_AGREE * job.level
+        and _at_level(period.compute_level, job.level)
     )
 
 
