@@ -161,19 +161,20 @@ class _Evaluators:
             plan = self._plan(commitment_id, version, size)
             if plan is None:
                 return "commitment"
-            latest: dict[str, Inventory] = {}
-            for i, inv in self.inventories:
+            versions: dict[str, list[tuple[int, Inventory]]] = {}
+            for i, inv in sorted(self.inventories, key=lambda x: x[0]):
                 if i < size:
-                    latest[inv.facility_id] = Inventory.from_wire(inv)
+                    versions.setdefault(inv.facility_id, []).append((i, Inventory.from_wire(inv)))
             inputs = EvaluationInput.planned(
                 plan,
-                inventories=latest,
+                inventories={fid: listed[-1][1] for fid, listed in versions.items()},
                 reports=[r for r in self.reports if r.log_index < size],
                 ingest_findings=sorted(
                     [f for f in self.ingest if f.log_index < size],
                     key=lambda f: (f.log_index, f.finding_id),
                 ),
                 evaluated_log_size=size,
+                inventory_versions=versions,
             )
             return Evaluator(inputs)
         except InputError as e:

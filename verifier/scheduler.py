@@ -272,11 +272,19 @@ class EvaluationScheduler:
             state = self._states.get(cid)
             if state is None or state.identity != identity:
                 inventories: dict[str, Inventory] = {}
+                logged: dict[str, list[tuple[int, Inventory]]] = {}
                 for fid, inv_doc in inv_docs.items():
-                    if inv_doc is not None:
-                        inv = parse_message(parse_envelope(inv_doc.envelope).payload, types_pb2.Inventory)
-                        inventories[fid] = Inventory.from_wire(inv)
-                state = _State(identity, Evaluator(EvaluationInput.planned(plan, inventories, ())))
+                    if inv_doc is None:
+                        continue
+                    # every version logged up to the latest: each report is read against the
+                    # version logged last before it (``UsageReader``)
+                    for doc in reader.inventories(fid):
+                        if doc.log_index <= inv_doc.log_index:
+                            wire = parse_message(parse_envelope(doc.envelope).payload, types_pb2.Inventory)
+                            logged.setdefault(fid, []).append((doc.log_index, Inventory.from_wire(wire)))
+                    inventories[fid] = logged[fid][-1][1]
+                inputs = EvaluationInput.planned(plan, inventories, (), inventory_versions=logged)
+                state = _State(identity, Evaluator(inputs))
                 self._states[cid] = state
             end = min(now, commitment.window_end_ns)
             admitted = self._read_reports(reader, state, commitment, sorted(facility_ids), end, log_size)

@@ -106,10 +106,13 @@ class BucketAccumulator:
         *,
         lead_in: Mapping[str, int] | None = None,
         context: Mapping[str, Sequence[PeriodSignals]] | None = None,
+        versions: Sequence[tuple[int, Inventory]] = (),
     ) -> None:
         """``lead_in``: per node, the end of its last report period before the bucket (so that
         a gap is measured across the bucket's start); ``context``: per node, its report periods
-        just before the bucket, for the classifier's causal history."""
+        just before the bucket, for the classifier's causal history; ``versions``: the
+        facility's inventory versions by log index, against which each usage report is read
+        (``UsageReader``)."""
         self.commitment = commitment
         self.facility_id = facility_id
         self.inventory = inventory
@@ -117,7 +120,7 @@ class BucketAccumulator:
         self.report_count = 0
         self._integrity = IntegrityFold(span)
         self._enrolment = Enrolment(commitment, facility_id, previous_log_size, self._integrity)
-        self._reader = UsageReader(inventory)
+        self._reader = UsageReader(inventory, versions)
         self._coverage = CoverageFold(commitment, span, lead_in or {})
         self._compute = ComputeFold(self._integrity)
         self._plausibility = PlausibilityFold(self._integrity)

@@ -7,6 +7,7 @@ only (see ``pausewatch.evaluation``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -111,6 +112,11 @@ class EvaluationInput:
     evaluated_log_size: int = 0
     terms: tuple[TermsRef, ...] = ()  # the terms in force applied (``commitment`` is the effective one)
     implied: bool = False  # the lab has no commitment: ``commitment`` is implied by the terms
+    # per facility, every inventory version logged before ``evaluated_log_size`` with its log
+    # index, in log order (the last is ``inventories``' one): each usage report is read against
+    # the version logged last before it (``UsageReader``); a facility not here is read against
+    # ``inventories`` alone
+    inventory_versions: Mapping[str, Sequence[tuple[int, Inventory]]] = field(default_factory=dict)
     facilities: tuple[str, ...] = field(init=False)
 
     @classmethod
@@ -121,6 +127,8 @@ class EvaluationInput:
         reports: Sequence[LoggedReport],
         ingest_findings: Sequence[IngestFinding] = (),
         evaluated_log_size: int = 0,
+        *,
+        inventory_versions: Mapping[str, Sequence[tuple[int, Inventory]]] | None = None,
     ) -> EvaluationInput:
         """The inputs of one planned evaluation (:meth:`pausewatch.terms.TermsInForce.plan`)."""
         return cls(
@@ -131,12 +139,20 @@ class EvaluationInput:
             evaluated_log_size,
             terms=plan.terms,
             implied=plan.implied,
+            inventory_versions=inventory_versions or {},
         )
 
     def __post_init__(self) -> None:
         for fid, inv in self.inventories.items():
             if fid != inv.facility_id:
                 raise FormatError(f"inventory for {fid!r} declares facility {inv.facility_id!r}")
+        for fid, versions in self.inventory_versions.items():
+            if any(v.facility_id != fid for _, v in versions):
+                raise FormatError(f"an inventory version for {fid!r} declares another facility")
+            if any(a[0] >= b[0] for a, b in itertools.pairwise(versions)):
+                raise FormatError(f"inventory versions of {fid!r} are not in log order")
+            if versions and versions[-1][1] != self.inventories.get(fid):
+                raise FormatError(f"the last inventory version of {fid!r} is not its inventory")
         in_scope = tuple(
             sorted(f for f, inv in self.inventories.items() if self.commitment.covers(f, inv.lab_id))
         )

@@ -60,11 +60,12 @@ __all__ = ["RULES", "RULES_BEFORE", "Evaluator", "commitment_scope", "compare_ve
 # The evaluation rules of this release, and those of every release before it, oldest first (1:
 # the first named, 2026-12-05; 2: what sparse samples and energy counters prove, proof that
 # missing hardware drew nothing, meter accuracy bounded, 2026-12-05; 3: the training signature
-# needs two events, a job's earlier stalls among them, 2026-12-05). A new version moves RULES
+# needs two events, a job's earlier stalls among them, 2026-12-05; 4: each usage report read
+# against the inventory version logged last before it, 2026-12-05). A new version moves RULES
 # to the end of RULES_BEFORE: the auditor reads a name missing from both as a later release's
 # (verdict.rules_order).
-RULES: Final = "pausewatch-rules/3"
-RULES_BEFORE: Final[tuple[str, ...]] = ("pausewatch-rules/1", "pausewatch-rules/2")
+RULES: Final = "pausewatch-rules/4"
+RULES_BEFORE: Final[tuple[str, ...]] = ("pausewatch-rules/1", "pausewatch-rules/2", "pausewatch-rules/3")
 
 
 def commitment_scope(facilities: Sequence[str]) -> list[str]:
@@ -256,6 +257,7 @@ class Evaluator:
             previous_log_size,
             lead_in=lead_in,
             context=context,
+            versions=self.inputs.inventory_versions.get(facility_id, ()),
         )
         reports = self._by_bucket.get((facility_id, start_ns), [])
         if any(a.log_index > b.log_index for a, b in itertools.pairwise(reports)):

@@ -61,6 +61,11 @@ is no stall, and its first periods show one stall each until the second has resu
 score 0.9 for 0.9675, and under commitment 1 (training allowed) its first 3-minute bucket, its
 labels now all later, no longer carries the INFO ``workload.training`` findings.
 
+Re-pinned for ``pausewatch-rules/4`` (each usage report read against the inventory version
+logged last before it, not the latest: a declaration logged late vouches for no earlier report):
+under ``pausewatch-rules/3`` every digest below was unchanged by the change (measured before the
+name changed; these fleets log one inventory version); only ``rules`` differs.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -72,40 +77,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/3"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/4"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "e5a0d33fc5614d09ee7af37b0645e34141a583944e4f503d1e5a1c17800def7e",
-        "c0@168": "cd579f80bc3dbc18113734eab06240f710d4e756e7b572d8cdac6caf04be97ed",
-        "c0@215": "4e357710a65cb07e163e8ba4f3b3bf2ae3d00ad733ccdf11b7eeb460f5df96c6",
-        "c1@82": "9037a4eb1327d81eeee844b0b4a95f695516a97b3cc7f5a08704bd5c13d51f19",
-        "c1@168": "022bedd8b1476dfecbbbdf70cf9bf73b663cf372da9af20f7809afc9800bed0f",
-        "c1@215": "79a36cb78e71e883ec7408b572068efd18b0cb831bf0ed7da4b5f00d8df785f4",
-        "c2@82": "261f41f09cbfb48fe219bec0fcf88f9af7ff7d569b643f58bba32f29f951f775",
-        "c2@168": "1f75cdbf607fc1598b2aa2e7b379478321833b1c2bddef56c073bc59e4482c36",
-        "c2@215": "3032b99b4a36bf1919e3248816246ae352919c6e6ac08e46ed66a6974f6b114e",
+        "c0@82": "546cca29060c4cab8cd2cbe48783a642c31bacfad4c5f569f5c097992fce5809",
+        "c0@168": "0fe2073d6044a670b5c4a786f9841eb12b13530a1361e3e48e2fb6e3f1546d2d",
+        "c0@215": "726976f4af6d3c7b356d4a5116e31f9b10309ad9685f9680637d18b5e2539d62",
+        "c1@82": "c3bb8f5348d9e9dce267ddd7186100b5bbd8741d21397ba6db245f895b8e173f",
+        "c1@168": "a8b79571a37eeb2444379f2b6d47f9b9c03e0c934b531ad7925a6deab368abd8",
+        "c1@215": "3ed341d67aae4f62aca5a57f8e1c4eafab3bb180ba16073500240ed16aba1190",
+        "c2@82": "d9d7d6ad00dbec4231a0829eac94ab1616e08ae4b151eb2342b7605d2a679d56",
+        "c2@168": "63ac7402aa160a9c48aed840935bd42011970e258328323e58637f98c737516c",
+        "c2@215": "c314b19d44e773a4f92de38b97552b023cd6c3d4fc7800d5c3e224c9ff0c60b7",
     },
     2: {
-        "c0@81": "970ef3e775415df8fbcde18d55959916f479c97fcf3f3dead2debf1f1ac14eaa",
-        "c0@173": "ca5347bb649bc7c06a8021b67ac2fa00bd8926dbffc732e3e528bb2c3e7d5f8e",
-        "c0@220": "3b322ef2884c338cb6096a779338133bc7e45fc094c702015b1da0034236a893",
-        "c1@81": "28e2749741a20ddc3b0ccc4d428cbf657808e8f5292e23b741d745f7346060c1",
-        "c1@173": "38e29d5f206de2f66bde80da29e7514bdf6edc4aa0423308b0713e54e992ab54",
-        "c1@220": "7cdf3181079b50b6cb3b0aa13238685a9b811b2b3cc27e7de0232c9678f56fb7",
-        "c2@81": "dfe3faaf753698dd4e8f706c61924252eb70ebe39e6cd390404aa4a356dd9c65",
-        "c2@173": "62513a31aadcec8a4fad9efe5672a686e84a5dcc5bb0ac0f56a790456fa021b8",
-        "c2@220": "75e9bfb25280a1bd2ee687447e8ba13fe3a5c6af11d7c2ce75776095cb64d554",
+        "c0@81": "bb445fa9a8d2c98d05362b3c56263aef80a849c47b961a9510b377ae421ce503",
+        "c0@173": "3340ad79c822f889c0021dc8e3a87e978c0d165708a1a0d6ae8d74b223a5b658",
+        "c0@220": "e5d2b730fa073a5e0765e7451992782108c6e3dff9616afddae1c3dd02ddecf6",
+        "c1@81": "57bae97f8c6eb150bc43148741f367d66c87313ac8d138a1bb475c11f7eb5c56",
+        "c1@173": "9bf505e67c5dc95c6c34663f6fd2bb662a270b7cbc7439797fb7e5e0696e1175",
+        "c1@220": "312015d67dd96fe0fb85038d8817eaed4ce571da3c73828a3e85578333a1ffc3",
+        "c2@81": "8562cd087ddb5a525bb961a5cfdfad2212fc5b08d159c0a1f180469eccf4c880",
+        "c2@173": "990f3fa78ddb6412d2f835a3486c73f14aa4e92b8a6aa43cba623724ca5a688b",
+        "c2@220": "e3a0a19411015ad29a1283410b4a7f31e6bc26f86240ad4fb1227390eaf52758",
     },
 }
 
 CLEAN = {
-    "idle/c0": "8783cba051183255eb485bf6a38d7d399b910b29aaa9f66ef48e2bdc093ce906",
-    "idle/c1": "b2255e08f9cf4d11e5f55d5c4fd3ef0ecc021e63917c66a0e7a8933e0c14a50f",
-    "inference/c0": "d4af80beafbe1faaae4a13e462caff7a1d7c17506749c8e5cd64077d47e6ecaa",
-    "inference/c1": "57e1b207bae583d7e21bd62c6bdd2bf95e33cb87d1b07f2ee7722edb3421dd06",
-    "training/c0": "a50ad1e748cd1a48e14309e1bbb5d938f335df243e79ff72f4537b03ca58e557",
-    "training/c1": "a07cde100ed9848478fea46b796e1191a06fd64d95075a9cc2b0103d7891ef11",
+    "idle/c0": "709c0477365641d5fc6ae5f739c9e29b8ed014811fc322300a04d8f3b8d166e3",
+    "idle/c1": "83be8daf47cb38bdbcc04016e7a44b2722fdcdb34a4597513ee4938caf8835c8",
+    "inference/c0": "08a333c01f9478740fb5dbaf949af19f50035b497d8429f55af9d9fdafe0c43a",
+    "inference/c1": "17da97bff439a1af8abf868119cb676cb4487698f0622f2a1a6a1c2ffa19b855",
+    "training/c0": "9cd529313c69d646ce0474763b089fda00a66c43db6d9805df80b18bb9d4370f",
+    "training/c1": "ec14597265943d6b95da7bc6d1ed717b34f5fa02b8717268d3ad653b81366385",
 }
 
 

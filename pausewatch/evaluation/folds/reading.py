@@ -11,7 +11,9 @@ every report.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Final, NamedTuple
 
 from pausewatch.evaluation.inputs import LoggedReport
@@ -106,19 +108,48 @@ class UsageReading(NamedTuple):
     signals: PeriodSignals  # the classifier's view of the whole period
 
 
-class UsageReader:
-    """Reads usage reports against one facility's inventory."""
+class _Declared(NamedTuple):
+    """One inventory version, indexed for reading: each declared accelerator's model and node."""
 
-    def __init__(self, inventory: Inventory | None) -> None:
+    inventory: Inventory | None
+    model: dict[str, str]
+    node_of_device: dict[str, str]
+
+    @classmethod
+    def of(cls, inventory: Inventory | None) -> _Declared:
+        model: dict[str, str] = {}
+        node_of_device: dict[str, str] = {}
+        for n in inventory.nodes if inventory is not None else ():
+            for a in n.accelerators:
+                model[a.uuid] = a.model
+                node_of_device[a.uuid] = n.node_id
+        return cls(inventory, model, node_of_device)
+
+
+class UsageReader:
+    """Reads usage reports against one facility's inventory.
+
+    ``versions``: the facility's inventory versions with the log index of each, in log order
+    (the last is ``inventory``). A report is read against the version logged last before it
+    (the first version where it came before them all): a declaration logged after a report
+    does not vouch for it, so a card reported for most of a bucket and declared at its end is
+    undeclared in the reports before the declaration. Without ``versions`` every report is read
+    against ``inventory``.
+    """
+
+    def __init__(self, inventory: Inventory | None, versions: Sequence[tuple[int, Inventory]] = ()) -> None:
         self.inventory = inventory
-        self._model: dict[str, str] = {}
-        self.node_of_device: dict[str, str] = {}  # declared accelerator -> its declared node
+        latest = _Declared.of(inventory)
+        self.node_of_device = latest.node_of_device  # declared accelerator -> its declared node
+        self._logged = [i for i, _ in versions] if len(versions) > 1 else []
+        self._versions = [*(_Declared.of(v) for _, v in versions[:-1]), latest] if self._logged else [latest]
         self._peaks: dict[tuple[str, str], tuple[AcceleratorPeak, bool]] = {}
-        if inventory is not None:
-            for n in inventory.nodes:
-                for a in n.accelerators:
-                    self._model[a.uuid] = a.model
-                    self.node_of_device[a.uuid] = n.node_id
+
+    def _declared(self, log_index: int) -> _Declared:
+        """The version logged last before ``log_index`` (the first where none was)."""
+        if not self._logged:
+            return self._versions[0]
+        return self._versions[max(0, bisect.bisect_left(self._logged, log_index) - 1)]
 
     def _peak_of(self, model: str, reported_model: str) -> tuple[AcceleratorPeak, bool]:
         """The densest of the peaks of the declared and the reported model (first on a tie),
@@ -136,7 +167,8 @@ class UsageReader:
 
     def read(self, r: LoggedReport, usage: types_pb2.UsageReport, at: Slice) -> UsageReading:
         h = r.header
-        inv = self.inventory
+        version = self._declared(r.log_index)
+        inv = version.inventory
         declared = inv.node_by_key.get(h.key_id) if inv is not None else None
         node_id = declared.node_id if declared is not None else h.subject_id
         anomalies: dict[str, set[int]] = defaultdict(set)
@@ -145,7 +177,7 @@ class UsageReader:
         node_invalid = bool(anomalies.get("", set()) & INVALID_KINDS)
         devices = []
         all_values = []
-        declared_model, node_of_device, peak_of = self._model, self.node_of_device, self._peak_of
+        declared_model, node_of_device, peak_of = version.model, version.node_of_device, self._peak_of
         for acc in usage.accelerators:
             values = measured_values(acc)
             all_values.append(values)

@@ -1,0 +1,93 @@
+"""Each usage report is read against the inventory version logged last before it.
+
+A declaration vouches for the reports logged after it, never for earlier ones: a card reported
+for most of a bucket and declared at its end (or after the bucket, with a late report to have
+the bucket judged again) stays undeclared in the reports before the declaration. Scenarios:
+``gpu-replaced-declared-late``, ``gpu-replaced-declared-after-bucket``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pausewatch.errors import FormatError
+from pausewatch.evaluation import BucketRef, evaluate_bucket
+from pausewatch.evaluation.inputs import EvaluationInput
+from pausewatch.inventory import Inventory
+from pausewatch.v1 import types_pb2
+from sim.factories import IDLE, NS, T0, Fleet, commitment
+
+B0 = BucketRef("fac-a", T0, T0 + 600 * NS)
+SWAPPED = "GPU-fac-a-n00-new"
+
+
+def _swapped_fleet() -> tuple[Fleet, Inventory, Inventory]:
+    """One node whose first card is swapped for ``SWAPPED`` from the start; v1 declares the old
+    card, v2 the new one."""
+    fleet = Fleet({"fac-a": 1})
+    v1 = fleet.inventory("fac-a")
+    wire = fleet.inventory_wire("fac-a")
+    wire.version = 2
+    wire.nodes[0].accelerators[0].uuid = SWAPPED
+    v2 = Inventory.from_wire(wire)
+
+    def swap(r: types_pb2.UsageReport) -> None:
+        r.accelerators[0].uuid = SWAPPED
+
+    for k in range(10):
+        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE, tweak=swap)
+        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE))
+    return fleet, v1, v2
+
+
+def _inputs(fleet: Fleet, versions: list[tuple[int, Inventory]]) -> EvaluationInput:
+    base = fleet.inputs(commitment(["fac-a"]))
+    return dataclasses.replace(
+        base, inventories={"fac-a": versions[-1][1]}, inventory_versions={"fac-a": versions}
+    )
+
+
+def _unknown(v: types_pb2.Verdict) -> list[str]:
+    return [f.subject for f in v.findings if f.id == "inventory.unknown_device"]
+
+
+def test_a_card_declared_after_its_reports_is_undeclared_in_them() -> None:
+    fleet, v1, v2 = _swapped_fleet()
+    last = len(fleet.log)  # v2 logged after every report of the bucket
+    v = evaluate_bucket(_inputs(fleet, [(0, v1), (last - 1, v2)]), B0)
+    assert f"device:{SWAPPED}" in _unknown(v)
+    assert v.status == types_pb2.VERDICT_STATUS_INCONCLUSIVE
+
+
+def test_a_card_declared_before_its_reports_is_declared() -> None:
+    fleet, v1, v2 = _swapped_fleet()
+    # both versions logged before the first report (log index 0): v2 is in force throughout
+    base = fleet.inputs(commitment(["fac-a"]))
+    shifted = [dataclasses.replace(r, log_index=r.log_index + 2) for r in base.reports]
+    inputs = dataclasses.replace(
+        base,
+        reports=tuple(shifted),
+        evaluated_log_size=base.evaluated_log_size + 2,
+        inventories={"fac-a": v2},
+        inventory_versions={"fac-a": [(0, v1), (1, v2)]},
+    )
+    v = evaluate_bucket(inputs, B0)
+    assert _unknown(v) == []
+
+
+def test_without_versions_every_report_is_read_against_the_inventory() -> None:
+    fleet, _v1, v2 = _swapped_fleet()
+    base = fleet.inputs(commitment(["fac-a"]))
+    v = evaluate_bucket(dataclasses.replace(base, inventories={"fac-a": v2}), B0)
+    assert _unknown(v) == []
+
+
+def test_versions_out_of_log_order_or_not_ending_in_the_inventory_are_refused() -> None:
+    fleet, v1, v2 = _swapped_fleet()
+    with pytest.raises(FormatError, match="log order"):
+        _inputs(fleet, [(5, v1), (3, v2)])
+    base = fleet.inputs(commitment(["fac-a"]))
+    with pytest.raises(FormatError, match="not its inventory"):
+        dataclasses.replace(base, inventories={"fac-a": v1}, inventory_versions={"fac-a": [(0, v1), (3, v2)]})
