@@ -270,6 +270,8 @@ class Document:
         except tomllib.TOMLDecodeError as e:
             m = re.search(r"line (\d+)", str(e))
             raise error(file, int(m.group(1)) if m else None, "(syntax)", f"not valid TOML: {e}") from None
+        except RecursionError:  # tomllib's parser recurses once per level of nested arrays/tables
+            raise error(file, None, "(syntax)", "not valid TOML here: nested too deeply") from None
         return cls(data, file, lines=KeyLines.scan(text), error=error)
 
     @classmethod
@@ -560,7 +562,7 @@ def value_or_text(text: str) -> Any:
     ``"a b"`` → "a b"; text that is no TOML value stays the text itself (``eth0`` → "eth0")."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
 
 

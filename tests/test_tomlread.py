@@ -132,3 +132,12 @@ def test_only_the_reader_parses_toml() -> None:
             if any(n.split(".")[0] in {"tomllib", "tomli"} for n in names):
                 users.append(str(path.relative_to(ROOT)))
     assert users == ["pausewatch/tomlread.py"]
+
+
+def test_nesting_too_deep_is_a_format_error_not_a_recursion_error() -> None:
+    # a red team's file: tomllib recurses once per level and raised RecursionError, a
+    # traceback in every CLI that reads a TOML file (2026-12-05)
+    deep = "x = " + "[" * 100_000 + "]" * 100_000 + "\n"
+    with pytest.raises(FormatError, match=r"deep\.toml.*nested too deeply"):
+        Document.parse(deep, "deep.toml")
+    assert value_or_text("[" * 100_000) == "[" * 100_000

@@ -320,6 +320,9 @@ def _frontends(limits: Table) -> int | None:
     return value
 
 
+MAX_CONFIG_BYTES: Final = 1 << 20  # a configuration is a few KiB
+
+
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> VerifierConfig:
     """Read the TOML file (if any), then the environment. Raise ConfigError naming key and file."""
     environ = os.environ if environ is None else environ
@@ -328,12 +331,13 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     if path is not None:
         base = path.resolve().parent
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as f:  # a bounded read: /dev/zero named by mistake must not hang
+                data = f.read(MAX_CONFIG_BYTES + 1)
         except FileNotFoundError as e:
             raise ConfigError(f"{path}: config file not found") from e
-        except (OSError, UnicodeDecodeError) as e:
+        except OSError as e:
             raise ConfigError(f"{path}: cannot read config file: {e}") from e
-        doc = Document.parse(text, str(path), error=_ERROR)
+        doc = Document.parse_bytes(data, str(path), max_bytes=MAX_CONFIG_BYTES, error=_ERROR)
     _apply_environment(doc, environ)
     return _build(doc.root, base, doc.file)
 

@@ -182,7 +182,8 @@ class EvaluationScheduler:
         self._horizon = horizon or clock.now_ns
 
     async def run(self) -> None:
-        """Tick until ``stop``; a failing tick is logged and retried next interval."""
+        """Tick until ``stop``; a failing tick is logged and retried next interval (whatever
+        failed: the task that makes every verdict never ends on one input)."""
         while not self._stopping.is_set():
             try:
                 await self.tick()
@@ -190,7 +191,17 @@ class EvaluationScheduler:
                 _log.error("evaluation tick failed on stored input", extra={"error": str(e)})
                 if self._on_error is not None:
                     self._on_error()
+            except Exception:
+                _log.exception("evaluation tick failed")
+                if self._on_error is not None:
+                    self._on_error()
             await self._clock.sleep(self.config.interval_s)
+
+    def _failed(self, snap: _Snapshot, what: str) -> None:
+        """One commitment's evaluation raised: logged and counted; the others go on."""
+        _log.exception(what, extra={"commitment_id": snap.commitment.commitment_id})
+        if self._on_error is not None:
+            self._on_error()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -200,15 +211,29 @@ class EvaluationScheduler:
         snapshots = await self._seq.read(lambda r: self._load(r, now))
         result = TickResult()
         budget = self.config.max_buckets_per_tick
-        for snap in snapshots:  # every commitment's state takes what it read, planned or not
-            await asyncio.to_thread(snap.state.evaluator.extend, snap.reports, snap.ingest, snap.log_size)
+        # One commitment's failure (a bug an input reaches) costs that commitment its verdicts
+        # this tick, never another's: a verdict is a function of its own commitment's inputs.
+        failed: set[int] = set()
+        for k, snap in enumerate(snapshots):  # every commitment's state takes what it read
+            try:
+                await asyncio.to_thread(snap.state.evaluator.extend, snap.reports, snap.ingest, snap.log_size)
+            except Exception:
+                self._failed(snap, "evaluation failed to read a commitment's new entries")
+                self._states.pop(snap.commitment.commitment_id, None)  # read again from the store
+                failed.add(k)
         horizon = min(now, self._horizon())
-        for snap in snapshots:
+        for k, snap in enumerate(snapshots):
+            if k in failed:
+                continue
             plans = self._plan(snap, horizon)[:budget]
             budget -= len(plans)
             if not plans:
                 continue
-            verdicts = await asyncio.to_thread(self._evaluate, snap, plans)
+            try:
+                verdicts = await asyncio.to_thread(self._evaluate, snap, plans)
+            except Exception:
+                self._failed(snap, "evaluation of a commitment's buckets failed")
+                continue
             for previous, verdict in verdicts:
                 result.evaluated += 1
                 if previous is not None and not _differs(previous[1], verdict):

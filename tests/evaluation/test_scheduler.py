@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from pausewatch.clock import SimulatedClock
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
-from pausewatch.evaluation import compare_verdicts
+from pausewatch.evaluation import Evaluator, compare_verdicts
 from pausewatch.note import Ed25519NoteSigner
 from pausewatch.v1 import types_pb2
-from sim.factories import IDLE, INFERENCE, NS, T0, Fleet, commitment
+from sim.factories import IDLE, INFERENCE, NS, T0, Fleet, commitment, commitment_message
 from sim.factories import seeded_signer as signer
 from verifier.alert_bus import AlertBus
 from verifier.ingest import admit_report
@@ -114,7 +115,6 @@ async def _scenario(tmp_path: Path) -> None:
 
 
 def test_scheduler_stores_revisions_and_alerts(tmp_path: Path) -> None:
-    import asyncio
 
     asyncio.run(_scenario(tmp_path))
 
@@ -213,7 +213,6 @@ async def _incremental_day(tmp_path: Path) -> int:
 
 def test_incremental_ticks_equal_evaluation_from_scratch_over_a_day(tmp_path: Path) -> None:
     """Each tick reads only new reports, yet every verdict equals a from-scratch evaluation."""
-    import asyncio
 
     compared = asyncio.run(_incremental_day(tmp_path))
     assert compared >= 4  # buckets closing and revisions caused by late reports, both checked
@@ -222,7 +221,6 @@ def test_incremental_ticks_equal_evaluation_from_scratch_over_a_day(tmp_path: Pa
 def test_late_reports_in_an_early_bucket_revise_every_later_bucket_over_the_cap(tmp_path: Path) -> None:
     """Compute to date sums every facility's buckets from the window start: reports held back
     from fac-a's first bucket, once logged, put fac-b's last bucket over the cap too."""
-    import asyncio
 
     from pausewatch.evaluation import commitment_scope
     from tests.evaluation.late_compute import BUCKET_S, FACILITIES, run_late_compute
@@ -239,3 +237,56 @@ def test_late_reports_in_an_early_bucket_revise_every_later_bucket_over_the_cap(
     assert last.status == types_pb2.VERDICT_STATUS_VIOLATION, last.reason
     assert "compute.cap_exceeded" in {f.id for f in last.findings}
     assert all(v.status == types_pb2.VERDICT_STATUS_VIOLATION for v in run.second)
+
+
+async def _one_commitment_fails(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    clock = SimulatedClock(start_ns=T0 - 60 * NS)
+    storage = SqliteStorage(tmp_path / "verifier.db")
+    seq = LogSequencer(
+        storage,
+        log_signer=Ed25519NoteSigner("test.example/log", signer("log")),
+        origin="test.example/log",
+        clock=clock,
+        max_clock_skew_ns=86_400 * NS,
+    )
+    await seq.start()
+    try:
+        fleet = Fleet({"fac-a": 1})
+        inv = fleet.inventory_wire("fac-a")
+        inv_env = parse_envelope(sign_envelope(PayloadType.INVENTORY, inv.SerializeToString(), [fleet.lab]))
+        await seq.submit_document(VerifiedDocument(inv_env, "fac-a", "lab", 1, inv))
+        for cid in ("a-broken", "b-sound"):
+            wire = commitment_message(["fac-a"], commitment_id=cid, lab_id="lab")
+            env = parse_envelope(sign_envelope(PayloadType.COMMITMENT, wire.SerializeToString(), [fleet.lab]))
+            await seq.submit_document(VerifiedDocument(env, cid, "lab", 1, wire))
+        for k in range(10):
+            fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE)
+            fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE))
+        clock.advance(12 * 60)
+        await seq.submit_reports(
+            [admit_report(r.envelope, seq.enrollment, max_envelope_bytes=1 << 20) for r in fleet.log]
+        )
+        original = Evaluator.verdict
+
+        def verdict(self, bucket, evaluated_unix_ns=0):  # type: ignore[no-untyped-def]
+            if self.inputs.commitment.commitment_id == "a-broken":
+                raise OverflowError("a bug some input reaches")
+            return original(self, bucket, evaluated_unix_ns)
+
+        monkeypatch.setattr(Evaluator, "verdict", verdict)
+        errors: list[None] = []
+        scheduler = EvaluationScheduler(
+            seq, signer("verdict"), clock, SchedulerConfig(grace_s=60), on_error=lambda: errors.append(None)
+        )
+        result = await scheduler.tick()
+        assert {v.commitment_id for v in result.stored} == {"b-sound"}  # the sound one is judged
+        assert errors == [None]  # the failure is counted
+        monkeypatch.setattr(Evaluator, "verdict", original)  # mended: the next tick judges it too
+        assert {v.commitment_id for v in (await scheduler.tick()).stored} == {"a-broken"}
+    finally:
+        await seq.stop()
+        storage.close()
+
+
+def test_one_commitments_failing_evaluation_costs_the_others_nothing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(_one_commitment_fails(tmp_path, monkeypatch))

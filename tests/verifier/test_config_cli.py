@@ -112,3 +112,17 @@ def test_cli_help_exit_codes_and_json(tmp_path):
     )
     assert res.returncode == 2
     assert "version" in res.stderr
+
+
+def test_an_endless_or_huge_config_file_is_refused_not_read_forever(tmp_path):
+    # a red team named /dev/zero: the verifier read it until killed (2026-12-05)
+    with pytest.raises(ConfigError, match=r"/dev/zero: .*at most 1048576"):
+        load_config(Path("/dev/zero"), environ={})
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(ConfigError, match="at most 1048576"):
+        load_config(big, environ={})
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(deep, environ={})
