@@ -119,8 +119,8 @@ def test_scheduler_stores_revisions_and_alerts(tmp_path: Path) -> None:
     asyncio.run(_scenario(tmp_path))
 
 
-async def _incremental_day(tmp_path: Path) -> int:
-    clock = SimulatedClock(start_ns=T0 - 60 * NS)
+async def _started(tmp_path: Path, clock: SimulatedClock) -> tuple[SqliteStorage, LogSequencer]:
+    """A real SQLite store and a started sequencer on it (no alert bus)."""
     storage = SqliteStorage(tmp_path / "verifier.db")
     seq = LogSequencer(
         storage,
@@ -130,6 +130,12 @@ async def _incremental_day(tmp_path: Path) -> int:
         max_clock_skew_ns=86_400 * NS,
     )
     await seq.start()
+    return storage, seq
+
+
+async def _incremental_day(tmp_path: Path) -> int:
+    clock = SimulatedClock(start_ns=T0 - 60 * NS)
+    storage, seq = await _started(tmp_path, clock)
     try:
         fleet = Fleet({"fac-a": 2})
         c = commitment(["fac-a"], bucket_s=1800, extra_rules="compute_cap_flop = 1e21")
@@ -241,15 +247,7 @@ def test_late_reports_in_an_early_bucket_revise_every_later_bucket_over_the_cap(
 
 async def _one_commitment_fails(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     clock = SimulatedClock(start_ns=T0 - 60 * NS)
-    storage = SqliteStorage(tmp_path / "verifier.db")
-    seq = LogSequencer(
-        storage,
-        log_signer=Ed25519NoteSigner("test.example/log", signer("log")),
-        origin="test.example/log",
-        clock=clock,
-        max_clock_skew_ns=86_400 * NS,
-    )
-    await seq.start()
+    storage, seq = await _started(tmp_path, clock)
     try:
         fleet = Fleet({"fac-a": 1})
         inv = fleet.inventory_wire("fac-a")
