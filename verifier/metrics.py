@@ -23,6 +23,7 @@ series that has no time yet is absent, never a ``-1``; counters end in ``_total`
 from __future__ import annotations
 
 import collections
+import inspect
 import platform
 import threading
 import time
@@ -294,8 +295,20 @@ class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
         return handler
 
     def _counted_stream(self, inner: Any, method: str) -> Any:
-        """``inner`` (a response-streaming behaviour), counted when its stream ends."""
+        """``inner`` (a response-streaming behaviour), counted when its stream ends: an async
+        generator, or a coroutine that writes with ``context.write`` (grpc's own health
+        service's ``Watch``: wrapped as a generator it failed every call, with a traceback)."""
         metrics = self._metrics
+
+        if not inspect.isasyncgenfunction(inner):
+
+            async def written(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                try:
+                    return await inner(request, context)
+                finally:
+                    metrics.grpc_handled.labels(method, _context_code(context)).inc()
+
+            return written
 
         async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             try:

@@ -61,6 +61,12 @@ def test_proofs_entries_verdicts_health_and_restart(tmp_path):
                 health_pb2.HealthCheckRequest(service="pausewatch.v1.Verifier"), timeout=5
             )
             assert status.status == health_pb2.HealthCheckResponse.SERVING
+            # Watch writes with context.write: the metrics interceptor failed every call of it
+            # (UNKNOWN, a traceback in the log each time; a red team, 2026-12-05)
+            watch = health.Watch(health_pb2.HealthCheckRequest(service="pausewatch.v1.Verifier"), timeout=5)
+            first = await anext(aiter(watch))
+            assert first.status == health_pb2.HealthCheckResponse.SERVING
+            watch.cancel()
             return cp, receipt
 
     cp1, _receipt = asyncio.run(first_life())
