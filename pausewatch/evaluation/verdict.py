@@ -52,6 +52,7 @@ from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, Fin
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.evaluation.rules import ComputeCap, RuleContext, rules_for
 from pausewatch.evaluation.workload import HISTORY_S, PeriodSignals, signals_from_usage
+from pausewatch.inventory import Inventory
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
 
@@ -61,11 +62,27 @@ __all__ = ["RULES", "RULES_BEFORE", "Evaluator", "commitment_scope", "compare_ve
 # the first named, 2026-12-05; 2: what sparse samples and energy counters prove, proof that
 # missing hardware drew nothing, meter accuracy bounded, 2026-12-05; 3: the training signature
 # needs two events, a job's earlier stalls among them, 2026-12-05; 4: each usage report read
-# against the inventory version logged last before it, 2026-12-05). A new version moves RULES
+# against the inventory version logged last before it, each bucket against the version logged
+# before its newest report, 2026-12-05). A new version moves RULES
 # to the end of RULES_BEFORE: the auditor reads a name missing from both as a later release's
 # (verdict.rules_order).
 RULES: Final = "pausewatch-rules/4"
 RULES_BEFORE: Final[tuple[str, ...]] = ("pausewatch-rules/1", "pausewatch-rules/2", "pausewatch-rules/3")
+
+
+def bucket_inventory(
+    latest: Inventory | None, versions: Sequence[tuple[int, Inventory]], newest_report: int | None
+) -> Inventory | None:
+    """The inventory a bucket's fixed load, band, meters and declared hardware are read from:
+    the version logged last before the bucket's newest report (the latest where the bucket has
+    none, or no versions are given). A version logged after a bucket's reports does not reach
+    back into it: every bucket was refolded into the ratio baseline under the latest version,
+    so a new fixed load or a narrower band moved the buckets calibration had learnt from out of
+    the band and calibration started again on a hidden load (a red team, 2026-12-05)."""
+    if newest_report is None or len(versions) < 2:
+        return latest
+    k = bisect.bisect_left([i for i, _ in versions], newest_report) - 1
+    return versions[max(0, k)][1]
 
 
 def commitment_scope(facilities: Sequence[str]) -> list[str]:
@@ -249,19 +266,20 @@ class Evaluator:
                 j -= 1
             if earlier:
                 context[n.node_id] = sorted(earlier, key=lambda p: (p.end_ns, p.start_ns))
+        reports = self._by_bucket.get((facility_id, start_ns), [])
+        if any(a.log_index > b.log_index for a, b in itertools.pairwise(reports)):
+            reports.sort(key=lambda x: x.log_index)  # added out of log order by ``extend``
+        versions = self.inputs.inventory_versions.get(facility_id, ())
         acc = BucketAccumulator(
             c,
             facility_id,
-            inv,
+            bucket_inventory(inv, versions, reports[-1].log_index if reports else None),
             span,
             previous_log_size,
             lead_in=lead_in,
             context=context,
-            versions=self.inputs.inventory_versions.get(facility_id, ()),
+            versions=versions,
         )
-        reports = self._by_bucket.get((facility_id, start_ns), [])
-        if any(a.log_index > b.log_index for a, b in itertools.pairwise(reports)):
-            reports.sort(key=lambda x: x.log_index)  # added out of log order by ``extend``
         for r in reports:
             if r.header.kind is ReportKind.USAGE:
                 acc.add_usage(r)

@@ -62,7 +62,8 @@ score 0.9 for 0.9675, and under commitment 1 (training allowed) its first 3-minu
 labels now all later, no longer carries the INFO ``workload.training`` findings.
 
 Re-pinned for ``pausewatch-rules/4`` (each usage report read against the inventory version
-logged last before it, not the latest: a declaration logged late vouches for no earlier report):
+logged last before it, not the latest: a declaration logged late vouches for no earlier report;
+each bucket against the version logged before its newest report):
 under ``pausewatch-rules/3`` every digest below was unchanged by the change (measured before the
 name changed; these fleets log one inventory version); only ``rules`` differs.
 

@@ -130,7 +130,8 @@ class UsageReader:
     """Reads usage reports against one facility's inventory.
 
     ``versions``: the facility's inventory versions with the log index of each, in log order
-    (the last is ``inventory``). A report is read against the version logged last before it
+    (``inventory`` is the bucket's, ``bucket_inventory``). A report is read against the version
+    logged last before it
     (the first version where it came before them all): a declaration logged after a report
     does not vouch for it, so a card reported for most of a bucket and declared at its end is
     undeclared in the reports before the declaration. Without ``versions`` every report is read
@@ -139,10 +140,10 @@ class UsageReader:
 
     def __init__(self, inventory: Inventory | None, versions: Sequence[tuple[int, Inventory]] = ()) -> None:
         self.inventory = inventory
-        latest = _Declared.of(inventory)
-        self.node_of_device = latest.node_of_device  # declared accelerator -> its declared node
+        declared = _Declared.of(inventory)
+        self.node_of_device = declared.node_of_device  # declared accelerator -> its declared node
         self._logged = [i for i, _ in versions] if len(versions) > 1 else []
-        self._versions = [*(_Declared.of(v) for _, v in versions[:-1]), latest] if self._logged else [latest]
+        self._versions = [_Declared.of(v) for _, v in versions] if self._logged else [declared]
         self._peaks: dict[tuple[str, str], tuple[AcceleratorPeak, bool]] = {}
 
     def _declared(self, log_index: int) -> _Declared:
