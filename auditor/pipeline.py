@@ -158,6 +158,7 @@ class _Audit:
     def run(self) -> None:
         if not self.dir.is_dir():
             raise EnvironmentFaultError(f"{self.dir}: no such bundle directory")
+        self._pinning()  # a fact of the auditor's options, known even when the manifest fails
         if not self._manifest():
             return
         entries_digest = self._files()
@@ -260,10 +261,16 @@ class _Audit:
 
         return join
 
+    def _pinning(self) -> None:
+        pinned_policy, pinned_roots = self.opt.policy is not None, self.opt.roots is not None
+        self.out.pinned = pinned_policy and pinned_roots
+        own, bundle = "the auditor's own (pinned)", "THE BUNDLE'S OWN (not pinned)"
+        self.out.trust_source = (
+            f"policy: {own if pinned_policy else bundle}; roots: {own if pinned_roots else bundle}"
+        )
+
     def _trust(self) -> None:
         pinned_policy = self.opt.policy is not None
-        pinned_roots = self.opt.roots is not None
-        self.out.pinned = pinned_policy and pinned_roots
         self.policy = self.opt.policy
         if self.policy is None:
             data = self._read(bf.POLICY_FILE)
@@ -286,11 +293,6 @@ class _Audit:
                     self.roots = parse_roots(data, source=bf.ROOTS_FILE)
                 except InputError as e:
                     self.out.fail("trust.roots", bf.ROOTS_FILE, str(e))
-        parts = [
-            "policy: " + ("the auditor's own (pinned)" if pinned_policy else "THE BUNDLE'S OWN (not pinned)"),
-            "roots: " + ("the auditor's own (pinned)" if pinned_roots else "THE BUNDLE'S OWN (not pinned)"),
-        ]
-        self.out.trust_source = "; ".join(parts)
         self.out.trusted_keys = _trusted_keys(self.policy, self.roots)
 
     def _checkpoints(self) -> None:

@@ -11,7 +11,7 @@ directory)::
     [limits]
     max_request_bytes = 65536          # one add-checkpoint body (413 above); at most 1 MiB + 4 KiB
     request_timeout_s = 10.0           # to read a request body and answer it
-    max_concurrent_requests = 64       # requests being served at once; more get 503
+    max_concurrent_requests = 64       # requests judged at once, once their body is read; more get 503
     max_evidence_per_log = 10000       # rejected-but-log-signed requests kept as evidence, per log
 
     [[logs]]                           # one table per log this witness witnesses

@@ -7,8 +7,9 @@ Endpoints (one prefix serves both the submission and the monitoring API):
   400 malformed; 403 no valid signature by the log's key; 404 unknown origin; 409 (with
   ``Content-Type: text/x.tlog.size`` and the size held) when the old size is not the size held
   or the root differs at equal size; 422 when the consistency proof does not verify; 413 over
-  ``max_request_bytes``; 503 when ``max_concurrent_requests`` are being served; 408 when the
-  body does not arrive within ``request_timeout_s``. Errors are one line of ``text/plain``.
+  ``max_request_bytes``; 503 when ``max_concurrent_requests`` are being judged (a body is read
+  before it takes a slot); 408 when the body does not arrive, or is not answered, within
+  ``request_timeout_s``. Errors are one line of ``text/plain``.
 - ``GET /checkpoint/<origin, URL-encoded>`` — the latest checkpoint this witness cosigned for
   that log, the full note (the log's signature, any other cosignatures it came with, and this
   witness's); 404 when it has cosigned none.
@@ -73,6 +74,11 @@ class WitnessMetrics:
             "pausewatch_witness_log_size",
             "tree size of the latest checkpoint cosigned",
             ["origin"],
+            registry=r,
+        )
+        self.aborted = Counter(
+            "pausewatch_witness_add_checkpoint_aborted",
+            "add-checkpoint requests whose client closed the connection before the body arrived",
             registry=r,
         )
         self.latency = Histogram(
@@ -170,20 +176,32 @@ def build_app(service: WitnessService) -> web.Application:
     limits = service.config.limits
 
     async def add_checkpoint(request: web.Request) -> web.Response:
-        if service._slots.locked():
-            return _response(Answer(503, b"busy: too many requests being served; retry\n"))
-        async with service._slots:
-            try:
-                async with asyncio.timeout(limits.request_timeout_s):
-                    body = await request.read()  # client_max_size: 413 beyond the limit
+        # The body is read before a slot is taken: a peer that sends slowly (or never) holds
+        # its own connection until request_timeout_s, not one of the max_concurrent_requests
+        # slots the log's requests need. A slot is held only while a whole body is judged.
+        try:
+            async with asyncio.timeout(limits.request_timeout_s):
+                body = await request.read()  # client_max_size: 413 beyond the limit
+                if service._slots.locked():
+                    return refuse(503, b"busy: too many requests being served; retry\n")
+                async with service._slots:
                     return _response(await service.add_checkpoint(body))
-            except web.HTTPRequestEntityTooLarge:
-                return _response(Answer(413, f"request over {limits.max_request_bytes} bytes\n".encode()))
-            except TimeoutError:
-                return _response(Answer(408, b"request not received in time\n"))
-            except EnvironmentFaultError as e:
-                _log.error("cannot store", extra={"fields": {"error": str(e)}})
-                return _response(Answer(500, b"the witness cannot store checkpoints now\n"))
+        except web.HTTPRequestEntityTooLarge:
+            return refuse(413, f"request over {limits.max_request_bytes} bytes\n".encode())
+        except TimeoutError:
+            return refuse(408, b"request not received in time\n")
+        except ConnectionResetError:  # the peer went away mid-body: nobody to answer
+            service.metrics.aborted.inc()
+            _log.debug("add-checkpoint: the client closed the connection before its body arrived")
+            return refuse(400, b"connection lost\n", count=False)
+        except EnvironmentFaultError as e:
+            _log.error("cannot store", extra={"fields": {"error": str(e)}})
+            return refuse(500, b"the witness cannot store checkpoints now\n")
+
+    def refuse(status: int, reason: bytes, *, count: bool = True) -> web.Response:
+        if count:
+            service.metrics.requests.labels(str(status)).inc()
+        return _response(Answer(status, reason))
 
     async def checkpoint(request: web.Request) -> web.Response:
         return _response(await service.latest(request.match_info["origin"]))

@@ -3,6 +3,7 @@ fails, with a message that says which."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,24 @@ def test_bundle_policy_without_log_key_fails(real_bundle: RealBundle, tmp_path: 
     code, text = verify(capsys, d)
     assert code == 1
     assert "no log key" in text
+
+
+def test_broken_manifest_with_pinned_trust_is_not_called_unpinned(
+    real_bundle: RealBundle, tmp_path: Path, capsys
+) -> None:
+    """A manifest that fails stops the audit before the trust files are read; the auditor's
+    --policy and --roots were still given, so no trust.unpinned failure and no WARNING (both
+    were printed: a red team)."""
+    d = copy_bundle(real_bundle.directory, tmp_path / "b")
+    manifest = json.loads((d / bf.MANIFEST_FILE).read_text())
+    manifest["files"]["checkpoints/7.note"] = manifest["files"][bf.POLICY_FILE]  # not a checkpoint name
+    (d / bf.MANIFEST_FILE).write_text(json.dumps(manifest))
+    code, text = verify(capsys, d, "--policy", real_bundle.policy, "--roots", real_bundle.roots)
+    assert code == 1, text
+    assert "bundle.manifest" in text
+    assert "trust.unpinned" not in text
+    assert "WARNING" not in text
+    assert "policy: the auditor's own (pinned); roots: the auditor's own (pinned)" in text
 
 
 def test_malformed_roots_cannot_run(real_bundle: RealBundle, tmp_path: Path, capsys) -> None:

@@ -1,5 +1,6 @@
-"""The witness service on a real localhost socket, in process (aiohttp's TestServer), and a
-real verifier (gRPC, SQLite) that asks witnesses to cosign its checkpoints."""
+"""The witness service on a real localhost socket, in process (an aiohttp AppRunner, as
+`pausewatch-witness serve` runs it), and a real verifier (gRPC, SQLite) that asks witnesses to
+cosign its checkpoints."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiohttp.test_utils import TestServer
+from aiohttp import web
 
 from pausewatch.checkpoint import CosignatureSigner
 from pausewatch.clock import SimulatedClock
@@ -69,13 +70,19 @@ async def running_witness(
     clock = SimulatedClock()
     store = WitnessStore(config.database)
     service = WitnessService(config, store, Ed25519Signer.from_seed(seed), clock)
-    server = TestServer(build_app(service), host="127.0.0.1", port=port)
-    await server.start_server()
+    # As `pausewatch-witness serve` runs it (witness.cli._run): an AppRunner, whose handlers
+    # are not cancelled when a client disconnects (aiohttp's TestServer cancels them).
+    runner = web.AppRunner(build_app(service), access_log=None, handle_signals=False, shutdown_timeout=5.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{bound}"
     try:
-        async with aiohttp.ClientSession(base_url=server.make_url("")) as session:
-            yield Running(service, session, clock, str(server.make_url("")).rstrip("/"))
+        async with aiohttp.ClientSession(base_url=url) as session:
+            yield Running(service, session, clock, url)
     finally:
-        await server.close()
+        await runner.cleanup()
         service.close()
         store.close()
 

@@ -248,3 +248,45 @@ def test_a_body_that_never_arrives_is_408_and_the_witness_stays_up(tmp_path: Pat
             assert (await w.post(log.request(0)))[0] == 200
 
     run(go())
+
+
+def test_slow_bodies_from_strangers_do_not_crowd_out_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A red team: 64 sockets sending add-checkpoint bodies at 1 byte/s held every slot, and the
+    log's own requests were all answered 503; each dropped body logged a traceback. A body is
+    now read before a slot is taken, and a peer that drops its connection is a metric."""
+    log = TestLog()
+    log.grow(2)
+    slow = 6
+    limits = Limits(request_timeout_s=20.0, max_concurrent_requests=2)
+
+    async def go() -> None:
+        async with running_witness(witness_config(tmp_path, [log], limits)) as w:
+            host, port = w.url.removeprefix("http://").split(":")
+            writers = []
+            for _ in range(slow):
+                _, writer = await asyncio.open_connection(host, int(port))
+                writer.write(
+                    b"POST /add-checkpoint HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nold 0\n"
+                )
+                await writer.drain()
+                writers.append(writer)
+            await asyncio.sleep(0.3)  # the witness has their headers: each handler has begun
+            status, body, _ = await w.post(log.request(0))
+            assert status == 200, body
+            for writer in writers:
+                writer.transport.abort()  # the strangers go away mid-body
+            aborted = w.service.metrics.aborted
+            for _ in range(3000):  # up to 30 s on a loaded machine; it is milliseconds here
+                if aborted._value.get() == slow:
+                    break
+                await asyncio.sleep(0.01)
+            assert aborted._value.get() == slow
+            log.grow(1)
+            assert (await w.post(log.request(2)))[0] == 200
+
+    with caplog.at_level("DEBUG"):
+        run(go())
+    assert not [r for r in caplog.records if r.levelno >= 30], [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if r.exc_info]
