@@ -49,7 +49,8 @@ Example (every key shown with its default where it has one)::
     max_batch_reports = 1000       # envelopes per SubmitReports
     reports_per_minute = 600       # per key, token bucket refill (clock minutes)
     burst_reports = 2000           # per key, token bucket size
-    max_concurrent_rpcs = 20000
+    max_concurrent_rpcs = 20000      # the core behind core.sock; the public server counts calls per
+                                     # source instead (max_streams_per_connection x 4 per address or /64)
     max_watchers = 256
     max_pending_reports = 50000    # reports in admission or queued; more → RESOURCE_EXHAUSTED
     max_queue_s = 1.0              # refuse when the queue holds more work than this (seconds)

@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
+import ipaddress
 import logging
 import os
 import signal
@@ -41,7 +43,7 @@ from grpc_reflection.v1alpha import reflection_pb2
 from pausewatch.errors import EnvironmentFaultError, PausewatchError
 from pausewatch.files.statedir import check_secret_file
 from pausewatch.v1 import verifier_pb2
-from verifier.config import VerifierConfig
+from verifier.config import LimitsConfig, VerifierConfig
 from verifier.frontend_link import (
     FOLLOW_METHOD,
     SEQUENCE_METHOD,
@@ -60,7 +62,14 @@ from verifier.metrics import GrpcMetricsInterceptor, VerifierMetrics
 from verifier.sequencer import ReportOutcome
 from verifier.service import FORWARDED_IDENTITY_KEY, FORWARDED_PEER_KEY, ReportIntake
 
-__all__ = ["CoreClient", "FrontendHandler", "grpc_options", "run_frontend", "server_credentials"]
+__all__ = [
+    "CoreClient",
+    "FrontendHandler",
+    "grpc_options",
+    "per_source",
+    "run_frontend",
+    "server_credentials",
+]
 
 _log = logging.getLogger("pausewatch.verifier.frontend")
 _MAX_IN_FLIGHT: Final = 2  # Sequence calls to the core at once
@@ -148,13 +157,19 @@ class CoreClient:
     """A front-end's link to the core: ``sequence`` (coalesced), ``follow``, forwarding."""
 
     def __init__(self, socket_path: Path, max_message_bytes: int) -> None:
-        self.channel = grpc.aio.insecure_channel(
-            f"unix:{socket_path}",
-            options=[
-                ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.max_send_message_length", max_message_bytes),
-            ],
-        )
+        # Two connections to the core: ``channel`` for this link's own calls (Sequence, State,
+        # Follow, Tally) and ``forward`` for the callers' forwarded calls. The core caps the
+        # streams of one connection (``max_streams_per_connection``); forwarded long-lived
+        # streams held on the link's connection starved Sequence, so that one stranger with
+        # idle reflection streams stopped every report (a local subchannel pool each: channels
+        # with the same target and arguments would otherwise share one connection).
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.use_local_subchannel_pool", 1),
+        ]
+        self.channel = grpc.aio.insecure_channel(f"unix:{socket_path}", options=options)
+        self.forward = grpc.aio.insecure_channel(f"unix:{socket_path}", options=options)
         self._sequence = _raw(self.channel, "unary_unary", SEQUENCE_METHOD)
         self._state = _raw(self.channel, "unary_unary", STATE_METHOD)
         self.state = CoreState()
@@ -162,6 +177,7 @@ class CoreClient:
         self._in_flight = 0
 
     async def close(self) -> None:
+        await self.forward.close(None)
         await self.channel.close(None)
 
     async def sequence(self, reports: list[AdmittedReport]) -> list[ReportOutcome]:
@@ -269,12 +285,145 @@ class _IntakeMetrics(GrpcMetricsInterceptor):
         return await super().intercept_service(continuation, handler_call_details)
 
 
+_SOURCE_CONNECTIONS: Final = 4  # calls in flight per source: this many full connections' worth
+_SOURCE_FULL: Final = "too many calls in flight from this address; retry later"
+
+
+def _source(peer: str) -> str:
+    """The party a call comes from, as far as an address tells: an IPv4 address, an IPv6 /64
+    (one host usually holds a whole /64), else the peer string itself."""
+    kind, _, rest = peer.partition(":")
+    host = rest.rpartition(":")[0].strip("[]").partition("%")[0]
+    try:
+        if kind == "ipv4":
+            return str(ipaddress.IPv4Address(host))
+        if kind == "ipv6":
+            address = ipaddress.IPv6Address(host)
+            if address.ipv4_mapped is not None:
+                return str(address.ipv4_mapped)
+            return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    except ValueError:
+        pass
+    return peer
+
+
+class _PerSource(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generic only in the stubs
+    """At most ``limit`` calls in flight per source (:func:`_source`), counted from the call's
+    start: each handler is served as a request-streaming one, which grpc runs at once (a unary
+    handler runs only once its request has fully arrived), reading the one request itself.
+    One more call from that source is refused RESOURCE_EXHAUSTED at once, so a stranger's
+    half-sent calls hold at most ``limit`` calls' memory (~22 KB each, measured) and nothing
+    an honest caller needs. Outermost: the metrics see what they saw before."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held: dict[str, int] = {}
+
+    def _take(self, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+        source = _source(context.peer() or "")
+        n = self.held.get(source, 0)
+        if n >= self.limit:
+            return None
+        self.held[source] = n + 1
+        return source
+
+    def _give(self, source: str) -> None:
+        n = self.held[source] - 1
+        if n:
+            self.held[source] = n
+        else:
+            del self.held[source]
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        take, give = self._take, self._give
+        de, ser = handler.request_deserializer, handler.response_serializer
+
+        async def one(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            """The single request of a unary-request call (None: the call was ended here)."""
+            got: list[Any] = []
+            async for r in requests:  # a unary client ends its stream with its request
+                got.append(r)
+                if len(got) > 1:
+                    break
+            if len(got) == 1:
+                return got[0]
+            context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+            context.set_details("expected one request message, got " + ("none" if not got else "more"))
+            return None
+
+        if handler.unary_unary is not None or handler.stream_unary is not None:
+            inner_uu: Any = handler.unary_unary
+            inner_su: Any = handler.stream_unary
+
+            async def unary_response(
+                requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+            ) -> Any:
+                source = take(context)
+                if source is None:
+                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _SOURCE_FULL)
+                    raise AssertionError("unreachable: abort raises")  # pragma: no cover
+                try:
+                    if inner_su is not None:
+                        return await inner_su(requests, context)
+                    request = await one(requests, context)
+                    if request is None:
+                        return None
+                    return await inner_uu(request, context)
+                finally:
+                    give(source)
+
+            return grpc.stream_unary_rpc_method_handler(unary_response, de, ser)
+
+        inner_us: Any = handler.unary_stream
+        inner_ss: Any = handler.stream_stream
+
+        async def streamed(
+            requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            # an abort inside a response generator reaches the client as UNKNOWN: set, return
+            source = take(context)
+            if source is None:
+                context.set_code(grpc.StatusCode.RESOURCE_EXHAUSTED)
+                context.set_details(_SOURCE_FULL)
+                return
+            try:
+                if inner_ss is not None:
+                    responses = inner_ss(requests, context)
+                else:
+                    request = await one(requests, context)
+                    if request is None:
+                        return
+                    responses = inner_us(request, context)
+                if inspect.isasyncgen(responses):
+                    async for item in responses:
+                        yield item
+                else:  # a coroutine writing with context.write (grpc's own health Watch)
+                    await responses
+            finally:
+                give(source)
+
+        return grpc.stream_stream_rpc_method_handler(streamed, de, ser)
+
+
+def per_source(limits: LimitsConfig) -> grpc.aio.ServerInterceptor:  # type: ignore[type-arg]
+    """The outermost interceptor of a server on the public address: calls in flight per source."""
+    return _PerSource(max(1, limits.max_streams_per_connection * _SOURCE_CONNECTIONS))
+
+
 class FrontendHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in the stubs only
     """Reports to the intake; every other method forwarded to the core (module docstring)."""
 
-    def __init__(self, intake: ReportIntake, core: CoreClient) -> None:
+    def __init__(self, intake: ReportIntake, core: CoreClient, *, max_forwarded_streams: int = 128) -> None:
         self._intake = intake
         self._core = core
+        self._streams = _StreamGate(max_forwarded_streams)
 
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
@@ -296,7 +445,33 @@ class FrontendHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # gene
         kind = _FORWARDED.get(method)
         if kind is None:
             return None  # UNIMPLEMENTED, as gRPC answers any unknown method
-        return _forwarder(self._core.channel, method, *kind)
+        return _forwarder(self._core.forward, method, *kind, self._streams)
+
+
+class _StreamGate:
+    """A bound on the forwarded streaming calls (WatchAlerts, health Watch, reflection) one
+    front-end holds open to the core at once: kept under the core's streams per connection
+    so that unary forwarded calls (GetChallenge, proofs, ...) still get through; past it a
+    streaming call is refused with RESOURCE_EXHAUSTED."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.held = 0
+
+    def take(self, context: grpc.aio.ServicerContext[Any, Any]) -> bool:
+        """One more stream; False (the call's status set to the refusal) when full."""
+        if self.held >= self.limit:
+            context.set_code(grpc.StatusCode.RESOURCE_EXHAUSTED)
+            context.set_details(_STREAMS_FULL)
+            return False
+        self.held += 1
+        return True
+
+    def give(self) -> None:
+        self.held -= 1
+
+
+_STREAMS_FULL: Final = "too many forwarded streams open on this front-end; retry later"
 
 
 def _forwarded_metadata(context: grpc.aio.ServicerContext[Any, Any]) -> list[tuple[str, str | bytes]]:
@@ -341,7 +516,11 @@ async def _relay_error(context: grpc.aio.ServicerContext[Any, Any], e: grpc.aio.
 
 
 def _forwarder(
-    channel: grpc.aio.Channel, method: str, client_streaming: bool, server_streaming: bool
+    channel: grpc.aio.Channel,
+    method: str,
+    client_streaming: bool,
+    server_streaming: bool,
+    streams: _StreamGate,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """A handler passing one method's calls through to the core, bytes as they are."""
 
@@ -379,9 +558,14 @@ def _forwarder(
         async def unary_stream(
             request: bytes, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[bytes]:
-            call = _raw(channel, "unary_stream", method)(request, **call_args(context))
-            async for item in relay(call, context):
-                yield item
+            if not streams.take(context):
+                return
+            try:
+                call = _raw(channel, "unary_stream", method)(request, **call_args(context))
+                async for item in relay(call, context):
+                    yield item
+            finally:
+                streams.give()
 
         return grpc.unary_stream_rpc_method_handler(unary_stream)
 
@@ -390,11 +574,15 @@ def _forwarder(
         async def stream_unary(
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
         ) -> bytes:
+            if not streams.take(context):
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _STREAMS_FULL)
             try:
                 response: bytes = await _raw(channel, "stream_unary", method)(requests, **call_args(context))
             except grpc.aio.AioRpcError as e:
                 await _relay_error(context, e)
                 raise AssertionError("unreachable: abort raises") from e  # pragma: no cover
+            finally:
+                streams.give()
             return response
 
         return grpc.stream_unary_rpc_method_handler(stream_unary)
@@ -402,9 +590,14 @@ def _forwarder(
     async def stream_stream(
         requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[bytes]:
-        call = _raw(channel, "stream_stream", method)(requests, **call_args(context))
-        async for item in relay(call, context):
-            yield item
+        if not streams.take(context):
+            return
+        try:
+            call = _raw(channel, "stream_stream", method)(requests, **call_args(context))
+            async for item in relay(call, context):
+                yield item
+        finally:
+            streams.give()
 
     return grpc.stream_stream_rpc_method_handler(stream_stream)
 
@@ -472,10 +665,23 @@ async def _serve(
     )
     server = grpc.aio.server(
         options=grpc_options(config, share=share, reuseport=True),
-        maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
-        interceptors=[_IntakeMetrics(metrics)],
+        # No process-wide cap on calls (grpc's maximum_concurrent_rpcs): it counted a call from
+        # its HEADERS, before its request had arrived, so one stranger's half-sent calls
+        # (80 connections x 256 streams) took every slot and every honest call was refused
+        # "Concurrent RPC limit exceeded!", for up to ~100 s after he left. What bounds calls
+        # instead: calls in flight per source (_PerSource, outermost), streams per
+        # connection, connections; reports by the intake's pools.
+        maximum_concurrent_rpcs=None,
+        interceptors=[
+            per_source(limits),
+            _IntakeMetrics(metrics),
+        ],
     )
-    server.add_generic_rpc_handlers([FrontendHandler(intake, core)])
+    # forwarded streams: half the core's per-connection cap, the rest for unary forwarded calls
+    handler = FrontendHandler(
+        intake, core, max_forwarded_streams=max(1, limits.max_streams_per_connection // 2)
+    )
+    server.add_generic_rpc_handlers([handler])
     try:
         if credentials is not None:
             port = server.add_secure_port(address, credentials)

@@ -60,7 +60,7 @@ from verifier.challenges import ChallengeIssuer
 from verifier.checkpoint_file import CHECKPOINT_FILE, CheckpointFile
 from verifier.config import EvaluationConfig, VerifierConfig
 from verifier.disk_reserve import RESERVE_FILE, DiskReserve, OncePer
-from verifier.frontend import grpc_options, server_credentials
+from verifier.frontend import grpc_options, per_source, server_credentials
 from verifier.frontend_link import CoreLink
 from verifier.ingest import RateLimiter
 from verifier.log_time import LogTimeClock
@@ -463,10 +463,17 @@ def _build(
         max_workers=limits.admission_threads or len(os.sched_getaffinity(0)) or 1,
         thread_name_prefix="pausewatch-admission",
     )
+    # public (no front-ends): calls bounded per source, as a front-end's (verifier.frontend,
+    # _PerSource), not by grpc's process-wide cap that a stranger's half-sent calls fill; the
+    # core behind its socket keeps the cap (its only callers are the front-ends)
+    public = core_socket is None
     grpc_server = grpc.aio.server(
         options=grpc_options(config),
-        maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
-        interceptors=[GrpcMetricsInterceptor(metrics)],
+        maximum_concurrent_rpcs=None if public else limits.max_concurrent_rpcs,
+        interceptors=[
+            *([per_source(limits)] if public else []),
+            GrpcMetricsInterceptor(metrics),
+        ],
     )
     # per-key quotas, as they were when the verifier last stopped (a restart refills nothing)
     quotas = {

@@ -271,3 +271,125 @@ def test_a_frontends_report_calls_are_counted_per_method_in_the_core(tmp_path):
     serving = [line for line in (tmp_path / "verifier.log").read_text().splitlines() if "verifier serving" in line]
     assert serving, (tmp_path / "verifier.log").read_text()[-2000:]
     assert f'"port": {port}' in serving[-1], serving[-1]
+
+
+def test_a_strangers_idle_forwarded_streams_do_not_stop_reports(tmp_path):
+    """Forwarded streams (here idle reflection streams, no key needed) once shared the core's
+    connection with ``Sequence``, whose per-connection stream cap they filled: every report
+    then ended DEADLINE_EXCEEDED. A front-end holds at most half that cap of forwarded streams
+    (more are refused RESOURCE_EXHAUSTED) on a connection of their own."""
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    world = World(tmp_path, nodes=1)
+    cfg = write_config(tmp_path, world)
+    cfg.write_text(
+        cfg.read_text().replace("[limits]\n", "[limits]\nfrontends = 1\nmax_streams_per_connection = 8\n")
+    )
+
+    async def never():
+        await asyncio.sleep(3600)
+        yield reflection_pb2.ServerReflectionRequest()
+
+    async def calls(port: int) -> None:
+        local = [("grpc.use_local_subchannel_pool", 1)]
+        strangers = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=local) for _ in range(3)]
+        streams = [
+            reflection_pb2_grpc.ServerReflectionStub(strangers[i % 3]).ServerReflectionInfo(never())
+            for i in range(12)
+        ]
+        try:
+            pending = {asyncio.ensure_future(s.code()) for s in streams}
+            done: set[asyncio.Future[grpc.StatusCode]] = set()
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 60  # refusals are immediate; the cap is for a loaded machine
+            while len(done) < 8 and pending and loop.time() < until:
+                finished, pending = await asyncio.wait(
+                    pending, timeout=until - loop.time(), return_when=asyncio.FIRST_COMPLETED
+                )
+                done |= finished
+            await asyncio.sleep(0.2)  # a ninth refusal, were there one, would show here
+            done |= {f for f in pending if f.done()}
+            codes = sorted(d.result().name for d in done)
+            assert codes == ["RESOURCE_EXHAUSTED"] * 8, codes  # 4 held: 8 // 2
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=local) as ch:
+                stub = verifier_pb2_grpc.VerifierStub(ch)
+                (chain,) = await enrolled_chains(stub, world)  # forwarded unary calls get through
+                for _ in range(3):
+                    resp = await stub.SubmitReports(
+                        verifier_pb2.SubmitReportsRequest(envelopes=[chain.next()]), timeout=10
+                    )
+                    assert resp.results[0].disposition == 1, resp
+        finally:
+            for s in streams:
+                s.cancel()
+            for c in strangers:
+                await c.close()
+
+    proc, port = start(cfg, tmp_path)
+    try:
+        asyncio.run(calls(port))
+    finally:
+        stop(proc, tmp_path)
+
+
+def test_a_strangers_half_sent_calls_do_not_take_the_honest_callers_slots(tmp_path):
+    """A stranger's calls that send HEADERS and never their request once each took a slot of
+    grpc's process-wide cap on calls (``max_concurrent_rpcs``, here 8), and every honest call
+    was refused "Concurrent RPC limit exceeded!". The front-end now counts calls per source
+    (``max_streams_per_connection`` x 4 = 8 here) from their start: the stranger's 9th and
+    later are refused at once, an honest caller at another address is served."""
+    import socket
+    import struct
+
+    from tests.verifier.test_overload_edge import _HEADERS, _frame
+
+    world = World(tmp_path, nodes=1)
+    cfg = write_config(tmp_path, world)
+    cfg.write_text(
+        cfg.read_text().replace(
+            "[limits]\n", "[limits]\nfrontends = 1\nmax_streams_per_connection = 2\nmax_concurrent_rpcs = 8\n"
+        )
+    )
+
+    def stranger(port: int) -> socket.socket:  # from 127.0.0.2; the honest caller is 127.0.0.1
+        s = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _frame(4, 0, 0))
+        for sid in (1, 3):
+            s.sendall(
+                _frame(1, 0x4, sid, _HEADERS)
+                + _frame(0, 0, sid, b"\x00" + struct.pack(">I", 2000) + b"\x0a\x00")
+            )
+        return s
+
+    async def calls(port: int) -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = verifier_pb2_grpc.VerifierStub(ch)
+            (chain,) = await enrolled_chains(stub, world)
+            socks = [stranger(port) for _ in range(8)]  # 16 half-sent calls
+            try:
+                await asyncio.sleep(1.0)
+                for _ in range(3):
+                    resp = await stub.SubmitReports(
+                        verifier_pb2.SubmitReportsRequest(envelopes=[chain.next()]), timeout=10
+                    )
+                    assert resp.results[0].disposition == 1, resp
+            finally:
+                for s in socks:
+                    s.close()
+
+    proc, port = start(cfg, tmp_path)
+    try:
+        asyncio.run(calls(port))
+    finally:
+        stop(proc, tmp_path)
+
+
+def test_calls_are_counted_per_source_address():
+    from verifier.frontend import _source
+
+    assert _source("ipv4:10.1.2.3:5555") == "10.1.2.3"
+    assert _source("ipv6:[2001:db8:1:2:aaaa::1]:5555") == "2001:db8:1:2::/64"
+    assert _source("ipv6:[2001:db8:1:2:bbbb::9]:1") == "2001:db8:1:2::/64"
+    assert _source("ipv6:[::ffff:10.1.2.3]:5555") == "10.1.2.3"
+    assert _source("ipv6:[fe80::1%eth0]:5555") == "fe80::/64"
+    assert _source("unix:/run/x.sock") == "unix:/run/x.sock"
