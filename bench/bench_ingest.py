@@ -88,6 +88,8 @@ key_file = "verdict.key"
 [limits]
 reports_per_minute = 1000000
 burst_reports = 1000000
+# every simulated attestor calls from 127.0.0.1, where real ones come from their own addresses
+max_calls_per_source = 10000000
 {"" if frontends is None else f"frontends = {frontends}"}
 [evaluation]
 enabled = false

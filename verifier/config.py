@@ -49,8 +49,9 @@ Example (every key shown with its default where it has one)::
     max_batch_reports = 1000       # envelopes per SubmitReports
     reports_per_minute = 600       # per key, token bucket refill (clock minutes)
     burst_reports = 2000           # per key, token bucket size
-    max_concurrent_rpcs = 20000      # the core behind core.sock; the public server counts calls per
-                                     # source instead (max_streams_per_connection x 4 per address or /64)
+    max_concurrent_rpcs = 20000    # calls at once on the core behind core.sock (frontends >= 1)
+    max_calls_per_source = 1024    # calls in flight per source address (IPv6: per /64) on the public
+                                     # address, counted from a call's start; more: RESOURCE_EXHAUSTED
     max_watchers = 256
     max_pending_reports = 50000    # reports in admission or queued; more → RESOURCE_EXHAUSTED
     max_queue_s = 1.0              # refuse when the queue holds more work than this (seconds)
@@ -201,6 +202,7 @@ class LimitsConfig:
     reports_per_minute: float = 600.0
     burst_reports: int = 2000
     max_concurrent_rpcs: int = 20000
+    max_calls_per_source: int = 1024
     max_watchers: int = 256
     max_pending_reports: int = 50_000
     max_queue_s: float = 1.0
@@ -456,6 +458,9 @@ def _build(root: Table, base: Path, source: str) -> VerifierConfig:
             reports_per_minute=limits_t.number("reports_per_minute", d.reports_per_minute, minimum=0.001),
             burst_reports=limits_t.integer("burst_reports", d.burst_reports, minimum=1),
             max_concurrent_rpcs=limits_t.integer("max_concurrent_rpcs", d.max_concurrent_rpcs, minimum=1),
+            max_calls_per_source=li(
+                "max_calls_per_source", d.max_calls_per_source, minimum=1, maximum=10_000_000
+            ),
             max_watchers=limits_t.integer("max_watchers", d.max_watchers, minimum=0),
             max_pending_reports=li(
                 "max_pending_reports", d.max_pending_reports, minimum=1, maximum=10_000_000

@@ -285,7 +285,6 @@ class _IntakeMetrics(GrpcMetricsInterceptor):
         return await super().intercept_service(continuation, handler_call_details)
 
 
-_SOURCE_CONNECTIONS: Final = 4  # calls in flight per source: this many full connections' worth
 _SOURCE_FULL: Final = "too many calls in flight from this address; retry later"
 
 
@@ -354,7 +353,8 @@ class _PerSource(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # gener
                     break
             if len(got) == 1:
                 return got[0]
-            context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+            # INVALID_ARGUMENT, not UNIMPLEMENTED: the method exists, the call was malformed
+            context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
             context.set_details("expected one request message, got " + ("none" if not got else "more"))
             return None
 
@@ -414,7 +414,7 @@ class _PerSource(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # gener
 
 def per_source(limits: LimitsConfig) -> grpc.aio.ServerInterceptor:  # type: ignore[type-arg]
     """The outermost interceptor of a server on the public address: calls in flight per source."""
-    return _PerSource(max(1, limits.max_streams_per_connection * _SOURCE_CONNECTIONS))
+    return _PerSource(limits.max_calls_per_source)
 
 
 class FrontendHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in the stubs only

@@ -336,7 +336,7 @@ def test_a_strangers_half_sent_calls_do_not_take_the_honest_callers_slots(tmp_pa
     """A stranger's calls that send HEADERS and never their request once each took a slot of
     grpc's process-wide cap on calls (``max_concurrent_rpcs``, here 8), and every honest call
     was refused "Concurrent RPC limit exceeded!". The front-end now counts calls per source
-    (``max_streams_per_connection`` x 4 = 8 here) from their start: the stranger's 9th and
+    (``max_calls_per_source``, 8 here) from their start: the stranger's 9th and
     later are refused at once, an honest caller at another address is served."""
     import socket
     import struct
@@ -347,7 +347,7 @@ def test_a_strangers_half_sent_calls_do_not_take_the_honest_callers_slots(tmp_pa
     cfg = write_config(tmp_path, world)
     cfg.write_text(
         cfg.read_text().replace(
-            "[limits]\n", "[limits]\nfrontends = 1\nmax_streams_per_connection = 2\nmax_concurrent_rpcs = 8\n"
+            "[limits]\n", "[limits]\nfrontends = 1\nmax_calls_per_source = 8\nmax_concurrent_rpcs = 8\n"
         )
     )
 
@@ -393,3 +393,28 @@ def test_calls_are_counted_per_source_address():
     assert _source("ipv6:[::ffff:10.1.2.3]:5555") == "10.1.2.3"
     assert _source("ipv6:[fe80::1%eth0]:5555") == "fe80::/64"
     assert _source("unix:/run/x.sock") == "unix:/run/x.sock"
+
+
+def test_a_unary_call_with_two_requests_or_none_is_invalid_argument(tmp_path):
+    """The front-end reads a unary call's one request itself (``_PerSource``): a client that
+    sends two, or none, made a malformed call of a method that exists: INVALID_ARGUMENT (not
+    UNIMPLEMENTED, which an attestor's uplink reads as "the method does not exist")."""
+    world = World(tmp_path, nodes=1)
+    cfg = write_config(tmp_path, world)
+    cfg.write_text(cfg.read_text().replace("[limits]\n", "[limits]\nfrontends = 1\n"))
+
+    async def calls(port: int) -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            raw = ch.stream_unary("/pausewatch.v1.Verifier/GetChallenge")
+            for requests in ([b"", b""], []):
+                with pytest.raises(grpc.aio.AioRpcError) as e:
+                    await raw(iter(requests), timeout=10)
+                assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value
+            stub = verifier_pb2_grpc.VerifierStub(ch)  # a well-formed call still answers
+            assert (await stub.GetChallenge(verifier_pb2.GetChallengeRequest(), timeout=10)).envelope
+
+    proc, port = start(cfg, tmp_path)
+    try:
+        asyncio.run(calls(port))
+    finally:
+        stop(proc, tmp_path)
