@@ -5,11 +5,14 @@ Each command's script calls :func:`guarded_main` with a loader that imports the 
 ``main`` lazily; a KeyboardInterrupt before ``main`` has taken over ends in one line,
 ``PROG: interrupted``, and exit status 2 (the command did not run). Only the interpreter's own
 start comes before this (a SIGINT there ends the process by the signal, with no output); once
-the command has returned, SIGINT is ignored while the interpreter shuts down.
+the command has returned, SIGINT is ignored while the interpreter shuts down. A Ctrl-C that
+lands where Python cannot raise it (an import lock's weakref callback) is delivered again
+rather than printed as an ignored exception.
 """
 
 from __future__ import annotations
 
+import _thread
 import signal
 import sys
 from collections.abc import Callable
@@ -27,7 +30,19 @@ __all__ = [
 EXIT_INTERRUPTED = 2
 
 
+def _interrupt_again(unraisable: sys.UnraisableHookArgs) -> None:
+    """A Ctrl-C that lands in code Python cannot raise from (a weakref callback of the import
+    system's module locks, a ``__del__``) is not printed as "Exception ignored ... Traceback"
+    and lost: it is delivered again to the main thread (``_thread.interrupt_main``), where
+    :func:`guarded_main` ends it in one line. Anything else goes to the default hook."""
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        _thread.interrupt_main()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def guarded_main(prog: str, load: Callable[[], Callable[[], int]]) -> int:
+    sys.unraisablehook = _interrupt_again
     try:
         main = load()
         code = main()
