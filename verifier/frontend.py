@@ -540,16 +540,26 @@ def _forwarder(
 
         return grpc.unary_unary_rpc_method_handler(unary)
 
-    async def relay(call: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[bytes]:
-        # The core's status ends the stream as it is: set, not aborted (an abort raised inside
-        # a response generator reaches the client as UNKNOWN).
+    async def relay(
+        open_call: Callable[[], Any], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[bytes]:
+        # A forwarded stream holds one of the front-end's forwarded-stream slots while it is
+        # open (none free: refused, ``_StreamGate``). The core's status ends the stream as it
+        # is: set, not aborted (an abort raised inside a response generator reaches the client
+        # as UNKNOWN).
+        if not streams.take(context):
+            return
+        call = None
         try:
+            call = open_call()
             async for item in call:
                 yield item
         except grpc.aio.AioRpcError as e:
             _relay_status(context, e)
         finally:
-            call.cancel()
+            if call is not None:
+                call.cancel()
+            streams.give()
 
     if server_streaming and not client_streaming:
 
@@ -558,14 +568,9 @@ def _forwarder(
         async def unary_stream(
             request: bytes, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[bytes]:
-            if not streams.take(context):
-                return
-            try:
-                call = _raw(channel, "unary_stream", method)(request, **call_args(context))
-                async for item in relay(call, context):
-                    yield item
-            finally:
-                streams.give()
+            opened = _raw(channel, "unary_stream", method)
+            async for item in relay(lambda: opened(request, **call_args(context)), context):
+                yield item
 
         return grpc.unary_stream_rpc_method_handler(unary_stream)
 
@@ -590,14 +595,9 @@ def _forwarder(
     async def stream_stream(
         requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[bytes]:
-        if not streams.take(context):
-            return
-        try:
-            call = _raw(channel, "stream_stream", method)(requests, **call_args(context))
-            async for item in relay(call, context):
-                yield item
-        finally:
-            streams.give()
+        opened = _raw(channel, "stream_stream", method)
+        async for item in relay(lambda: opened(requests, **call_args(context)), context):
+            yield item
 
     return grpc.stream_stream_rpc_method_handler(stream_stream)
 
