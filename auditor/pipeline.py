@@ -707,6 +707,7 @@ class _Audit:
                 inventories=self.inventory_msgs,
                 terms=self.terms,
                 freshness=self.freshness,
+                log_times=sorted((c.log_index, c.issued_ns) for c in self.challenges.values()),
                 out=self.out,
                 allow_other_rules=self.opt.allow_other_rules,
             )

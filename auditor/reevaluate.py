@@ -109,10 +109,13 @@ class _Evaluators:
         ingest: Sequence[IngestFinding],
         commitments: Sequence[tuple[int, types_pb2.Commitment]],
         inventories: Sequence[tuple[int, types_pb2.Inventory]],
-        terms: Sequence[tuple[int, Terms]] = (),
+        *,
+        terms: Sequence[tuple[int, Terms]],
+        log_times: Sequence[tuple[int, int]],
     ) -> None:
         self.reports = reports
         self.ingest = ingest
+        self.log_times = log_times
         self.commitments = commitments
         self.inventories = inventories
         self.terms = terms
@@ -175,6 +178,7 @@ class _Evaluators:
                 ),
                 evaluated_log_size=size,
                 inventory_versions=versions,
+                log_times=[t for t in self.log_times if t[0] < size],
             )
             return Evaluator(inputs)
         except InputError as e:
@@ -188,6 +192,7 @@ def reevaluate_verdicts(
     commitments: Sequence[tuple[int, types_pb2.Commitment]],
     inventories: Sequence[tuple[int, types_pb2.Inventory]],
     freshness: Sequence[IngestFinding],
+    log_times: Sequence[tuple[int, int]],
     out: AuditOutcome,
     terms: Sequence[tuple[int, Terms]] = (),
     allow_other_rules: bool = False,
@@ -198,11 +203,18 @@ def reevaluate_verdicts(
     (``verdict.rules_order``) and that the latest revision of each bucket is not stale
     (``verdict.stale``, see ``_check_stale``). ``verdicts`` are (log index, envelope bytes,
     message) of signature-verified verdicts; ``reports`` every report logged before the largest
-    ``evaluated_log_size``, in log order, as the entry pass decoded them."""
+    ``evaluated_log_size``, in log order, as the entry pass decoded them; ``log_times`` (log
+    index, issue time) of every logged challenge, in log order: the log's clock, which closes
+    each bucket (``pausewatch.evaluation.verdict.bucket_inventory``)."""
     if not verdicts:
         return
     evaluators = _Evaluators(
-        reports, (*derive_ingest_findings(reports), *freshness), commitments, inventories, terms
+        reports,
+        (*derive_ingest_findings(reports), *freshness),
+        commitments,
+        inventories,
+        terms=terms,
+        log_times=log_times,
     )
     by_digest = {envelope_digest(raw): v for _, raw, v in verdicts}
     disorder = _rules_disorder(verdicts, out)

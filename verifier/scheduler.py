@@ -308,7 +308,18 @@ class EvaluationScheduler:
                             wire = parse_message(parse_envelope(doc.envelope).payload, types_pb2.Inventory)
                             logged.setdefault(fid, []).append((doc.log_index, Inventory.from_wire(wire)))
                     inventories[fid] = logged[fid][-1][1]
-                inputs = EvaluationInput.planned(plan, inventories, (), inventory_versions=logged)
+                # the log's clock, for each bucket's inventory version (``bucket_inventory``):
+                # read once per build, as the versions are. A challenge logged after the build
+                # closes buckets under the latest version, which it still is: a new version
+                # changes ``identity`` and rebuilds
+                clock = [
+                    (ch.log_index, ch.issued_ns)
+                    for ch in reader.challenges(start_ns=commitment.window_start_ns)
+                    if ch.log_index < log_size
+                ]
+                inputs = EvaluationInput.planned(
+                    plan, inventories, (), inventory_versions=logged, log_times=clock
+                )
                 state = _State(identity, Evaluator(inputs))
                 self._states[cid] = state
             end = min(now, commitment.window_end_ns)

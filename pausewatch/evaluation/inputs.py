@@ -117,6 +117,11 @@ class EvaluationInput:
     # the version logged last before it (``UsageReader``); a facility not here is read against
     # ``inventories`` alone
     inventory_versions: Mapping[str, Sequence[tuple[int, Inventory]]] = field(default_factory=dict)
+    # the log's clock: (log index, issue time) of every challenge logged before
+    # ``evaluated_log_size``, in log order. A bucket closes at the first challenge issued at or
+    # after its end; its fixed load, band, meters and declared hardware are those of the
+    # inventory version logged last before that (``bucket_inventory``)
+    log_times: Sequence[tuple[int, int]] = ()
     facilities: tuple[str, ...] = field(init=False)
 
     @classmethod
@@ -129,6 +134,7 @@ class EvaluationInput:
         evaluated_log_size: int = 0,
         *,
         inventory_versions: Mapping[str, Sequence[tuple[int, Inventory]]] | None = None,
+        log_times: Sequence[tuple[int, int]] = (),
     ) -> EvaluationInput:
         """The inputs of one planned evaluation (:meth:`pausewatch.terms.TermsInForce.plan`)."""
         return cls(
@@ -140,6 +146,7 @@ class EvaluationInput:
             terms=plan.terms,
             implied=plan.implied,
             inventory_versions=inventory_versions or {},
+            log_times=log_times,
         )
 
     def __post_init__(self) -> None:
@@ -153,6 +160,8 @@ class EvaluationInput:
                 raise FormatError(f"inventory versions of {fid!r} are not in log order")
             if versions and versions[-1][1] != self.inventories.get(fid):
                 raise FormatError(f"the last inventory version of {fid!r} is not its inventory")
+        if any(a[0] >= b[0] for a, b in itertools.pairwise(self.log_times)):
+            raise FormatError("the log's challenge times are not in log order")
         in_scope = tuple(
             sorted(f for f, inv in self.inventories.items() if self.commitment.covers(f, inv.lab_id))
         )

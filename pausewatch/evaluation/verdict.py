@@ -22,7 +22,7 @@ import bisect
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Final
 
@@ -56,33 +56,70 @@ from pausewatch.inventory import Inventory
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
 
-__all__ = ["RULES", "RULES_BEFORE", "Evaluator", "commitment_scope", "compare_verdicts", "evaluate_bucket"]
+__all__ = [
+    "RULES",
+    "RULES_BEFORE",
+    "Evaluator",
+    "bucket_inventory",
+    "closing_index",
+    "commitment_scope",
+    "compare_verdicts",
+    "evaluate_bucket",
+]
 
 # The evaluation rules of this release, and those of every release before it, oldest first (1:
 # the first named, 2026-12-05; 2: what sparse samples and energy counters prove, proof that
 # missing hardware drew nothing, meter accuracy bounded, 2026-12-05; 3: the training signature
 # needs two events, a job's earlier stalls among them, 2026-12-05; 4: each usage report read
 # against the inventory version logged last before it, each bucket against the version logged
-# before its newest report, 2026-12-05). A new version moves RULES
-# to the end of RULES_BEFORE: the auditor reads a name missing from both as a later release's
-# (verdict.rules_order).
-RULES: Final = "pausewatch-rules/4"
-RULES_BEFORE: Final[tuple[str, ...]] = ("pausewatch-rules/1", "pausewatch-rules/2", "pausewatch-rules/3")
+# before its newest report, 2026-12-05; 5: each bucket against the version logged before it
+# closed in log time — the first challenge issued at or after its end —, 2026-12-05). A new
+# version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
+# a later release's (verdict.rules_order).
+RULES: Final = "pausewatch-rules/5"
+RULES_BEFORE: Final[tuple[str, ...]] = (
+    "pausewatch-rules/1",
+    "pausewatch-rules/2",
+    "pausewatch-rules/3",
+    "pausewatch-rules/4",
+)
 
 
 def bucket_inventory(
-    latest: Inventory | None, versions: Sequence[tuple[int, Inventory]], newest_report: int | None
+    latest: Inventory | None, versions: Sequence[tuple[int, Inventory]], closed_at: int | None
 ) -> Inventory | None:
     """The inventory a bucket's fixed load, band, meters and declared hardware are read from:
-    the version logged last before the bucket's newest report (the latest where the bucket has
-    none, or no versions are given). A version logged after a bucket's reports does not reach
-    back into it: every bucket was refolded into the ratio baseline under the latest version,
-    so a new fixed load or a narrower band moved the buckets calibration had learnt from out of
-    the band and calibration started again on a hidden load (a red team, 2026-12-05)."""
-    if newest_report is None or len(versions) < 2:
+    the version logged last before the bucket closed in log time — ``closed_at``, the log index
+    of the first challenge the verifier issued at or after the bucket's end (``closing_index``)
+    — and, for a bucket the log's clock has not yet passed (``None``), the latest.
+
+    Neither the lab's reports nor a version logged after the bucket closed reach into it. Under
+    rules/4 the version was the one logged before the bucket's *newest report*, which the lab
+    chooses: one late report, logged after a new version, brought a bucket already judged
+    under it — a larger fixed load declared after a VIOLATION, and one back-dated report,
+    revised it to COMPLIANT, and late reports into calibration buckets re-taught the ratio
+    baseline (a red team, 2026-12-05). Before rules/4, every bucket read the latest version."""
+    if closed_at is None or len(versions) < 2:
         return latest
-    k = bisect.bisect_left([i for i, _ in versions], newest_report) - 1
+    k = bisect.bisect_left([i for i, _ in versions], closed_at) - 1
     return versions[max(0, k)][1]
+
+
+def closing_index(log_times: Sequence[tuple[int, int]]) -> Callable[[int], int | None]:
+    """``closed_at(end_ns)``: the log index of the first challenge issued at or after
+    ``end_ns`` — where the log's clock passed it — or None where the log has not reached it.
+    ``log_times`` are (log index, issue time) in log order; a verifier's clock never goes back
+    (``verifier.log_time``), but the clock read here is the running maximum all the same, so
+    that a bundle whose times do go back still gives one answer (an earlier challenge issued
+    at a later time closes the bucket first)."""
+    indices = [i for i, _ in log_times]
+    running = list(itertools.accumulate((t for _, t in log_times), max))
+
+    def closed_at(end_ns: int) -> int | None:
+        k = bisect.bisect_left(running, end_ns)
+        return indices[k] if k < len(indices) else None
+
+    return closed_at
 
 
 def commitment_scope(facilities: Sequence[str]) -> list[str]:
@@ -113,6 +150,7 @@ class Evaluator:
                 for key in (*inv.node_by_key, *inv.meter_by_key, *inv.scheduler_by_key):
                     self._key_facility[key] = fid
         self._scope = frozenset(inputs.facilities)
+        self._closed_at = closing_index(inputs.log_times)
         self._by_bucket: dict[tuple[str, int], list[LoggedReport]] = defaultdict(list)
         self._seqs: dict[str, set[int]] = defaultdict(set)
         self._ingest_list: list[IngestFinding] = []
@@ -273,7 +311,7 @@ class Evaluator:
         acc = BucketAccumulator(
             c,
             facility_id,
-            bucket_inventory(inv, versions, reports[-1].log_index if reports else None),
+            bucket_inventory(inv, versions, self._closed_at(span[1])),
             span,
             previous_log_size,
             lead_in=lead_in,

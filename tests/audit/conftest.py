@@ -141,16 +141,23 @@ async def _run(world: World) -> None:
         assert latest.size == (await r.server.sequencer.read(lambda s: s.log_size()))
 
 
-def build_real_bundle(base: Path) -> RealBundle:
-    world = World(base, nodes=3)
-    asyncio.run(_run(world))
+def export_world(world: World, directory: Path) -> tuple[bytes, bytes]:
+    """Export the whole of ``world``'s verifier state to ``directory``, as its operator would;
+    returns the trust files (policy, roots) an auditor brings."""
     policy, roots = trust_files(world.config(), keys=world.keys)
     storage = SqliteStorage(world.db, readonly=True)
     try:
-        directory = base / "bundle"
         export_bundle(storage, directory, origin=ORIGIN, policy=policy, roots=roots, scope=bf.Scope())
     finally:
         storage.close()
+    return policy, roots
+
+
+def build_real_bundle(base: Path) -> RealBundle:
+    world = World(base, nodes=3)
+    asyncio.run(_run(world))
+    directory = base / "bundle"
+    policy, roots = export_world(world, directory)
     archive = base / "bundle.tar.gz"
     bf_files.write_archive(directory, archive)
     (base / "policy.txt").write_bytes(policy)

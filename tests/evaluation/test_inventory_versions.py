@@ -3,7 +3,9 @@
 A declaration vouches for the reports logged after it, never for earlier ones: a card reported
 for most of a bucket and declared at its end (or after the bucket, with a late report to have
 the bucket judged again) stays undeclared in the reports before the declaration. Scenarios:
-``gpu-replaced-declared-late``, ``gpu-replaced-declared-after-bucket``.
+``gpu-replaced-declared-late``, ``gpu-replaced-declared-after-bucket``. A bucket's fixed load,
+band, meters and declared hardware are those of the version logged before the log's clock
+closed it (the first challenge issued at or after its end).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 from pausewatch.errors import FormatError
 from pausewatch.evaluation import BucketRef, Evaluator, evaluate_bucket
 from pausewatch.evaluation.inputs import EvaluationInput
-from pausewatch.evaluation.verdict import bucket_inventory
+from pausewatch.evaluation.verdict import bucket_inventory, closing_index
 from pausewatch.inventory import Inventory
 from pausewatch.v1 import types_pb2
 from sim.factories import IDLE, NS, T0, Fleet, commitment
@@ -94,28 +96,75 @@ def test_versions_out_of_log_order_or_not_ending_in_the_inventory_are_refused() 
         dataclasses.replace(base, inventories={"fac-a": v1}, inventory_versions={"fac-a": [(0, v1), (3, v2)]})
 
 
-def test_a_bucket_is_read_against_the_version_logged_before_its_newest_report() -> None:
-    # A new version does not reach back into buckets whose reports were all logged before it:
+def test_a_bucket_is_read_against_the_version_logged_before_it_closed() -> None:
+    # A new version does not reach back into buckets the log's clock had closed before it:
     # every bucket was refolded into the ratio baseline under the latest version, so a narrower
     # band (or a new fixed load) put the buckets calibration had learnt from out of the band and
-    # calibration started again on a hidden load (a red team, 2026-12-05: COMPLIANT).
+    # calibration started again on a hidden load (a red team, 2026-12-05: COMPLIANT). Nor does
+    # the lab's choice of when to send a report move it (rules/4 read the version logged before
+    # the bucket's newest report: one late report brought a closed bucket under a new version).
     fleet = Fleet({"fac-a": 1})
     v1 = fleet.inventory("fac-a")
     v2 = dataclasses.replace(v1, overhead_min=1.2)
     for k in range(20):  # two 10-minute buckets
         fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE)
         fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE))
-    first_bucket_end = next(i for i, r in enumerate(fleet.log) if r.header.period_start_ns >= T0 + 600 * NS)
-    versions = [(0, v1), (first_bucket_end - 2, v2)]  # v2 before the first bucket's newest report
-    inputs = _inputs(fleet, versions)
-    ev = Evaluator(inputs)
-    band_of = {start: ev.facts("fac-a", start).energy[0].band for start in (T0, T0 + 600 * NS)}
-    assert band_of[T0 + 600 * NS] == (1.2, 1.4)
-    assert band_of[T0] == (1.2, 1.4)  # its newest report came after v2
-    versions = [(0, v1), (len(fleet.log) - 2, v2)]  # v2 logged before the last two reports only
-    ev = Evaluator(_inputs(fleet, versions))
-    assert ev.facts("fac-a", T0).energy[0].band == (1.05, 1.4)  # all its reports before v2
-    assert ev.facts("fac-a", T0 + 600 * NS).energy[0].band == (1.2, 1.4)
+    # the log's clock: a challenge at each period's end, logged just before that period's
+    # reports (the fleet's log holds only reports, so each shares its index with the report
+    # after it: a version at that index is logged after the challenge)
+    clock = [
+        (next(i for i, r in enumerate(fleet.log) if r.header.period_start_ns >= t), t)
+        for t in (T0 + k * 60 * NS for k in range(1, 20))
+    ]
+    second = clock[9][0]  # where the first bucket closed: the challenge issued at its end
+    band_of = {}
+    for at in (second - 1, second, len(fleet.log) - 2):
+        inputs = dataclasses.replace(_inputs(fleet, [(0, v1), (at, v2)]), log_times=clock)
+        ev = Evaluator(inputs)
+        band_of[at] = tuple(ev.facts("fac-a", s).energy[0].band for s in (T0, T0 + 600 * NS))
+    assert band_of[second - 1] == ((1.2, 1.4), (1.2, 1.4))  # v2 logged before the first bucket closed
+    assert band_of[second] == ((1.05, 1.4), (1.2, 1.4))  # after: the first bucket keeps v1
+    # v2 logged before the last period's reports, after the second bucket's last challenge but
+    # one: the second bucket is under v2, and the log has not closed it yet (no challenge at
+    # its end in the prefix): the latest
+    assert band_of[len(fleet.log) - 2] == ((1.05, 1.4), (1.2, 1.4))
+
+
+def test_a_late_report_does_not_bring_a_closed_bucket_under_a_new_version() -> None:
+    # Every report of the first bucket is logged, the bucket closes, v2 is logged, and then one
+    # report signed for the first bucket arrives late: it is read against v2 (the version logged
+    # before it), but the bucket's band, fixed load and meters stay v1's.
+    fleet = Fleet({"fac-a": 1})
+    v1 = fleet.inventory("fac-a")
+    v2 = dataclasses.replace(v1, overhead_min=1.2, fixed_load_w=900.0)
+    for k in range(10):
+        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE)
+        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE))
+    closed = len(fleet.log)  # the challenge issued at the bucket's end, then v2 after it
+    fleet.meter("fac-a", T0 + 9 * 60 * NS + 30 * NS, fleet.node_power(IDLE))  # the late report
+    clock = [(closed, T0 + 600 * NS)]
+    inputs = dataclasses.replace(_inputs(fleet, [(0, v1), (closed, v2)]), log_times=clock)
+    facts = Evaluator(inputs).facts("fac-a", T0)
+    assert facts.energy[0].band == (1.05, 1.4)
+    without_clock = Evaluator(_inputs(fleet, [(0, v1), (closed, v2)])).facts("fac-a", T0)
+    assert without_clock.energy[0].band == (1.2, 1.4)  # no clock: the latest, as for an open bucket
+
+
+def test_closing_index_reads_the_log_clock() -> None:
+    closed_at = closing_index([(4, 100), (9, 200), (12, 150), (20, 300)])
+    assert closed_at(50) == 4
+    assert closed_at(100) == 4  # issued at the end: closes it
+    assert closed_at(101) == 9
+    assert closed_at(180) == 9  # 12 was issued earlier than 9: the clock is the running maximum
+    assert closed_at(250) == 20
+    assert closed_at(301) is None  # the log has not reached it
+    assert closing_index([])(0) is None
+
+
+def test_log_times_out_of_log_order_are_refused() -> None:
+    fleet, v1, _ = _swapped_fleet()
+    with pytest.raises(FormatError, match="not in log order"):
+        dataclasses.replace(_inputs(fleet, [(0, v1)]), log_times=[(5, 1), (5, 2)])
 
 
 def test_bucket_inventory_picks_by_log_index() -> None:
@@ -123,7 +172,7 @@ def test_bucket_inventory_picks_by_log_index() -> None:
     v1 = fleet.inventory("fac-a")
     v2 = dataclasses.replace(v1, overhead_min=1.2)
     versions = [(3, v1), (10, v2)]
-    assert bucket_inventory(v2, versions, None) is v2  # no reports: the latest
+    assert bucket_inventory(v2, versions, None) is v2  # not closed yet: the latest
     assert bucket_inventory(v2, versions, 2) is v1  # before every version: the first
     assert bucket_inventory(v2, versions, 10) is v1  # v2 is at 10: not before it
     assert bucket_inventory(v2, versions, 11) is v2
