@@ -261,14 +261,18 @@ class SimulatedFleet:
     def inventory(self, facility_id: str, issued_ns: int) -> types_pb2.Inventory:
         """The facility's next inventory version, as its lab writes it at ``issued_ns``: its
         declared nodes with their keys and the cards in them at that moment, its meters with
-        their scopes, feeds and accuracy, the band. Written in the inventory authoring format
-        and read by its own parser (``pausewatch.inventory``), like a lab's file would be."""
+        their scopes, feeds and accuracy, the band. The band, fixed load and accuracy are those
+        declared then: the facility's own, changed by its ``inventory`` entries at or before
+        ``issued_ns``. Written in the inventory authoring format and read by its own parser
+        (``pausewatch.inventory``), like a lab's file would be."""
         fac = self.scenario.facility(facility_id)
+        says = self.scenario.declared(facility_id, issued_ns - self.scenario.start_unix_ns)
         version = self._inventory_versions.get(facility_id, 0) + 1
         self._inventory_versions[facility_id] = version
+        (lo, hi), fixed = says.overhead, says.fixed_load_w
         lines = [f"facility_id = {_q(fac.id)}", f"lab_id = {_q(fac.lab)}", f"version = {version}", "",
-                 "[overhead]", f"min_ratio = {fac.overhead[0]!r}", f"max_ratio = {fac.overhead[1]!r}",
-                 *([f"fixed_load_w = {fac.fixed_load_w!r}"] if fac.fixed_load_w else []), ""]
+                 "[overhead]", f"min_ratio = {lo!r}", f"max_ratio = {hi!r}",
+                 *([f"fixed_load_w = {fixed!r}"] if fixed else []), ""]
         for node in fac.declared_nodes:
             key = self.keys.subject(node.node_id).public_key.raw.hex()
             lines += ["[[nodes]]", f"node_id = {_q(node.node_id)}", f"attestor_public_key = {_q(key)}",
@@ -287,8 +291,9 @@ class SimulatedFleet:
                 lines.append(f"node_ids = [{', '.join(_q(x) for x in ids)}]")
             if meter.feed:
                 lines.append(f"feed = {_q(meter.feed)}")
-            if meter.accuracy is not None:
-                lines.append(f"accuracy = {meter.accuracy!r}")
+            accuracy = says.accuracy if says.accuracy is not None else meter.accuracy
+            if accuracy is not None:
+                lines.append(f"accuracy = {accuracy!r}")
             if meter.band is not None:
                 lines.append(f"overhead = {{ min_ratio = {meter.band[0]!r}, max_ratio = {meter.band[1]!r} }}")
             lines.append("")

@@ -33,6 +33,8 @@ __all__ = [
     "SCOPES",
     "STATUSES",
     "Action",
+    "Declared",
+    "DeclaredChange",
     "DeviceSet",
     "Expectation",
     "FacilitySpec",
@@ -220,6 +222,40 @@ class DeviceSet:
 
 
 @dataclass(frozen=True)
+class DeclaredChange:
+    """What a ``do = "inventory"`` entry makes its version, and every later one until another
+    entry changes it, declare; None keeps what the previous version declared. Only the
+    declaration: the true loads are ``overhead`` entries' business (a lab may declare a lie)."""
+
+    fixed_load_w: float | None = None   # [overhead] fixed_load_w
+    min_ratio: float | None = None      # [overhead] min_ratio
+    max_ratio: float | None = None      # [overhead] max_ratio
+    accuracy: float | None = None       # every meter's accuracy
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.fixed_load_w, self.min_ratio, self.max_ratio, self.accuracy))
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What an inventory version of a facility declares of its overhead and meter accuracy."""
+
+    overhead: tuple[float, float]   # [overhead] min_ratio, max_ratio
+    fixed_load_w: float             # [overhead] fixed_load_w
+    accuracy: float | None = None   # every meter's accuracy; None: each meter's own (MeterSpec.accuracy)
+
+    def changed(self, change: DeclaredChange) -> Declared:
+        """This declaration with an ``inventory`` entry's changes made."""
+        lo, hi = self.overhead
+        return Declared(
+            overhead=(lo if change.min_ratio is None else change.min_ratio,
+                      hi if change.max_ratio is None else change.max_ratio),
+            fixed_load_w=self.fixed_load_w if change.fixed_load_w is None else change.fixed_load_w,
+            accuracy=self.accuracy if change.accuracy is None else change.accuracy,
+        )
+
+
+@dataclass(frozen=True)
 class TimelineEvent:
     """One timeline entry, resolved: targets are (facility id, subject name) pairs."""
 
@@ -243,6 +279,7 @@ class TimelineEvent:
     by: str = ""                    # IMPERSONATE: name of the node whose attestor and key sign
     ratio: float | None = None      # OVERHEAD: the true overhead reached
     base_load_w: float | None = None  # OVERHEAD: the base load reached
+    declares: DeclaredChange = DeclaredChange()  # INVENTORY: what the new version declares anew
 
     def windows(self) -> list[tuple[int, int]]:
         """The stretches [start, end) (offsets) during which the entry applies."""
@@ -320,6 +357,17 @@ class Scenario:
             if f.id == facility_id:
                 return f
         raise KeyError(facility_id)
+
+    def declared(self, facility_id: str, offset_ns: int) -> Declared:
+        """What an inventory version of the facility issued at ``offset_ns`` declares: the
+        facility's own declaration with the changes of its ``inventory`` entries at or before
+        then, in time order."""
+        fac = self.facility(facility_id)
+        out = Declared(fac.overhead, fac.fixed_load_w)
+        for ev in sorted(self.timeline, key=lambda e: e.start_ns):
+            if ev.action is Action.INVENTORY and ev.targets[0][0] == facility_id and ev.start_ns <= offset_ns:
+                out = out.changed(ev.declares)
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,6 +467,7 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
         for t in root.tables("timeline")
     )
     _check_overlaps(ctx, timeline, facilities)
+    _check_declared_changes(ctx, timeline, facilities, commitment)
     _check_jobs(ctx, facilities, period, duration)
     _check_story(ctx, timeline, facilities, period)
     expectations = tuple(
@@ -502,6 +551,43 @@ def _check_declarations(
                 raise ctx.error((*where, "fixed_load_w"), f"{why_fixed} {of}")
             if accuracy is not None and (why_loose := bounds.accuracy_problem(accuracy)) is not None:
                 raise ctx.error((*where, "accuracy"), f"{why_loose} {of}")
+
+
+def _check_declared_changes(
+    ctx: _ScenarioDoc, timeline: Sequence[TimelineEvent], facilities: Sequence[FacilitySpec],
+    commitment: types_pb2.Commitment,
+) -> None:
+    """What each ``inventory`` entry makes its version declare, with what earlier versions
+    declared: a band (min ≤ max) within the commitment's tolerances, like ``_check_declarations``
+    asks of the facility's own; refused at the entry's key rather than by the verifier mid-run."""
+    bounds = Commitment.from_wire(commitment).tolerances  # _check_declarations read it already
+    of = "of the commitment (commitment.tolerances)"
+    for fac in facilities:
+        declared = Declared(fac.overhead, fac.fixed_load_w)
+        entries = sorted((i for i, ev in enumerate(timeline)
+                          if ev.action is Action.INVENTORY and ev.targets[0][0] == fac.id),
+                         key=lambda i: timeline[i].start_ns)
+        for i in entries:
+            change = timeline[i].declares
+            if not change:
+                continue
+            declared = declared.changed(change)
+            lo, hi = declared.overhead
+            if lo > hi:
+                if change.max_ratio is None:
+                    raise ctx.error(("timeline", i, "min_ratio"), f"{lo} is above the max_ratio in force "
+                                    f"({hi}): a band needs 1.0 ≤ min ≤ max ≤ 3.0")
+                raise ctx.error(("timeline", i, "max_ratio"), f"{hi} is below the min_ratio in force "
+                                f"({lo}): a band needs 1.0 ≤ min ≤ max ≤ 3.0")
+            if (change.min_ratio is not None or change.max_ratio is not None) \
+                    and (crossed := bounds.band_problem(declared.overhead)) is not None:
+                raise ctx.error(("timeline", i, crossed[0]), f"{crossed[1]} {of}")  # the half it gave
+            if change.fixed_load_w is not None \
+                    and (why_fixed := bounds.fixed_load_problem(change.fixed_load_w)) is not None:
+                raise ctx.error(("timeline", i, "fixed_load_w"), f"{why_fixed} {of}")
+            if change.accuracy is not None \
+                    and (why_loose := bounds.accuracy_problem(change.accuracy)) is not None:
+                raise ctx.error(("timeline", i, "accuracy"), f"{why_loose} {of}")
 
 
 def _facility(t: Table) -> FacilitySpec:
@@ -778,7 +864,7 @@ _ACTION_KEYS: dict[Action, set[str]] = {
     Action.SHIFT: {"by"},
     Action.IMPERSONATE: {"by", "reports"},
     Action.REPLACE: {"devices"},
-    Action.INVENTORY: set(),
+    Action.INVENTORY: {"fixed_load_w", "min_ratio", "max_ratio", "accuracy"},
     Action.OVERHEAD: {"ratio", "base_load_w"},
 }
 _NEW_ACTIONS = {Action.SHIFT, Action.IMPERSONATE, Action.REPLACE, Action.INVENTORY, Action.OVERHEAD}
@@ -924,6 +1010,7 @@ def _event(  # one entry's checks, key by key, in file order
             ratio = t.number("ratio", minimum=1.0)
         if "base_load_w" in t.data:
             base = t.number("base_load_w", minimum=0.0)
+    declares = _declared_change(t) if action is Action.INVENTORY else DeclaredChange()
     if action is Action.REPLACE:
         devices = t.integer("devices", 1, minimum=1, maximum=MAX_DEVICES_PER_NODE)
         for fac_id, name in targets:
@@ -954,7 +1041,24 @@ def _event(  # one entry's checks, key by key, in file order
         replay_mode=replay_mode, fault=fault, devices=devices, rollback_reports=rollback,
         line=t.line(), every_ns=every, on_ns=on, device_set=device_set,
         power_limit_w=power_limit, factor=factor, shift_ns=shift, by=by, ratio=ratio, base_load_w=base,
+        declares=declares,
     )
+
+
+def _declared_change(t: Table) -> DeclaredChange:
+    """The declared values a ``do = "inventory"`` entry changes, each in the range its own
+    declaration in ``[[facility]]`` accepts (a band the entry leaves half in force is checked
+    against the other half by ``_check_declared_changes``)."""
+    fixed = (t.number("fixed_load_w", minimum=0.0, maximum=MAX_FIXED_LOAD_W)
+             if "fixed_load_w" in t.data else None)
+    lo = t.number("min_ratio", minimum=1.0, maximum=3.0) if "min_ratio" in t.data else None
+    hi = t.number("max_ratio", minimum=1.0, maximum=3.0) if "max_ratio" in t.data else None
+    if lo is not None and hi is not None and lo > hi:
+        raise t.fail("max_ratio", f"{hi} is below min_ratio = {lo}: a band needs 1.0 ≤ min ≤ max ≤ 3.0")
+    accuracy = t.number("accuracy", maximum=0.5, minimum=0.0) if "accuracy" in t.data else None
+    if accuracy is not None and accuracy <= 0.0:
+        raise t.fail("accuracy", "must be positive (a fraction, e.g. 0.01)")
+    return DeclaredChange(fixed_load_w=fixed, min_ratio=lo, max_ratio=hi, accuracy=accuracy)
 
 
 def _device_set(

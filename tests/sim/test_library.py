@@ -72,6 +72,7 @@ PAIRS = (
     ("jobs-under-reported.toml", "jobs-honest.toml"),  # issue 17: job accounting corroborates
     ("fixed-load-hides-a-training-node.toml", "idle-night-fixed-load-declared.toml"),
     ("idle-calibration-fixed-load-hides-a-gpu.toml", "idle-calibration-fixed-load-declared.toml"),
+    ("fixed-load-declared-after-bucket.toml", "fixed-load-declared-ahead.toml"),  # rules/5
 )
 
 
