@@ -64,6 +64,7 @@ __all__ = [
     "closing_index",
     "commitment_scope",
     "compare_verdicts",
+    "departed_nodes",
     "evaluate_bucket",
 ]
 
@@ -73,7 +74,8 @@ __all__ = [
 # needs two events, a job's earlier stalls among them, 2026-12-05; 4: each usage report read
 # against the inventory version logged last before it, each bucket against the version logged
 # before its newest report, 2026-12-05; 5: each bucket against the version logged before it
-# closed in log time — the first challenge issued at or after its end —, 2026-12-05). A new
+# closed in log time — the first challenge issued at or after its end —, and a node
+# decommissioned in a bucket counted in the balances of the meters that saw it, 2026-12-05). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/5"
@@ -103,6 +105,32 @@ def bucket_inventory(
         return latest
     k = bisect.bisect_left([i for i, _ in versions], closed_at) - 1
     return versions[max(0, k)][1]
+
+
+def departed_nodes(
+    bucket_version: Inventory | None,
+    versions: Sequence[tuple[int, Inventory]],
+    opened_at: int | None,
+    closed_at: int | None,
+) -> dict[str, frozenset[str]]:
+    """The nodes decommissioned in a bucket, each with the meters that saw it: declared by a
+    version in force in the bucket — the one logged last before ``opened_at`` (where the log's
+    clock passed the bucket's start) and those logged after it and before ``closed_at`` — but not
+    by ``bucket_version``. Their reports, read against the version that declared them, count
+    in those meters' balances (``pausewatch.evaluation.folds.balance``). None without the log's
+    clock."""
+    if bucket_version is None or opened_at is None or len(versions) < 2:
+        return {}
+    indices = [i for i, _ in versions]
+    lo = max(0, bisect.bisect_left(indices, opened_at) - 1)
+    hi = len(versions) if closed_at is None else bisect.bisect_left(indices, closed_at)
+    kept = bucket_version.node_by_id
+    out: dict[str, frozenset[str]] = {}
+    for _, v in versions[lo:hi]:
+        for n in v.nodes:
+            if n.node_id not in kept:
+                out[n.node_id] = frozenset(m.meter_id for m in v.meters if n.node_id in m.node_ids)
+    return out
 
 
 def closing_index(log_times: Sequence[tuple[int, int]]) -> Callable[[int], int | None]:
@@ -308,15 +336,18 @@ class Evaluator:
         if any(a.log_index > b.log_index for a, b in itertools.pairwise(reports)):
             reports.sort(key=lambda x: x.log_index)  # added out of log order by ``extend``
         versions = self.inputs.inventory_versions.get(facility_id, ())
+        closed_at = self._closed_at(span[1])
+        in_force = bucket_inventory(inv, versions, closed_at)
         acc = BucketAccumulator(
             c,
             facility_id,
-            bucket_inventory(inv, versions, self._closed_at(span[1])),
+            in_force,
             span,
             previous_log_size,
             lead_in=lead_in,
             context=context,
             versions=versions,
+            departed=departed_nodes(in_force, versions, self._closed_at(span[0]), closed_at),
         )
         for r in reports:
             if r.header.kind is ReportKind.USAGE:

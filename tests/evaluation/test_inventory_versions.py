@@ -17,10 +17,10 @@ import pytest
 from pausewatch.errors import FormatError
 from pausewatch.evaluation import BucketRef, Evaluator, evaluate_bucket
 from pausewatch.evaluation.inputs import EvaluationInput
-from pausewatch.evaluation.verdict import bucket_inventory, closing_index
+from pausewatch.evaluation.verdict import bucket_inventory, closing_index, departed_nodes
 from pausewatch.inventory import Inventory
 from pausewatch.v1 import types_pb2
-from sim.factories import IDLE, NS, T0, Fleet, commitment
+from sim.factories import IDLE, INFERENCE, NS, T0, Fleet, commitment
 
 B0 = BucketRef("fac-a", T0, T0 + 600 * NS)
 SWAPPED = "GPU-fac-a-n00-new"
@@ -177,3 +177,71 @@ def test_bucket_inventory_picks_by_log_index() -> None:
     assert bucket_inventory(v2, versions, 10) is v1  # v2 is at 10: not before it
     assert bucket_inventory(v2, versions, 11) is v2
     assert bucket_inventory(v2, [], 11) is v2
+
+
+def _decommission(cut: int, *, still_drawing: bool = False) -> tuple[list[types_pb2.Verdict], list[str]]:
+    """Two nodes serving inference; n01 reports for ``cut`` minutes of a 10-minute bucket and is
+    decommissioned, and version 2 (without it) is logged right after its last report. The meter
+    sees n01 until ``cut`` (all bucket where ``still_drawing``: it went on drawing, unreported).
+    The verdicts of the two buckets, and the ids of the findings of the first."""
+    fleet = Fleet({"fac-a": 2})
+    v1 = fleet.inventory("fac-a")
+    wire = fleet.inventory_wire("fac-a")
+    wire.version = 2
+    del wire.nodes[1]
+    v2 = Inventory.from_wire(wire)
+    at = 0
+    for k in range(20):
+        t = T0 + k * 60 * NS
+        fleet.usage("fac-a-n00", "fac-a", t, INFERENCE)
+        if k < cut:
+            fleet.usage("fac-a-n01", "fac-a", t, INFERENCE)
+        drawing = k < cut or (still_drawing and k < 10)
+        fleet.meter("fac-a", t, fleet.node_power(INFERENCE) * (2 if drawing else 1))
+        if k == cut - 1:
+            at = len(fleet.log)
+    clock = [
+        (next(i for i, r in enumerate(fleet.log) if r.header.period_start_ns >= t), t)
+        for t in (T0 + k * 60 * NS for k in range(1, 20))
+    ]
+    versions = [(0, v1), (at, v2)]
+    inputs = dataclasses.replace(_inputs(fleet, versions), log_times=clock)
+    ev = Evaluator(inputs)
+    verdicts = [ev.verdict(BucketRef("fac-a", T0 + b * 600 * NS, T0 + (b + 1) * 600 * NS)) for b in (0, 1)]
+    return verdicts, sorted({f.id for f in verdicts[0].findings if f.severity >= types_pb2.SEVERITY_WARNING})
+
+
+@pytest.mark.parametrize("cut", [3, 5, 8])
+def test_a_node_decommissioned_and_declared_gone_in_its_bucket_is_not_unexplained_energy(cut: int) -> None:
+    # What n01 reported while declared is what the meter read of it (a red team, 2026-12-05:
+    # version 2 no longer declared it, its energy dropped out of the balance: VIOLATION).
+    verdicts, findings = _decommission(cut)
+    assert "energy.unexplained" not in findings, findings
+    assert verdicts[0].status != types_pb2.VERDICT_STATUS_VIOLATION
+    assert verdicts[1].status == types_pb2.VERDICT_STATUS_COMPLIANT
+
+
+def test_a_node_declared_gone_that_goes_on_drawing_is_unexplained_energy() -> None:
+    # the twin: n01 stops reporting at minute 3 and is declared gone, but the meter sees it all
+    # bucket: its seven unreported minutes are unexplained
+    verdicts, findings = _decommission(3, still_drawing=True)
+    assert "energy.unexplained" in findings, findings
+    assert verdicts[0].status == types_pb2.VERDICT_STATUS_VIOLATION
+
+
+def test_departed_nodes_are_those_a_version_in_the_bucket_stopped_declaring() -> None:
+    fleet = Fleet({"fac-a": 2})
+    v1 = fleet.inventory("fac-a")
+    wire = fleet.inventory_wire("fac-a")
+    wire.version = 2
+    del wire.nodes[1]
+    v2 = Inventory.from_wire(wire)
+    meters = frozenset(m.meter_id for m in v1.meters)
+    versions = [(0, v1), (50, v2)]
+    # the bucket opened at 40 and closed at 60: v1 was in force at its start, v2 logged in it
+    assert departed_nodes(v2, versions, 40, 60) == {"fac-a-n01": meters}
+    assert departed_nodes(v2, versions, 40, None) == {"fac-a-n01": meters}  # not closed yet
+    # v2 logged before the bucket opened: n01 was gone before it began
+    assert departed_nodes(v2, versions, 55, 70) == {}
+    assert departed_nodes(v1, versions, 40, 50) == {}  # v2 after the close: the bucket keeps v1
+    assert departed_nodes(v2, versions, None, None) == {}  # without the log's clock: none

@@ -67,6 +67,12 @@ each bucket against the version logged before its newest report):
 under ``pausewatch-rules/3`` every digest below was unchanged by the change (measured before the
 name changed; these fleets log one inventory version); only ``rules`` differs.
 
+Re-pinned for ``pausewatch-rules/5`` (each bucket's fixed load, band, meters and declared hardware
+from the version logged before the log's clock closed it, not before its newest report, which
+the lab chooses; a node decommissioned in a bucket counted in the balances of the meters that
+saw it): under ``pausewatch-rules/4`` every digest below was unchanged by the change (measured
+before the name changed; these fleets log one inventory version); only ``rules`` differs.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -301,8 +301,10 @@ class _Scopes:
         nodes: NodeEnergyFold,
         evidence_of: Callable[[str], Sequence[int]],
         devices: Sequence[DeviceCoverage] = (),
+        departed: Mapping[str, frozenset[str]],
     ) -> None:
         self.commitment = commitment
+        self.departed = departed
         self.device_gaps: dict[str, list[DeviceCoverage]] = {}
         for d in devices:
             if d.uncovered_ns > 0:
@@ -617,6 +619,16 @@ class _Scopes:
                     fillable = False
                 else:
                     fill_terms.append(math.fsum(node.terms) / covered_s * silent_s)
+        # A node declared when the bucket began and decommissioned in it (a version logged in the
+        # bucket no longer declares it): what it reported while declared is what the meters that
+        # saw it then read of it. Its reports only — no silence allowance or fill: it is gone.
+        # (Without it an honest decommission declared at once was energy.unexplained.)
+        meter_ids = set(group.meter_ids)
+        for nid, seen_by in sorted(self.departed.items()):
+            node = self.nodes.node(nid)
+            if node is not None and seen_by & meter_ids:
+                reported_terms.extend(node.terms)
+                evidence.extend(self.evidence_of(nid))
         if ref_power == 0.0:
             ref_power, ref_peak = UNKNOWN_MODEL_PEAK.board_power_w, UNKNOWN_MODEL_PEAK.densest_flops
         reported = math.fsum(reported_terms)
@@ -739,10 +751,13 @@ def energy_facts(
     nodes: NodeEnergyFold,
     evidence_of: Callable[[str], Sequence[int]],
     devices: Sequence[DeviceCoverage] = (),
+    departed: Mapping[str, frozenset[str]] | None = None,
 ) -> EnergyFacts:
     """The energy facts of one (facility, bucket); none without an inventory.
     ``evidence_of``: the log indices of a node's usage reports in the bucket; ``devices``: each
-    declared accelerator's coverage (a device its node's reports leave out is silent too)."""
+    declared accelerator's coverage (a device its node's reports leave out is silent too);
+    ``departed``: nodes an inventory version logged in the bucket stopped declaring, each with
+    the meters that saw it then (``departed_nodes``)."""
     if inventory is None:
         return EnergyFacts()
     return _Scopes(
@@ -754,4 +769,5 @@ def energy_facts(
         nodes=nodes,
         evidence_of=evidence_of,
         devices=devices,
+        departed=departed or {},
     ).facts()
