@@ -179,17 +179,21 @@ def test_bucket_inventory_picks_by_log_index() -> None:
     assert bucket_inventory(v2, [], 11) is v2
 
 
+def _two_nodes_then_one() -> tuple[Fleet, Inventory, Inventory]:
+    """Two nodes; version 1 declares both, version 2 only n00."""
+    fleet = Fleet({"fac-a": 2})
+    wire = fleet.inventory_wire("fac-a")
+    wire.version = 2
+    del wire.nodes[1]
+    return fleet, fleet.inventory("fac-a"), Inventory.from_wire(wire)
+
+
 def _decommission(cut: int, *, still_drawing: bool = False) -> tuple[list[types_pb2.Verdict], list[str]]:
     """Two nodes serving inference; n01 reports for ``cut`` minutes of a 10-minute bucket and is
     decommissioned, and version 2 (without it) is logged right after its last report. The meter
     sees n01 until ``cut`` (all bucket where ``still_drawing``: it went on drawing, unreported).
     The verdicts of the two buckets, and the ids of the findings of the first."""
-    fleet = Fleet({"fac-a": 2})
-    v1 = fleet.inventory("fac-a")
-    wire = fleet.inventory_wire("fac-a")
-    wire.version = 2
-    del wire.nodes[1]
-    v2 = Inventory.from_wire(wire)
+    fleet, v1, v2 = _two_nodes_then_one()
     at = 0
     for k in range(20):
         t = T0 + k * 60 * NS
@@ -230,12 +234,7 @@ def test_a_node_declared_gone_that_goes_on_drawing_is_unexplained_energy() -> No
 
 
 def test_departed_nodes_are_those_a_version_in_the_bucket_stopped_declaring() -> None:
-    fleet = Fleet({"fac-a": 2})
-    v1 = fleet.inventory("fac-a")
-    wire = fleet.inventory_wire("fac-a")
-    wire.version = 2
-    del wire.nodes[1]
-    v2 = Inventory.from_wire(wire)
+    _, v1, v2 = _two_nodes_then_one()
     meters = frozenset(m.meter_id for m in v1.meters)
     versions = [(0, v1), (50, v2)]
     # the bucket opened at 40 and closed at 60: v1 was in force at its start, v2 logged in it
