@@ -11,7 +11,8 @@ unary ``SubmitReports`` in steady state or against a verifier without the stream
 
 Per-report outcomes: ACCEPTED or DUPLICATE with a verified receipt -> acked; REJECTED with a
 permanent code -> ``rejected`` (kept as evidence) and the ``report.rejected`` alarm;
-RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED / ABORTED -> retried later; a receipt
+RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED / ABORTED -> retried later (after the
+verifier's retry hint where a refused call carries one, ``pausewatch.retry``); a receipt
 that fails verification -> ``disputed`` and the alarm named by the failure (``log.omission``,
 ``log.fork``, ``receipt.invalid``). The log itself is checked (``check_log``: its current
 checkpoint, signed and consistent with the last one verified) at every challenge refresh and
@@ -53,6 +54,7 @@ from pausewatch.errors import EnvironmentFaultError, InputError
 from pausewatch.keys import PublicKey
 from pausewatch.policy import Policy
 from pausewatch.reports import NONCE_SIZE
+from pausewatch.retry import retry_after_s
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 
 __all__ = ["CLOCK_TOLERANCE_NS", "TlsSettings", "Uplink", "UplinkSettings", "open_channel"]
@@ -460,6 +462,17 @@ class Uplink:
                     self._alarm(e.kind, str(e))
                 cap = min(self._s.backoff_max_s, self._s.backoff_initial_s * 2 ** min(failures, 30))
                 delay = self._rng.uniform(cap / 2, cap)
+                hint = (
+                    retry_after_s(e.trailing_metadata())
+                    if isinstance(e, grpc.aio.AioRpcError) and e.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+                    else None
+                )
+                if hint is not None:
+                    # the verifier named when to come back (a slot it booked, or its pace):
+                    # sooner is refused again, our own backoff may overshoot it by minutes;
+                    # a tenth more, at random, so that attestors refused together do not
+                    # return in one burst; never past our own longest backoff
+                    delay = min(self._s.backoff_max_s, hint * self._rng.uniform(1.0, 1.1))
                 _log.warning(
                     "upload failed; backing off",
                     extra={
@@ -467,6 +480,7 @@ class Uplink:
                             "reason": reason,
                             "error": str(e)[:300],
                             "retry_in_s": round(delay, 3),
+                            "retry_hint_s": hint,
                             "failures": failures,
                         }
                     },

@@ -60,7 +60,7 @@ from verifier.frontend_link import (
 from verifier.ingest import AdmittedReport
 from verifier.metrics import GrpcMetricsInterceptor, VerifierMetrics
 from verifier.sequencer import ReportOutcome
-from verifier.service import FORWARDED_IDENTITY_KEY, FORWARDED_PEER_KEY, ReportIntake
+from verifier.service import FORWARDED_IDENTITY_KEY, FORWARDED_PEER_KEY, RETRY_AFTER_KEY, ReportIntake
 
 __all__ = [
     "CoreClient",
@@ -285,7 +285,21 @@ class _IntakeMetrics(GrpcMetricsInterceptor):
         return await super().intercept_service(continuation, handler_call_details)
 
 
-_SOURCE_FULL: Final = "too many calls in flight from this address; retry later"
+# The two refusals at the edge of the public port (here, before any handler) carry the retry
+# hint the core's refusals carry (trailing metadata RETRY_AFTER_KEY, milliseconds) and are
+# counted (``pausewatch_verifier_refused_calls_total{reason}``). Neither has a queue or a rate to
+# book a slot by, as the core's admission has (verifier.service): each hint is a fixed pace.
+#
+# Per source, 1 s: what holds a source's slots is mostly its own unary calls (attestors behind
+# one NAT: SubmitReports, each queued behind at most about the core's max_queue_s of work, 1 s
+# by default, before it is served or refused), so a slot is usually free again within a second
+# or so; and 1 s is the verifier's hint wherever it has no estimate (the core's in-flight-bytes
+# refusal, its slow start), so a client that honours hints keeps one pace whichever refusal it
+# met. A source that stays full is refused again, cheaply (nothing is parsed or forwarded).
+_SOURCE_RETRY_MS: Final = 1000
+_SOURCE_FULL: Final = (
+    f"too many calls in flight from this address; retry after {_SOURCE_RETRY_MS // 1000} s"
+)
 
 
 def _source(peer: str) -> str:
@@ -314,14 +328,18 @@ class _PerSource(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # gener
     half-sent calls hold at most ``limit`` calls' memory (~22 KB each, measured) and nothing
     an honest caller needs. Outermost: the metrics see what they saw before."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, metrics: VerifierMetrics) -> None:
         self.limit = limit
         self.held: dict[str, int] = {}
+        self._refused = metrics.refused_per_source
 
     def _take(self, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+        """A slot for the call's source; None (counted, the hint set) when the source is full."""
         source = _source(context.peer() or "")
         n = self.held.get(source, 0)
         if n >= self.limit:
+            self._refused.inc()
+            context.set_trailing_metadata(((RETRY_AFTER_KEY, str(_SOURCE_RETRY_MS)),))
             return None
         self.held[source] = n + 1
         return source
@@ -366,7 +384,7 @@ class _PerSource(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # gener
                 requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
             ) -> Any:
                 source = take(context)
-                if source is None:
+                if source is None:  # the hint, set by take(), goes with the abort
                     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _SOURCE_FULL)
                     raise AssertionError("unreachable: abort raises")  # pragma: no cover
                 try:
@@ -388,6 +406,7 @@ class _PerSource(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # gener
             requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             # an abort inside a response generator reaches the client as UNKNOWN: set, return
+            # (the trailing metadata with the hint is set by take())
             source = take(context)
             if source is None:
                 context.set_code(grpc.StatusCode.RESOURCE_EXHAUSTED)
@@ -412,18 +431,26 @@ class _PerSource(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # gener
         return grpc.stream_stream_rpc_method_handler(streamed, de, ser)
 
 
-def per_source(limits: LimitsConfig) -> grpc.aio.ServerInterceptor:  # type: ignore[type-arg]
-    """The outermost interceptor of a server on the public address: calls in flight per source."""
-    return _PerSource(limits.max_calls_per_source)
+def per_source(limits: LimitsConfig, metrics: VerifierMetrics) -> grpc.aio.ServerInterceptor:  # type: ignore[type-arg]
+    """The outermost interceptor of a server on the public address: calls in flight per source
+    (refusals counted in ``metrics``)."""
+    return _PerSource(limits.max_calls_per_source, metrics)
 
 
 class FrontendHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in the stubs only
     """Reports to the intake; every other method forwarded to the core (module docstring)."""
 
-    def __init__(self, intake: ReportIntake, core: CoreClient, *, max_forwarded_streams: int = 128) -> None:
+    def __init__(
+        self,
+        intake: ReportIntake,
+        core: CoreClient,
+        metrics: VerifierMetrics,
+        *,
+        max_forwarded_streams: int = 128,
+    ) -> None:
         self._intake = intake
         self._core = core
-        self._streams = _StreamGate(max_forwarded_streams)
+        self._streams = _StreamGate(max_forwarded_streams, metrics)
 
     def service(
         self, handler_call_details: grpc.HandlerCallDetails
@@ -452,15 +479,19 @@ class _StreamGate:
     """A bound on the forwarded streaming calls (WatchAlerts, health Watch, reflection) one
     front-end holds open to the core at once: kept under the core's streams per connection
     so that unary forwarded calls (GetChallenge, proofs, ...) still get through; past it a
-    streaming call is refused with RESOURCE_EXHAUSTED."""
+    streaming call is refused with RESOURCE_EXHAUSTED, counted, with a retry hint."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, metrics: VerifierMetrics) -> None:
         self.limit = max(1, limit)
         self.held = 0
+        self._refused = metrics.refused_forwarded_streams
 
     def take(self, context: grpc.aio.ServicerContext[Any, Any]) -> bool:
-        """One more stream; False (the call's status set to the refusal) when full."""
+        """One more stream; False (counted; the call's status, details and hint set to the
+        refusal) when full."""
         if self.held >= self.limit:
+            self._refused.inc()
+            context.set_trailing_metadata(((RETRY_AFTER_KEY, str(_STREAMS_RETRY_MS)),))
             context.set_code(grpc.StatusCode.RESOURCE_EXHAUSTED)
             context.set_details(_STREAMS_FULL)
             return False
@@ -471,7 +502,15 @@ class _StreamGate:
         self.held -= 1
 
 
-_STREAMS_FULL: Final = "too many forwarded streams open on this front-end; retry later"
+# Forwarded streams, 5 s: the slots are held by long-lived streams (WatchAlerts, health Watch,
+# reflection) that end when their watcher leaves, not in a time the front-end could estimate, so
+# a 1 s pace would mostly buy refusals. 5 s is the core's own "cannot promise, ask again then"
+# (verifier.service, _BOOK_AHEAD_S): a freed slot is taken within 5 s (a watcher misses
+# little), and a waiting watcher costs one call refused here, never forwarded, per 5 s.
+_STREAMS_RETRY_MS: Final = 5000
+_STREAMS_FULL: Final = (
+    f"too many forwarded streams open on this front-end; retry after {_STREAMS_RETRY_MS // 1000} s"
+)
 
 
 def _forwarded_metadata(context: grpc.aio.ServicerContext[Any, Any]) -> list[tuple[str, str | bytes]]:
@@ -579,7 +618,7 @@ def _forwarder(
         async def stream_unary(
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
         ) -> bytes:
-            if not streams.take(context):
+            if not streams.take(context):  # the hint, set by take(), goes with the abort
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _STREAMS_FULL)
             try:
                 response: bytes = await _raw(channel, "stream_unary", method)(requests, **call_args(context))
@@ -673,13 +712,13 @@ async def _serve(
         # connection, connections; reports by the intake's pools.
         maximum_concurrent_rpcs=None,
         interceptors=[
-            per_source(limits),
+            per_source(limits, metrics),
             _IntakeMetrics(metrics),
         ],
     )
     # forwarded streams: half the core's per-connection cap, the rest for unary forwarded calls
     handler = FrontendHandler(
-        intake, core, max_forwarded_streams=max(1, limits.max_streams_per_connection // 2)
+        intake, core, metrics, max_forwarded_streams=max(1, limits.max_streams_per_connection // 2)
     )
     server.add_generic_rpc_handlers([handler])
     try:

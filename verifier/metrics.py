@@ -13,6 +13,9 @@ series that has no time yet is absent, never a ``-1``; counters end in ``_total`
 - ``_attestor_last_report_timestamp_seconds{facility_id, subject}``: per enrolled attestor or
   meter (``node:ID`` / ``meter:ID``), when its chain head was received (refreshed every 15 s)
 - ``_errors_total{kind}``: ``challenge_issue``, ``background_task``, ``evaluation_tick``, ``metrics``
+- ``_refused_calls_total{reason}``: calls refused at the edge of the public port, before any
+  handler (``per_source``: ``limits.max_calls_per_source``; ``forwarded_streams``: a
+  front-end's forwarded-stream slots), counted by the process that refused them
 - ``_denied_calls_total{method, role}`` (authorization), ``_too_old_total{kind}``,
   ``_storage_full``, ``_clock_steps_forward``
 - ``_grpc_server_handled_total{grpc_method, grpc_code}``, ``_grpc_server_handling_seconds``
@@ -140,6 +143,17 @@ class VerifierMetrics:
             "Reports refused with RESOURCE_EXHAUSTED because the verifier was saturated",
             registry=r,
         )
+        self.refused_calls = Counter(
+            "pausewatch_verifier_refused_calls",
+            "Calls refused with RESOURCE_EXHAUSTED at the edge of the public port, before any handler,"
+            " by reason: per_source (limits.max_calls_per_source), forwarded_streams (a front-end's"
+            " forwarded-stream slots)",
+            ["reason"],
+            registry=r,
+        )
+        # bound once, and present from the start (at 0): an operator's rate() sees the first one
+        self.refused_per_source = self.refused_calls.labels("per_source")
+        self.refused_forwarded_streams = self.refused_calls.labels("forwarded_streams")
         self.pending = Gauge(
             "pausewatch_verifier_pending_reports", "Reports in admission or queued", registry=r
         )

@@ -471,7 +471,7 @@ def _build(
         options=grpc_options(config),
         maximum_concurrent_rpcs=None if public else limits.max_concurrent_rpcs,
         interceptors=[
-            *([per_source(limits)] if public else []),
+            *([per_source(limits, metrics)] if public else []),
             GrpcMetricsInterceptor(metrics),
         ],
     )

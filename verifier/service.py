@@ -62,6 +62,7 @@ from pausewatch.errors import (
     LimitExceededError,
     PausewatchError,
 )
+from pausewatch.retry import RETRY_AFTER_KEY
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 from verifier.alert_bus import AlertBus, AlertFilter, SubscriberDroppedError
 from verifier.authz import Action, AuthorizationPolicy, Caller
@@ -106,7 +107,6 @@ _log = logging.getLogger("pausewatch.verifier.service")
 MAX_ENTRIES_PER_READ: Final = 1000
 MAX_VERDICTS_PER_READ: Final = 10_000
 _OK: Final = grpc.StatusCode.OK.value[0]
-RETRY_AFTER_KEY: Final = "pausewatch-retry-after-ms"
 _SLOW_START_REPORTS: Final = 2000
 # Slots are booked this far ahead at most: a batch refused later than that is told to come back
 # then, unbooked, and is booked at the rate measured by then (a burst's early, low rate would

@@ -19,6 +19,7 @@ from pausewatch.envelope import PayloadType, envelope_digest, parse_envelope, si
 from pausewatch.keys import Ed25519Signer
 from pausewatch.merkle import leaf_hash
 from pausewatch.note import Ed25519NoteSigner
+from pausewatch.retry import RETRY_AFTER_KEY
 from pausewatch.tlog_store import MemoryTreeStore, MerkleLog
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 
@@ -37,6 +38,9 @@ class PeerState:
     challenge_window: tuple[int, int] = (1, 2**62)  # (issued, expires) of the challenges it signs
     upload_streams: bool = True  # False: an older verifier, UploadReports is UNIMPLEMENTED
     streamed_batches: int = 0  # batches that came over UploadReports
+    refuse_calls: int = 0  # the next this many SubmitReports calls are refused RESOURCE_EXHAUSTED
+    retry_after: str | None = None  # ... with this retry hint (pausewatch.retry), if any
+    refused_calls: int = 0
 
     @property
     def log_vkey(self) -> str:
@@ -74,6 +78,12 @@ class PeerServicer(verifier_pb2_grpc.VerifierServicer):
         return sign_checkpoint(cp, [self.s.log_signer]).format()
 
     async def SubmitReports(self, request, context):  # type: ignore[no-untyped-def]
+        if self.s.refuse_calls > 0:
+            self.s.refuse_calls -= 1
+            self.s.refused_calls += 1
+            if self.s.retry_after is not None:
+                context.set_trailing_metadata(((RETRY_AFTER_KEY, self.s.retry_after),))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "the verifier is saturated")
         results = []
         for raw in request.envelopes:
             self.s.received.append(raw)

@@ -116,3 +116,28 @@ def test_a_verifier_that_lost_its_database_is_log_fork_and_reports_stay_pending(
         await peer.stop()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("hint", "wait_s"), [("20000", (20, 22)), (None, (1, 2)), ("soon", (1, 2))])
+def test_a_refusal_with_a_retry_hint_is_retried_when_the_verifier_said(
+    tmp_path: Path, hint: str | None, wait_s: tuple[int, int]
+) -> None:
+    # The verifier's hint (pausewatch-retry-after-ms) names when to come back: the attestor
+    # waits that long (plus up to a tenth), neither its own 1-2 s first backoff (refused again)
+    # nor longer. Without a hint, or with one that is not milliseconds, its own backoff.
+    async def scenario() -> None:
+        peer = Peer()
+        await peer.start()
+        h = await start_attestor(tmp_path, peer)
+        await h.until(lambda: h.spool.status().acked >= 1)
+        peer.state.refuse_calls, peer.state.retry_after = 1, hint
+        await h.until(lambda: peer.state.refused_calls == 1)
+        refused_at = h.clock.now_ns()
+        calls = len(peer.state.received)
+        await h.until(lambda: len(peer.state.received) > calls, step=0.5)
+        waited = (h.clock.now_ns() - refused_at) / 1e9
+        await h.close()
+        await peer.stop()
+        assert wait_s[0] <= waited <= wait_s[1], waited
+
+    asyncio.run(scenario())
