@@ -88,7 +88,9 @@ Example (every key shown with its default where it has one)::
     [evaluation]                   # the evaluation scheduler (verdicts), started by serve
     enabled = true
     interval_s = 30.0              # how often to look for closed buckets (clock seconds)
-    grace_s = 120.0                # wait after a bucket closes for in-flight reports
+    grace_s = 120.0                # wait after a bucket closes for in-flight reports; at least
+                                   # challenge.interval_s (the first challenge after the bucket
+                                   # fixes the inventory version it is read against)
     max_buckets_per_tick = 2000
 
     [webhooks]                     # alerts POSTed as JSON; no urls: no webhooks
@@ -526,6 +528,23 @@ def _build(root: Table, base: Path, source: str) -> VerifierConfig:
         evaluation_t.done()
         if not enabled:
             evaluation = None
+    # A bucket is read against the inventory version in force when the first challenge after its
+    # end was logged (pausewatch.evaluation.verdict.bucket_inventory). Signed before that
+    # challenge, a verdict would be read under the latest version, and a version logged after
+    # the bucket ended, before that challenge, would revise it on the next late report (a red
+    # team, 2026-12-05): the grace must outlast one challenge interval.
+    if evaluation is not None and evaluation.grace_s < interval:
+        why = (
+            f"{evaluation.grace_s:g} s is shorter than challenge.interval_s ({interval:g} s): verdicts"
+            " must wait for the first challenge after a bucket's end, which fixes the inventory"
+            " version the bucket is read against"
+        )
+        if evaluation_t is not None and "grace_s" in evaluation_t.data:
+            raise evaluation_t.fail("grace_s", why)
+        raise challenge_t.fail(
+            "interval_s", f"{interval:g} s is longer than evaluation.grace_s ({evaluation.grace_s:g} s):"
+            " verdicts must wait for the first challenge after a bucket's end; raise evaluation.grace_s"
+        )
 
     webhooks = WebhookConfig()
     webhooks_t = root.table("webhooks", None)

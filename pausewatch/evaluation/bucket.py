@@ -108,18 +108,22 @@ class BucketAccumulator:
         context: Mapping[str, Sequence[PeriodSignals]] | None = None,
         versions: Sequence[tuple[int, Inventory]] = (),
         departed: Mapping[str, frozenset[str]] | None = None,
+        declared: Sequence[tuple[float, Inventory]] = (),
     ) -> None:
         """``lead_in``: per node, the end of its last report period before the bucket (so that
         a gap is measured across the bucket's start); ``context``: per node, its report periods
         just before the bucket, for the classifier's causal history; ``versions``: the
         facility's inventory versions by log index, against which each usage report is read
         (``UsageReader``); ``departed``: the nodes decommissioned in the bucket with the meters
-        that saw them (``pausewatch.evaluation.verdict.departed_nodes``)."""
+        that saw them (``pausewatch.evaluation.verdict.departed_nodes``); ``declared``: the
+        versions in force over the bucket with the fraction of it each was in force
+        (``pausewatch.evaluation.verdict.declared_stretches``; none: ``inventory`` throughout)."""
         self.commitment = commitment
         self.facility_id = facility_id
         self.inventory = inventory
         self.span = span
         self.departed = departed or {}
+        self.declared = tuple(declared)
         self.report_count = 0
         self._integrity = IntegrityFold(span)
         self._enrolment = Enrolment(commitment, facility_id, previous_log_size, self._integrity)
@@ -207,6 +211,7 @@ class BucketAccumulator:
             evidence_of=self._coverage.evidence_of,
             devices=coverage.devices,
             departed=self.departed,
+            declared=self.declared,
         )
         if energy.balances and not any(f.severity >= WARNING for f in energy.findings):
             coverage_findings = tolerate(

@@ -37,8 +37,9 @@ tracker learns μ₀ (the median ratio) and the scale σ of its own one-step pre
 uncertainty (meter accuracy and node sampling, ``balance_sigma``). After it, each bucket's
 z = (ρ − μ) / σ feeds a two-sided CUSUM
 (Page 1954; slack ``CUSUM_SLACK`` σ, decision interval ``CUSUM_LIMIT`` σ: an in-control run
-length of about 2 × 10⁴ buckets for Gaussian errors, a 3σ step found in about 4 buckets) and a
-Shewhart check (|z| > ``Z_VIOLATION``: found at once). Either is ``energy.baseline_step``, even
+length of about 2 × 10⁴ buckets for Gaussian errors, a 3σ step found in about 4 buckets; each
+bucket's z clipped to ±``CUSUM_CLIP`` σ, so that one outlying bucket is not remembered for
+hours) and a Shewhart check (|z| > ``Z_VIOLATION``: found at once). Either is ``energy.baseline_step``, even
 inside the declared band. The level follows only in-control buckets (|z| ≤ ``Z_WARN``), so a
 drift no faster than the ones calibration saw (weather, cooling cycles) is followed, while a
 step is held against the level before it for as long as it lasts. A level more than
@@ -72,6 +73,7 @@ from pausewatch.evaluation.findings import CRITICAL, WARNING, Finding, FindingId
 from pausewatch.evaluation.workload import WorkloadLabel
 
 __all__ = [
+    "CUSUM_CLIP",
     "CUSUM_LIMIT",
     "CUSUM_SLACK",
     "DRIFT_TRACKING",
@@ -95,6 +97,7 @@ TRAINING_FALSE_LABEL_RATE: Final = 1e-3  # p₀: ``training`` labels per non-tra
 WINDOW_FALSE_ALARM: Final = 1e-6  # α: chance an honest window reaches the evidence count
 CUSUM_SLACK: Final = 0.5  # κ, in σ: half the smallest step worth finding quickly (1σ)
 CUSUM_LIMIT: Final = 8.0  # h, in σ
+CUSUM_CLIP: Final = Z_VIOLATION  # c, in σ: the most one bucket adds to the CUSUM (beyond it, Shewhart)
 DRIFT_TRACKING: Final = 0.3  # Holt level weight per in-control bucket
 TREND_TRACKING: Final = 0.1  # Holt trend weight: a steady drift is predicted, not flagged
 # The widest calibrated σ (ratio units): honest scopes calibrate below 0.02 (meter accuracy, slow
@@ -284,8 +287,14 @@ def advance_baseline(
     level0 = state.level0 if state.level0 is not None else tracked
     sigma = max(min(state.sigma or 0.0, MAX_CALIBRATED_SIGMA), bucket_sigma)
     z = error / sigma if sigma > 0 else 0.0
-    up = min(2 * CUSUM_LIMIT, max(0.0, state.up + z - CUSUM_SLACK))
-    down = min(2 * CUSUM_LIMIT, max(0.0, state.down - z - CUSUM_SLACK))
+    # The CUSUM sums z clipped to ±CUSUM_CLIP (a Huber-type robust CUSUM): a sustained step is
+    # summed as before (below the clip, each bucket adds z − κ; above it, Shewhart flags every
+    # bucket anyway), but one outlying bucket — a meter's clock a minute off across a load
+    # change — is flagged once, in its own bucket, not for the 16 after it that its z kept the
+    # sum above h (an honest fleet's, INCONCLUSIVE for 80 minutes: a red team, 2026-12-05).
+    clipped = max(-CUSUM_CLIP, min(CUSUM_CLIP, z))
+    up = min(2 * CUSUM_LIMIT, max(0.0, state.up + clipped - CUSUM_SLACK))
+    down = min(2 * CUSUM_LIMIT, max(0.0, state.down - clipped - CUSUM_SLACK))
     step = up > CUSUM_LIMIT or down > CUSUM_LIMIT or abs(z) > Z_VIOLATION
     # a bucket with silence in it is tested (silence that drew power raises the ratio) but
     # never learnt from

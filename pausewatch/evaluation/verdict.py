@@ -64,8 +64,10 @@ __all__ = [
     "closing_index",
     "commitment_scope",
     "compare_verdicts",
+    "declared_stretches",
     "departed_nodes",
     "evaluate_bucket",
+    "time_before",
 ]
 
 # The evaluation rules of this release, and those of every release before it, oldest first (1:
@@ -74,8 +76,10 @@ __all__ = [
 # needs two events, a job's earlier stalls among them, 2026-12-05; 4: each usage report read
 # against the inventory version logged last before it, each bucket against the version logged
 # before its newest report, 2026-12-05; 5: each bucket against the version logged before it
-# closed in log time — the first challenge issued at or after its end —, and a node
-# decommissioned in a bucket counted in the balances of the meters that saw it, 2026-12-05). A new
+# closed in log time — the first challenge issued at or after its end —, its fixed load, band
+# and meter accuracy each version's for the time it was in force, a node decommissioned in a
+# bucket counted in the balances of the meters that saw it, the baseline's CUSUM fed z clipped
+# to 5σ, 2026-12-05). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/5"
@@ -150,6 +154,58 @@ def closing_index(log_times: Sequence[tuple[int, int]]) -> Callable[[int], int |
     return closed_at
 
 
+def time_before(log_times: Sequence[tuple[int, int]]) -> Callable[[int], int | None]:
+    """``time_at(index)``: the log's clock at a log index — the issue time of the newest
+    challenge logged before it (the running maximum, as ``closing_index`` reads it) — or None
+    before the first challenge."""
+    indices = [i for i, _ in log_times]
+    running = list(itertools.accumulate((t for _, t in log_times), max))
+
+    def time_at(index: int) -> int | None:
+        k = bisect.bisect_left(indices, index)
+        return running[k - 1] if k > 0 else None
+
+    return time_at
+
+
+def declared_stretches(
+    bucket_version: Inventory | None,
+    versions: Sequence[tuple[int, Inventory]],
+    span: tuple[int, int],
+    opened_at: int | None,
+    closed_at: int | None,
+    *,
+    time_at: Callable[[int], int | None],
+) -> tuple[tuple[float, Inventory], ...]:
+    """The inventory versions in force over a bucket, each with the fraction of the bucket it
+    was in force (by the log's clock: from the time of the newest challenge logged before it),
+    the first from the bucket's start; ``((1.0, bucket_version),)`` where one version was in
+    force throughout or the log has no clock. The fixed load, band and meter accuracy a bucket
+    is held to are these fractions' means (``pausewatch.evaluation.folds.balance``): a version
+    logged in a bucket's last minute declared its fixed load, band or accuracy for the whole
+    bucket, and hid a load that ran all of it (a red team, 2026-12-05: a fixed load declared at
+    1h59 and withdrawn at 2h01 hid a training node in bucket 1h30, COMPLIANT); a reduction
+    declared as the load went off made the load before it unexplained, VIOLATION."""
+    if bucket_version is None or opened_at is None or len(versions) < 2:
+        return ((1.0, bucket_version),) if bucket_version is not None else ()
+    indices = [i for i, _ in versions]
+    lo = max(0, bisect.bisect_left(indices, opened_at) - 1)
+    hi = len(versions) if closed_at is None else bisect.bisect_left(indices, closed_at)
+    in_force = list(versions[lo:hi]) or [versions[lo]]
+    start, end = span
+    starts = [start]
+    for index, _ in in_force[1:]:
+        t = time_at(index)
+        starts.append(min(end, max(starts[-1], start if t is None else t)))
+    length = end - start
+    out = []
+    for k, (_, v) in enumerate(in_force):
+        stop = starts[k + 1] if k + 1 < len(starts) else end
+        if stop > starts[k] and length > 0:
+            out.append(((stop - starts[k]) / length, v))
+    return tuple(out) or ((1.0, bucket_version),)
+
+
 def commitment_scope(facilities: Sequence[str]) -> list[str]:
     """The verdicts one bucket gets: each facility's, and — where the commitment spans two or
     more facilities — the commitment-level one (facility ``""``), which sums evidence over them
@@ -179,6 +235,7 @@ class Evaluator:
                     self._key_facility[key] = fid
         self._scope = frozenset(inputs.facilities)
         self._closed_at = closing_index(inputs.log_times)
+        self._time_at = time_before(inputs.log_times)
         self._by_bucket: dict[tuple[str, int], list[LoggedReport]] = defaultdict(list)
         self._seqs: dict[str, set[int]] = defaultdict(set)
         self._ingest_list: list[IngestFinding] = []
@@ -336,7 +393,7 @@ class Evaluator:
         if any(a.log_index > b.log_index for a, b in itertools.pairwise(reports)):
             reports.sort(key=lambda x: x.log_index)  # added out of log order by ``extend``
         versions = self.inputs.inventory_versions.get(facility_id, ())
-        closed_at = self._closed_at(span[1])
+        closed_at, opened_at = self._closed_at(span[1]), self._closed_at(span[0])
         in_force = bucket_inventory(inv, versions, closed_at)
         acc = BucketAccumulator(
             c,
@@ -347,7 +404,10 @@ class Evaluator:
             lead_in=lead_in,
             context=context,
             versions=versions,
-            departed=departed_nodes(in_force, versions, self._closed_at(span[0]), closed_at),
+            departed=departed_nodes(in_force, versions, opened_at, closed_at),
+            declared=declared_stretches(
+                in_force, versions, span, opened_at, closed_at, time_at=self._time_at
+            ),
         )
         for r in reports:
             if r.header.kind is ReportKind.USAGE:

@@ -17,7 +17,13 @@ import pytest
 from pausewatch.errors import FormatError
 from pausewatch.evaluation import BucketRef, Evaluator, evaluate_bucket
 from pausewatch.evaluation.inputs import EvaluationInput
-from pausewatch.evaluation.verdict import bucket_inventory, closing_index, departed_nodes
+from pausewatch.evaluation.verdict import (
+    bucket_inventory,
+    closing_index,
+    declared_stretches,
+    departed_nodes,
+    time_before,
+)
 from pausewatch.inventory import Inventory
 from pausewatch.v1 import types_pb2
 from sim.factories import IDLE, INFERENCE, NS, T0, Fleet, commitment
@@ -122,12 +128,17 @@ def test_a_bucket_is_read_against_the_version_logged_before_it_closed() -> None:
         inputs = dataclasses.replace(_inputs(fleet, [(0, v1), (at, v2)]), log_times=clock)
         ev = Evaluator(inputs)
         band_of[at] = tuple(ev.facts("fac-a", s).energy[0].band for s in (T0, T0 + 600 * NS))
-    assert band_of[second - 1] == ((1.2, 1.4), (1.2, 1.4))  # v2 logged before the first bucket closed
+    # v2 logged before the first bucket closed, after the challenge at 9 minutes: its band
+    # counts for the bucket's last minute (the second bucket: all of it)
+    (lo, hi), second_band = band_of[second - 1]
+    assert (lo, hi, second_band) == (pytest.approx(0.9 * 1.05 + 0.1 * 1.2), pytest.approx(1.4), (1.2, 1.4))
     assert band_of[second] == ((1.05, 1.4), (1.2, 1.4))  # after: the first bucket keeps v1
     # v2 logged before the last period's reports, after the second bucket's last challenge but
-    # one: the second bucket is under v2, and the log has not closed it yet (no challenge at
-    # its end in the prefix): the latest
-    assert band_of[len(fleet.log) - 2] == ((1.05, 1.4), (1.2, 1.4))
+    # one (18 minutes): the second bucket, not closed yet (no challenge at its end in the
+    # prefix), is under v2 for its last two minutes
+    (first_band, ((lo, hi))) = band_of[len(fleet.log) - 2]
+    assert first_band == (1.05, 1.4)
+    assert (lo, hi) == (pytest.approx(0.8 * 1.05 + 0.2 * 1.2), pytest.approx(1.4))
 
 
 def test_a_late_report_does_not_bring_a_closed_bucket_under_a_new_version() -> None:
@@ -244,3 +255,48 @@ def test_departed_nodes_are_those_a_version_in_the_bucket_stopped_declaring() ->
     assert departed_nodes(v2, versions, 55, 70) == {}
     assert departed_nodes(v1, versions, 40, 50) == {}  # v2 after the close: the bucket keeps v1
     assert departed_nodes(v2, versions, None, None) == {}  # without the log's clock: none
+
+
+def test_each_version_counts_for_the_time_it_was_in_force_in_the_bucket() -> None:
+    # A version logged in a bucket's last minute held the whole bucket to its fixed load (a red
+    # team, 2026-12-05: a hidden load covered by 1900 W declared at 1h59, COMPLIANT): each now
+    # counts for the stretch from the log time before it (the newest challenge) to the next.
+    _, v1, v2 = _two_nodes_then_one()
+    v3 = dataclasses.replace(v1, version=3)
+    clock = [(10, T0), (20, T0 + 300 * NS), (30, T0 + 540 * NS), (40, T0 + 600 * NS)]
+    time_at = time_before(clock)
+    assert time_at(10) is None
+    assert time_at(25) == T0 + 300 * NS
+    span = (T0, T0 + 600 * NS)
+    versions = [(0, v1), (25, v2), (35, v3)]
+    # v1 from the start, v2 from 300 s (the challenge before it), v3 from 540 s
+    assert declared_stretches(v3, versions, span, 10, 40, time_at=time_at) == ((0.5, v1), (0.4, v2), (0.1, v3))
+    # logged after the bucket closed: not in it
+    assert declared_stretches(v2, versions[:2], span, 10, 20, time_at=time_at) == ((1.0, v1),)
+    # one version throughout, or no clock: the bucket's version alone
+    assert declared_stretches(v1, versions[:1], span, 10, 40, time_at=time_at) == ((1.0, v1),)
+    assert declared_stretches(v3, versions, span, None, None, time_at=time_at) == ((1.0, v3),)
+
+
+def test_a_fixed_load_declared_in_a_buckets_last_minute_explains_a_minute_of_it() -> None:
+    # one node, 1.5 kW of hidden load behind the meter all bucket; v2 declares it as fixed load
+    # one minute before the bucket's end
+    fleet = Fleet({"fac-a": 1})
+    wire = fleet.inventory_wire("fac-a")
+    v1 = Inventory.from_wire(wire)
+    v2 = dataclasses.replace(v1, version=2, fixed_load_w=1500.0)
+    for k in range(10):
+        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE)
+        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE) * 1.2 + 1500.0)
+    clock = [
+        (next(i for i, r in enumerate(fleet.log) if r.header.period_start_ns >= t), t)
+        for t in (T0 + k * 60 * NS for k in range(1, 10))
+    ] + [(len(fleet.log), T0 + 600 * NS)]
+    at = clock[8][0] + 1  # logged after the challenge at 9 minutes (and a report after it)
+    bound = commitment(["fac-a"], reporting="[tolerances]\nmax_fixed_load_w = 2000")
+    base = dataclasses.replace(fleet.inputs(bound), inventories={"fac-a": v2})
+    inputs = dataclasses.replace(base, inventory_versions={"fac-a": [(0, v1), (at, v2)]}, log_times=clock)
+    (balance,) = Evaluator(inputs).facts("fac-a", T0).energy
+    assert balance.fixed_load_j == pytest.approx(1500.0 * 60)  # one minute of 1.5 kW, not ten
+    v = evaluate_bucket(inputs, B0)
+    assert v.status == types_pb2.VERDICT_STATUS_VIOLATION

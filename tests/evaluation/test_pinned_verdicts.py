@@ -69,9 +69,13 @@ name changed; these fleets log one inventory version); only ``rules`` differs.
 
 Re-pinned for ``pausewatch-rules/5`` (each bucket's fixed load, band, meters and declared hardware
 from the version logged before the log's clock closed it, not before its newest report, which
-the lab chooses; a node decommissioned in a bucket counted in the balances of the meters that
-saw it): under ``pausewatch-rules/4`` every digest below was unchanged by the change (measured
-before the name changed; these fleets log one inventory version); only ``rules`` differs.
+the lab chooses; its fixed load, band and meter accuracy each version's for the time it was in
+force; a node decommissioned in a bucket counted in the balances of the meters that saw it): under ``pausewatch-rules/4`` every digest below was unchanged by the change (measured
+before the name changed; these fleets log one inventory version); only ``rules`` differs. And
+then when the CUSUM began to sum each bucket's z clipped to ±5σ (one outlying bucket no longer
+remembered for hours): seed 2, commitment 1, from log prefix 173 on, fac-a's bucket at 12 min
+(VIOLATION before and after) and the commitment's loses its ``energy.baseline_step`` and
+``energy.silent_draw`` WARNINGs; no status changes.
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
@@ -103,8 +107,8 @@ MIXED = {
         "c0@173": "3e87a422c219cc1f0db30da871dbe0d318532883a7f2a4afd975bbb7271997f5",
         "c0@220": "4a88c733976fa72b0a244acba80f489dda6fba0febb52b655a1283aa60ec22d6",
         "c1@81": "400a0fca0091e01bd73dd0a537d553ed849ce6c3aa499e3f704508dd9bb13d63",
-        "c1@173": "e10b58113e100f8857b47dd7f2bdcf1d79e69b64924bfc38e648127c3466724e",
-        "c1@220": "ba5e25cb876315dea7014f272f6ad9ef57755538db506a0574223a9e39928fda",
+        "c1@173": "4bfa410b34b5feee4c462204bae7e46814cddfb5e5c6d66038f726f1e43cfb19",
+        "c1@220": "3fa27f0b1d9c7cc3bfbce8fee785970b77161335d550eba58b801cd80da1f3eb",
         "c2@81": "25299b9defd3133f69a1afa2431fbe95266ed75ad7911e30e9e3ec54ef46de4c",
         "c2@173": "03aef48732afc3cd4dcda7741ff79946b59c8d8e0e9aa7e8678cf306c4e9c37a",
         "c2@220": "eeecef0691de152415d441eed40a3449de202eb0c852bcf7f34216e4a09bf3a7",

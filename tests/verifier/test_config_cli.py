@@ -58,6 +58,8 @@ def test_file_then_environment_then_flags(tmp_path):
         ("bogus = 1\n", "verifier.toml:1: bogus: unknown key"),
         ("[limits]\nmax_batch_reports = 0\n", "limits.max_batch_reports: 0 is out of range [1, 100000]"),
         ('[clock]\nmode = "fast"\n', "clock.mode: 'fast' is not one of system, accelerated"),
+        # verdicts wait for the first challenge after a bucket's end (its inventory version)
+        ("[evaluation]\ngrace_s = 30\n", "evaluation.grace_s: 30 s is shorter than challenge.interval_s (60 s)"),
     ],
 )
 def test_errors_name_the_key_and_the_file(tmp_path, extra, needle):
@@ -126,3 +128,12 @@ def test_an_endless_or_huge_config_file_is_refused_not_read_forever(tmp_path):
     deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(ConfigError, match="nested too deeply"):
         load_config(deep, environ={})
+
+
+def test_a_challenge_interval_past_the_default_grace_is_refused_at_its_key(tmp_path):
+    text = BASE.replace('key_file = "c.key"', 'key_file = "c.key"\ninterval_s = 300')
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, text), environ={})
+    assert "challenge.interval_s: 300 s is longer than evaluation.grace_s (120 s)" in str(e.value)
+    cfg = load_config(write(tmp_path, text + "[evaluation]\ngrace_s = 300\n"), environ={})
+    assert (cfg.challenge.interval_s, cfg.evaluation.grace_s) == (300, 300)

@@ -44,7 +44,7 @@ start_unix_ns = {T0 + 11 * 60 * NS}
 speedup = 60.0
 [evaluation]
 interval_s = 1.0
-grace_s = 30.0
+grace_s = 60.0
 [[labs]]
 lab_id = "lab"
 public_keys = ["{base64.b64encode(lab_public).decode()}"]
@@ -132,7 +132,7 @@ def test_evaluation_and_webhook_tables(tmp_path: Path) -> None:
         )
     )
     assert cfg.evaluation is not None
-    assert (cfg.evaluation.interval_s, cfg.evaluation.grace_s) == (1.0, 30.0)
+    assert (cfg.evaluation.interval_s, cfg.evaluation.grace_s) == (1.0, 60.0)
     assert cfg.webhooks.urls == ("http://127.0.0.1:9/hook",)
     assert cfg.webhooks.min_severity == types_pb2.SEVERITY_CRITICAL
     assert cfg.webhooks.max_attempts == 3

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from pausewatch.commitment import Commitment
@@ -30,7 +30,7 @@ from pausewatch.evaluation.folds.meters import MeterFold, MeterReading
 from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
 from pausewatch.evaluation.folds.reading import NS_PER_S
 from pausewatch.evaluation.intervals import Cumulative, Interval, intersect, merge, uncovered
-from pausewatch.inventory import Inventory, MeterScopeGroup
+from pausewatch.inventory import DeclaredMeter, Inventory, MeterScopeGroup
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.v1 import types_pb2
 
@@ -302,9 +302,11 @@ class _Scopes:
         evidence_of: Callable[[str], Sequence[int]],
         devices: Sequence[DeviceCoverage] = (),
         departed: Mapping[str, frozenset[str]],
+        declared: Sequence[tuple[float, Inventory]] = (),
     ) -> None:
         self.commitment = commitment
         self.departed = departed
+        self.declared = declared if len(declared) > 1 else ()
         self.device_gaps: dict[str, list[DeviceCoverage]] = {}
         for d in devices:
             if d.uncovered_ns > 0:
@@ -335,7 +337,7 @@ class _Scopes:
                 )
             )
         findings: list[Finding] = []
-        groups = inv.scope_groups()
+        groups = self._declared_groups()
         unmetered = sorted(set(self.all_nodes) - {nid for g in groups for nid in g.node_ids})
         if not any(m.scope in _BOUNDARY_SCOPES for m in inv.meters):
             findings.append(
@@ -351,7 +353,7 @@ class _Scopes:
                     " their reports cannot be checked against independent energy"
                 )
             )
-        accuracy = {m.meter_id: self.commitment.tolerances.meter_accuracy(m.accuracy) for m in inv.meters}
+        accuracy = {m.meter_id: self._declared_accuracy(m) for m in inv.meters}
         balances: list[EnergyBalance] = []
         unexplained_flop: list[float] = []
         metered_power: float | None = None
@@ -392,6 +394,38 @@ class _Scopes:
             math.fsum(unexplained_flop),
             metered_power,
         )
+
+    def _declared_groups(self) -> tuple[MeterScopeGroup, ...]:
+        """The bucket version's meter scopes, each with its band and fixed load the means, over
+        the versions in force in the bucket, of what each declared for those meters' scope
+        (a version without them: the bucket version's)."""
+        groups = self.inventory.scope_groups()
+        if not self.declared:
+            return groups
+        per_version = [(w, v.scope_groups()) for w, v in self.declared]
+        out = []
+        for g in groups:
+            ids = set(g.meter_ids)
+            lo = hi = fixed = 0.0
+            for w, theirs in per_version:
+                match = next((x for x in theirs if ids & set(x.meter_ids)), g)
+                lo += w * match.overhead[0]
+                hi += w * match.overhead[1]
+                fixed += w * match.fixed_load_w
+            out.append(replace(g, overhead=(lo, hi), fixed_load_w=fixed))
+        return tuple(out)
+
+    def _declared_accuracy(self, meter: DeclaredMeter) -> float:
+        """The meter's accuracy, as the commitment bounds it: its mean over the versions in
+        force in the bucket (a version without the meter: the bucket version's)."""
+        bound = self.commitment.tolerances.meter_accuracy
+        if not self.declared:
+            return bound(meter.accuracy)
+        total = 0.0
+        for w, v in self.declared:
+            theirs = next((m for m in v.meters if m.meter_id == meter.meter_id), meter)
+            total += w * bound(theirs.accuracy)
+        return total
 
     def _node_time(self, nid: str) -> _NodeTime | None:
         """``nid``'s reported time (None: it reported no energy in the bucket), read once."""
@@ -752,12 +786,15 @@ def energy_facts(
     evidence_of: Callable[[str], Sequence[int]],
     devices: Sequence[DeviceCoverage] = (),
     departed: Mapping[str, frozenset[str]] | None = None,
+    declared: Sequence[tuple[float, Inventory]] = (),
 ) -> EnergyFacts:
     """The energy facts of one (facility, bucket); none without an inventory.
     ``evidence_of``: the log indices of a node's usage reports in the bucket; ``devices``: each
     declared accelerator's coverage (a device its node's reports leave out is silent too);
     ``departed``: nodes an inventory version logged in the bucket stopped declaring, each with
-    the meters that saw it then (``departed_nodes``)."""
+    the meters that saw it then (``departed_nodes``); ``declared``: the versions in force over
+    the bucket, each with the fraction of it (``declared_stretches``): each scope's band and
+    fixed load, and each meter's accuracy, are their means over them."""
     if inventory is None:
         return EnergyFacts()
     return _Scopes(
@@ -770,4 +807,5 @@ def energy_facts(
         evidence_of=evidence_of,
         devices=devices,
         departed=departed or {},
+        declared=declared,
     ).facts()
