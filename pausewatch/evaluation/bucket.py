@@ -15,7 +15,7 @@ the set of inputs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import WARNING, Finding
@@ -50,7 +50,7 @@ from pausewatch.evaluation.folds.reading import NS_PER_S, Slice, UsageReader, sl
 from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.evaluation.intervals import Interval
 from pausewatch.evaluation.workload import PeriodSignals
-from pausewatch.inventory import Inventory
+from pausewatch.inventory import DeclaredMeter, Inventory
 
 __all__ = [
     "EFFICIENCY_FLOOR",
@@ -109,6 +109,7 @@ class BucketAccumulator:
         versions: Sequence[tuple[int, Inventory]] = (),
         departed: Mapping[str, frozenset[str]] | None = None,
         declared: Sequence[tuple[float, Inventory]] = (),
+        departed_meters: Sequence[tuple[DeclaredMeter, str]] = (),
     ) -> None:
         """``lead_in``: per node, the end of its last report period before the bucket (so that
         a gap is measured across the bucket's start); ``context``: per node, its report periods
@@ -117,13 +118,18 @@ class BucketAccumulator:
         (``UsageReader``); ``departed``: the nodes decommissioned in the bucket with the meters
         that saw them (``pausewatch.evaluation.verdict.departed_nodes``); ``declared``: the
         versions in force over the bucket with the fraction of it each was in force
-        (``pausewatch.evaluation.verdict.declared_stretches``; none: ``inventory`` throughout)."""
+        (``pausewatch.evaluation.verdict.declared_stretches``; none: ``inventory`` throughout);
+        ``departed_meters``: meter keys dropped in the bucket, as the version that declared them
+        had them, each with the meter id its readings count under
+        (``pausewatch.evaluation.verdict.departed_meters``)."""
         self.commitment = commitment
         self.facility_id = facility_id
         self.inventory = inventory
         self.span = span
         self.departed = departed or {}
         self.declared = tuple(declared)
+        self.departed_meters = tuple(replace(m, meter_id=measured) for m, measured in departed_meters)
+        self._departed_meter_by_key = {m.key_id: (m, measured) for m, measured in departed_meters}
         self.report_count = 0
         self._integrity = IntegrityFold(span)
         self._enrolment = Enrolment(commitment, facility_id, previous_log_size, self._integrity)
@@ -167,10 +173,13 @@ class BucketAccumulator:
         if at is None:
             return
         declared = self.inventory.meter_by_key.get(r.header.key_id) if self.inventory is not None else None
-        meter_id = declared.meter_id if declared is not None else None
+        meter_id = measured = declared.meter_id if declared is not None else None
+        if declared is None and r.header.key_id in self._departed_meter_by_key:
+            dropped, measured = self._departed_meter_by_key[r.header.key_id]
+            meter_id = dropped.meter_id
         subject = self._enrolment.enrolled(r, at, "meter", meter_id)
-        if meter_id is not None:
-            self._meters.add(meter_id, meter, at, subject)
+        if measured is not None:
+            self._meters.add(measured, meter, at, subject)
 
     def add_accounting(self, r: LoggedReport) -> None:
         """A scheduler's job accounting: corroborating evidence, judged in ``finish``."""
@@ -212,6 +221,7 @@ class BucketAccumulator:
             devices=coverage.devices,
             departed=self.departed,
             declared=self.declared,
+            departed_meters=self.departed_meters,
         )
         if energy.balances and not any(f.severity >= WARNING for f in energy.findings):
             coverage_findings = tolerate(

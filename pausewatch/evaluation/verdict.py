@@ -52,7 +52,7 @@ from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, Fin
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.evaluation.rules import ComputeCap, RuleContext, rules_for
 from pausewatch.evaluation.workload import HISTORY_S, PeriodSignals, signals_from_usage
-from pausewatch.inventory import Inventory
+from pausewatch.inventory import DeclaredMeter, Inventory
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
 
@@ -65,6 +65,7 @@ __all__ = [
     "commitment_scope",
     "compare_verdicts",
     "declared_stretches",
+    "departed_meters",
     "departed_nodes",
     "evaluate_bucket",
     "time_before",
@@ -77,9 +78,9 @@ __all__ = [
 # against the inventory version logged last before it, each bucket against the version logged
 # before its newest report, 2026-12-05; 5: each bucket against the version logged before it
 # closed in log time — the first challenge issued at or after its end —, its fixed load, band
-# and meter accuracy each version's for the time it was in force, a node decommissioned in a
-# bucket counted in the balances of the meters that saw it, the baseline's CUSUM fed z clipped
-# to 5σ, 2026-12-05). A new
+# and meter accuracy each version's for the time it was in force, a node or a meter dropped in
+# a bucket counted there as declared before, the baseline's CUSUM fed z clipped to 5σ,
+# 2026-12-05). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/5"
@@ -152,6 +153,48 @@ def closing_index(log_times: Sequence[tuple[int, int]]) -> Callable[[int], int |
         return indices[k] if k < len(indices) else None
 
     return closed_at
+
+
+def departed_meters(
+    bucket_version: Inventory | None,
+    versions: Sequence[tuple[int, Inventory]],
+    opened_at: int | None,
+    closed_at: int | None,
+) -> tuple[tuple[DeclaredMeter, str], ...]:
+    """The meter keys declared by a version in force in a bucket (as ``departed_nodes`` reads
+    it) but not by ``bucket_version``, each as the last of those versions declared it, with the
+    meter id its readings count under: a meter dropped, or re-keyed, by a version logged in the
+    bucket. What it read while declared is read
+    (``BucketAccumulator.add_meter``, ``pausewatch.evaluation.folds.balance``): dropping the
+    meter that was about to show a hidden load, or swapping its key, in a bucket's last minute
+    turned its VIOLATION into INCONCLUSIVE (a red team, 2026-12-05)."""
+    if bucket_version is None or opened_at is None or len(versions) < 2:
+        return ()
+    indices = [i for i, _ in versions]
+    lo = max(0, bisect.bisect_left(indices, opened_at) - 1)
+    hi = len(versions) if closed_at is None else bisect.bisect_left(indices, closed_at)
+    kept = bucket_version.meter_by_key
+    out: dict[str, DeclaredMeter] = {}
+    for _, v in versions[lo:hi]:
+        for m in v.meters:
+            if m.key_id not in kept:
+                out[m.key_id] = m
+    # A meter replaced in the bucket by one new to it that measures the same scope (same scope,
+    # nodes and feed) is read as the one meter it was: one measurement covering the bucket
+    # between them (a swap at mid-bucket left each a half it could not balance on). Only a meter
+    # new to the bucket: one declared from its start measured beside it all along.
+    before = {m.meter_id for m in versions[lo][1].meters}
+
+    def same_scope(a: DeclaredMeter, b: DeclaredMeter) -> bool:
+        nodes = a.scope == types_pb2.METER_SCOPE_FACILITY or a.node_ids == b.node_ids
+        return a.scope == b.scope and nodes and a.feed == b.feed
+
+    measured = []
+    for k in sorted(out):
+        m = out[k]
+        new = [n for n in bucket_version.meters if n.meter_id not in before and same_scope(m, n)]
+        measured.append((m, new[0].meter_id if len(new) == 1 else m.meter_id))
+    return tuple(measured)
 
 
 def time_before(log_times: Sequence[tuple[int, int]]) -> Callable[[int], int | None]:
@@ -405,6 +448,7 @@ class Evaluator:
             context=context,
             versions=versions,
             departed=departed_nodes(in_force, versions, opened_at, closed_at),
+            departed_meters=departed_meters(in_force, versions, opened_at, closed_at),
             declared=declared_stretches(
                 in_force, versions, span, opened_at, closed_at, time_at=self._time_at
             ),

@@ -300,3 +300,58 @@ def test_a_fixed_load_declared_in_a_buckets_last_minute_explains_a_minute_of_it(
     assert balance.fixed_load_j == pytest.approx(1500.0 * 60)  # one minute of 1.5 kW, not ten
     v = evaluate_bucket(inputs, B0)
     assert v.status == types_pb2.VERDICT_STATUS_VIOLATION
+
+
+def _meter_story(change_at: int, *, swap: bool, hidden_w: float) -> list[str]:
+    """Two nodes serving inference for 30 minutes behind the intake meter; ``hidden_w`` more
+    behind it in minutes 10-19 (bucket 1). Version 2, logged in minute ``change_at``, drops the
+    meter — or, ``swap``, replaces it by a new meter (new id and key) that reports from then on.
+    The status of each 10-minute bucket."""
+    from sim.factories import seeded_signer
+
+    fleet = Fleet({"fac-a": 2})
+    versions = [(0, fleet.inventory("fac-a"))]
+    for k in range(30):
+        if k == change_at:
+            wire = fleet.inventory_wire("fac-a", meter=swap)
+            wire.version = 2
+            if swap:
+                wire.meters[0].meter_id = "fac-a-meter2"
+                wire.meters[0].public_key = seeded_signer("fac-a-meter2").public_key.raw
+            versions.append((len(fleet.log), Inventory.from_wire(wire)))
+        t = T0 + k * 60 * NS
+        for i in range(2):
+            fleet.usage(f"fac-a-n{i:02d}", "fac-a", t, INFERENCE)
+        power = 2 * fleet.node_power(INFERENCE) + (hidden_w if 10 <= k < 20 else 0.0)
+        if swap or k < change_at:
+            fleet.meter("fac-a", t, power, name="fac-a-meter2" if swap and k >= change_at else None)
+    clock = [
+        (next(i for i, r in enumerate(fleet.log) if r.header.period_start_ns >= t), t)
+        for t in (T0 + k * 60 * NS for k in range(1, 30))
+    ]
+    inputs = dataclasses.replace(_inputs(fleet, versions), log_times=clock)
+    ev = Evaluator(inputs)
+    return [
+        types_pb2.VerdictStatus.Name(ev.verdict(BucketRef("fac-a", T0 + b * 600 * NS, T0 + (b + 1) * 600 * NS)).status)
+        for b in range(3)
+    ]
+
+
+HIDDEN_W = 8 * 700.0 + 300.0  # a hidden 8-GPU node training
+
+
+@pytest.mark.parametrize("at", [11, 15, 19])
+def test_a_meter_dropped_or_swapped_in_the_bucket_it_would_convict_still_reads(at: int) -> None:
+    # The lab sees the hidden load on its own meter and drops it, or swaps it for a new one, in
+    # the bucket's last minutes: what the meter read while declared still counts, and a swap
+    # is one measurement across it (a red team, 2026-12-05: INCONCLUSIVE, from VIOLATION).
+    # dropped: its readings count; dropped early, they cover too little of the bucket to balance
+    # on (beyond max_gap): INCONCLUSIVE, and so is every bucket after, with no meter
+    dropped = _meter_story(at, swap=False, hidden_w=HIDDEN_W)
+    convicted = "VERDICT_STATUS_VIOLATION" if at == 19 else "VERDICT_STATUS_INCONCLUSIVE"
+    assert dropped == ["VERDICT_STATUS_COMPLIANT", convicted, "VERDICT_STATUS_INCONCLUSIVE"], dropped
+    assert _meter_story(at, swap=True, hidden_w=HIDDEN_W)[1] == "VERDICT_STATUS_VIOLATION"
+
+
+def test_an_honest_meter_swap_mid_bucket_is_compliant() -> None:
+    assert _meter_story(15, swap=True, hidden_w=0.0) == ["VERDICT_STATUS_COMPLIANT"] * 3

@@ -70,7 +70,7 @@ name changed; these fleets log one inventory version); only ``rules`` differs.
 Re-pinned for ``pausewatch-rules/5`` (each bucket's fixed load, band, meters and declared hardware
 from the version logged before the log's clock closed it, not before its newest report, which
 the lab chooses; its fixed load, band and meter accuracy each version's for the time it was in
-force; a node decommissioned in a bucket counted in the balances of the meters that saw it): under ``pausewatch-rules/4`` every digest below was unchanged by the change (measured
+force; a node or a meter dropped in a bucket counted there as declared before): under ``pausewatch-rules/4`` every digest below was unchanged by the change (measured
 before the name changed; these fleets log one inventory version); only ``rules`` differs. And
 then when the CUSUM began to sum each bucket's z clipped to ±5σ (one outlying bucket no longer
 remembered for hours): seed 2, commitment 1, from log prefix 173 on, fac-a's bucket at 12 min

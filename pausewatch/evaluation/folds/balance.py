@@ -303,8 +303,10 @@ class _Scopes:
         devices: Sequence[DeviceCoverage] = (),
         departed: Mapping[str, frozenset[str]],
         declared: Sequence[tuple[float, Inventory]] = (),
+        departed_meters: Sequence[DeclaredMeter] = (),
     ) -> None:
         self.commitment = commitment
+        self.departed_meters = departed_meters
         self.departed = departed
         self.declared = declared if len(declared) > 1 else ()
         self.device_gaps: dict[str, list[DeviceCoverage]] = {}
@@ -328,7 +330,7 @@ class _Scopes:
 
     def facts(self) -> EnergyFacts:
         inv = self.inventory
-        if not inv.meters:
+        if not inv.meters and not self.departed_meters:
             return EnergyFacts(
                 findings=(
                     self._unverifiable(
@@ -337,9 +339,9 @@ class _Scopes:
                 )
             )
         findings: list[Finding] = []
-        groups = self._declared_groups()
+        groups = self._with_departed_meters(self._declared_groups())
         unmetered = sorted(set(self.all_nodes) - {nid for g in groups for nid in g.node_ids})
-        if not any(m.scope in _BOUNDARY_SCOPES for m in inv.meters):
+        if not any(m.scope in _BOUNDARY_SCOPES for m in (*inv.meters, *self.departed_meters)):
             findings.append(
                 self._unverifiable(
                     "no meter measures the facility's intake (scope facility): power drawn outside"
@@ -354,6 +356,8 @@ class _Scopes:
                 )
             )
         accuracy = {m.meter_id: self._declared_accuracy(m) for m in inv.meters}
+        for m in self.departed_meters:
+            accuracy.setdefault(m.meter_id, self.commitment.tolerances.meter_accuracy(m.accuracy))
         balances: list[EnergyBalance] = []
         unexplained_flop: list[float] = []
         metered_power: float | None = None
@@ -414,6 +418,33 @@ class _Scopes:
                 fixed += w * match.fixed_load_w
             out.append(replace(g, overhead=(lo, hi), fixed_load_w=fixed))
         return tuple(out)
+
+    def _with_departed_meters(self, groups: Sequence[MeterScopeGroup]) -> tuple[MeterScopeGroup, ...]:
+        """``groups`` with each meter a version logged in the bucket dropped, as a measurement of
+        its own: in the group of its scope (a facility meter: the facility's; else the group
+        of the same nodes), or in a group of its own, with the band it was declared with."""
+        if not self.departed_meters:
+            return tuple(groups)
+        out = list(groups)
+        inv = self.inventory
+        ids = {m for g in out for m in g.meter_ids}
+        known = set(self.all_nodes) | set(self.departed)
+        for m in self.departed_meters:
+            if m.meter_id in ids:
+                continue  # re-keyed: its readings count under its id, in its group already
+            ids.add(m.meter_id)
+            nodes = self.all_nodes if m.scope == types_pb2.METER_SCOPE_FACILITY else m.node_ids
+            k = next((i for i, g in enumerate(out) if g.node_ids == tuple(nodes)), None)
+            if k is not None:
+                g = out[k]
+                out[k] = replace(g, measurements=tuple(sorted((*g.measurements, (m.meter_id,)))))
+                continue
+            scoped = tuple(sorted(n for n in m.node_ids if n in known))
+            if not scoped:
+                continue
+            band = m.overhead if m.overhead is not None else (inv.overhead_min, inv.overhead_max)
+            out.append(MeterScopeGroup(scoped, ((m.meter_id,),), band, m.fixed_load_w if m.overhead else 0.0))
+        return tuple(sorted(out, key=lambda g: (-len(g.node_ids), g.node_ids)))
 
     def _declared_accuracy(self, meter: DeclaredMeter) -> float:
         """The meter's accuracy, as the commitment bounds it: its mean over the versions in
@@ -787,6 +818,7 @@ def energy_facts(
     devices: Sequence[DeviceCoverage] = (),
     departed: Mapping[str, frozenset[str]] | None = None,
     declared: Sequence[tuple[float, Inventory]] = (),
+    departed_meters: Sequence[DeclaredMeter] = (),
 ) -> EnergyFacts:
     """The energy facts of one (facility, bucket); none without an inventory.
     ``evidence_of``: the log indices of a node's usage reports in the bucket; ``devices``: each
@@ -794,7 +826,8 @@ def energy_facts(
     ``departed``: nodes an inventory version logged in the bucket stopped declaring, each with
     the meters that saw it then (``departed_nodes``); ``declared``: the versions in force over
     the bucket, each with the fraction of it (``declared_stretches``): each scope's band and
-    fixed load, and each meter's accuracy, are their means over them."""
+    fixed load, and each meter's accuracy, are their means over them; ``departed_meters``: meters
+    a version logged in the bucket dropped, each in the scope it had (``departed_meters``)."""
     if inventory is None:
         return EnergyFacts()
     return _Scopes(
@@ -808,4 +841,5 @@ def energy_facts(
         devices=devices,
         departed=departed or {},
         declared=declared,
+        departed_meters=departed_meters,
     ).facts()
