@@ -62,6 +62,7 @@ __all__ = ["CLOCK_TOLERANCE_NS", "TlsSettings", "Uplink", "UplinkSettings", "ope
 _log = logging.getLogger("pausewatch.attestor.uplink")
 _NS = 1_000_000_000
 _MAX_WITNESS_ANSWER = 64 * 1024
+_MIN_HINT_S = 0.05  # a hint of 0 (a verifier's bug) is no licence to retry in a loop; the core's least
 _BACKLOG_BATCHES = 4  # more batches than this pending: deliver them over one UploadReports stream
 _STREAM_BATCHES = 500  # batches per stream (the verifier's limits.max_upload_batches is 1000)
 _TRANSIENT = {
@@ -472,7 +473,7 @@ class Uplink:
                     # sooner is refused again, our own backoff may overshoot it by minutes;
                     # a tenth more, at random, so that attestors refused together do not
                     # return in one burst; never past our own longest backoff
-                    delay = min(self._s.backoff_max_s, hint * self._rng.uniform(1.0, 1.1))
+                    delay = min(self._s.backoff_max_s, max(_MIN_HINT_S, hint) * self._rng.uniform(1.0, 1.1))
                 _log.warning(
                     "upload failed; backing off",
                     extra={

@@ -278,16 +278,28 @@ def test_each_version_counts_for_the_time_it_was_in_force_in_the_bucket() -> Non
     assert declared_stretches(v3, versions, span, None, None, time_at=time_at) == ((1.0, v3),)
 
 
-def test_a_fixed_load_declared_in_a_buckets_last_minute_explains_a_minute_of_it() -> None:
+@pytest.mark.parametrize("renamed", [False, True])
+def test_a_fixed_load_declared_in_a_buckets_last_minute_explains_a_minute_of_it(renamed: bool) -> None:
     # one node, 1.5 kW of hidden load behind the meter all bucket; v2 declares it as fixed load
-    # one minute before the bucket's end
+    # one minute before the bucket's end — and, ``renamed``, gives the meter a new name (the
+    # same key, its reports naming it so throughout): the same meter, matched by key (by name,
+    # the new fixed load held the whole bucket again, COMPLIANT: a review, 2026-12-05)
     fleet = Fleet({"fac-a": 1})
+    v1 = Inventory.from_wire(fleet.inventory_wire("fac-a"))
     wire = fleet.inventory_wire("fac-a")
-    v1 = Inventory.from_wire(wire)
-    v2 = dataclasses.replace(v1, version=2, fixed_load_w=1500.0)
+    wire.version = 2
+    if renamed:
+        wire.meters[0].meter_id = "fac-a-meter-renamed"
+    v2 = dataclasses.replace(Inventory.from_wire(wire), fixed_load_w=1500.0)
+
+    def relabel(m: types_pb2.MeterReport) -> None:
+        m.meter_id = "fac-a-meter-renamed"
+
     for k in range(10):
         fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, IDLE)
-        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE) * 1.2 + 1500.0)
+        fleet.meter(
+            "fac-a", T0 + k * 60 * NS, fleet.node_power(IDLE) * 1.2 + 1500.0, tweak=relabel if renamed else None
+        )
     clock = [
         (next(i for i, r in enumerate(fleet.log) if r.header.period_start_ns >= t), t)
         for t in (T0 + k * 60 * NS for k in range(1, 10))
@@ -355,3 +367,46 @@ def test_a_meter_dropped_or_swapped_in_the_bucket_it_would_convict_still_reads(a
 
 def test_an_honest_meter_swap_mid_bucket_is_compliant() -> None:
     assert _meter_story(15, swap=True, hidden_w=0.0) == ["VERDICT_STATUS_COMPLIANT"] * 3
+
+
+def test_two_scopes_merged_in_the_bucket_keep_the_fixed_load_each_declared() -> None:
+    # Two PDU meters (n00's declaring no fixed load, n01's 1 kW) become the two feeds of one
+    # intake measurement declaring the same 1 kW, in the bucket's last minute: the nine
+    # minutes before hold both PDU scopes' fixed loads, not the first one matched (0 W).
+    from sim.factories import PUE, seeded_signer
+
+    def wire(merged: bool) -> types_pb2.Inventory:
+        w = fleet.inventory_wire("fac-a", meter=False)
+        for name, node, feed in (("m-a", "fac-a-n00", "a"), ("m-b", "fac-a-n01", "b")):
+            m = w.meters.add(meter_id=name, public_key=seeded_signer(name).public_key.raw)
+            if merged:
+                m.scope, m.feed = types_pb2.METER_SCOPE_FACILITY, feed
+            else:
+                m.scope = types_pb2.METER_SCOPE_PDU
+                m.node_ids.append(node)
+                m.overhead.min_ratio, m.overhead.max_ratio = 1.05, 1.4
+                m.overhead.fixed_load_w = 1000.0 if node.endswith("n01") else 0.0
+        return w
+
+    fleet = Fleet({"fac-a": 2})
+    v1 = Inventory.from_wire(wire(merged=False))
+    w2 = wire(merged=True)
+    w2.version = 2
+    v2 = dataclasses.replace(Inventory.from_wire(w2), fixed_load_w=1000.0)
+    for k in range(10):
+        t = T0 + k * 60 * NS
+        fleet.usage("fac-a-n00", "fac-a", t, IDLE)
+        fleet.usage("fac-a-n01", "fac-a", t, IDLE)
+        fleet.meter("fac-a", t, fleet.node_power(IDLE), name="m-a")
+        fleet.meter("fac-a", t, fleet.node_power(IDLE) + 1000.0 / PUE, name="m-b")
+    clock = [
+        (next(i for i, r in enumerate(fleet.log) if r.header.period_start_ns >= t), t)
+        for t in (T0 + k * 60 * NS for k in range(1, 10))
+    ] + [(len(fleet.log), T0 + 600 * NS)]
+    versions = [(0, v1), (clock[8][0] + 1, v2)]
+    bound = commitment(["fac-a"], reporting="[tolerances]\nmax_fixed_load_w = 2000")
+    base = dataclasses.replace(fleet.inputs(bound), inventories={"fac-a": v2})
+    inputs = dataclasses.replace(base, inventory_versions={"fac-a": versions}, log_times=clock)
+    (balance,) = Evaluator(inputs).facts("fac-a", T0).energy
+    assert balance.fixed_load_j == pytest.approx(1000.0 * 600)
+    assert evaluate_bucket(inputs, B0).status == types_pb2.VERDICT_STATUS_COMPLIANT

@@ -401,23 +401,58 @@ class _Scopes:
 
     def _declared_groups(self) -> tuple[MeterScopeGroup, ...]:
         """The bucket version's meter scopes, each with its band and fixed load the means, over
-        the versions in force in the bucket, of what each declared for those meters' scope
-        (a version without them: the bucket version's)."""
+        the versions in force in the bucket, of what each version declared for it.
+
+        A version's declaration for a scope is found by its meters' keys (a meter renamed in
+        the bucket is the same meter: matched by name, a rename in the last minute brought the
+        new fixed load back over the whole bucket, a review, 2026-12-05): the groups of that
+        version holding any of the scope's keys, their fixed loads added (two scopes merged
+        into one: both), each counted for one scope only; the band that group's where it is
+        one, else the version's own. Where no key matches (a meter new to the bucket): for the
+        intake, that version's intake scope, or its own band and the fixed loads of its
+        outermost scopes; for a smaller scope, the fixed loads of that version's outermost
+        scopes inside it (a scope split in the bucket gains none it did not have)."""
         groups = self.inventory.scope_groups()
         if not self.declared:
             return groups
-        per_version = [(w, v.scope_groups()) for w, v in self.declared]
-        out = []
-        for g in groups:
-            ids = set(g.meter_ids)
-            lo = hi = fixed = 0.0
-            for w, theirs in per_version:
-                match = next((x for x in theirs if ids & set(x.meter_ids)), g)
-                lo += w * match.overhead[0]
-                hi += w * match.overhead[1]
-                fixed += w * match.fixed_load_w
-            out.append(replace(g, overhead=(lo, hi), fixed_load_w=fixed))
-        return tuple(out)
+        key_of = {m.meter_id: m.key_id for m in self.inventory.meters}
+        intake_ids = {m.meter_id for m in self.inventory.meters if m.scope in _BOUNDARY_SCOPES}
+        sums = [[0.0, 0.0, 0.0] for _ in groups]
+        for w, v in self.declared:
+            theirs = v.scope_groups()
+            group_of = {mid: k for k, x in enumerate(theirs) for mid in x.meter_ids}
+            key_group = {m.key_id: group_of[m.meter_id] for m in v.meters if m.meter_id in group_of}
+            used: set[int] = set()
+            for g, acc in zip(groups, sums, strict=True):
+                own = sorted({key_group[key_of[m]] for m in g.meter_ids if key_of.get(m) in key_group} - used)
+                if own:
+                    used.update(own)
+                    band = theirs[own[0]].overhead if len(own) == 1 else (v.overhead_min, v.overhead_max)
+                    fixed = math.fsum(theirs[k].fixed_load_w for k in own)
+                else:
+                    band, fixed = self._unmatched(g, bool(intake_ids & set(g.meter_ids)), v, theirs)
+                acc[0] += w * band[0]
+                acc[1] += w * band[1]
+                acc[2] += w * fixed
+        return tuple(
+            replace(g, overhead=(lo, hi), fixed_load_w=fixed)
+            for g, (lo, hi, fixed) in zip(groups, sums, strict=True)
+        )
+
+    @staticmethod
+    def _unmatched(
+        g: MeterScopeGroup, intake: bool, v: Inventory, theirs: Sequence[MeterScopeGroup]
+    ) -> tuple[tuple[float, float], float]:
+        """What version ``v`` declared for scope ``g`` none of whose meters it had."""
+        if intake:
+            at_intake = {m.meter_id for m in v.meters if m.scope in _BOUNDARY_SCOPES}
+            x = next((x for x in theirs if at_intake & set(x.meter_ids)), None)
+            if x is not None:
+                return x.overhead, x.fixed_load_w
+        nodes = set(g.node_ids)
+        inside = [x for x in theirs if intake or set(x.node_ids) <= nodes]
+        outermost = [x for x in inside if not any(set(x.node_ids) < set(y.node_ids) for y in inside)]
+        return (v.overhead_min, v.overhead_max), math.fsum(x.fixed_load_w for x in outermost)
 
     def _with_departed_meters(self, groups: Sequence[MeterScopeGroup]) -> tuple[MeterScopeGroup, ...]:
         """``groups`` with each meter a version logged in the bucket dropped, as a measurement of
@@ -448,13 +483,16 @@ class _Scopes:
 
     def _declared_accuracy(self, meter: DeclaredMeter) -> float:
         """The meter's accuracy, as the commitment bounds it: its mean over the versions in
-        force in the bucket (a version without the meter: the bucket version's)."""
+        force in the bucket (a version without the meter: the bucket version's, which is what
+        its readings there were declared at)."""
         bound = self.commitment.tolerances.meter_accuracy
         if not self.declared:
             return bound(meter.accuracy)
         total = 0.0
-        for w, v in self.declared:
-            theirs = next((m for m in v.meters if m.meter_id == meter.meter_id), meter)
+        for w, v in self.declared:  # the same meter: the same key (a rename keeps it), or name
+            theirs = v.meter_by_key.get(meter.key_id) or next(
+                (m for m in v.meters if m.meter_id == meter.meter_id), meter
+            )
             total += w * bound(theirs.accuracy)
         return total
 
