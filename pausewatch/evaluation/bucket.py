@@ -110,6 +110,7 @@ class BucketAccumulator:
         departed: Mapping[str, frozenset[str]] | None = None,
         declared: Sequence[tuple[float, Inventory]] = (),
         departed_meters: Sequence[tuple[DeclaredMeter, str]] = (),
+        arrived: Mapping[str, int] | None = None,
     ) -> None:
         """``lead_in``: per node, the end of its last report period before the bucket (so that
         a gap is measured across the bucket's start); ``context``: per node, its report periods
@@ -121,13 +122,15 @@ class BucketAccumulator:
         (``pausewatch.evaluation.verdict.declared_stretches``; none: ``inventory`` throughout);
         ``departed_meters``: meter keys dropped in the bucket, as the version that declared them
         had them, each with the meter id its readings count under
-        (``pausewatch.evaluation.verdict.departed_meters``)."""
+        (``pausewatch.evaluation.verdict.departed_meters``); ``arrived``: nodes declared in the
+        bucket, with when (``pausewatch.evaluation.verdict.arrived_nodes``)."""
         self.commitment = commitment
         self.facility_id = facility_id
         self.inventory = inventory
         self.span = span
         self.departed = departed or {}
         self.declared = tuple(declared)
+        self.arrived = arrived or {}
         self.departed_meters = tuple(replace(m, meter_id=measured) for m, measured in departed_meters)
         self._departed_meter_by_key = {m.key_id: (m, measured) for m, measured in departed_meters}
         self.report_count = 0
@@ -222,6 +225,7 @@ class BucketAccumulator:
             departed=self.departed,
             declared=self.declared,
             departed_meters=self.departed_meters,
+            arrived=self.arrived,
         )
         if energy.balances and not any(f.severity >= WARNING for f in energy.findings):
             coverage_findings = tolerate(

@@ -60,6 +60,7 @@ __all__ = [
     "RULES",
     "RULES_BEFORE",
     "Evaluator",
+    "arrived_nodes",
     "bucket_inventory",
     "closing_index",
     "commitment_scope",
@@ -79,8 +80,8 @@ __all__ = [
 # before its newest report, 2026-12-05; 5: each bucket against the version logged before it
 # closed in log time — the first challenge issued at or after its end —, its fixed load, band
 # and meter accuracy each version's for the time it was in force, a node or a meter dropped in
-# a bucket counted there as declared before, the baseline's CUSUM fed z clipped to 5σ,
-# 2026-12-05). A new
+# a bucket counted there as declared before, a node added silent only from then, the baseline's
+# CUSUM fed z clipped to 5σ, 2026-12-05). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/5"
@@ -112,6 +113,18 @@ def bucket_inventory(
     return versions[max(0, k)][1]
 
 
+def in_force(
+    versions: Sequence[tuple[int, Inventory]], opened_at: int, closed_at: int | None
+) -> list[tuple[int, Inventory]]:
+    """The versions in force in a bucket, in log order: the one logged last before ``opened_at``
+    (where the log's clock passed the bucket's start; the first where none was), then those
+    logged after it and before ``closed_at`` (all, where the bucket is not closed yet)."""
+    indices = [i for i, _ in versions]
+    lo = max(0, bisect.bisect_left(indices, opened_at) - 1)
+    hi = len(versions) if closed_at is None else bisect.bisect_left(indices, closed_at)
+    return list(versions[lo:hi]) or [versions[lo]]
+
+
 def departed_nodes(
     bucket_version: Inventory | None,
     versions: Sequence[tuple[int, Inventory]],
@@ -126,12 +139,9 @@ def departed_nodes(
     clock."""
     if bucket_version is None or opened_at is None or len(versions) < 2:
         return {}
-    indices = [i for i, _ in versions]
-    lo = max(0, bisect.bisect_left(indices, opened_at) - 1)
-    hi = len(versions) if closed_at is None else bisect.bisect_left(indices, closed_at)
     kept = bucket_version.node_by_id
     out: dict[str, frozenset[str]] = {}
-    for _, v in versions[lo:hi]:
+    for _, v in in_force(versions, opened_at, closed_at):
         for n in v.nodes:
             if n.node_id not in kept:
                 out[n.node_id] = frozenset(m.meter_id for m in v.meters if n.node_id in m.node_ids)
@@ -155,6 +165,32 @@ def closing_index(log_times: Sequence[tuple[int, int]]) -> Callable[[int], int |
     return closed_at
 
 
+def arrived_nodes(
+    bucket_version: Inventory | None,
+    versions: Sequence[tuple[int, Inventory]],
+    opened_at: int | None,
+    closed_at: int | None,
+    *,
+    time_at: Callable[[int], int | None],
+) -> dict[str, int]:
+    """The nodes ``bucket_version`` declares that the version in force at the bucket's start
+    did not, each with the log time of the version that first declared them in the bucket (the
+    newest challenge logged before it). Before that a node was not there to be silent: a node
+    declared in a bucket's last minute that never reported was allowed its board power for the
+    whole bucket as silence, and turned a VIOLATION into INCONCLUSIVE (a review, 2026-12-05)."""
+    if bucket_version is None or opened_at is None or len(versions) < 2:
+        return {}
+    (_, first), *later = in_force(versions, opened_at, closed_at)
+    there = set(first.node_by_id)
+    out: dict[str, int] = {}
+    for index, v in later:
+        for n in v.nodes:
+            if n.node_id not in there and n.node_id not in out and n.node_id in bucket_version.node_by_id:
+                t = time_at(index)
+                out[n.node_id] = 0 if t is None else t
+    return out
+
+
 def departed_meters(
     bucket_version: Inventory | None,
     versions: Sequence[tuple[int, Inventory]],
@@ -170,12 +206,10 @@ def departed_meters(
     turned its VIOLATION into INCONCLUSIVE (a red team, 2026-12-05)."""
     if bucket_version is None or opened_at is None or len(versions) < 2:
         return ()
-    indices = [i for i, _ in versions]
-    lo = max(0, bisect.bisect_left(indices, opened_at) - 1)
-    hi = len(versions) if closed_at is None else bisect.bisect_left(indices, closed_at)
     kept = bucket_version.meter_by_key
     out: dict[str, DeclaredMeter] = {}
-    for _, v in versions[lo:hi]:
+    spanned = in_force(versions, opened_at, closed_at)
+    for _, v in spanned:
         for m in v.meters:
             if m.key_id not in kept:
                 out[m.key_id] = m
@@ -183,7 +217,7 @@ def departed_meters(
     # nodes and feed) is read as the one meter it was: one measurement covering the bucket
     # between them (a swap at mid-bucket left each a half it could not balance on). Only a meter
     # new to the bucket: one declared from its start measured beside it all along.
-    before = {m.meter_id for m in versions[lo][1].meters}
+    before = {m.meter_id for m in spanned[0][1].meters}
 
     def same_scope(a: DeclaredMeter, b: DeclaredMeter) -> bool:
         nodes = a.scope == types_pb2.METER_SCOPE_FACILITY or a.node_ids == b.node_ids
@@ -231,18 +265,15 @@ def declared_stretches(
     declared as the load went off made the load before it unexplained, VIOLATION."""
     if bucket_version is None or opened_at is None or len(versions) < 2:
         return ((1.0, bucket_version),) if bucket_version is not None else ()
-    indices = [i for i, _ in versions]
-    lo = max(0, bisect.bisect_left(indices, opened_at) - 1)
-    hi = len(versions) if closed_at is None else bisect.bisect_left(indices, closed_at)
-    in_force = list(versions[lo:hi]) or [versions[lo]]
+    spanned = in_force(versions, opened_at, closed_at)
     start, end = span
     starts = [start]
-    for index, _ in in_force[1:]:
+    for index, _ in spanned[1:]:
         t = time_at(index)
         starts.append(min(end, max(starts[-1], start if t is None else t)))
     length = end - start
     out = []
-    for k, (_, v) in enumerate(in_force):
+    for k, (_, v) in enumerate(spanned):
         stop = starts[k + 1] if k + 1 < len(starts) else end
         if stop > starts[k] and length > 0:
             out.append(((stop - starts[k]) / length, v))
@@ -448,6 +479,7 @@ class Evaluator:
             context=context,
             versions=versions,
             departed=departed_nodes(in_force, versions, opened_at, closed_at),
+            arrived=arrived_nodes(in_force, versions, opened_at, closed_at, time_at=self._time_at),
             departed_meters=departed_meters(in_force, versions, opened_at, closed_at),
             declared=declared_stretches(
                 in_force, versions, span, opened_at, closed_at, time_at=self._time_at

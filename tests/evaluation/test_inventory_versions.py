@@ -410,3 +410,54 @@ def test_two_scopes_merged_in_the_bucket_keep_the_fixed_load_each_declared() -> 
     (balance,) = Evaluator(inputs).facts("fac-a", T0).energy
     assert balance.fixed_load_j == pytest.approx(1000.0 * 600)
     assert evaluate_bucket(inputs, B0).status == types_pb2.VERDICT_STATUS_COMPLIANT
+
+
+def _node_added(at_minute: int, *, reports: bool, hidden_w: float) -> types_pb2.Verdict:
+    """One node reporting idle all bucket; version 2, logged in minute ``at_minute``, adds a
+    second (which reports from then on where ``reports``); ``hidden_w`` more behind the meter
+    all bucket (plus the second node's own draw once it reports)."""
+    fleet = Fleet({"fac-a": 2})
+    v2 = fleet.inventory("fac-a")
+    w1 = fleet.inventory_wire("fac-a")
+    del w1.nodes[1]
+    w1.version = 1
+    for m in w1.meters:
+        if "fac-a-n01" in m.node_ids:
+            m.node_ids.remove("fac-a-n01")
+    v1 = Inventory.from_wire(w1)
+    at = 0
+    for k in range(10):
+        t = T0 + k * 60 * NS
+        if k == at_minute:
+            at = len(fleet.log)
+        fleet.usage("fac-a-n00", "fac-a", t, IDLE)
+        on = reports and k >= at_minute
+        if on:
+            fleet.usage("fac-a-n01", "fac-a", t, IDLE)
+        fleet.meter("fac-a", t, fleet.node_power(IDLE) * (2 if on else 1) + hidden_w)  # (the meter adds PUE)
+    clock = [
+        (next(i for i, r in enumerate(fleet.log) if r.header.period_start_ns >= t), t)
+        for t in (T0 + k * 60 * NS for k in range(1, 10))
+    ] + [(len(fleet.log), T0 + 600 * NS)]
+    inputs = dataclasses.replace(_inputs(fleet, [(0, v1), (at + 1, v2)]), log_times=clock)
+    return evaluate_bucket(inputs, B0)
+
+
+def test_a_node_declared_in_a_buckets_last_minute_is_not_silent_before() -> None:
+    # declared in the last minute and never reporting, it was allowed its board power for the
+    # whole bucket as silence: a hidden 3 kW load's VIOLATION became INCONCLUSIVE (a review,
+    # 2026-12-05); now only its last minute
+    v = _node_added(9, reports=False, hidden_w=3000.0)
+    assert v.status == types_pb2.VERDICT_STATUS_VIOLATION
+    assert any(f.id == "energy.unexplained" for f in v.findings)
+
+
+def test_a_node_added_mid_bucket_honestly_is_not_a_violation() -> None:
+    # the honest twin: added at minute 5 and reporting from then; its first five minutes are
+    # not silence to explain, and nothing is hidden: never VIOLATION (INCONCLUSIVE at worst:
+    # the bucket's coverage of it is half)
+    v = _node_added(5, reports=True, hidden_w=0.0)
+    assert v.status != types_pb2.VERDICT_STATUS_VIOLATION
+    assert not any(f.id in ("energy.unexplained", "energy.silent_draw") for f in v.findings), [
+        (f.id, f.message) for f in v.findings
+    ]

@@ -304,8 +304,10 @@ class _Scopes:
         departed: Mapping[str, frozenset[str]],
         declared: Sequence[tuple[float, Inventory]] = (),
         departed_meters: Sequence[DeclaredMeter] = (),
+        arrived: Mapping[str, int] | None = None,
     ) -> None:
         self.commitment = commitment
+        self.arrived = arrived or {}
         self.departed_meters = departed_meters
         self.departed = departed
         self.declared = declared if len(declared) > 1 else ()
@@ -496,6 +498,12 @@ class _Scopes:
             total += w * bound(theirs.accuracy)
         return total
 
+    def _there(self, nid: str) -> Interval:
+        """The part of the bucket the node was declared in: a node declared in the bucket is
+        silent only from when it was declared (``arrived_nodes``)."""
+        start, end = self.span
+        return (min(end, max(start, self.arrived.get(nid, start))), end)
+
     def _node_time(self, nid: str) -> _NodeTime | None:
         """``nid``'s reported time (None: it reported no energy in the bucket), read once."""
         if nid not in self._times:
@@ -505,7 +513,7 @@ class _Scopes:
             heard_s = sum(b - a for a, b in heard) / NS_PER_S
             if node is not None and heard_s > 0:
                 mean_w = math.fsum(node.energies) / heard_s
-                gaps = uncovered(heard, self.span)
+                gaps = uncovered(heard, self._there(nid))
                 filled = [((a, b), mean_w * (b - a) / NS_PER_S) for a, b in gaps]
                 time = _NodeTime(
                     tuple(heard),
@@ -702,13 +710,15 @@ class _Scopes:
                 ref_peak = max(ref_peak, p.densest_flops)
             node = self.nodes.node(nid)
             cover = node.cover if node is not None else []
-            silent_s = sum(b - a for a, b in uncovered(cover, self.span)) / NS_PER_S
+            there = self._there(nid)
+            silent_s = sum(b - a for a, b in uncovered(cover, there)) / NS_PER_S
             complete = complete and silent_s == 0.0
             allowance_terms.append(silent_s * math.fsum(p.board_power_w for p in board) * SILENT_NODE_FACTOR)
             # a declared accelerator missing from its reporting node's reports (fallen off the
             # bus, its values invalid) may draw its board power meanwhile: silence too
+            absent_s = (there[0] - self.span[0]) / NS_PER_S  # before it was declared
             allowance_terms.extend(
-                max(0.0, d.uncovered_ns / NS_PER_S - silent_s)
+                max(0.0, d.uncovered_ns / NS_PER_S - absent_s - silent_s)
                 * (lookup_peak(d.model) or UNKNOWN_MODEL_PEAK).board_power_w
                 for d in self.device_gaps.get(nid, ())
             )
@@ -857,6 +867,7 @@ def energy_facts(
     departed: Mapping[str, frozenset[str]] | None = None,
     declared: Sequence[tuple[float, Inventory]] = (),
     departed_meters: Sequence[DeclaredMeter] = (),
+    arrived: Mapping[str, int] | None = None,
 ) -> EnergyFacts:
     """The energy facts of one (facility, bucket); none without an inventory.
     ``evidence_of``: the log indices of a node's usage reports in the bucket; ``devices``: each
@@ -865,7 +876,8 @@ def energy_facts(
     the meters that saw it then (``departed_nodes``); ``declared``: the versions in force over
     the bucket, each with the fraction of it (``declared_stretches``): each scope's band and
     fixed load, and each meter's accuracy, are their means over them; ``departed_meters``: meters
-    a version logged in the bucket dropped, each in the scope it had (``departed_meters``)."""
+    a version logged in the bucket dropped, each in the scope it had (``departed_meters``);
+    ``arrived``: nodes declared in the bucket, silent only from then (``arrived_nodes``)."""
     if inventory is None:
         return EnergyFacts()
     return _Scopes(
@@ -880,4 +892,5 @@ def energy_facts(
         departed=departed or {},
         declared=declared,
         departed_meters=departed_meters,
+        arrived=arrived or {},
     ).facts()
