@@ -81,7 +81,8 @@ __all__ = [
 # closed in log time — the first challenge issued at or after its end —, its fixed load, band
 # and meter accuracy each version's for the time it was in force, a node or a meter dropped in
 # a bucket counted there as declared before, a node added silent only from then, the baseline's
-# CUSUM fed z clipped to 5σ, 2026-12-05). A new
+# CUSUM fed z clipped to 5σ, a meter's unread time counted at its highest power before a
+# bucket is COMPLIANT, 2026-12-05). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/5"

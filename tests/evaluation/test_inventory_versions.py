@@ -461,3 +461,49 @@ def test_a_node_added_mid_bucket_honestly_is_not_a_violation() -> None:
     assert not any(f.id in ("energy.unexplained", "energy.silent_draw") for f in v.findings), [
         (f.id, f.message) for f in v.findings
     ]
+
+
+@pytest.mark.parametrize(("rename", "hidden_w", "status"), [
+    (True, 1500.0, types_pb2.VERDICT_STATUS_VIOLATION),
+    (False, 1500.0, types_pb2.VERDICT_STATUS_VIOLATION),
+    (True, 0.0, types_pb2.VERDICT_STATUS_COMPLIANT),
+])
+def test_a_meter_renamed_and_rekeyed_to_loosen_its_accuracy_is_held_to_the_old_one(
+    rename: bool, hidden_w: float, status: int
+) -> None:
+    # The intake (1 %) replaced in minute 9 by "another" meter of 5 % — a new id and key — that
+    # reports from then on: the old meter's readings count under the new id, at the accuracy
+    # they were declared at (the new one's for the whole bucket was COMPLIANT with 1.5 kW
+    # hidden: a red team, 2026-12-05)
+    from sim.factories import seeded_signer
+
+    fleet = Fleet({"fac-a": 4})
+
+    def version(n: int, meter_id: str, accuracy: float) -> Inventory:
+        w = fleet.inventory_wire("fac-a", meter=False)
+        w.version = n
+        w.overhead.min_ratio, w.overhead.max_ratio = 1.1, 1.25
+        m = w.meters.add(meter_id=meter_id, public_key=seeded_signer(meter_id).public_key.raw)
+        m.scope, m.accuracy = types_pb2.METER_SCOPE_FACILITY, accuracy
+        return Inventory.from_wire(w)
+
+    new_id = "intake2" if rename else "intake"
+    versions = [(0, version(1, "intake", 0.01))]
+    clock = []
+    for k in range(10):
+        t = T0 + k * 60 * NS
+        clock.append((len(fleet.log), t))
+        for node in fleet.node_ids("fac-a", 4):
+            fleet.usage(node, "fac-a", t, INFERENCE)
+        if k == 9:
+            versions.append((len(fleet.log), version(2, new_id, 0.05)))
+        name = new_id if k >= 9 else "intake"
+
+        def relabel(m: types_pb2.MeterReport, name: str = name) -> None:
+            m.meter_id = name
+
+        fleet.meter("fac-a", t, 4 * fleet.node_power(INFERENCE) * 1.2 + hidden_w, pue=1.0, name=name, tweak=relabel)
+    clock = [*clock[1:], (len(fleet.log), T0 + 600 * NS)]
+    bound = commitment(["fac-a"], reporting="[tolerances]\nmax_meter_accuracy = 0.05")
+    inputs = dataclasses.replace(_inputs(fleet, versions), commitment=bound, log_times=clock)
+    assert evaluate_bucket(inputs, B0).status == status

@@ -491,9 +491,15 @@ class _Scopes:
         if not self.declared:
             return bound(meter.accuracy)
         total = 0.0
+        # the meters whose readings count under this id: itself, and one it replaced in the
+        # bucket (renamed and re-keyed at the last minute with a looser accuracy, the old
+        # meter's readings were held to the new one's for the whole bucket: a red team)
+        replaced = [d.key_id for d in self.departed_meters if d.meter_id == meter.meter_id]
         for w, v in self.declared:  # the same meter: the same key (a rename keeps it), or name
-            theirs = v.meter_by_key.get(meter.key_id) or next(
-                (m for m in v.meters if m.meter_id == meter.meter_id), meter
+            theirs = (
+                v.meter_by_key.get(meter.key_id)
+                or next((m for m in v.meters if m.meter_id == meter.meter_id), None)
+                or next((v.meter_by_key[k] for k in replaced if k in v.meter_by_key), meter)
             )
             total += w * bound(theirs.accuracy)
         return total
@@ -759,11 +765,13 @@ class _Scopes:
         self, group: MeterScopeGroup, readings: Sequence[MeterReading], top_level: bool
     ) -> tuple[EnergyBalance, _Reported]:
         r = self._reported(group)
+        # the lowest reading, what the meters read, decides VIOLATION (evidence); the highest,
+        # its unread time at the meter's highest power, decides whether COMPLIANT is proven
         lowest = min(readings, key=lambda m: m.energy_j)
-        highest = max(readings, key=lambda m: m.energy_j)
+        highest = max(readings, key=lambda m: m.most_j)
         lo, hi = self.commitment.tolerances.band(*group.overhead)
         fixed_j = self.commitment.tolerances.fixed_load(group.fixed_load_w) * self.bucket_s
-        unexplained = max(0.0, highest.energy_j - fixed_j - hi * (r.reported_j + r.silent_allowance_j))
+        unexplained = max(0.0, highest.most_j - fixed_j - hi * (r.reported_j + r.silent_allowance_j))
         every_measurement = len(readings) == len(group.measurements)
         balance = EnergyBalance(
             meters=group.meter_ids,
@@ -776,7 +784,7 @@ class _Scopes:
             ),
             evidence=tuple(sorted({*self.meters.evidence, *r.evidence})),
             node_ids=group.node_ids,
-            metered_max_j=highest.energy_j,
+            metered_max_j=highest.most_j,
             sigma_j=balance_sigma(max(lowest.sigma_j, highest.sigma_j), r.reported_j, hi),
             band=(lo, hi),
             complete=r.complete and every_measurement,

@@ -28,8 +28,18 @@ class MeterReading:
     """One measurement of a meter scope over the bucket: one meter, or feeds summed."""
 
     meters: tuple[str, ...]
-    energy_j: float
+    energy_j: float  # what the meters read: a lower bound where they left time unread
     sigma_j: float  # the meters' accuracy, as a standard uncertainty
+    # the most the time they left unread (at most max_gap each) can have held: each meter's
+    # unread time at the highest power it read in the bucket. Counted as nothing, a meter that
+    # skipped its last three reports of every bucket hid 2 kW of a training load behind it,
+    # COMPLIANT (a red team, 2026-12-05); so COMPLIANT now needs the balance to hold with it
+    unread_j: float = 0.0
+
+    @property
+    def most_j(self) -> float:
+        """The most the measurement's scope can have drawn in the bucket."""
+        return self.energy_j + self.unread_j
 
 
 class MeterFold:
@@ -80,6 +90,11 @@ class MeterFold:
     def evidence(self) -> tuple[int, ...]:
         """The log indices of the valid meter reports, sorted, without repeats."""
         return tuple(sorted(set(self._evidence)))
+
+    def _peak_w(self, meter_id: str) -> float:
+        """The highest mean power of any of the meter's reports in the bucket, W."""
+        parts = zip(self._cover.get(meter_id, []), self._terms.get(meter_id, []), strict=True)
+        return max((j / ((b - a) / NS_PER_S) for (a, b), j in parts if b > a), default=0.0)
 
     def _uncovered_ns(self, meter_id: str) -> int:
         return sum(b - a for a, b in uncovered(self._cover.get(meter_id, []), self.span))
@@ -160,5 +175,6 @@ class MeterFold:
             sigma = math.sqrt(
                 math.fsum((accuracy[m] / 2 * math.fsum(self._terms.get(m, []))) ** 2 for m in meters)
             )
-            out.append(MeterReading(meters, value, sigma))
+            unread = math.fsum(self._uncovered_ns(m) / NS_PER_S * self._peak_w(m) for m in meters)
+            out.append(MeterReading(meters, value, sigma, unread))
         return out
