@@ -57,7 +57,7 @@ from pausewatch.reports import NONCE_SIZE
 from pausewatch.retry import retry_after_s
 from pausewatch.v1 import types_pb2, verifier_pb2, verifier_pb2_grpc
 
-__all__ = ["CLOCK_TOLERANCE_NS", "TlsSettings", "Uplink", "UplinkSettings", "open_channel"]
+__all__ = ["CLOCK_TOLERANCE_NS", "TlsSettings", "Uplink", "UplinkSettings", "open_channel", "retry_delay"]
 
 _log = logging.getLogger("pausewatch.attestor.uplink")
 _NS = 1_000_000_000
@@ -138,6 +138,21 @@ class _TransientError(Exception):
 # How far this node's clock may sit outside a fresh challenge's [issued, expires] window
 # before ``clock.skew`` (the verifier's default ``challenge.max_clock_skew_s``).
 CLOCK_TOLERANCE_NS = 120 * 1_000_000_000
+
+
+def retry_delay(
+    failures: int, hint_s: float | None, *, initial_s: float, max_s: float, rng: random.Random
+) -> float:
+    """How long to wait after the ``failures``-th failure in a row: the verifier's retry hint
+    where it gave one — it named when to come back (a slot it booked, or its pace): sooner is
+    refused again, our own backoff may overshoot it by minutes — a tenth more at random, so
+    that attestors refused together do not return in one burst, and at least ``_MIN_HINT_S`` (a
+    hint of 0 is no licence to retry in a loop); else the exponential backoff with jitter (half
+    to all of ``initial_s × 2^failures``). Never past ``max_s``."""
+    if hint_s is not None:
+        return min(max_s, max(_MIN_HINT_S, hint_s) * rng.uniform(1.0, 1.1))
+    cap = min(max_s, initial_s * 2 ** min(failures, 30))
+    return rng.uniform(cap / 2, cap)
 
 
 class Uplink:
@@ -461,19 +476,18 @@ class Uplink:
                     self._metrics.upload_errors.labels(reason).inc()
                 if isinstance(e, ReceiptError):
                     self._alarm(e.kind, str(e))
-                cap = min(self._s.backoff_max_s, self._s.backoff_initial_s * 2 ** min(failures, 30))
-                delay = self._rng.uniform(cap / 2, cap)
                 hint = (
                     retry_after_s(e.trailing_metadata())
                     if isinstance(e, grpc.aio.AioRpcError) and e.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
                     else None
                 )
-                if hint is not None:
-                    # the verifier named when to come back (a slot it booked, or its pace):
-                    # sooner is refused again, our own backoff may overshoot it by minutes;
-                    # a tenth more, at random, so that attestors refused together do not
-                    # return in one burst; never past our own longest backoff
-                    delay = min(self._s.backoff_max_s, max(_MIN_HINT_S, hint) * self._rng.uniform(1.0, 1.1))
+                delay = retry_delay(
+                    failures,
+                    hint,
+                    initial_s=self._s.backoff_initial_s,
+                    max_s=self._s.backoff_max_s,
+                    rng=self._rng,
+                )
                 _log.warning(
                     "upload failed; backing off",
                     extra={
