@@ -60,16 +60,16 @@ __all__ = [
     "RULES",
     "RULES_BEFORE",
     "Evaluator",
+    "LogClock",
     "arrived_nodes",
     "bucket_inventory",
-    "closing_index",
     "commitment_scope",
     "compare_verdicts",
     "declared_stretches",
     "departed_meters",
     "departed_nodes",
     "evaluate_bucket",
-    "time_before",
+    "in_force",
 ]
 
 # The evaluation rules of this release, and those of every release before it, oldest first (1:
@@ -99,7 +99,7 @@ def bucket_inventory(
 ) -> Inventory | None:
     """The inventory a bucket's fixed load, band, meters and declared hardware are read from:
     the version logged last before the bucket closed in log time — ``closed_at``, the log index
-    of the first challenge the verifier issued at or after the bucket's end (``closing_index``)
+    of the first challenge the verifier issued at or after the bucket's end (``LogClock``)
     — and, for a bucket the log's clock has not yet passed (``None``), the latest.
 
     Neither the lab's reports nor a version logged after the bucket closed reach into it. Under
@@ -115,101 +115,71 @@ def bucket_inventory(
 
 
 def in_force(
-    versions: Sequence[tuple[int, Inventory]], opened_at: int, closed_at: int | None
+    versions: Sequence[tuple[int, Inventory]], opened_at: int | None, closed_at: int | None
 ) -> list[tuple[int, Inventory]]:
-    """The versions in force in a bucket, in log order: the one logged last before ``opened_at``
-    (where the log's clock passed the bucket's start; the first where none was), then those
-    logged after it and before ``closed_at`` (all, where the bucket is not closed yet)."""
+    """The versions in force in a bucket, in log order, the last the bucket's own
+    (``bucket_inventory``): the one logged last before ``opened_at`` (where the log's clock
+    passed the bucket's start; the first where none was), then those logged after it and before
+    ``closed_at`` (all, where the bucket is not closed yet). Empty with fewer than two versions
+    or no clock: then one version holds the whole bucket, and nothing below applies."""
+    if opened_at is None or len(versions) < 2:
+        return []
     indices = [i for i, _ in versions]
     lo = max(0, bisect.bisect_left(indices, opened_at) - 1)
     hi = len(versions) if closed_at is None else bisect.bisect_left(indices, closed_at)
     return list(versions[lo:hi]) or [versions[lo]]
 
 
-def departed_nodes(
-    bucket_version: Inventory | None,
-    versions: Sequence[tuple[int, Inventory]],
-    opened_at: int | None,
-    closed_at: int | None,
-) -> dict[str, frozenset[str]]:
+def departed_nodes(spanned: Sequence[tuple[int, Inventory]]) -> dict[str, frozenset[str]]:
     """The nodes decommissioned in a bucket, each with the meters that saw it: declared by a
-    version in force in the bucket — the one logged last before ``opened_at`` (where the log's
-    clock passed the bucket's start) and those logged after it and before ``closed_at`` — but not
-    by ``bucket_version``. Their reports, read against the version that declared them, count
-    in those meters' balances (``pausewatch.evaluation.folds.balance``). None without the log's
-    clock."""
-    if bucket_version is None or opened_at is None or len(versions) < 2:
+    version in force in it (``spanned``, from ``in_force``) but not by the bucket's own (the
+    last). Their reports, read against the version that declared them, count in those meters'
+    balances (``pausewatch.evaluation.folds.balance``)."""
+    if not spanned:
         return {}
-    kept = bucket_version.node_by_id
+    kept = spanned[-1][1].node_by_id
     out: dict[str, frozenset[str]] = {}
-    for _, v in in_force(versions, opened_at, closed_at):
+    for _, v in spanned:
         for n in v.nodes:
             if n.node_id not in kept:
                 out[n.node_id] = frozenset(m.meter_id for m in v.meters if n.node_id in m.node_ids)
     return out
 
 
-def closing_index(log_times: Sequence[tuple[int, int]]) -> Callable[[int], int | None]:
-    """``closed_at(end_ns)``: the log index of the first challenge issued at or after
-    ``end_ns`` — where the log's clock passed it — or None where the log has not reached it.
-    ``log_times`` are (log index, issue time) in log order; a verifier's clock never goes back
-    (``verifier.log_time``), but the clock read here is the running maximum all the same, so
-    that a bundle whose times do go back still gives one answer (an earlier challenge issued
-    at a later time closes the bucket first)."""
-    indices = [i for i, _ in log_times]
-    running = list(itertools.accumulate((t for _, t in log_times), max))
-
-    def closed_at(end_ns: int) -> int | None:
-        k = bisect.bisect_left(running, end_ns)
-        return indices[k] if k < len(indices) else None
-
-    return closed_at
-
-
 def arrived_nodes(
-    bucket_version: Inventory | None,
-    versions: Sequence[tuple[int, Inventory]],
-    opened_at: int | None,
-    closed_at: int | None,
-    *,
-    time_at: Callable[[int], int | None],
+    spanned: Sequence[tuple[int, Inventory]], *, time_at: Callable[[int], int | None]
 ) -> dict[str, int]:
-    """The nodes ``bucket_version`` declares that the version in force at the bucket's start
-    did not, each with the log time of the version that first declared them in the bucket (the
+    """The nodes the bucket's own version declares that the version in force at its start did
+    not, each with the log time of the version that first declared them in the bucket (the
     newest challenge logged before it). Before that a node was not there to be silent: a node
     declared in a bucket's last minute that never reported was allowed its board power for the
     whole bucket as silence, and turned a VIOLATION into INCONCLUSIVE (a review, 2026-12-05)."""
-    if bucket_version is None or opened_at is None or len(versions) < 2:
+    if not spanned:
         return {}
-    (_, first), *later = in_force(versions, opened_at, closed_at)
-    there = set(first.node_by_id)
+    there = set(spanned[0][1].node_by_id)
+    bucket = spanned[-1][1].node_by_id
     out: dict[str, int] = {}
-    for index, v in later:
+    for index, v in spanned[1:]:
         for n in v.nodes:
-            if n.node_id not in there and n.node_id not in out and n.node_id in bucket_version.node_by_id:
+            if n.node_id not in there and n.node_id not in out and n.node_id in bucket:
                 t = time_at(index)
                 out[n.node_id] = 0 if t is None else t
     return out
 
 
-def departed_meters(
-    bucket_version: Inventory | None,
-    versions: Sequence[tuple[int, Inventory]],
-    opened_at: int | None,
-    closed_at: int | None,
-) -> tuple[tuple[DeclaredMeter, str], ...]:
-    """The meter keys declared by a version in force in a bucket (as ``departed_nodes`` reads
-    it) but not by ``bucket_version``, each as the last of those versions declared it, with the
+def departed_meters(spanned: Sequence[tuple[int, Inventory]]) -> tuple[tuple[DeclaredMeter, str], ...]:
+    """The meter keys declared by a version in force in a bucket (``spanned``) but not by the
+    bucket's own, each as the last of those versions declared it, with the
     meter id its readings count under: a meter dropped, or re-keyed, by a version logged in the
     bucket. What it read while declared is read
     (``BucketAccumulator.add_meter``, ``pausewatch.evaluation.folds.balance``): dropping the
     meter that was about to show a hidden load, or swapping its key, in a bucket's last minute
     turned its VIOLATION into INCONCLUSIVE (a red team, 2026-12-05)."""
-    if bucket_version is None or opened_at is None or len(versions) < 2:
+    if not spanned:
         return ()
+    bucket_version = spanned[-1][1]
     kept = bucket_version.meter_by_key
     out: dict[str, DeclaredMeter] = {}
-    spanned = in_force(versions, opened_at, closed_at)
     for _, v in spanned:
         for m in v.meters:
             if m.key_id not in kept:
@@ -232,41 +202,43 @@ def departed_meters(
     return tuple(measured)
 
 
-def time_before(log_times: Sequence[tuple[int, int]]) -> Callable[[int], int | None]:
-    """``time_at(index)``: the log's clock at a log index — the issue time of the newest
-    challenge logged before it (the running maximum, as ``closing_index`` reads it) — or None
-    before the first challenge."""
-    indices = [i for i, _ in log_times]
-    running = list(itertools.accumulate((t for _, t in log_times), max))
+class LogClock:
+    """The log's clock: (log index, issue time) of every logged challenge, in log order
+    (``EvaluationInput.log_times``). A verifier's clock never goes back (``verifier.log_time``),
+    but the time read here is the running maximum all the same, so that a bundle whose times do
+    go back still gives one answer (an earlier challenge issued at a later time counts first)."""
 
-    def time_at(index: int) -> int | None:
-        k = bisect.bisect_left(indices, index)
-        return running[k - 1] if k > 0 else None
+    def __init__(self, log_times: Sequence[tuple[int, int]]) -> None:
+        self._indices = [i for i, _ in log_times]
+        self._running = list(itertools.accumulate((t for _, t in log_times), max))
 
-    return time_at
+    def closed_at(self, end_ns: int) -> int | None:
+        """The log index of the first challenge issued at or after ``end_ns`` — where the log's
+        clock passed it — or None where the log has not reached it."""
+        k = bisect.bisect_left(self._running, end_ns)
+        return self._indices[k] if k < len(self._indices) else None
+
+    def time_before(self, index: int) -> int | None:
+        """The clock at log index ``index``: the issue time of the newest challenge logged
+        before it, or None before the first."""
+        k = bisect.bisect_left(self._indices, index)
+        return self._running[k - 1] if k > 0 else None
 
 
 def declared_stretches(
-    bucket_version: Inventory | None,
-    versions: Sequence[tuple[int, Inventory]],
-    span: tuple[int, int],
-    opened_at: int | None,
-    closed_at: int | None,
-    *,
-    time_at: Callable[[int], int | None],
+    spanned: Sequence[tuple[int, Inventory]], span: tuple[int, int], *, time_at: Callable[[int], int | None]
 ) -> tuple[tuple[float, Inventory], ...]:
-    """The inventory versions in force over a bucket, each with the fraction of the bucket it
-    was in force (by the log's clock: from the time of the newest challenge logged before it),
-    the first from the bucket's start; ``((1.0, bucket_version),)`` where one version was in
-    force throughout or the log has no clock. The fixed load, band and meter accuracy a bucket
-    is held to are these fractions' means (``pausewatch.evaluation.folds.balance``): a version
-    logged in a bucket's last minute declared its fixed load, band or accuracy for the whole
-    bucket, and hid a load that ran all of it (a red team, 2026-12-05: a fixed load declared at
-    1h59 and withdrawn at 2h01 hid a training node in bucket 1h30, COMPLIANT); a reduction
-    declared as the load went off made the load before it unexplained, VIOLATION."""
-    if bucket_version is None or opened_at is None or len(versions) < 2:
-        return ((1.0, bucket_version),) if bucket_version is not None else ()
-    spanned = in_force(versions, opened_at, closed_at)
+    """The inventory versions in force over a bucket (``spanned``), each with the fraction of
+    the bucket it was in force (by the log's clock: from the time of the newest challenge logged
+    before it), the first from the bucket's start; empty where one version held it throughout.
+    The fixed load, band and meter accuracy a bucket is held to are these fractions' means
+    (``pausewatch.evaluation.folds.balance``): a version logged in a bucket's last minute
+    declared its fixed load, band or accuracy for the whole bucket, and hid a load that ran all
+    of it (a red team, 2026-12-05: a fixed load declared at 1h59 and withdrawn at 2h01 hid a
+    training node in bucket 1h30, COMPLIANT); a reduction declared as the load went off made
+    the load before it unexplained, VIOLATION."""
+    if len(spanned) < 2:
+        return ()
     start, end = span
     starts = [start]
     for index, _ in spanned[1:]:
@@ -278,7 +250,7 @@ def declared_stretches(
         stop = starts[k + 1] if k + 1 < len(starts) else end
         if stop > starts[k] and length > 0:
             out.append(((stop - starts[k]) / length, v))
-    return tuple(out) or ((1.0, bucket_version),)
+    return tuple(out)
 
 
 def commitment_scope(facilities: Sequence[str]) -> list[str]:
@@ -309,8 +281,7 @@ class Evaluator:
                 for key in (*inv.node_by_key, *inv.meter_by_key, *inv.scheduler_by_key):
                     self._key_facility[key] = fid
         self._scope = frozenset(inputs.facilities)
-        self._closed_at = closing_index(inputs.log_times)
-        self._time_at = time_before(inputs.log_times)
+        self._clock = LogClock(inputs.log_times)
         self._by_bucket: dict[tuple[str, int], list[LoggedReport]] = defaultdict(list)
         self._seqs: dict[str, set[int]] = defaultdict(set)
         self._ingest_list: list[IngestFinding] = []
@@ -468,23 +439,21 @@ class Evaluator:
         if any(a.log_index > b.log_index for a, b in itertools.pairwise(reports)):
             reports.sort(key=lambda x: x.log_index)  # added out of log order by ``extend``
         versions = self.inputs.inventory_versions.get(facility_id, ())
-        closed_at, opened_at = self._closed_at(span[1]), self._closed_at(span[0])
-        in_force = bucket_inventory(inv, versions, closed_at)
+        closed_at, opened_at = self._clock.closed_at(span[1]), self._clock.closed_at(span[0])
+        spanned = in_force(versions, opened_at, closed_at)
         acc = BucketAccumulator(
             c,
             facility_id,
-            in_force,
+            bucket_inventory(inv, versions, closed_at),
             span,
             previous_log_size,
             lead_in=lead_in,
             context=context,
             versions=versions,
-            departed=departed_nodes(in_force, versions, opened_at, closed_at),
-            arrived=arrived_nodes(in_force, versions, opened_at, closed_at, time_at=self._time_at),
-            departed_meters=departed_meters(in_force, versions, opened_at, closed_at),
-            declared=declared_stretches(
-                in_force, versions, span, opened_at, closed_at, time_at=self._time_at
-            ),
+            departed=departed_nodes(spanned),
+            arrived=arrived_nodes(spanned, time_at=self._clock.time_before),
+            departed_meters=departed_meters(spanned),
+            declared=declared_stretches(spanned, span, time_at=self._clock.time_before),
         )
         for r in reports:
             if r.header.kind is ReportKind.USAGE:

@@ -18,11 +18,11 @@ from pausewatch.errors import FormatError
 from pausewatch.evaluation import BucketRef, Evaluator, evaluate_bucket
 from pausewatch.evaluation.inputs import EvaluationInput
 from pausewatch.evaluation.verdict import (
+    LogClock,
     bucket_inventory,
-    closing_index,
     declared_stretches,
     departed_nodes,
-    time_before,
+    in_force,
 )
 from pausewatch.inventory import Inventory
 from pausewatch.v1 import types_pb2
@@ -161,15 +161,20 @@ def test_a_late_report_does_not_bring_a_closed_bucket_under_a_new_version() -> N
     assert without_clock.energy[0].band == (1.2, 1.4)  # no clock: the latest, as for an open bucket
 
 
-def test_closing_index_reads_the_log_clock() -> None:
-    closed_at = closing_index([(4, 100), (9, 200), (12, 150), (20, 300)])
+def test_the_log_clock_closes_buckets_and_times_entries() -> None:
+    clock = LogClock([(4, 100), (9, 200), (12, 150), (20, 300)])
+    closed_at = clock.closed_at
     assert closed_at(50) == 4
     assert closed_at(100) == 4  # issued at the end: closes it
     assert closed_at(101) == 9
     assert closed_at(180) == 9  # 12 was issued earlier than 9: the clock is the running maximum
     assert closed_at(250) == 20
     assert closed_at(301) is None  # the log has not reached it
-    assert closing_index([])(0) is None
+    assert LogClock([]).closed_at(0) is None
+    assert clock.time_before(4) is None  # nothing logged before the first challenge
+    assert clock.time_before(5) == 100
+    assert clock.time_before(13) == 200  # the running maximum, as closed_at reads it
+    assert LogClock([]).time_before(7) is None
 
 
 def test_log_times_out_of_log_order_are_refused() -> None:
@@ -249,12 +254,17 @@ def test_departed_nodes_are_those_a_version_in_the_bucket_stopped_declaring() ->
     meters = frozenset(m.meter_id for m in v1.meters)
     versions = [(0, v1), (50, v2)]
     # the bucket opened at 40 and closed at 60: v1 was in force at its start, v2 logged in it
-    assert departed_nodes(v2, versions, 40, 60) == {"fac-a-n01": meters}
-    assert departed_nodes(v2, versions, 40, None) == {"fac-a-n01": meters}  # not closed yet
+    assert in_force(versions, 40, 60) == versions
+    assert departed_nodes(in_force(versions, 40, 60)) == {"fac-a-n01": meters}
+    assert departed_nodes(in_force(versions, 40, None)) == {"fac-a-n01": meters}  # not closed yet
     # v2 logged before the bucket opened: n01 was gone before it began
-    assert departed_nodes(v2, versions, 55, 70) == {}
-    assert departed_nodes(v1, versions, 40, 50) == {}  # v2 after the close: the bucket keeps v1
-    assert departed_nodes(v2, versions, None, None) == {}  # without the log's clock: none
+    assert in_force(versions, 55, 70) == [(50, v2)]
+    assert departed_nodes(in_force(versions, 55, 70)) == {}
+    assert in_force(versions, 40, 50) == [(0, v1)]  # v2 after the close: the bucket keeps v1
+    assert departed_nodes(in_force(versions, 40, 50)) == {}
+    assert in_force(versions, None, None) == []  # without the log's clock: none
+    assert in_force(versions[:1], 40, 60) == []  # one version: none
+    assert departed_nodes([]) == {}
 
 
 def test_each_version_counts_for_the_time_it_was_in_force_in_the_bucket() -> None:
@@ -264,18 +274,20 @@ def test_each_version_counts_for_the_time_it_was_in_force_in_the_bucket() -> Non
     _, v1, v2 = _two_nodes_then_one()
     v3 = dataclasses.replace(v1, version=3)
     clock = [(10, T0), (20, T0 + 300 * NS), (30, T0 + 540 * NS), (40, T0 + 600 * NS)]
-    time_at = time_before(clock)
+    time_at = LogClock(clock).time_before
     assert time_at(10) is None
     assert time_at(25) == T0 + 300 * NS
     span = (T0, T0 + 600 * NS)
     versions = [(0, v1), (25, v2), (35, v3)]
     # v1 from the start, v2 from 300 s (the challenge before it), v3 from 540 s
-    assert declared_stretches(v3, versions, span, 10, 40, time_at=time_at) == ((0.5, v1), (0.4, v2), (0.1, v3))
-    # logged after the bucket closed: not in it
-    assert declared_stretches(v2, versions[:2], span, 10, 20, time_at=time_at) == ((1.0, v1),)
-    # one version throughout, or no clock: the bucket's version alone
-    assert declared_stretches(v1, versions[:1], span, 10, 40, time_at=time_at) == ((1.0, v1),)
-    assert declared_stretches(v3, versions, span, None, None, time_at=time_at) == ((1.0, v3),)
+    stretches = declared_stretches(in_force(versions, 10, 40), span, time_at=time_at)
+    assert stretches == ((0.5, v1), (0.4, v2), (0.1, v3))
+    # logged after the bucket closed: not in it, v1 alone
+    assert in_force(versions[:2], 10, 20) == [(0, v1)]
+    assert declared_stretches(in_force(versions[:2], 10, 20), span, time_at=time_at) == ()
+    # one version throughout, or no clock: none (the bucket's version holds it)
+    assert declared_stretches(in_force(versions[:1], 10, 40), span, time_at=time_at) == ()
+    assert declared_stretches(in_force(versions, None, None), span, time_at=time_at) == ()
 
 
 @pytest.mark.parametrize("renamed", [False, True])

@@ -310,7 +310,7 @@ class _Scopes:
         self.arrived = arrived or {}
         self.departed_meters = departed_meters
         self.departed = departed
-        self.declared = declared if len(declared) > 1 else ()
+        self.declared = tuple(declared)  # none: the inventory throughout
         self.device_gaps: dict[str, list[DeviceCoverage]] = {}
         for d in devices:
             if d.uncovered_ns > 0:

@@ -169,12 +169,13 @@ class MeterFold:
         max_gap = self.commitment.reporting.max_gap_ns
         out = []
         for meters in group.measurements:
-            if max(self._uncovered_ns(m) for m in meters) > max_gap:
+            unread_ns = {m: self._uncovered_ns(m) for m in meters}
+            if max(unread_ns.values()) > max_gap:
                 continue
             value = math.fsum([t for m in meters for t in self._terms.get(m, [])])
             sigma = math.sqrt(
                 math.fsum((accuracy[m] / 2 * math.fsum(self._terms.get(m, []))) ** 2 for m in meters)
             )
-            unread = math.fsum(self._uncovered_ns(m) / NS_PER_S * self._peak_w(m) for m in meters)
+            unread = math.fsum(unread_ns[m] / NS_PER_S * self._peak_w(m) for m in meters)
             out.append(MeterReading(meters, value, sigma, unread))
         return out
