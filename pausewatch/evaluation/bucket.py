@@ -15,7 +15,7 @@ the set of inputs.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import WARNING, Finding
@@ -49,6 +49,7 @@ from pausewatch.evaluation.folds.plausibility import PlausibilityFold, energy_to
 from pausewatch.evaluation.folds.reading import NS_PER_S, Slice, UsageReader, slice_of
 from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.evaluation.intervals import Interval
+from pausewatch.evaluation.meter_routes import MeterRoutes
 from pausewatch.evaluation.workload import PeriodSignals
 from pausewatch.inventory import DeclaredMeter, Inventory
 
@@ -108,8 +109,7 @@ class BucketAccumulator:
         context: Mapping[str, Sequence[PeriodSignals]] | None = None,
         versions: Sequence[tuple[int, Inventory]] = (),
         departed: Mapping[str, frozenset[str]] | None = None,
-        declared: Sequence[tuple[float, Inventory]] = (),
-        departed_meters: Sequence[tuple[DeclaredMeter, str]] = (),
+        routes: MeterRoutes | None = None,
         arrived: Mapping[str, int] | None = None,
     ) -> None:
         """``lead_in``: per node, the end of its last report period before the bucket (so that
@@ -117,22 +117,18 @@ class BucketAccumulator:
         just before the bucket, for the classifier's causal history; ``versions``: the
         facility's inventory versions by log index, against which each usage report is read
         (``UsageReader``); ``departed``: the nodes decommissioned in the bucket with the meters
-        that saw them (``pausewatch.evaluation.verdict.departed_nodes``); ``declared``: the
-        versions in force over the bucket with the fraction of it each was in force
-        (``pausewatch.evaluation.verdict.declared_stretches``; none: ``inventory`` throughout);
-        ``departed_meters``: meter keys dropped in the bucket, as the version that declared them
-        had them, each with the meter id its readings count under
-        (``pausewatch.evaluation.verdict.departed_meters``); ``arrived``: nodes declared in the
+        that saw them (``pausewatch.evaluation.verdict.departed_nodes``); ``routes``: the
+        versions in force over the bucket, each for its stretch of it, and the measurement each
+        meter's readings count under at each time (``pausewatch.evaluation.meter_routes``; none:
+        ``inventory`` throughout); ``arrived``: nodes declared in the
         bucket, with when (``pausewatch.evaluation.verdict.arrived_nodes``)."""
         self.commitment = commitment
         self.facility_id = facility_id
         self.inventory = inventory
         self.span = span
         self.departed = departed or {}
-        self.declared = tuple(declared)
+        self.routes = routes
         self.arrived = arrived or {}
-        self.departed_meters = tuple(replace(m, meter_id=measured) for m, measured in departed_meters)
-        self._departed_meter_by_key = {m.key_id: (m, measured) for m, measured in departed_meters}
         self.report_count = 0
         self._integrity = IntegrityFold(span)
         self._enrolment = Enrolment(commitment, facility_id, previous_log_size, self._integrity)
@@ -175,11 +171,16 @@ class BucketAccumulator:
         at = self._slice(r)
         if at is None:
             return
-        declared = self.inventory.meter_by_key.get(r.header.key_id) if self.inventory is not None else None
-        meter_id = measured = declared.meter_id if declared is not None else None
-        if declared is None and r.header.key_id in self._departed_meter_by_key:
-            dropped, measured = self._departed_meter_by_key[r.header.key_id]
-            meter_id = dropped.meter_id
+        declared: DeclaredMeter | None
+        measured: str | None = None
+        if self.routes is not None:  # what the key measured when it read (``MeterRoutes``)
+            routed = self.routes.route(r.header.key_id, (at.part[0] + at.part[1]) // 2)
+            declared, measured = routed if routed is not None else (None, None)
+        else:
+            inv = self.inventory
+            declared = inv.meter_by_key.get(r.header.key_id) if inv is not None else None
+            measured = declared.meter_id if declared is not None else None
+        meter_id = declared.meter_id if declared is not None else None
         subject = self._enrolment.enrolled(r, at, "meter", meter_id)
         if measured is not None:
             self._meters.add(measured, meter, at, subject)
@@ -223,8 +224,7 @@ class BucketAccumulator:
             evidence_of=self._coverage.evidence_of,
             devices=coverage.devices,
             departed=self.departed,
-            declared=self.declared,
-            departed_meters=self.departed_meters,
+            routes=self.routes,
             arrived=self.arrived,
         )
         if energy.balances and not any(f.severity >= WARNING for f in energy.findings):

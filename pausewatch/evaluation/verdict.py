@@ -50,9 +50,10 @@ from pausewatch.evaluation.evidence import (
 )
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId, status_of
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
+from pausewatch.evaluation.meter_routes import meter_routes
 from pausewatch.evaluation.rules import ComputeCap, RuleContext, rules_for
 from pausewatch.evaluation.workload import HISTORY_S, PeriodSignals, signals_from_usage
-from pausewatch.inventory import DeclaredMeter, Inventory
+from pausewatch.inventory import Inventory
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
 
@@ -66,7 +67,6 @@ __all__ = [
     "commitment_scope",
     "compare_verdicts",
     "declared_stretches",
-    "departed_meters",
     "departed_nodes",
     "evaluate_bucket",
     "in_force",
@@ -82,15 +82,17 @@ __all__ = [
 # and meter accuracy each version's for the time it was in force, a node or a meter dropped in
 # a bucket counted there as declared before, a node added silent only from then, the baseline's
 # CUSUM fed z clipped to 5σ, a meter's unread time counted at its highest power before a
-# bucket is COMPLIANT, 2026-12-05). A new
+# bucket is COMPLIANT, 2026-12-05; 6: each meter reading counted under what its key was
+# declared to measure when it read, not what the bucket's last version says, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/5"
+RULES: Final = "pausewatch-rules/6"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
     "pausewatch-rules/3",
     "pausewatch-rules/4",
+    "pausewatch-rules/5",
 )
 
 
@@ -167,41 +169,6 @@ def arrived_nodes(
     return out
 
 
-def departed_meters(spanned: Sequence[tuple[int, Inventory]]) -> tuple[tuple[DeclaredMeter, str], ...]:
-    """The meter keys declared by a version in force in a bucket (``spanned``) but not by the
-    bucket's own, each as the last of those versions declared it, with the
-    meter id its readings count under: a meter dropped, or re-keyed, by a version logged in the
-    bucket. What it read while declared is read
-    (``BucketAccumulator.add_meter``, ``pausewatch.evaluation.folds.balance``): dropping the
-    meter that was about to show a hidden load, or swapping its key, in a bucket's last minute
-    turned its VIOLATION into INCONCLUSIVE (a red team, 2026-12-05)."""
-    if not spanned:
-        return ()
-    bucket_version = spanned[-1][1]
-    kept = bucket_version.meter_by_key
-    out: dict[str, DeclaredMeter] = {}
-    for _, v in spanned:
-        for m in v.meters:
-            if m.key_id not in kept:
-                out[m.key_id] = m
-    # A meter replaced in the bucket by one new to it that measures the same scope (same scope,
-    # nodes and feed) is read as the one meter it was: one measurement covering the bucket
-    # between them (a swap at mid-bucket left each a half it could not balance on). Only a meter
-    # new to the bucket: one declared from its start measured beside it all along.
-    before = {m.meter_id for m in spanned[0][1].meters}
-
-    def same_scope(a: DeclaredMeter, b: DeclaredMeter) -> bool:
-        nodes = a.scope == types_pb2.METER_SCOPE_FACILITY or a.node_ids == b.node_ids
-        return a.scope == b.scope and nodes and a.feed == b.feed
-
-    measured = []
-    for k in sorted(out):
-        m = out[k]
-        new = [n for n in bucket_version.meters if n.meter_id not in before and same_scope(m, n)]
-        measured.append((m, new[0].meter_id if len(new) == 1 else m.meter_id))
-    return tuple(measured)
-
-
 class LogClock:
     """The log's clock: (log index, issue time) of every logged challenge, in log order
     (``EvaluationInput.log_times``). A verifier's clock never goes back (``verifier.log_time``),
@@ -237,20 +204,8 @@ def declared_stretches(
     of it (a red team, 2026-12-05: a fixed load declared at 1h59 and withdrawn at 2h01 hid a
     training node in bucket 1h30, COMPLIANT); a reduction declared as the load went off made
     the load before it unexplained, VIOLATION."""
-    if len(spanned) < 2:
-        return ()
-    start, end = span
-    starts = [start]
-    for index, _ in spanned[1:]:
-        t = time_at(index)
-        starts.append(min(end, max(starts[-1], start if t is None else t)))
-    length = end - start
-    out = []
-    for k, (_, v) in enumerate(spanned):
-        stop = starts[k + 1] if k + 1 < len(starts) else end
-        if stop > starts[k] and length > 0:
-            out.append(((stop - starts[k]) / length, v))
-    return tuple(out)
+    routes = meter_routes(spanned, span, time_at=time_at)
+    return () if routes is None else tuple((w, v) for w, v, _ in routes.stretches)
 
 
 def commitment_scope(facilities: Sequence[str]) -> list[str]:
@@ -452,8 +407,7 @@ class Evaluator:
             versions=versions,
             departed=departed_nodes(spanned),
             arrived=arrived_nodes(spanned, time_at=self._clock.time_before),
-            departed_meters=departed_meters(spanned),
-            declared=declared_stretches(spanned, span, time_at=self._clock.time_before),
+            routes=meter_routes(spanned, span, time_at=self._clock.time_before),
         )
         for r in reports:
             if r.header.kind is ReportKind.USAGE:

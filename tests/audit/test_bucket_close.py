@@ -1,5 +1,5 @@
 """A bucket is judged against the inventory version in force when the log's clock passed its end
-(``pausewatch-rules/5``), whatever the lab's reports do after: a real verifier run (real gRPC on
+(``pausewatch-rules/5`` on), whatever the lab's reports do after: a real verifier run (real gRPC on
 localhost, real SQLite, its own scheduler, simulated clock), then the offline audit of its export.
 
 The run: three idle nodes and an intake meter that also sees a hidden 3 kW. Bucket 0 is judged

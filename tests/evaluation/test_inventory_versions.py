@@ -381,6 +381,83 @@ def test_an_honest_meter_swap_mid_bucket_is_compliant() -> None:
     assert _meter_story(15, swap=True, hidden_w=0.0) == ["VERDICT_STATUS_COMPLIANT"] * 3
 
 
+RACK = ("fac-a-n00", "fac-a-n01")
+
+
+def _meters_moved(change_at: int, story: str, *, hidden_w: float = 0.0) -> types_pb2.Verdict:
+    """Four nodes serving inference for 10 minutes behind an intake meter ("intake", key
+    "intake") and a rack meter over two of them ("rack", key "rack"); ``hidden_w`` more behind
+    the intake. In minute ``change_at`` the meter devices are physically moved, each reporting
+    as its new meter from then on, and version 2, logged in that minute, says so:
+
+    - ``swap``: the two devices trade places (key "rack" is now meter "intake", and back);
+    - ``moved``: the intake device goes to the rack (meter "rack" now has key "intake"), a new
+      device ("intake2") measures the intake, the old rack device is retired.
+    """
+    from sim.factories import PUE, seeded_signer
+
+    fleet = Fleet({"fac-a": 4})
+
+    def wire(version: int, meters: list[tuple[str, str, bool]]) -> Inventory:
+        w = fleet.inventory_wire("fac-a", meter=False)
+        w.version = version
+        w.overhead.min_ratio, w.overhead.max_ratio = 1.1, 1.25
+        for meter_id, key, rack in meters:
+            m = w.meters.add(meter_id=meter_id, public_key=seeded_signer(key).public_key.raw)
+            m.scope = types_pb2.METER_SCOPE_RACK if rack else types_pb2.METER_SCOPE_FACILITY
+            if rack:
+                m.node_ids.extend(RACK)
+        return Inventory.from_wire(w)
+
+    v1 = wire(1, [("intake", "intake", False), ("rack", "rack", True)])
+    v2 = {
+        "swap": wire(2, [("intake", "rack", False), ("rack", "intake", True)]),
+        "moved": wire(2, [("intake2", "intake2", False), ("rack", "intake", True)]),
+    }[story]
+    versions = [(0, v1)]
+    node_w = fleet.node_power(INFERENCE)
+    for k in range(10):
+        if k == change_at:
+            versions.append((len(fleet.log), v2))
+        t = T0 + k * 60 * NS
+        for i in range(4):
+            fleet.usage(f"fac-a-n{i:02d}", "fac-a", t, INFERENCE)
+        # (device key, the meter it measures now, its true draw before the PUE)
+        now = {"intake": ("intake", 4 * node_w + hidden_w / PUE), "rack": ("rack", 2 * node_w)}
+        if k >= change_at:
+            if story == "swap":
+                now = {"rack": now["intake"], "intake": now["rack"]}
+            else:
+                now = {"intake2": ("intake2", now["intake"][1]), "intake": now["rack"]}
+        for key, (meter_id, true_w) in now.items():
+
+            def as_meter(m: types_pb2.MeterReport, meter_id: str = meter_id) -> None:
+                m.meter_id = meter_id
+
+            fleet.meter("fac-a", t, true_w * PUE / 1.2, pue=1.2, name=key, tweak=as_meter)
+    # a challenge each minute, logged just before that minute's reports and version
+    clock = [
+        (next(i for i, r in enumerate(fleet.log) if r.header.period_start_ns >= t) - 1, t)
+        for t in (T0 + k * 60 * NS for k in range(1, 10))
+    ] + [(len(fleet.log), T0 + 600 * NS)]
+    inputs = dataclasses.replace(_inputs(fleet, versions), log_times=clock)
+    return evaluate_bucket(inputs, B0)
+
+
+@pytest.mark.parametrize("story", ["swap", "moved"])
+@pytest.mark.parametrize("at", [5, 9])
+def test_meters_moved_between_scopes_mid_bucket_read_where_they_were(story: str, at: int) -> None:
+    # Each reading counts under what its key was declared to measure when it read. Under
+    # rules/5 the bucket's last version said where every key's readings counted: two devices
+    # that traded places had each one's readings before the swap counted in the other's scope,
+    # and the honest fleet was a VIOLATION (a red team, 2026-12-05).
+    v = _meters_moved(at, story)
+    assert v.status == types_pb2.VERDICT_STATUS_COMPLIANT, [f.id for f in v.findings]
+    # and the same moves hide nothing: a hidden 8-GPU node behind the intake still convicts
+    v = _meters_moved(at, story, hidden_w=HIDDEN_W)
+    assert v.status == types_pb2.VERDICT_STATUS_VIOLATION, [f.id for f in v.findings]
+
+
 def test_two_scopes_merged_in_the_bucket_keep_the_fixed_load_each_declared() -> None:
     # Two PDU meters (n00's declaring no fixed load, n01's 1 kW) become the two feeds of one
     # intake measurement declaring the same 1 kW, in the bucket's last minute: the nine

@@ -84,6 +84,11 @@ over-reporting) goes, ``energy.silent_draw`` and ``energy.unexplained`` WARNINGs
 unread minutes could have held a load — and no status changes (63 INCONCLUSIVE, 24 VIOLATION
 before and after); the honest fleets' digests are unchanged.
 
+Re-pinned for ``pausewatch-rules/6`` (each meter reading counted under what its key was declared
+to measure when it read, not what the bucket's last version says): under ``pausewatch-rules/5``
+every digest below was unchanged by the change (measured before the name changed; these fleets
+log one inventory version); only ``rules`` differs.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -95,40 +100,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/5"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/6"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "7241f1ba88cdd00d5a0b9a083a76693f4bec10b20ef3a6d1f97d364d82c9eb06",
-        "c0@168": "713100b9af3d35309c8c2d2b06d30cbc7ed1d5c16c0b726492a81c40833c1598",
-        "c0@215": "1ae6826288fdb2454421d9203fdbcefe664348247e610729461eb46e4ee16074",
-        "c1@82": "1a58c46efbdb33507b7df3c00cdd19d34fe7749fc90aad4e4f1b8bb7e02ba54b",
-        "c1@168": "b851b67dc79ac6e953bb11849563c2c6810cf7d8d39bda191dcae497e5fba36c",
-        "c1@215": "41edbd18c6b750783759c68218bfc243cec26f39ca53c1851d3ea07fd6005609",
-        "c2@82": "64ed2e779cafc536005649538340f29e5bd6d90503ef9d90ea1d39a6a3c6f406",
-        "c2@168": "43b76dc74ccd0bab0d2f99c83ef1a2bf4ebd57442dac0305085f1644a9e97ada",
-        "c2@215": "9cd552bea2d6e38e983f2cdba314cde1c7eb17cff3482dac5d624781859b7c46",
+        "c0@82": "e2c9481c5e59773724e24cff70af69b450903afb0b19b916042a6c91f0005d4d",
+        "c0@168": "535cd98a15671a2c620a9ac73eb4d238c8a48ad5d7fc8a3513b6529a36f01204",
+        "c0@215": "daa14d27a6f1c18a38142f44698dd62a95cf396307e0b81d1bf562aea4e15d9f",
+        "c1@82": "d7fd8cc5239c00931b4ac882a7889ae661aeb876848e030611dd2dc4c0caf89b",
+        "c1@168": "2daf4c97b8db84643ad376229dd43d6629fdf04d14598d9e9cc3faea9a13707a",
+        "c1@215": "b0f444b2aae8aae24e45d5615e9e07bfc24137e09b54ee2af7bc2a75f0c71ad2",
+        "c2@82": "f4b013ce8c32517fd5d05e70a945c2ded2de674dd3015fe12cbf8f7f149abf6e",
+        "c2@168": "2aa3ce3f09133ab64fcf92737eddce456385c16249de8c7e82a19df450106da0",
+        "c2@215": "ef043cd17f1cfc96d472c074928bb626e54998e897605e0863114b5dc5d9503f",
     },
     2: {
-        "c0@81": "653cb6199884910f6a49b05960173bff77083582451ec08fab83df1cc0af24e9",
-        "c0@173": "4bb9c42b2981c9a2afac381de5d6ac79abd950814777dab1ab53aa44eadaa96e",
-        "c0@220": "fd9b842850da618d2c2baa70d758790d1e910d445a4805c121639b31756fa9f2",
-        "c1@81": "75bf6dbf39dc42058072554440368be622eb0c85518ede6df36fc13c67981a96",
-        "c1@173": "b5dcb7f1e70acec604250b65345379f379acf050aeeb0e974bd297d1992ca2cb",
-        "c1@220": "6001a7d010b760f956a13b75277939143d502a0ab153af45a19d899f37745fa9",
-        "c2@81": "4af44b37b5af0b20eff8a49104f9d3f97343c31080760162187c8202b4b7bd39",
-        "c2@173": "7372d08df254442d8637d972e900fa6bed2014d16236376227df6933c2935eca",
-        "c2@220": "a8fa1440aaec862afe1ffa029431420135ff32663f13b857f6ea08ac6d53e070",
+        "c0@81": "88ffcd4c8ab60d9a07fcbad98ab952befaadf3bd0f4a36b2266a9554886a5a19",
+        "c0@173": "25a283982bbaef2e6ad5e6d189c38f05f505e6167c14ba971335305214c94c10",
+        "c0@220": "33d7fe8612e27dc20240ab512e5d257ad0c0155be7f218c70be9e0b7aeed5312",
+        "c1@81": "a89c8cd91af1eadcee000d43265f8a4b934db2beda4d95eff63599e88bb76932",
+        "c1@173": "7275a444cb4cab4ad66937c82da2e4c84c56833be0690cdeef774d6de617bff8",
+        "c1@220": "b6f3e98963f017dadf2b61a8d468c8131eb036c00bcc45de5b83b3574de2e18c",
+        "c2@81": "a9ce1914513bf4ac643c76bd1c031878286130c5baf80a4b9f574506527cb4ca",
+        "c2@173": "a1c4ba0114db3648277cedc96dfdb28b26e5c3c61e0c481fc031fc6d95663bfd",
+        "c2@220": "77347fe7eecdbeff5ef2e360f17efd530ab5a518c58b48320a8ca4eb6b010556",
     },
 }
 
 CLEAN = {
-    "idle/c0": "753c974d622511fd01d9e781cd8a5a7a3ef857c48e119a162e265a58c71af6f4",
-    "idle/c1": "9a298a5d0e2972c701a25be23ce5a4e873a0a2bc6e8882e2f18345f9fbb7bf69",
-    "inference/c0": "2c944b81cade00ca68bc812e738d57042dda967a5bf9e66c49f99e4fb5844aaa",
-    "inference/c1": "8a156ea788fbe90bcc70c44ff1fec3d303081ebc8c7b976f89bb5abc67cbbbe5",
-    "training/c0": "a76d65d9d6cf08b2e8faf223646541cfddfbefa5216078135f88414e81cfeea5",
-    "training/c1": "4bb614c884fbf5a89ee1b0b10c5d40af8102ef20ef475167dfaf169a0cab9c3f",
+    "idle/c0": "f6d326cd1488306a6deb3e112d3e503636c6600f5045b8391f5e28c949e59cc3",
+    "idle/c1": "c2c08a6d615fad083ce1b34fa4d0f4acbc39e9fde45372541c0c6b1d75cf6633",
+    "inference/c0": "ff0064dc89de9c4697766b5ed96472480eb0967b9495e5b40c2ae51539127e4e",
+    "inference/c1": "42f589798888ef1fc779d607435d436b9af14aa1830f87c65ce298e2dc3662a2",
+    "training/c0": "a9a56d8773de61c2b2b88876e9480d304539746db5f03fe59f6545c26dfda5d7",
+    "training/c1": "90869f85a60990180a7bcbbbec6f383f67a3932c7fe7d54e4a9630dc218d9d60",
 }
 
 

@@ -30,6 +30,7 @@ from pausewatch.evaluation.folds.meters import MeterFold, MeterReading
 from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
 from pausewatch.evaluation.folds.reading import NS_PER_S
 from pausewatch.evaluation.intervals import Cumulative, Interval, intersect, merge, uncovered
+from pausewatch.evaluation.meter_routes import MeterRoutes
 from pausewatch.inventory import DeclaredMeter, Inventory, MeterScopeGroup
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
 from pausewatch.v1 import types_pb2
@@ -302,15 +303,14 @@ class _Scopes:
         evidence_of: Callable[[str], Sequence[int]],
         devices: Sequence[DeviceCoverage] = (),
         departed: Mapping[str, frozenset[str]],
-        declared: Sequence[tuple[float, Inventory]] = (),
-        departed_meters: Sequence[DeclaredMeter] = (),
+        routes: MeterRoutes | None = None,
         arrived: Mapping[str, int] | None = None,
     ) -> None:
         self.commitment = commitment
         self.arrived = arrived or {}
-        self.departed_meters = departed_meters
+        self.routes = routes  # none: the inventory throughout
+        self.departed_meters = routes.departed if routes is not None else ()
         self.departed = departed
-        self.declared = tuple(declared)  # none: the inventory throughout
         self.device_gaps: dict[str, list[DeviceCoverage]] = {}
         for d in devices:
             if d.uncovered_ns > 0:
@@ -357,9 +357,7 @@ class _Scopes:
                     " their reports cannot be checked against independent energy"
                 )
             )
-        accuracy = {m.meter_id: self._declared_accuracy(m) for m in inv.meters}
-        for m in self.departed_meters:
-            accuracy.setdefault(m.meter_id, self.commitment.tolerances.meter_accuracy(m.accuracy))
+        accuracy = {m.meter_id: self._declared_accuracy(m) for m in (*inv.meters, *self.departed_meters)}
         balances: list[EnergyBalance] = []
         unexplained_flop: list[float] = []
         metered_power: float | None = None
@@ -405,34 +403,35 @@ class _Scopes:
         """The bucket version's meter scopes, each with its band and fixed load the means, over
         the versions in force in the bucket, of what each version declared for it.
 
-        A version's declaration for a scope is found by its meters' keys (a meter renamed in
-        the bucket is the same meter: matched by name, a rename in the last minute brought the
-        new fixed load back over the whole bucket, a review, 2026-12-05): the groups of that
-        version holding any of the scope's keys, their fixed loads added (two scopes merged
-        into one: both), each counted for one scope only; the band that group's where it is
-        one, else the version's own. Where no key matches (a meter new to the bucket): for the
-        intake, that version's intake scope, or its own band and the fixed loads of its
-        outermost scopes; for a smaller scope, the fixed loads of that version's outermost
-        scopes inside it (a scope split in the bucket gains none it did not have)."""
+        A version's declaration for a scope is found by its meters whose readings count in the
+        scope's measurements then (``pausewatch.evaluation.meter_routes``: a meter renamed is
+        the same meter — a rename in the bucket's last minute brought the new fixed load back
+        over the whole bucket, a review, 2026-12-05 —, and two meters that traded places each
+        keep their scope): the groups of that version holding any of them, their fixed loads
+        added (two scopes merged into one: both), each counted for one scope only; the band
+        that group's where it is one, else the version's own. Where none does (a meter new to
+        the bucket): for the intake, that version's intake scope, or its own band and the
+        fixed loads of its outermost scopes; for a smaller scope, the fixed loads of that
+        version's outermost scopes inside it (a scope split in the bucket gains none it did
+        not have)."""
         groups = self.inventory.scope_groups()
-        if not self.declared:
+        if self.routes is None:
             return groups
-        key_of = {m.meter_id: m.key_id for m in self.inventory.meters}
         intake_ids = {m.meter_id for m in self.inventory.meters if m.scope in _BOUNDARY_SCOPES}
         sums = [[0.0, 0.0, 0.0] for _ in groups]
-        for w, v in self.declared:
+        for w, v, measured in self.routes.stretches:
             theirs = v.scope_groups()
             group_of = {mid: k for k, x in enumerate(theirs) for mid in x.meter_ids}
-            key_group = {m.key_id: group_of[m.meter_id] for m in v.meters if m.meter_id in group_of}
             used: set[int] = set()
             for g, acc in zip(groups, sums, strict=True):
-                own = sorted({key_group[key_of[m]] for m in g.meter_ids if key_of.get(m) in key_group} - used)
+                ids = set(g.meter_ids)
+                own = sorted({group_of[m] for m, x in measured.items() if x in ids and m in group_of} - used)
                 if own:
                     used.update(own)
                     band = theirs[own[0]].overhead if len(own) == 1 else (v.overhead_min, v.overhead_max)
                     fixed = math.fsum(theirs[k].fixed_load_w for k in own)
                 else:
-                    band, fixed = self._unmatched(g, bool(intake_ids & set(g.meter_ids)), v, theirs)
+                    band, fixed = self._unmatched(g, bool(intake_ids & ids), v, theirs)
                 acc[0] += w * band[0]
                 acc[1] += w * band[1]
                 acc[2] += w * fixed
@@ -468,7 +467,7 @@ class _Scopes:
         known = set(self.all_nodes) | set(self.departed)
         for m in self.departed_meters:
             if m.meter_id in ids:
-                continue  # re-keyed: its readings count under its id, in its group already
+                continue  # replaced by a meter new to the bucket: one measurement, in its group
             ids.add(m.meter_id)
             nodes = self.all_nodes if m.scope == types_pb2.METER_SCOPE_FACILITY else m.node_ids
             k = next((i for i, g in enumerate(out) if g.node_ids == tuple(nodes)), None)
@@ -484,25 +483,16 @@ class _Scopes:
         return tuple(sorted(out, key=lambda g: (-len(g.node_ids), g.node_ids)))
 
     def _declared_accuracy(self, meter: DeclaredMeter) -> float:
-        """The meter's accuracy, as the commitment bounds it: its mean over the versions in
-        force in the bucket (a version without the meter: the bucket version's, which is what
-        its readings there were declared at)."""
+        """The accuracy of the measurement ``meter`` names, as the commitment bounds it: its
+        mean over the versions in force in the bucket, each the accuracy of the declaration
+        whose readings counted under it then (``MeterRoutes.accuracies``; a version without
+        one: what this one declares). A meter renamed and re-keyed to a looser accuracy in
+        the bucket's last minute held the old meter's readings to the new one's for the whole
+        bucket (a red team, 2026-12-05)."""
         bound = self.commitment.tolerances.meter_accuracy
-        if not self.declared:
+        if self.routes is None:
             return bound(meter.accuracy)
-        total = 0.0
-        # the meters whose readings count under this id: itself, and one it replaced in the
-        # bucket (renamed and re-keyed at the last minute with a looser accuracy, the old
-        # meter's readings were held to the new one's for the whole bucket: a red team)
-        replaced = [d.key_id for d in self.departed_meters if d.meter_id == meter.meter_id]
-        for w, v in self.declared:  # the same meter: the same key (a rename keeps it), or name
-            theirs = (
-                v.meter_by_key.get(meter.key_id)
-                or next((m for m in v.meters if m.meter_id == meter.meter_id), None)
-                or next((v.meter_by_key[k] for k in replaced if k in v.meter_by_key), meter)
-            )
-            total += w * bound(theirs.accuracy)
-        return total
+        return math.fsum(w * bound(a) for w, a in self.routes.accuracies(meter.meter_id, meter.accuracy))
 
     def _there(self, nid: str) -> Interval:
         """The part of the bucket the node was declared in: a node declared in the bucket is
@@ -873,19 +863,18 @@ def energy_facts(
     evidence_of: Callable[[str], Sequence[int]],
     devices: Sequence[DeviceCoverage] = (),
     departed: Mapping[str, frozenset[str]] | None = None,
-    declared: Sequence[tuple[float, Inventory]] = (),
-    departed_meters: Sequence[DeclaredMeter] = (),
+    routes: MeterRoutes | None = None,
     arrived: Mapping[str, int] | None = None,
 ) -> EnergyFacts:
     """The energy facts of one (facility, bucket); none without an inventory.
     ``evidence_of``: the log indices of a node's usage reports in the bucket; ``devices``: each
     declared accelerator's coverage (a device its node's reports leave out is silent too);
     ``departed``: nodes an inventory version logged in the bucket stopped declaring, each with
-    the meters that saw it then (``departed_nodes``); ``declared``: the versions in force over
-    the bucket, each with the fraction of it (``declared_stretches``): each scope's band and
-    fixed load, and each meter's accuracy, are their means over them; ``departed_meters``: meters
-    a version logged in the bucket dropped, each in the scope it had (``departed_meters``);
-    ``arrived``: nodes declared in the bucket, silent only from then (``arrived_nodes``)."""
+    the meters that saw it then (``departed_nodes``); ``routes``: the versions in force over the
+    bucket and what each meter measured in each (``pausewatch.evaluation.meter_routes``; none:
+    the inventory throughout): each scope's band and fixed load, and each meter's accuracy, are
+    their means over them, and a meter the bucket's version lacks is a measurement of the scope
+    it had; ``arrived``: nodes declared in the bucket, silent only from then (``arrived_nodes``)."""
     if inventory is None:
         return EnergyFacts()
     return _Scopes(
@@ -898,7 +887,6 @@ def energy_facts(
         evidence_of=evidence_of,
         devices=devices,
         departed=departed or {},
-        declared=declared,
-        departed_meters=departed_meters,
+        routes=routes,
         arrived=arrived or {},
     ).facts()
