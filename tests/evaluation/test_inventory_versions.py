@@ -596,3 +596,49 @@ def test_a_meter_renamed_and_rekeyed_to_loosen_its_accuracy_is_held_to_the_old_o
     bound = commitment(["fac-a"], reporting="[tolerances]\nmax_meter_accuracy = 0.05")
     inputs = dataclasses.replace(_inputs(fleet, versions), commitment=bound, log_times=clock)
     assert evaluate_bucket(inputs, B0).status == status
+
+
+def test_meter_routes_join_each_declaration_to_one_measurement() -> None:
+    # The order of meter_routes' rules, one version pair per rule; versions at log indices 0
+    # and 5, the second in force from 300 s of a 600-s bucket.
+    from pausewatch.evaluation.meter_routes import meter_routes
+    from pausewatch.inventory import DeclaredMeter
+
+    intake, rack = types_pb2.METER_SCOPE_FACILITY, types_pb2.METER_SCOPE_RACK
+
+    def inv(version: int, *meters: DeclaredMeter) -> Inventory:
+        base = Fleet({"fac-a": 2}).inventory("fac-a")
+        return dataclasses.replace(base, version=version, meters=meters, meter_by_key={m.key_id: m for m in meters})
+
+    def m(meter_id: str, key: str, scope: int = intake, nodes: tuple[str, ...] = ()) -> DeclaredMeter:
+        return DeclaredMeter(meter_id, key, scope, nodes)
+
+    span = (T0, T0 + 600 * NS)
+
+    def routes(v1: Inventory, v2: Inventory) -> dict[tuple[str, int], str]:
+        r = meter_routes([(0, v1), (5, v2)], span, time_at=lambda i: T0 + 300 * NS)
+        assert r is not None
+        return {
+            (key, t): routed[1]
+            for key in ("k1", "k2", "k3")
+            for t in (0, 1)
+            if (routed := r.route(key, T0 + (100 + 400 * t) * NS)) is not None
+        }
+
+    r_n = ("fac-a-n00",)
+    # 1: the same name and scope (devices that traded places: the name follows the scope)
+    swap = routes(inv(1, m("in", "k1"), m("r", "k2", rack, r_n)), inv(2, m("in", "k2"), m("r", "k1", rack, r_n)))
+    assert swap == {("k1", 0): "in", ("k1", 1): "r", ("k2", 0): "r", ("k2", 1): "in"}
+    # 2: the same key and scope (a rename)
+    assert routes(inv(1, m("in", "k1")), inv(2, m("in-b", "k1")))[("k1", 0)] == "in-b"
+    # 3: the one meter new to the bucket in that scope (a meter replaced, its key now elsewhere)
+    moved = routes(inv(1, m("in", "k1"), m("r", "k2", rack, r_n)), inv(2, m("in2", "k3"), m("r", "k1", rack, r_n)))
+    assert (moved[("k1", 0)], moved[("k1", 1)], moved[("k3", 1)]) == ("in2", "r", "in2")
+    # 4: the same key whatever its scope (re-declared in place)
+    assert routes(inv(1, m("p", "k1", rack, r_n)), inv(2, m("p", "k1")))[("k1", 0)] == "p"
+    # 5: else a measurement of its own, named apart from every meter of the bucket's version
+    r = meter_routes([(0, inv(1, m("in", "k1"))), (5, inv(2, m("in", "k2", rack, r_n)))], span, time_at=lambda i: None)
+    assert r is not None
+    assert [d.meter_id for d in r.departed] == ["in~1"]
+    # one version: no routes (its meters throughout)
+    assert meter_routes([(0, inv(1, m("in", "k1")))], span, time_at=lambda i: None) is None
