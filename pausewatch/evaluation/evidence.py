@@ -91,6 +91,7 @@ __all__ = [
     "training_window",
     "uncalibrated",
     "uncalibrated_finding",
+    "window_words",
 ]
 
 TRAINING_FALSE_LABEL_RATE: Final = 1e-3  # p₀: ``training`` labels per non-training node-period, at most
@@ -143,6 +144,12 @@ class TrainingWindow:
     @property
     def significant(self) -> bool:
         return self.training_periods >= self.needed
+
+
+def window_words(w: TrainingWindow, bucket_ns: int) -> str:
+    """How a finding names the window ``w`` of a bucket ``bucket_ns`` long."""
+    length = w.end_ns - w.start_ns
+    return "one bucket-long window" if length == bucket_ns else f"one {length / 60e9:g}-minute window"
 
 
 def training_window(

@@ -15,7 +15,7 @@ from typing import Protocol
 from pausewatch.commitment import Commitment
 from pausewatch.errors import FormatError
 from pausewatch.evaluation.bucket import BucketFacts, LabelledPeriod, NodeWorkload
-from pausewatch.evaluation.evidence import TrainingWindow
+from pausewatch.evaluation.evidence import TrainingWindow, window_words
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
 from pausewatch.evaluation.folds.labels import RECENT_S
 from pausewatch.evaluation.workload import WorkloadLabel
@@ -299,7 +299,8 @@ class AllowedWorkloads:
                     f"facility:{ctx.facts.facility_id}",
                     (facility_window.start_ns, facility_window.end_ns),
                     f"{facility_window.training_periods} training periods among"
-                    f" {facility_window.node_periods} node-periods in one bucket-long window, spread"
+                    f" {facility_window.node_periods} node-periods in"
+                    f" {window_words(facility_window, ctx.facts.end_ns - ctx.facts.start_ns)}, spread"
                     f" over nodes (evidence from {facility_window.needed})",
                     {
                         "training_periods": (float(facility_window.training_periods), "1"),

@@ -47,6 +47,7 @@ from pausewatch.evaluation.evidence import (
     training_window,
     uncalibrated,
     uncalibrated_finding,
+    window_words,
 )
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId, status_of
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
@@ -83,7 +84,10 @@ __all__ = [
 # a bucket counted there as declared before, a node added silent only from then, the baseline's
 # CUSUM fed z clipped to 5σ, a meter's unread time counted at its highest power before a
 # bucket is COMPLIANT, 2026-12-05; 6: each meter reading counted under what its key was
-# declared to measure when it read, not what the bucket's last version says, 2026-12-06). A new
+# declared to measure when it read, not what the bucket's last version says, the training
+# window ten minutes at least whatever the bucket, a light load no proof of requests where
+# devices that may exchange data move together in two periods of a context, the job carry
+# through flat compute at the job's level, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/6"
@@ -94,6 +98,13 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/4",
     "pausewatch-rules/5",
 )
+
+
+# The shortest window the training test counts labels in, whatever the bucket: in one-minute
+# buckets a node's window held one period, and one period can never be significant (at least two
+# are needed), so a whole 8-GPU node trained for 40 minutes and was never a VIOLATION (a red
+# team, 2026-12-06). Ten minutes: ten periods of a node, of which three are evidence.
+MIN_TRAINING_WINDOW_NS: Final = 600 * 1_000_000_000
 
 
 def bucket_inventory(
@@ -504,13 +515,17 @@ class Evaluator:
 
     # -- evidence across buckets --------------------------------------------------------------
 
-    def _periods(self, facility_ids: Sequence[str], start_ns: int) -> dict[str, list[LabelledPeriod]]:
-        """Per node (``FACILITY/NODE``), its labelled periods of this bucket and the previous one."""
+    def _periods(
+        self, facility_ids: Sequence[str], start_ns: int, window_ns: int
+    ) -> dict[str, list[LabelledPeriod]]:
+        """Per node (``FACILITY/NODE``), its labelled periods of this bucket and of the buckets
+        a window of ``window_ns`` ending in it reaches back into."""
         c = self.inputs.commitment
+        bucket_ns = c.reporting.bucket_ns
         out: dict[str, list[LabelledPeriod]] = defaultdict(list)
-        starts = [start_ns]
-        if start_ns - c.reporting.bucket_ns >= c.window_start_ns:
-            starts.insert(0, start_ns - c.reporting.bucket_ns)
+        back = -(-window_ns // bucket_ns)  # buckets before this one the window can reach
+        reach = (start_ns - k * bucket_ns for k in range(back, -1, -1))
+        starts = [b for b in reach if b >= c.window_start_ns]
         for fid in facility_ids:
             for b in starts:
                 for w in self.facts(fid, b).workloads:
@@ -521,13 +536,14 @@ class Evaluator:
 
     def _training_windows(self, facility_ids: Sequence[str], start_ns: int) -> dict[str, TrainingWindow]:
         """The most significant training window per node (``node:ID``) and over all of
-        ``facility_ids`` (key ``*``), for windows ending inside the bucket."""
+        ``facility_ids`` (key ``*``), for windows ending inside the bucket: a bucket long, and
+        at least ``MIN_TRAINING_WINDOW_NS``."""
         c = self.inputs.commitment
         span = c.bucket_of(start_ns)
         if span is None:
             return {}
-        window_ns = c.reporting.bucket_ns
-        per_node = self._periods(facility_ids, start_ns)
+        window_ns = max(c.reporting.bucket_ns, MIN_TRAINING_WINDOW_NS)
+        per_node = self._periods(facility_ids, start_ns, window_ns)
         out: dict[str, TrainingWindow] = {}
         for name, periods in sorted(per_node.items()):
             w = training_window(periods, span, window_ns)
@@ -653,7 +669,8 @@ class Evaluator:
                     subject,
                     (overall.start_ns, overall.end_ns),
                     f"{overall.training_periods} training periods among {overall.node_periods} node-periods"
-                    f" of every facility in one bucket-long window (evidence from {overall.needed})",
+                    f" of every facility in {window_words(overall, bucket.end_ns - bucket.start_ns)}"
+                    f" (evidence from {overall.needed})",
                     {
                         "training_periods": (float(overall.training_periods), "1"),
                         "node_periods": (float(overall.node_periods), "1"),

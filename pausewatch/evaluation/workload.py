@@ -349,6 +349,11 @@ LOAD_PERIODS: Final = 3  # ... over at least this many periods (utilisation-only
 FLAT_CV: Final = 0.05  # power CV within the period under which a light load is steady, not bursty
 NON_ML_TENSOR: Final = 0.05  # tensor-pipe activity below this while busy: not ML (encode, graphics)
 LINK_MIN_BPS: Final = 1e6  # NVLink bytes/s under which, where reported, devices exchange nothing
+# Two or more active devices that may exchange data (NVLink traffic, or none reported) and each
+# follow another this closely (``peer_synchrony``) work as one job: their load is no proof of
+# requests, however light. Independent servers in the simulator follow their closest peer at
+# 0.04-0.42 (NVLink 0); a job's 10-20 s lockstep bursts beside serving at 0.45-0.74.
+LINKED_SYNC: Final = 0.4
 # Memory growing this fast (bytes a second; 240 MiB a minute) on a device that computes nothing
 # is a model being loaded: no proof of idle or of serving, whichever job it is loaded for.
 LOADING_BPS: Final = 4.0 * 2**20
@@ -399,6 +404,8 @@ class _Device(NamedTuple):
     # max), share of the limit; 0 without a counter or a power reading
     counter_excess: float = 0.0
     samples: int = 0
+    # the Pearson correlation with the device it follows most closely, however low
+    peer_sync: float | None = None
 
 
 class _Period(NamedTuple):
@@ -425,6 +432,7 @@ class _Period(NamedTuple):
     node_power_w: float | None  # the BMC's, when reported
     groups: tuple[frozenset[int], ...] = ()  # lockstep groups beside other work (not ``lockstep``)
     covered: bool = True  # every device ``covered``: a quiet period proves idle
+    linked: bool = False  # ≥ 2 active devices that may exchange data move together (``LINKED_SYNC``)
 
 
 def _median(values: Sequence[float]) -> float:
@@ -530,6 +538,7 @@ def _device(i: int, d: DeviceSignals, count: int, seconds: float) -> _Device:
         counter_r,
         counter_excess,
         d.sample_count,
+        d.peer_synchrony if d.peer_index in range(count) and d.peer_index != i else None,
     )
 
 
@@ -676,6 +685,12 @@ def _facts(
                 and (d.counter_r is None or d.counter_r <= LIGHT_MEAN)
             )
     light = light and not duty_cycled
+    # devices that may exchange data (NVLink traffic, or none reported) following each other
+    linked = [
+        d
+        for d in active
+        if (d.link is None or d.link >= LINK_MIN_BPS) and (d.peer_sync or 0.0) >= LINKED_SYNC
+    ]
     rhythms = [d.rhythm_s for d in active if d.rhythm_s is not None]
     rhythm_s = _median(rhythms) if lockstep and len(rhythms) * 2 >= len(active) else None
     # Steps repeating at one period on most active devices, in lockstep or not (pipeline stages
@@ -708,6 +723,7 @@ def _facts(
         node_power_w,
         groups,
         all(d.covered for d in seen),
+        len(linked) >= 2,
     )
 
 
@@ -1214,6 +1230,7 @@ def _classify(context: Sequence[_Period], earlier: Callable[[], Sequence[_Period
     steps = _steps(context)
     if (
         current.light
+        and not _linked_bursts(context)
         and not training_like
         and (not needs_requests or _follows_requests(context))
         and not steps
@@ -1248,6 +1265,16 @@ def _classify(context: Sequence[_Period], earlier: Callable[[], Sequence[_Period
         # (the node computes more than a start-up there)
         startup="start" if reason == STARTING_REASON else "",
     )
+
+
+def _linked_bursts(context: Sequence[_Period]) -> bool:
+    """The period, and another of its context, show devices that may exchange data moving
+    together (``_Period.linked``): one job's bursts, again and again, not requests. All eight
+    GPUs of a node training 10-16 s a minute in lockstep, serving the rest, read light with no
+    duty cycle and were inference, COMPLIANT (a red team, 2026-12-06). One such period in the
+    context (``CONTEXT_S``) — every server of a node starting, or a surge reaching them all at
+    once — is requests."""
+    return context[-1].linked and any(q.linked for q in context[:-1])
 
 
 def _group_view(periods: Callable[[], Sequence[_Period]], slots: frozenset[int]) -> list[_Period]:
@@ -1350,9 +1377,13 @@ def _continues(job: _Job, period: _Period) -> bool:
     slots = frozenset(slot for slot, _ in job.footprint)
     if not period.lockstep and any(slots <= g for g in period.groups):
         period = _within(period, slots)
+    mine = [d for d in period.active if d.slot in slots]
+    # flat compute (a power cap, a noisy sensor): correlation of flat noise says nothing, so the
+    # job's devices all computing steadily at its level count as the job at work too
+    flat = len(mine) >= 2 and len(mine) == len(slots) and all(d.has_power and d.cv < FLAT_CV for d in mine)
     return (
-        period.lockstep
-        and sum(1 for d in period.active if d.slot in slots) >= 2
+        (period.lockstep or flat)
+        and len(mine) >= 2
         and _at_level(period.compute_level, job.level)
     )
 

@@ -87,7 +87,15 @@ before and after); the honest fleets' digests are unchanged.
 Re-pinned for ``pausewatch-rules/6`` (each meter reading counted under what its key was declared
 to measure when it read, not what the bucket's last version says): under ``pausewatch-rules/5``
 every digest below was unchanged by the change (measured before the name changed; these fleets
-log one inventory version); only ``rules`` differs.
+log one inventory version); only ``rules`` differs. Then, when the training test's window
+became at least ten minutes whatever the bucket, a light load stopped proving requests where
+devices that may exchange data follow each other in two periods of a context, a job's devices
+computing flat at its level began to carry it, and the commitment-level ``workload.training``
+finding began to name its window's length: in the honest training fleet under commitment 1
+(3-minute buckets, training allowed) that INFO finding counts the periods of a 10-minute window
+("15 training periods among 27 node-periods ... in one 10-minute window (evidence from 4)"
+where it read "9 among 9 ... in one bucket-long window"); no status or severity changes, and
+the mixed fleet's digests are unchanged.
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
@@ -133,7 +141,7 @@ CLEAN = {
     "inference/c0": "ff0064dc89de9c4697766b5ed96472480eb0967b9495e5b40c2ae51539127e4e",
     "inference/c1": "42f589798888ef1fc779d607435d436b9af14aa1830f87c65ce298e2dc3662a2",
     "training/c0": "a9a56d8773de61c2b2b88876e9480d304539746db5f03fe59f6545c26dfda5d7",
-    "training/c1": "90869f85a60990180a7bcbbbec6f383f67a3932c7fe7d54e4a9630dc218d9d60",
+    "training/c1": "cac0211b4fc01c7bdb9689953605d65f753117d1b0926704aefae01e1ba07ee4",
 }
 
 

@@ -78,6 +78,8 @@ PAIRS = (
     ("idle-calibration-fixed-load-hides-a-gpu.toml", "idle-calibration-fixed-load-declared.toml"),
     ("fixed-load-declared-after-bucket.toml", "fixed-load-declared-ahead.toml"),  # rules/5
     ("fixed-load-declared-at-bucket-end.toml", "fixed-load-cut-declared-promptly.toml"),
+    ("train-in-bursts-beside-serving.toml", "serving-honest.toml"),  # rules/6
+    ("short-buckets-hide-training.toml", "short-buckets-idle-honest.toml"),
 )
 
 
