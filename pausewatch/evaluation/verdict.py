@@ -87,7 +87,8 @@ __all__ = [
 # declared to measure when it read, not what the bucket's last version says, the training
 # window ten minutes at least whatever the bucket, a light load no proof of requests where
 # devices that may exchange data move together in two periods of a context, the job carry
-# through flat compute at the job's level, 2026-12-06). A new
+# through flat compute at the job's level, an energy VIOLATION's excess standing in the bucket's
+# interior too (120 s from each edge: the clock skew the verifier tolerates), 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/6"

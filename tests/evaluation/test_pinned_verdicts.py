@@ -95,7 +95,13 @@ finding began to name its window's length: in the honest training fleet under co
 (3-minute buckets, training allowed) that INFO finding counts the periods of a 10-minute window
 ("15 training periods among 27 node-periods ... in one 10-minute window (evidence from 4)"
 where it read "9 among 9 ... in one bucket-long window"); no status or severity changes, and
-the mixed fleet's digests are unchanged.
+the mixed fleet's digests are unchanged. And then when a VIOLATION's energy excess had to
+stand in the bucket's interior too, ``EDGE_SKEW_S`` (120 s) from each edge, so that a clock off
+by what the verifier tolerates cannot make one: in the mixed fleet (seed 1) under commitment 2
+(5-minute buckets, whose interior is their middle minute) fac-a's buckets at 10 and 15 minutes,
+and the commitment's at 15, go from VIOLATION to INCONCLUSIVE — their excess (the fleet's
+random lies) stands only in minutes at the edges; the CRITICAL ``energy.unexplained`` becomes
+the WARNING. No other status changes.
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
@@ -119,8 +125,8 @@ MIXED = {
         "c1@168": "2daf4c97b8db84643ad376229dd43d6629fdf04d14598d9e9cc3faea9a13707a",
         "c1@215": "b0f444b2aae8aae24e45d5615e9e07bfc24137e09b54ee2af7bc2a75f0c71ad2",
         "c2@82": "f4b013ce8c32517fd5d05e70a945c2ded2de674dd3015fe12cbf8f7f149abf6e",
-        "c2@168": "2aa3ce3f09133ab64fcf92737eddce456385c16249de8c7e82a19df450106da0",
-        "c2@215": "ef043cd17f1cfc96d472c074928bb626e54998e897605e0863114b5dc5d9503f",
+        "c2@168": "fdc1e579542c6973c7f50007f820059f98925f08216661bc76c3bd129627cf74",
+        "c2@215": "6463c48754469526b3339385712bfa075c3a1a95f57579f0a41ca7559c0df59f",
     },
     2: {
         "c0@81": "88ffcd4c8ab60d9a07fcbad98ab952befaadf3bd0f4a36b2266a9554886a5a19",

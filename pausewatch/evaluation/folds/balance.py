@@ -73,6 +73,14 @@ SILENT_NODE_FACTOR: Final = 1.5  # a silent node may draw its accelerators' boar
 ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS: Final = 1.0  # unexplained ≥ 1 accelerator at board power …
 Z_WARN: Final = 3.0  # … a balance off by this many σ blocks COMPLIANT (one-sided 0.13 % per scope-bucket)
 Z_VIOLATION: Final = 5.0  # … and by this many σ is evidence (one-sided 3e-7 per scope-bucket)
+# A clock off by up to the skew the verifier tolerates (``max_clock_skew_s``, 120 s by default)
+# moves that much of a load change across a bucket's edge, between the meter's bucket and the
+# nodes': a whole fleet starting a job at a bucket's edge, with the meter's clock 60-100 s slow,
+# was a VIOLATION with every report true (an honest-fleet hunt, 2026-12-06). A VIOLATION's excess
+# must therefore also stand in the bucket's interior, this far from either edge (buckets
+# ``2 * EDGE_SKEW_S + MIN_INTERIOR_S`` long at least; shorter ones are judged on the whole bucket alone).
+EDGE_SKEW_S: Final = 120.0
+MIN_INTERIOR_S: Final = 60.0
 NODE_ENERGY_RANDOM: Final = 0.005  # random error of Σ node energy per bucket (counters; systematic
 # per-board offsets, NVML's ±5 %, are constant and belong to the declared band and the baseline)
 
@@ -107,6 +115,10 @@ class EnergyBalance:
     reference_power_w: float = 0.0
     filled_j: float | None = None  # reported_j with each silence filled at the node's own mean power
     fixed_load_j: float = 0.0
+    # the same balance over the bucket's interior (``EDGE_SKEW_S`` from each edge): (seconds,
+    # metered less the fixed load and the reports with every silence at full power, σ); None
+    # where the bucket has no interior, or the lowest measurement does not cover it
+    interior: tuple[float, float, float] | None = None
 
     def net_metered_j(self) -> tuple[float, float]:
         """The lowest and the highest metered energy less the declared fixed load: what the
@@ -149,9 +161,8 @@ def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
     lo, hi = b.band
     metered, metered_max = b.net_metered_j()
     beyond_silence = metered - hi * (b.reported_j + b.silent_allowance_j)
-    if (
-        beyond_silence > Z_VIOLATION * b.sigma_j
-        and beyond_silence >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * b.reference_power_w * bucket_s
+    if _evidence(beyond_silence, b.sigma_j, b.reference_power_w * bucket_s) and (
+        b.interior is None or _evidence(b.interior[1], b.interior[2], b.reference_power_w * b.interior[0])
     ):
         return "violation"
     if metered_max - hi * b.reported_j > Z_WARN * b.sigma_j:
@@ -164,6 +175,15 @@ def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
     if metered_max < lo * b.reported_j - Z_WARN * b.sigma_j:
         return "over_reported"
     return None
+
+
+def _evidence(beyond_j: float, sigma_j: float, one_accelerator_j: float) -> bool:
+    """An excess beyond every explanation is evidence: ``Z_VIOLATION`` σ and at least
+    ``ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS`` accelerators at board power."""
+    return (
+        beyond_j > Z_VIOLATION * sigma_j
+        and beyond_j >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * one_accelerator_j
+    )
 
 
 def hidden_room_j(b: EnergyBalance) -> float:
@@ -782,8 +802,63 @@ class _Scopes:
             reference_power_w=r.reference_power_w,
             filled_j=r.filled_j if every_measurement else None,
             fixed_load_j=fixed_j,
+            interior=self._interior(group, lowest, hi),
         )
         return balance, r
+
+    def _interior(
+        self, group: MeterScopeGroup, lowest: MeterReading, hi: float
+    ) -> tuple[float, float, float] | None:
+        """The balance of ``group`` over the bucket's interior, ``EDGE_SKEW_S`` from each edge
+        (``EnergyBalance.interior``), from the lowest measurement's readings there and the nodes'
+        reports there (each report's energy pro rata of its time inside), every silence there
+        allowed at full power."""
+        skew_ns = int(EDGE_SKEW_S * NS_PER_S)
+        window = (self.span[0] + skew_ns, self.span[1] - skew_ns)
+        seconds = (window[1] - window[0]) / NS_PER_S
+        if seconds < MIN_INTERIOR_S:
+            return None
+        power = self.meters.power_in(
+            lowest.meters, [window], seconds - self.commitment.reporting.max_gap_ns / NS_PER_S
+        )
+        if power is None:
+            return None
+        reported: list[float] = []
+        allowance: list[float] = []
+        nodes = [
+            *group.node_ids,
+            *(n for n, seen in sorted(self.departed.items()) if seen & set(group.meter_ids)),
+        ]
+        for nid in nodes:
+            node = self.nodes.node(nid)
+            cover = node.cover if node is not None else []
+            if node is not None:
+                reported.extend(
+                    e * max(0, min(b, window[1]) - max(a, window[0])) / (b - a)
+                    for (a, b), e in zip(node.cover, node.energies, strict=True)
+                    if b > a
+                )
+            declared = self.inventory.node_by_id.get(nid)
+            if declared is None or nid in self.departed:
+                continue  # gone: its reports only, as over the whole bucket
+            there = self._there(nid)
+            inside = (max(there[0], window[0]), min(there[1], window[1]))
+            if inside[1] <= inside[0]:
+                continue
+            silent_s = sum(b - a for a, b in uncovered(cover, inside)) / NS_PER_S
+            board = math.fsum(
+                (lookup_peak(a.model) or UNKNOWN_MODEL_PEAK).board_power_w for a in declared.accelerators
+            )
+            allowance.append(silent_s * board * SILENT_NODE_FACTOR)
+            # a declared accelerator missing from its node's reports: its share of the interior
+            for d in self.device_gaps.get(nid, ()):
+                peak = (lookup_peak(d.model) or UNKNOWN_MODEL_PEAK).board_power_w
+                allowance.append(d.uncovered_ns / (self.span[1] - self.span[0]) * seconds * peak)
+        fixed = self.commitment.tolerances.fixed_load(group.fixed_load_w) * seconds
+        reported_j = math.fsum(reported)
+        beyond = power * seconds - fixed - hi * (reported_j + math.fsum(allowance))
+        sigma = balance_sigma(lowest.sigma_j * seconds / self.bucket_s, reported_j, hi)
+        return seconds, beyond, sigma
 
     def _finding(self, group: MeterScopeGroup, b: EnergyBalance) -> Finding | None:
         """The finding ``balance_decision`` makes of one scope's balance, if any."""
