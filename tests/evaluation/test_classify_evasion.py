@@ -284,3 +284,32 @@ def test_scores_agree_with_labels() -> None:
             assert c.training_score <= PROOF_MAX_SCORE
         else:
             assert PROOF_MAX_SCORE < c.training_score < TRAINING_EVIDENCE
+
+
+def _bursts_beside_serving(seconds: int, gpus: int, on_s: int, every_s: int, seed: int = 3) -> syn.Trace:
+    """Independent request serving on every GPU, and all of them computing together at 90 % of
+    the limit for ``on_s`` of every ``every_s`` seconds (one job's steps beside the serving)."""
+    t = syn.request_inference(seconds, gpus, seed=seed)
+    for s in range(seconds):
+        if s % every_s < on_s:
+            for g in range(gpus):
+                t.power[s][g] = 700.0 * 0.9
+                t.util[s][g] = 100.0
+    return t
+
+
+@pytest.mark.parametrize(("on_s", "every_s"), [(4, 60), (6, 60), (8, 60)])
+def test_a_jobs_bursts_beside_serving_are_never_inference(on_s: int, every_s: int) -> None:
+    # rules/6 (docs/classify.md item 12): 8 GPUs training in lockstep 10 s a minute beside
+    # serving read light and request-driven, inference (a red team, 2026-12-06). The bursts move
+    # together: no proof of requests once a second burst is in the context. Never training either.
+    labels = classes(_bursts_beside_serving(1800, 8, on_s, every_s))
+    first = every_s // 60 + 1  # the period of the second burst
+    assert "inference" not in labels[first:], labels
+    assert "training" not in labels, labels
+
+
+def test_independent_serving_keeps_its_proof_beside_the_burst_rule() -> None:
+    # the honest twin: independent replicas, their bursts correlated only by chance
+    labels = classes(syn.request_inference(1800, 8, seed=3))
+    assert labels.count("inference") >= len(labels) - 2, labels

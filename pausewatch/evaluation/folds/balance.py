@@ -850,10 +850,14 @@ class _Scopes:
                 (lookup_peak(a.model) or UNKNOWN_MODEL_PEAK).board_power_w for a in declared.accelerators
             )
             allowance.append(silent_s * board * SILENT_NODE_FACTOR)
-            # a declared accelerator missing from its node's reports: its share of the interior
+            # a declared accelerator missing from its reporting node's reports (beyond the node's
+            # own silence, allowed above): its share of the interior
+            node_silent_s = sum(b - a for a, b in uncovered(cover, there)) / NS_PER_S
+            absent_s = (there[0] - self.span[0]) / NS_PER_S
             for d in self.device_gaps.get(nid, ()):
+                missing_s = max(0.0, d.uncovered_ns / NS_PER_S - absent_s - node_silent_s)
                 peak = (lookup_peak(d.model) or UNKNOWN_MODEL_PEAK).board_power_w
-                allowance.append(d.uncovered_ns / (self.span[1] - self.span[0]) * seconds * peak)
+                allowance.append(missing_s * seconds / self.bucket_s * peak)
         fixed = self.commitment.tolerances.fixed_load(group.fixed_load_w) * seconds
         reported_j = math.fsum(reported)
         beyond = power * seconds - fixed - hi * (reported_j + math.fsum(allowance))
