@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,9 @@ def test_demo_catches_facility_b_and_audits(tmp_path: Path) -> None:
                        text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert "19 processes: 1 verifier, 16 node attestors, 2 meter attestors" in r.stdout
-    assert "fac-a: C C C C C C" in r.stdout
+    # the honest facility is never a VIOLATION; on a loaded machine its attestors drop samples
+    # and a period can prove nothing, INCONCLUSIVE (scenarios/demo-hidden-training.toml)
+    assert re.search(r"fac-a: [CI]( [CI]){5} +\(0 of 6 hours VIOLATION\)", r.stdout), r.stdout[-3000:]
     assert "fac-b: C V V V V" in r.stdout
     assert "ok fac-b      1h      VIOLATION" in r.stdout
     assert "e.g. energy.unexplained [facility:fac-b]" in r.stdout
