@@ -31,6 +31,7 @@ from pausewatch.evaluation.folds.balance import (
     balance_decision,
     balance_sigma,
     energy_facts,
+    is_evidence,
     proven_quiet,
 )
 from pausewatch.evaluation.folds.compute import (
@@ -71,6 +72,7 @@ __all__ = [
     "balance_decision",
     "balance_sigma",
     "energy_tolerance_j",
+    "is_evidence",
 ]
 
 

@@ -63,11 +63,11 @@ from functools import cache
 from typing import Final
 
 from pausewatch.evaluation.bucket import (
-    ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS,
     Z_VIOLATION,
     Z_WARN,
     EnergyBalance,
     LabelledPeriod,
+    is_evidence,
 )
 from pausewatch.evaluation.findings import CRITICAL, WARNING, Finding, FindingId
 from pausewatch.evaluation.workload import WorkloadLabel
@@ -430,11 +430,7 @@ def carried_explains(state: BaselineState, balance: EnergyBalance, bucket_s: flo
     if fall <= 0:
         return False
     new = balance.net_metered_j()[0] - (ref_metered - balance.band[0] * fall)
-    sigma = math.hypot(balance.sigma_j, ref_sigma)
-    return not (
-        new > Z_VIOLATION * sigma
-        and new >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * balance.reference_power_w * bucket_s
-    )
+    return not is_evidence(new, math.hypot(balance.sigma_j, ref_sigma), balance.reference_power_w * bucket_s)
 
 
 def lower_unproven(findings: Sequence[Finding], notes: Mapping[str, str]) -> list[Finding]:

@@ -63,13 +63,19 @@ class MeterRoutes:
     """A bucket's meter declarations over time, and the measurement each one's readings count
     under (the module's docstring)."""
 
-    # per key: (from when, the declaration, its measurement), in time order
-    by_key: Mapping[str, tuple[tuple[int, DeclaredMeter, str], ...]]
+    # per key: when each of its declarations took over, in time order, and each declaration
+    # with its measurement
+    by_key: Mapping[str, tuple[tuple[int, ...], tuple[tuple[DeclaredMeter, str], ...]]]
     # declarations whose measurement the bucket's version has no meter for, named as measured,
     # each as the last version that declared it had it
     departed: tuple[DeclaredMeter, ...]
     # per stretch of the bucket (zero-length ones left out): its fraction of the bucket, the
-    # version, and that version's meter id → measurement
+    # version, and that version's meter id → measurement. The fixed load, band and meter
+    # accuracy a bucket is held to are these fractions' means (``folds.balance``): a version
+    # logged in a bucket's last minute declared its fixed load, band or accuracy for the whole
+    # bucket, and hid a load that ran all of it (a red team, 2026-12-05: a fixed load declared
+    # at 1h59 and withdrawn at 2h01 hid a training node in bucket 1h30, COMPLIANT); a reduction
+    # declared as the load went off made the load before it unexplained, VIOLATION
     stretches: tuple[tuple[float, Inventory, Mapping[str, str]], ...]
 
     def route(self, key_id: str, at_ns: int) -> tuple[DeclaredMeter, str] | None:
@@ -77,11 +83,10 @@ class MeterRoutes:
         taking over at or before then (before the key's first, its first: a meter that read a
         moment before its version was logged); None for a key no version in force declared."""
         routes = self.by_key.get(key_id)
-        if not routes:
+        if routes is None:
             return None
-        k = bisect.bisect_right([t for t, _, _ in routes], at_ns) - 1
-        _, declared, measured = routes[max(0, k)]
-        return declared, measured
+        starts, entries = routes
+        return entries[max(0, bisect.bisect_right(starts, at_ns) - 1)]
 
     def accuracies(self, measured: str, fallback: float) -> list[tuple[float, float]]:
         """(fraction of the bucket, declared accuracy) of the measurement ``measured`` in each
@@ -94,6 +99,36 @@ class MeterRoutes:
         return out
 
 
+def _joins(v: Inventory, final: Inventory, before: set[str]) -> dict[str, str]:
+    """Version ``v``'s meter ids joined to a meter of the bucket's version ``final`` by rules
+    1-4 of the module's docstring, each rule in turn over the declarations the rules before it
+    left, each meter of ``final`` taken once; ``before``: the meter ids in force at the
+    bucket's start (rule 3's "new to the bucket")."""
+    final_by_id = {m.meter_id: m for m in final.meters}
+    ids: dict[str, str] = {}
+    used: set[str] = set()
+
+    def same_name(m: DeclaredMeter) -> DeclaredMeter | None:
+        f = final_by_id.get(m.meter_id)
+        return f if f is not None and same_scope(m, f) else None
+
+    def same_key(m: DeclaredMeter) -> DeclaredMeter | None:
+        f = final.meter_by_key.get(m.key_id)
+        return f if f is not None and same_scope(m, f) else None
+
+    def new_in_scope(m: DeclaredMeter) -> DeclaredMeter | None:
+        new = [n for n in final.meters if n.meter_id not in before | used and same_scope(m, n)]
+        return new[0] if len(new) == 1 else None
+
+    for rule in (same_name, same_key, new_in_scope, lambda m: final.meter_by_key.get(m.key_id)):
+        for m in v.meters:
+            f = rule(m) if m.meter_id not in ids else None
+            if f is not None and f.meter_id not in used:
+                ids[m.meter_id] = f.meter_id
+                used.add(f.meter_id)
+    return ids
+
+
 def meter_routes(
     spanned: Sequence[tuple[int, Inventory]], span: tuple[int, int], *, time_at: Callable[[int], int | None]
 ) -> MeterRoutes | None:
@@ -102,60 +137,35 @@ def meter_routes(
     if len(spanned) < 2:
         return None
     final = spanned[-1][1]
-    final_by_id = {m.meter_id: m for m in final.meters}
     before = {m.meter_id for m in spanned[0][1].meters}
-    names = set(final_by_id)  # measurement names given out
+    names = {m.meter_id for m in final.meters}  # measurement names given out
     own: dict[tuple[object, ...], str] = {}  # a measurement of its own, by what it measured
     departed: dict[str, DeclaredMeter] = {}
-    by_key: dict[str, list[tuple[int, DeclaredMeter, str]]] = {}
+    by_key: dict[str, list[tuple[int, tuple[DeclaredMeter, str]]]] = {}
     starts = stretch_starts(spanned, span, time_at)
     stretches = []
     for k, (_, v) in enumerate(spanned):
-        ids: dict[str, str] = {}
-        used: set[str] = set()
-        for m in v.meters:  # 1: the same name, the same scope
-            f = final_by_id.get(m.meter_id)
-            if f is not None and same_scope(m, f):
-                ids[m.meter_id] = m.meter_id
-                used.add(m.meter_id)
-        for m in v.meters:  # 2: the same key, the same scope
-            f = final.meter_by_key.get(m.key_id)
-            if m.meter_id not in ids and f is not None and f.meter_id not in used and same_scope(m, f):
-                ids[m.meter_id] = f.meter_id
-                used.add(f.meter_id)
-        for m in v.meters:  # 3, 4 and 5
+        ids = _joins(v, final, before)
+        for m in v.meters:  # 5: a measurement of its own
             if m.meter_id in ids:
                 continue
-            new = [
-                n
-                for n in final.meters
-                if n.meter_id not in before and n.meter_id not in used and same_scope(m, n)
-            ]
-            moved = final.meter_by_key.get(m.key_id)
-            if len(new) == 1:
-                measured = new[0].meter_id
-                used.add(measured)
-            elif moved is not None and moved.meter_id not in used:
-                measured = moved.meter_id
-                used.add(measured)
-            else:
-                what = (m.key_id, m.meter_id, m.scope, m.node_ids, m.feed)
-                measured = own.get(what, "")
-                if not measured:
-                    measured, n = m.meter_id, 1
-                    while measured in names:
-                        measured, n = f"{m.meter_id}~{n}", n + 1
-                    own[what] = measured
-                    names.add(measured)
-                departed[measured] = replace(m, meter_id=measured)
+            what = (m.key_id, m.meter_id, m.scope, m.node_ids, m.feed)
+            measured = own.get(what, "")
+            if not measured:
+                measured, n = m.meter_id, 1
+                while measured in names:
+                    measured, n = f"{m.meter_id}~{n}", n + 1
+                own[what] = measured
+                names.add(measured)
+            departed[measured] = replace(m, meter_id=measured)
             ids[m.meter_id] = measured
         for m in v.meters:
-            by_key.setdefault(m.key_id, []).append((starts[k], m, ids[m.meter_id]))
+            by_key.setdefault(m.key_id, []).append((starts[k], (m, ids[m.meter_id])))
         stop = starts[k + 1] if k + 1 < len(starts) else span[1]
         if stop > starts[k] and span[1] > span[0]:
             stretches.append(((stop - starts[k]) / (span[1] - span[0]), v, ids))
     return MeterRoutes(
-        by_key={key: tuple(r) for key, r in by_key.items()},
+        by_key={key: (tuple(t for t, _ in r), tuple(e for _, e in r)) for key, r in by_key.items()},
         departed=tuple(departed[m] for m in sorted(departed)),
         stretches=tuple(stretches),
     )

@@ -67,7 +67,6 @@ __all__ = [
     "bucket_inventory",
     "commitment_scope",
     "compare_verdicts",
-    "declared_stretches",
     "departed_nodes",
     "evaluate_bucket",
     "in_force",
@@ -202,22 +201,6 @@ class LogClock:
         before it, or None before the first."""
         k = bisect.bisect_left(self._indices, index)
         return self._running[k - 1] if k > 0 else None
-
-
-def declared_stretches(
-    spanned: Sequence[tuple[int, Inventory]], span: tuple[int, int], *, time_at: Callable[[int], int | None]
-) -> tuple[tuple[float, Inventory], ...]:
-    """The inventory versions in force over a bucket (``spanned``), each with the fraction of
-    the bucket it was in force (by the log's clock: from the time of the newest challenge logged
-    before it), the first from the bucket's start; empty where one version held it throughout.
-    The fixed load, band and meter accuracy a bucket is held to are these fractions' means
-    (``pausewatch.evaluation.folds.balance``): a version logged in a bucket's last minute
-    declared its fixed load, band or accuracy for the whole bucket, and hid a load that ran all
-    of it (a red team, 2026-12-05: a fixed load declared at 1h59 and withdrawn at 2h01 hid a
-    training node in bucket 1h30, COMPLIANT); a reduction declared as the load went off made
-    the load before it unexplained, VIOLATION."""
-    routes = meter_routes(spanned, span, time_at=time_at)
-    return () if routes is None else tuple((w, v) for w, v, _ in routes.stretches)
 
 
 def commitment_scope(facilities: Sequence[str]) -> list[str]:

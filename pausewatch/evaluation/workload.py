@@ -1394,7 +1394,7 @@ def _continues(job: _Job, period: _Period) -> bool:
     mine = [d for d in period.active if d.slot in slots]
     # flat compute (a power cap, a noisy sensor): correlation of flat noise says nothing, so the
     # job's devices all computing steadily at its level count as the job at work too
-    flat = len(mine) >= 2 and len(mine) == len(slots) and all(d.has_power and d.cv < FLAT_CV for d in mine)
+    flat = len(mine) == len(slots) and all(d.has_power and d.cv < FLAT_CV for d in mine)
     return (
         (period.lockstep or flat)
         and len(mine) >= 2

@@ -17,10 +17,10 @@ import pytest
 from pausewatch.errors import FormatError
 from pausewatch.evaluation import BucketRef, Evaluator, evaluate_bucket
 from pausewatch.evaluation.inputs import EvaluationInput
+from pausewatch.evaluation.meter_routes import meter_routes
 from pausewatch.evaluation.verdict import (
     LogClock,
     bucket_inventory,
-    declared_stretches,
     departed_nodes,
     in_force,
 )
@@ -280,14 +280,17 @@ def test_each_version_counts_for_the_time_it_was_in_force_in_the_bucket() -> Non
     span = (T0, T0 + 600 * NS)
     versions = [(0, v1), (25, v2), (35, v3)]
     # v1 from the start, v2 from 300 s (the challenge before it), v3 from 540 s
-    stretches = declared_stretches(in_force(versions, 10, 40), span, time_at=time_at)
-    assert stretches == ((0.5, v1), (0.4, v2), (0.1, v3))
+    def stretches(spanned: list[tuple[int, Inventory]]) -> tuple[tuple[float, Inventory], ...]:
+        routes = meter_routes(spanned, span, time_at=time_at)
+        return () if routes is None else tuple((w, v) for w, v, _ in routes.stretches)
+
+    assert stretches(in_force(versions, 10, 40)) == ((0.5, v1), (0.4, v2), (0.1, v3))
     # logged after the bucket closed: not in it, v1 alone
     assert in_force(versions[:2], 10, 20) == [(0, v1)]
-    assert declared_stretches(in_force(versions[:2], 10, 20), span, time_at=time_at) == ()
+    assert stretches(in_force(versions[:2], 10, 20)) == ()
     # one version throughout, or no clock: none (the bucket's version holds it)
-    assert declared_stretches(in_force(versions[:1], 10, 40), span, time_at=time_at) == ()
-    assert declared_stretches(in_force(versions, None, None), span, time_at=time_at) == ()
+    assert stretches(in_force(versions[:1], 10, 40)) == ()
+    assert stretches(in_force(versions, None, None)) == ()
 
 
 @pytest.mark.parametrize("renamed", [False, True])
@@ -601,7 +604,6 @@ def test_a_meter_renamed_and_rekeyed_to_loosen_its_accuracy_is_held_to_the_old_o
 def test_meter_routes_join_each_declaration_to_one_measurement() -> None:
     # The order of meter_routes' rules, one version pair per rule; versions at log indices 0
     # and 5, the second in force from 300 s of a 600-s bucket.
-    from pausewatch.evaluation.meter_routes import meter_routes
     from pausewatch.inventory import DeclaredMeter
 
     intake, rack = types_pb2.METER_SCOPE_FACILITY, types_pb2.METER_SCOPE_RACK
@@ -636,6 +638,11 @@ def test_meter_routes_join_each_declaration_to_one_measurement() -> None:
     assert (moved[("k1", 0)], moved[("k1", 1)], moved[("k3", 1)]) == ("in2", "r", "in2")
     # 4: the same key whatever its scope (re-declared in place)
     assert routes(inv(1, m("p", "k1", rack, r_n)), inv(2, m("p", "k1")))[("k1", 0)] == "p"
+    # each rule over every declaration before the next, whatever their order: the intake
+    # dropped and the rack's meter re-declared as a new intake; the old intake's readings join
+    # the new one (3), the rack's keep their own scope (5), not the new intake's (4)
+    order = routes(inv(1, m("r", "k2", rack, r_n), m("in", "k1")), inv(2, m("in-new", "k2")))
+    assert (order[("k1", 0)], order[("k2", 0)], order[("k2", 1)]) == ("in-new", "r", "in-new")
     # 5: else a measurement of its own, named apart from every meter of the bucket's version
     r = meter_routes([(0, inv(1, m("in", "k1"))), (5, inv(2, m("in", "k2", rack, r_n)))], span, time_at=lambda i: None)
     assert r is not None

@@ -32,7 +32,7 @@ from pausewatch.evaluation.folds.reading import NS_PER_S
 from pausewatch.evaluation.intervals import Cumulative, Interval, intersect, merge, uncovered
 from pausewatch.evaluation.meter_routes import MeterRoutes
 from pausewatch.inventory import DeclaredMeter, Inventory, MeterScopeGroup
-from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
+from pausewatch.peaks import UNKNOWN_MODEL_PEAK, AcceleratorPeak, lookup_peak
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "disagreements",
     "energy_facts",
     "hidden_room_j",
+    "is_evidence",
     "proven_quiet",
 ]
 
@@ -161,8 +162,8 @@ def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
     lo, hi = b.band
     metered, metered_max = b.net_metered_j()
     beyond_silence = metered - hi * (b.reported_j + b.silent_allowance_j)
-    if _evidence(beyond_silence, b.sigma_j, b.reference_power_w * bucket_s) and (
-        b.interior is None or _evidence(b.interior[1], b.interior[2], b.reference_power_w * b.interior[0])
+    if is_evidence(beyond_silence, b.sigma_j, b.reference_power_w * bucket_s) and (
+        b.interior is None or is_evidence(b.interior[1], b.interior[2], b.reference_power_w * b.interior[0])
     ):
         return "violation"
     if metered_max - hi * b.reported_j > Z_WARN * b.sigma_j:
@@ -177,7 +178,7 @@ def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
     return None
 
 
-def _evidence(beyond_j: float, sigma_j: float, one_accelerator_j: float) -> bool:
+def is_evidence(beyond_j: float, sigma_j: float, one_accelerator_j: float) -> bool:
     """An excess beyond every explanation is evidence: ``Z_VIOLATION`` σ and at least
     ``ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS`` accelerators at board power."""
     return (
@@ -717,27 +718,15 @@ class _Scopes:
         silent_total_s = 0.0
         fillable = True
         for nid in group.node_ids:
-            board = [
-                (lookup_peak(a.model) or UNKNOWN_MODEL_PEAK)
-                for a in self.inventory.node_by_id[nid].accelerators
-            ]
+            board = self._board(nid)
             for p in board:
                 ref_power = max(ref_power, p.board_power_w)
                 ref_peak = max(ref_peak, p.densest_flops)
             node = self.nodes.node(nid)
             cover = node.cover if node is not None else []
-            there = self._there(nid)
-            silent_s = sum(b - a for a, b in uncovered(cover, there)) / NS_PER_S
+            silent_s = sum(b - a for a, b in uncovered(cover, self._there(nid))) / NS_PER_S
             complete = complete and silent_s == 0.0
-            allowance_terms.append(silent_s * math.fsum(p.board_power_w for p in board) * SILENT_NODE_FACTOR)
-            # a declared accelerator missing from its reporting node's reports (fallen off the
-            # bus, its values invalid) may draw its board power meanwhile: silence too
-            absent_s = (there[0] - self.span[0]) / NS_PER_S  # before it was declared
-            allowance_terms.extend(
-                max(0.0, d.uncovered_ns / NS_PER_S - absent_s - silent_s)
-                * (lookup_peak(d.model) or UNKNOWN_MODEL_PEAK).board_power_w
-                for d in self.device_gaps.get(nid, ())
-            )
+            allowance_terms.extend(self._allowance(nid, board, cover, silent_s, self.span))
             if node is not None:
                 reported_terms.extend(node.terms)
                 evidence.extend(self.evidence_of(nid))
@@ -748,14 +737,9 @@ class _Scopes:
                     fillable = False
                 else:
                     fill_terms.append(math.fsum(node.terms) / covered_s * silent_s)
-        # A node declared when the bucket began and decommissioned in it (a version logged in the
-        # bucket no longer declares it): what it reported while declared is what the meters that
-        # saw it then read of it. Its reports only — no silence allowance or fill: it is gone.
-        # (Without it an honest decommission declared at once was energy.unexplained.)
-        meter_ids = set(group.meter_ids)
-        for nid, seen_by in sorted(self.departed.items()):
+        for nid in self._departed_in(group):
             node = self.nodes.node(nid)
-            if node is not None and seen_by & meter_ids:
+            if node is not None:
                 reported_terms.extend(node.terms)
                 evidence.extend(self.evidence_of(nid))
         if ref_power == 0.0:
@@ -770,6 +754,52 @@ class _Scopes:
         return _Reported(
             reported, math.fsum(allowance_terms), filled, complete, ref_power, ref_peak, tuple(evidence)
         )
+
+    def _departed_in(self, group: MeterScopeGroup) -> list[str]:
+        """The nodes declared when the bucket began and decommissioned in it (a version logged
+        in the bucket no longer declares them) that a meter of ``group`` saw: what they reported
+        while declared is what those meters read of them. Their reports only — no silence
+        allowance or fill: they are gone. (Without them an honest decommission declared at once
+        was energy.unexplained.)"""
+        meter_ids = set(group.meter_ids)
+        return [nid for nid, seen_by in sorted(self.departed.items()) if seen_by & meter_ids]
+
+    def _board(self, nid: str) -> list[AcceleratorPeak]:
+        """The peaks of declared node ``nid``'s accelerators (an unknown model: the largest)."""
+        accelerators = self.inventory.node_by_id[nid].accelerators
+        return [(lookup_peak(a.model) or UNKNOWN_MODEL_PEAK) for a in accelerators]
+
+    def _allowance(
+        self,
+        nid: str,
+        board: Sequence[AcceleratorPeak],
+        cover: Sequence[Interval],
+        silent_s: float,
+        window: Interval,
+    ) -> list[float]:
+        """What declared node ``nid`` may have drawn unreported within ``window`` (J terms): its
+        silence there (``silent_s``: over the whole bucket) at its boards' power ×
+        ``SILENT_NODE_FACTOR``; and each declared accelerator missing from its reports beyond
+        that silence (fallen off the bus, its values invalid) at its board power, for the
+        window's share of the bucket."""
+        there = self._there(nid)
+        silent_in = silent_s
+        if window != self.span:
+            inside = (max(there[0], window[0]), min(there[1], window[1]))
+            silent_in = 0.0
+            if inside[1] > inside[0]:
+                silent_in = sum(b - a for a, b in uncovered(cover, inside)) / NS_PER_S
+        share = (window[1] - window[0]) / (self.span[1] - self.span[0])
+        absent_s = (there[0] - self.span[0]) / NS_PER_S  # before it was declared
+        return [
+            silent_in * math.fsum(p.board_power_w for p in board) * SILENT_NODE_FACTOR,
+            *(
+                max(0.0, d.uncovered_ns / NS_PER_S - absent_s - silent_s)
+                * share
+                * (lookup_peak(d.model) or UNKNOWN_MODEL_PEAK).board_power_w
+                for d in self.device_gaps.get(nid, ())
+            ),
+        ]
 
     def _balance(
         self, group: MeterScopeGroup, readings: Sequence[MeterReading], top_level: bool
@@ -825,39 +855,19 @@ class _Scopes:
             return None
         reported: list[float] = []
         allowance: list[float] = []
-        nodes = [
-            *group.node_ids,
-            *(n for n, seen in sorted(self.departed.items()) if seen & set(group.meter_ids)),
-        ]
-        for nid in nodes:
+        for nid in (*group.node_ids, *self._departed_in(group)):
             node = self.nodes.node(nid)
             cover = node.cover if node is not None else []
-            if node is not None:
+            if node is not None:  # each report's energy pro rata of its time inside
                 reported.extend(
                     e * max(0, min(b, window[1]) - max(a, window[0])) / (b - a)
                     for (a, b), e in zip(node.cover, node.energies, strict=True)
                     if b > a
                 )
-            declared = self.inventory.node_by_id.get(nid)
-            if declared is None or nid in self.departed:
+            if nid in self.departed:
                 continue  # gone: its reports only, as over the whole bucket
-            there = self._there(nid)
-            inside = (max(there[0], window[0]), min(there[1], window[1]))
-            if inside[1] <= inside[0]:
-                continue
-            silent_s = sum(b - a for a, b in uncovered(cover, inside)) / NS_PER_S
-            board = math.fsum(
-                (lookup_peak(a.model) or UNKNOWN_MODEL_PEAK).board_power_w for a in declared.accelerators
-            )
-            allowance.append(silent_s * board * SILENT_NODE_FACTOR)
-            # a declared accelerator missing from its reporting node's reports (beyond the node's
-            # own silence, allowed above): its share of the interior
-            node_silent_s = sum(b - a for a, b in uncovered(cover, there)) / NS_PER_S
-            absent_s = (there[0] - self.span[0]) / NS_PER_S
-            for d in self.device_gaps.get(nid, ()):
-                missing_s = max(0.0, d.uncovered_ns / NS_PER_S - absent_s - node_silent_s)
-                peak = (lookup_peak(d.model) or UNKNOWN_MODEL_PEAK).board_power_w
-                allowance.append(missing_s * seconds / self.bucket_s * peak)
+            silent_s = sum(b - a for a, b in uncovered(cover, self._there(nid))) / NS_PER_S
+            allowance.extend(self._allowance(nid, self._board(nid), cover, silent_s, window))
         fixed = self.commitment.tolerances.fixed_load(group.fixed_load_w) * seconds
         reported_j = math.fsum(reported)
         beyond = power * seconds - fixed - hi * (reported_j + math.fsum(allowance))
