@@ -21,7 +21,8 @@ Sources are the vendors' public datasheets, named beside each entry. Model names
 from the strings devices report (``nvidia-smi`` ``name``, NVML ``nvmlDeviceGetName``, DCGM
 ``modelName``, rocm-smi card series) by ordered patterns, most specific first. An unknown model
 gets ``UNKNOWN_MODEL_PEAK``: the largest ``densest_flops`` in the table, so that the upper bound
-stays an upper bound, and the caller records a finding.
+stays an upper bound, and the caller records a finding; so does a device whose power
+contradicts its model (``overdrawn``).
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
+    "BOARD_OVERDRAW",
     "PEAKS",
     "UNKNOWN_MODEL_PEAK",
     "AcceleratorPeak",
     "lookup_peak",
+    "overdrawn",
 ]
 
 _T = 1e12  # TFLOPS / TOPS → FLOP/s
@@ -373,6 +376,22 @@ UNKNOWN_MODEL_PEAK: Final = AcceleratorPeak(
     source="no entry: the largest figures of the table, so that bounds stay bounds",
     patterns=(),
 )
+
+# A device that draws more than this times its model's board power is not that model: a red
+# team, 2026-12-06, reported eight training H100s (474 W on average) as "NVIDIA T4" (70 W), and
+# every power ratio of the classifier, taken against the T4's board, read far above compute, no
+# stall below it: the training fleet was INCONCLUSIVE, never VIOLATION, and its compute was
+# bounded by the T4's peak. Real boards stay inside it (NVML's one-second average: an A100 SXM
+# batch job at most 429 W of 400, the 8×H100 training traces 603 W of 700, ``../shared/data``);
+# the plausibility fold's "power above 125 % of the board limit" is the same bound.
+BOARD_OVERDRAW: Final = 1.25
+
+
+def overdrawn(peak: AcceleratorPeak, drawn_w: float) -> bool:
+    """Whether a device that drew ``drawn_w`` (its highest sampled power, or its mean) cannot be
+    the model ``peak`` is of (``BOARD_OVERDRAW``): its peak figures are then not its own."""
+    return drawn_w > BOARD_OVERDRAW * peak.board_power_w
+
 
 _COMPILED: Final = tuple((p, tuple(re.compile(x) for x in p.patterns)) for p in PEAKS)
 

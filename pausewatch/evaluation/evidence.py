@@ -29,8 +29,10 @@ such buckets from the window start, once: a new inventory version does not resta
 node started with the version would be learnt as overhead); hardware declared later leaves the
 buckets before it incomplete, so calibration waits for it. Calibration never learns a bucket
 out of the band (that is ``energy.unexplained`` already; learning it would make hidden load
-the baseline), and a calibration whose σ exceeds ``MAX_CALIBRATED_SIGMA`` (a hidden load
-switched on and off through it) starts again; a scope still uncalibrated ``UNCALIBRATED_GRACE``
+the baseline), nor one whose ratio moved from the median of what it had seen by more than
+``max_overhead_drift`` and 3σ of the bucket's balance (``energy.baseline_step``), and a
+calibration whose σ exceeds ``MAX_CALIBRATED_SIGMA`` (a hidden load switched on and off through
+it) starts again; a scope still uncalibrated ``UNCALIBRATED_GRACE``
 calibration periods after its first balance is ``energy.balance_unverifiable``. Over it the
 tracker learns μ₀ (the median ratio) and the scale σ of its own one-step prediction errors
 (1.4826 × their median absolute value: robust to outliers), never below the balance's own
@@ -203,6 +205,7 @@ class BaselineState:
     down: float = 0.0  # S⁻
     last_z: float = 0.0
     step: bool = False  # the bucket just folded in shows a step
+    in_calibration: bool = False  # ... a jump from what calibration had seen (``step`` too)
     drifted: bool = False  # the level is beyond max drift from μ₀
     ratio: float | None = None  # the bucket's ratio (None: incomplete bucket)
     since_ns: int | None = None  # start of the first bucket calibration learnt from
@@ -225,7 +228,7 @@ def advance_baseline(
     ``DRIFT_TRACKING``); during calibration it learns the scale σ of its own one-step prediction
     errors (1.4826 × their median absolute value), so a drift as fast as the ones calibration
     saw (daily cooling cycles) stays in control, while a step does not."""
-    state = replace(state, reference=state.learnt)
+    state = replace(state, reference=state.learnt, in_calibration=False)
     ratio = None
     reported = balance.baseline_reported_j() if balance is not None else None
     fillable = reported is not None
@@ -255,6 +258,13 @@ def advance_baseline(
     tracked = state.level
     predicted = tracked + state.trend
     error = ratio - predicted
+    if learning and abs(ratio - statistics.median(state.calibration)) > max_drift + Z_WARN * bucket_sigma:
+        # A jump in calibration, beyond the drift the commitment allows and the balance's own
+        # noise, is a step too, and is not learnt: calibration lasts two buckets at least, and
+        # a hidden node switched on in the second of two 3-hour buckets (a fifth of the
+        # facility's power, inside a wide band) became the baseline, COMPLIANT (a red team,
+        # 2026-12-06; with 31-day buckets no step would ever have been looked for)
+        return replace(state, step=True, in_calibration=True, ratio=ratio, last_z=0.0)
     if learning:
         cal = (*state.calibration, ratio)
         residuals = (*state.residuals, error) if len(state.calibration) >= 2 else state.residuals
@@ -371,14 +381,20 @@ def baseline_findings(
     q["cusum_down"] = (state.down, "1")
     meters = ", ".join(balance.meters)
     if state.step:
+        why = (
+            f"moved from the {statistics.median(state.calibration):.3f} calibration had seen to"
+            f" {state.ratio or 0.0:.3f} before it was over, beyond the commitment's"
+            " max_overhead_drift: not learnt"
+            if state.in_calibration
+            else f"stepped away from its calibrated level beyond its measured noise (z = {state.last_z:.1f})"
+        )
         out.append(
             Finding.make(
                 FindingId.ENERGY_BASELINE_STEP,
                 WARNING,
                 subject,
                 span,
-                f"meters {meters}: the metered/reported ratio stepped away from its calibrated level"
-                f" beyond its measured noise (z = {state.last_z:.1f})",
+                f"meters {meters}: the metered/reported ratio {why}",
                 q,
                 balance.evidence,
             )

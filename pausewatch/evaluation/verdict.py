@@ -87,16 +87,20 @@ __all__ = [
 # window ten minutes at least whatever the bucket, a light load no proof of requests where
 # devices that may exchange data move together in two periods of a context, the job carry
 # through flat compute at the job's level, an energy VIOLATION's excess standing in the bucket's
-# interior too (120 s from each edge: the clock skew the verifier tolerates), 2026-12-06). A new
+# interior too (120 s from each edge: the clock skew the verifier tolerates), 2026-12-06; 7: a
+# device drawing over 125 % of its model's board power judged and bounded as an unknown model,
+# the intake's own readings deciding its scope's VIOLATION beside a smaller meter over every
+# node, a jump in calibration beyond the allowed drift a step, never learnt, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/6"
+RULES: Final = "pausewatch-rules/7"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
     "pausewatch-rules/3",
     "pausewatch-rules/4",
     "pausewatch-rules/5",
+    "pausewatch-rules/6",
 )
 
 

@@ -155,7 +155,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Final, Literal, NamedTuple
 
-from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak
+from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak, overdrawn
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -173,6 +173,7 @@ __all__ = [
     "accelerator_values",
     "classify_node_history",
     "device_signals",
+    "drawn_w",
     "measured_values",
     "signals_from_usage",
 ]
@@ -1600,9 +1601,25 @@ def measured_values(acc: types_pb2.AcceleratorUsage) -> dict[str, Any]:  # noqa:
     return out
 
 
+def drawn_w(values: Mapping[str, Any], seconds: float) -> float:
+    """The most a device's values (``accelerator_values``) over ``seconds`` say it drew, W: its
+    highest sample, its mean, or its energy over the period."""
+    energy = values.get("energy_j")
+    return max(
+        values.get("power_max_w") or 0.0,
+        values.get("power_mean_w") or 0.0,
+        energy / seconds if energy is not None and seconds > 0 else 0.0,
+    )
+
+
 def device_signals(values: Mapping[str, Any], seconds: float) -> DeviceSignals:
-    """The classifier's view of one accelerator (``accelerator_values``) over ``seconds``."""
-    board = (lookup_peak(values.get("model", "")) or UNKNOWN_MODEL_PEAK).board_power_w
+    """The classifier's view of one accelerator (``accelerator_values``) over ``seconds``. A
+    device that draws more than its reported model can (``pausewatch.peaks.overdrawn``) is
+    judged against the largest board of the table, as an unknown model is."""
+    peak = lookup_peak(values.get("model", "")) or UNKNOWN_MODEL_PEAK
+    if overdrawn(peak, drawn_w(values, seconds)):
+        peak = UNKNOWN_MODEL_PEAK
+    board = peak.board_power_w
     limit = values.get("power_limit_w")
     if limit is None or limit <= 0:
         limit = board

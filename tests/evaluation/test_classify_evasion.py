@@ -98,6 +98,26 @@ def test_power_capped_training_is_judged_against_the_reported_limit() -> None:
     _assert_training_evasion(classes(capped), caught_from=9)
 
 
+@pytest.mark.parametrize("model", ["T4", "A30", "A10"])
+def test_training_reported_as_a_smaller_model_is_judged_as_an_unknown_one(model: str) -> None:
+    # A red team, 2026-12-06: 8×H100 training (~560 W at compute) reported as a 70-W T4 (or a
+    # 165-W A30, a 150-W A10). Against that board every ratio read far above compute and no
+    # stall below it: never training. Drawing over 125 % of the model's board, the device is
+    # not that model: judged against the table's largest board and its reported limit (700 W).
+    _assert_training_evasion(classes(syn.training(MINUTES * 60, 8), model=model), caught_from=9)
+
+
+def test_a_board_drawing_within_its_rating_keeps_its_proof() -> None:
+    # The honest twin: request-driven serving on A100 SXMs (400-W boards), at most 260 W,
+    # keeps its proof (the A30, at 165 W, is overdrawn by the same load: judged as unknown, it
+    # is still never training)
+    serving = syn.request_inference(MINUTES * 60, 8, board_w=400.0)
+    for model in ("A100 SXM", "A30"):
+        labels = classes(serving, model=model)
+        assert "training" not in labels, (model, labels)
+    assert classes(serving, model="A100 SXM").count("inference") >= MINUTES // 2
+
+
 @pytest.mark.parametrize("offset_s", [0, 15, 40])
 def test_duty_cycle_inside_a_report_period_is_training(offset_s: int) -> None:
     # Train 30 s, pause 30 s (memory kept), every GPU together, at any phase against the periods.

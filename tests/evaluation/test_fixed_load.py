@@ -439,3 +439,19 @@ def test_the_first_bucket_after_calibration_is_tested_not_learnt(after: float, s
     state = advance_baseline(state, balance(reported * after, reported), False, 0.1)
     assert state.level0 == pytest.approx(1.27075)
     assert state.step is step
+
+
+@pytest.mark.parametrize(("second", "step"), [(1.2, False), (1.34, False), (1.37, True), (1.1, True)])
+def test_a_jump_in_calibration_beyond_the_allowed_drift_is_a_step_not_learnt(second: float, step: bool) -> None:
+    """A red team's (2026-12-06): with 3-hour buckets calibration lasts two of them, and a
+    hidden node switched on in the second moved the ratio 1.18 -> ~1.4 inside a 1.1-1.5 band:
+    learnt as overhead, COMPLIANT. A calibration bucket whose ratio moved from what calibration
+    had seen by more than ``max_overhead_drift`` (0.1) and 3σ of its own balance (here 0.5 % of
+    the metered energy: ~0.02 of the ratio), up or down, is a step, and not learnt; a move
+    inside that is learnt, as before."""
+    reported = 6000.0
+    state = advance_baseline(BaselineState(), balance(reported * 1.23, reported), True, 0.1)
+    state = advance_baseline(state, balance(reported * second, reported), True, 0.1)
+    assert state.step is step
+    assert state.calibration == ((1.23,) if step else (1.23, pytest.approx(second)))
+    assert state.in_calibration is step

@@ -79,6 +79,8 @@ PAIRS = (
     ("fixed-load-declared-after-bucket.toml", "fixed-load-declared-ahead.toml"),  # rules/5
     ("fixed-load-declared-at-bucket-end.toml", "fixed-load-cut-declared-promptly.toml"),
     ("train-in-bursts-beside-serving.toml", "serving-honest.toml"),  # rules/6
+    ("pdu-over-every-node-hides-a-node.toml", "pdu-over-every-node-honest.toml"),  # rules/7
+    ("long-buckets-calibrate-a-hidden-node.toml", "long-buckets-weather-honest.toml"),  # rules/7
     ("short-buckets-hide-training.toml", "short-buckets-idle-honest.toml"),
 )
 

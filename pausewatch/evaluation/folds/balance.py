@@ -338,6 +338,10 @@ class _Scopes:
                 self.device_gaps.setdefault(d.node_id, []).append(d)
         self.facility_id = facility_id
         self.inventory = inventory
+        # the meters at the facility's intake, by the names their readings count under
+        self._boundary = frozenset(
+            m.meter_id for m in (*inventory.meters, *self.departed_meters) if m.scope in _BOUNDARY_SCOPES
+        )
         self.span = span
         self.bucket_s = (span[1] - span[0]) / NS_PER_S
         self.meters = meters
@@ -364,7 +368,7 @@ class _Scopes:
         findings: list[Finding] = []
         groups = self._with_departed_meters(self._declared_groups())
         unmetered = sorted(set(self.all_nodes) - {nid for g in groups for nid in g.node_ids})
-        if not any(m.scope in _BOUNDARY_SCOPES for m in (*inv.meters, *self.departed_meters)):
+        if not self._boundary:
             findings.append(
                 self._unverifiable(
                     "no meter measures the facility's intake (scope facility): power drawn outside"
@@ -806,8 +810,15 @@ class _Scopes:
     ) -> tuple[EnergyBalance, _Reported]:
         r = self._reported(group)
         # the lowest reading, what the meters read, decides VIOLATION (evidence); the highest,
-        # its unread time at the meter's highest power, decides whether COMPLIANT is proven
-        lowest = min(readings, key=lambda m: m.energy_j)
+        # its unread time at the meter's highest power, decides whether COMPLIANT is proven.
+        # Where a meter of a smaller scope lists every declared node, it shares the intake's
+        # group, but it sees those nodes only, not what runs beside them behind the intake: a
+        # red team's honest PDU over all four declared nodes took the VIOLATION test from the
+        # intake, and a hidden training node behind it was INCONCLUSIVE (2026-12-06). The
+        # intake's own readings decide, then; the PDU's still count in COMPLIANT's test and
+        # in the meters' agreement.
+        at_intake = [m for m in readings if not self._boundary.isdisjoint(m.meters)]
+        lowest = min(at_intake or readings, key=lambda m: m.energy_j)
         highest = max(readings, key=lambda m: m.most_j)
         lo, hi = self.commitment.tolerances.band(*group.overhead)
         fixed_j = self.commitment.tolerances.fixed_load(group.fixed_load_w) * self.bucket_s

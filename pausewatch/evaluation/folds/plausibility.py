@@ -1,5 +1,6 @@
 """Plausibility of each usage report's values: what the source flagged invalid, counters that
-ran backwards, and power that contradicts activity, the board's limit or the energy counter.
+ran backwards, and power that contradicts activity, the board's limit, the model or the energy
+counter.
 
 Findings: ``telemetry.invalid``, ``plausibility.counter_backwards``,
 ``plausibility.power_activity`` (a node's BMC below its accelerators: ``NodeEnergyFold``)."""
@@ -12,6 +13,7 @@ from typing import Final
 from pausewatch.evaluation.findings import WARNING, FindingId
 from pausewatch.evaluation.folds.integrity import IntegrityFold
 from pausewatch.evaluation.folds.reading import DeviceReading, Slice, UsageReading
+from pausewatch.peaks import BOARD_OVERDRAW
 
 __all__ = [
     "ENERGY_RESOLUTION_J",
@@ -49,7 +51,8 @@ def _suspect(d: DeviceReading, full_s: float) -> bool:
     limit = d.power_limit_w or d.peak.board_power_w
     mean, busy, energy, power_max = d.power_mean_w, d.busy_fraction, d.energy_j, d.power_max_w
     return (
-        (
+        d.overdrawn_board_w > 0.0
+        or (
             mean is not None
             and busy is not None
             and ((busy < 0.05 and mean >= 0.5 * limit) or (busy >= 0.9 and mean < 0.15 * limit))
@@ -144,6 +147,19 @@ class PlausibilityFold:
                 at,
                 "power above 125 % of the board limit",
                 quantities={"power_max_w": (power_max, "W"), "power_limit_w": (limit, "W")},
+            )
+        if d.overdrawn_board_w > 0.0:
+            flag(
+                fid,
+                WARNING,
+                subject,
+                at,
+                f"drew more than {BOARD_OVERDRAW:.0%} of the board power of model {d.model[:60]!r}:"
+                " not that model, its peak figures not used",
+                quantities={
+                    "power_drawn_w": (max(mean or 0.0, power_max or 0.0), "W"),
+                    "board_power_w": (d.overdrawn_board_w, "W"),
+                },
             )
         self._energy(d, at, mean)
 

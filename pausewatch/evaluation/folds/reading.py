@@ -18,9 +18,9 @@ from typing import Final, NamedTuple
 
 from pausewatch.evaluation.inputs import LoggedReport
 from pausewatch.evaluation.intervals import Interval, clip
-from pausewatch.evaluation.workload import PeriodSignals, measured_values, signals_from_usage
+from pausewatch.evaluation.workload import PeriodSignals, drawn_w, measured_values, signals_from_usage
 from pausewatch.inventory import DeclaredNode, Inventory
-from pausewatch.peaks import UNKNOWN_MODEL_PEAK, AcceleratorPeak, lookup_peak
+from pausewatch.peaks import UNKNOWN_MODEL_PEAK, AcceleratorPeak, lookup_peak, overdrawn
 from pausewatch.v1 import types_pb2
 
 __all__ = ["INVALID_KINDS", "NS_PER_S", "DeviceReading", "Slice", "UsageReader", "UsageReading", "slice_of"]
@@ -87,6 +87,9 @@ class DeviceReading(NamedTuple):
     busy_fraction: float | None
     sm_active: float | None
     tensor_active: float | None
+    # the board power of ``peak`` where the device drew more than that model can
+    # (``pausewatch.peaks.overdrawn``; ``peak`` is then the table's largest), else 0.0
+    overdrawn_board_w: float = 0.0
 
     @property
     def model(self) -> str:
@@ -188,6 +191,9 @@ class UsageReader:
             peak, known = peak_of(reported_model if decl_model is None else decl_model, reported_model)
             samples = acc.sample_count
             get = values.get
+            contradicted = 0.0
+            if known and overdrawn(peak, drawn_w(values, at.full_s)):
+                contradicted, peak, known = peak.board_power_w, UNKNOWN_MODEL_PEAK, False
             devices.append(
                 DeviceReading(  # positional, in the order of the fields: a third of the cost
                     uuid,
@@ -208,6 +214,7 @@ class UsageReader:
                     get("busy_fraction"),
                     get("sm_active"),
                     get("tensor_active"),
+                    contradicted,
                 )
             )
         return UsageReading(
