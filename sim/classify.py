@@ -51,7 +51,7 @@ from sim.traces import (
     TraceError,
     parse_gpu_csv,
     parse_node_power_csv,
-    read_trace_text,
+    read_trace,
 )
 
 __all__ = [
@@ -301,7 +301,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--window",
         default=None,
         metavar="DURATION",
-        help='output window, e.g. "60s", "10m" (default: one report period, 60 s)',
+        help='output window, e.g. "60s", "10m", or seconds: "120" (default: one report period, 60 s)',
     )
     p.add_argument(
         "--bucket",
@@ -328,6 +328,14 @@ class _Run:
     classified: tuple[ClassifiedPeriod, ...]
 
 
+def _duration_s(text: str, flag: str, path: str) -> float:
+    """A duration flag in seconds: ``"10m"``, ``"1h"``, or a bare whole number of seconds."""
+    try:
+        return parse_duration_ns(int(text) if text.strip().isdecimal() else text) / _NS
+    except ValueError as e:
+        raise TraceError(path, 0, f"{flag}: {e}") from e
+
+
 def _run(args: argparse.Namespace) -> _Run:
     path = str(args.trace)
     if args.gpus < 1 or args.gpus > 1024:
@@ -339,10 +347,7 @@ def _run(args: argparse.Namespace) -> _Run:
         )
     window_s = float(DEFAULT_PERIOD_S)
     if args.window is not None:
-        try:
-            window_s = parse_duration_ns(args.window) / _NS
-        except ValueError as e:
-            raise TraceError(path, 0, f"--window: {e}") from e
+        window_s = _duration_s(args.window, "--window", path)
         if window_s <= 0:
             raise TraceError(path, 0, "--window must be longer than 0")
         if window_s > DEFAULT_PERIOD_S and window_s % DEFAULT_PERIOD_S:
@@ -350,19 +355,16 @@ def _run(args: argparse.Namespace) -> _Run:
                 path, 0, f"--window must be a whole number of {DEFAULT_PERIOD_S}-s report periods, or shorter"
             )
     period_s = min(float(DEFAULT_PERIOD_S), window_s)
-    try:
-        bucket_s = parse_duration_ns(args.bucket) / _NS or None  # 0: causal
-    except ValueError as e:
-        raise TraceError(path, 0, f"--bucket: {e}") from e
-    text = read_trace_text(args.trace)
+    bucket_s = _duration_s(args.bucket, "--bucket", path) or None  # 0: causal
+    source = read_trace(args.trace)
     if args.node_power:
-        node = parse_node_power_csv(text, path)
+        node = parse_node_power_csv(source.text, path)
         samples = node_power_samples(node)
-        warnings = node.warnings
+        warnings = source.warnings + node.warnings
     else:
-        gpu = parse_gpu_csv(text, path, args.gpus)
+        gpu = parse_gpu_csv(source.text, path, args.gpus)
         samples = gpu_trace_samples(gpu, peak.model)
-        warnings = gpu.warnings
+        warnings = source.warnings + gpu.warnings
         other = sorted({m for m in gpu.model_names if lookup_peak(m) not in (None, peak)})
         if other:
             warnings += (f"{path}: the log names {', '.join(other)}, not {peak.model} (--gpu-model is used)",)
