@@ -74,6 +74,21 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         patterns=(r"\bb200\b",),
     ),
     AcceleratorPeak(
+        model="NVIDIA GH200",
+        # GH200 Grace Hopper Superchip, its Hopper GPU (an H100- or H200-class die, 96 GB HBM3 or
+        # 144 GB HBM3e): FP8 3,958 TFLOPS (sparse), BF16 1,979 TF (sparse), TF32 989 TF (sparse);
+        # the module (CPU, GPU and memory) configurable up to 1,000 W. NVML names it
+        # "NVIDIA GH200 480GB" (or "... 144G HBM3e"): no word boundary before "h200".
+        densest_flops=3958 * _T,
+        densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=989.5 * _T,
+        least_tensor_flops=494.5 * _T,
+        board_power_w=1000.0,
+        source="NVIDIA GH200 Grace Hopper Superchip datasheet"
+        " (nvidia.com/en-us/data-center/grace-hopper-superchip)",
+        patterns=(r"\bgh200\b",),
+    ),
+    AcceleratorPeak(
         model="NVIDIA H200 NVL",
         # H200 NVL: FP8 3,341 TFLOPS (sparse), BF16 1,671 TF (sparse), TF32 835 TF (sparse); 600 W.
         densest_flops=3341 * _T,

@@ -301,6 +301,7 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
         ("NVIDIA GeForce RTX 3090", "NVIDIA GeForce RTX 3090"),
         ("AMD Instinct MI210", "AMD Instinct MI210"),
         ("AMD Instinct MI325X OAM", "AMD Instinct MI325X"),
+        ("NVIDIA GH200 480GB", "NVIDIA GH200"),
     ):
         assert lookup_peak(reported).model == model, reported  # type: ignore[union-attr]
     assert lookup_peak("NVIDIA GeForce RTX 4080 SUPER") is None
