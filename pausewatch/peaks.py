@@ -27,6 +27,7 @@ contradicts its model (``overdrawn``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ __all__ = [
     "AcceleratorPeak",
     "lookup_peak",
     "overdrawn",
+    "overdrawn_peak",
 ]
 
 _T = 1e12  # TFLOPS / TOPS → FLOP/s
@@ -400,6 +402,21 @@ UNKNOWN_MODEL_PEAK: Final = AcceleratorPeak(
 # batch job at most 429 W of 400, the 8×H100 training traces 603 W of 700, ``../shared/data``);
 # the plausibility fold's "power above 125 % of the board limit" is the same bound.
 BOARD_OVERDRAW: Final = 1.25
+
+
+@functools.lru_cache(maxsize=64)
+def overdrawn_peak(claimed: AcceleratorPeak) -> AcceleratorPeak:
+    """The figures a device that drew more than ``claimed`` can (``overdrawn``) is bounded with:
+    the table's largest, as an unknown part's, except the lower bound, which stays the claimed
+    model's. The lab's own claim sets the least it computed: an unknown part's lower bound is
+    none, and a training fleet reported as T4s under a compute cap, whose T4 lower bound had
+    exceeded the cap in 7 hours, was never VIOLATION once judged unknown (a red team,
+    2026-12-06)."""
+    return dataclasses.replace(
+        UNKNOWN_MODEL_PEAK,
+        least_tensor_flops=claimed.least_tensor_flops,
+        source=f"drew more than {claimed.model}'s board: the table's largest, that model's lower bound",
+    )
 
 
 def overdrawn(peak: AcceleratorPeak, drawn_w: float) -> bool:

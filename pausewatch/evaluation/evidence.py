@@ -29,7 +29,7 @@ such buckets from the window start, once: a new inventory version does not resta
 node started with the version would be learnt as overhead); hardware declared later leaves the
 buckets before it incomplete, so calibration waits for it. Calibration never learns a bucket
 out of the band (that is ``energy.unexplained`` already; learning it would make hidden load
-the baseline), nor one whose ratio moved from the median of what it had seen by more than
+the baseline), nor one that would spread the ratios it learnt wider than
 ``max_overhead_drift`` and 3σ of the bucket's balance (``energy.baseline_step``), and a
 calibration whose σ exceeds ``MAX_CALIBRATED_SIGMA`` (a hidden load switched on and off through
 it) starts again; a scope still uncalibrated ``UNCALIBRATED_GRACE``
@@ -206,6 +206,9 @@ class BaselineState:
     last_z: float = 0.0
     step: bool = False  # the bucket just folded in shows a step
     in_calibration: bool = False  # ... a jump from what calibration had seen (``step`` too)
+    # the lowest ratio any calibration of the scope learnt, once one was too unsteady: a fresh
+    # calibration's ratios are held within the allowed drift of it
+    floor: float | None = None
     drifted: bool = False  # the level is beyond max drift from μ₀
     ratio: float | None = None  # the bucket's ratio (None: incomplete bucket)
     since_ns: int | None = None  # start of the first bucket calibration learnt from
@@ -245,6 +248,22 @@ def advance_baseline(
         return replace(state, step=False, ratio=None, last_z=0.0)
     bucket_sigma = balance.sigma_j / balance.reported_j
     learning = state.level0 is None and (calibrating or len(state.calibration) < 2)
+    allowed = max_drift + Z_WARN * bucket_sigma
+    low = min(state.calibration, default=ratio)
+    if state.floor is not None:
+        low = min(low, state.floor)
+    if learning and max((*state.calibration, ratio)) - min(low, ratio) > allowed:
+        # Calibration's ratios must stay within the drift the commitment allows (and the
+        # balance's own noise) of each other: a bucket that would spread them wider is a step,
+        # and is not learnt. Calibration lasts two buckets at least, and a hidden node switched
+        # on in the second of two 3-hour buckets (a fifth of the facility's power, inside a
+        # wide band) became the baseline, COMPLIANT (a red team, 2026-12-06; with 31-day
+        # buckets no step would ever have been looked for). Against the spread, not the median:
+        # hidden GPUs switched on one by one, each held as long as all before it, kept the
+        # median in step and stayed COMPLIANT for 8 hours; and before the band test: a ratio
+        # just over the band's top, within the balance's noise, was neither learnt nor flagged
+        # (a second red team, 2026-12-06)
+        return replace(state, step=True, in_calibration=True, ratio=ratio, last_z=0.0)
     if learning and not balance.band[0] <= ratio <= balance.band[1]:
         # a bucket out of the band is a finding of its own (energy.unexplained); learning it
         # would make hidden load part of the baseline (once calibration is over, a bucket is
@@ -258,13 +277,6 @@ def advance_baseline(
     tracked = state.level
     predicted = tracked + state.trend
     error = ratio - predicted
-    if learning and abs(ratio - statistics.median(state.calibration)) > max_drift + Z_WARN * bucket_sigma:
-        # A jump in calibration, beyond the drift the commitment allows and the balance's own
-        # noise, is a step too, and is not learnt: calibration lasts two buckets at least, and
-        # a hidden node switched on in the second of two 3-hour buckets (a fifth of the
-        # facility's power, inside a wide band) became the baseline, COMPLIANT (a red team,
-        # 2026-12-06; with 31-day buckets no step would ever have been looked for)
-        return replace(state, step=True, in_calibration=True, ratio=ratio, last_z=0.0)
     if learning:
         cal = (*state.calibration, ratio)
         residuals = (*state.residuals, error) if len(state.calibration) >= 2 else state.residuals
@@ -291,7 +303,20 @@ def advance_baseline(
         if sigma > MAX_CALIBRATED_SIGMA:
             # too unsteady to learn from (a hidden load switched on and off through calibration
             # looks like this): calibrate afresh from this bucket; ``uncalibrated`` bounds how
-            # long that may go on before it is a finding
+            # long that may go on before it is a finding. Held to the lowest ratio calibration
+            # has learnt (``floor``): hidden GPUs switched on one by one made calibration
+            # unsteady, and the fresh one learnt them all as overhead, COMPLIANT from then on (a
+            # second red team, 2026-12-06)
+            floor = min(state.calibration) if state.floor is None else min(state.floor, *state.calibration)
+            if ratio - floor > allowed:
+                return BaselineState(
+                    step=True,
+                    in_calibration=True,
+                    ratio=ratio,
+                    seen_ns=state.seen_ns,
+                    floor=floor,
+                    reference=state.reference,
+                )
             return BaselineState(
                 calibration=(ratio,),
                 level=ratio,
@@ -299,6 +324,7 @@ def advance_baseline(
                 seen_ns=state.seen_ns,
                 learnt=learnt,
                 reference=state.reference,
+                floor=floor,
             )
         state = replace(state, level0=statistics.median(state.calibration), sigma=sigma)
     level0 = state.level0 if state.level0 is not None else tracked
@@ -381,10 +407,11 @@ def baseline_findings(
     q["cusum_down"] = (state.down, "1")
     meters = ", ".join(balance.meters)
     if state.step:
+        learnt_low = min((*state.calibration, *(() if state.floor is None else (state.floor,))), default=0.0)
+        learnt_high = max(state.calibration, default=learnt_low)
         why = (
-            f"moved from the {statistics.median(state.calibration):.3f} calibration had seen to"
-            f" {state.ratio or 0.0:.3f} before it was over, beyond the commitment's"
-            " max_overhead_drift: not learnt"
+            f"was {state.ratio or 0.0:.3f} in calibration, beyond the commitment's max_overhead_drift"
+            f" of the {learnt_low:.3f}-{learnt_high:.3f} it had learnt: not learnt"
             if state.in_calibration
             else f"stepped away from its calibrated level beyond its measured noise (z = {state.last_z:.1f})"
         )

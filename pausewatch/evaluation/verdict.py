@@ -90,7 +90,8 @@ __all__ = [
 # interior too (120 s from each edge: the clock skew the verifier tolerates), 2026-12-06; 7: a
 # device drawing over 125 % of its model's board power judged and bounded as an unknown model,
 # the intake's own readings deciding its scope's VIOLATION beside a smaller meter over every
-# node, a jump in calibration beyond the allowed drift a step, never learnt, 2026-12-06). A new
+# node, calibration's ratios held within the allowed drift of each other (and a fresh one of the
+# lowest learnt before it), a bucket beyond that a step, never learnt, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/7"

@@ -15,7 +15,7 @@ from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
 from pausewatch.errors import FormatError, InputError, SignatureError, UnknownKeyError
 from pausewatch.files.keyfile import generate_key_file
 from pausewatch.inventory import Inventory, inventory_from_toml
-from pausewatch.peaks import PEAKS, UNKNOWN_MODEL_PEAK, lookup_peak
+from pausewatch.peaks import PEAKS, UNKNOWN_MODEL_PEAK, lookup_peak, overdrawn, overdrawn_peak
 from pausewatch.roots import LabRoot
 from pausewatch.v1 import types_pb2
 from sim.factories import seeded_signer as signer
@@ -310,3 +310,18 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
     for p in PEAKS:
         assert p.source
         assert p.densest_flops >= p.dense_bf16_flops >= p.least_tensor_flops > 0
+
+
+def test_a_device_that_overdraws_its_model_is_bounded_as_unknown_but_keeps_the_claimed_lower_bound() -> None:
+    # A red team's (2026-12-06): training H100s reported as T4s. The upper bounds take the
+    # table's largest figures; the lower bound stays the T4's, so the lab's own claim still sets
+    # the least it computed (judged unknown, it had none, and a cap the T4 figures had shown
+    # exceeded was never a VIOLATION).
+    t4 = lookup_peak("Tesla T4")
+    assert t4 is not None
+    assert overdrawn(t4, 474.0)
+    assert not overdrawn(t4, 87.0)
+    bounded = overdrawn_peak(t4)
+    assert bounded.densest_flops == UNKNOWN_MODEL_PEAK.densest_flops
+    assert bounded.board_power_w == UNKNOWN_MODEL_PEAK.board_power_w
+    assert bounded.least_tensor_flops == t4.least_tensor_flops > 0

@@ -455,3 +455,39 @@ def test_a_jump_in_calibration_beyond_the_allowed_drift_is_a_step_not_learnt(sec
     assert state.step is step
     assert state.calibration == ((1.23,) if step else (1.23, pytest.approx(second)))
     assert state.in_calibration is step
+
+
+def test_hidden_gpus_switched_on_one_by_one_in_calibration_are_held_to_its_spread() -> None:
+    """A second red team's (2026-12-06): three hidden GPUs switched on one by one, each step
+    +0.055 of the ratio, each held as long as everything before it, kept the calibration's
+    median in step (no bucket 0.12 from it) and were learnt, COMPLIANT for 8 hours. The spread
+    of what calibration learnt is held to ``max_overhead_drift`` and 3σ: the third step is one."""
+    reported = 6000.0
+    state = BaselineState()
+    for ratio in (1.24, 1.24, 1.295, 1.295, 1.35, 1.35):
+        state = advance_baseline(state, balance(reported * ratio, reported), True, 0.1)
+        assert not state.step, ratio
+    state = advance_baseline(state, balance(reported * 1.405, reported), True, 0.1)
+    assert state.step
+    assert state.in_calibration
+    assert max(state.calibration) == pytest.approx(1.35)
+
+
+@pytest.mark.parametrize(("after", "step"), [(1.25, False), (1.40, True)])
+def test_a_calibration_started_afresh_is_held_to_the_lowest_ratio_learnt(after: float, step: bool) -> None:
+    """A calibration too unsteady to learn from (a hidden load switched on and off through it)
+    starts afresh; the same red team switched its GPUs on for good just before, and the fresh
+    calibration learnt them as overhead. It is held to the lowest ratio learnt before: a fresh
+    start 0.2 above it is a step, and not learnt, bucket after bucket; 0.05 above it starts
+    calibrating."""
+    reported = 6000.0
+    state = BaselineState()
+    for ratio in (1.20, 1.30, 1.20, 1.30, 1.20, 1.30):
+        state = advance_baseline(state, balance(reported * ratio, reported), True, 0.1)
+    state = advance_baseline(state, balance(reported * after, reported), False, 0.1)
+    assert state.level0 is None  # too unsteady: calibrating afresh
+    assert state.floor == pytest.approx(1.20)
+    assert state.step is step
+    assert state.calibration == (() if step else (pytest.approx(after),))
+    state = advance_baseline(state, balance(reported * after, reported), True, 0.1)
+    assert state.step is step

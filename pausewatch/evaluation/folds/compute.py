@@ -70,9 +70,10 @@ class ComputeFold:
                     INFO,
                     f"device:{d.uuid}",
                     at,
-                    f"no peak figures for model {d.model[:60]!r}"
-                    + (" (it drew more than that model can)" if d.overdrawn_board_w else "")
-                    + ": the largest in the table is used",
+                    f"model {d.model[:60]!r}: it drew more than that model can; the largest figures"
+                    " of the table bound it, that model's its lower bound"
+                    if d.overdrawn_board_w
+                    else f"no peak figures for model {d.model[:60]!r}: the largest in the table is used",
                 )
             active = _active(d)
             upper = active * dt_s * peak.densest_flops

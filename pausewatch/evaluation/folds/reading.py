@@ -20,7 +20,7 @@ from pausewatch.evaluation.inputs import LoggedReport
 from pausewatch.evaluation.intervals import Interval, clip
 from pausewatch.evaluation.workload import PeriodSignals, drawn_w, measured_values, signals_from_usage
 from pausewatch.inventory import DeclaredNode, Inventory
-from pausewatch.peaks import UNKNOWN_MODEL_PEAK, AcceleratorPeak, lookup_peak, overdrawn
+from pausewatch.peaks import UNKNOWN_MODEL_PEAK, AcceleratorPeak, lookup_peak, overdrawn, overdrawn_peak
 from pausewatch.v1 import types_pb2
 
 __all__ = ["INVALID_KINDS", "NS_PER_S", "DeviceReading", "Slice", "UsageReader", "UsageReading", "slice_of"]
@@ -193,7 +193,7 @@ class UsageReader:
             get = values.get
             contradicted = 0.0
             if known and overdrawn(peak, drawn_w(values, at.full_s)):
-                contradicted, peak, known = peak.board_power_w, UNKNOWN_MODEL_PEAK, False
+                contradicted, peak, known = peak.board_power_w, overdrawn_peak(peak), False
             devices.append(
                 DeviceReading(  # positional, in the order of the fields: a third of the cost
                     uuid,
