@@ -27,11 +27,10 @@ contradicts its model (``overdrawn``).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 __all__ = [
@@ -412,7 +411,7 @@ def overdrawn_peak(claimed: AcceleratorPeak) -> AcceleratorPeak:
     none, and a training fleet reported as T4s under a compute cap, whose T4 lower bound had
     exceeded the cap in 7 hours, was never VIOLATION once judged unknown (a red team,
     2026-12-06)."""
-    return dataclasses.replace(
+    return replace(
         UNKNOWN_MODEL_PEAK,
         least_tensor_flops=claimed.least_tensor_flops,
         source=f"drew more than {claimed.model}'s board: the table's largest, that model's lower bound",

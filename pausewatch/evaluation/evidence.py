@@ -218,6 +218,13 @@ class BaselineState:
     learnt: tuple[float, float, float] | None = None
     reference: tuple[float, float, float] | None = None
 
+    @property
+    def learnt_low(self) -> float | None:
+        """The lowest ratio calibration learnt, this one's or, once one started afresh, an
+        earlier one's (``floor``); None before any."""
+        low = (*self.calibration, *(() if self.floor is None else (self.floor,)))
+        return min(low) if low else None
+
 
 def advance_baseline(
     state: BaselineState,
@@ -249,10 +256,8 @@ def advance_baseline(
     bucket_sigma = balance.sigma_j / balance.reported_j
     learning = state.level0 is None and (calibrating or len(state.calibration) < 2)
     allowed = max_drift + Z_WARN * bucket_sigma
-    low = min(state.calibration, default=ratio)
-    if state.floor is not None:
-        low = min(low, state.floor)
-    if learning and max((*state.calibration, ratio)) - min(low, ratio) > allowed:
+    low = state.learnt_low
+    if learning and low is not None and max((*state.calibration, ratio)) - min(low, ratio) > allowed:
         # Calibration's ratios must stay within the drift the commitment allows (and the
         # balance's own noise) of each other: a bucket that would spread them wider is a step,
         # and is not learnt. Calibration lasts two buckets at least, and a hidden node switched
@@ -307,14 +312,15 @@ def advance_baseline(
             # has learnt (``floor``): hidden GPUs switched on one by one made calibration
             # unsteady, and the fresh one learnt them all as overhead, COMPLIANT from then on (a
             # second red team, 2026-12-06)
-            floor = min(state.calibration) if state.floor is None else min(state.floor, *state.calibration)
-            if ratio - floor > allowed:
+            floor = state.learnt_low
+            if floor is not None and ratio - floor > allowed:
                 return BaselineState(
                     step=True,
                     in_calibration=True,
                     ratio=ratio,
                     seen_ns=state.seen_ns,
                     floor=floor,
+                    learnt=state.learnt,
                     reference=state.reference,
                 )
             return BaselineState(
@@ -407,11 +413,10 @@ def baseline_findings(
     q["cusum_down"] = (state.down, "1")
     meters = ", ".join(balance.meters)
     if state.step:
-        learnt_low = min((*state.calibration, *(() if state.floor is None else (state.floor,))), default=0.0)
-        learnt_high = max(state.calibration, default=learnt_low)
+        low = state.learnt_low or 0.0
         why = (
             f"was {state.ratio or 0.0:.3f} in calibration, beyond the commitment's max_overhead_drift"
-            f" of the {learnt_low:.3f}-{learnt_high:.3f} it had learnt: not learnt"
+            f" of the {low:.3f}-{max(state.calibration, default=low):.3f} it had learnt: not learnt"
             if state.in_calibration
             else f"stepped away from its calibrated level beyond its measured noise (z = {state.last_z:.1f})"
         )

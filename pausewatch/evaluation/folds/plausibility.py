@@ -57,7 +57,7 @@ def _suspect(d: DeviceReading, full_s: float) -> bool:
             and busy is not None
             and ((busy < 0.05 and mean >= 0.5 * limit) or (busy >= 0.9 and mean < 0.15 * limit))
         )
-        or (power_max is not None and power_max > 1.25 * limit)
+        or (power_max is not None and power_max > BOARD_OVERDRAW * limit)
         or (
             energy is not None
             and (energy < 0 or (mean is not None and not abs(energy - mean * full_s) <= 1000.0))
@@ -139,7 +139,7 @@ class PlausibilityFold:
                 quantities={"power_mean_w": (mean, "W"), "tensor_active": (tensor, "1")},
             )
         power_max = d.power_max_w
-        if power_max is not None and power_max > 1.25 * limit:
+        if power_max is not None and power_max > BOARD_OVERDRAW * limit:
             flag(
                 fid,
                 WARNING,
