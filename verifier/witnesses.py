@@ -249,7 +249,13 @@ class WitnessCollector:
         timeout = aiohttp.ClientTimeout(total=max(w.target.timeout_s for w in self._witnesses))
         # a task group, not gather: cancelled, it waits for every witness's last try before the
         # session closes
-        async with aiohttp.ClientSession(timeout=timeout) as session, asyncio.TaskGroup() as group:
+        # an idle connection is given up after 5 s, before a witness closes it (its default
+        # idle_timeout_s is 10 s), so that a request is not sent down one being closed
+        connector = aiohttp.TCPConnector(keepalive_timeout=5.0)
+        async with (
+            aiohttp.ClientSession(timeout=timeout, connector=connector) as session,
+            asyncio.TaskGroup() as group,
+        ):
             for w in self._witnesses:
                 group.create_task(self._serve(session, w))
 

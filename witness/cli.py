@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -27,15 +28,14 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Final
 
-from aiohttp import web
-
 from pausewatch.checkpoint import CosignatureSigner
 from pausewatch.clock import SystemClock
 from pausewatch.errors import PausewatchError
 from pausewatch.files.keyfile import generate_key_file, load_key_file
 from pausewatch.files.statedir import lock_state_dir
 from witness.config import WitnessConfig, load_config, split_address
-from witness.server import WitnessService, build_app
+from witness.connections import usable_connections
+from witness.server import WitnessService, start_http
 from witness.store import WitnessStore
 
 __all__ = ["main"]
@@ -92,6 +92,14 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if not config.logs:
         raise _CommandError(f"{args.config}: no [[logs]]: this witness would witness nothing")
+    usable = usable_connections(config.limits.max_connections)
+    if usable < config.limits.max_connections:
+        _log.warning(
+            "fewer connections than configured: the file descriptor limit leaves no more",
+            extra={"fields": {"max_connections": config.limits.max_connections, "usable": usable}},
+        )
+        limits = dataclasses.replace(config.limits, max_connections=usable)
+        config = dataclasses.replace(config, limits=limits)
     lock = lock_state_dir(config.state_dir, "witness")
     try:
         signer = load_key_file(config.key_file)
@@ -108,15 +116,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _run(service: WitnessService, config: WitnessConfig, ready_file: Path | None) -> None:
-    app = build_app(service)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
-    await runner.setup()
     host, port = config.host_port()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
-    server = getattr(site, "_server", None)
-    sockets = getattr(server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
+    runner, site = await start_http(service, host, port)
+    bound = site.port
     vkey = service.cosigner.verifier.vkey
     _log.info(
         "witness serving",

@@ -13,6 +13,9 @@ directory)::
     request_timeout_s = 10.0           # to read a request body and answer it
     max_concurrent_requests = 64       # requests judged at once, once their body is read; more get 503
     max_evidence_per_log = 10000       # rejected-but-log-signed requests kept as evidence, per log
+    max_connections = 1024             # client connections in all (fewer if the fd limit leaves fewer)
+    max_connections_per_address = 32   # per client: an IPv4 address, an IPv6 /64
+    idle_timeout_s = 10.0              # a connection with no request being handled is closed after it
 
     [[logs]]                           # one table per log this witness witnesses
     vkey = "verifier.example/pausewatch+1a2b3c4d+AQ..."   # the log's C2SP vkey (Ed25519)
@@ -39,8 +42,6 @@ _MAX_CONFIG_BYTES: Final = 1 << 20
 _MAX_LOGS: Final = 1024
 
 
-
-
 _ERROR = located(ConfigError)
 
 
@@ -58,6 +59,12 @@ class Limits:
     request_timeout_s: float = 10.0
     max_concurrent_requests: int = 64
     max_evidence_per_log: int = 10000
+    # client connections (witness.connections): in all (fewer where the file descriptor limit
+    # leaves fewer), per client (an IPv4 address or an IPv6 /64), and how long one may sit with
+    # no request being handled on it (a request's headers must arrive within it)
+    max_connections: int = 1024
+    max_connections_per_address: int = 32
+    idle_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,11 @@ def build_config(doc: Document, base: Path) -> WitnessConfig:
         max_evidence_per_log=limits_t.integer(
             "max_evidence_per_log", d.max_evidence_per_log, minimum=0, maximum=10_000_000
         ),
+        max_connections=limits_t.integer("max_connections", d.max_connections, minimum=1, maximum=1_000_000),
+        max_connections_per_address=limits_t.integer(
+            "max_connections_per_address", d.max_connections_per_address, minimum=1, maximum=1_000_000
+        ),
+        idle_timeout_s=limits_t.number("idle_timeout_s", d.idle_timeout_s, minimum=0.1, maximum=3600.0),
     )
     logs: list[TrustedLog] = []
     for t in root.tables("logs", max_items=_MAX_LOGS):

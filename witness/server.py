@@ -10,6 +10,8 @@ Endpoints (one prefix serves both the submission and the monitoring API):
   ``max_request_bytes``; 503 when ``max_concurrent_requests`` are being judged (a body is read
   before it takes a slot); 408 when the body does not arrive, or is not answered, within
   ``request_timeout_s``. Errors are one line of ``text/plain``.
+  Connections themselves are admitted within caps (per client, in all, idle time):
+  :mod:`witness.connections`.
 - ``GET /checkpoint/<origin, URL-encoded>`` — the latest checkpoint this witness cosigned for
   that log, the full note (the log's signature, any other cosignatures it came with, and this
   witness's); 404 when it has cosigned none.
@@ -38,10 +40,11 @@ from pausewatch.keys import Signer
 from pausewatch.note import NoteSignature
 from pausewatch.tlog_witness import ADD_CHECKPOINT_PATH, SIZE_CONTENT_TYPE, format_size
 from witness.config import WitnessConfig
+from witness.connections import ConnectionCaps, ConnectionGuard, GuardedSite, middleware
 from witness.protocol import Rejected, open_submission
 from witness.store import WitnessStore
 
-__all__ = ["Answer", "WitnessMetrics", "WitnessService", "build_app"]
+__all__ = ["Answer", "WitnessMetrics", "WitnessService", "build_app", "start_http"]
 
 _log = logging.getLogger("pausewatch.witness")
 _NS = 1_000_000_000
@@ -84,6 +87,19 @@ class WitnessMetrics:
         self.latency = Histogram(
             "pausewatch_witness_add_checkpoint_seconds", "time to answer add-checkpoint", registry=r
         )
+        self.connections = Gauge("pausewatch_witness_connections", "client connections open", registry=r)
+        self.connections_refused = Counter(
+            "pausewatch_witness_connections_refused",
+            "connections closed on accept: a cap reached, every connection under it busy",
+            ["cap"],
+            registry=r,
+        )
+        self.connections_closed = Counter(
+            "pausewatch_witness_connections_closed",
+            "connections the witness closed: idle past idle_timeout_s, or displaced by a new one over a cap",
+            ["reason"],
+            registry=r,
+        )
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,17 @@ class WitnessService:
         self._clock = clock
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="witness-db")
         self._slots = asyncio.Semaphore(config.limits.max_concurrent_requests)
+        limits = config.limits
+        caps = ConnectionCaps(
+            limits.max_connections, limits.max_connections_per_address, limits.idle_timeout_s
+        )
+        self.connections = ConnectionGuard(
+            caps,
+            time.monotonic,
+            refused=lambda cap: self.metrics.connections_refused.labels(cap).inc(),
+            closed=lambda reason: self.metrics.connections_closed.labels(reason).inc(),
+        )
+        self.metrics.connections.set_function(lambda: self.connections.open)
         for s in store.status():
             self.metrics.log_size.labels(s.origin).set(s.size)
 
@@ -218,9 +245,22 @@ def build_app(service: WitnessService) -> web.Application:
             body=generate_latest(service.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
-    app = web.Application(client_max_size=limits.max_request_bytes)
+    app = web.Application(
+        client_max_size=limits.max_request_bytes, middlewares=[middleware(service.connections)]
+    )
     app.router.add_post(ADD_CHECKPOINT_PATH, add_checkpoint)
     app.router.add_get("/checkpoint/{origin:.+}", checkpoint)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+async def start_http(service: WitnessService, host: str, port: int) -> tuple[web.AppRunner, GuardedSite]:
+    """Serve ``build_app(service)`` on ``host:port`` behind the service's connection guard, as
+    ``pausewatch-witness serve`` does; ``runner.cleanup()`` stops it."""
+    # handlers are not cancelled when a client disconnects: a cosignature being stored is stored
+    runner = web.AppRunner(build_app(service), access_log=None, handle_signals=False, shutdown_timeout=5.0)
+    await runner.setup()
+    site = GuardedSite(runner, service.connections, host, port)
+    await site.start()
+    return runner, site

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 from pausewatch.checkpoint import CosignatureSigner
 from pausewatch.clock import SimulatedClock
@@ -24,7 +23,7 @@ from tests.witness.logs import TestLog
 from verifier.config import WitnessTarget
 from verifier.witnesses import run_witnesses
 from witness.config import Limits, TrustedLog, WitnessConfig
-from witness.server import WitnessService, build_app
+from witness.server import WitnessService, start_http
 from witness.store import WitnessStore
 
 WITNESS_NAME = "witness.test/w1"
@@ -64,20 +63,17 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running_witness(
-    config: WitnessConfig, seed: bytes = WITNESS_SEED, port: int = 0
+    config: WitnessConfig, seed: bytes = WITNESS_SEED, port: int = 0, host: str = "127.0.0.1"
 ) -> AsyncIterator[Running]:
     config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     clock = SimulatedClock()
     store = WitnessStore(config.database)
     service = WitnessService(config, store, Ed25519Signer.from_seed(seed), clock)
     # As `pausewatch-witness serve` runs it (witness.cli._run): an AppRunner, whose handlers
-    # are not cancelled when a client disconnects (aiohttp's TestServer cancels them).
-    runner = web.AppRunner(build_app(service), access_log=None, handle_signals=False, shutdown_timeout=5.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
-    await site.start()
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{bound}"
+    # are not cancelled when a client disconnects (aiohttp's TestServer cancels them), behind
+    # the connection guard.
+    runner, site = await start_http(service, host, port)
+    url = f"http://{host}:{site.port}"
     try:
         async with aiohttp.ClientSession(base_url=url) as session:
             yield Running(service, session, clock, url)
