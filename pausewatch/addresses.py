@@ -1,12 +1,14 @@
 """Network addresses as the commands take them (``host:port``): one rule for "stays on this
 machine", which decides where plaintext gRPC is allowed silently (verifier ``serve``) and where
-a client warns that it sends in plaintext (attestor uplink, ``submit``, ``verdicts``)."""
+a client warns that it sends in plaintext (attestor uplink, ``submit``, ``verdicts``); and one
+rule for whose connection an address is, which the services' per-client caps count by
+(``client_of``)."""
 
 from __future__ import annotations
 
 import ipaddress
 
-__all__ = ["is_loopback"]
+__all__ = ["client_of", "is_loopback"]
 
 
 def is_loopback(address: str) -> bool:
@@ -18,3 +20,19 @@ def is_loopback(address: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def client_of(host: str) -> str | None:
+    """The party a peer's IP address stands for, as far as an address tells: an IPv4 address;
+    an IPv6 /64 (one host is usually given a whole /64, so counting /128s would count nothing),
+    an IPv4-mapped IPv6 address being its IPv4 address. None where ``host`` is no IP address
+    (a zone index, ``%eth0``, is dropped first)."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]").partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

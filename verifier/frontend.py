@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import dataclasses
 import inspect
-import ipaddress
 import logging
 import os
 import signal
@@ -40,6 +39,7 @@ import grpc
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
+from pausewatch.addresses import client_of
 from pausewatch.errors import EnvironmentFaultError, PausewatchError
 from pausewatch.files.statedir import check_secret_file
 from pausewatch.v1 import verifier_pb2
@@ -303,20 +303,12 @@ _SOURCE_FULL: Final = (
 
 
 def _source(peer: str) -> str:
-    """The party a call comes from, as far as an address tells: an IPv4 address, an IPv6 /64
-    (one host usually holds a whole /64), else the peer string itself."""
+    """The party a call comes from (``client_of`` its address), else the peer string itself."""
     kind, _, rest = peer.partition(":")
-    host = rest.rpartition(":")[0].strip("[]").partition("%")[0]
-    try:
-        if kind == "ipv4":
-            return str(ipaddress.IPv4Address(host))
-        if kind == "ipv6":
-            address = ipaddress.IPv6Address(host)
-            if address.ipv4_mapped is not None:
-                return str(address.ipv4_mapped)
-            return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
-    except ValueError:
-        pass
+    if kind in ("ipv4", "ipv6"):
+        client = client_of(rest.rpartition(":")[0])
+        if client is not None:
+            return client
     return peer
 
 
@@ -479,27 +471,44 @@ class _StreamGate:
     """A bound on the forwarded streaming calls (WatchAlerts, health Watch, reflection) one
     front-end holds open to the core at once: kept under the core's streams per connection
     so that unary forwarded calls (GetChallenge, proofs, ...) still get through; past it a
-    streaming call is refused with RESOURCE_EXHAUSTED, counted, with a retry hint."""
+    streaming call is refused with RESOURCE_EXHAUSTED, counted, with a retry hint.
+
+    One source (``_source``) holds at most ``SOURCE_SHARE`` of them, so that a stranger
+    opening watches and leaving them open takes a share, not every slot: the others' watches
+    (and their health checks) still open. Many sources together can still fill the gate."""
+
+    SOURCE_SHARE: Final = 1 / 8
 
     def __init__(self, limit: int, metrics: VerifierMetrics) -> None:
         self.limit = max(1, limit)
+        self.per_source = max(1, int(self.limit * self.SOURCE_SHARE))
         self.held = 0
+        self.held_by: dict[str, int] = {}
         self._refused = metrics.refused_forwarded_streams
 
-    def take(self, context: grpc.aio.ServicerContext[Any, Any]) -> bool:
-        """One more stream; False (counted; the call's status, details and hint set to the
-        refusal) when full."""
-        if self.held >= self.limit:
+    def take(self, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+        """One more stream, for the call's source (returned, to ``give`` back); None (counted;
+        the call's status, details and hint set to the refusal) when the gate or the source's
+        share of it is full."""
+        source = _source(context.peer() or "")
+        mine = self.held_by.get(source, 0)
+        if self.held >= self.limit or mine >= self.per_source:
             self._refused.inc()
             context.set_trailing_metadata(((RETRY_AFTER_KEY, str(_STREAMS_RETRY_MS)),))
             context.set_code(grpc.StatusCode.RESOURCE_EXHAUSTED)
             context.set_details(_STREAMS_FULL)
-            return False
+            return None
         self.held += 1
-        return True
+        self.held_by[source] = mine + 1
+        return source
 
-    def give(self) -> None:
+    def give(self, source: str) -> None:
         self.held -= 1
+        left = self.held_by[source] - 1
+        if left:
+            self.held_by[source] = left
+        else:
+            del self.held_by[source]
 
 
 # Forwarded streams, 5 s: the slots are held by long-lived streams (WatchAlerts, health Watch,
@@ -586,7 +595,8 @@ def _forwarder(
         # open (none free: refused, ``_StreamGate``). The core's status ends the stream as it
         # is: set, not aborted (an abort raised inside a response generator reaches the client
         # as UNKNOWN).
-        if not streams.take(context):
+        source = streams.take(context)
+        if source is None:
             return
         call = None
         try:
@@ -598,7 +608,7 @@ def _forwarder(
         finally:
             if call is not None:
                 call.cancel()
-            streams.give()
+            streams.give(source)
 
     if server_streaming and not client_streaming:
 
@@ -618,15 +628,17 @@ def _forwarder(
         async def stream_unary(
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
         ) -> bytes:
-            if not streams.take(context):  # the hint, set by take(), goes with the abort
+            source = streams.take(context)
+            if source is None:  # the hint, set by take(), goes with the abort
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _STREAMS_FULL)
+                raise AssertionError("unreachable: abort raises")  # pragma: no cover
             try:
                 response: bytes = await _raw(channel, "stream_unary", method)(requests, **call_args(context))
             except grpc.aio.AioRpcError as e:
                 await _relay_error(context, e)
                 raise AssertionError("unreachable: abort raises") from e  # pragma: no cover
             finally:
-                streams.give()
+                streams.give(source)
             return response
 
         return grpc.stream_unary_rpc_method_handler(stream_unary)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import resource
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
@@ -37,6 +36,8 @@ from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+
+from pausewatch.addresses import client_of
 
 __all__ = ["ConnectionCaps", "ConnectionGuard", "GuardedSite", "address_key", "usable_connections"]
 
@@ -70,20 +71,10 @@ def usable_connections(configured: int, reserve: int = FD_RESERVE) -> int:
 
 
 def address_key(peer: Any) -> str:
-    """Whose connection this is: the IPv4 address, or the /64 of an IPv6 one (an IPv4-mapped
-    IPv6 address is its IPv4 address). A peer the socket cannot name (a Unix socket) is ""."""
+    """Whose connection this is (``client_of`` the peer's address); a peer the socket cannot
+    name as an IP address (a Unix socket) is ""."""
     host = peer[0] if isinstance(peer, tuple) and peer else None
-    if not isinstance(host, str):
-        return ""
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return host
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
+    return (client_of(host) or "") if isinstance(host, str) else ""
 
 
 class _Connection(asyncio.Protocol):

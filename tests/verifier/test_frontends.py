@@ -303,52 +303,57 @@ def test_a_frontends_report_calls_are_counted_per_method_in_the_core(tmp_path):
     assert f'"port": {port}' in serving[-1], serving[-1]
 
 
-def test_a_strangers_idle_forwarded_streams_do_not_stop_reports(tmp_path):
+_REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+
+
+def open_watches(port: int, source: str, n: int):  # type: ignore[no-untyped-def]
+    """A raw HTTP/2 connection from ``source`` (a loopback address) opening ``n`` reflection
+    streams and sending nothing on them: idle forwarded streams, held open."""
+    import socket
+
+    from tests.verifier.test_overload_edge import _frame, _literal
+
+    headers = (
+        b"\x83\x86"  # :method POST, :scheme http
+        + _literal(b":path", _REFLECTION.encode())
+        + _literal(b":authority", b"verifier")
+        + _literal(b"content-type", b"application/grpc")
+        + _literal(b"te", b"trailers")
+    )
+    s = socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _frame(4, 0, 0))
+    for k in range(n):
+        s.sendall(_frame(1, 0x4, 2 * k + 1, headers))  # END_HEADERS, the stream left open
+    return s
+
+
+async def refused_forwarded_streams(metrics_port: int, n: float) -> None:
+    """Wait until ``n`` forwarded streams have been refused: at once, but a front-end's counts
+    reach the core's /metrics by tally, and the machine may be loaded."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 60
+    while refused_calls(metrics_port).get("forwarded_streams") != n:
+        assert loop.time() < until, refused_calls(metrics_port)
+        await asyncio.sleep(0.05)
+
+
+def test_strangers_idle_forwarded_streams_do_not_stop_reports(tmp_path):
     """Forwarded streams (here idle reflection streams, no key needed) once shared the core's
     connection with ``Sequence``, whose per-connection stream cap they filled: every report
     then ended DEADLINE_EXCEEDED. A front-end holds at most half that cap of forwarded streams
-    (more are refused RESOURCE_EXHAUSTED) on a connection of their own."""
-    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
+    (more are refused RESOURCE_EXHAUSTED, with a hint) on a connection of their own: here 16
+    strangers' 32 streams fill the 8 slots, one each (a source's share), and reports and
+    forwarded unary calls go on."""
     world = World(tmp_path, nodes=1)
     cfg = write_config(tmp_path, world)
-    metrics_port = with_metrics(cfg, "frontends = 1\nmax_streams_per_connection = 8\n")
-
-    async def never():
-        await asyncio.sleep(3600)
-        yield reflection_pb2.ServerReflectionRequest()
+    metrics_port = with_metrics(cfg, "frontends = 1\nmax_streams_per_connection = 16\n")
 
     async def calls(port: int) -> None:
-        local = [("grpc.use_local_subchannel_pool", 1)]
-        strangers = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=local) for _ in range(3)]
-        streams = [
-            reflection_pb2_grpc.ServerReflectionStub(strangers[i % 3]).ServerReflectionInfo(never())
-            for i in range(12)
-        ]
+        socks = [open_watches(port, f"127.0.3.{i + 1}", 2) for i in range(16)]
         try:
-            pending = {asyncio.ensure_future(s.code()) for s in streams}
-            done: set[asyncio.Future[grpc.StatusCode]] = set()
-            loop = asyncio.get_running_loop()
-            until = loop.time() + 60  # refusals are immediate; the cap is for a loaded machine
-            while len(done) < 8 and pending and loop.time() < until:
-                finished, pending = await asyncio.wait(
-                    pending, timeout=until - loop.time(), return_when=asyncio.FIRST_COMPLETED
-                )
-                done |= finished
-            await asyncio.sleep(0.2)  # a ninth refusal, were there one, would show here
-            done |= {f for f in pending if f.done()}
-            codes = sorted(d.result().name for d in done)
-            assert codes == ["RESOURCE_EXHAUSTED"] * 8, codes  # 4 held: 8 // 2
-            refused = [s for s in streams if s.done()]
-            for s in refused:  # each refusal carries the retry hint, as the core's do
-                assert retry_after_ms(await s.trailing_metadata()) == ["5000"]
-                assert "retry after 5 s" in (await s.details())
-            # counted in the front-end, and on the verifier's /metrics (the core's, by Tally)
-            until_counted = loop.time() + 30
-            while refused_calls(metrics_port).get("forwarded_streams") != 8.0:
-                assert loop.time() < until_counted, refused_calls(metrics_port)
-                await asyncio.sleep(0.05)
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=local) as ch:
+            await refused_forwarded_streams(metrics_port, 24)
+            # refused: 16 sources' second streams, and the first streams of 8 of them
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
                 stub = verifier_pb2_grpc.VerifierStub(ch)
                 (chain,) = await enrolled_chains(stub, world)  # forwarded unary calls get through
                 for _ in range(3):
@@ -356,11 +361,57 @@ def test_a_strangers_idle_forwarded_streams_do_not_stop_reports(tmp_path):
                         verifier_pb2.SubmitReportsRequest(envelopes=[chain.next()]), timeout=10
                     )
                     assert resp.results[0].disposition == 1, resp
+                from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+                async def never():  # no request written as the refusal arrives: a client
+                    await asyncio.sleep(3600)  # doing so may read INTERNAL (grpc's race)
+                    yield reflection_pb2.ServerReflectionRequest()
+
+                watch = reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(never())
+                assert await watch.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # every slot held
+                assert retry_after_ms(await watch.trailing_metadata()) == ["5000"]
+                assert "retry after 5 s" in (await watch.details())
+            await refused_forwarded_streams(metrics_port, 25)
         finally:
-            for s in streams:
-                s.cancel()
-            for c in strangers:
-                await c.close()
+            for s in socks:
+                s.close()
+
+    proc, port = start(cfg, tmp_path)
+    try:
+        asyncio.run(calls(port))
+    finally:
+        stop(proc, tmp_path)
+
+
+def test_one_source_holds_only_its_share_of_forwarded_streams(tmp_path):
+    """A red team: one source opening watches and leaving them open held every forwarded-stream
+    slot of a front-end, and every other caller's ``WatchAlerts``, health ``Watch`` and
+    reflection was refused. One source now holds an eighth (here 4 of 32); another caller's
+    watch opens and is answered."""
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    world = World(tmp_path, nodes=1)
+    cfg = write_config(tmp_path, world)
+    metrics_port = with_metrics(cfg, "frontends = 1\nmax_streams_per_connection = 64\n")
+
+    async def calls(port: int) -> None:
+        socks = [open_watches(port, "127.0.0.2", 20) for _ in range(2)]
+        try:
+            await refused_forwarded_streams(metrics_port, 36)
+
+            async def one_request():
+                yield reflection_pb2.ServerReflectionRequest(list_services="")
+
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                watch = reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(one_request())
+                answers = [a async for a in watch]
+                assert await watch.code() == grpc.StatusCode.OK
+                names = {s.name for s in answers[0].list_services_response.service}
+                assert "pausewatch.v1.Verifier" in names
+            assert refused_calls(metrics_port).get("forwarded_streams") == 36.0
+        finally:
+            for s in socks:
+                s.close()
 
     proc, port = start(cfg, tmp_path)
     try:
