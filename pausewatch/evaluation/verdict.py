@@ -35,6 +35,7 @@ from pausewatch.evaluation.bucket import (
     BucketFacts,
     EnergyBalance,
     LabelledPeriod,
+    is_evidence,
 )
 from pausewatch.evaluation.evidence import (
     BaselineState,
@@ -91,10 +92,11 @@ __all__ = [
 # device drawing over 125 % of its model's board power judged and bounded as an unknown model,
 # the intake's own readings deciding its scope's VIOLATION beside a smaller meter over every
 # node, calibration's ratios held within the allowed drift of each other (and a fresh one of the
-# lowest learnt before it), a bucket beyond that a step, never learnt, 2026-12-06). A new
+# lowest learnt before it), a bucket beyond that a step, never learnt, 2026-12-06; 8: the energy
+# summed over a commitment's facilities held to the interior test each facility's is, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/7"
+RULES: Final = "pausewatch-rules/8"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -102,6 +104,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/4",
     "pausewatch-rules/5",
     "pausewatch-rules/6",
+    "pausewatch-rules/7",
 )
 
 
@@ -699,11 +702,12 @@ class Evaluator:
         states = {fid: self._baseline_states(fid, span[0]) for fid, _ in top}
         # what a facility's own baseline shows is no evidence (a drift, load carried before) is
         # none summed either; it still blocks COMPLIANT below (``by_reports``)
-        beyond_silence = math.fsum(
-            max(0.0, b.net_metered_j()[0] - b.band[1] * (b.reported_j + b.silent_allowance_j))
+        counted = [
+            b
             for fid, b in top
             if _not_evidence(states[fid].get(b.node_ids, BaselineState()), b, bucket_s) is None
-        )
+        ]
+        beyond_silence = math.fsum(max(0.0, b.beyond_silence_j()) for b in counted)
         by_reports = math.fsum(max(0.0, b.net_metered_j()[1] - b.band[1] * b.reported_j) for b in balances)
         ref_power = max(b.reference_power_w for b in balances)
         q = {
@@ -716,6 +720,7 @@ class Evaluator:
         if (
             beyond_silence > Z_VIOLATION * sigma
             and beyond_silence >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * ref_power * bucket_s
+            and _interior_evidence(counted, bucket_s, ref_power)
         ):
             return [
                 Finding.make(
@@ -751,6 +756,27 @@ class Evaluator:
             for fid in commitment_scope(self.inputs.facilities):
                 out.append(self.verdict(BucketRef(fid, start, end), evaluated_unix_ns))
         return out
+
+
+def _interior_evidence(balances: Sequence[EnergyBalance], bucket_s: float, ref_power_w: float) -> bool:
+    """The sum's excess stands in the bucket's interior too, as each scope's must
+    (``balance_decision``): a load that a meter's clock moved across a bucket's edge is no more
+    evidence summed over facilities than in one (a red team, 2026-12-06: an honest fleet
+    starting a job on a bucket's edge beside a slow meter clock, VIOLATION once the commitment
+    covered a second, idle facility). A scope without an interior balance counts its excess
+    over the whole bucket pro rata of the interior's time; with none, no interior is tested."""
+    inside = [b.interior for b in balances if b.interior is not None]
+    if not inside:
+        return True
+    seconds = inside[0][0]
+    beyond = math.fsum(i[1] for i in inside) + math.fsum(
+        max(0.0, b.beyond_silence_j()) * seconds / bucket_s for b in balances if b.interior is None
+    )
+    sigma = math.sqrt(
+        math.fsum(i[2] ** 2 for i in inside)
+        + math.fsum((b.sigma_j * seconds / bucket_s) ** 2 for b in balances if b.interior is None)
+    )
+    return is_evidence(beyond, sigma, ref_power_w * seconds)
 
 
 def _not_evidence(state: BaselineState, bal: EnergyBalance, bucket_s: float) -> str | None:

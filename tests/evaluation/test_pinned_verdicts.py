@@ -116,6 +116,13 @@ and 4 gain ``energy.balance_unverifiable`` (the jumps are not learnt, and calibr
 done in time), all in buckets INCONCLUSIVE or VIOLATION before and after. The honest fleets' verdicts change only in
 ``rules``.
 
+Re-pinned for ``pausewatch-rules/8`` (the energy summed over a commitment's facilities held to
+the interior test each facility's balance is): in the mixed fleet (seed 1) under commitment 0,
+the commitment's verdict at log size 168 for the bucket at 1767226200 s loses its summed CRITICAL
+``energy.unexplained`` (a WARNING now: the sum's excess does not stand in the interior); it
+stays VIOLATION on its other evidence. No other change, and no status changes; the honest
+fleets' verdicts change only in ``rules``.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -127,40 +134,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/7"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/8"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "34803f0f2a8f9c996feb09fe30bb86f17e344b9715b0412f8c6c3d506e667cdc",
-        "c0@168": "49c8d1fe1dc8806915863c3e492b6164cc8b650f1a5d4abca473dd918603c243",
-        "c0@215": "f2a39f767fc9e98ecc332449075e55036d04bc996736df47fc7ee377ef1d81b1",
-        "c1@82": "f3757ade999752ff2b1540785825b9149cc24cae8744433171de7c00b080bb47",
-        "c1@168": "4264a064c7d85a5c9f9a11599cfa9847e94f8d738bca866e83f7fd6d51da96f3",
-        "c1@215": "a836d3e274585a9d5c300e353de6e87c02589455d84539eac07a25d7c473f5c0",
-        "c2@82": "491f21da22dd5b5945f25ceda9d6d066bcd5e3a3d79aae4be6b6f1039308c0a2",
-        "c2@168": "aa24f78082119de75e509cefe95bfe71b9c13768b997f319ce594e4667535f1d",
-        "c2@215": "60bf56febd01e8672a951ab91ea07476ffd913ddcc85fa999684d56f4e7eca99",
+        "c0@82": "4c3cb582310fe67de7149cc9d3b6aecc3df786bfdfbac32c09493dcf285aa450",
+        "c0@168": "01695dd8005bf3f82f9b8307ff02eee768090cca5fb40630c113d9623cb29912",
+        "c0@215": "9cdf555199531f9061ac32052b5fde1a90a87f28fc55834ad0626ca3f8518d50",
+        "c1@82": "9ac25e03d1501d042c2acb7e23d2401fbeb246504901f910d4dbe079cdf30cd7",
+        "c1@168": "f2375d916c3218839a8253f017dfce0090777c559618da59cb9a57d7095b99f2",
+        "c1@215": "5a2868a1abd2d0c382b239a2da73a54ed1b3ef4e81ca5f5d5364aa822f96c554",
+        "c2@82": "ec5662a2a3162f774c13f0c78861f2d4407df33d1900f7f38952b61188b1fa94",
+        "c2@168": "674281273a068194752bc76017081f997813410a02dd49f87d453f58e45a4718",
+        "c2@215": "f7442479d70232062733230f090c8858e335cef09365faad231edbd79ec9e479",
     },
     2: {
-        "c0@81": "d5404664fda5227aba964adfd837343c91870be7954b3a88e296bb59c21c0866",
-        "c0@173": "0a969fb12964cc4874944d8cfc923373c2c82a1630b92d490a165de25ea8c083",
-        "c0@220": "9be3b66711033caf74e1388b8d16911f7ebd9d60a6b7b1adaac7a7ae78a71643",
-        "c1@81": "69027c5f17d2bf2df16849c642486bac3ab75ed5c0abaed250eb7038d67bbdee",
-        "c1@173": "d5d62ebcb25730b9a256f513e89ad4614a2cde648e6fa07222bc1071ff4a65f6",
-        "c1@220": "a508f85a8c2dfcfc5e76a7f021e37926a50ce510fb207a7f51406f15574d3988",
-        "c2@81": "1d81fd178aced749ad2588dd338b8ed83eb0fd923b53275c310a921e88216671",
-        "c2@173": "74a01360da8d0f6bb62aafd1af0e01e75483929ff5799bc9fafdc95cf3cdbe5e",
-        "c2@220": "12416219ab72cdeec4695f28950078ad4d9409a4e373470d3b6cf3749b72d616",
+        "c0@81": "3df64d202547d3046199887b459657fafc26b47b723c2466ff27111eeee99b01",
+        "c0@173": "559400643be43ba57f70c3df67b43b3edaec232ce9864f5d2daa6ddd4a44cfa3",
+        "c0@220": "15b38c353c6beaea8efe788eb5a037cf8a91e4fdbc3d5ce368e80b318cab4280",
+        "c1@81": "c4965b2fa6b13ab63bbfd191811846e1e335441666971677d75668ccdf849919",
+        "c1@173": "7e1fdd4d4f0008273a0c41c8fa277ffdef722b453af5d0f55c8182c3ba8d8774",
+        "c1@220": "53467369b3339f3ccfbbfe83bc2eb3e74919e16248020db6279dcbc11f60d0dd",
+        "c2@81": "21004937afc8789adb7da0875bc4e15e03750906dc53a95f19104026a00bf0fe",
+        "c2@173": "da541b2670e1c615237c0f9a4b180e1025363561f0f7b3dd91cb0534fe92734a",
+        "c2@220": "fab536d454d2e58830fddcf0aa2f8fa99092e256a1355758c440deb33d9961d8",
     },
 }
 
 CLEAN = {
-    "idle/c0": "3f717fada35a80e392deca81e9511b7e3ab9222935c7b4b8d24f064df0c9245a",
-    "idle/c1": "4ea94244baff778d898afa004ee0405906fb2223484ba0feab8cf069654fe51e",
-    "inference/c0": "2b155555d1dff53283df8c1571bd10cd084e60aef1f1024d098241816fdc2bf6",
-    "inference/c1": "923d5c6e2ba6c764a3cd1aa9874791b642cacf1094bba53f37f1339e8fc5d5e1",
-    "training/c0": "ef83cb19ef292ef580ed46d1ca97fe380b057db64c5d0a4abe84fdcde8bbe5d1",
-    "training/c1": "0c90375f7aa4ad9039f00c6e3c1e76ea7ecdfeb4922c0820b26b407e7780d6be",
+    "idle/c0": "d609526505da0bf1f17a99f49fc6027c7574dce32ae2bb403e48fa6759e42755",
+    "idle/c1": "23ffb1115c36d518c8105b3d328c679caac9239bbb890bf297dbbf494de68bfb",
+    "inference/c0": "ea596070b29341696fc376305638bfcaf32851fa1258ef22cd3e09d911b785e7",
+    "inference/c1": "7999c4e6f28e4101129af1d64a6c83aa6fe7a78752e915ed45fbb0a6b3d56c46",
+    "training/c0": "6e270b8aa1beee0373ee6fc2e589ab2432b5c7d3d35f943a64ac1c929d9f9bc7",
+    "training/c1": "9a6034d50e94f02f43ba28b527391ced34c92a09953d73e0e95a8b36a2d4a326",
 }
 
 

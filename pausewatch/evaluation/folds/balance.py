@@ -126,6 +126,11 @@ class EnergyBalance:
         band and the ratio baseline compare with the nodes' reports."""
         return self.metered_j - self.fixed_load_j, self.metered_max_j - self.fixed_load_j
 
+    def beyond_silence_j(self) -> float:
+        """The lowest metered energy (less the fixed load) beyond what the band allows the
+        reports with every silence at full power: a violation's excess where it is evidence."""
+        return self.net_metered_j()[0] - self.band[1] * (self.reported_j + self.silent_allowance_j)
+
     def baseline_reported_j(self) -> float | None:
         """The reported energy the ratio baseline divides by: the reports themselves in a complete
         bucket; with short silences (at most ``MAX_FILLED_FRACTION`` of the scope's node-time, no
@@ -160,8 +165,8 @@ def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
     than the band allows), or None (balanced); every metered figure less the declared fixed load.
     The sensitivity sweep calls this very function."""
     lo, hi = b.band
-    metered, metered_max = b.net_metered_j()
-    beyond_silence = metered - hi * (b.reported_j + b.silent_allowance_j)
+    metered_max = b.net_metered_j()[1]
+    beyond_silence = b.beyond_silence_j()
     if is_evidence(beyond_silence, b.sigma_j, b.reference_power_w * bucket_s) and (
         b.interior is None or is_evidence(b.interior[1], b.interior[2], b.reference_power_w * b.interior[0])
     ):
@@ -889,9 +894,9 @@ class _Scopes:
         """The finding ``balance_decision`` makes of one scope's balance, if any."""
         bucket_s = self.bucket_s
         lo, hi = b.band
-        metered, metered_max = b.net_metered_j()
+        metered_max = b.net_metered_j()[1]
         by_reports = metered_max - hi * b.reported_j
-        beyond_silence = metered - hi * (b.reported_j + b.silent_allowance_j)
+        beyond_silence = b.beyond_silence_j()
         quantities = {
             "metered_j": (b.metered_j, "J"),
             "metered_max_j": (b.metered_max_j, "J"),

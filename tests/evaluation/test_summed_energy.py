@@ -1,0 +1,71 @@
+"""The energy summed over a commitment's facilities: small excesses that stay under each
+facility's threshold add up to a VIOLATION, and that sum passes the same tests as each
+facility's balance — the interior one included (rules/8: a red team, 2026-12-06, found the sum
+skipping it, and an honest fleet starting a job on a bucket's edge beside a slow meter clock
+was a VIOLATION once the commitment covered a second facility)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pausewatch.evaluation import BucketRef, Evaluator
+from pausewatch.evaluation.folds.balance import EDGE_SKEW_S
+from pausewatch.v1 import types_pb2
+from sim.factories import IDLE, NS, T0, Fleet, commitment
+
+VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION
+INCONCLUSIVE = types_pb2.VERDICT_STATUS_INCONCLUSIVE
+BUCKET_S = 600
+NODES = 2
+SITES = ("fac-a", "fac-b")
+# hidden at each site's intake: with the band's slack over the idle nodes, ~0.6 of an H100 at
+# board power beyond what the band allows, over a bucket
+HIDDEN_W = 800.0
+
+
+def run(hidden_w: float, minutes: range) -> list[types_pb2.Verdict]:
+    """Two idle sites; from the fourth bucket on each intake also sees ``hidden_w`` of
+    hardware no report covers, in the ``minutes`` of each 10-minute bucket listed. The seventh
+    bucket's verdicts: each site's, then the commitment's."""
+    fleet = Fleet(dict.fromkeys(SITES, NODES))
+    for fid in SITES:
+        for k in range(70):
+            t = T0 + k * fleet.period_ns
+            for node in fleet.node_ids(fid, NODES):
+                fleet.usage(node, fid, t, IDLE)
+            extra_w = hidden_w if k >= 30 and k % 10 in minutes else 0.0
+            fleet.meter(fid, t, NODES * fleet.node_power(IDLE) + extra_w)
+    ev = Evaluator(fleet.inputs(commitment(list(SITES), bucket_s=BUCKET_S)))
+    span = (T0 + 6 * BUCKET_S * NS, T0 + 7 * BUCKET_S * NS)
+    return [ev.verdict(BucketRef(fid, *span)) for fid in (*SITES, "")]
+
+
+def summed(v: types_pb2.Verdict) -> list[int]:
+    return [f.severity for f in v.findings if f.id == "energy.unexplained" and "summed" in f.message]
+
+
+def test_excesses_under_each_sites_threshold_add_up_to_a_violation() -> None:
+    """~0.6 of an accelerator beyond the band at each site, all the time: neither site alone is
+    evidence (one accelerator at board power is the floor), the sum is."""
+    *sites, total = run(HIDDEN_W, range(10))
+    assert [v.status for v in sites] == [INCONCLUSIVE, INCONCLUSIVE]
+    assert total.status == VIOLATION, total.reason
+    assert summed(total) == [types_pb2.SEVERITY_CRITICAL]
+
+
+@pytest.mark.parametrize(
+    ("minutes", "status"),
+    [
+        (range(2), INCONCLUSIVE),  # the bucket's first 120 s only: what a clock skew moves
+        ((0, 1, 8, 9), INCONCLUSIVE),  # both edges
+        (range(6), VIOLATION),  # four minutes into the interior: a load, not a skew
+    ],
+)
+def test_the_sums_excess_must_stand_in_the_interior_too(minutes: tuple[int, ...], status: int) -> None:
+    """The same excess, as energy over the bucket, all of it within ``EDGE_SKEW_S`` of the
+    bucket's edges: no evidence summed, as none in one site; reaching into the interior, it is."""
+    assert EDGE_SKEW_S == 120.0
+    per_minute_w = HIDDEN_W * 10 / len(minutes)  # the same energy over the bucket
+    *_, total = run(per_minute_w, minutes)
+    assert total.status == status, total.reason
+    assert summed(total) == [types_pb2.SEVERITY_CRITICAL if status == VIOLATION else types_pb2.SEVERITY_WARNING]
