@@ -93,7 +93,8 @@ __all__ = [
 # the intake's own readings deciding its scope's VIOLATION beside a smaller meter over every
 # node, calibration's ratios held within the allowed drift of each other (and a fresh one of the
 # lowest learnt before it), a bucket beyond that a step, never learnt, 2026-12-06; 8: the energy
-# summed over a commitment's facilities held to the interior test each facility's is, 2026-12-06). A new
+# summed over a commitment's facilities held to the interior test each facility's is, a lockstep
+# job's earlier stalls joined only through periods within 8 % of its level, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/8"

@@ -154,13 +154,22 @@ CASES = {
 }
 
 
+# Twins whose second lull is no second event either: the backlog 14 % over the job's level
+# between the lulls is no period of one job at one level (``HISTORY_LEVEL_AGREE``, 8 %, since
+# rules/8), so the earlier lull is not joined — a training loop serves no backlog.
+NOT_JOINED = {"a lull across the context's start, its backlog above the job's level"}
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_one_lull_is_never_two_events(name: str) -> None:
     one, two = CASES[name]()
     labels = _labels(one)
     assert "training" not in labels, labels
     assert not PROOF & set(labels), labels
-    assert "training" in _labels(two), "the twin with a second lull is training: the rule still fires"
+    if name in NOT_JOINED:
+        assert "training" not in _labels(two)
+    else:
+        assert "training" in _labels(two), "the twin with a second lull is training: the rule still fires"
 
 
 @pytest.mark.xfail(

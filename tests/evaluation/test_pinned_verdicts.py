@@ -117,7 +117,8 @@ done in time), all in buckets INCONCLUSIVE or VIOLATION before and after. The ho
 ``rules``.
 
 Re-pinned for ``pausewatch-rules/8`` (the energy summed over a commitment's facilities held to
-the interior test each facility's balance is): in the mixed fleet (seed 1) under commitment 0,
+the interior test each facility's balance is; a lockstep job's earlier stalls joined only
+through periods within 8 % of its level, which changes none of these verdicts): in the mixed fleet (seed 1) under commitment 0,
 the commitment's verdict at log size 168 for the bucket at 1767226200 s loses its summed CRITICAL
 ``energy.unexplained`` (a WARNING now: the sum's excess does not stand in the interior); it
 stays VIOLATION on its other evidence. No other change, and no status changes; the honest

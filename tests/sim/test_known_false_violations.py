@@ -16,27 +16,32 @@ REPO = Path(__file__).resolve().parents[2]
 VIOLATION = "VIOLATION"
 
 
-def statuses(name: str, **changes: object) -> list[str]:
-    scenario = dataclasses.replace(load_scenario(REPO / "scenarios" / name), **changes)
-    return [v.status for v in run_scenario(scenario).verdicts]
-
-
 @pytest.mark.parametrize(
-    "seed",
+    ("seed", "every"),
     [
-        401,  # the library's own seed
+        # with the library's seed (401) the library runs it; at +-12 % (rules/7) seeds 1, 2, 6
+        # and 8 of 1-11 were VIOLATION: the traffic resumed within 12 % of the level it left
+        (1, "30m"),
+        (2, "30m"),
         pytest.param(
-            1,
+            401,
+            "10m",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="FALSE VIOLATION: tensor-parallel serving drained 30 s every half hour is "
-                "training (workload.training CRITICAL) wherever the traffic resumes within "
-                "LEVEL_AGREE (12 %) of the level it left: two lulls of one job at one level are "
-                "two checkpoint stalls in power (seeds 1, 2, 6, 8 of 1-11; a drain every 10-15 "
-                "min nearly always). The library twin passes on its seed",
+                reason="FALSE VIOLATION: tensor-parallel serving drained 30 s every 10 min is "
+                "training: two lulls inside one 10-minute context at the server's level (+-12 %) "
+                "are two checkpoint stalls in power (every 5 or 7 min too); the history's "
+                "8 % (HISTORY_LEVEL_AGREE) ended the half-hourly case only",
             ),
         ),
     ],
 )
-def test_tensor_parallel_serving_with_half_hourly_drains_is_never_a_violation(seed: int) -> None:
-    assert VIOLATION not in statuses("tp-inference-half-hourly-drain.toml", seed=seed)
+def test_tensor_parallel_serving_with_regular_drains_is_never_a_violation(seed: int, every: str) -> None:
+    scenario = load_scenario(REPO / "scenarios" / "tp-inference-half-hourly-drain.toml")
+    period_s = {"30m": 1800, "10m": 600}[every]
+    timeline = tuple(
+        dataclasses.replace(t, every_ns=period_s * 1_000_000_000, on_ns=(period_s - 30) * 1_000_000_000)
+        for t in scenario.timeline
+    )
+    result = run_scenario(dataclasses.replace(scenario, seed=seed, timeline=timeline))
+    assert VIOLATION not in [v.status for v in result.verdicts]
