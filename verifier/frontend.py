@@ -31,6 +31,7 @@ import logging
 import os
 import signal
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
@@ -303,8 +304,9 @@ _SOURCE_FULL: Final = (
 
 
 def _source(peer: str) -> str:
-    """The party a call comes from (``client_of`` its address), else the peer string itself."""
-    kind, _, rest = peer.partition(":")
+    """The party a call comes from (``client_of`` its address), else the peer string itself.
+    grpc writes an IPv6 peer percent-encoded (``ipv6:%5B::1%5D:57108``, zone ``%25eth0``)."""
+    kind, _, rest = urllib.parse.unquote(peer).partition(":")
     if kind in ("ipv4", "ipv6"):
         client = client_of(rest.rpartition(":")[0])
         if client is not None:

@@ -28,8 +28,6 @@ from typing import Final
 
 from pausewatch.errors import FormatError
 from pausewatch.evaluation.bucket import (
-    ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS,
-    Z_VIOLATION,
     Z_WARN,
     BucketAccumulator,
     BucketFacts,
@@ -718,10 +716,8 @@ class Evaluator:
             "accelerator_equivalents": (by_reports / (ref_power * bucket_s) if bucket_s > 0 else 0.0, "1"),
         }
         evidence = sorted({i for b in balances for i in b.evidence})
-        if (
-            beyond_silence > Z_VIOLATION * sigma
-            and beyond_silence >= ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * ref_power * bucket_s
-            and _interior_evidence(counted, bucket_s, ref_power)
+        if is_evidence(beyond_silence, sigma, ref_power * bucket_s) and _interior_evidence(
+            counted, balances, bucket_s, ref_power
         ):
             return [
                 Finding.make(
@@ -759,24 +755,25 @@ class Evaluator:
         return out
 
 
-def _interior_evidence(balances: Sequence[EnergyBalance], bucket_s: float, ref_power_w: float) -> bool:
+def _interior_evidence(
+    counted: Sequence[EnergyBalance], balances: Sequence[EnergyBalance], bucket_s: float, ref_power_w: float
+) -> bool:
     """The sum's excess stands in the bucket's interior too, as each scope's must
     (``balance_decision``): a load that a meter's clock moved across a bucket's edge is no more
     evidence summed over facilities than in one (a red team, 2026-12-06: an honest fleet
     starting a job on a bucket's edge beside a slow meter clock, VIOLATION once the commitment
-    covered a second, idle facility). A scope without an interior balance counts its excess
-    over the whole bucket pro rata of the interior's time; with none, no interior is tested."""
+    covered a second, idle facility). As over the whole bucket, each ``counted`` scope adds its
+    excess, never its slack (an honest facility's band must not cancel another's hidden load),
+    and σ is over every scope (``balances``). A scope without an interior balance adds no
+    excess, only its σ pro rata of the interior's time: what it shows is not known to lie in
+    the interior. Where no scope has an interior, none is tested."""
     inside = [b.interior for b in balances if b.interior is not None]
     if not inside:
         return True
     seconds = inside[0][0]
-    beyond = math.fsum(i[1] for i in inside) + math.fsum(
-        max(0.0, b.beyond_silence_j()) * seconds / bucket_s for b in balances if b.interior is None
-    )
-    sigma = math.sqrt(
-        math.fsum(i[2] ** 2 for i in inside)
-        + math.fsum((b.sigma_j * seconds / bucket_s) ** 2 for b in balances if b.interior is None)
-    )
+    beyond = math.fsum(max(0.0, b.interior[1]) for b in counted if b.interior is not None)
+    sigmas = [b.interior[2] if b.interior is not None else b.sigma_j * seconds / bucket_s for b in balances]
+    sigma = math.sqrt(math.fsum(x**2 for x in sigmas))
     return is_evidence(beyond, sigma, ref_power_w * seconds)
 
 

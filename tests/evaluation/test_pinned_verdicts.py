@@ -117,12 +117,13 @@ done in time), all in buckets INCONCLUSIVE or VIOLATION before and after. The ho
 ``rules``.
 
 Re-pinned for ``pausewatch-rules/8`` (the energy summed over a commitment's facilities held to
-the interior test each facility's balance is; a lockstep job's earlier stalls joined only
-through periods within 8 % of its level, which changes none of these verdicts): in the mixed fleet (seed 1) under commitment 0,
-the commitment's verdict at log size 168 for the bucket at 1767226200 s loses its summed CRITICAL
-``energy.unexplained`` (a WARNING now: the sum's excess does not stand in the interior); it
-stays VIOLATION on its other evidence. No other change, and no status changes; the honest
-fleets' verdicts change only in ``rules``.
+the interior test each facility's balance is, each facility adding its interior excess, never its
+slack; a lockstep job's earlier stalls joined only through periods within 8 % of its level):
+none of the 300 mixed-fleet verdicts changes but for ``rules`` (``/tmp/vsum.py`` in both trees,
+diffed). A first version added each facility's interior balance as it was, slack and all: in
+seed 1 under commitment 0 the commitment's summed CRITICAL ``energy.unexplained`` at log size
+168 became a WARNING (a reviewer found an honest third facility cancelling two others'
+excess); the clamp restored it. The honest fleets' verdicts change only in ``rules``.
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
@@ -140,7 +141,7 @@ PINNED_RULES = "pausewatch-rules/8"  # the rules the digests below were taken un
 MIXED = {
     1: {
         "c0@82": "4c3cb582310fe67de7149cc9d3b6aecc3df786bfdfbac32c09493dcf285aa450",
-        "c0@168": "01695dd8005bf3f82f9b8307ff02eee768090cca5fb40630c113d9623cb29912",
+        "c0@168": "9b9ed73ad47674506d5713b5cacc81bcd9a3b0c76aa74c9804126efcb3b25215",
         "c0@215": "9cdf555199531f9061ac32052b5fde1a90a87f28fc55834ad0626ca3f8518d50",
         "c1@82": "9ac25e03d1501d042c2acb7e23d2401fbeb246504901f910d4dbe079cdf30cd7",
         "c1@168": "f2375d916c3218839a8253f017dfce0090777c559618da59cb9a57d7095b99f2",

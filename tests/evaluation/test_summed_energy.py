@@ -23,21 +23,29 @@ SITES = ("fac-a", "fac-b")
 HIDDEN_W = 800.0
 
 
-def run(hidden_w: float, minutes: range) -> list[types_pb2.Verdict]:
-    """Two idle sites; from the fourth bucket on each intake also sees ``hidden_w`` of
-    hardware no report covers, in the ``minutes`` of each 10-minute bucket listed. The seventh
-    bucket's verdicts: each site's, then the commitment's."""
-    fleet = Fleet(dict.fromkeys(SITES, NODES))
-    for fid in SITES:
+def run(
+    hidden_w: float,
+    minutes: range | tuple[int, ...],
+    *,
+    sites: tuple[str, ...] = SITES,
+    from_period: int = 30,
+    bucket: int = 6,
+) -> list[types_pb2.Verdict]:
+    """Idle sites; from ``from_period`` on, the intakes of fac-a and fac-b also see
+    ``hidden_w`` of hardware no report covers, in the ``minutes`` of each 10-minute bucket
+    listed (any further site stays honest). The verdicts of bucket ``bucket``: each site's,
+    then the commitment's."""
+    fleet = Fleet(dict.fromkeys(sites, NODES))
+    for fid in sites:
         for k in range(70):
             t = T0 + k * fleet.period_ns
             for node in fleet.node_ids(fid, NODES):
                 fleet.usage(node, fid, t, IDLE)
-            extra_w = hidden_w if k >= 30 and k % 10 in minutes else 0.0
-            fleet.meter(fid, t, NODES * fleet.node_power(IDLE) + extra_w)
-    ev = Evaluator(fleet.inputs(commitment(list(SITES), bucket_s=BUCKET_S)))
-    span = (T0 + 6 * BUCKET_S * NS, T0 + 7 * BUCKET_S * NS)
-    return [ev.verdict(BucketRef(fid, *span)) for fid in (*SITES, "")]
+            hidden = fid in SITES and k >= from_period and k % 10 in minutes
+            fleet.meter(fid, t, NODES * fleet.node_power(IDLE) + (hidden_w if hidden else 0.0))
+    ev = Evaluator(fleet.inputs(commitment(list(sites), bucket_s=BUCKET_S)))
+    span = (T0 + bucket * BUCKET_S * NS, T0 + (bucket + 1) * BUCKET_S * NS)
+    return [ev.verdict(BucketRef(fid, *span)) for fid in (*sites, "")]
 
 
 def summed(v: types_pb2.Verdict) -> list[int]:
@@ -68,4 +76,18 @@ def test_the_sums_excess_must_stand_in_the_interior_too(minutes: tuple[int, ...]
     per_minute_w = HIDDEN_W * 10 / len(minutes)  # the same energy over the bucket
     *_, total = run(per_minute_w, minutes)
     assert total.status == status, total.reason
-    assert summed(total) == [types_pb2.SEVERITY_CRITICAL if status == VIOLATION else types_pb2.SEVERITY_WARNING]
+    assert summed(total) == [
+        types_pb2.SEVERITY_CRITICAL if status == VIOLATION else types_pb2.SEVERITY_WARNING
+    ]
+
+
+@pytest.mark.parametrize("bucket", [0, 1, 2])
+def test_an_honest_sites_slack_does_not_cancel_the_others_excess(bucket: int) -> None:
+    """A reviewer's (2026-12-06): an idle, honest third site's interior balance is its band's
+    slack, strongly negative; added as it is, it cancelled the two other sites' excess, and the
+    sum that was a VIOLATION with two sites was INCONCLUSIVE with three. Each site adds its
+    excess, never its slack, in the interior as over the whole bucket."""
+    *_, two = run(HIDDEN_W, range(10), from_period=0, bucket=bucket)
+    *_, three = run(HIDDEN_W, range(10), sites=(*SITES, "fac-c"), from_period=0, bucket=bucket)
+    assert two.status == VIOLATION, two.reason
+    assert three.status == VIOLATION, three.reason

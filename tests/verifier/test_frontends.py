@@ -538,7 +538,52 @@ def test_calls_are_counted_per_source_address():
     assert _source("ipv6:[2001:db8:1:2:bbbb::9]:1") == "2001:db8:1:2::/64"
     assert _source("ipv6:[::ffff:10.1.2.3]:5555") == "10.1.2.3"
     assert _source("ipv6:[fe80::1%eth0]:5555") == "fe80::/64"
+    # as grpc writes them (a reviewer's, 2026-12-06: each IPv6 connection was a source of its
+    # own, the peer string with its port, so no per-source cap held for IPv6 callers)
+    assert _source("ipv6:%5B2001:db8:1:2:aaaa::1%5D:5555") == "2001:db8:1:2::/64"
+    assert _source("ipv6:%5B::1%5D:57108") == _source("ipv6:%5B::1%5D:57109") == "::/64"
+    assert _source("ipv6:%5Bfe80::1%25eth0%5D:5555") == "fe80::/64"
     assert _source("unix:/run/x.sock") == "unix:/run/x.sock"
+
+
+def test_ipv6_callers_are_counted_per_64_as_grpc_names_them():
+    """Two connections from ::1 are one source, read from the peer string grpc itself gives a
+    live call (percent-encoded), not from a string written by hand."""
+    import socket
+
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    from verifier.frontend import _source
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError as e:
+        pytest.skip(f"this machine has no IPv6 loopback (::1): {e}")
+
+    async def go() -> list[str]:
+        peers: list[str] = []
+
+        class Health(health.aio.HealthServicer):
+            async def Check(self, request, context):
+                peers.append(context.peer())
+                return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+        server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(Health(), server)
+        port = server.add_insecure_port("[::1]:0")
+        await server.start()
+        try:
+            for _ in range(2):
+                async with grpc.aio.insecure_channel(f"[::1]:{port}") as ch:
+                    await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        finally:
+            await server.stop(None)
+        return peers
+
+    first, second = asyncio.run(go())
+    assert first != second  # two connections, two ports
+    assert _source(first) == _source(second) == "::/64", (first, second)
 
 
 def test_a_unary_call_with_two_requests_or_none_is_invalid_argument(tmp_path):
