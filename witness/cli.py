@@ -34,7 +34,7 @@ from pausewatch.errors import PausewatchError
 from pausewatch.files.keyfile import generate_key_file, load_key_file
 from pausewatch.files.statedir import lock_state_dir
 from witness.config import WitnessConfig, load_config, split_address
-from witness.connections import usable_connections
+from witness.connections import FD_RESERVE, raise_fd_limit, usable_connections
 from witness.server import WitnessService, start_http
 from witness.store import WitnessStore
 
@@ -92,6 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if not config.logs:
         raise _CommandError(f"{args.config}: no [[logs]]: this witness would witness nothing")
+    raise_fd_limit(config.limits.max_connections + FD_RESERVE)
     usable = usable_connections(config.limits.max_connections)
     if usable < config.limits.max_connections:
         _log.warning(

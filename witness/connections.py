@@ -17,8 +17,14 @@ request, and no request started since):
   cap takes the place of that client's (or anyone's) connection that has been idle longest; it
   is refused only where every connection under the cap is busy. A new connection is the last
   to be displaced, so a log that connects and sends its request at once is served however many
-  idle connections strangers hold, and what they can hold busy is bounded by the requests'
-  own limits (``max_concurrent_requests``, ``request_timeout_s``).
+  idle connections strangers hold. What they can hold busy is bounded by the caps and by time
+  (a body must arrive, and be answered, within ``request_timeout_s``); many addresses together
+  can still take turns with the log for the total — cheaply over IPv6, where one routed /48
+  holds 65,536 /64 "clients".
+
+A connection is idle again once its handler returns, while aiohttp writes the response: a
+witness's answers are a line or a note, written at once, but a reader too slow to take them
+within ``idle_timeout_s`` loses them.
 
 The guard wraps each connection's protocol (aiohttp's request handler) and passes every event
 through; ``GuardedSite`` is aiohttp's ``TCPSite`` with the guard in the accept path.
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import resource
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
@@ -39,14 +46,30 @@ from aiohttp.typedefs import Handler, Middleware
 
 from pausewatch.addresses import client_of
 
-__all__ = ["ConnectionCaps", "ConnectionGuard", "GuardedSite", "address_key", "usable_connections"]
+__all__ = [
+    "ConnectionCaps",
+    "ConnectionGuard",
+    "GuardedSite",
+    "address_key",
+    "middleware",
+    "raise_fd_limit",
+    "usable_connections",
+]
 
-# connections asyncio accepts in one go before any reaches the guard (the listening socket's
-# backlog: it accepts up to that many whenever the socket is readable)
-BACKLOG = 128
-# file descriptors kept back from connections: one accept round (``BACKLOG``), the database and
-# its journal, the log stream, the listening socket, the executor's pipes, with room to spare
-FD_RESERVE = BACKLOG + 64
+_log = logging.getLogger("pausewatch.witness")
+
+# the listening socket's backlog, which is also how many connections asyncio accepts in one
+# pass of its loop whenever the socket is readable
+BACKLOG = 32
+# file descriptors kept back from connections. A connection's descriptor is open from its
+# accept, before the guard sees it: asyncio makes its transport one pass later, calls
+# ``connection_made`` (the guard's decision) the pass after, and closes a refused or displaced
+# one the pass after that, and under a flood it accepts a round of ``BACKLOG`` on every pass —
+# so up to four rounds wait on the guard, and a round of displaced ones on their close (a
+# reviewer measured the flood: with one round kept back, 2,000 idle connections at a limit of
+# 400 made 209 accepts fail). Six rounds, and 64 for the database and its journal, the log
+# stream, the listening socket and the executor's pipes.
+FD_RESERVE = 6 * BACKLOG + 64
 
 
 @dataclass(frozen=True)
@@ -56,15 +79,21 @@ class ConnectionCaps:
     idle_timeout_s: float
 
 
-def usable_connections(configured: int, reserve: int = FD_RESERVE) -> int:
-    """``configured`` connections, or fewer where the process's file descriptor limit would run
-    out first. The soft limit is raised to the hard one where the process may (systemd's
-    ``LimitNOFILE=`` sets both; a seccomp filter refusing ``setrlimit`` leaves it as it is)."""
+def raise_fd_limit(wanted: int) -> None:
+    """Raise the process's soft file descriptor limit towards ``wanted``, within the hard one,
+    where the process may (systemd's ``LimitNOFILE=`` sets both; a seccomp filter refusing
+    ``setrlimit`` leaves it as it is)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or hard > soft):
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and target > soft:
         with contextlib.suppress(OSError, ValueError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def usable_connections(configured: int, reserve: int = FD_RESERVE) -> int:
+    """``configured`` connections, or fewer where the process's soft file descriptor limit
+    would run out first (``reserve`` kept back)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return configured
     return max(1, min(configured, soft - reserve))
@@ -118,7 +147,8 @@ class _Connection(asyncio.Protocol):
         self.inner.resume_writing()
 
     def close(self, reason: str) -> None:
-        """Abort the connection, its place freed at once (aiohttp hears of it as a lost one)."""
+        """Abort the connection: its place under the caps is freed at once, its descriptor when
+        asyncio closes it (a pass of the loop later); aiohttp hears of it as a lost one."""
         self.guard._forget(self)
         self.guard.closed(reason)
         if self.transport is not None:
@@ -229,9 +259,15 @@ class ConnectionGuard:
         return limit
 
     async def run(self) -> None:
-        """Sweep for as long as the server runs."""
+        """Sweep for as long as the server runs (a failed sweep is logged, and the next one
+        comes a second later)."""
         while True:
-            await asyncio.sleep(max(0.01, self.sweep()))
+            try:
+                wait = self.sweep()
+            except Exception:
+                _log.exception("the connection sweep failed")
+                wait = 1.0
+            await asyncio.sleep(max(0.01, wait))
 
 
 def middleware(guard: ConnectionGuard) -> Middleware:

@@ -262,5 +262,9 @@ async def start_http(service: WitnessService, host: str, port: int) -> tuple[web
     runner = web.AppRunner(build_app(service), access_log=None, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     site = GuardedSite(runner, service.connections, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner, site

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,8 @@ class WitnessProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, preexec_fn: Callable[[], None] | None = None) -> None:
+        """Start ``serve``; ``preexec_fn`` runs in the child first (a resource limit)."""
         ready = self.directory / "port"
         ready.unlink(missing_ok=True)
         log = (self.directory / "witness.log").open("ab")
@@ -57,6 +59,7 @@ class WitnessProcess:
             stdout=log,
             stderr=log,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=preexec_fn,  # noqa: PLW1509 -- a test's own child, started from one thread
         )
         log.close()
         deadline = time.monotonic() + _START_TIMEOUT_S
