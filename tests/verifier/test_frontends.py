@@ -573,16 +573,19 @@ def test_ipv6_callers_are_counted_per_64_as_grpc_names_them():
         health_pb2_grpc.add_HealthServicer_to_server(Health(), server)
         port = server.add_insecure_port("[::1]:0")
         await server.start()
+        local = [("grpc.use_local_subchannel_pool", 1)]  # a connection each
+        channels = [grpc.aio.insecure_channel(f"[::1]:{port}", options=local) for _ in range(2)]
         try:
-            for _ in range(2):
-                async with grpc.aio.insecure_channel(f"[::1]:{port}") as ch:
-                    await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
+            for ch in channels:  # both open at once: two connections, two ports
+                await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
         finally:
+            for ch in channels:
+                await ch.close()
             await server.stop(None)
         return peers
 
     first, second = asyncio.run(go())
-    assert first != second  # two connections, two ports
+    assert first != second, first
     assert _source(first) == _source(second) == "::/64", (first, second)
 
 
