@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
-__all__ = ["client_of", "is_loopback"]
+__all__ = ["PerClient", "client_of", "is_loopback"]
 
 
 def is_loopback(address: str) -> bool:
@@ -36,3 +36,29 @@ def client_of(host: str) -> str | None:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
+
+
+class PerClient:
+    """How many of something (calls, streams, connections) each client holds: a count per
+    client, read without being stored, and gone at zero, so that a stranger's many addresses
+    cost nothing once they are done (or were refused)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, int] = {}
+
+    def __getitem__(self, client: str) -> int:
+        return self._held.get(client, 0)
+
+    def __len__(self) -> int:
+        """The clients holding one at least."""
+        return len(self._held)
+
+    def add(self, client: str) -> None:
+        self._held[client] = self._held.get(client, 0) + 1
+
+    def remove(self, client: str) -> None:
+        left = self._held[client] - 1
+        if left:
+            self._held[client] = left
+        else:
+            del self._held[client]

@@ -40,7 +40,7 @@ import grpc
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from pausewatch.addresses import client_of
+from pausewatch.addresses import PerClient, client_of
 from pausewatch.errors import EnvironmentFaultError, PausewatchError
 from pausewatch.files.statedir import check_secret_file
 from pausewatch.v1 import verifier_pb2
@@ -324,26 +324,18 @@ class _PerSource(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # gener
 
     def __init__(self, limit: int, metrics: VerifierMetrics) -> None:
         self.limit = limit
-        self.held: dict[str, int] = {}
+        self.held = PerClient()
         self._refused = metrics.refused_per_source
 
     def _take(self, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
         """A slot for the call's source; None (counted, the hint set) when the source is full."""
         source = _source(context.peer() or "")
-        n = self.held.get(source, 0)
-        if n >= self.limit:
+        if self.held[source] >= self.limit:
             self._refused.inc()
             context.set_trailing_metadata(((RETRY_AFTER_KEY, str(_SOURCE_RETRY_MS)),))
             return None
-        self.held[source] = n + 1
+        self.held.add(source)
         return source
-
-    def _give(self, source: str) -> None:
-        n = self.held[source] - 1
-        if n:
-            self.held[source] = n
-        else:
-            del self.held[source]
 
     async def intercept_service(
         self,
@@ -353,7 +345,7 @@ class _PerSource(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # gener
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        take, give = self._take, self._give
+        take, give = self._take, self.held.remove
         de, ser = handler.request_deserializer, handler.response_serializer
 
         async def one(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]) -> Any:
@@ -485,7 +477,7 @@ class _StreamGate:
         self.limit = max(1, limit)
         self.per_source = max(1, int(self.limit * self.SOURCE_SHARE))
         self.held = 0
-        self.held_by: dict[str, int] = {}
+        self.held_by = PerClient()
         self._refused = metrics.refused_forwarded_streams
 
     def take(self, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
@@ -493,24 +485,19 @@ class _StreamGate:
         the call's status, details and hint set to the refusal) when the gate or the source's
         share of it is full."""
         source = _source(context.peer() or "")
-        mine = self.held_by.get(source, 0)
-        if self.held >= self.limit or mine >= self.per_source:
+        if self.held >= self.limit or self.held_by[source] >= self.per_source:
             self._refused.inc()
             context.set_trailing_metadata(((RETRY_AFTER_KEY, str(_STREAMS_RETRY_MS)),))
             context.set_code(grpc.StatusCode.RESOURCE_EXHAUSTED)
             context.set_details(_STREAMS_FULL)
             return None
         self.held += 1
-        self.held_by[source] = mine + 1
+        self.held_by.add(source)
         return source
 
     def give(self, source: str) -> None:
         self.held -= 1
-        left = self.held_by[source] - 1
-        if left:
-            self.held_by[source] = left
-        else:
-            del self.held_by[source]
+        self.held_by.remove(source)
 
 
 # Forwarded streams, 5 s: the slots are held by long-lived streams (WatchAlerts, health Watch,

@@ -44,7 +44,7 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from pausewatch.addresses import client_of
+from pausewatch.addresses import PerClient, client_of
 
 __all__ = [
     "ConnectionCaps",
@@ -179,7 +179,7 @@ class ConnectionGuard:
         # per client, with the time each became idle
         self._idle: OrderedDict[_Connection, float] = OrderedDict()
         self._idle_of: defaultdict[str, OrderedDict[_Connection, float]] = defaultdict(OrderedDict)
-        self._count_of: defaultdict[str, int] = defaultdict(int)
+        self._count_of = PerClient()
 
     def __call__(self) -> asyncio.Protocol:
         if self.protocol_factory is None:
@@ -204,7 +204,7 @@ class ConnectionGuard:
                 return False
             next(iter(self._idle)).close("displaced")
         self._by_transport[conn.tid] = conn
-        self._count_of[key] += 1
+        self._count_of.add(key)
         self._set_idle(conn)
         return True
 
@@ -212,9 +212,7 @@ class ConnectionGuard:
         if self._by_transport.pop(conn.tid, None) is None:
             return
         self._unset_idle(conn)
-        self._count_of[conn.key] -= 1
-        if self._count_of[conn.key] <= 0:
-            del self._count_of[conn.key]
+        self._count_of.remove(conn.key)
 
     def _set_idle(self, conn: _Connection) -> None:
         at = self._now()

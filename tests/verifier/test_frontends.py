@@ -6,10 +6,12 @@ every receipt. Reads, lab documents and the streaming upload go through the fron
 """
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -94,6 +96,15 @@ def stop(proc: subprocess.Popen, tmp_path: Path) -> None:
         proc.kill()
         raise
     assert proc.returncode == 0, (tmp_path / "verifier.log").read_text()[-2000:]
+
+
+def run_calls(cfg: Path, tmp_path: Path, calls: Callable[[int], Awaitable[None]]) -> None:
+    """Start ``serve`` with ``cfg``, run ``calls(port)`` against it, stop it."""
+    proc, port = start(cfg, tmp_path)
+    try:
+        asyncio.run(calls(port))
+    finally:
+        stop(proc, tmp_path)
 
 
 async def enrolled_chains(stub: verifier_pb2_grpc.VerifierStub, world: World) -> list:
@@ -306,6 +317,19 @@ def test_a_frontends_report_calls_are_counted_per_method_in_the_core(tmp_path):
 _REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 
 
+@contextlib.contextmanager
+def idle_watches(port: int, sources: list[str], n: int) -> Iterator[None]:
+    """A raw HTTP/2 connection from each of ``sources`` (loopback addresses) opening ``n``
+    reflection streams and sending nothing on them: idle forwarded streams, held open until
+    the block ends."""
+    socks = [open_watches(port, source, n) for source in sources]
+    try:
+        yield
+    finally:
+        for s in socks:
+            s.close()
+
+
 def open_watches(port: int, source: str, n: int):  # type: ignore[no-untyped-def]
     """A raw HTTP/2 connection from ``source`` (a loopback address) opening ``n`` reflection
     streams and sending nothing on them: idle forwarded streams, held open."""
@@ -349,8 +373,7 @@ def test_strangers_idle_forwarded_streams_do_not_stop_reports(tmp_path):
     metrics_port = with_metrics(cfg, "frontends = 1\nmax_streams_per_connection = 16\n")
 
     async def calls(port: int) -> None:
-        socks = [open_watches(port, f"127.0.3.{i + 1}", 2) for i in range(16)]
-        try:
+        with idle_watches(port, [f"127.0.3.{i + 1}" for i in range(16)], 2):
             await refused_forwarded_streams(metrics_port, 24)
             # refused: 16 sources' second streams, and the first streams of 8 of them
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
@@ -372,15 +395,8 @@ def test_strangers_idle_forwarded_streams_do_not_stop_reports(tmp_path):
                 assert retry_after_ms(await watch.trailing_metadata()) == ["5000"]
                 assert "retry after 5 s" in (await watch.details())
             await refused_forwarded_streams(metrics_port, 25)
-        finally:
-            for s in socks:
-                s.close()
 
-    proc, port = start(cfg, tmp_path)
-    try:
-        asyncio.run(calls(port))
-    finally:
-        stop(proc, tmp_path)
+    run_calls(cfg, tmp_path, calls)
 
 
 def test_one_source_holds_only_its_share_of_forwarded_streams(tmp_path):
@@ -395,8 +411,7 @@ def test_one_source_holds_only_its_share_of_forwarded_streams(tmp_path):
     metrics_port = with_metrics(cfg, "frontends = 1\nmax_streams_per_connection = 64\n")
 
     async def calls(port: int) -> None:
-        socks = [open_watches(port, "127.0.0.2", 20) for _ in range(2)]
-        try:
+        with idle_watches(port, ["127.0.0.2"] * 2, 20):
             await refused_forwarded_streams(metrics_port, 36)
 
             async def one_request():
@@ -409,15 +424,8 @@ def test_one_source_holds_only_its_share_of_forwarded_streams(tmp_path):
                 names = {s.name for s in answers[0].list_services_response.service}
                 assert "pausewatch.v1.Verifier" in names
             assert refused_calls(metrics_port).get("forwarded_streams") == 36.0
-        finally:
-            for s in socks:
-                s.close()
 
-    proc, port = start(cfg, tmp_path)
-    try:
-        asyncio.run(calls(port))
-    finally:
-        stop(proc, tmp_path)
+    run_calls(cfg, tmp_path, calls)
 
 
 def test_a_strangers_half_sent_calls_do_not_take_the_honest_callers_slots(tmp_path):
@@ -465,11 +473,7 @@ def test_a_strangers_half_sent_calls_do_not_take_the_honest_callers_slots(tmp_pa
                 for s in socks:
                     s.close()
 
-    proc, port = start(cfg, tmp_path)
-    try:
-        asyncio.run(calls(port))
-    finally:
-        stop(proc, tmp_path)
+    run_calls(cfg, tmp_path, calls)
 
 
 @pytest.mark.parametrize("frontends", [1, 0])
@@ -607,8 +611,4 @@ def test_a_unary_call_with_two_requests_or_none_is_invalid_argument(tmp_path):
             stub = verifier_pb2_grpc.VerifierStub(ch)  # a well-formed call still answers
             assert (await stub.GetChallenge(verifier_pb2.GetChallengeRequest(), timeout=10)).envelope
 
-    proc, port = start(cfg, tmp_path)
-    try:
-        asyncio.run(calls(port))
-    finally:
-        stop(proc, tmp_path)
+    run_calls(cfg, tmp_path, calls)
