@@ -17,7 +17,12 @@ floating-point one does):
 - ``board_power_w``: the vendor's maximum board power (TDP / TBP), W: the allowance for a
   device that did not report, and the default power limit when the source gives none.
 
-Sources are the vendors' public datasheets, named beside each entry. Model names are matched
+Sources are the vendors' public datasheets, named beside each entry; where a datasheet quotes
+fewer formats than the table has columns, the figure is the architecture's ratio to one it
+quotes (its whitepaper's), said beside it. Parts without tensor cores (Pascal, Maxwell) give
+the format their training would use (FP32, or FP16 on P100) for the tensor columns. The
+export variants A800 and H800 are read as the A100 and H100 they are cut from (same tensor
+rates; their interconnect differs). Model names are matched
 from the strings devices report (``nvidia-smi`` ``name``, NVML ``nvmlDeviceGetName``, DCGM
 ``modelName``, rocm-smi card series) by ordered patterns, most specific first. An unknown model
 gets ``UNKNOWN_MODEL_PEAK``: the largest ``densest_flops`` in the table, so that the upper bound
@@ -131,7 +136,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         least_tensor_flops=378 * _T,
         board_power_w=350.0,
         source="NVIDIA H100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h100), H100 PCIe column",
-        patterns=(r"\bh100\b.*\bpcie\b",),
+        patterns=(r"\bh100\b.*\bpcie\b", r"\bh800\b.*\bpcie\b"),
     ),
     AcceleratorPeak(
         model="NVIDIA H100 SXM",
@@ -143,7 +148,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         least_tensor_flops=494.5 * _T,
         board_power_w=700.0,
         source="NVIDIA H100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h100), H100 SXM column",
-        patterns=(r"\bh100\b",),
+        patterns=(r"\bh100\b", r"\bh800\b"),
     ),
     AcceleratorPeak(
         model="NVIDIA A100 PCIe",
@@ -155,7 +160,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         least_tensor_flops=156 * _T,
         board_power_w=300.0,
         source="NVIDIA A100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/a100), A100 PCIe column",
-        patterns=(r"\ba100\b.*\bpcie\b",),
+        patterns=(r"\ba100\b.*\bpcie\b", r"\ba800\b.*\bpcie\b"),
     ),
     AcceleratorPeak(
         model="NVIDIA A100 SXM",
@@ -166,7 +171,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         least_tensor_flops=156 * _T,
         board_power_w=400.0,
         source="NVIDIA A100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/a100), A100 SXM column",
-        patterns=(r"\ba100\b",),
+        patterns=(r"\ba100\b", r"\ba800\b"),
     ),
     AcceleratorPeak(
         model="NVIDIA L40S",
@@ -284,6 +289,23 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         patterns=(r"\bv100\b",),
     ),
     AcceleratorPeak(
+        model="NVIDIA GeForce RTX 3090 Ti",
+        # RTX 3090 Ti (Ampere GA102, 10,752 CUDA cores at 1.86 GHz): FP32 40 TF; GA102's consumer
+        # tensor rates as multiples of it (the whitepaper's RTX 3090 column: INT4 sparse 32×,
+        # BF16 with FP32 accumulate 2×, TF32 1×): INT4 1,280 TOPS (sparse), BF16 80 TF dense;
+        # 450 W TGP.
+        densest_flops=1280 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=80 * _T,
+        least_tensor_flops=40 * _T,
+        board_power_w=450.0,
+        source=(
+            "NVIDIA GeForce RTX 3090 Ti specifications;"
+            " tensor rates by the Ampere GA102 whitepaper's ratios"
+        ),
+        patterns=(r"\brtx 3090 ti\b",),
+    ),
+    AcceleratorPeak(
         model="NVIDIA GeForce RTX 3090",
         # RTX 3090 (Ampere GA102, consumer): INT4 1,136 TOPS (sparse), INT8 568 TOPS (sparse),
         # FP16/BF16 with FP32 accumulate 142 TF (sparse) → 71 dense, TF32 71 TF (sparse) → 35.6
@@ -307,6 +329,294 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         board_power_w=450.0,
         source="NVIDIA Ada Lovelace GPU architecture whitepaper (v2.1), GeForce RTX 4090 column",
         patterns=(r"\brtx 4090\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA GeForce RTX 5090",
+        # RTX 5090 (Blackwell, consumer): "AI TOPS" 3,352 (FP4 sparse); FP32 104.8 TF. The dense
+        # BF16 (FP32 accumulate) and TF32 figures are the RTX 4090's ratios to FP32 (2× and 1×:
+        # 209.6 and 104.8 TF); 575 W TGP.
+        densest_flops=3352 * _T,
+        densest_format="FP4 sparse",
+        dense_bf16_flops=209.6 * _T,
+        least_tensor_flops=104.8 * _T,
+        board_power_w=575.0,
+        source=(
+            "NVIDIA GeForce RTX 5090 specifications "
+            "(nvidia.com/en-us/geforce/graphics-cards/50-series/rtx-5090)"
+        ),
+        patterns=(r"\brtx 5090\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA GeForce RTX 4080 SUPER",
+        # RTX 4080 SUPER (Ada AD103, 10,240 CUDA cores at 2.55 GHz): FP32 52.2 TF; Ada's consumer
+        # tensor rates are multiples of it (the whitepaper's RTX 4090 column: INT4 sparse 32×,
+        # BF16 with FP32 accumulate 2×, TF32 1×): INT4 1,671 TOPS (sparse), BF16 104.4 TF dense;
+        # 320 W TGP.
+        densest_flops=1671 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=104.4 * _T,
+        least_tensor_flops=52.2 * _T,
+        board_power_w=320.0,
+        source=(
+            "NVIDIA GeForce RTX 4080 family specifications "
+            "(nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4080-family);"
+            " tensor rates by the Ada whitepaper's ratios"
+        ),
+        patterns=(r"\brtx 4080 super\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA GeForce RTX 4080",
+        # RTX 4080 (Ada AD103): INT4 1,559.2 TOPS (sparse), FP8 779.8 TF (sparse), BF16 with FP32
+        # accumulate 97.5 TF dense, TF32 48.7 TF dense; 320 W TGP.
+        densest_flops=1559.2 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=97.5 * _T,
+        least_tensor_flops=48.7 * _T,
+        board_power_w=320.0,
+        source="NVIDIA Ada Lovelace GPU architecture whitepaper (v2.1), GeForce RTX 4080 column",
+        patterns=(r"\brtx 4080\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA GeForce RTX 3080 Ti",
+        # RTX 3080 Ti (Ampere GA102, 10,240 CUDA cores at 1.665 GHz): FP32 34.1 TF; GA102's
+        # consumer tensor rates as multiples of it (the whitepaper's RTX 3080 and 3090 columns:
+        # INT4 sparse 32×, BF16 with FP32 accumulate 2×, TF32 1×): INT4 1,091 TOPS (sparse),
+        # BF16 68.2 TF dense; 350 W TGP.
+        densest_flops=1091 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=68.2 * _T,
+        least_tensor_flops=34.1 * _T,
+        board_power_w=350.0,
+        source=(
+            "NVIDIA GeForce RTX 3080 family specifications;"
+            " tensor rates by the Ampere GA102 whitepaper's ratios"
+        ),
+        patterns=(r"\brtx 3080 ti\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA GeForce RTX 3080",
+        # RTX 3080 (Ampere GA102): INT4 952 TOPS (sparse), INT8 476 (sparse), BF16 with FP32
+        # accumulate 119 TF (sparse) → 59.5 dense, TF32 59.5 (sparse) → 29.8 dense; 320 W TGP.
+        densest_flops=952 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=59.5 * _T,
+        least_tensor_flops=29.8 * _T,
+        board_power_w=320.0,
+        source="NVIDIA Ampere GA102 GPU architecture whitepaper (v2.1), GeForce RTX 3080 column",
+        patterns=(r"\brtx 3080\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA GeForce RTX 2080 Ti",
+        # RTX 2080 Ti (Turing TU102), Founders Edition (the higher clock): INT4 455.4 TOPS, INT8
+        # 227.7, FP16 tensor 113.8 TF (FP16 accumulate) and 56.9 (FP32 accumulate); no BF16,
+        # TF32 or sparsity; 260 W TGP.
+        densest_flops=455.4 * _T,
+        densest_format="INT4 dense",
+        dense_bf16_flops=56.9 * _T,
+        least_tensor_flops=56.9 * _T,
+        board_power_w=260.0,
+        source="NVIDIA Turing GPU architecture whitepaper, GeForce RTX 2080 Ti Founders Edition column",
+        patterns=(r"\b2080 ti\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA TITAN RTX",
+        # TITAN RTX (Turing TU102): INT4 522 TOPS, INT8 261, FP16 tensor 130.5 TF (FP32
+        # accumulate at full rate); 280 W.
+        densest_flops=522 * _T,
+        densest_format="INT4 dense",
+        dense_bf16_flops=130.5 * _T,
+        least_tensor_flops=130.5 * _T,
+        board_power_w=280.0,
+        source=(
+            "NVIDIA Turing GPU architecture whitepaper, TITAN RTX column;"
+            " nvidia.com/en-us/deep-learning-ai/products/titan-rtx"
+        ),
+        patterns=(r"\btitan rtx\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA TITAN V",
+        # TITAN V (Volta GV100): 110 TF FP16 tensor ("deep learning"); FP32 14.9 TF; 250 W.
+        densest_flops=110 * _T,
+        densest_format="FP16 dense",
+        dense_bf16_flops=110 * _T,
+        least_tensor_flops=110 * _T,
+        board_power_w=250.0,
+        source="NVIDIA TITAN V specifications (nvidia.com/en-us/titan/titan-v)",
+        patterns=(r"\btitan v\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA TITAN Xp",
+        # TITAN Xp (Pascal GP102, 3,840 CUDA cores at 1.58 GHz): FP32 12.1 TF; no tensor cores,
+        # FP16 at 1/64 rate; INT8 by DP4A at 4× FP32, 48.6 TOPS. Without tensor cores training
+        # runs in FP32: its rate stands for the BF16 and tensor figures; 250 W.
+        densest_flops=48.6 * _T,
+        densest_format="INT8 (DP4A)",
+        dense_bf16_flops=12.1 * _T,
+        least_tensor_flops=12.1 * _T,
+        board_power_w=250.0,
+        source="NVIDIA TITAN Xp specifications (nvidia.com/en-us/titan/titan-xp); Pascal GP102 DP4A rate",
+        patterns=(r"\btitan xp\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA GeForce GTX TITAN X (Maxwell)",
+        # GeForce GTX TITAN X (Maxwell GM200, 2015): FP32 7 TF ("7 teraflops single precision");
+        # no tensor cores, no DP4A; 250 W.
+        densest_flops=7 * _T,
+        densest_format="FP32",
+        dense_bf16_flops=7 * _T,
+        least_tensor_flops=7 * _T,
+        board_power_w=250.0,
+        source="NVIDIA GeForce GTX TITAN X specifications (geforce.com, GTX TITAN X, March 2015)",
+        patterns=(r"\bgtx titan x\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA TITAN X (Pascal)",
+        # TITAN X (Pascal GP102, 2016): FP32 11 TF, INT8 44 TOPS (DP4A, as NVIDIA quotes it); no
+        # tensor cores: FP32 stands for the BF16 and tensor figures; 250 W. A bare "TITAN X" is
+        # read as this part, the more capable of the two TITAN X, so that bounds stay bounds.
+        densest_flops=44 * _T,
+        densest_format="INT8 (DP4A)",
+        dense_bf16_flops=11 * _T,
+        least_tensor_flops=11 * _T,
+        board_power_w=250.0,
+        source="NVIDIA TITAN X (Pascal) specifications (nvidia.com, TITAN X, July 2016)",
+        patterns=(r"\btitan x\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA GeForce GTX 1080 Ti",
+        # GTX 1080 Ti (Pascal GP102, 3,584 CUDA cores at 1.582 GHz): FP32 11.3 TF; INT8 by DP4A
+        # at 4×, 45.4 TOPS; no tensor cores: FP32 stands for the BF16 and tensor figures; 250 W.
+        densest_flops=45.4 * _T,
+        densest_format="INT8 (DP4A)",
+        dense_bf16_flops=11.3 * _T,
+        least_tensor_flops=11.3 * _T,
+        board_power_w=250.0,
+        source="NVIDIA GeForce GTX 1080 Ti specifications; Pascal GP102 DP4A rate",
+        patterns=(r"\b1080 ti\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA RTX 6000 Ada Generation",
+        # RTX 6000 Ada (AD102, professional): FP8 1,457 TF (sparse); FP32 91.1 TF; at the
+        # professional parts' full-rate FP32 accumulate (as the L40's figures), BF16 364.2 TF
+        # dense, TF32 182.1 dense, INT4 2× FP8: 2,914 TOPS (sparse); 300 W.
+        densest_flops=2914 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=364.2 * _T,
+        least_tensor_flops=182.1 * _T,
+        board_power_w=300.0,
+        source="NVIDIA RTX 6000 Ada Generation datasheet (nvidia.com/en-us/design-visualization/rtx-6000)",
+        patterns=(r"\brtx 6000 ada\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA Quadro RTX 8000 / 6000",
+        # Quadro RTX 8000 and 6000 (Turing TU102, same compute): INT4 522 TOPS, INT8 261, FP16
+        # tensor 130.5 TF; FP32 16.3 TF; 295 W (the actively cooled boards).
+        densest_flops=522 * _T,
+        densest_format="INT4 dense",
+        dense_bf16_flops=130.5 * _T,
+        least_tensor_flops=130.5 * _T,
+        board_power_w=295.0,
+        source=(
+            "NVIDIA Quadro RTX 8000 and RTX 6000 datasheets "
+            "(nvidia.com/en-us/design-visualization/quadro)"
+        ),
+        patterns=(r"\bquadro rtx [68]000\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA RTX 6000 (unqualified)",
+        # "RTX 6000" alone names either the Ada part or the Turing Quadro: the Ada part's figures
+        # (the larger), so that bounds stay bounds.
+        densest_flops=2914 * _T,
+        densest_format="INT4 sparse (RTX 6000 Ada)",
+        dense_bf16_flops=364.2 * _T,
+        least_tensor_flops=130.5 * _T,  # the lower of the two parts: a lower bound stays one
+        board_power_w=300.0,
+        source=(
+            "the RTX 6000 Ada Generation and Quadro RTX 6000 datasheets: the larger upper figures,"
+            " the smaller lower one"
+        ),
+        patterns=(r"\brtx 6000\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA RTX A6000",
+        # RTX A6000 (Ampere GA102, professional): tensor 309.7 TF (FP16 sparse); FP32 38.7 TF;
+        # Ampere's tensor ratios (A100 and A40 columns) give BF16 154.8 TF dense, TF32 77.4
+        # dense, INT4 4× FP16: 1,238.6 TOPS (sparse); 300 W.
+        densest_flops=1238.6 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=154.8 * _T,
+        least_tensor_flops=77.4 * _T,
+        board_power_w=300.0,
+        source="NVIDIA RTX A6000 datasheet (nvidia.com/en-us/design-visualization/rtx-a6000)",
+        patterns=(r"\brtx a6000\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA RTX A5000",
+        # RTX A5000 (GA102): tensor 222.2 TF (FP16 sparse); FP32 27.8 TF; as the A6000: BF16
+        # 111.1 dense, TF32 55.6 dense, INT4 888.8 TOPS (sparse); 230 W.
+        densest_flops=888.8 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=111.1 * _T,
+        least_tensor_flops=55.6 * _T,
+        board_power_w=230.0,
+        source="NVIDIA RTX A5000 datasheet (nvidia.com/en-us/design-visualization/rtx-a5000)",
+        patterns=(r"\brtx a5000\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA RTX A4000",
+        # RTX A4000 (GA104): tensor 153.4 TF (FP16 sparse); FP32 19.2 TF; as the A6000: BF16
+        # 76.7 dense, TF32 38.4 dense, INT4 613.6 TOPS (sparse); 140 W.
+        densest_flops=613.6 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=76.7 * _T,
+        least_tensor_flops=38.4 * _T,
+        board_power_w=140.0,
+        source="NVIDIA RTX A4000 datasheet (nvidia.com/en-us/design-visualization/rtx-a4000)",
+        patterns=(r"\brtx a4000\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA P100 PCIe",
+        # Tesla P100 PCIe (Pascal GP100, no tensor cores): FP16 18.7 TF, FP32 9.3; 250 W.
+        densest_flops=18.7 * _T,
+        densest_format="FP16",
+        dense_bf16_flops=18.7 * _T,
+        least_tensor_flops=9.3 * _T,
+        board_power_w=250.0,
+        source="NVIDIA Tesla P100 datasheet (nvidia.com/en-us/data-center/tesla-p100), PCIe column",
+        patterns=(r"\bp100\b.*\bpcie\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA P100 SXM2",
+        # Tesla P100 for NVLink servers (SXM2): FP16 21.2 TF, FP32 10.6; 300 W.
+        densest_flops=21.2 * _T,
+        densest_format="FP16",
+        dense_bf16_flops=21.2 * _T,
+        least_tensor_flops=10.6 * _T,
+        board_power_w=300.0,
+        source="NVIDIA Tesla P100 datasheet (nvidia.com/en-us/data-center/tesla-p100), NVLink column",
+        patterns=(r"\bp100\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA P40",
+        # Tesla P40 (Pascal GP102): INT8 47 TOPS, FP32 12 TF; no tensor cores; 250 W.
+        densest_flops=47 * _T,
+        densest_format="INT8 (DP4A)",
+        dense_bf16_flops=12 * _T,
+        least_tensor_flops=12 * _T,
+        board_power_w=250.0,
+        source="NVIDIA Tesla P40 datasheet (nvidia.com/en-us/data-center/tesla-p40)",
+        patterns=(r"\bp40\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA P4",
+        # Tesla P4 (Pascal GP104): INT8 22 TOPS, FP32 5.5 TF; 75 W (its higher setting).
+        densest_flops=22 * _T,
+        densest_format="INT8 (DP4A)",
+        dense_bf16_flops=5.5 * _T,
+        least_tensor_flops=5.5 * _T,
+        board_power_w=75.0,
+        source="NVIDIA Tesla P4 datasheet (nvidia.com/en-us/data-center/tesla-p4)",
+        patterns=(r"\bp4\b",),
     ),
     AcceleratorPeak(
         model="AMD Instinct MI325X",

@@ -302,9 +302,41 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
         ("AMD Instinct MI210", "AMD Instinct MI210"),
         ("AMD Instinct MI325X OAM", "AMD Instinct MI325X"),
         ("NVIDIA GH200 480GB", "NVIDIA GH200"),
+        # the parts research and smaller labs train on, as nvidia-smi names them; a bare name
+        # that two parts share is read as the more capable one (bounds stay bounds)
+        ("NVIDIA TITAN X (Pascal)", "NVIDIA TITAN X (Pascal)"),
+        ("TITAN X", "NVIDIA TITAN X (Pascal)"),
+        ("GeForce GTX TITAN X", "NVIDIA GeForce GTX TITAN X (Maxwell)"),
+        ("NVIDIA TITAN Xp", "NVIDIA TITAN Xp"),
+        ("TITAN V", "NVIDIA TITAN V"),
+        ("NVIDIA TITAN RTX", "NVIDIA TITAN RTX"),
+        ("NVIDIA GeForce GTX 1080 Ti", "NVIDIA GeForce GTX 1080 Ti"),
+        ("NVIDIA GeForce RTX 2080 Ti", "NVIDIA GeForce RTX 2080 Ti"),
+        ("NVIDIA GeForce RTX 3080", "NVIDIA GeForce RTX 3080"),
+        ("NVIDIA GeForce RTX 3080 Ti", "NVIDIA GeForce RTX 3080 Ti"),
+        ("NVIDIA GeForce RTX 3090 Ti", "NVIDIA GeForce RTX 3090 Ti"),
+        ("NVIDIA GeForce RTX 4080", "NVIDIA GeForce RTX 4080"),
+        ("NVIDIA GeForce RTX 4080 SUPER", "NVIDIA GeForce RTX 4080 SUPER"),
+        ("NVIDIA GeForce RTX 5090", "NVIDIA GeForce RTX 5090"),
+        ("NVIDIA RTX A6000", "NVIDIA RTX A6000"),
+        ("NVIDIA RTX A5000", "NVIDIA RTX A5000"),
+        ("NVIDIA RTX A4000", "NVIDIA RTX A4000"),
+        ("NVIDIA RTX 6000 Ada Generation", "NVIDIA RTX 6000 Ada Generation"),
+        ("Quadro RTX 8000", "NVIDIA Quadro RTX 8000 / 6000"),
+        ("Quadro RTX 6000", "NVIDIA Quadro RTX 8000 / 6000"),
+        ("RTX 6000", "NVIDIA RTX 6000 (unqualified)"),
+        ("Tesla P100-PCIE-16GB", "NVIDIA P100 PCIe"),
+        ("Tesla P100-SXM2-16GB", "NVIDIA P100 SXM2"),
+        ("Tesla P40", "NVIDIA P40"),
+        ("Tesla P4", "NVIDIA P4"),
+        ("NVIDIA A800-SXM4-80GB", "NVIDIA A100 SXM"),
+        ("NVIDIA A800 80GB PCIe", "NVIDIA A100 PCIe"),
+        ("NVIDIA H800", "NVIDIA H100 SXM"),
+        ("NVIDIA H800 PCIe", "NVIDIA H100 PCIe"),
     ):
         assert lookup_peak(reported).model == model, reported  # type: ignore[union-attr]
-    assert lookup_peak("NVIDIA GeForce RTX 4080 SUPER") is None
+    for absent in ("NVIDIA GeForce GTX 1060 6GB", "NVIDIA GeForce GTX 1080", "NVIDIA RTX PRO 6000 Blackwell"):
+        assert lookup_peak(absent) is None, absent
     assert lookup_peak("") is None
     assert UNKNOWN_MODEL_PEAK.densest_flops == max(p.densest_flops for p in PEAKS)
     for p in PEAKS:
