@@ -14,6 +14,7 @@ import pytest
 from sim.classify import main as classify_main
 from tests.evaluation import synthetic_traces as syn
 from tests.evaluation.real_traces import require_data
+from tests.evaluation.test_classify_noisy_compute import titan_run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -404,3 +405,17 @@ def test_every_trace_in_shared_data_of_these_formats(capsys: pytest.CaptureFixtu
     ):
         assert "training" not in seen[name], name
     assert set(seen["power_log_n1_only.csv.gz"]) == {"uncertain"}
+
+
+def test_a_two_gpu_titan_x_training_log_at_100_ms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a model outside the data centre, as nvidia-smi names it, logged every 100 ms with the
+    # power's unit left off (as some public logs have it): read, and training once its
+    # short stalls have repeated (``tests/evaluation/test_classify_noisy_compute.py``)
+    text = syn.render(titan_run(seed=2), interval_s=0.1)
+    text = "\n".join(line.replace(" W,", ",") for line in text.splitlines()) + "\n"
+    p = tmp_path / "titanx.csv"
+    p.write_text(text)
+    for model in ("TITAN X", "NVIDIA TITAN X (Pascal)"):
+        labels = _windows(capsys, p, "--gpus", "2", "--gpu-model", model)
+        assert labels.count("training") >= 10, labels
+        assert not {"idle", "inference"} & set(labels), labels
