@@ -66,6 +66,37 @@ class AcceleratorPeak:
     patterns: tuple[str, ...]
 
 
+
+# Consumer cards whose spec pages quote only the shader (FP32) rate: their tensor figures follow
+# from it by their architecture's fixed ratios, read off the whitepapers' full tables (Turing:
+# RTX 2080 Ti, INT4 32×, FP16 with FP32 accumulate 4×, no TF32; Ampere GA10x: RTX 3080/3090,
+# INT4 sparse 32×, BF16 with FP32 accumulate 2×, TF32 1×; Ada: RTX 4090, the same; Pascal:
+# INT8 by DP4A 4×, FP32 for the tensor columns).
+_RATIOS: Final = {
+    "Pascal": ("INT8 (DP4A)", 4.0, 1.0, 1.0),
+    "Turing": ("INT4 dense", 32.0, 4.0, 4.0),
+    "Ampere": ("INT4 sparse", 32.0, 2.0, 1.0),
+    "Ada": ("INT4 sparse", 32.0, 2.0, 1.0),
+}
+
+
+def _by_ratio(model: str, arch: str, fp32_tflops: float, board_w: float, pattern: str) -> AcceleratorPeak:
+    fmt, densest, bf16, least = _RATIOS[arch]
+    return AcceleratorPeak(
+        model=model,
+        densest_flops=densest * fp32_tflops * _T,
+        densest_format=fmt,
+        dense_bf16_flops=bf16 * fp32_tflops * _T,
+        least_tensor_flops=least * fp32_tflops * _T,
+        board_power_w=board_w,
+        source=(
+            f"{model} specifications (nvidia.com): FP32 {fp32_tflops} TF, {board_w:.0f} W;"
+            f" tensor figures by the {arch} whitepaper's ratios"
+        ),
+        patterns=(pattern,),
+    )
+
+
 PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     AcceleratorPeak(
         model="NVIDIA B200",
@@ -288,23 +319,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         source="NVIDIA V100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/v100), V100 SXM2 column",
         patterns=(r"\bv100\b",),
     ),
-    AcceleratorPeak(
-        model="NVIDIA GeForce RTX 3090 Ti",
-        # RTX 3090 Ti (Ampere GA102, 10,752 CUDA cores at 1.86 GHz): FP32 40 TF; GA102's consumer
-        # tensor rates as multiples of it (the whitepaper's RTX 3090 column: INT4 sparse 32×,
-        # BF16 with FP32 accumulate 2×, TF32 1×): INT4 1,280 TOPS (sparse), BF16 80 TF dense;
-        # 450 W TGP.
-        densest_flops=1280 * _T,
-        densest_format="INT4 sparse",
-        dense_bf16_flops=80 * _T,
-        least_tensor_flops=40 * _T,
-        board_power_w=450.0,
-        source=(
-            "NVIDIA GeForce RTX 3090 Ti specifications;"
-            " tensor rates by the Ampere GA102 whitepaper's ratios"
-        ),
-        patterns=(r"\brtx 3090 ti\b",),
-    ),
+    _by_ratio("NVIDIA GeForce RTX 3090 Ti", "Ampere", 40.0, 450.0, r"\brtx 3090 ti\b"),
     AcceleratorPeak(
         model="NVIDIA GeForce RTX 3090",
         # RTX 3090 (Ampere GA102, consumer): INT4 1,136 TOPS (sparse), INT8 568 TOPS (sparse),
@@ -346,24 +361,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         ),
         patterns=(r"\brtx 5090\b",),
     ),
-    AcceleratorPeak(
-        model="NVIDIA GeForce RTX 4080 SUPER",
-        # RTX 4080 SUPER (Ada AD103, 10,240 CUDA cores at 2.55 GHz): FP32 52.2 TF; Ada's consumer
-        # tensor rates are multiples of it (the whitepaper's RTX 4090 column: INT4 sparse 32×,
-        # BF16 with FP32 accumulate 2×, TF32 1×): INT4 1,671 TOPS (sparse), BF16 104.4 TF dense;
-        # 320 W TGP.
-        densest_flops=1671 * _T,
-        densest_format="INT4 sparse",
-        dense_bf16_flops=104.4 * _T,
-        least_tensor_flops=52.2 * _T,
-        board_power_w=320.0,
-        source=(
-            "NVIDIA GeForce RTX 4080 family specifications "
-            "(nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4080-family);"
-            " tensor rates by the Ada whitepaper's ratios"
-        ),
-        patterns=(r"\brtx 4080 super\b",),
-    ),
+    _by_ratio("NVIDIA GeForce RTX 4080 SUPER", "Ada", 52.2, 320.0, r"\brtx 4080 super\b"),
     AcceleratorPeak(
         model="NVIDIA GeForce RTX 4080",
         # RTX 4080 (Ada AD103): INT4 1,559.2 TOPS (sparse), FP8 779.8 TF (sparse), BF16 with FP32
@@ -376,23 +374,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         source="NVIDIA Ada Lovelace GPU architecture whitepaper (v2.1), GeForce RTX 4080 column",
         patterns=(r"\brtx 4080\b",),
     ),
-    AcceleratorPeak(
-        model="NVIDIA GeForce RTX 3080 Ti",
-        # RTX 3080 Ti (Ampere GA102, 10,240 CUDA cores at 1.665 GHz): FP32 34.1 TF; GA102's
-        # consumer tensor rates as multiples of it (the whitepaper's RTX 3080 and 3090 columns:
-        # INT4 sparse 32×, BF16 with FP32 accumulate 2×, TF32 1×): INT4 1,091 TOPS (sparse),
-        # BF16 68.2 TF dense; 350 W TGP.
-        densest_flops=1091 * _T,
-        densest_format="INT4 sparse",
-        dense_bf16_flops=68.2 * _T,
-        least_tensor_flops=34.1 * _T,
-        board_power_w=350.0,
-        source=(
-            "NVIDIA GeForce RTX 3080 family specifications;"
-            " tensor rates by the Ampere GA102 whitepaper's ratios"
-        ),
-        patterns=(r"\brtx 3080 ti\b",),
-    ),
+    _by_ratio("NVIDIA GeForce RTX 3080 Ti", "Ampere", 34.1, 350.0, r"\brtx 3080 ti\b"),
     AcceleratorPeak(
         model="NVIDIA GeForce RTX 3080",
         # RTX 3080 (Ampere GA102): INT4 952 TOPS (sparse), INT8 476 (sparse), BF16 with FP32
@@ -444,19 +426,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         source="NVIDIA TITAN V specifications (nvidia.com/en-us/titan/titan-v)",
         patterns=(r"\btitan v\b",),
     ),
-    AcceleratorPeak(
-        model="NVIDIA TITAN Xp",
-        # TITAN Xp (Pascal GP102, 3,840 CUDA cores at 1.58 GHz): FP32 12.1 TF; no tensor cores,
-        # FP16 at 1/64 rate; INT8 by DP4A at 4× FP32, 48.6 TOPS. Without tensor cores training
-        # runs in FP32: its rate stands for the BF16 and tensor figures; 250 W.
-        densest_flops=48.6 * _T,
-        densest_format="INT8 (DP4A)",
-        dense_bf16_flops=12.1 * _T,
-        least_tensor_flops=12.1 * _T,
-        board_power_w=250.0,
-        source="NVIDIA TITAN Xp specifications (nvidia.com/en-us/titan/titan-xp); Pascal GP102 DP4A rate",
-        patterns=(r"\btitan xp\b",),
-    ),
+    _by_ratio("NVIDIA TITAN Xp", "Pascal", 12.1, 250.0, r"\btitan xp\b"),
     AcceleratorPeak(
         model="NVIDIA GeForce GTX TITAN X (Maxwell)",
         # GeForce GTX TITAN X (Maxwell GM200, 2015): FP32 7 TF ("7 teraflops single precision");
@@ -482,18 +452,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         source="NVIDIA TITAN X (Pascal) specifications (nvidia.com, TITAN X, July 2016)",
         patterns=(r"\btitan x\b",),
     ),
-    AcceleratorPeak(
-        model="NVIDIA GeForce GTX 1080 Ti",
-        # GTX 1080 Ti (Pascal GP102, 3,584 CUDA cores at 1.582 GHz): FP32 11.3 TF; INT8 by DP4A
-        # at 4×, 45.4 TOPS; no tensor cores: FP32 stands for the BF16 and tensor figures; 250 W.
-        densest_flops=45.4 * _T,
-        densest_format="INT8 (DP4A)",
-        dense_bf16_flops=11.3 * _T,
-        least_tensor_flops=11.3 * _T,
-        board_power_w=250.0,
-        source="NVIDIA GeForce GTX 1080 Ti specifications; Pascal GP102 DP4A rate",
-        patterns=(r"\b1080 ti\b",),
-    ),
+    _by_ratio("NVIDIA GeForce GTX 1080 Ti", "Pascal", 11.3, 250.0, r"\b1080 ti\b"),
     AcceleratorPeak(
         model="NVIDIA RTX 6000 Ada Generation",
         # RTX 6000 Ada (AD102, professional): FP8 1,457 TF (sparse); FP32 91.1 TF; at the
@@ -618,6 +577,24 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         source="NVIDIA Tesla P4 datasheet (nvidia.com/en-us/data-center/tesla-p4)",
         patterns=(r"\bp4\b",),
     ),
+    # (model, architecture, FP32 TF at boost, board W): shader rates from NVIDIA's spec pages
+    _by_ratio("NVIDIA GeForce RTX 4070 Ti SUPER", "Ada", 44.1, 285.0, r"\brtx 4070 ti super\b"),
+    _by_ratio("NVIDIA GeForce RTX 4070 Ti", "Ada", 40.1, 285.0, r"\brtx 4070 ti\b"),
+    _by_ratio("NVIDIA GeForce RTX 4070 SUPER", "Ada", 35.5, 220.0, r"\brtx 4070 super\b"),
+    _by_ratio("NVIDIA GeForce RTX 4070", "Ada", 29.1, 200.0, r"\brtx 4070\b"),
+    _by_ratio("NVIDIA GeForce RTX 4060 Ti", "Ada", 22.1, 165.0, r"\brtx 4060 ti\b"),
+    _by_ratio("NVIDIA GeForce RTX 4060", "Ada", 15.1, 115.0, r"\brtx 4060\b"),
+    _by_ratio("NVIDIA GeForce RTX 3070 Ti", "Ampere", 21.7, 290.0, r"\brtx 3070 ti\b"),
+    _by_ratio("NVIDIA GeForce RTX 3070", "Ampere", 20.3, 220.0, r"\brtx 3070\b"),
+    _by_ratio("NVIDIA GeForce RTX 3060 Ti", "Ampere", 16.2, 200.0, r"\brtx 3060 ti\b"),
+    _by_ratio("NVIDIA GeForce RTX 3060", "Ampere", 12.7, 170.0, r"\brtx 3060\b"),
+    _by_ratio("NVIDIA GeForce RTX 2080 SUPER", "Turing", 11.2, 250.0, r"\brtx 2080 super\b"),
+    _by_ratio("NVIDIA GeForce RTX 2080", "Turing", 10.6, 225.0, r"\brtx 2080\b"),
+    _by_ratio("NVIDIA GeForce RTX 2070 SUPER", "Turing", 9.1, 215.0, r"\brtx 2070 super\b"),
+    _by_ratio("NVIDIA GeForce RTX 2070", "Turing", 7.9, 185.0, r"\brtx 2070\b"),
+    _by_ratio("NVIDIA GeForce GTX 1080", "Pascal", 8.9, 180.0, r"\bgtx 1080\b"),
+    _by_ratio("NVIDIA GeForce GTX 1070 Ti", "Pascal", 8.2, 180.0, r"\bgtx 1070 ti\b"),
+    _by_ratio("NVIDIA GeForce GTX 1070", "Pascal", 6.5, 150.0, r"\bgtx 1070\b"),
     AcceleratorPeak(
         model="AMD Instinct MI325X",
         # MI325X: FP8 / INT8 5,229.8 TFLOPS/TOPS (sparse), BF16 1,307.4 TF dense, TF32 653.7 TF

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pausewatch import peaks
 from pausewatch.commitment import Commitment, commitment_from_toml
 from pausewatch.documents import verify_lab_commitment
 from pausewatch.envelope import PayloadType, parse_envelope, sign_envelope
@@ -333,15 +334,43 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
         ("NVIDIA A800 80GB PCIe", "NVIDIA A100 PCIe"),
         ("NVIDIA H800", "NVIDIA H100 SXM"),
         ("NVIDIA H800 PCIe", "NVIDIA H100 PCIe"),
+        ("NVIDIA GeForce RTX 4070 Ti SUPER", "NVIDIA GeForce RTX 4070 Ti SUPER"),
+        ("NVIDIA GeForce RTX 4070", "NVIDIA GeForce RTX 4070"),
+        ("NVIDIA GeForce RTX 4060", "NVIDIA GeForce RTX 4060"),
+        ("NVIDIA GeForce RTX 3070 Ti", "NVIDIA GeForce RTX 3070 Ti"),
+        ("NVIDIA GeForce RTX 3060", "NVIDIA GeForce RTX 3060"),
+        ("NVIDIA GeForce RTX 2080 SUPER", "NVIDIA GeForce RTX 2080 SUPER"),
+        ("NVIDIA GeForce RTX 2080", "NVIDIA GeForce RTX 2080"),
+        ("NVIDIA GeForce RTX 2070", "NVIDIA GeForce RTX 2070"),
+        ("NVIDIA GeForce GTX 1080", "NVIDIA GeForce GTX 1080"),
+        ("NVIDIA GeForce GTX 1070 Ti", "NVIDIA GeForce GTX 1070 Ti"),
     ):
         assert lookup_peak(reported).model == model, reported  # type: ignore[union-attr]
-    for absent in ("NVIDIA GeForce GTX 1060 6GB", "NVIDIA GeForce GTX 1080", "NVIDIA RTX PRO 6000 Blackwell"):
+    for absent in ("NVIDIA GeForce GTX 1060 6GB", "NVIDIA GeForce RTX 3050", "NVIDIA RTX PRO 6000 Blackwell"):
         assert lookup_peak(absent) is None, absent
     assert lookup_peak("") is None
     assert UNKNOWN_MODEL_PEAK.densest_flops == max(p.densest_flops for p in PEAKS)
     for p in PEAKS:
         assert p.source
         assert p.densest_flops >= p.dense_bf16_flops >= p.least_tensor_flops > 0
+
+
+def test_figures_derived_by_ratio_reproduce_the_whitepapers_columns() -> None:
+    # the cards whose spec pages quote only FP32 get their tensor figures by their
+    # architecture's ratios (``peaks._by_ratio``): the same ratios give back, within 1 %, the
+    # full columns the whitepapers print for the cards they cover
+    for name, arch, fp32 in (
+        ("NVIDIA GeForce RTX 3090", "Ampere", 35.6),
+        ("NVIDIA GeForce RTX 3080", "Ampere", 29.8),
+        ("NVIDIA GeForce RTX 4090", "Ada", 82.6),
+        ("NVIDIA GeForce RTX 4080", "Ada", 48.7),
+        ("NVIDIA GeForce RTX 2080 Ti", "Turing", 14.2),
+    ):
+        printed = lookup_peak(name)
+        assert printed is not None
+        derived = peaks._by_ratio(name, arch, fp32, printed.board_power_w, "")
+        for field in ("densest_flops", "dense_bf16_flops", "least_tensor_flops"):
+            assert getattr(derived, field) == pytest.approx(getattr(printed, field), rel=0.01), (name, field)
 
 
 def test_a_device_that_overdraws_its_model_is_bounded_as_unknown_but_keeps_the_claimed_lower_bound() -> None:
