@@ -85,7 +85,19 @@ _SCALE: Final = {
 _POWER_COLUMNS: Final = ("power.draw", "power.draw.instant", "power.draw.average")
 _LIMIT_COLUMNS: Final = ("enforced.power.limit", "power.limit")
 _DEVICE_COLUMNS: Final = ("index", "uuid", "pci.bus_id")
-_NODE_POWER_COLUMNS: Final = ("watts", "power", "power_w", "node_power_w", "reading")
+_NODE_POWER_COLUMNS: Final = (
+    "watts",
+    "power",
+    "power_w",
+    "power_watts",
+    "node_power_w",
+    "node_power_watts",
+    "power_consumed_watts",
+    "powerconsumedwatts",  # Redfish's PowerConsumedWatts as a column name
+    "reading",
+)
+# the clock of a node power log: an absolute time first, then seconds since its start
+_NODE_TIME_COLUMNS: Final = ("timestamp", "time", "datetime", "date_time", "time_seconds", "time_s")
 _R = TypeVar("_R")  # a parsed line
 
 
@@ -778,7 +790,7 @@ def parse_node_power_csv(text: str, path: str) -> NodePowerTrace:
     header_line, header_text = lines.header
     columns = _header(_split(header_text))
     names = [n for n, _ in columns]
-    t_col = _find(names, ("timestamp", "time"))
+    t_col = _find(names, _NODE_TIME_COLUMNS)
     w_col = _find(names, _NODE_POWER_COLUMNS)
     if t_col is None or w_col is None:
         raise TraceError(

@@ -324,6 +324,17 @@ def test_node_power_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     # node power alone proves nothing either way
     assert {w["class"] for w in windows} == {"uncertain"}
     assert windows[-1]["node_power_w_mean"] > 4000
+    # the same readings under the column names other scripts write, with a relative clock
+    # beside the absolute one (read first)
+    lines = p.read_text().splitlines()[1:]
+    q = tmp_path / "bmc2.csv"
+    q.write_text(
+        "datetime,power_watts,time_seconds\n"
+        + "".join(f"{line.replace('T', ' ')},{k * 11}\n" for k, line in enumerate(lines))
+    )
+    rc, out2, err = _classify(capsys, str(q), "--gpus", "8", "--gpu-model", "H200", "--node-power", "--json")
+    assert rc == 0, err
+    assert json.loads(out2)["windows"] == windows
 
 
 def _bad(capsys: pytest.CaptureFixture[str], path: Path, *args: str) -> str:
