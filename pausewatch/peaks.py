@@ -184,9 +184,10 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     AcceleratorPeak(
         model="NVIDIA A100 PCIe",
         # A100 80GB PCIe: INT8 1,248 TOPS (sparse), BF16 624 TF (sparse) → 312 dense, TF32 312 TF
-        # (sparse) → 156 dense; 300 W.
-        densest_flops=1248 * _T,
-        densest_format="INT8 sparse",
+        # (sparse) → 156 dense; 300 W. The datasheet stops at INT8; the A100 whitepaper (Table 1)
+        # quotes INT4 at 2,496 TOPS (sparse), the densest figure.
+        densest_flops=2496 * _T,
+        densest_format="INT4 sparse",
         dense_bf16_flops=312 * _T,
         least_tensor_flops=156 * _T,
         board_power_w=300.0,
@@ -195,9 +196,10 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     ),
     AcceleratorPeak(
         model="NVIDIA A100 SXM",
-        # A100 SXM4: INT8 1,248 TOPS (sparse), BF16 624 TF (sparse), TF32 312 TF (sparse); 400 W.
-        densest_flops=1248 * _T,
-        densest_format="INT8 sparse",
+        # A100 SXM4: INT8 1,248 TOPS (sparse), BF16 624 TF (sparse), TF32 312 TF (sparse); 400 W;
+        # INT4 2,496 TOPS (sparse) in the A100 whitepaper (Table 1).
+        densest_flops=2496 * _T,
+        densest_format="INT4 sparse",
         dense_bf16_flops=312 * _T,
         least_tensor_flops=156 * _T,
         board_power_w=400.0,
@@ -333,6 +335,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         source="NVIDIA Ampere GA102 GPU architecture whitepaper (v2.1), GeForce RTX 3090 column",
         patterns=(r"\brtx 3090\b",),
     ),
+    _by_ratio("NVIDIA GeForce RTX 4090 D", "Ada", 73.5, 425.0, r"\brtx 4090 d\b"),
     AcceleratorPeak(
         model="NVIDIA GeForce RTX 4090",
         # RTX 4090 (Ada, consumer): INT4 2,642.4 TOPS (sparse), FP8 1,321.2 TF (sparse, FP16
@@ -416,6 +419,18 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         patterns=(r"\btitan rtx\b",),
     ),
     AcceleratorPeak(
+        model="NVIDIA TITAN V CEO Edition",
+        # TITAN V 32 GB "CEO Edition" (nvidia-smi: "NVIDIA TITAN V JHH Special Edition"): 125 TF
+        # FP16 tensor, as NVIDIA announced it (June 2018); 250 W.
+        densest_flops=125 * _T,
+        densest_format="FP16 dense",
+        dense_bf16_flops=125 * _T,
+        least_tensor_flops=110 * _T,  # the 12-GB part's: a lower bound stays one
+        board_power_w=250.0,
+        source="NVIDIA TITAN V CEO Edition announcement (CVPR, June 2018)",
+        patterns=(r"\btitan v\b.*\b(jhh|ceo)\b",),
+    ),
+    AcceleratorPeak(
         model="NVIDIA TITAN V",
         # TITAN V (Volta GV100): 110 TF FP16 tensor ("deep learning"); FP32 14.9 TF; 250 W.
         densest_flops=110 * _T,
@@ -455,13 +470,14 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     _by_ratio("NVIDIA GeForce GTX 1080 Ti", "Pascal", 11.3, 250.0, r"\b1080 ti\b"),
     AcceleratorPeak(
         model="NVIDIA RTX 6000 Ada Generation",
-        # RTX 6000 Ada (AD102, professional): FP8 1,457 TF (sparse); FP32 91.1 TF; at the
-        # professional parts' full-rate FP32 accumulate (as the L40's figures), BF16 364.2 TF
-        # dense, TF32 182.1 dense, INT4 2× FP8: 2,914 TOPS (sparse); 300 W.
+        # RTX 6000 Ada (AD102, professional): FP8 1,457 TF (sparse), 16× its FP32 91.1 TF, as the
+        # L40S's (the L40's is 8×): at the L40S's ratios BF16 364.2 TF dense and INT4 2× FP8,
+        # 2,914 TOPS (sparse); no TF32 figure is quoted, and the L40's ratio (1× FP32, 91.1 TF)
+        # is the lower of the two, so the lower bound takes it; 300 W.
         densest_flops=2914 * _T,
         densest_format="INT4 sparse",
         dense_bf16_flops=364.2 * _T,
-        least_tensor_flops=182.1 * _T,
+        least_tensor_flops=91.1 * _T,
         board_power_w=300.0,
         source="NVIDIA RTX 6000 Ada Generation datasheet (nvidia.com/en-us/design-visualization/rtx-6000)",
         patterns=(r"\brtx 6000 ada\b",),
@@ -488,7 +504,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         densest_flops=2914 * _T,
         densest_format="INT4 sparse (RTX 6000 Ada)",
         dense_bf16_flops=364.2 * _T,
-        least_tensor_flops=130.5 * _T,  # the lower of the two parts: a lower bound stays one
+        least_tensor_flops=91.1 * _T,  # the lower of the two parts: a lower bound stays one
         board_power_w=300.0,
         source=(
             "the RTX 6000 Ada Generation and Quadro RTX 6000 datasheets: the larger upper figures,"
@@ -594,7 +610,9 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     _by_ratio("NVIDIA GeForce RTX 2070", "Turing", 7.9, 185.0, r"\brtx 2070\b"),
     _by_ratio("NVIDIA GeForce GTX 1080", "Pascal", 8.9, 180.0, r"\bgtx 1080\b"),
     _by_ratio("NVIDIA GeForce GTX 1070 Ti", "Pascal", 8.2, 180.0, r"\bgtx 1070 ti\b"),
-    _by_ratio("NVIDIA GeForce GTX 1070", "Pascal", 6.5, 150.0, r"\bgtx 1070\b"),
+    # the notebook GTX 1070 reports the same name with 2,048 cores at 1.645 GHz (6.7 TF, above the
+    # desktop part's 6.5): its figure, so that the bound holds for both
+    _by_ratio("NVIDIA GeForce GTX 1070", "Pascal", 6.8, 150.0, r"\bgtx 1070\b"),
     AcceleratorPeak(
         model="AMD Instinct MI325X",
         # MI325X: FP8 / INT8 5,229.8 TFLOPS/TOPS (sparse), BF16 1,307.4 TF dense, TF32 653.7 TF
@@ -731,9 +749,15 @@ def _lookup_default(model_name: str) -> AcceleratorPeak | None:
     return _lookup(model_name, PEAKS)
 
 
+# Laptop parts share their desktop namesakes' names with fewer cores or lower clocks, or more
+# (the RTX 3060 Laptop GPU: 3,840 cores to the desktop's 3,584): none is read as its desktop
+# part, whose lower bound would overstate it and whose upper bound may not hold.
+_MOBILE: Final = re.compile(r"\b(laptop|mobile|notebook|max q)\b")
+
+
 def _lookup(model_name: str, table: Sequence[AcceleratorPeak]) -> AcceleratorPeak | None:
     text = _normalise(model_name)
-    if not text:
+    if not text or _MOBILE.search(text):
         return None
     compiled = (
         _COMPILED if table is PEAKS else tuple((p, tuple(re.compile(x) for x in p.patterns)) for p in table)

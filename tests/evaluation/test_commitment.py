@@ -344,10 +344,20 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
         ("NVIDIA GeForce RTX 2070", "NVIDIA GeForce RTX 2070"),
         ("NVIDIA GeForce GTX 1080", "NVIDIA GeForce GTX 1080"),
         ("NVIDIA GeForce GTX 1070 Ti", "NVIDIA GeForce GTX 1070 Ti"),
+        ("NVIDIA GeForce RTX 4090 D", "NVIDIA GeForce RTX 4090 D"),
+        ("NVIDIA TITAN V JHH Special Edition", "NVIDIA TITAN V CEO Edition"),
     ):
         assert lookup_peak(reported).model == model, reported  # type: ignore[union-attr]
     for absent in ("NVIDIA GeForce GTX 1060 6GB", "NVIDIA GeForce RTX 3050", "NVIDIA RTX PRO 6000 Blackwell"):
         assert lookup_peak(absent) is None, absent
+    # a laptop part is not its desktop namesake (the RTX 3060 Laptop GPU has more cores than
+    # the desktop RTX 3060; most have fewer, and the desktop lower bound would overstate them)
+    for laptop in (
+        "NVIDIA GeForce RTX 3060 Laptop GPU",
+        "NVIDIA GeForce RTX 4090 Laptop GPU",
+        "GeForce GTX 1070 with Max-Q Design",
+    ):
+        assert lookup_peak(laptop) is None, laptop
     assert lookup_peak("") is None
     assert UNKNOWN_MODEL_PEAK.densest_flops == max(p.densest_flops for p in PEAKS)
     for p in PEAKS:
