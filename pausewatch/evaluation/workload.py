@@ -291,7 +291,6 @@ LOCKSTEP_SYNC: Final = 0.8  # median synchrony of the active devices: they move 
 GROUP_SYNC: Final = 0.9  # a device and the one it follows most closely: one lockstep group
 SWING_MIN: Final = 0.25  # compute − stall power, share of the limit: a real stall, not noise
 TWO_LEVEL_MIN: Final = 0.6  # variance / ((mean − min)(max − mean)): two flat levels, not a spread
-TWO_LEVEL_RHYTHM_MIN: Final = 0.4  # ... or this, where the lockstep devices repeat at one step period
 STALL_MAX: Final = 0.4  # stall power at most 40 % of the limit (or 30 % of board power)
 STALL_MAX_BOARD: Final = 0.3
 COMPUTE_MIN: Final = 0.45  # compute (max) power at least 45 % of the limit
@@ -643,20 +642,15 @@ def _facts(
     elif not lockstep:
         groups = _groups(active)
     powered = [d for d in active if d.has_power]
-    rhythms = [d.rhythm_s for d in active if d.rhythm_s is not None]
-    rhythm_s = _median(rhythms) if lockstep and len(rhythms) * 2 >= len(active) else None
     stall = plateau = wait = False
     compute_level: float | None = None
     if powered:
         compute_level = _median([d.r_max for d in powered])
         shaped = [d for d in powered if d.two_level is not None and d.high_share is not None]
-        # a compute phase that repeats at one step period may spread at the sampling rate
-        # (sub-second steps caught at random): two phases, not a spread of request sizes
-        two_level_min = TWO_LEVEL_MIN if rhythm_s is None else TWO_LEVEL_RHYTHM_MIN
         if lockstep and len(shaped) * 2 > len(powered):
             stall = (
                 _median([d.r_max - d.r_min for d in shaped]) >= SWING_MIN
-                and _median([d.two_level or 0.0 for d in shaped]) >= two_level_min
+                and _median([d.two_level or 0.0 for d in shaped]) >= TWO_LEVEL_MIN
                 and compute_level >= COMPUTE_MIN
                 # the compute phase is a level, not a one-sample spike: a request's prefill peak
                 # sets ``max`` above the level the rest of the burst runs at (``_upper_level``)
@@ -718,6 +712,8 @@ def _facts(
         and d.samples > 3
         and (d.peer_sync or 0.0) >= max(LINKED_SYNC, LINKED_Z / math.sqrt(d.samples - 3))
     ]
+    rhythms = [d.rhythm_s for d in active if d.rhythm_s is not None]
+    rhythm_s = _median(rhythms) if lockstep and len(rhythms) * 2 >= len(active) else None
     # Steps repeating at one period on most active devices, in lockstep or not (pipeline stages
     # lag each other); read against the context (``_steps``), since request bursts on a few
     # devices agree on a lag now and then by chance.

@@ -7,15 +7,19 @@ The shape is the one public 2-GPU TITAN X logs of a 125M-parameter GPT run show 
 100 ms, github.com/grantwilkins/training_profile, ``titanx-traces/``; not copied here): ~10 s of
 compute at ~65-75 % of the 250-W board, with dips every ~0.4 s, then ~3 s at ~38 %, over and
 over, both GPUs together. One-second samples of the compute phase spread over ±10 % of its level,
-so its max sits well above the level and the two-level test (variance against
-(mean − min)(max − mean)) reads 0.4-0.55 where a flat compute phase reads 0.8-1: under
-``TWO_LEVEL_MIN`` (0.6), not one stall counted, and a 15-minute run was ``uncertain`` throughout.
+so its max sits well above the level and the stall test's "two flat levels, not a spread"
+(variance against (mean − min)(max − mean) ≥ ``TWO_LEVEL_MIN``, 0.6) reads 0.35-0.5: not one
+stall counts, and such a run is ``uncertain`` (INCONCLUSIVE) throughout — never proof.
 
-Where the period's lockstep devices repeat at one step period (``rhythm_s``: autocorrelation at
-least ``RHYTHM_MIN`` at a lag of 2-30 s), the signal is a repeating two-phase pattern rather than
-a spread of request sizes, and the test asks for ``TWO_LEVEL_RHYTHM_MIN`` (0.4) instead. Every
-other condition of a stall (the swing, the stall's depth, the compute level, the time at each
-level) and of the signature (two events, resumed at the job's level) is unchanged.
+A bound of 0.4 where the lockstep devices repeat at one step period caught 8 of these 9 runs
+within eleven periods (48 % of their periods, causally), and was tried and withdrawn: a red team
+of honest lockstep jobs that repeat at one period with a short low phase — diffusion image
+batches, embedding batch jobs, multi-GPU frame rendering, HPC steps with periodic output,
+benchmark loops — found 13-23 of 80 random variants of each newly ``training`` (per-GPU noise
+0.5-4 % a sample; their flat versions already were: ``docs/classify.md``, "Known blind
+spots"). Those
+shapes are training's in power; evidence that honest work shares is no evidence. So this
+training stays INCONCLUSIVE, the miss pinned below as a strict xfail.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pausewatch.evaluation import workload
 from sim.classify import gpu_trace_samples, period_signals
 from sim.traces import parse_gpu_csv
 from tests.evaluation import synthetic_traces as syn
-from tests.evaluation.test_classify_redteam import PROOF, classes, first_training
+from tests.evaluation.test_classify_redteam import PROOF, classes
 
 MODEL = "TITAN X (Pascal)"
 
@@ -60,8 +64,7 @@ def _labels(trace: syn.Trace) -> list[str]:
 
 
 def test_the_noisy_compute_phase_reads_under_the_flat_two_level_bound() -> None:
-    # the premise: without the rhythm's bound no stall of this run would count
-    assert workload.TWO_LEVEL_RHYTHM_MIN < workload.TWO_LEVEL_MIN
+    # why no stall of this run counts: the two-level readings of its periods
     text = syn.render(titan_run(300.0), interval_s=0.1)
     periods = period_signals(gpu_trace_samples(parse_gpu_csv(text, "t.csv", 2), f"NVIDIA {MODEL}"))
     two_levels = [
@@ -69,7 +72,7 @@ def test_the_noisy_compute_phase_reads_under_the_flat_two_level_bound() -> None:
     ]
     assert two_levels
     assert max(two_levels) < workload.TWO_LEVEL_MIN, two_levels
-    assert min(two_levels) >= workload.TWO_LEVEL_RHYTHM_MIN - 0.05, two_levels
+    assert min(two_levels) >= 0.3, two_levels
 
 
 RUNS = [(every_s, stall_s, seed) for every_s, stall_s in ((13.3, 3.1), (10.0, 3.0), (20.0, 5.0)) for seed in (1, 2, 3)]
@@ -81,28 +84,25 @@ def _run_labels(every_s: float, stall_s: float, seed: int) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize(("every_s", "stall_s", "seed"), RUNS)
-def test_two_gpu_training_with_short_stalls_and_noisy_compute_is_never_proof_and_stays_caught(
+def test_two_gpu_training_with_short_stalls_and_noisy_compute_is_never_proof(
     every_s: float, stall_s: float, seed: int
 ) -> None:
     labels = _run_labels(every_s, stall_s, seed)
     assert not PROOF & set(labels), labels
-    first = first_training(list(labels))
-    if first is not None:  # once caught, the job carry keeps it so to the run's end
-        assert all(x == "training" for x in labels[first:]), labels
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="MISS (by choice): small-model training whose compute phase spreads at 1 Hz "
+    "(sub-second steps) with a 3-5-s stall every 10-20 s reads two-level 0.35-0.5 < "
+    "TWO_LEVEL_MIN 0.6: uncertain throughout. A 0.4 bound under a step rhythm caught 8 of 9 "
+    "and turned 13-23 of 80 honest lockstep batch jobs each (diffusion, embedding, rendering, "
+    "HPC, benchmark loops) into training: withdrawn",
+)
 def test_most_such_runs_are_caught_within_eleven_minutes() -> None:
-    # Measured: 8 of the 9 runs are training from period 10 at the latest (counting from 0),
-    # five of them from period 5 or 6; 65 of their 135 periods (48 %), causally (none before
-    # the rhythm's bound). The ninth (10-s cycle, seed 3)
-    # shows stalls in 3 of its first 5 periods and none after: its two-level readings sit at
-    # 0.39-0.45 and its upper level under the 12 % the stall test keeps (a prefill spike's
-    # bound), so it stays uncertain, never proof.
     runs = [_run_labels(*r) for r in RUNS]
     caught = [r for r in runs if "training" in r[:11]]
     assert len(caught) >= 8, runs
-    share = sum(r.count("training") for r in runs) / sum(len(r) for r in runs)
-    assert share >= 0.4, share
 
 
 def test_the_same_run_with_its_stalls_filled_is_never_training_and_never_proof() -> None:
@@ -112,9 +112,8 @@ def test_the_same_run_with_its_stalls_filled_is_never_training_and_never_proof()
     assert set(labels) == {"uncertain"}, labels
 
 
-def test_stalls_that_do_not_repeat_at_one_period_keep_the_flat_bound() -> None:
-    # without a rhythm the noisy compute phase is a spread again: irregular stalls 8-40 s apart
-    # (a lockstep server's lulls) count under the 0.6 bound only, and none does here
+def test_the_same_compute_with_irregular_stalls_is_never_training_and_never_proof() -> None:
+    # the shape with stalls 8-40 s apart, as a lockstep server's lulls come
     rng = random.Random(7)
     parts = []
     for _ in range(60):

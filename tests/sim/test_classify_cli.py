@@ -420,13 +420,13 @@ def test_every_trace_in_shared_data_of_these_formats(capsys: pytest.CaptureFixtu
 
 def test_a_two_gpu_titan_x_training_log_at_100_ms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # a model outside the data centre, as nvidia-smi names it, logged every 100 ms with the
-    # power's unit left off (as some public logs have it): read, and training once its
-    # short stalls have repeated (``tests/evaluation/test_classify_noisy_compute.py``)
+    # power's unit left off (as some public logs have it): read, and never proof (it is
+    # uncertain: ``tests/evaluation/test_classify_noisy_compute.py`` says why)
     text = syn.render(titan_run(seed=2), interval_s=0.1)
     text = "\n".join(line.replace(" W,", ",") for line in text.splitlines()) + "\n"
     p = tmp_path / "titanx.csv"
     p.write_text(text)
     for model in ("TITAN X", "NVIDIA TITAN X (Pascal)"):
         labels = _windows(capsys, p, "--gpus", "2", "--gpu-model", model)
-        assert labels.count("training") >= 10, labels
+        assert len(labels) == 15, labels
         assert not {"idle", "inference"} & set(labels), labels
