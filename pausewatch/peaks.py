@@ -71,12 +71,18 @@ class AcceleratorPeak:
 # from it by their architecture's fixed ratios, read off the whitepapers' full tables (Turing:
 # RTX 2080 Ti, INT4 32×, FP16 with FP32 accumulate 4×, no TF32; Ampere GA10x: RTX 3080/3090,
 # INT4 sparse 32×, BF16 with FP32 accumulate 2×, TF32 1×; Ada: RTX 4090, the same; Pascal:
-# INT8 by DP4A 4×, FP32 for the tensor columns).
+# INT8 by DP4A 4×, FP32 for the tensor columns). The professional parts accumulate in FP32 at
+# the full rate: Turing Quadro (Quadro RTX 8000: FP16 8×), Ampere RTX A-series (RTX A6000: FP16
+# 4×, TF32 2×, INT4 sparse 32×), Ada RTX (RTX 6000 Ada: FP8 sparse 16×, so BF16 4×; no TF32
+# figure quoted, so the lower bound takes FP32's 1×).
 _RATIOS: Final = {
     "Pascal": ("INT8 (DP4A)", 4.0, 1.0, 1.0),
     "Turing": ("INT4 dense", 32.0, 4.0, 4.0),
     "Ampere": ("INT4 sparse", 32.0, 2.0, 1.0),
     "Ada": ("INT4 sparse", 32.0, 2.0, 1.0),
+    "Turing professional": ("INT4 dense", 32.0, 8.0, 8.0),
+    "Ampere professional": ("INT4 sparse", 32.0, 4.0, 2.0),
+    "Ada professional": ("INT4 sparse", 32.0, 4.0, 1.0),
 }
 
 
@@ -610,6 +616,15 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     _by_ratio("NVIDIA GeForce RTX 2070", "Turing", 7.9, 185.0, r"\brtx 2070\b"),
     _by_ratio("NVIDIA GeForce GTX 1080", "Pascal", 8.9, 180.0, r"\bgtx 1080\b"),
     _by_ratio("NVIDIA GeForce GTX 1070 Ti", "Pascal", 8.2, 180.0, r"\bgtx 1070 ti\b"),
+    _by_ratio("NVIDIA GeForce RTX 3050", "Ampere", 9.1, 130.0, r"\brtx 3050\b"),
+    _by_ratio("NVIDIA GeForce RTX 2060 SUPER", "Turing", 7.2, 175.0, r"\brtx 2060 super\b"),
+    _by_ratio("NVIDIA GeForce RTX 2060", "Turing", 6.5, 160.0, r"\brtx 2060\b"),
+    _by_ratio("NVIDIA RTX 5000 Ada Generation", "Ada professional", 65.3, 250.0, r"\brtx 5000 ada\b"),
+    _by_ratio("NVIDIA RTX 4000 Ada Generation", "Ada professional", 26.7, 130.0, r"\brtx 4000 ada\b"),
+    _by_ratio("NVIDIA RTX A5500", "Ampere professional", 34.1, 230.0, r"\brtx a5500\b"),
+    _by_ratio("NVIDIA RTX A4500", "Ampere professional", 23.7, 200.0, r"\brtx a4500\b"),
+    _by_ratio("NVIDIA Quadro RTX 5000", "Turing professional", 11.2, 230.0, r"\bquadro rtx 5000\b"),
+    _by_ratio("NVIDIA Quadro RTX 4000", "Turing professional", 7.1, 160.0, r"\bquadro rtx 4000\b"),
     # the notebook GTX 1070 reports the same name with 2,048 cores at 1.645 GHz (6.7 TF, above the
     # desktop part's 6.5): its figure, so that the bound holds for both
     _by_ratio("NVIDIA GeForce GTX 1070", "Pascal", 6.8, 150.0, r"\bgtx 1070\b"),

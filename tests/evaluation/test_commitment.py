@@ -346,9 +346,17 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
         ("NVIDIA GeForce GTX 1070 Ti", "NVIDIA GeForce GTX 1070 Ti"),
         ("NVIDIA GeForce RTX 4090 D", "NVIDIA GeForce RTX 4090 D"),
         ("NVIDIA TITAN V JHH Special Edition", "NVIDIA TITAN V CEO Edition"),
+        ("NVIDIA GeForce RTX 3050", "NVIDIA GeForce RTX 3050"),
+        ("NVIDIA GeForce RTX 2060 SUPER", "NVIDIA GeForce RTX 2060 SUPER"),
+        ("NVIDIA RTX 5000 Ada Generation", "NVIDIA RTX 5000 Ada Generation"),
+        ("NVIDIA RTX 4000 Ada Generation", "NVIDIA RTX 4000 Ada Generation"),
+        ("NVIDIA RTX A5500", "NVIDIA RTX A5500"),
+        ("NVIDIA RTX A4500", "NVIDIA RTX A4500"),
+        ("Quadro RTX 5000", "NVIDIA Quadro RTX 5000"),
+        ("Quadro RTX 4000", "NVIDIA Quadro RTX 4000"),
     ):
         assert lookup_peak(reported).model == model, reported  # type: ignore[union-attr]
-    for absent in ("NVIDIA GeForce GTX 1060 6GB", "NVIDIA GeForce RTX 3050", "NVIDIA RTX PRO 6000 Blackwell"):
+    for absent in ("NVIDIA GeForce GTX 1060 6GB", "NVIDIA RTX 4000 SFF Ada Generation", "NVIDIA RTX PRO 6000 Blackwell"):
         assert lookup_peak(absent) is None, absent
     # a laptop part is not its desktop namesake (the RTX 3060 Laptop GPU has more cores than
     # the desktop RTX 3060; most have fewer, and the desktop lower bound would overstate them)
@@ -375,6 +383,9 @@ def test_figures_derived_by_ratio_reproduce_the_whitepapers_columns() -> None:
         ("NVIDIA GeForce RTX 4090", "Ada", 82.6),
         ("NVIDIA GeForce RTX 4080", "Ada", 48.7),
         ("NVIDIA GeForce RTX 2080 Ti", "Turing", 14.2),
+        ("NVIDIA RTX A6000", "Ampere professional", 38.7),
+        ("Quadro RTX 8000", "Turing professional", 16.3),
+        ("NVIDIA RTX 6000 Ada Generation", "Ada professional", 91.1),
     ):
         printed = lookup_peak(name)
         assert printed is not None
