@@ -43,6 +43,7 @@ __all__ = [
     "PEAKS",
     "UNKNOWN_MODEL_PEAK",
     "AcceleratorPeak",
+    "is_laptop_part",
     "lookup_peak",
     "overdrawn",
     "overdrawn_peak",
@@ -768,6 +769,11 @@ def _lookup_default(model_name: str) -> AcceleratorPeak | None:
 # (the RTX 3060 Laptop GPU: 3,840 cores to the desktop's 3,584): none is read as its desktop
 # part, whose lower bound would overstate it and whose upper bound may not hold.
 _MOBILE: Final = re.compile(r"\b(laptop|mobile|notebook|max q)\b")
+
+
+def is_laptop_part(model_name: str) -> bool:
+    """Whether ``model_name`` names a laptop part (``_MOBILE``), which the table never holds."""
+    return bool(_MOBILE.search(_normalise(model_name)))
 
 
 def _lookup(model_name: str, table: Sequence[AcceleratorPeak]) -> AcceleratorPeak | None:

@@ -42,7 +42,7 @@ from pausewatch.evaluation.workload import (
     classify_node_history,
     signals_from_usage,
 )
-from pausewatch.peaks import AcceleratorPeak, lookup_peak
+from pausewatch.peaks import AcceleratorPeak, is_laptop_part, lookup_peak
 from pausewatch.reports import NONCE_SIZE
 from sim._units import format_duration, parse_duration_ns
 from sim.traces import (
@@ -342,8 +342,13 @@ def _run(args: argparse.Namespace) -> _Run:
         raise TraceError(path, 0, f"--gpus must be 1 … 1024, not {args.gpus}")
     peak = lookup_peak(args.gpu_model)
     if peak is None:
+        why = (
+            ": laptop parts are not (their cores and clocks differ from their desktop namesakes')"
+            if is_laptop_part(args.gpu_model)
+            else ""
+        )
         raise TraceError(
-            path, 0, f"--gpu-model {args.gpu_model!r} is not in the peak table (pausewatch/peaks.py)"
+            path, 0, f"--gpu-model {args.gpu_model!r} is not in the peak table (pausewatch/peaks.py){why}"
         )
     window_s = float(DEFAULT_PERIOD_S)
     if args.window is not None:

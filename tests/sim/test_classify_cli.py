@@ -364,6 +364,10 @@ def test_bad_input_exits_2_with_file_line_and_reason(
 
     err = _bad(capsys, p, "--gpus", "4", "--gpu-model", "Voodoo 5")
     assert "'Voodoo 5' is not in the peak table" in err
+    assert "laptop" not in err
+    err = _bad(capsys, p, "--gpus", "4", "--gpu-model", "RTX 3060 Laptop GPU")
+    assert "'RTX 3060 Laptop GPU' is not in the peak table" in err
+    assert "laptop parts are not" in err
 
     binary = tmp_path / "model.bin"
     binary.write_bytes(bytes(range(256)) * 8)
