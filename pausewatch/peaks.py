@@ -98,11 +98,73 @@ def _by_ratio(model: str, arch: str, fp32_tflops: float, board_w: float, pattern
         board_power_w=board_w,
         source=(
             f"{model} specifications (nvidia.com): FP32 {fp32_tflops} TF, {board_w:.0f} W;"
-            f" tensor figures by the {arch} whitepaper's ratios"
+            f" tensor figures by the {arch} ratios (peaks._RATIOS)"
         ),
         patterns=(pattern,),
     )
 
+
+def _either(model: str, pattern: str, *parts: AcceleratorPeak) -> AcceleratorPeak:
+    """A name that several parts share (a bare "TITAN X", "RTX 6000"): the largest of their
+    upper figures and the smallest of their lower bound, so that bounds stay bounds whichever
+    part it is."""
+    densest = max(parts, key=lambda p: p.densest_flops)
+    return AcceleratorPeak(
+        model=model,
+        densest_flops=densest.densest_flops,
+        densest_format=f"{densest.densest_format} ({densest.model})",
+        dense_bf16_flops=max(p.dense_bf16_flops for p in parts),
+        least_tensor_flops=min(p.least_tensor_flops for p in parts),
+        board_power_w=max(p.board_power_w for p in parts),
+        source=(
+            f"either of {', '.join(p.model for p in parts)}: the larger upper figures, the smaller lower one"
+        ),
+        patterns=(pattern,),
+    )
+
+
+_TITAN_X_MAXWELL: Final = AcceleratorPeak(
+    model="NVIDIA GeForce GTX TITAN X (Maxwell)",
+    # GeForce GTX TITAN X (Maxwell GM200, 2015): FP32 7 TF ("7 teraflops single precision");
+    # no tensor cores, no DP4A; 250 W.
+    densest_flops=7 * _T,
+    densest_format="FP32",
+    dense_bf16_flops=7 * _T,
+    least_tensor_flops=7 * _T,
+    board_power_w=250.0,
+    source="NVIDIA GeForce GTX TITAN X specifications (geforce.com, GTX TITAN X, March 2015)",
+    patterns=(r"\bgtx titan x\b",),
+)
+_TITAN_X_PASCAL: Final = AcceleratorPeak(
+    model="NVIDIA TITAN X (Pascal)",
+    # TITAN X (Pascal GP102, 2016): FP32 11 TF, INT8 44 TOPS (DP4A, as NVIDIA quotes it); no
+    # tensor cores: FP32 stands for the BF16 and tensor figures; 250 W.
+    densest_flops=44 * _T,
+    densest_format="INT8 (DP4A)",
+    dense_bf16_flops=11 * _T,
+    least_tensor_flops=11 * _T,
+    board_power_w=250.0,
+    source="NVIDIA TITAN X (Pascal) specifications (nvidia.com, TITAN X, July 2016)",
+    patterns=(r"\btitan x pascal\b",),
+)
+# the datasheet quotes FP8 at 1,457 TF (sparse), 16× its FP32: the Ada professional ratios
+_RTX_6000_ADA: Final = _by_ratio(
+    "NVIDIA RTX 6000 Ada Generation", "Ada professional", 91.1, 300.0, r"\brtx 6000 ada\b"
+)
+_QUADRO_RTX_8000: Final = AcceleratorPeak(
+    model="NVIDIA Quadro RTX 8000 / 6000",
+    # Quadro RTX 8000 and 6000 (Turing TU102, same compute): INT4 522 TOPS, INT8 261, FP16
+    # tensor 130.5 TF; FP32 16.3 TF; 295 W (the actively cooled boards).
+    densest_flops=522 * _T,
+    densest_format="INT4 dense",
+    dense_bf16_flops=130.5 * _T,
+    least_tensor_flops=130.5 * _T,
+    board_power_w=295.0,
+    source=(
+        "NVIDIA Quadro RTX 8000 and RTX 6000 datasheets (nvidia.com/en-us/design-visualization/quadro)"
+    ),
+    patterns=(r"\bquadro rtx [68]000\b",),
+)
 
 PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     AcceleratorPeak(
@@ -449,76 +511,13 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         patterns=(r"\btitan v\b",),
     ),
     _by_ratio("NVIDIA TITAN Xp", "Pascal", 12.1, 250.0, r"\btitan xp\b"),
-    AcceleratorPeak(
-        model="NVIDIA GeForce GTX TITAN X (Maxwell)",
-        # GeForce GTX TITAN X (Maxwell GM200, 2015): FP32 7 TF ("7 teraflops single precision");
-        # no tensor cores, no DP4A; 250 W.
-        densest_flops=7 * _T,
-        densest_format="FP32",
-        dense_bf16_flops=7 * _T,
-        least_tensor_flops=7 * _T,
-        board_power_w=250.0,
-        source="NVIDIA GeForce GTX TITAN X specifications (geforce.com, GTX TITAN X, March 2015)",
-        patterns=(r"\bgtx titan x\b",),
-    ),
-    AcceleratorPeak(
-        model="NVIDIA TITAN X (Pascal)",
-        # TITAN X (Pascal GP102, 2016): FP32 11 TF, INT8 44 TOPS (DP4A, as NVIDIA quotes it); no
-        # tensor cores: FP32 stands for the BF16 and tensor figures; 250 W. A bare "TITAN X" is
-        # read as this part, the more capable of the two TITAN X, so that bounds stay bounds.
-        densest_flops=44 * _T,
-        densest_format="INT8 (DP4A)",
-        dense_bf16_flops=11 * _T,
-        least_tensor_flops=11 * _T,
-        board_power_w=250.0,
-        source="NVIDIA TITAN X (Pascal) specifications (nvidia.com, TITAN X, July 2016)",
-        patterns=(r"\btitan x\b",),
-    ),
+    _TITAN_X_MAXWELL,
+    _TITAN_X_PASCAL,
+    _either("NVIDIA TITAN X (unqualified)", r"\btitan x\b", _TITAN_X_PASCAL, _TITAN_X_MAXWELL),
     _by_ratio("NVIDIA GeForce GTX 1080 Ti", "Pascal", 11.3, 250.0, r"\b1080 ti\b"),
-    AcceleratorPeak(
-        model="NVIDIA RTX 6000 Ada Generation",
-        # RTX 6000 Ada (AD102, professional): FP8 1,457 TF (sparse), 16× its FP32 91.1 TF, as the
-        # L40S's (the L40's is 8×): at the L40S's ratios BF16 364.2 TF dense and INT4 2× FP8,
-        # 2,914 TOPS (sparse); no TF32 figure is quoted, and the L40's ratio (1× FP32, 91.1 TF)
-        # is the lower of the two, so the lower bound takes it; 300 W.
-        densest_flops=2914 * _T,
-        densest_format="INT4 sparse",
-        dense_bf16_flops=364.2 * _T,
-        least_tensor_flops=91.1 * _T,
-        board_power_w=300.0,
-        source="NVIDIA RTX 6000 Ada Generation datasheet (nvidia.com/en-us/design-visualization/rtx-6000)",
-        patterns=(r"\brtx 6000 ada\b",),
-    ),
-    AcceleratorPeak(
-        model="NVIDIA Quadro RTX 8000 / 6000",
-        # Quadro RTX 8000 and 6000 (Turing TU102, same compute): INT4 522 TOPS, INT8 261, FP16
-        # tensor 130.5 TF; FP32 16.3 TF; 295 W (the actively cooled boards).
-        densest_flops=522 * _T,
-        densest_format="INT4 dense",
-        dense_bf16_flops=130.5 * _T,
-        least_tensor_flops=130.5 * _T,
-        board_power_w=295.0,
-        source=(
-            "NVIDIA Quadro RTX 8000 and RTX 6000 datasheets "
-            "(nvidia.com/en-us/design-visualization/quadro)"
-        ),
-        patterns=(r"\bquadro rtx [68]000\b",),
-    ),
-    AcceleratorPeak(
-        model="NVIDIA RTX 6000 (unqualified)",
-        # "RTX 6000" alone names either the Ada part or the Turing Quadro: the Ada part's figures
-        # (the larger), so that bounds stay bounds.
-        densest_flops=2914 * _T,
-        densest_format="INT4 sparse (RTX 6000 Ada)",
-        dense_bf16_flops=364.2 * _T,
-        least_tensor_flops=91.1 * _T,  # the lower of the two parts: a lower bound stays one
-        board_power_w=300.0,
-        source=(
-            "the RTX 6000 Ada Generation and Quadro RTX 6000 datasheets: the larger upper figures,"
-            " the smaller lower one"
-        ),
-        patterns=(r"\brtx 6000\b",),
-    ),
+    _RTX_6000_ADA,
+    _QUADRO_RTX_8000,
+    _either("NVIDIA RTX 6000 (unqualified)", r"\brtx 6000\b", _RTX_6000_ADA, _QUADRO_RTX_8000),
     AcceleratorPeak(
         model="NVIDIA RTX A6000",
         # RTX A6000 (Ampere GA102, professional): tensor 309.7 TF (FP16 sparse); FP32 38.7 TF;

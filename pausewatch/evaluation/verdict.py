@@ -707,7 +707,7 @@ class Evaluator:
             if _not_evidence(states[fid].get(b.node_ids, BaselineState()), b, bucket_s) is None
         ]
         beyond_silence = math.fsum(max(0.0, b.beyond_silence_j()) for b in counted)
-        by_reports = math.fsum(max(0.0, b.net_metered_j()[1] - b.band[1] * b.reported_j) for b in balances)
+        by_reports = math.fsum(max(0.0, b.beyond_reports_j()) for b in balances)
         ref_power = max(b.reference_power_w for b in balances)
         q = {
             "unexplained_j": (by_reports, "J"),

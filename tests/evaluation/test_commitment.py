@@ -306,7 +306,7 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
         # the parts research and smaller labs train on, as nvidia-smi names them; a bare name
         # that two parts share is read as the more capable one (bounds stay bounds)
         ("NVIDIA TITAN X (Pascal)", "NVIDIA TITAN X (Pascal)"),
-        ("TITAN X", "NVIDIA TITAN X (Pascal)"),
+        ("TITAN X", "NVIDIA TITAN X (unqualified)"),
         ("GeForce GTX TITAN X", "NVIDIA GeForce GTX TITAN X (Maxwell)"),
         ("NVIDIA TITAN Xp", "NVIDIA TITAN Xp"),
         ("TITAN V", "NVIDIA TITAN V"),
@@ -385,13 +385,34 @@ def test_figures_derived_by_ratio_reproduce_the_whitepapers_columns() -> None:
         ("NVIDIA GeForce RTX 2080 Ti", "Turing", 14.2),
         ("NVIDIA RTX A6000", "Ampere professional", 38.7),
         ("Quadro RTX 8000", "Turing professional", 16.3),
-        ("NVIDIA RTX 6000 Ada Generation", "Ada professional", 91.1),
     ):
         printed = lookup_peak(name)
         assert printed is not None
         derived = peaks._by_ratio(name, arch, fp32, printed.board_power_w, "")
         for field in ("densest_flops", "dense_bf16_flops", "least_tensor_flops"):
             assert getattr(derived, field) == pytest.approx(getattr(printed, field), rel=0.01), (name, field)
+    # the Ada professional ratios come from the one figure the RTX 6000 Ada datasheet prints
+    # beyond FP32: FP8 1,457 TF sparse, half its densest (INT4 sparse)
+    ada = lookup_peak("NVIDIA RTX 6000 Ada Generation")
+    assert ada is not None
+    assert ada.densest_flops / 2 == pytest.approx(1457e12, rel=0.01)
+
+
+def test_a_name_two_parts_share_keeps_both_bounds() -> None:
+    # the larger part's upper figures, the smaller part's lower bound, whichever it is
+    for bare, parts in (
+        ("TITAN X", ("NVIDIA TITAN X (Pascal)", "GeForce GTX TITAN X")),
+        ("RTX 6000", ("NVIDIA RTX 6000 Ada Generation", "Quadro RTX 6000")),
+    ):
+        either = lookup_peak(bare)
+        assert either is not None, bare
+        each = [p for n in parts if (p := lookup_peak(n)) is not None]
+        assert len(each) == 2, parts
+        assert either.densest_flops == max(p.densest_flops for p in each)
+        assert either.dense_bf16_flops == max(p.dense_bf16_flops for p in each)
+        assert either.board_power_w == max(p.board_power_w for p in each)
+        assert either.least_tensor_flops == min(p.least_tensor_flops for p in each)
+        assert either.least_tensor_flops < max(p.least_tensor_flops for p in each), bare
 
 
 def test_a_device_that_overdraws_its_model_is_bounded_as_unknown_but_keeps_the_claimed_lower_bound() -> None:

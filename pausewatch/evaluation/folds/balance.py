@@ -131,6 +131,11 @@ class EnergyBalance:
         reports with every silence at full power: a violation's excess where it is evidence."""
         return self.net_metered_j()[0] - self.band[1] * (self.reported_j + self.silent_allowance_j)
 
+    def beyond_reports_j(self) -> float:
+        """The highest metered energy (less the fixed load) beyond what the band allows the
+        reports alone: what blocks COMPLIANT."""
+        return self.net_metered_j()[1] - self.band[1] * self.reported_j
+
     def baseline_reported_j(self) -> float | None:
         """The reported energy the ratio baseline divides by: the reports themselves in a complete
         bucket; with short silences (at most ``MAX_FILLED_FRACTION`` of the scope's node-time, no
@@ -171,7 +176,7 @@ def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
         b.interior is None or is_evidence(b.interior[1], b.interior[2], b.reference_power_w * b.interior[0])
     ):
         return "violation"
-    if metered_max - hi * b.reported_j > Z_WARN * b.sigma_j:
+    if b.beyond_reports_j() > Z_WARN * b.sigma_j:
         if (
             b.silent_allowance_j > 0
             and metered_max - hi * (b.reported_j + b.silent_allowance_j) <= Z_WARN * b.sigma_j
@@ -894,8 +899,7 @@ class _Scopes:
         """The finding ``balance_decision`` makes of one scope's balance, if any."""
         bucket_s = self.bucket_s
         lo, hi = b.band
-        metered_max = b.net_metered_j()[1]
-        by_reports = metered_max - hi * b.reported_j
+        by_reports = b.beyond_reports_j()
         beyond_silence = b.beyond_silence_j()
         quantities = {
             "metered_j": (b.metered_j, "J"),
