@@ -25,8 +25,9 @@ export variants A800 and H800 are read as the A100 and H100 they are cut from (s
 rates; their interconnect differs). Model names are matched
 from the strings devices report (``nvidia-smi`` ``name``, NVML ``nvmlDeviceGetName``, DCGM
 ``modelName``, rocm-smi card series) by ordered patterns, most specific first. An unknown model
-gets ``UNKNOWN_MODEL_PEAK``: the largest ``densest_flops`` in the table, so that the upper bound
-stays an upper bound, and the caller records a finding; so does a device whose power
+gets ``UNKNOWN_MODEL_PEAK``: the largest ``densest_flops`` in the table (raised, where needed, so
+that its ratio to the largest board power is the table's largest FLOP/s per W), so that the upper
+bound stays an upper bound, and the caller records a finding; so does a device whose power
 contradicts its model (``overdrawn``).
 """
 
@@ -47,6 +48,7 @@ __all__ = [
     "lookup_peak",
     "overdrawn",
     "overdrawn_peak",
+    "same_part",
 ]
 
 _T = 1e12  # TFLOPS / TOPS → FLOP/s
@@ -75,7 +77,9 @@ class AcceleratorPeak:
 # INT8 by DP4A 4×, FP32 for the tensor columns). The professional parts accumulate in FP32 at
 # the full rate: Turing Quadro (Quadro RTX 8000: FP16 8×), Ampere RTX A-series (RTX A6000: FP16
 # 4×, TF32 2×, INT4 sparse 32×), Ada RTX (RTX 6000 Ada: FP8 sparse 16×, so BF16 4×; no TF32
-# figure quoted, so the lower bound takes FP32's 1×).
+# figure quoted, so the lower bound takes FP32's 1×; Blackwell RTX PRO, RTX PRO 6000 Workstation
+# Edition: "AI TOPS" FP4 sparse 32× its FP32, FP16/BF16 with FP32 accumulate 4× as on the Ada
+# professional parts, no TF32 figure quoted, so FP32's 1× again).
 _RATIOS: Final = {
     "Pascal": ("INT8 (DP4A)", 4.0, 1.0, 1.0),
     "Turing": ("INT4 dense", 32.0, 4.0, 4.0),
@@ -84,6 +88,7 @@ _RATIOS: Final = {
     "Turing professional": ("INT4 dense", 32.0, 8.0, 8.0),
     "Ampere professional": ("INT4 sparse", 32.0, 4.0, 2.0),
     "Ada professional": ("INT4 sparse", 32.0, 4.0, 1.0),
+    "Blackwell professional": ("FP4 sparse", 32.0, 4.0, 1.0),
 }
 
 
@@ -166,7 +171,99 @@ _QUADRO_RTX_8000: Final = AcceleratorPeak(
     patterns=(r"\bquadro rtx [68]000\b",),
 )
 
+_MI250X: Final = AcceleratorPeak(
+    model="AMD Instinct MI250X",
+    # MI250X (OAM): FP16 / BF16 / INT8 383 TFLOPS/TOPS dense (no sparsity); FP32 matrix 95.7 TF; 560 W.
+    densest_flops=383 * _T,
+    densest_format="FP16/BF16/INT8 dense",
+    dense_bf16_flops=383 * _T,
+    least_tensor_flops=95.7 * _T,
+    board_power_w=560.0,
+    source=(
+        "AMD Instinct MI250X accelerator data sheet"
+        " (amd.com/en/products/accelerators/instinct/mi200/mi250x)"
+    ),
+    patterns=(r"\bmi250x\b",),
+)
+_MI250: Final = AcceleratorPeak(
+    model="AMD Instinct MI250",
+    # MI250 (OAM, 208 CUs to the MI250X's 220): FP16 / BF16 / INT8 362.1 TFLOPS/TOPS dense (no
+    # sparsity); FP32 matrix 90.5 TF; 560 W peak, as the MI250X.
+    densest_flops=362.1 * _T,
+    densest_format="FP16/BF16/INT8 dense",
+    dense_bf16_flops=362.1 * _T,
+    least_tensor_flops=90.5 * _T,
+    board_power_w=560.0,
+    source=(
+        "AMD Instinct MI250 accelerator data sheet"
+        " (amd.com/en/products/accelerators/instinct/mi200/mi250)"
+    ),
+    patterns=(r"\bmi250\b",),
+)
+# the amdgpu marketing-name table names PCI device 0x740C "AMD Instinct MI250X / MI250" (both
+# parts), 0x7408 "AMD Instinct MI250X": the shared name is read as either
+_MI250X_OR_MI250: Final = _either("AMD Instinct MI250X / MI250", r"\bmi250x mi250\b", _MI250X, _MI250)
+
 PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
+    AcceleratorPeak(
+        model="NVIDIA GB300",
+        # GB300 NVL72 (72 Blackwell Ultra GPUs): FP4 Tensor Core 1,440 PFLOPS (sparse) / 1,080
+        # dense, FP8/FP6 720 PF (sparse), FP16/BF16 360 PF (sparse), TF32 180 PF (sparse); per
+        # GPU (÷ 72): FP4 20 PF (sparse), BF16 5 PF (sparse) → 2.5 dense, TF32 2.5 PF (sparse)
+        # → 1.25 dense. The page gives no per-GPU power: 1,400 W is the GB300 GPU's maximum as
+        # the operators' per-GPU tables quote it (verda.com/blog/gb300-nvl72-architecture,
+        # "Max Thermal Design Power 1.4 kW"), not an NVIDIA figure. NVML names it "NVIDIA GB300".
+        densest_flops=20 * _P,
+        densest_format="FP4 sparse",
+        dense_bf16_flops=2.5 * _P,
+        least_tensor_flops=1.25 * _P,
+        board_power_w=1400.0,
+        source="NVIDIA GB300 NVL72 specifications (nvidia.com/en-us/data-center/gb300-nvl72), ÷ 72 GPUs",
+        patterns=(r"\bgb300\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA B300",
+        # HGX B300 (8 Blackwell Ultra GPUs): FP4 Tensor Core 144 PFLOPS (sparse) / 108 dense,
+        # FP8/FP6 72 PF (sparse), FP16/BF16 36 PF (sparse), TF32 18 PF (sparse); per GPU (÷ 8):
+        # FP4 18 PF (sparse), BF16 4.5 PF (sparse) → 2.25 dense, TF32 2.25 PF (sparse) → 1.125
+        # dense. No per-GPU power on the page: 1,100 W as the per-GPU tables quote it
+        # (verda.com/blog/gb300-nvl72-architecture, B300 "1.1 kW"), not an NVIDIA figure; a B300
+        # run above 1,375 W is read as overdrawn (unknown upper bound), the safe side. nvidia-smi
+        # names the HGX part "NVIDIA B300 SXM6 AC".
+        densest_flops=18 * _P,
+        densest_format="FP4 sparse",
+        dense_bf16_flops=2.25 * _P,
+        least_tensor_flops=1.125 * _P,
+        board_power_w=1100.0,
+        source="NVIDIA HGX B300 specifications (nvidia.com/en-us/data-center/hgx), ÷ 8 GPUs",
+        patterns=(r"\bb300\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA GB200",
+        # GB200 NVL72, "Individual Blackwell GPU Specifications": FP4 Tensor Core 20 PFLOPS
+        # (sparse), FP8/FP6 10 PF (sparse), FP16/BF16 5 PF (sparse) → 2.5 dense, TF32 2.5 PF
+        # (sparse) → 1.25 dense; Max TDP configurable up to 1,200 W. NVML names it "NVIDIA GB200"
+        # (no word boundary before "b200").
+        densest_flops=20 * _P,
+        densest_format="FP4 sparse",
+        dense_bf16_flops=2.5 * _P,
+        least_tensor_flops=1.25 * _P,
+        board_power_w=1200.0,
+        source="NVIDIA GB200 NVL72 specifications (nvidia.com/en-us/data-center/gb200-nvl72), per-GPU column",
+        patterns=(r"\bgb200\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA B100",
+        # HGX B100 per GPU: FP4 Tensor Core 14 PFLOPS (sparse), FP8/FP6 7 PF (sparse), FP16/BF16
+        # 3.5 PF (sparse) → 1.75 dense, TF32 1.75 PF (sparse) → 0.875 dense; 700 W.
+        densest_flops=14 * _P,
+        densest_format="FP4 sparse",
+        dense_bf16_flops=1.75 * _P,
+        least_tensor_flops=0.875 * _P,
+        board_power_w=700.0,
+        source="NVIDIA HGX B100 specifications (nvidia.com/en-us/data-center/hgx, 2024), per-GPU column",
+        patterns=(r"\bb100\b",),
+    ),
     AcceleratorPeak(
         model="NVIDIA B200",
         # HGX B200 per GPU: FP4 Tensor 18 PFLOPS (sparse), FP8 9 PF (sparse), BF16 4.5 PF
@@ -332,6 +429,18 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         board_power_w=72.0,
         source="NVIDIA L4 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/l4)",
         patterns=(r"\bl4\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA A2",
+        # A2 (Ampere GA107): INT4 144 TOPS (sparse), INT8 72 TOPS (sparse), BF16 36 TF (sparse)
+        # → 18 dense, TF32 18 TF (sparse) → 9 dense; 40–60 W configurable: 60 W.
+        densest_flops=144 * _T,
+        densest_format="INT4 sparse",
+        dense_bf16_flops=18 * _T,
+        least_tensor_flops=9 * _T,
+        board_power_w=60.0,
+        source="NVIDIA A2 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/products/a2)",
+        patterns=(r"\ba2\b",),
     ),
     AcceleratorPeak(
         model="NVIDIA A10 / A10G",
@@ -515,6 +624,16 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     _TITAN_X_PASCAL,
     _either("NVIDIA TITAN X (unqualified)", r"\btitan x\b", _TITAN_X_PASCAL, _TITAN_X_MAXWELL),
     _by_ratio("NVIDIA GeForce GTX 1080 Ti", "Pascal", 11.3, 250.0, r"\b1080 ti\b"),
+    # the Workstation Edition only: the Server and Max-Q editions (the same GB202 with 188 SMs,
+    # at other clocks and powers) have no figures of their own here, so they stay unknown; the
+    # Max-Q's name is read as a laptop part (``_MOBILE``) in any case
+    _by_ratio(
+        "NVIDIA RTX PRO 6000 Blackwell Workstation Edition",
+        "Blackwell professional",
+        125.0,
+        600.0,
+        r"\brtx pro 6000 blackwell workstation\b",
+    ),
     _RTX_6000_ADA,
     _QUADRO_RTX_8000,
     _either("NVIDIA RTX 6000 (unqualified)", r"\brtx 6000\b", _RTX_6000_ADA, _QUADRO_RTX_8000),
@@ -629,6 +748,38 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     # desktop part's 6.5): its figure, so that the bound holds for both
     _by_ratio("NVIDIA GeForce GTX 1070", "Pascal", 6.8, 150.0, r"\bgtx 1070\b"),
     AcceleratorPeak(
+        model="AMD Instinct MI355X",
+        # MI355X (CDNA 4, OAM, liquid-cooled): MXFP4/MXFP6 20.1 PFLOPS with structured sparsity
+        # (10.1 dense), FP8 10.1 PF (sparse) / 5.0 dense, FP16/BF16 2.5 PF dense, FP32 matrix
+        # 157.3 TF (no TF32 in hardware on CDNA 4: FP32 matrix is the lower bound's format);
+        # 1,400 W TBP.
+        densest_flops=20.1 * _P,
+        densest_format="MXFP4/MXFP6 sparse",
+        dense_bf16_flops=2.5 * _P,
+        least_tensor_flops=157.3 * _T,
+        board_power_w=1400.0,
+        source=(
+            "AMD Instinct MI355X GPU specifications"
+            " (amd.com/en/products/accelerators/instinct/mi350/mi355x)"
+        ),
+        patterns=(r"\bmi355x\b",),
+    ),
+    AcceleratorPeak(
+        model="AMD Instinct MI350X",
+        # MI350X (CDNA 4, OAM, air-cooled, lower clocks): MXFP4/MXFP6 18.45 PFLOPS with
+        # structured sparsity, FP16/BF16 2.3 PF dense (2,306.9 TF), FP32 matrix 144.2 TF; 1,000 W TBP.
+        densest_flops=18.45 * _P,
+        densest_format="MXFP4/MXFP6 sparse",
+        dense_bf16_flops=2306.9 * _T,
+        least_tensor_flops=144.2 * _T,
+        board_power_w=1000.0,
+        source=(
+            "AMD Instinct MI350X GPU specifications"
+            " (amd.com/en/products/accelerators/instinct/mi350/mi350x)"
+        ),
+        patterns=(r"\bmi350x\b",),
+    ),
+    AcceleratorPeak(
         model="AMD Instinct MI325X",
         # MI325X: FP8 / INT8 5,229.8 TFLOPS/TOPS (sparse), BF16 1,307.4 TF dense, TF32 653.7 TF
         # dense (the MI300X's compute, with more memory); 1,000 W.
@@ -659,19 +810,24 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         patterns=(r"\bmi300x\b",),
     ),
     AcceleratorPeak(
-        model="AMD Instinct MI250X",
-        # MI250X (OAM): FP16 / BF16 / INT8 383 TFLOPS/TOPS dense (no sparsity); FP32 matrix 95.7 TF; 560 W.
-        densest_flops=383 * _T,
-        densest_format="FP16/BF16/INT8 dense",
-        dense_bf16_flops=383 * _T,
-        least_tensor_flops=95.7 * _T,
-        board_power_w=560.0,
+        model="AMD Instinct MI300A",
+        # MI300A APU (CDNA 3, 228 CUs, with 24 Zen 4 cores): FP8 / INT8 3,922.3 TFLOPS/TOPS
+        # (sparse), FP16/BF16 980.6 TF dense, TF32 490.3 TF dense; 550 W TDP, 760 W peak (the
+        # maximum is taken; the package's power includes its CPU cores).
+        densest_flops=3922.3 * _T,
+        densest_format="FP8/INT8 sparse",
+        dense_bf16_flops=980.6 * _T,
+        least_tensor_flops=490.3 * _T,
+        board_power_w=760.0,
         source=(
-            "AMD Instinct MI250X accelerator data sheet"
-            " (amd.com/en/products/accelerators/instinct/mi200/mi250x)"
+            "AMD Instinct MI300A APU data sheet"
+            " (amd.com/en/products/accelerators/instinct/mi300/mi300a)"
         ),
-        patterns=(r"\bmi250x?\b",),
+        patterns=(r"\bmi300a\b",),
     ),
+    _MI250X_OR_MI250,
+    _MI250X,
+    _MI250,
     AcceleratorPeak(
         model="AMD Instinct MI210",
         # MI210 (PCIe): FP16 / BF16 / INT8 181 TFLOPS/TOPS dense (no sparsity); FP32 matrix 45.3 TF;
@@ -701,14 +857,27 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
 )
 
 _LARGEST = max(PEAKS, key=lambda p: p.densest_flops)
+_LARGEST_BOARD_W = max(p.board_power_w for p in PEAKS)
+# The compute fold also bounds a device's FLOP by its energy: energy × densest / (floor × board).
+# An unknown part's densest / board must therefore be the table's largest such ratio, not the
+# ratio of its largest figures, which come from different parts once the largest board (the
+# 1,400 W MI355X and GB300) is not the most efficient one (the B100: 14 PF at 700 W, 20 TFLOP/s
+# per W, to the MI355X's 14.4): the largest densest figure is raised to that ratio × the largest
+# board, so that both the time and the energy bound stay bounds.
+_MOST_EFFICIENT = max(PEAKS, key=lambda p: p.densest_flops / p.board_power_w)
+_EFFICIENT_DENSEST = _MOST_EFFICIENT.densest_flops / _MOST_EFFICIENT.board_power_w * _LARGEST_BOARD_W
 
 UNKNOWN_MODEL_PEAK: Final = AcceleratorPeak(
     model="unknown",
-    densest_flops=_LARGEST.densest_flops,
-    densest_format=f"largest in the table ({_LARGEST.model}, {_LARGEST.densest_format})",
+    densest_flops=max(_LARGEST.densest_flops, _EFFICIENT_DENSEST),
+    densest_format=(
+        f"largest in the table ({_LARGEST.model}, {_LARGEST.densest_format})"
+        if _LARGEST.densest_flops >= _EFFICIENT_DENSEST
+        else f"the table's largest FLOP/s per W ({_MOST_EFFICIENT.model}) at its largest board power"
+    ),
     dense_bf16_flops=max(p.dense_bf16_flops for p in PEAKS),
     least_tensor_flops=0.0,  # no lower bound can be claimed for an unknown part
-    board_power_w=max(p.board_power_w for p in PEAKS),
+    board_power_w=_LARGEST_BOARD_W,
     source="no entry: the largest figures of the table, so that bounds stay bounds",
     patterns=(),
 )
@@ -773,6 +942,18 @@ _MOBILE: Final = re.compile(r"\b(laptop|mobile|notebook|max q)\b")
 def is_laptop_part(model_name: str) -> bool:
     """Whether ``model_name`` names a laptop part (``_MOBILE``), which the table never holds."""
     return bool(_MOBILE.search(_normalise(model_name)))
+
+
+@functools.lru_cache(maxsize=256)
+def same_part(declared: str, reported: str) -> bool:
+    """Whether two model names (an inventory's and a device's) name one part: the same entry
+    of the table, or, where the table holds neither, the same name once case and punctuation
+    are set aside ("NVIDIA A100-SXM4-80GB" and "A100 SXM" agree; "NVIDIA GB300" and "NVIDIA
+    B300" do not)."""
+    a, b = lookup_peak(declared), lookup_peak(reported)
+    if a is not None or b is not None:
+        return a is b
+    return _normalise(declared) == _normalise(reported)
 
 
 def _lookup(model_name: str, table: Sequence[AcceleratorPeak]) -> AcceleratorPeak | None:

@@ -56,7 +56,8 @@ Finding ids (``FindingId``) and when each fires:
 - ``chain.fork`` / ``chain.rollback`` C; ``chain.gap`` W (I once every skipped seq is logged);
   ``chain.new_boot``, ``chain.backfill`` I; ``freshness.*`` W (from ingest).
 - ``compute.cap_exceeded`` C; ``compute.cap_at_risk`` W (upper over the cap, lower under);
-  ``compute.unknown_model`` I (no peak figures: the table's largest is used).
+  ``compute.unknown_model`` W (no peak figures: the table's largest stand in, which need not
+  bound a newer part, and no board to judge its quiet against; INFO before rules/9).
 - ``power.cap_exceeded`` C; ``power.cap_unverifiable`` W (no meter covers the bucket).
 - ``workload.training`` C where forbidden and significant, W where forbidden and not (yet)
   significant, I where allowed; ``workload.inference`` I where allowed, C where forbidden and
@@ -75,7 +76,9 @@ Finding ids (``FindingId``) and when each fires:
   scope differ beyond their accuracy.
 - ``inventory.missing`` W: a declared accelerator absent from its node's reports (or no
   inventory at all); ``inventory.unknown_device`` W: an undeclared accelerator, attestor or
-  meter key; ``inventory.wrong_location`` W: a key reporting as another node or facility.
+  meter key; ``inventory.wrong_location`` W: a key reporting as another node or facility;
+  ``inventory.model_mismatch`` W: a device reported as another part than declared (the
+  classifier judges a declared device as its declaration).
 - ``plausibility.power_activity`` W: power that contradicts the reported activity (or energy
   that contradicts mean power beyond ``bucket.energy_tolerance_j``, or a BMC below its GPUs);
   ``plausibility.counter_backwards`` W.

@@ -63,6 +63,7 @@ class FindingId:
     INVENTORY_MISSING = "inventory.missing"
     INVENTORY_UNKNOWN_DEVICE = "inventory.unknown_device"
     INVENTORY_WRONG_LOCATION = "inventory.wrong_location"
+    INVENTORY_MODEL_MISMATCH = "inventory.model_mismatch"
     PLAUSIBILITY_POWER_ACTIVITY = "plausibility.power_activity"
     PLAUSIBILITY_COUNTER_BACKWARDS = "plausibility.counter_backwards"
     TELEMETRY_INVALID = "telemetry.invalid"

@@ -92,10 +92,13 @@ __all__ = [
 # node, calibration's ratios held within the allowed drift of each other (and a fresh one of the
 # lowest learnt before it), a bucket beyond that a step, never learnt, 2026-12-06; 8: the energy
 # summed over a commitment's facilities held to the interior test each facility's is, a lockstep
-# job's earlier stalls joined only through periods within 8 % of its level, 2026-12-06). A new
+# job's earlier stalls joined only through periods within 8 % of its level, 2026-12-06; 9: a
+# part the peak table lacks a WARNING, never COMPLIANT (``compute.unknown_model``, INFO before),
+# a device reported as another part than declared an ``inventory.model_mismatch`` WARNING and
+# judged by the classifier as its declaration, the table's new parts, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/8"
+RULES: Final = "pausewatch-rules/9"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -104,6 +107,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/5",
     "pausewatch-rules/6",
     "pausewatch-rules/7",
+    "pausewatch-rules/8",
 )
 
 

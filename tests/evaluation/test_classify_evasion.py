@@ -103,8 +103,20 @@ def test_training_reported_as_a_smaller_model_is_judged_as_an_unknown_one(model:
     # A red team, 2026-12-06: 8×H100 training (~560 W at compute) reported as a 70-W T4 (or a
     # 165-W A30, a 150-W A10). Against that board every ratio read far above compute and no
     # stall below it: never training. Drawing over 125 % of the model's board, the device is
-    # not that model: judged against the table's largest board and its reported limit (700 W).
-    _assert_training_evasion(classes(syn.training(MINUTES * 60, 8), model=model), caught_from=9)
+    # not that model: judged against its reported limit (700 W, as NVML gives it).
+    trace = syn.training(MINUTES * 60, 8, limit_w=700.0)
+    _assert_training_evasion(classes(trace, model=model), caught_from=9)
+
+
+@pytest.mark.parametrize("model", ["T4", "A30", "A10"])
+def test_training_reported_as_a_smaller_model_without_a_limit_is_never_proof(model: str) -> None:
+    # The same lie with the limit left out: judged against the table's largest board (1,400 W
+    # since the GB300 and the MI355X), the compute reads at ~40 % of it and no stall is low
+    # enough: uncertain, never proof. The verdict is INCONCLUSIVE (plausibility.power_activity
+    # and compute.unknown_model are WARNINGs), not the VIOLATION a reported limit gives. Judged
+    # against a smaller board, a real part newer than the table would read its serving as heavy.
+    labels = classes(syn.training(MINUTES * 60, 8), model=model)
+    assert not PROOF & set(labels), labels
 
 
 def test_a_board_drawing_within_its_rating_keeps_its_proof() -> None:

@@ -354,9 +354,35 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
         ("NVIDIA RTX A4500", "NVIDIA RTX A4500"),
         ("Quadro RTX 5000", "NVIDIA Quadro RTX 5000"),
         ("Quadro RTX 4000", "NVIDIA Quadro RTX 4000"),
+        # the frontier data-centre parts, as NVML / nvidia-smi / rocm-smi name them
+        ("NVIDIA GB200", "NVIDIA GB200"),
+        ("NVIDIA GB300", "NVIDIA GB300"),
+        ("NVIDIA B300 SXM6 AC", "NVIDIA B300"),
+        ("NVIDIA B300", "NVIDIA B300"),
+        ("NVIDIA B100", "NVIDIA B100"),
+        ("NVIDIA B200", "NVIDIA B200"),
+        ("NVIDIA A2", "NVIDIA A2"),
+        ("NVIDIA RTX PRO 6000 Blackwell Workstation Edition", "NVIDIA RTX PRO 6000 Blackwell Workstation Edition"),
+        ("AMD Instinct MI355X", "AMD Instinct MI355X"),
+        ("AMD Instinct MI350X", "AMD Instinct MI350X"),
+        ("AMD Instinct MI300A", "AMD Instinct MI300A"),
+        ("AMD Instinct MI250X", "AMD Instinct MI250X"),
+        ("AMD Instinct MI250", "AMD Instinct MI250"),
+        # amdgpu's name for PCI device 0x740C, which both parts carry: read as either
+        ("AMD Instinct MI250X / MI250", "AMD Instinct MI250X / MI250"),
     ):
         assert lookup_peak(reported).model == model, reported  # type: ignore[union-attr]
-    for absent in ("NVIDIA GeForce GTX 1060 6GB", "NVIDIA RTX 4000 SFF Ada Generation", "NVIDIA RTX PRO 6000 Blackwell"):
+    # no vendor figures for these (the H20 and L20 have no public NVIDIA datasheet; the RTX PRO
+    # 6000 Server and Max-Q editions none of their own here): unknown, the table's largest bound them
+    for absent in (
+        "NVIDIA GeForce GTX 1060 6GB",
+        "NVIDIA RTX 4000 SFF Ada Generation",
+        "NVIDIA RTX PRO 6000 Blackwell",
+        "NVIDIA RTX PRO 6000 Blackwell Server Edition",
+        "NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition",
+        "NVIDIA H20",
+        "NVIDIA L20",
+    ):
         assert lookup_peak(absent) is None, absent
     # a laptop part is not its desktop namesake (the RTX 3060 Laptop GPU has more cores than
     # the desktop RTX 3060; most have fewer, and the desktop lower bound would overstate them)
@@ -367,7 +393,18 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
     ):
         assert lookup_peak(laptop) is None, laptop
     assert lookup_peak("") is None
-    assert UNKNOWN_MODEL_PEAK.densest_flops == max(p.densest_flops for p in PEAKS)
+    # an unknown part's figures bound every entry's, in time (densest) and in energy (densest per
+    # board W, the compute fold's energy bound)
+    assert UNKNOWN_MODEL_PEAK.densest_flops >= max(p.densest_flops for p in PEAKS)
+    assert UNKNOWN_MODEL_PEAK.board_power_w == max(p.board_power_w for p in PEAKS)
+    assert UNKNOWN_MODEL_PEAK.densest_flops / UNKNOWN_MODEL_PEAK.board_power_w == pytest.approx(
+        max(p.densest_flops / p.board_power_w for p in PEAKS)
+    )
+    # the GB200's per-GPU FP4 figure (20 PF sparse) is above the B200's (18 PF), the table's
+    # largest before it: an unknown GB200 was not even bounded by the unknown figure
+    gb200 = lookup_peak("NVIDIA GB200")
+    assert gb200 is not None
+    assert gb200.densest_flops > lookup_peak("NVIDIA B200").densest_flops  # type: ignore[union-attr]
     for p in PEAKS:
         assert p.source
         assert p.densest_flops >= p.dense_bf16_flops >= p.least_tensor_flops > 0

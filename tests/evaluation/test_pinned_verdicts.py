@@ -125,6 +125,17 @@ seed 1 under commitment 0 the commitment's summed CRITICAL ``energy.unexplained`
 168 became a WARNING (a reviewer found an honest third facility cancelling two others'
 excess); the clamp restored it. The honest fleets' verdicts change only in ``rules``.
 
+Re-pinned for ``pausewatch-rules/9`` (a part the peak table lacks a WARNING, never COMPLIANT; a
+device reported as another part than declared an ``inventory.model_mismatch`` WARNING, judged by
+the classifier as declared; the table's new parts, the unknown part's figures with them: 28 PF
+densest, 1,400 W; unexplained energy turned into FLOP at the scope's most FLOP per joule): no
+status changes in the 300 mixed-fleet verdicts (``/tmp/vsum.py`` in both trees, diffed). 57 gain
+``inventory.model_mismatch`` (the fleet's "Mystery Accelerator 9000" lie on a declared H100, which
+no finding named before), 21 turn their INFO ``compute.unknown_model`` into a WARNING, and 21
+commitment-level verdicts gain it with them (they carry each facility's WARNINGs); the unknown
+devices' upper and best FLOP change with the figures. The honest fleets' verdicts change only in
+``rules``.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -136,40 +147,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/8"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/9"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "4c3cb582310fe67de7149cc9d3b6aecc3df786bfdfbac32c09493dcf285aa450",
-        "c0@168": "9b9ed73ad47674506d5713b5cacc81bcd9a3b0c76aa74c9804126efcb3b25215",
-        "c0@215": "9cdf555199531f9061ac32052b5fde1a90a87f28fc55834ad0626ca3f8518d50",
-        "c1@82": "9ac25e03d1501d042c2acb7e23d2401fbeb246504901f910d4dbe079cdf30cd7",
-        "c1@168": "f2375d916c3218839a8253f017dfce0090777c559618da59cb9a57d7095b99f2",
-        "c1@215": "5a2868a1abd2d0c382b239a2da73a54ed1b3ef4e81ca5f5d5364aa822f96c554",
-        "c2@82": "ec5662a2a3162f774c13f0c78861f2d4407df33d1900f7f38952b61188b1fa94",
-        "c2@168": "674281273a068194752bc76017081f997813410a02dd49f87d453f58e45a4718",
-        "c2@215": "f7442479d70232062733230f090c8858e335cef09365faad231edbd79ec9e479",
+        "c0@82": "4bd84294ee22c0b667776d7e1f1d05693e69476d5b2e8f8bc0d30a7af08babfd",
+        "c0@168": "e45fa0cff113c526fcab12f5790481bc79d9492337586ad0dd56e10cef248a0f",
+        "c0@215": "86bfd634626b32f12bcdb34d2ef623bfd2c33f596333140717f820276893d971",
+        "c1@82": "cb82c3d7b0ac0607590f4059a139f429cbe6ba53137ee7f0d957b6b024d659a3",
+        "c1@168": "6f852266e91fca5d933e3304e7e754e02d2a1896bbf6262a3553e5b27049b48c",
+        "c1@215": "1fca0c9eccaa2d42bf33593ff81d9ffe440592a9490e4c5e0d49d08ffd957cbc",
+        "c2@82": "6d39b8381c12f930e046ed62aa738a0ad64bfe18f857d870b746610ab034af3a",
+        "c2@168": "bc239e8f3dd1bcec499c5daaef1d380b70dd96afcffd2123cf48e0df6728da49",
+        "c2@215": "45790eeb3d5cb181080e99f3a7d88cb366d14ffdda36402aa49c3244371e186d",
     },
     2: {
-        "c0@81": "3df64d202547d3046199887b459657fafc26b47b723c2466ff27111eeee99b01",
-        "c0@173": "559400643be43ba57f70c3df67b43b3edaec232ce9864f5d2daa6ddd4a44cfa3",
-        "c0@220": "15b38c353c6beaea8efe788eb5a037cf8a91e4fdbc3d5ce368e80b318cab4280",
-        "c1@81": "c4965b2fa6b13ab63bbfd191811846e1e335441666971677d75668ccdf849919",
-        "c1@173": "7e1fdd4d4f0008273a0c41c8fa277ffdef722b453af5d0f55c8182c3ba8d8774",
-        "c1@220": "53467369b3339f3ccfbbfe83bc2eb3e74919e16248020db6279dcbc11f60d0dd",
-        "c2@81": "21004937afc8789adb7da0875bc4e15e03750906dc53a95f19104026a00bf0fe",
-        "c2@173": "da541b2670e1c615237c0f9a4b180e1025363561f0f7b3dd91cb0534fe92734a",
-        "c2@220": "fab536d454d2e58830fddcf0aa2f8fa99092e256a1355758c440deb33d9961d8",
+        "c0@81": "3c6de19a328b5f4ef2c9627cb7b2f7e24d7aa0712c4f52897d1bfff804f4bc9c",
+        "c0@173": "fbbff1eb2fdd40f9df34102ffc30f14ec37cb6de485ecef2ece5be8e6055162d",
+        "c0@220": "6156efcf0d842f7ecc39548a94a3fda20dc6b4c01aedfc253ef97f17d94f435d",
+        "c1@81": "4aed6b6714b39c2ee29680c0c7c1fb2799df00b760c630e8026c5d0fbf11208f",
+        "c1@173": "1af18b199ea6d6ef7681d1417e7ce564cc483f79ab97065c06f24a3c00d885bd",
+        "c1@220": "1e1875f2386e5c978588167e2bc0812c8ab1b96ba277b1adc8d24a435be48d81",
+        "c2@81": "3d9d3618edf81338ca84d7cbe1104f6a91d169c3318b91ed7147596cd818f663",
+        "c2@173": "aa7ad247d157fa573a22e70aff22b4223751569b1d17210da99570a696078292",
+        "c2@220": "97d6875fb6901b5d9ae14220669e0ed9ee1771e1483b33e52f8d7e8ed7c88dec",
     },
 }
 
 CLEAN = {
-    "idle/c0": "d609526505da0bf1f17a99f49fc6027c7574dce32ae2bb403e48fa6759e42755",
-    "idle/c1": "23ffb1115c36d518c8105b3d328c679caac9239bbb890bf297dbbf494de68bfb",
-    "inference/c0": "ea596070b29341696fc376305638bfcaf32851fa1258ef22cd3e09d911b785e7",
-    "inference/c1": "7999c4e6f28e4101129af1d64a6c83aa6fe7a78752e915ed45fbb0a6b3d56c46",
-    "training/c0": "6e270b8aa1beee0373ee6fc2e589ab2432b5c7d3d35f943a64ac1c929d9f9bc7",
-    "training/c1": "9a6034d50e94f02f43ba28b527391ced34c92a09953d73e0e95a8b36a2d4a326",
+    "idle/c0": "9138fdbbe8d65361d559c1570fec3246d9efadb69ae190ed8f15fe2edc9d03f9",
+    "idle/c1": "5e15b6acdd6525e7d457879109b733c120df5a1ad2480d2db972ad2730c18e53",
+    "inference/c0": "13d907cb023f4eb5e159e502786ea1c3d1c99d952e159db654b08c4a0648ba74",
+    "inference/c1": "d115a1bac6b1227c00d16d43bd2c3b4a8922f0138d4f49667c88b9699dadd6ef",
+    "training/c0": "7be010deac359f5bbf7c380c24c91e657f76e5189e19584478bd10b574ca45dd",
+    "training/c1": "bd93c77cd80f67d3b7bb8e481a249175e3454897153e72e6f6f1546780b89d2d",
 }
 
 

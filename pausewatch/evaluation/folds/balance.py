@@ -315,7 +315,10 @@ class _Reported:
     filled_j: float | None  # reported, each silence filled at its node's own mean power
     complete: bool  # no node of the scope silent
     reference_power_w: float  # the largest board power declared in the scope
-    reference_peak_flops: float  # the largest densest peak declared in the scope
+    # the largest board's power × the most FLOP per joule of any part declared in the scope: the
+    # unexplained energy × this / ``reference_power_w`` bounds what it computed, also where the
+    # largest board is not the densest part (a GB200 beside B200s: 16.7 TF/W to the B200's 18)
+    reference_peak_flops: float
     evidence: tuple[int, ...]  # the nodes' usage reports
 
 
@@ -725,7 +728,7 @@ class _Scopes:
         reported_terms: list[float] = []
         allowance_terms: list[float] = []
         ref_power = 0.0
-        ref_peak = 0.0
+        flops_per_j = 0.0
         evidence: list[int] = []
         complete = True
         fill_terms: list[float] = []  # each silence filled with the node's own mean power
@@ -735,7 +738,7 @@ class _Scopes:
             board = self._board(nid)
             for p in board:
                 ref_power = max(ref_power, p.board_power_w)
-                ref_peak = max(ref_peak, p.densest_flops)
+                flops_per_j = max(flops_per_j, p.densest_flops / p.board_power_w)
             node = self.nodes.node(nid)
             cover = node.cover if node is not None else []
             silent_s = sum(b - a for a, b in uncovered(cover, self._there(nid))) / NS_PER_S
@@ -757,7 +760,9 @@ class _Scopes:
                 reported_terms.extend(node.terms)
                 evidence.extend(self.evidence_of(nid))
         if ref_power == 0.0:
-            ref_power, ref_peak = UNKNOWN_MODEL_PEAK.board_power_w, UNKNOWN_MODEL_PEAK.densest_flops
+            ref_power = UNKNOWN_MODEL_PEAK.board_power_w
+            flops_per_j = UNKNOWN_MODEL_PEAK.densest_flops / ref_power
+        ref_peak = ref_power * flops_per_j
         reported = math.fsum(reported_terms)
         node_time_s = bucket_s * len(group.node_ids)
         filled = (

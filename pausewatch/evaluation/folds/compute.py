@@ -13,7 +13,8 @@ Per device and period (``dt`` = the period's overlap with the bucket):
   the tensor pipe 100 % active at one tensor instruction every other cycle), from valid
   telemetry only; no tensor activity, no lower bound.
 
-Finding: ``compute.unknown_model`` (no peak figures: the table's largest is used).
+Finding: ``compute.unknown_model`` W (no peak figures: the table's largest is used, which need
+not bound a part newer than the table, and its board power is no base for proof of idle).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import math
 from collections.abc import Sequence
 from typing import Final
 
-from pausewatch.evaluation.findings import INFO, FindingId
+from pausewatch.evaluation.findings import WARNING, FindingId
 from pausewatch.evaluation.folds.coverage import DeviceCoverage
 from pausewatch.evaluation.folds.integrity import IntegrityFold
 from pausewatch.evaluation.folds.reading import NS_PER_S, DeviceReading, UsageReading
@@ -67,13 +68,14 @@ class ComputeFold:
             if not d.peak_known:
                 self.flags.flag(
                     FindingId.COMPUTE_UNKNOWN_MODEL,
-                    INFO,
+                    WARNING,
                     f"device:{d.uuid}",
                     at,
                     f"model {d.model[:60]!r}: it drew more than that model can; the largest figures"
                     " of the table bound it, that model's its lower bound"
                     if d.overdrawn_board_w
-                    else f"no peak figures for model {d.model[:60]!r}: the largest in the table is used",
+                    else f"no peak figures for model {d.model[:60]!r}: the table's largest stand in, which"
+                    " need not bound a newer part, and its power proves nothing against an unknown board",
                 )
             active = _active(d)
             upper = active * dt_s * peak.densest_flops

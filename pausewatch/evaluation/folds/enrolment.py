@@ -1,7 +1,8 @@
 """Who reported, from where, and when: each report's key against the inventory, the place it
 reports from, its lateness, its period's length, and the accelerators a node reports.
 
-Findings: ``inventory.unknown_device``, ``inventory.wrong_location``, ``continuity.late`` and
+Findings: ``inventory.unknown_device``, ``inventory.wrong_location``, ``inventory.model_mismatch``
+(a device reported as another part than declared), ``continuity.late`` and
 ``continuity.gap`` (a report period longer than the commitment's maximum report interval),
 flagged into the ``IntegrityFold``."""
 
@@ -12,6 +13,7 @@ from pausewatch.evaluation.findings import INFO, WARNING, FindingId
 from pausewatch.evaluation.folds.integrity import IntegrityFold
 from pausewatch.evaluation.folds.reading import NS_PER_S, Slice, UsageReading
 from pausewatch.evaluation.inputs import LoggedReport
+from pausewatch.peaks import same_part
 
 __all__ = ["Enrolment"]
 
@@ -82,6 +84,18 @@ class Enrolment:
                     at,
                     f"accelerator declared on another node reported by {node_id!r}",
                 )
+            declared_model, reported_model = d.declared_model, d.reported_model
+            # a source that names no model (a DCGM exporter without modelName) agrees with any
+            if not reported_model or declared_model is None or same_part(declared_model, reported_model):
+                continue
+            self.flags.flag(
+                FindingId.INVENTORY_MODEL_MISMATCH,
+                WARNING,
+                f"device:{d.uuid}",
+                at,
+                f"reported as model {reported_model[:60]!r}, declared as {declared_model[:60]!r}:"
+                " judged as the declared model, which the report does not bear out",
+            )
 
     def enrolled(self, r: LoggedReport, at: Slice, noun: str, declared_id: str | None) -> str:
         """The subject of a meter's or a scheduler's report (``noun``), after its lateness, its

@@ -187,6 +187,12 @@ class UsageReader:
             all_values.append(values)
             uuid = acc.uuid
             decl_model = declared_model.get(uuid)
+            if decl_model is not None:
+                # the classifier judges a declared device as its declaration: a report that names
+                # no model, or one the table lacks, would otherwise read its power against the
+                # table's largest board (a quiet test at 350 W); a name that disagrees is an
+                # ``inventory.model_mismatch``
+                values["model"] = decl_model
             reported_model = acc.model
             peak, known = peak_of(reported_model if decl_model is None else decl_model, reported_model)
             samples = acc.sample_count

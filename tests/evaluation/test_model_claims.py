@@ -1,0 +1,144 @@
+"""What a device's model name may claim: the inventory declares it, the report repeats it, and
+the peak table turns it into bounds and a board to judge power against. A name the report does
+not bear out, or one the table does not hold, is never a base for COMPLIANT."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pausewatch.evaluation import evaluate_bucket
+from pausewatch.evaluation.inputs import EvaluationInput
+from pausewatch.inventory import Inventory
+from pausewatch.peaks import lookup_peak, same_part
+from pausewatch.v1 import types_pb2
+from sim.factories import IDLE, NS, T0, Behaviour, Fleet, commitment
+from tests.evaluation.test_threat_model import B0, COMPLIANT, INCONCLUSIVE, WARN, ids
+
+# A flat 200 W with nothing busy: quiet against the table's largest board (1,400 W: at most
+# 25 %, 350 W), heavy work against an H100's 700 W (quiet ends at 175 W).
+LIGHT_200W = Behaviour(200.0, 195.0, 4.0, 0.0, 0.0, None, 500 << 20, 0)
+
+
+def _fleet(claimed: Behaviour, model: str | None) -> Fleet:
+    """One node of eight H100s (as declared) for ten minutes, each report naming ``model``
+    (None: the declared name) for every device; the meter reads what the devices report."""
+    fleet = Fleet({"fac-a": 1})
+
+    def rename(r: types_pb2.UsageReport) -> None:
+        for a in r.accelerators:
+            a.model = model  # type: ignore[assignment]
+
+    for k in range(10):
+        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, claimed, tweak=None if model is None else rename)
+        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(claimed))
+    return fleet
+
+
+def _declared_as(fleet: Fleet, inputs: EvaluationInput, model: str) -> EvaluationInput:
+    """``inputs`` with every accelerator of the fleet's inventories declared as ``model``."""
+    inventories = {}
+    for fid in inputs.inventories:
+        wire = fleet.inventory_wire(fid)
+        for node in wire.nodes:
+            for a in node.accelerators:
+                a.model = model
+        inventories[fid] = Inventory.from_wire(wire)
+    return dataclasses.replace(inputs, inventories=inventories)
+
+
+def test_one_part_under_two_spellings_agrees_and_two_parts_do_not() -> None:
+    assert same_part("NVIDIA H100 80GB HBM3", "H100 SXM")  # one entry of the table
+    assert same_part("NVIDIA A800-SXM4-80GB", "NVIDIA A100-SXM4-80GB")  # the A800 is read as the A100
+    assert same_part("Future Accelerator X", "future-accelerator x")  # no entry: the names agree
+    assert not same_part("NVIDIA H100 80GB HBM3", "NVIDIA T4")
+    assert not same_part("NVIDIA H100 80GB HBM3", "Mystery Accelerator 9000")
+    assert not same_part("Future Accelerator X", "Future Accelerator Y")
+
+
+def test_the_honest_control_is_compliant() -> None:
+    v = evaluate_bucket(_fleet(IDLE, None).inputs(commitment(["fac-a"])), B0)
+    assert v.status == COMPLIANT, v.reason
+
+
+def test_a_report_naming_another_part_than_the_inventory_is_never_compliant() -> None:
+    # Idle H100s (70 W) reported as T4s: 70 W is within a T4's board, so nothing overdraws; the
+    # report contradicts the lab's own declaration, and that alone is no proof of anything.
+    v = evaluate_bucket(_fleet(IDLE, "NVIDIA T4").inputs(commitment(["fac-a"])), B0)
+    assert v.status == INCONCLUSIVE
+    assert "inventory.model_mismatch" in ids(v, WARN)
+    f = next(f for f in v.findings if f.id == "inventory.model_mismatch")
+    assert f.subject.startswith("device:GPU-fac-a-n00-")
+    assert "NVIDIA T4" in f.message
+
+
+def test_the_same_part_under_another_spelling_is_no_mismatch() -> None:
+    v = evaluate_bucket(_fleet(IDLE, "NVIDIA H100 SXM5 80GB").inputs(commitment(["fac-a"])), B0)
+    assert v.status == COMPLIANT, v.reason
+    assert "inventory.model_mismatch" not in ids(v)
+
+
+def test_a_device_that_names_no_model_is_judged_as_its_declaration() -> None:
+    # A source that gives no name (a DCGM exporter without modelName, a replayed log): no
+    # mismatch, and its power is judged against the declared H100, not the table's largest
+    # board. 200 W flat with nothing busy was "every device quiet" against 1,000 W (then the largest): COMPLIANT.
+    honest = evaluate_bucket(_fleet(IDLE, "").inputs(commitment(["fac-a"])), B0)
+    assert honest.status == COMPLIANT, honest.reason
+    assert "inventory.model_mismatch" not in ids(honest)
+    v = evaluate_bucket(_fleet(LIGHT_200W, "").inputs(commitment(["fac-a"])), B0)
+    assert v.status != COMPLIANT
+    assert "inventory.model_mismatch" not in ids(v)
+    # the same draw named as the H100 it is was never quiet either
+    named = evaluate_bucket(_fleet(LIGHT_200W, None).inputs(commitment(["fac-a"])), B0)
+    assert named.status == v.status
+
+
+def test_a_part_the_table_does_not_hold_is_never_compliant() -> None:
+    # Declared and reported alike as a part the table lacks: its bounds take the table's
+    # largest figures, which need not bound a newer part, and its quiet is judged against the
+    # largest board. Recorded as a WARNING: add the part to pausewatch/peaks.py.
+    model = "Future Accelerator X"
+    assert lookup_peak(model) is None
+    fleet = _fleet(IDLE, model)
+    inputs = _declared_as(fleet, fleet.inputs(commitment(["fac-a"])), model)
+    v = evaluate_bucket(inputs, B0)
+    assert v.status == INCONCLUSIVE
+    assert "compute.unknown_model" in ids(v, WARN)
+    assert "inventory.model_mismatch" not in ids(v)
+
+
+def test_unexplained_energy_is_bounded_at_the_scope_s_most_flop_per_joule() -> None:
+    # A scope of GB200s (20 PF at up to 1,200 W) and B200s (18 PF at 1,000 W): metered energy no
+    # report explains could have run on either. Counted at the largest board's power with the
+    # largest densest figure, it was 16.7 TFLOP per J, under the B200's 18: the upper bound was
+    # no bound. It is the most FLOP per joule of any part the scope declares.
+    models = {"fac-a-n00": "NVIDIA GB200", "fac-a-n01": "NVIDIA B200"}
+
+    def bucket(hidden_w: float) -> types_pb2.Verdict:
+        fleet = Fleet({"fac-a": 2})
+
+        def rename(r: types_pb2.UsageReport) -> None:
+            for a in r.accelerators:
+                a.model = models[r.node_id]
+
+        for k in range(10):
+            for node in models:
+                fleet.usage(node, "fac-a", T0 + k * 60 * NS, IDLE, tweak=rename)
+            fleet.meter("fac-a", T0 + k * 60 * NS, 2 * fleet.node_power(IDLE) + hidden_w)
+        wire = fleet.inventory_wire("fac-a")
+        for node_wire in wire.nodes:
+            for a in node_wire.accelerators:
+                a.model = models[node_wire.node_id]
+        inputs = dataclasses.replace(
+            fleet.inputs(commitment(["fac-a"])), inventories={"fac-a": Inventory.from_wire(wire)}
+        )
+        return evaluate_bucket(inputs, B0)
+
+    quiet, hidden = bucket(0.0), bucket(20_000.0)
+    f = next(f for f in hidden.findings if f.id == "energy.unexplained")
+    unexplained_j = next(q.value for q in f.quantities if q.name == "unexplained_j")
+    b200 = lookup_peak("NVIDIA B200")
+    assert b200 is not None
+    added = hidden.compute.upper_flop - quiet.compute.upper_flop
+    assert added == pytest.approx(unexplained_j * b200.densest_flops / b200.board_power_w, rel=1e-9)
