@@ -42,8 +42,10 @@ from typing import Final
 __all__ = [
     "BOARD_OVERDRAW",
     "PEAKS",
+    "TENSORLESS_MAX",
     "UNKNOWN_MODEL_PEAK",
     "AcceleratorPeak",
+    "contradicted",
     "is_laptop_part",
     "lookup_peak",
     "overdrawn",
@@ -67,6 +69,9 @@ class AcceleratorPeak:
     board_power_w: float
     source: str
     patterns: tuple[str, ...]
+    # False for parts without tensor units (Pascal, Maxwell): tensor-pipe activity reported for
+    # one contradicts the name (``contradicted``)
+    tensor_units: bool = True
 
 
 
@@ -106,6 +111,7 @@ def _by_ratio(model: str, arch: str, fp32_tflops: float, board_w: float, pattern
             f" tensor figures by the {arch} ratios (peaks._RATIOS)"
         ),
         patterns=(pattern,),
+        tensor_units=arch != "Pascal",
     )
 
 
@@ -125,6 +131,7 @@ def _either(model: str, pattern: str, *parts: AcceleratorPeak) -> AcceleratorPea
             f"either of {', '.join(p.model for p in parts)}: the larger upper figures, the smaller lower one"
         ),
         patterns=(pattern,),
+        tensor_units=any(p.tensor_units for p in parts),
     )
 
 
@@ -139,6 +146,7 @@ _TITAN_X_MAXWELL: Final = AcceleratorPeak(
     board_power_w=250.0,
     source="NVIDIA GeForce GTX TITAN X specifications (geforce.com, GTX TITAN X, March 2015)",
     patterns=(r"\bgtx titan x\b",),
+    tensor_units=False,
 )
 _TITAN_X_PASCAL: Final = AcceleratorPeak(
     model="NVIDIA TITAN X (Pascal)",
@@ -151,6 +159,7 @@ _TITAN_X_PASCAL: Final = AcceleratorPeak(
     board_power_w=250.0,
     source="NVIDIA TITAN X (Pascal) specifications (nvidia.com, TITAN X, July 2016)",
     patterns=(r"\btitan x pascal\b",),
+    tensor_units=False,
 )
 # the datasheet quotes FP8 at 1,457 TF (sparse), 16× its FP32: the Ada professional ratios
 _RTX_6000_ADA: Final = _by_ratio(
@@ -684,6 +693,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         board_power_w=250.0,
         source="NVIDIA Tesla P100 datasheet (nvidia.com/en-us/data-center/tesla-p100), PCIe column",
         patterns=(r"\bp100\b.*\bpcie\b",),
+        tensor_units=False,
     ),
     AcceleratorPeak(
         model="NVIDIA P100 SXM2",
@@ -695,6 +705,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         board_power_w=300.0,
         source="NVIDIA Tesla P100 datasheet (nvidia.com/en-us/data-center/tesla-p100), NVLink column",
         patterns=(r"\bp100\b",),
+        tensor_units=False,
     ),
     AcceleratorPeak(
         model="NVIDIA P40",
@@ -706,6 +717,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         board_power_w=250.0,
         source="NVIDIA Tesla P40 datasheet (nvidia.com/en-us/data-center/tesla-p40)",
         patterns=(r"\bp40\b",),
+        tensor_units=False,
     ),
     AcceleratorPeak(
         model="NVIDIA P4",
@@ -717,6 +729,7 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         board_power_w=75.0,
         source="NVIDIA Tesla P4 datasheet (nvidia.com/en-us/data-center/tesla-p4)",
         patterns=(r"\bp4\b",),
+        tensor_units=False,
     ),
     # (model, architecture, FP32 TF at boost, board W): shader rates from NVIDIA's spec pages
     _by_ratio("NVIDIA GeForce RTX 4070 Ti SUPER", "Ada", 44.1, 285.0, r"\brtx 4070 ti super\b"),
@@ -894,8 +907,9 @@ BOARD_OVERDRAW: Final = 1.25
 
 @functools.lru_cache(maxsize=64)
 def overdrawn_peak(claimed: AcceleratorPeak) -> AcceleratorPeak:
-    """The figures a device that drew more than ``claimed`` can (``overdrawn``) is bounded with:
-    the table's largest, as an unknown part's, except the lower bound, which stays the claimed
+    """The figures a device whose values contradict ``claimed`` (``contradicted``: it drew more
+    than that model can, or did tensor work it has no units for) is bounded with: the table's
+    largest, as an unknown part's, except the lower bound, which stays the claimed
     model's. The lab's own claim sets the least it computed: an unknown part's lower bound is
     none, and a training fleet reported as T4s under a compute cap, whose T4 lower bound had
     exceeded the cap in 7 hours, was never VIOLATION once judged unknown (a red team,
@@ -903,7 +917,7 @@ def overdrawn_peak(claimed: AcceleratorPeak) -> AcceleratorPeak:
     return replace(
         UNKNOWN_MODEL_PEAK,
         least_tensor_flops=claimed.least_tensor_flops,
-        source=f"drew more than {claimed.model}'s board: the table's largest, that model's lower bound",
+        source=f"not {claimed.model}, its values say: the table's largest, that model's lower bound",
     )
 
 
@@ -911,6 +925,22 @@ def overdrawn(peak: AcceleratorPeak, drawn_w: float) -> bool:
     """Whether a device that drew ``drawn_w`` (its highest sampled power, or its mean) cannot be
     the model ``peak`` is of (``BOARD_OVERDRAW``): its peak figures are then not its own."""
     return drawn_w > BOARD_OVERDRAW * peak.board_power_w
+
+
+# Tensor-pipe activity above this on a part without tensor units contradicts its name (DCGM
+# reports none for Pascal or Maxwell: the profiling metrics start with Volta).
+TENSORLESS_MAX: Final = 0.02
+
+
+def contradicted(peak: AcceleratorPeak, drawn_w: float, tensor_active: float | None) -> bool:
+    """Whether a device's values say it is not the model ``peak`` is of: it drew more than that
+    model can (``overdrawn``), or reported tensor-pipe work the model has no units for (a red
+    team, 2026-12-06: training H100s capped at 300 W and named a P100 or a TITAN X stayed under
+    125 % of its 250-W board, and their compute was bounded by its FP16 figures: COMPLIANT
+    under a compute cap the H100 name breaks)."""
+    return overdrawn(peak, drawn_w) or (
+        not peak.tensor_units and tensor_active is not None and tensor_active > TENSORLESS_MAX
+    )
 
 
 _COMPILED: Final = tuple((p, tuple(re.compile(x) for x in p.patterns)) for p in PEAKS)

@@ -95,7 +95,9 @@ __all__ = [
 # job's earlier stalls joined only through periods within 8 % of its level, 2026-12-06; 9: a
 # part the peak table lacks a WARNING, never COMPLIANT (``compute.unknown_model``, INFO before),
 # a device reported as another part than declared an ``inventory.model_mismatch`` WARNING and
-# judged by the classifier as its declaration, the table's new parts, 2026-12-06). A new
+# judged by the classifier as its declaration, the table's new parts, tensor work on a part
+# without tensor units a contradiction of its name as overdraw is, a device without a board
+# judged against its reported limit or by its utilisation alone, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/9"

@@ -156,7 +156,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Final, Literal, NamedTuple
 
-from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak, overdrawn
+from pausewatch.peaks import UNKNOWN_MODEL_PEAK, contradicted, lookup_peak
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -1619,16 +1619,26 @@ def drawn_w(values: Mapping[str, Any], seconds: float) -> float:
 
 
 def device_signals(values: Mapping[str, Any], seconds: float) -> DeviceSignals:
-    """The classifier's view of one accelerator (``accelerator_values``) over ``seconds``. A
-    device that draws more than its reported model can (``pausewatch.peaks.overdrawn``) is
-    judged against the largest board of the table, as an unknown model is."""
-    peak = lookup_peak(values.get("model", "")) or UNKNOWN_MODEL_PEAK
-    if overdrawn(peak, drawn_w(values, seconds)):
-        peak = UNKNOWN_MODEL_PEAK
-    board = peak.board_power_w
+    """The classifier's view of one accelerator (``accelerator_values``) over ``seconds``.
+
+    A device whose model gives no board — a model the table lacks, or one its values contradict
+    (``pausewatch.peaks.contradicted``: it drew more, or did tensor work with no units) — is
+    judged against its reported limit, at most the table's largest board; one that reports no
+    limit is judged by its utilisation alone. Against a board it may not have, its power proves
+    or shows nothing: at the table's largest (1,400 W) honest lockstep batch generation on a
+    400-W part read as training's collective waits (a red team's, 2026-12-06); at a smaller one
+    a large part's serving reads as heavy."""
+    peak = lookup_peak(values.get("model", ""))
     limit = values.get("power_limit_w")
-    if limit is None or limit <= 0:
-        limit = board
+    if limit is not None and limit <= 0:
+        limit = None
+    board: float | None
+    if peak is None or contradicted(peak, drawn_w(values, seconds), values.get("tensor_active")):
+        board = limit = None if limit is None else min(limit, UNKNOWN_MODEL_PEAK.board_power_w)
+    else:
+        board = peak.board_power_w
+        if limit is None:
+            limit = board
     nvlink = values.get("nvlink_bytes")
     pcie = values.get("pcie_bytes")
     return DeviceSignals(

@@ -146,14 +146,18 @@ def test_rules_that_go_back_with_other_results_fail(
     assert [o.finding for o in out.observations if o.finding == "verdict.rules_order"] == ["verdict.rules_order"]
 
 
+# a name no release has used yet (a later one's)
+LATER = "pausewatch-rules/99"
+
+
 @pytest.mark.parametrize(
     "runs",
     [
         # these rules, an unknown name with a lie, these rules again: the unknown name is no upgrade
-        [(RULES, False), ("pausewatch-rules/9", True), (RULES, False)],
+        [(RULES, False), (LATER, True), (RULES, False)],
         # a name this release does not know is a later release's: these rules after it go back
         # (a red team's case: the lie was merely listed as unverified)
-        [("pausewatch-rules/9", True), (RULES, False)],
+        [(LATER, True), (RULES, False)],
     ],
     ids=["interleaved", "unknown-then-these"],
 )
@@ -167,7 +171,7 @@ def test_a_lie_under_an_unknown_name_out_of_order_fails(tmp_path: Path, runs: li
     assert "verdict.rules_order" in out.failed_checks(), out.failures
     assert not out.other_rules
     (noted,) = [o.detail for o in out.observations if o.finding == "verdict.rules_order"]
-    assert "pausewatch-rules/9" in noted
+    assert LATER in noted
     assert f"{RULES!r}, which no release" not in noted  # this release made its own rules
 
 

@@ -110,12 +110,25 @@ def test_training_reported_as_a_smaller_model_is_judged_as_an_unknown_one(model:
 
 @pytest.mark.parametrize("model", ["T4", "A30", "A10"])
 def test_training_reported_as_a_smaller_model_without_a_limit_is_never_proof(model: str) -> None:
-    # The same lie with the limit left out: judged against the table's largest board (1,400 W
-    # since the GB300 and the MI355X), the compute reads at ~40 % of it and no stall is low
-    # enough: uncertain, never proof. The verdict is INCONCLUSIVE (plausibility.power_activity
-    # and compute.unknown_model are WARNINGs), not the VIOLATION a reported limit gives. Judged
-    # against a smaller board, a real part newer than the table would read its serving as heavy.
+    # The same lie with the limit left out: no board and no limit to judge its power against,
+    # so it is judged by utilisation alone: uncertain, never proof. The verdict is INCONCLUSIVE
+    # (plausibility.power_activity and compute.unknown_model are WARNINGs), not the VIOLATION a
+    # reported limit gives. Against any assumed board, honest parts read wrong: at the table's
+    # largest (1,400 W) a 400-W part's lockstep serving read as training's collective waits.
     labels = classes(syn.training(MINUTES * 60, 8), model=model)
+    assert not PROOF & set(labels), labels
+
+
+@pytest.mark.parametrize("model", ["H20", "L20"])
+def test_honest_lockstep_serving_on_a_part_the_table_lacks_is_never_training(model: str) -> None:
+    # A red team, 2026-12-06: tensor-parallel batched generation on a 400-W part the table
+    # lacks, logged without a limit column. Judged against the table's largest board (1,400 W)
+    # its ~380 W at full utilisation read as training's collective waits, with the batches'
+    # rhythm: training in 21 of 25 periods, VIOLATION in every bucket. Without a board or a
+    # limit its power is no evidence: judged by utilisation alone, and never proof either.
+    serving = syn.batched_generation(25 * 60, 8, board_w=400.0, lockstep=True)
+    labels = classes(serving, model=model)
+    assert "training" not in labels, labels
     assert not PROOF & set(labels), labels
 
 

@@ -14,10 +14,11 @@ from pausewatch.inventory import Inventory
 from pausewatch.peaks import lookup_peak, same_part
 from pausewatch.v1 import types_pb2
 from sim.factories import IDLE, NS, T0, Behaviour, Fleet, commitment
-from tests.evaluation.test_threat_model import B0, COMPLIANT, INCONCLUSIVE, WARN, ids
+from tests.evaluation.test_threat_model import B0, COMPLIANT, INCONCLUSIVE, VIOLATION, WARN, ids
 
-# A flat 200 W with nothing busy: quiet against the table's largest board (1,400 W: at most
-# 25 %, 350 W), heavy work against an H100's 700 W (quiet ends at 175 W).
+# A flat 200 W with nothing busy: heavy work against an H100's 700 W (quiet ends at 175 W), quiet
+# against the table's largest board (then 1,000 W: at most 25 %, 250 W), which a report that
+# named no model was judged against.
 LIGHT_200W = Behaviour(200.0, 195.0, 4.0, 0.0, 0.0, None, 500 << 20, 0)
 
 
@@ -142,3 +143,27 @@ def test_unexplained_energy_is_bounded_at_the_scope_s_most_flop_per_joule() -> N
     assert b200 is not None
     added = hidden.compute.upper_flop - quiet.compute.upper_flop
     assert added == pytest.approx(unexplained_j * b200.densest_flops / b200.board_power_w, rel=1e-9)
+
+
+def test_tensor_work_on_a_part_without_tensor_units_contradicts_its_name() -> None:
+    # A red team, 2026-12-06: eight H100s capped at 300 W train under a compute cap, every value
+    # true but the name, declared and reported as a Tesla P100 (250 W: 300 W is under 125 % of
+    # it, nothing overdraws). Bounded by the P100's FP16 figures the bucket was COMPLIANT; the
+    # H100 name breaks the cap (VIOLATION). The P100 has no tensor units, so the tensor-pipe
+    # activity its reports carry says it is not one: bounded as a contradicted model is.
+    capped = Behaviour(240.0, 100.0, 20000.0, 0.99, 0.6, 0.95, 60 << 30, 60 << 30, 0.5, 8.0, max_w=300.0)
+    cap = commitment(["fac-a"], allowed='["idle", "inference", "training"]', extra_rules="compute_cap_flop = 3e17")
+    honest = evaluate_bucket(_fleet(capped, None).inputs(cap), B0)
+    assert honest.status == VIOLATION
+    model = "Tesla P100-PCIE-16GB"
+    fleet = _fleet(capped, model)
+    v = evaluate_bucket(_declared_as(fleet, fleet.inputs(cap), model), B0)
+    assert v.status != COMPLIANT
+    assert {"plausibility.power_activity", "compute.unknown_model"} <= ids(v, WARN)
+    assert v.compute.upper_flop > honest.compute.lower_flop
+    assert any("no tensor units" in f.message for f in v.findings)
+    # a P100 that reports no tensor activity (nothing says it is not one) keeps its figures
+    quiet_tensor = dataclasses.replace(capped, tensor=0.0)
+    fleet = _fleet(quiet_tensor, model)
+    v = evaluate_bucket(_declared_as(fleet, fleet.inputs(cap), model), B0)
+    assert "compute.unknown_model" not in ids(v)

@@ -134,7 +134,9 @@ status changes in the 300 mixed-fleet verdicts (``/tmp/vsum.py`` in both trees, 
 no finding named before), 21 turn their INFO ``compute.unknown_model`` into a WARNING, and 21
 commitment-level verdicts gain it with them (they carry each facility's WARNINGs); the unknown
 devices' upper and best FLOP change with the figures. The honest fleets' verdicts change only in
-``rules``.
+``rules``. Two later changes under the same rules moved no digest: tensor work on a part without
+tensor units a contradiction of its name (the fleets are H100s), and a device without a board
+judged against its reported limit (the overdrawn devices report 700 W: their labels hold).
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,

@@ -74,6 +74,9 @@ class ComputeFold:
                     f"model {d.model[:60]!r}: it drew more than that model can; the largest figures"
                     " of the table bound it, that model's its lower bound"
                     if d.overdrawn_board_w
+                    else f"model {d.model[:60]!r}: it reported tensor-pipe work, which that model has no"
+                    " units for; the largest figures of the table bound it, that model's its lower bound"
+                    if d.tensorless_claim
                     else f"no peak figures for model {d.model[:60]!r}: the table's largest stand in, which"
                     " need not bound a newer part, and its power proves nothing against an unknown board",
                 )

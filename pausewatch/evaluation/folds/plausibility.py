@@ -52,6 +52,7 @@ def _suspect(d: DeviceReading, full_s: float) -> bool:
     mean, busy, energy, power_max = d.power_mean_w, d.busy_fraction, d.energy_j, d.power_max_w
     return (
         d.overdrawn_board_w > 0.0
+        or d.tensorless_claim
         or (
             mean is not None
             and busy is not None
@@ -160,6 +161,16 @@ class PlausibilityFold:
                     "power_drawn_w": (max(mean or 0.0, power_max or 0.0), "W"),
                     "board_power_w": (d.overdrawn_board_w, "W"),
                 },
+            )
+        if d.tensorless_claim:
+            flag(
+                fid,
+                WARNING,
+                subject,
+                at,
+                f"tensor-pipe activity on model {d.model[:60]!r}, which has no tensor units:"
+                " not that model, its peak figures not used",
+                quantities={"tensor_active": (d.tensor_active or 0.0, "1")},
             )
         self._energy(d, at, mean)
 

@@ -20,7 +20,14 @@ from pausewatch.evaluation.inputs import LoggedReport
 from pausewatch.evaluation.intervals import Interval, clip
 from pausewatch.evaluation.workload import PeriodSignals, drawn_w, measured_values, signals_from_usage
 from pausewatch.inventory import DeclaredNode, Inventory
-from pausewatch.peaks import UNKNOWN_MODEL_PEAK, AcceleratorPeak, lookup_peak, overdrawn, overdrawn_peak
+from pausewatch.peaks import (
+    UNKNOWN_MODEL_PEAK,
+    AcceleratorPeak,
+    contradicted,
+    lookup_peak,
+    overdrawn,
+    overdrawn_peak,
+)
 from pausewatch.v1 import types_pb2
 
 __all__ = ["INVALID_KINDS", "NS_PER_S", "DeviceReading", "Slice", "UsageReader", "UsageReading", "slice_of"]
@@ -90,6 +97,9 @@ class DeviceReading(NamedTuple):
     # the board power of ``peak`` where the device drew more than that model can
     # (``pausewatch.peaks.overdrawn``; ``peak`` is then the table's largest), else 0.0
     overdrawn_board_w: float = 0.0
+    # the model's name has no tensor units and the device reported tensor-pipe work
+    # (``pausewatch.peaks.contradicted``): ``peak`` is then the table's largest as well
+    tensorless_claim: bool = False
 
     @property
     def model(self) -> str:
@@ -188,18 +198,22 @@ class UsageReader:
             uuid = acc.uuid
             decl_model = declared_model.get(uuid)
             if decl_model is not None:
-                # the classifier judges a declared device as its declaration: a report that names
-                # no model, or one the table lacks, would otherwise read its power against the
-                # table's largest board (a quiet test at 350 W); a name that disagrees is an
+                # the classifier judges a declared device as its declaration, not as a name the
+                # report gives (or leaves out) that the table lacks; a name that disagrees is an
                 # ``inventory.model_mismatch``
                 values["model"] = decl_model
             reported_model = acc.model
             peak, known = peak_of(reported_model if decl_model is None else decl_model, reported_model)
             samples = acc.sample_count
             get = values.get
-            contradicted = 0.0
-            if known and overdrawn(peak, drawn_w(values, at.full_s)):
-                contradicted, peak, known = peak.board_power_w, overdrawn_peak(peak), False
+            tensor = get("tensor_active")
+            over_board, tensorless = 0.0, False
+            if known:
+                drawn = drawn_w(values, at.full_s)
+                if contradicted(peak, drawn, tensor):
+                    over_board = peak.board_power_w if overdrawn(peak, drawn) else 0.0
+                    tensorless = not over_board
+                    peak, known = overdrawn_peak(peak), False
             devices.append(
                 DeviceReading(  # positional, in the order of the fields: a third of the cost
                     uuid,
@@ -219,8 +233,9 @@ class UsageReader:
                     get("power_variance_w2"),
                     get("busy_fraction"),
                     get("sm_active"),
-                    get("tensor_active"),
-                    contradicted,
+                    tensor,
+                    over_board,
+                    tensorless,
                 )
             )
         return UsageReading(
