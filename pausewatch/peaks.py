@@ -357,6 +357,22 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         patterns=(r"\bh100\b", r"\bh800\b"),
     ),
     AcceleratorPeak(
+        model="NVIDIA H20",
+        # H20 (Hopper, 78 SMs, 96 GB; the export part for China): no NVIDIA datasheet is public.
+        # The figures reported for it agree: FP16/BF16 148 TFLOPS dense, INT8/FP8 296 dense, TF32
+        # 74, FP32 44; 400 W (willitrunai.com/gpus/h20-96gb; a Geekbench listing's SM count,
+        # zangshuxian.com/new/674733024499207168). They keep the H100's ratios (INT8 twice FP16,
+        # TF32 half of it, all dense), so the densest takes Hopper's 2:4 sparsity doubling, which
+        # no report quotes: a bound stays a bound.
+        densest_flops=592 * _T,
+        densest_format="FP8/INT8 sparse (Hopper's doubling of the reported dense 296)",
+        dense_bf16_flops=148 * _T,
+        least_tensor_flops=74 * _T,
+        board_power_w=400.0,
+        source="reported H20 specifications (no NVIDIA datasheet): willitrunai.com/gpus/h20-96gb",
+        patterns=(r"\bh20\b",),
+    ),
+    AcceleratorPeak(
         model="NVIDIA A100 PCIe",
         # A100 80GB PCIe: INT8 1,248 TOPS (sparse), BF16 624 TF (sparse) → 312 dense, TF32 312 TF
         # (sparse) → 156 dense; 300 W. The datasheet stops at INT8; the A100 whitepaper (Table 1)
@@ -391,6 +407,21 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
         board_power_w=350.0,
         source="NVIDIA L40S GPU datasheet (nvidia.com/en-us/data-center/l40s)",
         patterns=(r"\bl40s\b",),
+    ),
+    AcceleratorPeak(
+        model="NVIDIA L20",
+        # L20 (Ada AD102, 11,776 CUDA cores at a 2,520-MHz boost, 48 GB, 275 W; a China part): no
+        # NVIDIA datasheet is public. FP32 59.35 TF from its cores and clock (spec databases:
+        # technical.city/en/video/L20); the tensor figures by Ada's ratios to FP32 (peaks._RATIOS
+        # "Ada": the L40 datasheet's BF16 2× and TF32 1×, and the larger INT4 sparse ratio of the
+        # two Ada columns, the RTX 4090's 32× to the L40's 16×, so that the bound holds).
+        densest_flops=32 * 59.35 * _T,
+        densest_format="INT4 sparse (Ada ratio)",
+        dense_bf16_flops=2 * 59.35 * _T,
+        least_tensor_flops=59.35 * _T,
+        board_power_w=275.0,
+        source="reported L20 specifications (no NVIDIA datasheet): FP32 by its cores and clock, Ada's ratios",
+        patterns=(r"\bl20\b",),
     ),
     AcceleratorPeak(
         model="NVIDIA L40",

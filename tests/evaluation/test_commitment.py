@@ -372,16 +372,18 @@ def test_peak_table_matches_reported_names_and_cites_sources() -> None:
         ("AMD Instinct MI250X / MI250", "AMD Instinct MI250X / MI250"),
     ):
         assert lookup_peak(reported).model == model, reported  # type: ignore[union-attr]
-    # no vendor figures for these (the H20 and L20 have no public NVIDIA datasheet; the RTX PRO
-    # 6000 Server and Max-Q editions none of their own here): unknown, the table's largest bound them
+    # the China parts without a public NVIDIA datasheet, from their reported figures
+    for reported, model in (("NVIDIA H20", "NVIDIA H20"), ("NVIDIA L20", "NVIDIA L20")):
+        assert lookup_peak(reported).model == model, reported  # type: ignore[union-attr]
+    assert lookup_peak("NVIDIA H200").model == "NVIDIA H200 SXM"  # type: ignore[union-attr]
+    # no vendor figures for these (the RTX PRO 6000 Server and Max-Q editions have none of their
+    # own here): unknown, the table's largest bound them
     for absent in (
         "NVIDIA GeForce GTX 1060 6GB",
         "NVIDIA RTX 4000 SFF Ada Generation",
         "NVIDIA RTX PRO 6000 Blackwell",
         "NVIDIA RTX PRO 6000 Blackwell Server Edition",
         "NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition",
-        "NVIDIA H20",
-        "NVIDIA L20",
     ):
         assert lookup_peak(absent) is None, absent
     # a laptop part is not its desktop namesake (the RTX 3060 Laptop GPU has more cores than
