@@ -46,6 +46,7 @@ __all__ = [
     "UNKNOWN_MODEL_PEAK",
     "AcceleratorPeak",
     "contradicted",
+    "either",
     "is_laptop_part",
     "lookup_peak",
     "overdrawn",
@@ -72,6 +73,9 @@ class AcceleratorPeak:
     # False for parts without tensor units (Pascal, Maxwell): tensor-pipe activity reported for
     # one contradicts the name (``contradicted``)
     tensor_units: bool = True
+    # an entry for a name several parts share (``either``): their models, each of which agrees
+    # with it (``same_part``)
+    parts: tuple[str, ...] = ()
 
 
 
@@ -115,24 +119,36 @@ def _by_ratio(model: str, arch: str, fp32_tflops: float, board_w: float, pattern
     )
 
 
-def _either(model: str, pattern: str, *parts: AcceleratorPeak) -> AcceleratorPeak:
-    """A name that several parts share (a bare "TITAN X", "RTX 6000"): the largest of their
-    upper figures and the smallest of their lower bound, so that bounds stay bounds whichever
-    part it is."""
+def either(model: str, *parts: AcceleratorPeak) -> AcceleratorPeak:
+    """Figures for a device that may be any of ``parts`` (a bare name several parts share, or an
+    inventory and a report that name two): the largest of their upper figures — the densest
+    raised, where needed, to the best FLOP/s per W of them at the largest board, so that the
+    energy bound holds too (an H100 PCIe does 8.6 TF/W, the SXM part 5.7) — and the smallest of
+    their lower bounds, so that bounds stay bounds whichever part it is."""
     densest = max(parts, key=lambda p: p.densest_flops)
+    board = max(p.board_power_w for p in parts)
+    by_energy = max(p.densest_flops / p.board_power_w for p in parts) * board
     return AcceleratorPeak(
         model=model,
-        densest_flops=densest.densest_flops,
-        densest_format=f"{densest.densest_format} ({densest.model})",
+        densest_flops=max(densest.densest_flops, by_energy),
+        densest_format=f"{densest.densest_format} ({densest.model})"
+        if densest.densest_flops >= by_energy
+        else "the best FLOP/s per W of the parts at the largest board",
         dense_bf16_flops=max(p.dense_bf16_flops for p in parts),
         least_tensor_flops=min(p.least_tensor_flops for p in parts),
-        board_power_w=max(p.board_power_w for p in parts),
+        board_power_w=board,
         source=(
             f"either of {', '.join(p.model for p in parts)}: the larger upper figures, the smaller lower one"
         ),
-        patterns=(pattern,),
+        patterns=(),
         tensor_units=any(p.tensor_units for p in parts),
+        parts=tuple(p.model for p in parts),
     )
+
+
+def _either(model: str, pattern: str, *parts: AcceleratorPeak) -> AcceleratorPeak:
+    """A table entry for a name several parts share (a bare "TITAN X", "RTX 6000")."""
+    return replace(either(model, *parts), patterns=(pattern,))
 
 
 _TITAN_X_MAXWELL: Final = AcceleratorPeak(
@@ -1008,13 +1024,14 @@ def is_laptop_part(model_name: str) -> bool:
 @functools.lru_cache(maxsize=256)
 def same_part(declared: str, reported: str) -> bool:
     """Whether two model names (an inventory's and a device's) name one part: the same entry
-    of the table, or, where the table holds neither, the same name once case and punctuation
-    are set aside ("NVIDIA A100-SXM4-80GB" and "A100 SXM" agree; "NVIDIA GB300" and "NVIDIA
-    B300" do not)."""
+    of the table, or a name several parts share and one of them (rocm's "AMD Instinct MI250X /
+    MI250" and "MI250X"), or, where the table holds neither, the same name once case and
+    punctuation are set aside ("NVIDIA A100-SXM4-80GB" and "A100 SXM" agree; "NVIDIA GB300"
+    and "NVIDIA B300" do not)."""
     a, b = lookup_peak(declared), lookup_peak(reported)
-    if a is not None or b is not None:
-        return a is b
-    return _normalise(declared) == _normalise(reported)
+    if a is None or b is None:
+        return a is b and _normalise(declared) == _normalise(reported)
+    return a is b or a.model in b.parts or b.model in a.parts
 
 
 def _lookup(model_name: str, table: Sequence[AcceleratorPeak]) -> AcceleratorPeak | None:

@@ -78,7 +78,8 @@ Finding ids (``FindingId``) and when each fires:
   inventory at all); ``inventory.unknown_device`` W: an undeclared accelerator, attestor or
   meter key; ``inventory.wrong_location`` W: a key reporting as another node or facility;
   ``inventory.model_mismatch`` W: a device reported as another part than declared (the
-  classifier judges a declared device as its declaration).
+  classifier judges a declared device as its declaration; its bounds take either part's:
+  the larger upper figures, the smaller lower bound).
 - ``plausibility.power_activity`` W: power that contradicts the reported activity (or energy
   that contradicts mean power beyond ``bucket.energy_tolerance_j``, or a BMC below its GPUs);
   ``plausibility.counter_backwards`` W.

@@ -52,7 +52,7 @@ from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, Fin
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.evaluation.meter_routes import meter_routes
 from pausewatch.evaluation.rules import ComputeCap, RuleContext, rules_for
-from pausewatch.evaluation.workload import HISTORY_S, PeriodSignals, signals_from_usage
+from pausewatch.evaluation.workload import HISTORY_S, PeriodSignals, measured_values, signals_from_usage
 from pausewatch.inventory import Inventory
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
@@ -95,7 +95,8 @@ __all__ = [
 # job's earlier stalls joined only through periods within 8 % of its level, 2026-12-06; 9: a
 # part the peak table lacks a WARNING, never COMPLIANT (``compute.unknown_model``, INFO before),
 # a device reported as another part than declared an ``inventory.model_mismatch`` WARNING and
-# judged by the classifier as its declaration, the table's new parts, tensor work on a part
+# judged by the classifier as its declaration (the periods before a bucket too) and bounded as
+# either part, the table's new parts, tensor work on a part
 # without tensor units a contradiction of its name as overdraw is, a device without a board
 # judged against its reported limit or by its utilisation alone, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
@@ -378,6 +379,7 @@ class Evaluator:
         context: dict[str, list[PeriodSignals]] = {}
         horizon = round(HISTORY_S * 1_000_000_000)
         inv = self.inputs.inventories.get(facility_id)
+        declared = {a.uuid: a.model for n in inv.nodes for a in n.accelerators} if inv is not None else {}
         for n in inv.nodes if inv is not None else ():
             listed = self._key_reports.get(n.attestor_key_id)
             if not listed:
@@ -392,7 +394,9 @@ class Evaluator:
                 if r.usage is not None and r.header.period_start_ns < r.header.period_end_ns:
                     earlier.append(
                         PeriodSignals(
-                            r.header.period_start_ns, r.header.period_end_ns, signals_from_usage(r.usage)
+                            r.header.period_start_ns,
+                            r.header.period_end_ns,
+                            signals_from_usage(r.usage, _as_declared(r.usage, declared)),
                         )
                     )
                 j -= 1
@@ -851,3 +855,19 @@ def _show(value: object) -> str:
         return f"[{value.lower_flop:.6g}, {value.best_flop:.6g}, {value.upper_flop:.6g}]"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _as_declared(usage: types_pb2.UsageReport, declared: dict[str, str]) -> list[dict[str, object]]:
+    """A report's accelerator values with each declared device's model its declaration's, as
+    ``UsageReader.read`` gives them to the classifier: the periods before a bucket are judged as
+    its own are (a report that left out its model name and limit was judged without a board in
+    the lookback alone, and a training job's earlier stalls no longer carried into a flat bucket:
+    a reviewer's, 2026-12-06)."""
+    out = []
+    for a in usage.accelerators:
+        values = measured_values(a)
+        model = declared.get(a.uuid)
+        if model is not None:
+            values["model"] = model
+        out.append(values)
+    return out

@@ -119,10 +119,10 @@ def test_training_reported_as_a_smaller_model_without_a_limit_is_never_proof(mod
     assert not PROOF & set(labels), labels
 
 
-@pytest.mark.parametrize("model", ["Future Accelerator X", "H20"])
+@pytest.mark.parametrize("model", ["Future Accelerator X", "Acme T1"])
 def test_honest_lockstep_serving_on_a_part_the_table_lacks_is_never_training(model: str) -> None:
     # A red team, 2026-12-06: tensor-parallel batched generation on a 400-W part the table
-    # lacked (the H20, in the table now, from its reported figures), logged without a limit column. Judged against the table's largest board (1,400 W)
+    # lacked (the H20, in it now from its reported figures), logged without a limit column. Judged against the table's largest board (1,400 W)
     # its ~380 W at full utilisation read as training's collective waits, with the batches'
     # rhythm: training in 21 of 25 periods, VIOLATION in every bucket. Without a board or a
     # limit its power is no evidence: judged by utilisation alone, and never proof either.

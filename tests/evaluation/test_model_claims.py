@@ -8,12 +8,12 @@ import dataclasses
 
 import pytest
 
-from pausewatch.evaluation import evaluate_bucket
+from pausewatch.evaluation import BucketRef, evaluate_bucket
 from pausewatch.evaluation.inputs import EvaluationInput
 from pausewatch.inventory import Inventory
 from pausewatch.peaks import lookup_peak, same_part
 from pausewatch.v1 import types_pb2
-from sim.factories import IDLE, NS, T0, Behaviour, Fleet, commitment
+from sim.factories import IDLE, NS, T0, TRAINING, Behaviour, Fleet, commitment
 from tests.evaluation.test_threat_model import B0, COMPLIANT, INCONCLUSIVE, VIOLATION, WARN, ids
 
 # A flat 200 W with nothing busy: heavy work against an H100's 700 W (quiet ends at 175 W), quiet
@@ -22,18 +22,31 @@ from tests.evaluation.test_threat_model import B0, COMPLIANT, INCONCLUSIVE, VIOL
 LIGHT_200W = Behaviour(200.0, 195.0, 4.0, 0.0, 0.0, None, 500 << 20, 0)
 
 
-def _fleet(claimed: Behaviour, model: str | None) -> Fleet:
+def _fleet(
+    claimed: Behaviour,
+    model: str | None,
+    *,
+    limit_w: float | None = 700.0,
+    later: Behaviour | None = None,
+) -> Fleet:
     """One node of eight H100s (as declared) for ten minutes, each report naming ``model``
-    (None: the declared name) for every device; the meter reads what the devices report."""
+    (None: the declared name) for every device and reporting ``limit_w`` (None: no limit);
+    ``later``: ten more minutes of that; the meter reads what the devices report."""
     fleet = Fleet({"fac-a": 1})
 
-    def rename(r: types_pb2.UsageReport) -> None:
+    def edit(r: types_pb2.UsageReport) -> None:
         for a in r.accelerators:
-            a.model = model  # type: ignore[assignment]
+            if model is not None:
+                a.model = model
+            if limit_w is None:
+                a.ClearField("power_limit_w")
+            else:
+                a.power_limit_w = limit_w
 
-    for k in range(10):
-        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, claimed, tweak=None if model is None else rename)
-        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(claimed))
+    plan = [claimed] * 10 + ([later] * 10 if later is not None else [])
+    for k, b in enumerate(plan):
+        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, b, tweak=edit)
+        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(b))
     return fleet
 
 
@@ -56,6 +69,10 @@ def test_one_part_under_two_spellings_agrees_and_two_parts_do_not() -> None:
     assert not same_part("NVIDIA H100 80GB HBM3", "NVIDIA T4")
     assert not same_part("NVIDIA H100 80GB HBM3", "Mystery Accelerator 9000")
     assert not same_part("Future Accelerator X", "Future Accelerator Y")
+    # a name several parts share agrees with each of them (rocm names PCI 0x740C so)
+    assert same_part("AMD Instinct MI250X", "AMD Instinct MI250X / MI250")
+    assert same_part("NVIDIA TITAN X (Pascal)", "NVIDIA TITAN X")
+    assert not same_part("NVIDIA H100 PCIe", "NVIDIA H100")  # the bare name is the SXM part
 
 
 def test_the_honest_control_is_compliant() -> None:
@@ -167,3 +184,59 @@ def test_tensor_work_on_a_part_without_tensor_units_contradicts_its_name() -> No
     fleet = _fleet(quiet_tensor, model)
     v = evaluate_bucket(_declared_as(fleet, fleet.inputs(cap), model), B0)
     assert "compute.unknown_model" not in ids(v)
+
+
+def test_the_periods_before_a_bucket_are_judged_as_declared_too() -> None:
+    # A reviewer's, 2026-12-06: the classifier judged a bucket's own periods as declared but the
+    # periods before it by the report's name. A report without a model name or a limit was
+    # judged without a board there, and a training job's stalls of the bucket before no longer
+    # carried into a bucket of flat compute: VIOLATION became INCONCLUSIVE.
+    plateau = Behaviour(560.0, 545.0, 30.0, 0.99, 0.6, 0.95, 60 << 30, 60 << 30, max_w=575.0)
+    for model in (None, ""):
+        inputs = _fleet(TRAINING, model, limit_w=None, later=plateau).inputs(commitment(["fac-a"]))
+        flat = evaluate_bucket(inputs, BucketRef("fac-a", T0 + 600 * NS, T0 + 1200 * NS))
+        assert flat.status == VIOLATION, (model, flat.reason)
+
+
+def test_two_names_bound_compute_as_either_part() -> None:
+    # A reviewer's, 2026-12-06: H100 PCIe boards declared by the bare name (the SXM entry) took
+    # the denser part's figures for both bounds; the SXM lower bound, 1.3 times the PCIe's,
+    # made a compute.cap_exceeded no PCIe part had reached. Bounded as either part: the larger
+    # upper figures, the smaller lower bound.
+    load = Behaviour(280.0, 100.0, 20000.0, 0.99, 0.6, 0.95, 60 << 30, 60 << 30, 0.5, 8.0, max_w=340.0)
+    cap = commitment(["fac-a"], allowed='["idle", "inference", "training"]', extra_rules="compute_cap_flop = 6e17")
+
+    def bucket(declared: str, reported: str) -> types_pb2.Verdict:
+        fleet = _fleet(load, reported, limit_w=350.0)
+        return evaluate_bucket(_declared_as(fleet, fleet.inputs(cap), declared), B0)
+
+    pcie, sxm = bucket("NVIDIA H100 PCIe", "NVIDIA H100 PCIe"), bucket("NVIDIA H100", "NVIDIA H100")
+    for declared, reported in (("NVIDIA H100", "NVIDIA H100 PCIe"), ("NVIDIA H100 PCIe", "NVIDIA H100")):
+        v = bucket(declared, reported)
+        assert v.status != VIOLATION, v.reason
+        assert "inventory.model_mismatch" in ids(v, WARN)
+        assert v.compute.lower_flop == pcie.compute.lower_flop
+        assert v.compute.upper_flop >= max(pcie.compute.upper_flop, sxm.compute.upper_flop)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "MISS (a lie consistent with the meters): H100s capped at 300 W, named P100s, with the tensor"
+    " field left out as a real P100's source leaves it, are bounded by the P100's 21 TF and"
+    " COMPLIANT under a cap their own name breaks; only inspection of the declared part answers it"
+))
+def test_a_weaker_part_named_without_tensor_telemetry_is_never_compliant() -> None:
+    capped = Behaviour(240.0, 100.0, 20000.0, 0.99, 0.0, 0.95, 60 << 30, 60 << 30, 0.5, 8.0, max_w=300.0)
+    cap = commitment(["fac-a"], allowed='["idle", "inference", "training"]', extra_rules="compute_cap_flop = 3e17")
+    model = "Tesla P100-PCIE-16GB"
+    fleet = Fleet({"fac-a": 1})
+
+    def edit(r: types_pb2.UsageReport) -> None:
+        for a in r.accelerators:
+            a.model = model
+            a.ClearField("tensor_active")
+
+    for k in range(10):
+        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, capped, tweak=edit)
+        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(capped))
+    v = evaluate_bucket(_declared_as(fleet, fleet.inputs(cap), model), B0)
+    assert v.status != COMPLIANT

@@ -136,7 +136,14 @@ commitment-level verdicts gain it with them (they carry each facility's WARNINGs
 devices' upper and best FLOP change with the figures. The honest fleets' verdicts change only in
 ``rules``. Two later changes under the same rules moved no digest: tensor work on a part without
 tensor units a contradiction of its name (the fleets are H100s), and a device without a board
-judged against its reported limit (the overdrawn devices report 700 W: their labels hold).
+judged against its reported limit (the overdrawn devices report 700 W: their labels hold). A
+reviewer's mend re-pinned the mixed fleet once more, with no status or finding change
+(``/tmp/vsum.py`` identical): the mismatch's message now says the device is classified as
+declared and bounded as either part. With the old message all 18 digests are the ones pinned
+before it: the periods before a bucket judged as declared too, and a device whose two names are
+two parts bounded as either, moved no verdict of these fleets. ``pausewatch-rules/9`` is
+what this file pins: the commits between its first pinning and this one never left the
+session that made them.
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
@@ -153,26 +160,26 @@ PINNED_RULES = "pausewatch-rules/9"  # the rules the digests below were taken un
 
 MIXED = {
     1: {
-        "c0@82": "4bd84294ee22c0b667776d7e1f1d05693e69476d5b2e8f8bc0d30a7af08babfd",
-        "c0@168": "e45fa0cff113c526fcab12f5790481bc79d9492337586ad0dd56e10cef248a0f",
-        "c0@215": "86bfd634626b32f12bcdb34d2ef623bfd2c33f596333140717f820276893d971",
-        "c1@82": "cb82c3d7b0ac0607590f4059a139f429cbe6ba53137ee7f0d957b6b024d659a3",
-        "c1@168": "6f852266e91fca5d933e3304e7e754e02d2a1896bbf6262a3553e5b27049b48c",
-        "c1@215": "1fca0c9eccaa2d42bf33593ff81d9ffe440592a9490e4c5e0d49d08ffd957cbc",
-        "c2@82": "6d39b8381c12f930e046ed62aa738a0ad64bfe18f857d870b746610ab034af3a",
-        "c2@168": "bc239e8f3dd1bcec499c5daaef1d380b70dd96afcffd2123cf48e0df6728da49",
-        "c2@215": "45790eeb3d5cb181080e99f3a7d88cb366d14ffdda36402aa49c3244371e186d",
+        "c0@82": "dc2c3bb678803a5260e4b8958051eb3b7f4f7d953e1c26356718670c41925ce2",
+        "c0@168": "b5e09aba6884407d8a7075e7ec8d00519e2bf98e8d2bbfbd2bee343d188c869d",
+        "c0@215": "3d05fff25878b0005dec47b94420ab68ad0fb254a756a633ae58b0f9055515ca",
+        "c1@82": "0ab61cab7a81103d42e8f91639f99d06644e1cbe271b6411bab40d146f96db04",
+        "c1@168": "036741ce3c9c6ad1104e2aff546c4e63451ad45d008132bc5f954b3b78096a9c",
+        "c1@215": "40ec47e5e9a72138899155790284871953b9a2fc2c31e5805e82253d33130752",
+        "c2@82": "261e35862dcbdcfc915e227f2b9714f8680aed2dd2e625e078f1601fefff2691",
+        "c2@168": "434c59e5cc368aa8525d36bd6d8c214b158fc94da098ca759394a5aa7fd5fe4c",
+        "c2@215": "ed5055256dfce8d29f2f12b0ab54581ca3321c7ff6b197d4930c9a384f871a22",
     },
     2: {
         "c0@81": "3c6de19a328b5f4ef2c9627cb7b2f7e24d7aa0712c4f52897d1bfff804f4bc9c",
-        "c0@173": "fbbff1eb2fdd40f9df34102ffc30f14ec37cb6de485ecef2ece5be8e6055162d",
-        "c0@220": "6156efcf0d842f7ecc39548a94a3fda20dc6b4c01aedfc253ef97f17d94f435d",
+        "c0@173": "9793875724d4d13d79a8e2712a54b756d68c57cb88fbb32e1dc066a98263588a",
+        "c0@220": "72b926028263c67e14d95df5ee9664bc2818f45d8832f9263a6f666179e5b1fc",
         "c1@81": "4aed6b6714b39c2ee29680c0c7c1fb2799df00b760c630e8026c5d0fbf11208f",
-        "c1@173": "1af18b199ea6d6ef7681d1417e7ce564cc483f79ab97065c06f24a3c00d885bd",
-        "c1@220": "1e1875f2386e5c978588167e2bc0812c8ab1b96ba277b1adc8d24a435be48d81",
+        "c1@173": "d3e3595196bebf5ba54a4b8d638d18019846aad617e392dbb3abd6783597db17",
+        "c1@220": "75719dcd83688b57b2a61108c0688a21f153d7004679f16716d2ca78bc436c95",
         "c2@81": "3d9d3618edf81338ca84d7cbe1104f6a91d169c3318b91ed7147596cd818f663",
-        "c2@173": "aa7ad247d157fa573a22e70aff22b4223751569b1d17210da99570a696078292",
-        "c2@220": "97d6875fb6901b5d9ae14220669e0ed9ee1771e1483b33e52f8d7e8ed7c88dec",
+        "c2@173": "08204c1a34b2f2be88b464134164ee6b890c1e3316920788c4450eee92fe2279",
+        "c2@220": "f432c71a2d84fd20969d706949e853507a81a8aa3a66c3238a465a230e9c308d",
     },
 }
 

@@ -94,7 +94,7 @@ class Enrolment:
                 f"device:{d.uuid}",
                 at,
                 f"reported as model {reported_model[:60]!r}, declared as {declared_model[:60]!r}:"
-                " judged as the declared model, which the report does not bear out",
+                " classified as declared, bounded as either part",
             )
 
     def enrolled(self, r: LoggedReport, at: Slice, noun: str, declared_id: str | None) -> str:

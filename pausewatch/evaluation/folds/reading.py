@@ -24,6 +24,7 @@ from pausewatch.peaks import (
     UNKNOWN_MODEL_PEAK,
     AcceleratorPeak,
     contradicted,
+    either,
     lookup_peak,
     overdrawn,
     overdrawn_peak,
@@ -82,7 +83,7 @@ class DeviceReading(NamedTuple):
     reported_model: str
     declared_model: str | None  # None: not declared in the inventory
     declared_node_id: str | None  # the node the inventory puts it on
-    peak: AcceleratorPeak  # the denser of the declared and the reported model's peaks
+    peak: AcceleratorPeak  # the declared and the reported model's peaks: either of them
     peak_known: bool  # False: neither model is in the table, ``peak`` is its largest
     invalid: bool  # flagged invalid by the source (or no samples): not evidence
     sample_count: int
@@ -166,14 +167,19 @@ class UsageReader:
         return self._versions[max(0, bisect.bisect_left(self._logged, log_index) - 1)]
 
     def _peak_of(self, model: str, reported_model: str) -> tuple[AcceleratorPeak, bool]:
-        """The densest of the peaks of the declared and the reported model (first on a tie),
-        and whether either is known; the table's largest when neither is."""
+        """The peak of the declared and the reported model — where they name two parts, either
+        of them (``pausewatch.peaks.either``: the larger upper figures, the smaller lower bound;
+        the denser part's lower bound gave an H100 PCIe declared "NVIDIA H100" the SXM part's, a
+        false ``compute.cap_exceeded``, a reviewer's, 2026-12-06) — and whether either is known;
+        the table's largest when neither is."""
         key = (model, reported_model)
         cached = self._peaks.get(key)
         if cached is None:
             peaks = [p for p in (lookup_peak(model), lookup_peak(reported_model)) if p is not None]
-            if peaks:
-                cached = (max(peaks, key=lambda p: p.densest_flops), True)
+            if len(peaks) == 2 and peaks[0] is not peaks[1]:
+                cached = (either(f"{peaks[0].model} or {peaks[1].model}", *peaks), True)
+            elif peaks:
+                cached = (peaks[0], True)
             else:
                 cached = (UNKNOWN_MODEL_PEAK, False)
             self._peaks[key] = cached
