@@ -52,6 +52,7 @@ __all__ = [
     "overdrawn",
     "overdrawn_peak",
     "same_part",
+    "tensor_without_units",
 ]
 
 _T = 1e12  # TFLOPS / TOPS → FLOP/s
@@ -127,13 +128,14 @@ def either(model: str, *parts: AcceleratorPeak) -> AcceleratorPeak:
     their lower bounds, so that bounds stay bounds whichever part it is."""
     densest = max(parts, key=lambda p: p.densest_flops)
     board = max(p.board_power_w for p in parts)
-    by_energy = max(p.densest_flops / p.board_power_w for p in parts) * board
+    efficient = max(parts, key=lambda p: p.densest_flops / p.board_power_w)
+    by_energy = efficient.densest_flops / efficient.board_power_w * board
     return AcceleratorPeak(
         model=model,
         densest_flops=max(densest.densest_flops, by_energy),
         densest_format=f"{densest.densest_format} ({densest.model})"
         if densest.densest_flops >= by_energy
-        else "the best FLOP/s per W of the parts at the largest board",
+        else f"the best FLOP/s per W ({efficient.model}) at the largest board power",
         dense_bf16_flops=max(p.dense_bf16_flops for p in parts),
         least_tensor_flops=min(p.least_tensor_flops for p in parts),
         board_power_w=board,
@@ -916,30 +918,16 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     ),
 )
 
-_LARGEST = max(PEAKS, key=lambda p: p.densest_flops)
-_LARGEST_BOARD_W = max(p.board_power_w for p in PEAKS)
-# The compute fold also bounds a device's FLOP by its energy: energy × densest / (floor × board).
-# An unknown part's densest / board must therefore be the table's largest such ratio, not the
-# ratio of its largest figures, which come from different parts once the largest board (the
-# 1,400 W MI355X and GB300) is not the most efficient one (the B100: 14 PF at 700 W, 20 TFLOP/s
-# per W, to the MI355X's 14.4): the largest densest figure is raised to that ratio × the largest
-# board, so that both the time and the energy bound stay bounds.
-_MOST_EFFICIENT = max(PEAKS, key=lambda p: p.densest_flops / p.board_power_w)
-_EFFICIENT_DENSEST = _MOST_EFFICIENT.densest_flops / _MOST_EFFICIENT.board_power_w * _LARGEST_BOARD_W
-
-UNKNOWN_MODEL_PEAK: Final = AcceleratorPeak(
-    model="unknown",
-    densest_flops=max(_LARGEST.densest_flops, _EFFICIENT_DENSEST),
-    densest_format=(
-        f"largest in the table ({_LARGEST.model}, {_LARGEST.densest_format})"
-        if _LARGEST.densest_flops >= _EFFICIENT_DENSEST
-        else f"the table's largest FLOP/s per W ({_MOST_EFFICIENT.model}) at its largest board power"
-    ),
-    dense_bf16_flops=max(p.dense_bf16_flops for p in PEAKS),
+# Any part at all (``either`` of the table): the largest upper figures, the densest raised to the
+# table's best FLOP/s per W at its largest board, so that the compute fold's energy bound
+# (energy × densest / (floor × board)) holds too once the largest board (the 1,400-W MI355X and
+# GB300) is not the most efficient part (the B100: 14 PF at 700 W, 20 TFLOP/s per W, to the
+# MI355X's 14.4); and no lower bound.
+UNKNOWN_MODEL_PEAK: Final = replace(
+    either("unknown", *PEAKS),
     least_tensor_flops=0.0,  # no lower bound can be claimed for an unknown part
-    board_power_w=_LARGEST_BOARD_W,
     source="no entry: the largest figures of the table, so that bounds stay bounds",
-    patterns=(),
+    parts=(),
 )
 
 # A device that draws more than this times its model's board power is not that model: a red
@@ -979,15 +967,19 @@ def overdrawn(peak: AcceleratorPeak, drawn_w: float) -> bool:
 TENSORLESS_MAX: Final = 0.02
 
 
+def tensor_without_units(peak: AcceleratorPeak, tensor_active: float | None) -> bool:
+    """Whether a device reported tensor-pipe work (``TENSORLESS_MAX``) that the model ``peak`` is
+    of has no units for (a red team, 2026-12-06: training H100s capped at 300 W and named a P100
+    or a TITAN X stayed under 125 % of its 250-W board, and their compute was bounded by its FP16
+    figures: COMPLIANT under a compute cap the H100 name breaks). A source that leaves the field
+    out, as a real P100's does, contradicts nothing."""
+    return not peak.tensor_units and tensor_active is not None and tensor_active > TENSORLESS_MAX
+
+
 def contradicted(peak: AcceleratorPeak, drawn_w: float, tensor_active: float | None) -> bool:
     """Whether a device's values say it is not the model ``peak`` is of: it drew more than that
-    model can (``overdrawn``), or reported tensor-pipe work the model has no units for (a red
-    team, 2026-12-06: training H100s capped at 300 W and named a P100 or a TITAN X stayed under
-    125 % of its 250-W board, and their compute was bounded by its FP16 figures: COMPLIANT
-    under a compute cap the H100 name breaks)."""
-    return overdrawn(peak, drawn_w) or (
-        not peak.tensor_units and tensor_active is not None and tensor_active > TENSORLESS_MAX
-    )
+    model can (``overdrawn``), or did tensor work it has no units for (``tensor_without_units``)."""
+    return overdrawn(peak, drawn_w) or tensor_without_units(peak, tensor_active)
 
 
 _COMPILED: Final = tuple((p, tuple(re.compile(x) for x in p.patterns)) for p in PEAKS)

@@ -113,6 +113,7 @@ class BucketAccumulator:
         departed: Mapping[str, frozenset[str]] | None = None,
         routes: MeterRoutes | None = None,
         arrived: Mapping[str, int] | None = None,
+        reader: UsageReader | None = None,
     ) -> None:
         """``lead_in``: per node, the end of its last report period before the bucket (so that
         a gap is measured across the bucket's start); ``context``: per node, its report periods
@@ -123,7 +124,8 @@ class BucketAccumulator:
         versions in force over the bucket, each for its stretch of it, and the measurement each
         meter's readings count under at each time (``pausewatch.evaluation.meter_routes``; none:
         ``inventory`` throughout); ``arrived``: nodes declared in the
-        bucket, with when (``pausewatch.evaluation.verdict.arrived_nodes``)."""
+        bucket, with when (``pausewatch.evaluation.verdict.arrived_nodes``); ``reader``: the
+        ``UsageReader`` of ``inventory`` and ``versions`` where the caller has one."""
         self.commitment = commitment
         self.facility_id = facility_id
         self.inventory = inventory
@@ -134,7 +136,7 @@ class BucketAccumulator:
         self.report_count = 0
         self._integrity = IntegrityFold(span)
         self._enrolment = Enrolment(commitment, facility_id, previous_log_size, self._integrity)
-        self._reader = UsageReader(inventory, versions)
+        self._reader = reader if reader is not None else UsageReader(inventory, versions)
         self._coverage = CoverageFold(commitment, span, lead_in or {})
         self._compute = ComputeFold(self._integrity)
         self._plausibility = PlausibilityFold(self._integrity)

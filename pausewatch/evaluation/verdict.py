@@ -49,10 +49,11 @@ from pausewatch.evaluation.evidence import (
     window_words,
 )
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId, status_of
+from pausewatch.evaluation.folds.reading import UsageReader
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.evaluation.meter_routes import meter_routes
 from pausewatch.evaluation.rules import ComputeCap, RuleContext, rules_for
-from pausewatch.evaluation.workload import HISTORY_S, PeriodSignals, measured_values, signals_from_usage
+from pausewatch.evaluation.workload import HISTORY_S, PeriodSignals, signals_from_usage
 from pausewatch.inventory import Inventory
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
@@ -379,7 +380,12 @@ class Evaluator:
         context: dict[str, list[PeriodSignals]] = {}
         horizon = round(HISTORY_S * 1_000_000_000)
         inv = self.inputs.inventories.get(facility_id)
-        declared = {a.uuid: a.model for n in inv.nodes for a in n.accelerators} if inv is not None else {}
+        versions = self.inputs.inventory_versions.get(facility_id, ())
+        closed_at, opened_at = self._clock.closed_at(span[1]), self._clock.closed_at(span[0])
+        bucket_inv = bucket_inventory(inv, versions, closed_at)
+        # the periods before the bucket are read as its own are: each against the inventory
+        # version in force when it was logged (``UsageReader.classifier_values``)
+        reader = UsageReader(bucket_inv, versions)
         for n in inv.nodes if inv is not None else ():
             listed = self._key_reports.get(n.attestor_key_id)
             if not listed:
@@ -396,7 +402,7 @@ class Evaluator:
                         PeriodSignals(
                             r.header.period_start_ns,
                             r.header.period_end_ns,
-                            signals_from_usage(r.usage, _as_declared(r.usage, declared)),
+                            signals_from_usage(r.usage, reader.classifier_values(r.usage, r.log_index)),
                         )
                     )
                 j -= 1
@@ -405,18 +411,17 @@ class Evaluator:
         reports = self._by_bucket.get((facility_id, start_ns), [])
         if any(a.log_index > b.log_index for a, b in itertools.pairwise(reports)):
             reports.sort(key=lambda x: x.log_index)  # added out of log order by ``extend``
-        versions = self.inputs.inventory_versions.get(facility_id, ())
-        closed_at, opened_at = self._clock.closed_at(span[1]), self._clock.closed_at(span[0])
         spanned = in_force(versions, opened_at, closed_at)
         acc = BucketAccumulator(
             c,
             facility_id,
-            bucket_inventory(inv, versions, closed_at),
+            bucket_inv,
             span,
             previous_log_size,
             lead_in=lead_in,
             context=context,
             versions=versions,
+            reader=reader,
             departed=departed_nodes(spanned),
             arrived=arrived_nodes(spanned, time_at=self._clock.time_before),
             routes=meter_routes(spanned, span, time_at=self._clock.time_before),
@@ -856,18 +861,3 @@ def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
-
-def _as_declared(usage: types_pb2.UsageReport, declared: dict[str, str]) -> list[dict[str, object]]:
-    """A report's accelerator values with each declared device's model its declaration's, as
-    ``UsageReader.read`` gives them to the classifier: the periods before a bucket are judged as
-    its own are (a report that left out its model name and limit was judged without a board in
-    the lookback alone, and a training job's earlier stalls no longer carried into a flat bucket:
-    a reviewer's, 2026-12-06)."""
-    out = []
-    for a in usage.accelerators:
-        values = measured_values(a)
-        model = declared.get(a.uuid)
-        if model is not None:
-            values["model"] = model
-        out.append(values)
-    return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from pausewatch.evaluation.inputs import LoggedReport
 from pausewatch.evaluation.intervals import Interval, clip
@@ -23,11 +23,11 @@ from pausewatch.inventory import DeclaredNode, Inventory
 from pausewatch.peaks import (
     UNKNOWN_MODEL_PEAK,
     AcceleratorPeak,
-    contradicted,
     either,
     lookup_peak,
     overdrawn,
     overdrawn_peak,
+    tensor_without_units,
 )
 from pausewatch.v1 import types_pb2
 
@@ -99,7 +99,7 @@ class DeviceReading(NamedTuple):
     # (``pausewatch.peaks.overdrawn``; ``peak`` is then the table's largest), else 0.0
     overdrawn_board_w: float = 0.0
     # the model's name has no tensor units and the device reported tensor-pipe work
-    # (``pausewatch.peaks.contradicted``): ``peak`` is then the table's largest as well
+    # (``pausewatch.peaks.tensor_without_units``): ``peak`` is then the table's largest as well
     tensorless_claim: bool = False
 
     @property
@@ -185,6 +185,23 @@ class UsageReader:
             self._peaks[key] = cached
         return cached
 
+    def classifier_values(self, usage: types_pb2.UsageReport, log_index: int) -> list[dict[str, Any]]:
+        """Each accelerator's measured values as the classifier reads them: a declared device's
+        model is its declaration's (the version in force at ``log_index``), not a name the
+        report gives or leaves out; a name that disagrees is an ``inventory.model_mismatch``.
+        The periods before a bucket are read so too (``verdict.Evaluator``): judged by the
+        report's name there alone, a declared H100 that named no model and no limit lost its
+        earlier stalls (a reviewer's, 2026-12-06)."""
+        declared_model = self._declared(log_index).model
+        out = []
+        for acc in usage.accelerators:
+            values = measured_values(acc)
+            model = declared_model.get(acc.uuid)
+            if model is not None:
+                values["model"] = model
+            out.append(values)
+        return out
+
     def read(self, r: LoggedReport, usage: types_pb2.UsageReport, at: Slice) -> UsageReading:
         h = r.header
         version = self._declared(r.log_index)
@@ -196,18 +213,11 @@ class UsageReader:
             anomalies[a.device_uuid].add(a.kind)
         node_invalid = bool(anomalies.get("", set()) & INVALID_KINDS)
         devices = []
-        all_values = []
+        all_values = self.classifier_values(usage, r.log_index)
         declared_model, node_of_device, peak_of = version.model, version.node_of_device, self._peak_of
-        for acc in usage.accelerators:
-            values = measured_values(acc)
-            all_values.append(values)
+        for acc, values in zip(usage.accelerators, all_values, strict=True):
             uuid = acc.uuid
             decl_model = declared_model.get(uuid)
-            if decl_model is not None:
-                # the classifier judges a declared device as its declaration, not as a name the
-                # report gives (or leaves out) that the table lacks; a name that disagrees is an
-                # ``inventory.model_mismatch``
-                values["model"] = decl_model
             reported_model = acc.model
             peak, known = peak_of(reported_model if decl_model is None else decl_model, reported_model)
             samples = acc.sample_count
@@ -215,10 +225,11 @@ class UsageReader:
             tensor = get("tensor_active")
             over_board, tensorless = 0.0, False
             if known:
-                drawn = drawn_w(values, at.full_s)
-                if contradicted(peak, drawn, tensor):
-                    over_board = peak.board_power_w if overdrawn(peak, drawn) else 0.0
-                    tensorless = not over_board
+                if overdrawn(peak, drawn_w(values, at.full_s)):
+                    over_board = peak.board_power_w
+                else:
+                    tensorless = tensor_without_units(peak, tensor)
+                if over_board or tensorless:
                     peak, known = overdrawn_peak(peak), False
             devices.append(
                 DeviceReading(  # positional, in the order of the fields: a third of the cost
