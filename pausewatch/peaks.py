@@ -41,6 +41,7 @@ from typing import Final
 
 __all__ = [
     "BOARD_OVERDRAW",
+    "MEMORY_MARGIN",
     "PEAKS",
     "TENSORLESS_MAX",
     "UNKNOWN_MODEL_PEAK",
@@ -49,6 +50,7 @@ __all__ = [
     "either",
     "is_laptop_part",
     "lookup_peak",
+    "memory_beyond",
     "overdrawn",
     "overdrawn_peak",
     "same_part",
@@ -77,7 +79,9 @@ class AcceleratorPeak:
     # an entry for a name several parts share (``either``): their models, each of which agrees
     # with it (``same_part``)
     parts: tuple[str, ...] = ()
-
+    # the most memory any board of the part carries, GiB (``MEMORY_GIB``; None: not known): a
+    # device that reports more is not this part (``memory_beyond``)
+    memory_gib: float | None = None
 
 
 # Consumer cards whose spec pages quote only the shader (FP32) rate: their tensor figures follow
@@ -145,7 +149,13 @@ def either(model: str, *parts: AcceleratorPeak) -> AcceleratorPeak:
         patterns=(),
         tensor_units=any(p.tensor_units for p in parts),
         parts=tuple(p.model for p in parts),
+        memory_gib=_largest([p.memory_gib for p in parts]),
     )
+
+
+def _largest(sizes: Sequence[float | None]) -> float | None:
+    """The most memory any of several parts carries, or None where one of them is not known."""
+    return None if any(x is None for x in sizes) else float(max(x for x in sizes if x is not None))
 
 
 def _either(model: str, pattern: str, *parts: AcceleratorPeak) -> AcceleratorPeak:
@@ -231,7 +241,7 @@ _MI250: Final = AcceleratorPeak(
 # parts), 0x7408 "AMD Instinct MI250X": the shared name is read as either
 _MI250X_OR_MI250: Final = _either("AMD Instinct MI250X / MI250", r"\bmi250x mi250\b", _MI250X, _MI250)
 
-PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
+_PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     AcceleratorPeak(
         model="NVIDIA GB300",
         # GB300 NVL72 (72 Blackwell Ultra GPUs): FP4 Tensor Core 1,440 PFLOPS (sparse) / 1,080
@@ -918,6 +928,118 @@ PEAKS: Final[tuple[AcceleratorPeak, ...]] = (
     ),
 )
 
+# The most memory (GiB, as the vendors quote it: HBM and GDDR sizes are binary) any board of each
+# part carries, from the same datasheets and spec pages as its figures. NVML, DCGM and rocm-smi
+# report a little less than the quoted size (an H100 80GB: 79.6 GiB; an H200: 140.4; an MI300X:
+# 191.98), never more. Where one name covers several boards the largest counts (A100 40/80 GB,
+# V100 16/32, GH200 96/144, the B200 180/192, the H20 96 or 141). GeForce and TITAN cards are sold
+# refitted with twice their memory (2080 Ti 22 GB, 3080 20 GB, 4090 48 GB): their entries allow
+# twice their largest board, which still puts a data-centre part's memory beyond most of them.
+# A part missing here is checked for nothing.
+_GEFORCE_REFIT: Final = 2.0
+MEMORY_GIB: Final[dict[str, float]] = {
+    "NVIDIA GB300": 288,
+    "NVIDIA B300": 288,
+    "NVIDIA GB200": 192,
+    "NVIDIA B100": 192,
+    "NVIDIA B200": 192,
+    "NVIDIA GH200": 144,
+    "NVIDIA H200 NVL": 141,
+    "NVIDIA H200 SXM": 141,
+    "NVIDIA H100 NVL": 94,
+    "NVIDIA H100 PCIe": 80,
+    "NVIDIA H100 SXM": 96,
+    "NVIDIA H20": 141,
+    "NVIDIA A100 PCIe": 80,
+    "NVIDIA A100 SXM": 80,
+    "NVIDIA L40S": 48,
+    "NVIDIA L20": 48,
+    "NVIDIA L40": 48,
+    "NVIDIA A40": 48,
+    "NVIDIA A30": 24,
+    "NVIDIA L4": 24,
+    "NVIDIA A2": 16,
+    "NVIDIA A10 / A10G": 24,
+    "NVIDIA T4": 16,
+    "NVIDIA V100S PCIe": 32,
+    "NVIDIA V100 PCIe": 32,
+    "NVIDIA V100 SXM2": 32,
+    "NVIDIA P100 PCIe": 16,
+    "NVIDIA P100 SXM2": 16,
+    "NVIDIA P40": 24,
+    "NVIDIA P4": 8,
+    "NVIDIA RTX PRO 6000 Blackwell Workstation Edition": 96,
+    "NVIDIA RTX 6000 Ada Generation": 48,
+    "NVIDIA Quadro RTX 8000 / 6000": 48,
+    "NVIDIA RTX A6000": 48,
+    "NVIDIA RTX A5000": 24,
+    "NVIDIA RTX A4000": 16,
+    "NVIDIA RTX 5000 Ada Generation": 32,
+    "NVIDIA RTX 4000 Ada Generation": 20,
+    "NVIDIA RTX A5500": 24,
+    "NVIDIA RTX A4500": 20,
+    "NVIDIA Quadro RTX 5000": 16,
+    "NVIDIA Quadro RTX 4000": 8,
+    "AMD Instinct MI355X": 288,
+    "AMD Instinct MI350X": 288,
+    "AMD Instinct MI325X": 256,
+    "AMD Instinct MI300X": 192,
+    "AMD Instinct MI300A": 128,
+    "AMD Instinct MI250X": 128,
+    "AMD Instinct MI250": 128,
+    "AMD Instinct MI210": 64,
+    "AMD Instinct MI100": 32,
+} | {
+    model: _GEFORCE_REFIT * gib
+    for model, gib in {
+        "NVIDIA GeForce RTX 3090 Ti": 24,
+        "NVIDIA GeForce RTX 3090": 24,
+        "NVIDIA GeForce RTX 4090 D": 24,
+        "NVIDIA GeForce RTX 4090": 24,
+        "NVIDIA GeForce RTX 5090": 32,
+        "NVIDIA GeForce RTX 4080 SUPER": 16,
+        "NVIDIA GeForce RTX 4080": 16,
+        "NVIDIA GeForce RTX 3080 Ti": 12,
+        "NVIDIA GeForce RTX 3080": 12,
+        "NVIDIA GeForce RTX 2080 Ti": 11,
+        "NVIDIA TITAN RTX": 24,
+        "NVIDIA TITAN V CEO Edition": 32,
+        "NVIDIA TITAN V": 12,
+        "NVIDIA TITAN Xp": 12,
+        "NVIDIA GeForce GTX TITAN X (Maxwell)": 12,
+        "NVIDIA TITAN X (Pascal)": 12,
+        "NVIDIA GeForce GTX 1080 Ti": 11,
+        "NVIDIA GeForce RTX 4070 Ti SUPER": 16,
+        "NVIDIA GeForce RTX 4070 Ti": 12,
+        "NVIDIA GeForce RTX 4070 SUPER": 12,
+        "NVIDIA GeForce RTX 4070": 12,
+        "NVIDIA GeForce RTX 4060 Ti": 16,
+        "NVIDIA GeForce RTX 4060": 8,
+        "NVIDIA GeForce RTX 3070 Ti": 8,
+        "NVIDIA GeForce RTX 3070": 8,
+        "NVIDIA GeForce RTX 3060 Ti": 8,
+        "NVIDIA GeForce RTX 3060": 12,
+        "NVIDIA GeForce RTX 2080 SUPER": 8,
+        "NVIDIA GeForce RTX 2080": 8,
+        "NVIDIA GeForce RTX 2070 SUPER": 8,
+        "NVIDIA GeForce RTX 2070": 8,
+        "NVIDIA GeForce GTX 1080": 8,
+        "NVIDIA GeForce GTX 1070 Ti": 8,
+        "NVIDIA GeForce RTX 3050": 8,
+        "NVIDIA GeForce RTX 2060 SUPER": 8,
+        "NVIDIA GeForce RTX 2060": 12,
+        "NVIDIA GeForce GTX 1070": 8,
+    }.items()
+}
+
+
+def _with_memory(p: AcceleratorPeak) -> AcceleratorPeak:
+    # a shared name: the largest of its parts'
+    return replace(p, memory_gib=_largest([MEMORY_GIB.get(m) for m in (p.parts or (p.model,))]))
+
+
+PEAKS: Final[tuple[AcceleratorPeak, ...]] = tuple(_with_memory(p) for p in _PEAKS)
+
 # Any part at all (``either`` of the table): the largest upper figures, the densest raised to the
 # table's best FLOP/s per W at its largest board, so that the compute fold's energy bound
 # (energy × densest / (floor × board)) holds too once the largest board (the 1,400-W MI355X and
@@ -928,6 +1050,7 @@ UNKNOWN_MODEL_PEAK: Final = replace(
     least_tensor_flops=0.0,  # no lower bound can be claimed for an unknown part
     source="no entry: the largest figures of the table, so that bounds stay bounds",
     parts=(),
+    memory_gib=None,  # a part the table lacks may carry any amount
 )
 
 # A device that draws more than this times its model's board power is not that model: a red
@@ -976,10 +1099,32 @@ def tensor_without_units(peak: AcceleratorPeak, tensor_active: float | None) -> 
     return not peak.tensor_units and tensor_active is not None and tensor_active > TENSORLESS_MAX
 
 
-def contradicted(peak: AcceleratorPeak, drawn_w: float, tensor_active: float | None) -> bool:
+# Memory reported beyond this times the part's largest board (``MEMORY_GIB``) contradicts the
+# name; the margin covers a vendor's decimal gigabytes and rounding.
+MEMORY_MARGIN: Final = 1.05
+
+
+def memory_beyond(peak: AcceleratorPeak, memory_bytes: float | None) -> bool:
+    """Whether a device that reported ``memory_bytes`` (the larger of its memory used and its
+    total) holds more memory than any board of the model ``peak`` is of carries (a red team,
+    2026-12-06: eight training H100s named P100s, their tensor field left out, were bounded by
+    the P100's figures under a compute cap; they held 62 GiB each, and a P100 carries 16). A
+    source that reports no memory contradicts nothing."""
+    cap = peak.memory_gib
+    return cap is not None and memory_bytes is not None and memory_bytes > MEMORY_MARGIN * cap * 2**30
+
+
+def contradicted(
+    peak: AcceleratorPeak, drawn_w: float, tensor_active: float | None, memory_bytes: float | None = None
+) -> bool:
     """Whether a device's values say it is not the model ``peak`` is of: it drew more than that
-    model can (``overdrawn``), or did tensor work it has no units for (``tensor_without_units``)."""
-    return overdrawn(peak, drawn_w) or tensor_without_units(peak, tensor_active)
+    model can (``overdrawn``), did tensor work it has no units for (``tensor_without_units``), or
+    held more memory than it carries (``memory_beyond``)."""
+    return (
+        overdrawn(peak, drawn_w)
+        or tensor_without_units(peak, tensor_active)
+        or memory_beyond(peak, memory_bytes)
+    )
 
 
 _COMPILED: Final = tuple((p, tuple(re.compile(x) for x in p.patterns)) for p in PEAKS)

@@ -99,10 +99,12 @@ __all__ = [
 # judged by the classifier as its declaration (the periods before a bucket too) and bounded as
 # either part, the table's new parts, tensor work on a part
 # without tensor units a contradiction of its name as overdraw is, a device without a board
-# judged against its reported limit or by its utilisation alone, 2026-12-06). A new
+# judged against its reported limit or by its utilisation alone, 2026-12-06; 10: a device
+# holding more memory than any board of its model carries not that model, as overdraw is,
+# 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/9"
+RULES: Final = "pausewatch-rules/10"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -112,6 +114,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/6",
     "pausewatch-rules/7",
     "pausewatch-rules/8",
+    "pausewatch-rules/9",
 )
 
 
@@ -860,4 +863,3 @@ def _show(value: object) -> str:
         return f"[{value.lower_flop:.6g}, {value.best_flop:.6g}, {value.upper_flop:.6g}]"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
-

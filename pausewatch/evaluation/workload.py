@@ -175,6 +175,7 @@ __all__ = [
     "classify_node_history",
     "device_signals",
     "drawn_w",
+    "held_bytes",
     "measured_values",
     "signals_from_usage",
 ]
@@ -1618,12 +1619,23 @@ def drawn_w(values: Mapping[str, Any], seconds: float) -> float:
     )
 
 
+def held_bytes(values: Mapping[str, Any]) -> float | None:
+    """The most memory a device's values (``accelerator_values``) say it holds, bytes: the
+    larger of its memory used and its total, or None where it reports neither."""
+    used: float | None = values.get("memory_used_bytes")
+    total: float | None = values.get("memory_total_bytes")
+    if used is None:
+        return total
+    return used if total is None or used > total else total
+
+
 def device_signals(values: Mapping[str, Any], seconds: float) -> DeviceSignals:
     """The classifier's view of one accelerator (``accelerator_values``) over ``seconds``.
 
     A device whose model gives no board — a model the table lacks, or one its values contradict
-    (``pausewatch.peaks.contradicted``: it drew more, or did tensor work with no units) — is
-    judged against its reported limit, at most the table's largest board; one that reports no
+    (``pausewatch.peaks.contradicted``: it drew more, did tensor work with no units, or held more
+    memory than it carries) — is judged against its reported limit, at most the table's largest
+    board; one that reports no
     limit is judged by its utilisation alone. Against a board it may not have, its power proves
     or shows nothing: at the table's largest (1,400 W) honest lockstep batch generation on a
     400-W part read as training's collective waits (a red team's, 2026-12-06); at a smaller one
@@ -1633,7 +1645,9 @@ def device_signals(values: Mapping[str, Any], seconds: float) -> DeviceSignals:
     if limit is not None and limit <= 0:
         limit = None
     board: float | None
-    if peak is None or contradicted(peak, drawn_w(values, seconds), values.get("tensor_active")):
+    if peak is None or contradicted(
+        peak, drawn_w(values, seconds), values.get("tensor_active"), held_bytes(values)
+    ):
         board = limit = None if limit is None else min(limit, UNKNOWN_MODEL_PEAK.board_power_w)
     else:
         board = peak.board_power_w

@@ -11,7 +11,7 @@ import pytest
 from pausewatch.evaluation import BucketRef, evaluate_bucket
 from pausewatch.evaluation.inputs import EvaluationInput
 from pausewatch.inventory import Inventory
-from pausewatch.peaks import lookup_peak, same_part
+from pausewatch.peaks import UNKNOWN_MODEL_PEAK, lookup_peak, memory_beyond, same_part
 from pausewatch.v1 import types_pb2
 from sim.factories import IDLE, NS, T0, TRAINING, Behaviour, Fleet, commitment
 from tests.evaluation.test_threat_model import B0, COMPLIANT, INCONCLUSIVE, VIOLATION, WARN, ids
@@ -28,16 +28,26 @@ def _fleet(
     *,
     limit_w: float | None = 700.0,
     later: Behaviour | None = None,
+    memory_total: int | None = 80 << 30,
+    tensor_field: bool = True,
 ) -> Fleet:
     """One node of eight H100s (as declared) for ten minutes, each report naming ``model``
-    (None: the declared name) for every device and reporting ``limit_w`` (None: no limit);
-    ``later``: ten more minutes of that; the meter reads what the devices report."""
+    (None: the declared name) for every device and reporting ``limit_w`` (None: no limit) and
+    ``memory_total`` (None: none) bytes of memory, and the tensor-pipe field unless not
+    ``tensor_field``; ``later``: ten more minutes of that; the meter reads what the devices
+    report."""
     fleet = Fleet({"fac-a": 1})
 
     def edit(r: types_pb2.UsageReport) -> None:
         for a in r.accelerators:
             if model is not None:
                 a.model = model
+            if memory_total is None:
+                a.ClearField("memory_total_bytes")
+            else:
+                a.memory_total_bytes = memory_total
+            if not tensor_field:
+                a.ClearField("tensor_active")
             if limit_w is None:
                 a.ClearField("power_limit_w")
             else:
@@ -169,7 +179,9 @@ def test_tensor_work_on_a_part_without_tensor_units_contradicts_its_name() -> No
     # H100 name breaks the cap (VIOLATION). The P100 has no tensor units, so the tensor-pipe
     # activity its reports carry says it is not one: bounded as a contradicted model is.
     capped = Behaviour(240.0, 100.0, 20000.0, 0.99, 0.6, 0.95, 60 << 30, 60 << 30, 0.5, 8.0, max_w=300.0)
-    cap = commitment(["fac-a"], allowed='["idle", "inference", "training"]', extra_rules="compute_cap_flop = 3e17")
+    cap = commitment(
+        ["fac-a"], allowed='["idle", "inference", "training"]', extra_rules="compute_cap_flop = 3e17"
+    )
     honest = evaluate_bucket(_fleet(capped, None).inputs(cap), B0)
     assert honest.status == VIOLATION
     model = "Tesla P100-PCIE-16GB"
@@ -179,9 +191,10 @@ def test_tensor_work_on_a_part_without_tensor_units_contradicts_its_name() -> No
     assert {"plausibility.power_activity", "compute.unknown_model"} <= ids(v, WARN)
     assert v.compute.upper_flop > honest.compute.lower_flop
     assert any("no tensor units" in f.message for f in v.findings)
-    # a P100 that reports no tensor activity (nothing says it is not one) keeps its figures
-    quiet_tensor = dataclasses.replace(capped, tensor=0.0)
-    fleet = _fleet(quiet_tensor, model)
+    # a P100 that reports no tensor activity and its own 16 GB (nothing says it is not one)
+    # keeps its figures
+    quiet_tensor = dataclasses.replace(capped, tensor=0.0, memory=12 << 30)
+    fleet = _fleet(quiet_tensor, model, memory_total=16_280 << 20)
     v = evaluate_bucket(_declared_as(fleet, fleet.inputs(cap), model), B0)
     assert "compute.unknown_model" not in ids(v)
 
@@ -204,7 +217,9 @@ def test_two_names_bound_compute_as_either_part() -> None:
     # made a compute.cap_exceeded no PCIe part had reached. Bounded as either part: the larger
     # upper figures, the smaller lower bound.
     load = Behaviour(280.0, 100.0, 20000.0, 0.99, 0.6, 0.95, 60 << 30, 60 << 30, 0.5, 8.0, max_w=340.0)
-    cap = commitment(["fac-a"], allowed='["idle", "inference", "training"]', extra_rules="compute_cap_flop = 6e17")
+    cap = commitment(
+        ["fac-a"], allowed='["idle", "inference", "training"]', extra_rules="compute_cap_flop = 6e17"
+    )
 
     def bucket(declared: str, reported: str) -> types_pb2.Verdict:
         fleet = _fleet(load, reported, limit_w=350.0)
@@ -219,24 +234,77 @@ def test_two_names_bound_compute_as_either_part() -> None:
         assert v.compute.upper_flop >= max(pcie.compute.upper_flop, sxm.compute.upper_flop)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MISS (a lie consistent with the meters): H100s capped at 300 W, named P100s, with the tensor"
-    " field left out as a real P100's source leaves it, are bounded by the P100's 21 TF and"
-    " COMPLIANT under a cap their own name breaks; only inspection of the declared part answers it"
-))
+# Eight H100s capped at 300 W training under a compute cap their own name breaks, declared and
+# reported as Tesla P100s (250 W: nothing overdraws), the tensor field left out as a real P100's
+# source leaves it.
+P100 = "Tesla P100-PCIE-16GB"
+CAPPED_300W = Behaviour(240.0, 100.0, 20000.0, 0.99, 0.6, 0.95, 60 << 30, 60 << 30, 0.5, 8.0, max_w=300.0)
+CAP_3E17 = {"allowed": '["idle", "inference", "training"]', "extra_rules": "compute_cap_flop = 3e17"}
+
+
+def _p100_bucket(behaviour: Behaviour, memory_total: int | None) -> types_pb2.Verdict:
+    fleet = _fleet(behaviour, P100, memory_total=memory_total, tensor_field=False)
+    return evaluate_bucket(_declared_as(fleet, fleet.inputs(commitment(["fac-a"], **CAP_3E17)), P100), B0)
+
+
+def test_more_memory_than_the_named_part_carries_contradicts_its_name() -> None:
+    # A red team's, 2026-12-06 (the tensor field left out): bounded by the P100's 21 TF the
+    # bucket was COMPLIANT. Each device held 60 GiB of its 80: a P100 carries 16 at most.
+    for memory_total in (80 << 30, None):  # the total, or the memory used alone, says it
+        v = _p100_bucket(CAPPED_300W, memory_total)
+        assert v.status != COMPLIANT, memory_total
+        assert {"plausibility.power_activity", "compute.unknown_model"} <= ids(v, WARN)
+        assert any("more memory than any board" in f.message for f in v.findings)
+    # the honest twin: a P100 holding 12 of its 16 GiB (NVML: 16,280 MiB) keeps its figures
+    honest = _p100_bucket(dataclasses.replace(CAPPED_300W, tensor=0.0, memory=12 << 30), 16_280 << 20)
+    assert "compute.unknown_model" not in ids(honest)
+    assert not any("memory" in f.message for f in honest.findings)
+
+
+def test_real_boards_hold_no_more_than_their_entry_allows() -> None:
+    # memory.total as the drivers report it (nvidia-smi -q, rocm-smi; ../shared/data and
+    # vendor documentation): each within its part's entry, and a data-centre part's memory
+    # beyond the smaller parts an evader would name.
+    real = {
+        "NVIDIA H100 80GB HBM3": 81_559 << 20,
+        "NVIDIA H100 NVL": 95_830 << 20,
+        "NVIDIA H200": 143_771 << 20,
+        "NVIDIA A100-SXM4-80GB": 81_920 << 20,
+        "NVIDIA A10G": 23_028 << 20,
+        "Tesla T4": 15_360 << 20,
+        "NVIDIA L40S": 46_068 << 20,
+        "NVIDIA RTX 4000 Ada Generation": 20_475 << 20,
+        "AMD Instinct MI100": 34_342_961_152,
+        "AMD Instinct MI300X": 205_822_885_888,
+        "NVIDIA GeForce RTX 4090": 49_140 << 20,  # a refitted 48 GB card: still a 4090's die
+    }
+    for name, total in real.items():
+        peak = lookup_peak(name)
+        assert peak is not None, name
+        assert not memory_beyond(peak, total), name
+    h100 = 81_559 << 20
+    for smaller in (
+        "Tesla P100-PCIE-16GB",
+        "Tesla T4",
+        "NVIDIA L4",
+        "NVIDIA A10G",
+        "NVIDIA GeForce RTX 4090",
+    ):
+        peak = lookup_peak(smaller)
+        assert peak is not None, smaller
+        assert memory_beyond(peak, h100), smaller
+    assert not memory_beyond(UNKNOWN_MODEL_PEAK, 1 << 50)  # a part the table lacks: any amount
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "MISS (a lie consistent with the meters): H100s capped at 300 W, named P100s, with the tensor"
+        " field left out and the memory reported within a P100's 16 GiB, are bounded by the P100's"
+        " 21 TF and COMPLIANT under a cap their own name breaks; only inspection of the declared part"
+        " answers it"
+    ),
+)
 def test_a_weaker_part_named_without_tensor_telemetry_is_never_compliant() -> None:
-    capped = Behaviour(240.0, 100.0, 20000.0, 0.99, 0.0, 0.95, 60 << 30, 60 << 30, 0.5, 8.0, max_w=300.0)
-    cap = commitment(["fac-a"], allowed='["idle", "inference", "training"]', extra_rules="compute_cap_flop = 3e17")
-    model = "Tesla P100-PCIE-16GB"
-    fleet = Fleet({"fac-a": 1})
-
-    def edit(r: types_pb2.UsageReport) -> None:
-        for a in r.accelerators:
-            a.model = model
-            a.ClearField("tensor_active")
-
-    for k in range(10):
-        fleet.usage("fac-a-n00", "fac-a", T0 + k * 60 * NS, capped, tweak=edit)
-        fleet.meter("fac-a", T0 + k * 60 * NS, fleet.node_power(capped))
-    v = evaluate_bucket(_declared_as(fleet, fleet.inputs(cap), model), B0)
+    v = _p100_bucket(dataclasses.replace(CAPPED_300W, memory=15 << 30), 16_280 << 20)
     assert v.status != COMPLIANT

@@ -145,6 +145,11 @@ two parts bounded as either, moved no verdict of these fleets. ``pausewatch-rule
 what this file pins: the commits between its first pinning and this one never left the
 session that made them.
 
+Re-pinned for ``pausewatch-rules/10`` (a device holding more memory than any board of its model
+carries is not that model, as overdraw is): under ``pausewatch-rules/9`` every digest below was
+unchanged (measured before the name changed: the fleets' H100s hold at most 80 GiB of a 96-GiB
+entry, the unknown part has no ceiling); only ``rules`` differs.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -156,40 +161,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/9"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/10"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "dc2c3bb678803a5260e4b8958051eb3b7f4f7d953e1c26356718670c41925ce2",
-        "c0@168": "b5e09aba6884407d8a7075e7ec8d00519e2bf98e8d2bbfbd2bee343d188c869d",
-        "c0@215": "3d05fff25878b0005dec47b94420ab68ad0fb254a756a633ae58b0f9055515ca",
-        "c1@82": "0ab61cab7a81103d42e8f91639f99d06644e1cbe271b6411bab40d146f96db04",
-        "c1@168": "036741ce3c9c6ad1104e2aff546c4e63451ad45d008132bc5f954b3b78096a9c",
-        "c1@215": "40ec47e5e9a72138899155790284871953b9a2fc2c31e5805e82253d33130752",
-        "c2@82": "261e35862dcbdcfc915e227f2b9714f8680aed2dd2e625e078f1601fefff2691",
-        "c2@168": "434c59e5cc368aa8525d36bd6d8c214b158fc94da098ca759394a5aa7fd5fe4c",
-        "c2@215": "ed5055256dfce8d29f2f12b0ab54581ca3321c7ff6b197d4930c9a384f871a22",
+        "c0@82": "50698b24581b7e955bd8e023012bd7f9449dbebe1745648ca30a3e2f6665ff90",
+        "c0@168": "2320b6ca3a692a7e7dca7670ff96aecd85cce8570219d12979d00e5b46224d49",
+        "c0@215": "6efaa14b43efaa6520ec5c015cdcc4ee9bd5e8148736053834e262535238fa8d",
+        "c1@82": "a2d67343ccf64bb509d95070cef5bb448c7c6f6847a1251f1c7dd72dc28df4ea",
+        "c1@168": "b8690c992c41758ef0c758fbc8e761f62f714e9d95ac23940d3aa306b1927d77",
+        "c1@215": "1bb2214ea80fd644ff3646954210d795362989221d39a336f8113866abafffaa",
+        "c2@82": "85cf572800e810e8fbefc5b0114f8de9948c745ce120ab4d5c3b768343d7d2d8",
+        "c2@168": "378fb859093a75ce32eda0137acee74bcaa6601eee723d26cd2c3074961cb469",
+        "c2@215": "6e6984a30350f2279e082ad145787da11a6e2003488ce040a76af279ef3b8a5e",
     },
     2: {
-        "c0@81": "3c6de19a328b5f4ef2c9627cb7b2f7e24d7aa0712c4f52897d1bfff804f4bc9c",
-        "c0@173": "9793875724d4d13d79a8e2712a54b756d68c57cb88fbb32e1dc066a98263588a",
-        "c0@220": "72b926028263c67e14d95df5ee9664bc2818f45d8832f9263a6f666179e5b1fc",
-        "c1@81": "4aed6b6714b39c2ee29680c0c7c1fb2799df00b760c630e8026c5d0fbf11208f",
-        "c1@173": "d3e3595196bebf5ba54a4b8d638d18019846aad617e392dbb3abd6783597db17",
-        "c1@220": "75719dcd83688b57b2a61108c0688a21f153d7004679f16716d2ca78bc436c95",
-        "c2@81": "3d9d3618edf81338ca84d7cbe1104f6a91d169c3318b91ed7147596cd818f663",
-        "c2@173": "08204c1a34b2f2be88b464134164ee6b890c1e3316920788c4450eee92fe2279",
-        "c2@220": "f432c71a2d84fd20969d706949e853507a81a8aa3a66c3238a465a230e9c308d",
+        "c0@81": "8548c6cd509ef3a9ca336832a31d2a387de542597137a247032f888e7cc90620",
+        "c0@173": "21ff441cc1df3239f46010ba1082722be4e7d3bba356342f301ea5d4155de31f",
+        "c0@220": "d5d12816168b06eb3cedf8151611296aa97ee87eaf02a3e81323af791446b5a2",
+        "c1@81": "19c3261228b0def4405c01923966f41071055116efa8d8b4b5bb22d126f5c332",
+        "c1@173": "f572caff95bd4bd025f767f0244ad2d79d22996f28fba783f37e4d45714a8724",
+        "c1@220": "c3df7be1a569729d36c58132b08cb5fc86addb7270bccdb0927204f30f14fe50",
+        "c2@81": "e5301e9a5e51cc2c29053a832a5877a5d1e35d05c2e716c40c7e8bf653fb7a35",
+        "c2@173": "d242c288dff4b52d490023521be1f1ccd97816a13686f8f7e44eaf9274365f9a",
+        "c2@220": "52bf782d2780b96ef2e2dbd70f7a937b79ddcbefbdc044a74b350075b99f7bb0",
     },
 }
 
 CLEAN = {
-    "idle/c0": "9138fdbbe8d65361d559c1570fec3246d9efadb69ae190ed8f15fe2edc9d03f9",
-    "idle/c1": "5e15b6acdd6525e7d457879109b733c120df5a1ad2480d2db972ad2730c18e53",
-    "inference/c0": "13d907cb023f4eb5e159e502786ea1c3d1c99d952e159db654b08c4a0648ba74",
-    "inference/c1": "d115a1bac6b1227c00d16d43bd2c3b4a8922f0138d4f49667c88b9699dadd6ef",
-    "training/c0": "7be010deac359f5bbf7c380c24c91e657f76e5189e19584478bd10b574ca45dd",
-    "training/c1": "bd93c77cd80f67d3b7bb8e481a249175e3454897153e72e6f6f1546780b89d2d",
+    "idle/c0": "4064f35dacb865985e95d6f3b856c70aac0288f171353500080810c80f3ce7a9",
+    "idle/c1": "34101f636ac5d71bc384d3dd83ed7e21e91cb46119608b7403d9060bfa4a06fb",
+    "inference/c0": "b9bbcdb34bcf7d6b0b0faafc8a98700f513871ade89b10589cfe16b03f1a46f8",
+    "inference/c1": "d9f7ba19cbb1f50244acce3f96cef7ae366fd69a8ad281f494bc7dbbbee99b2b",
+    "training/c0": "3eae0e2046a586c843de0619dd1b69a1dd17a7ff415c7a39dd9a1314ce4bde81",
+    "training/c1": "7409e0122131bedf3d9432765fe6839bc83d79a13730143f3e23508e4d919467",
 }
 
 

@@ -77,6 +77,9 @@ class ComputeFold:
                     else f"model {d.model[:60]!r}: it reported tensor-pipe work, which that model has no"
                     " units for; the largest figures of the table bound it, that model's its lower bound"
                     if d.tensorless_claim
+                    else f"model {d.model[:60]!r}: it held more memory than any board of that model carries;"
+                    " the largest figures of the table bound it, that model's its lower bound"
+                    if d.memory_beyond_bytes
                     else f"no peak figures for model {d.model[:60]!r}: the table's largest stand in, which"
                     " need not bound a newer part, and its power proves nothing against an unknown board",
                 )

@@ -53,6 +53,7 @@ def _suspect(d: DeviceReading, full_s: float) -> bool:
     return (
         d.overdrawn_board_w > 0.0
         or d.tensorless_claim
+        or d.memory_beyond_bytes > 0.0
         or (
             mean is not None
             and busy is not None
@@ -171,6 +172,19 @@ class PlausibilityFold:
                 f"tensor-pipe activity on model {d.model[:60]!r}, which has no tensor units:"
                 " not that model, its peak figures not used",
                 quantities={"tensor_active": (d.tensor_active or 0.0, "1")},
+            )
+        if d.memory_beyond_bytes > 0.0:
+            flag(
+                fid,
+                WARNING,
+                subject,
+                at,
+                f"holds more memory than any board of model {d.model[:60]!r} carries:"
+                " not that model, its peak figures not used",
+                quantities={
+                    "memory_bytes": (d.memory_beyond_bytes, "bytes"),
+                    "model_memory_bytes": (d.memory_claim_gib * 2**30, "bytes"),
+                },
             )
         self._energy(d, at, mean)
 

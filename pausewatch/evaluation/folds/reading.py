@@ -18,13 +18,20 @@ from typing import Any, Final, NamedTuple
 
 from pausewatch.evaluation.inputs import LoggedReport
 from pausewatch.evaluation.intervals import Interval, clip
-from pausewatch.evaluation.workload import PeriodSignals, drawn_w, measured_values, signals_from_usage
+from pausewatch.evaluation.workload import (
+    PeriodSignals,
+    drawn_w,
+    held_bytes,
+    measured_values,
+    signals_from_usage,
+)
 from pausewatch.inventory import DeclaredNode, Inventory
 from pausewatch.peaks import (
     UNKNOWN_MODEL_PEAK,
     AcceleratorPeak,
     either,
     lookup_peak,
+    memory_beyond,
     overdrawn,
     overdrawn_peak,
     tensor_without_units,
@@ -101,6 +108,11 @@ class DeviceReading(NamedTuple):
     # the model's name has no tensor units and the device reported tensor-pipe work
     # (``pausewatch.peaks.tensor_without_units``): ``peak`` is then the table's largest as well
     tensorless_claim: bool = False
+    # the memory the device held where it is more than the model's boards carry
+    # (``pausewatch.peaks.memory_beyond``; ``peak`` is then the table's largest), else 0.0, and
+    # that most
+    memory_beyond_bytes: float = 0.0
+    memory_claim_gib: float = 0.0
 
     @property
     def model(self) -> str:
@@ -223,13 +235,17 @@ class UsageReader:
             samples = acc.sample_count
             get = values.get
             tensor = get("tensor_active")
-            over_board, tensorless = 0.0, False
+            over_board, tensorless, beyond, claim_gib = 0.0, False, 0.0, 0.0
             if known:
                 if overdrawn(peak, drawn_w(values, at.full_s)):
                     over_board = peak.board_power_w
+                elif tensor_without_units(peak, tensor):
+                    tensorless = True
                 else:
-                    tensorless = tensor_without_units(peak, tensor)
-                if over_board or tensorless:
+                    held = held_bytes(values)
+                    if memory_beyond(peak, held):
+                        beyond, claim_gib = held or 0.0, peak.memory_gib or 0.0
+                if over_board or tensorless or beyond:
                     peak, known = overdrawn_peak(peak), False
             devices.append(
                 DeviceReading(  # positional, in the order of the fields: a third of the cost
@@ -253,6 +269,8 @@ class UsageReader:
                     tensor,
                     over_board,
                     tensorless,
+                    beyond,
+                    claim_gib,
                 )
             )
         return UsageReading(
