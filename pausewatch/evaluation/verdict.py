@@ -100,8 +100,11 @@ __all__ = [
 # either part, the table's new parts, tensor work on a part
 # without tensor units a contradiction of its name as overdraw is, a device without a board
 # judged against its reported limit or by its utilisation alone, 2026-12-06; 10: a device
-# holding more memory than any board of its model carries not that model, as overdraw is,
-# 2026-12-06). A new
+# holding more memory than any board of its model carries not that model, as overdraw is, a fall
+# in calibration starting it afresh from the lower level, a silence's step held to the node's
+# own stray (at most one accelerator) with the others' change at the ratio seen and silences of
+# 30 s tested, the baseline never read against a wider σ than calibration learnt from, the
+# meters' accuracy summed linearly over facilities, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/10"
@@ -714,7 +717,7 @@ class Evaluator:
         if len(top) < 2:
             return []
         balances = [b for _, b in top]
-        sigma = math.sqrt(math.fsum(b.sigma_j**2 for b in balances))
+        sigma = _summed_sigma([(b, b.sigma_j, 1.0) for b in balances])
         bucket_s = (span[1] - span[0]) / 1e9
         states = {fid: self._baseline_states(fid, span[0]) for fid, _ in top}
         # what a facility's own baseline shows is no evidence (a drift, load carried before) is
@@ -790,9 +793,24 @@ def _interior_evidence(
         return True
     seconds = inside[0][0]
     beyond = math.fsum(max(0.0, b.interior[1]) for b in counted if b.interior is not None)
-    sigmas = [b.interior[2] if b.interior is not None else b.sigma_j * seconds / bucket_s for b in balances]
-    sigma = math.sqrt(math.fsum(x**2 for x in sigmas))
+    share = seconds / bucket_s
+    sigma = _summed_sigma(
+        [(b, b.interior[2] if b.interior is not None else b.sigma_j * share, share) for b in balances]
+    )
     return is_evidence(beyond, sigma, ref_power_w * seconds)
+
+
+def _summed_sigma(parts: Sequence[tuple[EnergyBalance, float, float]]) -> float:
+    """The standard uncertainty of balances summed over facilities, from each (balance, its σ
+    over the time summed, that time's share of the bucket): the nodes' sampling noise in
+    quadrature, the meters' accuracy linearly. An accuracy class bounds an error that stays with
+    a meter, and meters of one make calibrated alike err alike: ten honest sites, each intake
+    reading 2 % high (within its class) at its band's top, were COMPLIANT each and a VIOLATION
+    summed, their excesses adding up linearly against a σ that grew as the square root (an
+    honest-fleet hunt, 2026-12-06)."""
+    meters = math.fsum(b.meter_sigma_j * share for b, _, share in parts)
+    noise = math.fsum(b.random_sigma_j(sigma, share) ** 2 for b, sigma, share in parts)
+    return math.sqrt(meters**2 + noise)
 
 
 def _not_evidence(state: BaselineState, bal: EnergyBalance, bucket_s: float) -> str | None:

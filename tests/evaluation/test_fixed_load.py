@@ -441,20 +441,42 @@ def test_the_first_bucket_after_calibration_is_tested_not_learnt(after: float, s
     assert state.step is step
 
 
-@pytest.mark.parametrize(("second", "step"), [(1.2, False), (1.34, False), (1.37, True), (1.1, True)])
+@pytest.mark.parametrize(("second", "step"), [(1.2, False), (1.34, False), (1.37, True)])
 def test_a_jump_in_calibration_beyond_the_allowed_drift_is_a_step_not_learnt(second: float, step: bool) -> None:
     """A red team's (2026-12-06): with 3-hour buckets calibration lasts two of them, and a
     hidden node switched on in the second moved the ratio 1.18 -> ~1.4 inside a 1.1-1.5 band:
-    learnt as overhead, COMPLIANT. A calibration bucket whose ratio moved from what calibration
+    learnt as overhead, COMPLIANT. A calibration bucket whose ratio rose from what calibration
     had seen by more than ``max_overhead_drift`` (0.1) and 3σ of its own balance (here 0.5 % of
-    the metered energy: ~0.02 of the ratio), up or down, is a step, and not learnt; a move
-    inside that is learnt, as before."""
+    the metered energy: ~0.02 of the ratio) is a step, and not learnt; a move inside that is
+    learnt, as before."""
     reported = 6000.0
     state = advance_baseline(BaselineState(), balance(reported * 1.23, reported), True, 0.1)
     state = advance_baseline(state, balance(reported * second, reported), True, 0.1)
     assert state.step is step
     assert state.calibration == ((1.23,) if step else (1.23, pytest.approx(second)))
     assert state.in_calibration is step
+
+
+def test_a_fall_in_calibration_beyond_the_allowed_drift_starts_it_afresh_from_the_lower_level() -> None:
+    """A ratio that fell from what calibration had learnt by more than the allowed drift says the
+    load it learnt from is gone; hidden load only ever raises the ratio. Calibration kept its
+    first level and refused the lower one as a step: a hidden GPU on in calibration's first
+    bucket and every other one after it was learnt as overhead (``scenarios/
+    calibration-starts-on-hidden-load.toml``, COMPLIANT from 2h). It starts afresh from the lower
+    level, no finding in the bucket, and the hidden load back on is a step again."""
+    reported = 6000.0
+    state = advance_baseline(BaselineState(), balance(reported * 1.37, reported), True, 0.1)
+    state = advance_baseline(state, balance(reported * 1.23, reported), True, 0.1)
+    assert not state.step
+    assert state.calibration == (pytest.approx(1.23),)
+    state = advance_baseline(state, balance(reported * 1.37, reported), True, 0.1)
+    assert state.step
+    assert state.in_calibration
+    assert state.calibration == (pytest.approx(1.23),)
+    # a fall within the drift allowed is learnt, as before
+    state = advance_baseline(state, balance(reported * 1.20, reported), True, 0.1)
+    assert not state.step
+    assert state.calibration == (pytest.approx(1.23), pytest.approx(1.20))
 
 
 def test_hidden_gpus_switched_on_one_by_one_in_calibration_are_held_to_its_spread() -> None:

@@ -5,8 +5,9 @@ minimum, and in a large facility the energy it draws meanwhile is a small share 
 inside the overhead band: the red team's ``silent-train-in-slack`` trained eight GPUs in every
 silence and was COMPLIANT. The meters report every period, though: while the node was silent
 they read more than while it reported, beyond what the other nodes' reports explain. That step
-(over one accelerator at board power × the band's top, plus 3σ of the scope's own per-period
-noise) is ``energy.silent_draw`` WARNING on the node: no proof, so INCONCLUSIVE. And a node
+(over as much as the node's own load strays over as long, at most one accelerator at board
+power, × the band's top, plus 3σ of the scope's own per-period noise) is ``energy.silent_draw``
+WARNING on the node: no proof, so INCONCLUSIVE. And a node
 silent a minute or more while no meter around it read either is the same finding: nothing
 measured what it drew."""
 
@@ -87,11 +88,47 @@ def test_an_honest_silence_is_no_step(truth: Behaviour) -> None:
         assert v.status == COMPLIANT, v.reason
 
 
-def test_the_price_a_step_under_one_accelerator_is_not_seen() -> None:
-    # one GPU of the silent node at its board power beyond its serving: under the floor
+def test_a_step_under_one_accelerator_beyond_a_steady_node_s_own_load_is_seen() -> None:
+    # One GPU of the silent node at its board power beyond its serving: under the floor of one
+    # accelerator at board power this was the price. A red team (2026-12-06) trained all eight
+    # H100s of a serving node at a 280-W cap in 6 silent minutes an hour under it, COMPLIANT. The
+    # floor is now as much as the node's own load strays over as long (this one serves steadily:
+    # 5 % of its mean), at most one accelerator.
     one_more = dataclasses.replace(INFERENCE, power_w=INFERENCE.power_w + 700.0 / 8)
     for v in verdicts(fleet_with_silence(one_more)):
-        assert not silent_draw(v)
+        assert v.status == INCONCLUSIVE, v.reason
+        (f,) = silent_draw(v)
+        q = {x.name: x.value for x in f.quantities}
+        assert q["threshold_w"] < 0.1 * 8 * INFERENCE.power_w * 1.4, q
+
+
+def test_the_price_a_step_within_the_node_s_own_swings_is_not_seen() -> None:
+    # n00 serves 250 W a GPU ± 60 W in 3-minute swings (as long as its silence): its means over
+    # as long stray ±480 W (3σ of them more), so a silence drawing 400 or 700 W more than its
+    # mean is what an honest node at the top of a swing might draw: not seen, as under the
+    # old floor of one accelerator at board power, which still bounds it; 1,400 W more is.
+    def swinging(extra_w: float) -> list[types_pb2.Verdict]:
+        fleet = Fleet({"fac-a": NODES})
+        high = dataclasses.replace(INFERENCE, power_w=INFERENCE.power_w + 60.0)
+        low = dataclasses.replace(INFERENCE, power_w=INFERENCE.power_w - 60.0)
+        silent_truth = dataclasses.replace(INFERENCE, power_w=INFERENCE.power_w + extra_w / 8)
+        for k in range(120):
+            t = T0 + k * fleet.period_ns
+            total = 0.0
+            for node in fleet.node_ids("fac-a", NODES):
+                silent = node.endswith("n00") and k % 60 in SILENT
+                mine = (high if (k // 3) % 2 else low) if node.endswith("n00") else INFERENCE
+                total += fleet.node_power(silent_truth if silent else mine)
+                if not silent:
+                    fleet.usage(node, "fac-a", t, mine)
+            fleet.meter("fac-a", t, total)
+        return verdicts(fleet)
+
+    for extra_w in (400.0, 700.0):
+        for v in swinging(extra_w):
+            assert not silent_draw(v)
+    for v in swinging(1400.0):
+        assert silent_draw(v)
 
 
 def test_a_noisy_scope_needs_a_larger_step() -> None:

@@ -6,12 +6,16 @@ was a VIOLATION once the commitment covered a second facility)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import pytest
 
 from pausewatch.evaluation import BucketRef, Evaluator
 from pausewatch.evaluation.folds.balance import EDGE_SKEW_S
+from pausewatch.inventory import Inventory
 from pausewatch.v1 import types_pb2
-from sim.factories import IDLE, NS, T0, Fleet, commitment
+from sim.factories import IDLE, NS, PUE, T0, Fleet, commitment
 
 VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION
 INCONCLUSIVE = types_pb2.VERDICT_STATUS_INCONCLUSIVE
@@ -21,6 +25,21 @@ SITES = ("fac-a", "fac-b")
 # hidden at each site's intake: with the band's slack over the idle nodes, ~0.6 of an H100 at
 # board power beyond what the band allows, over a bucket
 HIDDEN_W = 800.0
+
+
+def idle_sites(
+    sites: tuple[str, ...], nodes: int, periods: int, meter_w: Callable[[Fleet, str, int], float]
+) -> Fleet:
+    """Sites of ``nodes`` idle nodes reporting for ``periods`` minutes, each intake reading
+    ``meter_w(fleet, site, minute)``."""
+    fleet = Fleet(dict.fromkeys(sites, nodes))
+    for fid in sites:
+        for k in range(periods):
+            t = T0 + k * fleet.period_ns
+            for node in fleet.node_ids(fid, nodes):
+                fleet.usage(node, fid, t, IDLE)
+            fleet.meter(fid, t, meter_w(fleet, fid, k))
+    return fleet
 
 
 def run(
@@ -35,14 +54,11 @@ def run(
     ``hidden_w`` of hardware no report covers, in the ``minutes`` of each 10-minute bucket
     listed (any further site stays honest). The verdicts of bucket ``bucket``: each site's,
     then the commitment's."""
-    fleet = Fleet(dict.fromkeys(sites, NODES))
-    for fid in sites:
-        for k in range(70):
-            t = T0 + k * fleet.period_ns
-            for node in fleet.node_ids(fid, NODES):
-                fleet.usage(node, fid, t, IDLE)
-            hidden = fid in SITES and k >= from_period and k % 10 in minutes
-            fleet.meter(fid, t, NODES * fleet.node_power(IDLE) + (hidden_w if hidden else 0.0))
+    def meter_w(fleet: Fleet, fid: str, k: int) -> float:
+        hidden = fid in SITES and k >= from_period and k % 10 in minutes
+        return NODES * fleet.node_power(IDLE) + (hidden_w if hidden else 0.0)
+
+    fleet = idle_sites(sites, NODES, 70, meter_w)
     ev = Evaluator(fleet.inputs(commitment(list(sites), bucket_s=BUCKET_S)))
     span = (T0 + bucket * BUCKET_S * NS, T0 + (bucket + 1) * BUCKET_S * NS)
     return [ev.verdict(BucketRef(fid, *span)) for fid in (*sites, "")]
@@ -91,3 +107,27 @@ def test_an_honest_sites_slack_does_not_cancel_the_others_excess(bucket: int) ->
     *_, three = run(HIDDEN_W, range(10), sites=(*SITES, "fac-c"), from_period=0, bucket=bucket)
     assert two.status == VIOLATION, two.reason
     assert three.status == VIOLATION, three.reason
+
+
+def test_honest_sites_each_at_the_edge_of_their_meters_class_are_no_violation_summed() -> None:
+    """An honest-fleet hunt's (2026-12-06): sites each at the top of their band, each intake
+    reading high by its full accuracy class (2 %), each COMPLIANT. A meter's class bounds an
+    error that stays with it, and meters of one make err alike; summed linearly against a σ
+    that grew as the square root, twenty such sites made a VIOLATION (ten of larger sites in
+    the hunt). The meters' part of σ adds up linearly now; the nodes' sampling noise still in
+    quadrature."""
+    sites = tuple(f"fac-{i:02d}" for i in range(20))
+    fleet = idle_sites(sites, 4, 20, lambda fleet, _fid, _k: 4 * fleet.node_power(IDLE) / PUE * 1.4 * 1.02)
+    inputs = fleet.inputs(commitment(list(sites), bucket_s=BUCKET_S))
+    inventories = {}
+    for fid in sites:
+        wire = fleet.inventory_wire(fid)
+        for m in wire.meters:
+            m.accuracy = 0.02
+        inventories[fid] = Inventory.from_wire(wire)
+    ev = Evaluator(dataclasses.replace(inputs, inventories=inventories))
+    span = (T0 + BUCKET_S * NS, T0 + 2 * BUCKET_S * NS)
+    *each, total = [ev.verdict(BucketRef(fid, *span)) for fid in (*sites, "")]
+    assert all(not [f for f in v.findings if f.id.startswith("energy.")] for v in each)
+    assert total.status != VIOLATION, total.reason
+    assert types_pb2.SEVERITY_CRITICAL not in summed(total)

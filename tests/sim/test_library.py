@@ -82,6 +82,11 @@ PAIRS = (
     ("pdu-over-every-node-hides-a-node.toml", "pdu-over-every-node-honest.toml"),  # rules/7
     ("long-buckets-calibrate-a-hidden-node.toml", "long-buckets-weather-honest.toml"),  # rules/7
     ("short-buckets-hide-training.toml", "short-buckets-idle-honest.toml"),
+    ("calibration-starts-on-hidden-load.toml", "calibration-overhead-falls-honest.toml"),  # rules/10
+    ("silent-minutes-train-capped.toml", "silent-minutes-serving-honest.toml"),
+    ("others-ramp-in-a-silence.toml", "others-ramp-in-a-silence-honest.toml"),
+    ("short-silences-train-from-start.toml", "short-silences-idle-honest.toml"),
+    ("meter-accuracy-loosened-hides-a-gpu.toml", "meter-accuracy-loosened-honest.toml"),
 )
 
 

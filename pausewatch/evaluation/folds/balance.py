@@ -9,9 +9,10 @@ or flags invalid (fallen off the bus, still powered: its board power for as long
 between ``energy.unexplained`` CRITICAL (even silence at full power cannot explain the meter)
 and ``energy.silent_draw`` WARNING (only silence can). A silence also shows at the meters'
 own resolution: when a scope's meters read more while one node was silent than while it
-reported, beyond what the other nodes' reports explain, by one accelerator at board power and
-3σ of the scope's own noise at the silence's length, that node gets ``energy.silent_draw`` WARNING
-(``_Scopes._silence_steps``). Findings also:
+reported, beyond what the other nodes' reports explain (at the ratio the meters showed while
+all reported), by more than the node's own load strays over as long (at most one accelerator at
+board power) and 3σ of the scope's own noise at the silence's length, that node gets
+``energy.silent_draw`` WARNING (``_Scopes._silence_steps``). Findings also:
 ``energy.balance_unverifiable`` (no meter, none on the facility's intake, nodes behind no meter,
 meters that do not cover the bucket) and ``meter.disagreement``."""
 
@@ -120,6 +121,14 @@ class EnergyBalance:
     # metered less the fixed load and the reports with every silence at full power, σ); None
     # where the bucket has no interior, or the lowest measurement does not cover it
     interior: tuple[float, float, float] | None = None
+    # the meters' part of ``sigma_j``: their accuracy class, an error that stays with a meter
+    # and may be shared by meters of one make (summed over facilities, it adds up linearly)
+    meter_sigma_j: float = 0.0
+
+    def random_sigma_j(self, sigma_j: float, seconds_share: float = 1.0) -> float:
+        """``sigma_j`` (of the bucket, or of a share of it) without the meters' part."""
+        meter = self.meter_sigma_j * seconds_share
+        return math.sqrt(max(0.0, sigma_j**2 - meter**2))
 
     def net_metered_j(self) -> tuple[float, float]:
         """The lowest and the highest metered energy less the declared fixed load: what the
@@ -304,6 +313,34 @@ class _NodeTime:
     @property
     def silent_s(self) -> float:
         return sum(b - a for a, b in self.silences) / NS_PER_S
+
+
+# The least a silent node's own load is allowed to stray from its mean (share of that mean):
+# power sensors' accuracy (NVML's ±5 %), so that a flat node's silence is not held to nothing.
+OWN_STRAY_MIN: Final = 0.05
+
+
+def _own_stray_w(t: _NodeTime, silent_s: float) -> float:
+    """How far a node's own mean power over as long as its silence may stray from its mean for
+    the bucket, honestly, W: the most that any run of its consecutive reports as long as the
+    silence strayed above it, or ``Z_WARN`` standard deviations of those runs' means, whichever
+    is more, and at least ``OWN_STRAY_MIN`` of its mean. ``math.inf`` where the node reported
+    too few periods for a run (the caller's bound then applies)."""
+    heard = [(a, b) for a, b in t.heard]
+    parts = sorted(
+        (sl[0], sl[1], j)
+        for sl, j in t.parts
+        if sl[1] > sl[0] and any(a <= sl[0] and sl[1] <= b for a, b in heard)
+    )
+    if not parts:
+        return math.inf
+    length_s = statistics.median((e - a) / NS_PER_S for a, e, _ in parts)
+    n = max(1, round(silent_s / length_s))
+    if len(parts) - n + 1 < MIN_STEP_PERIODS:
+        return math.inf
+    power = [j / ((e - a) / NS_PER_S) for a, e, j in parts]
+    means = [math.fsum(power[i : i + n]) / n for i in range(len(power) - n + 1)]
+    return max(max(means) - t.mean_w, Z_WARN * statistics.pstdev(means), OWN_STRAY_MIN * t.mean_w)
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,12 +604,15 @@ class _Scopes:
         if any(t is None for t in times.values()):
             return {}  # a node silent throughout: the others' share cannot be told
         known = {nid: t for nid, t in times.items() if t is not None}
-        silent = {nid: t for nid, t in known.items() if t.silent_s >= MIN_SILENCE_S}
+        # every silence the meters can watch long enough is tested (``MIN_WATCHED_S``): with 30-s
+        # reports and 10-minute buckets, each node of a fleet silent 30 s a bucket, training
+        # uncapped then, was never tested at ``MIN_SILENCE_S`` (a red team, 2026-12-06)
+        silent = {nid: t for nid, t in known.items() if t.silent_s >= MIN_WATCHED_S}
         if not silent:
             return {}
         lo, hi = b.band
         reported = Cumulative((p for t in known.values() for p in t.parts), span[0])  # silences filled
-        floor = ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * hi * b.reference_power_w
+        most = ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS * hi * b.reference_power_w
         out: dict[str, _SilenceStep] = {}
         for nid, t in silent.items():
             # heard: while the node reported and no other node of the scope was silent (their
@@ -588,7 +628,11 @@ class _Scopes:
             others_silent_w = reported.over(t.silences) / t.silent_s - t.mean_w
             others_heard_w = (reported.over(heard) - own_heard) / heard_s
             change = others_silent_w - others_heard_w
-            explained = (hi if change > 0 else lo) * change
+            # what the node itself may have drawn beyond its mean while silent, honestly: as much
+            # as its own load strays over as long as the silence (``_own_stray_w``), at most one
+            # accelerator at board power (a node that trained all eight H100s at 280 W in 6
+            # silent minutes an hour stayed under that one accelerator: COMPLIANT, a red team's)
+            floor = min(most, hi * _own_stray_w(t, t.silent_s))
             steps = []
             for meters in group.measurements:
                 m_silent = self.meters.power_in(meters, t.silences, MIN_WATCHED_S)
@@ -598,6 +642,13 @@ class _Scopes:
                 noise = self._step_noise(meters, heard, reported, t.silent_s)
                 if noise is None:
                     continue
+                # the others' change in load at the ratio the meters showed while everyone
+                # reported (within the band): at the band's top, a rise of the others' load
+                # timed to the silence freed (top - true ratio) × the rise for the silent node,
+                # a whole 8-GPU node training uncapped in a wide band (a red team's)
+                heard_w = reported.over(heard) / heard_s
+                seen = (m_heard - group.fixed_load_w) / heard_w if heard_w > 0 else hi
+                explained = (min(hi, max(lo, seen)) if change > 0 else lo) * change
                 excess = m_silent - m_heard - explained
                 steps.append(
                     _SilenceStep(group, t.silent_s, excess, floor + Z_WARN * noise, explained, b.evidence)
@@ -707,8 +758,9 @@ class _Scopes:
             nid,
             f"{where}: while the node was silent ({step.silent_s:.0f} s), the meters read"
             f" {step.excess_w:.0f} W more than while it reported, beyond what the other nodes'"
-            f" reports explain (threshold {step.threshold_w:.0f} W: one accelerator at board"
-            " power): its silence hid a load",
+            f" reports explain (threshold {step.threshold_w:.0f} W: as much as its own load strays"
+            " over as long, at most one accelerator at board power, and 3σ of the meters' noise):"
+            " its silence hid a load",
             {
                 "silent_s": (step.silent_s, "s"),
                 "excess_w": (step.excess_w, "W"),
@@ -852,6 +904,7 @@ class _Scopes:
             node_ids=group.node_ids,
             metered_max_j=highest.most_j,
             sigma_j=balance_sigma(max(lowest.sigma_j, highest.sigma_j), r.reported_j, hi),
+            meter_sigma_j=max(lowest.sigma_j, highest.sigma_j),
             band=(lo, hi),
             complete=r.complete and every_measurement,
             top_level=top_level,
