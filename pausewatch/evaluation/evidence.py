@@ -31,8 +31,8 @@ buckets before it incomplete, so calibration waits for it. Calibration never lea
 out of the band (that is ``energy.unexplained`` already; learning it would make hidden load
 the baseline), nor one that would spread the ratios it learnt wider upward than
 ``max_overhead_drift`` and 3σ of the bucket's balance (``energy.baseline_step``); one that falls
-that far below them starts calibration afresh from it (the load calibration learnt from is gone:
-hidden load only raises the ratio); and a
+that far below them, in a complete bucket, starts calibration afresh from it (the load
+calibration learnt from is gone: hidden load only raises the ratio); and a
 calibration whose σ exceeds ``MAX_CALIBRATED_SIGMA`` (a hidden load switched on and off through
 it) starts again; a scope still uncalibrated ``UNCALIBRATED_GRACE``
 calibration periods after its first balance is ``energy.balance_unverifiable``. Over it the
@@ -265,6 +265,7 @@ def advance_baseline(
     learnt_so_far = state.calibration
     if (
         learning
+        and balance.complete
         and learnt_so_far
         and max(learnt_so_far) - ratio > allowed
         and (state.floor is None or ratio - state.floor <= allowed)
@@ -275,7 +276,10 @@ def advance_baseline(
         # level and refused the lower one as a step: a hidden GPU that trained in the first
         # bucket of calibration and every other one after it was learnt as overhead, and its
         # training from 2h on was COMPLIANT (the library's noisy-calibration story at seed 2,
-        # sampled every second; 2026-12-06)
+        # sampled every second; 2026-12-06). Only a complete bucket: a silence filled at the
+        # node's mean reads low when the node was off (a reboot in calibration restarted it, and
+        # the normal level after was a step for good: a reviewer's); such a fall is a step, as a
+        # rise is, and not learnt
         return BaselineState(
             calibration=(ratio,),
             level=ratio,

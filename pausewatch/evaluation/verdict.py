@@ -717,7 +717,12 @@ class Evaluator:
         if len(top) < 2:
             return []
         balances = [b for _, b in top]
+        # evidence of a VIOLATION allows the meters to err alike (``_summed_sigma``); what blocks
+        # COMPLIANT does not: each site's slack adds up against the σ of independent meters, and
+        # read as alike, twenty sites each hiding 1 % beyond their band were COMPLIANT (a
+        # reviewer's, 2026-12-06)
         sigma = _summed_sigma([(b, b.sigma_j, 1.0) for b in balances])
+        independent = math.sqrt(math.fsum(b.sigma_j**2 for b in balances))
         bucket_s = (span[1] - span[0]) / 1e9
         states = {fid: self._baseline_states(fid, span[0]) for fid, _ in top}
         # what a facility's own baseline shows is no evidence (a drift, load carried before) is
@@ -734,6 +739,7 @@ class Evaluator:
             "unexplained_j": (by_reports, "J"),
             "beyond_silence_j": (beyond_silence, "J"),
             "sigma_j": (sigma, "J"),
+            "independent_sigma_j": (independent, "J"),
             "accelerator_equivalents": (by_reports / (ref_power * bucket_s) if bucket_s > 0 else 0.0, "1"),
         }
         evidence = sorted({i for b in balances for i in b.evidence})
@@ -751,7 +757,7 @@ class Evaluator:
                     evidence,
                 )
             ]
-        if by_reports > Z_WARN * sigma:
+        if by_reports > Z_WARN * independent:
             return [
                 Finding.make(
                     FindingId.ENERGY_UNEXPLAINED,

@@ -479,6 +479,24 @@ def test_a_fall_in_calibration_beyond_the_allowed_drift_starts_it_afresh_from_th
     assert state.calibration == (pytest.approx(1.23), pytest.approx(1.20))
 
 
+def test_a_fall_in_a_bucket_with_a_filled_silence_is_a_step_not_a_fresh_start() -> None:
+    """A reviewer's (2026-12-06): a node rebooted in calibration, its 5 silent minutes filled at
+    its mean though it was off, read as a fall; calibration started afresh from it, and the
+    facility's normal level after it was a step in every bucket to the end. A fall is a fresh
+    start only in a complete bucket; with a silence filled it is a step, as a rise is."""
+    reported = 6000.0
+    state = advance_baseline(BaselineState(), balance(reported * 1.30, reported), True, 0.1)
+    filled = dataclasses.replace(
+        balance(reported * 1.15, reported), complete=False, filled_j=reported * 3600
+    )
+    state = advance_baseline(state, filled, True, 0.1)
+    assert state.step
+    assert state.calibration == (pytest.approx(1.30),)
+    state = advance_baseline(state, balance(reported * 1.30, reported), True, 0.1)
+    assert not state.step
+    assert state.calibration == (pytest.approx(1.30), pytest.approx(1.30))
+
+
 def test_hidden_gpus_switched_on_one_by_one_in_calibration_are_held_to_its_spread() -> None:
     """A second red team's (2026-12-06): three hidden GPUs switched on one by one, each step
     +0.055 of the ratio, each held as long as everything before it, kept the calibration's

@@ -109,13 +109,18 @@ def test_an_honest_sites_slack_does_not_cancel_the_others_excess(bucket: int) ->
     assert three.status == VIOLATION, three.reason
 
 
-def test_honest_sites_each_at_the_edge_of_their_meters_class_are_no_violation_summed() -> None:
-    """An honest-fleet hunt's (2026-12-06): sites each at the top of their band, each intake
-    reading high by its full accuracy class (2 %), each COMPLIANT. A meter's class bounds an
-    error that stays with it, and meters of one make err alike; summed linearly against a σ
-    that grew as the square root, twenty such sites made a VIOLATION (ten of larger sites in
-    the hunt). The meters' part of σ adds up linearly now; the nodes' sampling noise still in
-    quadrature."""
+@pytest.mark.parametrize("accuracy", [0.02, 0.01], ids=["within-class", "hidden-beyond-class"])
+def test_sites_each_two_percent_over_their_band_are_never_compliant_summed_nor_a_violation(
+    accuracy: float,
+) -> None:
+    """Twenty sites, each intake reading 2 % over what its band allows the reports, each under its
+    own threshold (COMPLIANT). With meters of class 2 % that is each meter's whole class: an
+    honest-fleet hunt's (2026-12-06) sites at their band's top, a VIOLATION summed while the
+    meters' accuracy was added in quadrature — but meters of one make err alike, so the
+    VIOLATION test adds it linearly. With meters of class 1 % it is hidden load beyond every
+    meter's class, spread thin. Either way the sum blocks COMPLIANT (against independent
+    meters: read as alike there too, the hidden load was COMPLIANT, a reviewer's) and is no
+    VIOLATION."""
     sites = tuple(f"fac-{i:02d}" for i in range(20))
     fleet = idle_sites(sites, 4, 20, lambda fleet, _fid, _k: 4 * fleet.node_power(IDLE) / PUE * 1.4 * 1.02)
     inputs = fleet.inputs(commitment(list(sites), bucket_s=BUCKET_S))
@@ -123,11 +128,13 @@ def test_honest_sites_each_at_the_edge_of_their_meters_class_are_no_violation_su
     for fid in sites:
         wire = fleet.inventory_wire(fid)
         for m in wire.meters:
-            m.accuracy = 0.02
+            m.accuracy = accuracy
         inventories[fid] = Inventory.from_wire(wire)
     ev = Evaluator(dataclasses.replace(inputs, inventories=inventories))
     span = (T0 + BUCKET_S * NS, T0 + 2 * BUCKET_S * NS)
     *each, total = [ev.verdict(BucketRef(fid, *span)) for fid in (*sites, "")]
-    assert all(not [f for f in v.findings if f.id.startswith("energy.")] for v in each)
-    assert total.status != VIOLATION, total.reason
-    assert types_pb2.SEVERITY_CRITICAL not in summed(total)
+    if accuracy == 0.02:
+        assert all(not [f for f in v.findings if f.id.startswith("energy.")] for v in each)
+    assert all(v.status != VIOLATION for v in each)
+    assert total.status == INCONCLUSIVE, total.reason
+    assert summed(total) == [types_pb2.SEVERITY_WARNING]
