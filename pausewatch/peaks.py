@@ -47,6 +47,7 @@ __all__ = [
     "UNKNOWN_MODEL_PEAK",
     "AcceleratorPeak",
     "contradicted",
+    "contradiction",
     "either",
     "is_laptop_part",
     "lookup_peak",
@@ -1114,17 +1115,27 @@ def memory_beyond(peak: AcceleratorPeak, memory_bytes: float | None) -> bool:
     return cap is not None and memory_bytes is not None and memory_bytes > MEMORY_MARGIN * cap * 2**30
 
 
+def contradiction(
+    peak: AcceleratorPeak, drawn_w: float, tensor_active: float | None, memory_bytes: float | None = None
+) -> str | None:
+    """Which of a device's values says it is not the model ``peak`` is of, first found: it drew
+    more than that model can (``"power"``, ``overdrawn``), did tensor work it has no units for
+    (``"tensor"``, ``tensor_without_units``), or held more memory than it carries (``"memory"``,
+    ``memory_beyond``); None where nothing does."""
+    if overdrawn(peak, drawn_w):
+        return "power"
+    if tensor_without_units(peak, tensor_active):
+        return "tensor"
+    if memory_beyond(peak, memory_bytes):
+        return "memory"
+    return None
+
+
 def contradicted(
     peak: AcceleratorPeak, drawn_w: float, tensor_active: float | None, memory_bytes: float | None = None
 ) -> bool:
-    """Whether a device's values say it is not the model ``peak`` is of: it drew more than that
-    model can (``overdrawn``), did tensor work it has no units for (``tensor_without_units``), or
-    held more memory than it carries (``memory_beyond``)."""
-    return (
-        overdrawn(peak, drawn_w)
-        or tensor_without_units(peak, tensor_active)
-        or memory_beyond(peak, memory_bytes)
-    )
+    """Whether a device's values say it is not the model ``peak`` is of (``contradiction``)."""
+    return contradiction(peak, drawn_w, tensor_active, memory_bytes) is not None
 
 
 _COMPILED: Final = tuple((p, tuple(re.compile(x) for x in p.patterns)) for p in PEAKS)

@@ -280,16 +280,7 @@ def advance_baseline(
         # node's mean reads low when the node was off (a reboot in calibration restarted it, and
         # the normal level after was a step for good: a reviewer's); such a fall is a step, as a
         # rise is, and not learnt
-        return BaselineState(
-            calibration=(ratio,),
-            level=ratio,
-            ratio=ratio,
-            seen_ns=state.seen_ns,
-            floor=state.floor,
-            learnt=learnt,
-            reference=state.reference,
-            calibrated_noise=bucket_sigma,
-        )
+        return _afresh(state, ratio, learnt, bucket_sigma, state.floor)
     if learning and low is not None and max((*learnt_so_far, ratio)) - min(low, ratio) > allowed:
         # Calibration's ratios must stay within the drift the commitment allows (and the
         # balance's own noise) of each other: a bucket that would spread them wider is a step,
@@ -364,16 +355,7 @@ def advance_baseline(
                     learnt=state.learnt,
                     reference=state.reference,
                 )
-            return BaselineState(
-                calibration=(ratio,),
-                level=ratio,
-                ratio=ratio,
-                seen_ns=state.seen_ns,
-                learnt=learnt,
-                reference=state.reference,
-                floor=floor,
-                calibrated_noise=bucket_sigma,
-            )
+            return _afresh(state, ratio, learnt, bucket_sigma, floor)
         state = replace(state, level0=statistics.median(state.calibration), sigma=sigma)
     level0 = state.level0 if state.level0 is not None else tracked
     # never wider than the balances calibration learnt from: the same meters declared five times
@@ -409,6 +391,27 @@ def advance_baseline(
         drifted=drifted,
         ratio=ratio,
         learnt=learnt if learn else state.learnt,
+    )
+
+
+def _afresh(
+    state: BaselineState,
+    ratio: float,
+    learnt: tuple[float, float, float] | None,
+    bucket_sigma: float,
+    floor: float | None,
+) -> BaselineState:
+    """A calibration started afresh from this bucket's ``ratio``: what the scope has seen
+    (``seen_ns``, ``reference``) kept, held to ``floor``."""
+    return BaselineState(
+        calibration=(ratio,),
+        level=ratio,
+        ratio=ratio,
+        seen_ns=state.seen_ns,
+        floor=floor,
+        learnt=learnt,
+        reference=state.reference,
+        calibrated_noise=bucket_sigma,
     )
 
 

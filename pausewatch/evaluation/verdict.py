@@ -814,9 +814,9 @@ def _summed_sigma(parts: Sequence[tuple[EnergyBalance, float, float]]) -> float:
     reading 2 % high (within its class) at its band's top, were COMPLIANT each and a VIOLATION
     summed, their excesses adding up linearly against a σ that grew as the square root (an
     honest-fleet hunt, 2026-12-06)."""
-    meters = math.fsum(b.meter_sigma_j * share for b, _, share in parts)
-    noise = math.fsum(b.random_sigma_j(sigma, share) ** 2 for b, sigma, share in parts)
-    return math.sqrt(meters**2 + noise)
+    meters = [b.meter_sigma_j * share for b, _, share in parts]
+    noise = math.fsum(max(0.0, sigma**2 - m**2) for (_, sigma, _), m in zip(parts, meters, strict=True))
+    return math.sqrt(math.fsum(meters) ** 2 + noise)
 
 
 def _not_evidence(state: BaselineState, bal: EnergyBalance, bucket_s: float) -> str | None:

@@ -308,3 +308,18 @@ def test_real_boards_hold_no_more_than_their_entry_allows() -> None:
 def test_a_weaker_part_named_without_tensor_telemetry_is_never_compliant() -> None:
     v = _p100_bucket(dataclasses.replace(CAPPED_300W, memory=15 << 30), 16_280 << 20)
     assert v.status != COMPLIANT
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "MISS (just under the memory and power checks): H100 80GBs capped at 480 W, named A100 80GBs,"
+    " hold no more memory than an A100 80GB board and draw under 125 % of its 400 W: their lower"
+    " bound is the A100's, a third of theirs, and a cap their own name breaks is INCONCLUSIVE"
+))
+def test_a_weaker_part_with_as_much_memory_is_no_cover_for_a_broken_cap() -> None:
+    load = Behaviour(450.0, 150.0, 20000.0, 0.99, 0.6, 0.95, 60 << 30, 60 << 30, 0.5, 8.0, max_w=480.0)
+    cap = commitment(["fac-a"], allowed='["idle", "inference", "training"]', extra_rules="compute_cap_flop = 6e17")
+    assert evaluate_bucket(_fleet(load, None, limit_w=500.0).inputs(cap), B0).status == VIOLATION
+    model = "NVIDIA A100-SXM4-80GB"
+    fleet = _fleet(load, model, limit_w=500.0)
+    v = evaluate_bucket(_declared_as(fleet, fleet.inputs(cap), model), B0)
+    assert v.status == VIOLATION, v.reason

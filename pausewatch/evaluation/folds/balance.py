@@ -125,11 +125,6 @@ class EnergyBalance:
     # and may be shared by meters of one make (summed over facilities, it adds up linearly)
     meter_sigma_j: float = 0.0
 
-    def random_sigma_j(self, sigma_j: float, seconds_share: float = 1.0) -> float:
-        """``sigma_j`` (of the bucket, or of a share of it) without the meters' part."""
-        meter = self.meter_sigma_j * seconds_share
-        return math.sqrt(max(0.0, sigma_j**2 - meter**2))
-
     def net_metered_j(self) -> tuple[float, float]:
         """The lowest and the highest metered energy less the declared fixed load: what the
         band and the ratio baseline compare with the nodes' reports."""
@@ -320,26 +315,35 @@ class _NodeTime:
 OWN_STRAY_MIN: Final = 0.05
 
 
+def _within(part: Interval, heard: Sequence[Interval]) -> bool:
+    """Whether a report or meter period lies inside one of the ``heard`` intervals."""
+    return any(a <= part[0] and part[1] <= e for a, e in heard)
+
+
+def _run_means(values: Sequence[float], parts: Sequence[Interval], silent_s: float) -> list[float] | None:
+    """The means of every run of consecutive ``values`` (one per period of ``parts``, in order)
+    as long as ``silent_s``, in periods of the parts' median length; None with fewer than
+    ``MIN_STEP_PERIODS`` such runs."""
+    if not parts:
+        return None
+    n = max(1, round(silent_s / statistics.median((b - a) / NS_PER_S for a, b in parts)))
+    if len(values) - n + 1 < MIN_STEP_PERIODS:
+        return None
+    return [math.fsum(values[i : i + n]) / n for i in range(len(values) - n + 1)]
+
+
 def _own_stray_w(t: _NodeTime, silent_s: float) -> float:
     """How far a node's own mean power over as long as its silence may stray from its mean for
     the bucket, honestly, W: the most that any run of its consecutive reports as long as the
     silence strayed above it, or ``Z_WARN`` standard deviations of those runs' means, whichever
     is more, and at least ``OWN_STRAY_MIN`` of its mean. ``math.inf`` where the node reported
     too few periods for a run (the caller's bound then applies)."""
-    heard = [(a, b) for a, b in t.heard]
-    parts = sorted(
-        (sl[0], sl[1], j)
-        for sl, j in t.parts
-        if sl[1] > sl[0] and any(a <= sl[0] and sl[1] <= b for a, b in heard)
+    parts = sorted((sl, j) for sl, j in t.parts if sl[1] > sl[0] and _within(sl, t.heard))
+    means = _run_means(
+        [j / ((b - a) / NS_PER_S) for (a, b), j in parts], [sl for sl, _ in parts], silent_s
     )
-    if not parts:
+    if means is None:
         return math.inf
-    length_s = statistics.median((e - a) / NS_PER_S for a, e, _ in parts)
-    n = max(1, round(silent_s / length_s))
-    if len(parts) - n + 1 < MIN_STEP_PERIODS:
-        return math.inf
-    power = [j / ((e - a) / NS_PER_S) for a, e, j in parts]
-    means = [math.fsum(power[i : i + n]) / n for i in range(len(power) - n + 1)]
     return max(max(means) - t.mean_w, Z_WARN * statistics.pstdev(means), OWN_STRAY_MIN * t.mean_w)
 
 
@@ -626,7 +630,9 @@ class _Scopes:
             # its silence, and its reports while heard, taken out of the whole
             own_heard = Cumulative(t.parts, span[0]).over(heard)
             others_silent_w = reported.over(t.silences) / t.silent_s - t.mean_w
-            others_heard_w = (reported.over(heard) - own_heard) / heard_s
+            heard_j = reported.over(heard)  # every node of the scope, while heard
+            heard_w = heard_j / heard_s
+            others_heard_w = (heard_j - own_heard) / heard_s
             change = others_silent_w - others_heard_w
             # what the node itself may have drawn beyond its mean while silent, honestly: as much
             # as its own load strays over as long as the silence (``_own_stray_w``), at most one
@@ -646,7 +652,6 @@ class _Scopes:
                 # reported (within the band): at the band's top, a rise of the others' load
                 # timed to the silence freed (top - true ratio) × the rise for the silent node,
                 # a whole 8-GPU node training uncapped in a wide band (a red team's)
-                heard_w = reported.over(heard) / heard_s
                 seen = (m_heard - group.fixed_load_w) / heard_w if heard_w > 0 else hi
                 explained = (min(hi, max(lo, seen)) if change > 0 else lo) * change
                 excess = m_silent - m_heard - explained
@@ -668,9 +673,7 @@ class _Scopes:
         in full and noise that averages out over the silence (a meter's jitter, a load toggled
         every other period to widen the threshold) does not. None with fewer than
         ``MIN_STEP_PERIODS`` such runs."""
-        parts = sorted(
-            p for p in self.meters.parts(meters[0]) if any(a <= p[0] and p[1] <= e for a, e in heard)
-        )
+        parts = sorted(p for p in self.meters.parts(meters[0]) if _within(p, heard))
         pairs = []
         for p in parts:
             m = self.meters.power_in(meters, [p], 0.9 * (p[1] - p[0]) / NS_PER_S)
@@ -678,14 +681,9 @@ class _Scopes:
                 pairs.append((m, reported.between(*p) / ((p[1] - p[0]) / NS_PER_S)))
         if not pairs:
             return None
-        length_s = statistics.median((b - a) / NS_PER_S for a, b in parts)
-        n = max(1, round(silent_s / length_s))
-        if len(pairs) - n + 1 < MIN_STEP_PERIODS:
-            return None
         ratio = math.fsum(m for m, _ in pairs) / math.fsum(r for _, r in pairs)
-        residuals = [m - ratio * r for m, r in pairs]
-        means = [math.fsum(residuals[i : i + n]) / n for i in range(len(residuals) - n + 1)]
-        return statistics.pstdev(means)
+        means = _run_means([m - ratio * r for m, r in pairs], parts, silent_s)
+        return None if means is None else statistics.pstdev(means)
 
     def _unread_silences(self, groups: Sequence[MeterScopeGroup], read: Collection[str]) -> list[Finding]:
         """Nodes silent for ``MIN_SILENCE_S`` or more of the bucket whose silence no meter scope

@@ -29,12 +29,10 @@ from pausewatch.inventory import DeclaredNode, Inventory
 from pausewatch.peaks import (
     UNKNOWN_MODEL_PEAK,
     AcceleratorPeak,
+    contradiction,
     either,
     lookup_peak,
-    memory_beyond,
-    overdrawn,
     overdrawn_peak,
-    tensor_without_units,
 )
 from pausewatch.v1 import types_pb2
 
@@ -237,15 +235,15 @@ class UsageReader:
             tensor = get("tensor_active")
             over_board, tensorless, beyond, claim_gib = 0.0, False, 0.0, 0.0
             if known:
-                if overdrawn(peak, drawn_w(values, at.full_s)):
-                    over_board = peak.board_power_w
-                elif tensor_without_units(peak, tensor):
-                    tensorless = True
-                else:
-                    held = held_bytes(values)
-                    if memory_beyond(peak, held):
+                held = held_bytes(values)
+                why = contradiction(peak, drawn_w(values, at.full_s), tensor, held)
+                if why is not None:
+                    if why == "power":
+                        over_board = peak.board_power_w
+                    elif why == "tensor":
+                        tensorless = True
+                    else:
                         beyond, claim_gib = held or 0.0, peak.memory_gib or 0.0
-                if over_board or tensorless or beyond:
                     peak, known = overdrawn_peak(peak), False
             devices.append(
                 DeviceReading(  # positional, in the order of the fields: a third of the cost
