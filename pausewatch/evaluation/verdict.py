@@ -104,10 +104,12 @@ __all__ = [
 # in calibration starting it afresh from the lower level, a silence's step held to the node's
 # own stray (at most one accelerator) with the others' change at the ratio seen and silences of
 # 30 s tested, the baseline never read against a wider σ than calibration learnt from, the
-# meters' accuracy summed linearly over facilities, 2026-12-06). A new
+# meters' accuracy summed linearly over facilities, 2026-12-06; 11: stall/compute alternation
+# training only where the job's compute levels are steady (a coefficient of variation of 2 %),
+# its carry held to ±6 % of its level and ended by drains at unsteady levels, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/10"
+RULES: Final = "pausewatch-rules/11"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -118,6 +120,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/7",
     "pausewatch-rules/8",
     "pausewatch-rules/9",
+    "pausewatch-rules/10",
 )
 
 

@@ -162,6 +162,12 @@ fall in a bucket with a silence filled at the node's mean too, and summed the me
 the WARNING as well: 22 verdicts of seed 2 changed energy findings (no status); a reviewer's mend
 of both restored them.
 
+Re-pinned for ``pausewatch-rules/11`` (stall/compute alternation training only at a steady
+compute level, the carry held to ±6 % of the job's level and ended by drains at unsteady
+levels): under ``pausewatch-rules/10`` every digest below was unchanged (these fleets' training
+is caught by its step rhythm or at a steady level; their servers never drain twice in a
+context); only ``rules`` differs.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -173,40 +179,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/10"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/11"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "ca27e9dc06c0bf9d16c25575b70716ffb1cf3a3b49390abaa6b015256870fdd8",
-        "c0@168": "9f587995ec2946a1c7a3faf87ffbe416f85a047756ba3b40bac2e10e9f2e14f4",
-        "c0@215": "345c51cb0f85145046500e22074cce6d1605c8fa142a3f5af08fb5da6f645e03",
-        "c1@82": "1a321842f639c7b3f095cddfcfc6f88b30d8edb190265a1bd3054b16aecc5a94",
-        "c1@168": "f7edd5bbe60cbf95d3ccb57171cf96709a7459b113ad1d4debac5490ac0e4de7",
-        "c1@215": "ff5162917f38df1ffcafeea1c07d343e2d8af8d7a492b2cfa6bedac91251d2f9",
-        "c2@82": "85cf572800e810e8fbefc5b0114f8de9948c745ce120ab4d5c3b768343d7d2d8",
-        "c2@168": "378fb859093a75ce32eda0137acee74bcaa6601eee723d26cd2c3074961cb469",
-        "c2@215": "6e6984a30350f2279e082ad145787da11a6e2003488ce040a76af279ef3b8a5e",
+        "c0@82": "c433731539fc491ddda6ecae35d8bed964ae0fb720ce457b4a48cf79e3ae4401",
+        "c0@168": "4ed567fd4c628d36741a2399a9b06a0f9efa1dda23cb70f1c7f6f8489186c476",
+        "c0@215": "941359ac45f3d5cfe96ef70630949f71bb5937d10180297f37cee85aa0f3eb5d",
+        "c1@82": "5e8a6803edfa454203f8e13e442093f12b578f0f21d2e390ce121f3183a034b0",
+        "c1@168": "1dcaa4482499f0532eff97bbed0c5cd7c459844e9818f22e67e7c13cd2c18a11",
+        "c1@215": "6dc6d246f193f1b3935295467c2547b70908246de06971904b8f5ef8ef75b434",
+        "c2@82": "4653d7e139dea56b2727f8b8b93913dd0d3ace5efdd5af71d9756c32dec7d6ca",
+        "c2@168": "ff3712462afdf85b02b014ea969dc4e1966e6e3a706f4e08eff94e466d163bee",
+        "c2@215": "3e63b62614838cb9d136267a1c935920223775074533067ec21947c73203202b",
     },
     2: {
-        "c0@81": "9a7e82afb6324216ddbb10e25f728ccd9c5f70c6a3a731bad2f1b3a191703cec",
-        "c0@173": "858c2ed46bc0cd564f4f57ad844e30441d1c4ffbe9aba81ffb14851b08c6b4bc",
-        "c0@220": "efdb56fc012e6bc8df7c5653dee5103f56ec2ab16912b9b6b172c0c865c8cbd8",
-        "c1@81": "eab7f715aa06f17f21c37d185d310437d78a327964a1eefe60b7e7424e085532",
-        "c1@173": "520f29e062136ba11d2c6ec6f5b335ea020b5d919755df5e388b4332b3c5bea2",
-        "c1@220": "1e650cc95cc70b303bd4e71f37686c46f4b7c5ae74104de6a9f64f3f9279316e",
-        "c2@81": "e5301e9a5e51cc2c29053a832a5877a5d1e35d05c2e716c40c7e8bf653fb7a35",
-        "c2@173": "d242c288dff4b52d490023521be1f1ccd97816a13686f8f7e44eaf9274365f9a",
-        "c2@220": "52bf782d2780b96ef2e2dbd70f7a937b79ddcbefbdc044a74b350075b99f7bb0",
+        "c0@81": "c87e8b6c334495eeed4e36c76be8c1032e61afd2906b6c6c3fe1ed1d8eb0785f",
+        "c0@173": "f0d554563662180795a419b288aa5d5c6e4ff6ece018518c076f6447f0b8c350",
+        "c0@220": "b7734ffabc3cfe2848b7232afbec55cdb626fd43272c942b5a76b898b00c6be1",
+        "c1@81": "4050adf082efd10f7d056583e41e1f673bea8dc2c5e562b8b04bd9045939aaad",
+        "c1@173": "f4a1f39d3685677e98928c95e8528ae27b4593d0a90a8f13c9cdbefeca9e212f",
+        "c1@220": "078a1e2f32dfc9dc99bc51471e682739692a7e50391165fb45f5878d6c265a5c",
+        "c2@81": "f300cd4d83560aed4af28cbce5e5496c6e88cb821910d0b2dd7925a541aa7545",
+        "c2@173": "d6f91cbb0c9d40689a7e29ce5a2d1c8b9c05115b09c7b62fb2bae6d62c3fc403",
+        "c2@220": "a885e1a09ee5dda656ecda9422bd63215d3716474766c3786e36d52067baa7b9",
     },
 }
 
 CLEAN = {
-    "idle/c0": "4064f35dacb865985e95d6f3b856c70aac0288f171353500080810c80f3ce7a9",
-    "idle/c1": "34101f636ac5d71bc384d3dd83ed7e21e91cb46119608b7403d9060bfa4a06fb",
-    "inference/c0": "b9bbcdb34bcf7d6b0b0faafc8a98700f513871ade89b10589cfe16b03f1a46f8",
-    "inference/c1": "d9f7ba19cbb1f50244acce3f96cef7ae366fd69a8ad281f494bc7dbbbee99b2b",
-    "training/c0": "3eae0e2046a586c843de0619dd1b69a1dd17a7ff415c7a39dd9a1314ce4bde81",
-    "training/c1": "7409e0122131bedf3d9432765fe6839bc83d79a13730143f3e23508e4d919467",
+    "idle/c0": "8cb044c1a18e3ba5d362e03a63413a4c9d4389f6668eace2b209c04de923f2a3",
+    "idle/c1": "d9570e19fc09a87cba56871c6c6bde7591671ae36671c50822f8eca63866b2ea",
+    "inference/c0": "ce89ace21d5030f255f17ece5c75253e79a6852c1c9ac2f15a39e27c97c8fcbf",
+    "inference/c1": "1907dfe3a81a4f21aed92a1fc3e80bfbbc45c00d8bfd8e2725586acadbb2a0b7",
+    "training/c0": "9a65b6f41fc03934cec4d0afd6c87e0e7182fe3b2a2bed38b6c323f8cfabdcf1",
+    "training/c1": "b043435a8e8272a579e618b091493a222620fac6cfded1633627b742503dd7dd",
 }
 
 

@@ -1,6 +1,8 @@
-"""Honest fleets the rules still call violators, kept as strict xfails: each names the library
-scenario it varies and the parameter at which it fails, so that a fix turns it into an XPASS
-(and the marker must then go). Found by a red team (2026-12-06); docs/classify.md says why."""
+"""Honest fleets the rules called violators: a tensor-parallel server drained for seconds on a
+schedule, the library's ``tp-inference-half-hourly-drain`` varied in seed and cadence. Found by
+red teams (2026-12-06); each was VIOLATION until the rules named beside it, and a case the rules
+still call a violator is kept here as a strict xfail, naming the parameter at which it fails.
+docs/classify.md says why."""
 
 from __future__ import annotations
 
@@ -16,11 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 VIOLATION = "VIOLATION"
 
 
-_DRAINS = (
-    "FALSE VIOLATION: tensor-parallel serving drained for seconds on a schedule is training: "
-    "lulls at the server's level (+-12 % inside one 10-minute context, +-8 % joined through the "
-    "history, HISTORY_LEVEL_AGREE) are checkpoint stalls in power, and nothing on that path asks "
-    "whether the load between them follows requests"
+_STEADY = (
+    "FALSE VIOLATION: a tensor-parallel server whose traffic holds within 2 % (LEVEL_STEADY_CV) "
+    "for ten minutes, drained twice in them, is a training loop stalling for checkpoints in power"
 )
 
 
@@ -30,12 +30,18 @@ _DRAINS = (
         # with the library's seed (401) the library runs it; at +-12 % (rules/7) seeds 1, 2, 6
         # and 8 of 1-11 were VIOLATION: the traffic resumed within 12 % of the level it left
         (1, 1800, 30),
-        (2, 1800, 30),
-        pytest.param(401, 600, 30, marks=pytest.mark.xfail(strict=True, reason=_DRAINS)),  # 5, 7 min too
-        # an honest-fleet hunt (2026-12-06): every 12 minutes (seeds 0, 2, 5 of 0-7), and one
-        # batch a minute with a 15-s empty queue (every seed)
-        pytest.param(0, 720, 30, marks=pytest.mark.xfail(strict=True, reason=_DRAINS)),
-        pytest.param(401, 60, 15, marks=pytest.mark.xfail(strict=True, reason=_DRAINS)),
+        # until rules/11 (a job's computing levels steady within LEVEL_STEADY_CV, its carry
+        # within CARRY_LEVEL_AGREE and ended by a context of drains at unsteady levels), each of
+        # these was VIOLATION; over seeds 0-5 and 401 at each cadence, 113 of 168 hours were
+        # (every hour at 1, 2 and 5 minutes), none now. The library runs 10 minutes at seed 401
+        # (scenarios/tp-inference-ten-minute-drains-honest.toml).
+        (0, 720, 30),
+        (3, 300, 30),
+        (1, 120, 20),
+        (401, 60, 15),
+        # held out from the shaping of rules/11: 13 of 120 hours still VIOLATION (seeds 6-11,
+        # five cadences), where the traffic held within 2 % for ten minutes
+        pytest.param(10, 120, 45, marks=pytest.mark.xfail(strict=True, reason=_STEADY)),
     ],
 )
 def test_tensor_parallel_serving_with_regular_drains_is_never_a_violation(

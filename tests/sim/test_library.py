@@ -87,6 +87,7 @@ PAIRS = (
     ("others-ramp-in-a-silence.toml", "others-ramp-in-a-silence-honest.toml"),
     ("short-silences-train-from-start.toml", "short-silences-idle-honest.toml"),
     ("meter-accuracy-loosened-hides-a-gpu.toml", "meter-accuracy-loosened-honest.toml"),
+    ("training-at-a-wandering-cap.toml", "tp-inference-ten-minute-drains-honest.toml"),  # rules/11
 )
 
 
