@@ -106,7 +106,9 @@ __all__ = [
 # 30 s tested, the baseline never read against a wider σ than calibration learnt from, the
 # meters' accuracy summed linearly over facilities, 2026-12-06; 11: stall/compute alternation
 # training only where the job's compute levels are steady (a coefficient of variation of 2 %),
-# its carry held to ±6 % of its level and ended by drains at unsteady levels, 2026-12-06). A new
+# its carry held to ±6 % of its level and ended by drains at unsteady levels, the others' change
+# in a silence explained at the marginal ratio (the slope of meters against reports, 3σ to the
+# honest side, a rise never above the average ratio), 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/11"

@@ -166,7 +166,8 @@ Re-pinned for ``pausewatch-rules/11`` (stall/compute alternation training only a
 compute level, the carry held to ±6 % of the job's level and ended by drains at unsteady
 levels): under ``pausewatch-rules/10`` every digest below was unchanged (these fleets' training
 is caught by its step rhythm or at a steady level; their servers never drain twice in a
-context); only ``rules`` differs.
+context); only ``rules`` differs. Then, under the same rules (unreleased), the others' change in
+a silence explained at the marginal ratio: every digest unchanged.
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,

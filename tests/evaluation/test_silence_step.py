@@ -18,7 +18,8 @@ import dataclasses
 import pytest
 
 from pausewatch.evaluation import BucketRef, Evaluator
-from pausewatch.inventory import Inventory
+from pausewatch.evaluation.folds.balance import _marginal, _Scopes
+from pausewatch.inventory import Inventory, MeterScopeGroup
 from pausewatch.v1 import types_pb2
 from sim.factories import IDLE, INFERENCE, NS, T0, TRAINING, Behaviour, Fleet, commitment
 
@@ -290,3 +291,38 @@ def test_silences_spread_to_leave_no_reference_are_unproven(truth: Behaviour) ->
     found = silent_draw(v)
     assert len(found) == nodes
     assert all({q.name for q in f.quantities} == {"silent_s"} for f in found)
+
+
+# The ratio the others' change in a silence is explained at (``_Scopes._change_ratio``): the
+# marginal ratio, the slope of metered against reported power over the heard time.
+def _pairs(
+    ratio: float, base_w: float, loads: list[float], meter_noise: list[float]
+) -> list[tuple[float, float]]:
+    return [(base_w + ratio * r + e, r) for r, e in zip(loads, meter_noise, strict=True)]
+
+
+LOADS = [40_000.0 + 3_000.0 * ((7 * i) % 11 - 5) / 5 for i in range(50)]  # a serving fleet
+NOISE = [60.0 * ((13 * i) % 7 - 3) / 3 for i in range(50)]
+
+
+def test_the_marginal_ratio_ignores_a_base_load_the_average_carries() -> None:
+    fit = _marginal(_pairs(1.15, 1500.0, LOADS, NOISE))
+    assert fit is not None
+    assert abs(fit.slope - 1.15) < 3 * fit.slope_sigma + 1e-3
+    group = MeterScopeGroup(("n00",), (("m",),), (1.1, 1.4), 0.0)
+    heard_w = sum(LOADS) / len(LOADS)
+    m_heard = 1500.0 + 1.15 * heard_w  # the average: 1.15 + 1500 / 40 kW
+    rise = _Scopes._change_ratio(group, (1.1, 1.4), 9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit)
+    fall = _Scopes._change_ratio(group, (1.1, 1.4), -9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit)
+    assert 1.15 <= rise < m_heard / heard_w  # above the slope, under the inflated average
+    assert 1.1 < fall <= 1.15  # under the slope, above the band's bottom
+
+
+def test_reports_that_hardly_varied_fall_back_to_the_band_and_the_average() -> None:
+    flat = [40_000.0 + 5.0 * ((3 * i) % 5 - 2) for i in range(50)]  # the reports' own noise only
+    fit = _marginal(_pairs(1.25, 0.0, flat, NOISE))
+    group = MeterScopeGroup(("n00",), (("m",),), (1.1, 1.4), 0.0)
+    m_heard, heard_w = 1.25 * 40_000.0, 40_000.0
+    assert _Scopes._change_ratio(group, (1.1, 1.4), -9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit) == 1.1
+    rise = _Scopes._change_ratio(group, (1.1, 1.4), 9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit)
+    assert rise == pytest.approx(1.25)  # the average caps a loose fit, never the band's top

@@ -85,6 +85,8 @@ PAIRS = (
     ("calibration-starts-on-hidden-load.toml", "calibration-overhead-falls-honest.toml"),  # rules/10
     ("silent-minutes-train-capped.toml", "silent-minutes-serving-honest.toml"),
     ("others-ramp-in-a-silence.toml", "others-ramp-in-a-silence-honest.toml"),
+    ("others-fall-in-a-silence.toml", "others-fall-in-a-silence-honest.toml"),  # tests/sim/misses before
+    ("others-ramp-undeclared-base-load.toml", "others-ramp-undeclared-base-load-honest.toml"),  # the same
     ("short-silences-train-from-start.toml", "short-silences-idle-honest.toml"),
     ("meter-accuracy-loosened-hides-a-gpu.toml", "meter-accuracy-loosened-honest.toml"),
     ("training-at-a-wandering-cap.toml", "tp-inference-ten-minute-drains-honest.toml"),  # rules/11

@@ -9,15 +9,17 @@ or flags invalid (fallen off the bus, still powered: its board power for as long
 between ``energy.unexplained`` CRITICAL (even silence at full power cannot explain the meter)
 and ``energy.silent_draw`` WARNING (only silence can). A silence also shows at the meters'
 own resolution: when a scope's meters read more while one node was silent than while it
-reported, beyond what the other nodes' reports explain (at the ratio the meters showed while
-all reported), by more than the node's own load strays over as long (at most one accelerator at
-board power) and 3σ of the scope's own noise at the silence's length, that node gets
-``energy.silent_draw`` WARNING (``_Scopes._silence_steps``). Findings also:
-``energy.balance_unverifiable`` (no meter, none on the facility's intake, nodes behind no meter,
-meters that do not cover the bucket) and ``meter.disagreement``."""
+reported, beyond what the other nodes' reports explain (at the marginal ratio, the slope of
+metered against reported power while all reported, ``_Scopes._change_ratio``), by more than
+the node's own load strays over as long (at most one accelerator at board power) and 3σ of
+the scope's own noise at the silence's length, that node gets ``energy.silent_draw`` WARNING
+(``_Scopes._silence_steps``). Findings also: ``energy.balance_unverifiable`` (no meter, none
+on the facility's intake, nodes behind no meter, meters that do not cover the bucket) and
+``meter.disagreement``."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -313,6 +315,70 @@ class _NodeTime:
 # The least a silent node's own load is allowed to stray from its mean (share of that mean):
 # power sensors' accuracy (NVML's ±5 %), so that a flat node's silence is not held to nothing.
 OWN_STRAY_MIN: Final = 0.05
+# How many standard errors the marginal ratio (``_marginal``) is moved towards an honest fleet's
+# side before it explains the others' change in a silence: a fall at the slope less K, a rise at
+# the slope plus K. ``Z_WARN``'s 3: the step it feeds blocks COMPLIANT only, never makes a
+# VIOLATION, at 3σ an honest fleet's slope lies beyond it in 0.13 % of silences (one-sided; the
+# standard error already widened for residuals correlated from one period to the next, cooling
+# cycles minutes long), and an evader keeps 3σ × the change: in the library's fall and rise
+# cases (12 × 8-GPU H100 nodes, hourly buckets, 60-s meter periods) σ is ~0.005-0.02 of ratio,
+# 3σ ≈ 0.015-0.06 against the 0.1-0.25 of slack the band's edges left.
+MARGINAL_K: Final = Z_WARN
+# heard meter periods a slope needs: fewer, a fall is explained at the band's bottom, a rise at
+# the average ratio (what they were before the marginal ratio)
+MIN_FIT_PERIODS: Final = 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Marginal:
+    """The least-squares slope of metered against reported power over the heard time (W/W),
+    with its standard error, and the fit's R²."""
+
+    slope: float
+    slope_sigma: float
+    r2: float
+
+    def upper(self) -> float:
+        """The most the marginal ratio can be, ``MARGINAL_K`` σ up: the slope divided by R²,
+        the reverse regression's. The reports carry noise of their own (sampling, a meter's
+        periods not quite a report's), which pulls the slope towards 0 as much as their true
+        variation is small beside it: an idle fleet's heard hour fitted 0.24 ± 0.08 where the
+        meters showed 1.25 (``scenarios/short-silences-idle-honest.toml``); noise in the
+        meters instead pulls the reverse slope away from 0, so the truth lies between the two.
+        Where the reports hardly varied R² is small and this is no bound at all."""
+        if self.slope <= 0 or self.r2 <= 0:
+            return math.inf
+        return (self.slope + MARGINAL_K * self.slope_sigma) / self.r2
+
+
+def _marginal(pairs: Sequence[tuple[float, float]]) -> _Marginal | None:
+    """The marginal ratio over the heard time: the slope of metered power (``pairs``' first) on
+    the scope's reported power (second), one pair per meter period in order, by least squares,
+    what one more watt reported costs at the meter whatever the scope carries besides (a base
+    load the inventory leaves undeclared, or declares too high, moves the intercept, not the
+    slope). Its standard errors are widened by sqrt((1 + ρ) / (1 − ρ)), ρ the residuals'
+    lag-1 autocorrelation (none below 0): a cooling cycle minutes long makes neighbouring
+    periods err alike, and n such periods tell less than n independent ones. None with fewer
+    than ``MIN_FIT_PERIODS`` pairs or reports that did not vary."""
+    n = len(pairs)
+    if n < MIN_FIT_PERIODS:
+        return None
+    mean_m = math.fsum(m for m, _ in pairs) / n
+    mean_r = math.fsum(r for _, r in pairs) / n
+    sxx = math.fsum((r - mean_r) ** 2 for _, r in pairs)
+    syy = math.fsum((m - mean_m) ** 2 for m, _ in pairs)
+    if sxx <= 0 or syy <= 0:
+        return None
+    sxy = math.fsum((r - mean_r) * (m - mean_m) for m, r in pairs)
+    slope = sxy / sxx
+    intercept = mean_m - slope * mean_r
+    resid = [m - intercept - slope * r for m, r in pairs]
+    s2 = math.fsum(e * e for e in resid) / (n - 2)
+    lag = math.fsum(a * b for a, b in itertools.pairwise(resid))
+    rho = max(0.0, min(0.9, lag / math.fsum(e * e for e in resid))) if s2 > 0 else 0.0
+    widen = math.sqrt((1 + rho) / (1 - rho))
+    slope_sigma = widen * math.sqrt(s2 / sxx)
+    return _Marginal(slope, slope_sigma, sxy * sxy / (sxx * syy))
 
 
 def _within(part: Interval, heard: Sequence[Interval]) -> bool:
@@ -645,15 +711,14 @@ class _Scopes:
                 m_heard = self.meters.power_in(meters, heard, MIN_WATCHED_S)
                 if m_silent is None or m_heard is None:
                     continue  # this measurement did not watch enough: the others decide
-                noise = self._step_noise(meters, heard, reported, t.silent_s)
+                parts, pairs = self._heard_pairs(meters, heard, reported)
+                noise = self._step_noise(parts, pairs, t.silent_s)
                 if noise is None:
                     continue
-                # the others' change in load at the ratio the meters showed while everyone
-                # reported (within the band): at the band's top, a rise of the others' load
-                # timed to the silence freed (top - true ratio) × the rise for the silent node,
-                # a whole 8-GPU node training uncapped in a wide band (a red team's)
-                seen = (m_heard - group.fixed_load_w) / heard_w if heard_w > 0 else hi
-                explained = (min(hi, max(lo, seen)) if change > 0 else lo) * change
+                ratio = self._change_ratio(
+                    group, (lo, hi), change, m_heard=m_heard, heard_w=heard_w, fit=_marginal(pairs)
+                )
+                explained = ratio * change
                 excess = m_silent - m_heard - explained
                 steps.append(
                     _SilenceStep(group, t.silent_s, excess, floor + Z_WARN * noise, explained, b.evidence)
@@ -663,22 +728,74 @@ class _Scopes:
                 out[nid] = min(steps, key=lambda x: x.score)
         return out
 
-    def _step_noise(
-        self, meters: Sequence[str], heard: Sequence[Interval], reported: Cumulative, silent_s: float
-    ) -> float | None:
-        """How much a mean over as long as the silence strays, W: the standard deviation of the
-        means of every run of consecutive report periods of the first meter, as many as span
-        ``silent_s``, over the heard time, of metered power − the heard ratio × the reports
-        (silences filled). Read at the silence's own length, cooling cycles minutes long count
-        in full and noise that averages out over the silence (a meter's jitter, a load toggled
-        every other period to widen the threshold) does not. None with fewer than
-        ``MIN_STEP_PERIODS`` such runs."""
+    @staticmethod
+    def _change_ratio(
+        group: MeterScopeGroup,
+        band: tuple[float, float],
+        change: float,
+        *,
+        m_heard: float,
+        heard_w: float,
+        fit: _Marginal | None,
+    ) -> float:
+        """The ratio the other nodes' change of load in a silence is explained at: the marginal
+        ratio over the heard time (``_marginal``), moved ``MARGINAL_K`` standard errors to the
+        honest side and held in the band.
+
+        A fall at the slope less K σ, at the band's bottom at the lowest (and there where the
+        reports hardly varied: no fit). At the bottom outright, (true ratio − band min) × a fall
+        timed to the silence was freed for the silent node: eleven nodes falling from serving
+        to idle hid eight H100s training at 300 W (``scenarios/others-fall-in-a-silence.toml``).
+
+        A rise at the fit's upper bound (``_Marginal.upper``: slope plus K σ, over R²), at most
+        the ratio the meters showed while everyone reported (within the band; at the band's
+        top, a rise freed (top − true ratio) × the rise, a whole 8-GPU node training uncapped
+        in a wide band: ``scenarios/others-ramp-in-a-silence.toml``). That average carries every
+        base load the inventory does not declare, and so overstates what a rise costs: 1.5 kW
+        undeclared beside twelve idle nodes hid eight H100s at 350 W
+        (``scenarios/others-ramp-undeclared-base-load.toml``). The average stays the cap where
+        the fit is loose (the reports held flat while heard: its bound is the band's top,
+        which an evader would choose). The average is never exceeded: where it understates a rise
+        (a fixed load declared too high, overhead growing faster than the reports) an honest
+        rise in a silence is ``energy.silent_draw``, INCONCLUSIVE, as before
+        (``scenarios/others-ramp-over-declared-fixed-load-honest.toml``). Lifting the cap where
+        the fit's intercept lies under the declared fixed load, as a first version did, gave an
+        evader the band's top back wherever he makes overhead grow faster than his reports (a
+        facility load of his own switched with them): the case this cap closed."""
+        lo, hi = band
+        if change <= 0:
+            if fit is None:
+                return lo
+            return min(hi, max(lo, fit.slope - MARGINAL_K * fit.slope_sigma))
+        seen = min(hi, max(lo, (m_heard - group.fixed_load_w) / heard_w)) if heard_w > 0 else hi
+        if fit is None:
+            return seen
+        return min(seen, max(lo, fit.upper()))
+
+    def _heard_pairs(
+        self, meters: Sequence[str], heard: Sequence[Interval], reported: Cumulative
+    ) -> tuple[list[Interval], list[tuple[float, float]]]:
+        """The first meter's report periods inside the heard time, each with (metered power of
+        the measurement, the scope's reported power with silences filled), W."""
         parts = sorted(p for p in self.meters.parts(meters[0]) if _within(p, heard))
         pairs = []
         for p in parts:
             m = self.meters.power_in(meters, [p], 0.9 * (p[1] - p[0]) / NS_PER_S)
             if m is not None:
                 pairs.append((m, reported.between(*p) / ((p[1] - p[0]) / NS_PER_S)))
+        return parts, pairs
+
+    @staticmethod
+    def _step_noise(
+        parts: Sequence[Interval], pairs: Sequence[tuple[float, float]], silent_s: float
+    ) -> float | None:
+        """How much a mean over as long as the silence strays, W: the standard deviation of the
+        means of every run of consecutive report periods of the first meter, as many as span
+        ``silent_s``, over the heard time, of metered power − the heard ratio × the reports
+        (silences filled; ``_heard_pairs``). Read at the silence's own length, cooling cycles
+        minutes long count in full and noise that averages out over the silence (a meter's
+        jitter, a load toggled every other period to widen the threshold) does not. None with
+        fewer than ``MIN_STEP_PERIODS`` such runs."""
         if not pairs:
             return None
         ratio = math.fsum(m for m, _ in pairs) / math.fsum(r for _, r in pairs)
