@@ -6,15 +6,12 @@ docs/classify.md says why."""
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
+import json
 
 import pytest
 
-from sim.runner import run_scenario
-from sim.scenario import load_scenario
+from tools import drain_sweep
 
-REPO = Path(__file__).resolve().parents[2]
 VIOLATION = "VIOLATION"
 
 
@@ -47,10 +44,16 @@ _STEADY = (
 def test_tensor_parallel_serving_with_regular_drains_is_never_a_violation(
     seed: int, every_s: int, drain_s: int
 ) -> None:
-    scenario = load_scenario(REPO / "scenarios" / "tp-inference-half-hourly-drain.toml")
-    timeline = tuple(
-        dataclasses.replace(t, every_ns=every_s * 1_000_000_000, on_ns=(every_s - drain_s) * 1_000_000_000)
-        for t in scenario.timeline
-    )
-    result = run_scenario(dataclasses.replace(scenario, seed=seed, timeline=timeline))
-    assert VIOLATION not in [v.status for v in result.verdicts]
+    # the run tools/drain_sweep.py makes for the figures in docs/classify.md
+    _, statuses = drain_sweep.run_drained((seed, every_s, drain_s))
+    assert len(statuses) == 4
+    assert VIOLATION not in statuses
+
+
+def test_the_sweep_prints_its_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert drain_sweep.main(["--seeds", "1", "--every", "1800:30", "--jobs", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["1800:30"]["buckets"] == 4
+    assert out["1800:30"]["violation_buckets"] == 0
+    with pytest.raises(SystemExit):
+        drain_sweep.main(["--seeds", "1", "--every", "30:60"])  # a drain longer than its cadence
