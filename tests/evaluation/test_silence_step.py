@@ -18,7 +18,7 @@ import dataclasses
 import pytest
 
 from pausewatch.evaluation import BucketRef, Evaluator
-from pausewatch.evaluation.folds.balance import _marginal, _Scopes
+from pausewatch.evaluation.folds.balance import MARGINAL_K, _marginal, _Scopes
 from pausewatch.inventory import Inventory, MeterScopeGroup
 from pausewatch.v1 import types_pb2
 from sim.factories import IDLE, INFERENCE, NS, T0, TRAINING, Behaviour, Fleet, commitment
@@ -326,3 +326,20 @@ def test_reports_that_hardly_varied_fall_back_to_the_band_and_the_average() -> N
     assert _Scopes._change_ratio(group, (1.1, 1.4), -9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit) == 1.1
     rise = _Scopes._change_ratio(group, (1.1, 1.4), 9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit)
     assert rise == pytest.approx(1.25)  # the average caps a loose fit, never the band's top
+
+
+def test_a_few_wide_minutes_do_not_set_the_fall_s_ratio() -> None:
+    # a serving fleet's heard hour at the true 1.25, and two minutes in which the others fall by
+    # 9 kW while 1.5 kW of the lab's own load goes on: least squares follows those two minutes
+    # far below the truth, the Theil-Sen bound that explains a fall does not
+    pairs = _pairs(1.25, 0.0, LOADS, NOISE)
+    pumped = [*pairs[:40], *[(1.25 * 31_000.0 + 1500.0 + e, 31_000.0) for e in NOISE[:2]], *pairs[42:]]
+    fit = _marginal(pumped)
+    assert fit is not None
+    assert fit.lowest is not None
+    assert fit.slope - MARGINAL_K * fit.slope_sigma < 1.15  # the tilt
+    assert 1.2 < fit.lowest <= 1.25
+    clean = _marginal(pairs)
+    assert clean is not None
+    assert clean.lowest is not None
+    assert 1.2 < clean.lowest <= 1.25

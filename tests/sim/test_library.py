@@ -86,6 +86,7 @@ PAIRS = (
     ("silent-minutes-train-capped.toml", "silent-minutes-serving-honest.toml"),
     ("others-ramp-in-a-silence.toml", "others-ramp-in-a-silence-honest.toml"),
     ("others-fall-in-a-silence.toml", "others-fall-in-a-silence-honest.toml"),  # tests/sim/misses before
+    ("switched-load-tilts-the-fall.toml", "others-fall-in-a-silence-honest.toml"),
     ("others-ramp-undeclared-base-load.toml", "others-ramp-undeclared-base-load-honest.toml"),  # the same
     ("short-silences-train-from-start.toml", "short-silences-idle-honest.toml"),
     ("meter-accuracy-loosened-hides-a-gpu.toml", "meter-accuracy-loosened-honest.toml"),
