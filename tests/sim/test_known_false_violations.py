@@ -24,9 +24,6 @@ _STEADY = (
 @pytest.mark.parametrize(
     ("seed", "every_s", "drain_s"),
     [
-        # with the library's seed (401) the library runs it; at +-12 % (rules/7) seeds 1, 2, 6
-        # and 8 of 1-11 were VIOLATION: the traffic resumed within 12 % of the level it left
-        (1, 1800, 30),
         # until rules/11 (a job's computing levels steady within LEVEL_STEADY_CV, its carry
         # within CARRY_LEVEL_AGREE and ended by a context of drains at unsteady levels), each of
         # these was VIOLATION; over seeds 0-5 and 401 at each cadence, 113 of 168 hours were
@@ -51,6 +48,8 @@ def test_tensor_parallel_serving_with_regular_drains_is_never_a_violation(
 
 
 def test_the_sweep_prints_its_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    # with the library's seed (401) the library runs it; at +-12 % (rules/7) seeds 1, 2, 6 and 8
+    # of 1-11 were VIOLATION: the traffic resumed within 12 % of the level it left
     assert drain_sweep.main(["--seeds", "1", "--every", "1800:30", "--jobs", "1"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["1800:30"]["buckets"] == 4

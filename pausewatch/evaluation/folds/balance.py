@@ -317,7 +317,7 @@ class _NodeTime:
 OWN_STRAY_MIN: Final = 0.05
 # How many standard errors the marginal ratio (``_marginal``) is moved towards an honest fleet's
 # side before it explains the others' change in a silence: a fall at the lower bound of Sen's
-# interval (``_sen_lowest``, K of Kendall's standard deviations), a rise at the slope plus K.
+# interval (``_Marginal.lowest``, K of Kendall's standard deviations), a rise at the slope plus K.
 # ``Z_WARN``'s 3: the step it feeds blocks COMPLIANT only, never makes a VIOLATION; at 3σ an
 # honest fleet's slope lies beyond it in 0.13 % of silences (one-sided; the standard error
 # already widened for residuals correlated from one period to the next, cooling cycles minutes
@@ -332,13 +332,15 @@ MIN_FIT_PERIODS: Final = 10
 
 @dataclass(frozen=True, slots=True)
 class _Marginal:
-    """The least-squares slope of metered against reported power over the heard time (W/W),
-    with its standard error, and the fit's R²."""
+    """The marginal ratio over the heard time (``_marginal``): the least-squares slope of metered
+    against reported power (W/W), its standard error and the fit's R², read upward for a rise
+    (``upper``) and robustly downward for a fall (``lowest``)."""
 
     slope: float
     slope_sigma: float
     r2: float
-    lowest: float | None  # the fall's ratio: the Theil–Sen slope's lower bound (``_sen_lowest``)
+    widen: float  # the residuals' autocorrelation factor, sqrt((1 + ρ) / (1 − ρ))
+    pairs: Sequence[tuple[float, float]]  # (metered, reported) W, one per heard meter period
 
     def upper(self) -> float:
         """The most the marginal ratio can be, ``MARGINAL_K`` σ up: the slope divided by R²,
@@ -351,6 +353,38 @@ class _Marginal:
         if self.slope <= 0 or self.r2 <= 0:
             return math.inf
         return (self.slope + MARGINAL_K * self.slope_sigma) / self.r2
+
+    def lowest(self) -> float | None:
+        """The least the marginal ratio can be, ``MARGINAL_K`` standard errors down, read
+        robustly: the lower bound of Sen's interval for the median of the slopes between every
+        two heard periods (Kendall's rank statistic's standard deviation, widened as the
+        least-squares one). A least-squares slope is set by its few widest periods: two minutes
+        an hour of the others' load falling with a facility load of the lab's own switched on
+        pulled it from 1.25 to 1.10 and freed the fall in a silence again
+        (``scenarios/switched-load-tilts-the-fall.toml``); a median of slopes moves only when a
+        large share of the periods is made so (five minutes an hour: ``tests/sim/misses/``).
+        None where the interval reaches below 0. Read for falls only: O(n²) in the periods."""
+        points = list(self.pairs)
+        if len(points) > SEN_MAX_POINTS:
+            size = math.ceil(len(points) / SEN_MAX_POINTS)
+            chunks = [points[i : i + size] for i in range(0, len(points), size)]
+            points = [
+                (math.fsum(m for m, _ in c) / len(c), math.fsum(r for _, r in c) / len(c)) for c in chunks
+            ]
+        slopes = sorted(
+            (m2 - m1) / (r2 - r1)
+            for (m1, r1), (m2, r2) in itertools.combinations(points, 2)
+            if r2 != r1
+        )
+        n = len(points)
+        spread = MARGINAL_K * self.widen * math.sqrt(n * (n - 1) * (2 * n + 5) / 18)
+        k = math.floor((len(slopes) - spread) / 2)
+        return slopes[k] if slopes and k >= 0 else None
+
+
+# Pairs the Theil–Sen slope reads at most: longer heard times (a day's bucket, 1,440 periods) are
+# read as this many means of consecutive periods, so that the slopes of every two stay ~7,000.
+SEN_MAX_POINTS: Final = 120
 
 
 def _marginal(pairs: Sequence[tuple[float, float]]) -> _Marginal | None:
@@ -375,45 +409,12 @@ def _marginal(pairs: Sequence[tuple[float, float]]) -> _Marginal | None:
     slope = sxy / sxx
     intercept = mean_m - slope * mean_r
     resid = [m - intercept - slope * r for m, r in pairs]
-    s2 = math.fsum(e * e for e in resid) / (n - 2)
+    sse = math.fsum(e * e for e in resid)
     lag = math.fsum(a * b for a, b in itertools.pairwise(resid))
-    rho = max(0.0, min(0.9, lag / math.fsum(e * e for e in resid))) if s2 > 0 else 0.0
+    rho = max(0.0, min(0.9, lag / sse)) if sse > 0 else 0.0
     widen = math.sqrt((1 + rho) / (1 - rho))
-    slope_sigma = widen * math.sqrt(s2 / sxx)
-    return _Marginal(slope, slope_sigma, sxy * sxy / (sxx * syy), _sen_lowest(pairs, widen))
-
-
-# Pairs the Theil–Sen slope reads at most: longer heard times (a day's bucket, 1,440 periods) are
-# read as this many means of consecutive periods, so that the slopes of every two stay ~7,000.
-SEN_MAX_POINTS: Final = 120
-
-
-def _sen_lowest(pairs: Sequence[tuple[float, float]], widen: float) -> float | None:
-    """The least the marginal ratio can be, ``MARGINAL_K`` standard errors down, read robustly:
-    the lower bound of Sen's interval for the median of the slopes between every two heard
-    periods (Kendall's rank statistic's standard deviation, widened as the least-squares one).
-    A least-squares slope is set by its few widest periods: two minutes an hour of the others'
-    load falling with a facility load of the lab's own switched on pulled it from 1.25 to 1.10
-    and freed the fall in a silence again (``tests/sim/misses/``); a median of slopes moves only
-    when a large share of the periods is made so. None where the interval reaches below 0."""
-    points = list(pairs)
-    if len(points) > SEN_MAX_POINTS:
-        size = math.ceil(len(points) / SEN_MAX_POINTS)
-        chunks = [points[i : i + size] for i in range(0, len(points), size)]
-        points = [
-            (math.fsum(m for m, _ in c) / len(c), math.fsum(r for _, r in c) / len(c)) for c in chunks
-        ]
-    slopes = sorted(
-        (m2 - m1) / (r2 - r1)
-        for (m1, r1), (m2, r2) in itertools.combinations(points, 2)
-        if r2 != r1
-    )
-    n = len(points)
-    spread = MARGINAL_K * widen * math.sqrt(n * (n - 1) * (2 * n + 5) / 18)
-    k = math.floor((len(slopes) - spread) / 2)
-    if k < 0 or not slopes:
-        return None
-    return slopes[k]
+    slope_sigma = widen * math.sqrt(sse / (n - 2) / sxx)
+    return _Marginal(slope, slope_sigma, sxy * sxy / (sxx * syy), widen, pairs)
 
 
 def _within(part: Interval, heard: Sequence[Interval]) -> bool:
@@ -777,7 +778,7 @@ class _Scopes:
         ratio over the heard time (``_marginal``), moved ``MARGINAL_K`` standard errors to the
         honest side and held in the band.
 
-        A fall at the Theil–Sen slope's lower bound (``_sen_lowest``: a few wide minutes set a
+        A fall at the Theil–Sen slope's lower bound (``_Marginal.lowest``: a few wide minutes set a
         least-squares slope, and a lab could tilt it), at the band's bottom at the lowest (and
         there where the reports hardly varied: no fit). At the bottom outright, (true ratio −
         band min) × a fall timed to the silence was freed for the silent node: eleven nodes
@@ -801,9 +802,8 @@ class _Scopes:
         facility load of his own switched with them): the case this cap closed."""
         lo, hi = band
         if change <= 0:
-            if fit is None or fit.lowest is None:
-                return lo
-            return min(hi, max(lo, fit.lowest))
+            lowest = fit.lowest() if fit is not None else None
+            return lo if lowest is None else min(hi, max(lo, lowest))
         seen = min(hi, max(lo, (m_heard - group.fixed_load_w) / heard_w)) if heard_w > 0 else hi
         if fit is None:
             return seen
