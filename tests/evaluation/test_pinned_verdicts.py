@@ -169,6 +169,13 @@ is caught by its step rhythm or at a steady level; their servers never drain twi
 context); only ``rules`` differs. Then, under the same rules (unreleased), the others' change in
 a silence explained at the marginal ratio: every digest unchanged.
 
+Re-pinned for ``pausewatch-rules/12`` (where the heard time cannot bound the marginal ratio, the
+others' change in a silence read at the band's strict end): under ``pausewatch-rules/11`` one
+digest moved (seed 2, c0@81, the log prefix that ends mid-bucket: fac-a's bucket, INCONCLUSIVE
+before and after, gains ``energy.silent_draw`` on node n02, silent with the others' load falling
+and too few heard periods for a slope; no status or severity changes); the rest differ in
+``rules`` only.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -180,40 +187,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/11"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/12"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "c433731539fc491ddda6ecae35d8bed964ae0fb720ce457b4a48cf79e3ae4401",
-        "c0@168": "4ed567fd4c628d36741a2399a9b06a0f9efa1dda23cb70f1c7f6f8489186c476",
-        "c0@215": "941359ac45f3d5cfe96ef70630949f71bb5937d10180297f37cee85aa0f3eb5d",
-        "c1@82": "5e8a6803edfa454203f8e13e442093f12b578f0f21d2e390ce121f3183a034b0",
-        "c1@168": "1dcaa4482499f0532eff97bbed0c5cd7c459844e9818f22e67e7c13cd2c18a11",
-        "c1@215": "6dc6d246f193f1b3935295467c2547b70908246de06971904b8f5ef8ef75b434",
-        "c2@82": "4653d7e139dea56b2727f8b8b93913dd0d3ace5efdd5af71d9756c32dec7d6ca",
-        "c2@168": "ff3712462afdf85b02b014ea969dc4e1966e6e3a706f4e08eff94e466d163bee",
-        "c2@215": "3e63b62614838cb9d136267a1c935920223775074533067ec21947c73203202b",
+        "c0@82": "969665e765acea662a0772483b2d6257dc4f794a99e33ff1c683cc12544742ff",
+        "c0@168": "5056cc75fc9185d470b94a5b6c8504c4a8d01278695282c40670e88a4cc7a566",
+        "c0@215": "7e2ed17204cc75e07b0ca419a783fe002db3ed14c180820024978ddc1f755db7",
+        "c1@82": "f34dea084b7e5cb9b2591b0652e38e4f7975a960941536606bcfd2538ce9fedb",
+        "c1@168": "65ce395c343655529a9766ed18024c5e88fbc2bf44aee796266ed2fd9e26cd1a",
+        "c1@215": "17e8380680a4115c3f780df97fac520d58eb62cd629849ad31a87c5e49065ec4",
+        "c2@82": "c5b7e95e6d6ab43758c4ae043f7a6ae877cb0834df24153beac7665462b9b05b",
+        "c2@168": "f81fbe7322638d7d67311a0b322a465e27d8afd33726c6890a177dd026fcae54",
+        "c2@215": "09a1502aff5ef4b7f993714890f13e65d287ded7cfd4d2e47bff690c50b0f164",
     },
     2: {
-        "c0@81": "c87e8b6c334495eeed4e36c76be8c1032e61afd2906b6c6c3fe1ed1d8eb0785f",
-        "c0@173": "f0d554563662180795a419b288aa5d5c6e4ff6ece018518c076f6447f0b8c350",
-        "c0@220": "b7734ffabc3cfe2848b7232afbec55cdb626fd43272c942b5a76b898b00c6be1",
-        "c1@81": "4050adf082efd10f7d056583e41e1f673bea8dc2c5e562b8b04bd9045939aaad",
-        "c1@173": "f4a1f39d3685677e98928c95e8528ae27b4593d0a90a8f13c9cdbefeca9e212f",
-        "c1@220": "078a1e2f32dfc9dc99bc51471e682739692a7e50391165fb45f5878d6c265a5c",
-        "c2@81": "f300cd4d83560aed4af28cbce5e5496c6e88cb821910d0b2dd7925a541aa7545",
-        "c2@173": "d6f91cbb0c9d40689a7e29ce5a2d1c8b9c05115b09c7b62fb2bae6d62c3fc403",
-        "c2@220": "a885e1a09ee5dda656ecda9422bd63215d3716474766c3786e36d52067baa7b9",
+        "c0@81": "0fbc19e13023efcd0f80bb0dbd21d878e02dbe6b8efba6159e170b9eb7d14e35",
+        "c0@173": "6da5bba5473939d8a5b127007f535dd8111540153d2578dd63ff45d6c5f49023",
+        "c0@220": "dcee77bf8947d725578e058ac6c9e608e991fdd3fe6d77124f4860b3b6bac885",
+        "c1@81": "6cc11f46341e2e6f2397cadea029ba5c7e7201519d99ef40d19f86c9f5c8bc13",
+        "c1@173": "0d2cbb8ac7513bf39386b3b03743328bd8eb1155c3a3f524610a1c9c073954c2",
+        "c1@220": "c43f88474ce23fafdad519249f87927607ba86227fb5369718972488c2254be6",
+        "c2@81": "de11e317ea3155eaa3988d718fd8b5afc3670ea3c5ee1e91511eb059390066ab",
+        "c2@173": "dc929c99e37bf67cd4249522f0a62b668c2c79df89fd930f397a9f967c11a0e7",
+        "c2@220": "36870923da37e046d9049de5f2d452161533a62c58d5d5f244e59c8c0f629c01",
     },
 }
 
 CLEAN = {
-    "idle/c0": "8cb044c1a18e3ba5d362e03a63413a4c9d4389f6668eace2b209c04de923f2a3",
-    "idle/c1": "d9570e19fc09a87cba56871c6c6bde7591671ae36671c50822f8eca63866b2ea",
-    "inference/c0": "ce89ace21d5030f255f17ece5c75253e79a6852c1c9ac2f15a39e27c97c8fcbf",
-    "inference/c1": "1907dfe3a81a4f21aed92a1fc3e80bfbbc45c00d8bfd8e2725586acadbb2a0b7",
-    "training/c0": "9a65b6f41fc03934cec4d0afd6c87e0e7182fe3b2a2bed38b6c323f8cfabdcf1",
-    "training/c1": "b043435a8e8272a579e618b091493a222620fac6cfded1633627b742503dd7dd",
+    "idle/c0": "956afe34f3a5e4491d20de6ca4e7ca0e80fffc71424357440dfb4a37369f3cc5",
+    "idle/c1": "85d2f5e34d0b1bf44f379ad81edbdbe90de4ea1e0d53516bf6b2f8884ff72833",
+    "inference/c0": "493389cc2c863007ad6c7ac2f8f8d24974e447b588cd7c7a2b1008e731188c81",
+    "inference/c1": "e7f4447342fb91f805b25241aede6f22c8ade7c01a1fbbac7581146df7bfa3ae",
+    "training/c0": "5579af857ed3e83812615edee36f365be799a675bce4ccc6239d74380f45fa6f",
+    "training/c1": "e18e8c9cd9d4301cda7cefd6ae52c03385bdb791819b38851645319d1a61899f",
 }
 
 

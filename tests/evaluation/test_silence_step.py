@@ -18,7 +18,7 @@ import dataclasses
 import pytest
 
 from pausewatch.evaluation import BucketRef, Evaluator
-from pausewatch.evaluation.folds.balance import MARGINAL_K, _marginal, _Scopes
+from pausewatch.evaluation.folds.balance import MARGINAL_K, MIN_FIT_PERIODS, _marginal, _Scopes
 from pausewatch.inventory import Inventory, MeterScopeGroup
 from pausewatch.v1 import types_pb2
 from sim.factories import IDLE, INFERENCE, NS, T0, TRAINING, Behaviour, Fleet, commitment
@@ -318,14 +318,31 @@ def test_the_marginal_ratio_ignores_a_base_load_the_average_carries() -> None:
     assert 1.1 < fall <= 1.15  # under the slope, above the band's bottom
 
 
-def test_reports_that_hardly_varied_fall_back_to_the_band_and_the_average() -> None:
+def test_reports_that_hardly_varied_read_a_fall_at_the_band_s_top_and_a_rise_at_the_average() -> None:
     flat = [40_000.0 + 5.0 * ((3 * i) % 5 - 2) for i in range(50)]  # the reports' own noise only
     fit = _marginal(_pairs(1.25, 0.0, flat, NOISE))
     group = MeterScopeGroup(("n00",), (("m",),), (1.1, 1.4), 0.0)
     m_heard, heard_w = 1.25 * 40_000.0, 40_000.0
-    assert _Scopes._change_ratio(group, (1.1, 1.4), -9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit) == 1.1
+    # no bound on the slope: what a fall cost is unknown within the band, and it is read at the
+    # end that leaves the silent node the least (rules/11 read it at the bottom, the most)
+    assert _Scopes._change_ratio(group, (1.1, 1.4), -9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit) == 1.4
     rise = _Scopes._change_ratio(group, (1.1, 1.4), 9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit)
     assert rise == pytest.approx(1.25)  # the average caps a loose fit, never the band's top
+
+
+@pytest.mark.parametrize("periods", [2, MIN_FIT_PERIODS - 1])
+def test_too_few_heard_periods_read_the_change_at_the_band_s_strict_end(periods: int) -> None:
+    # a 10-minute bucket at 60-s meter periods holds at most 9 heard periods beside a silence:
+    # no slope, and neither the average ratio (a fixed load declared too high deflates it, one
+    # left undeclared inflates it) nor the band's lenient end may explain the change
+    pairs = _pairs(1.25, 1500.0, LOADS[:periods], NOISE[:periods])
+    fit = _marginal(pairs)
+    assert fit is None
+    group = MeterScopeGroup(("n00",), (("m",),), (1.1, 1.4), 3000.0)
+    heard_w = sum(r for _, r in pairs) / periods
+    m_heard = sum(m for m, _ in pairs) / periods
+    assert _Scopes._change_ratio(group, (1.1, 1.4), -9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit) == 1.4
+    assert _Scopes._change_ratio(group, (1.1, 1.4), 9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit) == 1.1
 
 
 def test_a_few_wide_minutes_do_not_set_the_fall_s_ratio() -> None:
@@ -336,12 +353,12 @@ def test_a_few_wide_minutes_do_not_set_the_fall_s_ratio() -> None:
     pumped = [*pairs[:40], *[(1.25 * 31_000.0 + 1500.0 + e, 31_000.0) for e in NOISE[:2]], *pairs[42:]]
     fit = _marginal(pumped)
     assert fit is not None
-    lowest = fit.lowest()
-    assert lowest is not None
+    bounds = fit.sen_bounds()
+    assert bounds is not None
     assert fit.slope - MARGINAL_K * fit.slope_sigma < 1.15  # the tilt
-    assert 1.2 < lowest <= 1.25
+    assert 1.2 < bounds[0] <= 1.25 <= bounds[1]
     clean = _marginal(pairs)
     assert clean is not None
-    clean_lowest = clean.lowest()
-    assert clean_lowest is not None
-    assert 1.2 < clean_lowest <= 1.25
+    clean_bounds = clean.sen_bounds()
+    assert clean_bounds is not None
+    assert 1.2 < clean_bounds[0] <= 1.25 <= clean_bounds[1] < 1.4  # informative: inside the band

@@ -3,8 +3,10 @@ what the rules should conclude (never COMPLIANT) and gets COMPLIANT today, so th
 into an XPASS and the marker must go (and the scenario joins the library). The two of rules/10's
 red team (the others' load timed to a silence) are caught since the marginal ratio and joined the
 library; these two, of rules/11's red team (2026-12-06), tilt that ratio with a facility load of
-the lab's own switched while every node reports, and one has too few heard periods in a bucket
-for that ratio at all. docs/detection.md says why they are not fixed."""
+the lab's own switched while every node reports. A third, too few heard periods in a bucket for
+that ratio at all, is caught since rules/12 and joined the library
+(``scenarios/others-fall-in-a-short-bucket-silence.toml``). docs/detection.md says why these two
+are not fixed."""
 
 from __future__ import annotations
 

@@ -91,6 +91,9 @@ PAIRS = (
     ("short-silences-train-from-start.toml", "short-silences-idle-honest.toml"),
     ("meter-accuracy-loosened-hides-a-gpu.toml", "meter-accuracy-loosened-honest.toml"),
     ("training-at-a-wandering-cap.toml", "tp-inference-ten-minute-drains-honest.toml"),  # rules/11
+    ("others-fall-in-a-short-bucket-silence.toml", "others-fall-in-a-short-bucket-silence-honest.toml"),  # rules/12
+    ("short-bucket-fall-over-declared-fixed-load.toml", "short-bucket-fall-wide-band-honest.toml"),
+    ("others-ramp-in-a-short-bucket-silence.toml", "others-ramp-in-a-short-bucket-silence-honest.toml"),
 )
 
 

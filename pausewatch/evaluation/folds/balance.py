@@ -317,7 +317,8 @@ class _NodeTime:
 OWN_STRAY_MIN: Final = 0.05
 # How many standard errors the marginal ratio (``_marginal``) is moved towards an honest fleet's
 # side before it explains the others' change in a silence: a fall at the lower bound of Sen's
-# interval (``_Marginal.lowest``, K of Kendall's standard deviations), a rise at the slope plus K.
+# interval (``_Marginal.sen_bounds``, K of Kendall's standard deviations), a rise at the slope
+# plus K.
 # ``Z_WARN``'s 3: the step it feeds blocks COMPLIANT only, never makes a VIOLATION; at 3σ an
 # honest fleet's slope lies beyond it in 0.13 % of silences (one-sided; the standard error
 # already widened for residuals correlated from one period to the next, cooling cycles minutes
@@ -325,8 +326,9 @@ OWN_STRAY_MIN: Final = 0.05
 # H100 nodes, hourly buckets, 60-s meter periods) σ is ~0.005-0.02 of ratio, 3σ ≈ 0.015-0.06
 # against the 0.1-0.25 of slack the band's edges left.
 MARGINAL_K: Final = Z_WARN
-# heard meter periods a slope needs: fewer, a fall is explained at the band's bottom, a rise at
-# the average ratio (what they were before the marginal ratio)
+# heard meter periods a slope needs: fewer (a 10-minute bucket at 60-s periods beside a silence),
+# the change is read at the band's strict end, a fall at its top and a rise at its bottom
+# (``_Scopes._change_ratio``; rules/11 read a fall at the bottom and a rise at the average)
 MIN_FIT_PERIODS: Final = 10
 
 
@@ -354,16 +356,16 @@ class _Marginal:
             return math.inf
         return (self.slope + MARGINAL_K * self.slope_sigma) / self.r2
 
-    def lowest(self) -> float | None:
-        """The least the marginal ratio can be, ``MARGINAL_K`` standard errors down, read
-        robustly: the lower bound of Sen's interval for the median of the slopes between every
-        two heard periods (Kendall's rank statistic's standard deviation, widened as the
-        least-squares one). A least-squares slope is set by its few widest periods: two minutes
-        an hour of the others' load falling with a facility load of the lab's own switched on
-        pulled it from 1.25 to 1.10 and freed the fall in a silence again
-        (``scenarios/switched-load-tilts-the-fall.toml``); a median of slopes moves only when a
-        large share of the periods is made so (five minutes an hour: ``tests/sim/misses/``).
-        None where the interval reaches below 0. Read for falls only: O(n²) in the periods."""
+    def sen_bounds(self) -> tuple[float, float] | None:
+        """Sen's interval for the marginal ratio read robustly, ``MARGINAL_K`` standard errors
+        either side: the median of the slopes between every two heard periods, its bounds by
+        Kendall's rank statistic's standard deviation, widened as the least-squares one. A
+        least-squares slope is set by its few widest periods: two minutes an hour of the others'
+        load falling with a facility load of the lab's own switched on pulled it from 1.25 to
+        1.10 and freed the fall in a silence again (``scenarios/switched-load-tilts-the-fall.toml``);
+        a median of slopes moves only when a large share of the periods is made so (five minutes
+        an hour: ``tests/sim/misses/``). None where the interval reaches below 0. Read for falls
+        only: O(n²) in the periods."""
         points = list(self.pairs)
         if len(points) > SEN_MAX_POINTS:
             size = math.ceil(len(points) / SEN_MAX_POINTS)
@@ -379,7 +381,9 @@ class _Marginal:
         n = len(points)
         spread = MARGINAL_K * self.widen * math.sqrt(n * (n - 1) * (2 * n + 5) / 18)
         k = math.floor((len(slopes) - spread) / 2)
-        return slopes[k] if slopes and k >= 0 else None
+        if not slopes or k < 0 or slopes[k] < 0:
+            return None
+        return slopes[k], slopes[len(slopes) - 1 - k]
 
 
 # Pairs the Theil–Sen slope reads at most: longer heard times (a day's bucket, 1,440 periods) are
@@ -778,12 +782,29 @@ class _Scopes:
         ratio over the heard time (``_marginal``), moved ``MARGINAL_K`` standard errors to the
         honest side and held in the band.
 
-        A fall at the Theil–Sen slope's lower bound (``_Marginal.lowest``: a few wide minutes set a
-        least-squares slope, and a lab could tilt it), at the band's bottom at the lowest (and
-        there where the reports hardly varied: no fit). At the bottom outright, (true ratio −
-        band min) × a fall timed to the silence was freed for the silent node: eleven nodes
-        falling from serving to idle hid eight H100s training at 300 W
-        (``scenarios/others-fall-in-a-silence.toml``).
+        A fall at the Theil–Sen slope's lower bound (``_Marginal.sen_bounds``: a few wide minutes
+        set a least-squares slope, and a lab could tilt it), at the band's bottom at the lowest.
+        At the bottom outright, (true ratio − band min) × a fall timed to the silence was freed
+        for the silent node: eleven nodes falling from serving to idle hid eight H100s training
+        at 300 W (``scenarios/others-fall-in-a-silence.toml``).
+
+        Where the heard time bounds nothing inside the band, what the change cost is unknown
+        within it, and it is read at the end that leaves the silent node the least (rules/12): a
+        fall at the band's top where there is no fit (fewer than ``MIN_FIT_PERIODS`` heard
+        periods) or Sen's interval spans the whole band (reports that hardly varied); a rise at
+        the band's bottom where there is no fit (a loose fit's rise stays at the average, below:
+        an idle fleet's silences are such, their change its noise). Rules/11 read
+        such a fall at the bottom and such a rise at the average ratio: in 10-minute buckets
+        (9 heard periods beside a one-minute silence) a fall timed to the silence hid eight H100s
+        at 300 W (``scenarios/others-fall-in-a-short-bucket-silence.toml``), and a rise beside a
+        base load left undeclared eight at 350 W (``…/others-ramp-in-a-short-bucket-silence.toml``).
+        The average ratio is no fallback for a fall: 1.5-3 kW of fixed load declared and not
+        drawn deflates it to the bottom (``…/short-bucket-fall-over-declared-fixed-load.toml``).
+        The price: an honest change of the others' load timed to a silence in such a bucket is
+        ``energy.silent_draw``, INCONCLUSIVE, unless the band is narrow (±1 % around the truth
+        held a fall of ~30 kW: ``…/others-fall-in-a-short-bucket-silence-honest.toml``; 1.1-1.4
+        did not: ``…/short-bucket-fall-wide-band-honest.toml``); a steady fleet's silence (an
+        attestor restarting) is not touched, the change being its noise.
 
         A rise at the fit's upper bound (``_Marginal.upper``: slope plus K σ, over R²), at most
         the ratio the meters showed while everyone reported (within the band; at the band's
@@ -792,8 +813,8 @@ class _Scopes:
         base load the inventory does not declare, and so overstates what a rise costs: 1.5 kW
         undeclared beside twelve idle nodes hid eight H100s at 350 W
         (``scenarios/others-ramp-undeclared-base-load.toml``). The average stays the cap where
-        the fit is loose (the reports held flat while heard: its bound is the band's top,
-        which an evader would choose). The average is never exceeded: where it understates a rise
+        the fit exists but is loose (the reports held flat while heard: its bound is the band's
+        top, which an evader would choose). The average is never exceeded: where it understates a rise
         (a fixed load declared too high, overhead growing faster than the reports) an honest
         rise in a silence is ``energy.silent_draw``, INCONCLUSIVE, as before
         (``scenarios/others-ramp-over-declared-fixed-load-honest.toml``). Lifting the cap where
@@ -802,11 +823,13 @@ class _Scopes:
         facility load of his own switched with them): the case this cap closed."""
         lo, hi = band
         if change <= 0:
-            lowest = fit.lowest() if fit is not None else None
-            return lo if lowest is None else min(hi, max(lo, lowest))
-        seen = min(hi, max(lo, (m_heard - group.fixed_load_w) / heard_w)) if heard_w > 0 else hi
+            bounds = fit.sen_bounds() if fit is not None else None
+            if bounds is None or (bounds[0] <= lo and bounds[1] >= hi):
+                return hi  # the heard time bounds nothing inside the band
+            return min(hi, max(lo, bounds[0]))
         if fit is None:
-            return seen
+            return lo
+        seen = min(hi, max(lo, (m_heard - group.fixed_load_w) / heard_w)) if heard_w > 0 else hi
         return min(seen, max(lo, fit.upper()))
 
     def _heard_pairs(
