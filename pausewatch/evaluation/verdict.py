@@ -108,10 +108,10 @@ __all__ = [
 # training only where the job's compute levels are steady (a coefficient of variation of 2 %),
 # its carry held to ±6 % of its level and ended by drains at unsteady levels, the others' change
 # in a silence explained at the marginal ratio (the slope of meters against reports, 3σ to the
-# honest side, a rise never above the average ratio), 2026-12-06; 12: where the heard time cannot
-# bound the marginal ratio (under 10 heard meter periods, or Sen's interval spanning the band),
-# the others' change in a silence read at the band's strict end, a fall at its top and a rise at
-# its bottom, instead of a fall at the bottom and a rise at the average, 2026-12-06). A new
+# honest side, a rise never above the average ratio), 2026-12-06; 12: where the heard time bounds
+# nothing inside the band (under 10 heard meter periods, or a fit whose bound spans it), the
+# others' change in a silence read at the band's strict end, a fall at its top and a rise at its
+# bottom, instead of a fall at the bottom and a rise at the average, 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/12"

@@ -791,9 +791,9 @@ class _Scopes:
         Where the heard time bounds nothing inside the band, what the change cost is unknown
         within it, and it is read at the end that leaves the silent node the least (rules/12): a
         fall at the band's top where there is no fit (fewer than ``MIN_FIT_PERIODS`` heard
-        periods) or Sen's interval spans the whole band (reports that hardly varied); a rise at
-        the band's bottom where there is no fit (a loose fit's rise stays at the average, below:
-        an idle fleet's silences are such, their change its noise). Rules/11 read
+        periods) or Sen's interval spans the whole band, a rise at the band's bottom where there
+        is no fit or its upper bound is the band's top or more (reports that hardly varied: an
+        idle fleet's heard time, whose change in a silence is its noise, a few watts). Rules/11 read
         such a fall at the bottom and such a rise at the average ratio: in 10-minute buckets
         (9 heard periods beside a one-minute silence) a fall timed to the silence hid eight H100s
         at 300 W (``scenarios/others-fall-in-a-short-bucket-silence.toml``), and a rise beside a
@@ -813,10 +813,10 @@ class _Scopes:
         base load the inventory does not declare, and so overstates what a rise costs: 1.5 kW
         undeclared beside twelve idle nodes hid eight H100s at 350 W
         (``scenarios/others-ramp-undeclared-base-load.toml``). The average stays the cap where
-        the fit exists but is loose (the reports held flat while heard: its bound is the band's
-        top, which an evader would choose). The average is never exceeded: where it understates a rise
-        (a fixed load declared too high, overhead growing faster than the reports) an honest
-        rise in a silence is ``energy.silent_draw``, INCONCLUSIVE, as before
+        the fit's bound lies between it and the band's top. The average is never exceeded:
+        where it understates a rise (a fixed load declared too high, overhead growing faster
+        than the reports) an honest rise in a silence is ``energy.silent_draw``, INCONCLUSIVE,
+        as before
         (``scenarios/others-ramp-over-declared-fixed-load-honest.toml``). Lifting the cap where
         the fit's intercept lies under the declared fixed load, as a first version did, gave an
         evader the band's top back wherever he makes overhead grow faster than his reports (a
@@ -827,10 +827,11 @@ class _Scopes:
             if bounds is None or (bounds[0] <= lo and bounds[1] >= hi):
                 return hi  # the heard time bounds nothing inside the band
             return min(hi, max(lo, bounds[0]))
-        if fit is None:
-            return lo
+        upper = fit.upper() if fit is not None else math.inf
+        if upper >= hi:
+            return lo  # the heard time bounds nothing inside the band
         seen = min(hi, max(lo, (m_heard - group.fixed_load_w) / heard_w)) if heard_w > 0 else hi
-        return min(seen, max(lo, fit.upper()))
+        return min(seen, max(lo, upper))
 
     def _heard_pairs(
         self, meters: Sequence[str], heard: Sequence[Interval], reported: Cumulative
