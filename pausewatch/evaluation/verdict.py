@@ -111,7 +111,8 @@ __all__ = [
 # honest side, a rise never above the average ratio), 2026-12-06; 12: where the heard time bounds
 # nothing inside the band (under 10 heard meter periods, or a fit whose bound spans it), the
 # others' change in a silence read at the band's strict end, a fall at its top and a rise at its
-# bottom, instead of a fall at the bottom and a rise at the average, 2026-12-06). A new
+# bottom, instead of a fall at the bottom and a rise at the average; a rise read at most at the
+# Theil–Sen slope's upper bound over R², 2026-12-06). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/12"

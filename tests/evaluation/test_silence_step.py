@@ -364,3 +364,21 @@ def test_a_few_wide_minutes_do_not_set_the_fall_s_ratio() -> None:
     clean_bounds = clean.sen_bounds()
     assert clean_bounds is not None
     assert 1.2 < clean_bounds[0] <= 1.25 <= clean_bounds[1] < 1.4  # informative: inside the band
+
+
+def test_a_few_wide_minutes_do_not_set_the_rise_s_ratio() -> None:
+    # the rise's side of the tilt: two minutes in which the others serve 12 kW more while 1.2 kW
+    # of the lab's own load goes on pull least squares above the truth (1.15), and a base load
+    # left undeclared lifts the average over it too; the Theil-Sen bound (over R²) caps the
+    # ratio a rise in a silence is explained at near the truth
+    pairs = _pairs(1.15, 3000.0, LOADS, NOISE)
+    pumped = [*pairs[:40], *[(3000.0 + 1.15 * 52_000.0 + 1200.0 + e, 52_000.0) for e in NOISE[:2]], *pairs[42:]]
+    fit = _marginal(pumped)
+    assert fit is not None
+    assert fit.upper() > 1.2  # the tilt
+    heard_w = sum(r for _, r in pumped) / len(pumped)
+    m_heard = sum(m for m, _ in pumped) / len(pumped)
+    assert m_heard / heard_w > 1.2  # the average
+    group = MeterScopeGroup(("n00",), (("m",),), (1.1, 1.4), 0.0)
+    rise = _Scopes._change_ratio(group, (1.1, 1.4), 9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit)
+    assert 1.15 <= rise < 1.18

@@ -2,11 +2,13 @@
 what the rules should conclude (never COMPLIANT) and gets COMPLIANT today, so that a fix turns it
 into an XPASS and the marker must go (and the scenario joins the library). The two of rules/10's
 red team (the others' load timed to a silence) are caught since the marginal ratio and joined the
-library; these two, of rules/11's red team (2026-12-06), tilt that ratio with a facility load of
-the lab's own switched while every node reports. A third, too few heard periods in a bucket for
-that ratio at all, is caught since rules/12 and joined the library
-(``scenarios/others-fall-in-a-short-bucket-silence.toml``). docs/detection.md says why these two
-are not fixed."""
+library. These two tilt that ratio with a facility load of the lab's own switched with a burst of
+the others' load while every node reports: the fall at 5 minutes an hour (rules/11's red team,
+2026-12-06), the rise at 10 (rules/12's own pass; its 2-minute original is caught since rules/12
+reads a rise at most at the Theil-Sen bound, ``scenarios/switched-load-tilts-the-rise.toml``). A
+third of rules/11's, too few heard periods in a bucket for that ratio at all, is caught since
+rules/12 too (``scenarios/others-fall-in-a-short-bucket-silence.toml``). docs/detection.md says
+why these two are not fixed."""
 
 from __future__ import annotations
 
