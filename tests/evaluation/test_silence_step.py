@@ -321,13 +321,13 @@ def test_the_marginal_ratio_ignores_a_base_load_the_average_carries() -> None:
 def test_reports_that_hardly_varied_read_the_change_at_the_band_s_strict_end() -> None:
     flat = [40_000.0 + 5.0 * ((3 * i) % 5 - 2) for i in range(50)]  # the reports' own noise only
     fit = _marginal(_pairs(1.25, 0.0, flat, NOISE))
+    assert fit is not None
+    assert fit.upper() >= 1.4  # a fit, but one that bounds nothing inside the band
     group = MeterScopeGroup(("n00",), (("m",),), (1.1, 1.4), 0.0)
     m_heard, heard_w = 1.25 * 40_000.0, 40_000.0
     # no bound on the slope: what a fall cost is unknown within the band, and it is read at the
     # end that leaves the silent node the least (rules/11 read it at the bottom, the most)
     assert _Scopes._change_ratio(group, (1.1, 1.4), -9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit) == 1.4
-    assert fit is not None
-    assert fit.upper() >= 1.4
     # nor the average (1.25 here): a base load the inventory leaves undeclared inflates it
     assert _Scopes._change_ratio(group, (1.1, 1.4), 9000.0, m_heard=m_heard, heard_w=heard_w, fit=fit) == 1.1
 

@@ -831,12 +831,13 @@ class _Scopes:
             if bounds is None or (bounds[0] <= lo and bounds[1] >= hi):
                 return hi  # the heard time bounds nothing inside the band
             return min(hi, max(lo, bounds[0]))
-        upper = fit.upper() if fit is not None else math.inf
-        bounds = fit.sen_bounds() if fit is not None and upper < hi else None
-        if fit is not None and bounds is not None:
-            upper = min(upper, bounds[1] / fit.r2)
-        if upper >= hi:
+        if fit is None:
             return lo  # the heard time bounds nothing inside the band
+        upper = fit.upper()
+        if upper < hi and (bounds := fit.sen_bounds()) is not None:
+            upper = min(upper, bounds[1] / fit.r2)  # r2 > 0: else upper is inf
+        if upper >= hi:
+            return lo
         seen = min(hi, max(lo, (m_heard - group.fixed_load_w) / heard_w)) if heard_w > 0 else hi
         return min(seen, max(lo, upper))
 
