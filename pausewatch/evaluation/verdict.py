@@ -112,10 +112,12 @@ __all__ = [
 # nothing inside the band (under 10 heard meter periods, or a fit whose bound spans it), the
 # others' change in a silence read at the band's strict end, a fall at its top and a rise at its
 # bottom, instead of a fall at the bottom and a rise at the average; a rise read at most at the
-# Theil–Sen slope's upper bound over R², 2026-12-06). A new
+# Theil–Sen slope's upper bound over R², 2026-12-06; 13: hindsight walks back over a lockstep
+# job whose devices report no memory, with none reported throughout, as over one whose footprint
+# holds (never the carry, which makes evidence), 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/12"
+RULES: Final = "pausewatch-rules/13"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -128,6 +130,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/9",
     "pausewatch-rules/10",
     "pausewatch-rules/11",
+    "pausewatch-rules/12",
 )
 
 

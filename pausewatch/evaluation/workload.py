@@ -1387,7 +1387,7 @@ class _Job(NamedTuple):
     """A lockstep job that showed training structure: where, how big, how hard it ran."""
 
     end_ns: int  # end of the last period with training evidence
-    footprint: tuple[tuple[int, float], ...]  # (device slot, memory bytes) of the job's devices
+    footprint: tuple[tuple[int, float | None], ...]  # (device slot, memory bytes or None) of its devices
     level: float  # its compute level (median max power, share of the limit)
 
 
@@ -1405,11 +1405,33 @@ def _job_of(period: _Period) -> _Job | None:
     return _Job(period.end_ns, footprint, period.compute_level)
 
 
+def _unreported_job(period: _Period) -> _Job | None:
+    """The job a lockstep period with training evidence belongs to where none of its devices
+    reports memory (a log without ``memory.used``, a board that writes ``[N/A]``): its devices
+    and level, with no footprint. It anchors hindsight only (``_hindsight``), never the carry:
+    the carry makes evidence, and with no footprint a server started at the same level on the
+    same devices would be carried as the job. Hindsight stays inside a bucket that the job's
+    own evidence already classes; it adds to the count of the job's minutes, not to a verdict's
+    status."""
+    if not period.lockstep or period.compute_level is None:
+        return None
+    active = list(period.active)
+    if len(active) < 2 or any(d.memory is not None for d in active):
+        return None
+    return _Job(period.end_ns, tuple((d.slot, None) for d in active), period.compute_level)
+
+
 def _keeps_footprint(job: _Job, period: _Period) -> bool:
-    """Every device of the job still holds its memory (±``MEMORY_STABLE``), as far as reported."""
+    """Every device of the job still holds its memory (±``MEMORY_STABLE``), as far as reported;
+    a job with no footprint (``_unreported_job``): none of its devices reports memory still."""
     seen = 0
     for slot, ref in job.footprint:
         m = _memory_of(period, slot)
+        if ref is None:
+            if m is not None:
+                return False
+            seen += 1
+            continue
         if m is None:
             continue
         if abs(m - ref) > MEMORY_STABLE * ref:
@@ -1480,7 +1502,8 @@ def classify_node_history(
     (**hindsight**): an ``uncertain`` period of a job that shows training structure later in
     the same bucket is ``training`` too (``PeriodClass.hindsight``), walking back from the
     job's first evidence while the same devices compute in lockstep at its level with its
-    footprint (as the carry, ``_continues`` and ``_keeps_footprint``), no silence over
+    footprint (as the carry, ``_continues`` and ``_keeps_footprint``; where its devices report
+    no memory, with none reported throughout: ``_unreported_job``), no silence over
     ``CARRY_GAP_S`` and at most ``JOB_CARRY_S`` back. A job's structure shows minutes after it
     starts (its second checkpoint stall, three periods of rhythm); by the bucket's end those
     minutes are known to be the job's. Only ``uncertain`` becomes ``training``: a period that
@@ -1514,6 +1537,7 @@ def classify_node_history(
         if cls.label == WorkloadLabel.TRAINING:
             anchor = _job_of(current)
             job = anchor or job
+            anchor = anchor or _unreported_job(current)
         elif (found := _group_training(reduced[first:], cls, earlier)) is not None and found[2]:
             cls, group, _ = found
             anchor = _job_of(group)
@@ -1572,11 +1596,16 @@ def _hindsight(
             and _continues(job, p)
         ):
             minutes = (evidence_ns - p.start_ns) / 60e9
+            same = (
+                "same devices and compute level, no memory reported"
+                if any(ref is None for _, ref in job.footprint)
+                else "same devices, memory footprint and compute level"
+            )
             out[i] = _training_class(
                 0.0,
                 out[i].active_devices,
                 f"in hindsight: the lockstep job that showed training structure {minutes:.0f} min later"
-                " in this bucket, already at work (same devices, memory footprint and compute level)",
+                f" in this bucket, already at work ({same})",
             )._replace(hindsight=True)
             after_ns = p.start_ns
         else:

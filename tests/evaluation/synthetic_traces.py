@@ -235,12 +235,14 @@ def render(
     units: bool = True,
     start: str = "2026/01/05 10:00:00",
     interval_s: float = 1.0,
+    memory: bool = True,
 ) -> str:
-    """The trace as an nvidia-smi --query-gpu CSV log."""
+    """The trace as an nvidia-smi --query-gpu CSV log (``memory``: with its memory.used column)."""
     cols = (
         ["timestamp"]
         + (["index"] if index_column else [])
-        + ["power.draw [W]", "utilization.gpu [%]", "memory.used [MiB]"]
+        + ["power.draw [W]", "utilization.gpu [%]"]
+        + (["memory.used [MiB]"] if memory else [])
     )
     if trace.limit_w is not None:
         cols.append("enforced.power.limit [W]")
@@ -255,7 +257,7 @@ def render(
                 if units
                 else (f"{pw[g]:.2f}", f"{ut[g]:.0f}", f"{mem[g]:.0f}")
             )
-            row = [stamp] + ([str(g)] if index_column else []) + [w, u, m]
+            row = [stamp] + ([str(g)] if index_column else []) + [w, u] + ([m] if memory else [])
             if trace.limit_w is not None:
                 row.append(f"{trace.limit_w:.2f} W" if units else f"{trace.limit_w:.2f}")
             lines.append(", ".join(row))

@@ -176,6 +176,10 @@ before and after, gains ``energy.silent_draw`` on node n02, silent with the othe
 and too few heard periods for a slope; no status or severity changes); the rest differ in
 ``rules`` only.
 
+Re-pinned for ``pausewatch-rules/13`` (hindsight walks back over a lockstep job whose devices
+report no memory): under ``pausewatch-rules/12`` every digest below was unchanged (the fleets'
+devices report their memory); only ``rules`` differs.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -187,40 +191,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/12"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/13"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "969665e765acea662a0772483b2d6257dc4f794a99e33ff1c683cc12544742ff",
-        "c0@168": "5056cc75fc9185d470b94a5b6c8504c4a8d01278695282c40670e88a4cc7a566",
-        "c0@215": "7e2ed17204cc75e07b0ca419a783fe002db3ed14c180820024978ddc1f755db7",
-        "c1@82": "f34dea084b7e5cb9b2591b0652e38e4f7975a960941536606bcfd2538ce9fedb",
-        "c1@168": "65ce395c343655529a9766ed18024c5e88fbc2bf44aee796266ed2fd9e26cd1a",
-        "c1@215": "17e8380680a4115c3f780df97fac520d58eb62cd629849ad31a87c5e49065ec4",
-        "c2@82": "c5b7e95e6d6ab43758c4ae043f7a6ae877cb0834df24153beac7665462b9b05b",
-        "c2@168": "f81fbe7322638d7d67311a0b322a465e27d8afd33726c6890a177dd026fcae54",
-        "c2@215": "09a1502aff5ef4b7f993714890f13e65d287ded7cfd4d2e47bff690c50b0f164",
+        "c0@82": "dd16dd6cd8d35bf2d701ea497d0a962816ead4431a403d067b3455eb8f0cfcc6",
+        "c0@168": "079acf5296acaa08a4115e94c51b890377aab536783ffaf418173007b67d0c35",
+        "c0@215": "a59366c5203e84a59a66358d2c0c5c3b9931ea6cc3adc2456bf73d6b0b6fe06b",
+        "c1@82": "960407917b82e34e1bca1ee5288c1eb8fcdcfcbb356250184b3f372f1f52cea3",
+        "c1@168": "f022cbaf98283ff634bf63cbab14be08346e66af862cc84203f373854bd7b24b",
+        "c1@215": "e84cc2e2a59e421c94df3a4c4a103fad0e4e5d3be04658e480797a2f154f4004",
+        "c2@82": "41d8847a27f994f16944b5431825f26c2f7ce26840579fc9284d7840f500a960",
+        "c2@168": "e6500cff82787c1204f3ae60b3c2ef8369fe6e194276e586d7f627a479f085e5",
+        "c2@215": "f26fb632010eb56dc1495ff827b75319f6a53bc5bc9050f94c5d2fd742a51221",
     },
     2: {
-        "c0@81": "0fbc19e13023efcd0f80bb0dbd21d878e02dbe6b8efba6159e170b9eb7d14e35",
-        "c0@173": "6da5bba5473939d8a5b127007f535dd8111540153d2578dd63ff45d6c5f49023",
-        "c0@220": "dcee77bf8947d725578e058ac6c9e608e991fdd3fe6d77124f4860b3b6bac885",
-        "c1@81": "6cc11f46341e2e6f2397cadea029ba5c7e7201519d99ef40d19f86c9f5c8bc13",
-        "c1@173": "0d2cbb8ac7513bf39386b3b03743328bd8eb1155c3a3f524610a1c9c073954c2",
-        "c1@220": "c43f88474ce23fafdad519249f87927607ba86227fb5369718972488c2254be6",
-        "c2@81": "de11e317ea3155eaa3988d718fd8b5afc3670ea3c5ee1e91511eb059390066ab",
-        "c2@173": "dc929c99e37bf67cd4249522f0a62b668c2c79df89fd930f397a9f967c11a0e7",
-        "c2@220": "36870923da37e046d9049de5f2d452161533a62c58d5d5f244e59c8c0f629c01",
+        "c0@81": "58be1a6112573abdcd3d6da782d569b1e4bd9cf7e3b92ed94a37a8af2c07e5fe",
+        "c0@173": "83a92ad3397923951f1563af350dadacb2e82aedaadcd2798d765674db59484a",
+        "c0@220": "448c65ebda0c17091d790fc4a29a63cf68a2fc9c8a35689cb6dc07a5c90b571f",
+        "c1@81": "7837911aeb424dc2d7d41a1cb3c36be6c09499c8613fcbd007770cb80d1cd4b9",
+        "c1@173": "3e842efb6065d5d21841dcea9dc631ff29bfd39376bec206c4e5a31ef7564b62",
+        "c1@220": "9e3171378a47a72b9ba9f9c9a09df3b04b61f868de7dcfba24036b4b9e0041ec",
+        "c2@81": "31973008e605690bf3c996e4e07c2b8a513667d2cf610a6993a9805d29bdf40d",
+        "c2@173": "3093818b99d18736e2a2020c317a64ec2973f8cb956ab36d8deaf741d67dbb4b",
+        "c2@220": "b1f259a4466994e65a1eb9f12784c9ff055b7a038d3ff0cb337d281efd0b83fa",
     },
 }
 
 CLEAN = {
-    "idle/c0": "956afe34f3a5e4491d20de6ca4e7ca0e80fffc71424357440dfb4a37369f3cc5",
-    "idle/c1": "85d2f5e34d0b1bf44f379ad81edbdbe90de4ea1e0d53516bf6b2f8884ff72833",
-    "inference/c0": "493389cc2c863007ad6c7ac2f8f8d24974e447b588cd7c7a2b1008e731188c81",
-    "inference/c1": "e7f4447342fb91f805b25241aede6f22c8ade7c01a1fbbac7581146df7bfa3ae",
-    "training/c0": "5579af857ed3e83812615edee36f365be799a675bce4ccc6239d74380f45fa6f",
-    "training/c1": "e18e8c9cd9d4301cda7cefd6ae52c03385bdb791819b38851645319d1a61899f",
+    "idle/c0": "f9da80dae94cbe30432214e6a880a6206266ab93b8df595b1e49ca4986dfb757",
+    "idle/c1": "b27a6e005c88e5e1a853a84d7f199771177559ccb6dbf329ed3aa3432adf5280",
+    "inference/c0": "6d05f992c1787b2c90ec9b4b9c219943ffa8401f515a5e8d18d6ce250e3478f6",
+    "inference/c1": "3e8e18a95458cf6b351bf3ff51ba9c6fcdf0f9ddf1d9ed6affcec1df80e044aa",
+    "training/c0": "cf69e8ba337cb3d44f5f3f7b8bec0663c750036bde4d8262103569c2dfcb793f",
+    "training/c1": "78be341bf5c3ba79fa2af5cd7cb7db035b47fcbec268fbcd9a208558694c2d8b",
 }
 
 
