@@ -63,8 +63,9 @@ Finding ids (``FindingId``) and when each fires:
   significant, I where allowed; ``workload.inference`` I where allowed, C where forbidden and
   persistent; ``workload.low_confidence`` W: active periods labelled ``uncertain`` or
   ``other`` — no positive evidence of an allowed class (I when each stands alone between proven
-  periods and they are at most 5 % of the node's periods; partial periods at an attestor's start
-  or stop are not counted: ``rules._sustained_uncertainty``).
+  periods, they are at most 5 % of the node's periods and each drew at most
+  ``rules.LONE_DRAW_MAX`` times the node's most drawing proven period; partial periods at an
+  attestor's start or stop are not counted: ``rules._sustained_uncertainty``).
 - ``energy.unexplained`` C as above, W when the highest reading exceeds the reports by
   ``Z_WARN`` σ (or nodes claim more than the band allows); ``energy.silent_draw`` W: only the
   power silent nodes could have drawn closes the gap; ``energy.baseline_step`` W and

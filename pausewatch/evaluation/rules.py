@@ -37,11 +37,17 @@ __all__ = [
 
 PERSISTENCE = 0.25  # share of a node's covered time forbidden inference must hold to be called
 ISOLATED_UNCERTAIN_SHARE = 0.05  # at most this share of a node's time in lone uncertain periods
+# ... each drawing at most this much more (its accelerators' power) than the most of the node's
+# proven periods of the bucket (rules/13): an honest lone minute is the node's own work at its
+# own level (the library's: at most 1.08x), a training burst timed into the allowance is not
+# (1.19-1.84x in a red team's bursts of 1 minute every 20-60 minutes)
+LONE_DRAW_MAX = 1.15
 # At most this share of a node's last hour (of any hour of a longer bucket) silent, for COMPLIANT: what
 # ran while no report came is unproven, and the meter check fills a silence at the node's own
 # mean power, which capped training can match (the calibration fills no more either).
 MAX_SILENT_SHARE = 0.1
 _NO_PROOF = frozenset({WorkloadLabel.UNCERTAIN, WorkloadLabel.OTHER})
+_PROVEN = frozenset({WorkloadLabel.IDLE, WorkloadLabel.INFERENCE})
 
 
 @dataclass(frozen=True)
@@ -243,7 +249,8 @@ class AllowedWorkloads:
                 )
             silent = _too_silent(w)
             if (w.ambiguous_s + w.other_s > 0 or silent) and not training_ok:
-                sustained = silent is not None or _sustained_uncertainty(w)
+                unexcused = _sustained_uncertainty(w)
+                sustained = silent is not None or unexcused is not None
                 if silent:
                     q["silent_s"] = (w.silent_s, "s")
                     q["silence_window_s"] = (w.silence_window_s, "s")
@@ -261,6 +268,7 @@ class AllowedWorkloads:
                                 if w.ambiguous_s + w.other_s > 0
                                 else "",
                                 "isolated periods between proven ones: recorded" if not sustained else "",
+                                unexcused if unexcused and unexcused != _NOT_ISOLATED else "",
                                 silent or "",
                             )
                             if part
@@ -334,8 +342,11 @@ def _too_silent(w: NodeWorkload) -> str | None:
     return f"silent for {where} (over {MAX_SILENT_SHARE:.0%}): what ran then is unproven"
 
 
-def _sustained_uncertainty(w: NodeWorkload) -> bool:
-    """Whether a node's ``uncertain``/``other`` periods block COMPLIANT.
+_NOT_ISOLATED = "not isolated"
+
+
+def _sustained_uncertainty(w: NodeWorkload) -> str | None:
+    """Why a node's ``uncertain``/``other`` periods block COMPLIANT, or None where they do not.
 
     Not counted: the first *partial* period of the bucket, sampled less than half as often as
     the node's typical period (the attestor started or stopped inside it: a restart is recorded
@@ -353,7 +364,11 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     ``uncertain`` (docs/classify.md); a lone minute can hide at most one period's work, which
     the compute bound counts at its upper bound. Start-up periods back to back (a node that
     computes nothing while a model loads, then the minute the job or server started:
-    ``LabelledPeriod.startup``) count as one; starts back to back do not."""
+    ``LabelledPeriod.startup``) count as one; starts back to back do not. Nor is a lone period
+    excused that drew more than ``LONE_DRAW_MAX`` times what the node's accelerators drew in its
+    most drawing proven (idle or inference) period of the bucket, or where either draw is
+    unknown (a device without power): the allowance is for the node's own work at its own
+    level, not for a burst of training timed into it (rules/13)."""
     periods = sorted(w.periods, key=lambda p: (p.start_ns, p.log_index))
     counts = sorted(p.samples for p in periods)
     typical = counts[len(counts) // 2] if counts else 0
@@ -380,19 +395,36 @@ def _sustained_uncertainty(w: NodeWorkload) -> bool:
     judged = kept
     lone = [p for p in judged if p.label in _NO_PROOF]
     if len(lone) > max(1, int(ISOLATED_UNCERTAIN_SHARE * len(judged))):
-        return True
+        return _NOT_ISOLATED
     # over the bucket and the hour before it, no floor of one: a window too short for one
     # period to be within the share (a short bucket with no history before it: a node's first,
     # or its first after an hour of silence) excuses none
     window = len(judged) + w.recent_periods
     if len(lone) + w.recent_no_proof > int(ISOLATED_UNCERTAIN_SHARE * window):
-        return True
+        return _NOT_ISOLATED
     run = 0
     for p in judged:
         run = run + 1 if p.label in _NO_PROOF else 0
         if run >= 2:  # two in a row is no longer isolated
-            return True
-    return False
+            return _NOT_ISOLATED
+    return _outdraws(lone, judged)
+
+
+def _outdraws(lone: Sequence[LabelledPeriod], judged: Sequence[LabelledPeriod]) -> str | None:
+    """Why the lone periods are no allowance by their draw (``LONE_DRAW_MAX``), or None."""
+    if not lone:
+        return None
+    proven = [p.drawn_w for p in judged if p.label in _PROVEN]
+    if not proven or any(d is None for d in proven) or any(p.drawn_w is None for p in lone):
+        return "a lone period's or a proven one's accelerator power unknown: no allowance"
+    most = max(d for d in proven if d is not None)
+    top = max(p.drawn_w for p in lone if p.drawn_w is not None)
+    if top > LONE_DRAW_MAX * most:
+        return (
+            f"a lone period drew {top:.0f} W on the accelerators, over {LONE_DRAW_MAX:g}x the"
+            f" {most:.0f} W of the node's most drawing proven period: no allowance"
+        )
+    return None
 
 
 @dataclass(frozen=True)

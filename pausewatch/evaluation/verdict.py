@@ -114,7 +114,9 @@ __all__ = [
 # bottom, instead of a fall at the bottom and a rise at the average; a rise read at most at the
 # Theil–Sen slope's upper bound over R², 2026-12-06; 13: hindsight walks back over a lockstep
 # job whose devices report no memory, with none reported throughout, as over one whose footprint
-# holds (never the carry, which makes evidence), 2026-12-07). A new
+# holds (never the carry, which makes evidence); a lone uncertain period no allowance where its
+# accelerators drew over 1.15x the node's most drawing proven period of the bucket, or where
+# either draw is unknown, 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/13"

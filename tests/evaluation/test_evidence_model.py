@@ -548,7 +548,7 @@ def test_a_claimed_low_sample_count_excuses_one_uncertain_period_at_most() -> No
 
     def workload(labels_samples: list[tuple[str, int]]) -> NodeWorkload:
         periods = tuple(
-            LabelledPeriod(T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS, 60.0, label, 0.5, k, n)
+            LabelledPeriod(T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS, 60.0, label, 0.5, k, n, drawn_w=900.0)
             for k, (label, n) in enumerate(labels_samples)
         )
         uncertain = 60.0 * sum(p.label == "uncertain" for p in periods)
@@ -579,6 +579,7 @@ def test_one_sparse_start_a_bucket_is_excused_not_one_every_period() -> None:
                 k,
                 30,
                 sparse=x,
+                drawn_w=600.0,
             )
             for k, x in enumerate(sparse)
         )
@@ -605,7 +606,9 @@ def test_start_up_periods_back_to_back_are_one_start_up() -> None:
         for k, (label, start) in enumerate(labels):
             shift = 60 * NS if gap_after is not None and k > gap_after else 0
             begin = T0 + k * 60 * NS + shift
-            periods.append(LabelledPeriod(begin, begin + 60 * NS, 60.0, label, 0.5, k, 60, startup=start))
+            periods.append(
+                LabelledPeriod(begin, begin + 60 * NS, 60.0, label, 0.5, k, 60, startup=start, drawn_w=900.0)
+            )
         uncertain = 60.0 * sum(p.label == "uncertain" for p in periods)
         return NodeWorkload(  # with an hour of clean history before the bucket
             "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), tuple(periods), recent_periods=60
@@ -635,7 +638,7 @@ def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -
 
     def workload(labels: list[str], recent: int, recent_no_proof: int) -> NodeWorkload:
         periods = tuple(
-            LabelledPeriod(T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS, 60.0, label, 0.5, k, 60)
+            LabelledPeriod(T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS, 60.0, label, 0.5, k, 60, drawn_w=900.0)
             for k, label in enumerate(labels)
         )
         uncertain = 60.0 * labels.count("uncertain")
@@ -670,6 +673,43 @@ def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -
     assert not _sustained_uncertainty(workload(hour, recent=60, recent_no_proof=0))
     assert not _sustained_uncertainty(workload(hour, recent=60, recent_no_proof=3))
     assert _sustained_uncertainty(workload(hour, recent=60, recent_no_proof=4))
+
+
+def test_a_lone_period_that_outdraws_the_node_s_proven_ones_is_no_allowance() -> None:
+    """The lone-period allowance is for the node's own work at its own level: a lone period
+    whose accelerators drew over ``LONE_DRAW_MAX`` times the node's most drawing proven period
+    of the bucket is not excused (a red team's training bursts of one minute every 20-60
+    minutes, truthfully reported, drew 1.19-1.84x and were COMPLIANT before rules/13), nor
+    one whose draw or a proven period's is unknown."""
+    from pausewatch.evaluation.bucket import LabelledPeriod, NodeWorkload
+    from pausewatch.evaluation.rules import LONE_DRAW_MAX, _sustained_uncertainty
+
+    def workload(draws: list[tuple[str, float | None]]) -> NodeWorkload:
+        periods = tuple(
+            LabelledPeriod(T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS, 60.0, label, 0.36, k, 60, drawn_w=w)
+            for k, (label, w) in enumerate(draws)
+        )
+        uncertain = 60.0 * sum(label == "uncertain" for label, _ in draws)
+        return NodeWorkload(
+            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods, recent_periods=60
+        )
+
+    def hour(lone_w: float | None, serving_w: float | None = 1000.0) -> NodeWorkload:
+        serving = [("inference", 800.0)] * 19 + [("inference", serving_w)]
+        return workload(serving + [("uncertain", lone_w)] + [("inference", 800.0)] * 39)
+
+    assert _sustained_uncertainty(hour(1000.0)) is None  # the node's own level
+    assert _sustained_uncertainty(hour(1000.0 * LONE_DRAW_MAX)) is None  # at the bound
+    why = _sustained_uncertainty(hour(1000.0 * LONE_DRAW_MAX + 1.0))
+    assert why is not None
+    assert "drew 1151 W" in why, why
+    assert "the 1000 W of the node's most drawing proven period" in why, why
+    assert _sustained_uncertainty(hour(1800.0)) is not None  # a burst at full power
+    assert _sustained_uncertainty(hour(None)) is not None  # its draw unknown
+    assert _sustained_uncertainty(hour(900.0, serving_w=None)) is not None  # a proven one's unknown
+    # an idle node's lone heavy minute: the price (an honest one-minute burst from idle too)
+    idle = [("idle", 480.0)] * 30 + [("uncertain", 1400.0)] + [("idle", 480.0)] * 29
+    assert _sustained_uncertainty(workload(idle)) is not None
 
 
 def test_a_node_silent_over_a_tenth_of_its_hour_leaves_the_bucket_without_proof() -> None:

@@ -178,7 +178,9 @@ and too few heard periods for a slope; no status or severity changes); the rest 
 
 Re-pinned for ``pausewatch-rules/13`` (hindsight walks back over a lockstep job whose devices
 report no memory): under ``pausewatch-rules/12`` every digest below was unchanged (the fleets'
-devices report their memory); only ``rules`` differs.
+devices report their memory); only ``rules`` differs. Then, under the same rules (unreleased), a
+lone uncertain period drawing over 1.15x the node's proven ones no allowance: every digest
+unchanged (no lone period of these fleets draws so).
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,

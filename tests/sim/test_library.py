@@ -94,6 +94,7 @@ PAIRS = (
     ("others-fall-in-a-short-bucket-silence.toml", "others-fall-in-a-short-bucket-silence-honest.toml"),  # rules/12
     ("short-bucket-fall-over-declared-fixed-load.toml", "short-bucket-fall-wide-band-honest.toml"),
     ("others-ramp-in-a-short-bucket-silence.toml", "others-ramp-in-a-short-bucket-silence-honest.toml"),
+    ("train-a-minute-every-20-minutes.toml", "serving-honest.toml"),  # rules/13 (its own twin facility too)
     ("switched-load-tilts-the-rise.toml", "others-ramp-undeclared-base-load-honest.toml"),
 )
 

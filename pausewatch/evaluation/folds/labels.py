@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from pausewatch.evaluation.folds.reading import UsageReading
 from pausewatch.evaluation.intervals import Cumulative, covered_ns, uncovered
-from pausewatch.evaluation.workload import PeriodSignals, Startup, WorkloadLabel, classify_node_history
+from pausewatch.evaluation.workload import (
+    DeviceSignals,
+    PeriodSignals,
+    Startup,
+    WorkloadLabel,
+    classify_node_history,
+)
 
 __all__ = ["RECENT_S", "LabelledPeriod", "NodeWorkload", "WorkloadFold"]
 
@@ -35,6 +41,7 @@ class LabelledPeriod:
     hindsight: bool = False  # training known only from a later period of the bucket: no evidence
     startup: Startup = ""  # uncertain as a "load" or a "start" (``PeriodClass.startup``)
     sparse: bool = False  # uncertain only for want of samples (``PeriodClass.sparse``)
+    drawn_w: float | None = None  # its accelerators' mean power, summed; None: a device without power
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,18 @@ class NodeWorkload:
 def _in_bucket(start_ns: int, end_ns: int) -> int | None:
     """The bucket starting at ``start_ns`` holds a period ending at ``end_ns`` (0), or not (None)."""
     return 0 if end_ns > start_ns else None
+
+
+def _drawn_w(devices: Sequence[DeviceSignals]) -> float | None:
+    """The accelerators' mean power over a period, summed (a device's energy counter where it
+    has one), or None where a device reported neither."""
+    total = 0.0
+    for d in devices:
+        w = d.counter_power_w if d.counter_power_w is not None else d.power_mean_w
+        if w is None:
+            return None
+        total += w
+    return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +150,7 @@ class WorkloadFold:
                     cls.hindsight,
                     cls.startup,
                     cls.sparse,
+                    _drawn_w(sig.signals.devices),
                 )
             )
             label = cls.label if cls.label in seconds else WorkloadLabel.UNCERTAIN
