@@ -8,7 +8,12 @@ the others' load while every node reports: the fall at 5 minutes an hour (rules/
 reads a rise at most at the Theil-Sen bound, ``scenarios/switched-load-tilts-the-rise.toml``). A
 third of rules/11's, too few heard periods in a bucket for that ratio at all, is caught since
 rules/12 too (``scenarios/others-fall-in-a-short-bucket-silence.toml``). docs/detection.md says
-why these two are not fixed."""
+why these two are not fixed. The third (rules/13's own red team, 2026-12-07) widens the noise the
+silence test allows instead: the library's others-ramp-in-a-short-bucket-silence with the
+others' serving lasting 5 minutes from the silence, so that the bucket's heard time holds both
+of their levels and the scope's noise at the silence's length takes the step between them: the
+threshold rose from ~0.4 to ~2.1 kW and n00's ~1.7-kW excess falls under it (the base load
+declared or not)."""
 
 from __future__ import annotations
 
@@ -23,7 +28,9 @@ MISSES = Path(__file__).resolve().parent / "misses"
 
 
 @pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="MISS: the marginal ratio tilted by a switched facility load (docs/detection.md)"
+    strict=True,
+    raises=AssertionError,
+    reason="MISS: the silence test's ratio or noise bent by the lab's own loads (docs/detection.md)",
 )
 @pytest.mark.parametrize("name", sorted(p.name for p in MISSES.glob("*.toml")))
 def test_a_known_miss_is_still_missed(name: str) -> None:
