@@ -116,7 +116,8 @@ __all__ = [
 # job whose devices report no memory, with none reported throughout, as over one whose footprint
 # holds (never the carry, which makes evidence); a lone uncertain period no allowance where its
 # accelerators drew over 1.15x the node's most drawing proven period of the bucket, or where
-# either draw is unknown, 2026-12-07). A new
+# either draw is unknown; the silence test's noise read against the least-squares line of the
+# meters against the reports instead of the heard average ratio, 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/13"

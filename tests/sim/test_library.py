@@ -95,6 +95,9 @@ PAIRS = (
     ("short-bucket-fall-over-declared-fixed-load.toml", "short-bucket-fall-wide-band-honest.toml"),
     ("others-ramp-in-a-short-bucket-silence.toml", "others-ramp-in-a-short-bucket-silence-honest.toml"),
     ("train-a-minute-every-20-minutes.toml", "serving-honest.toml"),  # rules/13 (its own twin facility too)
+    ("others-ramp-outlasts-a-short-bucket-silence.toml", "others-ramp-outlasts-a-short-bucket-silence-honest.toml"),
+    ("switched-load-tilts-the-fall-for-5-minutes.toml", "others-fall-in-a-silence-honest.toml"),  # rules/13
+    ("switched-load-tilts-the-rise-for-10-minutes.toml", "others-ramp-undeclared-base-load-honest.toml"),
     ("switched-load-tilts-the-rise.toml", "others-ramp-undeclared-base-load-honest.toml"),
 )
 

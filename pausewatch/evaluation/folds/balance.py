@@ -363,8 +363,9 @@ class _Marginal:
         least-squares slope is set by its few widest periods: two minutes an hour of the others'
         load falling with a facility load of the lab's own switched on pulled it from 1.25 to
         1.10 and freed the fall in a silence again (``scenarios/switched-load-tilts-the-fall.toml``);
-        a median of slopes moves only when a large share of the periods is made so (five minutes
-        an hour: ``tests/sim/misses/``). None where the interval reaches below 0. Read for falls,
+        a median of slopes moves only when a large share of the periods is made so (twelve minutes
+        an hour since rules/13 reads the test's noise against the least-squares line, five
+        before: ``tests/sim/misses/``). None where the interval reaches below 0. Read for falls,
         and for rises whose least-squares bound lies inside the band: O(n²) in the periods."""
         points = list(self.pairs)
         if len(points) > SEN_MAX_POINTS:
@@ -810,7 +811,8 @@ class _Scopes:
         Theil–Sen slope's upper bound over R² where that is less (rules/12: two minutes an hour
         of the others serving with 1.2 kW of the lab's own load switched on set least squares at
         1.27 against the true 1.15, ``scenarios/switched-load-tilts-the-rise.toml``; ten minutes
-        still move the median, ``tests/sim/misses/``), at most
+        moved the median, caught since rules/13 reads the test's noise against the least-squares
+        line, ``scenarios/switched-load-tilts-the-rise-for-10-minutes.toml``), at most
         the ratio the meters showed while everyone reported (within the band; at the band's
         top, a rise freed (top − true ratio) × the rise, a whole 8-GPU node training uncapped
         in a wide band: ``scenarios/others-ramp-in-a-silence.toml``). That average carries every
@@ -860,15 +862,26 @@ class _Scopes:
     ) -> float | None:
         """How much a mean over as long as the silence strays, W: the standard deviation of the
         means of every run of consecutive report periods of the first meter, as many as span
-        ``silent_s``, over the heard time, of metered power − the heard ratio × the reports
-        (silences filled; ``_heard_pairs``). Read at the silence's own length, cooling cycles
-        minutes long count in full and noise that averages out over the silence (a meter's
-        jitter, a load toggled every other period to widen the threshold) does not. None with
-        fewer than ``MIN_STEP_PERIODS`` such runs."""
+        ``silent_s``, over the heard time, of metered power − the least-squares line of metered
+        power against the reports (silences filled; ``_heard_pairs``). Read at the silence's own
+        length, cooling cycles minutes long count in full and noise that averages out over the
+        silence (a meter's jitter, a load toggled every other period to widen the threshold)
+        does not. What the reports explain is not noise: against the heard *average* ratio
+        (rules/12 and before), a base load made the residuals of two report levels differ, and
+        the others serving on for 4 minutes after a silence in a 10-minute bucket widened the
+        threshold from ~0.4 to ~2.1 kW, over eight H100s at 350 W (rules/13; for runs of one
+        period the line's slope is the one whose residuals stray least, so there it never
+        widens the threshold the ratio gave). Reports that never varied: the metered power's
+        own spread. None
+        with fewer than ``MIN_STEP_PERIODS`` such runs."""
         if not pairs:
             return None
-        ratio = math.fsum(m for m, _ in pairs) / math.fsum(r for _, r in pairs)
-        means = _run_means([m - ratio * r for m, r in pairs], parts, silent_s)
+        n = len(pairs)
+        mean_m = math.fsum(m for m, _ in pairs) / n
+        mean_r = math.fsum(r for _, r in pairs) / n
+        var_r = math.fsum((r - mean_r) ** 2 for _, r in pairs)
+        slope = math.fsum((r - mean_r) * (m - mean_m) for m, r in pairs) / var_r if var_r > 0 else 0.0
+        means = _run_means([m - mean_m - slope * (r - mean_r) for m, r in pairs], parts, silent_s)
         return None if means is None else statistics.pstdev(means)
 
     def _unread_silences(self, groups: Sequence[MeterScopeGroup], read: Collection[str]) -> list[Finding]:
