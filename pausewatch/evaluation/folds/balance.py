@@ -392,6 +392,23 @@ class _Marginal:
 SEN_MAX_POINTS: Final = 120
 
 
+def _least_squares(
+    pairs: Sequence[tuple[float, float]],
+) -> tuple[float, list[float], float, float, float]:
+    """The least-squares line of metered power (``pairs``' first) on reported power (second):
+    its slope (0 where the reports did not vary), each pair's residual from it, and the sums
+    of squares and products about the means (Sxx, Syy, Sxy). ``pairs`` is not empty."""
+    n = len(pairs)
+    mean_m = math.fsum(m for m, _ in pairs) / n
+    mean_r = math.fsum(r for _, r in pairs) / n
+    sxx = math.fsum((r - mean_r) ** 2 for _, r in pairs)
+    syy = math.fsum((m - mean_m) ** 2 for m, _ in pairs)
+    sxy = math.fsum((r - mean_r) * (m - mean_m) for m, r in pairs)
+    slope = sxy / sxx if sxx > 0 else 0.0
+    intercept = mean_m - slope * mean_r
+    return slope, [m - intercept - slope * r for m, r in pairs], sxx, syy, sxy
+
+
 def _marginal(pairs: Sequence[tuple[float, float]]) -> _Marginal | None:
     """The marginal ratio over the heard time: the slope of metered power (``pairs``' first) on
     the scope's reported power (second), one pair per meter period in order, by least squares,
@@ -404,16 +421,9 @@ def _marginal(pairs: Sequence[tuple[float, float]]) -> _Marginal | None:
     n = len(pairs)
     if n < MIN_FIT_PERIODS:
         return None
-    mean_m = math.fsum(m for m, _ in pairs) / n
-    mean_r = math.fsum(r for _, r in pairs) / n
-    sxx = math.fsum((r - mean_r) ** 2 for _, r in pairs)
-    syy = math.fsum((m - mean_m) ** 2 for m, _ in pairs)
+    slope, resid, sxx, syy, sxy = _least_squares(pairs)
     if sxx <= 0 or syy <= 0:
         return None
-    sxy = math.fsum((r - mean_r) * (m - mean_m) for m, r in pairs)
-    slope = sxy / sxx
-    intercept = mean_m - slope * mean_r
-    resid = [m - intercept - slope * r for m, r in pairs]
     sse = math.fsum(e * e for e in resid)
     lag = math.fsum(a * b for a, b in itertools.pairwise(resid))
     rho = max(0.0, min(0.9, lag / sse)) if sse > 0 else 0.0
@@ -872,16 +882,11 @@ class _Scopes:
         threshold from ~0.4 to ~2.1 kW, over eight H100s at 350 W (rules/13; for runs of one
         period the line's slope is the one whose residuals stray least, so there it never
         widens the threshold the ratio gave). Reports that never varied: the metered power's
-        own spread. None
-        with fewer than ``MIN_STEP_PERIODS`` such runs."""
+        own spread. None with fewer than ``MIN_STEP_PERIODS`` such runs."""
         if not pairs:
             return None
-        n = len(pairs)
-        mean_m = math.fsum(m for m, _ in pairs) / n
-        mean_r = math.fsum(r for _, r in pairs) / n
-        var_r = math.fsum((r - mean_r) ** 2 for _, r in pairs)
-        slope = math.fsum((r - mean_r) * (m - mean_m) for m, r in pairs) / var_r if var_r > 0 else 0.0
-        means = _run_means([m - mean_m - slope * (r - mean_r) for m, r in pairs], parts, silent_s)
+        _, resid, *_ = _least_squares(pairs)
+        means = _run_means(resid, parts, silent_s)
         return None if means is None else statistics.pstdev(means)
 
     def _unread_silences(self, groups: Sequence[MeterScopeGroup], read: Collection[str]) -> list[Finding]:
