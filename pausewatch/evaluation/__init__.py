@@ -58,14 +58,17 @@ Finding ids (``FindingId``) and when each fires:
 - ``compute.cap_exceeded`` C; ``compute.cap_at_risk`` W (upper over the cap, lower under);
   ``compute.unknown_model`` W (no peak figures: the table's largest stand in, which need not
   bound a newer part, and no board to judge its quiet against; INFO before rules/9).
-- ``power.cap_exceeded`` C; ``power.cap_unverifiable`` W (no meter covers the bucket).
+- ``power.cap_exceeded`` C (the lowest facility reading less its accuracy class over the cap,
+  or the reports over it where the meters do not prove it kept); ``power.cap_unverifiable`` W
+  (no meter covers the bucket, or the reading is within its accuracy of the cap).
 - ``workload.training`` C where forbidden and significant, W where forbidden and not (yet)
   significant, I where allowed; ``workload.inference`` I where allowed, C where forbidden and
   persistent; ``workload.low_confidence`` W: active periods labelled ``uncertain`` or
   ``other`` — no positive evidence of an allowed class (I when each stands alone between proven
   periods, they are at most 5 % of the node's periods and each drew at most
-  ``rules.LONE_DRAW_MAX`` times the node's most drawing proven period; partial periods at an
-  attestor's start or stop are not counted: ``rules._sustained_uncertainty``).
+  ``rules.LONE_DRAW_MAX`` times the node's most drawing proven period; one partial period a
+  bucket, at an attestor's start or stop, is not counted but held to that draw:
+  ``rules._sustained_uncertainty``).
 - ``energy.unexplained`` C as above, W when the highest reading exceeds the reports by
   ``Z_WARN`` σ (or nodes claim more than the band allows); ``energy.silent_draw`` W: only the
   power silent nodes could have drawn closes the gap; ``energy.baseline_step`` W and

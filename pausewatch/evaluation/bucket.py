@@ -93,6 +93,8 @@ class BucketFacts:
     power_evidence: tuple[int, ...]
     workloads: tuple[NodeWorkload, ...]
     report_count: int
+    # ``metered_power_w`` as the meters' accuracy bounds it (``EnergyFacts.metered_power_range_w``)
+    metered_power_range_w: tuple[float, float] | None = None
 
 
 class BucketAccumulator:
@@ -260,4 +262,5 @@ class BucketAccumulator:
             power_evidence=self._meters.evidence,
             workloads=self._workload.finish(),
             report_count=self.report_count,
+            metered_power_range_w=energy.metered_power_range_w,
         )

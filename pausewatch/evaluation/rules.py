@@ -145,53 +145,58 @@ class ComputeCap:
         return ()
 
 
+_EXCEEDED, _UNVERIFIABLE = FindingId.POWER_CAP_EXCEEDED, FindingId.POWER_CAP_UNVERIFIABLE
+
+
 @dataclass(frozen=True)
 class PowerCap:
-    """Mean facility power over the bucket must stay at or below ``max_power_w``."""
+    """Mean facility power over the bucket must stay at or below ``max_power_w``: exceeded where
+    the meters read over it beyond their accuracy (``METER_ACCURACY_SIGMAS``) or, the meters not
+    proving it kept, where the nodes' own signed reports do; kept where the meters' reading with
+    its accuracy stays within it; neither proven in between (INCONCLUSIVE). Reports over the cap
+    that the meters contradict (a GPU's energy counter read all at once on its return to the bus)
+    are no evidence of it: the balance and plausibility checks speak to them."""
 
     max_power_w: float
 
     def evaluate(self, ctx: RuleContext) -> tuple[Finding, ...]:
         f = ctx.facts
+        cap = self.max_power_w
         subject = f"facility:{f.facility_id}"
-        q = {"cap_w": (self.max_power_w, "W"), "reported_power_w": (f.reported_power_w, "W")}
+        q = {"cap_w": (cap, "W"), "reported_power_w": (f.reported_power_w, "W")}
+        low = high = f.metered_power_w
         if f.metered_power_w is not None:
             q["metered_power_w"] = (f.metered_power_w, "W")
-        if f.metered_power_w is not None and f.metered_power_w > self.max_power_w:
-            return (
-                Finding.make(
-                    FindingId.POWER_CAP_EXCEEDED,
-                    CRITICAL,
-                    subject,
-                    _span(ctx),
-                    "metered mean power exceeds the cap",
-                    q,
-                    f.power_evidence,
-                ),
+            if f.metered_power_range_w is not None:
+                low, high = f.metered_power_range_w
+                q["metered_power_low_w"] = (low, "W")
+                q["metered_power_high_w"] = (high, "W")
+        kept = high is not None and high <= cap
+        # (finding, severity, message, the meters' readings its evidence)
+        why: tuple[str, int, str, bool]
+        if low is not None and low > cap:
+            why = (
+                _EXCEEDED, CRITICAL, "metered mean power exceeds the cap beyond the meters' accuracy", True
             )
-        if f.reported_power_w > self.max_power_w:
-            return (
-                Finding.make(
-                    FindingId.POWER_CAP_EXCEEDED,
-                    CRITICAL,
-                    subject,
-                    _span(ctx),
-                    "the nodes' own signed reports exceed the power cap",
-                    q,
-                ),
+        elif f.reported_power_w > cap and not kept:
+            why = (_EXCEEDED, CRITICAL, "the nodes' own signed reports exceed the power cap", False)
+        elif f.metered_power_w is None:
+            why = (
+                _UNVERIFIABLE, WARNING, "no facility meter covers the bucket: the cap cannot be proven", False
             )
-        if f.metered_power_w is None:
-            return (
-                Finding.make(
-                    FindingId.POWER_CAP_UNVERIFIABLE,
-                    WARNING,
-                    subject,
-                    _span(ctx),
-                    "no facility meter covers the bucket: the cap cannot be proven",
-                    q,
-                ),
+        elif not kept:
+            why = (
+                _UNVERIFIABLE,
+                WARNING,
+                "metered mean power is within the meters' accuracy of the cap: neither kept nor exceeded"
+                " is proven",
+                True,
             )
-        return ()
+        else:
+            return ()
+        finding_id, severity, message, by_meters = why
+        evidence = f.power_evidence if by_meters else ()
+        return (Finding.make(finding_id, severity, subject, _span(ctx), message, q, evidence),)
 
 
 _CLASS_ID = {
@@ -368,7 +373,8 @@ def _sustained_uncertainty(w: NodeWorkload) -> str | None:
     excused that drew more than ``LONE_DRAW_MAX`` times what the node's accelerators drew in its
     most drawing proven (idle or inference) period of the bucket, or where either draw is
     unknown (a device without power): the allowance is for the node's own work at its own
-    level, not for a burst of training timed into it (rules/13)."""
+    level, not for a burst of training timed into it (rules/13). The partial period left out
+    above is held to that draw too (rules/14)."""
     periods = sorted(w.periods, key=lambda p: (p.start_ns, p.log_index))
     counts = sorted(p.samples for p in periods)
     typical = counts[len(counts) // 2] if counts else 0
@@ -407,7 +413,11 @@ def _sustained_uncertainty(w: NodeWorkload) -> str | None:
         run = run + 1 if p.label in _NO_PROOF else 0
         if run >= 2:  # two in a row is no longer isolated
             return _NOT_ISOLATED
-    return _outdraws(lone, judged)
+    # the partial period excused above is held to the same draw: a patched attestor claiming few
+    # samples for one period a bucket would otherwise hide a minute at any draw every hour (a
+    # sparse one is quiet at every sample it claims: its draw is that, and bounds nothing)
+    spared = [p for p in periods if id(p) in excused and p.label in _NO_PROOF and not p.sparse]
+    return _outdraws(lone + spared, judged)
 
 
 def _outdraws(lone: Sequence[LabelledPeriod], judged: Sequence[LabelledPeriod]) -> str | None:

@@ -117,10 +117,15 @@ __all__ = [
 # holds (never the carry, which makes evidence); a lone uncertain period no allowance where its
 # accelerators drew over 1.15x the node's most drawing proven period of the bucket, or where
 # either draw is unknown; the silence test's noise read against the least-squares line of the
-# meters against the reports instead of the heard average ratio, 2026-12-07). A new
+# meters against the reports instead of the heard average ratio, 2026-12-07; 14: a light load
+# on two or more devices moving data over NVLink no proof of requests, the bucket's excused
+# partial period held to the lone periods' draw bound, a power cap exceeded on the meters'
+# evidence only beyond their accuracy class and kept only within it (reports over it that the
+# meters prove kept no evidence), the interior's reports read at every alignment within the
+# clock skew, 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/13"
+RULES: Final = "pausewatch-rules/14"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -134,6 +139,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/10",
     "pausewatch-rules/11",
     "pausewatch-rules/12",
+    "pausewatch-rules/13",
 )
 
 

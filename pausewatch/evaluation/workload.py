@@ -407,6 +407,14 @@ STARTING_REASON: Final = (
 COUNTER_REASON: Final = (
     "quiet at its samples, but its energy counter says it drew more between them: unproven"
 )
+# Independent replicas serving requests exchange nothing between devices; devices that move data
+# over NVLink are one job (a sharded server, or a data-parallel training job's all-reduces), and
+# a light load of one job is no proof of requests: training bursts on 2-3 of a node's 8 GPUs at a
+# 300-W cap, beside serving on the same GPUs, kept their power correlation under ``LINKED_SYNC``
+# and were ``inference``, COMPLIANT (a red team of rules/13, 2026-12-07).
+EXCHANGING_REASON: Final = (
+    "light load on devices exchanging data over NVLink: one job, not independent requests"
+)
 SPARSE_REASON: Final = (
     f"quiet at its samples, but sampled sparser than every {COVER_S:g} s with no energy counter:"
     " what ran between the samples is unproven"
@@ -473,6 +481,7 @@ class _Period(NamedTuple):
     groups: tuple[frozenset[int], ...] = ()  # lockstep groups beside other work (not ``lockstep``)
     covered: bool = True  # every device ``covered``: a quiet period proves idle
     linked: bool = False  # ≥ 2 active devices that may exchange data follow each other (``LINKED_SYNC``)
+    exchanging: bool = False  # ≥ 2 active devices move ``LINK_MIN_BPS`` or more over NVLink
 
 
 def _median(values: Sequence[float]) -> float:
@@ -767,6 +776,7 @@ def _facts(
         groups,
         all(d.covered for d in seen),
         len(linked) >= 2,
+        sum(1 for d in active if d.link is not None and d.link >= LINK_MIN_BPS) >= 2,
     )
 
 
@@ -1291,6 +1301,7 @@ def _classify(context: Sequence[_Period], earlier: Callable[[], Sequence[_Period
     if (
         current.light
         and not _linked_bursts(context)
+        and not current.exchanging
         and not training_like
         and (not needs_requests or _follows_requests(context))
         and not steps
@@ -1310,6 +1321,8 @@ def _classify(context: Sequence[_Period], earlier: Callable[[], Sequence[_Period
         if not current.light
         else "light load repeating at one step period, as an optimiser loop does"
         if steps
+        else EXCHANGING_REASON
+        if current.exchanging
         else loading
         if loading is not None
         else "light load"

@@ -712,6 +712,40 @@ def test_a_lone_period_that_outdraws_the_node_s_proven_ones_is_no_allowance() ->
     assert _sustained_uncertainty(workload(idle)) is not None
 
 
+def test_the_partial_period_left_out_is_held_to_the_same_draw() -> None:
+    """A bucket's first partial period (under half the node's typical samples: an attestor that
+    started or stopped in it) is left out of the lone-period count, but not out of its draw
+    bound: the sample count is the attestor's claim, and a patched one claiming few samples for
+    one period a bucket hid a minute of training at any draw every hour (rules/14)."""
+    from pausewatch.evaluation.bucket import LabelledPeriod, NodeWorkload
+    from pausewatch.evaluation.rules import LONE_DRAW_MAX, _sustained_uncertainty
+
+    def hour(partial_w: float | None, label: str = "uncertain") -> NodeWorkload:
+        periods = tuple(
+            LabelledPeriod(
+                T0 + k * 60 * NS,
+                T0 + (k + 1) * 60 * NS,
+                60.0,
+                label if k == 30 else "inference",
+                0.36,
+                k,
+                12 if k == 30 else 30,
+                drawn_w=partial_w if k == 30 else 1000.0,
+            )
+            for k in range(60)
+        )
+        return NodeWorkload("n", 3600.0, 0.0, 60.0, 0.0, 0.0, 0.0, 0, (), periods, recent_periods=60)
+
+    assert _sustained_uncertainty(hour(1000.0)) is None  # a restart at the node's own level
+    assert _sustained_uncertainty(hour(1000.0 * LONE_DRAW_MAX)) is None
+    why = _sustained_uncertainty(hour(2800.0))  # a minute of training claimed as a restart
+    assert why is not None
+    assert "drew 2800 W" in why, why
+    assert _sustained_uncertainty(hour(None)) is not None
+    # a partial period with proof needs no allowance, whatever it drew
+    assert _sustained_uncertainty(hour(2800.0, label="inference")) is None
+
+
 def test_a_node_silent_over_a_tenth_of_its_hour_leaves_the_bucket_without_proof() -> None:
     """Silences are filled at the node's own mean power in the energy check, so what ran in them
     (training capped at that power) is unproven: over 10 % of the node's last hour silent, some

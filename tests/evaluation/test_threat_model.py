@@ -9,7 +9,7 @@ import pytest
 from pausewatch.evaluation import BucketRef, Evaluator, IngestFinding, compare_verdicts, evaluate_bucket
 from pausewatch.evaluation.inputs import EvaluationInput
 from pausewatch.v1 import types_pb2
-from sim.factories import IDLE, INFERENCE, NS, T0, TRAINING, Behaviour, Fleet, commitment
+from sim.factories import IDLE, INFERENCE, NS, PUE, T0, TRAINING, Behaviour, Fleet, commitment
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
 VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION
@@ -290,6 +290,49 @@ def test_metered_power_over_the_cap_is_a_violation() -> None:
     assert v.status == VIOLATION
     f = next(f for f in v.findings if f.id == "power.cap_exceeded")
     assert f.evidence_log_indices
+
+
+@pytest.mark.parametrize(
+    ("cap_of_reading", "status", "finding"),
+    [
+        (0.985, VIOLATION, "power.cap_exceeded"),  # read 1.5 % over: beyond the meter's 1 %
+        (0.995, INCONCLUSIVE, "power.cap_unverifiable"),  # 0.5 % over: within it
+        (1.005, INCONCLUSIVE, "power.cap_unverifiable"),  # 0.5 % under: not proven kept either
+        (1.02, COMPLIANT, None),
+    ],
+)
+def test_a_cap_is_judged_with_the_meter_s_accuracy(cap_of_reading: float, status: int, finding: str | None) -> None:
+    # rules/14: a single intake meter of class 0.01 reading 1 % high put an honest fleet at 99.4 %
+    # of its cap in VIOLATION (a review, 2026-12-07); exceeded only beyond the meter's accuracy,
+    # kept only within it
+    fleet = honest(nodes=2, behaviour=INFERENCE)
+    reading = 2 * fleet.node_power(INFERENCE) * PUE
+    cap = f'[[rules.power_caps]]\nfacility = "fac-a"\nmax_power_w = {reading * cap_of_reading!r}'
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"], extra_rules=cap)), B0)
+    assert v.status == status, [(f.id, f.message) for f in v.findings]
+    caps = [f for f in v.findings if f.id.startswith("power.cap")]
+    assert [f.id for f in caps] == ([finding] if finding else []), caps
+    if finding == "power.cap_unverifiable":
+        assert "within the meters' accuracy" in caps[0].message
+
+
+def test_reports_over_the_cap_that_the_meters_contradict_are_no_violation() -> None:
+    # a GPU's energy counter read all at once as it returns to the bus put three hours of its
+    # draw into one report: "the nodes' own signed reports exceed the power cap", VIOLATION, with
+    # the meter proving the cap kept (a review, 2026-12-07). Where the meters prove it kept, the
+    # reports' excess is theirs to explain (balance, plausibility); without a meter it stands.
+    fleet = Fleet({"fac-a": 2})
+    fleet.run("fac-a", T0, 10, lambda node, k: (IDLE, TRAINING))
+    true_w = 2 * fleet.node_power(IDLE) * PUE
+    reported_w = 2 * fleet.node_power(TRAINING)
+    assert reported_w > 1.1 * true_w
+    cap = f'[[rules.power_caps]]\nfacility = "fac-a"\nmax_power_w = {1.1 * true_w!r}'
+    c = commitment(["fac-a"], extra_rules=cap)
+    v = evaluate_bucket(fleet.inputs(c), B0)
+    assert "power.cap_exceeded" not in ids(v), [(f.id, f.message) for f in v.findings]
+    assert v.status != COMPLIANT
+    unmetered = evaluate_bucket(fleet.inputs(c, meters=False), B0)
+    assert "power.cap_exceeded" in ids(unmetered, CRIT)
 
 
 def test_splitting_a_run_across_sites_and_buckets_still_exceeds_the_cap() -> None:

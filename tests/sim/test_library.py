@@ -99,6 +99,7 @@ PAIRS = (
     ("switched-load-tilts-the-fall-for-5-minutes.toml", "others-fall-in-a-silence-honest.toml"),  # rules/13
     ("switched-load-tilts-the-rise-for-10-minutes.toml", "others-ramp-undeclared-base-load-honest.toml"),
     ("switched-load-tilts-the-rise.toml", "others-ramp-undeclared-base-load-honest.toml"),
+    ("train-on-2-of-8-gpus-in-capped-bursts.toml", "serving-honest.toml"),  # rules/14 (its own twin too)
 )
 
 

@@ -77,13 +77,27 @@ SILENT_NODE_FACTOR: Final = 1.5  # a silent node may draw its accelerators' boar
 ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS: Final = 1.0  # unexplained ≥ 1 accelerator at board power …
 Z_WARN: Final = 3.0  # … a balance off by this many σ blocks COMPLIANT (one-sided 0.13 % per scope-bucket)
 Z_VIOLATION: Final = 5.0  # … and by this many σ is evidence (one-sided 3e-7 per scope-bucket)
+# A meter's declared accuracy is its class, the error it never exceeds, read as two standard
+# uncertainties (``sigma_j`` = accuracy / 2 × reading): a power cap is exceeded on the meters'
+# evidence only beyond it, and kept on their proof only within it (conformity read with the
+# measurement's uncertainty, as ISO 14253-1 reads a tolerance): a single intake meter reading 1 %
+# high, within its class 0.01, put an honest fleet at 99.4 % of its cap in VIOLATION (a review of
+# rules/13, 2026-12-07).
+METER_ACCURACY_SIGMAS: Final = 2.0
 # A clock off by up to the skew the verifier tolerates (``max_clock_skew_s``, 120 s by default)
 # moves that much of a load change across a bucket's edge, between the meter's bucket and the
 # nodes': a whole fleet starting a job at a bucket's edge, with the meter's clock 60-100 s slow,
 # was a VIOLATION with every report true (an honest-fleet hunt, 2026-12-06). A VIOLATION's excess
 # must therefore also stand in the bucket's interior, this far from either edge (buckets
 # ``2 * EDGE_SKEW_S + MIN_INTERIOR_S`` long at least; shorter ones are judged on the whole bucket alone).
+# A step a few minutes before the edge is inside the interior, and there the meter's copy of it
+# lands up to the skew away from the reports' copy: a fleet starting a job 3 minutes before a
+# 15-minute bucket's end, its meter 100 s slow (or meter and attestors 45 s apart each way), was a
+# VIOLATION again (an honest-fleet hunt, 2026-12-07). The interior's reports are therefore read
+# at every alignment within the skew (``SKEW_STEPS`` steps each way), the meter's window fixed,
+# and the most they explain is what they explain: a steady hidden load gains nothing by it.
 EDGE_SKEW_S: Final = 120.0
+SKEW_STEPS: Final = 6
 MIN_INTERIOR_S: Final = 60.0
 NODE_ENERGY_RANDOM: Final = 0.005  # random error of Σ node energy per bucket (counters; systematic
 # per-board offsets, NVML's ±5 %, are constant and belong to the declared band and the baseline)
@@ -275,6 +289,9 @@ class EnergyFacts:
     findings: tuple[Finding, ...] = ()
     unexplained_flop: float = 0.0
     metered_power_w: float | None = None
+    # the facility's mean power as the meters bound it: the lowest reading less its accuracy
+    # class, the highest (its unread time at the meter's highest power) plus it
+    metered_power_range_w: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,6 +574,7 @@ class _Scopes:
         balances: list[EnergyBalance] = []
         unexplained_flop: list[float] = []
         metered_power: float | None = None
+        metered_range: tuple[float, float] | None = None
         steps: dict[str, _SilenceStep] = {}  # per node read, the scope where its silence shows most
         for group in groups:
             readings = self.meters.readings(group, accuracy)
@@ -576,6 +594,11 @@ class _Scopes:
             balances.append(balance)
             if group.node_ids == self.all_nodes:
                 metered_power = balance.metered_j / self.bucket_s
+                margin = METER_ACCURACY_SIGMAS * balance.meter_sigma_j
+                metered_range = (
+                    (balance.metered_j - margin) / self.bucket_s,
+                    (balance.metered_max_j + margin) / self.bucket_s,
+                )
             if top_level and balance.unexplained_j > 0:
                 unexplained_flop.append(
                     balance.unexplained_j / reported.reference_power_w * reported.reference_peak_flops
@@ -593,6 +616,7 @@ class _Scopes:
             tuple(sorted(findings, key=Finding.sort_key)),
             math.fsum(unexplained_flop),
             metered_power,
+            metered_range,
         )
 
     def _declared_groups(self) -> tuple[MeterScopeGroup, ...]:
@@ -1134,24 +1158,32 @@ class _Scopes:
         )
         if power is None:
             return None
-        reported: list[float] = []
-        allowance: list[float] = []
+        # the reports' window at each alignment of the meter's clock within the skew: inside
+        # the bucket, since the interior is the skew from each edge
+        shifts = [skew_ns * k // SKEW_STEPS for k in range(-SKEW_STEPS, SKEW_STEPS + 1)]
+        windows = [(window[0] + s, window[1] + s) for s in shifts]
+        reported: list[list[float]] = [[] for _ in windows]
+        allowance: list[list[float]] = [[] for _ in windows]
         for nid in (*group.node_ids, *self._departed_in(group)):
             node = self.nodes.node(nid)
             cover = node.cover if node is not None else []
             if node is not None:  # each report's energy pro rata of its time inside
-                reported.extend(
-                    e * max(0, min(b, window[1]) - max(a, window[0])) / (b - a)
-                    for (a, b), e in zip(node.cover, node.energies, strict=True)
-                    if b > a
-                )
+                spans = [((a, b), e) for (a, b), e in zip(node.cover, node.energies, strict=True) if b > a]
+                for k, (lo_ns, hi_ns) in enumerate(windows):
+                    reported[k].extend(
+                        e * max(0, min(b, hi_ns) - max(a, lo_ns)) / (b - a) for (a, b), e in spans
+                    )
             if nid in self.departed:
                 continue  # gone: its reports only, as over the whole bucket
             silent_s = sum(b - a for a, b in uncovered(cover, self._there(nid))) / NS_PER_S
-            allowance.extend(self._allowance(nid, self._board(nid), cover, silent_s, window))
+            board = self._board(nid)
+            for k, w in enumerate(windows):
+                allowance[k].extend(self._allowance(nid, board, cover, silent_s, w))
         fixed = self.commitment.tolerances.fixed_load(group.fixed_load_w) * seconds
-        reported_j = math.fsum(reported)
-        beyond = power * seconds - fixed - hi * (reported_j + math.fsum(allowance))
+        explained, reported_j = max(
+            (math.fsum(r) + math.fsum(a), math.fsum(r)) for r, a in zip(reported, allowance, strict=True)
+        )
+        beyond = power * seconds - fixed - hi * explained
         sigma = balance_sigma(lowest.sigma_j * seconds / self.bucket_s, reported_j, hi)
         return seconds, beyond, sigma
 
