@@ -118,7 +118,7 @@ __all__ = [
 # accelerators drew over 1.15x the node's most drawing proven period of the bucket, or where
 # either draw is unknown; the silence test's noise read against the least-squares line of the
 # meters against the reports instead of the heard average ratio, 2026-12-07; 14: a light load
-# on two or more devices moving data over NVLink no proof of requests, the bucket's excused
+# on a device moving data over NVLink no proof of requests, the bucket's excused
 # partial period held to the lone periods' draw bound, a power cap exceeded on the meters'
 # evidence only beyond their accuracy class and kept only within it (reports over it that the
 # meters prove kept no evidence), the interior's reports read at every alignment within the

@@ -407,13 +407,15 @@ STARTING_REASON: Final = (
 COUNTER_REASON: Final = (
     "quiet at its samples, but its energy counter says it drew more between them: unproven"
 )
-# Independent replicas serving requests exchange nothing between devices; devices that move data
-# over NVLink are one job (a sharded server, or a data-parallel training job's all-reduces), and
-# a light load of one job is no proof of requests: training bursts on 2-3 of a node's 8 GPUs at a
-# 300-W cap, beside serving on the same GPUs, kept their power correlation under ``LINKED_SYNC``
-# and were ``inference``, COMPLIANT (a red team of rules/13, 2026-12-07).
+# Independent replicas serving requests exchange nothing between devices; a device that moves
+# data over NVLink works with another (on the node, or across a rack's NVLink fabric), one job (a
+# sharded server, or a data-parallel training job's all-reduces), and a light load of one job is
+# no proof of requests: training bursts on 2-3 of a node's 8 GPUs at a 300-W cap, beside serving
+# on the same GPUs, kept their power correlation under ``LINKED_SYNC`` and were ``inference``,
+# COMPLIANT (a red team of rules/13, 2026-12-07). One device is enough: one rank a node, its
+# peers on other nodes of the fabric, has none on its own node to show the traffic.
 EXCHANGING_REASON: Final = (
-    "light load on devices exchanging data over NVLink: one job, not independent requests"
+    "light load on a device exchanging data over NVLink: one job, not independent requests"
 )
 SPARSE_REASON: Final = (
     f"quiet at its samples, but sampled sparser than every {COVER_S:g} s with no energy counter:"
@@ -481,7 +483,7 @@ class _Period(NamedTuple):
     groups: tuple[frozenset[int], ...] = ()  # lockstep groups beside other work (not ``lockstep``)
     covered: bool = True  # every device ``covered``: a quiet period proves idle
     linked: bool = False  # ≥ 2 active devices that may exchange data follow each other (``LINKED_SYNC``)
-    exchanging: bool = False  # ≥ 2 active devices move ``LINK_MIN_BPS`` or more over NVLink
+    exchanging: bool = False  # an active device moves ``LINK_MIN_BPS`` or more over NVLink
 
 
 def _median(values: Sequence[float]) -> float:
@@ -776,7 +778,7 @@ def _facts(
         groups,
         all(d.covered for d in seen),
         len(linked) >= 2,
-        sum(1 for d in active if d.link is not None and d.link >= LINK_MIN_BPS) >= 2,
+        any(d.link is not None and d.link >= LINK_MIN_BPS for d in active),
     )
 
 

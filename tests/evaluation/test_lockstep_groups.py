@@ -168,19 +168,25 @@ def test_light_devices_exchanging_data_over_nvlink_are_no_proof_of_requests() ->
     assert "training" not in labels, labels
     reasons = {c.reason for c in classify_node_history(exchanging)}
     assert any("exchanging data over NVLink" in r for r in reasons), reasons
+    # one rank a node, its peers on other nodes of a rack's NVLink fabric: one device is enough
+    one = _labels(_on_slots(quiet_links, {1}, nvlink_bytes_per_s=2.25e9))
+    assert "inference" not in one, one
+    assert "training" not in one, one
 
 
 def test_serving_that_exchanges_nothing_keeps_its_proof() -> None:
     # the honest twin: the same serving without the job, whose devices move nothing between them
-    # (or less than LINK_MIN_BPS, or one device's counter alone: no peer to exchange with)
+    # (or less than LINK_MIN_BPS each)
     periods = _periods(syn.request_inference(1200, 8, seed=5))
     for links in (
         _on_slots(periods, set(range(8)), nvlink_bytes_per_s=0.0),
         _on_slots(periods, set(range(8)), nvlink_bytes_per_s=LINK_MIN_BPS * 0.9),
-        _on_slots(_on_slots(periods, set(range(8)), nvlink_bytes_per_s=0.0), {2}, nvlink_bytes_per_s=5e9),
     ):
         labels = _labels(links)
         assert labels.count("inference") >= len(labels) - 2, labels
+    # where every device moves data, the same serving proves nothing: the rule's price
+    everywhere = _labels(_on_slots(periods, set(range(8)), nvlink_bytes_per_s=LINK_MIN_BPS))
+    assert "inference" not in everywhere, everywhere
 
 
 @pytest.mark.xfail(

@@ -1162,26 +1162,24 @@ class _Scopes:
         # the bucket, since the interior is the skew from each edge
         shifts = [skew_ns * k // SKEW_STEPS for k in range(-SKEW_STEPS, SKEW_STEPS + 1)]
         windows = [(window[0] + s, window[1] + s) for s in shifts]
-        reported: list[list[float]] = [[] for _ in windows]
+        parts: list[tuple[Interval, float]] = []  # every report's energy, pro rata of its time inside
         allowance: list[list[float]] = [[] for _ in windows]
         for nid in (*group.node_ids, *self._departed_in(group)):
             node = self.nodes.node(nid)
             cover = node.cover if node is not None else []
-            if node is not None:  # each report's energy pro rata of its time inside
-                spans = [((a, b), e) for (a, b), e in zip(node.cover, node.energies, strict=True) if b > a]
-                for k, (lo_ns, hi_ns) in enumerate(windows):
-                    reported[k].extend(
-                        e * max(0, min(b, hi_ns) - max(a, lo_ns)) / (b - a) for (a, b), e in spans
-                    )
+            if node is not None:
+                parts.extend(zip(node.cover, node.energies, strict=True))
             if nid in self.departed:
                 continue  # gone: its reports only, as over the whole bucket
             silent_s = sum(b - a for a, b in uncovered(cover, self._there(nid))) / NS_PER_S
             board = self._board(nid)
             for k, w in enumerate(windows):
                 allowance[k].extend(self._allowance(nid, board, cover, silent_s, w))
+        reports = Cumulative(parts, self.span[0])
+        in_window = [reports.between(*w) for w in windows]
         fixed = self.commitment.tolerances.fixed_load(group.fixed_load_w) * seconds
         explained, reported_j = max(
-            (math.fsum(r) + math.fsum(a), math.fsum(r)) for r, a in zip(reported, allowance, strict=True)
+            (r + math.fsum(a), r) for r, a in zip(in_window, allowance, strict=True)
         )
         beyond = power * seconds - fixed - hi * explained
         sigma = balance_sigma(lowest.sigma_j * seconds / self.bucket_s, reported_j, hi)
