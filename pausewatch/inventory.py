@@ -168,6 +168,9 @@ class MeterScopeGroup:
     measurements: tuple[tuple[str, ...], ...]  # meter ids per measurement, sorted
     overhead: tuple[float, float]  # declared band of this scope
     fixed_load_w: float = 0.0  # declared fixed load of this scope, W
+    # where versions logged in a bucket declared it differently: (start ns, end ns, W) of each
+    # version's stretch of the bucket, ``fixed_load_w`` their mean (``evaluation.folds.balance``)
+    fixed_load_steps: tuple[tuple[int, int, float], ...] = ()
 
     @property
     def meter_ids(self) -> tuple[str, ...]:

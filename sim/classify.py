@@ -137,13 +137,26 @@ def _uuid(index: int) -> str:
     return f"GPU-trace-{index:02d}"
 
 
+TICK_EARLY = 0.05  # of the sampling interval: a row this early for its tick is its tick's
+
+
 def gpu_trace_samples(trace: GpuTrace, model: str, *, interval_s: float = SAMPLE_INTERVAL_S) -> list[Sample]:
-    """One sample per ``interval_s`` (the first row at or after each tick), as the attestor samples."""
+    """One sample per ``interval_s`` (the first row at or after each tick), as the attestor
+    samples; a row up to ``TICK_EARLY`` of it before a tick no later row reaches is that tick's.
+    A logger at 1 s ± a few ms writes some rows just before their tick: read from the tick
+    exactly, a quarter of such a log's samples were dropped as a second row of the second
+    before (a review, 2026-12-07)."""
     out: list[Sample] = []
     due = -math.inf
-    for t, rows in zip(trace.times_s, trace.rows, strict=True):
+    early = TICK_EARLY * interval_s
+    times = trace.times_s
+    for k, (logged, rows) in enumerate(zip(times, trace.rows, strict=True)):
+        t = logged
         if t < due:
-            continue
+            following = times[k + 1] if k + 1 < len(times) else math.inf
+            if t < due - early or following < due + interval_s - early:
+                continue
+            t = due  # this tick's sample, logged a moment early
         due = (math.floor(t / interval_s) + 1) * interval_s if interval_s > 0 else t
         devices = tuple(
             DeviceReading(
@@ -353,8 +366,9 @@ def _run(args: argparse.Namespace) -> _Run:
     window_s = float(DEFAULT_PERIOD_S)
     if args.window is not None:
         window_s = _duration_s(args.window, "--window", path)
-        if window_s <= 0:
-            raise TraceError(path, 0, "--window must be longer than 0")
+        if window_s < SAMPLE_INTERVAL_S:
+            why = f"--window must be {SAMPLE_INTERVAL_S:g} s or longer: the attestor samples once a second"
+            raise TraceError(path, 0, why)
         if window_s > DEFAULT_PERIOD_S and window_s % DEFAULT_PERIOD_S:
             raise TraceError(
                 path, 0, f"--window must be a whole number of {DEFAULT_PERIOD_S}-s report periods, or shorter"

@@ -645,8 +645,12 @@ def _group_by_position(
         raise TraceError(path, rows[0].line, why)
     samples: list[list[_Row]] = []
     dropped: list[str] = []
+    whole_seconds = all(r.time_s.is_integer() for r in rows)
     for run in runs:
-        samples += _samples(_instants(run, gap), gpus, dropped)
+        if whole_seconds:
+            samples += _whole_second_samples(run, gpus, path)
+        else:
+            samples += _samples(_instants(run, gap), gpus, dropped)
     if dropped:
         warnings.append(
             f"{path}: {len(dropped)} incomplete sample(s) left out (rows missing at line"
@@ -672,6 +676,35 @@ def _group_by_position(
 
 def _rows(n: int) -> str:
     return "1 row" if n == 1 else f"{n} rows"
+
+
+def _whole_second_samples(run: Sequence[_Row], gpus: int, path: str) -> list[list[_Row]]:
+    """One run's rows as samples of ``gpus`` consecutive rows, where every timestamp is a whole
+    second. A second's change says nothing of where a sample begins: a sample logged across
+    one (rows 0-3 at 12:00:00, 4-7 at 12:00:01) shares its second with the next one's first
+    rows, and cutting at the change joined one sample's tail to the next one's head, every
+    later sample's devices shifted (a review, 2026-12-07). So rows are taken in order, and a
+    run whose rows do not divide into samples is refused: where a row is missing cannot be
+    seen."""
+    extra = len(run) % gpus
+    if extra:
+        raise TraceError(
+            path,
+            run[0].line,
+            f"this run's {len(run)} rows do not divide into samples of --gpus {gpus} rows, and its"
+            " timestamps (whole seconds) cannot show which sample lacks one: add an index column"
+            " (nvidia-smi --query-gpu=index,...) or log millisecond timestamps",
+        )
+    out = [list(run[k : k + gpus]) for k in range(0, len(run), gpus)]
+    for sample in out:
+        if sample[-1].time_s - sample[0].time_s > 1.0:
+            raise TraceError(
+                path,
+                sample[0].line,
+                f"the {gpus} rows of one sample span {sample[-1].time_s - sample[0].time_s:.0f} s:"
+                " is --gpus right, or is a row missing before this line?",
+            )
+    return out
 
 
 def _samples(instants: list[list[_Row]], gpus: int, dropped: list[str]) -> list[list[_Row]]:

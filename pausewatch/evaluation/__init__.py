@@ -59,13 +59,15 @@ Finding ids (``FindingId``) and when each fires:
   ``compute.unknown_model`` W (no peak figures: the table's largest stand in, which need not
   bound a newer part, and no board to judge its quiet against; INFO before rules/9).
 - ``power.cap_exceeded`` C (the lowest facility reading less its accuracy class over the cap,
-  or the reports over it where the meters do not prove it kept); ``power.cap_unverifiable`` W
-  (no meter covers the bucket, or the reading is within its accuracy of the cap).
+  or the reports over it where the meters do not prove it kept, and in either case still over
+  it read past the bucket's edges: ``folds.balance.past_edges``);
+  ``power.cap_unverifiable`` W (no meter covers the bucket, the reading is within its accuracy
+  of the cap, or over it only with an edge counted).
 - ``workload.training`` C where forbidden and significant, W where forbidden and not (yet)
   significant, I where allowed; ``workload.inference`` I where allowed, C where forbidden and
   persistent; ``workload.low_confidence`` W: active periods labelled ``uncertain`` or
   ``other`` — no positive evidence of an allowed class (I when each stands alone between proven
-  periods, they are at most 5 % of the node's periods and each drew at most
+  periods, they hold at most 5 % of the node's time and each drew at most
   ``rules.LONE_DRAW_MAX`` times the node's most drawing proven period; one partial period a
   bucket, at an attestor's start or stop, is not counted but held to that draw:
   ``rules._sustained_uncertainty``).

@@ -31,7 +31,9 @@ from pausewatch.evaluation.folds.balance import (
     balance_decision,
     balance_sigma,
     energy_facts,
+    interior_of,
     is_evidence,
+    past_edges,
     proven_quiet,
 )
 from pausewatch.evaluation.folds.compute import (
@@ -95,6 +97,11 @@ class BucketFacts:
     report_count: int
     # ``metered_power_w`` as the meters' accuracy bounds it (``EnergyFacts.metered_power_range_w``)
     metered_power_range_w: tuple[float, float] | None = None
+    # the bucket's mean power read past its edges (``folds.balance.past_edges``; None in a bucket
+    # without an interior): the facility meters' lowest less their accuracy
+    # (``EnergyFacts.metered_low_past_edges_w``), and the nodes' reports
+    metered_low_past_edges_w: float | None = None
+    reported_past_edges_w: float | None = None
 
 
 class BucketAccumulator:
@@ -263,4 +270,10 @@ class BucketAccumulator:
             workloads=self._workload.finish(),
             report_count=self.report_count,
             metered_power_range_w=energy.metered_power_range_w,
+            metered_low_past_edges_w=energy.metered_low_past_edges_w,
+            reported_past_edges_w=(
+                past_edges(span, reported_j, self._node_energy.reported_between)
+                if interior_of(span) is not None
+                else None
+            ),
         )

@@ -77,6 +77,8 @@ class MeterRoutes:
     # at 1h59 and withdrawn at 2h01 hid a training node in bucket 1h30, COMPLIANT); a reduction
     # declared as the load went off made the load before it unexplained, VIOLATION
     stretches: tuple[tuple[float, Inventory, Mapping[str, str]], ...]
+    # each stretch's start and end by the log's clock, aligned with ``stretches``
+    spans: tuple[tuple[int, int], ...] = ()
 
     def route(self, key_id: str, at_ns: int) -> tuple[DeclaredMeter, str] | None:
         """The declaration in force for ``key_id`` at ``at_ns``, and its measurement: the newest
@@ -144,6 +146,7 @@ def meter_routes(
     by_key: dict[str, list[tuple[int, tuple[DeclaredMeter, str]]]] = {}
     starts = stretch_starts(spanned, span, time_at)
     stretches = []
+    spans = []
     for k, (_, v) in enumerate(spanned):
         ids = _joins(v, final, before)
         for m in v.meters:  # 5: a measurement of its own
@@ -164,8 +167,10 @@ def meter_routes(
         stop = starts[k + 1] if k + 1 < len(starts) else span[1]
         if stop > starts[k] and span[1] > span[0]:
             stretches.append(((stop - starts[k]) / (span[1] - span[0]), v, ids))
+            spans.append((starts[k], stop))
     return MeterRoutes(
         by_key={key: (tuple(t for t, _ in r), tuple(e for _, e in r)) for key, r in by_key.items()},
         departed=tuple(departed[m] for m in sorted(departed)),
         stretches=tuple(stretches),
+        spans=tuple(spans),
     )

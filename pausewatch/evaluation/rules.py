@@ -8,6 +8,7 @@ rule set a commitment asks for; reporting and evidence rules are always part of 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -17,7 +18,9 @@ from pausewatch.errors import FormatError
 from pausewatch.evaluation.bucket import BucketFacts, LabelledPeriod, NodeWorkload
 from pausewatch.evaluation.evidence import TrainingWindow, window_words
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
+from pausewatch.evaluation.folds.balance import EDGE_SKEW_S
 from pausewatch.evaluation.folds.labels import RECENT_S
+from pausewatch.evaluation.intervals import Interval, covered_ns
 from pausewatch.evaluation.workload import WorkloadLabel
 from pausewatch.v1 import types_pb2
 
@@ -37,6 +40,7 @@ __all__ = [
 
 PERSISTENCE = 0.25  # share of a node's covered time forbidden inference must hold to be called
 ISOLATED_UNCERTAIN_SHARE = 0.05  # at most this share of a node's time in lone uncertain periods
+_SLACK_S = 1e-6  # seconds: 5 % of 60 periods of 60 s is 180 s, not 180.00000000000003
 # ... each drawing at most this much more (its accelerators' power) than the most of the node's
 # proven periods of the bucket (rules/13): an honest lone minute is the node's own work at its
 # own level (the library's: at most 1.08x), a training burst timed into the allowance is not
@@ -155,7 +159,10 @@ class PowerCap:
     proving it kept, where the nodes' own signed reports do; kept where the meters' reading with
     its accuracy stays within it; neither proven in between (INCONCLUSIVE). Reports over the cap
     that the meters contradict (a GPU's energy counter read all at once on its return to the bus)
-    are no evidence of it: the balance and plausibility checks speak to them."""
+    are no evidence of it: the balance and plausibility checks speak to them. Exceeded, in a
+    bucket of 5 minutes or more, only where the mean stays over the cap read past the bucket's
+    edges (``folds.balance.past_edges``: a clock within the skew tolerated reads up to
+    ``EDGE_SKEW_S`` of the bucket before or after into it); else INCONCLUSIVE (rules/15)."""
 
     max_power_w: float
 
@@ -172,14 +179,32 @@ class PowerCap:
                 q["metered_power_low_w"] = (low, "W")
                 q["metered_power_high_w"] = (high, "W")
         kept = high is not None and high <= cap
+        # and read past the bucket's edges (``folds.balance.past_edges``): a clock
+        # off by the skew tolerated moves that much of a load across an edge (rules/15)
+        metered_over = low is not None and low > cap
+        reported_over = f.reported_power_w > cap and not kept
+        metered_past, reported_past = f.metered_low_past_edges_w, f.reported_past_edges_w
+        if metered_past is not None:
+            q["metered_low_past_edges_w"] = (metered_past, "W")
+        if reported_past is not None:
+            q["reported_past_edges_w"] = (reported_past, "W")
         # (finding, severity, message, the meters' readings its evidence)
         why: tuple[str, int, str, bool]
-        if low is not None and low > cap:
+        if metered_over and (metered_past is None or metered_past > cap):
             why = (
                 _EXCEEDED, CRITICAL, "metered mean power exceeds the cap beyond the meters' accuracy", True
             )
-        elif f.reported_power_w > cap and not kept:
+        elif reported_over and (reported_past is None or reported_past > cap):
             why = (_EXCEEDED, CRITICAL, "the nodes' own signed reports exceed the power cap", False)
+        elif metered_over or reported_over:
+            why = (
+                _UNVERIFIABLE,
+                WARNING,
+                f"{'metered' if metered_over else 'reported'} mean power exceeds the cap, but neither with"
+                f" the {EDGE_SKEW_S:.0f} s at either edge left out nor over the interior: a clock within"
+                " the skew tolerated moves that much of a load across an edge",
+                metered_over,
+            )
         elif f.metered_power_w is None:
             why = (
                 _UNVERIFIABLE, WARNING, "no facility meter covers the bucket: the cap cannot be proven", False
@@ -359,12 +384,14 @@ def _sustained_uncertainty(w: NodeWorkload) -> str | None:
     sparsely sampled to prove idle with no energy counter spanning it (``sparse``: a daemon's
     first period, whose counter starts at its first sample). Any further
     partial period is judged like the others: the sample count is the attestor's own claim. The rest block
-    COMPLIANT unless each stands alone between periods with positive evidence and there are at
-    most ``ISOLATED_UNCERTAIN_SHARE`` of the node's periods of them (at least one) — in the
-    bucket, and in the bucket together with the node's hour before it (``RECENT_S``), so that
-    short buckets do not each get a lone period of their own (one minute in every 5-minute
-    bucket is 20 % of the time); over that window the "at least one" holds only where one period
-    is within the share, so a short bucket with no history before it excuses none. The classifier
+    COMPLIANT unless each stands alone between periods with positive evidence and they hold at
+    most ``ISOLATED_UNCERTAIN_SHARE`` of the node's time (at least one typical period: the
+    median length of its periods) — in the bucket, and in the bucket together with the node's
+    hour before it (``RECENT_S``), so that short buckets do not each get a lone period of their
+    own (one minute in every 5-minute bucket is 20 % of the time); over that window the "at
+    least one" holds only where one period is within the share, so a short bucket with no
+    history before it excuses none. Time, not periods, since rules/15: the periods' lengths are
+    the attestor's own say. The classifier
     leaves a small share of honest serving minutes
     ``uncertain`` (docs/classify.md); a lone minute can hide at most one period's work, which
     the compute bound counts at its upper bound. Start-up periods back to back (a node that
@@ -400,13 +427,20 @@ def _sustained_uncertainty(w: NodeWorkload) -> str | None:
             kept.append(p)
     judged = kept
     lone = [p for p in judged if p.label in _NO_PROOF]
-    if len(lone) > max(1, int(ISOLATED_UNCERTAIN_SHARE * len(judged))):
+    # in seconds, not periods: a patched attestor reporting its serving in 30-s periods and each
+    # training burst as one 120-s period held 17 % of its time in lone periods that were 5 % of
+    # its periods (a red team of rules/14, 2026-12-07); honest periods of one length count as before
+    lone_s = math.fsum(p.seconds for p in lone)
+    judged_s = _seconds_of(judged, w.bucket)
+    lengths = sorted(p.seconds for p in judged)
+    one = lengths[len(lengths) // 2] if lengths else 0.0  # the node's typical period: the floor of one
+    if lone_s > max(one, ISOLATED_UNCERTAIN_SHARE * judged_s) + _SLACK_S:
         return _NOT_ISOLATED
     # over the bucket and the hour before it, no floor of one: a window too short for one
     # period to be within the share (a short bucket with no history before it: a node's first,
     # or its first after an hour of silence) excuses none
-    window = len(judged) + w.recent_periods
-    if len(lone) + w.recent_no_proof > int(ISOLATED_UNCERTAIN_SHARE * window):
+    window_s = judged_s + w.recent_s
+    if lone_s + w.recent_no_proof_s > ISOLATED_UNCERTAIN_SHARE * window_s + _SLACK_S:
         return _NOT_ISOLATED
     run = 0
     for p in judged:
@@ -418,6 +452,14 @@ def _sustained_uncertainty(w: NodeWorkload) -> str | None:
     # sparse one is quiet at every sample it claims: its draw is that, and bounds nothing)
     spared = [p for p in periods if id(p) in excused and p.label in _NO_PROOF and not p.sparse]
     return _outdraws(lone + spared, judged)
+
+
+def _seconds_of(periods: Sequence[LabelledPeriod], bucket: Interval) -> float:
+    """The seconds ``periods`` cover in ``bucket``: their union, so that a hostile attestor's
+    overlapping periods count once (their overlaps with the bucket summed where it is unknown)."""
+    if bucket[1] > bucket[0]:
+        return covered_ns(((p.start_ns, p.end_ns) for p in periods), bucket) / 1e9
+    return math.fsum(p.seconds for p in periods)
 
 
 def _outdraws(lone: Sequence[LabelledPeriod], judged: Sequence[LabelledPeriod]) -> str | None:

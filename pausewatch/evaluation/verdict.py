@@ -122,10 +122,13 @@ __all__ = [
 # partial period held to the lone periods' draw bound, a power cap exceeded on the meters'
 # evidence only beyond their accuracy class and kept only within it (reports over it that the
 # meters prove kept no evidence), the interior's reports read at every alignment within the
-# clock skew, 2026-12-07). A new
+# clock skew, 2026-12-07; 15: the lone-period allowance counted in time, not periods, a power
+# cap exceeded only where the mean stays over it read past the bucket's edges (the most of
+# either edge's 120 s left out, or over its interior), the interior's fixed load at each
+# moment the most declared within the skew of it, 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/14"
+RULES: Final = "pausewatch-rules/15"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -140,6 +143,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/11",
     "pausewatch-rules/12",
     "pausewatch-rules/13",
+    "pausewatch-rules/14",
 )
 
 

@@ -611,7 +611,7 @@ def test_start_up_periods_back_to_back_are_one_start_up() -> None:
             )
         uncertain = 60.0 * sum(p.label == "uncertain" for p in periods)
         return NodeWorkload(  # with an hour of clean history before the bucket
-            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), tuple(periods), recent_periods=60
+            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), tuple(periods), recent_s=3600.0
         )
 
     serving: list[tuple[str, Startup]] = [("inference", "")] * 9
@@ -653,8 +653,8 @@ def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -
             0,
             (),
             periods,
-            recent_periods=recent,
-            recent_no_proof=recent_no_proof,
+            recent_s=60.0 * recent,
+            recent_no_proof_s=60.0 * recent_no_proof,
         )
 
     five = ["inference", "inference", "uncertain", "inference", "inference"]
@@ -675,6 +675,47 @@ def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -
     assert _sustained_uncertainty(workload(hour, recent=60, recent_no_proof=4))
 
 
+def test_lone_periods_are_counted_in_time_not_in_periods() -> None:
+    """The lone-period allowance is 5 % of the node's time: the periods' lengths are the
+    attestor's own say. A red team of rules/14 (2026-12-07): serving reported in 30-s periods and
+    each capped training burst as one 60-s period, a burst every 12 minutes, held 8 % of the
+    node's time in lone periods that were 4 % of its periods; 120-s bursts between 10-s periods,
+    37 %. Periods of one length count as before, and overlapping periods count once."""
+    from pausewatch.evaluation.bucket import LabelledPeriod, NodeWorkload
+    from pausewatch.evaluation.rules import _sustained_uncertainty
+
+    def node(proven_s: int, lone_s: int, every: int, start: int) -> list[LabelledPeriod]:
+        out, t, k = [], start, 0
+        while t < start + 3600 * NS:
+            lone = k % (every + 1) == 0
+            length = (lone_s if lone else proven_s) * NS
+            label = "uncertain" if lone else "inference"
+            out.append(LabelledPeriod(t, t + length, length / NS, label, 0.2, k, length // NS, drawn_w=1400.0))
+            t, k = t + length, k + 1
+        return out
+
+    def workload(proven_s: int, lone_s: int, every: int) -> NodeWorkload:
+        before, periods = node(proven_s, lone_s, every, T0 - 3600 * NS), node(proven_s, lone_s, every, T0)
+        in_bucket = [p for p in periods if p.end_ns <= T0 + 3600 * NS]
+        lone = [p for p in before if p.label == "uncertain"]
+        return NodeWorkload(
+            "n", 3600.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, (), tuple(in_bucket),
+            recent_s=3600.0, recent_no_proof_s=sum(p.seconds for p in lone), bucket=(T0, T0 + 3600 * NS),
+        )
+
+    assert _sustained_uncertainty(workload(30, 60, 23))  # 5 x 60 s: 8 % of the time
+    assert _sustained_uncertainty(workload(30, 120, 21))  # 17 %
+    assert _sustained_uncertainty(workload(10, 120, 21))  # 37 %
+    assert not _sustained_uncertainty(workload(30, 30, 39))  # 3 x 30 s of 3600: within 5 %
+    assert not _sustained_uncertainty(workload(60, 60, 19))  # one minute in 20, as always
+    assert _sustained_uncertainty(workload(60, 60, 15))  # one in 16: 3.75 lone minutes an hour
+    # serving minutes reported twice over count once in the node's time: 4 lone minutes of 60
+    # stay over the share (by periods, 4 of 116 were within it)
+    four = workload(60, 60, 14)
+    doubled = (*four.periods, *(p for p in four.periods if p.label == "inference"))
+    assert _sustained_uncertainty(dataclasses.replace(four, periods=doubled))
+
+
 def test_a_lone_period_that_outdraws_the_node_s_proven_ones_is_no_allowance() -> None:
     """The lone-period allowance is for the node's own work at its own level: a lone period
     whose accelerators drew over ``LONE_DRAW_MAX`` times the node's most drawing proven period
@@ -691,7 +732,7 @@ def test_a_lone_period_that_outdraws_the_node_s_proven_ones_is_no_allowance() ->
         )
         uncertain = 60.0 * sum(label == "uncertain" for label, _ in draws)
         return NodeWorkload(
-            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods, recent_periods=60
+            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods, recent_s=3600.0
         )
 
     def hour(lone_w: float | None, serving_w: float | None = 1000.0) -> NodeWorkload:
@@ -734,7 +775,7 @@ def test_the_partial_period_left_out_is_held_to_the_same_draw() -> None:
             )
             for k in range(60)
         )
-        return NodeWorkload("n", 3600.0, 0.0, 60.0, 0.0, 0.0, 0.0, 0, (), periods, recent_periods=60)
+        return NodeWorkload("n", 3600.0, 0.0, 60.0, 0.0, 0.0, 0.0, 0, (), periods, recent_s=3600.0)
 
     assert _sustained_uncertainty(hour(1000.0)) is None  # a restart at the node's own level
     assert _sustained_uncertainty(hour(1000.0 * LONE_DRAW_MAX)) is None

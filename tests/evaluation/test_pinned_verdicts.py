@@ -193,6 +193,13 @@ of requests; the excused partial period held to the draw bound; a power cap read
 meters' accuracy; the interior's reports read at every alignment within the clock skew): under
 ``pausewatch-rules/13`` every digest below was unchanged; only ``rules`` differs.
 
+Re-pinned for ``pausewatch-rules/15`` (the lone-period allowance counted in time; a power cap
+exceeded only where the mean stays over it read past the bucket's edges; the interior's fixed
+load read within the skew of each version's switch): under ``pausewatch-rules/14`` the honest
+fleets' digests were unchanged, and the mixed fleet's differ only in commitment 0's power-cap
+findings, which now carry the two figures the new test reads (``metered_low_past_edges_w``,
+``reported_past_edges_w``); no status, finding or other quantity changed.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -204,40 +211,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/14"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/15"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "466ed4347724b4e6e5e796b59ea147c71dcec0635c73a2514d1caf091fd5f51a",
-        "c0@168": "448b0218152c211cec2250a409aa4fba1e3493a11e471782c402be9247d3c65b",
-        "c0@215": "cc766c733a06f39343048df838ce70c0dc64af0916628781422d0a33e61e3d6d",
-        "c1@82": "5891476155d148686de69ab896c7479e932497edff8d69725d3db30051d32110",
-        "c1@168": "b3c7bdc23ae859efc9851dfa2bfac26520d6ce9b79ed871e167a453d04e35208",
-        "c1@215": "5f24ad90fcaadda9ed7e4b2c728f3f94e756e244c0919897e060774087c2735d",
-        "c2@82": "a16e6be3b323014c7e32f0640a24410021ef28baf6adf2a07813c2a31b252314",
-        "c2@168": "96f866c4711f181fcc453fc01d138c5f8509af269b7a11fc74bfc283f8236803",
-        "c2@215": "ed127b3a18a33114df620196e50f69085c27f6d59e5573f376130142edafe85c",
+        "c0@82": "8b0adc32040859cb7d68ddeb0fe739b28cb0cf0ed3e459004c1891545cc2edec",
+        "c0@168": "80f6c2d9b025d87c74f05ef39e31374710f67594b5022bed0bda9b5b09623e1c",
+        "c0@215": "30a8da32c3ca7e2820ea98f01dc8dc314b0aed5977051d31bec7339cb47c03bc",
+        "c1@82": "dca18412e38770e272586a0305471a91e1bd82d7e70d8c7e468021a7fb5ce2d8",
+        "c1@168": "25ab049599a83c7cd7546a96c471f91db02dfa94a11ecd5cc89a485810f907b1",
+        "c1@215": "224d6c3344b126c96dd240a9c6a59216f964f09a1600eca35316412855796013",
+        "c2@82": "a3cf31a4d8ac00beace2d56709c9e1d95fb17bde9019c62a41f494244d328a78",
+        "c2@168": "f34b1bd9495ff638530b3749829f601eccf044e369a0917ae60d7483fb018e7d",
+        "c2@215": "8f787b52b43b237f94b4d943483383565805820d872a170b2213576d0d30a876",
     },
     2: {
-        "c0@81": "df1c341f4150798896cfda30b367e467dc86fc4e3e6302aba00a7e704d85943a",
-        "c0@173": "41d4cb9691f4fa5451322bf33b234a5e64816b5738b61e092dee3d46fb8c316f",
-        "c0@220": "f744b751487613fa85b62aab582e924c703431a14ad8e7f8deee9e3cc7541ddd",
-        "c1@81": "47867a01c3d34e5347210f37af07629bc0dd1e5546ff132e5edec8a073a14ef6",
-        "c1@173": "1f0e9a6e8799e59ea81c1b64cbe4fbd9db93cb750dcc3d229323a13dfebe3e83",
-        "c1@220": "b3756d9411f33692ff57d1a74c9c80a9e8060e480095127c301f7459aae90c16",
-        "c2@81": "0639363ce29b8eb1cd244f58aa5e529d9ee7181aab7b7e6b67eb13c52ff45d26",
-        "c2@173": "4e1d2da6f720527cc58fd016610e960925cef962bdaa08df1f5cf6d2ea27d926",
-        "c2@220": "c25c5d055209b73b8f5e57078030165461536d19944c2322bbc544e1442c786c",
+        "c0@81": "c51537009c915b914dd788c0518b0dc0c4776fad01c1c1df8367d4e42d79c3e7",
+        "c0@173": "0577c0e74da9d3d89fc9e2a4db560954cb9ed6ec41eea009b7f0269c3f711ca7",
+        "c0@220": "fd85d9dbc90b36f2e3ec2d81b1958fd8d062f37b52a4ed14f12f7acc656d61c9",
+        "c1@81": "a19df1b96a9f9d0aa2be19438a610daeb8326546783af68f80e81fec0687f4e3",
+        "c1@173": "a585cddc69f2bfb678d23ad986e58451cd923ce1be2c70976093f9ae0c276fdf",
+        "c1@220": "a59a3710aa61680aeeb41a4bf0743cf68085b8c9bc7936f7fe06a9aed8d6f18c",
+        "c2@81": "1c2879dcc82f1bf8355a6687363e3111285be0ca5776a348261df25ccb22f21b",
+        "c2@173": "de34e5098ea34b5d1f9a590b12d3620cb455ef1f40df95042d3d4017268040c3",
+        "c2@220": "d9e7f3ecaa96cce479617a7800faaff0fafaede7a30c6aef7ef36bd7220d7b7c",
     },
 }
 
 CLEAN = {
-    "idle/c0": "052612ac5bdf2a8172f0f84d8df714a3578ca0e84eaa0f27a12678a580723992",
-    "idle/c1": "c0733a7435a5977845e14429ebd6a7f1d4f24020332ba9ba70b7395b0f7a2b9a",
-    "inference/c0": "fff24665e653c3a26b3fdc0cff4bd8cc62af205dc0e9b9592bcafdccdec9ee5f",
-    "inference/c1": "b90ea0b7672b251a059d4df569414190d0b4caf4c0ecb8f3c9356546ae030d3d",
-    "training/c0": "d625baafaead2ebefd954ecd2a67ccbd799a3b30457a942bba67872d64ec41fe",
-    "training/c1": "dd8101faef1cdf14e2622618fd7affe83ded7896b9d2d81002521236a79f6bc5",
+    "idle/c0": "7d993ad3f1157a6159a030b92cdad5f51e715ee41b1f442ce766b8586625f62a",
+    "idle/c1": "c1ab3f83b206a1acc8d101b999169c79c2291441b32e1ddc89d36068fd44e778",
+    "inference/c0": "a4aba54728253255035ef71ca47f69602ec00a9c68c2022797a1d6e154e98c55",
+    "inference/c1": "5fc4b72d26bc6158e45f8483acb28661366872484a7c4129a99c00e90038d8e8",
+    "training/c0": "5c2c32e9cf9b6bab02d62b717b1088a722e85fa6623bd9f57898c0a2aa569745",
+    "training/c1": "35b6948ca55f324f96247335738364cdd7846cb90fd6ad2ab9e3032ec99402a5",
 }
 
 

@@ -316,6 +316,29 @@ def test_a_cap_is_judged_with_the_meter_s_accuracy(cap_of_reading: float, status
         assert "within the meters' accuracy" in caps[0].message
 
 
+def test_a_cap_is_read_past_the_bucket_s_edges() -> None:
+    """rules/15: a clock within the skew tolerated (120 s) reads that much of the bucket before or
+    after into a bucket. A demand controller's 3-minute burst after a 15-minute bucket's edge, the
+    meter 90 s slow, put the bucket before over its 7.5 kW cap (an honest-fleet hunt,
+    2026-12-07, ``scenarios/power-cap-demand-interval-meter-slow-honest.toml``): past its edges
+    it is under; a load over the cap through the bucket stays over."""
+    from pausewatch.evaluation.folds.balance import past_edges
+    from pausewatch.evaluation.intervals import Cumulative
+
+    span = (0, 900 * NS)
+
+    def read(pieces: list[tuple[float, float, float]]) -> float:
+        parts = [((round(a * NS), round(b * NS)), w * (b - a)) for a, b, w in pieces]
+        energy = Cumulative(parts, 0)
+        return past_edges(span, energy.between(*span), lambda w: energy.between(*w))
+
+    assert read([(0, 810, 6700.0), (810, 900, 18800.0)]) < 7500.0  # the slow meter's bucket: 8.1 kW
+    assert read([(0, 900, 7700.0)]) == pytest.approx(7700.0)  # steady: its interior
+    assert read([(0, 300, 6000.0), (300, 900, 9000.0)]) > 7500.0  # over the cap after 5 minutes
+    # what it concedes: excess only within 120 s of the edges
+    assert read([(0, 120, 15000.0), (120, 780, 6000.0), (780, 900, 15000.0)]) < 7500.0
+
+
 def test_reports_over_the_cap_that_the_meters_contradict_are_no_violation() -> None:
     # a GPU's energy counter read all at once as it returns to the bus put three hours of its
     # draw into one report: "the nodes' own signed reports exceed the power cap", VIOLATION, with

@@ -392,7 +392,25 @@ def test_bad_input_exits_2_with_file_line_and_reason(
     assert "--window" in err
     err = _bad(capsys, p, *args, "--window", "90s")
     assert "whole number of 60-s report periods" in err
+    for short in ("1ms", "500ms", "0"):  # under the attestor's sampling interval
+        assert "--window must be 1 s or longer" in _bad(capsys, p, *args, "--window", short)
     assert "--bucket" in _bad(capsys, p, *args, "--bucket", "a while")
+
+
+def test_a_logger_a_few_ms_early_for_its_second_loses_no_sample() -> None:
+    """Rows at 1 s +- 5 ms: the ones a few ms before their second were dropped as a second row
+    of the second before, a quarter of the samples (a review, 2026-12-07)."""
+    from sim.classify import gpu_trace_samples
+    from sim.traces import DeviceRow, GpuTrace
+
+    jitter = [0.0, -0.003, 0.004, -0.005, 0.001, -0.001, 0.002, -0.004]
+    times = tuple(k + jitter[k % len(jitter)] for k in range(600))
+    row = DeviceRow(power_w=300.0)
+    trace = GpuTrace("t", 1, times, tuple((row,) for _ in times), (), ())
+    assert len(gpu_trace_samples(trace, "H100 SXM")) == 600
+    # a log every 100 ms still gives one sample a second
+    fast = tuple(k / 10 for k in range(6000))
+    assert len(gpu_trace_samples(GpuTrace("t", 1, fast, tuple((row,) for _ in fast), (), ()), "H100 SXM")) == 600
 
 
 def test_every_trace_in_shared_data_of_these_formats(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ import datetime as dt
 import gzip
 import json
 import lzma
+import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -306,8 +307,28 @@ def test_a_one_gpu_log_with_long_gaps_read_as_several_is_refused() -> None:
     # gaps of an hour between stretches of 1-s rows: the instants say nothing clear, the samples do
     rows = [_row(k + 3600 * (k // 40), 0) for k in range(120)]
     assert len(parse_gpu_csv(_text([HEADER], rows), "t.csv", 1).rows) == 120
-    with pytest.raises(TraceError, match="samples of --gpus 4 rows span several of the log's instants"):
+    with pytest.raises(TraceError, match="the 4 rows of one sample span 3 s"):
         parse_gpu_csv(_text([HEADER], rows), "t.csv", 4)
+    # with milliseconds, the instants' own reading refuses it
+    precise = [_row(k + 3600 * (k // 40) + 0.001 * (k % 7), 0) for k in range(120)]
+    with pytest.raises(TraceError, match="samples of --gpus 4 rows span several of the log's instants"):
+        parse_gpu_csv(_text([HEADER], precise), "t.csv", 4)
+
+
+def test_whole_second_timestamps_never_shift_a_sample_s_devices() -> None:
+    """Samples logged across a second's change (rows 0-3 at one second, 4-7 at the next) were
+    cut at the change, one sample's tail joined to the next one's head: devices shifted with no
+    error (a review, 2026-12-07). Each GPU here draws its own power: every sample must read
+    them in order; a run with a row missing is refused, never guessed."""
+    rows, t = [], 0.95
+    for _ in range(90):
+        rows += [_row(math.floor(t + 0.015 * g), g) for g in range(8)]
+        t += 1.0037
+    trace = parse_gpu_csv(_text([HEADER], rows), "t.csv", 8)
+    assert len(trace.rows) == 90
+    assert all([r.power_w for r in sample] == [100.0 + g for g in range(8)] for sample in trace.rows)
+    with pytest.raises(TraceError, match="cannot show which sample lacks one"):
+        parse_gpu_csv(_text([HEADER], rows[:300] + rows[301:]), "t.csv", 8)
 
 
 def test_a_wrong_gpus_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

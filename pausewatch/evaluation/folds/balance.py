@@ -19,6 +19,7 @@ on the facility's intake, nodes behind no meter, meters that do not cover the bu
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import statistics
@@ -51,9 +52,12 @@ __all__ = [
     "balance_decision",
     "balance_sigma",
     "disagreements",
+    "edge_strips",
     "energy_facts",
     "hidden_room_j",
+    "interior_of",
     "is_evidence",
+    "past_edges",
     "proven_quiet",
 ]
 
@@ -103,6 +107,39 @@ NODE_ENERGY_RANDOM: Final = 0.005  # random error of Σ node energy per bucket (
 # per-board offsets, NVML's ±5 %, are constant and belong to the declared band and the baseline)
 
 
+def interior_of(span: Interval) -> Interval | None:
+    """A bucket's interior, ``EDGE_SKEW_S`` from each edge; None where it is shorter than
+    ``MIN_INTERIOR_S`` (the bucket is then judged whole)."""
+    skew_ns = int(EDGE_SKEW_S * NS_PER_S)
+    window = (span[0] + skew_ns, span[1] - skew_ns)
+    return window if (window[1] - window[0]) / NS_PER_S >= MIN_INTERIOR_S else None
+
+
+def edge_strips(span: Interval) -> tuple[Interval, Interval]:
+    """The bucket's first and last ``EDGE_SKEW_S``: what a clock off by the skew tolerated
+    may have read into the bucket from the one before it or after it."""
+    skew_ns = int(EDGE_SKEW_S * NS_PER_S)
+    return (span[0], min(span[1], span[0] + skew_ns)), (max(span[0], span[1] - skew_ns), span[1])
+
+
+def past_edges(span: Interval, energy_j: float, between: Callable[[Interval], float]) -> float:
+    """A bucket's mean power, W, read past its edges (a power cap's test, rules/15): a fleet's
+    burst of a few minutes after a demand interval's edge, its meter 90 s slow, put the interval
+    before over the cap with every bucket's true mean under it (an honest-fleet hunt,
+    2026-12-07). The larger of two readings, each of which a load over the cap through the
+    bucket keeps over it: ``energy_j`` (the bucket's, ``between`` any window of it) less the
+    most of either edge strip (``edge_strips``: the bucket shifted by the skew loses one and
+    gains the neighbour's, at least nothing), over the bucket; and the mean over its interior
+    (``interior_of``), which no clock within the skew moves across an edge. ``energy_j``'s mean
+    where the bucket has no interior."""
+    seconds = (span[1] - span[0]) / NS_PER_S
+    inside = interior_of(span)
+    if inside is None or seconds <= 0:
+        return energy_j / seconds if seconds > 0 else 0.0
+    shifted = (energy_j - max(between(w) for w in edge_strips(span))) / seconds
+    return max(shifted, between(inside) / ((inside[1] - inside[0]) / NS_PER_S))
+
+
 @dataclass(frozen=True)
 class EnergyBalance:
     """Metered energy against node-reported energy for one meter scope, J.
@@ -137,6 +174,7 @@ class EnergyBalance:
     # metered less the fixed load and the reports with every silence at full power, σ); None
     # where the bucket has no interior, or the lowest measurement does not cover it
     interior: tuple[float, float, float] | None = None
+    lowest: tuple[str, ...] = ()  # the meters of the measurement ``metered_j`` is
     # the meters' part of ``sigma_j``: their accuracy class, an error that stays with a meter
     # and may be shared by meters of one make (summed over facilities, it adds up linearly)
     meter_sigma_j: float = 0.0
@@ -292,6 +330,9 @@ class EnergyFacts:
     # the facility's mean power as the meters bound it: the lowest reading less its accuracy
     # class, the highest (its unread time at the meter's highest power) plus it
     metered_power_range_w: tuple[float, float] | None = None
+    # the lowest of them read past the bucket's edges (``past_edges``), less its accuracy class;
+    # None where the bucket has no interior (``interior_of``)
+    metered_low_past_edges_w: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,6 +616,7 @@ class _Scopes:
         unexplained_flop: list[float] = []
         metered_power: float | None = None
         metered_range: tuple[float, float] | None = None
+        past_edges_low: float | None = None
         steps: dict[str, _SilenceStep] = {}  # per node read, the scope where its silence shows most
         for group in groups:
             readings = self.meters.readings(group, accuracy)
@@ -599,6 +641,9 @@ class _Scopes:
                     (balance.metered_j - margin) / self.bucket_s,
                     (balance.metered_max_j + margin) / self.bucket_s,
                 )
+                if interior_of(self.span) is not None:
+                    read = functools.partial(self.meters.energy_between, balance.lowest)
+                    past_edges_low = past_edges(self.span, balance.metered_j, read) - margin / self.bucket_s
             if top_level and balance.unexplained_j > 0:
                 unexplained_flop.append(
                     balance.unexplained_j / reported.reference_power_w * reported.reference_peak_flops
@@ -617,6 +662,7 @@ class _Scopes:
             math.fsum(unexplained_flop),
             metered_power,
             metered_range,
+            past_edges_low,
         )
 
     def _declared_groups(self) -> tuple[MeterScopeGroup, ...]:
@@ -639,11 +685,12 @@ class _Scopes:
             return groups
         intake_ids = {m.meter_id for m in self.inventory.meters if m.scope in _BOUNDARY_SCOPES}
         sums = [[0.0, 0.0, 0.0] for _ in groups]
-        for w, v, measured in self.routes.stretches:
+        steps: list[list[tuple[int, int, float]]] = [[] for _ in groups]
+        for (w, v, measured), (begin, stop) in zip(self.routes.stretches, self.routes.spans, strict=True):
             theirs = v.scope_groups()
             group_of = {mid: k for k, x in enumerate(theirs) for mid in x.meter_ids}
             used: set[int] = set()
-            for g, acc in zip(groups, sums, strict=True):
+            for g, acc, g_steps in zip(groups, sums, steps, strict=True):
                 ids = set(g.meter_ids)
                 own = sorted({group_of[m] for m, x in measured.items() if x in ids and m in group_of} - used)
                 if own:
@@ -655,9 +702,10 @@ class _Scopes:
                 acc[0] += w * band[0]
                 acc[1] += w * band[1]
                 acc[2] += w * fixed
+                g_steps.append((begin, stop, fixed))
         return tuple(
-            replace(g, overhead=(lo, hi), fixed_load_w=fixed)
-            for g, (lo, hi, fixed) in zip(groups, sums, strict=True)
+            replace(g, overhead=(lo, hi), fixed_load_w=fixed, fixed_load_steps=tuple(st))
+            for g, (lo, hi, fixed), st in zip(groups, sums, steps, strict=True)
         )
 
     @staticmethod
@@ -1138,6 +1186,7 @@ class _Scopes:
             filled_j=r.filled_j if every_measurement else None,
             fixed_load_j=fixed_j,
             interior=self._interior(group, lowest, hi),
+            lowest=lowest.meters,
         )
         return balance, r
 
@@ -1148,11 +1197,11 @@ class _Scopes:
         (``EnergyBalance.interior``), from the lowest measurement's readings there and the nodes'
         reports there (each report's energy pro rata of its time inside), every silence there
         allowed at full power."""
-        skew_ns = int(EDGE_SKEW_S * NS_PER_S)
-        window = (self.span[0] + skew_ns, self.span[1] - skew_ns)
-        seconds = (window[1] - window[0]) / NS_PER_S
-        if seconds < MIN_INTERIOR_S:
+        window = interior_of(self.span)
+        if window is None:
             return None
+        skew_ns = int(EDGE_SKEW_S * NS_PER_S)
+        seconds = (window[1] - window[0]) / NS_PER_S
         power = self.meters.power_in(
             lowest.meters, [window], seconds - self.commitment.reporting.max_gap_ns / NS_PER_S
         )
@@ -1177,13 +1226,34 @@ class _Scopes:
                 allowance[k].extend(self._allowance(nid, board, cover, silent_s, w))
         reports = Cumulative(parts, self.span[0])
         in_window = [reports.between(*w) for w in windows]
-        fixed = self.commitment.tolerances.fixed_load(group.fixed_load_w) * seconds
+        fixed = self._fixed_load_j(group, window)
         explained, reported_j = max(
             (r + math.fsum(a), r) for r, a in zip(in_window, allowance, strict=True)
         )
         beyond = power * seconds - fixed - hi * explained
         sigma = balance_sigma(lowest.sigma_j * seconds / self.bucket_s, reported_j, hi)
         return seconds, beyond, sigma
+
+    def _fixed_load_j(self, group: MeterScopeGroup, window: Interval) -> float:
+        """The declared fixed load of ``group`` over ``window``, J: at each moment the most any
+        version declared within ``EDGE_SKEW_S`` of it, where versions logged in the bucket
+        declared it differently. A load switched on as its version was logged shows on a meter
+        whose clock is off (by up to the skew tolerated) before or after that: a storage
+        cluster switched on mid-bucket, declared that minute, its meter 90 s slow, was a
+        VIOLATION (an honest-fleet hunt, 2026-12-07). The whole bucket's balance keeps each
+        version's load for its time; this is its interior's, where a VIOLATION must also stand."""
+        cut = self.commitment.tolerances.fixed_load
+        a, b = window
+        steps = group.fixed_load_steps
+        if len({f for _, _, f in steps}) < 2:
+            return cut(group.fixed_load_w) * (b - a) / NS_PER_S
+        skew_ns = int(EDGE_SKEW_S * NS_PER_S)
+        wide = [(lo - skew_ns, hi + skew_ns, cut(f)) for lo, hi, f in steps]
+        cuts = sorted({a, b, *(t for lo, hi, _ in wide for t in (lo, hi) if a < t < b)})
+        return math.fsum(
+            max((f for lo, hi, f in wide if lo <= x < hi), default=0.0) * (y - x) / NS_PER_S
+            for x, y in itertools.pairwise(cuts)
+        )
 
     def _finding(self, group: MeterScopeGroup, b: EnergyBalance) -> Finding | None:
         """The finding ``balance_decision`` makes of one scope's balance, if any."""

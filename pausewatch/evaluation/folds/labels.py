@@ -57,13 +57,15 @@ class NodeWorkload:
     evidence: tuple[int, ...]
     periods: tuple[LabelledPeriod, ...] = ()
     other_s: float = 0.0  # busy seconds that are not ML-like (burn-in, encode): no proof either
-    recent_periods: int = 0  # the node's periods in the ``RECENT_S`` before the bucket ...
-    recent_no_proof: int = 0  # ... and how many of them proved nothing (uncertain, other)
+    # the seconds the node's periods covered in the ``RECENT_S`` before the bucket (their union) ...
+    recent_s: float = 0.0
+    recent_no_proof_s: float = 0.0  # ... and those of them that proved nothing (uncertain, other)
     # the last hour up to the bucket's end (a longer bucket's most silent hour) ...
     silence_window_s: float = 0.0
     silent_s: float = 0.0  # ... and how much of it the node's reports left uncovered ...
     bucket_silent_s: float = 0.0  # ... in the bucket itself
     span_s: float = 0.0  # the bucket as far as it is evaluated (a log prefix may end inside it)
+    bucket: tuple[int, int] = (0, 0)  # the bucket, ns (unknown: (0, 0))
 
 
 def _in_bucket(start_ns: int, end_ns: int) -> int | None:
@@ -123,8 +125,13 @@ class WorkloadFold:
         )
         classes = every[len(context) :]
         since = (own[0].signals.start_ns if own else 0) - round(RECENT_S * 1e9)
-        recent = [c.label for p, c in zip(context, every, strict=False) if p.end_ns > since]
-        no_proof = sum(1 for label in recent if label in (WorkloadLabel.UNCERTAIN, WorkloadLabel.OTHER))
+        recent = [(p, c.label) for p, c in zip(context, every, strict=False) if p.end_ns > since]
+        recent_s = covered_ns(((p.start_ns, p.end_ns) for p, _ in recent), (since, self.start_ns)) / 1e9
+        no_proof_s = math.fsum(
+            max(0, min(p.end_ns, self.start_ns) - max(p.start_ns, since)) / 1e9
+            for p, label in recent
+            if label in (WorkloadLabel.UNCERTAIN, WorkloadLabel.OTHER)
+        )
         window_s, silent_s, bucket_silent_s = self._silence(
             context, [(p.signals.start_ns, p.signals.end_ns) for p in own]
         )
@@ -171,12 +178,13 @@ class WorkloadFold:
             tuple(sorted(set(evidence))),
             tuple(labelled),
             seconds[WorkloadLabel.OTHER],
-            len(recent),
-            no_proof,
+            recent_s,
+            no_proof_s,
             window_s,
             silent_s,
             bucket_silent_s,
             max(0.0, (self.end_ns - self.start_ns) / 1e9),
+            (self.start_ns, self.end_ns),
         )
 
     def _silence(

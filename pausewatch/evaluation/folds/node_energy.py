@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pausewatch.evaluation.findings import WARNING, FindingId
 from pausewatch.evaluation.folds.integrity import IntegrityFold
 from pausewatch.evaluation.folds.reading import UsageReading
-from pausewatch.evaluation.intervals import Interval
+from pausewatch.evaluation.intervals import Cumulative, Interval
 
 __all__ = ["NodeEnergy", "NodeEnergyFold"]
 
@@ -78,6 +78,14 @@ class NodeEnergyFold:
     def node(self, node_id: str) -> NodeEnergy | None:
         """A node's energy; None when it sent no usage report in the bucket."""
         return self._nodes.get(node_id)
+
+    def reported_between(self, window: Interval) -> float:
+        """Σ the energy every node reported in ``window``, each period's pro rata of its time
+        inside, J."""
+        parts = [
+            part for node in self._nodes.values() for part in zip(node.cover, node.energies, strict=True)
+        ]
+        return Cumulative(parts, window[0]).between(*window)
 
     def reported_j(self) -> float:
         """Σ the energy every node reported, declared or not, J."""
