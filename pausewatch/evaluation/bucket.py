@@ -31,7 +31,6 @@ from pausewatch.evaluation.folds.balance import (
     balance_decision,
     balance_sigma,
     energy_facts,
-    interior_of,
     is_evidence,
     past_edges,
     proven_quiet,
@@ -271,9 +270,5 @@ class BucketAccumulator:
             report_count=self.report_count,
             metered_power_range_w=energy.metered_power_range_w,
             metered_low_past_edges_w=energy.metered_low_past_edges_w,
-            reported_past_edges_w=(
-                past_edges(span, reported_j, self._node_energy.reported_between)
-                if interior_of(span) is not None
-                else None
-            ),
+            reported_past_edges_w=past_edges(span, reported_j, self._node_energy.reported_between),
         )

@@ -70,15 +70,14 @@ class MeterRoutes:
     # each as the last version that declared it had it
     departed: tuple[DeclaredMeter, ...]
     # per stretch of the bucket (zero-length ones left out): its fraction of the bucket, the
-    # version, and that version's meter id → measurement. The fixed load, band and meter
+    # version, that version's meter id → measurement, and the stretch's start and end by the
+    # log's clock. The fixed load, band and meter
     # accuracy a bucket is held to are these fractions' means (``folds.balance``): a version
     # logged in a bucket's last minute declared its fixed load, band or accuracy for the whole
     # bucket, and hid a load that ran all of it (a red team, 2026-12-05: a fixed load declared
     # at 1h59 and withdrawn at 2h01 hid a training node in bucket 1h30, COMPLIANT); a reduction
     # declared as the load went off made the load before it unexplained, VIOLATION
-    stretches: tuple[tuple[float, Inventory, Mapping[str, str]], ...]
-    # each stretch's start and end by the log's clock, aligned with ``stretches``
-    spans: tuple[tuple[int, int], ...] = ()
+    stretches: tuple[tuple[float, Inventory, Mapping[str, str], tuple[int, int]], ...]
 
     def route(self, key_id: str, at_ns: int) -> tuple[DeclaredMeter, str] | None:
         """The declaration in force for ``key_id`` at ``at_ns``, and its measurement: the newest
@@ -95,7 +94,7 @@ class MeterRoutes:
         stretch: the declaration counted under it then, or ``fallback`` (what it was declared
         at where no version of that stretch had it)."""
         out = []
-        for w, v, ids in self.stretches:
+        for w, v, ids, _ in self.stretches:
             theirs = next((m.accuracy for m in v.meters if ids.get(m.meter_id) == measured), fallback)
             out.append((w, theirs))
         return out
@@ -146,7 +145,6 @@ def meter_routes(
     by_key: dict[str, list[tuple[int, tuple[DeclaredMeter, str]]]] = {}
     starts = stretch_starts(spanned, span, time_at)
     stretches = []
-    spans = []
     for k, (_, v) in enumerate(spanned):
         ids = _joins(v, final, before)
         for m in v.meters:  # 5: a measurement of its own
@@ -166,11 +164,9 @@ def meter_routes(
             by_key.setdefault(m.key_id, []).append((starts[k], (m, ids[m.meter_id])))
         stop = starts[k + 1] if k + 1 < len(starts) else span[1]
         if stop > starts[k] and span[1] > span[0]:
-            stretches.append(((stop - starts[k]) / (span[1] - span[0]), v, ids))
-            spans.append((starts[k], stop))
+            stretches.append(((stop - starts[k]) / (span[1] - span[0]), v, ids, (starts[k], stop)))
     return MeterRoutes(
         by_key={key: (tuple(t for t, _ in r), tuple(e for _, e in r)) for key, r in by_key.items()},
         departed=tuple(departed[m] for m in sorted(departed)),
         stretches=tuple(stretches),
-        spans=tuple(spans),
     )

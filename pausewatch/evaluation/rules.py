@@ -20,7 +20,7 @@ from pausewatch.evaluation.evidence import TrainingWindow, window_words
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
 from pausewatch.evaluation.folds.balance import EDGE_SKEW_S
 from pausewatch.evaluation.folds.labels import RECENT_S
-from pausewatch.evaluation.intervals import Interval, covered_ns
+from pausewatch.evaluation.intervals import covered_ns
 from pausewatch.evaluation.workload import WorkloadLabel
 from pausewatch.v1 import types_pb2
 
@@ -431,7 +431,8 @@ def _sustained_uncertainty(w: NodeWorkload) -> str | None:
     # training burst as one 120-s period held 17 % of its time in lone periods that were 5 % of
     # its periods (a red team of rules/14, 2026-12-07); honest periods of one length count as before
     lone_s = math.fsum(p.seconds for p in lone)
-    judged_s = _seconds_of(judged, w.bucket)
+    # the union: a hostile attestor's overlapping periods count once
+    judged_s = covered_ns(((p.start_ns, p.end_ns) for p in judged), w.bucket) / 1e9
     lengths = sorted(p.seconds for p in judged)
     one = lengths[len(lengths) // 2] if lengths else 0.0  # the node's typical period: the floor of one
     if lone_s > max(one, ISOLATED_UNCERTAIN_SHARE * judged_s) + _SLACK_S:
@@ -452,14 +453,6 @@ def _sustained_uncertainty(w: NodeWorkload) -> str | None:
     # sparse one is quiet at every sample it claims: its draw is that, and bounds nothing)
     spared = [p for p in periods if id(p) in excused and p.label in _NO_PROOF and not p.sparse]
     return _outdraws(lone + spared, judged)
-
-
-def _seconds_of(periods: Sequence[LabelledPeriod], bucket: Interval) -> float:
-    """The seconds ``periods`` cover in ``bucket``: their union, so that a hostile attestor's
-    overlapping periods count once (their overlaps with the bucket summed where it is unknown)."""
-    if bucket[1] > bucket[0]:
-        return covered_ns(((p.start_ns, p.end_ns) for p in periods), bucket) / 1e9
-    return math.fsum(p.seconds for p in periods)
 
 
 def _outdraws(lone: Sequence[LabelledPeriod], judged: Sequence[LabelledPeriod]) -> str | None:

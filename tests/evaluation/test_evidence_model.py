@@ -6,13 +6,14 @@ Built from signed reports with ``tests.evaluation.fleet``; every test names the 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from pausewatch.commitment import Commitment, commitment_from_toml
 from pausewatch.errors import FormatError
 from pausewatch.evaluation import BucketRef, Evaluator
+from pausewatch.evaluation.bucket import LabelledPeriod
 from pausewatch.evaluation.evidence import min_training_periods
 from pausewatch.evaluation.inputs import EvaluationInput
 from pausewatch.inventory import Inventory, inventory_from_toml
@@ -540,6 +541,11 @@ def test_overlapping_and_shifted_periods_never_break_the_evaluation() -> None:
     assert v.findings  # the gaps at least
 
 
+def _bucket(periods: Sequence[LabelledPeriod]) -> tuple[int, int]:
+    """The bucket a test's periods fill: from the first one's start to the last one's end."""
+    return periods[0].start_ns, periods[-1].end_ns
+
+
 def test_a_claimed_low_sample_count_excuses_one_uncertain_period_at_most() -> None:
     """A start or stop leaves one partial period; an attestor claiming few samples for every
     uncertain period it wants excused gets no more than that one."""
@@ -552,7 +558,9 @@ def test_a_claimed_low_sample_count_excuses_one_uncertain_period_at_most() -> No
             for k, (label, n) in enumerate(labels_samples)
         )
         uncertain = 60.0 * sum(p.label == "uncertain" for p in periods)
-        return NodeWorkload("n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods)
+        return NodeWorkload(
+            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods, bucket=_bucket(periods)
+        )
 
     start_only = [("uncertain", 2)] + [("inference", 60)] * 19
     assert not _sustained_uncertainty(workload(start_only))
@@ -584,7 +592,9 @@ def test_one_sparse_start_a_bucket_is_excused_not_one_every_period() -> None:
             for k, x in enumerate(sparse)
         )
         uncertain = 60.0 * sum(sparse)
-        return NodeWorkload("n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods)
+        return NodeWorkload(
+            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods, bucket=_bucket(periods)
+        )
 
     assert not _sustained_uncertainty(workload([True] + [False] * 14))  # a 15-minute bucket, no history
     assert _sustained_uncertainty(workload([True, False, False] * 5))
@@ -611,7 +621,8 @@ def test_start_up_periods_back_to_back_are_one_start_up() -> None:
             )
         uncertain = 60.0 * sum(p.label == "uncertain" for p in periods)
         return NodeWorkload(  # with an hour of clean history before the bucket
-            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), tuple(periods), recent_s=3600.0
+            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), tuple(periods), recent_s=3600.0,
+            bucket=_bucket(periods),
         )
 
     serving: list[tuple[str, Startup]] = [("inference", "")] * 9
@@ -655,6 +666,7 @@ def test_lone_periods_without_proof_are_counted_over_the_hour_not_per_bucket() -
             periods,
             recent_s=60.0 * recent,
             recent_no_proof_s=60.0 * recent_no_proof,
+            bucket=_bucket(periods),
         )
 
     five = ["inference", "inference", "uncertain", "inference", "inference"]
@@ -732,7 +744,8 @@ def test_a_lone_period_that_outdraws_the_node_s_proven_ones_is_no_allowance() ->
         )
         uncertain = 60.0 * sum(label == "uncertain" for label, _ in draws)
         return NodeWorkload(
-            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods, recent_s=3600.0
+            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods, recent_s=3600.0,
+            bucket=_bucket(periods),
         )
 
     def hour(lone_w: float | None, serving_w: float | None = 1000.0) -> NodeWorkload:
@@ -775,7 +788,9 @@ def test_the_partial_period_left_out_is_held_to_the_same_draw() -> None:
             )
             for k in range(60)
         )
-        return NodeWorkload("n", 3600.0, 0.0, 60.0, 0.0, 0.0, 0.0, 0, (), periods, recent_s=3600.0)
+        return NodeWorkload(
+            "n", 3600.0, 0.0, 60.0, 0.0, 0.0, 0.0, 0, (), periods, recent_s=3600.0, bucket=_bucket(periods)
+        )
 
     assert _sustained_uncertainty(hour(1000.0)) is None  # a restart at the node's own level
     assert _sustained_uncertainty(hour(1000.0 * LONE_DRAW_MAX)) is None

@@ -282,7 +282,7 @@ def test_each_version_counts_for_the_time_it_was_in_force_in_the_bucket() -> Non
     # v1 from the start, v2 from 300 s (the challenge before it), v3 from 540 s
     def stretches(spanned: list[tuple[int, Inventory]]) -> tuple[tuple[float, Inventory], ...]:
         routes = meter_routes(spanned, span, time_at=time_at)
-        return () if routes is None else tuple((w, v) for w, v, _ in routes.stretches)
+        return () if routes is None else tuple((w, v) for w, v, *_ in routes.stretches)
 
     assert stretches(in_force(versions, 10, 40)) == ((0.5, v1), (0.4, v2), (0.1, v3))
     # logged after the bucket closed: not in it, v1 alone

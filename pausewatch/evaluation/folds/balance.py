@@ -122,7 +122,7 @@ def edge_strips(span: Interval) -> tuple[Interval, Interval]:
     return (span[0], min(span[1], span[0] + skew_ns)), (max(span[0], span[1] - skew_ns), span[1])
 
 
-def past_edges(span: Interval, energy_j: float, between: Callable[[Interval], float]) -> float:
+def past_edges(span: Interval, energy_j: float, between: Callable[[Interval], float]) -> float | None:
     """A bucket's mean power, W, read past its edges (a power cap's test, rules/15): a fleet's
     burst of a few minutes after a demand interval's edge, its meter 90 s slow, put the interval
     before over the cap with every bucket's true mean under it (an honest-fleet hunt,
@@ -130,12 +130,12 @@ def past_edges(span: Interval, energy_j: float, between: Callable[[Interval], fl
     bucket keeps over it: ``energy_j`` (the bucket's, ``between`` any window of it) less the
     most of either edge strip (``edge_strips``: the bucket shifted by the skew loses one and
     gains the neighbour's, at least nothing), over the bucket; and the mean over its interior
-    (``interior_of``), which no clock within the skew moves across an edge. ``energy_j``'s mean
-    where the bucket has no interior."""
-    seconds = (span[1] - span[0]) / NS_PER_S
+    (``interior_of``), which no clock within the skew moves across an edge. None where the
+    bucket has no interior: it is judged whole."""
     inside = interior_of(span)
-    if inside is None or seconds <= 0:
-        return energy_j / seconds if seconds > 0 else 0.0
+    if inside is None:
+        return None
+    seconds = (span[1] - span[0]) / NS_PER_S
     shifted = (energy_j - max(between(w) for w in edge_strips(span))) / seconds
     return max(shifted, between(inside) / ((inside[1] - inside[0]) / NS_PER_S))
 
@@ -641,9 +641,9 @@ class _Scopes:
                     (balance.metered_j - margin) / self.bucket_s,
                     (balance.metered_max_j + margin) / self.bucket_s,
                 )
-                if interior_of(self.span) is not None:
-                    read = functools.partial(self.meters.energy_between, balance.lowest)
-                    past_edges_low = past_edges(self.span, balance.metered_j, read) - margin / self.bucket_s
+                read = functools.partial(self.meters.energy_between, balance.lowest)
+                past = past_edges(self.span, balance.metered_j, read)
+                past_edges_low = None if past is None else past - margin / self.bucket_s
             if top_level and balance.unexplained_j > 0:
                 unexplained_flop.append(
                     balance.unexplained_j / reported.reference_power_w * reported.reference_peak_flops
@@ -686,7 +686,7 @@ class _Scopes:
         intake_ids = {m.meter_id for m in self.inventory.meters if m.scope in _BOUNDARY_SCOPES}
         sums = [[0.0, 0.0, 0.0] for _ in groups]
         steps: list[list[tuple[int, int, float]]] = [[] for _ in groups]
-        for (w, v, measured), (begin, stop) in zip(self.routes.stretches, self.routes.spans, strict=True):
+        for w, v, measured, (begin, stop) in self.routes.stretches:
             theirs = v.scope_groups()
             group_of = {mid: k for k, x in enumerate(theirs) for mid in x.meter_ids}
             used: set[int] = set()

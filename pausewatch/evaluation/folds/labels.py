@@ -64,8 +64,13 @@ class NodeWorkload:
     silence_window_s: float = 0.0
     silent_s: float = 0.0  # ... and how much of it the node's reports left uncovered ...
     bucket_silent_s: float = 0.0  # ... in the bucket itself
-    span_s: float = 0.0  # the bucket as far as it is evaluated (a log prefix may end inside it)
-    bucket: tuple[int, int] = (0, 0)  # the bucket, ns (unknown: (0, 0))
+    # the bucket as far as it is evaluated (a log prefix may end inside it), ns
+    bucket: tuple[int, int] = (0, 0)
+
+    @property
+    def span_s(self) -> float:
+        """``bucket``'s length, s."""
+        return max(0.0, (self.bucket[1] - self.bucket[0]) / 1e9)
 
 
 def _in_bucket(start_ns: int, end_ns: int) -> int | None:
@@ -183,7 +188,6 @@ class WorkloadFold:
             window_s,
             silent_s,
             bucket_silent_s,
-            max(0.0, (self.end_ns - self.start_ns) / 1e9),
             (self.start_ns, self.end_ns),
         )
 

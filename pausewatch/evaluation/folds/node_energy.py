@@ -35,9 +35,11 @@ class NodeEnergyFold:
     def __init__(self, flags: IntegrityFold) -> None:
         self.flags = flags
         self._nodes: dict[str, NodeEnergy] = defaultdict(NodeEnergy)
+        self._cumulative: Cumulative | None = None  # every node's, once read (``reported_between``)
 
     def add(self, reading: UsageReading) -> None:
         at = reading.at
+        self._cumulative = None
         node = self._nodes[reading.node_id]
         energy_ok = not reading.node_invalid
         accelerators: list[float] = []
@@ -82,10 +84,12 @@ class NodeEnergyFold:
     def reported_between(self, window: Interval) -> float:
         """Σ the energy every node reported in ``window``, each period's pro rata of its time
         inside, J."""
-        parts = [
-            part for node in self._nodes.values() for part in zip(node.cover, node.energies, strict=True)
-        ]
-        return Cumulative(parts, window[0]).between(*window)
+        if self._cumulative is None:
+            parts = [
+                part for node in self._nodes.values() for part in zip(node.cover, node.energies, strict=True)
+            ]
+            self._cumulative = Cumulative(parts, min((a for (a, _), _ in parts), default=0))
+        return self._cumulative.between(*window)
 
     def reported_j(self) -> float:
         """Σ the energy every node reported, declared or not, J."""
