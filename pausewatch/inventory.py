@@ -171,6 +171,9 @@ class MeterScopeGroup:
     # where versions logged in a bucket declared it differently: (start ns, end ns, W) of each
     # version's stretch of the bucket, ``fixed_load_w`` their mean (``evaluation.folds.balance``)
     fixed_load_steps: tuple[tuple[int, int, float], ...] = ()
+    # and the band likewise: (start ns, end ns, (min, max)) of each version's stretch,
+    # ``overhead`` their mean weighted by what the scope's nodes reported in each
+    band_steps: tuple[tuple[int, int, tuple[float, float]], ...] = ()
 
     @property
     def meter_ids(self) -> tuple[str, ...]:

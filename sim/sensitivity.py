@@ -32,10 +32,16 @@ import math
 import random
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
-from pausewatch.evaluation.bucket import NODE_ENERGY_RANDOM, EnergyBalance, balance_decision, balance_sigma
+from pausewatch.evaluation.bucket import (
+    NODE_ENERGY_RANDOM,
+    EnergyBalance,
+    balance_decision,
+    balance_sigma,
+    steady_interior,
+)
 from pausewatch.evaluation.evidence import BaselineState, advance_baseline, min_training_periods
 
 __all__ = ["main"]
@@ -66,7 +72,7 @@ def _bucket(rng: random.Random, nodes: int, accuracy: float, hidden_w: float) ->
     reported = load * BUCKET_S * (1.0 + rng.gauss(0.0, NODE_ENERGY_RANDOM))
     metered = (load + hidden_w) * TRUE_RATIO * BUCKET_S * (1.0 + rng.gauss(0.0, accuracy / 2))
     sigma = balance_sigma(accuracy / 2 * metered, reported, BAND[1])
-    return EnergyBalance(
+    b = EnergyBalance(
         meters=("m",),
         metered_j=metered,
         reported_j=reported,
@@ -80,6 +86,7 @@ def _bucket(rng: random.Random, nodes: int, accuracy: float, hidden_w: float) ->
         complete=True,
         reference_power_w=ACCELERATOR_W,
     )
+    return replace(b, interior=steady_interior(b, BUCKET_S))  # a steady load: its interior pro rata
 
 
 def _band_rate(rng: random.Random, nodes: int, accuracy: float, k: int, trials: int) -> float:

@@ -32,8 +32,10 @@ from pausewatch.evaluation.folds.balance import (
     balance_sigma,
     energy_facts,
     is_evidence,
+    outside_of,
     past_edges,
     proven_quiet,
+    steady_interior,
 )
 from pausewatch.evaluation.folds.compute import (
     EFFICIENCY_FLOOR,
@@ -74,6 +76,7 @@ __all__ = [
     "balance_sigma",
     "energy_tolerance_j",
     "is_evidence",
+    "steady_interior",
 ]
 
 
@@ -100,6 +103,7 @@ class BucketFacts:
     # without an interior): the facility meters' lowest less their accuracy
     # (``EnergyFacts.metered_low_past_edges_w``), and the nodes' reports
     metered_low_past_edges_w: float | None = None
+    metered_high_past_edges_w: float | None = None  # ``EnergyFacts.metered_high_past_edges_w``
     reported_past_edges_w: float | None = None
 
 
@@ -183,19 +187,35 @@ class BucketAccumulator:
         at = self._slice(r)
         if at is None:
             return
-        declared: DeclaredMeter | None
-        measured: str | None = None
-        if self.routes is not None:  # what the key measured when it read (``MeterRoutes``)
-            routed = self.routes.route(r.header.key_id, (at.part[0] + at.part[1]) // 2)
-            declared, measured = routed if routed is not None else (None, None)
-        else:
-            inv = self.inventory
-            declared = inv.meter_by_key.get(r.header.key_id) if inv is not None else None
-            measured = declared.meter_id if declared is not None else None
+        declared, measured = self._measured(r, at)
         meter_id = declared.meter_id if declared is not None else None
         subject = self._enrolment.enrolled(r, at, "meter", meter_id)
         if measured is not None:
             self._meters.add(measured, meter, at, subject)
+
+    def add_meter_outside(self, r: LoggedReport) -> None:
+        """A neighbouring bucket's meter report: its readings within ``EDGE_SKEW_S`` of this
+        bucket's edges, which a power cap's test reads (``folds.balance.past_edges``); they
+        are that bucket's to judge, and count nowhere else here."""
+        meter = r.meter
+        if meter is None:
+            raise ValueError("add_meter_outside needs a meter report")
+        for window in outside_of(self.span):
+            at = slice_of(r, window)
+            if at is None:
+                continue
+            _, measured = self._measured(r, at)
+            if measured is not None:
+                self._meters.add_outside(measured, meter, at)
+
+    def _measured(self, r: LoggedReport, at: Slice) -> tuple[DeclaredMeter | None, str | None]:
+        """The meter ``r``'s key was declared as when it read ``at``, and what it measured."""
+        if self.routes is not None:  # what the key measured when it read (``MeterRoutes``)
+            routed = self.routes.route(r.header.key_id, (at.part[0] + at.part[1]) // 2)
+            return routed if routed is not None else (None, None)
+        inv = self.inventory
+        declared = inv.meter_by_key.get(r.header.key_id) if inv is not None else None
+        return declared, declared.meter_id if declared is not None else None
 
     def add_accounting(self, r: LoggedReport) -> None:
         """A scheduler's job accounting: corroborating evidence, judged in ``finish``."""
@@ -270,5 +290,6 @@ class BucketAccumulator:
             report_count=self.report_count,
             metered_power_range_w=energy.metered_power_range_w,
             metered_low_past_edges_w=energy.metered_low_past_edges_w,
-            reported_past_edges_w=past_edges(span, reported_j, self._node_energy.reported_between),
+            metered_high_past_edges_w=energy.metered_high_past_edges_w,
+            reported_past_edges_w=past_edges(span, self._node_energy.reported_between),
         )

@@ -20,7 +20,7 @@ from pausewatch.evaluation.evidence import TrainingWindow, window_words
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId
 from pausewatch.evaluation.folds.balance import EDGE_SKEW_S
 from pausewatch.evaluation.folds.labels import RECENT_S
-from pausewatch.evaluation.intervals import covered_ns
+from pausewatch.evaluation.intervals import Cumulative, covered_ns, merge
 from pausewatch.evaluation.workload import WorkloadLabel
 from pausewatch.v1 import types_pb2
 
@@ -159,10 +159,10 @@ class PowerCap:
     proving it kept, where the nodes' own signed reports do; kept where the meters' reading with
     its accuracy stays within it; neither proven in between (INCONCLUSIVE). Reports over the cap
     that the meters contradict (a GPU's energy counter read all at once on its return to the bus)
-    are no evidence of it: the balance and plausibility checks speak to them. Exceeded, in a
-    bucket of 5 minutes or more, only where the mean stays over the cap read past the bucket's
-    edges (``folds.balance.past_edges``: a clock within the skew tolerated reads up to
-    ``EDGE_SKEW_S`` of the bucket before or after into it); else INCONCLUSIVE (rules/15)."""
+    are no evidence of it: the balance and plausibility checks speak to them. Exceeded only
+    where the mean stays over the cap read past the bucket's edges (``folds.balance.past_edges``:
+    a clock within the skew tolerated reads up to ``EDGE_SKEW_S`` of the bucket before or after
+    into it; rules/15, rules/16); else INCONCLUSIVE."""
 
     max_power_w: float
 
@@ -178,7 +178,11 @@ class PowerCap:
                 low, high = f.metered_power_range_w
                 q["metered_power_low_w"] = (low, "W")
                 q["metered_power_high_w"] = (high, "W")
-        kept = high is not None and high <= cap
+        # and at every shift of the bucket within the skew (rules/16)
+        high_past = f.metered_high_past_edges_w
+        if high_past is not None:
+            q["metered_high_past_edges_w"] = (high_past, "W")
+        kept = high is not None and high <= cap and (high_past is None or high_past <= cap)
         # and read past the bucket's edges (``folds.balance.past_edges``): a clock
         # off by the skew tolerated moves that much of a load across an edge (rules/15)
         metered_over = low is not None and low > cap
@@ -190,24 +194,35 @@ class PowerCap:
             q["reported_past_edges_w"] = (reported_past, "W")
         # (finding, severity, message, the meters' readings its evidence)
         why: tuple[str, int, str, bool]
-        if metered_over and (metered_past is None or metered_past > cap):
+        if metered_over and metered_past is not None and metered_past > cap:
             why = (
                 _EXCEEDED, CRITICAL, "metered mean power exceeds the cap beyond the meters' accuracy", True
             )
-        elif reported_over and (reported_past is None or reported_past > cap):
+        elif reported_over and reported_past is not None and reported_past > cap:
             why = (_EXCEEDED, CRITICAL, "the nodes' own signed reports exceed the power cap", False)
         elif metered_over or reported_over:
             why = (
                 _UNVERIFIABLE,
                 WARNING,
-                f"{'metered' if metered_over else 'reported'} mean power exceeds the cap, but neither with"
-                f" the {EDGE_SKEW_S:.0f} s at either edge left out nor over the interior: a clock within"
-                " the skew tolerated moves that much of a load across an edge",
+                f"{'metered' if metered_over else 'reported'} mean power exceeds the cap, but not at"
+                f" every shift of the bucket within the {EDGE_SKEW_S:.0f} s of clock skew tolerated"
+                " (what the next or last bucket's readings that shift reads are not logged counts"
+                " nothing): a clock within the skew moves that much of a load across an edge",
                 metered_over,
             )
         elif f.metered_power_w is None:
             why = (
                 _UNVERIFIABLE, WARNING, "no facility meter covers the bucket: the cap cannot be proven", False
+            )
+        elif not kept and high is not None and high <= cap:
+            why = (
+                _UNVERIFIABLE,
+                WARNING,
+                f"metered mean power is within the cap, but not at every shift of the bucket within the"
+                f" {EDGE_SKEW_S:.0f} s of clock skew tolerated (the next or last bucket's readings that"
+                " shift reads, or their time unread at the meter's highest power): a clock within the"
+                " skew moves that much of a load across an edge",
+                True,
             )
         elif not kept:
             why = (
@@ -391,7 +406,8 @@ def _sustained_uncertainty(w: NodeWorkload) -> str | None:
     own (one minute in every 5-minute bucket is 20 % of the time); over that window the "at
     least one" holds only where one period is within the share, so a short bucket with no
     history before it excuses none. Time, not periods, since rules/15: the periods' lengths are
-    the attestor's own say. The classifier
+    the attestor's own say. In a bucket longer than an hour, in each of its hours too
+    (``_densest_hour``, rules/16). The classifier
     leaves a small share of honest serving minutes
     ``uncertain`` (docs/classify.md); a lone minute can hide at most one period's work, which
     the compute bound counts at its upper bound. Start-up periods back to back (a node that
@@ -443,6 +459,8 @@ def _sustained_uncertainty(w: NodeWorkload) -> str | None:
     window_s = judged_s + w.recent_s
     if lone_s + w.recent_no_proof_s > ISOLATED_UNCERTAIN_SHARE * window_s + _SLACK_S:
         return _NOT_ISOLATED
+    if _densest_hour(lone, judged, w.bucket, one):
+        return _NOT_ISOLATED
     run = 0
     for p in judged:
         run = run + 1 if p.label in _NO_PROOF else 0
@@ -453,6 +471,29 @@ def _sustained_uncertainty(w: NodeWorkload) -> str | None:
     # sparse one is quiet at every sample it claims: its draw is that, and bounds nothing)
     spared = [p for p in periods if id(p) in excused and p.label in _NO_PROOF and not p.sparse]
     return _outdraws(lone + spared, judged)
+
+
+def _densest_hour(
+    lone: Sequence[LabelledPeriod], judged: Sequence[LabelledPeriod], bucket: tuple[int, int], one: float
+) -> bool:
+    """Whether the lone periods of a bucket longer than an hour hold more than the share (at
+    least one typical period, ``one``) of the node's time in any hour of it: the share over the
+    whole bucket let them bunch (a red team of rules/15, 2026-12-07: 71 one-minute training
+    bursts, each between proven minutes, inside 3.5 hours of a day bucket, 2 % of the day,
+    COMPLIANT; an hourly bucket excuses 3). Each hour starting or ending with a lone period."""
+    hour = round(RECENT_S * 1e9)
+    if bucket[1] - bucket[0] <= hour or not lone:
+        return False
+    lone_at = Cumulative((((p.start_ns, p.end_ns), p.seconds) for p in lone), bucket[0])
+    union = merge((p.start_ns, p.end_ns) for p in judged)
+    judged_at = Cumulative(((iv, (iv[1] - iv[0]) / 1e9) for iv in union), bucket[0])
+    for p in lone:
+        for start in (p.start_ns, p.end_ns - hour):
+            a = min(max(start, bucket[0]), bucket[1] - hour)
+            held = lone_at.between(a, a + hour)
+            if held > max(one, ISOLATED_UNCERTAIN_SHARE * judged_at.between(a, a + hour)) + _SLACK_S:
+                return True
+    return False
 
 
 def _outdraws(lone: Sequence[LabelledPeriod], judged: Sequence[LabelledPeriod]) -> str | None:

@@ -49,6 +49,7 @@ from pausewatch.evaluation.evidence import (
     window_words,
 )
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId, status_of
+from pausewatch.evaluation.folds.balance import EDGE_SKEW_S, outside_of
 from pausewatch.evaluation.folds.reading import UsageReader
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.evaluation.meter_routes import meter_routes
@@ -125,10 +126,17 @@ __all__ = [
 # clock skew, 2026-12-07; 15: the lone-period allowance counted in time, not periods, a power
 # cap exceeded only where the mean stays over it read past the bucket's edges (the most of
 # either edge's 120 s left out, or over its interior), the interior's fixed load at each
-# moment the most declared within the skew of it, 2026-12-07). A new
+# moment the most declared within the skew of it, 2026-12-07; 16: a power cap read at the least
+# mean over the bucket shifted within the skew, its neighbours' meter readings read there (the
+# interior's mean bounds nothing of the bucket's), and kept only at the greatest; no energy
+# evidence in a bucket under 5 minutes; feeds' accuracy classes summed linearly; a band declared
+# mid-bucket weighted by the reports in its stretch, the interior's at each moment the most
+# declared within the skew; the interior read over the time its meters read; lone periods held to
+# the share in every hour of a longer bucket, and its interior balanced over each hour too; the
+# silence step's noise read run to run where less than over the bucket, 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/15"
+RULES: Final = "pausewatch-rules/16"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -144,6 +152,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/12",
     "pausewatch-rules/13",
     "pausewatch-rules/14",
+    "pausewatch-rules/15",
 )
 
 
@@ -280,6 +289,9 @@ class Evaluator:
         self._scope = frozenset(inputs.facilities)
         self._clock = LogClock(inputs.log_times)
         self._by_bucket: dict[tuple[str, int], list[LoggedReport]] = defaultdict(list)
+        # meter reports within ``EDGE_SKEW_S`` outside a bucket: what its power cap reads past
+        # its edges (``BucketAccumulator.add_meter_outside``)
+        self._outside: dict[tuple[str, int], list[LoggedReport]] = defaultdict(list)
         self._seqs: dict[str, set[int]] = defaultdict(set)
         self._ingest_list: list[IngestFinding] = []
         self._ingest: dict[tuple[str, int], list[int]] = defaultdict(list)
@@ -347,6 +359,10 @@ class Evaluator:
             if h.seq not in seqs:
                 seqs.add(h.seq)
                 new_seq_keys.add(h.key_id)
+            if h.kind is ReportKind.METER:
+                for b_start in self._bordering(h.period_start_ns, h.period_end_ns):
+                    self._outside[(facility, b_start)].append(r)
+                    touched.add((facility, b_start))
             start = max(h.period_start_ns, ws)
             end = min(h.period_end_ns, we)
             if start >= end:
@@ -397,6 +413,21 @@ class Evaluator:
                 if span is not None and span[0] < start + bucket_ns and start < span[1]:
                     touched.add((fid, start))
         return touched
+
+    def _bordering(self, start_ns: int, end_ns: int) -> list[int]:
+        """The starts of the buckets within ``EDGE_SKEW_S`` of whose edges, outside them, a
+        period [start_ns, end_ns) lies in part (``outside_of``)."""
+        c = self.inputs.commitment
+        skew = round(EDGE_SKEW_S * 1e9)
+        ws, bucket_ns = c.window_start_ns, c.reporting.bucket_ns
+        out = []
+        k = max(0, (start_ns - skew - ws) // bucket_ns - 1)
+        while ws + k * bucket_ns < min(end_ns + skew, c.window_end_ns):
+            span = c.bucket_of(ws + k * bucket_ns)
+            if span is not None and any(a < end_ns and start_ns < b for a, b in outside_of(span)):
+                out.append(span[0])
+            k += 1
+        return out
 
     def facts(self, facility_id: str, start_ns: int, previous_log_size: int | None = None) -> BucketFacts:
         """The facts of one (facility, bucket), computed once."""
@@ -465,6 +496,8 @@ class Evaluator:
                 acc.add_accounting(r)
             else:
                 acc.add_meter(r)
+        for r in sorted(self._outside.get((facility_id, start_ns), []), key=lambda x: x.log_index):
+            acc.add_meter_outside(r)
         for i in self._ingest.get((facility_id, start_ns), []):
             g = self._ingest_list[i]
             acc.add_ingest(g, frozenset(self._seqs.get(g.key_id, set())))
@@ -819,10 +852,11 @@ def _interior_evidence(
     excess, never its slack (an honest facility's band must not cancel another's hidden load),
     and σ is over every scope (``balances``). A scope without an interior balance adds no
     excess, only its σ pro rata of the interior's time: what it shows is not known to lie in
-    the interior. Where no scope has an interior, none is tested."""
+    the interior. Where no scope has an interior, nothing is evidence (``balance_decision``:
+    a bucket too short for one cannot tell a load from a clock's skew; rules/16)."""
     inside = [b.interior for b in balances if b.interior is not None]
     if not inside:
-        return True
+        return False
     seconds = inside[0][0]
     beyond = math.fsum(max(0.0, b.interior[1]) for b in counted if b.interior is not None)
     share = seconds / bucket_s

@@ -13,7 +13,7 @@ import pytest
 from pausewatch.commitment import Commitment, commitment_from_toml
 from pausewatch.errors import FormatError
 from pausewatch.evaluation import BucketRef, Evaluator
-from pausewatch.evaluation.bucket import LabelledPeriod
+from pausewatch.evaluation.bucket import LabelledPeriod, NodeWorkload
 from pausewatch.evaluation.evidence import min_training_periods
 from pausewatch.evaluation.inputs import EvaluationInput
 from pausewatch.inventory import Inventory, inventory_from_toml
@@ -546,22 +546,24 @@ def _bucket(periods: Sequence[LabelledPeriod]) -> tuple[int, int]:
     return periods[0].start_ns, periods[-1].end_ns
 
 
+def _minutes(labels_samples: Sequence[tuple[str, int]]) -> NodeWorkload:
+    """A node's one-minute periods, each (label, samples), drawing 900 W, in a bucket they fill."""
+    periods = tuple(
+        LabelledPeriod(T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS, 60.0, label, 0.5, k, n, drawn_w=900.0)
+        for k, (label, n) in enumerate(labels_samples)
+    )
+    uncertain = 60.0 * sum(p.label == "uncertain" for p in periods)
+    return NodeWorkload(
+        "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods, bucket=_bucket(periods)
+    )
+
+
 def test_a_claimed_low_sample_count_excuses_one_uncertain_period_at_most() -> None:
     """A start or stop leaves one partial period; an attestor claiming few samples for every
     uncertain period it wants excused gets no more than that one."""
-    from pausewatch.evaluation.bucket import LabelledPeriod, NodeWorkload
     from pausewatch.evaluation.rules import _sustained_uncertainty
 
-    def workload(labels_samples: list[tuple[str, int]]) -> NodeWorkload:
-        periods = tuple(
-            LabelledPeriod(T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS, 60.0, label, 0.5, k, n, drawn_w=900.0)
-            for k, (label, n) in enumerate(labels_samples)
-        )
-        uncertain = 60.0 * sum(p.label == "uncertain" for p in periods)
-        return NodeWorkload(
-            "n", 60.0 * len(periods), 0.0, uncertain, 0.0, 0.0, 0.0, 0, (), periods, bucket=_bucket(periods)
-        )
-
+    workload = _minutes
     start_only = [("uncertain", 2)] + [("inference", 60)] * 19
     assert not _sustained_uncertainty(workload(start_only))
     claimed = [("uncertain", 2) if k % 4 == 0 else ("inference", 60) for k in range(20)]
@@ -896,3 +898,105 @@ def test_a_node_silent_over_a_tenth_of_the_bucket_itself_is_not_proven_even_afte
     # … and in a 5-minute bucket (20 %) it is not: that bucket alone is INCONCLUSIVE
     short = _silence_flags(300, 90, lambda k: k == 67)
     assert short == [False] * 13 + [True] + [False] * 4
+
+
+def test_lone_periods_bunched_into_one_hour_of_a_long_bucket_are_not_lone() -> None:
+    """rules/16: the lone-period share held over a bucket longer than an hour let its lone
+    periods bunch (a red team, 2026-12-07: 12 one-minute training bursts inside one hour of a
+    4-hour bucket, 3 % of it, COMPLIANT); every hour of it is held to the share too."""
+    from pausewatch.evaluation.rules import _sustained_uncertainty
+
+    def workload(lone_at: set[int]) -> NodeWorkload:
+        return _minutes([("uncertain" if k in lone_at else "inference", 60) for k in range(240)])
+
+    spread = set(range(5, 240, 20))  # 12 of 240 minutes, 3 an hour
+    assert not _sustained_uncertainty(workload(spread))
+    bunched = set(range(122, 182, 5))  # the same 12 inside one hour
+    assert _sustained_uncertainty(workload(bunched))
+    # just under: 3 in any hour (any 60 minutes, not the clock's hours), 5 % of it
+    assert not _sustained_uncertainty(workload({125, 145, 165} | set(range(5, 120, 20))))
+    assert _sustained_uncertainty(workload({122, 137, 152, 167} | set(range(5, 120, 20))))
+
+
+def test_the_interior_takes_each_moment_s_band_and_fixed_load_within_the_skew() -> None:
+    """rules/15 for the fixed load, rules/16 for the band: the most any inventory version in
+    force declared within ``EDGE_SKEW_S`` of each moment."""
+    from pausewatch.evaluation.folds.balance import EDGE_SKEW_S, _most_within_skew
+
+    skew = int(EDGE_SKEW_S * NS)
+    steps = [(0, 1800 * NS, 1.15), (1800 * NS, 3600 * NS, 1.4)]
+    got = _most_within_skew(steps, (120 * NS, 3480 * NS))
+    assert got == [
+        (120 * NS, 1800 * NS - skew, 1.15),
+        (1800 * NS - skew, 1800 * NS + skew, 1.4),
+        (1800 * NS + skew, 3480 * NS, 1.4),
+    ]
+    falling = [(0, 1800 * NS, 1.4), (1800 * NS, 3600 * NS, 1.15)]
+    assert _most_within_skew(falling, (120 * NS, 3480 * NS))[-1] == (1800 * NS + skew, 3480 * NS, 1.15)
+
+
+def test_a_steady_interior_is_the_bucket_pro_rata_and_a_long_bucket_s_hour_shows() -> None:
+    """``steady_interior`` models a load steady through the bucket; ``worst_hour`` finds the
+    hour of a long bucket over the band by 3 σ (rules/16: one ratio a day hid an hour of a
+    hidden node's training)."""
+    import dataclasses
+
+    from pausewatch.evaluation.bucket import EnergyBalance, balance_decision, steady_interior
+    from pausewatch.evaluation.folds.balance import worst_hour
+
+    day = 86400.0
+    b = EnergyBalance(
+        meters=("m",),
+        metered_j=1.3e4 * day,
+        reported_j=1e4 * day,
+        silent_allowance_j=0.0,
+        unexplained_j=0.0,
+        accelerator_equivalents=0.0,
+        evidence=(),
+        metered_max_j=1.3e4 * day,
+        sigma_j=0.005 * 1.3e4 * day,
+        band=(1.1, 1.3),
+        complete=True,
+        reference_power_w=700.0,
+    )
+    inside = steady_interior(b, day)
+    assert inside is not None
+    assert inside[0] == day - 240.0
+    assert inside[1] == pytest.approx(0.0, abs=1e-3)
+    assert steady_interior(b, 240.0) is None  # a 4-minute bucket has no interior
+    assert balance_decision(dataclasses.replace(b, interior=inside), day) is None
+    quiet = (0, 3600 * NS, 0.0, 0.005 * 1.3e4 * 3600)
+    loud = (3600 * NS, 7200 * NS, 7000.0 * 3600, 0.005 * 1.3e4 * 3600)
+    assert worst_hour(dataclasses.replace(b, hours=(quiet,))) is None
+    over = dataclasses.replace(b, interior=inside, hours=(quiet, loud))
+    assert worst_hour(over) == loud
+    assert balance_decision(over, day) == "unexplained_hour"
+
+
+def test_the_silence_step_s_noise_is_read_run_to_run_not_over_a_day_s_drift() -> None:
+    """rules/16: a daily swing of the overhead spread the runs' means over the day and widened
+    the silence step's threshold 16-fold (a red team, 2026-12-07: a node training 4 minutes an
+    hour while silent in a day bucket, COMPLIANT). The noise is what a run strays from the next
+    one clear of it, where that is less; jitter reads as before."""
+    import math
+    import random
+
+    from pausewatch.evaluation.folds.balance import _Scopes
+
+    rng = random.Random(7)
+    n = 24 * 60
+    parts = [(k * 60 * NS, (k + 1) * 60 * NS) for k in range(n)]
+    reports = [10_000.0] * n
+    jitter = [12_000.0 + rng.gauss(0.0, 30.0) for _ in range(n)]
+    swing = [j + 1_000.0 * math.sin(2 * math.pi * k / n) for k, j in enumerate(jitter)]
+    flat = _Scopes._step_noise(parts, list(zip(jitter, reports, strict=True)), 240.0)
+    drifting = _Scopes._step_noise(parts, list(zip(swing, reports, strict=True)), 240.0)
+    assert flat is not None
+    assert drifting is not None
+    assert flat == pytest.approx(15.0, rel=0.15)  # 30 W over √4 minutes
+    assert drifting < 1.2 * flat  # was ~700 W: the swing's spread
+    # toggling every other period (to widen the threshold) averages out over the run as before
+    toggled = [j + (400.0 if k % 2 else -400.0) for k, j in enumerate(jitter)]
+    got = _Scopes._step_noise(parts, list(zip(toggled, reports, strict=True)), 240.0)
+    assert got is not None
+    assert got < 1.2 * flat

@@ -22,7 +22,7 @@ from pausewatch.evaluation import BucketRef, Evaluator
 from pausewatch.evaluation.bucket import EnergyBalance
 from pausewatch.evaluation.evidence import BaselineState, advance_baseline
 from pausewatch.evaluation.findings import CRITICAL, WARNING
-from pausewatch.evaluation.folds.balance import balance_decision
+from pausewatch.evaluation.folds.balance import balance_decision, steady_interior
 from pausewatch.evaluation.inputs import EvaluationInput
 from pausewatch.inventory import Inventory, inventory_from_toml
 from pausewatch.terms import Terms, TermsInForce, TermsViolationError, terms_from_toml
@@ -214,7 +214,7 @@ def test_terms_bound_the_fixed_load_of_commitments_and_inventories() -> None:
 def balance(metered_w: float, reported_w: float, fixed_w: float = 0.0) -> EnergyBalance:
     """One hour of a scope of 8 H100s at a 1.1-1.4 band, meter accuracy 1 %."""
     metered, reported = metered_w * 3600, reported_w * 3600
-    return EnergyBalance(
+    b = EnergyBalance(
         meters=("m",),
         metered_j=metered,
         reported_j=reported,
@@ -229,6 +229,7 @@ def balance(metered_w: float, reported_w: float, fixed_w: float = 0.0) -> Energy
         reference_power_w=700.0,
         fixed_load_j=fixed_w * 3600,
     )
+    return dataclasses.replace(b, interior=steady_interior(b, 3600))  # steady: the interior pro rata
 
 
 def test_balance_decision_subtracts_the_fixed_load_before_the_band() -> None:

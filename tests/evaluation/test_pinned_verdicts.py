@@ -200,6 +200,18 @@ fleets' digests were unchanged, and the mixed fleet's differ only in commitment 
 findings, which now carry the two figures the new test reads (``metered_low_past_edges_w``,
 ``reported_past_edges_w``); no status, finding or other quantity changed.
 
+Re-pinned for ``pausewatch-rules/16`` (a power cap read through the neighbours' readings and kept
+only at every shift; no energy evidence in a bucket under 5 minutes; feeds' classes summed
+linearly; a band declared mid-bucket weighted by the reports; the interior read over its meters'
+time; a long bucket's lone periods and balance held hour by hour; the silence step's noise read
+run to run): under ``pausewatch-rules/15`` every digest but the mixed fleet's seed 1, commitment
+1 was unchanged (``/tmp/alldump.py`` in both trees, every verdict of every log prefix). That
+commitment's buckets are 3 minutes long, with no interior: its ``energy.unexplained`` findings
+go from CRITICAL to WARNING (message "under the evidence threshold of a violation"): nine
+verdicts of fac-a and fac-b over the prefixes 82, 168 and 215 go from VIOLATION to INCONCLUSIVE,
+and of the nine commitment-level verdicts whose finding changes, six stay VIOLATION by their
+``chain.fork`` and three become INCONCLUSIVE; no other finding or quantity changes.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -211,40 +223,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/15"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/16"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "8b0adc32040859cb7d68ddeb0fe739b28cb0cf0ed3e459004c1891545cc2edec",
-        "c0@168": "80f6c2d9b025d87c74f05ef39e31374710f67594b5022bed0bda9b5b09623e1c",
-        "c0@215": "30a8da32c3ca7e2820ea98f01dc8dc314b0aed5977051d31bec7339cb47c03bc",
-        "c1@82": "dca18412e38770e272586a0305471a91e1bd82d7e70d8c7e468021a7fb5ce2d8",
-        "c1@168": "25ab049599a83c7cd7546a96c471f91db02dfa94a11ecd5cc89a485810f907b1",
-        "c1@215": "224d6c3344b126c96dd240a9c6a59216f964f09a1600eca35316412855796013",
-        "c2@82": "a3cf31a4d8ac00beace2d56709c9e1d95fb17bde9019c62a41f494244d328a78",
-        "c2@168": "f34b1bd9495ff638530b3749829f601eccf044e369a0917ae60d7483fb018e7d",
-        "c2@215": "8f787b52b43b237f94b4d943483383565805820d872a170b2213576d0d30a876",
+        "c0@82": "6007d0615426dcec4508b7d0a861b6d01ad94985fd5dbd729b3c1c92aa208c18",
+        "c0@168": "974f3dc0892b0a1ac2c5d290aebe83006e909050f1991b2dd85a18c68a72d1c1",
+        "c0@215": "625ba7d50dab6957f81a6022d8a61d5a0198af89ee299c687de9f41b24ef3c8c",
+        "c1@82": "f86cc6ee0a0d90a1045e07a885d9bc0d2b56ece3bf8af3f033e03c2f595f4322",
+        "c1@168": "d86c7eb731a6521d0145be6e0293bd86a3716b964897e3127f1e089f0e821454",
+        "c1@215": "18ab8f630e4237f24b598504a825d432268de731d785f654854a949c44a717f6",
+        "c2@82": "af5e7c75576ec29bf8d0ed27589255248cc7746c558fa381653b4426247f7001",
+        "c2@168": "7cecec83b4e2e9cfdd6c43394ba91fd12d0120e635be37f5092fab064c129347",
+        "c2@215": "fd4b4cc5124eca2eaaa0045e5cc8f11dbf1fe5e35824acf8011a6e5b06ba9441",
     },
     2: {
-        "c0@81": "c51537009c915b914dd788c0518b0dc0c4776fad01c1c1df8367d4e42d79c3e7",
-        "c0@173": "0577c0e74da9d3d89fc9e2a4db560954cb9ed6ec41eea009b7f0269c3f711ca7",
-        "c0@220": "fd85d9dbc90b36f2e3ec2d81b1958fd8d062f37b52a4ed14f12f7acc656d61c9",
-        "c1@81": "a19df1b96a9f9d0aa2be19438a610daeb8326546783af68f80e81fec0687f4e3",
-        "c1@173": "a585cddc69f2bfb678d23ad986e58451cd923ce1be2c70976093f9ae0c276fdf",
-        "c1@220": "a59a3710aa61680aeeb41a4bf0743cf68085b8c9bc7936f7fe06a9aed8d6f18c",
-        "c2@81": "1c2879dcc82f1bf8355a6687363e3111285be0ca5776a348261df25ccb22f21b",
-        "c2@173": "de34e5098ea34b5d1f9a590b12d3620cb455ef1f40df95042d3d4017268040c3",
-        "c2@220": "d9e7f3ecaa96cce479617a7800faaff0fafaede7a30c6aef7ef36bd7220d7b7c",
+        "c0@81": "ac976a0436fcab7a4b4ea447b06537afc378673297a02e795d4fdb39875a4bed",
+        "c0@173": "c44d951ce54ada3c25fea3798bff3702d7f185a9aaf2460c16de8b87232a2675",
+        "c0@220": "9749d85855eb18c78b601be0cb98ac6a30bda1e905f8516ca3675d26e52794ec",
+        "c1@81": "a946964498f052562fbb7d853b639584ae3a227b0807f6811c0f1db8c5b20c26",
+        "c1@173": "8edc822dd9243e2ca8d797cabc1390ba2649ebfd8ea2b0a0bfddad10c242fcab",
+        "c1@220": "78dab546570fa85e1b1f43740cec5e2f3b7ca7c2719603bebec51a5ea99f2e5a",
+        "c2@81": "985017aefda8d8bfdcbd2bd6654072132d426325e8edf38c405ba78b1b5e215d",
+        "c2@173": "4fc1b34b298ebefaf7cf475dd8fc487708d616ac26bc6a4cfacb7fe427e4ea16",
+        "c2@220": "1955fb341fae816f2749dbf70c1f0203a0b6b574620c70d7b7f23a12bec8b99a",
     },
 }
 
 CLEAN = {
-    "idle/c0": "7d993ad3f1157a6159a030b92cdad5f51e715ee41b1f442ce766b8586625f62a",
-    "idle/c1": "c1ab3f83b206a1acc8d101b999169c79c2291441b32e1ddc89d36068fd44e778",
-    "inference/c0": "a4aba54728253255035ef71ca47f69602ec00a9c68c2022797a1d6e154e98c55",
-    "inference/c1": "5fc4b72d26bc6158e45f8483acb28661366872484a7c4129a99c00e90038d8e8",
-    "training/c0": "5c2c32e9cf9b6bab02d62b717b1088a722e85fa6623bd9f57898c0a2aa569745",
-    "training/c1": "35b6948ca55f324f96247335738364cdd7846cb90fd6ad2ab9e3032ec99402a5",
+    "idle/c0": "8abdeb86da15f2538bffb5c7f00ea007968456ff3f31c6f7a25841141b07f246",
+    "idle/c1": "ee1c00bbdb19b3061a15551b679c2bc04756618f120a436676c362244e79d43e",
+    "inference/c0": "da7ab6b636a6662ef151abffd736566011ed69ef10c2cf36f6112fe67dd3d8e7",
+    "inference/c1": "9e79d20ad18ca97e469e5ab54f8d1b699bdc75ad4b8f2afa408211f0aa19e403",
+    "training/c0": "3e2e9e6ee22b1fbf3d850457d9c71b0be06b4598a41e92da4f42f86976ba6d6d",
+    "training/c1": "5cd5bf6fb2f90ed7f43ef8d5cf256678a98b942051056a9a45818a610ee1f5b4",
 }
 
 

@@ -52,13 +52,14 @@ __all__ = [
     "balance_decision",
     "balance_sigma",
     "disagreements",
-    "edge_strips",
     "energy_facts",
     "hidden_room_j",
     "interior_of",
     "is_evidence",
+    "outside_of",
     "past_edges",
     "proven_quiet",
+    "steady_interior",
 ]
 
 # Meters that bound a facility's power from outside: only these can show hidden hardware.
@@ -93,7 +94,9 @@ METER_ACCURACY_SIGMAS: Final = 2.0
 # nodes': a whole fleet starting a job at a bucket's edge, with the meter's clock 60-100 s slow,
 # was a VIOLATION with every report true (an honest-fleet hunt, 2026-12-06). A VIOLATION's excess
 # must therefore also stand in the bucket's interior, this far from either edge (buckets
-# ``2 * EDGE_SKEW_S + MIN_INTERIOR_S`` long at least; shorter ones are judged on the whole bucket alone).
+# ``2 * EDGE_SKEW_S + MIN_INTERIOR_S`` long at least; shorter ones show no such evidence:
+# rules/16, where rules/15 judged them whole and an honest fleet starting work on a 4-minute
+# bucket's edge, its meter 90 s slow, was a VIOLATION).
 # A step a few minutes before the edge is inside the interior, and there the meter's copy of it
 # lands up to the skew away from the reports' copy: a fleet starting a job 3 minutes before a
 # 15-minute bucket's end, its meter 100 s slow (or meter and attestors 45 s apart each way), was a
@@ -103,41 +106,72 @@ METER_ACCURACY_SIGMAS: Final = 2.0
 EDGE_SKEW_S: Final = 120.0
 SKEW_STEPS: Final = 6
 MIN_INTERIOR_S: Final = 60.0
+# A bucket longer than this is also balanced over each of its hours (over its interior, the
+# reports read at every alignment within the skew, as the interior's): one ratio for a day hid a
+# hidden 8-GPU node's hour of training, and a 6-hour bucket two hidden GPUs' (a red team of
+# rules/15, 2026-12-07: COMPLIANT, where hourly buckets were VIOLATION). An hour over the band
+# blocks COMPLIANT (``energy.unexplained`` WARNING); VIOLATION stays the whole bucket's (rules/16).
+HOUR_S: Final = 3600.0
 NODE_ENERGY_RANDOM: Final = 0.005  # random error of Σ node energy per bucket (counters; systematic
 # per-board offsets, NVML's ±5 %, are constant and belong to the declared band and the baseline)
 
 
 def interior_of(span: Interval) -> Interval | None:
     """A bucket's interior, ``EDGE_SKEW_S`` from each edge; None where it is shorter than
-    ``MIN_INTERIOR_S`` (the bucket is then judged whole)."""
+    ``MIN_INTERIOR_S`` (the bucket then shows no evidence a clock's skew could have made)."""
     skew_ns = int(EDGE_SKEW_S * NS_PER_S)
     window = (span[0] + skew_ns, span[1] - skew_ns)
     return window if (window[1] - window[0]) / NS_PER_S >= MIN_INTERIOR_S else None
 
 
-def edge_strips(span: Interval) -> tuple[Interval, Interval]:
-    """The bucket's first and last ``EDGE_SKEW_S``: what a clock off by the skew tolerated
-    may have read into the bucket from the one before it or after it."""
+def past_edges(
+    span: Interval, between: Callable[[Interval], float], cuts: Sequence[int] = (), *, most: bool = False
+) -> float:
+    """A bucket's mean power, W, read past its edges (a power cap's test): the least mean over
+    the bucket shifted by up to ``EDGE_SKEW_S`` either way, a clock within the skew tolerated
+    reading that much of the bucket before or after into it. ``between`` reads any window
+    (what it holds nothing of, a neighbour's readings not logged, counts nothing: the least is a
+    lower bound), ``cuts`` where its rate changes (the least lies at one of them or at the
+    skew's ends: the mean is linear in the shift between them). A fleet's burst of a few
+    minutes after a demand interval's edge, its meter 90 s slow, put the interval before over
+    the cap with every bucket's true mean under it (an honest-fleet hunt, 2026-12-07; rules/15).
+    rules/15 read the bucket's own readings only (the bucket less either edge strip) and, where
+    larger, its interior's mean; but a mean over part of the bucket bounds nothing of the whole:
+    a demand controller's 10-minute burst in the middle of a 15-minute interval, idle at its
+    edges, its meter 90 s slow, was a VIOLATION at 96 % of the cap (the next hunt, 2026-12-07).
+    rules/16 reads the neighbours' readings instead, so that a load steadily over the cap is
+    read over it past the edges, in a bucket of any length. ``most``: the greatest instead,
+    with ``between`` an upper bound (a cap proven kept must be kept at every shift: a burst in
+    a bucket's last 2 minutes, read by a meter 2 minutes slow into the next bucket, left the
+    bucket's own readings under the cap with its true mean over it; rules/16)."""
+    a, b = span
     skew_ns = int(EDGE_SKEW_S * NS_PER_S)
-    return (span[0], min(span[1], span[0] + skew_ns)), (max(span[0], span[1] - skew_ns), span[1])
+    shifts = {-skew_ns, skew_ns, *(t - x for t in cuts for x in (a, b) if -skew_ns < t - x < skew_ns)}
+    pick = max if most else min
+    return pick(between((a + s, b + s)) for s in shifts) / ((b - a) / NS_PER_S)
 
 
-def past_edges(span: Interval, energy_j: float, between: Callable[[Interval], float]) -> float | None:
-    """A bucket's mean power, W, read past its edges (a power cap's test, rules/15): a fleet's
-    burst of a few minutes after a demand interval's edge, its meter 90 s slow, put the interval
-    before over the cap with every bucket's true mean under it (an honest-fleet hunt,
-    2026-12-07). The larger of two readings, each of which a load over the cap through the
-    bucket keeps over it: ``energy_j`` (the bucket's, ``between`` any window of it) less the
-    most of either edge strip (``edge_strips``: the bucket shifted by the skew loses one and
-    gains the neighbour's, at least nothing), over the bucket; and the mean over its interior
-    (``interior_of``), which no clock within the skew moves across an edge. None where the
-    bucket has no interior: it is judged whole."""
-    inside = interior_of(span)
-    if inside is None:
-        return None
-    seconds = (span[1] - span[0]) / NS_PER_S
-    shifted = (energy_j - max(between(w) for w in edge_strips(span))) / seconds
-    return max(shifted, between(inside) / ((inside[1] - inside[0]) / NS_PER_S))
+def outside_of(span: Interval) -> tuple[Interval, Interval]:
+    """The ``EDGE_SKEW_S`` before a bucket and after it: what ``past_edges`` reads of its
+    neighbours."""
+    skew_ns = int(EDGE_SKEW_S * NS_PER_S)
+    return (span[0] - skew_ns, span[0]), (span[1], span[1] + skew_ns)
+
+
+def _most_within_skew(
+    steps: Sequence[tuple[int, int, float]], window: Interval
+) -> list[tuple[int, int, float]]:
+    """``window`` cut where any of ``steps`` ((start ns, end ns, value) of each inventory
+    version's stretch) comes within ``EDGE_SKEW_S``, each piece with the most any version in
+    force within that skew of it declared: what a clock off by the skew may have read then."""
+    a, b = window
+    skew_ns = int(EDGE_SKEW_S * NS_PER_S)
+    wide = [(lo - skew_ns, hi + skew_ns, v) for lo, hi, v in steps]
+    cuts = sorted({a, b, *(t for lo, hi, _ in wide for t in (lo, hi) if a < t < b)})
+    return [
+        (x, y, max((v for lo, hi, v in wide if lo <= x < hi), default=0.0))
+        for x, y in itertools.pairwise(cuts)
+    ]
 
 
 @dataclass(frozen=True)
@@ -178,6 +212,9 @@ class EnergyBalance:
     # the meters' part of ``sigma_j``: their accuracy class, an error that stays with a meter
     # and may be shared by meters of one make (summed over facilities, it adds up linearly)
     meter_sigma_j: float = 0.0
+    # in a bucket longer than an hour, the same balance over each hour of its interior
+    # (``HOUR_S``): (start ns, end ns, metered less the fixed load and the explained, σ)
+    hours: tuple[tuple[int, int, float, float], ...] = ()
 
     def net_metered_j(self) -> tuple[float, float]:
         """The lowest and the highest metered energy less the declared fixed load: what the
@@ -230,8 +267,14 @@ def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
     lo, hi = b.band
     metered_max = b.net_metered_j()[1]
     beyond_silence = b.beyond_silence_j()
-    if is_evidence(beyond_silence, b.sigma_j, b.reference_power_w * bucket_s) and (
-        b.interior is None or is_evidence(b.interior[1], b.interior[2], b.reference_power_w * b.interior[0])
+    # and over the interior (``EnergyBalance.interior``), which no clock within the skew moves
+    # across an edge: a bucket without one (under 5 minutes, or its lowest measurement not
+    # covering it) shows no evidence a clock's skew could not have made (rules/16: a fleet
+    # starting work on a 4-minute bucket's edge, its meter 90 s slow, was a VIOLATION)
+    if (
+        is_evidence(beyond_silence, b.sigma_j, b.reference_power_w * bucket_s)
+        and b.interior is not None
+        and is_evidence(b.interior[1], b.interior[2], b.reference_power_w * b.interior[0])
     ):
         return "violation"
     if b.beyond_reports_j() > Z_WARN * b.sigma_j:
@@ -241,9 +284,29 @@ def balance_decision(b: EnergyBalance, bucket_s: float) -> str | None:
         ):
             return "silent_draw"
         return "unexplained"
+    if worst_hour(b) is not None:
+        return "unexplained_hour"
     if metered_max < lo * b.reported_j - Z_WARN * b.sigma_j:
         return "over_reported"
     return None
+
+
+def worst_hour(b: EnergyBalance) -> tuple[int, int, float, float] | None:
+    """The hour of a long bucket (``EnergyBalance.hours``) whose excess over the band stands
+    furthest beyond ``Z_WARN`` σ, or None where none does."""
+    over = [h for h in b.hours if h[3] > 0 and h[2] > Z_WARN * h[3]]
+    return max(over, key=lambda h: h[2] / h[3], default=None)
+
+
+def steady_interior(b: EnergyBalance, bucket_s: float) -> tuple[float, float, float] | None:
+    """The interior balance (``EnergyBalance.interior``) of a scope whose load held steady
+    through a bucket of ``bucket_s``: the whole bucket's, pro rata of the interior's time (a
+    model's, such as the sensitivity sweep's); None where the bucket has no interior."""
+    inside = interior_of((0, round(bucket_s * NS_PER_S)))
+    if inside is None:
+        return None
+    share = (inside[1] - inside[0]) / NS_PER_S / bucket_s
+    return bucket_s * share, b.beyond_silence_j() * share, b.sigma_j * share
 
 
 def is_evidence(beyond_j: float, sigma_j: float, one_accelerator_j: float) -> bool:
@@ -330,9 +393,11 @@ class EnergyFacts:
     # the facility's mean power as the meters bound it: the lowest reading less its accuracy
     # class, the highest (its unread time at the meter's highest power) plus it
     metered_power_range_w: tuple[float, float] | None = None
-    # the lowest of them read past the bucket's edges (``past_edges``), less its accuracy class;
-    # None where the bucket has no interior (``interior_of``)
+    # the lowest of them read past the bucket's edges (``past_edges``), less its accuracy class
+    # (None, as the range, unless the facility's scope is metered)
     metered_low_past_edges_w: float | None = None
+    # and the highest, read the most at any shift (``past_edges(most=True)``), plus it
+    metered_high_past_edges_w: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,6 +642,7 @@ class _Scopes:
         self.nodes = nodes
         self.evidence_of = evidence_of
         self.all_nodes = tuple(sorted(n.node_id for n in inventory.nodes))
+        self._report_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], Cumulative] = {}
         self._times: dict[str, _NodeTime | None] = {}
 
     def _unverifiable(self, message: str) -> Finding:
@@ -617,6 +683,7 @@ class _Scopes:
         metered_power: float | None = None
         metered_range: tuple[float, float] | None = None
         past_edges_low: float | None = None
+        past_edges_high: float | None = None
         steps: dict[str, _SilenceStep] = {}  # per node read, the scope where its silence shows most
         for group in groups:
             readings = self.meters.readings(group, accuracy)
@@ -641,9 +708,18 @@ class _Scopes:
                     (balance.metered_j - margin) / self.bucket_s,
                     (balance.metered_max_j + margin) / self.bucket_s,
                 )
-                read = functools.partial(self.meters.energy_between, balance.lowest)
-                past = past_edges(self.span, balance.metered_j, read)
-                past_edges_low = None if past is None else past - margin / self.bucket_s
+                read = functools.partial(self.meters.energy_around, balance.lowest)
+                past = past_edges(self.span, read, self.meters.boundaries(balance.lowest))
+                past_edges_low = past - margin / self.bucket_s
+                past_edges_high = max(
+                    past_edges(
+                        self.span,
+                        functools.partial(self.meters.most_around, m.meters),
+                        self.meters.boundaries(m.meters),
+                        most=True,
+                    )
+                    for m in readings
+                ) + margin / self.bucket_s
             if top_level and balance.unexplained_j > 0:
                 unexplained_flop.append(
                     balance.unexplained_j / reported.reference_power_w * reported.reference_peak_flops
@@ -663,11 +739,18 @@ class _Scopes:
             metered_power,
             metered_range,
             past_edges_low,
+            past_edges_high,
         )
 
     def _declared_groups(self) -> tuple[MeterScopeGroup, ...]:
         """The bucket version's meter scopes, each with its band and fixed load the means, over
-        the versions in force in the bucket, of what each version declared for it.
+        the versions in force in the bucket, of what each version declared for it: the fixed
+        load's over each version's time, the band's over what the scope's nodes reported in
+        it (the band multiplies the reports: a site switching from free cooling to chillers as
+        its batch work started, each band declared as it came into force, took the time's mean
+        of the two for all the bucket's reports, and its load under the wider band was a
+        VIOLATION; an honest-fleet hunt, 2026-12-07; rules/16). Each keeps its steps
+        (``fixed_load_steps``, ``band_steps``) for the interior.
 
         A version's declaration for a scope is found by its meters whose readings count in the
         scope's measurements then (``pausewatch.evaluation.meter_routes``: a meter renamed is
@@ -684,13 +767,18 @@ class _Scopes:
         if self.routes is None:
             return groups
         intake_ids = {m.meter_id for m in self.inventory.meters if m.scope in _BOUNDARY_SCOPES}
-        sums = [[0.0, 0.0, 0.0] for _ in groups]
+        sums = [[0.0, 0.0, 0.0, 0.0] for _ in groups]  # band min, max and their weight; fixed load
         steps: list[list[tuple[int, int, float]]] = [[] for _ in groups]
+        bands: list[list[tuple[int, int, tuple[float, float]]]] = [[] for _ in groups]
+        reports = [self._reports(g) for g in groups]
+        held = [r.between(*self.span) > 0 for r in reports]  # the time weighs where they hold none
         for w, v, measured, (begin, stop) in self.routes.stretches:
             theirs = v.scope_groups()
             group_of = {mid: k for k, x in enumerate(theirs) for mid in x.meter_ids}
             used: set[int] = set()
-            for g, acc, g_steps in zip(groups, sums, steps, strict=True):
+            for g, acc, g_steps, g_bands, r, by_reports in zip(
+                groups, sums, steps, bands, reports, held, strict=True
+            ):
                 ids = set(g.meter_ids)
                 own = sorted({group_of[m] for m, x in measured.items() if x in ids and m in group_of} - used)
                 if own:
@@ -699,13 +787,22 @@ class _Scopes:
                     fixed = math.fsum(theirs[k].fixed_load_w for k in own)
                 else:
                     band, fixed = self._unmatched(g, bool(intake_ids & ids), v, theirs)
-                acc[0] += w * band[0]
-                acc[1] += w * band[1]
-                acc[2] += w * fixed
+                share = r.between(begin, stop) if by_reports else w  # the reports' energy in it
+                acc[0] += share * band[0]
+                acc[1] += share * band[1]
+                acc[2] += share
+                acc[3] += w * fixed
                 g_steps.append((begin, stop, fixed))
+                g_bands.append((begin, stop, band))
         return tuple(
-            replace(g, overhead=(lo, hi), fixed_load_w=fixed, fixed_load_steps=tuple(st))
-            for g, (lo, hi, fixed), st in zip(groups, sums, steps, strict=True)
+            replace(
+                g,
+                overhead=(lo / weight, hi / weight) if weight > 0 else g.overhead,
+                fixed_load_w=fixed,
+                fixed_load_steps=tuple(st),
+                band_steps=tuple(bs),
+            )
+            for g, (lo, hi, weight, fixed), st, bs in zip(groups, sums, steps, bands, strict=True)
         )
 
     @staticmethod
@@ -954,12 +1051,25 @@ class _Scopes:
         threshold from ~0.4 to ~2.1 kW, over eight H100s at 350 W (rules/13; for runs of one
         period the line's slope is the one whose residuals stray least, so there it never
         widens the threshold the ratio gave). Reports that never varied: the metered power's
-        own spread. None with fewer than ``MIN_STEP_PERIODS`` such runs."""
+        own spread. None with fewer than ``MIN_STEP_PERIODS`` such runs. Where the runs' means
+        drift (the overhead following the weather through a day bucket), what a mean strays
+        from its neighbours' is the noise, not their spread over the day: the root mean square
+        of the differences between each run and the next one clear of it, over √2, where less
+        (rules/16: a daily swing of the overhead, 1.15 to 1.35, spread the runs' means 16-fold
+        and hid a node training 4 minutes an hour while silent in a day bucket, COMPLIANT; a
+        red team, 2026-12-07)."""
         if not pairs:
             return None
         _, resid, *_ = _least_squares(pairs)
         means = _run_means(resid, parts, silent_s)
-        return None if means is None else statistics.pstdev(means)
+        if means is None:
+            return None
+        n = len(resid) - len(means) + 1  # periods per run
+        steps = [means[i + n] - means[i] for i in range(len(means) - n)]
+        spread = statistics.pstdev(means)
+        if len(steps) >= MIN_STEP_PERIODS:
+            spread = min(spread, math.sqrt(math.fsum(d * d for d in steps) / len(steps) / 2))
+        return spread
 
     def _unread_silences(self, groups: Sequence[MeterScopeGroup], read: Collection[str]) -> list[Finding]:
         """Nodes silent for ``MIN_SILENCE_S`` or more of the bucket whose silence no meter scope
@@ -1186,73 +1296,119 @@ class _Scopes:
             filled_j=r.filled_j if every_measurement else None,
             fixed_load_j=fixed_j,
             interior=self._interior(group, lowest, hi),
+            hours=self._hours(group, lowest, hi),
             lowest=lowest.meters,
         )
         return balance, r
+
+    def _reports(self, group: MeterScopeGroup) -> Cumulative:
+        """The energy the scope's nodes reported (and the departed ones its meters saw), each
+        report's pro rata of its time, as a ``Cumulative`` (built once per scope)."""
+        key = (group.node_ids, group.meter_ids)
+        if key not in self._report_cache:
+            parts: list[tuple[Interval, float]] = []
+            for nid in (*group.node_ids, *self._departed_in(group)):
+                node = self.nodes.node(nid)
+                if node is not None:
+                    parts.extend(zip(node.cover, node.energies, strict=True))
+            self._report_cache[key] = Cumulative(parts, self.span[0])
+        return self._report_cache[key]
 
     def _interior(
         self, group: MeterScopeGroup, lowest: MeterReading, hi: float
     ) -> tuple[float, float, float] | None:
         """The balance of ``group`` over the bucket's interior, ``EDGE_SKEW_S`` from each edge
-        (``EnergyBalance.interior``), from the lowest measurement's readings there and the nodes'
-        reports there (each report's energy pro rata of its time inside), every silence there
-        allowed at full power."""
+        (``EnergyBalance.interior``), over the time the lowest measurement's every meter read
+        there (rules/16: its mean over that time, times the whole interior, counted a gap of
+        4 idle minutes at the busy minutes' power; an honest-fleet hunt, 2026-12-07), from its
+        readings then and the nodes' reports then (each report's energy pro rata of its time
+        inside), every silence then allowed at full power: (seconds read, metered less the
+        fixed load and the explained, σ). The band at each moment is the most any version
+        declared within ``EDGE_SKEW_S`` of it (``_most_within_skew``), as the fixed load's."""
         window = interior_of(self.span)
-        if window is None:
+        return None if window is None else self._within(group, lowest, hi, window)
+
+    def _hours(
+        self, group: MeterScopeGroup, lowest: MeterReading, hi: float
+    ) -> tuple[tuple[int, int, float, float], ...]:
+        """``EnergyBalance.hours``: the interior's balance over each of its hours (the last
+        one ending at the interior's end), in a bucket longer than ``HOUR_S``."""
+        window = interior_of(self.span)
+        if window is None or self.bucket_s <= HOUR_S:
+            return ()
+        hour = round(HOUR_S * NS_PER_S)
+        out = []
+        for a in range(window[0], window[1], hour):
+            at = (a, a + hour) if a + hour <= window[1] else (max(window[0], window[1] - hour), window[1])
+            got = self._within(group, lowest, hi, at)
+            if got is not None:
+                out.append((*at, got[1], got[2]))
+        return tuple(out)
+
+    def _within(
+        self, group: MeterScopeGroup, lowest: MeterReading, hi: float, window: Interval
+    ) -> tuple[float, float, float] | None:
+        """The balance of ``group`` over ``window`` inside the interior (``_interior``)."""
+        pieces = self.meters.covered_by(lowest.meters, window)
+        seconds = sum(b - a for a, b in pieces) / NS_PER_S
+        least_s = (window[1] - window[0] - self.commitment.reporting.max_gap_ns) / NS_PER_S
+        if seconds <= 0 or seconds < least_s:
             return None
+        metered = math.fsum(self.meters.energy_between(lowest.meters, p) for p in pieces)
+        band = self.commitment.tolerances.band
+        cut_bands = [(lo, hi_v, band(*b)[1]) for lo, hi_v, b in group.band_steps]
+        his = [
+            (x, y, h)
+            for p in pieces
+            for x, y, h in (
+                _most_within_skew(cut_bands, p) if len({h for *_, h in cut_bands}) > 1 else [(*p, hi)]
+            )
+        ]
+        top = max(h for *_, h in his)
+        # the reports at each alignment of the meter's clock within the skew: inside the
+        # bucket, since the interior is the skew from each edge
         skew_ns = int(EDGE_SKEW_S * NS_PER_S)
-        seconds = (window[1] - window[0]) / NS_PER_S
-        power = self.meters.power_in(
-            lowest.meters, [window], seconds - self.commitment.reporting.max_gap_ns / NS_PER_S
-        )
-        if power is None:
-            return None
-        # the reports' window at each alignment of the meter's clock within the skew: inside
-        # the bucket, since the interior is the skew from each edge
         shifts = [skew_ns * k // SKEW_STEPS for k in range(-SKEW_STEPS, SKEW_STEPS + 1)]
-        windows = [(window[0] + s, window[1] + s) for s in shifts]
-        parts: list[tuple[Interval, float]] = []  # every report's energy, pro rata of its time inside
-        allowance: list[list[float]] = [[] for _ in windows]
-        for nid in (*group.node_ids, *self._departed_in(group)):
-            node = self.nodes.node(nid)
-            cover = node.cover if node is not None else []
-            if node is not None:
-                parts.extend(zip(node.cover, node.energies, strict=True))
+        reports = self._reports(group)
+        allowance: list[list[float]] = [[] for _ in shifts]
+        for nid in group.node_ids:
             if nid in self.departed:
                 continue  # gone: its reports only, as over the whole bucket
+            node = self.nodes.node(nid)
+            cover = node.cover if node is not None else []
             silent_s = sum(b - a for a, b in uncovered(cover, self._there(nid))) / NS_PER_S
             board = self._board(nid)
-            for k, w in enumerate(windows):
-                allowance[k].extend(self._allowance(nid, board, cover, silent_s, w))
-        reports = Cumulative(parts, self.span[0])
-        in_window = [reports.between(*w) for w in windows]
-        fixed = self._fixed_load_j(group, window)
+            for k, s in enumerate(shifts):
+                for a, b in pieces:
+                    allowance[k].extend(self._allowance(nid, board, cover, silent_s, (a + s, b + s)))
         explained, reported_j = max(
-            (r + math.fsum(a), r) for r, a in zip(in_window, allowance, strict=True)
+            (
+                math.fsum(h * reports.between(x + s, y + s) for x, y, h in his) + top * math.fsum(a),
+                math.fsum(reports.between(x + s, y + s) for x, y, _ in his),
+            )
+            for s, a in zip(shifts, allowance, strict=True)
         )
-        beyond = power * seconds - fixed - hi * explained
-        sigma = balance_sigma(lowest.sigma_j * seconds / self.bucket_s, reported_j, hi)
+        fixed = math.fsum(self._fixed_load_j(group, p) for p in pieces)
+        beyond = metered - fixed - explained
+        sigma = balance_sigma(lowest.sigma_j * seconds / self.bucket_s, reported_j, top)
         return seconds, beyond, sigma
 
     def _fixed_load_j(self, group: MeterScopeGroup, window: Interval) -> float:
         """The declared fixed load of ``group`` over ``window``, J: at each moment the most any
-        version declared within ``EDGE_SKEW_S`` of it, where versions logged in the bucket
-        declared it differently. A load switched on as its version was logged shows on a meter
-        whose clock is off (by up to the skew tolerated) before or after that: a storage
-        cluster switched on mid-bucket, declared that minute, its meter 90 s slow, was a
-        VIOLATION (an honest-fleet hunt, 2026-12-07). The whole bucket's balance keeps each
-        version's load for its time; this is its interior's, where a VIOLATION must also stand."""
+        version declared within ``EDGE_SKEW_S`` of it (``_most_within_skew``), where versions
+        logged in the bucket declared it differently. A load switched on as its version was
+        logged shows on a meter whose clock is off (by up to the skew tolerated) before or
+        after that: a storage cluster switched on mid-bucket, declared that minute, its meter
+        90 s slow, was a VIOLATION (an honest-fleet hunt, 2026-12-07). The whole bucket's
+        balance keeps each version's load for its time; this is its interior's, where a
+        VIOLATION must also stand."""
         cut = self.commitment.tolerances.fixed_load
-        a, b = window
         steps = group.fixed_load_steps
         if len({f for _, _, f in steps}) < 2:
-            return cut(group.fixed_load_w) * (b - a) / NS_PER_S
-        skew_ns = int(EDGE_SKEW_S * NS_PER_S)
-        wide = [(lo - skew_ns, hi + skew_ns, cut(f)) for lo, hi, f in steps]
-        cuts = sorted({a, b, *(t for lo, hi, _ in wide for t in (lo, hi) if a < t < b)})
+            return cut(group.fixed_load_w) * (window[1] - window[0]) / NS_PER_S
         return math.fsum(
-            max((f for lo, hi, f in wide if lo <= x < hi), default=0.0) * (y - x) / NS_PER_S
-            for x, y in itertools.pairwise(cuts)
+            f * (y - x) / NS_PER_S
+            for x, y, f in _most_within_skew([(a, b, cut(f)) for a, b, f in steps], window)
         )
 
     def _finding(self, group: MeterScopeGroup, b: EnergyBalance) -> Finding | None:
@@ -1306,6 +1462,20 @@ class _Scopes:
                     else " (under the evidence threshold of a violation)"
                 ),
                 quantities,
+                b.evidence,
+            )
+        hour = worst_hour(b)
+        if decision == "unexplained_hour" and hour is not None:
+            a, z, beyond, sigma = hour
+            hour_q = {**quantities, "hour_unexplained_j": (beyond, "J"), "hour_sigma_j": (sigma, "J")}
+            return Finding.make(
+                FindingId.ENERGY_UNEXPLAINED,
+                WARNING,
+                subject,
+                (a, z),
+                f"{where}: metered energy over an hour of the bucket exceeds what the reports explain"
+                f" by {beyond / sigma:.1f} σ (a load of an hour hides in a long bucket's balance)",
+                hour_q,
                 b.evidence,
             )
         if decision == "over_reported":

@@ -16,7 +16,7 @@ from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import WARNING, Finding, FindingId
 from pausewatch.evaluation.folds.integrity import IntegrityFold
 from pausewatch.evaluation.folds.reading import INVALID_KINDS, NS_PER_S, Slice
-from pausewatch.evaluation.intervals import Cumulative, Interval, covered_ns, uncovered
+from pausewatch.evaluation.intervals import Cumulative, Interval, covered_ns, intersect, uncovered
 from pausewatch.inventory import MeterScopeGroup
 from pausewatch.v1 import types_pb2
 
@@ -29,7 +29,7 @@ class MeterReading:
 
     meters: tuple[str, ...]
     energy_j: float  # what the meters read: a lower bound where they left time unread
-    sigma_j: float  # the meters' accuracy, as a standard uncertainty
+    sigma_j: float  # the meters' accuracy, as a standard uncertainty (summed feeds: linearly)
     # the most the time they left unread (at most max_gap each) can have held: each meter's
     # unread time at the highest power it read in the bucket. Counted as nothing, a meter that
     # skipped its last three reports of every bucket hid 2 kW of a training load behind it,
@@ -42,6 +42,15 @@ class MeterReading:
         return self.energy_j + self.unread_j
 
 
+def _valid(meter: types_pb2.MeterReport) -> bool:
+    """A reading that counts: no anomaly that voids it, samples, an energy figure."""
+    return (
+        not any(a.kind in INVALID_KINDS for a in meter.anomalies)
+        and meter.sample_count > 0
+        and meter.HasField("energy_j")
+    )
+
+
 class MeterFold:
     """Folds the declared meters' reports of one (facility, bucket)."""
 
@@ -50,17 +59,17 @@ class MeterFold:
         self.span = span
         self.flags = flags
         self._cover: dict[str, list[Interval]] = defaultdict(list)
+        # readings within ``EDGE_SKEW_S`` outside the bucket, from its neighbours' reports (a
+        # power cap's test reads the bucket shifted by the skew): (period part, energy) per meter
+        self._outside: dict[str, list[tuple[Interval, float]]] = defaultdict(list)
+        self._around: dict[str, Cumulative] = {}
         self._terms: dict[str, list[float]] = defaultdict(list)
         self._evidence: list[int] = []
         self._cumulative: dict[str, Cumulative] = {}  # per meter, built once its reports are in
 
     def add(self, meter_id: str, meter: types_pb2.MeterReport, at: Slice, subject: str) -> None:
         """One report of the declared meter ``meter_id`` (``subject``: ``meter:ID``)."""
-        invalid = (
-            any(a.kind in INVALID_KINDS for a in meter.anomalies)
-            or meter.sample_count == 0
-            or not meter.HasField("energy_j")
-        )
+        invalid = not _valid(meter)
         if any(a.kind == types_pb2.ANOMALY_KIND_COUNTER_RESET for a in meter.anomalies) or (
             meter.HasField("energy_j") and meter.energy_j < 0
         ):
@@ -85,6 +94,43 @@ class MeterFold:
         self._terms[meter_id].append(meter.energy_j * at.frac)
         self._cumulative.pop(meter_id, None)
         self._evidence.append(at.log_index)
+        self._around.pop(meter_id, None)
+
+    def add_outside(self, meter_id: str, meter: types_pb2.MeterReport, at: Slice) -> None:
+        """A neighbouring bucket's report of ``meter_id``, cut to within ``EDGE_SKEW_S`` of
+        this bucket's edges: read only by ``energy_around``; its findings are its bucket's."""
+        if _valid(meter) and meter.energy_j >= 0:
+            self._outside[meter_id].append((at.part, meter.energy_j * at.frac))
+            self._around.pop(meter_id, None)
+
+    def energy_around(self, meters: Sequence[str], window: Interval) -> float:
+        """The energy one measurement (``meters`` summed) read in ``window``, which may reach
+        up to ``EDGE_SKEW_S`` past the bucket's edges into its neighbours' readings, J (what
+        no reading covers counts nothing)."""
+        total = []
+        for m in meters:
+            if m not in self._around:
+                parts = [*zip(self._cover.get(m, []), self._terms.get(m, []), strict=True), *self._outside[m]]
+                self._around[m] = Cumulative(parts, self.span[0])
+            total.append(self._around[m].between(*window))
+        return math.fsum(total)
+
+    def most_around(self, meters: Sequence[str], window: Interval) -> float:
+        """The most one measurement can have drawn in ``window`` (as ``energy_around`` reads
+        it): what it read, and each meter's time there read by none of its reports at the
+        highest power any of them read, J."""
+        total = [self.energy_around(meters, window)]
+        for m in meters:
+            parts = [*zip(self._cover.get(m, []), self._terms.get(m, []), strict=True), *self._outside[m]]
+            peak = max((j / ((b - a) / NS_PER_S) for (a, b), j in parts if b > a), default=0.0)
+            unread = sum(b - a for a, b in uncovered([p for p, _ in parts], window)) / NS_PER_S
+            total.append(unread * peak)
+        return math.fsum(total)
+
+    def boundaries(self, meters: Sequence[str]) -> list[int]:
+        """Where the readings ``energy_around`` reads start and end: where their rate changes."""
+        parts = [p for m in meters for p in (*self._cover.get(m, []), *(q for q, _ in self._outside[m]))]
+        return sorted({t for part in parts for t in part})
 
     @property
     def evidence(self) -> tuple[int, ...]:
@@ -161,6 +207,13 @@ class MeterFold:
             powers.append(energy / (covered / NS_PER_S))
         return math.fsum(powers)
 
+    def covered_by(self, meters: Sequence[str], window: Interval) -> list[Interval]:
+        """The parts of ``window`` every one of ``meters`` read (their reports' periods)."""
+        pieces = [window]
+        for m in meters:
+            pieces = intersect(pieces, self._cover.get(m, []))
+        return pieces
+
     def energy_between(self, meters: Sequence[str], window: Interval) -> float:
         """The energy one measurement (``meters`` summed) read in ``window``, each reading's
         pro rata of its time there, J (what it did not read counts nothing)."""
@@ -186,9 +239,12 @@ class MeterFold:
             if max(unread_ns.values()) > max_gap:
                 continue
             value = math.fsum([t for m in meters for t in self._terms.get(m, [])])
-            sigma = math.sqrt(
-                math.fsum((accuracy[m] / 2 * math.fsum(self._terms.get(m, []))) ** 2 for m in meters)
-            )
+            # feeds summed: their classes add linearly, as across facilities (rules/10): a class
+            # bounds an error that stays with a meter, and meters of one make err alike. In
+            # quadrature, eight honest feeds each reading 1 % high, their class, put a fleet at
+            # 99.4 % of its power cap over it, and sixteen beside a declared fixed load made
+            # ``energy.unexplained`` a VIOLATION (an honest-fleet hunt, 2026-12-07; rules/16)
+            sigma = math.fsum(accuracy[m] / 2 * math.fsum(self._terms.get(m, [])) for m in meters)
             unread = math.fsum(unread_ns[m] / NS_PER_S * self._peak_w(m) for m in meters)
             out.append(MeterReading(meters, value, sigma, unread))
         return out
