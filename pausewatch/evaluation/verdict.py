@@ -133,7 +133,9 @@ __all__ = [
 # mid-bucket weighted by the reports in its stretch, the interior's at each moment the most
 # declared within the skew; the interior read over the time its meters read; lone periods held to
 # the share in every hour of a longer bucket, and its interior balanced over each hour too; the
-# silence step's noise read run to run where less than over the bucket, 2026-12-07). A new
+# silence step's noise read run to run where less than over the bucket; a cap read on the
+# intake alone, each feed shifted on its own, reports the meters contradict no evidence of it; an
+# intake measurement dropped for its unread time energy.balance_unverifiable, 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/16"

@@ -434,6 +434,12 @@ def test_reports_over_the_cap_that_the_meters_contradict_are_no_violation() -> N
     assert v.status != COMPLIANT
     unmetered = evaluate_bucket(fleet.inputs(c, meters=False), B0)
     assert "power.cap_exceeded" in ids(unmetered, CRIT)
+    # rules/16: nor where the meters, within their class of the cap, do not prove it kept: the
+    # reports stand over the meters' upper bound, which contradicts them (a hunt, 2026-12-07)
+    near = commitment(["fac-a"], extra_rules=cap.replace(repr(1.1 * true_w), repr(0.995 * true_w)))
+    v = evaluate_bucket(fleet.inputs(near), B0)
+    assert "power.cap_exceeded" not in ids(v), [(f.id, f.message) for f in v.findings]
+    assert "power.cap_unverifiable" in ids(v)
 
 
 def test_splitting_a_run_across_sites_and_buckets_still_exceeds_the_cap() -> None:

@@ -701,25 +701,18 @@ class _Scopes:
             )
             balance, reported = self._balance(group, readings, top_level)
             balances.append(balance)
-            if group.node_ids == self.all_nodes:
-                metered_power = balance.metered_j / self.bucket_s
-                margin = METER_ACCURACY_SIGMAS * balance.meter_sigma_j
-                metered_range = (
-                    (balance.metered_j - margin) / self.bucket_s,
-                    (balance.metered_max_j + margin) / self.bucket_s,
-                )
-                read = functools.partial(self.meters.energy_around, balance.lowest)
-                past = past_edges(self.span, read, self.meters.boundaries(balance.lowest))
-                past_edges_low = past - margin / self.bucket_s
-                past_edges_high = max(
-                    past_edges(
-                        self.span,
-                        functools.partial(self.meters.most_around, m.meters),
-                        self.meters.boundaries(m.meters),
-                        most=True,
+            intake = [m for m in readings if not self._boundary.isdisjoint(m.meters)]
+            if not intake and any(not self._boundary.isdisjoint(ms) for ms in group.measurements):
+                findings.append(
+                    self._unverifiable(
+                        f"the intake's measurement of {self._scope_name(group)} left more than max_gap of"
+                        " the bucket unread: the smaller scopes' meters beside it do not bound what"
+                        " runs outside them"
                     )
-                    for m in readings
-                ) + margin / self.bucket_s
+                )
+            if group.node_ids == self.all_nodes and intake:
+                cap = self._cap_reading(intake)
+                metered_power, metered_range, past_edges_low, past_edges_high = cap
             if top_level and balance.unexplained_j > 0:
                 unexplained_flop.append(
                     balance.unexplained_j / reported.reference_power_w * reported.reference_peak_flops
@@ -740,6 +733,36 @@ class _Scopes:
             metered_range,
             past_edges_low,
             past_edges_high,
+        )
+
+    def _cap_reading(
+        self, intake: Sequence[MeterReading]
+    ) -> tuple[float, tuple[float, float], float, float]:
+        """The facility's mean power as its intake measurements read it, W, for a power cap:
+        the lowest; the range its accuracy class bounds (the highest with its unread time at
+        the meter's highest power); and read past the bucket's edges (``past_edges``), the
+        least and the greatest over every shift within the skew, each meter of a measurement
+        shifted on its own (rules/16: summed feeds shifted together, one 110 s slow and one
+        on time, or 110 s each way, read an honest fleet 14 % over its true mean and over its
+        cap, and an edge burst under it; a hunt of rules/16, 2026-12-07). Only the intake's:
+        a PDU over every declared node does not see what runs beside it (the same hunt: the
+        intake left 6 minutes unread in two gaps, the PDU's reading kept the cap)."""
+        lowest = min(intake, key=lambda m: m.energy_j)
+        highest = max(intake, key=lambda m: m.most_j)
+        margin = METER_ACCURACY_SIGMAS * max(lowest.sigma_j, highest.sigma_j) / self.bucket_s
+
+        def read(meters: Sequence[str], *, most: bool) -> float:
+            reader = self.meters.most_around if most else self.meters.energy_around
+            return math.fsum(
+                past_edges(self.span, functools.partial(reader, [m]), self.meters.boundaries([m]), most=most)
+                for m in meters
+            )
+
+        return (
+            lowest.energy_j / self.bucket_s,
+            (lowest.energy_j / self.bucket_s - margin, highest.most_j / self.bucket_s + margin),
+            read(lowest.meters, most=False) - margin,
+            max(read(m.meters, most=True) for m in intake) + margin,
         )
 
     def _declared_groups(self) -> tuple[MeterScopeGroup, ...]:
