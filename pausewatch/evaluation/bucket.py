@@ -99,9 +99,9 @@ class BucketFacts:
     report_count: int
     # ``metered_power_w`` as the meters' accuracy bounds it (``EnergyFacts.metered_power_range_w``)
     metered_power_range_w: tuple[float, float] | None = None
-    # the bucket's mean power read past its edges (``folds.balance.past_edges``; None in a bucket
-    # without an interior): the facility meters' lowest less their accuracy
-    # (``EnergyFacts.metered_low_past_edges_w``), and the nodes' reports
+    # the bucket's mean power read past its edges (``folds.balance.past_edges``): the intake's
+    # least and greatest, with their accuracy (``EnergyFacts``; None unless an intake reads the
+    # facility's scope), and the nodes' reports
     metered_low_past_edges_w: float | None = None
     metered_high_past_edges_w: float | None = None  # ``EnergyFacts.metered_high_past_edges_w``
     reported_past_edges_w: float | None = None

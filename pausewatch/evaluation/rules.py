@@ -183,8 +183,6 @@ class PowerCap:
         if high_past is not None:
             q["metered_high_past_edges_w"] = (high_past, "W")
         kept = high is not None and high <= cap and (high_past is None or high_past <= cap)
-        # and read past the bucket's edges (``folds.balance.past_edges``): a clock
-        # off by the skew tolerated moves that much of a load across an edge (rules/15)
         metered_over = low is not None and low > cap
         # the reports are evidence only where the meters do not contradict them: a GPU's
         # counter read all at once on its return to the bus put the reports 46 % over the
@@ -198,6 +196,8 @@ class PowerCap:
             q["reported_past_edges_w"] = (reported_past, "W")
         # (finding, severity, message, the meters' readings its evidence)
         why: tuple[str, int, str, bool]
+        # exceeded only where it stays so read past the bucket's edges (``past_edges``): a clock
+        # off by the skew tolerated moves that much of a load across an edge (rules/15)
         if metered_over and metered_past is not None and metered_past > cap:
             why = (
                 _EXCEEDED, CRITICAL, "metered mean power exceeds the cap beyond the meters' accuracy", True

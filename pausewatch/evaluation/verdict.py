@@ -292,7 +292,8 @@ class Evaluator:
         self._clock = LogClock(inputs.log_times)
         self._by_bucket: dict[tuple[str, int], list[LoggedReport]] = defaultdict(list)
         # meter reports within ``EDGE_SKEW_S`` outside a bucket: what its power cap reads past
-        # its edges (``BucketAccumulator.add_meter_outside``)
+        # its edges (``BucketAccumulator.add_meter_outside``); kept only for facilities with a
+        # cap, so that elsewhere a report does not make the bucket before it be judged again
         self._outside: dict[tuple[str, int], list[LoggedReport]] = defaultdict(list)
         self._seqs: dict[str, set[int]] = defaultdict(set)
         self._ingest_list: list[IngestFinding] = []
@@ -361,7 +362,7 @@ class Evaluator:
             if h.seq not in seqs:
                 seqs.add(h.seq)
                 new_seq_keys.add(h.key_id)
-            if h.kind is ReportKind.METER:
+            if h.kind is ReportKind.METER and c.power_cap_for(facility) is not None:
                 for b_start in self._bordering(h.period_start_ns, h.period_end_ns):
                     self._outside[(facility, b_start)].append(r)
                     touched.add((facility, b_start))

@@ -400,14 +400,13 @@ def test_a_neighbour_s_readings_logged_later_revise_the_cap_as_from_scratch() ->
     early = [r for r in whole.reports if r.header.period_end_ns <= end_of_middle]
     size = max(r.log_index for r in early) + 1
     assert all(r.log_index < size for r in early)
-    ev = Evaluator(
-        dataclasses.replace(
-            whole,
-            reports=tuple(early),
-            ingest_findings=tuple(g for g in whole.ingest_findings if g.end_ns <= end_of_middle),
-            evaluated_log_size=size,
-        )
-    )
+
+    def until_middle(inputs: EvaluationInput) -> Evaluator:
+        """An evaluator of what was logged by the middle bucket's end."""
+        ingest = tuple(g for g in inputs.ingest_findings if g.end_ns <= end_of_middle)
+        return Evaluator(dataclasses.replace(inputs, reports=tuple(early), ingest_findings=ingest, evaluated_log_size=size))
+
+    ev = until_middle(whole)
     assert ev.verdict(middle).status == INCONCLUSIVE  # nothing logged after it yet
     later = [r for r in whole.reports if r.log_index >= size]
     touched = ev.extend(later, [g for g in whole.ingest_findings if g.end_ns > end_of_middle], len(whole.reports))
@@ -415,6 +414,10 @@ def test_a_neighbour_s_readings_logged_later_revise_the_cap_as_from_scratch() ->
     revised, fresh = ev.verdict(middle), Evaluator(whole).verdict(middle)
     assert revised.status == VIOLATION
     assert revised.SerializeToString(deterministic=True) == fresh.SerializeToString(deterministic=True)
+    # without a cap nothing reads them: the bucket before is not judged again for them
+    ev = until_middle(dataclasses.replace(whole, commitment=commitment(["fac-a"])))
+    touched = ev.extend(later, [g for g in whole.ingest_findings if g.end_ns > end_of_middle], len(whole.reports))
+    assert ("fac-a", middle.start_ns) not in touched
 
 
 def test_reports_over_the_cap_that_the_meters_contradict_are_no_violation() -> None:

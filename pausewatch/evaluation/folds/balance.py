@@ -208,7 +208,6 @@ class EnergyBalance:
     # metered less the fixed load and the reports with every silence at full power, σ); None
     # where the bucket has no interior, or the lowest measurement does not cover it
     interior: tuple[float, float, float] | None = None
-    lowest: tuple[str, ...] = ()  # the meters of the measurement ``metered_j`` is
     # the meters' part of ``sigma_j``: their accuracy class, an error that stays with a meter
     # and may be shared by meters of one make (summed over facilities, it adds up linearly)
     meter_sigma_j: float = 0.0
@@ -394,7 +393,7 @@ class EnergyFacts:
     # class, the highest (its unread time at the meter's highest power) plus it
     metered_power_range_w: tuple[float, float] | None = None
     # the lowest of them read past the bucket's edges (``past_edges``), less its accuracy class
-    # (None, as the range, unless the facility's scope is metered)
+    # (None unless the facility's intake reads it and the facility has a power cap)
     metered_low_past_edges_w: float | None = None
     # and the highest, read the most at any shift (``past_edges(most=True)``), plus it
     metered_high_past_edges_w: float | None = None
@@ -737,7 +736,7 @@ class _Scopes:
 
     def _cap_reading(
         self, intake: Sequence[MeterReading]
-    ) -> tuple[float, tuple[float, float], float, float]:
+    ) -> tuple[float, tuple[float, float], float | None, float | None]:
         """The facility's mean power as its intake measurements read it, W, for a power cap:
         the lowest; the range its accuracy class bounds (the highest with its unread time at
         the meter's highest power); and read past the bucket's edges (``past_edges``), the
@@ -746,10 +745,15 @@ class _Scopes:
         on time, or 110 s each way, read an honest fleet 14 % over its true mean and over its
         cap, and an edge burst under it; a hunt of rules/16, 2026-12-07). Only the intake's:
         a PDU over every declared node does not see what runs beside it (the same hunt: the
-        intake left 6 minutes unread in two gaps, the PDU's reading kept the cap)."""
+        intake left 6 minutes unread in two gaps, the PDU's reading kept the cap). The readings
+        past the edges only where the facility has a cap: nothing else reads them."""
         lowest = min(intake, key=lambda m: m.energy_j)
         highest = max(intake, key=lambda m: m.most_j)
         margin = METER_ACCURACY_SIGMAS * max(lowest.sigma_j, highest.sigma_j) / self.bucket_s
+        power = lowest.energy_j / self.bucket_s
+        bounds = (power - margin, highest.most_j / self.bucket_s + margin)
+        if self.commitment.power_cap_for(self.facility_id) is None:
+            return power, bounds, None, None
 
         def read(meters: Sequence[str], *, most: bool) -> float:
             reader = self.meters.most_around if most else self.meters.energy_around
@@ -759,8 +763,8 @@ class _Scopes:
             )
 
         return (
-            lowest.energy_j / self.bucket_s,
-            (lowest.energy_j / self.bucket_s - margin, highest.most_j / self.bucket_s + margin),
+            power,
+            bounds,
             read(lowest.meters, most=False) - margin,
             max(read(m.meters, most=True) for m in intake) + margin,
         )
@@ -1320,7 +1324,6 @@ class _Scopes:
             fixed_load_j=fixed_j,
             interior=self._interior(group, lowest, hi),
             hours=self._hours(group, lowest, hi),
-            lowest=lowest.meters,
         )
         return balance, r
 

@@ -11,6 +11,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import WARNING, Finding, FindingId
@@ -42,6 +43,19 @@ class MeterReading:
         return self.energy_j + self.unread_j
 
 
+class _Around(NamedTuple):
+    """One meter's readings in a bucket and within ``EDGE_SKEW_S`` of it (``MeterFold``)."""
+
+    energy: Cumulative
+    cover: list[Interval]  # the readings' periods
+    peak_w: float  # the highest mean power any of them read
+
+
+def _peak_w(parts: Iterable[tuple[Interval, float]]) -> float:
+    """The highest mean power of any reading ((period, energy J)), W; 0 without one."""
+    return max((j / ((b - a) / NS_PER_S) for (a, b), j in parts if b > a), default=0.0)
+
+
 def _valid(meter: types_pb2.MeterReport) -> bool:
     """A reading that counts: no anomaly that voids it, samples, an energy figure."""
     return (
@@ -62,7 +76,7 @@ class MeterFold:
         # readings within ``EDGE_SKEW_S`` outside the bucket, from its neighbours' reports (a
         # power cap's test reads the bucket shifted by the skew): (period part, energy) per meter
         self._outside: dict[str, list[tuple[Interval, float]]] = defaultdict(list)
-        self._around: dict[str, Cumulative] = {}
+        self._around: dict[str, _Around] = {}
         self._terms: dict[str, list[float]] = defaultdict(list)
         self._evidence: list[int] = []
         self._cumulative: dict[str, Cumulative] = {}  # per meter, built once its reports are in
@@ -107,30 +121,29 @@ class MeterFold:
         """The energy one measurement (``meters`` summed) read in ``window``, which may reach
         up to ``EDGE_SKEW_S`` past the bucket's edges into its neighbours' readings, J (what
         no reading covers counts nothing)."""
-        total = []
-        for m in meters:
-            if m not in self._around:
-                parts = [*zip(self._cover.get(m, []), self._terms.get(m, []), strict=True), *self._outside[m]]
-                self._around[m] = Cumulative(parts, self.span[0])
-            total.append(self._around[m].between(*window))
-        return math.fsum(total)
+        return math.fsum(self._around_of(m).energy.between(*window) for m in meters)
 
     def most_around(self, meters: Sequence[str], window: Interval) -> float:
         """The most one measurement can have drawn in ``window`` (as ``energy_around`` reads
         it): what it read, and each meter's time there read by none of its reports at the
         highest power any of them read, J."""
-        total = [self.energy_around(meters, window)]
+        total: list[float] = []
         for m in meters:
-            parts = [*zip(self._cover.get(m, []), self._terms.get(m, []), strict=True), *self._outside[m]]
-            peak = max((j / ((b - a) / NS_PER_S) for (a, b), j in parts if b > a), default=0.0)
-            unread = sum(b - a for a, b in uncovered([p for p, _ in parts], window)) / NS_PER_S
-            total.append(unread * peak)
+            around = self._around_of(m)
+            unread = sum(b - a for a, b in uncovered(around.cover, window)) / NS_PER_S
+            total.extend((around.energy.between(*window), unread * around.peak_w))
         return math.fsum(total)
 
     def boundaries(self, meters: Sequence[str]) -> list[int]:
         """Where the readings ``energy_around`` reads start and end: where their rate changes."""
-        parts = [p for m in meters for p in (*self._cover.get(m, []), *(q for q, _ in self._outside[m]))]
-        return sorted({t for part in parts for t in part})
+        return sorted({t for m in meters for part in self._around_of(m).cover for t in part})
+
+    def _around_of(self, m: str) -> _Around:
+        """Meter ``m``'s readings in the bucket and within ``EDGE_SKEW_S`` of it (built once)."""
+        if m not in self._around:
+            parts = [*zip(self._cover.get(m, []), self._terms.get(m, []), strict=True), *self._outside[m]]
+            self._around[m] = _Around(Cumulative(parts, self.span[0]), [p for p, _ in parts], _peak_w(parts))
+        return self._around[m]
 
     @property
     def evidence(self) -> tuple[int, ...]:
@@ -139,8 +152,7 @@ class MeterFold:
 
     def _peak_w(self, meter_id: str) -> float:
         """The highest mean power of any of the meter's reports in the bucket, W."""
-        parts = zip(self._cover.get(meter_id, []), self._terms.get(meter_id, []), strict=True)
-        return max((j / ((b - a) / NS_PER_S) for (a, b), j in parts if b > a), default=0.0)
+        return _peak_w(zip(self._cover.get(meter_id, []), self._terms.get(meter_id, []), strict=True))
 
     def _uncovered_ns(self, meter_id: str) -> int:
         return sum(b - a for a, b in uncovered(self._cover.get(meter_id, []), self.span))
