@@ -22,6 +22,10 @@ Rules:
   read as a quiet mean), INTEGRATED otherwise. An interval longer than
   ``max_interval_s`` is not integrated (power between samples that far apart is unknown); the
   counter still covers it.
+- Each device's energy counter as read at the period's first and last samples that gave one
+  (``PeriodAggregate.energy_counters``, raw): a meter report carries its channel's, so that the
+  time between two reports no report covers (the daemon stopped, a report lost) is read from
+  the meter's own register, not guessed.
 - A value that is NaN, infinite, negative or out of range (fractions above 1, power above
   ``max_device_power_w``) is dropped and recorded as a ``TelemetryAnomaly`` with its raw value.
 - A metric that a device gave in its previous sample and not in this one is METRIC_VANISHED;
@@ -38,6 +42,7 @@ Rules:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from attestor.telemetry import AnomalyKind, DeviceReading, HostReading, Sample, SourceKind
@@ -77,6 +82,10 @@ class PeriodAggregate:
     node: types_pb2.NodeUsage
     anomalies: tuple[types_pb2.TelemetryAnomaly, ...]
     sample_count: int
+    # per device uuid: its energy counter as read at the period's first and last samples that
+    # gave one (J, raw: not unwrapped); a meter report carries its channel's, so that the
+    # verifier can bridge the time between two reports that no report covers
+    energy_counters: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -127,6 +136,8 @@ class _DeviceSeries:
     processes: float | None = None
     nvlink_bytes: float | None = None
     pcie_bytes: float | None = None
+    counter_first_j: float | None = None  # the energy counter at the period's first sample with one
+    counter_last_j: float | None = None  # ... and at its last
 
 
 @dataclass
@@ -263,6 +274,10 @@ class Aggregator:
 
         power = self._check(r.power_w, "power_w", uuid, at, lim.max_device_power_w)
         energy = self._check(r.energy_counter_j, "energy_counter_j", uuid, at, None)
+        if energy is not None:
+            if se.counter_first_j is None:
+                se.counter_first_j = energy
+            se.counter_last_j = energy
         dt_ns = None if st.last_at_ns is None else at - st.last_at_ns
         if st.last_at_ns is None:
             se.unspanned = True
@@ -442,7 +457,14 @@ class Aggregator:
                     count=self._dropped_anomalies,
                 )
             )
-        result = PeriodAggregate(start_ns, end_ns, tuple(accelerators), node, tuple(anomalies), self._samples)
+        counters = {
+            uuid: (se.counter_first_j, se.counter_last_j)
+            for uuid, se in series.items()
+            if se.counter_first_j is not None and se.counter_last_j is not None
+        }
+        result = PeriodAggregate(
+            start_ns, end_ns, tuple(accelerators), node, tuple(anomalies), self._samples, counters
+        )
         self._series = {}
         self._host = _HostSeries()
         self._anomalies = {}

@@ -150,6 +150,9 @@ class ReportBuilder:
                 if channel.HasField(name):
                     setattr(report, name, getattr(channel, name))
             report.energy_method = channel.energy_method
+            counter = period.energy_counters.get(channel.uuid)
+            if counter is not None:
+                report.energy_counter_first_j, report.energy_counter_last_j = counter
         return report
 
 

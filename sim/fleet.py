@@ -56,6 +56,12 @@ def derive_signer(seed: int, label: str) -> Ed25519Signer:
     return Ed25519Signer.from_seed(hashlib.sha256(f"pausewatch-sim/{seed}/{label}".encode()).digest())
 
 
+def _register_start_j(seed: int, meter_id: str) -> float:
+    """Where a meter's energy register stands when the story starts: 1-2 MWh, its own."""
+    digest = hashlib.blake2b(f"{seed}:{meter_id}".encode(), digest_size=8).digest()
+    return 3.6e9 * (1.0 + int.from_bytes(digest, "big") / 2.0**64)
+
+
 @dataclass(frozen=True)
 class FleetKeys:
     """Every key a scenario needs, derived from its seed."""
@@ -248,6 +254,7 @@ class SimulatedFleet:
             else Ramp.constant(0.0),
             share=meter.share if meter.feed else 1.0, error=meter.error, noise=meter.noise,
             factor_at=factor, seed=sc.seed,
+            counter_j=_register_start_j(sc.seed, meter.meter_id) if meter.energy_counter else None,
             label=f"simulated {meter.kind or meter.scope} meter" if meter.kind or meter.scope != "facility"
             else "simulated facility meter",
         )

@@ -148,6 +148,7 @@ class MeterSpec:
     noise: float = 0.0              # true random error per sample: relative σ
     kind: str = ""                  # what it is ("utility", "inspector", "pdu"): shown in its readings
     band: tuple[float, float] | None = None  # this scope's own declared overhead band
+    energy_counter: bool = True     # it keeps an energy register its attestor reads (in-process)
 
 
 @dataclass(frozen=True)
@@ -776,9 +777,11 @@ def _meter(t: Table, fid: str, index: int, nodes: Sequence[NodeSpec]) -> MeterSp
     if kind and (len(kind) > 64 or not kind.isprintable()):
         raise t.fail("kind", "a short printable label such as \"utility\" or \"inspector\"")
     band = _band(t) if "overhead" in t.data else None
+    counter = t.boolean("energy_counter", True)
     t.done()
     return MeterSpec(name=name, meter_id=f"{fid}-{name}", scope=scope, nodes=names, feed=feed, share=share,
-                     accuracy=accuracy, error=error, noise=noise, kind=kind, band=band)
+                     accuracy=accuracy, error=error, noise=noise, kind=kind, band=band,
+                     energy_counter=counter)
 
 
 def _band(t: Table) -> tuple[float, float]:

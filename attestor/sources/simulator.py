@@ -69,13 +69,19 @@ n devices), list fewer devices than it has (``reported_devices``: a patched atte
 accelerators), and give a device a new UUID from a time on (``replacements``: a GPU swapped).
 A meter source scales its scope's true power by an overhead that may change over time, adds a
 facility base load, takes its feed's share, and reads with a systematic error, random noise
-and, when it lies, a factor (``Ramp`` values over time).
+and, when it lies, a factor (``Ramp`` values over time). Given ``counter_j``, it also keeps an
+energy register, as revenue and intake meters do: from that value at its first sample, the
+trapezoid of its readings between samples up to ``COUNTER_STEP_LIMIT_S`` apart (exactly what the
+aggregator integrates), and across longer stretches in which nobody read it (its attestor
+stopped) what the scope really drew, read at 1-s steps with the meter's error and factor but
+without its per-sample noise: the register counts whether or not anyone reads it.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import math
 import struct
 import uuid as uuidlib
@@ -463,6 +469,7 @@ class SimulatedMeterSource:
         factor_at: Ramp | None = None,
         seed: int = 0,
         label: str = "simulated facility meter",
+        counter_j: float | None = None,
     ) -> None:
         self._meter_id = meter_id
         self._nodes = list(nodes)
@@ -474,6 +481,10 @@ class SimulatedMeterSource:
         self._factor = factor_at
         self._seed = seed
         self._label = label
+        self._counter_j = counter_j  # the register's value; None: the meter has none
+        self._counter_at: tuple[int, float] | None = None  # (its last sample, the reading then)
+
+    COUNTER_STEP_LIMIT_S = 10.0  # s: samples further apart than this are a stretch nobody read
 
     @property
     def kind(self) -> SourceKind:
@@ -481,6 +492,33 @@ class SimulatedMeterSource:
 
     def close(self) -> None:
         return None
+
+    def _metered_w(self, now_ns: int) -> float:
+        """What the meter measures at ``now_ns`` without its per-sample noise, W."""
+        power = self.true_power_w(now_ns) * self._share * self._gain
+        if self._factor is not None:
+            power *= self._factor.at(now_ns)
+        return max(0.0, power)
+
+    def _count(self, now_ns: int, reading_w: float) -> float | None:
+        """The register at ``now_ns``, advanced from its last sample (the class docstring)."""
+        if self._counter_j is None:
+            return None
+        last = self._counter_at
+        if last is not None and now_ns > last[0]:
+            last_ns, last_w = last
+            if now_ns - last_ns <= self.COUNTER_STEP_LIMIT_S * _NS:
+                self._counter_j += 0.5 * (reading_w + last_w) * (now_ns - last_ns) / _NS
+            else:
+                points = [*range(last_ns, now_ns, _NS), now_ns]
+                powers = [last_w, *(self._metered_w(t) for t in points[1:-1]), reading_w]
+                self._counter_j += math.fsum(
+                    0.5 * (p0 + p1) * (t1 - t0) / _NS
+                    for (t0, p0), (t1, p1) in itertools.pairwise(zip(points, powers, strict=True))
+                )
+        if last is None or now_ns > last[0]:
+            self._counter_at = (now_ns, reading_w)
+        return self._counter_j
 
     def true_power_w(self, now_ns: int) -> float:
         """What the meter's scope really draws at ``now_ns``: nodes × overhead + base load."""
@@ -493,7 +531,10 @@ class SimulatedMeterSource:
             power *= 1.0 + self._noise * _gauss(self._seed, self._meter_id, now_ns)
         if self._factor is not None:
             power *= self._factor.at(now_ns)
-        reading = DeviceReading(uuid=self._meter_id, model=self._label, power_w=max(0.0, power))
+        power = max(0.0, power)
+        reading = DeviceReading(
+            uuid=self._meter_id, model=self._label, power_w=power, energy_counter_j=self._count(now_ns, power)
+        )
         return Sample(now_ns, SourceKind.SIMULATOR, "simulator meter", (reading,))
 
 

@@ -14,13 +14,15 @@ the set of inputs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pausewatch.commitment import Commitment
-from pausewatch.evaluation.findings import WARNING, Finding
+from pausewatch.evaluation.findings import WARNING, Finding, FindingId
 from pausewatch.evaluation.folds.accounting import AccountingFold
 from pausewatch.evaluation.folds.balance import (
+    EDGE_SKEW_S,
     ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS,
     MAX_FILLED_FRACTION,
     NODE_ENERGY_RANDOM,
@@ -52,10 +54,11 @@ from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
 from pausewatch.evaluation.folds.plausibility import PlausibilityFold, energy_tolerance_j
 from pausewatch.evaluation.folds.reading import NS_PER_S, Slice, UsageReader, slice_of
 from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
-from pausewatch.evaluation.intervals import Interval
+from pausewatch.evaluation.intervals import Interval, clip
 from pausewatch.evaluation.meter_routes import MeterRoutes
 from pausewatch.evaluation.workload import PeriodSignals
 from pausewatch.inventory import DeclaredMeter, Inventory
+from pausewatch.v1 import types_pb2
 
 __all__ = [
     "EFFICIENCY_FLOOR",
@@ -207,6 +210,66 @@ class BucketAccumulator:
             _, measured = self._measured(r, at)
             if measured is not None:
                 self._meters.add_outside(measured, meter, at)
+
+    def add_meter_bridge(self, before: LoggedReport, after: LoggedReport, *, registered: bool) -> None:
+        """Two consecutive usable reports of one meter key with a stretch between them that
+        neither covers, reaching within ``EDGE_SKEW_S`` of this bucket: what the meter's
+        register counted there (``MeterFold.add_bridge``). Where the stretch lies in the
+        bucket, a register that went backwards there is ``plausibility.counter_backwards`` (a
+        meter reset while its attestor was down), and the register's reading missing from
+        either report while the key's other reports around carry one (``registered``) is
+        ``telemetry.invalid``: nothing bounds what ran then, and an attestor that left out
+        only the readings around its silences would otherwise have them read at the meter's
+        highest power."""
+        a, b = before.meter, after.meter
+        if a is None or b is None:
+            raise ValueError("add_meter_bridge needs two meter reports")
+        gap = (before.header.period_end_ns, after.header.period_start_ns)
+        skew_ns = int(EDGE_SKEW_S * NS_PER_S)
+        near = clip(gap, (self.span[0] - skew_ns, self.span[1] + skew_ns))
+        if near is None:
+            return
+        full_s = (gap[1] - gap[0]) / NS_PER_S
+        part = clip(gap, self.span)
+        readings = a.HasField("energy_counter_last_j") and b.HasField("energy_counter_first_j")
+        energy = b.energy_counter_first_j - a.energy_counter_last_j if readings else math.nan
+        if not readings and not registered:
+            return  # a meter without a register: its unread time is bounded as before
+        if not (math.isfinite(energy) and energy >= 0):
+            if part is not None:
+                at = Slice(after.log_index, part, (part[1] - part[0]) / NS_PER_S / full_s,
+                           (part[1] - part[0]) / NS_PER_S, full_s)  # fmt: skip
+                declared, _ = self._measured(after, at)
+                subject = (
+                    f"meter:{declared.meter_id}" if declared is not None else f"key:{after.header.key_id}"
+                )
+                if readings:
+                    fid, message = (
+                        FindingId.PLAUSIBILITY_COUNTER_BACKWARDS,
+                        f"the meter's energy register went backwards over {full_s:.0f} s no report covers"
+                        f" ({energy:.6g} J): nothing bounds what it measured then",
+                    )
+                else:
+                    fid, message = (
+                        FindingId.TELEMETRY_INVALID,
+                        f"the meter's register readings are missing around {full_s:.0f} s no report covers,"
+                        " while its other reports carry them: nothing bounds what it measured then",
+                    )
+                self._integrity.flag(fid, WARNING, subject, at, message)
+            return
+        at = Slice(after.log_index, near, 1.0, (near[1] - near[0]) / NS_PER_S, full_s)
+        _, measured = self._measured(after, at)
+        if measured is None:
+            return
+
+        def mean_w(r: LoggedReport, m: types_pb2.MeterReport) -> float:
+            # the samples' mean: a restarted attestor's first report counts its energy from its
+            # first sample, and over the whole period it reads ~2 % low (a second of a minute)
+            if m.HasField("power_mean_w"):
+                return m.power_mean_w
+            return m.energy_j / max(1e-9, (r.header.period_end_ns - r.header.period_start_ns) / NS_PER_S)
+
+        self._meters.add_bridge(measured, gap, energy, mean_w(before, a), mean_w(after, b))
 
     def _measured(self, r: LoggedReport, at: Slice) -> tuple[DeclaredMeter | None, str | None]:
         """The meter ``r``'s key was declared as when it read ``at``, and what it measured."""

@@ -50,6 +50,7 @@ from pausewatch.evaluation.evidence import (
 )
 from pausewatch.evaluation.findings import CRITICAL, INFO, WARNING, Finding, FindingId, status_of
 from pausewatch.evaluation.folds.balance import EDGE_SKEW_S, outside_of
+from pausewatch.evaluation.folds.meters import usable
 from pausewatch.evaluation.folds.reading import UsageReader
 from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFinding, LoggedReport
 from pausewatch.evaluation.meter_routes import meter_routes
@@ -135,10 +136,13 @@ __all__ = [
 # the share in every hour of a longer bucket, and its interior balanced over each hour too; the
 # silence step's noise read run to run where less than over the bucket; a cap read on the
 # intake alone, each feed shifted on its own, reports the meters contradict no evidence of it; an
-# intake measurement dropped for its unread time energy.balance_unverifiable, 2026-12-07). A new
+# intake measurement dropped for its unread time energy.balance_unverifiable, 2026-12-07; 17: a
+# stretch between two of a meter's reports that neither covers bridged by the meter's energy
+# register where both carry it, a register that went backwards there
+# plausibility.counter_backwards, 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/16"
+RULES: Final = "pausewatch-rules/17"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -155,6 +159,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/13",
     "pausewatch-rules/14",
     "pausewatch-rules/15",
+    "pausewatch-rules/16",
 )
 
 
@@ -295,6 +300,9 @@ class Evaluator:
         # its edges (``BucketAccumulator.add_meter_outside``); kept only for facilities with a
         # cap, so that elsewhere a report does not make the bucket before it be judged again
         self._outside: dict[tuple[str, int], list[LoggedReport]] = defaultdict(list)
+        # per (facility, meter key): its reports by (period start, log index), for the stretches
+        # between them that its register bridges (``BucketAccumulator.add_meter_bridge``)
+        self._meter_chains: dict[tuple[str, str], list[tuple[int, int, LoggedReport]]] = defaultdict(list)
         self._seqs: dict[str, set[int]] = defaultdict(set)
         self._ingest_list: list[IngestFinding] = []
         self._ingest: dict[tuple[str, int], list[int]] = defaultdict(list)
@@ -366,6 +374,8 @@ class Evaluator:
                 for b_start in self._bordering(h.period_start_ns, h.period_end_ns):
                     self._outside[(facility, b_start)].append(r)
                     touched.add((facility, b_start))
+            if h.kind is ReportKind.METER:
+                touched |= self._chain_meter(facility, r)
             start = max(h.period_start_ns, ws)
             end = min(h.period_end_ns, we)
             if start >= end:
@@ -416,6 +426,71 @@ class Evaluator:
                 if span is not None and span[0] < start + bucket_ns and start < span[1]:
                     touched.add((fid, start))
         return touched
+
+    def _chain_meter(self, facility: str, r: LoggedReport) -> set[tuple[str, int]]:
+        """File a meter report in its key's time order; the buckets within ``EDGE_SKEW_S`` of
+        a stretch it opens or closes between it and its neighbours, whose bridges change."""
+        h = r.header
+        chain = self._meter_chains[(facility, h.key_id)]
+        i = bisect.bisect_left(chain, (h.period_start_ns, r.log_index))
+        chain.insert(i, (h.period_start_ns, r.log_index, r))
+        stretches = []
+        if i > 0:
+            stretches.append((chain[i - 1][2].header.period_end_ns, h.period_start_ns))
+        if i + 1 < len(chain):
+            stretches.append((h.period_end_ns, chain[i + 1][0]))
+        skew = round(EDGE_SKEW_S * 1e9)
+        c = self.inputs.commitment
+        ws, bucket_ns = c.window_start_ns, c.reporting.bucket_ns
+        out: set[tuple[str, int]] = set()
+        for a, b in stretches:
+            if a >= b:
+                continue
+            lo, hi = max(a - skew, ws), min(b + skew, c.window_end_ns)
+            k = (lo - ws) // bucket_ns
+            while lo < hi and ws + k * bucket_ns < hi:
+                out.add((facility, ws + k * bucket_ns))
+                k += 1
+        return out
+
+    def _bridges(self, facility: str, span: tuple[int, int]) -> list[tuple[LoggedReport, LoggedReport, bool]]:
+        """Each meter key's pairs of consecutive usable reports with a stretch between them
+        that neither covers and that comes within ``EDGE_SKEW_S`` of ``span``, and whether any
+        of the key's reports read there carries the meter's register."""
+        skew = round(EDGE_SKEW_S * 1e9)
+        lo, hi = span[0] - skew, span[1] + skew
+        out: list[tuple[LoggedReport, LoggedReport, bool]] = []
+
+        def counts(r: LoggedReport) -> bool:
+            return r.meter is not None and usable(r.meter)
+
+        for (fid, _), chain in self._meter_chains.items():
+            if fid != facility:
+                continue
+            i = bisect.bisect_left(chain, (lo, -1))
+            # from the last usable report that starts before the window (a stretch from it
+            # may reach into the window), past at most 64 unusable ones: a stretch bridged from
+            # further back is left unread, as without a register
+            i -= 1
+            floor = max(0, i - 64)
+            while i > floor and not counts(chain[i][2]):
+                i -= 1
+            last: LoggedReport | None = None
+            pairs = []
+            registered = False
+            for j in range(max(0, i), len(chain)):  # from i on: neither a copy nor a walk from 0
+                start, _, r = chain[j]
+                if r.meter is None or not counts(r):
+                    continue
+                registered = registered or r.meter.HasField("energy_counter_last_j")
+                if last is not None and last.header.period_end_ns < start and last.header.period_end_ns < hi:
+                    pairs.append((last, r))
+                if start >= hi:
+                    break  # the first usable report past the window closes the stretch into it
+                if last is None or r.header.period_end_ns > last.header.period_end_ns:
+                    last = r
+            out.extend((a, b, registered) for a, b in pairs)
+        return out
 
     def _bordering(self, start_ns: int, end_ns: int) -> list[int]:
         """The starts of the buckets within ``EDGE_SKEW_S`` of whose edges, outside them, a
@@ -501,6 +576,8 @@ class Evaluator:
                 acc.add_meter(r)
         for r in sorted(self._outside.get((facility_id, start_ns), []), key=lambda x: x.log_index):
             acc.add_meter_outside(r)
+        for before, after, registered in self._bridges(facility_id, span):
+            acc.add_meter_bridge(before, after, registered=registered)
         for i in self._ingest.get((facility_id, start_ns), []):
             g = self._ingest_list[i]
             acc.add_ingest(g, frozenset(self._seqs.get(g.key_id, set())))

@@ -687,6 +687,8 @@ class MeterReport(_message.Message):
     ANOMALIES_FIELD_NUMBER: _builtins.int
     ATTESTOR_VERSION_FIELD_NUMBER: _builtins.int
     SIGNED_UNIX_NS_FIELD_NUMBER: _builtins.int
+    ENERGY_COUNTER_FIRST_J_FIELD_NUMBER: _builtins.int
+    ENERGY_COUNTER_LAST_J_FIELD_NUMBER: _builtins.int
     meter_key_id: _builtins.str
     facility_id: _builtins.str
     meter_id: _builtins.str
@@ -708,6 +710,13 @@ class MeterReport(_message.Message):
     """W"""
     attestor_version: _builtins.str
     signed_unix_ns: _builtins.int
+    energy_counter_first_j: _builtins.float
+    """The meter's own cumulative energy counter (J, as the meter counts it) at the period's first
+    and last samples. Consecutive reports' readings bridge the time between them, so the energy
+    of a stretch no report covers (the attestor stopped, a report lost) is known from the meter's
+    register, not guessed. Absent where the meter has no counter.
+    """
+    energy_counter_last_j: _builtins.float
     @_builtins.property
     def source(self) -> Global___SourceInfo: ...
     @_builtins.property
@@ -734,11 +743,17 @@ class MeterReport(_message.Message):
         anomalies: _abc.Iterable[Global___TelemetryAnomaly] | None = ...,
         attestor_version: _builtins.str = ...,
         signed_unix_ns: _builtins.int = ...,
+        energy_counter_first_j: _builtins.float | None = ...,
+        energy_counter_last_j: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_energy_j", b"_energy_j", "_power_max_w", b"_power_max_w", "_power_mean_w", b"_power_mean_w", "_power_min_w", b"_power_min_w", "energy_j", b"energy_j", "power_max_w", b"power_max_w", "power_mean_w", b"power_mean_w", "power_min_w", b"power_min_w", "source", b"source"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_energy_counter_first_j", b"_energy_counter_first_j", "_energy_counter_last_j", b"_energy_counter_last_j", "_energy_j", b"_energy_j", "_power_max_w", b"_power_max_w", "_power_mean_w", b"_power_mean_w", "_power_min_w", b"_power_min_w", "energy_counter_first_j", b"energy_counter_first_j", "energy_counter_last_j", b"energy_counter_last_j", "energy_j", b"energy_j", "power_max_w", b"power_max_w", "power_mean_w", b"power_mean_w", "power_min_w", b"power_min_w", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_energy_j", b"_energy_j", "_power_max_w", b"_power_max_w", "_power_mean_w", b"_power_mean_w", "_power_min_w", b"_power_min_w", "anomalies", b"anomalies", "attestor_version", b"attestor_version", "boot_id", b"boot_id", "challenge_nonce", b"challenge_nonce", "energy_j", b"energy_j", "energy_method", b"energy_method", "facility_id", b"facility_id", "meter_id", b"meter_id", "meter_key_id", b"meter_key_id", "period_end_unix_ns", b"period_end_unix_ns", "period_start_unix_ns", b"period_start_unix_ns", "power_max_w", b"power_max_w", "power_mean_w", b"power_mean_w", "power_min_w", b"power_min_w", "prev", b"prev", "sample_count", b"sample_count", "seq", b"seq", "signed_unix_ns", b"signed_unix_ns", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_energy_counter_first_j", b"_energy_counter_first_j", "_energy_counter_last_j", b"_energy_counter_last_j", "_energy_j", b"_energy_j", "_power_max_w", b"_power_max_w", "_power_mean_w", b"_power_mean_w", "_power_min_w", b"_power_min_w", "anomalies", b"anomalies", "attestor_version", b"attestor_version", "boot_id", b"boot_id", "challenge_nonce", b"challenge_nonce", "energy_counter_first_j", b"energy_counter_first_j", "energy_counter_last_j", b"energy_counter_last_j", "energy_j", b"energy_j", "energy_method", b"energy_method", "facility_id", b"facility_id", "meter_id", b"meter_id", "meter_key_id", b"meter_key_id", "period_end_unix_ns", b"period_end_unix_ns", "period_start_unix_ns", b"period_start_unix_ns", "power_max_w", b"power_max_w", "power_mean_w", b"power_mean_w", "power_min_w", b"power_min_w", "prev", b"prev", "sample_count", b"sample_count", "seq", b"seq", "signed_unix_ns", b"signed_unix_ns", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__energy_counter_first_j: _TypeAlias = _typing.Literal["energy_counter_first_j"]  # noqa: Y015
+    _WhichOneofArgType__energy_counter_first_j: _TypeAlias = _typing.Literal["_energy_counter_first_j", b"_energy_counter_first_j"]  # noqa: Y015
+    _WhichOneofReturnType__energy_counter_last_j: _TypeAlias = _typing.Literal["energy_counter_last_j"]  # noqa: Y015
+    _WhichOneofArgType__energy_counter_last_j: _TypeAlias = _typing.Literal["_energy_counter_last_j", b"_energy_counter_last_j"]  # noqa: Y015
     _WhichOneofReturnType__energy_j: _TypeAlias = _typing.Literal["energy_j"]  # noqa: Y015
     _WhichOneofArgType__energy_j: _TypeAlias = _typing.Literal["_energy_j", b"_energy_j"]  # noqa: Y015
     _WhichOneofReturnType__power_max_w: _TypeAlias = _typing.Literal["power_max_w"]  # noqa: Y015
@@ -747,6 +762,10 @@ class MeterReport(_message.Message):
     _WhichOneofArgType__power_mean_w: _TypeAlias = _typing.Literal["_power_mean_w", b"_power_mean_w"]  # noqa: Y015
     _WhichOneofReturnType__power_min_w: _TypeAlias = _typing.Literal["power_min_w"]  # noqa: Y015
     _WhichOneofArgType__power_min_w: _TypeAlias = _typing.Literal["_power_min_w", b"_power_min_w"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__energy_counter_first_j) -> _WhichOneofReturnType__energy_counter_first_j | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__energy_counter_last_j) -> _WhichOneofReturnType__energy_counter_last_j | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__energy_j) -> _WhichOneofReturnType__energy_j | None: ...
     @_typing.overload

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from attestor.aggregate import Aggregator
-from attestor.sources.simulator import SimulatedDeviceSource, WorkloadProfile
+from attestor.report import ReportBuilder
+from attestor.sources.simulator import SimulatedDeviceSource, SimulatedMeterSource, WorkloadProfile
 from attestor.telemetry import AnomalyKind, DeviceReading, Sample, SourceKind
 from pausewatch import features
 from pausewatch.v1 import types_pb2
@@ -80,6 +81,51 @@ def test_a_restarted_daemons_first_period_is_not_spanned_by_the_counter() -> Non
             methods.append(agg.close(base * NS, (base + 60) * NS).accelerators[0].energy_method)
     integrated, counter = types_pb2.ENERGY_METHOD_INTEGRATED, types_pb2.ENERGY_METHOD_COUNTER
     assert methods == [integrated, counter, integrated, counter]
+
+
+def test_a_meter_report_carries_its_registers_first_and_last_readings() -> None:
+    """The verifier bridges the time between two meter reports that no report covers (a
+    daemon stopped between them) with the register's readings (rules/17): the period's first
+    and last samples' counters, raw, and in the meter report built from the period."""
+    agg = Aggregator()
+    for t in range(31):
+        agg.add(_s(t, DeviceReading("m-intake", power_w=5000.0, energy_counter_j=1e9 + 5000.0 * t)))
+    period = agg.close(0, 30 * NS)
+    assert period.energy_counters == {"m-intake": (1e9, 1e9 + 150_000.0)}
+    report = ReportBuilder("fac-a", "m-intake").meter(period, challenge_nonce=bytes(32), signed_ns=31 * NS)
+    assert (report.energy_counter_first_j, report.energy_counter_last_j) == (1e9, 1e9 + 150_000.0)
+    # a meter without a register: the fields are absent, never zero
+    agg = Aggregator()
+    for t in range(31):
+        agg.add(_s(t, DeviceReading("m-intake", power_w=5000.0)))
+    report = ReportBuilder("fac-a", "m-intake").meter(agg.close(0, 30 * NS), challenge_nonce=bytes(32),
+                                                       signed_ns=31 * NS)  # fmt: skip
+    assert not report.HasField("energy_counter_first_j")
+    assert not report.HasField("energy_counter_last_j")
+
+
+def test_a_simulated_meters_register_counts_while_nobody_reads_it() -> None:
+    """Between samples its attestor takes, the register advances by exactly the trapezoid the
+    aggregator integrates; across a stretch nobody sampled (the attestor stopped), by what the
+    scope drew there, a 30-s training burst included."""
+    burst = (100 * NS, 130 * NS)
+    node = SimulatedDeviceSource(
+        "n0", 8, [(0, WorkloadProfile.idle()), (burst[0], WorkloadProfile.training()), (burst[1], WorkloadProfile.idle())]
+    )
+    meter = SimulatedMeterSource("m-intake", [node], overhead=1.0, base_w=0.0, counter_j=1e9)
+    quiet = SimulatedMeterSource("m-quiet", [node], overhead=1.0, base_w=0.0)
+    readings = {t: meter.sample(t * NS).devices[0] for t in [*range(90), *range(150, 160)]}
+    assert quiet.sample(0).devices[0].energy_counter_j is None
+    for t in range(1, 90):
+        step = readings[t].energy_counter_j - readings[t - 1].energy_counter_j
+        assert step == pytest.approx(0.5 * (readings[t].power_w + readings[t - 1].power_w))
+    bridged = readings[150].energy_counter_j - readings[89].energy_counter_j
+    truth = math.fsum(sum(node.node_power_w(t * NS)) for t in range(89, 150)) + 0.5 * (
+        sum(node.node_power_w(150 * NS)) - sum(node.node_power_w(89 * NS))
+    )
+    assert bridged == pytest.approx(truth, rel=1e-3)
+    idle_w = readings[89].power_w
+    assert bridged > idle_w * 61 + 30 * 8 * 300  # the burst is in it
 
 
 def test_device_appears() -> None:

@@ -212,6 +212,11 @@ verdicts of fac-a and fac-b over the prefixes 82, 168 and 215 go from VIOLATION 
 and of the nine commitment-level verdicts whose finding changes, six stay VIOLATION by their
 ``chain.fork`` and three become INCONCLUSIVE; no other finding or quantity changes.
 
+Re-pinned for ``pausewatch-rules/17`` (a stretch between two of a meter's reports that neither
+covers bridged by the meter's energy register): the golden fleets' meter reports carry no
+register, and under ``pausewatch-rules/16`` every digest was unchanged (measured with ``RULES`` set to the
+old name); only ``rules`` differs.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -223,40 +228,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/16"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/17"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "6007d0615426dcec4508b7d0a861b6d01ad94985fd5dbd729b3c1c92aa208c18",
-        "c0@168": "974f3dc0892b0a1ac2c5d290aebe83006e909050f1991b2dd85a18c68a72d1c1",
-        "c0@215": "625ba7d50dab6957f81a6022d8a61d5a0198af89ee299c687de9f41b24ef3c8c",
-        "c1@82": "f86cc6ee0a0d90a1045e07a885d9bc0d2b56ece3bf8af3f033e03c2f595f4322",
-        "c1@168": "d86c7eb731a6521d0145be6e0293bd86a3716b964897e3127f1e089f0e821454",
-        "c1@215": "18ab8f630e4237f24b598504a825d432268de731d785f654854a949c44a717f6",
-        "c2@82": "af5e7c75576ec29bf8d0ed27589255248cc7746c558fa381653b4426247f7001",
-        "c2@168": "7cecec83b4e2e9cfdd6c43394ba91fd12d0120e635be37f5092fab064c129347",
-        "c2@215": "fd4b4cc5124eca2eaaa0045e5cc8f11dbf1fe5e35824acf8011a6e5b06ba9441",
+        "c0@82": "d3887916408471e04d2cae11c53153a15ebfb8a8c52f538bf7a70c18bb74c8b5",
+        "c0@168": "3bf3f14fa918379a207f515a872c40b69166f36d570f3909581341c789ba10f3",
+        "c0@215": "98f48cced241a1feda9e999571aefeda6e9ada44890390a29fc01873764d39cd",
+        "c1@82": "477e572eb5c6625ba7946682ff5b1b83fcf7b406afa18b73b3b92899bc1bafe7",
+        "c1@168": "d5998d152bd28c18a730e707c462b6738380f2679bf5ea6e022a37930cef0ca6",
+        "c1@215": "53fa986b2f115e14840be7d530a3e8847c124242fee0996bf76340877ae6b26d",
+        "c2@82": "3111b2c7aed4fbf42be1139cd15a9f93b21b0f4618537443bfe894d7260ba339",
+        "c2@168": "af485524b6bc4e39d58c3518d849331e09fe00bcf4b5094e8b18e34ce718c299",
+        "c2@215": "8bb1d238c380b40586df50b6d00154999f76c3dfcbe6310d437eaaf713715699",
     },
     2: {
-        "c0@81": "ac976a0436fcab7a4b4ea447b06537afc378673297a02e795d4fdb39875a4bed",
-        "c0@173": "c44d951ce54ada3c25fea3798bff3702d7f185a9aaf2460c16de8b87232a2675",
-        "c0@220": "9749d85855eb18c78b601be0cb98ac6a30bda1e905f8516ca3675d26e52794ec",
-        "c1@81": "a946964498f052562fbb7d853b639584ae3a227b0807f6811c0f1db8c5b20c26",
-        "c1@173": "8edc822dd9243e2ca8d797cabc1390ba2649ebfd8ea2b0a0bfddad10c242fcab",
-        "c1@220": "78dab546570fa85e1b1f43740cec5e2f3b7ca7c2719603bebec51a5ea99f2e5a",
-        "c2@81": "985017aefda8d8bfdcbd2bd6654072132d426325e8edf38c405ba78b1b5e215d",
-        "c2@173": "4fc1b34b298ebefaf7cf475dd8fc487708d616ac26bc6a4cfacb7fe427e4ea16",
-        "c2@220": "1955fb341fae816f2749dbf70c1f0203a0b6b574620c70d7b7f23a12bec8b99a",
+        "c0@81": "d69a77ba0092275768deb6cbcf7f3fb3b4838fa88103dbe19e853434a275b27c",
+        "c0@173": "47438eb7d8160c82b20f433b1ebd8a94c443c4761a7b1a13f624c81ce6e0103f",
+        "c0@220": "153974d8bd62e9076453815246be64f1a1e874b005c7e61e9f580862b367ecff",
+        "c1@81": "f053c4658d5eb56dfe773b979a47d14c778dce5091c53f1d5ce2686e24d1ed27",
+        "c1@173": "f41c0846823204b947502a39a76e6bb0c99536583c3027df5c52bb863e90c524",
+        "c1@220": "1094decee2ab5b5c0e3572f4502cb495a88aec89dc8a145c791cdb89727e4ae4",
+        "c2@81": "2cf2c99a25f7b456b874e68d0ef8fee58851d82f997c31649ee478a2cb507c2a",
+        "c2@173": "6bf6a990b35ccbfea334cb93ba7ffd9ab27f288cbb4c80c551f3223de8e7d2ef",
+        "c2@220": "e411e3ec8b590c4dcda7334e2e734c1b87f760ce075029f15c2992fd080a779c",
     },
 }
 
 CLEAN = {
-    "idle/c0": "8abdeb86da15f2538bffb5c7f00ea007968456ff3f31c6f7a25841141b07f246",
-    "idle/c1": "ee1c00bbdb19b3061a15551b679c2bc04756618f120a436676c362244e79d43e",
-    "inference/c0": "da7ab6b636a6662ef151abffd736566011ed69ef10c2cf36f6112fe67dd3d8e7",
-    "inference/c1": "9e79d20ad18ca97e469e5ab54f8d1b699bdc75ad4b8f2afa408211f0aa19e403",
-    "training/c0": "3e2e9e6ee22b1fbf3d850457d9c71b0be06b4598a41e92da4f42f86976ba6d6d",
-    "training/c1": "5cd5bf6fb2f90ed7f43ef8d5cf256678a98b942051056a9a45818a610ee1f5b4",
+    "idle/c0": "041a57b23a26ca8be19e1d5424f3cfd6691f1fc8834fc91683186cec0d629d30",
+    "idle/c1": "4f3ba0a392231d2bcd8c9838d711927150dbb7bf946dc1dd2adc85e5b9cb261c",
+    "inference/c0": "9fba5efff921cb6b4a767c150e21a668aba82e7ec4e083cccc9cf1a934a9af08",
+    "inference/c1": "4a9729c481d17b5bf70bc9a20225063fc8568034c240516c3fa32a23cbd1dcce",
+    "training/c0": "44c671a997a1cf20244f7f453451bcbb184e471fd32e6072b019453bf2a82711",
+    "training/c1": "db392686848f55c8ecebffe386f467eff6edfa9ee41099d47afd88db8e1bec48",
 }
 
 

@@ -5,8 +5,11 @@ load of the lab's own switched with a fall of the others' load for 12 minutes an
 node reports, tilts the marginal ratio a fall in a silence is read at (rules/11's red team at 5
 minutes, 2026-12-06; since rules/13 reads the silence test's noise against the least-squares line,
 5 and 10 minutes are caught, ``scenarios/switched-load-tilts-the-fall-for-5-minutes.toml``, and the
-rise's tilt at 10, 15 and 19, ``scenarios/switched-load-tilts-the-rise-for-10-minutes.toml``).
-docs/detection.md says why it is not fixed."""
+rise's tilt at 10, 15 and 19, ``scenarios/switched-load-tilts-the-rise-for-10-minutes.toml``); and a
+load hidden only while the attestor of an intake meter without an energy register skips a report
+(rules/17 bridges such a stretch with the register where the meter has one,
+``scenarios/hidden-training-while-intake-attestor-skips.toml``).
+docs/detection.md says why neither is fixed."""
 
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ MISSES = Path(__file__).resolve().parent / "misses"
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="MISS: the marginal ratio tilted by a switched facility load (docs/detection.md)",
+    reason="MISS: a marginal ratio tilted by a switched facility load, or a load hidden while a meter"
+    " without a register is unread (docs/detection.md)",
 )
 @pytest.mark.parametrize("name", sorted(p.name for p in MISSES.glob("*.toml")))
 def test_a_known_miss_is_still_missed(name: str) -> None:

@@ -100,6 +100,11 @@ PAIRS = (
     ("switched-load-tilts-the-rise-for-10-minutes.toml", "others-ramp-undeclared-base-load-honest.toml"),
     ("switched-load-tilts-the-rise.toml", "others-ramp-undeclared-base-load-honest.toml"),
     ("train-on-2-of-8-gpus-in-capped-bursts.toml", "serving-honest.toml"),  # rules/14 (its own twin too)
+    # rules/17: a meter's energy register bridges the stretches its attestor leaves unread
+    ("hidden-training-while-intake-attestor-skips.toml", "meter-register-bridges-a-step-on-the-edge-honest.toml"),
+    ("hidden-training-while-intake-attestor-skips-across-edge.toml",
+     "meter-register-bridges-a-step-on-the-edge-honest.toml"),
+    ("power-cap-burst-while-intake-attestor-skips.toml", "meter-register-bridges-a-fall-on-the-edge-honest.toml"),
 )
 
 

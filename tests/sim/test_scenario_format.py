@@ -197,6 +197,8 @@ nodes = ["n00..n01"]
         ("[[facility.meter]]\nshare = 0.5\n", "", "facility[1].meter[0].share", "share = 0.5", "feed"),
         ("[[facility.meter]]\nfeed = \"A-1\"\n", "", "facility[1].meter[0].feed", "A-1", "label"),
         ("[[facility.meter]]\nerror = 0.9\n", "", "facility[1].meter[0].error", "error = 0.9", "within"),
+        ("[[facility.meter]]\nenergy_counter = \"yes\"\n", "", "facility[1].meter[0].energy_counter",
+         "energy_counter", "true or false"),
         ("[[facility.node]]\nname = \"n07\"\n", "", "facility[1].node[0].name", "n07", "not a node"),
         ("[[facility.node]]\nname = \"n01\"\nreports_undeclared = false\n", "",
          "facility[1].node[0].reports_undeclared", "reports_undeclared", "no undeclared"),

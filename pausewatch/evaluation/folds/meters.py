@@ -1,6 +1,21 @@
 """Meter readings: each declared meter's valid energy over the bucket, the stretches it covers,
 and what one scope's measurements read.
 
+A stretch between two of a meter's reports that no report covers (its attestor stopped, a
+report lost) is *bridged* where both reports carry the meter's energy register
+(``energy_counter_last_j`` of the earlier, ``energy_counter_first_j`` of the later): what the
+register counted there is what the scope drew there, however it drew it (rules/17). A bridge
+inside a window counts in full, as a reading; one that reaches past the window bounds the part
+inside from above only: at most the bridge, less its part outside at the mean power of the
+report beside that part (the earlier report's before the window, the later's after it), and
+never less than the part inside at the highest power the meter read (what rules/16 counted).
+An honest load that changed in the stretch is then charged where it ran; a load hidden in it
+is charged to the side it ran on, or to both; a fleet low in the part outside and high in the
+report beside it buys the part inside the rules/16 reading, no less. Before, a stretch nobody read counted at the highest power the
+meter read in the bucket, and a 30-kW load run only while an intake meter's attestor skipped
+one 30-s report passed a 7.6-kW power cap (a hunt of rules/16, 2026-12-07). A meter without a
+register is read as before.
+
 Findings: ``telemetry.invalid`` and ``plausibility.counter_backwards`` per report (into the
 ``IntegrityFold``); ``continuity.gap`` / ``continuity.timeout`` / ``continuity.coverage`` per
 meter."""
@@ -17,11 +32,11 @@ from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import WARNING, Finding, FindingId
 from pausewatch.evaluation.folds.integrity import IntegrityFold
 from pausewatch.evaluation.folds.reading import INVALID_KINDS, NS_PER_S, Slice
-from pausewatch.evaluation.intervals import Cumulative, Interval, covered_ns, intersect, uncovered
+from pausewatch.evaluation.intervals import Cumulative, Interval, clip, covered_ns, intersect, uncovered
 from pausewatch.inventory import MeterScopeGroup
 from pausewatch.v1 import types_pb2
 
-__all__ = ["MeterFold", "MeterReading"]
+__all__ = ["MeterFold", "MeterReading", "usable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +66,24 @@ class _Around(NamedTuple):
     peak_w: float  # the highest mean power any of them read
 
 
+class _Bridge(NamedTuple):
+    """What a meter's register counted over a stretch none of its reports covers."""
+
+    gap: Interval  # the whole stretch, from the earlier report's end to the later's start
+    energy_j: float
+    before_w: float  # the earlier report's mean power
+    after_w: float  # the later report's
+
+
+class _Bridged(NamedTuple):
+    """The bridges' share of one window (``MeterFold._bridged``)."""
+
+    exact_j: float  # bridges wholly inside it: what they counted
+    most_j: float  # and, for those that reach past it, the most their part inside can hold
+    time_ns: int  # the time of the window they bridge
+    exact_ns: int  # of which wholly inside it (the rest is still unread for ``max_gap``)
+
+
 def _peak_w(parts: Iterable[tuple[Interval, float]]) -> float:
     """The highest mean power of any reading ((period, energy J)), W; 0 without one."""
     return max((j / ((b - a) / NS_PER_S) for (a, b), j in parts if b > a), default=0.0)
@@ -63,6 +96,17 @@ def _valid(meter: types_pb2.MeterReport) -> bool:
         and meter.sample_count > 0
         and meter.HasField("energy_j")
     )
+
+
+def _backwards(meter: types_pb2.MeterReport) -> bool:
+    return any(a.kind == types_pb2.ANOMALY_KIND_COUNTER_RESET for a in meter.anomalies) or (
+        meter.HasField("energy_j") and meter.energy_j < 0
+    )
+
+
+def usable(meter: types_pb2.MeterReport) -> bool:
+    """Whether a meter report's reading counts (``MeterFold.add`` keeps it)."""
+    return _valid(meter) and not _backwards(meter)
 
 
 class MeterFold:
@@ -80,13 +124,12 @@ class MeterFold:
         self._terms: dict[str, list[float]] = defaultdict(list)
         self._evidence: list[int] = []
         self._cumulative: dict[str, Cumulative] = {}  # per meter, built once its reports are in
+        self._bridges: dict[str, list[_Bridge]] = defaultdict(list)
 
     def add(self, meter_id: str, meter: types_pb2.MeterReport, at: Slice, subject: str) -> None:
         """One report of the declared meter ``meter_id`` (``subject``: ``meter:ID``)."""
         invalid = not _valid(meter)
-        if any(a.kind == types_pb2.ANOMALY_KIND_COUNTER_RESET for a in meter.anomalies) or (
-            meter.HasField("energy_j") and meter.energy_j < 0
-        ):
+        if _backwards(meter):
             self.flags.flag(
                 FindingId.PLAUSIBILITY_COUNTER_BACKWARDS,
                 WARNING,
@@ -117,21 +160,56 @@ class MeterFold:
             self._outside[meter_id].append((at.part, meter.energy_j * at.frac))
             self._around.pop(meter_id, None)
 
+    def add_bridge(
+        self, meter_id: str, gap: Interval, energy_j: float, before_w: float, after_w: float
+    ) -> None:
+        """What meter ``meter_id``'s register counted over ``gap``, a stretch between two of
+        its reports that none covers, J (the module's docstring); ``before_w``, ``after_w``:
+        the mean powers of the report before it and of the one after."""
+        self._bridges[meter_id].append(_Bridge(gap, energy_j, before_w, after_w))
+
+    def _bridged(self, m: str, window: Interval, cover: Sequence[Interval], peak_w: float) -> _Bridged:
+        """The bridges of meter ``m`` in ``window``, each bounded as the module's docstring
+        says (its part inside at least at ``peak_w``, the highest power the meter read); a
+        bridge that any reading of ``cover`` overlaps (another key's, measuring the same) is
+        not counted."""
+        exact, most, time_ns, exact_ns = [], [], 0, 0
+        for (g0, g1), energy, before_w, after_w in self._bridges.get(m, ()):
+            inside = clip((g0, g1), window)
+            if inside is None or covered_ns(cover, (g0, g1)) > 0:
+                continue
+            t_in = inside[1] - inside[0]
+            time_ns += t_in
+            if inside == (g0, g1):
+                exact.append(energy)
+                exact_ns += t_in
+                continue
+            outside_j = (before_w * (inside[0] - g0) + after_w * (g1 - inside[1])) / NS_PER_S
+            most.append(min(energy, max(peak_w * t_in / NS_PER_S, energy - outside_j)))
+        return _Bridged(math.fsum(exact), math.fsum(exact) + math.fsum(most), time_ns, exact_ns)
+
     def energy_around(self, meters: Sequence[str], window: Interval) -> float:
         """The energy one measurement (``meters`` summed) read in ``window``, which may reach
-        up to ``EDGE_SKEW_S`` past the bucket's edges into its neighbours' readings, J (what
-        no reading covers counts nothing)."""
-        return math.fsum(self._around_of(m).energy.between(*window) for m in meters)
-
-    def most_around(self, meters: Sequence[str], window: Interval) -> float:
-        """The most one measurement can have drawn in ``window`` (as ``energy_around`` reads
-        it): what it read, and each meter's time there read by none of its reports at the
-        highest power any of them read, J."""
+        up to ``EDGE_SKEW_S`` past the bucket's edges into its neighbours' readings, and what
+        its registers counted over stretches wholly inside it that no reading covers, J (what
+        neither covers counts nothing)."""
         total: list[float] = []
         for m in meters:
             around = self._around_of(m)
-            unread = sum(b - a for a, b in uncovered(around.cover, window)) / NS_PER_S
-            total.extend((around.energy.between(*window), unread * around.peak_w))
+            bridged = self._bridged(m, window, around.cover, 0.0)
+            total.extend((around.energy.between(*window), bridged.exact_j))
+        return math.fsum(total)
+
+    def most_around(self, meters: Sequence[str], window: Interval) -> float:
+        """The most one measurement can have drawn in ``window`` (as ``energy_around`` reads
+        it): what it read, what its registers bound over the stretches no reading covers, and
+        each meter's time there that neither covers at the highest power any reading read, J."""
+        total: list[float] = []
+        for m in meters:
+            around = self._around_of(m)
+            bridged = self._bridged(m, window, around.cover, around.peak_w)
+            unread = (sum(b - a for a, b in uncovered(around.cover, window)) - bridged.time_ns) / NS_PER_S
+            total.extend((around.energy.between(*window), bridged.most_j, unread * around.peak_w))
         return math.fsum(total)
 
     def boundaries(self, meters: Sequence[str]) -> list[int]:
@@ -247,16 +325,25 @@ class MeterFold:
         max_gap = self.commitment.reporting.max_gap_ns
         out = []
         for meters in group.measurements:
-            unread_ns = {m: self._uncovered_ns(m) for m in meters}
-            if max(unread_ns.values()) > max_gap:
+            bridged = {
+                m: self._bridged(m, self.span, self._cover.get(m, []), self._peak_w(m)) for m in meters
+            }
+            # a stretch across the bucket's edge is bounded, not read: it counts toward max_gap
+            if max(self._uncovered_ns(m) - bridged[m].exact_ns for m in meters) > max_gap:
                 continue
-            value = math.fsum([t for m in meters for t in self._terms.get(m, [])])
+            unread_ns = {m: self._uncovered_ns(m) - bridged[m].time_ns for m in meters}
+            value = math.fsum([t for m in meters for t in (*self._terms.get(m, []), bridged[m].exact_j)])
             # feeds summed: their classes add linearly, as across facilities (rules/10): a class
             # bounds an error that stays with a meter, and meters of one make err alike. In
             # quadrature, eight honest feeds each reading 1 % high, their class, put a fleet at
             # 99.4 % of its power cap over it, and sixteen beside a declared fixed load made
             # ``energy.unexplained`` a VIOLATION (an honest-fleet hunt, 2026-12-07; rules/16)
-            sigma = math.fsum(accuracy[m] / 2 * math.fsum(self._terms.get(m, [])) for m in meters)
-            unread = math.fsum(unread_ns[m] / NS_PER_S * self._peak_w(m) for m in meters)
+            sigma = math.fsum(
+                accuracy[m] / 2 * math.fsum([*self._terms.get(m, []), bridged[m].exact_j]) for m in meters
+            )
+            unread = math.fsum(
+                unread_ns[m] / NS_PER_S * self._peak_w(m) + bridged[m].most_j - bridged[m].exact_j
+                for m in meters
+            )
             out.append(MeterReading(meters, value, sigma, unread))
         return out

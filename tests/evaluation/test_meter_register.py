@@ -1,0 +1,154 @@
+"""A meter's energy register bridges the time its attestor left unread (rules/17).
+
+A meter report carries the meter's cumulative energy counter at its first and last samples
+(``energy_counter_first_j``, ``energy_counter_last_j``). Between two reports of one meter key
+that leave a stretch uncovered, the later's first reading less the earlier's last is what the
+meter counted there. Before, the stretch counted at the highest power the meter read in the
+bucket, and a load run only while the attestor skipped a report passed (a hunt of rules/16,
+2026-12-07: 30 kW for 30 s over a 7.6 kW power cap, COMPLIANT)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+
+import pytest
+
+from pausewatch.evaluation import BucketRef, evaluate_bucket
+from pausewatch.evaluation.verdict import Evaluator
+from pausewatch.inventory import Inventory
+from pausewatch.v1 import types_pb2
+from sim.factories import INFERENCE, NS, T0, Fleet, commitment
+
+COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
+VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION
+BUCKET_S = 900
+
+
+class _Story:
+    """Four nodes serving inference for 30 one-minute periods, true overhead 1.2 in a declared
+    1.1-1.25 band, one intake meter whose register starts at 1 GJ. ``hidden_w`` more is drawn
+    behind the intake in the minutes ``hidden``; the meter's attestor signs nothing in the
+    minutes ``skipped``."""
+
+    def __init__(
+        self,
+        skipped: Collection[int],
+        hidden: Collection[int] = (),
+        hidden_w: float = 0.0,
+        *,
+        register: bool = True,
+        reset_after_skip: bool = False,
+        unread_around_skip: bool = False,
+    ) -> None:
+        self.fleet = fleet = Fleet({"fac-a": 4})
+        self.wire = fleet.inventory_wire("fac-a")
+        self.wire.overhead.min_ratio, self.wire.overhead.max_ratio = 1.1, 1.25
+        counter = 1e9
+        resumed = False
+        for k in range(30):
+            t = T0 + k * 60 * NS
+            for node in fleet.node_ids("fac-a", 4):
+                fleet.usage(node, "fac-a", t, INFERENCE)
+            power = 4 * fleet.node_power(INFERENCE) * 1.2 + (hidden_w if k in hidden else 0.0)
+            first = counter
+            counter += power * 60
+            if k in skipped:
+                continue
+            if reset_after_skip and k > min(skipped, default=k) and not resumed:
+                resumed = True
+                counter -= first  # the register restarted from zero while nobody read it
+                first = 0.0
+
+            beside = k + 1 in skipped or k - 1 in skipped
+
+            def registers(
+                m: types_pb2.MeterReport, first: float = first, last: float = counter, beside: bool = beside
+            ) -> None:
+                if register and not (unread_around_skip and beside):
+                    m.energy_counter_first_j, m.energy_counter_last_j = first, last
+
+            fleet.meter("fac-a", t, power, pue=1.0, tweak=registers)
+
+    def verdict(self, bucket: int = 0) -> types_pb2.Verdict:
+        inputs = dataclasses.replace(
+            self.fleet.inputs(commitment(["fac-a"], bucket_s=BUCKET_S)),
+            inventories={"fac-a": Inventory.from_wire(self.wire)},
+        )
+        start = T0 + bucket * BUCKET_S * NS
+        return evaluate_bucket(inputs, BucketRef("fac-a", start, start + BUCKET_S * NS))
+
+
+def _ids(v: types_pb2.Verdict) -> set[str]:
+    return {f.id for f in v.findings}
+
+
+def test_a_load_run_only_while_the_attestor_skips_a_report_is_counted_by_the_register() -> None:
+    # 20 kW for the one minute the intake's attestor signs nothing, in the bucket's interior
+    without = _Story(skipped={7}, hidden={7}, hidden_w=20_000.0, register=False).verdict()
+    assert without.status == COMPLIANT  # the miss the register closes (tests/sim/misses/ keeps one)
+    v = _Story(skipped={7}, hidden={7}, hidden_w=20_000.0).verdict()
+    assert v.status != COMPLIANT
+    assert "energy.unexplained" in _ids(v)
+
+
+@pytest.mark.parametrize("skipped", [{7}, {6, 7, 8}])
+def test_an_honest_meter_whose_attestor_skips_reports_is_compliant(skipped: set[int]) -> None:
+    assert _Story(skipped).verdict().status == COMPLIANT
+
+
+def test_a_stretch_across_the_edge_is_charged_to_the_side_the_load_ran_on() -> None:
+    # minutes 13-15 unread (the commitment's max_gap), across the edge at 15: a load in 13-14
+    # is bucket 0's
+    story = _Story(skipped={13, 14, 15}, hidden={13, 14}, hidden_w=20_000.0)
+    assert story.verdict(0).status != COMPLIANT
+    assert "energy.unexplained" in _ids(story.verdict(0))
+    honest = _Story(skipped={13, 14, 15})
+    assert honest.verdict(0).status == COMPLIANT
+    assert honest.verdict(1).status == COMPLIANT
+
+
+def test_a_register_that_went_backwards_while_unread_proves_nothing() -> None:
+    v = _Story(skipped={7}, reset_after_skip=True).verdict()
+    assert v.status != COMPLIANT
+    backwards = [f for f in v.findings if f.id == "plausibility.counter_backwards"]
+    assert backwards, _ids(v)
+    assert backwards[0].subject == "meter:fac-a-meter"
+
+
+def test_register_readings_left_out_only_around_a_stretch_prove_nothing() -> None:
+    """An attestor patched to leave out the register's readings from the two reports around
+    the report it skips, and only there, would have the stretch read at the meter's highest
+    power again: ``telemetry.invalid`` on the meter, INCONCLUSIVE. A meter whose reports never
+    carry a register is read as before."""
+    v = _Story(skipped={7}, hidden={7}, hidden_w=20_000.0, unread_around_skip=True).verdict()
+    assert v.status != COMPLIANT
+    invalid = [f for f in v.findings if f.id == "telemetry.invalid" and f.subject == "meter:fac-a-meter"]
+    assert invalid
+    assert "register readings are missing" in invalid[0].message
+    assert _Story(skipped={7}, register=False).verdict().status == COMPLIANT
+
+
+def test_the_report_that_closes_a_stretch_judges_the_bucket_again() -> None:
+    """The report after the stretch is logged after the bucket was judged (its attestor came
+    back late): the bucket's facts change when it arrives."""
+    story = _Story(skipped={13, 14, 15}, hidden={13, 14}, hidden_w=20_000.0)
+    inputs = dataclasses.replace(
+        story.fleet.inputs(commitment(["fac-a"], bucket_s=BUCKET_S)),
+        inventories={"fac-a": Inventory.from_wire(story.wire)},
+    )
+    meter_after = [
+        r for r in inputs.reports
+        if r.header.kind.name == "METER" and r.header.period_start_ns == T0 + 16 * 60 * NS
+    ]  # fmt: skip
+    assert len(meter_after) == 1
+    late = meter_after[0]
+    first = tuple(r for r in inputs.reports if r.log_index < late.log_index)
+    rest = tuple(r for r in inputs.reports if r.log_index >= late.log_index)
+    ev = Evaluator(dataclasses.replace(inputs, reports=first, evaluated_log_size=late.log_index))
+    before = ev.facts("fac-a", T0)
+    touched = ev.extend(rest, (), inputs.evaluated_log_size)
+    assert ("fac-a", T0) in touched
+    after = ev.facts("fac-a", T0)
+    assert after is not before
+    assert ev.verdict(BucketRef("fac-a", T0, T0 + BUCKET_S * NS)).status != COMPLIANT
