@@ -10,7 +10,7 @@ bucket, and a load run only while the attestor skipped a report passed (a hunt o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import pytest
 
@@ -40,6 +40,7 @@ class _Story:
         register: bool = True,
         reset_after_skip: bool = False,
         unread_around_skip: bool = False,
+        clock_step_at: int | None = None,
     ) -> None:
         self.fleet = fleet = Fleet({"fac-a": 4})
         self.wire = fleet.inventory_wire("fac-a")
@@ -68,7 +69,13 @@ class _Story:
                 if register and not (unread_around_skip and beside):
                     m.energy_counter_first_j, m.energy_counter_last_j = first, last
 
-            fleet.meter("fac-a", t, power, pue=1.0, tweak=registers)
+            def stepped(m: types_pb2.MeterReport, k: int = k, registers: Callable[..., None] = registers) -> None:
+                registers(m)
+                if clock_step_at is not None and k >= clock_step_at:  # the meter's clock 90 s ahead
+                    m.period_start_unix_ns += 90 * NS
+                    m.period_end_unix_ns += 90 * NS
+
+            fleet.meter("fac-a", t, power, pue=1.0, tweak=stepped)
 
     def verdict(self, bucket: int = 0) -> types_pb2.Verdict:
         inputs = dataclasses.replace(
@@ -127,6 +134,19 @@ def test_register_readings_left_out_only_around_a_stretch_prove_nothing() -> Non
     assert invalid
     assert "register readings are missing" in invalid[0].message
     assert _Story(skipped={7}, register=False).verdict().status == COMPLIANT
+
+
+def test_a_stretch_the_register_read_as_empty_is_no_proof_of_quiet() -> None:
+    """A meter clock that steps 90 s forward leaves a 90-s "stretch" between two reports in
+    which no time passed: the register reads ~0 J over it. Counted as the stretch's energy,
+    the bucket read 90 s of the facility short and a hidden load filled the hole (a red team of
+    rules/17); its highest reading counts the stretch at the meter's highest power at least."""
+    honest = _Story(skipped=(), clock_step_at=7)
+    assert honest.verdict().status == COMPLIANT
+    hidden_j = 90 * 4 * honest.fleet.node_power(INFERENCE) * 1.2  # what the step took away
+    v = _Story(skipped=(), clock_step_at=7, hidden={9, 10}, hidden_w=hidden_j / 120).verdict()
+    assert v.status != COMPLIANT, _ids(v)
+    assert "energy.unexplained" in _ids(v)
 
 
 def test_the_report_that_closes_a_stretch_judges_the_bucket_again() -> None:

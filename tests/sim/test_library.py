@@ -105,6 +105,7 @@ PAIRS = (
     ("hidden-training-while-intake-attestor-skips-across-edge.toml",
      "meter-register-bridges-a-step-on-the-edge-honest.toml"),
     ("power-cap-burst-while-intake-attestor-skips.toml", "meter-register-bridges-a-fall-on-the-edge-honest.toml"),
+    ("meter-clock-steps-forward-hides-training.toml", "meter-clock-slow-load-before-edge-honest.toml"),
 )
 
 

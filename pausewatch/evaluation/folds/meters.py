@@ -4,17 +4,24 @@ and what one scope's measurements read.
 A stretch between two of a meter's reports that no report covers (its attestor stopped, a
 report lost) is *bridged* where both reports carry the meter's energy register
 (``energy_counter_last_j`` of the earlier, ``energy_counter_first_j`` of the later): what the
-register counted there is what the scope drew there, however it drew it (rules/17). A bridge
-inside a window counts in full, as a reading; one that reaches past the window bounds the part
-inside from above only: at most the bridge, less its part outside at the mean power of the
-report beside that part (the earlier report's before the window, the later's after it), and
-never less than the part inside at the highest power the meter read (what rules/16 counted).
-An honest load that changed in the stretch is then charged where it ran; a load hidden in it
-is charged to the side it ran on, or to both; a fleet low in the part outside and high in the
-report beside it buys the part inside the rules/16 reading, no less. Before, a stretch nobody read counted at the highest power the
-meter read in the bucket, and a 30-kW load run only while an intake meter's attestor skipped
-one 30-s report passed a 7.6-kW power cap (a hunt of rules/16, 2026-12-07). A meter without a
-register is read as before.
+register counted there is what the scope drew there, however it drew it (rules/17). Before, the
+stretch counted at the highest power the meter read in the bucket, and a 30-kW load run only
+while an intake meter's attestor skipped one 30-s report passed a 7.6-kW power cap (a hunt of
+rules/16, 2026-12-07). How a bridge counts in a window:
+
+- wholly inside it: what the register counted, in the lowest reading and the highest alike;
+- reaching past it: nothing in the lowest reading; in the highest, the count less its part
+  outside at the mean power of the report beside that part (the earlier report's before the
+  window, the later's after it). An honest load that stepped in the stretch is charged where
+  it ran; a load hidden in it, to the side it ran on or to both; a load that rose and fell
+  again within the part outside is charged inside (INCONCLUSIVE: the register cannot say on
+  which side of the edge it ran);
+- in the highest reading, never less than its time inside at the meter's highest power (what
+  rules/16 counted): a register that counted less proves no quiet stretch (a meter clock
+  stepped 90 s forward made a "stretch" in which no time passed, read as ~0 J, and a hidden
+  load filled the hole: COMPLIANT, a red team of rules/17, 2026-12-07).
+
+A meter without a register is read as before.
 
 Findings: ``telemetry.invalid`` and ``plausibility.counter_backwards`` per report (into the
 ``IntegrityFold``); ``continuity.gap`` / ``continuity.timeout`` / ``continuity.coverage`` per
@@ -79,7 +86,7 @@ class _Bridged(NamedTuple):
     """The bridges' share of one window (``MeterFold._bridged``)."""
 
     exact_j: float  # bridges wholly inside it: what they counted
-    most_j: float  # and, for those that reach past it, the most their part inside can hold
+    most_j: float  # the most all of them can hold inside it (the module's docstring)
     time_ns: int  # the time of the window they bridge
     exact_ns: int  # of which wholly inside it (the rest is still unread for ``max_gap``)
 
@@ -180,13 +187,19 @@ class MeterFold:
                 continue
             t_in = inside[1] - inside[0]
             time_ns += t_in
+            # never less than the time at the meter's highest power: a register that counted
+            # less than that over a stretch no report covers is no proof of a quiet stretch (a
+            # meter clock stepped 90 s forward left a 90-s "stretch" the register read as ~0 J,
+            # and a hidden load filled the hole: COMPLIANT, a red team of rules/17, 2026-12-07)
+            floor_j = peak_w * t_in / NS_PER_S
             if inside == (g0, g1):
                 exact.append(energy)
                 exact_ns += t_in
+                most.append(max(energy, floor_j))
                 continue
             outside_j = (before_w * (inside[0] - g0) + after_w * (g1 - inside[1])) / NS_PER_S
-            most.append(min(energy, max(peak_w * t_in / NS_PER_S, energy - outside_j)))
-        return _Bridged(math.fsum(exact), math.fsum(exact) + math.fsum(most), time_ns, exact_ns)
+            most.append(max(floor_j, energy - outside_j))
+        return _Bridged(math.fsum(exact), math.fsum(most), time_ns, exact_ns)
 
     def energy_around(self, meters: Sequence[str], window: Interval) -> float:
         """The energy one measurement (``meters`` summed) read in ``window``, which may reach
