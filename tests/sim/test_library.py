@@ -106,6 +106,7 @@ PAIRS = (
      "meter-register-bridges-a-step-on-the-edge-honest.toml"),
     ("power-cap-burst-while-intake-attestor-skips.toml", "meter-register-bridges-a-fall-on-the-edge-honest.toml"),
     ("meter-clock-steps-forward-hides-training.toml", "meter-clock-slow-load-before-edge-honest.toml"),
+    ("hidden-load-before-edge-charged-to-the-next-bucket.toml", "burst-in-an-unread-stretch-past-the-edge-honest.toml"),
 )
 
 

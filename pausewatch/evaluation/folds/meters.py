@@ -13,9 +13,12 @@ rules/16, 2026-12-07). How a bridge counts in a window:
 - reaching past it: nothing in the lowest reading; in the highest, the count less its part
   outside at the mean power of the report beside that part (the earlier report's before the
   window, the later's after it). An honest load that stepped in the stretch is charged where
-  it ran; a load hidden in it, to the side it ran on or to both; a load that rose and fell
-  again within the part outside is charged inside (INCONCLUSIVE: the register cannot say on
-  which side of the edge it ran);
+  it ran; a load that rose and fell again within the part outside is charged inside
+  (INCONCLUSIVE: the register cannot say on which side of the edge it ran). A load hidden in
+  the stretch is charged to at least one side beyond what its highest power allows: where the
+  report beside the part outside reads more than that part drew (a fleet whose reported load
+  rises as the attestor comes back), the charge moves to the other bucket, whose discount is
+  the report on its own far side (a red team of rules/17, 2026-12-07);
 - in the highest reading, never less than its time inside at the meter's highest power (what
   rules/16 counted): a register that counted less proves no quiet stretch (a meter clock
   stepped 90 s forward made a "stretch" in which no time passed, read as ~0 J, and a hidden
