@@ -41,13 +41,15 @@ class _Story:
         reset_after_skip: bool = False,
         unread_around_skip: bool = False,
         clock_step_at: int | None = None,
+        fast_until: int | None = None,
+        minutes: int = 30,
     ) -> None:
         self.fleet = fleet = Fleet({"fac-a": 4})
         self.wire = fleet.inventory_wire("fac-a")
         self.wire.overhead.min_ratio, self.wire.overhead.max_ratio = 1.1, 1.25
         counter = 1e9
         resumed = False
-        for k in range(30):
+        for k in range(minutes):
             t = T0 + k * 60 * NS
             for node in fleet.node_ids("fac-a", 4):
                 fleet.usage(node, "fac-a", t, INFERENCE)
@@ -71,15 +73,19 @@ class _Story:
 
             def stepped(m: types_pb2.MeterReport, k: int = k, registers: Callable[..., None] = registers) -> None:
                 registers(m)
-                if clock_step_at is not None and k >= clock_step_at:  # the meter's clock 90 s ahead
+                ahead = (clock_step_at is not None and k >= clock_step_at) or (
+                    fast_until is not None and k < fast_until
+                )
+                if ahead:  # the meter's clock 90 s ahead
                     m.period_start_unix_ns += 90 * NS
                     m.period_end_unix_ns += 90 * NS
 
             fleet.meter("fac-a", t, power, pue=1.0, tweak=stepped)
 
-    def verdict(self, bucket: int = 0) -> types_pb2.Verdict:
+    def verdict(self, bucket: int = 0, cap_w: float | None = None) -> types_pb2.Verdict:
+        rules = "" if cap_w is None else f'[[rules.power_caps]]\nfacility = "fac-a"\nmax_power_w = {cap_w}'
         inputs = dataclasses.replace(
-            self.fleet.inputs(commitment(["fac-a"], bucket_s=BUCKET_S)),
+            self.fleet.inputs(commitment(["fac-a"], bucket_s=BUCKET_S, extra_rules=rules)),
             inventories={"fac-a": Inventory.from_wire(self.wire)},
         )
         start = T0 + bucket * BUCKET_S * NS
@@ -147,6 +153,18 @@ def test_a_stretch_the_register_read_as_empty_is_no_proof_of_quiet() -> None:
     v = _Story(skipped=(), clock_step_at=7, hidden={9, 10}, hidden_w=hidden_j / 120).verdict()
     assert v.status != COMPLIANT, _ids(v)
     assert "energy.unexplained" in _ids(v)
+
+
+def test_a_meter_clock_put_right_while_its_attestor_was_down_is_no_evidence() -> None:
+    """An intake clock 90 s fast, put right while its attestor was down for 2 minutes: the two
+    reports' times claim a 30-s stretch over which the register counted 2.5 minutes. Counted
+    in the lowest reading, an honest fleet at ~97 % of its power cap was a VIOLATION (a hunt of
+    rules/17); the lowest reading now takes the register less twice the skew."""
+    story = _Story(skipped={22, 23}, fast_until=22, minutes=45)  # fast since before the bucket
+    power = 4 * story.fleet.node_power(INFERENCE) * 1.2
+    v = story.verdict(1, cap_w=round(power / 0.97))
+    assert v.status != VIOLATION, _ids(v)
+    assert "power.cap_exceeded" not in _ids(v)
 
 
 def test_the_report_that_closes_a_stretch_judges_the_bucket_again() -> None:

@@ -107,6 +107,7 @@ PAIRS = (
     ("power-cap-burst-while-intake-attestor-skips.toml", "meter-register-bridges-a-fall-on-the-edge-honest.toml"),
     ("meter-clock-steps-forward-hides-training.toml", "meter-clock-slow-load-before-edge-honest.toml"),
     ("hidden-load-before-edge-charged-to-the-next-bucket.toml", "burst-in-an-unread-stretch-past-the-edge-honest.toml"),
+    ("power-cap-burst-while-intake-attestor-skips.toml", "meter-clock-put-right-while-down-near-cap-honest.toml"),
 )
 
 

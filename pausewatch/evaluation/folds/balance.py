@@ -32,7 +32,7 @@ from pausewatch.evaluation.findings import CRITICAL, WARNING, Finding, FindingId
 from pausewatch.evaluation.folds.coverage import DeviceCoverage
 from pausewatch.evaluation.folds.meters import MeterFold, MeterReading
 from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
-from pausewatch.evaluation.folds.reading import NS_PER_S
+from pausewatch.evaluation.folds.reading import EDGE_SKEW_S, NS_PER_S
 from pausewatch.evaluation.intervals import Cumulative, Interval, intersect, merge, uncovered
 from pausewatch.evaluation.meter_routes import MeterRoutes
 from pausewatch.inventory import DeclaredMeter, Inventory, MeterScopeGroup
@@ -40,6 +40,7 @@ from pausewatch.peaks import UNKNOWN_MODEL_PEAK, AcceleratorPeak, lookup_peak
 from pausewatch.v1 import types_pb2
 
 __all__ = [
+    "EDGE_SKEW_S",
     "ENERGY_VIOLATION_ACCELERATOR_EQUIVALENTS",
     "MAX_FILLED_FRACTION",
     "NODE_ENERGY_RANDOM",
@@ -103,7 +104,7 @@ METER_ACCURACY_SIGMAS: Final = 2.0
 # VIOLATION again (an honest-fleet hunt, 2026-12-07). The interior's reports are therefore read
 # at every alignment within the skew (``SKEW_STEPS`` steps each way), the meter's window fixed,
 # and the most they explain is what they explain: a steady hidden load gains nothing by it.
-EDGE_SKEW_S: Final = 120.0
+# (``EDGE_SKEW_S`` itself lives in ``folds.reading``, which the meters' fold reads too.)
 SKEW_STEPS: Final = 6
 MIN_INTERIOR_S: Final = 60.0
 # A bucket longer than this is also balanced over each of its hours (over its interior, the

@@ -9,7 +9,14 @@ stretch counted at the highest power the meter read in the bucket, and a 30-kW l
 while an intake meter's attestor skipped one 30-s report passed a 7.6-kW power cap (a hunt of
 rules/16, 2026-12-07). How a bridge counts in a window:
 
-- wholly inside it: what the register counted, in the lowest reading and the highest alike;
+- wholly inside it: in the highest reading, what the register counted; in the lowest, that
+  less ``2 * EDGE_SKEW_S`` at the highest power the meter read around it. The two reports'
+  clocks are each trusted only within the skew, so the stretch their times claim can be up to
+  twice the skew shorter than the time the register counted over: an intake clock 90 s fast,
+  put right while its attestor was down for 2 minutes, had 3.5 minutes of the fleet's energy
+  counted in a 2-minute stretch, and an honest fleet at 92-97 % of its power cap was a
+  VIOLATION (a hunt of rules/17, 2026-12-07). The register's evidence for a VIOLATION is then
+  only what no such skew explains; for a short stretch, none, as before it;
 - reaching past it: nothing in the lowest reading; in the highest, the count less its part
   outside at the mean power of the report beside that part (the earlier report's before the
   window, the later's after it). An honest load that stepped in the stretch is charged where
@@ -41,7 +48,7 @@ from typing import NamedTuple
 from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import WARNING, Finding, FindingId
 from pausewatch.evaluation.folds.integrity import IntegrityFold
-from pausewatch.evaluation.folds.reading import INVALID_KINDS, NS_PER_S, Slice
+from pausewatch.evaluation.folds.reading import EDGE_SKEW_S, INVALID_KINDS, NS_PER_S, Slice
 from pausewatch.evaluation.intervals import Cumulative, Interval, clip, covered_ns, intersect, uncovered
 from pausewatch.inventory import MeterScopeGroup
 from pausewatch.v1 import types_pb2
@@ -80,7 +87,7 @@ class _Bridge(NamedTuple):
     """What a meter's register counted over a stretch none of its reports covers."""
 
     gap: Interval  # the whole stretch, from the earlier report's end to the later's start
-    energy_j: float
+    energy_j: float  # what the register counted over it
     before_w: float  # the earlier report's mean power
     after_w: float  # the later report's
 
@@ -88,8 +95,8 @@ class _Bridge(NamedTuple):
 class _Bridged(NamedTuple):
     """The bridges' share of one window (``MeterFold._bridged``)."""
 
-    exact_j: float  # bridges wholly inside it: what they counted
-    most_j: float  # the most all of them can hold inside it (the module's docstring)
+    least_j: float  # the least those wholly inside it drew there (the module's docstring)
+    most_j: float  # the most all of them can hold inside it
     time_ns: int  # the time of the window they bridge
     exact_ns: int  # of which wholly inside it (the rest is still unread for ``max_gap``)
 
@@ -183,7 +190,8 @@ class MeterFold:
         says (its part inside at least at ``peak_w``, the highest power the meter read); a
         bridge that any reading of ``cover`` overlaps (another key's, measuring the same) is
         not counted."""
-        exact, most, time_ns, exact_ns = [], [], 0, 0
+        least, most, time_ns, exact_ns = [], [], 0, 0
+        skew_s = 2 * EDGE_SKEW_S
         for (g0, g1), energy, before_w, after_w in self._bridges.get(m, ()):
             inside = clip((g0, g1), window)
             if inside is None or covered_ns(cover, (g0, g1)) > 0:
@@ -196,13 +204,13 @@ class MeterFold:
             # and a hidden load filled the hole: COMPLIANT, a red team of rules/17, 2026-12-07)
             floor_j = peak_w * t_in / NS_PER_S
             if inside == (g0, g1):
-                exact.append(energy)
+                least.append(max(0.0, energy - skew_s * max(peak_w, before_w, after_w)))
                 exact_ns += t_in
                 most.append(max(energy, floor_j))
                 continue
             outside_j = (before_w * (inside[0] - g0) + after_w * (g1 - inside[1])) / NS_PER_S
             most.append(max(floor_j, energy - outside_j))
-        return _Bridged(math.fsum(exact), math.fsum(most), time_ns, exact_ns)
+        return _Bridged(math.fsum(least), math.fsum(most), time_ns, exact_ns)
 
     def energy_around(self, meters: Sequence[str], window: Interval) -> float:
         """The energy one measurement (``meters`` summed) read in ``window``, which may reach
@@ -212,8 +220,8 @@ class MeterFold:
         total: list[float] = []
         for m in meters:
             around = self._around_of(m)
-            bridged = self._bridged(m, window, around.cover, 0.0)
-            total.extend((around.energy.between(*window), bridged.exact_j))
+            bridged = self._bridged(m, window, around.cover, around.peak_w)
+            total.extend((around.energy.between(*window), bridged.least_j))
         return math.fsum(total)
 
     def most_around(self, meters: Sequence[str], window: Interval) -> float:
@@ -348,17 +356,17 @@ class MeterFold:
             if max(self._uncovered_ns(m) - bridged[m].exact_ns for m in meters) > max_gap:
                 continue
             unread_ns = {m: self._uncovered_ns(m) - bridged[m].time_ns for m in meters}
-            value = math.fsum([t for m in meters for t in (*self._terms.get(m, []), bridged[m].exact_j)])
+            value = math.fsum([t for m in meters for t in (*self._terms.get(m, []), bridged[m].least_j)])
             # feeds summed: their classes add linearly, as across facilities (rules/10): a class
             # bounds an error that stays with a meter, and meters of one make err alike. In
             # quadrature, eight honest feeds each reading 1 % high, their class, put a fleet at
             # 99.4 % of its power cap over it, and sixteen beside a declared fixed load made
             # ``energy.unexplained`` a VIOLATION (an honest-fleet hunt, 2026-12-07; rules/16)
             sigma = math.fsum(
-                accuracy[m] / 2 * math.fsum([*self._terms.get(m, []), bridged[m].exact_j]) for m in meters
+                accuracy[m] / 2 * math.fsum([*self._terms.get(m, []), bridged[m].least_j]) for m in meters
             )
             unread = math.fsum(
-                unread_ns[m] / NS_PER_S * self._peak_w(m) + bridged[m].most_j - bridged[m].exact_j
+                unread_ns[m] / NS_PER_S * self._peak_w(m) + bridged[m].most_j - bridged[m].least_j
                 for m in meters
             )
             out.append(MeterReading(meters, value, sigma, unread))

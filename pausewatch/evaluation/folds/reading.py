@@ -36,9 +36,23 @@ from pausewatch.peaks import (
 )
 from pausewatch.v1 import types_pb2
 
-__all__ = ["INVALID_KINDS", "NS_PER_S", "DeviceReading", "Slice", "UsageReader", "UsageReading", "slice_of"]
+__all__ = [
+    "EDGE_SKEW_S",
+    "INVALID_KINDS",
+    "NS_PER_S",
+    "DeviceReading",
+    "Slice",
+    "UsageReader",
+    "UsageReading",
+    "slice_of",
+]
 
 NS_PER_S: Final = 1_000_000_000
+# The clock skew the verifier tolerates between a report's clock and its own (``max_clock_skew_s``,
+# 120 s by default): ``folds.balance`` reads every edge and step within it, and ``folds.meters``
+# a meter's register across a stretch two reports, each within it, bound (``EDGE_SKEW_S`` in
+# ``folds.balance`` says why).
+EDGE_SKEW_S: Final = 120.0
 
 # Anomalies after which a value is not evidence (of activity or of its absence).
 INVALID_KINDS: Final = frozenset(
