@@ -273,6 +273,16 @@ def commitment_scope(facilities: Sequence[str]) -> list[str]:
     return [*facilities, ""] if len(facilities) >= 2 else list(facilities)
 
 
+
+def _usable_meter(r: LoggedReport) -> bool:
+    """A meter report whose reading counts (``folds.meters.usable``)."""
+    return r.meter is not None and usable(r.meter)
+
+
+def _has_register(r: LoggedReport) -> bool:
+    """A meter report that carries its meter's energy register."""
+    return r.meter is not None and r.meter.HasField("energy_counter_last_j")
+
 class Evaluator:
     """Evaluates every (facility, bucket) of one commitment over one log prefix.
 
@@ -347,11 +357,11 @@ class Evaluator:
                 del states[b]
         return touched
 
-    def _index(  # noqa: PLR0915 -- one pass that indexes the reports of a bucket
+    def _index(
         self, reports: Sequence[LoggedReport], ingest_findings: Sequence[IngestFinding]
     ) -> set[tuple[str, int]]:
         c = self.inputs.commitment
-        ws, we = c.window_start_ns, c.window_end_ns
+        we = c.window_end_ns
         bucket_ns = c.reporting.bucket_ns
         key_facility, scope = self._key_facility, self._scope
         touched: set[tuple[str, int]] = set()
@@ -376,36 +386,21 @@ class Evaluator:
                     touched.add((facility, b_start))
             if h.kind is ReportKind.METER:
                 touched |= self._chain_meter(facility, r)
-            start = max(h.period_start_ns, ws)
-            end = min(h.period_end_ns, we)
-            if start >= end:
-                continue
-            k = (start - ws) // bucket_ns
-            while True:
-                b_start = ws + k * bucket_ns
-                if b_start >= end:
-                    break
+            for b_start in self._bucket_starts(h.period_start_ns, h.period_end_ns):
                 self._by_bucket[(facility, b_start)].append(r)
                 touched.add((facility, b_start))
-                k += 1
         for g in ingest_findings:
             i = len(self._ingest_list)
             self._ingest_list.append(g)
             facility = key_facility.get(g.key_id, g.facility_id)
             if facility not in scope:
                 continue
-            lo = max(g.start_ns, ws)
-            hi = min(g.end_ns, we)
-            if lo >= hi:
-                continue
-            k = (lo - ws) // bucket_ns
-            while ws + k * bucket_ns < hi:
-                bucket = (facility, ws + k * bucket_ns)
+            for b_start in self._bucket_starts(g.start_ns, g.end_ns):
+                bucket = (facility, b_start)
                 self._ingest[bucket].append(i)
                 touched.add(bucket)
                 if g.finding_id == FindingId.CHAIN_GAP:
                     self._gap_buckets[g.key_id].add(bucket)
-                k += 1
         for key in new_seq_keys:  # a chain.gap turns INFO once every skipped seq is logged
             touched |= self._gap_buckets.get(key, set())
         # A usage report is lead-in (the last report before a bucket) for every later bucket up
@@ -440,18 +435,16 @@ class Evaluator:
         if i + 1 < len(chain):
             stretches.append((h.period_end_ns, chain[i + 1][0]))
         skew = round(EDGE_SKEW_S * 1e9)
+        return {(facility, b) for a, z in stretches if a < z for b in self._bucket_starts(a - skew, z + skew)}
+
+    def _bucket_starts(self, start_ns: int, end_ns: int) -> range:
+        """The starts of the commitment's buckets that [start_ns, end_ns) overlaps."""
         c = self.inputs.commitment
         ws, bucket_ns = c.window_start_ns, c.reporting.bucket_ns
-        out: set[tuple[str, int]] = set()
-        for a, b in stretches:
-            if a >= b:
-                continue
-            lo, hi = max(a - skew, ws), min(b + skew, c.window_end_ns)
-            k = (lo - ws) // bucket_ns
-            while lo < hi and ws + k * bucket_ns < hi:
-                out.add((facility, ws + k * bucket_ns))
-                k += 1
-        return out
+        lo, hi = max(start_ns, ws), min(end_ns, c.window_end_ns)
+        if lo >= hi:
+            return range(0)
+        return range(ws + (lo - ws) // bucket_ns * bucket_ns, hi, bucket_ns)
 
     def _bridges(self, facility: str, span: tuple[int, int]) -> list[tuple[LoggedReport, LoggedReport, bool]]:
         """Each meter key's pairs of consecutive usable reports with a stretch between them
@@ -460,10 +453,6 @@ class Evaluator:
         skew = round(EDGE_SKEW_S * 1e9)
         lo, hi = span[0] - skew, span[1] + skew
         out: list[tuple[LoggedReport, LoggedReport, bool]] = []
-
-        def counts(r: LoggedReport) -> bool:
-            return r.meter is not None and usable(r.meter)
-
         for (fid, _), chain in self._meter_chains.items():
             if fid != facility:
                 continue
@@ -473,16 +462,16 @@ class Evaluator:
             # further back is left unread, as without a register
             i -= 1
             floor = max(0, i - 64)
-            while i > floor and not counts(chain[i][2]):
+            while i > floor and not _usable_meter(chain[i][2]):
                 i -= 1
             last: LoggedReport | None = None
             pairs = []
             registered = False
             for j in range(max(0, i), len(chain)):  # from i on: neither a copy nor a walk from 0
                 start, _, r = chain[j]
-                if r.meter is None or not counts(r):
+                if not _usable_meter(r):
                     continue
-                registered = registered or r.meter.HasField("energy_counter_last_j")
+                registered = registered or _has_register(r)
                 if last is not None and last.header.period_end_ns < start and last.header.period_end_ns < hi:
                     pairs.append((last, r))
                 if start >= hi:
