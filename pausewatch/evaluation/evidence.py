@@ -249,11 +249,14 @@ def advance_baseline(
     fillable = reported is not None
     if balance is not None and reported is None and state.level0 is not None:
         reported = balance.reported_j  # tested as it is: silence that drew power raises the ratio
-    metered = balance.net_metered_j()[0] if balance is not None else 0.0
     learnt: tuple[float, float, float] | None = None
-    if balance is not None and reported is not None and reported > 0 and metered > 0:
-        ratio = metered / reported
-        learnt = (metered, reported, balance.sigma_j)
+    if balance is not None and reported is not None:
+        # the ratio like with like (``EnergyBalance.baseline_pair``); what the carried test
+        # reads (``learnt``) stays the whole bucket's
+        read_metered, read_reported = balance.baseline_pair(reported)
+        if read_reported > 0 and read_metered > 0:
+            ratio = read_metered / read_reported
+            learnt = (balance.net_metered_j()[0], reported, balance.sigma_j)
     if ratio is None or balance is None or (not fillable and state.level0 is None):
         # calibration learns from complete buckets and ones with short silences filled
         # (``EnergyBalance.baseline_reported_j``)

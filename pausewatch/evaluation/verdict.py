@@ -139,10 +139,12 @@ __all__ = [
 # intake measurement dropped for its unread time energy.balance_unverifiable, 2026-12-07; 17: a
 # stretch between two of a meter's reports that neither covers bridged by the meter's energy
 # register where both carry it, a register that went backwards there
-# plausibility.counter_backwards, 2026-12-07). A new
+# plausibility.counter_backwards, 2026-12-07; 18: the ratio baseline read like with like over
+# the time the lowest measurement read, and a long bucket's hours over the registers' bridges at
+# the most they hold, 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/17"
+RULES: Final = "pausewatch-rules/18"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -160,6 +162,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/14",
     "pausewatch-rules/15",
     "pausewatch-rules/16",
+    "pausewatch-rules/17",
 )
 
 

@@ -43,7 +43,9 @@ class _Story:
         clock_step_at: int | None = None,
         fast_until: int | None = None,
         minutes: int = 30,
+        bucket_s: int = BUCKET_S,
     ) -> None:
+        self.bucket_s = bucket_s
         self.fleet = fleet = Fleet({"fac-a": 4})
         self.wire = fleet.inventory_wire("fac-a")
         self.wire.overhead.min_ratio, self.wire.overhead.max_ratio = 1.1, 1.25
@@ -85,11 +87,11 @@ class _Story:
     def verdict(self, bucket: int = 0, cap_w: float | None = None) -> types_pb2.Verdict:
         rules = "" if cap_w is None else f'[[rules.power_caps]]\nfacility = "fac-a"\nmax_power_w = {cap_w}'
         inputs = dataclasses.replace(
-            self.fleet.inputs(commitment(["fac-a"], bucket_s=BUCKET_S, extra_rules=rules)),
+            self.fleet.inputs(commitment(["fac-a"], bucket_s=self.bucket_s, extra_rules=rules)),
             inventories={"fac-a": Inventory.from_wire(self.wire)},
         )
-        start = T0 + bucket * BUCKET_S * NS
-        return evaluate_bucket(inputs, BucketRef("fac-a", start, start + BUCKET_S * NS))
+        start = T0 + bucket * self.bucket_s * NS
+        return evaluate_bucket(inputs, BucketRef("fac-a", start, start + self.bucket_s * NS))
 
 
 def _ids(v: types_pb2.Verdict) -> set[str]:
@@ -190,3 +192,41 @@ def test_the_report_that_closes_a_stretch_judges_the_bucket_again() -> None:
     after = ev.facts("fac-a", T0)
     assert after is not before
     assert ev.verdict(BucketRef("fac-a", T0, T0 + BUCKET_S * NS)).status != COMPLIANT
+
+
+def test_an_hour_of_a_long_bucket_reads_what_the_register_bridged_in_it() -> None:
+    """A 4-hour bucket is balanced over each of its hours too. Read only where the meter read,
+    an hour left out the minutes the intake's attestor skipped: 33 kW hidden for those 2
+    minutes is over the hour's band but within the bucket's, and was COMPLIANT (a hunt of
+    rules/17); the hour now reads the register's bridge at the most it holds (rules/18)."""
+    long = {"minutes": 240, "bucket_s": 4 * 3600}
+    read = _Story(skipped=(), hidden={150, 151}, hidden_w=33_000.0, **long).verdict()
+    assert read.status != COMPLIANT  # the hour the meter read shows it: the control
+    v = _Story(skipped={150, 151}, hidden={150, 151}, hidden_w=33_000.0, **long).verdict()
+    assert v.status != COMPLIANT, _ids(v)
+    assert "energy.unexplained" in _ids(v)
+    assert _Story(skipped={150, 151}, **long).verdict().status == COMPLIANT
+
+
+@pytest.mark.parametrize("register", [True, False])
+def test_the_ratio_baseline_reads_like_with_like_where_a_report_was_skipped(register: bool) -> None:
+    """The ratio baseline compares the meter's reading and the nodes' reports over the time the
+    meter read: time it left unread counts in neither. Counted as nothing in the reading alone,
+    an intake whose attestor skipped one report in every bucket lowered the ratio by that share,
+    and a step of hidden load as large no longer showed (a hunt of rules/17; the library's
+    baseline-step-cancelled-by-a-skipped-meter-report)."""
+
+    def ratio(skipped: Collection[int]) -> float:
+        story = _Story(skipped, register=register)
+        inputs = dataclasses.replace(
+            story.fleet.inputs(commitment(["fac-a"], bucket_s=BUCKET_S)),
+            inventories={"fac-a": Inventory.from_wire(story.wire)},
+        )
+        (balance,) = Evaluator(inputs).facts("fac-a", T0).energy
+        metered, reported = balance.baseline_pair(balance.reported_j)
+        return metered / reported
+
+    whole = ratio(())
+    assert whole == pytest.approx(1.2, rel=0.01)
+    assert ratio({7}) == pytest.approx(whole, rel=1e-3)  # not 14/15 of it
+    assert ratio({6, 7}) == pytest.approx(whole, rel=1e-3)

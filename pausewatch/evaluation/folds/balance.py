@@ -25,7 +25,7 @@ import math
 import statistics
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Any, Final
 
 from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import CRITICAL, WARNING, Finding, FindingId
@@ -215,6 +215,11 @@ class EnergyBalance:
     # in a bucket longer than an hour, the same balance over each hour of its interior
     # (``HOUR_S``): (start ns, end ns, metered less the fixed load and the explained, σ)
     hours: tuple[tuple[int, int, float, float], ...] = ()
+    # what the ratio baseline compares (``baseline_pair``): the lowest measurement's reading over
+    # the time its reports cover, less the fixed load then, and the share of the reports' energy
+    # that falls in that time; None: the whole bucket's figures
+    read_j: float | None = None
+    read_share: float = 1.0
 
     def net_metered_j(self) -> tuple[float, float]:
         """The lowest and the highest metered energy less the declared fixed load: what the
@@ -238,6 +243,17 @@ class EnergyBalance:
         kept silent a minute in every bucket cannot keep the baseline from calibrating, and what
         it draws while silent beyond its own mean still raises the ratio; else None."""
         return self.reported_j if self.complete else self.filled_j
+
+    def baseline_pair(self, reported_j: float) -> tuple[float, float]:
+        """The (metered, reported) J whose ratio the baseline tracks, ``reported_j`` the
+        bucket's (``baseline_reported_j`` or the reports as they are): like with like, over
+        the time the lowest measurement read. Time a meter left unread counts in neither:
+        counted as nothing in the metered figure alone, an intake whose attestor skipped one
+        30-s report in every 15-minute bucket lowered the ratio by that share, and a step of
+        hidden load as large no longer showed (rules/18; a hunt of rules/17, 2026-12-07)."""
+        if self.read_j is None:
+            return self.net_metered_j()[0], reported_j
+        return self.read_j, reported_j * self.read_share
 
     def subject(self, facility_id: str, all_nodes: tuple[str, ...]) -> str:
         """``facility:ID`` for the scope of every node, ``scope:ID/METERS`` for a part."""
@@ -1325,8 +1341,24 @@ class _Scopes:
             fixed_load_j=fixed_j,
             interior=self._interior(group, lowest, hi),
             hours=self._hours(group, lowest, hi),
+            **self._read_part(group, lowest),
         )
         return balance, r
+
+    def _read_part(self, group: MeterScopeGroup, lowest: MeterReading) -> dict[str, Any]:
+        """``EnergyBalance.read_j`` and ``read_share``: ``lowest``'s reading over the time its
+        every meter's reports cover (``MeterFold.covered_by``), less the fixed load then, and
+        the share of the scope's reports that falls there (``EnergyBalance.baseline_pair``)."""
+        pieces = self.meters.covered_by(lowest.meters, self.span)
+        reports = self._reports(group)
+        whole = reports.between(*self.span)
+        if not pieces or whole <= 0:
+            return {}
+        seconds = sum(b - a for a, b in pieces) / NS_PER_S
+        metered = math.fsum(self.meters.energy_between(lowest.meters, p) for p in pieces)
+        fixed = self.commitment.tolerances.fixed_load(group.fixed_load_w) * seconds
+        share = math.fsum(reports.between(*p) for p in pieces) / whole
+        return {"read_j": metered - fixed, "read_share": min(1.0, max(0.0, share))}
 
     def _reports(self, group: MeterScopeGroup) -> Cumulative:
         """The energy the scope's nodes reported (and the departed ones its meters saw), each
@@ -1359,7 +1391,12 @@ class _Scopes:
         self, group: MeterScopeGroup, lowest: MeterReading, hi: float
     ) -> tuple[tuple[int, int, float, float], ...]:
         """``EnergyBalance.hours``: the interior's balance over each of its hours (the last
-        one ending at the interior's end), in a bucket longer than ``HOUR_S``."""
+        one ending at the interior's end), in a bucket longer than ``HOUR_S``. An hour blocks
+        COMPLIANT, so it reads what the meters' registers bridged in it at the most they can
+        hold, with the reports there (``MeterFold.read_or_bridged``): read only where the
+        meters read, an hour left out the minutes an intake's attestor skipped, and eight
+        hidden nodes training those 4 minutes of a 4-hour bucket were COMPLIANT, where the
+        hour the meter read was not (rules/18; a hunt of rules/17, 2026-12-07)."""
         window = interior_of(self.span)
         if window is None or self.bucket_s <= HOUR_S:
             return ()
@@ -1367,21 +1404,31 @@ class _Scopes:
         out = []
         for a in range(window[0], window[1], hour):
             at = (a, a + hour) if a + hour <= window[1] else (max(window[0], window[1] - hour), window[1])
-            got = self._within(group, lowest, hi, at)
+            got = self._within(group, lowest, hi, at, bridged=True)
             if got is not None:
                 out.append((*at, got[1], got[2]))
         return tuple(out)
 
     def _within(
-        self, group: MeterScopeGroup, lowest: MeterReading, hi: float, window: Interval
+        self,
+        group: MeterScopeGroup,
+        lowest: MeterReading,
+        hi: float,
+        window: Interval,
+        *,
+        bridged: bool = False,
     ) -> tuple[float, float, float] | None:
-        """The balance of ``group`` over ``window`` inside the interior (``_interior``)."""
-        pieces = self.meters.covered_by(lowest.meters, window)
+        """The balance of ``group`` over ``window`` inside the interior (``_interior``); with
+        ``bridged``, over the registers' bridges too, at the most they hold (``_hours``)."""
+        if bridged:
+            pieces, bridged_j = self.meters.read_or_bridged(lowest.meters, window)
+        else:
+            pieces, bridged_j = self.meters.covered_by(lowest.meters, window), 0.0
         seconds = sum(b - a for a, b in pieces) / NS_PER_S
         least_s = (window[1] - window[0] - self.commitment.reporting.max_gap_ns) / NS_PER_S
         if seconds <= 0 or seconds < least_s:
             return None
-        metered = math.fsum(self.meters.energy_between(lowest.meters, p) for p in pieces)
+        metered = math.fsum([*(self.meters.energy_between(lowest.meters, p) for p in pieces), bridged_j])
         band = self.commitment.tolerances.band
         cut_bands = [(lo, hi_v, band(*b)[1]) for lo, hi_v, b in group.band_steps]
         his = [

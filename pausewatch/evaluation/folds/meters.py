@@ -39,6 +39,7 @@ meter."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -142,6 +143,7 @@ class MeterFold:
         self._evidence: list[int] = []
         self._cumulative: dict[str, Cumulative] = {}  # per meter, built once its reports are in
         self._bridges: dict[str, list[_Bridge]] = defaultdict(list)
+        self._by_start: dict[str, list[tuple[int, int, float]]] = {}  # per meter: (start, end, W)
 
     def add(self, meter_id: str, meter: types_pb2.MeterReport, at: Slice, subject: str) -> None:
         """One report of the declared meter ``meter_id`` (``subject``: ``meter:ID``)."""
@@ -167,6 +169,7 @@ class MeterFold:
         self._cover[meter_id].append(at.part)
         self._terms[meter_id].append(meter.energy_j * at.frac)
         self._cumulative.pop(meter_id, None)
+        self._by_start.pop(meter_id, None)
         self._evidence.append(at.log_index)
         self._around.pop(meter_id, None)
 
@@ -327,6 +330,38 @@ class MeterFold:
         for m in meters:
             pieces = intersect(pieces, self._cover.get(m, []))
         return pieces
+
+    def read_or_bridged(self, meters: Sequence[str], window: Interval) -> tuple[list[Interval], float]:
+        """The parts of ``window`` every one of ``meters`` read or bridged (the module's
+        docstring), and the most their bridges there can hold, J (``_bridged``'s highest)."""
+        pieces = [window]
+        for m in meters:
+            cover = self._cover.get(m, [])
+            gaps = [g for g, *_ in self._bridges.get(m, ()) if covered_ns(cover, g) == 0]
+            pieces = intersect(pieces, [*cover, *gaps])
+        most = math.fsum(
+            self._bridged(m, p, self._cover.get(m, []), self._peak_within(m, window)).most_j
+            for m in meters
+            for p in pieces
+        )
+        return pieces, most
+
+    def _peak_within(self, m: str, window: Interval) -> float:
+        """The highest mean power of meter ``m``'s readings that overlap ``window``, W. The
+        floor of a bridge in one hour of a long bucket: at the bucket's highest, an honest
+        fleet that served inference for an hour and idled the rest, its intake's attestor
+        stopped 4 minutes in an idle hour, was INCONCLUSIVE (rules/18)."""
+        if m not in self._by_start:
+            self._by_start[m] = sorted(
+                (a, b, j / ((b - a) / NS_PER_S))
+                for (a, b), j in zip(self._cover.get(m, []), self._terms.get(m, []), strict=True)
+                if b > a
+            )
+        rows = self._by_start[m]
+        longest = max((b - a for a, b, _ in rows), default=0)
+        lo = bisect.bisect_left(rows, (window[0] - longest,))
+        hi = bisect.bisect_left(rows, (window[1],))
+        return max((w for a, b, w in rows[lo:hi] if b > window[0]), default=0.0)
 
     def energy_between(self, meters: Sequence[str], window: Interval) -> float:
         """The energy one measurement (``meters`` summed) read in ``window``, each reading's
