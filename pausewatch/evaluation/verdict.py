@@ -141,7 +141,7 @@ __all__ = [
 # register where both carry it, a register that went backwards there
 # plausibility.counter_backwards, 2026-12-07; 18: the ratio baseline read like with like over
 # the time the lowest measurement read, and a long bucket's hours over the registers' bridges at
-# the most they hold, 2026-12-07). A new
+# the most they hold, redundant meters compared over the time both read, 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/18"

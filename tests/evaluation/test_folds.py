@@ -15,9 +15,9 @@ from pausewatch.evaluation.folds.balance import disagreements
 from pausewatch.evaluation.folds.compute import ComputeFold
 from pausewatch.evaluation.folds.coverage import CoverageFold, tolerate
 from pausewatch.evaluation.folds.integrity import IntegrityFold
-from pausewatch.evaluation.folds.meters import MeterReading
+from pausewatch.evaluation.folds.meters import MeterFold, MeterReading
 from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
-from pausewatch.evaluation.folds.reading import UsageReader, UsageReading, slice_of
+from pausewatch.evaluation.folds.reading import Slice, UsageReader, UsageReading, slice_of
 from pausewatch.inventory import Inventory
 from pausewatch.keys import Ed25519Signer
 from pausewatch.peaks import lookup_peak
@@ -172,10 +172,41 @@ def test_node_energy_flags_a_bmc_below_its_accelerators_and_drops_invalid_period
     assert [f.id for f in flags.finish()] == [FindingId.PLAUSIBILITY_POWER_ACTIVITY]
 
 
+def _meters(watts: dict[str, float], skipped: dict[str, set[int]] | None = None) -> MeterFold:
+    """Meters each reading ``watts`` for the bucket's ten minutes, but the minutes ``skipped``."""
+    fold = MeterFold(_commitment(), SPAN, IntegrityFold(SPAN))
+    for n, (name, w) in enumerate(watts.items()):
+        for k in range(10):
+            if k in (skipped or {}).get(name, set()):
+                continue
+            m = types_pb2.MeterReport(sample_count=60, energy_j=w * 60)
+            at = Slice(100 * n + k, (T0 + k * 60 * NS, T0 + (k + 1) * 60 * NS), 1.0, 60.0, 60.0)
+            fold.add(name, m, at, f"meter:{name}")
+    return fold
+
+
+def _measured(fold: MeterFold, name: str, sigma: float) -> MeterReading:
+    return MeterReading((name,), fold.energy_between((name,), SPAN), sigma)
+
+
 def test_redundant_meters_disagree_beyond_their_combined_accuracy() -> None:
-    a, b = MeterReading(("m1",), 1000.0, 10.0), MeterReading(("m2",), 1000.0 + 3 * math.sqrt(200) + 1, 10.0)
-    assert [f.subject for f in disagreements([a, b], SPAN)] == ["meter:m1"]
-    assert disagreements([a, MeterReading(("m2",), 1040.0, 10.0)], SPAN) == []
+    over = 1000.0 + (3 * math.sqrt(200) + 1) / 600  # W: 3σ and a joule over the bucket
+    fold = _meters({"m1": 1000.0, "m2": over, "m3": 1000.0 + 40 / 600})
+    a, b, c = (_measured(fold, m, 10.0) for m in ("m1", "m2", "m3"))
+    assert [f.subject for f in disagreements([a, b], SPAN, fold)] == ["meter:m1"]
+    assert disagreements([a, c], SPAN, fold) == []
+
+
+def test_redundant_meters_are_compared_over_the_time_both_read() -> None:
+    """A meter whose attestor skipped two minutes read that much less over the bucket; over the
+    time both read it agrees with the other (rules/18: it was ``meter.disagreement``)."""
+    fold = _meters({"m1": 1000.0, "m2": 1000.0}, {"m2": {4, 5}})
+    a, b = _measured(fold, "m1", 10.0), _measured(fold, "m2", 10.0)
+    assert a.energy_j - b.energy_j == pytest.approx(120_000.0)
+    assert disagreements([a, b], SPAN, fold) == []
+    lying = _meters({"m1": 1000.0, "m2": 990.0}, {"m2": {4, 5}})  # 1 % low where it read
+    (finding,) = disagreements([_measured(lying, "m1", 10.0), _measured(lying, "m2", 10.0)], SPAN, lying)
+    assert {q.name: q.value for q in finding.quantities}["both_read_share"] == pytest.approx(0.8)
 
 
 def test_bucket_routes_each_report_once_and_counts_those_in_its_span() -> None:

@@ -370,13 +370,22 @@ def proven_quiet(balances: Sequence[EnergyBalance], devices: Sequence[DeviceCove
     return frozenset(proven)
 
 
-def disagreements(readings: Sequence[MeterReading], span: Interval) -> list[Finding]:
-    """Redundant measurements of one scope that differ beyond their combined accuracy."""
+def disagreements(readings: Sequence[MeterReading], span: Interval, meters: MeterFold) -> list[Finding]:
+    """Redundant measurements of one scope that differ beyond their combined accuracy, like with
+    like: what each read over the time both read (``MeterFold.covered_by``), each one's σ its
+    share of that time. Over the whole bucket, an honest redundant meter whose attestor skipped
+    2 minutes read that much less than the other and was ``meter.disagreement`` (rules/18)."""
     out = []
+    bucket_ns = span[1] - span[0]
     for i, a in enumerate(readings):
         for b in readings[i + 1 :]:
-            limit = Z_WARN * math.sqrt(a.sigma_j * a.sigma_j + b.sigma_j * b.sigma_j)
-            if abs(a.energy_j - b.energy_j) > limit:
+            pieces = meters.covered_by((*a.meters, *b.meters), span)
+            share = sum(y - x for x, y in pieces) / bucket_ns if bucket_ns > 0 else 0.0
+            if share <= 0:
+                continue
+            ea, eb = (math.fsum(meters.energy_between(m.meters, p) for p in pieces) for m in (a, b))
+            limit = Z_WARN * share * math.hypot(a.sigma_j, b.sigma_j)
+            if abs(ea - eb) > limit:
                 ma, mb = "+".join(a.meters), "+".join(b.meters)
                 out.append(
                     Finding.make(
@@ -384,12 +393,14 @@ def disagreements(readings: Sequence[MeterReading], span: Interval) -> list[Find
                         WARNING,
                         f"meter:{ma}",
                         span,
-                        f"redundant meters of one scope disagree: {ma} {a.energy_j:.4g} J,"
-                        f" {mb} {b.energy_j:.4g} J (limit {limit:.3g} J): at least one is wrong",
+                        f"redundant meters of one scope disagree: {ma} {ea:.4g} J, {mb} {eb:.4g} J"
+                        f" over the {share:.1%} of the bucket both read (limit {limit:.3g} J):"
+                        " at least one is wrong",
                         {
-                            "metered_a_j": (a.energy_j, "J"),
-                            "metered_b_j": (b.energy_j, "J"),
+                            "metered_a_j": (ea, "J"),
+                            "metered_b_j": (eb, "J"),
                             "limit_j": (limit, "J"),
+                            "both_read_share": (share, "1"),
                         },
                     )
                 )
@@ -711,7 +722,7 @@ class _Scopes:
                     )
                 )
                 continue
-            findings.extend(disagreements(readings, self.span))
+            findings.extend(disagreements(readings, self.span, self.meters))
             top_level = not any(
                 set(other.node_ids) > set(group.node_ids) for other in groups if other is not group
             )
