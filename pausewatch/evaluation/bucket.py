@@ -49,7 +49,7 @@ from pausewatch.evaluation.folds.coverage import CoverageFold, tolerate
 from pausewatch.evaluation.folds.enrolment import Enrolment
 from pausewatch.evaluation.folds.integrity import IntegrityFold
 from pausewatch.evaluation.folds.labels import LabelledPeriod, NodeWorkload, WorkloadFold
-from pausewatch.evaluation.folds.meters import MeterFold
+from pausewatch.evaluation.folds.meters import REGISTER_SHORT, REGISTER_SHORT_MIN_S, MeterFold
 from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
 from pausewatch.evaluation.folds.plausibility import PlausibilityFold, energy_tolerance_j
 from pausewatch.evaluation.folds.reading import NS_PER_S, Slice, UsageReader, slice_of
@@ -258,7 +258,7 @@ class BucketAccumulator:
                 self._integrity.flag(fid, WARNING, subject, at, message)
             return
         at = Slice(after.log_index, near, 1.0, (near[1] - near[0]) / NS_PER_S, full_s)
-        _, measured = self._measured(after, at)
+        declared, measured = self._measured(after, at)
         if measured is None:
             return
 
@@ -269,7 +269,24 @@ class BucketAccumulator:
                 return m.power_mean_w
             return m.energy_j / max(1e-9, (r.header.period_end_ns - r.header.period_start_ns) / NS_PER_S)
 
-        self._meters.add_bridge(measured, gap, energy, mean_w(before, a), mean_w(after, b))
+        before_w, after_w = mean_w(before, a), mean_w(after, b)
+        if full_s >= REGISTER_SHORT_MIN_S and energy < REGISTER_SHORT * full_s * min(before_w, after_w):
+            # a register that counted under half of what the meter read on both sides: its clock
+            # stepped forward (a "stretch" in which no time passed) or the register is wrong. The
+            # stretch is unread, bounded at the meter's highest power as without a register
+            if part is not None:
+                part_s = (part[1] - part[0]) / NS_PER_S
+                self._integrity.flag(
+                    FindingId.TELEMETRY_INVALID,
+                    WARNING,
+                    f"meter:{declared.meter_id}" if declared is not None else f"key:{after.header.key_id}",
+                    Slice(after.log_index, part, part_s / full_s, part_s, full_s),
+                    f"the meter's register counted {energy:.6g} J over {full_s:.0f} s no report covers,"
+                    f" under half of what it read on both sides ({min(before_w, after_w):.6g} W): its clock"
+                    " stepped or its register is wrong",
+                )
+            return
+        self._meters.add_bridge(measured, gap, energy, before_w, after_w)
 
     def _measured(self, r: LoggedReport, at: Slice) -> tuple[DeclaredMeter | None, str | None]:
         """The meter ``r``'s key was declared as when it read ``at``, and what it measured."""

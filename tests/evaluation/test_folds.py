@@ -230,3 +230,25 @@ def test_a_device_reading_holds_each_value_under_its_own_name() -> None:
     assert (d.peak, d.peak_known, d.invalid, d.sample_count) == (lookup_peak(MODEL), True, False, 59)
     assert (d.energy_j, d.power_mean_w, d.power_max_w, d.power_limit_w) == (18000.0, 300.0, 320.0, 700.0)
     assert (d.power_variance_w2, d.busy_fraction, d.sm_active, d.tensor_active) == (9.0, 0.25, 0.75, 0.5)
+
+
+def test_counted_reads_a_bridged_stretch_as_read_with_its_register_count() -> None:
+    """``MeterFold.counted``: a stretch wholly inside the window that a meter's register bridges
+    counts as read, with the register's count, never less than its time at the lower reading
+    beside it; one another meter of the measurement neither read nor bridged is read by none."""
+    fold = _meters({"m1": 1000.0, "m2": 1000.0}, {"m1": {4}, "m2": {7}})
+    minute = (T0 + 4 * 60 * NS, T0 + 5 * 60 * NS)
+    fold.add_bridge("m1", minute, 90_000.0, 1000.0, 1000.0)  # a 1.5-kW minute nobody read
+    pieces, counts = fold.counted(("m1",), SPAN)
+    assert pieces == [SPAN]
+    assert counts["m1"] == pytest.approx(9 * 60_000.0 + 90_000.0)
+    fold.add_bridge("m2", (T0 + 7 * 60 * NS, T0 + 8 * 60 * NS), 10.0, 900.0, 1000.0)  # ~0 J: floored
+    pieces, counts = fold.counted(("m2",), SPAN)
+    assert counts["m2"] == pytest.approx(9 * 60_000.0 + 900.0 * 60)
+    # summed feeds: m2's minute 4 and m1's minute 7 are each bridged by the one that skipped them
+    pieces, counts = fold.counted(("m1", "m2"), SPAN)
+    assert pieces == [SPAN]
+    unbridged = _meters({"m1": 1000.0, "m2": 1000.0}, {"m1": {4}})  # m1 skipped, no register
+    pieces, counts = unbridged.counted(("m1", "m2"), SPAN)
+    assert pieces == [(T0, minute[0]), (minute[1], SPAN[1])]
+    assert counts == {"m1": pytest.approx(540_000.0), "m2": pytest.approx(540_000.0)}

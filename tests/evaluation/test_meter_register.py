@@ -148,13 +148,19 @@ def test_a_stretch_the_register_read_as_empty_is_no_proof_of_quiet() -> None:
     """A meter clock that steps 90 s forward leaves a 90-s "stretch" between two reports in
     which no time passed: the register reads ~0 J over it. Counted as the stretch's energy,
     the bucket read 90 s of the facility short and a hidden load filled the hole (a red team of
-    rules/17); its highest reading counts the stretch at the meter's highest power at least."""
+    rules/17). A register that counted under half of what the meter read on both sides is no
+    bridge (``REGISTER_SHORT``): ``telemetry.invalid``, and the stretch is unread, at the
+    meter's highest power in the highest reading (rules/18)."""
     honest = _Story(skipped=(), clock_step_at=7)
-    assert honest.verdict().status == COMPLIANT
+    assert honest.verdict().status != VIOLATION
+    invalid = [f for f in honest.verdict().findings if f.id == "telemetry.invalid"]
+    assert invalid
+    assert "its clock stepped" in invalid[0].message
     hidden_j = 90 * 4 * honest.fleet.node_power(INFERENCE) * 1.2  # what the step took away
     v = _Story(skipped=(), clock_step_at=7, hidden={9, 10}, hidden_w=hidden_j / 120).verdict()
     assert v.status != COMPLIANT, _ids(v)
     assert "energy.unexplained" in _ids(v)
+    assert _Story(skipped={7}).verdict().status == COMPLIANT  # a real stretch: the register read it
 
 
 def test_a_meter_clock_put_right_while_its_attestor_was_down_is_no_evidence() -> None:

@@ -219,9 +219,10 @@ old name); only ``rules`` differs.
 
 Re-pinned for ``pausewatch-rules/18`` (the ratio baseline read like with like over the time the
 lowest measurement read; a long bucket's hours over the registers' bridges): the golden mixed
-fleet's meters leave time unread, so its baselines read other ratios. Every verdict of every log
-prefix (``/tmp/alldump.py`` in both trees) keeps its status; 28 verdicts gain
-``energy.baseline_step``, 9 lose it and 5 change their count of it, all in buckets already
+fleet's meters leave time unread with no register, so its baselines read other ratios and learn
+only from buckets read whole. Every verdict of every log prefix (``/tmp/alldump.py`` in both
+trees) keeps its status; 25 verdicts lose ``energy.baseline_step`` and 2 gain
+``energy.balance_unverifiable`` (the baseline not yet calibrated), all in buckets already
 VIOLATION or INCONCLUSIVE; the clean fleets' digests differ only in ``rules``.
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
@@ -240,11 +241,11 @@ PINNED_RULES = "pausewatch-rules/18"  # the rules the digests below were taken u
 MIXED = {
     1: {
         "c0@82": "17b3d2373ade9611313483075f71f33b7f01a0d448ed508924b4dff4c9c782a9",
-        "c0@168": "42fba74d49fad9256244d73df1db965f18716269f7da4149fd359088d2fd4d25",
-        "c0@215": "c731b6f448b8c27a581f60e597485a0e4a84bc657dcec7a4f8d72d39e6a8a68e",
-        "c1@82": "91c793eb0fcd068de0004f7fc22e6568a7dc9a95fbc9e40ca745452db9588efe",
-        "c1@168": "ee053e55cd6d423e17852515fb7f36c033c68621138b79409f1e3b46d41ea74f",
-        "c1@215": "212a5c9f4104d5e81025241b7c7dd71087d88577ab8db26821dccc43be8efe2d",
+        "c0@168": "b310e806839c211bf081cdfd5dbebbfe01c2270954d853e6acf2c301a3ffe36e",
+        "c0@215": "92024492a2932f90a7826fcb4dfe824569860f1a4a217dc87b9516483a2959b5",
+        "c1@82": "89731ddeb6cd804a89a857051bce1ca50e9efd072318dbefa6377cb6ea142e78",
+        "c1@168": "e6e040730183f04df80144e076b2cd7a814e50322104267dfe16ba182862fad4",
+        "c1@215": "5765976a3b890841973366f85351fe555fff20bd38666ae9c6402baad709a5f4",
         "c2@82": "f811403f113bef0b944b126a4ff204e3ad85f2c24448253987a6fa7a4ab37e56",
         "c2@168": "4c98a799674d167d20824fbc8a895bff544c7a69ed433ff9d77c202e6a09a5b2",
         "c2@215": "8b7df48aa30886d7775467341826d9823f55fa2863432189bbcaa52d28a8b7b2",
@@ -252,13 +253,13 @@ MIXED = {
     2: {
         "c0@81": "a3161244fb6219e2e90d5a45f9e0f10f49a1323c0a0965ea6457b304ab23e447",
         "c0@173": "e960fd703f6a49fc8de0c609a147a6853db30256c8abfd0189d4e2a702391941",
-        "c0@220": "3ca06ccb936e9142fdcd142a41acdd90814620a2e60e642e82b4fbba3cb39d62",
+        "c0@220": "cdd893db900c83c420f7d9fe18cf8be040d3970dce2582f5acbe76fb726eb4ef",
         "c1@81": "5e68ce6edbcb9328ff22eb0d5dba18b630cca4b80105794ac9db8c4eb7b4f8e5",
-        "c1@173": "8eddddcf20fed4cf6bc9b9eebff8ee2dd0598e22d0e2c538d56bf7d94bd7353d",
-        "c1@220": "612748d949a5d3cb4f85c1d089468c5bd4d5af93f8c109fc0d35d2b2bca1b336",
+        "c1@173": "b3864ea4cdfd149d8091b1eeacca66c34f3c0a0337f9167368d6fcb1cdf98e4a",
+        "c1@220": "54ad62bad4cb1b1ffa0b8e94db42cb3316837171a6455cbd8043d0ab3fc4ce3a",
         "c2@81": "c95f15f152b4eb6a79ed974e624e92ccbc0a962624dc7fa6d44b0e942fef61c6",
-        "c2@173": "ff48023f7d5a078850a3bf22a18a24ac477f9e40ae38f1ce6870d6fe0ebc29e6",
-        "c2@220": "240b9d247e8ec345effc708af1abb72e9dbef49cef161dbd8cfcf19b2bf0dd60",
+        "c2@173": "9dd94a6d2baf40434f5c9804da5bcd637151bf2b4b7b922e857b6c887ff5f39d",
+        "c2@220": "054b9d5fb532b59827add014753ab1bd1270dfaf232ed1bb8d017b6de7378475",
     },
 }
 

@@ -216,10 +216,11 @@ class EnergyBalance:
     # (``HOUR_S``): (start ns, end ns, metered less the fixed load and the explained, σ)
     hours: tuple[tuple[int, int, float, float], ...] = ()
     # what the ratio baseline compares (``baseline_pair``): the lowest measurement's reading over
-    # the time its reports cover, less the fixed load then, and the share of the reports' energy
-    # that falls in that time; None: the whole bucket's figures
+    # the time it read or its registers bridged, less the fixed load then, and the share of the
+    # reports' energy that falls in that time; None: the whole bucket's figures
     read_j: float | None = None
     read_share: float = 1.0
+    read_whole: bool = True  # ``read_j`` is over the whole bucket: calibration learns only then
 
     def net_metered_j(self) -> tuple[float, float]:
         """The lowest and the highest metered energy less the declared fixed load: what the
@@ -247,10 +248,11 @@ class EnergyBalance:
     def baseline_pair(self, reported_j: float) -> tuple[float, float]:
         """The (metered, reported) J whose ratio the baseline tracks, ``reported_j`` the
         bucket's (``baseline_reported_j`` or the reports as they are): like with like, over
-        the time the lowest measurement read. Time a meter left unread counts in neither:
-        counted as nothing in the metered figure alone, an intake whose attestor skipped one
-        30-s report in every 15-minute bucket lowered the ratio by that share, and a step of
-        hidden load as large no longer showed (rules/18; a hunt of rules/17, 2026-12-07)."""
+        the time the lowest measurement read or its registers bridged (``MeterFold.counted``).
+        Time a meter left unread and unbridged counts in neither: counted as nothing in the
+        metered figure alone, an intake whose attestor skipped one 30-s report in every
+        15-minute bucket lowered the ratio by that share, and a step of hidden load as large no
+        longer showed (rules/18; a hunt of rules/17, 2026-12-07)."""
         if self.read_j is None:
             return self.net_metered_j()[0], reported_j
         return self.read_j, reported_j * self.read_share
@@ -372,18 +374,19 @@ def proven_quiet(balances: Sequence[EnergyBalance], devices: Sequence[DeviceCove
 
 def disagreements(readings: Sequence[MeterReading], span: Interval, meters: MeterFold) -> list[Finding]:
     """Redundant measurements of one scope that differ beyond their combined accuracy, like with
-    like: what each read over the time both read (``MeterFold.covered_by``), each one's σ its
-    share of that time. Over the whole bucket, an honest redundant meter whose attestor skipped
-    2 minutes read that much less than the other and was ``meter.disagreement`` (rules/18)."""
+    like: what each read or bridged over the time both read or bridged (``MeterFold.counted``),
+    each one's σ its share of that time. Over the whole bucket, an honest redundant meter
+    whose attestor skipped 2 minutes read that much less than the other and was
+    ``meter.disagreement`` (rules/18)."""
     out = []
     bucket_ns = span[1] - span[0]
     for i, a in enumerate(readings):
         for b in readings[i + 1 :]:
-            pieces = meters.covered_by((*a.meters, *b.meters), span)
+            pieces, counts = meters.counted((*a.meters, *b.meters), span)
             share = sum(y - x for x, y in pieces) / bucket_ns if bucket_ns > 0 else 0.0
             if share <= 0:
                 continue
-            ea, eb = (math.fsum(meters.energy_between(m.meters, p) for p in pieces) for m in (a, b))
+            ea, eb = (math.fsum(counts[m] for m in r.meters) for r in (a, b))
             limit = Z_WARN * share * math.hypot(a.sigma_j, b.sigma_j)
             if abs(ea - eb) > limit:
                 ma, mb = "+".join(a.meters), "+".join(b.meters)
@@ -1357,19 +1360,23 @@ class _Scopes:
         return balance, r
 
     def _read_part(self, group: MeterScopeGroup, lowest: MeterReading) -> dict[str, Any]:
-        """``EnergyBalance.read_j`` and ``read_share``: ``lowest``'s reading over the time its
-        every meter's reports cover (``MeterFold.covered_by``), less the fixed load then, and
-        the share of the scope's reports that falls there (``EnergyBalance.baseline_pair``)."""
-        pieces = self.meters.covered_by(lowest.meters, self.span)
+        """``EnergyBalance.read_j``, ``read_share`` and ``read_whole``: ``lowest``'s reading
+        over the time its every meter read or its registers bridged (``MeterFold.counted``),
+        less the fixed load then; the share of the scope's reports that falls there; and
+        whether that is the whole bucket (``EnergyBalance.baseline_pair``)."""
+        pieces, counts = self.meters.counted(lowest.meters, self.span)
         reports = self._reports(group)
         whole = reports.between(*self.span)
         if not pieces or whole <= 0:
             return {}
         seconds = sum(b - a for a, b in pieces) / NS_PER_S
-        metered = math.fsum(self.meters.energy_between(lowest.meters, p) for p in pieces)
         fixed = self.commitment.tolerances.fixed_load(group.fixed_load_w) * seconds
         share = math.fsum(reports.between(*p) for p in pieces) / whole
-        return {"read_j": metered - fixed, "read_share": min(1.0, max(0.0, share))}
+        return {
+            "read_j": math.fsum(counts.values()) - fixed,
+            "read_share": min(1.0, max(0.0, share)),
+            "read_whole": pieces == [self.span],
+        }
 
     def _reports(self, group: MeterScopeGroup) -> Cumulative:
         """The energy the scope's nodes reported (and the departed ones its meters saw), each
@@ -1404,10 +1411,11 @@ class _Scopes:
         """``EnergyBalance.hours``: the interior's balance over each of its hours (the last
         one ending at the interior's end), in a bucket longer than ``HOUR_S``. An hour blocks
         COMPLIANT, so it reads what the meters' registers bridged in it at the most they can
-        hold, with the reports there (``MeterFold.read_or_bridged``): read only where the
-        meters read, an hour left out the minutes an intake's attestor skipped, and eight
-        hidden nodes training those 4 minutes of a 4-hour bucket were COMPLIANT, where the
-        hour the meter read was not (rules/18; a hunt of rules/17, 2026-12-07)."""
+        hold (never less than their time at the higher of the readings beside them), with the
+        reports there (``MeterFold.read_or_bridged``): read only where the meters read, an hour
+        left out the minutes an intake's attestor skipped, and eight hidden nodes training
+        those 4 minutes of a 4-hour bucket were COMPLIANT, where the hour the meter read was
+        not (rules/18; a hunt of rules/17, 2026-12-07)."""
         window = interior_of(self.span)
         if window is None or self.bucket_s <= HOUR_S:
             return ()

@@ -26,10 +26,20 @@ rules/16, 2026-12-07). How a bridge counts in a window:
   report beside the part outside reads more than that part drew (a fleet whose reported load
   rises as the attestor comes back), the charge moves to the other bucket, whose discount is
   the report on its own far side (a red team of rules/17, 2026-12-07);
-- in the highest reading, never less than its time inside at the meter's highest power (what
-  rules/16 counted): a register that counted less proves no quiet stretch (a meter clock
-  stepped 90 s forward made a "stretch" in which no time passed, read as ~0 J, and a hidden
-  load filled the hole: COMPLIANT, a red team of rules/17, 2026-12-07).
+- in the highest reading, a stretch wholly inside never less than its time at the higher of
+  the two readings beside it, and the part inside of one across an edge never less than its
+  time at the meter's highest power (the reading beside that part may be another load's, on
+  the edge's other side): a register that counted less proves no quiet stretch (a meter clock stepped 90 s
+  forward made a "stretch" in which no time passed, read as ~0 J, and a hidden load filled the
+  hole: COMPLIANT, a red team of rules/17, 2026-12-07). rules/17 floored a stretch inside at
+  the meter's highest power in the bucket too, which charged an honest idle stretch with a busy
+  hour's power (rules/18). A register that counted under ``REGISTER_SHORT`` of the stretch at the lower of
+  those readings, over ``REGISTER_SHORT_MIN_S`` or more, is no bridge at all
+  (``telemetry.invalid``; the stretch is unread): a clock that stepped forward.
+
+The ratio baseline and the comparison of redundant meters read the time a meter read or bridged
+(``MeterFold.counted``): a stretch wholly inside the bucket counts what its register counted
+there, never less than its time at the lower reading beside it (rules/18).
 
 A meter without a register is read as before.
 
@@ -39,22 +49,40 @@ meter."""
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from pausewatch.commitment import Commitment
 from pausewatch.evaluation.findings import WARNING, Finding, FindingId
 from pausewatch.evaluation.folds.integrity import IntegrityFold
 from pausewatch.evaluation.folds.reading import EDGE_SKEW_S, INVALID_KINDS, NS_PER_S, Slice
-from pausewatch.evaluation.intervals import Cumulative, Interval, clip, covered_ns, intersect, uncovered
+from pausewatch.evaluation.intervals import (
+    Cumulative,
+    Interval,
+    clip,
+    covered_ns,
+    intersect,
+    merge,
+    uncovered,
+)
 from pausewatch.inventory import MeterScopeGroup
 from pausewatch.v1 import types_pb2
 
-__all__ = ["MeterFold", "MeterReading", "usable"]
+__all__ = ["REGISTER_SHORT", "REGISTER_SHORT_MIN_S", "MeterFold", "MeterReading", "usable"]
+
+
+# A register that counted less than this share of the stretch at the lower of the two readings
+# beside it is no bridge (``BucketAccumulator.add_meter_bridge``: ``telemetry.invalid``): the
+# meter's clock stepped forward, leaving a "stretch" in which no time passed, or the register is
+# wrong. A load that fell that far only while nobody read the meter is rare; it costs COMPLIANT.
+# Under ``REGISTER_SHORT_MIN_S`` a stretch is bridged whatever the register counted, at no less
+# than its time at the higher reading beside it: an NTP step of a second is a stretch in which
+# no time passed too, and what it can hide is within any band's slack.
+REGISTER_SHORT: Final = 0.5
+REGISTER_SHORT_MIN_S: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +135,16 @@ def _peak_w(parts: Iterable[tuple[Interval, float]]) -> float:
     return max((j / ((b - a) / NS_PER_S) for (a, b), j in parts if b > a), default=0.0)
 
 
+def _seconds(span: Interval) -> float:
+    return (span[1] - span[0]) / NS_PER_S
+
+
+def _inside(gap: Interval, parts: Sequence[Interval], read: Sequence[Interval] = ()) -> bool:
+    """Whether ``gap`` lies wholly inside ``parts`` (disjoint) and no reading of ``read``
+    overlaps it."""
+    return covered_ns(parts, gap) == gap[1] - gap[0] and covered_ns(read, gap) == 0
+
+
 def _valid(meter: types_pb2.MeterReport) -> bool:
     """A reading that counts: no anomaly that voids it, samples, an energy figure."""
     return (
@@ -143,7 +181,6 @@ class MeterFold:
         self._evidence: list[int] = []
         self._cumulative: dict[str, Cumulative] = {}  # per meter, built once its reports are in
         self._bridges: dict[str, list[_Bridge]] = defaultdict(list)
-        self._by_start: dict[str, list[tuple[int, int, float]]] = {}  # per meter: (start, end, W)
 
     def add(self, meter_id: str, meter: types_pb2.MeterReport, at: Slice, subject: str) -> None:
         """One report of the declared meter ``meter_id`` (``subject``: ``meter:ID``)."""
@@ -169,7 +206,6 @@ class MeterFold:
         self._cover[meter_id].append(at.part)
         self._terms[meter_id].append(meter.energy_j * at.frac)
         self._cumulative.pop(meter_id, None)
-        self._by_start.pop(meter_id, None)
         self._evidence.append(at.log_index)
         self._around.pop(meter_id, None)
 
@@ -201,18 +237,24 @@ class MeterFold:
                 continue
             t_in = inside[1] - inside[0]
             time_ns += t_in
-            # never less than the time at the meter's highest power: a register that counted
-            # less than that over a stretch no report covers is no proof of a quiet stretch (a
-            # meter clock stepped 90 s forward left a 90-s "stretch" the register read as ~0 J,
-            # and a hidden load filled the hole: COMPLIANT, a red team of rules/17, 2026-12-07)
-            floor_j = peak_w * t_in / NS_PER_S
+            # never less than the time at the higher of the readings beside it: a register that
+            # counted less than that over a stretch no report covers is no proof of a quiet
+            # stretch (a meter clock stepped 90 s forward left a 90-s "stretch" the register read
+            # as ~0 J, and a hidden load filled the hole: COMPLIANT, a red team of rules/17,
+            # 2026-12-07). At the meter's highest power in the window, as the first rules/17 had
+            # it, an honest fleet near its band's top that served for 20 minutes of an hour, its
+            # intake's attestor down 5 idle minutes of it, made the hour energy.unexplained (an
+            # honest-fleet hunt of rules/18). A stretch across the window's edge keeps the
+            # highest power: the reading beside its part inside may be another load's, on the
+            # edge's other side (a fleet stepping up on an edge while its intake's attestor was
+            # down across it would be charged with the new load before the edge)
             if inside == (g0, g1):
                 least.append(max(0.0, energy - skew_s * max(peak_w, before_w, after_w)))
                 exact_ns += t_in
-                most.append(max(energy, floor_j))
+                most.append(max(energy, max(before_w, after_w) * t_in / NS_PER_S))
                 continue
             outside_j = (before_w * (inside[0] - g0) + after_w * (g1 - inside[1])) / NS_PER_S
-            most.append(max(floor_j, energy - outside_j))
+            most.append(max(peak_w * t_in / NS_PER_S, energy - outside_j))
         return _Bridged(math.fsum(least), math.fsum(most), time_ns, exact_ns)
 
     def energy_around(self, meters: Sequence[str], window: Interval) -> float:
@@ -332,36 +374,62 @@ class MeterFold:
         return pieces
 
     def read_or_bridged(self, meters: Sequence[str], window: Interval) -> tuple[list[Interval], float]:
-        """The parts of ``window`` every one of ``meters`` read or bridged (the module's
-        docstring), and the most their bridges there can hold, J (``_bridged``'s highest)."""
-        pieces = [window]
-        for m in meters:
-            cover = self._cover.get(m, [])
-            gaps = [g for g, *_ in self._bridges.get(m, ()) if covered_ns(cover, g) == 0]
-            pieces = intersect(pieces, [*cover, *gaps])
-        most = math.fsum(
-            self._bridged(m, p, self._cover.get(m, []), self._peak_within(m, window)).most_j
-            for m in meters
-            for p in pieces
+        """The parts of ``window`` every one of ``meters`` read, and the whole of each stretch
+        wholly inside the bucket that touches it and that their registers bridged (the window
+        stretched to hold it), and the most those stretches can hold, J: each what its register
+        counted, never less than its time at the higher of the two readings beside it."""
+        pieces, bridges = self._whole_bridges(meters, window)
+        return pieces, math.fsum(
+            max(b.energy_j, max(b.before_w, b.after_w) * _seconds(b.gap)) for m in meters for b in bridges[m]
         )
-        return pieces, most
 
-    def _peak_within(self, m: str, window: Interval) -> float:
-        """The highest mean power of meter ``m``'s readings that overlap ``window``, W. The
-        floor of a bridge in one hour of a long bucket: at the bucket's highest, an honest
-        fleet that served inference for an hour and idled the rest, its intake's attestor
-        stopped 4 minutes in an idle hour, was INCONCLUSIVE (rules/18)."""
-        if m not in self._by_start:
-            self._by_start[m] = sorted(
-                (a, b, j / ((b - a) / NS_PER_S))
-                for (a, b), j in zip(self._cover.get(m, []), self._terms.get(m, []), strict=True)
-                if b > a
+    def counted(self, meters: Sequence[str], window: Interval) -> tuple[list[Interval], dict[str, float]]:
+        """The parts of ``window`` (the bucket) every one of ``meters`` read or bridged, and per
+        meter what it read there and what its register counted over those stretches, each no
+        less than its time at the lower of the two readings beside it, J: what the ratio
+        baseline and the comparison of redundant meters read, like with like. A stretch
+        bridged counts as read, so a meter whose every stretch is bridged is read over the
+        whole bucket, and the reports with it: cut at a stretch's edges instead, the reports of
+        nodes whose clocks run 100 s fast put a fleet's serving minute on the meter's side of
+        the cut and an idle one on theirs, and an honest fleet was ``energy.baseline_step`` (an
+        honest-fleet hunt of rules/18); and a load run only while the attestor skipped a report
+        was in neither (a red team of rules/18)."""
+        pieces, bridges = self._whole_bridges(meters, window)
+        counts = {
+            m: math.fsum(
+                [
+                    *(self.energy_between((m,), p) for p in pieces),
+                    *(max(b.energy_j, min(b.before_w, b.after_w) * _seconds(b.gap)) for b in bridges[m]),
+                ]
             )
-        rows = self._by_start[m]
-        longest = max((b - a for a, b, _ in rows), default=0)
-        lo = bisect.bisect_left(rows, (window[0] - longest,))
-        hi = bisect.bisect_left(rows, (window[1],))
-        return max((w for a, b, w in rows[lo:hi] if b > window[0]), default=0.0)
+            for m in meters
+        }
+        return pieces, counts
+
+    def _whole_bridges(
+        self, meters: Sequence[str], window: Interval
+    ) -> tuple[list[Interval], dict[str, list[_Bridge]]]:
+        """The parts of ``window``, stretched to hold each bridge wholly inside the bucket that
+        touches it, that every one of ``meters`` read or bridged, and per meter those bridges:
+        a stretch one meter bridged and another neither read nor bridged is read by none."""
+        covers = {m: self._cover.get(m, []) for m in meters}
+        bridges = {
+            m: [
+                b
+                for b in self._bridges.get(m, ())
+                if _inside(b.gap, [self.span], covers[m]) and b.gap[0] < window[1] and window[0] < b.gap[1]
+            ]
+            for m in meters
+        }
+        stretched = merge([window, *(b.gap for m in meters for b in bridges[m])])
+        while True:
+            pieces = stretched
+            for m in meters:
+                pieces = intersect(pieces, [*covers[m], *(b.gap for b in bridges[m])])
+            whole = {m: [b for b in bridges[m] if _inside(b.gap, pieces)] for m in meters}
+            if whole == bridges:
+                return pieces, bridges
+            bridges = whole
 
     def energy_between(self, meters: Sequence[str], window: Interval) -> float:
         """The energy one measurement (``meters`` summed) read in ``window``, each reading's
