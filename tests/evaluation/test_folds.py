@@ -252,3 +252,15 @@ def test_counted_reads_a_bridged_stretch_as_read_with_its_register_count() -> No
     pieces, counts = unbridged.counted(("m1", "m2"), SPAN)
     assert pieces == [(T0, minute[0]), (minute[1], SPAN[1])]
     assert counts == {"m1": pytest.approx(540_000.0), "m2": pytest.approx(540_000.0)}
+
+
+def test_counted_places_a_stretch_across_the_edge_by_the_readings_beside_it() -> None:
+    """A stretch across the bucket's end: its part inside counts the register's count less the
+    part outside at the mean power of the report after it (a red team of rules/18: cut from
+    the ratio, a load run only in such stretches passed)."""
+    fold = _meters({"m1": 1000.0}, {"m1": {8, 9}})
+    stretch = (T0 + 8 * 60 * NS, T0 + 11 * 60 * NS)  # 2 minutes inside, 1 after the end
+    fold.add_bridge("m1", stretch, 3 * 60_000.0 + 50_000.0, 1000.0, 1000.0)  # 50 kJ more drawn
+    pieces, counts = fold.counted(("m1",), SPAN)
+    assert pieces == [SPAN]
+    assert counts["m1"] == pytest.approx(10 * 60_000.0 + 50_000.0)  # the excess charged inside

@@ -120,6 +120,20 @@ class _Bridge(NamedTuple):
     before_w: float  # the earlier report's mean power
     after_w: float  # the later report's
 
+    def share_j(self, window: Interval, floor_w: float, edge_floor_w: float) -> float:
+        """What the stretch drew in ``window``, J: wholly inside it, the register's count,
+        never less than the stretch at ``floor_w``; across its edge, the count less the part
+        outside at the mean power of the report beside that part, never less than the part
+        inside at ``edge_floor_w`` (the module's docstring)."""
+        g0, g1 = self.gap
+        inside = clip(self.gap, window)
+        if inside is None:
+            return 0.0
+        if inside == self.gap:
+            return max(self.energy_j, floor_w * _seconds(inside))
+        outside_j = (self.before_w * (inside[0] - g0) + self.after_w * (g1 - inside[1])) / NS_PER_S
+        return max(edge_floor_w * _seconds(inside), self.energy_j - outside_j)
+
 
 class _Bridged(NamedTuple):
     """The bridges' share of one window (``MeterFold._bridged``)."""
@@ -231,7 +245,8 @@ class MeterFold:
         not counted."""
         least, most, time_ns, exact_ns = [], [], 0, 0
         skew_s = 2 * EDGE_SKEW_S
-        for (g0, g1), energy, before_w, after_w in self._bridges.get(m, ()):
+        for bridge in self._bridges.get(m, ()):
+            (g0, g1), energy, before_w, after_w = bridge
             inside = clip((g0, g1), window)
             if inside is None or covered_ns(cover, (g0, g1)) > 0:
                 continue
@@ -248,13 +263,10 @@ class MeterFold:
             # highest power: the reading beside its part inside may be another load's, on the
             # edge's other side (a fleet stepping up on an edge while its intake's attestor was
             # down across it would be charged with the new load before the edge)
+            most.append(bridge.share_j(window, max(before_w, after_w), peak_w))
             if inside == (g0, g1):
                 least.append(max(0.0, energy - skew_s * max(peak_w, before_w, after_w)))
                 exact_ns += t_in
-                most.append(max(energy, max(before_w, after_w) * t_in / NS_PER_S))
-                continue
-            outside_j = (before_w * (inside[0] - g0) + after_w * (g1 - inside[1])) / NS_PER_S
-            most.append(max(peak_w * t_in / NS_PER_S, energy - outside_j))
         return _Bridged(math.fsum(least), math.fsum(most), time_ns, exact_ns)
 
     def energy_around(self, meters: Sequence[str], window: Interval) -> float:
@@ -375,61 +387,67 @@ class MeterFold:
 
     def read_or_bridged(self, meters: Sequence[str], window: Interval) -> tuple[list[Interval], float]:
         """The parts of ``window`` every one of ``meters`` read, and the whole of each stretch
-        wholly inside the bucket that touches it and that their registers bridged (the window
-        stretched to hold it), and the most those stretches can hold, J: each what its register
-        counted, never less than its time at the higher of the two readings beside it."""
+        in the bucket that touches it and that their registers bridged (the window stretched
+        to hold it; a stretch across the bucket's edge, its part inside), and the most those
+        stretches can hold there, J (``_Bridge.share_j``: wholly inside the bucket, never less
+        than its time at the higher of the two readings beside it)."""
         pieces, bridges = self._whole_bridges(meters, window)
         return pieces, math.fsum(
-            max(b.energy_j, max(b.before_w, b.after_w) * _seconds(b.gap)) for m in meters for b in bridges[m]
+            b.share_j(self.span, max(b.before_w, b.after_w), self._peak_w(m))
+            for m in meters
+            for b in bridges[m]
         )
 
     def counted(self, meters: Sequence[str], window: Interval) -> tuple[list[Interval], dict[str, float]]:
         """The parts of ``window`` (the bucket) every one of ``meters`` read or bridged, and per
-        meter what it read there and what its register counted over those stretches, each no
-        less than its time at the lower of the two readings beside it, J: what the ratio
-        baseline and the comparison of redundant meters read, like with like. A stretch
-        bridged counts as read, so a meter whose every stretch is bridged is read over the
-        whole bucket, and the reports with it: cut at a stretch's edges instead, the reports of
-        nodes whose clocks run 100 s fast put a fleet's serving minute on the meter's side of
-        the cut and an idle one on theirs, and an honest fleet was ``energy.baseline_step`` (an
-        honest-fleet hunt of rules/18); and a load run only while the attestor skipped a report
-        was in neither (a red team of rules/18)."""
+        meter what it read there and what its register counted over those stretches, J (each
+        wholly inside no less than its time at the lower of the two readings beside it; across
+        the bucket's edge, its part inside as ``_Bridge.share_j`` places it, no less than that
+        part at the lower reading): what the ratio baseline and the comparison of redundant
+        meters read, like with like. A stretch bridged counts as read, so a meter whose every
+        stretch is bridged is read over the whole bucket, and the reports with it: cut at a
+        stretch's edges instead, the reports of nodes whose clocks run 100 s fast put a fleet's
+        serving minute on the meter's side of the cut and an idle one on theirs, and an honest
+        fleet was ``energy.baseline_step`` (an honest-fleet hunt of rules/18); a load run only
+        while the attestor skipped a report was in neither, and so was one run only in 4-minute
+        skips across every edge (red teams of rules/18). What a stretch across an edge costs:
+        an honest load that changed inside it is placed by the readings beside it, a minute's
+        error at most in the ratio of one of the two buckets."""
         pieces, bridges = self._whole_bridges(meters, window)
-        counts = {
-            m: math.fsum(
-                [
-                    *(self.energy_between((m,), p) for p in pieces),
-                    *(max(b.energy_j, min(b.before_w, b.after_w) * _seconds(b.gap)) for b in bridges[m]),
-                ]
-            )
-            for m in meters
-        }
+        counts = {}
+        for m in meters:
+            read = [self.energy_between((m,), p) for p in pieces]
+            lows = [min(b.before_w, b.after_w) for b in bridges[m]]
+            bridged = [b.share_j(self.span, w, w) for b, w in zip(bridges[m], lows, strict=True)]
+            counts[m] = math.fsum([*read, *bridged])
         return pieces, counts
 
     def _whole_bridges(
         self, meters: Sequence[str], window: Interval
     ) -> tuple[list[Interval], dict[str, list[_Bridge]]]:
-        """The parts of ``window``, stretched to hold each bridge wholly inside the bucket that
-        touches it, that every one of ``meters`` read or bridged, and per meter those bridges:
-        a stretch one meter bridged and another neither read nor bridged is read by none."""
+        """The parts of ``window``, stretched to hold each bridge in the bucket that touches it
+        (its part inside the bucket), that every one of ``meters`` read or bridged, and per
+        meter those bridges: a stretch one meter bridged and another neither read nor bridged
+        is read by none."""
         covers = {m: self._cover.get(m, []) for m in meters}
-        bridges = {
+        parts = {
             m: [
-                b
+                (b, p)
                 for b in self._bridges.get(m, ())
-                if _inside(b.gap, [self.span], covers[m]) and b.gap[0] < window[1] and window[0] < b.gap[1]
+                if (p := clip(b.gap, self.span)) is not None and covered_ns(covers[m], b.gap) == 0
+                and clip(p, window) is not None
             ]
             for m in meters
-        }
-        stretched = merge([window, *(b.gap for m in meters for b in bridges[m])])
+        }  # fmt: skip
+        stretched = merge([window, *(p for m in meters for _, p in parts[m])])
         while True:
             pieces = stretched
             for m in meters:
-                pieces = intersect(pieces, [*covers[m], *(b.gap for b in bridges[m])])
-            whole = {m: [b for b in bridges[m] if _inside(b.gap, pieces)] for m in meters}
-            if whole == bridges:
-                return pieces, bridges
-            bridges = whole
+                pieces = intersect(pieces, [*covers[m], *(p for _, p in parts[m])])
+            whole = {m: [(b, p) for b, p in parts[m] if _inside(p, pieces)] for m in meters}
+            if whole == parts:
+                return pieces, {m: [b for b, _ in parts[m]] for m in meters}
+            parts = whole
 
     def energy_between(self, meters: Sequence[str], window: Interval) -> float:
         """The energy one measurement (``meters`` summed) read in ``window``, each reading's
