@@ -29,17 +29,19 @@ rules/16, 2026-12-07). How a bridge counts in a window:
 - in the highest reading, a stretch wholly inside never less than its time at the higher of
   the two readings beside it, and the part inside of one across an edge never less than its
   time at the meter's highest power (the reading beside that part may be another load's, on
-  the edge's other side): a register that counted less proves no quiet stretch (a meter clock stepped 90 s
-  forward made a "stretch" in which no time passed, read as ~0 J, and a hidden load filled the
-  hole: COMPLIANT, a red team of rules/17, 2026-12-07). rules/17 floored a stretch inside at
-  the meter's highest power in the bucket too, which charged an honest idle stretch with a busy
-  hour's power (rules/18). A register that counted under ``REGISTER_SHORT`` of the stretch at the lower of
-  those readings, over ``REGISTER_SHORT_MIN_S`` or more, is no bridge at all
-  (``telemetry.invalid``; the stretch is unread): a clock that stepped forward.
+  the edge's other side): a register that counted less proves no quiet stretch (a meter clock
+  stepped 90 s forward made a "stretch" in which no time passed, read as ~0 J, and a hidden
+  load filled the hole: COMPLIANT, a red team of rules/17, 2026-12-07). rules/17 floored a
+  stretch inside at the meter's highest power in the bucket too, which charged an honest idle
+  stretch with a busy hour's power (rules/18). A register that counted under
+  ``REGISTER_SHORT`` of the stretch at the lower of those readings, over a stretch of
+  ``REGISTER_SHORT_MIN_S`` or more, is no bridge at all (``telemetry.invalid``; the stretch is
+  unread): a clock that stepped forward.
 
-The ratio baseline and the comparison of redundant meters read the time a meter read or bridged
-(``MeterFold.counted``): a stretch wholly inside the bucket counts what its register counted
-there, never less than its time at the lower reading beside it (rules/18).
+The ratio baseline and the comparison of redundant meters read the time a meter read or
+bridged (``MeterFold.counted``): a stretch counts what its register counted (across an edge,
+its part inside placed as above), never less than its time at the lower reading beside it
+(rules/18).
 
 A meter without a register is read as before.
 
@@ -153,10 +155,9 @@ def _seconds(span: Interval) -> float:
     return (span[1] - span[0]) / NS_PER_S
 
 
-def _inside(gap: Interval, parts: Sequence[Interval], read: Sequence[Interval] = ()) -> bool:
-    """Whether ``gap`` lies wholly inside ``parts`` (disjoint) and no reading of ``read``
-    overlaps it."""
-    return covered_ns(parts, gap) == gap[1] - gap[0] and covered_ns(read, gap) == 0
+def _inside(gap: Interval, parts: Sequence[Interval]) -> bool:
+    """Whether ``gap`` lies wholly inside ``parts`` (disjoint)."""
+    return covered_ns(parts, gap) == gap[1] - gap[0]
 
 
 def _valid(meter: types_pb2.MeterReport) -> bool:
