@@ -235,30 +235,34 @@ class BucketAccumulator:
         energy = b.energy_counter_first_j - a.energy_counter_last_j if readings else math.nan
         if not readings and not registered:
             return  # a meter without a register: its unread time is bounded as before
+
+        def flag(fid: str, message: str) -> None:
+            # the stretch's part in this bucket is where the finding stands (none: the bucket's
+            # neighbour's to say)
+            if part is None:
+                return
+            part_s = (part[1] - part[0]) / NS_PER_S
+            at = Slice(after.log_index, part, part_s / full_s, part_s, full_s)
+            declared, _ = self._measured(after, at)
+            subject = f"meter:{declared.meter_id}" if declared is not None else f"key:{after.header.key_id}"
+            self._integrity.flag(fid, WARNING, subject, at, message)
+
         if not (math.isfinite(energy) and energy >= 0):
-            if part is not None:
-                at = Slice(after.log_index, part, (part[1] - part[0]) / NS_PER_S / full_s,
-                           (part[1] - part[0]) / NS_PER_S, full_s)  # fmt: skip
-                declared, _ = self._measured(after, at)
-                subject = (
-                    f"meter:{declared.meter_id}" if declared is not None else f"key:{after.header.key_id}"
+            if readings:
+                flag(
+                    FindingId.PLAUSIBILITY_COUNTER_BACKWARDS,
+                    f"the meter's energy register went backwards over {full_s:.0f} s no report covers"
+                    f" ({energy:.6g} J): nothing bounds what it measured then",
                 )
-                if readings:
-                    fid, message = (
-                        FindingId.PLAUSIBILITY_COUNTER_BACKWARDS,
-                        f"the meter's energy register went backwards over {full_s:.0f} s no report covers"
-                        f" ({energy:.6g} J): nothing bounds what it measured then",
-                    )
-                else:
-                    fid, message = (
-                        FindingId.TELEMETRY_INVALID,
-                        f"the meter's register readings are missing around {full_s:.0f} s no report covers,"
-                        " while its other reports carry them: nothing bounds what it measured then",
-                    )
-                self._integrity.flag(fid, WARNING, subject, at, message)
+            else:
+                flag(
+                    FindingId.TELEMETRY_INVALID,
+                    f"the meter's register readings are missing around {full_s:.0f} s no report covers,"
+                    " while its other reports carry them: nothing bounds what it measured then",
+                )
             return
         at = Slice(after.log_index, near, 1.0, (near[1] - near[0]) / NS_PER_S, full_s)
-        declared, measured = self._measured(after, at)
+        _, measured = self._measured(after, at)
         if measured is None:
             return
 
@@ -274,17 +278,12 @@ class BucketAccumulator:
             # a register that counted under half of what the meter read on both sides: its clock
             # stepped forward (a "stretch" in which no time passed) or the register is wrong. The
             # stretch is unread, bounded at the meter's highest power as without a register
-            if part is not None:
-                part_s = (part[1] - part[0]) / NS_PER_S
-                self._integrity.flag(
-                    FindingId.TELEMETRY_INVALID,
-                    WARNING,
-                    f"meter:{declared.meter_id}" if declared is not None else f"key:{after.header.key_id}",
-                    Slice(after.log_index, part, part_s / full_s, part_s, full_s),
-                    f"the meter's register counted {energy:.6g} J over {full_s:.0f} s no report covers,"
-                    f" under half of what it read on both sides ({min(before_w, after_w):.6g} W): its clock"
-                    " stepped or its register is wrong",
-                )
+            flag(
+                FindingId.TELEMETRY_INVALID,
+                f"the meter's register counted {energy:.6g} J over {full_s:.0f} s no report covers,"
+                f" under half of what it read on both sides ({min(before_w, after_w):.6g} W): its clock"
+                " stepped or its register is wrong",
+            )
             return
         self._meters.add_bridge(measured, gap, energy, before_w, after_w)
 

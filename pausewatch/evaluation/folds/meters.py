@@ -246,10 +246,10 @@ class MeterFold:
         not counted."""
         least, most, time_ns, exact_ns = [], [], 0, 0
         skew_s = 2 * EDGE_SKEW_S
-        for bridge in self._bridges.get(m, ()):
+        for bridge in self._open_bridges(m, cover):
             (g0, g1), energy, before_w, after_w = bridge
             inside = clip((g0, g1), window)
-            if inside is None or covered_ns(cover, (g0, g1)) > 0:
+            if inside is None:
                 continue
             t_in = inside[1] - inside[0]
             time_ns += t_in
@@ -269,6 +269,11 @@ class MeterFold:
                 least.append(max(0.0, energy - skew_s * max(peak_w, before_w, after_w)))
                 exact_ns += t_in
         return _Bridged(math.fsum(least), math.fsum(most), time_ns, exact_ns)
+
+    def _open_bridges(self, m: str, cover: Sequence[Interval]) -> list[_Bridge]:
+        """Meter ``m``'s bridges that no reading of ``cover`` overlaps (a reading there, another
+        key's measuring the same, reads the stretch instead)."""
+        return [b for b in self._bridges.get(m, ()) if covered_ns(cover, b.gap) == 0]
 
     def energy_around(self, meters: Sequence[str], window: Interval) -> float:
         """The energy one measurement (``meters`` summed) read in ``window``, which may reach
@@ -434,12 +439,11 @@ class MeterFold:
         parts = {
             m: [
                 (b, p)
-                for b in self._bridges.get(m, ())
-                if (p := clip(b.gap, self.span)) is not None and covered_ns(covers[m], b.gap) == 0
-                and clip(p, window) is not None
+                for b in self._open_bridges(m, covers[m])
+                if (p := clip(b.gap, self.span)) is not None and clip(p, window) is not None
             ]
             for m in meters
-        }  # fmt: skip
+        }
         stretched = merge([window, *(p for m in meters for _, p in parts[m])])
         while True:
             pieces = stretched
