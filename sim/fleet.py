@@ -267,11 +267,11 @@ class SimulatedFleet:
 
     def inventory(self, facility_id: str, issued_ns: int) -> types_pb2.Inventory:
         """The facility's next inventory version, as its lab writes it at ``issued_ns``: its
-        declared nodes with their keys and the cards in them at that moment, its meters with
-        their scopes, feeds and accuracy, the band. The band, fixed load and accuracy are those
-        declared then: the facility's own, changed by its ``inventory`` entries at or before
-        ``issued_ns``. Written in the inventory authoring format and read by its own parser
-        (``pausewatch.inventory``), like a lab's file would be."""
+        declared nodes (less those an ``inventory`` entry dropped) with their keys and the cards
+        in them at that moment, its meters with their scopes, feeds and accuracy, the band. The
+        band, fixed load and accuracy are those declared then: the facility's own, changed by its
+        ``inventory`` entries at or before ``issued_ns``. Written in the inventory authoring
+        format and read by its own parser (``pausewatch.inventory``), like a lab's file would be."""
         fac = self.scenario.facility(facility_id)
         says = self.scenario.declared(facility_id, issued_ns - self.scenario.start_unix_ns)
         version = self._inventory_versions.get(facility_id, 0) + 1
@@ -280,7 +280,8 @@ class SimulatedFleet:
         lines = [f"facility_id = {_q(fac.id)}", f"lab_id = {_q(fac.lab)}", f"version = {version}", "",
                  "[overhead]", f"min_ratio = {lo!r}", f"max_ratio = {hi!r}",
                  *([f"fixed_load_w = {fixed!r}"] if fixed else []), ""]
-        for node in fac.declared_nodes:
+        nodes = [n for n in fac.declared_nodes if n.name not in says.dropped]
+        for node in nodes:
             key = self.keys.subject(node.node_id).public_key.raw.hex()
             lines += ["[[nodes]]", f"node_id = {_q(node.node_id)}", f"attestor_public_key = {_q(key)}",
                       f"location = {_q(f'{fac.id} hall 1')}"]
@@ -288,7 +289,7 @@ class SimulatedFleet:
                 lines += ["[[nodes.accelerators]]", f"uuid = {_q(uuid)}", f"model = {_q(model)}",
                           f"serial = {_q(serial)}"]
             lines.append("")
-        declared = {n.name: n.node_id for n in fac.declared_nodes}
+        declared = {n.name: n.node_id for n in nodes}
         for meter in fac.meters:
             key = self.keys.subject(meter.meter_id).public_key.raw.hex()
             lines += ["[[meters]]", f"meter_id = {_q(meter.meter_id)}", f"public_key = {_q(key)}",

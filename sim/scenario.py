@@ -232,9 +232,12 @@ class DeclaredChange:
     min_ratio: float | None = None      # [overhead] min_ratio
     max_ratio: float | None = None      # [overhead] max_ratio
     accuracy: float | None = None       # every meter's accuracy
+    dropped: tuple[str, ...] = ()       # declared nodes (names) no version from this one declares
 
     def __bool__(self) -> bool:
-        return any(v is not None for v in (self.fixed_load_w, self.min_ratio, self.max_ratio, self.accuracy))
+        return bool(self.dropped) or any(
+            v is not None for v in (self.fixed_load_w, self.min_ratio, self.max_ratio, self.accuracy)
+        )
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,7 @@ class Declared:
     overhead: tuple[float, float]   # [overhead] min_ratio, max_ratio
     fixed_load_w: float             # [overhead] fixed_load_w
     accuracy: float | None = None   # every meter's accuracy; None: each meter's own (MeterSpec.accuracy)
+    dropped: frozenset[str] = frozenset()  # declared nodes (names) this version no longer declares
 
     def changed(self, change: DeclaredChange) -> Declared:
         """This declaration with an ``inventory`` entry's changes made."""
@@ -253,6 +257,7 @@ class Declared:
                       hi if change.max_ratio is None else change.max_ratio),
             fixed_load_w=self.fixed_load_w if change.fixed_load_w is None else change.fixed_load_w,
             accuracy=self.accuracy if change.accuracy is None else change.accuracy,
+            dropped=self.dropped | set(change.dropped),
         )
 
 
@@ -867,7 +872,7 @@ _ACTION_KEYS: dict[Action, set[str]] = {
     Action.SHIFT: {"by"},
     Action.IMPERSONATE: {"by", "reports"},
     Action.REPLACE: {"devices"},
-    Action.INVENTORY: {"fixed_load_w", "min_ratio", "max_ratio", "accuracy"},
+    Action.INVENTORY: {"fixed_load_w", "min_ratio", "max_ratio", "accuracy", "drop"},
     Action.OVERHEAD: {"ratio", "base_load_w"},
 }
 _NEW_ACTIONS = {Action.SHIFT, Action.IMPERSONATE, Action.REPLACE, Action.INVENTORY, Action.OVERHEAD}
@@ -1014,6 +1019,8 @@ def _event(  # one entry's checks, key by key, in file order
         if "base_load_w" in t.data:
             base = t.number("base_load_w", minimum=0.0)
     declares = _declared_change(t) if action is Action.INVENTORY else DeclaredChange()
+    if action is Action.INVENTORY and "drop" in t.data:
+        declares = replace(declares, dropped=_dropped(t, facilities, targets[0][0]))
     if action is Action.REPLACE:
         devices = t.integer("devices", 1, minimum=1, maximum=MAX_DEVICES_PER_NODE)
         for fac_id, name in targets:
@@ -1062,6 +1069,23 @@ def _declared_change(t: Table) -> DeclaredChange:
     if accuracy is not None and accuracy <= 0.0:
         raise t.fail("accuracy", "must be positive (a fraction, e.g. 0.01)")
     return DeclaredChange(fixed_load_w=fixed, min_ratio=lo, max_ratio=hi, accuracy=accuracy)
+
+
+def _dropped(t: Table, facilities: Sequence[FacilitySpec], fac_id: str) -> tuple[str, ...]:
+    """``drop = ["n03", …]``: declared nodes of the facility that the version no longer declares
+    (a node decommissioned; what it draws is the timeline's business)."""
+    raw = t.raw("drop")
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) for x in raw):
+        raise t.fail("drop", 'a list of declared node names, e.g. ["n03"]')
+    fac = next(f for f in facilities if f.id == fac_id)
+    names = {n.name for n in fac.declared_nodes}
+    for name in raw:
+        if name not in names:
+            raise t.fail("drop", f"{name!r} is no declared node of {fac_id}")
+    if set(raw) == names:
+        raise t.fail("drop", f"dropping every declared node of {fac_id} leaves an inventory of none")
+    _doc(t).only_in_process((*t.path, "drop"), "a node dropped from an inventory version")
+    return tuple(raw)
 
 
 def _device_set(

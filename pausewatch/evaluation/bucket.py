@@ -234,7 +234,15 @@ class BucketAccumulator:
         readings = a.HasField("energy_counter_last_j") and b.HasField("energy_counter_first_j")
         energy = b.energy_counter_first_j - a.energy_counter_last_j if readings else math.nan
         if not readings and not registered:
-            return  # a meter without a register: its unread time is bounded as before
+            # a meter without a register: its unread time is bounded as before, and its part in
+            # the bucket is time nothing read (``MeterReading.unbounded_s``)
+            inside = clip(gap, self.span)
+            if inside is not None:
+                at = Slice(after.log_index, inside, 1.0, (inside[1] - inside[0]) / NS_PER_S, full_s)
+                _, measured = self._measured(after, at)
+                if measured is not None:
+                    self._meters.add_unbounded(measured, gap)
+            return
 
         def flag(fid: str, message: str) -> None:
             # the stretch's part in this bucket is where the finding stands (none: the bucket's

@@ -26,7 +26,9 @@ the coverage minimum still shows. It is predicted by Holt's linear exponential s
 μ of weight ``DRIFT_TRACKING`` and a trend of weight ``TREND_TRACKING``), so a steady drift is
 predicted rather than flagged. Calibration is the scope's first ``tolerances.calibration_ns`` of
 such buckets from the window start, once: a new inventory version does not restart it (a hidden
-node started with the version would be learnt as overhead); hardware declared later leaves the
+node started with the version would be learnt as overhead), nor does one that declares or drops
+a node, whose new set of node ids carries on the baseline it succeeds (``successor``); hardware
+declared later leaves the
 buckets before it incomplete, so calibration waits for it. Calibration never learns a bucket
 out of the band (that is ``energy.unexplained`` already; learning it would make hidden load
 the baseline), nor one that would spread the ratios it learnt wider upward than
@@ -92,6 +94,7 @@ __all__ = [
     "drift_explains",
     "lower_unproven",
     "min_training_periods",
+    "successor",
     "training_window",
     "uncalibrated",
     "uncalibrated_finding",
@@ -222,6 +225,9 @@ class BaselineState:
     # the widest relative σ of a balance calibration learnt from: a bucket after it is never
     # read against a wider one (``advance_baseline``)
     calibrated_noise: float | None = None
+    # the scope's meters and whether it was a top scope, at its last balance (``successor``)
+    meters: tuple[str, ...] = ()
+    top_level: bool = False
 
     @property
     def learnt_low(self) -> float | None:
@@ -399,6 +405,37 @@ def advance_baseline(
         ratio=ratio,
         learnt=learnt if learn else state.learnt,
     )
+
+
+def successor(
+    states: Mapping[tuple[str, ...], BaselineState],
+    scope: tuple[str, ...],
+    balance: EnergyBalance,
+    present: Iterable[tuple[str, ...]],
+) -> BaselineState:
+    """The baseline of a scope seen for the first time: the one it succeeds, carried on as it
+    was, else a fresh one. It succeeds a scope over some of its nodes that one of its meters
+    measured, or that was a top scope as it is and has no balance now (a facility's intake
+    over another set of nodes); of several, the one sharing the most nodes. A scope is its
+    node ids, so a node declared or dropped in a new inventory version makes a new scope: the
+    intake's baseline started afresh, and a hidden 2-GPU node switched on as the lab dropped a
+    decommissioned node from its inventory was learnt as overhead, COMPLIANT for 4 hours where
+    the same load without the change was ``energy.baseline_step`` (a red team of rules/18).
+    The ratio (metered less the declared fixed load, over reported) takes a node's share from
+    both sides, so the level calibrated before still holds, and a step at the change is one."""
+    gone = set(states) - set(present)
+    candidates = [
+        (len(set(old) & set(scope)), old)
+        for old, state in states.items()
+        if not set(old).isdisjoint(scope)
+        and (
+            not set(state.meters).isdisjoint(balance.meters)
+            or (state.top_level and balance.top_level and old in gone)
+        )
+    ]
+    if not candidates:
+        return BaselineState()
+    return states[max(candidates)[1]]
 
 
 def _afresh(

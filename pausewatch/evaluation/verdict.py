@@ -43,6 +43,7 @@ from pausewatch.evaluation.evidence import (
     carried_explains,
     drift_explains,
     lower_unproven,
+    successor,
     training_window,
     uncalibrated,
     uncalibrated_finding,
@@ -141,10 +142,14 @@ __all__ = [
 # register where both carry it, a register that went backwards there
 # plausibility.counter_backwards, 2026-12-07; 18: the ratio baseline read like with like over
 # the time the lowest measurement read, and a long bucket's hours over the registers' bridges at
-# the most they hold, redundant meters compared over the time both read, 2026-12-07). A new
+# the most they hold, redundant meters compared over the time both read, 2026-12-07; 19: over
+# 10 s of a bucket a top scope's meters left unread between two reports with no register to
+# count it energy.balance_unverifiable, a new scope (a node declared or dropped) carrying on the
+# baseline of the one it succeeds, a meter's readings that claim an instant twice counted once
+# at the lower rate in the evidence (10 s or more telemetry.invalid), 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/18"
+RULES: Final = "pausewatch-rules/19"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -163,6 +168,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/15",
     "pausewatch-rules/16",
     "pausewatch-rules/17",
+    "pausewatch-rules/18",
 )
 
 
@@ -711,8 +717,10 @@ class Evaluator:
         # A scope calibrates over its first ``calibration_ns`` of complete buckets from the
         # window's start, whatever inventory version is in force: a new version of the same
         # hardware must not wipe the baseline (a hidden node started with it would be learnt as
-        # overhead). Hardware declared later leaves the buckets before it incomplete (its nodes
-        # were silent), so the scope then calibrates once they report.
+        # overhead), nor one that declares or drops a node: the new set of node ids carries on the
+        # baseline of the scope it succeeds (``successor``). Hardware declared later leaves the
+        # buckets before it incomplete (its nodes were silent), so the scope then calibrates
+        # once they report.
         calibration_ns = c.tolerances.calibration_ns
         for b in buckets[i + 1 :]:
             if b + c.reporting.bucket_ns <= c.window_start_ns:
@@ -721,12 +729,20 @@ class Evaluator:
             facts = self.facts(facility_id, b)
             by_scope = {bal.node_ids: bal for bal in facts.energy}
             end = b + c.reporting.bucket_ns
+            known = dict(states)
             for scope in sorted(set(states) | set(by_scope)):
-                state = states.get(scope, BaselineState())
+                balance = by_scope.get(scope)
+                if scope in known:
+                    state = known[scope]
+                elif balance is not None:  # a new scope (a node declared or dropped): what it succeeds
+                    state = successor(known, scope, balance, by_scope)
+                else:
+                    state = BaselineState()
                 since = state.since_ns if state.since_ns is not None else b
-                state = advance_baseline(
-                    state, by_scope.get(scope), end <= since + calibration_ns, c.tolerances.max_overhead_drift
-                )
+                calibrating = end <= since + calibration_ns
+                state = advance_baseline(state, balance, calibrating, c.tolerances.max_overhead_drift)
+                if balance is not None:
+                    state = replace(state, meters=balance.meters, top_level=balance.top_level)
                 if state.since_ns is None and state.level is not None:
                     state = replace(state, since_ns=b)
                 if state.seen_ns is None and scope in by_scope:

@@ -397,6 +397,51 @@ def test_a_steady_ratio_raises_no_baseline_finding() -> None:
         assert ev.verdict(bucket(k)).status == COMPLIANT
 
 
+def _node_dropped_at(change: int, pue_after: float, buckets: int = 12) -> Evaluator:
+    """Three nodes serving inference at ratio 1.18; from bucket ``change`` n02 is decommissioned
+    and a version without it logged as it goes, and the ratio is ``pue_after``."""
+    fleet = Fleet({"fac-a": 3})
+    wire = fleet.inventory_wire("fac-a")
+    wire.version = 2
+    del wire.nodes[2]
+    v1, v2 = fleet.inventory("fac-a"), Inventory.from_wire(wire)
+    at = 0
+    for k in range(buckets * 10):
+        t = T0 + k * fleet.period_ns
+        nodes = 3 if k < change * 10 else 2
+        if k == change * 10:
+            at = len(fleet.log)
+        for node in fleet.node_ids("fac-a", nodes):
+            fleet.usage(node, "fac-a", t, INFERENCE)
+        pue = PUE if k < change * 10 else pue_after
+        fleet.meter("fac-a", t, nodes * fleet.node_power(INFERENCE), pue=pue)
+    clock = [
+        (next(i for i, r in enumerate(fleet.log) if r.header.period_start_ns >= t), t)
+        for t in (T0 + k * fleet.period_ns for k in range(1, buckets * 10))
+    ]
+    base = fleet.inputs(commitment(["fac-a"]))
+    inputs = dataclasses.replace(
+        base, inventories={"fac-a": v2}, inventory_versions={"fac-a": [(0, v1), (at, v2)]}, log_times=clock
+    )
+    return Evaluator(inputs)
+
+
+def test_a_node_dropped_from_the_inventory_does_not_restart_the_baseline() -> None:
+    """A scope is its node ids, and a version without a decommissioned node made the intake a
+    new scope whose baseline calibrated afresh: a hidden load switched on with the change was
+    learnt as overhead, COMPLIANT for 4 hours where the same load without the change was
+    ``energy.baseline_step`` (a red team of rules/18). The new scope carries on the baseline
+    of the one it succeeds (rules/19); the honest decommission stays COMPLIANT."""
+    hidden = _node_dropped_at(6, 1.34)
+    for k in range(6, 12):
+        v = hidden.verdict(bucket(k))
+        assert "energy.baseline_step" in ids(v), (k, v.reason)
+        assert v.status == INCONCLUSIVE
+    honest = _node_dropped_at(6, PUE)
+    for k in range(12):
+        assert honest.verdict(bucket(k)).status == COMPLIANT, (k, honest.verdict(bucket(k)).reason)
+
+
 def test_a_slow_drift_out_of_the_band_is_inconclusive_not_a_violation() -> None:
     ev = baseline_fleet({k: 1.30 + 0.012 * k for k in range(20)}, buckets=20)
     late = ev.verdict(bucket(19))  # ratio 1.53 > 1.4, reached slowly

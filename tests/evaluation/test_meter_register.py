@@ -15,12 +15,14 @@ from collections.abc import Callable, Collection
 import pytest
 
 from pausewatch.evaluation import BucketRef, evaluate_bucket
+from pausewatch.evaluation.folds import meters as meters_fold
 from pausewatch.evaluation.verdict import Evaluator
 from pausewatch.inventory import Inventory
 from pausewatch.v1 import types_pb2
 from sim.factories import INFERENCE, NS, T0, Fleet, commitment
 
 COMPLIANT = types_pb2.VERDICT_STATUS_COMPLIANT
+INCONCLUSIVE = types_pb2.VERDICT_STATUS_INCONCLUSIVE
 VIOLATION = types_pb2.VERDICT_STATUS_VIOLATION
 BUCKET_S = 900
 
@@ -42,6 +44,7 @@ class _Story:
         unread_around_skip: bool = False,
         clock_step_at: int | None = None,
         fast_until: int | None = None,
+        late_start_s: dict[int, int] | None = None,
         minutes: int = 30,
         bucket_s: int = BUCKET_S,
     ) -> None:
@@ -81,6 +84,8 @@ class _Story:
                 if ahead:  # the meter's clock 90 s ahead
                     m.period_start_unix_ns += 90 * NS
                     m.period_end_unix_ns += 90 * NS
+                if late_start_s and k in late_start_s:  # a restarted attestor's first sample
+                    m.period_start_unix_ns += late_start_s[k] * NS
 
             fleet.meter("fac-a", t, power, pue=1.0, tweak=stepped)
 
@@ -100,11 +105,38 @@ def _ids(v: types_pb2.Verdict) -> set[str]:
 
 def test_a_load_run_only_while_the_attestor_skips_a_report_is_counted_by_the_register() -> None:
     # 20 kW for the one minute the intake's attestor signs nothing, in the bucket's interior
-    without = _Story(skipped={7}, hidden={7}, hidden_w=20_000.0, register=False).verdict()
-    assert without.status == COMPLIANT  # the miss the register closes (tests/sim/misses/ keeps one)
     v = _Story(skipped={7}, hidden={7}, hidden_w=20_000.0).verdict()
     assert v.status != COMPLIANT
     assert "energy.unexplained" in _ids(v)
+
+
+def test_a_meter_without_a_register_that_skips_a_report_proves_nothing_of_that_minute() -> None:
+    """rules/19: the minute such a meter's attestor signed nothing counted at the highest power
+    it read in the bucket, and 20 kW run only then was COMPLIANT (the miss the register closes
+    where there is one). Nothing read that minute: INCONCLUSIVE, hidden load or not."""
+    for hidden_w in (20_000.0, 0.0):
+        v = _Story(skipped={7}, hidden={7}, hidden_w=hidden_w, register=False).verdict()
+        assert v.status == INCONCLUSIVE, hidden_w
+        unread = [f for f in v.findings if f.id == "energy.balance_unverifiable"]
+        assert len(unread) == 1
+        assert "left 60 s of the bucket unread" in unread[0].message
+    assert _Story(set(), register=False).verdict().status == COMPLIANT
+
+
+def test_a_skip_across_the_edge_of_a_meter_without_a_register_costs_both_buckets() -> None:
+    story = _Story(skipped={14, 15}, register=False)
+    for bucket in (0, 1):
+        v = story.verdict(bucket)
+        assert v.status == INCONCLUSIVE
+        assert any("left 60 s of the bucket unread" in f.message for f in v.findings), bucket
+
+
+@pytest.mark.parametrize(("late_s", "proven"), [(5, True), (10, True), (15, False)])
+def test_a_few_seconds_unread_by_a_meter_without_a_register_are_tolerated(late_s: int, proven: bool) -> None:
+    """A restarted attestor's first report begins a few seconds after the last one ended: up to
+    ten seconds a bucket (``UNBOUNDED_MAX_S``) is no finding."""
+    v = _Story(set(), register=False, late_start_s={7: late_s}).verdict()
+    assert (v.status == COMPLIANT) is proven, [f.message for f in v.findings]
 
 
 @pytest.mark.parametrize("skipped", [{7}, {6, 7, 8}])
@@ -135,13 +167,15 @@ def test_register_readings_left_out_only_around_a_stretch_prove_nothing() -> Non
     """An attestor patched to leave out the register's readings from the two reports around
     the report it skips, and only there, would have the stretch read at the meter's highest
     power again: ``telemetry.invalid`` on the meter, INCONCLUSIVE. A meter whose reports never
-    carry a register is read as before."""
+    carry a register is not flagged so; its skip is time nothing read (rules/19)."""
     v = _Story(skipped={7}, hidden={7}, hidden_w=20_000.0, unread_around_skip=True).verdict()
     assert v.status != COMPLIANT
     invalid = [f for f in v.findings if f.id == "telemetry.invalid" and f.subject == "meter:fac-a-meter"]
     assert invalid
     assert "register readings are missing" in invalid[0].message
-    assert _Story(skipped={7}, register=False).verdict().status == COMPLIANT
+    registerless = _Story(skipped={7}, register=False).verdict()
+    assert "telemetry.invalid" not in _ids(registerless)
+    assert "energy.balance_unverifiable" in _ids(registerless)
 
 
 def test_a_stretch_the_register_read_as_empty_is_no_proof_of_quiet() -> None:
@@ -236,3 +270,42 @@ def test_the_ratio_baseline_reads_like_with_like_where_a_report_was_skipped(regi
     assert whole == pytest.approx(1.2, rel=0.01)
     assert ratio({7}) == pytest.approx(whole, rel=1e-3)  # not 14/15 of it
     assert ratio({6, 7}) == pytest.approx(whole, rel=1e-3)
+
+
+def test_a_meter_clock_stepped_back_counts_the_time_it_claims_twice_once() -> None:
+    """rules/19: the meter's clock 90 s ahead until minute 7, then put right with its attestor
+    running: minute 7's report claims 90 s the reports before it claimed too. Summed in full,
+    the bucket held 90 s of energy twice, and near the top of its band an honest fleet was an
+    ``energy.unexplained`` VIOLATION (an honest-fleet hunt of rules/18). Counted once in the
+    evidence, in full where the meters may have drawn more: INCONCLUSIVE, ``telemetry.invalid``
+    on the meter, never VIOLATION; the same without the step is COMPLIANT."""
+    v = _Story(set(), fast_until=7).verdict()
+    assert v.status == INCONCLUSIVE, _ids(v)
+    twice = [f for f in v.findings if f.id == "telemetry.invalid" and f.subject == "meter:fac-a-meter"]
+    assert len(twice) == 1
+    assert "claim 90 s of the bucket twice" in twice[0].message
+    assert _Story(set()).verdict().status == COMPLIANT
+
+
+@pytest.mark.parametrize(
+    ("parts", "once", "twice_s"),
+    [
+        # no overlap: as they are
+        ([((0, 10), 100.0), ((10, 20), 200.0)], [((0, 10), 100.0), ((10, 20), 200.0)], 0.0),
+        # 5 s claimed twice, counted at the lower rate (10 W, not 20 W)
+        (
+            [((0, 10), 100.0), ((5, 15), 200.0)],
+            [((0, 5), 50.0), ((5, 10), 50.0), ((10, 15), 100.0)],
+            5.0,
+        ),
+        # one reading inside another: its time once, at the lower rate
+        ([((0, 20), 400.0), ((5, 10), 25.0)], [((0, 5), 100.0), ((5, 10), 25.0), ((10, 20), 200.0)], 5.0),
+    ],
+)
+def test_readings_count_each_instant_once_at_the_lowest_rate(
+    parts: list[tuple[tuple[int, int], float]], once: list[tuple[tuple[int, int], float]], twice_s: float
+) -> None:
+    s = 1_000_000_000
+    got, twice = meters_fold._once([((a * s, b * s), j) for (a, b), j in parts])
+    assert [((a // s, b // s), round(j, 6)) for (a, b), j in got] == once
+    assert twice == twice_s

@@ -384,3 +384,27 @@ def test_a_declaration_beyond_the_commitments_tolerances_is_refused_at_its_line(
     assert e.key == key, e
     assert e.line == _line_of(text, needle), e
     assert problem in str(e), e
+
+
+@pytest.mark.parametrize(
+    ("drop", "why"),
+    [
+        ('["n09"]', "'n09' is no declared node of fac-b"),
+        ('"n01"', "a list of declared node names"),
+        ("[]", "a list of declared node names"),
+        ('["n00", "n01", "n02"]', "leaves an inventory of none"),
+    ],
+)
+def test_an_inventory_entry_drops_only_some_declared_nodes(drop: str, why: str) -> None:
+    entry = f'\n[[timeline]]\ndo = "inventory"\ntarget = "fac-b"\nat = "90m"\ndrop = {drop}\n'
+    e = _error(BASE + entry)
+    assert e.key is not None
+    assert e.key.endswith(".drop")
+    assert why in str(e)
+
+
+def test_an_inventory_entry_that_drops_a_node_declares_it_no_more() -> None:
+    entry = '\n[[timeline]]\ndo = "inventory"\ntarget = "fac-b"\nat = "90m"\ndrop = ["n01"]\n'
+    s = parse_scenario(BASE + entry, "drop.toml")
+    assert s.declared("fac-b", 0).dropped == frozenset()
+    assert s.declared("fac-b", 90 * 60 * 10**9).dropped == {"n01"}

@@ -43,7 +43,9 @@ bridged (``MeterFold.counted``): a stretch counts what its register counted (acr
 its part inside placed as above), never less than its time at the lower reading beside it
 (rules/18).
 
-A meter without a register is read as before.
+A meter without a register is read as before; its stretches between two reports are kept
+(``add_unbounded``) as time nothing read: ``MeterReading.unbounded_s``, which the balance reads
+(``UNBOUNDED_MAX_S``, rules/19).
 
 Findings: ``telemetry.invalid`` and ``plausibility.counter_backwards`` per report (into the
 ``IntegrityFold``); ``continuity.gap`` / ``continuity.timeout`` / ``continuity.coverage`` per
@@ -51,6 +53,8 @@ meter."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -99,6 +103,9 @@ class MeterReading:
     # skipped its last three reports of every bucket hid 2 kW of a training load behind it,
     # COMPLIANT (a red team, 2026-12-05); so COMPLIANT now needs the balance to hold with it
     unread_j: float = 0.0
+    # the time of the bucket between two of a feed's reports that no register read (a meter
+    # without one whose attestor skipped), summed over the feeds, s: nothing bounds what ran then
+    unbounded_s: float = 0.0
 
     @property
     def most_j(self) -> float:
@@ -109,9 +116,10 @@ class MeterReading:
 class _Around(NamedTuple):
     """One meter's readings in a bucket and within ``EDGE_SKEW_S`` of it (``MeterFold``)."""
 
-    energy: Cumulative
+    energy: Cumulative  # each instant counted once, at the lowest rate read there (``_once``)
     cover: list[Interval]  # the readings' periods
     peak_w: float  # the highest mean power any of them read
+    raw: Cumulative  # each reading in full
 
 
 class _Bridge(NamedTuple):
@@ -149,6 +157,43 @@ class _Bridged(NamedTuple):
 def _peak_w(parts: Iterable[tuple[Interval, float]]) -> float:
     """The highest mean power of any reading ((period, energy J)), W; 0 without one."""
     return max((j / ((b - a) / NS_PER_S) for (a, b), j in parts if b > a), default=0.0)
+
+
+def _once(parts: Iterable[tuple[Interval, float]]) -> tuple[list[tuple[Interval, float]], float]:
+    """Readings ((period, energy J)) with each instant that several claim counted once, at the
+    lowest rate any of them read there; and the time claimed more than once, s. A meter whose
+    clock stepped back (NTP putting a fast clock right) signs periods that overlap the ones
+    before: each holds energy of its own, and summed in full they put the step's seconds of
+    energy twice into the claimed time. An honest fleet at its band's top, its intake meter
+    115 s fast and stepped back, was an ``energy.unexplained`` VIOLATION (an honest-fleet hunt
+    of rules/18). Counted once at the lower rate, the readings bound what the meters read from
+    below; the rest still counts where a reading bounds from above (``MeterReading.unread_j``)."""
+    rated = sorted((p, j / _seconds(p)) for p, j in parts if p[1] > p[0])
+    if all(a[0][1] <= b[0][0] for a, b in itertools.pairwise(rated)):
+        return [(p, r * _seconds(p)) for p, r in rated], 0.0
+    # a sweep over the readings' ends, the lowest rate among those open on a heap: n log n, so
+    # a meter that signs thousands of overlapping reports costs its bucket no more than that
+    events = sorted(
+        [(p[0], 1, i) for i, (p, _) in enumerate(rated)] + [(p[1], 0, i) for i, (p, _) in enumerate(rated)]
+    )
+    open_: set[int] = set()
+    lowest: list[tuple[float, int]] = []
+    out: list[tuple[Interval, float]] = []
+    twice_ns = 0
+    last: int | None = None
+    for t, starts, i in events:
+        if last is not None and t > last and open_:
+            while lowest[0][1] not in open_:
+                heapq.heappop(lowest)
+            out.append(((last, t), lowest[0][0] * (t - last) / NS_PER_S))
+            twice_ns += (len(open_) - 1) * (t - last)
+        last = t
+        if starts:
+            open_.add(i)
+            heapq.heappush(lowest, (rated[i][1], i))
+        else:
+            open_.discard(i)
+    return out, twice_ns / NS_PER_S
 
 
 def _seconds(span: Interval) -> float:
@@ -196,6 +241,8 @@ class MeterFold:
         self._evidence: list[int] = []
         self._cumulative: dict[str, Cumulative] = {}  # per meter, built once its reports are in
         self._bridges: dict[str, list[_Bridge]] = defaultdict(list)
+        self._unbounded: dict[str, list[Interval]] = defaultdict(list)
+        self._once_of: dict[str, tuple[list[tuple[Interval, float]], float]] = {}  # built once
 
     def add(self, meter_id: str, meter: types_pb2.MeterReport, at: Slice, subject: str) -> None:
         """One report of the declared meter ``meter_id`` (``subject``: ``meter:ID``)."""
@@ -221,6 +268,7 @@ class MeterFold:
         self._cover[meter_id].append(at.part)
         self._terms[meter_id].append(meter.energy_j * at.frac)
         self._cumulative.pop(meter_id, None)
+        self._once_of.pop(meter_id, None)
         self._evidence.append(at.log_index)
         self._around.pop(meter_id, None)
 
@@ -238,6 +286,18 @@ class MeterFold:
         its reports that none covers, J (the module's docstring); ``before_w``, ``after_w``:
         the mean powers of the report before it and of the one after."""
         self._bridges[meter_id].append(_Bridge(gap, energy_j, before_w, after_w))
+
+    def add_unbounded(self, meter_id: str, gap: Interval) -> None:
+        """A stretch between two of meter ``meter_id``'s reports that none covers and no
+        register read (a meter without one): what ran then is unknown (``unbounded_s``)."""
+        self._unbounded[meter_id].append(gap)
+
+    def unbounded_s(self, meter_id: str) -> float:
+        """The time of the bucket in meter ``meter_id``'s stretches that no register read and
+        none of its readings covers, s."""
+        cover = self._cover.get(meter_id, [])
+        parts = merge(p for g in self._unbounded.get(meter_id, ()) if (p := clip(g, self.span)) is not None)
+        return sum(b - a for p in parts for a, b in uncovered(cover, p)) / NS_PER_S
 
     def _bridged(self, m: str, window: Interval, cover: Sequence[Interval], peak_w: float) -> _Bridged:
         """The bridges of meter ``m`` in ``window``, each bounded as the module's docstring
@@ -296,7 +356,7 @@ class MeterFold:
             around = self._around_of(m)
             bridged = self._bridged(m, window, around.cover, around.peak_w)
             unread = (sum(b - a for a, b in uncovered(around.cover, window)) - bridged.time_ns) / NS_PER_S
-            total.extend((around.energy.between(*window), bridged.most_j, unread * around.peak_w))
+            total.extend((around.raw.between(*window), bridged.most_j, unread * around.peak_w))
         return math.fsum(total)
 
     def boundaries(self, meters: Sequence[str]) -> list[int]:
@@ -307,7 +367,11 @@ class MeterFold:
         """Meter ``m``'s readings in the bucket and within ``EDGE_SKEW_S`` of it (built once)."""
         if m not in self._around:
             parts = [*zip(self._cover.get(m, []), self._terms.get(m, []), strict=True), *self._outside[m]]
-            self._around[m] = _Around(Cumulative(parts, self.span[0]), [p for p, _ in parts], _peak_w(parts))
+            once, _ = _once(parts)
+            origin = self.span[0]
+            self._around[m] = _Around(
+                Cumulative(once, origin), [p for p, _ in parts], _peak_w(parts), Cumulative(parts, origin)
+            )
         return self._around[m]
 
     @property
@@ -349,6 +413,20 @@ class MeterFold:
                             {"gap_s": (length / NS_PER_S, "s")},
                         )
                     )
+            _, twice_s = self._once(meter_id)
+            if twice_s >= REGISTER_SHORT_MIN_S:
+                out.append(
+                    Finding.make(
+                        FindingId.TELEMETRY_INVALID,
+                        WARNING,
+                        f"meter:{meter_id}",
+                        span,
+                        f"the meter's reports claim {twice_s:.0f} s of the bucket twice: its clock"
+                        " stepped back; each instant counts once, at the lower power read there, in"
+                        " the evidence, and in full in what the meters may have drawn",
+                        {"claimed_twice_s": (twice_s, "s")},
+                    )
+                )
             missing_s = sum(b - a for a, b in gaps) / NS_PER_S
             if bucket_s > 0 and missing_s > 0 and 1.0 - missing_s / bucket_s < rep.min_time_coverage:
                 out.append(
@@ -463,10 +541,16 @@ class MeterFold:
                 total.append(self._read(m).between(*window))
         return math.fsum(total)
 
+    def _once(self, m: str) -> tuple[list[tuple[Interval, float]], float]:
+        """Meter ``m``'s readings in the bucket, each instant counted once (``_once``; built once)."""
+        if m not in self._once_of:
+            self._once_of[m] = _once(zip(self._cover.get(m, []), self._terms.get(m, []), strict=True))
+        return self._once_of[m]
+
     def _read(self, m: str) -> Cumulative:
         """Meter ``m``'s readings as a ``Cumulative`` (built once)."""
         if m not in self._cumulative:
-            self._cumulative[m] = Cumulative(zip(self._cover[m], self._terms[m], strict=True), self.span[0])
+            self._cumulative[m] = Cumulative(self._once(m)[0], self.span[0])
         return self._cumulative[m]
 
     def readings(self, group: MeterScopeGroup, accuracy: Mapping[str, float]) -> list[MeterReading]:
@@ -482,7 +566,8 @@ class MeterFold:
             if max(self._uncovered_ns(m) - bridged[m].exact_ns for m in meters) > max_gap:
                 continue
             unread_ns = {m: self._uncovered_ns(m) - bridged[m].time_ns for m in meters}
-            value = math.fsum([t for m in meters for t in (*self._terms.get(m, []), bridged[m].least_j)])
+            once = {m: math.fsum(j for _, j in self._once(m)[0]) for m in meters}
+            value = math.fsum([*once.values(), *(bridged[m].least_j for m in meters)])
             # feeds summed: their classes add linearly, as across facilities (rules/10): a class
             # bounds an error that stays with a meter, and meters of one make err alike. In
             # quadrature, eight honest feeds each reading 1 % high, their class, put a fleet at
@@ -491,9 +576,15 @@ class MeterFold:
             sigma = math.fsum(
                 accuracy[m] / 2 * math.fsum([*self._terms.get(m, []), bridged[m].least_j]) for m in meters
             )
+            # the most: each reading in full (what ``_once`` left out of a stepped-back clock's)
             unread = math.fsum(
-                unread_ns[m] / NS_PER_S * self._peak_w(m) + bridged[m].most_j - bridged[m].least_j
+                unread_ns[m] / NS_PER_S * self._peak_w(m)
+                + bridged[m].most_j
+                - bridged[m].least_j
+                + math.fsum(self._terms.get(m, []))
+                - once[m]
                 for m in meters
             )
-            out.append(MeterReading(meters, value, sigma, unread))
+            unbounded = math.fsum(self.unbounded_s(m) for m in meters)
+            out.append(MeterReading(meters, value, sigma, unread, unbounded))
         return out
