@@ -144,9 +144,10 @@ __all__ = [
 # the time the lowest measurement read, and a long bucket's hours over the registers' bridges at
 # the most they hold, redundant meters compared over the time both read, 2026-12-07; 19: over
 # 10 s of a bucket a top scope's meters left unread between two reports with no register to
-# count it energy.balance_unverifiable, a new scope (a node declared or dropped) carrying on the
-# baseline of the one it succeeds, a meter's readings that claim an instant twice counted once
-# at the lower rate in the evidence (10 s or more telemetry.invalid), 2026-12-07). A new
+# count it energy.balance_unverifiable, a new scope (a node declared or dropped) or one measured
+# by other meters carrying on the baseline of the one it succeeds, a meter's readings that claim
+# an instant twice counted once at the lower rate in the evidence (10 s or more
+# telemetry.invalid), 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/19"
@@ -732,17 +733,15 @@ class Evaluator:
             known = dict(states)
             for scope in sorted(set(states) | set(by_scope)):
                 balance = by_scope.get(scope)
-                if scope in known:
-                    state = known[scope]
-                elif balance is not None:  # a new scope (a node declared or dropped): what it succeeds
+                state = known.get(scope, BaselineState())
+                if balance is not None and (scope not in known or set(state.meters) != set(balance.meters)):
+                    # a new scope (a node declared or dropped), or other meters: what it succeeds
                     state = successor(known, scope, balance, by_scope)
-                else:
-                    state = BaselineState()
                 since = state.since_ns if state.since_ns is not None else b
                 calibrating = end <= since + calibration_ns
                 state = advance_baseline(state, balance, calibrating, c.tolerances.max_overhead_drift)
                 if balance is not None:
-                    state = replace(state, meters=balance.meters, top_level=balance.top_level)
+                    state = replace(state, meters=balance.meters, top_level=balance.top_level, last_ns=b)
                 if state.since_ns is None and state.level is not None:
                     state = replace(state, since_ns=b)
                 if state.seen_ns is None and scope in by_scope:

@@ -397,18 +397,22 @@ def test_a_steady_ratio_raises_no_baseline_finding() -> None:
         assert ev.verdict(bucket(k)).status == COMPLIANT
 
 
-def _node_dropped_at(change: int, pue_after: float, buckets: int = 12) -> Evaluator:
+def _node_dropped_at(change: int, pue_after: float, buckets: int = 12, *, rename: bool = False) -> Evaluator:
     """Three nodes serving inference at ratio 1.18; from bucket ``change`` n02 is decommissioned
-    and a version without it logged as it goes, and the ratio is ``pue_after``."""
+    and a version without it logged as it goes (``rename``: instead, the version gives the
+    intake meter another id, its key and every node kept), and the ratio is ``pue_after``."""
     fleet = Fleet({"fac-a": 3})
     wire = fleet.inventory_wire("fac-a")
     wire.version = 2
-    del wire.nodes[2]
+    if rename:
+        wire.meters[0].meter_id = "fac-a-intake-2"
+    else:
+        del wire.nodes[2]
     v1, v2 = fleet.inventory("fac-a"), Inventory.from_wire(wire)
     at = 0
     for k in range(buckets * 10):
         t = T0 + k * fleet.period_ns
-        nodes = 3 if k < change * 10 else 2
+        nodes = 3 if k < change * 10 or rename else 2
         if k == change * 10:
             at = len(fleet.log)
         for node in fleet.node_ids("fac-a", nodes):
@@ -440,6 +444,19 @@ def test_a_node_dropped_from_the_inventory_does_not_restart_the_baseline() -> No
     honest = _node_dropped_at(6, PUE)
     for k in range(12):
         assert honest.verdict(bucket(k)).status == COMPLIANT, (k, honest.verdict(bucket(k)).reason)
+
+
+def test_a_meter_renamed_in_a_new_version_keeps_its_scopes_baseline() -> None:
+    """The same nodes measured by a meter of another id: the scope carries on its own baseline
+    (``successor`` counts the scope itself: looking only among scopes sharing a meter, it would
+    find none, calibrate afresh and learn a step made with the rename)."""
+    hidden = _node_dropped_at(6, 1.34, rename=True)
+    for k in range(6, 12):
+        assert "energy.baseline_step" in ids(hidden.verdict(bucket(k))), k
+    # (the meter's reports still name the old id, ``inventory.wrong_location``: no step, though)
+    honest = _node_dropped_at(6, PUE, rename=True)
+    for k in range(12):
+        assert "energy.baseline_step" not in ids(honest.verdict(bucket(k))), k
 
 
 def test_a_slow_drift_out_of_the_band_is_inconclusive_not_a_violation() -> None:

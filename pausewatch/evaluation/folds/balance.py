@@ -79,10 +79,11 @@ MAX_FILLED_FRACTION: Final = 0.1  # silences the ratio baseline fills: at most t
 MIN_SILENCE_GAP_S: Final = 5.0
 MIN_SILENCE_S: Final = 60.0
 MIN_WATCHED_S: Final = 30.0
-# Time in a bucket that a scope's intake (or, without one, its own meters) left unread between
-# two reports with no energy register to count it (a meter read for power only, whose attestor
-# skipped): more than this, summed over a measurement's feeds, and what the scope drew then is
-# unknown: ``energy.balance_unverifiable`` (rules/19). Counted at the meter's highest power, as
+# Time in a bucket that a measurement of a scope's intake (or, without one, of the scope) left
+# unread between two reports with no energy register to count it (a meter read for power only,
+# whose attestor skipped): more than this, summed over the measurement's feeds, and what the
+# scope drew then is unknown: ``energy.balance_unverifiable`` (rules/19), whether or not a
+# redundant measurement read on. Counted at the meter's highest power, as
 # before, sixteen hidden 8-GPU nodes training for the 30 s of one skipped report passed
 # (``scenarios/hidden-training-while-registerless-intake-skips.toml``, a strict xfail since
 # rules/17). Under it: a restart's few seconds, or an NTP step; ten seconds a bucket is at most
@@ -742,7 +743,11 @@ class _Scopes:
             balance, reported = self._balance(group, readings, top_level)
             balances.append(balance)
             intake = [m for m in readings if not self._boundary.isdisjoint(m.meters)]
-            unbounded = min(m.unbounded_s for m in intake or readings)
+            # any measurement's: the evidence and the ratio baseline read the lowest, which a
+            # meter that skipped is, while a redundant one that read on counts only against the
+            # band's top (a red team of rules/19: hidden nodes trained in the 30 s the utility
+            # meter skipped, the inspector's meter read them within the band's slack, COMPLIANT)
+            unbounded = max(m.unbounded_s for m in intake or readings)
             if top_level and unbounded > UNBOUNDED_MAX_S:
                 findings.append(
                     self._unverifiable(
