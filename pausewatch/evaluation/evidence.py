@@ -423,7 +423,7 @@ def successor(
     one sharing the most meters, then the one with the latest balance, then the one sharing the
     most nodes. A scope is its node ids, so a node declared or dropped in a new inventory version makes a
     new scope: the intake's baseline started afresh, and a hidden 2-GPU node switched on as the
-    lab dropped a decommissioned node from its inventory was learnt as overhead, COMPLIANT for 4
+    lab dropped a decommissioned node from its inventory was learnt as overhead, COMPLIANT for 5
     hours where the same load without the change was ``energy.baseline_step`` (a red team of
     rules/18). The ratio (metered less the declared fixed load, over reported) takes a node's
     share from both sides, so the level calibrated before still holds, and a step at the change
