@@ -28,11 +28,11 @@ predicted rather than flagged. Calibration is the scope's first ``tolerances.cal
 such buckets from the window start, once: a new inventory version does not restart it (a hidden
 node started with the version would be learnt as overhead), nor does one that declares or drops
 a node, whose new set of node ids carries on the baseline it succeeds (``successor``); hardware
-declared later leaves the
-buckets before it incomplete, so calibration waits for it. Calibration never learns a bucket
-out of the band (that is ``energy.unexplained`` already; learning it would make hidden load
-the baseline), nor one that would spread the ratios it learnt wider upward than
-``max_overhead_drift`` and 3σ of the bucket's balance (``energy.baseline_step``); one that falls
+declared later leaves the buckets before it incomplete, so calibration waits for it.
+Calibration never learns a bucket out of the band (that is ``energy.unexplained`` already;
+learning it would make hidden load the baseline), nor one that would spread the ratios it
+learnt wider upward than ``max_overhead_drift`` and 3σ of the bucket's balance
+(``energy.baseline_step``); one that falls
 that far below them, in a complete bucket, starts calibration afresh from it (the load
 calibration learnt from is gone: hidden load only raises the ratio); and a
 calibration whose σ exceeds ``MAX_CALIBRATED_SIGMA`` (a hidden load switched on and off through
@@ -421,8 +421,8 @@ def successor(
     meters measured, or one that was a top scope as it is and has no balance now (a facility's
     intake over another set of nodes); of several, one that was a top scope as it is, then the
     one sharing the most meters, then the one with the latest balance, then the one sharing the
-    most nodes. A scope is its node ids, so a node declared or dropped in a new inventory version makes a
-    new scope: the intake's baseline started afresh, and a hidden 2-GPU node switched on as the
+    most nodes. A scope is its node ids, so a node declared or dropped in a new inventory version
+    makes a new scope: the intake's baseline started afresh, and a hidden 2-GPU node switched on as the
     lab dropped a decommissioned node from its inventory was learnt as overhead, COMPLIANT for 5
     hours where the same load without the change was ``energy.baseline_step`` (a red team of
     rules/18). The ratio (metered less the declared fixed load, over reported) takes a node's

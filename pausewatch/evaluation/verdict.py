@@ -744,7 +744,7 @@ class Evaluator:
                     state = replace(state, meters=balance.meters, top_level=balance.top_level, last_ns=b)
                 if state.since_ns is None and state.level is not None:
                     state = replace(state, since_ns=b)
-                if state.seen_ns is None and scope in by_scope:
+                if state.seen_ns is None and balance is not None:
                     state = replace(state, seen_ns=b)
                 states[scope] = state
             cache[b] = dict(states)

@@ -77,7 +77,14 @@ from pausewatch.evaluation.intervals import (
 from pausewatch.inventory import MeterScopeGroup
 from pausewatch.v1 import types_pb2
 
-__all__ = ["REGISTER_SHORT", "REGISTER_SHORT_MIN_S", "MeterFold", "MeterReading", "usable"]
+__all__ = [
+    "CLAIMED_TWICE_MIN_S",
+    "REGISTER_SHORT",
+    "REGISTER_SHORT_MIN_S",
+    "MeterFold",
+    "MeterReading",
+    "usable",
+]
 
 
 # A register that counted less than this share of the stretch at the lower of the two readings
@@ -89,6 +96,10 @@ __all__ = ["REGISTER_SHORT", "REGISTER_SHORT_MIN_S", "MeterFold", "MeterReading"
 # no time passed too, and what it can hide is within any band's slack.
 REGISTER_SHORT: Final = 0.5
 REGISTER_SHORT_MIN_S: Final = 10.0
+# A meter's reports that claim this much of a bucket twice or more (its clock stepped back) are
+# ``telemetry.invalid`` (``coverage_findings``); less is an NTP step's slack, counted once at the
+# lower power read there in the evidence and in full in the most (``_once``), with no finding.
+CLAIMED_TWICE_MIN_S: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +179,10 @@ def _once(parts: Iterable[tuple[Interval, float]]) -> tuple[list[tuple[Interval,
     115 s fast and stepped back, was an ``energy.unexplained`` VIOLATION (an honest-fleet hunt
     of rules/18). Counted once at the lower rate, the readings bound what the meters read from
     below; the rest still counts where a reading bounds from above (``MeterReading.unread_j``)."""
-    rated = sorted((p, j / _seconds(p)) for p, j in parts if p[1] > p[0])
-    if all(a[0][1] <= b[0][0] for a, b in itertools.pairwise(rated)):
-        return [(p, r * _seconds(p)) for p, r in rated], 0.0
+    ordered = sorted((p, j) for p, j in parts if p[1] > p[0])
+    if all(a[1] <= b[0] for (a, _), (b, _) in itertools.pairwise(ordered)):
+        return ordered, 0.0
+    rated = [(p, j / _seconds(p)) for p, j in ordered]
     # a sweep over the readings' ends, the lowest rate among those open on a heap: n log n, so
     # a meter that signs thousands of overlapping reports costs its bucket no more than that
     events = sorted(
@@ -289,10 +301,10 @@ class MeterFold:
 
     def add_unbounded(self, meter_id: str, gap: Interval) -> None:
         """A stretch between two of meter ``meter_id``'s reports that none covers and no
-        register read (a meter without one): what ran then is unknown (``unbounded_s``)."""
+        register read (a meter without one): what ran then is unknown (``MeterReading.unbounded_s``)."""
         self._unbounded[meter_id].append(gap)
 
-    def unbounded_s(self, meter_id: str) -> float:
+    def _unbounded_s(self, meter_id: str) -> float:
         """The time of the bucket in meter ``meter_id``'s stretches that no register read and
         none of its readings covers, s."""
         cover = self._cover.get(meter_id, [])
@@ -413,8 +425,8 @@ class MeterFold:
                             {"gap_s": (length / NS_PER_S, "s")},
                         )
                     )
-            _, twice_s = self._once(meter_id)
-            if twice_s >= REGISTER_SHORT_MIN_S:
+            _, twice_s = self._read_once(meter_id)
+            if twice_s >= CLAIMED_TWICE_MIN_S:
                 out.append(
                     Finding.make(
                         FindingId.TELEMETRY_INVALID,
@@ -541,7 +553,7 @@ class MeterFold:
                 total.append(self._read(m).between(*window))
         return math.fsum(total)
 
-    def _once(self, m: str) -> tuple[list[tuple[Interval, float]], float]:
+    def _read_once(self, m: str) -> tuple[list[tuple[Interval, float]], float]:
         """Meter ``m``'s readings in the bucket, each instant counted once (``_once``; built once)."""
         if m not in self._once_of:
             self._once_of[m] = _once(zip(self._cover.get(m, []), self._terms.get(m, []), strict=True))
@@ -550,7 +562,7 @@ class MeterFold:
     def _read(self, m: str) -> Cumulative:
         """Meter ``m``'s readings as a ``Cumulative`` (built once)."""
         if m not in self._cumulative:
-            self._cumulative[m] = Cumulative(self._once(m)[0], self.span[0])
+            self._cumulative[m] = Cumulative(self._read_once(m)[0], self.span[0])
         return self._cumulative[m]
 
     def readings(self, group: MeterScopeGroup, accuracy: Mapping[str, float]) -> list[MeterReading]:
@@ -566,16 +578,14 @@ class MeterFold:
             if max(self._uncovered_ns(m) - bridged[m].exact_ns for m in meters) > max_gap:
                 continue
             unread_ns = {m: self._uncovered_ns(m) - bridged[m].time_ns for m in meters}
-            once = {m: math.fsum(j for _, j in self._once(m)[0]) for m in meters}
+            once = {m: math.fsum(j for _, j in self._read_once(m)[0]) for m in meters}
             value = math.fsum([*once.values(), *(bridged[m].least_j for m in meters)])
             # feeds summed: their classes add linearly, as across facilities (rules/10): a class
             # bounds an error that stays with a meter, and meters of one make err alike. In
             # quadrature, eight honest feeds each reading 1 % high, their class, put a fleet at
             # 99.4 % of its power cap over it, and sixteen beside a declared fixed load made
             # ``energy.unexplained`` a VIOLATION (an honest-fleet hunt, 2026-12-07; rules/16)
-            sigma = math.fsum(
-                accuracy[m] / 2 * math.fsum([*self._terms.get(m, []), bridged[m].least_j]) for m in meters
-            )
+            sigma = math.fsum(accuracy[m] / 2 * (once[m] + bridged[m].least_j) for m in meters)
             # the most: each reading in full (what ``_once`` left out of a stepped-back clock's)
             unread = math.fsum(
                 unread_ns[m] / NS_PER_S * self._peak_w(m)
@@ -585,6 +595,6 @@ class MeterFold:
                 - once[m]
                 for m in meters
             )
-            unbounded = math.fsum(self.unbounded_s(m) for m in meters)
+            unbounded = math.fsum(self._unbounded_s(m) for m in meters)
             out.append(MeterReading(meters, value, sigma, unread, unbounded))
         return out
