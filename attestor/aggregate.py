@@ -41,7 +41,9 @@ Rules:
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -107,6 +109,7 @@ class _DeviceState:
     last_nvlink_rate: float | None = None
     last_pcie_rate: float | None = None
     present: frozenset[str] = frozenset()
+    given: tuple[bool, ...] = ()  # ``present`` as a mask over ``_DEVICE_METRICS``
 
 
 @dataclass
@@ -169,6 +172,8 @@ _DEVICE_METRICS = (
     "pcie_rate_bps",
     "process_count",
 )
+_device_metrics = operator.attrgetter(*_DEVICE_METRICS)
+_NONES = (None,) * len(_DEVICE_METRICS)
 _FRACTIONS = ("busy_fraction", "sm_active", "tensor_active")
 _HOST_COUNTERS = (
     "cpu_busy_s_counter",
@@ -216,6 +221,9 @@ class Aggregator:
         """The value if it is usable, else None with an anomaly recorded (raw value kept)."""
         if value is None:
             return None
+        # the usual case first: NaN fails every comparison, infinity the second
+        if 0.0 <= value < math.inf and (upper is None or value <= upper):
+            return value
         if math.isnan(value):
             self._flag(AnomalyKind.NAN, metric, uuid, repr(value), at_ns)
             return None
@@ -258,8 +266,12 @@ class Aggregator:
     def _add_device(self, r: DeviceReading, sample: Sample, at: int) -> None:  # noqa: PLR0915 -- one pass over a sample's fields, on the hot path
         lim = self._limits
         uuid = r.uuid
-        st = self._state.setdefault(uuid, _DeviceState())
-        se = self._series.setdefault(uuid, _DeviceSeries())
+        st = self._state.get(uuid)
+        if st is None:
+            st = self._state[uuid] = _DeviceState()
+        se = self._series.get(uuid)
+        if se is None:
+            se = self._series[uuid] = _DeviceSeries()
         se.model, se.serial, se.kind, se.version = (
             r.model or se.model,
             r.serial or se.serial,
@@ -267,10 +279,12 @@ class Aggregator:
             sample.version,
         )
         se.samples += 1
-        present = frozenset(m for m in _DEVICE_METRICS if getattr(r, m) is not None)
-        for vanished in sorted(st.present - present):
-            self._flag(AnomalyKind.METRIC_VANISHED, vanished, uuid, "absent", at)
-        st.present = present
+        given = tuple(map(operator.is_not, _device_metrics(r), _NONES))
+        if given != st.given:  # which metrics a source gives rarely changes: a set only then
+            present = frozenset(itertools.compress(_DEVICE_METRICS, given))
+            for vanished in sorted(st.present - present):
+                self._flag(AnomalyKind.METRIC_VANISHED, vanished, uuid, "absent", at)
+            st.present, st.given = present, given
 
         power = self._check(r.power_w, "power_w", uuid, at, lim.max_device_power_w)
         energy = self._check(r.energy_counter_j, "energy_counter_j", uuid, at, None)

@@ -76,9 +76,9 @@ def _check(times_s: Sequence[float], values: Sequence[float]) -> None:
         raise ValueError(f"{len(times_s)} timestamps for {len(values)} samples")
     if not values:
         raise ValueError("a period needs at least one sample")
-    if any(not math.isfinite(v) for v in values) or any(not math.isfinite(t) for t in times_s):
+    if not all(map(math.isfinite, values)) or not all(map(math.isfinite, times_s)):
         raise ValueError("samples must be finite; drop flagged values before shaping")
-    if any(b < a for a, b in itertools.pairwise(times_s)):
+    if any(map(operator.lt, times_s[1:], times_s)):
         raise ValueError("sample times must not go backwards")
 
 
@@ -92,7 +92,7 @@ def _autocorrelation_peak(values: Sequence[float]) -> tuple[int, float] | None:
     max_lag = min(n // 2, MAX_LAG_SAMPLES)
     r = [1.0]
     for k in range(1, max_lag + 1):
-        r.append(math.fsum(dev[t] * dev[t + k] for t in range(n - k)) / denom)
+        r.append(math.fsum(map(operator.mul, dev, dev[k:])) / denom)
     first_negative = next((k for k in range(1, len(r)) if r[k] < 0.0), None)
     if first_negative is None:
         return None
@@ -157,8 +157,7 @@ def synchrony(device_w: Sequence[float], others_w: Sequence[Sequence[float]]) ->
     """
     if not _aligned(device_w, others_w):
         return None
-    n = len(device_w)
-    peer = [math.fsum(o[t] for o in others_w) / len(others_w) for t in range(n)]
+    peer = [math.fsum(column) / len(others_w) for column in zip(*others_w, strict=True)]
     return _pearson(device_w, peer)
 
 

@@ -80,6 +80,7 @@ without its per-sample noise: the register counts whether or not anyone reads it
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import itertools
 import math
@@ -216,6 +217,11 @@ class WorkloadProfile:
             return base
         return cls(base.kind, job_seed=base.job_seed, memory_gib=base.memory_gib, power_limit_w=power_limit_w)
 
+    @functools.cached_property
+    def _phase_s(self) -> float:
+        """Where in its iteration a training job starts, s (one phase for the whole job)."""
+        return _unit("phase", self.job_seed) * self.iteration_s
+
     def power(self, level: float) -> float:
         """Board power (W) at ``level``, clamped at the power limit; 0 when powered off."""
         if self.kind == "off":
@@ -265,7 +271,7 @@ class WorkloadProfile:
                 return level + 0.03 * noise, 0.35 * level, 0.0
             return max(0.0, 0.02 + 0.02 * noise), 0.0, 0.0
         # training: one phase for the whole job (shared job_seed), the same on every node.
-        offset = _unit("phase", self.job_seed) * self.iteration_s
+        offset = self._phase_s
         since_ckpt = (t_s + offset) % self.checkpoint_every_s
         if since_ckpt < self.checkpoint_s:
             return max(0.0, 0.08 + 0.02 * noise), 0.0, 0.0
@@ -284,6 +290,8 @@ class _Counters:
 
 
 Schedule = Sequence[tuple[int, WorkloadProfile]]
+# a device at one instant: its profile, then ``WorkloadProfile.activity``'s three values
+_Activity = tuple[WorkloadProfile, float, float, float]
 
 
 class _Timeline:
@@ -343,7 +351,8 @@ class SimulatedDeviceSource:
         self._swaps = {i: (ts, [device_uuid(node_id, i, g + 1) for g in range(len(ts))])
                        for i, ts in swaps.items()}
         self._counters: dict[str, _Counters] = {}
-        self._power_cache: tuple[int, list[float]] | None = None
+        self._activities: dict[int, tuple[list[_Activity], list[float]]] = {}
+        self._serials = [f"SIM{i:04d}" for i in range(devices)]
 
     @property
     def kind(self) -> SourceKind:
@@ -385,31 +394,40 @@ class SimulatedDeviceSource:
     def power_w(self, now_ns: int, index: int) -> float:
         return self.node_power_w(now_ns)[index]
 
-    def node_power_w(self, now_ns: int) -> list[float]:
-        """Every device's true power at ``now_ns`` (W), hidden ones included; the meters of a
-        facility ask for the same instant in turn, so the last answer is kept."""
-        cached = self._power_cache
-        if cached is not None and cached[0] == now_ns:
-            return cached[1]
+    # instants whose activities are kept: a period's samples (an attestor's, then its facility's
+    # meters' at the same instants) ask for each instant twice; a few periods of 1-s samples
+    ACTIVITY_CACHE = 4096
+
+    def _activity(self, now_ns: int) -> tuple[list[_Activity], list[float]]:
+        """Every device's (profile, level, tensor activity, interconnect share) at ``now_ns``, and
+        its power (W), hidden ones included; computed once for an instant (``sample`` and
+        ``node_power_w`` ask for each)."""
+        cached = self._activities.get(now_ns)
+        if cached is not None:
+            return cached
         t_s = now_ns / _NS
-        powers = []
+        out = []
         for i, timeline in enumerate(self._timelines):
             profile = timeline.at(now_ns)
-            level, _, _ = profile.activity(t_s, self._node, i)
-            powers.append(profile.power(level))
-        self._power_cache = (now_ns, powers)
-        return powers
+            out.append((profile, *profile.activity(t_s, self._node, i)))
+        if len(self._activities) >= self.ACTIVITY_CACHE:
+            del self._activities[next(iter(self._activities))]
+        entry = self._activities[now_ns] = (out, [profile.power(level) for profile, level, _, _ in out])
+        return entry
+
+    def node_power_w(self, now_ns: int) -> list[float]:
+        """Every device's true power at ``now_ns`` (W), hidden ones included."""
+        return self._activity(now_ns)[1]
 
     def sample(self, now_ns: int) -> Sample:
-        t_s = now_ns / _NS
         readings: list[DeviceReading] = []
         kinds: set[str] = set()
+        activity, powers = self._activity(now_ns)
         for i in range(self._reported):
-            profile = self._timelines[i].at(now_ns)
+            profile, level, tensor, link = activity[i]
+            power = powers[i]
             kinds.add(profile.kind)
             uuid = self.uuid_at(now_ns, i)
-            level, tensor, link = profile.activity(t_s, self._node, i)
-            power = profile.power(level)
             throttle = profile.throttle(level)
             c = self._counters.get(uuid)
             if c is None:
@@ -427,7 +445,7 @@ class SimulatedDeviceSource:
                 DeviceReading(
                     uuid=uuid,
                     model=self._model,
-                    serial=f"SIM{i:04d}",
+                    serial=self._serials[i],
                     power_w=power,
                     energy_counter_j=c.energy_j,
                     busy_fraction=busy,

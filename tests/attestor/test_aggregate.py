@@ -128,6 +128,37 @@ def test_a_simulated_meters_register_counts_while_nobody_reads_it() -> None:
     assert bridged > idle_w * 61 + 30 * 8 * 300  # the burst is in it
 
 
+def test_a_metric_that_vanishes_twice_is_counted_twice_and_infinity_is_never_usable() -> None:
+    agg = Aggregator()
+    for t, tensor in enumerate([0.2, None, 0.3, None, None]):
+        agg.add(_s(t, DeviceReading("GPU-a", power_w=100.0, energy_counter_j=math.inf if t == 4 else 1e3 + t,
+                                    tensor_active=tensor)))
+    found = {(a.kind, a.metric): a for a in agg.close(0, 4 * NS).anomalies}
+    assert found[(AnomalyKind.METRIC_VANISHED, "tensor_active")].count == 2
+    assert found[(AnomalyKind.OUT_OF_RANGE, "energy_counter_j")].raw_value == "inf"
+
+
+def test_a_simulated_nodes_reports_and_its_meters_see_the_same_power() -> None:
+    """Each instant is computed once for both (hidden devices included), whichever asks first,
+    and only the latest instants are kept."""
+    def node() -> SimulatedDeviceSource:
+        return SimulatedDeviceSource("n0", 4, WorkloadProfile.training(job_seed=3), reported_devices=3)
+
+    meter_first, sample_first = node(), node()
+    for t in range(0, 50 * NS, NS // 2):
+        powers = list(meter_first.node_power_w(t))
+        reported = [d.power_w for d in meter_first.sample(t).devices]
+        assert reported == powers[:3]
+        assert [d.power_w for d in sample_first.sample(t).devices] == reported
+        assert sample_first.node_power_w(t) == powers
+    assert len(powers) == 4
+    assert powers[3] > 0  # the hidden device draws power
+    many = node()
+    for t in range(SimulatedDeviceSource.ACTIVITY_CACHE + 10):
+        many.node_power_w(t * NS)
+    assert len(many._activities) == SimulatedDeviceSource.ACTIVITY_CACHE
+
+
 def test_device_appears() -> None:
     agg = Aggregator()
     agg.add(_s(0, DeviceReading("GPU-a", power_w=1.0)))
