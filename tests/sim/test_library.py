@@ -1,37 +1,25 @@
 """Every scenario of the library, run in-process against the real verifier: the verdicts must
-match the expectations written from each story. Two worker processes keep CI within minutes."""
+match the expectations written from each story. The stories run in worker processes from the
+session's start (``tests/sim/library_run.py``); these tests come last and read their results."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from sim.cli import format_result
-from sim.runner import run_scenario
-from sim.scenario import load_scenario
+from tests.sim.library_run import SCENARIOS, LibraryRun
 
-REPO = Path(__file__).resolve().parents[2]
 HEAVY = {"demo-hidden-training.toml"}  # 16 nodes x 8 GPUs x 6 h: run by the demo's heavy test
-LIBRARY = sorted(p.name for p in (REPO / "scenarios").glob("*.toml") if p.name not in HEAVY)
-
-
-def _run(name: str) -> tuple[bool, str]:
-    result = run_scenario(load_scenario(REPO / "scenarios" / name))
-    return result.ok, format_result(result)
+LIBRARY = sorted(p.name for p in SCENARIOS.glob("*.toml") if p.name not in HEAVY)
 
 
 @pytest.fixture(scope="module")
-def library_results() -> dict[str, tuple[bool, str]]:
-    workers = max(1, min(2, os.cpu_count() or 1))
-    # spawned, not forked: a test before this one that ran a scenario in this process left
-    # gRPC's threads here, and a forked child inherits their locks held (both workers hung)
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
-        return dict(zip(LIBRARY, pool.map(_run, LIBRARY), strict=True))
+def library_results(library_run: LibraryRun) -> dict[str, tuple[bool, str]]:
+    # the rest of the suite is done: a second worker on what is left (two CPUs in CI)
+    if (os.cpu_count() or 1) >= 2:
+        library_run.add_worker()
+    return library_run.results(timeout_s=2300)
 
 
 def test_library_covers_every_threat_row_and_the_controls() -> None:
@@ -119,9 +107,9 @@ def test_every_evader_has_an_honest_twin_and_the_library_is_large_enough() -> No
 
 
 # Expectations come from the stories, written by hand; every scenario must meet them. The first
-# case's setup runs the whole library (170 stories on two workers: over 15 minutes on two
-# CPUs here), which the suite's 600-s timeout per test no longer holds;
-# the timeout is there to end a hang, which 40 minutes still does.
+# case's setup waits for the stories still running (the whole library took over 15 minutes on two
+# CPUs here when it started there), which the suite's 600-s timeout per test does not hold; the
+# timeout is there to end a hang, which 40 minutes still does.
 @pytest.mark.timeout(2400)
 @pytest.mark.parametrize("name", LIBRARY)
 def test_scenario_meets_its_expectations(name: str, library_results: dict[str, tuple[bool, str]]) -> None:
