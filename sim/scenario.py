@@ -76,6 +76,10 @@ class ScenarioError(InputError):
         where = f"{file}:{line}" if line else file
         super().__init__(f"{where}: {key}: {problem}")
 
+    def __reduce__(self) -> tuple[type[ScenarioError], tuple[str, int | None, str, str]]:
+        # rebuilt from its parts, not its message: a process pool sends it back to the parent
+        return ScenarioError, (self.file, self.line, self.key, self.problem)
+
 
 class Action(Enum):
     """What a timeline entry makes a node, meter or the verifier do."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,15 @@ def test_unknown_key_names_file_line_and_key() -> None:
     assert e.key == "timeline[0].frmo"
     assert e.line == _line_of(text, "frmo")
     assert str(e).startswith(f"bad.toml:{e.line}: timeline[0].frmo: unknown key")
+
+
+def test_a_scenario_error_survives_a_trip_through_pickle() -> None:
+    """As a worker process sends it back (the scenario library runs its stories in workers)."""
+    text = BASE.replace('do = "silent"', 'do = "silent"\nfrmo = "1h"', 1)
+    e = _error(text)
+    back = pickle.loads(pickle.dumps(e))
+    assert isinstance(back, ScenarioError)
+    assert (back.file, back.line, back.key, back.problem, str(back)) == (e.file, e.line, e.key, e.problem, str(e))
 
 
 def test_unknown_top_level_table() -> None:
