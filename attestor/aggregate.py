@@ -108,8 +108,7 @@ class _DeviceState:
     last_pcie: float | None = None
     last_nvlink_rate: float | None = None
     last_pcie_rate: float | None = None
-    present: frozenset[str] = frozenset()
-    given: tuple[bool, ...] = ()  # ``present`` as a mask over ``_DEVICE_METRICS``
+    given: tuple[bool, ...] = ()  # which of ``_DEVICE_METRICS`` its last reading gave
 
 
 @dataclass
@@ -280,11 +279,10 @@ class Aggregator:
         )
         se.samples += 1
         given = tuple(map(operator.is_not, _device_metrics(r), _NONES))
-        if given != st.given:  # which metrics a source gives rarely changes: a set only then
-            present = frozenset(itertools.compress(_DEVICE_METRICS, given))
-            for vanished in sorted(st.present - present):
+        if given != st.given:  # which metrics a source gives rarely changes: compared as a mask
+            for vanished in sorted(itertools.compress(_DEVICE_METRICS, map(operator.gt, st.given, given))):
                 self._flag(AnomalyKind.METRIC_VANISHED, vanished, uuid, "absent", at)
-            st.present, st.given = present, given
+            st.given = given
 
         power = self._check(r.power_w, "power_w", uuid, at, lim.max_device_power_w)
         energy = self._check(r.energy_counter_j, "energy_counter_j", uuid, at, None)

@@ -63,10 +63,6 @@ class LibraryRun:
         self._pools: list[ProcessPoolExecutor] = []
         self._closed = False
 
-    @property
-    def names(self) -> set[str]:
-        return set(self._wanted)
-
     def add_worker(self) -> None:
         """One more worker process on the stories not yet started."""
         with self._changed:
