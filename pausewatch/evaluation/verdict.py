@@ -147,10 +147,11 @@ __all__ = [
 # count it energy.balance_unverifiable, a new scope (a node declared or dropped) or one measured
 # by other meters carrying on the baseline of the one it succeeds, a meter's readings that claim
 # an instant twice counted once at the lower rate in the evidence (10 s or more
-# telemetry.invalid), 2026-12-07). A new
+# telemetry.invalid), 2026-12-07; 20: the interior's reports read each node's at its own
+# alignment within the skew, 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/19"
+RULES: Final = "pausewatch-rules/20"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -170,6 +171,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/16",
     "pausewatch-rules/17",
     "pausewatch-rules/18",
+    "pausewatch-rules/19",
 )
 
 

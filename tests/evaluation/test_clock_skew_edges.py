@@ -23,15 +23,31 @@ from sim.factories import IDLE, INFERENCE, NS, PUE, T0, Fleet, commitment
 BUCKET_S = 600
 
 
+def _banded(fleet: Fleet) -> Inventory:
+    """Facility fac-a's inventory with the band 1.1-1.25 (around the fleet's true 1.2)."""
+    wire = fleet.inventory_wire("fac-a")
+    wire.overhead.min_ratio, wire.overhead.max_ratio = 1.1, 1.25
+    return Inventory.from_wire(wire)
+
+
+def _first_three(fleet: Fleet, inventory: Inventory) -> list[str]:
+    """The status of fac-a's first three buckets."""
+    inputs = dataclasses.replace(fleet.inputs(commitment(["fac-a"], bucket_s=BUCKET_S)), inventories={"fac-a": inventory})
+    return [
+        types_pb2.VerdictStatus.Name(
+            evaluate_bucket(inputs, BucketRef("fac-a", T0 + b * BUCKET_S * NS, T0 + (b + 1) * BUCKET_S * NS)).status
+        ).removeprefix("VERDICT_STATUS_")
+        for b in range(3)
+    ]
+
+
 def _statuses(skew_s: float, *, hidden_w: float = 0.0, hidden_from_s: float = 0.0, hidden_to_s: float = 1e9) -> list[str]:
     """Four 8-GPU nodes idle for 20 minutes, then serving from the second bucket's end (an edge)
     for 10 minutes; the intake meter's clock ``skew_s`` slow (each reading stamped that much
     early); ``hidden_w`` more behind the meter between ``hidden_from_s`` and ``hidden_to_s``
     (true time). The status of the first three 10-minute buckets."""
     fleet = Fleet({"fac-a": 4})
-    wire = fleet.inventory_wire("fac-a")
-    wire.overhead.min_ratio, wire.overhead.max_ratio = 1.1, 1.25
-    inventory = Inventory.from_wire(wire)
+    inventory = _banded(fleet)
 
     def true_w(t_s: float) -> float:
         nodes = 4 * fleet.node_power(INFERENCE if t_s >= 2 * BUCKET_S else IDLE) * PUE
@@ -46,13 +62,7 @@ def _statuses(skew_s: float, *, hidden_w: float = 0.0, hidden_from_s: float = 0.
         # true draw averaged over its minute
         mean_w = sum(true_w(k * 60 + j) for j in range(60)) / 60
         fleet.meter("fac-a", t - int(skew_s * NS), mean_w / PUE)
-    inputs = dataclasses.replace(fleet.inputs(commitment(["fac-a"], bucket_s=BUCKET_S)), inventories={"fac-a": inventory})
-    return [
-        types_pb2.VerdictStatus.Name(
-            evaluate_bucket(inputs, BucketRef("fac-a", T0 + b * BUCKET_S * NS, T0 + (b + 1) * BUCKET_S * NS)).status
-        ).removeprefix("VERDICT_STATUS_")
-        for b in range(3)
-    ]
+    return _first_three(fleet, inventory)
 
 
 @pytest.mark.parametrize("skew_s", [60.0, 100.0])
@@ -79,3 +89,38 @@ def test_a_hidden_load_only_at_the_edges_blocks_compliant_but_is_no_violation() 
     assert at_edges[1] == "INCONCLUSIVE"
     into = _statuses(0.0, hidden_w=hidden, hidden_from_s=BUCKET_S, hidden_to_s=BUCKET_S + edge + 120)
     assert into[1] == "VIOLATION"
+
+
+def _switch_statuses(skew_s: float, *, hidden_w: float = 0.0) -> list[str]:
+    """Eight 8-GPU nodes: n00-n03 serve until true minute 15 (the second bucket's middle), then
+    n04-n07 serve instead (a blue-green switch: the meter sees no change); the first half's
+    clocks ``skew_s`` slow (each report stamped that much early), the second's as fast; ``hidden_w``
+    more behind the meter all along. The status of the first three 10-minute buckets."""
+    fleet = Fleet({"fac-a": 8})
+    inventory = _banded(fleet)
+    serving, idle = fleet.node_power(INFERENCE), fleet.node_power(IDLE)
+    for k in range(31):
+        t = T0 + k * 60 * NS
+        if k < 30:
+            for i in range(8):
+                blue = i < 4
+                busy = (k < 15) == blue
+                at = t - int(skew_s * NS) if blue else t + int(skew_s * NS)
+                fleet.usage(f"fac-a-n{i:02d}", "fac-a", at, INFERENCE if busy else IDLE)
+        fleet.meter("fac-a", t, 4 * (serving + idle) + hidden_w / PUE)
+    return _first_three(fleet, inventory)
+
+
+@pytest.mark.parametrize("skew_s", [90.0, 110.0])
+def test_load_moved_between_nodes_whose_clocks_err_opposite_ways_is_no_violation(skew_s: float) -> None:
+    # rules/20 (an honest-fleet hunt of rules/19): at one alignment for every node, the switch's
+    # 2 x skew_s of serving that the meter read is in no report at any shift, VIOLATION; each node
+    # read at its own alignment within the skew explains it
+    assert _switch_statuses(0.0)[1] == "COMPLIANT"
+    assert _switch_statuses(skew_s)[1] != "VIOLATION"
+
+
+def test_a_hidden_load_beside_the_switch_is_still_a_violation() -> None:
+    # what each node's own alignment concedes is the switch's change near the interior's edges,
+    # not a load hidden through the bucket: a hidden 8-GPU node training all along
+    assert _switch_statuses(110.0, hidden_w=8 * 700.0)[1] == "VIOLATION"

@@ -232,6 +232,10 @@ verdicts (``/tmp/alldump.py`` in both trees, every verdict of every log prefix) 
 finding, each in a bucket already INCONCLUSIVE or VIOLATION: no status changes; the clean fleets'
 digests differ only in ``rules``.
 
+Re-pinned for ``pausewatch-rules/20`` (the interior's reports read each node's at its own
+alignment within the skew): under ``pausewatch-rules/19`` every digest was unchanged (measured
+with ``RULES`` set to the old name); only ``rules`` differs.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -243,40 +247,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/19"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/20"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "c31ebe34fc9d9024b207d330a6920e09c524837bf24c283fcab9b3e60247e5ca",
-        "c0@168": "0c9ddf5b3a1666a2ca168eb1da1e8c6501773751c1a7e44283d8bb7c8f18ef8d",
-        "c0@215": "d3f0f67049cefb70735337366273241b21c7f2c50b199337dc62511029df6fcc",
-        "c1@82": "851e87713123fc239dd1793af497807bad22d3835f2179f4fddc1819fcf0b804",
-        "c1@168": "6adb583b84294e808e440e2a310640f39da807467c735822ffd9cd7bc72f1a65",
-        "c1@215": "863db9192ed69b9a836be38e15abd70aab3572b222e67c992905f83a7f6ef240",
-        "c2@82": "281f90c6b9164eef3f8546de52821cb468c9320a408a00eff0d9b94e9cfab334",
-        "c2@168": "5002b7ff1c45466ebd5f5c2700856cab082b0cd75184f933dadfc200dc93a7fa",
-        "c2@215": "a6c8a1bdf01c4181926738065ab04e34a3718f42428f4bdb1873e2a5772b4d20",
+        "c0@82": "d90371ae0fe316630c38aaac85cf023fb1020839192d3fc03047d8a2ec86aaf3",
+        "c0@168": "c456bcb489cdae998b0276751418a21d86096a7b7e2f7b433ef210bf18da1d97",
+        "c0@215": "d6fdf29d3de6576f029e181b0ad142e1b135eba25399a82ecb5c20a5e7773443",
+        "c1@82": "b40a30172886986d8a8687e2b8accbbc1e778dc36238e713a497686f67ec0661",
+        "c1@168": "483f4e1f358c62febdf2ea99c8ab6cc94b41b2f86b72fa0ced031f9e8ace5564",
+        "c1@215": "8fece0f414129637cd25dbad80cbebce63b12199302c376ee9568dfc0b729702",
+        "c2@82": "8f467ebe25a80927607dde95fba6a9bb5ac766bba01ddbcc0115aa1e061e9e1f",
+        "c2@168": "6767495827bba402ff527643a6cf535482dc80e4af8aca8c4a7b79fd4c9b38d7",
+        "c2@215": "6b7c7b05d6f3d15e4020634123e4e4e19e2e67e27cf7568133f6e68c1c7577d1",
     },
     2: {
-        "c0@81": "b641e6e98d80df9582b1a7ae8e08ba730a39a994dda206f2a3f55ea553880b2f",
-        "c0@173": "3f8833e4ddb2b716fc6e02bdf5cb55a74d4235bb32ff730f384d1afe70ceb840",
-        "c0@220": "6e4759ffd08df432252c8eef48f8a74dd9170752146d5a62246c03428ee2ad5c",
-        "c1@81": "f4130c45956171294123a1c40f4122d80b6f119cbca58ba30a40c78b56eeca03",
-        "c1@173": "494c1da69d4210ab94ce9a19873a535aa7ed8d904c8ff78d8e24aeed64790517",
-        "c1@220": "3cdbe737c433b63f50f01460f69ef828f98a1b145e82e879a210d61bea738296",
-        "c2@81": "503a5e29a72b1bb277466f95feef28d682ecacc8e5f1eb726235455916810bda",
-        "c2@173": "8920872d7b2bbdbac55eaf7dc70801df899d4d6697b093d403c7d9ef9ca39bb7",
-        "c2@220": "1ada9bb171ec3687412bfdaef391e920308475726812e1ea327fdc1f98962820",
+        "c0@81": "b791ad7e725138839c010e33d269296fae6d52c7d61a3364887e0b3eeb68b9a0",
+        "c0@173": "a05453bbd267fbec0f1a3d11aa9c8034321c18ef7fa8e0e398a4db7aebfbf871",
+        "c0@220": "be43a939cbdaa4838e57cce210df8ef1f9606a8f7cb22bf2d3d473b425d0eecc",
+        "c1@81": "f38d2329205c2b8d1273f257dd9deee7eb6cbab8e4eb305738f48c6d0b867306",
+        "c1@173": "7839b0177ee4a78eeb19139d5d83282dd9e37b6f66310dbe449bb593ea4de0d3",
+        "c1@220": "936fcdbbdea2a0e4a69d1b974371a9543d15fbe18d203a48c914d97201550da8",
+        "c2@81": "bd3bfe8fd0481f5f5c606f09b676f69cbd9dd04d1f63bf7e81f94709d8fffcc7",
+        "c2@173": "46c35d9779c4761235bc818a3a0980682e73bff3bf42c00be87c15547dad24e8",
+        "c2@220": "c8cd294d0191bdd322d9733cf852223ef79834c87483ba919251565065168ce5",
     },
 }
 
 CLEAN = {
-    "idle/c0": "fff1cc5d40200feb7e48eff1891df9f1ab3df795fdfa3db24dfdf71ecb01ddcb",
-    "idle/c1": "668828ef57eb4995ccbd27732e95c2af65233a0cc37a5b3d8f654720b3cae3e2",
-    "inference/c0": "d728510172637dc20ca1fd7b3e2dc27de2126bdb53bcdfe5a0be442ae3444353",
-    "inference/c1": "442bfa0271cfdcd63c52ce34c9a86518039d8c8e93160de03407df0e98f3371e",
-    "training/c0": "8942ea2ffe7637642a26f7a86e2d4f4326a849b9ebb4019d4042772fa06b424d",
-    "training/c1": "635420cdf5c86d89433b2eff09f359dff36edf99287ef7f3a9b39d469b8fa20b",
+    "idle/c0": "1504185e356d91b60907b8c37d5a251f6a928e0c5dbf1e0ef988dc1129f2e52e",
+    "idle/c1": "5e703bb907f2c0ce12f116645717093bcb46e7f14959fd37ccd7d2a03bd0bc18",
+    "inference/c0": "0ad0f79baaf488280814f60cc08f2509e5d8722cd56e53b874da004088846fc3",
+    "inference/c1": "e0e043d006cd8b02d12666d24cb49711822cac20b0b368173d4529ea3f22c9ef",
+    "training/c0": "8bf2d6f8e717684ae3bb7bbd519f8c20d6a80b3f250e51218e091b596f1d091a",
+    "training/c1": "53db81c0550adeca76a424e6d18a93ff6e62f8d9c98ef98660279d4b044423b2",
 }
 
 

@@ -1416,6 +1416,41 @@ class _Scopes:
             self._report_cache[key] = Cumulative(parts, self.span[0])
         return self._report_cache[key]
 
+    def _node_reports(self, nid: str) -> Cumulative:
+        """What node ``nid`` reported, as ``_reports`` counts it (built once per node)."""
+        key = ((nid,), ())
+        if key not in self._report_cache:
+            node = self.nodes.node(nid)
+            parts = list(zip(node.cover, node.energies, strict=True)) if node is not None else []
+            self._report_cache[key] = Cumulative(parts, self.span[0])
+        return self._report_cache[key]
+
+    def _allowances(self, nid: str, shifts: Sequence[int], pieces: Sequence[Interval]) -> list[list[float]]:
+        """What declared node ``nid`` may have drawn unreported in ``pieces`` moved by each of
+        ``shifts`` (``_allowance``'s terms per shift); nothing for a departed node: gone, its
+        reports only, as over the whole bucket."""
+        allowance: list[list[float]] = [[] for _ in shifts]
+        if nid in self.departed:
+            return allowance
+        node = self.nodes.node(nid)
+        cover = node.cover if node is not None else []
+        silent_s = sum(b - a for a, b in uncovered(cover, self._there(nid))) / NS_PER_S
+        board = self._board(nid)
+        for k, s in enumerate(shifts):
+            for a, b in pieces:
+                allowance[k].extend(self._allowance(nid, board, cover, silent_s, (a + s, b + s)))
+        return allowance
+
+    def _group_allowances(
+        self, group: MeterScopeGroup, shifts: Sequence[int], pieces: Sequence[Interval]
+    ) -> list[list[float]]:
+        """``_allowances`` of every node of ``group``, per shift."""
+        allowance: list[list[float]] = [[] for _ in shifts]
+        for nid in group.node_ids:
+            for k, terms in enumerate(self._allowances(nid, shifts, pieces)):
+                allowance[k].extend(terms)
+        return allowance
+
     def _interior(
         self, group: MeterScopeGroup, lowest: MeterReading, hi: float
     ) -> tuple[float, float, float] | None:
@@ -1428,7 +1463,7 @@ class _Scopes:
         fixed load and the explained, σ). The band at each moment is the most any version
         declared within ``EDGE_SKEW_S`` of it (``_most_within_skew``), as the fixed load's."""
         window = interior_of(self.span)
-        return None if window is None else self._within(group, lowest, hi, window)
+        return None if window is None else self._within(group, lowest, hi, window, each_node=True)
 
     def _hours(
         self, group: MeterScopeGroup, lowest: MeterReading, hi: float
@@ -1461,9 +1496,12 @@ class _Scopes:
         window: Interval,
         *,
         bridged: bool = False,
+        each_node: bool = False,
     ) -> tuple[float, float, float] | None:
         """The balance of ``group`` over ``window`` inside the interior (``_interior``); with
-        ``bridged``, over the registers' bridges too, at the most they hold (``_hours``)."""
+        ``bridged``, over the registers' bridges too, at the most they hold (``_hours``). The
+        reports are read at the alignment within the skew that explains the most: one for
+        them all, or with ``each_node`` each node's at its own (the VIOLATION's interior)."""
         if bridged:
             pieces, bridged_j = self.meters.read_or_bridged(lowest.meters, window)
         else:
@@ -1487,25 +1525,21 @@ class _Scopes:
         # bucket, since the interior is the skew from each edge
         skew_ns = int(EDGE_SKEW_S * NS_PER_S)
         shifts = [skew_ns * k // SKEW_STEPS for k in range(-SKEW_STEPS, SKEW_STEPS + 1)]
-        reports = self._reports(group)
-        allowance: list[list[float]] = [[] for _ in shifts]
-        for nid in group.node_ids:
-            if nid in self.departed:
-                continue  # gone: its reports only, as over the whole bucket
-            node = self.nodes.node(nid)
-            cover = node.cover if node is not None else []
-            silent_s = sum(b - a for a, b in uncovered(cover, self._there(nid))) / NS_PER_S
-            board = self._board(nid)
-            for k, s in enumerate(shifts):
-                for a, b in pieces:
-                    allowance[k].extend(self._allowance(nid, board, cover, silent_s, (a + s, b + s)))
-        explained, reported_j = max(
-            (
-                math.fsum(h * reports.between(x + s, y + s) for x, y, h in his) + top * math.fsum(a),
-                math.fsum(reports.between(x + s, y + s) for x, y, _ in his),
+        units = [
+            (self._node_reports(nid), self._allowances(nid, shifts, pieces))
+            for nid in (*group.node_ids, *self._departed_in(group))
+        ] if each_node else [(self._reports(group), self._group_allowances(group, shifts, pieces))]
+        explained = reported_j = 0.0
+        for reports, allowance in units:
+            most, read = max(
+                (
+                    math.fsum(h * reports.between(x + s, y + s) for x, y, h in his) + top * math.fsum(a),
+                    math.fsum(reports.between(x + s, y + s) for x, y, _ in his),
+                )
+                for s, a in zip(shifts, allowance, strict=True)
             )
-            for s, a in zip(shifts, allowance, strict=True)
-        )
+            explained += most
+            reported_j += read
         fixed = math.fsum(self._fixed_load_j(group, p) for p in pieces)
         beyond = metered - fixed - explained
         sigma = balance_sigma(lowest.sigma_j * seconds / self.bucket_s, reported_j, top)
