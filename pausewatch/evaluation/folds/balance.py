@@ -684,6 +684,7 @@ class _Scopes:
         self.evidence_of = evidence_of
         self.all_nodes = tuple(sorted(n.node_id for n in inventory.nodes))
         self._report_cache: dict[tuple[tuple[str, ...], tuple[str, ...]], Cumulative] = {}
+        self._node_report_cache: dict[str, Cumulative] = {}
         self._times: dict[str, _NodeTime | None] = {}
 
     def _unverifiable(self, message: str) -> Finding:
@@ -1418,12 +1419,11 @@ class _Scopes:
 
     def _node_reports(self, nid: str) -> Cumulative:
         """What node ``nid`` reported, as ``_reports`` counts it (built once per node)."""
-        key = ((nid,), ())
-        if key not in self._report_cache:
+        if nid not in self._node_report_cache:
             node = self.nodes.node(nid)
             parts = list(zip(node.cover, node.energies, strict=True)) if node is not None else []
-            self._report_cache[key] = Cumulative(parts, self.span[0])
-        return self._report_cache[key]
+            self._node_report_cache[nid] = Cumulative(parts, self.span[0])
+        return self._node_report_cache[nid]
 
     def _allowances(self, nid: str, shifts: Sequence[int], pieces: Sequence[Interval]) -> list[list[float]]:
         """What declared node ``nid`` may have drawn unreported in ``pieces`` moved by each of
