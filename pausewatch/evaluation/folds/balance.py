@@ -1532,11 +1532,9 @@ class _Scopes:
         explained = reported_j = 0.0
         for reports, allowance in units:
             most, read = max(
-                (
-                    math.fsum(h * reports.between(x + s, y + s) for x, y, h in his) + top * math.fsum(a),
-                    math.fsum(reports.between(x + s, y + s) for x, y, _ in his),
-                )
+                (math.fsum(h * e for h, e in got) + top * math.fsum(a), math.fsum(e for _, e in got))
                 for s, a in zip(shifts, allowance, strict=True)
+                for got in ([(h, reports.between(x + s, y + s)) for x, y, h in his],)
             )
             explained += most
             reported_j += read
