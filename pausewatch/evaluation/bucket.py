@@ -57,7 +57,7 @@ from pausewatch.evaluation.inputs import IngestFinding, LoggedReport
 from pausewatch.evaluation.intervals import Interval, clip
 from pausewatch.evaluation.meter_routes import MeterRoutes
 from pausewatch.evaluation.workload import PeriodSignals
-from pausewatch.inventory import DeclaredMeter, Inventory
+from pausewatch.inventory import DeclaredMeter, DeclaredNode, Inventory
 from pausewatch.v1 import types_pb2
 
 __all__ = [
@@ -96,7 +96,7 @@ class BucketFacts:
     energy: tuple[EnergyBalance, ...]
     energy_findings: tuple[Finding, ...]
     metered_power_w: float | None  # facility-scope meters, mean over the bucket, when fully covered
-    reported_power_w: float
+    reported_power_w: float  # each accelerator's at most its board's (``NodeEnergyFold.bounded_j``)
     power_evidence: tuple[int, ...]
     workloads: tuple[NodeWorkload, ...]
     report_count: int
@@ -129,6 +129,7 @@ class BucketAccumulator:
         routes: MeterRoutes | None = None,
         arrived: Mapping[str, int] | None = None,
         reader: UsageReader | None = None,
+        left: Mapping[str, tuple[int, DeclaredNode]] | None = None,
     ) -> None:
         """``lead_in``: per node, the end of its last report period before the bucket (so that
         a gap is measured across the bucket's start); ``context``: per node, its report periods
@@ -140,7 +141,8 @@ class BucketAccumulator:
         meter's readings count under at each time (``pausewatch.evaluation.meter_routes``; none:
         ``inventory`` throughout); ``arrived``: nodes declared in the
         bucket, with when (``pausewatch.evaluation.verdict.arrived_nodes``); ``reader``: the
-        ``UsageReader`` of ``inventory`` and ``versions`` where the caller has one."""
+        ``UsageReader`` of ``inventory`` and ``versions`` where the caller has one; ``left``: the
+        departed nodes with when they were dropped (``pausewatch.evaluation.verdict.departures``)."""
         self.commitment = commitment
         self.facility_id = facility_id
         self.inventory = inventory
@@ -148,6 +150,7 @@ class BucketAccumulator:
         self.departed = departed or {}
         self.routes = routes
         self.arrived = arrived or {}
+        self.left = left or {}
         self.report_count = 0
         self._integrity = IntegrityFold(span)
         self._enrolment = Enrolment(commitment, facility_id, previous_log_size, self._integrity)
@@ -345,6 +348,7 @@ class BucketAccumulator:
             departed=self.departed,
             routes=self.routes,
             arrived=self.arrived,
+            left=self.left,
         )
         if energy.balances and not any(f.severity >= WARNING for f in energy.findings):
             coverage_findings = tolerate(
@@ -358,7 +362,7 @@ class BucketAccumulator:
         jobs = self._accounting.finish()
         if jobs:
             integrity = tuple(sorted((*integrity, *jobs), key=Finding.sort_key))
-        reported_j = self._node_energy.reported_j()
+        reported_j = self._node_energy.bounded_j()  # the power the reports show (``node_energy``)
         return BucketFacts(
             facility_id=self.facility_id,
             start_ns=span[0],
@@ -378,5 +382,5 @@ class BucketAccumulator:
             metered_power_range_w=energy.metered_power_range_w,
             metered_low_past_edges_w=energy.metered_low_past_edges_w,
             metered_high_past_edges_w=energy.metered_high_past_edges_w,
-            reported_past_edges_w=past_edges(span, self._node_energy.reported_between),
+            reported_past_edges_w=past_edges(span, self._node_energy.bounded_between),
         )

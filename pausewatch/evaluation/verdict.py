@@ -57,7 +57,7 @@ from pausewatch.evaluation.inputs import BucketRef, EvaluationInput, IngestFindi
 from pausewatch.evaluation.meter_routes import meter_routes
 from pausewatch.evaluation.rules import ComputeCap, RuleContext, rules_for
 from pausewatch.evaluation.workload import HISTORY_S, PeriodSignals, signals_from_usage
-from pausewatch.inventory import Inventory
+from pausewatch.inventory import DeclaredNode, Inventory
 from pausewatch.reports import ReportKind
 from pausewatch.v1 import types_pb2
 
@@ -71,6 +71,7 @@ __all__ = [
     "commitment_scope",
     "compare_verdicts",
     "departed_nodes",
+    "departures",
     "evaluate_bucket",
     "in_force",
 ]
@@ -148,7 +149,9 @@ __all__ = [
 # by other meters carrying on the baseline of the one it succeeds, a meter's readings that claim
 # an instant twice counted once at the lower rate in the evidence (10 s or more
 # telemetry.invalid), 2026-12-07; 20: the interior's reports read each node's at its own
-# alignment within the skew, 2026-12-07). A new
+# alignment within the skew, the reports' power for a cap counting each accelerator at most at
+# 125 % of its board, a node dropped in the bucket allowed its silence while still declared,
+# 2026-12-07). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/20"
@@ -231,6 +234,27 @@ def departed_nodes(spanned: Sequence[tuple[int, Inventory]]) -> dict[str, frozen
         for n in v.nodes:
             if n.node_id not in kept:
                 out[n.node_id] = frozenset(m.meter_id for m in v.meters if n.node_id in m.node_ids)
+    return out
+
+
+def departures(
+    spanned: Sequence[tuple[int, Inventory]], *, time_at: Callable[[int], int | None]
+) -> dict[str, tuple[int, DeclaredNode]]:
+    """The nodes decommissioned in a bucket (``departed_nodes``), each with the log time of the
+    version that stopped declaring it (the newest challenge logged before it; 0 where none was)
+    and the node as last declared. Until then it was there to be silent: a node whose attestor
+    crashed, powered off and dropped in the bucket, drew unreported while still declared, and
+    with no allowance for that an honest fleet was an ``energy.unexplained`` VIOLATION (an
+    honest-fleet hunt of rules/19, 2026-12-07)."""
+    if not spanned:
+        return {}
+    kept = spanned[-1][1].node_by_id
+    out: dict[str, tuple[int, DeclaredNode]] = {}
+    for (_, before), (index, after) in itertools.pairwise(spanned):
+        for n in before.nodes:
+            if n.node_id not in after.node_by_id and n.node_id not in kept:
+                t = time_at(index)
+                out[n.node_id] = (0 if t is None else t, n)
     return out
 
 
@@ -565,6 +589,7 @@ class Evaluator:
             versions=versions,
             reader=reader,
             departed=departed_nodes(spanned),
+            left=departures(spanned, time_at=self._clock.time_before),
             arrived=arrived_nodes(spanned, time_at=self._clock.time_before),
             routes=meter_routes(spanned, span, time_at=self._clock.time_before),
         )

@@ -204,11 +204,14 @@ def _two_nodes_then_one() -> tuple[Fleet, Inventory, Inventory]:
     return fleet, fleet.inventory("fac-a"), Inventory.from_wire(wire)
 
 
-def _decommission(cut: int, *, still_drawing: bool = False) -> tuple[list[types_pb2.Verdict], list[str]]:
+def _decommission(
+    cut: int, *, still_drawing: bool = False, dropped: int | None = None, off: int | None = None
+) -> tuple[list[types_pb2.Verdict], list[str]]:
     """Two nodes serving inference; n01 reports for ``cut`` minutes of a 10-minute bucket and is
-    decommissioned, and version 2 (without it) is logged right after its last report. The meter
-    sees n01 until ``cut`` (all bucket where ``still_drawing``: it went on drawing, unreported).
-    The verdicts of the two buckets, and the ids of the findings of the first."""
+    decommissioned, and version 2 (without it) is logged right after its last report (or after
+    minute ``dropped``). The meter sees n01 until ``cut`` (or ``off``; all bucket where
+    ``still_drawing``: it went on drawing, unreported). The verdicts of the two buckets, and the
+    ids of the findings of the first."""
     fleet, v1, v2 = _two_nodes_then_one()
     at = 0
     for k in range(20):
@@ -216,9 +219,9 @@ def _decommission(cut: int, *, still_drawing: bool = False) -> tuple[list[types_
         fleet.usage("fac-a-n00", "fac-a", t, INFERENCE)
         if k < cut:
             fleet.usage("fac-a-n01", "fac-a", t, INFERENCE)
-        drawing = k < cut or (still_drawing and k < 10)
+        drawing = k < (cut if off is None else off) or (still_drawing and k < 10)
         fleet.meter("fac-a", t, fleet.node_power(INFERENCE) * (2 if drawing else 1))
-        if k == cut - 1:
+        if k == (cut if dropped is None else dropped) - 1:
             at = len(fleet.log)
     clock = [
         (next(i for i, r in enumerate(fleet.log) if r.header.period_start_ns >= t), t)
@@ -247,6 +250,19 @@ def test_a_node_declared_gone_that_goes_on_drawing_is_unexplained_energy() -> No
     verdicts, findings = _decommission(3, still_drawing=True)
     assert "energy.unexplained" in findings, findings
     assert verdicts[0].status == types_pb2.VERDICT_STATUS_VIOLATION
+
+
+def test_a_node_silent_while_still_declared_is_allowed_its_boards_until_it_is_dropped() -> None:
+    # rules/20 (an honest-fleet hunt of rules/19): n01's attestor crashed after minute 2, the
+    # node served on unreported until it was powered off after minute 6, and version 2 dropped it
+    # then: its reports only, as before, left those four minutes unexplained, a VIOLATION. While
+    # declared it is a silent node like any other: allowed its boards' power, not proven
+    verdicts, findings = _decommission(3, dropped=7, off=7)
+    assert verdicts[0].status == types_pb2.VERDICT_STATUS_INCONCLUSIVE, findings
+    assert "energy.silent_draw" in findings, findings
+    # and no further than that: drawing on after it was dropped is unexplained again
+    verdicts, findings = _decommission(3, still_drawing=True, dropped=4)
+    assert verdicts[0].status == types_pb2.VERDICT_STATUS_VIOLATION, findings
 
 
 def test_departed_nodes_are_those_a_version_in_the_bucket_stopped_declaring() -> None:

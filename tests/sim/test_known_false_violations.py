@@ -3,7 +3,8 @@ schedule, the library's ``tp-inference-half-hourly-drain`` varied in seed and ca
 red teams (2026-12-06); each was VIOLATION until the rules named beside it, and a case the rules
 still call a violator is kept here as a strict xfail, naming the parameter at which it fails.
 docs/classify.md says why. And scenarios under ``false_violations/``: honest stories the rules
-still call violators (docs/detection.md says why)."""
+still call violators (docs/detection.md says why): a meter and the attestors on opposite sides of
+the clock skew."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
+from tests.sim.known import strict_xfails
 from tools import drain_sweep
 
 VIOLATION = "VIOLATION"
@@ -65,16 +67,16 @@ def test_the_sweep_prints_its_counts(capsys: pytest.CaptureFixture[str]) -> None
 FALSE_VIOLATIONS = Path(__file__).resolve().parent / "false_violations"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "FALSE VIOLATION: a meter and the attestors each inside the 120-s clock skew, 180 s apart,"
-        " and a load step 3 minutes before a 15-minute edge: the interior is read at alignments"
-        " within EDGE_SKEW_S (120 s) only (docs/detection.md)"
+WHY = {
+    "clocks-opposite-90s-load-before-edge-honest.toml": (
+        "a meter and the attestors each inside the 120-s clock skew, 180 s apart, and a load step"
+        " 3 minutes before a 15-minute edge: the interior is read at alignments within EDGE_SKEW_S"
+        " (120 s) only"
     ),
-)
-@pytest.mark.parametrize("name", sorted(p.name for p in FALSE_VIOLATIONS.glob("*.toml")))
+}
+
+
+@pytest.mark.parametrize("name", strict_xfails(FALSE_VIOLATIONS, "FALSE VIOLATION", WHY))
 def test_a_known_false_violation_is_still_one(name: str) -> None:
     result = run_scenario(load_scenario(FALSE_VIOLATIONS / name))
     assert VIOLATION not in {v.status for v in result.verdicts}

@@ -24,6 +24,7 @@ import pytest
 
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
+from tests.sim.known import strict_xfails
 
 MISSES = Path(__file__).resolve().parent / "misses"
 
@@ -36,20 +37,7 @@ WHY = {
 }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            p.name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason=f"MISS: {WHY.get(p.name, 'see the scenario')} (docs/detection.md)",
-            ),
-        )
-        for p in sorted(MISSES.glob("*.toml"))
-    ],
-)
+@pytest.mark.parametrize("name", strict_xfails(MISSES, "MISS", WHY))
 def test_a_known_miss_is_still_missed(name: str) -> None:
     result = run_scenario(load_scenario(MISSES / name))
     assert result.ok, [v.status for v in result.verdicts]

@@ -35,7 +35,7 @@ from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
 from pausewatch.evaluation.folds.reading import EDGE_SKEW_S, NS_PER_S
 from pausewatch.evaluation.intervals import Cumulative, Interval, intersect, merge, uncovered
 from pausewatch.evaluation.meter_routes import MeterRoutes
-from pausewatch.inventory import DeclaredMeter, Inventory, MeterScopeGroup
+from pausewatch.inventory import DeclaredMeter, DeclaredNode, Inventory, MeterScopeGroup
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, AcceleratorPeak, lookup_peak
 from pausewatch.v1 import types_pb2
 
@@ -661,9 +661,11 @@ class _Scopes:
         departed: Mapping[str, frozenset[str]],
         routes: MeterRoutes | None = None,
         arrived: Mapping[str, int] | None = None,
+        left: Mapping[str, tuple[int, DeclaredNode]] | None = None,
     ) -> None:
         self.commitment = commitment
         self.arrived = arrived or {}
+        self.left = left or {}
         self.routes = routes  # none: the inventory throughout
         self.departed_meters = routes.departed if routes is not None else ()
         self.departed = departed
@@ -945,8 +947,11 @@ class _Scopes:
 
     def _there(self, nid: str) -> Interval:
         """The part of the bucket the node was declared in: a node declared in the bucket is
-        silent only from when it was declared (``arrived_nodes``)."""
+        silent only from when it was declared (``arrived_nodes``), one dropped in it only until
+        it was dropped (``departures``)."""
         start, end = self.span
+        if nid in self.left:
+            end = min(end, max(start, self.left[nid][0]))
         return (min(end, max(start, self.arrived.get(nid, start))), end)
 
     def _node_time(self, nid: str) -> _NodeTime | None:
@@ -1279,6 +1284,10 @@ class _Scopes:
             if node is not None:
                 reported_terms.extend(node.terms)
                 evidence.extend(self.evidence_of(nid))
+            if nid in self.left:  # silent while still declared: allowed, never filled
+                cover = node.cover if node is not None else []
+                silent_s = sum(b - a for a, b in uncovered(cover, self._there(nid))) / NS_PER_S
+                allowance_terms.extend(self._allowance(nid, self._board(nid), cover, silent_s, self.span))
         if ref_power == 0.0:
             ref_power = UNKNOWN_MODEL_PEAK.board_power_w
             flops_per_j = UNKNOWN_MODEL_PEAK.densest_flops / ref_power
@@ -1304,8 +1313,10 @@ class _Scopes:
         return [nid for nid, seen_by in sorted(self.departed.items()) if seen_by & meter_ids]
 
     def _board(self, nid: str) -> list[AcceleratorPeak]:
-        """The peaks of declared node ``nid``'s accelerators (an unknown model: the largest)."""
-        accelerators = self.inventory.node_by_id[nid].accelerators
+        """The peaks of declared node ``nid``'s accelerators (an unknown model: the largest); a
+        departed node's as it was declared."""
+        node = self.inventory.node_by_id.get(nid)
+        accelerators = node.accelerators if node is not None else self.left[nid][1].accelerators
         return [(lookup_peak(a.model) or UNKNOWN_MODEL_PEAK) for a in accelerators]
 
     def _allowance(
@@ -1427,10 +1438,10 @@ class _Scopes:
 
     def _allowances(self, nid: str, shifts: Sequence[int], pieces: Sequence[Interval]) -> list[list[float]]:
         """What declared node ``nid`` may have drawn unreported in ``pieces`` moved by each of
-        ``shifts`` (``_allowance``'s terms per shift); nothing for a departed node: gone, its
-        reports only, as over the whole bucket."""
+        ``shifts`` (``_allowance``'s terms per shift); a departed node's only while it was still
+        declared (``departures``), as over the whole bucket."""
         allowance: list[list[float]] = [[] for _ in shifts]
-        if nid in self.departed:
+        if nid in self.departed and nid not in self.left:
             return allowance
         node = self.nodes.node(nid)
         cover = node.cover if node is not None else []
@@ -1446,7 +1457,7 @@ class _Scopes:
     ) -> list[list[float]]:
         """``_allowances`` of every node of ``group``, per shift."""
         allowance: list[list[float]] = [[] for _ in shifts]
-        for nid in group.node_ids:
+        for nid in (*group.node_ids, *self._departed_in(group)):
             for k, terms in enumerate(self._allowances(nid, shifts, pieces)):
                 allowance[k].extend(terms)
         return allowance
@@ -1654,6 +1665,7 @@ def energy_facts(
     departed: Mapping[str, frozenset[str]] | None = None,
     routes: MeterRoutes | None = None,
     arrived: Mapping[str, int] | None = None,
+    left: Mapping[str, tuple[int, DeclaredNode]] | None = None,
 ) -> EnergyFacts:
     """The energy facts of one (facility, bucket); none without an inventory.
     ``evidence_of``: the log indices of a node's usage reports in the bucket; ``devices``: each
@@ -1663,7 +1675,9 @@ def energy_facts(
     bucket and what each meter measured in each (``pausewatch.evaluation.meter_routes``; none:
     the inventory throughout): each scope's band and fixed load, and each meter's accuracy, are
     their means over them, and a meter the bucket's version lacks is a measurement of the scope
-    it had; ``arrived``: nodes declared in the bucket, silent only from then (``arrived_nodes``)."""
+    it had; ``arrived``: nodes declared in the bucket, silent only from then (``arrived_nodes``);
+    ``left``: the departed nodes, each with when it was dropped and as it was declared
+    (``departures``): silent only until then, at its own boards' power."""
     if inventory is None:
         return EnergyFacts()
     return _Scopes(
@@ -1678,4 +1692,5 @@ def energy_facts(
         departed=departed or {},
         routes=routes,
         arrived=arrived or {},
+        left=left,
     ).facts()
