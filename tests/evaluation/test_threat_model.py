@@ -445,6 +445,25 @@ def test_reports_over_the_cap_that_the_meters_contradict_are_no_violation() -> N
     assert "power.cap_unverifiable" in ids(v)
 
 
+def test_a_gpu_counter_read_on_its_return_to_the_bus_is_no_evidence_of_a_broken_cap() -> None:
+    # rules/20 (an honest-fleet hunt of rules/19): with no meter reading the bucket the reports
+    # stand as the cap's evidence, and a GPU's counter read on its return to the bus, three hours
+    # of its 200 W in one period of a node without a BMC, put them over it: VIOLATION. An
+    # accelerator counts for the cap at most at 125 % of its board over its period.
+    fleet = Fleet({"fac-a": 2})
+    for k in range(10):
+        for i in range(2):
+            def tweak(r: types_pb2.UsageReport, back: bool = i == 1 and k == 5) -> None:
+                r.node.ClearField("bmc_energy_j")
+                if back:
+                    r.accelerators[0].energy_j = 200.0 * 3 * 3600
+            fleet.usage(f"fac-a-n{i:02d}", "fac-a", T0 + k * 60 * NS, INFERENCE, tweak=tweak)
+    cap = f'[[rules.power_caps]]\nfacility = "fac-a"\nmax_power_w = {1.2 * 2 * fleet.node_power(INFERENCE)!r}'
+    v = evaluate_bucket(fleet.inputs(commitment(["fac-a"], extra_rules=cap), meters=False), B0)
+    assert "power.cap_exceeded" not in ids(v), [(f.id, f.message) for f in v.findings]
+    assert "power.cap_unverifiable" in ids(v)
+
+
 def test_splitting_a_run_across_sites_and_buckets_still_exceeds_the_cap() -> None:
     fleet = Fleet({"fac-a": 1, "fac-b": 1})
     fleet.run("fac-a", T0, 10, steady(TRAINING))
