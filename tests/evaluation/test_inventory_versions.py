@@ -260,6 +260,12 @@ def test_a_node_silent_while_still_declared_is_allowed_its_boards_until_it_is_dr
     verdicts, findings = _decommission(3, dropped=7, off=7)
     assert verdicts[0].status == types_pb2.VERDICT_STATUS_INCONCLUSIVE, findings
     assert "energy.silent_draw" in findings, findings
+    # what its boards could have computed in those four minutes stays in the compute's upper
+    # bound: the allowance takes it out of the unexplained energy, and no declared device's
+    # coverage counts a departed node. Dropped at once, the same draw is unexplained energy, and
+    # staying declared while silent must not bound the compute lower than that
+    at_once, _ = _decommission(3, dropped=3, off=7)
+    assert verdicts[0].compute.upper_flop >= at_once[0].compute.upper_flop
     # and no further than that: drawing on after it was dropped is unexplained again
     verdicts, findings = _decommission(3, still_drawing=True, dropped=4)
     assert verdicts[0].status == types_pb2.VERDICT_STATUS_VIOLATION, findings

@@ -642,6 +642,9 @@ class _Reported:
     # largest board is not the densest part (a GB200 beside B200s: 16.7 TF/W to the B200's 18)
     reference_peak_flops: float
     evidence: tuple[int, ...]  # the nodes' usage reports
+    # what the departed nodes' boards could have computed while silent and still declared: their
+    # allowance leaves the unexplained energy, and no declared device's coverage counts them
+    departed_silent_flop: float = 0.0
 
 
 class _Scopes:
@@ -775,6 +778,8 @@ class _Scopes:
                 unexplained_flop.append(
                     balance.unexplained_j / reported.reference_power_w * reported.reference_peak_flops
                 )
+            if top_level:
+                unexplained_flop.append(reported.departed_silent_flop)
             finding = self._finding(group, balance)
             if finding is not None:
                 findings.append(finding)
@@ -1257,6 +1262,7 @@ class _Scopes:
         evidence: list[int] = []
         complete = True
         fill_terms: list[float] = []  # each silence filled with the node's own mean power
+        departed_flop: list[float] = []
         silent_total_s = 0.0
         fillable = True
         for nid in group.node_ids:
@@ -1287,7 +1293,9 @@ class _Scopes:
             if nid in self.left:  # silent while still declared: allowed, never filled
                 cover = node.cover if node is not None else []
                 silent_s = sum(b - a for a, b in uncovered(cover, self._there(nid))) / NS_PER_S
-                allowance_terms.extend(self._allowance(nid, self._board(nid), cover, silent_s, self.span))
+                board = self._board(nid)
+                allowance_terms.extend(self._allowance(nid, board, cover, silent_s, self.span))
+                departed_flop.append(silent_s * math.fsum(p.densest_flops for p in board))
         if ref_power == 0.0:
             ref_power = UNKNOWN_MODEL_PEAK.board_power_w
             flops_per_j = UNKNOWN_MODEL_PEAK.densest_flops / ref_power
@@ -1300,7 +1308,14 @@ class _Scopes:
             else None
         )
         return _Reported(
-            reported, math.fsum(allowance_terms), filled, complete, ref_power, ref_peak, tuple(evidence)
+            reported,
+            math.fsum(allowance_terms),
+            filled,
+            complete,
+            ref_power,
+            ref_peak,
+            tuple(evidence),
+            math.fsum(departed_flop),
         )
 
     def _departed_in(self, group: MeterScopeGroup) -> list[str]:
