@@ -151,10 +151,11 @@ __all__ = [
 # telemetry.invalid), 2026-12-07; 20: the interior's reports read each node's at its own
 # alignment within the skew, the reports' power for a cap counting each accelerator at most at
 # 125 % of its board, a node dropped in the bucket allowed its silence while still declared,
-# 2026-12-07). A new
+# 2026-12-07; 21: the ratio baseline fills a node's silence only for what its reports' own
+# lengths leave of its time, at their mean, 2026-12-08). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
-RULES: Final = "pausewatch-rules/20"
+RULES: Final = "pausewatch-rules/21"
 RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/1",
     "pausewatch-rules/2",
@@ -175,6 +176,7 @@ RULES_BEFORE: Final[tuple[str, ...]] = (
     "pausewatch-rules/17",
     "pausewatch-rules/18",
     "pausewatch-rules/19",
+    "pausewatch-rules/20",
 )
 
 

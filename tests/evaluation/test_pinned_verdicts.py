@@ -236,6 +236,10 @@ Re-pinned for ``pausewatch-rules/20`` (the interior's reports read each node's a
 alignment within the skew): under ``pausewatch-rules/19`` every digest was unchanged (measured
 with ``RULES`` set to the old name); only ``rules`` differs.
 
+Re-pinned for ``pausewatch-rules/21`` (the ratio baseline fills a node's silence only for what its
+reports' own lengths leave of its time): under ``pausewatch-rules/20`` every digest was unchanged
+(measured with ``RULES`` set to the old name); only ``rules`` differs.
+
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
 ``test_the_pins_are_those_of_the_current_rules``), so that an auditor of either release tells a
@@ -247,40 +251,40 @@ from __future__ import annotations
 from pausewatch.evaluation import RULES
 from tests.evaluation.golden import clean_digests, verdict_digests
 
-PINNED_RULES = "pausewatch-rules/20"  # the rules the digests below were taken under
+PINNED_RULES = "pausewatch-rules/21"  # the rules the digests below were taken under
 
 MIXED = {
     1: {
-        "c0@82": "d90371ae0fe316630c38aaac85cf023fb1020839192d3fc03047d8a2ec86aaf3",
-        "c0@168": "c456bcb489cdae998b0276751418a21d86096a7b7e2f7b433ef210bf18da1d97",
-        "c0@215": "d6fdf29d3de6576f029e181b0ad142e1b135eba25399a82ecb5c20a5e7773443",
-        "c1@82": "b40a30172886986d8a8687e2b8accbbc1e778dc36238e713a497686f67ec0661",
-        "c1@168": "483f4e1f358c62febdf2ea99c8ab6cc94b41b2f86b72fa0ced031f9e8ace5564",
-        "c1@215": "8fece0f414129637cd25dbad80cbebce63b12199302c376ee9568dfc0b729702",
-        "c2@82": "8f467ebe25a80927607dde95fba6a9bb5ac766bba01ddbcc0115aa1e061e9e1f",
-        "c2@168": "6767495827bba402ff527643a6cf535482dc80e4af8aca8c4a7b79fd4c9b38d7",
-        "c2@215": "6b7c7b05d6f3d15e4020634123e4e4e19e2e67e27cf7568133f6e68c1c7577d1",
+        "c0@82": "7b5d6425691bf2c616c538a93a40d26ebe78d182d6a009908b43c0afe9e7f6dc",
+        "c0@168": "f0e1e9b5c7249b467acf3d2c0db3b0f17dcf664a17f6b3702f82063729670f59",
+        "c0@215": "2ca9afeb4a599cc6bb22affffc2fbc589580abb5fea492487ebab1b9dfdcac42",
+        "c1@82": "2cb727329be21edf04344e5a3f4708f7c05e0a40b5f4fdef7a7543e9f3bb47ac",
+        "c1@168": "61e7e9fba332fc867a746f395c2559e3d3e3456400322f12092befb4d33755e3",
+        "c1@215": "a88f5054601561b99326070c1f27541b4a78dbb37aaf630813373f4e072b6e3e",
+        "c2@82": "7689063c01fed88d620da621440be19d539f07560b5b5b0139668dd4b13fa21f",
+        "c2@168": "ac342ed9868a6e95a42c586e056521d64839d2da498b507d86f13510941acd1a",
+        "c2@215": "6f3c66d9b2cb5f764d37c38f90d9d2e934151d1dcabe192f08a44b8795aec62e",
     },
     2: {
-        "c0@81": "b791ad7e725138839c010e33d269296fae6d52c7d61a3364887e0b3eeb68b9a0",
-        "c0@173": "a05453bbd267fbec0f1a3d11aa9c8034321c18ef7fa8e0e398a4db7aebfbf871",
-        "c0@220": "be43a939cbdaa4838e57cce210df8ef1f9606a8f7cb22bf2d3d473b425d0eecc",
-        "c1@81": "f38d2329205c2b8d1273f257dd9deee7eb6cbab8e4eb305738f48c6d0b867306",
-        "c1@173": "7839b0177ee4a78eeb19139d5d83282dd9e37b6f66310dbe449bb593ea4de0d3",
-        "c1@220": "936fcdbbdea2a0e4a69d1b974371a9543d15fbe18d203a48c914d97201550da8",
-        "c2@81": "bd3bfe8fd0481f5f5c606f09b676f69cbd9dd04d1f63bf7e81f94709d8fffcc7",
-        "c2@173": "46c35d9779c4761235bc818a3a0980682e73bff3bf42c00be87c15547dad24e8",
-        "c2@220": "c8cd294d0191bdd322d9733cf852223ef79834c87483ba919251565065168ce5",
+        "c0@81": "0b0ccc64ebc3b49f6aa5aa543be772e2590b07b8532427cfb23c0943e43d7cd7",
+        "c0@173": "69664f6a8a5ee85422eeaa230dbbd3ed9bff1d2f0f3fde7811216fed83972f5d",
+        "c0@220": "bebc6f41192038d84f72f2e06f77338789a01594714e0b98c7cecbf286ea9ec0",
+        "c1@81": "d437659f8e7651d463318c6d252e969e282a8772c6abbf35ef54dd212d0c0b5e",
+        "c1@173": "45222b4014f7b41195c2b724b5884b0d91127c82ae56b3e929d5ebb82024a266",
+        "c1@220": "983ce8986ce8f3b72ae09ab45144097b488fb7753d2e6816c513c72899f46d14",
+        "c2@81": "257167176e3f209b5b051079ad63f1590851e0e8f1cce3514b4bf0381226d136",
+        "c2@173": "f70cf907d5787d360d73504c811d2ab896f4eba9fa48776fc42e22056ed7f436",
+        "c2@220": "4b74b1b1b2cb55c1660c705c8d35fbee16e3d0594a43288cb8408e702116eb0a",
     },
 }
 
 CLEAN = {
-    "idle/c0": "1504185e356d91b60907b8c37d5a251f6a928e0c5dbf1e0ef988dc1129f2e52e",
-    "idle/c1": "5e703bb907f2c0ce12f116645717093bcb46e7f14959fd37ccd7d2a03bd0bc18",
-    "inference/c0": "0ad0f79baaf488280814f60cc08f2509e5d8722cd56e53b874da004088846fc3",
-    "inference/c1": "e0e043d006cd8b02d12666d24cb49711822cac20b0b368173d4529ea3f22c9ef",
-    "training/c0": "8bf2d6f8e717684ae3bb7bbd519f8c20d6a80b3f250e51218e091b596f1d091a",
-    "training/c1": "53db81c0550adeca76a424e6d18a93ff6e62f8d9c98ef98660279d4b044423b2",
+    "idle/c0": "c53e534c5c30913508df67855318b6285f1fe5afd98b4c0a5ad4050902322d36",
+    "idle/c1": "e2aef38a5d5453acdefe2fac429c67f40fcd0d3aaa0df8292e5320a485a8f543",
+    "inference/c0": "c7609dffbeb31a5b90f7c26e5a2036bc2a4ffcf1374020914a0849bceff1634a",
+    "inference/c1": "128638a3987d497b863c51056c5ef0eef046d1259acc272936f874b5974d2f12",
+    "training/c0": "1d36950d2aa30b2549ec40b58c530add5e580a2d559bc35c459fc80b8bc06458",
+    "training/c1": "d9049713215c362d9e37914553fdba5e0b22aedc4583d381867a145ae2bad9c8",
 }
 
 

@@ -1279,12 +1279,20 @@ class _Scopes:
                 reported_terms.extend(node.terms)
                 evidence.extend(self.evidence_of(nid))
             silent_total_s += silent_s
-            covered_s = bucket_s - silent_s
             if silent_s > 0.0:
-                if node is None or covered_s <= 0.0:
+                # filled for what the reports' own durations leave of the node's time, at their
+                # mean: a clock crept forward in steps claims gaps no real second is missing from,
+                # and one stepped back claims seconds twice, each report a real draw (a red
+                # team, 2026-12-08: every node's clock crept 3 s a report to +112 s and stepped
+                # back, 10 % of the fleet's energy filled that nobody drew, and a 2-GPU node
+                # training behind the intake was COMPLIANT where the ratio's step caught it)
+                a, b = self._there(nid)
+                claimed_s = sum(max(0, min(y, b) - max(x, a)) for x, y in cover) / NS_PER_S
+                if node is None or claimed_s <= 0.0:
                     fillable = False
                 else:
-                    fill_terms.append(math.fsum(node.terms) / covered_s * silent_s)
+                    missing_s = max(0.0, (b - a) / NS_PER_S - claimed_s)
+                    fill_terms.append(math.fsum(node.terms) / claimed_s * missing_s)
         for nid in self._departed_in(group):
             node = self.nodes.node(nid)
             if node is not None:
