@@ -152,7 +152,9 @@ __all__ = [
 # alignment within the skew, the reports' power for a cap counting each accelerator at most at
 # 125 % of its board, a node dropped in the bucket allowed its silence while still declared,
 # 2026-12-07; 21: the ratio baseline fills a node's silence only for what its reports' own
-# lengths leave of its time, at their mean, 2026-12-08). A new
+# lengths leave of its time, at their mean, and one every meter reads lower at what they show,
+# an instant a node's reports claim twice counted once in the tests that read power in time,
+# 2026-12-08). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/21"

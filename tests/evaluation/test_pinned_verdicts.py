@@ -237,8 +237,14 @@ alignment within the skew): under ``pausewatch-rules/19`` every digest was uncha
 with ``RULES`` set to the old name); only ``rules`` differs.
 
 Re-pinned for ``pausewatch-rules/21`` (the ratio baseline fills a node's silence only for what its
-reports' own lengths leave of its time): under ``pausewatch-rules/20`` every digest was unchanged
-(measured with ``RULES`` set to the old name); only ``rules`` differs.
+reports' own lengths leave of its time, and one the meters read lower at what they show; an
+instant a node's reports claim twice counted once in the tests that read power in time): the
+first two unchanged every digest under ``pausewatch-rules/20`` (measured with ``RULES`` set to the
+old name); the third adds ``energy.silent_draw`` WARNINGs on two silent nodes in seed 2's
+commitment-0 verdicts at log prefixes 173 and 220, where a node's report claims a 3-minute period
+over its two predecessors (the ``long_period`` tweak) and is now read once at the lower rate
+there, in buckets already INCONCLUSIVE: no status changes (``/tmp/alldump.py`` in both trees,
+every verdict's status and findings).
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
@@ -267,8 +273,8 @@ MIXED = {
     },
     2: {
         "c0@81": "0b0ccc64ebc3b49f6aa5aa543be772e2590b07b8532427cfb23c0943e43d7cd7",
-        "c0@173": "69664f6a8a5ee85422eeaa230dbbd3ed9bff1d2f0f3fde7811216fed83972f5d",
-        "c0@220": "bebc6f41192038d84f72f2e06f77338789a01594714e0b98c7cecbf286ea9ec0",
+        "c0@173": "ac313ae4d16ab95659c51771622afe9c3063da3f946ebf92ceb502b56f984084",
+        "c0@220": "458bad8e02e25776cd58760ab87ee9dda164df31a721c49f3b3453d20c8247e0",
         "c1@81": "d437659f8e7651d463318c6d252e969e282a8772c6abbf35ef54dd212d0c0b5e",
         "c1@173": "45222b4014f7b41195c2b724b5884b0d91127c82ae56b3e929d5ebb82024a266",
         "c1@220": "983ce8986ce8f3b72ae09ab45144097b488fb7753d2e6816c513c72899f46d14",

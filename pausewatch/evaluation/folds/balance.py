@@ -23,7 +23,7 @@ import functools
 import itertools
 import math
 import statistics
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -451,10 +451,23 @@ class _SilenceStep:
     threshold_w: float
     explained_w: float
     evidence: tuple[int, ...]
+    # the node's own mean power while heard, W, and the least any measurement read its silence
+    # beyond the others' reports (``excess_w`` is the most): below −``threshold_w``, every one of
+    # them read it lower than its mean
+    mean_w: float = 0.0
+    least_excess_w: float = 0.0
 
     @property
     def score(self) -> float:
         return self.excess_w / self.threshold_w
+
+    def unfilled_j(self, ratio: float) -> float:
+        """How much of the node's silence, filled at its mean for the ratio baseline, the meters
+        show it did not draw, J (read at ``ratio``, the band's bottom: the most): where every
+        measurement read the silence lower than its mean beyond the threshold, else nothing."""
+        if self.least_excess_w >= -self.threshold_w or ratio <= 0.0:
+            return 0.0
+        return min(self.mean_w, -self.least_excess_w / ratio) * self.silent_s
 
     @property
     def shows(self) -> bool:
@@ -611,6 +624,25 @@ def _run_means(values: Sequence[float], parts: Sequence[Interval], silent_s: flo
     if len(values) - n + 1 < MIN_STEP_PERIODS:
         return None
     return [math.fsum(values[i : i + n]) / n for i in range(len(values) - n + 1)]
+
+
+def _claimed_once(parts: Iterable[tuple[Interval, float]]) -> list[tuple[Interval, float]]:
+    """A node's report slices (slice, J) for the tests that read its power in time: an instant
+    that several reports claim counted once, at the lowest rate any of them claims it at. A clock
+    stepped back inside the skew makes two reports claim the same seconds, each a real draw of
+    other seconds; read at their sum, three nodes' clocks stepped back 112 s over a fourth
+    node's 2-minute silences explained the meters' rise while it trained uncapped, COMPLIANT
+    (a red team of rules/20, 2026-12-08). What the bucket's balances sum is every report in full."""
+    ordered = sorted((sl, j) for sl, j in parts if sl[1] > sl[0])
+    if all(a[1] <= b[0] for (a, _), (b, _) in itertools.pairwise(ordered)):
+        return ordered
+    cuts = sorted({t for sl, _ in ordered for t in sl})
+    out = []
+    for x, y in itertools.pairwise(cuts):
+        rates = [j / (b - a) for (a, b), j in ordered if a <= x and y <= b]
+        if rates:
+            out.append(((x, y), min(rates) * (y - x)))
+    return out
 
 
 def _own_stray_w(t: _NodeTime, silent_s: float) -> float:
@@ -783,9 +815,17 @@ class _Scopes:
             finding = self._finding(group, balance)
             if finding is not None:
                 findings.append(finding)
-            for nid, step in self._silence_steps(group, balance).items():
+            shown = self._silence_steps(group, balance)
+            for nid, step in shown.items():
                 if nid not in steps or step.score > steps[nid].score:
                     steps[nid] = step
+            unfilled = math.fsum(step.unfilled_j(balance.band[0]) for step in shown.values())
+            if unfilled > 0.0 and balance.filled_j is not None:
+                # a silence the meters read lower than the node's mean is not filled at it for the
+                # ratio baseline (a red team of rules/20, 2026-12-08: eight serving nodes powered
+                # off 90 s of every 20 minutes, their silences filled at their mean, read the ratio
+                # 7 % low, and a hidden 2-GPU node training at 400 W filled that room, COMPLIANT)
+                balances[-1] = replace(balance, filled_j=max(balance.reported_j, balance.filled_j - unfilled))
         findings.extend(self._step_finding(nid, s) for nid, s in sorted(steps.items()) if s.shows)
         findings.extend(self._unread_silences(groups, steps.keys()))
         return EnergyFacts(
@@ -964,15 +1004,16 @@ class _Scopes:
         if nid not in self._times:
             node = self.nodes.node(nid)
             time = None
-            heard = merge(node.cover) if node is not None else []
+            parts = _claimed_once(zip(node.cover, node.energies, strict=True)) if node is not None else []
+            heard = merge(sl for sl, _ in parts)
             heard_s = sum(b - a for a, b in heard) / NS_PER_S
-            if node is not None and heard_s > 0:
-                mean_w = math.fsum(node.energies) / heard_s
+            if heard_s > 0:
+                mean_w = math.fsum(j for _, j in parts) / heard_s
                 gaps = uncovered(heard, self._there(nid))
                 filled = [((a, b), mean_w * (b - a) / NS_PER_S) for a, b in gaps]
                 time = _NodeTime(
                     tuple(heard),
-                    (*zip(node.cover, node.energies, strict=True), *filled),
+                    (*parts, *filled),
                     mean_w,
                     tuple(g for g in gaps if g[1] - g[0] >= MIN_SILENCE_GAP_S * NS_PER_S),
                 )
@@ -1039,7 +1080,10 @@ class _Scopes:
                 )
             # every measurement that watched must show it
             if steps:
-                out[nid] = min(steps, key=lambda x: x.score)
+                least = max(steps, key=lambda x: x.score)
+                out[nid] = replace(
+                    min(steps, key=lambda x: x.score), mean_w=t.mean_w, least_excess_w=least.excess_w
+                )
         return out
 
     @staticmethod
