@@ -154,7 +154,8 @@ __all__ = [
 # 2026-12-07; 21: the ratio baseline fills a node's silence only for what its reports' own
 # lengths leave of its time, at their mean, and one every meter reads lower at what they show,
 # an instant a node's reports claim twice counted once in the tests that read power in time,
-# 2026-12-08). A new
+# a light load with a device never near idle in the period no proof of requests unless it
+# changes from period to period after busy periods, 2026-12-08). A new
 # version moves RULES to the end of RULES_BEFORE: the auditor reads a name missing from both as
 # a later release's (verdict.rules_order).
 RULES: Final = "pausewatch-rules/21"

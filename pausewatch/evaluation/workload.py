@@ -9,8 +9,10 @@
   ≤ 60 %, and not an on/off load at one flat level (a duty cycle, not requests; judged on each
   device, or on the majority where three or more are active); where
   only utilisation is reported (≤ 50 %), or the power of every active device is steady within
-  the period (CV under ``FLAT_CV``: a steady light job, not requests), the load must also change
-  from period to period as requests come and go; and most active devices must not have
+  the period (CV under ``FLAT_CV``: a steady light job, not requests), or some active device
+  never dropped near idle in it (its lowest sample over ``QUIET_BOARD_RATIO`` of its board: no
+  gap between requests), the load must also change from period to period as requests come and
+  go; and most active devices must not have
   repeated at one step period in three periods of the context (an optimiser loop, in lockstep
   or, pipeline stages, not; the current period need not show it); and no model loading
   (below). Positive evidence of allowed work.
@@ -475,7 +477,7 @@ class _Period(NamedTuple):
     compute_level: float | None
     light: bool
     blind: bool  # light judged from utilisation alone (no power reported)
-    flat: bool  # every powered active device steady within the period (``FLAT_CV``)
+    flat: bool  # every powered active device steady (``FLAT_CV``), or one never near idle, in the period
     load: float  # median active share (power of the limit, else utilisation); 0 when quiet
     non_ml: bool
     step_s: float | None  # most active devices repeat at this period, in lockstep or not
@@ -709,7 +711,15 @@ def _facts(
     light = bool(active)
     blind = any(not d.has_power for d in active)
     powered_active = [d for d in active if d.has_power]
-    flat = bool(powered_active) and all(d.cv < FLAT_CV for d in powered_active)
+    # Steady within the period (``FLAT_CV``), or some device never near idle in it: a light load
+    # with no gap between requests moves as a job does, not as requests do. Two TITAN X cards
+    # training a small model with its checkpoint pauses filled (a public trace, 2025) ran at
+    # 29-67 % of the limit, never lower, 45 % on average, 30 % busy, steady from minute to minute:
+    # read from its second minute, it was inference, a false proof (2026-12-08)
+    flat = bool(powered_active) and (
+        all(d.cv < FLAT_CV for d in powered_active)
+        or any(d.min_of_board > QUIET_BOARD_RATIO for d in powered_active)
+    )
     duty = [_duty_like(d) for d in active if d.has_power]
     # One device on/off at a flat level is a duty-cycled job; among three or more independent
     # replicas a burst pattern that happens to look so on one of them is requests by chance.
@@ -1071,8 +1081,17 @@ def _training(
 
 def _follows_requests(context: Sequence[_Period]) -> bool:
     """The load changes from period to period, as requests come and go (a duty-cycled job keeps
-    one level): ``LOAD_VARIATION`` or more over at least ``LOAD_PERIODS`` periods."""
-    loads = [q.load for q in context if q.known]
+    one level): ``LOAD_VARIATION`` or more over at least ``LOAD_PERIODS`` periods, each of them
+    busy after a busy period. A period after a quiet or unknown one (the oldest of the context
+    among them) holds a start (a quiet half-minute, then the load) and says nothing of requests:
+    one GPU of a small training job, its pauses filled, steady at 45 % of its limit from minute
+    to minute, followed requests by its first minute's ramp and was inference in its third (a
+    public TITAN X trace, 2025; 2026-12-08)."""
+    loads = [
+        q.load
+        for before, q in itertools.pairwise(context)
+        if q.known and not q.quiet and before.known and not before.quiet
+    ]
     if len(loads) < LOAD_PERIODS:
         return False
     mean = math.fsum(loads) / len(loads)

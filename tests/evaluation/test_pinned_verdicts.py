@@ -244,7 +244,8 @@ old name); the third adds ``energy.silent_draw`` WARNINGs on two silent nodes in
 commitment-0 verdicts at log prefixes 173 and 220, where a node's report claims a 3-minute period
 over its two predecessors (the ``long_period`` tweak) and is now read once at the lower rate
 there, in buckets already INCONCLUSIVE: no status changes (``/tmp/alldump.py`` in both trees,
-every verdict's status and findings).
+every verdict's status and findings); the fourth (a light load never near idle is no proof of
+requests unless it changes from period to period after busy periods) changed no digest.
 
 From ``pausewatch-rules/1`` on, verdicts name their rules (``pausewatch.evaluation.RULES``): a
 change of results re-pins these digests *with a new* ``RULES`` (the pins below are that version's,
