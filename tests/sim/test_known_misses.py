@@ -14,7 +14,11 @@ rules/17) is caught since rules/18 and joined the library
 (``scenarios/baseline-step-cancelled-by-a-skipped-meter-report.toml``). And since a red team of
 rules/19 (2026-12-07): every node's clock set 110 s slow, inside the skew tolerated, claims 110 s
 of the next bucket's serving in the bucket of a sharp rise, and hidden training fills it, the
-ratio flat. docs/detection.md says why the two left are not fixed. (A red team of rules/20,
+ratio flat. And since a red team of rules/21 (2026-12-08): clocks that jump 112 s ahead in one
+bucket and step back in the next, half the fleet each way in turn, so that every bucket's
+shortfall is filled and the next one claims it twice, hide an H100; and nodes training and nodes
+powered off in one shared silence, the meters reading no change, hide 32 H100s at 370 W for
+90 s of every 20 minutes. docs/detection.md says why the four are not fixed. (A red team of rules/20,
 2026-12-08, found three more, answered by rules/21 before they were kept here: the library's
 ``node-clocks-sawtooth-hides-a-gpu.toml``, ``nodes-off-while-silent-fill-hides-a-node.toml`` and
 ``node-clocks-stepped-back-explain-a-silence.toml``.)"""
@@ -36,6 +40,13 @@ WHY = {
     "slope-tilted-by-a-switched-load-fall.toml": "a marginal ratio tilted by a switched facility load",
     "node-clocks-slow-claim-the-next-buckets-rise.toml": (
         "node clocks 110 s slow claim the next bucket's rise, and hidden training fills it"
+    ),
+    "node-clocks-jump-and-step-back-across-edges.toml": (
+        "clocks that jump ahead in one bucket and step back in the next: the first's shortfall filled,"
+        " the next claiming it twice"
+    ),
+    "training-and-powered-off-nodes-silent-together.toml": (
+        "nodes training and nodes powered off in one shared silence: the meters read no change"
     ),
 }
 

@@ -456,6 +456,9 @@ class _SilenceStep:
     # them read it lower than its mean
     mean_w: float = 0.0
     least_excess_w: float = 0.0
+    # the scope's nodes silent with it: 1 + the other silences' overlap with its own, in shares of
+    # its silent time (a drop the meters read while several nodes were silent is theirs together)
+    cosilent: float = 1.0
 
     @property
     def score(self) -> float:
@@ -464,10 +467,13 @@ class _SilenceStep:
     def unfilled_j(self, ratio: float) -> float:
         """How much of the node's silence, filled at its mean for the ratio baseline, the meters
         show it did not draw, J (read at ``ratio``, the band's bottom: the most): where every
-        measurement read the silence lower than its mean beyond the threshold, else nothing."""
+        measurement read the silence lower than its mean beyond the threshold, else nothing. A
+        drop read while other nodes were silent too is shared among them (``cosilent``): eight
+        attestors stopped together while two of their nodes power-cycled unfilled all eight
+        nodes' silences, and the ratio read 6 % high (a red team of rules/21, 2026-12-08)."""
         if self.least_excess_w >= -self.threshold_w or ratio <= 0.0:
             return 0.0
-        return min(self.mean_w, -self.least_excess_w / ratio) * self.silent_s
+        return min(self.mean_w, -self.least_excess_w / (ratio * self.cosilent)) * self.silent_s
 
     @property
     def shows(self) -> bool:
@@ -1081,8 +1087,17 @@ class _Scopes:
             # every measurement that watched must show it
             if steps:
                 least = max(steps, key=lambda x: x.score)
+                shared_ns = sum(
+                    b - a
+                    for other, o in silent.items()
+                    if other != nid
+                    for a, b in intersect(t.silences, o.silences)
+                )
                 out[nid] = replace(
-                    min(steps, key=lambda x: x.score), mean_w=t.mean_w, least_excess_w=least.excess_w
+                    min(steps, key=lambda x: x.score),
+                    mean_w=t.mean_w,
+                    least_excess_w=least.excess_w,
+                    cosilent=1.0 + shared_ns / NS_PER_S / t.silent_s,
                 )
         return out
 
