@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,13 @@ def witness_cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProces
         timeout=timeout,
         check=False,
     )
+
+
+# sets RLIMIT_NOFILE to argv[1] and executes the rest of the command line
+_WITH_FD_LIMIT = (
+    "import os, resource, sys; n = int(sys.argv[1]); "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); os.execv(sys.argv[2], sys.argv[2:])"
+)
 
 
 @dataclass
@@ -40,26 +46,21 @@ class WitnessProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, preexec_fn: Callable[[], None] | None = None) -> None:
-        """Start ``serve``; ``preexec_fn`` runs in the child first (a resource limit)."""
+    def start(self, fd_limit: int | None = None) -> None:
+        """Start ``serve``; with ``fd_limit``, under that file descriptor limit (soft and hard),
+        set by a launcher that then executes it. Not a ``preexec_fn`` (code run between ``fork``
+        and ``exec``): the suite's process has threads (gRPC's, the scenario library's feeder),
+        which that is unsafe beside, and once under load the child died with SIGABRT before
+        serving, its log holding gRPC's "epoll_wait error: Bad file descriptor", though the
+        witness never loads gRPC (2026-12-08)."""
         ready = self.directory / "port"
         ready.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "witness.cli", "serve", "--config", str(self.config), "--ready-file", str(ready)]
+        if fd_limit is not None:
+            argv = [sys.executable, "-c", _WITH_FD_LIMIT, str(fd_limit), *argv]
         log = (self.directory / "witness.log").open("ab")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "witness.cli",
-                "serve",
-                "--config",
-                str(self.config),
-                "--ready-file",
-                str(ready),
-            ],
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            preexec_fn=preexec_fn,  # noqa: PLW1509 -- a test's own child, started from one thread
+            argv, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"}
         )
         log.close()
         deadline = time.monotonic() + _START_TIMEOUT_S

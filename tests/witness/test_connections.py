@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import resource
 import socket
 import urllib.request
 from pathlib import Path
@@ -225,10 +224,6 @@ def test_strangers_idle_connections_leave_the_log_served(tmp_path: Path) -> None
     asyncio.run(go())
 
 
-def _low_fd_limit() -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (400, 400))
-
-
 def test_the_witness_process_under_a_low_file_descriptor_limit_keeps_serving(tmp_path: Path) -> None:
     """A real ``pausewatch-witness serve`` whose file descriptor limit is 400: it lowers its
     connection cap to what the limit leaves (saying so), and 2,000 idle connections from 40
@@ -237,7 +232,7 @@ def test_the_witness_process_under_a_low_file_descriptor_limit_keeps_serving(tmp
     w = make_witness(
         tmp_path / "w", "w.test/fd", [("log.test/fd", Ed25519NoteSigner.generate("log.test/fd").vkey)]
     )
-    w.start(preexec_fn=_low_fd_limit)
+    w.start(fd_limit=400)
     socks = []
     try:
         for i in range(2000):
