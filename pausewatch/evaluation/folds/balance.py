@@ -20,6 +20,7 @@ on the facility's intake, nodes behind no meter, meters that do not cover the bu
 from __future__ import annotations
 
 import functools
+import heapq
 import itertools
 import math
 import statistics
@@ -33,7 +34,7 @@ from pausewatch.evaluation.folds.coverage import DeviceCoverage
 from pausewatch.evaluation.folds.meters import MeterFold, MeterReading
 from pausewatch.evaluation.folds.node_energy import NodeEnergyFold
 from pausewatch.evaluation.folds.reading import EDGE_SKEW_S, NS_PER_S
-from pausewatch.evaluation.intervals import Cumulative, Interval, intersect, merge, uncovered
+from pausewatch.evaluation.intervals import Cumulative, Interval, clip, intersect, merge, uncovered
 from pausewatch.evaluation.meter_routes import MeterRoutes
 from pausewatch.inventory import DeclaredMeter, DeclaredNode, Inventory, MeterScopeGroup
 from pausewatch.peaks import UNKNOWN_MODEL_PEAK, AcceleratorPeak, lookup_peak
@@ -642,12 +643,21 @@ def _claimed_once(parts: Iterable[tuple[Interval, float]]) -> list[tuple[Interva
     ordered = sorted((sl, j) for sl, j in parts if sl[1] > sl[0])
     if all(a[1] <= b[0] for (a, _), (b, _) in itertools.pairwise(ordered)):
         return ordered
+    # one sweep over the cuts, the slices claiming each stretch in a heap by rate (a slice that
+    # has ended is dropped when it surfaces): O(n log n) however the reports overlap
     cuts = sorted({t for sl, _ in ordered for t in sl})
     out = []
+    active: list[tuple[float, int]] = []  # (rate, end)
+    i = 0
     for x, y in itertools.pairwise(cuts):
-        rates = [j / (b - a) for (a, b), j in ordered if a <= x and y <= b]
-        if rates:
-            out.append(((x, y), min(rates) * (y - x)))
+        while i < len(ordered) and ordered[i][0][0] <= x:
+            (a, b), j = ordered[i]
+            heapq.heappush(active, (j / (b - a), b))
+            i += 1
+        while active and active[0][1] <= x:
+            heapq.heappop(active)
+        if active:
+            out.append(((x, y), active[0][0] * (y - x)))
     return out
 
 
@@ -1346,7 +1356,8 @@ class _Scopes:
                 # back, 10 % of the fleet's energy filled that nobody drew, and a 2-GPU node
                 # training behind the intake was COMPLIANT where the ratio's step caught it)
                 a, b = self._there(nid)
-                claimed_s = sum(max(0, min(y, b) - max(x, a)) for x, y in cover) / NS_PER_S
+                claimed = (clip(c, (a, b)) for c in cover)
+                claimed_s = sum(c[1] - c[0] for c in claimed if c is not None) / NS_PER_S
                 if node is None or claimed_s <= 0.0:
                     fillable = False
                 else:
